@@ -1,0 +1,347 @@
+/*
+ * sserooms.h: the public API of libsserooms.
+ *
+ * libsserooms is a Server-Sent Events fan-out server with rooms that runs
+ * on a libuv loop (the caller's or its own). Browsers connect with plain
+ * EventSource to GET /sse?room=A&room=B; a broadcast to a room reaches every
+ * member, on this node and, through an adapter (in-memory by default,
+ * Redis Pub/Sub for several nodes), on every other node. The SSE frames and
+ * the Redis envelope are byte-compatible with the Node.js reference
+ * @opinionated-machine/sse-rooms-redis.
+ *
+ * Conventions: every symbol starts with sr_ / SR_; handles are opaque;
+ * functions that can fail return a negative SR_E* code (sr_strerror names
+ * it). All functions must be called on the server's loop thread, except
+ * sr_strerror, sr_version and sr_config_init.
+ */
+#ifndef SSEROOMS_H
+#define SSEROOMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(SR_BUILDING_LIBRARY)
+#define SR_API __attribute__((visibility("default")))
+#else
+#define SR_API
+#endif
+
+#define SR_VERSION_MAJOR 0
+#define SR_VERSION_MINOR 1
+#define SR_VERSION_PATCH 0
+#define SR_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+/* ------------------------------------------------------------------ */
+
+enum sr_error {
+    SR_OK = 0,
+    SR_ENOMEM = -1,        /* out of memory */
+    SR_EINVAL = -2,        /* invalid argument */
+    SR_EROOM = -3,         /* invalid room name (empty, too long, bad characters) */
+    SR_ETOOMANYROOMS = -4, /* connection is in the maximum number of rooms */
+    SR_EJSON = -5,         /* data or meta is not valid JSON */
+    SR_ENEWLINE = -6,      /* id or event contains CR or LF */
+    SR_ECLOSED = -7,       /* connection or server is closing / closed */
+    SR_EQUEUE = -8,        /* connection send queue over its limit */
+    SR_EIO = -9,           /* I/O or listen error (see errno / libuv) */
+    SR_EADAPTER = -10,     /* the adapter refused or failed */
+    SR_ESTATE = -11,       /* call not valid in the current state */
+    SR_ENOTFOUND = -12,    /* no such room / connection */
+    SR_EADDRINUSE = -13,   /* listen address already in use */
+    SR_ETOOBIG = -14       /* message or value larger than allowed */
+};
+
+/* Human-readable text for an SR_E* code; never NULL. */
+SR_API const char *sr_strerror(int err);
+/* "0.1.0" */
+SR_API const char *sr_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Types                                                                */
+/* ------------------------------------------------------------------ */
+
+typedef struct sr_server sr_server;   /* one listening SSE rooms server */
+typedef struct sr_conn sr_conn;       /* one SSE stream (a subscriber) */
+typedef struct sr_request sr_request; /* an HTTP request, read-only view */
+
+/* One SSE message. Strings are NUL-terminated; NULL or "" means absent. */
+typedef struct sr_message {
+    const char *id;       /* "id:" field; must not contain CR or LF */
+    const char *event;    /* "event:" field; must not contain CR or LF */
+    const char *data;     /* JSON text of the value, written verbatim */
+    size_t data_len;      /* bytes of data; SIZE_MAX means strlen(data) */
+    uint32_t retry;       /* "retry:" in ms; 0 means absent */
+} sr_message;
+
+/* Options of one broadcast; a NULL pointer means all defaults. */
+typedef struct sr_broadcast_opts {
+    int local;                 /* nonzero: deliver on this node only */
+    sr_conn *const *except;    /* these connections do not receive it */
+    size_t n_except;
+    const char *meta;          /* optional JSON text, given to the adapter  */
+    size_t meta_len;           /* (never sent to clients); 0 = no meta      */
+} sr_broadcast_opts;
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                        */
+/* ------------------------------------------------------------------ */
+
+typedef struct sr_config {
+    const char *host;               /* "127.0.0.1" */
+    int port;                       /* 8080; 0 picks a free port */
+    int backlog;                    /* 511 */
+    uint32_t heartbeat_ms;          /* 30000; 0 disables heartbeats */
+    size_t max_queue_bytes;         /* 1 MiB: a slower reader is disconnected */
+    size_t max_header_bytes;        /* 8 KiB: request line + headers */
+    size_t max_body_bytes;          /* 1 MiB: POST bodies */
+    uint32_t request_timeout_ms;    /* 10000: time to send a whole request */
+    uint32_t keepalive_timeout_ms;  /* 5000: idle keep-alive connection */
+    unsigned max_rooms_per_conn;    /* 64 */
+    size_t max_room_len;            /* 128 bytes */
+    unsigned max_json_depth;        /* 1000 */
+    size_t max_connections;         /* 0 = unlimited (bounded by fds) */
+    const char *const *cors_origins;/* allowed Origins; "*" = any; NULL = none */
+    size_t n_cors_origins;
+    const char *publish_key;        /* if set, POST /publish needs
+                                       Authorization: Bearer <key> */
+    int enable_publish;             /* 1: serve POST /publish */
+    int enable_info;                /* 1: serve /healthz, /rooms, /stats */
+    const char *sse_path;           /* "/sse" */
+} sr_config;
+
+/* Fills *cfg with the defaults above. */
+SR_API void sr_config_init(sr_config *cfg);
+
+/* Room names accepted everywhere: 1..max_room_len bytes of
+ * A-Z a-z 0-9 and - _ . : @ / = + ~ ! $ * , ; (no spaces, no control
+ * characters, no '%', '&', '?', '#'). Returns 0 or SR_EROOM. */
+SR_API int sr_room_name_check(const char *name, size_t len, size_t max_len);
+
+/* ------------------------------------------------------------------ */
+/* Server life cycle                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Creates a server on `loop`, or on a loop of its own when loop is NULL.
+ * The configuration is copied (strings included). */
+SR_API int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg);
+/* Binds and listens on cfg->host:cfg->port. */
+SR_API int sr_server_listen(sr_server *srv);
+/* The bound port (useful with port 0), or a negative code. */
+SR_API int sr_server_port(const sr_server *srv);
+/* The loop the server runs on. */
+SR_API uv_loop_t *sr_server_loop(sr_server *srv);
+/* Runs the server's own loop until sr_server_shutdown completes.
+ * SR_ESTATE when the server runs on the caller's loop. */
+SR_API int sr_server_run(sr_server *srv);
+/* Graceful stop: stops accepting, ends every stream cleanly after its queued
+ * frames are written (bounded by a short grace period), answers requests in
+ * flight, closes the adapter. `done` (may be NULL) runs when all handles are
+ * closed. Safe to call more than once. */
+SR_API void sr_server_shutdown(sr_server *srv, void (*done)(sr_server *, void *), void *ud);
+/* Frees a server whose shutdown has completed (or that never listened). */
+SR_API void sr_server_free(sr_server *srv);
+
+/* ------------------------------------------------------------------ */
+/* Accepting streams                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Returned by an accept hook. Any other value 400..599 refuses the stream
+ * with that status (the message set with sr_request_set_error, if any). */
+enum sr_accept {
+    SR_ACCEPT = 0,        /* accept, and join the rooms named by ?room= */
+    SR_ACCEPT_CUSTOM = 1  /* accept; the hook joined the rooms itself */
+};
+
+/* Called for each GET on the SSE path after the ?room= names were checked,
+ * before any byte of the response is written. `conn` is usable with sr_join
+ * and sr_conn_set_userdata. */
+typedef int (*sr_accept_fn)(void *ud, sr_conn *conn, sr_request *req);
+SR_API void sr_server_on_accept(sr_server *srv, sr_accept_fn fn, void *ud);
+
+/* Called once for each accepted stream as it goes away (client left,
+ * sr_close, slow consumer, shutdown). The sr_conn is freed after it returns. */
+typedef void (*sr_close_fn)(void *ud, sr_conn *conn);
+SR_API void sr_server_on_close(sr_server *srv, sr_close_fn fn, void *ud);
+
+SR_API const char *sr_request_method(const sr_request *req);
+SR_API const char *sr_request_path(const sr_request *req);
+/* The n-th (from 0) value of query parameter `name`, percent-decoded;
+ * NULL when absent. */
+SR_API const char *sr_request_query(const sr_request *req, const char *name, size_t n);
+/* A header value by case-insensitive name; NULL when absent. */
+SR_API const char *sr_request_header(const sr_request *req, const char *name);
+/* The peer address as text ("127.0.0.1"). */
+SR_API const char *sr_request_peer(const sr_request *req);
+/* Message of the JSON error sent when the hook refuses the stream. */
+SR_API void sr_request_set_error(sr_request *req, const char *message);
+
+/* ------------------------------------------------------------------ */
+/* Connections and rooms                                                */
+/* ------------------------------------------------------------------ */
+
+SR_API uint64_t sr_conn_id(const sr_conn *conn);
+SR_API sr_conn *sr_conn_find(sr_server *srv, uint64_t id);
+SR_API void sr_conn_set_userdata(sr_conn *conn, void *ud);
+SR_API void *sr_conn_userdata(const sr_conn *conn);
+SR_API sr_server *sr_conn_server(const sr_conn *conn);
+
+/* 0 joined, 1 already a member, or SR_EROOM / SR_ETOOMANYROOMS / SR_ECLOSED. */
+SR_API int sr_join(sr_conn *conn, const char *room);
+/* 0 left, 1 was not a member. */
+SR_API int sr_leave(sr_conn *conn, const char *room);
+SR_API void sr_leave_all(sr_conn *conn);
+/* Fills out[0..cap) with the connection's rooms in join order (pointers
+ * valid until the membership changes); returns how many it is in. */
+SR_API size_t sr_conn_rooms(const sr_conn *conn, const char **out, size_t cap);
+
+/* Local members of `room`; 0 when the room does not exist. */
+SR_API size_t sr_room_count(const sr_server *srv, const char *room);
+/* Fills out[0..cap) with local members; returns the member count. */
+SR_API size_t sr_room_members(const sr_server *srv, const char *room, sr_conn **out, size_t cap);
+/* Fills out[0..cap) with the names of rooms having local members;
+ * returns the room count. */
+SR_API size_t sr_rooms(const sr_server *srv, const char **out, size_t cap);
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Broadcasts to every member of rooms[0..n_rooms); a connection in several
+ * of them receives it once. The frame is encoded once and shared. Returns
+ * the number of local connections it was queued to, or a negative code
+ * (SR_EJSON, SR_ENEWLINE, SR_EROOM, SR_EINVAL, SR_ENOMEM). Unless
+ * opts->local, the message is then handed to the adapter for other nodes. */
+SR_API int sr_broadcast(sr_server *srv, const char *const *rooms, size_t n_rooms,
+                        const sr_message *msg, const sr_broadcast_opts *opts);
+/* Sends to one connection. 0, or SR_EJSON / SR_ENEWLINE / SR_ECLOSED /
+ * SR_EQUEUE (then the connection is being closed as a slow consumer). */
+SR_API int sr_send(sr_conn *conn, const sr_message *msg);
+/* Ends a stream after its queued frames are written. */
+SR_API void sr_close(sr_conn *conn);
+/* Ends the stream of every member of `room`; returns how many. */
+SR_API int sr_room_close(sr_server *srv, const char *room);
+/* Removes every member from `room` (their streams stay open); returns how many. */
+SR_API int sr_room_evict(sr_server *srv, const char *room);
+
+/* ------------------------------------------------------------------ */
+/* Adapter: how rooms reach other nodes                                 */
+/* ------------------------------------------------------------------ */
+
+/* The server calls subscribe when a room gets its first local member and
+ * unsubscribe when it loses its last; publish for every non-local
+ * broadcast (once, with all its rooms); close at shutdown. The adapter
+ * hands messages from other nodes to sr_server_deliver_remote. Callbacks
+ * run on the server's loop; they must not call back into the server
+ * synchronously except sr_rooms / sr_room_count. health is optional: it
+ * returns 0 when healthy, else 1 and writes a reason. */
+typedef struct sr_adapter {
+    void *ctx;
+    const char *name;  /* "memory", "redis" */
+    int (*subscribe)(void *ctx, const char *room);
+    int (*unsubscribe)(void *ctx, const char *room);
+    int (*publish)(void *ctx, const char *const *rooms, size_t n_rooms,
+                   const sr_message *msg, const char *meta, size_t meta_len);
+    void (*close)(void *ctx);
+    int (*health)(void *ctx, char *reason, size_t cap);
+    /* optional: appends ",\"key\":value..." JSON members to /stats and
+     * /healthz; returns bytes written (at most cap) */
+    size_t (*stats_json)(void *ctx, char *out, size_t cap);
+} sr_adapter;
+
+/* Installs an adapter (copied) in place of the in-memory default; rooms that
+ * already have members are subscribed. Call before or after listen. */
+SR_API int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter);
+
+/* Delivers a message that came from another node to the local members of
+ * `room`. A message with an id reaches each connection at most once even when
+ * it arrives once per room of a multi-room broadcast; messages without an id
+ * are delivered every time. Returns the local delivery count or a negative
+ * code. msg->data must be valid JSON (the adapter validated it). */
+SR_API int sr_server_deliver_remote(sr_server *srv, const char *room, size_t room_len,
+                                    const sr_message *msg);
+
+/* An in-process bus joining several servers (each on the same loop thread)
+ * as if they were nodes: useful for tests and for embedding several
+ * listeners. */
+typedef struct sr_memory_bus sr_memory_bus;
+SR_API sr_memory_bus *sr_memory_bus_new(void);
+SR_API void sr_memory_bus_free(sr_memory_bus *bus);
+SR_API int sr_server_attach_memory_bus(sr_server *srv, sr_memory_bus *bus);
+
+/* ------------------------------------------------------------------ */
+/* Statistics                                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct sr_stats {
+    uint64_t connections;         /* open TCP connections (any kind) */
+    uint64_t streams;             /* open SSE streams */
+    uint64_t rooms;               /* rooms with local members */
+    uint64_t streams_total;       /* streams accepted since start */
+    uint64_t requests_total;      /* HTTP requests handled */
+    uint64_t messages_in;         /* broadcasts (local API and POST /publish) */
+    uint64_t messages_remote_in;  /* messages delivered from other nodes */
+    uint64_t messages_out;        /* frames queued to streams */
+    uint64_t bytes_out;           /* bytes written to sockets */
+    uint64_t heartbeats;          /* heartbeat frames queued */
+    uint64_t slow_disconnects;    /* streams dropped for a full send queue */
+    uint64_t rejected_requests;   /* 4xx/5xx responses */
+    uint64_t adapter_errors;      /* adapter publish failures */
+} sr_stats;
+
+SR_API void sr_server_stats(const sr_server *srv, sr_stats *out);
+
+/* ------------------------------------------------------------------ */
+/* Redis Pub/Sub adapter (src/redis)                                    */
+/* ------------------------------------------------------------------ */
+/* BEGIN REDIS API (owned by src/redis) */
+
+/* Rooms across nodes through Redis Pub/Sub, wire-compatible with the
+ * Node.js reference: channel <prefix><room>, envelope
+ * {"v":1,"m":{...},"n":"<node id>","meta":...}. Two connections to Redis
+ * (publisher, subscriber), each kept alive with PING and reconnected with
+ * exponential back-off and jitter; while Redis is unreachable local rooms
+ * keep working and /healthz reports the reason. */
+typedef struct sr_redis_options {
+    const char *url;              /* NULL: redis://127.0.0.1:6379;
+                                     redis://[[user]:password@]host[:port][/db]
+                                     (percent-escapes in user and password,
+                                     [::1] for IPv6) or
+                                     unix:///path/to/socket[?db=N] */
+    const char *channel_prefix;   /* "sse:room:" */
+    const char *node_id;          /* NULL or "": a random UUID v4 */
+    uint32_t connect_timeout_ms;  /* 2000: resolve + connect + AUTH/SELECT */
+    uint32_t ping_interval_ms;    /* 5000 (both connections); a PING not
+                                     answered within it marks Redis down */
+    uint32_t reconnect_min_ms;    /* 100: first back-off step */
+    uint32_t reconnect_max_ms;    /* 2000: back-off ceiling; each delay is
+                                     random in [min, min(max, min*2^n)] */
+    size_t outbox_max;            /* 0: publishes made while Redis is
+                                     unreachable are counted and dropped;
+                                     N: up to N are held (oldest dropped
+                                     first) and sent in order on reconnect */
+    char *error_buf;              /* optional: receives why SR_EINVAL was
+                                     returned ("redis URL: bad port ...") */
+    size_t error_buf_len;
+} sr_redis_options;
+
+/* Fills *opts with the defaults above. */
+SR_API void sr_redis_options_init(sr_redis_options *opts);
+/* Creates the Redis adapter on the server's loop and installs it. The
+ * node serves local rooms at once and joins the cluster when Redis is
+ * reachable. SR_EINVAL for a bad URL (see error_buf). */
+SR_API int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts);
+
+/* END REDIS API */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SSEROOMS_H */

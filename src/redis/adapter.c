@@ -1,0 +1,478 @@
+/*
+ * adapter.c: the Redis Pub/Sub adapter (see adapter.h).
+ *
+ * Publishing encodes the envelope once and queues one PUBLISH per room on
+ * the publisher connection; the connection writes everything queued in a
+ * loop turn at once. While the publisher is down, publishes are counted as
+ * failures, or held in a bounded outbox (FIFO of PUBLISH commands sharing
+ * one refcounted payload) that is replayed in order when it comes back.
+ *
+ * Receiving runs on the subscriber's push callback: channel -> room (the
+ * prefix cut off), payload -> envelope checks, then our own echo is
+ * dropped and the rest is handed to deliver. Every drop is counted by
+ * reason; nothing a publisher sends can crash the node.
+ */
+#include "redis/adapter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hash.h"
+#include "json/json.h"
+#include "redis/conn.h"
+#include "redis/envelope.h"
+#include "redis/subs.h"
+#include "redis/url.h"
+
+#define SR_REDIS_MAX_JSON_DEPTH 1000
+
+typedef struct payload {
+    size_t refs;
+    size_t len;
+    char data[];
+} payload;
+
+typedef struct outbox_item {
+    char *channel;
+    size_t channel_len;
+    payload *body;
+} outbox_item;
+
+struct sr_redis_adapter {
+    uv_loop_t *loop;
+    sr_redis_deliver_fn deliver;
+    void *deliver_ud;
+    char *prefix;
+    size_t prefix_len;
+    char *node_id;
+    size_t node_id_len;
+    size_t outbox_max;
+    sr_redis_url url;
+    sr_rconn *pub;
+    sr_rconn *sub;
+    sr_rsubs *subs;
+    int closed;
+    int delivering;  /* inside deliver: a close then frees afterwards */
+    int free_later;
+    sr_redis_counters n;
+    outbox_item *outbox; /* ring of outbox_max */
+    size_t ob_head, ob_len;
+};
+
+/* ------------------------------------------------------------ options */
+
+void sr_redis_options_init(sr_redis_options *opts) {
+    memset(opts, 0, sizeof *opts);
+    opts->url = NULL; /* redis://127.0.0.1:6379 */
+    opts->channel_prefix = "sse:room:";
+    opts->connect_timeout_ms = 2000;
+    opts->ping_interval_ms = 5000;
+    opts->reconnect_min_ms = 100;
+    opts->reconnect_max_ms = 2000;
+}
+
+static void make_uuid_v4(char out[37]) {
+    unsigned char b[16];
+    if (sr_random_bytes(b, sizeof b) != 0) {
+        uint64_t t = uv_hrtime() ^ (uint64_t)(uintptr_t)out;
+        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)(i * 37);
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+}
+
+/* ------------------------------------------------------------ payloads */
+
+static payload *payload_new(const char *data, size_t len) {
+    payload *p = malloc(sizeof *p + len + 1);
+    if (!p) return NULL;
+    p->refs = 1;
+    p->len = len;
+    memcpy(p->data, data, len);
+    p->data[len] = '\0';
+    return p;
+}
+
+static void payload_unref(payload *p) {
+    if (p && --p->refs == 0) free(p);
+}
+
+/* ------------------------------------------------------------ publishing */
+
+static void on_publish_reply(void *ud, redisReply *reply, const char *err) {
+    sr_redis_adapter *a = ud;
+    if (err) a->n.publish_failures++;
+    else a->n.published++;
+}
+
+static int send_publish(sr_redis_adapter *a, const char *channel, size_t channel_len,
+                        const char *body, size_t body_len) {
+    const char *argv[3] = {"PUBLISH", channel, body};
+    size_t lens[3] = {7, channel_len, body_len};
+    return sr_rconn_command(a->pub, 3, argv, lens, on_publish_reply, a);
+}
+
+static void outbox_drop_oldest(sr_redis_adapter *a) {
+    outbox_item *it = &a->outbox[a->ob_head];
+    free(it->channel);
+    payload_unref(it->body);
+    a->ob_head = (a->ob_head + 1) % a->outbox_max;
+    a->ob_len--;
+}
+
+/* Holds one PUBLISH for the reconnect; 0 or SR_ENOMEM. */
+static int outbox_put(sr_redis_adapter *a, const char *channel, size_t channel_len, payload *body) {
+    char *ch = malloc(channel_len + 1);
+    if (!ch) return SR_ENOMEM;
+    memcpy(ch, channel, channel_len);
+    ch[channel_len] = '\0';
+    if (a->ob_len == a->outbox_max) {
+        outbox_drop_oldest(a);
+        a->n.publish_failures++;
+    }
+    outbox_item *it = &a->outbox[(a->ob_head + a->ob_len) % a->outbox_max];
+    it->channel = ch;
+    it->channel_len = channel_len;
+    it->body = body;
+    body->refs++;
+    a->ob_len++;
+    return 0;
+}
+
+static void outbox_replay(sr_redis_adapter *a) {
+    while (a->ob_len > 0 && sr_rconn_get_state(a->pub) == SR_RCONN_UP) {
+        outbox_item *it = &a->outbox[a->ob_head];
+        if (send_publish(a, it->channel, it->channel_len, it->body->data, it->body->len) != 0)
+            break; /* output full: the rest waits for the next reconnect */
+        outbox_drop_oldest(a);
+    }
+}
+
+/* Builds prefix+room into buf (or a malloc'd buffer when it does not fit). */
+static char *make_channel(const sr_redis_adapter *a, const char *room, size_t room_len, char *buf,
+                          size_t cap, size_t *len) {
+    size_t n = a->prefix_len + room_len;
+    char *ch = n < cap ? buf : malloc(n + 1);
+    if (!ch) return NULL;
+    memcpy(ch, a->prefix, a->prefix_len);
+    memcpy(ch + a->prefix_len, room, room_len);
+    ch[n] = '\0';
+    *len = n;
+    return ch;
+}
+
+int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
+                             const sr_message *msg, const char *meta, size_t meta_len) {
+    if (a->closed) return SR_ECLOSED;
+    if (n_rooms == 0) return 0;
+    size_t body_len = 0;
+    char *body = sr_envelope_encode_alloc(msg, a->node_id, meta, meta_len, &body_len);
+    if (!body) {
+        a->n.publish_failures += n_rooms;
+        return SR_ENOMEM;
+    }
+    payload *held = NULL;
+    int failed = 0;
+    int up = sr_rconn_get_state(a->pub) == SR_RCONN_UP;
+    if (up) outbox_replay(a); /* keep order with anything still held */
+    for (size_t i = 0; i < n_rooms; i++) {
+        char stack[512];
+        size_t clen = 0;
+        char *ch = make_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack, &clen);
+        int rc = SR_ENOMEM;
+        if (ch && up && a->ob_len == 0) {
+            rc = send_publish(a, ch, clen, body, body_len);
+        } else if (ch && a->outbox_max > 0) {
+            if (!held) held = payload_new(body, body_len);
+            rc = held ? outbox_put(a, ch, clen, held) : SR_ENOMEM;
+        }
+        if (rc != 0) {
+            a->n.publish_failures++;
+            failed = 1;
+        }
+        if (ch != stack) free(ch);
+    }
+    payload_unref(held);
+    free(body);
+    a->n.outbox = a->ob_len;
+    return failed ? SR_EADAPTER : 0;
+}
+
+/* ------------------------------------------------------------ subscriptions */
+
+static int set_wanted(sr_redis_adapter *a, const char *room, int wanted) {
+    if (a->closed) return SR_ECLOSED;
+    char stack[512];
+    size_t clen = 0;
+    char *ch = make_channel(a, room, strlen(room), stack, sizeof stack, &clen);
+    if (!ch) return SR_ENOMEM;
+    int rc = sr_rsubs_set(a->subs, ch, clen, wanted);
+    if (ch != stack) free(ch);
+    return rc;
+}
+
+int sr_redis_adapter_subscribe(sr_redis_adapter *a, const char *room) {
+    return set_wanted(a, room, 1);
+}
+
+int sr_redis_adapter_unsubscribe(sr_redis_adapter *a, const char *room) {
+    return set_wanted(a, room, 0);
+}
+
+/* ------------------------------------------------------------ receiving */
+
+static void on_message(sr_redis_adapter *a, const redisReply *channel, const redisReply *body) {
+    a->n.received++;
+    if (channel->type != REDIS_REPLY_STRING || body->type != REDIS_REPLY_STRING) {
+        a->n.bad_fields++;
+        return;
+    }
+    if ((size_t)channel->len < a->prefix_len || memcmp(channel->str, a->prefix, a->prefix_len) != 0) {
+        a->n.foreign_channel++;
+        return;
+    }
+    sr_envelope env;
+    switch (sr_envelope_decode(body->str, (size_t)body->len, SR_REDIS_MAX_JSON_DEPTH, &env)) {
+    case SR_ENVELOPE_OK: break;
+    case SR_ENVELOPE_INVALID_JSON: a->n.invalid_json++; return;
+    case SR_ENVELOPE_NOT_OBJECT: a->n.not_object++; return;
+    case SR_ENVELOPE_BAD_VERSION: a->n.bad_version++; return;
+    case SR_ENVELOPE_BAD_FIELDS: a->n.bad_fields++; return;
+    case SR_ENVELOPE_NOMEM: return;
+    }
+    if (env.node_id_len == a->node_id_len && memcmp(env.node_id, a->node_id, a->node_id_len) == 0) {
+        a->n.own_echo++;
+    } else if (!a->closed) {
+        a->n.delivered++;
+        a->delivering++;
+        a->deliver(a->deliver_ud, channel->str + a->prefix_len, (size_t)channel->len - a->prefix_len,
+                   &env.msg);
+        a->delivering--;
+    }
+    sr_envelope_release(&env);
+}
+
+static void free_adapter(sr_redis_adapter *a);
+
+static void on_sub_push(void *ud, sr_rconn *c, redisReply *push) {
+    sr_redis_adapter *a = ud;
+    const redisReply *kind = push->element[0];
+    if (a->closed) return;
+    if (kind->len == 7 && memcmp(kind->str, "message", 7) == 0) {
+        on_message(a, push->element[1], push->element[2]);
+        if (a->free_later && !a->delivering) {
+            free_adapter(a); /* deliver closed the adapter */
+            return;
+        }
+    } else
+        sr_rsubs_on_push(a->subs, push);
+    a->n.subscribed = sr_rsubs_confirmed_count(a->subs);
+}
+
+static void on_sub_up(void *ud, sr_rconn *c) {
+    sr_redis_adapter *a = ud;
+    if (sr_rconn_up_count(c) > 1) a->n.reconnects++;
+    sr_rsubs_on_up(a->subs);
+}
+
+static void on_sub_down(void *ud, sr_rconn *c, const char *err) {
+    sr_redis_adapter *a = ud;
+    sr_rsubs_on_down(a->subs);
+    a->n.subscribed = 0;
+}
+
+static void on_pub_up(void *ud, sr_rconn *c) {
+    sr_redis_adapter *a = ud;
+    if (sr_rconn_up_count(c) > 1) a->n.reconnects++;
+    outbox_replay(a);
+    a->n.outbox = a->ob_len;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static char *dup_str(const char *s) {
+    return strdup(s ? s : "");
+}
+
+int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis_options *opts,
+                         sr_redis_deliver_fn deliver, void *deliver_ud, char *err, size_t errcap) {
+    *out = NULL;
+    if (err && errcap) err[0] = '\0';
+    sr_redis_options defaults;
+    sr_redis_options_init(&defaults);
+    if (!opts) opts = &defaults;
+    if (!deliver || !loop) return SR_EINVAL;
+    sr_redis_adapter *a = calloc(1, sizeof *a);
+    if (!a) return SR_ENOMEM;
+    int rc = sr_redis_url_parse(opts->url ? opts->url : "redis://127.0.0.1:6379", &a->url, err, errcap);
+    if (rc) {
+        free(a);
+        return rc;
+    }
+    a->loop = loop;
+    a->deliver = deliver;
+    a->deliver_ud = deliver_ud;
+    a->outbox_max = opts->outbox_max;
+    a->prefix = dup_str(opts->channel_prefix ? opts->channel_prefix : defaults.channel_prefix);
+    char uuid[37];
+    make_uuid_v4(uuid);
+    a->node_id = dup_str(opts->node_id && *opts->node_id ? opts->node_id : uuid);
+    if (a->outbox_max) a->outbox = calloc(a->outbox_max, sizeof *a->outbox);
+    rc = SR_ENOMEM;
+    if (!a->prefix || !a->node_id || (a->outbox_max && !a->outbox)) goto fail;
+    a->prefix_len = strlen(a->prefix);
+    a->node_id_len = strlen(a->node_id);
+
+    sr_rconn_options co;
+    memset(&co, 0, sizeof co);
+    co.url = &a->url;
+    co.connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : 2000;
+    co.ping_interval_ms = opts->ping_interval_ms;
+    co.reconnect_min_ms = opts->reconnect_min_ms ? opts->reconnect_min_ms : 1;
+    co.reconnect_max_ms = opts->reconnect_max_ms;
+    co.name = "publisher";
+    sr_rconn_callbacks pub_cbs = {on_pub_up, NULL, NULL, a};
+    if ((rc = sr_rconn_new(&a->pub, loop, &co, &pub_cbs)) != 0) goto fail;
+    co.name = "subscriber";
+    co.pubsub = 1;
+    sr_rconn_callbacks sub_cbs = {on_sub_up, on_sub_down, on_sub_push, a};
+    if ((rc = sr_rconn_new(&a->sub, loop, &co, &sub_cbs)) != 0) goto fail;
+    if ((rc = sr_rsubs_new(&a->subs, loop, a->sub)) != 0) goto fail;
+    sr_rconn_start(a->pub);
+    sr_rconn_start(a->sub);
+    *out = a;
+    return 0;
+fail:
+    a->closed = 1;
+    sr_redis_adapter_close(a);
+    return rc;
+}
+
+static void free_adapter(sr_redis_adapter *a) {
+    sr_rsubs_free(a->subs);
+    while (a->ob_len > 0) outbox_drop_oldest(a);
+    free(a->outbox);
+    free(a->prefix);
+    free(a->node_id);
+    sr_redis_url_free(&a->url);
+    free(a);
+}
+
+void sr_redis_adapter_close(sr_redis_adapter *a) {
+    if (!a || a->free_later) return;
+    a->closed = 1;
+    if (a->pub) sr_rconn_close(a->pub);
+    if (a->sub) sr_rconn_close(a->sub);
+    if (a->delivering) a->free_later = 1; /* freed when deliver returns */
+    else free_adapter(a);
+}
+
+/* ------------------------------------------------------------ health, stats */
+
+const char *sr_redis_adapter_state(const sr_redis_adapter *a) {
+    sr_rconn_state p = sr_rconn_get_state(a->pub), s = sr_rconn_get_state(a->sub);
+    if (p == SR_RCONN_UP && s == SR_RCONN_UP) return "up";
+    if (p == SR_RCONN_CONNECTING || s == SR_RCONN_CONNECTING) return "connecting";
+    return "down";
+}
+
+int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap) {
+    sr_rconn *down = NULL;
+    if (sr_rconn_get_state(a->pub) != SR_RCONN_UP) down = a->pub;
+    else if (sr_rconn_get_state(a->sub) != SR_RCONN_UP) down = a->sub;
+    if (!down) {
+        if (reason && cap) reason[0] = '\0';
+        return 0;
+    }
+    if (!reason || !cap) return 1;
+    const char *err = sr_rconn_last_error(down);
+    int64_t retry = sr_rconn_retry_in_ms(down);
+    if (!*err)
+        snprintf(reason, cap, "redis connecting to %s", sr_rconn_where(down));
+    else if (retry >= 0)
+        snprintf(reason, cap, "redis unreachable: %s (retry in %lld ms)", err, (long long)retry);
+    else
+        snprintf(reason, cap, "redis unreachable: %s (reconnecting)", err);
+    return 1;
+}
+
+void sr_redis_adapter_counters(const sr_redis_adapter *a, sr_redis_counters *out) {
+    *out = a->n;
+    out->outbox = a->ob_len;
+}
+
+const char *sr_redis_adapter_node_id(const sr_redis_adapter *a) {
+    return a->node_id;
+}
+
+size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap) {
+    size_t qlen = sr_json_quote(a->node_id, a->node_id_len, NULL, 0);
+    char *node = malloc(qlen + 1);
+    if (!node) return 0;
+    sr_json_quote(a->node_id, a->node_id_len, node, qlen);
+    node[qlen] = '\0';
+    const sr_redis_counters *n = &a->n;
+    int len = snprintf(out, cap,
+                       ",\"redis\":{\"state\":\"%s\",\"published\":%llu,\"publish_failures\":%llu,"
+                       "\"received\":%llu,\"delivered\":%llu,\"dropped\":{\"invalid_json\":%llu,"
+                       "\"not_object\":%llu,\"bad_version\":%llu,\"bad_fields\":%llu,"
+                       "\"foreign_channel\":%llu},\"own_echo\":%llu,\"reconnects\":%llu,"
+                       "\"subscribed\":%llu,\"outbox\":%llu,\"node_id\":%s}",
+                       sr_redis_adapter_state(a), (unsigned long long)n->published,
+                       (unsigned long long)n->publish_failures, (unsigned long long)n->received,
+                       (unsigned long long)n->delivered, (unsigned long long)n->invalid_json,
+                       (unsigned long long)n->not_object, (unsigned long long)n->bad_version,
+                       (unsigned long long)n->bad_fields, (unsigned long long)n->foreign_channel,
+                       (unsigned long long)n->own_echo, (unsigned long long)n->reconnects,
+                       (unsigned long long)sr_rsubs_confirmed_count(a->subs),
+                       (unsigned long long)a->ob_len, node);
+    free(node);
+    if (len < 0 || (size_t)len >= cap) {
+        if (cap) out[0] = '\0';
+        return 0;
+    }
+    return (size_t)len;
+}
+
+/* ------------------------------------------------------------ sr_adapter */
+
+static int vt_subscribe(void *ctx, const char *room) {
+    return sr_redis_adapter_subscribe(ctx, room);
+}
+
+static int vt_unsubscribe(void *ctx, const char *room) {
+    return sr_redis_adapter_unsubscribe(ctx, room);
+}
+
+static int vt_publish(void *ctx, const char *const *rooms, size_t n_rooms, const sr_message *msg,
+                      const char *meta, size_t meta_len) {
+    return sr_redis_adapter_publish(ctx, rooms, n_rooms, msg, meta, meta_len);
+}
+
+static void vt_close(void *ctx) {
+    sr_redis_adapter_close(ctx);
+}
+
+static int vt_health(void *ctx, char *reason, size_t cap) {
+    return sr_redis_adapter_health(ctx, reason, cap);
+}
+
+static size_t vt_stats_json(void *ctx, char *out, size_t cap) {
+    return sr_redis_adapter_stats_json(ctx, out, cap);
+}
+
+void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
+    memset(out, 0, sizeof *out);
+    out->ctx = a;
+    out->name = "redis";
+    out->subscribe = vt_subscribe;
+    out->unsubscribe = vt_unsubscribe;
+    out->publish = vt_publish;
+    out->close = vt_close;
+    out->health = vt_health;
+    out->stats_json = vt_stats_json;
+}

@@ -1,0 +1,71 @@
+/*
+ * adapter.h: the Redis Pub/Sub adapter: rooms shared between nodes.
+ *
+ * Two connections: the publisher (PUBLISH <prefix><room> <envelope>, once
+ * per room, pipelined) and the subscriber (the channels of rooms with local
+ * members, kept exact by subs.h). Received envelopes are checked
+ * (envelope.h); those from other nodes are handed to `deliver`, those
+ * carrying our own node id are dropped as an echo. Everything is counted
+ * for /stats, and health() says why Redis is unreachable.
+ *
+ * The constructor takes the delivery callback so the adapter works (and is
+ * tested) without a server; sr_server_use_redis (use.c) wires it to one.
+ */
+#ifndef SR_REDIS_ADAPTER_H
+#define SR_REDIS_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "sserooms.h"
+
+typedef struct sr_redis_adapter sr_redis_adapter;
+
+/* Hands one message from another node to the local members of room.
+ * Returns the delivery count or a negative code (counted, not fatal). */
+typedef int (*sr_redis_deliver_fn)(void *ud, const char *room, size_t room_len,
+                                   const sr_message *msg);
+
+typedef struct sr_redis_counters {
+    uint64_t published;         /* PUBLISH commands Redis acknowledged */
+    uint64_t publish_failures;  /* not sent, failed, or dropped from a full outbox */
+    uint64_t received;          /* messages received on subscribed channels */
+    uint64_t delivered;         /* envelopes handed to deliver */
+    uint64_t invalid_json, not_object, bad_version, bad_fields, foreign_channel;
+    uint64_t own_echo;          /* envelopes carrying our node id */
+    uint64_t reconnects;        /* times a connection came back up */
+    uint64_t outbox;            /* publishes held for the reconnect */
+    uint64_t subscribed;        /* channels Redis confirms on the subscriber */
+} sr_redis_counters;
+
+/* Validates opts (URL, prefix), connects both connections in the
+ * background, and returns at once. SR_EINVAL with a message in err when
+ * the options are bad; SR_ENOMEM. */
+int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis_options *opts,
+                         sr_redis_deliver_fn deliver, void *deliver_ud, char *err, size_t errcap);
+/* Closes both connections (pending publishes fail) and frees the adapter;
+ * its libuv handles finish closing on the loop. No callback after this. */
+void sr_redis_adapter_close(sr_redis_adapter *a);
+
+int sr_redis_adapter_subscribe(sr_redis_adapter *a, const char *room);
+int sr_redis_adapter_unsubscribe(sr_redis_adapter *a, const char *room);
+/* Encodes the envelope once and PUBLISHes it to every room's channel.
+ * 0, or SR_EADAPTER when some could not be sent (counted). */
+int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
+                             const sr_message *msg, const char *meta, size_t meta_len);
+/* 0 when both connections are up; else 1 and a reason in reason[0..cap). */
+int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap);
+/* Writes ,"redis":{...} (see the sr_adapter stats_json contract); returns
+ * the bytes written, or 0 when it does not fit in cap. */
+size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap);
+
+void sr_redis_adapter_counters(const sr_redis_adapter *a, sr_redis_counters *out);
+const char *sr_redis_adapter_node_id(const sr_redis_adapter *a);
+/* "up" (both connections up), "connecting" or "down". */
+const char *sr_redis_adapter_state(const sr_redis_adapter *a);
+/* Fills *out with the sr_adapter vtable over a (name "redis"). */
+void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out);
+
+#endif

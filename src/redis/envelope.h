@@ -1,0 +1,60 @@
+/*
+ * envelope.h: the JSON envelope a message travels in through Redis,
+ * byte-compatible with the Node.js reference (wire-format.md section 2):
+ *
+ *   {"v":1,"m":{"event":E,"data":<data>,"id":I,"retry":N},"n":"<node id>","meta":<meta>}
+ *
+ * Pure code: no I/O.
+ */
+#ifndef SR_REDIS_ENVELOPE_H
+#define SR_REDIS_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sserooms.h"
+
+/* Writes the envelope of msg (data and meta are JSON text, copied
+ * verbatim; meta NULL or meta_len 0 means absent; event/id only when
+ * non-empty, retry only when > 0). Returns the length the envelope needs;
+ * writes it only when it fits in cap (cap 0 measures). */
+size_t sr_envelope_encode(const sr_message *msg, const char *node_id, const char *meta,
+                          size_t meta_len, char *out, size_t cap);
+/* The same into a malloc'd NUL-terminated buffer; NULL when out of memory. */
+char *sr_envelope_encode_alloc(const sr_message *msg, const char *node_id, const char *meta,
+                               size_t meta_len, size_t *out_len);
+
+/* Why a received payload was dropped. */
+typedef enum sr_envelope_status {
+    SR_ENVELOPE_OK = 0,
+    SR_ENVELOPE_INVALID_JSON, /* not JSON that JSON.parse accepts */
+    SR_ENVELOPE_NOT_OBJECT,   /* JSON, but not an object */
+    SR_ENVELOPE_BAD_VERSION,  /* "v" missing or not the number 1 */
+    SR_ENVELOPE_BAD_FIELDS,   /* "m"/"m.data"/"n" missing or mistyped, bad
+                                 retry, CR/LF or NUL in id/event */
+    SR_ENVELOPE_NOMEM
+} sr_envelope_status;
+
+/* A decoded envelope. msg.data points at the original text of "data" (or
+ * at its UTF-8-repaired copy); msg.id / msg.event are decoded NUL-terminated
+ * strings (NULL when absent or empty). Valid until sr_envelope_release. */
+typedef struct sr_envelope {
+    sr_message msg;
+    const char *node_id;  /* decoded, NUL-terminated */
+    size_t node_id_len;
+    const char *meta;     /* JSON text of "meta"; NULL when absent */
+    size_t meta_len;
+    char *repaired;       /* owned: the payload with invalid UTF-8 replaced */
+    char *strings;        /* owned: decoded id, event and node id */
+} sr_envelope;
+
+/* Decodes payload[0..len); max_depth bounds JSON nesting. On any status
+ * other than SR_ENVELOPE_OK nothing needs releasing. */
+sr_envelope_status sr_envelope_decode(const char *payload, size_t len, unsigned max_depth,
+                                      sr_envelope *out);
+void sr_envelope_release(sr_envelope *env);
+
+/* "invalid_json", "not_object", ... (the /stats key of a status). */
+const char *sr_envelope_status_name(sr_envelope_status st);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * subs.c: the subscription set of the subscriber connection (see subs.h).
+ *
+ * Channels live in a chained hash table (seeded SipHash: channel names
+ * come from room names that clients choose). A channel whose wanted flag
+ * changes is put on the dirty list once; the end-of-turn flush walks that
+ * list, sends what differs from `sent`, and forgets channels that are
+ * neither wanted nor subscribed. An entry is only ever freed by the flush or
+ * by the reconnect reset, never while it sits on the dirty list.
+ */
+#include "redis/subs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hash.h"
+#include "redis/defer.h"
+#include "sserooms.h"
+
+typedef struct channel {
+    struct channel *next;
+    uint64_t hash;
+    unsigned char wanted, sent, dirty;
+    size_t len;
+    char name[];
+} channel;
+
+struct sr_rsubs {
+    sr_rconn *conn;
+    sr_defer *flush;
+    channel **buckets;
+    size_t n_buckets; /* power of two */
+    size_t n_channels;
+    size_t n_wanted;
+    size_t confirmed;
+    unsigned long commands;
+    channel **dirty;
+    size_t n_dirty, cap_dirty;
+};
+
+static void flush(void *ud);
+
+int sr_rsubs_new(sr_rsubs **out, uv_loop_t *loop, sr_rconn *conn) {
+    *out = NULL;
+    sr_rsubs *s = calloc(1, sizeof *s);
+    if (!s) return SR_ENOMEM;
+    s->conn = conn;
+    s->n_buckets = 64;
+    s->buckets = calloc(s->n_buckets, sizeof *s->buckets);
+    s->flush = sr_defer_new(loop, flush, s);
+    if (!s->buckets || !s->flush) {
+        free(s->buckets);
+        if (s->flush) sr_defer_free(s->flush);
+        free(s);
+        return SR_ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void sr_rsubs_free(sr_rsubs *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->n_buckets; i++) {
+        channel *ch = s->buckets[i];
+        while (ch) {
+            channel *next = ch->next;
+            free(ch);
+            ch = next;
+        }
+    }
+    free(s->buckets);
+    free(s->dirty);
+    sr_defer_free(s->flush);
+    free(s);
+}
+
+static channel *find(const sr_rsubs *s, const char *name, size_t len, uint64_t h) {
+    for (channel *ch = s->buckets[h & (s->n_buckets - 1)]; ch; ch = ch->next)
+        if (ch->hash == h && ch->len == len && memcmp(ch->name, name, len) == 0) return ch;
+    return NULL;
+}
+
+static void grow(sr_rsubs *s) {
+    size_t n = s->n_buckets * 2;
+    channel **b = calloc(n, sizeof *b);
+    if (!b) return; /* keep the longer chains; still correct */
+    for (size_t i = 0; i < s->n_buckets; i++) {
+        channel *ch = s->buckets[i];
+        while (ch) {
+            channel *next = ch->next;
+            ch->next = b[ch->hash & (n - 1)];
+            b[ch->hash & (n - 1)] = ch;
+            ch = next;
+        }
+    }
+    free(s->buckets);
+    s->buckets = b;
+    s->n_buckets = n;
+}
+
+static void unlink_channel(sr_rsubs *s, channel *target) {
+    channel **pp = &s->buckets[target->hash & (s->n_buckets - 1)];
+    while (*pp && *pp != target) pp = &(*pp)->next;
+    if (*pp) *pp = target->next;
+    s->n_channels--;
+    free(target);
+}
+
+static int mark_dirty(sr_rsubs *s, channel *ch) {
+    if (ch->dirty) return 0;
+    if (s->n_dirty == s->cap_dirty) {
+        size_t ncap = s->cap_dirty ? s->cap_dirty * 2 : 64;
+        channel **n = realloc(s->dirty, ncap * sizeof *n);
+        if (!n) return SR_ENOMEM;
+        s->dirty = n;
+        s->cap_dirty = ncap;
+    }
+    s->dirty[s->n_dirty++] = ch;
+    ch->dirty = 1;
+    sr_defer_arm(s->flush);
+    return 0;
+}
+
+int sr_rsubs_set(sr_rsubs *s, const char *name, size_t len, int wanted) {
+    uint64_t h = sr_hash(name, len);
+    channel *ch = find(s, name, len, h);
+    wanted = wanted ? 1 : 0;
+    if (!ch) {
+        if (!wanted) return 0; /* never subscribed: nothing to send */
+        ch = calloc(1, sizeof *ch + len + 1);
+        if (!ch) return SR_ENOMEM;
+        ch->hash = h;
+        ch->len = len;
+        memcpy(ch->name, name, len);
+        if (s->n_channels >= s->n_buckets) grow(s);
+        ch->next = s->buckets[h & (s->n_buckets - 1)];
+        s->buckets[h & (s->n_buckets - 1)] = ch;
+        s->n_channels++;
+    }
+    if (ch->wanted == wanted) return 0;
+    /* Reserve the dirty slot first so a failure leaves the state unchanged. */
+    int rc = mark_dirty(s, ch);
+    if (rc) {
+        if (!ch->wanted && !ch->sent && !ch->dirty) unlink_channel(s, ch);
+        return rc;
+    }
+    ch->wanted = (unsigned char)wanted;
+    if (wanted) s->n_wanted++;
+    else s->n_wanted--;
+    return 0;
+}
+
+int sr_rsubs_is_wanted(const sr_rsubs *s, const char *name, size_t len) {
+    const channel *ch = find(s, name, len, sr_hash(name, len));
+    return ch && ch->wanted;
+}
+
+static void on_command_done(void *ud, redisReply *reply, const char *err) {
+    sr_rsubs *s = ud;
+    /* An error reply (an ACL refusal, say) leaves the server's state unlike
+     * `sent`: start over on a fresh connection, which resubscribes. */
+    if (err && reply) sr_rconn_drop(s->conn, err);
+}
+
+/* Sends `verb` for names[0..n) in batches. 0, or a negative code (then the
+ * connection is dropped: what was sent is no longer known). */
+static int send_batches(sr_rsubs *s, const char *verb, const char **names, const size_t *lens,
+                        size_t n) {
+    for (size_t i = 0; i < n; i += SR_RSUBS_BATCH) {
+        size_t k = n - i < SR_RSUBS_BATCH ? n - i : SR_RSUBS_BATCH;
+        int rc = sr_rconn_pubsub_command(s->conn, verb, k, names + i, lens + i, on_command_done, s);
+        if (rc) return rc;
+        s->commands++;
+    }
+    return 0;
+}
+
+static void flush(void *ud) {
+    sr_rsubs *s = ud;
+    size_t n = s->n_dirty;
+    if (!n) return;
+    int up = sr_rconn_get_state(s->conn) == SR_RCONN_UP;
+    const char **sub = NULL, **unsub = NULL;
+    size_t *sub_len = NULL, *unsub_len = NULL, n_sub = 0, n_unsub = 0;
+    int rc = 0;
+    if (up) {
+        sub = malloc(n * sizeof *sub);
+        unsub = malloc(n * sizeof *unsub);
+        sub_len = malloc(n * sizeof *sub_len);
+        unsub_len = malloc(n * sizeof *unsub_len);
+        if (!sub || !unsub || !sub_len || !unsub_len) rc = SR_ENOMEM;
+    }
+    for (size_t i = 0; i < n && up && rc == 0; i++) {
+        channel *ch = s->dirty[i];
+        if (ch->wanted && !ch->sent) {
+            sub[n_sub] = ch->name;
+            sub_len[n_sub++] = ch->len;
+        } else if (!ch->wanted && ch->sent) {
+            unsub[n_unsub] = ch->name;
+            unsub_len[n_unsub++] = ch->len;
+        }
+    }
+    if (up && rc == 0) rc = send_batches(s, "UNSUBSCRIBE", unsub, unsub_len, n_unsub);
+    if (up && rc == 0) rc = send_batches(s, "SUBSCRIBE", sub, sub_len, n_sub);
+    free(sub);
+    free(unsub);
+    free(sub_len);
+    free(unsub_len);
+    /* The dirty list is taken now: dropping the connection below calls
+     * sr_rsubs_on_down, which must not see these entries twice. */
+    s->n_dirty = 0;
+    for (size_t i = 0; i < n; i++) {
+        channel *ch = s->dirty[i];
+        ch->dirty = 0;
+        ch->sent = up && rc == 0 ? ch->wanted : 0;
+        if (!ch->wanted && !ch->sent) unlink_channel(s, ch);
+    }
+    if (up && rc != 0) {
+        /* Part of the batch may be queued: resynchronise from scratch. */
+        sr_rconn_drop(s->conn, "could not queue SUBSCRIBE/UNSUBSCRIBE");
+    }
+}
+
+void sr_rsubs_on_up(sr_rsubs *s) {
+    s->confirmed = 0;
+    for (size_t i = 0; i < s->n_buckets; i++)
+        for (channel *ch = s->buckets[i]; ch; ch = ch->next) {
+            ch->sent = 0;
+            if (ch->wanted && mark_dirty(s, ch) != 0) {
+                sr_rconn_drop(s->conn, "out of memory resubscribing");
+                return;
+            }
+        }
+}
+
+void sr_rsubs_on_down(sr_rsubs *s) {
+    s->confirmed = 0;
+    for (size_t i = 0; i < s->n_buckets; i++) {
+        channel *ch = s->buckets[i];
+        while (ch) {
+            channel *next = ch->next;
+            ch->sent = 0;
+            if (!ch->wanted && !ch->dirty) unlink_channel(s, ch);
+            ch = next;
+        }
+    }
+}
+
+void sr_rsubs_on_push(sr_rsubs *s, const redisReply *push) {
+    if (push->type != REDIS_REPLY_ARRAY || push->elements < 3) return;
+    const redisReply *kind = push->element[0], *count = push->element[2];
+    if (kind->type != REDIS_REPLY_STRING || count->type != REDIS_REPLY_INTEGER) return;
+    if ((kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0) ||
+        (kind->len == 11 && memcmp(kind->str, "unsubscribe", 11) == 0))
+        s->confirmed = count->integer > 0 ? (size_t)count->integer : 0;
+}
+
+size_t sr_rsubs_wanted_count(const sr_rsubs *s) {
+    return s->n_wanted;
+}
+
+size_t sr_rsubs_confirmed_count(const sr_rsubs *s) {
+    return s->confirmed;
+}
+
+unsigned long sr_rsubs_commands_sent(const sr_rsubs *s) {
+    return s->commands;
+}

@@ -1,0 +1,30 @@
+/*
+ * use.c: sr_server_use_redis, the public entry that installs the Redis
+ * adapter in a server. Kept apart from adapter.c so the adapter links (and
+ * is unit-tested) without the server module: tests link src/redis as an
+ * archive, from which this member is only pulled when referenced.
+ */
+#include <stdio.h>
+
+#include "redis/adapter.h"
+#include "sserooms.h"
+
+static int deliver_to_server(void *ud, const char *room, size_t room_len, const sr_message *msg) {
+    return sr_server_deliver_remote(ud, room, room_len, msg);
+}
+
+int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
+    if (!srv) return SR_EINVAL;
+    char err[256];
+    sr_redis_adapter *a = NULL;
+    int rc = sr_redis_adapter_new(&a, sr_server_loop(srv), opts, deliver_to_server, srv, err,
+                                  sizeof err);
+    if (opts && opts->error_buf && opts->error_buf_len)
+        snprintf(opts->error_buf, opts->error_buf_len, "%s", rc ? err : "");
+    if (rc) return rc;
+    sr_adapter vt;
+    sr_redis_adapter_vtable(a, &vt);
+    rc = sr_server_set_adapter(srv, &vt);
+    if (rc) sr_redis_adapter_close(a);
+    return rc;
+}

@@ -1,0 +1,406 @@
+/*
+ * conn.c: one client connection's socket I/O and its send queue.
+ *
+ * Reads land in the server's scratch buffer; while the connection reads
+ * requests the HTTP parser copies what it keeps, and once it is a stream
+ * reads are only watched for EOF, so a stream holds no read buffer.
+ *
+ * Writes: the queue is a ring of references to shared frames. Enqueueing
+ * only marks the connection dirty; the server's check handle flushes every
+ * dirty connection once per loop turn with uv_try_write over all queued
+ * frames (one writev), and hands any rest to a single uv_write whose
+ * callback continues. A stream whose queued bytes would pass the limit is
+ * doomed (closed as a slow consumer once the current fan-out is over), so
+ * one slow reader never grows memory or delays the others.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+#define SR_MAX_IOV 64
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    (void)suggested;
+    sr_conn *c = h->data;
+    *buf = uv_buf_init(c->srv->scratch, sizeof(c->srv->scratch));
+}
+
+static void on_http_state_closed(uv_handle_t *h) {
+    sr_conn_http *hs = h->data;
+    sr_http_request_release(&hs->req);
+    free(hs);
+}
+
+static void release_http_state(sr_conn *c) {
+    sr_conn_http *hs = c->http;
+    if (!hs) return;
+    c->http = NULL;
+    if (hs->view) {
+        free(hs->view->error);
+        free(hs->view);
+        hs->view = NULL;
+    }
+    uv_timer_stop(&hs->timer);
+    hs->timer.data = hs;
+    uv_close((uv_handle_t *)&hs->timer, on_http_state_closed);
+}
+
+static void on_request_timeout(uv_timer_t *t) {
+    sr_conn *c = t->data;
+    if (!c->http || c->closing) return;
+    if (sr_http_request_started(&c->http->req) && c->http->req.state == SR_HTTP_PARTIAL) {
+        c->srv->stats.rejected_requests++;
+        sr_routes_error(c, 408, "request not complete in time", true);
+    } else {
+        sr_conn_close_now(c); /* idle: no request, or idle keep-alive */
+    }
+}
+
+sr_conn *sr_conn_new(sr_server *srv) {
+    sr_conn *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->http = calloc(1, sizeof(*c->http));
+    if (!c->http || uv_tcp_init(srv->loop, &c->tcp) != 0) {
+        free(c->http);
+        free(c);
+        return NULL;
+    }
+    c->tcp.data = c;
+    c->srv = srv;
+    c->id = srv->next_conn_id++;
+    c->q = c->q_inline;
+    c->q_cap = (uint32_t)(sizeof(c->q_inline) / sizeof(c->q_inline[0]));
+    sr_http_limits limits = {
+        .max_header_bytes = srv->cfg.max_header_bytes,
+        .max_body_bytes = srv->cfg.max_body_bytes,
+        .max_headers = 100,
+    };
+    sr_http_request_init(&c->http->req, &limits);
+    uv_timer_init(srv->loop, &c->http->timer);
+    c->http->timer.data = c;
+    c->next = srv->conns;
+    if (srv->conns) srv->conns->prev = c;
+    srv->conns = c;
+    srv->stats.connections++;
+    return c;
+}
+
+static void start_timer(sr_conn *c, uint32_t ms) {
+    if (c->http && ms) uv_timer_start(&c->http->timer, on_request_timeout, ms, 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+int sr_conn_start(sr_conn *c) {
+    uv_tcp_nodelay(&c->tcp, 1);
+    start_timer(c, c->srv->cfg.request_timeout_ms);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc != 0) {
+        sr_conn_close_now(c);
+        return SR_EIO;
+    }
+    return SR_OK;
+}
+
+/* Parses what arrived, handling each complete request in turn. */
+static void feed_requests(sr_conn *c, const char *data, size_t len) {
+    size_t off = 0;
+    while (off < len && c->kind == SR_CONN_HTTP && c->http && !c->closing && !c->end_after_flush) {
+        sr_http_request *req = &c->http->req;
+        if (!sr_http_request_started(req)) start_timer(c, c->srv->cfg.request_timeout_ms);
+        off += sr_http_request_feed(req, data + off, len - off);
+        if (req->state == SR_HTTP_ERROR) {
+            c->srv->stats.rejected_requests++;
+            sr_routes_error(c, req->status, req->error, true);
+            return;
+        }
+        if (req->state == SR_HTTP_DONE) {
+            uv_timer_stop(&c->http->timer);
+            c->srv->stats.requests_total++;
+            sr_routes_dispatch(c);
+            if (c->kind == SR_CONN_HTTP && c->http && !c->closing && !c->end_after_flush) {
+                sr_http_request_reset(&c->http->req);
+                start_timer(c, c->srv->cfg.keepalive_timeout_ms);
+            }
+            continue;
+        }
+        if (req->expect_continue && !req->continue_sent) {
+            req->continue_sent = 1;
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            sr_conn_enqueue_bytes(c, cont, sizeof(cont) - 1);
+        }
+        break; /* PARTIAL: everything was consumed */
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    sr_conn *c = s->data;
+    if (nread == 0) return;
+    if (nread < 0) {
+        /* the peer went away (EOF or reset): nothing more can be delivered */
+        if (c->http) sr_http_request_eof(&c->http->req);
+        sr_conn_close_now(c);
+        return;
+    }
+    if (c->kind == SR_CONN_STREAM || c->closing || c->end_after_flush) return; /* ignored */
+    feed_requests(c, buf->base, (size_t)nread);
+    sr_server_close_doomed(c->srv);
+}
+
+static void mark_dirty(sr_conn *c) {
+    if (c->dirty) return;
+    c->dirty = 1;
+    c->dirty_next = c->srv->dirty;
+    c->srv->dirty = c;
+}
+
+static void doom(sr_conn *c) {
+    if (c->doomed || c->closing) return;
+    c->doomed = 1;
+    c->doomed_next = c->srv->doomed;
+    c->srv->doomed = c;
+}
+
+static int queue_grow(sr_conn *c) {
+    uint32_t cap = c->q_cap * 2;
+    sr_frame **q = malloc(cap * sizeof(*q));
+    if (!q) return -1;
+    for (uint32_t i = 0; i < c->q_len; i++) q[i] = c->q[(c->q_head + i) % c->q_cap];
+    if (c->q != c->q_inline) free(c->q);
+    c->q = q;
+    c->q_cap = cap;
+    c->q_head = 0;
+    return 0;
+}
+
+static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
+    if (c->closing || c->doomed || c->end_after_flush) return;
+    if (limited && c->q_bytes + f->len > c->srv->cfg.max_queue_bytes) {
+        c->srv->stats.slow_disconnects++;
+        doom(c);
+        return;
+    }
+    if (c->q_len == c->q_cap && queue_grow(c) < 0) {
+        doom(c); /* out of memory: this connection cannot keep up */
+        return;
+    }
+    sr_frame_ref(f);
+    c->q[(c->q_head + c->q_len) % c->q_cap] = f;
+    c->q_len++;
+    c->q_bytes += f->len;
+    mark_dirty(c);
+}
+
+void sr_conn_enqueue(sr_conn *c, sr_frame *f) {
+    enqueue_frame(c, f, c->kind == SR_CONN_STREAM);
+}
+
+void sr_conn_enqueue_bytes(sr_conn *c, const char *bytes, size_t len) {
+    sr_frame *f = sr_frame_raw(bytes, len);
+    if (!f) {
+        doom(c);
+        return;
+    }
+    /* responses and stream heads are small and bounded: never a slow consumer */
+    enqueue_frame(c, f, 0);
+    sr_frame_unref(f);
+}
+
+/* Drops `bytes` written from the head of the queue. */
+static void consume(sr_conn *c, size_t bytes) {
+    c->srv->stats.bytes_out += bytes;
+    while (bytes > 0 && c->q_len > 0) {
+        sr_frame *f = c->q[c->q_head];
+        size_t left = f->len - c->q_off;
+        if (bytes < left) {
+            c->q_off += (uint32_t)bytes;
+            c->q_bytes -= bytes;
+            return;
+        }
+        bytes -= left;
+        c->q_bytes -= left;
+        c->q_off = 0;
+        c->q_head = (c->q_head + 1) % c->q_cap;
+        c->q_len--;
+        sr_frame_unref(f);
+    }
+}
+
+static size_t fill_iov(sr_conn *c, uv_buf_t *iov, size_t max) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->q_len && n < max; i++) {
+        sr_frame *f = c->q[(c->q_head + i) % c->q_cap];
+        uint32_t off = i == 0 ? c->q_off : 0;
+        iov[n++] = uv_buf_init(f->bytes + off, f->len - off);
+    }
+    return n;
+}
+
+static void on_write(uv_write_t *req, int status);
+
+void sr_conn_flush(sr_conn *c) {
+    if (c->closing || c->inflight) return;
+    uv_buf_t iov[SR_MAX_IOV];
+    while (c->q_len > 0) {
+        size_t n = fill_iov(c, iov, SR_MAX_IOV);
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++) total += iov[i].len;
+        int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+        if (w == UV_EAGAIN || w == UV_ENOSYS) w = 0;
+        if (w < 0) {
+            sr_conn_close_now(c);
+            return;
+        }
+        consume(c, (size_t)w);
+        if ((size_t)w == total) continue; /* all of it: more may be queued */
+        /* the socket is full: hand the rest to libuv and continue in on_write */
+        sr_write *wr = c->srv->free_writes;
+        if (wr) {
+            c->srv->free_writes = wr->next_free;
+        } else if (!(wr = malloc(sizeof(*wr)))) {
+            sr_conn_close_now(c);
+            return;
+        }
+        n = fill_iov(c, iov, SR_MAX_IOV);
+        wr->conn = c;
+        wr->n_frames = (uint32_t)n;
+        if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+            wr->next_free = c->srv->free_writes;
+            c->srv->free_writes = wr;
+            sr_conn_close_now(c);
+            return;
+        }
+        c->inflight = wr;
+        return;
+    }
+    if (c->end_after_flush) sr_conn_close_now(c);
+}
+
+static void on_write(uv_write_t *req, int status) {
+    sr_write *wr = (sr_write *)req;
+    sr_conn *c = wr->conn;
+    sr_server *srv = c->srv;
+    uint32_t n = wr->n_frames;
+    wr->next_free = srv->free_writes;
+    srv->free_writes = wr;
+    c->inflight = NULL;
+    if (status < 0) {
+        if (status != UV_ECANCELED) sr_conn_close_now(c);
+        return;
+    }
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        sr_frame *f = c->q[(c->q_head + i) % c->q_cap];
+        bytes += f->len - (i == 0 ? c->q_off : 0);
+    }
+    consume(c, bytes);
+    sr_conn_flush(c);
+}
+
+void sr_server_flush_dirty(sr_server *srv) {
+    while (srv->dirty) {
+        sr_conn *c = srv->dirty;
+        srv->dirty = c->dirty_next;
+        c->dirty_next = NULL;
+        c->dirty = 0;
+        if (!c->closing) sr_conn_flush(c);
+    }
+}
+
+void sr_server_close_doomed(sr_server *srv) {
+    if (srv->fanout_depth > 0) return;
+    while (srv->doomed) {
+        sr_conn *c = srv->doomed;
+        srv->doomed = c->doomed_next;
+        c->doomed_next = NULL;
+        sr_conn_close_now(c);
+    }
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+    sr_conn *c = h->data;
+    sr_server *srv = c->srv;
+    while (c->q_len > 0) {
+        sr_frame_unref(c->q[c->q_head]);
+        c->q_head = (c->q_head + 1) % c->q_cap;
+        c->q_len--;
+    }
+    if (c->q != c->q_inline) free(c->q);
+    if (c->prev) c->prev->next = c->next;
+    else srv->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    srv->stats.connections--;
+    free(c);
+    sr_server_conn_gone(srv);
+}
+
+/* Takes a stream out of its rooms and tells the embedder, once. */
+static void detach_stream(sr_conn *c) {
+    sr_server *srv = c->srv;
+    if (c->kind == SR_CONN_STREAM && !c->detached) {
+        c->detached = 1;
+        if (srv->close_fn) srv->close_fn(srv->close_ud, c);
+        sr_server_id_remove(srv, c);
+        srv->stats.streams--;
+    }
+    /* also covers rooms joined by an accept hook that then refused */
+    sr_registry_leave_all(srv->reg, &c->member);
+}
+
+void sr_conn_close_now(sr_conn *c) {
+    if (c->closing) return;
+    detach_stream(c);
+    c->closing = 1;
+    release_http_state(c);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+void sr_conn_end(sr_conn *c) {
+    if (c->closing) return;
+    if (c->http) uv_timer_stop(&c->http->timer);
+    detach_stream(c);
+    c->end_after_flush = 1;
+    if (c->q_len == 0 && !c->inflight) {
+        sr_conn_close_now(c);
+        return;
+    }
+    mark_dirty(c);
+}
+
+void sr_conn_become_stream(sr_conn *c) {
+    sr_server *srv = c->srv;
+    c->kind = SR_CONN_STREAM;
+    release_http_state(c);
+    srv->stats.streams++;
+    srv->stats.streams_total++;
+    sr_server_id_insert(srv, c);
+}
+
+/* --- public connection API -------------------------------------------- */
+
+uint64_t sr_conn_id(const sr_conn *c) {
+    return c->id;
+}
+
+void sr_conn_set_userdata(sr_conn *c, void *ud) {
+    c->userdata = ud;
+}
+
+void *sr_conn_userdata(const sr_conn *c) {
+    return c->userdata;
+}
+
+sr_server *sr_conn_server(const sr_conn *c) {
+    return c->srv;
+}
+
+void sr_close(sr_conn *c) {
+    if (!c) return;
+    if (c->srv->fanout_depth > 0) {
+        doom(c);
+        return;
+    }
+    sr_conn_end(c);
+}

@@ -1,0 +1,194 @@
+/*
+ * internal.h: the server's and connections' private structures, shared by
+ * the files of src/server (one concern each: server.c life cycle and
+ * listening, conn.c socket I/O and the send queue, routes.c HTTP
+ * endpoints, stream.c opening streams, broadcast.c fan-out and rooms,
+ * remote.c delivery from other nodes, memory_bus.c the in-process bus).
+ */
+#ifndef SR_SERVER_INTERNAL_H
+#define SR_SERVER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "http/request.h"
+#include "rooms/registry.h"
+#include "sse/frame.h"
+#include "sserooms.h"
+
+typedef enum sr_conn_kind {
+    SR_CONN_HTTP = 0, /* reading requests */
+    SR_CONN_STREAM = 1 /* an open SSE stream */
+} sr_conn_kind;
+
+/* What a connection needs only while it reads requests; freed when it
+ * becomes a stream, so an idle stream holds no parser and no buffers. */
+typedef struct sr_conn_http {
+    sr_http_request req;
+    uv_timer_t timer;         /* request / keep-alive timeout */
+    struct sr_request *view;  /* the public view handed to the accept hook */
+} sr_conn_http;
+
+/* The public sr_request: a view over a parsed request. */
+struct sr_request {
+    const sr_http_request *req;
+    sr_conn *conn;
+    char peer[64];
+    char *error; /* set by the accept hook */
+};
+
+/* A write in flight: libuv owns the buffers until the callback. */
+typedef struct sr_write {
+    uv_write_t req;
+    sr_conn *conn;
+    uint32_t n_frames; /* frames at the head of the queue this write carries */
+    struct sr_write *next_free;
+} sr_write;
+
+struct sr_conn {
+    uv_tcp_t tcp; /* first member: a uv_handle_t* is an sr_conn* */
+    sr_server *srv;
+    sr_member member;
+    uint64_t id;
+    void *userdata;
+    sr_conn *prev, *next;       /* the server's connection list */
+    sr_conn *dirty_next;        /* the server's to-flush list */
+    sr_conn *doomed_next;       /* the server's to-close list */
+    sr_conn_http *http;        /* only while reading requests */
+
+    /* send queue: a ring of frame references; q_off bytes of the first
+     * frame are already written */
+    sr_frame **q;
+    uint32_t q_head, q_len, q_cap, q_off;
+    size_t q_bytes;
+    sr_write *inflight;         /* at most one uv_write at a time */
+
+    uint8_t kind;               /* sr_conn_kind */
+    uint8_t dirty : 1;
+    uint8_t doomed : 1;         /* close once the current fan-out ends */
+    uint8_t closing : 1;        /* uv_close called */
+    uint8_t end_after_flush : 1;/* close when the queue is empty */
+    uint8_t read_stopped : 1;
+    uint8_t in_hash : 1;
+    uint8_t detached : 1;       /* left its rooms, close hook called */
+    sr_frame *q_inline[2];      /* ring storage before it needs the heap */
+};
+
+/* A remote message id recently delivered, with the rooms it came in for
+ * (see remote.c). */
+typedef struct sr_remote_seen {
+    char *id;
+    uint64_t hash;
+    char **rooms;
+    uint32_t n_rooms;
+    int32_t next_in_bucket; /* index into the ring, -1 ends */
+} sr_remote_seen;
+
+#define SR_REMOTE_SEEN_CAP 1024
+
+struct sr_server {
+    uv_loop_t *loop;
+    uv_loop_t own_loop;
+    bool owns_loop;
+    sr_config cfg;
+    char **strings;             /* copies of cfg's strings, freed at the end */
+    size_t n_strings;
+
+    uv_tcp_t listener;
+    uv_check_t flush_check;     /* flushes dirty connections once per loop turn */
+    uv_timer_t heartbeat_timer;
+    uv_timer_t grace_timer;     /* bounds a graceful shutdown */
+    int open_handles;           /* handles still to close at shutdown */
+    bool listening;
+    bool handles_ready;
+    bool shutting_down;
+    bool shutdown_done;
+    void (*shutdown_cb)(sr_server *, void *);
+    void *shutdown_ud;
+    int bound_port;
+
+    sr_registry *reg;
+    sr_adapter adapter;
+    bool has_adapter;
+    sr_memory_bus *bus;
+
+    sr_conn *conns;             /* every connection (doubly linked) */
+    sr_conn *dirty;             /* connections with frames to write */
+    sr_conn *doomed;            /* connections to close after a fan-out */
+    int fanout_depth;           /* >0 while iterating room members */
+    uint64_t next_conn_id;
+
+    /* id -> stream lookup for sr_conn_find: open addressing */
+    sr_conn **id_table;
+    size_t id_table_cap, id_table_len;
+
+    sr_write *free_writes;
+    sr_frame *heartbeat_frame;
+    sr_frame *sse_head_frame;   /* the response head without CORS lines */
+    char scratch[65536];        /* every read lands here; parsers copy what they keep */
+
+    sr_remote_seen remote_seen[SR_REMOTE_SEEN_CAP];
+    int32_t remote_buckets[SR_REMOTE_SEEN_CAP];
+    uint32_t remote_next;
+
+    sr_accept_fn accept_fn;
+    void *accept_ud;
+    sr_close_fn close_fn;
+    void *close_ud;
+
+    sr_stats stats;
+};
+
+/* conn.c */
+sr_conn *sr_conn_new(sr_server *srv);
+int sr_conn_start(sr_conn *c);                /* after uv_accept */
+void sr_conn_enqueue(sr_conn *c, sr_frame *f); /* takes a new reference */
+void sr_conn_enqueue_bytes(sr_conn *c, const char *bytes, size_t len);
+void sr_conn_flush(sr_conn *c);
+void sr_conn_close_now(sr_conn *c);
+void sr_conn_end(sr_conn *c);                 /* close after the queue drains */
+void sr_server_flush_dirty(sr_server *srv);
+void sr_server_close_doomed(sr_server *srv);
+void sr_conn_become_stream(sr_conn *c);
+
+/* routes.c */
+void sr_routes_dispatch(sr_conn *c);          /* a complete request */
+void sr_routes_error(sr_conn *c, int status, const char *message, bool close_after);
+void sr_routes_json(sr_conn *c, int status, const char *json, size_t len, const char *extra_headers);
+void sr_buf_json_str(sr_buf *b, const char *s, size_t n);
+int sr_cors_allowed(const sr_server *srv, const char *origin);
+
+/* stream.c */
+void sr_stream_open(sr_conn *c);
+
+/* broadcast.c */
+typedef struct sr_msg_parts {
+    const char *id;
+    size_t id_len;
+    const char *event;
+    size_t event_len;
+    const char *data;
+    size_t data_len;
+    uint32_t retry;
+} sr_msg_parts;
+int sr_msg_parts_from(const sr_message *msg, unsigned max_depth, sr_msg_parts *out);
+int sr_fanout(sr_server *srv, sr_room *const *rooms, size_t n, const sr_msg_parts *m,
+              sr_conn *const *except, size_t n_except, uint64_t stamp);
+int sr_broadcast_parts(sr_server *srv, const char *const *rooms, size_t n_rooms,
+                       const sr_msg_parts *m, const sr_broadcast_opts *opts);
+
+/* remote.c */
+void sr_remote_seen_free(sr_server *srv);
+
+/* server.c */
+void sr_server_handle_closed(sr_server *srv);
+void sr_server_conn_gone(sr_server *srv);   /* a connection finished closing */
+void sr_server_id_insert(sr_server *srv, sr_conn *c);
+void sr_server_id_remove(sr_server *srv, sr_conn *c);
+
+static inline sr_conn *sr_conn_of_member(sr_member *m) {
+    return (sr_conn *)((char *)m - offsetof(sr_conn, member));
+}
+
+#endif

@@ -1,0 +1,464 @@
+/*
+ * routes.c: the HTTP endpoints other than the stream itself:
+ * POST /publish, GET /healthz, /rooms, /stats, CORS preflight, and the
+ * JSON error responses every endpoint shares.
+ *
+ * POST /publish validates the whole body with the JSON scanner, takes the
+ * fields it knows as spans of the original text and forwards `data`
+ * byte for byte. Every refusal names the problem.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/response.h"
+#include "json/json.h"
+#include "server/internal.h"
+
+#define SR_MAX_PUBLISH_ROOMS 1000
+
+void sr_buf_json_str(sr_buf *b, const char *s, size_t n) {
+    size_t need = sr_json_quote(s, n, NULL, 0);
+    if (sr_buf_reserve(b, need) < 0) return;
+    b->len += sr_json_quote(s, n, b->p + b->len, need);
+    b->p[b->len] = '\0';
+}
+
+int sr_cors_allowed(const sr_server *srv, const char *origin) {
+    if (!origin || !*origin) return 0;
+    for (size_t i = 0; i < srv->cfg.n_cors_origins; i++) {
+        const char *o = srv->cfg.cors_origins[i];
+        if (strcmp(o, "*") == 0 || strcasecmp(o, origin) == 0) return 1;
+    }
+    return 0;
+}
+
+/* CORS lines for the current request, appended to b. */
+static void cors_headers(sr_conn *c, sr_buf *b) {
+    const char *origin = c->http ? sr_http_header(&c->http->req, "origin") : NULL;
+    if (!sr_cors_allowed(c->srv, origin)) return;
+    /* an origin with CR/LF cannot reach here: the HTTP parser refuses it */
+    sr_buf_printf(b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
+}
+
+static int wants_keep_alive(sr_conn *c) {
+    return c->http && c->http->req.state == SR_HTTP_DONE && c->http->req.keep_alive &&
+           !c->srv->shutting_down;
+}
+
+void sr_routes_json(sr_conn *c, int status, const char *json, size_t len, const char *extra) {
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf extra_b;
+    sr_buf_init(&extra_b);
+    cors_headers(c, &extra_b);
+    if (extra) sr_buf_puts(&extra_b, extra);
+    sr_buf_puts(&extra_b, "Cache-Control: no-store\r\n");
+    int keep = wants_keep_alive(c);
+    sr_http_response_head(&b, status, keep, "application/json", (long long)len + 1, extra_b.p);
+    sr_buf_append(&b, json, len);
+    sr_buf_append(&b, "\n", 1);
+    if (!b.oom && !extra_b.oom) sr_conn_enqueue_bytes(c, b.p, b.len);
+    sr_buf_free(&b);
+    sr_buf_free(&extra_b);
+    if (!keep || status >= 500) sr_conn_end(c);
+}
+
+void sr_routes_error(sr_conn *c, int status, const char *message, bool close_after) {
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_puts(&b, "{\"error\":");
+    sr_buf_json_str(&b, message, strlen(message));
+    sr_buf_puts(&b, ",\"status\":");
+    sr_buf_u64(&b, (uint64_t)status);
+    sr_buf_puts(&b, "}");
+    if (close_after && c->http) c->http->req.keep_alive = 0;
+    const char *extra = NULL;
+    if (status == 401) extra = "WWW-Authenticate: Bearer\r\n";
+    else if (status == 405) extra = "Allow: GET, POST, OPTIONS\r\n";
+    if (!b.oom) sr_routes_json(c, status, b.p, b.len, extra);
+    else sr_conn_close_now(c);
+    sr_buf_free(&b);
+    if (close_after) sr_conn_end(c);
+}
+
+static void reject(sr_conn *c, int status, const char *message) {
+    c->srv->stats.rejected_requests++;
+    sr_routes_error(c, status, message, false);
+}
+
+/* --- POST /publish ----------------------------------------------------- */
+
+/* Constant-time comparison, so the key cannot be guessed byte by byte. */
+static int key_equal(const char *a, size_t alen, const char *b, size_t blen) {
+    unsigned char diff = (unsigned char)(alen != blen);
+    for (size_t i = 0; i < alen; i++) diff |= (unsigned char)(a[i] ^ b[i % (blen ? blen : 1)]);
+    return diff == 0;
+}
+
+static int publish_authorized(sr_conn *c) {
+    const char *key = c->srv->cfg.publish_key;
+    if (!key || !*key) return 1;
+    const char *auth = sr_http_header(&c->http->req, "authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
+    auth += 7;
+    while (*auth == ' ') auth++;
+    return key_equal(auth, strlen(auth), key, strlen(key));
+}
+
+/* Decodes a JSON string value for use as id, event or room name. */
+static const char *string_field(const sr_json_value *v, char **owned, const char *what, char *err,
+                                size_t errcap) {
+    *owned = NULL;
+    if (v->type != SR_JSON_STRING) {
+        snprintf(err, errcap, "\"%s\" must be a string", what);
+        return NULL;
+    }
+    size_t cap = 3 * v->len + 1;
+    char *s = malloc(cap);
+    if (!s) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    unsigned flags = 0;
+    if (sr_json_string_decode(v, s, cap, &flags) < 0) {
+        free(s);
+        snprintf(err, errcap, "\"%s\" could not be decoded", what);
+        return NULL;
+    }
+    if (flags & SR_JSON_S_NUL) {
+        free(s);
+        snprintf(err, errcap, "\"%s\" must not contain U+0000", what);
+        return NULL;
+    }
+    *owned = s;
+    return s;
+}
+
+typedef struct publish_req {
+    const char **rooms;
+    char **owned;
+    size_t n_rooms, n_owned;
+    sr_msg_parts m;
+    char *id_owned, *event_owned, *data_owned;
+    const char *meta;
+    size_t meta_len;
+    int local;
+} publish_req;
+
+static void publish_req_free(publish_req *p) {
+    for (size_t i = 0; i < p->n_owned; i++) free(p->owned[i]);
+    free(p->owned);
+    free(p->rooms);
+    free(p->id_owned);
+    free(p->event_owned);
+    free(p->data_owned);
+}
+
+static int add_room(publish_req *p, sr_server *srv, const sr_json_value *v, char *err, size_t errcap) {
+    char *owned;
+    const char *name = string_field(v, &owned, "room", err, errcap);
+    if (!name) return -1;
+    p->owned[p->n_owned++] = owned;
+    if (sr_room_name_check(name, strlen(name), srv->cfg.max_room_len) < 0) {
+        sr_buf b;
+        sr_buf_init(&b);
+        sr_buf_puts(&b, "invalid room name ");
+        sr_buf_json_str(&b, name, strlen(name) > 64 ? 64 : strlen(name));
+        snprintf(err, errcap, "%s: 1 to %zu characters of A-Z a-z 0-9 and -_.:@/=+~!$*,; allowed",
+                 b.oom ? "" : b.p, srv->cfg.max_room_len);
+        sr_buf_free(&b);
+        return -1;
+    }
+    p->rooms[p->n_rooms++] = name;
+    return 0;
+}
+
+/* Fills p from the body, or writes the reason into err. */
+static int parse_publish(sr_server *srv, const char *body, size_t len, publish_req *p, char *err,
+                         size_t errcap) {
+    sr_json_value top;
+    sr_json_error jerr = {0};
+    unsigned flags = 0;
+    if (len == 0) {
+        snprintf(err, errcap, "empty body: expected a JSON object");
+        return -1;
+    }
+    if (sr_json_validate(body, len, srv->cfg.max_json_depth, &top, &flags, &jerr) != 0) {
+        snprintf(err, errcap, "invalid JSON: %s at byte %zu", jerr.msg ? jerr.msg : "syntax error",
+                 jerr.offset);
+        return -1;
+    }
+    if (top.type != SR_JSON_OBJECT) {
+        snprintf(err, errcap, "body must be a JSON object");
+        return -1;
+    }
+    enum { K_ROOM, K_ROOMS, K_EVENT, K_DATA, K_ID, K_RETRY, K_META, K_LOCAL, K_N };
+    static const char *const keys[K_N] = {"room", "rooms", "event", "data", "id", "retry", "meta", "local"};
+    sr_json_value v[K_N];
+    sr_json_object_get(&top, keys, K_N, v);
+
+    if (v[K_ROOM].type != SR_JSON_NONE && v[K_ROOMS].type != SR_JSON_NONE) {
+        snprintf(err, errcap, "give either \"room\" or \"rooms\", not both");
+        return -1;
+    }
+    if (v[K_ROOM].type == SR_JSON_NONE && v[K_ROOMS].type == SR_JSON_NONE) {
+        snprintf(err, errcap, "missing \"room\" (a string) or \"rooms\" (an array of strings)");
+        return -1;
+    }
+    size_t n = 1;
+    if (v[K_ROOMS].type != SR_JSON_NONE) {
+        if (v[K_ROOMS].type != SR_JSON_ARRAY) {
+            snprintf(err, errcap, "\"rooms\" must be an array of strings");
+            return -1;
+        }
+        sr_json_iter it;
+        sr_json_value el;
+        n = 0;
+        sr_json_iter_begin(&v[K_ROOMS], &it);
+        while (sr_json_array_next(&it, &el)) n++;
+        if (n == 0) {
+            snprintf(err, errcap, "\"rooms\" must not be empty");
+            return -1;
+        }
+        if (n > SR_MAX_PUBLISH_ROOMS) {
+            snprintf(err, errcap, "\"rooms\" has more than %d rooms", SR_MAX_PUBLISH_ROOMS);
+            return -1;
+        }
+    }
+    p->rooms = calloc(n, sizeof(*p->rooms));
+    p->owned = calloc(n, sizeof(*p->owned));
+    if (!p->rooms || !p->owned) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    if (v[K_ROOM].type != SR_JSON_NONE) {
+        if (add_room(p, srv, &v[K_ROOM], err, errcap) < 0) return -1;
+    } else {
+        sr_json_iter it;
+        sr_json_value el;
+        sr_json_iter_begin(&v[K_ROOMS], &it);
+        while (sr_json_array_next(&it, &el)) {
+            if (el.type != SR_JSON_STRING) {
+                snprintf(err, errcap, "\"rooms\" must be an array of strings");
+                return -1;
+            }
+            if (add_room(p, srv, &el, err, errcap) < 0) return -1;
+        }
+    }
+
+    if (v[K_DATA].type == SR_JSON_NONE) {
+        snprintf(err, errcap, "missing \"data\" (any JSON value)");
+        return -1;
+    }
+    p->m.data = v[K_DATA].p;
+    p->m.data_len = v[K_DATA].len;
+    if (flags & SR_JSON_F_INVALID_UTF8) {
+        /* what JSON.parse would have seen: invalid bytes as U+FFFD */
+        size_t fixed_len;
+        p->data_owned = sr_json_utf8_repair(p->m.data, p->m.data_len, &fixed_len);
+        if (!p->data_owned) {
+            snprintf(err, errcap, "out of memory");
+            return -1;
+        }
+        p->m.data = p->data_owned;
+        p->m.data_len = fixed_len;
+    }
+    p->m.id = p->m.event = "";
+    if (v[K_EVENT].type != SR_JSON_NONE && v[K_EVENT].type != SR_JSON_NULL) {
+        if (!string_field(&v[K_EVENT], &p->event_owned, "event", err, errcap)) return -1;
+        p->m.event = p->event_owned;
+        p->m.event_len = strlen(p->event_owned);
+        if (sr_sse_has_newline(p->m.event, p->m.event_len)) {
+            snprintf(err, errcap, "\"event\" must not contain a line break (CR or LF)");
+            return -1;
+        }
+    }
+    if (v[K_ID].type != SR_JSON_NONE && v[K_ID].type != SR_JSON_NULL) {
+        if (!string_field(&v[K_ID], &p->id_owned, "id", err, errcap)) return -1;
+        p->m.id = p->id_owned;
+        p->m.id_len = strlen(p->id_owned);
+        if (sr_sse_has_newline(p->m.id, p->m.id_len)) {
+            snprintf(err, errcap, "\"id\" must not contain a line break (CR or LF)");
+            return -1;
+        }
+    }
+    if (v[K_RETRY].type != SR_JSON_NONE && v[K_RETRY].type != SR_JSON_NULL) {
+        uint64_t retry;
+        if (v[K_RETRY].type != SR_JSON_NUMBER || sr_json_number_u64(&v[K_RETRY], UINT32_MAX, &retry) != 0) {
+            snprintf(err, errcap, "\"retry\" must be a non-negative integer (milliseconds, at most %u)",
+                     UINT32_MAX);
+            return -1;
+        }
+        p->m.retry = (uint32_t)retry;
+    }
+    if (v[K_META].type != SR_JSON_NONE) {
+        p->meta = v[K_META].p;
+        p->meta_len = v[K_META].len;
+    }
+    if (v[K_LOCAL].type != SR_JSON_NONE) {
+        if (v[K_LOCAL].type != SR_JSON_TRUE && v[K_LOCAL].type != SR_JSON_FALSE) {
+            snprintf(err, errcap, "\"local\" must be true or false");
+            return -1;
+        }
+        p->local = v[K_LOCAL].type == SR_JSON_TRUE;
+    }
+    return 0;
+}
+
+static void handle_publish(sr_conn *c) {
+    sr_server *srv = c->srv;
+    if (!publish_authorized(c)) {
+        reject(c, 401, "missing or wrong publish key: send Authorization: Bearer <key>");
+        return;
+    }
+    const sr_http_request *req = &c->http->req;
+    publish_req p;
+    memset(&p, 0, sizeof(p));
+    char err[512];
+    if (parse_publish(srv, req->body ? req->body : "", req->body_len, &p, err, sizeof(err)) < 0) {
+        publish_req_free(&p);
+        reject(c, 400, err);
+        return;
+    }
+    sr_broadcast_opts opts = {.local = p.local, .meta = p.meta, .meta_len = p.meta_len};
+    int delivered = sr_broadcast_parts(srv, p.rooms, p.n_rooms, &p.m, &opts);
+    publish_req_free(&p);
+    if (delivered < 0) {
+        reject(c, 503, sr_strerror(delivered));
+        return;
+    }
+    char body[64];
+    int n = snprintf(body, sizeof(body), "{\"delivered\":%d}", delivered);
+    sr_routes_json(c, 200, body, (size_t)n, NULL);
+}
+
+/* --- info endpoints ---------------------------------------------------- */
+
+static void adapter_stats(sr_server *srv, sr_buf *b) {
+    sr_buf_puts(b, ",\"adapter\":");
+    const char *name = srv->has_adapter ? (srv->adapter.name ? srv->adapter.name : "custom")
+                                        : (srv->bus ? "memory-bus" : "memory");
+    sr_buf_json_str(b, name, strlen(name));
+    if (srv->has_adapter && srv->adapter.stats_json) {
+        char tmp[4096];
+        size_t n = srv->adapter.stats_json(srv->adapter.ctx, tmp, sizeof(tmp));
+        if (n <= sizeof(tmp)) sr_buf_append(b, tmp, n);
+    }
+}
+
+static void handle_healthz(sr_conn *c) {
+    sr_server *srv = c->srv;
+    char reason[512] = "";
+    int degraded = 0;
+    if (srv->has_adapter && srv->adapter.health)
+        degraded = srv->adapter.health(srv->adapter.ctx, reason, sizeof(reason)) != 0;
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_puts(&b, degraded ? "{\"status\":\"degraded\",\"reason\":" : "{\"status\":\"ok\"");
+    if (degraded) sr_buf_json_str(&b, reason, strnlen(reason, sizeof(reason)));
+    sr_buf_printf(&b, ",\"version\":\"%s\",\"streams\":%llu", SR_VERSION_STRING,
+                  (unsigned long long)srv->stats.streams);
+    adapter_stats(srv, &b);
+    sr_buf_puts(&b, "}");
+    if (b.oom) reject(c, 503, "out of memory");
+    else sr_routes_json(c, degraded ? 503 : 200, b.p, b.len, NULL);
+    sr_buf_free(&b);
+}
+
+static void handle_rooms(sr_conn *c) {
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_puts(&b, "{\"rooms\":[");
+    sr_registry_iter it = {0};
+    sr_room *r;
+    int first = 1;
+    while ((r = sr_registry_next(c->srv->reg, &it))) {
+        sr_buf_puts(&b, first ? "{\"name\":" : ",{\"name\":");
+        first = 0;
+        sr_buf_json_str(&b, r->name, r->name_len);
+        sr_buf_puts(&b, ",\"members\":");
+        sr_buf_u64(&b, r->n_members);
+        sr_buf_puts(&b, "}");
+    }
+    sr_buf_puts(&b, "]}");
+    if (b.oom) reject(c, 503, "out of memory");
+    else sr_routes_json(c, 200, b.p, b.len, NULL);
+    sr_buf_free(&b);
+}
+
+static void handle_stats(sr_conn *c) {
+    sr_stats s;
+    sr_server_stats(c->srv, &s);
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_printf(&b,
+                  "{\"connections\":%llu,\"streams\":%llu,\"rooms\":%llu,\"streams_total\":%llu,"
+                  "\"requests_total\":%llu,\"messages_in\":%llu,\"messages_remote_in\":%llu,"
+                  "\"messages_out\":%llu,\"bytes_out\":%llu,\"heartbeats\":%llu,"
+                  "\"slow_disconnects\":%llu,\"rejected_requests\":%llu,\"adapter_errors\":%llu",
+                  (unsigned long long)s.connections, (unsigned long long)s.streams,
+                  (unsigned long long)s.rooms, (unsigned long long)s.streams_total,
+                  (unsigned long long)s.requests_total, (unsigned long long)s.messages_in,
+                  (unsigned long long)s.messages_remote_in, (unsigned long long)s.messages_out,
+                  (unsigned long long)s.bytes_out, (unsigned long long)s.heartbeats,
+                  (unsigned long long)s.slow_disconnects, (unsigned long long)s.rejected_requests,
+                  (unsigned long long)s.adapter_errors);
+    adapter_stats(c->srv, &b);
+    sr_buf_puts(&b, "}");
+    if (b.oom) reject(c, 503, "out of memory");
+    else sr_routes_json(c, 200, b.p, b.len, NULL);
+    sr_buf_free(&b);
+}
+
+static void handle_preflight(sr_conn *c) {
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf extra;
+    sr_buf_init(&extra);
+    cors_headers(c, &extra);
+    sr_buf_puts(&extra, "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                        "Access-Control-Allow-Headers: Content-Type, Authorization, Last-Event-ID\r\n"
+                        "Access-Control-Max-Age: 600\r\n");
+    int keep = wants_keep_alive(c);
+    sr_http_response_head(&b, 204, keep, NULL, -1, extra.p);
+    if (!b.oom && !extra.oom) sr_conn_enqueue_bytes(c, b.p, b.len);
+    sr_buf_free(&b);
+    sr_buf_free(&extra);
+    if (!keep) sr_conn_end(c);
+}
+
+void sr_routes_dispatch(sr_conn *c) {
+    sr_server *srv = c->srv;
+    const sr_http_request *req = &c->http->req;
+    const char *path = req->path;
+    int method = req->method;
+    if (srv->shutting_down) {
+        reject(c, 503, "server is shutting down");
+        return;
+    }
+    if (method == HTTP_OPTIONS) {
+        handle_preflight(c);
+        return;
+    }
+    if (strcmp(path, srv->cfg.sse_path) == 0) {
+        if (method != HTTP_GET) reject(c, 405, "use GET to open a stream");
+        else sr_stream_open(c);
+        return;
+    }
+    if (srv->cfg.enable_publish && strcmp(path, "/publish") == 0) {
+        if (method != HTTP_POST) reject(c, 405, "use POST to publish");
+        else handle_publish(c);
+        return;
+    }
+    if (srv->cfg.enable_info &&
+        (strcmp(path, "/healthz") == 0 || strcmp(path, "/rooms") == 0 || strcmp(path, "/stats") == 0)) {
+        if (method != HTTP_GET) reject(c, 405, "use GET");
+        else if (path[1] == 'h') handle_healthz(c);
+        else if (path[1] == 'r') handle_rooms(c);
+        else handle_stats(c);
+        return;
+    }
+    reject(c, 404, "not found");
+}

@@ -1,0 +1,468 @@
+/*
+ * server.c: the server's life cycle: configuration, listening, accepting,
+ * the per-loop-turn flush, heartbeats, statistics and graceful shutdown.
+ *
+ * One uv_check handle runs after every poll phase and flushes each
+ * connection that had frames queued during that turn, so frames queued by
+ * several broadcasts in one turn leave in one writev. One timer sends the
+ * shared heartbeat frame to every stream.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "json/json.h"
+#include "server/internal.h"
+
+#define SR_SHUTDOWN_GRACE_MS 2000
+
+static void on_server_handle_closed(uv_handle_t *h);
+
+void sr_config_init(sr_config *cfg) {
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->host = "127.0.0.1";
+    cfg->port = 8080;
+    cfg->backlog = 511;
+    cfg->heartbeat_ms = 30000;
+    cfg->max_queue_bytes = 1024 * 1024;
+    cfg->max_header_bytes = 8 * 1024;
+    cfg->max_body_bytes = 1024 * 1024;
+    cfg->request_timeout_ms = 10000;
+    cfg->keepalive_timeout_ms = 5000;
+    cfg->max_rooms_per_conn = 64;
+    cfg->max_room_len = 128;
+    cfg->max_json_depth = 1000;
+    cfg->enable_publish = 1;
+    cfg->enable_info = 1;
+    cfg->sse_path = "/sse";
+}
+
+static const char *keep_string(sr_server *srv, const char *s) {
+    if (!s) return NULL;
+    char *copy = strdup(s);
+    char **grown = realloc(srv->strings, (srv->n_strings + 1) * sizeof(*grown));
+    if (!copy || !grown) {
+        free(copy);
+        if (grown) srv->strings = grown;
+        return NULL;
+    }
+    srv->strings = grown;
+    srv->strings[srv->n_strings++] = copy;
+    return copy;
+}
+
+static void on_room_event(void *ud, sr_room *room, sr_room_event ev) {
+    sr_server *srv = ud;
+    if (!srv->has_adapter) return;
+    if (ev == SR_ROOM_CREATED && srv->adapter.subscribe)
+        srv->adapter.subscribe(srv->adapter.ctx, room->name);
+    else if (ev == SR_ROOM_EMPTIED && srv->adapter.unsubscribe)
+        srv->adapter.unsubscribe(srv->adapter.ctx, room->name);
+}
+
+static int copy_config(sr_server *srv, const sr_config *in) {
+    srv->cfg = *in;
+    sr_config *c = &srv->cfg;
+    c->host = keep_string(srv, in->host ? in->host : "127.0.0.1");
+    c->sse_path = keep_string(srv, in->sse_path ? in->sse_path : "/sse");
+    if (!c->host || !c->sse_path) return SR_ENOMEM;
+    if (in->publish_key && !(c->publish_key = keep_string(srv, in->publish_key))) return SR_ENOMEM;
+    if (in->n_cors_origins) {
+        const char **origins = calloc(in->n_cors_origins, sizeof(*origins));
+        if (!origins) return SR_ENOMEM;
+        for (size_t i = 0; i < in->n_cors_origins; i++) {
+            origins[i] = keep_string(srv, in->cors_origins[i]);
+            if (!origins[i]) {
+                free(origins);
+                return SR_ENOMEM;
+            }
+        }
+        /* the array itself is kept as a string slot so it is freed with them */
+        char **grown = realloc(srv->strings, (srv->n_strings + 1) * sizeof(*grown));
+        if (!grown) {
+            free(origins);
+            return SR_ENOMEM;
+        }
+        srv->strings = grown;
+        srv->strings[srv->n_strings++] = (char *)origins;
+        c->cors_origins = origins;
+    } else {
+        c->cors_origins = NULL;
+    }
+    if (c->max_room_len == 0 || c->max_rooms_per_conn == 0 || c->max_header_bytes < 64 ||
+        c->max_queue_bytes == 0 || c->max_json_depth == 0 || c->port < 0 || c->port > 65535)
+        return SR_EINVAL;
+    return SR_OK;
+}
+
+static sr_frame *make_sse_head(void) {
+    static const char head[] = "HTTP/1.1 200 OK\r\n"
+                               "Content-Type: text/event-stream\r\n"
+                               "Cache-Control: no-cache\r\n"
+                               "Connection: keep-alive\r\n"
+                               "X-Accel-Buffering: no\r\n"
+                               "\r\n";
+    return sr_frame_raw(head, sizeof(head) - 1);
+}
+
+int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg) {
+    if (!out) return SR_EINVAL;
+    *out = NULL;
+    sr_config defaults;
+    if (!cfg) {
+        sr_config_init(&defaults);
+        cfg = &defaults;
+    }
+    sr_server *srv = calloc(1, sizeof(*srv));
+    if (!srv) return SR_ENOMEM;
+    int rc = copy_config(srv, cfg);
+    if (rc < 0) goto fail;
+    if (loop) {
+        srv->loop = loop;
+    } else {
+        if (uv_loop_init(&srv->own_loop) != 0) {
+            rc = SR_EIO;
+            goto fail;
+        }
+        srv->loop = &srv->own_loop;
+        srv->owns_loop = true;
+    }
+    srv->reg = sr_registry_new(on_room_event, srv);
+    srv->heartbeat_frame = sr_frame_raw(": heartbeat\n\n", 13);
+    srv->sse_head_frame = make_sse_head();
+    for (size_t i = 0; i < SR_REMOTE_SEEN_CAP; i++) srv->remote_buckets[i] = -1;
+    if (!srv->reg || !srv->heartbeat_frame || !srv->sse_head_frame) {
+        rc = SR_ENOMEM;
+        goto fail;
+    }
+    srv->next_conn_id = 1;
+    *out = srv;
+    return SR_OK;
+fail:
+    sr_server_free(srv);
+    return rc;
+}
+
+uv_loop_t *sr_server_loop(sr_server *srv) {
+    return srv->loop;
+}
+
+int sr_server_port(const sr_server *srv) {
+    return srv->listening ? srv->bound_port : SR_ESTATE;
+}
+
+static void on_flush_check(uv_check_t *h) {
+    sr_server *srv = h->data;
+    sr_server_close_doomed(srv);
+    sr_server_flush_dirty(srv);
+}
+
+static void on_heartbeat(uv_timer_t *t) {
+    sr_server *srv = t->data;
+    srv->fanout_depth++;
+    for (sr_conn *c = srv->conns; c; c = c->next) {
+        if (c->kind != SR_CONN_STREAM || c->closing || c->doomed || c->end_after_flush) continue;
+        sr_conn_enqueue(c, srv->heartbeat_frame);
+        srv->stats.heartbeats++;
+    }
+    srv->fanout_depth--;
+    sr_server_close_doomed(srv);
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+    sr_server *srv = listener->data;
+    if (status < 0 || srv->shutting_down) return;
+    sr_conn *c = sr_conn_new(srv);
+    if (!c) {
+        /* out of memory: take the connection off the backlog and drop it, so
+         * the listener does not spin on it */
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)listener, &fd) == 0) {
+            int s = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+            if (s >= 0) close(s);
+        }
+        srv->stats.rejected_requests++;
+        return;
+    }
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        sr_conn_close_now(c);
+        return;
+    }
+    if (srv->cfg.max_connections && srv->stats.connections > srv->cfg.max_connections) {
+        srv->stats.rejected_requests++;
+        sr_conn_start(c);
+        sr_routes_error(c, 503, "too many connections", true);
+        return;
+    }
+    sr_conn_start(c);
+}
+
+int sr_server_listen(sr_server *srv) {
+    if (!srv || srv->listening || srv->shutting_down) return SR_ESTATE;
+    struct sockaddr_storage addr;
+    int rc;
+    if (strchr(srv->cfg.host, ':'))
+        rc = uv_ip6_addr(srv->cfg.host, srv->cfg.port, (struct sockaddr_in6 *)&addr);
+    else
+        rc = uv_ip4_addr(srv->cfg.host, srv->cfg.port, (struct sockaddr_in *)&addr);
+    if (rc != 0) return SR_EINVAL;
+    /* bind and listen on a plain socket first: a failure then leaves no
+     * libuv handle behind that would need the loop to run to be closed */
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return SR_EIO;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (bind(fd, (struct sockaddr *)&addr, alen) != 0 || listen(fd, srv->cfg.backlog) != 0) {
+        int err = errno;
+        close(fd);
+        return err == EADDRINUSE ? SR_EADDRINUSE : SR_EIO;
+    }
+    if (uv_tcp_init(srv->loop, &srv->listener) != 0) {
+        close(fd);
+        return SR_EIO;
+    }
+    srv->listener.data = srv;
+    srv->open_handles++;
+    if (uv_tcp_open(&srv->listener, fd) != 0 ||
+        uv_listen((uv_stream_t *)&srv->listener, srv->cfg.backlog, on_connection) != 0) {
+        /* not expected once bind and listen worked; the handle closes with the loop */
+        uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
+        srv->shutting_down = true;
+        return SR_EIO;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof(bound);
+    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &len);
+    srv->bound_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                         : ((struct sockaddr_in *)&bound)->sin_port);
+
+    uv_check_init(srv->loop, &srv->flush_check);
+    srv->flush_check.data = srv;
+    uv_check_start(&srv->flush_check, on_flush_check);
+    uv_unref((uv_handle_t *)&srv->flush_check);
+    uv_timer_init(srv->loop, &srv->heartbeat_timer);
+    srv->heartbeat_timer.data = srv;
+    if (srv->cfg.heartbeat_ms)
+        uv_timer_start(&srv->heartbeat_timer, on_heartbeat, srv->cfg.heartbeat_ms, srv->cfg.heartbeat_ms);
+    uv_unref((uv_handle_t *)&srv->heartbeat_timer);
+    uv_timer_init(srv->loop, &srv->grace_timer);
+    srv->grace_timer.data = srv;
+    srv->open_handles += 3;
+    srv->handles_ready = true;
+    srv->listening = true;
+    return SR_OK;
+}
+
+int sr_server_run(sr_server *srv) {
+    if (!srv->owns_loop) return SR_ESTATE;
+    uv_run(srv->loop, UV_RUN_DEFAULT);
+    return SR_OK;
+}
+
+/* Called whenever one of the server's handles (or a connection) finished
+ * closing during shutdown. */
+void sr_server_handle_closed(sr_server *srv) {
+    if (!srv->shutting_down || srv->shutdown_done) return;
+    if (srv->open_handles > 0 || srv->conns) return;
+    srv->shutdown_done = true;
+    if (srv->shutdown_cb) srv->shutdown_cb(srv, srv->shutdown_ud);
+}
+
+static void on_server_handle_closed(uv_handle_t *h) {
+    sr_server *srv = h->data;
+    srv->open_handles--;
+    sr_server_handle_closed(srv);
+}
+
+static void close_server_handles(sr_server *srv) {
+    if (!srv->handles_ready) return;
+    srv->handles_ready = false;
+    uv_close((uv_handle_t *)&srv->flush_check, on_server_handle_closed);
+    uv_close((uv_handle_t *)&srv->heartbeat_timer, on_server_handle_closed);
+    uv_close((uv_handle_t *)&srv->grace_timer, on_server_handle_closed);
+}
+
+static void on_grace_timeout(uv_timer_t *t) {
+    sr_server *srv = t->data;
+    /* streams that could not drain in time are cut */
+    sr_conn *c = srv->conns;
+    while (c) {
+        sr_conn *next = c->next;
+        sr_conn_close_now(c);
+        c = next;
+    }
+    close_server_handles(srv);
+}
+
+/* Checked after each connection closes during shutdown. */
+static void maybe_finish_shutdown(sr_server *srv) {
+    if (srv->conns == NULL) {
+        uv_timer_stop(&srv->grace_timer);
+        close_server_handles(srv);
+    }
+}
+
+void sr_server_shutdown(sr_server *srv, void (*done)(sr_server *, void *), void *ud) {
+    if (!srv) return;
+    if (srv->shutting_down) return;
+    srv->shutting_down = true;
+    srv->shutdown_cb = done;
+    srv->shutdown_ud = ud;
+    if (srv->has_adapter && srv->adapter.close) {
+        srv->has_adapter = false;
+        srv->adapter.close(srv->adapter.ctx);
+    }
+    if (srv->bus) {
+        sr_server_attach_memory_bus(srv, NULL);
+    }
+    if (!srv->listening) {
+        srv->shutdown_done = true;
+        if (done) done(srv, ud);
+        return;
+    }
+    uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
+    uv_timer_stop(&srv->heartbeat_timer);
+    /* every stream ends once what is queued for it is written */
+    sr_conn *c = srv->conns;
+    while (c) {
+        sr_conn *next = c->next;
+        sr_conn_end(c);
+        c = next;
+    }
+    sr_server_flush_dirty(srv);
+    if (srv->conns) {
+        uv_ref((uv_handle_t *)&srv->grace_timer);
+        uv_timer_start(&srv->grace_timer, on_grace_timeout, SR_SHUTDOWN_GRACE_MS, 0);
+    } else {
+        maybe_finish_shutdown(srv);
+    }
+}
+
+void sr_server_conn_gone(sr_server *srv) {
+    if (srv->shutting_down) maybe_finish_shutdown(srv);
+}
+
+void sr_server_free(sr_server *srv) {
+    if (!srv) return;
+    if (srv->has_adapter && srv->adapter.close) srv->adapter.close(srv->adapter.ctx);
+    srv->has_adapter = false;
+    if (srv->bus) sr_server_attach_memory_bus(srv, NULL);
+    if (srv->reg) sr_registry_free(srv->reg);
+    sr_frame_unref(srv->heartbeat_frame);
+    sr_frame_unref(srv->sse_head_frame);
+    while (srv->free_writes) {
+        sr_write *w = srv->free_writes;
+        srv->free_writes = w->next_free;
+        free(w);
+    }
+    sr_remote_seen_free(srv);
+    free(srv->id_table);
+    if (srv->owns_loop) {
+        uv_run(srv->loop, UV_RUN_NOWAIT);
+        uv_loop_close(srv->loop);
+    }
+    for (size_t i = 0; i < srv->n_strings; i++) free(srv->strings[i]);
+    free(srv->strings);
+    free(srv);
+}
+
+void sr_server_on_accept(sr_server *srv, sr_accept_fn fn, void *ud) {
+    srv->accept_fn = fn;
+    srv->accept_ud = ud;
+}
+
+void sr_server_on_close(sr_server *srv, sr_close_fn fn, void *ud) {
+    srv->close_fn = fn;
+    srv->close_ud = ud;
+}
+
+int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter) {
+    if (!srv || srv->shutting_down) return SR_ESTATE;
+    if (srv->has_adapter && srv->adapter.close) srv->adapter.close(srv->adapter.ctx);
+    srv->has_adapter = false;
+    if (!adapter) return SR_OK;
+    srv->adapter = *adapter;
+    srv->has_adapter = true;
+    if (adapter->subscribe) {
+        sr_registry_iter it = {0};
+        sr_room *room;
+        while ((room = sr_registry_next(srv->reg, &it))) adapter->subscribe(adapter->ctx, room->name);
+    }
+    return SR_OK;
+}
+
+void sr_server_stats(const sr_server *srv, sr_stats *out) {
+    *out = srv->stats;
+    out->rooms = sr_registry_room_count(srv->reg);
+}
+
+/* --- id -> connection table (open addressing, linear probing) --------- */
+
+static size_t id_slot(uint64_t id, size_t cap) {
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdULL;
+    id ^= id >> 33;
+    return (size_t)id & (cap - 1);
+}
+
+static int id_table_grow(sr_server *srv) {
+    size_t cap = srv->id_table_cap ? srv->id_table_cap * 2 : 64;
+    sr_conn **t = calloc(cap, sizeof(*t));
+    if (!t) return -1;
+    for (size_t i = 0; i < srv->id_table_cap; i++) {
+        sr_conn *c = srv->id_table[i];
+        if (!c) continue;
+        size_t s = id_slot(c->id, cap);
+        while (t[s]) s = (s + 1) & (cap - 1);
+        t[s] = c;
+    }
+    free(srv->id_table);
+    srv->id_table = t;
+    srv->id_table_cap = cap;
+    return 0;
+}
+
+void sr_server_id_insert(sr_server *srv, sr_conn *c) {
+    if ((srv->id_table_len + 1) * 2 > srv->id_table_cap && id_table_grow(srv) < 0) return;
+    size_t s = id_slot(c->id, srv->id_table_cap);
+    while (srv->id_table[s]) s = (s + 1) & (srv->id_table_cap - 1);
+    srv->id_table[s] = c;
+    srv->id_table_len++;
+    c->in_hash = 1;
+}
+
+void sr_server_id_remove(sr_server *srv, sr_conn *c) {
+    if (!c->in_hash) return;
+    size_t cap = srv->id_table_cap;
+    size_t s = id_slot(c->id, cap);
+    while (srv->id_table[s] != c) s = (s + 1) & (cap - 1);
+    srv->id_table[s] = NULL;
+    srv->id_table_len--;
+    c->in_hash = 0;
+    /* re-place the rest of the probe run (backward-shift deletion) */
+    size_t j = (s + 1) & (cap - 1);
+    while (srv->id_table[j]) {
+        sr_conn *m = srv->id_table[j];
+        srv->id_table[j] = NULL;
+        size_t t = id_slot(m->id, cap);
+        while (srv->id_table[t]) t = (t + 1) & (cap - 1);
+        srv->id_table[t] = m;
+        j = (j + 1) & (cap - 1);
+    }
+}
+
+sr_conn *sr_conn_find(sr_server *srv, uint64_t id) {
+    if (!srv->id_table_cap) return NULL;
+    size_t s = id_slot(id, srv->id_table_cap);
+    while (srv->id_table[s]) {
+        if (srv->id_table[s]->id == id) {
+            sr_conn *c = srv->id_table[s];
+            return (c->closing || c->doomed) ? NULL : c;
+        }
+        s = (s + 1) & (srv->id_table_cap - 1);
+    }
+    return NULL;
+}

@@ -1,0 +1,148 @@
+/*
+ * stream.c: turning a GET on the SSE path into a stream.
+ *
+ * The ?room= names are checked first (count, length, characters), then the
+ * embedder's accept hook may refuse the stream or pick its rooms, then the
+ * response head is queued and the connection becomes a stream: its parser
+ * and timer are freed, and from then on it only receives frames.
+ * Also the public sr_request accessors the hook uses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/response.h"
+#include "server/internal.h"
+
+static void refuse(sr_conn *c, int status, const char *message) {
+    sr_registry_leave_all(c->srv->reg, &c->member);
+    c->srv->stats.rejected_requests++;
+    sr_routes_error(c, status, message, false);
+}
+
+static sr_request *request_view(sr_conn *c) {
+    if (c->http->view) return c->http->view;
+    sr_request *v = calloc(1, sizeof(*v));
+    if (!v) return NULL;
+    v->req = &c->http->req;
+    v->conn = c;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, v->peer, sizeof(v->peer));
+        else
+            uv_ip4_name((struct sockaddr_in *)&ss, v->peer, sizeof(v->peer));
+    }
+    c->http->view = v;
+    return v;
+}
+
+static int write_head(sr_conn *c) {
+    const char *origin = sr_http_header(&c->http->req, "origin");
+    if (!sr_cors_allowed(c->srv, origin)) {
+        sr_conn_enqueue(c, c->srv->sse_head_frame);
+        return 0;
+    }
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_puts(&b, "HTTP/1.1 200 OK\r\n"
+                    "Content-Type: text/event-stream\r\n"
+                    "Cache-Control: no-cache\r\n"
+                    "Connection: keep-alive\r\n"
+                    "X-Accel-Buffering: no\r\n");
+    sr_buf_printf(&b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n\r\n", origin);
+    if (b.oom) return -1;
+    sr_conn_enqueue_bytes(c, b.p, b.len);
+    sr_buf_free(&b);
+    return 0;
+}
+
+void sr_stream_open(sr_conn *c) {
+    sr_server *srv = c->srv;
+    const sr_http_request *req = &c->http->req;
+    size_t n_rooms = 0;
+    char msg[256];
+    for (const char *room; (room = sr_http_query(req, "room", n_rooms)); n_rooms++) {
+        if (n_rooms >= srv->cfg.max_rooms_per_conn) {
+            snprintf(msg, sizeof(msg), "too many rooms: at most %u per connection",
+                     srv->cfg.max_rooms_per_conn);
+            refuse(c, 400, msg);
+            return;
+        }
+        if (sr_room_name_check(room, strlen(room), srv->cfg.max_room_len) < 0) {
+            sr_buf b;
+            sr_buf_init(&b);
+            sr_buf_puts(&b, "invalid room name ");
+            sr_buf_json_str(&b, room, strlen(room) > 64 ? 64 : strlen(room));
+            sr_buf_printf(&b, ": 1 to %zu characters of A-Z a-z 0-9 and -_.:@/=+~!$*,; allowed",
+                          srv->cfg.max_room_len);
+            refuse(c, 400, b.oom ? "invalid room name" : b.p);
+            sr_buf_free(&b);
+            return;
+        }
+    }
+    int verdict = SR_ACCEPT;
+    if (srv->accept_fn) {
+        sr_request *view = request_view(c);
+        if (!view) {
+            refuse(c, 503, "out of memory");
+            return;
+        }
+        verdict = srv->accept_fn(srv->accept_ud, c, view);
+        if (c->closing || c->end_after_flush) return; /* the hook closed it */
+        if (verdict >= 400 && verdict <= 599) {
+            refuse(c, verdict, view->error ? view->error : "stream refused");
+            return;
+        }
+        if (verdict != SR_ACCEPT && verdict != SR_ACCEPT_CUSTOM) {
+            refuse(c, 500, "accept hook returned an invalid verdict");
+            return;
+        }
+    }
+    if (verdict == SR_ACCEPT) {
+        if (n_rooms == 0) {
+            refuse(c, 400, "no room given: open the stream with ?room=NAME (repeatable)");
+            return;
+        }
+        for (size_t i = 0; i < n_rooms; i++) {
+            int rc = sr_join(c, sr_http_query(req, "room", i));
+            if (rc < 0) {
+                refuse(c, rc == SR_ENOMEM ? 503 : 400, sr_strerror(rc));
+                return;
+            }
+        }
+    }
+    if (write_head(c) < 0) {
+        refuse(c, 503, "out of memory");
+        return;
+    }
+    sr_conn_become_stream(c);
+}
+
+/* --- sr_request ------------------------------------------------------- */
+
+const char *sr_request_method(const sr_request *r) {
+    return http_method_str((enum http_method)r->req->method);
+}
+
+const char *sr_request_path(const sr_request *r) {
+    return r->req->path;
+}
+
+const char *sr_request_query(const sr_request *r, const char *name, size_t n) {
+    return sr_http_query(r->req, name, n);
+}
+
+const char *sr_request_header(const sr_request *r, const char *name) {
+    return sr_http_header(r->req, name);
+}
+
+const char *sr_request_peer(const sr_request *r) {
+    return r->peer;
+}
+
+void sr_request_set_error(sr_request *r, const char *message) {
+    free(r->error);
+    r->error = message ? strdup(message) : NULL;
+}

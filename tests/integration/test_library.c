@@ -1,0 +1,439 @@
+/*
+ * test_library.c: the embedding API, in process, over real sockets.
+ *
+ * The servers run on this thread's loop; the test's clients are plain
+ * non-blocking sockets, and while waiting for bytes the test turns the
+ * loop (uv_run NOWAIT), so no threads are needed. Covers what only the
+ * library exposes: the accept hook, except lists, sr_send, sr_close,
+ * room close/evict, room queries, the close hook, the in-process bus
+ * between two servers (remote delivery and its de-duplication), argument
+ * errors and graceful shutdown.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sserooms.h"
+
+/* --- a tiny client ------------------------------------------------------ */
+
+typedef struct client {
+    int fd;
+    char buf[65536];
+    size_t len;
+    size_t pos; /* bytes already consumed */
+    int eof;
+} client;
+
+static uv_loop_t *loop;
+
+static uint64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Turns the loop and reads what the client has, once. */
+static void pump(client *c) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    if (!c || c->eof) return;
+    for (;;) {
+        if (c->len == sizeof(c->buf)) return;
+        ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
+        if (n > 0) {
+            c->len += (size_t)n;
+            c->buf[c->len] = '\0';
+            continue;
+        }
+        if (n == 0) c->eof = 1;
+        return;
+    }
+}
+
+static void pump_for(client *c, unsigned ms) {
+    uint64_t end = now_ms() + ms;
+    while (now_ms() < end) {
+        pump(c);
+        usleep(1000);
+    }
+}
+
+static client *client_open(int port, const char *path) {
+    client *c = calloc(1, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    fcntl(c->fd, F_SETFL, O_NONBLOCK);
+    char req[512];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    assert_int_equal(send(c->fd, req, (size_t)n, 0), n);
+    return c;
+}
+
+static void client_free(client *c) {
+    close(c->fd);
+    free(c);
+}
+
+/* Waits for the response head; returns the status code. */
+static int client_status(client *c) {
+    uint64_t end = now_ms() + 3000;
+    while (now_ms() < end && !strstr(c->buf, "\r\n\r\n") && !c->eof) {
+        pump(c);
+        usleep(500);
+    }
+    char *head_end = strstr(c->buf, "\r\n\r\n");
+    assert_non_null(head_end);
+    c->pos = (size_t)(head_end + 4 - c->buf);
+    int status = 0;
+    sscanf(c->buf, "HTTP/1.1 %d", &status);
+    return status;
+}
+
+/* Next SSE block (through the blank line), or NULL after the timeout. */
+static char *client_event(client *c, unsigned timeout_ms) {
+    uint64_t end = now_ms() + timeout_ms;
+    for (;;) {
+        char *start = c->buf + c->pos;
+        char *blank = strstr(start, "\n\n");
+        if (blank) {
+            size_t n = (size_t)(blank + 2 - start);
+            char *out = malloc(n + 1);
+            memcpy(out, start, n);
+            out[n] = '\0';
+            c->pos += n;
+            return out;
+        }
+        if (now_ms() >= end || c->eof) return NULL;
+        pump(c);
+        usleep(500);
+    }
+}
+
+static void expect_event(client *c, const char *want) {
+    char *ev = client_event(c, 3000);
+    if (!ev) fail_msg("no event, wanted %s", want);
+    assert_string_equal(ev, want);
+    free(ev);
+}
+
+static void expect_no_event(client *c, unsigned ms) {
+    char *ev = client_event(c, ms);
+    if (ev) fail_msg("unexpected event: %s", ev);
+}
+
+static void expect_eof(client *c) {
+    uint64_t end = now_ms() + 3000;
+    while (!c->eof && now_ms() < end) {
+        pump(c);
+        usleep(500);
+    }
+    assert_true(c->eof);
+}
+
+/* --- server fixtures ---------------------------------------------------- */
+
+typedef struct fixture {
+    sr_server *srv;
+    sr_conn *accepted[16];
+    size_t n_accepted;
+    int closed;
+    int refuse_status; /* when set, the hook refuses */
+    int custom;        /* when set, the hook joins "hook-room" only */
+} fixture;
+
+static int on_accept(void *ud, sr_conn *conn, sr_request *req) {
+    fixture *f = ud;
+    if (f->refuse_status) {
+        sr_request_set_error(req, "no entry for you");
+        return f->refuse_status;
+    }
+    assert_string_equal(sr_request_method(req), "GET");
+    assert_string_equal(sr_request_path(req), "/sse");
+    assert_string_equal(sr_request_peer(req), "127.0.0.1");
+    assert_string_equal(sr_request_header(req, "host"), "t");
+    if (f->n_accepted < 16) f->accepted[f->n_accepted++] = conn;
+    sr_conn_set_userdata(conn, f);
+    if (f->custom) {
+        assert_int_equal(sr_join(conn, "hook-room"), 0);
+        return SR_ACCEPT_CUSTOM;
+    }
+    return SR_ACCEPT;
+}
+
+static void on_close(void *ud, sr_conn *conn) {
+    fixture *f = ud;
+    assert_ptr_equal(sr_conn_userdata(conn), f);
+    f->closed++;
+}
+
+static fixture *start_server(void) {
+    fixture *f = calloc(1, sizeof(*f));
+    sr_config cfg;
+    sr_config_init(&cfg);
+    cfg.port = 0;
+    cfg.heartbeat_ms = 0;
+    assert_int_equal(sr_server_new(&f->srv, loop, &cfg), 0);
+    assert_int_equal(sr_server_listen(f->srv), 0);
+    sr_server_on_accept(f->srv, on_accept, f);
+    sr_server_on_close(f->srv, on_close, f);
+    return f;
+}
+
+static void shutdown_done(sr_server *srv, void *ud) {
+    (void)srv;
+    *(int *)ud = 1;
+}
+
+static void stop_server(fixture *f) {
+    int done = 0;
+    sr_server_shutdown(f->srv, shutdown_done, &done);
+    uint64_t end = now_ms() + 5000;
+    while (!done && now_ms() < end) uv_run(loop, UV_RUN_NOWAIT);
+    assert_true(done);
+    sr_server_free(f->srv);
+    free(f);
+}
+
+static client *open_stream(fixture *f, const char *path) {
+    client *c = client_open(sr_server_port(f->srv), path);
+    assert_int_equal(client_status(c), 200);
+    return c;
+}
+
+/* --- tests ------------------------------------------------------------- */
+
+static void test_except_and_multiroom(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *a = open_stream(f, "/sse?room=a");
+    client *ab = open_stream(f, "/sse?room=a&room=b");
+    assert_int_equal(f->n_accepted, 2);
+    const char *rooms[] = {"a", "b"};
+    sr_message m = {.id = "1", .event = "e", .data = "{\"x\":1}", .data_len = SIZE_MAX};
+    assert_int_equal(sr_broadcast(f->srv, rooms, 2, &m, NULL), 2);
+    expect_event(a, "id: 1\nevent: e\ndata: {\"x\":1}\n\n");
+    expect_event(ab, "id: 1\nevent: e\ndata: {\"x\":1}\n\n");
+    expect_no_event(ab, 200); /* in a and b, yet once */
+
+    sr_conn *except[] = {f->accepted[0]};
+    sr_broadcast_opts opts = {.except = except, .n_except = 1};
+    m.id = "2";
+    assert_int_equal(sr_broadcast(f->srv, rooms, 2, &m, &opts), 1);
+    expect_event(ab, "id: 2\nevent: e\ndata: {\"x\":1}\n\n");
+    expect_no_event(a, 200);
+    client_free(a);
+    client_free(ab);
+    stop_server(f);
+}
+
+static void test_room_queries_and_send(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *c = open_stream(f, "/sse?room=z&room=y&room=x");
+    sr_conn *conn = f->accepted[0];
+    const char *names[8];
+    assert_int_equal(sr_conn_rooms(conn, names, 8), 3);
+    assert_string_equal(names[0], "z");
+    assert_string_equal(names[1], "y");
+    assert_string_equal(names[2], "x");
+    assert_int_equal(sr_rooms(f->srv, names, 8), 3);
+    assert_int_equal(sr_room_count(f->srv, "y"), 1);
+    assert_int_equal(sr_room_count(f->srv, "nope"), 0);
+    sr_conn *members[4];
+    assert_int_equal(sr_room_members(f->srv, "x", members, 4), 1);
+    assert_ptr_equal(members[0], conn);
+    assert_ptr_equal(sr_conn_find(f->srv, sr_conn_id(conn)), conn);
+    assert_ptr_equal(sr_conn_server(conn), f->srv);
+
+    assert_int_equal(sr_leave(conn, "y"), 0);
+    assert_int_equal(sr_leave(conn, "y"), 1);
+    assert_int_equal(sr_join(conn, "x"), 1);
+    assert_int_equal(sr_join(conn, "bad room"), SR_EROOM);
+    assert_int_equal(sr_room_count(f->srv, "y"), 0);
+
+    sr_message m = {.data = "\"hello\"", .data_len = SIZE_MAX, .retry = 250};
+    assert_int_equal(sr_send(conn, &m), 0);
+    expect_event(c, "data: \"hello\"\nretry: 250\n\n");
+
+    sr_leave_all(conn);
+    assert_int_equal(sr_conn_rooms(conn, names, 8), 0);
+    assert_int_equal(sr_rooms(f->srv, names, 8), 0);
+    client_free(c);
+    stop_server(f);
+}
+
+static void test_argument_errors(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    const char *rooms[] = {"a"};
+    const char *bad_rooms[] = {"a b"};
+    sr_message bad_json = {.data = "{nope", .data_len = SIZE_MAX};
+    sr_message bad_id = {.id = "1\n2", .data = "1", .data_len = SIZE_MAX};
+    sr_message bad_event = {.event = "x\ry", .data = "1", .data_len = SIZE_MAX};
+    sr_message ok = {.data = "1", .data_len = SIZE_MAX};
+    assert_int_equal(sr_broadcast(f->srv, rooms, 1, &bad_json, NULL), SR_EJSON);
+    assert_int_equal(sr_broadcast(f->srv, rooms, 1, &bad_id, NULL), SR_ENEWLINE);
+    assert_int_equal(sr_broadcast(f->srv, rooms, 1, &bad_event, NULL), SR_ENEWLINE);
+    assert_int_equal(sr_broadcast(f->srv, bad_rooms, 1, &ok, NULL), SR_EROOM);
+    assert_int_equal(sr_broadcast(f->srv, rooms, 0, &ok, NULL), SR_EINVAL);
+    sr_broadcast_opts bad_meta = {.meta = "{", .meta_len = 1};
+    assert_int_equal(sr_broadcast(f->srv, rooms, 1, &ok, &bad_meta), SR_EJSON);
+    assert_int_equal(sr_broadcast(f->srv, rooms, 1, &ok, NULL), 0); /* nobody there */
+    assert_string_equal(sr_strerror(SR_EJSON), "invalid JSON");
+    assert_string_equal(sr_strerror(12345), "unknown error");
+    stop_server(f);
+}
+
+static void test_accept_hook(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    f->refuse_status = 403;
+    client *c = client_open(sr_server_port(f->srv), "/sse?room=a");
+    assert_int_equal(client_status(c), 403);
+    assert_non_null(strstr(c->buf, "no entry for you"));
+    assert_int_equal(sr_room_count(f->srv, "a"), 0);
+    client_free(c);
+
+    f->refuse_status = 0;
+    f->custom = 1;
+    c = open_stream(f, "/sse?room=ignored");
+    assert_int_equal(sr_room_count(f->srv, "ignored"), 0);
+    assert_int_equal(sr_room_count(f->srv, "hook-room"), 1);
+    client_free(c);
+    pump_for(NULL, 100);
+    assert_int_equal(f->closed, 1); /* the close hook saw the client leave */
+    assert_int_equal(sr_room_count(f->srv, "hook-room"), 0);
+    stop_server(f);
+}
+
+static void test_close_and_evict(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *c1 = open_stream(f, "/sse?room=r");
+    client *c2 = open_stream(f, "/sse?room=r&room=s");
+    assert_int_equal(sr_room_evict(f->srv, "r"), 2);
+    assert_int_equal(sr_room_count(f->srv, "r"), 0);
+    assert_int_equal(sr_room_count(f->srv, "s"), 1);
+    const char *s[] = {"s"};
+    sr_message m = {.data = "2", .data_len = SIZE_MAX};
+    assert_int_equal(sr_broadcast(f->srv, s, 1, &m, NULL), 1);
+    expect_event(c2, "data: 2\n\n");
+
+    /* sr_close: the queued frame is written, then the stream ends */
+    sr_message last = {.event = "bye", .data = "null", .data_len = SIZE_MAX};
+    assert_int_equal(sr_send(f->accepted[1], &last), 0);
+    sr_close(f->accepted[1]);
+    expect_event(c2, "event: bye\ndata: null\n\n");
+    expect_eof(c2);
+
+    assert_int_equal(sr_join(f->accepted[0], "t"), 0);
+    assert_int_equal(sr_room_close(f->srv, "t"), 1);
+    expect_eof(c1);
+    assert_int_equal(f->closed, 2);
+    client_free(c1);
+    client_free(c2);
+    stop_server(f);
+}
+
+static void test_memory_bus(void **state) {
+    (void)state;
+    sr_memory_bus *bus = sr_memory_bus_new();
+    fixture *a = start_server();
+    fixture *b = start_server();
+    assert_int_equal(sr_server_attach_memory_bus(a->srv, bus), 0);
+    assert_int_equal(sr_server_attach_memory_bus(b->srv, bus), 0);
+    client *on_a = open_stream(a, "/sse?room=x");
+    client *on_b = open_stream(b, "/sse?room=x&room=y");
+
+    const char *x[] = {"x"};
+    sr_message m = {.id = "m1", .event = "e", .data = "[1]", .data_len = SIZE_MAX};
+    assert_int_equal(sr_broadcast(a->srv, x, 1, &m, NULL), 1); /* local count */
+    expect_event(on_a, "id: m1\nevent: e\ndata: [1]\n\n");
+    expect_event(on_b, "id: m1\nevent: e\ndata: [1]\n\n");
+    expect_no_event(on_a, 100); /* no echo back to the publisher's node */
+
+    /* local: stays on a */
+    sr_broadcast_opts local = {.local = 1};
+    m.id = "m2";
+    sr_broadcast(a->srv, x, 1, &m, &local);
+    expect_event(on_a, "id: m2\nevent: e\ndata: [1]\n\n");
+    expect_no_event(on_b, 150);
+
+    /* multi-room with an id: b gets it once per room copy -> delivered once */
+    const char *xy[] = {"x", "y"};
+    m.id = "m3";
+    sr_broadcast(a->srv, xy, 2, &m, NULL);
+    expect_event(on_b, "id: m3\nevent: e\ndata: [1]\n\n");
+    expect_no_event(on_b, 150);
+    expect_event(on_a, "id: m3\nevent: e\ndata: [1]\n\n");
+
+    /* without an id every copy is delivered, as in the reference */
+    sr_message noid = {.data = "0", .data_len = SIZE_MAX};
+    sr_broadcast(a->srv, xy, 2, &noid, NULL);
+    expect_event(on_b, "data: 0\n\n");
+    expect_event(on_b, "data: 0\n\n");
+    expect_event(on_a, "data: 0\n\n");
+
+    /* the same id again in the same room is a new message */
+    m.id = "m3";
+    sr_broadcast(a->srv, x, 1, &m, NULL);
+    expect_event(on_b, "id: m3\nevent: e\ndata: [1]\n\n");
+    expect_event(on_a, "id: m3\nevent: e\ndata: [1]\n\n");
+
+    client_free(on_a);
+    client_free(on_b);
+    stop_server(a);
+    stop_server(b);
+    sr_memory_bus_free(bus);
+}
+
+static void test_graceful_shutdown(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *c = open_stream(f, "/sse?room=q");
+    const char *q[] = {"q"};
+    sr_message m = {.data = "\"last\"", .data_len = SIZE_MAX};
+    sr_broadcast(f->srv, q, 1, &m, NULL);
+    int done = 0;
+    sr_server_shutdown(f->srv, shutdown_done, &done);
+    /* what was queued before the shutdown still arrives, then EOF */
+    expect_event(c, "data: \"last\"\n\n");
+    expect_eof(c);
+    uint64_t end = now_ms() + 3000;
+    while (!done && now_ms() < end) uv_run(loop, UV_RUN_NOWAIT);
+    assert_true(done);
+    assert_int_equal(sr_broadcast(f->srv, q, 1, &m, NULL), SR_ECLOSED);
+    sr_server_free(f->srv);
+    free(f);
+    client_free(c);
+}
+
+int main(void) {
+    uv_loop_t l;
+    uv_loop_init(&l);
+    loop = &l;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_except_and_multiroom), cmocka_unit_test(test_room_queries_and_send),
+        cmocka_unit_test(test_argument_errors),      cmocka_unit_test(test_accept_hook),
+        cmocka_unit_test(test_close_and_evict),      cmocka_unit_test(test_memory_bus),
+        cmocka_unit_test(test_graceful_shutdown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    uv_loop_close(loop);
+    return rc;
+}

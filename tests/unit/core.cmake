@@ -1,0 +1,2 @@
+sr_unit_test(test_sse sse)
+sr_unit_test(test_http http common)

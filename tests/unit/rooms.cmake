@@ -1,0 +1,10 @@
+# Unit tests of the seeded hash, the room registry and the room-name rule.
+sr_unit_test(test_hash common)
+sr_unit_test(test_registry rooms common)
+sr_unit_test(test_registry_visit rooms common)
+sr_unit_test(test_roomname rooms common)
+# test_registry injects allocation failures: its malloc/calloc/realloc
+# wrappers stand in for the C library's in the objects linked statically
+# (the registry and the test), and pass through unless a failure is armed.
+target_link_options(test_registry PRIVATE
+  "LINKER:--wrap=malloc,--wrap=calloc,--wrap=realloc")
