@@ -217,10 +217,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (o.redis_url) {
+        char why[256] = "";
         o.redis.url = o.redis_url;
+        o.redis.error_buf = why;
+        o.redis.error_buf_len = sizeof(why);
         rc = sr_server_use_redis(a.srv, &o.redis);
         if (rc < 0) {
-            fprintf(stderr, "sserooms: --redis %s: %s\n", o.redis.url, sr_strerror(rc));
+            fprintf(stderr, "sserooms: --redis %s: %s\n", o.redis.url, why[0] ? why : sr_strerror(rc));
             sr_server_free(a.srv);
             return 2;
         }

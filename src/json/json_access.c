@@ -333,7 +333,8 @@ static int is_digit(unsigned c) {
     return c - '0' < 10u;
 }
 
-/* Saturating a*10+d for exponent arithmetic (bounded far from overflow). */
+/* Exponent magnitudes saturate here: past it a nonzero value is far above
+ * UINT64_MAX or far below 1 anyway, and int64 arithmetic cannot overflow. */
 #define EXP_CAP INT64_C(1000000000000000)
 
 int sr_json_number_u64(const sr_json_value *num, uint64_t max, uint64_t *out) {

@@ -315,6 +315,8 @@ int srt_proc_stop(srt_proc *p, int sig, int timeout_ms)
     if (st != 0 && !(sig == SIGKILL && st == 128 + SIGKILL)) {
         fprintf(stderr, "srt: server exited with status %d\n", st);
         srt_proc_dump_log(p, 8000);
+    } else if (st == 0) {
+        unlink(p->log_path); /* keep only the logs of servers that failed */
     }
     return st;
 }

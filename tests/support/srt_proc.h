@@ -57,7 +57,7 @@ bool srt_proc_alive(srt_proc *p);
 int srt_proc_wait(srt_proc *p, int timeout_ms);
 /* Sends `sig` and waits up to timeout_ms; if the child is still running it
  * is SIGKILLed and SRT_PROC_TIMEOUT is returned. A non-zero status also
- * prints the log's tail to stderr. */
+ * prints the log's tail to stderr; a clean exit (0) deletes the log. */
 int srt_proc_stop(srt_proc *p, int sig, int timeout_ms);
 /* Stop with SIGTERM and a 10 s timeout. */
 int srt_server_stop(srt_proc *p);

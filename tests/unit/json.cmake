@@ -1,0 +1,3 @@
+# The JSON scanner: JSONTestSuite verdicts of Node's JSON.parse, spans,
+# lookup/iteration/decoding, quoting and UTF-8 repair.
+sr_unit_test(test_json json)
