@@ -51,7 +51,7 @@ static const opt_def defs[O_COUNT] = {
     [O_MAX_ROOMS] = {"max-rooms-per-conn", "SSEROOMS_MAX_ROOMS_PER_CONN", OPT_U32, "N", "rooms one stream may join (default 64)"},
     [O_MAX_ROOM_LEN] = {"max-room-len", "SSEROOMS_MAX_ROOM_LEN", OPT_SIZE, "N", "bytes in a room name (default 128)"},
     [O_MAX_CONNS] = {"max-connections", "SSEROOMS_MAX_CONNECTIONS", OPT_SIZE, "N", "open connections; 0 = no limit (default 0)"},
-    [O_CORS] = {"cors-origin", "SSEROOMS_CORS_ORIGINS", OPT_LIST, "ORIGIN", "allowed CORS origin; repeatable or comma-separated; * allows any"},
+    [O_CORS] = {"cors-origin", "SSEROOMS_CORS_ORIGIN", OPT_LIST, "ORIGIN", "allowed CORS origin; repeatable or comma-separated; * allows any"},
     [O_PUBLISH_KEY] = {"publish-key", "SSEROOMS_PUBLISH_KEY", OPT_STR, "KEY", "require Authorization: Bearer KEY on POST /publish"},
     [O_REDIS] = {"redis", "SSEROOMS_REDIS_URL", OPT_STR, "URL", "share rooms through Redis: redis://[user:pass@]host:port[/db] or unix:///path"},
     [O_PREFIX] = {"channel-prefix", "SSEROOMS_CHANNEL_PREFIX", OPT_STR, "PREFIX", "Redis channel prefix (default sse:room:)"},

@@ -67,8 +67,19 @@ static int start_piece(sr_http_request *r) {
     return 0;
 }
 
+/* RFC 9110 token characters; libhttp-parser's lenient build lets spaces
+ * and other separators into header names. */
+static int is_tchar(unsigned char c) {
+    if (c >= 'a' && c <= 'z') return 1;
+    if (c >= 'A' && c <= 'Z') return 1;
+    if (c >= '0' && c <= '9') return 1;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len) {
     sr_http_request *r = req_of(p);
+    for (size_t i = 0; i < len; i++)
+        if (!is_tchar((unsigned char)at[i])) return fail(r, 400, "invalid character in a header name");
     if (r->n_headers == 0 || r->in_value) {
         if (r->n_headers >= r->limits.max_headers) return fail(r, 431, "too many header lines");
         if (r->n_headers == r->cap_headers) {

@@ -148,8 +148,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sr_server_close_doomed(c->srv);
 }
 
+static void on_idle(uv_idle_t *h) {
+    (void)h; /* only there so that poll does not block while writes wait */
+}
+
 static void mark_dirty(sr_conn *c) {
     if (c->dirty) return;
+    /* frames queued from a timer or another non-I/O callback must not wait
+     * for the next I/O event: an active idle handle makes the loop's poll
+     * return at once, and the check handle then flushes */
+    if (!c->srv->dirty && c->srv->handles_ready) uv_idle_start(&c->srv->flush_idle, on_idle);
     c->dirty = 1;
     c->dirty_next = c->srv->dirty;
     c->srv->dirty = c;

@@ -97,6 +97,8 @@ struct sr_server {
 
     uv_tcp_t listener;
     uv_check_t flush_check;     /* flushes dirty connections once per loop turn */
+    uv_idle_t flush_idle;       /* active while connections are dirty: keeps the
+                                   loop from blocking in poll before the check */
     uv_timer_t heartbeat_timer;
     uv_timer_t grace_timer;     /* bounds a graceful shutdown */
     int open_handles;           /* handles still to close at shutdown */

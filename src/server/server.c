@@ -157,6 +157,7 @@ static void on_flush_check(uv_check_t *h) {
     sr_server *srv = h->data;
     sr_server_close_doomed(srv);
     sr_server_flush_dirty(srv);
+    if (!srv->dirty) uv_idle_stop(&srv->flush_idle);
 }
 
 static void on_heartbeat(uv_timer_t *t) {
@@ -243,6 +244,9 @@ int sr_server_listen(sr_server *srv) {
     srv->flush_check.data = srv;
     uv_check_start(&srv->flush_check, on_flush_check);
     uv_unref((uv_handle_t *)&srv->flush_check);
+    uv_idle_init(srv->loop, &srv->flush_idle);
+    srv->flush_idle.data = srv;
+    uv_unref((uv_handle_t *)&srv->flush_idle);
     uv_timer_init(srv->loop, &srv->heartbeat_timer);
     srv->heartbeat_timer.data = srv;
     if (srv->cfg.heartbeat_ms)
@@ -250,7 +254,7 @@ int sr_server_listen(sr_server *srv) {
     uv_unref((uv_handle_t *)&srv->heartbeat_timer);
     uv_timer_init(srv->loop, &srv->grace_timer);
     srv->grace_timer.data = srv;
-    srv->open_handles += 3;
+    srv->open_handles += 4;
     srv->handles_ready = true;
     srv->listening = true;
     return SR_OK;
@@ -281,6 +285,7 @@ static void close_server_handles(sr_server *srv) {
     if (!srv->handles_ready) return;
     srv->handles_ready = false;
     uv_close((uv_handle_t *)&srv->flush_check, on_server_handle_closed);
+    uv_close((uv_handle_t *)&srv->flush_idle, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->heartbeat_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->grace_timer, on_server_handle_closed);
 }

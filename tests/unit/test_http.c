@@ -153,6 +153,8 @@ static void test_malformed(void **state) {
     static const char *bad[] = {
         "GARBAGE\r\n\r\n",
         "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        "GET / HTTP/1.1\r\nNa me: v\r\n\r\n",
+        "GET / HTTP/1.1\r\nA(b): v\r\n\r\n",
         "GET / HTTP/9.9x\r\n\r\n",
         "GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
         "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
