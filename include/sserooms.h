@@ -81,6 +81,12 @@ typedef struct sr_message {
     uint32_t retry;       /* "retry:" in ms; 0 means absent */
 } sr_message;
 
+/* Completion of a call that waits for an adapter (see "Ordered event ids"),
+ * run exactly once on the loop thread. rc >= 0: success, and `text` is the
+ * event id; rc < 0: an SR_E* code, and `text` says why ("redis unreachable:
+ * ..."). `text` is valid during the call only. */
+typedef void (*sr_sequence_fn)(void *ud, int rc, const char *text);
+
 /* Options of one broadcast; a NULL pointer means all defaults. */
 typedef struct sr_broadcast_opts {
     int local;                 /* nonzero: deliver on this node only */
@@ -254,6 +260,26 @@ typedef struct sr_adapter {
     /* optional: appends ",\"key\":value..." JSON members to /stats and
      * /healthz; returns bytes written (at most cap) */
     size_t (*stats_json)(void *ctx, char *out, size_t cap);
+
+    /* Optional, NULL when the adapter cannot share ordered ids between nodes
+     * (see "Ordered event ids" below; key and epoch arrive checked). Both
+     * return 0 and then call done exactly once, never before returning
+     * (close calls it with an error for every call still pending), or a
+     * negative code (SR_EADAPTER when the backend is unreachable) and never
+     * call done. done's rc is 0 with the id, or negative with the reason.
+     *
+     * sequence_next: the next id of key, nothing published. */
+    int (*sequence_next)(void *ctx, const char *key, const char *epoch, sr_sequence_fn done,
+                         void *ud);
+    /* publish_sequenced: allocates the next id of key and publishes msg
+     * (msg->id ignored) with that id to every room, atomically, so that every
+     * node receives sequenced messages in id order; the publishing node too:
+     * it gets the message back through sr_server_deliver_remote like any
+     * other node (the adapter must not drop it as its own echo), and the
+     * server does not deliver it locally before. */
+    int (*publish_sequenced)(void *ctx, const char *const *rooms, size_t n_rooms,
+                             const sr_message *msg, const char *meta, size_t meta_len,
+                             const char *key, const char *epoch, sr_sequence_fn done, void *ud);
 } sr_adapter;
 
 /* Installs an adapter (copied) in place of the in-memory default; rooms that
@@ -275,6 +301,70 @@ typedef struct sr_memory_bus sr_memory_bus;
 SR_API sr_memory_bus *sr_memory_bus_new(void);
 SR_API void sr_memory_bus_free(sr_memory_bus *bus);
 SR_API int sr_server_attach_memory_bus(sr_server *srv, sr_memory_bus *bus);
+
+/* ------------------------------------------------------------------ */
+/* Ordered event ids                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Event ids "<epoch>-<counter>" with the counter zero-padded to 12 digits
+ * ("0-000000000001"), as the reference's createRedisEventIdSequence({key,
+ * epoch}) makes them, so clients that keep a high-watermark (numeric counter,
+ * same epoch) accept them in order. With the Redis adapter the counter is the
+ * integer at Redis key `key`, incremented with INCRBY key 1, shared with every
+ * node and with Node.js writers using the same key. Without Redis (in-memory
+ * adapter) each server keeps a counter per key, in memory; the servers of one
+ * memory bus share theirs. A custom adapter without the sequence members
+ * gives SR_EADAPTER.
+ *
+ * key: 1..SR_SEQUENCE_KEY_MAX bytes; epoch: 1..SR_SEQUENCE_EPOCH_MAX ASCII
+ * digits, NULL means "0"; counters run 1..SR_SEQUENCE_COUNTER_MAX, and once a
+ * counter is past that every allocation fails with SR_ETOOBIG (never a wrong
+ * id). SR_SEQUENCE_ID_MAX bytes hold any id with its NUL. */
+#define SR_SEQUENCE_KEY_MAX 512
+#define SR_SEQUENCE_EPOCH_MAX 32
+#define SR_SEQUENCE_COUNTER_MAX 999999999999ULL
+#define SR_SEQUENCE_ID_MAX (SR_SEQUENCE_EPOCH_MAX + 14)
+
+/* 0 when key and epoch (NULL: "0") are acceptable, else SR_EINVAL. */
+SR_API int sr_sequence_check(const char *key, const char *epoch);
+
+/* Allocates the next id of `key`, as the reference's sequence.next() does
+ * (INCRBY then format; nothing is published). Returns 0, and done runs once
+ * with (0, id) or (negative code, reason): before this returns when counting
+ * in memory, later with Redis. Or returns a negative code and done never
+ * runs: SR_EINVAL (key, epoch, done), SR_ECLOSED (shutting down),
+ * SR_EADAPTER (Redis unreachable, or an adapter without sequences), SR_ENOMEM.
+ * Failure codes given to done: SR_EADAPTER (Redis failed or went away),
+ * SR_ETOOBIG (counter exhausted), SR_EINVAL (the key holds something other
+ * than an integer), SR_ECLOSED (the server shut down first). */
+SR_API int sr_sequence_next(sr_server *srv, const char *key, const char *epoch,
+                            sr_sequence_fn done, void *ud);
+
+/* Broadcasts msg with the next id of `key` as its id (msg->id is ignored),
+ * with the ids of all writers delivered in increasing order everywhere.
+ * Returns and calls done as sr_sequence_next does, plus the codes of
+ * sr_broadcast for a bad message; done's rc >= 0 is a delivery count.
+ *
+ * With Redis, one Lua script increments the counter and PUBLISHes the
+ * envelope carrying the new id to every room's channel; Redis runs scripts
+ * one at a time, so every subscriber receives sequenced messages from any
+ * number of nodes in id order. This node's members also receive the message
+ * when it comes back from Redis, not before (a smaller id of another node may
+ * still be on its way), so done's rc counts the local members of the rooms
+ * when the id was assigned, which then receive it from Redis. The envelope's
+ * "n" is "<node id>/seq", so that no node, this one included, drops it as
+ * already delivered locally. Without Redis the message is delivered at once
+ * (and published on the memory bus) and rc is the local delivery count.
+ *
+ * opts->local: the id still comes from the shared counter, but the message is
+ * only delivered to this node's members, as soon as the id is known; its order
+ * against sequenced messages from other nodes is then not guaranteed.
+ * opts->except is not supported (SR_EINVAL): local members receive the message
+ * the way other nodes do. opts->meta travels in the envelope as usual. */
+SR_API int sr_broadcast_sequenced(sr_server *srv, const char *const *rooms, size_t n_rooms,
+                                  const sr_message *msg, const sr_broadcast_opts *opts,
+                                  const char *key, const char *epoch, sr_sequence_fn done,
+                                  void *ud);
 
 /* ------------------------------------------------------------------ */
 /* Statistics                                                           */

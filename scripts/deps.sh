@@ -7,7 +7,8 @@ what=${1:-build}
 
 need=(gcc make cmake pkg-config libc6-dev libuv1-dev libhttp-parser-dev libhiredis-dev libssl-dev)
 if [ "$what" = test ]; then
-  need+=(libcmocka-dev redis-server redis-tools)
+  # chromium: the demo page's real-browser test (driven by playwright-core)
+  need+=(libcmocka-dev redis-server redis-tools chromium)
 fi
 
 missing=()

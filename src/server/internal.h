@@ -3,7 +3,8 @@
  * the files of src/server (one concern each: server.c life cycle and
  * listening, conn.c socket I/O and the send queue, routes.c HTTP
  * endpoints, stream.c opening streams, broadcast.c fan-out and rooms,
- * remote.c delivery from other nodes, memory_bus.c the in-process bus).
+ * remote.c delivery from other nodes, memory_bus.c the in-process bus,
+ * sequence.c ordered event ids).
  */
 #ifndef SR_SERVER_INTERNAL_H
 #define SR_SERVER_INTERNAL_H
@@ -22,12 +23,22 @@ typedef enum sr_conn_kind {
     SR_CONN_STREAM = 1 /* an open SSE stream */
 } sr_conn_kind;
 
+/* A response that waits for the adapter (POST /publish with a sequence).
+ * It and its connection point at each other; whichever ends first unlinks. */
+typedef struct sr_http_wait {
+    sr_conn *conn;     /* NULL once the connection closed */
+    size_t key_len;
+    char key[];        /* the sequence key, for error messages */
+} sr_http_wait;
+
 /* What a connection needs only while it reads requests; freed when it
  * becomes a stream, so an idle stream holds no parser and no buffers. */
 typedef struct sr_conn_http {
     sr_http_request req;
     uv_timer_t timer;         /* request / keep-alive timeout */
     struct sr_request *view;  /* the public view handed to the accept hook */
+    sr_http_wait *wait;       /* set while the response waits for the adapter */
+    sr_buf held;              /* bytes read meanwhile: later pipelined requests */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
@@ -87,6 +98,21 @@ typedef struct sr_remote_seen {
 
 #define SR_REMOTE_SEEN_CAP 1024
 
+/* In-memory sequence counters (servers without Redis; see sequence.c). */
+typedef struct sr_seq_counter {
+    char *key;          /* NULL: free slot */
+    size_t key_len;
+    uint64_t hash;
+    uint64_t value;     /* the last id's counter */
+} sr_seq_counter;
+
+typedef struct sr_seq_table {
+    sr_seq_counter *slots; /* open addressing, linear probing */
+    size_t cap, len;
+} sr_seq_table;
+
+typedef struct sr_seq_job sr_seq_job;
+
 struct sr_server {
     uv_loop_t *loop;
     uv_loop_t own_loop;
@@ -130,6 +156,9 @@ struct sr_server {
     sr_frame *sse_head_frame;   /* the response head without CORS lines */
     char scratch[65536];        /* every read lands here; parsers copy what they keep */
 
+    sr_seq_table seq;           /* counters without Redis */
+    sr_seq_job *seq_jobs;       /* sequenced calls waiting for the adapter */
+
     sr_remote_seen remote_seen[SR_REMOTE_SEEN_CAP];
     int32_t remote_buckets[SR_REMOTE_SEEN_CAP];
     uint32_t remote_next;
@@ -153,6 +182,9 @@ void sr_conn_end(sr_conn *c);                 /* close after the queue drains */
 void sr_server_flush_dirty(sr_server *srv);
 void sr_server_close_doomed(sr_server *srv);
 void sr_conn_become_stream(sr_conn *c);
+/* After the response of a request that waited (c->http->wait): goes on
+ * with the requests that arrived meanwhile. */
+void sr_conn_resume(sr_conn *c);
 
 /* routes.c */
 void sr_routes_dispatch(sr_conn *c);          /* a complete request */
@@ -182,6 +214,26 @@ int sr_broadcast_parts(sr_server *srv, const char *const *rooms, size_t n_rooms,
 
 /* remote.c */
 void sr_remote_seen_free(sr_server *srv);
+
+/* sequence.c */
+/* Writes "<epoch>-<counter, 12 digits>" into out[0..cap); the id's length,
+ * or SR_ETOOBIG (counter 0 or past the maximum, or cap too small). */
+int sr_sequence_format(char *out, size_t cap, const char *epoch, uint64_t counter);
+/* Starts a sequenced broadcast (rooms != NULL) or an allocation (rooms NULL)
+ * of checked arguments. Returns 1 when the adapter took it (done runs
+ * later), 0 when it completed at once (*delivered and id[SR_SEQUENCE_ID_MAX]
+ * set, done not called), or a negative code (done not called). */
+int sr_sequence_start(sr_server *srv, const char *const *rooms, size_t n_rooms,
+                      const sr_msg_parts *m, const sr_broadcast_opts *opts, const char *key,
+                      const char *epoch, sr_sequence_fn done, void *ud, int *delivered, char *id);
+/* Why sr_sequence_start failed with rc, for a client. */
+void sr_sequence_reason(sr_server *srv, int rc, char *out, size_t cap);
+/* At shutdown, after the adapter closed: fails the calls still waiting. */
+void sr_sequence_shutdown(sr_server *srv);
+void sr_seq_table_free(sr_seq_table *t);
+
+/* memory_bus.c */
+sr_seq_table *sr_memory_bus_sequences(sr_memory_bus *bus);
 
 /* server.c */
 void sr_server_handle_closed(sr_server *srv);

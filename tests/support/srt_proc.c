@@ -294,6 +294,8 @@ int srt_proc_wait(srt_proc *p, int timeout_ms)
             return SRT_PROC_TIMEOUT;
         srt_sleep_ms(2);
     }
+    if (p->status == 0 && p->log_path[0])
+        unlink(p->log_path); /* keep only the logs of servers that failed */
     return p->status;
 }
 
@@ -315,8 +317,6 @@ int srt_proc_stop(srt_proc *p, int sig, int timeout_ms)
     if (st != 0 && !(sig == SIGKILL && st == 128 + SIGKILL)) {
         fprintf(stderr, "srt: server exited with status %d\n", st);
         srt_proc_dump_log(p, 8000);
-    } else if (st == 0) {
-        unlink(p->log_path); /* keep only the logs of servers that failed */
     }
     return st;
 }

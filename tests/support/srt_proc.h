@@ -53,11 +53,11 @@ int srt_proc_signal(srt_proc *p, int sig);
 /* True while the child has not exited (reaps it when it has). */
 bool srt_proc_alive(srt_proc *p);
 /* Waits up to timeout_ms for the child to exit; returns its exit status
- * (see above) or SRT_PROC_TIMEOUT. */
+ * (see above) or SRT_PROC_TIMEOUT. A clean exit (0) deletes the log. */
 int srt_proc_wait(srt_proc *p, int timeout_ms);
 /* Sends `sig` and waits up to timeout_ms; if the child is still running it
  * is SIGKILLed and SRT_PROC_TIMEOUT is returned. A non-zero status also
- * prints the log's tail to stderr; a clean exit (0) deletes the log. */
+ * prints the log's tail to stderr. */
 int srt_proc_stop(srt_proc *p, int sig, int timeout_ms);
 /* Stop with SIGTERM and a 10 s timeout. */
 int srt_server_stop(srt_proc *p);

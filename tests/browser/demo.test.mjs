@@ -1,0 +1,410 @@
+#!/usr/bin/env node
+/*
+ * demo.test.mjs: the demo page (web/) tested in a real browser.
+ *
+ * Usage: node demo.test.mjs <path to sserooms> <screenshot.png>
+ *
+ * Starts `sserooms --demo --port 0`, drives Debian's chromium through
+ * playwright-core (headless, off the network, a fresh temporary profile),
+ * opens two pages that both join room `lobby`; page 1 posts and page 2 must
+ * show the message. Then the server is stopped (SIGTERM) and started again
+ * on the same port: both pages' EventSources must reconnect on their own,
+ * and a second post must reach page 2. Page 2 is saved as a screenshot.
+ *
+ * Every wait is bounded, and a watchdog ends the run well inside CTest's
+ * timeout; chromium and the server are always stopped, also on failure.
+ * Prints one line per check and ends with "N passed, N failed".
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const WEB_ROOT = path.resolve(HERE, '..', '..', 'web');
+const CHROMIUM = process.env.SSEROOMS_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // containers often have a small /dev/shm
+  '--disable-dev-shm-usage',
+];
+// generous: CI has 2 cores and the server may be an ASan build
+const SERVER_START_MS = 30000;
+const SERVER_STOP_MS = 15000;
+const STEP_MS = 30000;
+const RECONNECT_MS = 60000;
+const WATCHDOG_MS = 240000; // CTest's TIMEOUT is 300 s
+
+const MESSAGE_1 = 'hello from page 1';
+const MESSAGE_2 = 'hello again from page 1, after the restart';
+
+let passed = 0;
+let failed = 0;
+
+function check(name, ok, detail) {
+  if (ok) {
+    passed++;
+    console.log(`ok   ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${name}${detail ? ': ' + detail : ''}`);
+  }
+  return ok;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/* ---- the sserooms process --------------------------------------------- */
+
+class Server {
+  constructor(bin) {
+    this.bin = bin;
+    this.proc = null;
+    this.port = 0;
+    this.log = ''; // stdout + stderr, the last 64 KiB, shown on failure
+  }
+
+  record(chunk) {
+    this.log = (this.log + chunk).slice(-65536);
+  }
+
+  // Starts the server and resolves with its port once it prints the ready line.
+  async start(port) {
+    // the same port right after a stop: retry a few times if it is not free yet
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce(port);
+      } catch (err) {
+        if (attempt >= 10 || !err.exitedEarly) throw err;
+        await sleep(300);
+      }
+    }
+  }
+
+  async startOnce(port) {
+    const args = ['--demo', '--web-root', WEB_ROOT, '--host', '127.0.0.1', '--port', String(port)];
+    const proc = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    proc.exited = new Promise((resolve) => {
+      proc.on('exit', (code, signal) => resolve({ code, signal }));
+      proc.on('error', (err) => {
+        proc.failed = true; // could not be started at all: no 'exit' follows
+        resolve({ code: null, signal: null, error: err.message });
+      });
+    });
+    proc.stderr.on('data', (d) => this.record(String(d)));
+    const ready = new Promise((resolve, reject) => {
+      let out = '';
+      proc.stdout.on('data', (d) => {
+        this.record(String(d));
+        out += String(d);
+        const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      proc.exited.then(({ code, signal, error }) => {
+        if (error) return reject(new Error(`cannot run ${this.bin}: ${error}`));
+        const err = new Error(`sserooms exited before it was ready (code ${code}, signal ${signal})`);
+        err.exitedEarly = true;
+        reject(err);
+      });
+    });
+    try {
+      this.port = await withTimeout(ready, SERVER_START_MS, 'sserooms start');
+    } catch (err) {
+      if (this.alive()) await this.stop();
+      throw err;
+    }
+    return this.port;
+  }
+
+  alive() {
+    const p = this.proc;
+    return p !== null && !p.failed && p.exitCode === null && p.signalCode === null;
+  }
+
+  // SIGTERM, then SIGKILL if it does not stop in time; resolves with how it ended.
+  async stop() {
+    if (!this.proc) return null;
+    const proc = this.proc;
+    if (this.alive()) proc.kill('SIGTERM');
+    try {
+      return await withTimeout(proc.exited, SERVER_STOP_MS, 'sserooms stop');
+    } catch (err) {
+      proc.kill('SIGKILL');
+      await withTimeout(proc.exited, 5000, 'sserooms kill').catch(() => {});
+      return { code: null, signal: 'SIGKILL', timedOut: true };
+    }
+  }
+
+  url(p) {
+    return `http://127.0.0.1:${this.port}${p}`;
+  }
+}
+
+/* ---- helpers over pages and the HTTP API ------------------------------ */
+
+async function lobbyMembers(server) {
+  try {
+    const res = await fetch(server.url('/rooms'), { signal: AbortSignal.timeout(5000) });
+    const body = await res.json();
+    const lobby = (body.rooms || []).find((r) => r.name === 'lobby');
+    return lobby ? lobby.members : 0;
+  } catch (err) {
+    return -1;
+  }
+}
+
+// Polls GET /rooms until room lobby has `want` members.
+async function waitForLobby(server, want, ms) {
+  const until = Date.now() + ms;
+  let n = -1;
+  while (Date.now() < until) {
+    n = await lobbyMembers(server);
+    if (n === want) return n;
+    await sleep(200);
+  }
+  return n;
+}
+
+async function waitStatus(page, state, ms) {
+  await page.waitForSelector(`#status[data-state="${state}"]`, { timeout: ms });
+}
+
+async function joinLobby(page, name) {
+  await page.getByLabel('Your name').fill(name);
+  await page.getByLabel('Your name').press('Tab'); // commits it (change event)
+  await page.getByLabel('Room to join').fill('lobby');
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
+}
+
+async function post(page, text) {
+  await page.getByRole('textbox', { name: 'Message' }).fill(text);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  // the page says how many streams the server delivered to
+  await page.waitForFunction(
+    () => /^(Sent|Not sent)/.test(document.getElementById('composer-feedback').textContent),
+    null,
+    { timeout: STEP_MS },
+  );
+  return page.textContent('#composer-feedback');
+}
+
+// Waits until the page lists a chat message with this text; returns the item's text.
+async function waitForMessage(page, text, ms) {
+  const item = page.locator('#messages li.message', { hasText: text });
+  await item.first().waitFor({ state: 'visible', timeout: ms });
+  return item.first().innerText();
+}
+
+/* ---- chromium cleanup ------------------------------------------------- */
+
+// The processes of our own chromium: their command line names our profile.
+function chromiumPids(profileDir) {
+  const pids = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.includes(`--user-data-dir=${profileDir}`)) pids.push(Number(entry));
+    } catch (err) {
+      /* gone already */
+    }
+  }
+  return pids;
+}
+
+/* ---- the test --------------------------------------------------------- */
+
+async function run(serverBin, screenshotPath, res) {
+  const server = new Server(serverBin);
+  res.server = server;
+
+  const port = await server.start(0);
+  check('sserooms --demo started', port > 0, `port ${port}`);
+
+  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sserooms-chromium-'));
+  res.profileDir = profileDir;
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1280, height: 800 },
+    timeout: 60000,
+  });
+  res.context = context;
+  context.setDefaultTimeout(STEP_MS);
+  check('chromium started', true, '');
+
+  const origin = `http://127.0.0.1:${port}`;
+  const foreign = [];
+  const pageErrors = [];
+  const pages = [];
+  for (let i = 0; i < 2; i++) {
+    const page = i === 0 && context.pages().length ? context.pages()[0] : await context.newPage();
+    page.on('request', (r) => {
+      if (!r.url().startsWith(origin + '/')) foreign.push(r.url());
+    });
+    page.on('pageerror', (err) => pageErrors.push(`page ${i + 1}: ${err.message}`));
+    pages.push(page);
+  }
+  const [page1, page2] = pages;
+
+  for (const [i, page] of pages.entries()) {
+    const resp = await page.goto(origin + '/', { waitUntil: 'load', timeout: STEP_MS });
+    const type = resp ? resp.headers()['content-type'] || '' : '';
+    check(`page ${i + 1} loaded / as HTML`, resp && resp.status() === 200 && type.startsWith('text/html'),
+      resp ? `status ${resp.status()}, ${type}` : 'no response');
+    await waitStatus(page, 'open', STEP_MS);
+    check(`page ${i + 1} connected its EventSource`, true);
+  }
+  check('page title names sserooms', /sserooms/.test(await page1.title()), await page1.title());
+
+  await joinLobby(page1, 'Alice');
+  await joinLobby(page2, 'Bob');
+  for (const [i, page] of pages.entries()) {
+    const current = await page.locator('#room-list button[aria-pressed="true"]').innerText();
+    check(`page ${i + 1} joined lobby`, current.includes('lobby'), current);
+    await waitStatus(page, 'open', STEP_MS);
+  }
+  const members = await waitForLobby(server, 2, STEP_MS);
+  check('GET /rooms: lobby has the 2 pages', members === 2, `members ${members}`);
+
+  const feedback1 = await post(page1, MESSAGE_1);
+  check('page 1 posted (delivered to both pages)', /delivered to 2 streams/.test(feedback1), feedback1);
+  const shown1 = await waitForMessage(page2, MESSAGE_1, STEP_MS);
+  check('page 2 shows the message with its room and sender',
+    shown1.includes('#lobby') && shown1.includes('Alice') && /\d\d:\d\d:\d\d/.test(shown1),
+    JSON.stringify(shown1));
+  const own1 = await waitForMessage(page1, MESSAGE_1, STEP_MS);
+  check('page 1 shows its own message marked as its own', /you/i.test(own1), JSON.stringify(own1));
+
+  // the node's stats arrive over the sserooms:stats room every second
+  await page2.waitForFunction(
+    () => {
+      const dd = document.querySelector('#stats-grid dd[data-stat="streams"]');
+      return dd && !document.getElementById('stats-grid').hidden && Number(dd.textContent) >= 2;
+    },
+    null,
+    { timeout: STEP_MS },
+  );
+  check('page 2 stats panel shows the live node stats', true);
+
+  // --- restart the server on the same port --------------------------------
+  const ended = await server.stop();
+  check('sserooms stopped on SIGTERM with status 0', ended && ended.code === 0 && !ended.timedOut,
+    JSON.stringify(ended));
+  for (const [i, page] of pages.entries()) {
+    await waitStatus(page, 'reconnecting', STEP_MS);
+    check(`page ${i + 1} shows it is reconnecting`, true);
+  }
+  const port2 = await server.start(port);
+  check('sserooms started again on the same port', port2 === port, `port ${port2}`);
+  for (const [i, page] of pages.entries()) {
+    await waitStatus(page, 'open', RECONNECT_MS);
+    check(`page ${i + 1} reconnected on its own`, true);
+  }
+  const members2 = await waitForLobby(server, 2, STEP_MS);
+  check('GET /rooms after restart: lobby has the 2 pages again', members2 === 2, `members ${members2}`);
+
+  const feedback2 = await post(page1, MESSAGE_2);
+  check('page 1 posted after the restart', /delivered to 2 streams/.test(feedback2), feedback2);
+  const shown2 = await waitForMessage(page2, MESSAGE_2, STEP_MS);
+  check('page 2 shows the message posted after the restart', shown2.includes('Alice'), JSON.stringify(shown2));
+  const reconnected = await page2.locator('#messages li.notice', { hasText: 'Reconnected' }).count();
+  check('page 2 noted the reconnection in its list', reconnected >= 1, `${reconnected} notices`);
+  const count1 = await page2.locator('#messages li.message', { hasText: MESSAGE_1 }).count();
+  check('page 2 shows the first message exactly once', count1 === 1, `${count1} times`);
+
+  // a fresh stats tick from the new server, so the screenshot shows it live
+  await page2.waitForFunction(
+    () => document.getElementById('stats-age').classList.contains('is-live'),
+    null,
+    { timeout: STEP_MS },
+  ).catch(() => {});
+
+  check('no JavaScript errors on the pages', pageErrors.length === 0, pageErrors.join('; '));
+  check('the pages requested nothing outside their own origin', foreign.length === 0, foreign.join(' '));
+
+  fs.mkdirSync(path.dirname(screenshotPath), { recursive: true });
+  fs.rmSync(screenshotPath, { force: true });
+  await page2.screenshot({ path: screenshotPath, timeout: STEP_MS });
+  let head = Buffer.alloc(0);
+  let size = 0;
+  try {
+    size = fs.statSync(screenshotPath).size;
+    head = fs.readFileSync(screenshotPath).subarray(0, 8);
+  } catch (err) {
+    /* checked below */
+  }
+  check(`screenshot saved to ${screenshotPath}`,
+    size > 0 && head.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+    `${size} bytes`);
+}
+
+async function cleanup(res) {
+  if (res.context) {
+    await withTimeout(res.context.close(), 15000, 'chromium close').catch((err) => {
+      console.log(`note: ${err.message}`);
+    });
+  }
+  if (res.profileDir) {
+    for (const pid of chromiumPids(res.profileDir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (err) {
+        /* already gone */
+      }
+    }
+    fs.rmSync(res.profileDir, { recursive: true, force: true, maxRetries: 3 });
+  }
+  if (res.server && res.server.alive()) await res.server.stop();
+}
+
+async function main() {
+  const [serverBin, screenshotPath] = process.argv.slice(2);
+  if (!serverBin || !screenshotPath) {
+    console.error('usage: node demo.test.mjs <path to sserooms> <screenshot.png>');
+    process.exit(2);
+  }
+  if (!fs.existsSync(CHROMIUM)) {
+    console.error(`${CHROMIUM} not found: install Debian's chromium package (scripts/deps.sh test)`);
+    process.exit(1);
+  }
+  const res = {};
+  const watchdog = setTimeout(async () => {
+    check('the whole test finished in time', false, `still running after ${WATCHDOG_MS} ms`);
+    if (res.server) console.log(`--- sserooms output ---\n${res.server.log}`);
+    await withTimeout(cleanup(res), 20000, 'cleanup').catch(() => {});
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exit(1);
+  }, WATCHDOG_MS);
+  try {
+    await run(path.resolve(serverBin), path.resolve(screenshotPath), res);
+  } catch (err) {
+    check('test steps ran to the end', false, err.message.split('\n')[0]);
+    console.log(String(err.stack || err));
+  }
+  if (failed && res.server) console.log(`--- sserooms output ---\n${res.server.log}`);
+  await cleanup(res);
+  clearTimeout(watchdog);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main();
