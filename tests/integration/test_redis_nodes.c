@@ -194,6 +194,7 @@ static void test_prefix_and_node_id_options(void **state)
     /* C (default prefix) got nothing: its next event is its own node's */
     srt_check_publish_delivered(PORT_C, "{\"room\":\"r\",\"data\":\"c\"}", 1);
     srt_node_expect_event(&on_c, "data: \"c\"\n\n");
+    srt_node_wait_redis_stat(PORT_C, NULL, "own_echo", 1, WAIT_MS);
     assert_int_equal(srt_node_redis_stat(PORT_C, NULL, "received"), 1); /* its own echo */
     assert_int_equal(srt_node_redis_stat(PORT_C, NULL, "delivered"), 0);
 
@@ -352,6 +353,18 @@ static void test_concurrent_publishes(void **state)
     cluster_stop(3);
 }
 
+/* Polls /stats until redis.<key> == value; fails after WAIT_MS. */
+static void wait_redis_stat_equal(int port, const char *key, long long value)
+{
+    int64_t deadline = srt_now_ms() + WAIT_MS;
+    long long got;
+    while ((got = srt_node_redis_stat(port, NULL, key)) != value) {
+        if (srt_now_ms() >= deadline)
+            fail_msg("redis.%s is %lld, expected %lld", key, got, value);
+        srt_sleep_ms(5);
+    }
+}
+
 /* Polls PUBSUB CHANNELS <channel> until it lists the channel (present) or
  * not; fails after WAIT_MS. */
 static void wait_channel(const char *channel, bool present)
@@ -386,8 +399,7 @@ static void test_unsubscribe_stops_delivery(void **state)
     srt_check_room_members(PORT_B, "leave", 0, WAIT_MS);
     wait_channel("sse:room:leave", false);
     assert_int_equal(srt_nodes_numsub(redis, "sse:room:leave"), 0);
-    srt_node_wait_redis_stat(PORT_B, NULL, "subscribed", 1, WAIT_MS);
-    assert_int_equal(srt_node_redis_stat(PORT_B, NULL, "subscribed"), 1);
+    wait_redis_stat_equal(PORT_B, "subscribed", 1);
     long long received = srt_node_redis_stat(PORT_B, NULL, "received");
     long long remote_in = srt_check_stat(PORT_B, "messages_remote_in");
 
@@ -408,11 +420,7 @@ static void test_unsubscribe_stops_delivery(void **state)
     srt_sse_close(&stayer);
     wait_channel("sse:room:leave", false);
     wait_channel("sse:room:stay", false);
-    srt_node_wait_redis_stat(PORT_B, NULL, "subscribed", 0, WAIT_MS);
-    int64_t deadline = srt_now_ms() + WAIT_MS;
-    while (srt_node_redis_stat(PORT_B, NULL, "subscribed") != 0 && srt_now_ms() < deadline)
-        srt_sleep_ms(5);
-    assert_int_equal(srt_node_redis_stat(PORT_B, NULL, "subscribed"), 0);
+    wait_redis_stat_equal(PORT_B, "subscribed", 0);
     cluster_stop(3);
 }
 
@@ -430,6 +438,7 @@ static void test_multi_room_dedup_across_nodes(void **state)
     open_subscribed(&c_ab, PORT_C, "/sse?room=b&room=a", "a", 2);
     srt_nodes_wait_numsub(redis, "sse:room:b", 2, WAIT_MS);
     srt_check_sse_open(&local_ab, PORT_A, "/sse?room=a&room=b");
+    srt_nodes_wait_numsub(redis, "sse:room:a", 3, WAIT_MS);
     srt_nodes_wait_numsub(redis, "sse:room:b", 3, WAIT_MS);
 
     srt_check_publish_delivered(PORT_A, "{\"rooms\":[\"a\",\"b\"],\"data\":\"x\",\"id\":\"d1\"}", 1);
@@ -478,35 +487,36 @@ static void test_multi_room_dedup_across_nodes(void **state)
 /* ---- echo and bad envelopes ----------------------------------------------------- */
 
 typedef struct bad_envelope {
-    const char *payload; /* NULL: built at run time (see below) */
+    const char *payload; /* NULL: 100000 unclosed '[' (built at run time) */
     const char *reason;  /* the /stats "dropped" key it must be counted under */
+    size_t len;          /* 0: strlen(payload) */
 } bad_envelope;
 
 static const bad_envelope bad_envelopes[] = {
-    {"{\"v\":1,\"m\":", "invalid_json"},
-    {"", "invalid_json"},
-    {"not json at all", "invalid_json"},
-    {"{\"v\":1,\"m\":{\"data\":1},\"n\":\"x\"} trailing", "invalid_json"},
-    {"{\"v\":1,\"m\":{\"data\":01},\"n\":\"x\"}", "invalid_json"},
-    {"\xff\xfe\x00\x01", "invalid_json"},
-    {NULL, "invalid_json"}, /* 100000 unclosed '[' */
-    {"[1,2,3]", "not_object"},
-    {"\"a string\"", "not_object"},
-    {"null", "not_object"},
-    {"{\"v\":\"1\",\"m\":{\"data\":1},\"n\":\"x\"}", "bad_version"},
-    {"{\"v\":2,\"m\":{\"data\":1},\"n\":\"x\"}", "bad_version"},
-    {"{\"m\":{\"data\":1},\"n\":\"x\"}", "bad_version"},
-    {"{\"v\":true,\"m\":{\"data\":1},\"n\":\"x\"}", "bad_version"},
-    {"{\"v\":1,\"n\":\"x\"}", "bad_fields"},
-    {"{\"v\":1,\"m\":{\"id\":\"1\",\"event\":\"e\"},\"n\":\"x\"}", "bad_fields"},
-    {"{\"v\":1,\"m\":{\"data\":1}}", "bad_fields"},
-    {"{\"v\":1,\"m\":{\"data\":1,\"id\":\"a\\nb\"},\"n\":\"x\"}", "bad_fields"},
-    {"{\"v\":1,\"m\":{\"data\":1,\"id\":\"a\\r\\nevent: evil\"},\"n\":\"x\"}", "bad_fields"},
-    {"{\"v\":1,\"m\":{\"data\":1,\"event\":\"a\\rb\"},\"n\":\"x\"}", "bad_fields"},
-    {"{\"v\":1,\"m\":\"text\",\"n\":\"x\"}", "bad_fields"},
-    {"{\"v\":1,\"m\":{\"data\":1},\"n\":5}", "bad_fields"},
-    {"{\"v\":1,\"m\":{\"data\":1,\"retry\":\"5\"},\"n\":\"x\"}", "bad_fields"},
-    {"{\"v\":1,\"m\":{\"data\":1,\"id\":7},\"n\":\"x\"}", "bad_fields"},
+    {"{\"v\":1,\"m\":", "invalid_json", 0},
+    {"", "invalid_json", 0},
+    {"not json at all", "invalid_json", 0},
+    {"{\"v\":1,\"m\":{\"data\":1},\"n\":\"x\"} trailing", "invalid_json", 0},
+    {"{\"v\":1,\"m\":{\"data\":01},\"n\":\"x\"}", "invalid_json", 0},
+    {"\xff\xfe\x00\x01", "invalid_json", 4},
+    {NULL, "invalid_json", 0}, /* 100000 unclosed '[' */
+    {"[1,2,3]", "not_object", 0},
+    {"\"a string\"", "not_object", 0},
+    {"null", "not_object", 0},
+    {"{\"v\":\"1\",\"m\":{\"data\":1},\"n\":\"x\"}", "bad_version", 0},
+    {"{\"v\":2,\"m\":{\"data\":1},\"n\":\"x\"}", "bad_version", 0},
+    {"{\"m\":{\"data\":1},\"n\":\"x\"}", "bad_version", 0},
+    {"{\"v\":true,\"m\":{\"data\":1},\"n\":\"x\"}", "bad_version", 0},
+    {"{\"v\":1,\"n\":\"x\"}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":{\"id\":\"1\",\"event\":\"e\"},\"n\":\"x\"}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":{\"data\":1}}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":{\"data\":1,\"id\":\"a\\nb\"},\"n\":\"x\"}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":{\"data\":1,\"id\":\"a\\r\\nevent: evil\"},\"n\":\"x\"}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":{\"data\":1,\"event\":\"a\\rb\"},\"n\":\"x\"}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":\"text\",\"n\":\"x\"}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":{\"data\":1},\"n\":5}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":{\"data\":1,\"retry\":\"5\"},\"n\":\"x\"}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":{\"data\":1,\"id\":7},\"n\":\"x\"}", "bad_fields", 0},
 };
 
 static const char *const drop_reasons[] = {"invalid_json", "not_object", "bad_version",
@@ -538,7 +548,7 @@ static void test_echo_and_bad_envelopes(void **state)
         size_t len;
         char *deep = NULL;
         if (payload) {
-            len = i == 5 ? 4 : strlen(payload);
+            len = bad_envelopes[i].len ? bad_envelopes[i].len : strlen(payload);
         } else {
             static const char head[] = "{\"v\":1,\"m\":{\"data\":";
             len = sizeof head - 1 + 100000;
@@ -651,23 +661,28 @@ static void measure_hop(void **state)
     for (int i = 0; i < WARMUP + N; i++) {
         char body[96];
         int len = snprintf(body, sizeof body, "{\"room\":\"hop\",\"data\":%d,\"id\":\"%d\"}", i, i);
-        int64_t t0 = srt_nodes_now_us(), t_local = 0, t_remote = 0;
+        int64_t t0 = srt_nodes_now_us(), t_local = 0, t_remote = 0, t_answer = 0;
         assert_int_equal(
             srt_http_send_request(&pub, "POST", "/publish", headers, body, (size_t)len, WAIT_MS), 0);
-        while (!t_local || !t_remote) {
-            struct pollfd pfd[2] = {{on_a.conn.fd, POLLIN, 0}, {on_b.conn.fd, POLLIN, 0}};
+        /* the answer's arrival is noted when its first bytes are readable */
+        while (!t_local || !t_remote || !t_answer) {
             if (!t_local && try_block(&on_a))
                 t_local = srt_nodes_now_us();
             if (!t_remote && try_block(&on_b))
                 t_remote = srt_nodes_now_us();
-            if (t_local && t_remote)
+            struct pollfd pfd[3] = {{on_a.conn.fd, t_local ? 0 : POLLIN, 0},
+                                    {on_b.conn.fd, t_remote ? 0 : POLLIN, 0},
+                                    {pub.fd, t_answer ? 0 : POLLIN, 0}};
+            if (t_local && t_remote && t_answer)
                 break;
-            if (poll(pfd, 2, WAIT_MS) <= 0)
-                fail_msg("message %d did not arrive on %s", i, t_local ? "B" : "A");
+            if (poll(pfd, 3, WAIT_MS) <= 0 || srt_nodes_now_us() - t0 > WAIT_MS * 1000LL)
+                fail_msg("message %d: %s did not arrive", i,
+                         !t_local ? "A's frame" : !t_remote ? "B's frame" : "the answer");
+            if (!t_answer && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
+                t_answer = srt_nodes_now_us();
         }
         srt_response r;
         assert_int_equal(srt_http_read_response(&pub, &r, WAIT_MS), 0);
-        int64_t t_answer = srt_nodes_now_us();
         srt_check_status(&r, 200);
         srt_response_free(&r);
         if (i >= WARMUP) {

@@ -330,22 +330,42 @@ char *srt_node_next_event(srt_sse *s, int timeout_ms)
     return block;
 }
 
-void srt_node_expect_event(srt_sse *s, const char *expected)
+/* Like srt_node_next_event, but a failure says where it was expected. */
+static char *next_event_for(srt_sse *s, const char *expected, const char *file, int line)
 {
-    char *block = srt_node_next_event(s, SRT_TIMEOUT_MS);
+    char *block;
+    int rc = srt_sse_next_event(s, &block, NULL, SRT_TIMEOUT_MS);
+    if (rc != 0) {
+        if (s->conn.in.len)
+            srt_dump_bytes("  partial", s->conn.in.data, s->conn.in.len);
+        if (expected)
+            srt_dump_bytes("  expected", expected, strlen(expected));
+        fail_msg("%s:%d: no SSE event within %d ms (%s)", file, line, SRT_TIMEOUT_MS,
+                 rc == SRT_SSE_EOF ? "the stream ended" : "timeout");
+    }
+    return block;
+}
+
+void srt_node_expect_event_at(srt_sse *s, const char *expected, const char *file, int line)
+{
+    char *block = next_event_for(s, expected, file, line);
     bool ok = srt_bytes_equal("SSE event", block, strlen(block), expected);
     free(block);
     if (!ok)
-        fail_msg("SSE event mismatch");
+        fail_msg("%s:%d: SSE event mismatch", file, line);
 }
 
-void srt_node_expect_events_any_order(srt_sse *s, const char *const *expected, size_t n)
+void srt_node_expect_events_any_order_at(srt_sse *s, const char *const *expected, size_t n,
+                                         const char *file, int line)
 {
     bool *used = calloc(n ? n : 1, sizeof *used);
     if (!used)
         abort();
     for (size_t i = 0; i < n; i++) {
-        char *block = srt_node_next_event(s, SRT_TIMEOUT_MS);
+        size_t first_unused = 0;
+        while (first_unused < n && used[first_unused])
+            first_unused++;
+        char *block = next_event_for(s, expected[first_unused], file, line);
         size_t j = 0;
         while (j < n && (used[j] || strcmp(expected[j], block) != 0))
             j++;
@@ -356,7 +376,8 @@ void srt_node_expect_events_any_order(srt_sse *s, const char *const *expected, s
                     srt_dump_bytes("  still expected", expected[k], strlen(expected[k]));
             free(block);
             free(used);
-            fail_msg("event %zu of %zu is not one of those expected (or a duplicate)", i + 1, n);
+            fail_msg("%s:%d: event %zu of %zu is not one of those expected (or a duplicate)", file,
+                     line, i + 1, n);
         }
         used[j] = true;
         free(block);

@@ -91,11 +91,17 @@ int64_t srt_nodes_now_us(void);
 /* The next event block (heartbeat comments skipped), malloc'd; fails the
  * test when none arrives within timeout_ms. */
 char *srt_node_next_event(srt_sse *s, int timeout_ms);
-/* Asserts the next event block equals `expected`, byte for byte. */
-void srt_node_expect_event(srt_sse *s, const char *expected);
+/* Asserts the next event block equals `expected`, byte for byte. A failure
+ * names the caller's file and line (the macros pass them). */
+#define srt_node_expect_event(s, expected) \
+    srt_node_expect_event_at((s), (expected), __FILE__, __LINE__)
+void srt_node_expect_event_at(srt_sse *s, const char *expected, const char *file, int line);
 /* Reads n event blocks and asserts they are, in some order, exactly the n
  * `expected` ones (for messages whose relative order is not defined). */
-void srt_node_expect_events_any_order(srt_sse *s, const char *const *expected, size_t n);
+#define srt_node_expect_events_any_order(s, expected, n) \
+    srt_node_expect_events_any_order_at((s), (expected), (n), __FILE__, __LINE__)
+void srt_node_expect_events_any_order_at(srt_sse *s, const char *const *expected, size_t n,
+                                         const char *file, int line);
 /* POSTs the n bodies to /publish over n connections at once (all requests
  * written before any answer is read); asserts each answered 200 and stores
  * each {"delivered":N} in delivered[i] (when delivered is not NULL). */

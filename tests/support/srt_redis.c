@@ -52,6 +52,10 @@ static void sleep_ms(unsigned ms) {
 static int port_is_free(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return 0;
+    /* as redis-server itself does: a port whose old connections sit in
+     * TIME_WAIT (after a kill -9) is free to listen on */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
