@@ -243,7 +243,8 @@ SR_API int sr_room_evict(sr_server *srv, const char *room);
 
 /* The server calls subscribe when a room gets its first local member and
  * unsubscribe when it loses its last; publish for every non-local
- * broadcast (once, with all its rooms); close at shutdown. The adapter
+ * broadcast (once, with all its rooms; publish_sequenced instead for
+ * sr_broadcast_sequenced); close at shutdown. The adapter
  * hands messages from other nodes to sr_server_deliver_remote. Callbacks
  * run on the server's loop; they must not call back into the server
  * synchronously except sr_rooms / sr_room_count. health is optional: it
@@ -351,10 +352,12 @@ SR_API int sr_sequence_next(sr_server *srv, const char *key, const char *epoch,
  * number of nodes in id order. This node's members also receive the message
  * when it comes back from Redis, not before (a smaller id of another node may
  * still be on its way), so done's rc counts the local members of the rooms
- * when the id was assigned, which then receive it from Redis. The envelope's
- * "n" is "<node id>/seq", so that no node, this one included, drops it as
- * already delivered locally. Without Redis the message is delivered at once
- * (and published on the memory bus) and rc is the local delivery count.
+ * when Redis's answer arrived, which get it through the node's subscription
+ * (a room's first member gets it once that SUBSCRIBE is confirmed, as on any
+ * node). The envelope's "n" is "<node id>/seq", so that no node, this one
+ * included, drops it as already delivered locally. Without Redis the message
+ * is delivered at once (and published on the memory bus) and rc is the local
+ * delivery count.
  *
  * opts->local: the id still comes from the shared counter, but the message is
  * only delivered to this node's members, as soon as the id is known; its order
@@ -398,7 +401,9 @@ SR_API void sr_server_stats(const sr_server *srv, sr_stats *out);
  * {"v":1,"m":{...},"n":"<node id>","meta":...}. Two connections to Redis
  * (publisher, subscriber), each kept alive with PING and reconnected with
  * exponential back-off and jitter; while Redis is unreachable local rooms
- * keep working and /healthz reports the reason. */
+ * keep working and /healthz reports the reason. Ordered event ids
+ * (sr_sequence_next, sr_broadcast_sequenced) use INCRBY on the shared key,
+ * inside one Lua script that also PUBLISHes a sequenced message. */
 typedef struct sr_redis_options {
     const char *url;              /* NULL: redis://127.0.0.1:6379;
                                      redis://[[user]:password@]host[:port][/db]

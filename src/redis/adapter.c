@@ -20,45 +20,10 @@
 
 #include "common/hash.h"
 #include "json/json.h"
-#include "redis/conn.h"
+#include "redis/adapter_int.h"
 #include "redis/envelope.h"
-#include "redis/subs.h"
-#include "redis/url.h"
 
 #define SR_REDIS_MAX_JSON_DEPTH 1000
-
-typedef struct payload {
-    size_t refs;
-    size_t len;
-    char data[];
-} payload;
-
-typedef struct outbox_item {
-    char *channel;
-    size_t channel_len;
-    payload *body;
-} outbox_item;
-
-struct sr_redis_adapter {
-    uv_loop_t *loop;
-    sr_redis_deliver_fn deliver;
-    void *deliver_ud;
-    char *prefix;
-    size_t prefix_len;
-    char *node_id;
-    size_t node_id_len;
-    size_t outbox_max;
-    sr_redis_url url;
-    sr_rconn *pub;
-    sr_rconn *sub;
-    sr_rsubs *subs;
-    int closed;
-    int delivering;  /* inside deliver: a close then frees afterwards */
-    int free_later;
-    sr_redis_counters n;
-    outbox_item *outbox; /* ring of outbox_max */
-    size_t ob_head, ob_len;
-};
 
 /* ------------------------------------------------------------ options */
 
@@ -152,9 +117,8 @@ static void outbox_replay(sr_redis_adapter *a) {
     }
 }
 
-/* Builds prefix+room into buf (or a malloc'd buffer when it does not fit). */
-static char *make_channel(const sr_redis_adapter *a, const char *room, size_t room_len, char *buf,
-                          size_t cap, size_t *len) {
+char *sr_redis_adapter_channel(const sr_redis_adapter *a, const char *room, size_t room_len,
+                               char *buf, size_t cap, size_t *len) {
     size_t n = a->prefix_len + room_len;
     char *ch = n < cap ? buf : malloc(n + 1);
     if (!ch) return NULL;
@@ -182,7 +146,8 @@ int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size
     for (size_t i = 0; i < n_rooms; i++) {
         char stack[512];
         size_t clen = 0;
-        char *ch = make_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack, &clen);
+        char *ch =
+            sr_redis_adapter_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack, &clen);
         int rc = SR_ENOMEM;
         if (ch && up && a->ob_len == 0) {
             rc = send_publish(a, ch, clen, body, body_len);
@@ -208,7 +173,7 @@ static int set_wanted(sr_redis_adapter *a, const char *room, int wanted) {
     if (a->closed) return SR_ECLOSED;
     char stack[512];
     size_t clen = 0;
-    char *ch = make_channel(a, room, strlen(room), stack, sizeof stack, &clen);
+    char *ch = sr_redis_adapter_channel(a, room, strlen(room), stack, sizeof stack, &clen);
     if (!ch) return SR_ENOMEM;
     int rc = sr_rsubs_set(a->subs, ch, clen, wanted);
     if (ch != stack) free(ch);
@@ -321,9 +286,12 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
     char uuid[37];
     make_uuid_v4(uuid);
     a->node_id = dup_str(opts->node_id && *opts->node_id ? opts->node_id : uuid);
+    size_t seq_len = a->node_id ? strlen(a->node_id) + 5 : 0;
+    if (seq_len && (a->seq_node_id = malloc(seq_len)))
+        snprintf(a->seq_node_id, seq_len, "%s/seq", a->node_id);
     if (a->outbox_max) a->outbox = calloc(a->outbox_max, sizeof *a->outbox);
     rc = SR_ENOMEM;
-    if (!a->prefix || !a->node_id || (a->outbox_max && !a->outbox)) goto fail;
+    if (!a->prefix || !a->node_id || !a->seq_node_id || (a->outbox_max && !a->outbox)) goto fail;
     a->prefix_len = strlen(a->prefix);
     a->node_id_len = strlen(a->node_id);
 
@@ -358,6 +326,7 @@ static void free_adapter(sr_redis_adapter *a) {
     free(a->outbox);
     free(a->prefix);
     free(a->node_id);
+    free(a->seq_node_id);
     sr_redis_url_free(&a->url);
     free(a);
 }
@@ -416,12 +385,17 @@ size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap) {
     sr_json_quote(a->node_id, a->node_id_len, node, qlen);
     node[qlen] = '\0';
     const sr_redis_counters *n = &a->n;
+    /* listed once a sequence was used, so the common output stays as it was */
+    char seq[96] = "";
+    if (n->sequenced || n->sequence_failures)
+        snprintf(seq, sizeof seq, "\"sequenced\":%llu,\"sequence_failures\":%llu,",
+                 (unsigned long long)n->sequenced, (unsigned long long)n->sequence_failures);
     int len = snprintf(out, cap,
                        ",\"redis\":{\"state\":\"%s\",\"published\":%llu,\"publish_failures\":%llu,"
                        "\"received\":%llu,\"delivered\":%llu,\"dropped\":{\"invalid_json\":%llu,"
                        "\"not_object\":%llu,\"bad_version\":%llu,\"bad_fields\":%llu,"
                        "\"foreign_channel\":%llu},\"own_echo\":%llu,\"reconnects\":%llu,"
-                       "\"subscribed\":%llu,\"outbox\":%llu,\"node_id\":%s}",
+                       "\"subscribed\":%llu,\"outbox\":%llu,%s\"node_id\":%s}",
                        sr_redis_adapter_state(a), (unsigned long long)n->published,
                        (unsigned long long)n->publish_failures, (unsigned long long)n->received,
                        (unsigned long long)n->delivered, (unsigned long long)n->invalid_json,
@@ -429,7 +403,7 @@ size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap) {
                        (unsigned long long)n->bad_fields, (unsigned long long)n->foreign_channel,
                        (unsigned long long)n->own_echo, (unsigned long long)n->reconnects,
                        (unsigned long long)sr_rsubs_confirmed_count(a->subs),
-                       (unsigned long long)a->ob_len, node);
+                       (unsigned long long)a->ob_len, seq, node);
     free(node);
     if (len < 0 || (size_t)len >= cap) {
         if (cap) out[0] = '\0';
@@ -465,6 +439,18 @@ static size_t vt_stats_json(void *ctx, char *out, size_t cap) {
     return sr_redis_adapter_stats_json(ctx, out, cap);
 }
 
+static int vt_sequence_next(void *ctx, const char *key, const char *epoch, sr_sequence_fn done,
+                            void *ud) {
+    return sr_redis_adapter_sequence_next(ctx, key, epoch, done, ud);
+}
+
+static int vt_publish_sequenced(void *ctx, const char *const *rooms, size_t n_rooms,
+                                const sr_message *msg, const char *meta, size_t meta_len,
+                                const char *key, const char *epoch, sr_sequence_fn done, void *ud) {
+    return sr_redis_adapter_publish_sequenced(ctx, rooms, n_rooms, msg, meta, meta_len, key, epoch,
+                                              done, ud);
+}
+
 void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     memset(out, 0, sizeof *out);
     out->ctx = a;
@@ -475,4 +461,6 @@ void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     out->close = vt_close;
     out->health = vt_health;
     out->stats_json = vt_stats_json;
+    out->sequence_next = vt_sequence_next;
+    out->publish_sequenced = vt_publish_sequenced;
 }

@@ -38,6 +38,8 @@ typedef struct sr_redis_counters {
     uint64_t reconnects;        /* times a connection came back up */
     uint64_t outbox;            /* publishes held for the reconnect */
     uint64_t subscribed;        /* channels Redis confirms on the subscriber */
+    uint64_t sequenced;         /* ids Redis assigned (sequence.c) */
+    uint64_t sequence_failures; /* sequenced calls that got no id */
 } sr_redis_counters;
 
 /* Validates opts (URL, prefix), connects both connections in the
@@ -55,6 +57,20 @@ int sr_redis_adapter_unsubscribe(sr_redis_adapter *a, const char *room);
  * 0, or SR_EADAPTER when some could not be sent (counted). */
 int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
                              const sr_message *msg, const char *meta, size_t meta_len);
+/* Ordered event ids (sequence.c; the contract of the sr_adapter members of
+ * the same names). The next id of key, "<epoch>-<12-digit counter>" after
+ * INCRBY key 1, with nothing published. 0 and done(ud, 0, id) or
+ * done(ud, negative, reason) later; SR_EADAPTER at once when the publisher
+ * connection is not up (done not called). */
+int sr_redis_adapter_sequence_next(sr_redis_adapter *a, const char *key, const char *epoch,
+                                   sr_sequence_fn done, void *ud);
+/* The same, and in the same Lua script the envelope of msg with that id
+ * (msg->id ignored; "n" is "<node id>/seq", so that every node, this one
+ * included, delivers it) is PUBLISHed to every room's channel. */
+int sr_redis_adapter_publish_sequenced(sr_redis_adapter *a, const char *const *rooms,
+                                       size_t n_rooms, const sr_message *msg, const char *meta,
+                                       size_t meta_len, const char *key, const char *epoch,
+                                       sr_sequence_fn done, void *ud);
 /* 0 when both connections are up; else 1 and a reason in reason[0..cap). */
 int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap);
 /* Writes ,"redis":{...} (see the sr_adapter stats_json contract); returns

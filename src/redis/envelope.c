@@ -44,8 +44,10 @@ static void put_quoted(outbuf *o, const char *s) {
         o->len += sr_json_quote(s, n, NULL, 0);
 }
 
-size_t sr_envelope_encode(const sr_message *msg, const char *node_id, const char *meta,
-                          size_t meta_len, char *out, size_t cap) {
+/* id_at NULL: msg's id (if any) is written; else msg->id is ignored, the id
+ * is written as "" and *id_at is the offset between its quotes. */
+static size_t encode(const sr_message *msg, const char *node_id, const char *meta,
+                     size_t meta_len, char *out, size_t cap, size_t *id_at) {
     outbuf o = {out, out ? cap : 0, 0};
     const char *data = msg->data ? msg->data : "null";
     size_t data_len = !msg->data ? 4 : msg->data_len == SIZE_MAX ? strlen(msg->data) : msg->data_len;
@@ -57,7 +59,11 @@ size_t sr_envelope_encode(const sr_message *msg, const char *node_id, const char
     }
     put_str(&o, "\"data\":");
     put(&o, data, data_len);
-    if (msg->id && *msg->id) {
+    if (id_at) {
+        put_str(&o, ",\"id\":\"");
+        *id_at = o.len;
+        put_str(&o, "\"");
+    } else if (msg->id && *msg->id) {
         put_str(&o, ",\"id\":");
         put_quoted(&o, msg->id);
     }
@@ -74,6 +80,22 @@ size_t sr_envelope_encode(const sr_message *msg, const char *node_id, const char
     }
     put_str(&o, "}");
     return o.len;
+}
+
+size_t sr_envelope_encode(const sr_message *msg, const char *node_id, const char *meta,
+                          size_t meta_len, char *out, size_t cap) {
+    return encode(msg, node_id, meta, meta_len, out, cap, NULL);
+}
+
+char *sr_envelope_encode_id_slot(const sr_message *msg, const char *node_id, const char *meta,
+                                 size_t meta_len, size_t *out_len, size_t *id_at) {
+    size_t need = encode(msg, node_id, meta, meta_len, NULL, 0, id_at);
+    char *buf = malloc(need + 1);
+    if (!buf) return NULL;
+    encode(msg, node_id, meta, meta_len, buf, need, id_at);
+    buf[need] = '\0';
+    *out_len = need;
+    return buf;
 }
 
 char *sr_envelope_encode_alloc(const sr_message *msg, const char *node_id, const char *meta,

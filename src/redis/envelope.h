@@ -24,6 +24,15 @@ size_t sr_envelope_encode(const sr_message *msg, const char *node_id, const char
 char *sr_envelope_encode_alloc(const sr_message *msg, const char *node_id, const char *meta,
                                size_t meta_len, size_t *out_len);
 
+/* The envelope with an empty slot for the id, for ids assigned later by
+ * Redis (sequence.c): msg->id is ignored and the envelope is
+ * buf[0..*id_at) + <id> + buf[*id_at..*out_len), byte for byte what
+ * sr_envelope_encode writes for that id when the id needs no JSON escaping
+ * (sequence ids are digits and '-'). malloc'd and NUL-terminated; NULL when
+ * out of memory. */
+char *sr_envelope_encode_id_slot(const sr_message *msg, const char *node_id, const char *meta,
+                                 size_t meta_len, size_t *out_len, size_t *id_at);
+
 /* Why a received payload was dropped. */
 typedef enum sr_envelope_status {
     SR_ENVELOPE_OK = 0,

@@ -3,7 +3,11 @@
  *
  * Reads land in the server's scratch buffer; while the connection reads
  * requests the HTTP parser copies what it keeps, and once it is a stream
- * reads are only watched for EOF, so a stream holds no read buffer.
+ * reads are only watched for EOF, so a stream holds no read buffer. While a
+ * response waits for the adapter (a sequenced publish), later pipelined
+ * requests are held unparsed, so responses keep the order of requests;
+ * past a bound reading stops until the response is out. EOF still closes the
+ * connection meanwhile, and unlinks it from the pending response.
  *
  * Writes: the queue is a ring of references to shared frames. Enqueueing
  * only marks the connection dirty; the server's check handle flushes every
@@ -36,6 +40,11 @@ static void release_http_state(sr_conn *c) {
     sr_conn_http *hs = c->http;
     if (!hs) return;
     c->http = NULL;
+    if (hs->wait) { /* the pending response will find no connection */
+        hs->wait->conn = NULL;
+        hs->wait = NULL;
+    }
+    sr_buf_free(&hs->held);
     if (hs->view) {
         free(hs->view->error);
         free(hs->view);
@@ -92,6 +101,26 @@ static void start_timer(sr_conn *c, uint32_t ms) {
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+/* Bytes held while a response waits before reading stops: one maximal
+ * request. */
+static size_t hold_limit(const sr_conn *c) {
+    return c->srv->cfg.max_header_bytes + c->srv->cfg.max_body_bytes;
+}
+
+/* Keeps bytes that arrived while a response waits. */
+static void hold_bytes(sr_conn *c, const char *data, size_t len) {
+    sr_buf *held = &c->http->held;
+    sr_buf_append(held, data, len);
+    if (held->oom) {
+        sr_conn_close_now(c);
+        return;
+    }
+    if (!c->read_stopped && held->len > hold_limit(c)) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->read_stopped = 1;
+    }
+}
+
 int sr_conn_start(sr_conn *c) {
     uv_tcp_nodelay(&c->tcp, 1);
     start_timer(c, c->srv->cfg.request_timeout_ms);
@@ -119,6 +148,10 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
             uv_timer_stop(&c->http->timer);
             c->srv->stats.requests_total++;
             sr_routes_dispatch(c);
+            if (c->http && c->http->wait) { /* answered later: keep the rest */
+                if (off < len) hold_bytes(c, data + off, len - off);
+                return;
+            }
             if (c->kind == SR_CONN_HTTP && c->http && !c->closing && !c->end_after_flush) {
                 sr_http_request_reset(&c->http->req);
                 start_timer(c, c->srv->cfg.keepalive_timeout_ms);
@@ -144,7 +177,25 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (c->kind == SR_CONN_STREAM || c->closing || c->end_after_flush) return; /* ignored */
-    feed_requests(c, buf->base, (size_t)nread);
+    if (c->http && c->http->wait) hold_bytes(c, buf->base, (size_t)nread);
+    else feed_requests(c, buf->base, (size_t)nread);
+    sr_server_close_doomed(c->srv);
+}
+
+void sr_conn_resume(sr_conn *c) {
+    if (c->closing || c->end_after_flush || !c->http || c->http->wait) return;
+    sr_http_request_reset(&c->http->req);
+    start_timer(c, c->srv->cfg.keepalive_timeout_ms);
+    sr_buf held = c->http->held;
+    sr_buf_init(&c->http->held);
+    if (held.len) feed_requests(c, held.p, held.len);
+    sr_buf_free(&held);
+    /* held requests may have made it wait again: read on while that is small */
+    if (c->read_stopped && c->http && c->http->held.len <= hold_limit(c) && !c->closing &&
+        !c->end_after_flush) {
+        c->read_stopped = 0;
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) sr_conn_close_now(c);
+    }
     sr_server_close_doomed(c->srv);
 }
 

@@ -220,14 +220,14 @@ void sr_remote_seen_free(sr_server *srv);
  * or SR_ETOOBIG (counter 0 or past the maximum, or cap too small). */
 int sr_sequence_format(char *out, size_t cap, const char *epoch, uint64_t counter);
 /* Starts a sequenced broadcast (rooms != NULL) or an allocation (rooms NULL)
- * of checked arguments. Returns 1 when the adapter took it (done runs
- * later), 0 when it completed at once (*delivered and id[SR_SEQUENCE_ID_MAX]
- * set, done not called), or a negative code (done not called). */
+ * of checked arguments (epoch NULL: "0"). Returns 1 when the adapter took it
+ * (done runs later, exactly once), 0 when it completed at once (*delivered
+ * set, the id in text; done not called), or a negative code with the reason
+ * in text (done not called). text_cap >= SR_SEQUENCE_ID_MAX. */
 int sr_sequence_start(sr_server *srv, const char *const *rooms, size_t n_rooms,
                       const sr_msg_parts *m, const sr_broadcast_opts *opts, const char *key,
-                      const char *epoch, sr_sequence_fn done, void *ud, int *delivered, char *id);
-/* Why sr_sequence_start failed with rc, for a client. */
-void sr_sequence_reason(sr_server *srv, int rc, char *out, size_t cap);
+                      const char *epoch, sr_sequence_fn done, void *ud, int *delivered,
+                      char *text, size_t text_cap);
 /* At shutdown, after the adapter closed: fails the calls still waiting. */
 void sr_sequence_shutdown(sr_server *srv);
 void sr_seq_table_free(sr_seq_table *t);

@@ -6,7 +6,8 @@
  * attached server that has local members in the room, through the same
  * sr_server_deliver_remote path a Redis message takes, so the bus
  * exercises the adapter contract without a network. Subscriptions need no
- * bookkeeping: the receiving server's own room index answers.
+ * bookkeeping: the receiving server's own room index answers. Sequence
+ * counters live in the bus, so its servers share them as Redis nodes do.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 struct sr_memory_bus {
     sr_server **servers;
     size_t n, cap;
+    sr_seq_table sequences; /* one counter per key for all its servers */
 };
 
 sr_memory_bus *sr_memory_bus_new(void) {
@@ -26,7 +28,12 @@ void sr_memory_bus_free(sr_memory_bus *bus) {
     if (!bus) return;
     for (size_t i = 0; i < bus->n; i++) bus->servers[i]->bus = NULL;
     free(bus->servers);
+    sr_seq_table_free(&bus->sequences);
     free(bus);
+}
+
+sr_seq_table *sr_memory_bus_sequences(sr_memory_bus *bus) {
+    return &bus->sequences;
 }
 
 static int bus_publish(void *ctx, const char *const *rooms, size_t n_rooms, const sr_message *msg,

@@ -5,7 +5,10 @@
  *
  * POST /publish validates the whole body with the JSON scanner, takes the
  * fields it knows as spans of the original text and forwards `data`
- * byte for byte. Every refusal names the problem.
+ * byte for byte. Every refusal names the problem. With "sequence" the id
+ * comes from a shared counter; when that needs Redis the response waits for
+ * its reply (the connection holds later requests meanwhile, see conn.c) and
+ * is written by the completion, unless the client has gone by then.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,14 +58,14 @@ void sr_routes_json(sr_conn *c, int status, const char *json, size_t len, const 
     cors_headers(c, &extra_b);
     if (extra) sr_buf_puts(&extra_b, extra);
     sr_buf_puts(&extra_b, "Cache-Control: no-store\r\n");
-    int keep = wants_keep_alive(c);
+    int keep = wants_keep_alive(c) && status < 500; /* a 5xx closes: say so */
     sr_http_response_head(&b, status, keep, "application/json", (long long)len + 1, extra_b.p);
     sr_buf_append(&b, json, len);
     sr_buf_append(&b, "\n", 1);
     if (!b.oom && !extra_b.oom) sr_conn_enqueue_bytes(c, b.p, b.len);
     sr_buf_free(&b);
     sr_buf_free(&extra_b);
-    if (!keep || status >= 500) sr_conn_end(c);
+    if (!keep) sr_conn_end(c);
 }
 
 void sr_routes_error(sr_conn *c, int status, const char *message, bool close_after) {
@@ -145,6 +148,7 @@ typedef struct publish_req {
     const char *meta;
     size_t meta_len;
     int local;
+    char *sequence, *epoch; /* "sequence": the counter's key; "epoch": digits */
 } publish_req;
 
 static void publish_req_free(publish_req *p) {
@@ -154,6 +158,8 @@ static void publish_req_free(publish_req *p) {
     free(p->id_owned);
     free(p->event_owned);
     free(p->data_owned);
+    free(p->sequence);
+    free(p->epoch);
 }
 
 static int add_room(publish_req *p, sr_server *srv, const sr_json_value *v, char *err, size_t errcap) {
@@ -172,6 +178,35 @@ static int add_room(publish_req *p, sr_server *srv, const sr_json_value *v, char
         return -1;
     }
     p->rooms[p->n_rooms++] = name;
+    return 0;
+}
+
+/* "sequence" and "epoch": the id is assigned from the counter at that key. */
+static int parse_sequence(publish_req *p, const sr_json_value *seq, const sr_json_value *epoch,
+                          char *err, size_t errcap) {
+    if (seq->type == SR_JSON_NONE) {
+        if (epoch->type == SR_JSON_NONE) return 0;
+        snprintf(err, errcap, "\"epoch\" is only valid with \"sequence\"");
+        return -1;
+    }
+    if (p->m.id_len) {
+        snprintf(err, errcap, "give either \"id\" or \"sequence\" (which assigns the id), not both");
+        return -1;
+    }
+    if (!string_field(seq, &p->sequence, "sequence", err, errcap)) return -1;
+    size_t len = strlen(p->sequence);
+    if (len == 0 || len > SR_SEQUENCE_KEY_MAX) {
+        snprintf(err, errcap, "\"sequence\" must be the counter's key: 1 to %d bytes",
+                 SR_SEQUENCE_KEY_MAX);
+        return -1;
+    }
+    if (epoch->type == SR_JSON_NONE) return 0;
+    if (!string_field(epoch, &p->epoch, "epoch", err, errcap)) return -1;
+    if (sr_sequence_check(p->sequence, p->epoch) < 0) {
+        snprintf(err, errcap, "\"epoch\" must be a string of 1 to %d digits (0-9)",
+                 SR_SEQUENCE_EPOCH_MAX);
+        return -1;
+    }
     return 0;
 }
 
@@ -194,8 +229,10 @@ static int parse_publish(sr_server *srv, const char *body, size_t len, publish_r
         snprintf(err, errcap, "body must be a JSON object");
         return -1;
     }
-    enum { K_ROOM, K_ROOMS, K_EVENT, K_DATA, K_ID, K_RETRY, K_META, K_LOCAL, K_N };
-    static const char *const keys[K_N] = {"room", "rooms", "event", "data", "id", "retry", "meta", "local"};
+    enum { K_ROOM, K_ROOMS, K_EVENT, K_DATA, K_ID, K_RETRY, K_META, K_LOCAL, K_SEQUENCE, K_EPOCH,
+           K_N };
+    static const char *const keys[K_N] = {"room", "rooms", "event", "data",     "id",
+                                          "retry", "meta", "local", "sequence", "epoch"};
     sr_json_value v[K_N];
     sr_json_object_get(&top, keys, K_N, v);
 
@@ -304,7 +341,70 @@ static int parse_publish(sr_server *srv, const char *body, size_t len, publish_r
         }
         p->local = v[K_LOCAL].type == SR_JSON_TRUE;
     }
-    return 0;
+    return parse_sequence(p, &v[K_SEQUENCE], &v[K_EPOCH], err, errcap);
+}
+
+static void publish_done(sr_conn *c, int delivered, const char *id) {
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_printf(&b, "{\"delivered\":%d", delivered);
+    if (id) {
+        sr_buf_puts(&b, ",\"id\":");
+        sr_buf_json_str(&b, id, strlen(id));
+    }
+    sr_buf_puts(&b, "}");
+    if (b.oom) reject(c, 503, "out of memory");
+    else sr_routes_json(c, 200, b.p, b.len, NULL);
+    sr_buf_free(&b);
+}
+
+/* A sequenced publish that failed: 503 when Redis (or the server) is not
+ * there to assign the id, 409 when the counter cannot give one. */
+static void sequence_failed(sr_conn *c, int rc, const char *key, size_t key_len, const char *why) {
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_puts(&b, "sequence ");
+    sr_buf_json_str(&b, key, key_len > 64 ? 64 : key_len);
+    sr_buf_puts(&b, ": ");
+    sr_buf_puts(&b, why && *why ? why : sr_strerror(rc));
+    int status = rc == SR_ETOOBIG || rc == SR_EINVAL ? 409 : 503;
+    reject(c, status, b.oom ? sr_strerror(rc) : b.p);
+    sr_buf_free(&b);
+}
+
+/* The adapter's answer to a waiting sequenced publish. */
+static void on_sequenced(void *ud, int rc, const char *text) {
+    sr_http_wait *w = ud;
+    sr_conn *c = w->conn;
+    if (c) {
+        c->http->wait = NULL;
+        if (rc >= 0) publish_done(c, rc, text);
+        else sequence_failed(c, rc, w->key, w->key_len, text);
+        sr_conn_resume(c);
+    }
+    free(w);
+}
+
+static void publish_sequenced(sr_conn *c, publish_req *p, const sr_broadcast_opts *opts) {
+    size_t key_len = strlen(p->sequence);
+    sr_http_wait *w = malloc(sizeof(*w) + key_len + 1);
+    if (!w) {
+        reject(c, 503, "out of memory");
+        return;
+    }
+    w->conn = c;
+    w->key_len = key_len;
+    memcpy(w->key, p->sequence, key_len + 1);
+    int delivered = 0;
+    char text[512];
+    c->http->wait = w; /* linked first: on_sequenced answers (never before this returns) */
+    int rc = sr_sequence_start(c->srv, p->rooms, p->n_rooms, &p->m, opts, p->sequence, p->epoch,
+                               on_sequenced, w, &delivered, text, sizeof(text));
+    if (rc == 1) return;
+    c->http->wait = NULL;
+    free(w);
+    if (rc < 0) sequence_failed(c, rc, p->sequence, key_len, text);
+    else publish_done(c, delivered, text);
 }
 
 static void handle_publish(sr_conn *c) {
@@ -323,15 +423,18 @@ static void handle_publish(sr_conn *c) {
         return;
     }
     sr_broadcast_opts opts = {.local = p.local, .meta = p.meta, .meta_len = p.meta_len};
+    if (p.sequence) {
+        publish_sequenced(c, &p, &opts);
+        publish_req_free(&p);
+        return;
+    }
     int delivered = sr_broadcast_parts(srv, p.rooms, p.n_rooms, &p.m, &opts);
     publish_req_free(&p);
     if (delivered < 0) {
         reject(c, 503, sr_strerror(delivered));
         return;
     }
-    char body[64];
-    int n = snprintf(body, sizeof(body), "{\"delivered\":%d}", delivered);
-    sr_routes_json(c, 200, body, (size_t)n, NULL);
+    publish_done(c, delivered, NULL);
 }
 
 /* --- info endpoints ---------------------------------------------------- */

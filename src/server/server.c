@@ -323,6 +323,7 @@ void sr_server_shutdown(sr_server *srv, void (*done)(sr_server *, void *), void 
     if (srv->bus) {
         sr_server_attach_memory_bus(srv, NULL);
     }
+    sr_sequence_shutdown(srv); /* calls the adapter's close did not complete */
     if (!srv->listening) {
         srv->shutdown_done = true;
         if (done) done(srv, ud);
@@ -355,6 +356,8 @@ void sr_server_free(sr_server *srv) {
     if (srv->has_adapter && srv->adapter.close) srv->adapter.close(srv->adapter.ctx);
     srv->has_adapter = false;
     if (srv->bus) sr_server_attach_memory_bus(srv, NULL);
+    sr_sequence_shutdown(srv);
+    sr_seq_table_free(&srv->seq);
     if (srv->reg) sr_registry_free(srv->reg);
     sr_frame_unref(srv->heartbeat_frame);
     sr_frame_unref(srv->sse_head_frame);
