@@ -121,6 +121,12 @@ typedef struct sr_config {
     int enable_publish;             /* 1: serve POST /publish */
     int enable_info;                /* 1: serve /healthz, /rooms, /stats */
     const char *sse_path;           /* "/sse" */
+    int enable_metrics;             /* 1: serve GET /metrics (Prometheus text) */
+    const char *web_root;           /* if set: GET / serves web_root/index.html
+                                       and GET /NAME the file NAME in it */
+    const char *stats_room;         /* if set: the /stats JSON is broadcast
+                                       locally as event "stats" to this room */
+    uint32_t stats_interval_ms;     /* 1000: period of those broadcasts */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */
@@ -188,6 +194,32 @@ SR_API const char *sr_request_header(const sr_request *req, const char *name);
 SR_API const char *sr_request_peer(const sr_request *req);
 /* Message of the JSON error sent when the hook refuses the stream. */
 SR_API void sr_request_set_error(sr_request *req, const char *message);
+/* The request body (NULL and *len 0 when there is none). */
+SR_API const char *sr_request_body(const sr_request *req, size_t *len);
+/* A per-server request id ("<connection id>-<request number>"), for logs. */
+SR_API const char *sr_request_id(const sr_request *req);
+
+/* Called for each request that no built-in endpoint serves (before the 404).
+ * Return 0 after answering with sr_respond, or SR_ENOTFOUND to let the
+ * server answer 404. */
+typedef int (*sr_request_fn)(void *ud, sr_request *req);
+SR_API void sr_server_on_request(sr_server *srv, sr_request_fn fn, void *ud);
+/* Answers a request from an sr_request_fn: status, Content-Type (NULL means
+ * application/json), body (copied), and extra header lines ("Name: value\r\n",
+ * may be NULL). Once per request. */
+SR_API int sr_respond(sr_request *req, int status, const char *content_type, const char *body,
+                      size_t len, const char *extra_headers);
+
+/* ------------------------------------------------------------------ */
+/* Logging                                                              */
+/* ------------------------------------------------------------------ */
+
+enum sr_log_level { SR_LOG_DEBUG = 0, SR_LOG_INFO = 1, SR_LOG_WARN = 2, SR_LOG_ERROR = 3 };
+/* Receives the server's log events at or above the level set: conn_id is the
+ * connection concerned (0 for none), msg one line without a newline (it
+ * names the request id where there is one). */
+typedef void (*sr_log_fn)(void *ud, int level, uint64_t conn_id, const char *msg);
+SR_API void sr_server_on_log(sr_server *srv, sr_log_fn fn, void *ud, int min_level);
 
 /* ------------------------------------------------------------------ */
 /* Connections and rooms                                                */
@@ -281,6 +313,10 @@ typedef struct sr_adapter {
     int (*publish_sequenced)(void *ctx, const char *const *rooms, size_t n_rooms,
                              const sr_message *msg, const char *meta, size_t meta_len,
                              const char *key, const char *epoch, sr_sequence_fn done, void *ud);
+    /* Optional: appends Prometheus text-format samples (with their # HELP and
+     * # TYPE lines, names prefixed sserooms_) to GET /metrics; returns the
+     * bytes it needs (writes only when they fit in cap). */
+    size_t (*metrics_text)(void *ctx, char *out, size_t cap);
 } sr_adapter;
 
 /* Installs an adapter (copied) in place of the in-memory default; rooms that

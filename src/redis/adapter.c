@@ -451,6 +451,10 @@ static int vt_publish_sequenced(void *ctx, const char *const *rooms, size_t n_ro
                                               done, ud);
 }
 
+static size_t vt_metrics_text(void *ctx, char *out, size_t cap) {
+    return sr_redis_adapter_metrics_text(ctx, out, cap);
+}
+
 void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     memset(out, 0, sizeof *out);
     out->ctx = a;
@@ -463,4 +467,5 @@ void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     out->stats_json = vt_stats_json;
     out->sequence_next = vt_sequence_next;
     out->publish_sequenced = vt_publish_sequenced;
+    out->metrics_text = vt_metrics_text;
 }

@@ -78,6 +78,9 @@ int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap);
 size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap);
 
 void sr_redis_adapter_counters(const sr_redis_adapter *a, sr_redis_counters *out);
+/* Prometheus samples (metrics.c); returns the bytes needed, writes them
+ * (NUL-terminated) only when they fit in cap. */
+size_t sr_redis_adapter_metrics_text(sr_redis_adapter *a, char *out, size_t cap);
 const char *sr_redis_adapter_node_id(const sr_redis_adapter *a);
 /* "up" (both connections up), "connecting" or "down". */
 const char *sr_redis_adapter_state(const sr_redis_adapter *a);

@@ -57,6 +57,7 @@ int sr_fanout(sr_server *srv, sr_room *const *rooms, size_t n, const sr_msg_part
     fx.frame = sr_frame_encode(m->id, m->id_len, m->event, m->event_len, m->data, m->data_len,
                                m->retry);
     if (!fx.frame) return SR_ENOMEM;
+    fx.frame->born_ns = uv_hrtime();
     sr_member *except_small[16];
     sr_member **ex = except_small;
     if (n_except > 16 && !(ex = malloc(n_except * sizeof(*ex)))) {
@@ -128,6 +129,7 @@ int sr_send(sr_conn *c, const sr_message *msg) {
     if (rc < 0) return rc;
     sr_frame *f = sr_frame_encode(m.id, m.id_len, m.event, m.event_len, m.data, m.data_len, m.retry);
     if (!f) return SR_ENOMEM;
+    f->born_ns = uv_hrtime();
     sr_conn_enqueue(c, f);
     sr_frame_unref(f);
     if (c->doomed) {

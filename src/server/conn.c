@@ -59,7 +59,6 @@ static void on_request_timeout(uv_timer_t *t) {
     sr_conn *c = t->data;
     if (!c->http || c->closing) return;
     if (sr_http_request_started(&c->http->req) && c->http->req.state == SR_HTTP_PARTIAL) {
-        c->srv->stats.rejected_requests++;
         sr_routes_error(c, 408, "request not complete in time", true);
     } else {
         sr_conn_close_now(c); /* idle: no request, or idle keep-alive */
@@ -140,13 +139,13 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
         if (!sr_http_request_started(req)) start_timer(c, c->srv->cfg.request_timeout_ms);
         off += sr_http_request_feed(req, data + off, len - off);
         if (req->state == SR_HTTP_ERROR) {
-            c->srv->stats.rejected_requests++;
             sr_routes_error(c, req->status, req->error, true);
             return;
         }
         if (req->state == SR_HTTP_DONE) {
             uv_timer_stop(&c->http->timer);
             c->srv->stats.requests_total++;
+            c->requests++;
             sr_routes_dispatch(c);
             if (c->http && c->http->wait) { /* answered later: keep the rest */
                 if (off < len) hold_bytes(c, data + off, len - off);
@@ -237,6 +236,8 @@ static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
     if (c->closing || c->doomed || c->end_after_flush) return;
     if (limited && c->q_bytes + f->len > c->srv->cfg.max_queue_bytes) {
         c->srv->stats.slow_disconnects++;
+        sr_log(c->srv, SR_LOG_WARN, c->id, "stream %llu: slow consumer (%zu bytes queued), disconnected",
+               (unsigned long long)c->id, c->q_bytes);
         doom(c);
         return;
     }
@@ -266,9 +267,11 @@ void sr_conn_enqueue_bytes(sr_conn *c, const char *bytes, size_t len) {
     sr_frame_unref(f);
 }
 
-/* Drops `bytes` written from the head of the queue. */
+/* Drops `bytes` written from the head of the queue; a message frame that
+ * is now fully written gives its publish-to-write latency to /metrics. */
 static void consume(sr_conn *c, size_t bytes) {
     c->srv->stats.bytes_out += bytes;
+    uint64_t now = 0;
     while (bytes > 0 && c->q_len > 0) {
         sr_frame *f = c->q[c->q_head];
         size_t left = f->len - c->q_off;
@@ -282,6 +285,10 @@ static void consume(sr_conn *c, size_t bytes) {
         c->q_off = 0;
         c->q_head = (c->q_head + 1) % c->q_cap;
         c->q_len--;
+        if (f->born_ns) {
+            if (!now) now = uv_hrtime();
+            sr_metrics_latency(c->srv, now > f->born_ns ? (now - f->born_ns) / 1000 : 0);
+        }
         sr_frame_unref(f);
     }
 }

@@ -46,7 +46,10 @@ struct sr_request {
     const sr_http_request *req;
     sr_conn *conn;
     char peer[64];
-    char *error; /* set by the accept hook */
+    char id[48];   /* "<connection id>-<request number>" */
+    char *error;   /* set by the accept hook */
+    int responded; /* sr_respond was called */
+    uint32_t reqno; /* the connection's request number it shows */
 };
 
 /* A write in flight: libuv owns the buffers until the callback. */
@@ -83,6 +86,7 @@ struct sr_conn {
     uint8_t read_stopped : 1;
     uint8_t in_hash : 1;
     uint8_t detached : 1;       /* left its rooms, close hook called */
+    uint32_t requests;          /* requests read on this connection */
     sr_frame *q_inline[2];      /* ring storage before it needs the heap */
 };
 
@@ -112,6 +116,17 @@ typedef struct sr_seq_table {
 } sr_seq_table;
 
 typedef struct sr_seq_job sr_seq_job;
+
+/* Publish-to-write latency buckets of GET /metrics, in microseconds. */
+#define SR_LATENCY_BUCKETS 14
+extern const uint64_t sr_latency_bounds_us[SR_LATENCY_BUCKETS];
+
+typedef struct sr_metrics {
+    uint64_t latency_count[SR_LATENCY_BUCKETS + 1]; /* last: +Inf */
+    uint64_t latency_sum_us;
+    uint64_t rejected_by_reason[16]; /* indexed like observe.c's reason table */
+    uint64_t rejected_other;
+} sr_metrics;
 
 struct sr_server {
     uv_loop_t *loop;
@@ -167,8 +182,15 @@ struct sr_server {
     void *accept_ud;
     sr_close_fn close_fn;
     void *close_ud;
+    sr_request_fn request_fn;
+    void *request_ud;
+    sr_log_fn log_fn;
+    void *log_ud;
+    int log_level;
 
+    uv_timer_t stats_timer;     /* cfg.stats_room broadcasts */
     sr_stats stats;
+    sr_metrics metrics;
 };
 
 /* conn.c */
@@ -190,11 +212,32 @@ void sr_conn_resume(sr_conn *c);
 void sr_routes_dispatch(sr_conn *c);          /* a complete request */
 void sr_routes_error(sr_conn *c, int status, const char *message, bool close_after);
 void sr_routes_json(sr_conn *c, int status, const char *json, size_t len, const char *extra_headers);
+void sr_routes_body(sr_conn *c, int status, const char *content_type, const char *body, size_t len,
+                    const char *extra_headers);
 void sr_buf_json_str(sr_buf *b, const char *s, size_t n);
 int sr_cors_allowed(const sr_server *srv, const char *origin);
 
+/* info.c */
+void sr_stats_json(sr_server *srv, sr_buf *b); /* the /stats object */
+void sr_info_healthz(sr_conn *c);
+void sr_info_rooms(sr_conn *c);
+void sr_info_stats(sr_conn *c);
+void sr_adapter_stats_json(sr_server *srv, sr_buf *b);
+
 /* stream.c */
 void sr_stream_open(sr_conn *c);
+sr_request *sr_request_view(sr_conn *c);
+
+/* observe.c: logs, /metrics, the stats room */
+void sr_log(sr_server *srv, int level, uint64_t conn_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void sr_metrics_rejected(sr_server *srv, int status);
+void sr_metrics_latency(sr_server *srv, uint64_t us);
+void sr_routes_metrics(sr_conn *c);
+void sr_stats_room_start(sr_server *srv);
+
+/* static.c: files under cfg.web_root */
+int sr_static_serve(sr_conn *c); /* 1 served, 0 not a static path */
 
 /* broadcast.c */
 typedef struct sr_msg_parts {

@@ -50,25 +50,42 @@ static int wants_keep_alive(sr_conn *c) {
            !c->srv->shutting_down;
 }
 
-void sr_routes_json(sr_conn *c, int status, const char *json, size_t len, const char *extra) {
+void sr_routes_body(sr_conn *c, int status, const char *content_type, const char *body, size_t len,
+                    const char *extra) {
     sr_buf b;
     sr_buf_init(&b);
     sr_buf extra_b;
     sr_buf_init(&extra_b);
     cors_headers(c, &extra_b);
     if (extra) sr_buf_puts(&extra_b, extra);
-    sr_buf_puts(&extra_b, "Cache-Control: no-store\r\n");
+    if (!extra || !strstr(extra, "Cache-Control:")) sr_buf_puts(&extra_b, "Cache-Control: no-store\r\n");
     int keep = wants_keep_alive(c) && status < 500; /* a 5xx closes: say so */
-    sr_http_response_head(&b, status, keep, "application/json", (long long)len + 1, extra_b.p);
-    sr_buf_append(&b, json, len);
-    sr_buf_append(&b, "\n", 1);
+    int head = c->http && c->http->req.method == HTTP_HEAD;
+    sr_http_response_head(&b, status, keep, content_type, (long long)len, extra_b.p);
+    if (!head) sr_buf_append(&b, body, len);
     if (!b.oom && !extra_b.oom) sr_conn_enqueue_bytes(c, b.p, b.len);
     sr_buf_free(&b);
     sr_buf_free(&extra_b);
     if (!keep) sr_conn_end(c);
 }
 
+void sr_routes_json(sr_conn *c, int status, const char *json, size_t len, const char *extra) {
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_append(&b, json, len);
+    sr_buf_append(&b, "\n", 1);
+    if (b.oom) sr_conn_close_now(c);
+    else sr_routes_body(c, status, "application/json", b.p, b.len, extra);
+    sr_buf_free(&b);
+}
+
 void sr_routes_error(sr_conn *c, int status, const char *message, bool close_after) {
+    sr_server *srv = c->srv;
+    srv->stats.rejected_requests++;
+    sr_metrics_rejected(srv, status);
+    const char *path = c->http && c->http->req.state == SR_HTTP_DONE ? c->http->req.path : "-";
+    sr_log(srv, status >= 500 ? SR_LOG_WARN : SR_LOG_INFO, c->id, "request %llu-%u %s: %d %s",
+           (unsigned long long)c->id, c->requests, path, status, message);
     sr_buf b;
     sr_buf_init(&b);
     sr_buf_puts(&b, "{\"error\":");
@@ -87,7 +104,6 @@ void sr_routes_error(sr_conn *c, int status, const char *message, bool close_aft
 }
 
 static void reject(sr_conn *c, int status, const char *message) {
-    c->srv->stats.rejected_requests++;
     sr_routes_error(c, status, message, false);
 }
 
@@ -437,84 +453,6 @@ static void handle_publish(sr_conn *c) {
     publish_done(c, delivered, NULL);
 }
 
-/* --- info endpoints ---------------------------------------------------- */
-
-static void adapter_stats(sr_server *srv, sr_buf *b) {
-    sr_buf_puts(b, ",\"adapter\":");
-    const char *name = srv->has_adapter ? (srv->adapter.name ? srv->adapter.name : "custom")
-                                        : (srv->bus ? "memory-bus" : "memory");
-    sr_buf_json_str(b, name, strlen(name));
-    if (srv->has_adapter && srv->adapter.stats_json) {
-        char tmp[4096];
-        size_t n = srv->adapter.stats_json(srv->adapter.ctx, tmp, sizeof(tmp));
-        if (n <= sizeof(tmp)) sr_buf_append(b, tmp, n);
-    }
-}
-
-static void handle_healthz(sr_conn *c) {
-    sr_server *srv = c->srv;
-    char reason[512] = "";
-    int degraded = 0;
-    if (srv->has_adapter && srv->adapter.health)
-        degraded = srv->adapter.health(srv->adapter.ctx, reason, sizeof(reason)) != 0;
-    sr_buf b;
-    sr_buf_init(&b);
-    sr_buf_puts(&b, degraded ? "{\"status\":\"degraded\",\"reason\":" : "{\"status\":\"ok\"");
-    if (degraded) sr_buf_json_str(&b, reason, strnlen(reason, sizeof(reason)));
-    sr_buf_printf(&b, ",\"version\":\"%s\",\"streams\":%llu", SR_VERSION_STRING,
-                  (unsigned long long)srv->stats.streams);
-    adapter_stats(srv, &b);
-    sr_buf_puts(&b, "}");
-    if (b.oom) reject(c, 503, "out of memory");
-    else sr_routes_json(c, degraded ? 503 : 200, b.p, b.len, NULL);
-    sr_buf_free(&b);
-}
-
-static void handle_rooms(sr_conn *c) {
-    sr_buf b;
-    sr_buf_init(&b);
-    sr_buf_puts(&b, "{\"rooms\":[");
-    sr_registry_iter it = {0};
-    sr_room *r;
-    int first = 1;
-    while ((r = sr_registry_next(c->srv->reg, &it))) {
-        sr_buf_puts(&b, first ? "{\"name\":" : ",{\"name\":");
-        first = 0;
-        sr_buf_json_str(&b, r->name, r->name_len);
-        sr_buf_puts(&b, ",\"members\":");
-        sr_buf_u64(&b, r->n_members);
-        sr_buf_puts(&b, "}");
-    }
-    sr_buf_puts(&b, "]}");
-    if (b.oom) reject(c, 503, "out of memory");
-    else sr_routes_json(c, 200, b.p, b.len, NULL);
-    sr_buf_free(&b);
-}
-
-static void handle_stats(sr_conn *c) {
-    sr_stats s;
-    sr_server_stats(c->srv, &s);
-    sr_buf b;
-    sr_buf_init(&b);
-    sr_buf_printf(&b,
-                  "{\"connections\":%llu,\"streams\":%llu,\"rooms\":%llu,\"streams_total\":%llu,"
-                  "\"requests_total\":%llu,\"messages_in\":%llu,\"messages_remote_in\":%llu,"
-                  "\"messages_out\":%llu,\"bytes_out\":%llu,\"heartbeats\":%llu,"
-                  "\"slow_disconnects\":%llu,\"rejected_requests\":%llu,\"adapter_errors\":%llu",
-                  (unsigned long long)s.connections, (unsigned long long)s.streams,
-                  (unsigned long long)s.rooms, (unsigned long long)s.streams_total,
-                  (unsigned long long)s.requests_total, (unsigned long long)s.messages_in,
-                  (unsigned long long)s.messages_remote_in, (unsigned long long)s.messages_out,
-                  (unsigned long long)s.bytes_out, (unsigned long long)s.heartbeats,
-                  (unsigned long long)s.slow_disconnects, (unsigned long long)s.rejected_requests,
-                  (unsigned long long)s.adapter_errors);
-    adapter_stats(c->srv, &b);
-    sr_buf_puts(&b, "}");
-    if (b.oom) reject(c, 503, "out of memory");
-    else sr_routes_json(c, 200, b.p, b.len, NULL);
-    sr_buf_free(&b);
-}
-
 static void handle_preflight(sr_conn *c) {
     sr_buf b;
     sr_buf_init(&b);
@@ -558,10 +496,51 @@ void sr_routes_dispatch(sr_conn *c) {
     if (srv->cfg.enable_info &&
         (strcmp(path, "/healthz") == 0 || strcmp(path, "/rooms") == 0 || strcmp(path, "/stats") == 0)) {
         if (method != HTTP_GET) reject(c, 405, "use GET");
-        else if (path[1] == 'h') handle_healthz(c);
-        else if (path[1] == 'r') handle_rooms(c);
-        else handle_stats(c);
+        else if (path[1] == 'h') sr_info_healthz(c);
+        else if (path[1] == 'r') sr_info_rooms(c);
+        else sr_info_stats(c);
         return;
     }
+    if (srv->cfg.enable_metrics && strcmp(path, "/metrics") == 0) {
+        if (method != HTTP_GET) reject(c, 405, "use GET");
+        else sr_routes_metrics(c);
+        return;
+    }
+    if (srv->cfg.web_root && (method == HTTP_GET || method == HTTP_HEAD) && sr_static_serve(c)) return;
+    if (srv->request_fn) {
+        sr_request *view = sr_request_view(c);
+        if (!view) {
+            reject(c, 503, "out of memory");
+            return;
+        }
+        int rc = srv->request_fn(srv->request_ud, view);
+        if (rc == 0 && view->responded) return;
+        if (rc == 0 && !view->responded) {
+            reject(c, 500, "request hook answered nothing");
+            return;
+        }
+    }
     reject(c, 404, "not found");
+}
+
+void sr_server_on_request(sr_server *srv, sr_request_fn fn, void *ud) {
+    srv->request_fn = fn;
+    srv->request_ud = ud;
+}
+
+int sr_respond(sr_request *req, int status, const char *content_type, const char *body, size_t len,
+               const char *extra_headers) {
+    if (!req || req->responded || status < 100 || status > 599) return SR_EINVAL;
+    sr_conn *c = req->conn;
+    if (!c || c->closing || c->end_after_flush || c->kind != SR_CONN_HTTP) return SR_ECLOSED;
+    if (extra_headers && (strstr(extra_headers, "\r\n\r\n") || (*extra_headers && !strstr(extra_headers, "\r\n"))))
+        return SR_EINVAL; /* complete header lines only: no way to end the head early */
+    req->responded = 1;
+    if (status >= 400) {
+        c->srv->stats.rejected_requests++;
+        sr_metrics_rejected(c->srv, status);
+    }
+    sr_routes_body(c, status, content_type ? content_type : "application/json", body ? body : "",
+                   body ? len : 0, extra_headers);
+    return SR_OK;
 }

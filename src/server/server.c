@@ -36,7 +36,9 @@ void sr_config_init(sr_config *cfg) {
     cfg->max_json_depth = 1000;
     cfg->enable_publish = 1;
     cfg->enable_info = 1;
+    cfg->enable_metrics = 1;
     cfg->sse_path = "/sse";
+    cfg->stats_interval_ms = 1000;
 }
 
 static const char *keep_string(sr_server *srv, const char *s) {
@@ -69,6 +71,10 @@ static int copy_config(sr_server *srv, const sr_config *in) {
     c->sse_path = keep_string(srv, in->sse_path ? in->sse_path : "/sse");
     if (!c->host || !c->sse_path) return SR_ENOMEM;
     if (in->publish_key && !(c->publish_key = keep_string(srv, in->publish_key))) return SR_ENOMEM;
+    if (in->web_root && !(c->web_root = keep_string(srv, in->web_root))) return SR_ENOMEM;
+    if (in->stats_room && !(c->stats_room = keep_string(srv, in->stats_room))) return SR_ENOMEM;
+    if (c->stats_room && sr_room_name_check(c->stats_room, strlen(c->stats_room), c->max_room_len) < 0)
+        return SR_EROOM;
     if (in->n_cors_origins) {
         const char **origins = calloc(in->n_cors_origins, sizeof(*origins));
         if (!origins) return SR_ENOMEM;
@@ -192,7 +198,6 @@ static void on_connection(uv_stream_t *listener, int status) {
         return;
     }
     if (srv->cfg.max_connections && srv->stats.connections > srv->cfg.max_connections) {
-        srv->stats.rejected_requests++;
         sr_conn_start(c);
         sr_routes_error(c, 503, "too many connections", true);
         return;
@@ -254,7 +259,8 @@ int sr_server_listen(sr_server *srv) {
     uv_unref((uv_handle_t *)&srv->heartbeat_timer);
     uv_timer_init(srv->loop, &srv->grace_timer);
     srv->grace_timer.data = srv;
-    srv->open_handles += 4;
+    sr_stats_room_start(srv);
+    srv->open_handles += 5;
     srv->handles_ready = true;
     srv->listening = true;
     return SR_OK;
@@ -288,6 +294,7 @@ static void close_server_handles(sr_server *srv) {
     uv_close((uv_handle_t *)&srv->flush_idle, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->heartbeat_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->grace_timer, on_server_handle_closed);
+    uv_close((uv_handle_t *)&srv->stats_timer, on_server_handle_closed);
 }
 
 static void on_grace_timeout(uv_timer_t *t) {

@@ -16,16 +16,26 @@
 
 static void refuse(sr_conn *c, int status, const char *message) {
     sr_registry_leave_all(c->srv->reg, &c->member);
-    c->srv->stats.rejected_requests++;
     sr_routes_error(c, status, message, false);
 }
 
-static sr_request *request_view(sr_conn *c) {
-    if (c->http->view) return c->http->view;
-    sr_request *v = calloc(1, sizeof(*v));
+sr_request *sr_request_view(sr_conn *c) {
+    sr_request *v = c->http->view;
+    if (v && v->reqno == c->requests) return v;
+    if (v) { /* a view of the previous request on this keep-alive connection */
+        free(v->error);
+        v->error = NULL;
+        v->responded = 0;
+        v->reqno = c->requests;
+        snprintf(v->id, sizeof(v->id), "%llu-%u", (unsigned long long)c->id, c->requests);
+        return v;
+    }
+    v = calloc(1, sizeof(*v));
     if (!v) return NULL;
+    v->reqno = c->requests;
     v->req = &c->http->req;
     v->conn = c;
+    snprintf(v->id, sizeof(v->id), "%llu-%u", (unsigned long long)c->id, c->requests);
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
@@ -84,7 +94,7 @@ void sr_stream_open(sr_conn *c) {
     }
     int verdict = SR_ACCEPT;
     if (srv->accept_fn) {
-        sr_request *view = request_view(c);
+        sr_request *view = sr_request_view(c);
         if (!view) {
             refuse(c, 503, "out of memory");
             return;
@@ -118,6 +128,8 @@ void sr_stream_open(sr_conn *c) {
         return;
     }
     sr_conn_become_stream(c);
+    sr_log(srv, SR_LOG_DEBUG, c->id, "request %llu-%u: stream opened, %u rooms", (unsigned long long)c->id,
+           c->requests, c->member.n_rooms);
 }
 
 /* --- sr_request ------------------------------------------------------- */
@@ -140,6 +152,15 @@ const char *sr_request_header(const sr_request *r, const char *name) {
 
 const char *sr_request_peer(const sr_request *r) {
     return r->peer;
+}
+
+const char *sr_request_body(const sr_request *r, size_t *len) {
+    if (len) *len = r->req->body_len;
+    return r->req->body_len ? r->req->body : NULL;
+}
+
+const char *sr_request_id(const sr_request *r) {
+    return r->id;
 }
 
 void sr_request_set_error(sr_request *r, const char *message) {

@@ -104,6 +104,7 @@ sr_frame *sr_frame_encode(const char *id, size_t id_len, const char *event, size
     sr_frame *f = malloc(sizeof(*f) + len);
     if (!f) return NULL;
     atomic_init(&f->refs, 1);
+    f->born_ns = 0;
     f->len = (uint32_t)sr_sse_encode(f->bytes, id, id_len, event, event_len, data, data_len, retry);
     return f;
 }
@@ -113,6 +114,7 @@ sr_frame *sr_frame_raw(const char *bytes, size_t len) {
     sr_frame *f = malloc(sizeof(*f) + len);
     if (!f) return NULL;
     atomic_init(&f->refs, 1);
+    f->born_ns = 0;
     f->len = (uint32_t)len;
     memcpy(f->bytes, bytes, len);
     return f;

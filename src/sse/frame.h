@@ -17,6 +17,8 @@
 typedef struct sr_frame {
     atomic_uint refs;
     uint32_t len;
+    uint64_t born_ns; /* uv_hrtime() when a message was encoded; 0 for
+                         heads, responses and heartbeats (not timed) */
     char bytes[];
 } sr_frame;
 

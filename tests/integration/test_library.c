@@ -422,6 +422,124 @@ static void test_graceful_shutdown(void **state) {
     client_free(c);
 }
 
+/* --- request hook, log hook, web root, stats room ----------------------- */
+
+typedef struct hooks {
+    int requests;
+    int logs;
+    char last_log[512];
+    uint64_t last_conn;
+} hooks;
+
+static int on_request(void *ud, sr_request *req) {
+    hooks *h = ud;
+    h->requests++;
+    if (strcmp(sr_request_path(req), "/hello") != 0) return SR_ENOTFOUND;
+    size_t len = 0;
+    const char *body = sr_request_body(req, &len);
+    char out[256];
+    int n = snprintf(out, sizeof(out), "{\"method\":\"%s\",\"body\":%zu,\"id\":\"%s\"}",
+                     sr_request_method(req), body ? len : 0, sr_request_id(req));
+    assert_int_equal(sr_respond(req, 201, NULL, out, (size_t)n, "X-Hook: yes\r\n"), 0);
+    assert_int_equal(sr_respond(req, 200, NULL, "", 0, NULL), SR_EINVAL); /* once only */
+    return 0;
+}
+
+static void on_log(void *ud, int level, uint64_t conn_id, const char *msg) {
+    hooks *h = ud;
+    assert_true(level >= SR_LOG_INFO);
+    h->logs++;
+    h->last_conn = conn_id;
+    snprintf(h->last_log, sizeof(h->last_log), "%s", msg);
+}
+
+static void test_request_and_log_hooks(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    hooks h = {0};
+    sr_server_on_request(f->srv, on_request, &h);
+    sr_server_on_log(f->srv, on_log, &h, SR_LOG_INFO);
+    client *c = client_open(sr_server_port(f->srv), "/hello");
+    assert_int_equal(client_status(c), 201);
+    assert_non_null(strstr(c->buf, "X-Hook: yes\r\n"));
+    assert_non_null(strstr(c->buf, "{\"method\":\"GET\",\"body\":0,\"id\":\""));
+    client_free(c);
+    c = client_open(sr_server_port(f->srv), "/missing");
+    assert_int_equal(client_status(c), 404);
+    assert_int_equal(h.requests, 2);
+    /* the refusal was logged, with its connection and request id */
+    assert_int_equal(h.logs, 1);
+    assert_true(h.last_conn > 0);
+    assert_non_null(strstr(h.last_log, "/missing: 404 not found"));
+    client_free(c);
+    stop_server(f);
+}
+
+static void test_web_root_and_stats_room(void **state) {
+    (void)state;
+    char dir[] = "/tmp/sr-web-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[128];
+    snprintf(file, sizeof(file), "%s/index.html", dir);
+    FILE *fp = fopen(file, "w");
+    fputs("<h1>demo</h1>", fp);
+    fclose(fp);
+    snprintf(file, sizeof(file), "%s/app.js", dir);
+    fp = fopen(file, "w");
+    fputs("console.log(1)", fp);
+    fclose(fp);
+
+    sr_config cfg;
+    sr_config_init(&cfg);
+    cfg.port = 0;
+    cfg.heartbeat_ms = 0;
+    cfg.web_root = dir;
+    cfg.stats_room = "sserooms:stats";
+    cfg.stats_interval_ms = 50;
+    sr_server *srv;
+    assert_int_equal(sr_server_new(&srv, loop, &cfg), 0);
+    assert_int_equal(sr_server_listen(srv), 0);
+    int port = sr_server_port(srv);
+
+    client *c = client_open(port, "/");
+    assert_int_equal(client_status(c), 200);
+    assert_non_null(strstr(c->buf, "Content-Type: text/html; charset=utf-8"));
+    pump_for(c, 50);
+    assert_non_null(strstr(c->buf, "<h1>demo</h1>"));
+    client_free(c);
+    c = client_open(port, "/app.js");
+    assert_int_equal(client_status(c), 200);
+    assert_non_null(strstr(c->buf, "text/javascript"));
+    client_free(c);
+    static const char *const refused[] = {"/..%2Fetc%2Fpasswd", "/.hidden", "/nope.html", "/a/b"};
+    for (size_t i = 0; i < 4; i++) {
+        c = client_open(port, refused[i]);
+        assert_int_equal(client_status(c), 404);
+        client_free(c);
+    }
+    /* the stats room gets the /stats JSON as event "stats" */
+    c = client_open(port, "/sse?room=sserooms:stats");
+    assert_int_equal(client_status(c), 200);
+    char *ev = client_event(c, 3000);
+    assert_non_null(ev);
+    static const char want[] = "event: stats\ndata: {\"connections\":";
+    assert_memory_equal(ev, want, sizeof(want) - 1);
+    free(ev);
+    client_free(c);
+
+    int done = 0;
+    sr_server_shutdown(srv, shutdown_done, &done);
+    uint64_t end = now_ms() + 5000;
+    while (!done && now_ms() < end) uv_run(loop, UV_RUN_NOWAIT);
+    assert_true(done);
+    sr_server_free(srv);
+    snprintf(file, sizeof(file), "%s/index.html", dir);
+    unlink(file);
+    snprintf(file, sizeof(file), "%s/app.js", dir);
+    unlink(file);
+    rmdir(dir);
+}
+
 int main(void) {
     uv_loop_t l;
     uv_loop_init(&l);
@@ -430,7 +548,8 @@ int main(void) {
         cmocka_unit_test(test_except_and_multiroom), cmocka_unit_test(test_room_queries_and_send),
         cmocka_unit_test(test_argument_errors),      cmocka_unit_test(test_accept_hook),
         cmocka_unit_test(test_close_and_evict),      cmocka_unit_test(test_memory_bus),
-        cmocka_unit_test(test_graceful_shutdown),
+        cmocka_unit_test(test_graceful_shutdown),    cmocka_unit_test(test_request_and_log_hooks),
+        cmocka_unit_test(test_web_root_and_stats_room),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     uv_run(loop, UV_RUN_NOWAIT);

@@ -1,0 +1,49 @@
+/*
+ * metrics.c: the Redis adapter's Prometheus samples for GET /metrics:
+ * connection state, reconnects, publishes and their failures, envelopes
+ * received, delivered and dropped by reason, subscribed channels.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "redis/adapter.h"
+
+static void sample(sr_buf *b, const char *type, const char *name, const char *help, const char *labels,
+                   uint64_t v) {
+    if (help)
+        sr_buf_printf(b, "# HELP sserooms_redis_%s %s\n# TYPE sserooms_redis_%s %s\n", name, help, name, type);
+    sr_buf_printf(b, "sserooms_redis_%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
+}
+
+size_t sr_redis_adapter_metrics_text(sr_redis_adapter *a, char *out, size_t cap) {
+    sr_redis_counters k;
+    sr_redis_adapter_counters(a, &k);
+    sr_buf b;
+    sr_buf_init(&b);
+    const char *state = sr_redis_adapter_state(a);
+    sample(&b, "gauge", "up", "1 when both Redis connections are up.", NULL, strcmp(state, "up") == 0);
+    sample(&b, "counter", "reconnects_total", "Times a Redis connection came back up.", NULL, k.reconnects);
+    sample(&b, "counter", "published_total", "PUBLISH commands Redis acknowledged.", NULL, k.published);
+    sample(&b, "counter", "publish_failures_total", "Publishes that could not reach Redis.", NULL,
+           k.publish_failures);
+    sample(&b, "gauge", "outbox", "Publishes held until Redis is back.", NULL, k.outbox);
+    sample(&b, "gauge", "subscribed_channels", "Channels Redis confirms on the subscriber.", NULL, k.subscribed);
+    sample(&b, "counter", "envelopes_received_total", "Messages received on subscribed channels.", NULL,
+           k.received);
+    sample(&b, "counter", "envelopes_delivered_total", "Envelopes handed to local delivery.", NULL, k.delivered);
+    sample(&b, "counter", "own_echo_total", "Envelopes from this node, dropped as already delivered.", NULL,
+           k.own_echo);
+    sample(&b, "counter", "envelopes_dropped_total", "Envelopes dropped, by reason.", "{reason=\"invalid_json\"}",
+           k.invalid_json);
+    sample(&b, "counter", "envelopes_dropped_total", NULL, "{reason=\"not_object\"}", k.not_object);
+    sample(&b, "counter", "envelopes_dropped_total", NULL, "{reason=\"bad_version\"}", k.bad_version);
+    sample(&b, "counter", "envelopes_dropped_total", NULL, "{reason=\"bad_fields\"}", k.bad_fields);
+    sample(&b, "counter", "envelopes_dropped_total", NULL, "{reason=\"foreign_channel\"}", k.foreign_channel);
+    sample(&b, "counter", "sequenced_total", "Ordered ids Redis assigned.", NULL, k.sequenced);
+    sample(&b, "counter", "sequence_failures_total", "Sequenced calls that got no id.", NULL, k.sequence_failures);
+    size_t n = b.oom ? 0 : b.len;
+    if (n && out && n < cap) memcpy(out, b.p, n + 1);
+    sr_buf_free(&b);
+    return n;
+}

@@ -1,0 +1,89 @@
+/*
+ * info.c: the information endpoints: GET /healthz (the adapter's health
+ * decides ok or degraded), GET /rooms (local rooms and member counts) and
+ * GET /stats (the counters, plus the adapter's own figures).
+ */
+#include <string.h>
+
+#include "server/internal.h"
+
+void sr_adapter_stats_json(sr_server *srv, sr_buf *b) {
+    sr_buf_puts(b, ",\"adapter\":");
+    const char *name = srv->has_adapter ? (srv->adapter.name ? srv->adapter.name : "custom")
+                                        : (srv->bus ? "memory-bus" : "memory");
+    sr_buf_json_str(b, name, strlen(name));
+    if (srv->has_adapter && srv->adapter.stats_json) {
+        char tmp[4096];
+        size_t n = srv->adapter.stats_json(srv->adapter.ctx, tmp, sizeof(tmp));
+        if (n <= sizeof(tmp)) sr_buf_append(b, tmp, n);
+    }
+}
+
+void sr_info_healthz(sr_conn *c) {
+    sr_server *srv = c->srv;
+    char reason[512] = "";
+    int degraded = 0;
+    if (srv->has_adapter && srv->adapter.health)
+        degraded = srv->adapter.health(srv->adapter.ctx, reason, sizeof(reason)) != 0;
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_puts(&b, degraded ? "{\"status\":\"degraded\",\"reason\":" : "{\"status\":\"ok\"");
+    if (degraded) sr_buf_json_str(&b, reason, strnlen(reason, sizeof(reason)));
+    sr_buf_printf(&b, ",\"version\":\"%s\",\"streams\":%llu", SR_VERSION_STRING,
+                  (unsigned long long)srv->stats.streams);
+    sr_adapter_stats_json(srv, &b);
+    sr_buf_puts(&b, "}");
+    if (b.oom) sr_routes_error(c, 503, "out of memory", false);
+    else sr_routes_json(c, degraded ? 503 : 200, b.p, b.len, NULL);
+    sr_buf_free(&b);
+}
+
+void sr_info_rooms(sr_conn *c) {
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_puts(&b, "{\"rooms\":[");
+    sr_registry_iter it = {0};
+    sr_room *r;
+    int first = 1;
+    while ((r = sr_registry_next(c->srv->reg, &it))) {
+        sr_buf_puts(&b, first ? "{\"name\":" : ",{\"name\":");
+        first = 0;
+        sr_buf_json_str(&b, r->name, r->name_len);
+        sr_buf_puts(&b, ",\"members\":");
+        sr_buf_u64(&b, r->n_members);
+        sr_buf_puts(&b, "}");
+    }
+    sr_buf_puts(&b, "]}");
+    if (b.oom) sr_routes_error(c, 503, "out of memory", false);
+    else sr_routes_json(c, 200, b.p, b.len, NULL);
+    sr_buf_free(&b);
+}
+
+void sr_stats_json(sr_server *srv, sr_buf *b) {
+    sr_stats s;
+    sr_server_stats(srv, &s);
+    sr_buf_printf(b,
+                  "{\"connections\":%llu,\"streams\":%llu,\"rooms\":%llu,\"streams_total\":%llu,"
+                  "\"requests_total\":%llu,\"messages_in\":%llu,\"messages_remote_in\":%llu,"
+                  "\"messages_out\":%llu,\"bytes_out\":%llu,\"heartbeats\":%llu,"
+                  "\"slow_disconnects\":%llu,\"rejected_requests\":%llu,\"adapter_errors\":%llu",
+                  (unsigned long long)s.connections, (unsigned long long)s.streams,
+                  (unsigned long long)s.rooms, (unsigned long long)s.streams_total,
+                  (unsigned long long)s.requests_total, (unsigned long long)s.messages_in,
+                  (unsigned long long)s.messages_remote_in, (unsigned long long)s.messages_out,
+                  (unsigned long long)s.bytes_out, (unsigned long long)s.heartbeats,
+                  (unsigned long long)s.slow_disconnects, (unsigned long long)s.rejected_requests,
+                  (unsigned long long)s.adapter_errors);
+    sr_adapter_stats_json(srv, b);
+    sr_buf_puts(b, "}");
+}
+
+void sr_info_stats(sr_conn *c) {
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_stats_json(c->srv, &b);
+    if (b.oom) sr_routes_error(c, 503, "out of memory", false);
+    else sr_routes_json(c, 200, b.p, b.len, NULL);
+    sr_buf_free(&b);
+}
+

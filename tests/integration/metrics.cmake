@@ -1,0 +1,1 @@
+sr_integration_test(test_metrics)

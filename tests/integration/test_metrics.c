@@ -1,0 +1,306 @@
+/*
+ * test_metrics.c: GET /metrics against the real binary.
+ *
+ * The answer is checked with a strict parser of the Prometheus text
+ * exposition format (version 0.0.4) written here: every line is a
+ * "# HELP name text", "# TYPE name type" or a sample
+ * "name{label="value",...} number"; names and label names match the
+ * format's grammar; a metric's TYPE comes before its samples and is given
+ * once; counters are never negative; a histogram's buckets rise with `le`,
+ * end with le="+Inf", and that bucket equals _count. Then the counters are
+ * checked to move as the test publishes, refuses and streams.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "srt_check.h"
+#include "srt_http.h"
+#include "srt_proc.h"
+#include "srt_sse.h"
+
+#define MAX_FAMILIES 128
+
+typedef struct family {
+    char name[128];
+    char type[16];
+    int samples;
+    double last_le;
+    double last_bucket;
+    double inf_bucket;
+    int has_inf;
+} family;
+
+typedef struct parsed {
+    family fam[MAX_FAMILIES];
+    int n;
+} parsed;
+
+static int name_start(int ch) {
+    return isalpha(ch) || ch == '_' || ch == ':';
+}
+
+static int name_char(int ch) {
+    return isalnum(ch) || ch == '_' || ch == ':';
+}
+
+static family *find_family(parsed *p, const char *name) {
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(p->fam[i].name, name) == 0) return &p->fam[i];
+    return NULL;
+}
+
+/* The family a sample belongs to: histograms own name_bucket/_sum/_count. */
+static family *family_of_sample(parsed *p, const char *sample, const char **suffix) {
+    family *f = find_family(p, sample);
+    *suffix = "";
+    if (f) return f;
+    static const char *const sfx[] = {"_bucket", "_sum", "_count"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(sample), m = strlen(sfx[i]);
+        if (n > m && strcmp(sample + n - m, sfx[i]) == 0) {
+            char base[128];
+            snprintf(base, sizeof(base), "%.*s", (int)(n - m), sample);
+            f = find_family(p, base);
+            if (f && strcmp(f->type, "histogram") == 0) {
+                *suffix = sfx[i];
+                return f;
+            }
+        }
+    }
+    return NULL;
+}
+
+static double parse_value(const char *s, const char **end) {
+    if (strncmp(s, "+Inf", 4) == 0) {
+        *end = s + 4;
+        return INFINITY;
+    }
+    if (strncmp(s, "-Inf", 4) == 0) {
+        *end = s + 4;
+        return -INFINITY;
+    }
+    if (strncmp(s, "NaN", 3) == 0) {
+        *end = s + 3;
+        return NAN;
+    }
+    char *e;
+    double v = strtod(s, &e);
+    if (e == s) fail_msg("not a number: %.40s", s);
+    *end = e;
+    return v;
+}
+
+/* Parses the whole exposition; fails the test at the first violation. */
+static void parse_exposition(const char *text, parsed *p) {
+    memset(p, 0, sizeof(*p));
+    const char *line = text;
+    int lineno = 0;
+    assert_true(strlen(text) > 0);
+    assert_true(text[strlen(text) - 1] == '\n');
+    while (*line) {
+        lineno++;
+        const char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        char buf[1024];
+        size_t len = (size_t)(nl - line);
+        assert_true(len < sizeof(buf));
+        memcpy(buf, line, len);
+        buf[len] = '\0';
+        line = nl + 1;
+        if (len == 0) fail_msg("line %d: empty line", lineno);
+        if (buf[0] == '#') {
+            char kind[8], name[128];
+            int off = 0;
+            if (sscanf(buf, "# %7s %127s %n", kind, name, &off) < 2) fail_msg("line %d: bad comment", lineno);
+            if (!name_start((unsigned char)name[0])) fail_msg("line %d: bad name %s", lineno, name);
+            for (const char *c = name; *c; c++)
+                if (!name_char((unsigned char)*c)) fail_msg("line %d: bad name %s", lineno, name);
+            family *f = find_family(p, name);
+            if (!f) {
+                assert_true(p->n < MAX_FAMILIES);
+                f = &p->fam[p->n++];
+                snprintf(f->name, sizeof(f->name), "%s", name);
+                f->last_le = -INFINITY;
+            }
+            if (strcmp(kind, "TYPE") == 0) {
+                const char *type = buf + off;
+                if (f->type[0]) fail_msg("line %d: second TYPE for %s", lineno, name);
+                if (f->samples) fail_msg("line %d: TYPE after samples of %s", lineno, name);
+                if (strcmp(type, "counter") && strcmp(type, "gauge") && strcmp(type, "histogram") &&
+                    strcmp(type, "summary") && strcmp(type, "untyped"))
+                    fail_msg("line %d: unknown type %s", lineno, type);
+                snprintf(f->type, sizeof(f->type), "%s", type);
+            } else if (strcmp(kind, "HELP") != 0) {
+                fail_msg("line %d: unknown comment %s", lineno, kind);
+            }
+            continue;
+        }
+        /* a sample */
+        const char *c = buf;
+        char name[128];
+        size_t n = 0;
+        if (!name_start((unsigned char)*c)) fail_msg("line %d: bad sample name", lineno);
+        while (name_char((unsigned char)*c) && n < sizeof(name) - 1) name[n++] = *c++;
+        name[n] = '\0';
+        double le = NAN;
+        if (*c == '{') {
+            c++;
+            while (*c != '}') {
+                char lname[64];
+                size_t ln = 0;
+                if (!name_start((unsigned char)*c)) fail_msg("line %d: bad label name", lineno);
+                while (name_char((unsigned char)*c) && ln < sizeof(lname) - 1) lname[ln++] = *c++;
+                lname[ln] = '\0';
+                if (*c++ != '=' || *c++ != '"') fail_msg("line %d: bad label", lineno);
+                char lval[128];
+                size_t lv = 0;
+                while (*c && *c != '"') {
+                    if (*c == '\\') {
+                        c++;
+                        if (*c != '\\' && *c != '"' && *c != 'n') fail_msg("line %d: bad escape", lineno);
+                    }
+                    if (lv < sizeof(lval) - 1) lval[lv++] = *c;
+                    c++;
+                }
+                lval[lv] = '\0';
+                if (*c++ != '"') fail_msg("line %d: unterminated label value", lineno);
+                if (strcmp(lname, "le") == 0) {
+                    const char *e;
+                    le = parse_value(lval, &e);
+                    if (*e) fail_msg("line %d: bad le %s", lineno, lval);
+                }
+                if (*c == ',') c++;
+                else if (*c != '}') fail_msg("line %d: bad label list", lineno);
+            }
+            c++;
+        }
+        if (*c++ != ' ') fail_msg("line %d: no space before the value", lineno);
+        const char *end;
+        double v = parse_value(c, &end);
+        if (*end && *end != ' ') fail_msg("line %d: trailing text", lineno);
+        const char *suffix;
+        family *f = family_of_sample(p, name, &suffix);
+        if (!f || !f->type[0]) fail_msg("line %d: sample %s has no TYPE before it", lineno, name);
+        f->samples++;
+        if (strcmp(f->type, "counter") == 0 && !(v >= 0)) fail_msg("line %d: negative counter", lineno);
+        if (strcmp(suffix, "_bucket") == 0) {
+            if (isnan(le)) fail_msg("line %d: bucket without le", lineno);
+            if (!(le > f->last_le)) fail_msg("line %d: le not rising", lineno);
+            if (v < f->last_bucket) fail_msg("line %d: bucket counts fall", lineno);
+            f->last_le = le;
+            f->last_bucket = v;
+            if (isinf(le)) {
+                f->has_inf = 1;
+                f->inf_bucket = v;
+            }
+        } else if (strcmp(suffix, "_count") == 0) {
+            if (!f->has_inf) fail_msg("line %d: histogram %s without +Inf bucket", lineno, f->name);
+            if (v != f->inf_bucket) fail_msg("line %d: _count differs from the +Inf bucket", lineno);
+        }
+    }
+    for (int i = 0; i < p->n; i++)
+        if (!p->fam[i].type[0] || !p->fam[i].samples) fail_msg("%s: no TYPE or no samples", p->fam[i].name);
+}
+
+/* The value of the sample line that starts with `prefix` + " ". */
+static double sample_value(const char *text, const char *prefix) {
+    size_t n = strlen(prefix);
+    for (const char *l = text; *l; l = strchr(l, '\n') + 1) {
+        if (strncmp(l, prefix, n) == 0 && l[n] == ' ') return strtod(l + n + 1, NULL);
+        if (!strchr(l, '\n')) break;
+    }
+    fail_msg("no sample %s", prefix);
+    return -1;
+}
+
+static char *get_metrics(int port) {
+    srt_response r;
+    assert_int_equal(srt_http_get(port, "/metrics", &r), 0);
+    srt_check_status(&r, 200);
+    const char *ct = srt_response_header(&r, "content-type");
+    assert_non_null(ct);
+    assert_non_null(strstr(ct, "text/plain"));
+    assert_non_null(strstr(ct, "version=0.0.4"));
+    char *body = strdup(r.body);
+    srt_response_free(&r);
+    parsed p;
+    parse_exposition(body, &p);
+    return body;
+}
+
+static void test_metrics_parse_and_move(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--heartbeat-ms", "0", NULL), 0);
+    char *before = get_metrics(p.port);
+    assert_true(sample_value(before, "sserooms_streams") == 0);
+
+    srt_sse s;
+    srt_check_sse_open(&s, p.port, "/sse?room=m");
+    srt_check_publish_delivered(p.port, "{\"room\":\"m\",\"data\":{\"n\":1}}", 1);
+    srt_check_frame(&s, "data: {\"n\":1}\n\n");
+    srt_check_publish_delivered(p.port, "{\"room\":\"m\",\"data\":2}", 1);
+    srt_check_frame(&s, "data: 2\n\n");
+    srt_response r;
+    assert_int_equal(srt_http_publish(p.port, "{\"room\":\"m\"}", &r), 0); /* 400: no data */
+    srt_response_free(&r);
+    assert_int_equal(srt_http_get(p.port, "/nope", &r), 0); /* 404 */
+    srt_response_free(&r);
+
+    char *after = get_metrics(p.port);
+    assert_true(sample_value(after, "sserooms_streams") == 1);
+    assert_true(sample_value(after, "sserooms_rooms") == 1);
+    assert_true(sample_value(after, "sserooms_messages_received_total") ==
+                sample_value(before, "sserooms_messages_received_total") + 2);
+    assert_true(sample_value(after, "sserooms_messages_delivered_total") ==
+                sample_value(before, "sserooms_messages_delivered_total") + 2);
+    assert_true(sample_value(after, "sserooms_rejected_requests_total{reason=\"bad_request\"}") == 1);
+    assert_true(sample_value(after, "sserooms_rejected_requests_total{reason=\"not_found\"}") == 1);
+    /* both frames were written, so both were timed */
+    assert_true(sample_value(after, "sserooms_delivery_latency_seconds_count") == 2);
+    assert_true(sample_value(after, "sserooms_bytes_out_total") > sample_value(before, "sserooms_bytes_out_total"));
+    free(before);
+    free(after);
+    srt_sse_close(&s);
+    srt_check_stop(&p);
+}
+
+static void test_parser_grammar_helpers(void **state) {
+    (void)state;
+    /* the parser itself must be able to fail: expect_assert_failure cannot
+     * catch fail_msg, so check the grammar helpers directly */
+    assert_true(name_start('a') && name_start('_') && !name_start('1') && !name_start('-'));
+    assert_true(name_char('1') && !name_char('-') && !name_char('{'));
+    const char *end;
+    assert_true(isinf(parse_value("+Inf", &end)));
+    assert_true(parse_value("1e3 ", &end) == 1000 && *end == ' ');
+}
+
+static void test_metrics_disabled_path_and_method(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, NULL), 0);
+    srt_response r;
+    assert_int_equal(srt_http_request(p.port, "POST", "/metrics", NULL, "", &r), 0);
+    srt_check_status(&r, 405);
+    srt_response_free(&r);
+    srt_check_stop(&p);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_metrics_parse_and_move, srt_teardown_servers),
+        cmocka_unit_test(test_parser_grammar_helpers),
+        cmocka_unit_test_teardown(test_metrics_disabled_path_and_method, srt_teardown_servers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
