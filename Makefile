@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ARGS       ?=
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-test build build-asan run test test-release test-asan bench install clean
+.PHONY: all deps deps-test build build-asan run test test-release test-asan bench fuzz install clean
 
 all: build
 
@@ -51,6 +51,11 @@ test-asan: $(ASAN_BUILD)/CMakeCache.txt
 
 bench: build
 	@bench/run.sh $(BUILD)
+
+## libFuzzer targets (clang), each for FUZZ_SECONDS (default 60)
+fuzz:
+	@scripts/deps.sh fuzz
+	@scripts/fuzz.sh
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -11,6 +11,10 @@ if [ "$what" = test ]; then
   need+=(libcmocka-dev redis-server redis-tools chromium)
 fi
 
+if [ "$what" = fuzz ]; then
+  need+=(clang libclang-rt-14-dev)
+fi
+
 missing=()
 for p in "${need[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -19,7 +23,7 @@ for p in "${need[@]}"; do
 done
 # Node.js and npm (for the interop test against the Node reference): any
 # installed node >= 18 will do, from Debian or elsewhere.
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = fuzz ]; then
   if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
   if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 fi

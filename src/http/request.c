@@ -78,6 +78,9 @@ static int is_tchar(unsigned char c) {
 
 static int on_header_field(http_parser *p, const char *at, size_t len) {
     sr_http_request *r = req_of(p);
+    /* trailer fields of a chunked body come after the head was indexed:
+     * they are not kept (nothing here uses trailers) */
+    if (r->headers_done) return 0;
     for (size_t i = 0; i < len; i++)
         if (!is_tchar((unsigned char)at[i])) return fail(r, 400, "invalid character in a header name");
     if (r->n_headers == 0 || r->in_value) {
@@ -104,6 +107,14 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
     sr_http_request *r = req_of(p);
+    if (r->headers_done) return 0;
+    /* libhttp-parser lets any byte through as a value's first byte: control
+     * characters (but tab) and DEL are refused, as RFC 9110 allows */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)at[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return fail(r, 400, "invalid character in a header value");
+    }
     if (!r->in_value) {
         start_piece(r);
         r->hdr_offs[r->n_headers - 1].value_off = r->head_len;
@@ -186,16 +197,14 @@ size_t sr_http_url_decode(const char *s, size_t len, char *out) {
 static int parse_url(sr_http_request *r) {
     const char *url = r->head + r->url_off;
     size_t len = r->url_len;
-    const char *q = memchr(url, '?', len);
-    size_t path_len = q ? (size_t)(q - url) : len;
     const char *hash = memchr(url, '#', len);
-    if (hash && (!q || hash < q)) path_len = (size_t)(hash - url);
-    r->path_len = path_len;
+    size_t before_fragment = hash ? (size_t)(hash - url) : len;
+    /* a '?' inside the fragment starts no query */
+    const char *q = memchr(url, '?', before_fragment);
+    r->path_len = q ? (size_t)(q - url) : before_fragment;
     if (!q) return 0;
     const char *qs = q + 1;
-    size_t qlen = len - path_len - 1;
-    const char *frag = memchr(qs, '#', qlen);
-    if (frag) qlen = (size_t)(frag - qs);
+    size_t qlen = before_fragment - (size_t)(qs - url);
     if (qlen == 0) return 0;
     size_t pairs = 1;
     for (size_t i = 0; i < qlen; i++) pairs += (qs[i] == '&');

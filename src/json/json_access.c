@@ -149,7 +149,9 @@ static int hex_value(unsigned c) {
 
 /* The 16-bit unit of a \uXXXX escape at p (p[0] == '\\'), or -1. */
 static long escape_unit(bytes p, bytes end) {
-    if (end - p < 6 || p[1] != 'u') return -1;
+    /* p[0] is checked too: after a high surrogate the next bytes need not
+     * be an escape at all ("\ud83dXude00" is U+FFFD then "Xude00") */
+    if (end - p < 6 || p[0] != '\\' || p[1] != 'u') return -1;
     long v = 0;
     for (int i = 2; i < 6; i++) {
         int h = hex_value(p[i]);

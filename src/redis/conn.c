@@ -491,6 +491,27 @@ static void on_connect(uv_connect_t *req, int status) {
     send_handshake(c);
 }
 
+/* hiredis 0.14 allocates an array's element list from the count the server
+ * sends: "*2147483647\r\n" would ask for 16 GiB. Nothing we send gets
+ * replies that large, so a larger count is treated as a broken stream. */
+#define SR_REDIS_MAX_ARRAY (1 << 20)
+static redisReplyObjectFunctions limited_fns;
+static void *(*default_create_array)(const redisReadTask *, int);
+
+static void *limited_create_array(const redisReadTask *task, int elements) {
+    if (elements > SR_REDIS_MAX_ARRAY) return NULL; /* the reader reports an error */
+    return default_create_array(task, elements);
+}
+
+static void limit_reader(redisReader *r) {
+    if (!default_create_array) {
+        limited_fns = *r->fn;
+        default_create_array = limited_fns.createArray;
+        limited_fns.createArray = limited_create_array;
+    }
+    r->fn = &limited_fns;
+}
+
 static transport *new_transport(sr_rconn *c) {
     transport *t = calloc(1, sizeof *t);
     if (!t) return NULL;
@@ -502,6 +523,7 @@ static transport *new_transport(sr_rconn *c) {
         free(t);
         return NULL;
     }
+    limit_reader(t->reader);
     t->owner = c;
     return t;
 }

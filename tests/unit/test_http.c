@@ -171,6 +171,51 @@ static void test_malformed(void **state) {
     }
 }
 
+/* Found by fuzz_http: a '?' inside the fragment, chunked trailers, and
+ * control characters as a header value's first byte. */
+static void test_fuzz_regressions(void **state) {
+    (void)state;
+    sr_http_request r;
+    sr_http_request_init(&r, &limits);
+    feed_all(&r, "GET /p#frag?x=1 HTTP/1.1\r\nX-After: tail\r\n\r\n");
+    assert_int_equal(r.state, SR_HTTP_DONE);
+    assert_string_equal(r.path, "/p");
+    assert_null(sr_http_query(&r, "x", 0));
+    assert_int_equal(r.n_query, 0);
+    sr_http_request_release(&r);
+
+    sr_http_request_init(&r, &limits);
+    feed_all(&r, "GET /p?a=1#f?b=2 HTTP/1.1\r\n\r\n");
+    assert_int_equal(r.state, SR_HTTP_DONE);
+    assert_string_equal(sr_http_query(&r, "a", 0), "1");
+    assert_null(sr_http_query(&r, "b", 0));
+    sr_http_request_release(&r);
+
+    sr_http_request_init(&r, &limits);
+    const char *chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nA: 1\r\n\r\n"
+                          "3\r\nabc\r\n0\r\nX-Trailer: 1\r\nY: 2\r\n\r\n";
+    assert_int_equal(feed_all(&r, chunked), strlen(chunked));
+    assert_int_equal(r.state, SR_HTTP_DONE);
+    assert_int_equal(r.n_headers, 2);
+    assert_string_equal(sr_http_header(&r, "a"), "1");
+    assert_null(sr_http_header(&r, "x-trailer"));
+    assert_int_equal(r.body_len, 3);
+    sr_http_request_release(&r);
+
+    static const char *const ctl[] = {"GET / HTTP/1.1\r\nX:\x01a\r\n\r\n", "GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n"};
+    for (size_t i = 0; i < 2; i++) {
+        sr_http_request_init(&r, &limits);
+        feed_all(&r, ctl[i]);
+        assert_int_equal(r.state, SR_HTTP_ERROR);
+        assert_int_equal(r.status, 400);
+        sr_http_request_release(&r);
+    }
+    sr_http_request_init(&r, &limits);
+    feed_all(&r, "GET / HTTP/1.1\r\nX: a\tb\r\n\r\n"); /* tab is allowed */
+    assert_int_equal(r.state, SR_HTTP_DONE);
+    sr_http_request_release(&r);
+}
+
 /* An Upgrade request is served as plain HTTP (RFC 9110 lets a server ignore
  * Upgrade); the parser must not stop at it. */
 static void test_upgrade_ignored(void **state) {
@@ -243,7 +288,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_get),      cmocka_unit_test(test_byte_by_byte_and_empty_header),
         cmocka_unit_test(test_pipelining_and_reset), cmocka_unit_test(test_http10_not_keepalive),
-        cmocka_unit_test(test_limits),          cmocka_unit_test(test_malformed), cmocka_unit_test(test_upgrade_ignored),
+        cmocka_unit_test(test_limits),          cmocka_unit_test(test_malformed), cmocka_unit_test(test_upgrade_ignored), cmocka_unit_test(test_fuzz_regressions),
         cmocka_unit_test(test_eof_mid_request), cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_query_decoding),  cmocka_unit_test(test_response_head),
     };

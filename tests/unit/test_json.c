@@ -485,6 +485,8 @@ static void test_string_decode(void **state) {
         {"\"\\ud83d\\u0041\"", "efbfbd41", SR_JSON_S_LONE_SURROGATE},
         {"\"\\ud83d\\n\"", "efbfbd0a", SR_JSON_S_LONE_SURROGATE | SR_JSON_S_CONTROL},
         {"\"\\ud83d\\ud83d\\ude00\"", "efbfbdf09f9880", SR_JSON_S_LONE_SURROGATE},
+        /* found by fuzz_json: what follows a high surrogate must itself be an escape */
+        {"\"\\ud83dXude00\"", "efbfbd587564653030", SR_JSON_S_LONE_SURROGATE},
         {"\"\xff\"", "efbfbd", SR_JSON_S_INVALID_UTF8},
         {"\"\xe0\x80\x41\"", "efbfbdefbfbd41", SR_JSON_S_INVALID_UTF8},
         {"\"caf\xc3\xa9 \\u20ac\"", "636166c3a920e282ac", 0},
