@@ -29,9 +29,10 @@ build: deps $(BUILD)/CMakeCache.txt
 build-asan: deps-test $(ASAN_BUILD)/CMakeCache.txt
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-## Starts sserooms on 127.0.0.1:8080 (in-memory); pass options with ARGS="--port 9000 ..."
+## Starts sserooms on 127.0.0.1:8080 (in-memory) with the demo page on /;
+## pass options with ARGS="--port 9000 ..."
 run: build
-	./$(BUILD)/sserooms $(ARGS)
+	./$(BUILD)/sserooms --demo $(ARGS)
 
 ## Every test: unit + integration (+ interop), then all again under ASan+UBSan
 test: deps-test

@@ -460,8 +460,9 @@
     const w = 240;
     const h = 56;
     const max = Math.max(1, ...pts);
-    const step = w / (RATE_POINTS - 1);
-    const x0 = w - (pts.length - 1) * step;
+    // spread over the whole width until the window is full, then scroll
+    const step = w / Math.max(pts.length - 1, 1);
+    const x0 = pts.length === 1 ? w : 0;
     const coords = pts.map((v, i) => [x0 + i * step, h - 3 - (v / max) * (h - 8)]);
     el.rateLine.setAttribute('points', coords.map(([x, y]) => x.toFixed(1) + ',' + y.toFixed(1)).join(' '));
     if (coords.length > 1) {
@@ -470,7 +471,7 @@
     }
     const last = pts[pts.length - 1];
     el.rateNow.textContent = last < 10 ? last.toFixed(1) : Math.round(last).toLocaleString('en-US');
-    el.rateFigure.hidden = false;
+    el.rateFigure.hidden = pts.length < 2; // a line needs two points
   }
 
   function updateStatsAge() {

@@ -91,7 +91,7 @@ class Server {
       try {
         return await this.startOnce(port);
       } catch (err) {
-        if (attempt >= 10 || !err.exitedEarly) throw err;
+        if (port === 0 || attempt >= 10 || !err.exitedEarly) throw err;
         await sleep(300);
       }
     }
@@ -191,6 +191,9 @@ async function joinLobby(page, name) {
   await page.getByLabel('Your name').press('Tab'); // commits it (change event)
   await page.getByLabel('Room to join').fill('lobby');
   await page.getByRole('button', { name: 'Join', exact: true }).click();
+  // lobby is listed as the current room and the reopened stream is open
+  await page.locator('#room-list button[aria-pressed="true"]', { hasText: 'lobby' }).waitFor({ timeout: STEP_MS });
+  await waitStatus(page, 'open', STEP_MS);
 }
 
 async function post(page, text) {
@@ -231,25 +234,38 @@ function chromiumPids(profileDir) {
 
 /* ---- the test --------------------------------------------------------- */
 
+class Aborted extends Error {}
+
+// One step the rest depends on: it passes, or it is a failed check that ends the run.
+async function must(name, fn) {
+  let value;
+  try {
+    value = await fn();
+  } catch (err) {
+    check(name, false, err.message.split('\n')[0]);
+    throw new Aborted(name);
+  }
+  check(name, true);
+  return value;
+}
+
 async function run(serverBin, screenshotPath, res) {
   const server = new Server(serverBin);
   res.server = server;
-
-  const port = await server.start(0);
-  check('sserooms --demo started', port > 0, `port ${port}`);
+  const port = await must('sserooms --demo started on a free port', () => server.start(0));
 
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sserooms-chromium-'));
   res.profileDir = profileDir;
-  const context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1280, height: 800 },
-    timeout: 60000,
-  });
+  const context = await must('chromium started (headless, fresh profile)', () =>
+    chromium.launchPersistentContext(profileDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_FLAGS,
+      viewport: { width: 1280, height: 800 },
+      timeout: 60000,
+    }));
   res.context = context;
   context.setDefaultTimeout(STEP_MS);
-  check('chromium started', true, '');
 
   const origin = `http://127.0.0.1:${port}`;
   const foreign = [];
@@ -264,86 +280,72 @@ async function run(serverBin, screenshotPath, res) {
     pages.push(page);
   }
   const [page1, page2] = pages;
+  res.page2 = page2;
 
   for (const [i, page] of pages.entries()) {
-    const resp = await page.goto(origin + '/', { waitUntil: 'load', timeout: STEP_MS });
+    const resp = await must(`page ${i + 1} loaded`, () => page.goto(origin + '/', { waitUntil: 'load' }));
     const type = resp ? resp.headers()['content-type'] || '' : '';
-    check(`page ${i + 1} loaded / as HTML`, resp && resp.status() === 200 && type.startsWith('text/html'),
+    check(`page ${i + 1} got / as HTML`, resp && resp.status() === 200 && type.startsWith('text/html'),
       resp ? `status ${resp.status()}, ${type}` : 'no response');
-    await waitStatus(page, 'open', STEP_MS);
-    check(`page ${i + 1} connected its EventSource`, true);
+    await must(`page ${i + 1} opened its EventSource`, () => waitStatus(page, 'open', STEP_MS));
   }
   check('page title names sserooms', /sserooms/.test(await page1.title()), await page1.title());
 
-  await joinLobby(page1, 'Alice');
-  await joinLobby(page2, 'Bob');
-  for (const [i, page] of pages.entries()) {
-    const current = await page.locator('#room-list button[aria-pressed="true"]').innerText();
-    check(`page ${i + 1} joined lobby`, current.includes('lobby'), current);
-    await waitStatus(page, 'open', STEP_MS);
-  }
+  await must('page 1 joined lobby as Alice', () => joinLobby(page1, 'Alice'));
+  await must('page 2 joined lobby as Bob', () => joinLobby(page2, 'Bob'));
   const members = await waitForLobby(server, 2, STEP_MS);
   check('GET /rooms: lobby has the 2 pages', members === 2, `members ${members}`);
 
-  const feedback1 = await post(page1, MESSAGE_1);
-  check('page 1 posted (delivered to both pages)', /delivered to 2 streams/.test(feedback1), feedback1);
-  const shown1 = await waitForMessage(page2, MESSAGE_1, STEP_MS);
-  check('page 2 shows the message with its room and sender',
+  const feedback1 = await must('page 1 posted', () => post(page1, MESSAGE_1));
+  check('publish delivered to both pages', /delivered to 2 streams/.test(feedback1), feedback1);
+  const shown1 = await must(`page 2 shows "${MESSAGE_1}"`, () => waitForMessage(page2, MESSAGE_1, STEP_MS));
+  check('page 2 shows it with its room, sender and time',
     shown1.includes('#lobby') && shown1.includes('Alice') && /\d\d:\d\d:\d\d/.test(shown1),
     JSON.stringify(shown1));
-  const own1 = await waitForMessage(page1, MESSAGE_1, STEP_MS);
-  check('page 1 shows its own message marked as its own', /you/i.test(own1), JSON.stringify(own1));
+  const own1 = await must('page 1 shows its own message', () => waitForMessage(page1, MESSAGE_1, STEP_MS));
+  check('page 1 marks it as its own', /\byou\b/i.test(own1), JSON.stringify(own1));
 
   // the node's stats arrive over the sserooms:stats room every second
-  await page2.waitForFunction(
-    () => {
+  await must('page 2 stats panel shows the node stats (>= 2 streams)', () =>
+    page2.waitForFunction(() => {
       const dd = document.querySelector('#stats-grid dd[data-stat="streams"]');
       return dd && !document.getElementById('stats-grid').hidden && Number(dd.textContent) >= 2;
-    },
-    null,
-    { timeout: STEP_MS },
-  );
-  check('page 2 stats panel shows the live node stats', true);
+    }, null, { timeout: STEP_MS }));
 
   // --- restart the server on the same port --------------------------------
   const ended = await server.stop();
   check('sserooms stopped on SIGTERM with status 0', ended && ended.code === 0 && !ended.timedOut,
     JSON.stringify(ended));
   for (const [i, page] of pages.entries()) {
-    await waitStatus(page, 'reconnecting', STEP_MS);
-    check(`page ${i + 1} shows it is reconnecting`, true);
+    await must(`page ${i + 1} shows it is reconnecting`, () => waitStatus(page, 'reconnecting', STEP_MS));
   }
-  const port2 = await server.start(port);
-  check('sserooms started again on the same port', port2 === port, `port ${port2}`);
+  await must(`sserooms started again on port ${port}`, () => server.start(port));
   for (const [i, page] of pages.entries()) {
-    await waitStatus(page, 'open', RECONNECT_MS);
-    check(`page ${i + 1} reconnected on its own`, true);
+    await must(`page ${i + 1} reconnected on its own`, () => waitStatus(page, 'open', RECONNECT_MS));
   }
   const members2 = await waitForLobby(server, 2, STEP_MS);
-  check('GET /rooms after restart: lobby has the 2 pages again', members2 === 2, `members ${members2}`);
+  check('GET /rooms after the restart: lobby has the 2 pages again', members2 === 2, `members ${members2}`);
 
-  const feedback2 = await post(page1, MESSAGE_2);
-  check('page 1 posted after the restart', /delivered to 2 streams/.test(feedback2), feedback2);
-  const shown2 = await waitForMessage(page2, MESSAGE_2, STEP_MS);
-  check('page 2 shows the message posted after the restart', shown2.includes('Alice'), JSON.stringify(shown2));
+  const feedback2 = await must('page 1 posted after the restart', () => post(page1, MESSAGE_2));
+  check('publish after the restart delivered to both pages', /delivered to 2 streams/.test(feedback2), feedback2);
+  const shown2 = await must('page 2 shows the message posted after the restart', () =>
+    waitForMessage(page2, MESSAGE_2, STEP_MS));
+  check('page 2 shows its sender', shown2.includes('Alice'), JSON.stringify(shown2));
   const reconnected = await page2.locator('#messages li.notice', { hasText: 'Reconnected' }).count();
   check('page 2 noted the reconnection in its list', reconnected >= 1, `${reconnected} notices`);
   const count1 = await page2.locator('#messages li.message', { hasText: MESSAGE_1 }).count();
   check('page 2 shows the first message exactly once', count1 === 1, `${count1} times`);
 
-  // a fresh stats tick from the new server, so the screenshot shows it live
-  await page2.waitForFunction(
-    () => document.getElementById('stats-age').classList.contains('is-live'),
-    null,
-    { timeout: STEP_MS },
-  ).catch(() => {});
+  // a fresh stats tick from the new server, so that the screenshot shows it live
+  await page2.waitForFunction(() => document.getElementById('stats-age').classList.contains('is-live'),
+    null, { timeout: STEP_MS }).catch(() => {});
 
   check('no JavaScript errors on the pages', pageErrors.length === 0, pageErrors.join('; '));
   check('the pages requested nothing outside their own origin', foreign.length === 0, foreign.join(' '));
 
   fs.mkdirSync(path.dirname(screenshotPath), { recursive: true });
   fs.rmSync(screenshotPath, { force: true });
-  await page2.screenshot({ path: screenshotPath, timeout: STEP_MS });
+  await must('screenshot of page 2 taken', () => page2.screenshot({ path: screenshotPath, timeout: STEP_MS }));
   let head = Buffer.alloc(0);
   let size = 0;
   try {
@@ -397,8 +399,16 @@ async function main() {
   try {
     await run(path.resolve(serverBin), path.resolve(screenshotPath), res);
   } catch (err) {
-    check('test steps ran to the end', false, err.message.split('\n')[0]);
-    console.log(String(err.stack || err));
+    if (!(err instanceof Aborted)) {
+      check('test ran to the end', false, err.message.split('\n')[0]);
+      console.log(String(err.stack || err));
+    }
+  }
+  if (failed && res.page2) {
+    // what page 2 looked like when it failed, beside the screenshot it would have made
+    const shot = path.resolve(screenshotPath).replace(/(\.png)?$/, '-failure.png');
+    await res.page2.screenshot({ path: shot, timeout: 10000 }).then(
+      () => console.log(`page 2 at the failure: ${shot}`), () => {});
   }
   if (failed && res.server) console.log(`--- sserooms output ---\n${res.server.log}`);
   await cleanup(res);

@@ -1,0 +1,464 @@
+/*
+ * options.c: the settings table of the sserooms command and the checks and
+ * bookkeeping behind it (see options.h). Values are parsed once, when set,
+ * into their typed form; the text shown by --check-config is printed back
+ * from that typed form, so what is shown is what the server will use.
+ * Defaults come from the library's own sr_config_init and
+ * sr_redis_options_init, never restated here.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const off_on[] = {"off", "on", NULL};
+
+#define NUM(lo, hi) .kind = APP_KIND_NUM, .min = (lo), .max = (hi)
+
+const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
+    [APP_OPT_HOST] = {"host", "SSEROOMS_HOST", .kind = APP_KIND_HOST, .arg = "ADDR",
+                      .help = "address to listen on (IPv4 or IPv6 literal; 0.0.0.0 or :: for all)"},
+    [APP_OPT_PORT] = {"port", "SSEROOMS_PORT", NUM(0, 65535), .arg = "PORT",
+                      .help = "port to listen on; 0 picks a free one"},
+    [APP_OPT_HEARTBEAT] = {"heartbeat-ms", "SSEROOMS_HEARTBEAT_MS", NUM(0, UINT32_MAX), .arg = "MS",
+                           .help = "heartbeat comment interval in ms; 0 disables"},
+    [APP_OPT_MAX_QUEUE] = {"max-queue-bytes", "SSEROOMS_MAX_QUEUE_BYTES", NUM(1, SIZE_MAX),
+                           .arg = "N",
+                           .help = "bytes queued for one stream before it is dropped as a slow "
+                                   "consumer"},
+    [APP_OPT_MAX_HEADER] = {"max-header-bytes", "SSEROOMS_MAX_HEADER_BYTES", NUM(256, SIZE_MAX),
+                            .arg = "N", .help = "bytes of request line + headers"},
+    [APP_OPT_MAX_BODY] = {"max-body-bytes", "SSEROOMS_MAX_BODY_BYTES", NUM(1, SIZE_MAX),
+                          .arg = "N", .help = "bytes of a request body"},
+    [APP_OPT_REQ_TIMEOUT] = {"request-timeout-ms", "SSEROOMS_REQUEST_TIMEOUT_MS",
+                             NUM(1, UINT32_MAX), .arg = "MS",
+                             .help = "time to send a whole request, in ms"},
+    [APP_OPT_KEEPALIVE] = {"keepalive-timeout-ms", "SSEROOMS_KEEPALIVE_TIMEOUT_MS",
+                           NUM(1, UINT32_MAX), .arg = "MS",
+                           .help = "idle keep-alive connection lifetime, in ms"},
+    [APP_OPT_MAX_ROOMS] = {"max-rooms-per-conn", "SSEROOMS_MAX_ROOMS_PER_CONN", NUM(1, UINT_MAX),
+                           .arg = "N", .help = "rooms one stream may join"},
+    [APP_OPT_MAX_ROOM_LEN] = {"max-room-len", "SSEROOMS_MAX_ROOM_LEN", NUM(1, 65536), .arg = "N",
+                              .help = "bytes in a room name"},
+    [APP_OPT_MAX_CONNS] = {"max-connections", "SSEROOMS_MAX_CONNECTIONS", NUM(0, SIZE_MAX),
+                           .arg = "N", .help = "open connections (past it: 503); 0 = no limit"},
+    [APP_OPT_CORS] = {"cors-origin", "SSEROOMS_CORS_ORIGIN", .kind = APP_KIND_LIST,
+                      .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ORIGIN", .unset_text = "no origin allowed",
+                      .help = "allowed CORS origin; repeatable or comma-separated; * allows any"},
+    [APP_OPT_PUBLISH_KEY] = {"publish-key", "SSEROOMS_PUBLISH_KEY", .kind = APP_KIND_STR,
+                             .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "KEY",
+                             .unset_text = "anyone who reaches the port may publish",
+                             .help = "require Authorization: Bearer KEY on POST /publish"},
+    [APP_OPT_REDIS] = {"redis", "SSEROOMS_REDIS_URL", .kind = APP_KIND_STR,
+                       .flags = APP_OPTF_URL_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "URL",
+                       .unset_text = "rooms stay in memory on this node",
+                       .help = "share rooms through Redis: redis://[[user]:password@]host[:port]"
+                               "[/db] or unix:///path/to.sock[?db=N]"},
+    [APP_OPT_PREFIX] = {"channel-prefix", "SSEROOMS_CHANNEL_PREFIX", .kind = APP_KIND_STR,
+                        .arg = "PREFIX", .help = "Redis channel = prefix + room name"},
+    [APP_OPT_NODE_ID] = {"node-id", "SSEROOMS_NODE_ID", .kind = APP_KIND_STR,
+                         .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ID",
+                         .unset_text = "a random UUID at each start",
+                         .help = "this node's id in Redis envelopes"},
+    [APP_OPT_REDIS_OUTBOX] = {"redis-outbox", "SSEROOMS_REDIS_OUTBOX", NUM(0, SIZE_MAX), .arg = "N",
+                              .help = "publishes held while Redis is unreachable (0: counted and "
+                                      "dropped)"},
+    [APP_OPT_LOG_FORMAT] = {"log-format", "SSEROOMS_LOG_FORMAT", .kind = APP_KIND_ENUM,
+                            .arg = "text|json", .choices = log_formats,
+                            .help = "log lines on stderr: text, or JSON lines"},
+    [APP_OPT_LOG_LEVEL] = {"log-level", "SSEROOMS_LOG_LEVEL", .kind = APP_KIND_ENUM,
+                           .arg = "debug|info|warn|error", .choices = log_levels,
+                           .help = "least severe level logged"},
+    [APP_OPT_DEMO] = {"demo", "SSEROOMS_DEMO", .kind = APP_KIND_ENUM, .flags = APP_OPTF_SWITCH,
+                      .arg = "[on|off]", .choices = off_on,
+                      .help = "serve the demo chat page on / (from --web-root, or the installed "
+                              "web folder) and its live stats room sserooms:stats"},
+    [APP_OPT_WEB_ROOT] = {"web-root", "SSEROOMS_WEB_ROOT", .kind = APP_KIND_STR,
+                          .flags = APP_OPTF_EMPTY_UNSETS, .arg = "DIR",
+                          .unset_text = "no static files (with --demo: the installed web folder)",
+                          .help = "serve the files of DIR on / (index.html) and /NAME"},
+};
+
+int app_opt_find(const char *name) {
+    for (int i = 0; i < APP_OPT_COUNT; i++)
+        if (strcmp(app_opt_defs[i].name, name) == 0) return i;
+    return -1;
+}
+
+const char *app_source_name(app_source src) {
+    switch (src) {
+    case APP_SRC_FILE: return "file";
+    case APP_SRC_ENV: return "env";
+    case APP_SRC_FLAG: return "flag";
+    default: return "default";
+    }
+}
+
+/* ---- defaults ------------------------------------------------------------ */
+
+static void set_default_str(app_value *v, const char *s) {
+    v->str = s ? strdup(s) : NULL; /* a failed strdup leaves it unset */
+}
+
+void app_settings_init(app_settings *s) {
+    memset(s, 0, sizeof *s);
+    sr_config cfg;
+    sr_redis_options ro;
+    sr_config_init(&cfg);
+    sr_redis_options_init(&ro);
+    app_value *v = s->v;
+    set_default_str(&v[APP_OPT_HOST], cfg.host);
+    v[APP_OPT_PORT].num = (uint64_t)cfg.port;
+    v[APP_OPT_HEARTBEAT].num = cfg.heartbeat_ms;
+    v[APP_OPT_MAX_QUEUE].num = cfg.max_queue_bytes;
+    v[APP_OPT_MAX_HEADER].num = cfg.max_header_bytes;
+    v[APP_OPT_MAX_BODY].num = cfg.max_body_bytes;
+    v[APP_OPT_REQ_TIMEOUT].num = cfg.request_timeout_ms;
+    v[APP_OPT_KEEPALIVE].num = cfg.keepalive_timeout_ms;
+    v[APP_OPT_MAX_ROOMS].num = cfg.max_rooms_per_conn;
+    v[APP_OPT_MAX_ROOM_LEN].num = cfg.max_room_len;
+    v[APP_OPT_MAX_CONNS].num = cfg.max_connections;
+    set_default_str(&v[APP_OPT_PUBLISH_KEY], cfg.publish_key);
+    set_default_str(&v[APP_OPT_REDIS], ro.url);
+    set_default_str(&v[APP_OPT_PREFIX], ro.channel_prefix);
+    set_default_str(&v[APP_OPT_NODE_ID], ro.node_id && *ro.node_id ? ro.node_id : NULL);
+    v[APP_OPT_REDIS_OUTBOX].num = ro.outbox_max;
+    v[APP_OPT_LOG_FORMAT].num = APP_LOG_TEXT;
+    v[APP_OPT_LOG_LEVEL].num = APP_LOG_INFO;
+}
+
+static void clear_items(app_value *v) {
+    for (size_t i = 0; i < v->n_items; i++) {
+        free(v->items[i].text);
+        free(v->items[i].where);
+    }
+    free(v->items);
+    v->items = NULL;
+    v->n_items = 0;
+}
+
+void app_settings_free(app_settings *s) {
+    for (int i = 0; i < APP_OPT_COUNT; i++) {
+        free(s->v[i].str);
+        free(s->v[i].where);
+        clear_items(&s->v[i]);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- checking values ----------------------------------------------------- */
+
+static int has_control(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
+}
+
+static int parse_num(const char *s, uint64_t *out) {
+    if (!*s) return -1;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9') return -1;
+    errno = 0;
+    char *end;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = n;
+    return 0;
+}
+
+static int is_ip_literal(const char *s) {
+    unsigned char buf[sizeof(struct in6_addr)];
+    return uv_inet_pton(AF_INET, s, buf) == 0 || uv_inet_pton(AF_INET6, s, buf) == 0;
+}
+
+/* "an integer from 1 to 65536" / "an integer of at least 256" */
+static void describe_range(const app_opt_def *d, char *buf, size_t cap) {
+    if (d->max == SIZE_MAX || d->max == UINT32_MAX || d->max == UINT_MAX)
+        snprintf(buf, cap, "a whole number of at least %llu (up to %llu)", (unsigned long long)d->min,
+                 (unsigned long long)d->max);
+    else
+        snprintf(buf, cap, "a whole number from %llu to %llu", (unsigned long long)d->min,
+                 (unsigned long long)d->max);
+}
+
+/* How a refused value is quoted in messages: secrets are never echoed. */
+static const char *quoted(const app_opt_def *d, const char *text, char *buf, size_t cap) {
+    if (d->flags & APP_OPTF_SECRET) return "(hidden)";
+    if (d->flags & APP_OPTF_URL_SECRET) {
+        char masked[512];
+        snprintf(buf, cap, "'%s'", app_mask_url(text, masked, sizeof masked));
+        return buf;
+    }
+    snprintf(buf, cap, "'%.200s%s'", text, strlen(text) > 200 ? "..." : "");
+    return buf;
+}
+
+static int append_items(app_value *v, const char *text, const char *where, char *err,
+                        size_t errcap) {
+    char *copy = strdup(text);
+    if (!copy) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t') tok++;
+        size_t len = strlen(tok);
+        while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = '\0';
+        if (!len) continue;
+        if (strpbrk(tok, " \t")) {
+            snprintf(err, errcap, "invalid value '%.200s': an origin has no spaces", tok);
+            rc = -1;
+            break;
+        }
+        app_list_item *grown = realloc(v->items, (v->n_items + 1) * sizeof *grown);
+        if (!grown) {
+            snprintf(err, errcap, "out of memory");
+            rc = -1;
+            break;
+        }
+        v->items = grown;
+        app_list_item *it = &v->items[v->n_items];
+        it->text = strdup(tok);
+        it->where = strdup(where ? where : "");
+        if (!it->text || !it->where) {
+            free(it->text);
+            free(it->where);
+            snprintf(err, errcap, "out of memory");
+            rc = -1;
+            break;
+        }
+        v->n_items++;
+    }
+    free(copy);
+    return rc;
+}
+
+int app_settings_set(app_settings *s, app_opt_id id, const char *text, app_source source,
+                     const char *where, char *err, size_t errcap) {
+    const app_opt_def *d = &app_opt_defs[id];
+    app_value *v = &s->v[id];
+    char q[600];
+    if (has_control(text)) {
+        snprintf(err, errcap, "invalid value %s: control characters are not allowed",
+                 quoted(d, text, q, sizeof q));
+        return -1;
+    }
+    if (source == APP_SRC_FILE && v->source == APP_SRC_FILE && d->kind != APP_KIND_LIST) {
+        const char *colon = v->where ? strrchr(v->where, ':') : NULL;
+        snprintf(err, errcap, "already set on line %s", colon ? colon + 1 : "?");
+        return -1;
+    }
+    uint64_t n = 0;
+    char *str = NULL;
+    switch (d->kind) {
+    case APP_KIND_NUM: {
+        if (parse_num(text, &n) < 0 || n < d->min || n > d->max) {
+            char range[128];
+            describe_range(d, range, sizeof range);
+            snprintf(err, errcap, "invalid value %s: expected %s", quoted(d, text, q, sizeof q),
+                     range);
+            return -1;
+        }
+        break;
+    }
+    case APP_KIND_ENUM: {
+        int found = -1;
+        for (int i = 0; d->choices[i]; i++)
+            if (strcmp(d->choices[i], text) == 0) found = i;
+        if (found < 0) {
+            char list[128] = "";
+            for (int i = 0; d->choices[i]; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                         d->choices[i]);
+            snprintf(err, errcap, "invalid value %s: expected one of %s",
+                     quoted(d, text, q, sizeof q), list);
+            return -1;
+        }
+        n = (uint64_t)found;
+        break;
+    }
+    case APP_KIND_HOST:
+        if (!is_ip_literal(text)) {
+            snprintf(err, errcap,
+                     "invalid value %s: expected an IPv4 or IPv6 address such as 127.0.0.1, "
+                     "0.0.0.0 or ::",
+                     quoted(d, text, q, sizeof q));
+            return -1;
+        }
+        /* fall through */
+    case APP_KIND_STR:
+        if (*text || !(d->flags & APP_OPTF_EMPTY_UNSETS)) {
+            str = strdup(text);
+            if (!str) {
+                snprintf(err, errcap, "out of memory");
+                return -1;
+            }
+        }
+        break;
+    case APP_KIND_LIST:
+        if (v->source != source) clear_items(v); /* a stronger source replaces the list */
+        if (append_items(v, text, where, err, errcap) < 0) return -1;
+        break;
+    }
+    char *where_copy = where ? strdup(where) : NULL;
+    if (where && !where_copy) {
+        free(str);
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    if (d->kind == APP_KIND_STR || d->kind == APP_KIND_HOST) {
+        free(v->str);
+        v->str = str;
+    } else if (d->kind != APP_KIND_LIST) {
+        v->num = n;
+    }
+    free(v->where);
+    v->where = where_copy;
+    v->source = source;
+    return 0;
+}
+
+int app_settings_apply_env(app_settings *s, FILE *err_out) {
+    int bad = 0;
+    for (int i = 0; i < APP_OPT_COUNT; i++) {
+        const char *text = getenv(app_opt_defs[i].env);
+        if (!text) continue;
+        char err[768];
+        if (app_settings_set(s, (app_opt_id)i, text, APP_SRC_ENV, app_opt_defs[i].env, err,
+                             sizeof err) < 0) {
+            fprintf(err_out, "sserooms: %s: %s\n", app_opt_defs[i].env, err);
+            bad = 1;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+/* ---- showing values ------------------------------------------------------ */
+
+const char *app_mask_url(const char *url, char *buf, size_t cap) {
+    static const char mask[] = "********";
+    const char *scheme_end = strstr(url, "://");
+    const char *start = scheme_end ? scheme_end + 3 : url;
+    const char *at = NULL;
+    if (scheme_end && strncmp(url, "unix://", 7) == 0) {
+        at = *start == '/' ? NULL : strstr(start, "@/");
+    } else {
+        size_t auth = strcspn(start, "/?#");
+        for (size_t i = 0; i < auth; i++)
+            if (start[i] == '@') at = start + i;
+    }
+    if (!at) {
+        snprintf(buf, cap, "%s", url);
+        return buf;
+    }
+    const char *colon = memchr(start, ':', (size_t)(at - start));
+    const char *keep_end = colon ? colon + 1 : start; /* "user:" stays, or nothing */
+    snprintf(buf, cap, "%.*s%s%s", (int)(keep_end - url), url, mask, at);
+    return buf;
+}
+
+const char *app_settings_show(const app_settings *s, app_opt_id id, size_t index, char *buf,
+                              size_t cap) {
+    const app_opt_def *d = &app_opt_defs[id];
+    const app_value *v = &s->v[id];
+    switch (d->kind) {
+    case APP_KIND_NUM: snprintf(buf, cap, "%llu", (unsigned long long)v->num); break;
+    case APP_KIND_ENUM: snprintf(buf, cap, "%s", d->choices[v->num]); break;
+    case APP_KIND_LIST: snprintf(buf, cap, "%s", index < v->n_items ? v->items[index].text : ""); break;
+    default:
+        if (!v->str)
+            snprintf(buf, cap, "%s", "");
+        else if (d->flags & APP_OPTF_SECRET)
+            snprintf(buf, cap, "%s", "********");
+        else if (d->flags & APP_OPTF_URL_SECRET)
+            app_mask_url(v->str, buf, cap);
+        else
+            snprintf(buf, cap, "%s", v->str);
+    }
+    return buf;
+}
+
+/* ---- library configuration ----------------------------------------------- */
+
+int app_server_config_build(const app_settings *s, app_server_config *out) {
+    memset(out, 0, sizeof *out);
+    sr_config_init(&out->server);
+    sr_redis_options_init(&out->redis);
+    const app_value *v = s->v;
+    sr_config *c = &out->server;
+    c->host = v[APP_OPT_HOST].str ? v[APP_OPT_HOST].str : c->host;
+    c->port = (int)v[APP_OPT_PORT].num;
+    c->heartbeat_ms = (uint32_t)v[APP_OPT_HEARTBEAT].num;
+    c->max_queue_bytes = (size_t)v[APP_OPT_MAX_QUEUE].num;
+    c->max_header_bytes = (size_t)v[APP_OPT_MAX_HEADER].num;
+    c->max_body_bytes = (size_t)v[APP_OPT_MAX_BODY].num;
+    c->request_timeout_ms = (uint32_t)v[APP_OPT_REQ_TIMEOUT].num;
+    c->keepalive_timeout_ms = (uint32_t)v[APP_OPT_KEEPALIVE].num;
+    c->max_rooms_per_conn = (unsigned)v[APP_OPT_MAX_ROOMS].num;
+    c->max_room_len = (size_t)v[APP_OPT_MAX_ROOM_LEN].num;
+    c->max_connections = (size_t)v[APP_OPT_MAX_CONNS].num;
+    c->publish_key = v[APP_OPT_PUBLISH_KEY].str;
+    const app_value *cors = &v[APP_OPT_CORS];
+    if (cors->n_items) {
+        out->cors_origins = calloc(cors->n_items, sizeof *out->cors_origins);
+        if (!out->cors_origins) return -1;
+        for (size_t i = 0; i < cors->n_items; i++) out->cors_origins[i] = cors->items[i].text;
+        c->cors_origins = out->cors_origins;
+        c->n_cors_origins = cors->n_items;
+    }
+    out->redis_url = v[APP_OPT_REDIS].str;
+    out->redis.url = out->redis_url;
+    out->redis.channel_prefix = v[APP_OPT_PREFIX].str ? v[APP_OPT_PREFIX].str : "";
+    out->redis.node_id = v[APP_OPT_NODE_ID].str;
+    out->redis.outbox_max = (size_t)v[APP_OPT_REDIS_OUTBOX].num;
+    out->log_format = (int)v[APP_OPT_LOG_FORMAT].num;
+    out->log_level = (int)v[APP_OPT_LOG_LEVEL].num;
+    c->web_root = v[APP_OPT_WEB_ROOT].str;
+    if (v[APP_OPT_DEMO].num) {
+        c->stats_room = "sserooms:stats";
+        if (!c->web_root) c->web_root = out->web_root_owned = app_default_web_root();
+    }
+    return 0;
+}
+
+/* The demo page: installed next to the binary (PREFIX/share/sserooms/web),
+ * else the source tree's web/ folder the binary was built from. */
+char *app_default_web_root(void) {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            char path[4200];
+            snprintf(path, sizeof(path), "%s/../share/sserooms/web/index.html", exe);
+            if (access(path, R_OK) == 0) {
+                path[strlen(path) - strlen("/index.html")] = '\0';
+                return strdup(path);
+            }
+        }
+    }
+#ifdef SR_SOURCE_WEB_ROOT
+    return strdup(SR_SOURCE_WEB_ROOT);
+#else
+    return NULL;
+#endif
+}
+
+void app_server_config_free(app_server_config *c) {
+    free(c->web_root_owned);
+    free(c->cors_origins);
+    memset(c, 0, sizeof *c);
+}

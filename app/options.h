@@ -1,0 +1,145 @@
+/*
+ * options.h: the settings of the sserooms command, one table for all of
+ * them. Each setting has a long flag (--name), an environment variable
+ * (SSEROOMS_*) and a config file key (the flag's name); values are checked
+ * when they are set, and every value remembers where it came from (default,
+ * file FILE:LINE, env VAR, flag --name) so --check-config can say so.
+ *
+ * Precedence is applied by the caller setting sources in increasing order:
+ * config file, then environment, then flags. A later source overwrites a
+ * scalar; for the list setting (cors-origin) the first value from a new
+ * source replaces the whole list, and values from the same source add up.
+ */
+#ifndef APP_OPTIONS_H
+#define APP_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sserooms.h"
+
+typedef enum app_opt_id {
+    APP_OPT_HOST,
+    APP_OPT_PORT,
+    APP_OPT_HEARTBEAT,
+    APP_OPT_MAX_QUEUE,
+    APP_OPT_MAX_HEADER,
+    APP_OPT_MAX_BODY,
+    APP_OPT_REQ_TIMEOUT,
+    APP_OPT_KEEPALIVE,
+    APP_OPT_MAX_ROOMS,
+    APP_OPT_MAX_ROOM_LEN,
+    APP_OPT_MAX_CONNS,
+    APP_OPT_CORS,
+    APP_OPT_PUBLISH_KEY,
+    APP_OPT_REDIS,
+    APP_OPT_PREFIX,
+    APP_OPT_NODE_ID,
+    APP_OPT_REDIS_OUTBOX,
+    APP_OPT_LOG_FORMAT,
+    APP_OPT_LOG_LEVEL,
+    APP_OPT_DEMO,
+    APP_OPT_WEB_ROOT,
+    APP_OPT_COUNT
+} app_opt_id;
+
+typedef enum app_opt_kind {
+    APP_KIND_STR,  /* text; see APP_OPTF_EMPTY_UNSETS */
+    APP_KIND_HOST, /* an IPv4 or IPv6 address literal */
+    APP_KIND_NUM,  /* decimal integer in [min, max] */
+    APP_KIND_ENUM, /* one of choices[] (stored as its index) */
+    APP_KIND_LIST  /* comma-separated items; repeatable */
+} app_opt_kind;
+
+/* option flags */
+#define APP_OPTF_SECRET 1u       /* never printed: shown as ******** */
+#define APP_OPTF_URL_SECRET 2u   /* a URL whose password is masked when shown */
+#define APP_OPTF_EMPTY_UNSETS 4u /* an empty value means "not set" */
+#define APP_OPTF_SWITCH 8u       /* an on/off enum: the flag alone means "on" */
+
+typedef struct app_opt_def {
+    const char *name;  /* flag without "--", and config file key */
+    const char *env;   /* environment variable */
+    app_opt_kind kind;
+    unsigned flags;
+    const char *arg;   /* placeholder in --help: PORT, MS, N, ... */
+    uint64_t min, max; /* APP_KIND_NUM bounds */
+    const char *const *choices; /* APP_KIND_ENUM, NULL-terminated */
+    const char *unset_text;     /* what an unset value means, for --help */
+    const char *help;
+} app_opt_def;
+
+extern const app_opt_def app_opt_defs[APP_OPT_COUNT];
+
+/* Looks an option up by its long name; -1 when unknown. */
+int app_opt_find(const char *name);
+
+typedef enum app_source { APP_SRC_DEFAULT, APP_SRC_FILE, APP_SRC_ENV, APP_SRC_FLAG } app_source;
+
+/* "default", "file", "env", "flag" */
+const char *app_source_name(app_source src);
+
+typedef struct app_list_item {
+    char *text;  /* one item, trimmed */
+    char *where; /* its origin ("FILE:LINE", "SSEROOMS_X", "--x") */
+} app_list_item;
+
+typedef struct app_value {
+    uint64_t num;         /* APP_KIND_NUM, APP_KIND_ENUM */
+    char *str;            /* APP_KIND_STR, APP_KIND_HOST; NULL when unset */
+    app_list_item *items; /* APP_KIND_LIST */
+    size_t n_items;
+    app_source source;
+    char *where;          /* NULL for defaults */
+} app_value;
+
+typedef struct app_settings {
+    app_value v[APP_OPT_COUNT];
+} app_settings;
+
+/* Fills *s with the library's defaults (sr_config_init,
+ * sr_redis_options_init) and the command's own (log format text, level
+ * info). */
+void app_settings_init(app_settings *s);
+void app_settings_free(app_settings *s);
+
+/* Sets option `id` from `text` coming from `source` at `where`. 0, or -1
+ * with the reason (without the origin) in err: the value is refused, or
+ * (file source) the key was already set in the file. */
+int app_settings_set(app_settings *s, app_opt_id id, const char *text, app_source source,
+                     const char *where, char *err, size_t errcap);
+
+/* Applies every SSEROOMS_* variable of the table. 0, or -1 after printing
+ * "sserooms: VAR: reason" lines to err_out. */
+int app_settings_apply_env(app_settings *s, FILE *err_out);
+
+/* The value of `id` as config file text (numbers in decimal, enums by
+ * name, strings as given; secrets masked). For lists, item `index`.
+ * Returns buf. */
+const char *app_settings_show(const app_settings *s, app_opt_id id, size_t index, char *buf,
+                              size_t cap);
+
+/* Copies a URL into buf with the password of its userinfo (if any)
+ * replaced by ********. Returns buf. */
+const char *app_mask_url(const char *url, char *buf, size_t cap);
+
+/* Library configuration built from the settings; strings point into *s
+ * (and origins into *origins_out, which the caller frees). */
+typedef struct app_server_config {
+    sr_config server;
+    sr_redis_options redis;
+    const char *redis_url;    /* NULL: in-memory adapter */
+    const char **cors_origins; /* malloc'd array */
+    int log_format;           /* app_log_format */
+    int log_level;            /* app_log_level */
+    char *web_root_owned;     /* the default demo folder, when found */
+} app_server_config;
+
+/* 0, or -1 when out of memory. Free with app_server_config_free. */
+int app_server_config_build(const app_settings *s, app_server_config *out);
+void app_server_config_free(app_server_config *c);
+/* The folder --demo serves when --web-root is not given (malloc'd), or NULL. */
+char *app_default_web_root(void);
+
+#endif
