@@ -411,7 +411,9 @@
       el.composerText.value = '';
       const n = reply && typeof reply.delivered === 'number' ? reply.delivered : null;
       el.feedback.textContent =
-        n === null ? 'Sent.' : 'Sent to #' + room + ', delivered to ' + n + (n === 1 ? ' stream.' : ' streams.');
+        n === null
+          ? 'Sent.'
+          : 'Sent to #' + room + ', delivered to ' + n + (n === 1 ? ' stream' : ' streams') + ' on this node.';
     } catch (e) {
       state.ownIds.delete(id);
       el.feedback.textContent =
