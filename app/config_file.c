@@ -26,14 +26,6 @@ static int is_key_char(char c) {
            c == '_' || c == '.';
 }
 
-static char *dup_n(const char *s, size_t n) {
-    char *out = malloc(n + 1);
-    if (out) {
-        memcpy(out, s, n);
-        out[n] = '\0';
-    }
-    return out;
-}
 
 /* Up to 40 bytes of s[0..n) for a message, control characters as '?'. */
 static const char *excerpt(const char *s, size_t n, char *buf, size_t cap) {
@@ -128,9 +120,9 @@ int app_config_parse_line(const char *line, size_t len, char **key, char **value
         size_t end = i;
         while (end < len && !(line[end] == '#' && (end == i || is_space(line[end - 1])))) end++;
         while (end > i && is_space(line[end - 1])) end--;
-        val = dup_n(line + i, end - i);
+        val = strndup(line + i, end - i);
     }
-    *key = dup_n(line + key_start, key_end - key_start);
+    *key = strndup(line + key_start, key_end - key_start);
     *value = val;
     if (!*key || !*value) {
         free(*key);

@@ -63,14 +63,6 @@ static char *pct_decode(const char *s, size_t len, int *bad) {
     return out;
 }
 
-static char *dup_n(const char *s, size_t n) {
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
 
 /* Parses a non-negative decimal s[0..len) not above max; -1 when invalid. */
 static long parse_uint(const char *s, size_t len, long max) {
@@ -158,7 +150,7 @@ static int parse_tcp(const char *p, sr_redis_url *out, char *err, size_t errcap)
         p += 1 + dlen;
     }
     if (*p) return fail(out, err, errcap, "unexpected '%s' (no query or fragment is supported)", p);
-    out->host = dup_n(host, (size_t)(host_end - host));
+    out->host = strndup(host, (size_t)(host_end - host));
     return out->host ? 0 : SR_ENOMEM;
 }
 
