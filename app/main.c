@@ -41,7 +41,14 @@ static int create_server(const app_settings *s, const app_server_config *c, sr_s
                          char *why, size_t cap) {
     *out = NULL;
     sr_server *srv = NULL;
-    int rc = sr_server_new(&srv, NULL, &c->server);
+    char reason_auth[512];
+    int rc = sr_config_check(&c->server, reason_auth, sizeof reason_auth);
+    if (rc < 0) {
+        /* half-configured authorization, a bad key file...: say which */
+        snprintf(why, cap, "sserooms: %s", rc == SR_EINVAL ? reason_auth : sr_strerror(rc));
+        return rc == SR_EINVAL ? 2 : 1;
+    }
+    rc = sr_server_new(&srv, NULL, &c->server);
     if (rc < 0) {
         snprintf(why, cap, "sserooms: cannot create the server: %s", sr_strerror(rc));
         return rc == SR_EINVAL ? 2 : 1;
@@ -148,11 +155,12 @@ static int run_server(const app_settings *s, const app_server_config *c, const c
     }
     char masked[512] = "";
     if (c->redis_url) app_mask_url(c->redis_url, masked, sizeof masked);
-    app_log_field start[5];
+    app_log_field start[6];
     size_t n_start = 0;
     start[n_start++] = APP_LOG_STR("version", sr_version());
     start[n_start++] = APP_LOG_NUM("pid", getpid());
     start[n_start++] = APP_LOG_STR("adapter", c->redis_url ? "redis" : "memory");
+    start[n_start++] = APP_LOG_STR("auth", c->server.auth_alg ? c->server.auth_alg : "anonymous");
     if (c->redis_url) start[n_start++] = APP_LOG_STR("redis", masked);
     if (path) start[n_start++] = APP_LOG_STR("config", path);
     app_log_write(&a.log, APP_LOG_INFO, 0, "starting", start, n_start);
@@ -186,7 +194,7 @@ static int run_server(const app_settings *s, const app_server_config *c, const c
     fflush(stdout);
     APP_LOG(&a.log, APP_LOG_INFO, "listening", APP_LOG_STR("url", url), APP_LOG_STR("host", host),
             APP_LOG_NUM("port", port));
-    if (!is_loopback(host) && !c->server.publish_key)
+    if (!is_loopback(host) && !c->server.publish_key && !c->server.auth_alg)
         APP_LOG(&a.log, APP_LOG_WARN,
                 "POST /publish is open to anyone who can reach this address: set publish-key",
                 APP_LOG_STR("host", host));
@@ -228,6 +236,11 @@ int main(int argc, char **argv) {
     if (path && app_config_file_load(&s, path, stderr) < 0) goto out;
     if (app_settings_apply_env(&s, stderr) < 0) goto out;
     if (app_cli_apply_flags(&cli, &s, stderr) < 0) goto out;
+    char auth_err[768];
+    if (app_settings_check_auth(&s, auth_err, sizeof auth_err) < 0) {
+        fprintf(stderr, "sserooms: %s\n", auth_err);
+        goto out;
+    }
     if (app_server_config_build(&s, &conf) < 0) {
         fprintf(stderr, "sserooms: out of memory\n");
         rc = 1;

@@ -51,6 +51,14 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                               .help = "bytes in a room name"},
     [APP_OPT_MAX_CONNS] = {"max-connections", "SSEROOMS_MAX_CONNECTIONS", NUM(0, SIZE_MAX),
                            .arg = "N", .help = "open connections (past it: 503); 0 = no limit"},
+    [APP_OPT_MAX_CONNS_PER_ADDR] = {"max-connections-per-addr", "SSEROOMS_MAX_CONNECTIONS_PER_ADDR",
+                                    NUM(0, SIZE_MAX), .arg = "N",
+                                    .help = "open connections from one client address (past it: "
+                                            "429); 0 = no limit"},
+    [APP_OPT_MAX_MESSAGE] = {"max-message-bytes", "SSEROOMS_MAX_MESSAGE_BYTES", NUM(0, SIZE_MAX),
+                             .arg = "N",
+                             .help = "bytes of one message's data JSON (past it: 413); 0 = no "
+                                     "limit"},
     [APP_OPT_CORS] = {"cors-origin", "SSEROOMS_CORS_ORIGIN", .kind = APP_KIND_LIST,
                       .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ORIGIN", .unset_text = "no origin allowed",
                       .help = "allowed CORS origin; repeatable or comma-separated; * allows any"},
@@ -58,6 +66,43 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                              .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "KEY",
                              .unset_text = "anyone who reaches the port may publish",
                              .help = "require Authorization: Bearer KEY on POST /publish"},
+    [APP_OPT_ANONYMOUS] = {"anonymous", "SSEROOMS_ANONYMOUS", .kind = APP_KIND_ENUM,
+                           .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
+                           .help = "allow streams and publishes without a token (the default "
+                                   "when no auth option is set; any auth option turns it off, "
+                                   "and giving both is refused)"},
+    [APP_OPT_AUTH_ALG] = {"auth-alg", "SSEROOMS_AUTH_ALG", .kind = APP_KIND_STR,
+                          .flags = APP_OPTF_EMPTY_UNSETS, .arg = "HS256|RS256|ES256",
+                          .unset_text = "no JWT authorization (anonymous access)",
+                          .help = "require a JWT signed with this algorithm on GET /sse, POST "
+                                  "/publish and POST /tickets"},
+    [APP_OPT_AUTH_SECRET] = {"auth-secret", "SSEROOMS_AUTH_SECRET", .kind = APP_KIND_STR,
+                             .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "SECRET",
+                             .unset_text = "none",
+                             .help = "HS256 shared secret, at least 32 bytes"},
+    [APP_OPT_AUTH_SECRET_FILE] = {"auth-secret-file", "SSEROOMS_AUTH_SECRET_FILE",
+                                  .kind = APP_KIND_STR, .flags = APP_OPTF_EMPTY_UNSETS,
+                                  .arg = "FILE", .unset_text = "none",
+                                  .help = "read the HS256 secret from FILE (one trailing newline "
+                                          "dropped)"},
+    [APP_OPT_AUTH_PUBLIC_KEY] = {"auth-public-key", "SSEROOMS_AUTH_PUBLIC_KEY", .kind = APP_KIND_STR,
+                                 .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
+                                 .help = "RS256/ES256 public key, a PEM file"},
+    [APP_OPT_AUTH_LEEWAY] = {"auth-leeway-s", "SSEROOMS_AUTH_LEEWAY_S", NUM(0, 86400), .arg = "N",
+                             .help = "clock skew allowed on a token's exp/nbf/iat, in seconds"},
+    [APP_OPT_AUTH_ISSUER] = {"auth-issuer", "SSEROOMS_AUTH_ISSUER", .kind = APP_KIND_STR,
+                             .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ISS",
+                             .unset_text = "iss not checked",
+                             .help = "a token's iss must equal ISS"},
+    [APP_OPT_AUTH_AUDIENCE] = {"auth-audience", "SSEROOMS_AUTH_AUDIENCE", .kind = APP_KIND_STR,
+                               .flags = APP_OPTF_EMPTY_UNSETS, .arg = "AUD",
+                               .unset_text = "tokens carrying aud are refused",
+                               .help = "a token's aud must name AUD"},
+    [APP_OPT_AUTH_COOKIE] = {"auth-cookie", "SSEROOMS_AUTH_COOKIE", .kind = APP_KIND_STR,
+                             .arg = "NAME",
+                             .help = "cookie that may carry the token of GET /sse"},
+    [APP_OPT_TICKET_TTL] = {"ticket-ttl-ms", "SSEROOMS_TICKET_TTL_MS", NUM(1, 3600000), .arg = "MS",
+                            .help = "lifetime of a single-use ticket from POST /tickets, in ms"},
     [APP_OPT_REDIS] = {"redis", "SSEROOMS_REDIS_URL", .kind = APP_KIND_STR,
                        .flags = APP_OPTF_URL_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "URL",
                        .unset_text = "rooms stay in memory on this node",
@@ -127,7 +172,12 @@ void app_settings_init(app_settings *s) {
     v[APP_OPT_MAX_ROOMS].num = cfg.max_rooms_per_conn;
     v[APP_OPT_MAX_ROOM_LEN].num = cfg.max_room_len;
     v[APP_OPT_MAX_CONNS].num = cfg.max_connections;
+    v[APP_OPT_MAX_CONNS_PER_ADDR].num = cfg.max_connections_per_addr;
+    v[APP_OPT_MAX_MESSAGE].num = cfg.max_message_bytes;
     set_default_str(&v[APP_OPT_PUBLISH_KEY], cfg.publish_key);
+    v[APP_OPT_AUTH_LEEWAY].num = cfg.auth_leeway_s;
+    set_default_str(&v[APP_OPT_AUTH_COOKIE], cfg.auth_cookie);
+    v[APP_OPT_TICKET_TTL].num = cfg.ticket_ttl_ms;
     set_default_str(&v[APP_OPT_REDIS], ro.url);
     set_default_str(&v[APP_OPT_PREFIX], ro.channel_prefix);
     set_default_str(&v[APP_OPT_NODE_ID], ro.node_id && *ro.node_id ? ro.node_id : NULL);
@@ -391,6 +441,41 @@ const char *app_settings_show(const app_settings *s, app_opt_id id, size_t index
 
 /* ---- library configuration ----------------------------------------------- */
 
+int app_settings_check_auth(const app_settings *s, char *err, size_t errcap) {
+    static const app_opt_id auth_opts[] = {
+        APP_OPT_AUTH_ALG,     APP_OPT_AUTH_SECRET, APP_OPT_AUTH_SECRET_FILE, APP_OPT_AUTH_PUBLIC_KEY,
+        APP_OPT_AUTH_LEEWAY,  APP_OPT_AUTH_ISSUER, APP_OPT_AUTH_AUDIENCE,    APP_OPT_AUTH_COOKIE,
+        APP_OPT_TICKET_TTL};
+    const app_value *v = s->v;
+    app_settings defaults;
+    app_settings_init(&defaults);
+    int chosen = -1; /* the first auth setting given a value of its own */
+    for (size_t i = 0; i < sizeof auth_opts / sizeof auth_opts[0] && chosen < 0; i++) {
+        const app_value *o = &v[auth_opts[i]], *d = &defaults.v[auth_opts[i]];
+        /* a default written out (a --check-config report used as a file) is
+         * no choice: unset strings and default values are neutral */
+        int neutral = app_opt_defs[auth_opts[i]].kind == APP_KIND_NUM
+                          ? o->num == d->num
+                          : !o->str || (d->str && strcmp(o->str, d->str) == 0);
+        if (o->source != APP_SRC_DEFAULT && !neutral) chosen = (int)auth_opts[i];
+    }
+    app_settings_free(&defaults);
+    if (chosen < 0) return 0;
+    const char *name = app_opt_defs[chosen].name;
+    const char *where = v[chosen].where ? v[chosen].where : "?";
+    if (v[APP_OPT_ANONYMOUS].num) {
+        snprintf(err, errcap, "anonymous is on but %s (%s) is set: choose anonymous access or "
+                 "JWT authorization, not both", name, where);
+        return -1;
+    }
+    if (!v[APP_OPT_AUTH_ALG].str) {
+        snprintf(err, errcap, "%s (%s) is set but auth-alg is not: authorization would be "
+                 "half-configured (set auth-alg HS256, RS256 or ES256)", name, where);
+        return -1;
+    }
+    return 0;
+}
+
 int app_server_config_build(const app_settings *s, app_server_config *out) {
     memset(out, 0, sizeof *out);
     sr_config_init(&out->server);
@@ -408,7 +493,18 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->max_rooms_per_conn = (unsigned)v[APP_OPT_MAX_ROOMS].num;
     c->max_room_len = (size_t)v[APP_OPT_MAX_ROOM_LEN].num;
     c->max_connections = (size_t)v[APP_OPT_MAX_CONNS].num;
+    c->max_connections_per_addr = (size_t)v[APP_OPT_MAX_CONNS_PER_ADDR].num;
+    c->max_message_bytes = (size_t)v[APP_OPT_MAX_MESSAGE].num;
     c->publish_key = v[APP_OPT_PUBLISH_KEY].str;
+    c->auth_alg = v[APP_OPT_AUTH_ALG].str;
+    c->auth_secret = v[APP_OPT_AUTH_SECRET].str;
+    c->auth_secret_file = v[APP_OPT_AUTH_SECRET_FILE].str;
+    c->auth_public_key_file = v[APP_OPT_AUTH_PUBLIC_KEY].str;
+    c->auth_leeway_s = (unsigned)v[APP_OPT_AUTH_LEEWAY].num;
+    c->auth_issuer = v[APP_OPT_AUTH_ISSUER].str;
+    c->auth_audience = v[APP_OPT_AUTH_AUDIENCE].str;
+    if (v[APP_OPT_AUTH_COOKIE].str) c->auth_cookie = v[APP_OPT_AUTH_COOKIE].str;
+    c->ticket_ttl_ms = (uint32_t)v[APP_OPT_TICKET_TTL].num;
     const app_value *cors = &v[APP_OPT_CORS];
     if (cors->n_items) {
         out->cors_origins = calloc(cors->n_items, sizeof *out->cors_origins);

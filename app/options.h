@@ -31,8 +31,20 @@ typedef enum app_opt_id {
     APP_OPT_MAX_ROOMS,
     APP_OPT_MAX_ROOM_LEN,
     APP_OPT_MAX_CONNS,
+    APP_OPT_MAX_CONNS_PER_ADDR,
+    APP_OPT_MAX_MESSAGE,
     APP_OPT_CORS,
     APP_OPT_PUBLISH_KEY,
+    APP_OPT_ANONYMOUS,
+    APP_OPT_AUTH_ALG,
+    APP_OPT_AUTH_SECRET,
+    APP_OPT_AUTH_SECRET_FILE,
+    APP_OPT_AUTH_PUBLIC_KEY,
+    APP_OPT_AUTH_LEEWAY,
+    APP_OPT_AUTH_ISSUER,
+    APP_OPT_AUTH_AUDIENCE,
+    APP_OPT_AUTH_COOKIE,
+    APP_OPT_TICKET_TTL,
     APP_OPT_REDIS,
     APP_OPT_PREFIX,
     APP_OPT_NODE_ID,
@@ -135,6 +147,12 @@ typedef struct app_server_config {
     int log_level;            /* app_log_level */
     char *web_root_owned;     /* the default demo folder, when found */
 } app_server_config;
+
+/* Authorization settings that make no sense together (the library checks
+ * the rest, see sr_config_check): --anonymous with an auth option, or a
+ * setting of JWT authorization (cookie, leeway, TTL...) without
+ * --auth-alg. 0, or -1 with the reason in err. */
+int app_settings_check_auth(const app_settings *s, char *err, size_t errcap);
 
 /* 0, or -1 when out of memory. Free with app_server_config_free. */
 int app_server_config_build(const app_settings *s, app_server_config *out);

@@ -9,7 +9,7 @@ conns=${2:-10000}
 rounds=${3:-5}
 ulimit -n 20000 2>/dev/null || true
 log=$(mktemp)
-"$build/sserooms" --port 0 --heartbeat-ms 0 >"$log" 2>&1 &
+"$build/sserooms" --port 0 --heartbeat-ms 0 --max-connections-per-addr 0 >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 100); do

@@ -114,6 +114,14 @@ typedef struct sr_config {
     size_t max_room_len;            /* 128 bytes */
     unsigned max_json_depth;        /* 1000 */
     size_t max_connections;         /* 0 = unlimited (bounded by fds) */
+    size_t max_connections_per_addr;/* 256: open connections from one client
+                                       address (IPv6, or IPv4); over it the
+                                       connection gets 429 and is closed;
+                                       0 = unlimited */
+    size_t max_message_bytes;       /* 256 KiB: the data JSON text of one
+                                       message (POST /publish answers 413,
+                                       sr_broadcast / sr_send give SR_ETOOBIG,
+                                       remote messages are dropped); 0 = none */
     const char *const *cors_origins;/* allowed Origins; "*" = any; NULL = none */
     size_t n_cors_origins;
     const char *publish_key;        /* if set, POST /publish needs
@@ -127,10 +135,47 @@ typedef struct sr_config {
     const char *stats_room;         /* if set: the /stats JSON is broadcast
                                        locally as event "stats" to this room */
     uint32_t stats_interval_ms;     /* 1000: period of those broadcasts */
+
+    /* Authorization with JWT (see "Authorization" below). auth_alg NULL
+     * (and every other auth_* string NULL): anonymous access, as before. */
+    const char *auth_alg;           /* NULL: off; "HS256", "RS256" or "ES256" */
+    const char *auth_secret;        /* HS256: the shared secret, >= 32 bytes */
+    const char *auth_secret_file;   /* HS256: or read it from this file (one
+                                       trailing newline is dropped) */
+    const char *auth_public_key_file; /* RS256/ES256: PEM public key file */
+    unsigned auth_leeway_s;         /* 30: clock skew allowed on exp/nbf/iat */
+    const char *auth_issuer;        /* if set: "iss" must equal it */
+    const char *auth_audience;      /* if set: "aud" must name it (unset:
+                                       tokens carrying "aud" are refused) */
+    const char *auth_cookie;        /* "sserooms_token": cookie that may carry
+                                       the token of GET /sse */
+    uint32_t ticket_ttl_ms;         /* 30000: lifetime of POST /tickets tickets */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */
 SR_API void sr_config_init(sr_config *cfg);
+
+/* Checks what sr_server_new would refuse in the authorization settings
+ * (an algorithm without its key, a key without an algorithm, an HS256
+ * secret shorter than 32 bytes, an unreadable or unsuitable key file, ...),
+ * loading the key as the server would. 0, or SR_EINVAL with a sentence
+ * saying why in err (may be NULL), or SR_ENOMEM. */
+SR_API int sr_config_check(const sr_config *cfg, char *err, size_t errcap);
+
+/* Authorization. With auth_alg set every GET on the SSE path needs a JWT
+ * signed with that algorithm and key, taken from (first found)
+ * ?ticket=, "Authorization: Bearer <JWT>", ?token=, or the auth_cookie
+ * cookie; else 401 (with WWW-Authenticate: Bearer). The token's "rooms"
+ * claim (an array of exact names or "prefix*" patterns, "*" = any room)
+ * must allow every ?room= asked for, else 403 and nothing is joined; the
+ * accept hook runs after these checks (a hook answering SR_ACCEPT_CUSTOM
+ * joins rooms on its own authority). POST /publish needs a Bearer JWT
+ * whose "publish" claim allows every target room (403 otherwise, 401
+ * without a valid token) or, when publish_key is set, that key.
+ * POST /tickets with a Bearer JWT and {"rooms":["a",...]} (each allowed by
+ * its "rooms" claim) answers {"ticket":"...","expires_in_ms":N,"rooms":[...]}:
+ * a single-use ticket for ?ticket= on GET /sse, bound to those rooms and
+ * valid for ticket_ttl_ms. Tokens are never logged. */
 
 /* Room names accepted everywhere: 1..max_room_len bytes of
  * A-Z a-z 0-9 and - _ . : @ / = + ~ ! $ * , ; (no spaces, no control
@@ -255,12 +300,14 @@ SR_API size_t sr_rooms(const sr_server *srv, const char **out, size_t cap);
 /* Broadcasts to every member of rooms[0..n_rooms); a connection in several
  * of them receives it once. The frame is encoded once and shared. Returns
  * the number of local connections it was queued to, or a negative code
- * (SR_EJSON, SR_ENEWLINE, SR_EROOM, SR_EINVAL, SR_ENOMEM). Unless
+ * (SR_EJSON, SR_ENEWLINE, SR_EROOM, SR_EINVAL, SR_ENOMEM, SR_ETOOBIG: data
+ * longer than cfg.max_message_bytes). Unless
  * opts->local, the message is then handed to the adapter for other nodes. */
 SR_API int sr_broadcast(sr_server *srv, const char *const *rooms, size_t n_rooms,
                         const sr_message *msg, const sr_broadcast_opts *opts);
 /* Sends to one connection. 0, or SR_EJSON / SR_ENEWLINE / SR_ECLOSED /
- * SR_EQUEUE (then the connection is being closed as a slow consumer). */
+ * SR_ETOOBIG (data over cfg.max_message_bytes) / SR_EQUEUE (then the
+ * connection is being closed as a slow consumer). */
 SR_API int sr_send(sr_conn *conn, const sr_message *msg);
 /* Ends a stream after its queued frames are written. */
 SR_API void sr_close(sr_conn *conn);

@@ -118,6 +118,8 @@ int sr_broadcast(sr_server *srv, const char *const *rooms, size_t n_rooms, const
     sr_msg_parts m;
     int rc = sr_msg_parts_from(msg, srv->cfg.max_json_depth, &m);
     if (rc < 0) return rc;
+    rc = sr_limit_message(srv, m.data_len);
+    if (rc < 0) return rc;
     return sr_broadcast_parts(srv, rooms, n_rooms, &m, opts);
 }
 
@@ -126,6 +128,8 @@ int sr_send(sr_conn *c, const sr_message *msg) {
     if (c->closing || c->doomed || c->end_after_flush || c->kind != SR_CONN_STREAM) return SR_ECLOSED;
     sr_msg_parts m;
     int rc = sr_msg_parts_from(msg, c->srv->cfg.max_json_depth, &m);
+    if (rc < 0) return rc;
+    rc = sr_limit_message(c->srv, m.data_len);
     if (rc < 0) return rc;
     sr_frame *f = sr_frame_encode(m.id, m.id_len, m.event, m.event_len, m.data, m.data_len, m.retry);
     if (!f) return SR_ENOMEM;

@@ -59,6 +59,7 @@ static void on_request_timeout(uv_timer_t *t) {
     sr_conn *c = t->data;
     if (!c->http || c->closing) return;
     if (sr_http_request_started(&c->http->req) && c->http->req.state == SR_HTTP_PARTIAL) {
+        sr_limit_refused(c->srv, SR_LIMIT_REQUEST_TIME);
         sr_routes_error(c, 408, "request not complete in time", true);
     } else {
         sr_conn_close_now(c); /* idle: no request, or idle keep-alive */
@@ -139,6 +140,8 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
         if (!sr_http_request_started(req)) start_timer(c, c->srv->cfg.request_timeout_ms);
         off += sr_http_request_feed(req, data + off, len - off);
         if (req->state == SR_HTTP_ERROR) {
+            if (req->status == 431) sr_limit_refused(c->srv, SR_LIMIT_HEADER_BYTES);
+            else if (req->status == 413) sr_limit_refused(c->srv, SR_LIMIT_BODY_BYTES);
             sr_routes_error(c, req->status, req->error, true);
             return;
         }
@@ -397,6 +400,7 @@ static void on_conn_closed(uv_handle_t *h) {
     else srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->stats.connections--;
+    sr_addr_release(srv, c);
     free(c);
     sr_server_conn_gone(srv);
 }

@@ -4,7 +4,8 @@
  * listening, conn.c socket I/O and the send queue, routes.c HTTP
  * endpoints, stream.c opening streams, broadcast.c fan-out and rooms,
  * remote.c delivery from other nodes, memory_bus.c the in-process bus,
- * sequence.c ordered event ids).
+ * sequence.c ordered event ids, limits.c connections per client address
+ * and refusal counters).
  */
 #ifndef SR_SERVER_INTERNAL_H
 #define SR_SERVER_INTERNAL_H
@@ -87,6 +88,7 @@ struct sr_conn {
     uint8_t in_hash : 1;
     uint8_t detached : 1;       /* left its rooms, close hook called */
     uint32_t requests;          /* requests read on this connection */
+    struct sr_addr_count *addr; /* its client address's entry (limits.c) */
     sr_frame *q_inline[2];      /* ring storage before it needs the heap */
 };
 
@@ -116,6 +118,34 @@ typedef struct sr_seq_table {
 } sr_seq_table;
 
 typedef struct sr_seq_job sr_seq_job;
+typedef struct sr_auth sr_auth; /* auth.c */
+
+/* Open connections of one client address (see limits.c). */
+typedef struct sr_addr_count {
+    struct sr_addr_count *next; /* in its bucket */
+    uint64_t hash;
+    uint32_t count;
+    uint8_t addr[16];           /* IPv6, or IPv4-mapped IPv6 */
+} sr_addr_count;
+
+typedef struct sr_addr_table {
+    sr_addr_count **buckets;    /* cap buckets, a power of two */
+    size_t cap, len;            /* len: addresses with open connections */
+    uint8_t key[16];            /* SipHash key, random */
+} sr_addr_table;
+
+/* The limits whose refusals /stats and /metrics count. */
+typedef enum sr_limit_id {
+    SR_LIMIT_CONNECTIONS = 0,     /* max_connections: 503 */
+    SR_LIMIT_CONNECTIONS_PER_ADDR, /* max_connections_per_addr: 429 */
+    SR_LIMIT_ROOMS_PER_CONN,      /* max_rooms_per_conn: 400 */
+    SR_LIMIT_ROOM_NAME,           /* max_room_len and characters: 400 */
+    SR_LIMIT_HEADER_BYTES,        /* max_header_bytes: 431 */
+    SR_LIMIT_REQUEST_TIME,        /* request_timeout_ms: 408 */
+    SR_LIMIT_BODY_BYTES,          /* max_body_bytes: 413 */
+    SR_LIMIT_MESSAGE_BYTES,       /* max_message_bytes: 413 / SR_ETOOBIG */
+    SR_LIMIT_COUNT
+} sr_limit_id;
 
 /* Publish-to-write latency buckets of GET /metrics, in microseconds. */
 #define SR_LATENCY_BUCKETS 14
@@ -188,9 +218,12 @@ struct sr_server {
     void *log_ud;
     int log_level;
 
+    sr_auth *auth;              /* JWT authorization; NULL: anonymous */
     uv_timer_t stats_timer;     /* cfg.stats_room broadcasts */
     sr_stats stats;
     sr_metrics metrics;
+    sr_addr_table addrs;        /* open connections per client address */
+    uint64_t limit_refused[SR_LIMIT_COUNT];
 };
 
 /* conn.c */
@@ -236,6 +269,22 @@ void sr_metrics_latency(sr_server *srv, uint64_t us);
 void sr_routes_metrics(sr_conn *c);
 void sr_stats_room_start(sr_server *srv);
 
+/* auth.c: JWT authorization (NULL srv->auth: every call is a no-op or
+ * must not be made). The functions taking a conn answer the request
+ * themselves when they return -1. */
+struct sr_grants;
+int sr_auth_new(sr_server *srv, const sr_config *in); /* after copy_config */
+void sr_auth_start(sr_server *srv);                   /* at listen: the sweep timer */
+void sr_auth_close(sr_server *srv, uv_close_cb done); /* at shutdown */
+void sr_auth_free(sr_server *srv);
+int sr_auth_stream(sr_conn *c, size_t n_rooms);       /* GET /sse, before the accept hook */
+int sr_auth_bearer_grants(sr_conn *c, struct sr_grants *g); /* 401 without a valid token */
+int sr_auth_publish_allowed(sr_conn *c, const struct sr_grants *g, const char *const *rooms,
+                            size_t n);                /* 403 for a room not granted */
+void sr_auth_tickets(sr_conn *c);                     /* POST /tickets */
+void sr_auth_stats_json(sr_server *srv, sr_buf *b);   /* ,"auth":{...} in /stats */
+void sr_auth_metrics_text(sr_server *srv, sr_buf *b);
+
 /* static.c: files under cfg.web_root */
 int sr_static_serve(sr_conn *c); /* 1 served, 0 not a static path */
 
@@ -277,6 +326,18 @@ void sr_seq_table_free(sr_seq_table *t);
 
 /* memory_bus.c */
 sr_seq_table *sr_memory_bus_sequences(sr_memory_bus *bus);
+
+/* limits.c */
+void sr_limit_refused(sr_server *srv, sr_limit_id which);
+/* 0, or SR_ETOOBIG (counted) when data_len is over max_message_bytes. */
+int sr_limit_message(sr_server *srv, size_t data_len);
+/* Counts c against its client address; returns the address's count with
+ * it, 0 when c has no IP peer, -1 when out of memory. Once per connection. */
+int64_t sr_addr_acquire(sr_server *srv, sr_conn *c);
+void sr_addr_release(sr_server *srv, sr_conn *c); /* when c is freed */
+void sr_addr_table_free(sr_server *srv);
+void sr_limits_json(sr_server *srv, sr_buf *b);    /* ,"limits":{..},"refused":{..} */
+void sr_limits_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
 
 /* server.c */
 void sr_server_handle_closed(sr_server *srv);

@@ -103,6 +103,7 @@ void sr_routes_metrics(sr_conn *c) {
                       (unsigned long long)srv->metrics.rejected_by_reason[i]);
     sr_buf_printf(&b, "sserooms_rejected_requests_total{reason=\"other\"} %llu\n",
                   (unsigned long long)srv->metrics.rejected_other);
+    sr_limits_metrics(srv, &b);
     sr_buf_puts(&b, "# HELP sserooms_delivery_latency_seconds Time from a message's encoding on this node "
                     "to its last byte written to a stream.\n"
                     "# TYPE sserooms_delivery_latency_seconds histogram\n");
@@ -119,6 +120,7 @@ void sr_routes_metrics(sr_conn *c) {
                   "sserooms_delivery_latency_seconds_count %llu\n",
                   (unsigned long long)cum, (double)srv->metrics.latency_sum_us / 1e6,
                   (unsigned long long)cum);
+    sr_auth_metrics_text(srv, &b);
     if (srv->has_adapter && srv->adapter.metrics_text) {
         size_t need = srv->adapter.metrics_text(srv->adapter.ctx, NULL, 0);
         if (sr_buf_reserve(&b, need) == 0) {

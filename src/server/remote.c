@@ -96,6 +96,9 @@ int sr_server_deliver_remote(sr_server *srv, const char *room, size_t room_len,
     m.data = msg->data;
     m.data_len = msg->data_len == SIZE_MAX ? strlen(msg->data) : msg->data_len;
     m.retry = msg->retry;
+    /* larger than this node lets its own publishers send: dropped, counted */
+    int too_big = sr_limit_message(srv, m.data_len);
+    if (too_big < 0) return too_big;
 
     sr_room *r = sr_registry_find(srv->reg, room, room_len);
     srv->stats.messages_remote_in++;

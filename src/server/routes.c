@@ -1,6 +1,7 @@
 /*
  * routes.c: the HTTP endpoints other than the stream itself:
- * POST /publish, GET /healthz, /rooms, /stats, CORS preflight, and the
+ * POST /publish, GET /healthz, /rooms, /stats, CORS preflight (POST
+ * /tickets and the token checks are in auth.c), and the
  * JSON error responses every endpoint shares.
  *
  * POST /publish validates the whole body with the JSON scanner, takes the
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/grants.h"
 #include "http/response.h"
 #include "json/json.h"
 #include "server/internal.h"
@@ -184,6 +186,7 @@ static int add_room(publish_req *p, sr_server *srv, const sr_json_value *v, char
     if (!name) return -1;
     p->owned[p->n_owned++] = owned;
     if (sr_room_name_check(name, strlen(name), srv->cfg.max_room_len) < 0) {
+        sr_limit_refused(srv, SR_LIMIT_ROOM_NAME);
         sr_buf b;
         sr_buf_init(&b);
         sr_buf_puts(&b, "invalid room name ");
@@ -425,7 +428,14 @@ static void publish_sequenced(sr_conn *c, publish_req *p, const sr_broadcast_opt
 
 static void handle_publish(sr_conn *c) {
     sr_server *srv = c->srv;
-    if (!publish_authorized(c)) {
+    /* the publish key's holder may publish anywhere; else, with JWT
+     * authorization on, the token's publish claim decides (auth.c) */
+    int by_key = srv->cfg.publish_key && *srv->cfg.publish_key && publish_authorized(c);
+    sr_grants grants;
+    sr_grants_init(&grants);
+    if (!by_key && srv->auth) {
+        if (sr_auth_bearer_grants(c, &grants) < 0) return; /* answered 401 */
+    } else if (!publish_authorized(c)) {
         reject(c, 401, "missing or wrong publish key: send Authorization: Bearer <key>");
         return;
     }
@@ -435,7 +445,22 @@ static void handle_publish(sr_conn *c) {
     char err[512];
     if (parse_publish(srv, req->body ? req->body : "", req->body_len, &p, err, sizeof(err)) < 0) {
         publish_req_free(&p);
+        sr_grants_free(&grants);
         reject(c, 400, err);
+        return;
+    }
+    int allowed = by_key || !srv->auth ||
+                  sr_auth_publish_allowed(c, &grants, p.rooms, p.n_rooms) == 0; /* else 403 sent */
+    sr_grants_free(&grants);
+    if (!allowed) {
+        publish_req_free(&p);
+        return;
+    }
+    if (sr_limit_message(srv, p.m.data_len) < 0) {
+        publish_req_free(&p);
+        snprintf(err, sizeof(err), "\"data\" too large: its JSON text may have at most %zu bytes",
+                 srv->cfg.max_message_bytes);
+        reject(c, 413, err);
         return;
     }
     sr_broadcast_opts opts = {.local = p.local, .meta = p.meta, .meta_len = p.meta_len};
@@ -486,6 +511,11 @@ void sr_routes_dispatch(sr_conn *c) {
     if (strcmp(path, srv->cfg.sse_path) == 0) {
         if (method != HTTP_GET) reject(c, 405, "use GET to open a stream");
         else sr_stream_open(c);
+        return;
+    }
+    if (srv->auth && strcmp(path, "/tickets") == 0) {
+        if (method != HTTP_POST) reject(c, 405, "use POST to ask for a ticket");
+        else sr_auth_tickets(c);
         return;
     }
     if (srv->cfg.enable_publish && strcmp(path, "/publish") == 0) {

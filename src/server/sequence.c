@@ -353,6 +353,8 @@ int sr_broadcast_sequenced(sr_server *srv, const char *const *rooms, size_t n_ro
     sr_msg_parts m;
     int rc = sr_msg_parts_from(&no_id, srv->cfg.max_json_depth, &m);
     if (rc < 0) return rc;
+    rc = sr_limit_message(srv, m.data_len);
+    if (rc < 0) return rc;
     if (opts && opts->meta && opts->meta_len) {
         sr_json_value v;
         if (sr_json_validate(opts->meta, opts->meta_len, srv->cfg.max_json_depth, &v, NULL, NULL) != 0)

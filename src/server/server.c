@@ -39,6 +39,11 @@ void sr_config_init(sr_config *cfg) {
     cfg->enable_metrics = 1;
     cfg->sse_path = "/sse";
     cfg->stats_interval_ms = 1000;
+    cfg->auth_leeway_s = 30;
+    cfg->auth_cookie = "sserooms_token";
+    cfg->ticket_ttl_ms = 30000;
+    cfg->max_connections_per_addr = 256;
+    cfg->max_message_bytes = 256 * 1024;
 }
 
 static const char *keep_string(sr_server *srv, const char *s) {
@@ -124,6 +129,7 @@ int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg) {
     sr_server *srv = calloc(1, sizeof(*srv));
     if (!srv) return SR_ENOMEM;
     int rc = copy_config(srv, cfg);
+    if (rc == SR_OK) rc = sr_auth_new(srv, cfg);
     if (rc < 0) goto fail;
     if (loop) {
         srv->loop = loop;
@@ -198,8 +204,21 @@ static void on_connection(uv_stream_t *listener, int status) {
         return;
     }
     if (srv->cfg.max_connections && srv->stats.connections > srv->cfg.max_connections) {
+        sr_limit_refused(srv, SR_LIMIT_CONNECTIONS);
         sr_conn_start(c);
         sr_routes_error(c, 503, "too many connections", true);
+        return;
+    }
+    int64_t from_addr = sr_addr_acquire(srv, c);
+    if (from_addr < 0) {
+        sr_conn_start(c);
+        sr_routes_error(c, 503, "out of memory", true);
+        return;
+    }
+    if (srv->cfg.max_connections_per_addr && (uint64_t)from_addr > srv->cfg.max_connections_per_addr) {
+        sr_limit_refused(srv, SR_LIMIT_CONNECTIONS_PER_ADDR);
+        sr_conn_start(c);
+        sr_routes_error(c, 429, "too many connections from this address", true);
         return;
     }
     sr_conn_start(c);
@@ -260,6 +279,7 @@ int sr_server_listen(sr_server *srv) {
     uv_timer_init(srv->loop, &srv->grace_timer);
     srv->grace_timer.data = srv;
     sr_stats_room_start(srv);
+    sr_auth_start(srv);
     srv->open_handles += 5;
     srv->handles_ready = true;
     srv->listening = true;
@@ -295,6 +315,7 @@ static void close_server_handles(sr_server *srv) {
     uv_close((uv_handle_t *)&srv->heartbeat_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->grace_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->stats_timer, on_server_handle_closed);
+    sr_auth_close(srv, on_server_handle_closed);
 }
 
 static void on_grace_timeout(uv_timer_t *t) {
@@ -375,10 +396,12 @@ void sr_server_free(sr_server *srv) {
     }
     sr_remote_seen_free(srv);
     free(srv->id_table);
+    sr_auth_free(srv);
     if (srv->owns_loop) {
         uv_run(srv->loop, UV_RUN_NOWAIT);
         uv_loop_close(srv->loop);
     }
+    sr_addr_table_free(srv); /* after the last connection closed */
     for (size_t i = 0; i < srv->n_strings; i++) free(srv->strings[i]);
     free(srv->strings);
     free(srv);

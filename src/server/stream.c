@@ -1,7 +1,8 @@
 /*
  * stream.c: turning a GET on the SSE path into a stream.
  *
- * The ?room= names are checked first (count, length, characters), then the
+ * The ?room= names are checked first (count, length, characters), then
+ * the token or ticket when authorization is on (auth.c), then the
  * embedder's accept hook may refuse the stream or pick its rooms, then the
  * response head is queued and the connection becomes a stream: its parser
  * and timer are freed, and from then on it only receives frames.
@@ -77,10 +78,12 @@ void sr_stream_open(sr_conn *c) {
         if (n_rooms >= srv->cfg.max_rooms_per_conn) {
             snprintf(msg, sizeof(msg), "too many rooms: at most %u per connection",
                      srv->cfg.max_rooms_per_conn);
+            sr_limit_refused(srv, SR_LIMIT_ROOMS_PER_CONN);
             refuse(c, 400, msg);
             return;
         }
         if (sr_room_name_check(room, strlen(room), srv->cfg.max_room_len) < 0) {
+            sr_limit_refused(srv, SR_LIMIT_ROOM_NAME);
             sr_buf b;
             sr_buf_init(&b);
             sr_buf_puts(&b, "invalid room name ");
@@ -92,6 +95,7 @@ void sr_stream_open(sr_conn *c) {
             return;
         }
     }
+    if (srv->auth && sr_auth_stream(c, n_rooms) < 0) return; /* answered 401/403 */
     int verdict = SR_ACCEPT;
     if (srv->accept_fn) {
         sr_request *view = sr_request_view(c);

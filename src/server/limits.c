@@ -1,0 +1,192 @@
+/*
+ * limits.c: the limits that keep one client from taking the server: the
+ * count of open connections per client address, the size of one message's
+ * data, and the refusal counters of every limit, which /stats ("limits"
+ * and "refused") and /metrics report next to the configured values.
+ *
+ * Connections per address: a chained hash table from the peer address
+ * (16 bytes: IPv6, or IPv4 as its IPv4-mapped IPv6 form, so that a dual-
+ * stack listener counts one client once) to the count of its open
+ * connections. Each connection keeps a pointer to its entry, so the close
+ * path needs no lookup and no getpeername (which fails once the peer has
+ * reset). An entry is freed when its count drops to 0, so the table holds
+ * only addresses with open connections. Buckets are chosen by SipHash with
+ * a random key, so clients cannot pick addresses that all collide; the
+ * table doubles when it holds more entries than buckets. Each IPv6 address
+ * counts on its own (a /64 is not grouped).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hash.h"
+#include "server/internal.h"
+
+static const char *const limit_names[SR_LIMIT_COUNT] = {
+    [SR_LIMIT_CONNECTIONS] = "connections",
+    [SR_LIMIT_CONNECTIONS_PER_ADDR] = "connections_per_addr",
+    [SR_LIMIT_ROOMS_PER_CONN] = "rooms_per_conn",
+    [SR_LIMIT_ROOM_NAME] = "room_name",
+    [SR_LIMIT_HEADER_BYTES] = "header_bytes",
+    [SR_LIMIT_REQUEST_TIME] = "request_time",
+    [SR_LIMIT_BODY_BYTES] = "body_bytes",
+    [SR_LIMIT_MESSAGE_BYTES] = "message_bytes",
+};
+
+void sr_limit_refused(sr_server *srv, sr_limit_id which) {
+    if ((unsigned)which < SR_LIMIT_COUNT) srv->limit_refused[which]++;
+}
+
+int sr_limit_message(sr_server *srv, size_t data_len) {
+    if (srv->cfg.max_message_bytes && data_len > srv->cfg.max_message_bytes) {
+        sr_limit_refused(srv, SR_LIMIT_MESSAGE_BYTES);
+        return SR_ETOOBIG;
+    }
+    return SR_OK;
+}
+
+/* --- connections per address ------------------------------------------- */
+
+/* The peer of c as 16 bytes; 0, or -1 when it has no IP peer. */
+static int peer_key(sr_conn *c, uint8_t key[16]) {
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return -1;
+    if (ss.ss_family == AF_INET6) {
+        memcpy(key, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+        return 0;
+    }
+    if (ss.ss_family == AF_INET) {
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        memcpy(key, mapped, 12);
+        memcpy(key + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        return 0;
+    }
+    return -1;
+}
+
+static size_t bucket_of(const sr_addr_table *t, uint64_t hash) {
+    return (size_t)(hash & (t->cap - 1));
+}
+
+/* Doubles the bucket array (or makes the first one); -1 when out of memory,
+ * and then the table is unchanged. */
+static int grow(sr_addr_table *t) {
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    sr_addr_count **buckets = calloc(cap, sizeof(*buckets));
+    if (!buckets) return -1;
+    if (!t->cap && sr_random_bytes(t->key, sizeof(t->key)) != 0) {
+        /* no random source: a fixed key still spreads ordinary addresses */
+        memset(t->key, 0x5a, sizeof(t->key));
+    }
+    for (size_t i = 0; i < t->cap; i++) {
+        for (sr_addr_count *e = t->buckets[i], *next; e; e = next) {
+            next = e->next;
+            size_t b = (size_t)(e->hash & (cap - 1));
+            e->next = buckets[b];
+            buckets[b] = e;
+        }
+    }
+    free(t->buckets);
+    t->buckets = buckets;
+    t->cap = cap;
+    return 0;
+}
+
+int64_t sr_addr_acquire(sr_server *srv, sr_conn *c) {
+    if (c->addr) return c->addr->count;
+    uint8_t key[16];
+    if (peer_key(c, key) != 0) return 0;
+    sr_addr_table *t = &srv->addrs;
+    if ((!t->cap || t->len >= t->cap) && grow(t) != 0 && !t->cap) return -1;
+    uint64_t hash = sr_siphash13(key, sizeof(key), t->key);
+    size_t b = bucket_of(t, hash);
+    sr_addr_count *e = t->buckets[b];
+    while (e && (e->hash != hash || memcmp(e->addr, key, sizeof(key)) != 0)) e = e->next;
+    if (!e) {
+        e = calloc(1, sizeof(*e));
+        if (!e) return -1;
+        e->hash = hash;
+        memcpy(e->addr, key, sizeof(key));
+        e->next = t->buckets[b];
+        t->buckets[b] = e;
+        t->len++;
+    }
+    e->count++;
+    c->addr = e;
+    return e->count;
+}
+
+void sr_addr_release(sr_server *srv, sr_conn *c) {
+    sr_addr_count *e = c->addr;
+    if (!e) return;
+    c->addr = NULL;
+    if (--e->count > 0) return;
+    sr_addr_table *t = &srv->addrs;
+    sr_addr_count **link = &t->buckets[bucket_of(t, e->hash)];
+    while (*link != e) link = &(*link)->next;
+    *link = e->next;
+    t->len--;
+    free(e);
+}
+
+void sr_addr_table_free(sr_server *srv) {
+    sr_addr_table *t = &srv->addrs;
+    for (size_t i = 0; i < t->cap; i++) {
+        for (sr_addr_count *e = t->buckets[i], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    }
+    free(t->buckets);
+    memset(t, 0, sizeof(*t));
+}
+
+/* --- reporting ---------------------------------------------------------- */
+
+void sr_limits_json(sr_server *srv, sr_buf *b) {
+    const sr_config *cfg = &srv->cfg;
+    sr_buf_printf(b,
+                  ",\"limits\":{\"max_connections\":%zu,\"max_connections_per_addr\":%zu,"
+                  "\"max_rooms_per_conn\":%u,\"max_room_len\":%zu,\"max_header_bytes\":%zu,"
+                  "\"request_timeout_ms\":%u,\"max_body_bytes\":%zu,\"max_message_bytes\":%zu,"
+                  "\"client_addresses\":%zu}",
+                  cfg->max_connections, cfg->max_connections_per_addr, cfg->max_rooms_per_conn,
+                  cfg->max_room_len, cfg->max_header_bytes, (unsigned)cfg->request_timeout_ms,
+                  cfg->max_body_bytes, cfg->max_message_bytes, srv->addrs.len);
+    sr_buf_puts(b, ",\"refused\":{");
+    for (int i = 0; i < SR_LIMIT_COUNT; i++) {
+        sr_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", limit_names[i],
+                      (unsigned long long)srv->limit_refused[i]);
+    }
+    sr_buf_puts(b, "}");
+}
+
+void sr_limits_metrics(sr_server *srv, sr_buf *b) {
+    const sr_config *cfg = &srv->cfg;
+    sr_buf_puts(b, "# HELP sserooms_limit_refusals_total Requests and connections refused, by the "
+                   "limit they went over\n# TYPE sserooms_limit_refusals_total counter\n");
+    for (int i = 0; i < SR_LIMIT_COUNT; i++) {
+        sr_buf_printf(b, "sserooms_limit_refusals_total{limit=\"%s\"} %llu\n", limit_names[i],
+                      (unsigned long long)srv->limit_refused[i]);
+    }
+    const struct {
+        const char *name;
+        unsigned long long value;
+    } values[] = {
+        {"max_connections", cfg->max_connections},
+        {"max_connections_per_addr", cfg->max_connections_per_addr},
+        {"max_rooms_per_conn", cfg->max_rooms_per_conn},
+        {"max_room_len", cfg->max_room_len},
+        {"max_header_bytes", cfg->max_header_bytes},
+        {"request_timeout_ms", cfg->request_timeout_ms},
+        {"max_body_bytes", cfg->max_body_bytes},
+        {"max_message_bytes", cfg->max_message_bytes},
+    };
+    sr_buf_puts(b, "# HELP sserooms_limit The configured limits (0: unlimited)\n"
+                   "# TYPE sserooms_limit gauge\n");
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+        sr_buf_printf(b, "sserooms_limit{name=\"%s\"} %llu\n", values[i].name, values[i].value);
+    sr_buf_printf(b, "# HELP sserooms_client_addresses Client addresses with open connections\n"
+                     "# TYPE sserooms_client_addresses gauge\nsserooms_client_addresses %zu\n",
+                  srv->addrs.len);
+}

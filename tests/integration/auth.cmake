@@ -1,0 +1,8 @@
+# JWT authorization of the real binary (tests/integration/test_auth_http.c):
+# streams, publishing, tickets, counters and startup checks. Tokens are
+# signed in the test with the helpers of the unit tests (test_auth_tokens.c)
+# and the keys of tests/data/auth/.
+sr_integration_test(test_auth_http)
+target_sources(test_auth_http PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth_tokens.c)
+target_include_directories(test_auth_http PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+

@@ -1,0 +1,7 @@
+# Limits (tests/integration/test_limits.c): each configurable limit hit
+# against the real binary (status, JSON error, /stats "refused" and
+# /metrics counters, the server still serving), connections per client
+# address from several loopback source addresses, and the message size
+# limit of sr_broadcast / sr_send / sr_broadcast_sequenced /
+# sr_server_deliver_remote.
+sr_integration_test(test_limits)

@@ -1,0 +1,392 @@
+/*
+ * test_auth_http.c: JWT authorization of the real sserooms binary
+ * (--auth-alg ...), over sockets. Tokens are built and signed here with
+ * OpenSSL (tests/unit/test_auth_tokens.c) from the committed test keys of
+ * tests/data/auth/, with real times, so each test states what it sends.
+ *
+ *  - GET /sse: a valid token streams, from the Authorization header, the
+ *    token query parameter or the cookie; refused with 401 (and
+ *    WWW-Authenticate: Bearer): no token, a token signed with the wrong
+ *    key, alg none, HS256 forged with the RS256 public key PEM as secret,
+ *    an expired token; 403 and nothing joined: a token for room a asking
+ *    for b (alone, or with a);
+ *  - POST /publish: allowed / refused by the publish claim, 401 without a
+ *    token, the publish key still works next to JWTs;
+ *  - POST /tickets: default TTL 30 s in the answer, a ticket works once
+ *    and then fails, is bound to its rooms, rooms outside the token are
+ *    refused; with --ticket-ttl-ms 1000 a ticket fails after 1.5 s;
+ *  - /stats and /metrics count the refusals by reason and the tickets;
+ *  - startup: half-configured authorization exits 2 saying why; an HS256
+ *    secret file works; --check-config masks the secret.
+ */
+#include "srt_check.h"
+#include "srt_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_auth_tokens.h"
+
+#define RSA_PUB DATA "rsa_public.pem"
+
+/* A JSON payload valid for 10 minutes (exp_offset from now), with the
+ * given claim texts (NULL: claim absent). Returns static storage. */
+static const char *payload(const char *rooms, const char *publish, long exp_offset) {
+    static char buf[1024];
+    long now = (long)time(NULL);
+    int n = snprintf(buf, sizeof buf, "{\"sub\":\"tester\",\"iat\":%ld,\"exp\":%ld", now - 5,
+                     now + exp_offset);
+    if (rooms) n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"rooms\":%s", rooms);
+    if (publish) n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"publish\":%s", publish);
+    snprintf(buf + n, sizeof buf - (size_t)n, "}");
+    return buf;
+}
+
+static char *rs_tok(const char *rooms, const char *publish) {
+    return rs_token(payload(rooms, publish, 600));
+}
+
+/* GET path with extra headers: the status (200 means a valid stream,
+ * which is closed again unless keep is not NULL). */
+static int open_stream(int port, const char *path, const char *const *headers, srt_sse *keep) {
+    srt_sse s;
+    int rc = srt_sse_open_ex(&s, port, path, headers, NULL, SRT_TIMEOUT_MS);
+    assert_true(rc >= 0);
+    int status = rc == 0 ? 200 : rc;
+    if (status != 200 && status != 401 && status != 403)
+        fprintf(stderr, "unexpected %d: %s\n", status, s.head.body ? s.head.body : "");
+    if (status == 401) {
+        const char *www = srt_response_header(&s.head, "WWW-Authenticate");
+        assert_non_null(www);
+        assert_string_equal(www, "Bearer");
+        assert_non_null(strstr(s.head.body, "\"error\":"));
+    }
+    if (keep && rc == 0) *keep = s;
+    else srt_sse_close(&s);
+    return status;
+}
+
+static int stream_with_bearer(int port, const char *path, const char *tok) {
+    char h[4096];
+    snprintf(h, sizeof h, "Authorization: Bearer %s", tok);
+    return open_stream(port, path, (const char *[]){h, NULL}, NULL);
+}
+
+/* POST body to path with a Bearer token (NULL: none); returns the status,
+ * the body in *body when not NULL (malloc'd). */
+static int post(int port, const char *path, const char *bearer_tok, const char *body, char **out) {
+    char h[4096];
+    snprintf(h, sizeof h, "Authorization: Bearer %s", bearer_tok ? bearer_tok : "");
+    const char *hdrs[] = {"Content-Type: application/json", bearer_tok ? h : NULL, NULL};
+    srt_response r;
+    assert_int_equal(srt_http_request(port, "POST", path, hdrs, body, &r), 0);
+    int status = r.status;
+    if (status == 401)
+        assert_non_null(srt_response_header(&r, "WWW-Authenticate"));
+    if (out) *out = strdup(r.body ? r.body : "");
+    srt_response_free(&r);
+    return status;
+}
+
+static char *get_body(int port, const char *path) {
+    srt_response r;
+    assert_int_equal(srt_http_get(port, path, &r), 0);
+    srt_check_status(&r, 200);
+    char *b = strdup(r.body);
+    srt_response_free(&r);
+    return b;
+}
+
+static void start_rs256(srt_proc *p, const char *const *extra) {
+    const char *args[16] = {"--auth-alg", "RS256", "--auth-public-key", RSA_PUB};
+    size_t n = 4;
+    for (; extra && *extra && n < 15; extra++) args[n++] = *extra;
+    args[n] = NULL;
+    srt_proc_opts o = {.args = args};
+    assert_int_equal(srt_proc_start(p, &o), 0);
+}
+
+/* ---- streams -------------------------------------------------------------- */
+
+static void test_streams(void **state) {
+    (void)state;
+    srt_proc p;
+    start_rs256(&p, NULL);
+    char *good = rs_tok("[\"a\",\"chat:*\"]", NULL);
+
+    /* the header, the query and the cookie each carry a token */
+    srt_sse s;
+    char h[4096];
+    snprintf(h, sizeof h, "Authorization: Bearer %s", good);
+    assert_int_equal(open_stream(p.port, "/sse?room=a&room=chat:1", (const char *[]){h, NULL}, &s),
+                     200);
+    srt_check_room_members(p.port, "a", 1, SRT_TIMEOUT_MS);
+    srt_check_room_members(p.port, "chat:1", 1, SRT_TIMEOUT_MS);
+    char *pub = rs_tok(NULL, "[\"a\"]");
+    char *answer = NULL;
+    assert_int_equal(post(p.port, "/publish", pub, "{\"room\":\"a\",\"data\":1}", &answer), 200);
+    assert_string_equal(answer, "{\"delivered\":1}\n");
+    free(answer);
+    free(pub);
+    assert_true(srt_sse_expect(&s, "data: 1\n\n", SRT_TIMEOUT_MS));
+    srt_sse_close(&s);
+    srt_check_room_members(p.port, "a", 0, SRT_TIMEOUT_MS);
+    char path[4096];
+    snprintf(path, sizeof path, "/sse?room=a&token=%s", good);
+    assert_int_equal(open_stream(p.port, path, NULL, NULL), 200);
+    snprintf(h, sizeof h, "Cookie: theme=dark; sserooms_token=%s; x=y", good);
+    assert_int_equal(open_stream(p.port, "/sse?room=a", (const char *[]){h, NULL}, NULL), 200);
+
+    /* refused with 401 */
+    assert_int_equal(open_stream(p.port, "/sse?room=a", NULL, NULL), 401);
+    char *wrong_key = token("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", payload("[\"a\"]", NULL, 600),
+                            SIG_RSA, rsa2_key, 0);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", wrong_key), 401);
+    char *none = token("{\"alg\":\"none\",\"typ\":\"JWT\"}", payload("[\"a\"]", NULL, 600),
+                       SIG_EMPTY, NULL, 0);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", none), 401);
+    char *forged = token("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload("[\"a\"]", NULL, 600),
+                         SIG_HMAC, rsa_public_pem, strlen(rsa_public_pem));
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", forged), 401);
+    char *expired = rs_token(payload("[\"a\"]", NULL, -3600));
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", expired), 401);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", "not.a.token"), 401);
+    char *bad_claim = rs_tok("5", NULL); /* rooms must be a string or an array of strings */
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", bad_claim), 401);
+    free(bad_claim);
+
+    /* 403, and nothing joined */
+    char *only_a = rs_tok("[\"a\"]", NULL);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=b", only_a), 403);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a&room=b", only_a), 403);
+    char *rooms = get_body(p.port, "/rooms");
+    assert_int_equal(srt_rooms_count(rooms), 0);
+    free(rooms);
+
+    /* the counters */
+    char *stats = get_body(p.port, "/stats");
+    assert_non_null(strstr(stats, "\"failures\":{\"missing\":1,\"invalid\":5,\"expired\":1,"
+                                  "\"forbidden\":2,\"ticket_refused\":0}"));
+    free(stats);
+    char *metrics = get_body(p.port, "/metrics");
+    assert_non_null(strstr(metrics, "sserooms_auth_failures_total{reason=\"expired\"} 1\n"));
+    assert_non_null(strstr(metrics, "sserooms_auth_failures_total{reason=\"forbidden\"} 2\n"));
+    free(metrics);
+    /* no token ever reaches the log (read before the clean exit deletes it) */
+    char *log = NULL;
+    for (int i = 0; i < 50 && !(log && strstr(log, "403")); i++) {
+        free(log);
+        srt_sleep_ms(20);
+        FILE *f = fopen(p.log_path, "rb");
+        assert_non_null(f);
+        srt_buf b = {0};
+        char tmp[4096];
+        size_t n;
+        while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) srt_buf_append(&b, tmp, n);
+        fclose(f);
+        srt_buf_append(&b, "", 0);
+        log = b.data;
+    }
+    assert_non_null(log);
+    assert_null(strstr(log, good));
+    assert_null(strstr(log, only_a));
+    free(log);
+    srt_check_stop(&p);
+    free(good), free(wrong_key), free(none), free(forged), free(expired), free(only_a);
+}
+
+/* ---- publishing ------------------------------------------------------------- */
+
+static void test_publish(void **state) {
+    (void)state;
+    srt_proc p;
+    start_rs256(&p, (const char *[]){"--publish-key", "the-publish-key", NULL});
+    char *pub_a = rs_tok(NULL, "[\"a\",\"news:*\"]");
+    char *sub_only = rs_tok("[\"*\"]", NULL);
+    assert_int_equal(post(p.port, "/publish", pub_a, "{\"room\":\"a\",\"data\":1}", NULL), 200);
+    assert_int_equal(post(p.port, "/publish", pub_a, "{\"rooms\":[\"a\",\"news:x\"],\"data\":1}", NULL),
+                     200);
+    char *answer = NULL;
+    assert_int_equal(post(p.port, "/publish", pub_a, "{\"rooms\":[\"a\",\"b\"],\"data\":1}", &answer),
+                     403);
+    assert_non_null(strstr(answer, "\\\"b\\\""));
+    free(answer);
+    assert_int_equal(post(p.port, "/publish", sub_only, "{\"room\":\"a\",\"data\":1}", NULL), 403);
+    assert_int_equal(post(p.port, "/publish", NULL, "{\"room\":\"a\",\"data\":1}", NULL), 401);
+    assert_int_equal(post(p.port, "/publish", "wrong-key", "{\"room\":\"a\",\"data\":1}", NULL), 401);
+    /* the publish key still works, for any room */
+    assert_int_equal(post(p.port, "/publish", "the-publish-key", "{\"room\":\"b\",\"data\":1}", NULL),
+                     200);
+    srt_check_stop(&p);
+    free(pub_a), free(sub_only);
+}
+
+/* ---- tickets ---------------------------------------------------------------- */
+
+/* POST /tickets; returns the status and the ticket (malloc'd) on 200. */
+static int ask_ticket(int port, const char *tok, const char *body, char **ticket, long long *ttl) {
+    char *answer = NULL;
+    int status = post(port, "/tickets", tok, body, &answer);
+    if (status == 200) {
+        *ticket = srt_json_string(answer, "ticket");
+        assert_non_null(*ticket);
+        assert_int_equal(strlen(*ticket), 32);
+        assert_true(srt_json_int(answer, "expires_in_ms", ttl));
+    }
+    free(answer);
+    return status;
+}
+
+static void test_tickets(void **state) {
+    (void)state;
+    srt_proc p;
+    start_rs256(&p, NULL);
+    char *tok = rs_tok("[\"a\",\"b\",\"chat:*\"]", NULL);
+    char *ticket = NULL, *answer = NULL;
+    long long ttl = 0;
+    assert_int_equal(post(p.port, "/tickets", tok, "{\"rooms\":[\"a\",\"chat:1\"]}", &answer), 200);
+    assert_non_null(strstr(answer, "\"expires_in_ms\":30000,\"rooms\":[\"a\",\"chat:1\"]}"));
+    free(answer);
+    assert_int_equal(ask_ticket(p.port, tok, "{\"rooms\":[\"a\"]}", &ticket, &ttl), 200);
+    assert_int_equal(ttl, 30000);
+    char path[256];
+    snprintf(path, sizeof path, "/sse?room=a&ticket=%s", ticket);
+    srt_sse s;
+    assert_int_equal(open_stream(p.port, path, NULL, &s), 200);
+    srt_check_room_members(p.port, "a", 1, SRT_TIMEOUT_MS);
+    srt_sse_close(&s);
+    assert_int_equal(open_stream(p.port, path, NULL, NULL), 401); /* used up */
+    free(ticket);
+
+    /* bound to its rooms: b is in the token, not in the ticket */
+    assert_int_equal(ask_ticket(p.port, tok, "{\"rooms\":[\"a\"]}", &ticket, &ttl), 200);
+    snprintf(path, sizeof path, "/sse?room=b&ticket=%s", ticket);
+    assert_int_equal(open_stream(p.port, path, NULL, NULL), 403);
+    free(ticket);
+    assert_int_equal(open_stream(p.port, "/sse?room=a&ticket=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL,
+                                 NULL), 401);
+
+    /* refused tickets */
+    assert_int_equal(post(p.port, "/tickets", tok, "{\"rooms\":[\"c\"]}", NULL), 403);
+    assert_int_equal(post(p.port, "/tickets", NULL, "{\"rooms\":[\"a\"]}", NULL), 401);
+    assert_int_equal(post(p.port, "/tickets", tok, "{\"rooms\":[]}", NULL), 400);
+    assert_int_equal(post(p.port, "/tickets", tok, "[1]", NULL), 400);
+    char *stats = get_body(p.port, "/stats");
+    assert_non_null(strstr(stats, "\"ticket_refused\":3}"));
+    assert_non_null(strstr(stats, "\"tickets_issued\":3,\"tickets_redeemed\":1"));
+    free(stats);
+    char *metrics = get_body(p.port, "/metrics");
+    assert_non_null(strstr(metrics, "sserooms_tickets_issued_total 3\n"));
+    assert_non_null(strstr(metrics, "sserooms_tickets_redeemed_total 1\n"));
+    free(metrics);
+    srt_check_stop(&p);
+
+    /* a short TTL: the ticket fails after it */
+    start_rs256(&p, (const char *[]){"--ticket-ttl-ms", "1000", NULL});
+    assert_int_equal(ask_ticket(p.port, tok, "{\"rooms\":[\"a\"]}", &ticket, &ttl), 200);
+    assert_int_equal(ttl, 1000);
+    srt_sleep_ms(1500);
+    snprintf(path, sizeof path, "/sse?room=a&ticket=%s", ticket);
+    assert_int_equal(open_stream(p.port, path, NULL, NULL), 401);
+    free(ticket);
+    srt_check_stop(&p);
+    free(tok);
+}
+
+/* ---- configuration ---------------------------------------------------------- */
+
+static void expect_refused(const char *const *args, const char *reason) {
+    srt_run_result r;
+    int st = srt_run(args, NULL, 15000, &r);
+    if (st != 2 || !strstr(r.err, reason))
+        fail_msg("expected exit 2 with '%s'; got %d, stderr: %s", reason, st, r.err);
+    srt_run_result_free(&r);
+}
+
+static void test_configuration(void **state) {
+    (void)state;
+    expect_refused((const char *[]){"--auth-alg", "HS256", NULL}, "needs auth-secret");
+    expect_refused((const char *[]){"--auth-alg", "RS256", NULL}, "needs auth-public-key");
+    expect_refused((const char *[]){"--auth-public-key", RSA_PUB, NULL}, "auth-alg is not");
+    expect_refused((const char *[]){"--auth-secret", hs_secret, NULL}, "auth-alg is not");
+    expect_refused((const char *[]){"--auth-cookie", "c", NULL}, "auth-alg is not");
+    expect_refused((const char *[]){"--auth-alg", "HS256", "--auth-secret", "too-short", NULL},
+                   "32");
+    expect_refused((const char *[]){"--auth-alg", "none", "--auth-secret", hs_secret, NULL},
+                   "expected HS256, RS256 or ES256");
+    expect_refused((const char *[]){"--auth-alg", "RS256", "--auth-public-key", "/nonexistent.pem",
+                                    NULL},
+                   "/nonexistent.pem");
+    expect_refused((const char *[]){"--auth-alg", "ES256", "--auth-public-key", RSA_PUB, NULL},
+                   "ES256");
+    expect_refused((const char *[]){"--auth-alg", "RS256", "--auth-public-key", RSA_PUB,
+                                    "--anonymous", NULL},
+                   "anonymous");
+    expect_refused((const char *[]){"--auth-alg", "RS256", "--auth-public-key", RSA_PUB,
+                                    "--auth-secret", hs_secret, NULL},
+                   "HS256");
+
+    /* --check-config never shows the secret */
+    srt_run_result r;
+    assert_int_equal(srt_run((const char *[]){"--auth-alg", "HS256", "--auth-secret", hs_secret,
+                                              "--check-config", NULL},
+                             NULL, 15000, &r),
+                     0);
+    assert_non_null(strstr(r.out, "auth-secret = ********"));
+    assert_null(strstr(r.out, hs_secret));
+    assert_null(strstr(r.err, hs_secret));
+    srt_run_result_free(&r);
+
+    /* an HS256 secret file (with its newline) works; anonymous is refused */
+    char path[600];
+    snprintf(path, sizeof path, "%s/test-auth-secret-%d", SR_TEST_BINARY_DIR, (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", hs_secret);
+    fclose(f);
+    srt_proc p;
+    srt_proc_opts o = {.args = (const char *[]){"--auth-alg", "HS256", "--auth-secret-file", path,
+                                                NULL}};
+    assert_int_equal(srt_proc_start(&p, &o), 0);
+    char *hs = hs_token(payload("[\"a\"]", "[\"a\"]", 600));
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", hs), 200);
+    assert_int_equal(open_stream(p.port, "/sse?room=a", NULL, NULL), 401);
+    char *rs = rs_tok("[\"a\"]", NULL);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", rs), 401); /* alg pinned */
+    srt_check_stop(&p);
+    free(hs), free(rs);
+    unlink(path);
+
+    /* ES256 */
+    o = (srt_proc_opts){.args = (const char *[]){"--auth-alg", "ES256", "--auth-public-key",
+                                                 DATA "ec_public.pem", NULL}};
+    assert_int_equal(srt_proc_start(&p, &o), 0);
+    char *es = es_token(payload("[\"room-*\"]", NULL, 600));
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=room-1", es), 200);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=other", es), 403);
+    rs = rs_tok("[\"room-1\"]", NULL);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=room-1", rs), 401);
+    srt_check_stop(&p);
+    free(es), free(rs);
+
+    /* no auth option: anonymous as before, and --anonymous says so */
+    o = (srt_proc_opts){.args = (const char *[]){"--anonymous", NULL}};
+    assert_int_equal(srt_proc_start(&p, &o), 0);
+    assert_int_equal(open_stream(p.port, "/sse?room=a", NULL, NULL), 200);
+    assert_int_equal(post(p.port, "/publish", NULL, "{\"room\":\"a\",\"data\":1}", NULL), 200);
+    assert_int_equal(post(p.port, "/tickets", NULL, "{\"rooms\":[\"a\"]}", NULL), 404);
+    srt_check_stop(&p);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_streams, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_publish, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_tickets, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_configuration, srt_teardown_servers),
+    };
+    return cmocka_run_group_tests(tests, auth_keys_setup, auth_keys_teardown);
+}
