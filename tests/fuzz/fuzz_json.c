@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define DEPTH 1000
 #define DEPTH_MSG "nesting deeper than the limit"
-#define MAX_LOOKUP_MEMBERS 128
+#define MAX_LOOKUP_MEMBERS 128 /* members whose name is looked up */
 
 /* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF. */
 static int utf8_valid(const unsigned char *p, size_t n) {
@@ -349,7 +349,8 @@ static void check_object_lookups(const sr_json_value *obj, member *m, size_t n) 
     /* one key per call, and all of them (up to 20) in one call */
     const char *keys[20];
     size_t nkeys = 0, key_member[20];
-    for (size_t i = 0; i < n; i++) {
+    /* every member is kept, so a duplicate past the checked ones still counts */
+    for (size_t i = 0; i < n && i < MAX_LOOKUP_MEMBERS; i++) {
         if (!m[i].name) continue;
         size_t last = i;
         for (size_t j = i + 1; j < n; j++)
@@ -398,7 +399,7 @@ static void walk_children(const sr_json_value *v, const char *base, size_t size,
         walk(&k, base, size, depth + 1);
         walk(&val, base, size, depth + 1);
         prev_end = val.p + val.len;
-        if (n < MAX_LOOKUP_MEMBERS) {
+        {
             if (n == cap) {
                 cap = cap ? cap * 2 : 8;
                 m = realloc(m, cap * sizeof *m);
