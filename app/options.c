@@ -4,7 +4,8 @@
  * into their typed form; the text shown by --check-config is printed back
  * from that typed form, so what is shown is what the server will use.
  * Defaults come from the library's own sr_config_init and
- * sr_redis_options_init, never restated here.
+ * sr_redis_options_init, never restated here (one deliberate exception:
+ * threads, see app_settings_init).
  */
 #include "options.h"
 
@@ -59,6 +60,9 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                              .arg = "N",
                              .help = "bytes of one message's data JSON (past it: 413); 0 = no "
                                      "limit"},
+    [APP_OPT_THREADS] = {"threads", "SSEROOMS_THREADS", NUM(0, 64), .arg = "N",
+                         .help = "threads: the main loop plus N-1 that write SSE streams; 1 = all "
+                                 "on one loop, 0 = one per core"},
     [APP_OPT_CORS] = {"cors-origin", "SSEROOMS_CORS_ORIGIN", .kind = APP_KIND_LIST,
                       .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ORIGIN", .unset_text = "no origin allowed",
                       .help = "allowed CORS origin; repeatable or comma-separated; * allows any"},
@@ -103,6 +107,21 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                              .help = "cookie that may carry the token of GET /sse"},
     [APP_OPT_TICKET_TTL] = {"ticket-ttl-ms", "SSEROOMS_TICKET_TTL_MS", NUM(1, 3600000), .arg = "MS",
                             .help = "lifetime of a single-use ticket from POST /tickets, in ms"},
+    [APP_OPT_HISTORY] = {"history", "SSEROOMS_HISTORY", NUM(0, SR_HISTORY_MAX), .arg = "N",
+                         .help = "messages kept per room for Last-Event-ID resume (ids assigned "
+                                 "by the server, docs/resume.md); 0 = off"},
+    [APP_OPT_HISTORY_TTL] = {"history-ttl-ms", "SSEROOMS_HISTORY_TTL_MS", NUM(0, UINT32_MAX),
+                             .arg = "MS",
+                             .help = "kept messages older than this are dropped, in ms; 0 = no "
+                                     "age bound"},
+    [APP_OPT_HISTORY_MAX_BYTES] = {"history-max-bytes", "SSEROOMS_HISTORY_MAX_BYTES",
+                                   NUM(0, SIZE_MAX), .arg = "N",
+                                   .help = "in-memory history of all rooms together, in bytes; 0 "
+                                           "= 64 MiB"},
+    [APP_OPT_RESET_EVENT] = {"reset-event", "SSEROOMS_RESET_EVENT", .kind = APP_KIND_STR,
+                             .arg = "NAME",
+                             .help = "event name of the reset sent when a Last-Event-ID cannot "
+                                     "be resumed"},
     [APP_OPT_REDIS] = {"redis", "SSEROOMS_REDIS_URL", .kind = APP_KIND_STR,
                        .flags = APP_OPTF_URL_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "URL",
                        .unset_text = "rooms stay in memory on this node",
@@ -117,6 +136,20 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_REDIS_OUTBOX] = {"redis-outbox", "SSEROOMS_REDIS_OUTBOX", NUM(0, SIZE_MAX), .arg = "N",
                               .help = "publishes held while Redis is unreachable (0: counted and "
                                       "dropped)"},
+    [APP_OPT_REDIS_CLUSTER] = {"redis-cluster", "SSEROOMS_REDIS_CLUSTER", .kind = APP_KIND_STR,
+                               .flags = APP_OPTF_URL_SECRET | APP_OPTF_EMPTY_UNSETS,
+                               .arg = "URL[,URL...]", .unset_text = "no Redis Cluster",
+                               .help = "share rooms through a Redis Cluster (sharded Pub/Sub): seed "
+                                       "nodes redis://[[user]:password@]host:port, comma-separated "
+                                       "(credentials on the first only); not with --redis"},
+    [APP_OPT_REDIS_CANARY_INTERVAL] = {"redis-canary-interval-ms", "SSEROOMS_REDIS_CANARY_INTERVAL_MS",
+                                       NUM(0, UINT32_MAX), .arg = "MS",
+                                       .help = "liveness canary probe interval on each Redis "
+                                               "subscriber connection, in ms; 0 disables"},
+    [APP_OPT_REDIS_CANARY_TIMEOUT] = {"redis-canary-timeout-ms", "SSEROOMS_REDIS_CANARY_TIMEOUT_MS",
+                                      NUM(1, UINT32_MAX), .arg = "MS",
+                                      .help = "a canary probe not back within this rebuilds the "
+                                              "subscriber connection, in ms"},
     [APP_OPT_LOG_FORMAT] = {"log-format", "SSEROOMS_LOG_FORMAT", .kind = APP_KIND_ENUM,
                             .arg = "text|json", .choices = log_formats,
                             .help = "log lines on stderr: text, or JSON lines"},
@@ -174,14 +207,24 @@ void app_settings_init(app_settings *s) {
     v[APP_OPT_MAX_CONNS].num = cfg.max_connections;
     v[APP_OPT_MAX_CONNS_PER_ADDR].num = cfg.max_connections_per_addr;
     v[APP_OPT_MAX_MESSAGE].num = cfg.max_message_bytes;
+    /* the command uses one thread per core; the library's default (1)
+     * keeps an embedder's process single-threaded */
+    v[APP_OPT_THREADS].num = 0;
     set_default_str(&v[APP_OPT_PUBLISH_KEY], cfg.publish_key);
     v[APP_OPT_AUTH_LEEWAY].num = cfg.auth_leeway_s;
     set_default_str(&v[APP_OPT_AUTH_COOKIE], cfg.auth_cookie);
     v[APP_OPT_TICKET_TTL].num = cfg.ticket_ttl_ms;
+    v[APP_OPT_HISTORY].num = cfg.history;
+    v[APP_OPT_HISTORY_TTL].num = cfg.history_ttl_ms;
+    v[APP_OPT_HISTORY_MAX_BYTES].num = cfg.history_max_bytes;
+    set_default_str(&v[APP_OPT_RESET_EVENT], cfg.reset_event[0] ? cfg.reset_event : "reset");
     set_default_str(&v[APP_OPT_REDIS], ro.url);
     set_default_str(&v[APP_OPT_PREFIX], ro.channel_prefix);
     set_default_str(&v[APP_OPT_NODE_ID], ro.node_id && *ro.node_id ? ro.node_id : NULL);
     v[APP_OPT_REDIS_OUTBOX].num = ro.outbox_max;
+    set_default_str(&v[APP_OPT_REDIS_CLUSTER], ro.cluster);
+    v[APP_OPT_REDIS_CANARY_INTERVAL].num = ro.canary_interval_ms;
+    v[APP_OPT_REDIS_CANARY_TIMEOUT].num = ro.canary_timeout_ms;
     v[APP_OPT_LOG_FORMAT].num = APP_LOG_TEXT;
     v[APP_OPT_LOG_LEVEL].num = APP_LOG_INFO;
 }
@@ -403,6 +446,10 @@ const char *app_mask_url(const char *url, char *buf, size_t cap) {
     const char *at = NULL;
     if (scheme_end && strncmp(url, "unix://", 7) == 0) {
         at = *start == '/' ? NULL : strstr(start, "@/");
+    } else if (strchr(start, ',')) {
+        /* a list (--redis-cluster seeds): mask up to the last '@' of all;
+         * masking too much never shows a password */
+        at = strrchr(start, '@');
     } else {
         size_t auth = strcspn(start, "/?#");
         for (size_t i = 0; i < auth; i++)
@@ -495,6 +542,7 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->max_connections = (size_t)v[APP_OPT_MAX_CONNS].num;
     c->max_connections_per_addr = (size_t)v[APP_OPT_MAX_CONNS_PER_ADDR].num;
     c->max_message_bytes = (size_t)v[APP_OPT_MAX_MESSAGE].num;
+    c->threads = (unsigned)v[APP_OPT_THREADS].num;
     c->publish_key = v[APP_OPT_PUBLISH_KEY].str;
     c->auth_alg = v[APP_OPT_AUTH_ALG].str;
     c->auth_secret = v[APP_OPT_AUTH_SECRET].str;
@@ -505,6 +553,15 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->auth_audience = v[APP_OPT_AUTH_AUDIENCE].str;
     if (v[APP_OPT_AUTH_COOKIE].str) c->auth_cookie = v[APP_OPT_AUTH_COOKIE].str;
     c->ticket_ttl_ms = (uint32_t)v[APP_OPT_TICKET_TTL].num;
+    c->history = (unsigned)v[APP_OPT_HISTORY].num;
+    c->history_ttl_ms = (uint32_t)v[APP_OPT_HISTORY_TTL].num;
+    c->history_max_bytes = (size_t)v[APP_OPT_HISTORY_MAX_BYTES].num;
+    if (v[APP_OPT_RESET_EVENT].str) {
+        const char *ev = v[APP_OPT_RESET_EVENT].str;
+        size_t n = strnlen(ev, sizeof(c->reset_event));
+        /* one too long is left unterminated: sr_config_check refuses it */
+        memcpy(c->reset_event, ev, n < sizeof(c->reset_event) ? n + 1 : n);
+    }
     const app_value *cors = &v[APP_OPT_CORS];
     if (cors->n_items) {
         out->cors_origins = calloc(cors->n_items, sizeof *out->cors_origins);
@@ -518,6 +575,12 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     out->redis.channel_prefix = v[APP_OPT_PREFIX].str ? v[APP_OPT_PREFIX].str : "";
     out->redis.node_id = v[APP_OPT_NODE_ID].str;
     out->redis.outbox_max = (size_t)v[APP_OPT_REDIS_OUTBOX].num;
+    /* cluster seeds also go through redis_url, so that the server starts
+     * the Redis adapter; given both, the adapter refuses the combination */
+    out->redis.cluster = v[APP_OPT_REDIS_CLUSTER].str;
+    if (!out->redis_url) out->redis_url = out->redis.cluster;
+    out->redis.canary_interval_ms = (uint32_t)v[APP_OPT_REDIS_CANARY_INTERVAL].num;
+    out->redis.canary_timeout_ms = (uint32_t)v[APP_OPT_REDIS_CANARY_TIMEOUT].num;
     out->log_format = (int)v[APP_OPT_LOG_FORMAT].num;
     out->log_level = (int)v[APP_OPT_LOG_LEVEL].num;
     c->web_root = v[APP_OPT_WEB_ROOT].str;

@@ -87,6 +87,26 @@ typedef struct sr_message {
  * ..."). `text` is valid during the call only. */
 typedef void (*sr_sequence_fn)(void *ud, int rc, const char *text);
 
+/* The bounds of a room's history (sr_config.history, history_ttl_ms). */
+typedef struct sr_history_limits {
+    unsigned max_messages;
+    uint32_t ttl_ms; /* 0: no age bound */
+} sr_history_limits;
+
+/* An adapter's answer to history_fetch, valid during the callback only. */
+typedef struct sr_history_reply {
+    int rc;                     /* 0, or an SR_E* code: no answer (why) */
+    const char *why;            /* rc < 0: the reason */
+    const char *status;         /* "ok", "epoch" (another epoch), "gone"
+                                   (some was dropped), "unknown" (after the
+                                   newest id) */
+    const char *epoch;          /* the current epoch */
+    uint64_t counter;           /* the newest id's counter (0: none yet) */
+    const sr_message *messages; /* "ok": the messages after the id */
+    size_t n_messages;
+} sr_history_reply;
+typedef void (*sr_history_fn)(void *ud, const sr_history_reply *reply);
+
 /* Options of one broadcast; a NULL pointer means all defaults. */
 typedef struct sr_broadcast_opts {
     int local;                 /* nonzero: deliver on this node only */
@@ -99,6 +119,9 @@ typedef struct sr_broadcast_opts {
 /* ------------------------------------------------------------------ */
 /* Configuration                                                        */
 /* ------------------------------------------------------------------ */
+
+#define SR_HISTORY_MAX 100000 /* sr_config.history: messages per room */
+#define SR_RESET_EVENT_MAX 63  /* sr_config.reset_event: bytes */
 
 typedef struct sr_config {
     const char *host;               /* "127.0.0.1" */
@@ -150,6 +173,29 @@ typedef struct sr_config {
     const char *auth_cookie;        /* "sserooms_token": cookie that may carry
                                        the token of GET /sse */
     uint32_t ticket_ttl_ms;         /* 30000: lifetime of POST /tickets tickets */
+
+    /* Threads. 1 (the default): everything runs on the caller's loop.
+     * N >= 2: the caller's loop plus N - 1 writer threads that do the
+     * socket writes of SSE streams (each stream belongs to one); 0: one
+     * thread per core. Hooks, rooms, the adapter and HTTP stay on the
+     * caller's loop either way. With writer threads, sr_send cannot see a
+     * slow consumer at once (it answers SR_OK; the stream is then dropped
+     * as one). */
+    unsigned threads;
+
+    /* Resume with Last-Event-ID (docs/resume.md). history 0: off, as before.
+     * history N: every broadcast gets an ordered id "<epoch>-<12 digits>"
+     * (a publisher-given id is refused), the last N messages of each room
+     * are kept (in memory; in Redis with the Redis adapter), and a stream
+     * opened with Last-Event-ID (or ?lastEventId=) first gets what it missed,
+     * or the reset event when that is no longer known. */
+    unsigned history;               /* 0: off; messages kept per room, at
+                                       most SR_HISTORY_MAX */
+    uint32_t history_ttl_ms;        /* 0: no age bound; else kept messages
+                                       older than this are dropped */
+    size_t history_max_bytes;       /* in-memory history of all rooms
+                                       together; 0 means 64 MiB */
+    char reset_event[SR_RESET_EVENT_MAX + 1]; /* "" means "reset" */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */
@@ -302,7 +348,12 @@ SR_API size_t sr_rooms(const sr_server *srv, const char **out, size_t cap);
  * the number of local connections it was queued to, or a negative code
  * (SR_EJSON, SR_ENEWLINE, SR_EROOM, SR_EINVAL, SR_ENOMEM, SR_ETOOBIG: data
  * longer than cfg.max_message_bytes). Unless
- * opts->local, the message is then handed to the adapter for other nodes. */
+ * opts->local, the message is then handed to the adapter for other nodes.
+ * With cfg.history (docs/resume.md) a non-local broadcast gets its id from
+ * the history (msg->id must be NULL or "": SR_EINVAL otherwise) and is kept;
+ * with a history-keeping adapter (Redis) the local members receive it when
+ * it comes back from the adapter, the count is of those members, and
+ * SR_EADAPTER means the adapter could not take it. */
 SR_API int sr_broadcast(sr_server *srv, const char *const *rooms, size_t n_rooms,
                         const sr_message *msg, const sr_broadcast_opts *opts);
 /* Sends to one connection. 0, or SR_EJSON / SR_ENEWLINE / SR_ECLOSED /
@@ -364,6 +415,24 @@ typedef struct sr_adapter {
      * # TYPE lines, names prefixed sserooms_) to GET /metrics; returns the
      * bytes it needs (writes only when they fit in cap). */
     size_t (*metrics_text)(void *ctx, char *out, size_t cap);
+
+    /* Optional: history kept by the adapter, shared by every node (see
+     * docs/resume.md; NULL: the server keeps history in memory). Same
+     * contract as publish_sequenced, except that the id comes from the
+     * history sequence (its epoch is kept with the counter) and the message
+     * is also appended to each room's history, bounded by lim. */
+    int (*history_publish)(void *ctx, const char *const *rooms, size_t n_rooms,
+                           const sr_message *msg, const char *meta, size_t meta_len,
+                           const sr_history_limits *lim, sr_sequence_fn done, void *ud);
+    /* Optional (with history_publish): the kept messages of the rooms after
+     * id "<epoch>-<after>", in id order, each once. 0 and done exactly once
+     * (never before returning), or a negative code and done never runs.
+     * The fetch must only see the history once every subscription made
+     * before the call is active, so that nothing published afterwards can
+     * be missing from both the answer and the live messages. */
+    int (*history_fetch)(void *ctx, const char *const *rooms, size_t n_rooms, const char *epoch,
+                         uint64_t after, const sr_history_limits *lim, sr_history_fn done,
+                         void *ud);
 } sr_adapter;
 
 /* Installs an adapter (copied) in place of the in-memory default; rooms that
@@ -508,6 +577,18 @@ typedef struct sr_redis_options {
     char *error_buf;              /* optional: receives why SR_EINVAL was
                                      returned ("redis URL: bad port ...") */
     size_t error_buf_len;
+    /* Liveness canary (docs/cluster.md): every interval a probe is
+     * published to a private channel (sserooms:canary:<node id>...) that
+     * the subscriber connection subscribes to; one not back within the
+     * timeout means the subscriber is dead: it is rebuilt. */
+    uint32_t canary_interval_ms;  /* 1000; 0 disables the canary */
+    uint32_t canary_timeout_ms;   /* 5000 (0 also means 5000) */
+    /* Redis Cluster mode (docs/cluster.md): seed nodes, comma-separated
+     * redis://[[user]:password@]host:port URLs (or host:port); url must then
+     * be NULL. Rooms use sharded Pub/Sub (SSUBSCRIBE/SPUBLISH on the shard
+     * owning the channel's slot). Ordered ids (sequence_next,
+     * publish_sequenced) and history are not available in this mode. */
+    const char *cluster;          /* NULL: classic mode (url) */
 } sr_redis_options;
 
 /* Fills *opts with the defaults above. */

@@ -12,6 +12,14 @@
  * so every tab sees the same list. Stats are `event: stats` frames carrying
  * the node's /stats JSON. All URLs are relative: the page talks to the node
  * that served it. Text from the network only ever goes into textContent.
+ *
+ * Resume (docs/resume.md): with history on, the server assigns every id
+ * (a post carrying its own id gets 400, so the page posts without one from
+ * then on and learns its id from the answer). The browser's own reconnects
+ * send Last-Event-ID; when we reopen the stream ourselves we pass the last
+ * id as ?lastEventId=. When the server cannot replay what was missed it
+ * sends `event: reset`: the page says so in a visible notice and starts its
+ * state again (earlier messages are greyed out as possibly incomplete).
  */
 'use strict';
 
@@ -66,6 +74,8 @@
     lastStatsAt: 0,
     lastDelivered: null,
     rate: [],
+    lastEventId: '', // the newest id the stream gave us, for ?lastEventId=
+    historyOn: false, // the server assigns ids (it refused ours once)
   };
 
   /* ---- small helpers -------------------------------------------------- */
@@ -150,18 +160,21 @@
 
   /* ---- the stream ----------------------------------------------------- */
 
-  function streamUrl() {
+  function streamUrl(resume) {
     const params = new URLSearchParams();
     for (const room of state.rooms) params.append('room', room);
     params.append('room', STATS_ROOM);
+    if (resume && state.lastEventId) params.append('lastEventId', state.lastEventId);
     return 'sse?' + params.toString();
   }
 
-  function openStream() {
+  // resume: a reopen after a failure, which asks for what was missed (a new
+  // room list starts from now)
+  function openStream(resume) {
     clearTimeout(state.retryTimer);
     state.retryTimer = 0;
     if (state.es) state.es.close();
-    const es = new EventSource(streamUrl());
+    const es = new EventSource(streamUrl(resume === true));
     state.es = es;
     setStatus(state.status === 'reconnecting' ? 'reconnecting' : 'connecting');
 
@@ -179,7 +192,7 @@
       if (es.readyState === EventSource.CLOSED) {
         // the browser gave up (an error status or a wrong content type): retry ourselves
         clearTimeout(state.retryTimer);
-        state.retryTimer = setTimeout(openStream, state.retryDelay);
+        state.retryTimer = setTimeout(() => openStream(true), state.retryDelay);
         state.retryDelay = Math.min(state.retryDelay * 2, RETRY_MAX_MS);
       }
     };
@@ -188,6 +201,9 @@
     });
     es.addEventListener('stats', (ev) => {
       if (es === state.es) onStats(ev);
+    });
+    es.addEventListener('reset', (ev) => {
+      if (es === state.es) onReset(ev);
     });
   }
 
@@ -300,6 +316,7 @@
   }
 
   function onChatMessage(ev) {
+    if (ev.lastEventId) state.lastEventId = ev.lastEventId;
     // a message published to several of our rooms, or replayed, comes once
     if (ev.lastEventId && !remember(ev.lastEventId)) return;
     let data;
@@ -313,7 +330,27 @@
     const text = isChat && typeof data.text === 'string' ? data.text : JSON.stringify(data);
     let room = isChat && typeof data.room === 'string' ? data.room : null;
     if (room === null && state.rooms.length === 1) room = state.rooms[0];
-    addMessage({ from, text, room, own: state.ownIds.has(ev.lastEventId), at: new Date() });
+    addMessage({ id: ev.lastEventId, from, text, room, own: state.ownIds.has(ev.lastEventId), at: new Date() });
+  }
+
+  // The server could not replay what we missed (restart, history dropped,
+  // Redis away): say so, and start the page's state again from here.
+  function onReset(ev) {
+    let info = {};
+    try {
+      info = JSON.parse(ev.data) || {};
+    } catch (e) {
+      /* shown without a reason */
+    }
+    if (ev.lastEventId) state.lastEventId = ev.lastEventId;
+    for (const li of el.messages.querySelectorAll('li.message')) li.classList.add('is-stale');
+    state.seenIds.clear();
+    state.seenOrder = [];
+    state.rate = [];
+    state.lastDelivered = null;
+    const why = typeof info.reason === 'string' ? ' (' + info.reason + ')' : '';
+    notice('History reset' + why + ': messages sent while you were away could not be replayed. ' +
+      'Earlier messages are greyed out; new ones follow.', 'is-reset');
   }
 
   function scrolledToBottom() {
@@ -332,6 +369,7 @@
   function addMessage(msg) {
     const li = document.createElement('li');
     li.className = 'message' + (msg.own ? ' is-own' : '');
+    if (msg.id) li.dataset.id = msg.id;
     const avatar = document.createElement('span');
     avatar.className = 'avatar';
     avatar.setAttribute('aria-hidden', 'true');
@@ -368,15 +406,43 @@
     append(li);
   }
 
-  function notice(text) {
+  function notice(text, kind) {
     const li = document.createElement('li');
-    li.className = 'notice';
+    li.className = 'notice' + (kind ? ' ' + kind : '');
     const time = document.createElement('time');
     const now = new Date();
     time.dateTime = now.toISOString();
     time.textContent = timeText(now);
     li.append(document.createTextNode(text + ' '), time);
     append(li);
+  }
+
+  // the message shows up already (it can come back before the answer): mark it
+  function markOwn(id) {
+    state.ownIds.add(id);
+    for (const li of el.messages.querySelectorAll('li.message')) {
+      if (li.dataset.id !== id || li.classList.contains('is-own')) continue;
+      li.classList.add('is-own');
+      const you = document.createElement('span');
+      you.className = 'you';
+      you.textContent = 'you';
+      li.querySelector('.message-from').after(' ', you);
+    }
+  }
+
+  async function send(body) {
+    const res = await fetch('publish', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    let reply = null;
+    try {
+      reply = await res.json();
+    } catch (e) {
+      /* a non-JSON error page */
+    }
+    return { res, reply };
   }
 
   async function publish(text) {
@@ -386,24 +452,24 @@
       room,
       event: 'message',
       data: { from: myName(), text, room },
-      id,
     };
-    state.ownIds.add(id);
+    if (!state.historyOn) {
+      body.id = id;
+      state.ownIds.add(id);
+    }
     el.sendButton.disabled = true;
     el.feedback.textContent = '';
     el.feedback.classList.remove('error');
     try {
-      const res = await fetch('publish', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      let reply = null;
-      try {
-        reply = await res.json();
-      } catch (e) {
-        /* a non-JSON error page */
+      let { res, reply } = await send(body);
+      if (res.status === 400 && reply && /history is on/.test(reply.error || '') && body.id) {
+        // the server assigns ids (history for Last-Event-ID resume)
+        state.historyOn = true;
+        state.ownIds.delete(id);
+        delete body.id;
+        ({ res, reply } = await send(body));
       }
+      if (res.ok && reply && typeof reply.id === 'string') markOwn(reply.id);
       if (!res.ok) {
         const why = reply && typeof reply.error === 'string' ? reply.error : 'HTTP ' + res.status;
         throw new Error(why);

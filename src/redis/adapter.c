@@ -18,10 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/hash.h"
 #include "json/json.h"
 #include "redis/adapter_int.h"
+#include "redis/canary.h"
+#include "redis/cluster.h"
 #include "redis/envelope.h"
+#include "redis/history.h"
 
 #define SR_REDIS_MAX_JSON_DEPTH 1000
 
@@ -35,6 +39,8 @@ void sr_redis_options_init(sr_redis_options *opts) {
     opts->ping_interval_ms = 5000;
     opts->reconnect_min_ms = 100;
     opts->reconnect_max_ms = 2000;
+    opts->canary_interval_ms = 1000;
+    opts->canary_timeout_ms = 5000;
 }
 
 static void make_uuid_v4(char out[37]) {
@@ -141,6 +147,22 @@ int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size
     }
     payload *held = NULL;
     int failed = 0;
+    if (a->cluster) { /* no outbox: a shard that is down fails its rooms */
+        for (size_t i = 0; i < n_rooms; i++) {
+            char stack[512];
+            size_t clen = 0;
+            char *ch =
+                sr_redis_adapter_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack, &clen);
+            if (!ch || sr_rcluster_publish(a->cluster, ch, clen, &held, body, body_len) != 0) {
+                a->n.publish_failures++;
+                failed = 1;
+            }
+            if (ch != stack) free(ch);
+        }
+        sr_rcluster_payload_unref(held);
+        free(body);
+        return failed ? SR_EADAPTER : 0;
+    }
     int up = sr_rconn_get_state(a->pub) == SR_RCONN_UP;
     if (up) outbox_replay(a); /* keep order with anything still held */
     for (size_t i = 0; i < n_rooms; i++) {
@@ -175,7 +197,8 @@ static int set_wanted(sr_redis_adapter *a, const char *room, int wanted) {
     size_t clen = 0;
     char *ch = sr_redis_adapter_channel(a, room, strlen(room), stack, sizeof stack, &clen);
     if (!ch) return SR_ENOMEM;
-    int rc = sr_rsubs_set(a->subs, ch, clen, wanted);
+    int rc = a->cluster ? sr_rcluster_set_wanted(a->cluster, ch, clen, wanted)
+                        : sr_rsubs_set(a->subs, ch, clen, wanted);
     if (ch != stack) free(ch);
     return rc;
 }
@@ -190,24 +213,27 @@ int sr_redis_adapter_unsubscribe(sr_redis_adapter *a, const char *room) {
 
 /* ------------------------------------------------------------ receiving */
 
-static void on_message(sr_redis_adapter *a, const redisReply *channel, const redisReply *body) {
+static void free_adapter(sr_redis_adapter *a);
+
+int sr_redis_adapter_on_message(sr_redis_adapter *a, const redisReply *channel,
+                                const redisReply *body) {
     a->n.received++;
     if (channel->type != REDIS_REPLY_STRING || body->type != REDIS_REPLY_STRING) {
         a->n.bad_fields++;
-        return;
+        return 0;
     }
     if ((size_t)channel->len < a->prefix_len || memcmp(channel->str, a->prefix, a->prefix_len) != 0) {
         a->n.foreign_channel++;
-        return;
+        return 0;
     }
     sr_envelope env;
     switch (sr_envelope_decode(body->str, (size_t)body->len, SR_REDIS_MAX_JSON_DEPTH, &env)) {
     case SR_ENVELOPE_OK: break;
-    case SR_ENVELOPE_INVALID_JSON: a->n.invalid_json++; return;
-    case SR_ENVELOPE_NOT_OBJECT: a->n.not_object++; return;
-    case SR_ENVELOPE_BAD_VERSION: a->n.bad_version++; return;
-    case SR_ENVELOPE_BAD_FIELDS: a->n.bad_fields++; return;
-    case SR_ENVELOPE_NOMEM: return;
+    case SR_ENVELOPE_INVALID_JSON: a->n.invalid_json++; return 0;
+    case SR_ENVELOPE_NOT_OBJECT: a->n.not_object++; return 0;
+    case SR_ENVELOPE_BAD_VERSION: a->n.bad_version++; return 0;
+    case SR_ENVELOPE_BAD_FIELDS: a->n.bad_fields++; return 0;
+    case SR_ENVELOPE_NOMEM: return 0;
     }
     if (env.node_id_len == a->node_id_len && memcmp(env.node_id, a->node_id, a->node_id_len) == 0) {
         a->n.own_echo++;
@@ -219,23 +245,37 @@ static void on_message(sr_redis_adapter *a, const redisReply *channel, const red
         a->delivering--;
     }
     sr_envelope_release(&env);
+    if (a->free_later && !a->delivering) {
+        free_adapter(a); /* deliver closed the adapter */
+        return 1;
+    }
+    return 0;
 }
 
-static void free_adapter(sr_redis_adapter *a);
+/* Channels Redis confirms on the subscriber, the canary's left out. */
+static uint64_t room_channels_confirmed(const sr_redis_adapter *a) {
+    size_t n = sr_rsubs_confirmed_count(a->subs);
+    if (a->canary && sr_canary_confirmed(a->canary) && n > 0) n--;
+    return n;
+}
 
 static void on_sub_push(void *ud, sr_rconn *c, redisReply *push) {
     sr_redis_adapter *a = ud;
     const redisReply *kind = push->element[0];
     if (a->closed) return;
     if (kind->len == 7 && memcmp(kind->str, "message", 7) == 0) {
-        on_message(a, push->element[1], push->element[2]);
-        if (a->free_later && !a->delivering) {
-            free_adapter(a); /* deliver closed the adapter */
+        const redisReply *ch = push->element[1], *body = push->element[2];
+        if (a->canary && ch->type == REDIS_REPLY_STRING && body->type == REDIS_REPLY_STRING &&
+            sr_canary_is_channel(a->canary, ch->str, ch->len)) {
+            sr_canary_on_message(a->canary, body->str, body->len);
             return;
         }
-    } else
+        if (sr_redis_adapter_on_message(a, ch, body)) return;
+    } else {
         sr_rsubs_on_push(a->subs, push);
-    a->n.subscribed = sr_rsubs_confirmed_count(a->subs);
+        if (a->canary) sr_canary_on_confirm(a->canary, push);
+    }
+    a->n.subscribed = room_channels_confirmed(a);
 }
 
 static void on_sub_up(void *ud, sr_rconn *c) {
@@ -247,6 +287,7 @@ static void on_sub_up(void *ud, sr_rconn *c) {
 static void on_sub_down(void *ud, sr_rconn *c, const char *err) {
     sr_redis_adapter *a = ud;
     sr_rsubs_on_down(a->subs);
+    if (a->canary) sr_canary_on_down(a->canary);
     a->n.subscribed = 0;
 }
 
@@ -294,6 +335,12 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
     if (!a->prefix || !a->node_id || !a->seq_node_id || (a->outbox_max && !a->outbox)) goto fail;
     a->prefix_len = strlen(a->prefix);
     a->node_id_len = strlen(a->node_id);
+    rc = SR_EINVAL;
+    if (opts->cluster && opts->url) {
+        if (err && errcap)
+            snprintf(err, errcap, "redis: give either a URL or cluster seed nodes, not both");
+        goto fail;
+    }
 
     sr_rconn_options co;
     memset(&co, 0, sizeof co);
@@ -302,6 +349,13 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
     co.ping_interval_ms = opts->ping_interval_ms;
     co.reconnect_min_ms = opts->reconnect_min_ms ? opts->reconnect_min_ms : 1;
     co.reconnect_max_ms = opts->reconnect_max_ms;
+    if (opts->cluster) {
+        if ((rc = sr_rcluster_new(&a->cluster, a, opts->cluster, &co, opts->canary_interval_ms,
+                                  opts->canary_timeout_ms, err, errcap)) != 0)
+            goto fail;
+        *out = a;
+        return 0;
+    }
     co.name = "publisher";
     sr_rconn_callbacks pub_cbs = {on_pub_up, NULL, NULL, a};
     if ((rc = sr_rconn_new(&a->pub, loop, &co, &pub_cbs)) != 0) goto fail;
@@ -310,6 +364,17 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
     sr_rconn_callbacks sub_cbs = {on_sub_up, on_sub_down, on_sub_push, a};
     if ((rc = sr_rconn_new(&a->sub, loop, &co, &sub_cbs)) != 0) goto fail;
     if ((rc = sr_rsubs_new(&a->subs, loop, a->sub)) != 0) goto fail;
+    a->canary_interval_ms = opts->canary_interval_ms;
+    if (opts->canary_interval_ms) {
+        char name[512];
+        int len = snprintf(name, sizeof name, "sserooms:canary:%.400s", a->node_id);
+        rc = SR_ENOMEM;
+        if (!(a->canary = sr_canary_new(loop, a->pub, a->sub, 0, opts->canary_interval_ms,
+                                        opts->canary_timeout_ms)) ||
+            sr_canary_set_channel(a->canary, name, (size_t)len) != 0 ||
+            sr_rsubs_set(a->subs, name, (size_t)len, 1) != 0)
+            goto fail;
+    }
     sr_rconn_start(a->pub);
     sr_rconn_start(a->sub);
     *out = a;
@@ -321,6 +386,8 @@ fail:
 }
 
 static void free_adapter(sr_redis_adapter *a) {
+    sr_canary_free(a->canary);
+    sr_rcluster_free(a->cluster);
     sr_rsubs_free(a->subs);
     while (a->ob_len > 0) outbox_drop_oldest(a);
     free(a->outbox);
@@ -336,6 +403,7 @@ void sr_redis_adapter_close(sr_redis_adapter *a) {
     a->closed = 1;
     if (a->pub) sr_rconn_close(a->pub);
     if (a->sub) sr_rconn_close(a->sub);
+    if (a->cluster) sr_rcluster_close(a->cluster);
     if (a->delivering) a->free_later = 1; /* freed when deliver returns */
     else free_adapter(a);
 }
@@ -343,6 +411,7 @@ void sr_redis_adapter_close(sr_redis_adapter *a) {
 /* ------------------------------------------------------------ health, stats */
 
 const char *sr_redis_adapter_state(const sr_redis_adapter *a) {
+    if (a->cluster) return sr_rcluster_state(a->cluster);
     sr_rconn_state p = sr_rconn_get_state(a->pub), s = sr_rconn_get_state(a->sub);
     if (p == SR_RCONN_UP && s == SR_RCONN_UP) return "up";
     if (p == SR_RCONN_CONNECTING || s == SR_RCONN_CONNECTING) return "connecting";
@@ -350,6 +419,7 @@ const char *sr_redis_adapter_state(const sr_redis_adapter *a) {
 }
 
 int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap) {
+    if (a->cluster) return sr_rcluster_health(a->cluster, reason, cap);
     sr_rconn *down = NULL;
     if (sr_rconn_get_state(a->pub) != SR_RCONN_UP) down = a->pub;
     else if (sr_rconn_get_state(a->sub) != SR_RCONN_UP) down = a->sub;
@@ -372,6 +442,7 @@ int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap) {
 void sr_redis_adapter_counters(const sr_redis_adapter *a, sr_redis_counters *out) {
     *out = a->n;
     out->outbox = a->ob_len;
+    if (a->cluster) out->subscribed = sr_rcluster_subscribed(a->cluster);
 }
 
 const char *sr_redis_adapter_node_id(const sr_redis_adapter *a) {
@@ -390,20 +461,41 @@ size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap) {
     if (n->sequenced || n->sequence_failures)
         snprintf(seq, sizeof seq, "\"sequenced\":%llu,\"sequence_failures\":%llu,",
                  (unsigned long long)n->sequenced, (unsigned long long)n->sequence_failures);
+    /* the liveness canary (classic) or the shards (cluster mode) */
+    sr_buf extra;
+    sr_buf_init(&extra);
+    sr_canary_stats st = {0};
+    if (a->canary) sr_canary_get_stats(a->canary, &st);
+    /* listed once the canary matters (a probe late by more than an
+     * interval, or a rebuild), so the common output stays as it was */
+    if (a->canary && (st.timeouts || st.waiting_ms > a->canary_interval_ms)) {
+        sr_buf_printf(&extra, "\"canary\":{\"lag_ms\":%llu,\"waiting_ms\":%llu,\"probes\":%llu,"
+                              "\"timeouts\":%llu},",
+                      (unsigned long long)st.lag_ms, (unsigned long long)st.waiting_ms,
+                      (unsigned long long)st.probes, (unsigned long long)st.timeouts);
+    }
+    if (a->cluster) {
+        sr_rcluster_stats_json(a->cluster, &extra);
+        sr_buf_puts(&extra, ","); /* the helper writes a leading comma: moved below */
+    }
+    const char *extra_text = extra.oom || !extra.p ? "" : extra.p;
+    if (a->cluster && *extra_text == ',') extra_text++;
+    uint64_t subscribed = a->cluster ? sr_rcluster_subscribed(a->cluster) : room_channels_confirmed(a);
     int len = snprintf(out, cap,
                        ",\"redis\":{\"state\":\"%s\",\"published\":%llu,\"publish_failures\":%llu,"
                        "\"received\":%llu,\"delivered\":%llu,\"dropped\":{\"invalid_json\":%llu,"
                        "\"not_object\":%llu,\"bad_version\":%llu,\"bad_fields\":%llu,"
                        "\"foreign_channel\":%llu},\"own_echo\":%llu,\"reconnects\":%llu,"
-                       "\"subscribed\":%llu,\"outbox\":%llu,%s\"node_id\":%s}",
+                       "\"subscribed\":%llu,\"outbox\":%llu,%s%s\"node_id\":%s}",
                        sr_redis_adapter_state(a), (unsigned long long)n->published,
                        (unsigned long long)n->publish_failures, (unsigned long long)n->received,
                        (unsigned long long)n->delivered, (unsigned long long)n->invalid_json,
                        (unsigned long long)n->not_object, (unsigned long long)n->bad_version,
                        (unsigned long long)n->bad_fields, (unsigned long long)n->foreign_channel,
                        (unsigned long long)n->own_echo, (unsigned long long)n->reconnects,
-                       (unsigned long long)sr_rsubs_confirmed_count(a->subs),
-                       (unsigned long long)a->ob_len, seq, node);
+                       (unsigned long long)subscribed, (unsigned long long)a->ob_len, seq,
+                       extra_text, node);
+    sr_buf_free(&extra);
     free(node);
     if (len < 0 || (size_t)len >= cap) {
         if (cap) out[0] = '\0';
@@ -465,7 +557,10 @@ void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     out->close = vt_close;
     out->health = vt_health;
     out->stats_json = vt_stats_json;
-    out->sequence_next = vt_sequence_next;
-    out->publish_sequenced = vt_publish_sequenced;
+    /* cluster mode: one script cannot INCR a key and PUBLISH to rooms of
+     * other slots; without these the server answers SR_EADAPTER */
+    out->sequence_next = a->cluster ? NULL : vt_sequence_next;
+    out->publish_sequenced = a->cluster ? NULL : vt_publish_sequenced;
     out->metrics_text = vt_metrics_text;
+    sr_redis_history_vtable(a, out); /* resume history (history.c) */
 }

@@ -43,7 +43,16 @@ struct sr_redis_adapter {
     sr_redis_counters n;
     outbox_item *outbox; /* ring of outbox_max */
     size_t ob_head, ob_len;
+    struct sr_canary *canary;    /* classic mode: the subscriber's canary */
+    uint32_t canary_interval_ms;
+    struct sr_rcluster *cluster; /* cluster mode (cluster.h): pub/sub are NULL */
 };
+
+/* The common receive path (checks, echo, deliver) of a message on a room
+ * channel. Returns 1 when deliver closed the adapter and it is now freed:
+ * the caller must return at once without touching it. */
+int sr_redis_adapter_on_message(sr_redis_adapter *a, const redisReply *channel,
+                                const redisReply *body);
 
 /* Builds prefix+room into buf (or a malloc'd buffer when it does not fit
  * in cap); NULL when out of memory. */

@@ -60,11 +60,19 @@ typedef struct pending {
     void *ud;
     uint32_t remaining; /* confirmations still expected (pub/sub commands) */
     uint8_t kind;
+    uint8_t confirm;    /* pub/sub: index in confirm_words, or NO_CONFIRM_WORD */
 } pending;
+
+/* The confirmation each pub/sub verb gets (its own name in lower case). */
+static const char *const confirm_words[] = {"subscribe",  "unsubscribe",  "psubscribe",
+                                            "punsubscribe", "ssubscribe", "sunsubscribe"};
+#define N_CONFIRM_WORDS (sizeof confirm_words / sizeof *confirm_words)
+#define NO_CONFIRM_WORD 0xff
 
 struct sr_rconn {
     uv_loop_t *loop;
     sr_rconn_callbacks cbs;
+    void (*on_unsolicited)(void *ud, sr_rconn *c, redisReply *push);
     sr_rconn_options opts;
     sr_redis_url url;
     char where[300];
@@ -124,6 +132,7 @@ static int fifo_push(sr_rconn *c, sr_rconn_reply_fn cb, void *ud, uint32_t remai
     p->ud = ud;
     p->remaining = remaining;
     p->kind = (uint8_t)kind;
+    p->confirm = NO_CONFIRM_WORD;
     c->fifo_len++;
     return 0;
 }
@@ -299,6 +308,11 @@ int sr_rconn_pubsub_command(sr_rconn *c, const char *verb, size_t n, const char 
         memcpy(argv + 1, channels, n * sizeof *argv);
         memcpy(argvlen + 1, lens, n * sizeof *argvlen);
         rc = enqueue(c, (int)n + 1, argv, argvlen, cb, ud, (uint32_t)n, ENTRY_PUBSUB);
+        if (rc == 0) {
+            pending *p = &c->fifo[(c->fifo_head + c->fifo_len - 1) % c->fifo_cap];
+            for (size_t i = 0; i < N_CONFIRM_WORDS; i++)
+                if (strcasecmp(verb, confirm_words[i]) == 0) p->confirm = (uint8_t)i;
+        }
     }
     free(argv);
     free(argvlen);
@@ -344,10 +358,22 @@ static int push_kind(const redisReply *r) {
     return 0;
 }
 
+/* A confirmation that is not the one the command at the head expects. */
+static int unsolicited(const sr_rconn *c, const redisReply *r) {
+    if (c->fifo_len == 0) return 1;
+    const pending *head = &c->fifo[c->fifo_head];
+    if (head->kind != ENTRY_PUBSUB) return 1;
+    return head->confirm != NO_CONFIRM_WORD && !is_word(r->element[0], confirm_words[head->confirm]);
+}
+
 static void dispatch(sr_rconn *c, redisReply *r) {
     int kind = c->opts.pubsub ? push_kind(r) : 0;
     if (kind == 1) {
         if (c->cbs.on_push) c->cbs.on_push(c->cbs.ud, c, r);
+        return;
+    }
+    if (kind == 2 && c->on_unsolicited && unsolicited(c, r)) {
+        c->on_unsolicited(c->cbs.ud, c, r);
         return;
     }
     if (c->fifo_len == 0) {
@@ -695,6 +721,10 @@ int sr_rconn_new(sr_rconn **out, uv_loop_t *loop, const sr_rconn_options *opts,
     c->state = SR_RCONN_DOWN;
     *out = c;
     return 0;
+}
+
+void sr_rconn_on_unsolicited(sr_rconn *c, void (*fn)(void *ud, sr_rconn *c, redisReply *push)) {
+    c->on_unsolicited = fn;
 }
 
 void sr_rconn_start(sr_rconn *c) {

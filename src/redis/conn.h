@@ -52,6 +52,11 @@ typedef struct sr_rconn_callbacks {
     void *ud;
 } sr_rconn_callbacks;
 
+/* Optional, pub/sub mode: fn(cbs.ud, c, push) gets a confirmation that
+ * answers no command of ours (Redis Cluster sends "sunsubscribe" when a
+ * channel's slot moves away). Without it such a push is a protocol error. */
+void sr_rconn_on_unsolicited(sr_rconn *c, void (*fn)(void *ud, sr_rconn *c, redisReply *push));
+
 typedef struct sr_rconn_options {
     const sr_redis_url *url;      /* copied */
     const char *name;             /* "publisher", "subscriber": for messages */

@@ -1,13 +1,16 @@
 /*
  * metrics.c: the Redis adapter's Prometheus samples for GET /metrics:
  * connection state, reconnects, publishes and their failures, envelopes
- * received, delivered and dropped by reason, subscribed channels.
+ * received, delivered and dropped by reason, subscribed channels, the
+ * liveness canary, and in cluster mode the per-shard samples (cluster.c).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "common/buf.h"
-#include "redis/adapter.h"
+#include "redis/adapter_int.h"
+#include "redis/canary.h"
+#include "redis/cluster.h"
 
 static void sample(sr_buf *b, const char *type, const char *name, const char *help, const char *labels,
                    uint64_t v) {
@@ -42,6 +45,23 @@ size_t sr_redis_adapter_metrics_text(sr_redis_adapter *a, char *out, size_t cap)
     sample(&b, "counter", "envelopes_dropped_total", NULL, "{reason=\"foreign_channel\"}", k.foreign_channel);
     sample(&b, "counter", "sequenced_total", "Ordered ids Redis assigned.", NULL, k.sequenced);
     sample(&b, "counter", "sequence_failures_total", "Sequenced calls that got no id.", NULL, k.sequence_failures);
+    uint64_t probes = 0, timeouts = 0, lag = 0;
+    if (a->canary) {
+        sr_canary_stats st;
+        sr_canary_get_stats(a->canary, &st);
+        probes = st.probes;
+        timeouts = st.timeouts;
+        lag = st.waiting_ms > st.lag_ms ? st.waiting_ms : st.lag_ms;
+    } else if (a->cluster) {
+        sr_rcluster_canary_totals(a->cluster, &probes, &timeouts, &lag);
+    }
+    sample(&b, "gauge", "canary_lag_ms",
+           "Liveness canary round trip, or the wait so far when a probe is late (largest shard), ms.",
+           NULL, lag);
+    sample(&b, "counter", "canary_probes_total", "Liveness canary probes published.", NULL, probes);
+    sample(&b, "counter", "canary_timeouts_total",
+           "Canary probes that did not come back: the subscriber connection was rebuilt.", NULL, timeouts);
+    if (a->cluster) sr_rcluster_metrics_text(a->cluster, &b);
     size_t n = b.oom ? 0 : b.len;
     if (n && out && n < cap) memcpy(out, b.p, n + 1);
     sr_buf_free(&b);

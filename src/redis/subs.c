@@ -15,12 +15,14 @@
 
 #include "common/hash.h"
 #include "redis/defer.h"
+#include "redis/slot.h"
 #include "sserooms.h"
 
 typedef struct channel {
     struct channel *next;
     uint64_t hash;
     unsigned char wanted, sent, dirty;
+    unsigned short slot; /* sharded mode: the channel's keyslot */
     size_t len;
     char name[];
 } channel;
@@ -36,7 +38,16 @@ struct sr_rsubs {
     unsigned long commands;
     channel **dirty;
     size_t n_dirty, cap_dirty;
+    int sharded;
+    void (*on_error)(void *ud, const char *err);
+    void *error_ud;
 };
+
+/* The context of one sharded command: its slot, for an error reply. */
+typedef struct slot_command {
+    sr_rsubs *s;
+    unsigned slot;
+} slot_command;
 
 static void flush(void *ud);
 
@@ -132,6 +143,7 @@ int sr_rsubs_set(sr_rsubs *s, const char *name, size_t len, int wanted) {
         ch->hash = h;
         ch->len = len;
         memcpy(ch->name, name, len);
+        if (s->sharded) ch->slot = (unsigned short)sr_keyslot(name, len);
         if (s->n_channels >= s->n_buckets) grow(s);
         ch->next = s->buckets[h & (s->n_buckets - 1)];
         s->buckets[h & (s->n_buckets - 1)] = ch;
@@ -155,6 +167,57 @@ int sr_rsubs_is_wanted(const sr_rsubs *s, const char *name, size_t len) {
     return ch && ch->wanted;
 }
 
+void sr_rsubs_set_sharded(sr_rsubs *s, void (*on_error)(void *ud, const char *err), void *ud) {
+    s->sharded = 1;
+    s->on_error = on_error;
+    s->error_ud = ud;
+}
+
+static void forget_entry(sr_rsubs *s, channel *ch) {
+    ch->sent = 0;
+    if (!ch->wanted && !ch->dirty) unlink_channel(s, ch);
+}
+
+void sr_rsubs_forget(sr_rsubs *s, const char *name, size_t len) {
+    channel *ch = find(s, name, len, sr_hash(name, len));
+    if (ch) forget_entry(s, ch);
+}
+
+static void forget_slot(sr_rsubs *s, unsigned slot) {
+    for (size_t i = 0; i < s->n_buckets; i++) {
+        channel *ch = s->buckets[i];
+        while (ch) {
+            channel *next = ch->next;
+            if (ch->slot == slot) forget_entry(s, ch);
+            ch = next;
+        }
+    }
+}
+
+void sr_rsubs_resync(sr_rsubs *s) {
+    for (size_t i = 0; i < s->n_buckets; i++)
+        for (channel *ch = s->buckets[i]; ch; ch = ch->next)
+            if (ch->wanted && !ch->sent && mark_dirty(s, ch) != 0) return;
+}
+
+void sr_rsubs_each_wanted(sr_rsubs *s, void (*fn)(void *ud, const char *channel, size_t len),
+                          void *ud) {
+    for (size_t i = 0; i < s->n_buckets; i++)
+        for (channel *ch = s->buckets[i]; ch; ch = ch->next)
+            if (ch->wanted) fn(ud, ch->name, ch->len);
+}
+
+static void on_slot_command_done(void *ud, redisReply *reply, const char *err) {
+    slot_command *cmd = ud;
+    sr_rsubs *s = cmd->s;
+    unsigned slot = cmd->slot;
+    free(cmd);
+    /* Without a reply the connection failed: its on_down resets all. */
+    if (!err || !reply) return;
+    forget_slot(s, slot);
+    if (s->on_error) s->on_error(s->error_ud, err);
+}
+
 static void on_command_done(void *ud, redisReply *reply, const char *err) {
     sr_rsubs *s = ud;
     /* An error reply (an ACL refusal, say) leaves the server's state unlike
@@ -164,8 +227,58 @@ static void on_command_done(void *ud, redisReply *reply, const char *err) {
 
 /* Sends `verb` for names[0..n) in batches. 0, or a negative code (then the
  * connection is dropped: what was sent is no longer known). */
+typedef struct slotted {
+    unsigned slot;
+    const char *name;
+    size_t len;
+} slotted;
+
+static int by_slot(const void *x, const void *y) {
+    const slotted *a = x, *b = y;
+    return a->slot < b->slot ? -1 : a->slot > b->slot;
+}
+
+/* Sharded: one command per slot (and per SR_RSUBS_BATCH channels). */
+static int send_slot_batches(sr_rsubs *s, const char *verb, const char **names, const size_t *lens,
+                             size_t n) {
+    if (!n) return 0;
+    slotted *v = malloc(n * sizeof *v);
+    const char **run = malloc(n * sizeof *run);
+    size_t *run_len = malloc(n * sizeof *run_len);
+    int rc = v && run && run_len ? 0 : SR_ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        v[i].slot = sr_keyslot(names[i], lens[i]);
+        v[i].name = names[i];
+        v[i].len = lens[i];
+    }
+    if (rc == 0) qsort(v, n, sizeof *v, by_slot);
+    for (size_t i = 0; i < n && rc == 0;) {
+        size_t k = 0;
+        unsigned slot = v[i].slot;
+        while (i < n && v[i].slot == slot && k < SR_RSUBS_BATCH) {
+            run[k] = v[i].name;
+            run_len[k++] = v[i++].len;
+        }
+        slot_command *cmd = malloc(sizeof *cmd);
+        if (!cmd) {
+            rc = SR_ENOMEM;
+            break;
+        }
+        cmd->s = s;
+        cmd->slot = slot;
+        rc = sr_rconn_pubsub_command(s->conn, verb, k, run, run_len, on_slot_command_done, cmd);
+        if (rc) free(cmd);
+        else s->commands++;
+    }
+    free(v);
+    free(run);
+    free(run_len);
+    return rc;
+}
+
 static int send_batches(sr_rsubs *s, const char *verb, const char **names, const size_t *lens,
                         size_t n) {
+    if (s->sharded) return send_slot_batches(s, verb, names, lens, n);
     for (size_t i = 0; i < n; i += SR_RSUBS_BATCH) {
         size_t k = n - i < SR_RSUBS_BATCH ? n - i : SR_RSUBS_BATCH;
         int rc = sr_rconn_pubsub_command(s->conn, verb, k, names + i, lens + i, on_command_done, s);
@@ -179,7 +292,7 @@ static void flush(void *ud) {
     sr_rsubs *s = ud;
     size_t n = s->n_dirty;
     if (!n) return;
-    int up = sr_rconn_get_state(s->conn) == SR_RCONN_UP;
+    int up = s->conn && sr_rconn_get_state(s->conn) == SR_RCONN_UP;
     const char **sub = NULL, **unsub = NULL;
     size_t *sub_len = NULL, *unsub_len = NULL, n_sub = 0, n_unsub = 0;
     int rc = 0;
@@ -200,8 +313,10 @@ static void flush(void *ud) {
             unsub_len[n_unsub++] = ch->len;
         }
     }
-    if (up && rc == 0) rc = send_batches(s, "UNSUBSCRIBE", unsub, unsub_len, n_unsub);
-    if (up && rc == 0) rc = send_batches(s, "SUBSCRIBE", sub, sub_len, n_sub);
+    if (up && rc == 0)
+        rc = send_batches(s, s->sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", unsub, unsub_len, n_unsub);
+    if (up && rc == 0)
+        rc = send_batches(s, s->sharded ? "SSUBSCRIBE" : "SUBSCRIBE", sub, sub_len, n_sub);
     free(sub);
     free(unsub);
     free(sub_len);
@@ -227,7 +342,7 @@ void sr_rsubs_on_up(sr_rsubs *s) {
         for (channel *ch = s->buckets[i]; ch; ch = ch->next) {
             ch->sent = 0;
             if (ch->wanted && mark_dirty(s, ch) != 0) {
-                sr_rconn_drop(s->conn, "out of memory resubscribing");
+                if (s->conn) sr_rconn_drop(s->conn, "out of memory resubscribing");
                 return;
             }
         }
@@ -251,7 +366,9 @@ void sr_rsubs_on_push(sr_rsubs *s, const redisReply *push) {
     const redisReply *kind = push->element[0], *count = push->element[2];
     if (kind->type != REDIS_REPLY_STRING || count->type != REDIS_REPLY_INTEGER) return;
     if ((kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0) ||
-        (kind->len == 11 && memcmp(kind->str, "unsubscribe", 11) == 0))
+        (kind->len == 11 && memcmp(kind->str, "unsubscribe", 11) == 0) ||
+        (kind->len == 10 && memcmp(kind->str, "ssubscribe", 10) == 0) ||
+        (kind->len == 12 && memcmp(kind->str, "sunsubscribe", 12) == 0))
         s->confirmed = count->integer > 0 ? (size_t)count->integer : 0;
 }
 

@@ -3,10 +3,13 @@
  * adapter in a server. Kept apart from adapter.c so the adapter links (and
  * is unit-tested) without the server module: tests link src/redis as an
  * archive, from which this member is only pulled when referenced.
+ * Cluster mode with resume history is refused here, where both the server's
+ * configuration and the Redis options are known.
  */
 #include <stdio.h>
 
 #include "redis/adapter.h"
+#include "server/internal.h"
 #include "sserooms.h"
 
 static int deliver_to_server(void *ud, const char *room, size_t room_len, const sr_message *msg) {
@@ -15,6 +18,15 @@ static int deliver_to_server(void *ud, const char *room, size_t room_len, const 
 
 int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     if (!srv) return SR_EINVAL;
+    if (opts && opts->cluster && srv->cfg.history > 0) {
+        /* resume history rides on ordered ids: one script per message over
+         * every room, which cannot span the slots of a cluster */
+        if (opts->error_buf && opts->error_buf_len)
+            snprintf(opts->error_buf, opts->error_buf_len,
+                     "redis cluster mode has no ordered ids, so no shared resume history: "
+                     "set history to 0, or use a single Redis (--redis)");
+        return SR_EINVAL;
+    }
     char err[256];
     sr_redis_adapter *a = NULL;
     int rc = sr_redis_adapter_new(&a, sr_server_loop(srv), opts, deliver_to_server, srv, err,

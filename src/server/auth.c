@@ -28,6 +28,7 @@
 #include "auth/jwt.h"
 #include "auth/tickets.h"
 #include "json/json.h"
+#include "server/history.h"
 #include "server/internal.h"
 
 #define SR_AUTH_DEFAULT_COOKIE "sserooms_token"
@@ -162,6 +163,7 @@ static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out, char *err
 
 int sr_config_check(const sr_config *cfg, char *err, size_t errcap) {
     if (!cfg) return set_err(err, errcap, "no configuration%s", "");
+    if (sr_history_config_check(cfg, err, errcap) < 0) return SR_EINVAL; /* history.c */
     return build_verifier(cfg, NULL, err, errcap);
 }
 

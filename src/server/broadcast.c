@@ -7,11 +7,16 @@
  * consumers found during the fan-out are only doomed; they are closed once
  * it ends, because closing changes the member arrays being iterated.
  * Local members get the message first, then the adapter publishes it.
+ * With history on (cfg.history), sr_broadcast hands non-local broadcasts to
+ * history_resume.c, which assigns the ordered id; a stream whose replay is
+ * still being fetched holds its live frames (sr_resume_hold) instead of
+ * queueing them.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "json/json.h"
+#include "server/history.h"
 #include "server/internal.h"
 
 int sr_msg_parts_from(const sr_message *msg, unsigned max_depth, sr_msg_parts *out) {
@@ -43,21 +48,34 @@ static void deliver_member(void *ud, sr_member *m) {
     fanout_ctx *fx = ud;
     sr_conn *c = sr_conn_of_member(m);
     if (c->closing || c->doomed || c->end_after_flush) return;
+    if (c->resume) { /* its replay comes first (history_resume.c) */
+        sr_resume_hold(c, fx->frame);
+        fx->delivered++;
+        return;
+    }
+    if (c->resume_floor && sr_resume_filter(c, fx->frame)) return; /* replayed already */
     sr_conn_enqueue(c, fx->frame);
     if (!c->doomed) fx->delivered++;
 }
 
-int sr_fanout(sr_server *srv, sr_room *const *rooms, size_t n, const sr_msg_parts *m,
-              sr_conn *const *except, size_t n_except, uint64_t stamp) {
+/* frame: already encoded (a new reference is taken), or NULL: encoded here
+ * when some member needs it. */
+static int fanout_frame(sr_server *srv, sr_room *const *rooms, size_t n, const sr_msg_parts *m,
+                        sr_frame *frame, sr_conn *const *except, size_t n_except, uint64_t stamp) {
     size_t members = 0;
     for (size_t i = 0; i < n; i++)
         if (rooms[i]) members += rooms[i]->n_members;
     if (members == 0) return 0;
     fanout_ctx fx = {0};
-    fx.frame = sr_frame_encode(m->id, m->id_len, m->event, m->event_len, m->data, m->data_len,
-                               m->retry);
-    if (!fx.frame) return SR_ENOMEM;
-    fx.frame->born_ns = uv_hrtime();
+    if (frame) {
+        sr_frame_ref(frame);
+        fx.frame = frame;
+    } else {
+        fx.frame = sr_frame_encode(m->id, m->id_len, m->event, m->event_len, m->data, m->data_len,
+                                   m->retry);
+        if (!fx.frame) return SR_ENOMEM;
+        fx.frame->born_ns = uv_hrtime();
+    }
     sr_member *except_small[16];
     sr_member **ex = except_small;
     if (n_except > 16 && !(ex = malloc(n_except * sizeof(*ex)))) {
@@ -75,14 +93,19 @@ int sr_fanout(sr_server *srv, sr_room *const *rooms, size_t n, const sr_msg_part
     return (int)(fx.delivered > INT32_MAX ? INT32_MAX : fx.delivered);
 }
 
-int sr_broadcast_parts(sr_server *srv, const char *const *rooms, size_t n_rooms,
-                       const sr_msg_parts *m, const sr_broadcast_opts *opts) {
+int sr_fanout(sr_server *srv, sr_room *const *rooms, size_t n, const sr_msg_parts *m,
+              sr_conn *const *except, size_t n_except, uint64_t stamp) {
+    return fanout_frame(srv, rooms, n, m, NULL, except, n_except, stamp);
+}
+
+int sr_broadcast_frame(sr_server *srv, const char *const *rooms, size_t n_rooms,
+                       const sr_msg_parts *m, sr_frame *frame, const sr_broadcast_opts *opts) {
     sr_room *small[16];
     sr_room **found = small;
     if (n_rooms > 16 && !(found = malloc(n_rooms * sizeof(*found)))) return SR_ENOMEM;
     for (size_t i = 0; i < n_rooms; i++) found[i] = sr_registry_find(srv->reg, rooms[i], strlen(rooms[i]));
-    int delivered = sr_fanout(srv, found, n_rooms, m, opts ? opts->except : NULL,
-                              opts ? opts->n_except : 0, sr_registry_new_stamp(srv->reg));
+    int delivered = fanout_frame(srv, found, n_rooms, m, frame, opts ? opts->except : NULL,
+                                 opts ? opts->n_except : 0, sr_registry_new_stamp(srv->reg));
     if (found != small) free(found);
     if (delivered < 0) return delivered;
     srv->stats.messages_in++;
@@ -99,6 +122,17 @@ int sr_broadcast_parts(sr_server *srv, const char *const *rooms, size_t n_rooms,
         if (rc < 0) srv->stats.adapter_errors++;
     }
     return delivered;
+}
+
+int sr_broadcast_parts(sr_server *srv, const char *const *rooms, size_t n_rooms,
+                       const sr_msg_parts *m, const sr_broadcast_opts *opts) {
+    return sr_broadcast_frame(srv, rooms, n_rooms, m, NULL, opts);
+}
+
+static void history_broadcast_done(void *ud, int rc, const char *text) {
+    (void)ud; /* failures are counted as adapter errors by sequence.c */
+    (void)rc;
+    (void)text;
 }
 
 int sr_broadcast(sr_server *srv, const char *const *rooms, size_t n_rooms, const sr_message *msg,
@@ -120,6 +154,15 @@ int sr_broadcast(sr_server *srv, const char *const *rooms, size_t n_rooms, const
     if (rc < 0) return rc;
     rc = sr_limit_message(srv, m.data_len);
     if (rc < 0) return rc;
+    if (srv->cfg.history && !(opts && opts->local)) {
+        /* the id comes from the history (docs/resume.md) */
+        if (m.id_len) return SR_EINVAL;
+        int delivered = 0;
+        char text[256];
+        rc = sr_history_start(srv, rooms, n_rooms, &m, opts, history_broadcast_done, NULL,
+                              &delivered, text, sizeof(text));
+        return rc < 0 ? rc : delivered;
+    }
     return sr_broadcast_parts(srv, rooms, n_rooms, &m, opts);
 }
 

@@ -16,11 +16,17 @@
  * callback continues. A stream whose queued bytes would pass the limit is
  * doomed (closed as a slow consumer once the current fan-out is over), so
  * one slow reader never grows memory or delays the others.
+ *
+ * With writer threads (writer.c) a stream's queue and writes move to its
+ * writer once it is a stream (c->wslot set): enqueueing hands the frame to
+ * the writer's batch, and closing waits for the writer's "gone" before the
+ * socket is closed (sr_conn_writer_gone).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/internal.h"
+#include "server/writer.h"
 
 #define SR_MAX_IOV 64
 
@@ -237,6 +243,10 @@ static int queue_grow(sr_conn *c) {
 
 static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
     if (c->closing || c->doomed || c->end_after_flush) return;
+    if (c->wslot) { /* its writer thread queues it and counts the limit */
+        sr_writer_frame(c, f);
+        return;
+    }
     if (limited && c->q_bytes + f->len > c->srv->cfg.max_queue_bytes) {
         c->srv->stats.slow_disconnects++;
         sr_log(c->srv, SR_LOG_WARN, c->id, "stream %llu: slow consumer (%zu bytes queued), disconnected",
@@ -309,7 +319,7 @@ static size_t fill_iov(sr_conn *c, uv_buf_t *iov, size_t max) {
 static void on_write(uv_write_t *req, int status);
 
 void sr_conn_flush(sr_conn *c) {
-    if (c->closing || c->inflight) return;
+    if (c->closing || c->inflight || c->wslot) return;
     uv_buf_t iov[SR_MAX_IOV];
     while (c->q_len > 0) {
         size_t n = fill_iov(c, iov, SR_MAX_IOV);
@@ -424,6 +434,22 @@ void sr_conn_close_now(sr_conn *c) {
     c->closing = 1;
     release_http_state(c);
     uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->wslot) { /* the socket closes once its writer let go of it */
+        sr_writer_detach(c);
+        return;
+    }
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+void sr_conn_writer_gone(sr_conn *c, sr_gone_reason why) {
+    c->wslot = 0;
+    if (why == SR_GONE_SLOW && !c->closing)
+        sr_log(c->srv, SR_LOG_WARN, c->id, "stream %llu: slow consumer, disconnected",
+               (unsigned long long)c->id);
+    if (!c->closing) {
+        sr_conn_close_now(c);
+        return;
+    }
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -432,6 +458,10 @@ void sr_conn_end(sr_conn *c) {
     if (c->http) uv_timer_stop(&c->http->timer);
     detach_stream(c);
     c->end_after_flush = 1;
+    if (c->wslot) {
+        sr_writer_end(c);
+        return;
+    }
     if (c->q_len == 0 && !c->inflight) {
         sr_conn_close_now(c);
         return;
@@ -446,6 +476,7 @@ void sr_conn_become_stream(sr_conn *c) {
     srv->stats.streams++;
     srv->stats.streams_total++;
     sr_server_id_insert(srv, c);
+    if (srv->writers) sr_writer_attach(c); /* -1: it stays on this loop */
 }
 
 /* --- public connection API -------------------------------------------- */

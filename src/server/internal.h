@@ -5,7 +5,7 @@
  * endpoints, stream.c opening streams, broadcast.c fan-out and rooms,
  * remote.c delivery from other nodes, memory_bus.c the in-process bus,
  * sequence.c ordered event ids, limits.c connections per client address
- * and refusal counters).
+ * and refusal counters, writer.c writer threads).
  */
 #ifndef SR_SERVER_INTERNAL_H
 #define SR_SERVER_INTERNAL_H
@@ -87,8 +87,17 @@ struct sr_conn {
     uint8_t read_stopped : 1;
     uint8_t in_hash : 1;
     uint8_t detached : 1;       /* left its rooms, close hook called */
+    uint8_t w_end_sent : 1;     /* writer threads: end asked (writer.c) */
+    uint8_t w_detach_sent : 1;  /* writer threads: detach asked */
+    uint16_t wix;               /* writer threads: its writer */
+    uint32_t wslot;             /* writer threads: slot + 1; 0 = written here */
     uint32_t requests;          /* requests read on this connection */
     struct sr_addr_count *addr; /* its client address's entry (limits.c) */
+    struct sr_resume *resume;   /* set while its history replay is fetched
+                                   (history_resume.c): live frames wait there */
+    uint64_t resume_floor;      /* after a replay from the adapter: live
+                                   frames with history ids up to this one were
+                                   in the replay (dropped until a newer one) */
     sr_frame *q_inline[2];      /* ring storage before it needs the heap */
 };
 
@@ -224,6 +233,9 @@ struct sr_server {
     sr_metrics metrics;
     sr_addr_table addrs;        /* open connections per client address */
     uint64_t limit_refused[SR_LIMIT_COUNT];
+    struct sr_history *history; /* cfg.history > 0: ids, kept messages and
+                                   replays in flight (history*.c) */
+    struct sr_writers *writers; /* writer threads (writer.c); NULL: none */
 };
 
 /* conn.c */
@@ -303,6 +315,16 @@ int sr_fanout(sr_server *srv, sr_room *const *rooms, size_t n, const sr_msg_part
               sr_conn *const *except, size_t n_except, uint64_t stamp);
 int sr_broadcast_parts(sr_server *srv, const char *const *rooms, size_t n_rooms,
                        const sr_msg_parts *m, const sr_broadcast_opts *opts);
+
+/* history.c, history_resume.c (see history.h) */
+struct sr_resume;
+/* The frame of a live message for a connection whose replay is in flight:
+ * kept (a new reference) until the replay is written. */
+void sr_resume_hold(sr_conn *c, sr_frame *f);
+/* For a connection with resume_floor set: 1 when the frame was already in
+ * its replay (drop it), else 0 (the floor is cleared once a newer one
+ * passes). */
+int sr_resume_filter(sr_conn *c, const sr_frame *f);
 
 /* remote.c */
 void sr_remote_seen_free(sr_server *srv);

@@ -6,13 +6,15 @@
  * panel).
  *
  * The publish-to-write latency histogram is fed by conn.c each time a
- * message frame is completely written to a stream.
+ * message frame is completely written to a stream; writer threads keep
+ * their own (writer.c), added in when /metrics is written.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "server/internal.h"
+#include "server/writer.h"
 
 const uint64_t sr_latency_bounds_us[SR_LATENCY_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
@@ -107,18 +109,21 @@ void sr_routes_metrics(sr_conn *c) {
     sr_buf_puts(&b, "# HELP sserooms_delivery_latency_seconds Time from a message's encoding on this node "
                     "to its last byte written to a stream.\n"
                     "# TYPE sserooms_delivery_latency_seconds histogram\n");
+    uint64_t latency[SR_LATENCY_BUCKETS + 1], latency_sum_us = srv->metrics.latency_sum_us;
+    memcpy(latency, srv->metrics.latency_count, sizeof(latency));
+    sr_writers_add_latency(srv, latency, &latency_sum_us); /* writer threads' share */
     uint64_t cum = 0;
     for (size_t i = 0; i < SR_LATENCY_BUCKETS; i++) {
-        cum += srv->metrics.latency_count[i];
+        cum += latency[i];
         sr_buf_printf(&b, "sserooms_delivery_latency_seconds_bucket{le=\"%g\"} %llu\n",
                       (double)sr_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
     }
-    cum += srv->metrics.latency_count[SR_LATENCY_BUCKETS];
+    cum += latency[SR_LATENCY_BUCKETS];
     sr_buf_printf(&b,
                   "sserooms_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
                   "sserooms_delivery_latency_seconds_sum %.6f\n"
                   "sserooms_delivery_latency_seconds_count %llu\n",
-                  (unsigned long long)cum, (double)srv->metrics.latency_sum_us / 1e6,
+                  (unsigned long long)cum, (double)latency_sum_us / 1e6,
                   (unsigned long long)cum);
     sr_auth_metrics_text(srv, &b);
     if (srv->has_adapter && srv->adapter.metrics_text) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "server/history.h"
 #include "server/internal.h"
 
 static void seen_clear(sr_remote_seen *e) {
@@ -25,7 +26,10 @@ static void seen_clear(sr_remote_seen *e) {
     e->id = NULL;
 }
 
+/* Called by sr_server_free: also frees the history kept in memory (the
+ * messages this node keeps for other streams' resumes). */
 void sr_remote_seen_free(sr_server *srv) {
+    sr_history_free(srv);
     for (size_t i = 0; i < SR_REMOTE_SEEN_CAP; i++) seen_clear(&srv->remote_seen[i]);
 }
 

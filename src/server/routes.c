@@ -19,6 +19,7 @@
 #include "auth/grants.h"
 #include "http/response.h"
 #include "json/json.h"
+#include "server/history.h"
 #include "server/internal.h"
 
 #define SR_MAX_PUBLISH_ROOMS 1000
@@ -404,8 +405,11 @@ static void on_sequenced(void *ud, int rc, const char *text) {
     free(w);
 }
 
+/* With "sequence", or with history on (p->sequence NULL: the history's id,
+ * history_resume.c; errors then read "sequence \"history\": ..."). */
 static void publish_sequenced(sr_conn *c, publish_req *p, const sr_broadcast_opts *opts) {
-    size_t key_len = strlen(p->sequence);
+    const char *key = p->sequence ? p->sequence : "history";
+    size_t key_len = strlen(key);
     sr_http_wait *w = malloc(sizeof(*w) + key_len + 1);
     if (!w) {
         reject(c, 503, "out of memory");
@@ -413,16 +417,18 @@ static void publish_sequenced(sr_conn *c, publish_req *p, const sr_broadcast_opt
     }
     w->conn = c;
     w->key_len = key_len;
-    memcpy(w->key, p->sequence, key_len + 1);
+    memcpy(w->key, key, key_len + 1);
     int delivered = 0;
     char text[512];
     c->http->wait = w; /* linked first: on_sequenced answers (never before this returns) */
-    int rc = sr_sequence_start(c->srv, p->rooms, p->n_rooms, &p->m, opts, p->sequence, p->epoch,
-                               on_sequenced, w, &delivered, text, sizeof(text));
+    int rc = p->sequence ? sr_sequence_start(c->srv, p->rooms, p->n_rooms, &p->m, opts, p->sequence,
+                                             p->epoch, on_sequenced, w, &delivered, text, sizeof(text))
+                         : sr_history_start(c->srv, p->rooms, p->n_rooms, &p->m, opts, on_sequenced,
+                                            w, &delivered, text, sizeof(text));
     if (rc == 1) return;
     c->http->wait = NULL;
     free(w);
-    if (rc < 0) sequence_failed(c, rc, p->sequence, key_len, text);
+    if (rc < 0) sequence_failed(c, rc, key, key_len, text);
     else publish_done(c, delivered, text);
 }
 
@@ -464,7 +470,13 @@ static void handle_publish(sr_conn *c) {
         return;
     }
     sr_broadcast_opts opts = {.local = p.local, .meta = p.meta, .meta_len = p.meta_len};
-    if (p.sequence) {
+    if (srv->cfg.history && !p.local && (p.m.id_len || p.sequence)) { /* docs/resume.md */
+        publish_req_free(&p);
+        reject(c, 400, "history is on: the server assigns every id; drop \"id\" and \"sequence\" "
+                       "(or publish with \"local\":true, kept out of the history)");
+        return;
+    }
+    if (p.sequence || (srv->cfg.history && !p.local)) {
         publish_sequenced(c, &p, &opts);
         publish_req_free(&p);
         return;

@@ -23,6 +23,7 @@
 
 #include "common/hash.h"
 #include "json/json.h"
+#include "server/history.h"
 #include "server/internal.h"
 
 /* Keys a server (or bus) counts in memory, to bound what clients can make
@@ -237,6 +238,7 @@ static void on_job_done(void *ud, int rc, const char *text) {
 }
 
 void sr_sequence_shutdown(sr_server *srv) {
+    sr_history_shutdown(srv); /* replays waiting for the adapter, too */
     while (srv->seq_jobs) {
         sr_seq_job *job = srv->seq_jobs;
         job_unlink(job);
@@ -320,6 +322,42 @@ int sr_sequence_start(sr_server *srv, const char *const *rooms, size_t n_rooms,
         job_free(job);
         return rc;
     }
+    return 1;
+}
+
+/* A history broadcast through the adapter (history_resume.c): a JOB_PUBLISH
+ * whose id comes from the adapter's history sequence. */
+int sr_sequence_start_history(sr_server *srv, const char *const *rooms, size_t n_rooms,
+                              const sr_msg_parts *m, const sr_broadcast_opts *opts,
+                              sr_sequence_fn done, void *ud, int *local_members, char *text,
+                              size_t text_cap) {
+    *local_members = 0;
+    sr_seq_job *job = job_new(srv, JOB_PUBLISH, rooms, n_rooms, m);
+    if (!job) {
+        snprintf(text, text_cap, "out of memory");
+        return SR_ENOMEM;
+    }
+    job->done = done;
+    job->ud = ud;
+    sr_message msg = {
+        .event = m->event_len ? m->event : NULL,
+        .data = m->data,
+        .data_len = m->data_len,
+        .retry = m->retry,
+    };
+    sr_history_limits lim = {.max_messages = srv->cfg.history, .ttl_ms = srv->cfg.history_ttl_ms};
+    int rc = srv->adapter.history_publish(srv->adapter.ctx, rooms, n_rooms, &msg,
+                                          opts ? opts->meta : NULL, opts ? opts->meta_len : 0,
+                                          &lim, on_job_done, job);
+    if (rc < 0) {
+        if (rc == SR_EADAPTER) adapter_reason(srv, text, text_cap);
+        else snprintf(text, text_cap, "%s", sr_strerror(rc));
+        srv->stats.adapter_errors++;
+        job_unlink(job);
+        job_free(job);
+        return rc;
+    }
+    *local_members = count_local(srv, job->rooms, job->n_rooms);
     return 1;
 }
 

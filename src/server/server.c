@@ -5,7 +5,10 @@
  * One uv_check handle runs after every poll phase and flushes each
  * connection that had frames queued during that turn, so frames queued by
  * several broadcasts in one turn leave in one writev. One timer sends the
- * shared heartbeat frame to every stream.
+ * shared heartbeat frame to every stream. With writer threads (writer.c,
+ * started at listen, stopped when the server's handles close) the check
+ * also hands each writer its batch, and streams owned by a writer get
+ * their heartbeats from the writer's wheel instead.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +18,13 @@
 
 #include "json/json.h"
 #include "server/internal.h"
+#include "server/writer.h"
+
+/* The library's default writer threads (1: none); a build may set another
+ * one (-DSR_DEFAULT_THREADS=2 runs the whole test suite threaded). */
+#ifndef SR_DEFAULT_THREADS
+#define SR_DEFAULT_THREADS 1
+#endif
 
 #define SR_SHUTDOWN_GRACE_MS 2000
 
@@ -44,6 +54,7 @@ void sr_config_init(sr_config *cfg) {
     cfg->ticket_ttl_ms = 30000;
     cfg->max_connections_per_addr = 256;
     cfg->max_message_bytes = 256 * 1024;
+    cfg->threads = SR_DEFAULT_THREADS;
 }
 
 static const char *keep_string(sr_server *srv, const char *s) {
@@ -169,7 +180,8 @@ static void on_flush_check(uv_check_t *h) {
     sr_server *srv = h->data;
     sr_server_close_doomed(srv);
     sr_server_flush_dirty(srv);
-    if (!srv->dirty) uv_idle_stop(&srv->flush_idle);
+    sr_writers_handover(srv);
+    if (!srv->dirty && !sr_writers_pending(srv)) uv_idle_stop(&srv->flush_idle);
 }
 
 static void on_heartbeat(uv_timer_t *t) {
@@ -177,6 +189,7 @@ static void on_heartbeat(uv_timer_t *t) {
     srv->fanout_depth++;
     for (sr_conn *c = srv->conns; c; c = c->next) {
         if (c->kind != SR_CONN_STREAM || c->closing || c->doomed || c->end_after_flush) continue;
+        if (c->wslot) continue; /* its writer thread's wheel sends them */
         sr_conn_enqueue(c, srv->heartbeat_frame);
         srv->stats.heartbeats++;
     }
@@ -278,6 +291,12 @@ int sr_server_listen(sr_server *srv) {
     uv_unref((uv_handle_t *)&srv->heartbeat_timer);
     uv_timer_init(srv->loop, &srv->grace_timer);
     srv->grace_timer.data = srv;
+    unsigned writers = sr_writers_wanted(&srv->cfg);
+    if (writers && sr_writers_start(srv, writers) < 0) {
+        /* no threads to be had: everything stays on this loop */
+        sr_log(srv, SR_LOG_WARN, 0, "writer threads could not start; writing from the main loop");
+        sr_writers_stop(srv);
+    }
     sr_stats_room_start(srv);
     sr_auth_start(srv);
     srv->open_handles += 5;
@@ -310,6 +329,7 @@ static void on_server_handle_closed(uv_handle_t *h) {
 static void close_server_handles(sr_server *srv) {
     if (!srv->handles_ready) return;
     srv->handles_ready = false;
+    sr_writers_stop(srv); /* streams they still hold close now */
     uv_close((uv_handle_t *)&srv->flush_check, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->flush_idle, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->heartbeat_timer, on_server_handle_closed);
@@ -367,6 +387,7 @@ void sr_server_shutdown(sr_server *srv, void (*done)(sr_server *, void *), void 
         c = next;
     }
     sr_server_flush_dirty(srv);
+    sr_writers_handover(srv);
     if (srv->conns) {
         uv_ref((uv_handle_t *)&srv->grace_timer);
         uv_timer_start(&srv->grace_timer, on_grace_timeout, SR_SHUTDOWN_GRACE_MS, 0);
@@ -381,6 +402,7 @@ void sr_server_conn_gone(sr_server *srv) {
 
 void sr_server_free(sr_server *srv) {
     if (!srv) return;
+    sr_writers_stop(srv); /* before the frames the threads may hold */
     if (srv->has_adapter && srv->adapter.close) srv->adapter.close(srv->adapter.ctx);
     srv->has_adapter = false;
     if (srv->bus) sr_server_attach_memory_bus(srv, NULL);
@@ -401,6 +423,7 @@ void sr_server_free(sr_server *srv) {
         uv_run(srv->loop, UV_RUN_NOWAIT);
         uv_loop_close(srv->loop);
     }
+    sr_writers_free(srv);
     sr_addr_table_free(srv); /* after the last connection closed */
     for (size_t i = 0; i < srv->n_strings; i++) free(srv->strings[i]);
     free(srv->strings);
@@ -435,6 +458,7 @@ int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter) {
 void sr_server_stats(const sr_server *srv, sr_stats *out) {
     *out = srv->stats;
     out->rooms = sr_registry_room_count(srv->reg);
+    sr_writers_add_stats(srv, out);
 }
 
 /* --- id -> connection table (open addressing, linear probing) --------- */

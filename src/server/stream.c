@@ -6,6 +6,8 @@
  * embedder's accept hook may refuse the stream or pick its rooms, then the
  * response head is queued and the connection becomes a stream: its parser
  * and timer are freed, and from then on it only receives frames.
+ * With history on, a Last-Event-ID (header or ?lastEventId=) is kept across
+ * that and the stream resumes from it once it is a stream (history_resume.c).
  * Also the public sr_request accessors the hook uses.
  */
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "http/response.h"
+#include "server/history.h"
 #include "server/internal.h"
 
 static void refuse(sr_conn *c, int status, const char *message) {
@@ -131,9 +134,18 @@ void sr_stream_open(sr_conn *c) {
         refuse(c, 503, "out of memory");
         return;
     }
+    /* copied: the request is freed when the connection becomes a stream */
+    const char *last_id = sr_history_last_id(c);
+    size_t last_len = last_id ? strlen(last_id) : 0;
+    char *last_copy = last_id ? strndup(last_id, last_len) : NULL;
     sr_conn_become_stream(c);
     sr_log(srv, SR_LOG_DEBUG, c->id, "request %llu-%u: stream opened, %u rooms", (unsigned long long)c->id,
            c->requests, c->member.n_rooms);
+    if (last_id) {
+        if (last_copy) sr_history_resume(c, last_copy, last_len);
+        else sr_conn_end(c); /* out of memory: no silent gap, the client reconnects */
+        free(last_copy);
+    }
 }
 
 /* --- sr_request ------------------------------------------------------- */

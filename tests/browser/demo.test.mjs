@@ -13,149 +13,21 @@
  *
  * Every wait is bounded, and a watchdog ends the run well inside CTest's
  * timeout; chromium and the server are always stopped, also on failure.
- * Prints one line per check and ends with "N passed, N failed".
+ * Prints one line per check and ends with "N passed, N failed". The
+ * process, chromium and bookkeeping helpers are shared with
+ * resume.test.mjs (harness.mjs).
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import {
+  Aborted, CHROMIUM, RECONNECT_MS, STEP_MS, Server, WEB_ROOT, check, cleanup as cleanupAll,
+  launchChromium, must, results, sleep, waitStatus, withTimeout,
+} from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const WEB_ROOT = path.resolve(HERE, '..', '..', 'web');
-const CHROMIUM = process.env.SSEROOMS_CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // containers often have a small /dev/shm
-  '--disable-dev-shm-usage',
-];
-// generous: CI has 2 cores and the server may be an ASan build
-const SERVER_START_MS = 30000;
-const SERVER_STOP_MS = 15000;
-const STEP_MS = 30000;
-const RECONNECT_MS = 60000;
 const WATCHDOG_MS = 240000; // CTest's TIMEOUT is 300 s
 
 const MESSAGE_1 = 'hello from page 1';
 const MESSAGE_2 = 'hello again from page 1, after the restart';
-
-let passed = 0;
-let failed = 0;
-
-function check(name, ok, detail) {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail ? ': ' + detail : ''}`);
-  }
-  return ok;
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no result after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/* ---- the sserooms process --------------------------------------------- */
-
-class Server {
-  constructor(bin) {
-    this.bin = bin;
-    this.proc = null;
-    this.port = 0;
-    this.log = ''; // stdout + stderr, the last 64 KiB, shown on failure
-  }
-
-  record(chunk) {
-    this.log = (this.log + chunk).slice(-65536);
-  }
-
-  // Starts the server and resolves with its port once it prints the ready line.
-  async start(port) {
-    // the same port right after a stop: retry a few times if it is not free yet
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.startOnce(port);
-      } catch (err) {
-        if (port === 0 || attempt >= 10 || !err.exitedEarly) throw err;
-        await sleep(300);
-      }
-    }
-  }
-
-  async startOnce(port) {
-    const args = ['--demo', '--web-root', WEB_ROOT, '--host', '127.0.0.1', '--port', String(port)];
-    const proc = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc = proc;
-    proc.exited = new Promise((resolve) => {
-      proc.on('exit', (code, signal) => resolve({ code, signal }));
-      proc.on('error', (err) => {
-        proc.failed = true; // could not be started at all: no 'exit' follows
-        resolve({ code: null, signal: null, error: err.message });
-      });
-    });
-    proc.stderr.on('data', (d) => this.record(String(d)));
-    const ready = new Promise((resolve, reject) => {
-      let out = '';
-      proc.stdout.on('data', (d) => {
-        this.record(String(d));
-        out += String(d);
-        const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      proc.exited.then(({ code, signal, error }) => {
-        if (error) return reject(new Error(`cannot run ${this.bin}: ${error}`));
-        const err = new Error(`sserooms exited before it was ready (code ${code}, signal ${signal})`);
-        err.exitedEarly = true;
-        reject(err);
-      });
-    });
-    try {
-      this.port = await withTimeout(ready, SERVER_START_MS, 'sserooms start');
-    } catch (err) {
-      if (this.alive()) await this.stop();
-      throw err;
-    }
-    return this.port;
-  }
-
-  alive() {
-    const p = this.proc;
-    return p !== null && !p.failed && p.exitCode === null && p.signalCode === null;
-  }
-
-  // SIGTERM, then SIGKILL if it does not stop in time; resolves with how it ended.
-  async stop() {
-    if (!this.proc) return null;
-    const proc = this.proc;
-    if (this.alive()) proc.kill('SIGTERM');
-    try {
-      return await withTimeout(proc.exited, SERVER_STOP_MS, 'sserooms stop');
-    } catch (err) {
-      proc.kill('SIGKILL');
-      await withTimeout(proc.exited, 5000, 'sserooms kill').catch(() => {});
-      return { code: null, signal: 'SIGKILL', timedOut: true };
-    }
-  }
-
-  url(p) {
-    return `http://127.0.0.1:${this.port}${p}`;
-  }
-}
 
 /* ---- helpers over pages and the HTTP API ------------------------------ */
 
@@ -180,10 +52,6 @@ async function waitForLobby(server, want, ms) {
     await sleep(200);
   }
   return n;
-}
-
-async function waitStatus(page, state, ms) {
-  await page.waitForSelector(`#status[data-state="${state}"]`, { timeout: ms });
 }
 
 async function joinLobby(page, name) {
@@ -215,57 +83,15 @@ async function waitForMessage(page, text, ms) {
   return item.first().innerText();
 }
 
-/* ---- chromium cleanup ------------------------------------------------- */
-
-// The processes of our own chromium: their command line names our profile.
-function chromiumPids(profileDir) {
-  const pids = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.includes(`--user-data-dir=${profileDir}`)) pids.push(Number(entry));
-    } catch (err) {
-      /* gone already */
-    }
-  }
-  return pids;
-}
-
 /* ---- the test --------------------------------------------------------- */
 
-class Aborted extends Error {}
-
-// One step the rest depends on: it passes, or it is a failed check that ends the run.
-async function must(name, fn) {
-  let value;
-  try {
-    value = await fn();
-  } catch (err) {
-    check(name, false, err.message.split('\n')[0]);
-    throw new Aborted(name);
-  }
-  check(name, true);
-  return value;
-}
-
 async function run(serverBin, screenshotPath, res) {
-  const server = new Server(serverBin);
+  const server = new Server(serverBin, ['--demo', '--web-root', WEB_ROOT]);
   res.server = server;
+  res.children = [server];
   const port = await must('sserooms --demo started on a free port', () => server.start(0));
 
-  const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sserooms-chromium-'));
-  res.profileDir = profileDir;
-  const context = await must('chromium started (headless, fresh profile)', () =>
-    chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-      viewport: { width: 1280, height: 800 },
-      timeout: 60000,
-    }));
-  res.context = context;
-  context.setDefaultTimeout(STEP_MS);
+  const context = await must('chromium started (headless, fresh profile)', () => launchChromium(res));
 
   const origin = `http://127.0.0.1:${port}`;
   const foreign = [];
@@ -360,22 +186,7 @@ async function run(serverBin, screenshotPath, res) {
 }
 
 async function cleanup(res) {
-  if (res.context) {
-    await withTimeout(res.context.close(), 15000, 'chromium close').catch((err) => {
-      console.log(`note: ${err.message}`);
-    });
-  }
-  if (res.profileDir) {
-    for (const pid of chromiumPids(res.profileDir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch (err) {
-        /* already gone */
-      }
-    }
-    fs.rmSync(res.profileDir, { recursive: true, force: true, maxRetries: 3 });
-  }
-  if (res.server && res.server.alive()) await res.server.stop();
+  await cleanupAll(res);
 }
 
 async function main() {
@@ -393,7 +204,7 @@ async function main() {
     check('the whole test finished in time', false, `still running after ${WATCHDOG_MS} ms`);
     if (res.server) console.log(`--- sserooms output ---\n${res.server.log}`);
     await withTimeout(cleanup(res), 20000, 'cleanup').catch(() => {});
-    console.log(`${passed} passed, ${failed} failed`);
+    console.log(`${results.passed} passed, ${results.failed} failed`);
     process.exit(1);
   }, WATCHDOG_MS);
   try {
@@ -404,17 +215,17 @@ async function main() {
       console.log(String(err.stack || err));
     }
   }
-  if (failed && res.page2) {
+  if (results.failed && res.page2) {
     // what page 2 looked like when it failed, beside the screenshot it would have made
     const shot = path.resolve(screenshotPath).replace(/(\.png)?$/, '-failure.png');
     await res.page2.screenshot({ path: shot, timeout: 10000 }).then(
       () => console.log(`page 2 at the failure: ${shot}`), () => {});
   }
-  if (failed && res.server) console.log(`--- sserooms output ---\n${res.server.log}`);
+  if (results.failed && res.server) console.log(`--- sserooms output ---\n${res.server.log}`);
   await cleanup(res);
   clearTimeout(watchdog);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  console.log(`${results.passed} passed, ${results.failed} failed`);
+  process.exit(results.failed ? 1 : 0);
 }
 
 main();

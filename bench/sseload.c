@@ -1,0 +1,422 @@
+/*
+ * sseload.c: the SSE load generator (one process, one epoll loop).
+ *
+ *   sseload --url 'http://127.0.0.1:PORT/sse?room={room}' --conns N [--rooms R]
+ *           [--sources K] [--connect-rate C] [--duration SEC] [--json FILE]
+ *           [--ready-file FILE] [--quiet]
+ *   sseload --churn --url ... --conns N --duration SEC [--json FILE]
+ *
+ * Load mode opens N streams (connection i in room r<i % R>, from source
+ * address 127.0.0.<1 + i % K>), paced at C connects/s with a bounded number
+ * of handshakes in flight, announces "ready <connected> <failed>" once every
+ * stream has its response head or failed, then measures deliveries for
+ * --duration seconds (or until SIGINT/SIGTERM). Each connection has its own
+ * sseparse parser; the benchmark data ({"t","s","k"}) gives the latency
+ * (receive time − t, CLOCK_REALTIME µs) and the sequence checks (a jump
+ * forward is a gap, counted in the step of the message after the hole; a
+ * step back or repeat is a reorder). Reads use one shared 256 KiB buffer and
+ * one clock reading per read(); nothing is allocated per event.
+ *
+ * Churn mode keeps N slots each looping connect → GET → response head →
+ * close, and counts completed cycles and errors per second.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "benchdata.h"
+#include "benchnet.h"
+#include "sseload.h"
+#include "sseparse.h"
+
+enum { C_IDLE, C_CONNECTING, C_HEAD, C_STREAM, C_DEAD };
+
+typedef struct conn {
+    int fd;
+    uint8_t state;
+    uint8_t verdict; /* set by on_head, acted on once the parser returns */
+    uint32_t idx;
+    uint64_t last_s;
+    uint64_t started_ns;
+    ssep parser;
+} conn;
+
+typedef struct opts {
+    const char *url, *json, *ready_file;
+    long conns, rooms, sources, connect_rate, max_pending;
+    double duration, timeout;
+    int quiet, churn;
+} opts;
+
+static opts o = {.rooms = 1, .sources = 8, .connect_rate = 5000, .max_pending = 500, .timeout = 5};
+static bench_url url;
+static conn *conns;
+static load_stats st;
+static int ep;
+/* Time in sseload is CLOCK_REALTIME in ns throughout (one clock reading per
+ * read() serves both the latency, against the publisher's realtime stamp,
+ * and the step spans); a short run does not meet clock steps. */
+static uint64_t now_ns, recv_us; /* the clock at the current read() */
+
+static uint64_t real_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+static long pending;            /* connecting or waiting for the head */
+static volatile sig_atomic_t stop_flag;
+static uint32_t *idle;  /* churn: slots waiting to reconnect */
+static long n_idle;
+static char rbuf[256 * 1024];
+static char path_prefix[2048], path_suffix[2048];
+static int has_room_marker;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: sseload --url 'http://127.0.0.1:PORT/sse?room={room}' --conns N [--rooms R]\n"
+            "               [--sources K] [--connect-rate C] [--max-pending P] [--duration SEC]\n"
+            "               [--timeout SEC] [--json FILE] [--ready-file FILE] [--quiet]\n"
+            "       sseload --churn --url URL --conns N --duration SEC [--sources K] [--timeout SEC]\n"
+            "               [--json FILE] [--quiet]\n");
+    exit(2);
+}
+
+/* --- connection life --------------------------------------------------- */
+
+static void conn_close(conn *c) {
+    if (c->fd >= 0) close(c->fd); /* also removes it from the epoll set */
+    c->fd = -1;
+    if (c->state == C_CONNECTING || c->state == C_HEAD) pending--;
+}
+
+/* A churn slot's cycle ended (well or not): it reconnects in this same
+ * loop turn (after the current batch of events). */
+static void churn_next(conn *c) {
+    conn_close(c);
+    c->state = C_IDLE;
+    idle[n_idle++] = c->idx;
+}
+
+static void conn_fail(conn *c, uint64_t *counter) {
+    st.errors++;
+    if (counter) (*counter)++;
+    if (o.churn) {
+        st.sec_errors++;
+        churn_next(c);
+        return;
+    }
+    if (c->state == C_STREAM) st.closed++;
+    else st.failed++;
+    conn_close(c);
+    c->state = C_DEAD;
+}
+
+static void conn_start(conn *c) {
+    int src = o.sources > 0 ? (int)(1 + c->idx % (uint32_t)o.sources) : 0;
+    int fd = bench_connect(&url.addr, src);
+    c->started_ns = now_ns;
+    if (fd < 0) {
+        c->state = C_CONNECTING;
+        pending++;
+        conn_fail(c, -fd == ECONNREFUSED ? &st.refused : NULL);
+        return;
+    }
+    c->fd = fd;
+    c->state = C_CONNECTING;
+    pending++;
+    ssep_reset(&c->parser);
+    c->last_s = 0;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) conn_fail(c, NULL);
+}
+
+static void send_request(conn *c) {
+    char req[4096];
+    int n;
+    if (has_room_marker)
+        n = snprintf(req, sizeof(req),
+                     "GET %sr%lu%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
+                     "Cache-Control: no-cache\r\n\r\n",
+                     path_prefix, (unsigned long)(c->idx % (uint32_t)o.rooms), path_suffix,
+                     url.host, url.port);
+    else
+        n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
+                     "Cache-Control: no-cache\r\n\r\n",
+                     url.path, url.host, url.port);
+    ssize_t w = write(c->fd, req, (size_t)n);
+    if (w != n) {
+        conn_fail(c, w < 0 && errno == ECONNREFUSED ? &st.refused : NULL);
+        return;
+    }
+    c->state = C_HEAD;
+}
+
+/* --- parser callbacks -------------------------------------------------- */
+
+enum { V_NONE, V_CYCLE_DONE, V_NON200 };
+
+static void on_head(void *ud, int status) {
+    conn *c = ud;
+    if (status != 200 || o.churn) {
+        c->verdict = status != 200 ? V_NON200 : V_CYCLE_DONE;
+        ssep_stop(&c->parser); /* the connection is closed once the parser returns */
+        return;
+    }
+    pending--;
+    c->state = C_STREAM;
+    st.connected++;
+}
+
+static void on_event(void *ud, const char *type, size_t type_len, const char *data, size_t len) {
+    conn *c = ud;
+    (void)type;
+    (void)type_len;
+    uint64_t t, s, k;
+    if (benchdata_parse(data, len, &t, &s, &k) < 0) {
+        st.other++;
+        return;
+    }
+    uint64_t gaps = 0;
+    if (s > c->last_s) {
+        gaps = s - c->last_s - 1;
+        c->last_s = s;
+    } else {
+        st.reorders++;
+    }
+    load_record(&st, now_ns, recv_us > t ? recv_us - t : 0, k, gaps);
+}
+
+static void on_comment(void *ud, const char *text, size_t len) {
+    (void)ud;
+    (void)text;
+    (void)len;
+    st.comments++;
+}
+
+static const ssep_callbacks callbacks = {
+    .on_head = on_head, .on_event = on_event, .on_comment = on_comment};
+
+/* --- readiness ----------------------------------------------------------- */
+
+static void on_readable(conn *c) {
+    for (;;) {
+        ssize_t n = read(c->fd, rbuf, sizeof(rbuf));
+        if (n > 0) {
+            now_ns = real_ns();
+            recv_us = now_ns / 1000;
+            int rc = ssep_feed(&c->parser, rbuf, (size_t)n);
+            if (rc < 0) { /* not HTTP, or broken chunking */
+                conn_fail(c, NULL);
+                return;
+            }
+            if (rc > 0) {
+                int verdict = c->verdict;
+                c->verdict = V_NONE;
+                if (verdict == V_NON200) {
+                    conn_fail(c, &st.non200);
+                } else if (verdict == V_CYCLE_DONE) {
+                    st.cycles++;
+                    st.sec_cycles++;
+                    churn_next(c);
+                }
+                return;
+            }
+            if ((size_t)n < sizeof(rbuf)) return; /* edge-triggered: drained */
+            continue;
+        }
+        if (n == 0) {
+            if (o.churn) {
+                conn_fail(c, &st.eof_early);
+            } else if (c->state == C_STREAM) {
+                st.closed++;
+                conn_close(c);
+                c->state = C_DEAD;
+            } else {
+                conn_fail(c, &st.eof_early);
+            }
+            return;
+        }
+        if (errno == EAGAIN || errno == EINTR) return;
+        conn_fail(c, errno == ECONNREFUSED ? &st.refused : &st.resets);
+        return;
+    }
+}
+
+static void on_ready(conn *c, uint32_t events) {
+    if (c->state == C_CONNECTING) {
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int err = 0;
+            socklen_t el = sizeof(err);
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+            conn_fail(c, err == ECONNREFUSED ? &st.refused : &st.resets);
+            return;
+        }
+        if (!(events & EPOLLOUT)) return;
+        send_request(c);
+        if (c->state != C_HEAD) return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) on_readable(c);
+}
+
+/* --- options ------------------------------------------------------------- */
+
+static long num_arg(const char *v, long min) {
+    char *e;
+    long n = strtol(v, &e, 10);
+    if (*e || n < min) usage();
+    return n;
+}
+
+static void parse_args(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--churn")) o.churn = 1;
+        else if (!strcmp(a, "--quiet")) o.quiet = 1;
+        else if (!v) usage();
+        else if (!strcmp(a, "--url")) o.url = v, i++;
+        else if (!strcmp(a, "--conns")) o.conns = num_arg(v, 1), i++;
+        else if (!strcmp(a, "--rooms")) o.rooms = num_arg(v, 1), i++;
+        else if (!strcmp(a, "--sources")) o.sources = num_arg(v, 0), i++;
+        else if (!strcmp(a, "--connect-rate")) o.connect_rate = num_arg(v, 0), i++;
+        else if (!strcmp(a, "--max-pending")) o.max_pending = num_arg(v, 1), i++;
+        else if (!strcmp(a, "--duration")) o.duration = atof(v), i++;
+        else if (!strcmp(a, "--timeout")) o.timeout = atof(v), i++;
+        else if (!strcmp(a, "--json")) o.json = v, i++;
+        else if (!strcmp(a, "--ready-file")) o.ready_file = v, i++;
+        else usage();
+    }
+    if (!o.url || o.conns <= 0 || o.timeout <= 0 || o.duration < 0) usage();
+    if (o.sources > 254) o.sources = 254;
+}
+
+static void split_room_marker(void) {
+    const char *m = strstr(url.path, "{room}");
+    if (!m) return;
+    has_room_marker = 1;
+    snprintf(path_prefix, sizeof(path_prefix), "%.*s", (int)(m - url.path), url.path);
+    snprintf(path_suffix, sizeof(path_suffix), "%s", m + 6);
+}
+
+static void announce_ready(void) {
+    char line[128];
+    snprintf(line, sizeof(line), "ready %llu %llu\n", (unsigned long long)st.connected,
+             (unsigned long long)st.failed);
+    fputs(line, stdout);
+    fflush(stdout);
+    if (o.ready_file && bench_write_file_atomic(o.ready_file, line) < 0)
+        fprintf(stderr, "sseload: cannot write %s\n", o.ready_file);
+}
+
+int main(int argc, char **argv) {
+    parse_args(argc, argv);
+    char err[512];
+    if (bench_url_parse(&url, o.url, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sseload: %s\n", err);
+        return 2;
+    }
+    if ((ntohl(url.addr.sin_addr.s_addr) >> 24) != 127) o.sources = 0; /* not loopback */
+    split_room_marker();
+    long nofile = bench_raise_nofile();
+    if (nofile > 0 && o.conns + 32 > nofile)
+        fprintf(stderr, "sseload: warning: %ld connections but the file limit is %ld\n", o.conns,
+                nofile);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    conns = calloc((size_t)o.conns, sizeof(*conns));
+    idle = calloc(2 * (size_t)o.conns, sizeof(*idle)); /* see the reconnect loop */
+    if (ep < 0 || !conns || !idle) {
+        perror("sseload");
+        return 1;
+    }
+    for (long i = 0; i < o.conns; i++) {
+        conns[i].fd = -1;
+        conns[i].idx = (uint32_t)i;
+        if (ssep_init(&conns[i].parser, SSEP_SSE, &callbacks, &conns[i], 512, 512) < 0) {
+            fprintf(stderr, "sseload: out of memory\n");
+            return 1;
+        }
+    }
+    st.conns = (uint64_t)o.conns;
+    now_ns = st.start_ns = real_ns();
+    uint64_t next_tick = now_ns + 1000000000ull, next_scan = now_ns;
+    uint64_t end_ns = 0;
+    long started = 0;
+    int ready = 0;
+    struct epoll_event evs[1024];
+    while (!stop_flag) {
+        now_ns = real_ns();
+        /* start connections: load mode paced, churn mode all slots at once */
+        long allowed = o.conns;
+        if (!o.churn && o.connect_rate > 0) {
+            double secs = (double)(now_ns - st.start_ns) / 1e9;
+            allowed = (long)(secs * (double)o.connect_rate) + 1;
+            if (allowed > o.conns) allowed = o.conns;
+        }
+        while (started < allowed && (o.churn || pending < o.max_pending))
+            conn_start(&conns[started++]);
+        if (n_idle) { /* churn slots to reconnect; a slot failing again goes to the end */
+            long due = n_idle;
+            for (long i = 0; i < due; i++) conn_start(&conns[idle[i]]);
+            memmove(idle, idle + due, (size_t)(n_idle - due) * sizeof(*idle));
+            n_idle -= due;
+        }
+        if (!o.churn && !ready && started == o.conns && st.connected + st.failed == st.conns) {
+            ready = 1;
+            st.ready_ns = now_ns;
+            announce_ready();
+            if (o.duration > 0) end_ns = now_ns + (uint64_t)(o.duration * 1e9);
+        }
+        if (o.churn && !end_ns && o.duration > 0) end_ns = st.start_ns + (uint64_t)(o.duration * 1e9);
+        if (end_ns && now_ns >= end_ns) break;
+        if (now_ns >= next_tick) {
+            if (!o.quiet) load_progress(&st, now_ns, o.churn);
+            else load_tick(&st);
+            next_tick += 1000000000ull;
+        }
+        if (now_ns >= next_scan) { /* handshakes (and churn cycles) time out */
+            next_scan = now_ns + 100000000ull;
+            uint64_t limit_ns = (uint64_t)(o.timeout * 1e9);
+            for (long i = 0; i < started; i++) {
+                conn *c = &conns[i];
+                if ((c->state == C_CONNECTING || c->state == C_HEAD) &&
+                    now_ns - c->started_ns > limit_ns)
+                    conn_fail(c, &st.timeouts);
+            }
+        }
+        int timeout = started < o.conns ? 1 : 50;
+        int n = epoll_wait(ep, evs, 1024, timeout);
+        for (int i = 0; i < n; i++) on_ready(evs[i].data.ptr, evs[i].events);
+    }
+    now_ns = real_ns();
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+    double cs = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    load_report(&st, now_ns, o.churn, o.json, cu, cs);
+    for (long i = 0; i < o.conns; i++) {
+        if (conns[i].fd >= 0) close(conns[i].fd);
+        ssep_free(&conns[i].parser);
+    }
+    free(conns);
+    free(idle);
+    load_stats_free(&st);
+    close(ep);
+    return 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * sseload.h: what the SSE load generator counts, and its reports.
+ *
+ * sseload.c runs the connections and feeds deliveries in here;
+ * sseload_report.c keeps the totals, the per-second window and the
+ * per-step figures (each with a log-linear latency histogram) and prints
+ * the progress line and the final text and JSON reports.
+ */
+#ifndef BENCH_SSELOAD_H
+#define BENCH_SSELOAD_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hist.h"
+
+#define SSELOAD_MAX_STEPS 1024
+
+typedef struct load_step {
+    uint64_t deliveries;
+    uint64_t gaps;
+    uint64_t first_ns, last_ns; /* receive times (CLOCK_REALTIME ns) */
+    hist h;
+} load_step;
+
+typedef struct load_stats {
+    /* connections */
+    uint64_t conns, connected, failed, closed, errors;
+    /* events */
+    uint64_t deliveries, gaps, reorders, other, comments;
+    uint64_t first_ns, last_ns; /* receive times of the first/last delivery */
+    hist total;
+    /* the current one-second window of the progress line: `total` as it
+     * was at the start of the window */
+    uint64_t sec_deliveries;
+    hist sec_base;
+    load_step *steps[SSELOAD_MAX_STEPS];
+    uint32_t max_step; /* highest k seen + 1 */
+    uint64_t ready_ns, start_ns;
+    /* churn mode */
+    uint64_t cycles, sec_cycles, sec_errors;
+    uint64_t refused, resets, non200, timeouts, eof_early;
+} load_stats;
+
+/* Records one benchmark delivery: latency in µs, the step, the gaps the
+ * message revealed before it on its connection. */
+void load_record(load_stats *st, uint64_t now_ns, uint64_t latency_us, uint64_t k, uint64_t gaps);
+/* Prints the progress line of the last second to stderr and starts a new
+ * window. */
+void load_progress(load_stats *st, uint64_t now_ns, int churn);
+/* Starts a new one-second window without printing (--quiet). */
+void load_tick(load_stats *st);
+/* The final report as text (stdout) and, when path is set, as JSON. */
+void load_report(load_stats *st, uint64_t end_ns, int churn, const char *json_path,
+                 double cpu_user_s, double cpu_sys_s);
+void load_stats_free(load_stats *st);
+
+#endif

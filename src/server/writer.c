@@ -1,0 +1,415 @@
+/*
+ * writer.c: writer threads: each owns the send queues of the streams handed
+ * to it and does all writes to their sockets (see writer.h for the split
+ * with the main loop; writer_feed.c is the main loop's side).
+ *
+ * Commands: the main loop appends fixed-size commands (attach, frame, end,
+ * detach) to a writer's pending array during a loop turn; at the end of the
+ * turn the array is swapped with the writer's inbox under the writer's
+ * mutex (or appended when the writer has not taken the previous one yet,
+ * so batches coalesce while a writer is busy) and the writer is woken with
+ * uv_async_send. Arrays are reused, so a steady fan-out allocates nothing
+ * per recipient. The writer appends frames to per-stream rings and then
+ * does one sendmsg per stream that got frames in the batch: several
+ * broadcasts of one turn leave in one write. On EAGAIN a uv_poll for
+ * writable on that socket (in the writer's own loop) resumes it.
+ *
+ * Stream slots: the main loop picks a slot number for each stream (the
+ * least-loaded writer, a freed slot first) and reuses it only after the
+ * writer said "gone" for it; commands for a slot the writer already let go
+ * of are stale and ignored (frames released). Batches are handled in
+ * order, so a reused slot's attach always follows its stale commands.
+ *
+ * Frame references are atomic; the main loop takes the references of a
+ * run of one frame in one addition, and the writer releases the ones it
+ * wrote in runs (one atomic subtraction per frame per batch, not per
+ * stream).
+ *
+ * Heartbeats: one timer per writer drives a wheel of SR_WHEEL_BUCKETS
+ * buckets; stream slot s belongs to bucket s % SR_WHEEL_BUCKETS and each
+ * tick visits one bucket, so a heartbeat interval is spread over its
+ * ticks. A stream written to within the last half interval is skipped.
+ *
+ * Counters (bytes out, heartbeats, slow consumers, latency) are per writer,
+ * relaxed atomics written only by that writer, summed when read.
+ */
+#include "server/writer_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+static int gones_push(sr_wgones *a, sr_wgone g) {
+    if (a->len == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        sr_wgone *v = realloc(a->v, cap * sizeof(*v));
+        if (!v) return -1;
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->len++] = g;
+    return 0;
+}
+
+/* --- frame references released in runs ----------------------------------- */
+
+static void release_flush(sr_wrelease *r) {
+    for (uint32_t i = 0; i < r->len; i++) {
+        sr_frame *f = r->f[i];
+        if (atomic_fetch_sub_explicit(&f->refs, r->n[i], memory_order_acq_rel) == r->n[i]) free(f);
+    }
+    r->len = 0;
+}
+
+static void release(sr_wrelease *r, sr_frame *f) {
+    for (uint32_t i = 0; i < r->len; i++) {
+        if (r->f[i] == f) {
+            r->n[i]++;
+            return;
+        }
+    }
+    if (r->len == 8) release_flush(r);
+    r->f[r->len] = f;
+    r->n[r->len++] = 1;
+}
+
+/* --- writer side ----------------------------------------------------------- */
+
+static void hand_back(sr_writer *w) {
+    if (w->gone.len == 0) return;
+    struct sr_writers *set = w->set;
+    uv_mutex_lock(&set->back_lock);
+    for (size_t i = 0; i < w->gone.len; i++) {
+        if (gones_push(&set->back, w->gone.v[i]) < 0) {
+            /* out of memory: keep the rest for the next callback */
+            memmove(w->gone.v, w->gone.v + i, (w->gone.len - i) * sizeof(*w->gone.v));
+            w->gone.len -= i;
+            uv_mutex_unlock(&set->back_lock);
+            uv_async_send(&set->back_async);
+            return;
+        }
+    }
+    uv_mutex_unlock(&set->back_lock);
+    w->gone.len = 0;
+    uv_async_send(&set->back_async);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+    free(h->data);
+}
+
+/* Lets go of slot s: drops its queue and tells the main loop. */
+static void let_go(sr_writer *w, uint32_t slot, sr_gone_reason why) {
+    sr_wstream *s = slot_at(w, slot);
+    if (s->state == SLOT_FREE) return;
+    while (s->q_len > 0) {
+        release(&w->rel, s->q[s->q_head]);
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+    }
+    free(s->q);
+    if (s->poll) {
+        /* stops watching the fd now, before the main loop may close it */
+        s->poll->poll.data = s->poll;
+        uv_close((uv_handle_t *)&s->poll->poll, on_poll_closed);
+    }
+    if (why == SR_GONE_SLOW) atomic_fetch_add_explicit(&w->slow, 1, memory_order_relaxed);
+    sr_wgone g = {s->conn, slot, w->ix, (uint16_t)why};
+    uint8_t dirty = s->dirty;
+    memset(s, 0, sizeof(*s));
+    s->dirty = dirty; /* still listed; flush skips free slots */
+    if (gones_push(&w->gone, g) < 0) abort(); /* cannot lose a stream's end */
+}
+
+static void latency(sr_writer *w, uint64_t us) {
+    size_t i = 0;
+    while (i < SR_LATENCY_BUCKETS && us > sr_latency_bounds_us[i]) i++;
+    atomic_fetch_add_explicit(&w->latency[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->latency_sum_us, us, memory_order_relaxed);
+}
+
+static void consume(sr_writer *w, sr_wstream *s, size_t bytes) {
+    atomic_fetch_add_explicit(&w->bytes_out, bytes, memory_order_relaxed);
+    uint64_t now = 0;
+    while (bytes > 0 && s->q_len > 0) {
+        sr_frame *f = s->q[s->q_head];
+        size_t left = f->len - s->q_off;
+        if (bytes < left) {
+            s->q_off += (uint32_t)bytes;
+            s->q_bytes -= bytes;
+            return;
+        }
+        bytes -= left;
+        s->q_bytes -= left;
+        s->q_off = 0;
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+        if (f->born_ns) {
+            if (!now) now = uv_hrtime();
+            latency(w, now > f->born_ns ? (now - f->born_ns) / 1000 : 0);
+        }
+        release(&w->rel, f);
+    }
+    if (s->q_len == 0) { /* drained: an idle stream keeps no ring */
+        free(s->q);
+        s->q = NULL;
+        s->q_cap = 0;
+        s->q_head = 0;
+    }
+}
+
+static void flush(sr_writer *w, uint32_t slot);
+
+static void on_writable(uv_poll_t *p, int status, int events) {
+    (void)events;
+    sr_wpoll *wp = p->data;
+    sr_writer *w = wp->w;
+    sr_wstream *s = slot_at(w, wp->slot);
+    if (status < 0) {
+        let_go(w, wp->slot, SR_GONE_ERROR);
+    } else {
+        s->waiting = 0;
+        flush(w, wp->slot); /* may let go (closing p) or wait again */
+        if (s->state != SLOT_FREE && !s->waiting) uv_poll_stop(p);
+    }
+    release_flush(&w->rel);
+    hand_back(w);
+}
+
+static void wait_writable(sr_writer *w, uint32_t slot) {
+    sr_wstream *s = slot_at(w, slot);
+    if (!s->poll) {
+        sr_wpoll *wp = malloc(sizeof(*wp));
+        if (!wp || uv_poll_init_socket(&w->loop, &wp->poll, s->fd) != 0) {
+            free(wp);
+            let_go(w, slot, SR_GONE_ERROR);
+            return;
+        }
+        wp->w = w;
+        wp->slot = slot;
+        wp->poll.data = wp;
+        s->poll = wp;
+    }
+    if (uv_poll_start(&s->poll->poll, UV_WRITABLE, on_writable) != 0) {
+        let_go(w, slot, SR_GONE_ERROR);
+        return;
+    }
+    s->waiting = 1;
+}
+
+/* Writes what slot has queued: one sendmsg of up to SR_WRITER_IOV frames
+ * at a time, until done or the socket is full. */
+static void flush(sr_writer *w, uint32_t slot) {
+    sr_wstream *s = slot_at(w, slot);
+    if (s->state == SLOT_FREE || s->waiting) return;
+    struct iovec iov[SR_WRITER_IOV];
+    while (s->q_len > 0) {
+        size_t n = 0, total = 0;
+        for (uint32_t i = 0; i < s->q_len && n < SR_WRITER_IOV; i++) {
+            sr_frame *f = s->q[(s->q_head + i) % s->q_cap];
+            uint32_t off = i == 0 ? s->q_off : 0;
+            iov[n].iov_base = f->bytes + off;
+            iov[n].iov_len = f->len - off;
+            total += iov[n++].iov_len;
+        }
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
+        ssize_t r = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                wait_writable(w, slot);
+                return;
+            }
+            let_go(w, slot, SR_GONE_ERROR);
+            return;
+        }
+        s->last_write_ms = uv_now(&w->loop);
+        consume(w, s, (size_t)r);
+        if ((size_t)r < total) {
+            wait_writable(w, slot);
+            return;
+        }
+    }
+    if (s->state == SLOT_ENDING) let_go(w, slot, SR_GONE_ASKED);
+}
+
+static void mark(sr_writer *w, uint32_t slot) {
+    sr_wstream *s = slot_at(w, slot);
+    if (s->dirty) return;
+    if (w->n_dirty == w->cap_dirty) {
+        size_t cap = w->cap_dirty ? w->cap_dirty * 2 : 256;
+        uint32_t *d = realloc(w->dirty, cap * sizeof(*d));
+        if (!d) { /* cannot list it: write now */
+            flush(w, slot);
+            return;
+        }
+        w->dirty = d;
+        w->cap_dirty = cap;
+    }
+    s->dirty = 1;
+    w->dirty[w->n_dirty++] = slot;
+}
+
+static int slots_reserve(sr_writer *w, uint32_t slot) {
+    while (slot / SR_SLOT_CHUNK >= w->n_chunks) {
+        sr_wstream **v = realloc(w->chunks, (w->n_chunks + 1) * sizeof(*v));
+        if (!v) return -1;
+        w->chunks = v;
+        /* not cleared: a slot is zeroed when first used, so the rest of the
+         * chunk stays untouched memory */
+        if (!(v[w->n_chunks] = malloc(SR_SLOT_CHUNK * sizeof(sr_wstream)))) return -1;
+        w->n_chunks++;
+    }
+    while (w->n_slots <= slot) {
+        memset(slot_at(w, w->n_slots), 0, sizeof(sr_wstream));
+        w->n_slots++;
+    }
+    return 0;
+}
+
+/* Appends f to slot's ring; the reference moves with it. */
+static void queue_frame(sr_writer *w, uint32_t slot, sr_frame *f) {
+    sr_wstream *s = slot_at(w, slot);
+    if (s->state != SLOT_LIVE) {
+        release(&w->rel, f); /* stale: the slot was let go */
+        return;
+    }
+    if (s->q_bytes + f->len > w->max_queue_bytes && f->born_ns && !s->waiting) {
+        /* a batch that merged many turns may hold more than the limit for a
+         * socket that is not full: write what is queued before judging */
+        flush(w, slot);
+        if (s->state != SLOT_LIVE) {
+            release(&w->rel, f);
+            return;
+        }
+    }
+    if (s->q_bytes + f->len > w->max_queue_bytes && f->born_ns) {
+        release(&w->rel, f);
+        let_go(w, slot, SR_GONE_SLOW);
+        return;
+    }
+    if (s->q_len == s->q_cap) {
+        uint32_t cap = s->q_cap ? s->q_cap * 2 : 4;
+        sr_frame **q = malloc(cap * sizeof(*q));
+        if (!q) {
+            release(&w->rel, f);
+            let_go(w, slot, SR_GONE_SLOW);
+            return;
+        }
+        for (uint32_t i = 0; i < s->q_len; i++) q[i] = s->q[(s->q_head + i) % s->q_cap];
+        free(s->q);
+        s->q = q;
+        s->q_cap = cap;
+        s->q_head = 0;
+    }
+    s->q[(s->q_head + s->q_len) % s->q_cap] = f;
+    s->q_len++;
+    s->q_bytes += f->len;
+    mark(w, slot);
+}
+
+static void run_command(sr_writer *w, const sr_wcmd *cmd) {
+    int op = cmd->op_fd & 3;
+    if (op == CMD_ATTACH) {
+        if (slots_reserve(w, cmd->slot) < 0) {
+            /* no room to hold it: hand it straight back to be closed */
+            sr_wgone g = {cmd->ptr, cmd->slot, w->ix, SR_GONE_ERROR};
+            if (gones_push(&w->gone, g) < 0) abort();
+            return;
+        }
+        sr_wstream *s = slot_at(w, cmd->slot);
+        uint8_t dirty = s->dirty;
+        memset(s, 0, sizeof(*s));
+        s->dirty = dirty;
+        s->conn = cmd->ptr;
+        s->fd = cmd->op_fd >> 2;
+        s->state = SLOT_LIVE;
+        s->last_write_ms = uv_now(&w->loop);
+        return;
+    }
+    if (cmd->slot >= w->n_slots) { /* cannot happen: attach comes first */
+        if (op == CMD_FRAME) release(&w->rel, cmd->ptr);
+        return;
+    }
+    sr_wstream *s = slot_at(w, cmd->slot);
+    switch (op) {
+    case CMD_FRAME:
+        queue_frame(w, cmd->slot, cmd->ptr);
+        break;
+    case CMD_END:
+        if (s->state == SLOT_LIVE) {
+            s->state = SLOT_ENDING;
+            if (s->q_len == 0 && !s->waiting) let_go(w, cmd->slot, SR_GONE_ASKED);
+        }
+        break;
+    case CMD_DETACH:
+        let_go(w, cmd->slot, SR_GONE_ASKED);
+        break;
+    }
+}
+
+static void flush_dirty(sr_writer *w) {
+    for (size_t i = 0; i < w->n_dirty; i++) {
+        uint32_t slot = w->dirty[i];
+        slot_at(w, slot)->dirty = 0;
+        flush(w, slot);
+    }
+    w->n_dirty = 0;
+}
+
+static void let_go_all(sr_writer *w) {
+    for (uint32_t i = 0; i < w->n_slots; i++) let_go(w, i, SR_GONE_ASKED);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    (void)h;
+}
+
+void sr_writer_on_wake(uv_async_t *a) {
+    sr_writer *w = a->data;
+    uv_mutex_lock(&w->lock);
+    sr_wcmds t = w->inbox;
+    w->inbox = w->work;
+    w->work = t;
+    bool stop = w->stop;
+    uv_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < w->work.len; i++) run_command(w, &w->work.v[i]);
+    w->work.len = 0;
+    flush_dirty(w);
+    if (stop) {
+        let_go_all(w);
+        uv_close((uv_handle_t *)&w->wake, on_handle_closed);
+        uv_close((uv_handle_t *)&w->wheel_timer, on_handle_closed);
+    }
+    release_flush(&w->rel);
+    hand_back(w);
+}
+
+/* One tick of the heartbeat wheel: the streams of one bucket. */
+void sr_writer_on_wheel_tick(uv_timer_t *t) {
+    sr_writer *w = t->data;
+    uint64_t now = uv_now(&w->loop);
+    uint32_t b = w->wheel_bucket;
+    w->wheel_bucket = (b + 1) % SR_WHEEL_BUCKETS;
+    uint64_t sent = 0;
+    for (uint32_t slot = b; slot < w->n_slots; slot += SR_WHEEL_BUCKETS) {
+        sr_wstream *s = slot_at(w, slot);
+        if (s->state != SLOT_LIVE || now - s->last_write_ms < w->heartbeat_ms / 2) continue;
+        if (s->q_len > 0) continue; /* data is on its way: no need */
+        sr_frame_ref(w->heartbeat_frame);
+        queue_frame(w, slot, w->heartbeat_frame);
+        s->last_write_ms = now; /* counted as written even if it waits */
+        sent++;
+    }
+    if (sent) atomic_fetch_add_explicit(&w->heartbeats, sent, memory_order_relaxed);
+    flush_dirty(w);
+    release_flush(&w->rel);
+    hand_back(w);
+}
+
+void sr_writer_thread_main(void *arg) {
+    sr_writer *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}

@@ -1,0 +1,5 @@
+# Redis Cluster mode and the liveness canary: real loopback clusters built
+# by tests/support/srt_cluster.c (and a classic redis-server for the
+# canary's classic mode).
+sr_integration_test(test_cluster)
+sr_integration_test(test_cluster_canary)
