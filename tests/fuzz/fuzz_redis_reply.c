@@ -21,6 +21,9 @@
  *    (EVAL) are made; the stream is the publisher's replies to them;
  *  - handshake: AUTH, SELECT and PING are answered by the stream, on both
  *    connections.
+ * Outside the stream the fake server answers as Redis would, including the
+ * liveness canary's SUBSCRIBE and PUBLISHes (probes that never come back
+ * within one input, whose 5 s deadline equals the canary's timeout).
  * After the stream the server half-closes; the client must notice (EOF)
  * and close, which ends the input. Checked: no crash, leak or sanitizer
  * report; every delivered message holds JSON data and id/event without
@@ -219,7 +222,8 @@ static void on_command(fake_client *c, const redisReply *cmd) {
         send_str(c, "+PONG\r\n");
     } else if (arg_is(verb, "AUTH") || arg_is(verb, "SELECT")) {
         send_str(c, "+OK\r\n");
-    } else if (arg_is(verb, "SUBSCRIBE") && H.mode == MODE_PUSH) {
+    } else if (arg_is(verb, "SUBSCRIBE")) {
+        /* rooms in push mode; the liveness canary's channel in every mode */
         for (size_t i = 1; i < cmd->elements; i++) {
             const redisReply *ch = cmd->element[i];
             char head[64];
@@ -229,7 +233,9 @@ static void on_command(fake_client *c, const redisReply *cmd) {
             n = snprintf(head, sizeof head, "\r\n:%zu\r\n", ++c->channels);
             send_bytes(c, head, (size_t)n, 0);
         }
-        start_stream(c);
+        if (H.mode == MODE_PUSH) start_stream(c);
+    } else if (arg_is(verb, "PUBLISH") && H.mode == MODE_PUSH) {
+        send_str(c, ":0\r\n"); /* a canary probe: nobody hears it */
     } else if (H.mode == MODE_REPLIES && (arg_is(verb, "PUBLISH") || arg_is(verb, "EVAL"))) {
         start_stream(c);
     } else {
