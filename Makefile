@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ARGS       ?=
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-test build build-asan run test test-release test-asan bench fuzz install clean
+.PHONY: all deps deps-test build build-asan run test test-release test-asan bench bench-idle fuzz install clean
 
 all: build
 
@@ -50,7 +50,14 @@ test-asan: $(ASAN_BUILD)/CMakeCache.txt
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
+## The benchmark suite against Nchan, Node.js and the raw baseline (~22 min;
+## knobs: docs/benchmarks.md), writes bench/RESULTS.md
 bench: build
+	@scripts/deps.sh bench
+	@BUILD=$(abspath $(BUILD)) bench/suite.sh
+
+## The foundation's idle-streams benchmark (memory per stream, one broadcast)
+bench-idle: build
 	@bench/run.sh $(BUILD)
 
 ## libFuzzer targets (clang), each for FUZZ_SECONDS (default 60)

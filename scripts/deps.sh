@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sserooms needs to build, test and run, and
 # nothing when they are all there (quick and silent). Runs apt-get through
-# sudo when not root. Usage: scripts/deps.sh [build|test]
+# sudo when not root. Usage: scripts/deps.sh [build|test|fuzz|bench]
 set -euo pipefail
 what=${1:-build}
 
@@ -15,6 +15,12 @@ if [ "$what" = fuzz ]; then
   need+=(clang libclang-rt-14-dev)
 fi
 
+if [ "$what" = bench ]; then
+  # bench/suite.sh: the peers (nginx + Nchan, redis for the cross-node runs),
+  # perf for the profile, taskset (util-linux) for pinning
+  need+=(nginx libnginx-mod-nchan redis-server redis-tools linux-perf util-linux procps)
+fi
+
 missing=()
 for p in "${need[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -23,7 +29,7 @@ for p in "${need[@]}"; do
 done
 # Node.js and npm (for the interop test against the Node reference): any
 # installed node >= 18 will do, from Debian or elsewhere.
-if [ "$what" = test ] || [ "$what" = fuzz ]; then
+if [ "$what" = test ] || [ "$what" = fuzz ] || [ "$what" = bench ]; then
   if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
   if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 fi

@@ -1,0 +1,160 @@
+# shellcheck shell=bash
+# servers.sh (sourced by bench/suite.sh): starts and stops the servers under
+# test — sserooms, Nchan (nginx), the Node.js better-sse peer, the rawfan raw
+# baseline (and rawfan-nobatch, one write per delivery) — and redis-server
+# for the cross-node runs, each on a free loopback port, and says how the
+# load generator and publisher reach it.
+#
+# start_server SLOT KIND MODE [REDIS_URL] sets, for the caller,
+#   <SLOT>_PID       the process to stop (nginx: the master)
+#   <SLOT>_PORT      its port
+#   <SLOT>_LOG       its output
+#   <SLOT>_SUB_URL   sseload --url ({room} is replaced by sseload)
+#   <SLOT>_PUB_URL   ssepub --target
+#   <SLOT>_PUB_PROTO ssepub --proto
+# or returns 1 with START_ERROR set. MODE is `same` (one thread / one worker,
+# pinned to SERVER_CPU) or `all` (the server's default threads, no pinning).
+# A server that loses a race for its port is retried on another one.
+
+# the thread option of sserooms and rawfan for a mode: one thread in the
+# same-cores mode; in the all-cores mode sserooms keeps its default (one per
+# core) and rawfan gets one per CPU. Empty when the binary has no --threads
+# option (it then runs its one loop).
+threads_arg() {
+  local bin=$1 mode=$2
+  "$bin" --help 2>&1 | grep -q -- '--threads' || return 0
+  if [ "$mode" = same ]; then echo "--threads 1"
+  elif [ "$bin" = "$RAWFAN_BIN" ]; then echo "--threads $(nproc)"
+  fi
+}
+
+# server_pids KIND PID: the processes whose memory is the server's
+server_pids() {
+  local kind=$1 pid=$2
+  echo "$pid"
+  if [ "$kind" = nchan ]; then pgrep -P "$pid" 2>/dev/null || true; fi
+}
+
+start_redis() {
+  local slot=$1 dir port
+  dir=$(mktemp -d "$WORK_DIR/redis.XXXX")
+  for _ in 1 2 3 4 5; do
+    port=$(free_port) || break
+    spawn "$dir/redis.log" redis-server --port "$port" --bind 127.0.0.1 --save '' \
+      --appendonly no --dir "$dir" --daemonize no --maxclients 20000
+    if wait_for_line "$dir/redis.log" '.*\(Ready to accept connections\).*' 10 "$SPAWN_PID" >/dev/null; then
+      printf -v "${slot}_PID" %s "$SPAWN_PID"
+      printf -v "${slot}_PORT" %s "$port"
+      printf -v "${slot}_URL" %s "redis://127.0.0.1:$port"
+      return 0
+    fi
+    stop_pid "$SPAWN_PID" KILL 1
+  done
+  START_ERROR="redis-server did not start: $(tail -n 3 "$dir/redis.log" 2>/dev/null | tr '\n' ' ')"
+  return 1
+}
+
+start_server() {
+  local slot=$1 kind=$2 mode=$3 redis=${4:-} dir log port pid pin node_id
+  dir=$(mktemp -d "$WORK_DIR/$kind.XXXX")
+  log=$dir/server.log
+  pin=$(pin_server "$mode")
+  node_id="bench-$slot-$$"
+  START_ERROR=
+  case $kind in
+    sserooms)
+      # shellcheck disable=SC2046
+      spawn "$log" $pin "$SSEROOMS_BIN" --host 127.0.0.1 --port 0 --heartbeat-ms 0 \
+        --max-connections 0 --max-connections-per-addr 0 --log-level warn \
+        $(threads_arg "$SSEROOMS_BIN" "$mode") \
+        ${redis:+--redis "$redis" --node-id "$node_id"}
+      pid=$SPAWN_PID
+      port=$(wait_for_line "$log" '^sserooms [^ ]* listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*' 20 "$pid") ||
+        START_ERROR="sserooms did not start: $(tail -n 3 "$log" | tr '\n' ' ')"
+      printf -v "${slot}_SUB_URL" %s "http://127.0.0.1:$port/sse?room={room}"
+      printf -v "${slot}_PUB_URL" %s "http://127.0.0.1:$port/publish"
+      printf -v "${slot}_PUB_PROTO" %s sserooms
+      ;;
+    rawfan|rawfan-nobatch)
+      # rawfan: with --batch when it has it (one write per member per loop
+      # turn carrying every frame of the turn, as sserooms coalesces under
+      # load: the ceiling); rawfan-nobatch: one write per delivery
+      local batch=
+      if [ "$kind" = rawfan ] && "$RAWFAN_BIN" --help 2>&1 | grep -q -- '--batch'; then batch=--batch; fi
+      # shellcheck disable=SC2046
+      spawn "$log" $pin "$RAWFAN_BIN" --port 0 $(threads_arg "$RAWFAN_BIN" "$mode") $batch
+      pid=$SPAWN_PID
+      port=$(wait_for_line "$log" '^rawfan listening on http:\/\/[^:]*:\([0-9]*\).*' 20 "$pid") ||
+        START_ERROR="rawfan did not start: $(tail -n 3 "$log" | tr '\n' ' ')"
+      printf -v "${slot}_SUB_URL" %s "http://127.0.0.1:$port/sse?room={room}"
+      printf -v "${slot}_PUB_URL" %s "http://127.0.0.1:$port/publish"
+      printf -v "${slot}_PUB_PROTO" %s sserooms
+      ;;
+    node)
+      spawn "$log" $pin node "$BENCH_DIR/peers/node/server.mjs" --port 0 \
+        ${redis:+--redis "$redis" --node-id "$node_id"}
+      pid=$SPAWN_PID
+      port=$(wait_for_line "$log" '^node-better-sse listening on http:\/\/[^:]*:\([0-9]*\).*' 30 "$pid") ||
+        START_ERROR="node peer did not start: $(tail -n 3 "$log" | tr '\n' ' ')"
+      printf -v "${slot}_SUB_URL" %s "http://127.0.0.1:$port/sse?room={room}"
+      printf -v "${slot}_PUB_URL" %s "http://127.0.0.1:$port/publish"
+      printf -v "${slot}_PUB_PROTO" %s sserooms
+      ;;
+    nchan)
+      local workers upstream='' pass=''
+      if [ "$mode" = same ]; then workers=1; else workers=auto; fi
+      if [ -n "$redis" ]; then
+        upstream="upstream nchan_redis { nchan_redis_server $redis; }"
+        pass="nchan_redis_pass nchan_redis;"
+      fi
+      for _ in 1 2 3 4 5; do
+        port=$(free_port) || { START_ERROR="no free port"; break; }
+        sed -e "s|@PREFIX@|$dir|g" -e "s|@WORKERS@|$workers|" -e "s|@NOFILE@|$NOFILE|" \
+          -e "s|@PORT@|$port|" -e "s|@REDIS_UPSTREAM@|$upstream|" -e "s|@REDIS_PASS@|$pass|" \
+          "$BENCH_DIR/peers/nchan/nginx.conf.in" >"$dir/nginx.conf"
+        : >"$dir/error.log"
+        spawn "$log" $pin nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;'
+        pid=$SPAWN_PID
+        # nginx prints nothing when it is up: wait for its port to listen
+        local i up=0
+        for ((i = 0; i < 100; i++)); do
+          if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then up=1; break; fi
+          alive "$pid" || break
+          sleep 0.05
+        done
+        if [ $up = 1 ] && alive "$pid"; then START_ERROR=; break; fi
+        START_ERROR="nginx did not start: $(tail -n 3 "$dir/error.log" "$log" 2>/dev/null | tr '\n' ' ')"
+        stop_pid "$pid" TERM 2
+        port=
+      done
+      printf -v "${slot}_SUB_URL" %s "http://127.0.0.1:$port/sub/{room}"
+      printf -v "${slot}_PUB_URL" %s "http://127.0.0.1:$port/pub/{room}"
+      printf -v "${slot}_PUB_PROTO" %s nchan
+      ;;
+    *) START_ERROR="unknown server kind $kind" ;;
+  esac
+  printf -v "${slot}_PID" %s "$pid"
+  printf -v "${slot}_PORT" %s "$port"
+  printf -v "${slot}_LOG" %s "$log"
+  printf -v "${slot}_KIND" %s "$kind"
+  printf -v "${slot}_DIR" %s "$dir"
+  if [ -n "$START_ERROR" ] || [ -z "$port" ]; then
+    START_ERROR=${START_ERROR:-"$kind did not start"}
+    stop_pid "$pid" TERM 2
+    return 1
+  fi
+  return 0
+}
+
+# stop_server SLOT: stops it (SIGTERM, then SIGKILL after 5 s); nginx's
+# master takes its workers along on SIGTERM (its "fast shutdown").
+stop_server() {
+  local slot=$1 pidvar="${1}_PID"
+  stop_pid "${!pidvar:-}" TERM 5
+}
+
+# server_died SLOT: true when its process is gone (crash, OOM, ...)
+server_died() {
+  local pidvar="${1}_PID"
+  ! alive "${!pidvar:-}"
+}
