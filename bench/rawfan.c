@@ -604,11 +604,21 @@ static int listen_on(const char *host, int port) {
     return fd;
 }
 
+static const char usage_text[] = "usage: rawfan --port PORT [--host 127.0.0.1] [--threads T] [--batch]\n";
+
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
     int port = -1;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            /* stdout and exit 0: bench/lib/servers.sh probes `rawfan --help |
+             * grep -q -- --batch` under `set -o pipefail`, where a failing
+             * exit silently dropped --batch and benchmarked the per-delivery
+             * mode instead */
+            printf("%s", usage_text);
+            return 0;
+        }
         if (!v && strcmp(argv[i], "--batch") != 0) goto usage;
         if (!strcmp(argv[i], "--port")) port = atoi(v);
         else if (!strcmp(argv[i], "--host")) host = v;
@@ -654,6 +664,6 @@ int main(int argc, char **argv) {
     for (int i = 1; i < nthreads; i++) pthread_join(workers[i].thread, NULL);
     return 0;
 usage:
-    fprintf(stderr, "usage: rawfan --port PORT [--host 127.0.0.1] [--threads T] [--batch]\n");
+    fprintf(stderr, "%s", usage_text);
     return 2;
 }

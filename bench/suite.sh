@@ -24,7 +24,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT_DIR=$(cd "$BENCH_DIR/.." && pwd)
 
 # --- knobs (every one overridable from the environment) --------------------
-KNOBS="BUILD SKIP_BUILD RUNS SERVERS SCENARIOS MODES S1_CONNS S1_RATES S1_STEP_S
+KNOBS="BUILD SKIP_BUILD RUNS SERVERS S1_SERVERS HISTORY SCENARIOS MODES S1_CONNS S1_RATES S1_STEP_S
 S1_PAUSE_S S1_SIZE P99_LIMIT_US SUSTAIN_P99_US S2_CONNS S2_ROOMS S2_RATE S2_SECONDS S3_CONNS
 S3_ROOMS S3_SETTLE_S S3_MODES S4_CONNS S4_ROOMS S4_RATE S4_SECONDS S4_SERVERS
 S5_CONNS S5_SECONDS S5_MODES PROFILE PROFILE_SECONDS CONNECT_TIMEOUT
@@ -39,6 +39,10 @@ BUILD=${BUILD:-$ROOT_DIR/build/release}
 SKIP_BUILD=${SKIP_BUILD:-0}          # 1: use the binaries already in BUILD
 RUNS=${RUNS:-3}                      # runs per scenario x server x mode
 SERVERS=${SERVERS:-"sserooms nchan node rawfan"}
+# S1 also runs sserooms with history on (HISTORY messages per room), for the
+# cost of Last-Event-ID resume
+HISTORY=${HISTORY:-1000}
+S1_SERVERS=${S1_SERVERS:-"$SERVERS sserooms-history"}
 SCENARIOS=${SCENARIOS:-"s1 s2 s3 s4 s5"}
 MODES=${MODES:-"same all"}           # modes of S1 and S2
 S1_CONNS=${S1_CONNS:-10000}
@@ -62,7 +66,7 @@ S4_CONNS=${S4_CONNS:-2000}
 S4_ROOMS=${S4_ROOMS:-100}
 S4_RATE=${S4_RATE:-500}
 S4_SECONDS=${S4_SECONDS:-4}
-S4_SERVERS=${S4_SERVERS:-"sserooms sserooms-redispub nchan node"}
+S4_SERVERS=${S4_SERVERS:-"sserooms sserooms-redispub sserooms-cluster nchan node"}
 S5_CONNS=${S5_CONNS:-64}
 S5_SECONDS=${S5_SECONDS:-5}
 S5_MODES=${S5_MODES:-same}

@@ -18,13 +18,15 @@ import path from 'node:path';
 
 const SERVER_NAMES = {
   sserooms: 'sserooms',
+  'sserooms-history': 'sserooms, history on',
   nchan: 'Nchan (nginx)',
   node: 'Node.js better-sse',
   rawfan: 'raw baseline (rawfan)',
   'rawfan-nobatch': 'rawfan, one write per delivery',
   'sserooms-redispub': 'sserooms, publisher into Redis',
+  'sserooms-cluster': 'sserooms on a 3-shard Redis Cluster',
 };
-const SERVER_ORDER = ['sserooms', 'sserooms-redispub', 'nchan', 'node', 'rawfan', 'rawfan-nobatch'];
+const SERVER_ORDER = ['sserooms', 'sserooms-history', 'sserooms-redispub', 'sserooms-cluster', 'nchan', 'node', 'rawfan', 'rawfan-nobatch'];
 const MODE_NAMES = {
   same: 'same cores (server: 1 thread on 1 CPU, tools on the other)',
   all: 'all cores (server default threads, no pinning)',
@@ -231,6 +233,13 @@ function sectionS1(dir, knobs, out, figures) {
     if (sr && rawR && rawR.perSS > 0 && sr.perSS > 1.1 * rawR.perSS) {
       notes.push(`sserooms sustains more deliveries/s than the raw baseline: it coalesces every frame queued for a stream while its writer is busy into one writev, so above ~${fmtInt(rawR.rateS)} msg/s one write carries several events, while rawfan writes each publish to every member (with --batch: the frames of one loop turn). The baseline is a ceiling for one write per event, not for this load.`);
     }
+    // the cost of Last-Event-ID history (sserooms-history: --history N)
+    const hi = res.get('sserooms-history');
+    if (sr && hi && hi.st.ok.length) {
+      const p99At = (r, rate) => median(r.peaks.map((p) => p.steps[targetRates.indexOf(rate)]?.p99));
+      const at = targetRates.includes(100) ? 100 : targetRates[0];
+      notes.push(`History (\`--history ${knobs.HISTORY ?? ''}\`, ids assigned by the server, every message kept in memory): sustained peak ${fmtInt(hi.perSS)} deliveries/s against ${fmtInt(sr.perSS)} without (${fmtRatio(hi.perSS, sr.perSS)}); p99 at ${at} msg/s ${fmtMs(p99At(hi, at))} against ${fmtMs(p99At(sr, at))}.`);
+    }
     for (const n of notes) { out.push(`Note: ${n}`); out.push(''); }
     const ref = res.get('sserooms');
     const raw = res.get('rawfan');
@@ -347,7 +356,7 @@ function sectionS4(dir, knobs, out, figures) {
   const limit = Number(knobs.P99_LIMIT_US) || 100000;
   out.push(`## S4 cross-node: ${fmtInt(Number(knobs.S4_CONNS))} subscribers over ${fmtInt(Number(knobs.S4_ROOMS))} rooms, ${fmtInt(Number(knobs.S4_RATE))} msg/s`);
   out.push('');
-  out.push('Two nodes of the same server and one redis-server: subscribers on node B, publishes on node A (for "publisher into Redis": ssepub PUBLISHes the reference envelope straight into Redis, subscribers on one sserooms node); against the same load on one node without Redis. Nothing pinned (three servers and the tools share the 2 CPUs); servers on their default threads. Medians of the runs.');
+  out.push('Two nodes of the same server and one redis-server: subscribers on node B, publishes on node A (for "publisher into Redis": ssepub PUBLISHes the reference envelope straight into Redis, subscribers on one sserooms node; for the 3-shard Redis Cluster: two sserooms nodes with `--redis-cluster` on three cluster-enabled redis-servers, sharded Pub/Sub, its one-node figure is the plain sserooms one); against the same load on one node without Redis. Nothing pinned (three servers and the tools share the 2 CPUs); servers on their default threads. Medians of the runs.');
   out.push('');
   out.push('| server | one node p50 / p99 | two nodes p50 / p99 | p99 added by the Redis hop | gaps (two nodes) | missing deliveries (two nodes) |');
   out.push('|---|---|---|---|---|---|');
@@ -365,7 +374,7 @@ function sectionS4(dir, knobs, out, figures) {
   };
   const variants = [...new Set([...groups.values()].map((g) => g.server))];
   for (const v of variants) {
-    const kind = v.replace(/-redispub$/, '');
+    const kind = v.replace(/-(redispub|cluster)$/, '');
     const one = summary(groups.get(`${kind}-one`));
     const two = summary(groups.get(`${v}-two`));
     const cell = (s) => (!s ? 'not run' : !s.st.ok.length ? `failed: ${s.st.failed[0].error}` : `${fmtMs(s.p50)} / ${fmtMs(s.p99)}${s.st.note}`);
@@ -518,10 +527,11 @@ function targets(figures) {
         '≤ 1 KiB and < Nchan, Node', r.per <= 1024 && lessThanPeers, `${fmtBytes(1024 - r.per)} under 1 KiB${lessThanPeers ? '' : '; not below every peer'}`);
     }
   }
-  for (const v of ['sserooms', 'sserooms-redispub']) {
+  const s4What = { sserooms: 'publish on A', 'sserooms-redispub': 'publisher into Redis', 'sserooms-cluster': '3-shard Redis Cluster' };
+  for (const v of ['sserooms', 'sserooms-redispub', 'sserooms-cluster']) {
     const s4 = figures.s4.get(v);
     if (!s4 || s4.added === undefined) continue;
-    add(`S4 p99 added by Redis (${v === 'sserooms' ? 'publish on A' : 'publisher into Redis'})`, `${fmtMs(s4.two.p99)} − ${fmtMs(s4.one.p99)} = ${fmtMs(s4.added)}`, '≤ 1 ms', s4.added <= 1000, `${fmtMs(Math.abs(1000 - s4.added))} ${s4.added <= 1000 ? 'to spare' : 'over'}`);
+    add(`S4 p99 added by Redis (${s4What[v]})`, `${fmtMs(s4.two.p99)} − ${fmtMs(s4.one.p99)} = ${fmtMs(s4.added)}`, '≤ 1 ms', s4.added <= 1000, `${fmtMs(Math.abs(1000 - s4.added))} ${s4.added <= 1000 ? 'to spare' : 'over'}`);
   }
   if (figures.s5) {
     for (const r of figures.s5.values()) {

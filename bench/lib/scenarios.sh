@@ -176,7 +176,7 @@ fanout_run() {
 
 scenario_s1() {
   local mode server run
-  for mode in $MODES; do for server in $SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+  for mode in $MODES; do for server in $S1_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
     fanout_run s1 "$server" "$mode" "$run" "$S1_CONNS" 1 "$S1_RATES" "$S1_STEP_S" "$S1_PAUSE_S" 1
   done; done; done
 }
@@ -228,11 +228,13 @@ scenario_s3() {
 # load on one node. Variant sserooms-redispub: ssepub PUBLISHes the reference
 # envelope straight into Redis, subscribers on one sserooms node.
 scenario_s4() {
-  local variant kind run dir rc shape
+  local variant kind run dir rc shape pid
   for variant in $S4_SERVERS; do
     kind=${variant%-redispub}
+    kind=${kind%-cluster}
     for shape in two one; do
-      [ "$variant" = sserooms-redispub ] && [ "$shape" = one ] && continue
+      # the one-node figure is the plain variant's (same server, no Redis)
+      [ "$variant" != "$kind" ] && [ "$shape" = one ] && continue
       for ((run = 1; run <= RUNS; run++)); do
         dir=$(run_dir s4 "$variant" "$shape" "$run")
         say "s4 $variant $shape node(s) run $run: $S4_CONNS subscribers, $S4_ROOMS rooms, $S4_RATE msg/s"
@@ -246,6 +248,15 @@ scenario_s4() {
             load_run || rc=1
             stop_server A
           else rc=1 LR_ERROR=$START_ERROR; fi
+        elif [ "$variant" = sserooms-cluster ]; then
+          # two sserooms nodes on a 3-master Redis Cluster (sharded Pub/Sub)
+          if ! start_redis_cluster R; then rc=1 LR_ERROR=$START_ERROR
+          elif start_server A sserooms all "$R_URL" && start_server B sserooms all "$R_URL"; then
+            LR_SUB_URL=$B_SUB_URL LR_PUB_URL=$A_PUB_URL LR_PUB_PROTO=$A_PUB_PROTO LR_SLOTS="A B"
+            load_run || rc=1
+          else rc=1 LR_ERROR=$START_ERROR; fi
+          stop_server A; stop_server B
+          for pid in $R_PIDS; do stop_pid "$pid" TERM 5; done
         elif ! start_redis R; then rc=1 LR_ERROR=$START_ERROR
         elif [ "$variant" = sserooms-redispub ]; then
           if start_server B sserooms all "$R_URL"; then

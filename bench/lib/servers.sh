@@ -28,6 +28,17 @@ threads_arg() {
   fi
 }
 
+# sserooms's Redis options: --redis URL, or --redis-cluster SEEDS for a
+# "cluster:SEEDS" value from start_redis_cluster
+redis_args() {
+  local redis=$1 node_id=$2
+  [ -n "$redis" ] || return 0
+  case $redis in
+    cluster:*) echo "--redis-cluster ${redis#cluster:} --node-id $node_id" ;;
+    *) echo "--redis $redis --node-id $node_id" ;;
+  esac
+}
+
 # server_pids KIND PID: the processes whose memory is the server's
 server_pids() {
   local kind=$1 pid=$2
@@ -54,6 +65,51 @@ start_redis() {
   return 1
 }
 
+# start_redis_cluster SLOT: three cluster-enabled redis-servers (masters, no
+# replicas) joined with `redis-cli --cluster create`; sets <SLOT>_PIDS and
+# <SLOT>_URL ("cluster:redis://...,redis://...,redis://...", which
+# start_server turns into sserooms --redis-cluster).
+start_redis_cluster() {
+  local try pid pids_var="${1}_PIDS"
+  # a port (or its cluster bus port, +10000) lost to a race: start over
+  for try in 1 2 3; do
+    start_redis_cluster_once "$@" && return 0
+    for pid in ${!pids_var}; do stop_pid "$pid" KILL 1; done
+  done
+  return 1
+}
+
+start_redis_cluster_once() {
+  local slot=$1 dir port i pids='' urls='' addrs='' ok=1
+  dir=$(mktemp -d "$WORK_DIR/cluster.XXXX")
+  for i in 1 2 3; do
+    port=$(free_port) || { ok=0; break; }
+    mkdir -p "$dir/$i"
+    spawn "$dir/$i/redis.log" redis-server --port "$port" --bind 127.0.0.1 --save '' \
+      --appendonly no --dir "$dir/$i" --daemonize no --maxclients 20000 \
+      --cluster-enabled yes --cluster-config-file "$dir/$i/nodes.conf" --cluster-node-timeout 2000
+    pids="$pids $SPAWN_PID"
+    if ! wait_for_line "$dir/$i/redis.log" '.*\(Ready to accept connections\).*' 10 "$SPAWN_PID" >/dev/null; then
+      ok=0; break
+    fi
+    urls="$urls${urls:+,}redis://127.0.0.1:$port"
+    addrs="$addrs 127.0.0.1:$port"
+  done
+  printf -v "${slot}_PIDS" %s "$pids"
+  # shellcheck disable=SC2086
+  if [ $ok = 1 ] && redis-cli --cluster create $addrs --cluster-yes >"$dir/create.log" 2>&1; then
+    for ((i = 0; i < 100; i++)); do
+      if redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+        printf -v "${slot}_URL" %s "cluster:$urls"
+        return 0
+      fi
+      sleep 0.1
+    done
+  fi
+  START_ERROR="the redis cluster did not form: $(tail -q -n 2 "$dir"/*/redis.log "$dir/create.log" 2>/dev/null | tr '\n' ' ')"
+  return 1
+}
+
 start_server() {
   local slot=$1 kind=$2 mode=$3 redis=${4:-} dir log port pid pin node_id
   dir=$(mktemp -d "$WORK_DIR/$kind.XXXX")
@@ -62,12 +118,16 @@ start_server() {
   node_id="bench-$slot-$$"
   START_ERROR=
   case $kind in
-    sserooms)
-      # shellcheck disable=SC2046
+    sserooms|sserooms-history)
+      # sserooms-history: the same with Last-Event-ID history on (HISTORY
+      # messages kept per room, ids assigned by the server), for its cost
+      local history=
+      [ "$kind" = sserooms-history ] && history="--history $HISTORY"
+      # shellcheck disable=SC2046,SC2086
       spawn "$log" $pin "$SSEROOMS_BIN" --host 127.0.0.1 --port 0 --heartbeat-ms 0 \
-        --max-connections 0 --max-connections-per-addr 0 --log-level warn \
+        --max-connections 0 --max-connections-per-addr 0 --log-level warn $history \
         $(threads_arg "$SSEROOMS_BIN" "$mode") \
-        ${redis:+--redis "$redis" --node-id "$node_id"}
+        $(redis_args "$redis" "$node_id")
       pid=$SPAWN_PID
       port=$(wait_for_line "$log" '^sserooms [^ ]* listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*' 20 "$pid") ||
         START_ERROR="sserooms did not start: $(tail -n 3 "$log" | tr '\n' ' ')"
