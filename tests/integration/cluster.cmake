@@ -3,3 +3,6 @@
 # canary's classic mode).
 sr_integration_test(test_cluster)
 sr_integration_test(test_cluster_canary)
+# a slot range moved by the real `redis-cli --cluster reshard` under load
+# (its own 3-master cluster)
+sr_integration_test(test_cluster_reshard)
