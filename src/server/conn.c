@@ -28,7 +28,7 @@
 #include "server/internal.h"
 #include "server/writer.h"
 
-#define SR_MAX_IOV 64
+#define SR_MAX_IOV 1024 /* IOV_MAX: at a high publish rate one writev carries a whole loop turn */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     (void)suggested;
