@@ -198,8 +198,8 @@ static void test_connect_disconnect_burst(void **state)
 
     srt_seqset sub;
     srt_seqset_open(&sub, p.port, "/sse?room=steady", 1, 0, NULL, WAIT_MS);
-    static srt_feed feed;
-    srt_feed_start(&feed, p.port, "steady", RATE, 0, 100000);
+    static srt_pacer feed;
+    srt_pacer_start_padded(&feed, p.port, "steady", RATE, 0, 100000);
     /* a moment of steady traffic, so the baseline includes serving it */
     int64_t warm = srt_now_ms() + 300;
     while (srt_now_ms() < warm)
@@ -232,9 +232,9 @@ static void test_connect_disconnect_burst(void **state)
     int64_t more = srt_now_ms() + 300;
     while (srt_now_ms() < more)
         srt_seqset_pump(&sub, 20);
-    srt_feed_stop(&feed);
-    size_t published = srt_feed_count(&feed);
-    srt_feed_check(&feed, "publisher", 1, 1);
+    srt_pacer_stop(&feed);
+    size_t published = srt_pacer_count(&feed);
+    srt_pacer_check(&feed, "publisher", 1, 1);
     assert_int_equal(srt_seqset_wait(&sub, (long long)published - 1, WAIT_MS), 1);
     assert_int_equal(srt_seqset_failures(&sub), 0);
     assert_int_equal(sub.s[0].frames, (long long)published);
@@ -257,14 +257,14 @@ static void test_connect_disconnect_burst(void **state)
     srt_check_frame(&s, "data: \"after\"\n\n");
     srt_sse_close(&s);
     srt_check_healthy(p.port);
-    srt_feed_free(&feed);
+    srt_pacer_free(&feed);
     srt_check_stop(&p);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_connect_disconnect_burst, srt_faults_teardown),
+        cmocka_unit_test_teardown(test_connect_disconnect_burst, srt_nodes_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -475,8 +475,8 @@ static void test_garbage_on_every_endpoint(void **state)
 
     srt_seqset sub;
     srt_seqset_open(&sub, p.port, "/sse?room=g", 1, 0, NULL, WAIT_MS);
-    static srt_feed feed;
-    srt_feed_start(&feed, p.port, "g", 100, 0, 100000);
+    static srt_pacer feed;
+    srt_pacer_start_padded(&feed, p.port, "g", 100, 0, 100000);
 
     for (int round = 0; round < ROUNDS; round++) {
         uint64_t seed = 0x5eed0000u + (uint64_t)round * 7919u;
@@ -504,9 +504,9 @@ static void test_garbage_on_every_endpoint(void **state)
     }
 
     /* the healthy clients missed nothing */
-    srt_feed_stop(&feed);
-    size_t published = srt_feed_count(&feed);
-    srt_feed_check(&feed, "publisher", 1, 1);
+    srt_pacer_stop(&feed);
+    size_t published = srt_pacer_count(&feed);
+    srt_pacer_check(&feed, "publisher", 1, 1);
     assert_int_equal(srt_seqset_wait(&sub, (long long)published - 1, WAIT_MS), 1);
     assert_int_equal(srt_seqset_failures(&sub), 0);
     assert_int_equal(sub.s[0].frames, (long long)published);
@@ -515,7 +515,7 @@ static void test_garbage_on_every_endpoint(void **state)
     srt_faults_wait_stat(p.port, "streams", 1, WAIT_MS);
     srt_faults_check_mem(&p, "after", RSS_BOUND_KB);
     srt_check_healthy(p.port);
-    srt_feed_free(&feed);
+    srt_pacer_free(&feed);
     srt_seqset_close(&sub);
     srt_check_stop(&p);
 }
@@ -523,7 +523,7 @@ static void test_garbage_on_every_endpoint(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_garbage_on_every_endpoint, srt_faults_teardown),
+        cmocka_unit_test_teardown(test_garbage_on_every_endpoint, srt_nodes_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,7 +33,7 @@ enum {
 
 static srt_proc nodes[2];
 static srt_redis *redis;
-static srt_feed feed; /* static: the teardown stops it after a failure */
+static srt_pacer feed; /* static: the teardown stops it after a failure */
 
 #define PORT_A (nodes[0].port)
 #define PORT_B (nodes[1].port)
@@ -84,7 +84,7 @@ static void test_redis_kill9_under_load(void **state)
     srt_faults_check_mem(&nodes[0], "A before", RSS_BOUND_KB);
     srt_faults_check_mem(&nodes[1], "B before", RSS_BOUND_KB);
 
-    srt_feed_start(&feed, PORT_A, "r", RATE, 0, RATE * 120);
+    srt_pacer_start_padded(&feed, PORT_A, "r", RATE, 0, RATE * 120);
     pump_for(&on_a, &on_b, 500);
 
     assert_int_equal(srt_redis_kill9(redis), 0);
@@ -93,7 +93,7 @@ static void test_redis_kill9_under_load(void **state)
     printf("  redis killed; both nodes answered 503 within %lld ms\n",
            (long long)(down_us / 1000 - killed_ms));
     pump_for(&on_a, &on_b, (int)(killed_ms + DOWN_MS - srt_now_ms()));
-    size_t sent_down = srt_feed_count(&feed);
+    size_t sent_down = srt_pacer_count(&feed);
     assert_int_equal(srt_redis_restart(redis), 0);
     int64_t back_us = srt_nodes_now_us();
     int64_t healthy_us = pump_until_health(&on_a, &on_b, 200);
@@ -101,13 +101,13 @@ static void test_redis_kill9_under_load(void **state)
            (long long)(back_us / 1000 - killed_ms), (long long)((healthy_us - back_us) / 1000));
 
     pump_for(&on_a, &on_b, AFTER_MS);
-    srt_feed_stop(&feed);
-    size_t total = srt_feed_count(&feed);
+    srt_pacer_stop(&feed);
+    size_t total = srt_pacer_count(&feed);
     long long last = (long long)total - 1;
 
     /* A: every publish answered 200 for its 20 local subscribers, which got
      * every message, Redis or not */
-    srt_feed_check(&feed, "publisher on A", SUBS, SUBS);
+    srt_pacer_check(&feed, "publisher on A", SUBS, SUBS);
     assert_int_equal(srt_seqset_wait(&on_a, last, WAIT_MS), SUBS);
     assert_int_equal(srt_seqset_failures(&on_a), 0);
     for (size_t i = 0; i < SUBS; i++)
@@ -139,7 +139,7 @@ static void test_redis_kill9_under_load(void **state)
 
     srt_faults_check_mem(&nodes[0], "A after", RSS_BOUND_KB);
     srt_faults_check_mem(&nodes[1], "B after", RSS_BOUND_KB);
-    srt_feed_free(&feed);
+    srt_pacer_free(&feed);
     srt_seqset_close(&on_a);
     srt_seqset_close(&on_b);
     srt_check_healthy(PORT_A);
@@ -153,7 +153,7 @@ static void test_redis_kill9_under_load(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_redis_kill9_under_load, srt_faults_teardown),
+        cmocka_unit_test_teardown(test_redis_kill9_under_load, srt_nodes_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,28 +51,28 @@ static void test_resets_during_broadcasts(void **state)
     srt_seqset_open(&victims, p.port, "/sse?room=wide", VICTIMS, PAD, &victim_opts, WAIT_MS);
     srt_check_room_members(p.port, "wide", READERS + VICTIMS, WAIT_MS);
 
-    static srt_feed feed;
-    srt_feed_start(&feed, p.port, "wide", RATE, PAD, MESSAGES);
+    static srt_pacer feed;
+    srt_pacer_start_padded(&feed, p.port, "wide", RATE, PAD, MESSAGES);
     size_t reset = 0;
     int64_t deadline = srt_now_ms() + MESSAGES * 1000 / RATE + WAIT_MS;
-    while (srt_feed_count(&feed) < MESSAGES && srt_now_ms() < deadline) {
+    while (srt_pacer_count(&feed) < MESSAGES && srt_now_ms() < deadline) {
         srt_seqset_pump(&readers, 5);
-        size_t sent = srt_feed_count(&feed);
+        size_t sent = srt_pacer_count(&feed);
         /* victim k vanishes once FIRST_RESET + k * (LAST - FIRST) / VICTIMS went out */
         while (reset < VICTIMS &&
                sent >= FIRST_RESET + reset * (LAST_RESET - FIRST_RESET) / VICTIMS)
             srt_seqset_reset(&victims, reset++);
     }
-    srt_feed_wait(&feed, MESSAGES, WAIT_MS);
+    srt_pacer_wait(&feed, MESSAGES, WAIT_MS);
     while (reset < VICTIMS)
         srt_seqset_reset(&victims, reset++);
     size_t complete = srt_seqset_wait(&readers, MESSAGES - 1, WAIT_MS);
-    srt_feed_stop(&feed);
+    srt_pacer_stop(&feed);
 
     assert_int_equal(srt_seqset_failures(&readers), 0);
     assert_int_equal(srt_seqset_ended(&readers), 0);
     assert_int_equal(complete, READERS);
-    srt_feed_check(&feed, "publisher", READERS, READERS + VICTIMS);
+    srt_pacer_check(&feed, "publisher", READERS, READERS + VICTIMS);
     assert_int_equal(feed.recs[0].delivered, READERS + VICTIMS);
     for (size_t i = 1; i < MESSAGES; i++) {
         if (feed.recs[i].delivered > feed.recs[i - 1].delivered)
@@ -98,7 +98,7 @@ static void test_resets_during_broadcasts(void **state)
     assert_int_equal(srt_seqset_wait(&readers, MESSAGES, WAIT_MS), READERS);
     assert_int_equal(srt_seqset_failures(&readers), 0);
 
-    srt_feed_free(&feed);
+    srt_pacer_free(&feed);
     srt_seqset_close(&readers);
     srt_seqset_close(&victims);
     srt_check_stop(&p);
@@ -107,7 +107,7 @@ static void test_resets_during_broadcasts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_resets_during_broadcasts, srt_faults_teardown),
+        cmocka_unit_test_teardown(test_resets_during_broadcasts, srt_nodes_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

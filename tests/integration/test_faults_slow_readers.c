@@ -50,20 +50,20 @@ static void test_non_readers_dropped_readers_served(void **state)
     srt_check_room_members(p.port, "feed", READERS + NON_READERS, WAIT_MS);
     srt_mem open = srt_faults_check_mem(&p, "1,000 streams open", RSS_BOUND_KB);
 
-    static srt_feed feed;
+    static srt_pacer feed;
     int64_t t0 = srt_now_ms();
-    srt_feed_start(&feed, p.port, "feed", RATE, PAD, MESSAGES);
+    srt_pacer_start_padded(&feed, p.port, "feed", RATE, PAD, MESSAGES);
     /* read while it publishes: a reader that fell behind would be dropped too */
     int64_t deadline = srt_now_ms() + MESSAGES * 1000 / RATE + WAIT_MS;
-    while (srt_feed_count(&feed) < MESSAGES && srt_now_ms() < deadline)
+    while (srt_pacer_count(&feed) < MESSAGES && srt_now_ms() < deadline)
         srt_seqset_pump(&readers, 20);
-    srt_feed_wait(&feed, MESSAGES, WAIT_MS);
+    srt_pacer_wait(&feed, MESSAGES, WAIT_MS);
     size_t complete = srt_seqset_wait(&readers, MESSAGES - 1, WAIT_MS);
     int64_t t1 = srt_now_ms();
-    srt_feed_stop(&feed);
+    srt_pacer_stop(&feed);
 
     /* the publisher: 200 each time; every stream counted until dropped */
-    srt_feed_check(&feed, "publisher", READERS, READERS + NON_READERS);
+    srt_pacer_check(&feed, "publisher", READERS, READERS + NON_READERS);
     assert_int_equal(feed.recs[0].delivered, READERS + NON_READERS);
     assert_int_equal(feed.recs[MESSAGES - 1].delivered, READERS);
     size_t first_drop = 0;
@@ -112,7 +112,7 @@ static void test_non_readers_dropped_readers_served(void **state)
     assert_int_equal(srt_seqset_wait(&readers, MESSAGES, WAIT_MS), READERS);
     assert_int_equal(srt_seqset_failures(&readers), 0);
 
-    srt_feed_free(&feed);
+    srt_pacer_free(&feed);
     srt_seqset_close(&readers);
     srt_seqset_close(&idle);
     srt_check_stop(&p);
@@ -121,7 +121,7 @@ static void test_non_readers_dropped_readers_served(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_non_readers_dropped_readers_served, srt_faults_teardown),
+        cmocka_unit_test_teardown(test_non_readers_dropped_readers_served, srt_nodes_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -225,8 +225,8 @@ static void test_slowloris_cut_by_deadline(void **state)
     srt_check_room_members(p.port, "live", 1, WAIT_MS);
     long long conns0 = srt_check_stat(p.port, "connections");
 
-    static srt_feed feed;
-    srt_feed_start(&feed, p.port, "live", RATE, 0, 100000);
+    static srt_pacer feed;
+    srt_pacer_start_padded(&feed, p.port, "live", RATE, 0, 100000);
 
     static loris_run run;
     memset(&run, 0, sizeof run);
@@ -251,12 +251,12 @@ static void test_slowloris_cut_by_deadline(void **state)
         fail_msg("slowloris thread: %s", run.failure);
 
     /* a second more of healthy traffic after the last cut */
-    size_t at_end = srt_feed_count(&feed);
+    size_t at_end = srt_pacer_count(&feed);
     int64_t more = srt_now_ms() + 1000;
     while (srt_now_ms() < more)
         srt_seqset_pump(&sub, 20);
-    srt_feed_stop(&feed);
-    size_t published = srt_feed_count(&feed);
+    srt_pacer_stop(&feed);
+    size_t published = srt_pacer_count(&feed);
     assert_true(published > at_end);
 
     /* each connection: cut at its deadline; a 408 or nothing came back */
@@ -305,7 +305,7 @@ static void test_slowloris_cut_by_deadline(void **state)
 
     /* the healthy clients: every publish 200 to the one subscriber, which
      * received all of them in order */
-    long slowest = srt_feed_check(&feed, "publisher", 1, 1);
+    long slowest = srt_pacer_check(&feed, "publisher", 1, 1);
     assert_true(slowest < SRT_BY_BUILD(2000, 5000));
     assert_int_equal(srt_seqset_wait(&sub, (long long)published - 1, WAIT_MS), 1);
     assert_int_equal(srt_seqset_failures(&sub), 0);
@@ -314,7 +314,7 @@ static void test_slowloris_cut_by_deadline(void **state)
 
     srt_faults_check_mem(&p, "after", RSS_BOUND_KB);
     srt_check_healthy(p.port);
-    srt_feed_free(&feed);
+    srt_pacer_free(&feed);
     srt_seqset_close(&sub);
     srt_check_stop(&p);
 }
@@ -322,7 +322,7 @@ static void test_slowloris_cut_by_deadline(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_slowloris_cut_by_deadline, srt_faults_teardown),
+        cmocka_unit_test_teardown(test_slowloris_cut_by_deadline, srt_nodes_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

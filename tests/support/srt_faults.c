@@ -1,12 +1,12 @@
 /*
- * srt_faults.c: memory readings, nested /stats counters, the paced feed and
+ * srt_faults.c: memory readings, nested /stats counters and
  * the frame-checking stream set of the fault tests (see srt_faults.h).
  *
  * The stream set reads with non-blocking sockets and one poll() over all of
  * them, so a test can interleave reading hundreds of streams with whatever
  * hostile traffic it drives from the same thread. Frames are found by the
  * blank line that ends them (a scan offset makes that linear however the
- * bytes arrive) and compared byte for byte with the frame the feed's
+ * bytes arrive) and compared byte for byte with the frame the pacer's
  * message for that seq must produce.
  */
 #include "srt_faults.h"
@@ -27,7 +27,6 @@
 #define OPEN_BATCH 128
 #define HEAD_MAX 4096
 
-static srt_feed *feed_live;
 
 /* ---- memory and counters --------------------------------------------------- */
 
@@ -101,149 +100,6 @@ void srt_faults_reset_fd(int fd)
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fd);
-}
-
-int srt_faults_teardown(void **state)
-{
-    if (feed_live)
-        srt_feed_stop(feed_live);
-    return srt_nodes_teardown(state);
-}
-
-/* ---- srt_feed -------------------------------------------------------------- */
-
-static void append_pad(srt_buf *b, size_t pad)
-{
-    char xs[256];
-    memset(xs, 'x', sizeof xs);
-    while (pad > 0) {
-        size_t k = pad < sizeof xs ? pad : sizeof xs;
-        srt_buf_append(b, xs, k);
-        pad -= k;
-    }
-}
-
-void srt_feed_frame(srt_buf *out, long long seq, size_t pad)
-{
-    srt_buf_consume(out, out->len);
-    srt_buf_appendf(out, "id: %lld\ndata: \"%lld:", seq, seq);
-    append_pad(out, pad);
-    srt_buf_append(out, "\"\n\n", 3);
-}
-
-static void sleep_until_us(int64_t t)
-{
-    int64_t now = srt_nodes_now_us();
-    if (t <= now)
-        return;
-    struct timespec ts = {(t - now) / 1000000, ((t - now) % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-}
-
-static void *feed_main(void *arg)
-{
-    srt_feed *f = arg;
-    srt_buf body = {0};
-    int64_t t0 = srt_nodes_now_us();
-    for (size_t seq = 0; seq < f->cap && !__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE); seq++) {
-        sleep_until_us(t0 + (int64_t)seq * f->period_us);
-        srt_buf_consume(&body, body.len);
-        srt_buf_appendf(&body, "{\"room\":\"%s\",\"id\":\"%zu\",\"data\":\"%zu:", f->room, seq,
-                        seq);
-        append_pad(&body, f->pad);
-        srt_buf_append(&body, "\"}", 2);
-        srt_feed_rec *rec = &f->recs[seq];
-        rec->start_us = srt_nodes_now_us();
-        static const char *const json[] = {"Content-Type: application/json", NULL};
-        srt_response r;
-        int rc = srt_http_request_ex(f->port, "POST", "/publish", json, body.data, body.len, &r,
-                                     SRT_TIMEOUT_MS);
-        rec->status = rc == 0 ? r.status : rc;
-        rec->delivered = -1;
-        if (rc == 0 && r.body)
-            srt_json_int(r.body, "delivered", &rec->delivered);
-        srt_response_free(&r);
-        rec->end_us = srt_nodes_now_us();
-        __atomic_store_n(&f->sent, seq + 1, __ATOMIC_RELEASE);
-    }
-    srt_buf_free(&body);
-    return NULL;
-}
-
-void srt_feed_start(srt_feed *f, int port, const char *room, int per_second, size_t pad,
-                    size_t cap)
-{
-    memset(f, 0, sizeof *f);
-    if (feed_live)
-        fail_msg("only one feed at a time");
-    f->port = port;
-    snprintf(f->room, sizeof f->room, "%s", room);
-    f->period_us = 1000000 / (per_second > 0 ? per_second : 1);
-    f->pad = pad;
-    f->cap = cap;
-    f->recs = calloc(cap ? cap : 1, sizeof *f->recs);
-    if (!f->recs)
-        abort();
-    int rc = pthread_create(&f->thread, NULL, feed_main, f);
-    if (rc != 0) {
-        free(f->recs);
-        f->recs = NULL;
-        fail_msg("pthread_create: %s", strerror(rc));
-    }
-    f->running = true;
-    feed_live = f;
-}
-
-size_t srt_feed_count(srt_feed *f)
-{
-    return __atomic_load_n(&f->sent, __ATOMIC_ACQUIRE);
-}
-
-void srt_feed_wait(srt_feed *f, size_t n, int timeout_ms)
-{
-    int64_t deadline = srt_now_ms() + timeout_ms;
-    while (srt_feed_count(f) < n) {
-        if (srt_now_ms() >= deadline)
-            fail_msg("the feed completed %zu of %zu publishes in %d ms", srt_feed_count(f), n,
-                     timeout_ms);
-        srt_sleep_ms(5);
-    }
-}
-
-void srt_feed_stop(srt_feed *f)
-{
-    if (!f->running)
-        return;
-    __atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
-    pthread_join(f->thread, NULL);
-    f->running = false;
-    if (feed_live == f)
-        feed_live = NULL;
-}
-
-long srt_feed_check(srt_feed *f, const char *who, long long min_delivered,
-                    long long max_delivered)
-{
-    size_t n = srt_feed_count(f);
-    int64_t slowest = 0;
-    for (size_t i = 0; i < n; i++) {
-        const srt_feed_rec *r = &f->recs[i];
-        if (r->status != 200 || r->delivered < min_delivered || r->delivered > max_delivered)
-            fail_msg("%s: publish %zu answered %d {\"delivered\":%lld} (expected 200, %lld..%lld)",
-                     who, i, r->status, r->delivered, min_delivered, max_delivered);
-        if (r->end_us - r->start_us > slowest)
-            slowest = r->end_us - r->start_us;
-    }
-    printf("  %s: %zu publishes, all 200; slowest answer %.1f ms\n", who, n, slowest / 1000.0);
-    fflush(stdout);
-    return (long)(slowest / 1000);
-}
-
-void srt_feed_free(srt_feed *f)
-{
-    srt_feed_stop(f);
-    free(f->recs);
-    f->recs = NULL;
 }
 
 /* ---- srt_seqset: opening ------------------------------------------------- */
@@ -413,7 +269,7 @@ static void seq_consume(srt_seqset *set, srt_seqstream *s)
                     seq = seq * 10 + (block[i] - '0');
             }
             if (seq < 0) {
-                seq_bad(s, "frame %lld is not a feed frame (after seq %lld)", s->frames,
+                seq_bad(s, "frame %lld is not a pacer frame (after seq %lld)", s->frames,
                         s->next - 1);
                 break;
             }
@@ -425,7 +281,7 @@ static void seq_consume(srt_seqset *set, srt_seqstream *s)
                 s->missing += seq - s->next;
                 s->last_missing = seq - 1;
             }
-            srt_feed_frame(&set->want, seq, set->pad);
+            srt_pace_frame(&set->want, seq, set->pad);
             if (blen != set->want.len || memcmp(block, set->want.data, blen) != 0) {
                 srt_dump_bytes("  got (first 120 bytes)", block, blen < 120 ? blen : 120);
                 seq_bad(s, "frame of seq %lld differs from the published message (%lld bytes)",

@@ -11,13 +11,12 @@
  *  - Memory: the server's RSS and peak RSS (VmHWM: the peak over its whole
  *    life, so a short spike between two readings is not missed), printed
  *    and checked against a bound.
- *  - srt_feed: a publisher thread that POSTs sequence-numbered messages,
- *    optionally padded to a size, N a second on a fixed schedule, and
- *    records how each publish ended.
+ *  - the paced publisher is srt_nodes's srt_pacer (srt_pacer_start_padded
+ *    for messages of a chosen size, srt_pace_frame for their frames).
  *  - srt_seqset: many streams opened at once (non-blocking connects, with
  *    per-socket source address, SO_RCVBUF and TCP_MAXSEG), read without
  *    blocking from the test's own loop and checked frame by frame: every
- *    stream must receive the feed's frames byte for byte, in order, with
+ *    stream must receive the pacer's frames byte for byte, in order, with
  *    nothing missing (or, for a stream allowed gaps, nothing reordered or
  *    repeated, the gaps being recorded).
  *
@@ -70,55 +69,6 @@ long long srt_faults_stat(int port, const char *group, const char *key);
 void srt_faults_wait_stat(int port, const char *key, long long want, int timeout_ms);
 /* Closes fd with SO_LINGER {1, 0}: the kernel sends RST, not FIN. */
 void srt_faults_reset_fd(int fd);
-
-/* Stops a feed left running, then srt_nodes_teardown (servers, Redis). */
-int srt_faults_teardown(void **state);
-
-/* ---- srt_feed: paced, sequence-numbered, padded publishes ------------------ */
-
-/* Message seq is the body
- *   {"room":"<room>","id":"<seq>","data":"<seq>:<pad bytes of 'x'>"}
- * and reaches streams as the frame built by srt_feed_frame. */
-void srt_feed_frame(srt_buf *out, long long seq, size_t pad);
-
-typedef struct srt_feed_rec {
-    int64_t start_us;    /* when the request started (srt_nodes_now_us) */
-    int64_t end_us;      /* when its answer arrived (or it failed) */
-    int status;          /* HTTP status; negative errno when the request failed */
-    long long delivered; /* the answer's count; -1 when none */
-} srt_feed_rec;
-
-/* A thread publishing seq = 0, 1, ... `per_second` times a second (a slow
- * answer does not lower the rate: late publishes catch up) until `cap`
- * messages are sent or it is stopped. Each publish uses a new connection,
- * so no keep-alive timing can lose one. It never calls cmocka. */
-typedef struct srt_feed {
-    pthread_t thread;
-    bool running;
-    int port;
-    char room[64];
-    int period_us;
-    size_t pad;
-    size_t cap;
-    srt_feed_rec *recs; /* cap entries */
-    size_t sent;        /* records complete (atomic, release/acquire) */
-    int stop;           /* atomic */
-} srt_feed;
-
-/* Starts the thread; fails the test if it cannot. One feed at a time. */
-void srt_feed_start(srt_feed *f, int port, const char *room, int per_second, size_t pad,
-                    size_t cap);
-size_t srt_feed_count(srt_feed *f);
-/* Waits until `n` publishes are complete; fails the test after timeout_ms. */
-void srt_feed_wait(srt_feed *f, size_t n, int timeout_ms);
-/* Stops and joins the thread (idempotent); the records stay readable. */
-void srt_feed_stop(srt_feed *f);
-/* Fails the test unless every complete publish answered 200 with a
- * delivered count in [min_delivered, max_delivered]; prints the count and
- * the slowest answer, and returns the slowest answer in ms. */
-long srt_feed_check(srt_feed *f, const char *who, long long min_delivered,
-                    long long max_delivered);
-void srt_feed_free(srt_feed *f);
 
 /* ---- srt_seqset: many streams checked frame by frame ----------------------- */
 

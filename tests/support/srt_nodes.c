@@ -435,19 +435,47 @@ static void sleep_until_us(int64_t t)
     nanosleep(&ts, NULL);
 }
 
+static void append_pad(srt_buf *b, size_t pad)
+{
+    char xs[256];
+    memset(xs, 'x', sizeof xs);
+    while (pad > 0) {
+        size_t k = pad < sizeof xs ? pad : sizeof xs;
+        srt_buf_append(b, xs, k);
+        pad -= k;
+    }
+}
+
+void srt_pace_frame(srt_buf *out, long long seq, size_t pad)
+{
+    srt_buf_consume(out, out->len);
+    srt_buf_appendf(out, "id: %lld\ndata: \"%lld:", seq, seq);
+    append_pad(out, pad);
+    srt_buf_append(out, "\"\n\n", 3);
+}
+
 static void *pacer_main(void *arg)
 {
     srt_pacer *p = arg;
+    srt_buf body = {0};
     int64_t t0 = srt_nodes_now_us();
     for (size_t seq = 0; seq < p->cap && !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE); seq++) {
         sleep_until_us(t0 + (int64_t)seq * p->period_us);
-        char body[160];
-        snprintf(body, sizeof body, "{\"room\":\"%s\",\"data\":%zu,\"id\":\"%zu\"}", p->room, seq,
-                 seq);
+        srt_buf_consume(&body, body.len);
+        srt_buf_appendf(&body, "{\"room\":\"%s\",\"id\":\"%zu\",\"data\":", p->room, seq);
+        if (p->pad < 0) {
+            srt_buf_appendf(&body, "%zu}", seq);
+        } else {
+            srt_buf_appendf(&body, "\"%zu:", seq);
+            append_pad(&body, (size_t)p->pad);
+            srt_buf_append(&body, "\"}", 2);
+        }
         srt_pace_rec *rec = &p->recs[seq];
         rec->start_us = srt_nodes_now_us();
+        static const char *const json[] = {"Content-Type: application/json", NULL};
         srt_response r;
-        int rc = srt_http_publish(p->port, body, &r);
+        int rc = srt_http_request_ex(p->port, "POST", "/publish", json, body.data, body.len, &r,
+                                     SRT_TIMEOUT_MS);
         rec->status = rc == 0 ? r.status : rc;
         rec->delivered = -1;
         if (rc == 0 && r.body)
@@ -456,19 +484,22 @@ static void *pacer_main(void *arg)
         rec->end_us = srt_nodes_now_us();
         __atomic_store_n(&p->sent, seq + 1, __ATOMIC_RELEASE);
     }
+    srt_buf_free(&body);
     return NULL;
 }
 
-void srt_pacer_start(srt_pacer *p, int port, const char *room, int per_second, size_t cap)
+static void pacer_start(srt_pacer *p, int port, const char *room, int per_second, long pad,
+                        size_t cap)
 {
     memset(p, 0, sizeof *p);
+    p->pad = pad;
     if (pacer_live)
         fail_msg("only one pacer at a time");
     p->port = port;
     snprintf(p->room, sizeof p->room, "%s", room);
     p->period_us = 1000000 / (per_second > 0 ? per_second : 1);
     p->cap = cap;
-    p->recs = calloc(cap, sizeof *p->recs);
+    p->recs = calloc(cap ? cap : 1, sizeof *p->recs);
     if (!p->recs)
         abort();
     int rc = pthread_create(&p->thread, NULL, pacer_main, p);
@@ -481,9 +512,49 @@ void srt_pacer_start(srt_pacer *p, int port, const char *room, int per_second, s
     pacer_live = p;
 }
 
+void srt_pacer_start(srt_pacer *p, int port, const char *room, int per_second, size_t cap)
+{
+    pacer_start(p, port, room, per_second, -1, cap);
+}
+
+void srt_pacer_start_padded(srt_pacer *p, int port, const char *room, int per_second, size_t pad,
+                            size_t cap)
+{
+    pacer_start(p, port, room, per_second, (long)pad, cap);
+}
+
 size_t srt_pacer_count(srt_pacer *p)
 {
     return __atomic_load_n(&p->sent, __ATOMIC_ACQUIRE);
+}
+
+void srt_pacer_wait(srt_pacer *f, size_t n, int timeout_ms)
+{
+    int64_t deadline = srt_now_ms() + timeout_ms;
+    while (srt_pacer_count(f) < n) {
+        if (srt_now_ms() >= deadline)
+            fail_msg("the pacer completed %zu of %zu publishes in %d ms", srt_pacer_count(f), n,
+                     timeout_ms);
+        srt_sleep_ms(5);
+    }
+}
+
+long srt_pacer_check(srt_pacer *f, const char *who, long long min_delivered,
+                    long long max_delivered)
+{
+    size_t n = srt_pacer_count(f);
+    int64_t slowest = 0;
+    for (size_t i = 0; i < n; i++) {
+        const srt_pace_rec *r = &f->recs[i];
+        if (r->status != 200 || r->delivered < min_delivered || r->delivered > max_delivered)
+            fail_msg("%s: publish %zu answered %d {\"delivered\":%lld} (expected 200, %lld..%lld)",
+                     who, i, r->status, r->delivered, min_delivered, max_delivered);
+        if (r->end_us - r->start_us > slowest)
+            slowest = r->end_us - r->start_us;
+    }
+    printf("  %s: %zu publishes, all 200; slowest answer %.1f ms\n", who, n, slowest / 1000.0);
+    fflush(stdout);
+    return (long)(slowest / 1000);
 }
 
 void srt_pacer_stop(srt_pacer *p)

@@ -122,7 +122,9 @@ typedef struct srt_pace_rec {
  * (a new connection each time, so no keep-alive timing can lose one),
  * seq = 0, 1, 2, ..., `per_second` times a second on a fixed schedule (a
  * slow answer does not lower the rate: late publishes catch up), until
- * stopped or `cap` messages are sent. It never calls cmocka. */
+ * stopped or `cap` messages are sent. With a pad (srt_pacer_start_padded)
+ * the data is the string "<seq>:<pad bytes of 'x'>" instead. It never calls
+ * cmocka. */
 typedef struct srt_pacer {
     pthread_t thread;
     bool running;
@@ -130,6 +132,7 @@ typedef struct srt_pacer {
     char room[64];
     int period_us;
     size_t cap;
+    long pad;             /* < 0: the data is the number seq */
     srt_pace_rec *recs;   /* cap entries */
     size_t sent;          /* records complete so far (atomic, release/acquire) */
     int stop;             /* atomic */
@@ -137,10 +140,23 @@ typedef struct srt_pacer {
 
 /* Starts the thread; fails the test if it cannot. One pacer at a time. */
 void srt_pacer_start(srt_pacer *p, int port, const char *room, int per_second, size_t cap);
+/* The same with the data "<seq>:<pad x's>" (a string of a chosen size). */
+void srt_pacer_start_padded(srt_pacer *p, int port, const char *room, int per_second, size_t pad,
+                            size_t cap);
 /* Number of publishes whose record is complete. */
 size_t srt_pacer_count(srt_pacer *p);
 /* Stops and joins the thread (idempotent); the records stay readable
  * until srt_pacer_free. */
+/* Waits until `n` publishes are complete; fails the test after timeout_ms. */
+void srt_pacer_wait(srt_pacer *p, size_t n, int timeout_ms);
+/* Fails the test unless every complete publish answered 200 with a
+ * delivered count in [min_delivered, max_delivered]; prints the count and
+ * the slowest answer, and returns the slowest answer in ms. */
+long srt_pacer_check(srt_pacer *p, const char *who, long long min_delivered,
+                     long long max_delivered);
+/* The frame a stream gets for padded message seq:
+ * "id: <seq>\ndata: \"<seq>:<pad x's>\"\n\n". */
+void srt_pace_frame(srt_buf *out, long long seq, size_t pad);
 void srt_pacer_stop(srt_pacer *p);
 void srt_pacer_free(srt_pacer *p);
 
