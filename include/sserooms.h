@@ -344,8 +344,11 @@ SR_API size_t sr_rooms(const sr_server *srv, const char **out, size_t cap);
 /* ------------------------------------------------------------------ */
 
 /* Broadcasts to every member of rooms[0..n_rooms); a connection in several
- * of them receives it once. The frame is encoded once and shared. Returns
- * the number of local connections it was queued to, or a negative code
+ * of them receives it once. The frame is encoded once and shared; several
+ * broadcasts to the same room in one loop turn are queued together at the
+ * end of the turn, in publish order and to the members the room had when
+ * each was made. Returns the number of local connections it is queued to
+ * (the room's members, for a one-room broadcast), or a negative code
  * (SR_EJSON, SR_ENEWLINE, SR_EROOM, SR_EINVAL, SR_ENOMEM, SR_ETOOBIG: data
  * longer than cfg.max_message_bytes). Unless
  * opts->local, the message is then handed to the adapter for other nodes.

@@ -44,24 +44,29 @@ typedef struct fanout_ctx {
     size_t delivered;
 } fanout_ctx;
 
+int sr_deliver_to(sr_conn *c, sr_frame *f) {
+    if (c->closing || c->doomed || c->end_after_flush) return 0;
+    if (c->resume) { /* its replay comes first (history_resume.c) */
+        sr_resume_hold(c, f);
+        return 1;
+    }
+    if (c->resume_floor && sr_resume_filter(c, f)) return 0; /* replayed already */
+    sr_conn_enqueue(c, f);
+    return !c->doomed;
+}
+
 static void deliver_member(void *ud, sr_member *m) {
     fanout_ctx *fx = ud;
-    sr_conn *c = sr_conn_of_member(m);
-    if (c->closing || c->doomed || c->end_after_flush) return;
-    if (c->resume) { /* its replay comes first (history_resume.c) */
-        sr_resume_hold(c, fx->frame);
-        fx->delivered++;
-        return;
-    }
-    if (c->resume_floor && sr_resume_filter(c, fx->frame)) return; /* replayed already */
-    sr_conn_enqueue(c, fx->frame);
-    if (!c->doomed) fx->delivered++;
+    fx->delivered += (size_t)sr_deliver_to(sr_conn_of_member(m), fx->frame);
 }
 
 /* frame: already encoded (a new reference is taken), or NULL: encoded here
- * when some member needs it. */
+ * when some member needs it. may_batch: a broadcast to one room with no
+ * except list may wait for the end of the loop turn with the room's other
+ * broadcasts (batch.c); "delivered" is then the room's member count. */
 static int fanout_frame(sr_server *srv, sr_room *const *rooms, size_t n, const sr_msg_parts *m,
-                        sr_frame *frame, sr_conn *const *except, size_t n_except, uint64_t stamp) {
+                        sr_frame *frame, sr_conn *const *except, size_t n_except, uint64_t stamp,
+                        bool may_batch) {
     size_t members = 0;
     for (size_t i = 0; i < n; i++)
         if (rooms[i]) members += rooms[i]->n_members;
@@ -76,6 +81,12 @@ static int fanout_frame(sr_server *srv, sr_room *const *rooms, size_t n, const s
         if (!fx.frame) return SR_ENOMEM;
         fx.frame->born_ns = uv_hrtime();
     }
+    if (may_batch && n == 1 && n_except == 0 && sr_batch_add(srv, rooms[0], fx.frame) == SR_OK) {
+        sr_frame_unref(fx.frame);
+        srv->stats.messages_out += members;
+        return (int)(members > INT32_MAX ? INT32_MAX : members);
+    }
+    sr_batch_barrier(srv); /* the pending batch was published first */
     sr_member *except_small[16];
     sr_member **ex = except_small;
     if (n_except > 16 && !(ex = malloc(n_except * sizeof(*ex)))) {
@@ -94,8 +105,8 @@ static int fanout_frame(sr_server *srv, sr_room *const *rooms, size_t n, const s
 }
 
 int sr_fanout(sr_server *srv, sr_room *const *rooms, size_t n, const sr_msg_parts *m,
-              sr_conn *const *except, size_t n_except, uint64_t stamp) {
-    return fanout_frame(srv, rooms, n, m, NULL, except, n_except, stamp);
+              sr_conn *const *except, size_t n_except, uint64_t stamp, bool may_batch) {
+    return fanout_frame(srv, rooms, n, m, NULL, except, n_except, stamp, may_batch);
 }
 
 int sr_broadcast_frame(sr_server *srv, const char *const *rooms, size_t n_rooms,
@@ -105,7 +116,7 @@ int sr_broadcast_frame(sr_server *srv, const char *const *rooms, size_t n_rooms,
     if (n_rooms > 16 && !(found = malloc(n_rooms * sizeof(*found)))) return SR_ENOMEM;
     for (size_t i = 0; i < n_rooms; i++) found[i] = sr_registry_find(srv->reg, rooms[i], strlen(rooms[i]));
     int delivered = fanout_frame(srv, found, n_rooms, m, frame, opts ? opts->except : NULL,
-                                 opts ? opts->n_except : 0, sr_registry_new_stamp(srv->reg));
+                                 opts ? opts->n_except : 0, sr_registry_new_stamp(srv->reg), true);
     if (found != small) free(found);
     if (delivered < 0) return delivered;
     srv->stats.messages_in++;
@@ -197,6 +208,7 @@ int sr_join(sr_conn *c, const char *room) {
     int rc = sr_room_name_check(room, len, srv->cfg.max_room_len);
     if (rc < 0) return rc;
     if (srv->fanout_depth > 0) return SR_ESTATE;
+    sr_batch_barrier(srv); /* it does not get what was published before */
     if (c->member.n_rooms >= srv->cfg.max_rooms_per_conn) {
         sr_room *r = sr_registry_find(srv->reg, room, len);
         if (r && sr_registry_is_member(&c->member, r)) return 1;
@@ -209,11 +221,13 @@ int sr_join(sr_conn *c, const char *room) {
 int sr_leave(sr_conn *c, const char *room) {
     if (!c || !room) return SR_EINVAL;
     if (c->srv->fanout_depth > 0) return SR_ESTATE;
+    sr_batch_barrier(c->srv); /* it gets what was published before */
     return sr_registry_leave(c->srv->reg, &c->member, room, strlen(room));
 }
 
 void sr_leave_all(sr_conn *c) {
     if (!c || c->srv->fanout_depth > 0) return;
+    sr_batch_barrier(c->srv);
     sr_registry_leave_all(c->srv->reg, &c->member);
 }
 
@@ -250,6 +264,7 @@ size_t sr_rooms(const sr_server *srv, const char **out, size_t cap) {
 /* Collects the members first: closing or evicting changes the arrays. */
 static int room_apply(sr_server *srv, const char *room, int close_streams) {
     if (!room || srv->fanout_depth > 0) return room ? SR_ESTATE : SR_EINVAL;
+    sr_batch_barrier(srv);
     sr_room *r = sr_registry_find(srv->reg, room, strlen(room));
     if (!r) return 0;
     uint32_t n = r->n_members;

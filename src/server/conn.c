@@ -207,16 +207,11 @@ void sr_conn_resume(sr_conn *c) {
     sr_server_close_doomed(c->srv);
 }
 
-static void on_idle(uv_idle_t *h) {
-    (void)h; /* only there so that poll does not block while writes wait */
-}
-
 static void mark_dirty(sr_conn *c) {
     if (c->dirty) return;
     /* frames queued from a timer or another non-I/O callback must not wait
-     * for the next I/O event: an active idle handle makes the loop's poll
-     * return at once, and the check handle then flushes */
-    if (!c->srv->dirty && c->srv->handles_ready) uv_idle_start(&c->srv->flush_idle, on_idle);
+     * for the next I/O event */
+    if (!c->srv->dirty) sr_server_want_check(c->srv);
     c->dirty = 1;
     c->dirty_next = c->srv->dirty;
     c->srv->dirty = c;
@@ -266,10 +261,12 @@ static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
 }
 
 void sr_conn_enqueue(sr_conn *c, sr_frame *f) {
+    if (c->kind == SR_CONN_STREAM) sr_batch_barrier(c->srv); /* it must not overtake the batch */
     enqueue_frame(c, f, c->kind == SR_CONN_STREAM);
 }
 
 void sr_conn_enqueue_bytes(sr_conn *c, const char *bytes, size_t len) {
+    if (c->kind == SR_CONN_STREAM) sr_batch_barrier(c->srv);
     sr_frame *f = sr_frame_raw(bytes, len);
     if (!f) {
         doom(c);
@@ -300,7 +297,7 @@ static void consume(sr_conn *c, size_t bytes) {
         c->q_len--;
         if (f->born_ns) {
             if (!now) now = uv_hrtime();
-            sr_metrics_latency(c->srv, now > f->born_ns ? (now - f->born_ns) / 1000 : 0);
+            sr_metrics_latency(c->srv, now > f->born_ns ? (now - f->born_ns) / 1000 : 0, f->msgs);
         }
         sr_frame_unref(f);
     }
@@ -418,6 +415,7 @@ static void on_conn_closed(uv_handle_t *h) {
 /* Takes a stream out of its rooms and tells the embedder, once. */
 static void detach_stream(sr_conn *c) {
     sr_server *srv = c->srv;
+    sr_batch_barrier(srv); /* what was published before it left reaches it */
     if (c->kind == SR_CONN_STREAM && !c->detached) {
         c->detached = 1;
         if (srv->close_fn) srv->close_fn(srv->close_ud, c);

@@ -199,6 +199,9 @@ static void on_fetched(void *ud, const sr_history_reply *reply) {
         return;
     }
     resume_unlink(srv->history, r);
+    /* the pending batch (batch.c) was published while this stream held its
+     * live frames: it must reach the held list before the replay is written */
+    sr_batch_barrier(srv);
     sr_conn *c = sr_conn_find(srv, r->conn_id);
     if (!c || c->resume != r) {
         resume_free(r);
@@ -296,6 +299,7 @@ void sr_history_resume(sr_conn *c, const char *last_id, size_t len) {
     sr_server *srv = c->srv;
     sr_history *h = sr_history_get(srv);
     if (c->member.n_rooms == 0 || c->closing || c->end_after_flush) return;
+    sr_batch_barrier(srv); /* what was published before the replay's snapshot */
     if (!h) { /* out of memory: no silent gap, the client reconnects */
         sr_conn_end(c);
         return;

@@ -167,6 +167,14 @@ typedef struct sr_metrics {
     uint64_t rejected_other;
 } sr_metrics;
 
+/* Broadcasts to one room waiting for the end of the loop turn (batch.c). */
+typedef struct sr_batch {
+    sr_room *room;              /* NULL: none pending */
+    sr_frame **frames;          /* in publish order, a reference each */
+    size_t n, cap;
+    size_t bytes;
+} sr_batch;
+
 struct sr_server {
     uv_loop_t *loop;
     uv_loop_t own_loop;
@@ -199,6 +207,7 @@ struct sr_server {
     sr_conn *dirty;             /* connections with frames to write */
     sr_conn *doomed;            /* connections to close after a fan-out */
     int fanout_depth;           /* >0 while iterating room members */
+    sr_batch batch;             /* this turn's broadcasts to one room (batch.c) */
     uint64_t next_conn_id;
 
     /* id -> stream lookup for sr_conn_find: open addressing */
@@ -277,7 +286,7 @@ sr_request *sr_request_view(sr_conn *c);
 void sr_log(sr_server *srv, int level, uint64_t conn_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void sr_metrics_rejected(sr_server *srv, int status);
-void sr_metrics_latency(sr_server *srv, uint64_t us);
+void sr_metrics_latency(sr_server *srv, uint64_t us, uint32_t msgs); /* msgs messages written */
 void sr_routes_metrics(sr_conn *c);
 void sr_stats_room_start(sr_server *srv);
 
@@ -312,9 +321,23 @@ typedef struct sr_msg_parts {
 } sr_msg_parts;
 int sr_msg_parts_from(const sr_message *msg, unsigned max_depth, sr_msg_parts *out);
 int sr_fanout(sr_server *srv, sr_room *const *rooms, size_t n, const sr_msg_parts *m,
-              sr_conn *const *except, size_t n_except, uint64_t stamp);
+              sr_conn *const *except, size_t n_except, uint64_t stamp, bool may_batch);
 int sr_broadcast_parts(sr_server *srv, const char *const *rooms, size_t n_rooms,
                        const sr_msg_parts *m, const sr_broadcast_opts *opts);
+/* Queues f for one member of a fan-out (held or filtered while its replay
+ * is in progress); 1 when it was queued or held, 0 when not. */
+int sr_deliver_to(sr_conn *c, sr_frame *f);
+
+/* batch.c: this turn's broadcasts to one room, delivered together */
+/* Adds f (a new reference) to the pending batch of room, delivering the
+ * pending one first when it is for another room or full. */
+int sr_batch_add(sr_server *srv, sr_room *room, sr_frame *f);
+void sr_batch_deliver(sr_server *srv); /* delivers the pending batch, if any */
+void sr_batch_free(sr_server *srv);
+/* Called before anything that must not overtake the pending batch. */
+static inline void sr_batch_barrier(sr_server *srv) {
+    if (srv->batch.room) sr_batch_deliver(srv);
+}
 
 /* history.c, history_resume.c (see history.h) */
 struct sr_resume;
@@ -366,6 +389,9 @@ void sr_server_handle_closed(sr_server *srv);
 void sr_server_conn_gone(sr_server *srv);   /* a connection finished closing */
 void sr_server_id_insert(sr_server *srv, sr_conn *c);
 void sr_server_id_remove(sr_server *srv, sr_conn *c);
+/* Makes the loop run its check handle (flushes, batches, hand-overs) this
+ * turn instead of blocking in poll first. */
+void sr_server_want_check(sr_server *srv);
 
 static inline sr_conn *sr_conn_of_member(sr_member *m) {
     return (sr_conn *)((char *)m - offsetof(sr_conn, member));

@@ -39,11 +39,11 @@ void sr_log(sr_server *srv, int level, uint64_t conn_id, const char *fmt, ...) {
     srv->log_fn(srv->log_ud, level, conn_id, line);
 }
 
-void sr_metrics_latency(sr_server *srv, uint64_t us) {
+void sr_metrics_latency(sr_server *srv, uint64_t us, uint32_t msgs) {
     size_t i = 0;
     while (i < SR_LATENCY_BUCKETS && us > sr_latency_bounds_us[i]) i++;
-    srv->metrics.latency_count[i]++;
-    srv->metrics.latency_sum_us += us;
+    srv->metrics.latency_count[i] += msgs;
+    srv->metrics.latency_sum_us += us * msgs;
 }
 
 static const struct {

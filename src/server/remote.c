@@ -107,14 +107,14 @@ int sr_server_deliver_remote(sr_server *srv, const char *room, size_t room_len,
     sr_room *r = sr_registry_find(srv->reg, room, room_len);
     srv->stats.messages_remote_in++;
     uint64_t stamp = sr_registry_new_stamp(srv->reg);
-    if (m.id_len == 0) return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp) : 0;
+    if (m.id_len == 0) return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
 
     uint64_t h = sr_hash(m.id, m.id_len);
     int32_t idx = seen_find(srv, m.id, h);
     if (idx < 0) {
         idx = seen_insert(srv, m.id, h);
         if (idx >= 0) seen_add_room(&srv->remote_seen[idx], room, room_len);
-        return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp) : 0;
+        return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
     }
     sr_remote_seen *e = &srv->remote_seen[idx];
     int repeat = 0;
@@ -125,12 +125,14 @@ int sr_server_deliver_remote(sr_server *srv, const char *room, size_t room_len,
         for (uint32_t i = 0; i < e->n_rooms; i++) free(e->rooms[i]);
         e->n_rooms = 0;
         seen_add_room(e, room, room_len);
-        return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp) : 0;
+        return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
     }
     int delivered = 0;
     if (r) {
         /* stamp the members of the rooms it already reached, then deliver to
-         * the members of this room that carry no stamp */
+         * the members of this room that carry no stamp: at once, and after
+         * the pending batch, whose delivery would overwrite the stamps */
+        sr_batch_barrier(srv);
         sr_room *small[8];
         sr_room **prev = small;
         if (e->n_rooms > 8 && !(prev = malloc(e->n_rooms * sizeof(*prev)))) return SR_ENOMEM;
@@ -138,7 +140,7 @@ int sr_server_deliver_remote(sr_server *srv, const char *room, size_t room_len,
             prev[i] = sr_registry_find(srv->reg, e->rooms[i], strlen(e->rooms[i]));
         sr_registry_visit(prev, e->n_rooms, NULL, 0, stamp, mark_only, NULL);
         if (prev != small) free(prev);
-        delivered = sr_fanout(srv, &r, 1, &m, NULL, 0, stamp);
+        delivered = sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, false);
     }
     seen_add_room(e, room, room_len);
     return delivered;

@@ -176,9 +176,20 @@ int sr_server_port(const sr_server *srv) {
     return srv->listening ? srv->bound_port : SR_ESTATE;
 }
 
+static void on_want_check(uv_idle_t *h) {
+    (void)h; /* only there so that poll does not block while work waits */
+}
+
+void sr_server_want_check(sr_server *srv) {
+    /* an active idle handle makes the loop's poll return at once; the
+     * check handle then runs */
+    if (srv->handles_ready) uv_idle_start(&srv->flush_idle, on_want_check);
+}
+
 static void on_flush_check(uv_check_t *h) {
     sr_server *srv = h->data;
     sr_server_close_doomed(srv);
+    sr_batch_deliver(srv);
     sr_server_flush_dirty(srv);
     sr_writers_handover(srv);
     if (!srv->dirty && !sr_writers_pending(srv)) uv_idle_stop(&srv->flush_idle);
@@ -408,6 +419,7 @@ void sr_server_free(sr_server *srv) {
     if (srv->bus) sr_server_attach_memory_bus(srv, NULL);
     sr_sequence_shutdown(srv);
     sr_seq_table_free(&srv->seq);
+    sr_batch_free(srv); /* before the rooms it points at */
     if (srv->reg) sr_registry_free(srv->reg);
     sr_frame_unref(srv->heartbeat_frame);
     sr_frame_unref(srv->sse_head_frame);

@@ -19,6 +19,7 @@
 #include "server/internal.h"
 
 static void refuse(sr_conn *c, int status, const char *message) {
+    sr_batch_barrier(c->srv);
     sr_registry_leave_all(c->srv->reg, &c->member);
     sr_routes_error(c, status, message, false);
 }

@@ -123,11 +123,11 @@ static void let_go(sr_writer *w, uint32_t slot, sr_gone_reason why) {
     if (gones_push(&w->gone, g) < 0) abort(); /* cannot lose a stream's end */
 }
 
-static void latency(sr_writer *w, uint64_t us) {
+static void latency(sr_writer *w, uint64_t us, uint32_t msgs) {
     size_t i = 0;
     while (i < SR_LATENCY_BUCKETS && us > sr_latency_bounds_us[i]) i++;
-    atomic_fetch_add_explicit(&w->latency[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&w->latency_sum_us, us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->latency[i], msgs, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->latency_sum_us, us * msgs, memory_order_relaxed);
 }
 
 static void consume(sr_writer *w, sr_wstream *s, size_t bytes) {
@@ -148,7 +148,7 @@ static void consume(sr_writer *w, sr_wstream *s, size_t bytes) {
         s->q_len--;
         if (f->born_ns) {
             if (!now) now = uv_hrtime();
-            latency(w, now > f->born_ns ? (now - f->born_ns) / 1000 : 0);
+            latency(w, now > f->born_ns ? (now - f->born_ns) / 1000 : 0, f->msgs);
         }
         release(&w->rel, f);
     }

@@ -57,16 +57,12 @@ static void on_back(uv_async_t *a) {
     set->back_work.len = 0;
 }
 
-static void on_idle_noop(uv_idle_t *h) {
-    (void)h;
-}
-
 static void mark_pending(sr_server *srv) {
     struct sr_writers *set = srv->writers;
     if (set->pending) return;
     set->pending = true;
     /* a batch queued outside I/O callbacks must not wait for the next I/O */
-    if (srv->handles_ready) uv_idle_start(&srv->flush_idle, on_idle_noop);
+    sr_server_want_check(srv);
 }
 
 static void push(sr_conn *c, int op, void *ptr) {

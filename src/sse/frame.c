@@ -104,6 +104,7 @@ sr_frame *sr_frame_encode(const char *id, size_t id_len, const char *event, size
     sr_frame *f = malloc(sizeof(*f) + len);
     if (!f) return NULL;
     atomic_init(&f->refs, 1);
+    f->msgs = 1;
     f->born_ns = 0;
     f->len = (uint32_t)sr_sse_encode(f->bytes, id, id_len, event, event_len, data, data_len, retry);
     return f;
@@ -114,9 +115,32 @@ sr_frame *sr_frame_raw(const char *bytes, size_t len) {
     sr_frame *f = malloc(sizeof(*f) + len);
     if (!f) return NULL;
     atomic_init(&f->refs, 1);
+    f->msgs = 1;
     f->born_ns = 0;
     f->len = (uint32_t)len;
     memcpy(f->bytes, bytes, len);
+    return f;
+}
+
+sr_frame *sr_frame_concat(sr_frame *const *frames, size_t n) {
+    size_t len = 0;
+    uint64_t msgs = 0;
+    for (size_t i = 0; i < n; i++) {
+        len += frames[i]->len;
+        msgs += frames[i]->msgs;
+    }
+    if (len > UINT32_MAX || msgs > UINT32_MAX) return NULL;
+    sr_frame *f = malloc(sizeof(*f) + len);
+    if (!f) return NULL;
+    atomic_init(&f->refs, 1);
+    f->msgs = (uint32_t)msgs;
+    f->born_ns = n ? frames[0]->born_ns : 0;
+    f->len = (uint32_t)len;
+    char *o = f->bytes;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(o, frames[i]->bytes, frames[i]->len);
+        o += frames[i]->len;
+    }
     return f;
 }
 

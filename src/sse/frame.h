@@ -17,8 +17,11 @@
 typedef struct sr_frame {
     atomic_uint refs;
     uint32_t len;
-    uint64_t born_ns; /* uv_hrtime() when a message was encoded; 0 for
-                         heads, responses and heartbeats (not timed) */
+    uint32_t msgs;    /* messages it carries: 1, or more for a batch of one
+                         room's broadcasts (server/batch.c) */
+    uint64_t born_ns; /* uv_hrtime() when a message was encoded (a batch:
+                         its first message); 0 for heads, responses and
+                         heartbeats (not timed) */
     char bytes[];
 } sr_frame;
 
@@ -39,6 +42,10 @@ sr_frame *sr_frame_encode(const char *id, size_t id_len, const char *event, size
                           const char *data, size_t data_len, uint32_t retry);
 /* A new frame (refs = 1) holding raw bytes (comments, heartbeats). */
 sr_frame *sr_frame_raw(const char *bytes, size_t len);
+/* A new frame (refs = 1) holding the bytes of frames[0..n) in order: msgs
+ * is their sum, born_ns the first one's. NULL when out of memory or larger
+ * than 4 GiB. */
+sr_frame *sr_frame_concat(sr_frame *const *frames, size_t n);
 
 static inline void sr_frame_ref(sr_frame *f) {
     atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);

@@ -7,7 +7,8 @@
  * library exposes: the accept hook, except lists, sr_send, sr_close,
  * room close/evict, room queries, the close hook, the in-process bus
  * between two servers (remote delivery and its de-duplication), argument
- * errors and graceful shutdown.
+ * errors, graceful shutdown, and that broadcasts batched within one loop
+ * turn (src/server/batch.c) keep publish order and membership exactly.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +51,7 @@ static void pump(client *c) {
     uv_run(loop, UV_RUN_NOWAIT);
     if (!c || c->eof) return;
     for (;;) {
-        if (c->len == sizeof(c->buf)) return;
+        if (c->len + 1 >= sizeof(c->buf)) return; /* full: the caller consumes first */
         ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
         if (n > 0) {
             c->len += (size_t)n;
@@ -115,6 +116,11 @@ static char *client_event(client *c, unsigned timeout_ms) {
             memcpy(out, start, n);
             out[n] = '\0';
             c->pos += n;
+            if (c->pos > sizeof(c->buf) / 2) { /* room for long streams */
+                memmove(c->buf, c->buf + c->pos, c->len - c->pos + 1);
+                c->len -= c->pos;
+                c->pos = 0;
+            }
             return out;
         }
         if (now_ms() >= end || c->eof) return NULL;
@@ -540,6 +546,98 @@ static void test_web_root_and_stats_room(void **state) {
     rmdir(dir);
 }
 
+/* Broadcasts made in one loop turn wait for its end in one room's batch;
+ * everything that could tell the difference must see publish order. */
+static void bcast(fixture *f, const char *room, const char *data, int want_delivered) {
+    const char *rooms[] = {room};
+    sr_message m = {.event = "e", .data = data, .data_len = SIZE_MAX};
+    assert_int_equal(sr_broadcast(f->srv, rooms, 1, &m, NULL), want_delivered);
+}
+
+static void expect_data(client *c, const char *data) {
+    char want[256];
+    snprintf(want, sizeof want, "event: e\ndata: %s\n\n", data);
+    expect_event(c, want);
+}
+
+static void test_batch_order_and_membership(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *a = open_stream(f, "/sse?room=a");
+    client *ab = open_stream(f, "/sse?room=a&room=b");
+    client *late = open_stream(f, "/sse?room=c");
+    sr_conn *ca = f->accepted[0], *cab = f->accepted[1], *clate = f->accepted[2];
+
+    /* no loop turn between the calls below, until the expects */
+    bcast(f, "a", "1", 2);
+    bcast(f, "b", "2", 1);
+    bcast(f, "a", "3", 2);
+    expect_data(ab, "1"); /* the other room's message stays between */
+    expect_data(ab, "2");
+    expect_data(ab, "3");
+    expect_data(a, "1");
+    expect_data(a, "3");
+
+    /* joining after a message: not received; a message after: received */
+    bcast(f, "a", "4", 2);
+    assert_int_equal(sr_join(clate, "a"), 0);
+    bcast(f, "a", "5", 3);
+    expect_data(late, "5");
+    expect_data(a, "4");
+    expect_data(a, "5");
+
+    /* leaving after a message: received; after leaving: not */
+    bcast(f, "a", "6", 3);
+    assert_int_equal(sr_leave(clate, "a"), 0);
+    bcast(f, "a", "7", 2);
+    expect_data(late, "6");
+    expect_no_event(late, 100);
+
+    /* sr_send and an except list between batched messages */
+    bcast(f, "a", "8", 2);
+    sr_message direct = {.event = "e", .data = "\"direct\"", .data_len = SIZE_MAX};
+    assert_int_equal(sr_send(cab, &direct), 0);
+    const char *ra[] = {"a"};
+    sr_message m9 = {.event = "e", .data = "9", .data_len = SIZE_MAX};
+    sr_conn *except[] = {cab};
+    sr_broadcast_opts opts = {.except = except, .n_except = 1};
+    assert_int_equal(sr_broadcast(f->srv, ra, 1, &m9, &opts), 1);
+    bcast(f, "a", "10", 2);
+    const char *ab_want[] = {"4", "5", "6", "7", "8", "\"direct\"", "10"}; /* not 9 */
+    for (size_t i = 0; i < sizeof ab_want / sizeof *ab_want; i++) expect_data(ab, ab_want[i]);
+    const char *a_want[] = {"6", "7", "8", "9", "10"};
+    for (size_t i = 0; i < sizeof a_want / sizeof *a_want; i++) expect_data(a, a_want[i]);
+    expect_no_event(ab, 100);
+
+    /* closing after a message: it gets the message, then the end */
+    bcast(f, "a", "11", 2);
+    sr_close(ca);
+    bcast(f, "a", "12", 1);
+    expect_data(a, "11");
+    expect_eof(a);
+    expect_data(ab, "11");
+    expect_data(ab, "12");
+
+    /* more than a batch holds (256 KiB), all in one turn: all, in order */
+    char data[200];
+    char pad[151];
+    memset(pad, 'x', 150);
+    pad[150] = '\0';
+    for (int i = 0; i < 3000; i++) {
+        snprintf(data, sizeof data, "{\"n\":%d,\"p\":\"%s\"}", i, pad);
+        bcast(f, "a", data, 1);
+    }
+    for (int i = 0; i < 3000; i++) {
+        snprintf(data, sizeof data, "{\"n\":%d,\"p\":\"%s\"}", i, pad);
+        expect_data(ab, data);
+    }
+    expect_no_event(ab, 100);
+    client_free(a);
+    client_free(ab);
+    client_free(late);
+    stop_server(f);
+}
+
 int main(void) {
     uv_loop_t l;
     uv_loop_init(&l);
@@ -549,7 +647,7 @@ int main(void) {
         cmocka_unit_test(test_argument_errors),      cmocka_unit_test(test_accept_hook),
         cmocka_unit_test(test_close_and_evict),      cmocka_unit_test(test_memory_bus),
         cmocka_unit_test(test_graceful_shutdown),    cmocka_unit_test(test_request_and_log_hooks),
-        cmocka_unit_test(test_web_root_and_stats_room),
+        cmocka_unit_test(test_web_root_and_stats_room), cmocka_unit_test(test_batch_order_and_membership),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
