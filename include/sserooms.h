@@ -361,7 +361,10 @@ SR_API int sr_broadcast(sr_server *srv, const char *const *rooms, size_t n_rooms
                         const sr_message *msg, const sr_broadcast_opts *opts);
 /* Sends to one connection. 0, or SR_EJSON / SR_ENEWLINE / SR_ECLOSED /
  * SR_ETOOBIG (data over cfg.max_message_bytes) / SR_EQUEUE (then the
- * connection is being closed as a slow consumer). */
+ * connection is being closed as a slow consumer). With writer threads
+ * (cfg.threads > 1) the queue limit is checked by the stream's writer, so
+ * SR_EQUEUE is not returned: the stream is closed as a slow consumer a
+ * moment later (counted in slow_disconnects, logged, the close hook runs). */
 SR_API int sr_send(sr_conn *conn, const sr_message *msg);
 /* Ends a stream after its queued frames are written. */
 SR_API void sr_close(sr_conn *conn);
