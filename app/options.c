@@ -35,7 +35,8 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_MAX_QUEUE] = {"max-queue-bytes", "SSEROOMS_MAX_QUEUE_BYTES", NUM(1, SIZE_MAX),
                            .arg = "N",
                            .help = "bytes queued for one stream before it is dropped as a slow "
-                                   "consumer"},
+                                   "consumer; answers queued for a pipelining client before "
+                                   "its next requests wait"},
     [APP_OPT_MAX_HEADER] = {"max-header-bytes", "SSEROOMS_MAX_HEADER_BYTES", NUM(256, SIZE_MAX),
                             .arg = "N", .help = "bytes of request line + headers"},
     [APP_OPT_MAX_BODY] = {"max-body-bytes", "SSEROOMS_MAX_BODY_BYTES", NUM(1, SIZE_MAX),

@@ -7,7 +7,13 @@
  * response waits for the adapter (a sequenced publish), later pipelined
  * requests are held unparsed, so responses keep the order of requests;
  * past a bound reading stops until the response is out. EOF still closes the
- * connection meanwhile, and unlinks it from the pending response.
+ * connection meanwhile, and unlinks it from the pending response. A client
+ * that pipelines faster than it reads the answers is held back the same
+ * way: past max_queue_bytes of queued answers its requests stay unread
+ * (TCP backpressure) until a check handle sees half of them written. The
+ * keep-alive timer never takes a connection whose answers are still going
+ * out for idle; one whose answers make no progress for a whole request
+ * timeout is closed as a stalled reader (docs/pipelining.md).
  *
  * Writes: the queue is a ring of references to shared frames. Enqueueing
  * only marks the connection dirty; the server's check handle flushes every
@@ -24,6 +30,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "server/internal.h"
 #include "server/writer.h"
@@ -38,6 +45,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_http_state_closed(uv_handle_t *h) {
     sr_conn_http *hs = h->data;
+    if (--hs->open_handles > 0) return; /* its other handle is still closing */
     sr_http_request_release(&hs->req);
     free(hs);
 }
@@ -58,18 +66,77 @@ static void release_http_state(sr_conn *c) {
     }
     uv_timer_stop(&hs->timer);
     hs->timer.data = hs;
+    hs->open_handles = 1;
+    if (hs->drain_init) {
+        hs->open_handles++;
+        hs->drain.data = hs;
+        uv_close((uv_handle_t *)&hs->drain, on_http_state_closed);
+    }
     uv_close((uv_handle_t *)&hs->timer, on_http_state_closed);
 }
 
+static void start_timer(sr_conn *c, uint32_t ms);
+
+/* True when request bytes arrived that the loop has not read yet: after a
+ * long loop turn (a big fan-out) the timer runs before the read does, and
+ * then it is the server that is late, not the client. Only asked between
+ * requests: a request's own deadline stays strict (slowloris). */
+static int unread_bytes_waiting(sr_conn *c) {
+    uv_os_fd_t fd;
+    if (c->read_stopped || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return 0;
+    char byte;
+    return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* True when no byte of the queued responses went out since the timer was
+ * armed (libuv's write queue counts partly written writes). */
+static int output_stalled(const sr_conn *c) {
+    const sr_conn_http *hs = c->http;
+    return hs->armed_out && c->q_bytes == hs->armed_q_bytes && c->q_head == hs->armed_q_head &&
+           uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) == hs->armed_wq_bytes;
+}
+
+/* The request / keep-alive timeout. A request not complete in time is
+ * answered 408, strictly. Between requests, a connection whose responses
+ * are still going out is not idle: the client may wait for them before it
+ * sends more (a pipelining client with a bounded window), so only a whole
+ * request_timeout_ms in which none of them could be written closes it, as
+ * a stalled reader; and its idle time counts from when they were out. */
 static void on_request_timeout(uv_timer_t *t) {
     sr_conn *c = t->data;
     if (!c->http || c->closing) return;
-    if (sr_http_request_started(&c->http->req) && c->http->req.state == SR_HTTP_PARTIAL) {
-        sr_limit_refused(c->srv, SR_LIMIT_REQUEST_TIME);
-        sr_routes_error(c, 408, "request not complete in time", true);
-    } else {
-        sr_conn_close_now(c); /* idle: no request, or idle keep-alive */
+    sr_server *srv = c->srv;
+    if (sr_http_request_started(&c->http->req)) {
+        if (c->http->req.state == SR_HTTP_PARTIAL) {
+            sr_limit_refused(srv, SR_LIMIT_REQUEST_TIME);
+            sr_routes_error(c, 408, "request not complete in time", true);
+        } else {
+            sr_conn_close_now(c);
+        }
+        return;
     }
+    if (c->q_len > 0) {
+        if (!c->http->armed_stall || !output_stalled(c)) {
+            start_timer(c, srv->cfg.request_timeout_ms);
+            c->http->armed_stall = 1;
+            return;
+        }
+        srv->stats.slow_disconnects++;
+        sr_log(srv, SR_LOG_WARN, c->id,
+               "connection %llu: %zu response bytes not read by the client in %u ms, disconnected",
+               (unsigned long long)c->id, c->q_bytes, (unsigned)srv->cfg.request_timeout_ms);
+        sr_conn_close_now(c);
+        return;
+    }
+    if (c->http->armed_out) { /* its responses went out meanwhile: idle from now */
+        start_timer(c, srv->cfg.keepalive_timeout_ms);
+        return;
+    }
+    if (unread_bytes_waiting(c)) { /* a request begins; the read comes later this turn */
+        start_timer(c, srv->cfg.request_timeout_ms);
+        return;
+    }
+    sr_conn_close_now(c); /* idle: no request, or idle keep-alive */
 }
 
 sr_conn *sr_conn_new(sr_server *srv) {
@@ -102,7 +169,14 @@ sr_conn *sr_conn_new(sr_server *srv) {
 }
 
 static void start_timer(sr_conn *c, uint32_t ms) {
-    if (c->http && ms) uv_timer_start(&c->http->timer, on_request_timeout, ms, 0);
+    sr_conn_http *hs = c->http;
+    if (!hs || !ms) return;
+    hs->armed_out = c->q_len > 0;
+    hs->armed_stall = 0;
+    hs->armed_q_bytes = c->q_bytes;
+    hs->armed_q_head = c->q_head;
+    hs->armed_wq_bytes = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    uv_timer_start(&hs->timer, on_request_timeout, ms, 0);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -113,6 +187,20 @@ static size_t hold_limit(const sr_conn *c) {
     return c->srv->cfg.max_header_bytes + c->srv->cfg.max_body_bytes;
 }
 
+/* Response bytes queued for the client past which its later pipelined
+ * requests are left unread (TCP backpressure) until the queue is down to
+ * half of it: a client that writes requests faster than it reads the
+ * answers is slowed down, not buffered without bound nor dropped. */
+static size_t backlog_limit(const sr_conn *c) {
+    return c->srv->cfg.max_queue_bytes;
+}
+
+static void stop_reading(sr_conn *c) {
+    if (c->read_stopped) return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->read_stopped = 1;
+}
+
 /* Keeps bytes that arrived while a response waits. */
 static void hold_bytes(sr_conn *c, const char *data, size_t len) {
     sr_buf *held = &c->http->held;
@@ -121,10 +209,7 @@ static void hold_bytes(sr_conn *c, const char *data, size_t len) {
         sr_conn_close_now(c);
         return;
     }
-    if (!c->read_stopped && held->len > hold_limit(c)) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->read_stopped = 1;
-    }
+    if (held->len > hold_limit(c)) stop_reading(c);
 }
 
 int sr_conn_start(sr_conn *c) {
@@ -138,12 +223,39 @@ int sr_conn_start(sr_conn *c) {
     return SR_OK;
 }
 
+static void on_drain_check(uv_check_t *h);
+
+/* Holds the unparsed rest and stops reading until the queued responses
+ * are down to half the backlog limit (on_drain_check looks once per loop
+ * turn; the writes that drain the queue wake the loop). */
+static void wait_for_drain(sr_conn *c, const char *rest, size_t len) {
+    sr_conn_http *hs = c->http;
+    if (!hs->drain_init) {
+        if (uv_check_init(c->srv->loop, &hs->drain) != 0) {
+            sr_conn_close_now(c);
+            return;
+        }
+        hs->drain_init = 1;
+    }
+    hs->drain.data = c;
+    hs->backlog = 1;
+    stop_reading(c);
+    hold_bytes(c, rest, len);
+    if (c->http && !c->closing) uv_check_start(&hs->drain, on_drain_check);
+}
+
 /* Parses what arrived, handling each complete request in turn. */
 static void feed_requests(sr_conn *c, const char *data, size_t len) {
     size_t off = 0;
     while (off < len && c->kind == SR_CONN_HTTP && c->http && !c->closing && !c->end_after_flush) {
         sr_http_request *req = &c->http->req;
-        if (!sr_http_request_started(req)) start_timer(c, c->srv->cfg.request_timeout_ms);
+        if (!sr_http_request_started(req)) {
+            if (c->q_bytes > backlog_limit(c)) { /* the client reads slower than it asks */
+                wait_for_drain(c, data + off, len - off);
+                return;
+            }
+            start_timer(c, c->srv->cfg.request_timeout_ms);
+        }
         off += sr_http_request_feed(req, data + off, len - off);
         if (req->state == SR_HTTP_ERROR) {
             if (req->status == 431) sr_limit_refused(c->srv, SR_LIMIT_HEADER_BYTES);
@@ -185,26 +297,42 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (c->kind == SR_CONN_STREAM || c->closing || c->end_after_flush) return; /* ignored */
-    if (c->http && c->http->wait) hold_bytes(c, buf->base, (size_t)nread);
+    if (c->http && (c->http->wait || c->http->backlog)) hold_bytes(c, buf->base, (size_t)nread);
     else feed_requests(c, buf->base, (size_t)nread);
     sr_server_close_doomed(c->srv);
+}
+
+/* Handles the held requests, then reads on unless they made it wait
+ * again: for a response, while what is held is small; for a backlog, not. */
+static void feed_held(sr_conn *c) {
+    sr_buf held = c->http->held;
+    sr_buf_init(&c->http->held);
+    if (held.len) feed_requests(c, held.p, held.len);
+    sr_buf_free(&held);
+    if (c->read_stopped && c->http && !c->http->backlog && c->http->held.len <= hold_limit(c) &&
+        !c->closing && !c->end_after_flush) {
+        c->read_stopped = 0;
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) sr_conn_close_now(c);
+    }
+    sr_server_close_doomed(c->srv);
+}
+
+/* Runs once per loop turn while backlogged (release_http_state closes it
+ * with the connection). No response waits for the adapter meanwhile: a
+ * backlog begins only between requests, and none is handled during it. */
+static void on_drain_check(uv_check_t *h) {
+    sr_conn *c = h->data;
+    if (c->q_bytes > backlog_limit(c) / 2) return;
+    uv_check_stop(h);
+    c->http->backlog = 0;
+    feed_held(c);
 }
 
 void sr_conn_resume(sr_conn *c) {
     if (c->closing || c->end_after_flush || !c->http || c->http->wait) return;
     sr_http_request_reset(&c->http->req);
     start_timer(c, c->srv->cfg.keepalive_timeout_ms);
-    sr_buf held = c->http->held;
-    sr_buf_init(&c->http->held);
-    if (held.len) feed_requests(c, held.p, held.len);
-    sr_buf_free(&held);
-    /* held requests may have made it wait again: read on while that is small */
-    if (c->read_stopped && c->http && c->http->held.len <= hold_limit(c) && !c->closing &&
-        !c->end_after_flush) {
-        c->read_stopped = 0;
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) sr_conn_close_now(c);
-    }
-    sr_server_close_doomed(c->srv);
+    feed_held(c);
 }
 
 static void mark_dirty(sr_conn *c) {

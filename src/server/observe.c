@@ -95,7 +95,7 @@ void sr_routes_metrics(sr_conn *c) {
     counter(&b, "messages_delivered_total", "Message frames queued to streams.", s.messages_out);
     counter(&b, "bytes_out_total", "Bytes written to sockets.", s.bytes_out);
     counter(&b, "heartbeats_total", "Heartbeat comments queued.", s.heartbeats);
-    counter(&b, "slow_consumer_disconnects_total", "Streams dropped because their send queue was full.",
+    counter(&b, "slow_consumer_disconnects_total", "Streams dropped because their send queue was full, and HTTP connections whose answers could not be written for a request timeout.",
             s.slow_disconnects);
     counter(&b, "publish_failures_total", "Broadcasts the adapter could not publish.", s.adapter_errors);
     sr_buf_puts(&b, "# HELP sserooms_rejected_requests_total Requests refused, by reason.\n"
