@@ -106,7 +106,7 @@ static void on_request_timeout(uv_timer_t *t) {
     sr_conn *c = t->data;
     if (!c->http || c->closing) return;
     sr_server *srv = c->srv;
-    if (sr_http_request_started(&c->http->req)) {
+    if (!c->end_after_flush && sr_http_request_started(&c->http->req)) {
         if (c->http->req.state == SR_HTTP_PARTIAL) {
             sr_limit_refused(srv, SR_LIMIT_REQUEST_TIME);
             sr_routes_error(c, 408, "request not complete in time", true);
@@ -125,6 +125,10 @@ static void on_request_timeout(uv_timer_t *t) {
         sr_log(srv, SR_LOG_WARN, c->id,
                "connection %llu: %zu response bytes not read by the client in %u ms, disconnected",
                (unsigned long long)c->id, c->q_bytes, (unsigned)srv->cfg.request_timeout_ms);
+        sr_conn_close_now(c);
+        return;
+    }
+    if (c->end_after_flush) { /* its last answers are out: it closes */
         sr_conn_close_now(c);
         return;
     }
@@ -581,7 +585,10 @@ void sr_conn_writer_gone(sr_conn *c, sr_gone_reason why) {
 
 void sr_conn_end(sr_conn *c) {
     if (c->closing) return;
-    if (c->http) uv_timer_stop(&c->http->timer);
+    if (c->http) { /* a client that reads none of its last answers is not kept forever */
+        uv_timer_stop(&c->http->timer);
+        start_timer(c, c->srv->cfg.request_timeout_ms);
+    }
     detach_stream(c);
     c->end_after_flush = 1;
     if (c->wslot) {

@@ -18,7 +18,9 @@
  *    server must stop reading it (its writes block: TCP backpressure)
  *    instead of queueing answers without bound, and once nothing could be
  *    written to it for --request-timeout-ms, close it and count it in
- *    slow_disconnects, with a warning in the log.
+ *    slow_disconnects, with a warning in the log;
+ *  - the same when its last request says "Connection: close" (the
+ *    connection ends once the answers are out: they never go out).
  */
 #include "srt_faults.h"
 
@@ -272,12 +274,54 @@ static void test_stalled_reader_backpressured_then_closed(void **state)
     srt_check_stop(&p);
 }
 
+/* The same with "Connection: close" on the last request: the connection
+ * ends once its answers are written, and a client that reads none of them
+ * must not keep it open forever either. */
+static void test_ended_stalled_reader_closed(void **state)
+{
+    (void)state;
+    static srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--request-timeout-ms", "1000", "--max-queue-bytes",
+                                      "67108864", NULL),
+                     0);
+    srt_buf out = {0};
+    for (long long seq = 0; seq < 2 * FLOOD; seq++) append_publish(&out, "nobody", seq);
+    srt_buf_appendf(&out, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    int fd = open_small_socket(p.port);
+    size_t sent = 0;
+    int64_t deadline = srt_now_ms() + WAIT_MS;
+    while (sent < out.len && srt_now_ms() < deadline) {
+        ssize_t w = send(fd, out.data + sent, out.len - sent, MSG_NOSIGNAL);
+        if (w > 0) {
+            sent += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            fail_msg("send after %zu of %zu bytes: %s", sent, out.len, strerror(errno));
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        poll(&pfd, 1, 100);
+    }
+    assert_int_equal(sent, out.len);
+    int64_t t0 = srt_now_ms();
+    srt_faults_wait_stat(p.port, "slow_disconnects", 1, WAIT_MS);
+    srt_faults_wait_stat(p.port, "connections", 1, WAIT_MS); /* /stats itself */
+    assert_true(log_has(&p, "not read by the client"));
+    printf("  an ended connection whose client reads nothing closed %lld ms after its last "
+           "request was sent\n",
+           (long long)(srt_now_ms() - t0));
+    srt_check_healthy(p.port);
+    close(fd);
+    srt_buf_free(&out);
+    srt_check_stop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_flood_answered_in_order, srt_teardown_servers),
         cmocka_unit_test_teardown(test_stalled_reader_backpressured_then_closed,
                                   srt_teardown_servers),
+        cmocka_unit_test_teardown(test_ended_stalled_reader_closed, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
