@@ -88,7 +88,13 @@ static long publish(int port, const char *room, const char *data) {
     char resp[2048];
     size_t n = 0;
     ssize_t r;
-    while (n < sizeof(resp) - 1 && (r = read(fd, resp + n, sizeof(resp) - 1 - n)) > 0) n += (size_t)r;
+    while (n < sizeof(resp) - 1 && (r = read(fd, resp + n, sizeof(resp) - 1 - n)) > 0) {
+        n += (size_t)r;
+        resp[n] = '\0';
+        /* done at the answer: rawfan ignores Connection: close */
+        const char *d0 = strstr(resp, "\"delivered\":");
+        if (d0 && strchr(d0, '}')) break;
+    }
     resp[n] = '\0';
     close(fd);
     const char *d = strstr(resp, "\"delivered\":");

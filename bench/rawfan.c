@@ -3,7 +3,7 @@
  * machine: it accepts the same requests as sserooms, writes the same bytes,
  * and does nothing else.
  *
- *   rawfan --port PORT [--host 127.0.0.1] [--threads T] [--batch]
+ *   rawfan --port PORT [--host 127.0.0.1] [--threads T] [--batch] [--uring]
  *
  * GET <any path>[?room=NAME] answers sserooms's SSE response head and keeps
  * the socket in room NAME (default r0); afterwards the socket is only read
@@ -26,6 +26,16 @@
  * and handed to every other thread (a reference-counted frame on a mutex
  * queue, woken by an eventfd). "delivered" then counts the publishing
  * thread's members only.
+ *
+ * With --uring (built when pkg-config found liburing), deliveries leave
+ * through io_uring instead of write(): each member gets an IORING_OP_SEND
+ * of its own copy of the bytes (the kernel may read them after the call),
+ * and one io_uring_submit per fan-out (per loop turn with --batch) sends
+ * the lot; the ring's fd sits in the epoll set so later completions are
+ * reaped. A short send is continued, bytes delivered meanwhile queue behind
+ * it, -EAGAIN waits for EPOLLOUT, another error drops the socket (whose
+ * memory then waits for its completion). Heads and HTTP answers still use
+ * write(). A kernel that refuses io_uring makes --uring exit 2.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +53,10 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#ifdef HAVE_LIBURING
+#include <liburing.h>
+#endif
 
 #include "benchnet.h"
 
@@ -73,7 +87,17 @@ typedef struct client {
     size_t in_len, in_cap;
     char *out; /* unwritten output */
     size_t out_len, out_off, out_cap;
+    struct usend *u; /* --uring: the send in flight and what waits behind it */
 } client;
+
+/* --uring: bytes the kernel may still read (buf, from off) and bytes
+ * delivered while that send was out (next), which follow it. */
+typedef struct usend {
+    char *buf, *next;
+    size_t len, off, cap, next_len, next_cap;
+    int busy;    /* an SQE for buf is out: neither buffer may move */
+    int blocked; /* the send said -EAGAIN: resent on EPOLLOUT */
+} usend;
 
 typedef struct room {
     char *name;
@@ -98,11 +122,16 @@ typedef struct worker {
     size_t dead_len, dead_cap;
     room *dirty; /* --batch: rooms with frames to write at the end of the turn */
     int index;
+#ifdef HAVE_LIBURING
+    struct io_uring ring;
+    unsigned prepared; /* SQEs not yet submitted */
+#endif
 } worker;
 
 static worker workers[MAX_THREADS];
 static int nthreads = 1;
 static int batch_mode;
+static int uring_mode;
 
 /* --- rooms ------------------------------------------------------------------ */
 
@@ -152,13 +181,26 @@ static void room_remove(client *c) {
 
 /* --- clients ----------------------------------------------------------------- */
 
+static void bury_later(worker *w, client *c);
+static void uring_cancel(worker *w, client *c);
+
 /* Closes c at once; its memory waits until the current batch of epoll
  * events is done, since a later event of the batch may still point at it. */
 static void client_drop(worker *w, client *c) {
     if (c->fd < 0) return;
     room_remove(c);
+    if (uring_mode) /* a send in flight holds the file open, and with it the epoll entry */
+        epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
+    if (c->u && c->u->busy) { /* freed when its completion arrives */
+        uring_cancel(w, c);
+        return;
+    }
+    bury_later(w, c);
+}
+
+static void bury_later(worker *w, client *c) {
     if (w->dead_len == w->dead_cap) {
         size_t cap = w->dead_cap ? w->dead_cap * 2 : 256;
         client **d = realloc(w->dead, cap * sizeof(*d));
@@ -173,6 +215,11 @@ static void bury_dead(worker *w) {
     for (size_t i = 0; i < w->dead_len; i++) {
         free(w->dead[i]->in);
         free(w->dead[i]->out);
+        if (w->dead[i]->u) {
+            free(w->dead[i]->u->buf);
+            free(w->dead[i]->u->next);
+            free(w->dead[i]->u);
+        }
         free(w->dead[i]);
     }
     w->dead_len = 0;
@@ -219,12 +266,154 @@ static int client_flush(worker *w, client *c) {
     return 0;
 }
 
+/* --- io_uring sends (--uring) ---------------------------------------------------- */
+
+#ifdef HAVE_LIBURING
+/* Appends n bytes at *buf (length *len, capacity *cap). 0, or -1. */
+static int buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_t n) {
+    if (*len + n > *cap) {
+        size_t ncap = *cap ? *cap : 256;
+        while (ncap < *len + n) ncap *= 2;
+        char *b = realloc(*buf, ncap);
+        if (!b) return -1;
+        *buf = b;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, p, n);
+    *len += n;
+    return 0;
+}
+
+static void uring_submit(worker *w) {
+    if (!w->prepared) return;
+    io_uring_submit(&w->ring);
+    w->prepared = 0;
+}
+
+/* An SQE, submitting the queued ones first when the ring is full. */
+static struct io_uring_sqe *uring_sqe(worker *w) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+    if (!sqe) {
+        uring_submit(w);
+        sqe = io_uring_get_sqe(&w->ring);
+    }
+    if (sqe) w->prepared++;
+    return sqe;
+}
+
+/* Queues a send of c's in-flight buffer from its offset. 0, or -1. */
+static int uring_send_buf(worker *w, client *c) {
+    struct io_uring_sqe *sqe = uring_sqe(w);
+    if (!sqe) return -1;
+    usend *u = c->u;
+    io_uring_prep_send(sqe, c->fd, u->buf + u->off, u->len - u->off, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, c);
+    u->busy = 1;
+    return 0;
+}
+
+static void uring_cancel(worker *w, client *c) {
+    struct io_uring_sqe *sqe = uring_sqe(w);
+    if (!sqe) return; /* the send then ends when the peer reads or resets */
+    io_uring_prep_cancel(sqe, c, 0);
+    io_uring_sqe_set_data(sqe, NULL);
+}
+
+/* Delivers bytes to c through the ring: sent with the next submit, or
+ * queued behind the send in flight. 0, or -1 when c broke. */
+static int uring_deliver(worker *w, client *c, const char *p, size_t n) {
+    if (c->out_len > c->out_off) return client_send(w, c, p, n); /* behind its head */
+    if (!c->u && !(c->u = calloc(1, sizeof(*c->u)))) return -1;
+    usend *u = c->u;
+    if (u->busy || u->blocked) return buf_append(&u->next, &u->next_len, &u->next_cap, p, n);
+    u->len = u->off = 0;
+    if (buf_append(&u->buf, &u->len, &u->cap, p, n) < 0) return -1;
+    return uring_send_buf(w, c);
+}
+
+/* The next part of c's output after a send took res bytes: the rest of the
+ * buffer, else what queued behind it. 0, or -1 when c broke. */
+static int uring_continue(worker *w, client *c, int res) {
+    usend *u = c->u;
+    if (res == -EAGAIN) {
+        u->blocked = 1;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.ptr = c};
+        return epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    }
+    if (res < 0) return -1;
+    u->off += (size_t)res;
+    if (u->off < u->len) return uring_send_buf(w, c);
+    u->len = u->off = 0;
+    if (!u->next_len) return 0;
+    char *b = u->buf; /* swap: what queued is the next send */
+    size_t cap = u->cap;
+    u->buf = u->next;
+    u->cap = u->next_cap;
+    u->len = u->next_len;
+    u->next = b;
+    u->next_cap = cap;
+    u->next_len = 0;
+    return uring_send_buf(w, c);
+}
+
+/* Reaps every completion there is, then submits the continuations. */
+static void uring_reap(worker *w) {
+    struct io_uring_cqe *cqe;
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&w->ring, head, cqe) {
+        seen++;
+        client *c = io_uring_cqe_get_data(cqe);
+        if (!c) continue; /* a cancel */
+        c->u->busy = 0;
+        if (c->fd < 0) bury_later(w, c); /* dropped while its send was out */
+        else if (uring_continue(w, c, cqe->res) < 0) client_drop(w, c);
+    }
+    io_uring_cq_advance(&w->ring, seen);
+    uring_submit(w);
+}
+
+/* EPOLLOUT after -EAGAIN: the send again. */
+static void uring_unblock(worker *w, client *c) {
+    if (!c->u || !c->u->blocked) return;
+    c->u->blocked = 0;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    if (uring_send_buf(w, c) < 0) client_drop(w, c);
+}
+
+/* One submit for the fan-out (or the turn), then what completed at once. */
+static void uring_flush(worker *w) {
+    uring_submit(w);
+    uring_reap(w);
+}
+
+static int uring_start(worker *w) {
+    int rc = io_uring_queue_init(16384, &w->ring, IORING_SETUP_SUBMIT_ALL);
+    if (rc == -EINVAL) rc = io_uring_queue_init(16384, &w->ring, 0);
+    return rc;
+}
+#else
+static int uring_deliver(worker *w, client *c, const char *p, size_t n) {
+    return client_send(w, c, p, n);
+}
+static void uring_cancel(worker *w, client *c) {
+    (void)w;
+    (void)c;
+}
+static void uring_reap(worker *w) { (void)w; }
+static void uring_unblock(worker *w, client *c) {
+    (void)w;
+    (void)c;
+}
+static void uring_flush(worker *w) { (void)w; }
+#endif
+
 /* Writes bytes to every member of r; returns the count. */
 static uint32_t write_members(worker *w, room *r, const char *bytes, size_t len) {
     uint32_t delivered = 0;
     for (uint32_t i = 0; i < r->n;) {
         client *c = r->members[i];
-        if (client_send(w, c, bytes, len) < 0) {
+        if ((uring_mode ? uring_deliver(w, c, bytes, len) : client_send(w, c, bytes, len)) < 0) {
             client_drop(w, c); /* the last member moved into slot i */
             continue;
         }
@@ -239,7 +428,11 @@ static uint32_t write_members(worker *w, room *r, const char *bytes, size_t len)
 static uint32_t deliver(worker *w, const frame *f) {
     room *r = room_find(w, f->room, f->room_len, 0);
     if (!r || !r->n) return 0;
-    if (!batch_mode) return write_members(w, r, f->bytes, f->len);
+    if (!batch_mode) {
+        uint32_t delivered = write_members(w, r, f->bytes, f->len);
+        if (uring_mode) uring_flush(w); /* one submit per fan-out */
+        return delivered;
+    }
     if (r->batch_len + f->len > r->batch_cap) {
         size_t cap = r->batch_cap ? r->batch_cap : 4096;
         while (cap < r->batch_len + f->len) cap *= 2;
@@ -265,6 +458,7 @@ static void flush_batches(worker *w) {
         write_members(w, r, r->batch, r->batch_len);
         r->batch_len = 0;
     }
+    if (uring_mode) uring_flush(w); /* one submit per turn */
 }
 
 static void frame_unref(frame *f) {
@@ -481,6 +675,10 @@ static void handle_requests(worker *w, client *c) {
 
 static void on_client(worker *w, client *c, uint32_t events) {
     if (events & EPOLLOUT) {
+        if (uring_mode) {
+            uring_unblock(w, c);
+            if (c->fd < 0) return;
+        }
         if (client_flush(w, c) < 0) {
             client_drop(w, c);
             return;
@@ -569,11 +767,17 @@ static void drain_inbox(worker *w) {
 
 static void *worker_run(void *arg) {
     worker *w = arg;
-    static char listener_tag, event_tag;
+    static char listener_tag, event_tag, ring_tag;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listener_tag};
     epoll_ctl(w->ep, EPOLL_CTL_ADD, w->lfd, &ev);
     ev.data.ptr = &event_tag;
     epoll_ctl(w->ep, EPOLL_CTL_ADD, w->efd, &ev);
+#ifdef HAVE_LIBURING
+    if (uring_mode) { /* readable when completions wait */
+        ev.data.ptr = &ring_tag;
+        epoll_ctl(w->ep, EPOLL_CTL_ADD, w->ring.ring_fd, &ev);
+    }
+#endif
     struct epoll_event evs[512];
     while (!stop_flag) {
         int n = epoll_wait(w->ep, evs, 512, 200);
@@ -581,6 +785,7 @@ static void *worker_run(void *arg) {
             void *p = evs[i].data.ptr;
             if (p == &listener_tag) accept_all(w);
             else if (p == &event_tag) drain_inbox(w);
+            else if (p == &ring_tag) uring_reap(w);
             else if (((client *)p)->fd >= 0) on_client(w, p, evs[i].events);
         }
         flush_batches(w);
@@ -604,7 +809,7 @@ static int listen_on(const char *host, int port) {
     return fd;
 }
 
-static const char usage_text[] = "usage: rawfan --port PORT [--host 127.0.0.1] [--threads T] [--batch]\n";
+static const char usage_text[] = "usage: rawfan --port PORT [--host 127.0.0.1] [--threads T] [--batch] [--uring]\n";
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
@@ -618,6 +823,15 @@ int main(int argc, char **argv) {
              * mode instead */
             printf("%s", usage_text);
             return 0;
+        }
+        if (!strcmp(argv[i], "--uring")) {
+#ifdef HAVE_LIBURING
+            uring_mode = 1;
+            continue;
+#else
+            fprintf(stderr, "rawfan: --uring is not built in (liburing was not found at build time)\n");
+            return 2;
+#endif
         }
         if (!v && strcmp(argv[i], "--batch") != 0) goto usage;
         if (!strcmp(argv[i], "--port")) port = atoi(v);
@@ -656,6 +870,14 @@ int main(int argc, char **argv) {
             perror("rawfan");
             return 1;
         }
+#ifdef HAVE_LIBURING
+        int rc = uring_mode ? uring_start(w) : 0;
+        if (rc < 0) {
+            fprintf(stderr, "rawfan: --uring: io_uring_queue_init failed: %s (is io_uring disabled, "
+                            "see /proc/sys/kernel/io_uring_disabled?)\n", strerror(-rc));
+            return 2;
+        }
+#endif
     }
     printf("rawfan listening on http://%s:%d\n", host, port);
     fflush(stdout);

@@ -28,7 +28,7 @@ KNOBS="BUILD SKIP_BUILD RUNS SERVERS S1_SERVERS HISTORY SCENARIOS MODES S1_CONNS
 S1_PAUSE_S S1_SIZE P99_LIMIT_US SUSTAIN_P99_US S2_CONNS S2_ROOMS S2_RATE S2_SECONDS S3_CONNS
 S3_ROOMS S3_SETTLE_S S3_MODES S4_CONNS S4_ROOMS S4_RATE S4_SECONDS S4_SERVERS
 S5_CONNS S5_SECONDS S5_MODES PROFILE PROFILE_SECONDS CONNECT_TIMEOUT
-SSELOAD_ARGS SSEPUB_ARGS SERVER_CPU TOOLS_CPU NOFILE RESULTS_DIR RESULTS_MD"
+SSELOAD_ARGS SSEPUB_ARGS RAWFAN_ARGS SERVER_CPU TOOLS_CPU NOFILE RESULTS_DIR RESULTS_MD"
 # the knobs the caller set, for the "command" line of RESULTS.md
 SET_KNOBS=
 for k in $KNOBS; do
@@ -47,8 +47,10 @@ SCENARIOS=${SCENARIOS:-"s1 s2 s3 s4 s5"}
 MODES=${MODES:-"same all"}           # modes of S1 and S2
 S1_CONNS=${S1_CONNS:-10000}
 # one write per delivery reaches ~100,000 deliveries/s per core on this VM:
-# with 10,000 subscribers the steps must start below 10 msg/s
-S1_RATES=${S1_RATES:-"1,2,5,10,20,50,100,200,500,1000,2000,5000"}
+# with 10,000 subscribers the steps must start below 10 msg/s; above 500
+# the steps grow by ~1.4x, so the peaks of servers that batch (sserooms,
+# rawfan) are told apart by less than a factor of 2
+S1_RATES=${S1_RATES:-"1,2,5,10,20,50,100,200,500,700,1000,1400,2000,2800,5000"}
 S1_STEP_S=${S1_STEP_S:-3}
 S1_PAUSE_S=${S1_PAUSE_S:-1}
 S1_SIZE=${S1_SIZE:-100}
@@ -75,6 +77,7 @@ PROFILE_SECONDS=${PROFILE_SECONDS:-5}
 CONNECT_TIMEOUT=${CONNECT_TIMEOUT:-90}
 SSELOAD_ARGS=${SSELOAD_ARGS:-}       # extra sseload options (e.g. --sources 8)
 SSEPUB_ARGS=${SSEPUB_ARGS:-}         # extra ssepub options
+RAWFAN_ARGS=${RAWFAN_ARGS:-}         # extra rawfan options (e.g. --uring)
 SERVER_CPU=${SERVER_CPU:-1}
 TOOLS_CPU=${TOOLS_CPU:-0}
 NOFILE=${NOFILE:-20000}

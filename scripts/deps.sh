@@ -17,8 +17,9 @@ fi
 
 if [ "$what" = bench ]; then
   # bench/suite.sh: the peers (nginx + Nchan, redis for the cross-node runs),
-  # perf for the profile, taskset (util-linux) for pinning
-  need+=(nginx libnginx-mod-nchan redis-server redis-tools linux-perf util-linux procps)
+  # perf for the profile, taskset (util-linux) for pinning, liburing-dev
+  # for rawfan --uring
+  need+=(nginx libnginx-mod-nchan redis-server redis-tools linux-perf util-linux procps liburing-dev)
 fi
 
 missing=()

@@ -142,7 +142,7 @@ start_server() {
       local batch=
       if [ "$kind" = rawfan ] && "$RAWFAN_BIN" --help 2>&1 | grep -q -- '--batch'; then batch=--batch; fi
       # shellcheck disable=SC2046
-      spawn "$log" $pin "$RAWFAN_BIN" --port 0 $(threads_arg "$RAWFAN_BIN" "$mode") $batch
+      spawn "$log" $pin "$RAWFAN_BIN" --port 0 $(threads_arg "$RAWFAN_BIN" "$mode") $batch $RAWFAN_ARGS
       pid=$SPAWN_PID
       port=$(wait_for_line "$log" '^rawfan listening on http:\/\/[^:]*:\([0-9]*\).*' 20 "$pid") ||
         START_ERROR="rawfan did not start: $(tail -n 3 "$log" | tr '\n' ' ')"
