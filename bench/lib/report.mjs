@@ -231,7 +231,7 @@ function sectionS1(dir, knobs, out, figures) {
     const sr = res.get('sserooms');
     const rawR = res.get('rawfan');
     if (sr && rawR && rawR.perSS > 0 && sr.perSS > 1.1 * rawR.perSS) {
-      notes.push(`sserooms sustains more deliveries/s than the raw baseline: it coalesces every frame queued for a stream while its writer is busy into one writev, so above ~${fmtInt(rawR.rateS)} msg/s one write carries several events, while rawfan writes each publish to every member (with --batch: the frames of one loop turn). The baseline is a ceiling for one write per event, not for this load.`);
+      notes.push(`sserooms sustains more deliveries/s than the raw baseline: both write each member the frames of a loop turn in one write (rawfan with --batch), but sserooms's writer thread writes while its main loop reads the next publishes, so above ~${fmtInt(rawR.rateS)} msg/s a busy writer's writes carry more events, while rawfan's threads each write their own members and hand every publish across. With several threads the baseline is no ceiling for this design.`);
     }
     // the cost of Last-Event-ID history (sserooms-history: --history N)
     const hi = res.get('sserooms-history');
