@@ -10,10 +10,11 @@
  * connection meanwhile, and unlinks it from the pending response. A client
  * that pipelines faster than it reads the answers is held back the same
  * way: past max_queue_bytes of queued answers its requests stay unread
- * (TCP backpressure) until a check handle sees half of them written. The
+ * (TCP backpressure) until a flush finds half of them written. The
  * keep-alive timer never takes a connection whose answers are still going
- * out for idle; one whose answers make no progress for a whole request
- * timeout is closed as a stalled reader (docs/pipelining.md).
+ * out for idle, and restarts once they are all out; one whose answers make
+ * no progress for a whole request timeout is closed as a stalled reader
+ * (docs/pipelining.md).
  *
  * Writes: the queue is a ring of references to shared frames. Enqueueing
  * only marks the connection dirty; the server's check handle flushes every
@@ -30,6 +31,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "server/internal.h"
@@ -45,7 +48,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_http_state_closed(uv_handle_t *h) {
     sr_conn_http *hs = h->data;
-    if (--hs->open_handles > 0) return; /* its other handle is still closing */
     sr_http_request_release(&hs->req);
     free(hs);
 }
@@ -66,12 +68,6 @@ static void release_http_state(sr_conn *c) {
     }
     uv_timer_stop(&hs->timer);
     hs->timer.data = hs;
-    hs->open_handles = 1;
-    if (hs->drain_init) {
-        hs->open_handles++;
-        hs->drain.data = hs;
-        uv_close((uv_handle_t *)&hs->drain, on_http_state_closed);
-    }
     uv_close((uv_handle_t *)&hs->timer, on_http_state_closed);
 }
 
@@ -88,12 +84,31 @@ static int unread_bytes_waiting(sr_conn *c) {
     return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
-/* True when no byte of the queued responses went out since the timer was
- * armed (libuv's write queue counts partly written writes). */
-static int output_stalled(const sr_conn *c) {
-    const sr_conn_http *hs = c->http;
-    return hs->armed_out && c->q_bytes == hs->armed_q_bytes && c->q_head == hs->armed_q_head &&
-           uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) == hs->armed_wq_bytes;
+/* True when the answers the kernel still holds for the client (sent but
+ * not yet acknowledged, or not sent) changed since the last look: the
+ * client is still reading what was written, so it is not idle yet. */
+static int kernel_queue_moved(sr_conn *c) {
+    uv_os_fd_t fd;
+    int outq = 0;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQ, &outq) != 0) return 0;
+    if ((uint32_t)outq == c->http->out_kq) return 0;
+    c->http->out_kq = (uint32_t)outq;
+    return 1;
+}
+
+/* True when none of the queued responses went out for a whole request
+ * timeout: out_ms is when bytes were last written (consume), and a change
+ * of libuv's write queue, which counts partly written writes, is progress
+ * too. */
+static int output_stalled(sr_conn *c) {
+    sr_conn_http *hs = c->http;
+    size_t wq = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    uint64_t now = uv_now(c->srv->loop);
+    if (wq != hs->out_wq) {
+        hs->out_wq = wq;
+        hs->out_ms = now;
+    }
+    return now - hs->out_ms >= c->srv->cfg.request_timeout_ms;
 }
 
 /* The request / keep-alive timeout. A request not complete in time is
@@ -101,7 +116,8 @@ static int output_stalled(const sr_conn *c) {
  * are still going out is not idle: the client may wait for them before it
  * sends more (a pipelining client with a bounded window), so only a whole
  * request_timeout_ms in which none of them could be written closes it, as
- * a stalled reader; and its idle time counts from when they were out. */
+ * a stalled reader; its keep-alive restarts once they are all out
+ * (sr_conn_http_output). */
 static void on_request_timeout(uv_timer_t *t) {
     sr_conn *c = t->data;
     if (!c->http || c->closing) return;
@@ -116,9 +132,8 @@ static void on_request_timeout(uv_timer_t *t) {
         return;
     }
     if (c->q_len > 0) {
-        if (!c->http->armed_stall || !output_stalled(c)) {
+        if (!output_stalled(c)) {
             start_timer(c, srv->cfg.request_timeout_ms);
-            c->http->armed_stall = 1;
             return;
         }
         srv->stats.slow_disconnects++;
@@ -132,7 +147,7 @@ static void on_request_timeout(uv_timer_t *t) {
         sr_conn_close_now(c);
         return;
     }
-    if (c->http->armed_out) { /* its responses went out meanwhile: idle from now */
+    if (kernel_queue_moved(c)) { /* the client is still reading its answers */
         start_timer(c, srv->cfg.keepalive_timeout_ms);
         return;
     }
@@ -155,6 +170,7 @@ sr_conn *sr_conn_new(sr_server *srv) {
     c->tcp.data = c;
     c->srv = srv;
     c->id = srv->next_conn_id++;
+    c->http->out_ms = uv_now(srv->loop);
     c->q = c->q_inline;
     c->q_cap = (uint32_t)(sizeof(c->q_inline) / sizeof(c->q_inline[0]));
     sr_http_limits limits = {
@@ -173,14 +189,7 @@ sr_conn *sr_conn_new(sr_server *srv) {
 }
 
 static void start_timer(sr_conn *c, uint32_t ms) {
-    sr_conn_http *hs = c->http;
-    if (!hs || !ms) return;
-    hs->armed_out = c->q_len > 0;
-    hs->armed_stall = 0;
-    hs->armed_q_bytes = c->q_bytes;
-    hs->armed_q_head = c->q_head;
-    hs->armed_wq_bytes = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
-    uv_timer_start(&hs->timer, on_request_timeout, ms, 0);
+    if (c->http && ms) uv_timer_start(&c->http->timer, on_request_timeout, ms, 0);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -193,8 +202,9 @@ static size_t hold_limit(const sr_conn *c) {
 
 /* Response bytes queued for the client past which its later pipelined
  * requests are left unread (TCP backpressure) until the queue is down to
- * half of it: a client that writes requests faster than it reads the
- * answers is slowed down, not buffered without bound nor dropped. */
+ * half of it (sr_conn_http_output): a client that writes requests faster
+ * than it reads the answers is slowed down, not buffered without bound nor
+ * dropped. */
 static size_t backlog_limit(const sr_conn *c) {
     return c->srv->cfg.max_queue_bytes;
 }
@@ -227,27 +237,6 @@ int sr_conn_start(sr_conn *c) {
     return SR_OK;
 }
 
-static void on_drain_check(uv_check_t *h);
-
-/* Holds the unparsed rest and stops reading until the queued responses
- * are down to half the backlog limit (on_drain_check looks once per loop
- * turn; the writes that drain the queue wake the loop). */
-static void wait_for_drain(sr_conn *c, const char *rest, size_t len) {
-    sr_conn_http *hs = c->http;
-    if (!hs->drain_init) {
-        if (uv_check_init(c->srv->loop, &hs->drain) != 0) {
-            sr_conn_close_now(c);
-            return;
-        }
-        hs->drain_init = 1;
-    }
-    hs->drain.data = c;
-    hs->backlog = 1;
-    stop_reading(c);
-    hold_bytes(c, rest, len);
-    if (c->http && !c->closing) uv_check_start(&hs->drain, on_drain_check);
-}
-
 /* Parses what arrived, handling each complete request in turn. */
 static void feed_requests(sr_conn *c, const char *data, size_t len) {
     size_t off = 0;
@@ -255,7 +244,9 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
         sr_http_request *req = &c->http->req;
         if (!sr_http_request_started(req)) {
             if (c->q_bytes > backlog_limit(c)) { /* the client reads slower than it asks */
-                wait_for_drain(c, data + off, len - off);
+                c->http->backlog = 1;
+                stop_reading(c);
+                hold_bytes(c, data + off, len - off);
                 return;
             }
             start_timer(c, c->srv->cfg.request_timeout_ms);
@@ -321,15 +312,19 @@ static void feed_held(sr_conn *c) {
     sr_server_close_doomed(c->srv);
 }
 
-/* Runs once per loop turn while backlogged (release_http_state closes it
- * with the connection). No response waits for the adapter meanwhile: a
- * backlog begins only between requests, and none is handled during it. */
-static void on_drain_check(uv_check_t *h) {
-    sr_conn *c = h->data;
-    if (c->q_bytes > backlog_limit(c) / 2) return;
-    uv_check_stop(h);
-    c->http->backlog = 0;
-    feed_held(c);
+/* After a flush of a connection that reads requests: a backlog that is
+ * down to half its limit reads on, and a connection whose answers are all
+ * out is idle from now (keep-alive). */
+static void http_output_done(sr_conn *c) {
+    sr_conn_http *hs = c->http;
+    if (hs->backlog && c->q_bytes <= backlog_limit(c) / 2) {
+        hs->backlog = 0; /* no response waits meanwhile: a backlog begins between requests */
+        feed_held(c);
+        if (!c->http || c->closing) return;
+    }
+    if (c->q_len == 0 && !hs->backlog && !hs->wait && !c->end_after_flush &&
+        !sr_http_request_started(&hs->req))
+        start_timer(c, c->srv->cfg.keepalive_timeout_ms);
 }
 
 void sr_conn_resume(sr_conn *c) {
@@ -413,6 +408,7 @@ void sr_conn_enqueue_bytes(sr_conn *c, const char *bytes, size_t len) {
  * is now fully written gives its publish-to-write latency to /metrics. */
 static void consume(sr_conn *c, size_t bytes) {
     c->srv->stats.bytes_out += bytes;
+    if (c->http && bytes) c->http->out_ms = uv_now(c->srv->loop); /* see output_stalled */
     uint64_t now = 0;
     while (bytes > 0 && c->q_len > 0) {
         sr_frame *f = c->q[c->q_head];
@@ -447,7 +443,14 @@ static size_t fill_iov(sr_conn *c, uv_buf_t *iov, size_t max) {
 
 static void on_write(uv_write_t *req, int status);
 
+static void flush_queue(sr_conn *c);
+
 void sr_conn_flush(sr_conn *c) {
+    flush_queue(c);
+    if (c->http && !c->closing) http_output_done(c);
+}
+
+static void flush_queue(sr_conn *c) {
     if (c->closing || c->inflight || c->wslot) return;
     uv_buf_t iov[SR_MAX_IOV];
     while (c->q_len > 0) {

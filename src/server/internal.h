@@ -40,15 +40,10 @@ typedef struct sr_conn_http {
     struct sr_request *view;  /* the public view handed to the accept hook */
     sr_http_wait *wait;       /* set while the response waits for the adapter */
     sr_buf held;              /* bytes read meanwhile: later pipelined requests */
-    uv_check_t drain;         /* while backlogged: resumes once responses drained (conn.c) */
-    size_t armed_q_bytes;     /* the send queue when the timer was armed: */
-    size_t armed_wq_bytes;    /*   a later expiry tells progress from a stall */
-    uint32_t armed_q_head;
-    uint8_t armed_out : 1;    /* responses were still queued when it was armed */
-    uint8_t armed_stall : 1;  /* armed to see whether any of them go out */
-    uint8_t backlog : 1;      /* requests wait unread until queued responses drain */
-    uint8_t drain_init : 1;   /* drain was initialized (lazily: on first backlog) */
-    uint8_t open_handles;     /* handles still closing before it is freed */
+    uint64_t out_ms;          /* loop time answer bytes were last written (conn.c) */
+    size_t out_wq;            /* libuv's write queue size then */
+    uint32_t out_kq;          /* bytes the kernel held for the client at the last look */
+    uint8_t backlog : 1;      /* requests wait unread until queued answers drain */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
