@@ -49,18 +49,23 @@
 
 #define SR_HISTORY_JSON_DEPTH 1000
 
+/* Both scripts start the same way, with `ttl` set: the time in ms, how
+ * long a room's record is kept, and the epoch (made when Redis has none). */
+#define SR_HISTORY_LUA_NOW_AND_EPOCH \
+    "local t = redis.call('TIME')\n" \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+    "local keep = ttl\n" \
+    "if keep < 86400000 then keep = 86400000 end\n" \
+    "local epoch = redis.call('HGET', KEYS[1], 'epoch')\n" \
+    "if not epoch then\n" \
+    "  epoch = string.format('%d', now)\n" \
+    "  redis.call('HSET', KEYS[1], 'epoch', epoch, 'n', 0, 'ct', now, 'cn', 0)\n" \
+    "end\n"
+
 static const char publish_script[] =
     "local cap = tonumber(ARGV[1])\n"
     "local ttl = tonumber(ARGV[2])\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local keep = ttl\n"
-    "if keep < 86400000 then keep = 86400000 end\n"
-    "local epoch = redis.call('HGET', KEYS[1], 'epoch')\n"
-    "if not epoch then\n"
-    "  epoch = string.format('%d', now)\n"
-    "  redis.call('HSET', KEYS[1], 'epoch', epoch, 'n', 0, 'ct', now, 'cn', 0)\n"
-    "end\n"
+    SR_HISTORY_LUA_NOW_AND_EPOCH
     "local n = redis.call('HINCRBY', KEYS[1], 'n', 1)\n"
     "if n < 1 or n > 999999999999 then\n"
     "  return redis.error_reply('SRSEQ history counter ' .. string.format('%d', n) .. ' is outside 1..999999999999')\n"
@@ -102,15 +107,7 @@ static const char publish_script[] =
 
 static const char replay_script[] =
     "local ttl = tonumber(ARGV[3])\n"
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local keep = ttl\n"
-    "if keep < 86400000 then keep = 86400000 end\n"
-    "local epoch = redis.call('HGET', KEYS[1], 'epoch')\n"
-    "if not epoch then\n"
-    "  epoch = string.format('%d', now)\n"
-    "  redis.call('HSET', KEYS[1], 'epoch', epoch, 'n', 0, 'ct', now, 'cn', 0)\n"
-    "end\n"
+    SR_HISTORY_LUA_NOW_AND_EPOCH
     "local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')\n"
     "if ARGV[1] ~= epoch then return {'epoch', epoch, n} end\n"
     "local after = tonumber(ARGV[2])\n"

@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "srt_http.h"
 #include "sserooms.h"
 
 /* --- a tiny client ------------------------------------------------------ */
@@ -73,14 +74,8 @@ static void pump_for(client *c, unsigned ms) {
 
 static client *client_open(int port, const char *path) {
     client *c = calloc(1, sizeof(*c));
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(0x7f000001);
-    assert_int_equal(connect(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    fcntl(c->fd, F_SETFL, O_NONBLOCK);
-    char req[512];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
-    assert_int_equal(send(c->fd, req, (size_t)n, 0), n);
+    c->fd = srt_http_open_get(port, path, 0);
+    assert_true(c->fd >= 0);
     return c;
 }
 

@@ -84,6 +84,24 @@ int srt_conn_open(srt_conn *c, int port, int timeout_ms)
     return srt_conn_open_ex(c, port, NULL, timeout_ms);
 }
 
+int srt_http_open_get(int port, const char *path, int rcvbuf)
+{
+    srt_conn c;
+    srt_conn_opts opts = {.rcvbuf = rcvbuf};
+    int rc = srt_conn_open_ex(&c, port, &opts, SRT_TIMEOUT_MS);
+    if (rc < 0)
+        return rc;
+    char req[512];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    rc = srt_conn_send_str(&c, req, SRT_TIMEOUT_MS);
+    if (rc < 0) {
+        srt_conn_close(&c);
+        return rc;
+    }
+    srt_buf_free(&c.in);
+    return c.fd;
+}
+
 int srt_conn_send(srt_conn *c, const void *data, size_t len, int timeout_ms)
 {
     const char *p = data;

@@ -37,6 +37,10 @@ typedef struct srt_conn_opts {
 /* Connects to 127.0.0.1:port. 0, or a negative errno (diagnostic on stderr). */
 int srt_conn_open(srt_conn *c, int port, int timeout_ms);
 int srt_conn_open_ex(srt_conn *c, int port, const srt_conn_opts *opts, int timeout_ms);
+/* For tests whose server runs on the test's own thread (they cannot block
+ * on it): a non-blocking connection to 127.0.0.1:port (SO_RCVBUF rcvbuf
+ * when > 0) on which "GET path" was sent. The fd, or a negative errno. */
+int srt_http_open_get(int port, const char *path, int rcvbuf);
 /* Writes all of data. 0 or a negative errno (-ETIMEDOUT, -EPIPE, ...). */
 int srt_conn_send(srt_conn *c, const void *data, size_t len, int timeout_ms);
 int srt_conn_send_str(srt_conn *c, const char *s, int timeout_ms);
