@@ -7,8 +7,9 @@ what=${1:-build}
 
 need=(gcc make cmake pkg-config libc6-dev libuv1-dev libhttp-parser-dev libhiredis-dev libssl-dev)
 if [ "$what" = test ]; then
-  # chromium: the demo page's real-browser test (driven by playwright-core)
-  need+=(libcmocka-dev redis-server redis-tools chromium)
+  # chromium: the demo page's real-browser test (driven by playwright-core);
+  # nginx: the behind-a-proxy test runs the shipped nginx config in front
+  need+=(libcmocka-dev redis-server redis-tools chromium nginx)
 fi
 
 if [ "$what" = fuzz ]; then
