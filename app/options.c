@@ -64,6 +64,16 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_THREADS] = {"threads", "SSEROOMS_THREADS", NUM(0, 64), .arg = "N",
                          .help = "threads: the main loop plus N-1 that write SSE streams; 1 = all "
                                  "on one loop, 0 = one per core"},
+    [APP_OPT_TRUSTED_PROXY] = {"trusted-proxy", "SSEROOMS_TRUSTED_PROXY", .kind = APP_KIND_LIST,
+                               .flags = APP_OPTF_EMPTY_UNSETS, .arg = "CIDR",
+                               .unset_text = "no proxy trusted: the TCP peer is the client",
+                               .help = "a proxy in this range (10.0.0.0/8, ::1, 127.0.0.1/32) names "
+                                       "the client in X-Forwarded-For or Forwarded; repeatable or "
+                                       "comma-separated"},
+    [APP_OPT_PROXY_PROTOCOL] = {"proxy-protocol", "SSEROOMS_PROXY_PROTOCOL", .kind = APP_KIND_ENUM,
+                                .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
+                                .help = "connections (from a trusted-proxy, when set) begin with "
+                                        "a PROXY protocol v1/v2 header naming the client"},
     [APP_OPT_CORS] = {"cors-origin", "SSEROOMS_CORS_ORIGIN", .kind = APP_KIND_LIST,
                       .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ORIGIN", .unset_text = "no origin allowed",
                       .help = "allowed CORS origin; repeatable or comma-separated; * allows any"},
@@ -296,8 +306,8 @@ static const char *quoted(const app_opt_def *d, const char *text, char *buf, siz
     return buf;
 }
 
-static int append_items(app_value *v, const char *text, const char *where, char *err,
-                        size_t errcap) {
+static int append_items(const app_opt_def *d, app_value *v, const char *text, const char *where,
+                        char *err, size_t errcap) {
     char *copy = strdup(text);
     if (!copy) {
         snprintf(err, errcap, "out of memory");
@@ -311,7 +321,8 @@ static int append_items(app_value *v, const char *text, const char *where, char 
         while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = '\0';
         if (!len) continue;
         if (strpbrk(tok, " \t")) {
-            snprintf(err, errcap, "invalid value '%.200s': an origin has no spaces", tok);
+            snprintf(err, errcap, "invalid value '%.200s': a %s value has no spaces (separate "
+                     "values with commas)", tok, d->name);
             rc = -1;
             break;
         }
@@ -402,7 +413,7 @@ int app_settings_set(app_settings *s, app_opt_id id, const char *text, app_sourc
         break;
     case APP_KIND_LIST:
         if (v->source != source) clear_items(v); /* a stronger source replaces the list */
-        if (append_items(v, text, where, err, errcap) < 0) return -1;
+        if (append_items(d, v, text, where, err, errcap) < 0) return -1;
         break;
     }
     char *where_copy = where ? strdup(where) : NULL;
@@ -544,6 +555,7 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->max_connections_per_addr = (size_t)v[APP_OPT_MAX_CONNS_PER_ADDR].num;
     c->max_message_bytes = (size_t)v[APP_OPT_MAX_MESSAGE].num;
     c->threads = (unsigned)v[APP_OPT_THREADS].num;
+    c->proxy_protocol = (int)v[APP_OPT_PROXY_PROTOCOL].num;
     c->publish_key = v[APP_OPT_PUBLISH_KEY].str;
     c->auth_alg = v[APP_OPT_AUTH_ALG].str;
     c->auth_secret = v[APP_OPT_AUTH_SECRET].str;
@@ -570,6 +582,14 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
         for (size_t i = 0; i < cors->n_items; i++) out->cors_origins[i] = cors->items[i].text;
         c->cors_origins = out->cors_origins;
         c->n_cors_origins = cors->n_items;
+    }
+    const app_value *trusted = &v[APP_OPT_TRUSTED_PROXY];
+    if (trusted->n_items) {
+        out->trusted_proxies = calloc(trusted->n_items, sizeof *out->trusted_proxies);
+        if (!out->trusted_proxies) return -1;
+        for (size_t i = 0; i < trusted->n_items; i++) out->trusted_proxies[i] = trusted->items[i].text;
+        c->trusted_proxies = out->trusted_proxies;
+        c->n_trusted_proxies = trusted->n_items;
     }
     out->redis_url = v[APP_OPT_REDIS].str;
     out->redis.url = out->redis_url;
@@ -620,5 +640,6 @@ char *app_default_web_root(void) {
 void app_server_config_free(app_server_config *c) {
     free(c->web_root_owned);
     free(c->cors_origins);
+    free(c->trusted_proxies);
     memset(c, 0, sizeof *c);
 }

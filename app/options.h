@@ -7,7 +7,7 @@
  *
  * Precedence is applied by the caller setting sources in increasing order:
  * config file, then environment, then flags. A later source overwrites a
- * scalar; for the list setting (cors-origin) the first value from a new
+ * scalar; for the list settings (trusted-proxy, cors-origin) the first value from a new
  * source replaces the whole list, and values from the same source add up.
  */
 #ifndef APP_OPTIONS_H
@@ -34,6 +34,8 @@ typedef enum app_opt_id {
     APP_OPT_MAX_CONNS_PER_ADDR,
     APP_OPT_MAX_MESSAGE,
     APP_OPT_THREADS,
+    APP_OPT_TRUSTED_PROXY,
+    APP_OPT_PROXY_PROTOCOL,
     APP_OPT_CORS,
     APP_OPT_PUBLISH_KEY,
     APP_OPT_ANONYMOUS,
@@ -151,6 +153,7 @@ typedef struct app_server_config {
     sr_redis_options redis;
     const char *redis_url;    /* NULL: in-memory adapter */
     const char **cors_origins; /* malloc'd array */
+    const char **trusted_proxies; /* malloc'd array */
     int log_format;           /* app_log_format */
     int log_level;            /* app_log_level */
     char *web_root_owned;     /* the default demo folder, when found */

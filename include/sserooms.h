@@ -196,12 +196,31 @@ typedef struct sr_config {
     size_t history_max_bytes;       /* in-memory history of all rooms
                                        together; 0 means 64 MiB */
     char reset_event[SR_RESET_EVENT_MAX + 1]; /* "" means "reset" */
+
+    /* Behind proxies and load balancers (README "Behind a proxy"). Limits,
+     * logs, sr_request_peer and /stats then see the client, not the proxy. */
+    const char *const *trusted_proxies; /* CIDR ranges ("10.0.0.0/8", "::1/128",
+                                       a lone address is one host): a request
+                                       from such a peer takes its client
+                                       address from X-Forwarded-For (the
+                                       rightmost address not in these ranges;
+                                       without that header, Forwarded for=);
+                                       other peers' such headers are ignored.
+                                       NULL: no proxy is trusted */
+    size_t n_trusted_proxies;
+    int proxy_protocol;             /* 1: every connection (from a trusted
+                                       proxy, when trusted_proxies is set;
+                                       others are plain clients) begins with
+                                       a PROXY protocol v1 or v2 header, whose
+                                       source is the client; a missing or
+                                       malformed one closes the connection */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */
 SR_API void sr_config_init(sr_config *cfg);
 
-/* Checks what sr_server_new would refuse in the authorization settings
+/* Checks what sr_server_new would refuse in the trusted proxy ranges and
+ * the authorization settings
  * (an algorithm without its key, a key without an algorithm, an HS256
  * secret shorter than 32 bytes, an unreadable or unsuitable key file, ...),
  * loading the key as the server would. 0, or SR_EINVAL with a sentence
@@ -281,7 +300,8 @@ SR_API const char *sr_request_path(const sr_request *req);
 SR_API const char *sr_request_query(const sr_request *req, const char *name, size_t n);
 /* A header value by case-insensitive name; NULL when absent. */
 SR_API const char *sr_request_header(const sr_request *req, const char *name);
-/* The peer address as text ("127.0.0.1"). */
+/* The client's address as text ("127.0.0.1"): the TCP peer, or behind a
+ * trusted proxy the address it forwarded (trusted_proxies, proxy_protocol). */
 SR_API const char *sr_request_peer(const sr_request *req);
 /* Message of the JSON error sent when the hook refuses the stream. */
 SR_API void sr_request_set_error(sr_request *req, const char *message);

@@ -163,6 +163,11 @@ static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out, char *err
 
 int sr_config_check(const sr_config *cfg, char *err, size_t errcap) {
     if (!cfg) return set_err(err, errcap, "no configuration%s", "");
+    sr_cidr *ranges;
+    size_t n_ranges;
+    int rc = sr_trusted_parse(cfg, &ranges, &n_ranges, err, errcap); /* clients.c */
+    free(ranges);
+    if (rc < 0) return rc;
     if (sr_history_config_check(cfg, err, errcap) < 0) return SR_EINVAL; /* history.c */
     return build_verifier(cfg, NULL, err, errcap);
 }

@@ -1,7 +1,9 @@
 /*
  * conn.c: one client connection's socket I/O and its send queue.
  *
- * Reads land in the server's scratch buffer; while the connection reads
+ * Reads land in the server's scratch buffer; a connection that owes a
+ * PROXY protocol header (clients.c) first has it parsed, its bytes kept
+ * until the header is complete; while the connection reads
  * requests the HTTP parser copies what it keeps, and once it is a stream
  * reads are only watched for EOF, so a stream holds no read buffer. While a
  * response waits for the adapter (a sequenced publish), later pipelined
@@ -35,6 +37,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "http/proxy_protocol.h"
 #include "server/internal.h"
 #include "server/writer.h"
 
@@ -122,6 +125,10 @@ static void on_request_timeout(uv_timer_t *t) {
     sr_conn *c = t->data;
     if (!c->http || c->closing) return;
     sr_server *srv = c->srv;
+    if (c->http->await_proxy) {
+        sr_client_proxy_failed(c, SR_PROXY_ERR_TIMEOUT, NULL);
+        return;
+    }
     if (!c->end_after_flush && sr_http_request_started(&c->http->req)) {
         if (c->http->req.state == SR_HTTP_PARTIAL) {
             sr_limit_refused(srv, SR_LIMIT_REQUEST_TIME);
@@ -262,7 +269,8 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
             uv_timer_stop(&c->http->timer);
             c->srv->stats.requests_total++;
             c->requests++;
-            sr_routes_dispatch(c);
+            /* from a trusted proxy the request names its client first */
+            if (sr_client_request(c) == 0) sr_routes_dispatch(c);
             if (c->http && c->http->wait) { /* answered later: keep the rest */
                 if (off < len) hold_bytes(c, data + off, len - off);
                 return;
@@ -282,17 +290,54 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
     }
 }
 
+/* The first bytes of a connection that owes a PROXY header: parsed once
+ * complete (kept in held until then: every byte of an incomplete header is
+ * header), the rest going on as requests. */
+static void read_proxy_header(sr_conn *c, const char *data, size_t len) {
+    sr_buf *held = &c->http->held;
+    const char *p = data;
+    size_t n = len;
+    if (held->len) {
+        sr_buf_append(held, data, len);
+        if (held->oom) {
+            sr_conn_close_now(c);
+            return;
+        }
+        p = held->p;
+        n = held->len;
+    }
+    sr_proxy_header h;
+    const char *why = NULL;
+    int rc = sr_proxy_parse((const uint8_t *)p, n, &h, &why);
+    if (rc == 0) {
+        if (!held->len) sr_buf_append(held, data, len);
+        if (held->oom) sr_conn_close_now(c);
+        return;
+    }
+    if (rc < 0) {
+        sr_client_proxy_failed(c, SR_PROXY_ERR_MALFORMED, why);
+        return;
+    }
+    sr_buf kept = *held; /* requests may hold bytes again: take these out first */
+    sr_buf_init(held);
+    if (sr_client_proxy_done(c, &h) == 0 && n > (size_t)rc) feed_requests(c, p + rc, n - (size_t)rc);
+    sr_buf_free(&kept);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sr_conn *c = s->data;
     if (nread == 0) return;
     if (nread < 0) {
         /* the peer went away (EOF or reset): nothing more can be delivered */
+        if (c->http && c->http->await_proxy && c->http->held.len)
+            sr_client_proxy_failed(c, SR_PROXY_ERR_TRUNCATED, NULL);
         if (c->http) sr_http_request_eof(&c->http->req);
         sr_conn_close_now(c);
         return;
     }
     if (c->kind == SR_CONN_STREAM || c->closing || c->end_after_flush) return; /* ignored */
-    if (c->http && (c->http->wait || c->http->backlog)) hold_bytes(c, buf->base, (size_t)nread);
+    if (c->http && c->http->await_proxy) read_proxy_header(c, buf->base, (size_t)nread);
+    else if (c->http && (c->http->wait || c->http->backlog)) hold_bytes(c, buf->base, (size_t)nread);
     else feed_requests(c, buf->base, (size_t)nread);
     sr_server_close_doomed(c->srv);
 }

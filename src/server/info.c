@@ -75,6 +75,7 @@ void sr_stats_json(sr_server *srv, sr_buf *b) {
                   (unsigned long long)s.slow_disconnects, (unsigned long long)s.rejected_requests,
                   (unsigned long long)s.adapter_errors);
     sr_limits_json(srv, b);
+    sr_clients_json(srv, b);
     sr_adapter_stats_json(srv, b);
     sr_auth_stats_json(srv, b);
     sr_buf_puts(b, "}");

@@ -5,7 +5,8 @@
  * endpoints, stream.c opening streams, broadcast.c fan-out and rooms,
  * remote.c delivery from other nodes, memory_bus.c the in-process bus,
  * sequence.c ordered event ids, limits.c connections per client address
- * and refusal counters, writer.c writer threads).
+ * and refusal counters, clients.c where a client's address comes from
+ * behind proxies, writer.c writer threads).
  */
 #ifndef SR_SERVER_INTERNAL_H
 #define SR_SERVER_INTERNAL_H
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "http/forwarded.h"
 #include "http/request.h"
 #include "rooms/registry.h"
 #include "sse/frame.h"
@@ -43,7 +45,14 @@ typedef struct sr_conn_http {
     uint64_t out_ms;          /* loop time answer bytes were last written (conn.c) */
     size_t out_wq;            /* libuv's write queue size then */
     uint32_t out_kq;          /* bytes the kernel held for the client at the last look */
+    sr_ip peer;               /* the TCP peer, or the PROXY header's source (clients.c) */
+    sr_ip client;             /* the client of the current request (clients.c) */
     uint8_t backlog : 1;      /* requests wait unread until queued answers drain */
+    uint8_t has_client : 1;   /* client is set (and counted in c->addr) */
+    uint8_t await_proxy : 1;  /* the PROXY header is still to come; held keeps
+                                 its first bytes */
+    uint8_t forwarded : 1;    /* peer is a trusted proxy: each request's
+                                 headers name its client */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
@@ -160,6 +169,23 @@ typedef enum sr_limit_id {
     SR_LIMIT_COUNT
 } sr_limit_id;
 
+/* Why a connection that owed a PROXY header was closed (clients.c). */
+typedef enum sr_proxy_error {
+    SR_PROXY_ERR_MALFORMED = 0, /* not a valid v1/v2 header */
+    SR_PROXY_ERR_TRUNCATED,     /* the peer closed in the middle of it */
+    SR_PROXY_ERR_TIMEOUT,       /* not complete within request_timeout_ms */
+    SR_PROXY_ERR_COUNT
+} sr_proxy_error;
+
+/* Behind proxies (clients.c): the trusted ranges and the counters. */
+typedef struct sr_clients {
+    sr_cidr *trusted;           /* cfg.trusted_proxies, parsed */
+    size_t n_trusted;
+    uint64_t proxy_headers;     /* PROXY headers accepted */
+    uint64_t proxy_errors[SR_PROXY_ERR_COUNT];
+    uint64_t forwarded;         /* requests whose client a forwarding header named */
+} sr_clients;
+
 /* Publish-to-write latency buckets of GET /metrics, in microseconds. */
 #define SR_LATENCY_BUCKETS 14
 extern const uint64_t sr_latency_bounds_us[SR_LATENCY_BUCKETS];
@@ -245,6 +271,7 @@ struct sr_server {
     sr_stats stats;
     sr_metrics metrics;
     sr_addr_table addrs;        /* open connections per client address */
+    sr_clients clients;         /* trusted proxies and their counters (clients.c) */
     uint64_t limit_refused[SR_LIMIT_COUNT];
     struct sr_history *history; /* cfg.history > 0: ids, kept messages and
                                    replays in flight (history*.c) */
@@ -380,13 +407,41 @@ sr_seq_table *sr_memory_bus_sequences(sr_memory_bus *bus);
 void sr_limit_refused(sr_server *srv, sr_limit_id which);
 /* 0, or SR_ETOOBIG (counted) when data_len is over max_message_bytes. */
 int sr_limit_message(sr_server *srv, size_t data_len);
-/* Counts c against its client address; returns the address's count with
- * it, 0 when c has no IP peer, -1 when out of memory. Once per connection. */
-int64_t sr_addr_acquire(sr_server *srv, sr_conn *c);
+/* Counts c against the client address addr (see clients.c for where it
+ * comes from); returns the address's count with it, -1 when out of memory.
+ * Once per connection, unless sr_addr_release came between. */
+int64_t sr_addr_acquire(sr_server *srv, sr_conn *c, const sr_ip *addr);
 void sr_addr_release(sr_server *srv, sr_conn *c); /* when c is freed */
 void sr_addr_table_free(sr_server *srv);
 void sr_limits_json(sr_server *srv, sr_buf *b);    /* ,"limits":{..},"refused":{..} */
 void sr_limits_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
+
+/* clients.c: a connection's client address: its TCP peer, the source of
+ * its PROXY header, or (from a trusted proxy) each request's forwarding
+ * headers; counted against max_connections_per_addr once known. */
+/* Parses cfg->trusted_proxies into *out (malloc'd, *n ranges). 0, or
+ * SR_EINVAL with a sentence in err (may be NULL), or SR_ENOMEM. */
+int sr_trusted_parse(const sr_config *cfg, sr_cidr **out, size_t *n, char *err, size_t errcap);
+int sr_clients_new(sr_server *srv, const sr_config *in); /* after copy_config */
+void sr_clients_free(sr_server *srv);
+/* A connection just accepted: starts it, and counts it against its peer's
+ * address unless a PROXY header or the requests will name the client. */
+void sr_client_accept(sr_conn *c);
+/* The PROXY header arrived: its source is the connection's peer from now
+ * on. 0, or -1 when the connection was refused (answered and ending). */
+struct sr_proxy_header;
+int sr_client_proxy_done(sr_conn *c, const struct sr_proxy_header *h);
+/* The PROXY header failed (why: the parser's reason, or NULL): counted,
+ * logged, and the connection closed. */
+void sr_client_proxy_failed(sr_conn *c, sr_proxy_error reason, const char *why);
+/* A complete request: from a trusted proxy its headers name the client,
+ * which is counted instead of the previous request's. 0 to go on, -1 when
+ * the request was refused (answered). */
+int sr_client_request(sr_conn *c);
+/* The client address of c's current request as text ("-" when unknown). */
+const char *sr_client_text(const sr_conn *c, char *buf, size_t cap);
+void sr_clients_json(sr_server *srv, sr_buf *b);    /* ,"proxy":{..},"top_clients":[..] */
+void sr_clients_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
 
 /* server.c */
 void sr_server_handle_closed(sr_server *srv);

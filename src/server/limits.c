@@ -4,10 +4,11 @@
  * data, and the refusal counters of every limit, which /stats ("limits"
  * and "refused") and /metrics report next to the configured values.
  *
- * Connections per address: a chained hash table from the peer address
+ * Connections per address: a chained hash table from the client address
  * (16 bytes: IPv6, or IPv4 as its IPv4-mapped IPv6 form, so that a dual-
- * stack listener counts one client once) to the count of its open
- * connections. Each connection keeps a pointer to its entry, so the close
+ * stack listener counts one client once; clients.c says which address is
+ * the client's: the TCP peer, a PROXY header's source, or what a trusted
+ * proxy forwarded) to the count of its open connections. Each connection keeps a pointer to its entry, so the close
  * path needs no lookup and no getpeername (which fails once the peer has
  * reset). An entry is freed when its count drops to 0, so the table holds
  * only addresses with open connections. Buckets are chosen by SipHash with
@@ -46,24 +47,6 @@ int sr_limit_message(sr_server *srv, size_t data_len) {
 
 /* --- connections per address ------------------------------------------- */
 
-/* The peer of c as 16 bytes; 0, or -1 when it has no IP peer. */
-static int peer_key(sr_conn *c, uint8_t key[16]) {
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return -1;
-    if (ss.ss_family == AF_INET6) {
-        memcpy(key, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-        return 0;
-    }
-    if (ss.ss_family == AF_INET) {
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        memcpy(key, mapped, 12);
-        memcpy(key + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-        return 0;
-    }
-    return -1;
-}
-
 static size_t bucket_of(const sr_addr_table *t, uint64_t hash) {
     return (size_t)(hash & (t->cap - 1));
 }
@@ -92,21 +75,20 @@ static int grow(sr_addr_table *t) {
     return 0;
 }
 
-int64_t sr_addr_acquire(sr_server *srv, sr_conn *c) {
+int64_t sr_addr_acquire(sr_server *srv, sr_conn *c, const sr_ip *addr) {
     if (c->addr) return c->addr->count;
-    uint8_t key[16];
-    if (peer_key(c, key) != 0) return 0;
+    const uint8_t *key = addr->b;
     sr_addr_table *t = &srv->addrs;
     if ((!t->cap || t->len >= t->cap) && grow(t) != 0 && !t->cap) return -1;
-    uint64_t hash = sr_siphash13(key, sizeof(key), t->key);
+    uint64_t hash = sr_siphash13(key, sizeof(addr->b), t->key);
     size_t b = bucket_of(t, hash);
     sr_addr_count *e = t->buckets[b];
-    while (e && (e->hash != hash || memcmp(e->addr, key, sizeof(key)) != 0)) e = e->next;
+    while (e && (e->hash != hash || memcmp(e->addr, key, sizeof(addr->b)) != 0)) e = e->next;
     if (!e) {
         e = calloc(1, sizeof(*e));
         if (!e) return -1;
         e->hash = hash;
-        memcpy(e->addr, key, sizeof(key));
+        memcpy(e->addr, key, sizeof(addr->b));
         e->next = t->buckets[b];
         t->buckets[b] = e;
         t->len++;

@@ -140,6 +140,7 @@ int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg) {
     sr_server *srv = calloc(1, sizeof(*srv));
     if (!srv) return SR_ENOMEM;
     int rc = copy_config(srv, cfg);
+    if (rc == SR_OK) rc = sr_clients_new(srv, cfg);
     if (rc == SR_OK) rc = sr_auth_new(srv, cfg);
     if (rc < 0) goto fail;
     if (loop) {
@@ -233,19 +234,7 @@ static void on_connection(uv_stream_t *listener, int status) {
         sr_routes_error(c, 503, "too many connections", true);
         return;
     }
-    int64_t from_addr = sr_addr_acquire(srv, c);
-    if (from_addr < 0) {
-        sr_conn_start(c);
-        sr_routes_error(c, 503, "out of memory", true);
-        return;
-    }
-    if (srv->cfg.max_connections_per_addr && (uint64_t)from_addr > srv->cfg.max_connections_per_addr) {
-        sr_limit_refused(srv, SR_LIMIT_CONNECTIONS_PER_ADDR);
-        sr_conn_start(c);
-        sr_routes_error(c, 429, "too many connections from this address", true);
-        return;
-    }
-    sr_conn_start(c);
+    sr_client_accept(c); /* starts it; counts its address when it is the client's */
 }
 
 int sr_server_listen(sr_server *srv) {
@@ -437,6 +426,7 @@ void sr_server_free(sr_server *srv) {
     }
     sr_writers_free(srv);
     sr_addr_table_free(srv); /* after the last connection closed */
+    sr_clients_free(srv);
     for (size_t i = 0; i < srv->n_strings; i++) free(srv->strings[i]);
     free(srv->strings);
     free(srv);

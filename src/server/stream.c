@@ -24,6 +24,14 @@ static void refuse(sr_conn *c, int status, const char *message) {
     sr_routes_error(c, status, message, false);
 }
 
+/* The client address (clients.c) as the view's peer text; "" when the
+ * connection has no IP peer. */
+static void view_peer(sr_conn *c, sr_request *v) {
+    _Static_assert(sizeof(v->peer) >= SR_IP_TEXT_MAX, "peer text");
+    if (c->http->has_client) sr_ip_format(&c->http->client, v->peer, sizeof(v->peer));
+    else v->peer[0] = '\0';
+}
+
 sr_request *sr_request_view(sr_conn *c) {
     sr_request *v = c->http->view;
     if (v && v->reqno == c->requests) return v;
@@ -33,6 +41,7 @@ sr_request *sr_request_view(sr_conn *c) {
         v->responded = 0;
         v->reqno = c->requests;
         snprintf(v->id, sizeof(v->id), "%llu-%u", (unsigned long long)c->id, c->requests);
+        view_peer(c, v); /* behind a proxy each request may be another client's */
         return v;
     }
     v = calloc(1, sizeof(*v));
@@ -41,14 +50,7 @@ sr_request *sr_request_view(sr_conn *c) {
     v->req = &c->http->req;
     v->conn = c;
     snprintf(v->id, sizeof(v->id), "%llu-%u", (unsigned long long)c->id, c->requests);
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6)
-            uv_ip6_name((struct sockaddr_in6 *)&ss, v->peer, sizeof(v->peer));
-        else
-            uv_ip4_name((struct sockaddr_in *)&ss, v->peer, sizeof(v->peer));
-    }
+    view_peer(c, v);
     c->http->view = v;
     return v;
 }
@@ -139,9 +141,11 @@ void sr_stream_open(sr_conn *c) {
     const char *last_id = sr_history_last_id(c);
     size_t last_len = last_id ? strlen(last_id) : 0;
     char *last_copy = last_id ? strndup(last_id, last_len) : NULL;
+    char client[SR_IP_TEXT_MAX];
+    sr_client_text(c, client, sizeof(client)); /* the request goes with the stream's start */
     sr_conn_become_stream(c);
-    sr_log(srv, SR_LOG_DEBUG, c->id, "request %llu-%u: stream opened, %u rooms", (unsigned long long)c->id,
-           c->requests, c->member.n_rooms);
+    sr_log(srv, SR_LOG_DEBUG, c->id, "request %llu-%u from %s: stream opened, %u rooms",
+           (unsigned long long)c->id, c->requests, client, c->member.n_rooms);
     if (last_id) {
         if (last_copy) sr_history_resume(c, last_copy, last_len);
         else sr_conn_end(c); /* out of memory: no silent gap, the client reconnects */
