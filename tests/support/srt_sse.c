@@ -200,12 +200,12 @@ typedef struct fleet_pending {
     size_t head_len;
 } fleet_pending;
 
-static int fleet_connect(size_t i, int port)
+/* A connect from 127.0.0.(1 + src) (no bind for 127.0.0.1). */
+static int fleet_connect(size_t src, int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    size_t src = i / FLEET_PER_SOURCE;
     if (src > 0) {
         int one = 1;
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
@@ -299,6 +299,12 @@ static int fleet_batch(srt_fleet *f, fleet_pending *pend, size_t count, int port
 
 int srt_fleet_open(srt_fleet *f, int port, const char *path, size_t n, int timeout_ms)
 {
+    return srt_fleet_open_from(f, port, path, n, 1, FLEET_PER_SOURCE, timeout_ms);
+}
+
+int srt_fleet_open_from(srt_fleet *f, int port, const char *path, size_t n, unsigned first_source,
+                        size_t per_source, int timeout_ms)
+{
     f->n = 0;
     f->conns = calloc(n ? n : 1, sizeof *f->conns);
     if (!f->conns)
@@ -319,7 +325,7 @@ int srt_fleet_open(srt_fleet *f, int port, const char *path, size_t n, int timeo
         for (size_t k = 0; k < count; k++) {
             memset(&pend[k], 0, sizeof pend[k]);
             pend[k].idx = start + k;
-            int fd = fleet_connect(start + k, port);
+            int fd = fleet_connect(first_source - 1 + (start + k) / per_source, port);
             if (fd < 0) {
                 fprintf(stderr, "srt: fleet: connect %zu failed: %s\n", start + k,
                         strerror(errno));

@@ -73,6 +73,10 @@ int srt_fleet_open(srt_fleet *f, int port, const char *path, size_t n, int timeo
  * here) from every stream; returns how many got exactly those bytes
  * within timeout_ms. */
 size_t srt_fleet_expect_all(srt_fleet *f, const char *expected, int timeout_ms);
+/* The same from the source addresses 127.0.0.<first_source>, then the
+ * next one every per_source streams (first_source >= 1, per_source >= 1). */
+int srt_fleet_open_from(srt_fleet *f, int port, const char *path, size_t n, unsigned first_source,
+                        size_t per_source, int timeout_ms);
 void srt_fleet_close(srt_fleet *f);
 
 #endif
