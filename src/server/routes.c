@@ -88,9 +88,9 @@ void sr_routes_error(sr_conn *c, int status, const char *message, bool close_aft
     sr_metrics_rejected(srv, status);
     const char *path = c->http && c->http->req.state == SR_HTTP_DONE ? c->http->req.path : "-";
     char client[SR_IP_TEXT_MAX];
-    sr_log(srv, status >= 500 ? SR_LOG_WARN : SR_LOG_INFO, c->id, "request %llu-%u %s from %s: %d %s",
-           (unsigned long long)c->id, c->requests, path, sr_client_text(c, client, sizeof(client)),
-           status, message);
+    sr_log(srv, status >= 500 ? SR_LOG_WARN : SR_LOG_INFO, c->id, "request %llu-%u %s: %d %s (client %s)",
+           (unsigned long long)c->id, c->requests, path, status, message,
+           sr_client_text(c, client, sizeof(client)));
     sr_buf b;
     sr_buf_init(&b);
     sr_buf_puts(&b, "{\"error\":");

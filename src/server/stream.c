@@ -144,8 +144,8 @@ void sr_stream_open(sr_conn *c) {
     char client[SR_IP_TEXT_MAX];
     sr_client_text(c, client, sizeof(client)); /* the request goes with the stream's start */
     sr_conn_become_stream(c);
-    sr_log(srv, SR_LOG_DEBUG, c->id, "request %llu-%u from %s: stream opened, %u rooms",
-           (unsigned long long)c->id, c->requests, client, c->member.n_rooms);
+    sr_log(srv, SR_LOG_DEBUG, c->id, "request %llu-%u: stream opened, %u rooms (client %s)",
+           (unsigned long long)c->id, c->requests, c->member.n_rooms, client);
     if (last_id) {
         if (last_copy) sr_history_resume(c, last_copy, last_len);
         else sr_conn_end(c); /* out of memory: no silent gap, the client reconnects */

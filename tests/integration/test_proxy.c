@@ -209,7 +209,7 @@ static void test_forwarded_for(void **state) {
     assert_int_equal(stat_in(st, "proxy", NULL, "forwarded_requests"), 4);
     assert_int_equal(stat_in(st, "proxy", NULL, "trusted_proxies"), 1);
     free(st);
-    expect_log(&p, "/sse from 10.0.0.5: 429");
+    expect_log(&p, "/sse: 429 too many connections from this address (client 10.0.0.5)");
 
     /* an untrusted peer's header changes nothing: it is counted as itself */
     srt_sse u[2];
