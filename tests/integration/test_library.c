@@ -7,8 +7,9 @@
  * library exposes: the accept hook, except lists, sr_send, sr_close,
  * room close/evict, room queries, the close hook, the in-process bus
  * between two servers (remote delivery and its de-duplication), argument
- * errors, graceful shutdown, and that broadcasts batched within one loop
- * turn (src/server/batch.c) keep publish order and membership exactly.
+ * errors, graceful shutdown, that broadcasts batched within one loop
+ * turn (src/server/batch.c) keep publish order and membership exactly, and
+ * that sr_request_peer is the client a trusted proxy names.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -476,6 +477,67 @@ static void test_request_and_log_hooks(void **state) {
     stop_server(f);
 }
 
+static int on_accept_peer(void *ud, sr_conn *conn, sr_request *req) {
+    (void)conn;
+    snprintf(ud, 64, "%s", sr_request_peer(req));
+    return SR_ACCEPT;
+}
+
+/* A raw stream request with extra header lines; the client reads it. */
+static client *client_request(int port, const char *request) {
+    client *c = calloc(1, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* the listener's backlog completes the connect without the loop */
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(send(c->fd, request, strlen(request), 0), (ssize_t)strlen(request));
+    assert_int_equal(fcntl(c->fd, F_SETFL, O_NONBLOCK), 0);
+    return c;
+}
+
+static void test_trusted_proxy_peer(void **state) {
+    (void)state;
+    sr_config cfg;
+    sr_config_init(&cfg);
+    cfg.port = 0;
+    cfg.heartbeat_ms = 0;
+    const char *const bad[] = {"10.0.0.1/8"};
+    cfg.trusted_proxies = bad;
+    cfg.n_trusted_proxies = 1;
+    char err[256] = "";
+    assert_int_equal(sr_config_check(&cfg, err, sizeof(err)), SR_EINVAL);
+    assert_non_null(strstr(err, "trusted-proxy '10.0.0.1/8'"));
+    sr_server *srv = NULL;
+    assert_int_equal(sr_server_new(&srv, loop, &cfg), SR_EINVAL);
+    assert_null(srv);
+
+    const char *const ranges[] = {"127.0.0.1", "10.0.0.0/8"};
+    cfg.trusted_proxies = ranges;
+    cfg.n_trusted_proxies = 2;
+    assert_int_equal(sr_config_check(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(sr_server_new(&srv, loop, &cfg), 0);
+    assert_int_equal(sr_server_listen(srv), 0);
+    char peer[64] = "";
+    sr_server_on_accept(srv, on_accept_peer, peer);
+    client *c = client_request(sr_server_port(srv),
+                               "GET /sse?room=a HTTP/1.1\r\nHost: t\r\n"
+                               "X-Forwarded-For: 6.6.6.6, 198.51.100.4, 10.1.2.3\r\n\r\n");
+    assert_int_equal(client_status(c), 200);
+    assert_string_equal(peer, "198.51.100.4");
+    client_free(c);
+    c = client_request(sr_server_port(srv), "GET /sse?room=a HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(client_status(c), 200);
+    assert_string_equal(peer, "127.0.0.1");
+    client_free(c);
+    int done = 0;
+    sr_server_shutdown(srv, shutdown_done, &done);
+    uint64_t end = now_ms() + 5000;
+    while (!done && now_ms() < end) uv_run(loop, UV_RUN_NOWAIT);
+    assert_true(done);
+    sr_server_free(srv);
+}
+
 static void test_web_root_and_stats_room(void **state) {
     (void)state;
     char dir[] = "/tmp/sr-web-XXXXXX";
@@ -643,6 +705,7 @@ int main(void) {
         cmocka_unit_test(test_close_and_evict),      cmocka_unit_test(test_memory_bus),
         cmocka_unit_test(test_graceful_shutdown),    cmocka_unit_test(test_request_and_log_hooks),
         cmocka_unit_test(test_web_root_and_stats_room), cmocka_unit_test(test_batch_order_and_membership),
+        cmocka_unit_test(test_trusted_proxy_peer),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
