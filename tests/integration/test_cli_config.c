@@ -581,6 +581,15 @@ static void test_bad_files(void **state)
     srt_run_result_free(&r);
     run_status((const char *[]){"--check-config", "--config", "", NULL}, NULL, 2, &r);
     srt_run_result_free(&r);
+    /* a trusted proxy range must be one, without bits past its prefix */
+    run_status((const char *[]){"--check-config", "--trusted-proxy", "127.0.0.1/32,10.0.0.1/8", NULL},
+               NULL, 2, &r);
+    assert_non_null(strstr(r.err, "sserooms: trusted-proxy '10.0.0.1/8': bits are set past the prefix"));
+    srt_run_result_free(&r);
+    run_status((const char *[]){"--check-config", NULL}, (const char *[]){"SSEROOMS_TRUSTED_PROXY=proxy.lan", NULL},
+               2, &r);
+    assert_non_null(strstr(r.err, "sserooms: trusted-proxy 'proxy.lan': expected an IPv4 or IPv6 address"));
+    srt_run_result_free(&r);
 }
 
 /* ---- secrets --------------------------------------------------------------- */
