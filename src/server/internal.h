@@ -105,13 +105,21 @@ struct sr_conn {
     sr_frame *q_inline[2];      /* ring storage before it needs the heap */
 };
 
-/* A remote message id recently delivered, with the rooms it came in for
- * (see remote.c). */
+/* One copy of a remote message: the room it came in for and the delivery
+ * stamp it had (see remote.c). */
+typedef struct sr_remote_copy {
+    char *room;
+    uint64_t stamp;
+} sr_remote_copy;
+
+/* A remote message recently delivered, known by its de-duplication key or
+ * else its id, with the copies that arrived (see remote.c). */
 typedef struct sr_remote_seen {
-    char *id;
+    char *id;               /* the key (by_key) or the message id */
+    bool by_key;
     uint64_t hash;
-    char **rooms;
-    uint32_t n_rooms;
+    sr_remote_copy *copies;
+    uint32_t n_copies;
     int32_t next_in_bucket; /* index into the ring, -1 ends */
 } sr_remote_seen;
 
