@@ -6,7 +6,8 @@
  * loop (uv_run NOWAIT), so no threads are needed. Covers what only the
  * library exposes: the accept hook, except lists, sr_send, sr_close,
  * room close/evict, room queries, the close hook, the in-process bus
- * between two servers (remote delivery and its de-duplication), argument
+ * between two servers (remote delivery and its de-duplication, joins
+ * between the copies of one multi-room message), argument
  * errors, graceful shutdown, and that broadcasts batched within one loop
  * turn (src/server/batch.c) keep publish order and membership exactly.
  */
@@ -382,12 +383,15 @@ static void test_memory_bus(void **state) {
     expect_no_event(on_b, 150);
     expect_event(on_a, "id: m3\nevent: e\ndata: [1]\n\n");
 
-    /* without an id every copy is delivered, as in the reference */
+    /* without an id too: the bus gives the copies one de-duplication key */
     sr_message noid = {.data = "0", .data_len = SIZE_MAX};
     sr_broadcast(a->srv, xy, 2, &noid, NULL);
     expect_event(on_b, "data: 0\n\n");
-    expect_event(on_b, "data: 0\n\n");
     expect_event(on_a, "data: 0\n\n");
+    sr_message after = {.data = "\"after\"", .data_len = SIZE_MAX};
+    sr_broadcast(a->srv, x, 1, &after, NULL);
+    expect_event(on_b, "data: \"after\"\n\n"); /* not a second "data: 0" */
+    expect_event(on_a, "data: \"after\"\n\n");
 
     /* the same id again in the same room is a new message */
     m.id = "m3";
@@ -400,6 +404,73 @@ static void test_memory_bus(void **state) {
     stop_server(a);
     stop_server(b);
     sr_memory_bus_free(bus);
+}
+
+/* The copies of one multi-room message from another node, with joins
+ * between them (remote.c's rule): a copy reaches the members of its room
+ * that were not in an earlier copy's room when that copy arrived. Copies
+ * are handed to the server directly, as an adapter does, so joins can be
+ * placed between them; "nothing else arrived" is shown by a sentinel sent
+ * afterwards on the same stream. */
+static void expect_then_sentinel(client *c, const char *want, sr_conn *conn) {
+    sr_message sentinel = {.event = "sentinel", .data = "0", .data_len = SIZE_MAX};
+    assert_int_equal(sr_send(conn, &sentinel), 0);
+    if (want) expect_event(c, want);
+    expect_event(c, "event: sentinel\ndata: 0\n\n");
+}
+
+static void test_remote_copies_and_joins(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *in1 = open_stream(f, "/sse?room=c1");       /* gets copy 1, then joins c2 */
+    client *in2 = open_stream(f, "/sse?room=c2");       /* joins c1 after copy 1 */
+    client *in12 = open_stream(f, "/sse?room=c1&room=c2"); /* in both all along */
+    client *late = open_stream(f, "/sse?room=z");       /* joins c2 after copy 1 */
+    sr_conn *k1 = f->accepted[0], *k2 = f->accepted[1], *k12 = f->accepted[2], *kl = f->accepted[3];
+    const char *cases[][2] = {{"key-1", NULL}, {NULL, "id-1"}}; /* {dedup key, id} */
+    for (size_t i = 0; i < 2; i++) {
+        const char *key = cases[i][0];
+        sr_message m = {.id = cases[i][1], .data = "\"m\"", .data_len = SIZE_MAX};
+        const char *want = m.id ? "id: id-1\ndata: \"m\"\n\n" : "data: \"m\"\n\n";
+        assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "c1", 2, &m, key), 2);
+        expect_then_sentinel(in1, want, k1);
+        expect_then_sentinel(in12, want, k12);
+        expect_then_sentinel(in2, NULL, k2);
+        assert_int_equal(sr_join(k1, "c2"), 0);   /* had it: must not get it twice */
+        assert_int_equal(sr_join(k2, "c1"), 0);   /* had not: must not lose it */
+        assert_int_equal(sr_join(kl, "c2"), 0);   /* a new target member */
+        assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "c2", 2, &m, key), 2);
+        expect_then_sentinel(in1, NULL, k1);
+        expect_then_sentinel(in12, NULL, k12);
+        expect_then_sentinel(in2, want, k2);
+        expect_then_sentinel(late, want, kl);
+        /* a third room, joined by everyone now: nobody gets it again */
+        assert_int_equal(sr_join(k1, "c3"), 0);
+        assert_int_equal(sr_join(k2, "c3"), 0);
+        assert_int_equal(sr_join(k12, "c3"), 0);
+        assert_int_equal(sr_join(kl, "c3"), 0);
+        assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "c3", 2, &m, key), 0);
+        client *all[] = {in1, in2, in12, late};
+        sr_conn *conns[] = {k1, k2, k12, kl};
+        for (size_t j = 0; j < 4; j++) expect_then_sentinel(all[j], NULL, conns[j]);
+        /* the same key again in a room it came for: a duplicate, dropped;
+         * the same id again there: a new publish reusing the id */
+        int again = sr_server_deliver_remote_keyed(f->srv, "c1", 2, &m, key);
+        assert_int_equal(again, key ? 0 : 3);
+        for (size_t j = 0; j < 4; j++) {
+            int in_c1 = conns[j] != kl;
+            expect_then_sentinel(all[j], !key && in_c1 ? want : NULL, conns[j]);
+        }
+        for (size_t j = 0; j < 4; j++) sr_leave(conns[j], "c3");
+        sr_leave(k1, "c2");
+        sr_leave(k2, "c1");
+        sr_leave(kl, "c2");
+    }
+    client_free(in1);
+    client_free(in2);
+    client_free(in12);
+    client_free(late);
+    stop_server(f);
 }
 
 static void test_graceful_shutdown(void **state) {
@@ -641,6 +712,7 @@ int main(void) {
         cmocka_unit_test(test_except_and_multiroom), cmocka_unit_test(test_room_queries_and_send),
         cmocka_unit_test(test_argument_errors),      cmocka_unit_test(test_accept_hook),
         cmocka_unit_test(test_close_and_evict),      cmocka_unit_test(test_memory_bus),
+        cmocka_unit_test(test_remote_copies_and_joins),
         cmocka_unit_test(test_graceful_shutdown),    cmocka_unit_test(test_request_and_log_hooks),
         cmocka_unit_test(test_web_root_and_stats_room), cmocka_unit_test(test_batch_order_and_membership),
     };
