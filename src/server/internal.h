@@ -44,6 +44,8 @@ typedef struct sr_conn_http {
     size_t out_wq;            /* libuv's write queue size then */
     uint32_t out_kq;          /* bytes the kernel held for the client at the last look */
     uint8_t backlog : 1;      /* requests wait unread until queued answers drain */
+    uint8_t eof : 1;          /* the client half-closed: no more requests; what
+                                 was read is answered, then the connection ends */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
