@@ -395,7 +395,9 @@ typedef struct sr_adapter {
     void (*close)(void *ctx);
     int (*health)(void *ctx, char *reason, size_t cap);
     /* optional: appends ",\"key\":value..." JSON members to /stats and
-     * /healthz; returns bytes written (at most cap) */
+     * /healthz; returns bytes written (at most cap), or, when they do not
+     * fit, a number larger than cap: the buffer size they need (nothing
+     * usable is written then, and the server calls again with that much) */
     size_t (*stats_json)(void *ctx, char *out, size_t cap);
 
     /* Optional, NULL when the adapter cannot share ordered ids between nodes

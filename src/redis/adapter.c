@@ -509,9 +509,13 @@ size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap) {
                        extra_text, node);
     sr_buf_free(&extra);
     free(node);
-    if (len < 0 || (size_t)len >= cap) {
+    if (len < 0) {
         if (cap) out[0] = '\0';
         return 0;
+    }
+    if ((size_t)len >= cap) { /* too small: say how much it needs */
+        if (cap) out[0] = '\0';
+        return (size_t)len + 1;
     }
     return (size_t)len;
 }

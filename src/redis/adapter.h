@@ -79,7 +79,8 @@ int sr_redis_adapter_publish_sequenced(sr_redis_adapter *a, const char *const *r
 /* 0 when both connections are up; else 1 and a reason in reason[0..cap). */
 int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap);
 /* Writes ,"redis":{...} (see the sr_adapter stats_json contract); returns
- * the bytes written, or 0 when it does not fit in cap. */
+ * the bytes written, or, when it does not fit in cap, the buffer size it
+ * needs (> cap; out then holds ""). */
 size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap);
 
 void sr_redis_adapter_counters(const sr_redis_adapter *a, sr_redis_counters *out);

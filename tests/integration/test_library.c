@@ -473,6 +473,54 @@ static void test_remote_copies_and_joins(void **state) {
     stop_server(f);
 }
 
+/* An adapter whose /stats members need more than the first buffer: it
+ * says how much (the sr_adapter stats_json contract), and /stats and
+ * /healthz carry all of it (a cluster with many shards did not fit). */
+static size_t big_stats_json(void *ctx, char *out, size_t cap) {
+    size_t *calls = ctx;
+    ++*calls;
+    size_t need = strlen(",\"big\":\"\"") + 10000;
+    if (need > cap) return need + 1;
+    size_t n = (size_t)snprintf(out, cap, ",\"big\":\"");
+    memset(out + n, 'x', 10000);
+    n += 10000;
+    out[n++] = '"';
+    return n;
+}
+
+/* The body of the response on c (keep-alive: read by Content-Length). */
+static const char *client_body(client *c) {
+    assert_int_equal(client_status(c), 200);
+    const char *cl = strstr(c->buf, "Content-Length: ");
+    assert_non_null(cl);
+    size_t len = strtoul(cl + 16, NULL, 10);
+    uint64_t end = now_ms() + 3000;
+    while (c->len - c->pos < len && now_ms() < end && !c->eof) pump(c);
+    assert_int_equal(c->len - c->pos, len);
+    return c->buf + c->pos;
+}
+
+static void test_adapter_stats_any_size(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    size_t calls = 0;
+    sr_adapter a = {.ctx = &calls, .name = "big", .stats_json = big_stats_json};
+    assert_int_equal(sr_server_set_adapter(f->srv, &a), 0);
+    const char *paths[] = {"/stats", "/healthz"};
+    for (size_t i = 0; i < 2; i++) {
+        client *c = client_open(sr_server_port(f->srv), paths[i]);
+        const char *body = client_body(c);
+        const char *big = strstr(body, ",\"big\":\"");
+        if (!big) fail_msg("%s lacks the adapter's members: %.200s", paths[i], body);
+        size_t xs = strspn(big + 8, "x");
+        assert_int_equal(xs, 10000);
+        assert_int_equal(big[8 + xs], '"');
+        client_free(c);
+    }
+    assert_int_equal(calls, 4); /* asked twice each: too small, then large enough */
+    stop_server(f);
+}
+
 static void test_graceful_shutdown(void **state) {
     (void)state;
     fixture *f = start_server();
@@ -713,6 +761,7 @@ int main(void) {
         cmocka_unit_test(test_argument_errors),      cmocka_unit_test(test_accept_hook),
         cmocka_unit_test(test_close_and_evict),      cmocka_unit_test(test_memory_bus),
         cmocka_unit_test(test_remote_copies_and_joins),
+        cmocka_unit_test(test_adapter_stats_any_size),
         cmocka_unit_test(test_graceful_shutdown),    cmocka_unit_test(test_request_and_log_hooks),
         cmocka_unit_test(test_web_root_and_stats_room), cmocka_unit_test(test_batch_order_and_membership),
     };
