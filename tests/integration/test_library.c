@@ -473,6 +473,35 @@ static void test_remote_copies_and_joins(void **state) {
     stop_server(f);
 }
 
+/* The de-duplication memory is bounded: the last 1024 keyed or id'd
+ * messages. A copy of a message 1024 others ago is not recognised any
+ * more (delivered again); one of a message 1023 others ago still is. */
+static void test_remote_memory_bounded(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *c = open_stream(f, "/sse?room=b1&room=b2");
+    sr_conn *k = f->accepted[0];
+    sr_message m = {.data = "1", .data_len = SIZE_MAX};
+    for (int round = 0; round < 2; round++) {
+        int others = round ? 1024 : 1023;
+        char key[32];
+        snprintf(key, sizeof key, "k-%d", round);
+        assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "b1", 2, &m, key), 1);
+        expect_then_sentinel(c, "data: 1\n\n", k);
+        sr_message other = {.data = "0", .data_len = SIZE_MAX};
+        for (int i = 0; i < others; i++) {
+            char okey[32];
+            snprintf(okey, sizeof okey, "o-%d-%d", round, i);
+            assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "elsewhere", 9, &other, okey), 0);
+        }
+        int again = sr_server_deliver_remote_keyed(f->srv, "b2", 2, &m, key);
+        assert_int_equal(again, round ? 1 : 0);
+        expect_then_sentinel(c, round ? "data: 1\n\n" : NULL, k);
+    }
+    client_free(c);
+    stop_server(f);
+}
+
 /* An adapter whose /stats members need more than the first buffer: it
  * says how much (the sr_adapter stats_json contract), and /stats and
  * /healthz carry all of it (a cluster with many shards did not fit). */
@@ -762,6 +791,7 @@ int main(void) {
         cmocka_unit_test(test_close_and_evict),      cmocka_unit_test(test_memory_bus),
         cmocka_unit_test(test_remote_copies_and_joins),
         cmocka_unit_test(test_adapter_stats_any_size),
+        cmocka_unit_test(test_remote_memory_bounded),
         cmocka_unit_test(test_graceful_shutdown),    cmocka_unit_test(test_request_and_log_hooks),
         cmocka_unit_test(test_web_root_and_stats_room), cmocka_unit_test(test_batch_order_and_membership),
     };
