@@ -8,7 +8,8 @@
 // the Redis envelope is JSON.stringify({v:1, m, n, meta?}) (exactly what
 // RedisAdapter.publish writes) and the SSE frame is the reference's frame
 // layout (wire-format.md section 1) with data = JSON.stringify(m.data).
-// Directions covered: reference publish -> sserooms SSE client (exact frame),
+// Directions covered: reference publish -> sserooms SSE client (exact frame,
+// numeric id/event written as JavaScript prints them),
 // sserooms POST /publish -> reference onMessage handler (room, message, node
 // id, meta) plus the raw envelope text on the channel, channel prefixes and
 // node ids on both sides (own-node envelopes dropped, others delivered),
