@@ -60,14 +60,16 @@ static int create_server(const app_settings *s, const app_server_config *c, sr_s
         ro.error_buf_len = sizeof reason;
         rc = sr_server_use_redis(srv, &ro);
         if (rc < 0) {
-            const app_value *v = &s->v[APP_OPT_REDIS];
+            /* the option the URL came from: --redis, or --redis-cluster seeds */
+            const app_value *v = &s->v[c->redis.cluster ? APP_OPT_REDIS_CLUSTER : APP_OPT_REDIS];
+            const char *option = c->redis.cluster ? "redis-cluster" : "redis";
             char masked[512];
             app_mask_url(c->redis_url, masked, sizeof masked);
             if (v->source == APP_SRC_FILE)
-                snprintf(why, cap, "%s: redis: %s: %s", v->where, masked,
+                snprintf(why, cap, "%s: %s: %s: %s", v->where, option, masked,
                          reason[0] ? reason : sr_strerror(rc));
             else
-                snprintf(why, cap, "sserooms: %s: %s: %s", v->where ? v->where : "redis", masked,
+                snprintf(why, cap, "sserooms: %s: %s: %s", v->where ? v->where : option, masked,
                          reason[0] ? reason : sr_strerror(rc));
             sr_server_shutdown(srv, NULL, NULL);
             sr_server_run(srv);

@@ -415,7 +415,9 @@ typedef struct sr_adapter {
     void (*close)(void *ctx);
     int (*health)(void *ctx, char *reason, size_t cap);
     /* optional: appends ",\"key\":value..." JSON members to /stats and
-     * /healthz; returns bytes written (at most cap) */
+     * /healthz; returns bytes written (at most cap), or, when they do not
+     * fit, a number larger than cap: the buffer size they need (nothing
+     * usable is written then, and the server calls again with that much) */
     size_t (*stats_json)(void *ctx, char *out, size_t cap);
 
     /* Optional, NULL when the adapter cannot share ordered ids between nodes
@@ -472,6 +474,17 @@ SR_API int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter);
  * code. msg->data must be valid JSON (the adapter validated it). */
 SR_API int sr_server_deliver_remote(sr_server *srv, const char *room, size_t room_len,
                                     const sr_message *msg);
+/* The same for a copy that carries a de-duplication key (NULL or "": none,
+ * then as sr_server_deliver_remote): the publisher gives one key, unique to
+ * the broadcast, to every per-room copy of a multi-room broadcast, and a
+ * connection in several of its rooms receives it once, with or without an
+ * id. A copy reaches the members of `room` that were not in the room of an
+ * earlier copy of the same key when that copy arrived: a connection that
+ * joins a target room between copies gets it from the next copy for one of
+ * its rooms unless an earlier copy reached it. The last 1024 messages are
+ * remembered per server. */
+SR_API int sr_server_deliver_remote_keyed(sr_server *srv, const char *room, size_t room_len,
+                                          const sr_message *msg, const char *dedup);
 
 /* An in-process bus joining several servers (each on the same loop thread)
  * as if they were nodes: useful for tests and for embedding several

@@ -7,6 +7,10 @@
  * failures, or held in a bounded outbox (FIFO of PUBLISH commands sharing
  * one refcounted payload) that is replayed in order when it comes back.
  *
+ * A publish to several rooms carries a de-duplication key (envelope.h),
+ * this adapter's random base and a counter, handed on to deliver by the
+ * receiving nodes.
+ *
  * Receiving runs on the subscriber's push callback: channel -> room (the
  * prefix cut off), payload -> envelope checks, then our own echo is
  * dropped and the rest is handed to deliver. Every drop is counted by
@@ -140,7 +144,11 @@ int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size
     if (a->closed) return SR_ECLOSED;
     if (n_rooms == 0) return 0;
     size_t body_len = 0;
-    char *body = sr_envelope_encode_alloc(msg, a->node_id, meta, meta_len, &body_len);
+    char dedup[40] = "";
+    if (n_rooms > 1)
+        snprintf(dedup, sizeof dedup, "%s:%llu", a->dedup_base,
+                 (unsigned long long)++a->dedup_next);
+    char *body = sr_envelope_encode_dedup(msg, a->node_id, meta, meta_len, dedup, &body_len);
     if (!body) {
         a->n.publish_failures += n_rooms;
         return SR_ENOMEM;
@@ -241,7 +249,7 @@ int sr_redis_adapter_on_message(sr_redis_adapter *a, const redisReply *channel,
         a->n.delivered++;
         a->delivering++;
         a->deliver(a->deliver_ud, channel->str + a->prefix_len, (size_t)channel->len - a->prefix_len,
-                   &env.msg);
+                   &env.msg, env.dedup);
         a->delivering--;
     }
     sr_envelope_release(&env);
@@ -326,6 +334,10 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
     a->prefix = dup_str(opts->channel_prefix ? opts->channel_prefix : defaults.channel_prefix);
     char uuid[37];
     make_uuid_v4(uuid);
+    /* the keys' base: a restarted node (same --node-id) makes other keys */
+    uint64_t base = 0;
+    if (sr_random_bytes(&base, sizeof base) != 0) base = uv_hrtime() ^ (uint64_t)(uintptr_t)a;
+    snprintf(a->dedup_base, sizeof a->dedup_base, "%016llx", (unsigned long long)base);
     a->node_id = dup_str(opts->node_id && *opts->node_id ? opts->node_id : uuid);
     size_t seq_len = a->node_id ? strlen(a->node_id) + 5 : 0;
     if (seq_len && (a->seq_node_id = malloc(seq_len)))
@@ -497,9 +509,13 @@ size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap) {
                        extra_text, node);
     sr_buf_free(&extra);
     free(node);
-    if (len < 0 || (size_t)len >= cap) {
+    if (len < 0) {
         if (cap) out[0] = '\0';
         return 0;
+    }
+    if ((size_t)len >= cap) { /* too small: say how much it needs */
+        if (cap) out[0] = '\0';
+        return (size_t)len + 1;
     }
     return (size_t)len;
 }

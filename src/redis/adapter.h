@@ -24,9 +24,11 @@
 typedef struct sr_redis_adapter sr_redis_adapter;
 
 /* Hands one message from another node to the local members of room.
+ * dedup is the envelope's de-duplication key (NULL when it has none; see
+ * envelope.h), the same in every copy of one multi-room publish.
  * Returns the delivery count or a negative code (counted, not fatal). */
 typedef int (*sr_redis_deliver_fn)(void *ud, const char *room, size_t room_len,
-                                   const sr_message *msg);
+                                   const sr_message *msg, const char *dedup);
 
 typedef struct sr_redis_counters {
     uint64_t published;         /* PUBLISH commands Redis acknowledged */
@@ -53,8 +55,11 @@ void sr_redis_adapter_close(sr_redis_adapter *a);
 
 int sr_redis_adapter_subscribe(sr_redis_adapter *a, const char *room);
 int sr_redis_adapter_unsubscribe(sr_redis_adapter *a, const char *room);
-/* Encodes the envelope once and PUBLISHes it to every room's channel.
- * 0, or SR_EADAPTER when some could not be sent (counted). */
+/* Encodes the envelope once and PUBLISHes it to every room's channel; with
+ * several rooms the envelope carries a key unique to this publish
+ * ("<random hex made once per adapter>:<counter>") so that the copies are
+ * recognised as one message. 0, or SR_EADAPTER when some could not be sent
+ * (counted). */
 int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
                              const sr_message *msg, const char *meta, size_t meta_len);
 /* Ordered event ids (sequence.c; the contract of the sr_adapter members of
@@ -74,7 +79,8 @@ int sr_redis_adapter_publish_sequenced(sr_redis_adapter *a, const char *const *r
 /* 0 when both connections are up; else 1 and a reason in reason[0..cap). */
 int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap);
 /* Writes ,"redis":{...} (see the sr_adapter stats_json contract); returns
- * the bytes written, or 0 when it does not fit in cap. */
+ * the bytes written, or, when it does not fit in cap, the buffer size it
+ * needs (> cap; out then holds ""). */
 size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap);
 
 void sr_redis_adapter_counters(const sr_redis_adapter *a, sr_redis_counters *out);

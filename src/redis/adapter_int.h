@@ -32,6 +32,9 @@ struct sr_redis_adapter {
     char *node_id;
     size_t node_id_len;
     char *seq_node_id;   /* "<node id>/seq": the "n" of sequenced envelopes */
+    char dedup_base[17]; /* random hex, made once: with dedup_next the key
+                            of each multi-room publish (envelope.h) */
+    uint64_t dedup_next;
     size_t outbox_max;
     sr_redis_url url;
     sr_rconn *pub;

@@ -17,7 +17,6 @@
 #include "redis/cluster_int.h"
 
 #define MAX_HOPS 3
-#define SR_CLUSTER_STATS_SHARDS 8
 
 /* ------------------------------------------------------------ lookup */
 
@@ -457,9 +456,7 @@ void sr_rcluster_stats_json(const sr_rcluster *cl, sr_buf *b) {
                   cl->have_map ? cl->map.covered : 0, (unsigned long long)cl->refreshes,
                   (unsigned long long)cl->refresh_failures, (unsigned long long)cl->moved,
                   (unsigned long long)cl->asked);
-    /* /stats and /healthz get the adapter's JSON in a 4 KiB buffer: the
-     * first SR_CLUSTER_STATS_SHARDS shards are listed (/metrics has all) */
-    for (size_t i = 0; i < cl->n_shards && i < SR_CLUSTER_STATS_SHARDS; i++) {
+    for (size_t i = 0; i < cl->n_shards; i++) {
         const rshard *s = cl->shards[i];
         sr_canary_stats st;
         sr_canary_get_stats(s->canary, &st);

@@ -12,6 +12,7 @@
 #include "redis/envelope.h"
 
 #include <locale.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,9 +46,10 @@ static void put_quoted(outbuf *o, const char *s) {
 }
 
 /* id_at NULL: msg's id (if any) is written; else msg->id is ignored, the id
- * is written as "" and *id_at is the offset between its quotes. */
+ * is written as "" and *id_at is the offset between its quotes. dedup: the
+ * multi-room de-duplication key, last (NULL or "": none). */
 static size_t encode(const sr_message *msg, const char *node_id, const char *meta,
-                     size_t meta_len, char *out, size_t cap, size_t *id_at) {
+                     size_t meta_len, const char *dedup, char *out, size_t cap, size_t *id_at) {
     outbuf o = {out, out ? cap : 0, 0};
     const char *data = msg->data ? msg->data : "null";
     size_t data_len = !msg->data ? 4 : msg->data_len == SIZE_MAX ? strlen(msg->data) : msg->data_len;
@@ -78,21 +80,25 @@ static size_t encode(const sr_message *msg, const char *node_id, const char *met
         put_str(&o, ",\"meta\":");
         put(&o, meta, meta_len);
     }
+    if (dedup && *dedup) {
+        put_str(&o, ",\"dedup\":");
+        put_quoted(&o, dedup);
+    }
     put_str(&o, "}");
     return o.len;
 }
 
 size_t sr_envelope_encode(const sr_message *msg, const char *node_id, const char *meta,
                           size_t meta_len, char *out, size_t cap) {
-    return encode(msg, node_id, meta, meta_len, out, cap, NULL);
+    return encode(msg, node_id, meta, meta_len, NULL, out, cap, NULL);
 }
 
 char *sr_envelope_encode_id_slot(const sr_message *msg, const char *node_id, const char *meta,
                                  size_t meta_len, size_t *out_len, size_t *id_at) {
-    size_t need = encode(msg, node_id, meta, meta_len, NULL, 0, id_at);
+    size_t need = encode(msg, node_id, meta, meta_len, NULL, NULL, 0, id_at);
     char *buf = malloc(need + 1);
     if (!buf) return NULL;
-    encode(msg, node_id, meta, meta_len, buf, need, id_at);
+    encode(msg, node_id, meta, meta_len, NULL, buf, need, id_at);
     buf[need] = '\0';
     *out_len = need;
     return buf;
@@ -100,10 +106,15 @@ char *sr_envelope_encode_id_slot(const sr_message *msg, const char *node_id, con
 
 char *sr_envelope_encode_alloc(const sr_message *msg, const char *node_id, const char *meta,
                                size_t meta_len, size_t *out_len) {
-    size_t need = sr_envelope_encode(msg, node_id, meta, meta_len, NULL, 0);
+    return sr_envelope_encode_dedup(msg, node_id, meta, meta_len, NULL, out_len);
+}
+
+char *sr_envelope_encode_dedup(const sr_message *msg, const char *node_id, const char *meta,
+                               size_t meta_len, const char *dedup, size_t *out_len) {
+    size_t need = encode(msg, node_id, meta, meta_len, dedup, NULL, 0, NULL);
     char *buf = malloc(need + 1);
     if (!buf) return NULL;
-    sr_envelope_encode(msg, node_id, meta, meta_len, buf, need);
+    encode(msg, node_id, meta, meta_len, dedup, buf, need, NULL);
     buf[need] = '\0';
     if (out_len) *out_len = need;
     return buf;
@@ -132,14 +143,82 @@ static int number_is_one(const sr_json_value *v) {
     return d == 1.0;
 }
 
+/* The text JavaScript's String(n) gives for the number whose JSON text is
+ * v (ECMAScript Number::toString: the shortest digits that read back as the
+ * same double, plain from 1e-6 up to 1e21, exponent form outside): "5" for
+ * 5, 5.0 and 5e0, "1e+21", "1.5e-7", "0" for -0, "Infinity" for 1e400.
+ * Writes at most 32 bytes and a NUL into out; returns the length. */
+static size_t js_number_text(const sr_json_value *v, char *out) {
+    char small[64];
+    char *buf = v->len < sizeof small ? small : malloc(v->len + 1);
+    if (!buf) return 0;
+    memcpy(buf, v->p, v->len);
+    buf[v->len] = '\0';
+    pthread_once(&c_locale_once, make_c_locale);
+    double d = c_locale ? strtod_l(buf, NULL, c_locale) : strtod(buf, NULL);
+    if (buf != small) free(buf);
+    if (isinf(d)) return (size_t)snprintf(out, 33, "%s", d < 0 ? "-Infinity" : "Infinity");
+    if (d == 0) return (size_t)snprintf(out, 33, "0");
+    /* the shortest %.*e that reads back as d; printed in the C locale */
+    char e[40];
+    locale_t prev = c_locale ? uselocale(c_locale) : (locale_t)0;
+    for (int prec = 0; prec < 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec, d);
+        if ((c_locale ? strtod_l(e, NULL, c_locale) : strtod(e, NULL)) == d) break;
+    }
+    if (prev) uselocale(prev);
+    /* e is [-]D[.DDD]e(+|-)X: the digits, then n, the position of the
+     * decimal point counted from the first digit */
+    char digits[24];
+    size_t k = 0, o = 0;
+    const char *p = e;
+    if (*p == '-') out[o++] = *p++;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.') digits[k++] = *p;
+    while (k > 1 && digits[k - 1] == '0') k--;
+    long n = strtol(p + 1, NULL, 10) + 1;
+    if ((long)k <= n && n <= 21) {
+        memcpy(out + o, digits, k), o += k;
+        for (long i = (long)k; i < n; i++) out[o++] = '0';
+    } else if (0 < n && n <= 21) {
+        memcpy(out + o, digits, (size_t)n), o += (size_t)n;
+        out[o++] = '.';
+        memcpy(out + o, digits + n, k - (size_t)n), o += k - (size_t)n;
+    } else if (-6 < n && n <= 0) {
+        out[o++] = '0';
+        out[o++] = '.';
+        for (long i = n; i < 0; i++) out[o++] = '0';
+        memcpy(out + o, digits, k), o += k;
+    } else {
+        out[o++] = digits[0];
+        if (k > 1) {
+            out[o++] = '.';
+            memcpy(out + o, digits + 1, k - 1), o += k - 1;
+        }
+        o += (size_t)snprintf(out + o, 8, "e%c%ld", n - 1 < 0 ? '-' : '+', labs(n - 1));
+    }
+    out[o] = '\0';
+    return o;
+}
+
 /* Decodes an optional string member into *dst (NULL when absent or empty).
  * Returns 0, or -1 when present but not a string or holding CR, LF or NUL
- * (which would inject SSE fields or be cut short). */
+ * (which would inject SSE fields or be cut short). With allow_number a
+ * number is taken too, as the text JavaScript prints for it (the reference
+ * writes `id: ${id}`, so "id":5 is the id "5"). */
 static int take_string(const sr_json_value *v, char **cursor, const char **dst, size_t *dst_len,
-                       int forbid_newlines) {
+                       int forbid_newlines, int allow_number) {
     *dst = NULL;
     if (dst_len) *dst_len = 0;
     if (v->type == SR_JSON_NONE) return 0;
+    if (allow_number && v->type == SR_JSON_NUMBER) {
+        size_t n = js_number_text(v, *cursor);
+        if (n == 0) return -1;
+        *dst = *cursor;
+        if (dst_len) *dst_len = n;
+        *cursor += n + 1;
+        return 0;
+    }
     if (v->type != SR_JSON_STRING) return -1;
     unsigned flags = 0;
     ssize_t n = sr_json_string_decode(v, *cursor, 3 * v->len + 1, &flags);
@@ -171,14 +250,14 @@ sr_envelope_status sr_envelope_decode(const char *payload, size_t len, unsigned 
     }
     sr_envelope_status st = SR_ENVELOPE_OK;
     char *strings = NULL;
-    static const char *const top_keys[] = {"v", "m", "n", "meta"};
+    static const char *const top_keys[] = {"v", "m", "n", "meta", "dedup"};
     static const char *const msg_keys[] = {"data", "event", "id", "retry"};
-    sr_json_value top[4], m[4];
+    sr_json_value top[5], m[4];
     if (root.type != SR_JSON_OBJECT) {
         st = SR_ENVELOPE_NOT_OBJECT;
         goto done;
     }
-    sr_json_object_get(&root, top_keys, 4, top);
+    sr_json_object_get(&root, top_keys, 5, top);
     if (top[0].type != SR_JSON_NUMBER || !number_is_one(&top[0])) {
         st = SR_ENVELOPE_BAD_VERSION;
         goto done;
@@ -191,16 +270,25 @@ sr_envelope_status sr_envelope_decode(const char *payload, size_t len, unsigned 
     if (m[3].type != SR_JSON_NONE &&
         (m[3].type != SR_JSON_NUMBER || sr_json_number_u64(&m[3], UINT32_MAX, &retry) != 0))
         goto done;
-    size_t need = 3 * (m[1].len + m[2].len + top[2].len) + 3;
+    /* a key that is no string is ignored: the reference ignores the member */
+    if (top[4].type != SR_JSON_STRING) top[4].type = SR_JSON_NONE;
+    /* decoded strings grow at most 3x (\uXXXX of a lone surrogate); a
+     * number's JavaScript text takes at most 32 bytes */
+    size_t need = 3 * (m[1].len + m[2].len + top[2].len + top[4].len) + 2 * 33 + 4;
     strings = malloc(need);
     if (!strings) {
         st = SR_ENVELOPE_NOMEM;
         goto done;
     }
     char *cursor = strings;
-    if (take_string(&m[1], &cursor, &out->msg.event, NULL, 1) != 0) goto done;
-    if (take_string(&m[2], &cursor, &out->msg.id, NULL, 1) != 0) goto done;
-    if (take_string(&top[2], &cursor, &out->node_id, &out->node_id_len, 0) != 0) goto done;
+    if (take_string(&m[1], &cursor, &out->msg.event, NULL, 1, 1) != 0) goto done;
+    if (take_string(&m[2], &cursor, &out->msg.id, NULL, 1, 1) != 0) goto done;
+    if (take_string(&top[2], &cursor, &out->node_id, &out->node_id_len, 0, 0) != 0) goto done;
+    /* a key with CR, LF or NUL is as good as none: it only de-duplicates */
+    if (take_string(&top[4], &cursor, &out->dedup, &out->dedup_len, 1, 0) != 0) {
+        out->dedup = NULL;
+        out->dedup_len = 0;
+    }
     out->msg.data = m[0].p;
     out->msg.data_len = m[0].len;
     out->msg.retry = (uint32_t)retry;

@@ -12,8 +12,9 @@
 #include "server/internal.h"
 #include "sserooms.h"
 
-static int deliver_to_server(void *ud, const char *room, size_t room_len, const sr_message *msg) {
-    return sr_server_deliver_remote(ud, room, room_len, msg);
+static int deliver_to_server(void *ud, const char *room, size_t room_len, const sr_message *msg,
+                             const char *dedup) {
+    return sr_server_deliver_remote_keyed(ud, room, room_len, msg, dedup);
 }
 
 int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {

@@ -24,6 +24,9 @@
  * Delivery de-duplication: each member keeps the stamp of the last delivery
  * that reached it; sr_registry_visit skips members already carrying the
  * delivery's stamp, so a member in several target rooms is visited once.
+ * Each membership keeps the last stamp handed out when it was made, so a
+ * later delivery can tell who was a member when an earlier one was made
+ * (remote.c, for the copies of one multi-room message).
  */
 #include "rooms/registry.h"
 
@@ -327,6 +330,13 @@ int sr_registry_is_member(const sr_member *m, const sr_room *room) {
     return member_find_room(m, room) >= 0;
 }
 
+uint64_t sr_registry_joined(const sr_member *m, const sr_room *room) {
+    if (!m || !room)
+        return UINT64_MAX;
+    const int i = member_find_room(m, room);
+    return i >= 0 ? m->rooms[i].joined : UINT64_MAX;
+}
+
 /* ------------------------------------------------------------------ */
 /* Join and leave                                                       */
 /* ------------------------------------------------------------------ */
@@ -356,6 +366,7 @@ int sr_registry_join(sr_registry *reg, sr_member *m, const char *name, size_t le
     room->members[index] = m;
     m->rooms[m->n_rooms].room = room;
     m->rooms[m->n_rooms].index = index;
+    m->rooms[m->n_rooms].joined = reg->last_stamp;
     m->n_rooms++;
     if (created) {
         table_link(reg, room);

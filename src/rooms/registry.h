@@ -25,6 +25,9 @@ typedef struct sr_registry sr_registry;
 typedef struct sr_membership {
     sr_room *room;
     uint32_t index; /* position of the member in room->members */
+    uint64_t joined; /* the registry's last stamp when it joined: it was a
+                        member when a delivery with stamp s was made iff
+                        joined < s (and it has not left and come back) */
 } sr_membership;
 
 #define SR_MEMBER_INLINE_ROOMS 2
@@ -77,6 +80,9 @@ void sr_registry_leave_at(sr_registry *reg, sr_member *m, uint32_t i);
 void sr_registry_leave_all(sr_registry *reg, sr_member *m);
 /* 1 if m is in room, else 0. */
 int sr_registry_is_member(const sr_member *m, const sr_room *room);
+/* The `joined` stamp of m's membership of room; UINT64_MAX when m is not
+ * a member. */
+uint64_t sr_registry_joined(const sr_member *m, const sr_room *room);
 
 sr_room *sr_registry_find(const sr_registry *reg, const char *name, size_t len);
 size_t sr_registry_room_count(const sr_registry *reg);

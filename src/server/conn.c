@@ -8,8 +8,11 @@
  * reads are only watched for EOF, so a stream holds no read buffer. While a
  * response waits for the adapter (a sequenced publish), later pipelined
  * requests are held unparsed, so responses keep the order of requests;
- * past a bound reading stops until the response is out. EOF still closes the
- * connection meanwhile, and unlinks it from the pending response. A client
+ * past a bound reading stops until the response is out. A client that
+ * half-closes (EOF) after pipelining requests gets every answer to what it
+ * sent: EOF stops reading, the requests already read (held ones too) are
+ * answered, the answers flush, then the connection closes; a request cut
+ * short by the EOF gets none. A reset closes at once. A client
  * that pipelines faster than it reads the answers is held back the same
  * way: past max_queue_bytes of queued answers its requests stay unread
  * (TCP backpressure) until a flush finds half of them written. The
@@ -324,11 +327,29 @@ static void read_proxy_header(sr_conn *c, const char *data, size_t len) {
     sr_buf_free(&kept);
 }
 
+/* After a half-close: once no request waits (for the adapter or for its
+ * answers to drain), the connection ends when its answers are out. */
+static void end_after_eof(sr_conn *c) {
+    if (c->closing || c->end_after_flush || !c->http || !c->http->eof) return;
+    if (c->http->wait || c->http->backlog) return; /* more answers to come */
+    sr_conn_end(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sr_conn *c = s->data;
     if (nread == 0) return;
+    if (nread == UV_EOF && c->kind == SR_CONN_HTTP && c->http && !c->closing &&
+        !c->http->await_proxy) {
+        /* half-closed: the client sends nothing more but may still read */
+        stop_reading(c);
+        c->http->eof = 1;
+        sr_http_request_eof(&c->http->req); /* a request cut short gets no answer */
+        end_after_eof(c);
+        return;
+    }
     if (nread < 0) {
-        /* the peer went away (EOF or reset): nothing more can be delivered */
+        /* the peer went away (reset, EOF on a stream, or EOF before its
+         * PROXY header): nothing more can be delivered */
         if (c->http && c->http->await_proxy && c->http->held.len)
             sr_client_proxy_failed(c, SR_PROXY_ERR_TRUNCATED, NULL);
         if (c->http) sr_http_request_eof(&c->http->req);
@@ -349,11 +370,12 @@ static void feed_held(sr_conn *c) {
     sr_buf_init(&c->http->held);
     if (held.len) feed_requests(c, held.p, held.len);
     sr_buf_free(&held);
-    if (c->read_stopped && c->http && !c->http->backlog && c->http->held.len <= hold_limit(c) &&
-        !c->closing && !c->end_after_flush) {
+    if (c->read_stopped && c->http && !c->http->backlog && !c->http->eof &&
+        c->http->held.len <= hold_limit(c) && !c->closing && !c->end_after_flush) {
         c->read_stopped = 0;
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) sr_conn_close_now(c);
     }
+    end_after_eof(c);
     sr_server_close_doomed(c->srv);
 }
 

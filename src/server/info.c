@@ -3,6 +3,7 @@
  * decides ok or degraded), GET /rooms (local rooms and member counts) and
  * GET /stats (the counters, plus the adapter's own figures).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/internal.h"
@@ -13,9 +14,25 @@ void sr_adapter_stats_json(sr_server *srv, sr_buf *b) {
                                         : (srv->bus ? "memory-bus" : "memory");
     sr_buf_json_str(b, name, strlen(name));
     if (srv->has_adapter && srv->adapter.stats_json) {
-        char tmp[4096];
-        size_t n = srv->adapter.stats_json(srv->adapter.ctx, tmp, sizeof(tmp));
-        if (n <= sizeof(tmp)) sr_buf_append(b, tmp, n);
+        /* most fit on the stack; an adapter that needs more says how much
+         * (a cluster lists every shard); its figures may grow meanwhile */
+        char small[4096];
+        char *tmp = small;
+        size_t cap = sizeof small;
+        for (int tries = 0; tries < 4; tries++) {
+            size_t n = srv->adapter.stats_json(srv->adapter.ctx, tmp, cap);
+            if (n <= cap) {
+                sr_buf_append(b, tmp, n);
+                break;
+            }
+            if (tmp != small) free(tmp);
+            cap = n + 256;
+            if (!(tmp = malloc(cap))) {
+                b->oom = 1;
+                return;
+            }
+        }
+        if (tmp != small) free(tmp);
     }
 }
 

@@ -53,6 +53,8 @@ typedef struct sr_conn_http {
                                  its first bytes */
     uint8_t forwarded : 1;    /* peer is a trusted proxy: each request's
                                  headers name its client */
+    uint8_t eof : 1;          /* the client half-closed: no more requests; what
+                                 was read is answered, then the connection ends */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
@@ -114,13 +116,21 @@ struct sr_conn {
     sr_frame *q_inline[2];      /* ring storage before it needs the heap */
 };
 
-/* A remote message id recently delivered, with the rooms it came in for
- * (see remote.c). */
+/* One copy of a remote message: the room it came in for and the delivery
+ * stamp it had (see remote.c). */
+typedef struct sr_remote_copy {
+    char *room;
+    uint64_t stamp;
+} sr_remote_copy;
+
+/* A remote message recently delivered, known by its de-duplication key or
+ * else its id, with the copies that arrived (see remote.c). */
 typedef struct sr_remote_seen {
-    char *id;
+    char *id;               /* the key (by_key) or the message id */
+    bool by_key;
     uint64_t hash;
-    char **rooms;
-    uint32_t n_rooms;
+    sr_remote_copy *copies;
+    uint32_t n_copies;
     int32_t next_in_bucket; /* index into the ring, -1 ends */
 } sr_remote_seen;
 

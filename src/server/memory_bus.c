@@ -5,10 +5,13 @@
  * A publish on one server is delivered, room by room, to every other
  * attached server that has local members in the room, through the same
  * sr_server_deliver_remote path a Redis message takes, so the bus
- * exercises the adapter contract without a network. Subscriptions need no
- * bookkeeping: the receiving server's own room index answers. Sequence
- * counters live in the bus, so its servers share them as Redis nodes do.
+ * exercises the adapter contract without a network; a multi-room publish
+ * gives its copies one de-duplication key, as the Redis adapter does.
+ * Subscriptions need no bookkeeping: the receiving server's own room index
+ * answers. Sequence counters live in the bus, so its servers share them as
+ * Redis nodes do.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +21,7 @@ struct sr_memory_bus {
     sr_server **servers;
     size_t n, cap;
     sr_seq_table sequences; /* one counter per key for all its servers */
+    uint64_t dedup_next;    /* the de-duplication key of multi-room publishes */
 };
 
 sr_memory_bus *sr_memory_bus_new(void) {
@@ -43,12 +47,14 @@ static int bus_publish(void *ctx, const char *const *rooms, size_t n_rooms, cons
     sr_server *from = ctx;
     sr_memory_bus *bus = from->bus;
     if (!bus) return SR_ECLOSED;
+    char dedup[32] = "";
+    if (n_rooms > 1) snprintf(dedup, sizeof dedup, "bus:%llu", (unsigned long long)++bus->dedup_next);
     for (size_t i = 0; i < bus->n; i++) {
         sr_server *to = bus->servers[i];
         if (to == from || to->shutting_down) continue;
         for (size_t r = 0; r < n_rooms; r++)
             if (sr_room_count(to, rooms[r]) > 0)
-                sr_server_deliver_remote(to, rooms[r], strlen(rooms[r]), msg);
+                sr_server_deliver_remote_keyed(to, rooms[r], strlen(rooms[r]), msg, dedup);
     }
     return SR_OK;
 }

@@ -2,13 +2,28 @@
  * remote.c: delivering messages that came from other nodes.
  *
  * A multi-room broadcast is published once per room, so this node may get
- * the same message several times, once per room. The reference remembers
- * the last 1000 message ids per connection; we remember, per node, the last
- * SR_REMOTE_SEEN_CAP ids with the rooms each already arrived for, and skip
- * members of those rooms (they were served by an earlier copy). This costs
- * no memory per connection. A copy arriving again for a room it already
- * arrived for is a new publish that reuses the id, and is delivered.
- * Messages without an id are delivered every time, as in the reference.
+ * the same message several times, once per room. A stream in several of
+ * the rooms must get it once. Copies are recognised by the envelope's
+ * de-duplication key (sserooms publishers give every multi-room publish
+ * one, envelope.h) or else by the message id (the reference always sets
+ * one); a message with neither is delivered every time, as the reference
+ * does. We remember, per node, the last SR_REMOTE_SEEN_CAP such messages
+ * with each copy that arrived: its room and its delivery stamp. This costs
+ * no memory per connection and is bounded (SR_REMOTE_SEEN_CAP messages,
+ * each with at most the rooms this node took it for).
+ *
+ * The rule for a later copy (room R): it goes to the members of R that
+ * were not members of an earlier copy's room when that copy arrived (the
+ * membership's join stamp is older than the copy's stamp). So a stream
+ * gets the message once, with the first copy for a room it was in; one
+ * that joins a target room between copies gets it from the next copy for
+ * a room it is in if no earlier copy reached it, and is skipped if one
+ * did. (A stream that left the room of the copy that reached it and is in
+ * R when R's copy arrives is not recognised and gets it again: the node
+ * keeps no per-stream memory.)
+ * A copy arriving again for a room it already arrived for is, with a key,
+ * a duplicate (dropped); with only an id, a new publish that reuses the id
+ * (delivered, and the copies start over).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +32,16 @@
 #include "server/history.h"
 #include "server/internal.h"
 
+static void copies_clear(sr_remote_seen *e) {
+    for (uint32_t i = 0; i < e->n_copies; i++) free(e->copies[i].room);
+    e->n_copies = 0;
+}
+
 static void seen_clear(sr_remote_seen *e) {
-    for (uint32_t i = 0; i < e->n_rooms; i++) free(e->rooms[i]);
-    free(e->rooms);
+    copies_clear(e);
+    free(e->copies);
     free(e->id);
-    e->rooms = NULL;
-    e->n_rooms = 0;
+    e->copies = NULL;
     e->id = NULL;
 }
 
@@ -33,11 +52,11 @@ void sr_remote_seen_free(sr_server *srv) {
     for (size_t i = 0; i < SR_REMOTE_SEEN_CAP; i++) seen_clear(&srv->remote_seen[i]);
 }
 
-static int32_t seen_find(sr_server *srv, const char *id, uint64_t h) {
+static int32_t seen_find(sr_server *srv, const char *id, bool by_key, uint64_t h) {
     int32_t i = srv->remote_buckets[h % SR_REMOTE_SEEN_CAP];
     while (i >= 0) {
         sr_remote_seen *e = &srv->remote_seen[i];
-        if (e->hash == h && strcmp(e->id, id) == 0) return i;
+        if (e->hash == h && e->by_key == by_key && strcmp(e->id, id) == 0) return i;
         i = e->next_in_bucket;
     }
     return -1;
@@ -50,22 +69,24 @@ static void seen_unlink(sr_server *srv, int32_t idx) {
     if (*link == idx) *link = e->next_in_bucket;
 }
 
-static int seen_add_room(sr_remote_seen *e, const char *room, size_t len) {
+static int seen_add_copy(sr_remote_seen *e, const char *room, size_t len, uint64_t stamp) {
     char *copy = malloc(len + 1);
-    char **rooms = realloc(e->rooms, (e->n_rooms + 1) * sizeof(*rooms));
-    if (!copy || !rooms) {
+    sr_remote_copy *copies = realloc(e->copies, (e->n_copies + 1) * sizeof(*copies));
+    if (!copy || !copies) {
         free(copy);
-        if (rooms) e->rooms = rooms;
+        if (copies) e->copies = copies;
         return -1;
     }
     memcpy(copy, room, len);
     copy[len] = '\0';
-    e->rooms = rooms;
-    e->rooms[e->n_rooms++] = copy;
+    e->copies = copies;
+    e->copies[e->n_copies].room = copy;
+    e->copies[e->n_copies].stamp = stamp;
+    e->n_copies++;
     return 0;
 }
 
-static int32_t seen_insert(sr_server *srv, const char *id, uint64_t h) {
+static int32_t seen_insert(sr_server *srv, const char *id, bool by_key, uint64_t h) {
     int32_t idx = (int32_t)srv->remote_next;
     srv->remote_next = (srv->remote_next + 1) % SR_REMOTE_SEEN_CAP;
     sr_remote_seen *e = &srv->remote_seen[idx];
@@ -75,19 +96,34 @@ static int32_t seen_insert(sr_server *srv, const char *id, uint64_t h) {
     }
     e->id = strdup(id);
     if (!e->id) return -1;
+    e->by_key = by_key;
     e->hash = h;
     e->next_in_bucket = srv->remote_buckets[h % SR_REMOTE_SEEN_CAP];
     srv->remote_buckets[h % SR_REMOTE_SEEN_CAP] = idx;
     return idx;
 }
 
-static void mark_only(void *ud, sr_member *m) {
-    (void)ud;
-    (void)m;
+/* Gives `stamp` to the members of earlier copies' rooms that were members
+ * when that copy arrived, so the fan-out of this copy skips them. */
+static void mark_served(sr_server *srv, const sr_remote_seen *e, uint64_t stamp) {
+    for (uint32_t i = 0; i < e->n_copies; i++) {
+        const sr_remote_copy *c = &e->copies[i];
+        sr_room *r = sr_registry_find(srv->reg, c->room, strlen(c->room));
+        if (!r) continue;
+        for (uint32_t j = 0; j < r->n_members; j++) {
+            sr_member *m = r->members[j];
+            if (sr_registry_joined(m, r) < c->stamp) m->stamp = stamp;
+        }
+    }
 }
 
 int sr_server_deliver_remote(sr_server *srv, const char *room, size_t room_len,
                              const sr_message *msg) {
+    return sr_server_deliver_remote_keyed(srv, room, room_len, msg, NULL);
+}
+
+int sr_server_deliver_remote_keyed(sr_server *srv, const char *room, size_t room_len,
+                                   const sr_message *msg, const char *dedup) {
     if (!srv || !room || !msg || !msg->data) return SR_EINVAL;
     if (srv->shutting_down) return SR_ECLOSED;
     sr_msg_parts m = {0};
@@ -107,41 +143,39 @@ int sr_server_deliver_remote(sr_server *srv, const char *room, size_t room_len,
     sr_room *r = sr_registry_find(srv->reg, room, room_len);
     srv->stats.messages_remote_in++;
     uint64_t stamp = sr_registry_new_stamp(srv->reg);
-    if (m.id_len == 0) return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
+    bool by_key = dedup && *dedup;
+    const char *ident = by_key ? dedup : m.id;
+    if (!*ident) return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
 
-    uint64_t h = sr_hash(m.id, m.id_len);
-    int32_t idx = seen_find(srv, m.id, h);
+    uint64_t h = sr_hash(ident, strlen(ident));
+    int32_t idx = seen_find(srv, ident, by_key, h);
     if (idx < 0) {
-        idx = seen_insert(srv, m.id, h);
-        if (idx >= 0) seen_add_room(&srv->remote_seen[idx], room, room_len);
+        idx = seen_insert(srv, ident, by_key, h);
+        if (idx >= 0) seen_add_copy(&srv->remote_seen[idx], room, room_len, stamp);
         return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
     }
     sr_remote_seen *e = &srv->remote_seen[idx];
     int repeat = 0;
-    for (uint32_t i = 0; i < e->n_rooms; i++)
-        if (strlen(e->rooms[i]) == room_len && memcmp(e->rooms[i], room, room_len) == 0) repeat = 1;
+    for (uint32_t i = 0; i < e->n_copies; i++)
+        if (strlen(e->copies[i].room) == room_len &&
+            memcmp(e->copies[i].room, room, room_len) == 0)
+            repeat = 1;
+    if (repeat && by_key) return 0; /* the same publish again: already delivered */
     if (repeat) {
         /* the same id again in the same room: a new message */
-        for (uint32_t i = 0; i < e->n_rooms; i++) free(e->rooms[i]);
-        e->n_rooms = 0;
-        seen_add_room(e, room, room_len);
+        copies_clear(e);
+        seen_add_copy(e, room, room_len, stamp);
         return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
     }
     int delivered = 0;
     if (r) {
-        /* stamp the members of the rooms it already reached, then deliver to
-         * the members of this room that carry no stamp: at once, and after
-         * the pending batch, whose delivery would overwrite the stamps */
+        /* stamp the members the earlier copies reached, then deliver to the
+         * members of this room that carry no stamp: at once, and after the
+         * pending batch, whose delivery would overwrite the stamps */
         sr_batch_barrier(srv);
-        sr_room *small[8];
-        sr_room **prev = small;
-        if (e->n_rooms > 8 && !(prev = malloc(e->n_rooms * sizeof(*prev)))) return SR_ENOMEM;
-        for (uint32_t i = 0; i < e->n_rooms; i++)
-            prev[i] = sr_registry_find(srv->reg, e->rooms[i], strlen(e->rooms[i]));
-        sr_registry_visit(prev, e->n_rooms, NULL, 0, stamp, mark_only, NULL);
-        if (prev != small) free(prev);
+        mark_served(srv, e, stamp);
         delivered = sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, false);
     }
-    seen_add_room(e, room, room_len);
+    seen_add_copy(e, room, room_len, stamp);
     return delivered;
 }

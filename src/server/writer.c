@@ -31,7 +31,10 @@
  * ticks. A stream written to within the last half interval is skipped.
  *
  * Counters (bytes out, heartbeats, slow consumers, latency) are per writer,
- * relaxed atomics written only by that writer, summed when read.
+ * relaxed atomics written only by that writer, summed when read. A
+ * sendmsg's bytes reach the client before consume() counts them: `sending`
+ * is odd meanwhile, and a reader waits it out (sr_writers_add_stats), so
+ * /metrics read after a client got a frame has counted it.
  */
 #include "server/writer_int.h"
 
@@ -215,7 +218,13 @@ static void flush(sr_writer *w, uint32_t slot) {
             total += iov[n++].iov_len;
         }
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
+        atomic_fetch_add_explicit(&w->sending, 1, memory_order_seq_cst); /* odd */
         ssize_t r = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r >= 0) {
+            s->last_write_ms = uv_now(&w->loop);
+            consume(w, s, (size_t)r);
+        }
+        atomic_fetch_add_explicit(&w->sending, 1, memory_order_release); /* even: counted */
         if (r < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -225,8 +234,6 @@ static void flush(sr_writer *w, uint32_t slot) {
             let_go(w, slot, SR_GONE_ERROR);
             return;
         }
-        s->last_write_ms = uv_now(&w->loop);
-        consume(w, s, (size_t)r);
         if ((size_t)r < total) {
             wait_writable(w, slot);
             return;

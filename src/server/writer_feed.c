@@ -7,6 +7,8 @@
  */
 #include "server/writer_int.h"
 
+#include <sched.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -205,11 +207,22 @@ void sr_writers_handover(sr_server *srv) {
     }
 }
 
+/* Waits until the write w may be in the middle of is counted: its bytes
+ * may already be with a client that now asks for the counters. One
+ * non-blocking sendmsg and its bookkeeping: microseconds, unless the
+ * writer thread is preempted there. */
+static void settle(sr_writer *w) {
+    uint64_t seq = atomic_load_explicit(&w->sending, memory_order_acquire);
+    if (!(seq & 1)) return;
+    while (atomic_load_explicit(&w->sending, memory_order_acquire) == seq) sched_yield();
+}
+
 void sr_writers_add_stats(const sr_server *srv, sr_stats *out) {
     const struct sr_writers *set = srv->writers;
     if (!set) return;
     for (unsigned i = 0; i < set->n; i++) {
         sr_writer *w = &set->w[i];
+        settle(w);
         out->bytes_out += atomic_load_explicit(&w->bytes_out, memory_order_relaxed);
         out->heartbeats += atomic_load_explicit(&w->heartbeats, memory_order_relaxed);
         out->slow_disconnects += atomic_load_explicit(&w->slow, memory_order_relaxed);
@@ -221,6 +234,7 @@ void sr_writers_add_latency(const sr_server *srv, uint64_t *counts, uint64_t *su
     if (!set) return;
     for (unsigned i = 0; i < set->n; i++) {
         sr_writer *w = &set->w[i];
+        settle(w);
         for (size_t b = 0; b <= SR_LATENCY_BUCKETS; b++)
             counts[b] += atomic_load_explicit(&w->latency[b], memory_order_relaxed);
         *sum_us += atomic_load_explicit(&w->latency_sum_us, memory_order_relaxed);

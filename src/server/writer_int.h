@@ -115,6 +115,10 @@ struct sr_writer {
     /* counters: written by this writer only */
     atomic_uint_fast64_t bytes_out, heartbeats, slow, latency_sum_us;
     atomic_uint_fast64_t latency[SR_LATENCY_BUCKETS + 1];
+    /* odd from just before a sendmsg until what it wrote is counted: a
+     * client can read those bytes before the counters move, so a reader
+     * that finds it odd waits for the next change (writer_feed.c) */
+    atomic_uint_fast64_t sending;
 };
 
 struct sr_writers {

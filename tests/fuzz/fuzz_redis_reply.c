@@ -297,7 +297,9 @@ static void check_message(const char *room, size_t room_len, const sr_message *m
         if (fields[i]) FUZZ_CHECK(fields[i][0] && !strpbrk(fields[i], "\r\n"), "delivered id/event");
 }
 
-static int on_deliver(void *ud, const char *room, size_t room_len, const sr_message *msg) {
+static int on_deliver(void *ud, const char *room, size_t room_len, const sr_message *msg,
+                      const char *dedup) {
+    (void)dedup;
     check_message(room, room_len, msg);
     if (H.close_in_deliver && H.a) {
         sr_redis_adapter_close(H.a); /* freed once this returns */

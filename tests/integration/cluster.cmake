@@ -6,3 +6,5 @@ sr_integration_test(test_cluster_canary)
 # a slot range moved by the real `redis-cli --cluster reshard` under load
 # (its own 3-master cluster)
 sr_integration_test(test_cluster_reshard)
+# /stats and /healthz list every shard (a 9-master cluster, no replicas)
+sr_integration_test(test_cluster_shards)

@@ -554,6 +554,9 @@ static void test_bad_files(void **state)
     /* the Redis URL is checked by the library, and still reported by line */
     expect_refused(write_file("redis.conf", "\nredis = redis://127.0.0.1:99999\n"), 2,
                    "redis: redis://127.0.0.1:99999: redis URL: bad port", 1);
+    /* a cluster seed is labelled by the option it came from */
+    expect_refused(write_file("cluster.conf", "redis-cluster = redis://127.0.0.1:1,foo://x\n"), 1,
+                   "redis-cluster: redis://127.0.0.1:1,foo://x: redis URL: 'foo://x'", 1);
     /* every problem is reported, not just the first */
     const char *two = write_file("two.conf", "prot = 1\nport = x\nhost = 127.0.0.1\n");
     expect_refused(two, 1, "unknown key", 2);
@@ -629,6 +632,15 @@ static void test_secrets_are_masked(void **state)
                NULL, 2, &r);
     assert_null(strstr(r.err, "pw-secret"));
     assert_non_null(strstr(r.err, "--redis"));
+    srt_run_result_free(&r);
+    /* a bad cluster seed is reported under the option that gave it */
+    run_status((const char *[]){"--check-config", "--redis-cluster", "redis://127.0.0.1:1,http://x", NULL},
+               NULL, 2, &r);
+    assert_non_null(strstr(r.err, "sserooms: --redis-cluster: redis://127.0.0.1:1,http://x: redis URL:"));
+    srt_run_result_free(&r);
+    run_status((const char *[]){"--check-config", NULL},
+               (const char *[]){"SSEROOMS_REDIS_CLUSTER=http://x", NULL}, 2, &r);
+    assert_non_null(strstr(r.err, "sserooms: SSEROOMS_REDIS_CLUSTER: http://x: redis URL:"));
     srt_run_result_free(&r);
     run_status((const char *[]){"--check-config", NULL},
                (const char *[]){"SSEROOMS_PUBLISH_KEY=key-secret-GGG\x01", NULL}, 2, &r);

@@ -7,7 +7,8 @@
  *    SSUBSCRIBEd on its owner and nowhere else (PUBSUB SHARDNUMSUB on each
  *    master), each shard's subscriber receives only its own rooms' messages
  *    (A's per-shard counters in /stats and /metrics), and every message
- *    published on B reaches A.
+ *    published on B reaches A; one message to 12 rooms (on every shard)
+ *    reaches A's stream in all of them once, with and without an id.
  *  - a slot moved to another master (SETSLOT IMPORTING/MIGRATING/NODE):
  *    A follows it (Redis's sunsubscribe, a map refresh, SSUBSCRIBE on the
  *    new owner) and nothing published after the move is lost or reordered;
@@ -146,6 +147,35 @@ static void test_rooms_spread_over_shards(void **state) {
     srt_node_wait_redis_stat(node_a.port, NULL, "received", N_ROOMS + 12, WAIT_MS);
     assert_true(srt_sse_expect_nothing(&wide, 200));
     assert_int_equal(srt_node_redis_stat(node_b.port, NULL, "published"), N_ROOMS + 12);
+
+    /* the same without an id (the envelope's de-duplication key): once, and
+     * no id line. Then one sentinel per room: each travels behind that
+     * room's copy on the copy's shard, so once all 12 are there every copy
+     * has been handled, and a second delivery would have shown. */
+    srt_check_publish_delivered(node_b.port,
+                                "{\"rooms\":[\"r0\",\"r1\",\"r2\",\"r3\",\"r4\",\"r5\",\"r6\",\"r7\","
+                                "\"r8\",\"r9\",\"r10\",\"r11\"],\"data\":8888}",
+                                0);
+    for (int i = 0; i < 12; i++) {
+        char body[96];
+        snprintf(body, sizeof body, "{\"room\":\"r%d\",\"data\":%d}", i, 9000 + i);
+        srt_check_publish_delivered(node_b.port, body, 0);
+    }
+    int copies = 0, sentinels = 0;
+    while (sentinels < 12) {
+        block = srt_node_next_event(&wide, WAIT_MS);
+        long long v = data_of(block);
+        if (v == 8888) {
+            copies++;
+            if (strncmp(block, "id: ", 4) == 0) fail_msg("an id line nobody asked for: %s", block);
+        } else if (v >= 9000 && v < 9012) {
+            sentinels++;
+        } else {
+            fail_msg("unexpected event %s", block);
+        }
+        free(block);
+    }
+    if (copies != 1) fail_msg("the 12-room message without an id arrived %d times", copies);
 }
 
 /* Publishes data 0..n-1 to room from B and expects them, in order, on s. */

@@ -6,7 +6,8 @@
  * loop (uv_run NOWAIT), so no threads are needed. Covers what only the
  * library exposes: the accept hook, except lists, sr_send, sr_close,
  * room close/evict, room queries, the close hook, the in-process bus
- * between two servers (remote delivery and its de-duplication), argument
+ * between two servers (remote delivery and its de-duplication, joins
+ * between the copies of one multi-room message), argument
  * errors, graceful shutdown, that broadcasts batched within one loop
  * turn (src/server/batch.c) keep publish order and membership exactly, and
  * that sr_request_peer is the client a trusted proxy names.
@@ -383,12 +384,15 @@ static void test_memory_bus(void **state) {
     expect_no_event(on_b, 150);
     expect_event(on_a, "id: m3\nevent: e\ndata: [1]\n\n");
 
-    /* without an id every copy is delivered, as in the reference */
+    /* without an id too: the bus gives the copies one de-duplication key */
     sr_message noid = {.data = "0", .data_len = SIZE_MAX};
     sr_broadcast(a->srv, xy, 2, &noid, NULL);
     expect_event(on_b, "data: 0\n\n");
-    expect_event(on_b, "data: 0\n\n");
     expect_event(on_a, "data: 0\n\n");
+    sr_message after = {.data = "\"after\"", .data_len = SIZE_MAX};
+    sr_broadcast(a->srv, x, 1, &after, NULL);
+    expect_event(on_b, "data: \"after\"\n\n"); /* not a second "data: 0" */
+    expect_event(on_a, "data: \"after\"\n\n");
 
     /* the same id again in the same room is a new message */
     m.id = "m3";
@@ -401,6 +405,151 @@ static void test_memory_bus(void **state) {
     stop_server(a);
     stop_server(b);
     sr_memory_bus_free(bus);
+}
+
+/* The copies of one multi-room message from another node, with joins
+ * between them (remote.c's rule): a copy reaches the members of its room
+ * that were not in an earlier copy's room when that copy arrived. Copies
+ * are handed to the server directly, as an adapter does, so joins can be
+ * placed between them; "nothing else arrived" is shown by a sentinel sent
+ * afterwards on the same stream. */
+static void expect_then_sentinel(client *c, const char *want, sr_conn *conn) {
+    sr_message sentinel = {.event = "sentinel", .data = "0", .data_len = SIZE_MAX};
+    assert_int_equal(sr_send(conn, &sentinel), 0);
+    if (want) expect_event(c, want);
+    expect_event(c, "event: sentinel\ndata: 0\n\n");
+}
+
+static void test_remote_copies_and_joins(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *in1 = open_stream(f, "/sse?room=c1");       /* gets copy 1, then joins c2 */
+    client *in2 = open_stream(f, "/sse?room=c2");       /* joins c1 after copy 1 */
+    client *in12 = open_stream(f, "/sse?room=c1&room=c2"); /* in both all along */
+    client *late = open_stream(f, "/sse?room=z");       /* joins c2 after copy 1 */
+    sr_conn *k1 = f->accepted[0], *k2 = f->accepted[1], *k12 = f->accepted[2], *kl = f->accepted[3];
+    const char *cases[][2] = {{"key-1", NULL}, {NULL, "id-1"}}; /* {dedup key, id} */
+    for (size_t i = 0; i < 2; i++) {
+        const char *key = cases[i][0];
+        sr_message m = {.id = cases[i][1], .data = "\"m\"", .data_len = SIZE_MAX};
+        const char *want = m.id ? "id: id-1\ndata: \"m\"\n\n" : "data: \"m\"\n\n";
+        assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "c1", 2, &m, key), 2);
+        expect_then_sentinel(in1, want, k1);
+        expect_then_sentinel(in12, want, k12);
+        expect_then_sentinel(in2, NULL, k2);
+        assert_int_equal(sr_join(k1, "c2"), 0);   /* had it: must not get it twice */
+        assert_int_equal(sr_join(k2, "c1"), 0);   /* had not: must not lose it */
+        assert_int_equal(sr_join(kl, "c2"), 0);   /* a new target member */
+        assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "c2", 2, &m, key), 2);
+        expect_then_sentinel(in1, NULL, k1);
+        expect_then_sentinel(in12, NULL, k12);
+        expect_then_sentinel(in2, want, k2);
+        expect_then_sentinel(late, want, kl);
+        /* a third room, joined by everyone now: nobody gets it again */
+        assert_int_equal(sr_join(k1, "c3"), 0);
+        assert_int_equal(sr_join(k2, "c3"), 0);
+        assert_int_equal(sr_join(k12, "c3"), 0);
+        assert_int_equal(sr_join(kl, "c3"), 0);
+        assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "c3", 2, &m, key), 0);
+        client *all[] = {in1, in2, in12, late};
+        sr_conn *conns[] = {k1, k2, k12, kl};
+        for (size_t j = 0; j < 4; j++) expect_then_sentinel(all[j], NULL, conns[j]);
+        /* the same key again in a room it came for: a duplicate, dropped;
+         * the same id again there: a new publish reusing the id */
+        int again = sr_server_deliver_remote_keyed(f->srv, "c1", 2, &m, key);
+        assert_int_equal(again, key ? 0 : 3);
+        for (size_t j = 0; j < 4; j++) {
+            int in_c1 = conns[j] != kl;
+            expect_then_sentinel(all[j], !key && in_c1 ? want : NULL, conns[j]);
+        }
+        for (size_t j = 0; j < 4; j++) sr_leave(conns[j], "c3");
+        sr_leave(k1, "c2");
+        sr_leave(k2, "c1");
+        sr_leave(kl, "c2");
+    }
+    client_free(in1);
+    client_free(in2);
+    client_free(in12);
+    client_free(late);
+    stop_server(f);
+}
+
+/* The de-duplication memory is bounded: the last 1024 keyed or id'd
+ * messages. A copy of a message 1024 others ago is not recognised any
+ * more (delivered again); one of a message 1023 others ago still is. */
+static void test_remote_memory_bounded(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *c = open_stream(f, "/sse?room=b1&room=b2");
+    sr_conn *k = f->accepted[0];
+    sr_message m = {.data = "1", .data_len = SIZE_MAX};
+    for (int round = 0; round < 2; round++) {
+        int others = round ? 1024 : 1023;
+        char key[32];
+        snprintf(key, sizeof key, "k-%d", round);
+        assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "b1", 2, &m, key), 1);
+        expect_then_sentinel(c, "data: 1\n\n", k);
+        sr_message other = {.data = "0", .data_len = SIZE_MAX};
+        for (int i = 0; i < others; i++) {
+            char okey[32];
+            snprintf(okey, sizeof okey, "o-%d-%d", round, i);
+            assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "elsewhere", 9, &other, okey), 0);
+        }
+        int again = sr_server_deliver_remote_keyed(f->srv, "b2", 2, &m, key);
+        assert_int_equal(again, round ? 1 : 0);
+        expect_then_sentinel(c, round ? "data: 1\n\n" : NULL, k);
+    }
+    client_free(c);
+    stop_server(f);
+}
+
+/* An adapter whose /stats members need more than the first buffer: it
+ * says how much (the sr_adapter stats_json contract), and /stats and
+ * /healthz carry all of it (a cluster with many shards did not fit). */
+static size_t big_stats_json(void *ctx, char *out, size_t cap) {
+    size_t *calls = ctx;
+    ++*calls;
+    size_t need = strlen(",\"big\":\"\"") + 10000;
+    if (need > cap) return need + 1;
+    size_t n = (size_t)snprintf(out, cap, ",\"big\":\"");
+    memset(out + n, 'x', 10000);
+    n += 10000;
+    out[n++] = '"';
+    return n;
+}
+
+/* The body of the response on c (keep-alive: read by Content-Length). */
+static const char *client_body(client *c) {
+    assert_int_equal(client_status(c), 200);
+    const char *cl = strstr(c->buf, "Content-Length: ");
+    assert_non_null(cl);
+    size_t len = strtoul(cl + 16, NULL, 10);
+    uint64_t end = now_ms() + 3000;
+    while (c->len - c->pos < len && now_ms() < end && !c->eof) pump(c);
+    assert_int_equal(c->len - c->pos, len);
+    return c->buf + c->pos;
+}
+
+static void test_adapter_stats_any_size(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    size_t calls = 0;
+    sr_adapter a = {.ctx = &calls, .name = "big", .stats_json = big_stats_json};
+    assert_int_equal(sr_server_set_adapter(f->srv, &a), 0);
+    const char *paths[] = {"/stats", "/healthz"};
+    for (size_t i = 0; i < 2; i++) {
+        client *c = client_open(sr_server_port(f->srv), paths[i]);
+        const char *body = client_body(c);
+        const char *big = strstr(body, ",\"big\":\"");
+        if (!big) fail_msg("%s lacks the adapter's members: %.200s", paths[i], body);
+        size_t at = big ? (size_t)(big - body) + 8 : 0; /* past ,"big":" */
+        size_t xs = strspn(body + at, "x");
+        assert_int_equal(xs, 10000);
+        assert_int_equal(body[at + xs], '"');
+        client_free(c);
+    }
+    assert_int_equal(calls, 4); /* asked twice each: too small, then large enough */
+    stop_server(f);
 }
 
 static void test_graceful_shutdown(void **state) {
@@ -703,6 +852,9 @@ int main(void) {
         cmocka_unit_test(test_except_and_multiroom), cmocka_unit_test(test_room_queries_and_send),
         cmocka_unit_test(test_argument_errors),      cmocka_unit_test(test_accept_hook),
         cmocka_unit_test(test_close_and_evict),      cmocka_unit_test(test_memory_bus),
+        cmocka_unit_test(test_remote_copies_and_joins),
+        cmocka_unit_test(test_adapter_stats_any_size),
+        cmocka_unit_test(test_remote_memory_bounded),
         cmocka_unit_test(test_graceful_shutdown),    cmocka_unit_test(test_request_and_log_hooks),
         cmocka_unit_test(test_web_root_and_stats_room), cmocka_unit_test(test_batch_order_and_membership),
         cmocka_unit_test(test_trusted_proxy_peer),

@@ -274,6 +274,37 @@ static void test_metrics_parse_and_move(void **state) {
     srt_check_stop(&p);
 }
 
+/* A frame a client has read is counted in the latency histogram by the
+ * time the client asks /metrics, also when a writer thread wrote it: the
+ * thread's sendmsg puts the bytes in the client's socket before it counts
+ * them, and the /metrics reader used to look in between (test_metrics
+ * failed once). Many rounds of publish, read, look: each must count one
+ * more. With --threads 2 the stream is on a writer thread. */
+static void test_latency_counted_before_read(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--heartbeat-ms", "0", "--threads", "2", NULL), 0);
+    srt_sse s;
+    srt_check_sse_open(&s, p.port, "/sse?room=lat");
+    char *m = get_metrics(p.port);
+    double base = sample_value(m, "sserooms_delivery_latency_seconds_count");
+    free(m);
+    enum { ROUNDS = 2000 };
+    for (int i = 1; i <= ROUNDS; i++) {
+        char body[64], frame[64];
+        snprintf(body, sizeof body, "{\"room\":\"lat\",\"data\":%d}", i);
+        snprintf(frame, sizeof frame, "data: %d\n\n", i);
+        srt_check_publish_delivered(p.port, body, 1);
+        srt_check_frame(&s, frame);
+        m = get_metrics(p.port);
+        double got = sample_value(m, "sserooms_delivery_latency_seconds_count");
+        free(m);
+        if (got != base + i) fail_msg("round %d: %g frames timed after the client read %d", i, got - base, i);
+    }
+    srt_sse_close(&s);
+    srt_check_stop(&p);
+}
+
 static void test_parser_grammar_helpers(void **state) {
     (void)state;
     /* the parser itself must be able to fail: expect_assert_failure cannot
@@ -299,6 +330,7 @@ static void test_metrics_disabled_path_and_method(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_metrics_parse_and_move, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_latency_counted_before_read, srt_teardown_servers),
         cmocka_unit_test(test_parser_grammar_helpers),
         cmocka_unit_test_teardown(test_metrics_disabled_path_and_method, srt_teardown_servers),
     };

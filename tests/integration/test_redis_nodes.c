@@ -3,7 +3,8 @@
  * real redis-server, over sockets: byte-exact cross-node frames (and the
  * envelope on the wire), no echo duplicate on the publishing node, room
  * isolation, both directions at once, concurrent publishes, unsubscribe
- * stopping delivery, multi-room de-duplication across nodes, and hand-made
+ * stopping delivery, multi-room de-duplication across nodes (12 rooms, with
+ * and without id, history off and on), and hand-made
  * bad envelopes PUBLISHed straight into Redis (counted by reason, never
  * delivered, node stays healthy).
  *
@@ -425,8 +426,8 @@ static void test_unsubscribe_stops_delivery(void **state)
 }
 
 /* A multi-room publish goes to Redis once per room: a remote connection in
- * several of the rooms gets it once when it has an id, once per room when it
- * has none (as the reference does). */
+ * several of the rooms gets it once, with an id (de-duplicated by id, as the
+ * reference does) and without (by the envelope's de-duplication key). */
 static void test_multi_room_dedup_across_nodes(void **state)
 {
     (void)state;
@@ -450,20 +451,14 @@ static void test_multi_room_dedup_across_nodes(void **state)
         srt_node_expect_event(all[i], s1);
     }
 
-    /* no id: each remote connection gets one copy per room it is in */
+    /* no id: still once per connection, and no id: line */
     srt_check_publish_delivered(PORT_A, "{\"rooms\":[\"a\",\"b\"],\"data\":\"no id\"}", 1);
     srt_check_publish_delivered(PORT_A, "{\"rooms\":[\"b\"],\"data\":\"s2\",\"id\":\"s2\"}", 1);
     const char *noid = "data: \"no id\"\n\n", *s2 = "id: s2\ndata: \"s2\"\n\n";
-    srt_node_expect_event(&local_ab, noid); /* locally the stamp de-duplicates */
-    srt_node_expect_event(&local_ab, s2);
-    srt_node_expect_event(&b_ab, noid);
-    srt_node_expect_event(&b_ab, noid);
-    srt_node_expect_event(&b_ab, s2);
-    srt_node_expect_event(&b_b, noid);
-    srt_node_expect_event(&b_b, s2);
-    srt_node_expect_event(&c_ab, noid);
-    srt_node_expect_event(&c_ab, noid);
-    srt_node_expect_event(&c_ab, s2);
+    for (size_t i = 0; i < 4; i++) {
+        srt_node_expect_event(all[i], noid);
+        srt_node_expect_event(all[i], s2);
+    }
 
     /* three rooms, a connection in two of them, another only in the third */
     srt_sse b_c;
@@ -482,6 +477,83 @@ static void test_multi_room_dedup_across_nodes(void **state)
         srt_sse_close(all[i]);
     srt_sse_close(&b_c);
     cluster_stop(3);
+}
+
+/* ---- one message, twelve rooms ------------------------------------------------ */
+
+/* Twelve rooms c1..c12 as a query string and as a JSON array. */
+#define TWELVE_QUERY                                                                      \
+    "/sse?room=c1&room=c2&room=c3&room=c4&room=c5&room=c6&room=c7&room=c8&room=c9"      \
+    "&room=c10&room=c11&room=c12"
+#define TWELVE_JSON                                                                       \
+    "[\"c1\",\"c2\",\"c3\",\"c4\",\"c5\",\"c6\",\"c7\",\"c8\",\"c9\",\"c10\",\"c11\",\"c12\"]"
+
+/* Reads one event and asserts it ends with `tail` and has an "id: " line
+ * first exactly when `id` is not NULL ("*": any id), then the sentinel. */
+static void expect_once_then(srt_sse *s, const char *id, const char *tail, const char *sentinel)
+{
+    char *ev = srt_node_next_event(s, WAIT_MS);
+    size_t n = strlen(ev), t = strlen(tail);
+    if (n < t || strcmp(ev + n - t, tail) != 0) fail_msg("event %s does not end with %s", ev, tail);
+    if (!id && strncmp(ev, "id: ", 4) == 0) fail_msg("event %s has an id line", ev);
+    if (id && strncmp(ev, "id: ", 4) != 0) fail_msg("event %s has no id line", ev);
+    if (id && strcmp(id, "*") != 0 && (strncmp(ev + 4, id, strlen(id)) != 0 || ev[4 + strlen(id)] != '\n'))
+        fail_msg("event %s has not the id %s", ev, id);
+    free(ev);
+    ev = srt_node_next_event(s, WAIT_MS);
+    if (!strstr(ev, sentinel)) fail_msg("expected the sentinel %s, got %s (a duplicate?)", sentinel, ev);
+    free(ev);
+}
+
+/* Node A publishes one message to 12 rooms; a stream in all of them on
+ * node B (and one on A) gets it once, then the sentinel published after
+ * it. Variants: with and without a publisher id, history off and on
+ * (with history the id is assigned and the local stream gets it back
+ * through Redis too). */
+static void twelve_rooms(const char *const *extra, bool history)
+{
+    redis = srt_nodes_redis_start();
+    for (size_t i = 0; i < 2; i++)
+        srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], extra);
+    for (size_t i = 0; i < 2; i++)
+        srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    srt_sse on_b, on_a;
+    srt_check_sse_open(&on_b, PORT_B, TWELVE_QUERY);
+    srt_check_sse_open(&on_a, PORT_A, TWELVE_QUERY);
+    for (int r = 1; r <= 12; r++) {
+        char channel[32];
+        snprintf(channel, sizeof channel, "sse:room:c%d", r);
+        srt_nodes_wait_numsub(redis, channel, 2, WAIT_MS);
+    }
+    const char *bodies[][2] = {
+        /* {body, id expected in the frame} */
+        {"{\"rooms\":" TWELVE_JSON ",\"event\":\"noid\",\"data\":1}", history ? "*" : NULL},
+        {"{\"rooms\":" TWELVE_JSON ",\"event\":\"withid\",\"data\":2,\"id\":\"x1\"}", "x1"},
+    };
+    const char *tails[] = {"event: noid\ndata: 1\n\n", "event: withid\ndata: 2\n\n"};
+    /* with history a publisher-given id is refused (docs/resume.md) */
+    for (size_t i = 0; i < (history ? 1u : 2u); i++) {
+        srt_check_publish(PORT_A, bodies[i][0]);
+        srt_check_publish(PORT_A, "{\"room\":\"c12\",\"event\":\"sentinel\",\"data\":0}");
+        expect_once_then(&on_b, bodies[i][1], tails[i], "event: sentinel\n");
+        expect_once_then(&on_a, bodies[i][1], tails[i], "event: sentinel\n");
+    }
+    srt_sse_close(&on_a);
+    srt_sse_close(&on_b);
+    cluster_stop(2);
+}
+
+static void test_twelve_rooms_once(void **state)
+{
+    (void)state;
+    twelve_rooms(NULL, false);
+}
+
+static void test_twelve_rooms_once_history(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--history", "100", NULL};
+    twelve_rooms(extra, true);
 }
 
 /* ---- echo and bad envelopes ----------------------------------------------------- */
@@ -516,7 +588,8 @@ static const bad_envelope bad_envelopes[] = {
     {"{\"v\":1,\"m\":\"text\",\"n\":\"x\"}", "bad_fields", 0},
     {"{\"v\":1,\"m\":{\"data\":1},\"n\":5}", "bad_fields", 0},
     {"{\"v\":1,\"m\":{\"data\":1,\"retry\":\"5\"},\"n\":\"x\"}", "bad_fields", 0},
-    {"{\"v\":1,\"m\":{\"data\":1,\"id\":7},\"n\":\"x\"}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":{\"data\":1,\"id\":true},\"n\":\"x\"}", "bad_fields", 0},
+    {"{\"v\":1,\"m\":{\"data\":1,\"event\":null},\"n\":\"x\"}", "bad_fields", 0},
 };
 
 static const char *const drop_reasons[] = {"invalid_json", "not_object", "bad_version",
@@ -566,13 +639,15 @@ static void test_echo_and_bad_envelopes(void **state)
                 expected[k]++;
     }
     /* good envelopes written by hand: key order, v as 1.0, unknown keys and
-     * meta do not matter */
+     * meta do not matter; a numeric id or event is written as JavaScript
+     * prints it (the reference writes `id: ${id}`) */
     const char *good[] = {
         "{\"n\":\"hand\",\"m\":{\"id\":\"g1\",\"data\":[1, 2]},\"v\":1}",
         "{\"v\":1.0,\"m\":{\"data\":\"v\",\"event\":\"e\",\"extra\":1},\"n\":\"hand\",\"x\":{}}",
         "{\"v\":1,\"m\":{\"data\":{\"k\":\"\\u00e9\"},\"retry\":10},\"n\":\"hand\",\"meta\":[1]}",
+        "{\"v\":1,\"m\":{\"data\":1,\"id\":7,\"event\":1e21},\"n\":\"hand\"}",
     };
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         assert_int_equal(srt_redis_publish(redis, "sse:room:bad", good[i], strlen(good[i])), 2);
     /* both nodes: none of the bad ones leaked in between */
     srt_sse *clients[] = {&on_b, &on_a};
@@ -580,6 +655,7 @@ static void test_echo_and_bad_envelopes(void **state)
         srt_node_expect_event(clients[i], "id: g1\ndata: [1, 2]\n\n");
         srt_node_expect_event(clients[i], "event: e\ndata: \"v\"\n\n");
         srt_node_expect_event(clients[i], "data: {\"k\":\"\\u00e9\"}\nretry: 10\n\n");
+        srt_node_expect_event(clients[i], "id: 7\nevent: 1e+21\ndata: 1\n\n");
     }
     int ports[] = {PORT_B, PORT_A};
     for (size_t i = 0; i < 2; i++) {
@@ -591,9 +667,9 @@ static void test_echo_and_bad_envelopes(void **state)
         }
         srt_check_healthy(ports[i]);
     }
-    /* B: 1 from A + the one claiming B + the bad ones + 3 good ones */
-    assert_int_equal(srt_node_redis_stat(PORT_B, NULL, "received"), 1 + 1 + (long long)n_bad + 3);
-    assert_int_equal(srt_node_redis_stat(PORT_B, NULL, "delivered"), 1 + 3);
+    /* B: 1 from A + the one claiming B + the bad ones + 4 good ones */
+    assert_int_equal(srt_node_redis_stat(PORT_B, NULL, "received"), 1 + 1 + (long long)n_bad + 4);
+    assert_int_equal(srt_node_redis_stat(PORT_B, NULL, "delivered"), 1 + 4);
     assert_int_equal(srt_node_redis_stat(PORT_B, NULL, "own_echo"), 1);
     assert_int_equal(srt_node_redis_stat(PORT_A, NULL, "own_echo"), 1);
 
@@ -725,6 +801,8 @@ int main(void)
         cmocka_unit_test_teardown(test_concurrent_publishes, srt_nodes_teardown),
         cmocka_unit_test_teardown(test_unsubscribe_stops_delivery, srt_nodes_teardown),
         cmocka_unit_test_teardown(test_multi_room_dedup_across_nodes, srt_nodes_teardown),
+        cmocka_unit_test_teardown(test_twelve_rooms_once, srt_nodes_teardown),
+        cmocka_unit_test_teardown(test_twelve_rooms_once_history, srt_nodes_teardown),
         cmocka_unit_test_teardown(test_echo_and_bad_envelopes, srt_nodes_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,8 @@
  * every client (on the publishing nodes too, in one or two target rooms)
  * receiving every message exactly once in increasing id order, byte for
  * byte; the asynchronous response keeping pipelined requests in order, also
- * when reading has to stop; Redis down giving 503; and a client closing its
+ * when reading has to stop; a client that half-closes after pipelining
+ * getting every answer; Redis down giving 503; and a client closing its
  * connection while its response waits for Redis (the node must not crash:
  * the sanitizer build runs this too, and every node must exit cleanly).
  */
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "srt_check.h"
 #include "srt_redis.h"
@@ -322,6 +324,70 @@ static void test_pipelined_order(void **state) {
     srt_redis_free(redis);
 }
 
+/* A client that pipelines requests and then half-closes (shutdown
+ * SHUT_WR: it sends nothing more but reads on) gets every answer, in
+ * order, and then the server's EOF: without Redis (all answered at once),
+ * and with Redis paused so that the first (sequenced) answer waits and the
+ * rest are held unparsed when the EOF arrives. */
+static void pipeline_then_half_close(int port, srt_redis *paused) {
+    srt_conn c;
+    assert_int_equal(srt_conn_open(&c, port, WAIT_MS), 0);
+    if (paused) assert_int_equal(kill(srt_redis_pid(paused), SIGSTOP), 0);
+    send_publish(&c, paused ? "{\"room\":\"r\",\"data\":1,\"sequence\":\"h\"}"
+                            : "{\"room\":\"r\",\"data\":1}");
+    assert_int_equal(srt_http_send_request(&c, "GET", "/healthz", NULL, NULL, 0, WAIT_MS), 0);
+    send_publish(&c, "{\"room\":\"r\",\"data\":2}");
+    assert_int_equal(srt_http_send_request(&c, "GET", "/rooms", NULL, NULL, 0, WAIT_MS), 0);
+    assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+    if (paused) {
+        /* a request on another connection is answered after the server saw
+         * the EOF sent before it (loopback: both are ready in one poll) */
+        srt_response other;
+        assert_int_equal(srt_http_get(port, "/rooms", &other), 0);
+        srt_check_status(&other, 200);
+        srt_response_free(&other);
+        assert_int_equal(kill(srt_redis_pid(paused), SIGCONT), 0);
+    }
+    srt_response r;
+    read_response(&c, &r);
+    if (paused) free(check_sequenced(&r, 0, NULL));
+    else srt_check_status(&r, 200);
+    srt_response_free(&r);
+    read_response(&c, &r);
+    srt_check_status(&r, 200);
+    assert_non_null(strstr(r.body, "\"status\""));
+    srt_response_free(&r);
+    read_response(&c, &r);
+    srt_check_status(&r, 200);
+    assert_string_equal(r.body, "{\"delivered\":0}\n");
+    srt_response_free(&r);
+    read_response(&c, &r);
+    srt_check_status(&r, 200);
+    srt_response_free(&r);
+    /* then the server ends the connection */
+    assert_int_equal(srt_conn_wait_eof(&c, WAIT_MS), 0);
+    assert_int_equal(c.in.len, 0);
+    srt_conn_close(&c);
+}
+
+static void test_half_close_after_pipelining(void **state) {
+    (void)state;
+    srt_proc plain;
+    start_node(&plain, NULL, NULL);
+    wait_health(plain.port, 200);
+    pipeline_then_half_close(plain.port, NULL);
+    srt_check_stop(&plain);
+
+    srt_redis *redis = srt_redis_start(NULL, 0);
+    assert_non_null(redis);
+    srt_proc p;
+    start_node(&p, redis, NULL);
+    wait_health(p.port, 200);
+    pipeline_then_half_close(p.port, redis);
+    srt_check_stop(&p);
+    srt_redis_free(redis);
+}
+
 /* --- failures ------------------------------------------------------------- */
 
 static void test_redis_down_503(void **state) {
@@ -370,7 +436,8 @@ static void test_redis_down_503(void **state) {
     srt_redis_free(redis);
 }
 
-/* Clients that go away while their response waits for Redis. */
+/* Clients that go away (close) while their response waits for Redis: the
+ * node must not crash, and handles what they sent. */
 static void test_client_gone_before_reply(void **state) {
     (void)state;
     srt_redis *redis = srt_redis_start(NULL, 0);
@@ -402,26 +469,35 @@ static void test_client_gone_before_reply(void **state) {
     char *stays_id = check_sequenced(&r, 1, NULL);
     srt_response_free(&r);
     srt_conn_close(&stays);
-    /* the first requests of the gone clients were published, in id order with
-     * the one that stayed; the requests they had pipelined behind were not */
-    int gone_seen = 0;
-    for (int n = 1; n <= 4; n++) {
+    /* every request the gone clients sent was handled and published, in id
+     * order with the one that stayed: their close is only an EOF to the
+     * node, which cannot tell it from a half-close (whose client reads its
+     * answers on), so the requests they had pipelined behind count too */
+    int seen[3] = {0, 0, 0}; /* gone, held, stays */
+    for (int n = 1; n <= 6; n++) {
         char *block = NULL;
         assert_int_equal(srt_sse_next_event(&s, &block, NULL, WAIT_MS), 0);
         char id[32];
         snprintf(id, sizeof id, "0-%012d", n);
-        char expect[96];
-        snprintf(expect, sizeof expect, "id: %s\ndata: \"%s\"\n\n", id,
-                 strcmp(id, stays_id) == 0 ? "stays" : "gone");
-        if (!srt_bytes_equal("event", block, strlen(block), expect)) fail_msg("event %d", n);
-        gone_seen += strcmp(id, stays_id) != 0;
+        char expect[3][96];
+        const char *data[] = {"gone", "held", "stays"};
+        int which = -1;
+        for (int k = 0; k < 3; k++) {
+            snprintf(expect[k], sizeof expect[k], "id: %s\ndata: \"%s\"\n\n", id, data[k]);
+            if (strcmp(block, expect[k]) == 0) which = k;
+        }
+        if (which < 0) fail_msg("event %d: %s", n, block);
+        if (which == 2 && strcmp(id, stays_id) != 0) fail_msg("stays has id %s, not %s", stays_id, id);
+        seen[which]++;
         free(block);
     }
-    assert_int_equal(gone_seen, 3);
+    assert_int_equal(seen[0], 3);
+    assert_int_equal(seen[1], 2);
+    assert_int_equal(seen[2], 1);
     free(stays_id);
     redisReply *v = srt_redis_command(redis, "GET k");
     assert_non_null(v);
-    assert_string_equal(v->str, "4");
+    assert_string_equal(v->str, "6");
     freeReplyObject(v);
     srt_check_healthy(p.port);
     srt_sse_close(&s);
@@ -434,6 +510,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_memory_ids, srt_teardown_servers),
         cmocka_unit_test_teardown(test_two_nodes_concurrent, srt_teardown_servers),
         cmocka_unit_test_teardown(test_pipelined_order, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_half_close_after_pipelining, srt_teardown_servers),
         cmocka_unit_test_teardown(test_redis_down_503, srt_teardown_servers),
         cmocka_unit_test_teardown(test_client_gone_before_reply, srt_teardown_servers),
     };

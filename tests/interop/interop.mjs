@@ -8,11 +8,16 @@
 // the Redis envelope is JSON.stringify({v:1, m, n, meta?}) (exactly what
 // RedisAdapter.publish writes) and the SSE frame is the reference's frame
 // layout (wire-format.md section 1) with data = JSON.stringify(m.data).
-// Directions covered: reference publish -> sserooms SSE client (exact frame),
+// Directions covered: reference publish -> sserooms SSE client (exact frame,
+// numeric id/event written as JavaScript prints them),
 // sserooms POST /publish -> reference onMessage handler (room, message, node
 // id, meta) plus the raw envelope text on the channel, channel prefixes and
-// node ids on both sides (own-node envelopes dropped, others delivered), and
-// reference-style multi-room publishes de-duplicated by id.
+// node ids on both sides (own-node envelopes dropped, others delivered),
+// reference-style multi-room publishes de-duplicated by id, and sserooms's
+// multi-room envelopes (with their "dedup" key) read by a reference node
+// that delivers them by its own rules (a model of its room manager, which
+// is not installable here: wire-format.md section 6) while a sserooms node
+// delivers them once.
 // "Not delivered" is always proven with a sentinel published afterwards on
 // the same path: Redis keeps per-connection order, so once the sentinel is
 // there, anything published before it has been processed.
@@ -75,6 +80,19 @@ function referenceEnvelope(m, nodeId, meta) {
   const payload = { v: 1, m, n: nodeId };
   if (meta !== undefined) payload.meta = meta;
   return JSON.stringify(payload);
+}
+
+// sserooms's envelope of a multi-room publish: the reference's bytes with
+// the de-duplication key as a last top-level member.
+function withDedup(envelope, key) {
+  return key === undefined ? envelope : `${envelope.slice(0, -1)},"dedup":${JSON.stringify(key)}}`;
+}
+
+// The "dedup" key of an envelope: "<16 hex>:<counter>", required.
+function dedupKeyOf(payload) {
+  const key = JSON.parse(payload.toString('utf8')).dedup;
+  assert.match(String(key), /^[0-9a-f]{16}:[0-9]+$/, `dedup key of ${show(payload)}`);
+  return key;
 }
 
 // The SSE frame the reference writes for a message (wire-format.md 1).
@@ -201,6 +219,9 @@ async function nodeToSserooms(ctx) {
     ['non-ASCII id and event', { event: 'ëvent', data: 1, id: 'ïd-☃' }],
     ['with meta (not sent to clients)', { event: 'm', data: { x: 1 }, id: 'meta1' }, { tenant: 't1', tags: ['a', 'b'] }],
     ['with meta null', { event: 'm', data: 2, id: 'meta2' }, null],
+    // the reference forwards m as parsed and writes `id: ${id}`
+    ['numeric id and event (written as JavaScript prints them)', { event: 7, data: 1, id: 5 }],
+    ['numeric id 1e21 and event 0.5', { event: 0.5, data: 1, id: 1e21 }],
   );
   for (const [label, m, meta] of cases) {
     await check(`reference publish -> sserooms frame: ${label}`, async () => {
@@ -231,13 +252,16 @@ async function sseroomsToNode(ctx) {
     const calls = refA.received.slice(handlerStart);
     const envelopes = raw.slice(rawStart);
     assert.strictEqual(calls.length, n, `handler called ${calls.length} times, expected ${n}`);
+    // several rooms: the reference's bytes plus sserooms's "dedup" key, last,
+    // the same in every copy (the handler does not see it)
+    const key = n > 1 ? dedupKeyOf(envelopes[0].payload) : undefined;
     targetRooms.forEach((r, i) => {
       assert.strictEqual(calls[i].room, r, 'room given to the handler');
       assert.deepStrictEqual(calls[i].m, parsed.m, 'message given to the handler');
       assert.strictEqual(calls[i].nodeId, 'c-node-1', 'node id given to the handler');
       assert.deepStrictEqual(calls[i].meta, parsed.meta, 'meta given to the handler');
       assert.strictEqual(envelopes[i].channel, `sse:room:${r}`, 'channel');
-      const want = Buffer.from(expectedEnvelope, 'utf8');
+      const want = Buffer.from(withDedup(expectedEnvelope, key), 'utf8');
       if (!envelopes[i].payload.equals(want)) {
         throw new Error(`envelope bytes differ\n  expected ${show(want)}\n  received ${show(envelopes[i].payload)}`);
       }
@@ -418,6 +442,93 @@ async function multiRoom(ctx) {
   });
 }
 
+// The reference's delivery rules (wire-format.md section 2) over a
+// RedisAdapter, as its room manager applies them to what the adapter hands
+// over: every local connection in the message's room gets it, except that a
+// connection skips an id it got already (the last 1000 ids per connection);
+// a message without an id is not de-duplicated. Own-node envelopes dropped.
+async function referenceRoomsNode(port, nodeId) {
+  const adapter = new RedisAdapter({ pubClient: redisClient(port), subClient: redisClient(port), nodeId });
+  const conns = [];
+  const handled = [];
+  adapter.onMessage((room, m, from) => {
+    handled.push({ room, m, from });
+    if (from === nodeId) return;
+    for (const c of conns) {
+      if (!c.rooms.has(room)) continue;
+      if (m.id !== undefined) {
+        if (c.seen.includes(m.id)) continue;
+        c.seen.push(m.id);
+        if (c.seen.length > 1000) c.seen.shift();
+      }
+      c.got.push(m);
+    }
+  });
+  await adapter.connect();
+  const connect = async (rooms) => {
+    const c = { rooms: new Set(rooms), seen: [], got: [] };
+    conns.push(c);
+    for (const r of rooms) await adapter.subscribe(r);
+    return c;
+  };
+  return { adapter, connect, handled };
+}
+
+// sserooms's multi-room envelopes carry a "dedup" key: a reference node
+// reads them as before and delivers per its own rules (once with an id,
+// once per room without), while a sserooms node delivers once either way.
+async function dedupKey(ctx) {
+  const { s1, s3 } = ctx;
+  const rooms = ['k:a', 'k:b', 'k:c'];
+  const ref = await referenceRoomsNode(ctx.port, 'ref-rooms-1');
+  const refBoth = await ref.connect(rooms);
+  const onS3 = await openSse(s3.port, rooms);
+  ctx.streams.push(onS3);
+  for (const r of rooms) await waitSubscribers(ctx.cmd, `sse:room:${r}`, 2);
+  const raw = await rawSubscriber(ctx.port, rooms.map((r) => `sse:room:${r}`));
+
+  const publish = async (m) => {
+    const res = await postJson(s1.port, '/publish', JSON.stringify({ rooms, ...m }));
+    assert.strictEqual(res.status, 200, res.body);
+  };
+  const withId = message({ event: 'dd', data: { n: 1 }, id: 'dd-1' });
+  const noId = message({ event: 'dd', data: { n: 2 } });
+  const sentinel = message({ event: 'sentinel', data: 0, id: 'dd-s' });
+  const refStart = ref.handled.length;
+  await check('sserooms 3-room publish: one "dedup" key in every copy, the reference layout otherwise', async () => {
+    const start = raw.length;
+    await publish(withId);
+    await waitCount(raw, start + 3, 'three envelopes');
+    const copies = raw.slice(start);
+    const key = dedupKeyOf(copies[0].payload);
+    copies.forEach((c, i) => {
+      assert.strictEqual(c.channel, `sse:room:${rooms[i]}`);
+      const want = withDedup(referenceEnvelope(withId, 'c-node-1'), key);
+      assert.strictEqual(c.payload.toString('utf8'), want);
+    });
+  });
+  await check('reference node reads the keyed envelopes: with an id, its connection in all rooms gets it once', async () => {
+    await waitUntil('the reference handler saw 3 copies', () => ref.handled.length >= refStart + 3, WAIT_MS);
+    ref.handled.slice(refStart).forEach((h, i) => {
+      assert.strictEqual(h.room, rooms[i]);
+      assert.deepStrictEqual(h.m, withId, 'message as the reference reads it');
+      assert.strictEqual(h.from, 'c-node-1');
+    });
+    assert.deepStrictEqual(refBoth.got, [withId]);
+  });
+  await check('reference node, no id: per its rules once per room (3 copies), message intact', async () => {
+    refBoth.got.length = 0;
+    await publish(noId);
+    await publish({ ...sentinel, rooms: undefined, room: 'k:c' });
+    await waitUntil('the sentinel at the reference connection',
+      () => refBoth.got.some((m) => m.id === 'dd-s'), WAIT_MS);
+    assert.deepStrictEqual(refBoth.got, [noId, noId, noId, sentinel]);
+  });
+  await check('sserooms node: the same two messages once each, no id line added', async () => {
+    await expectFrames(onS3, [referenceFrame(withId), referenceFrame(noId), referenceFrame(sentinel)]);
+  });
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   // Referenced on purpose: a run that hangs still ends, as a failure.
@@ -440,7 +551,7 @@ async function main() {
     ctx.refA = await referenceNode(redis.port, { nodeId: 'ref-node-1' });
     ctx.refP = await referenceNode(redis.port, { nodeId: 'ref-node-2', channelPrefix: 'app1:rooms:' });
 
-    const sections = [nodeToSserooms, sseroomsToNode, prefixes, nodeIds, multiRoom];
+    const sections = [nodeToSserooms, sseroomsToNode, prefixes, nodeIds, multiRoom, dedupKey];
     for (const section of sections) {
       try {
         await section(ctx);

@@ -29,6 +29,7 @@ typedef struct delivery {
     char data[256];
     char id[64];
     char event[64];
+    char dedup[64]; /* the envelope's de-duplication key, "" when none */
     uint32_t retry;
 } delivery;
 
@@ -45,7 +46,8 @@ typedef struct fixture {
     node A, B;
 } fixture;
 
-static int deliver(void *ud, const char *room, size_t room_len, const sr_message *msg) {
+static int deliver(void *ud, const char *room, size_t room_len, const sr_message *msg,
+                   const char *dedup) {
     node *n = ud;
     if (n->n_got < MAX_GOT) {
         delivery *d = &n->got[n->n_got];
@@ -53,6 +55,7 @@ static int deliver(void *ud, const char *room, size_t room_len, const sr_message
         snprintf(d->data, sizeof d->data, "%.*s", (int)msg->data_len, msg->data);
         snprintf(d->id, sizeof d->id, "%s", msg->id ? msg->id : "(none)");
         snprintf(d->event, sizeof d->event, "%s", msg->event ? msg->event : "(none)");
+        snprintf(d->dedup, sizeof d->dedup, "%s", dedup ? dedup : "");
         d->retry = msg->retry;
     }
     n->n_got++;
@@ -181,6 +184,10 @@ static void test_cross_node_delivery_exact(void **state) {
         assert_string_equal(f->B.got[i].event, "chat");
         assert_int_equal(f->B.got[i].retry, 3000);
     }
+    /* both copies carry one de-duplication key: "<16 hex>:<counter>" */
+    assert_int_equal(strlen(f->B.got[0].dedup), 18);
+    assert_int_equal(f->B.got[0].dedup[16], ':');
+    assert_string_equal(f->B.got[1].dedup, f->B.got[0].dedup);
     /* A got its own message back from Redis on r1 and dropped it */
     assert_int_equal(f->A.n_got, 0);
     assert_int_equal(counters(&f->A).own_echo, 1);
@@ -193,7 +200,14 @@ static void test_cross_node_delivery_exact(void **state) {
     assert_string_equal(f->A.got[0].data, "\"[DONE]\"");
     assert_string_equal(f->A.got[0].id, "(none)");
     assert_string_equal(f->A.got[0].event, "(none)");
+    assert_string_equal(f->A.got[0].dedup, ""); /* one room: no key */
     assert_int_equal(f->A.got[0].retry, 0);
+    /* the next multi-room publish gets another key */
+    assert_int_equal(sr_redis_adapter_publish(f->A.a, rooms, 2, &bare, NULL, 0), 0);
+    wait_got_n(f, &f->B, 4);
+    assert_string_equal(f->B.got[3].dedup, f->B.got[2].dedup);
+    assert_string_not_equal(f->B.got[2].dedup, f->B.got[0].dedup);
+    assert_memory_equal(f->B.got[2].dedup, f->B.got[0].dedup, 17); /* same adapter */
 }
 
 static void test_ten_publishes_and_unsubscribe(void **state) {
@@ -280,8 +294,10 @@ static void test_bad_envelopes_counted(void **state) {
                         "\"not_object\":2,\"bad_version\":3,\"bad_fields\":4,\"foreign_channel\":0},"
                         "\"own_echo\":1,\"reconnects\":0,\"subscribed\":1,\"outbox\":0,"
                         "\"node_id\":\"node-B\"}");
-    /* too small a buffer: nothing rather than broken JSON */
-    assert_int_equal(sr_redis_adapter_stats_json(f->B.a, stats, 20), 0);
+    /* too small a buffer: nothing rather than broken JSON, and the size needed */
+    assert_int_equal(sr_redis_adapter_stats_json(f->B.a, stats, 20), len + 1);
+    assert_string_equal(stats, "");
+    assert_int_equal(sr_redis_adapter_stats_json(f->B.a, stats, len + 1), len);
     char reason[64];
     assert_int_equal(sr_redis_adapter_health(f->B.a, reason, sizeof reason), 0);
 }

@@ -195,10 +195,10 @@ static void test_decode_bad_fields(void **state) {
         "{\"v\":1,\"m\":null,\"n\":\"x\"}",
         "{\"v\":1,\"m\":{},\"n\":\"x\"}",                          /* data missing */
         "{\"v\":1,\"m\":{\"event\":\"e\"},\"n\":\"x\"}",
-        "{\"v\":1,\"m\":{\"data\":1,\"event\":5},\"n\":\"x\"}",    /* event not a string */
-        "{\"v\":1,\"m\":{\"data\":1,\"event\":null},\"n\":\"x\"}",
-        "{\"v\":1,\"m\":{\"data\":1,\"id\":7},\"n\":\"x\"}",       /* id not a string */
+        "{\"v\":1,\"m\":{\"data\":1,\"event\":null},\"n\":\"x\"}", /* neither string nor number */
+        "{\"v\":1,\"m\":{\"data\":1,\"event\":true},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"id\":[\"a\"]},\"n\":\"x\"}",
+        "{\"v\":1,\"m\":{\"data\":1,\"id\":{}},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"retry\":-1},\"n\":\"x\"}",   /* retry not a u32 */
         "{\"v\":1,\"m\":{\"data\":1,\"retry\":1.5},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"retry\":\"5\"},\"n\":\"x\"}",
@@ -218,6 +218,69 @@ static void test_decode_bad_fields(void **state) {
     expect_status("{\"v\":1,\"m\":{\"data\":1,\"retry\":5e3},\"n\":\"x\"}", SR_ENVELOPE_OK);
     /* a tab in an id is allowed (only CR and LF break the SSE framing) */
     expect_status("{\"v\":1,\"m\":{\"data\":1,\"id\":\"a\\tb\"},\"n\":\"x\"}", SR_ENVELOPE_OK);
+}
+
+/* Numeric id/event: the reference hands m to its room manager as parsed,
+ * which writes `id: ${id}`, so a number is written as JavaScript's String()
+ * prints it. */
+static void test_decode_numeric_id_and_event(void **state) {
+    static const struct {
+        const char *json, *text;
+    } nums[] = {
+        {"5", "5"}, {"-5", "-5"}, {"5.0", "5"}, {"5e0", "5"}, {"0", "0"}, {"-0", "0"},
+        {"0.1", "0.1"}, {"1.5e-7", "1.5e-7"}, {"0.000001", "0.000001"}, {"1e-7", "1e-7"},
+        {"123456789012345678901", "123456789012345680000"}, {"1e21", "1e+21"},
+        {"1.2345e25", "1.2345e+25"}, {"9007199254740993", "9007199254740992"},
+        {"0.30000000000000004", "0.30000000000000004"}, {"1e400", "Infinity"},
+        {"-1e400", "-Infinity"}, {"5e-324", "5e-324"}, {"1.7976931348623157e308", "1.7976931348623157e+308"},
+        {"12.50", "12.5"}, {"100", "100"}, {"1E2", "100"}, {"-0.0000012", "-0.0000012"},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "{\"v\":1,\"m\":{\"event\":%s,\"data\":1,\"id\":%s},\"n\":\"x\"}",
+                 nums[i].json, nums[i].json);
+        sr_envelope env;
+        assert_int_equal(dec(p, &env), SR_ENVELOPE_OK);
+        assert_string_equal(env.msg.id, nums[i].text);
+        assert_string_equal(env.msg.event, nums[i].text);
+        sr_envelope_release(&env);
+    }
+}
+
+/* The de-duplication key: written last, only when given, read back; a key
+ * that is no usable string is ignored, not a reason to drop the message. */
+static void test_dedup_key(void **state) {
+    sr_message m = {.id = "", .event = "e", .data = "1", .data_len = SIZE_MAX};
+    size_t len = 0;
+    char *s = sr_envelope_encode_dedup(&m, "n1", "{\"t\":1}", 7, "0123456789abcdef:7", &len);
+    assert_string_equal(s, "{\"v\":1,\"m\":{\"event\":\"e\",\"data\":1},\"n\":\"n1\","
+                           "\"meta\":{\"t\":1},\"dedup\":\"0123456789abcdef:7\"}");
+    assert_int_equal(len, strlen(s));
+    sr_envelope env;
+    assert_int_equal(dec(s, &env), SR_ENVELOPE_OK);
+    assert_string_equal(env.dedup, "0123456789abcdef:7");
+    assert_int_equal(env.dedup_len, 18);
+    assert_null(env.msg.id);
+    sr_envelope_release(&env);
+    free(s);
+    s = sr_envelope_encode_dedup(&m, "n1", NULL, 0, "", &len);
+    assert_string_equal(s, "{\"v\":1,\"m\":{\"event\":\"e\",\"data\":1},\"n\":\"n1\"}");
+    free(s);
+    assert_int_equal(dec("{\"v\":1,\"m\":{\"data\":1},\"n\":\"x\"}", &env), SR_ENVELOPE_OK);
+    assert_null(env.dedup);
+    sr_envelope_release(&env);
+    const char *ignored[] = {
+        "{\"v\":1,\"m\":{\"data\":1},\"n\":\"x\",\"dedup\":5}",
+        "{\"v\":1,\"m\":{\"data\":1},\"n\":\"x\",\"dedup\":null}",
+        "{\"v\":1,\"m\":{\"data\":1},\"n\":\"x\",\"dedup\":\"\"}",
+        "{\"v\":1,\"m\":{\"data\":1},\"n\":\"x\",\"dedup\":\"a\\nb\"}",
+        "{\"v\":1,\"m\":{\"data\":1},\"n\":\"x\",\"dedup\":\"a\\u0000b\"}",
+    };
+    for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) {
+        assert_int_equal(dec(ignored[i], &env), SR_ENVELOPE_OK);
+        assert_null(env.dedup);
+        sr_envelope_release(&env);
+    }
 }
 
 static void test_decode_unicode_repair(void **state) {
@@ -250,6 +313,8 @@ int main(void) {
         cmocka_unit_test(test_decode_invalid_and_not_object),
         cmocka_unit_test(test_decode_bad_fields),
         cmocka_unit_test(test_decode_unicode_repair),
+        cmocka_unit_test(test_decode_numeric_id_and_event),
+        cmocka_unit_test(test_dedup_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

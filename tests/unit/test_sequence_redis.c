@@ -59,7 +59,9 @@ static void on_answer(void *ud, int rc, const char *text) {
     snprintf(an->text, sizeof an->text, "%s", text ? text : "(null)");
 }
 
-static int deliver(void *ud, const char *room, size_t room_len, const sr_message *msg) {
+static int deliver(void *ud, const char *room, size_t room_len, const sr_message *msg,
+                   const char *dedup) {
+    (void)dedup; /* sequenced publishes are told apart by their ids */
     node *n = ud;
     if (n->n_got < MAX_GOT) {
         delivery *d = &n->got[n->n_got];
