@@ -272,6 +272,8 @@ void sr_routes_error(sr_conn *c, int status, const char *message, bool close_aft
 void sr_routes_json(sr_conn *c, int status, const char *json, size_t len, const char *extra_headers);
 void sr_routes_body(sr_conn *c, int status, const char *content_type, const char *body, size_t len,
                     const char *extra_headers);
+/* Appends s[0..n) as a JSON string with sr_json_quote_inert: whatever the
+ * server writes from client text escapes C0, C1 and bidi controls. */
 void sr_buf_json_str(sr_buf *b, const char *s, size_t n);
 int sr_cors_allowed(const sr_server *srv, const char *origin);
 

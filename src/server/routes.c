@@ -25,9 +25,9 @@
 #define SR_MAX_PUBLISH_ROOMS 1000
 
 void sr_buf_json_str(sr_buf *b, const char *s, size_t n) {
-    size_t need = sr_json_quote(s, n, NULL, 0);
+    size_t need = sr_json_quote_inert(s, n, NULL, 0);
     if (sr_buf_reserve(b, need) < 0) return;
-    b->len += sr_json_quote(s, n, b->p + b->len, need);
+    b->len += sr_json_quote_inert(s, n, b->p + b->len, need);
     b->p[b->len] = '\0';
 }
 

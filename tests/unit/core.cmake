@@ -1,2 +1,8 @@
 sr_unit_test(test_sse sse)
 sr_unit_test(test_http http common)
+
+# The command's log line formatting (app/log.c compiled in): control and
+# bidi characters from clients are escaped in text and JSON lines.
+sr_unit_test(test_log)
+target_sources(test_log PRIVATE ${CMAKE_SOURCE_DIR}/app/log.c)
+target_include_directories(test_log PRIVATE ${CMAKE_SOURCE_DIR}/app)
