@@ -314,6 +314,12 @@ void sr_auth_metrics_text(sr_server *srv, sr_buf *b);
 
 /* static.c: files under cfg.web_root */
 int sr_static_serve(sr_conn *c); /* 1 served, 0 not a static path */
+struct stat;
+/* Opens the regular file `name` (one path component) of the folder root
+ * for reading without following a symbolic link or blocking (FIFO): the
+ * fd with *st filled, or -1 with errno. no_openat2: use the openat +
+ * O_NOFOLLOW fallback even where openat2 exists (tests cover both). */
+int sr_static_open(const char *root, const char *name, int no_openat2, struct stat *st);
 
 /* broadcast.c */
 typedef struct sr_msg_parts {
