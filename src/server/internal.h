@@ -97,6 +97,7 @@ struct sr_conn {
     uint32_t wslot;             /* writer threads: slot + 1; 0 = written here */
     uint32_t requests;          /* requests read on this connection */
     struct sr_addr_count *addr; /* its client address's entry (limits.c) */
+    size_t pinned;              /* its share of srv->http_pinned (limits.c) */
     struct sr_resume *resume;   /* set while its history replay is fetched
                                    (history_resume.c): live frames wait there */
     uint64_t resume_floor;      /* after a replay from the adapter: live
@@ -157,6 +158,7 @@ typedef enum sr_limit_id {
     SR_LIMIT_REQUEST_TIME,        /* request_timeout_ms: 408 */
     SR_LIMIT_BODY_BYTES,          /* max_body_bytes: 413 */
     SR_LIMIT_MESSAGE_BYTES,       /* max_message_bytes: 413 / SR_ETOOBIG */
+    SR_LIMIT_HTTP_BUFFER,         /* max_http_buffer_bytes: reading held back */
     SR_LIMIT_COUNT
 } sr_limit_id;
 
@@ -246,6 +248,8 @@ struct sr_server {
     sr_metrics metrics;
     sr_addr_table addrs;        /* open connections per client address */
     uint64_t limit_refused[SR_LIMIT_COUNT];
+    size_t http_pinned;         /* bytes all HTTP connections pin (limits.c) */
+    size_t http_pinned_peak;
     struct sr_history *history; /* cfg.history > 0: ids, kept messages and
                                    replays in flight (history*.c) */
     struct sr_writers *writers; /* writer threads (writer.c); NULL: none */
@@ -393,6 +397,11 @@ int sr_limit_message(sr_server *srv, size_t data_len);
 int64_t sr_addr_acquire(sr_server *srv, sr_conn *c);
 void sr_addr_release(sr_server *srv, sr_conn *c); /* when c is freed */
 void sr_addr_table_free(sr_server *srv);
+/* Brings c's share of the HTTP budget (queued answers, held requests,
+ * parser buffers while it reads requests) up to date. */
+void sr_http_budget_update(sr_conn *c);
+/* True when HTTP connections together pin more than max_http_buffer_bytes. */
+int sr_http_budget_over(const sr_server *srv);
 void sr_limits_json(sr_server *srv, sr_buf *b);    /* ,"limits":{..},"refused":{..} */
 void sr_limits_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
 

@@ -6,3 +6,6 @@ sr_unit_test(test_http http common)
 sr_unit_test(test_log)
 target_sources(test_log PRIVATE ${CMAKE_SOURCE_DIR}/app/log.c)
 target_include_directories(test_log PRIVATE ${CMAKE_SOURCE_DIR}/app)
+
+# The per-address limit's key: IPv6 grouped by prefix, IPv4 whole.
+sr_unit_test(test_addr common)
