@@ -182,6 +182,7 @@ sr_conn *sr_conn_new(sr_server *srv) {
         .max_header_bytes = srv->cfg.max_header_bytes,
         .max_body_bytes = srv->cfg.max_body_bytes,
         .max_headers = 100,
+        .require_host = 1,
     };
     sr_http_request_init(&c->http->req, &limits);
     uv_timer_init(srv->loop, &c->http->timer);

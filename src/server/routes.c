@@ -462,6 +462,15 @@ static void handle_publish(sr_conn *c) {
         publish_req_free(&p);
         return;
     }
+    /* the stats room (--demo) carries the server's own /stats: nobody may
+     * speak in its name over HTTP (docs/security.md) */
+    for (size_t i = 0; srv->cfg.stats_room && i < p.n_rooms; i++) {
+        if (strcmp(p.rooms[i], srv->cfg.stats_room) == 0) {
+            publish_req_free(&p);
+            reject(c, 403, "the stats room is written by the server only");
+            return;
+        }
+    }
     if (sr_limit_message(srv, p.m.data_len) < 0) {
         publish_req_free(&p);
         snprintf(err, sizeof(err), "\"data\" too large: its JSON text may have at most %zu bytes",
