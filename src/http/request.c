@@ -331,13 +331,12 @@ static void clear_parsed(sr_http_request *r) {
 }
 
 /* Scans head bytes for a line ended by a bare LF, up to the blank line
- * that ends the head; 0, or -1 after fail(). */
-static int scan_head(sr_http_request *r, const char *data, size_t len) {
+ * that ends the head: the offset of that LF, or len when there is none. */
+static size_t scan_head(sr_http_request *r, const char *data, size_t len) {
     for (size_t i = 0; i < len && !r->head_scanned; i++) {
         unsigned char ch = (unsigned char)data[i];
         if (ch == '\n') {
-            if (r->head_prev != '\r')
-                return fail(r, 400, "bare LF in the request head: lines must end with CRLF");
+            if (r->head_prev != '\r') return i;
             if (!r->head_line_started && r->head_any_line) r->head_scanned = 1;
             r->head_line_started = 0;
         } else if (ch != '\r') {
@@ -346,13 +345,15 @@ static int scan_head(sr_http_request *r, const char *data, size_t len) {
         }
         r->head_prev = ch;
     }
-    return 0;
+    return len;
 }
 
 size_t sr_http_request_feed(sr_http_request *r, const char *data, size_t len) {
     if (r->state != SR_HTTP_PARTIAL || len == 0) return 0;
-    if (!r->head_scanned && scan_head(r, data, len) < 0) return 0;
-    size_t n = http_parser_execute(&r->parser, &settings, data, len);
+    /* the parser sees the bytes before a bare LF only: whatever it finds
+     * wrong in them comes first, as it would had they arrived apart */
+    size_t upto = r->head_scanned ? len : scan_head(r, data, len);
+    size_t n = upto ? http_parser_execute(&r->parser, &settings, data, upto) : 0;
     enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
     if (r->state == SR_HTTP_DONE) {
         /* paused right after the message; n counts the bytes it used */
@@ -367,6 +368,7 @@ size_t sr_http_request_feed(sr_http_request *r, const char *data, size_t len) {
         fail(r, 400, "protocol upgrade not supported");
         return n;
     }
+    if (upto < len) fail(r, 400, "bare LF in the request head: lines must end with CRLF");
     return n;
 }
 
