@@ -15,6 +15,10 @@
  *  - POST /tickets: default TTL 30 s in the answer, a ticket works once
  *    and then fails, is bound to its rooms, rooms outside the token are
  *    refused; with --ticket-ttl-ms 1000 a ticket fails after 1.5 s;
+ *  - ticket flood (issue #18, finding 3): one subject's 11,000 requests
+ *    never make another subject's ticket fail (429 past its rate; with no
+ *    per-subject limits, 503 from the full store, nothing evicted); the
+ *    live-ticket cap of one subject (429, freed by a redemption);
  *  - /stats and /metrics count the refusals by reason and the tickets;
  *  - startup: half-configured authorization exits 2 saying why; an HS256
  *    secret file works; --check-config masks the secret.
@@ -396,8 +400,37 @@ static void test_ticket_flood(void **state) {
                  limited, full);
         if (!strstr(stats, want)) fail_msg("/stats has no %s: %s", want, stats);
         free(stats);
+        char *metrics = get_body(p.port, "/metrics");
+        snprintf(want, sizeof want, "sserooms_ticket_refusals_total{reason=\"%s\"} %ld\n",
+                 run == 0 ? "rate" : "full", run == 0 ? limited : full);
+        if (!strstr(metrics, want)) fail_msg("/metrics has no %s", want);
+        free(metrics);
         srt_check_stop(&p);
     }
+
+    /* the live-ticket cap of one subject: the 4th is refused until one is
+     * redeemed; another subject is not affected */
+    srt_proc p;
+    start_rs256(&p, (const char *[]){"--ticket-rate", "0", "--max-tickets-per-subject", "3", NULL});
+    char *t[4];
+    long long ttl;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ask_ticket(p.port, attacker, "{\"rooms\":[\"a\"]}", &t[i], &ttl), 200);
+    char *answer = NULL;
+    assert_int_equal(post(p.port, "/tickets", attacker, "{\"rooms\":[\"a\"]}", &answer), 429);
+    assert_non_null(strstr(answer, "already holds 3 live tickets"));
+    free(answer);
+    assert_int_equal(ask_ticket(p.port, victim, "{\"rooms\":[\"a\"]}", &t[3], &ttl), 200);
+    free(t[3]);
+    char path[256];
+    snprintf(path, sizeof path, "/sse?room=a&ticket=%s", t[0]);
+    assert_int_equal(open_stream(p.port, path, NULL, NULL), 200);
+    assert_int_equal(ask_ticket(p.port, attacker, "{\"rooms\":[\"a\"]}", &t[3], &ttl), 200);
+    for (int i = 0; i < 4; i++) free(t[i]);
+    char *stats = get_body(p.port, "/stats");
+    assert_non_null(strstr(stats, "\"tickets_refused\":{\"rate\":0,\"subject_cap\":1,\"full\":0}"));
+    free(stats);
+    srt_check_stop(&p);
     free(victim);
     free(attacker);
 }
