@@ -6,7 +6,9 @@
  *         "host":"127.0.0.1","port":8080}
  * A connection id appears as conn=N / "conn_id":N right after the message.
  * Strings are copied through a UTF-8 check so that any input (a path, a
- * peer's text relayed by the library) still gives one valid line.
+ * peer's text relayed by the library) still gives one valid line, and with
+ * control characters (C0, DEL, C1) and bidi controls escaped, so that it
+ * can neither drive the terminal that shows the log nor reorder its text.
  */
 #include "log.h"
 

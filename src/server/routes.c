@@ -6,7 +6,9 @@
  *
  * POST /publish validates the whole body with the JSON scanner, takes the
  * fields it knows as spans of the original text and forwards `data`
- * byte for byte. Every refusal names the problem. With "sequence" the id
+ * byte for byte. Every refusal names the problem; client text echoed in it
+ * is escaped (sr_buf_json_str). The stats room of cfg.stats_room is the
+ * server's own: no HTTP publisher may write into it. With "sequence" the id
  * comes from a shared counter; when that needs Redis the response waits for
  * its reply (the connection holds later requests meanwhile, see conn.c) and
  * is written by the completion, unless the client has gone by then.
