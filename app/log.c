@@ -6,7 +6,9 @@
  *         "host":"127.0.0.1","port":8080}
  * A connection id appears as conn=N / "conn_id":N right after the message.
  * Strings are copied through a UTF-8 check so that any input (a path, a
- * peer's text relayed by the library) still gives one valid line.
+ * peer's text relayed by the library) still gives one valid line, and with
+ * control characters (C0, DEL, C1) and bidi controls escaped, so that it
+ * can neither drive the terminal that shows the log nor reorder its text.
  */
 #include "log.h"
 
@@ -61,8 +63,22 @@ static size_t utf8_seq(const unsigned char *s) {
     return n;
 }
 
+/* The code point of the valid sequence s[0..n) (n >= 2) when a log must
+ * not hold it raw: a C1 control (U+0080-U+009F; U+009B is a terminal's
+ * CSI) or a bidi embedding, override or isolate (U+202A-U+202E,
+ * U+2066-U+2069), which reorder what a reader of the log sees; else 0. */
+unsigned app_log_deceptive_cp(const unsigned char *s, size_t n) {
+    if (n == 2 && s[0] == 0xc2 && s[1] <= 0x9f) return s[1];
+    if (n == 3 && s[0] == 0xe2) {
+        unsigned cp = 0x2000u | ((unsigned)(s[1] & 0x3f) << 6) | (s[2] & 0x3f);
+        if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069)) return cp;
+    }
+    return 0;
+}
+
 /* Appends s escaped: JSON string escapes (json) or, for text, the same
- * escapes for control characters, quotes and backslashes. */
+ * escapes for control characters (C0, DEL, C1 and the bidi controls as
+ * \u escapes), quotes and backslashes. */
 static void put_escaped(line_buf *b, const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
@@ -72,12 +88,19 @@ static void put_escaped(line_buf *b, const char *s) {
             p++;
             continue;
         }
+        char esc[16];
+        unsigned cp = n > 1 ? app_log_deceptive_cp(p, n) : 0;
+        if (cp) {
+            snprintf(esc, sizeof esc, "\\u%04x", cp & 0xffffu);
+            puts_(b, esc);
+            p += n;
+            continue;
+        }
         if (n > 1) {
             put(b, (const char *)p, n);
             p += n;
             continue;
         }
-        char esc[8];
         switch (*p) {
         case '"': puts_(b, "\\\""); break;
         case '\\': puts_(b, "\\\\"); break;
@@ -101,7 +124,9 @@ static void put_escaped(line_buf *b, const char *s) {
 static void put_text_value(line_buf *b, const char *s) {
     int bare = *s != '\0';
     for (const unsigned char *p = (const unsigned char *)s; *p && bare; p++)
-        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f) bare = 0;
+        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f ||
+            app_log_deceptive_cp(p, utf8_seq(p)))
+            bare = 0;
     if (bare) {
         put_escaped(b, s); /* still replaces bad UTF-8 */
         return;

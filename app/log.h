@@ -43,13 +43,19 @@ typedef struct app_logger {
     app_log_level min_level;  /* lines below it are dropped */
 } app_logger;
 
+/* The code point of the valid UTF-8 sequence s[0..n) when logs escape it
+ * although it is printable UTF-8 (C1 controls, bidi controls); else 0. */
+unsigned app_log_deceptive_cp(const unsigned char *s, size_t n);
+
 /* "debug", "info", "warn", "error" */
 const char *app_log_level_name(app_log_level level);
 
 /* Formats one line, '\n' included, into a malloc'd NUL-terminated buffer
  * (*len_out its length). conn_id 0 means no connection. Strings that are not
- * valid UTF-8 get U+FFFD in place of the bad bytes; control characters are
- * escaped, so a line is always one line and, in JSON, one valid value.
+ * valid UTF-8 get U+FFFD in place of the bad bytes; control characters (C0,
+ * DEL, C1) and the bidi controls U+202A-U+202E and U+2066-U+2069 are
+ * escaped (\u009b), so a line is always one line, in JSON one valid value,
+ * and cannot drive a terminal or reorder what its reader sees.
  * NULL when out of memory. */
 char *app_log_format_line(app_log_format format, const struct timespec *ts, app_log_level level,
                           uint64_t conn_id, const char *msg, const app_log_field *fields,

@@ -37,6 +37,12 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                            .help = "bytes queued for one stream before it is dropped as a slow "
                                    "consumer; answers queued for a pipelining client before "
                                    "its next requests wait"},
+    [APP_OPT_MAX_HTTP_BUFFER] = {"max-http-buffer-bytes", "SSEROOMS_MAX_HTTP_BUFFER_BYTES",
+                                 NUM(0, SIZE_MAX), .arg = "N",
+                                 .help = "answers queued and request bytes held for all HTTP "
+                                         "(non-stream) connections together; past it they read "
+                                         "no further request until their answers are out; 0 = "
+                                         "no limit"},
     [APP_OPT_MAX_HEADER] = {"max-header-bytes", "SSEROOMS_MAX_HEADER_BYTES", NUM(256, SIZE_MAX),
                             .arg = "N", .help = "bytes of request line + headers"},
     [APP_OPT_MAX_BODY] = {"max-body-bytes", "SSEROOMS_MAX_BODY_BYTES", NUM(1, SIZE_MAX),
@@ -57,6 +63,10 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                     NUM(0, SIZE_MAX), .arg = "N",
                                     .help = "open connections from one client address (past it: "
                                             "429); 0 = no limit"},
+    [APP_OPT_IPV6_PREFIX_LEN] = {"ipv6-prefix-len", "SSEROOMS_IPV6_PREFIX_LEN", NUM(1, 128),
+                                 .arg = "N",
+                                 .help = "IPv6 clients count as one address per /N prefix for "
+                                         "max-connections-per-addr; 128 = each address alone"},
     [APP_OPT_MAX_MESSAGE] = {"max-message-bytes", "SSEROOMS_MAX_MESSAGE_BYTES", NUM(0, SIZE_MAX),
                              .arg = "N",
                              .help = "bytes of one message's data JSON (past it: 413); 0 = no "
@@ -118,6 +128,14 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                              .help = "cookie that may carry the token of GET /sse"},
     [APP_OPT_TICKET_TTL] = {"ticket-ttl-ms", "SSEROOMS_TICKET_TTL_MS", NUM(1, 3600000), .arg = "MS",
                             .help = "lifetime of a single-use ticket from POST /tickets, in ms"},
+    [APP_OPT_MAX_TICKETS_PER_SUBJECT] = {"max-tickets-per-subject",
+                                         "SSEROOMS_MAX_TICKETS_PER_SUBJECT", NUM(0, UINT_MAX),
+                                         .arg = "N",
+                                         .help = "live tickets one token subject may hold "
+                                                 "(past it: 429); 0 = no limit"},
+    [APP_OPT_TICKET_RATE] = {"ticket-rate", "SSEROOMS_TICKET_RATE", NUM(0, UINT_MAX), .arg = "N",
+                             .help = "tickets a second one token subject may ask for, in bursts "
+                                     "of twice that (past it: 429); 0 = no limit"},
     [APP_OPT_HISTORY] = {"history", "SSEROOMS_HISTORY", NUM(0, SR_HISTORY_MAX), .arg = "N",
                          .help = "messages kept per room for Last-Event-ID resume (ids assigned "
                                  "by the server, docs/resume.md); 0 = off"},
@@ -209,6 +227,7 @@ void app_settings_init(app_settings *s) {
     v[APP_OPT_PORT].num = (uint64_t)cfg.port;
     v[APP_OPT_HEARTBEAT].num = cfg.heartbeat_ms;
     v[APP_OPT_MAX_QUEUE].num = cfg.max_queue_bytes;
+    v[APP_OPT_MAX_HTTP_BUFFER].num = cfg.max_http_buffer_bytes;
     v[APP_OPT_MAX_HEADER].num = cfg.max_header_bytes;
     v[APP_OPT_MAX_BODY].num = cfg.max_body_bytes;
     v[APP_OPT_REQ_TIMEOUT].num = cfg.request_timeout_ms;
@@ -217,6 +236,7 @@ void app_settings_init(app_settings *s) {
     v[APP_OPT_MAX_ROOM_LEN].num = cfg.max_room_len;
     v[APP_OPT_MAX_CONNS].num = cfg.max_connections;
     v[APP_OPT_MAX_CONNS_PER_ADDR].num = cfg.max_connections_per_addr;
+    v[APP_OPT_IPV6_PREFIX_LEN].num = cfg.ipv6_prefix_len;
     v[APP_OPT_MAX_MESSAGE].num = cfg.max_message_bytes;
     /* the command uses one thread per core; the library's default (1)
      * keeps an embedder's process single-threaded */
@@ -225,6 +245,8 @@ void app_settings_init(app_settings *s) {
     v[APP_OPT_AUTH_LEEWAY].num = cfg.auth_leeway_s;
     set_default_str(&v[APP_OPT_AUTH_COOKIE], cfg.auth_cookie);
     v[APP_OPT_TICKET_TTL].num = cfg.ticket_ttl_ms;
+    v[APP_OPT_MAX_TICKETS_PER_SUBJECT].num = cfg.max_tickets_per_subject;
+    v[APP_OPT_TICKET_RATE].num = cfg.ticket_rate;
     v[APP_OPT_HISTORY].num = cfg.history;
     v[APP_OPT_HISTORY_TTL].num = cfg.history_ttl_ms;
     v[APP_OPT_HISTORY_MAX_BYTES].num = cfg.history_max_bytes;
@@ -504,7 +526,7 @@ int app_settings_check_auth(const app_settings *s, char *err, size_t errcap) {
     static const app_opt_id auth_opts[] = {
         APP_OPT_AUTH_ALG,     APP_OPT_AUTH_SECRET, APP_OPT_AUTH_SECRET_FILE, APP_OPT_AUTH_PUBLIC_KEY,
         APP_OPT_AUTH_LEEWAY,  APP_OPT_AUTH_ISSUER, APP_OPT_AUTH_AUDIENCE,    APP_OPT_AUTH_COOKIE,
-        APP_OPT_TICKET_TTL};
+        APP_OPT_TICKET_TTL,   APP_OPT_MAX_TICKETS_PER_SUBJECT,               APP_OPT_TICKET_RATE};
     const app_value *v = s->v;
     app_settings defaults;
     app_settings_init(&defaults);
@@ -545,6 +567,7 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->port = (int)v[APP_OPT_PORT].num;
     c->heartbeat_ms = (uint32_t)v[APP_OPT_HEARTBEAT].num;
     c->max_queue_bytes = (size_t)v[APP_OPT_MAX_QUEUE].num;
+    c->max_http_buffer_bytes = (size_t)v[APP_OPT_MAX_HTTP_BUFFER].num;
     c->max_header_bytes = (size_t)v[APP_OPT_MAX_HEADER].num;
     c->max_body_bytes = (size_t)v[APP_OPT_MAX_BODY].num;
     c->request_timeout_ms = (uint32_t)v[APP_OPT_REQ_TIMEOUT].num;
@@ -553,6 +576,7 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->max_room_len = (size_t)v[APP_OPT_MAX_ROOM_LEN].num;
     c->max_connections = (size_t)v[APP_OPT_MAX_CONNS].num;
     c->max_connections_per_addr = (size_t)v[APP_OPT_MAX_CONNS_PER_ADDR].num;
+    c->ipv6_prefix_len = (unsigned)v[APP_OPT_IPV6_PREFIX_LEN].num;
     c->max_message_bytes = (size_t)v[APP_OPT_MAX_MESSAGE].num;
     c->threads = (unsigned)v[APP_OPT_THREADS].num;
     c->proxy_protocol = (int)v[APP_OPT_PROXY_PROTOCOL].num;
@@ -566,6 +590,8 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->auth_audience = v[APP_OPT_AUTH_AUDIENCE].str;
     if (v[APP_OPT_AUTH_COOKIE].str) c->auth_cookie = v[APP_OPT_AUTH_COOKIE].str;
     c->ticket_ttl_ms = (uint32_t)v[APP_OPT_TICKET_TTL].num;
+    c->max_tickets_per_subject = (unsigned)v[APP_OPT_MAX_TICKETS_PER_SUBJECT].num;
+    c->ticket_rate = (unsigned)v[APP_OPT_TICKET_RATE].num;
     c->history = (unsigned)v[APP_OPT_HISTORY].num;
     c->history_ttl_ms = (uint32_t)v[APP_OPT_HISTORY_TTL].num;
     c->history_max_bytes = (size_t)v[APP_OPT_HISTORY_MAX_BYTES].num;

@@ -129,6 +129,11 @@ typedef struct sr_config {
     int backlog;                    /* 511 */
     uint32_t heartbeat_ms;          /* 30000; 0 disables heartbeats */
     size_t max_queue_bytes;         /* 1 MiB: a slower reader is disconnected */
+    size_t max_http_buffer_bytes;   /* 64 MiB: answers queued and request bytes
+                                       held for all HTTP (non-stream)
+                                       connections together; past it each
+                                       of them reads no further request until
+                                       its own answers are out; 0 = none */
     size_t max_header_bytes;        /* 8 KiB: request line + headers */
     size_t max_body_bytes;          /* 1 MiB: POST bodies */
     uint32_t request_timeout_ms;    /* 10000: time to send a whole request */
@@ -141,6 +146,10 @@ typedef struct sr_config {
                                        address (IPv6, or IPv4); over it the
                                        connection gets 429 and is closed;
                                        0 = unlimited */
+    unsigned ipv6_prefix_len;       /* 64: IPv6 clients are counted per
+                                       /N prefix for max_connections_per_addr
+                                       (1..128; 128: each address alone);
+                                       IPv4 per address; 0 means 64 */
     size_t max_message_bytes;       /* 256 KiB: the data JSON text of one
                                        message (POST /publish answers 413,
                                        sr_broadcast / sr_send give SR_ETOOBIG,
@@ -173,6 +182,13 @@ typedef struct sr_config {
     const char *auth_cookie;        /* "sserooms_token": cookie that may carry
                                        the token of GET /sse */
     uint32_t ticket_ttl_ms;         /* 30000: lifetime of POST /tickets tickets */
+    unsigned max_tickets_per_subject; /* 100: live tickets of one subject (the
+                                       token's "sub", else the token); past
+                                       it 429; 0 = no limit */
+    unsigned ticket_rate;           /* 10: tickets a second for one subject,
+                                       bursts of twice that; past it 429;
+                                       0 = no limit. A full store (10,000)
+                                       answers 503 and evicts nothing */
 
     /* Threads. 1 (the default): everything runs on the caller's loop.
      * N >= 2: the caller's loop plus N - 1 writer threads that do the

@@ -6,6 +6,12 @@
  * checked as bytes arrive, so an oversized head or body is refused before
  * it is buffered. When a request completes the parser is paused; the caller
  * handles it, then resets and feeds the rest (pipelining).
+ *
+ * The strict checks (see request.h) sit where the parser is lenient: the
+ * head's bytes are scanned for a bare LF before the parser sees them, up to
+ * the blank line that ends the head (leading empty lines, which the parser
+ * skips, are skipped too); the version, method, Host and Transfer-Encoding
+ * are checked once the headers are complete, before any body byte is read.
  */
 #include "http/request.h"
 
@@ -125,6 +131,43 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
     return 0;
 }
 
+/* How many headers are named `name`, and the first one's value. */
+static size_t header_count(const sr_http_request *r, const char *name, const char **first) {
+    size_t nlen = strlen(name), n = 0;
+    *first = NULL;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (r->headers[i].name_len == nlen && strncasecmp(r->headers[i].name, name, nlen) == 0) {
+            if (!n++) *first = r->headers[i].value;
+        }
+    }
+    return n;
+}
+
+/* The checks of a complete head that libhttp-parser lets through; 0, or
+ * -1 after fail(). */
+static int strict_head(sr_http_request *r, const http_parser *p) {
+    if (p->http_major != 1)
+        return fail(r, 505, "HTTP version not supported: send HTTP/1.1 (or HTTP/1.0)");
+    if (p->method == HTTP_CONNECT) return fail(r, 405, "CONNECT is not supported");
+    const char *v;
+    size_t hosts = header_count(r, "host", &v);
+    if (hosts > 1) return fail(r, 400, "more than one Host header");
+    if (hosts == 0 && r->limits.require_host && p->http_minor >= 1)
+        return fail(r, 400, "missing Host header (required in HTTP/1.1)");
+    size_t te = header_count(r, "transfer-encoding", &v);
+    if (te) {
+        if (te > 1) return fail(r, 400, "more than one Transfer-Encoding header");
+        while (*v == ' ' || *v == '\t') v++;
+        size_t n = strlen(v);
+        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+        if (n != 7 || strncasecmp(v, "chunked", 7) != 0)
+            return fail(r, 501, "Transfer-Encoding other than chunked is not supported");
+        if (p->flags & F_CONTENTLENGTH)
+            return fail(r, 400, "both Transfer-Encoding and Content-Length");
+    }
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p) {
     sr_http_request *r = req_of(p);
     head_terminate(r);
@@ -146,6 +189,7 @@ static int on_headers_complete(http_parser *p) {
             r->headers[i].value_len = 0;
         }
     }
+    if (strict_head(r, p) < 0) return -1;
     const char *expect = sr_http_header(r, "expect");
     if (expect && strcasecmp(expect, "100-continue") == 0) r->expect_continue = 1;
     return 0;
@@ -251,7 +295,8 @@ static int on_message_complete(http_parser *p) {
     if (parse_url(r) < 0) return fail(r, 503, "out of memory");
     /* the path ends where the query starts: give it its own NUL */
     r->head[r->url_off + r->path_len] = '\0';
-    r->keep_alive = http_should_keep_alive(p) ? 1 : 0;
+    /* after an Upgrade the client may send another protocol: never read it as HTTP */
+    r->keep_alive = http_should_keep_alive(p) && !p->upgrade ? 1 : 0;
     r->state = SR_HTTP_DONE;
     http_parser_pause(p, 1);
     return 0;
@@ -285,9 +330,30 @@ static void clear_parsed(sr_http_request *r) {
     r->n_query = 0;
 }
 
+/* Scans head bytes for a line ended by a bare LF, up to the blank line
+ * that ends the head: the offset of that LF, or len when there is none. */
+static size_t scan_head(sr_http_request *r, const char *data, size_t len) {
+    for (size_t i = 0; i < len && !r->head_scanned; i++) {
+        unsigned char ch = (unsigned char)data[i];
+        if (ch == '\n') {
+            if (r->head_prev != '\r') return i;
+            if (!r->head_line_started && r->head_any_line) r->head_scanned = 1;
+            r->head_line_started = 0;
+        } else if (ch != '\r') {
+            r->head_line_started = 1;
+            r->head_any_line = 1;
+        }
+        r->head_prev = ch;
+    }
+    return len;
+}
+
 size_t sr_http_request_feed(sr_http_request *r, const char *data, size_t len) {
     if (r->state != SR_HTTP_PARTIAL || len == 0) return 0;
-    size_t n = http_parser_execute(&r->parser, &settings, data, len);
+    /* the parser sees the bytes before a bare LF only: whatever it finds
+     * wrong in them comes first, as it would had they arrived apart */
+    size_t upto = r->head_scanned ? len : scan_head(r, data, len);
+    size_t n = upto ? http_parser_execute(&r->parser, &settings, data, upto) : 0;
     enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
     if (r->state == SR_HTTP_DONE) {
         /* paused right after the message; n counts the bytes it used */
@@ -302,6 +368,7 @@ size_t sr_http_request_feed(sr_http_request *r, const char *data, size_t len) {
         fail(r, 400, "protocol upgrade not supported");
         return n;
     }
+    if (upto < len) fail(r, 400, "bare LF in the request head: lines must end with CRLF");
     return n;
 }
 

@@ -7,6 +7,15 @@
  * pipelined bytes after it are left for the next request. Limits on header
  * and body bytes turn into the right status (414, 431, 413) instead of
  * memory growth. Pure code: no I/O.
+ *
+ * Stricter than libhttp-parser where a lenient reading could let a proxy
+ * in front and this server see different requests (issue #18, finding 8;
+ * docs/security.md): a bare LF ending a line of the head, more than one
+ * Transfer-Encoding or one other than "chunked" (501), a version other
+ * than HTTP/1.x (505, so no HTTP/0.9), CONNECT (405), several Host
+ * headers, and with require_host an HTTP/1.1 request without Host, are
+ * refused. An Upgrade request is answered as plain HTTP, then the
+ * connection closes (keep_alive 0): what follows it is not read as HTTP.
  */
 #ifndef SR_HTTP_REQUEST_H
 #define SR_HTTP_REQUEST_H
@@ -25,6 +34,7 @@ typedef struct sr_http_limits {
     size_t max_header_bytes; /* request line + headers */
     size_t max_body_bytes;
     size_t max_headers;      /* number of header lines */
+    int require_host;        /* HTTP/1.1 without Host: 400 (RFC 9112 3.2) */
 } sr_http_limits;
 
 typedef struct sr_http_kv {
@@ -57,6 +67,10 @@ typedef struct sr_http_request {
     unsigned expect_continue : 1; /* client sent Expect: 100-continue */
     unsigned continue_sent : 1;   /* the caller answered it */
     unsigned keep_alive : 1;
+    unsigned head_scanned : 1;    /* the scan for bare LFs reached the blank line */
+    unsigned head_line_started : 1;
+    unsigned head_any_line : 1;   /* a non-empty line was seen (leading CRLFs skipped) */
+    unsigned char head_prev;      /* last byte the scan saw */
 
     /* filled when the request is complete */
     int method;            /* enum http_method */

@@ -114,6 +114,14 @@ int sr_json_number_u64(const sr_json_value *num, uint64_t max, uint64_t *out);
  * with cap 0 to measure. */
 size_t sr_json_quote(const char *s, size_t len, char *out, size_t cap);
 
+/* sr_json_quote, and also the C1 controls (U+0080-U+009F: U+009B is a
+ * terminal's CSI) and the bidi embeddings, overrides and isolates
+ * (U+202A-U+202E, U+2066-U+2069) as \u escapes (lower-case hex), so that
+ * client text the server echoes (a room name in an error body) can neither
+ * drive a terminal nor reorder what a reader sees. Still JSON for the same
+ * string. Messages keep sr_json_quote: their bytes must be Node's. */
+size_t sr_json_quote_inert(const char *s, size_t len, char *out, size_t cap);
+
 /* Returns a malloc'd copy of s[0..len) with every invalid UTF-8 sequence
  * replaced by U+FFFD following the WHATWG "maximal subpart" rule (as
  * TextDecoder and Node's Buffer.toString do), length in *out_len; NULL when

@@ -1,6 +1,7 @@
 /*
  * json_text.c: producing text: sr_json_quote (JSON.stringify's string
- * escaping) and sr_json_utf8_repair (Node's UTF-8 decoding, invalid
+ * escaping), sr_json_quote_inert (the same, with C1 controls and bidi
+ * controls escaped too, for text the server echoes back) and sr_json_utf8_repair (Node's UTF-8 decoding, invalid
  * sequences replaced by U+FFFD).
  *
  * Both walk the input once to measure and once to write, with the shared
@@ -22,8 +23,23 @@ static const char short_escape[0x20] = {
     ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
 };
 
-/* One pass of sr_json_quote: writes to out when it is not NULL. */
-static size_t quote_pass(const unsigned char *p, const unsigned char *end, unsigned char *out) {
+/* The code point of the valid sequence p[0..len) (len 2..4) when it is a
+ * C1 control (U+0080-U+009F) or a bidi embedding, override or isolate
+ * (U+202A-U+202E, U+2066-U+2069): characters that can drive a terminal
+ * (U+009B is CSI) or reorder what a reader sees. 0 for anything else. */
+static unsigned deceptive_cp(const unsigned char *p, size_t len) {
+    if (len == 2 && p[0] == 0xC2 && p[1] <= 0x9F) return p[1];
+    if (len == 3 && p[0] == 0xE2) {
+        unsigned cp = 0x2000u | ((unsigned)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+        if ((cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) return cp;
+    }
+    return 0;
+}
+
+/* One pass of sr_json_quote: writes to out when it is not NULL; inert:
+ * deceptive_cp characters are written as \u escapes too. */
+static size_t quote_pass(const unsigned char *p, const unsigned char *end, unsigned char *out,
+                         int inert) {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0;
     if (out) out[n] = '"';
@@ -58,7 +74,14 @@ static size_t quote_pass(const unsigned char *p, const unsigned char *end, unsig
             p++;
         } else {
             size_t subpart, len = sr_json_utf8_seq(p, end, &subpart);
-            if (len) {
+            unsigned cp = len && inert ? deceptive_cp(p, len) : 0;
+            if (cp) {
+                if (out)
+                    memcpy(out + n, (const char[]){'\\', 'u', hex[cp >> 12], hex[(cp >> 8) & 15],
+                                                   hex[(cp >> 4) & 15], hex[cp & 15]}, 6);
+                n += 6;
+                p += len;
+            } else if (len) {
                 if (out) memcpy(out + n, p, len);
                 n += len;
                 p += len;
@@ -74,12 +97,20 @@ static size_t quote_pass(const unsigned char *p, const unsigned char *end, unsig
     return n;
 }
 
-size_t sr_json_quote(const char *s, size_t len, char *out, size_t cap) {
+static size_t quote(const char *s, size_t len, char *out, size_t cap, int inert) {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     if (!s) len = 0;
-    size_t need = quote_pass(p, p + len, NULL);
-    if (out && need <= cap) quote_pass(p, p + len, (unsigned char *)out);
+    size_t need = quote_pass(p, p + len, NULL, inert);
+    if (out && need <= cap) quote_pass(p, p + len, (unsigned char *)out, inert);
     return need;
+}
+
+size_t sr_json_quote(const char *s, size_t len, char *out, size_t cap) {
+    return quote(s, len, out, cap, 0);
+}
+
+size_t sr_json_quote_inert(const char *s, size_t len, char *out, size_t cap) {
+    return quote(s, len, out, cap, 1);
 }
 
 char *sr_json_utf8_repair(const char *s, size_t len, size_t *out_len) {

@@ -11,7 +11,10 @@
  *  - POST /publish (sr_auth_bearer_grants + sr_auth_publish_allowed): a
  *    Bearer token whose "publish" claim allows every target room;
  *  - POST /tickets (sr_auth_tickets): a Bearer token buys a single-use
- *    ticket bound to rooms its "rooms" claim allows.
+ *    ticket bound to rooms its "rooms" claim allows, within the limits of
+ *    its subject ("sub", else the token): max_tickets_per_subject live and
+ *    ticket_rate a second (429), and a full store answers 503 instead of
+ *    evicting anyone's ticket.
  * Refusals are counted by reason for /stats and /metrics. Expired tickets
  * are swept by one timer. Tokens and tickets are never logged: the error
  * messages only say which check failed.
@@ -27,6 +30,7 @@
 #include "auth/grants.h"
 #include "auth/jwt.h"
 #include "auth/tickets.h"
+#include "common/hash.h"
 #include "json/json.h"
 #include "server/history.h"
 #include "server/internal.h"
@@ -169,6 +173,8 @@ int sr_config_check(const sr_config *cfg, char *err, size_t errcap) {
     free(ranges);
     if (rc < 0) return rc;
     if (sr_history_config_check(cfg, err, errcap) < 0) return SR_EINVAL; /* history.c */
+    if (cfg->ipv6_prefix_len > 128)
+        return set_err(err, errcap, "ipv6-prefix-len: at most %s bits", "128");
     return build_verifier(cfg, NULL, err, errcap);
 }
 
@@ -185,6 +191,13 @@ int sr_auth_new(sr_server *srv, const sr_config *in) {
     srv->auth = a;
     a->verifier = v;
     a->tickets = sr_ticket_store_new(0);
+    if (a->tickets) {
+        sr_ticket_limits lim = {.per_subject = in->max_tickets_per_subject,
+                                .rate_per_s = in->ticket_rate,
+                                .burst = in->ticket_rate > UINT32_MAX / 2 ? UINT32_MAX
+                                                                         : 2 * in->ticket_rate};
+        sr_ticket_store_set_limits(a->tickets, &lim);
+    }
     a->cookie = strdup(in->auth_cookie ? in->auth_cookie : SR_AUTH_DEFAULT_COOKIE);
     a->ttl_ms = in->ticket_ttl_ms ? in->ticket_ttl_ms : SR_TICKET_DEFAULT_TTL_MS;
     if (!a->tickets || !a->cookie) return SR_ENOMEM; /* sr_auth_free releases what was made */
@@ -268,9 +281,29 @@ static const char *cookie_value(const sr_http_request *req, const char *name, si
     return NULL;
 }
 
-/* Verifies token[0..len) and reads its grants. 0, or -1 after answering
- * 401 (or 503) and counting why. */
-static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g) {
+/* Who a token speaks for, as the ticket store's subject id: its "sub"
+ * claim (decoded), else the token itself, hashed under the process's
+ * random key with a prefix that keeps the two kinds apart. Different
+ * tokens of one "sub" share its ticket limits. */
+static uint64_t token_subject(const sr_json_value *payload, const char *token, size_t len) {
+    static const char *const key[] = {"sub"};
+    sr_json_value sub;
+    char buf[520];
+    buf[0] = 's';
+    if (sr_json_object_get(payload, key, 1, &sub) == 0 && sub.type == SR_JSON_STRING) {
+        unsigned flags = 0;
+        ssize_t n = sr_json_string_decode(&sub, buf + 1, sizeof(buf) - 1, &flags);
+        if (n >= 0) return sr_hash(buf, (size_t)n + 1);
+    }
+    uint64_t h = sr_hash(token, len);
+    return h ^ sr_hash("t", 1); /* never equal to a "sub" hash but by chance */
+}
+
+/* Verifies token[0..len) and reads its grants (and, when subject is not
+ * NULL, its ticket subject). 0, or -1 after answering 401 (or 503) and
+ * counting why. */
+static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g,
+                        uint64_t *subject) {
     sr_server *srv = c->srv;
     sr_auth *a = srv->auth;
     sr_jwt_claims claims;
@@ -288,6 +321,7 @@ static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g)
         sr_routes_error(c, 401, msg, false);
         return -1;
     }
+    if (subject) *subject = token_subject(&claims.root, token, len);
     const char *why = NULL;
     rc = sr_grants_from_payload(g, &claims.root, sr_jwt_verifier_rooms_claim(a->verifier),
                                 sr_jwt_verifier_publish_claim(a->verifier), &why);
@@ -315,7 +349,8 @@ static void refuse_room(sr_conn *c, const char *what, const char *room) {
     sr_buf_free(&b);
 }
 
-int sr_auth_bearer_grants(sr_conn *c, sr_grants *g) {
+/* The Bearer token's grants and subject; 0 or -1 after answering. */
+static int bearer_grants(sr_conn *c, sr_grants *g, uint64_t *subject) {
     size_t len = 0;
     const char *tok = bearer(&c->http->req, &len);
     if (!tok) {
@@ -323,7 +358,11 @@ int sr_auth_bearer_grants(sr_conn *c, sr_grants *g) {
         sr_routes_error(c, 401, "missing token: send Authorization: Bearer <JWT>", false);
         return -1;
     }
-    return verify_token(c, tok, len, g);
+    return verify_token(c, tok, len, g, subject);
+}
+
+int sr_auth_bearer_grants(sr_conn *c, sr_grants *g) {
+    return bearer_grants(c, g, NULL);
 }
 
 int sr_auth_publish_allowed(sr_conn *c, const sr_grants *g, const char *const *rooms, size_t n) {
@@ -393,7 +432,7 @@ int sr_auth_stream(sr_conn *c, size_t n_rooms) {
     }
     sr_grants g;
     sr_grants_init(&g);
-    if (verify_token(c, tok, len, &g) == 0) {
+    if (verify_token(c, tok, len, &g, NULL) == 0) {
         rc = 0;
         for (size_t i = 0; i < n_rooms; i++) {
             if (!sr_grants_allow(&g, SR_GRANT_SUBSCRIBE, rooms[i], lens[i])) {
@@ -468,7 +507,8 @@ void sr_auth_tickets(sr_conn *c) {
     const sr_http_request *req = &c->http->req;
     sr_grants g;
     sr_grants_init(&g);
-    if (sr_auth_bearer_grants(c, &g) < 0) return;
+    uint64_t subject = 0;
+    if (bearer_grants(c, &g, &subject) < 0) return;
     sr_grant_list l;
     sr_grant_list_init(&l);
     char err[256];
@@ -486,9 +526,18 @@ void sr_auth_tickets(sr_conn *c) {
         }
     }
     char ticket[SR_TICKET_LEN + 1];
-    int rc = sr_ticket_issue(a->tickets, &l, a->ttl_ms, uv_now(srv->loop), ticket);
+    int rc = sr_ticket_issue(a->tickets, subject, &l, a->ttl_ms, uv_now(srv->loop), ticket);
     if (rc != SR_TICKET_OK) {
-        sr_routes_error(c, 503, sr_ticket_strerror(rc), false);
+        char msg[256];
+        if (rc == SR_TICKET_ERATE)
+            snprintf(msg, sizeof(msg), "ticket refused: at most %u tickets a second for one "
+                     "subject (burst %u); slow down", srv->cfg.ticket_rate, 2 * srv->cfg.ticket_rate);
+        else if (rc == SR_TICKET_EQUOTA)
+            snprintf(msg, sizeof(msg), "ticket refused: this subject already holds %u live "
+                     "tickets; redeem them or let them expire", srv->cfg.max_tickets_per_subject);
+        else
+            snprintf(msg, sizeof(msg), "ticket refused: %s", sr_ticket_strerror(rc));
+        sr_routes_error(c, rc == SR_TICKET_ERATE || rc == SR_TICKET_EQUOTA ? 429 : 503, msg, false);
         goto out;
     }
     sr_buf b;
@@ -523,11 +572,16 @@ void sr_auth_stats_json(sr_server *srv, sr_buf *b) {
     sr_buf_printf(b,
                   ",\"auth\":{\"enabled\":true,\"alg\":\"%s\",\"failures\":{\"missing\":%llu,"
                   "\"invalid\":%llu,\"expired\":%llu,\"forbidden\":%llu,\"ticket_refused\":%llu},"
-                  "\"tickets_issued\":%llu,\"tickets_redeemed\":%llu,\"tickets_live\":%zu}",
+                  "\"tickets_issued\":%llu,\"tickets_redeemed\":%llu,\"tickets_live\":%zu,"
+                  "\"tickets_refused\":{\"rate\":%llu,\"subject_cap\":%llu,\"full\":%llu},"
+                  "\"ticket_subjects\":%zu,\"max_tickets_per_subject\":%u,\"ticket_rate\":%u}",
                   srv->cfg.auth_alg, (unsigned long long)a->fail_missing,
                   (unsigned long long)a->fail_invalid, (unsigned long long)a->fail_expired,
                   (unsigned long long)a->fail_forbidden, (unsigned long long)a->fail_ticket,
-                  (unsigned long long)t.issued, (unsigned long long)t.redeemed, t.live);
+                  (unsigned long long)t.issued, (unsigned long long)t.redeemed, t.live,
+                  (unsigned long long)t.rate_limited, (unsigned long long)t.subject_capped,
+                  (unsigned long long)t.full, t.subjects, srv->cfg.max_tickets_per_subject,
+                  srv->cfg.ticket_rate);
 }
 
 void sr_auth_metrics_text(sr_server *srv, sr_buf *b) {
@@ -551,6 +605,13 @@ void sr_auth_metrics_text(sr_server *srv, sr_buf *b) {
                   "sserooms_tickets_issued_total %llu\n"
                   "# HELP sserooms_tickets_redeemed_total Subscribe tickets redeemed.\n"
                   "# TYPE sserooms_tickets_redeemed_total counter\n"
-                  "sserooms_tickets_redeemed_total %llu\n",
-                  (unsigned long long)t.issued, (unsigned long long)t.redeemed);
+                  "sserooms_tickets_redeemed_total %llu\n"
+                  "# HELP sserooms_ticket_refusals_total POST /tickets refused by a ticket limit.\n"
+                  "# TYPE sserooms_ticket_refusals_total counter\n"
+                  "sserooms_ticket_refusals_total{reason=\"rate\"} %llu\n"
+                  "sserooms_ticket_refusals_total{reason=\"subject_cap\"} %llu\n"
+                  "sserooms_ticket_refusals_total{reason=\"full\"} %llu\n",
+                  (unsigned long long)t.issued, (unsigned long long)t.redeemed,
+                  (unsigned long long)t.rate_limited, (unsigned long long)t.subject_capped,
+                  (unsigned long long)t.full);
 }

@@ -16,6 +16,10 @@
  * that pipelines faster than it reads the answers is held back the same
  * way: past max_queue_bytes of queued answers its requests stay unread
  * (TCP backpressure) until a flush finds half of them written. The
+ * same holds when all HTTP connections together pin more than
+ * max_http_buffer_bytes (answers, held requests, parser buffers; counted in
+ * limits.c): then any connection with answers still queued reads no
+ * further request until they are out. The
  * keep-alive timer never takes a connection whose answers are still going
  * out for idle, and restarts once they are all out; one whose answers make
  * no progress for a whole request timeout is closed as a stalled reader
@@ -75,6 +79,7 @@ static void release_http_state(sr_conn *c) {
     uv_timer_stop(&hs->timer);
     hs->timer.data = hs;
     uv_close((uv_handle_t *)&hs->timer, on_http_state_closed);
+    sr_http_budget_update(c); /* a stream or a closing connection pins nothing */
 }
 
 static void start_timer(sr_conn *c, uint32_t ms);
@@ -187,6 +192,7 @@ sr_conn *sr_conn_new(sr_server *srv) {
         .max_header_bytes = srv->cfg.max_header_bytes,
         .max_body_bytes = srv->cfg.max_body_bytes,
         .max_headers = 100,
+        .require_host = 1,
     };
     sr_http_request_init(&c->http->req, &limits);
     uv_timer_init(srv->loop, &c->http->timer);
@@ -233,6 +239,7 @@ static void hold_bytes(sr_conn *c, const char *data, size_t len) {
         sr_conn_close_now(c);
         return;
     }
+    sr_http_budget_update(c);
     if (held->len > hold_limit(c)) stop_reading(c);
 }
 
@@ -253,7 +260,10 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
     while (off < len && c->kind == SR_CONN_HTTP && c->http && !c->closing && !c->end_after_flush) {
         sr_http_request *req = &c->http->req;
         if (!sr_http_request_started(req)) {
-            if (c->q_bytes > backlog_limit(c)) { /* the client reads slower than it asks */
+            int over_budget = c->q_bytes > 0 && sr_http_budget_over(c->srv);
+            if (c->q_bytes > backlog_limit(c) || over_budget) { /* it reads slower than it asks */
+                if (over_budget && c->q_bytes <= backlog_limit(c))
+                    sr_limit_refused(c->srv, SR_LIMIT_HTTP_BUFFER);
                 c->http->backlog = 1;
                 stop_reading(c);
                 hold_bytes(c, data + off, len - off);
@@ -360,6 +370,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (c->http && c->http->await_proxy) read_proxy_header(c, buf->base, (size_t)nread);
     else if (c->http && (c->http->wait || c->http->backlog)) hold_bytes(c, buf->base, (size_t)nread);
     else feed_requests(c, buf->base, (size_t)nread);
+    if (c->http) sr_http_budget_update(c); /* the parser's buffers may have grown */
     sr_server_close_doomed(c->srv);
 }
 
@@ -370,6 +381,7 @@ static void feed_held(sr_conn *c) {
     sr_buf_init(&c->http->held);
     if (held.len) feed_requests(c, held.p, held.len);
     sr_buf_free(&held);
+    if (c->http) sr_http_budget_update(c);
     if (c->read_stopped && c->http && !c->http->backlog && !c->http->eof &&
         c->http->held.len <= hold_limit(c) && !c->closing && !c->end_after_flush) {
         c->read_stopped = 0;
@@ -384,7 +396,9 @@ static void feed_held(sr_conn *c) {
  * out is idle from now (keep-alive). */
 static void http_output_done(sr_conn *c) {
     sr_conn_http *hs = c->http;
-    if (hs->backlog && c->q_bytes <= backlog_limit(c) / 2) {
+    /* over the budget, only a connection whose answers are all out reads on */
+    if (hs->backlog && c->q_bytes <= backlog_limit(c) / 2 &&
+        (c->q_bytes == 0 || !sr_http_budget_over(c->srv))) {
         hs->backlog = 0; /* no response waits meanwhile: a backlog begins between requests */
         feed_held(c);
         if (!c->http || c->closing) return;
@@ -451,6 +465,7 @@ static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
     c->q[(c->q_head + c->q_len) % c->q_cap] = f;
     c->q_len++;
     c->q_bytes += f->len;
+    if (c->http) sr_http_budget_update(c);
     mark_dirty(c);
 }
 
@@ -483,7 +498,7 @@ static void consume(sr_conn *c, size_t bytes) {
         if (bytes < left) {
             c->q_off += (uint32_t)bytes;
             c->q_bytes -= bytes;
-            return;
+            break;
         }
         bytes -= left;
         c->q_bytes -= left;
@@ -496,6 +511,7 @@ static void consume(sr_conn *c, size_t bytes) {
         }
         sr_frame_unref(f);
     }
+    if (c->http) sr_http_budget_update(c);
 }
 
 static size_t fill_iov(sr_conn *c, uv_buf_t *iov, size_t max) {
@@ -610,6 +626,7 @@ static void on_conn_closed(uv_handle_t *h) {
     if (c->next) c->next->prev = c->prev;
     srv->stats.connections--;
     sr_addr_release(srv, c);
+    sr_http_budget_update(c); /* closing: its share drops to 0 */
     free(c);
     sr_server_conn_gone(srv);
 }

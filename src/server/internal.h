@@ -108,6 +108,7 @@ struct sr_conn {
     uint32_t wslot;             /* writer threads: slot + 1; 0 = written here */
     uint32_t requests;          /* requests read on this connection */
     struct sr_addr_count *addr; /* its client address's entry (limits.c) */
+    size_t pinned;              /* its share of srv->http_pinned (limits.c) */
     struct sr_resume *resume;   /* set while its history replay is fetched
                                    (history_resume.c): live frames wait there */
     uint64_t resume_floor;      /* after a replay from the adapter: live
@@ -176,6 +177,7 @@ typedef enum sr_limit_id {
     SR_LIMIT_REQUEST_TIME,        /* request_timeout_ms: 408 */
     SR_LIMIT_BODY_BYTES,          /* max_body_bytes: 413 */
     SR_LIMIT_MESSAGE_BYTES,       /* max_message_bytes: 413 / SR_ETOOBIG */
+    SR_LIMIT_HTTP_BUFFER,         /* max_http_buffer_bytes: reading held back */
     SR_LIMIT_COUNT
 } sr_limit_id;
 
@@ -283,6 +285,8 @@ struct sr_server {
     sr_addr_table addrs;        /* open connections per client address */
     sr_clients clients;         /* trusted proxies and their counters (clients.c) */
     uint64_t limit_refused[SR_LIMIT_COUNT];
+    size_t http_pinned;         /* bytes all HTTP connections pin (limits.c) */
+    size_t http_pinned_peak;
     struct sr_history *history; /* cfg.history > 0: ids, kept messages and
                                    replays in flight (history*.c) */
     struct sr_writers *writers; /* writer threads (writer.c); NULL: none */
@@ -309,6 +313,8 @@ void sr_routes_error(sr_conn *c, int status, const char *message, bool close_aft
 void sr_routes_json(sr_conn *c, int status, const char *json, size_t len, const char *extra_headers);
 void sr_routes_body(sr_conn *c, int status, const char *content_type, const char *body, size_t len,
                     const char *extra_headers);
+/* Appends s[0..n) as a JSON string with sr_json_quote_inert: whatever the
+ * server writes from client text escapes C0, C1 and bidi controls. */
 void sr_buf_json_str(sr_buf *b, const char *s, size_t n);
 int sr_cors_allowed(const sr_server *srv, const char *origin);
 
@@ -349,6 +355,12 @@ void sr_auth_metrics_text(sr_server *srv, sr_buf *b);
 
 /* static.c: files under cfg.web_root */
 int sr_static_serve(sr_conn *c); /* 1 served, 0 not a static path */
+struct stat;
+/* Opens the regular file `name` (one path component) of the folder root
+ * for reading without following a symbolic link or blocking (FIFO): the
+ * fd with *st filled, or -1 with errno. no_openat2: use the openat +
+ * O_NOFOLLOW fallback even where openat2 exists (tests cover both). */
+int sr_static_open(const char *root, const char *name, int no_openat2, struct stat *st);
 
 /* broadcast.c */
 typedef struct sr_msg_parts {
@@ -423,6 +435,11 @@ int sr_limit_message(sr_server *srv, size_t data_len);
 int64_t sr_addr_acquire(sr_server *srv, sr_conn *c, const sr_ip *addr);
 void sr_addr_release(sr_server *srv, sr_conn *c); /* when c is freed */
 void sr_addr_table_free(sr_server *srv);
+/* Brings c's share of the HTTP budget (queued answers, held requests,
+ * parser buffers while it reads requests) up to date. */
+void sr_http_budget_update(sr_conn *c);
+/* True when HTTP connections together pin more than max_http_buffer_bytes. */
+int sr_http_budget_over(const sr_server *srv);
 void sr_limits_json(sr_server *srv, sr_buf *b);    /* ,"limits":{..},"refused":{..} */
 void sr_limits_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
 

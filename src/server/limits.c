@@ -1,8 +1,9 @@
 /*
  * limits.c: the limits that keep one client from taking the server: the
  * count of open connections per client address, the size of one message's
- * data, and the refusal counters of every limit, which /stats ("limits"
- * and "refused") and /metrics report next to the configured values.
+ * data, the budget of bytes all HTTP connections together may pin, and
+ * the refusal counters of every limit, which /stats ("limits" and
+ * "refused") and /metrics report next to the configured values.
  *
  * Connections per address: a chained hash table from the client address
  * (16 bytes: IPv6, or IPv4 as its IPv4-mapped IPv6 form, so that a dual-
@@ -13,12 +14,27 @@
  * reset). An entry is freed when its count drops to 0, so the table holds
  * only addresses with open connections. Buckets are chosen by SipHash with
  * a random key, so clients cannot pick addresses that all collide; the
- * table doubles when it holds more entries than buckets. Each IPv6 address
- * counts on its own (a /64 is not grouped).
+ * table doubles when it holds more entries than buckets. An IPv6 address
+ * counts as its /ipv6_prefix_len prefix (default /64: one host usually
+ * holds a whole /64), an IPv4 address on its own (sr_addr_group, a pure
+ * function of the address, so it applies the same to an address that a
+ * trusted proxy reports).
+ *
+ * HTTP budget (issue #18, finding 6): every HTTP (non-stream) connection
+ * pins bytes: answers queued for it, pipelined requests held unparsed and
+ * the parser's buffers. Each connection's share is kept in c->pinned and
+ * their sum in srv->http_pinned, brought up to date by sr_http_budget_update
+ * wherever conn.c changes one of them. Past max_http_buffer_bytes a
+ * connection with answers still queued reads no further request until
+ * they are written (conn.c), so clients that pipeline and never read stop
+ * at the budget together, not at max_queue_bytes each; a connection with
+ * nothing queued still gets its next request read, so other clients are
+ * served meanwhile.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "common/hash.h"
 #include "server/internal.h"
 
@@ -31,6 +47,7 @@ static const char *const limit_names[SR_LIMIT_COUNT] = {
     [SR_LIMIT_REQUEST_TIME] = "request_time",
     [SR_LIMIT_BODY_BYTES] = "body_bytes",
     [SR_LIMIT_MESSAGE_BYTES] = "message_bytes",
+    [SR_LIMIT_HTTP_BUFFER] = "http_buffer",
 };
 
 void sr_limit_refused(sr_server *srv, sr_limit_id which) {
@@ -43,6 +60,27 @@ int sr_limit_message(sr_server *srv, size_t data_len) {
         return SR_ETOOBIG;
     }
     return SR_OK;
+}
+
+/* --- the HTTP budget ----------------------------------------------------- */
+
+/* What c pins now: nothing once it is a stream or closing. */
+static size_t pinned_by(const sr_conn *c) {
+    const sr_conn_http *hs = c->http;
+    if (!hs || c->closing || c->kind != SR_CONN_HTTP) return 0;
+    return c->q_bytes + hs->held.len + hs->req.head_cap + hs->req.body_cap;
+}
+
+void sr_http_budget_update(sr_conn *c) {
+    sr_server *srv = c->srv;
+    size_t now = pinned_by(c);
+    srv->http_pinned = srv->http_pinned - c->pinned + now;
+    c->pinned = now;
+    if (srv->http_pinned > srv->http_pinned_peak) srv->http_pinned_peak = srv->http_pinned;
+}
+
+int sr_http_budget_over(const sr_server *srv) {
+    return srv->cfg.max_http_buffer_bytes && srv->http_pinned > srv->cfg.max_http_buffer_bytes;
 }
 
 /* --- connections per address ------------------------------------------- */
@@ -77,7 +115,8 @@ static int grow(sr_addr_table *t) {
 
 int64_t sr_addr_acquire(sr_server *srv, sr_conn *c, const sr_ip *addr) {
     if (c->addr) return c->addr->count;
-    const uint8_t *key = addr->b;
+    uint8_t key[16]; /* IPv6 counted per prefix (sr_addr_group), IPv4 whole */
+    sr_addr_group(addr->b, srv->cfg.ipv6_prefix_len, key);
     sr_addr_table *t = &srv->addrs;
     if ((!t->cap || t->len >= t->cap) && grow(t) != 0 && !t->cap) return -1;
     uint64_t hash = sr_siphash13(key, sizeof(addr->b), t->key);
@@ -131,10 +170,13 @@ void sr_limits_json(sr_server *srv, sr_buf *b) {
                   ",\"limits\":{\"max_connections\":%zu,\"max_connections_per_addr\":%zu,"
                   "\"max_rooms_per_conn\":%u,\"max_room_len\":%zu,\"max_header_bytes\":%zu,"
                   "\"request_timeout_ms\":%u,\"max_body_bytes\":%zu,\"max_message_bytes\":%zu,"
-                  "\"client_addresses\":%zu}",
+                  "\"client_addresses\":%zu,\"ipv6_prefix_len\":%u,\"max_http_buffer_bytes\":%zu,"
+                  "\"http_buffer_bytes\":%zu,\"http_buffer_peak_bytes\":%zu}",
                   cfg->max_connections, cfg->max_connections_per_addr, cfg->max_rooms_per_conn,
                   cfg->max_room_len, cfg->max_header_bytes, (unsigned)cfg->request_timeout_ms,
-                  cfg->max_body_bytes, cfg->max_message_bytes, srv->addrs.len);
+                  cfg->max_body_bytes, cfg->max_message_bytes, srv->addrs.len,
+                  cfg->ipv6_prefix_len ? cfg->ipv6_prefix_len : SR_IPV6_PREFIX_DEFAULT,
+                  cfg->max_http_buffer_bytes, srv->http_pinned, srv->http_pinned_peak);
     sr_buf_puts(b, ",\"refused\":{");
     for (int i = 0; i < SR_LIMIT_COUNT; i++) {
         sr_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", limit_names[i],
@@ -163,6 +205,8 @@ void sr_limits_metrics(sr_server *srv, sr_buf *b) {
         {"request_timeout_ms", cfg->request_timeout_ms},
         {"max_body_bytes", cfg->max_body_bytes},
         {"max_message_bytes", cfg->max_message_bytes},
+        {"ipv6_prefix_len", cfg->ipv6_prefix_len ? cfg->ipv6_prefix_len : SR_IPV6_PREFIX_DEFAULT},
+        {"max_http_buffer_bytes", cfg->max_http_buffer_bytes},
     };
     sr_buf_puts(b, "# HELP sserooms_limit The configured limits (0: unlimited)\n"
                    "# TYPE sserooms_limit gauge\n");
@@ -171,4 +215,8 @@ void sr_limits_metrics(sr_server *srv, sr_buf *b) {
     sr_buf_printf(b, "# HELP sserooms_client_addresses Client addresses with open connections\n"
                      "# TYPE sserooms_client_addresses gauge\nsserooms_client_addresses %zu\n",
                   srv->addrs.len);
+    sr_buf_printf(b, "# HELP sserooms_http_buffer_bytes Bytes pinned by HTTP connections: "
+                     "queued answers, held requests, parser buffers\n"
+                     "# TYPE sserooms_http_buffer_bytes gauge\nsserooms_http_buffer_bytes %zu\n",
+                  srv->http_pinned);
 }

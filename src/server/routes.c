@@ -6,7 +6,9 @@
  *
  * POST /publish validates the whole body with the JSON scanner, takes the
  * fields it knows as spans of the original text and forwards `data`
- * byte for byte. Every refusal names the problem. With "sequence" the id
+ * byte for byte. Every refusal names the problem; client text echoed in it
+ * is escaped (sr_buf_json_str). The stats room of cfg.stats_room is the
+ * server's own: no HTTP publisher may write into it. With "sequence" the id
  * comes from a shared counter; when that needs Redis the response waits for
  * its reply (the connection holds later requests meanwhile, see conn.c) and
  * is written by the completion, unless the client has gone by then.
@@ -25,9 +27,9 @@
 #define SR_MAX_PUBLISH_ROOMS 1000
 
 void sr_buf_json_str(sr_buf *b, const char *s, size_t n) {
-    size_t need = sr_json_quote(s, n, NULL, 0);
+    size_t need = sr_json_quote_inert(s, n, NULL, 0);
     if (sr_buf_reserve(b, need) < 0) return;
-    b->len += sr_json_quote(s, n, b->p + b->len, need);
+    b->len += sr_json_quote_inert(s, n, b->p + b->len, need);
     b->p[b->len] = '\0';
 }
 
@@ -463,6 +465,15 @@ static void handle_publish(sr_conn *c) {
     if (!allowed) {
         publish_req_free(&p);
         return;
+    }
+    /* the stats room (--demo) carries the server's own /stats: nobody may
+     * speak in its name over HTTP (docs/security.md) */
+    for (size_t i = 0; srv->cfg.stats_room && i < p.n_rooms; i++) {
+        if (strcmp(p.rooms[i], srv->cfg.stats_room) == 0) {
+            publish_req_free(&p);
+            reject(c, 403, "the stats room is written by the server only");
+            return;
+        }
     }
     if (sr_limit_message(srv, p.m.data_len) < 0) {
         publish_req_free(&p);

@@ -37,6 +37,7 @@ void sr_config_init(sr_config *cfg) {
     cfg->backlog = 511;
     cfg->heartbeat_ms = 30000;
     cfg->max_queue_bytes = 1024 * 1024;
+    cfg->max_http_buffer_bytes = 64u * 1024 * 1024;
     cfg->max_header_bytes = 8 * 1024;
     cfg->max_body_bytes = 1024 * 1024;
     cfg->request_timeout_ms = 10000;
@@ -52,7 +53,10 @@ void sr_config_init(sr_config *cfg) {
     cfg->auth_leeway_s = 30;
     cfg->auth_cookie = "sserooms_token";
     cfg->ticket_ttl_ms = 30000;
+    cfg->max_tickets_per_subject = 100;
+    cfg->ticket_rate = 10;
     cfg->max_connections_per_addr = 256;
+    cfg->ipv6_prefix_len = 64;
     cfg->max_message_bytes = 256 * 1024;
     cfg->threads = SR_DEFAULT_THREADS;
 }

@@ -140,8 +140,8 @@ static void run(const char *stream, size_t len, const sr_http_limits *lim, uint3
         FUZZ_CHECK(r.state == (started ? SR_HTTP_ERROR : SR_HTTP_PARTIAL), "eof: state %d", r.state);
     }
     if (r.state == SR_HTTP_ERROR) {
-        FUZZ_CHECK(r.status == 400 || r.status == 413 || r.status == 414 || r.status == 431 ||
-                       r.status == 503,
+        FUZZ_CHECK(r.status == 400 || r.status == 405 || r.status == 413 || r.status == 414 ||
+                       r.status == 431 || r.status == 501 || r.status == 503 || r.status == 505,
                    "status %d", r.status);
         FUZZ_CHECK(r.error != NULL && r.error[0] != '\0', "no error message");
         /* after an error nothing more is consumed */

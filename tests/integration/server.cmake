@@ -3,3 +3,6 @@
 sr_integration_test(test_server_basic)
 sr_integration_test(test_server_errors)
 sr_integration_test(test_server_streams)
+# --web-root: links out of the folder and FIFOs in it (openat2 and the
+# O_NOFOLLOW fallback, both through sr_static_open).
+sr_integration_test(test_static_files)

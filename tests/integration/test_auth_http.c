@@ -15,6 +15,10 @@
  *  - POST /tickets: default TTL 30 s in the answer, a ticket works once
  *    and then fails, is bound to its rooms, rooms outside the token are
  *    refused; with --ticket-ttl-ms 1000 a ticket fails after 1.5 s;
+ *  - ticket flood (issue #18, finding 3): one subject's 11,000 requests
+ *    never make another subject's ticket fail (429 past its rate; with no
+ *    per-subject limits, 503 from the full store, nothing evicted); the
+ *    live-ticket cap of one subject (429, freed by a redemption);
  *  - /stats and /metrics count the refusals by reason and the tickets;
  *  - startup: half-configured authorization exits 2 saying why; an HS256
  *    secret file works; --check-config masks the secret.
@@ -296,6 +300,141 @@ static void test_tickets(void **state) {
     free(tok);
 }
 
+/* A token of subject `sub` for rooms "a" (RS256), malloc'd. */
+static char *subject_tok(const char *sub) {
+    char buf[256];
+    long now = (long)time(NULL);
+    snprintf(buf, sizeof buf, "{\"sub\":\"%s\",\"iat\":%ld,\"exp\":%ld,\"rooms\":[\"a\"]}", sub,
+             now - 5, now + 600);
+    return rs_token(buf);
+}
+
+/* n_conns connections each sending `per_conn` POST /tickets with tok,
+ * `window` at a time pipelined (all rounds of all connections written
+ * before their answers are read); counts the statuses. A 503 (the store is
+ * full) closes its connection, as every 5xx does, so a run that expects
+ * one uses a window of 1: the server never closes with requests unread
+ * (which would reset the connection and lose answers already sent). */
+static void ticket_flood(int port, const char *tok, int n_conns, int per_conn, int window,
+                         long *ok, long *limited, long *full) {
+    static const char body[] = "{\"rooms\":[\"a\"]}";
+    srt_buf req = {0};
+    for (int i = 0; i < window; i++)
+        srt_buf_appendf(&req, "POST /tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                        tok, sizeof body - 1, body);
+    srt_conn *c = calloc((size_t)n_conns, sizeof *c);
+    int *open_ = calloc((size_t)n_conns, sizeof *open_);
+    assert_non_null(c);
+    assert_non_null(open_);
+    for (int k = 0; k < n_conns; k++) {
+        assert_int_equal(srt_conn_open(&c[k], port, SRT_TIMEOUT_MS), 0);
+        open_[k] = 1;
+    }
+    *ok = *limited = *full = 0;
+    for (int sent = 0; sent < per_conn; sent += window) {
+        for (int k = 0; k < n_conns; k++)
+            if (open_[k]) assert_int_equal(srt_conn_send(&c[k], req.data, req.len, 60000), 0);
+        for (int k = 0; k < n_conns; k++) {
+            for (int i = 0; i < window && open_[k]; i++) {
+                srt_response r;
+                assert_int_equal(srt_http_read_response(&c[k], &r, 60000), 0);
+                if (r.status == 200) (*ok)++;
+                else if (r.status == 429) (*limited)++;
+                else if (r.status == 503) (*full)++;
+                else fail_msg("POST /tickets: %d %s", r.status, r.body);
+                if (r.status != 200 && !strstr(r.body, "ticket refused: "))
+                    fail_msg("no reason in %s", r.body);
+                if (r.status == 503) {
+                    assert_int_equal(srt_conn_wait_eof(&c[k], SRT_TIMEOUT_MS), 0);
+                    open_[k] = 0;
+                }
+                srt_response_free(&r);
+            }
+        }
+    }
+    for (int k = 0; k < n_conns; k++) srt_conn_close(&c[k]);
+    free(open_);
+    free(c);
+    srt_buf_free(&req);
+}
+
+/* Issue #18, finding 3: one subject asking for 11,000 tickets (11
+ * pipelining connections) cannot make a victim's valid ticket fail: with
+ * the default limits it is refused 429 past its rate, and with no limits
+ * the full store refuses it 503 instead of evicting the victim's ticket. */
+static void test_ticket_flood(void **state) {
+    (void)state;
+    char *victim = subject_tok("victim"), *attacker = subject_tok("attacker");
+    const char *const configs[2][5] = {
+        {NULL},
+        {"--ticket-rate", "0", "--max-tickets-per-subject", "0", NULL},
+    };
+    for (int run = 0; run < 2; run++) {
+        srt_proc p;
+        start_rs256(&p, configs[run]);
+        char *ticket = NULL;
+        long long ttl;
+        assert_int_equal(ask_ticket(p.port, victim, "{\"rooms\":[\"a\"]}", &ticket, &ttl), 200);
+        long ok, limited, full;
+        ticket_flood(p.port, attacker, 11, 1000, run == 0 ? 1000 : 1, &ok, &limited, &full);
+        fprintf(stderr, "  run %d: 200 x %ld, 429 x %ld, 503 x %ld\n", run, ok, limited, full);
+        char path[256];
+        snprintf(path, sizeof path, "/sse?room=a&ticket=%s", ticket);
+        assert_int_equal(open_stream(p.port, path, NULL, NULL), 200); /* the victim's ticket */
+        free(ticket);
+        if (run == 0) {
+            assert_true(ok >= 20 && ok <= 100); /* the burst, at most the subject's cap */
+            assert_int_equal(limited, 11000 - ok);
+            assert_int_equal(full, 0);
+        } else {
+            assert_int_equal(ok, 9999); /* the store holds 10,000: the victim's and these */
+            assert_int_equal(full, 11); /* each connection once, then it is closed */
+        }
+        /* the victim's subject still gets tickets */
+        assert_int_equal(ask_ticket(p.port, victim, "{\"rooms\":[\"a\"]}", &ticket, &ttl), 200);
+        free(ticket);
+        char *stats = get_body(p.port, "/stats");
+        char want[128];
+        snprintf(want, sizeof want, "\"tickets_refused\":{\"rate\":%ld,\"subject_cap\":0,\"full\":%ld}",
+                 limited, full);
+        if (!strstr(stats, want)) fail_msg("/stats has no %s: %s", want, stats);
+        free(stats);
+        char *metrics = get_body(p.port, "/metrics");
+        snprintf(want, sizeof want, "sserooms_ticket_refusals_total{reason=\"%s\"} %ld\n",
+                 run == 0 ? "rate" : "full", run == 0 ? limited : full);
+        if (!strstr(metrics, want)) fail_msg("/metrics has no %s", want);
+        free(metrics);
+        srt_check_stop(&p);
+    }
+
+    /* the live-ticket cap of one subject: the 4th is refused until one is
+     * redeemed; another subject is not affected */
+    srt_proc p;
+    start_rs256(&p, (const char *[]){"--ticket-rate", "0", "--max-tickets-per-subject", "3", NULL});
+    char *t[4];
+    long long ttl;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ask_ticket(p.port, attacker, "{\"rooms\":[\"a\"]}", &t[i], &ttl), 200);
+    char *answer = NULL;
+    assert_int_equal(post(p.port, "/tickets", attacker, "{\"rooms\":[\"a\"]}", &answer), 429);
+    assert_non_null(strstr(answer, "already holds 3 live tickets"));
+    free(answer);
+    assert_int_equal(ask_ticket(p.port, victim, "{\"rooms\":[\"a\"]}", &t[3], &ttl), 200);
+    free(t[3]);
+    char path[256];
+    snprintf(path, sizeof path, "/sse?room=a&ticket=%s", t[0]);
+    assert_int_equal(open_stream(p.port, path, NULL, NULL), 200);
+    assert_int_equal(ask_ticket(p.port, attacker, "{\"rooms\":[\"a\"]}", &t[3], &ttl), 200);
+    for (int i = 0; i < 4; i++) free(t[i]);
+    char *stats = get_body(p.port, "/stats");
+    assert_non_null(strstr(stats, "\"tickets_refused\":{\"rate\":0,\"subject_cap\":1,\"full\":0}"));
+    free(stats);
+    srt_check_stop(&p);
+    free(victim);
+    free(attacker);
+}
+
 /* ---- configuration ---------------------------------------------------------- */
 
 static void expect_refused(const char *const *args, const char *reason) {
@@ -386,6 +525,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_streams, srt_teardown_servers),
         cmocka_unit_test_teardown(test_publish, srt_teardown_servers),
         cmocka_unit_test_teardown(test_tickets, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_ticket_flood, srt_teardown_servers),
         cmocka_unit_test_teardown(test_configuration, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, auth_keys_setup, auth_keys_teardown);

@@ -316,7 +316,7 @@ static void framing_cases(void)
     c = add_case(408, 408, false, "headers never ended");
     put(c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     c = add_case(408, 408, false, "body never completed");
-    put(c, "POST /publish HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"room\":");
+    put(c, "POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"room\":");
     c = add_case(408, 408, false, "request line never ended");
     put(c, "GET /sse?room=g");
 }

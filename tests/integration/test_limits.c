@@ -416,11 +416,15 @@ static int connect6(int port) {
     return fd;
 }
 
-/* Connections per address over IPv6 (::1), through the library. */
-static void test_library_ipv6_per_address(void **state) {
-    (void)state;
+/* Connections per address over IPv6 (::1), through the library, with the
+ * address grouped by its /prefix (sr_addr_group, unit-tested on its own in
+ * test_addr: ::1 is the only IPv6 address here, so two addresses of one
+ * /64 cannot be shown over sockets). */
+static void ipv6_per_address(unsigned prefix) {
     sr_config cfg;
     sr_config_init(&cfg);
+    assert_int_equal(cfg.ipv6_prefix_len, 64);
+    if (prefix) cfg.ipv6_prefix_len = prefix;
     cfg.host = "::1";
     cfg.port = 0;
     cfg.heartbeat_ms = 0;
@@ -459,6 +463,13 @@ static void test_library_ipv6_per_address(void **state) {
     sr_server_shutdown(srv, NULL, NULL);
     assert_int_equal(sr_server_run(srv), SR_OK);
     sr_server_free(srv);
+}
+
+static void test_library_ipv6_per_address(void **state) {
+    (void)state;
+    ipv6_per_address(0);   /* the default, /64 */
+    ipv6_per_address(128); /* each address alone */
+    ipv6_per_address(1);
 }
 
 int main(void) {

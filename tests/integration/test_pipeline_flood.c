@@ -20,7 +20,9 @@
  *    written to it for --request-timeout-ms, close it and count it in
  *    slow_disconnects, with a warning in the log;
  *  - the same when its last request says "Connection: close" (the
- *    connection ends once the answers are out: they never go out).
+ *    connection ends once the answers are out: they never go out);
+ *  - 50 such clients at once stay within --max-http-buffer-bytes together
+ *    (the server's own accounting in /stats), not 1 MiB each.
  */
 #include "srt_faults.h"
 
@@ -315,6 +317,95 @@ static void test_ended_stalled_reader_closed(void **state)
     srt_check_stop(&p);
 }
 
+/* The integer member `key` of the /stats object member `obj`. */
+static long long stats_in(int port, const char *obj, const char *key)
+{
+    srt_response r;
+    assert_int_equal(srt_http_get(port, "/stats", &r), 0);
+    srt_check_status(&r, 200);
+    const char *val;
+    size_t vlen;
+    assert_true(srt_json_member(r.body, r.body_len, obj, &val, &vlen));
+    char *sub = strndup(val, vlen);
+    long long v = -1;
+    assert_true(sub && srt_json_int(sub, key, &v));
+    free(sub);
+    srt_response_free(&r);
+    return v;
+}
+
+enum { STALLED = 50, STALLED_REQUESTS = 2000, BUDGET = 1024 * 1024 };
+
+/* Issue #18, finding 6: many clients that pipeline GET /stats and never
+ * read. Each may queue up to --max-queue-bytes (1 MiB) of answers, so 50
+ * of them used to pin 50 MiB; with --max-http-buffer-bytes 1 MiB they stop
+ * together near the budget: the server's own accounting (/stats
+ * limits.http_buffer_peak_bytes) stays under the budget plus, per
+ * connection, one answer and one read held (64 KiB). Meanwhile other
+ * clients are served; once the stalled readers are closed the accounting
+ * is back at 0. */
+static void test_stalled_readers_share_one_budget(void **state)
+{
+    (void)state;
+    static srt_proc p;
+    char budget[32];
+    snprintf(budget, sizeof budget, "%d", BUDGET);
+    assert_int_equal(srt_server_start(&p, "--max-http-buffer-bytes", budget,
+                                      "--request-timeout-ms", "3000", NULL),
+                     0);
+    srt_mem idle = srt_faults_mem(&p);
+    srt_buf chunk = {0};
+    for (int i = 0; i < STALLED_REQUESTS; i++)
+        srt_buf_appendf(&chunk, "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+    int fds[STALLED];
+    size_t sent[STALLED] = {0};
+    for (int k = 0; k < STALLED; k++) fds[k] = open_small_socket(p.port);
+    /* write until every client is done or held back (no room for 500 ms) */
+    int64_t deadline = srt_now_ms() + WAIT_MS;
+    for (bool progress = true; progress && srt_now_ms() < deadline;) {
+        progress = false;
+        for (int k = 0; k < STALLED; k++) {
+            if (sent[k] == chunk.len) continue;
+            ssize_t w = send(fds[k], chunk.data + sent[k], chunk.len - sent[k], MSG_NOSIGNAL);
+            if (w > 0) {
+                sent[k] += (size_t)w;
+                progress = true;
+            } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                fail_msg("send: %s", strerror(errno));
+            }
+        }
+        if (!progress) { /* wait for room on any of them */
+            struct pollfd pfd[STALLED];
+            int n = 0;
+            for (int k = 0; k < STALLED; k++)
+                if (sent[k] < chunk.len) pfd[n++] = (struct pollfd){.fd = fds[k], .events = POLLOUT};
+            progress = n > 0 && poll(pfd, (nfds_t)n, 500) > 0;
+        }
+    }
+    /* the server held them back, yet answers a newcomer */
+    srt_check_healthy(p.port);
+    srt_mem held = srt_faults_mem(&p);
+    long long pinned = stats_in(p.port, "limits", "http_buffer_bytes");
+    long long refused = stats_in(p.port, "refused", "http_buffer");
+    /* the stalled readers are closed after the request timeout */
+    srt_faults_wait_stat(p.port, "slow_disconnects", STALLED, WAIT_MS);
+    srt_faults_wait_stat(p.port, "connections", 1, WAIT_MS);
+    long long peak = stats_in(p.port, "limits", "http_buffer_peak_bytes");
+    long long after = stats_in(p.port, "limits", "http_buffer_bytes");
+    printf("  %d stalled readers: %lld bytes pinned while held (peak %lld, budget %d), held back "
+           "%lld times; server RSS %ld -> %ld kB\n",
+           STALLED, pinned, peak, BUDGET, refused, idle.rss_kb, held.rss_kb);
+    long long bound = BUDGET + (long long)STALLED * (64 * 1024 + 16 * 1024);
+    if (peak > bound)
+        fail_msg("HTTP connections pinned %lld bytes, over the budget's bound %lld", peak, bound);
+    assert_true(refused > 0);
+    assert_true(peak > BUDGET); /* the budget was reached: the test did test it */
+    assert_int_equal(after, 0);
+    for (int k = 0; k < STALLED; k++) close(fds[k]);
+    srt_buf_free(&chunk);
+    srt_check_stop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +413,7 @@ int main(void)
         cmocka_unit_test_teardown(test_stalled_reader_backpressured_then_closed,
                                   srt_teardown_servers),
         cmocka_unit_test_teardown(test_ended_stalled_reader_closed, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_stalled_readers_share_one_budget, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -511,6 +511,139 @@ static void test_request_timeout(void **state)
     srt_check_stop(&p);
 }
 
+/* The bytes of a C1 control (U+0080-U+009F) or a bidi control (U+202A-U+202E,
+ * U+2066-U+2069) anywhere in s[0..len): NULL when there is none. */
+static const char *deceptive_in(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+            return s + i;
+        if (i + 2 < len && p[i] == 0xe2 && ((p[i + 1] == 0x80 && p[i + 2] >= 0xaa && p[i + 2] <= 0xae) ||
+                                            (p[i + 1] == 0x81 && p[i + 2] >= 0xa6 && p[i + 2] <= 0xa9)))
+            return s + i;
+    }
+    return NULL;
+}
+
+/* Issue #18, finding 7: a room name or URL path holding U+009B (CSI) and
+ * U+202E (RLO) comes back in the error body and goes into the log (text and
+ * JSON) as \u escapes, never raw. */
+static void test_echoed_text_is_inert(void **state)
+{
+    (void)state;
+    const char *formats[] = {"text", "json"};
+    for (int f = 0; f < 2; f++) {
+        srt_proc p;
+        assert_int_equal(srt_server_start(&p, "--log-format", formats[f], NULL), 0);
+        /* a stream's room name, percent-encoded: 400 echoing it */
+        srt_response r;
+        assert_int_equal(srt_http_get(p.port, "/sse?room=a%C2%9B2J%E2%80%AEb%E2%81%A6", &r), 0);
+        srt_check_json_error(&r, 400, "room");
+        if (deceptive_in(r.body, r.body_len))
+            fail_msg("raw C1/bidi control in the error body: %s", r.body);
+        assert_non_null(strstr(r.body, "a\\\\u009b2J\\\\u202eb\\\\u2066"));
+        srt_response_free(&r);
+        /* a published room name: 400 echoing it */
+        assert_int_equal(srt_http_publish(p.port, "{\"room\":\"x\xc2\x9b\xe2\x80\xae\",\"data\":1}", &r), 0);
+        srt_check_json_error(&r, 400, "room");
+        if (deceptive_in(r.body, r.body_len))
+            fail_msg("raw C1/bidi control in the error body: %s", r.body);
+        srt_response_free(&r);
+        /* a raw path: 404, and the log line with the path */
+        srt_conn c;
+        assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
+        assert_int_equal(srt_conn_send_str(&c, "GET /evil\xc2\x9b" "2J\xe2\x80\xae" "txt HTTP/1.1\r\n"
+                                               "Host: x\r\n\r\n", SRT_TIMEOUT_MS), 0);
+        assert_int_equal(srt_http_read_response(&c, &r, SRT_TIMEOUT_MS), 0);
+        srt_check_status(&r, 404);
+        if (deceptive_in(r.body, r.body_len))
+            fail_msg("raw C1/bidi control in the 404 body: %s", r.body);
+        srt_response_free(&r);
+        srt_conn_close(&c);
+        char log[16384];
+        FILE *lf = fopen(p.log_path, "rb");
+        assert_non_null(lf);
+        size_t n = fread(log, 1, sizeof log - 1, lf);
+        fclose(lf);
+        log[n] = '\0';
+        const char *bad = deceptive_in(log, n);
+        if (bad) fail_msg("raw C1/bidi control in the %s log: %.120s", formats[f], bad - 40 > log ? bad - 40 : log);
+        if (!strstr(log, "/evil\\u009b2J\\u202etxt"))
+            fail_msg("the %s log has no escaped path:\n%s", formats[f], log);
+        srt_check_stop(&p);
+    }
+}
+
+/* Issue #18, finding 8 (docs/security.md): what libhttp-parser lets
+ * through and a stricter proxy in front could read differently is refused
+ * with a clear status and the connection closed; an Upgrade request is
+ * answered as plain HTTP and then the connection closes, so the bytes
+ * after it are never read as a request. With --demo nobody publishes into
+ * the stats room over HTTP. */
+static void test_strict_http(void **state)
+{
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--demo", NULL), 0);
+    expect_raw_refusal(p.port, RAW("GET /healthz HTTP/1.1\nHost: x\n\n"), 400);
+    expect_raw_refusal(p.port, RAW("GET /healthz HTTP/1.1\r\nHost: x\nX-A: 1\r\n\r\n"), 400);
+    expect_raw_refusal(p.port,
+                       RAW("POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity, "
+                           "chunked\r\n\r\n0\r\n\r\n"),
+                       501);
+    expect_raw_refusal(p.port,
+                       RAW("POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+                       400);
+    expect_raw_refusal(p.port, RAW("GET /healthz\r\n\r\n"), 505);
+    expect_raw_refusal(p.port, RAW("GET /healthz HTTP/1.1\r\n\r\n"), 400);
+    expect_raw_refusal(p.port, RAW("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
+    expect_raw_refusal(p.port,
+                       RAW("CONNECT 127.0.0.1:6379 HTTP/1.1\r\nHost: 127.0.0.1:6379\r\n\r\n"), 405);
+    /* the reasons are in the bodies */
+    srt_conn c;
+    srt_response r;
+    assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_send_str(&c, "GET /healthz HTTP/1.1\r\n\r\n", SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_http_read_response(&c, &r, SRT_TIMEOUT_MS), 0);
+    srt_check_json_error(&r, 400, "missing Host header");
+    srt_response_free(&r);
+    srt_conn_close(&c);
+    /* HTTP/1.0 needs no Host */
+    assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_send_str(&c, "GET /healthz HTTP/1.0\r\n\r\n", SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_http_read_response(&c, &r, SRT_TIMEOUT_MS), 0);
+    srt_check_status(&r, 200);
+    srt_response_free(&r);
+    srt_conn_close(&c);
+    /* Upgrade: answered plainly, then closed; the pipelined request after
+     * it gets no answer */
+    assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_send_str(&c, "GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                           "Connection: Upgrade\r\n\r\nGET /stats HTTP/1.1\r\n"
+                                           "Host: x\r\n\r\n", SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_http_read_response(&c, &r, SRT_TIMEOUT_MS), 0);
+    srt_check_status(&r, 200);
+    assert_non_null(strstr(r.body, "\"status\":\"ok\""));
+    srt_response_free(&r);
+    assert_int_equal(srt_conn_wait_eof(&c, 3000), 0);
+    assert_null(strstr(c.in.data ? c.in.data : "", "HTTP/1.1"));
+    srt_conn_close(&c);
+    /* --demo: the stats room is the server's */
+    assert_int_equal(srt_http_publish(p.port, "{\"room\":\"sserooms:stats\",\"data\":{\"fake\":1}}", &r), 0);
+    srt_check_json_error(&r, 403, "stats room");
+    srt_response_free(&r);
+    assert_int_equal(srt_http_publish(p.port, "{\"rooms\":[\"a\",\"sserooms:stats\"],\"data\":1}", &r), 0);
+    srt_check_json_error(&r, 403, "stats room");
+    srt_response_free(&r);
+    assert_int_equal(srt_http_publish(p.port, "{\"room\":\"a\",\"data\":1}", &r), 0);
+    srt_check_status(&r, 200);
+    srt_response_free(&r);
+    srt_check_healthy(p.port);
+    srt_check_stop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +656,8 @@ int main(void)
         cmocka_unit_test_teardown(test_request_bodies_chunked_and_continue, srt_teardown_servers),
         cmocka_unit_test_teardown(test_headers_too_large, srt_teardown_servers),
         cmocka_unit_test_teardown(test_request_timeout, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_echoed_text_is_inert, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_strict_http, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

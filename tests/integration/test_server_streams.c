@@ -184,7 +184,7 @@ static void test_abrupt_clients(void **state)
     /* a client that disconnects in the middle of a request */
     srt_conn c;
     assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
-    assert_int_equal(srt_conn_send_str(&c, "POST /publish HTTP/1.1\r\nContent-Length: 50\r\n\r\n{",
+    assert_int_equal(srt_conn_send_str(&c, "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{",
                                        SRT_TIMEOUT_MS),
                      0);
     srt_conn_close(&c);

@@ -4,7 +4,7 @@
  * from JWT claims (exact names, "prefix*", "*", refusals of malformed
  * claims, the whole-request rule), and the single-use subscribe ticket
  * store (once only, the 30 s TTL boundary, room binding, wrong secrets,
- * eviction when full, sweeping, counters). Times are given explicitly,
+ * refusal when full, per-subject limits, sweeping, counters). Times are given explicitly,
  * so nothing here sleeps.
  */
 #include <setjmp.h>
@@ -236,7 +236,7 @@ static void test_ticket_once(void **state) {
     sr_ticket_store *s = sr_ticket_store_new(0);
     sr_grant_list l = rooms_of("lobby", "chat:*");
     char t[SR_TICKET_LEN + 1];
-    assert_int_equal(sr_ticket_issue(s, &l, 0, 1000, t), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 1000, t), SR_TICKET_OK);
     assert_int_equal(strlen(t), SR_TICKET_LEN);
     assert_int_equal(strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
                      SR_TICKET_LEN);
@@ -255,7 +255,7 @@ static void test_ticket_once(void **state) {
                      SR_TICKET_EUNKNOWN);
     assert_int_equal(redeem1(s, t, "lobby", 2002), SR_TICKET_EUNKNOWN);
     /* The caller's list is copied: freeing it does not affect tickets. */
-    assert_int_equal(sr_ticket_issue(s, &l, 0, 3000, t), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 3000, t), SR_TICKET_OK);
     sr_grant_list_free(&l);
     assert_int_equal(redeem1(s, t, "chat:x", 3001), SR_TICKET_OK);
     sr_ticket_stats st;
@@ -273,24 +273,24 @@ static void test_ticket_ttl(void **state) {
     sr_grant_list l = rooms_of("lobby", NULL);
     char a[SR_TICKET_LEN + 1], b[SR_TICKET_LEN + 1];
     const uint64_t t0 = 5000000;
-    assert_int_equal(sr_ticket_issue(s, &l, 0, t0, a), SR_TICKET_OK);
-    assert_int_equal(sr_ticket_issue(s, &l, 0, t0, b), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, t0, a), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, t0, b), SR_TICKET_OK);
     /* Default 30 s: valid at t0 + 29.999 s, not at t0 + 30 s. */
     assert_int_equal(redeem1(s, a, "lobby", t0 + SR_TICKET_DEFAULT_TTL_MS - 1), SR_TICKET_OK);
     assert_int_equal(redeem1(s, b, "lobby", t0 + SR_TICKET_DEFAULT_TTL_MS), SR_TICKET_EEXPIRED);
     assert_int_equal(redeem1(s, b, "lobby", t0 + SR_TICKET_DEFAULT_TTL_MS - 1),
                      SR_TICKET_EUNKNOWN); /* used up by the late attempt */
     /* An explicit TTL; the maximum; over the maximum. */
-    assert_int_equal(sr_ticket_issue(s, &l, 500, t0, a), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 500, t0, a), SR_TICKET_OK);
     assert_int_equal(redeem1(s, a, "lobby", t0 + 500), SR_TICKET_EEXPIRED);
-    assert_int_equal(sr_ticket_issue(s, &l, SR_TICKET_MAX_TTL_MS, t0, a), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, SR_TICKET_MAX_TTL_MS, t0, a), SR_TICKET_OK);
     assert_int_equal(redeem1(s, a, "lobby", t0 + SR_TICKET_MAX_TTL_MS - 1), SR_TICKET_OK);
-    assert_int_equal(sr_ticket_issue(s, &l, SR_TICKET_MAX_TTL_MS + 1, t0, a), SR_TICKET_EINVAL);
-    assert_int_equal(sr_ticket_issue(s, &l, 1000, UINT64_MAX - 10, a), SR_TICKET_EINVAL);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, SR_TICKET_MAX_TTL_MS + 1, t0, a), SR_TICKET_EINVAL);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 1000, UINT64_MAX - 10, a), SR_TICKET_EINVAL);
     sr_grant_list empty;
     sr_grant_list_init(&empty);
-    assert_int_equal(sr_ticket_issue(s, &empty, 0, t0, a), SR_TICKET_EINVAL);
-    assert_int_equal(sr_ticket_issue(s, NULL, 0, t0, a), SR_TICKET_EINVAL);
+    assert_int_equal(sr_ticket_issue(s, 1, &empty, 0, t0, a), SR_TICKET_EINVAL);
+    assert_int_equal(sr_ticket_issue(s, 1, NULL, 0, t0, a), SR_TICKET_EINVAL);
     sr_ticket_stats st;
     sr_ticket_stats_get(s, &st);
     assert_int_equal(st.expired, 2);
@@ -304,16 +304,16 @@ static void test_ticket_rooms_and_forgery(void **state) {
     sr_grant_list l = rooms_of("a", "p:*");
     char t[SR_TICKET_LEN + 1];
     /* A room outside the binding refuses the ticket and uses it up. */
-    assert_int_equal(sr_ticket_issue(s, &l, 0, 0, t), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 0, t), SR_TICKET_OK);
     const char *rooms[] = {"a", "b"};
     size_t lens[] = {1, 1};
     assert_int_equal(sr_ticket_redeem(s, t, strlen(t), rooms, lens, 2, 1, NULL), SR_TICKET_EROOMS);
     assert_int_equal(redeem1(s, t, "a", 2), SR_TICKET_EUNKNOWN);
-    assert_int_equal(sr_ticket_issue(s, &l, 0, 0, t), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 0, t), SR_TICKET_OK);
     assert_int_equal(redeem1(s, t, "p", 1), SR_TICKET_EROOMS); /* "p:*" is not "p" */
     /* A wrong secret (same id) is unknown and does not use the ticket up;
      * neither do malformed tickets. */
-    assert_int_equal(sr_ticket_issue(s, &l, 0, 0, t), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 0, t), SR_TICKET_OK);
     char forged[SR_TICKET_LEN + 1];
     for (size_t pos = 12; pos < SR_TICKET_LEN; pos += 5) { /* past the 8-byte id */
         memcpy(forged, t, sizeof forged);
@@ -331,7 +331,7 @@ static void test_ticket_rooms_and_forgery(void **state) {
     /* Tickets are distinct. */
     char seen[200][SR_TICKET_LEN + 1];
     for (int i = 0; i < 200; i++) {
-        assert_int_equal(sr_ticket_issue(s, &l, 0, 10, seen[i]), SR_TICKET_OK);
+        assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 10, seen[i]), SR_TICKET_OK);
         for (int j = 0; j < i; j++)
             assert_string_not_equal(seen[i], seen[j]);
     }
@@ -339,63 +339,133 @@ static void test_ticket_rooms_and_forgery(void **state) {
     sr_ticket_store_free(s);
 }
 
-static void test_ticket_eviction_and_sweep(void **state) {
+/* A full store refuses the issuer and keeps every ticket it holds (issue
+ * #18, finding 3: it used to evict the ticket closest to expiry, so any
+ * issuer could push out everyone's). Sweeping drops expired ones. */
+static void test_ticket_full_and_sweep(void **state) {
     (void)state;
     sr_ticket_store *s = sr_ticket_store_new(4);
     sr_grant_list l = rooms_of("r", NULL);
     char t[6][SR_TICKET_LEN + 1];
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(sr_ticket_issue(s, &l, 0, (uint64_t)i, t[i]), SR_TICKET_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(sr_ticket_issue(s, (uint64_t)i, &l, 0, (uint64_t)i, t[i]), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 9, &l, 0, 4, t[4]), SR_TICKET_EFULL);
     sr_ticket_stats st;
     sr_ticket_stats_get(s, &st);
-    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.full, 1);
     assert_int_equal(st.live, 4);
     assert_int_equal(st.capacity, 4);
-    assert_int_equal(redeem1(s, t[0], "r", 10), SR_TICKET_EUNKNOWN); /* the oldest went */
-    for (int i = 1; i < 5; i++)
+    for (int i = 0; i < 4; i++) /* all still there */
         assert_int_equal(redeem1(s, t[i], "r", 10), SR_TICKET_OK);
 
-    /* The ticket closest to expiry is evicted, not simply the first issued. */
-    assert_int_equal(sr_ticket_issue(s, &l, 60000, 0, t[0]), SR_TICKET_OK);
-    assert_int_equal(sr_ticket_issue(s, &l, 1000, 0, t[1]), SR_TICKET_OK);
-    assert_int_equal(sr_ticket_issue(s, &l, 5000, 0, t[2]), SR_TICKET_OK);
-    assert_int_equal(sr_ticket_issue(s, &l, 2000, 0, t[3]), SR_TICKET_OK);
-    assert_int_equal(sr_ticket_issue(s, &l, 30000, 0, t[4]), SR_TICKET_OK);
-    assert_int_equal(redeem1(s, t[1], "r", 1), SR_TICKET_EUNKNOWN);
-    /* Sweeping at 2000 drops the 2 s one; 5 s, 30 s and 60 s remain. */
-    assert_int_equal(sr_ticket_sweep(s, 1999), 0);
-    assert_int_equal(sr_ticket_sweep(s, 2000), 1);
+    /* Sweeping drops by expiry, not by issue order. */
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 60000, 0, t[0]), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 1000, 0, t[1]), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 5000, 0, t[2]), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 2000, 0, t[3]), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 30000, 0, t[4]), SR_TICKET_EFULL);
+    assert_int_equal(sr_ticket_sweep(s, 999), 0);
+    assert_int_equal(sr_ticket_sweep(s, 2000), 2); /* the 1 s and 2 s ones */
     sr_ticket_stats_get(s, &st);
-    assert_int_equal(st.live, 3);
+    assert_int_equal(st.live, 2);
+    assert_int_equal(redeem1(s, t[1], "r", 1), SR_TICKET_EUNKNOWN);
     assert_int_equal(redeem1(s, t[3], "r", 1), SR_TICKET_EUNKNOWN);
     /* Issuing sweeps too. */
-    assert_int_equal(sr_ticket_issue(s, &l, 0, 5000, t[5]), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 5000, t[5]), SR_TICKET_OK);
     sr_ticket_stats_get(s, &st);
-    assert_int_equal(st.live, 3); /* 5 s one swept, new one added */
+    assert_int_equal(st.live, 2); /* 5 s one swept, new one added */
     assert_int_equal(redeem1(s, t[0], "r", 5000), SR_TICKET_OK);
-    assert_int_equal(redeem1(s, t[4], "r", 5000), SR_TICKET_OK);
     assert_int_equal(redeem1(s, t[5], "r", 5000), SR_TICKET_OK);
     sr_ticket_stats_get(s, &st);
     assert_int_equal(st.live, 0);
-    assert_int_equal(st.evicted, 2);
-    assert_int_equal(st.expired, 2);
+    assert_int_equal(st.full, 2);
+    assert_int_equal(st.expired, 3);
+    assert_int_equal(st.room_bytes, 0);
+    /* no ticket, no limits: the sweep forgets the subjects */
+    assert_true(st.subjects > 0);
+    sr_ticket_sweep(s, 6000);
+    sr_ticket_stats_get(s, &st);
+    assert_int_equal(st.subjects, 0);
 
-    /* Many more tickets than capacity: bounded, and the newest work. */
+    /* One issuer asking 11,000 times cannot push out a victim's ticket. */
     sr_ticket_store *big = sr_ticket_store_new(100);
-    char last[SR_TICKET_LEN + 1];
-    for (int i = 0; i < 5000; i++)
-        assert_int_equal(sr_ticket_issue(big, &l, 0, (uint64_t)i, last), SR_TICKET_OK);
-    sr_ticket_stats_get(big, &st);
-    assert_int_equal(st.live, 100);
-    assert_int_equal(st.evicted, 4900);
-    assert_int_equal(redeem1(big, last, "r", 5000), SR_TICKET_OK);
+    char victim[SR_TICKET_LEN + 1], last[SR_TICKET_LEN + 1];
+    assert_int_equal(sr_ticket_issue(big, 7, &l, 0, 0, victim), SR_TICKET_OK);
+    int ok = 0, full = 0;
+    for (int i = 0; i < 11000; i++) {
+        int rc = sr_ticket_issue(big, 1, &l, 0, (uint64_t)i / 10, last);
+        ok += rc == SR_TICKET_OK;
+        full += rc == SR_TICKET_EFULL;
+    }
+    assert_int_equal(ok, 99);
+    assert_int_equal(full, 11000 - 99);
+    assert_int_equal(redeem1(big, victim, "r", 1100), SR_TICKET_OK);
     assert_int_equal(sr_ticket_sweep(big, UINT64_MAX), 99);
     sr_ticket_store_free(big);
     sr_grant_list_free(&l);
     sr_ticket_store_free(s);
     sr_ticket_store_free(NULL);
-    for (int code = 0; code >= -6; code--)
+    for (int code = 0; code >= -9; code--)
         assert_non_null(sr_ticket_strerror(code));
+}
+
+/* Per-subject limits: live tickets, the rate (token bucket) and the room
+ * bytes of the store; a refusal changes nothing, other subjects are not
+ * touched. */
+static void test_ticket_subject_limits(void **state) {
+    (void)state;
+    sr_ticket_store *s = sr_ticket_store_new(1000);
+    sr_ticket_limits lim = {.per_subject = 3, .rate_per_s = 2, .burst = 5};
+    sr_ticket_store_set_limits(s, &lim);
+    sr_grant_list l = rooms_of("r", NULL);
+    char t[8][SR_TICKET_LEN + 1];
+    /* cap: the 4th live ticket of subject 1 is refused; subject 2 is not */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 0, t[i]), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 0, t[3]), SR_TICKET_EQUOTA);
+    assert_int_equal(sr_ticket_issue(s, 2, &l, 0, 0, t[4]), SR_TICKET_OK);
+    /* a redemption frees a place */
+    assert_int_equal(redeem1(s, t[0], "r", 1), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 1, t[0]), SR_TICKET_OK);
+    /* rate: subject 1 has used 4 of its burst of 5 */
+    assert_int_equal(redeem1(s, t[0], "r", 1), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 1, t[0]), SR_TICKET_OK);
+    assert_int_equal(redeem1(s, t[0], "r", 1), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 1, t[0]), SR_TICKET_ERATE);
+    /* 2 a second: one more after 500 ms, not before */
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 499, t[0]), SR_TICKET_ERATE);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 501, t[0]), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 502, t[5]), SR_TICKET_ERATE);
+    sr_ticket_stats st;
+    sr_ticket_stats_get(s, &st);
+    assert_int_equal(st.subject_capped, 1);
+    assert_int_equal(st.rate_limited, 3);
+    assert_int_equal(st.live, 4);
+    assert_int_equal(st.subjects, 2);
+    /* after a long pause the bucket is full (burst 5), not more */
+    for (int i = 0; i < 3; i++) redeem1(s, t[i], "r", 600);
+    redeem1(s, t[0], "r", 600);
+    int ok = 0;
+    for (int i = 0; i < 10; i++) {
+        char x[SR_TICKET_LEN + 1];
+        if (sr_ticket_issue(s, 1, &l, 0, 100000000, x) == SR_TICKET_OK) {
+            ok++;
+            assert_int_equal(redeem1(s, x, "r", 100000000), SR_TICKET_OK);
+        }
+    }
+    assert_int_equal(ok, 5);
+    /* the room bytes of the store are bounded: a big ticket is refused */
+    sr_ticket_limits small = {.max_room_bytes = 300}; /* one of these, not two */
+    sr_ticket_store_set_limits(s, &small);
+    sr_grant_list big = rooms_of("rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr",
+                                 "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq*");
+    assert_int_equal(sr_ticket_issue(s, 3, &big, 0, 100000001, t[6]), SR_TICKET_OK);
+    assert_int_equal(sr_ticket_issue(s, 3, &big, 0, 100000001, t[7]), SR_TICKET_EFULL);
+    assert_int_equal(redeem1(s, t[6], "r", 100000002), SR_TICKET_EROOMS);
+    assert_int_equal(sr_ticket_issue(s, 3, &big, 0, 100000003, t[7]), SR_TICKET_OK);
+    sr_grant_list_free(&big);
+    sr_grant_list_free(&l);
+    sr_ticket_store_free(s); /* frees subjects and the live ticket */
 }
 
 int main(void) {
@@ -408,7 +478,8 @@ int main(void) {
         cmocka_unit_test(test_ticket_once),
         cmocka_unit_test(test_ticket_ttl),
         cmocka_unit_test(test_ticket_rooms_and_forgery),
-        cmocka_unit_test(test_ticket_eviction_and_sweep),
+        cmocka_unit_test(test_ticket_full_and_sweep),
+        cmocka_unit_test(test_ticket_subject_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

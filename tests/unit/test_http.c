@@ -225,6 +225,84 @@ static void test_upgrade_ignored(void **state) {
     feed_all(&r, "GET /sse?room=a HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
     assert_int_equal(r.state, SR_HTTP_DONE);
     assert_string_equal(r.path, "/sse");
+    assert_int_equal(r.keep_alive, 0); /* what follows is never read as HTTP */
+    sr_http_request_release(&r);
+}
+
+/* Issue #18, finding 8: what libhttp-parser lets through and a stricter
+ * proxy could read differently is refused, with the status and reason. */
+static void test_strict_refusals(void **state) {
+    (void)state;
+    static const struct {
+        const char *req;
+        int status;
+        const char *why;
+    } cases[] = {
+        {"GET /healthz HTTP/1.1\nHost: x\n\n", 400, "bare LF"},
+        {"GET /healthz HTTP/1.1\r\nHost: x\nX: y\r\n\r\n", 400, "bare LF"},
+        {"GET /healthz HTTP/1.1\r\nHost: x\r\n\n", 400, "bare LF"},
+        {"POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity, chunked\r\n\r\n"
+         "0\r\n\r\n", 501, "Transfer-Encoding"},
+        {"POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "more than one Transfer-Encoding"},
+        {"POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+         "Content-Length: 5\r\n\r\n0\r\n\r\n", 400, NULL},
+        {"GET /healthz\r\n\r\n", 505, "HTTP version"},
+        {"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP version"},
+        {"CONNECT 127.0.0.1:6379 HTTP/1.1\r\nHost: 127.0.0.1:6379\r\n\r\n", 405, "CONNECT"},
+        {"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host"},
+        {"GET /healthz HTTP/1.1\r\n\r\n", 400, "missing Host"},
+    };
+    sr_http_limits strict = limits;
+    strict.require_host = 1;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sr_http_request r;
+        sr_http_request_init(&r, &strict);
+        feed_all(&r, cases[i].req);
+        if (r.state != SR_HTTP_ERROR || r.status != cases[i].status)
+            fail_msg("case %zu: state %d status %d (%s)", i, r.state, r.status, r.error ? r.error : "");
+        if (cases[i].why && !strstr(r.error, cases[i].why))
+            fail_msg("case %zu: reason %s", i, r.error);
+        sr_http_request_release(&r);
+    }
+    /* still accepted: CRLF everywhere with leading empty lines, HTTP/1.0
+     * without Host, HTTP/1.1 with one Host, chunked alone, a body with bare
+     * LFs, and without require_host a Host-less HTTP/1.1 request */
+    static const char *const good[] = {
+        "\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /healthz HTTP/1.0\r\n\r\n",
+        "POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:  Chunked \r\n\r\n"
+        "3\r\na\nb\r\n0\r\n\r\n",
+        "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\na\nb\n",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        sr_http_request r;
+        sr_http_request_init(&r, &strict);
+        feed_all(&r, good[i]);
+        if (r.state != SR_HTTP_DONE)
+            fail_msg("good %zu refused: %d %s", i, r.status, r.error ? r.error : "");
+        sr_http_request_release(&r);
+    }
+    sr_http_request r;
+    sr_http_request_init(&r, &limits);
+    feed_all(&r, "GET /healthz HTTP/1.1\r\n\r\n");
+    assert_int_equal(r.state, SR_HTTP_DONE);
+    sr_http_request_release(&r);
+    /* byte by byte: the bare-LF scan keeps its place across reads */
+    sr_http_request_init(&r, &strict);
+    const char *lf = "GET / HTTP/1.1\r\nHost: x\r\nA: b\n\r\n";
+    for (size_t i = 0; lf[i] && r.state == SR_HTTP_PARTIAL; i++) sr_http_request_feed(&r, lf + i, 1);
+    assert_int_equal(r.state, SR_HTTP_ERROR);
+    assert_int_equal(r.status, 400);
+    sr_http_request_release(&r);
+    /* pipelined: the second request's head is scanned on its own */
+    sr_http_request_init(&r, &strict);
+    const char *two = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\nHost: x\n\n";
+    size_t used = feed_all(&r, two);
+    assert_int_equal(r.state, SR_HTTP_DONE);
+    sr_http_request_reset(&r);
+    sr_http_request_feed(&r, two + used, strlen(two + used));
+    assert_int_equal(r.state, SR_HTTP_ERROR);
     sr_http_request_release(&r);
 }
 
@@ -291,6 +369,7 @@ int main(void) {
         cmocka_unit_test(test_limits),          cmocka_unit_test(test_malformed), cmocka_unit_test(test_upgrade_ignored), cmocka_unit_test(test_fuzz_regressions),
         cmocka_unit_test(test_eof_mid_request), cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_query_decoding),  cmocka_unit_test(test_response_head),
+        cmocka_unit_test(test_strict_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -683,6 +683,52 @@ static void test_quote(void **state) {
     }
 }
 
+/* sr_json_quote_inert: C1 controls and bidi controls become \u escapes
+ * (issue #18, finding 7); the neighbours of those ranges and everything
+ * sr_json_quote does stay as they were, and the text reads back the same. */
+static void test_quote_inert(void **state) {
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t in_len;
+        const char *want;
+    } cases[] = {
+        {"\xc2\x80\xc2\x9b\xc2\x9f", 6, "\"\\u0080\\u009b\\u009f\""},
+        /* U+00A0 stays; a lone C2 is U+FFFD as in sr_json_quote */
+        {"\xc2\xa0\xc2\x7f", 4, "\"\xc2\xa0\xef\xbf\xbd\x7f\""},
+        {"a\xe2\x80\xae" "b\xe2\x80\xaa\xe2\x80\xac\xe2\x80\xad", 14,
+         "\"a\\u202eb\\u202a\\u202c\\u202d\""},
+        {"\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9", 12,
+         "\"\\u2066\\u2067\\u2068\\u2069\""},
+        /* neighbours: U+2029, U+202F, U+2065, U+206A stay verbatim */
+        {"\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa", 12,
+         "\"\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\""},
+        {"r\x1b[2J\"", 6, "\"r\\u001b[2J\\\"\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *want = cases[i].want;
+        size_t want_len = strlen(want);
+        char out[96];
+        assert_int_equal(sr_json_quote_inert(cases[i].in, cases[i].in_len, NULL, 0), want_len);
+        assert_int_equal(sr_json_quote_inert(cases[i].in, cases[i].in_len, out, sizeof out),
+                         want_len);
+        if (memcmp(out, want, want_len) != 0)
+            fail_msg("case %zu: got %.*s", i, (int)want_len, out);
+        sr_json_value v;
+        assert_int_equal(sr_json_validate(out, want_len, 1, &v, NULL, NULL), 0);
+        if (i == 1) continue; /* repaired, so not the same bytes */
+        char dec[64];
+        unsigned fl;
+        assert_int_equal(sr_json_string_decode(&v, dec, sizeof dec, &fl), (ssize_t)cases[i].in_len);
+        assert_memory_equal(dec, cases[i].in, cases[i].in_len);
+    }
+    /* sr_json_quote itself keeps Node's bytes: U+009B and U+202E verbatim */
+    char out[32];
+    size_t n = sr_json_quote("\xc2\x9b\xe2\x80\xae", 5, out, sizeof out);
+    assert_int_equal(n, 7);
+    assert_memory_equal(out, "\"\xc2\x9b\xe2\x80\xae\"", 7);
+}
+
 /* Mutated documents from exact-size buffers: no overreads (ASan), and
  * every accepted text's elements are valid JSON on their own. */
 static void test_mutations_stay_consistent(void **state) {
@@ -796,6 +842,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_number_u64),
         cmocka_unit_test(test_utf8_repair),
         cmocka_unit_test(test_quote),
+        cmocka_unit_test(test_quote_inert),
         cmocka_unit_test(test_mutations_stay_consistent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
