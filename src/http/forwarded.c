@@ -32,9 +32,13 @@ int sr_ip_parse(const char *s, size_t len, sr_ip *out) {
     return 0;
 }
 
+bool sr_ip_is_v4(const sr_ip *ip) {
+    return memcmp(ip->b, v4_mapped, sizeof(v4_mapped)) == 0;
+}
+
 const char *sr_ip_format(const sr_ip *ip, char *out, size_t cap) {
     if (!cap) return out;
-    const char *ok = memcmp(ip->b, v4_mapped, 12) == 0
+    const char *ok = sr_ip_is_v4(ip)
                          ? inet_ntop(AF_INET, ip->b + 12, out, (socklen_t)cap)
                          : inet_ntop(AF_INET6, ip->b, out, (socklen_t)cap);
     if (!ok) out[0] = '\0';

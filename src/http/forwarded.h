@@ -38,6 +38,8 @@ int sr_ip_parse(const char *s, size_t len, sr_ip *out);
  * out (cap >= SR_IP_TEXT_MAX). */
 const char *sr_ip_format(const sr_ip *ip, char *out, size_t cap);
 bool sr_ip_equal(const sr_ip *a, const sr_ip *b);
+/* True for an IPv4-mapped address (an IPv4 client). */
+bool sr_ip_is_v4(const sr_ip *ip);
 
 /* Parses "ADDR/BITS" or a lone ADDR (a single host). 0; -1 when it is not a
  * range; -2 when bits are set past the prefix (a typo such as 10.0.0.1/8). */

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/addr.h"
 #include "http/proxy_protocol.h"
 #include "server/internal.h"
 
@@ -225,8 +226,12 @@ void sr_clients_json(sr_server *srv, sr_buf *b) {
         char text[SR_IP_TEXT_MAX];
         sr_ip ip;
         memcpy(ip.b, top[i]->addr, sizeof(ip.b));
-        sr_buf_printf(b, "%s{\"address\":\"%s\",\"connections\":%u}", i ? "," : "",
-                      sr_ip_format(&ip, text, sizeof(text)), (unsigned)top[i]->count);
+        /* an IPv6 client is counted per prefix (sr_addr_group): say which */
+        unsigned plen = srv->cfg.ipv6_prefix_len ? srv->cfg.ipv6_prefix_len : SR_IPV6_PREFIX_DEFAULT;
+        int grouped = !sr_ip_is_v4(&ip) && plen < 128;
+        sr_buf_printf(b, "%s{\"address\":\"%s", i ? "," : "", sr_ip_format(&ip, text, sizeof(text)));
+        if (grouped) sr_buf_printf(b, "/%u", plen);
+        sr_buf_printf(b, "\",\"connections\":%u}", (unsigned)top[i]->count);
     }
     sr_buf_puts(b, "]");
 }
