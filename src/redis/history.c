@@ -267,7 +267,7 @@ int sr_redis_history_publish(sr_redis_adapter *a, const char *const *rooms, size
     if (a->closed) return SR_ECLOSED;
     if (!rooms || !n_rooms || !msg || !lim || !lim->max_messages || !done || n_rooms > 100000)
         return SR_EINVAL;
-    if (!a->pub || sr_rconn_get_state(a->pub) != SR_RCONN_UP) {
+    if (!sr_redis_adapter_can_publish(a)) { /* down, or not resubscribed yet */
         a->n.sequence_failures++;
         return SR_EADAPTER;
     }

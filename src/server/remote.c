@@ -16,6 +16,7 @@
 #include "common/hash.h"
 #include "server/history.h"
 #include "server/internal.h"
+#include "server/recover.h"
 
 static void seen_clear(sr_remote_seen *e) {
     for (uint32_t i = 0; i < e->n_rooms; i++) free(e->rooms[i]);
@@ -106,6 +107,7 @@ int sr_server_deliver_remote(sr_server *srv, const char *room, size_t room_len,
 
     sr_room *r = sr_registry_find(srv->reg, room, room_len);
     srv->stats.messages_remote_in++;
+    if (srv->cfg.history) sr_recover_note_live(srv, m.id, m.id_len); /* recover.c's watermark */
     uint64_t stamp = sr_registry_new_stamp(srv->reg);
     if (m.id_len == 0) return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
 
