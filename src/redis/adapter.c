@@ -327,9 +327,14 @@ static void on_sub_down(void *ud, sr_rconn *c, const char *err) {
     a->n.subscribed = 0;
 }
 
+static void on_pub_down(void *ud, sr_rconn *c, const char *err) {
+    sr_redis_history_on_pub(ud, 0);
+}
+
 static void on_pub_up(void *ud, sr_rconn *c) {
     sr_redis_adapter *a = ud;
     if (sr_rconn_up_count(c) > 1) a->n.reconnects++;
+    sr_redis_history_on_pub(a, 1);
     outbox_replay(a); /* when the subscriber is also back and resubscribed */
     a->n.outbox = a->ob_len;
 }
@@ -393,7 +398,7 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
         return 0;
     }
     co.name = "publisher";
-    sr_rconn_callbacks pub_cbs = {on_pub_up, NULL, NULL, a};
+    sr_rconn_callbacks pub_cbs = {on_pub_up, on_pub_down, NULL, a};
     if ((rc = sr_rconn_new(&a->pub, loop, &co, &pub_cbs)) != 0) goto fail;
     co.name = "subscriber";
     co.pubsub = 1;
@@ -438,6 +443,7 @@ static void free_adapter(sr_redis_adapter *a) {
 void sr_redis_adapter_close(sr_redis_adapter *a) {
     if (!a || a->free_later) return;
     a->closed = 1;
+    sr_redis_history_on_pub(a, 0); /* fetches waiting for the publisher fail */
     if (a->pub) sr_rconn_close(a->pub);
     if (a->sub) sr_rconn_close(a->sub);
     if (a->cluster) sr_rcluster_close(a->cluster);

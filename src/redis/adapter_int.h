@@ -46,6 +46,7 @@ struct sr_redis_adapter {
     struct sr_canary *canary;    /* classic mode: the subscriber's canary */
     uint32_t canary_interval_ms;
     struct sr_rcluster *cluster; /* cluster mode (cluster.h): pub/sub are NULL */
+    struct fetch_call *fetch_waiting; /* history fetches waiting for the publisher */
     sr_redis_recovered_fn recovered; /* a room's subscription is back (server) */
     void *recovered_ud;
 };

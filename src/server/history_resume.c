@@ -250,6 +250,33 @@ static void fetched(struct sr_resume *r, const sr_history_reply *reply, int *res
         return;
     }
     sr_history_set_live_epoch(srv->history, epoch);
+    if (r->fill && why == SR_RESET_EPOCH) {
+        /* A connected stream, and Redis lost the history (or has a new
+         * epoch): everything of the new epoch came after what the stream
+         * has. The reset says so ("resumeAfter": the new epoch's start),
+         * and the stream is filled again from there, the frames held so
+         * far kept for after that fill. */
+        write_reset(c, sr_history_reset_event(srv->history), why, r->last_id, r->last_len, epoch,
+                    0);
+        c->resume_floor = 0;
+        sr_recover_note_floor(srv, c, epoch, 0, 1);
+        if (newest > 0 && sr_history_fill(c, epoch, 0) && c->resume) {
+            struct sr_resume *again = c->resume; /* nothing held there yet */
+            free(again->held);
+            again->held = r->held;
+            again->n_held = r->n_held;
+            again->cap_held = r->cap_held;
+            again->held_bytes = r->held_bytes;
+            again->overflow = r->overflow;
+            r->held = NULL;
+            r->n_held = r->cap_held = 0;
+            sr_recover_fill_started(srv);
+        } else if (!c->resume) {
+            write_replay(c, NULL, 0, r->held, r->n_held, epoch, 0);
+        }
+        resume_free(r);
+        return;
+    }
     c->resume_floor = newest;
     sr_recover_note_floor(srv, c, epoch, newest, 1);
     if (why != SR_RESET_NONE) {

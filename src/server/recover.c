@@ -100,7 +100,9 @@ void sr_recover_note_floor(sr_server *srv, sr_conn *c, const char *epoch, uint64
                            int from_adapter) {
     struct sr_recover *r = get(srv);
     if (!r || !epoch) return;
-    if (!r->w_epoch[0] && from_adapter) { /* no live message yet: the epoch is known from here */
+    if (from_adapter && strcmp(epoch, r->w_epoch) != 0) {
+        /* the adapter's answer tells the current epoch (none known yet, or
+         * Redis lost its data): the watermark starts again in it */
         snprintf(r->w_epoch, sizeof r->w_epoch, "%s", epoch);
         r->w_counter = 0;
         r->w_gen++;
@@ -163,7 +165,7 @@ void sr_recover_fill_done(sr_server *srv, int reset, size_t messages, int pendin
     if (reset) {
         r->resets++;
         r->totals.resets++;
-    } else {
+    } else if (messages) { /* a fill that found nothing missing is no gap */
         r->filled++;
         r->messages += messages;
         r->totals.filled++;
@@ -195,6 +197,15 @@ static void fill_stream(visit_ctx *v, sr_conn *c) {
     uint64_t after = r->w_counter;
     if (c->hist_gen == r->w_gen && c->hist_floor > after) after = c->hist_floor;
     if (sr_history_fill(c, epoch, after)) r->fills_pending++;
+}
+
+void sr_recover_fill_started(sr_server *srv) {
+    struct sr_recover *r = srv->recover;
+    if (r && r->open) r->fills_pending++;
+    else if (r) { /* the round closed meanwhile: its done call must not count */
+        uint64_t now = wall_ms();
+        touch_round(srv, now, now)->fills_pending++;
+    }
 }
 
 void sr_recover_refill(sr_server *srv, sr_conn *c) {

@@ -31,6 +31,9 @@ void sr_recover_note_floor(sr_server *srv, sr_conn *c, const char *epoch, uint64
 /* A fill finished: with the reset event, or with `messages` messages;
  * pending: it was counted as pending in its round (a fetch was started). */
 void sr_recover_fill_done(sr_server *srv, int reset, size_t messages, int pending);
+/* A fill started outside a round's visit (a fill again from the start of
+ * a new epoch): counted as pending. */
+void sr_recover_fill_started(sr_server *srv);
 /* c got another recovery while its replay was in flight: fill it again
  * from where that replay left it. */
 void sr_recover_refill(sr_server *srv, sr_conn *c);

@@ -3,3 +3,8 @@
 sr_integration_test(test_redis_nodes)
 sr_integration_test(test_redis_churn)
 sr_integration_test(test_redis_faults)
+# Streams that stay connected while their node loses Redis (docs/resume.md,
+# "Streams that stay connected"): readiness until Redis confirmed the
+# resubscribe (/healthz, /readyz, /livez, HEAD), and a node frozen through a
+# Redis restart: reset (no persistence), fill (AOF) or gap event (history off).
+sr_integration_test(test_gap)
