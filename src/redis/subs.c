@@ -13,8 +13,9 @@
  * on the current connection and cleared by its unsubscribe confirmation, a
  * forget or the connection's loss; n_pending counts channels wanted but not
  * live. `lost_ms` (wall clock) is set when a wanted channel stops being
- * live without being left (connection lost, slot moved away), or is wanted
- * while the connection is down after it had been up once; the
+ * live without being left (connection lost or an attempt failed, slot moved
+ * away), or is wanted while the connection is down after it had been up or
+ * an attempt failed; the
  * confirmation that makes such a channel live again is reported to the
  * recovered hook with that time, once.
  */
@@ -99,9 +100,12 @@ static void mark_lost(channel *ch, uint64_t when) {
     if (ch->wanted && !ch->lost_ms) ch->lost_ms = when ? when : 1;
 }
 
-/* The connection has been up before and is not up now. */
+/* The connection is not up, and it has been up before or an attempt
+ * failed: Redis is (or was) away, not just being reached for the first
+ * time (a room joined then misses what other nodes publish meanwhile). */
 static int down_after_up(const sr_rsubs *s) {
-    return s->conn && sr_rconn_up_count(s->conn) > 0 && sr_rconn_get_state(s->conn) != SR_RCONN_UP;
+    return s->conn && sr_rconn_get_state(s->conn) != SR_RCONN_UP &&
+           (sr_rconn_up_count(s->conn) > 0 || *sr_rconn_last_error(s->conn));
 }
 
 int sr_rsubs_new(sr_rsubs **out, uv_loop_t *loop, sr_rconn *conn) {
