@@ -32,6 +32,9 @@
  * when the id's epoch is not the current one, "unknown" when its counter is
  * past n, "gone" when some room dropped (or aged out) a message after it,
  * else "ok" and the envelopes after it, merged in counter order, each once.
+ * A list holds each counter once, in order, so the ones after the id are
+ * within its last n - after entries: only those are read (a fill after a
+ * short outage reads a few entries, not the whole history).
  * Before the script runs, two PINGs go through the subscriber connection:
  * the first is queued before the end-of-turn flush of the stream's new
  * SUBSCRIBEs (subs.h), the second after it, so its answer means every
@@ -120,7 +123,8 @@ static const char replay_script[] =
     "  local m = redis.call('HMGET', KEYS[i + 1], 'd', 'p')\n"
     "  if m[2] then\n"
     "    if tonumber(m[1] or '0') > after then return {'gone', epoch, n} end\n"
-    "    local items = redis.call('LRANGE', KEYS[i], 0, -1)\n"
+    "    local items = {}\n"
+    "    if n > after then items = redis.call('LRANGE', KEYS[i], after - n, -1) end\n"
     "    if #items == 0 and tonumber(m[2]) > after then return {'gone', epoch, n} end\n"
     "    for j = #items, 1, -1 do\n"
     "      local c, ts, body = string.match(items[j], '^(%d+):(%d+):(.*)$')\n"
