@@ -133,8 +133,8 @@ static void test_ready_waits_for_resubscribe(void **state) {
     /* ... but the SUBSCRIBEs are held: not ready, yet alive */
     char *health = NULL;
     int hs = status_of(port, "GET", "/healthz", &health);
-    printf("  connections up, resubscribe held: /healthz %d %s", hs, health);
-    if (hs != 503 || !strstr(health, "redis resubscribing")) {
+    printf("  connections up, resubscribe held: /healthz %d %s", hs, health ? health : "(none)\n");
+    if (hs != 503 || !health || !strstr(health, "redis resubscribing")) {
         free(health);
         fail_msg("/healthz is %d before Redis confirmed the resubscribe", hs);
     }
