@@ -15,9 +15,10 @@
  * live. `lost_ms` (wall clock) is set when a wanted channel stops being
  * live without being left (connection lost or an attempt failed, slot moved
  * away), or is wanted while the connection is down after it had been up or
- * an attempt failed; the
- * confirmation that makes such a channel live again is reported to the
- * recovered hook with that time, once.
+ * an attempt failed; the confirmation that makes such a channel live again
+ * is reported to the recovered hook with that time, once. `resync` marks
+ * the channels wanted when the connection came up: until Redis confirmed
+ * them all, the set is resyncing (publishes and readiness wait).
  */
 #include "redis/subs.h"
 
