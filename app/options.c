@@ -151,6 +151,9 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                              .arg = "NAME",
                              .help = "event name of the reset sent when a Last-Event-ID cannot "
                                      "be resumed"},
+    [APP_OPT_GAP_EVENT] = {"gap-event", "SSEROOMS_GAP_EVENT", .kind = APP_KIND_STR, .arg = "NAME",
+                           .help = "event name sent to connected streams whose room's Redis "
+                                   "subscription was lost and came back (history off)"},
     [APP_OPT_REDIS] = {"redis", "SSEROOMS_REDIS_URL", .kind = APP_KIND_STR,
                        .flags = APP_OPTF_URL_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "URL",
                        .unset_text = "rooms stay in memory on this node",
@@ -251,6 +254,7 @@ void app_settings_init(app_settings *s) {
     v[APP_OPT_HISTORY_TTL].num = cfg.history_ttl_ms;
     v[APP_OPT_HISTORY_MAX_BYTES].num = cfg.history_max_bytes;
     set_default_str(&v[APP_OPT_RESET_EVENT], cfg.reset_event[0] ? cfg.reset_event : "reset");
+    set_default_str(&v[APP_OPT_GAP_EVENT], cfg.gap_event[0] ? cfg.gap_event : "gap");
     set_default_str(&v[APP_OPT_REDIS], ro.url);
     set_default_str(&v[APP_OPT_PREFIX], ro.channel_prefix);
     set_default_str(&v[APP_OPT_NODE_ID], ro.node_id && *ro.node_id ? ro.node_id : NULL);
@@ -600,6 +604,11 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
         size_t n = strnlen(ev, sizeof(c->reset_event));
         /* one too long is left unterminated: sr_config_check refuses it */
         memcpy(c->reset_event, ev, n < sizeof(c->reset_event) ? n + 1 : n);
+    }
+    if (v[APP_OPT_GAP_EVENT].str) {
+        const char *ev = v[APP_OPT_GAP_EVENT].str;
+        size_t n = strnlen(ev, sizeof(c->gap_event));
+        memcpy(c->gap_event, ev, n < sizeof(c->gap_event) ? n + 1 : n);
     }
     const app_value *cors = &v[APP_OPT_CORS];
     if (cors->n_items) {

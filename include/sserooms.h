@@ -230,6 +230,12 @@ typedef struct sr_config {
                                        a PROXY protocol v1 or v2 header, whose
                                        source is the client; a missing or
                                        malformed one closes the connection */
+    /* The event streams get when their room's subscription to the adapter
+     * (Redis) was lost and came back and no history can fill what they may
+     * have missed (history off): data {"reason":"redis","from":<ms>,"to":<ms>}
+     * (wall clock), no id. With history in the adapter the streams are
+     * filled instead, or get the reset event. docs/resume.md. */
+    char gap_event[SR_RESET_EVENT_MAX + 1];   /* "" means "gap" */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */
@@ -501,6 +507,16 @@ SR_API int sr_server_deliver_remote(sr_server *srv, const char *room, size_t roo
  * remembered per server. */
 SR_API int sr_server_deliver_remote_keyed(sr_server *srv, const char *room, size_t room_len,
                                           const sr_message *msg, const char *dedup);
+
+/* For adapters: the subscription of room was lost at lost_ms and is
+ * confirmed again at now_ms (wall-clock ms; Redis restarted or failed over,
+ * a connection dropped, a cluster slot moved), so its streams may have
+ * missed messages. Call it when the subscription is active again, before
+ * delivering any later message of the room: with history in the adapter
+ * each member stream is filled from it (or gets the reset event), else it
+ * gets cfg.gap_event (docs/resume.md). The Redis adapter calls it itself. */
+SR_API void sr_server_room_recovered(sr_server *srv, const char *room, size_t room_len,
+                                     uint64_t lost_ms, uint64_t now_ms);
 
 /* An in-process bus joining several servers (each on the same loop thread)
  * as if they were nodes: useful for tests and for embedding several

@@ -15,6 +15,12 @@
  * prefix cut off), payload -> envelope checks, then our own echo is
  * dropped and the rest is handed to deliver. Every drop is counted by
  * reason; nothing a publisher sends can crash the node.
+ *
+ * After the subscriber (re)connects, publishes wait (outbox or failure)
+ * until Redis has confirmed every subscription again, so that this node's
+ * streams do not miss what it publishes itself; a room channel confirmed
+ * again after a loss is reported to the server (recovered hook), which
+ * fills or warns its streams (server/recover.c).
  */
 #include "redis/adapter.h"
 
@@ -118,8 +124,13 @@ static int outbox_put(sr_redis_adapter *a, const char *channel, size_t channel_l
     return 0;
 }
 
+int sr_redis_adapter_can_publish(const sr_redis_adapter *a) {
+    return a->pub && a->sub && sr_rconn_get_state(a->pub) == SR_RCONN_UP &&
+           sr_rconn_get_state(a->sub) == SR_RCONN_UP && !sr_rsubs_resyncing(a->subs);
+}
+
 static void outbox_replay(sr_redis_adapter *a) {
-    while (a->ob_len > 0 && sr_rconn_get_state(a->pub) == SR_RCONN_UP) {
+    while (a->ob_len > 0 && sr_redis_adapter_can_publish(a)) {
         outbox_item *it = &a->outbox[a->ob_head];
         if (send_publish(a, it->channel, it->channel_len, it->body->data, it->body->len) != 0)
             break; /* output full: the rest waits for the next reconnect */
@@ -171,7 +182,7 @@ int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size
         free(body);
         return failed ? SR_EADAPTER : 0;
     }
-    int up = sr_rconn_get_state(a->pub) == SR_RCONN_UP;
+    int up = sr_redis_adapter_can_publish(a);
     if (up) outbox_replay(a); /* keep order with anything still held */
     for (size_t i = 0; i < n_rooms; i++) {
         char stack[512];
@@ -280,10 +291,35 @@ static void on_sub_push(void *ud, sr_rconn *c, redisReply *push) {
         }
         if (sr_redis_adapter_on_message(a, ch, body)) return;
     } else {
-        sr_rsubs_on_push(a->subs, push);
+        sr_rsubs_on_push(a->subs, push); /* may report a recovered room */
+        if (a->closed) return;
         if (a->canary) sr_canary_on_confirm(a->canary, push);
+        if (a->ob_len && sr_redis_adapter_can_publish(a)) {
+            outbox_replay(a); /* held until the resubscribe was confirmed */
+            a->n.outbox = a->ob_len;
+        }
     }
     a->n.subscribed = room_channels_confirmed(a);
+}
+
+void sr_redis_adapter_on_recovered(sr_redis_adapter *a, sr_redis_recovered_fn fn, void *ud) {
+    a->recovered = fn;
+    a->recovered_ud = ud;
+}
+
+void sr_redis_adapter_channel_recovered(sr_redis_adapter *a, const char *channel, size_t len,
+                                        uint64_t lost_ms) {
+    if (a->closed || !a->recovered || len < a->prefix_len ||
+        memcmp(channel, a->prefix, a->prefix_len) != 0 ||
+        (a->canary && sr_canary_is_channel(a->canary, channel, len)))
+        return;
+    a->n.recoveries++;
+    a->recovered(a->recovered_ud, channel + a->prefix_len, len - a->prefix_len, lost_ms,
+                 sr_rsubs_wall_ms());
+}
+
+static void on_subs_recovered(void *ud, const char *channel, size_t len, uint64_t lost_ms) {
+    sr_redis_adapter_channel_recovered(ud, channel, len, lost_ms);
 }
 
 static void on_sub_up(void *ud, sr_rconn *c) {
@@ -299,10 +335,15 @@ static void on_sub_down(void *ud, sr_rconn *c, const char *err) {
     a->n.subscribed = 0;
 }
 
+static void on_pub_down(void *ud, sr_rconn *c, const char *err) {
+    sr_redis_history_on_pub(ud, 0);
+}
+
 static void on_pub_up(void *ud, sr_rconn *c) {
     sr_redis_adapter *a = ud;
     if (sr_rconn_up_count(c) > 1) a->n.reconnects++;
-    outbox_replay(a);
+    sr_redis_history_on_pub(a, 1);
+    outbox_replay(a); /* when the subscriber is also back and resubscribed */
     a->n.outbox = a->ob_len;
 }
 
@@ -369,13 +410,14 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
         return 0;
     }
     co.name = "publisher";
-    sr_rconn_callbacks pub_cbs = {on_pub_up, NULL, NULL, a};
+    sr_rconn_callbacks pub_cbs = {on_pub_up, on_pub_down, NULL, a};
     if ((rc = sr_rconn_new(&a->pub, loop, &co, &pub_cbs)) != 0) goto fail;
     co.name = "subscriber";
     co.pubsub = 1;
     sr_rconn_callbacks sub_cbs = {on_sub_up, on_sub_down, on_sub_push, a};
     if ((rc = sr_rconn_new(&a->sub, loop, &co, &sub_cbs)) != 0) goto fail;
     if ((rc = sr_rsubs_new(&a->subs, loop, a->sub)) != 0) goto fail;
+    sr_rsubs_on_recovered(a->subs, on_subs_recovered, a);
     a->canary_interval_ms = opts->canary_interval_ms;
     if (opts->canary_interval_ms) {
         char name[512];
@@ -413,6 +455,7 @@ static void free_adapter(sr_redis_adapter *a) {
 void sr_redis_adapter_close(sr_redis_adapter *a) {
     if (!a || a->free_later) return;
     a->closed = 1;
+    sr_redis_history_on_pub(a, 0); /* fetches waiting for the publisher fail */
     if (a->pub) sr_rconn_close(a->pub);
     if (a->sub) sr_rconn_close(a->sub);
     if (a->cluster) sr_rcluster_close(a->cluster);
@@ -435,6 +478,12 @@ int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap) {
     sr_rconn *down = NULL;
     if (sr_rconn_get_state(a->pub) != SR_RCONN_UP) down = a->pub;
     else if (sr_rconn_get_state(a->sub) != SR_RCONN_UP) down = a->sub;
+    if (!down && sr_rsubs_resyncing(a->subs)) {
+        if (reason && cap)
+            snprintf(reason, cap, "redis resubscribing: %zu of %zu channels not confirmed yet",
+                     sr_rsubs_pending_count(a->subs), sr_rsubs_wanted_count(a->subs));
+        return 1;
+    }
     if (!down) {
         if (reason && cap) reason[0] = '\0';
         return 0;

@@ -30,6 +30,13 @@ typedef struct sr_redis_adapter sr_redis_adapter;
 typedef int (*sr_redis_deliver_fn)(void *ud, const char *room, size_t room_len,
                                    const sr_message *msg, const char *dedup);
 
+/* A room's subscription was lost at lost_ms and Redis confirmed it again
+ * at now_ms (wall clock ms): its streams may have missed messages. */
+typedef void (*sr_redis_recovered_fn)(void *ud, const char *room, size_t room_len,
+                                      uint64_t lost_ms, uint64_t now_ms);
+/* Sets the hook (the server's sr_server_room_recovered). */
+void sr_redis_adapter_on_recovered(sr_redis_adapter *a, sr_redis_recovered_fn fn, void *ud);
+
 typedef struct sr_redis_counters {
     uint64_t published;         /* PUBLISH commands Redis acknowledged */
     uint64_t publish_failures;  /* not sent, failed, or dropped from a full outbox */
@@ -42,6 +49,7 @@ typedef struct sr_redis_counters {
     uint64_t subscribed;        /* channels Redis confirms on the subscriber */
     uint64_t sequenced;         /* ids Redis assigned (sequence.c) */
     uint64_t sequence_failures; /* sequenced calls that got no id */
+    uint64_t recoveries;        /* room subscriptions confirmed again after a loss */
 } sr_redis_counters;
 
 /* Validates opts (URL, prefix), connects both connections in the

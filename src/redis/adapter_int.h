@@ -49,7 +49,20 @@ struct sr_redis_adapter {
     struct sr_canary *canary;    /* classic mode: the subscriber's canary */
     uint32_t canary_interval_ms;
     struct sr_rcluster *cluster; /* cluster mode (cluster.h): pub/sub are NULL */
+    struct fetch_call *fetch_waiting; /* history fetches waiting for the publisher */
+    sr_redis_recovered_fn recovered; /* a room's subscription is back (server) */
+    void *recovered_ud;
 };
+
+/* A room channel's subscription confirmed again after a loss: reports the
+ * room (prefix cut off; canary and foreign channels are ignored). */
+void sr_redis_adapter_channel_recovered(sr_redis_adapter *a, const char *channel, size_t len,
+                                        uint64_t lost_ms);
+
+/* Classic mode: publishes go out only while both connections are up and
+ * the subscriber has re-subscribed (so that this node's own streams get
+ * what it publishes, and get it from Redis in order). */
+int sr_redis_adapter_can_publish(const sr_redis_adapter *a);
 
 /* The common receive path (checks, echo, deliver) of a message on a room
  * channel. Returns 1 when deliver closed the adapter and it is now freed:

@@ -78,6 +78,14 @@ static void on_subs_error(void *ud, const char *err) {
     sr_rcluster_request_refresh(s->cl, 0);
 }
 
+/* A room channel confirmed again on this shard after a loss (the shard's
+ * connection, or the slot moved here from a failed or old owner). */
+static void on_subs_recovered(void *ud, const char *channel, size_t len, uint64_t lost_ms) {
+    rshard *s = ud;
+    if (s->cl->closed || sr_canary_is_channel(s->canary, channel, len)) return;
+    sr_redis_adapter_channel_recovered(s->cl->a, channel, len, lost_ms);
+}
+
 static void on_sub_up(void *ud, sr_rconn *c) {
     rshard *s = ud;
     if (sr_rconn_up_count(c) > 1) s->cl->a->n.reconnects++;
@@ -126,6 +134,7 @@ rshard *sr_rcluster_shard_new(sr_rcluster *cl, const char *host, int port) {
     sr_rconn_on_unsolicited(s->sub, on_sub_unsolicited);
     if (sr_rsubs_new(&s->subs, cl->loop, s->sub) != 0) goto fail;
     sr_rsubs_set_sharded(s->subs, on_subs_error, s);
+    sr_rsubs_on_recovered(s->subs, on_subs_recovered, s);
     s->canary = sr_canary_new(cl->loop, s->pub, s->sub, 1, cl->canary_interval_ms, cl->canary_timeout_ms);
     if (!s->canary) goto fail;
     sr_rconn_start(s->pub);
@@ -409,6 +418,11 @@ int sr_rcluster_health(const sr_rcluster *cl, char *reason, size_t cap) {
     }
     for (size_t i = 0; i < cl->n_shards; i++) {
         const rshard *s = cl->shards[i];
+        if (shard_up(s) && sr_rsubs_resyncing(s->subs)) {
+            snprintf(reason, cap, "redis resubscribing: shard %s: %zu channels not confirmed yet",
+                     s->addr, sr_rsubs_pending_count(s->subs));
+            return 1;
+        }
         if (shard_up(s)) continue;
         const sr_rconn *c = sr_rconn_get_state(s->pub) != SR_RCONN_UP ? s->pub : s->sub;
         const char *err = sr_rconn_last_error(c);

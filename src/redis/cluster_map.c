@@ -34,16 +34,39 @@ typedef struct move_ctx {
     rshard *shard;
 } move_ctx;
 
+/* A room leaving a shard (its slot moved, or the shard is gone) may miss
+ * messages until its new owner confirms it: the time it counts as lost
+ * from travels in the master list (cl->all) to the new owner's set, whose
+ * confirmation then reports the room as recovered (subs.h). */
+static void carry_lost(move_ctx *m, const char *ch, size_t len) {
+    uint64_t since = sr_rsubs_lost_or_live(m->shard->subs, ch, len, sr_rsubs_wall_ms());
+    if (since) sr_rsubs_mark_lost(m->cl->all, ch, len, since);
+}
+
 static void drop_if_moved(void *ud, const char *ch, size_t len) {
     move_ctx *m = ud;
     if (sr_canary_is_channel(m->shard->canary, ch, len)) return; /* place_canary decides */
-    if (sr_rcluster_owner(m->cl, ch, len) != m->shard) sr_rsubs_set(m->shard->subs, ch, len, 0);
+    if (sr_rcluster_owner(m->cl, ch, len) != m->shard) {
+        carry_lost(m, ch, len);
+        sr_rsubs_set(m->shard->subs, ch, len, 0);
+    }
+}
+
+static void carry_from_gone(void *ud, const char *ch, size_t len) {
+    move_ctx *m = ud;
+    if (!sr_canary_is_channel(m->shard->canary, ch, len)) carry_lost(m, ch, len);
 }
 
 static void add_to_owner(void *ud, const char *ch, size_t len) {
     move_ctx *m = ud;
     rshard *s = sr_rcluster_owner(m->cl, ch, len);
-    if (s) sr_rsubs_set(s->subs, ch, len, 1);
+    uint64_t lost = sr_rsubs_take_lost(m->cl->all, ch, len);
+    if (!s) {
+        if (lost) sr_rsubs_mark_lost(m->cl->all, ch, len, lost); /* no owner yet: keep it */
+        return;
+    }
+    sr_rsubs_set(s->subs, ch, len, 1);
+    if (lost) sr_rsubs_mark_lost(s->subs, ch, len, lost);
 }
 
 static int shard_up(const rshard *s) {
@@ -90,6 +113,11 @@ static int apply_map(sr_rcluster *cl, sr_slot_map *map) {
         m.shard = cl->shards[i];
         sr_rsubs_each_wanted(m.shard->subs, drop_if_moved, &m);
     }
+    for (size_t j = 0; j < n_old; j++)
+        if (!kept[j]) {
+            m.shard = old[j];
+            sr_rsubs_each_wanted(old[j]->subs, carry_from_gone, &m);
+        }
     sr_rsubs_each_wanted(cl->all, add_to_owner, &m);
     for (size_t i = 0; i < cl->n_shards; i++) {
         sr_rsubs_resync(cl->shards[i]->subs);

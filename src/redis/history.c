@@ -32,11 +32,17 @@
  * when the id's epoch is not the current one, "unknown" when its counter is
  * past n, "gone" when some room dropped (or aged out) a message after it,
  * else "ok" and the envelopes after it, merged in counter order, each once.
+ * A list holds each counter once, in order, so the ones after the id are
+ * within its last n - after entries: only those are read (a fill after a
+ * short outage reads a few entries, not the whole history).
  * Before the script runs, two PINGs go through the subscriber connection:
  * the first is queued before the end-of-turn flush of the stream's new
  * SUBSCRIBEs (subs.h), the second after it, so its answer means every
  * subscription made before the fetch is active; whatever is published after
- * the script ran then arrives live (see server/history_resume.c).
+ * the script ran then arrives live (see server/history_resume.c). When the
+ * publisher is not up at that point (it reconnects after the subscriber:
+ * a fill right after a recovery) the script waits for it, and fails with
+ * its next failed attempt.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -117,7 +123,8 @@ static const char replay_script[] =
     "  local m = redis.call('HMGET', KEYS[i + 1], 'd', 'p')\n"
     "  if m[2] then\n"
     "    if tonumber(m[1] or '0') > after then return {'gone', epoch, n} end\n"
-    "    local items = redis.call('LRANGE', KEYS[i], 0, -1)\n"
+    "    local items = {}\n"
+    "    if n > after then items = redis.call('LRANGE', KEYS[i], after - n, -1) end\n"
     "    if #items == 0 and tonumber(m[2]) > after then return {'gone', epoch, n} end\n"
     "    for j = #items, 1, -1 do\n"
     "      local c, ts, body = string.match(items[j], '^(%d+):(%d+):(.*)$')\n"
@@ -267,7 +274,7 @@ int sr_redis_history_publish(sr_redis_adapter *a, const char *const *rooms, size
     if (a->closed) return SR_ECLOSED;
     if (!rooms || !n_rooms || !msg || !lim || !lim->max_messages || !done || n_rooms > 100000)
         return SR_EINVAL;
-    if (!a->pub || sr_rconn_get_state(a->pub) != SR_RCONN_UP) {
+    if (!sr_redis_adapter_can_publish(a)) { /* down, or not resubscribed yet */
         a->n.sequence_failures++;
         return SR_EADAPTER;
     }
@@ -311,6 +318,7 @@ out:
 
 typedef struct fetch_call {
     sr_redis_adapter *a;
+    struct fetch_call *next_waiting; /* in a->fetch_waiting */
     sr_history_fn done;
     void *ud;
     int pongs;
@@ -397,6 +405,14 @@ static void on_sub_pong(void *ud, redisReply *reply, const char *err) {
                    "redis subscriber unavailable: %s", err);
         return;
     }
+    if (call->pongs + 1 >= 2 && sr_rconn_get_state(a->pub) != SR_RCONN_UP) {
+        /* the subscriber came back before the publisher (a fill right after
+         * a recovery): the script runs once the publisher is up again */
+        call->pongs++;
+        call->next_waiting = a->fetch_waiting;
+        a->fetch_waiting = call;
+        return;
+    }
     int rc = ++call->pongs < 2
                  ? sub_ping(call)
                  : sr_rconn_command(a->pub, (int)call->g.n, call->g.v, call->g.lens,
@@ -404,14 +420,33 @@ static void on_sub_pong(void *ud, redisReply *reply, const char *err) {
     if (rc < 0) fetch_fail(call, SR_EADAPTER, "redis unavailable: %s", sr_strerror(rc));
 }
 
+void sr_redis_history_on_pub(sr_redis_adapter *a, int up) {
+    fetch_call *list = a->fetch_waiting, *rev = NULL;
+    a->fetch_waiting = NULL;
+    while (list) { /* oldest first */
+        fetch_call *next = list->next_waiting;
+        list->next_waiting = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev) {
+        fetch_call *call = rev;
+        rev = rev->next_waiting;
+        int rc = up && !a->closed ? sr_rconn_command(a->pub, (int)call->g.n, call->g.v,
+                                                     call->g.lens, on_replay_reply, call)
+                                  : SR_EADAPTER;
+        if (rc < 0)
+            fetch_fail(call, a->closed ? SR_ECLOSED : SR_EADAPTER, "redis publisher unavailable: %s",
+                       sr_rconn_last_error(a->pub));
+    }
+}
+
 int sr_redis_history_fetch(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
                            const char *epoch, uint64_t after, const sr_history_limits *lim,
                            sr_history_fn done, void *ud) {
     if (a->closed) return SR_ECLOSED;
     if (!rooms || !n_rooms || !epoch || !lim || !done || n_rooms > 100000) return SR_EINVAL;
-    if (!a->pub || !a->sub || sr_rconn_get_state(a->pub) != SR_RCONN_UP ||
-        sr_rconn_get_state(a->sub) != SR_RCONN_UP)
-        return SR_EADAPTER;
+    if (!a->pub || !a->sub || sr_rconn_get_state(a->sub) != SR_RCONN_UP) return SR_EADAPTER;
     fetch_call *call = calloc(1, sizeof(*call));
     if (!call) return SR_ENOMEM;
     call->a = a;

@@ -20,4 +20,8 @@ int sr_redis_history_fetch(sr_redis_adapter *a, const char *const *rooms, size_t
                            const char *epoch, uint64_t after, const sr_history_limits *lim,
                            sr_history_fn done, void *ud);
 
+/* The publisher came up (up 1: fetches waiting for it run now) or failed
+ * (0, also at close: they fail). */
+void sr_redis_history_on_pub(sr_redis_adapter *a, int up);
+
 #endif

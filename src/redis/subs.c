@@ -7,11 +7,24 @@
  * list, sends what differs from `sent`, and forgets channels that are
  * neither wanted nor subscribed. An entry is only ever freed by the flush or
  * by the reconnect reset, never while it sits on the dirty list.
+ *
+ * Confirmation and loss (for readiness and for streams that may have missed
+ * messages): `live` is set by Redis's subscribe confirmation of the channel
+ * on the current connection and cleared by its unsubscribe confirmation, a
+ * forget or the connection's loss; n_pending counts channels wanted but not
+ * live. `lost_ms` (wall clock) is set when a wanted channel stops being
+ * live without being left (connection lost or an attempt failed, slot moved
+ * away), or is wanted while the connection is down after it had been up or
+ * an attempt failed; the confirmation that makes such a channel live again
+ * is reported to the recovered hook with that time, once. `resync` marks
+ * the channels wanted when the connection came up: until Redis confirmed
+ * them all, the set is resyncing (publishes and readiness wait).
  */
 #include "redis/subs.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "common/hash.h"
 #include "redis/defer.h"
@@ -22,7 +35,10 @@ typedef struct channel {
     struct channel *next;
     uint64_t hash;
     unsigned char wanted, sent, dirty;
+    unsigned char live;  /* Redis confirmed the subscription (this connection) */
+    unsigned char resync; /* wanted when the connection came up, not confirmed yet */
     unsigned short slot; /* sharded mode: the channel's keyslot */
+    uint64_t lost_ms;    /* wall clock ms since it is missing; 0: not lost */
     size_t len;
     char name[];
 } channel;
@@ -35,7 +51,11 @@ struct sr_rsubs {
     size_t n_channels;
     size_t n_wanted;
     size_t confirmed;
+    size_t n_pending;   /* wanted and not live */
+    size_t resync_left; /* channels with `resync` set */
     unsigned long commands;
+    sr_rsubs_recovered_fn recovered;
+    void *recovered_ud;
     channel **dirty;
     size_t n_dirty, cap_dirty;
     int sharded;
@@ -50,6 +70,44 @@ typedef struct slot_command {
 } slot_command;
 
 static void flush(void *ud);
+
+uint64_t sr_rsubs_wall_ms(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+/* Every change of wanted or live goes through here: keeps n_pending. */
+static void set_flags(sr_rsubs *s, channel *ch, int wanted, int live) {
+    size_t was = ch->wanted && !ch->live;
+    ch->wanted = (unsigned char)(wanted ? 1 : 0);
+    ch->live = (unsigned char)(live ? 1 : 0);
+    size_t now = ch->wanted && !ch->live;
+    s->n_pending = s->n_pending + now - was;
+    if (!ch->wanted) ch->lost_ms = 0; /* nobody left to tell */
+    if (ch->resync && (ch->live || !ch->wanted)) {
+        ch->resync = 0;
+        s->resync_left--;
+    }
+}
+
+static void clear_resync(sr_rsubs *s) {
+    for (size_t i = 0; i < s->n_buckets; i++)
+        for (channel *ch = s->buckets[i]; ch; ch = ch->next) ch->resync = 0;
+    s->resync_left = 0;
+}
+
+static void mark_lost(channel *ch, uint64_t when) {
+    if (ch->wanted && !ch->lost_ms) ch->lost_ms = when ? when : 1;
+}
+
+/* The connection is not up, and it has been up before or an attempt
+ * failed: Redis is (or was) away, not just being reached for the first
+ * time (a room joined then misses what other nodes publish meanwhile). */
+static int down_after_up(const sr_rsubs *s) {
+    return s->conn && sr_rconn_get_state(s->conn) != SR_RCONN_UP &&
+           (sr_rconn_up_count(s->conn) > 0 || *sr_rconn_last_error(s->conn));
+}
 
 int sr_rsubs_new(sr_rsubs **out, uv_loop_t *loop, sr_rconn *conn) {
     *out = NULL;
@@ -156,9 +214,10 @@ int sr_rsubs_set(sr_rsubs *s, const char *name, size_t len, int wanted) {
         if (!ch->wanted && !ch->sent && !ch->dirty) unlink_channel(s, ch);
         return rc;
     }
-    ch->wanted = (unsigned char)wanted;
+    set_flags(s, ch, wanted, ch->live);
     if (wanted) s->n_wanted++;
     else s->n_wanted--;
+    if (wanted && down_after_up(s)) mark_lost(ch, sr_rsubs_wall_ms());
     return 0;
 }
 
@@ -175,6 +234,8 @@ void sr_rsubs_set_sharded(sr_rsubs *s, void (*on_error)(void *ud, const char *er
 
 static void forget_entry(sr_rsubs *s, channel *ch) {
     ch->sent = 0;
+    mark_lost(ch, sr_rsubs_wall_ms()); /* Redis dropped it: the slot moved */
+    set_flags(s, ch, ch->wanted, 0);
     if (!ch->wanted && !ch->dirty) unlink_channel(s, ch);
 }
 
@@ -338,9 +399,15 @@ static void flush(void *ud) {
 
 void sr_rsubs_on_up(sr_rsubs *s) {
     s->confirmed = 0;
+    clear_resync(s);
     for (size_t i = 0; i < s->n_buckets; i++)
         for (channel *ch = s->buckets[i]; ch; ch = ch->next) {
             ch->sent = 0;
+            set_flags(s, ch, ch->wanted, 0);
+            if (ch->wanted) {
+                ch->resync = 1;
+                s->resync_left++;
+            }
             if (ch->wanted && mark_dirty(s, ch) != 0) {
                 if (s->conn) sr_rconn_drop(s->conn, "out of memory resubscribing");
                 return;
@@ -350,11 +417,15 @@ void sr_rsubs_on_up(sr_rsubs *s) {
 
 void sr_rsubs_on_down(sr_rsubs *s) {
     s->confirmed = 0;
+    clear_resync(s);
+    uint64_t now = sr_rsubs_wall_ms();
     for (size_t i = 0; i < s->n_buckets; i++) {
         channel *ch = s->buckets[i];
         while (ch) {
             channel *next = ch->next;
             ch->sent = 0;
+            mark_lost(ch, now);
+            set_flags(s, ch, ch->wanted, 0);
             if (!ch->wanted && !ch->dirty) unlink_channel(s, ch);
             ch = next;
         }
@@ -363,13 +434,61 @@ void sr_rsubs_on_down(sr_rsubs *s) {
 
 void sr_rsubs_on_push(sr_rsubs *s, const redisReply *push) {
     if (push->type != REDIS_REPLY_ARRAY || push->elements < 3) return;
-    const redisReply *kind = push->element[0], *count = push->element[2];
+    const redisReply *kind = push->element[0], *name = push->element[1], *count = push->element[2];
     if (kind->type != REDIS_REPLY_STRING || count->type != REDIS_REPLY_INTEGER) return;
-    if ((kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0) ||
-        (kind->len == 11 && memcmp(kind->str, "unsubscribe", 11) == 0) ||
-        (kind->len == 10 && memcmp(kind->str, "ssubscribe", 10) == 0) ||
-        (kind->len == 12 && memcmp(kind->str, "sunsubscribe", 12) == 0))
-        s->confirmed = count->integer > 0 ? (size_t)count->integer : 0;
+    int sub = (kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0) ||
+              (kind->len == 10 && memcmp(kind->str, "ssubscribe", 10) == 0);
+    int unsub = (kind->len == 11 && memcmp(kind->str, "unsubscribe", 11) == 0) ||
+                (kind->len == 12 && memcmp(kind->str, "sunsubscribe", 12) == 0);
+    if (!sub && !unsub) return;
+    s->confirmed = count->integer > 0 ? (size_t)count->integer : 0;
+    channel *ch = name->type == REDIS_REPLY_STRING
+                      ? find(s, name->str, (size_t)name->len, sr_hash(name->str, (size_t)name->len))
+                      : NULL;
+    uint64_t lost = 0;
+    if (ch) {
+        if (sub && ch->wanted) {
+            lost = ch->lost_ms;
+            ch->lost_ms = 0;
+        }
+        set_flags(s, ch, ch->wanted, sub);
+    }
+    /* last: the hook may deliver messages, but never changes this set */
+    if (lost && s->recovered) s->recovered(s->recovered_ud, ch->name, ch->len, lost);
+}
+
+void sr_rsubs_on_recovered(sr_rsubs *s, sr_rsubs_recovered_fn fn, void *ud) {
+    s->recovered = fn;
+    s->recovered_ud = ud;
+}
+
+size_t sr_rsubs_pending_count(const sr_rsubs *s) {
+    return s->n_pending;
+}
+
+int sr_rsubs_resyncing(const sr_rsubs *s) {
+    return s->resync_left > 0;
+}
+
+uint64_t sr_rsubs_take_lost(sr_rsubs *s, const char *name, size_t len) {
+    channel *ch = find(s, name, len, sr_hash(name, len));
+    if (!ch) return 0;
+    uint64_t t = ch->lost_ms;
+    ch->lost_ms = 0;
+    return t;
+}
+
+void sr_rsubs_mark_lost(sr_rsubs *s, const char *name, size_t len, uint64_t since_ms) {
+    channel *ch = find(s, name, len, sr_hash(name, len));
+    if (!ch || !ch->wanted || !since_ms) return;
+    if (!ch->lost_ms || since_ms < ch->lost_ms) ch->lost_ms = since_ms;
+}
+
+uint64_t sr_rsubs_lost_or_live(const sr_rsubs *s, const char *name, size_t len, uint64_t now_ms) {
+    const channel *ch = find(s, name, len, sr_hash(name, len));
+    if (!ch) return 0;
+    if (ch->lost_ms) return ch->lost_ms;
+    return ch->live || ch->sent ? now_ms : 0;
 }
 
 size_t sr_rsubs_wanted_count(const sr_rsubs *s) {

@@ -23,6 +23,7 @@
 #define SR_REDIS_SUBS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "redis/conn.h"
 
@@ -60,6 +61,29 @@ void sr_rsubs_resync(sr_rsubs *s);
  * sets. */
 void sr_rsubs_each_wanted(sr_rsubs *s, void (*fn)(void *ud, const char *channel, size_t len),
                           void *ud);
+
+/* Confirmation and loss (see subs.c's head comment). fn(ud, channel, len,
+ * lost_ms) runs when Redis confirms the subscription of a wanted channel
+ * that was lost since lost_ms (wall clock ms): messages published to it
+ * meanwhile may not have arrived. fn must not change this set. */
+typedef void (*sr_rsubs_recovered_fn)(void *ud, const char *channel, size_t len, uint64_t lost_ms);
+void sr_rsubs_on_recovered(sr_rsubs *s, sr_rsubs_recovered_fn fn, void *ud);
+/* Wanted channels whose subscription Redis has not confirmed (yet). */
+size_t sr_rsubs_pending_count(const sr_rsubs *s);
+/* 1 from the connection's (re)start until Redis confirmed every channel
+ * that was wanted then (or it was left): publishes and readiness wait for
+ * that. Channels joined later do not hold it back. */
+int sr_rsubs_resyncing(const sr_rsubs *s);
+/* Moving a channel between sets (cluster slot moves): the time it was lost
+ * in this set, cleared (0: not lost); and marking it lost in the set it
+ * moves to (only when wanted there; the earlier of two times is kept). */
+uint64_t sr_rsubs_take_lost(sr_rsubs *s, const char *channel, size_t len);
+void sr_rsubs_mark_lost(sr_rsubs *s, const char *channel, size_t len, uint64_t since_ms);
+/* The time a channel leaving this set counts as lost since: its lost time,
+ * now_ms when it is (being) subscribed, 0 when it never was. */
+uint64_t sr_rsubs_lost_or_live(const sr_rsubs *s, const char *channel, size_t len, uint64_t now_ms);
+/* Wall clock in ms. */
+uint64_t sr_rsubs_wall_ms(void);
 
 /* Channels wanted now. */
 size_t sr_rsubs_wanted_count(const sr_rsubs *s);

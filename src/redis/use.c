@@ -17,6 +17,11 @@ static int deliver_to_server(void *ud, const char *room, size_t room_len, const 
     return sr_server_deliver_remote_keyed(ud, room, room_len, msg, dedup);
 }
 
+static void recovered_to_server(void *ud, const char *room, size_t room_len, uint64_t lost_ms,
+                                uint64_t now_ms) {
+    sr_server_room_recovered(ud, room, room_len, lost_ms, now_ms);
+}
+
 int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     if (!srv) return SR_EINVAL;
     if (opts && opts->cluster && srv->cfg.history > 0) {
@@ -35,6 +40,7 @@ int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     if (opts && opts->error_buf && opts->error_buf_len)
         snprintf(opts->error_buf, opts->error_buf_len, "%s", rc ? err : "");
     if (rc) return rc;
+    sr_redis_adapter_on_recovered(a, recovered_to_server, srv);
     sr_adapter vt;
     sr_redis_adapter_vtable(a, &vt);
     rc = sr_server_set_adapter(srv, &vt);

@@ -99,6 +99,8 @@ int sr_history_config_check(const sr_config *cfg, char *err, size_t errcap) {
         why = "history: at most " "100000" " messages per room";
     else if (!reset_event_ok(cfg->reset_event, sizeof(cfg->reset_event)))
         why = "reset-event: 1 to 63 printable characters, no spaces and no ':'";
+    else if (!reset_event_ok(cfg->gap_event, sizeof(cfg->gap_event)))
+        why = "gap-event: 1 to 63 printable characters, no spaces and no ':'";
     else if (!cfg->history && (cfg->history_ttl_ms || cfg->history_max_bytes))
         why = "history-ttl-ms and history-max-bytes need history (messages kept per room) > 0";
     else if (cfg->history && cfg->history_max_bytes && cfg->history_max_bytes < 65536)

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "server/history.h"
+#include "server/recover.h"
 
 #define SR_LAST_ID_MAX 128 /* bytes of a given id echoed in the reset */
 
@@ -48,6 +49,10 @@ struct sr_resume {
     size_t n_held, cap_held, held_bytes;
     int overflow;                  /* held more than the queue limit */
     int bad_id;                    /* not an id of this history's form */
+    int fill;                      /* a connected stream's fill after a
+                                      recovery (recover.c), not a resume */
+    int no_epoch;                  /* a fill from no known id: an empty
+                                      epoch answers that nothing was missed */
     size_t last_len;
     char last_id[SR_LAST_ID_MAX + 1];
 };
@@ -186,13 +191,32 @@ static sr_reset_reason reply_reason(const struct sr_resume *r, const sr_history_
     if (reply->rc < 0 || !reply->status || !reply->epoch) return SR_RESET_UNAVAILABLE;
     if (r->bad_id) return SR_RESET_UNKNOWN;
     if (strcmp(reply->status, "ok") == 0) return r->overflow ? SR_RESET_OVERFLOW : SR_RESET_NONE;
-    if (strcmp(reply->status, "epoch") == 0) return SR_RESET_EPOCH;
+    if (strcmp(reply->status, "epoch") == 0)
+        return r->no_epoch && reply->counter == 0 ? SR_RESET_NONE : SR_RESET_EPOCH;
     if (strcmp(reply->status, "gone") == 0) return SR_RESET_GONE;
     return SR_RESET_UNKNOWN;
 }
 
+static void fetched(struct sr_resume *r, const sr_history_reply *reply, int *reset, size_t *n_out);
+
+/* A fill counts in its recovery round; a stream that got another recovery
+ * meanwhile is filled again from where this answer left it. */
 static void on_fetched(void *ud, const sr_history_reply *reply) {
     struct sr_resume *r = ud;
+    sr_server *srv = r->srv;
+    int fill = r->fill, reset = 1;
+    size_t n = 0;
+    uint64_t conn_id = r->conn_id;
+    fetched(r, reply, &reset, &n); /* frees r */
+    if (!srv) return;
+    if (fill) sr_recover_fill_done(srv, reset, n, 1);
+    sr_conn *c = sr_conn_find(srv, conn_id);
+    if (!c || !c->refill || c->resume || c->closing || c->doomed || c->end_after_flush) return;
+    c->refill = 0;
+    sr_recover_refill(srv, c);
+}
+
+static void fetched(struct sr_resume *r, const sr_history_reply *reply, int *reset, size_t *n_out) {
     sr_server *srv = r->srv;
     if (!srv) {
         resume_free(r);
@@ -226,7 +250,35 @@ static void on_fetched(void *ud, const sr_history_reply *reply) {
         return;
     }
     sr_history_set_live_epoch(srv->history, epoch);
+    if (r->fill && why == SR_RESET_EPOCH) {
+        /* A connected stream, and Redis lost the history (or has a new
+         * epoch): everything of the new epoch came after what the stream
+         * has. The reset says so ("resumeAfter": the new epoch's start),
+         * and the stream is filled again from there, the frames held so
+         * far kept for after that fill. */
+        write_reset(c, sr_history_reset_event(srv->history), why, r->last_id, r->last_len, epoch,
+                    0);
+        c->resume_floor = 0;
+        sr_recover_note_floor(srv, c, epoch, 0, 1);
+        if (newest > 0 && sr_history_fill(c, epoch, 0) && c->resume) {
+            struct sr_resume *again = c->resume; /* nothing held there yet */
+            free(again->held);
+            again->held = r->held;
+            again->n_held = r->n_held;
+            again->cap_held = r->cap_held;
+            again->held_bytes = r->held_bytes;
+            again->overflow = r->overflow;
+            r->held = NULL;
+            r->n_held = r->cap_held = 0;
+            sr_recover_fill_started(srv);
+        } else if (!c->resume) {
+            write_replay(c, NULL, 0, r->held, r->n_held, epoch, 0);
+        }
+        resume_free(r);
+        return;
+    }
     c->resume_floor = newest;
+    sr_recover_note_floor(srv, c, epoch, newest, 1);
     if (why != SR_RESET_NONE) {
         write_reset(c, sr_history_reset_event(srv->history), why, r->last_id, r->last_len, epoch,
                     newest);
@@ -234,6 +286,8 @@ static void on_fetched(void *ud, const sr_history_reply *reply) {
         resume_free(r);
         return;
     }
+    *reset = 0;
+    *n_out = reply->n_messages;
     size_t n = reply->n_messages;
     sr_frame **frames = calloc(n ? n : 1, sizeof(*frames));
     size_t made = 0;
@@ -258,18 +312,22 @@ static void on_fetched(void *ud, const sr_history_reply *reply) {
     resume_free(r);
 }
 
-static void resume_from_adapter(sr_conn *c, sr_history *h, const char *const *rooms,
-                                size_t n_rooms, const char *epoch, uint64_t after,
-                                const char *last_id, size_t len, int bad_id) {
+/* Returns 1 when the fetch was started, 0 when it failed at once (then
+ * already answered as "unavailable"). */
+static int resume_from_adapter(sr_conn *c, sr_history *h, const char *const *rooms,
+                               size_t n_rooms, const char *epoch, uint64_t after,
+                               const char *last_id, size_t len, int bad_id, int fill) {
     sr_server *srv = c->srv;
     struct sr_resume *r = calloc(1, sizeof(*r));
     if (!r) {
         sr_conn_end(c);
-        return;
+        return 0;
     }
     r->srv = srv;
     r->conn_id = c->id;
     r->bad_id = bad_id;
+    r->fill = fill;
+    r->no_epoch = fill && !*epoch;
     r->last_len = len > SR_LAST_ID_MAX ? SR_LAST_ID_MAX : len;
     memcpy(r->last_id, last_id, r->last_len);
     sr_history_limits lim = {.max_messages = srv->cfg.history, .ttl_ms = srv->cfg.history_ttl_ms};
@@ -282,8 +340,16 @@ static void resume_from_adapter(sr_conn *c, sr_history *h, const char *const *ro
                                         on_fetched, r);
     if (rc < 0) {
         sr_history_reply failed = {.rc = rc, .why = sr_strerror(rc)};
+        if (fill) { /* answered here: not counted as a pending fill */
+            r->fill = 0;
+            on_fetched(r, &failed);
+            sr_recover_fill_done(srv, 1, 0, 0);
+            return 0;
+        }
         on_fetched(r, &failed);
+        return 0;
     }
+    return 1;
 }
 
 /* --- opening a stream --------------------------------------------------- */
@@ -317,7 +383,8 @@ void sr_history_resume(sr_conn *c, const char *last_id, size_t len) {
     int bad_id = sr_history_parse_id(last_id, len, epoch, sizeof epoch, &after) < 0;
     if (bad_id) epoch[0] = '\0';
     if (sr_history_in_adapter(srv)) {
-        resume_from_adapter(c, h, rooms, n_rooms, epoch, after, last_id, len, bad_id);
+        if (!bad_id) sr_recover_note_floor(srv, c, epoch, after, 0);
+        resume_from_adapter(c, h, rooms, n_rooms, epoch, after, last_id, len, bad_id, 0);
     } else {
         sr_reset_reason why = bad_id ? SR_RESET_UNKNOWN
                               : strcmp(epoch, sr_history_epoch(h)) != 0 ? SR_RESET_EPOCH
@@ -335,6 +402,29 @@ void sr_history_resume(sr_conn *c, const char *last_id, size_t len) {
         free(frames);
     }
     if (rooms != small) free(rooms);
+}
+
+int sr_history_fill(sr_conn *c, const char *epoch, uint64_t after) {
+    sr_server *srv = c->srv;
+    sr_history *h = sr_history_get(srv);
+    if (!h || !sr_history_in_adapter(srv) || c->resume || c->member.n_rooms == 0 || c->closing ||
+        c->end_after_flush)
+        return 0;
+    sr_batch_barrier(srv); /* what was published before belongs before the fill */
+    const char *small[16];
+    const char **rooms = small;
+    size_t n_rooms = c->member.n_rooms;
+    if (n_rooms > 16 && !(rooms = malloc(n_rooms * sizeof(*rooms)))) {
+        sr_conn_end(c); /* no silent gap: the client reconnects and resumes */
+        return 0;
+    }
+    sr_conn_rooms(c, rooms, n_rooms);
+    /* the reset's "lastEventId": the id the stream is filled after */
+    char last[SR_SEQUENCE_ID_MAX] = "";
+    if (*epoch) snprintf(last, sizeof last, "%s-%012llu", epoch, (unsigned long long)after);
+    int started = resume_from_adapter(c, h, rooms, n_rooms, epoch, after, last, strlen(last), 0, 1);
+    if (rooms != small) free(rooms);
+    return started;
 }
 
 void sr_history_shutdown(sr_server *srv) {

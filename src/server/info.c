@@ -1,12 +1,17 @@
 /*
  * info.c: the information endpoints: GET /healthz (the adapter's health
- * decides ok or degraded), GET /rooms (local rooms and member counts) and
- * GET /stats (the counters, plus the adapter's own figures).
+ * decides ok or degraded), the probes GET /livez (the process answers) and
+ * GET /readyz (ready for traffic: the adapter healthy, which for Redis
+ * means connected and every subscription confirmed by Redis), GET /rooms
+ * (local rooms and member counts) and GET /stats (the counters, plus the
+ * adapter's own figures and the recoveries, recover.c). The probes and
+ * /healthz answer HEAD as well.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/internal.h"
+#include "server/recover.h"
 
 void sr_adapter_stats_json(sr_server *srv, sr_buf *b) {
     sr_buf_puts(b, ",\"adapter\":");
@@ -55,6 +60,30 @@ void sr_info_healthz(sr_conn *c) {
     sr_buf_free(&b);
 }
 
+void sr_info_livez(sr_conn *c) {
+    static const char body[] = "{\"status\":\"alive\"}";
+    sr_routes_json(c, 200, body, sizeof body - 1, NULL);
+}
+
+void sr_info_readyz(sr_conn *c) {
+    sr_server *srv = c->srv;
+    char reason[512] = "";
+    int not_ready = srv->has_adapter && srv->adapter.health &&
+                    srv->adapter.health(srv->adapter.ctx, reason, sizeof(reason)) != 0;
+    sr_buf b;
+    sr_buf_init(&b);
+    if (not_ready) {
+        sr_buf_puts(&b, "{\"status\":\"not ready\",\"reason\":");
+        sr_buf_json_str(&b, reason, strnlen(reason, sizeof(reason)));
+        sr_buf_puts(&b, "}");
+    } else {
+        sr_buf_puts(&b, "{\"status\":\"ready\"}");
+    }
+    if (b.oom) sr_routes_error(c, 503, "out of memory", false);
+    else sr_routes_json(c, not_ready ? 503 : 200, b.p, b.len, NULL);
+    sr_buf_free(&b);
+}
+
 void sr_info_rooms(sr_conn *c) {
     sr_buf b;
     sr_buf_init(&b);
@@ -94,6 +123,7 @@ void sr_stats_json(sr_server *srv, sr_buf *b) {
     sr_limits_json(srv, b);
     sr_clients_json(srv, b);
     sr_adapter_stats_json(srv, b);
+    if (srv->has_adapter) sr_recover_json(srv, b);
     sr_auth_stats_json(srv, b);
     sr_buf_puts(b, "}");
 }

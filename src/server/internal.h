@@ -114,6 +114,12 @@ struct sr_conn {
     uint64_t resume_floor;      /* after a replay from the adapter: live
                                    frames with history ids up to this one were
                                    in the replay (dropped until a newer one) */
+    uint64_t recover_round;     /* the last recovery round it was in (recover.c) */
+    uint64_t hist_floor;        /* its newest history counter known from a
+                                   replay or fill, of epoch generation hist_gen */
+    uint32_t hist_gen;
+    uint8_t refill;             /* a recovery came while its replay was in
+                                   flight: fill again once it is written */
     sr_frame *q_inline[2];      /* ring storage before it needs the heap */
 };
 
@@ -290,6 +296,8 @@ struct sr_server {
     struct sr_history *history; /* cfg.history > 0: ids, kept messages and
                                    replays in flight (history*.c) */
     struct sr_writers *writers; /* writer threads (writer.c); NULL: none */
+    struct sr_recover *recover; /* watermark and recovery rounds (recover.c) */
+    uv_timer_t recover_timer;   /* closes a recovery round */
 };
 
 /* conn.c */
@@ -321,6 +329,8 @@ int sr_cors_allowed(const sr_server *srv, const char *origin);
 /* info.c */
 void sr_stats_json(sr_server *srv, sr_buf *b); /* the /stats object */
 void sr_info_healthz(sr_conn *c);
+void sr_info_livez(sr_conn *c);
+void sr_info_readyz(sr_conn *c);
 void sr_info_rooms(sr_conn *c);
 void sr_info_stats(sr_conn *c);
 void sr_adapter_stats_json(sr_server *srv, sr_buf *b);

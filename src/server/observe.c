@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "server/internal.h"
+#include "server/recover.h"
 #include "server/writer.h"
 
 const uint64_t sr_latency_bounds_us[SR_LATENCY_BUCKETS] = {
@@ -127,6 +128,7 @@ void sr_routes_metrics(sr_conn *c) {
                   (unsigned long long)cum, (double)latency_sum_us / 1e6,
                   (unsigned long long)cum);
     sr_auth_metrics_text(srv, &b);
+    if (srv->has_adapter) sr_recover_metrics(srv, &b);
     if (srv->has_adapter && srv->adapter.metrics_text) {
         size_t need = srv->adapter.metrics_text(srv->adapter.ctx, NULL, 0);
         if (sr_buf_reserve(&b, need) == 0) {

@@ -31,6 +31,7 @@
 #include "common/hash.h"
 #include "server/history.h"
 #include "server/internal.h"
+#include "server/recover.h"
 
 static void copies_clear(sr_remote_seen *e) {
     for (uint32_t i = 0; i < e->n_copies; i++) free(e->copies[i].room);
@@ -142,6 +143,7 @@ int sr_server_deliver_remote_keyed(sr_server *srv, const char *room, size_t room
 
     sr_room *r = sr_registry_find(srv->reg, room, room_len);
     srv->stats.messages_remote_in++;
+    if (srv->cfg.history) sr_recover_note_live(srv, m.id, m.id_len); /* recover.c's watermark */
     uint64_t stamp = sr_registry_new_stamp(srv->reg);
     bool by_key = dedup && *dedup;
     const char *ident = by_key ? dedup : m.id;

@@ -1,6 +1,6 @@
 /*
  * routes.c: the HTTP endpoints other than the stream itself:
- * POST /publish, GET /healthz, /rooms, /stats, CORS preflight (POST
+ * POST /publish, GET /healthz, /livez, /readyz, /rooms, /stats, CORS preflight (POST
  * /tickets and the token checks are in auth.c), and the
  * JSON error responses every endpoint shares.
  *
@@ -548,10 +548,17 @@ void sr_routes_dispatch(sr_conn *c) {
         else handle_publish(c);
         return;
     }
-    if (srv->cfg.enable_info &&
-        (strcmp(path, "/healthz") == 0 || strcmp(path, "/rooms") == 0 || strcmp(path, "/stats") == 0)) {
-        if (method != HTTP_GET) reject(c, 405, "use GET");
+    if (srv->cfg.enable_info && (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0 ||
+                                 strcmp(path, "/readyz") == 0)) {
+        /* probes: HEAD too (load balancers and k8s use either) */
+        if (method != HTTP_GET && method != HTTP_HEAD) reject(c, 405, "use GET or HEAD");
         else if (path[1] == 'h') sr_info_healthz(c);
+        else if (path[1] == 'l') sr_info_livez(c);
+        else sr_info_readyz(c);
+        return;
+    }
+    if (srv->cfg.enable_info && (strcmp(path, "/rooms") == 0 || strcmp(path, "/stats") == 0)) {
+        if (method != HTTP_GET) reject(c, 405, "use GET");
         else if (path[1] == 'r') sr_info_rooms(c);
         else sr_info_stats(c);
         return;

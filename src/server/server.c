@@ -18,6 +18,7 @@
 
 #include "json/json.h"
 #include "server/internal.h"
+#include "server/recover.h"
 #include "server/writer.h"
 
 /* The library's default writer threads (1: none); a build may set another
@@ -295,6 +296,9 @@ int sr_server_listen(sr_server *srv) {
     uv_unref((uv_handle_t *)&srv->heartbeat_timer);
     uv_timer_init(srv->loop, &srv->grace_timer);
     srv->grace_timer.data = srv;
+    uv_timer_init(srv->loop, &srv->recover_timer);
+    srv->recover_timer.data = srv;
+    uv_unref((uv_handle_t *)&srv->recover_timer);
     unsigned writers = sr_writers_wanted(&srv->cfg);
     if (writers && sr_writers_start(srv, writers) < 0) {
         /* no threads to be had: everything stays on this loop */
@@ -303,7 +307,7 @@ int sr_server_listen(sr_server *srv) {
     }
     sr_stats_room_start(srv);
     sr_auth_start(srv);
-    srv->open_handles += 5;
+    srv->open_handles += 6;
     srv->handles_ready = true;
     srv->listening = true;
     return SR_OK;
@@ -338,6 +342,7 @@ static void close_server_handles(sr_server *srv) {
     uv_close((uv_handle_t *)&srv->flush_idle, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->heartbeat_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->grace_timer, on_server_handle_closed);
+    uv_close((uv_handle_t *)&srv->recover_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->stats_timer, on_server_handle_closed);
     sr_auth_close(srv, on_server_handle_closed);
 }
@@ -422,6 +427,7 @@ void sr_server_free(sr_server *srv) {
         free(w);
     }
     sr_remote_seen_free(srv);
+    sr_recover_free(srv);
     free(srv->id_table);
     sr_auth_free(srv);
     if (srv->owns_loop) {

@@ -3,3 +3,12 @@
 sr_integration_test(test_redis_nodes)
 sr_integration_test(test_redis_churn)
 sr_integration_test(test_redis_faults)
+# Streams that stay connected while their node loses Redis (docs/resume.md,
+# "Streams that stay connected"): readiness until Redis confirmed the
+# resubscribe (/healthz, /readyz, /livez, HEAD), and a node frozen through a
+# Redis restart: reset (no persistence), fill (AOF) or gap event (history off).
+sr_integration_test(test_gap)
+# The chaos of issue #19 (kill -9 + restart of Redis three times, SIGSTOP
+# 3 s, a node kill -9, cluster masters killed) with 60 clients checking every
+# message: no silent gap, history on and off, classic and cluster.
+sr_integration_test(test_gap_chaos)

@@ -48,7 +48,7 @@ static const char *const settings[] = {
     "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key", "auth-leeway-s",
     "auth-issuer", "auth-audience", "auth-cookie", "ticket-ttl-ms", "max-tickets-per-subject",
     "ticket-rate", "history",
-    "history-ttl-ms", "history-max-bytes", "reset-event", "redis", "channel-prefix", "node-id",
+    "history-ttl-ms", "history-max-bytes", "reset-event", "gap-event", "redis", "channel-prefix", "node-id",
     "redis-outbox", "redis-cluster", "redis-canary-interval-ms", "redis-canary-timeout-ms",
     "log-format", "log-level", "demo", "web-root"};
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

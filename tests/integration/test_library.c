@@ -9,8 +9,10 @@
  * between two servers (remote delivery and its de-duplication, joins
  * between the copies of one multi-room message), argument
  * errors, graceful shutdown, that broadcasts batched within one loop
- * turn (src/server/batch.c) keep publish order and membership exactly, and
- * that sr_request_peer is the client a trusted proxy names.
+ * turn (src/server/batch.c) keep publish order and membership exactly,
+ * that sr_request_peer is the client a trusted proxy names, and
+ * sr_server_room_recovered (an adapter's lost and regained subscription:
+ * the gap event, once per stream).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -240,6 +242,33 @@ static void test_except_and_multiroom(void **state) {
     expect_no_event(a, 200);
     client_free(a);
     client_free(ab);
+    stop_server(f);
+}
+
+static void test_room_recovered(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *a = open_stream(f, "/sse?room=a");
+    client *ab = open_stream(f, "/sse?room=a&room=b");
+    client *c = open_stream(f, "/sse?room=c");
+    const char *rooms[] = {"a"};
+    sr_message m = {.id = "1", .data = "1", .data_len = SIZE_MAX};
+    assert_int_equal(sr_broadcast(f->srv, rooms, 1, &m, NULL), 2); /* batched, pending */
+    /* two rooms back in one turn: a stream in both is told once, after what
+     * was published before */
+    sr_server_room_recovered(f->srv, "a", 1, 1000, 1250);
+    sr_server_room_recovered(f->srv, "b", 1, 900, 1260);
+    sr_server_room_recovered(f->srv, "nobody", 6, 900, 1260);
+    expect_event(a, "id: 1\ndata: 1\n\n");
+    expect_event(a, "event: gap\ndata: {\"reason\":\"redis\",\"from\":1000,\"to\":1250}\n\n");
+    expect_event(ab, "id: 1\ndata: 1\n\n");
+    expect_event(ab, "event: gap\ndata: {\"reason\":\"redis\",\"from\":1000,\"to\":1250}\n\n");
+    expect_no_event(ab, 100);
+    expect_no_event(c, 100);
+    sr_server_room_recovered(NULL, "a", 1, 1, 2); /* ignored */
+    client_free(a);
+    client_free(ab);
+    client_free(c);
     stop_server(f);
 }
 
@@ -858,6 +887,7 @@ int main(void) {
         cmocka_unit_test(test_graceful_shutdown),    cmocka_unit_test(test_request_and_log_hooks),
         cmocka_unit_test(test_web_root_and_stats_room), cmocka_unit_test(test_batch_order_and_membership),
         cmocka_unit_test(test_trusted_proxy_peer),
+        cmocka_unit_test(test_room_recovered),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     uv_run(loop, UV_RUN_NOWAIT);

@@ -7,11 +7,14 @@
  *    200 is measured (printed; must be under 5 s); every message whose
  *    publish started after both were healthy reaches the client on B, in
  *    order, none missing; the client on A gets every message, the outage
- *    included, each answered 200 {"delivered":1}.
+ *    included, each answered 200 {"delivered":1}. Each client also gets one
+ *    gap event (docs/resume.md): its room's subscription was lost.
  * 2. Nodes started while Redis is down serve their local rooms, report 503
  *    "redis unreachable: ..." on /healthz, count the publishes that could
  *    not reach Redis, and join the cluster once Redis appears on the port:
- *    existing rooms are subscribed, cross-node delivery works both ways.
+ *    existing rooms are subscribed (their streams get the gap event: they
+ *    may have missed what the other node published), cross-node delivery
+ *    works both ways.
  */
 #include "srt_nodes.h"
 
@@ -40,14 +43,28 @@ static long long frame_seq(const char *block)
     return id;
 }
 
+static int gap_events; /* gap events collect_until skipped */
+
+static bool is_gap_event(const char *block)
+{
+    static const char head[] = "event: gap\ndata: {\"reason\":\"redis\",\"from\":";
+    return strncmp(block, head, sizeof head - 1) == 0;
+}
+
 /* Reads pacer frames from s until seq `last` arrives; stores each sequence
- * number received in seqs (at most cap) and returns how many there were. */
+ * number received in seqs (at most cap) and returns how many there were.
+ * Gap events are counted in gap_events. */
 static size_t collect_until(srt_sse *s, long long last, long long *seqs, size_t cap,
                             const char *who)
 {
     size_t n = 0;
     for (;;) {
         char *block = srt_node_next_event(s, WAIT_MS);
+        if (is_gap_event(block)) {
+            gap_events++;
+            free(block);
+            continue;
+        }
         long long seq = frame_seq(block);
         if (seq < 0) {
             srt_dump_bytes("  block", block, strlen(block));
@@ -147,7 +164,9 @@ static void test_kill9_and_restart_under_load(void **state)
     }
     long long *seqs = calloc(total, sizeof *seqs);
     assert_non_null(seqs);
+    gap_events = 0;
     size_t n = collect_until(&on_a, last, seqs, total, "client on A");
+    assert_int_equal(gap_events, 1);
     assert_int_equal(n, total);
     for (size_t i = 0; i < n; i++)
         if (seqs[i] != (long long)i)
@@ -159,7 +178,9 @@ static void test_kill9_and_restart_under_load(void **state)
     while (first_after < total && pacer.recs[first_after].start_us <= healthy_us)
         first_after++;
     assert_true(first_after < total);
+    gap_events = 0;
     n = collect_until(&on_b, last, seqs, total, "client on B");
+    assert_int_equal(gap_events, 1); /* B missed the outage's messages: told */
     for (size_t i = 1; i < n; i++)
         if (seqs[i] <= seqs[i - 1])
             fail_msg("client on B: seq %lld after %lld", seqs[i], seqs[i - 1]);
@@ -241,6 +262,13 @@ static void test_started_with_redis_down(void **state)
     assert_string_equal(channels[0], "sse:room:other");
     assert_string_equal(channels[1], "sse:room:solo");
     srt_redis_free_strings(channels, n);
+    /* on_b missed "local A": both streams are told, once */
+    char *gap = srt_node_next_event(&on_a, WAIT_MS);
+    assert_true(is_gap_event(gap));
+    free(gap);
+    gap = srt_node_next_event(&on_b, WAIT_MS);
+    assert_true(is_gap_event(gap));
+    free(gap);
     char *state_b = srt_node_redis_state(PORT_B);
     assert_string_equal(state_b, "up");
     free(state_b);

@@ -261,7 +261,10 @@ static void seq_consume(srt_seqset *set, srt_seqstream *s)
         }
         const char *block = s->in.data + off;
         size_t blen = (size_t)(end + 2 - block);
-        if (block[0] != ':') { /* a comment (heartbeat) is skipped */
+        if (blen > 11 && memcmp(block, "event: gap\n", 11) == 0) {
+            s->gap_events++; /* the server says messages may have been missed */
+            s->told = true;
+        } else if (block[0] != ':') { /* a comment (heartbeat) is skipped */
             long long seq = -1;
             if (blen > 4 && memcmp(block, "id: ", 4) == 0) {
                 seq = 0;
@@ -280,6 +283,7 @@ static void seq_consume(srt_seqset *set, srt_seqstream *s)
                 }
                 s->missing += seq - s->next;
                 s->last_missing = seq - 1;
+                if (!s->told) s->silent_missing += seq - s->next;
             }
             srt_pace_frame(&set->want, seq, set->pad);
             if (blen != set->want.len || memcmp(block, set->want.data, blen) != 0) {
@@ -290,6 +294,7 @@ static void seq_consume(srt_seqset *set, srt_seqstream *s)
             }
             s->next = seq + 1;
             s->frames++;
+            s->told = false;
         }
         off += blen;
         s->scan = off;

@@ -87,6 +87,9 @@ typedef struct srt_seqstream {
     long long frames;   /* frames received and checked */
     long long missing;  /* seqs skipped (streams allowed gaps) */
     long long last_missing; /* the last seq skipped, -1 when none */
+    long long gap_events;   /* gap events received (skipped, not frames) */
+    long long silent_missing; /* seqs skipped with no gap event before them */
+    bool told;              /* a gap event came since the last frame */
     bool eof;           /* the server ended the stream (err: how) */
     int err;            /* errno of a failed read (ECONNRESET), else 0 */
     bool bad;           /* a frame was wrong: see why */

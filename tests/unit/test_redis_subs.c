@@ -2,6 +2,10 @@
  * test_redis_subs.c: the subscription set against a real redis-server.
  * After any sequence of wanted/unwanted changes (and Redis restarts), the
  * connection's channels in Redis (PUBSUB CHANNELS) equal the wanted set.
+ * Confirmation and loss: joins are never reported as recovered; after a
+ * Redis restart every wanted channel (also those joined while it was down)
+ * is reported once, when Redis confirms it, and the set counts as
+ * resyncing until then; the carry-over of a loss between sets.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +33,9 @@ typedef struct fixture {
     sr_rsubs *subs;
     int ups;
     int ping_done;
+    int resync_at_up;          /* sr_rsubs_resyncing right after the last on_up */
+    int recovered[N_CHANNELS]; /* reports per channel */
+    uint64_t lost_at[N_CHANNELS];
     unsigned char model[N_CHANNELS]; /* what the test wants */
 } fixture;
 
@@ -36,6 +43,7 @@ static void on_up(void *ud, sr_rconn *c) {
     fixture *f = ud;
     f->ups++;
     sr_rsubs_on_up(f->subs);
+    f->resync_at_up = sr_rsubs_resyncing(f->subs);
 }
 
 static void on_down(void *ud, sr_rconn *c, const char *err) {
@@ -44,6 +52,17 @@ static void on_down(void *ud, sr_rconn *c, const char *err) {
 
 static void on_push(void *ud, sr_rconn *c, redisReply *r) {
     sr_rsubs_on_push(((fixture *)ud)->subs, r);
+}
+
+static void on_recovered(void *ud, const char *channel, size_t len, uint64_t lost_ms) {
+    fixture *f = ud;
+    int i = -1;
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)len, channel);
+    if (sscanf(name, "t:room-%d", &i) != 1 || i < 0 || i >= N_CHANNELS)
+        fail_msg("recovered: unexpected channel %s", name);
+    f->recovered[i]++;
+    f->lost_at[i] = lost_ms;
 }
 
 static int is_up(void *ud) {
@@ -66,6 +85,7 @@ static int setup(void **state) {
     sr_rconn_callbacks cbs = {on_up, on_down, on_push, f};
     assert_int_equal(sr_rconn_new(&f->c, &f->loop, &o, &cbs), 0);
     assert_int_equal(sr_rsubs_new(&f->subs, &f->loop, f->c), 0);
+    sr_rsubs_on_recovered(f->subs, on_recovered, f);
     sr_rconn_start(f->c);
     assert_true(srt_uv_run_until(&f->loop, is_up, f, 3000));
     *state = f;
@@ -250,6 +270,74 @@ static void test_resubscribe_after_restart(void **state) {
     assert_int_equal(sr_rsubs_commands_sent(f->subs) - before, 1);
 }
 
+static int resyncing(void *ud) {
+    return !sr_rsubs_resyncing(((fixture *)ud)->subs);
+}
+
+static void test_lost_and_recovered(void **state) {
+    fixture *f = *state;
+    for (int i = 0; i < 5; i++) set(f, i, 1);
+    settle(f);
+    set(f, 5, 1); /* join, leave, join while in flight */
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    set(f, 5, 0);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    set(f, 5, 1);
+    settle(f);
+    assert_int_equal(sr_rsubs_pending_count(f->subs), 0);
+    assert_false(sr_rsubs_resyncing(f->subs));
+    for (int i = 0; i < N_CHANNELS; i++) assert_int_equal(f->recovered[i], 0); /* joins only */
+
+    uint64_t t0 = sr_rsubs_wall_ms();
+    assert_int_equal(srt_redis_kill9(f->redis), 0);
+    srt_uv_run_until(&f->loop, NULL, NULL, 100);
+    assert_int_not_equal(sr_rconn_get_state(f->c), SR_RCONN_UP);
+    set(f, 7, 1);  /* joined while Redis is gone */
+    set(f, 2, 0);  /* left while it is gone: nobody to tell */
+    assert_int_equal(sr_rsubs_pending_count(f->subs), 6);
+    assert_int_equal(srt_redis_restart(f->redis), 0);
+    assert_true(srt_uv_run_until(&f->loop, is_up, f, 5000));
+    /* up, and until Redis answers the SUBSCRIBE the set is resyncing */
+    assert_int_equal(f->resync_at_up, 1);
+    assert_true(srt_uv_run_until(&f->loop, resyncing, f, 5000));
+    settle(f);
+    uint64_t t1 = sr_rsubs_wall_ms();
+    check_redis_matches_model(f);
+    for (int i = 0; i < N_CHANNELS; i++) {
+        int want = f->model[i] ? 1 : 0;
+        if (f->recovered[i] != want)
+            fail_msg("channel %d reported recovered %d times, not %d", i, f->recovered[i], want);
+        if (want && (f->lost_at[i] < t0 || f->lost_at[i] > t1))
+            fail_msg("channel %d lost at %llu, outside %llu..%llu", i,
+                     (unsigned long long)f->lost_at[i], (unsigned long long)t0,
+                     (unsigned long long)t1);
+    }
+    assert_int_equal(sr_rsubs_pending_count(f->subs), 0);
+}
+
+static void test_lost_carried_between_sets(void **state) {
+    fixture *f = *state;
+    sr_rsubs *all = NULL; /* a set without a connection, as cluster.c's master list */
+    assert_int_equal(sr_rsubs_new(&all, &f->loop, NULL), 0);
+    assert_int_equal(sr_rsubs_set(all, "t:room-1", 8, 1), 0);
+    assert_int_equal(sr_rsubs_take_lost(all, "t:room-1", 8), 0);
+    sr_rsubs_mark_lost(all, "t:room-1", 8, 1234);
+    sr_rsubs_mark_lost(all, "t:room-1", 8, 2000); /* the earlier time stays */
+    sr_rsubs_mark_lost(all, "t:room-9", 8, 1000); /* not in the set: nothing */
+    assert_int_equal(sr_rsubs_take_lost(all, "t:room-1", 8), 1234);
+    assert_int_equal(sr_rsubs_take_lost(all, "t:room-1", 8), 0);
+    assert_int_equal(sr_rsubs_take_lost(all, "t:room-9", 8), 0);
+    /* a live channel leaving a set counts as lost from now */
+    set(f, 3, 1);
+    settle(f);
+    assert_int_equal(sr_rsubs_lost_or_live(f->subs, "t:room-3", 8, 777), 777);
+    assert_int_equal(sr_rsubs_lost_or_live(f->subs, "t:room-4", 8, 777), 0);
+    /* marked lost in the connection's set: reported at the next confirmation */
+    sr_rsubs_forget(f->subs, "t:room-3", 8); /* as an unasked sunsubscribe does */
+    assert_true(sr_rsubs_lost_or_live(f->subs, "t:room-3", 8, 777) != 777);
+    sr_rsubs_free(all);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
@@ -257,6 +345,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_flip_while_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batching_and_no_redundant_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resubscribe_after_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_and_recovered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_carried_between_sets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
