@@ -196,6 +196,18 @@ typedef struct sr_config {
     size_t history_max_bytes;       /* in-memory history of all rooms
                                        together; 0 means 64 MiB */
     char reset_event[SR_RESET_EVENT_MAX + 1]; /* "" means "reset" */
+
+    /* Ordered-id counters (see "Ordered event ids"): how many names a
+     * server (or, with Redis, the shared Redis) keeps at most, the least
+     * recently used one being dropped for a new one past it; and how long an
+     * unused counter lives. A dropped or expired counter starts again at 1. */
+    unsigned sequence_max_names;    /* 65536; 0 = no bound */
+    uint32_t sequence_ttl_ms;       /* 2592000000 (30 days); 0 = never */
+    /* Publish budget: a non-local broadcast whose rooms x message bytes
+     * (data + meta + id + event) pass this is refused (POST /publish answers
+     * 413, sr_broadcast gives SR_ETOOBIG): each room is one copy of the
+     * envelope sent to Redis. 0 = none. */
+    size_t max_publish_bytes;       /* 16 MiB */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */
@@ -475,16 +487,25 @@ SR_API int sr_server_attach_memory_bus(sr_server *srv, sr_memory_bus *bus);
  * memory bus share theirs. A custom adapter without the sequence members
  * gives SR_EADAPTER.
  *
- * key: 1..SR_SEQUENCE_KEY_MAX bytes; epoch: 1..SR_SEQUENCE_EPOCH_MAX ASCII
- * digits, NULL means "0"; counters run 1..SR_SEQUENCE_COUNTER_MAX, and once a
- * counter is past that every allocation fails with SR_ETOOBIG (never a wrong
- * id). SR_SEQUENCE_ID_MAX bytes hold any id with its NUL. */
-#define SR_SEQUENCE_KEY_MAX 512
+ * key: a sequence NAME, not a Redis key: 1..SR_SEQUENCE_KEY_MAX bytes of
+ * A-Z a-z 0-9 and - _ . : (anything else is SR_EINVAL). With Redis the
+ * counter of name N lives at the key "<channel prefix>seq:N"
+ * ("sse:room:seq:N" by default), which a Node.js writer shares by giving
+ * createRedisEventIdSequence that key; no name can reach another key.
+ * epoch: 1..SR_SEQUENCE_EPOCH_MAX ASCII digits, NULL means "0"; counters run
+ * 1..SR_SEQUENCE_COUNTER_MAX, and once a counter is at its end every
+ * allocation fails with SR_ETOOBIG (never a wrong id, and the counter is left
+ * as it was). At most sr_config.sequence_max_names counters are kept (the
+ * least recently used is dropped for a new name past that) and a counter
+ * unused for sequence_ttl_ms expires; either starts again at 1 (give a new
+ * epoch when clients must never see ids go back). SR_SEQUENCE_ID_MAX bytes
+ * hold any id with its NUL. */
+#define SR_SEQUENCE_KEY_MAX 128
 #define SR_SEQUENCE_EPOCH_MAX 32
 #define SR_SEQUENCE_COUNTER_MAX 999999999999ULL
 #define SR_SEQUENCE_ID_MAX (SR_SEQUENCE_EPOCH_MAX + 14)
 
-/* 0 when key and epoch (NULL: "0") are acceptable, else SR_EINVAL. */
+/* 0 when the name and epoch (NULL: "0") are acceptable, else SR_EINVAL. */
 SR_API int sr_sequence_check(const char *key, const char *epoch);
 
 /* Allocates the next id of `key`, as the reference's sequence.next() does

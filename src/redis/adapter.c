@@ -323,6 +323,8 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
     a->deliver = deliver;
     a->deliver_ud = deliver_ud;
     a->outbox_max = opts->outbox_max;
+    a->seq_ttl_ms = 2592000000u; /* the server's defaults (sr_config_init) until use.c sets them */
+    a->seq_max_names = 65536;
     a->prefix = dup_str(opts->channel_prefix ? opts->channel_prefix : defaults.channel_prefix);
     char uuid[37];
     make_uuid_v4(uuid);

@@ -57,6 +57,11 @@ int sr_redis_adapter_unsubscribe(sr_redis_adapter *a, const char *room);
  * 0, or SR_EADAPTER when some could not be sent (counted). */
 int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
                              const sr_message *msg, const char *meta, size_t meta_len);
+/* The bounds of the sequence counters in Redis (sequence.c): a counter
+ * unused for ttl_ms expires (0: never), and past max_names names the least
+ * recently used are dropped (0: no bound). The server's sequence_ttl_ms and
+ * sequence_max_names (use.c); until set, 30 days and 65536. */
+void sr_redis_adapter_sequence_limits(sr_redis_adapter *a, uint32_t ttl_ms, unsigned max_names);
 /* Ordered event ids (sequence.c; the contract of the sr_adapter members of
  * the same names). The next id of key, "<epoch>-<12-digit counter>" after
  * INCRBY key 1, with nothing published. 0 and done(ud, 0, id) or

@@ -32,6 +32,8 @@ struct sr_redis_adapter {
     char *node_id;
     size_t node_id_len;
     char *seq_node_id;   /* "<node id>/seq": the "n" of sequenced envelopes */
+    uint32_t seq_ttl_ms;     /* sequence counters unused this long expire (0: never) */
+    unsigned seq_max_names;  /* counters kept at most, least recently used dropped (0: any) */
     size_t outbox_max;
     sr_redis_url url;
     sr_rconn *pub;

@@ -117,17 +117,24 @@ typedef struct sr_remote_seen {
 
 #define SR_REMOTE_SEEN_CAP 1024
 
-/* In-memory sequence counters (servers without Redis; see sequence.c). */
+/* In-memory sequence counters (servers without Redis; see sequence.c):
+ * a hash table of pointers to counters, which are also on a list from the
+ * most to the least recently used, so that a full table drops its least
+ * recently used counter for a new name and expired ones are found last. */
 typedef struct sr_seq_counter {
-    char *key;          /* NULL: free slot */
-    size_t key_len;
+    struct sr_seq_counter *newer, *older; /* the use list */
     uint64_t hash;
     uint64_t value;     /* the last id's counter */
+    uint64_t used_ms;   /* when it last gave an id (uv_hrtime, ms) */
+    size_t key_len;
+    char key[];
 } sr_seq_counter;
 
 typedef struct sr_seq_table {
-    sr_seq_counter *slots; /* open addressing, linear probing */
+    sr_seq_counter **slots; /* open addressing, linear probing; NULL: free */
     size_t cap, len;
+    sr_seq_counter *newest, *oldest;
+    uint64_t evicted;       /* dropped for a new name (table full) */
 } sr_seq_table;
 
 typedef struct sr_seq_job sr_seq_job;
@@ -306,6 +313,8 @@ int sr_auth_stream(sr_conn *c, size_t n_rooms);       /* GET /sse, before the ac
 int sr_auth_bearer_grants(sr_conn *c, struct sr_grants *g); /* 401 without a valid token */
 int sr_auth_publish_allowed(sr_conn *c, const struct sr_grants *g, const char *const *rooms,
                             size_t n);                /* 403 for a room not granted */
+int sr_auth_sequence_allowed(sr_conn *c, const struct sr_grants *g,
+                             const char *name);       /* 403: "sequences" claim */
 void sr_auth_tickets(sr_conn *c);                     /* POST /tickets */
 void sr_auth_stats_json(sr_server *srv, sr_buf *b);   /* ,"auth":{...} in /stats */
 void sr_auth_metrics_text(sr_server *srv, sr_buf *b);

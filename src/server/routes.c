@@ -214,9 +214,9 @@ static int parse_sequence(publish_req *p, const sr_json_value *seq, const sr_jso
         return -1;
     }
     if (!string_field(seq, &p->sequence, "sequence", err, errcap)) return -1;
-    size_t len = strlen(p->sequence);
-    if (len == 0 || len > SR_SEQUENCE_KEY_MAX) {
-        snprintf(err, errcap, "\"sequence\" must be the counter's key: 1 to %d bytes",
+    if (sr_sequence_check(p->sequence, NULL) < 0) {
+        snprintf(err, errcap, "\"sequence\" must be a sequence name: 1 to %d characters of "
+                              "A-Z a-z 0-9 and -_.: (a name, not a Redis key)",
                  SR_SEQUENCE_KEY_MAX);
         return -1;
     }
@@ -379,14 +379,28 @@ static void publish_done(sr_conn *c, int delivered, const char *id) {
 }
 
 /* A sequenced publish that failed: 503 when Redis (or the server) is not
- * there to assign the id, 409 when the counter cannot give one. */
+ * there to assign the id, 409 when the counter cannot give one. The client
+ * gets a fixed sentence per outcome; the adapter's reason, which may quote
+ * Redis's own error text (a key's type, a script error), goes to the log
+ * only. Each failure is counted by the adapter (sequence_failures). */
 static void sequence_failed(sr_conn *c, int rc, const char *key, size_t key_len, const char *why) {
+    const char *says;
+    switch (rc) {
+    case SR_ETOOBIG: says = "its counter is at its end (999999999999): use another name or epoch"; break;
+    case SR_EINVAL: says = "its counter does not hold a whole number"; break;
+    case SR_ECLOSED: says = "server is shutting down"; break;
+    case SR_ENOMEM: says = "out of memory"; break;
+    default: says = "redis could not assign the id (unreachable or refused; see the server log)";
+    }
+    if (why && *why)
+        sr_log(c->srv, SR_LOG_WARN, c->id, "request %llu-%u: sequence %.*s: %s",
+               (unsigned long long)c->id, c->requests, (int)(key_len > 64 ? 64 : key_len), key, why);
     sr_buf b;
     sr_buf_init(&b);
     sr_buf_puts(&b, "sequence ");
     sr_buf_json_str(&b, key, key_len > 64 ? 64 : key_len);
     sr_buf_puts(&b, ": ");
-    sr_buf_puts(&b, why && *why ? why : sr_strerror(rc));
+    sr_buf_puts(&b, says);
     int status = rc == SR_ETOOBIG || rc == SR_EINVAL ? 409 : 503;
     reject(c, status, b.oom ? sr_strerror(rc) : b.p);
     sr_buf_free(&b);
@@ -456,8 +470,9 @@ static void handle_publish(sr_conn *c) {
         return;
     }
     int allowed = by_key || !srv->auth ||
-                  sr_auth_publish_allowed(c, &grants, p.rooms, p.n_rooms) == 0; /* else 403 sent */
-    sr_grants_free(&grants);
+                  (sr_auth_publish_allowed(c, &grants, p.rooms, p.n_rooms) == 0 &&
+                   (!p.sequence || sr_auth_sequence_allowed(c, &grants, p.sequence) == 0));
+    sr_grants_free(&grants); /* refused: 403 sent */
     if (!allowed) {
         publish_req_free(&p);
         return;
