@@ -121,6 +121,9 @@ typedef struct sr_broadcast_opts {
 /* ------------------------------------------------------------------ */
 
 #define SR_HISTORY_MAX 100000 /* sr_config.history: messages per room */
+#define SR_WIRE_JSON_DEPTH 1000 /* JSON nesting the Redis adapter reads an
+                                   envelope with: a message's data may nest
+                                   998 levels (the envelope adds 2) */
 #define SR_RESET_EVENT_MAX 63  /* sr_config.reset_event: bytes */
 
 typedef struct sr_config {
@@ -135,7 +138,12 @@ typedef struct sr_config {
     uint32_t keepalive_timeout_ms;  /* 5000: idle keep-alive connection */
     unsigned max_rooms_per_conn;    /* 64 */
     size_t max_room_len;            /* 128 bytes */
-    unsigned max_json_depth;        /* 1000 */
+    unsigned max_json_depth;        /* 1000: JSON nesting read in bodies; a
+                                       message's data may nest 2 levels less
+                                       (and at most SR_WIRE_JSON_DEPTH - 2),
+                                       so that in the 2-level envelope every
+                                       node reads it (POST /publish: 400,
+                                       sr_broadcast: SR_EJSON) */
     size_t max_connections;         /* 0 = unlimited (bounded by fds) */
     size_t max_connections_per_addr;/* 256: open connections from one client
                                        address (IPv6, or IPv4); over it the
@@ -451,6 +459,17 @@ typedef struct sr_adapter {
     int (*history_fetch)(void *ctx, const char *const *rooms, size_t n_rooms, const char *epoch,
                          uint64_t after, const sr_history_limits *lim, sr_history_fn done,
                          void *ud);
+    /* Optional: publish for a caller that waits for the backend's answer
+     * (POST /publish answers 200 only once the message reached it). Returns
+     * 0 and calls done exactly once, never before returning: rc 0 when every
+     * room was accepted, negative with the reason when one was not. Or
+     * returns 1 (done never runs) when the message is held for later (an
+     * outbox: POST /publish answers 202), or a negative code with the reason
+     * in why (done never runs: 503). Without it the server uses publish and
+     * answers from its result (negative: 503). */
+    int (*publish_acked)(void *ctx, const char *const *rooms, size_t n_rooms,
+                         const sr_message *msg, const char *meta, size_t meta_len,
+                         sr_sequence_fn done, void *ud, char *why, size_t why_cap);
 } sr_adapter;
 
 /* Installs an adapter (copied) in place of the in-memory default; rooms that

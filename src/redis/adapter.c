@@ -6,6 +6,10 @@
  * loop turn at once. While the publisher is down, publishes are counted as
  * failures, or held in a bounded outbox (FIFO of PUBLISH commands sharing
  * one refcounted payload) that is replayed in order when it comes back.
+ * publish_acked is the same with an answer for a caller that must not
+ * claim success early (POST /publish): done runs once Redis answered every
+ * PUBLISH (or the connection failed them); a publish held in the outbox,
+ * or refused at once (down without outbox, output full), is told at once.
  *
  * Receiving runs on the subscriber's push callback: channel -> room (the
  * prefix cut off), payload -> envelope checks, then our own echo is
@@ -27,7 +31,6 @@
 #include "redis/envelope.h"
 #include "redis/history.h"
 
-#define SR_REDIS_MAX_JSON_DEPTH 1000
 
 /* ------------------------------------------------------------ options */
 
@@ -189,6 +192,105 @@ int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size
     return failed ? SR_EADAPTER : 0;
 }
 
+/* One publish whose caller waits for Redis (sr_redis_adapter_publish_acked):
+ * the PUBLISHes still unanswered, and what went wrong. */
+typedef struct acked_call {
+    sr_redis_adapter *a;
+    sr_sequence_fn done;
+    void *ud;
+    size_t pending;  /* PUBLISHes sent, reply not back yet */
+    size_t failed;   /* rooms not published */
+    size_t queued;   /* rooms held in the outbox */
+    char why[160];   /* the first failure */
+} acked_call;
+
+static int acked_status(acked_call *call) {
+    if (call->failed) return SR_EADAPTER;
+    return call->queued ? 1 : 0;
+}
+
+static void on_acked_reply(void *ud, redisReply *reply, const char *err) {
+    (void)reply;
+    acked_call *call = ud;
+    if (err) {
+        call->a->n.publish_failures++;
+        if (!call->failed++)
+            snprintf(call->why, sizeof call->why, "%s",
+                     call->a->closed ? "the redis adapter closed before redis answered"
+                                     : "redis did not acknowledge the PUBLISH (connection lost "
+                                       "or refused)");
+    } else {
+        call->a->n.published++;
+    }
+    if (--call->pending) return;
+    sr_sequence_fn done = call->done;
+    void *done_ud = call->ud;
+    int rc = acked_status(call);
+    char why[sizeof call->why];
+    memcpy(why, call->why, sizeof why);
+    free(call);
+    done(done_ud, rc, rc < 0 ? why : rc ? "queued" : "published"); /* last: may close the adapter */
+}
+
+int sr_redis_adapter_publish_acked(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
+                                   const sr_message *msg, const char *meta, size_t meta_len,
+                                   sr_sequence_fn done, void *ud, char *why, size_t why_cap) {
+    if (a->closed) return SR_ECLOSED;
+    if (a->cluster || !done) return SR_EINVAL;
+    if (n_rooms == 0) return SR_EINVAL;
+    acked_call *call = calloc(1, sizeof *call);
+    size_t body_len = 0;
+    char *body = call ? sr_envelope_encode_alloc(msg, a->node_id, meta, meta_len, &body_len) : NULL;
+    if (!body) {
+        a->n.publish_failures += n_rooms;
+        free(call);
+        if (why && why_cap) snprintf(why, why_cap, "out of memory");
+        return SR_ENOMEM;
+    }
+    call->a = a;
+    call->done = done;
+    call->ud = ud;
+    call->pending = 1; /* held until every room is handled, so no reply finishes it early */
+    payload *held = NULL;
+    int up = sr_rconn_get_state(a->pub) == SR_RCONN_UP;
+    if (up) outbox_replay(a); /* keep order with anything still held */
+    for (size_t i = 0; i < n_rooms; i++) {
+        char stack[512];
+        size_t clen = 0;
+        char *ch =
+            sr_redis_adapter_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack, &clen);
+        int rc = SR_ENOMEM;
+        const char *fail = "out of memory";
+        if (ch && up && a->ob_len == 0) {
+            const char *argv[3] = {"PUBLISH", ch, body};
+            size_t lens[3] = {7, clen, body_len};
+            rc = sr_rconn_command(a->pub, 3, argv, lens, on_acked_reply, call);
+            if (rc == 0) call->pending++;
+            else if (rc == SR_EQUEUE) fail = "the redis publisher's output is full (redis is not "
+                                             "reading fast enough)";
+        } else if (ch && a->outbox_max > 0) {
+            if (!held) held = payload_new(body, body_len);
+            rc = held ? outbox_put(a, ch, clen, held) : SR_ENOMEM;
+            if (rc == 0) call->queued++;
+        } else if (ch) {
+            fail = "redis is unreachable";
+        }
+        if (rc != 0) {
+            a->n.publish_failures++;
+            if (!call->failed++) snprintf(call->why, sizeof call->why, "%s", fail);
+        }
+        if (ch != stack) free(ch);
+    }
+    payload_unref(held);
+    free(body);
+    a->n.outbox = a->ob_len;
+    if (--call->pending) return 0; /* done runs when the last reply is back */
+    int rc = acked_status(call);
+    if (rc < 0 && why && why_cap) snprintf(why, why_cap, "%s", call->why);
+    free(call);
+    return rc;
+}
+
 /* ------------------------------------------------------------ subscriptions */
 
 static int set_wanted(sr_redis_adapter *a, const char *room, int wanted) {
@@ -227,7 +329,7 @@ int sr_redis_adapter_on_message(sr_redis_adapter *a, const redisReply *channel,
         return 0;
     }
     sr_envelope env;
-    switch (sr_envelope_decode(body->str, (size_t)body->len, SR_REDIS_MAX_JSON_DEPTH, &env)) {
+    switch (sr_envelope_decode(body->str, (size_t)body->len, SR_WIRE_JSON_DEPTH, &env)) {
     case SR_ENVELOPE_OK: break;
     case SR_ENVELOPE_INVALID_JSON: a->n.invalid_json++; return 0;
     case SR_ENVELOPE_NOT_OBJECT: a->n.not_object++; return 0;
@@ -521,6 +623,13 @@ static int vt_publish(void *ctx, const char *const *rooms, size_t n_rooms, const
     return sr_redis_adapter_publish(ctx, rooms, n_rooms, msg, meta, meta_len);
 }
 
+static int vt_publish_acked(void *ctx, const char *const *rooms, size_t n_rooms,
+                            const sr_message *msg, const char *meta, size_t meta_len,
+                            sr_sequence_fn done, void *ud, char *why, size_t why_cap) {
+    return sr_redis_adapter_publish_acked(ctx, rooms, n_rooms, msg, meta, meta_len, done, ud, why,
+                                          why_cap);
+}
+
 static void vt_close(void *ctx) {
     sr_redis_adapter_close(ctx);
 }
@@ -556,6 +665,9 @@ void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     out->subscribe = vt_subscribe;
     out->unsubscribe = vt_unsubscribe;
     out->publish = vt_publish;
+    /* cluster mode publishes through per-shard connections without a
+     * per-command answer: the server then answers from publish's result */
+    out->publish_acked = a->cluster ? NULL : vt_publish_acked;
     out->close = vt_close;
     out->health = vt_health;
     out->stats_json = vt_stats_json;

@@ -24,10 +24,12 @@ typedef enum sr_conn_kind {
     SR_CONN_STREAM = 1 /* an open SSE stream */
 } sr_conn_kind;
 
-/* A response that waits for the adapter (POST /publish with a sequence).
+/* A response that waits for the adapter (POST /publish: with a sequence or
+ * history, the id; else the adapter's acknowledgement, publish_acked).
  * It and its connection point at each other; whichever ends first unlinks. */
 typedef struct sr_http_wait {
     sr_conn *conn;     /* NULL once the connection closed */
+    int delivered;     /* a plain publish: the local streams it reached */
     size_t key_len;
     char key[];        /* the sequence key, for error messages */
 } sr_http_wait;
@@ -164,6 +166,7 @@ typedef enum sr_limit_id {
     SR_LIMIT_REQUEST_TIME,        /* request_timeout_ms: 408 */
     SR_LIMIT_BODY_BYTES,          /* max_body_bytes: 413 */
     SR_LIMIT_MESSAGE_BYTES,       /* max_message_bytes: 413 / SR_ETOOBIG */
+    SR_LIMIT_PUBLISH_BYTES,       /* max_publish_bytes: 413 / SR_ETOOBIG */
     SR_LIMIT_COUNT
 } sr_limit_id;
 
@@ -389,6 +392,18 @@ sr_seq_table *sr_memory_bus_sequences(sr_memory_bus *bus);
 void sr_limit_refused(sr_server *srv, sr_limit_id which);
 /* 0, or SR_ETOOBIG (counted) when data_len is over max_message_bytes. */
 int sr_limit_message(sr_server *srv, size_t data_len);
+/* The bytes a broadcast sends to other nodes, as max_publish_bytes counts
+ * them: rooms x (data + meta + id + event); 0 when it stays on this node
+ * (local, or no adapter). */
+size_t sr_publish_cost(const sr_server *srv, size_t n_rooms, const sr_msg_parts *m,
+                       size_t meta_len, int local);
+/* 0, or SR_ETOOBIG (counted) when cost is over max_publish_bytes. */
+int sr_limit_publish(sr_server *srv, size_t cost);
+/* The nesting levels a message's data may have: what every node's adapter
+ * reads envelopes with (SR_WIRE_JSON_DEPTH, or max_json_depth when lower)
+ * less the envelope's two levels, so that a message accepted here is
+ * never dropped as too deep by another node. meta may have one more. */
+unsigned sr_limit_data_depth(const sr_server *srv);
 /* Counts c against its client address; returns the address's count with
  * it, 0 when c has no IP peer, -1 when out of memory. Once per connection. */
 int64_t sr_addr_acquire(sr_server *srv, sr_conn *c);

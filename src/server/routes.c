@@ -240,9 +240,18 @@ static int parse_publish(sr_server *srv, const char *body, size_t len, publish_r
         snprintf(err, errcap, "empty body: expected a JSON object");
         return -1;
     }
-    if (sr_json_validate(body, len, srv->cfg.max_json_depth, &top, &flags, &jerr) != 0) {
-        snprintf(err, errcap, "invalid JSON: %s at byte %zu", jerr.msg ? jerr.msg : "syntax error",
-                 jerr.offset);
+    /* one nesting limit everywhere: the body's object plus what "data" may
+     * have, so that no other node drops the message as too deep */
+    unsigned depth = sr_limit_data_depth(srv);
+    if (sr_json_validate(body, len, depth + 1, &top, &flags, &jerr) != 0) {
+        if (jerr.msg && strstr(jerr.msg, "nesting"))
+            snprintf(err, errcap,
+                     "JSON nested too deeply at byte %zu: \"data\" and \"meta\" may nest at most "
+                     "%u levels (messages travel to other nodes inside a 2-level envelope)",
+                     jerr.offset, depth);
+        else
+            snprintf(err, errcap, "invalid JSON: %s at byte %zu",
+                     jerr.msg ? jerr.msg : "syntax error", jerr.offset);
         return -1;
     }
     if (top.type != SR_JSON_OBJECT) {
@@ -446,6 +455,91 @@ static void publish_sequenced(sr_conn *c, publish_req *p, const sr_broadcast_opt
     else publish_done(c, delivered, text);
 }
 
+/* Why the adapter is not there, from its health, or a generic sentence. */
+static void adapter_reason_of(sr_server *srv, char *out, size_t cap) {
+    out[0] = '\0';
+    if (srv->adapter.health && srv->adapter.health(srv->adapter.ctx, out, cap) != 0 && out[0])
+        return;
+    snprintf(out, cap, "the %s adapter refused it", srv->adapter.name ? srv->adapter.name : "custom");
+}
+
+/* A plain publish handed to other nodes: 200 only once the adapter says
+ * they can have it. 202 {"queued":true} when it is held for later (the
+ * Redis outbox while Redis is unreachable), 503 with the reason when it
+ * did not get through (this node's streams got it all the same). */
+static void publish_answer(sr_conn *c, int rc, int delivered, const char *why) {
+    if (rc == 0) {
+        publish_done(c, delivered, NULL);
+        return;
+    }
+    if (rc == 1) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "{\"delivered\":%d,\"queued\":true}", delivered);
+        sr_routes_json(c, 202, body, (size_t)n, NULL);
+        return;
+    }
+    c->srv->stats.adapter_errors++;
+    char msg[400];
+    snprintf(msg, sizeof msg, "not published to other nodes: %s (this node's streams got it: %d)",
+             why && *why ? why : sr_strerror(rc), delivered);
+    reject(c, 503, msg);
+}
+
+static void on_published(void *ud, int rc, const char *text) {
+    sr_http_wait *w = ud;
+    sr_conn *c = w->conn;
+    if (c) {
+        c->http->wait = NULL;
+        publish_answer(c, rc < 0 ? rc : 0, w->delivered, text);
+        sr_conn_resume(c);
+    }
+    free(w);
+}
+
+/* Delivers to this node's streams, then hands the message to the adapter
+ * and answers from what the adapter says (publish_answer). */
+static void publish_remote(sr_conn *c, publish_req *p, const sr_broadcast_opts *opts) {
+    sr_server *srv = c->srv;
+    sr_broadcast_opts here = *opts;
+    here.local = 1;
+    int delivered = sr_broadcast_parts(srv, p->rooms, p->n_rooms, &p->m, &here);
+    if (delivered < 0) {
+        reject(c, 503, sr_strerror(delivered));
+        return;
+    }
+    sr_message msg = {
+        .id = p->m.id_len ? p->m.id : NULL,
+        .event = p->m.event_len ? p->m.event : NULL,
+        .data = p->m.data,
+        .data_len = p->m.data_len,
+        .retry = p->m.retry,
+    };
+    char why[256] = "";
+    if (!srv->adapter.publish_acked) { /* it cannot tell more than this */
+        int rc = srv->adapter.publish ? srv->adapter.publish(srv->adapter.ctx, p->rooms, p->n_rooms,
+                                                             &msg, p->meta, p->meta_len)
+                                      : 0;
+        if (rc < 0) adapter_reason_of(srv, why, sizeof why);
+        publish_answer(c, rc < 0 ? rc : 0, delivered, why);
+        return;
+    }
+    sr_http_wait *w = calloc(1, sizeof(*w) + 1);
+    if (!w) {
+        reject(c, 503, "out of memory");
+        return;
+    }
+    w->conn = c;
+    w->delivered = delivered;
+    c->http->wait = w; /* linked first: on_published answers (never before this returns) */
+    int rc = srv->adapter.publish_acked(srv->adapter.ctx, p->rooms, p->n_rooms, &msg, p->meta,
+                                        p->meta_len, on_published, w, why, sizeof why);
+    if (rc == 0) return;
+    c->http->wait = NULL;
+    free(w);
+    if (rc < 0 && !why[0]) adapter_reason_of(srv, why, sizeof why);
+    publish_answer(c, rc, delivered, why);
+}
+
 static void handle_publish(sr_conn *c) {
     sr_server *srv = c->srv;
     /* the publish key's holder may publish anywhere; else, with JWT
@@ -484,6 +578,16 @@ static void handle_publish(sr_conn *c) {
         reject(c, 413, err);
         return;
     }
+    size_t cost = sr_publish_cost(srv, p.n_rooms, &p.m, p.meta_len, p.local);
+    if (sr_limit_publish(srv, cost) < 0) {
+        snprintf(err, sizeof(err),
+                 "publish too large: %zu rooms x %zu bytes = %zu bytes to send to other nodes, over "
+                 "the limit of %zu (max-publish-bytes): publish to fewer rooms or send less data",
+                 p.n_rooms, cost / p.n_rooms, cost, srv->cfg.max_publish_bytes);
+        publish_req_free(&p);
+        reject(c, 413, err);
+        return;
+    }
     sr_broadcast_opts opts = {.local = p.local, .meta = p.meta, .meta_len = p.meta_len};
     if (srv->cfg.history && !p.local && (p.m.id_len || p.sequence)) { /* docs/resume.md */
         publish_req_free(&p);
@@ -493,6 +597,11 @@ static void handle_publish(sr_conn *c) {
     }
     if (p.sequence || (srv->cfg.history && !p.local)) {
         publish_sequenced(c, &p, &opts);
+        publish_req_free(&p);
+        return;
+    }
+    if (!p.local && srv->has_adapter) {
+        publish_remote(c, &p, &opts);
         publish_req_free(&p);
         return;
     }

@@ -440,15 +440,19 @@ int sr_broadcast_sequenced(sr_server *srv, const char *const *rooms, size_t n_ro
     sr_message no_id = *msg;
     no_id.id = NULL;
     sr_msg_parts m;
-    int rc = sr_msg_parts_from(&no_id, srv->cfg.max_json_depth, &m);
+    unsigned depth = sr_limit_data_depth(srv);
+    int rc = sr_msg_parts_from(&no_id, depth, &m);
     if (rc < 0) return rc;
     rc = sr_limit_message(srv, m.data_len);
     if (rc < 0) return rc;
     if (opts && opts->meta && opts->meta_len) {
         sr_json_value v;
-        if (sr_json_validate(opts->meta, opts->meta_len, srv->cfg.max_json_depth, &v, NULL, NULL) != 0)
+        if (sr_json_validate(opts->meta, opts->meta_len, depth + 1, &v, NULL, NULL) != 0)
             return SR_EJSON;
     }
+    rc = sr_limit_publish(srv, sr_publish_cost(srv, n_rooms, &m, opts ? opts->meta_len : 0,
+                                               opts && opts->local));
+    if (rc < 0) return rc;
     int delivered;
     char text[256];
     rc = sr_sequence_start(srv, rooms, n_rooms, &m, opts, key, epoch, done, ud, &delivered, text,
