@@ -370,7 +370,9 @@ SR_API size_t sr_rooms(const sr_server *srv, const char **out, size_t cap);
  * each was made. Returns the number of local connections it is queued to
  * (the room's members, for a one-room broadcast), or a negative code
  * (SR_EJSON, SR_ENEWLINE, SR_EROOM, SR_EINVAL, SR_ENOMEM, SR_ETOOBIG: data
- * longer than cfg.max_message_bytes). Unless
+ * longer than cfg.max_message_bytes, or a non-local broadcast over
+ * cfg.max_publish_bytes; SR_EJSON also for data nested deeper than the
+ * wire allows, see max_json_depth). Unless
  * opts->local, the message is then handed to the adapter for other nodes.
  * With cfg.history (docs/resume.md) a non-local broadcast gets its id from
  * the history (msg->id must be NULL or "": SR_EINVAL otherwise) and is kept;

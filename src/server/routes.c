@@ -6,10 +6,19 @@
  *
  * POST /publish validates the whole body with the JSON scanner, takes the
  * fields it knows as spans of the original text and forwards `data`
- * byte for byte. Every refusal names the problem. With "sequence" the id
- * comes from a shared counter; when that needs Redis the response waits for
- * its reply (the connection holds later requests meanwhile, see conn.c) and
- * is written by the completion, unless the client has gone by then.
+ * byte for byte. Every refusal names the problem. The body is read with one
+ * nesting limit, the one every node can read the message with once it is
+ * in the 2-level envelope (sr_limit_data_depth), and a publish to other
+ * nodes must fit the publish budget (rooms x bytes, max_publish_bytes).
+ * With "sequence" the id comes from a shared counter, named by a checked
+ * name (granted by the token's "sequences" claim with JWT on); when that
+ * needs Redis the response waits for its reply (the connection holds later
+ * requests meanwhile, see conn.c) and is written by the completion, unless
+ * the client has gone by then. A plain publish to other nodes waits the same
+ * way for the adapter's acknowledgement (publish_acked): 200 only once Redis
+ * took it, 202 when the outbox holds it, 503 with the reason otherwise.
+ * Failures the adapter explains with Redis's own text are logged, and the
+ * client gets a fixed sentence.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,9 +4,13 @@
  * An id is "<epoch>-<counter>" with the counter zero-padded to 12 digits, as
  * the reference's createRedisEventIdSequence formats it. Where the counter
  * lives decides the path:
- * - no adapter, or the memory bus: a table key -> counter (the server's, or
+ * - no adapter, or the memory bus: a table name -> counter (the server's, or
  *   the bus's so that its servers share one) and the message is delivered at
- *   once. Everything runs on one thread, so that is a total order.
+ *   once. Everything runs on one thread, so that is a total order. The table
+ *   holds at most cfg.sequence_max_names counters: a new name past that
+ *   drops the least recently used one (a use list beside the hash table),
+ *   so no client can fill it for good; a counter unused for
+ *   cfg.sequence_ttl_ms expires. Either starts again at 1.
  * - an adapter with the sequence members (Redis): the call becomes a job
  *   that waits for the adapter's done. A sequenced broadcast is NOT delivered
  *   locally here: it comes back from the adapter like a message of another
