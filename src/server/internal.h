@@ -30,6 +30,13 @@ typedef enum sr_conn_kind {
 typedef struct sr_http_wait {
     sr_conn *conn;     /* NULL once the connection closed */
     int delivered;     /* a plain publish: the local streams it reached */
+    /* A plain publish answered in place (no blocking): its answer's place
+     * in the send queue, and what the answer's head needs from its request,
+     * which is no longer the connection's current one when it is filled. */
+    struct sr_frame *hole;
+    struct sr_http_wait *prev, *next; /* the connection's holes (c->http->holes) */
+    uint8_t keep, head;
+    char *cors;        /* the CORS header lines, or NULL */
     size_t key_len;
     char key[];        /* the sequence key, for error messages */
 } sr_http_wait;
@@ -41,6 +48,9 @@ typedef struct sr_conn_http {
     uv_timer_t timer;         /* request / keep-alive timeout */
     struct sr_request *view;  /* the public view handed to the accept hook */
     sr_http_wait *wait;       /* set while the response waits for the adapter */
+    sr_http_wait *holes;      /* answers whose place is reserved in the queue */
+    uint32_t n_holes;
+    uint8_t deferred : 1;     /* a parsed request (a stream) waits for the holes */
     sr_buf held;              /* bytes read meanwhile: later pipelined requests */
     uint64_t out_ms;          /* loop time answer bytes were last written (conn.c) */
     size_t out_wq;            /* libuv's write queue size then */
@@ -275,6 +285,18 @@ void sr_conn_become_stream(sr_conn *c);
 /* After the response of a request that waited (c->http->wait): goes on
  * with the requests that arrived meanwhile. */
 void sr_conn_resume(sr_conn *c);
+/* Reserves the place of w's answer at the end of the send queue (an HTTP
+ * connection): nothing queued after it is written until sr_conn_fill puts
+ * the answer there, so answers keep the order of requests while later
+ * pipelined requests go on being handled. Links w to c (release unlinks
+ * it). SR_OK, or SR_ENOMEM. */
+int sr_conn_hole(sr_conn *c, sr_http_wait *w);
+/* Puts the answer bytes in w's place and unlinks w; the queue writes on.
+ * When it was the last hole, a request deferred for it is handled. */
+void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len);
+/* Answers held in place at most per connection; past it a publish blocks
+ * the connection's later requests (c->http->wait) until it is answered. */
+#define SR_CONN_MAX_HOLES 1024
 
 /* routes.c */
 void sr_routes_dispatch(sr_conn *c);          /* a complete request */

@@ -494,15 +494,84 @@ static void publish_answer(sr_conn *c, int rc, int delivered, const char *why) {
     reject(c, 503, msg);
 }
 
+/* The answer of a publish held in place (w->hole), written into its
+ * place: the head as its own request wanted it (keep-alive, HEAD, CORS);
+ * a 503 here leaves the connection open, as the requests after it were
+ * handled already. Counted and logged like the other answers. */
+static void fill_answer(sr_conn *c, sr_http_wait *w, int rc, const char *why) {
+    sr_server *srv = c->srv;
+    sr_buf body, msg, b;
+    sr_buf_init(&body);
+    sr_buf_init(&msg);
+    sr_buf_init(&b);
+    int status = rc == 0 ? 200 : 503;
+    if (rc == 0) {
+        sr_buf_printf(&body, "{\"delivered\":%d}\n", w->delivered);
+    } else {
+        srv->stats.adapter_errors++;
+        srv->stats.rejected_requests++;
+        sr_metrics_rejected(srv, status);
+        sr_buf_printf(&msg, "not published to other nodes: %s (this node's streams got it: %d)",
+                      why && *why ? why : sr_strerror(rc), w->delivered);
+        sr_log(srv, SR_LOG_WARN, c->id, "request %llu /publish: %d %s", (unsigned long long)c->id,
+               status, msg.oom ? "" : msg.p);
+        sr_buf_puts(&body, "{\"error\":");
+        sr_buf_json_str(&body, msg.p ? msg.p : "", msg.len);
+        sr_buf_printf(&body, ",\"status\":%d}\n", status);
+    }
+    sr_buf extra;
+    sr_buf_init(&extra);
+    if (w->cors) sr_buf_puts(&extra, w->cors);
+    sr_buf_puts(&extra, "Cache-Control: no-store\r\n");
+    sr_http_response_head(&b, status, w->keep, "application/json", (long long)body.len, extra.p);
+    if (!w->head) sr_buf_append(&b, body.p, body.len);
+    if (b.oom || body.oom || extra.oom) sr_conn_fill(c, w, "", 0); /* then closed below */
+    else sr_conn_fill(c, w, b.p, b.len);
+    if (b.oom || body.oom || extra.oom) sr_conn_close_now(c);
+    sr_buf_free(&extra);
+    sr_buf_free(&b);
+    sr_buf_free(&msg);
+    sr_buf_free(&body);
+}
+
 static void on_published(void *ud, int rc, const char *text) {
     sr_http_wait *w = ud;
     sr_conn *c = w->conn;
-    if (c) {
+    if (c && w->hole) {
+        fill_answer(c, w, rc < 0 ? rc : 0, text);
+    } else if (c) {
         c->http->wait = NULL;
         publish_answer(c, rc < 0 ? rc : 0, w->delivered, text);
         sr_conn_resume(c);
     }
+    free(w->cors);
     free(w);
+}
+
+/* Links w to c for an answer given later: in place when the connection
+ * has room for one more (its later requests go on), else as the one
+ * answer it waits for (c->http->wait). */
+static int wait_for_answer(sr_conn *c, sr_http_wait *w) {
+    if (c->http->n_holes < SR_CONN_MAX_HOLES) {
+        sr_buf cors;
+        sr_buf_init(&cors);
+        cors_headers(c, &cors);
+        if (cors.oom) return SR_ENOMEM;
+        w->cors = cors.p; /* NULL when there are none */
+        w->keep = (uint8_t)wants_keep_alive(c);
+        w->head = (uint8_t)(c->http->req.method == HTTP_HEAD);
+        int rc = sr_conn_hole(c, w);
+        if (rc < 0) {
+            sr_buf_free(&cors);
+            w->cors = NULL;
+            return rc;
+        }
+        if (!w->keep) sr_conn_end(c); /* no request after this one */
+        return SR_OK;
+    }
+    w->conn = c;
+    c->http->wait = w;
+    return SR_OK;
 }
 
 /* Delivers to this node's streams, then hands the message to the adapter
@@ -537,13 +606,17 @@ static void publish_remote(sr_conn *c, publish_req *p, const sr_broadcast_opts *
         reject(c, 503, "out of memory");
         return;
     }
-    w->conn = c;
     w->delivered = delivered;
-    c->http->wait = w; /* linked first: on_published answers (never before this returns) */
     int rc = srv->adapter.publish_acked(srv->adapter.ctx, p->rooms, p->n_rooms, &msg, p->meta,
                                         p->meta_len, on_published, w, why, sizeof why);
-    if (rc == 0) return;
-    c->http->wait = NULL;
+    /* linked before anything else runs: on_published answers (never before
+     * publish_acked returned) */
+    if (rc == 0 && wait_for_answer(c, w) == SR_OK) return;
+    if (rc == 0) { /* no place for the answer: the adapter's done only frees w */
+        w->conn = NULL;
+        sr_conn_close_now(c);
+        return;
+    }
     free(w);
     if (rc < 0 && !why[0]) adapter_reason_of(srv, why, sizeof why);
     publish_answer(c, rc, delivered, why);

@@ -349,8 +349,12 @@ static void test_redis_down_503(void **state) {
     publish(p.port, "{\"room\":\"r\",\"data\":1,\"sequence\":\"k\",\"local\":true}", &r);
     srt_check_json_error(&r, 503, "redis");
     srt_response_free(&r);
-    /* without a sequence a publish still works locally */
+    /* without a sequence a publish still reaches local streams, and says it
+     * reached no other node */
     publish(p.port, "{\"room\":\"r\",\"data\":1}", &r);
+    srt_check_json_error(&r, 503, "not published to other nodes");
+    srt_response_free(&r);
+    publish(p.port, "{\"room\":\"r\",\"data\":1,\"local\":true}", &r);
     srt_check_status(&r, 200);
     srt_response_free(&r);
 
