@@ -10,6 +10,9 @@
  *    connection's output is over its cap; legitimate publishes follow.
  *    Once Redis runs again, every publish answered 200 must have reached
  *    the client on node B; the others must say so (503 with the reason).
+ *    With Redis paused, pipelined answers keep the order of requests (the
+ *    publishes hold their places, the others do not wait), and a stream
+ *    opened on the same connection starts after them.
  * 2. The publish budget: rooms x message bytes over --max-publish-bytes is
  *    refused with 413 naming the figures, counted, nothing published; the
  *    same publish with "local":true is not sent anywhere and passes.
@@ -173,6 +176,45 @@ static void test_no_silent_loss(void **state) {
     stop_pair();
 }
 
+/* Answers held in place keep the order of pipelined requests while Redis
+ * is paused (publishes, an error, /healthz), and a stream opened on the same
+ * connection starts after them, then gets what is published to it. */
+static void test_pipelined_answers_in_order(void **state) {
+    (void)state;
+    start_pair(NULL);
+    srt_conn c;
+    assert_int_equal(srt_conn_open(&c, PORT_A, WAIT_MS), 0);
+    assert_int_equal(kill(srt_redis_pid(redis), SIGSTOP), 0);
+    enum { N = 40 };
+    for (int i = 0; i < N; i++) {
+        char json[96];
+        int n = snprintf(json, sizeof json, "{\"room\":\"p%d\",\"data\":%d}", i % 3, i);
+        if (i % 10 == 4) send_publish(&c, "{\"room\":\"bad room\",\"data\":1}", 28);
+        else if (i % 10 == 7) srt_http_send_request(&c, "GET", "/healthz", NULL, NULL, 0, WAIT_MS);
+        else send_publish(&c, json, (size_t)n);
+    }
+    srt_http_send_request(&c, "GET", "/sse?room=after", NULL, NULL, 0, WAIT_MS);
+    srt_sleep_ms(100);
+    assert_int_equal(kill(srt_redis_pid(redis), SIGCONT), 0);
+    for (int i = 0; i < N; i++) {
+        srt_response r;
+        assert_int_equal(srt_http_read_response(&c, &r, WAIT_MS), 0);
+        if (i % 10 == 4) srt_check_json_error(&r, 400, "room");
+        else if (i % 10 == 7) assert_non_null(strstr(r.body, "\"status\":\"ok\""));
+        else assert_string_equal(r.body, "{\"delivered\":0}\n");
+        srt_response_free(&r);
+    }
+    srt_response head;
+    assert_int_equal(srt_http_read_head(&c, &head, WAIT_MS), 0);
+    srt_check_status(&head, 200);
+    assert_string_equal(srt_response_header(&head, "Content-Type"), "text/event-stream");
+    srt_response_free(&head);
+    srt_check_room_members(PORT_A, "after", 1, WAIT_MS);
+    srt_conn_close(&c);
+    assert_int_equal(srt_node_redis_stat(PORT_A, NULL, "published"), N - N / 10 * 2);
+    stop_pair();
+}
+
 /* ---- 2. the publish budget -------------------------------------------------- */
 
 static void test_publish_budget(void **state) {
@@ -309,6 +351,7 @@ static void test_nesting_limit_at_the_boundary(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_no_silent_loss, srt_nodes_teardown),
+        cmocka_unit_test_teardown(test_pipelined_answers_in_order, srt_nodes_teardown),
         cmocka_unit_test_teardown(test_publish_budget, srt_nodes_teardown),
         cmocka_unit_test_teardown(test_redis_down_says_so, srt_nodes_teardown),
         cmocka_unit_test_teardown(test_nesting_limit_at_the_boundary, srt_nodes_teardown),
