@@ -10,6 +10,13 @@
  * claim success early (POST /publish): done runs once Redis answered every
  * PUBLISH (or the connection failed them); a publish held in the outbox,
  * or refused at once (down without outbox, output full), is told at once.
+ * Back-pressure: while the publisher connection holds more than 8 MiB that
+ * Redis has not read, publishes (both kinds) wait in a FIFO in the adapter,
+ * in order, and go out as writes complete (the connection's drain
+ * callback), instead of piling up to the connection's 64 MiB cap and being
+ * refused there; a waiting caller is answered when Redis acknowledged its
+ * message. If the connection goes down meanwhile they go to the outbox, or
+ * fail and say so.
  *
  * Receiving runs on the subscriber's push callback: channel -> room (the
  * prefix cut off), payload -> envelope checks, then our own echo is
@@ -138,6 +145,12 @@ char *sr_redis_adapter_channel(const sr_redis_adapter *a, const char *room, size
     return ch;
 }
 
+/* back-pressure (below) */
+static void park_drain(sr_redis_adapter *a);
+static int must_park(sr_redis_adapter *a);
+static int park(sr_redis_adapter *a, struct acked_call *call, const char *const *rooms,
+                size_t n_rooms, const char *body, size_t body_len);
+
 int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
                              const sr_message *msg, const char *meta, size_t meta_len) {
     if (a->closed) return SR_ECLOSED;
@@ -168,6 +181,13 @@ int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size
     }
     int up = sr_rconn_get_state(a->pub) == SR_RCONN_UP;
     if (up) outbox_replay(a); /* keep order with anything still held */
+    if (up) park_drain(a);
+    if (up && a->ob_len == 0 && must_park(a)) { /* back-pressure: wait in line */
+        int rc = park(a, NULL, rooms, n_rooms, body, body_len);
+        if (rc != 0) a->n.publish_failures += n_rooms;
+        free(body);
+        return rc == 0 ? 0 : SR_EADAPTER;
+    }
     for (size_t i = 0; i < n_rooms; i++) {
         char stack[512];
         size_t clen = 0;
@@ -209,19 +229,9 @@ static int acked_status(acked_call *call) {
     return call->queued ? 1 : 0;
 }
 
-static void on_acked_reply(void *ud, redisReply *reply, const char *err) {
-    (void)reply;
-    acked_call *call = ud;
-    if (err) {
-        call->a->n.publish_failures++;
-        if (!call->failed++)
-            snprintf(call->why, sizeof call->why, "%s",
-                     call->a->closed ? "the redis adapter closed before redis answered"
-                                     : "redis did not acknowledge the PUBLISH (connection lost "
-                                       "or refused)");
-    } else {
-        call->a->n.published++;
-    }
+/* Drops one of the call's holds (a PUBLISH without its reply, or the hold
+ * of its sending); the last one tells the caller. */
+static void acked_release(acked_call *call) {
     if (--call->pending) return;
     sr_sequence_fn done = call->done;
     void *done_ud = call->ud;
@@ -230,6 +240,136 @@ static void on_acked_reply(void *ud, redisReply *reply, const char *err) {
     memcpy(why, call->why, sizeof why);
     free(call);
     done(done_ud, rc, rc < 0 ? why : rc ? "queued" : "published"); /* last: may close the adapter */
+}
+
+static void acked_fail(acked_call *call, const char *why) {
+    if (!call->failed++) snprintf(call->why, sizeof call->why, "%s", why);
+}
+
+static void on_acked_reply(void *ud, redisReply *reply, const char *err) {
+    (void)reply;
+    acked_call *call = ud;
+    if (err) {
+        call->a->n.publish_failures++;
+        acked_fail(call, call->a->closed ? "the redis adapter closed before redis answered"
+                                         : "redis did not acknowledge the PUBLISH (connection "
+                                           "lost or refused)");
+    } else {
+        call->a->n.published++;
+    }
+    acked_release(call);
+}
+
+/* ------------------------------------------------------------ back-pressure */
+
+/* Publisher output (bytes Redis has not read yet) past which publishes wait
+ * in order in the adapter instead of piling up in the connection until its
+ * cap (64 MiB) refuses them: one publish is at most max_publish_bytes. */
+#define SR_REDIS_PUBLISH_HIGH_WATER (8u << 20)
+
+static int must_park(sr_redis_adapter *a) {
+    return a->parked || sr_rconn_unwritten(a->pub) > SR_REDIS_PUBLISH_HIGH_WATER;
+}
+
+static void parked_free(parked_publish *p) {
+    for (size_t i = 0; i < p->n; i++) free(p->channels[i]);
+    free(p->channels);
+    free(p->lens);
+    payload_unref(p->body);
+    free(p);
+}
+
+/* Holds a publish (body shared, channels copied) at the end of the FIFO;
+ * 0 or SR_ENOMEM. The call, if any, keeps one hold until it is sent. */
+static int park(sr_redis_adapter *a, acked_call *call, const char *const *rooms, size_t n_rooms,
+                const char *body, size_t body_len) {
+    parked_publish *p = calloc(1, sizeof *p);
+    if (!p) return SR_ENOMEM;
+    p->channels = calloc(n_rooms, sizeof *p->channels);
+    p->lens = calloc(n_rooms, sizeof *p->lens);
+    p->body = payload_new(body, body_len);
+    if (!p->channels || !p->lens || !p->body) goto fail;
+    for (; p->n < n_rooms; p->n++)
+        if (!(p->channels[p->n] = sr_redis_adapter_channel(a, rooms[p->n], strlen(rooms[p->n]),
+                                                           NULL, 0, &p->lens[p->n])))
+            goto fail;
+    p->call = call;
+    if (call) call->pending++;
+    if (a->parked_tail) a->parked_tail->next = p;
+    else a->parked = p;
+    a->parked_tail = p;
+    return 0;
+fail:
+    parked_free(p);
+    return SR_ENOMEM;
+}
+
+static parked_publish *unpark(sr_redis_adapter *a) {
+    parked_publish *p = a->parked;
+    if (!p) return NULL;
+    a->parked = p->next;
+    if (!a->parked) a->parked_tail = NULL;
+    p->next = NULL;
+    return p;
+}
+
+/* Sends what waits while the output is below the mark. */
+static void park_drain(sr_redis_adapter *a) {
+    if (a->draining || a->closed) return;
+    a->draining = 1;
+    while (a->parked && sr_rconn_get_state(a->pub) == SR_RCONN_UP &&
+           sr_rconn_unwritten(a->pub) <= SR_REDIS_PUBLISH_HIGH_WATER) {
+        parked_publish *p = unpark(a);
+        for (size_t i = 0; i < p->n; i++) {
+            const char *argv[3] = {"PUBLISH", p->channels[i], p->body->data};
+            size_t lens[3] = {7, p->lens[i], p->body->len};
+            int rc = sr_rconn_command(a->pub, 3, argv, lens, p->call ? on_acked_reply : on_publish_reply,
+                                      p->call ? (void *)p->call : (void *)a);
+            if (rc == 0 && p->call) p->call->pending++;
+            if (rc != 0) {
+                a->n.publish_failures++;
+                if (p->call) acked_fail(p->call, "the redis publisher's output is full");
+            }
+        }
+        acked_call *call = p->call;
+        parked_free(p);
+        if (call) acked_release(call); /* its sending hold */
+        if (a->closed) break;
+    }
+    a->draining = 0;
+}
+
+/* The publisher went down (or the adapter closes): what waits goes to the
+ * outbox when there is one, else fails. */
+static void park_flush_down(sr_redis_adapter *a, const char *why) {
+    parked_publish *p;
+    while ((p = unpark(a))) {
+        for (size_t i = 0; i < p->n; i++) {
+            int rc = !a->closed && a->outbox_max > 0
+                         ? outbox_put(a, p->channels[i], p->lens[i], p->body)
+                         : SR_EADAPTER;
+            if (rc == 0 && p->call) p->call->queued++;
+            if (rc != 0) {
+                a->n.publish_failures++;
+                if (p->call) acked_fail(p->call, why);
+            }
+        }
+        acked_call *call = p->call;
+        parked_free(p);
+        if (call) acked_release(call);
+    }
+    a->n.outbox = a->ob_len;
+}
+
+static void on_pub_drain(void *ud, sr_rconn *c) {
+    (void)c;
+    park_drain(ud);
+}
+
+static void on_pub_down(void *ud, sr_rconn *c, const char *err) {
+    (void)c;
+    (void)err;
+    park_flush_down(ud, "redis became unreachable before the publish could be sent");
 }
 
 int sr_redis_adapter_publish_acked(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
@@ -254,6 +394,19 @@ int sr_redis_adapter_publish_acked(sr_redis_adapter *a, const char *const *rooms
     payload *held = NULL;
     int up = sr_rconn_get_state(a->pub) == SR_RCONN_UP;
     if (up) outbox_replay(a); /* keep order with anything still held */
+    if (up) park_drain(a);
+    if (up && a->ob_len == 0 && must_park(a)) { /* back-pressure: wait in line */
+        int rc = park(a, call, rooms, n_rooms, body, body_len);
+        free(body);
+        if (rc == 0) {
+            call->pending--; /* the park's hold replaces this one */
+            return 0;
+        }
+        a->n.publish_failures += n_rooms;
+        free(call);
+        if (why && why_cap) snprintf(why, why_cap, "out of memory");
+        return SR_ENOMEM;
+    }
     for (size_t i = 0; i < n_rooms; i++) {
         char stack[512];
         size_t clen = 0;
@@ -398,6 +551,7 @@ static void on_pub_up(void *ud, sr_rconn *c) {
     if (sr_rconn_up_count(c) > 1) a->n.reconnects++;
     outbox_replay(a);
     a->n.outbox = a->ob_len;
+    park_drain(a);
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -461,8 +615,9 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
         return 0;
     }
     co.name = "publisher";
-    sr_rconn_callbacks pub_cbs = {on_pub_up, NULL, NULL, a};
+    sr_rconn_callbacks pub_cbs = {on_pub_up, on_pub_down, NULL, a};
     if ((rc = sr_rconn_new(&a->pub, loop, &co, &pub_cbs)) != 0) goto fail;
+    sr_rconn_on_drain(a->pub, on_pub_drain);
     co.name = "subscriber";
     co.pubsub = 1;
     sr_rconn_callbacks sub_cbs = {on_sub_up, on_sub_down, on_sub_push, a};
@@ -495,6 +650,10 @@ static void free_adapter(sr_redis_adapter *a) {
     sr_rsubs_free(a->subs);
     while (a->ob_len > 0) outbox_drop_oldest(a);
     free(a->outbox);
+    for (parked_publish *p = a->parked, *next; p; p = next) { /* close told their callers */
+        next = p->next;
+        parked_free(p);
+    }
     free(a->prefix);
     free(a->node_id);
     free(a->seq_node_id);
@@ -505,6 +664,7 @@ static void free_adapter(sr_redis_adapter *a) {
 void sr_redis_adapter_close(sr_redis_adapter *a) {
     if (!a || a->free_later) return;
     a->closed = 1;
+    park_flush_down(a, "the redis adapter closed before the publish could be sent");
     if (a->pub) sr_rconn_close(a->pub);
     if (a->sub) sr_rconn_close(a->sub);
     if (a->cluster) sr_rcluster_close(a->cluster);

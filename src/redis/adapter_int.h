@@ -23,6 +23,18 @@ typedef struct outbox_item {
     payload *body;
 } outbox_item;
 
+/* A publish held back while the publisher connection's output is over its
+ * high-water mark (back-pressure, adapter.c): sent in order once Redis
+ * has read enough. call: its waiting caller (NULL for a plain publish). */
+typedef struct parked_publish {
+    struct parked_publish *next;
+    struct acked_call *call;
+    payload *body;
+    size_t n;
+    char **channels;
+    size_t *lens;
+} parked_publish;
+
 struct sr_redis_adapter {
     uv_loop_t *loop;
     sr_redis_deliver_fn deliver;
@@ -45,6 +57,8 @@ struct sr_redis_adapter {
     sr_redis_counters n;
     outbox_item *outbox; /* ring of outbox_max */
     size_t ob_head, ob_len;
+    parked_publish *parked, *parked_tail; /* FIFO, see parked_publish */
+    int draining;                /* inside park_drain */
     struct sr_canary *canary;    /* classic mode: the subscriber's canary */
     uint32_t canary_interval_ms;
     struct sr_rcluster *cluster; /* cluster mode (cluster.h): pub/sub are NULL */

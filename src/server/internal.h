@@ -37,6 +37,7 @@ typedef struct sr_http_wait {
     struct sr_http_wait *prev, *next; /* the connection's holes (c->http->holes) */
     uint8_t keep, head;
     char *cors;        /* the CORS header lines, or NULL */
+    size_t cost;       /* its bytes for Redis (sr_publish_cost): c->http->hole_bytes */
     size_t key_len;
     char key[];        /* the sequence key, for error messages */
 } sr_http_wait;
@@ -50,6 +51,7 @@ typedef struct sr_conn_http {
     sr_http_wait *wait;       /* set while the response waits for the adapter */
     sr_http_wait *holes;      /* answers whose place is reserved in the queue */
     uint32_t n_holes;
+    size_t hole_bytes;        /* what the holes' publishes weigh (their cost) */
     uint8_t deferred : 1;     /* a parsed request (a stream) waits for the holes */
     sr_buf held;              /* bytes read meanwhile: later pipelined requests */
     uint64_t out_ms;          /* loop time answer bytes were last written (conn.c) */
@@ -297,6 +299,9 @@ void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len);
 /* Answers held in place at most per connection; past it a publish blocks
  * the connection's later requests (c->http->wait) until it is answered. */
 #define SR_CONN_MAX_HOLES 1024
+/* ... and at most this many bytes of publishes (sr_publish_cost) in them:
+ * a pipelining client cannot make the node hold more than this for it. */
+#define SR_CONN_MAX_HOLE_BYTES (16u << 20)
 
 /* routes.c */
 void sr_routes_dispatch(sr_conn *c);          /* a complete request */

@@ -504,9 +504,11 @@ static void fill_answer(sr_conn *c, sr_http_wait *w, int rc, const char *why) {
     sr_buf_init(&body);
     sr_buf_init(&msg);
     sr_buf_init(&b);
-    int status = rc == 0 ? 200 : 503;
+    int status = rc == 0 ? 200 : rc == 1 ? 202 : 503;
     if (rc == 0) {
         sr_buf_printf(&body, "{\"delivered\":%d}\n", w->delivered);
+    } else if (rc == 1) {
+        sr_buf_printf(&body, "{\"delivered\":%d,\"queued\":true}\n", w->delivered);
     } else {
         srv->stats.adapter_errors++;
         srv->stats.rejected_requests++;
@@ -537,11 +539,13 @@ static void fill_answer(sr_conn *c, sr_http_wait *w, int rc, const char *why) {
 static void on_published(void *ud, int rc, const char *text) {
     sr_http_wait *w = ud;
     sr_conn *c = w->conn;
+    if (rc > 1) rc = 0; /* 0: published, 1: queued for the reconnect, < 0: failed */
     if (c && w->hole) {
-        fill_answer(c, w, rc < 0 ? rc : 0, text);
+        c->http->hole_bytes -= w->cost;
+        fill_answer(c, w, rc, text);
     } else if (c) {
         c->http->wait = NULL;
-        publish_answer(c, rc < 0 ? rc : 0, w->delivered, text);
+        publish_answer(c, rc, w->delivered, text);
         sr_conn_resume(c);
     }
     free(w->cors);
@@ -552,7 +556,8 @@ static void on_published(void *ud, int rc, const char *text) {
  * has room for one more (its later requests go on), else as the one
  * answer it waits for (c->http->wait). */
 static int wait_for_answer(sr_conn *c, sr_http_wait *w) {
-    if (c->http->n_holes < SR_CONN_MAX_HOLES) {
+    if (c->http->n_holes < SR_CONN_MAX_HOLES &&
+        c->http->hole_bytes + w->cost <= SR_CONN_MAX_HOLE_BYTES) {
         sr_buf cors;
         sr_buf_init(&cors);
         cors_headers(c, &cors);
@@ -566,6 +571,7 @@ static int wait_for_answer(sr_conn *c, sr_http_wait *w) {
             w->cors = NULL;
             return rc;
         }
+        c->http->hole_bytes += w->cost;
         if (!w->keep) sr_conn_end(c); /* no request after this one */
         return SR_OK;
     }
@@ -607,6 +613,7 @@ static void publish_remote(sr_conn *c, publish_req *p, const sr_broadcast_opts *
         return;
     }
     w->delivered = delivered;
+    w->cost = sr_publish_cost(srv, p->n_rooms, &p->m, p->meta_len, 0);
     int rc = srv->adapter.publish_acked(srv->adapter.ctx, p->rooms, p->n_rooms, &msg, p->meta,
                                         p->meta_len, on_published, w, why, sizeof why);
     /* linked before anything else runs: on_published answers (never before
