@@ -397,20 +397,24 @@ static void publish_done(sr_conn *c, int delivered, const char *id) {
 }
 
 /* A sequenced publish that failed: 503 when Redis (or the server) is not
- * there to assign the id, 409 when the counter cannot give one. The client
- * gets a fixed sentence per outcome; the adapter's reason, which may quote
- * Redis's own error text (a key's type, a script error), goes to the log
- * only. Each failure is counted by the adapter (sequence_failures). */
-static void sequence_failed(sr_conn *c, int rc, const char *key, size_t key_len, const char *why) {
+ * there to assign the id, 409 when the counter cannot give one. When the
+ * answer came from Redis (redis_said) the client gets a fixed sentence per
+ * outcome; the adapter's reason, which may quote Redis's own error text (a
+ * key's type, a script error), goes to the log only. Refusals made before
+ * anything reached Redis keep the server's own words. Each failure is
+ * counted by the adapter (sequence_failures). */
+static void sequence_failed(sr_conn *c, int rc, const char *key, size_t key_len, const char *why,
+                            bool redis_said) {
     const char *says;
-    switch (rc) {
+    switch (redis_said ? rc : 0) {
+    case 0: says = why && *why ? why : sr_strerror(rc); break; /* our own words */
     case SR_ETOOBIG: says = "its counter is at its end (999999999999): use another name or epoch"; break;
     case SR_EINVAL: says = "its counter does not hold a whole number"; break;
     case SR_ECLOSED: says = "server is shutting down"; break;
     case SR_ENOMEM: says = "out of memory"; break;
     default: says = "redis could not assign the id (unreachable or refused; see the server log)";
     }
-    if (why && *why)
+    if (redis_said && why && *why)
         sr_log(c->srv, SR_LOG_WARN, c->id, "request %llu-%u: sequence %.*s: %s",
                (unsigned long long)c->id, c->requests, (int)(key_len > 64 ? 64 : key_len), key, why);
     sr_buf b;
@@ -431,7 +435,7 @@ static void on_sequenced(void *ud, int rc, const char *text) {
     if (c) {
         c->http->wait = NULL;
         if (rc >= 0) publish_done(c, rc, text);
-        else sequence_failed(c, rc, w->key, w->key_len, text);
+        else sequence_failed(c, rc, w->key, w->key_len, text, true);
         sr_conn_resume(c);
     }
     free(w);
@@ -460,7 +464,7 @@ static void publish_sequenced(sr_conn *c, publish_req *p, const sr_broadcast_opt
     if (rc == 1) return;
     c->http->wait = NULL;
     free(w);
-    if (rc < 0) sequence_failed(c, rc, key, key_len, text);
+    if (rc < 0) sequence_failed(c, rc, key, key_len, text, false);
     else publish_done(c, delivered, text);
 }
 
