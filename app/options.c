@@ -71,6 +71,10 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                              .arg = "N",
                              .help = "bytes of one message's data JSON (past it: 413); 0 = no "
                                      "limit"},
+    [APP_OPT_MAX_PUBLISH] = {"max-publish-bytes", "SSEROOMS_MAX_PUBLISH_BYTES", NUM(0, SIZE_MAX),
+                             .arg = "N",
+                             .help = "rooms x message bytes of one publish sent to other nodes "
+                                     "(past it: 413); 0 = no limit"},
     [APP_OPT_THREADS] = {"threads", "SSEROOMS_THREADS", NUM(0, 64), .arg = "N",
                          .help = "threads: the main loop plus N-1 that write SSE streams; 1 = all "
                                  "on one loop, 0 = one per core"},
@@ -154,6 +158,14 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_GAP_EVENT] = {"gap-event", "SSEROOMS_GAP_EVENT", .kind = APP_KIND_STR, .arg = "NAME",
                            .help = "event name sent to connected streams whose room's Redis "
                                    "subscription was lost and came back (history off)"},
+    [APP_OPT_SEQ_MAX_NAMES] = {"sequence-max-names", "SSEROOMS_SEQUENCE_MAX_NAMES",
+                               NUM(0, UINT32_MAX), .arg = "N",
+                               .help = "sequence counters kept (in memory, or in Redis); past it "
+                                       "the least recently used is dropped; 0 = no bound"},
+    [APP_OPT_SEQ_TTL] = {"sequence-ttl-ms", "SSEROOMS_SEQUENCE_TTL_MS", NUM(0, UINT32_MAX),
+                         .arg = "MS",
+                         .help = "a sequence counter unused this long expires (starts again at "
+                                 "1), in ms; 0 = never"},
     [APP_OPT_REDIS] = {"redis", "SSEROOMS_REDIS_URL", .kind = APP_KIND_STR,
                        .flags = APP_OPTF_URL_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "URL",
                        .unset_text = "rooms stay in memory on this node",
@@ -241,6 +253,9 @@ void app_settings_init(app_settings *s) {
     v[APP_OPT_MAX_CONNS_PER_ADDR].num = cfg.max_connections_per_addr;
     v[APP_OPT_IPV6_PREFIX_LEN].num = cfg.ipv6_prefix_len;
     v[APP_OPT_MAX_MESSAGE].num = cfg.max_message_bytes;
+    v[APP_OPT_MAX_PUBLISH].num = cfg.max_publish_bytes;
+    v[APP_OPT_SEQ_MAX_NAMES].num = cfg.sequence_max_names;
+    v[APP_OPT_SEQ_TTL].num = cfg.sequence_ttl_ms;
     /* the command uses one thread per core; the library's default (1)
      * keeps an embedder's process single-threaded */
     v[APP_OPT_THREADS].num = 0;
@@ -582,6 +597,9 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->max_connections_per_addr = (size_t)v[APP_OPT_MAX_CONNS_PER_ADDR].num;
     c->ipv6_prefix_len = (unsigned)v[APP_OPT_IPV6_PREFIX_LEN].num;
     c->max_message_bytes = (size_t)v[APP_OPT_MAX_MESSAGE].num;
+    c->max_publish_bytes = (size_t)v[APP_OPT_MAX_PUBLISH].num;
+    c->sequence_max_names = (unsigned)v[APP_OPT_SEQ_MAX_NAMES].num;
+    c->sequence_ttl_ms = (uint32_t)v[APP_OPT_SEQ_TTL].num;
     c->threads = (unsigned)v[APP_OPT_THREADS].num;
     c->proxy_protocol = (int)v[APP_OPT_PROXY_PROTOCOL].num;
     c->publish_key = v[APP_OPT_PUBLISH_KEY].str;

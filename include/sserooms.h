@@ -121,6 +121,9 @@ typedef struct sr_broadcast_opts {
 /* ------------------------------------------------------------------ */
 
 #define SR_HISTORY_MAX 100000 /* sr_config.history: messages per room */
+#define SR_WIRE_JSON_DEPTH 1000 /* JSON nesting the Redis adapter reads an
+                                   envelope with: a message's data may nest
+                                   998 levels (the envelope adds 2) */
 #define SR_RESET_EVENT_MAX 63  /* sr_config.reset_event: bytes */
 
 typedef struct sr_config {
@@ -140,7 +143,12 @@ typedef struct sr_config {
     uint32_t keepalive_timeout_ms;  /* 5000: idle keep-alive connection */
     unsigned max_rooms_per_conn;    /* 64 */
     size_t max_room_len;            /* 128 bytes */
-    unsigned max_json_depth;        /* 1000 */
+    unsigned max_json_depth;        /* 1000: JSON nesting read in bodies; a
+                                       message's data may nest 2 levels less
+                                       (and at most SR_WIRE_JSON_DEPTH - 2),
+                                       so that in the 2-level envelope every
+                                       node reads it (POST /publish: 400,
+                                       sr_broadcast: SR_EJSON) */
     size_t max_connections;         /* 0 = unlimited (bounded by fds) */
     size_t max_connections_per_addr;/* 256: open connections from one client
                                        address (IPv6, or IPv4); over it the
@@ -236,6 +244,17 @@ typedef struct sr_config {
      * (wall clock), no id. With history in the adapter the streams are
      * filled instead, or get the reset event. docs/resume.md. */
     char gap_event[SR_RESET_EVENT_MAX + 1];   /* "" means "gap" */
+    /* Ordered-id counters (see "Ordered event ids"): how many names a
+     * server (or, with Redis, the shared Redis) keeps at most, the least
+     * recently used one being dropped for a new one past it; and how long an
+     * unused counter lives. A dropped or expired counter starts again at 1. */
+    unsigned sequence_max_names;    /* 65536; 0 = no bound */
+    uint32_t sequence_ttl_ms;       /* 2592000000 (30 days); 0 = never */
+    /* Publish budget: a non-local broadcast whose rooms x message bytes
+     * (data + meta + id + event) pass this is refused (POST /publish answers
+     * 413, sr_broadcast gives SR_ETOOBIG): each room is one copy of the
+     * envelope sent to Redis. 0 = none. */
+    size_t max_publish_bytes;       /* 16 MiB */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */
@@ -392,7 +411,9 @@ SR_API size_t sr_rooms(const sr_server *srv, const char **out, size_t cap);
  * each was made. Returns the number of local connections it is queued to
  * (the room's members, for a one-room broadcast), or a negative code
  * (SR_EJSON, SR_ENEWLINE, SR_EROOM, SR_EINVAL, SR_ENOMEM, SR_ETOOBIG: data
- * longer than cfg.max_message_bytes). Unless
+ * longer than cfg.max_message_bytes, or a non-local broadcast over
+ * cfg.max_publish_bytes; SR_EJSON also for data nested deeper than the
+ * wire allows, see max_json_depth). Unless
  * opts->local, the message is then handed to the adapter for other nodes.
  * With cfg.history (docs/resume.md) a non-local broadcast gets its id from
  * the history (msg->id must be NULL or "": SR_EINVAL otherwise) and is kept;
@@ -483,6 +504,17 @@ typedef struct sr_adapter {
     int (*history_fetch)(void *ctx, const char *const *rooms, size_t n_rooms, const char *epoch,
                          uint64_t after, const sr_history_limits *lim, sr_history_fn done,
                          void *ud);
+    /* Optional: publish for a caller that waits for the backend's answer
+     * (POST /publish answers 200 only once the message reached it). Returns
+     * 0 and calls done exactly once, never before returning: rc 0 when every
+     * room was accepted, negative with the reason when one was not. Or
+     * returns 1 (done never runs) when the message is held for later (an
+     * outbox: POST /publish answers 202), or a negative code with the reason
+     * in why (done never runs: 503). Without it the server uses publish and
+     * answers from its result (negative: 503). */
+    int (*publish_acked)(void *ctx, const char *const *rooms, size_t n_rooms,
+                         const sr_message *msg, const char *meta, size_t meta_len,
+                         sr_sequence_fn done, void *ud, char *why, size_t why_cap);
 } sr_adapter;
 
 /* Installs an adapter (copied) in place of the in-memory default; rooms that
@@ -540,16 +572,25 @@ SR_API int sr_server_attach_memory_bus(sr_server *srv, sr_memory_bus *bus);
  * memory bus share theirs. A custom adapter without the sequence members
  * gives SR_EADAPTER.
  *
- * key: 1..SR_SEQUENCE_KEY_MAX bytes; epoch: 1..SR_SEQUENCE_EPOCH_MAX ASCII
- * digits, NULL means "0"; counters run 1..SR_SEQUENCE_COUNTER_MAX, and once a
- * counter is past that every allocation fails with SR_ETOOBIG (never a wrong
- * id). SR_SEQUENCE_ID_MAX bytes hold any id with its NUL. */
-#define SR_SEQUENCE_KEY_MAX 512
+ * key: a sequence NAME, not a Redis key: 1..SR_SEQUENCE_KEY_MAX bytes of
+ * A-Z a-z 0-9 and - _ . : (anything else is SR_EINVAL). With Redis the
+ * counter of name N lives at the key "<channel prefix>seq:N"
+ * ("sse:room:seq:N" by default), which a Node.js writer shares by giving
+ * createRedisEventIdSequence that key; no name can reach another key.
+ * epoch: 1..SR_SEQUENCE_EPOCH_MAX ASCII digits, NULL means "0"; counters run
+ * 1..SR_SEQUENCE_COUNTER_MAX, and once a counter is at its end every
+ * allocation fails with SR_ETOOBIG (never a wrong id, and the counter is left
+ * as it was). At most sr_config.sequence_max_names counters are kept (the
+ * least recently used is dropped for a new name past that) and a counter
+ * unused for sequence_ttl_ms expires; either starts again at 1 (give a new
+ * epoch when clients must never see ids go back). SR_SEQUENCE_ID_MAX bytes
+ * hold any id with its NUL. */
+#define SR_SEQUENCE_KEY_MAX 128
 #define SR_SEQUENCE_EPOCH_MAX 32
 #define SR_SEQUENCE_COUNTER_MAX 999999999999ULL
 #define SR_SEQUENCE_ID_MAX (SR_SEQUENCE_EPOCH_MAX + 14)
 
-/* 0 when key and epoch (NULL: "0") are acceptable, else SR_EINVAL. */
+/* 0 when the name and epoch (NULL: "0") are acceptable, else SR_EINVAL. */
 SR_API int sr_sequence_check(const char *key, const char *epoch);
 
 /* Allocates the next id of `key`, as the reference's sequence.next() does

@@ -20,7 +20,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${FUZZ_BUILD:-$ROOT/build/fuzz}
 SECS=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-fuzz_http fuzz_json fuzz_envelope fuzz_redis_url fuzz_redis_reply fuzz_jwt fuzz_proxy}
+TARGETS=${FUZZ_TARGETS:-fuzz_http fuzz_json fuzz_envelope fuzz_redis_url fuzz_redis_reply fuzz_jwt fuzz_proxy fuzz_sequence_key}
 JOBS=$(nproc 2>/dev/null || echo 2)
 BIN=$BUILD/tests/fuzz
 RUN=$BUILD/run

@@ -171,6 +171,7 @@ int sr_grant_list_allows_all(const sr_grant_list *l, const char *const *rooms,
 void sr_grants_init(sr_grants *g) {
     sr_grant_list_init(&g->subscribe);
     sr_grant_list_init(&g->publish);
+    sr_grant_list_init(&g->sequences);
 }
 
 void sr_grants_free(sr_grants *g) {
@@ -178,6 +179,7 @@ void sr_grants_free(sr_grants *g) {
         return;
     sr_grant_list_free(&g->subscribe);
     sr_grant_list_free(&g->publish);
+    sr_grant_list_free(&g->sequences);
 }
 
 int sr_grants_from_payload(sr_grants *g, const sr_json_value *payload, const char *rooms_claim,
@@ -190,12 +192,14 @@ int sr_grants_from_payload(sr_grants *g, const sr_json_value *payload, const cha
         return SR_EINVAL;
     }
     sr_grants_free(g);
-    const char *const keys[] = {rooms_claim, publish_claim};
-    sr_json_value vals[2];
-    sr_json_object_get(payload, keys, 2, vals);
+    const char *const keys[] = {rooms_claim, publish_claim, SR_GRANT_SEQUENCES_CLAIM};
+    sr_json_value vals[3];
+    sr_json_object_get(payload, keys, 3, vals);
     int rc = sr_grant_list_from_json(&g->subscribe, &vals[0], why);
     if (rc == 0)
         rc = sr_grant_list_from_json(&g->publish, &vals[1], why);
+    if (rc == 0)
+        rc = sr_grant_list_from_json(&g->sequences, &vals[2], why);
     if (rc < 0)
         sr_grants_free(g);
     return rc;
@@ -204,5 +208,8 @@ int sr_grants_from_payload(sr_grants *g, const sr_json_value *payload, const cha
 int sr_grants_allow(const sr_grants *g, sr_grant_kind kind, const char *room, size_t len) {
     if (!g)
         return 0;
-    return sr_grant_list_allows(kind == SR_GRANT_PUBLISH ? &g->publish : &g->subscribe, room, len);
+    const sr_grant_list *l = kind == SR_GRANT_PUBLISH    ? &g->publish
+                             : kind == SR_GRANT_SEQUENCE ? &g->sequences
+                                                         : &g->subscribe;
+    return sr_grant_list_allows(l, room, len);
 }

@@ -1,7 +1,8 @@
 /*
  * grants.h: which rooms a token lets its holder subscribe to and publish
  * to, read from two claims of a verified JWT payload (by default "rooms"
- * and "publish"), and the test of a requested room against them.
+ * and "publish"), plus the sequence names of the "sequences" claim, and
+ * the test of a requested room (or sequence name) against them.
  *
  * A claim is an array of patterns (a single string counts as a one-item
  * array). A pattern is an exact room name, or a prefix followed by one
@@ -54,17 +55,27 @@ int sr_grant_list_allows(const sr_grant_list *l, const char *room, size_t len);
 int sr_grant_list_allows_all(const sr_grant_list *l, const char *const *rooms,
                              const size_t *lens, size_t n);
 
-typedef enum sr_grant_kind { SR_GRANT_SUBSCRIBE = 0, SR_GRANT_PUBLISH = 1 } sr_grant_kind;
+typedef enum sr_grant_kind {
+    SR_GRANT_SUBSCRIBE = 0,
+    SR_GRANT_PUBLISH = 1,
+    SR_GRANT_SEQUENCE = 2 /* sequence names a publish may take ids from */
+} sr_grant_kind;
+
+/* The claim listing the sequence names (same patterns as rooms) a token's
+ * holder may use with "sequence" in POST /publish. */
+#define SR_GRANT_SEQUENCES_CLAIM "sequences"
 
 typedef struct sr_grants {
     sr_grant_list subscribe;
     sr_grant_list publish;
+    sr_grant_list sequences;
 } sr_grants;
 
 void sr_grants_init(sr_grants *g);
 void sr_grants_free(sr_grants *g);
-/* Reads both claims from a verified payload object (sr_jwt_claims.root,
- * with the names from sr_jwt_verifier_rooms_claim / _publish_claim).
+/* Reads the room claims from a verified payload object (sr_jwt_claims.root,
+ * with the names from sr_jwt_verifier_rooms_claim / _publish_claim), and the
+ * SR_GRANT_SEQUENCES_CLAIM claim.
  * 0, SR_EINVAL (a claim is malformed: refuse the token, 401) or
  * SR_ENOMEM; on failure g is left empty. */
 int sr_grants_from_payload(sr_grants *g, const sr_json_value *payload, const char *rooms_claim,

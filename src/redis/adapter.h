@@ -70,6 +70,22 @@ int sr_redis_adapter_unsubscribe(sr_redis_adapter *a, const char *room);
  * (counted). */
 int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
                              const sr_message *msg, const char *meta, size_t meta_len);
+/* The bounds of the sequence counters in Redis (sequence.c): a counter
+ * unused for ttl_ms expires (0: never), and past max_names names the least
+ * recently used are dropped (0: no bound). The server's sequence_ttl_ms and
+ * sequence_max_names (use.c); until set, 30 days and 65536. */
+void sr_redis_adapter_sequence_limits(sr_redis_adapter *a, uint32_t ttl_ms, unsigned max_names);
+/* The same, for a caller that waits for Redis: returns 0 and calls done
+ * once (never before returning) when every PUBLISH was sent: rc 0 once Redis
+ * acknowledged them all, SR_EADAPTER (reason in text) when one failed.
+ * Returns 1 (done not called) when every room that could not be sent is
+ * held in the outbox for the reconnect, or a negative code with the reason
+ * in why (done not called): SR_EADAPTER when Redis is unreachable without an
+ * outbox or the publisher's output is full, SR_ENOMEM, SR_EINVAL (cluster
+ * mode, no rooms). Counted like publish. */
+int sr_redis_adapter_publish_acked(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
+                                   const sr_message *msg, const char *meta, size_t meta_len,
+                                   sr_sequence_fn done, void *ud, char *why, size_t why_cap);
 /* Ordered event ids (sequence.c; the contract of the sr_adapter members of
  * the same names). The next id of key, "<epoch>-<12-digit counter>" after
  * INCRBY key 1, with nothing published. 0 and done(ud, 0, id) or

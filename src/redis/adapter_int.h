@@ -23,6 +23,18 @@ typedef struct outbox_item {
     payload *body;
 } outbox_item;
 
+/* A publish held back while the publisher connection's output is over its
+ * high-water mark (back-pressure, adapter.c): sent in order once Redis
+ * has read enough. call: its waiting caller (NULL for a plain publish). */
+typedef struct parked_publish {
+    struct parked_publish *next;
+    struct acked_call *call;
+    payload *body;
+    size_t n;
+    char **channels;
+    size_t *lens;
+} parked_publish;
+
 struct sr_redis_adapter {
     uv_loop_t *loop;
     sr_redis_deliver_fn deliver;
@@ -35,6 +47,8 @@ struct sr_redis_adapter {
     char dedup_base[17]; /* random hex, made once: with dedup_next the key
                             of each multi-room publish (envelope.h) */
     uint64_t dedup_next;
+    uint32_t seq_ttl_ms;     /* sequence counters unused this long expire (0: never) */
+    unsigned seq_max_names;  /* counters kept at most, least recently used dropped (0: any) */
     size_t outbox_max;
     sr_redis_url url;
     sr_rconn *pub;
@@ -46,6 +60,8 @@ struct sr_redis_adapter {
     sr_redis_counters n;
     outbox_item *outbox; /* ring of outbox_max */
     size_t ob_head, ob_len;
+    parked_publish *parked, *parked_tail; /* FIFO, see parked_publish */
+    int draining;                /* inside park_drain */
     struct sr_canary *canary;    /* classic mode: the subscriber's canary */
     uint32_t canary_interval_ms;
     struct sr_rcluster *cluster; /* cluster mode (cluster.h): pub/sub are NULL */

@@ -73,6 +73,7 @@ struct sr_rconn {
     uv_loop_t *loop;
     sr_rconn_callbacks cbs;
     void (*on_unsolicited)(void *ud, sr_rconn *c, redisReply *push);
+    void (*on_drain)(void *ud, sr_rconn *c);
     sr_rconn_options opts;
     sr_redis_url url;
     char where[300];
@@ -235,6 +236,8 @@ static void on_write(uv_write_t *req, int status) {
     for (unsigned i = 0; i < w->nbufs; i++) redisFreeCommand(w->bufs[i].base);
     free(w);
     if (status < 0 && t->owner) fail(t->owner, "write error %s (%s)", uv_err_name(status), t->owner->where);
+    else if (t->owner && t->owner->on_drain && t->owner->state == SR_RCONN_UP)
+        t->owner->on_drain(t->owner->cbs.ud, t->owner);
 }
 
 static void flush_out(void *ud) {
@@ -769,6 +772,15 @@ const char *sr_rconn_state_name(sr_rconn_state st) {
     case SR_RCONN_CLOSED: return "closed";
     }
     return "unknown";
+}
+
+void sr_rconn_on_drain(sr_rconn *c, void (*fn)(void *ud, sr_rconn *c)) {
+    c->on_drain = fn;
+}
+
+size_t sr_rconn_unwritten(const sr_rconn *c) {
+    if (!c->t) return 0;
+    return c->out_bytes + uv_stream_get_write_queue_size(&c->t->u.stream);
 }
 
 const char *sr_rconn_last_error(const sr_rconn *c) {

@@ -81,6 +81,11 @@ int sr_rconn_command(sr_rconn *c, int argc, const char *const *argv, const size_
  * complete after its N confirmations. Same returns. */
 int sr_rconn_pubsub_command(sr_rconn *c, const char *verb, size_t n, const char *const *channels,
                             const size_t *lens, sr_rconn_reply_fn cb, void *ud);
+/* Optional: fn(cbs.ud, c) runs each time a write to Redis completed while
+ * up, so that an owner holding commands back (back-pressure) can send more. */
+void sr_rconn_on_drain(sr_rconn *c, void (*fn)(void *ud, sr_rconn *c));
+/* Command bytes queued and not yet taken by the kernel (0 when not up). */
+size_t sr_rconn_unwritten(const sr_rconn *c);
 /* Fails the connection now with `why` and reconnects (after the back-off). */
 void sr_rconn_drop(sr_rconn *c, const char *why);
 /* Fails pending commands ("connection closed") and closes everything;

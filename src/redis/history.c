@@ -53,7 +53,6 @@
 #include "redis/envelope.h"
 #include "redis/history.h"
 
-#define SR_HISTORY_JSON_DEPTH 1000
 
 /* Both scripts start the same way, with `ttl` set: the time in ms, how
  * long a room's record is kept, and the epoch (made when Redis has none). */
@@ -364,7 +363,7 @@ static void on_replay_reply(void *ud, redisReply *reply, const char *err) {
     for (size_t i = 0; ok && i < n; i++) {
         const redisReply *e = reply->element[3 + i];
         ok = e->type == REDIS_REPLY_STRING &&
-             sr_envelope_decode(e->str, (size_t)e->len, SR_HISTORY_JSON_DEPTH, &envs[i]) ==
+             sr_envelope_decode(e->str, (size_t)e->len, SR_WIRE_JSON_DEPTH, &envs[i]) ==
                  SR_ENVELOPE_OK;
         if (ok) msgs[decoded++] = envs[i].msg;
     }

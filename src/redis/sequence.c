@@ -1,18 +1,34 @@
 /*
  * sequence.c: ordered event ids through Redis (see adapter.h).
  *
- * One Lua script does all of it: INCRBY the key, refuse a counter outside
- * 1..999999999999 (an error, never a wrong id), format the id as the
- * reference's createRedisEventIdSequence does (<epoch>-<counter zero-padded
- * to 12 digits>), and, when channels are given, PUBLISH the envelope carrying
+ * A sequence is a NAME (common/seqname.h), never a Redis key: the counter
+ * of name N is the string key "<prefix>seq:N" and the names in use are
+ * listed in the sorted set "<prefix>seq#names", scored by last use (ms).
+ * No name can give another key: the adapter checks it again here, whatever
+ * the caller did.
+ *
+ * One Lua script does all of it, checks first and writes after, so that a
+ * refused call changes nothing: read the counter (a key of another type,
+ * or a string that is not an integer, is refused: "SRSEQ type"), refuse a
+ * next counter outside 1..999999999999 ("SRSEQ range"), then, when the
+ * name count is bounded, drop index entries older than the TTL (their
+ * counters expired with them) and, for a new name past the bound, the
+ * least recently used names and their counters; then SET the counter with
+ * the TTL (PX, renewed on each use), format the id as the reference's
+ * createRedisEventIdSequence does (<epoch>-<counter zero-padded to 12
+ * digits>), and, when channels are given, PUBLISH the envelope carrying
  * that id (ARGV prefix .. id .. suffix, cut around the id's slot by
  * sr_envelope_encode_id_slot) to each of them. Redis runs one script at a
  * time, so whichever node runs it, every subscriber receives the ids in
- * increasing order. The envelope's "n" is "<node id>/seq": the publishing
+ * increasing order; a Node.js writer doing INCRBY on the same key shares
+ * the counter. The envelope's "n" is "<node id>/seq": the publishing
  * node has not delivered the message locally (its members get it back from
  * Redis, in order with everyone else's), so no node may drop it as its own
  * echo, and the reply and the echo may arrive in either order without
  * anything to match up.
+ *
+ * Failures reach done with a reason for the server's log, which may quote
+ * Redis's error text; the HTTP layer never shows it to clients.
  *
  * Sent with EVAL, not EVALSHA: there is no script cache to lose (restart,
  * failover, SCRIPT FLUSH) and no NOSCRIPT retry, which would give the retried
@@ -24,19 +40,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/seqname.h"
 #include "redis/adapter_int.h"
 #include "redis/envelope.h"
 
+/* KEYS: counter, index. ARGV: epoch, envelope before and after the id,
+ * name, ttl ms, max names, "<prefix>seq:", channels... */
 static const char sequence_script[] =
-    "local n = redis.call('INCRBY', KEYS[1], 1)\n"
-    "if n < 1 or n > 999999999999 then\n"
-    "  return redis.error_reply('SRSEQ counter ' .. tostring(n) .. ' is outside 1..999999999999')\n"
+    "local ttl = tonumber(ARGV[5])\n"
+    "local cap = tonumber(ARGV[6])\n"
+    "local cur = redis.pcall('GET', KEYS[1])\n"
+    "if type(cur) == 'table' then return redis.error_reply('SRSEQ type') end\n"
+    "local n = 1\n"
+    "if cur then\n"
+    "  if not string.match(cur, '^%-?%d+$') then return redis.error_reply('SRSEQ type') end\n"
+    "  n = tonumber(cur) + 1\n"
     "end\n"
-    "local digits = tostring(n)\n"
+    "if n < 1 or n > 999999999999 then return redis.error_reply('SRSEQ range') end\n"
+    "if cap > 0 then\n"
+    "  local t = redis.call('TIME')\n"
+    "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "  if ttl > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. string.format('%d', now - ttl)) end\n"
+    "  if not redis.call('ZSCORE', KEYS[2], ARGV[4]) then\n"
+    "    local over = redis.call('ZCARD', KEYS[2]) - cap + 1\n"
+    "    if over > 0 then\n"
+    "      local old = redis.call('ZPOPMIN', KEYS[2], over)\n"
+    "      for i = 1, #old, 2 do redis.call('DEL', ARGV[7] .. old[i]) end\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('ZADD', KEYS[2], now, ARGV[4])\n"
+    "end\n"
+    "local digits = string.format('%d', n)\n"
+    "if ttl > 0 then redis.call('SET', KEYS[1], digits, 'PX', ttl)\n"
+    "else redis.call('SET', KEYS[1], digits) end\n"
     "local id = ARGV[1] .. '-' .. string.rep('0', 12 - #digits) .. digits\n"
-    "if #ARGV > 3 then\n"
+    "if #ARGV > 7 then\n"
     "  local body = ARGV[2] .. id .. ARGV[3]\n"
-    "  for i = 4, #ARGV do redis.call('PUBLISH', ARGV[i], body) end\n"
+    "  for i = 8, #ARGV do redis.call('PUBLISH', ARGV[i], body) end\n"
     "end\n"
     "return id\n";
 
@@ -66,7 +106,8 @@ static int reply_is_id(const seq_call *call, const redisReply *r) {
     return 1;
 }
 
-/* An SR_E* code and a reason for a call that got no id. */
+/* An SR_E* code and a reason (for the server's log) for a call that got no
+ * id. */
 static int classify(const sr_redis_adapter *a, const redisReply *r, const char *err, char *why,
                     size_t cap) {
     if (!r && a->closed) {
@@ -81,19 +122,15 @@ static int classify(const sr_redis_adapter *a, const redisReply *r, const char *
         snprintf(why, cap, "unexpected reply from redis (type %d)", r->type);
         return SR_EADAPTER;
     }
-    if (strncmp(err, "SRSEQ ", 6) == 0) {
-        snprintf(why, cap, "sequence exhausted: %s", err + 6);
+    if (strcmp(err, "SRSEQ range") == 0) {
+        snprintf(why, cap, "sequence exhausted: the next counter is outside 1..999999999999");
         return SR_ETOOBIG;
     }
-    if (strstr(err, "would overflow")) {
-        snprintf(why, cap, "sequence exhausted: %s", err);
-        return SR_ETOOBIG;
-    }
-    if (strncmp(err, "WRONGTYPE", 9) == 0 || strstr(err, "not an integer")) {
-        snprintf(why, cap, "the key does not hold an integer counter (%s)", err);
+    if (strcmp(err, "SRSEQ type") == 0) {
+        snprintf(why, cap, "the sequence's key does not hold an integer counter");
         return SR_EINVAL;
     }
-    snprintf(why, cap, "redis refused: %s", err);
+    snprintf(why, cap, "redis refused the sequence script: %.400s", err);
     return SR_EADAPTER;
 }
 
@@ -116,51 +153,70 @@ static void on_script_reply(void *ud, redisReply *reply, const char *err) {
     done(done_ud, rc, text); /* last: it may close the adapter */
 }
 
-/* EVAL script 1 key epoch prefix suffix channel... */
+/* EVAL script 2 counter index epoch prefix suffix name ttl cap keyprefix channel... */
 static int run_script(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
                       const sr_message *msg, const char *meta, size_t meta_len, const char *key,
                       const char *epoch, sr_sequence_fn done, void *ud) {
     if (a->closed) return SR_ECLOSED;
     size_t epoch_len = 0;
     if (!epoch) epoch = "0";
-    if (!key || !*key || !done || !epoch_ok(epoch, &epoch_len) || n_rooms > INT_MAX - 7 ||
-        (n_rooms && !msg))
+    size_t name_len = key ? strnlen(key, SR_SEQ_NAME_MAX + 1) : 0;
+    if (!key || sr_seq_name_check(key, name_len) < 0 || !done || !epoch_ok(epoch, &epoch_len) ||
+        n_rooms > INT_MAX - 12 || (n_rooms && !msg))
         return SR_EINVAL;
     if (sr_rconn_get_state(a->pub) != SR_RCONN_UP) {
         a->n.sequence_failures++;
         return SR_EADAPTER;
     }
     int rc = SR_ENOMEM;
-    size_t argc = 7 + n_rooms;
+    enum { FIXED = 12 }; /* EVAL script 2 key index epoch prefix suffix name ttl cap keyprefix */
+    size_t argc = FIXED + n_rooms;
     const char **argv = calloc(argc, sizeof *argv);
     size_t *lens = calloc(argc, sizeof *lens);
     char **channels = calloc(n_rooms ? n_rooms : 1, sizeof *channels);
     seq_call *call = malloc(sizeof *call);
-    char *body = NULL;
+    char *body = NULL, *counter_key = NULL, *index_key = NULL;
     size_t body_len = 0, id_at = 0;
-    if (!argv || !lens || !channels || !call) goto out;
+    size_t counter_len = sr_seq_key(a->prefix, a->prefix_len, key, name_len, NULL, 0);
+    size_t index_len = sr_seq_index_key(a->prefix, a->prefix_len, NULL, 0);
+    char ttl[24], cap[24];
+    if (!argv || !lens || !channels || !call || !(counter_key = malloc(counter_len + 1)) ||
+        !(index_key = malloc(index_len + 1)))
+        goto out;
+    sr_seq_key(a->prefix, a->prefix_len, key, name_len, counter_key, counter_len + 1);
+    sr_seq_index_key(a->prefix, a->prefix_len, index_key, index_len + 1);
     if (n_rooms &&
         !(body = sr_envelope_encode_id_slot(msg, a->seq_node_id, meta, meta_len, &body_len, &id_at)))
         goto out;
     argv[0] = "EVAL";
     argv[1] = sequence_script;
-    argv[2] = "1";
-    argv[3] = key;
-    argv[4] = epoch;
-    argv[5] = body ? body : "";
-    argv[6] = body ? body + id_at : "";
+    argv[2] = "2";
+    argv[3] = counter_key;
+    argv[4] = index_key;
+    argv[5] = epoch;
+    argv[6] = body ? body : "";
+    argv[7] = body ? body + id_at : "";
+    argv[8] = key;
+    argv[9] = ttl;
+    argv[10] = cap;
     lens[0] = 4;
     lens[1] = sizeof sequence_script - 1;
     lens[2] = 1;
-    lens[3] = strlen(key);
-    lens[4] = epoch_len;
-    lens[5] = body ? id_at : 0;
-    lens[6] = body ? body_len - id_at : 0;
+    lens[3] = counter_len;
+    lens[4] = index_len;
+    lens[5] = epoch_len;
+    lens[6] = body ? id_at : 0;
+    lens[7] = body ? body_len - id_at : 0;
+    lens[8] = name_len;
+    lens[9] = (size_t)snprintf(ttl, sizeof ttl, "%u", a->seq_ttl_ms);
+    lens[10] = (size_t)snprintf(cap, sizeof cap, "%u", a->seq_max_names);
+    argv[11] = counter_key; /* its "<prefix>seq:" part: dropping a name drops its counter */
+    lens[11] = counter_len - name_len;
     for (size_t i = 0; i < n_rooms; i++) {
         if (!(channels[i] = sr_redis_adapter_channel(a, rooms[i], strlen(rooms[i]), NULL, 0,
-                                                     &lens[7 + i])))
+                                                     &lens[FIXED + i])))
             goto out;
-        argv[7 + i] = channels[i];
+        argv[FIXED + i] = channels[i];
     }
     call->a = a;
     call->done = done;
@@ -177,8 +233,15 @@ out:
     free(argv);
     free(lens);
     free(body);
+    free(counter_key);
+    free(index_key);
     free(call);
     return rc;
+}
+
+void sr_redis_adapter_sequence_limits(sr_redis_adapter *a, uint32_t ttl_ms, unsigned max_names) {
+    a->seq_ttl_ms = ttl_ms;
+    a->seq_max_names = max_names;
 }
 
 int sr_redis_adapter_sequence_next(sr_redis_adapter *a, const char *key, const char *epoch,

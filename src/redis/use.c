@@ -41,6 +41,7 @@ int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
         snprintf(opts->error_buf, opts->error_buf_len, "%s", rc ? err : "");
     if (rc) return rc;
     sr_redis_adapter_on_recovered(a, recovered_to_server, srv);
+    sr_redis_adapter_sequence_limits(a, srv->cfg.sequence_ttl_ms, srv->cfg.sequence_max_names);
     sr_adapter vt;
     sr_redis_adapter_vtable(a, &vt);
     rc = sr_server_set_adapter(srv, &vt);

@@ -9,7 +9,9 @@
  *    header, ?token= or the cookie, verified, and its "rooms" claim must
  *    allow every ?room=; else 401 / 403 and nothing is joined;
  *  - POST /publish (sr_auth_bearer_grants + sr_auth_publish_allowed): a
- *    Bearer token whose "publish" claim allows every target room;
+ *    Bearer token whose "publish" claim allows every target room, and with
+ *    "sequence", whose "sequences" claim allows that name
+ *    (sr_auth_sequence_allowed);
  *  - POST /tickets (sr_auth_tickets): a Bearer token buys a single-use
  *    ticket bound to rooms its "rooms" claim allows, within the limits of
  *    its subject ("sub", else the token): max_tickets_per_subject live and
@@ -374,6 +376,18 @@ int sr_auth_publish_allowed(sr_conn *c, const sr_grants *g, const char *const *r
         }
     }
     return 0;
+}
+
+int sr_auth_sequence_allowed(sr_conn *c, const sr_grants *g, const char *name) {
+    if (sr_grants_allow(g, SR_GRANT_SEQUENCE, name, strlen(name))) return 0;
+    c->srv->auth->fail_forbidden++;
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_puts(&b, "the token's sequences claim does not allow sequence ");
+    sr_buf_json_str(&b, name, strnlen(name, 64));
+    sr_routes_error(c, 403, b.oom ? "the token's sequences claim does not allow it" : b.p, false);
+    sr_buf_free(&b);
+    return -1;
 }
 
 /* --- GET /sse -------------------------------------------------------------- */

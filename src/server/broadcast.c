@@ -155,15 +155,19 @@ int sr_broadcast(sr_server *srv, const char *const *rooms, size_t n_rooms, const
         int rc = sr_room_name_check(rooms[i], strlen(rooms[i]), srv->cfg.max_room_len);
         if (rc < 0) return rc;
     }
+    unsigned depth = sr_limit_data_depth(srv);
     if (opts && opts->meta && opts->meta_len) {
         sr_json_value v;
-        if (sr_json_validate(opts->meta, opts->meta_len, srv->cfg.max_json_depth, &v, NULL, NULL) != 0)
+        if (sr_json_validate(opts->meta, opts->meta_len, depth + 1, &v, NULL, NULL) != 0)
             return SR_EJSON;
     }
     sr_msg_parts m;
-    int rc = sr_msg_parts_from(msg, srv->cfg.max_json_depth, &m);
+    int rc = sr_msg_parts_from(msg, depth, &m);
     if (rc < 0) return rc;
     rc = sr_limit_message(srv, m.data_len);
+    if (rc < 0) return rc;
+    rc = sr_limit_publish(srv, sr_publish_cost(srv, n_rooms, &m, opts ? opts->meta_len : 0,
+                                               opts && opts->local));
     if (rc < 0) return rc;
     if (srv->cfg.history && !(opts && opts->local)) {
         /* the id comes from the history (docs/resume.md) */
@@ -181,7 +185,7 @@ int sr_send(sr_conn *c, const sr_message *msg) {
     if (!c) return SR_EINVAL;
     if (c->closing || c->doomed || c->end_after_flush || c->kind != SR_CONN_STREAM) return SR_ECLOSED;
     sr_msg_parts m;
-    int rc = sr_msg_parts_from(msg, c->srv->cfg.max_json_depth, &m);
+    int rc = sr_msg_parts_from(msg, sr_limit_data_depth(c->srv), &m);
     if (rc < 0) return rc;
     rc = sr_limit_message(c->srv, m.data_len);
     if (rc < 0) return rc;

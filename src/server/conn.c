@@ -8,11 +8,18 @@
  * reads are only watched for EOF, so a stream holds no read buffer. While a
  * response waits for the adapter (a sequenced publish), later pipelined
  * requests are held unparsed, so responses keep the order of requests;
- * past a bound reading stops until the response is out. A client that
+ * past a bound reading stops until the response is out. A plain publish
+ * waiting for the adapter's acknowledgement does not hold the requests
+ * after it: its answer's place is reserved in the send queue (a hole,
+ * sr_conn_hole) and filled when the answer is known; nothing queued after a
+ * hole is written before it, so answers keep the order of requests while
+ * a pipelining publisher keeps its throughput. A stream request waits for
+ * the holes before it (its queue moves to the stream). A client that
  * half-closes (EOF) after pipelining requests gets every answer to what it
  * sent: EOF stops reading, the requests already read (held ones too) are
- * answered, the answers flush, then the connection closes; a request cut
- * short by the EOF gets none. A reset closes at once. A client
+ * answered, the answers (holes filled) flush, then the connection closes; a
+ * request cut short by the EOF gets none, and a stream request that waited
+ * for holes is not started. A reset closes at once. A client
  * that pipelines faster than it reads the answers is held back the same
  * way: past max_queue_bytes of queued answers its requests stay unread
  * (TCP backpressure) until a flush finds half of them written. The
@@ -70,6 +77,9 @@ static void release_http_state(sr_conn *c) {
         hs->wait->conn = NULL;
         hs->wait = NULL;
     }
+    for (sr_http_wait *w = hs->holes; w; w = w->next) w->conn = NULL; /* likewise */
+    hs->holes = NULL;
+    hs->n_holes = 0;
     sr_buf_free(&hs->held);
     if (hs->view) {
         free(hs->view->error);
@@ -147,7 +157,7 @@ static void on_request_timeout(uv_timer_t *t) {
         return;
     }
     if (c->q_len > 0) {
-        if (!output_stalled(c)) {
+        if (c->q[c->q_head]->hole || !output_stalled(c)) { /* a hole: the adapter is late */
             start_timer(c, srv->cfg.request_timeout_ms);
             return;
         }
@@ -282,6 +292,14 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
             uv_timer_stop(&c->http->timer);
             c->srv->stats.requests_total++;
             c->requests++;
+            if (c->http->n_holes && req->method == HTTP_GET &&
+                strcmp(req->path, c->srv->cfg.sse_path) == 0) {
+                /* a stream's queue moves to it (and to a writer thread):
+                 * it starts once the answers before it are all known */
+                c->http->deferred = 1;
+                if (off < len) hold_bytes(c, data + off, len - off);
+                return;
+            }
             /* from a trusted proxy the request names its client first */
             if (sr_client_request(c) == 0) sr_routes_dispatch(c);
             if (c->http && c->http->wait) { /* answered later: keep the rest */
@@ -341,7 +359,7 @@ static void read_proxy_header(sr_conn *c, const char *data, size_t len) {
  * answers to drain), the connection ends when its answers are out. */
 static void end_after_eof(sr_conn *c) {
     if (c->closing || c->end_after_flush || !c->http || !c->http->eof) return;
-    if (c->http->wait || c->http->backlog) return; /* more answers to come */
+    if (c->http->wait || c->http->backlog || c->http->deferred) return; /* more answers to come */
     sr_conn_end(c);
 }
 
@@ -368,7 +386,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     if (c->kind == SR_CONN_STREAM || c->closing || c->end_after_flush) return; /* ignored */
     if (c->http && c->http->await_proxy) read_proxy_header(c, buf->base, (size_t)nread);
-    else if (c->http && (c->http->wait || c->http->backlog)) hold_bytes(c, buf->base, (size_t)nread);
+    else if (c->http && (c->http->wait || c->http->backlog || c->http->deferred))
+        hold_bytes(c, buf->base, (size_t)nread);
     else feed_requests(c, buf->base, (size_t)nread);
     if (c->http) sr_http_budget_update(c); /* the parser's buffers may have grown */
     sr_server_close_doomed(c->srv);
@@ -409,7 +428,7 @@ static void http_output_done(sr_conn *c) {
 }
 
 void sr_conn_resume(sr_conn *c) {
-    if (c->closing || c->end_after_flush || !c->http || c->http->wait) return;
+    if (c->closing || c->end_after_flush || !c->http || c->http->wait || c->http->deferred) return;
     sr_http_request_reset(&c->http->req);
     start_timer(c, c->srv->cfg.keepalive_timeout_ms);
     feed_held(c);
@@ -486,6 +505,64 @@ void sr_conn_enqueue_bytes(sr_conn *c, const char *bytes, size_t len) {
     sr_frame_unref(f);
 }
 
+int sr_conn_hole(sr_conn *c, sr_http_wait *w) {
+    sr_frame *f = sr_frame_raw("", 0);
+    if (!f) return SR_ENOMEM;
+    f->hole = 1;
+    uint32_t before = c->q_len;
+    enqueue_frame(c, f, 0);
+    sr_frame_unref(f);
+    if (c->q_len == before) return SR_ENOMEM; /* not queued: the connection is ending */
+    w->hole = f;
+    w->conn = c;
+    w->prev = NULL;
+    w->next = c->http->holes;
+    if (w->next) w->next->prev = w;
+    c->http->holes = w;
+    c->http->n_holes++;
+    return SR_OK;
+}
+
+void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len) {
+    if (w->prev) w->prev->next = w->next;
+    else c->http->holes = w->next;
+    if (w->next) w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    w->conn = NULL;
+    c->http->n_holes--;
+    sr_frame *answer = sr_frame_raw(bytes, len);
+    for (uint32_t i = 0; i < c->q_len; i++) {
+        uint32_t at = (c->q_head + i) % c->q_cap;
+        if (c->q[at] != w->hole) continue;
+        if (answer) {
+            c->q[at] = answer;
+            c->q_bytes += len;
+            answer = NULL;
+        } else { /* out of memory: the answer is lost, the connection too */
+            doom(c);
+            w->hole->hole = 0; /* written as nothing until the close */
+            break;
+        }
+        sr_frame_unref(w->hole);
+        break;
+    }
+    if (answer) sr_frame_unref(answer);
+    w->hole = NULL;
+    mark_dirty(c);
+    if (!c->http->n_holes && c->http->deferred && !c->closing && !c->doomed) {
+        c->http->deferred = 0;
+        if (c->http->eof) { /* half-closed meanwhile: a stream is of no use */
+            end_after_eof(c);
+        } else {
+            /* the stream request that waited (from a trusted proxy it names
+             * its client first) */
+            if (sr_client_request(c) == 0) sr_routes_dispatch(c);
+            if (c->kind == SR_CONN_HTTP && c->http) sr_conn_resume(c);
+        }
+    }
+    sr_server_close_doomed(c->srv);
+}
+
 /* Drops `bytes` written from the head of the queue; a message frame that
  * is now fully written gives its publish-to-write latency to /metrics. */
 static void consume(sr_conn *c, size_t bytes) {
@@ -518,6 +595,7 @@ static size_t fill_iov(sr_conn *c, uv_buf_t *iov, size_t max) {
     size_t n = 0;
     for (uint32_t i = 0; i < c->q_len && n < max; i++) {
         sr_frame *f = c->q[(c->q_head + i) % c->q_cap];
+        if (f->hole) break; /* an answer not known yet: what follows waits */
         uint32_t off = i == 0 ? c->q_off : 0;
         iov[n++] = uv_buf_init(f->bytes + off, f->len - off);
     }
@@ -538,6 +616,7 @@ static void flush_queue(sr_conn *c) {
     uv_buf_t iov[SR_MAX_IOV];
     while (c->q_len > 0) {
         size_t n = fill_iov(c, iov, SR_MAX_IOV);
+        if (n == 0) return; /* a hole at the head: sr_conn_fill goes on */
         size_t total = 0;
         for (size_t i = 0; i < n; i++) total += iov[i].len;
         int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);

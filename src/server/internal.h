@@ -26,10 +26,20 @@ typedef enum sr_conn_kind {
     SR_CONN_STREAM = 1 /* an open SSE stream */
 } sr_conn_kind;
 
-/* A response that waits for the adapter (POST /publish with a sequence).
+/* A response that waits for the adapter (POST /publish: with a sequence or
+ * history, the id; else the adapter's acknowledgement, publish_acked).
  * It and its connection point at each other; whichever ends first unlinks. */
 typedef struct sr_http_wait {
     sr_conn *conn;     /* NULL once the connection closed */
+    int delivered;     /* a plain publish: the local streams it reached */
+    /* A plain publish answered in place (no blocking): its answer's place
+     * in the send queue, and what the answer's head needs from its request,
+     * which is no longer the connection's current one when it is filled. */
+    struct sr_frame *hole;
+    struct sr_http_wait *prev, *next; /* the connection's holes (c->http->holes) */
+    uint8_t keep, head;
+    char *cors;        /* the CORS header lines, or NULL */
+    size_t cost;       /* its bytes for Redis (sr_publish_cost): c->http->hole_bytes */
     size_t key_len;
     char key[];        /* the sequence key, for error messages */
 } sr_http_wait;
@@ -41,6 +51,10 @@ typedef struct sr_conn_http {
     uv_timer_t timer;         /* request / keep-alive timeout */
     struct sr_request *view;  /* the public view handed to the accept hook */
     sr_http_wait *wait;       /* set while the response waits for the adapter */
+    sr_http_wait *holes;      /* answers whose place is reserved in the queue */
+    uint32_t n_holes;
+    size_t hole_bytes;        /* what the holes' publishes weigh (their cost) */
+    uint8_t deferred : 1;     /* a parsed request (a stream) waits for the holes */
     sr_buf held;              /* bytes read meanwhile: later pipelined requests */
     uint64_t out_ms;          /* loop time answer bytes were last written (conn.c) */
     size_t out_wq;            /* libuv's write queue size then */
@@ -143,17 +157,24 @@ typedef struct sr_remote_seen {
 
 #define SR_REMOTE_SEEN_CAP 1024
 
-/* In-memory sequence counters (servers without Redis; see sequence.c). */
+/* In-memory sequence counters (servers without Redis; see sequence.c):
+ * a hash table of pointers to counters, which are also on a list from the
+ * most to the least recently used, so that a full table drops its least
+ * recently used counter for a new name and expired ones are found last. */
 typedef struct sr_seq_counter {
-    char *key;          /* NULL: free slot */
-    size_t key_len;
+    struct sr_seq_counter *newer, *older; /* the use list */
     uint64_t hash;
     uint64_t value;     /* the last id's counter */
+    uint64_t used_ms;   /* when it last gave an id (uv_hrtime, ms) */
+    size_t key_len;
+    char key[];
 } sr_seq_counter;
 
 typedef struct sr_seq_table {
-    sr_seq_counter *slots; /* open addressing, linear probing */
+    sr_seq_counter **slots; /* open addressing, linear probing; NULL: free */
     size_t cap, len;
+    sr_seq_counter *newest, *oldest;
+    uint64_t evicted;       /* dropped for a new name (table full) */
 } sr_seq_table;
 
 typedef struct sr_seq_job sr_seq_job;
@@ -184,6 +205,7 @@ typedef enum sr_limit_id {
     SR_LIMIT_BODY_BYTES,          /* max_body_bytes: 413 */
     SR_LIMIT_MESSAGE_BYTES,       /* max_message_bytes: 413 / SR_ETOOBIG */
     SR_LIMIT_HTTP_BUFFER,         /* max_http_buffer_bytes: reading held back */
+    SR_LIMIT_PUBLISH_BYTES,       /* max_publish_bytes: 413 / SR_ETOOBIG */
     SR_LIMIT_COUNT
 } sr_limit_id;
 
@@ -314,6 +336,21 @@ void sr_conn_become_stream(sr_conn *c);
 /* After the response of a request that waited (c->http->wait): goes on
  * with the requests that arrived meanwhile. */
 void sr_conn_resume(sr_conn *c);
+/* Reserves the place of w's answer at the end of the send queue (an HTTP
+ * connection): nothing queued after it is written until sr_conn_fill puts
+ * the answer there, so answers keep the order of requests while later
+ * pipelined requests go on being handled. Links w to c (release unlinks
+ * it). SR_OK, or SR_ENOMEM. */
+int sr_conn_hole(sr_conn *c, sr_http_wait *w);
+/* Puts the answer bytes in w's place and unlinks w; the queue writes on.
+ * When it was the last hole, a request deferred for it is handled. */
+void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len);
+/* Answers held in place at most per connection; past it a publish blocks
+ * the connection's later requests (c->http->wait) until it is answered. */
+#define SR_CONN_MAX_HOLES 1024
+/* ... and at most this many bytes of publishes (sr_publish_cost) in them:
+ * a pipelining client cannot make the node hold more than this for it. */
+#define SR_CONN_MAX_HOLE_BYTES (16u << 20)
 
 /* routes.c */
 void sr_routes_dispatch(sr_conn *c);          /* a complete request */
@@ -359,6 +396,8 @@ int sr_auth_stream(sr_conn *c, size_t n_rooms);       /* GET /sse, before the ac
 int sr_auth_bearer_grants(sr_conn *c, struct sr_grants *g); /* 401 without a valid token */
 int sr_auth_publish_allowed(sr_conn *c, const struct sr_grants *g, const char *const *rooms,
                             size_t n);                /* 403 for a room not granted */
+int sr_auth_sequence_allowed(sr_conn *c, const struct sr_grants *g,
+                             const char *name);       /* 403: "sequences" claim */
 void sr_auth_tickets(sr_conn *c);                     /* POST /tickets */
 void sr_auth_stats_json(sr_server *srv, sr_buf *b);   /* ,"auth":{...} in /stats */
 void sr_auth_metrics_text(sr_server *srv, sr_buf *b);
@@ -443,6 +482,18 @@ int sr_limit_message(sr_server *srv, size_t data_len);
  * comes from); returns the address's count with it, -1 when out of memory.
  * Once per connection, unless sr_addr_release came between. */
 int64_t sr_addr_acquire(sr_server *srv, sr_conn *c, const sr_ip *addr);
+/* The bytes a broadcast sends to other nodes, as max_publish_bytes counts
+ * them: rooms x (data + meta + id + event); 0 when it stays on this node
+ * (local, or no adapter). */
+size_t sr_publish_cost(const sr_server *srv, size_t n_rooms, const sr_msg_parts *m,
+                       size_t meta_len, int local);
+/* 0, or SR_ETOOBIG (counted) when cost is over max_publish_bytes. */
+int sr_limit_publish(sr_server *srv, size_t cost);
+/* The nesting levels a message's data may have: what every node's adapter
+ * reads envelopes with (SR_WIRE_JSON_DEPTH, or max_json_depth when lower)
+ * less the envelope's two levels, so that a message accepted here is
+ * never dropped as too deep by another node. meta may have one more. */
+unsigned sr_limit_data_depth(const sr_server *srv);
 void sr_addr_release(sr_server *srv, sr_conn *c); /* when c is freed */
 void sr_addr_table_free(sr_server *srv);
 /* Brings c's share of the HTTP budget (queued answers, held requests,

@@ -48,6 +48,7 @@ static const char *const limit_names[SR_LIMIT_COUNT] = {
     [SR_LIMIT_BODY_BYTES] = "body_bytes",
     [SR_LIMIT_MESSAGE_BYTES] = "message_bytes",
     [SR_LIMIT_HTTP_BUFFER] = "http_buffer",
+    [SR_LIMIT_PUBLISH_BYTES] = "publish_bytes",
 };
 
 void sr_limit_refused(sr_server *srv, sr_limit_id which) {
@@ -60,6 +61,27 @@ int sr_limit_message(sr_server *srv, size_t data_len) {
         return SR_ETOOBIG;
     }
     return SR_OK;
+}
+
+size_t sr_publish_cost(const sr_server *srv, size_t n_rooms, const sr_msg_parts *m,
+                       size_t meta_len, int local) {
+    if (local || !srv->has_adapter) return 0;
+    size_t one = m->data_len + meta_len + m->id_len + m->event_len;
+    return one && n_rooms > SIZE_MAX / one ? SIZE_MAX : n_rooms * one;
+}
+
+int sr_limit_publish(sr_server *srv, size_t cost) {
+    if (srv->cfg.max_publish_bytes && cost > srv->cfg.max_publish_bytes) {
+        sr_limit_refused(srv, SR_LIMIT_PUBLISH_BYTES);
+        return SR_ETOOBIG;
+    }
+    return SR_OK;
+}
+
+unsigned sr_limit_data_depth(const sr_server *srv) {
+    unsigned read = srv->cfg.max_json_depth < SR_WIRE_JSON_DEPTH ? srv->cfg.max_json_depth
+                                                                 : SR_WIRE_JSON_DEPTH;
+    return read > 2 ? read - 2 : 1;
 }
 
 /* --- the HTTP budget ----------------------------------------------------- */
@@ -207,6 +229,7 @@ void sr_limits_metrics(sr_server *srv, sr_buf *b) {
         {"max_message_bytes", cfg->max_message_bytes},
         {"ipv6_prefix_len", cfg->ipv6_prefix_len ? cfg->ipv6_prefix_len : SR_IPV6_PREFIX_DEFAULT},
         {"max_http_buffer_bytes", cfg->max_http_buffer_bytes},
+        {"max_publish_bytes", cfg->max_publish_bytes},
     };
     sr_buf_puts(b, "# HELP sserooms_limit The configured limits (0: unlimited)\n"
                    "# TYPE sserooms_limit gauge\n");

@@ -8,10 +8,19 @@
  * fields it knows as spans of the original text and forwards `data`
  * byte for byte. Every refusal names the problem; client text echoed in it
  * is escaped (sr_buf_json_str). The stats room of cfg.stats_room is the
- * server's own: no HTTP publisher may write into it. With "sequence" the id
- * comes from a shared counter; when that needs Redis the response waits for
- * its reply (the connection holds later requests meanwhile, see conn.c) and
- * is written by the completion, unless the client has gone by then.
+ * server's own: no HTTP publisher may write into it. The body is read with
+ * one nesting limit, the one every node can read the message with once it
+ * is in the 2-level envelope (sr_limit_data_depth), and a publish to other
+ * nodes must fit the publish budget (rooms x bytes, max_publish_bytes).
+ * With "sequence" the id comes from a shared counter, named by a checked
+ * name (granted by the token's "sequences" claim with JWT on); when that
+ * needs Redis the response waits for its reply (the connection holds later
+ * requests meanwhile, see conn.c) and is written by the completion, unless
+ * the client has gone by then. A plain publish to other nodes waits the same
+ * way for the adapter's acknowledgement (publish_acked): 200 only once Redis
+ * took it, 202 when the outbox holds it, 503 with the reason otherwise.
+ * Failures the adapter explains with Redis's own text are logged, and the
+ * client gets a fixed sentence.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,9 +227,9 @@ static int parse_sequence(publish_req *p, const sr_json_value *seq, const sr_jso
         return -1;
     }
     if (!string_field(seq, &p->sequence, "sequence", err, errcap)) return -1;
-    size_t len = strlen(p->sequence);
-    if (len == 0 || len > SR_SEQUENCE_KEY_MAX) {
-        snprintf(err, errcap, "\"sequence\" must be the counter's key: 1 to %d bytes",
+    if (sr_sequence_check(p->sequence, NULL) < 0) {
+        snprintf(err, errcap, "\"sequence\" must be a sequence name: 1 to %d characters of "
+                              "A-Z a-z 0-9 and -_.: (a name, not a Redis key)",
                  SR_SEQUENCE_KEY_MAX);
         return -1;
     }
@@ -244,9 +253,18 @@ static int parse_publish(sr_server *srv, const char *body, size_t len, publish_r
         snprintf(err, errcap, "empty body: expected a JSON object");
         return -1;
     }
-    if (sr_json_validate(body, len, srv->cfg.max_json_depth, &top, &flags, &jerr) != 0) {
-        snprintf(err, errcap, "invalid JSON: %s at byte %zu", jerr.msg ? jerr.msg : "syntax error",
-                 jerr.offset);
+    /* one nesting limit everywhere: the body's object plus what "data" may
+     * have, so that no other node drops the message as too deep */
+    unsigned depth = sr_limit_data_depth(srv);
+    if (sr_json_validate(body, len, depth + 1, &top, &flags, &jerr) != 0) {
+        if (jerr.msg && strstr(jerr.msg, "nesting"))
+            snprintf(err, errcap,
+                     "JSON nested too deeply at byte %zu: \"data\" and \"meta\" may nest at most "
+                     "%u levels (messages travel to other nodes inside a 2-level envelope)",
+                     jerr.offset, depth);
+        else
+            snprintf(err, errcap, "invalid JSON: %s at byte %zu",
+                     jerr.msg ? jerr.msg : "syntax error", jerr.offset);
         return -1;
     }
     if (top.type != SR_JSON_OBJECT) {
@@ -383,14 +401,32 @@ static void publish_done(sr_conn *c, int delivered, const char *id) {
 }
 
 /* A sequenced publish that failed: 503 when Redis (or the server) is not
- * there to assign the id, 409 when the counter cannot give one. */
-static void sequence_failed(sr_conn *c, int rc, const char *key, size_t key_len, const char *why) {
+ * there to assign the id, 409 when the counter cannot give one. When the
+ * answer came from Redis (redis_said) the client gets a fixed sentence per
+ * outcome; the adapter's reason, which may quote Redis's own error text (a
+ * key's type, a script error), goes to the log only. Refusals made before
+ * anything reached Redis keep the server's own words. Each failure is
+ * counted by the adapter (sequence_failures). */
+static void sequence_failed(sr_conn *c, int rc, const char *key, size_t key_len, const char *why,
+                            bool redis_said) {
+    const char *says;
+    switch (redis_said ? rc : 0) {
+    case 0: says = why && *why ? why : sr_strerror(rc); break; /* our own words */
+    case SR_ETOOBIG: says = "its counter is at its end (999999999999): use another name or epoch"; break;
+    case SR_EINVAL: says = "its counter does not hold a whole number"; break;
+    case SR_ECLOSED: says = "server is shutting down"; break;
+    case SR_ENOMEM: says = "out of memory"; break;
+    default: says = "redis could not assign the id (unreachable or refused; see the server log)";
+    }
+    if (redis_said && why && *why)
+        sr_log(c->srv, SR_LOG_WARN, c->id, "request %llu-%u: sequence %.*s: %s",
+               (unsigned long long)c->id, c->requests, (int)(key_len > 64 ? 64 : key_len), key, why);
     sr_buf b;
     sr_buf_init(&b);
     sr_buf_puts(&b, "sequence ");
     sr_buf_json_str(&b, key, key_len > 64 ? 64 : key_len);
     sr_buf_puts(&b, ": ");
-    sr_buf_puts(&b, why && *why ? why : sr_strerror(rc));
+    sr_buf_puts(&b, says);
     int status = rc == SR_ETOOBIG || rc == SR_EINVAL ? 409 : 503;
     reject(c, status, b.oom ? sr_strerror(rc) : b.p);
     sr_buf_free(&b);
@@ -403,7 +439,7 @@ static void on_sequenced(void *ud, int rc, const char *text) {
     if (c) {
         c->http->wait = NULL;
         if (rc >= 0) publish_done(c, rc, text);
-        else sequence_failed(c, rc, w->key, w->key_len, text);
+        else sequence_failed(c, rc, w->key, w->key_len, text, true);
         sr_conn_resume(c);
     }
     free(w);
@@ -432,8 +468,173 @@ static void publish_sequenced(sr_conn *c, publish_req *p, const sr_broadcast_opt
     if (rc == 1) return;
     c->http->wait = NULL;
     free(w);
-    if (rc < 0) sequence_failed(c, rc, key, key_len, text);
+    if (rc < 0) sequence_failed(c, rc, key, key_len, text, false);
     else publish_done(c, delivered, text);
+}
+
+/* Why the adapter is not there, from its health, or a generic sentence. */
+static void adapter_reason_of(sr_server *srv, char *out, size_t cap) {
+    out[0] = '\0';
+    if (srv->adapter.health && srv->adapter.health(srv->adapter.ctx, out, cap) != 0 && out[0])
+        return;
+    snprintf(out, cap, "the %s adapter refused it", srv->adapter.name ? srv->adapter.name : "custom");
+}
+
+/* A plain publish handed to other nodes: 200 only once the adapter says
+ * they can have it. 202 {"queued":true} when it is held for later (the
+ * Redis outbox while Redis is unreachable), 503 with the reason when it
+ * did not get through (this node's streams got it all the same). */
+static void publish_answer(sr_conn *c, int rc, int delivered, const char *why) {
+    if (rc == 0) {
+        publish_done(c, delivered, NULL);
+        return;
+    }
+    if (rc == 1) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "{\"delivered\":%d,\"queued\":true}", delivered);
+        sr_routes_json(c, 202, body, (size_t)n, NULL);
+        return;
+    }
+    c->srv->stats.adapter_errors++;
+    char msg[400];
+    snprintf(msg, sizeof msg, "not published to other nodes: %s (this node's streams got it: %d)",
+             why && *why ? why : sr_strerror(rc), delivered);
+    reject(c, 503, msg);
+}
+
+/* The answer of a publish held in place (w->hole), written into its
+ * place: the head as its own request wanted it (keep-alive, HEAD, CORS);
+ * a 503 here leaves the connection open, as the requests after it were
+ * handled already. Counted and logged like the other answers. */
+static void fill_answer(sr_conn *c, sr_http_wait *w, int rc, const char *why) {
+    sr_server *srv = c->srv;
+    sr_buf body, msg, b;
+    sr_buf_init(&body);
+    sr_buf_init(&msg);
+    sr_buf_init(&b);
+    int status = rc == 0 ? 200 : rc == 1 ? 202 : 503;
+    if (rc == 0) {
+        sr_buf_printf(&body, "{\"delivered\":%d}\n", w->delivered);
+    } else if (rc == 1) {
+        sr_buf_printf(&body, "{\"delivered\":%d,\"queued\":true}\n", w->delivered);
+    } else {
+        srv->stats.adapter_errors++;
+        srv->stats.rejected_requests++;
+        sr_metrics_rejected(srv, status);
+        sr_buf_printf(&msg, "not published to other nodes: %s (this node's streams got it: %d)",
+                      why && *why ? why : sr_strerror(rc), w->delivered);
+        sr_log(srv, SR_LOG_WARN, c->id, "request %llu /publish: %d %s", (unsigned long long)c->id,
+               status, msg.oom ? "" : msg.p);
+        sr_buf_puts(&body, "{\"error\":");
+        sr_buf_json_str(&body, msg.p ? msg.p : "", msg.len);
+        sr_buf_printf(&body, ",\"status\":%d}\n", status);
+    }
+    sr_buf extra;
+    sr_buf_init(&extra);
+    if (w->cors) sr_buf_puts(&extra, w->cors);
+    sr_buf_puts(&extra, "Cache-Control: no-store\r\n");
+    sr_http_response_head(&b, status, w->keep, "application/json", (long long)body.len, extra.p);
+    if (!w->head) sr_buf_append(&b, body.p, body.len);
+    if (b.oom || body.oom || extra.oom) sr_conn_fill(c, w, "", 0); /* then closed below */
+    else sr_conn_fill(c, w, b.p, b.len);
+    if (b.oom || body.oom || extra.oom) sr_conn_close_now(c);
+    sr_buf_free(&extra);
+    sr_buf_free(&b);
+    sr_buf_free(&msg);
+    sr_buf_free(&body);
+}
+
+static void on_published(void *ud, int rc, const char *text) {
+    sr_http_wait *w = ud;
+    sr_conn *c = w->conn;
+    if (rc > 1) rc = 0; /* 0: published, 1: queued for the reconnect, < 0: failed */
+    if (c && w->hole) {
+        c->http->hole_bytes -= w->cost;
+        fill_answer(c, w, rc, text);
+    } else if (c) {
+        c->http->wait = NULL;
+        publish_answer(c, rc, w->delivered, text);
+        sr_conn_resume(c);
+    }
+    free(w->cors);
+    free(w);
+}
+
+/* Links w to c for an answer given later: in place when the connection
+ * has room for one more (its later requests go on), else as the one
+ * answer it waits for (c->http->wait). */
+static int wait_for_answer(sr_conn *c, sr_http_wait *w) {
+    if (c->http->n_holes < SR_CONN_MAX_HOLES &&
+        c->http->hole_bytes + w->cost <= SR_CONN_MAX_HOLE_BYTES) {
+        sr_buf cors;
+        sr_buf_init(&cors);
+        cors_headers(c, &cors);
+        if (cors.oom) return SR_ENOMEM;
+        w->cors = cors.p; /* NULL when there are none */
+        w->keep = (uint8_t)wants_keep_alive(c);
+        w->head = (uint8_t)(c->http->req.method == HTTP_HEAD);
+        int rc = sr_conn_hole(c, w);
+        if (rc < 0) {
+            sr_buf_free(&cors);
+            w->cors = NULL;
+            return rc;
+        }
+        c->http->hole_bytes += w->cost;
+        if (!w->keep) sr_conn_end(c); /* no request after this one */
+        return SR_OK;
+    }
+    w->conn = c;
+    c->http->wait = w;
+    return SR_OK;
+}
+
+/* Delivers to this node's streams, then hands the message to the adapter
+ * and answers from what the adapter says (publish_answer). */
+static void publish_remote(sr_conn *c, publish_req *p, const sr_broadcast_opts *opts) {
+    sr_server *srv = c->srv;
+    sr_broadcast_opts here = *opts;
+    here.local = 1;
+    int delivered = sr_broadcast_parts(srv, p->rooms, p->n_rooms, &p->m, &here);
+    if (delivered < 0) {
+        reject(c, 503, sr_strerror(delivered));
+        return;
+    }
+    sr_message msg = {
+        .id = p->m.id_len ? p->m.id : NULL,
+        .event = p->m.event_len ? p->m.event : NULL,
+        .data = p->m.data,
+        .data_len = p->m.data_len,
+        .retry = p->m.retry,
+    };
+    char why[256] = "";
+    if (!srv->adapter.publish_acked) { /* it cannot tell more than this */
+        int rc = srv->adapter.publish ? srv->adapter.publish(srv->adapter.ctx, p->rooms, p->n_rooms,
+                                                             &msg, p->meta, p->meta_len)
+                                      : 0;
+        if (rc < 0) adapter_reason_of(srv, why, sizeof why);
+        publish_answer(c, rc < 0 ? rc : 0, delivered, why);
+        return;
+    }
+    sr_http_wait *w = calloc(1, sizeof(*w) + 1);
+    if (!w) {
+        reject(c, 503, "out of memory");
+        return;
+    }
+    w->delivered = delivered;
+    w->cost = sr_publish_cost(srv, p->n_rooms, &p->m, p->meta_len, 0);
+    int rc = srv->adapter.publish_acked(srv->adapter.ctx, p->rooms, p->n_rooms, &msg, p->meta,
+                                        p->meta_len, on_published, w, why, sizeof why);
+    /* linked before anything else runs: on_published answers (never before
+     * publish_acked returned) */
+    if (rc == 0 && wait_for_answer(c, w) == SR_OK) return;
+    if (rc == 0) { /* no place for the answer: the adapter's done only frees w */
+        w->conn = NULL;
+        sr_conn_close_now(c);
+        return;
+    }
+    free(w);
+    if (rc < 0 && !why[0]) adapter_reason_of(srv, why, sizeof why);
+    publish_answer(c, rc, delivered, why);
 }
 
 static void handle_publish(sr_conn *c) {
@@ -460,8 +661,9 @@ static void handle_publish(sr_conn *c) {
         return;
     }
     int allowed = by_key || !srv->auth ||
-                  sr_auth_publish_allowed(c, &grants, p.rooms, p.n_rooms) == 0; /* else 403 sent */
-    sr_grants_free(&grants);
+                  (sr_auth_publish_allowed(c, &grants, p.rooms, p.n_rooms) == 0 &&
+                   (!p.sequence || sr_auth_sequence_allowed(c, &grants, p.sequence) == 0));
+    sr_grants_free(&grants); /* refused: 403 sent */
     if (!allowed) {
         publish_req_free(&p);
         return;
@@ -482,6 +684,16 @@ static void handle_publish(sr_conn *c) {
         reject(c, 413, err);
         return;
     }
+    size_t cost = sr_publish_cost(srv, p.n_rooms, &p.m, p.meta_len, p.local);
+    if (sr_limit_publish(srv, cost) < 0) {
+        snprintf(err, sizeof(err),
+                 "publish too large: %zu rooms x %zu bytes = %zu bytes to send to other nodes, over "
+                 "the limit of %zu (max-publish-bytes): publish to fewer rooms or send less data",
+                 p.n_rooms, cost / p.n_rooms, cost, srv->cfg.max_publish_bytes);
+        publish_req_free(&p);
+        reject(c, 413, err);
+        return;
+    }
     sr_broadcast_opts opts = {.local = p.local, .meta = p.meta, .meta_len = p.meta_len};
     if (srv->cfg.history && !p.local && (p.m.id_len || p.sequence)) { /* docs/resume.md */
         publish_req_free(&p);
@@ -491,6 +703,11 @@ static void handle_publish(sr_conn *c) {
     }
     if (p.sequence || (srv->cfg.history && !p.local)) {
         publish_sequenced(c, &p, &opts);
+        publish_req_free(&p);
+        return;
+    }
+    if (!p.local && srv->has_adapter) {
+        publish_remote(c, &p, &opts);
         publish_req_free(&p);
         return;
     }

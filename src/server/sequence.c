@@ -4,9 +4,13 @@
  * An id is "<epoch>-<counter>" with the counter zero-padded to 12 digits, as
  * the reference's createRedisEventIdSequence formats it. Where the counter
  * lives decides the path:
- * - no adapter, or the memory bus: a table key -> counter (the server's, or
+ * - no adapter, or the memory bus: a table name -> counter (the server's, or
  *   the bus's so that its servers share one) and the message is delivered at
- *   once. Everything runs on one thread, so that is a total order.
+ *   once. Everything runs on one thread, so that is a total order. The table
+ *   holds at most cfg.sequence_max_names counters: a new name past that
+ *   drops the least recently used one (a use list beside the hash table),
+ *   so no client can fill it for good; a counter unused for
+ *   cfg.sequence_ttl_ms expires. Either starts again at 1.
  * - an adapter with the sequence members (Redis): the call becomes a job
  *   that waits for the adapter's done. A sequenced broadcast is NOT delivered
  *   locally here: it comes back from the adapter like a message of another
@@ -22,13 +26,10 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/seqname.h"
 #include "json/json.h"
 #include "server/history.h"
 #include "server/internal.h"
-
-/* Keys a server (or bus) counts in memory, to bound what clients can make
- * it hold. */
-#define SR_SEQ_MEMORY_KEYS_MAX 65536
 
 enum seq_job_kind {
     JOB_NEXT = 0,   /* sr_sequence_next: only the id */
@@ -51,9 +52,8 @@ struct sr_seq_job {
 /* --- ids ---------------------------------------------------------------- */
 
 int sr_sequence_check(const char *key, const char *epoch) {
-    if (!key) return SR_EINVAL;
-    size_t klen = strnlen(key, SR_SEQUENCE_KEY_MAX + 1);
-    if (klen == 0 || klen > SR_SEQUENCE_KEY_MAX) return SR_EINVAL;
+    if (!key || sr_seq_name_check(key, strnlen(key, SR_SEQUENCE_KEY_MAX + 1)) < 0)
+        return SR_EINVAL;
     if (!epoch) return SR_OK;
     size_t elen = strnlen(epoch, SR_SEQUENCE_EPOCH_MAX + 1);
     if (elen == 0 || elen > SR_SEQUENCE_EPOCH_MAX) return SR_EINVAL;
@@ -72,27 +72,34 @@ int sr_sequence_format(char *out, size_t cap, const char *epoch, uint64_t counte
 /* --- counters in memory ------------------------------------------------- */
 
 void sr_seq_table_free(sr_seq_table *t) {
-    for (size_t i = 0; i < t->cap; i++) free(t->slots[i].key);
+    sr_seq_counter *c = t->newest;
+    while (c) {
+        sr_seq_counter *older = c->older;
+        free(c);
+        c = older;
+    }
     free(t->slots);
     memset(t, 0, sizeof(*t));
 }
 
-static sr_seq_counter *table_slot(sr_seq_counter *slots, size_t cap, const char *key, size_t len,
-                                  uint64_t h) {
-    size_t i = (size_t)h & (cap - 1);
-    while (slots[i].key && !(slots[i].hash == h && slots[i].key_len == len &&
-                             memcmp(slots[i].key, key, len) == 0))
-        i = (i + 1) & (cap - 1);
-    return &slots[i];
+/* The slot of key, or the free slot where it would go. */
+static size_t table_find(const sr_seq_table *t, const char *key, size_t len, uint64_t h) {
+    size_t i = (size_t)h & (t->cap - 1);
+    for (sr_seq_counter *c; (c = t->slots[i]); i = (i + 1) & (t->cap - 1))
+        if (c->hash == h && c->key_len == len && memcmp(c->key, key, len) == 0) break;
+    return i;
 }
 
 static int table_grow(sr_seq_table *t) {
     size_t cap = t->cap ? t->cap * 2 : 16;
-    sr_seq_counter *slots = calloc(cap, sizeof(*slots));
+    sr_seq_counter **slots = calloc(cap, sizeof(*slots));
     if (!slots) return SR_ENOMEM;
     for (size_t i = 0; i < t->cap; i++) {
-        sr_seq_counter *old = &t->slots[i];
-        if (old->key) *table_slot(slots, cap, old->key, old->key_len, old->hash) = *old;
+        sr_seq_counter *c = t->slots[i];
+        if (!c) continue;
+        size_t j = (size_t)c->hash & (cap - 1);
+        while (slots[j]) j = (j + 1) & (cap - 1);
+        slots[j] = c;
     }
     free(t->slots);
     t->slots = slots;
@@ -100,31 +107,76 @@ static int table_grow(sr_seq_table *t) {
     return SR_OK;
 }
 
-/* The next counter of key: 1 for a new key. */
-static int table_next(sr_seq_table *t, const char *key, uint64_t *out, char *why, size_t whycap) {
+static void use_unlink(sr_seq_table *t, sr_seq_counter *c) {
+    if (c->newer) c->newer->older = c->older;
+    else t->newest = c->older;
+    if (c->older) c->older->newer = c->newer;
+    else t->oldest = c->newer;
+    c->newer = c->older = NULL;
+}
+
+static void use_push_newest(sr_seq_table *t, sr_seq_counter *c) {
+    c->older = t->newest;
+    c->newer = NULL;
+    if (t->newest) t->newest->newer = c;
+    t->newest = c;
+    if (!t->oldest) t->oldest = c;
+}
+
+/* Removes c (backward-shift deletion keeps every probe chain whole). */
+static void table_remove(sr_seq_table *t, sr_seq_counter *c) {
+    size_t i = table_find(t, c->key, c->key_len, c->hash);
+    t->slots[i] = NULL;
+    for (size_t j = (i + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
+        size_t home = (size_t)t->slots[j]->hash & (t->cap - 1);
+        /* the entry at j may move to the hole at i when its home is not in (i, j] */
+        if (((j - home) & (t->cap - 1)) >= ((j - i) & (t->cap - 1))) {
+            t->slots[i] = t->slots[j];
+            t->slots[j] = NULL;
+            i = j;
+        }
+    }
+    use_unlink(t, c);
+    free(c);
+    t->len--;
+}
+
+/* The next counter of key: 1 for a new key, and for one unused for ttl_ms.
+ * At most max_names counters: past that the least recently used one is
+ * dropped, so a new name always gets a counter (a table filled by one
+ * client does not refuse everyone after it). */
+static int table_next(sr_seq_table *t, const char *key, uint64_t now_ms, uint32_t ttl_ms,
+                      unsigned max_names, uint64_t *out, char *why, size_t whycap) {
     size_t len = strlen(key);
     uint64_t h = sr_hash(key, len);
-    sr_seq_counter *c = t->cap ? table_slot(t->slots, t->cap, key, len, h) : NULL;
-    if (!c || !c->key) {
-        if (t->len >= SR_SEQ_MEMORY_KEYS_MAX) {
-            snprintf(why, whycap, "too many sequence keys (at most %d without Redis)",
-                     SR_SEQ_MEMORY_KEYS_MAX);
-            return SR_ETOOBIG;
+    /* expired counters go first: they are the oldest on the use list */
+    while (ttl_ms && t->oldest && now_ms >= t->oldest->used_ms + ttl_ms) table_remove(t, t->oldest);
+    sr_seq_counter *c = t->cap ? t->slots[table_find(t, key, len, h)] : NULL;
+    if (!c) {
+        if (max_names && t->len >= max_names) {
+            table_remove(t, t->oldest);
+            t->evicted++;
         }
         if ((t->len + 1) * 2 > t->cap && table_grow(t) < 0) {
             snprintf(why, whycap, "out of memory");
             return SR_ENOMEM;
         }
-        c = table_slot(t->slots, t->cap, key, len, h);
-        if (!(c->key = strdup(key))) {
+        if (!(c = malloc(sizeof(*c) + len + 1))) {
             snprintf(why, whycap, "out of memory");
             return SR_ENOMEM;
         }
+        memcpy(c->key, key, len + 1);
         c->key_len = len;
         c->hash = h;
         c->value = 0;
+        c->newer = c->older = NULL;
+        t->slots[table_find(t, key, len, h)] = c;
         t->len++;
+    } else {
+        use_unlink(t, c);
     }
+    c->used_ms = now_ms;
+    use_push_newest(t, c);
     if (c->value >= SR_SEQUENCE_COUNTER_MAX) {
         snprintf(why, whycap, "sequence exhausted: its counter passed %llu",
                  (unsigned long long)SR_SEQUENCE_COUNTER_MAX);
@@ -271,7 +323,10 @@ int sr_sequence_start(sr_server *srv, const char *const *rooms, size_t n_rooms,
     if (!srv->has_adapter || srv->bus) {
         sr_seq_table *t = srv->bus ? sr_memory_bus_sequences(srv->bus) : &srv->seq;
         uint64_t counter = 0;
-        int rc = table_next(t, key, &counter, text, text_cap);
+        /* the clock, not a loop's cached time: a bus's servers may run
+         * different loops */
+        int rc = table_next(t, key, uv_hrtime() / 1000000, srv->cfg.sequence_ttl_ms,
+                            srv->cfg.sequence_max_names, &counter, text, text_cap);
         if (rc < 0) return rc;
         int len = sr_sequence_format(text, text_cap, epoch, counter);
         if (len < 0) return len; /* not reached: the counter and epoch were checked */
@@ -389,15 +444,19 @@ int sr_broadcast_sequenced(sr_server *srv, const char *const *rooms, size_t n_ro
     sr_message no_id = *msg;
     no_id.id = NULL;
     sr_msg_parts m;
-    int rc = sr_msg_parts_from(&no_id, srv->cfg.max_json_depth, &m);
+    unsigned depth = sr_limit_data_depth(srv);
+    int rc = sr_msg_parts_from(&no_id, depth, &m);
     if (rc < 0) return rc;
     rc = sr_limit_message(srv, m.data_len);
     if (rc < 0) return rc;
     if (opts && opts->meta && opts->meta_len) {
         sr_json_value v;
-        if (sr_json_validate(opts->meta, opts->meta_len, srv->cfg.max_json_depth, &v, NULL, NULL) != 0)
+        if (sr_json_validate(opts->meta, opts->meta_len, depth + 1, &v, NULL, NULL) != 0)
             return SR_EJSON;
     }
+    rc = sr_limit_publish(srv, sr_publish_cost(srv, n_rooms, &m, opts ? opts->meta_len : 0,
+                                               opts && opts->local));
+    if (rc < 0) return rc;
     int delivered;
     char text[256];
     rc = sr_sequence_start(srv, rooms, n_rooms, &m, opts, key, epoch, done, ud, &delivered, text,

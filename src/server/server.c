@@ -60,6 +60,9 @@ void sr_config_init(sr_config *cfg) {
     cfg->ipv6_prefix_len = 64;
     cfg->max_message_bytes = 256 * 1024;
     cfg->threads = SR_DEFAULT_THREADS;
+    cfg->sequence_max_names = 65536;
+    cfg->sequence_ttl_ms = 2592000000u; /* 30 days */
+    cfg->max_publish_bytes = 16u * 1024 * 1024;
 }
 
 static const char *keep_string(sr_server *srv, const char *s) {

@@ -105,6 +105,7 @@ sr_frame *sr_frame_encode(const char *id, size_t id_len, const char *event, size
     if (!f) return NULL;
     atomic_init(&f->refs, 1);
     f->msgs = 1;
+    f->hole = 0;
     f->born_ns = 0;
     f->len = (uint32_t)sr_sse_encode(f->bytes, id, id_len, event, event_len, data, data_len, retry);
     return f;
@@ -116,6 +117,7 @@ sr_frame *sr_frame_raw(const char *bytes, size_t len) {
     if (!f) return NULL;
     atomic_init(&f->refs, 1);
     f->msgs = 1;
+    f->hole = 0;
     f->born_ns = 0;
     f->len = (uint32_t)len;
     memcpy(f->bytes, bytes, len);
@@ -134,6 +136,7 @@ sr_frame *sr_frame_concat(sr_frame *const *frames, size_t n) {
     if (!f) return NULL;
     atomic_init(&f->refs, 1);
     f->msgs = (uint32_t)msgs;
+    f->hole = 0;
     f->born_ns = n ? frames[0]->born_ns : 0;
     f->len = (uint32_t)len;
     char *o = f->bytes;

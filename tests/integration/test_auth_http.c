@@ -11,7 +11,8 @@
  *    an expired token; 403 and nothing joined: a token for room a asking
  *    for b (alone, or with a);
  *  - POST /publish: allowed / refused by the publish claim, 401 without a
- *    token, the publish key still works next to JWTs;
+ *    token, the publish key still works next to JWTs; "sequence" needs the
+ *    "sequences" claim (or the publish key);
  *  - POST /tickets: default TTL 30 s in the answer, a ticket works once
  *    and then fails, is bound to its rooms, rooms outside the token are
  *    refused; with --ticket-ttl-ms 1000 a ticket fails after 1.5 s;
@@ -226,6 +227,52 @@ static void test_publish(void **state) {
                      200);
     srt_check_stop(&p);
     free(pub_a), free(sub_only);
+}
+
+/* "sequence" takes ids from a shared counter: with JWT on that needs the
+ * token's "sequences" claim (names or prefix* patterns), or the publish key;
+ * a publish grant for the room alone is not enough. */
+static void test_publish_sequence_grant(void **state) {
+    (void)state;
+    srt_proc p;
+    start_rs256(&p, (const char *[]){"--publish-key", "the-publish-key", NULL});
+    char *no_seq = rs_tok(NULL, "[\"a\"]");
+    long now = (long)time(NULL);
+    char claims[256];
+    snprintf(claims, sizeof claims,
+             "{\"sub\":\"tester\",\"iat\":%ld,\"exp\":%ld,\"publish\":[\"a\"],"
+             "\"sequences\":[\"orders\",\"job:*\"]}",
+             now - 5, now + 600);
+    char *with_seq = rs_token(claims);
+    char *answer = NULL;
+    assert_int_equal(post(p.port, "/publish", no_seq,
+                          "{\"room\":\"a\",\"data\":1,\"sequence\":\"orders\"}", &answer),
+                     403);
+    assert_non_null(strstr(answer, "sequences"));
+    free(answer);
+    assert_int_equal(post(p.port, "/publish", with_seq,
+                          "{\"room\":\"a\",\"data\":1,\"sequence\":\"orders\"}", &answer),
+                     200);
+    assert_non_null(strstr(answer, "\"id\":\"0-000000000001\""));
+    free(answer);
+    assert_int_equal(post(p.port, "/publish", with_seq,
+                          "{\"room\":\"a\",\"data\":1,\"sequence\":\"job:7\"}", NULL),
+                     200);
+    assert_int_equal(post(p.port, "/publish", with_seq,
+                          "{\"room\":\"a\",\"data\":1,\"sequence\":\"other\"}", NULL),
+                     403);
+    /* refused publishes used no id */
+    assert_int_equal(post(p.port, "/publish", with_seq,
+                          "{\"room\":\"a\",\"data\":1,\"sequence\":\"orders\"}", &answer),
+                     200);
+    assert_non_null(strstr(answer, "\"id\":\"0-000000000002\""));
+    free(answer);
+    /* the publish key may use any sequence */
+    assert_int_equal(post(p.port, "/publish", "the-publish-key",
+                          "{\"room\":\"b\",\"data\":1,\"sequence\":\"other\"}", NULL),
+                     200);
+    srt_check_stop(&p);
+    free(no_seq), free(with_seq);
 }
 
 /* ---- tickets ---------------------------------------------------------------- */
@@ -524,6 +571,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_streams, srt_teardown_servers),
         cmocka_unit_test_teardown(test_publish, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_publish_sequence_grant, srt_teardown_servers),
         cmocka_unit_test_teardown(test_tickets, srt_teardown_servers),
         cmocka_unit_test_teardown(test_ticket_flood, srt_teardown_servers),
         cmocka_unit_test_teardown(test_configuration, srt_teardown_servers),

@@ -43,12 +43,12 @@ static const char *const settings[] = {
     "host", "port", "heartbeat-ms", "max-queue-bytes", "max-http-buffer-bytes",
     "max-header-bytes", "max-body-bytes", "request-timeout-ms", "keepalive-timeout-ms",
     "max-rooms-per-conn", "max-room-len", "max-connections", "max-connections-per-addr",
-    "ipv6-prefix-len", "max-message-bytes", "threads", "trusted-proxy", "proxy-protocol",
-    "cors-origin", "publish-key", "anonymous",
+    "ipv6-prefix-len", "max-message-bytes", "max-publish-bytes", "threads", "trusted-proxy",
+    "proxy-protocol", "cors-origin", "publish-key", "anonymous",
     "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key", "auth-leeway-s",
     "auth-issuer", "auth-audience", "auth-cookie", "ticket-ttl-ms", "max-tickets-per-subject",
-    "ticket-rate", "history",
-    "history-ttl-ms", "history-max-bytes", "reset-event", "gap-event", "redis", "channel-prefix", "node-id",
+    "ticket-rate", "history", "history-ttl-ms", "history-max-bytes", "reset-event", "gap-event",
+    "sequence-max-names", "sequence-ttl-ms", "redis", "channel-prefix", "node-id",
     "redis-outbox", "redis-cluster", "redis-canary-interval-ms", "redis-canary-timeout-ms",
     "log-format", "log-level", "demo", "web-root"};
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

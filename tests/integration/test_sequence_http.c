@@ -6,7 +6,11 @@
  * receiving every message exactly once in increasing id order, byte for
  * byte; the asynchronous response keeping pipelined requests in order, also
  * when reading has to stop; a client that half-closes after pipelining
- * getting every answer; Redis down giving 503; and a client closing its
+ * getting every answer; Redis down giving 503; the sequence being a name
+ * under the adapter's prefix, never a Redis key (issue #18: another
+ * application's key and a room's history key stay untouched, a refused call
+ * writes nothing, Redis's error text is not echoed, the in-memory table
+ * cannot be filled for good); and a client closing its
  * connection while its response waits for Redis (the node must not crash:
  * the sanitizer build runs this too, and every node must exit cleanly).
  */
@@ -256,7 +260,7 @@ static void test_two_nodes_concurrent(void **state) {
     for (int k = 0; k < 2; k++) srt_check_frame(&clients[k], "id: 0-000000001002\ndata: \"local\"\n\n");
     for (int k = 0; k < 4; k++) srt_check_frame(&clients[k], "id: 0-000000001003\ndata: \"last\"\n\n");
 
-    redisReply *v = srt_redis_command(redis, "GET seq:race");
+    redisReply *v = srt_redis_command(redis, "GET sse:room:seq:seq:race");
     assert_non_null(v);
     assert_string_equal(v->str, "1003"); /* the INCRBY counter the reference would share */
     freeReplyObject(v);
@@ -411,20 +415,24 @@ static void test_redis_down_503(void **state) {
     publish(p.port, "{\"room\":\"r\",\"data\":1,\"sequence\":\"k\",\"local\":true}", &r);
     srt_check_json_error(&r, 503, "redis");
     srt_response_free(&r);
-    /* without a sequence a publish still works locally */
+    /* without a sequence a publish still reaches local streams, and says it
+     * reached no other node */
     publish(p.port, "{\"room\":\"r\",\"data\":1}", &r);
+    srt_check_json_error(&r, 503, "not published to other nodes");
+    srt_response_free(&r);
+    publish(p.port, "{\"room\":\"r\",\"data\":1,\"local\":true}", &r);
     srt_check_status(&r, 200);
     srt_response_free(&r);
 
     /* a counter past its end is a conflict, not a wrong id */
     assert_int_equal(srt_redis_restart(redis), 0);
     wait_health(p.port, 200);
-    redisReply *v = srt_redis_command(redis, "SET k 999999999999");
+    redisReply *v = srt_redis_command(redis, "SET sse:room:seq:k 999999999999");
     freeReplyObject(v);
     publish(p.port, "{\"room\":\"r\",\"data\":1,\"sequence\":\"k\"}", &r);
     srt_check_json_error(&r, 409, "sequence");
     srt_response_free(&r);
-    v = srt_redis_command(redis, "SET k abc");
+    v = srt_redis_command(redis, "SET sse:room:seq:k abc");
     freeReplyObject(v);
     publish(p.port, "{\"room\":\"r\",\"data\":1,\"sequence\":\"k\"}", &r);
     srt_check_json_error(&r, 409, "sequence");
@@ -495,7 +503,7 @@ static void test_client_gone_before_reply(void **state) {
     assert_int_equal(seen[1], 2);
     assert_int_equal(seen[2], 1);
     free(stays_id);
-    redisReply *v = srt_redis_command(redis, "GET k");
+    redisReply *v = srt_redis_command(redis, "GET sse:room:seq:k");
     assert_non_null(v);
     assert_string_equal(v->str, "6");
     freeReplyObject(v);
@@ -503,6 +511,182 @@ static void test_client_gone_before_reply(void **state) {
     srt_sse_close(&s);
     srt_check_stop(&p);
     srt_redis_free(redis);
+}
+
+/* --- the name is not a Redis key (issue #18, finding 1) -------------------- */
+
+/* A string value of key in Redis (malloc'd), or NULL when it has none. */
+static char *redis_get(srt_redis *redis, const char *key) {
+    redisReply *v = srt_redis_command(redis, "GET %s", key);
+    assert_non_null(v);
+    char *s = v->type == REDIS_REPLY_STRING ? strdup(v->str) : NULL;
+    freeReplyObject(v);
+    return s;
+}
+
+/* "VERB key value" (three words, no spaces inside). */
+static void redis_do(srt_redis *redis, const char *verb, const char *key, const char *value) {
+    redisReply *v = srt_redis_command(redis, "%s %s %s", verb, key, value);
+    assert_non_null(v);
+    assert_int_not_equal(v->type, REDIS_REPLY_ERROR);
+    freeReplyObject(v);
+}
+
+/* The review's reproduction: another application's integer key named as the
+ * sequence stays untouched; the counter lives under the adapter's prefix. */
+static void test_other_keys_untouched(void **state) {
+    (void)state;
+    srt_redis *redis = srt_redis_start(NULL, 0);
+    assert_non_null(redis);
+    srt_proc p;
+    start_node(&p, redis, NULL);
+    wait_health(p.port, 200);
+    redis_do(redis, "SET", "app:balance:42", "100");
+    srt_response r;
+    publish(p.port, "{\"room\":\"zz\",\"data\":1,\"sequence\":\"app:balance:42\",\"local\":true}", &r);
+    free(check_sequenced(&r, 0, "0-000000000001"));
+    srt_response_free(&r);
+    char *v = redis_get(redis, "app:balance:42");
+    assert_string_equal(v, "100");
+    free(v);
+    v = redis_get(redis, "sse:room:seq:app:balance:42");
+    assert_string_equal(v, "1");
+    free(v);
+    /* names that are keys elsewhere, hash tags, globs, spaces: 400, nothing written */
+    static const char *const bad[] = {"{sse:room:}#h:r", "a{b}c", "x*", "a b", "seq#names",
+                                      "caf\u00e9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char json[160];
+        snprintf(json, sizeof json, "{\"room\":\"zz\",\"data\":1,\"sequence\":\"%s\"}", bad[i]);
+        publish(p.port, json, &r);
+        srt_check_json_error(&r, 400, "sequence name");
+        srt_response_free(&r);
+    }
+    redisReply *k = srt_redis_command(redis, "DBSIZE");
+    assert_int_equal(k->integer, 3); /* app:balance:42, the counter, the names index */
+    freeReplyObject(k);
+    srt_check_stop(&p);
+    srt_redis_free(redis);
+}
+
+/* The review's reproduction with --history: naming a room's history key as
+ * the sequence must not block that room. */
+static void test_history_room_not_blocked(void **state) {
+    (void)state;
+    srt_redis *redis = srt_redis_start(NULL, 0);
+    assert_non_null(redis);
+    srt_proc p;
+    static const char *const hist[] = {"--history", "10", NULL};
+    start_node(&p, redis, hist);
+    wait_health(p.port, 200);
+    srt_sse s;
+    srt_check_sse_open(&s, p.port, "/sse?room=victim");
+    wait_numsub(redis, "sse:room:victim", 1);
+    srt_response r;
+    publish(p.port, "{\"room\":\"x\",\"data\":1,\"local\":true,\"sequence\":\"{sse:room:}#h:victim\"}",
+            &r);
+    srt_check_json_error(&r, 400, "sequence");
+    srt_response_free(&r);
+    redisReply *k = srt_redis_command(redis, "EXISTS {sse:room:}#h:victim");
+    assert_int_equal(k->integer, 0);
+    freeReplyObject(k);
+    for (int i = 0; i < 3; i++) { /* the victim room keeps working */
+        publish(p.port, "{\"room\":\"victim\",\"data\":\"still here\"}", &r);
+        srt_check_status(&r, 200);
+        srt_response_free(&r);
+        char *block = NULL;
+        assert_int_equal(srt_sse_next_event(&s, &block, NULL, WAIT_MS), 0);
+        assert_non_null(strstr(block, "data: \"still here\""));
+        free(block);
+    }
+    srt_sse_close(&s);
+    srt_check_stop(&p);
+    srt_redis_free(redis);
+}
+
+/* A counter at its end answers 409 and is left as it was (the range check
+ * runs before any write); a key of another type answers 409 without
+ * Redis's words (WRONGTYPE...), which only the log gets. */
+static void test_refused_before_any_write(void **state) {
+    (void)state;
+    srt_redis *redis = srt_redis_start(NULL, 0);
+    assert_non_null(redis);
+    srt_proc p;
+    start_node(&p, redis, NULL);
+    wait_health(p.port, 200);
+    redis_do(redis, "SET", "sse:room:seq:full", "999999999999");
+    srt_response r;
+    for (int i = 0; i < 2; i++) {
+        publish(p.port, "{\"room\":\"r\",\"data\":1,\"sequence\":\"full\"}", &r);
+        srt_check_json_error(&r, 409, "sequence");
+        srt_response_free(&r);
+    }
+    char *v = redis_get(redis, "sse:room:seq:full");
+    assert_string_equal(v, "999999999999");
+    free(v);
+    srt_check_stop(&p);
+    srt_redis_free(redis);
+}
+
+static void test_error_text_not_echoed(void **state) {
+    (void)state;
+    srt_redis *redis = srt_redis_start(NULL, 0);
+    assert_non_null(redis);
+    srt_proc p;
+    start_node(&p, redis, NULL);
+    wait_health(p.port, 200);
+    redis_do(redis, "SADD", "sse:room:seq:h", "member");
+    redis_do(redis, "SET", "sse:room:seq:t", "not-a-number");
+    static const char *const bodies[] = {
+        "{\"room\":\"r\",\"data\":1,\"sequence\":\"h\"}",
+        "{\"room\":\"r\",\"data\":1,\"sequence\":\"t\",\"local\":true}",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        srt_response r;
+        publish(p.port, bodies[i], &r);
+        srt_check_json_error(&r, 409, "sequence");
+        if (strstr(r.body, "WRONGTYPE") || strstr(r.body, "Operation against") ||
+            strstr(r.body, "ERR") || strstr(r.body, "not an integer"))
+            fail_msg("the answer echoes Redis: %s", r.body);
+        srt_response_free(&r);
+    }
+    srt_response st;
+    assert_int_equal(srt_http_get(p.port, "/stats", &st), 0);
+    assert_non_null(strstr(st.body, "\"sequence_failures\":2")); /* counted */
+    srt_response_free(&st);
+    srt_check_stop(&p);
+    srt_redis_free(redis);
+}
+
+/* Without Redis the counters live in the server: an anonymous flood of new
+ * names past the table's bound (65,536 by default) must not refuse every new
+ * name after it until a restart. */
+static void test_memory_table_not_exhausted(void **state) {
+    (void)state;
+    srt_proc p;
+    start_node(&p, NULL, NULL);
+    srt_conn c;
+    assert_int_equal(srt_conn_open(&c, p.port, WAIT_MS), 0);
+    enum { FLOOD = 65536 + 16, WINDOW = 256 };
+    int sent = 0, answered = 0;
+    while (answered < FLOOD) {
+        while (sent < FLOOD && sent - answered < WINDOW) {
+            char json[96];
+            snprintf(json, sizeof json, "{\"room\":\"r\",\"data\":1,\"sequence\":\"f%d\"}", sent++);
+            send_publish(&c, json);
+        }
+        srt_response r;
+        read_response(&c, &r);
+        if (r.status != 200) fail_msg("flood publish %d: %d %s", answered, r.status, r.body);
+        srt_response_free(&r);
+        answered++;
+    }
+    srt_conn_close(&c);
+    srt_response r;
+    publish(p.port, "{\"room\":\"r\",\"data\":1,\"sequence\":\"newcomer\"}", &r);
+    free(check_sequenced(&r, 0, "0-000000000001"));
+    srt_response_free(&r);
+    srt_check_stop(&p);
 }
 
 int main(void) {
@@ -513,6 +697,11 @@ int main(void) {
         cmocka_unit_test_teardown(test_half_close_after_pipelining, srt_teardown_servers),
         cmocka_unit_test_teardown(test_redis_down_503, srt_teardown_servers),
         cmocka_unit_test_teardown(test_client_gone_before_reply, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_other_keys_untouched, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_history_room_not_blocked, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_refused_before_any_write, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_error_text_not_echoed, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_memory_table_not_exhausted, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

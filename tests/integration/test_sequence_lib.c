@@ -105,7 +105,7 @@ static void test_shared_counter(void **state) {
     assert_int_equal(a3.rc, 0);
     assert_string_equal(a3.text, "0-000000000003");
     assert_string_equal(a4.text, "5-000000000004");
-    redisReply *v = srt_redis_command(f->redis, "GET seq:lib");
+    redisReply *v = srt_redis_command(f->redis, "GET sse:room:seq:seq:lib");
     assert_non_null(v);
     assert_string_equal(v->str, "4");
     freeReplyObject(v);

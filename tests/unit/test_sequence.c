@@ -85,6 +85,14 @@ static void test_check(void **state) {
     assert_int_equal(sr_sequence_check("k", "-1"), SR_EINVAL);
     assert_int_equal(sr_sequence_check("k", " 1"), SR_EINVAL);
     assert_int_equal(sr_sequence_check("k", "\xd9\xa1"), SR_EINVAL); /* Arabic-Indic one */
+    /* a name, not a Redis key: nothing that could leave the sequence namespace */
+    assert_int_equal(sr_sequence_check("app:balance-42_v1.2", NULL), 0);
+    static const char *const not_names[] = {
+        "{sse:room:}#h:victim", "a{b}", "a#b", "a*", "a b", "a\tb", "a/b", "a\"b", "\xc3\xa9",
+        "a\r\nb", "a?", "a[b]", "a%b",
+    };
+    for (size_t i = 0; i < sizeof not_names / sizeof not_names[0]; i++)
+        if (sr_sequence_check(not_names[i], NULL) != SR_EINVAL) fail_msg("\"%s\" accepted", not_names[i]);
     char key[SR_SEQUENCE_KEY_MAX + 2];
     memset(key, 'k', sizeof key - 1);
     key[sizeof key - 1] = '\0';
@@ -131,7 +139,7 @@ static void test_memory_counters(void **state) {
     /* the counter at its maximum: an error from then on, not a wrong id */
     sr_seq_counter *found = NULL;
     for (size_t i = 0; i < srv->seq.cap; i++)
-        if (srv->seq.slots[i].key && strcmp(srv->seq.slots[i].key, "a") == 0) found = &srv->seq.slots[i];
+        if (srv->seq.slots[i] && strcmp(srv->seq.slots[i]->key, "a") == 0) found = srv->seq.slots[i];
     assert_non_null(found);
     found->value = SR_SEQUENCE_COUNTER_MAX - 1;
     assert_string_equal(next_id(srv, "a", NULL, &r), "0-999999999999");
@@ -142,6 +150,60 @@ static void test_memory_counters(void **state) {
                      SR_ETOOBIG);
     assert_int_equal(r.calls, 0);
     assert_string_equal(next_id(srv, "b", NULL, &r), "0-000000000002");
+    sr_server_free(srv);
+}
+
+/* The table holds at most sequence_max_names counters: past that the least
+ * recently used is dropped, so one client filling it does not refuse every
+ * new name after it; and a counter unused for sequence_ttl_ms starts again. */
+static void test_memory_bound_and_ttl(void **state) {
+    (void)state;
+    sr_config cfg;
+    sr_config_init(&cfg);
+    cfg.sequence_max_names = 64;
+    cfg.sequence_ttl_ms = 0;
+    sr_server *srv = NULL;
+    assert_int_equal(sr_server_new(&srv, NULL, &cfg), SR_OK);
+    result r;
+    assert_string_equal(next_id(srv, "kept", NULL, &r), "0-000000000001");
+    char key[32];
+    for (int i = 0; i < 1000; i++) { /* an anonymous flood of new names */
+        snprintf(key, sizeof key, "flood%d", i);
+        assert_string_equal(next_id(srv, key, NULL, &r), "0-000000000001");
+        if (i % 8 == 0) next_id(srv, "kept", NULL, &r); /* in use: never the least recent */
+        assert_true(srv->seq.len <= 64);
+    }
+    assert_int_equal(srv->seq.len, 64);
+    assert_true(srv->seq.evicted >= 1000 - 64);
+    assert_string_equal(next_id(srv, "kept", NULL, &r), "0-000000000127");
+    assert_string_equal(next_id(srv, "newcomer", NULL, &r), "0-000000000001"); /* still works */
+    assert_string_equal(next_id(srv, "flood0", NULL, &r), "0-000000000001"); /* dropped long ago */
+    assert_string_equal(next_id(srv, "flood999", NULL, &r), "0-000000000002"); /* still there */
+    /* every counter is still found after all the removals (probe chains whole) */
+    for (size_t i = 0; i < srv->seq.cap; i++) {
+        sr_seq_counter *c = srv->seq.slots[i];
+        if (!c) continue;
+        uint64_t before = c->value;
+        char name[SR_SEQUENCE_KEY_MAX + 1];
+        snprintf(name, sizeof name, "%s", c->key);
+        next_id(srv, name, NULL, &r);
+        assert_int_equal(c->value, before + 1);
+    }
+    sr_server_free(srv);
+
+    /* idle counters expire (ttl 20 ms); a use in time renews the counter
+     * (asserted only when the machine was quick enough to use it in time) */
+    cfg.sequence_max_names = 0;
+    cfg.sequence_ttl_ms = 20;
+    assert_int_equal(sr_server_new(&srv, NULL, &cfg), SR_OK);
+    uint64_t t0 = uv_hrtime();
+    assert_string_equal(next_id(srv, "idle", NULL, &r), "0-000000000001");
+    const char *second = next_id(srv, "idle", NULL, &r);
+    if (uv_hrtime() - t0 < 20 * 1000000ull) assert_string_equal(second, "0-000000000002");
+    uint64_t t1 = uv_hrtime();
+    while (uv_hrtime() < t1 + 21 * 1000000ull) continue; /* longer than the ttl */
+    assert_string_equal(next_id(srv, "idle", NULL, &r), "0-000000000001");
+    assert_int_equal(srv->seq.len, 1);
     sr_server_free(srv);
 }
 
@@ -366,6 +428,7 @@ int main(void) {
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_memory_counters),
+        cmocka_unit_test(test_memory_bound_and_ttl),
         cmocka_unit_test(test_argument_errors),
         cmocka_unit_test(test_bus_shares_counters),
         cmocka_unit_test(test_adapter_without_sequences),

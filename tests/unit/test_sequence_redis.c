@@ -1,8 +1,10 @@
 /*
  * test_sequence_redis.c: ordered event ids in the Redis adapter, on a real
  * redis-server, with adapters standing for nodes (no server): ids as the
- * reference's createRedisEventIdSequence makes them from INCRBY, the
- * counter's limits and wrong keys, the exact envelope the script publishes,
+ * reference's createRedisEventIdSequence makes them from INCRBY, at the
+ * name's key under the adapter's prefix (never the raw name), the counter's
+ * limits and wrong keys (refused before any write), the bounded name count
+ * and TTL, the exact envelope the script publishes,
  * the publishing node receiving its own sequenced messages, two writers
  * publishing at full speed seen in one increasing order by every node, and
  * failures (Redis down, adapter closed with calls pending).
@@ -196,10 +198,13 @@ static void test_ids_like_the_reference(void **state) {
     assert_string_equal(an.text, "0-000000000002");
     an = next_on(f, &f->A, "seq:k", "7");
     assert_string_equal(an.text, "7-000000000003");
-    char *v = get_key(f, "seq:k");
+    char *v = get_key(f, "test:seq:seq:k"); /* the name under the adapter's prefix */
     assert_string_equal(v, "3"); /* a plain integer counter, as INCRBY leaves it */
     free(v);
-    redisReply *r = srt_redis_command(f->redis, "INCRBY seq:k 1"); /* a reference writer */
+    redisReply *r = srt_redis_command(f->redis, "EXISTS seq:k"); /* never the raw name */
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    r = srt_redis_command(f->redis, "INCRBY test:seq:seq:k 1"); /* a reference writer */
     assert_non_null(r);
     assert_int_equal(r->integer, 4);
     freeReplyObject(r);
@@ -218,7 +223,7 @@ static void test_ids_like_the_reference(void **state) {
 
 static void test_counter_limits_and_wrong_keys(void **state) {
     fixture *f = *state;
-    redis_ok(f, "SET %s %s", "seq:max", "999999999998");
+    redis_ok(f, "SET %s %s", "test:seq:seq:max", "999999999998");
     answer an = next_on(f, &f->A, "seq:max", NULL);
     assert_int_equal(an.rc, 0);
     assert_string_equal(an.text, "0-999999999999");
@@ -227,20 +232,27 @@ static void test_counter_limits_and_wrong_keys(void **state) {
     assert_non_null(strstr(an.text, "exhausted"));
     an = next_on(f, &f->A, "seq:max", NULL); /* stays an error: never a wrong id */
     assert_int_equal(an.rc, SR_ETOOBIG);
+    char *v = get_key(f, "test:seq:seq:max"); /* checked before any write: not incremented */
+    assert_string_equal(v, "999999999999");
+    free(v);
 
-    redis_ok(f, "SET %s %s", "seq:neg", "-5");
+    redis_ok(f, "SET %s %s", "test:seq:seq:neg", "-5");
     an = next_on(f, &f->A, "seq:neg", NULL);
     assert_int_equal(an.rc, SR_ETOOBIG);
-    redis_ok(f, "SET %s %s", "seq:huge", "9223372036854775807");
+    v = get_key(f, "test:seq:seq:neg");
+    assert_string_equal(v, "-5");
+    free(v);
+    redis_ok(f, "SET %s %s", "test:seq:seq:huge", "9223372036854775807");
     an = next_on(f, &f->A, "seq:huge", NULL);
-    assert_int_equal(an.rc, SR_ETOOBIG); /* INCRBY overflows */
-    redis_ok(f, "SET %s %s", "seq:text", "abc");
+    assert_int_equal(an.rc, SR_ETOOBIG);
+    redis_ok(f, "SET %s %s", "test:seq:seq:text", "abc");
     an = next_on(f, &f->A, "seq:text", NULL);
     assert_int_equal(an.rc, SR_EINVAL);
     assert_non_null(strstr(an.text, "integer"));
-    redis_ok(f, "LPUSH %s %s", "seq:list", "x");
+    redis_ok(f, "LPUSH %s %s", "test:seq:seq:list", "x");
     an = next_on(f, &f->A, "seq:list", NULL);
     assert_int_equal(an.rc, SR_EINVAL);
+    assert_null(strstr(an.text, "WRONGTYPE")); /* our words; Redis's are for no one */
 
     /* an exhausted counter publishes nothing */
     subscribe_all(f, "limits");
@@ -258,12 +270,56 @@ static void test_counter_limits_and_wrong_keys(void **state) {
     /* arguments the server would have refused */
     assert_int_equal(sr_redis_adapter_sequence_next(f->A.a, "", NULL, on_answer, &an), SR_EINVAL);
     assert_int_equal(sr_redis_adapter_sequence_next(f->A.a, "k", "1x", on_answer, &an), SR_EINVAL);
+    /* names that could leave the namespace, refused by the adapter itself */
+    assert_int_equal(sr_redis_adapter_sequence_next(f->A.a, "{test:}#h:r", NULL, on_answer, &an),
+                     SR_EINVAL);
+    assert_int_equal(sr_redis_adapter_sequence_next(f->A.a, "a b", NULL, on_answer, &an), SR_EINVAL);
+    assert_int_equal(sr_redis_adapter_sequence_next(f->A.a, "a*", NULL, on_answer, &an), SR_EINVAL);
     assert_int_equal(sr_redis_adapter_publish_sequenced(f->A.a, rooms, 0, &msg, NULL, 0, "k", NULL,
                                                         on_answer, &an),
                      SR_EINVAL);
     sr_redis_counters c;
     sr_redis_adapter_counters(f->A.a, &c);
     assert_int_equal(c.sequence_failures, 7);
+}
+
+/* A bounded number of names: past it the least recently used name and its
+ * counter are dropped (a new name always works); every counter carries the
+ * TTL, renewed on each use. */
+static void test_bounded_names_and_ttl(void **state) {
+    fixture *f = *state;
+    sr_redis_adapter_sequence_limits(f->A.a, 60000, 3);
+    answer an = next_on(f, &f->A, "kept", NULL);
+    assert_string_equal(an.text, "0-000000000001");
+    for (int i = 0; i < 10; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "flood%d", i);
+        an = next_on(f, &f->A, name, NULL);
+        assert_string_equal(an.text, "0-000000000001");
+        an = next_on(f, &f->A, "kept", NULL); /* used again: never the least recent */
+    }
+    assert_string_equal(an.text, "0-000000000011");
+    redisReply *r = srt_redis_command(f->redis, "ZCARD test:seq#names");
+    assert_int_equal(r->integer, 3);
+    freeReplyObject(r);
+    r = srt_redis_command(f->redis, "EXISTS test:seq:flood0 test:seq:flood7");
+    assert_int_equal(r->integer, 0); /* dropped with their names */
+    freeReplyObject(r);
+    r = srt_redis_command(f->redis, "EXISTS test:seq:flood9 test:seq:kept");
+    assert_int_equal(r->integer, 2);
+    freeReplyObject(r);
+    r = srt_redis_command(f->redis, "PTTL test:seq:kept");
+    assert_true(r->integer > 50000 && r->integer <= 60000);
+    freeReplyObject(r);
+    an = next_on(f, &f->A, "newcomer", NULL);
+    assert_string_equal(an.text, "0-000000000001");
+    /* no bound, no TTL: a plain persistent counter, as the reference keeps it */
+    sr_redis_adapter_sequence_limits(f->A.a, 0, 0);
+    an = next_on(f, &f->A, "plain", NULL);
+    assert_string_equal(an.text, "0-000000000001");
+    r = srt_redis_command(f->redis, "PTTL test:seq:plain");
+    assert_int_equal(r->integer, -1);
+    freeReplyObject(r);
 }
 
 /* --- publishing ----------------------------------------------------------- */
@@ -502,6 +558,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ids_like_the_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counter_limits_and_wrong_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bounded_names_and_ttl, setup, teardown),
         cmocka_unit_test(test_id_slot_matches_encode),
         cmocka_unit_test_setup_teardown(test_exact_envelope_and_own_delivery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_writers_one_order, setup, teardown),
