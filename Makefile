@@ -1,5 +1,7 @@
 # sserooms: a thin wrapper over CMake. `make run` and `make test` install
-# any missing Debian packages first (scripts/deps.sh).
+# any missing Debian packages first (scripts/deps.sh). `make test` runs
+# both rounds (release, then ASan+UBSan) whatever the first gives, and fails
+# at the end when either failed.
 BUILD      ?= build/release
 ASAN_BUILD ?= build/asan
 PREFIX     ?= /usr/local
@@ -34,10 +36,14 @@ build-asan: deps-test $(ASAN_BUILD)/CMakeCache.txt
 run: build
 	./$(BUILD)/sserooms --demo $(ARGS)
 
-## Every test: unit + integration (+ interop), then all again under ASan+UBSan
+## Every test: unit + integration (+ interop), then all again under
+## ASan+UBSan; the second round runs even when the first failed
 test: deps-test
-	@$(MAKE) --no-print-directory test-release
-	@$(MAKE) --no-print-directory test-asan
+	@failed=; \
+	$(MAKE) --no-print-directory test-release || failed="$$failed release"; \
+	$(MAKE) --no-print-directory test-asan || failed="$$failed asan"; \
+	if [ -n "$$failed" ]; then echo "== make test: FAILED:$$failed =="; exit 1; fi; \
+	echo "== make test: passed (release, asan) =="
 
 test-release: $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS)

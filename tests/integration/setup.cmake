@@ -1,0 +1,18 @@
+# SPDX-License-Identifier: MIT
+# What a newcomer meets first, checked (tests/setup, scripts/spdx.sh):
+#  - setup.node_engines: every npm package pinned for the Node.js tests
+#    (tests/browser, tests/interop) runs on the Node.js floor their
+#    package.json declares (Debian 12's), whatever Node runs the check;
+#  - setup.make_test_rounds: `make test` runs the ASan round even when the
+#    release round failed, and fails when either did (cmake and ctest
+#    replaced by stand-ins).
+set(SR_SETUP_DIR ${CMAKE_SOURCE_DIR}/tests/setup)
+find_program(SR_NODE_EXECUTABLE NAMES node nodejs)
+find_program(SR_BASH_EXECUTABLE bash REQUIRED)
+
+add_test(NAME setup.node_engines
+  COMMAND ${SR_NODE_EXECUTABLE} ${SR_SETUP_DIR}/node-engines.mjs
+          ${CMAKE_SOURCE_DIR}/tests/browser ${CMAKE_SOURCE_DIR}/tests/interop)
+add_test(NAME setup.make_test_rounds
+  COMMAND ${SR_BASH_EXECUTABLE} ${SR_SETUP_DIR}/make-test-rounds.sh ${CMAKE_SOURCE_DIR})
+set_tests_properties(setup.node_engines setup.make_test_rounds PROPERTIES LABELS setup TIMEOUT 300)
