@@ -5,7 +5,9 @@
 #    package.json declares (Debian 12's), whatever Node runs the check;
 #  - setup.make_test_rounds: `make test` runs the ASan round even when the
 #    release round failed, and fails when either did (cmake and ctest
-#    replaced by stand-ins).
+#    replaced by stand-ins);
+#  - setup.make_run: `make run` on an empty build folder builds only the
+#    sserooms command and prints nothing but the server's own output.
 set(SR_SETUP_DIR ${CMAKE_SOURCE_DIR}/tests/setup)
 find_program(SR_NODE_EXECUTABLE NAMES node nodejs)
 find_program(SR_BASH_EXECUTABLE bash REQUIRED)
@@ -15,4 +17,8 @@ add_test(NAME setup.node_engines
           ${CMAKE_SOURCE_DIR}/tests/browser ${CMAKE_SOURCE_DIR}/tests/interop)
 add_test(NAME setup.make_test_rounds
   COMMAND ${SR_BASH_EXECUTABLE} ${SR_SETUP_DIR}/make-test-rounds.sh ${CMAKE_SOURCE_DIR})
+add_test(NAME setup.make_run
+  COMMAND ${SR_BASH_EXECUTABLE} ${SR_SETUP_DIR}/make-run.sh ${CMAKE_SOURCE_DIR})
 set_tests_properties(setup.node_engines setup.make_test_rounds PROPERTIES LABELS setup TIMEOUT 300)
+# a cold Release build of the server: alone, so it does not starve the others
+set_tests_properties(setup.make_run PROPERTIES LABELS setup TIMEOUT 600 RUN_SERIAL TRUE)
