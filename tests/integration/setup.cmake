@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# What a newcomer meets first, checked (tests/setup, scripts/spdx.sh):
+# What a newcomer meets first, checked (tests/setup):
 #  - setup.node_engines: every npm package pinned for the Node.js tests
 #    (tests/browser, tests/interop) runs on the Node.js floor their
 #    package.json declares (Debian 12's), whatever Node runs the check;
@@ -7,7 +7,10 @@
 #    release round failed, and fails when either did (cmake and ctest
 #    replaced by stand-ins);
 #  - setup.make_run: `make run` on an empty build folder builds only the
-#    sserooms command and prints nothing but the server's own output.
+#    sserooms command and prints nothing but the server's own output;
+#  - setup.install_packaging: `cmake --install` of this build installs the
+#    systemd unit (pointed at the installed command), the example config
+#    and nginx site, and the license.
 set(SR_SETUP_DIR ${CMAKE_SOURCE_DIR}/tests/setup)
 find_program(SR_NODE_EXECUTABLE NAMES node nodejs)
 find_program(SR_BASH_EXECUTABLE bash REQUIRED)
@@ -19,6 +22,9 @@ add_test(NAME setup.make_test_rounds
   COMMAND ${SR_BASH_EXECUTABLE} ${SR_SETUP_DIR}/make-test-rounds.sh ${CMAKE_SOURCE_DIR})
 add_test(NAME setup.make_run
   COMMAND ${SR_BASH_EXECUTABLE} ${SR_SETUP_DIR}/make-run.sh ${CMAKE_SOURCE_DIR})
-set_tests_properties(setup.node_engines setup.make_test_rounds PROPERTIES LABELS setup TIMEOUT 300)
+add_test(NAME setup.install_packaging
+  COMMAND ${SR_BASH_EXECUTABLE} ${SR_SETUP_DIR}/install-packaging.sh ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+set_tests_properties(setup.node_engines setup.make_test_rounds setup.install_packaging
+  PROPERTIES LABELS setup TIMEOUT 300)
 # a cold Release build of the server: alone, so it does not starve the others
 set_tests_properties(setup.make_run PROPERTIES LABELS setup TIMEOUT 600 RUN_SERIAL TRUE)
