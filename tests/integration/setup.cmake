@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# What a newcomer meets first, checked (tests/setup):
+# What a newcomer meets first, checked (tests/setup, scripts/spdx.sh):
 #  - setup.node_engines: every npm package pinned for the Node.js tests
 #    (tests/browser, tests/interop) runs on the Node.js floor their
 #    package.json declares (Debian 12's), whatever Node runs the check;
@@ -10,7 +10,12 @@
 #    sserooms command and prints nothing but the server's own output;
 #  - setup.install_packaging: `cmake --install` of this build installs the
 #    systemd unit (pointed at the installed command), the example config
-#    and nginx site, and the license.
+#    and nginx site, and the license (named by the pkg-config file, the man
+#    page and README.md);
+#  - setup.spdx_script: scripts/spdx.sh --check and --fix on a tree of
+#    their own;
+#  - setup.spdx: every source file of this tree carries the SPDX license
+#    identifier (scripts/spdx.sh --check).
 set(SR_SETUP_DIR ${CMAKE_SOURCE_DIR}/tests/setup)
 find_program(SR_NODE_EXECUTABLE NAMES node nodejs)
 find_program(SR_BASH_EXECUTABLE bash REQUIRED)
@@ -24,7 +29,10 @@ add_test(NAME setup.make_run
   COMMAND ${SR_BASH_EXECUTABLE} ${SR_SETUP_DIR}/make-run.sh ${CMAKE_SOURCE_DIR})
 add_test(NAME setup.install_packaging
   COMMAND ${SR_BASH_EXECUTABLE} ${SR_SETUP_DIR}/install-packaging.sh ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+add_test(NAME setup.spdx_script
+  COMMAND ${SR_BASH_EXECUTABLE} ${SR_SETUP_DIR}/spdx-script.sh ${CMAKE_SOURCE_DIR})
+add_test(NAME setup.spdx COMMAND ${SR_BASH_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/spdx.sh --check)
 set_tests_properties(setup.node_engines setup.make_test_rounds setup.install_packaging
-  PROPERTIES LABELS setup TIMEOUT 300)
+  setup.spdx_script setup.spdx PROPERTIES LABELS setup TIMEOUT 300)
 # a cold Release build of the server: alone, so it does not starve the others
 set_tests_properties(setup.make_run PROPERTIES LABELS setup TIMEOUT 600 RUN_SERIAL TRUE)

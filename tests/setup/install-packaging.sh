@@ -7,7 +7,9 @@
 #  - PREFIX/share/sserooms/ holds sserooms.conf and nginx-sserooms.conf as
 #    in packaging/, and the installed command accepts that config file
 #    (--check-config);
-#  - PREFIX/share/doc/sserooms/LICENSE is the LICENSE file.
+#  - PREFIX/share/doc/sserooms/LICENSE is the LICENSE file (MIT), and the
+#    installed pkg-config file (still read by pkg-config) and man page, and
+#    README.md, name the license.
 # Usage: install-packaging.sh SOURCE_DIR BUILD_DIR
 set -u
 src=${1:?usage: install-packaging.sh SOURCE_DIR BUILD_DIR}
@@ -49,5 +51,16 @@ if [ -x "$prefix/bin/sserooms" ] && [ -f "$prefix/share/sserooms/sserooms.conf" 
     "exit status $rc: $(printf '%s' "$out" | head -n 3 | tr '\n' '|')"
 fi
 check "the license is installed" "$(yes_no cmp -s "$prefix/share/doc/sserooms/LICENSE" "$src/LICENSE")"
+check "it is the MIT license of the sserooms contributors" \
+  "$(yes_no grep -q '^Copyright (c) [0-9]* sserooms contributors$' "$src/LICENSE")"
+pc=$(find "$prefix" -name sserooms.pc | head -n 1)
+check "the pkg-config file names the license" "$(yes_no grep -qx 'License: MIT' "${pc:-/nonexistent}")"
+check "pkg-config reads it" \
+  "$(yes_no env PKG_CONFIG_PATH="$(dirname "${pc:-/nonexistent}")" pkg-config --validate sserooms)"
+man=$(find "$prefix" -name sserooms.1 | head -n 1)
+check "the man page names the license" \
+  "$(grep -q '^\.SH COPYRIGHT' "${man:-/nonexistent}" && grep -q 'MIT License' "${man:-/nonexistent}" && echo 1 || echo 0)"
+check "README.md names the license" \
+  "$(grep -q '^## License' "$src/README.md" && grep -q '\[LICENSE\](LICENSE)' "$src/README.md" && echo 1 || echo 0)"
 
 [ $failures -eq 0 ]
