@@ -18,6 +18,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // "18.20.4" / "v18" / "18.x" -> [major, minor, patch] with null for a wildcard.
 function parsePartial(text) {
@@ -127,5 +128,6 @@ function main(dirs) {
   return failed ? 1 : 0;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname))
+// only when run as a script: importing it (for satisfies) runs nothing
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url))
   process.exit(main(process.argv.slice(2)));
