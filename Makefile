@@ -1,5 +1,8 @@
 # sserooms: a thin wrapper over CMake. `make run` and `make test` install
-# any missing Debian packages first (scripts/deps.sh).
+# any missing Debian packages first (scripts/deps.sh). `make run` builds only
+# the sserooms command and shows the build's output only when it fails;
+# `make test` runs both rounds (release, then ASan+UBSan) whatever the first
+# gives, and fails at the end when either failed.
 BUILD      ?= build/release
 ASAN_BUILD ?= build/asan
 PREFIX     ?= /usr/local
@@ -17,8 +20,11 @@ deps:
 deps-test:
 	@scripts/deps.sh test
 
+# The tests (SR_TESTS) need cmocka, which only `scripts/deps.sh test`
+# installs: a release tree configured by `make run` or `make build` leaves them
+# out, and test-release turns them on.
 $(BUILD)/CMakeCache.txt:
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DSR_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
 
 $(ASAN_BUILD)/CMakeCache.txt:
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSR_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
@@ -31,15 +37,22 @@ build-asan: deps-test $(ASAN_BUILD)/CMakeCache.txt
 
 ## Starts sserooms on 127.0.0.1:8080 (in-memory) with the demo page on /;
 ## pass options with ARGS="--port 9000 ..."
-run: build
-	./$(BUILD)/sserooms --demo $(ARGS)
+run: deps $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j $(JOBS) --target sserooms >$(BUILD)/make-run.log 2>&1 \
+	  || { cat $(BUILD)/make-run.log >&2; exit 1; }
+	@exec $(BUILD)/sserooms --demo $(ARGS)
 
-## Every test: unit + integration (+ interop), then all again under ASan+UBSan
+## Every test: unit + integration (+ interop), then all again under
+## ASan+UBSan; the second round runs even when the first failed
 test: deps-test
-	@$(MAKE) --no-print-directory test-release
-	@$(MAKE) --no-print-directory test-asan
+	@failed=; \
+	$(MAKE) --no-print-directory test-release || failed="$$failed release"; \
+	$(MAKE) --no-print-directory test-asan || failed="$$failed asan"; \
+	if [ -n "$$failed" ]; then echo "== make test: FAILED:$$failed =="; exit 1; fi; \
+	echo "== make test: passed (release, asan) =="
 
 test-release: $(BUILD)/CMakeCache.txt
+	@cmake -S . -B $(BUILD) -DSR_TESTS=ON >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@echo "== tests (release build) =="
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -118,7 +118,9 @@ void app_cli_usage(FILE *out) {
             "them.\n\n"
             "Every setting is a flag, an environment variable and a config file key (the\n"
             "flag's name: `port = 9000`). Flags win over the environment, which wins over\n"
-            "the config file, which wins over the defaults. See sserooms(1).\n\n"
+            "the config file, which wins over the defaults. A variable is SSEROOMS_ + the\n"
+            "key in upper case with '_' for '-'; another SSEROOMS_* variable is warned about\n"
+            "at start and refused by --check-config. See sserooms(1).\n\n"
             "settings:\n");
     app_settings defaults;
     app_settings_init(&defaults);
@@ -127,10 +129,15 @@ void app_cli_usage(FILE *out) {
         char left[96], shown[256], more[400];
         snprintf(left, sizeof left, "--%s %s", d->name, d->arg);
         const char *def = app_settings_show(&defaults, (app_opt_id)i, 0, shown, sizeof shown);
-        if (*def)
-            snprintf(more, sizeof more, "[%s; default %s]", d->env, def);
+        char vars[128];
+        if (d->env_alias)
+            snprintf(vars, sizeof vars, "%s (or %s)", d->env, d->env_alias);
         else
-            snprintf(more, sizeof more, "[%s; unset: %s]", d->env,
+            snprintf(vars, sizeof vars, "%s", d->env);
+        if (*def)
+            snprintf(more, sizeof more, "[%s; default %s]", vars, def);
+        else
+            snprintf(more, sizeof more, "[%s; unset: %s]", vars,
                      d->unset_text ? d->unset_text : "none");
         usage_entry(out, left, d->help, more);
     }

@@ -2,6 +2,9 @@
  * main.c: the sserooms command. Settings come from the defaults, then the
  * config file (--config / SSEROOMS_CONFIG), then SSEROOMS_* variables, then
  * flags, each overriding the one before (options.c, config_file.c, cli.c).
+ * A SSEROOMS_* variable that names no setting is likely a typo that would
+ * leave a setting at its default (SSEROOMS_REDIS_ULR: a node without Redis):
+ * the server warns about each at start, --check-config refuses them.
  * With --check-config the result is also checked by the library itself
  * (server and Redis URL), printed, and the command exits; otherwise a server
  * runs on its own loop through the public API only, its stdout's first line
@@ -112,6 +115,16 @@ static void on_signal(uv_signal_t *h, int signum) {
     sr_server_shutdown(a->srv, on_shutdown_done, a);
 }
 
+static void print_unknown_env(const char *var, const char *closest, void *ud) {
+    fprintf((FILE *)ud, "sserooms: %s: unknown variable, no setting has this name (did you mean %s?)\n",
+            var, closest);
+}
+
+static void log_unknown_env(const char *var, const char *closest, void *ud) {
+    APP_LOG((const app_logger *)ud, APP_LOG_WARN, "unknown environment variable ignored",
+            APP_LOG_STR("variable", var), APP_LOG_STR("did_you_mean", closest));
+}
+
 static int is_loopback(const char *host) {
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
 }
@@ -166,6 +179,7 @@ static int run_server(const app_settings *s, const app_server_config *c, const c
     if (c->redis_url) start[n_start++] = APP_LOG_STR("redis", masked);
     if (path) start[n_start++] = APP_LOG_STR("config", path);
     app_log_write(&a.log, APP_LOG_INFO, 0, "starting", start, n_start);
+    app_env_unknown(log_unknown_env, &a.log);
     log_settings(&a.log, s);
 
     /* the library's own events (requests refused, slow consumers, Redis
@@ -225,10 +239,10 @@ int main(int argc, char **argv) {
 
     const char *path = cli.config_path, *path_origin = "--config";
     if (!path) {
-        const char *env = getenv("SSEROOMS_CONFIG");
+        const char *env = getenv(APP_ENV_CONFIG);
         if (env && *env) {
             path = env;
-            path_origin = "SSEROOMS_CONFIG";
+            path_origin = APP_ENV_CONFIG;
         }
     }
     app_settings s;
@@ -237,6 +251,7 @@ int main(int argc, char **argv) {
     int rc = 2;
     if (path && app_config_file_load(&s, path, stderr) < 0) goto out;
     if (app_settings_apply_env(&s, stderr) < 0) goto out;
+    if (cli.check_config && app_env_unknown(print_unknown_env, stderr) > 0) goto out;
     if (app_cli_apply_flags(&cli, &s, stderr) < 0) goto out;
     char auth_err[768];
     if (app_settings_check_auth(&s, auth_err, sizeof auth_err) < 0) {

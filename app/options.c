@@ -166,7 +166,8 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                          .arg = "MS",
                          .help = "a sequence counter unused this long expires (starts again at "
                                  "1), in ms; 0 = never"},
-    [APP_OPT_REDIS] = {"redis", "SSEROOMS_REDIS_URL", .kind = APP_KIND_STR,
+    [APP_OPT_REDIS] = {"redis", "SSEROOMS_REDIS", .kind = APP_KIND_STR,
+                       .env_alias = "SSEROOMS_REDIS_URL", /* its name before the rule */
                        .flags = APP_OPTF_URL_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "URL",
                        .unset_text = "rooms stay in memory on this node",
                        .help = "share rooms through Redis: redis://[[user]:password@]host[:port]"
@@ -478,16 +479,89 @@ int app_settings_set(app_settings *s, app_opt_id id, const char *text, app_sourc
 int app_settings_apply_env(app_settings *s, FILE *err_out) {
     int bad = 0;
     for (int i = 0; i < APP_OPT_COUNT; i++) {
-        const char *text = getenv(app_opt_defs[i].env);
+        const app_opt_def *d = &app_opt_defs[i];
+        const char *var = d->env, *text = getenv(var);
+        const char *alias_text = d->env_alias ? getenv(d->env_alias) : NULL;
+        if (alias_text && text && strcmp(alias_text, text) != 0) {
+            /* which one was meant cannot be guessed; values stay unprinted
+             * (they may hold a password) */
+            fprintf(err_out, "sserooms: %s and %s are both set, to different values: set %s only\n",
+                    var, d->env_alias, var);
+            bad = 1;
+            continue;
+        }
+        if (!text && alias_text) {
+            var = d->env_alias;
+            text = alias_text;
+        }
         if (!text) continue;
         char err[768];
-        if (app_settings_set(s, (app_opt_id)i, text, APP_SRC_ENV, app_opt_defs[i].env, err,
-                             sizeof err) < 0) {
-            fprintf(err_out, "sserooms: %s: %s\n", app_opt_defs[i].env, err);
+        if (app_settings_set(s, (app_opt_id)i, text, APP_SRC_ENV, var, err, sizeof err) < 0) {
+            fprintf(err_out, "sserooms: %s: %s\n", var, err);
             bad = 1;
         }
     }
     return bad ? -1 : 0;
+}
+
+/* Edits (insertions, deletions, substitutions) from a to b, each compared
+ * on at most its first 127 bytes: variable names are short, and a long
+ * one is far from every known name anyway. */
+static size_t edit_distance(const char *a, const char *b) {
+    enum { MAX = 127 };
+    size_t la = strnlen(a, MAX), lb = strnlen(b, MAX);
+    size_t row[MAX + 1];
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0]; /* row[i-1][j-1] */
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j]; /* row[i-1][j] */
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static int is_known_env(const char *name, size_t len) {
+    if (len == strlen(APP_ENV_CONFIG) && memcmp(name, APP_ENV_CONFIG, len) == 0) return 1;
+    for (int i = 0; i < APP_OPT_COUNT; i++) {
+        const app_opt_def *d = &app_opt_defs[i];
+        if (strlen(d->env) == len && memcmp(name, d->env, len) == 0) return 1;
+        if (d->env_alias && strlen(d->env_alias) == len && memcmp(name, d->env_alias, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+size_t app_env_unknown(void (*found)(const char *var, const char *closest, void *ud), void *ud) {
+    static const char prefix[] = "SSEROOMS_";
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, prefix, sizeof prefix - 1) != 0) continue;
+        const char *eq = strchr(*e, '=');
+        size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+        if (is_known_env(*e, len)) continue;
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), *e);
+        /* the suggestion is a current name, never the alias */
+        const char *closest = APP_ENV_CONFIG;
+        size_t best = edit_distance(name, closest);
+        for (int i = 0; i < APP_OPT_COUNT; i++) {
+            size_t d = edit_distance(name, app_opt_defs[i].env);
+            if (d < best) {
+                best = d;
+                closest = app_opt_defs[i].env;
+            }
+        }
+        found(name, closest, ud);
+        n++;
+    }
+    return n;
 }
 
 /* ---- showing values ------------------------------------------------------ */

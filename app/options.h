@@ -1,7 +1,7 @@
 /*
  * options.h: the settings of the sserooms command, one table for all of
  * them. Each setting has a long flag (--name), an environment variable
- * (SSEROOMS_*) and a config file key (the flag's name); values are checked
+ * and a config file key (the flag's name); values are checked
  * when they are set, and every value remembers where it came from (default,
  * file FILE:LINE, env VAR, flag --name) so --check-config can say so.
  *
@@ -9,6 +9,13 @@
  * config file, then environment, then flags. A later source overwrites a
  * scalar; for the list settings (trusted-proxy, cors-origin) the first value from a new
  * source replaces the whole list, and values from the same source add up.
+ *
+ * Environment variables follow one rule: SSEROOMS_ + the key upper-cased,
+ * '-' as '_' (redis-outbox: SSEROOMS_REDIS_OUTBOX). One older name is still
+ * read as an alias (SSEROOMS_REDIS_URL for redis). Any other SSEROOMS_*
+ * variable is a mistake the server cannot act on: app_env_unknown finds
+ * them, with the closest known name, so that the server warns at start
+ * and --check-config refuses.
  */
 #ifndef APP_OPTIONS_H
 #define APP_OPTIONS_H
@@ -90,7 +97,7 @@ typedef enum app_opt_kind {
 
 typedef struct app_opt_def {
     const char *name;  /* flag without "--", and config file key */
-    const char *env;   /* environment variable */
+    const char *env;   /* environment variable: SSEROOMS_ + name, upper case, '_' for '-' */
     app_opt_kind kind;
     unsigned flags;
     const char *arg;   /* placeholder in --help: PORT, MS, N, ... */
@@ -98,6 +105,7 @@ typedef struct app_opt_def {
     const char *const *choices; /* APP_KIND_ENUM, NULL-terminated */
     const char *unset_text;     /* what an unset value means, for --help */
     const char *help;
+    const char *env_alias; /* an older variable name still read, or NULL */
 } app_opt_def;
 
 extern const app_opt_def app_opt_defs[APP_OPT_COUNT];
@@ -140,9 +148,19 @@ void app_settings_free(app_settings *s);
 int app_settings_set(app_settings *s, app_opt_id id, const char *text, app_source source,
                      const char *where, char *err, size_t errcap);
 
-/* Applies every SSEROOMS_* variable of the table. 0, or -1 after printing
- * "sserooms: VAR: reason" lines to err_out. */
+/* Applies every SSEROOMS_* variable of the table (an alias when the
+ * variable itself is unset; both set to different values is an error). 0,
+ * or -1 after printing "sserooms: VAR: reason" lines to err_out. */
 int app_settings_apply_env(app_settings *s, FILE *err_out);
+
+/* The variable that names the config file (not a setting of the table). */
+#define APP_ENV_CONFIG "SSEROOMS_CONFIG"
+
+/* Calls found(var, closest, ud) for every variable of the environment whose
+ * name starts with SSEROOMS_ but is no setting's variable, alias or
+ * APP_ENV_CONFIG; `var` is the name alone (never the value), `closest` the
+ * known variable with the fewest edits from it. Returns how many. */
+size_t app_env_unknown(void (*found)(const char *var, const char *closest, void *ud), void *ud);
 
 /* The value of `id` as config file text (numbers in decimal, enums by
  * name, strings as given; secrets masked). For lists, item `index`.

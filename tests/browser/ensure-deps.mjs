@@ -8,7 +8,9 @@
  * `make test` runs quick and off the network. The release and ASan build
  * trees share this folder: a lock directory in the temp folder (holding the
  * owner's pid, taken over when that process is gone) keeps two of them from
- * installing at once.
+ * installing at once. A Node.js older than a locked package needs
+ * (engines.node) is refused here, naming both, rather than deep inside the
+ * browser tests (setup.node_engines keeps the lockfile on Debian 12's Node).
  */
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -16,6 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { satisfies } from '../setup/node-engines.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const LOCK_WAIT_MS = 240000;
@@ -42,6 +45,18 @@ function mismatch() {
     const installed = readJson(path.join(HERE, where, 'package.json'));
     if (!installed) return `${where} is missing`;
     if (installed.version !== entry.version) return `${where} is ${installed.version}, locked ${entry.version}`;
+  }
+  return null;
+}
+
+// Why this Node.js cannot run a locked package, or null when it can.
+function tooOld() {
+  const lock = readJson(path.join(HERE, 'package-lock.json'));
+  for (const [where, entry] of Object.entries((lock && lock.packages) || {})) {
+    const wanted = entry.engines && entry.engines.node;
+    if (where === '' || typeof wanted !== 'string') continue;
+    if (!satisfies(process.versions.node, wanted))
+      return `${where} ${entry.version} needs Node.js ${wanted}, this is ${process.versions.node}`;
   }
   return null;
 }
@@ -83,6 +98,11 @@ function lock() {
 }
 
 function main() {
+  const old = tooOld();
+  if (old) {
+    console.error(`tests/browser: ${old}`);
+    return 1;
+  }
   let release;
   try {
     release = lock();

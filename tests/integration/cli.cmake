@@ -4,10 +4,14 @@
 #    --check-config, bad files, secrets, log formats, --help + man page +
 #    README, and `cmake --install` of this build into a temporary DESTDIR
 #    with examples/embed.c built through pkg-config against it;
+#  - integration.test_cli_env: environment variables: one naming rule for
+#    every setting, the SSEROOMS_REDIS_URL alias, unknown SSEROOMS_*
+#    variables warned about at start and refused by --check-config;
 #  - integration.clients_node_publish: examples/clients/node-publish.mjs
 #    publishes through the reference adapter (from tests/interop's
 #    node_modules, hence the interop_deps fixture) into a sserooms node.
 sr_integration_test(test_cli_config)
+sr_integration_test(test_cli_env)
 # `cmake --install` needs every installed target built
 add_dependencies(test_cli_config sserooms_static sserooms_shared)
 
