@@ -166,16 +166,24 @@ static int must_park(sr_redis_adapter *a);
 static int park(sr_redis_adapter *a, struct acked_call *call, const char *const *rooms,
                 size_t n_rooms, const char *body, size_t body_len);
 
+/* The envelope of one publish: a publish to several rooms carries this
+ * adapter's next de-duplication key, the same in every per-room copy
+ * (envelope.h); a one-room envelope is the reference's bytes. */
+static char *encode_publish(sr_redis_adapter *a, size_t n_rooms, const sr_message *msg,
+                            const char *meta, size_t meta_len, size_t *body_len) {
+    char dedup[40] = "";
+    if (n_rooms > 1)
+        snprintf(dedup, sizeof dedup, "%s:%llu", a->dedup_base,
+                 (unsigned long long)++a->dedup_next);
+    return sr_envelope_encode_dedup(msg, a->node_id, meta, meta_len, dedup, body_len);
+}
+
 int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
                              const sr_message *msg, const char *meta, size_t meta_len) {
     if (a->closed) return SR_ECLOSED;
     if (n_rooms == 0) return 0;
     size_t body_len = 0;
-    char dedup[40] = "";
-    if (n_rooms > 1)
-        snprintf(dedup, sizeof dedup, "%s:%llu", a->dedup_base,
-                 (unsigned long long)++a->dedup_next);
-    char *body = sr_envelope_encode_dedup(msg, a->node_id, meta, meta_len, dedup, &body_len);
+    char *body = encode_publish(a, n_rooms, msg, meta, meta_len, &body_len);
     if (!body) {
         a->n.publish_failures += n_rooms;
         return SR_ENOMEM;
@@ -400,7 +408,7 @@ int sr_redis_adapter_publish_acked(sr_redis_adapter *a, const char *const *rooms
     if (n_rooms == 0) return SR_EINVAL;
     acked_call *call = calloc(1, sizeof *call);
     size_t body_len = 0;
-    char *body = call ? sr_envelope_encode_alloc(msg, a->node_id, meta, meta_len, &body_len) : NULL;
+    char *body = call ? encode_publish(a, n_rooms, msg, meta, meta_len, &body_len) : NULL;
     if (!body) {
         a->n.publish_failures += n_rooms;
         free(call);

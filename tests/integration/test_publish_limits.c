@@ -295,6 +295,11 @@ static void test_redis_down_says_so(void **state) {
         free(ev);
         if (last) break;
     }
+    /* B's room lost its subscription: its stream is told (gap event,
+     * docs/resume.md) before the next message */
+    char *gap = srt_node_next_event(&on_b, WAIT_MS);
+    assert_non_null(strstr(gap, "event: gap\ndata: {\"reason\":\"redis\""));
+    free(gap);
     srt_node_expect_event(&on_b, "id: 3\ndata: \"back\"\n\n");
     assert_int_equal(srt_node_redis_stat(PORT_B, NULL, "outbox"), 0);
     srt_sse_close(&on_a);
