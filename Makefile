@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # sserooms: a thin wrapper over CMake. `make run` and `make test` install
 # any missing Debian packages first (scripts/deps.sh). `make run` builds only
 # the sserooms command and shows the build's output only when it fails;

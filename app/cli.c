@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.c: argv, --help and --check-config for the sserooms command (see
  * cli.h). argv is read with getopt_long into a list of flags that is only

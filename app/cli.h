@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h: the command line of sserooms: reading argv (the settings' flags
  * plus --config, --check-config, --help, --version), the --help text, and

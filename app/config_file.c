@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config_file.c: the sserooms config file (format in config_file.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c: formatting and writing the command's log lines (see log.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.h: the sserooms command's log lines on stderr, as text or as JSON
  * lines ({"ts":...,"level":...,"msg":...,<fields>}), filtered by level.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c: the sserooms command. Settings come from the defaults, then the
  * config file (--config / SSEROOMS_CONFIG), then SSEROOMS_* variables, then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * options.c: the settings table of the sserooms command and the checks and
  * bookkeeping behind it (see options.h). Values are parsed once, when set,

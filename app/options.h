@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * options.h: the settings of the sserooms command, one table for all of
  * them. Each setting has a long flag (--name), an environment variable

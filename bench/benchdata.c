@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * benchdata.c: formatting and scanning the benchmark payload (benchdata.h).
  * The scanner is deliberately small: flat objects only, which is all the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * benchdata.h: the benchmark's event payload, shared by ssepub (writes it)
  * and sseload (reads it).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * benchnet.c: the helpers of benchnet.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * benchnet.h: small socket and clock helpers shared by the benchmark tools
  * (sseload, ssepub, rawfan): URL splitting, non-blocking connects from a

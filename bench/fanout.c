@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fanout.c: idle-stream memory and one-broadcast fan-out time.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hist.h: a log-linear latency histogram (HDR style), no per-sample storage.
  *

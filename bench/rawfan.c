@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rawfan.c: the raw baseline server of the benchmark, the ceiling on this
  * machine: it accepts the same requests as sserooms, writes the same bytes,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # make bench: starts a release sserooms on a free port, opens 10,000 idle
 # streams from a separate process, and reports the server's memory per
 # stream and the time one broadcast takes to reach all of them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sseload.c: the SSE load generator (one process, one epoll loop).
  *

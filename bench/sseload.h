@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sseload.h: what the SSE load generator counts, and its reports.
  *

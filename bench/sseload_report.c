@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sseload_report.c: sseload's counters and reports (sseload.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sseparse.c: the streaming response + event-stream parser of sseparse.h.
  *

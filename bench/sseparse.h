@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sseparse.h: a streaming HTTP/1.1 response + Server-Sent Events parser.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ssepub.c: the benchmark publisher (one process, one epoll loop).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ssepub.h: the benchmark publisher's shared state.
  *

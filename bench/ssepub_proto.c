@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ssepub_proto.c: one publish in each protocol, and reading the replies.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # shellcheck disable=SC2034  # set here, read by the sourced lib/*.sh
 # suite.sh (make bench): the benchmark suite of sserooms against its peers —
 # Nchan (nginx), a Node.js better-sse server and the rawfan raw baseline —

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * embed.c: libsserooms inside your own program, on your own libuv loop.
  *

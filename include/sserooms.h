@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sserooms.h: the public API of libsserooms.
  *

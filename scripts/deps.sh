@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages sserooms needs to build, test and run, and
 # nothing when they are all there (quick and silent). Runs apt-get through
 # sudo when not root. Usage: scripts/deps.sh [build|test|fuzz|bench]

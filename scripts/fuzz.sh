@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # fuzz.sh: builds the libFuzzer targets (tests/fuzz) with clang and runs
 # each for a set time on a copy of its committed corpus; `make fuzz` calls
 # it. Then the JSON scanner is compared with Node's JSON.parse over

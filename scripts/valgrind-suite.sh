@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # valgrind-suite.sh: the single-node integration tests with the server under
 # valgrind's memcheck; reports valgrind errors and definite leaks (not part
 # of `make test`: it takes minutes).

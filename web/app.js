@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * app.js: the sserooms demo page's behaviour. No framework, no build step.
  *

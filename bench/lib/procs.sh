@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # procs.sh (sourced by bench/suite.sh): every process the suite starts, free
 # ports, CPU pinning and memory readings.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // report.mjs: turns one bench/suite.sh results directory into RESULTS.md.
 //
 // Reads only what the suite left there: machine.env (machine, versions,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # scenarios.sh (sourced by bench/suite.sh): one function per scenario of
 # issue #4 (S1..S5) and the S1-peak profile. Each run gets its own directory

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # servers.sh (sourced by bench/suite.sh): starts and stops the servers under
 # test — sserooms, Nchan (nginx), the Node.js better-sse peer, the rawfan raw

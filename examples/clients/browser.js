@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * browser.js: receiving sserooms rooms in a browser with the built-in
  * EventSource. No library, no build step: include it with a <script> tag

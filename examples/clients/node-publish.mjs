@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 // node-publish.mjs: a Node.js service publishing into sserooms rooms through
 // the reference Redis adapter, @opinionated-machine/sse-rooms-redis. The
 // adapter writes the envelope sserooms nodes read from Redis

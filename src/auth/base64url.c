@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * base64url.c: strict unpadded base64url (see base64url.h).
  *

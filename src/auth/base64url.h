@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * base64url.h: the URL-safe base64 alphabet of RFC 4648 section 5 without
  * padding, as JWS (RFC 7515) and the subscribe tickets use it.

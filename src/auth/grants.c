@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * grants.c: room grant lists (see grants.h): building them from JWT claim
  * values with the project's JSON scanner, and matching room names.

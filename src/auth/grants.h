@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * grants.h: which rooms a token lets its holder subscribe to and publish
  * to, read from two claims of a verified JWT payload (by default "rooms"

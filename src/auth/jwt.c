@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jwt.c: the JWT verifier: configuration and key loading, the verify
  * pipeline (split, decode, header, signature, claims) and the three

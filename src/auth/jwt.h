@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jwt.h: verification of compact JWS tokens (JWT, RFC 7519) with OpenSSL,
  * for the subscribe and publish endpoints.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jwt_claims.c: the checks on a token's decoded header and payload: the
  * pinned alg, typ and crit in the header; exp, nbf, iat, iss and aud in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jwt_internal.h: what jwt.c (keys, signatures, the verify pipeline) and
  * jwt_claims.c (header and claim checks) share. Not for other modules.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tickets.c: the single-use subscribe ticket store (see tickets.h).
  *

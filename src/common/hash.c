@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hash.c: SipHash-1-3 (64-bit output) and the process-wide random key used
  * by sr_hash, plus sr_random_bytes (getrandom, retried on EINTR and short

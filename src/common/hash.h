@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hash.h: SipHash-1-3 with a per-process random key, for hash tables whose
  * keys come from clients (room names), so that chosen names cannot pile

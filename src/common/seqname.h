@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * seqname.h: the one rule for sequence names ("sequence" of POST /publish,
  * the key of sr_sequence_next / sr_broadcast_sequenced) and the Redis key a

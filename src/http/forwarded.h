@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * forwarded.h: client addresses behind proxies: IP addresses and CIDR
  * ranges, and the client address of a request from its peer and its

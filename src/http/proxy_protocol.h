@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * proxy_protocol.h: the PROXY protocol header (HAProxy's "PROXY protocol"
  * versions 1 and 2) that load balancers put in front of a connection's

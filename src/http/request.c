@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * request.c: incremental HTTP request parsing on top of libhttp-parser.
  *

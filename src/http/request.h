@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * request.h: one HTTP/1.1 request, parsed incrementally with limits.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * response.c: HTTP/1.1 status lines and response heads.
  */

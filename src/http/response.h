@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * response.h: writing HTTP/1.1 response heads.
  */

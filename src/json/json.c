@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json.c: sr_json_validate, the validating scanner (see json.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json.h: a validating JSON scanner that never builds a tree.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json_access.c: reading values out of text that sr_json_validate has
  * accepted: member lookup, array/object iteration, string decoding and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json_text.c: producing text: sr_json_quote (JSON.stringify's string
  * escaping), sr_json_quote_inert (the same, with C1 controls and bidi

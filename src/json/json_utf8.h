@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json_utf8.h: the one UTF-8 sequence classifier shared by the JSON
  * scanner, the string decoder, sr_json_quote and sr_json_utf8_repair, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * adapter.c: the Redis Pub/Sub adapter (see adapter.h).
  *

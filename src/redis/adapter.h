@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * adapter.h: the Redis Pub/Sub adapter: rooms shared between nodes.
  *

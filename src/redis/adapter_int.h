@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * adapter_int.h: the Redis adapter's state, shared by the files that make
  * up the adapter (adapter.c: connections, publishing, receiving, stats;

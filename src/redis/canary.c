@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * canary.c: the liveness canary (see canary.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * canary.h: the liveness canary of one subscriber connection.
  *

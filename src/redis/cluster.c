@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cluster.c: the cluster mode's shards (see cluster.h): their connections
  * and subscription sets, SPUBLISH with MOVED/ASK redirections, received

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cluster.h: the Redis adapter's cluster mode: sharded Pub/Sub over a
  * Redis Cluster.

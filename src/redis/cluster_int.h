@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cluster_int.h: the cluster mode's state, shared by cluster.c (shards,
  * publishing, receiving, stats) and cluster_map.c (the control connection,

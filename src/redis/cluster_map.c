@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cluster_map.c: the cluster mode's slot map (see cluster.h): the control
  * connection, refreshes, and moving rooms to their new owners.

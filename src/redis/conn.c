@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.c: one Redis connection on libuv (see conn.h for the behaviour).
  *

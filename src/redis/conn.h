@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.h: one RESP2 connection to Redis on a libuv loop, kept alive.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * defer.c: end-of-turn callbacks on a uv_check + uv_prepare pair (see defer.h).
  */

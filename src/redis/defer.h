@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * defer.h: run a callback once at the end of the current loop turn.
  *

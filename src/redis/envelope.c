@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * envelope.c: encodes and checks the Redis envelope (see envelope.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * envelope.h: the JSON envelope a message travels in through Redis,
  * byte-compatible with the Node.js reference (wire-format.md section 2):

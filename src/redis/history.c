@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * history.c: resume history in Redis, shared by every node (docs/resume.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * history.h: resume history kept in Redis, shared by every node (see
  * history.c and docs/resume.md): the sr_adapter members history_publish

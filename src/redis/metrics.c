@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c: the Redis adapter's Prometheus samples for GET /metrics:
  * connection state, reconnects, publishes and their failures, envelopes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sequence.c: ordered event ids through Redis (see adapter.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * slot.c: keyslots, the slot map from CLUSTER SHARDS / CLUSTER SLOTS, and
  * MOVED/ASK parsing (see slot.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * slot.h: Redis Cluster keyslots and the slot map.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * subs.c: the subscription set of the subscriber connection (see subs.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * subs.h: the channel subscriptions of the subscriber connection, kept
  * exactly equal to the set of wanted channels.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * url.c: parses redis:// and unix:// URLs (see url.h for the forms).
  *

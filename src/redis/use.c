@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * use.c: sr_server_use_redis, the public entry that installs the Redis
  * adapter in a server. Kept apart from adapter.c so the adapter links (and

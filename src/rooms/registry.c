@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * registry.c: the room index of one event-loop thread (see registry.h).
  *

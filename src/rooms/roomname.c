@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * roomname.c: sr_room_name_check, the one rule for room names used by the
  * HTTP query parser, the publish endpoint and the C API.

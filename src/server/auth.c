@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth.c: authorization of the server's endpoints with JWTs (src/auth).
  *

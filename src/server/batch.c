@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * batch.c: one loop turn's broadcasts to one room, delivered together.
  *

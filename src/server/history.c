@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * history.c: the history kept in memory (see history.h, docs/resume.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * history.h: resume with Last-Event-ID (docs/resume.md): ordered history
  * ids, the rooms' kept messages and the replay of what a reconnecting

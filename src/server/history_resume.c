@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * history_resume.c: streams that resume with Last-Event-ID, the reset
  * event, and history broadcasts (see history.h, docs/resume.md).

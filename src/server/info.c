@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * info.c: the information endpoints: GET /healthz (the adapter's health
  * decides ok or degraded), the probes GET /livez (the process answers) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * internal.h: the server's and connections' private structures, shared by
  * the files of src/server (one concern each: server.c life cycle and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * limits.c: the limits that keep one client from taking the server: the
  * count of open connections per client address, the size of one message's

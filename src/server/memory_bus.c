@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * memory_bus.c: the in-process bus, an adapter that joins several servers
  * of one process (on one loop thread) as if they were nodes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * observe.c: what the server tells about itself besides /stats: log events
  * to the embedder's log hook, GET /metrics in the Prometheus text format

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * routes.c: the HTTP endpoints other than the stream itself:
  * POST /publish, GET /healthz, /livez, /readyz, /rooms, /stats, CORS preflight (POST

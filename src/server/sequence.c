@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sequence.c: ordered event ids: sr_sequence_next and sr_broadcast_sequenced.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c: the server's life cycle: configuration, listening, accepting,
  * the per-loop-turn flush, heartbeats, statistics and graceful shutdown.

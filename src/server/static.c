@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * static.c: the files of cfg.web_root (the demo page). GET / answers
  * index.html and GET /NAME the file NAME directly in the folder: names are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stream.c: turning a GET on the SSE path into a stream.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * writer.c: writer threads: each owns the send queues of the streams handed
  * to it and does all writes to their sockets (see writer.h for the split

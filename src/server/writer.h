@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * writer.h: writer threads (sr_config.threads >= 2, or 0 = one per core).
  *

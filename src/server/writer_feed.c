@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * writer_feed.c: the main loop's side of the writer threads: it numbers
  * each stream's slot in its writer, appends commands to the writer's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * writer_int.h: the records shared by the two halves of the writer threads:
  * writer_feed.c (the main loop's side: slots, batches, hand-over, start and

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 /*
  * demo.test.mjs: the demo page (web/) tested in a real browser.
  *

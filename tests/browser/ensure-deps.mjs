@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 /*
  * ensure-deps.mjs: the browser test's set-up (CTest fixture browser_deps).
  * Runs `npm ci --no-audit --no-fund` in tests/browser unless node_modules

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * harness.mjs: what the browser tests share (used by resume.test.mjs):
  * bounded waits, a sserooms process started with any arguments and

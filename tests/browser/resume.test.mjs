@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 /*
  * resume.test.mjs: the demo page (web/) resuming after a server restart,
  * with history on (docs/resume.md), in Debian's chromium.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_envelope.c: libFuzzer target for the Redis envelope decoder
  * (src/redis/envelope.h), and the encoder through a round trip.

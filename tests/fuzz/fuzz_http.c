@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_http.c: libFuzzer target for the HTTP request parser
  * (src/http/request.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_json.c: libFuzzer target for the JSON scanner (src/json/json.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_jwt.c: libFuzzer target for the JWT verifier (src/auth/jwt.h):
  * base64url, the header and claims JSON, the algorithm pinning and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_redis_reply.c: libFuzzer target for the Redis reply handling: the
  * real adapter (src/redis/adapter.c, sequence.c, subs.c) on real

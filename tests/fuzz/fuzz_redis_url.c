@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_redis_url.c: libFuzzer target for the Redis URL parser
  * (src/redis/url.h).

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 // json_differential.mjs: the JSON scanner against Node's JSON.parse, file by
 // file, over JSONTestSuite's test_parsing and the fuzz corpus (or the
 // directories / files given).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json_verdict.c: the C side of the differential test against Node's
  * JSON.parse (tests/fuzz/json_differential.mjs drives it).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # JWT authorization of the real binary (tests/integration/test_auth_http.c):
 # streams, publishing, tickets, counters and startup checks. Tokens are
 # signed in the test with the helpers of the unit tests (test_auth_tokens.c)

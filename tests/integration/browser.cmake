@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The demo page (web/) in a real browser: Debian's chromium driven by
 # playwright-core (tests/browser).
 #  - browser.npm_ci installs the pinned playwright-core from the committed

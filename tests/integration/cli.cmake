@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The sserooms command's configuration, logs and packaging
 # (tests/integration/test_cli_config.c), and the Node.js client snippet:
 #  - integration.test_cli_config: config file / environment / flags,

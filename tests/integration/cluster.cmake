@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Redis Cluster mode and the liveness canary: real loopback clusters built
 # by tests/support/srt_cluster.c (and a classic redis-server for the
 # canary's classic mode).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fault tests (tests/integration/test_faults_*.c): the real sserooms binary
 # under hostile or broken clients. Each asserts the server stays up (answers
 # /healthz, exits 0 on SIGTERM), its peak RSS stays under a bound stated in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Interop with the Node.js reference (tests/interop/): the real npm package
 # @opinionated-machine/sse-rooms-redis@2.0.0 and sserooms nodes share one
 # redis-server, checked byte for byte in both directions.

@@ -1,1 +1,2 @@
+# SPDX-License-Identifier: MIT
 sr_integration_test(test_library)

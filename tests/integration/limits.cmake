@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Limits (tests/integration/test_limits.c): each configurable limit hit
 # against the real binary (status, JSON error, /stats "refused" and
 # /metrics counters, the server still serving), connections per client

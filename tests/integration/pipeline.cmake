@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Pipelining (tests/integration/test_pipeline_flood.c): 10,000 publishes
 # pipelined on one keep-alive connection by a client that pauses reading,
 # all answered 200 in order and delivered to every subscriber; and a client

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Last-Event-ID resume with history (docs/resume.md), on the real binary:
 #  - integration.test_resume: replay of 50 missed messages on one node and
 #    across two nodes (real redis-server), the reset event (count and age

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Ordered event ids through POST /publish "sequence", on the real binary:
 # without Redis, and with two nodes on a real redis-server.
 sr_integration_test(test_sequence_http)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_auth_http.c: JWT authorization of the real sserooms binary
  * (--auth-alg ...), over sockets. Tokens are built and signed here with

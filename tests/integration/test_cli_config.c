@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cli_config.c: the sserooms command's configuration, logs and
  * packaging, on the real binary (tests/support/srt_proc).

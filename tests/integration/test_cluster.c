@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cluster.c: sserooms in Redis Cluster mode (--redis-cluster) on a
  * real loopback cluster of 3 masters with a replica each (srt_cluster),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cluster_canary.c: the liveness canary rebuilds a wedged subscriber
  * connection, in the classic mode (one redis-server) and in cluster mode

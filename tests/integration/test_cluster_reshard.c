@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cluster_reshard.c: a slot range moved by the real
  * `redis-cli --cluster reshard` under sserooms (issue #8), on its own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_faults_churn.c: 10,000 stream connects and disconnects in a burst.
  *

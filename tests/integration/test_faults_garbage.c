@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_faults_garbage.c: garbage and oversized requests on every endpoint
  * (/sse, /publish, /healthz, /rooms, /stats, /metrics and an unknown path)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_faults_redis.c: Redis killed (SIGKILL) and restarted under load.
  *

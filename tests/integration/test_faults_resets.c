@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_faults_resets.c: clients vanishing mid-write. 200 streams share a
  * room; 16 kB messages are published to it 200 times a second; half of the

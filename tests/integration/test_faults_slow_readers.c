@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_faults_slow_readers.c: 500 subscribers that never read next to 500
  * that do, with 200 messages a second published to all of them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_faults_slowloris.c: 2,000 slowloris connections against a server
  * run with --request-timeout-ms 3000, while a healthy subscriber receives

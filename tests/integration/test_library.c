@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_library.c: the embedding API, in process, over real sockets.
  *

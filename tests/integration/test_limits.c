@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_limits.c: every configurable limit, hit against the real binary,
  * and the message size limit of the library API.

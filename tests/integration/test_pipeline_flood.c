@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_pipeline_flood.c: one client that pipelines far more POST /publish
  * requests than it reads answers for, on one keep-alive connection.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_redis_churn.c: subscriptions stay exact under churn. Two sserooms
  * nodes on one redis-server; clients open and close streams on random rooms

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_redis_faults.c: sserooms nodes when Redis goes away.
  *

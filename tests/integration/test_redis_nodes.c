@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_redis_nodes.c: two and three sserooms nodes sharing rooms through one
  * real redis-server, over sockets: byte-exact cross-node frames (and the

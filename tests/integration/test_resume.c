@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_resume.c: Last-Event-ID resume (docs/resume.md) on the real binary,
  * real sockets, and a real redis-server for the multi-node cases.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_resume_storm.c: 100 streams reconnect at once, to the other node,
  * while messages keep coming at 500 a second (history in a real Redis).

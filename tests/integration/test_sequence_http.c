@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sequence_http.c: POST /publish with "sequence" on the real sserooms
  * binary, over sockets: ids assigned in memory without Redis; two nodes on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sequence_lib.c: the library calls sr_sequence_next and
  * sr_broadcast_sequenced on a server using a real redis-server, in process

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_server_basic.c: the sserooms binary's command line and its normal
  * HTTP behaviour, over real sockets: --version/--help/bad flags, settings

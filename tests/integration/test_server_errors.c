@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_server_errors.c: every refusal the sserooms binary makes, over real
  * sockets: invalid publish bodies (400 naming the problem), 401 without the

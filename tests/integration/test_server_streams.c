@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_server_streams.c: stream behaviour of the sserooms binary under
  * load and at the edges: a slow consumer is disconnected while a fast one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_threads.c: the library with two writer threads (cfg.threads = 3),
  * in process, over real sockets.

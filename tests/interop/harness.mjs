@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // harness.mjs: processes and sockets for the interop test (interop.mjs).
 //
 // Owns the child processes (one redis-server, several sserooms nodes): every

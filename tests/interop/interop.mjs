@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // interop.mjs: sserooms against the real Node.js reference adapter
 // (@opinionated-machine/sse-rooms-redis@2.0.0, its dist/RedisAdapter.js, on
 // ioredis) through one real redis-server, checked byte for byte.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # npm_ci.cmake: installs tests/interop/node_modules from the committed
 # package-lock.json with `npm ci`, and does nothing when the last successful
 # install was of the same package.json + package-lock.json (a stamp file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_check.c: assertion helpers for the integration tests (see
  * srt_check.h). Each prints what it saw before failing, so a failed run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_check.h: cmocka assertions built on the support library, for the
  * integration tests: they fail the running test (with the response or the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_cluster.c: a loopback Redis Cluster for tests (see srt_cluster.h).
  *

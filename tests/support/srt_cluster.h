@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_cluster.h: a real Redis Cluster on loopback for tests.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_faults.c: memory readings, nested /stats counters and
  * the frame-checking stream set of the fault tests (see srt_faults.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_faults.h: support for the fault tests (tests/integration/test_faults_*.c),
  * which put the real sserooms binary under hostile or broken clients and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_http.c: the test HTTP/1.1 client (see srt_http.h). Sockets are
  * non-blocking and every wait goes through poll() with the caller's

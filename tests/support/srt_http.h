@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_http.h: a small blocking HTTP/1.1 client for integration tests.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_json.c: a tiny strict JSON reader for the tests (see srt_json.h).
  * Values are found by skipping over text with a recursive descent that only

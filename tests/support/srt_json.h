@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_json.h: just enough JSON reading for integration tests to check the
  * server's JSON answers ({"delivered":N}, {"error":"..."}, /rooms, /stats)

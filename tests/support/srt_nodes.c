@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_nodes.c: the multi-node Redis test harness (see srt_nodes.h).
  *

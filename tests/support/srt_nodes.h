@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_nodes.h: several sserooms nodes sharing one real redis-server, for
  * the Redis integration tests (tests/integration/test_redis_*.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_proc.c: spawning the sserooms binary for integration tests (see
  * srt_proc.h). fork + execve with stdout/stderr on a log file; readiness is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_proc.h: starting and stopping the real sserooms binary in tests.
  *

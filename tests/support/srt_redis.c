@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_redis.c: runs a real redis-server for tests (see srt_redis.h).
  *

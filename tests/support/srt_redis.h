@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_redis.h: a real redis-server for tests.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_sse.c: SSE stream reader and many-stream fleet for integration tests
  * (see srt_sse.h). A block is everything up to and including the first

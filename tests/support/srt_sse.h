@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_sse.h: reading Server-Sent Events streams in integration tests.
  *

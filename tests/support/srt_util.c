@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_util.c: clock, buffer, fd-limit and byte-dump helpers for the
  * integration-test support library (see srt_util.h). Allocation failures

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * srt_util.h: small helpers shared by the integration-test support library:
  * a monotonic clock, sleeping, a growable byte buffer, raising the open-file

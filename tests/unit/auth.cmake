@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests of src/auth: JWT verification (test_auth: signatures, algorithm
 # pinning, framing; test_auth_claims: time claims, iss/aud, configuration),
 # and base64url, room grants and subscribe tickets (test_auth_grants).

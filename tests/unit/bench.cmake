@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The benchmark tools' pure parts (bench/): the streaming HTTP + SSE parser,
 # the benchmark payload scanner and the latency histogram. They are not in
 # src/, so the test compiles their sources itself instead of linking an

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Redis Cluster mode: keyslots, slot maps, MOVED/ASK parsing. slot.c is
 # pure code and is compiled into the test directly (this file is included
 # before redis.cmake, which defines the src/redis archive).

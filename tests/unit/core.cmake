@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 sr_unit_test(test_sse sse)
 sr_unit_test(test_http http common)
 # Behind proxies: addresses, CIDR ranges, X-Forwarded-For / Forwarded, and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests of src/redis. The module is linked as a static archive so that only
 # the members a test references are pulled in: use.c (sr_server_use_redis)
 # needs the server module and is left out of these unit tests. The tests

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Unit tests of the seeded hash, the room registry and the room-name rule.
 sr_unit_test(test_hash common)
 sr_unit_test(test_registry rooms common)

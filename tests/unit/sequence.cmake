@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Ordered event ids (src/server/sequence.c, src/redis/sequence.c).
 # test_sequence: the id format and the in-memory path, on servers that do
 # not listen, plus the server's side of the adapter contract (fake adapter).

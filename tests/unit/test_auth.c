@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_auth.c: JWT verification (src/auth/jwt.c, jwt_claims.c).
  *

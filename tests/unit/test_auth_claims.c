@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_auth_claims.c: the claim checks of the JWT verifier (exp, nbf, iat
  * and their leeway boundaries, NumericDate forms, exp required or not,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_auth_grants.c: strict base64url (RFC 4648 vectors, refusal of
  * padding, foreign characters and non-canonical text), room grants read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_auth_tokens.c: the helpers of test_auth_tokens.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_auth_tokens.h: helpers shared by the JWT tests (test_auth.c,
  * test_auth_claims.c): the committed test keys, and tokens built and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_hash.c: SipHash-1-3 known answers, the seeded sr_hash, and
  * sr_random_bytes.

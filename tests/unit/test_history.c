@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_history.c: the history kept in memory (src/server/history.c) and its
  * pure parts: id parsing, the configuration checks, epochs, the count bound

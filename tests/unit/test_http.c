@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_http.c: request parsing with limits, pipelining, keep-alive,
  * query decoding and header lookup (pure; no sockets).

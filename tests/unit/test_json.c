@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_json.c: the JSON scanner (src/json) against JavaScript's JSON.parse.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_redis_adapter.c: the Redis adapter end to end on a real redis-server,
  * with two adapters standing for two nodes: delivery across nodes, own echo

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_redis_conn.c: the Redis connection layer against a real redis-server:
  * handshake (AUTH password, ACL user, SELECT, Unix socket), pipelining order,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_redis_envelope.c: byte-exact envelope encoding (the reference's
  * JSON.stringify output) and every reason a received payload is dropped.

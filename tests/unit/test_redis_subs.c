@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_redis_subs.c: the subscription set against a real redis-server.
  * After any sequence of wanted/unwanted changes (and Redis restarts), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_redis_url.c: the redis:// and unix:// URL parser.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_registry.c: the room registry: join / leave / leave-all, room
  * events, swap-remove index fix-up, table growth and shrink, iteration,

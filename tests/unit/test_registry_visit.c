@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_registry_visit.c: sr_registry_visit, the de-duplicating walk over
  * the members of several rooms that a broadcast delivers through: a member

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_roomname.c: sr_room_name_check, the room-name rule of the public
  * API: exactly the documented byte set, 1..max_len bytes, NULL refused.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sequence.c: ordered event ids without Redis: the id format, key and
  * epoch checks, the in-memory counters (per server, shared by a memory bus),

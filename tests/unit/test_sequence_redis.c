@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sequence_redis.c: ordered event ids in the Redis adapter, on a real
  * redis-server, with adapters standing for nodes (no server): ids as the

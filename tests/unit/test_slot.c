@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_slot.c: keyslots (against values CLUSTER KEYSLOT gave on Redis
  * 7.0.15), the slot map from CLUSTER SHARDS / CLUSTER SLOTS replies (fed as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sse.c: the SSE encoder writes exactly the reference's frames.
  */

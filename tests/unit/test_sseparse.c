@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sseparse.c: the benchmark's streaming response + SSE parser
  * (bench/sseparse.c) follows the WHATWG event-stream rules whatever the

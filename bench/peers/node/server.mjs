@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // server.mjs: the Node.js peer of bench/suite.sh — SSE rooms the way a Node
 // user builds them: better-sse sessions on plain node:http, one better-sse
 // Channel per room.
