@@ -106,6 +106,7 @@ struct sr_conn {
     uint8_t detached : 1;       /* left its rooms, close hook called */
     uint8_t w_end_sent : 1;     /* writer threads: end asked (writer.c) */
     uint8_t w_detach_sent : 1;  /* writer threads: detach asked */
+    uint8_t notify_sent : 1;    /* TLS: close_notify queued after the last answer */
     uint16_t wix;               /* writer threads: its writer */
     uint32_t wslot;             /* writer threads: slot + 1; 0 = written here */
     uint32_t requests;          /* requests read on this connection */
@@ -271,6 +272,7 @@ struct sr_server {
     int log_level;
 
     sr_auth *auth;              /* JWT authorization; NULL: anonymous */
+    struct sr_server_tls *tls;  /* TLS for clients (tls_server.c); NULL: plain */
     uv_timer_t stats_timer;     /* cfg.stats_room broadcasts */
     sr_stats stats;
     sr_metrics metrics;

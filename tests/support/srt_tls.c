@@ -7,6 +7,10 @@
 #include "srt_tls.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,4 +135,106 @@ void srt_tls_ca_remove(srt_tls_ca *ca) {
     }
     rmdir(ca->dir);
     ca->dir[0] = 0;
+}
+
+/* --- client commands --------------------------------------------------------- */
+
+static pid_t spawn(const char *const *argv, int in_fd, int out_fd) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (in_fd >= 0) dup2(in_fd, 0);
+    else {
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0) dup2(nul, 0);
+    }
+    dup2(out_fd, 1);
+    dup2(out_fd, 2);
+    execvp(argv[0], (char *const *)argv);
+    _exit(127);
+}
+
+int srt_cmd_run(const char *const *argv, const char *stdin_text, int timeout_ms, char **out) {
+    *out = NULL;
+    char path[] = "/tmp/srt-cmd-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return -1;
+    int in[2] = {-1, -1};
+    if (stdin_text && pipe(in) != 0) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    pid_t pid = spawn(argv, in[0], fd);
+    close(fd);
+    if (in[0] >= 0) {
+        close(in[0]);
+        size_t len = strlen(stdin_text), off = 0;
+        while (off < len) {
+            ssize_t w = write(in[1], stdin_text + off, len - off);
+            if (w <= 0) break;
+            off += (size_t)w;
+        }
+        close(in[1]);
+    }
+    int status = -1;
+    for (int waited = 0; pid > 0; waited += 10) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) {
+            status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            break;
+        }
+        if (waited >= timeout_ms) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            break;
+        }
+        usleep(10000);
+    }
+    *out = srt_file_read(path, NULL);
+    unlink(path);
+    if (!*out) *out = strdup("");
+    return status;
+}
+
+pid_t srt_cmd_spawn(const char *const *argv, const char *out_path) {
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) return -1;
+    pid_t pid = spawn(argv, -1, fd);
+    close(fd);
+    return pid;
+}
+
+void srt_cmd_stop(pid_t pid) {
+    if (pid <= 0) return;
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+char *srt_file_read(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *p = malloc(cap);
+    size_t r;
+    while (p && (r = fread(p + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n - 1 == 0) {
+            char *q = realloc(p, cap * 2);
+            if (!q) {
+                free(p);
+                p = NULL;
+                break;
+            }
+            p = q;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!p) return NULL;
+    p[n] = 0;
+    if (len) *len = n;
+    return p;
 }
