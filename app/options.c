@@ -23,6 +23,7 @@
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const off_on[] = {"off", "on", NULL};
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
 
 #define NUM(lo, hi) .kind = APP_KIND_NUM, .min = (lo), .max = (hi)
 
@@ -89,6 +90,16 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                 .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
                                 .help = "connections (from a trusted-proxy, when set) begin with "
                                         "a PROXY protocol v1/v2 header naming the client"},
+    [APP_OPT_TLS_CERT] = {"tls-cert", "SSEROOMS_TLS_CERT", .kind = APP_KIND_STR,
+                          .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none: plain HTTP",
+                          .help = "serve HTTPS with this certificate (PEM, the full chain); "
+                                  "reloaded on SIGHUP"},
+    [APP_OPT_TLS_KEY] = {"tls-key", "SSEROOMS_TLS_KEY", .kind = APP_KIND_STR, .flags = APP_OPTF_EMPTY_UNSETS,
+                         .arg = "FILE", .unset_text = "none",
+                         .help = "the private key of --tls-cert (PEM); reloaded on SIGHUP"},
+    [APP_OPT_TLS_MIN_VERSION] = {"tls-min-version", "SSEROOMS_TLS_MIN_VERSION", .kind = APP_KIND_ENUM,
+                                 .arg = "1.2|1.3", .choices = tls_versions,
+                                 .help = "oldest TLS version accepted"},
     [APP_OPT_CORS] = {"cors-origin", "SSEROOMS_CORS_ORIGIN", .kind = APP_KIND_LIST,
                       .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ORIGIN", .unset_text = "no origin allowed",
                       .help = "allowed CORS origin; repeatable or comma-separated; * allows any"},
@@ -188,6 +199,18 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                .help = "share rooms through a Redis Cluster (sharded Pub/Sub): seed "
                                        "nodes redis://[[user]:password@]host:port, comma-separated "
                                        "(credentials on the first only); not with --redis"},
+    [APP_OPT_REDIS_TLS_CA] = {"redis-tls-ca", "SSEROOMS_REDIS_TLS_CA", .kind = APP_KIND_STR,
+                              .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE",
+                              .unset_text = "the system's trust store",
+                              .help = "rediss://: the CA (PEM) that signed the Redis servers' "
+                                      "certificates; their host name is checked"},
+    [APP_OPT_REDIS_TLS_CERT] = {"redis-tls-cert", "SSEROOMS_REDIS_TLS_CERT", .kind = APP_KIND_STR,
+                                .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
+                                .help = "rediss://: a client certificate (PEM) for Redis servers "
+                                        "that ask for one (needs --redis-tls-key)"},
+    [APP_OPT_REDIS_TLS_KEY] = {"redis-tls-key", "SSEROOMS_REDIS_TLS_KEY", .kind = APP_KIND_STR,
+                               .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
+                               .help = "rediss://: the key of --redis-tls-cert (PEM)"},
     [APP_OPT_REDIS_CANARY_INTERVAL] = {"redis-canary-interval-ms", "SSEROOMS_REDIS_CANARY_INTERVAL_MS",
                                        NUM(0, UINT32_MAX), .arg = "MS",
                                        .help = "liveness canary probe interval on each Redis "
@@ -677,6 +700,9 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->sequence_ttl_ms = (uint32_t)v[APP_OPT_SEQ_TTL].num;
     c->threads = (unsigned)v[APP_OPT_THREADS].num;
     c->proxy_protocol = (int)v[APP_OPT_PROXY_PROTOCOL].num;
+    c->tls_cert_file = v[APP_OPT_TLS_CERT].str;
+    c->tls_key_file = v[APP_OPT_TLS_KEY].str;
+    if (c->tls_cert_file || c->tls_key_file) c->tls_min_version = tls_versions[v[APP_OPT_TLS_MIN_VERSION].num];
     c->publish_key = v[APP_OPT_PUBLISH_KEY].str;
     c->auth_alg = v[APP_OPT_AUTH_ALG].str;
     c->auth_secret = v[APP_OPT_AUTH_SECRET].str;
@@ -728,6 +754,9 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
      * the Redis adapter; given both, the adapter refuses the combination */
     out->redis.cluster = v[APP_OPT_REDIS_CLUSTER].str;
     if (!out->redis_url) out->redis_url = out->redis.cluster;
+    out->redis.tls_ca_file = v[APP_OPT_REDIS_TLS_CA].str;
+    out->redis.tls_cert_file = v[APP_OPT_REDIS_TLS_CERT].str;
+    out->redis.tls_key_file = v[APP_OPT_REDIS_TLS_KEY].str;
     out->redis.canary_interval_ms = (uint32_t)v[APP_OPT_REDIS_CANARY_INTERVAL].num;
     out->redis.canary_timeout_ms = (uint32_t)v[APP_OPT_REDIS_CANARY_TIMEOUT].num;
     out->log_format = (int)v[APP_OPT_LOG_FORMAT].num;

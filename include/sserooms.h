@@ -256,6 +256,13 @@ typedef struct sr_config {
      * 413, sr_broadcast gives SR_ETOOBIG): each room is one copy of the
      * envelope sent to Redis. 0 = none. */
     size_t max_publish_bytes;       /* 16 MiB */
+
+    /* TLS (docs/tls.md). Both files set: every connection speaks TLS
+     * (ALPN http/1.1), with session tickets; a handshake must be done
+     * within request_timeout_ms. NULL: plain HTTP, as before. */
+    const char *tls_cert_file;      /* PEM: the certificate, then its chain */
+    const char *tls_key_file;       /* PEM: its private key */
+    const char *tls_min_version;    /* NULL or "1.2"; or "1.3" */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */
@@ -656,6 +663,16 @@ typedef struct sr_stats {
 
 SR_API void sr_server_stats(const sr_server *srv, sr_stats *out);
 
+/* TLS: reads the certificate and key files again (the paths given at
+ * sr_server_new); new connections use them, open ones keep theirs. On
+ * failure the previous certificate stays and err says why. SR_ESTATE when
+ * TLS is off. */
+SR_API int sr_server_reload_tls(sr_server *srv, char *err, size_t errcap);
+/* Where TLS records are encrypted: "none" (TLS off), "user" (OpenSSL in
+ * user space) or "kernel"; and whether the kernel offers TLS offload. */
+SR_API const char *sr_server_tls_path(const sr_server *srv);
+SR_API int sr_server_tls_kernel_offered(const sr_server *srv);
+
 /* ------------------------------------------------------------------ */
 /* Redis Pub/Sub adapter (src/redis)                                    */
 /* ------------------------------------------------------------------ */
@@ -702,6 +719,13 @@ typedef struct sr_redis_options {
      * owning the channel's slot). Ordered ids (sequence_next,
      * publish_sequenced) and history are not available in this mode. */
     const char *cluster;          /* NULL: classic mode (url) */
+    /* TLS, for rediss:// URLs and cluster seeds (docs/tls.md): the server's
+     * certificate must be signed by tls_ca_file (NULL: the system's trust
+     * store) for the URL's host; a client certificate is sent when both
+     * tls_cert_file and tls_key_file are set. */
+    const char *tls_ca_file;
+    const char *tls_cert_file;
+    const char *tls_key_file;
 } sr_redis_options;
 
 /* Fills *opts with the defaults above. */

@@ -37,6 +37,7 @@
 #include "json/json.h"
 #include "server/history.h"
 #include "server/internal.h"
+#include "server/tls_server.h"
 
 #define SR_AUTH_DEFAULT_COOKIE "sserooms_token"
 #define SR_AUTH_DEFAULT_LEEWAY 30u
@@ -178,6 +179,7 @@ int sr_config_check(const sr_config *cfg, char *err, size_t errcap) {
     if (sr_history_config_check(cfg, err, errcap) < 0) return SR_EINVAL; /* history.c */
     if (cfg->ipv6_prefix_len > 128)
         return set_err(err, errcap, "ipv6-prefix-len: at most %s bits", "128");
+    if (sr_tls_config_check(cfg, err, errcap) < 0) return SR_EINVAL;     /* tls_server.c */
     return build_verifier(cfg, NULL, err, errcap);
 }
 

@@ -35,9 +35,13 @@
  *
  * Writes: the queue is a ring of references to shared frames. Enqueueing
  * only marks the connection dirty; the server's check handle flushes every
- * dirty connection once per loop turn with uv_try_write over all queued
- * frames (one writev), and hands any rest to a single uv_write whose
- * callback continues. A stream whose queued bytes would pass the limit is
+ * dirty connection once per loop turn through its transport
+ * (sr_transport_send, transport.h: plain TCP is one sendmsg over all
+ * queued frames, TLS seals them first), and hands any rest to a single
+ * uv_write (the frames, or the transport's sealed bytes) whose callback
+ * continues. Reads go through the transport too: a TLS connection's bytes
+ * are opened (handshake answers queued as the transport's pending bytes)
+ * before the HTTP layer sees plaintext. A stream whose queued bytes would pass the limit is
  * doomed (closed as a slow consumer once the current fan-out is over), so
  * one slow reader never grows memory or delays the others.
  *
@@ -46,6 +50,7 @@
  * the writer's batch, and closing waits for the writer's "gone" before the
  * socket is closed (sr_conn_writer_gone).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
@@ -54,6 +59,8 @@
 
 #include "http/proxy_protocol.h"
 #include "server/internal.h"
+#include "server/tls_server.h"
+#include "server/transport.h"
 #include "server/writer.h"
 
 #define SR_MAX_IOV 1024 /* IOV_MAX: at a high publish rate one writev carries a whole loop turn */
@@ -146,6 +153,11 @@ static void on_request_timeout(uv_timer_t *t) {
     sr_server *srv = c->srv;
     if (c->http->await_proxy) {
         sr_client_proxy_failed(c, SR_PROXY_ERR_TIMEOUT, NULL);
+        return;
+    }
+    if (!sr_tls_conn_ready(c)) { /* a handshake counts against the request timeout */
+        sr_tls_server_failed(c, SR_TLS_FAIL_TIMEOUT);
+        sr_conn_close_now(c);
         return;
     }
     if (!c->end_after_flush && sr_http_request_started(&c->http->req)) {
@@ -364,6 +376,41 @@ static void end_after_eof(sr_conn *c) {
     sr_conn_end(c);
 }
 
+/* Plaintext from the client, while the connection reads requests. */
+static void on_plaintext(sr_conn *c, const char *data, size_t len) {
+    if (c->kind == SR_CONN_STREAM || c->closing || c->end_after_flush) return; /* ignored */
+    if (c->http && c->http->await_proxy) read_proxy_header(c, data, len);
+    else if (c->http && (c->http->wait || c->http->backlog || c->http->deferred))
+        hold_bytes(c, data, len);
+    else feed_requests(c, data, len);
+}
+
+static int deliver_plaintext(void *ud, const char *p, size_t len) {
+    sr_conn *c = ud;
+    on_plaintext(c, p, len);
+    /* a stream's later bytes are not requests; from the next turn on its
+     * writer thread may own the transport */
+    return c->closing || c->kind == SR_CONN_STREAM ? -1 : 0;
+}
+
+static void mark_dirty(sr_conn *c);
+
+/* Wire bytes of a TLS connection: opened by its transport. 0, or -1 when
+ * the connection was closed (a failed handshake is counted). */
+static int transport_input(sr_conn *c, const char *data, size_t len) {
+    int rc = c->xport->vt->input(c->xport, data, len, deliver_plaintext, c);
+    if (c->closing) return -1;
+    if (rc != 0) { /* 1: close_notify; -1: failed */
+        if (rc < 0) sr_tls_server_failed(c, -1);
+        sr_conn_close_now(c);
+        return -1;
+    }
+    const char *p;
+    /* handshake answers, and answers held back until the handshake is done */
+    if (sr_transport_pending(c->xport, &p) || c->q_len > 0) mark_dirty(c);
+    return 0;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sr_conn *c = s->data;
     if (nread == 0) return;
@@ -382,14 +429,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         if (c->http && c->http->await_proxy && c->http->held.len)
             sr_client_proxy_failed(c, SR_PROXY_ERR_TRUNCATED, NULL);
         if (c->http) sr_http_request_eof(&c->http->req);
+        if (!sr_tls_conn_ready(c)) sr_tls_server_failed(c, SR_TLS_FAIL_EOF);
         sr_conn_close_now(c);
         return;
     }
-    if (c->kind == SR_CONN_STREAM || c->closing || c->end_after_flush) return; /* ignored */
-    if (c->http && c->http->await_proxy) read_proxy_header(c, buf->base, (size_t)nread);
-    else if (c->http && (c->http->wait || c->http->backlog || c->http->deferred))
-        hold_bytes(c, buf->base, (size_t)nread);
-    else feed_requests(c, buf->base, (size_t)nread);
+    if (c->closing) return;
+    if (c->kind == SR_CONN_STREAM || c->end_after_flush) {
+        /* ignored, but a TLS stream this loop still writes notices the
+         * peer's close_notify; one a writer owns ends at EOF */
+        if (c->xport && !c->wslot && transport_input(c, buf->base, (size_t)nread) < 0) return;
+        return;
+    }
+    if (!c->xport) on_plaintext(c, buf->base, (size_t)nread);
+    else if (transport_input(c, buf->base, (size_t)nread) < 0) return;
     if (c->http) sr_http_budget_update(c); /* the parser's buffers may have grown */
     sr_server_close_doomed(c->srv);
 }
@@ -612,22 +664,36 @@ void sr_conn_flush(sr_conn *c) {
     if (c->http && !c->closing) http_output_done(c);
 }
 
+/* uv_buf_t is struct iovec's layout on Unix: the same array serves both. */
+_Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) &&
+                   offsetof(uv_buf_t, base) == offsetof(struct iovec, iov_base) &&
+                   offsetof(uv_buf_t, len) == offsetof(struct iovec, iov_len),
+               "uv_buf_t is an iovec");
+
 static void flush_queue(sr_conn *c) {
     if (c->closing || c->inflight || c->wslot) return;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+        sr_conn_close_now(c);
+        return;
+    }
     uv_buf_t iov[SR_MAX_IOV];
-    while (c->q_len > 0) {
+    const char *sealed;
+    while (c->q_len > 0 || sr_transport_pending(c->xport, &sealed)) {
         size_t n = fill_iov(c, iov, SR_MAX_IOV);
-        if (n == 0) return; /* a hole at the head: sr_conn_fill goes on */
-        size_t total = 0;
-        for (size_t i = 0; i < n; i++) total += iov[i].len;
-        int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
-        if (w == UV_EAGAIN || w == UV_ENOSYS) w = 0;
+        /* a hole at the head (sr_conn_fill goes on) and nothing sealed */
+        if (n == 0 && !sr_transport_pending(c->xport, &sealed)) return;
+        bool blocked;
+        ssize_t w = sr_transport_send(c->xport, fd, (const struct iovec *)iov, n, &blocked);
         if (w < 0) {
             sr_conn_close_now(c);
             return;
         }
         consume(c, (size_t)w);
-        if ((size_t)w == total) continue; /* all of it: more may be queued */
+        if (!blocked) {
+            if (w > 0) continue; /* all of it: more may be queued */
+            break; /* TLS before its handshake is done: answers wait for it */
+        }
         /* the socket is full: hand the rest to libuv and continue in on_write */
         sr_write *wr = c->srv->free_writes;
         if (wr) {
@@ -636,9 +702,16 @@ static void flush_queue(sr_conn *c) {
             sr_conn_close_now(c);
             return;
         }
-        n = fill_iov(c, iov, SR_MAX_IOV);
         wr->conn = c;
-        wr->n_frames = (uint32_t)n;
+        wr->sealed = sr_transport_pending(c->xport, &sealed);
+        if (wr->sealed) { /* a sealing transport: its wire bytes, not the frames */
+            iov[0] = uv_buf_init((char *)sealed, (unsigned)wr->sealed);
+            n = 1;
+            wr->n_frames = 0;
+        } else {
+            n = fill_iov(c, iov, SR_MAX_IOV);
+            wr->n_frames = (uint32_t)n;
+        }
         if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
             wr->next_free = c->srv->free_writes;
             c->srv->free_writes = wr;
@@ -648,7 +721,14 @@ static void flush_queue(sr_conn *c) {
         c->inflight = wr;
         return;
     }
-    if (c->end_after_flush) sr_conn_close_now(c);
+    if (!c->end_after_flush || c->q_len > 0) return;
+    if (c->xport && !c->notify_sent && sr_tls_conn_ready(c)) { /* TLS ends with close_notify */
+        c->notify_sent = 1;
+        sr_tls_conn_close_notify(c);
+        flush_queue(c);
+        return;
+    }
+    sr_conn_close_now(c);
 }
 
 static void on_write(uv_write_t *req, int status) {
@@ -661,6 +741,12 @@ static void on_write(uv_write_t *req, int status) {
     c->inflight = NULL;
     if (status < 0) {
         if (status != UV_ECANCELED) sr_conn_close_now(c);
+        return;
+    }
+    if (wr->sealed) {
+        c->xport->vt->sent(c->xport, wr->sealed);
+        if (c->http) c->http->out_ms = uv_now(srv->loop); /* see output_stalled */
+        sr_conn_flush(c);
         return;
     }
     size_t bytes = 0;
@@ -701,6 +787,7 @@ static void on_conn_closed(uv_handle_t *h) {
         c->q_len--;
     }
     if (c->q != c->q_inline) free(c->q);
+    sr_transport_free(c->xport);
     if (c->prev) c->prev->next = c->next;
     else srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -748,6 +835,10 @@ void sr_conn_writer_gone(sr_conn *c, sr_gone_reason why) {
         return;
     }
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+struct sr_transport *sr_conn_transport(const sr_conn *c) {
+    return c->xport;
 }
 
 void sr_conn_end(sr_conn *c) {

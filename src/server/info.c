@@ -13,6 +13,7 @@
 
 #include "server/internal.h"
 #include "server/recover.h"
+#include "server/tls_server.h"
 
 void sr_adapter_stats_json(sr_server *srv, sr_buf *b) {
     sr_buf_puts(b, ",\"adapter\":");
@@ -126,6 +127,7 @@ void sr_stats_json(sr_server *srv, sr_buf *b) {
     sr_adapter_stats_json(srv, b);
     if (srv->has_adapter) sr_recover_json(srv, b);
     sr_auth_stats_json(srv, b);
+    sr_tls_stats_json(srv, b);
     sr_buf_puts(b, "}");
 }
 

@@ -2,7 +2,8 @@
 /*
  * internal.h: the server's and connections' private structures, shared by
  * the files of src/server (one concern each: server.c life cycle and
- * listening, conn.c socket I/O and the send queue, routes.c HTTP
+ * listening, conn.c socket I/O and the send queue, transport.c the seam
+ * between a send queue and its socket (plain TCP, TLS), routes.c HTTP
  * endpoints, stream.c opening streams, broadcast.c fan-out and rooms,
  * remote.c delivery from other nodes, memory_bus.c the in-process bus,
  * sequence.c ordered event ids, limits.c connections per client address
@@ -88,6 +89,7 @@ typedef struct sr_write {
     uv_write_t req;
     sr_conn *conn;
     uint32_t n_frames; /* frames at the head of the queue this write carries */
+    size_t sealed;     /* or: wire bytes of the connection's transport */
     struct sr_write *next_free;
 } sr_write;
 
@@ -108,6 +110,8 @@ struct sr_conn {
     uint32_t q_head, q_len, q_cap, q_off;
     size_t q_bytes;
     sr_write *inflight;         /* at most one uv_write at a time */
+    struct sr_transport *xport; /* NULL: plain TCP; else TLS (transport.h),
+                                   owned by whoever owns the writes */
 
     uint8_t kind;               /* sr_conn_kind */
     uint8_t dirty : 1;
@@ -119,6 +123,7 @@ struct sr_conn {
     uint8_t detached : 1;       /* left its rooms, close hook called */
     uint8_t w_end_sent : 1;     /* writer threads: end asked (writer.c) */
     uint8_t w_detach_sent : 1;  /* writer threads: detach asked */
+    uint8_t notify_sent : 1;    /* TLS: close_notify queued after the last answer */
     uint16_t wix;               /* writer threads: its writer */
     uint32_t wslot;             /* writer threads: slot + 1; 0 = written here */
     uint32_t requests;          /* requests read on this connection */
@@ -308,6 +313,7 @@ struct sr_server {
     int log_level;
 
     sr_auth *auth;              /* JWT authorization; NULL: anonymous */
+    struct sr_server_tls *tls;  /* TLS for clients (tls_server.c); NULL: plain */
     uv_timer_t stats_timer;     /* cfg.stats_room broadcasts */
     sr_stats stats;
     sr_metrics metrics;

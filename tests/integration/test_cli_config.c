@@ -45,12 +45,13 @@ static const char *const settings[] = {
     "max-header-bytes", "max-body-bytes", "request-timeout-ms", "keepalive-timeout-ms",
     "max-rooms-per-conn", "max-room-len", "max-connections", "max-connections-per-addr",
     "ipv6-prefix-len", "max-message-bytes", "max-publish-bytes", "threads", "trusted-proxy",
-    "proxy-protocol", "cors-origin", "publish-key", "anonymous",
-    "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key", "auth-leeway-s",
+    "proxy-protocol", "tls-cert", "tls-key", "tls-min-version", "cors-origin", "publish-key",
+    "anonymous", "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key", "auth-leeway-s",
     "auth-issuer", "auth-audience", "auth-cookie", "ticket-ttl-ms", "max-tickets-per-subject",
     "ticket-rate", "history", "history-ttl-ms", "history-max-bytes", "reset-event", "gap-event",
     "sequence-max-names", "sequence-ttl-ms", "redis", "channel-prefix", "node-id",
-    "redis-outbox", "redis-cluster", "redis-canary-interval-ms", "redis-canary-timeout-ms",
+    "redis-outbox", "redis-cluster", "redis-tls-ca", "redis-tls-cert", "redis-tls-key",
+    "redis-canary-interval-ms", "redis-canary-timeout-ms",
     "log-format", "log-level", "demo", "web-root"};
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
