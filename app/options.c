@@ -74,6 +74,14 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                 .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
                                 .help = "connections (from a trusted-proxy, when set) begin with "
                                         "a PROXY protocol v1/v2 header naming the client"},
+    [APP_OPT_H2C] = {"h2c", "SSEROOMS_H2C", .kind = APP_KIND_ENUM, .flags = APP_OPTF_SWITCH,
+                     .arg = "[on|off]", .choices = off_on,
+                     .help = "also speak cleartext HTTP/2 with prior knowledge (connections that "
+                             "begin with the HTTP/2 preface)"},
+    [APP_OPT_H2_MAX_STREAMS] = {"h2-max-streams", "SSEROOMS_H2_MAX_STREAMS", NUM(1, 2147483647),
+                                .arg = "N",
+                                .help = "concurrent streams per HTTP/2 connection "
+                                        "(SETTINGS_MAX_CONCURRENT_STREAMS)"},
     [APP_OPT_CORS] = {"cors-origin", "SSEROOMS_CORS_ORIGIN", .kind = APP_KIND_LIST,
                       .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ORIGIN", .unset_text = "no origin allowed",
                       .help = "allowed CORS origin; repeatable or comma-separated; * allows any"},
@@ -218,6 +226,7 @@ void app_settings_init(app_settings *s) {
     v[APP_OPT_MAX_CONNS].num = cfg.max_connections;
     v[APP_OPT_MAX_CONNS_PER_ADDR].num = cfg.max_connections_per_addr;
     v[APP_OPT_MAX_MESSAGE].num = cfg.max_message_bytes;
+    v[APP_OPT_H2_MAX_STREAMS].num = cfg.h2_max_streams;
     /* the command uses one thread per core; the library's default (1)
      * keeps an embedder's process single-threaded */
     v[APP_OPT_THREADS].num = 0;
@@ -556,6 +565,8 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->max_message_bytes = (size_t)v[APP_OPT_MAX_MESSAGE].num;
     c->threads = (unsigned)v[APP_OPT_THREADS].num;
     c->proxy_protocol = (int)v[APP_OPT_PROXY_PROTOCOL].num;
+    c->h2c = (int)v[APP_OPT_H2C].num;
+    c->h2_max_streams = (uint32_t)v[APP_OPT_H2_MAX_STREAMS].num;
     c->publish_key = v[APP_OPT_PUBLISH_KEY].str;
     c->auth_alg = v[APP_OPT_AUTH_ALG].str;
     c->auth_secret = v[APP_OPT_AUTH_SECRET].str;

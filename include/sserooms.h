@@ -214,6 +214,15 @@ typedef struct sr_config {
                                        a PROXY protocol v1 or v2 header, whose
                                        source is the client; a missing or
                                        malformed one closes the connection */
+
+    /* HTTP/2 (README "HTTP/2"): every EventSource a stream on one
+     * connection, POST /publish and the other routes too. */
+    int h2c;                        /* 1: a connection that begins with the
+                                       HTTP/2 client preface speaks cleartext
+                                       HTTP/2 (prior knowledge); others stay
+                                       HTTP/1.1 */
+    uint32_t h2_max_streams;        /* SETTINGS_MAX_CONCURRENT_STREAMS per
+                                       HTTP/2 connection; 0 means 128 */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */

@@ -55,6 +55,7 @@ void sr_config_init(sr_config *cfg) {
     cfg->max_connections_per_addr = 256;
     cfg->max_message_bytes = 256 * 1024;
     cfg->threads = SR_DEFAULT_THREADS;
+    cfg->h2_max_streams = 128;
 }
 
 static const char *keep_string(sr_server *srv, const char *s) {

@@ -43,7 +43,7 @@ static const char *const settings[] = {
     "host", "port", "heartbeat-ms", "max-queue-bytes", "max-header-bytes", "max-body-bytes",
     "request-timeout-ms", "keepalive-timeout-ms", "max-rooms-per-conn", "max-room-len",
     "max-connections", "max-connections-per-addr", "max-message-bytes", "threads", "trusted-proxy",
-    "proxy-protocol", "cors-origin",
+    "proxy-protocol", "h2c", "h2-max-streams", "cors-origin",
     "publish-key", "anonymous", "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key",
     "auth-leeway-s", "auth-issuer", "auth-audience", "auth-cookie", "ticket-ttl-ms", "history",
     "history-ttl-ms", "history-max-bytes", "reset-event", "redis", "channel-prefix", "node-id",
@@ -56,7 +56,7 @@ static const char *env_name(const char *setting, char *buf, size_t cap)
 {
     size_t k = (size_t)snprintf(buf, cap, "SSEROOMS_");
     for (const char *c = setting; *c && k + 1 < cap; c++)
-        buf[k++] = *c == '-' ? '_' : (char)(*c - 'a' + 'A');
+        buf[k++] = *c == '-' ? '_' : *c >= 'a' && *c <= 'z' ? (char)(*c - 'a' + 'A') : *c;
     snprintf(buf + k, cap - k, "%s", strcmp(setting, "redis") == 0 ? "_URL" : "");
     return buf;
 }
