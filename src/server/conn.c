@@ -20,9 +20,13 @@
  *
  * Writes: the queue is a ring of references to shared frames. Enqueueing
  * only marks the connection dirty; the server's check handle flushes every
- * dirty connection once per loop turn with uv_try_write over all queued
- * frames (one writev), and hands any rest to a single uv_write whose
- * callback continues. A stream whose queued bytes would pass the limit is
+ * dirty connection once per loop turn through its transport
+ * (sr_transport_send, transport.h: plain TCP is one sendmsg over all
+ * queued frames, TLS seals them first), and hands any rest to a single
+ * uv_write (the frames, or the transport's sealed bytes) whose callback
+ * continues. Reads go through the transport too: a TLS connection's bytes
+ * are opened (handshake answers queued as the transport's pending bytes)
+ * before the HTTP layer sees plaintext. A stream whose queued bytes would pass the limit is
  * doomed (closed as a slow consumer once the current fan-out is over), so
  * one slow reader never grows memory or delays the others.
  *
@@ -31,6 +35,7 @@
  * the writer's batch, and closing waits for the writer's "gone" before the
  * socket is closed (sr_conn_writer_gone).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
@@ -39,6 +44,7 @@
 
 #include "http/proxy_protocol.h"
 #include "server/internal.h"
+#include "server/transport.h"
 #include "server/writer.h"
 
 #define SR_MAX_IOV 1024 /* IOV_MAX: at a high publish rate one writev carries a whole loop turn */
@@ -324,6 +330,22 @@ static void read_proxy_header(sr_conn *c, const char *data, size_t len) {
     sr_buf_free(&kept);
 }
 
+/* Plaintext from the client, while the connection reads requests. */
+static void on_plaintext(sr_conn *c, const char *data, size_t len) {
+    if (c->kind == SR_CONN_STREAM || c->closing || c->end_after_flush) return; /* ignored */
+    if (c->http && c->http->await_proxy) read_proxy_header(c, data, len);
+    else if (c->http && (c->http->wait || c->http->backlog)) hold_bytes(c, data, len);
+    else feed_requests(c, data, len);
+}
+
+static int deliver_plaintext(void *ud, const char *p, size_t len) {
+    sr_conn *c = ud;
+    on_plaintext(c, p, len);
+    return c->closing ? -1 : 0;
+}
+
+static void mark_dirty(sr_conn *c);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sr_conn *c = s->data;
     if (nread == 0) return;
@@ -336,9 +358,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (c->kind == SR_CONN_STREAM || c->closing || c->end_after_flush) return; /* ignored */
-    if (c->http && c->http->await_proxy) read_proxy_header(c, buf->base, (size_t)nread);
-    else if (c->http && (c->http->wait || c->http->backlog)) hold_bytes(c, buf->base, (size_t)nread);
-    else feed_requests(c, buf->base, (size_t)nread);
+    if (!c->xport) {
+        on_plaintext(c, buf->base, (size_t)nread);
+    } else {
+        int rc = c->xport->vt->input(c->xport, buf->base, (size_t)nread, deliver_plaintext, c);
+        if (c->closing) return;
+        if (rc != 0) {
+            sr_conn_close_now(c);
+            return;
+        }
+        const char *p;
+        if (sr_transport_pending(c->xport, &p)) mark_dirty(c); /* handshake answers */
+    }
     sr_server_close_doomed(c->srv);
 }
 
@@ -495,21 +526,31 @@ void sr_conn_flush(sr_conn *c) {
     if (c->http && !c->closing) http_output_done(c);
 }
 
+/* uv_buf_t is struct iovec's layout on Unix: the same array serves both. */
+_Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) &&
+                   offsetof(uv_buf_t, base) == offsetof(struct iovec, iov_base) &&
+                   offsetof(uv_buf_t, len) == offsetof(struct iovec, iov_len),
+               "uv_buf_t is an iovec");
+
 static void flush_queue(sr_conn *c) {
     if (c->closing || c->inflight || c->wslot) return;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+        sr_conn_close_now(c);
+        return;
+    }
     uv_buf_t iov[SR_MAX_IOV];
-    while (c->q_len > 0) {
+    const char *sealed;
+    while (c->q_len > 0 || sr_transport_pending(c->xport, &sealed)) {
         size_t n = fill_iov(c, iov, SR_MAX_IOV);
-        size_t total = 0;
-        for (size_t i = 0; i < n; i++) total += iov[i].len;
-        int w = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
-        if (w == UV_EAGAIN || w == UV_ENOSYS) w = 0;
+        bool blocked;
+        ssize_t w = sr_transport_send(c->xport, fd, (const struct iovec *)iov, n, &blocked);
         if (w < 0) {
             sr_conn_close_now(c);
             return;
         }
         consume(c, (size_t)w);
-        if ((size_t)w == total) continue; /* all of it: more may be queued */
+        if (!blocked) continue; /* all of it: more may be queued */
         /* the socket is full: hand the rest to libuv and continue in on_write */
         sr_write *wr = c->srv->free_writes;
         if (wr) {
@@ -518,9 +559,16 @@ static void flush_queue(sr_conn *c) {
             sr_conn_close_now(c);
             return;
         }
-        n = fill_iov(c, iov, SR_MAX_IOV);
         wr->conn = c;
-        wr->n_frames = (uint32_t)n;
+        wr->sealed = sr_transport_pending(c->xport, &sealed);
+        if (wr->sealed) { /* a sealing transport: its wire bytes, not the frames */
+            iov[0] = uv_buf_init((char *)sealed, (unsigned)wr->sealed);
+            n = 1;
+            wr->n_frames = 0;
+        } else {
+            n = fill_iov(c, iov, SR_MAX_IOV);
+            wr->n_frames = (uint32_t)n;
+        }
         if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
             wr->next_free = c->srv->free_writes;
             c->srv->free_writes = wr;
@@ -543,6 +591,12 @@ static void on_write(uv_write_t *req, int status) {
     c->inflight = NULL;
     if (status < 0) {
         if (status != UV_ECANCELED) sr_conn_close_now(c);
+        return;
+    }
+    if (wr->sealed) {
+        c->xport->vt->sent(c->xport, wr->sealed);
+        if (c->http) c->http->out_ms = uv_now(srv->loop); /* see output_stalled */
+        sr_conn_flush(c);
         return;
     }
     size_t bytes = 0;
@@ -583,6 +637,7 @@ static void on_conn_closed(uv_handle_t *h) {
         c->q_len--;
     }
     if (c->q != c->q_inline) free(c->q);
+    sr_transport_free(c->xport);
     if (c->prev) c->prev->next = c->next;
     else srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -629,6 +684,10 @@ void sr_conn_writer_gone(sr_conn *c, sr_gone_reason why) {
         return;
     }
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+struct sr_transport *sr_conn_transport(const sr_conn *c) {
+    return c->xport;
 }
 
 void sr_conn_end(sr_conn *c) {

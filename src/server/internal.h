@@ -1,7 +1,8 @@
 /*
  * internal.h: the server's and connections' private structures, shared by
  * the files of src/server (one concern each: server.c life cycle and
- * listening, conn.c socket I/O and the send queue, routes.c HTTP
+ * listening, conn.c socket I/O and the send queue, transport.c the seam
+ * between a send queue and its socket (plain TCP, TLS), routes.c HTTP
  * endpoints, stream.c opening streams, broadcast.c fan-out and rooms,
  * remote.c delivery from other nodes, memory_bus.c the in-process bus,
  * sequence.c ordered event ids, limits.c connections per client address
@@ -71,6 +72,7 @@ typedef struct sr_write {
     uv_write_t req;
     sr_conn *conn;
     uint32_t n_frames; /* frames at the head of the queue this write carries */
+    size_t sealed;     /* or: wire bytes of the connection's transport */
     struct sr_write *next_free;
 } sr_write;
 
@@ -91,6 +93,8 @@ struct sr_conn {
     uint32_t q_head, q_len, q_cap, q_off;
     size_t q_bytes;
     sr_write *inflight;         /* at most one uv_write at a time */
+    struct sr_transport *xport; /* NULL: plain TCP; else TLS (transport.h),
+                                   owned by whoever owns the writes */
 
     uint8_t kind;               /* sr_conn_kind */
     uint8_t dirty : 1;

@@ -10,7 +10,8 @@
  * so batches coalesce while a writer is busy) and the writer is woken with
  * uv_async_send. Arrays are reused, so a steady fan-out allocates nothing
  * per recipient. The writer appends frames to per-stream rings and then
- * does one sendmsg per stream that got frames in the batch: several
+ * does one write per stream that got frames in the batch (through its
+ * transport, transport.h: one sendmsg for plain TCP): several
  * broadcasts of one turn leave in one write. On EAGAIN a uv_poll for
  * writable on that socket (in the writer's own loop) resumes it.
  *
@@ -35,10 +36,8 @@
  */
 #include "server/writer_int.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 
 static int gones_push(sr_wgones *a, sr_wgone g) {
@@ -138,11 +137,11 @@ static void consume(sr_writer *w, sr_wstream *s, size_t bytes) {
         size_t left = f->len - s->q_off;
         if (bytes < left) {
             s->q_off += (uint32_t)bytes;
-            s->q_bytes -= bytes;
+            s->q_bytes -= (uint32_t)bytes;
             return;
         }
         bytes -= left;
-        s->q_bytes -= left;
+        s->q_bytes -= (uint32_t)left;
         s->q_off = 0;
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_len--;
@@ -199,35 +198,31 @@ static void wait_writable(sr_writer *w, uint32_t slot) {
     s->waiting = 1;
 }
 
-/* Writes what slot has queued: one sendmsg of up to SR_WRITER_IOV frames
- * at a time, until done or the socket is full. */
+/* Writes what slot has queued through its transport (transport.h): one
+ * sendmsg of up to SR_WRITER_IOV frames at a time for plain TCP, sealed
+ * records for TLS, until done or the socket is full. */
 static void flush(sr_writer *w, uint32_t slot) {
     sr_wstream *s = slot_at(w, slot);
     if (s->state == SLOT_FREE || s->waiting) return;
     struct iovec iov[SR_WRITER_IOV];
-    while (s->q_len > 0) {
-        size_t n = 0, total = 0;
+    const char *sealed;
+    while (s->q_len > 0 || sr_transport_pending(s->xport, &sealed)) {
+        size_t n = 0;
         for (uint32_t i = 0; i < s->q_len && n < SR_WRITER_IOV; i++) {
             sr_frame *f = s->q[(s->q_head + i) % s->q_cap];
             uint32_t off = i == 0 ? s->q_off : 0;
             iov[n].iov_base = f->bytes + off;
-            iov[n].iov_len = f->len - off;
-            total += iov[n++].iov_len;
+            iov[n++].iov_len = f->len - off;
         }
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
-        ssize_t r = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        bool blocked;
+        ssize_t r = sr_transport_send(s->xport, s->fd, iov, n, &blocked);
         if (r < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                wait_writable(w, slot);
-                return;
-            }
             let_go(w, slot, SR_GONE_ERROR);
             return;
         }
-        s->last_write_ms = uv_now(&w->loop);
+        s->last_write_ms = (uint32_t)uv_now(&w->loop);
         consume(w, s, (size_t)r);
-        if ((size_t)r < total) {
+        if (blocked) {
             wait_writable(w, slot);
             return;
         }
@@ -276,7 +271,7 @@ static void queue_frame(sr_writer *w, uint32_t slot, sr_frame *f) {
         release(&w->rel, f); /* stale: the slot was let go */
         return;
     }
-    if (s->q_bytes + f->len > w->max_queue_bytes && f->born_ns && !s->waiting) {
+    if ((size_t)s->q_bytes + f->len > w->max_queue_bytes && f->born_ns && !s->waiting) {
         /* a batch that merged many turns may hold more than the limit for a
          * socket that is not full: write what is queued before judging */
         flush(w, slot);
@@ -285,7 +280,7 @@ static void queue_frame(sr_writer *w, uint32_t slot, sr_frame *f) {
             return;
         }
     }
-    if (s->q_bytes + f->len > w->max_queue_bytes && f->born_ns) {
+    if ((size_t)s->q_bytes + f->len > w->max_queue_bytes && f->born_ns) {
         release(&w->rel, f);
         let_go(w, slot, SR_GONE_SLOW);
         return;
@@ -306,7 +301,7 @@ static void queue_frame(sr_writer *w, uint32_t slot, sr_frame *f) {
     }
     s->q[(s->q_head + s->q_len) % s->q_cap] = f;
     s->q_len++;
-    s->q_bytes += f->len;
+    s->q_bytes += f->len; /* below max_queue_bytes + f->len: fits in 32 bits */
     mark(w, slot);
 }
 
@@ -325,8 +320,11 @@ static void run_command(sr_writer *w, const sr_wcmd *cmd) {
         s->dirty = dirty;
         s->conn = cmd->ptr;
         s->fd = cmd->op_fd >> 2;
+        /* set by the main loop before the attach, which the writer's mutex
+         * orders before this: from here on this writer owns it */
+        s->xport = sr_conn_transport(cmd->ptr);
         s->state = SLOT_LIVE;
-        s->last_write_ms = uv_now(&w->loop);
+        s->last_write_ms = (uint32_t)uv_now(&w->loop);
         return;
     }
     if (cmd->slot >= w->n_slots) { /* cannot happen: attach comes first */
@@ -396,11 +394,11 @@ void sr_writer_on_wheel_tick(uv_timer_t *t) {
     uint64_t sent = 0;
     for (uint32_t slot = b; slot < w->n_slots; slot += SR_WHEEL_BUCKETS) {
         sr_wstream *s = slot_at(w, slot);
-        if (s->state != SLOT_LIVE || now - s->last_write_ms < w->heartbeat_ms / 2) continue;
+        if (s->state != SLOT_LIVE || (uint32_t)now - s->last_write_ms < w->heartbeat_ms / 2) continue;
         if (s->q_len > 0) continue; /* data is on its way: no need */
         sr_frame_ref(w->heartbeat_frame);
         queue_frame(w, slot, w->heartbeat_frame);
-        s->last_write_ms = now; /* counted as written even if it waits */
+        s->last_write_ms = (uint32_t)now; /* counted as written even if it waits */
         sent++;
     }
     if (sent) atomic_fetch_add_explicit(&w->heartbeats, sent, memory_order_relaxed);

@@ -52,6 +52,8 @@ void sr_writers_add_stats(const sr_server *srv, sr_stats *out);
 /* Adds the writers' publish-to-write latency histogram. */
 void sr_writers_add_latency(const sr_server *srv, uint64_t *counts, uint64_t *sum_us);
 
+/* conn.c: c's transport (NULL: plain TCP), read by its writer at attach. */
+struct sr_transport *sr_conn_transport(const sr_conn *c);
 /* conn.c: the writer let go of c; the main loop closes it now. */
 void sr_conn_writer_gone(sr_conn *c, sr_gone_reason why);
 

@@ -9,12 +9,15 @@
 
 #include <stdatomic.h>
 
+#include "server/transport.h"
 #include "server/writer.h"
 
 #define SR_WRITER_IOV 1024 /* IOV_MAX, as SR_MAX_IOV in conn.c */
 #define SR_WHEEL_BUCKETS 16
 #define SR_MAX_WRITERS 64
 #define SR_SLOT_CHUNK 1024
+/* a stream's queue limit in a writer: q_bytes is 32 bits */
+#define SR_WRITER_MAX_QUEUE (UINT32_MAX / 2)
 
 enum { CMD_ATTACH = 0, CMD_FRAME = 1, CMD_END = 2, CMD_DETACH = 3 };
 enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_ENDING = 2 };
@@ -56,9 +59,12 @@ typedef struct sr_wstream {
     sr_frame **q;           /* ring, allocated only while frames wait: an
                                idle stream holds none */
     uint32_t q_head, q_len, q_cap, q_off;
-    size_t q_bytes;
+    uint32_t q_bytes;       /* bounded by max_queue_bytes (< 2 GiB here) */
+    uint32_t last_write_ms; /* writer loop time of the last write (low 32
+                               bits: only differences are used) */
     sr_wpoll *poll;         /* made at the first EAGAIN */
-    uint64_t last_write_ms; /* writer loop time of the last write */
+    sr_transport *xport;    /* its transport (transport.h): NULL is plain
+                               TCP; this writer owns it while attached */
     int fd;
     uint8_t state;          /* SLOT_* */
     uint8_t dirty;          /* in the writer's to-flush list */
