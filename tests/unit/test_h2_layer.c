@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_http2.c: the HTTP/2 layer (src/http2) driven by nghttp2's own
+ * test_h2_layer.c: the HTTP/2 layer (src/http2) driven by nghttp2's own
  * client side, in process, over memory: requests and their fields and
  * bodies, responses from an HTTP/1.1 head without connection-specific
  * fields, SSE data byte for byte, the shared payload of one frame sent to
