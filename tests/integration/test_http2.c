@@ -5,7 +5,8 @@
  * receives SSE frames byte-identical to curl --http1.1; 12 EventSource
  * streams on one connection all receive (with --threads 1 and 2), and
  * POST /publish works on the same connection; a stream closes on its own
- * (the client's RST_STREAM leaves its room, its siblings go on); a stream
+ * (the client's RST_STREAM leaves its room, its siblings go on); a
+ * Last-Event-ID replay arrives on its stream; a stream
  * whose flow-control window stays shut is a slow consumer under
  * --max-queue-bytes and is reset while a healthy subscriber keeps
  * receiving; protocol violations are answered with GOAWAY, counted, and
@@ -220,6 +221,44 @@ static void test_stream_closes_alone(void **state) {
     srt_check_stop(&p);
 }
 
+/* Last-Event-ID over HTTP/2: the replay arrives on the stream, then live
+ * messages, exactly as over HTTP/1.1. */
+static void test_history_replay_per_stream(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--history", "10", NULL), 0);
+    srt_h2 h;
+    assert_int_equal(srt_h2_open(&h, p.port, 0), 0);
+    int first = srt_h2_request(&h, "GET", "/sse?room=hist", NULL, NULL);
+    assert_true(srt_h2_wait_status(&h, first, SRT_TIMEOUT_MS));
+    srt_check_room_members(p.port, "hist", 1, SRT_TIMEOUT_MS);
+    for (int i = 1; i <= 3; i++) {
+        char json[64];
+        snprintf(json, sizeof(json), "{\"rooms\":[\"hist\"],\"data\":%d}", i);
+        srt_check_publish_delivered(p.port, json, 1);
+    }
+    assert_true(srt_h2_wait_data(&h, first, "data: 3\n\n", SRT_TIMEOUT_MS));
+    /* the id of the first message */
+    const char *d = h.st[first].data.data;
+    assert_true(strncmp(d, "id: ", 4) == 0);
+    char id[64];
+    size_t n = strcspn(d + 4, "\n");
+    assert_true(n < sizeof(id));
+    memcpy(id, d + 4, n);
+    id[n] = '\0';
+    const char *after = strstr(d, "data: 1\n\n");
+    assert_non_null(after);
+    after += strlen("data: 1\n\n"); /* the frames of messages 2 and 3 */
+    const char *hdr[] = {"last-event-id", id, NULL};
+    int again = srt_h2_request(&h, "GET", "/sse?room=hist", NULL, hdr);
+    assert_true(srt_h2_wait_data(&h, again, "data: 3\n\n", SRT_TIMEOUT_MS));
+    assert_string_equal(h.st[again].data.data, after);
+    srt_check_publish_delivered(p.port, "{\"rooms\":[\"hist\"],\"data\":4}", 2);
+    assert_true(srt_h2_wait_data(&h, again, "data: 4\n\n", SRT_TIMEOUT_MS));
+    srt_h2_close(&h);
+    srt_check_stop(&p);
+}
+
 /* A stream whose window stays shut: past --max-queue-bytes it is reset as
  * a slow consumer; a healthy subscriber receives everything. */
 static void test_shut_window_slow_consumer(void **state) {
@@ -377,6 +416,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_twelve_streams_one_connection, srt_teardown_servers),
         cmocka_unit_test_teardown(test_twelve_streams_writer_threads, srt_teardown_servers),
         cmocka_unit_test_teardown(test_stream_closes_alone, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_history_replay_per_stream, srt_teardown_servers),
         cmocka_unit_test_teardown(test_shut_window_slow_consumer, srt_teardown_servers),
         cmocka_unit_test_teardown(test_protocol_violations, srt_teardown_servers),
         cmocka_unit_test_teardown(test_no_h2c_no_http2, srt_teardown_servers),
