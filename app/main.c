@@ -31,7 +31,7 @@ _Static_assert((int)SR_LOG_DEBUG == (int)APP_LOG_DEBUG && (int)SR_LOG_INFO == (i
 typedef struct app {
     sr_server *srv;
     app_logger log;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
 } app;
 
 /* Creates the server on its own loop and installs the Redis adapter when a
@@ -101,6 +101,17 @@ static void on_shutdown_done(sr_server *srv, void *ud) {
     app *a = ud;
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->sighup, NULL);
+}
+
+/* SIGHUP: the TLS certificate and key are read again; open streams stay. */
+static void on_sighup(uv_signal_t *h, int signum) {
+    (void)signum;
+    app *a = h->data;
+    char why[512] = "";
+    if (sr_server_reload_tls(a->srv, why, sizeof why) == SR_ESTATE)
+        APP_LOG0(&a->log, APP_LOG_INFO, "SIGHUP ignored: TLS is not on");
+    /* success and failure are logged by the library */
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -185,15 +196,27 @@ static int run_server(const app_settings *s, const app_server_config *c, const c
     a.sigint.data = a.sigterm.data = &a;
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    uv_signal_init(loop, &a.sighup);
+    a.sighup.data = &a;
+    uv_signal_start(&a.sighup, on_sighup, SIGHUP);
 
     int port = sr_server_port(a.srv);
     int v6 = strchr(host, ':') != NULL;
     char url[128];
-    snprintf(url, sizeof url, "http://%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    const char *tls_path = sr_server_tls_path(a.srv);
+    int tls = strcmp(tls_path, "none") != 0;
+    snprintf(url, sizeof url, "%s://%s%s%s:%d", tls ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "",
+             port);
     printf("sserooms %s listening on %s\n", sr_version(), url);
     fflush(stdout);
     APP_LOG(&a.log, APP_LOG_INFO, "listening", APP_LOG_STR("url", url), APP_LOG_STR("host", host),
             APP_LOG_NUM("port", port));
+    if (tls)
+        APP_LOG(&a.log, APP_LOG_INFO, "TLS on", APP_LOG_STR("path", tls_path),
+                APP_LOG_STR("kernel_tls", sr_server_tls_kernel_offered(a.srv)
+                                              ? "offered by the kernel, not used (OpenSSL works on memory)"
+                                              : "unavailable (the kernel has no tls module)"),
+                APP_LOG_STR("cert", c->server.tls_cert_file));
     if (!is_loopback(host) && !c->server.publish_key && !c->server.auth_alg)
         APP_LOG(&a.log, APP_LOG_WARN,
                 "POST /publish is open to anyone who can reach this address: set publish-key",

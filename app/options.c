@@ -22,6 +22,7 @@
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const off_on[] = {"off", "on", NULL};
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
 
 #define NUM(lo, hi) .kind = APP_KIND_NUM, .min = (lo), .max = (hi)
 
@@ -82,6 +83,16 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                 .arg = "N",
                                 .help = "concurrent streams per HTTP/2 connection "
                                         "(SETTINGS_MAX_CONCURRENT_STREAMS)"},
+    [APP_OPT_TLS_CERT] = {"tls-cert", "SSEROOMS_TLS_CERT", .kind = APP_KIND_STR,
+                          .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none: plain HTTP",
+                          .help = "serve HTTPS with this certificate (PEM, the full chain); "
+                                  "reloaded on SIGHUP"},
+    [APP_OPT_TLS_KEY] = {"tls-key", "SSEROOMS_TLS_KEY", .kind = APP_KIND_STR, .flags = APP_OPTF_EMPTY_UNSETS,
+                         .arg = "FILE", .unset_text = "none",
+                         .help = "the private key of --tls-cert (PEM); reloaded on SIGHUP"},
+    [APP_OPT_TLS_MIN_VERSION] = {"tls-min-version", "SSEROOMS_TLS_MIN_VERSION", .kind = APP_KIND_ENUM,
+                                 .arg = "1.2|1.3", .choices = tls_versions,
+                                 .help = "oldest TLS version accepted"},
     [APP_OPT_CORS] = {"cors-origin", "SSEROOMS_CORS_ORIGIN", .kind = APP_KIND_LIST,
                       .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ORIGIN", .unset_text = "no origin allowed",
                       .help = "allowed CORS origin; repeatable or comma-separated; * allows any"},
@@ -567,6 +578,9 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->proxy_protocol = (int)v[APP_OPT_PROXY_PROTOCOL].num;
     c->h2c = (int)v[APP_OPT_H2C].num;
     c->h2_max_streams = (uint32_t)v[APP_OPT_H2_MAX_STREAMS].num;
+    c->tls_cert_file = v[APP_OPT_TLS_CERT].str;
+    c->tls_key_file = v[APP_OPT_TLS_KEY].str;
+    if (c->tls_cert_file || c->tls_key_file) c->tls_min_version = tls_versions[v[APP_OPT_TLS_MIN_VERSION].num];
     c->publish_key = v[APP_OPT_PUBLISH_KEY].str;
     c->auth_alg = v[APP_OPT_AUTH_ALG].str;
     c->auth_secret = v[APP_OPT_AUTH_SECRET].str;

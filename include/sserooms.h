@@ -223,6 +223,12 @@ typedef struct sr_config {
                                        HTTP/1.1 */
     uint32_t h2_max_streams;        /* SETTINGS_MAX_CONCURRENT_STREAMS per
                                        HTTP/2 connection; 0 means 128 */
+    /* TLS (docs/tls.md). Both files set: every connection speaks TLS
+     * (ALPN http/1.1), with session tickets; a handshake must be done
+     * within request_timeout_ms. NULL: plain HTTP, as before. */
+    const char *tls_cert_file;      /* PEM: the certificate, then its chain */
+    const char *tls_key_file;       /* PEM: its private key */
+    const char *tls_min_version;    /* NULL or "1.2"; or "1.3" */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */
@@ -577,6 +583,16 @@ typedef struct sr_stats {
 } sr_stats;
 
 SR_API void sr_server_stats(const sr_server *srv, sr_stats *out);
+
+/* TLS: reads the certificate and key files again (the paths given at
+ * sr_server_new); new connections use them, open ones keep theirs. On
+ * failure the previous certificate stays and err says why. SR_ESTATE when
+ * TLS is off. */
+SR_API int sr_server_reload_tls(sr_server *srv, char *err, size_t errcap);
+/* Where TLS records are encrypted: "none" (TLS off), "user" (OpenSSL in
+ * user space) or "kernel"; and whether the kernel offers TLS offload. */
+SR_API const char *sr_server_tls_path(const sr_server *srv);
+SR_API int sr_server_tls_kernel_offered(const sr_server *srv);
 
 /* ------------------------------------------------------------------ */
 /* Redis Pub/Sub adapter (src/redis)                                    */

@@ -30,6 +30,7 @@
 #include "json/json.h"
 #include "server/history.h"
 #include "server/internal.h"
+#include "server/tls_server.h"
 
 #define SR_AUTH_DEFAULT_COOKIE "sserooms_token"
 #define SR_AUTH_DEFAULT_LEEWAY 30u
@@ -169,6 +170,7 @@ int sr_config_check(const sr_config *cfg, char *err, size_t errcap) {
     free(ranges);
     if (rc < 0) return rc;
     if (sr_history_config_check(cfg, err, errcap) < 0) return SR_EINVAL; /* history.c */
+    if (sr_tls_config_check(cfg, err, errcap) < 0) return SR_EINVAL;     /* tls_server.c */
     return build_verifier(cfg, NULL, err, errcap);
 }
 

@@ -44,6 +44,7 @@
 
 #include "http/proxy_protocol.h"
 #include "server/internal.h"
+#include "server/tls_server.h"
 #include "server/transport.h"
 #include "server/writer.h"
 
@@ -133,6 +134,11 @@ static void on_request_timeout(uv_timer_t *t) {
     sr_server *srv = c->srv;
     if (c->http->await_proxy) {
         sr_client_proxy_failed(c, SR_PROXY_ERR_TIMEOUT, NULL);
+        return;
+    }
+    if (!sr_tls_conn_ready(c)) { /* a handshake counts against the request timeout */
+        sr_tls_server_failed(c, SR_TLS_FAIL_TIMEOUT);
+        sr_conn_close_now(c);
         return;
     }
     if (c->h2) { /* HTTP/2: idle without streams, or not done in time after GOAWAY */
@@ -408,11 +414,32 @@ static void on_plaintext(sr_conn *c, const char *data, size_t len) {
 
 static int deliver_plaintext(void *ud, const char *p, size_t len) {
     sr_conn *c = ud;
+    /* the first plaintext after a handshake in which ALPN chose h2 */
+    if (c->http && !c->http->h2_checked && !c->http->h2_alpn && sr_tls_conn_alpn_h2(c))
+        sr_conn_use_h2(c);
     on_plaintext(c, p, len);
-    return c->closing ? -1 : 0;
+    /* a stream's later bytes are not requests; from the next turn on its
+     * writer thread may own the transport */
+    return c->closing || c->kind == SR_CONN_STREAM ? -1 : 0;
 }
 
 static void mark_dirty(sr_conn *c);
+
+/* Wire bytes of a TLS connection: opened by its transport. 0, or -1 when
+ * the connection was closed (a failed handshake is counted). */
+static int transport_input(sr_conn *c, const char *data, size_t len) {
+    int rc = c->xport->vt->input(c->xport, data, len, deliver_plaintext, c);
+    if (c->closing) return -1;
+    if (rc != 0) { /* 1: close_notify; -1: failed */
+        if (rc < 0) sr_tls_server_failed(c, -1);
+        sr_conn_close_now(c);
+        return -1;
+    }
+    const char *p;
+    /* handshake answers, and answers held back until the handshake is done */
+    if (sr_transport_pending(c->xport, &p) || c->q_len > 0) mark_dirty(c);
+    return 0;
+}
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sr_conn *c = s->data;
@@ -422,22 +449,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         if (c->http && c->http->await_proxy && c->http->held.len)
             sr_client_proxy_failed(c, SR_PROXY_ERR_TRUNCATED, NULL);
         if (c->http) sr_http_request_eof(&c->http->req);
+        if (!sr_tls_conn_ready(c)) sr_tls_server_failed(c, SR_TLS_FAIL_EOF);
         sr_conn_close_now(c);
         return;
     }
-    if (c->kind == SR_CONN_STREAM || c->closing || (c->end_after_flush && !c->h2)) return; /* ignored */
-    if (!c->xport) {
-        on_plaintext(c, buf->base, (size_t)nread);
-    } else {
-        int rc = c->xport->vt->input(c->xport, buf->base, (size_t)nread, deliver_plaintext, c);
-        if (c->closing) return;
-        if (rc != 0) {
-            sr_conn_close_now(c);
-            return;
-        }
-        const char *p;
-        if (sr_transport_pending(c->xport, &p)) mark_dirty(c); /* handshake answers */
+    if (c->closing) return;
+    if (c->kind == SR_CONN_STREAM || (c->end_after_flush && !c->h2)) {
+        /* ignored, but a TLS stream this loop still writes notices the
+         * peer's close_notify; one a writer owns ends at EOF (an HTTP/2
+         * connection reads on after its GOAWAY: window updates, resets) */
+        if (c->xport && !c->wslot && transport_input(c, buf->base, (size_t)nread) < 0) return;
+        return;
     }
+    if (!c->xport) on_plaintext(c, buf->base, (size_t)nread);
+    else if (transport_input(c, buf->base, (size_t)nread) < 0) return;
     sr_server_close_doomed(c->srv);
 }
 
@@ -645,7 +670,10 @@ static void flush_queue(sr_conn *c) {
             return;
         }
         consume(c, (size_t)w);
-        if (!blocked) continue; /* all of it: more may be queued */
+        if (!blocked) {
+            if (w > 0) continue; /* all of it: more may be queued */
+            break; /* TLS before its handshake is done: answers wait for it */
+        }
         /* the socket is full: hand the rest to libuv and continue in on_write */
         sr_write *wr = c->srv->free_writes;
         if (wr) {
@@ -673,7 +701,14 @@ static void flush_queue(sr_conn *c) {
         c->inflight = wr;
         return;
     }
-    if (c->end_after_flush) sr_conn_close_now(c);
+    if (!c->end_after_flush || c->q_len > 0) return;
+    if (c->xport && !c->notify_sent && sr_tls_conn_ready(c)) { /* TLS ends with close_notify */
+        c->notify_sent = 1;
+        sr_tls_conn_close_notify(c);
+        flush_queue(c);
+        return;
+    }
+    sr_conn_close_now(c);
 }
 
 static void on_write(uv_write_t *req, int status) {

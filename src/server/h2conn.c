@@ -38,6 +38,7 @@
 
 #include "http2/h2.h"
 #include "server/internal.h"
+#include "server/tls_server.h"
 #include "server/transport.h"
 
 #define H2_MAX_IOV 512
@@ -66,10 +67,6 @@ typedef struct sr_h2_stream {
     uint8_t gone : 1;      /* the session closed the stream (or the connection went) */
     uint8_t reset : 1;     /* close with RST_STREAM(CANCEL): a slow consumer */
 } sr_h2_stream;
-
-int sr_h2_available(void) {
-    return 1;
-}
 
 static void add_violations(sr_conn *c) {
     uint64_t now = sr_h2_stats_of(c->h2->session)->violations;
@@ -372,7 +369,10 @@ static void flush_more(sr_conn *c) {
             c->srv->stats.bytes_out += (size_t)w;
             if (c->http) c->http->out_ms = uv_now(c->srv->loop);
         }
-        if (!blocked) continue;
+        if (!blocked) {
+            if (w > 0) continue; /* all of it: more may be produced */
+            break;               /* nothing taken: TLS before its handshake, or all out */
+        }
         /* the socket is full: one uv_write of the rest, continued in on_h2_write */
         hc->w_sealed = sr_transport_pending(c->xport, &sealed);
         if (hc->w_sealed) {
@@ -392,7 +392,15 @@ static void flush_more(sr_conn *c) {
         return;
     }
     /* everything is out: a finished session, or the end of a shutdown */
-    if (sr_h2_want_close(hc->session) || (c->end_after_flush && !hc->streams)) sr_conn_close_now(c);
+    if (sr_h2_out_bytes(hc->session) > 0) return;
+    if (!sr_h2_want_close(hc->session) && !(c->end_after_flush && !hc->streams)) return;
+    if (c->xport && !c->notify_sent && sr_tls_conn_ready(c)) { /* TLS ends with close_notify */
+        c->notify_sent = 1;
+        sr_tls_conn_close_notify(c);
+        flush_more(c);
+        return;
+    }
+    sr_conn_close_now(c);
 }
 
 void sr_h2c_end(sr_conn *c) {

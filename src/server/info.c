@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "server/internal.h"
+#include "server/tls_server.h"
 
 void sr_adapter_stats_json(sr_server *srv, sr_buf *b) {
     sr_buf_puts(b, ",\"adapter\":");
@@ -79,6 +80,7 @@ void sr_stats_json(sr_server *srv, sr_buf *b) {
     sr_h2c_json(srv, b);
     sr_adapter_stats_json(srv, b);
     sr_auth_stats_json(srv, b);
+    sr_tls_stats_json(srv, b);
     sr_buf_puts(b, "}");
 }
 

@@ -113,6 +113,7 @@ struct sr_conn {
     uint8_t detached : 1;       /* left its rooms, close hook called */
     uint8_t w_end_sent : 1;     /* writer threads: end asked (writer.c) */
     uint8_t w_detach_sent : 1;  /* writer threads: detach asked */
+    uint8_t notify_sent : 1;    /* TLS: close_notify queued after the last answer */
     uint16_t wix;               /* writer threads: its writer */
     uint32_t wslot;             /* writer threads: slot + 1; 0 = written here */
     uint32_t requests;          /* requests read on this connection */
@@ -286,6 +287,7 @@ struct sr_server {
     int log_level;
 
     sr_auth *auth;              /* JWT authorization; NULL: anonymous */
+    struct sr_server_tls *tls;  /* TLS for clients (tls_server.c); NULL: plain */
     uv_timer_t stats_timer;     /* cfg.stats_room broadcasts */
     sr_stats stats;
     sr_metrics metrics;
@@ -320,7 +322,6 @@ void sr_conn_doom(sr_conn *c);              /* close once the fan-out is over */
 void sr_conn_use_h2(sr_conn *c);
 
 /* h2conn.c: HTTP/2 connections (c->h2) and their streams (c->h2s) */
-int sr_h2_available(void);                    /* 1: ALPN may offer h2 */
 int sr_h2c_start(sr_conn *c);                 /* the preface came: c speaks HTTP/2 */
 void sr_h2c_read(sr_conn *c, const char *data, size_t len);
 void sr_h2c_flush(sr_conn *c);                /* writes the session's output */

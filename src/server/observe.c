@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "server/internal.h"
+#include "server/tls_server.h"
 #include "server/writer.h"
 
 const uint64_t sr_latency_bounds_us[SR_LATENCY_BUCKETS] = {
@@ -108,6 +109,7 @@ void sr_routes_metrics(sr_conn *c) {
     sr_limits_metrics(srv, &b);
     sr_clients_metrics(srv, &b);
     sr_h2c_metrics(srv, &b);
+    sr_tls_metrics(srv, &b);
     sr_buf_puts(&b, "# HELP sserooms_delivery_latency_seconds Time from a message's encoding on this node "
                     "to its last byte written to a stream.\n"
                     "# TYPE sserooms_delivery_latency_seconds histogram\n");

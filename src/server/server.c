@@ -18,6 +18,7 @@
 
 #include "json/json.h"
 #include "server/internal.h"
+#include "server/tls_server.h"
 #include "server/writer.h"
 
 /* The library's default writer threads (1: none); a build may set another
@@ -143,6 +144,7 @@ int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg) {
     int rc = copy_config(srv, cfg);
     if (rc == SR_OK) rc = sr_clients_new(srv, cfg);
     if (rc == SR_OK) rc = sr_auth_new(srv, cfg);
+    if (rc == SR_OK) rc = sr_tls_server_new(srv, cfg, NULL, 0);
     if (rc < 0) goto fail;
     if (loop) {
         srv->loop = loop;
@@ -225,7 +227,8 @@ static void on_connection(uv_stream_t *listener, int status) {
         srv->stats.rejected_requests++;
         return;
     }
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
+        (sr_tls_server_on(srv) && sr_tls_server_accept(c) < 0)) {
         sr_conn_close_now(c);
         return;
     }
@@ -421,6 +424,7 @@ void sr_server_free(sr_server *srv) {
     sr_remote_seen_free(srv);
     free(srv->id_table);
     sr_auth_free(srv);
+    sr_tls_server_free(srv);
     if (srv->owns_loop) {
         uv_run(srv->loop, UV_RUN_NOWAIT);
         uv_loop_close(srv->loop);

@@ -30,11 +30,12 @@
  * The hand-over is the attach command, which travels under the writer's
  * mutex, so the writer sees every change the main loop made before. From
  * then on the main loop still reads the socket (to notice the peer
- * leaving) but does not open what it reads: a transport with
- * input_after_attach set has the bytes passed to the owner (TLS:
- * close_notify or an alert ends the stream there); plain TCP ignores them
- * as before and only EOF matters. The main loop frees a transport only
- * after the writer answered "gone" for the stream.
+ * leaving) but does not open what it reads: only EOF or a reset ends such
+ * a stream, as with plain TCP (clients send close_notify and then close
+ * the connection). A TLS stream the main loop writes itself (no writer
+ * threads) still has its input opened, so a close_notify alone ends it.
+ * The main loop frees a transport only after the writer answered "gone"
+ * for the stream.
  *
  * An HTTP/2 stream fits the same seam one level up: its frames are not
  * written to a socket of its own but queued, behind a DATA frame header,

@@ -226,6 +226,7 @@ static void flush(sr_writer *w, uint32_t slot) {
             wait_writable(w, slot);
             return;
         }
+        if (r == 0) break; /* nothing taken (a transport not ready): not a spin */
     }
     if (s->state == SLOT_ENDING) let_go(w, slot, SR_GONE_ASKED);
 }

@@ -43,7 +43,7 @@ static const char *const settings[] = {
     "host", "port", "heartbeat-ms", "max-queue-bytes", "max-header-bytes", "max-body-bytes",
     "request-timeout-ms", "keepalive-timeout-ms", "max-rooms-per-conn", "max-room-len",
     "max-connections", "max-connections-per-addr", "max-message-bytes", "threads", "trusted-proxy",
-    "proxy-protocol", "h2c", "h2-max-streams", "cors-origin",
+    "proxy-protocol", "h2c", "h2-max-streams", "tls-cert", "tls-key", "tls-min-version", "cors-origin",
     "publish-key", "anonymous", "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key",
     "auth-leeway-s", "auth-issuer", "auth-audience", "auth-cookie", "ticket-ttl-ms", "history",
     "history-ttl-ms", "history-max-bytes", "reset-event", "redis", "channel-prefix", "node-id",

@@ -128,6 +128,8 @@ static int parse_ready_line(const char *text)
 {
     const char *marker = strstr(text, " listening on http://");
     if (!marker)
+        marker = strstr(text, " listening on https://"); /* with --tls-cert */
+    if (!marker)
         return 0;
     const char *eol = strchr(marker, '\n');
     if (!eol)

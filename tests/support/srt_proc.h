@@ -5,7 +5,7 @@
  * arguments; its stdout and stderr go to a log file under
  * SR_TEST_BINARY_DIR/test-logs (so the child can never block on a full
  * pipe), and the port is learnt from the line
- * `sserooms <version> listening on http://<host>:<port>` it prints when
+ * `sserooms <version> listening on http(s)://<host>:<port>` it prints when
  * ready. Inherited SSEROOMS_* variables are removed from the child's
  * environment so only what a test sets applies. Children die with the test
  * process (PR_SET_PDEATHSIG), and srt_teardown_servers (a cmocka teardown)

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_tls_server.c: sserooms with --tls-cert/--tls-key, against curl and
+ * openssl s_client with a CA and certificates the test makes
+ * (tests/support/srt_tls.c): SSE frames over TLS byte-identical to plain
+ * HTTP (with and without writer threads), garbage instead of a
+ * ClientHello, a TLS version refused, 2,000 stalled handshakes while a
+ * healthy subscriber keeps receiving, a certificate reload on SIGHUP with
+ * a stream kept open, and session resumption with a ticket.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "srt_http.h"
+#include "srt_proc.h"
+#include "srt_tls.h"
+#include "srt_util.h"
+
+#define WAIT_MS 20000
+
+static srt_tls_ca ca;
+static srt_tls_cert server_cert;
+static char out_dir[64];
+
+static int group_setup(void **state) {
+    (void)state;
+    if (srt_tls_ca_make(&ca, "sserooms test CA") != 0) return -1;
+    if (srt_tls_cert_make(&ca, "server", "first", "DNS:localhost,IP:127.0.0.1", true, &server_cert) != 0)
+        return -1;
+    snprintf(out_dir, sizeof(out_dir), "%s", ca.dir); /* curl outputs go there too */
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    srt_tls_ca_remove(&ca);
+    return 0;
+}
+
+static int start_tls(srt_proc *p, const char *threads, const char *extra1, const char *extra2) {
+    return srt_server_start(p, "--tls-cert", server_cert.cert, "--tls-key", server_cert.key, "--threads",
+                            threads, "--heartbeat-ms", "0", extra1 ? extra1 : "--heartbeat-ms",
+                            extra1 ? extra2 : "0", NULL);
+}
+
+static void url_of(char *buf, size_t cap, int tls, int port, const char *path) {
+    snprintf(buf, cap, "%s://%s:%d%s", tls ? "https" : "http", tls ? "localhost" : "127.0.0.1", port, path);
+}
+
+/* GET path with curl; the body (malloc'd). */
+static char *get(int tls, int port, const char *path) {
+    char url[256];
+    url_of(url, sizeof(url), tls, port, path);
+    const char *argv[] = {"curl", "-sS", "--cacert", ca.cert, url, NULL};
+    char *out;
+    int rc = srt_cmd_run(argv, NULL, WAIT_MS, &out);
+    if (rc != 0) fail_msg("curl %s: %d: %s", url, rc, out);
+    return out;
+}
+
+static void publish(int tls, int port, const char *json) {
+    char url[256];
+    url_of(url, sizeof(url), tls, port, "/publish");
+    const char *argv[] = {"curl", "-sS", "--cacert", ca.cert, "-d", json, url, NULL};
+    char *out;
+    int rc = srt_cmd_run(argv, NULL, WAIT_MS, &out);
+    if (rc != 0 || !strstr(out, "\"delivered\":")) fail_msg("publish %s: %d: %s", url, rc, out);
+    free(out);
+}
+
+/* The number after "key": in the /stats JSON: the first one, or within
+ * the TLS part for a key "tls.key". */
+static long long stat_of(int tls, int port, const char *key) {
+    char *json = get(tls, port, "/stats");
+    const char *from = json;
+    if (!strncmp(key, "tls.", 4)) {
+        key += 4;
+        from = strstr(json, "\"tls\":{");
+        if (!from) from = json + strlen(json);
+    }
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *p = strstr(from, pat);
+    long long v = p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+    free(json);
+    return v;
+}
+
+static void wait_stat(int tls, int port, const char *key, long long want) {
+    int64_t deadline = srt_now_ms() + WAIT_MS;
+    long long v;
+    while ((v = stat_of(tls, port, key)) != want) {
+        if (srt_ms_left(deadline) <= 0) fail_msg("/stats %s is %lld, not %lld", key, v, want);
+        srt_sleep_ms(50);
+    }
+}
+
+/* A stream read by curl into a file. */
+typedef struct stream {
+    pid_t pid;
+    char path[128];
+} stream;
+
+static void stream_open(stream *s, int tls, int port, const char *room, const char *name) {
+    char url[256], path[64];
+    snprintf(path, sizeof(path), "/sse?room=%s", room);
+    url_of(url, sizeof(url), tls, port, path);
+    snprintf(s->path, sizeof(s->path), "%s/%s.out", out_dir, name);
+    const char *argv[] = {"curl", "-sSN", "--http1.1", "--cacert", ca.cert, "-o", s->path, url, NULL};
+    s->pid = srt_cmd_spawn(argv, "/dev/null");
+    assert_true(s->pid > 0);
+}
+
+static char *stream_wait_for(stream *s, const char *text) {
+    int64_t deadline = srt_now_ms() + WAIT_MS;
+    for (;;) {
+        char *got = srt_file_read(s->path, NULL);
+        if (got && strstr(got, text)) return got;
+        if (srt_ms_left(deadline) <= 0) fail_msg("stream %s: no '%s' in '%s'", s->path, text, got ? got : "");
+        free(got);
+        srt_sleep_ms(20);
+    }
+}
+
+static void stream_close(stream *s) {
+    srt_cmd_stop(s->pid);
+    unlink(s->path);
+}
+
+static const char *const messages[] = {
+    "{\"room\":\"a\",\"data\":\"hello\"}",
+    "{\"room\":\"a\",\"event\":\"note\",\"id\":\"7\",\"retry\":1500,\"data\":{\"k\":[1,2,3],\"s\":\"x\\ny\"}}",
+    "{\"room\":\"a\",\"data\":\"last\"}",
+};
+
+/* Everything a stream received for the three messages. */
+static char *frames_over(int tls, int port, const char *name) {
+    stream s;
+    stream_open(&s, tls, port, "a", name);
+    wait_stat(tls, port, "streams", 1);
+    for (size_t i = 0; i < 3; i++) publish(tls, port, messages[i]);
+    char *got = stream_wait_for(&s, "data: \"last\"\n\n");
+    stream_close(&s);
+    wait_stat(tls, port, "streams", 0);
+    return got;
+}
+
+static void frames_identical_to_plain_http(void **state) {
+    (void)state;
+    srt_proc plain, tls1, tls2;
+    assert_int_equal(srt_server_start(&plain, "--threads", "1", "--heartbeat-ms", "0", NULL), 0);
+    assert_int_equal(start_tls(&tls1, "1", NULL, NULL), 0);
+    assert_int_equal(start_tls(&tls2, "2", NULL, NULL), 0); /* a writer thread seals */
+    char *want = frames_over(0, plain.port, "plain");
+    char *got1 = frames_over(1, tls1.port, "tls1");
+    char *got2 = frames_over(1, tls2.port, "tls2");
+    assert_true(srt_bytes_equal("TLS, one thread", got1, strlen(got1), want));
+    assert_true(srt_bytes_equal("TLS, writer thread", got2, strlen(got2), want));
+    /* the path in use is said in /stats and /metrics */
+    char *stats = get(1, tls2.port, "/stats");
+    assert_non_null(strstr(stats, "\"tls\":{\"enabled\":true,\"path\":\"user\",\"kernel_tls\":\"unavailable\""));
+    char *metrics = get(1, tls2.port, "/metrics");
+    assert_non_null(strstr(metrics, "sserooms_tls_info{path=\"user\",kernel_tls=\"unavailable\"} 1\n"));
+    char *plain_stats = get(0, plain.port, "/stats");
+    assert_non_null(strstr(plain_stats, "\"tls\":{\"enabled\":false,\"path\":\"none\""));
+    free(stats);
+    free(metrics);
+    free(plain_stats);
+    free(want);
+    free(got1);
+    free(got2);
+    assert_int_equal(srt_server_stop(&plain), 0);
+    assert_int_equal(srt_server_stop(&tls1), 0);
+    assert_int_equal(srt_server_stop(&tls2), 0);
+}
+
+static void garbage_and_old_versions_are_refused(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(start_tls(&p, "2", "--tls-min-version", "1.3"), 0);
+    stream healthy;
+    stream_open(&healthy, 1, p.port, "h", "healthy-garbage");
+    wait_stat(1, p.port, "streams", 1);
+
+    /* plain HTTP to the TLS port: closed, and no plaintext answer */
+    srt_conn c;
+    assert_int_equal(srt_conn_open(&c, p.port, WAIT_MS), 0);
+    assert_int_equal(srt_conn_send_str(&c, "GET /sse?room=h HTTP/1.1\r\nHost: x\r\n\r\n", WAIT_MS), 0);
+    assert_int_equal(srt_conn_wait_eof(&c, WAIT_MS), 0);
+    srt_buf_append(&c.in, "", 1);
+    assert_null(strstr(c.in.data, "HTTP/1.1"));
+    srt_conn_close(&c);
+    wait_stat(1, p.port, "tls.protocol", 1);
+
+    /* a TLS 1.2-only client against --tls-min-version 1.3 */
+    char url[128];
+    url_of(url, sizeof(url), 1, p.port, "/healthz");
+    const char *argv[] = {"curl", "-sS", "--tls-max", "1.2", "--cacert", ca.cert, url, NULL};
+    char *out;
+    assert_int_not_equal(srt_cmd_run(argv, NULL, WAIT_MS, &out), 0);
+    free(out);
+    wait_stat(1, p.port, "tls.version", 1);
+
+    publish(1, p.port, "{\"room\":\"h\",\"data\":\"still here\"}");
+    free(stream_wait_for(&healthy, "data: \"still here\"\n\n"));
+    stream_close(&healthy);
+    assert_int_equal(srt_server_stop(&p), 0);
+}
+
+#define STALLED 2000
+
+static void stalled_handshakes_disturb_nobody(void **state) {
+    (void)state;
+    assert_true(srt_raise_nofile(STALLED + 1000) >= STALLED + 500);
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--tls-cert", server_cert.cert, "--tls-key", server_cert.key,
+                                      "--threads", "2", "--heartbeat-ms", "0", "--request-timeout-ms", "4000",
+                                      "--max-connections-per-addr", "0", NULL),
+                     0);
+    stream healthy;
+    stream_open(&healthy, 1, p.port, "h", "healthy-stalled");
+    wait_stat(1, p.port, "streams", 1);
+    srt_conn *stalled = calloc(STALLED, sizeof(*stalled));
+    for (int i = 0; i < STALLED; i++) {
+        assert_int_equal(srt_conn_open(&stalled[i], p.port, WAIT_MS), 0);
+        /* half begin a record and never finish it, half send nothing */
+        if (i % 2) assert_int_equal(srt_conn_send(&stalled[i], "\x16\x03\x01\x02", 4, WAIT_MS), 0);
+    }
+    publish(1, p.port, "{\"room\":\"h\",\"data\":\"during\"}");
+    free(stream_wait_for(&healthy, "data: \"during\"\n\n"));
+    for (int i = 0; i < STALLED; i++) {
+        assert_int_equal(srt_conn_wait_eof(&stalled[i], WAIT_MS), 0);
+        srt_conn_close(&stalled[i]);
+    }
+    free(stalled);
+    wait_stat(1, p.port, "tls.timeout", STALLED);
+    publish(1, p.port, "{\"room\":\"h\",\"data\":\"after\"}");
+    free(stream_wait_for(&healthy, "data: \"after\"\n\n"));
+    assert_int_equal(stat_of(1, p.port, "streams"), 1);
+    stream_close(&healthy);
+    assert_int_equal(srt_server_stop(&p), 0);
+}
+
+/* The certificate a new connection is shown (curl -v names its subject). */
+static int serves_subject(int port, const char *cn) {
+    char url[128], want[64];
+    url_of(url, sizeof(url), 1, port, "/healthz");
+    snprintf(want, sizeof(want), "CN=%s", cn);
+    const char *argv[] = {"curl", "-sSv", "--cacert", ca.cert, url, NULL};
+    char *out;
+    int rc = srt_cmd_run(argv, NULL, WAIT_MS, &out);
+    int ok = rc == 0 && strstr(out, want) != NULL;
+    if (!ok) fprintf(stderr, "curl said: %s\n", out);
+    free(out);
+    return ok;
+}
+
+static void sighup_reloads_the_certificate_and_keeps_streams(void **state) {
+    (void)state;
+    srt_tls_cert first;
+    assert_int_equal(srt_tls_cert_make(&ca, "reload", "first", "DNS:localhost", true, &first), 0);
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--tls-cert", first.cert, "--tls-key", first.key, "--threads", "2",
+                                      "--heartbeat-ms", "0", NULL),
+                     0);
+    assert_true(serves_subject(p.port, "first"));
+    stream s;
+    stream_open(&s, 1, p.port, "r", "reload");
+    wait_stat(1, p.port, "streams", 1);
+
+    srt_tls_cert second; /* the same file names, new contents */
+    assert_int_equal(srt_tls_cert_make(&ca, "reload", "second", "DNS:localhost", true, &second), 0);
+    assert_int_equal(srt_proc_signal(&p, SIGHUP), 0);
+    wait_stat(1, p.port, "reloads", 1);
+    assert_true(serves_subject(p.port, "second"));
+    publish(1, p.port, "{\"room\":\"r\",\"data\":\"after reload\"}");
+    free(stream_wait_for(&s, "data: \"after reload\"\n\n"));
+    assert_int_equal(stat_of(1, p.port, "streams"), 1);
+
+    /* a broken key: refused, counted, and the last good certificate stays */
+    FILE *f = fopen(second.key, "w");
+    assert_non_null(f);
+    fputs("not a key\n", f);
+    fclose(f);
+    assert_int_equal(srt_proc_signal(&p, SIGHUP), 0);
+    wait_stat(1, p.port, "reload_failures", 1);
+    assert_true(serves_subject(p.port, "second"));
+    stream_close(&s);
+    assert_int_equal(srt_server_stop(&p), 0);
+}
+
+static void sessions_resume_with_tickets(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(start_tls(&p, "2", NULL, NULL), 0);
+    char connect[64], sess[128];
+    snprintf(connect, sizeof(connect), "127.0.0.1:%d", p.port);
+    snprintf(sess, sizeof(sess), "%s/session.pem", out_dir);
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    const char *first[] = {"openssl", "s_client", "-connect", connect, "-servername", "localhost", "-CAfile",
+                           ca.cert, "-ign_eof", "-sess_out", sess, NULL};
+    char *out;
+    assert_int_equal(srt_cmd_run(first, req, WAIT_MS, &out), 0);
+    assert_non_null(strstr(out, "New, TLSv1.3"));
+    free(out);
+    const char *again[] = {"openssl", "s_client", "-connect", connect, "-servername", "localhost", "-CAfile",
+                           ca.cert, "-ign_eof", "-sess_in", sess, NULL};
+    assert_int_equal(srt_cmd_run(again, req, WAIT_MS, &out), 0);
+    if (!strstr(out, "Reused, TLSv1.3")) fail_msg("not resumed: %s", out);
+    free(out);
+    assert_int_equal(stat_of(1, p.port, "resumed"), 1);
+    assert_int_equal(srt_server_stop(&p), 0);
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(frames_identical_to_plain_http, srt_teardown_servers),
+        cmocka_unit_test_teardown(garbage_and_old_versions_are_refused, srt_teardown_servers),
+        cmocka_unit_test_teardown(stalled_handshakes_disturb_nobody, srt_teardown_servers),
+        cmocka_unit_test_teardown(sighup_reloads_the_certificate_and_keeps_streams, srt_teardown_servers),
+        cmocka_unit_test_teardown(sessions_resume_with_tickets, srt_teardown_servers),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

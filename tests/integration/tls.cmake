@@ -1,0 +1,5 @@
+# TLS for clients (tests/integration/test_tls_server.c): curl and openssl
+# s_client against --tls-cert/--tls-key with a CA the test makes: frames
+# identical to plain HTTP, garbage and old versions refused, 2,000 stalled
+# handshakes, SIGHUP reload, session resumption.
+sr_integration_test(test_tls_server)
