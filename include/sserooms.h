@@ -224,7 +224,7 @@ typedef struct sr_config {
     uint32_t h2_max_streams;        /* SETTINGS_MAX_CONCURRENT_STREAMS per
                                        HTTP/2 connection; 0 means 128 */
     /* TLS (docs/tls.md). Both files set: every connection speaks TLS
-     * (ALPN http/1.1), with session tickets; a handshake must be done
+     * (ALPN h2 and http/1.1), with session tickets; a handshake must be done
      * within request_timeout_ms. NULL: plain HTTP, as before. */
     const char *tls_cert_file;      /* PEM: the certificate, then its chain */
     const char *tls_key_file;       /* PEM: its private key */

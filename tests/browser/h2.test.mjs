@@ -91,13 +91,15 @@ async function run(bin, outDir, res) {
     (n) => window.h2test.state().got.filter((g) => g.includes('{"n":1}')).length === n, ROOMS,
     { timeout: STEP_MS }));
 
-  const protocols = await page.evaluate(async () => {
-    await fetch('/stats'); // a resource entry that completes
-    return performance.getEntriesByType('resource').map((e) => `${e.name} ${e.nextHopProtocol}`);
-  });
-  const statsEntry = protocols.find((p) => p.includes('/stats'));
-  check('nextHopProtocol of the page\'s resources is h2', statsEntry && statsEntry.endsWith(' h2'),
-    protocols.join(', '));
+  // resource entries are added once a response's body is read
+  await page.evaluate(async () => (await fetch('/stats')).text());
+  await must('the page has a resource entry for /stats', () => page.waitForFunction(
+    () => performance.getEntriesByType('resource').some((e) => e.name.endsWith('/stats')), null,
+    { timeout: STEP_MS }));
+  const protocols = await page.evaluate(() =>
+    performance.getEntriesByType('resource').map((e) => `${e.name} ${e.nextHopProtocol}`));
+  check('nextHopProtocol of every resource of the page (/publish, /stats) is h2',
+    protocols.length >= 2 && protocols.every((p) => p.endsWith(' h2')), protocols.join(', '));
   const nav = await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol);
   check('the page itself came over h2', nav === 'h2', nav);
 

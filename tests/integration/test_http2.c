@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_http2.c: HTTP/2 against the real binary over real sockets, with
- * --h2c (cleartext, prior knowledge): curl --http2-prior-knowledge
- * receives SSE frames byte-identical to curl --http1.1; 12 EventSource
+ * --h2c (cleartext, prior knowledge) and over TLS (ALPN h2, a CA the test
+ * makes): curl --http2-prior-knowledge, curl --http2 over TLS and curl
+ * --http1.1 (plain and TLS) receive byte-identical SSE frames, with
+ * --threads 1 and 2, and publishes over HTTP/2 reach them; 12 EventSource
  * streams on one connection all receive (with --threads 1 and 2), and
  * POST /publish works on the same connection; a stream closes on its own
  * (the client's RST_STREAM leaves its room, its siblings go on); a
@@ -36,6 +38,7 @@
 #include "srt_json.h"
 #include "srt_proc.h"
 #include "srt_sse.h"
+#include "srt_tls.h"
 
 /* A member of the "http2" object of GET /stats. */
 static long long h2_stat(int port, const char *key) {
@@ -136,6 +139,86 @@ static void test_curl_h2c_byte_identical(void **state) {
     unlink(h2_head);
     assert_true(h2_stat(p.port, "connections_total") >= 1);
     srt_check_stop(&p);
+}
+
+/* Over TLS: ALPN h2. curl --http2 and curl --http1.1 receive the same
+ * bytes, which are those of the plain HTTP run above. */
+static void tls_byte_identical(const char *threads) {
+    srt_tls_ca ca;
+    srt_tls_cert cert;
+    assert_int_equal(srt_tls_ca_make(&ca, "sserooms h2 test CA"), 0);
+    assert_int_equal(srt_tls_cert_make(&ca, "server", "localhost", "DNS:localhost,IP:127.0.0.1", true, &cert), 0);
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--tls-cert", cert.cert, "--tls-key", cert.key, "--threads", threads,
+                                      "--heartbeat-ms", "0", NULL),
+                     0);
+    char url[128], h1_out[256], h2_out[256], h2_log[256];
+    snprintf(url, sizeof(url), "https://localhost:%d/sse?room=tls", p.port);
+    snprintf(h1_out, sizeof(h1_out), "%s/h1.out", ca.dir);
+    snprintf(h2_out, sizeof(h2_out), "%s/h2.out", ca.dir);
+    snprintf(h2_log, sizeof(h2_log), "%s/h2.log", ca.dir);
+    const char *h1[] = {"curl", "-sS", "-N", "--http1.1", "--cacert", ca.cert, "--max-time", "60",
+                        "-o", h1_out, url, NULL};
+    const char *h2[] = {"curl", "-sS", "-N", "-v", "--http2", "--cacert", ca.cert, "--max-time", "60",
+                        "-o", h2_out, url, NULL};
+    pid_t c1 = srt_cmd_spawn(h1, "/dev/null"), c2 = srt_cmd_spawn(h2, h2_log);
+    assert_true(c1 > 0 && c2 > 0);
+    /* the members are counted over TLS too: ask over HTTPS with curl */
+    char rooms_url[128];
+    snprintf(rooms_url, sizeof(rooms_url), "https://localhost:%d/rooms", p.port);
+    int64_t deadline = srt_now_ms() + SRT_TIMEOUT_MS;
+    for (;;) {
+        const char *argv[] = {"curl", "-sS", "--cacert", ca.cert, rooms_url, NULL};
+        char *out = NULL;
+        assert_int_equal(srt_cmd_run(argv, NULL, SRT_TIMEOUT_MS, &out), 0);
+        bool two = srt_rooms_members(out, "tls") == 2;
+        free(out);
+        if (two) break;
+        assert_true(srt_ms_left(deadline) > 0);
+        srt_sleep_ms(50);
+    }
+    char pub_url[128];
+    snprintf(pub_url, sizeof(pub_url), "https://localhost:%d/publish", p.port);
+    static const char *const msgs[] = {
+        "{\"rooms\":[\"tls\"],\"event\":\"message\",\"id\":\"1\",\"data\":{\"a\":[1,2]}}",
+        "{\"rooms\":[\"tls\"],\"data\":\"[DONE]\",\"retry\":5000}",
+        "{\"rooms\":[\"tls\"],\"event\":\"x\",\"data\":null}",
+    };
+    for (int i = 0; i < 3; i++) { /* published over HTTP/2 too */
+        const char *argv[] = {"curl", "-sS", "--http2", "--cacert", ca.cert, "-d", msgs[i], pub_url, NULL};
+        char *out = NULL;
+        assert_int_equal(srt_cmd_run(argv, NULL, SRT_TIMEOUT_MS, &out), 0);
+        assert_non_null(strstr(out, "\"delivered\":2"));
+        free(out);
+    }
+    const char *expected = "id: 1\nevent: message\ndata: {\"a\":[1,2]}\n\n"
+                           "data: \"[DONE]\"\nretry: 5000\n\n"
+                           "event: x\ndata: null\n\n";
+    assert_true(file_becomes(h1_out, expected, SRT_TIMEOUT_MS));
+    assert_true(file_becomes(h2_out, expected, SRT_TIMEOUT_MS));
+    srt_cmd_stop(c1);
+    srt_cmd_stop(c2);
+    size_t len;
+    char *log = slurp(h2_log, &len);
+    assert_non_null(log);
+    if (!strstr(log, "ALPN: server accepted h2") || !strstr(log, "< HTTP/2 200")) {
+        fprintf(stderr, "curl -v said:\n%s\n", log);
+        fail_msg("curl --http2 did not get h2 by ALPN");
+    }
+    assert_null(strcasestr(log, "< connection:"));
+    free(log);
+    srt_check_stop(&p);
+    srt_tls_ca_remove(&ca);
+}
+
+static void test_curl_tls_h2_byte_identical(void **state) {
+    (void)state;
+    tls_byte_identical("1");
+}
+
+static void test_curl_tls_h2_writer_threads(void **state) {
+    (void)state;
+    tls_byte_identical("2");
 }
 
 /* --- many streams on one connection ------------------------------------------ */
@@ -413,6 +496,8 @@ static void test_max_streams_and_goaway(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_curl_h2c_byte_identical, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_curl_tls_h2_byte_identical, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_curl_tls_h2_writer_threads, srt_teardown_servers),
         cmocka_unit_test_teardown(test_twelve_streams_one_connection, srt_teardown_servers),
         cmocka_unit_test_teardown(test_twelve_streams_writer_threads, srt_teardown_servers),
         cmocka_unit_test_teardown(test_stream_closes_alone, srt_teardown_servers),
