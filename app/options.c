@@ -172,6 +172,18 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                .help = "share rooms through a Redis Cluster (sharded Pub/Sub): seed "
                                        "nodes redis://[[user]:password@]host:port, comma-separated "
                                        "(credentials on the first only); not with --redis"},
+    [APP_OPT_REDIS_TLS_CA] = {"redis-tls-ca", "SSEROOMS_REDIS_TLS_CA", .kind = APP_KIND_STR,
+                              .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE",
+                              .unset_text = "the system's trust store",
+                              .help = "rediss://: the CA (PEM) that signed the Redis servers' "
+                                      "certificates; their host name is checked"},
+    [APP_OPT_REDIS_TLS_CERT] = {"redis-tls-cert", "SSEROOMS_REDIS_TLS_CERT", .kind = APP_KIND_STR,
+                                .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
+                                .help = "rediss://: a client certificate (PEM) for Redis servers "
+                                        "that ask for one (needs --redis-tls-key)"},
+    [APP_OPT_REDIS_TLS_KEY] = {"redis-tls-key", "SSEROOMS_REDIS_TLS_KEY", .kind = APP_KIND_STR,
+                               .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
+                               .help = "rediss://: the key of --redis-tls-cert (PEM)"},
     [APP_OPT_REDIS_CANARY_INTERVAL] = {"redis-canary-interval-ms", "SSEROOMS_REDIS_CANARY_INTERVAL_MS",
                                        NUM(0, UINT32_MAX), .arg = "MS",
                                        .help = "liveness canary probe interval on each Redis "
@@ -625,6 +637,9 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
      * the Redis adapter; given both, the adapter refuses the combination */
     out->redis.cluster = v[APP_OPT_REDIS_CLUSTER].str;
     if (!out->redis_url) out->redis_url = out->redis.cluster;
+    out->redis.tls_ca_file = v[APP_OPT_REDIS_TLS_CA].str;
+    out->redis.tls_cert_file = v[APP_OPT_REDIS_TLS_CERT].str;
+    out->redis.tls_key_file = v[APP_OPT_REDIS_TLS_KEY].str;
     out->redis.canary_interval_ms = (uint32_t)v[APP_OPT_REDIS_CANARY_INTERVAL].num;
     out->redis.canary_timeout_ms = (uint32_t)v[APP_OPT_REDIS_CANARY_TIMEOUT].num;
     out->log_format = (int)v[APP_OPT_LOG_FORMAT].num;

@@ -640,6 +640,13 @@ typedef struct sr_redis_options {
      * owning the channel's slot). Ordered ids (sequence_next,
      * publish_sequenced) and history are not available in this mode. */
     const char *cluster;          /* NULL: classic mode (url) */
+    /* TLS, for rediss:// URLs and cluster seeds (docs/tls.md): the server's
+     * certificate must be signed by tls_ca_file (NULL: the system's trust
+     * store) for the URL's host; a client certificate is sent when both
+     * tls_cert_file and tls_key_file are set. */
+    const char *tls_ca_file;
+    const char *tls_cert_file;
+    const char *tls_key_file;
 } sr_redis_options;
 
 /* Fills *opts with the defaults above. */

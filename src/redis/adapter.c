@@ -22,6 +22,7 @@
 #include "common/hash.h"
 #include "json/json.h"
 #include "redis/adapter_int.h"
+#include "tls/tls.h"
 #include "redis/canary.h"
 #include "redis/cluster.h"
 #include "redis/envelope.h"
@@ -304,6 +305,18 @@ static char *dup_str(const char *s) {
     return strdup(s ? s : "");
 }
 
+/* A connection's TLS handshake was refused: a warning, once per attempt
+ * (attempts back off to reconnect_max_ms). */
+static void tls_failed(void *ud, const char *why) {
+    sr_redis_adapter *a = ud;
+    if (a->warn) a->warn(a->warn_ud, why);
+}
+
+void sr_redis_adapter_on_warning(sr_redis_adapter *a, void (*fn)(void *ud, const char *msg), void *ud) {
+    a->warn = fn;
+    a->warn_ud = ud;
+}
+
 int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis_options *opts,
                          sr_redis_deliver_fn deliver, void *deliver_ud, char *err, size_t errcap) {
     *out = NULL;
@@ -344,6 +357,20 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
 
     sr_rconn_options co;
     memset(&co, 0, sizeof co);
+    if (a->url.tls || (opts->cluster && strstr(opts->cluster, "rediss://"))) {
+        char why[300];
+        sr_tls_client_opts to = {.ca_file = opts->tls_ca_file,
+                                 .cert_file = opts->tls_cert_file,
+                                 .key_file = opts->tls_key_file};
+        if (!(a->tls = sr_tls_client_ctx(&to, why, sizeof why))) {
+            if (err && errcap) snprintf(err, errcap, "redis: %s", why);
+            goto fail;
+        }
+        co.tls = a->tls;
+        co.tls_failures = &a->n.tls_failures;
+        co.on_tls_failure = tls_failed;
+        co.tls_failure_ud = a;
+    }
     co.url = &a->url;
     co.connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : 2000;
     co.ping_interval_ms = opts->ping_interval_ms;
@@ -395,6 +422,7 @@ static void free_adapter(sr_redis_adapter *a) {
     free(a->node_id);
     free(a->seq_node_id);
     sr_redis_url_free(&a->url);
+    sr_tls_ctx_unref(a->tls); /* each connection held its own reference */
     free(a);
 }
 
@@ -474,6 +502,8 @@ size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap) {
                       (unsigned long long)st.lag_ms, (unsigned long long)st.waiting_ms,
                       (unsigned long long)st.probes, (unsigned long long)st.timeouts);
     }
+    if (a->tls) /* rediss:// only, so the common output stays as it was */
+        sr_buf_printf(&extra, "\"tls_failures\":%llu,", (unsigned long long)a->n.tls_failures);
     if (a->cluster) {
         sr_rcluster_stats_json(a->cluster, &extra);
         sr_buf_puts(&extra, ","); /* the helper writes a leading comma: moved below */

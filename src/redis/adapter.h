@@ -40,6 +40,7 @@ typedef struct sr_redis_counters {
     uint64_t subscribed;        /* channels Redis confirms on the subscriber */
     uint64_t sequenced;         /* ids Redis assigned (sequence.c) */
     uint64_t sequence_failures; /* sequenced calls that got no id */
+    uint64_t tls_failures;      /* TLS handshakes with Redis refused (rediss://) */
 } sr_redis_counters;
 
 /* Validates opts (URL, prefix), connects both connections in the
@@ -86,5 +87,7 @@ const char *sr_redis_adapter_node_id(const sr_redis_adapter *a);
 const char *sr_redis_adapter_state(const sr_redis_adapter *a);
 /* Fills *out with the sr_adapter vtable over a (name "redis"). */
 void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out);
+/* Where warnings go (a refused TLS handshake with Redis, and why). */
+void sr_redis_adapter_on_warning(sr_redis_adapter *a, void (*fn)(void *ud, const char *msg), void *ud);
 
 #endif

@@ -34,6 +34,9 @@ struct sr_redis_adapter {
     char *seq_node_id;   /* "<node id>/seq": the "n" of sequenced envelopes */
     size_t outbox_max;
     sr_redis_url url;
+    struct sr_tls_ctx *tls;  /* rediss://: the client context of every connection */
+    void (*warn)(void *ud, const char *msg); /* sr_redis_adapter_on_warning */
+    void *warn_ud;
     sr_rconn *pub;
     sr_rconn *sub;
     sr_rsubs *subs;

@@ -12,6 +12,15 @@
  * Commands are formatted into separate buffers and written together with
  * one uv_write (an iovec) at the end of the loop turn (see defer.h). The
  * reply FIFO is a ring of (callback, expected confirmations) entries.
+ *
+ * TLS (rediss://, opts.tls): the transport gets an engine session
+ * (src/tls) once connected; its ClientHello goes out first and the Redis
+ * handshake (AUTH, SELECT, PING) only once the TLS handshake is done, all
+ * within the connect timeout. Reads are opened by the session before the
+ * reply reader sees them; a turn's commands are sealed together and the
+ * records written with one uv_write. A refused handshake (a certificate
+ * from another CA, a name that does not match) fails the attempt with
+ * OpenSSL's reason and is counted (opts.tls_failures).
  */
 #include "redis/conn.h"
 
@@ -24,6 +33,7 @@
 #include "common/hash.h"
 #include "redis/defer.h"
 #include "sserooms.h"
+#include "tls/tls.h"
 
 #define READ_BUF_SIZE 65536
 #define DEFAULT_MAX_UNWRITTEN (64u << 20)
@@ -39,6 +49,8 @@ typedef struct transport {
     sr_rconn *owner; /* NULL once orphaned */
     redisReader *reader;
     char *rbuf;
+    sr_tls *tls;     /* rediss://: the session; NULL for plain TCP */
+    int feed_failed; /* the reader refused what the session opened */
 } transport;
 
 typedef struct resolve_req {
@@ -154,6 +166,7 @@ static void free_out(sr_rconn *c) {
 static void on_transport_closed(uv_handle_t *h) {
     transport *t = h->data;
     if (t->reader) redisReaderFree(t->reader);
+    sr_tls_free(t->tls);
     free(t->rbuf);
     free(t);
 }
@@ -237,11 +250,81 @@ static void on_write(uv_write_t *req, int status) {
     if (status < 0 && t->owner) fail(t->owner, "write error %s (%s)", uv_err_name(status), t->owner->where);
 }
 
+/* Writes the records the TLS session holds (a copy: the session's buffer
+ * moves on). 0, or -1 after failing the connection. */
+static int send_records(sr_rconn *c) {
+    const char *p;
+    size_t n = sr_tls_pending(c->t->tls, &p);
+    if (!n) return 0;
+    write_req *w = malloc(sizeof *w + sizeof(uv_buf_t));
+    char *copy = malloc(n);
+    if (!w || !copy) {
+        free(w);
+        free(copy);
+        fail(c, "out of memory writing to %s", c->where);
+        return -1;
+    }
+    memcpy(copy, p, n);
+    sr_tls_sent(c->t->tls, n);
+    w->t = c->t;
+    w->nbufs = 1;
+    w->bufs[0] = uv_buf_init(copy, (unsigned)n);
+    int rc = uv_write(&w->req, &c->t->u.stream, w->bufs, 1, on_write);
+    if (rc < 0) {
+        free(copy);
+        free(w);
+        fail(c, "write error %s (%s)", uv_err_name(rc), c->where);
+        return -1;
+    }
+    return 0;
+}
+
+/* TLS: seals the queued commands into records and writes them. */
+static void flush_sealed(sr_rconn *c) {
+    if (!sr_tls_handshake_done(c->t->tls)) return; /* they wait for it */
+    struct iovec iov[64];
+    unsigned done = 0;
+    while (done < c->n_out) {
+        unsigned n = 0;
+        for (unsigned i = done; i < c->n_out && n < 64; i++, n++)
+            iov[n] = (struct iovec){c->out[i].base, c->out[i].len};
+        size_t want = 0;
+        for (unsigned i = 0; i < n; i++) want += iov[i].iov_len;
+        size_t took = 0;
+        while (took < want) { /* the session seals a bounded amount per call */
+            struct iovec rest[64];
+            unsigned m = 0;
+            size_t skip = took;
+            for (unsigned i = 0; i < n; i++) {
+                if (skip >= iov[i].iov_len) {
+                    skip -= iov[i].iov_len;
+                    continue;
+                }
+                rest[m++] = (struct iovec){(char *)iov[i].iov_base + skip, iov[i].iov_len - skip};
+                skip = 0;
+            }
+            ssize_t r = sr_tls_seal(c->t->tls, rest, m);
+            if (r <= 0) {
+                fail(c, "TLS with %s failed: %s", c->where, sr_tls_error(c->t->tls));
+                return;
+            }
+            took += (size_t)r;
+            if (send_records(c) < 0) return;
+        }
+        done += n;
+    }
+    free_out(c);
+}
+
 static void flush_out(void *ud) {
     sr_rconn *c = ud;
     if (!c->n_out) return;
     if (!c->t) {
         free_out(c);
+        return;
+    }
+    if (c->t->tls) {
+        flush_sealed(c);
         return;
     }
     write_req *w = malloc(sizeof *w + c->n_out * sizeof(uv_buf_t));
@@ -399,6 +482,44 @@ static void dispatch(sr_rconn *c, redisReply *r) {
     if (p.cb) p.cb(p.ud, r, err);
 }
 
+static void send_handshake(sr_rconn *c);
+
+static int feed_reader(void *ud, const char *p, size_t len) {
+    transport *t = ud;
+    if (redisReaderFeed(t->reader, p, len) != REDIS_OK) {
+        t->feed_failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* TLS bytes read: opened into the reply reader; the Redis handshake starts
+ * once the TLS one is done. 0, or -1 after failing the connection. */
+static int tls_read(sr_rconn *c, transport *t, const char *in, size_t len) {
+    bool was_ready = sr_tls_handshake_done(t->tls);
+    int rc = sr_tls_input(t->tls, in, len, feed_reader, t);
+    if (t->feed_failed) {
+        fail(c, "protocol error: %s (%s)", t->reader->errstr, c->where);
+        return -1;
+    }
+    if (rc < 0) {
+        char why[600];
+        snprintf(why, sizeof why, "TLS %s with %s failed: %s", was_ready ? "session" : "handshake", c->where,
+                 sr_tls_error(t->tls));
+        if (!was_ready && c->opts.tls_failures) (*c->opts.tls_failures)++;
+        if (!was_ready && c->opts.on_tls_failure) c->opts.on_tls_failure(c->opts.tls_failure_ud, why);
+        fail(c, "%s", why);
+        return -1;
+    }
+    if (rc == 1) {
+        fail(c, "connection lost: TLS closed by %s", c->where);
+        return -1;
+    }
+    if (send_records(c) < 0) return -1;
+    if (!was_ready && sr_tls_handshake_done(t->tls)) send_handshake(c);
+    return 0;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     transport *t = h->data;
     *buf = uv_buf_init(t->rbuf, READ_BUF_SIZE);
@@ -416,7 +537,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (nread == 0) return;
-    if (redisReaderFeed(t->reader, buf->base, (size_t)nread) != REDIS_OK) {
+    if (t->tls) {
+        if (tls_read(c, t, buf->base, (size_t)nread) < 0) return;
+    } else if (redisReaderFeed(t->reader, buf->base, (size_t)nread) != REDIS_OK) {
         fail(c, "protocol error: %s (%s)", t->reader->errstr, c->where);
         return;
     }
@@ -512,6 +635,15 @@ static void on_connect(uv_connect_t *req, int status) {
     int rc = uv_read_start(&t->u.stream, on_alloc, on_read);
     if (rc < 0) {
         fail(c, "connect %s %s", uv_err_name(rc), c->where);
+        return;
+    }
+    if (c->opts.tls) { /* the ClientHello first; the Redis handshake once TLS is up */
+        t->tls = sr_tls_new(c->opts.tls);
+        if (!t->tls || sr_tls_set_server_name(t->tls, c->url.host) < 0 || sr_tls_start(t->tls) < 0) {
+            fail(c, "TLS with %s failed: %s", c->where, t->tls ? sr_tls_error(t->tls) : "out of memory");
+            return;
+        }
+        send_records(c);
         return;
     }
     send_handshake(c);
@@ -712,6 +844,7 @@ int sr_rconn_new(sr_rconn **out, uv_loop_t *loop, const sr_rconn_options *opts,
         return SR_ENOMEM;
     }
     c->opts.url = NULL;
+    if (c->opts.tls) sr_tls_ctx_ref(c->opts.tls);
     sr_redis_url_describe(&c->url, c->where, sizeof c->where);
     uv_timer_init(loop, &c->connect_timer);
     uv_timer_init(loop, &c->retry_timer);
@@ -740,6 +873,7 @@ void sr_rconn_drop(sr_rconn *c, const char *why) {
 static void on_handle_closed(uv_handle_t *h) {
     sr_rconn *c = h->data;
     if (--c->open_handles > 0) return;
+    sr_tls_ctx_unref(c->opts.tls);
     free(c->out);
     sr_redis_url_free(&c->url);
     free(c);

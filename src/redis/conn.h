@@ -66,6 +66,13 @@ typedef struct sr_rconn_options {
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
     size_t max_unwritten_bytes;   /* queued output over this: SR_EQUEUE (0: 64 MiB) */
+    struct sr_tls_ctx *tls;       /* set: TLS with this client context (src/tls),
+                                     the URL's host being the name checked;
+                                     the connection holds a reference */
+    uint64_t *tls_failures;       /* optional: counts TLS handshakes refused */
+    /* optional: told why each refused TLS handshake failed (a warning) */
+    void (*on_tls_failure)(void *ud, const char *why);
+    void *tls_failure_ud;
 } sr_rconn_options;
 
 int sr_rconn_new(sr_rconn **out, uv_loop_t *loop, const sr_rconn_options *opts,

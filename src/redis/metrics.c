@@ -27,6 +27,8 @@ size_t sr_redis_adapter_metrics_text(sr_redis_adapter *a, char *out, size_t cap)
     const char *state = sr_redis_adapter_state(a);
     sample(&b, "gauge", "up", "1 when both Redis connections are up.", NULL, strcmp(state, "up") == 0);
     sample(&b, "counter", "reconnects_total", "Times a Redis connection came back up.", NULL, k.reconnects);
+    sample(&b, "counter", "tls_failures_total", "TLS handshakes with Redis refused (rediss://).", NULL,
+           k.tls_failures);
     sample(&b, "counter", "published_total", "PUBLISH commands Redis acknowledged.", NULL, k.published);
     sample(&b, "counter", "publish_failures_total", "Publishes that could not reach Redis.", NULL,
            k.publish_failures);

@@ -1,5 +1,5 @@
 /*
- * url.c: parses redis:// and unix:// URLs (see url.h for the forms).
+ * url.c: parses redis://, rediss:// and unix:// URLs (see url.h for the forms).
  *
  * The parser walks the text once: scheme, optional userinfo (up to the last
  * '@' before the path, so a password may hold '@' when escaped or not),
@@ -196,9 +196,10 @@ int sr_redis_url_parse(const char *url, sr_redis_url *out, char *err, size_t err
     } else if (strncmp(url, "unix://", 7) == 0) {
         rc = parse_unix(url + 7, out, err, errcap);
     } else if (strncmp(url, "rediss://", 9) == 0) {
-        return fail(out, err, errcap, "rediss:// (TLS) is not supported");
+        rc = parse_tcp(url + 9, out, err, errcap);
+        out->tls = rc == 0;
     } else {
-        return fail(out, err, errcap, "'%s' does not start with redis:// or unix://", url);
+        return fail(out, err, errcap, "'%s' does not start with redis://, rediss:// or unix://", url);
     }
     if (rc == SR_ENOMEM) sr_redis_url_free(out);
     return rc;

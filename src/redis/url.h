@@ -4,6 +4,7 @@
  *   redis://[[user]:password@]host[:port][/db]     (port 6379, db 0)
  *   redis://password@host                         (no colon: a password, as redis-cli)
  *   redis://user:password@[::1]:6380/2            (IPv6 literal in brackets)
+ *   rediss://...                                  (the same, over TLS)
  *   unix:///path/to/redis.sock[?db=N]
  *   unix://[user]:password@/path/to/redis.sock[?db=N]
  *
@@ -22,6 +23,7 @@ typedef struct sr_redis_url {
     char *user;      /* ACL user; NULL when absent (AUTH <password>) */
     char *password;  /* NULL when no AUTH is needed */
     int db;          /* SELECT db when nonzero */
+    int tls;         /* 1: rediss:// (TLS; the host is the name checked) */
 } sr_redis_url;
 
 /* Parses `url` into *out (strings malloc'd; free with sr_redis_url_free).

@@ -16,6 +16,10 @@ static int deliver_to_server(void *ud, const char *room, size_t room_len, const 
     return sr_server_deliver_remote(ud, room, room_len, msg);
 }
 
+static void warn_to_server(void *ud, const char *msg) {
+    sr_log(ud, SR_LOG_WARN, 0, "redis: %s", msg);
+}
+
 int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     if (!srv) return SR_EINVAL;
     if (opts && opts->cluster && srv->cfg.history > 0) {
@@ -34,6 +38,7 @@ int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     if (opts && opts->error_buf && opts->error_buf_len)
         snprintf(opts->error_buf, opts->error_buf_len, "%s", rc ? err : "");
     if (rc) return rc;
+    sr_redis_adapter_on_warning(a, warn_to_server, srv);
     sr_adapter vt;
     sr_redis_adapter_vtable(a, &vt);
     rc = sr_server_set_adapter(srv, &vt);

@@ -313,17 +313,21 @@ sr_tls *sr_tls_new(sr_tls_ctx *ctx) {
         SSL_set_accept_state(t->ssl);
     } else {
         SSL_set_connect_state(t->ssl);
-        const char *name = ctx->server_name;
-        if (name && *name) {
-            if (is_ip_literal(name)) {
-                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), name);
-            } else {
-                SSL_set_tlsext_host_name(t->ssl, name);
-                SSL_set1_host(t->ssl, name);
-            }
-        }
+        if (ctx->server_name && *ctx->server_name) sr_tls_set_server_name(t, ctx->server_name);
     }
     return t;
+}
+
+int sr_tls_set_server_name(sr_tls *t, const char *name) {
+    if (!name || !*name) return 0;
+    int ok;
+    if (is_ip_literal(name)) {
+        ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), name) == 1;
+    } else {
+        ok = SSL_set_tlsext_host_name(t->ssl, name) == 1 && SSL_set1_host(t->ssl, name) == 1;
+    }
+    ERR_clear_error();
+    return ok ? 0 : -1;
 }
 
 int sr_tls_start(sr_tls *t) {

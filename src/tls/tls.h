@@ -78,6 +78,9 @@ void sr_tls_ctx_unref(sr_tls_ctx *ctx);
  * out of memory. A client session then starts with sr_tls_start (after
  * sr_tls_set_session, to resume). */
 sr_tls *sr_tls_new(sr_tls_ctx *ctx);
+/* Clients: the server name sent (SNI) and checked in its certificate (an
+ * IP address literal is checked as one), instead of the context's. 0, -1. */
+int sr_tls_set_server_name(sr_tls *t, const char *name);
 /* Clients: makes the ClientHello (pending). 0, or -1. */
 int sr_tls_start(sr_tls *t);
 void sr_tls_free(sr_tls *t);

@@ -47,7 +47,8 @@ static const char *const settings[] = {
     "publish-key", "anonymous", "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key",
     "auth-leeway-s", "auth-issuer", "auth-audience", "auth-cookie", "ticket-ttl-ms", "history",
     "history-ttl-ms", "history-max-bytes", "reset-event", "redis", "channel-prefix", "node-id",
-    "redis-outbox", "redis-cluster", "redis-canary-interval-ms", "redis-canary-timeout-ms",
+    "redis-outbox", "redis-cluster", "redis-tls-ca", "redis-tls-cert", "redis-tls-key",
+    "redis-canary-interval-ms", "redis-canary-timeout-ms",
     "log-format", "log-level", "demo", "web-root"};
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

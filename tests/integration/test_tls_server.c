@@ -6,7 +6,8 @@
  * HTTP (with and without writer threads), garbage instead of a
  * ClientHello, a TLS version refused, 2,000 stalled handshakes while a
  * healthy subscriber keeps receiving, a certificate reload on SIGHUP with
- * a stream kept open, and session resumption with a ticket.
+ * a stream kept open, session resumption with a ticket; and Redis over
+ * TLS (rediss://) with Debian's redis-server and the test's CA.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,11 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
 #include "srt_http.h"
 #include "srt_proc.h"
+#include "srt_redis.h"
 #include "srt_tls.h"
 #include "srt_util.h"
 
@@ -322,6 +326,90 @@ static void sessions_resume_with_tickets(void **state) {
     assert_int_equal(srt_server_stop(&p), 0);
 }
 
+/* A free loopback port (for redis-server's --tls-port). */
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int log_has(const srt_proc *p, const char *text) {
+    char *log = srt_file_read(p->log_path, NULL);
+    int found = log && strstr(log, text);
+    free(log);
+    return found;
+}
+
+/* Debian's redis-server over TLS only (its plain port is srt_redis's own
+ * health check), asking clients for a certificate: two nodes on rediss://
+ * share a room through it; a node trusting another CA is refused, says
+ * why and counts it. */
+static void redis_over_tls(void **state) {
+    (void)state;
+    srt_tls_cert redis_cert, client_cert;
+    assert_int_equal(srt_tls_cert_make(&ca, "redis", "localhost", "DNS:localhost,IP:127.0.0.1", true,
+                                       &redis_cert),
+                     0);
+    assert_int_equal(srt_tls_cert_make(&ca, "client", "sserooms", NULL, false, &client_cert), 0);
+    srt_tls_ca other;
+    assert_int_equal(srt_tls_ca_make(&other, "another CA"), 0);
+    char tls_port[16];
+    snprintf(tls_port, sizeof(tls_port), "%d", free_port());
+    const char *args[] = {"--tls-port", tls_port, "--tls-cert-file", redis_cert.cert, "--tls-key-file",
+                          redis_cert.key, "--tls-ca-cert-file", ca.cert, "--tls-auth-clients", "yes", NULL};
+    srt_redis *r = srt_redis_start(args, 0);
+    assert_non_null(r);
+    char url[96];
+    snprintf(url, sizeof(url), "rediss://localhost:%s", tls_port);
+    srt_proc a, b, wrong;
+    assert_int_equal(srt_server_start(&a, "--redis", url, "--redis-tls-ca", ca.cert, "--redis-tls-cert",
+                                      client_cert.cert, "--redis-tls-key", client_cert.key, "--threads", "1",
+                                      "--heartbeat-ms", "0", NULL),
+                     0);
+    assert_int_equal(srt_server_start(&b, "--redis", url, "--redis-tls-ca", ca.cert, "--redis-tls-cert",
+                                      client_cert.cert, "--redis-tls-key", client_cert.key, "--threads", "2",
+                                      "--heartbeat-ms", "0", NULL),
+                     0);
+    stream s;
+    stream_open(&s, 0, b.port, "shared", "redis-tls");
+    wait_stat(0, b.port, "streams", 1);
+    /* b's subscription is confirmed over TLS before a publishes */
+    int64_t deadline = srt_now_ms() + WAIT_MS;
+    while (stat_of(0, b.port, "subscribed") < 1 && srt_ms_left(deadline) > 0) srt_sleep_ms(50);
+    assert_true(stat_of(0, b.port, "subscribed") >= 1);
+    publish(0, a.port, "{\"room\":\"shared\",\"data\":\"through rediss\"}");
+    free(stream_wait_for(&s, "data: \"through rediss\"\n\n"));
+    stream_close(&s);
+    assert_int_equal(stat_of(0, a.port, "tls_failures"), 0);
+
+    assert_int_equal(srt_server_start(&wrong, "--redis", url, "--redis-tls-ca", other.cert, "--redis-tls-cert",
+                                      client_cert.cert, "--redis-tls-key", client_cert.key, "--heartbeat-ms",
+                                      "0", NULL),
+                     0);
+    deadline = srt_now_ms() + WAIT_MS;
+    while (stat_of(0, wrong.port, "tls_failures") < 1 && srt_ms_left(deadline) > 0) srt_sleep_ms(50);
+    assert_true(stat_of(0, wrong.port, "tls_failures") >= 1);
+    char *metrics = get(0, wrong.port, "/metrics");
+    assert_null(strstr(metrics, "sserooms_redis_tls_failures_total 0\n"));
+    assert_non_null(strstr(metrics, "sserooms_redis_tls_failures_total "));
+    free(metrics);
+    deadline = srt_now_ms() + WAIT_MS;
+    while (!log_has(&wrong, "redis: TLS handshake with localhost") && srt_ms_left(deadline) > 0) srt_sleep_ms(50);
+    if (!log_has(&wrong, "certificate verify failed")) {
+        srt_proc_dump_log(&wrong, 4000);
+        fail_msg("no 'certificate verify failed' in the log");
+    }
+    assert_int_equal(srt_server_stop(&wrong), 0);
+    assert_int_equal(srt_server_stop(&a), 0);
+    assert_int_equal(srt_server_stop(&b), 0);
+    srt_redis_free(r);
+    srt_tls_ca_remove(&other);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
@@ -330,6 +418,7 @@ int main(void) {
         cmocka_unit_test_teardown(stalled_handshakes_disturb_nobody, srt_teardown_servers),
         cmocka_unit_test_teardown(sighup_reloads_the_certificate_and_keeps_streams, srt_teardown_servers),
         cmocka_unit_test_teardown(sessions_resume_with_tickets, srt_teardown_servers),
+        cmocka_unit_test_teardown(redis_over_tls, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -2,8 +2,8 @@
 # the members a test references are pulled in: use.c (sr_server_use_redis)
 # needs the server module and is left out of these unit tests. The tests
 # that talk to Redis start a real redis-server through tests/support/srt_redis.c.
-add_library(sr_redis_archive STATIC $<TARGET_OBJECTS:sr_redis>)
-target_link_libraries(sr_redis_archive PUBLIC PkgConfig::HIREDIS PkgConfig::UV)
+add_library(sr_redis_archive STATIC $<TARGET_OBJECTS:sr_redis> $<TARGET_OBJECTS:sr_tls>)
+target_link_libraries(sr_redis_archive PUBLIC PkgConfig::HIREDIS PkgConfig::UV PkgConfig::SSL PkgConfig::CRYPTO)
 
 function(sr_redis_unit_test name)
   if(NOT EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/${name}.c)

@@ -122,10 +122,27 @@ static void test_unix(void **state) {
     sr_redis_url_free(&u);
 }
 
+/* rediss://: the same forms, over TLS */
+static void test_tls(void **state) {
+    (void)state;
+    sr_redis_url u = parse_ok("rediss://bob:pw@cache.example:6380/2");
+    assert_int_equal(u.tls, 1);
+    assert_string_equal(u.host, "cache.example");
+    assert_int_equal(u.port, 6380);
+    assert_string_equal(u.user, "bob");
+    assert_string_equal(u.password, "pw");
+    assert_int_equal(u.db, 2);
+    sr_redis_url_free(&u);
+    u = parse_ok("redis://cache.example");
+    assert_int_equal(u.tls, 0);
+    sr_redis_url_free(&u);
+}
+
 static void test_errors(void **state) {
     expect_error("", "empty");
-    expect_error("http://h", "does not start with redis:// or unix://");
-    expect_error("rediss://h", "TLS");
+    expect_error("http://h", "does not start with redis://, rediss:// or unix://");
+    expect_error("rediss://", "missing host");
+    expect_error("rediss://h:0", "bad port");
     expect_error("redis://", "missing host");
     expect_error("redis://:6379", "missing host");
     expect_error("redis://h:0", "bad port");
@@ -164,6 +181,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),   cmocka_unit_test(test_auth_and_db),
         cmocka_unit_test(test_ipv6),       cmocka_unit_test(test_unix),
+        cmocka_unit_test(test_tls),
         cmocka_unit_test(test_errors),     cmocka_unit_test(test_error_buffer_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
