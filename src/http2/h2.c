@@ -524,6 +524,9 @@ void sr_h2_out_consumed(sr_h2 *h, size_t bytes) {
         }
         bytes -= s->len;
         h->out_bytes -= s->len;
+        /* a frame's last byte (control arenas have no born_ns) */
+        if (s->frame->born_ns && s->off + s->len == s->frame->len && h->cb.on_frame_written)
+            h->cb.on_frame_written(h->ud, s->frame);
         sr_frame_unref(s->frame);
         h->seg_head++;
     }

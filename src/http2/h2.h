@@ -72,6 +72,10 @@ typedef struct sr_h2_callbacks {
      * sr_h2_set_stream_ud stored (NULL if nothing). error is the HTTP/2
      * error code (0: NO_ERROR). Not called from sr_h2_free. */
     void (*on_stream_close)(void *ud, int32_t stream_id, void *stream_ud, uint32_t error);
+    /* The last byte of a queued frame (one stream's copy of it) was
+     * consumed from the output (sr_h2_out_consumed): for delivery
+     * latency. May be NULL. */
+    void (*on_frame_written)(void *ud, const sr_frame *f);
 } sr_h2_callbacks;
 
 typedef struct sr_h2_config {

@@ -192,6 +192,13 @@ static void on_request(void *ud, const sr_h2_request *r) {
         sr_conn_end(child);
 }
 
+/* Publish-to-write latency, as conn.c's consume() records it for HTTP/1.1. */
+static void on_frame_written(void *ud, const sr_frame *f) {
+    sr_conn *parent = ud;
+    uint64_t now = uv_hrtime();
+    sr_metrics_latency(parent->srv, now > f->born_ns ? (now - f->born_ns) / 1000 : 0, f->msgs);
+}
+
 static void on_stream_close(void *ud, int32_t sid, void *stream_ud, uint32_t error) {
     (void)sid;
     (void)error;
@@ -270,7 +277,8 @@ int sr_h2c_start(sr_conn *c) {
         .max_queue_bytes = srv->cfg.max_queue_bytes,
         .max_out_bytes = out,
     };
-    sr_h2_callbacks cb = {.on_request = on_request, .on_stream_close = on_stream_close};
+    sr_h2_callbacks cb = {
+        .on_request = on_request, .on_stream_close = on_stream_close, .on_frame_written = on_frame_written};
     hc->session = sr_h2_new(&cfg, &cb, c);
     if (!hc->session) {
         free(hc);

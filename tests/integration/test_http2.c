@@ -56,6 +56,23 @@ static long long h2_stat(int port, const char *key) {
     return out;
 }
 
+/* A sample of GET /metrics (a line "name value"). */
+static double metric(int port, const char *name) {
+    srt_response r;
+    assert_int_equal(srt_http_get(port, "/metrics", &r), 0);
+    srt_check_status(&r, 200);
+    size_t n = strlen(name);
+    double v = -1;
+    for (const char *l = r.body; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, name, n) == 0 && l[n] == ' ') {
+            v = strtod(l + n + 1, NULL);
+            break;
+        }
+    srt_response_free(&r);
+    if (v < 0) fail_msg("no sample %s in /metrics", name);
+    return v;
+}
+
 /* --- curl, in the background ------------------------------------------------ */
 
 static pid_t spawn(const char *const *argv) {
@@ -262,7 +279,9 @@ static void twelve_streams(const char *threads) {
         assert_string_equal(h.st[idx[i]].data.data, frame); /* exactly the frame */
     }
     srt_check_frame(&s, frame);
-    /* heartbeats reach every stream too; a second publish over HTTP/1.1 */
+    if (strcmp(threads, "1") == 0) /* written by this loop: each write timed once */
+        assert_int_equal((long long)metric(p.port, "sserooms_delivery_latency_seconds_count"), 13);
+    /* a second publish over HTTP/1.1 */
     srt_check_publish_delivered(p.port, "{\"rooms\":[\"r11\"],\"data\":2}", 1);
     assert_true(srt_h2_wait_data(&h, idx[11], "data: 2\n\n", SRT_TIMEOUT_MS));
     srt_sse_close(&s);
