@@ -90,6 +90,14 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                 .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
                                 .help = "connections (from a trusted-proxy, when set) begin with "
                                         "a PROXY protocol v1/v2 header naming the client"},
+    [APP_OPT_H2C] = {"h2c", "SSEROOMS_H2C", .kind = APP_KIND_ENUM, .flags = APP_OPTF_SWITCH,
+                     .arg = "[on|off]", .choices = off_on,
+                     .help = "also speak cleartext HTTP/2 with prior knowledge (connections that "
+                             "begin with the HTTP/2 preface)"},
+    [APP_OPT_H2_MAX_STREAMS] = {"h2-max-streams", "SSEROOMS_H2_MAX_STREAMS", NUM(1, 2147483647),
+                                .arg = "N",
+                                .help = "concurrent streams per HTTP/2 connection "
+                                        "(SETTINGS_MAX_CONCURRENT_STREAMS)"},
     [APP_OPT_TLS_CERT] = {"tls-cert", "SSEROOMS_TLS_CERT", .kind = APP_KIND_STR,
                           .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none: plain HTTP",
                           .help = "serve HTTPS with this certificate (PEM, the full chain); "
@@ -281,6 +289,7 @@ void app_settings_init(app_settings *s) {
     v[APP_OPT_MAX_PUBLISH].num = cfg.max_publish_bytes;
     v[APP_OPT_SEQ_MAX_NAMES].num = cfg.sequence_max_names;
     v[APP_OPT_SEQ_TTL].num = cfg.sequence_ttl_ms;
+    v[APP_OPT_H2_MAX_STREAMS].num = cfg.h2_max_streams;
     /* the command uses one thread per core; the library's default (1)
      * keeps an embedder's process single-threaded */
     v[APP_OPT_THREADS].num = 0;
@@ -700,6 +709,8 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->sequence_ttl_ms = (uint32_t)v[APP_OPT_SEQ_TTL].num;
     c->threads = (unsigned)v[APP_OPT_THREADS].num;
     c->proxy_protocol = (int)v[APP_OPT_PROXY_PROTOCOL].num;
+    c->h2c = (int)v[APP_OPT_H2C].num;
+    c->h2_max_streams = (uint32_t)v[APP_OPT_H2_MAX_STREAMS].num;
     c->tls_cert_file = v[APP_OPT_TLS_CERT].str;
     c->tls_key_file = v[APP_OPT_TLS_KEY].str;
     if (c->tls_cert_file || c->tls_key_file) c->tls_min_version = tls_versions[v[APP_OPT_TLS_MIN_VERSION].num];

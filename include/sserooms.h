@@ -257,8 +257,16 @@ typedef struct sr_config {
      * envelope sent to Redis. 0 = none. */
     size_t max_publish_bytes;       /* 16 MiB */
 
+    /* HTTP/2 (README "HTTP/2"): every EventSource a stream on one
+     * connection, POST /publish and the other routes too. */
+    int h2c;                        /* 1: a connection that begins with the
+                                       HTTP/2 client preface speaks cleartext
+                                       HTTP/2 (prior knowledge); others stay
+                                       HTTP/1.1 */
+    uint32_t h2_max_streams;        /* SETTINGS_MAX_CONCURRENT_STREAMS per
+                                       HTTP/2 connection; 0 means 128 */
     /* TLS (docs/tls.md). Both files set: every connection speaks TLS
-     * (ALPN http/1.1), with session tickets; a handshake must be done
+     * (ALPN h2 and http/1.1), with session tickets; a handshake must be done
      * within request_timeout_ms. NULL: plain HTTP, as before. */
     const char *tls_cert_file;      /* PEM: the certificate, then its chain */
     const char *tls_key_file;       /* PEM: its private key */

@@ -6,7 +6,7 @@
 set -euo pipefail
 what=${1:-build}
 
-need=(gcc make cmake pkg-config libc6-dev libuv1-dev libhttp-parser-dev libhiredis-dev libssl-dev)
+need=(gcc make cmake pkg-config libc6-dev libuv1-dev libhttp-parser-dev libhiredis-dev libssl-dev libnghttp2-dev)
 if [ "$what" = test ]; then
   # chromium: the demo page's real-browser test (driven by playwright-core);
   # nginx: the behind-a-proxy test runs the shipped nginx config in front

@@ -11,7 +11,7 @@
 #
 # Environment:
 #   FUZZ_SECONDS       seconds per target (default 60)
-#   FUZZ_TARGETS       which targets (default: all seven)
+#   FUZZ_TARGETS       which targets (default: all eight)
 #   FUZZ_BUILD         build directory (default build/fuzz)
 #   FUZZ_DIFFERENTIAL  0 skips the JSON.parse comparison
 #   FUZZ_MERGE         1 merges inputs that add coverage into the committed
@@ -21,7 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${FUZZ_BUILD:-$ROOT/build/fuzz}
 SECS=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-fuzz_http fuzz_json fuzz_envelope fuzz_redis_url fuzz_redis_reply fuzz_jwt fuzz_proxy fuzz_sequence_key}
+TARGETS=${FUZZ_TARGETS:-fuzz_http fuzz_json fuzz_envelope fuzz_redis_url fuzz_redis_reply fuzz_jwt fuzz_proxy fuzz_sequence_key fuzz_http2}
 JOBS=$(nproc 2>/dev/null || echo 2)
 BIN=$BUILD/tests/fuzz
 RUN=$BUILD/run

@@ -160,6 +160,12 @@ static void on_request_timeout(uv_timer_t *t) {
         sr_conn_close_now(c);
         return;
     }
+    if (c->h2) { /* HTTP/2: idle without streams, or not done in time after GOAWAY */
+        if (c->end_after_flush) sr_conn_close_now(c);
+        else if (sr_h2c_idle(c)) sr_conn_end(c);
+        else start_timer(c, srv->cfg.keepalive_timeout_ms);
+        return;
+    }
     if (!c->end_after_flush && sr_http_request_started(&c->http->req)) {
         if (c->http->req.state == SR_HTTP_PARTIAL) {
             sr_limit_refused(srv, SR_LIMIT_REQUEST_TIME);
@@ -277,8 +283,13 @@ int sr_conn_start(sr_conn *c) {
     return SR_OK;
 }
 
+static int sniff_h2(sr_conn *c, const char *data, size_t len);
+
 /* Parses what arrived, handling each complete request in turn. */
 static void feed_requests(sr_conn *c, const char *data, size_t len) {
+    if (!c->http->h2_checked && !c->h2s && (c->srv->cfg.h2c || c->http->h2_alpn) &&
+        sniff_h2(c, data, len))
+        return;
     size_t off = 0;
     while (off < len && c->kind == SR_CONN_HTTP && c->http && !c->closing && !c->end_after_flush) {
         sr_http_request *req = &c->http->req;
@@ -334,6 +345,59 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
     }
 }
 
+void sr_conn_feed(sr_conn *c, const char *data, size_t len) {
+    feed_requests(c, data, len);
+}
+
+void sr_conn_use_h2(sr_conn *c) {
+    if (c->http) c->http->h2_alpn = 1;
+}
+
+/* A connection's first bytes, when it may speak HTTP/2 (--h2c, or ALPN
+ * h2): the client preface makes it an HTTP/2 connection (h2conn.c); the
+ * bytes of a preface not complete yet are held; anything else is
+ * HTTP/1.1 (with --h2c) or an error (after ALPN h2). 1 when it took the
+ * bytes, 0 when they are HTTP/1.1 requests to parse. */
+static int sniff_h2(sr_conn *c, const char *data, size_t len) {
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const size_t plen = sizeof(preface) - 1;
+    sr_buf *held = &c->http->held;
+    size_t have = held->len;
+    size_t k = len < plen - have ? len : plen - have;
+    if (memcmp(data, preface + have, k) != 0) {
+        c->http->h2_checked = 1;
+        if (c->http->h2_alpn) {
+            sr_log(c->srv, SR_LOG_INFO, c->id, "connection %llu: ALPN h2 without the HTTP/2 preface, closed",
+                   (unsigned long long)c->id);
+            c->srv->h2.violations++;
+            sr_conn_close_now(c);
+            return 1;
+        }
+        if (have) { /* HTTP/1.1 after all: the held bytes first */
+            sr_buf kept = *held;
+            sr_buf_init(held);
+            feed_requests(c, kept.p, kept.len);
+            sr_buf_free(&kept);
+        }
+        return 0;
+    }
+    if (have + k < plen) {
+        sr_buf_append(held, data, len);
+        if (held->oom) sr_conn_close_now(c);
+        return 1;
+    }
+    sr_buf_free(held);
+    c->http->h2_checked = 1;
+    if (sr_h2c_start(c) != SR_OK) {
+        sr_conn_close_now(c);
+        return 1;
+    }
+    start_timer(c, c->srv->cfg.keepalive_timeout_ms);
+    sr_h2c_read(c, preface, plen);
+    if (len > k && !c->closing) sr_h2c_read(c, data + k, len - k);
+    return 1;
+}
+
 /* The first bytes of a connection that owes a PROXY header: parsed once
  * complete (kept in held until then: every byte of an incomplete header is
  * header), the rest going on as requests. */
@@ -378,6 +442,10 @@ static void end_after_eof(sr_conn *c) {
 
 /* Plaintext from the client, while the connection reads requests. */
 static void on_plaintext(sr_conn *c, const char *data, size_t len) {
+    if (c->h2) { /* HTTP/2: read also after GOAWAY (window updates, resets) */
+        if (!c->closing) sr_h2c_read(c, data, len);
+        return;
+    }
     if (c->kind == SR_CONN_STREAM || c->closing || c->end_after_flush) return; /* ignored */
     if (c->http && c->http->await_proxy) read_proxy_header(c, data, len);
     else if (c->http && (c->http->wait || c->http->backlog || c->http->deferred))
@@ -387,6 +455,9 @@ static void on_plaintext(sr_conn *c, const char *data, size_t len) {
 
 static int deliver_plaintext(void *ud, const char *p, size_t len) {
     sr_conn *c = ud;
+    /* the first plaintext after a handshake in which ALPN chose h2 */
+    if (c->http && !c->http->h2_checked && !c->http->h2_alpn && sr_tls_conn_alpn_h2(c))
+        sr_conn_use_h2(c);
     on_plaintext(c, p, len);
     /* a stream's later bytes are not requests; from the next turn on its
      * writer thread may own the transport */
@@ -415,8 +486,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sr_conn *c = s->data;
     if (nread == 0) return;
     if (nread == UV_EOF && c->kind == SR_CONN_HTTP && c->http && !c->closing &&
-        !c->http->await_proxy) {
-        /* half-closed: the client sends nothing more but may still read */
+        !c->http->await_proxy && !c->h2) {
+        /* half-closed: the client sends nothing more but may still read
+         * (not over HTTP/2: its streams need the client's window updates,
+         * and an EventSource's stream never ends on its own) */
         stop_reading(c);
         c->http->eof = 1;
         sr_http_request_eof(&c->http->req); /* a request cut short gets no answer */
@@ -434,9 +507,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (c->closing) return;
-    if (c->kind == SR_CONN_STREAM || c->end_after_flush) {
+    if (c->kind == SR_CONN_STREAM || (c->end_after_flush && !c->h2)) {
         /* ignored, but a TLS stream this loop still writes notices the
-         * peer's close_notify; one a writer owns ends at EOF */
+         * peer's close_notify; one a writer owns ends at EOF (an HTTP/2
+         * connection reads on after its GOAWAY: window updates, resets) */
         if (c->xport && !c->wslot && transport_input(c, buf->base, (size_t)nread) < 0) return;
         return;
     }
@@ -482,6 +556,10 @@ static void http_output_done(sr_conn *c) {
 
 void sr_conn_resume(sr_conn *c) {
     if (c->closing || c->end_after_flush || !c->http || c->http->wait || c->http->deferred) return;
+    if (c->h2s) { /* an HTTP/2 stream: its one response is complete */
+        sr_conn_end(c);
+        return;
+    }
     sr_http_request_reset(&c->http->req);
     start_timer(c, c->srv->cfg.keepalive_timeout_ms);
     feed_held(c);
@@ -504,6 +582,14 @@ static void doom(sr_conn *c) {
     c->srv->doomed = c;
 }
 
+void sr_conn_mark_dirty(sr_conn *c) {
+    mark_dirty(c);
+}
+
+void sr_conn_doom(sr_conn *c) {
+    doom(c);
+}
+
 static int queue_grow(sr_conn *c) {
     uint32_t cap = c->q_cap * 2;
     sr_frame **q = malloc(cap * sizeof(*q));
@@ -518,6 +604,17 @@ static int queue_grow(sr_conn *c) {
 
 static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
     if (c->closing || c->doomed || c->end_after_flush) return;
+    if (c->h2s) { /* an HTTP/2 stream: onto its parent's session, by reference */
+        int rc = sr_h2c_stream_write(c, f);
+        if (rc == SR_EQUEUE) {
+            c->srv->stats.slow_disconnects++;
+            sr_log(c->srv, SR_LOG_WARN, c->id,
+                   "HTTP/2 stream %llu: slow consumer (flow-control window shut), reset",
+                   (unsigned long long)c->id);
+        }
+        if (rc != SR_OK) doom(c);
+        return;
+    }
     if (c->wslot) { /* its writer thread queues it and counts the limit */
         sr_writer_frame(c, f);
         return;
@@ -671,6 +768,10 @@ _Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) &&
                "uv_buf_t is an iovec");
 
 static void flush_queue(sr_conn *c) {
+    if (c->h2) {
+        sr_h2c_flush(c);
+        return;
+    }
     if (c->closing || c->inflight || c->wslot) return;
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
@@ -791,7 +892,8 @@ static void on_conn_closed(uv_handle_t *h) {
     if (c->prev) c->prev->next = c->next;
     else srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    srv->stats.connections--;
+    if (!c->h2s) srv->stats.connections--; /* an HTTP/2 stream was never one */
+    sr_h2c_free(c);
     sr_addr_release(srv, c);
     sr_http_budget_update(c); /* closing: its share drops to 0 */
     free(c);
@@ -817,6 +919,8 @@ void sr_conn_close_now(sr_conn *c) {
     detach_stream(c);
     c->closing = 1;
     release_http_state(c);
+    if (c->h2) sr_h2c_closing(c);         /* its streams close with it */
+    if (c->h2s) sr_h2c_stream_closed(c);  /* ends or resets its stream */
     uv_read_stop((uv_stream_t *)&c->tcp);
     if (c->wslot) { /* the socket closes once its writer let go of it */
         sr_writer_detach(c);
@@ -847,6 +951,10 @@ void sr_conn_end(sr_conn *c) {
         uv_timer_stop(&c->http->timer);
         start_timer(c, c->srv->cfg.request_timeout_ms);
     }
+    if (c->h2) { /* GOAWAY; it closes once its streams ended */
+        sr_h2c_end(c);
+        return;
+    }
     detach_stream(c);
     c->end_after_flush = 1;
     if (c->wslot) {
@@ -867,7 +975,9 @@ void sr_conn_become_stream(sr_conn *c) {
     srv->stats.streams++;
     srv->stats.streams_total++;
     sr_server_id_insert(srv, c);
-    if (srv->writers) sr_writer_attach(c); /* -1: it stays on this loop */
+    /* -1: it stays on this loop; an HTTP/2 stream always does (its bytes
+     * go through its parent's session) */
+    if (srv->writers && !c->h2s) sr_writer_attach(c);
 }
 
 /* --- public connection API -------------------------------------------- */

@@ -124,6 +124,7 @@ void sr_stats_json(sr_server *srv, sr_buf *b) {
                   (unsigned long long)s.adapter_errors);
     sr_limits_json(srv, b);
     sr_clients_json(srv, b);
+    sr_h2c_json(srv, b);
     sr_adapter_stats_json(srv, b);
     if (srv->has_adapter) sr_recover_json(srv, b);
     sr_auth_stats_json(srv, b);

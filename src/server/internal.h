@@ -8,7 +8,8 @@
  * remote.c delivery from other nodes, memory_bus.c the in-process bus,
  * sequence.c ordered event ids, limits.c connections per client address
  * and refusal counters, clients.c where a client's address comes from
- * behind proxies, writer.c writer threads).
+ * behind proxies, writer.c writer threads, h2conn.c HTTP/2 connections
+ * and their streams).
  */
 #ifndef SR_SERVER_INTERNAL_H
 #define SR_SERVER_INTERNAL_H
@@ -71,6 +72,9 @@ typedef struct sr_conn_http {
                                  headers name its client */
     uint8_t eof : 1;          /* the client half-closed: no more requests; what
                                  was read is answered, then the connection ends */
+    uint8_t h2_checked : 1;   /* its first bytes were looked at for the
+                                 HTTP/2 preface (conn.c) */
+    uint8_t h2_alpn : 1;      /* TLS ALPN chose h2: the preface must come */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
@@ -112,6 +116,9 @@ struct sr_conn {
     sr_write *inflight;         /* at most one uv_write at a time */
     struct sr_transport *xport; /* NULL: plain TCP; else TLS (transport.h),
                                    owned by whoever owns the writes */
+    struct sr_h2_conn *h2;      /* an HTTP/2 connection: its session (h2conn.c) */
+    struct sr_h2_stream *h2s;   /* an HTTP/2 stream: a child with no socket of
+                                   its own, written through its parent */
 
     uint8_t kind;               /* sr_conn_kind */
     uint8_t dirty : 1;
@@ -243,6 +250,14 @@ typedef struct sr_metrics {
     uint64_t rejected_other;
 } sr_metrics;
 
+/* HTTP/2 counters (h2conn.c). */
+typedef struct sr_h2_counters {
+    uint64_t connections, streams;  /* open now */
+    uint64_t connections_total, streams_total;
+    uint64_t violations;            /* clients' protocol errors */
+    uint64_t slow_streams;          /* streams closed as slow consumers */
+} sr_h2_counters;
+
 /* Broadcasts to one room waiting for the end of the loop turn (batch.c). */
 typedef struct sr_batch {
     sr_room *room;              /* NULL: none pending */
@@ -327,6 +342,7 @@ struct sr_server {
     struct sr_writers *writers; /* writer threads (writer.c); NULL: none */
     struct sr_recover *recover; /* watermark and recovery rounds (recover.c) */
     uv_timer_t recover_timer;   /* closes a recovery round */
+    sr_h2_counters h2;          /* HTTP/2 (h2conn.c) */
 };
 
 /* conn.c */
@@ -358,6 +374,27 @@ void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len);
 /* ... and at most this many bytes of publishes (sr_publish_cost) in them:
  * a pipelining client cannot make the node hold more than this for it. */
 #define SR_CONN_MAX_HOLE_BYTES (16u << 20)
+/* Request bytes for c, as if read from its socket (HTTP/2 streams). */
+void sr_conn_feed(sr_conn *c, const char *data, size_t len);
+void sr_conn_mark_dirty(sr_conn *c);
+void sr_conn_doom(sr_conn *c);              /* close once the fan-out is over */
+/* TLS: ALPN chose h2, so the connection speaks HTTP/2 from its first byte. */
+void sr_conn_use_h2(sr_conn *c);
+
+/* h2conn.c: HTTP/2 connections (c->h2) and their streams (c->h2s) */
+int sr_h2c_start(sr_conn *c);                 /* the preface came: c speaks HTTP/2 */
+void sr_h2c_read(sr_conn *c, const char *data, size_t len);
+void sr_h2c_flush(sr_conn *c);                /* writes the session's output */
+void sr_h2c_end(sr_conn *c);                  /* GOAWAY, close once its streams ended */
+int sr_h2c_idle(const sr_conn *c);            /* 1: no open stream */
+void sr_h2c_closing(sr_conn *c);              /* closes its streams */
+/* A stream's bytes: the first are its HTTP/1.1 response head. 0, or
+ * SR_EQUEUE (a slow consumer) or another error: close the stream. */
+int sr_h2c_stream_write(sr_conn *c, sr_frame *f);
+void sr_h2c_stream_closed(sr_conn *c);        /* ends or resets the stream */
+void sr_h2c_free(sr_conn *c);                 /* at the handle's close */
+void sr_h2c_json(sr_server *srv, sr_buf *b);  /* ,"http2":{...} in /stats */
+void sr_h2c_metrics(sr_server *srv, sr_buf *b);
 
 /* routes.c */
 void sr_routes_dispatch(sr_conn *c);          /* a complete request */

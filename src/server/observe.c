@@ -110,6 +110,7 @@ void sr_routes_metrics(sr_conn *c) {
                   (unsigned long long)srv->metrics.rejected_other);
     sr_limits_metrics(srv, &b);
     sr_clients_metrics(srv, &b);
+    sr_h2c_metrics(srv, &b);
     sr_tls_metrics(srv, &b);
     sr_buf_puts(&b, "# HELP sserooms_delivery_latency_seconds Time from a message's encoding on this node "
                     "to its last byte written to a stream.\n"

@@ -565,7 +565,9 @@ static void on_published(void *ud, int rc, const char *text) {
  * has room for one more (its later requests go on), else as the one
  * answer it waits for (c->http->wait). */
 static int wait_for_answer(sr_conn *c, sr_http_wait *w) {
-    if (c->http->n_holes < SR_CONN_MAX_HOLES &&
+    /* an HTTP/2 stream carries one request: its answer simply waits (its
+     * frames go to the session, not to a queue a hole could stand in) */
+    if (!c->h2s && c->http->n_holes < SR_CONN_MAX_HOLES &&
         c->http->hole_bytes + w->cost <= SR_CONN_MAX_HOLE_BYTES) {
         sr_buf cors;
         sr_buf_init(&cors);

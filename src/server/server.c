@@ -65,6 +65,7 @@ void sr_config_init(sr_config *cfg) {
     cfg->sequence_max_names = 65536;
     cfg->sequence_ttl_ms = 2592000000u; /* 30 days */
     cfg->max_publish_bytes = 16u * 1024 * 1024;
+    cfg->h2_max_streams = 128;
 }
 
 static const char *keep_string(sr_server *srv, const char *s) {

@@ -89,6 +89,11 @@ static tls_transport *tls_of(const sr_conn *c) {
     return c->xport && c->xport->vt == &tls_vt ? (tls_transport *)c->xport : NULL;
 }
 
+bool sr_tls_conn_alpn_h2(const sr_conn *c) {
+    tls_transport *x = tls_of(c);
+    return x && sr_tls_handshake_done(x->tls) && strcmp(sr_tls_alpn(x->tls), "h2") == 0;
+}
+
 /* --- the context ----------------------------------------------------------- */
 
 static sr_tls_ctx *make_ctx(const char *cert, const char *key, const char *minv, const sr_tls_ctx *old,

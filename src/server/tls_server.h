@@ -27,6 +27,9 @@ int sr_tls_server_accept(sr_conn *c);
 /* conn.c: c's TLS handshake failed: why is an sr_tls_fail (timeout, eof),
  * or -1 for the engine's own reason. Counted once, logged at debug. */
 void sr_tls_server_failed(sr_conn *c, int why);
+/* True when c's handshake is done and ALPN chose h2 (conn.c then expects
+ * the HTTP/2 preface, h2conn.c). */
+bool sr_tls_conn_alpn_h2(const sr_conn *c);
 /* True once c's handshake is done (always for plain TCP). */
 bool sr_tls_conn_ready(const sr_conn *c);
 /* Queues close_notify on c's TLS transport (if any) before a close. */

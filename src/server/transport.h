@@ -3,7 +3,7 @@
  * transport.h: the seam between a connection's send queue and its socket.
  *
  * A connection's bytes reach the wire through one of three transports:
- * plain TCP, TLS, or (later) an HTTP/2 stream multiplexed on a parent
+ * plain TCP, TLS, or an HTTP/2 stream multiplexed on a parent
  * connection. Everything above the seam is the same for all of them: the
  * send queue of shared frame references (conn.c on the main loop, writer.c
  * on a writer thread), the batching of broadcasts (batch.c) and the writer
@@ -37,10 +37,12 @@
  * The main loop frees a transport only after the writer answered "gone"
  * for the stream.
  *
- * An HTTP/2 stream fits the same seam one level up: its frames are not
- * written to a socket of its own but queued, behind a DATA frame header,
- * on its parent connection, whose transport (plain or TLS) writes them;
- * the parent connection is what a writer thread owns. Because the write
+ * An HTTP/2 stream fits the same seam one level up (h2conn.c): its frames
+ * are not written to a socket of its own but queued, behind a DATA frame
+ * header, in its parent connection's HTTP/2 session, whose output the
+ * parent writes through its transport (plain or TLS) with
+ * sr_transport_send. HTTP/2 connections stay on the main loop for now (a
+ * writer thread could own a whole one the same way). Because the write
  * path is this one function for every owner, the two send queues (conn.c
  * and writer.c) can become one queue type here (issue #16) without
  * touching any transport.

@@ -143,13 +143,15 @@ class Child {
   }
 }
 
-// `sserooms --host 127.0.0.1 --port P <args>`, restartable on its port.
+// `sserooms --host 127.0.0.1 --port P <args>`, restartable on its port
+// (https when its ready line says so: with --tls-cert).
 export class Server extends Child {
   constructor(bin, args, name = 'sserooms') {
     super(name);
     this.bin = bin;
     this.args = args;
     this.port = 0;
+    this.scheme = 'http';
   }
 
   async start(port) {
@@ -158,8 +160,9 @@ export class Server extends Child {
       try {
         const m = await this.spawnReady(this.bin,
           [...this.args, '--host', '127.0.0.1', '--port', String(port)],
-          /listening on http:\/\/127\.0\.0\.1:(\d+)/);
-        this.port = Number(m[1]);
+          /listening on (https?):\/\/127\.0\.0\.1:(\d+)/);
+        this.scheme = m[1];
+        this.port = Number(m[2]);
         return this.port;
       } catch (err) {
         if (port === 0 || attempt >= 10 || !err.exitedEarly) throw err;
@@ -169,7 +172,7 @@ export class Server extends Child {
   }
 
   url(p) {
-    return `http://127.0.0.1:${this.port}${p}`;
+    return `${this.scheme}://127.0.0.1:${this.port}${p}`;
   }
 }
 
@@ -222,7 +225,9 @@ export class Redis extends Child {
 
 /* ---- chromium ---------------------------------------------------------- */
 
-export async function launchChromium(res) {
+// options: more launchPersistentContext options (ignoreHTTPSErrors for a
+// test's own certificate).
+export async function launchChromium(res, options = {}) {
   const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sserooms-chromium-'));
   res.profileDir = profileDir;
   const context = await chromium.launchPersistentContext(profileDir, {
@@ -231,6 +236,7 @@ export async function launchChromium(res) {
     args: CHROMIUM_FLAGS,
     viewport: { width: 1280, height: 800 },
     timeout: 60000,
+    ...options,
   });
   res.context = context;
   context.setDefaultTimeout(STEP_MS);

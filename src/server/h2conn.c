@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * h2conn.c: HTTP/2 connections and their streams (src/http2 on sockets).
+ *
+ * An HTTP/2 connection is an ordinary sr_conn (its socket, its transport:
+ * plain TCP for --h2c, TLS when ALPN chose h2) that holds a session
+ * (c->h2) instead of an HTTP/1.1 parser. Every stream the client opens is
+ * a connection of its own too, a child (c->h2s) with no socket: its
+ * request is handed to the HTTP/1.1 request parser as the equivalent
+ * HTTP/1.1 text, so routes, limits, authorization, trusted proxies and
+ * streams work unchanged; it joins rooms, gets heartbeats, history replays
+ * and batched broadcasts as any stream does, and closes on its own (the
+ * client's RST_STREAM, a slow consumer, the end of a response) without
+ * touching its siblings. Its uv_tcp_t is initialised but never opened, so
+ * the usual uv_close defers its free past the current callbacks.
+ *
+ * What a child writes goes to the session instead of a socket: the first
+ * bytes, an HTTP/1.1 response head, become the HEADERS (connection-
+ * specific fields dropped); every later frame is queued on the stream by
+ * reference (the shared frame of a broadcast stays one copy, each stream
+ * adds only its DATA frame header). The session refuses a frame past
+ * max_queue_bytes on a stream whose flow-control window (or the
+ * connection's, or the socket) stays shut: the child is closed as a slow
+ * consumer, with RST_STREAM(CANCEL), counted as for HTTP/1.1.
+ *
+ * The parent writes the session's output through the transport seam
+ * (sr_transport_send): segments become one iovec array, the rest goes to
+ * one uv_write when the socket is full. Children stay on the main loop;
+ * with writer threads the HTTP/1.1 streams move to them as before.
+ * Shutdown (sr_conn_end of the parent) sends GOAWAY(NO_ERROR); the
+ * connection closes once its streams ended and the output is written.
+ * A protocol violation is counted, answered by the session (RST_STREAM
+ * or GOAWAY), logged, and disturbs nobody else.
+ */
+#include <nghttp2/nghttp2.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http2/h2.h"
+#include "server/internal.h"
+#include "server/tls_server.h"
+#include "server/transport.h"
+
+#define H2_MAX_IOV 512
+#define H2_MAX_HEAD 65536 /* a response head larger than this is refused */
+
+/* What an HTTP/2 connection holds. */
+struct sr_h2_conn {
+    sr_h2 *session;
+    sr_conn *streams;      /* its open children */
+    size_t n_streams;
+    uv_write_t wreq;       /* one write in flight at a time */
+    size_t w_bytes;        /* session output bytes it carries */
+    size_t w_sealed;       /* or: the transport's sealed bytes */
+    uint8_t writing : 1;
+    uint8_t logged : 1;    /* its end was logged */
+    uint64_t violations;   /* the session's count, already added to the server's */
+};
+
+/* What a stream (child) holds. */
+typedef struct sr_h2_stream {
+    sr_conn *parent;       /* NULL once unlinked */
+    sr_conn *prev, *next;  /* the parent's children */
+    int32_t sid;
+    sr_buf head;           /* the response head until its blank line */
+    uint8_t answered : 1;  /* HEADERS submitted */
+    uint8_t gone : 1;      /* the session closed the stream (or the connection went) */
+    uint8_t reset : 1;     /* close with RST_STREAM(CANCEL): a slow consumer */
+} sr_h2_stream;
+
+static void add_violations(sr_conn *c) {
+    uint64_t now = sr_h2_stats_of(c->h2->session)->violations;
+    if (now > c->h2->violations) {
+        c->srv->h2.violations += now - c->h2->violations;
+        c->h2->violations = now;
+    }
+}
+
+/* --- children --------------------------------------------------------- */
+
+static void link_child(sr_conn *parent, sr_conn *child) {
+    sr_h2_stream *hs = child->h2s;
+    hs->parent = parent;
+    hs->next = parent->h2->streams;
+    if (hs->next) hs->next->h2s->prev = child;
+    parent->h2->streams = child;
+    parent->h2->n_streams++;
+    parent->srv->h2.streams++;
+}
+
+static void unlink_child(sr_conn *child) {
+    sr_h2_stream *hs = child->h2s;
+    sr_conn *parent = hs->parent;
+    if (!parent) return;
+    if (hs->prev) hs->prev->h2s->next = hs->next;
+    else parent->h2->streams = hs->next;
+    if (hs->next) hs->next->h2s->prev = hs->prev;
+    hs->prev = hs->next = NULL;
+    hs->parent = NULL;
+    parent->h2->n_streams--;
+    parent->srv->h2.streams--;
+}
+
+static int field_is(const sr_h2_kv *f, const char *name) {
+    return f->name_len == strlen(name) && memcmp(f->name, name, f->name_len) == 0;
+}
+
+/* The request as HTTP/1.1 text: the request line, Host from :authority,
+ * the fields (cookies joined, RFC 9113 §8.2.3), Content-Length, the body.
+ * nghttp2 has refused CR, LF and NUL in fields already. */
+static void request_text(const sr_h2_request *r, sr_buf *b) {
+    sr_buf_printf(b, "%s %s HTTP/1.1\r\n", r->method, r->path);
+    if (r->authority[0]) sr_buf_printf(b, "host: %s\r\n", r->authority);
+    int cookies = 0;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const sr_h2_kv *f = &r->headers[i];
+        if ((r->authority[0] && field_is(f, "host")) || field_is(f, "content-length") ||
+            field_is(f, "te") || field_is(f, "expect") || field_is(f, "cookie") ||
+            sr_h2_connection_specific(f->name, f->name_len))
+            continue;
+        sr_buf_append(b, f->name, f->name_len);
+        sr_buf_append(b, ": ", 2);
+        sr_buf_append(b, f->value, f->value_len);
+        sr_buf_append(b, "\r\n", 2);
+    }
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const sr_h2_kv *f = &r->headers[i];
+        if (!field_is(f, "cookie")) continue;
+        sr_buf_puts(b, cookies++ ? "; " : "cookie: ");
+        sr_buf_append(b, f->value, f->value_len);
+    }
+    if (cookies) sr_buf_append(b, "\r\n", 2);
+    if (r->body_len || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0)
+        sr_buf_printf(b, "content-length: %zu\r\n", r->body_len);
+    sr_buf_append(b, "\r\n", 2);
+    sr_buf_append(b, r->body, r->body_len);
+}
+
+static void on_request(void *ud, const sr_h2_request *r) {
+    sr_conn *parent = ud;
+    sr_server *srv = parent->srv;
+    sr_h2 *session = parent->h2->session;
+    if (parent->closing || parent->end_after_flush) {
+        sr_h2_reset(session, r->stream_id, NGHTTP2_REFUSED_STREAM);
+        return;
+    }
+    if (r->error_status) { /* a header block or body over its limit */
+        sr_limit_refused(srv, r->error_status == 413 ? SR_LIMIT_BODY_BYTES : SR_LIMIT_HEADER_BYTES);
+        sr_metrics_rejected(srv, r->error_status);
+        srv->stats.rejected_requests++;
+        sr_h2_respond(session, r->stream_id, r->error_status, NULL, 0, 0);
+        return;
+    }
+    sr_conn *child = sr_conn_new(srv);
+    sr_h2_stream *hs = child ? calloc(1, sizeof(*hs)) : NULL;
+    if (!hs) {
+        if (child) sr_conn_close_now(child); /* not a stream yet: an ordinary close */
+        sr_h2_reset(session, r->stream_id, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    srv->stats.connections--; /* a stream, not a connection (see on_conn_closed) */
+    sr_buf_init(&hs->head);
+    hs->sid = r->stream_id;
+    child->h2s = hs;
+    link_child(parent, child);
+    srv->h2.streams_total++;
+    sr_h2_set_stream_ud(session, r->stream_id, child);
+    /* the client is the connection's (not counted again), or from a trusted
+     * proxy each request names its own (clients.c) */
+    sr_conn_http *ph = parent->http, *ch = child->http;
+    if (ph) {
+        ch->peer = ph->peer;
+        ch->forwarded = ph->forwarded;
+        if (ph->has_client && !ph->forwarded) {
+            ch->client = ph->client;
+            ch->has_client = 1;
+        }
+    }
+    sr_buf text;
+    sr_buf_init(&text);
+    request_text(r, &text);
+    if (text.oom) {
+        sr_buf_free(&text);
+        sr_conn_close_now(child);
+        return;
+    }
+    sr_conn_feed(child, text.p, text.len);
+    sr_buf_free(&text);
+    /* answered at once, and not a stream: the response is complete */
+    if (!child->closing && !child->end_after_flush && child->kind == SR_CONN_HTTP && child->http &&
+        !child->http->wait)
+        sr_conn_end(child);
+}
+
+/* Publish-to-write latency, as conn.c's consume() records it for HTTP/1.1. */
+static void on_frame_written(void *ud, const sr_frame *f) {
+    sr_conn *parent = ud;
+    uint64_t now = uv_hrtime();
+    sr_metrics_latency(parent->srv, now > f->born_ns ? (now - f->born_ns) / 1000 : 0, f->msgs);
+}
+
+static void on_stream_close(void *ud, int32_t sid, void *stream_ud, uint32_t error) {
+    (void)sid;
+    (void)error;
+    sr_conn *parent = ud;
+    sr_conn *child = stream_ud;
+    if (!child) return; /* a stream already left by its child, or never given one */
+    child->h2s->gone = 1;
+    /* the client reset it or the connection ends it: closed after the
+     * current fan-out, never inside the session's callbacks */
+    sr_conn_doom(child);
+    sr_server_want_check(parent->srv);
+}
+
+int sr_h2c_stream_write(sr_conn *c, sr_frame *f) {
+    sr_h2_stream *hs = c->h2s;
+    sr_conn *parent = hs->parent;
+    if (!parent || hs->gone || parent->closing) return SR_ECLOSED;
+    sr_h2 *session = parent->h2->session;
+    int rc = SR_OK;
+    if (!hs->answered) {
+        sr_buf_append(&hs->head, f->bytes, f->len);
+        if (hs->head.oom) return SR_ENOMEM;
+        const char *end = memmem(hs->head.p, hs->head.len, "\r\n\r\n", 4);
+        if (!end) return hs->head.len > H2_MAX_HEAD ? SR_ETOOBIG : SR_OK;
+        size_t head_len = (size_t)(end - hs->head.p) + 4;
+        hs->answered = 1;
+        rc = sr_h2_respond_http1(session, hs->sid, hs->head.p, head_len, 1);
+        if (rc == SR_OK && hs->head.len > head_len) {
+            sr_frame *rest = sr_frame_raw(hs->head.p + head_len, hs->head.len - head_len);
+            rc = rest ? sr_h2_send(session, hs->sid, rest) : SR_ENOMEM;
+            sr_frame_unref(rest);
+        }
+        sr_buf_free(&hs->head);
+    } else {
+        rc = sr_h2_send(session, hs->sid, f);
+    }
+    if (rc == SR_EQUEUE) {
+        hs->reset = 1;
+        parent->srv->h2.slow_streams++;
+    }
+    sr_conn_mark_dirty(parent);
+    return rc;
+}
+
+void sr_h2c_stream_closed(sr_conn *c) {
+    sr_h2_stream *hs = c->h2s;
+    sr_conn *parent = hs->parent;
+    if (parent) {
+        if (!hs->gone && !parent->closing) {
+            sr_h2 *session = parent->h2->session;
+            sr_h2_set_stream_ud(session, hs->sid, NULL);
+            if (hs->reset || !hs->answered)
+                sr_h2_reset(session, hs->sid, hs->reset ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR);
+            else
+                sr_h2_end(session, hs->sid); /* after what is queued */
+            sr_conn_mark_dirty(parent);
+        }
+        unlink_child(c);
+    }
+    sr_buf_free(&hs->head);
+}
+
+/* --- the connection ------------------------------------------------------ */
+
+int sr_h2c_start(sr_conn *c) {
+    sr_server *srv = c->srv;
+    struct sr_h2_conn *hc = calloc(1, sizeof(*hc));
+    if (!hc) return SR_ENOMEM;
+    size_t out = srv->cfg.max_queue_bytes;
+    if (out < 16384) out = 16384;
+    if (out > 262144) out = 262144;
+    sr_h2_config cfg = {
+        .max_streams = srv->cfg.h2_max_streams ? srv->cfg.h2_max_streams : 128,
+        .max_header_bytes = srv->cfg.max_header_bytes,
+        .max_body_bytes = srv->cfg.max_body_bytes,
+        .max_queue_bytes = srv->cfg.max_queue_bytes,
+        .max_out_bytes = out,
+    };
+    sr_h2_callbacks cb = {
+        .on_request = on_request, .on_stream_close = on_stream_close, .on_frame_written = on_frame_written};
+    hc->session = sr_h2_new(&cfg, &cb, c);
+    if (!hc->session) {
+        free(hc);
+        return SR_ENOMEM;
+    }
+    hc->wreq.data = c;
+    c->h2 = hc;
+    srv->h2.connections++;
+    srv->h2.connections_total++;
+    return SR_OK;
+}
+
+/* Closes every stream of c (the connection is going). */
+static void close_children(sr_conn *c) {
+    while (c->h2->streams) {
+        sr_conn *child = c->h2->streams;
+        child->h2s->gone = 1;
+        sr_conn_close_now(child); /* unlinks it */
+        if (c->h2->streams == child) unlink_child(child); /* it was closing already */
+    }
+}
+
+void sr_h2c_read(sr_conn *c, const char *data, size_t len) {
+    struct sr_h2_conn *hc = c->h2;
+    int rc = sr_h2_recv(hc->session, (const uint8_t *)data, len);
+    add_violations(c);
+    if (rc < 0) {
+        if (!hc->logged) {
+            hc->logged = 1;
+            sr_log(c->srv, SR_LOG_INFO, c->id, "HTTP/2 connection %llu: %s, closing",
+                   (unsigned long long)c->id, sr_h2_error(hc->session));
+        }
+        close_children(c);
+        c->end_after_flush = 1;
+    }
+    sr_conn_mark_dirty(c);
+}
+
+static void flush_more(sr_conn *c);
+
+static void on_h2_write(uv_write_t *req, int status) {
+    sr_conn *c = req->data;
+    struct sr_h2_conn *hc = c->h2;
+    hc->writing = 0;
+    if (status < 0) {
+        if (status != UV_ECANCELED) sr_conn_close_now(c);
+        return;
+    }
+    if (hc->w_sealed) {
+        c->xport->vt->sent(c->xport, hc->w_sealed);
+    } else {
+        sr_h2_out_consumed(hc->session, hc->w_bytes);
+        c->srv->stats.bytes_out += hc->w_bytes;
+    }
+    if (c->http) c->http->out_ms = uv_now(c->srv->loop);
+    sr_conn_flush(c);
+}
+
+static size_t segs_to_iov(const sr_h2_seg *segs, size_t n, uv_buf_t *iov) {
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        iov[i] = uv_buf_init(segs[i].frame->bytes + segs[i].off, segs[i].len);
+        total += segs[i].len;
+    }
+    return total;
+}
+
+void sr_h2c_flush(sr_conn *c) {
+    struct sr_h2_conn *hc = c->h2;
+    if (c->closing || hc->writing) return;
+    flush_more(c);
+}
+
+static void flush_more(sr_conn *c) {
+    struct sr_h2_conn *hc = c->h2;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+        sr_conn_close_now(c);
+        return;
+    }
+    sr_h2_seg segs[H2_MAX_IOV];
+    uv_buf_t iov[H2_MAX_IOV];
+    const char *sealed;
+    for (;;) {
+        size_t n = sr_h2_out_peek(hc->session, segs, H2_MAX_IOV);
+        if (n == 0 && !sr_transport_pending(c->xport, &sealed)) break;
+        segs_to_iov(segs, n, iov);
+        bool blocked = false;
+        ssize_t w = sr_transport_send(c->xport, fd, (const struct iovec *)iov, n, &blocked);
+        if (w < 0) {
+            sr_conn_close_now(c);
+            return;
+        }
+        if (w > 0) {
+            sr_h2_out_consumed(hc->session, (size_t)w);
+            c->srv->stats.bytes_out += (size_t)w;
+            if (c->http) c->http->out_ms = uv_now(c->srv->loop);
+        }
+        if (!blocked) {
+            if (w > 0) continue; /* all of it: more may be produced */
+            break;               /* nothing taken: TLS before its handshake, or all out */
+        }
+        /* the socket is full: one uv_write of the rest, continued in on_h2_write */
+        hc->w_sealed = sr_transport_pending(c->xport, &sealed);
+        if (hc->w_sealed) {
+            iov[0] = uv_buf_init((char *)sealed, (unsigned)hc->w_sealed);
+            n = 1;
+            hc->w_bytes = 0;
+        } else {
+            n = sr_h2_out_peek(hc->session, segs, H2_MAX_IOV);
+            hc->w_bytes = segs_to_iov(segs, n, iov);
+            if (n == 0) break;
+        }
+        if (uv_write(&hc->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_h2_write) != 0) {
+            sr_conn_close_now(c);
+            return;
+        }
+        hc->writing = 1;
+        return;
+    }
+    /* everything is out: a finished session, or the end of a shutdown */
+    if (sr_h2_out_bytes(hc->session) > 0) return;
+    if (!sr_h2_want_close(hc->session) && !(c->end_after_flush && !hc->streams)) return;
+    if (c->xport && !c->notify_sent && sr_tls_conn_ready(c)) { /* TLS ends with close_notify */
+        c->notify_sent = 1;
+        sr_tls_conn_close_notify(c);
+        flush_more(c);
+        return;
+    }
+    sr_conn_close_now(c);
+}
+
+void sr_h2c_end(sr_conn *c) {
+    if (!c->end_after_flush) {
+        sr_h2_goaway(c->h2->session); /* no new streams; the open ones end on their own */
+        c->end_after_flush = 1;
+    }
+    sr_conn_mark_dirty(c);
+}
+
+int sr_h2c_idle(const sr_conn *c) {
+    return c->h2->n_streams == 0;
+}
+
+void sr_h2c_closing(sr_conn *c) {
+    close_children(c);
+    c->srv->h2.connections--;
+}
+
+void sr_h2c_free(sr_conn *c) {
+    if (c->h2) {
+        sr_h2_free(c->h2->session);
+        free(c->h2);
+        c->h2 = NULL;
+    }
+    if (c->h2s) {
+        sr_buf_free(&c->h2s->head);
+        free(c->h2s);
+        c->h2s = NULL;
+    }
+}
+
+/* --- reporting ------------------------------------------------------------- */
+
+void sr_h2c_json(sr_server *srv, sr_buf *b) {
+    const sr_h2_counters *h = &srv->h2;
+    sr_buf_printf(b,
+                  ",\"http2\":{\"h2c\":%s,\"max_streams\":%u,\"connections\":%llu,\"streams\":%llu,"
+                  "\"connections_total\":%llu,\"streams_total\":%llu,\"protocol_errors\":%llu,"
+                  "\"slow_streams\":%llu}",
+                  srv->cfg.h2c ? "true" : "false",
+                  (unsigned)(srv->cfg.h2_max_streams ? srv->cfg.h2_max_streams : 128),
+                  (unsigned long long)h->connections, (unsigned long long)h->streams,
+                  (unsigned long long)h->connections_total, (unsigned long long)h->streams_total,
+                  (unsigned long long)h->violations, (unsigned long long)h->slow_streams);
+}
+
+void sr_h2c_metrics(sr_server *srv, sr_buf *b) {
+    const sr_h2_counters *h = &srv->h2;
+    sr_buf_printf(b,
+                  "# HELP sserooms_http2_connections Open HTTP/2 connections\n"
+                  "# TYPE sserooms_http2_connections gauge\n"
+                  "sserooms_http2_connections %llu\n"
+                  "# HELP sserooms_http2_streams Open HTTP/2 streams (requests and event streams)\n"
+                  "# TYPE sserooms_http2_streams gauge\n"
+                  "sserooms_http2_streams %llu\n"
+                  "# HELP sserooms_http2_streams_total HTTP/2 streams opened\n"
+                  "# TYPE sserooms_http2_streams_total counter\n"
+                  "sserooms_http2_streams_total %llu\n"
+                  "# HELP sserooms_http2_protocol_errors_total HTTP/2 protocol violations of "
+                  "clients (answered with RST_STREAM or GOAWAY)\n"
+                  "# TYPE sserooms_http2_protocol_errors_total counter\n"
+                  "sserooms_http2_protocol_errors_total %llu\n"
+                  "# HELP sserooms_http2_slow_streams_total HTTP/2 streams closed as slow "
+                  "consumers (flow-control window shut past max_queue_bytes)\n"
+                  "# TYPE sserooms_http2_slow_streams_total counter\n"
+                  "sserooms_http2_slow_streams_total %llu\n",
+                  (unsigned long long)h->connections, (unsigned long long)h->streams,
+                  (unsigned long long)h->streams_total, (unsigned long long)h->violations,
+                  (unsigned long long)h->slow_streams);
+}
