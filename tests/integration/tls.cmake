@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # TLS for clients (tests/integration/test_tls_server.c): curl and openssl
 # s_client against --tls-cert/--tls-key with a CA the test makes: frames
 # identical to plain HTTP, garbage and old versions refused, 2,000 stalled

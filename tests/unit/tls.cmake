@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The TLS engine (src/tls) without sockets, with certificates the test makes
 # (tests/support/srt_tls.c).
 sr_unit_test(test_tls tls)
