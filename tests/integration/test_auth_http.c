@@ -414,10 +414,10 @@ static void ticket_flood(int port, const char *tok, int n_conns, int per_conn, i
 static void test_ticket_flood(void **state) {
     (void)state;
     char *victim = subject_tok("victim"), *attacker = subject_tok("attacker");
-    const char *const configs[2][5] = {
-        {NULL},
-        {"--ticket-rate", "0", "--max-tickets-per-subject", "0", NULL},
-    };
+    static const char *const defaults[] = {NULL};
+    static const char *const unlimited[] = {"--ticket-rate", "0", "--max-tickets-per-subject", "0",
+                                            NULL};
+    const char *const *configs[2] = {defaults, unlimited};
     for (int run = 0; run < 2; run++) {
         srt_proc p;
         start_rs256(&p, configs[run]);
