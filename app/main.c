@@ -174,8 +174,10 @@ static int run_server(const app_settings *s, const app_server_config *c, const c
     const char *host = c->server.host;
     rc = sr_server_listen(a.srv);
     if (rc < 0) {
+        const char *why_listen = sr_server_listen_error(a.srv);
         APP_LOG(&a.log, APP_LOG_ERROR, "cannot listen", APP_LOG_STR("host", host),
-                APP_LOG_NUM("port", c->server.port), APP_LOG_STR("error", sr_strerror(rc)));
+                APP_LOG_NUM("port", c->server.port),
+                APP_LOG_STR("error", why_listen[0] ? why_listen : sr_strerror(rc)));
         sr_server_shutdown(a.srv, NULL, NULL);
         sr_server_run(a.srv);
         sr_server_free(a.srv);

@@ -278,6 +278,10 @@ SR_API int sr_room_name_check(const char *name, size_t len, size_t max_len);
 SR_API int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg);
 /* Binds and listens on cfg->host:cfg->port. */
 SR_API int sr_server_listen(sr_server *srv);
+/* Why the last sr_server_listen failed, naming the cause ("permission
+ * denied: port 80 is below 1024...", "address 10.9.9.9 is not on any
+ * interface of this host", "address in use: ..."); "" after a success. */
+SR_API const char *sr_server_listen_error(const sr_server *srv);
 /* The bound port (useful with port 0), or a negative code. */
 SR_API int sr_server_port(const sr_server *srv);
 /* The loop the server runs on. */

@@ -38,8 +38,10 @@ typedef void (*sr_redis_recovered_fn)(void *ud, const char *room, size_t room_le
 void sr_redis_adapter_on_recovered(sr_redis_adapter *a, sr_redis_recovered_fn fn, void *ud);
 
 typedef struct sr_redis_counters {
-    uint64_t published;         /* PUBLISH commands Redis acknowledged */
-    uint64_t publish_failures;  /* not sent, failed, or dropped from a full outbox */
+    uint64_t published;         /* room publishes Redis acknowledged (PUBLISH, or
+                                   a history/sequence script's PUBLISH per room) */
+    uint64_t publish_failures;  /* room publishes not sent, failed, or dropped
+                                   from a full outbox (same unit as published) */
     uint64_t received;          /* messages received on subscribed channels */
     uint64_t delivered;         /* envelopes handed to deliver */
     uint64_t invalid_json, not_object, bad_version, bad_fields, foreign_channel;

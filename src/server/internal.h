@@ -231,7 +231,16 @@ struct sr_server {
     char **strings;             /* copies of cfg's strings, freed at the end */
     size_t n_strings;
 
-    uv_tcp_t listener;
+    uv_poll_t listener;         /* the listening socket: accept4 is ours (server.c) */
+    int listen_fd;
+    char listen_error[256];     /* sr_server_listen_error */
+    int reserve_fd;             /* kept open to be closed when fds run out (server.c) */
+    uint64_t accept_errors[4];  /* by SR_ACCEPT_ERR_* */
+    uint64_t accept_dropped;    /* connections closed at once for lack of fds */
+    uint64_t accept_log_ms;     /* loop time of the last accept-error line */
+    uint64_t accept_unlogged;   /* errors since that line */
+    uint64_t created_unix_ms;   /* wall clock at sr_server_new: process_start_time_seconds
+                                   when /proc cannot say (process.c) */
     uv_check_t flush_check;     /* flushes dirty connections once per loop turn */
     uv_idle_t flush_idle;       /* active while connections are dirty: keeps the
                                    loop from blocking in poll before the check */
@@ -452,6 +461,13 @@ void sr_http_budget_update(sr_conn *c);
 int sr_http_budget_over(const sr_server *srv);
 void sr_limits_json(sr_server *srv, sr_buf *b);    /* ,"limits":{..},"refused":{..} */
 void sr_limits_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
+enum { SR_ACCEPT_ERR_EMFILE, SR_ACCEPT_ERR_ENFILE, SR_ACCEPT_ERR_NOMEM, SR_ACCEPT_ERR_OTHER };
+/* Accept errors: ",\"accept_errors\":{...},\"accept_dropped\":N" (server.c). */
+void sr_accept_stats_json(sr_server *srv, sr_buf *b);
+/* sserooms_accept_errors_total{reason} and sserooms_accept_dropped_total. */
+void sr_accept_metrics(sr_server *srv, sr_buf *b);
+/* sserooms_build_info and the process collector's samples (process.c). */
+void sr_process_metrics(sr_server *srv, sr_buf *b);
 
 /* clients.c: a connection's client address: its TCP peer, the source of
  * its PROXY header, or (from a trusted proxy) each request's forwarding

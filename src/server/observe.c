@@ -1,7 +1,9 @@
 /*
  * observe.c: what the server tells about itself besides /stats: log events
  * to the embedder's log hook, GET /metrics in the Prometheus text format
- * (written here: no C client library is packaged), and the optional stats
+ * (written here: no C client library is packaged; base units, seconds and
+ * bytes, `_total` on counters, one unit per family; the process and build
+ * samples come from process.c), and the optional stats
  * room that receives the /stats JSON every interval (the demo page's live
  * panel).
  *
@@ -98,7 +100,11 @@ void sr_routes_metrics(sr_conn *c) {
     counter(&b, "heartbeats_total", "Heartbeat comments queued.", s.heartbeats);
     counter(&b, "slow_consumer_disconnects_total", "Streams dropped because their send queue was full, and HTTP connections whose answers could not be written for a request timeout.",
             s.slow_disconnects);
-    counter(&b, "publish_failures_total", "Broadcasts the adapter could not publish.", s.adapter_errors);
+    counter(&b, "publish_failures_total",
+            "Broadcasts (one per message, whatever its rooms) the adapter refused at once; "
+            "sserooms_redis_publish_failures_total counts room publishes, later failures included.",
+            s.adapter_errors);
+    sr_accept_metrics(srv, &b);
     sr_buf_puts(&b, "# HELP sserooms_rejected_requests_total Requests refused, by reason.\n"
                     "# TYPE sserooms_rejected_requests_total counter\n");
     for (size_t i = 0; i < N_REASONS; i++)
@@ -139,6 +145,7 @@ void sr_routes_metrics(sr_conn *c) {
             }
         }
     }
+    sr_process_metrics(srv, &b);
     if (b.oom) {
         sr_routes_error(c, 503, "out of memory", false);
     } else {
