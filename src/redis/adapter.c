@@ -20,7 +20,9 @@
  * until Redis has confirmed every subscription again, so that this node's
  * streams do not miss what it publishes itself; a room channel confirmed
  * again after a loss is reported to the server (recovered hook), which
- * fills or warns its streams (server/recover.c).
+ * fills or warns its streams (server/recover.c). State changes (connected,
+ * lost, auth refused, resubscribed, canary timeout) are logged once each
+ * by transitions.c.
  */
 #include "redis/adapter.h"
 
@@ -294,6 +296,7 @@ static void on_sub_push(void *ud, sr_rconn *c, redisReply *push) {
         sr_rsubs_on_push(a->subs, push); /* may report a recovered room */
         if (a->closed) return;
         if (a->canary) sr_canary_on_confirm(a->canary, push);
+        sr_redis_transition_subscribed(a);
         if (a->ob_len && sr_redis_adapter_can_publish(a)) {
             outbox_replay(a); /* held until the resubscribe was confirmed */
             a->n.outbox = a->ob_len;
@@ -326,6 +329,7 @@ static void on_sub_up(void *ud, sr_rconn *c) {
     sr_redis_adapter *a = ud;
     if (sr_rconn_up_count(c) > 1) a->n.reconnects++;
     sr_rsubs_on_up(a->subs);
+    sr_redis_transition_up(a, c);
 }
 
 static void on_sub_down(void *ud, sr_rconn *c, const char *err) {
@@ -333,10 +337,12 @@ static void on_sub_down(void *ud, sr_rconn *c, const char *err) {
     sr_rsubs_on_down(a->subs);
     if (a->canary) sr_canary_on_down(a->canary);
     a->n.subscribed = 0;
+    sr_redis_transition_down(a, c, err);
 }
 
 static void on_pub_down(void *ud, sr_rconn *c, const char *err) {
     sr_redis_history_on_pub(ud, 0);
+    sr_redis_transition_down(ud, c, err);
 }
 
 static void on_pub_up(void *ud, sr_rconn *c) {
@@ -345,6 +351,7 @@ static void on_pub_up(void *ud, sr_rconn *c) {
     sr_redis_history_on_pub(a, 1);
     outbox_replay(a); /* when the subscriber is also back and resubscribed */
     a->n.outbox = a->ob_len;
+    sr_redis_transition_up(a, c);
 }
 
 /* ------------------------------------------------------------ life cycle */

@@ -37,6 +37,11 @@ typedef void (*sr_redis_recovered_fn)(void *ud, const char *room, size_t room_le
 /* Sets the hook (the server's sr_server_room_recovered). */
 void sr_redis_adapter_on_recovered(sr_redis_adapter *a, sr_redis_recovered_fn fn, void *ud);
 
+/* A state change to log (transitions.c): level an SR_LOG_*, msg one line
+ * ("redis lost: subscriber: connection lost: closed by 127.0.0.1:6379"). */
+typedef void (*sr_redis_log_fn)(void *ud, int level, const char *msg);
+void sr_redis_adapter_on_log(sr_redis_adapter *a, sr_redis_log_fn fn, void *ud);
+
 typedef struct sr_redis_counters {
     uint64_t published;         /* room publishes Redis acknowledged (PUBLISH, or
                                    a history/sequence script's PUBLISH per room) */

@@ -12,3 +12,7 @@ sr_integration_test(test_gap)
 # 3 s, a node kill -9, cluster masters killed) with 60 clients checking every
 # message: no silent gap, history on and off, classic and cluster.
 sr_integration_test(test_gap_chaos)
+# Failures that speak (#17 point 4): Redis transitions in the JSON log once
+# each (restart, canary timeout, wrong password), EMFILE counted and logged
+# once per window, listen errors naming their cause.
+sr_integration_test(test_redis_logs)
