@@ -357,6 +357,21 @@ enum sr_log_level { SR_LOG_DEBUG = 0, SR_LOG_INFO = 1, SR_LOG_WARN = 2, SR_LOG_E
  * names the request id where there is one). */
 typedef void (*sr_log_fn)(void *ud, int level, uint64_t conn_id, const char *msg);
 SR_API void sr_server_on_log(sr_server *srv, sr_log_fn fn, void *ud, int min_level);
+/* One field of a structured log line: a string (str != NULL) or an integer. */
+typedef struct sr_log_field {
+    const char *key;
+    const char *str;
+    long long num;
+} sr_log_field;
+/* Like sr_log_fn, with fields: a refused request is msg "request refused:
+ * <why>" with status, method, path, client (the trusted-proxy rule's
+ * client address), conn, request (its number on the connection) and ms
+ * (since the request began). Lines without fields get n_fields 0. */
+typedef void (*sr_log_fields_fn)(void *ud, int level, uint64_t conn_id, const char *msg,
+                                 const sr_log_field *fields, size_t n_fields);
+/* Sets a fields hook in place of the sr_server_on_log one (which keeps the
+ * whole text in msg: "request 7-1 /nope: 404 not found (client ...)"). */
+SR_API void sr_server_on_log_fields(sr_server *srv, sr_log_fields_fn fn, void *ud, int min_level);
 
 /* ------------------------------------------------------------------ */
 /* Connections and rooms                                                */

@@ -43,6 +43,7 @@ typedef struct sr_conn_http {
     sr_http_wait *wait;       /* set while the response waits for the adapter */
     sr_buf held;              /* bytes read meanwhile: later pipelined requests */
     uint64_t out_ms;          /* loop time answer bytes were last written (conn.c) */
+    uint64_t req_began_ms;    /* loop time the current request's first byte came */
     size_t out_wq;            /* libuv's write queue size then */
     uint32_t out_kq;          /* bytes the kernel held for the client at the last look */
     sr_ip peer;               /* the TCP peer, or the PROXY header's source (clients.c) */
@@ -290,6 +291,7 @@ struct sr_server {
     sr_request_fn request_fn;
     void *request_ud;
     sr_log_fn log_fn;
+    sr_log_fields_fn log_fields_fn; /* set instead of log_fn (sr_server_on_log_fields) */
     void *log_ud;
     int log_level;
 
@@ -351,6 +353,11 @@ sr_request *sr_request_view(sr_conn *c);
 /* observe.c: logs, /metrics, the stats room */
 void sr_log(sr_server *srv, int level, uint64_t conn_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A line with fields: a fields hook gets msg and the fields, a plain hook
+ * the text formatted from fmt (the same line as before fields existed). */
+void sr_log_kv(sr_server *srv, int level, uint64_t conn_id, const char *msg,
+               const sr_log_field *fields, size_t n_fields, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 void sr_metrics_rejected(sr_server *srv, int status);
 void sr_metrics_latency(sr_server *srv, uint64_t us, uint32_t msgs); /* msgs messages written */
 void sr_routes_metrics(sr_conn *c);

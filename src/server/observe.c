@@ -25,20 +25,52 @@ const uint64_t sr_latency_bounds_us[SR_LATENCY_BUCKETS] = {
 
 void sr_server_on_log(sr_server *srv, sr_log_fn fn, void *ud, int min_level) {
     srv->log_fn = fn;
+    srv->log_fields_fn = NULL;
     srv->log_ud = ud;
     srv->log_level = min_level;
 }
 
+void sr_server_on_log_fields(sr_server *srv, sr_log_fields_fn fn, void *ud, int min_level) {
+    srv->log_fields_fn = fn;
+    srv->log_fn = NULL;
+    srv->log_ud = ud;
+    srv->log_level = min_level;
+}
+
+/* one line: no request text may break it */
+static void one_line(char *line) {
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+}
+
 void sr_log(sr_server *srv, int level, uint64_t conn_id, const char *fmt, ...) {
-    if (!srv->log_fn || level < srv->log_level) return;
+    if ((!srv->log_fn && !srv->log_fields_fn) || level < srv->log_level) return;
     char line[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    /* one line: no request text may break it */
-    for (char *p = line; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
+    one_line(line);
+    if (srv->log_fields_fn) srv->log_fields_fn(srv->log_ud, level, conn_id, line, NULL, 0);
+    else srv->log_fn(srv->log_ud, level, conn_id, line);
+}
+
+void sr_log_kv(sr_server *srv, int level, uint64_t conn_id, const char *msg,
+               const sr_log_field *fields, size_t n_fields, const char *fmt, ...) {
+    if ((!srv->log_fn && !srv->log_fields_fn) || level < srv->log_level) return;
+    if (srv->log_fields_fn) {
+        char line[512];
+        snprintf(line, sizeof line, "%s", msg);
+        one_line(line);
+        srv->log_fields_fn(srv->log_ud, level, conn_id, line, fields, n_fields);
+        return;
+    }
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    one_line(line);
     srv->log_fn(srv->log_ud, level, conn_id, line);
 }
 

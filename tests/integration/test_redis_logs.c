@@ -15,6 +15,8 @@
  *    and /metrics and logged once per rate window (10 s), the connections
  *    waiting are closed (no client hangs) and the server keeps serving.
  * 5. Listen errors name their cause (address not on this host, in use).
+ * 6. A refused request's JSON line carries status, method, path, client
+ *    (the address a trusted proxy forwarded), conn and ms as fields.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -278,6 +280,40 @@ static void test_listen_errors_name_the_cause(void **state) {
     srt_check_stop(&p);
 }
 
+static void test_refused_request_json_fields(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--log-format", "json", "--trusted-proxy", "127.0.0.1",
+                                      NULL),
+                     0);
+    const char *const headers[] = {"X-Forwarded-For: 192.0.2.44", NULL};
+    srt_response r;
+    assert_int_equal(srt_http_request(p.port, "DELETE", "/nope?x=1", headers, NULL, &r), 0);
+    srt_check_status(&r, 404);
+    srt_response_free(&r);
+    wait_logged(&p, "request refused", 1);
+    char *line = find_logged(&p, "request refused");
+    long long status = 0, conn = 0, ms = -1;
+    assert_true(srt_json_int(line, "status", &status));
+    assert_int_equal(status, 404);
+    assert_true(srt_json_int(line, "conn", &conn));
+    assert_true(conn > 0);
+    assert_true(srt_json_int(line, "ms", &ms));
+    assert_true(ms >= 0);
+    char *method = srt_json_string(line, "method"), *path = srt_json_string(line, "path"),
+         *client = srt_json_string(line, "client"), *msg = srt_json_string(line, "msg");
+    assert_string_equal(method, "DELETE");
+    assert_string_equal(path, "/nope");
+    assert_string_equal(client, "192.0.2.44");
+    assert_string_equal(msg, "request refused: not found"); /* the fields are not in the text */
+    free(method);
+    free(path);
+    free(client);
+    free(msg);
+    free(line);
+    srt_check_stop(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_restart_logged_once_each, teardown),
@@ -285,6 +321,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_wrong_password_logged_with_reason, teardown),
         cmocka_unit_test_teardown(test_emfile_counted_and_rate_limited, teardown),
         cmocka_unit_test_teardown(test_listen_errors_name_the_cause, teardown),
+        cmocka_unit_test_teardown(test_refused_request_json_fields, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
