@@ -1,5 +1,7 @@
 /*
- * server.c: the server's life cycle: configuration, listening, accepting,
+ * server.c: the server's life cycle: configuration, listening (a failure
+ * says its cause: sr_server_listen_error), accepting (accept4 on a poll
+ * handle, so that fd exhaustion is counted and logged, see "accepting"),
  * the per-loop-turn flush, heartbeats, statistics and graceful shutdown.
  *
  * One uv_check handle runs after every poll phase and flushes each
