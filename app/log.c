@@ -5,7 +5,7 @@
  * Text:  2025-01-02T03:04:05.678Z info listening host=127.0.0.1 port=8080
  * JSON:  {"ts":"2025-01-02T03:04:05.678Z","level":"info","msg":"listening",
  *         "host":"127.0.0.1","port":8080}
- * A connection id appears as conn=N / "conn_id":N right after the message.
+ * A connection id appears as conn=N / "conn":N right after the message.
  * Strings are copied through a UTF-8 check so that any input (a path, a
  * peer's text relayed by the library) still gives one valid line, and with
  * control characters (C0, DEL, C1) and bidi controls escaped, so that it
@@ -166,7 +166,7 @@ char *app_log_format_line(app_log_format format, const struct timespec *ts, app_
         put_escaped(&b, msg ? msg : "");
         puts_(&b, "\"");
         if (conn_id) {
-            snprintf(num, sizeof num, ",\"conn_id\":%llu", (unsigned long long)conn_id);
+            snprintf(num, sizeof num, ",\"conn\":%llu", (unsigned long long)conn_id);
             puts_(&b, num);
         }
         for (size_t i = 0; i < n_fields; i++) {
@@ -230,6 +230,17 @@ void app_log_write(const app_logger *lg, app_log_level level, uint64_t conn_id, 
         off += (size_t)n;
     }
     free(line);
+}
+
+void app_log_sink_fields(void *ud, int level, uint64_t conn_id, const char *msg,
+                         const void *fields, size_t n_fields) {
+    if (level < APP_LOG_DEBUG) level = APP_LOG_DEBUG;
+    if (level > APP_LOG_ERROR) level = APP_LOG_ERROR;
+    /* a "conn" field says the connection already: not twice on one line */
+    const app_log_field *f = fields;
+    for (size_t i = 0; i < n_fields; i++)
+        if (strcmp(f[i].key, "conn") == 0) conn_id = 0;
+    app_log_write(ud, (app_log_level)level, conn_id, msg, f, n_fields);
 }
 
 void app_log_sink(void *ud, int level, uint64_t conn_id, const char *msg) {

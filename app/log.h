@@ -75,5 +75,9 @@ void app_log_write(const app_logger *lg, app_log_level level, uint64_t conn_id, 
 
 /* An sr_log_fn-shaped sink: ud is an app_logger *, level an app_log_level. */
 void app_log_sink(void *ud, int level, uint64_t conn_id, const char *msg);
+/* An sr_log_fields_fn-shaped sink: the library's fields (laid out like
+ * app_log_field: key, str, num) become the line's own fields. */
+void app_log_sink_fields(void *ud, int level, uint64_t conn_id, const char *msg,
+                         const void *fields, size_t n_fields);
 
 #endif

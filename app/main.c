@@ -17,6 +17,7 @@
  * configuration error.
  */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,11 @@
 #include "options.h"
 #include "sserooms.h"
 
+_Static_assert(sizeof(sr_log_field) == sizeof(app_log_field) &&
+                   offsetof(sr_log_field, key) == offsetof(app_log_field, key) &&
+                   offsetof(sr_log_field, str) == offsetof(app_log_field, str) &&
+                   offsetof(sr_log_field, num) == offsetof(app_log_field, num),
+               "app_log_sink_fields takes the library's fields as they are");
 _Static_assert((int)SR_LOG_DEBUG == (int)APP_LOG_DEBUG && (int)SR_LOG_INFO == (int)APP_LOG_INFO &&
                    (int)SR_LOG_WARN == (int)APP_LOG_WARN && (int)SR_LOG_ERROR == (int)APP_LOG_ERROR,
                "app_log_sink takes library levels as they are");
@@ -164,6 +170,11 @@ static void log_settings(const app_logger *lg, const app_settings *s) {
     }
 }
 
+static void log_fields_sink(void *ud, int level, uint64_t conn_id, const char *msg,
+                            const sr_log_field *fields, size_t n_fields) {
+    app_log_sink_fields(ud, level, conn_id, msg, fields, n_fields);
+}
+
 static int run_server(const app_settings *s, const app_server_config *c, const char *path) {
     app a;
     memset(&a, 0, sizeof a);
@@ -196,12 +207,14 @@ static int run_server(const app_settings *s, const app_server_config *c, const c
 
     /* the library's own events (requests refused, slow consumers, Redis
      * state), with their connection and request ids, in the same format */
-    sr_server_on_log(a.srv, app_log_sink, &a.log, (int)a.log.min_level);
+    sr_server_on_log_fields(a.srv, log_fields_sink, &a.log, (int)a.log.min_level);
     const char *host = c->server.host;
     rc = sr_server_listen(a.srv);
     if (rc < 0) {
+        const char *why_listen = sr_server_listen_error(a.srv);
         APP_LOG(&a.log, APP_LOG_ERROR, "cannot listen", APP_LOG_STR("host", host),
-                APP_LOG_NUM("port", c->server.port), APP_LOG_STR("error", sr_strerror(rc)));
+                APP_LOG_NUM("port", c->server.port),
+                APP_LOG_STR("error", why_listen[0] ? why_listen : sr_strerror(rc)));
         sr_server_shutdown(a.srv, NULL, NULL);
         sr_server_run(a.srv);
         sr_server_free(a.srv);

@@ -313,6 +313,10 @@ SR_API int sr_room_name_check(const char *name, size_t len, size_t max_len);
 SR_API int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg);
 /* Binds and listens on cfg->host:cfg->port. */
 SR_API int sr_server_listen(sr_server *srv);
+/* Why the last sr_server_listen failed, naming the cause ("permission
+ * denied: port 80 is below 1024...", "address 10.9.9.9 is not on any
+ * interface of this host", "address in use: ..."); "" after a success. */
+SR_API const char *sr_server_listen_error(const sr_server *srv);
 /* The bound port (useful with port 0), or a negative code. */
 SR_API int sr_server_port(const sr_server *srv);
 /* The loop the server runs on. */
@@ -388,6 +392,21 @@ enum sr_log_level { SR_LOG_DEBUG = 0, SR_LOG_INFO = 1, SR_LOG_WARN = 2, SR_LOG_E
  * names the request id where there is one). */
 typedef void (*sr_log_fn)(void *ud, int level, uint64_t conn_id, const char *msg);
 SR_API void sr_server_on_log(sr_server *srv, sr_log_fn fn, void *ud, int min_level);
+/* One field of a structured log line: a string (str != NULL) or an integer. */
+typedef struct sr_log_field {
+    const char *key;
+    const char *str;
+    long long num;
+} sr_log_field;
+/* Like sr_log_fn, with fields: a refused request is msg "request refused:
+ * <why>" with status, method, path, client (the trusted-proxy rule's
+ * client address), conn, request (its number on the connection) and ms
+ * (since the request began). Lines without fields get n_fields 0. */
+typedef void (*sr_log_fields_fn)(void *ud, int level, uint64_t conn_id, const char *msg,
+                                 const sr_log_field *fields, size_t n_fields);
+/* Sets a fields hook in place of the sr_server_on_log one (which keeps the
+ * whole text in msg: "request 7-1 /nope: 404 not found (client ...)"). */
+SR_API void sr_server_on_log_fields(sr_server *srv, sr_log_fields_fn fn, void *ud, int min_level);
 
 /* ------------------------------------------------------------------ */
 /* Connections and rooms                                                */

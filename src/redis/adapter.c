@@ -32,7 +32,9 @@
  * until Redis has confirmed every subscription again, so that this node's
  * streams do not miss what it publishes itself; a room channel confirmed
  * again after a loss is reported to the server (recovered hook), which
- * fills or warns its streams (server/recover.c).
+ * fills or warns its streams (server/recover.c). State changes (connected,
+ * lost, auth refused, resubscribed, canary timeout) are logged once each
+ * by transitions.c.
  */
 #include "redis/adapter.h"
 
@@ -396,10 +398,9 @@ static void on_pub_drain(void *ud, sr_rconn *c) {
 }
 
 static void on_pub_down(void *ud, sr_rconn *c, const char *err) {
-    (void)c;
-    (void)err;
     sr_redis_history_on_pub(ud, 0); /* fetches waiting for the publisher fail */
     park_flush_down(ud, "redis became unreachable before the publish could be sent");
+    sr_redis_transition_down(ud, c, err);
 }
 
 int sr_redis_adapter_publish_acked(sr_redis_adapter *a, const char *const *rooms, size_t n_rooms,
@@ -560,6 +561,7 @@ static void on_sub_push(void *ud, sr_rconn *c, redisReply *push) {
         sr_rsubs_on_push(a->subs, push); /* may report a recovered room */
         if (a->closed) return;
         if (a->canary) sr_canary_on_confirm(a->canary, push);
+        sr_redis_transition_subscribed(a);
         if (a->ob_len && sr_redis_adapter_can_publish(a)) {
             outbox_replay(a); /* held until the resubscribe was confirmed */
             a->n.outbox = a->ob_len;
@@ -592,6 +594,7 @@ static void on_sub_up(void *ud, sr_rconn *c) {
     sr_redis_adapter *a = ud;
     if (sr_rconn_up_count(c) > 1) a->n.reconnects++;
     sr_rsubs_on_up(a->subs);
+    sr_redis_transition_up(a, c);
 }
 
 static void on_sub_down(void *ud, sr_rconn *c, const char *err) {
@@ -599,6 +602,7 @@ static void on_sub_down(void *ud, sr_rconn *c, const char *err) {
     sr_rsubs_on_down(a->subs);
     if (a->canary) sr_canary_on_down(a->canary);
     a->n.subscribed = 0;
+    sr_redis_transition_down(a, c, err);
 }
 
 
@@ -609,6 +613,7 @@ static void on_pub_up(void *ud, sr_rconn *c) {
     outbox_replay(a); /* when the subscriber is also back and resubscribed */
     a->n.outbox = a->ob_len;
     park_drain(a);
+    sr_redis_transition_up(a, c);
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -621,12 +626,10 @@ static char *dup_str(const char *s) {
  * (attempts back off to reconnect_max_ms). */
 static void tls_failed(void *ud, const char *why) {
     sr_redis_adapter *a = ud;
-    if (a->warn) a->warn(a->warn_ud, why);
-}
-
-void sr_redis_adapter_on_warning(sr_redis_adapter *a, void (*fn)(void *ud, const char *msg), void *ud) {
-    a->warn = fn;
-    a->warn_ud = ud;
+    if (!a->log) return;
+    char line[600];
+    snprintf(line, sizeof line, "redis: %s", why);
+    a->log(a->log_ud, SR_LOG_WARN, line);
 }
 
 int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis_options *opts,

@@ -38,9 +38,16 @@ typedef void (*sr_redis_recovered_fn)(void *ud, const char *room, size_t room_le
 /* Sets the hook (the server's sr_server_room_recovered). */
 void sr_redis_adapter_on_recovered(sr_redis_adapter *a, sr_redis_recovered_fn fn, void *ud);
 
+/* A state change to log (transitions.c): level an SR_LOG_*, msg one line
+ * ("redis lost: subscriber: connection lost: closed by 127.0.0.1:6379"). */
+typedef void (*sr_redis_log_fn)(void *ud, int level, const char *msg);
+void sr_redis_adapter_on_log(sr_redis_adapter *a, sr_redis_log_fn fn, void *ud);
+
 typedef struct sr_redis_counters {
-    uint64_t published;         /* PUBLISH commands Redis acknowledged */
-    uint64_t publish_failures;  /* not sent, failed, or dropped from a full outbox */
+    uint64_t published;         /* room publishes Redis acknowledged (PUBLISH, or
+                                   a history/sequence script's PUBLISH per room) */
+    uint64_t publish_failures;  /* room publishes not sent, failed, or dropped
+                                   from a full outbox (same unit as published) */
     uint64_t received;          /* messages received on subscribed channels */
     uint64_t delivered;         /* envelopes handed to deliver */
     uint64_t invalid_json, not_object, bad_version, bad_fields, foreign_channel;
@@ -119,6 +126,5 @@ const char *sr_redis_adapter_state(const sr_redis_adapter *a);
 /* Fills *out with the sr_adapter vtable over a (name "redis"). */
 void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out);
 /* Where warnings go (a refused TLS handshake with Redis, and why). */
-void sr_redis_adapter_on_warning(sr_redis_adapter *a, void (*fn)(void *ud, const char *msg), void *ud);
 
 #endif

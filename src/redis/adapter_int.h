@@ -53,8 +53,6 @@ struct sr_redis_adapter {
     size_t outbox_max;
     sr_redis_url url;
     struct sr_tls_ctx *tls;  /* rediss://: the client context of every connection */
-    void (*warn)(void *ud, const char *msg); /* sr_redis_adapter_on_warning */
-    void *warn_ud;
     sr_rconn *pub;
     sr_rconn *sub;
     sr_rsubs *subs;
@@ -72,7 +70,21 @@ struct sr_redis_adapter {
     struct fetch_call *fetch_waiting; /* history fetches waiting for the publisher */
     sr_redis_recovered_fn recovered; /* a room's subscription is back (server) */
     void *recovered_ud;
+    sr_redis_log_fn log;             /* state changes (transitions.c) */
+    void *log_ud;
+    int log_up;                      /* "connected" said last */
+    int log_last;                    /* SR_REDIS_LOGGED_*: the failure said last */
+    int log_resub_pending;           /* a reconnect's resubscribe to report */
+    uint64_t log_down_since;         /* loop ms of "lost"; 0: never up */
 };
+
+enum { SR_REDIS_LOGGED_NOTHING, SR_REDIS_LOGGED_LOST, SR_REDIS_LOGGED_AUTH, SR_REDIS_LOGGED_UNREACHABLE };
+
+/* transitions.c, called from the connections' callbacks (classic mode). */
+void sr_redis_transition_up(sr_redis_adapter *a, sr_rconn *c);
+void sr_redis_transition_down(sr_redis_adapter *a, sr_rconn *c, const char *err);
+/* After a subscription confirmation: "resubscribed" once all are back. */
+void sr_redis_transition_subscribed(sr_redis_adapter *a);
 
 /* A room channel's subscription confirmed again after a loss: reports the
  * room (prefix cut off; canary and foreign channels are ignored). */

@@ -535,7 +535,11 @@ void sr_rcluster_metrics_text(const sr_rcluster *cl, sr_buf *b) {
     shard_sample(b, "counter", "received_total", "Room messages received from the shard.", cl, get_received);
     shard_sample(b, "counter", "published_total", "SPUBLISH commands the shard acknowledged.", cl,
                  get_published);
-    shard_sample(b, "gauge", "canary_lag_ms", "Liveness canary round trip (or wait so far), ms.", cl, get_lag);
+    sr_buf_puts(b, "# HELP sserooms_redis_shard_canary_lag_seconds Liveness canary round trip (or "
+                   "wait so far).\n# TYPE sserooms_redis_shard_canary_lag_seconds gauge\n");
+    for (size_t i = 0; i < cl->n_shards; i++)
+        sr_buf_printf(b, "sserooms_redis_shard_canary_lag_seconds{shard=\"%s\"} %.3f\n",
+                      cl->shards[i]->addr, (double)get_lag(cl->shards[i]) / 1000.0);
     shard_sample(b, "counter", "canary_timeouts_total", "Canary probes lost: the subscriber was rebuilt.",
                  cl, get_timeouts);
 }

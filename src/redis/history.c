@@ -234,6 +234,7 @@ typedef struct publish_call {
     sr_redis_adapter *a;
     sr_sequence_fn done;
     void *ud;
+    size_t n_rooms; /* the script PUBLISHes once per room: counted like PUBLISH */
 } publish_call;
 
 static void on_publish_reply(void *ud, redisReply *reply, const char *err) {
@@ -245,9 +246,11 @@ static void on_publish_reply(void *ud, redisReply *reply, const char *err) {
     if (!err && reply && reply->type == REDIS_REPLY_STRING && reply->len > 13 &&
         reply->len < SR_SEQUENCE_ID_MAX) {
         a->n.sequenced++;
+        a->n.published += call->n_rooms;
         text = reply->str;
     } else {
         a->n.sequence_failures++;
+        a->n.publish_failures += call->n_rooms;
         if (!reply && a->closed) {
             rc = SR_ECLOSED;
             snprintf(why, sizeof why, "the redis adapter closed before redis answered");
@@ -276,6 +279,7 @@ int sr_redis_history_publish(sr_redis_adapter *a, const char *const *rooms, size
         return SR_EINVAL;
     if (!sr_redis_adapter_can_publish(a)) { /* down, or not resubscribed yet */
         a->n.sequence_failures++;
+        a->n.publish_failures += n_rooms;
         return SR_EADAPTER;
     }
     int rc = SR_ENOMEM;
@@ -303,11 +307,15 @@ int sr_redis_history_publish(sr_redis_adapter *a, const char *const *rooms, size
     call->a = a;
     call->done = done;
     call->ud = ud;
+    call->n_rooms = n_rooms;
     rc = sr_rconn_command(a->pub, (int)g.n, g.v, g.lens, on_publish_reply, call);
     if (rc == 0) call = NULL;
     else if (rc != SR_ENOMEM) rc = SR_EADAPTER;
 out:
-    if (rc != 0) a->n.sequence_failures++;
+    if (rc != 0) {
+        a->n.sequence_failures++;
+        a->n.publish_failures += n_rooms;
+    }
     args_free(&g);
     free(body);
     free(call);

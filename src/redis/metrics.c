@@ -3,7 +3,7 @@
  * metrics.c: the Redis adapter's Prometheus samples for GET /metrics:
  * connection state, reconnects, publishes and their failures, envelopes
  * received, delivered and dropped by reason, subscribed channels, the
- * liveness canary, and in cluster mode the per-shard samples (cluster.c).
+ * liveness canary (lag in seconds: base units), and in cluster mode the per-shard samples (cluster.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,9 +30,14 @@ size_t sr_redis_adapter_metrics_text(sr_redis_adapter *a, char *out, size_t cap)
     sample(&b, "counter", "reconnects_total", "Times a Redis connection came back up.", NULL, k.reconnects);
     sample(&b, "counter", "tls_failures_total", "TLS handshakes with Redis refused (rediss://).", NULL,
            k.tls_failures);
-    sample(&b, "counter", "published_total", "PUBLISH commands Redis acknowledged.", NULL, k.published);
-    sample(&b, "counter", "publish_failures_total", "Publishes that could not reach Redis.", NULL,
-           k.publish_failures);
+    /* one room each: a broadcast to N rooms counts N here (and, when it
+     * fails at once, 1 in sserooms_publish_failures_total) */
+    sample(&b, "counter", "published_total",
+           "Room publishes Redis acknowledged (a PUBLISH, or a history or sequence script's "
+           "PUBLISH per room).", NULL, k.published);
+    sample(&b, "counter", "publish_failures_total",
+           "Room publishes that did not reach Redis: not sent, failed, or dropped from a full "
+           "outbox (same unit as sserooms_redis_published_total).", NULL, k.publish_failures);
     sample(&b, "gauge", "outbox", "Publishes held until Redis is back.", NULL, k.outbox);
     sample(&b, "gauge", "subscribed_channels", "Channels Redis confirms on the subscriber.", NULL, k.subscribed);
     sample(&b, "counter", "envelopes_received_total", "Messages received on subscribed channels.", NULL,
@@ -58,9 +63,12 @@ size_t sr_redis_adapter_metrics_text(sr_redis_adapter *a, char *out, size_t cap)
     } else if (a->cluster) {
         sr_rcluster_canary_totals(a->cluster, &probes, &timeouts, &lag);
     }
-    sample(&b, "gauge", "canary_lag_ms",
-           "Liveness canary round trip, or the wait so far when a probe is late (largest shard), ms.",
-           NULL, lag);
+    sr_buf_printf(&b,
+                  "# HELP sserooms_redis_canary_lag_seconds Liveness canary round trip, or the wait "
+                  "so far when a probe is late (largest shard).\n"
+                  "# TYPE sserooms_redis_canary_lag_seconds gauge\n"
+                  "sserooms_redis_canary_lag_seconds %.3f\n",
+                  (double)lag / 1000.0);
     sample(&b, "counter", "canary_probes_total", "Liveness canary probes published.", NULL, probes);
     sample(&b, "counter", "canary_timeouts_total",
            "Canary probes that did not come back: the subscriber connection was rebuilt.", NULL, timeouts);

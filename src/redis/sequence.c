@@ -86,6 +86,7 @@ typedef struct seq_call {
     sr_sequence_fn done;
     void *ud;
     size_t epoch_len;
+    size_t n_rooms; /* the script PUBLISHes once per room: counted like PUBLISH */
     char epoch[SR_SEQUENCE_EPOCH_MAX + 1];
 } seq_call;
 
@@ -143,9 +144,11 @@ static void on_script_reply(void *ud, redisReply *reply, const char *err) {
     int rc = 0;
     if (!err && reply_is_id(call, reply)) {
         a->n.sequenced++;
+        a->n.published += call->n_rooms;
         text = reply->str;
     } else {
         a->n.sequence_failures++;
+        a->n.publish_failures += call->n_rooms;
         rc = classify(a, reply, err, why, sizeof why);
     }
     sr_sequence_fn done = call->done;
@@ -167,6 +170,7 @@ static int run_script(sr_redis_adapter *a, const char *const *rooms, size_t n_ro
         return SR_EINVAL;
     if (sr_rconn_get_state(a->pub) != SR_RCONN_UP) {
         a->n.sequence_failures++;
+        a->n.publish_failures += n_rooms;
         return SR_EADAPTER;
     }
     int rc = SR_ENOMEM;
@@ -223,12 +227,16 @@ static int run_script(sr_redis_adapter *a, const char *const *rooms, size_t n_ro
     call->done = done;
     call->ud = ud;
     call->epoch_len = epoch_len;
+    call->n_rooms = n_rooms;
     memcpy(call->epoch, epoch, epoch_len + 1);
     rc = sr_rconn_command(a->pub, (int)argc, argv, lens, on_script_reply, call);
     if (rc == 0) call = NULL; /* on_script_reply frees it */
     else if (rc != SR_ENOMEM) rc = SR_EADAPTER; /* not up, or too much output waiting */
 out:
-    if (rc != 0) a->n.sequence_failures++;
+    if (rc != 0) {
+        a->n.sequence_failures++;
+        a->n.publish_failures += n_rooms;
+    }
     for (size_t i = 0; channels && i < n_rooms; i++) free(channels[i]);
     free(channels);
     free(argv);

@@ -23,9 +23,7 @@ static void recovered_to_server(void *ud, const char *room, size_t room_len, uin
     sr_server_room_recovered(ud, room, room_len, lost_ms, now_ms);
 }
 
-static void warn_to_server(void *ud, const char *msg) {
-    sr_log(ud, SR_LOG_WARN, 0, "redis: %s", msg);
-}
+static void log_to_server(void *ud, int level, const char *msg) { sr_log(ud, level, 0, "%s", msg); }
 
 int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     if (!srv) return SR_EINVAL;
@@ -47,7 +45,7 @@ int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     if (rc) return rc;
     sr_redis_adapter_on_recovered(a, recovered_to_server, srv);
     sr_redis_adapter_sequence_limits(a, srv->cfg.sequence_ttl_ms, srv->cfg.sequence_max_names);
-    sr_redis_adapter_on_warning(a, warn_to_server, srv);
+    sr_redis_adapter_on_log(a, log_to_server, srv);
     sr_adapter vt;
     sr_redis_adapter_vtable(a, &vt);
     rc = sr_server_set_adapter(srv, &vt);

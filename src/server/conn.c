@@ -304,6 +304,7 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
                 return;
             }
             start_timer(c, c->srv->cfg.request_timeout_ms);
+            c->http->req_began_ms = uv_now(c->srv->loop); /* the "ms" of its log line */
         }
         off += sr_http_request_feed(req, data + off, len - off);
         if (req->state == SR_HTTP_ERROR) {

@@ -122,6 +122,7 @@ void sr_stats_json(sr_server *srv, sr_buf *b) {
                   (unsigned long long)s.bytes_out, (unsigned long long)s.heartbeats,
                   (unsigned long long)s.slow_disconnects, (unsigned long long)s.rejected_requests,
                   (unsigned long long)s.adapter_errors);
+    sr_accept_stats_json(srv, b);
     sr_limits_json(srv, b);
     sr_clients_json(srv, b);
     sr_h2c_json(srv, b);

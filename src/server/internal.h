@@ -60,6 +60,7 @@ typedef struct sr_conn_http {
     uint8_t deferred : 1;     /* a parsed request (a stream) waits for the holes */
     sr_buf held;              /* bytes read meanwhile: later pipelined requests */
     uint64_t out_ms;          /* loop time answer bytes were last written (conn.c) */
+    uint64_t req_began_ms;    /* loop time the current request's first byte came */
     size_t out_wq;            /* libuv's write queue size then */
     uint32_t out_kq;          /* bytes the kernel held for the client at the last look */
     sr_ip peer;               /* the TCP peer, or the PROXY header's source (clients.c) */
@@ -274,7 +275,16 @@ struct sr_server {
     char **strings;             /* copies of cfg's strings, freed at the end */
     size_t n_strings;
 
-    uv_tcp_t listener;
+    uv_poll_t listener;         /* the listening socket: accept4 is ours (server.c) */
+    int listen_fd;
+    char listen_error[256];     /* sr_server_listen_error */
+    int reserve_fd;             /* kept open to be closed when fds run out (server.c) */
+    uint64_t accept_errors[4];  /* by SR_ACCEPT_ERR_* */
+    uint64_t accept_dropped;    /* connections closed at once for lack of fds */
+    uint64_t accept_log_ms;     /* loop time of the last accept-error line */
+    uint64_t accept_unlogged;   /* errors since that line */
+    uint64_t created_unix_ms;   /* wall clock at sr_server_new: process_start_time_seconds
+                                   when /proc cannot say (process.c) */
     uv_check_t flush_check;     /* flushes dirty connections once per loop turn */
     uv_idle_t flush_idle;       /* active while connections are dirty: keeps the
                                    loop from blocking in poll before the check */
@@ -324,6 +334,7 @@ struct sr_server {
     sr_request_fn request_fn;
     void *request_ud;
     sr_log_fn log_fn;
+    sr_log_fields_fn log_fields_fn; /* set instead of log_fn (sr_server_on_log_fields) */
     void *log_ud;
     int log_level;
 
@@ -423,6 +434,11 @@ sr_request *sr_request_view(sr_conn *c);
 /* observe.c: logs, /metrics, the stats room */
 void sr_log(sr_server *srv, int level, uint64_t conn_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A line with fields: a fields hook gets msg and the fields, a plain hook
+ * the text formatted from fmt (the same line as before fields existed). */
+void sr_log_kv(sr_server *srv, int level, uint64_t conn_id, const char *msg,
+               const sr_log_field *fields, size_t n_fields, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
 void sr_metrics_rejected(sr_server *srv, int status);
 void sr_metrics_latency(sr_server *srv, uint64_t us, uint32_t msgs); /* msgs messages written */
 void sr_routes_metrics(sr_conn *c);
@@ -547,6 +563,13 @@ void sr_http_budget_update(sr_conn *c);
 int sr_http_budget_over(const sr_server *srv);
 void sr_limits_json(sr_server *srv, sr_buf *b);    /* ,"limits":{..},"refused":{..} */
 void sr_limits_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
+enum { SR_ACCEPT_ERR_EMFILE, SR_ACCEPT_ERR_ENFILE, SR_ACCEPT_ERR_NOMEM, SR_ACCEPT_ERR_OTHER };
+/* Accept errors: ",\"accept_errors\":{...},\"accept_dropped\":N" (server.c). */
+void sr_accept_stats_json(sr_server *srv, sr_buf *b);
+/* sserooms_accept_errors_total{reason} and sserooms_accept_dropped_total. */
+void sr_accept_metrics(sr_server *srv, sr_buf *b);
+/* sserooms_build_info and the process collector's samples (process.c). */
+void sr_process_metrics(sr_server *srv, sr_buf *b);
 
 /* clients.c: a connection's client address: its TCP peer, the source of
  * its PROXY header, or (from a trusted proxy) each request's forwarding

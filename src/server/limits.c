@@ -216,26 +216,43 @@ void sr_limits_metrics(sr_server *srv, sr_buf *b) {
         sr_buf_printf(b, "sserooms_limit_refusals_total{limit=\"%s\"} %llu\n", limit_names[i],
                       (unsigned long long)srv->limit_refused[i]);
     }
+    /* one unit per family (Prometheus): counts, bytes, seconds, bits */
     const struct {
-        const char *name;
+        const char *family, *name;
         unsigned long long value;
     } values[] = {
-        {"max_connections", cfg->max_connections},
-        {"max_connections_per_addr", cfg->max_connections_per_addr},
-        {"max_rooms_per_conn", cfg->max_rooms_per_conn},
-        {"max_room_len", cfg->max_room_len},
-        {"max_header_bytes", cfg->max_header_bytes},
-        {"request_timeout_ms", cfg->request_timeout_ms},
-        {"max_body_bytes", cfg->max_body_bytes},
-        {"max_message_bytes", cfg->max_message_bytes},
-        {"ipv6_prefix_len", cfg->ipv6_prefix_len ? cfg->ipv6_prefix_len : SR_IPV6_PREFIX_DEFAULT},
-        {"max_http_buffer_bytes", cfg->max_http_buffer_bytes},
-        {"max_publish_bytes", cfg->max_publish_bytes},
+        {"sserooms_limit", "max_connections", cfg->max_connections},
+        {"sserooms_limit", "max_connections_per_addr", cfg->max_connections_per_addr},
+        {"sserooms_limit", "max_rooms_per_conn", cfg->max_rooms_per_conn},
+        {"sserooms_limit_bytes", "max_room_len", cfg->max_room_len},
+        {"sserooms_limit_bytes", "max_header_bytes", cfg->max_header_bytes},
+        {"sserooms_limit_bytes", "max_body_bytes", cfg->max_body_bytes},
+        {"sserooms_limit_bytes", "max_message_bytes", cfg->max_message_bytes},
+        {"sserooms_limit_bytes", "max_http_buffer_bytes", cfg->max_http_buffer_bytes},
+        {"sserooms_limit_bytes", "max_publish_bytes", cfg->max_publish_bytes},
+        {"sserooms_limit_bits", "ipv6_prefix_len",
+         cfg->ipv6_prefix_len ? cfg->ipv6_prefix_len : SR_IPV6_PREFIX_DEFAULT},
     };
-    sr_buf_puts(b, "# HELP sserooms_limit The configured limits (0: unlimited)\n"
-                   "# TYPE sserooms_limit gauge\n");
-    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
-        sr_buf_printf(b, "sserooms_limit{name=\"%s\"} %llu\n", values[i].name, values[i].value);
+    static const struct {
+        const char *family, *help;
+    } families[] = {
+        {"sserooms_limit", "The configured count limits (0: unlimited)"},
+        {"sserooms_limit_bytes", "The configured size limits in bytes (0: unlimited)"},
+        {"sserooms_limit_bits", "The configured IPv6 prefix length that groups client addresses, in bits"},
+    };
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        sr_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", families[f].family, families[f].help,
+                      families[f].family);
+        for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+            if (strcmp(values[i].family, families[f].family) == 0)
+                sr_buf_printf(b, "%s{name=\"%s\"} %llu\n", values[i].family, values[i].name,
+                              values[i].value);
+    }
+    sr_buf_printf(b,
+                  "# HELP sserooms_limit_seconds The configured time limits in seconds (0: none)\n"
+                  "# TYPE sserooms_limit_seconds gauge\n"
+                  "sserooms_limit_seconds{name=\"request_timeout\"} %.3f\n",
+                  (double)cfg->request_timeout_ms / 1000.0);
     sr_buf_printf(b, "# HELP sserooms_client_addresses Client addresses with open connections\n"
                      "# TYPE sserooms_client_addresses gauge\nsserooms_client_addresses %zu\n",
                   srv->addrs.len);

@@ -2,7 +2,9 @@
 /*
  * observe.c: what the server tells about itself besides /stats: log events
  * to the embedder's log hook, GET /metrics in the Prometheus text format
- * (written here: no C client library is packaged), and the optional stats
+ * (written here: no C client library is packaged; base units, seconds and
+ * bytes, `_total` on counters, one unit per family; the process and build
+ * samples come from process.c), and the optional stats
  * room that receives the /stats JSON every interval (the demo page's live
  * panel).
  *
@@ -25,20 +27,52 @@ const uint64_t sr_latency_bounds_us[SR_LATENCY_BUCKETS] = {
 
 void sr_server_on_log(sr_server *srv, sr_log_fn fn, void *ud, int min_level) {
     srv->log_fn = fn;
+    srv->log_fields_fn = NULL;
     srv->log_ud = ud;
     srv->log_level = min_level;
 }
 
+void sr_server_on_log_fields(sr_server *srv, sr_log_fields_fn fn, void *ud, int min_level) {
+    srv->log_fields_fn = fn;
+    srv->log_fn = NULL;
+    srv->log_ud = ud;
+    srv->log_level = min_level;
+}
+
+/* one line: no request text may break it */
+static void one_line(char *line) {
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+}
+
 void sr_log(sr_server *srv, int level, uint64_t conn_id, const char *fmt, ...) {
-    if (!srv->log_fn || level < srv->log_level) return;
+    if ((!srv->log_fn && !srv->log_fields_fn) || level < srv->log_level) return;
     char line[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    /* one line: no request text may break it */
-    for (char *p = line; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
+    one_line(line);
+    if (srv->log_fields_fn) srv->log_fields_fn(srv->log_ud, level, conn_id, line, NULL, 0);
+    else srv->log_fn(srv->log_ud, level, conn_id, line);
+}
+
+void sr_log_kv(sr_server *srv, int level, uint64_t conn_id, const char *msg,
+               const sr_log_field *fields, size_t n_fields, const char *fmt, ...) {
+    if ((!srv->log_fn && !srv->log_fields_fn) || level < srv->log_level) return;
+    if (srv->log_fields_fn) {
+        char line[512];
+        snprintf(line, sizeof line, "%s", msg);
+        one_line(line);
+        srv->log_fields_fn(srv->log_ud, level, conn_id, line, fields, n_fields);
+        return;
+    }
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    one_line(line);
     srv->log_fn(srv->log_ud, level, conn_id, line);
 }
 
@@ -100,7 +134,11 @@ void sr_routes_metrics(sr_conn *c) {
     counter(&b, "heartbeats_total", "Heartbeat comments queued.", s.heartbeats);
     counter(&b, "slow_consumer_disconnects_total", "Streams dropped because their send queue was full, and HTTP connections whose answers could not be written for a request timeout.",
             s.slow_disconnects);
-    counter(&b, "publish_failures_total", "Broadcasts the adapter could not publish.", s.adapter_errors);
+    counter(&b, "publish_failures_total",
+            "Broadcasts (one per message, whatever its rooms) the adapter refused at once; "
+            "sserooms_redis_publish_failures_total counts room publishes, later failures included.",
+            s.adapter_errors);
+    sr_accept_metrics(srv, &b);
     sr_buf_puts(&b, "# HELP sserooms_rejected_requests_total Requests refused, by reason.\n"
                     "# TYPE sserooms_rejected_requests_total counter\n");
     for (size_t i = 0; i < N_REASONS; i++)
@@ -143,6 +181,7 @@ void sr_routes_metrics(sr_conn *c) {
             }
         }
     }
+    sr_process_metrics(srv, &b);
     if (b.oom) {
         sr_routes_error(c, 503, "out of memory", false);
     } else {

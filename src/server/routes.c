@@ -28,6 +28,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <http_parser.h>
+
 #include "auth/grants.h"
 #include "http/response.h"
 #include "json/json.h"
@@ -99,10 +101,22 @@ void sr_routes_error(sr_conn *c, int status, const char *message, bool close_aft
     srv->stats.rejected_requests++;
     sr_metrics_rejected(srv, status);
     const char *path = c->http && c->http->req.state == SR_HTTP_DONE ? c->http->req.path : "-";
-    char client[SR_IP_TEXT_MAX];
-    sr_log(srv, status >= 500 ? SR_LOG_WARN : SR_LOG_INFO, c->id, "request %llu-%u %s: %d %s (client %s)",
-           (unsigned long long)c->id, c->requests, path, status, message,
-           sr_client_text(c, client, sizeof(client)));
+    char client[SR_IP_TEXT_MAX], msg[256];
+    sr_client_text(c, client, sizeof(client));
+    const char *method = c->http && c->http->req.state == SR_HTTP_DONE
+                             ? http_method_str((enum http_method)c->http->req.method)
+                             : "-";
+    uint64_t now = uv_now(srv->loop);
+    uint64_t began = c->http && c->http->req_began_ms ? c->http->req_began_ms : now;
+    snprintf(msg, sizeof msg, "request refused: %s", message);
+    const sr_log_field fields[] = {
+        {"status", NULL, status},   {"method", method, 0},      {"path", path, 0},
+        {"client", client, 0},      {"conn", NULL, (long long)c->id},
+        {"request", NULL, c->requests}, {"ms", NULL, (long long)(now - began)},
+    };
+    sr_log_kv(srv, status >= 500 ? SR_LOG_WARN : SR_LOG_INFO, c->id, msg, fields,
+              sizeof fields / sizeof fields[0], "request %llu-%u %s: %d %s (client %s)",
+              (unsigned long long)c->id, c->requests, path, status, message, client);
     sr_buf b;
     sr_buf_init(&b);
     sr_buf_puts(&b, "{\"error\":");

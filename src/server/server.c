@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * server.c: the server's life cycle: configuration, listening, accepting,
+ * server.c: the server's life cycle: configuration, listening (a failure
+ * says its cause: sr_server_listen_error), accepting (accept4 on a poll
+ * handle, so that fd exhaustion is counted and logged, see "accepting"),
  * the per-loop-turn flush, heartbeats, statistics and graceful shutdown.
  *
  * One uv_check handle runs after every poll phase and flushes each
@@ -12,6 +14,8 @@
  * their heartbeats from the writer's wheel instead.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -150,6 +154,10 @@ int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg) {
     }
     sr_server *srv = calloc(1, sizeof(*srv));
     if (!srv) return SR_ENOMEM;
+    srv->listen_fd = srv->reserve_fd = -1;
+    uv_timeval64_t now;
+    if (uv_gettimeofday(&now) == 0)
+        srv->created_unix_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_usec / 1000;
     int rc = copy_config(srv, cfg);
     if (rc == SR_OK) rc = sr_clients_new(srv, cfg);
     if (rc == SR_OK) rc = sr_auth_new(srv, cfg);
@@ -221,23 +229,84 @@ static void on_heartbeat(uv_timer_t *t) {
     sr_server_close_doomed(srv);
 }
 
-static void on_connection(uv_stream_t *listener, int status) {
-    sr_server *srv = listener->data;
-    if (status < 0 || srv->shutting_down) return;
+/* --- accepting ---------------------------------------------------------------
+ * accept4 is called here rather than by libuv (uv_listen), because libuv
+ * meets EMFILE with its own reserve-fd trick and tells nobody: here each
+ * failure is counted by reason (/stats, /metrics) and logged at most once
+ * per SR_ACCEPT_LOG_WINDOW_MS, and when fds run out the reserve fd is
+ * closed to accept and at once close what waits in the backlog (the
+ * clients see a reset instead of hanging), then opened again. */
+
+#define SR_ACCEPT_LOG_WINDOW_MS 10000
+#define SR_ACCEPT_BATCH 256 /* accepts per readiness, so one listener cannot starve the loop */
+
+static const char *const accept_err_names[] = {"emfile", "enfile", "nomem", "other"};
+
+static void open_reserve_fd(sr_server *srv) {
+    if (srv->reserve_fd < 0) srv->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Counts one accept failure and logs it unless a line was written less
+ * than a window ago; the next line says how many went unlogged. */
+static void accept_failed(sr_server *srv, int err, uint64_t dropped) {
+    int reason = err == EMFILE                      ? SR_ACCEPT_ERR_EMFILE
+                 : err == ENFILE                    ? SR_ACCEPT_ERR_ENFILE
+                 : err == ENOMEM || err == ENOBUFS ? SR_ACCEPT_ERR_NOMEM
+                                                    : SR_ACCEPT_ERR_OTHER;
+    srv->accept_errors[reason]++;
+    srv->accept_dropped += dropped;
+    uint64_t now = uv_now(srv->loop);
+    if (srv->accept_log_ms && now - srv->accept_log_ms < SR_ACCEPT_LOG_WINDOW_MS) {
+        srv->accept_unlogged++;
+        return;
+    }
+    const char *hint = reason == SR_ACCEPT_ERR_EMFILE
+                           ? ": the process is out of file descriptors (raise LimitNOFILE / ulimit -n)"
+                       : reason == SR_ACCEPT_ERR_ENFILE ? ": the system is out of file descriptors"
+                                                        : "";
+    sr_log(srv, SR_LOG_ERROR, 0,
+           "accept failed: %s (%s)%s; %llu waiting connections closed; %llu more accept errors "
+           "in the last %u s",
+           strerror(err), accept_err_names[reason], hint, (unsigned long long)dropped,
+           (unsigned long long)srv->accept_unlogged, (unsigned)(SR_ACCEPT_LOG_WINDOW_MS / 1000));
+    srv->accept_log_ms = now ? now : 1;
+    srv->accept_unlogged = 0;
+}
+
+/* Out of fds: frees the reserve fd to take the waiting connections off the
+ * backlog and close them, so the listener does not spin on them. */
+static uint64_t shed_backlog(sr_server *srv) {
+    uint64_t n = 0;
+    if (srv->reserve_fd >= 0) {
+        close(srv->reserve_fd);
+        srv->reserve_fd = -1;
+    }
+    for (;;) {
+        int s = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (s < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            break;
+        }
+        close(s);
+        n++;
+    }
+    open_reserve_fd(srv);
+    return n;
+}
+
+static void take_connection(sr_server *srv, int fd) {
     sr_conn *c = sr_conn_new(srv);
     if (!c) {
-        /* out of memory: take the connection off the backlog and drop it, so
-         * the listener does not spin on it */
-        uv_os_fd_t fd;
-        if (uv_fileno((uv_handle_t *)listener, &fd) == 0) {
-            int s = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-            if (s >= 0) close(s);
-        }
+        close(fd); /* out of memory: drop it */
         srv->stats.rejected_requests++;
         return;
     }
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
-        (sr_tls_server_on(srv) && sr_tls_server_accept(c) < 0)) {
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        sr_conn_close_now(c);
+        return;
+    }
+    if (sr_tls_server_on(srv) && sr_tls_server_accept(c) < 0) {
         sr_conn_close_now(c);
         return;
     }
@@ -250,43 +319,117 @@ static void on_connection(uv_stream_t *listener, int status) {
     sr_client_accept(c); /* starts it; counts its address when it is the client's */
 }
 
+static void on_listener_readable(uv_poll_t *h, int status, int events) {
+    sr_server *srv = h->data;
+    if (status < 0 || srv->shutting_down) return;
+    for (int i = 0; i < SR_ACCEPT_BATCH; i++) {
+        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            take_connection(srv, fd);
+            continue;
+        }
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK) return;
+        if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+        /* EMFILE, ENFILE, ENOMEM, ENOBUFS...: shed what waits, or it spins */
+        accept_failed(srv, err, shed_backlog(srv));
+        return;
+    }
+}
+
+void sr_accept_stats_json(sr_server *srv, sr_buf *b) {
+    sr_buf_puts(b, ",\"accept_errors\":{");
+    for (int i = 0; i < 4; i++)
+        sr_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", accept_err_names[i],
+                      (unsigned long long)srv->accept_errors[i]);
+    sr_buf_printf(b, "},\"accept_dropped\":%llu", (unsigned long long)srv->accept_dropped);
+}
+
+void sr_accept_metrics(sr_server *srv, sr_buf *b) {
+    sr_buf_puts(b, "# HELP sserooms_accept_errors_total accept(2) failures, by reason (emfile: "
+                   "the process is out of fds; enfile: the system is).\n"
+                   "# TYPE sserooms_accept_errors_total counter\n");
+    for (int i = 0; i < 4; i++)
+        sr_buf_printf(b, "sserooms_accept_errors_total{reason=\"%s\"} %llu\n", accept_err_names[i],
+                      (unsigned long long)srv->accept_errors[i]);
+    sr_buf_printf(b,
+                  "# HELP sserooms_accept_dropped_total Connections closed unserved after an "
+                  "accept error, to clear the backlog.\n"
+                  "# TYPE sserooms_accept_dropped_total counter\nsserooms_accept_dropped_total %llu\n",
+                  (unsigned long long)srv->accept_dropped);
+}
+
+const char *sr_server_listen_error(const sr_server *srv) { return srv ? srv->listen_error : ""; }
+
+/* Says in srv->listen_error why bind(2) or listen(2) failed, by errno. */
+static void explain_bind_error(sr_server *srv, const char *call, int err) {
+    const char *host = srv->cfg.host;
+    int port = srv->cfg.port;
+    char *out = srv->listen_error;
+    size_t cap = sizeof srv->listen_error;
+    switch (err) {
+    case EACCES:
+    case EPERM:
+        snprintf(out, cap,
+                 "permission denied: port %d is below 1024, which needs root or "
+                 "CAP_NET_BIND_SERVICE (use a port >= 1024, e.g. behind a proxy)",
+                 port);
+        break;
+    case EADDRINUSE:
+        snprintf(out, cap, "address in use: another process listens on %s port %d", host, port);
+        break;
+    case EADDRNOTAVAIL:
+        snprintf(out, cap, "address %s is not on any interface of this host", host);
+        break;
+    default: snprintf(out, cap, "%s %s port %d: %s", call, host, port, strerror(err)); break;
+    }
+}
+
 int sr_server_listen(sr_server *srv) {
     if (!srv || srv->listening || srv->shutting_down) return SR_ESTATE;
+    srv->listen_error[0] = '\0';
     struct sockaddr_storage addr;
     int rc;
     if (strchr(srv->cfg.host, ':'))
         rc = uv_ip6_addr(srv->cfg.host, srv->cfg.port, (struct sockaddr_in6 *)&addr);
     else
         rc = uv_ip4_addr(srv->cfg.host, srv->cfg.port, (struct sockaddr_in *)&addr);
-    if (rc != 0) return SR_EINVAL;
+    if (rc != 0) {
+        snprintf(srv->listen_error, sizeof srv->listen_error,
+                 "unknown address: host \"%s\" is not an IPv4 or IPv6 address (names are not "
+                 "resolved)",
+                 srv->cfg.host);
+        return SR_EINVAL;
+    }
     /* bind and listen on a plain socket first: a failure then leaves no
      * libuv handle behind that would need the loop to run to be closed */
     int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return SR_EIO;
+    if (fd < 0) {
+        explain_bind_error(srv, "socket", errno);
+        return SR_EIO;
+    }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    if (bind(fd, (struct sockaddr *)&addr, alen) != 0 || listen(fd, srv->cfg.backlog) != 0) {
+    int bound_ok = bind(fd, (struct sockaddr *)&addr, alen) == 0;
+    if (!bound_ok || listen(fd, srv->cfg.backlog) != 0) {
         int err = errno;
         close(fd);
+        explain_bind_error(srv, bound_ok ? "listen" : "bind", err);
         return err == EADDRINUSE ? SR_EADDRINUSE : SR_EIO;
     }
-    if (uv_tcp_init(srv->loop, &srv->listener) != 0) {
+    if (uv_poll_init_socket(srv->loop, &srv->listener, fd) != 0) {
         close(fd);
         return SR_EIO;
     }
+    srv->listen_fd = fd;
     srv->listener.data = srv;
     srv->open_handles++;
-    if (uv_tcp_open(&srv->listener, fd) != 0 ||
-        uv_listen((uv_stream_t *)&srv->listener, srv->cfg.backlog, on_connection) != 0) {
-        /* not expected once bind and listen worked; the handle closes with the loop */
-        uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
-        srv->shutting_down = true;
-        return SR_EIO;
-    }
+    open_reserve_fd(srv);
+    uv_poll_start(&srv->listener, UV_READABLE, on_listener_readable);
     struct sockaddr_storage bound;
-    int len = sizeof(bound);
-    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &len);
+    socklen_t len = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &len);
     srv->bound_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                          : ((struct sockaddr_in *)&bound)->sin_port);
 
@@ -395,6 +538,10 @@ void sr_server_shutdown(sr_server *srv, void (*done)(sr_server *, void *), void 
         return;
     }
     uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
+    close(srv->listen_fd); /* a poll handle leaves its fd open; uv_close stopped it */
+    srv->listen_fd = -1;
+    if (srv->reserve_fd >= 0) close(srv->reserve_fd);
+    srv->reserve_fd = -1;
     uv_timer_stop(&srv->heartbeat_timer);
     /* every stream ends once what is queued for it is written */
     sr_conn *c = srv->conns;

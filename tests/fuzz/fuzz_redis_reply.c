@@ -340,6 +340,7 @@ static void on_poll_state(uv_check_t *h) {
         r->rc_call = i == 1 ? sr_redis_adapter_publish_sequenced(H.a, rooms, 1, &msg, "{}", 2, "k", "7",
                                                                  on_sequence, r)
                             : sr_redis_adapter_sequence_next(H.a, "k", "7", on_sequence, r);
+        if (i == 1) H.publishes_queued += 1; /* its script's PUBLISH to one room counts too */
     }
 }
 

@@ -19,3 +19,7 @@ sr_integration_test(test_gap_chaos)
 # JSON nesting limit checked at publish (998 deep delivered on the other
 # node, 999 refused).
 sr_integration_test(test_publish_limits)
+# Failures that speak (#17 point 4): Redis transitions in the JSON log once
+# each (restart, canary timeout, wrong password), EMFILE counted and logged
+# once per window, listen errors naming their cause.
+sr_integration_test(test_redis_logs)

@@ -734,7 +734,7 @@ static void test_json_logs(void **state)
         if (strcmp(msg, "starting") == 0 && !strstr(line, "we\\\"ird\\u0001\xef\xbf\xbd.conf\""))
             fail_msg("the config file name is not escaped as expected: %s", line);
         long long conn;
-        if (srt_json_int(line, "conn_id", &conn) && conn > 0)
+        if (srt_json_int(line, "conn", &conn) && conn > 0)
             with_conn++;
         if (strcmp(msg, "listening") == 0) {
             long long lp;

@@ -141,7 +141,7 @@ static void test_limits_reported(void **state) {
                                         "body_bytes", "message_bytes"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_int_equal(refused(p.port, names[i]), 0);
-    assert_int_equal(metric(p.port, "sserooms_limit{name=\"max_message_bytes\"} "), 100);
+    assert_int_equal(metric(p.port, "sserooms_limit_bytes{name=\"max_message_bytes\"} "), 100);
     srt_check_stop(&p);
 
     /* the defaults */

@@ -8,8 +8,14 @@
  * "name{label="value",...} number"; names and label names match the
  * format's grammar; a metric's TYPE comes before its samples and is given
  * once; counters are never negative; a histogram's buckets rise with `le`,
- * end with le="+Inf", and that bucket equals _count. Then the counters are
- * checked to move as the test publishes, refuses and streams.
+ * end with le="+Inf", and that bucket equals _count. The Prometheus naming
+ * conventions are checked too: counters end in _total, no family is in
+ * milliseconds, one unit per family (a unitless family carries no label
+ * value naming a unit). Then the counters are checked to move as the test
+ * publishes, refuses and streams; with Redis and history on, the build and
+ * process samples are there and sserooms_redis_published_total counts; and
+ * every query of packaging/grafana-sserooms.json names a metric the
+ * server exports.
  */
 #include <ctype.h>
 #include <math.h>
@@ -20,13 +26,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "srt_check.h"
 #include "srt_http.h"
+#include "srt_json.h"
 #include "srt_proc.h"
+#include "srt_redis.h"
 #include "srt_sse.h"
+#include "srt_util.h"
 
 #define MAX_FAMILIES 128
 
@@ -98,6 +108,46 @@ static double parse_value(const char *s, const char **end) {
     if (e == s) fail_msg("not a number: %.40s", s);
     *end = e;
     return v;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Prometheus naming: counters end in _total, base units (no _ms), and one
+ * unit per family: a family whose name ends in no unit carries no sample
+ * whose name="..." label ends in one. */
+static void check_conventions(const char *text, const parsed *p) {
+    for (int i = 0; i < p->n; i++) {
+        const family *f = &p->fam[i];
+        if (strcmp(f->type, "counter") == 0 && !ends_with(f->name, "_total"))
+            fail_msg("counter %s does not end in _total", f->name);
+        if (ends_with(f->name, "_ms") || ends_with(f->name, "_milliseconds") || ends_with(f->name, "_us"))
+            fail_msg("%s is not in base units (seconds)", f->name);
+    }
+    static const char *const units[] = {"_bytes\"", "_ms\"", "_seconds\""};
+    for (const char *l = text; *l; l = strchr(l, '\n') + 1) {
+        const char *brace = strchr(l, '{'), *nl = strchr(l, '\n');
+        if (*l != '#' && brace && brace < nl) {
+            char fam[128];
+            size_t n = (size_t)(brace - l);
+            if (n < sizeof fam) {
+                memcpy(fam, l, n);
+                fam[n] = '\0';
+                const char *lab = strstr(l, "name=\"");
+                for (size_t u = 0; lab && lab < nl && u < sizeof units / sizeof units[0]; u++) {
+                    const char *end = strchr(lab + 6, '"');
+                    size_t ul = strlen(units[u]);
+                    if (end && end < nl && (size_t)(end + 1 - lab) >= ul &&
+                        strncmp(end + 1 - ul, units[u], ul) == 0 && !ends_with(fam, "_bytes") &&
+                        !ends_with(fam, "_seconds"))
+                        fail_msg("family %s mixes units: %.*s", fam, (int)(nl - l), l);
+                }
+            }
+        }
+        if (!nl) break;
+    }
 }
 
 /* Parses the whole exposition; fails the test at the first violation. */
@@ -210,6 +260,7 @@ static void parse_exposition(const char *text, parsed *p) {
     }
     for (int i = 0; i < p->n; i++)
         if (!p->fam[i].type[0] || !p->fam[i].samples) fail_msg("%s: no TYPE or no samples", p->fam[i].name);
+    check_conventions(text, p);
 }
 
 /* The value of the sample line that starts with `prefix` + " ". */
@@ -306,6 +357,168 @@ static void test_latency_counted_before_read(void **state) {
     srt_check_stop(&p);
 }
 
+/* Polls /metrics until the sample reaches `want` (10 s). */
+static double wait_sample(int port, const char *prefix, double want) {
+    int64_t deadline = srt_now_ms() + 10000;
+    double got = -1;
+    do {
+        char *m = get_metrics(port);
+        got = sample_value(m, prefix);
+        free(m);
+        if (got >= want) return got;
+        srt_sleep_ms(20);
+    } while (srt_ms_left(deadline) > 0);
+    return got;
+}
+
+/* With Redis and history on: the build and process samples are there, the
+ * canary lag is in seconds, and a publish to two rooms counts two room
+ * publishes in sserooms_redis_published_total (it stayed 0 in history
+ * mode, where the publish is a script's PUBLISH). */
+static void test_build_process_and_redis_samples(void **state) {
+    (void)state;
+    srt_redis *redis = srt_redis_start(NULL, 0);
+    assert_non_null(redis);
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--heartbeat-ms", "0", "--redis", srt_redis_url(redis),
+                                      "--history", "50", NULL),
+                     0);
+    assert_true(wait_sample(p.port, "sserooms_redis_up", 1) == 1);
+    char *m = get_metrics(p.port);
+    assert_non_null(strstr(m, "\nsserooms_build_info{version=\""));
+    assert_non_null(strstr(m, ",commit=\""));
+    assert_true(sample_value(m, "process_resident_memory_bytes") > 1e6);
+    assert_true(sample_value(m, "process_open_fds") > 3);
+    assert_true(sample_value(m, "process_max_fds") >= sample_value(m, "process_open_fds"));
+    double start = sample_value(m, "process_start_time_seconds");
+    assert_true(start > 1.6e9 && start <= (double)time(NULL) + 1);
+    assert_true(sample_value(m, "process_cpu_seconds_total") >= 0);
+    assert_true(sample_value(m, "sserooms_redis_canary_lag_seconds") < 60);
+    assert_null(strstr(m, "canary_lag_ms"));
+    assert_true(sample_value(m, "sserooms_redis_published_total") == 0);
+    free(m);
+    srt_sse s;
+    srt_check_sse_open(&s, p.port, "/sse?room=h1");
+    srt_response r;
+    assert_int_equal(srt_http_publish(p.port, "{\"rooms\":[\"h1\",\"h2\"],\"data\":1}", &r), 0);
+    srt_check_status(&r, 200);
+    srt_response_free(&r);
+    char *block = NULL;
+    size_t block_len = 0;
+    assert_int_equal(srt_sse_next_event(&s, &block, &block_len, 5000), 0);
+    assert_non_null(strstr(block, "data: 1"));
+    free(block);
+    assert_true(wait_sample(p.port, "sserooms_redis_published_total", 2) == 2);
+    srt_sse_close(&s);
+    srt_check_stop(&p);
+    srt_redis_stop(redis);
+    srt_redis_free(redis);
+}
+
+/* The JSON string value that starts at *pp (after its opening quote),
+ * unescaped into out; *pp moves past the closing quote. */
+static void json_string_at(const char **pp, char *out, size_t cap) {
+    const char *c = *pp;
+    size_t n = 0;
+    while (*c && *c != '"') {
+        char ch = *c++;
+        if (ch == '\\') {
+            ch = *c++;
+            if (ch == 'n') ch = '\n';
+            else if (ch == 't') ch = '\t';
+            else if (ch == 'u') fail_msg("\\u escape in a dashboard query");
+        }
+        if (n + 1 >= cap) fail_msg("dashboard query too long");
+        out[n++] = ch;
+    }
+    if (*c != '"') fail_msg("unterminated string in the dashboard");
+    out[n] = '\0';
+    *pp = c + 1;
+}
+
+/* Each sserooms_* / process_* name in expr must be an exported family, or
+ * a histogram family's _bucket/_sum/_count; returns how many it names. */
+static int check_query_names(const char *expr, const parsed *p) {
+    int names = 0;
+    for (const char *c = expr; *c;) {
+        if (!name_start((unsigned char)*c)) {
+            c++;
+            continue;
+        }
+        const char *start = c;
+        while (name_char((unsigned char)*c)) c++;
+        char tok[128];
+        size_t n = (size_t)(c - start);
+        if (n >= sizeof tok || (start > expr && (isalnum((unsigned char)start[-1]) || start[-1] == '$')))
+            continue;
+        memcpy(tok, start, n);
+        tok[n] = '\0';
+        if (strncmp(tok, "sserooms_", 9) != 0 && strncmp(tok, "process_", 8) != 0) continue;
+        names++;
+        if (find_family((parsed *)p, tok)) continue;
+        static const char *const parts[] = {"_bucket", "_sum", "_count"};
+        int ok = 0;
+        for (size_t i = 0; i < 3 && !ok; i++) {
+            if (!ends_with(tok, parts[i])) continue;
+            tok[n - strlen(parts[i])] = '\0';
+            const family *f = find_family((parsed *)p, tok);
+            ok = f && strcmp(f->type, "histogram") == 0;
+            tok[n - strlen(parts[i])] = parts[i][0];
+        }
+        if (!ok) fail_msg("the dashboard query \"%s\" names %s, which /metrics does not export", expr, tok);
+    }
+    return names;
+}
+
+static void test_grafana_dashboard_names_exported_metrics(void **state) {
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/packaging/grafana-sserooms.json", SR_TEST_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char dash[256 * 1024];
+    size_t len = fread(dash, 1, sizeof dash - 1, f);
+    fclose(f);
+    dash[len] = '\0';
+    assert_true(srt_json_valid(dash, len));
+
+    /* a server with Redis, so that the Redis families are exported too */
+    srt_redis *redis = srt_redis_start(NULL, 0);
+    assert_non_null(redis);
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--redis", srt_redis_url(redis), NULL), 0);
+    assert_true(wait_sample(p.port, "sserooms_redis_up", 1) == 1);
+    char *m = get_metrics(p.port);
+    static parsed fams;
+    parse_exposition(m, &fams);
+
+    int exprs = 0, queries = 0;
+    static const char *const keys[] = {"\"expr\"", "\"query\""};
+    for (size_t k = 0; k < 2; k++) {
+        for (const char *c = strstr(dash, keys[k]); c; c = strstr(c, keys[k])) {
+            c += strlen(keys[k]);
+            while (*c == ' ' || *c == ':' || *c == '\n') c++;
+            if (*c != '"') continue; /* not a string (an object) */
+            c++;
+            char expr[2048];
+            json_string_at(&c, expr, sizeof expr);
+            int named = check_query_names(expr, &fams);
+            if (k == 0) {
+                if (named == 0) fail_msg("the dashboard query \"%s\" names no sserooms metric", expr);
+                exprs++;
+            } else if (named) {
+                queries++;
+            }
+        }
+    }
+    assert_true(exprs >= 15);  /* the panels' queries were found */
+    assert_true(queries >= 1); /* and the variables' label_values */
+    free(m);
+    srt_check_stop(&p);
+    srt_redis_stop(redis);
+    srt_redis_free(redis);
+}
+
 static void test_parser_grammar_helpers(void **state) {
     (void)state;
     /* the parser itself must be able to fail: expect_assert_failure cannot
@@ -333,6 +546,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_metrics_parse_and_move, srt_teardown_servers),
         cmocka_unit_test_teardown(test_latency_counted_before_read, srt_teardown_servers),
         cmocka_unit_test(test_parser_grammar_helpers),
+        cmocka_unit_test_teardown(test_build_process_and_redis_samples, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_grafana_dashboard_names_exported_metrics, srt_teardown_servers),
         cmocka_unit_test_teardown(test_metrics_disabled_path_and_method, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -209,7 +209,8 @@ static void test_forwarded_for(void **state) {
     assert_int_equal(stat_in(st, "proxy", NULL, "forwarded_requests"), 4);
     assert_int_equal(stat_in(st, "proxy", NULL, "trusted_proxies"), 1);
     free(st);
-    expect_log(&p, "/sse: 429 too many connections from this address (client 10.0.0.5)");
+    expect_log(&p, "request refused: too many connections from this address status=429 method=GET "
+                   "path=/sse client=10.0.0.5 conn=");
 
     /* an untrusted peer's header changes nothing: it is counted as itself */
     srt_sse u[2];
