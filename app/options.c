@@ -91,6 +91,11 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                              .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "KEY",
                              .unset_text = "anyone who reaches the port may publish",
                              .help = "require Authorization: Bearer KEY on POST /publish"},
+    [APP_OPT_ADMIN_KEY] = {"admin-key", "SSEROOMS_ADMIN_KEY", .kind = APP_KIND_STR,
+                           .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "KEY",
+                           .unset_text = "with auth on: a JWT with \"admin\":true; else open",
+                           .help = "require Authorization: Bearer KEY (or, with auth on, a JWT "
+                                   "with \"admin\":true) on /rooms, /stats and /metrics"},
     [APP_OPT_ANONYMOUS] = {"anonymous", "SSEROOMS_ANONYMOUS", .kind = APP_KIND_ENUM,
                            .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
                            .help = "allow streams and publishes without a token (the default "
@@ -585,6 +590,7 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->threads = (unsigned)v[APP_OPT_THREADS].num;
     c->proxy_protocol = (int)v[APP_OPT_PROXY_PROTOCOL].num;
     c->publish_key = v[APP_OPT_PUBLISH_KEY].str;
+    c->admin_key = v[APP_OPT_ADMIN_KEY].str;
     c->auth_alg = v[APP_OPT_AUTH_ALG].str;
     c->auth_secret = v[APP_OPT_AUTH_SECRET].str;
     c->auth_secret_file = v[APP_OPT_AUTH_SECRET_FILE].str;

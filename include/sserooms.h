@@ -160,6 +160,13 @@ typedef struct sr_config {
                                        Authorization: Bearer <key> */
     int enable_publish;             /* 1: serve POST /publish */
     int enable_info;                /* 1: serve /healthz, /rooms, /stats */
+    const char *admin_key;          /* if set: the admin endpoints (/rooms,
+                                       /stats, /metrics, POST /disconnect)
+                                       need Authorization: Bearer <key>, or,
+                                       with auth_alg set, a JWT with
+                                       "admin": true. With auth_alg set and
+                                       no admin_key, only such a JWT. With
+                                       neither, they are open as before */
     const char *sse_path;           /* "/sse" */
     int enable_metrics;             /* 1: serve GET /metrics (Prometheus text) */
     const char *web_root;           /* if set: GET / serves web_root/index.html

@@ -15,6 +15,9 @@
  *    its subject ("sub", else the token): max_tickets_per_subject live and
  *    ticket_rate a second (429), and a full store answers 503 instead of
  *    evicting anyone's ticket.
+ *  - the admin endpoints (sr_auth_admin, for the routes marked admin in
+ *    routes.c): the admin key as a Bearer token, or a JWT with
+ *    "admin": true; open when neither auth nor an admin key is set.
  * Refusals are counted by reason for /stats and /metrics. Expired tickets
  * are swept by one timer. Tokens and tickets are never logged: the error
  * messages only say which check failed.
@@ -374,6 +377,60 @@ int sr_auth_publish_allowed(sr_conn *c, const sr_grants *g, const char *const *r
         }
     }
     return 0;
+}
+
+/* --- the admin endpoints ----------------------------------------------------- */
+
+/* Whether the verified payload carries "admin": true. */
+static int payload_admin(const sr_json_value *payload) {
+    static const char *const key[] = {"admin"};
+    sr_json_value v;
+    return sr_json_object_get(payload, key, 1, &v) == 0 && v.type == SR_JSON_TRUE;
+}
+
+int sr_auth_admin(sr_conn *c) {
+    sr_server *srv = c->srv;
+    sr_auth *a = srv->auth;
+    const char *key = srv->cfg.admin_key;
+    int keyed = key && *key;
+    if (!a && !keyed) return 0; /* nothing configured: open, as before */
+    size_t len = 0;
+    const char *tok = bearer(&c->http->req, &len);
+    if (!tok) {
+        if (a) a->fail_missing++;
+        sr_routes_error(c, 401, a ? "admin endpoint: send Authorization: Bearer <admin key or a "
+                                    "JWT with \"admin\":true>"
+                                  : "admin endpoint: send Authorization: Bearer <admin key>",
+                        false);
+        return -1;
+    }
+    if (keyed && sr_routes_key_equal(tok, len, key, strlen(key))) return 0;
+    if (!a) {
+        sr_routes_error(c, 401, "admin endpoint: wrong admin key", false);
+        return -1;
+    }
+    sr_jwt_claims claims;
+    int rc = sr_jwt_verify(a->verifier, tok, len, (int64_t)time(NULL), &claims);
+    if (rc == SR_JWT_ENOMEM) {
+        sr_routes_error(c, 503, "out of memory", false);
+        return -1;
+    }
+    if (rc != SR_JWT_OK) {
+        if (rc == SR_JWT_EEXPIRED) a->fail_expired++;
+        else a->fail_invalid++;
+        char msg[256];
+        snprintf(msg, sizeof(msg), "admin endpoint: %s: %s",
+                 rc == SR_JWT_EEXPIRED ? "token expired" : "neither the admin key nor a valid token",
+                 claims.detail ? claims.detail : sr_jwt_strerror(rc));
+        sr_routes_error(c, 401, msg, false);
+        return -1;
+    }
+    int admin = payload_admin(&claims.root);
+    sr_jwt_claims_free(&claims);
+    if (admin) return 0;
+    a->fail_forbidden++;
+    sr_routes_error(c, 403, "admin endpoint: the token has no \"admin\":true claim", false);
+    return -1;
 }
 
 /* --- GET /sse -------------------------------------------------------------- */

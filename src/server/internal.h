@@ -360,6 +360,8 @@ int sr_auth_bearer_grants(sr_conn *c, struct sr_grants *g); /* 401 without a val
 int sr_auth_publish_allowed(sr_conn *c, const struct sr_grants *g, const char *const *rooms,
                             size_t n);                /* 403 for a room not granted */
 void sr_auth_tickets(sr_conn *c);                     /* POST /tickets */
+int sr_auth_admin(sr_conn *c); /* admin routes: 0, or -1 after answering 401/403 */
+int sr_routes_key_equal(const char *a, size_t alen, const char *b, size_t blen);
 void sr_auth_stats_json(sr_server *srv, sr_buf *b);   /* ,"auth":{...} in /stats */
 void sr_auth_metrics_text(sr_server *srv, sr_buf *b);
 

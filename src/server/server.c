@@ -92,6 +92,7 @@ static int copy_config(sr_server *srv, const sr_config *in) {
     c->sse_path = keep_string(srv, in->sse_path ? in->sse_path : "/sse");
     if (!c->host || !c->sse_path) return SR_ENOMEM;
     if (in->publish_key && !(c->publish_key = keep_string(srv, in->publish_key))) return SR_ENOMEM;
+    if (in->admin_key && !(c->admin_key = keep_string(srv, in->admin_key))) return SR_ENOMEM;
     if (in->web_root && !(c->web_root = keep_string(srv, in->web_root))) return SR_ENOMEM;
     if (in->stats_room && !(c->stats_room = keep_string(srv, in->stats_room))) return SR_ENOMEM;
     if (c->stats_room && sr_room_name_check(c->stats_room, strlen(c->stats_room), c->max_room_len) < 0)

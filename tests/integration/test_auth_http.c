@@ -20,6 +20,10 @@
  *    per-subject limits, 503 from the full store, nothing evicted); the
  *    live-ticket cap of one subject (429, freed by a redemption);
  *  - /stats and /metrics count the refusals by reason and the tickets;
+ *  - the admin surface (issue #17): /rooms, /stats, /metrics refuse an
+ *    anonymous caller (401), a wrong key (401), a token without
+ *    "admin": true (403); the admin key or an admin JWT gets 200;
+ *    the probes stay open;
  *  - startup: half-configured authorization exits 2 saying why; an HS256
  *    secret file works; --check-config masks the secret.
  */
@@ -104,10 +108,16 @@ static char *get_body(int port, const char *path) {
     return b;
 }
 
+/* The admin key of start_rs256's servers; srt_http_get (and so the
+ * srt_check helpers reading /rooms and /stats) presents it. */
+#define ADMIN_KEY "test-admin-key-0123"
+
 static void start_rs256(srt_proc *p, const char *const *extra) {
-    const char *args[16] = {"--auth-alg", "RS256", "--auth-public-key", RSA_PUB};
-    size_t n = 4;
-    for (; extra && *extra && n < 15; extra++) args[n++] = *extra;
+    const char *args[18] = {"--auth-alg", "RS256", "--auth-public-key", RSA_PUB, "--admin-key",
+                            ADMIN_KEY};
+    size_t n = 6;
+    srt_http_set_admin_key(ADMIN_KEY);
+    for (; extra && *extra && n < 17; extra++) args[n++] = *extra;
     args[n] = NULL;
     srt_proc_opts o = {.args = args};
     assert_int_equal(srt_proc_start(p, &o), 0);
@@ -520,6 +530,75 @@ static void test_configuration(void **state) {
     srt_check_stop(&p);
 }
 
+/* ---- the admin surface (issue #17) ----------------------------------------- */
+
+/* GET path with an optional Bearer token (NULL: none): the status. */
+static int get_status(int port, const char *path, const char *bearer_tok) {
+    char h[4096];
+    snprintf(h, sizeof h, "Authorization: Bearer %s", bearer_tok ? bearer_tok : "");
+    const char *hdrs[] = {bearer_tok ? h : NULL, NULL};
+    srt_response r;
+    assert_int_equal(srt_http_request(port, "GET", path, hdrs, NULL, &r), 0);
+    int status = r.status;
+    if (status == 401) assert_non_null(srt_response_header(&r, "WWW-Authenticate"));
+    if (status == 401 || status == 403) assert_null(strstr(r.body, "user:alice"));
+    srt_response_free(&r);
+    return status;
+}
+
+static void test_admin_surface(void **state) {
+    (void)state;
+    static const char *const admin[] = {"/rooms", "/stats", "/metrics"};
+    srt_proc p;
+    start_rs256(&p, NULL);
+    char *alice = rs_tok("[\"user:alice\"]", NULL);
+    srt_sse s;
+    char h[4096];
+    snprintf(h, sizeof h, "Authorization: Bearer %s", alice);
+    assert_int_equal(open_stream(p.port, "/sse?room=user:alice", (const char *[]){h, NULL}, &s), 200);
+    srt_check_room_members(p.port, "user:alice", 1, SRT_TIMEOUT_MS); /* with the admin key */
+    char *not_admin = rs_token("{\"sub\":\"eve\",\"exp\":9999999999,\"admin\":\"yes\"}");
+    char *is_admin = rs_token("{\"sub\":\"ops\",\"exp\":9999999999,\"admin\":true}");
+    char *expired_admin = rs_token("{\"sub\":\"ops\",\"exp\":1000,\"admin\":true}");
+    for (size_t i = 0; i < sizeof admin / sizeof admin[0]; i++) {
+        assert_int_equal(get_status(p.port, admin[i], NULL), 401);
+        assert_int_equal(get_status(p.port, admin[i], "wrong-key"), 401);
+        assert_int_equal(get_status(p.port, admin[i], alice), 403); /* a valid token, no admin */
+        assert_int_equal(get_status(p.port, admin[i], not_admin), 403); /* only true counts */
+        assert_int_equal(get_status(p.port, admin[i], expired_admin), 401);
+        assert_int_equal(get_status(p.port, admin[i], is_admin), 200);
+        assert_int_equal(get_status(p.port, admin[i], ADMIN_KEY), 200);
+    }
+    assert_int_equal(get_status(p.port, "/healthz", NULL), 200); /* probes stay open */
+    assert_int_equal(get_status(p.port, "/readyz", NULL), 200);
+    srt_sse_close(&s);
+    srt_check_stop(&p);
+
+    /* auth on and no admin key: only an admin JWT */
+    const char *args[] = {"--auth-alg", "RS256", "--auth-public-key", RSA_PUB, NULL};
+    srt_proc_opts o = {.args = args};
+    assert_int_equal(srt_proc_start(&p, &o), 0);
+    for (size_t i = 0; i < sizeof admin / sizeof admin[0]; i++) {
+        assert_int_equal(get_status(p.port, admin[i], NULL), 401);
+        assert_int_equal(get_status(p.port, admin[i], ADMIN_KEY), 401);
+        assert_int_equal(get_status(p.port, admin[i], is_admin), 200);
+    }
+    srt_check_stop(&p);
+
+    /* no auth, an admin key: the key alone guards them */
+    srt_http_set_admin_key(NULL);
+    assert_int_equal(srt_server_start(&p, "--admin-key", ADMIN_KEY, NULL), 0);
+    assert_int_equal(get_status(p.port, "/stats", NULL), 401);
+    assert_int_equal(get_status(p.port, "/stats", "wrong-key"), 401);
+    assert_int_equal(get_status(p.port, "/stats", ADMIN_KEY), 200);
+    srt_check_stop(&p);
+    /* neither: open, as before */
+    assert_int_equal(srt_server_start(&p, NULL), 0);
+    assert_int_equal(get_status(p.port, "/stats", NULL), 200);
+    srt_check_stop(&p);
+    free(alice), free(not_admin), free(is_admin), free(expired_admin);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_streams, srt_teardown_servers),
@@ -527,6 +606,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_tickets, srt_teardown_servers),
         cmocka_unit_test_teardown(test_ticket_flood, srt_teardown_servers),
         cmocka_unit_test_teardown(test_configuration, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_admin_surface, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, auth_keys_setup, auth_keys_teardown);
 }

@@ -44,7 +44,7 @@ static const char *const settings[] = {
     "max-header-bytes", "max-body-bytes", "request-timeout-ms", "keepalive-timeout-ms",
     "max-rooms-per-conn", "max-room-len", "max-connections", "max-connections-per-addr",
     "ipv6-prefix-len", "max-message-bytes", "threads", "trusted-proxy", "proxy-protocol",
-    "cors-origin", "publish-key", "anonymous",
+    "cors-origin", "publish-key", "admin-key", "anonymous",
     "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key", "auth-leeway-s",
     "auth-issuer", "auth-audience", "auth-cookie", "ticket-ttl-ms", "max-tickets-per-subject",
     "ticket-rate", "history",
