@@ -95,7 +95,7 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                            .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "KEY",
                            .unset_text = "with auth on: a JWT with \"admin\":true; else open",
                            .help = "require Authorization: Bearer KEY (or, with auth on, a JWT "
-                                   "with \"admin\":true) on /rooms, /stats and /metrics"},
+                                   "with \"admin\":true) on /rooms, /stats, /metrics, POST /disconnect"},
     [APP_OPT_ANONYMOUS] = {"anonymous", "SSEROOMS_ANONYMOUS", .kind = APP_KIND_ENUM,
                            .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
                            .help = "allow streams and publishes without a token (the default "
@@ -131,6 +131,10 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_AUTH_COOKIE] = {"auth-cookie", "SSEROOMS_AUTH_COOKIE", .kind = APP_KIND_STR,
                              .arg = "NAME",
                              .help = "cookie that may carry the token of GET /sse"},
+    [APP_OPT_AUTH_EXPIRY_EVENT] = {"auth-expiry-event", "SSEROOMS_AUTH_EXPIRY_EVENT",
+                                   .kind = APP_KIND_STR, .arg = "NAME",
+                                   .help = "event sent to a stream before it is closed because "
+                                           "its token expired or POST /disconnect named it"},
     [APP_OPT_TICKET_TTL] = {"ticket-ttl-ms", "SSEROOMS_TICKET_TTL_MS", NUM(1, 3600000), .arg = "MS",
                             .help = "lifetime of a single-use ticket from POST /tickets, in ms"},
     [APP_OPT_MAX_TICKETS_PER_SUBJECT] = {"max-tickets-per-subject",
@@ -252,6 +256,7 @@ void app_settings_init(app_settings *s) {
     set_default_str(&v[APP_OPT_PUBLISH_KEY], cfg.publish_key);
     v[APP_OPT_AUTH_LEEWAY].num = cfg.auth_leeway_s;
     set_default_str(&v[APP_OPT_AUTH_COOKIE], cfg.auth_cookie);
+    set_default_str(&v[APP_OPT_AUTH_EXPIRY_EVENT], cfg.auth_expiry_event);
     v[APP_OPT_TICKET_TTL].num = cfg.ticket_ttl_ms;
     v[APP_OPT_MAX_TICKETS_PER_SUBJECT].num = cfg.max_tickets_per_subject;
     v[APP_OPT_TICKET_RATE].num = cfg.ticket_rate;
@@ -535,6 +540,7 @@ int app_settings_check_auth(const app_settings *s, char *err, size_t errcap) {
     static const app_opt_id auth_opts[] = {
         APP_OPT_AUTH_ALG,     APP_OPT_AUTH_SECRET, APP_OPT_AUTH_SECRET_FILE, APP_OPT_AUTH_PUBLIC_KEY,
         APP_OPT_AUTH_LEEWAY,  APP_OPT_AUTH_ISSUER, APP_OPT_AUTH_AUDIENCE,    APP_OPT_AUTH_COOKIE,
+        APP_OPT_AUTH_EXPIRY_EVENT,
         APP_OPT_TICKET_TTL,   APP_OPT_MAX_TICKETS_PER_SUBJECT,               APP_OPT_TICKET_RATE};
     const app_value *v = s->v;
     app_settings defaults;
@@ -599,6 +605,7 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->auth_issuer = v[APP_OPT_AUTH_ISSUER].str;
     c->auth_audience = v[APP_OPT_AUTH_AUDIENCE].str;
     if (v[APP_OPT_AUTH_COOKIE].str) c->auth_cookie = v[APP_OPT_AUTH_COOKIE].str;
+    if (v[APP_OPT_AUTH_EXPIRY_EVENT].str) c->auth_expiry_event = v[APP_OPT_AUTH_EXPIRY_EVENT].str;
     c->ticket_ttl_ms = (uint32_t)v[APP_OPT_TICKET_TTL].num;
     c->max_tickets_per_subject = (unsigned)v[APP_OPT_MAX_TICKETS_PER_SUBJECT].num;
     c->ticket_rate = (unsigned)v[APP_OPT_TICKET_RATE].num;

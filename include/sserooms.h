@@ -188,6 +188,10 @@ typedef struct sr_config {
                                        tokens carrying "aud" are refused) */
     const char *auth_cookie;        /* "sserooms_token": cookie that may carry
                                        the token of GET /sse */
+    const char *auth_expiry_event;  /* "auth-expired": event sent to a stream
+                                       opened with a token when that token
+                                       (exp + auth_leeway_s) runs out, or on
+                                       POST /disconnect, before it is closed */
     uint32_t ticket_ttl_ms;         /* 30000: lifetime of POST /tickets tickets */
     unsigned max_tickets_per_subject; /* 100: live tickets of one subject (the
                                        token's "sub", else the token); past

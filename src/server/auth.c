@@ -15,6 +15,9 @@
  *    its subject ("sub", else the token): max_tickets_per_subject live and
  *    ticket_rate a second (429), and a full store answers 503 instead of
  *    evicting anyone's ticket.
+ *  - a stream opened with a token keeps its deadline ("exp" + leeway) and
+ *    subject on the connection; the expiry timer (every 250 ms) has
+ *    revoke.c end those past it, after the --auth-expiry-event event;
  *  - the admin endpoints (sr_auth_admin, for the routes marked admin in
  *    routes.c): the admin key as a Bearer token, or a JWT with
  *    "admin": true; open when neither auth nor an admin key is set.
@@ -48,9 +51,15 @@ struct sr_auth {
     char *cookie;
     uint32_t ttl_ms;
     uv_timer_t sweep_timer;
+    uv_timer_t expiry_timer; /* ends streams whose token ran out (revoke.c) */
     int timer_started;
+    char *expiry_event;
     uint64_t fail_missing, fail_invalid, fail_expired, fail_forbidden, fail_ticket;
+    uint64_t ended_expired, ended_disconnected;
 };
+
+#define SR_AUTH_DEFAULT_EXPIRY_EVENT "auth-expired"
+#define SR_AUTH_EXPIRY_TICK_MS 250u
 
 /* --- configuration ------------------------------------------------------ */
 
@@ -117,6 +126,11 @@ static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out, char *err
         return set_err(err, cap, "auth-leeway-s: at most %s seconds", "86400");
     if (cfg->ticket_ttl_ms > SR_TICKET_MAX_TTL_MS)
         return set_err(err, cap, "ticket-ttl-ms: at most %s ms", "3600000");
+    if (cfg->auth_expiry_event &&
+        (!*cfg->auth_expiry_event || strlen(cfg->auth_expiry_event) > 128 ||
+         strpbrk(cfg->auth_expiry_event, "\r\n")))
+        return set_err(err, cap, "auth-expiry-event '%.64s': 1 to 128 characters, no line break",
+                       cfg->auth_expiry_event);
     if (cfg->auth_cookie && !cookie_name_ok(cfg->auth_cookie))
         return set_err(err, cap, "auth-cookie '%.64s': not a cookie name", cfg->auth_cookie);
     char *file_secret = NULL;
@@ -188,6 +202,7 @@ int sr_auth_new(sr_server *srv, const sr_config *in) {
     /* the server keeps no pointer to the caller's auth strings, and no secret */
     c->auth_secret = c->auth_secret_file = c->auth_public_key_file = NULL;
     c->auth_issuer = c->auth_audience = c->auth_alg = c->auth_cookie = NULL;
+    c->auth_expiry_event = NULL;
     if (rc < 0 || !v) return rc;
     sr_auth *a = calloc(1, sizeof(*a));
     if (!a) goto oom;
@@ -202,15 +217,22 @@ int sr_auth_new(sr_server *srv, const sr_config *in) {
         sr_ticket_store_set_limits(a->tickets, &lim);
     }
     a->cookie = strdup(in->auth_cookie ? in->auth_cookie : SR_AUTH_DEFAULT_COOKIE);
+    a->expiry_event = strdup(in->auth_expiry_event ? in->auth_expiry_event
+                                                   : SR_AUTH_DEFAULT_EXPIRY_EVENT);
     a->ttl_ms = in->ticket_ttl_ms ? in->ticket_ttl_ms : SR_TICKET_DEFAULT_TTL_MS;
-    if (!a->tickets || !a->cookie) return SR_ENOMEM; /* sr_auth_free releases what was made */
+    if (!a->tickets || !a->cookie || !a->expiry_event) return SR_ENOMEM; /* sr_auth_free releases what was made */
     c->auth_alg = sr_jwt_alg_name(sr_jwt_verifier_alg(v));
     c->auth_cookie = a->cookie;
+    c->auth_expiry_event = a->expiry_event;
     c->ticket_ttl_ms = a->ttl_ms;
     return SR_OK;
 oom:
     sr_jwt_verifier_free(v);
     return SR_ENOMEM;
+}
+
+static void on_expiry_tick(uv_timer_t *t) {
+    sr_revoke_sweep(t->data);
 }
 
 static void on_sweep(uv_timer_t *t) {
@@ -226,8 +248,12 @@ void sr_auth_start(sr_server *srv) {
     uint32_t every = a->ttl_ms < 1000 ? 1000 : a->ttl_ms > 10000 ? 10000 : a->ttl_ms;
     uv_timer_start(&a->sweep_timer, on_sweep, every, every);
     uv_unref((uv_handle_t *)&a->sweep_timer);
+    uv_timer_init(srv->loop, &a->expiry_timer);
+    a->expiry_timer.data = srv;
+    uv_timer_start(&a->expiry_timer, on_expiry_tick, SR_AUTH_EXPIRY_TICK_MS, SR_AUTH_EXPIRY_TICK_MS);
+    uv_unref((uv_handle_t *)&a->expiry_timer);
     a->timer_started = 1;
-    srv->open_handles++;
+    srv->open_handles += 2;
 }
 
 void sr_auth_close(sr_server *srv, uv_close_cb done) {
@@ -235,6 +261,7 @@ void sr_auth_close(sr_server *srv, uv_close_cb done) {
     if (!a || !a->timer_started) return;
     a->timer_started = 0;
     uv_close((uv_handle_t *)&a->sweep_timer, done);
+    uv_close((uv_handle_t *)&a->expiry_timer, done);
 }
 
 void sr_auth_free(sr_server *srv) {
@@ -243,6 +270,7 @@ void sr_auth_free(sr_server *srv) {
     sr_jwt_verifier_free(a->verifier);
     sr_ticket_store_free(a->tickets);
     free(a->cookie);
+    free(a->expiry_event);
     free(a);
     srv->auth = NULL;
 }
@@ -288,25 +316,32 @@ static const char *cookie_value(const sr_http_request *req, const char *name, si
  * claim (decoded), else the token itself, hashed under the process's
  * random key with a prefix that keeps the two kinds apart. Different
  * tokens of one "sub" share its ticket limits. */
+uint64_t sr_auth_subject_hash(const char *sub, size_t len) {
+    char buf[520];
+    buf[0] = 's';
+    if (len > sizeof(buf) - 1) len = sizeof(buf) - 1;
+    memcpy(buf + 1, sub, len);
+    return sr_hash(buf, len + 1);
+}
+
 static uint64_t token_subject(const sr_json_value *payload, const char *token, size_t len) {
     static const char *const key[] = {"sub"};
     sr_json_value sub;
     char buf[520];
-    buf[0] = 's';
     if (sr_json_object_get(payload, key, 1, &sub) == 0 && sub.type == SR_JSON_STRING) {
         unsigned flags = 0;
-        ssize_t n = sr_json_string_decode(&sub, buf + 1, sizeof(buf) - 1, &flags);
-        if (n >= 0) return sr_hash(buf, (size_t)n + 1);
+        ssize_t n = sr_json_string_decode(&sub, buf, sizeof(buf) - 1, &flags);
+        if (n >= 0) return sr_auth_subject_hash(buf, (size_t)n);
     }
     uint64_t h = sr_hash(token, len);
     return h ^ sr_hash("t", 1); /* never equal to a "sub" hash but by chance */
 }
 
 /* Verifies token[0..len) and reads its grants (and, when subject is not
- * NULL, its ticket subject). 0, or -1 after answering 401 (or 503) and
- * counting why. */
+ * NULL, its ticket subject; when exp_s is not NULL, its "exp", 0 without).
+ * 0, or -1 after answering 401 (or 503) and counting why. */
 static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g,
-                        uint64_t *subject) {
+                        uint64_t *subject, int64_t *exp_s) {
     sr_server *srv = c->srv;
     sr_auth *a = srv->auth;
     sr_jwt_claims claims;
@@ -325,6 +360,7 @@ static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g,
         return -1;
     }
     if (subject) *subject = token_subject(&claims.root, token, len);
+    if (exp_s) *exp_s = claims.has_exp ? (int64_t)claims.exp : 0;
     const char *why = NULL;
     rc = sr_grants_from_payload(g, &claims.root, sr_jwt_verifier_rooms_claim(a->verifier),
                                 sr_jwt_verifier_publish_claim(a->verifier), &why);
@@ -361,7 +397,7 @@ static int bearer_grants(sr_conn *c, sr_grants *g, uint64_t *subject) {
         sr_routes_error(c, 401, "missing token: send Authorization: Bearer <JWT>", false);
         return -1;
     }
-    return verify_token(c, tok, len, g, subject);
+    return verify_token(c, tok, len, g, subject, NULL);
 }
 
 int sr_auth_bearer_grants(sr_conn *c, sr_grants *g) {
@@ -489,8 +525,13 @@ int sr_auth_stream(sr_conn *c, size_t n_rooms) {
     }
     sr_grants g;
     sr_grants_init(&g);
-    if (verify_token(c, tok, len, &g, NULL) == 0) {
+    uint64_t subject = 0;
+    int64_t exp_s = 0;
+    if (verify_token(c, tok, len, &g, &subject, &exp_s) == 0) {
         rc = 0;
+        /* the stream ends when the token would no longer be accepted */
+        c->auth_deadline_ms = exp_s ? (exp_s + (int64_t)srv->cfg.auth_leeway_s) * 1000 : 0;
+        c->auth_subject = subject;
         for (size_t i = 0; i < n_rooms; i++) {
             if (!sr_grants_allow(&g, SR_GRANT_SUBSCRIBE, rooms[i], lens[i])) {
                 a->fail_forbidden++;
@@ -616,6 +657,16 @@ out:
     sr_grants_free(&g);
 }
 
+const char *sr_auth_expiry_event(const sr_server *srv) {
+    return srv->auth ? srv->auth->expiry_event : SR_AUTH_DEFAULT_EXPIRY_EVENT;
+}
+
+void sr_auth_count_ended(sr_server *srv, int disconnected) {
+    if (!srv->auth) return;
+    if (disconnected) srv->auth->ended_disconnected++;
+    else srv->auth->ended_expired++;
+}
+
 /* --- /stats and /metrics ------------------------------------------------------ */
 
 void sr_auth_stats_json(sr_server *srv, sr_buf *b) {
@@ -631,14 +682,16 @@ void sr_auth_stats_json(sr_server *srv, sr_buf *b) {
                   "\"invalid\":%llu,\"expired\":%llu,\"forbidden\":%llu,\"ticket_refused\":%llu},"
                   "\"tickets_issued\":%llu,\"tickets_redeemed\":%llu,\"tickets_live\":%zu,"
                   "\"tickets_refused\":{\"rate\":%llu,\"subject_cap\":%llu,\"full\":%llu},"
-                  "\"ticket_subjects\":%zu,\"max_tickets_per_subject\":%u,\"ticket_rate\":%u}",
+                  "\"ticket_subjects\":%zu,\"max_tickets_per_subject\":%u,\"ticket_rate\":%u,"
+                  "\"streams_ended\":{\"expired\":%llu,\"disconnected\":%llu}}",
                   srv->cfg.auth_alg, (unsigned long long)a->fail_missing,
                   (unsigned long long)a->fail_invalid, (unsigned long long)a->fail_expired,
                   (unsigned long long)a->fail_forbidden, (unsigned long long)a->fail_ticket,
                   (unsigned long long)t.issued, (unsigned long long)t.redeemed, t.live,
                   (unsigned long long)t.rate_limited, (unsigned long long)t.subject_capped,
                   (unsigned long long)t.full, t.subjects, srv->cfg.max_tickets_per_subject,
-                  srv->cfg.ticket_rate);
+                  srv->cfg.ticket_rate, (unsigned long long)a->ended_expired,
+                  (unsigned long long)a->ended_disconnected);
 }
 
 void sr_auth_metrics_text(sr_server *srv, sr_buf *b) {
@@ -671,4 +724,12 @@ void sr_auth_metrics_text(sr_server *srv, sr_buf *b) {
                   (unsigned long long)t.issued, (unsigned long long)t.redeemed,
                   (unsigned long long)t.rate_limited, (unsigned long long)t.subject_capped,
                   (unsigned long long)t.full);
+    sr_buf_printf(b,
+                  "# HELP sserooms_auth_streams_ended_total Streams ended by the server: their "
+                  "token ran out, or POST /disconnect.\n"
+                  "# TYPE sserooms_auth_streams_ended_total counter\n"
+                  "sserooms_auth_streams_ended_total{reason=\"expired\"} %llu\n"
+                  "sserooms_auth_streams_ended_total{reason=\"disconnected\"} %llu\n",
+                  (unsigned long long)(a ? a->ended_expired : 0),
+                  (unsigned long long)(a ? a->ended_disconnected : 0));
 }

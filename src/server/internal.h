@@ -120,6 +120,10 @@ struct sr_conn {
     uint32_t hist_gen;
     uint8_t refill;             /* a recovery came while its replay was in
                                    flight: fill again once it is written */
+    int64_t auth_deadline_ms;   /* with auth: Unix ms when its token (exp +
+                                   leeway) runs out; 0: none (revoke.c) */
+    uint64_t auth_subject;      /* with auth: its token's subject hash
+                                   (sr_auth_subject_hash); 0: unknown */
     sr_frame *q_inline[2];      /* ring storage before it needs the heap */
 };
 
@@ -361,6 +365,18 @@ int sr_auth_publish_allowed(sr_conn *c, const struct sr_grants *g, const char *c
                             size_t n);                /* 403 for a room not granted */
 void sr_auth_tickets(sr_conn *c);                     /* POST /tickets */
 int sr_auth_admin(sr_conn *c); /* admin routes: 0, or -1 after answering 401/403 */
+uint64_t sr_auth_subject_hash(const char *sub, size_t len); /* a "sub" as conn->auth_subject */
+const char *sr_auth_expiry_event(const sr_server *srv);
+void sr_auth_count_ended(sr_server *srv, int disconnected); /* streams ended by revoke.c */
+
+/* revoke.c: streams end when their token runs out (sr_revoke_sweep, run by
+ * auth.c's expiry timer) or on POST /disconnect, here and, through the
+ * adapter's control channel (SR_CONTROL_ROOM), on every node. */
+#define SR_CONTROL_ROOM "#sserooms-control" /* never a valid room name */
+void sr_revoke_sweep(sr_server *srv);
+void sr_revoke_http(sr_conn *c);              /* POST /disconnect */
+int sr_revoke_control(sr_server *srv, const sr_message *msg); /* from another node */
+int sr_revoke_wanted(const sr_server *srv);   /* subscribe the control channel? */
 int sr_routes_key_equal(const char *a, size_t alen, const char *b, size_t blen);
 void sr_auth_stats_json(sr_server *srv, sr_buf *b);   /* ,"auth":{...} in /stats */
 void sr_auth_metrics_text(sr_server *srv, sr_buf *b);

@@ -546,6 +546,8 @@ static const sr_route routes[] = {
     {"/rooms", SR_ROUTE_GET, SR_ROUTE_INFO, 1, sr_info_rooms, "use GET"},
     {"/stats", SR_ROUTE_GET, SR_ROUTE_INFO, 1, sr_info_stats, "use GET"},
     {"/metrics", SR_ROUTE_GET, SR_ROUTE_METRICS, 1, sr_routes_metrics, "use GET"},
+    /* ends streams by sub, room or connection id, on every node (revoke.c) */
+    {"/disconnect", SR_ROUTE_POST, 0, 1, sr_revoke_http, "use POST"},
 };
 
 static unsigned method_bit(int method) {

@@ -53,6 +53,7 @@ void sr_config_init(sr_config *cfg) {
     cfg->stats_interval_ms = 1000;
     cfg->auth_leeway_s = 30;
     cfg->auth_cookie = "sserooms_token";
+    cfg->auth_expiry_event = "auth-expired";
     cfg->ticket_ttl_ms = 30000;
     cfg->max_tickets_per_subject = 100;
     cfg->ticket_rate = 10;
@@ -464,6 +465,8 @@ int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter) {
         sr_registry_iter it = {0};
         sr_room *room;
         while ((room = sr_registry_next(srv->reg, &it))) adapter->subscribe(adapter->ctx, room->name);
+        /* POST /disconnect reaches the other nodes there (revoke.c) */
+        if (sr_revoke_wanted(srv)) adapter->subscribe(adapter->ctx, SR_CONTROL_ROOM);
     }
     return SR_OK;
 }
