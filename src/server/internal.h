@@ -328,7 +328,12 @@ void sr_routes_body(sr_conn *c, int status, const char *content_type, const char
 /* Appends s[0..n) as a JSON string with sr_json_quote_inert: whatever the
  * server writes from client text escapes C0, C1 and bidi controls. */
 void sr_buf_json_str(sr_buf *b, const char *s, size_t n);
+/* 0: no grant; SR_CORS_ANY: allowed by "*"; SR_CORS_LISTED: named in
+ * cors_origins, the only case that also allows credentials (cookies). */
+enum { SR_CORS_ANY = 1, SR_CORS_LISTED = 2 };
 int sr_cors_allowed(const sr_server *srv, const char *origin);
+/* Appends the CORS response lines for origin (none when not allowed). */
+void sr_cors_lines(const sr_server *srv, const char *origin, sr_buf *b);
 
 /* info.c */
 void sr_stats_json(sr_server *srv, sr_buf *b); /* the /stats object */

@@ -36,19 +36,30 @@ void sr_buf_json_str(sr_buf *b, const char *s, size_t n) {
 
 int sr_cors_allowed(const sr_server *srv, const char *origin) {
     if (!origin || !*origin) return 0;
+    int any = 0;
     for (size_t i = 0; i < srv->cfg.n_cors_origins; i++) {
         const char *o = srv->cfg.cors_origins[i];
-        if (strcmp(o, "*") == 0 || strcasecmp(o, origin) == 0) return 1;
+        if (strcasecmp(o, origin) == 0) return SR_CORS_LISTED;
+        if (strcmp(o, "*") == 0) any = 1;
     }
-    return 0;
+    return any ? SR_CORS_ANY : 0;
+}
+
+void sr_cors_lines(const sr_server *srv, const char *origin, sr_buf *b) {
+    int how = sr_cors_allowed(srv, origin);
+    if (!how) return;
+    /* an origin with CR/LF cannot reach here: the HTTP parser refuses it */
+    sr_buf_printf(b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
+    /* cookies (EventSource withCredentials) only for origins named one by
+     * one: "*" must never let every site read streams with the user's
+     * cookies */
+    if (how == SR_CORS_LISTED) sr_buf_puts(b, "Access-Control-Allow-Credentials: true\r\n");
 }
 
 /* CORS lines for the current request, appended to b. */
 static void cors_headers(sr_conn *c, sr_buf *b) {
     const char *origin = c->http ? sr_http_header(&c->http->req, "origin") : NULL;
-    if (!sr_cors_allowed(c->srv, origin)) return;
-    /* an origin with CR/LF cannot reach here: the HTTP parser refuses it */
-    sr_buf_printf(b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
+    sr_cors_lines(c->srv, origin, b);
 }
 
 static int wants_keep_alive(sr_conn *c) {

@@ -68,7 +68,8 @@ static int write_head(sr_conn *c) {
                     "Cache-Control: no-cache\r\n"
                     "Connection: keep-alive\r\n"
                     "X-Accel-Buffering: no\r\n");
-    sr_buf_printf(&b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n\r\n", origin);
+    sr_cors_lines(c->srv, origin, &b);
+    sr_buf_puts(&b, "\r\n");
     if (b.oom) return -1;
     sr_conn_enqueue_bytes(c, b.p, b.len);
     sr_buf_free(&b);
