@@ -137,6 +137,11 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                            "its token expired or POST /disconnect named it"},
     [APP_OPT_TICKET_TTL] = {"ticket-ttl-ms", "SSEROOMS_TICKET_TTL_MS", NUM(1, 3600000), .arg = "MS",
                             .help = "lifetime of a single-use ticket from POST /tickets, in ms"},
+    [APP_OPT_TICKET_SECRET] = {"ticket-secret", "SSEROOMS_TICKET_SECRET", .kind = APP_KIND_STR,
+                               .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "SECRET",
+                               .unset_text = "derived from auth-secret (HS256); else this node's own",
+                               .help = "at least 32 bytes, the same on every node: signs tickets "
+                                       "and session cookies so that any node accepts them"},
     [APP_OPT_MAX_TICKETS_PER_SUBJECT] = {"max-tickets-per-subject",
                                          "SSEROOMS_MAX_TICKETS_PER_SUBJECT", NUM(0, UINT_MAX),
                                          .arg = "N",
@@ -541,7 +546,8 @@ int app_settings_check_auth(const app_settings *s, char *err, size_t errcap) {
         APP_OPT_AUTH_ALG,     APP_OPT_AUTH_SECRET, APP_OPT_AUTH_SECRET_FILE, APP_OPT_AUTH_PUBLIC_KEY,
         APP_OPT_AUTH_LEEWAY,  APP_OPT_AUTH_ISSUER, APP_OPT_AUTH_AUDIENCE,    APP_OPT_AUTH_COOKIE,
         APP_OPT_AUTH_EXPIRY_EVENT,
-        APP_OPT_TICKET_TTL,   APP_OPT_MAX_TICKETS_PER_SUBJECT,               APP_OPT_TICKET_RATE};
+        APP_OPT_TICKET_TTL,   APP_OPT_MAX_TICKETS_PER_SUBJECT,               APP_OPT_TICKET_RATE,
+        APP_OPT_TICKET_SECRET};
     const app_value *v = s->v;
     app_settings defaults;
     app_settings_init(&defaults);
@@ -607,6 +613,7 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     if (v[APP_OPT_AUTH_COOKIE].str) c->auth_cookie = v[APP_OPT_AUTH_COOKIE].str;
     if (v[APP_OPT_AUTH_EXPIRY_EVENT].str) c->auth_expiry_event = v[APP_OPT_AUTH_EXPIRY_EVENT].str;
     c->ticket_ttl_ms = (uint32_t)v[APP_OPT_TICKET_TTL].num;
+    c->ticket_secret = v[APP_OPT_TICKET_SECRET].str;
     c->max_tickets_per_subject = (unsigned)v[APP_OPT_MAX_TICKETS_PER_SUBJECT].num;
     c->ticket_rate = (unsigned)v[APP_OPT_TICKET_RATE].num;
     c->history = (unsigned)v[APP_OPT_HISTORY].num;

@@ -193,6 +193,12 @@ typedef struct sr_config {
                                        (exp + auth_leeway_s) runs out, or on
                                        POST /disconnect, before it is closed */
     uint32_t ticket_ttl_ms;         /* 30000: lifetime of POST /tickets tickets */
+    const char *ticket_secret;      /* >= 32 bytes, the same on every node:
+                                       signs tickets and session cookies so
+                                       any node accepts them. NULL: derived
+                                       from the HS256 secret; with RS256 /
+                                       ES256 a key of this process only
+                                       (tickets then work on this node) */
     unsigned max_tickets_per_subject; /* 100: live tickets of one subject (the
                                        token's "sub", else the token); past
                                        it 429; 0 = no limit */

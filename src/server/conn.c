@@ -71,6 +71,8 @@ static void release_http_state(sr_conn *c) {
         hs->wait = NULL;
     }
     sr_buf_free(&hs->held);
+    free(hs->set_cookie);
+    hs->set_cookie = NULL;
     if (hs->view) {
         free(hs->view->error);
         free(hs->view);

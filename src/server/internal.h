@@ -41,6 +41,8 @@ typedef struct sr_conn_http {
     uv_timer_t timer;         /* request / keep-alive timeout */
     struct sr_request *view;  /* the public view handed to the accept hook */
     sr_http_wait *wait;       /* set while the response waits for the adapter */
+    char *set_cookie;         /* a "Set-Cookie: ...\r\n" line for the stream's
+                                 head (auth.c's session), or NULL */
     sr_buf held;              /* bytes read meanwhile: later pipelined requests */
     uint64_t out_ms;          /* loop time answer bytes were last written (conn.c) */
     size_t out_wq;            /* libuv's write queue size then */

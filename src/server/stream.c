@@ -57,7 +57,7 @@ sr_request *sr_request_view(sr_conn *c) {
 
 static int write_head(sr_conn *c) {
     const char *origin = sr_http_header(&c->http->req, "origin");
-    if (!sr_cors_allowed(c->srv, origin)) {
+    if (!sr_cors_allowed(c->srv, origin) && !c->http->set_cookie) {
         sr_conn_enqueue(c, c->srv->sse_head_frame);
         return 0;
     }
@@ -69,6 +69,7 @@ static int write_head(sr_conn *c) {
                     "Connection: keep-alive\r\n"
                     "X-Accel-Buffering: no\r\n");
     sr_cors_lines(c->srv, origin, &b);
+    if (c->http->set_cookie) sr_buf_puts(&b, c->http->set_cookie); /* auth.c's session */
     sr_buf_puts(&b, "\r\n");
     if (b.oom) return -1;
     sr_conn_enqueue_bytes(c, b.p, b.len);

@@ -20,6 +20,12 @@
  *    per-subject limits, 503 from the full store, nothing evicted); the
  *    live-ticket cap of one subject (429, freed by a redemption);
  *  - /stats and /metrics count the refusals by reason and the tickets;
+ *  - tickets across nodes (issue #17): signed, a ticket of node A opens a
+ *    stream on node B (shared --ticket-secret, or the HS256 secret), is
+ *    single-use on A, and the session cookie it sets (HttpOnly,
+ *    SameSite=Strict, Path=/sse) lets the reconnect's replayed URL in on
+ *    either node, for the ticket's rooms only; forged cookies and tampered
+ *    tickets are refused; without a shared key B refuses A's ticket;
  *  - the admin surface (issue #17): /rooms, /stats, /metrics refuse an
  *    anonymous caller (401), a wrong key (401), a token without
  *    "admin": true (403); the admin key or an admin JWT gets 200;
@@ -247,7 +253,11 @@ static int ask_ticket(int port, const char *tok, const char *body, char **ticket
     if (status == 200) {
         *ticket = srt_json_string(answer, "ticket");
         assert_non_null(*ticket);
-        assert_int_equal(strlen(*ticket), 32);
+        /* signed: base64url(payload) "." base64url(MAC), URL-safe as it is */
+        assert_non_null(strchr(*ticket, '.'));
+        assert_int_equal(strspn(*ticket, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789-_."),
+                         strlen(*ticket));
         assert_true(srt_json_int(answer, "expires_in_ms", ttl));
     }
     free(answer);
@@ -530,6 +540,99 @@ static void test_configuration(void **state) {
     srt_check_stop(&p);
 }
 
+/* ---- tickets across nodes and reconnects (issue #17) ------------------------ */
+
+/* Opens path on port with extra headers; the status, and on 200 the
+ * Set-Cookie value (malloc'd, NULL when none) in *cookie. */
+static int open_for_cookie(int port, const char *path, const char *cookie_hdr, char **cookie) {
+    srt_sse s;
+    const char *hdrs[] = {cookie_hdr, NULL};
+    int rc = srt_sse_open_ex(&s, port, path, cookie_hdr ? hdrs : NULL, NULL, SRT_TIMEOUT_MS);
+    assert_true(rc >= 0);
+    if (cookie) {
+        const char *sc = rc == 0 ? srt_response_header(&s.head, "Set-Cookie") : NULL;
+        *cookie = sc ? strdup(sc) : NULL;
+    }
+    srt_sse_close(&s);
+    return rc == 0 ? 200 : rc;
+}
+
+static void test_tickets_across_nodes(void **state) {
+    (void)state;
+    /* RS256 with a shared --ticket-secret: node A's ticket opens a stream on B */
+    srt_proc a, b;
+    const char *const shared[] = {"--ticket-secret", "a ticket secret of 32 bytes or more", NULL};
+    start_rs256(&a, shared);
+    start_rs256(&b, shared);
+    char *tok = rs_token("{\"sub\":\"alice\",\"exp\":9999999999,\"rooms\":[\"a\",\"chat:*\"]}");
+    char *ticket = NULL;
+    long long ttl = 0;
+    assert_int_equal(ask_ticket(a.port, tok, "{\"rooms\":[\"a\",\"chat:*\"]}", &ticket, &ttl),
+                     200);
+    char path[2048];
+    snprintf(path, sizeof path, "/sse?room=a&room=chat:1&ticket=%s", ticket);
+    char *cookie = NULL;
+    assert_int_equal(open_for_cookie(b.port, path, NULL, &cookie), 200);
+    /* the session for reconnects: HttpOnly, SameSite, scoped to the stream */
+    assert_non_null(cookie);
+    assert_true(strncmp(cookie, "sserooms_token_session=", 23) == 0);
+    assert_non_null(strstr(cookie, "; Path=/sse;"));
+    assert_non_null(strstr(cookie, "; HttpOnly"));
+    assert_non_null(strstr(cookie, "; SameSite=Strict"));
+    assert_non_null(strstr(cookie, "; Max-Age="));
+    /* single-use on the node that issued it */
+    assert_int_equal(open_for_cookie(a.port, path, NULL, NULL), 200);
+    assert_int_equal(open_for_cookie(a.port, path, NULL, NULL), 401);
+    /* the reconnect: the same URL (a used ticket) and the cookie, on either node */
+    char hdr[4096];
+    snprintf(hdr, sizeof hdr, "Cookie: %.*s", (int)strcspn(cookie, ";"), cookie);
+    assert_int_equal(open_for_cookie(a.port, path, hdr, NULL), 200);
+    assert_int_equal(open_for_cookie(b.port, path, hdr, NULL), 200);
+    /* the session covers the ticket's rooms only */
+    snprintf(path, sizeof path, "/sse?room=b&ticket=%s", ticket);
+    assert_int_equal(open_for_cookie(a.port, path, hdr, NULL), 403); /* b: in neither */
+    /* a forged session (another key) is ignored */
+    char forged[4096];
+    snprintf(forged, sizeof forged, "%s", hdr);
+    char *dot = strrchr(forged, '.');
+    assert_non_null(dot);
+    dot[1] = dot[1] == 'A' ? 'B' : 'A';
+    assert_int_equal(open_for_cookie(a.port, "/sse?room=a", forged, NULL), 401);
+    /* a tampered ticket is refused */
+    char bad[2048];
+    snprintf(bad, sizeof bad, "/sse?room=a&ticket=%s", ticket);
+    bad[strlen(bad) - 3] = bad[strlen(bad) - 3] == 'A' ? 'B' : 'A';
+    assert_int_equal(open_for_cookie(b.port, bad, NULL, NULL), 401);
+    free(ticket), free(cookie);
+    srt_check_stop(&a);
+    srt_check_stop(&b);
+
+    /* without a shared secret (RS256), each node signs with its own key */
+    start_rs256(&a, NULL);
+    start_rs256(&b, NULL);
+    assert_int_equal(ask_ticket(a.port, tok, "{\"rooms\":[\"a\"]}", &ticket, &ttl), 200);
+    snprintf(path, sizeof path, "/sse?room=a&ticket=%s", ticket);
+    assert_int_equal(open_for_cookie(b.port, path, NULL, NULL), 401);
+    assert_int_equal(open_for_cookie(a.port, path, NULL, NULL), 200);
+    free(ticket);
+    srt_check_stop(&a);
+    srt_check_stop(&b);
+    free(tok);
+
+    /* HS256: the key is derived from the shared secret, no extra option */
+    const char *hs[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret, NULL};
+    srt_proc_opts o = {.args = hs};
+    assert_int_equal(srt_proc_start(&a, &o), 0);
+    assert_int_equal(srt_proc_start(&b, &o), 0);
+    char *htok = hs_token("{\"sub\":\"bob\",\"exp\":9999999999,\"rooms\":[\"a\"]}");
+    assert_int_equal(ask_ticket(a.port, htok, "{\"rooms\":[\"a\"]}", &ticket, &ttl), 200);
+    snprintf(path, sizeof path, "/sse?room=a&ticket=%s", ticket);
+    assert_int_equal(open_for_cookie(b.port, path, NULL, NULL), 200);
+    free(ticket), free(htok);
+    srt_check_stop(&a);
+    srt_check_stop(&b);
+}
+
 /* ---- the admin surface (issue #17) ----------------------------------------- */
 
 /* GET path with an optional Bearer token (NULL: none): the status. */
@@ -607,6 +710,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_ticket_flood, srt_teardown_servers),
         cmocka_unit_test_teardown(test_configuration, srt_teardown_servers),
         cmocka_unit_test_teardown(test_admin_surface, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_tickets_across_nodes, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, auth_keys_setup, auth_keys_teardown);
 }

@@ -46,7 +46,7 @@ static const char *const settings[] = {
     "ipv6-prefix-len", "max-message-bytes", "threads", "trusted-proxy", "proxy-protocol",
     "cors-origin", "publish-key", "admin-key", "anonymous",
     "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key", "auth-leeway-s",
-    "auth-issuer", "auth-audience", "auth-cookie", "auth-expiry-event", "ticket-ttl-ms", "max-tickets-per-subject",
+    "auth-issuer", "auth-audience", "auth-cookie", "auth-expiry-event", "ticket-ttl-ms", "ticket-secret", "max-tickets-per-subject",
     "ticket-rate", "history",
     "history-ttl-ms", "history-max-bytes", "reset-event", "gap-event", "redis", "channel-prefix", "node-id",
     "redis-outbox", "redis-cluster", "redis-canary-interval-ms", "redis-canary-timeout-ms",
