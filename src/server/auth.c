@@ -58,7 +58,7 @@ struct sr_auth {
     uv_timer_t expiry_timer; /* ends streams whose token ran out (revoke.c) */
     int timer_started;
     char *expiry_event;
-    char *session_cookie;    /* the cookie a redeemed ticket sets (session.md) */
+    char *session_cookie;    /* the cookie a redeemed ticket sets (docs/security.md) */
     unsigned char ticket_key[SR_SIGNED_KEY_LEN]; /* signs tickets and sessions */
     char instance[17];       /* this process, in the tickets it issues (hex) */
     uint64_t fail_missing, fail_invalid, fail_expired, fail_forbidden, fail_ticket;

@@ -2,8 +2,9 @@
  * routes.c: the HTTP endpoints other than the stream itself:
  * POST /publish, GET /healthz, /livez, /readyz, /rooms, /stats, CORS preflight (POST
  * /tickets and the token checks are in auth.c), and the
- * JSON error responses every endpoint shares. The fixed endpoints are rows
- * of one table (routes[]); a row marked admin is gated by sr_auth_admin.
+ * JSON error responses every endpoint shares. The fixed endpoints (also
+ * POST /disconnect, revoke.c) are rows of one table (routes[]); a row
+ * marked admin is gated by sr_auth_admin.
  *
  * POST /publish validates the whole body with the JSON scanner, takes the
  * fields it knows as spans of the original text and forwards `data`
