@@ -6,7 +6,8 @@
  * (server and Redis URL), printed, and the command exits; otherwise a server
  * runs on its own loop through the public API only, its stdout's first line
  * being `sserooms <version> listening on http://HOST:PORT`, its log lines on
- * stderr (log.c), and it stops gracefully on SIGINT/SIGTERM.
+ * stderr (log.c), and it stops gracefully on SIGINT/SIGTERM; SIGHUP re-reads
+ * the auth-jwks key set.
  *
  * Exit status: 0 after a clean stop or a successful --check-config, 1 when
  * the server cannot be created or cannot listen, 2 for a usage or
@@ -31,7 +32,7 @@ _Static_assert((int)SR_LOG_DEBUG == (int)APP_LOG_DEBUG && (int)SR_LOG_INFO == (i
 typedef struct app {
     sr_server *srv;
     app_logger log;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
 } app;
 
 /* Creates the server on its own loop and installs the Redis adapter when a
@@ -103,6 +104,20 @@ static void on_shutdown_done(sr_server *srv, void *ud) {
     app *a = ud;
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->sighup, NULL);
+}
+
+/* SIGHUP: re-read the key set (auth-jwks); a bad file keeps the keys in use. */
+static void on_sighup(uv_signal_t *h, int signum) {
+    (void)signum;
+    app *a = h->data;
+    char why[512];
+    int rc = sr_server_reload_auth(a->srv, why, sizeof why);
+    if (rc >= 0)
+        APP_LOG(&a->log, APP_LOG_INFO, "auth keys reloaded", APP_LOG_NUM("keys", rc));
+    else
+        APP_LOG(&a->log, rc == SR_ESTATE ? APP_LOG_INFO : APP_LOG_ERROR,
+                "auth keys not reloaded", APP_LOG_STR("error", why));
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -187,6 +202,9 @@ static int run_server(const app_settings *s, const app_server_config *c, const c
     a.sigint.data = a.sigterm.data = &a;
     uv_signal_start(&a.sigint, on_signal, SIGINT);
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+    uv_signal_init(loop, &a.sighup);
+    a.sighup.data = &a;
+    uv_signal_start(&a.sighup, on_sighup, SIGHUP);
 
     int port = sr_server_port(a.srv);
     int v6 = strchr(host, ':') != NULL;

@@ -118,6 +118,11 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_AUTH_PUBLIC_KEY] = {"auth-public-key", "SSEROOMS_AUTH_PUBLIC_KEY", .kind = APP_KIND_STR,
                                  .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
                                  .help = "RS256/ES256 public key, a PEM file"},
+    [APP_OPT_AUTH_JWKS] = {"auth-jwks", "SSEROOMS_AUTH_JWKS", .kind = APP_KIND_STR,
+                           .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
+                           .help = "a JSON Web Key Set file instead of auth-secret / "
+                                   "auth-public-key: tokens pick their key by \"kid\"; re-read "
+                                   "on SIGHUP"},
     [APP_OPT_AUTH_LEEWAY] = {"auth-leeway-s", "SSEROOMS_AUTH_LEEWAY_S", NUM(0, 86400), .arg = "N",
                              .help = "clock skew allowed on a token's exp/nbf/iat, in seconds"},
     [APP_OPT_AUTH_ISSUER] = {"auth-issuer", "SSEROOMS_AUTH_ISSUER", .kind = APP_KIND_STR,
@@ -544,6 +549,7 @@ const char *app_settings_show(const app_settings *s, app_opt_id id, size_t index
 int app_settings_check_auth(const app_settings *s, char *err, size_t errcap) {
     static const app_opt_id auth_opts[] = {
         APP_OPT_AUTH_ALG,     APP_OPT_AUTH_SECRET, APP_OPT_AUTH_SECRET_FILE, APP_OPT_AUTH_PUBLIC_KEY,
+        APP_OPT_AUTH_JWKS,
         APP_OPT_AUTH_LEEWAY,  APP_OPT_AUTH_ISSUER, APP_OPT_AUTH_AUDIENCE,    APP_OPT_AUTH_COOKIE,
         APP_OPT_AUTH_EXPIRY_EVENT,
         APP_OPT_TICKET_TTL,   APP_OPT_MAX_TICKETS_PER_SUBJECT,               APP_OPT_TICKET_RATE,
@@ -607,6 +613,7 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->auth_secret = v[APP_OPT_AUTH_SECRET].str;
     c->auth_secret_file = v[APP_OPT_AUTH_SECRET_FILE].str;
     c->auth_public_key_file = v[APP_OPT_AUTH_PUBLIC_KEY].str;
+    c->auth_jwks_file = v[APP_OPT_AUTH_JWKS].str;
     c->auth_leeway_s = (unsigned)v[APP_OPT_AUTH_LEEWAY].num;
     c->auth_issuer = v[APP_OPT_AUTH_ISSUER].str;
     c->auth_audience = v[APP_OPT_AUTH_AUDIENCE].str;

@@ -182,6 +182,10 @@ typedef struct sr_config {
     const char *auth_secret_file;   /* HS256: or read it from this file (one
                                        trailing newline is dropped) */
     const char *auth_public_key_file; /* RS256/ES256: PEM public key file */
+    const char *auth_jwks_file;     /* instead of the secret / public key: a
+                                       JSON Web Key Set file; each token picks
+                                       its key by its header's "kid"
+                                       (sr_server_reload_auth re-reads it) */
     unsigned auth_leeway_s;         /* 30: clock skew allowed on exp/nbf/iat */
     const char *auth_issuer;        /* if set: "iss" must equal it */
     const char *auth_audience;      /* if set: "aud" must name it (unset:
@@ -293,6 +297,12 @@ SR_API int sr_room_name_check(const char *name, size_t len, size_t max_len);
 /* Creates a server on `loop`, or on a loop of its own when loop is NULL.
  * The configuration is copied (strings included). */
 SR_API int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg);
+/* Re-reads the auth_jwks_file key set (key rotation; the command does it
+ * on SIGHUP). Returns the number of keys now in use, or SR_ESTATE (no key
+ * set configured), SR_EINVAL (the file is bad: the keys in use stay; err
+ * says why), SR_ENOMEM. Loop thread only. */
+SR_API int sr_server_reload_auth(sr_server *srv, char *err, size_t errcap);
+
 /* Binds and listens on cfg->host:cfg->port. */
 SR_API int sr_server_listen(sr_server *srv);
 /* The bound port (useful with port 0), or a negative code. */

@@ -20,6 +20,10 @@
  *  - a stream opened with a token keeps its deadline ("exp" + leeway) and
  *    subject on the connection; the expiry timer (every 250 ms) has
  *    revoke.c end those past it, after the --auth-expiry-event event;
+ *  - with auth_jwks_file, the keys of a JSON Web Key Set picked by the
+ *    token header's "kid" (src/auth/jwks.c), replaced as a whole by
+ *    sr_server_reload_auth (the command: on SIGHUP) or kept when the new
+ *    file is bad;
  *  - the admin endpoints (sr_auth_admin, for the routes marked admin in
  *    routes.c): the admin key as a Bearer token, or a JWT with
  *    "admin": true; open when neither auth nor an admin key is set.
@@ -37,6 +41,7 @@
 #include <openssl/rand.h>
 
 #include "auth/grants.h"
+#include "auth/jwks.h"
 #include "auth/jwt.h"
 #include "auth/signed.h"
 #include "auth/tickets.h"
@@ -50,7 +55,11 @@
 #define SR_AUTH_MAX_SECRET_FILE 65536u
 
 struct sr_auth {
-    sr_jwt_verifier *verifier;
+    sr_jwt_verifier *verifier; /* one key; NULL with a key set (jwks) */
+    sr_jwks *jwks;             /* --auth-jwks: keys by kid, replaced on reload */
+    char *jwks_path;
+    sr_jwt_config base;        /* what a reloaded key set is built with */
+    char *base_issuer, *base_audience;
     sr_ticket_store *tickets;
     char *cookie;
     uint32_t ttl_ms;
@@ -114,17 +123,19 @@ static int cookie_name_ok(const char *s) {
 
 /* Checks the auth settings and, when auth is on and out is not NULL,
  * makes the verifier. */
-static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out,
+static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out, sr_jwks **jwks_out,
                           unsigned char ticket_key[SR_SIGNED_KEY_LEN], char *err, size_t cap) {
     if (err && cap) err[0] = '\0';
     if (out) *out = NULL;
+    if (jwks_out) *jwks_out = NULL;
     if (cfg->ticket_secret && strlen(cfg->ticket_secret) < 32)
         return set_err(err, cap, "ticket-secret: at least %s bytes", "32");
     if (!cfg->auth_alg) {
         static const char *const names[] = {"auth-secret", "auth-secret-file", "auth-public-key",
-                                            "auth-issuer", "auth-audience", "ticket-secret"};
+                                            "auth-issuer", "auth-audience", "ticket-secret", "auth-jwks"};
         const char *set[] = {cfg->auth_secret, cfg->auth_secret_file, cfg->auth_public_key_file,
-                             cfg->auth_issuer, cfg->auth_audience, cfg->ticket_secret};
+                             cfg->auth_issuer, cfg->auth_audience, cfg->ticket_secret,
+                             cfg->auth_jwks_file};
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
             if (set[i])
                 return set_err(err, cap, "%s is set but auth-alg is not: authorization would be "
@@ -146,6 +157,35 @@ static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out,
                        cfg->auth_expiry_event);
     if (cfg->auth_cookie && !cookie_name_ok(cfg->auth_cookie))
         return set_err(err, cap, "auth-cookie '%.64s': not a cookie name", cfg->auth_cookie);
+    if (cfg->auth_jwks_file) {
+        if (cfg->auth_secret || cfg->auth_secret_file || cfg->auth_public_key_file)
+            return set_err(err, cap, "auth-jwks replaces auth-secret, auth-secret-file and "
+                                     "auth-public-key: give one of them%s", "");
+        jc.leeway_s = cfg->auth_leeway_s;
+        jc.issuer = cfg->auth_issuer;
+        jc.audience = cfg->auth_audience;
+        sr_jwks *k = NULL;
+        char why[256] = "";
+        int rc = sr_jwks_load(cfg->auth_jwks_file, &jc, &k, why, sizeof(why));
+        if (rc == SR_JWT_ENOMEM) return SR_ENOMEM;
+        if (rc != SR_JWT_OK) {
+            if (err && cap) snprintf(err, cap, "%s", why);
+            return SR_EINVAL;
+        }
+        /* no shared secret to derive the ticket key from: --ticket-secret,
+         * else this process's own */
+        int keyed = !ticket_key ||
+                    (cfg->ticket_secret
+                         ? sr_signed_derive_key(cfg->ticket_secret, strlen(cfg->ticket_secret),
+                                                SR_AUTH_TICKET_KEY_LABEL, ticket_key) == 0
+                         : RAND_bytes(ticket_key, SR_SIGNED_KEY_LEN) == 1);
+        if (!keyed || !jwks_out) {
+            sr_jwks_free(k);
+            return keyed ? SR_OK : SR_ENOMEM;
+        }
+        *jwks_out = k;
+        return SR_OK;
+    }
     char *file_secret = NULL;
     size_t file_len = 0;
     if (jc.alg == SR_JWT_HS256) {
@@ -221,20 +261,22 @@ int sr_config_check(const sr_config *cfg, char *err, size_t errcap) {
     if (sr_history_config_check(cfg, err, errcap) < 0) return SR_EINVAL; /* history.c */
     if (cfg->ipv6_prefix_len > 128)
         return set_err(err, errcap, "ipv6-prefix-len: at most %s bits", "128");
-    return build_verifier(cfg, NULL, NULL, err, errcap);
+    return build_verifier(cfg, NULL, NULL, NULL, err, errcap);
 }
 
 int sr_auth_new(sr_server *srv, const sr_config *in) {
     sr_config *c = &srv->cfg;
     sr_jwt_verifier *v = NULL;
     unsigned char key[SR_SIGNED_KEY_LEN];
-    int rc = build_verifier(in, &v, key, NULL, 0);
+    sr_jwks *jwks = NULL;
+    int rc = build_verifier(in, &v, &jwks, key, NULL, 0);
     /* the server keeps no pointer to the caller's auth strings, and no secret */
     c->auth_secret = c->auth_secret_file = c->auth_public_key_file = NULL;
     c->auth_issuer = c->auth_audience = c->auth_alg = c->auth_cookie = NULL;
     c->auth_expiry_event = NULL;
     c->ticket_secret = NULL;
-    if (rc < 0 || !v) {
+    c->auth_jwks_file = NULL;
+    if (rc < 0 || (!v && !jwks)) {
         OPENSSL_cleanse(key, sizeof(key));
         return rc;
     }
@@ -242,6 +284,19 @@ int sr_auth_new(sr_server *srv, const sr_config *in) {
     if (!a) goto oom;
     srv->auth = a;
     a->verifier = v;
+    a->jwks = jwks;
+    if (jwks) { /* kept for reloads (sr_server_reload_auth) */
+        sr_jwt_alg_parse(in->auth_alg, &a->base.alg);
+        a->base.leeway_s = in->auth_leeway_s;
+        a->jwks_path = strdup(in->auth_jwks_file);
+        a->base_issuer = in->auth_issuer ? strdup(in->auth_issuer) : NULL;
+        a->base_audience = in->auth_audience ? strdup(in->auth_audience) : NULL;
+        a->base.issuer = a->base_issuer;
+        a->base.audience = a->base_audience;
+        if (!a->jwks_path || (in->auth_issuer && !a->base_issuer) ||
+            (in->auth_audience && !a->base_audience))
+            return SR_ENOMEM;
+    }
     memcpy(a->ticket_key, key, sizeof(key));
     OPENSSL_cleanse(key, sizeof(key));
     uint64_t inst = 0;
@@ -263,7 +318,7 @@ int sr_auth_new(sr_server *srv, const sr_config *in) {
     if (a->session_cookie) snprintf(a->session_cookie, cl, "%s_session", a->cookie);
     a->ttl_ms = in->ticket_ttl_ms ? in->ticket_ttl_ms : SR_TICKET_DEFAULT_TTL_MS;
     if (!a->tickets || !a->cookie || !a->expiry_event || !a->session_cookie) return SR_ENOMEM; /* sr_auth_free releases what was made */
-    c->auth_alg = sr_jwt_alg_name(sr_jwt_verifier_alg(v));
+    c->auth_alg = sr_jwt_alg_name(sr_jwt_verifier_alg(v ? v : sr_jwks_first(jwks)));
     c->auth_cookie = a->cookie;
     c->auth_expiry_event = a->expiry_event;
     c->ticket_ttl_ms = a->ttl_ms;
@@ -310,6 +365,10 @@ void sr_auth_free(sr_server *srv) {
     sr_auth *a = srv->auth;
     if (!a) return;
     sr_jwt_verifier_free(a->verifier);
+    sr_jwks_free(a->jwks);
+    free(a->jwks_path);
+    free(a->base_issuer);
+    free(a->base_audience);
     sr_ticket_store_free(a->tickets);
     free(a->cookie);
     free(a->expiry_event);
@@ -320,6 +379,32 @@ void sr_auth_free(sr_server *srv) {
 }
 
 /* --- finding and verifying tokens ---------------------------------------- */
+
+/* The verifier for a token: the one key, or the key set's by "kid". */
+static const sr_jwt_verifier *pick_verifier(const sr_auth *a, const char *tok, size_t len,
+                                            const char **why) {
+    if (!a->jwks) return a->verifier;
+    return sr_jwks_pick(a->jwks, tok, len, why);
+}
+
+int sr_server_reload_auth(sr_server *srv, char *err, size_t errcap) {
+    if (err && errcap) err[0] = '\0';
+    if (!srv || !srv->auth || !srv->auth->jwks) {
+        if (err && errcap) snprintf(err, errcap, "no key set (auth-jwks) to reload");
+        return SR_ESTATE;
+    }
+    sr_auth *a = srv->auth;
+    sr_jwks *fresh = NULL;
+    char why[256] = "";
+    int rc = sr_jwks_load(a->jwks_path, &a->base, &fresh, why, sizeof(why));
+    if (rc != SR_JWT_OK) { /* the keys in use stay */
+        if (err && errcap) snprintf(err, errcap, "%s", rc == SR_JWT_ENOMEM ? "out of memory" : why);
+        return rc == SR_JWT_ENOMEM ? SR_ENOMEM : SR_EINVAL;
+    }
+    sr_jwks_free(a->jwks);
+    a->jwks = fresh;
+    return (int)sr_jwks_count(fresh);
+}
 
 /* The token of "Authorization: Bearer <token>", or NULL; *len its length. */
 static const char *bearer(const sr_http_request *req, size_t *len) {
@@ -401,8 +486,16 @@ static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g,
     sr_server *srv = c->srv;
     sr_auth *a = srv->auth;
     sr_jwt_claims claims;
-    int rc = sr_jwt_verify(a->verifier, token, len, (int64_t)time(NULL), &claims);
     char msg[256];
+    const char *why_key = NULL;
+    const sr_jwt_verifier *ver = pick_verifier(a, token, len, &why_key);
+    if (!ver) {
+        a->fail_invalid++;
+        snprintf(msg, sizeof(msg), "invalid token: %s", why_key);
+        sr_routes_error(c, 401, msg, false);
+        return -1;
+    }
+    int rc = sr_jwt_verify(ver, token, len, (int64_t)time(NULL), &claims);
     if (rc == SR_JWT_ENOMEM) {
         sr_routes_error(c, 503, "out of memory", false);
         return -1;
@@ -420,8 +513,8 @@ static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g,
         info->exp_s = claims.has_exp ? (int64_t)claims.exp : 0;
     }
     const char *why = NULL;
-    rc = sr_grants_from_payload(g, &claims.root, sr_jwt_verifier_rooms_claim(a->verifier),
-                                sr_jwt_verifier_publish_claim(a->verifier), &why);
+    rc = sr_grants_from_payload(g, &claims.root, sr_jwt_verifier_rooms_claim(ver),
+                                sr_jwt_verifier_publish_claim(ver), &why);
     sr_jwt_claims_free(&claims);
     if (rc == SR_ENOMEM) {
         sr_routes_error(c, 503, "out of memory", false);
@@ -505,7 +598,16 @@ int sr_auth_admin(sr_conn *c) {
         return -1;
     }
     sr_jwt_claims claims;
-    int rc = sr_jwt_verify(a->verifier, tok, len, (int64_t)time(NULL), &claims);
+    const char *why_key = NULL;
+    const sr_jwt_verifier *ver = pick_verifier(a, tok, len, &why_key);
+    if (!ver) {
+        a->fail_invalid++;
+        char msg[256];
+        snprintf(msg, sizeof(msg), "admin endpoint: invalid token: %s", why_key);
+        sr_routes_error(c, 401, msg, false);
+        return -1;
+    }
+    int rc = sr_jwt_verify(ver, tok, len, (int64_t)time(NULL), &claims);
     if (rc == SR_JWT_ENOMEM) {
         sr_routes_error(c, 503, "out of memory", false);
         return -1;

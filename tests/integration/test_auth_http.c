@@ -26,6 +26,9 @@
  *    SameSite=Strict, Path=/sse) lets the reconnect's replayed URL in on
  *    either node, for the ticket's rooms only; forged cookies and tampered
  *    tickets are refused; without a shared key B refuses A's ticket;
+ *  - several keys by kid from --auth-jwks (issue #17): the kid picks the
+ *    key, an unknown kid or another key's signature is refused, SIGHUP
+ *    adds and retires keys, a bad file keeps the keys in use;
  *  - the admin surface (issue #17): /rooms, /stats, /metrics refuse an
  *    anonymous caller (401), a wrong key (401), a token without
  *    "admin": true (403); the admin key or an admin JWT gets 200;
@@ -43,6 +46,11 @@
 #include <unistd.h>
 
 #include "test_auth_tokens.h"
+
+#include <signal.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 
 #define RSA_PUB DATA "rsa_public.pem"
 
@@ -633,6 +641,95 @@ static void test_tickets_across_nodes(void **state) {
     srt_check_stop(&b);
 }
 
+/* ---- several keys by kid from a JWKS file, reloaded on SIGHUP (issue #17) --- */
+
+/* The public JWK of an RSA key, malloc'd. */
+static char *jwk_rsa(EVP_PKEY *key, const char *kid) {
+    BIGNUM *n = NULL, *e = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n), 1);
+    assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e), 1);
+    unsigned char nb[1024], eb[16];
+    int nl = BN_bn2bin(n, nb), el = BN_bn2bin(e, eb);
+    char *n64 = b64(nb, (size_t)nl), *e64 = b64(eb, (size_t)el);
+    char *out = malloc(strlen(n64) + strlen(e64) + 256);
+    assert_non_null(out);
+    sprintf(out, "{\"kty\":\"RSA\",\"use\":\"sig\",\"alg\":\"RS256\",\"kid\":\"%s\",\"n\":\"%s\","
+                 "\"e\":\"%s\"}", kid, n64, e64);
+    free(n64), free(e64);
+    BN_free(n), BN_free(e);
+    return out;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Polls until a stream with tok gets want (the reload is asynchronous). */
+static void wait_stream_status(int port, const char *tok, int want) {
+    int got = 0;
+    for (int i = 0; i < 250 && (got = stream_with_bearer(port, "/sse?room=a", tok)) != want; i++)
+        srt_sleep_ms(20);
+    if (got != want) fail_msg("stream: %d, not %d, after the reload", got, want);
+}
+
+static void test_jwks_rotation(void **state) {
+    (void)state;
+    char path[600], text[8192];
+    snprintf(path, sizeof path, "%s/test-jwks-%d.json", SR_TEST_BINARY_DIR, (int)getpid());
+    char *k1 = jwk_rsa(rsa_key, "k1"), *k2 = jwk_rsa(rsa2_key, "k2");
+    snprintf(text, sizeof text, "{\"keys\":[%s,{\"kty\":\"EC\",\"kid\":\"other\"}]}", k1);
+    write_text(path, text); /* the EC key does not suit RS256: skipped */
+    srt_proc p;
+    srt_proc_opts o = {.args = (const char *[]){"--auth-alg", "RS256", "--auth-jwks", path, NULL}};
+    assert_int_equal(srt_proc_start(&p, &o), 0);
+    const char *pl = payload("[\"a\"]", NULL, 600);
+    char *t1 = token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", pl, SIG_RSA, rsa_key, 0);
+    char *t2 = token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k2\"}", pl, SIG_RSA, rsa2_key, 0);
+    char *t2_as_k1 =
+        token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", pl, SIG_RSA, rsa2_key, 0);
+    char *no_kid = rs_token(pl);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t1), 200);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t2), 401);       /* unknown kid */
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t2_as_k1), 401); /* k1's key */
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", no_kid), 200);   /* one key */
+
+    /* rotation: k2 added, SIGHUP */
+    snprintf(text, sizeof text, "{\"keys\":[%s,%s]}", k1, k2);
+    write_text(path, text);
+    assert_int_equal(kill(p.pid, SIGHUP), 0);
+    wait_stream_status(p.port, t2, 200);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t1), 200);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", no_kid), 401); /* which key? */
+
+    /* a bad file keeps the keys in use */
+    write_text(path, "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k9\",\"n\":\"AA\",\"e\":\"AQAB\"}]}");
+    assert_int_equal(kill(p.pid, SIGHUP), 0);
+    char *log = NULL;
+    for (int i = 0; i < 250 && !(log && strstr(log, "auth keys not reloaded")); i++) {
+        free(log);
+        srt_sleep_ms(20);
+        size_t len = 0;
+        log = read_text(p.log_path, &len);
+    }
+    assert_non_null(log);
+    assert_non_null(strstr(log, "auth keys not reloaded"));
+    free(log);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t2), 200);
+
+    /* k1 retired */
+    snprintf(text, sizeof text, "{\"keys\":[%s]}", k2);
+    write_text(path, text);
+    assert_int_equal(kill(p.pid, SIGHUP), 0);
+    wait_stream_status(p.port, t1, 401);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t2), 200);
+    srt_check_stop(&p);
+    unlink(path);
+    free(k1), free(k2), free(t1), free(t2), free(t2_as_k1), free(no_kid);
+}
+
 /* ---- the admin surface (issue #17) ----------------------------------------- */
 
 /* GET path with an optional Bearer token (NULL: none): the status. */
@@ -711,6 +808,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_configuration, srt_teardown_servers),
         cmocka_unit_test_teardown(test_admin_surface, srt_teardown_servers),
         cmocka_unit_test_teardown(test_tickets_across_nodes, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_jwks_rotation, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, auth_keys_setup, auth_keys_teardown);
 }

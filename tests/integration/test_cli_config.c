@@ -45,7 +45,7 @@ static const char *const settings[] = {
     "max-rooms-per-conn", "max-room-len", "max-connections", "max-connections-per-addr",
     "ipv6-prefix-len", "max-message-bytes", "threads", "trusted-proxy", "proxy-protocol",
     "cors-origin", "publish-key", "admin-key", "anonymous",
-    "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key", "auth-leeway-s",
+    "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key", "auth-jwks", "auth-leeway-s",
     "auth-issuer", "auth-audience", "auth-cookie", "auth-expiry-event", "ticket-ttl-ms", "ticket-secret", "max-tickets-per-subject",
     "ticket-rate", "history",
     "history-ttl-ms", "history-max-bytes", "reset-event", "gap-event", "redis", "channel-prefix", "node-id",
