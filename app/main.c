@@ -10,7 +10,8 @@
  * (server and Redis URL), printed, and the command exits; otherwise a server
  * runs on its own loop through the public API only, its stdout's first line
  * being `sserooms <version> listening on http://HOST:PORT`, its log lines on
- * stderr (log.c), and it stops gracefully on SIGINT/SIGTERM.
+ * stderr (log.c), and it stops gracefully on SIGINT/SIGTERM; SIGHUP re-reads
+ * the auth-jwks key set.
  *
  * Exit status: 0 after a clean stop or a successful --check-config, 1 when
  * the server cannot be created or cannot listen, 2 for a usage or
@@ -116,14 +117,21 @@ static void on_shutdown_done(sr_server *srv, void *ud) {
     uv_close((uv_handle_t *)&a->sighup, NULL);
 }
 
-/* SIGHUP: the TLS certificate and key are read again; open streams stay. */
+/* SIGHUP: the TLS certificate and key, and the key set (auth-jwks), are read
+ * again; open streams stay, and a bad file keeps what is in use. */
 static void on_sighup(uv_signal_t *h, int signum) {
     (void)signum;
     app *a = h->data;
     char why[512] = "";
-    if (sr_server_reload_tls(a->srv, why, sizeof why) == SR_ESTATE)
-        APP_LOG0(&a->log, APP_LOG_INFO, "SIGHUP ignored: TLS is not on");
-    /* success and failure are logged by the library */
+    /* TLS success and failure are logged by the library */
+    int tls = sr_server_reload_tls(a->srv, why, sizeof why);
+    int rc = sr_server_reload_auth(a->srv, why, sizeof why);
+    if (rc >= 0)
+        APP_LOG(&a->log, APP_LOG_INFO, "auth keys reloaded", APP_LOG_NUM("keys", rc));
+    else if (rc != SR_ESTATE)
+        APP_LOG(&a->log, APP_LOG_ERROR, "auth keys not reloaded", APP_LOG_STR("error", why));
+    if (tls == SR_ESTATE && rc == SR_ESTATE)
+        APP_LOG0(&a->log, APP_LOG_INFO, "SIGHUP ignored: neither TLS nor auth-jwks is on");
 }
 
 static void on_signal(uv_signal_t *h, int signum) {

@@ -115,6 +115,11 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                              .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "KEY",
                              .unset_text = "anyone who reaches the port may publish",
                              .help = "require Authorization: Bearer KEY on POST /publish"},
+    [APP_OPT_ADMIN_KEY] = {"admin-key", "SSEROOMS_ADMIN_KEY", .kind = APP_KIND_STR,
+                           .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "KEY",
+                           .unset_text = "with auth on: a JWT with \"admin\":true; else open",
+                           .help = "require Authorization: Bearer KEY (or, with auth on, a JWT "
+                                   "with \"admin\":true) on /rooms, /stats, /metrics, POST /disconnect"},
     [APP_OPT_ANONYMOUS] = {"anonymous", "SSEROOMS_ANONYMOUS", .kind = APP_KIND_ENUM,
                            .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
                            .help = "allow streams and publishes without a token (the default "
@@ -137,6 +142,11 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_AUTH_PUBLIC_KEY] = {"auth-public-key", "SSEROOMS_AUTH_PUBLIC_KEY", .kind = APP_KIND_STR,
                                  .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
                                  .help = "RS256/ES256 public key, a PEM file"},
+    [APP_OPT_AUTH_JWKS] = {"auth-jwks", "SSEROOMS_AUTH_JWKS", .kind = APP_KIND_STR,
+                           .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
+                           .help = "a JSON Web Key Set file instead of auth-secret / "
+                                   "auth-public-key: tokens pick their key by \"kid\"; re-read "
+                                   "on SIGHUP"},
     [APP_OPT_AUTH_LEEWAY] = {"auth-leeway-s", "SSEROOMS_AUTH_LEEWAY_S", NUM(0, 86400), .arg = "N",
                              .help = "clock skew allowed on a token's exp/nbf/iat, in seconds"},
     [APP_OPT_AUTH_ISSUER] = {"auth-issuer", "SSEROOMS_AUTH_ISSUER", .kind = APP_KIND_STR,
@@ -150,8 +160,17 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_AUTH_COOKIE] = {"auth-cookie", "SSEROOMS_AUTH_COOKIE", .kind = APP_KIND_STR,
                              .arg = "NAME",
                              .help = "cookie that may carry the token of GET /sse"},
+    [APP_OPT_AUTH_EXPIRY_EVENT] = {"auth-expiry-event", "SSEROOMS_AUTH_EXPIRY_EVENT",
+                                   .kind = APP_KIND_STR, .arg = "NAME",
+                                   .help = "event sent to a stream before it is closed because "
+                                           "its token expired or POST /disconnect named it"},
     [APP_OPT_TICKET_TTL] = {"ticket-ttl-ms", "SSEROOMS_TICKET_TTL_MS", NUM(1, 3600000), .arg = "MS",
                             .help = "lifetime of a single-use ticket from POST /tickets, in ms"},
+    [APP_OPT_TICKET_SECRET] = {"ticket-secret", "SSEROOMS_TICKET_SECRET", .kind = APP_KIND_STR,
+                               .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "SECRET",
+                               .unset_text = "derived from auth-secret (HS256); else this node's own",
+                               .help = "at least 32 bytes, the same on every node: signs tickets "
+                                       "and session cookies so that any node accepts them"},
     [APP_OPT_MAX_TICKETS_PER_SUBJECT] = {"max-tickets-per-subject",
                                          "SSEROOMS_MAX_TICKETS_PER_SUBJECT", NUM(0, UINT_MAX),
                                          .arg = "N",
@@ -296,6 +315,7 @@ void app_settings_init(app_settings *s) {
     set_default_str(&v[APP_OPT_PUBLISH_KEY], cfg.publish_key);
     v[APP_OPT_AUTH_LEEWAY].num = cfg.auth_leeway_s;
     set_default_str(&v[APP_OPT_AUTH_COOKIE], cfg.auth_cookie);
+    set_default_str(&v[APP_OPT_AUTH_EXPIRY_EVENT], cfg.auth_expiry_event);
     v[APP_OPT_TICKET_TTL].num = cfg.ticket_ttl_ms;
     v[APP_OPT_MAX_TICKETS_PER_SUBJECT].num = cfg.max_tickets_per_subject;
     v[APP_OPT_TICKET_RATE].num = cfg.ticket_rate;
@@ -651,8 +671,11 @@ const char *app_settings_show(const app_settings *s, app_opt_id id, size_t index
 int app_settings_check_auth(const app_settings *s, char *err, size_t errcap) {
     static const app_opt_id auth_opts[] = {
         APP_OPT_AUTH_ALG,     APP_OPT_AUTH_SECRET, APP_OPT_AUTH_SECRET_FILE, APP_OPT_AUTH_PUBLIC_KEY,
+        APP_OPT_AUTH_JWKS,
         APP_OPT_AUTH_LEEWAY,  APP_OPT_AUTH_ISSUER, APP_OPT_AUTH_AUDIENCE,    APP_OPT_AUTH_COOKIE,
-        APP_OPT_TICKET_TTL,   APP_OPT_MAX_TICKETS_PER_SUBJECT,               APP_OPT_TICKET_RATE};
+        APP_OPT_AUTH_EXPIRY_EVENT,
+        APP_OPT_TICKET_TTL,   APP_OPT_MAX_TICKETS_PER_SUBJECT,               APP_OPT_TICKET_RATE,
+        APP_OPT_TICKET_SECRET};
     const app_value *v = s->v;
     app_settings defaults;
     app_settings_init(&defaults);
@@ -715,15 +738,19 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->tls_key_file = v[APP_OPT_TLS_KEY].str;
     if (c->tls_cert_file || c->tls_key_file) c->tls_min_version = tls_versions[v[APP_OPT_TLS_MIN_VERSION].num];
     c->publish_key = v[APP_OPT_PUBLISH_KEY].str;
+    c->admin_key = v[APP_OPT_ADMIN_KEY].str;
     c->auth_alg = v[APP_OPT_AUTH_ALG].str;
     c->auth_secret = v[APP_OPT_AUTH_SECRET].str;
     c->auth_secret_file = v[APP_OPT_AUTH_SECRET_FILE].str;
     c->auth_public_key_file = v[APP_OPT_AUTH_PUBLIC_KEY].str;
+    c->auth_jwks_file = v[APP_OPT_AUTH_JWKS].str;
     c->auth_leeway_s = (unsigned)v[APP_OPT_AUTH_LEEWAY].num;
     c->auth_issuer = v[APP_OPT_AUTH_ISSUER].str;
     c->auth_audience = v[APP_OPT_AUTH_AUDIENCE].str;
     if (v[APP_OPT_AUTH_COOKIE].str) c->auth_cookie = v[APP_OPT_AUTH_COOKIE].str;
+    if (v[APP_OPT_AUTH_EXPIRY_EVENT].str) c->auth_expiry_event = v[APP_OPT_AUTH_EXPIRY_EVENT].str;
     c->ticket_ttl_ms = (uint32_t)v[APP_OPT_TICKET_TTL].num;
+    c->ticket_secret = v[APP_OPT_TICKET_SECRET].str;
     c->max_tickets_per_subject = (unsigned)v[APP_OPT_MAX_TICKETS_PER_SUBJECT].num;
     c->ticket_rate = (unsigned)v[APP_OPT_TICKET_RATE].num;
     c->history = (unsigned)v[APP_OPT_HISTORY].num;

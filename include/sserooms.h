@@ -169,6 +169,13 @@ typedef struct sr_config {
                                        Authorization: Bearer <key> */
     int enable_publish;             /* 1: serve POST /publish */
     int enable_info;                /* 1: serve /healthz, /rooms, /stats */
+    const char *admin_key;          /* if set: the admin endpoints (/rooms,
+                                       /stats, /metrics, POST /disconnect)
+                                       need Authorization: Bearer <key>, or,
+                                       with auth_alg set, a JWT with
+                                       "admin": true. With auth_alg set and
+                                       no admin_key, only such a JWT. With
+                                       neither, they are open as before */
     const char *sse_path;           /* "/sse" */
     int enable_metrics;             /* 1: serve GET /metrics (Prometheus text) */
     const char *web_root;           /* if set: GET / serves web_root/index.html
@@ -184,13 +191,27 @@ typedef struct sr_config {
     const char *auth_secret_file;   /* HS256: or read it from this file (one
                                        trailing newline is dropped) */
     const char *auth_public_key_file; /* RS256/ES256: PEM public key file */
+    const char *auth_jwks_file;     /* instead of the secret / public key: a
+                                       JSON Web Key Set file; each token picks
+                                       its key by its header's "kid"
+                                       (sr_server_reload_auth re-reads it) */
     unsigned auth_leeway_s;         /* 30: clock skew allowed on exp/nbf/iat */
     const char *auth_issuer;        /* if set: "iss" must equal it */
     const char *auth_audience;      /* if set: "aud" must name it (unset:
                                        tokens carrying "aud" are refused) */
     const char *auth_cookie;        /* "sserooms_token": cookie that may carry
                                        the token of GET /sse */
+    const char *auth_expiry_event;  /* "auth-expired": event sent to a stream
+                                       opened with a token when that token
+                                       (exp + auth_leeway_s) runs out, or on
+                                       POST /disconnect, before it is closed */
     uint32_t ticket_ttl_ms;         /* 30000: lifetime of POST /tickets tickets */
+    const char *ticket_secret;      /* >= 32 bytes, the same on every node:
+                                       signs tickets and session cookies so
+                                       any node accepts them. NULL: derived
+                                       from the HS256 secret; with RS256 /
+                                       ES256 a key of this process only
+                                       (tickets then work on this node) */
     unsigned max_tickets_per_subject; /* 100: live tickets of one subject (the
                                        token's "sub", else the token); past
                                        it 429; 0 = no limit */
@@ -311,6 +332,12 @@ SR_API int sr_room_name_check(const char *name, size_t len, size_t max_len);
 /* Creates a server on `loop`, or on a loop of its own when loop is NULL.
  * The configuration is copied (strings included). */
 SR_API int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg);
+/* Re-reads the auth_jwks_file key set (key rotation; the command does it
+ * on SIGHUP). Returns the number of keys now in use, or SR_ESTATE (no key
+ * set configured), SR_EINVAL (the file is bad: the keys in use stay; err
+ * says why), SR_ENOMEM. Loop thread only. */
+SR_API int sr_server_reload_auth(sr_server *srv, char *err, size_t errcap);
+
 /* Binds and listens on cfg->host:cfg->port. */
 SR_API int sr_server_listen(sr_server *srv);
 /* Why the last sr_server_listen failed, naming the cause ("permission

@@ -89,6 +89,8 @@ static void release_http_state(sr_conn *c) {
     hs->holes = NULL;
     hs->n_holes = 0;
     sr_buf_free(&hs->held);
+    free(hs->set_cookie);
+    hs->set_cookie = NULL;
     if (hs->view) {
         free(hs->view->error);
         free(hs->view);

@@ -58,6 +58,8 @@ typedef struct sr_conn_http {
     uint32_t n_holes;
     size_t hole_bytes;        /* what the holes' publishes weigh (their cost) */
     uint8_t deferred : 1;     /* a parsed request (a stream) waits for the holes */
+    char *set_cookie;         /* a "Set-Cookie: ...\r\n" line for the stream's
+                                 head (auth.c's session), or NULL */
     sr_buf held;              /* bytes read meanwhile: later pipelined requests */
     uint64_t out_ms;          /* loop time answer bytes were last written (conn.c) */
     uint64_t req_began_ms;    /* loop time the current request's first byte came */
@@ -148,6 +150,10 @@ struct sr_conn {
     uint32_t hist_gen;
     uint8_t refill;             /* a recovery came while its replay was in
                                    flight: fill again once it is written */
+    int64_t auth_deadline_ms;   /* with auth: Unix ms when its token (exp +
+                                   leeway) runs out; 0: none (revoke.c) */
+    uint64_t auth_subject;      /* with auth: its token's subject hash
+                                   (sr_auth_subject_hash); 0: unknown */
     sr_frame *q_inline[2];      /* ring storage before it needs the heap */
 };
 
@@ -416,7 +422,12 @@ void sr_routes_body(sr_conn *c, int status, const char *content_type, const char
 /* Appends s[0..n) as a JSON string with sr_json_quote_inert: whatever the
  * server writes from client text escapes C0, C1 and bidi controls. */
 void sr_buf_json_str(sr_buf *b, const char *s, size_t n);
+/* 0: no grant; SR_CORS_ANY: allowed by "*"; SR_CORS_LISTED: named in
+ * cors_origins, the only case that also allows credentials (cookies). */
+enum { SR_CORS_ANY = 1, SR_CORS_LISTED = 2 };
 int sr_cors_allowed(const sr_server *srv, const char *origin);
+/* Appends the CORS response lines for origin (none when not allowed). */
+void sr_cors_lines(const sr_server *srv, const char *origin, sr_buf *b);
 
 /* info.c */
 void sr_stats_json(sr_server *srv, sr_buf *b); /* the /stats object */
@@ -459,6 +470,20 @@ int sr_auth_publish_allowed(sr_conn *c, const struct sr_grants *g, const char *c
 int sr_auth_sequence_allowed(sr_conn *c, const struct sr_grants *g,
                              const char *name);       /* 403: "sequences" claim */
 void sr_auth_tickets(sr_conn *c);                     /* POST /tickets */
+int sr_auth_admin(sr_conn *c); /* admin routes: 0, or -1 after answering 401/403 */
+uint64_t sr_auth_subject_hash(const char *sub, size_t len); /* a "sub" as conn->auth_subject */
+const char *sr_auth_expiry_event(const sr_server *srv);
+void sr_auth_count_ended(sr_server *srv, int disconnected); /* streams ended by revoke.c */
+
+/* revoke.c: streams end when their token runs out (sr_revoke_sweep, run by
+ * auth.c's expiry timer) or on POST /disconnect, here and, through the
+ * adapter's control channel (SR_CONTROL_ROOM), on every node. */
+#define SR_CONTROL_ROOM "#sserooms-control" /* never a valid room name */
+void sr_revoke_sweep(sr_server *srv);
+void sr_revoke_http(sr_conn *c);              /* POST /disconnect */
+int sr_revoke_control(sr_server *srv, const sr_message *msg); /* from another node */
+int sr_revoke_wanted(const sr_server *srv);   /* subscribe the control channel? */
+int sr_routes_key_equal(const char *a, size_t alen, const char *b, size_t blen);
 void sr_auth_stats_json(sr_server *srv, sr_buf *b);   /* ,"auth":{...} in /stats */
 void sr_auth_metrics_text(sr_server *srv, sr_buf *b);
 

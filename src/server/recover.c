@@ -248,6 +248,8 @@ static sr_frame *gap_frame(sr_server *srv, uint64_t from_ms, uint64_t to_ms) {
 void sr_server_room_recovered(sr_server *srv, const char *room, size_t room_len,
                               uint64_t lost_ms, uint64_t now_ms) {
     if (!srv || !room || srv->shutting_down) return;
+    if (room_len == sizeof(SR_CONTROL_ROOM) - 1 && memcmp(room, SR_CONTROL_ROOM, room_len) == 0)
+        return; /* the control channel (revoke.c): no streams to recover */
     if (!lost_ms || lost_ms > now_ms) lost_ms = now_ms;
     struct sr_recover *r = touch_round(srv, lost_ms, now_ms);
     if (!r) return;

@@ -128,6 +128,8 @@ int sr_server_deliver_remote_keyed(sr_server *srv, const char *room, size_t room
                                    const sr_message *msg, const char *dedup) {
     if (!srv || !room || !msg || !msg->data) return SR_EINVAL;
     if (srv->shutting_down) return SR_ECLOSED;
+    if (room_len == sizeof(SR_CONTROL_ROOM) - 1 && memcmp(room, SR_CONTROL_ROOM, room_len) == 0)
+        return sr_revoke_control(srv, msg); /* the control channel (revoke.c), no room */
     sr_msg_parts m = {0};
     m.id = msg->id ? msg->id : "";
     m.id_len = strlen(m.id);

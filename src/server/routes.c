@@ -3,7 +3,9 @@
  * routes.c: the HTTP endpoints other than the stream itself:
  * POST /publish, GET /healthz, /livez, /readyz, /rooms, /stats, CORS preflight (POST
  * /tickets and the token checks are in auth.c), and the
- * JSON error responses every endpoint shares.
+ * JSON error responses every endpoint shares. The fixed endpoints (also
+ * POST /disconnect, revoke.c) are rows of one table (routes[]); a row
+ * marked admin is gated by sr_auth_admin.
  *
  * POST /publish validates the whole body with the JSON scanner, takes the
  * fields it knows as spans of the original text and forwards `data`
@@ -47,19 +49,30 @@ void sr_buf_json_str(sr_buf *b, const char *s, size_t n) {
 
 int sr_cors_allowed(const sr_server *srv, const char *origin) {
     if (!origin || !*origin) return 0;
+    int any = 0;
     for (size_t i = 0; i < srv->cfg.n_cors_origins; i++) {
         const char *o = srv->cfg.cors_origins[i];
-        if (strcmp(o, "*") == 0 || strcasecmp(o, origin) == 0) return 1;
+        if (strcasecmp(o, origin) == 0) return SR_CORS_LISTED;
+        if (strcmp(o, "*") == 0) any = 1;
     }
-    return 0;
+    return any ? SR_CORS_ANY : 0;
+}
+
+void sr_cors_lines(const sr_server *srv, const char *origin, sr_buf *b) {
+    int how = sr_cors_allowed(srv, origin);
+    if (!how) return;
+    /* an origin with CR/LF cannot reach here: the HTTP parser refuses it */
+    sr_buf_printf(b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
+    /* cookies (EventSource withCredentials) only for origins named one by
+     * one: "*" must never let every site read streams with the user's
+     * cookies */
+    if (how == SR_CORS_LISTED) sr_buf_puts(b, "Access-Control-Allow-Credentials: true\r\n");
 }
 
 /* CORS lines for the current request, appended to b. */
 static void cors_headers(sr_conn *c, sr_buf *b) {
     const char *origin = c->http ? sr_http_header(&c->http->req, "origin") : NULL;
-    if (!sr_cors_allowed(c->srv, origin)) return;
-    /* an origin with CR/LF cannot reach here: the HTTP parser refuses it */
-    sr_buf_printf(b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
+    sr_cors_lines(c->srv, origin, b);
 }
 
 static int wants_keep_alive(sr_conn *c) {
@@ -141,7 +154,7 @@ static void reject(sr_conn *c, int status, const char *message) {
 /* --- POST /publish ----------------------------------------------------- */
 
 /* Constant-time comparison, so the key cannot be guessed byte by byte. */
-static int key_equal(const char *a, size_t alen, const char *b, size_t blen) {
+int sr_routes_key_equal(const char *a, size_t alen, const char *b, size_t blen) {
     unsigned char diff = (unsigned char)(alen != blen);
     for (size_t i = 0; i < alen; i++) diff |= (unsigned char)(a[i] ^ b[i % (blen ? blen : 1)]);
     return diff == 0;
@@ -154,7 +167,7 @@ static int publish_authorized(sr_conn *c) {
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
     auth += 7;
     while (*auth == ' ') auth++;
-    return key_equal(auth, strlen(auth), key, strlen(key));
+    return sr_routes_key_equal(auth, strlen(auth), key, strlen(key));
 }
 
 /* Decodes a JSON string value for use as id, event or room name. */
@@ -754,6 +767,51 @@ static void handle_preflight(sr_conn *c) {
     if (!keep) sr_conn_end(c);
 }
 
+/* The fixed endpoints besides the stream, /tickets and /publish. Being
+ * an admin endpoint is a property of the route: .admin = 1 puts it behind
+ * sr_auth_admin (the admin key, or a JWT with "admin": true, when auth or
+ * an admin key is configured), so a new endpoint opts in with one flag. */
+enum { SR_ROUTE_GET = 1, SR_ROUTE_HEAD = 2, SR_ROUTE_POST = 4 };
+enum { SR_ROUTE_INFO = 1, SR_ROUTE_METRICS = 2 }; /* which cfg.enable_* switch serves it */
+
+typedef struct sr_route {
+    const char *path;
+    unsigned methods; /* SR_ROUTE_* bits */
+    unsigned needs;   /* SR_ROUTE_INFO / SR_ROUTE_METRICS */
+    int admin;
+    void (*handle)(sr_conn *c);
+    const char *wrong_method; /* the 405's message */
+} sr_route;
+
+static const sr_route routes[] = {
+    /* probes: HEAD too (load balancers and k8s use either); never admin */
+    {"/healthz", SR_ROUTE_GET | SR_ROUTE_HEAD, SR_ROUTE_INFO, 0, sr_info_healthz, "use GET or HEAD"},
+    {"/livez", SR_ROUTE_GET | SR_ROUTE_HEAD, SR_ROUTE_INFO, 0, sr_info_livez, "use GET or HEAD"},
+    {"/readyz", SR_ROUTE_GET | SR_ROUTE_HEAD, SR_ROUTE_INFO, 0, sr_info_readyz, "use GET or HEAD"},
+    /* room names (user:alice) and counters: admin */
+    {"/rooms", SR_ROUTE_GET, SR_ROUTE_INFO, 1, sr_info_rooms, "use GET"},
+    {"/stats", SR_ROUTE_GET, SR_ROUTE_INFO, 1, sr_info_stats, "use GET"},
+    {"/metrics", SR_ROUTE_GET, SR_ROUTE_METRICS, 1, sr_routes_metrics, "use GET"},
+    /* ends streams by sub, room or connection id, on every node (revoke.c) */
+    {"/disconnect", SR_ROUTE_POST, 0, 1, sr_revoke_http, "use POST"},
+};
+
+static unsigned method_bit(int method) {
+    return method == HTTP_GET ? SR_ROUTE_GET : method == HTTP_HEAD ? SR_ROUTE_HEAD
+                                             : method == HTTP_POST ? SR_ROUTE_POST : 0;
+}
+
+static const sr_route *find_route(const sr_server *srv, const char *path) {
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const sr_route *r = &routes[i];
+        if (strcmp(path, r->path) != 0) continue;
+        if ((r->needs & SR_ROUTE_INFO) && !srv->cfg.enable_info) return NULL;
+        if ((r->needs & SR_ROUTE_METRICS) && !srv->cfg.enable_metrics) return NULL;
+        return r;
+    }
+    return NULL;
+}
+
 void sr_routes_dispatch(sr_conn *c) {
     sr_server *srv = c->srv;
     const sr_http_request *req = &c->http->req;
@@ -782,24 +840,11 @@ void sr_routes_dispatch(sr_conn *c) {
         else handle_publish(c);
         return;
     }
-    if (srv->cfg.enable_info && (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0 ||
-                                 strcmp(path, "/readyz") == 0)) {
-        /* probes: HEAD too (load balancers and k8s use either) */
-        if (method != HTTP_GET && method != HTTP_HEAD) reject(c, 405, "use GET or HEAD");
-        else if (path[1] == 'h') sr_info_healthz(c);
-        else if (path[1] == 'l') sr_info_livez(c);
-        else sr_info_readyz(c);
-        return;
-    }
-    if (srv->cfg.enable_info && (strcmp(path, "/rooms") == 0 || strcmp(path, "/stats") == 0)) {
-        if (method != HTTP_GET) reject(c, 405, "use GET");
-        else if (path[1] == 'r') sr_info_rooms(c);
-        else sr_info_stats(c);
-        return;
-    }
-    if (srv->cfg.enable_metrics && strcmp(path, "/metrics") == 0) {
-        if (method != HTTP_GET) reject(c, 405, "use GET");
-        else sr_routes_metrics(c);
+    const sr_route *r = find_route(srv, path);
+    if (r) {
+        if (!(r->methods & method_bit(method))) reject(c, 405, r->wrong_method);
+        else if (r->admin && sr_auth_admin(c) < 0) return; /* answered 401 / 403 */
+        else r->handle(c);
         return;
     }
     if (srv->cfg.web_root && (method == HTTP_GET || method == HTTP_HEAD) && sr_static_serve(c)) return;

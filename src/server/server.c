@@ -59,6 +59,7 @@ void sr_config_init(sr_config *cfg) {
     cfg->stats_interval_ms = 1000;
     cfg->auth_leeway_s = 30;
     cfg->auth_cookie = "sserooms_token";
+    cfg->auth_expiry_event = "auth-expired";
     cfg->ticket_ttl_ms = 30000;
     cfg->max_tickets_per_subject = 100;
     cfg->ticket_rate = 10;
@@ -102,6 +103,7 @@ static int copy_config(sr_server *srv, const sr_config *in) {
     c->sse_path = keep_string(srv, in->sse_path ? in->sse_path : "/sse");
     if (!c->host || !c->sse_path) return SR_ENOMEM;
     if (in->publish_key && !(c->publish_key = keep_string(srv, in->publish_key))) return SR_ENOMEM;
+    if (in->admin_key && !(c->admin_key = keep_string(srv, in->admin_key))) return SR_ENOMEM;
     if (in->web_root && !(c->web_root = keep_string(srv, in->web_root))) return SR_ENOMEM;
     if (in->stats_room && !(c->stats_room = keep_string(srv, in->stats_room))) return SR_ENOMEM;
     if (c->stats_room && sr_room_name_check(c->stats_room, strlen(c->stats_room), c->max_room_len) < 0)
@@ -619,6 +621,8 @@ int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter) {
         sr_registry_iter it = {0};
         sr_room *room;
         while ((room = sr_registry_next(srv->reg, &it))) adapter->subscribe(adapter->ctx, room->name);
+        /* POST /disconnect reaches the other nodes there (revoke.c) */
+        if (sr_revoke_wanted(srv)) adapter->subscribe(adapter->ctx, SR_CONTROL_ROOM);
     }
     return SR_OK;
 }

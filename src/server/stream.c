@@ -58,7 +58,7 @@ sr_request *sr_request_view(sr_conn *c) {
 
 static int write_head(sr_conn *c) {
     const char *origin = sr_http_header(&c->http->req, "origin");
-    if (!sr_cors_allowed(c->srv, origin)) {
+    if (!sr_cors_allowed(c->srv, origin) && !c->http->set_cookie) {
         sr_conn_enqueue(c, c->srv->sse_head_frame);
         return 0;
     }
@@ -69,7 +69,9 @@ static int write_head(sr_conn *c) {
                     "Cache-Control: no-cache\r\n"
                     "Connection: keep-alive\r\n"
                     "X-Accel-Buffering: no\r\n");
-    sr_buf_printf(&b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n\r\n", origin);
+    sr_cors_lines(c->srv, origin, &b);
+    if (c->http->set_cookie) sr_buf_puts(&b, c->http->set_cookie); /* auth.c's session */
+    sr_buf_puts(&b, "\r\n");
     if (b.oom) return -1;
     sr_conn_enqueue_bytes(c, b.p, b.len);
     sr_buf_free(&b);

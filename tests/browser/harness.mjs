@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * harness.mjs: what the browser tests share (used by resume.test.mjs):
+ * harness.mjs: what the browser tests share (used by resume.test.mjs and
+ * tickets.test.mjs):
  * bounded waits, a sserooms process started with any arguments and
  * restartable on its port, a redis-server on a free port, Debian's chromium
  * through playwright-core with a fresh profile (and killing what is left of

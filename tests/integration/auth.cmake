@@ -7,3 +7,9 @@ sr_integration_test(test_auth_http)
 target_sources(test_auth_http PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth_tokens.c)
 target_include_directories(test_auth_http PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 
+# Streams ended by the server (src/server/revoke.c): at the token's exp after
+# the expiry event, and POST /disconnect across two nodes through a real
+# redis-server.
+sr_integration_test(test_auth_revoke)
+target_sources(test_auth_revoke PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth_tokens.c)
+target_include_directories(test_auth_revoke PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)

@@ -26,3 +26,14 @@ add_test(NAME browser.demo
   WORKING_DIRECTORY ${SR_BROWSER_DIR})
 set_tests_properties(browser.demo PROPERTIES
   LABELS browser TIMEOUT 300 RUN_SERIAL TRUE FIXTURES_REQUIRED browser_deps)
+
+# Browser auth across nodes and reconnects (issue #17): two nodes with HS256
+# auth and Redis behind nginx (the shipped snippet, round robin); a page on
+# another origin gets a ticket, opens EventSource withCredentials, the node
+# serving it restarts, and it reconnects with the session cookie: no 401.
+add_test(NAME browser.tickets
+  COMMAND ${SR_NODE_EXECUTABLE} ${SR_BROWSER_DIR}/tickets.test.mjs $<TARGET_FILE:sserooms>
+  WORKING_DIRECTORY ${SR_BROWSER_DIR})
+set_tests_properties(browser.tickets PROPERTIES
+  LABELS browser TIMEOUT 300 RUN_SERIAL TRUE FIXTURES_REQUIRED browser_deps
+  ENVIRONMENT "PATH=/usr/sbin:/usr/bin:/bin")

@@ -22,6 +22,19 @@
  *    per-subject limits, 503 from the full store, nothing evicted); the
  *    live-ticket cap of one subject (429, freed by a redemption);
  *  - /stats and /metrics count the refusals by reason and the tickets;
+ *  - tickets across nodes (issue #17): signed, a ticket of node A opens a
+ *    stream on node B (shared --ticket-secret, or the HS256 secret), is
+ *    single-use on A, and the session cookie it sets (HttpOnly,
+ *    SameSite=Strict, Path=/sse) lets the reconnect's replayed URL in on
+ *    either node, for the ticket's rooms only; forged cookies and tampered
+ *    tickets are refused; without a shared key B refuses A's ticket;
+ *  - several keys by kid from --auth-jwks (issue #17): the kid picks the
+ *    key, an unknown kid or another key's signature is refused, SIGHUP
+ *    adds and retires keys, a bad file keeps the keys in use;
+ *  - the admin surface (issue #17): /rooms, /stats, /metrics refuse an
+ *    anonymous caller (401), a wrong key (401), a token without
+ *    "admin": true (403); the admin key or an admin JWT gets 200;
+ *    the probes stay open;
  *  - startup: half-configured authorization exits 2 saying why; an HS256
  *    secret file works; --check-config masks the secret.
  */
@@ -35,6 +48,11 @@
 #include <unistd.h>
 
 #include "test_auth_tokens.h"
+
+#include <signal.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 
 #define RSA_PUB DATA "rsa_public.pem"
 
@@ -106,10 +124,16 @@ static char *get_body(int port, const char *path) {
     return b;
 }
 
+/* The admin key of start_rs256's servers; srt_http_get (and so the
+ * srt_check helpers reading /rooms and /stats) presents it. */
+#define ADMIN_KEY "test-admin-key-0123"
+
 static void start_rs256(srt_proc *p, const char *const *extra) {
-    const char *args[16] = {"--auth-alg", "RS256", "--auth-public-key", RSA_PUB};
-    size_t n = 4;
-    for (; extra && *extra && n < 15; extra++) args[n++] = *extra;
+    const char *args[18] = {"--auth-alg", "RS256", "--auth-public-key", RSA_PUB, "--admin-key",
+                            ADMIN_KEY};
+    size_t n = 6;
+    srt_http_set_admin_key(ADMIN_KEY);
+    for (; extra && *extra && n < 17; extra++) args[n++] = *extra;
     args[n] = NULL;
     srt_proc_opts o = {.args = args};
     assert_int_equal(srt_proc_start(p, &o), 0);
@@ -285,7 +309,11 @@ static int ask_ticket(int port, const char *tok, const char *body, char **ticket
     if (status == 200) {
         *ticket = srt_json_string(answer, "ticket");
         assert_non_null(*ticket);
-        assert_int_equal(strlen(*ticket), 32);
+        /* signed: base64url(payload) "." base64url(MAC), URL-safe as it is */
+        assert_non_null(strchr(*ticket, '.'));
+        assert_int_equal(strspn(*ticket, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789-_."),
+                         strlen(*ticket));
         assert_true(srt_json_int(answer, "expires_in_ms", ttl));
     }
     free(answer);
@@ -568,6 +596,257 @@ static void test_configuration(void **state) {
     srt_check_stop(&p);
 }
 
+/* ---- tickets across nodes and reconnects (issue #17) ------------------------ */
+
+/* Opens path on port with extra headers; the status, and on 200 the
+ * Set-Cookie value (malloc'd, NULL when none) in *cookie. */
+static int open_for_cookie(int port, const char *path, const char *cookie_hdr, char **cookie) {
+    srt_sse s;
+    const char *hdrs[] = {cookie_hdr, NULL};
+    int rc = srt_sse_open_ex(&s, port, path, cookie_hdr ? hdrs : NULL, NULL, SRT_TIMEOUT_MS);
+    assert_true(rc >= 0);
+    if (cookie) {
+        const char *sc = rc == 0 ? srt_response_header(&s.head, "Set-Cookie") : NULL;
+        *cookie = sc ? strdup(sc) : NULL;
+    }
+    srt_sse_close(&s);
+    return rc == 0 ? 200 : rc;
+}
+
+static void test_tickets_across_nodes(void **state) {
+    (void)state;
+    /* RS256 with a shared --ticket-secret: node A's ticket opens a stream on B */
+    srt_proc a, b;
+    const char *const shared[] = {"--ticket-secret", "a ticket secret of 32 bytes or more", NULL};
+    start_rs256(&a, shared);
+    start_rs256(&b, shared);
+    char *tok = rs_token("{\"sub\":\"alice\",\"exp\":9999999999,\"rooms\":[\"a\",\"chat:*\"]}");
+    char *ticket = NULL;
+    long long ttl = 0;
+    assert_int_equal(ask_ticket(a.port, tok, "{\"rooms\":[\"a\",\"chat:*\"]}", &ticket, &ttl),
+                     200);
+    char path[2048];
+    snprintf(path, sizeof path, "/sse?room=a&room=chat:1&ticket=%s", ticket);
+    char *cookie = NULL;
+    assert_int_equal(open_for_cookie(b.port, path, NULL, &cookie), 200);
+    /* the session for reconnects: HttpOnly, SameSite, scoped to the stream */
+    assert_non_null(cookie);
+    assert_true(strncmp(cookie, "sserooms_token_session=", 23) == 0);
+    assert_non_null(strstr(cookie, "; Path=/sse;"));
+    assert_non_null(strstr(cookie, "; HttpOnly"));
+    assert_non_null(strstr(cookie, "; SameSite=Strict"));
+    assert_non_null(strstr(cookie, "; Max-Age="));
+    /* single-use on the node that issued it */
+    assert_int_equal(open_for_cookie(a.port, path, NULL, NULL), 200);
+    assert_int_equal(open_for_cookie(a.port, path, NULL, NULL), 401);
+    /* the reconnect: the same URL (a used ticket) and the cookie, on either node */
+    char hdr[4096];
+    snprintf(hdr, sizeof hdr, "Cookie: %.*s", (int)strcspn(cookie, ";"), cookie);
+    assert_int_equal(open_for_cookie(a.port, path, hdr, NULL), 200);
+    assert_int_equal(open_for_cookie(b.port, path, hdr, NULL), 200);
+    /* the session covers the ticket's rooms only */
+    snprintf(path, sizeof path, "/sse?room=b&ticket=%s", ticket);
+    assert_int_equal(open_for_cookie(a.port, path, hdr, NULL), 403); /* b: in neither */
+    /* a forged session (another key) is ignored */
+    char forged[4096];
+    snprintf(forged, sizeof forged, "%s", hdr);
+    char *dot = strrchr(forged, '.');
+    assert_non_null(dot);
+    dot[1] = dot[1] == 'A' ? 'B' : 'A';
+    assert_int_equal(open_for_cookie(a.port, "/sse?room=a", forged, NULL), 401);
+    /* a tampered ticket is refused */
+    char bad[2048];
+    snprintf(bad, sizeof bad, "/sse?room=a&ticket=%s", ticket);
+    bad[strlen(bad) - 3] = bad[strlen(bad) - 3] == 'A' ? 'B' : 'A';
+    assert_int_equal(open_for_cookie(b.port, bad, NULL, NULL), 401);
+    free(ticket), free(cookie);
+    srt_check_stop(&a);
+    srt_check_stop(&b);
+
+    /* without a shared secret (RS256), each node signs with its own key */
+    start_rs256(&a, NULL);
+    start_rs256(&b, NULL);
+    assert_int_equal(ask_ticket(a.port, tok, "{\"rooms\":[\"a\"]}", &ticket, &ttl), 200);
+    snprintf(path, sizeof path, "/sse?room=a&ticket=%s", ticket);
+    assert_int_equal(open_for_cookie(b.port, path, NULL, NULL), 401);
+    assert_int_equal(open_for_cookie(a.port, path, NULL, NULL), 200);
+    free(ticket);
+    srt_check_stop(&a);
+    srt_check_stop(&b);
+    free(tok);
+
+    /* HS256: the key is derived from the shared secret, no extra option */
+    const char *hs[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret, NULL};
+    srt_proc_opts o = {.args = hs};
+    assert_int_equal(srt_proc_start(&a, &o), 0);
+    assert_int_equal(srt_proc_start(&b, &o), 0);
+    char *htok = hs_token("{\"sub\":\"bob\",\"exp\":9999999999,\"rooms\":[\"a\"]}");
+    assert_int_equal(ask_ticket(a.port, htok, "{\"rooms\":[\"a\"]}", &ticket, &ttl), 200);
+    snprintf(path, sizeof path, "/sse?room=a&ticket=%s", ticket);
+    assert_int_equal(open_for_cookie(b.port, path, NULL, NULL), 200);
+    free(ticket), free(htok);
+    srt_check_stop(&a);
+    srt_check_stop(&b);
+}
+
+/* ---- several keys by kid from a JWKS file, reloaded on SIGHUP (issue #17) --- */
+
+/* The public JWK of an RSA key, malloc'd. */
+static char *jwk_rsa(EVP_PKEY *key, const char *kid) {
+    BIGNUM *n = NULL, *e = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n), 1);
+    assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e), 1);
+    unsigned char nb[1024], eb[16];
+    int nl = BN_bn2bin(n, nb), el = BN_bn2bin(e, eb);
+    char *n64 = b64(nb, (size_t)nl), *e64 = b64(eb, (size_t)el);
+    char *out = malloc(strlen(n64) + strlen(e64) + 256);
+    assert_non_null(out);
+    sprintf(out, "{\"kty\":\"RSA\",\"use\":\"sig\",\"alg\":\"RS256\",\"kid\":\"%s\",\"n\":\"%s\","
+                 "\"e\":\"%s\"}", kid, n64, e64);
+    free(n64), free(e64);
+    BN_free(n), BN_free(e);
+    return out;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Polls until a stream with tok gets want (the reload is asynchronous). */
+static void wait_stream_status(int port, const char *tok, int want) {
+    int got = 0;
+    for (int i = 0; i < 250 && (got = stream_with_bearer(port, "/sse?room=a", tok)) != want; i++)
+        srt_sleep_ms(20);
+    if (got != want) fail_msg("stream: %d, not %d, after the reload", got, want);
+}
+
+static void test_jwks_rotation(void **state) {
+    (void)state;
+    char path[600], text[8192];
+    snprintf(path, sizeof path, "%s/test-jwks-%d.json", SR_TEST_BINARY_DIR, (int)getpid());
+    char *k1 = jwk_rsa(rsa_key, "k1"), *k2 = jwk_rsa(rsa2_key, "k2");
+    snprintf(text, sizeof text, "{\"keys\":[%s,{\"kty\":\"EC\",\"kid\":\"other\"}]}", k1);
+    write_text(path, text); /* the EC key does not suit RS256: skipped */
+    srt_proc p;
+    srt_proc_opts o = {.args = (const char *[]){"--auth-alg", "RS256", "--auth-jwks", path, NULL}};
+    assert_int_equal(srt_proc_start(&p, &o), 0);
+    const char *pl = payload("[\"a\"]", NULL, 600);
+    char *t1 = token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", pl, SIG_RSA, rsa_key, 0);
+    char *t2 = token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k2\"}", pl, SIG_RSA, rsa2_key, 0);
+    char *t2_as_k1 =
+        token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", pl, SIG_RSA, rsa2_key, 0);
+    char *no_kid = rs_token(pl);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t1), 200);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t2), 401);       /* unknown kid */
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t2_as_k1), 401); /* k1's key */
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", no_kid), 200);   /* one key */
+
+    /* rotation: k2 added, SIGHUP */
+    snprintf(text, sizeof text, "{\"keys\":[%s,%s]}", k1, k2);
+    write_text(path, text);
+    assert_int_equal(kill(p.pid, SIGHUP), 0);
+    wait_stream_status(p.port, t2, 200);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t1), 200);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", no_kid), 401); /* which key? */
+
+    /* a bad file keeps the keys in use */
+    write_text(path, "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k9\",\"n\":\"AA\",\"e\":\"AQAB\"}]}");
+    assert_int_equal(kill(p.pid, SIGHUP), 0);
+    char *log = NULL;
+    for (int i = 0; i < 250 && !(log && strstr(log, "auth keys not reloaded")); i++) {
+        free(log);
+        srt_sleep_ms(20);
+        size_t len = 0;
+        log = read_text(p.log_path, &len);
+    }
+    assert_non_null(log);
+    assert_non_null(strstr(log, "auth keys not reloaded"));
+    free(log);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t2), 200);
+
+    /* k1 retired */
+    snprintf(text, sizeof text, "{\"keys\":[%s]}", k2);
+    write_text(path, text);
+    assert_int_equal(kill(p.pid, SIGHUP), 0);
+    wait_stream_status(p.port, t1, 401);
+    assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t2), 200);
+    srt_check_stop(&p);
+    unlink(path);
+    free(k1), free(k2), free(t1), free(t2), free(t2_as_k1), free(no_kid);
+}
+
+/* ---- the admin surface (issue #17) ----------------------------------------- */
+
+/* GET path with an optional Bearer token (NULL: none): the status. */
+static int get_status(int port, const char *path, const char *bearer_tok) {
+    char h[4096];
+    snprintf(h, sizeof h, "Authorization: Bearer %s", bearer_tok ? bearer_tok : "");
+    const char *hdrs[] = {bearer_tok ? h : NULL, NULL};
+    srt_response r;
+    assert_int_equal(srt_http_request(port, "GET", path, hdrs, NULL, &r), 0);
+    int status = r.status;
+    if (status == 401) assert_non_null(srt_response_header(&r, "WWW-Authenticate"));
+    if (status == 401 || status == 403) assert_null(strstr(r.body, "user:alice"));
+    srt_response_free(&r);
+    return status;
+}
+
+static void test_admin_surface(void **state) {
+    (void)state;
+    static const char *const admin[] = {"/rooms", "/stats", "/metrics"};
+    srt_proc p;
+    start_rs256(&p, NULL);
+    char *alice = rs_tok("[\"user:alice\"]", NULL);
+    srt_sse s;
+    char h[4096];
+    snprintf(h, sizeof h, "Authorization: Bearer %s", alice);
+    assert_int_equal(open_stream(p.port, "/sse?room=user:alice", (const char *[]){h, NULL}, &s), 200);
+    srt_check_room_members(p.port, "user:alice", 1, SRT_TIMEOUT_MS); /* with the admin key */
+    char *not_admin = rs_token("{\"sub\":\"eve\",\"exp\":9999999999,\"admin\":\"yes\"}");
+    char *is_admin = rs_token("{\"sub\":\"ops\",\"exp\":9999999999,\"admin\":true}");
+    char *expired_admin = rs_token("{\"sub\":\"ops\",\"exp\":1000,\"admin\":true}");
+    for (size_t i = 0; i < sizeof admin / sizeof admin[0]; i++) {
+        assert_int_equal(get_status(p.port, admin[i], NULL), 401);
+        assert_int_equal(get_status(p.port, admin[i], "wrong-key"), 401);
+        assert_int_equal(get_status(p.port, admin[i], alice), 403); /* a valid token, no admin */
+        assert_int_equal(get_status(p.port, admin[i], not_admin), 403); /* only true counts */
+        assert_int_equal(get_status(p.port, admin[i], expired_admin), 401);
+        assert_int_equal(get_status(p.port, admin[i], is_admin), 200);
+        assert_int_equal(get_status(p.port, admin[i], ADMIN_KEY), 200);
+    }
+    assert_int_equal(get_status(p.port, "/healthz", NULL), 200); /* probes stay open */
+    assert_int_equal(get_status(p.port, "/readyz", NULL), 200);
+    srt_sse_close(&s);
+    srt_check_stop(&p);
+
+    /* auth on and no admin key: only an admin JWT */
+    const char *args[] = {"--auth-alg", "RS256", "--auth-public-key", RSA_PUB, NULL};
+    srt_proc_opts o = {.args = args};
+    assert_int_equal(srt_proc_start(&p, &o), 0);
+    for (size_t i = 0; i < sizeof admin / sizeof admin[0]; i++) {
+        assert_int_equal(get_status(p.port, admin[i], NULL), 401);
+        assert_int_equal(get_status(p.port, admin[i], ADMIN_KEY), 401);
+        assert_int_equal(get_status(p.port, admin[i], is_admin), 200);
+    }
+    srt_check_stop(&p);
+
+    /* no auth, an admin key: the key alone guards them */
+    srt_http_set_admin_key(NULL);
+    assert_int_equal(srt_server_start(&p, "--admin-key", ADMIN_KEY, NULL), 0);
+    assert_int_equal(get_status(p.port, "/stats", NULL), 401);
+    assert_int_equal(get_status(p.port, "/stats", "wrong-key"), 401);
+    assert_int_equal(get_status(p.port, "/stats", ADMIN_KEY), 200);
+    srt_check_stop(&p);
+    /* neither: open, as before */
+    assert_int_equal(srt_server_start(&p, NULL), 0);
+    assert_int_equal(get_status(p.port, "/stats", NULL), 200);
+    srt_check_stop(&p);
+    free(alice), free(not_admin), free(is_admin), free(expired_admin);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_streams, srt_teardown_servers),
@@ -576,6 +855,9 @@ int main(void) {
         cmocka_unit_test_teardown(test_tickets, srt_teardown_servers),
         cmocka_unit_test_teardown(test_ticket_flood, srt_teardown_servers),
         cmocka_unit_test_teardown(test_configuration, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_admin_surface, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_tickets_across_nodes, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_jwks_rotation, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, auth_keys_setup, auth_keys_teardown);
 }

@@ -15,7 +15,9 @@
  * publishes, refuses and streams; with Redis and history on, the build and
  * process samples are there and sserooms_redis_published_total counts; and
  * every query of packaging/grafana-sserooms.json names a metric the
- * server exports.
+ * server exports. With
+ * authorization on, /metrics (and /rooms, /stats) refuse an anonymous
+ * caller and answer the admin key.
  */
 #include <ctype.h>
 #include <math.h>
@@ -541,6 +543,47 @@ static void test_metrics_disabled_path_and_method(void **state) {
     srt_check_stop(&p);
 }
 
+/* Issue #17: with authorization on, the admin endpoints refuse an
+ * anonymous caller (room names such as user:alice must not leak), and
+ * Prometheus, configured with the admin key as its bearer credentials
+ * (README, "Protecting the admin endpoints"), still scrapes text this
+ * parser accepts. The probes stay open for load balancers. */
+static void test_admin_endpoints_need_the_key(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--auth-alg", "HS256", "--auth-secret",
+                                      "0123456789abcdef0123456789abcdef", "--admin-key",
+                                      "scrape-key-123", NULL),
+                     0);
+    static const char *const admin[] = {"/rooms", "/stats", "/metrics"};
+    srt_response r;
+    for (size_t i = 0; i < sizeof admin / sizeof admin[0]; i++) {
+        assert_int_equal(srt_http_get(p.port, admin[i], &r), 0);
+        if (r.status != 401) fail_msg("anonymous GET %s: %d, not 401", admin[i], r.status);
+        assert_null(strstr(r.body, "sserooms_"));
+        srt_response_free(&r);
+        const char *wrong[] = {"Authorization: Bearer not-the-key", NULL};
+        assert_int_equal(srt_http_request(p.port, "GET", admin[i], wrong, NULL, &r), 0);
+        if (r.status != 401) fail_msg("GET %s with a wrong key: %d, not 401", admin[i], r.status);
+        srt_response_free(&r);
+    }
+    static const char *const probes[] = {"/healthz", "/livez"};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        assert_int_equal(srt_http_get(p.port, probes[i], &r), 0);
+        srt_check_status(&r, 200);
+        srt_response_free(&r);
+    }
+    srt_http_set_admin_key("scrape-key-123");
+    char *text = get_metrics(p.port); /* 200, and parsed */
+    assert_true(sample_value(text, "sserooms_streams") == 0);
+    free(text);
+    assert_int_equal(srt_http_get(p.port, "/rooms", &r), 0);
+    srt_check_status(&r, 200);
+    srt_response_free(&r);
+    srt_http_set_admin_key(NULL);
+    srt_check_stop(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_metrics_parse_and_move, srt_teardown_servers),
@@ -549,6 +592,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_build_process_and_redis_samples, srt_teardown_servers),
         cmocka_unit_test_teardown(test_grafana_dashboard_names_exported_metrics, srt_teardown_servers),
         cmocka_unit_test_teardown(test_metrics_disabled_path_and_method, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_admin_endpoints_need_the_key, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

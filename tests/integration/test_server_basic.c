@@ -426,7 +426,8 @@ static void test_heartbeat(void **state)
 
 /* ---- CORS -------------------------------------------------------------------- */
 
-static void expect_cors(int port, const char *path, const char *origin, bool allowed)
+static void expect_cors_ex(int port, const char *path, const char *origin, bool allowed,
+                           bool credentials)
 {
     char hdr[256];
     snprintf(hdr, sizeof hdr, "Origin: %s", origin);
@@ -441,12 +442,24 @@ static void expect_cors(int port, const char *path, const char *origin, bool all
         const char *vary = srt_response_header(&s.head, "Vary");
         if (!vary || !strcasestr(vary, "Origin"))
             fail_msg("Origin %s: no Vary: Origin", origin);
+        /* credentials (cookies) only for an origin listed by name, never by "*" */
+        const char *acac = srt_response_header(&s.head, "Access-Control-Allow-Credentials");
+        if (credentials && (!acac || strcmp(acac, "true") != 0))
+            fail_msg("Origin %s: Access-Control-Allow-Credentials is \"%s\", not true", origin,
+                     acac ? acac : "(absent)");
+        if (!credentials && acac)
+            fail_msg("Origin %s (allowed by *): Access-Control-Allow-Credentials: %s", origin, acac);
     } else {
         /* refused or served without the header: either way no CORS grant */
         assert_true(rc == 0 || rc == 403);
         assert_null(srt_response_header(&s.head, "Access-Control-Allow-Origin"));
     }
     srt_sse_close(&s);
+}
+
+static void expect_cors(int port, const char *path, const char *origin, bool allowed)
+{
+    expect_cors_ex(port, path, origin, allowed, true);
 }
 
 static void test_cors(void **state)
@@ -476,12 +489,31 @@ static void test_cors(void **state)
     const char *acao = srt_response_header(&r, "Access-Control-Allow-Origin");
     assert_non_null(acao);
     assert_string_equal(acao, "https://a.example");
+    const char *acac = srt_response_header(&r, "Access-Control-Allow-Credentials");
+    assert_non_null(acac);
+    assert_string_equal(acac, "true");
+    srt_response_free(&r);
+    /* and the preflight */
+    assert_int_equal(srt_http_request(p.port, "OPTIONS", "/tickets",
+                                      (const char *[]){"Origin: https://b.example",
+                                                       "Access-Control-Request-Method: POST", NULL},
+                                      NULL, &r),
+                     0);
+    srt_check_status(&r, 204);
+    acac = srt_response_header(&r, "Access-Control-Allow-Credentials");
+    assert_non_null(acac);
+    assert_string_equal(acac, "true");
     srt_response_free(&r);
     srt_check_stop(&p);
 
     /* "*" allows any origin, echoed back */
     assert_int_equal(srt_server_start(&p, "--cors-origin", "*", NULL), 0);
-    expect_cors(p.port, "/sse?room=c", "https://anything.example", true);
+    expect_cors_ex(p.port, "/sse?room=c", "https://anything.example", true, false);
+    srt_check_stop(&p);
+    /* "*" next to a listed origin: credentials for that one only */
+    assert_int_equal(srt_server_start(&p, "--cors-origin", "*,https://app.example", NULL), 0);
+    expect_cors_ex(p.port, "/sse?room=c", "https://anything.example", true, false);
+    expect_cors_ex(p.port, "/sse?room=c", "https://app.example", true, true);
     srt_check_stop(&p);
 
     /* no --cors-origin: no grant */

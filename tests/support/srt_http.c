@@ -455,9 +455,20 @@ int srt_http_request(int port, const char *method, const char *path,
                                SRT_TIMEOUT_MS);
 }
 
+static char srt_admin_header[512];
+
+void srt_http_set_admin_key(const char *key)
+{
+    if (key)
+        snprintf(srt_admin_header, sizeof srt_admin_header, "Authorization: Bearer %s", key);
+    else
+        srt_admin_header[0] = '\0';
+}
+
 int srt_http_get(int port, const char *path, srt_response *r)
 {
-    return srt_http_request(port, "GET", path, NULL, NULL, r);
+    const char *hdrs[] = {srt_admin_header, NULL};
+    return srt_http_request(port, "GET", path, srt_admin_header[0] ? hdrs : NULL, NULL, r);
 }
 
 int srt_http_publish(int port, const char *json, srt_response *r)

@@ -96,7 +96,11 @@ int srt_http_request_ex(int port, const char *method, const char *path,
 /* Same with a NUL-terminated (or NULL) body and SRT_TIMEOUT_MS. */
 int srt_http_request(int port, const char *method, const char *path,
                      const char *const *headers, const char *body, srt_response *r);
+/* GET path; with an admin key set (srt_http_set_admin_key), it is sent as
+ * "Authorization: Bearer KEY", so the helpers reading /rooms, /stats and
+ * /metrics (srt_check.c) work against a server with --admin-key. */
 int srt_http_get(int port, const char *path, srt_response *r);
+void srt_http_set_admin_key(const char *key); /* NULL: send none */
 /* POST /publish with Content-Type: application/json. */
 int srt_http_publish(int port, const char *json, srt_response *r);
 

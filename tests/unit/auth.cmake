@@ -12,3 +12,5 @@ endif()
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth_grants.c)
   sr_unit_test(test_auth_grants auth json common)
 endif()
+# The HMAC-signed texts of tickets and session cookies (src/auth/signed.c).
+sr_unit_test(test_auth_signed auth json common)
