@@ -182,6 +182,11 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                       NUM(1, UINT32_MAX), .arg = "MS",
                                       .help = "a canary probe not back within this rebuilds the "
                                               "subscriber connection, in ms"},
+    [APP_OPT_PRESENCE_TTL] = {"presence-ttl-ms", "SSEROOMS_PRESENCE_TTL_MS", NUM(100, UINT32_MAX),
+                              .arg = "MS",
+                              .help = "GET /presence with Redis: a node that stops refreshing its "
+                                      "liveness key (every ttl/3) drops out of every count after "
+                                      "this, in ms"},
     [APP_OPT_LOG_FORMAT] = {"log-format", "SSEROOMS_LOG_FORMAT", .kind = APP_KIND_ENUM,
                             .arg = "text|json", .choices = log_formats,
                             .help = "log lines on stderr: text, or JSON lines"},
@@ -262,6 +267,7 @@ void app_settings_init(app_settings *s) {
     set_default_str(&v[APP_OPT_REDIS_CLUSTER], ro.cluster);
     v[APP_OPT_REDIS_CANARY_INTERVAL].num = ro.canary_interval_ms;
     v[APP_OPT_REDIS_CANARY_TIMEOUT].num = ro.canary_timeout_ms;
+    v[APP_OPT_PRESENCE_TTL].num = ro.presence_ttl_ms;
     v[APP_OPT_LOG_FORMAT].num = APP_LOG_TEXT;
     v[APP_OPT_LOG_LEVEL].num = APP_LOG_INFO;
 }
@@ -637,6 +643,7 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     if (!out->redis_url) out->redis_url = out->redis.cluster;
     out->redis.canary_interval_ms = (uint32_t)v[APP_OPT_REDIS_CANARY_INTERVAL].num;
     out->redis.canary_timeout_ms = (uint32_t)v[APP_OPT_REDIS_CANARY_TIMEOUT].num;
+    out->redis.presence_ttl_ms = (uint32_t)v[APP_OPT_PRESENCE_TTL].num;
     out->log_format = (int)v[APP_OPT_LOG_FORMAT].num;
     out->log_level = (int)v[APP_OPT_LOG_LEVEL].num;
     c->web_root = v[APP_OPT_WEB_ROOT].str;

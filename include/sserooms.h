@@ -87,6 +87,18 @@ typedef struct sr_message {
  * ..."). `text` is valid during the call only. */
 typedef void (*sr_sequence_fn)(void *ud, int rc, const char *text);
 
+/* Who is in a room (sr_presence_get), valid during the callback only. */
+typedef struct sr_presence {
+    int rc;                /* 0, or an SR_E* code: no answer (why) */
+    const char *why;       /* rc < 0: the reason */
+    const char *room;
+    uint64_t connections;  /* streams in the room on every live node */
+    uint64_t nodes;        /* live nodes with streams in the room */
+    int cluster;           /* 1: counted across nodes by the adapter;
+                              0: this node alone (no presence adapter) */
+} sr_presence;
+typedef void (*sr_presence_fn)(void *ud, const sr_presence *p);
+
 /* The bounds of a room's history (sr_config.history, history_ttl_ms). */
 typedef struct sr_history_limits {
     unsigned max_messages;
@@ -483,6 +495,14 @@ typedef struct sr_adapter {
     int (*history_fetch)(void *ctx, const char *const *rooms, size_t n_rooms, const char *epoch,
                          uint64_t after, const sr_history_limits *lim, sr_history_fn done,
                          void *ud);
+
+    /* Optional: presence across nodes (sr_presence_get). presence_set: the
+     * room now has `count` local streams (0: none), called on every join
+     * and leave; the adapter coalesces. presence_read: the cluster-wide
+     * count, with the contract of sequence_next (0 and fn exactly once,
+     * never before returning, or a negative code and fn never runs). */
+    void (*presence_set)(void *ctx, const char *room, uint32_t count);
+    int (*presence_read)(void *ctx, const char *room, sr_presence_fn fn, void *ud);
 } sr_adapter;
 
 /* Installs an adapter (copied) in place of the in-memory default; rooms that
@@ -593,6 +613,21 @@ SR_API int sr_broadcast_sequenced(sr_server *srv, const char *const *rooms, size
                                   void *ud);
 
 /* ------------------------------------------------------------------ */
+/* Presence                                                             */
+/* ------------------------------------------------------------------ */
+
+/* How many streams `room` has across the cluster (GET /presence). With an
+ * adapter that keeps presence (Redis, classic mode) the count is read from
+ * Redis: every node's local count, for the nodes whose liveness key is
+ * alive (a node killed drops out within sr_redis_options.presence_ttl_ms).
+ * Without one, the answer is this node's alone (cluster 0, nodes 1).
+ * Returns 0 and fn runs once (at once without Redis, later with it; with
+ * rc SR_ECLOSED when the server shuts down first), or a negative code and
+ * fn never runs: SR_EROOM (bad name), SR_EINVAL (fn NULL), SR_EADAPTER
+ * (Redis unreachable), SR_ENOMEM. */
+SR_API int sr_presence_get(sr_server *srv, const char *room, sr_presence_fn fn, void *ud);
+
+/* ------------------------------------------------------------------ */
 /* Statistics                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -660,6 +695,10 @@ typedef struct sr_redis_options {
      * owning the channel's slot). Ordered ids (sequence_next,
      * publish_sequenced) and history are not available in this mode. */
     const char *cluster;          /* NULL: classic mode (url) */
+    /* Presence (sr_presence_get, GET /presence; classic mode): this node's
+     * per-room counts are written to Redis, coalesced, and tied to a
+     * liveness key refreshed every ttl/3 that expires after ttl. */
+    uint32_t presence_ttl_ms;     /* 10000 (0 also means 10000) */
 } sr_redis_options;
 
 /* Fills *opts with the defaults above. */

@@ -34,6 +34,7 @@
 #include "redis/adapter_int.h"
 #include "redis/canary.h"
 #include "redis/cluster.h"
+#include "redis/presence.h"
 #include "redis/envelope.h"
 #include "redis/history.h"
 
@@ -51,6 +52,7 @@ void sr_redis_options_init(sr_redis_options *opts) {
     opts->reconnect_max_ms = 2000;
     opts->canary_interval_ms = 1000;
     opts->canary_timeout_ms = 5000;
+    opts->presence_ttl_ms = 10000;
 }
 
 static void make_uuid_v4(char out[37]) {
@@ -343,6 +345,7 @@ static void on_pub_up(void *ud, sr_rconn *c) {
     sr_redis_adapter *a = ud;
     if (sr_rconn_up_count(c) > 1) a->n.reconnects++;
     sr_redis_history_on_pub(a, 1);
+    sr_rpresence_on_up(a->presence);
     outbox_replay(a); /* when the subscriber is also back and resubscribed */
     a->n.outbox = a->ob_len;
 }
@@ -429,6 +432,8 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
             sr_rsubs_set(a->subs, name, (size_t)len, 1) != 0)
             goto fail;
     }
+    rc = SR_ENOMEM;
+    if (!(a->presence = sr_rpresence_new(a, opts->presence_ttl_ms))) goto fail;
     sr_rconn_start(a->pub);
     sr_rconn_start(a->sub);
     *out = a;
@@ -456,6 +461,7 @@ void sr_redis_adapter_close(sr_redis_adapter *a) {
     if (!a || a->free_later) return;
     a->closed = 1;
     sr_redis_history_on_pub(a, 0); /* fetches waiting for the publisher fail */
+    sr_rpresence_close(a->presence); /* before the publisher fails its EVALs */
     if (a->pub) sr_rconn_close(a->pub);
     if (a->sub) sr_rconn_close(a->sub);
     if (a->cluster) sr_rcluster_close(a->cluster);
@@ -612,6 +618,14 @@ static size_t vt_metrics_text(void *ctx, char *out, size_t cap) {
     return sr_redis_adapter_metrics_text(ctx, out, cap);
 }
 
+static void vt_presence_set(void *ctx, const char *room, uint32_t count) {
+    sr_rpresence_set(((sr_redis_adapter *)ctx)->presence, room, count);
+}
+
+static int vt_presence_read(void *ctx, const char *room, sr_presence_fn fn, void *ud) {
+    return sr_rpresence_read(((sr_redis_adapter *)ctx)->presence, room, fn, ud);
+}
+
 void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     memset(out, 0, sizeof *out);
     out->ctx = a;
@@ -628,4 +642,8 @@ void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     out->publish_sequenced = a->cluster ? NULL : vt_publish_sequenced;
     out->metrics_text = vt_metrics_text;
     sr_redis_history_vtable(a, out); /* resume history (history.c) */
+    /* presence: classic mode only (a room's hash and the liveness keys are
+     * in different slots) */
+    out->presence_set = a->presence ? vt_presence_set : NULL;
+    out->presence_read = a->presence ? vt_presence_read : NULL;
 }

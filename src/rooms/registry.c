@@ -17,7 +17,9 @@
  * Room events: SR_ROOM_CREATED runs after the first member was added (the
  * room is linked and findable); SR_ROOM_EMPTIED after the last member was
  * removed, while the room is still linked (its name is readable), and the
- * room is unlinked and freed right after. The callback must not join,
+ * room is unlinked and freed right after. SR_ROOM_JOINED follows every
+ * join (after CREATED), SR_ROOM_LEFT every leave (before EMPTIED), with the
+ * member count already changed (presence counts from them). The callback must not join,
  * leave or free through the registry (read-only calls are fine): it runs in
  * the middle of those operations.
  *
@@ -373,6 +375,8 @@ int sr_registry_join(sr_registry *reg, sr_member *m, const char *name, size_t le
         if (reg->on_event)
             reg->on_event(reg->ud, room, SR_ROOM_CREATED);
     }
+    if (reg->on_event)
+        reg->on_event(reg->ud, room, SR_ROOM_JOINED);
     return 0;
 }
 
@@ -399,6 +403,8 @@ static void leave_at(sr_registry *reg, sr_member *m, uint32_t i, int shrink_memb
     if (shrink_member)
         member_maybe_shrink(m);
 
+    if (reg->on_event)
+        reg->on_event(reg->ud, room, SR_ROOM_LEFT);
     if (room->n_members == 0) {
         if (reg->on_event)
             reg->on_event(reg->ud, room, SR_ROOM_EMPTIED);

@@ -53,7 +53,9 @@ struct sr_room {
 
 typedef enum sr_room_event {
     SR_ROOM_CREATED = 1, /* first member joined */
-    SR_ROOM_EMPTIED = 2  /* last member left; the room is freed after the callback */
+    SR_ROOM_EMPTIED = 2, /* last member left; the room is freed after the callback */
+    SR_ROOM_JOINED = 3,  /* a member joined (after SR_ROOM_CREATED for the first) */
+    SR_ROOM_LEFT = 4     /* a member left (before SR_ROOM_EMPTIED for the last) */
 } sr_room_event;
 
 /* Runs inside join / leave / leave-all: it must not join, leave or free

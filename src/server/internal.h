@@ -332,6 +332,9 @@ void sr_info_healthz(sr_conn *c);
 void sr_info_livez(sr_conn *c);
 void sr_info_readyz(sr_conn *c);
 void sr_info_rooms(sr_conn *c);
+/* presence.c: GET /presence; the room's local count changed (join/leave). */
+void sr_presence_http(sr_conn *c);
+void sr_presence_room_changed(sr_server *srv, const sr_room *room);
 void sr_info_stats(sr_conn *c);
 void sr_adapter_stats_json(sr_server *srv, sr_buf *b);
 

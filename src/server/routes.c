@@ -1,6 +1,7 @@
 /*
  * routes.c: the HTTP endpoints other than the stream itself:
- * POST /publish, GET /healthz, /livez, /readyz, /rooms, /stats, CORS preflight (POST
+ * POST /publish, GET /healthz, /livez, /readyz, /rooms, /stats, /presence
+ * (presence.c), CORS preflight (POST
  * /tickets and the token checks are in auth.c), and the
  * JSON error responses every endpoint shares.
  *
@@ -561,6 +562,12 @@ void sr_routes_dispatch(sr_conn *c) {
         if (method != HTTP_GET) reject(c, 405, "use GET");
         else if (path[1] == 'r') sr_info_rooms(c);
         else sr_info_stats(c);
+        return;
+    }
+    /* an info route, like /rooms: whatever gates /rooms gates it too */
+    if (srv->cfg.enable_info && strcmp(path, "/presence") == 0) {
+        if (method != HTTP_GET) reject(c, 405, "use GET");
+        else sr_presence_http(c);
         return;
     }
     if (srv->cfg.enable_metrics && strcmp(path, "/metrics") == 0) {

@@ -79,6 +79,10 @@ static const char *keep_string(sr_server *srv, const char *s) {
 static void on_room_event(void *ud, sr_room *room, sr_room_event ev) {
     sr_server *srv = ud;
     if (!srv->has_adapter) return;
+    if (ev == SR_ROOM_JOINED || ev == SR_ROOM_LEFT) {
+        sr_presence_room_changed(srv, room);
+        return;
+    }
     if (ev == SR_ROOM_CREATED && srv->adapter.subscribe)
         srv->adapter.subscribe(srv->adapter.ctx, room->name);
     else if (ev == SR_ROOM_EMPTIED && srv->adapter.unsubscribe)
@@ -463,6 +467,11 @@ int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter) {
         sr_registry_iter it = {0};
         sr_room *room;
         while ((room = sr_registry_next(srv->reg, &it))) adapter->subscribe(adapter->ctx, room->name);
+    }
+    if (adapter->presence_set) {
+        sr_registry_iter it = {0};
+        sr_room *room;
+        while ((room = sr_registry_next(srv->reg, &it))) sr_presence_room_changed(srv, room);
     }
     return SR_OK;
 }

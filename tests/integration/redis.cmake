@@ -12,3 +12,6 @@ sr_integration_test(test_gap)
 # 3 s, a node kill -9, cluster masters killed) with 60 clients checking every
 # message: no silent gap, history on and off, classic and cluster.
 sr_integration_test(test_gap_chaos)
+# Presence across nodes (issue #15): exact under churn, a killed node drops
+# out within its liveness TTL, a Redis restart, bad input.
+sr_integration_test(test_presence)

@@ -83,6 +83,7 @@ typedef struct event_log {
 
 static void log_event(void *ud, sr_room *room, sr_room_event ev) {
     event_log *log = ud;
+    if (ev == SR_ROOM_JOINED || ev == SR_ROOM_LEFT) return; /* counted in test_member_events */
     assert_true(log->n < MAX_EVENTS);
     assert_true(room->name_len < sizeof log->name[0]);
     assert_int_equal(room->name[room->name_len], '\0');
@@ -375,6 +376,11 @@ static int room_id(const sr_room *room) {
 
 static void model_event(void *ud, sr_room *room, sr_room_event ev) {
     model *md = ud;
+    if (ev == SR_ROOM_JOINED || ev == SR_ROOM_LEFT) {
+        /* the count has already changed; the room stays linked meanwhile */
+        assert_ptr_equal(sr_registry_find(md->reg, room->name, room->name_len), room);
+        return;
+    }
     int id = room_id(room);
     if (ev == SR_ROOM_CREATED) {
         assert_false(md->live[id]);

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_presence.c: GET /presence across nodes sharing one real redis-server
+ * (issue #15): exact counts under churn (10,000 streams opened and closed at
+ * random over 50 rooms on three nodes), a node killed with SIGKILL dropping
+ * out of every count within its liveness TTL, counts right again after a
+ * Redis restart that lost everything, the answers of a node without Redis,
+ * and the 400s for a bad room.
+ *
+ * Every check waits on state (a bounded poll of /presence), never a fixed
+ * sleep: the nodes write their counts coalesced, a few ms after a change.
+ */
+#include "srt_json.h"
+#include "srt_nodes.h"
+#include "srt_util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WAIT_MS 15000
+#define ROOMS 50
+#define NODES 3
+
+static srt_proc nodes[NODES];
+static srt_redis *redis;
+static const char *const node_ids[NODES] = {"node-a", "node-b", "node-c"};
+
+/* GET /presence?room=<room> on port: the status; *conns and *n_nodes from a 200. */
+static int presence(int port, const char *room, long long *conns, long long *n_nodes, char **body)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/presence?room=%s", room);
+    srt_response r;
+    int rc = srt_http_get(port, path, &r);
+    if (rc < 0) return -1;
+    int status = r.status;
+    if (status == 200) {
+        assert_true(srt_json_valid(r.body, r.body_len));
+        assert_true(srt_json_int(r.body, "connections", conns));
+        assert_true(srt_json_int(r.body, "nodes", n_nodes));
+    }
+    if (body) *body = strdup(r.body ? r.body : "");
+    srt_response_free(&r);
+    return status;
+}
+
+/* Polls /presence on port until the room has `want` connections on `want_nodes`
+ * nodes; fails with the last answer after timeout_ms. */
+static void wait_presence(int port, const char *room, long long want, long long want_nodes,
+                          int timeout_ms)
+{
+    int64_t deadline = srt_now_ms() + timeout_ms;
+    long long conns = -1, n = -1;
+    int status = 0;
+    do {
+        status = presence(port, room, &conns, &n, NULL);
+        if (status == 200 && conns == want && n == want_nodes) return;
+        srt_sleep_ms(10);
+    } while (srt_ms_left(deadline) > 0);
+    fail_msg("presence of %s on port %d: status %d, connections %lld (want %lld), nodes %lld "
+             "(want %lld)",
+             room, port, status, conns, want, n, want_nodes);
+}
+
+/* Polls /rooms on port until `room` has `want` local members. */
+static void wait_local(int port, const char *room, long long want, int timeout_ms)
+{
+    int64_t deadline = srt_now_ms() + timeout_ms;
+    long long have = -1;
+    do {
+        srt_response r;
+        if (srt_http_get(port, "/rooms", &r) >= 0 && r.status == 200) {
+            have = srt_rooms_members(r.body, room);
+            if (have < 0) have = 0;
+        }
+        srt_response_free(&r);
+        if (have == want) return;
+        srt_sleep_ms(10);
+    } while (srt_ms_left(deadline) > 0);
+    fail_msg("room %s on port %d: %lld local members, want %lld", room, port, have, want);
+}
+
+typedef struct open_stream {
+    int fd;
+    int node;
+    int room;
+} open_stream;
+
+static void test_exact_under_churn(void **state)
+{
+    (void)state;
+    srt_raise_nofile(4096);
+    redis = srt_nodes_redis_start();
+    /* closed streams count against the per-address limit until their node
+     * has read the EOF: no limit, so that no open is refused */
+    const char *const extra[] = {"--max-connections-per-addr", "0", NULL};
+    for (int i = 0; i < NODES; i++) srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], extra);
+    for (int i = 0; i < NODES; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+
+    enum { TOTAL = 10000, MAX_OPEN = 400 };
+    open_stream *open = calloc(MAX_OPEN, sizeof *open);
+    size_t n_open = 0;
+    long long expect[NODES][ROOMS] = {{0}};
+    srand(15);
+    for (int k = 0; k < TOTAL; k++) {
+        /* close at random once many are open (and sometimes before) */
+        while (n_open > 0 && (n_open >= MAX_OPEN || rand() % 3 == 0)) {
+            size_t victim = (size_t)rand() % n_open;
+            close(open[victim].fd);
+            expect[open[victim].node][open[victim].room]--;
+            open[victim] = open[--n_open];
+        }
+        int node = rand() % NODES, room = rand() % ROOMS;
+        char path[64];
+        snprintf(path, sizeof path, "/sse?room=p%d", room);
+        int fd = srt_http_open_get(nodes[node].port, path, 0);
+        assert_true(fd >= 0);
+        open[n_open++] = (open_stream){fd, node, room};
+        expect[node][room]++;
+    }
+    /* each node's local counts first (its streams are all accepted and
+     * the closed ones gone), then the cluster-wide answer on every node */
+    char room[16];
+    for (int r = 0; r < ROOMS; r++) {
+        snprintf(room, sizeof room, "p%d", r);
+        long long sum = 0, with = 0;
+        for (int i = 0; i < NODES; i++) {
+            wait_local(nodes[i].port, room, expect[i][r], WAIT_MS);
+            sum += expect[i][r];
+            with += expect[i][r] > 0;
+        }
+        for (int i = 0; i < NODES; i++) wait_presence(nodes[i].port, room, sum, with, WAIT_MS);
+    }
+    /* and every stream closed: every room empty everywhere */
+    for (size_t i = 0; i < n_open; i++) close(open[i].fd);
+    free(open);
+    for (int r = 0; r < ROOMS; r++) {
+        snprintf(room, sizeof room, "p%d", r);
+        for (int i = 0; i < NODES; i++) wait_presence(nodes[i].port, room, 0, 0, WAIT_MS);
+    }
+    for (int i = 0; i < NODES; i++) srt_check_stop(&nodes[i]);
+    srt_nodes_redis_free(redis);
+    redis = NULL;
+}
+
+static void open_n(srt_sse *s, size_t n, int port, const char *path)
+{
+    for (size_t i = 0; i < n; i++) assert_int_equal(srt_sse_open(&s[i], port, path), 0);
+}
+
+static void close_n(srt_sse *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) srt_sse_close(&s[i]);
+}
+
+static void test_killed_node_drops_out(void **state)
+{
+    (void)state;
+    redis = srt_nodes_redis_start();
+    const char *const extra[] = {"--presence-ttl-ms", "1500", NULL};
+    for (int i = 0; i < 2; i++) srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], extra);
+    for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    srt_sse a[5], b[3];
+    open_n(a, 5, nodes[0].port, "/sse?room=lobby");
+    open_n(b, 3, nodes[1].port, "/sse?room=lobby");
+    wait_presence(nodes[0].port, "lobby", 8, 2, WAIT_MS);
+    wait_presence(nodes[1].port, "lobby", 8, 2, WAIT_MS);
+
+    assert_int_equal(srt_proc_signal(&nodes[0], SIGKILL), 0);
+    srt_proc_wait(&nodes[0], 5000);
+    int64_t killed = srt_now_ms();
+    /* gone once its liveness key expired: within the TTL (1500 ms) plus
+     * the poll; the bound here is generous for a loaded machine */
+    wait_presence(nodes[1].port, "lobby", 3, 1, 1500 + 5000);
+    long long waited = srt_now_ms() - killed;
+    print_message("killed node gone from the count after %lld ms (ttl 1500)\n", waited);
+
+    close_n(a, 5);
+    close_n(b, 3);
+    wait_presence(nodes[1].port, "lobby", 0, 0, WAIT_MS);
+    srt_check_stop(&nodes[1]);
+    srt_nodes_redis_free(redis);
+    redis = NULL;
+}
+
+static void test_redis_restart(void **state)
+{
+    (void)state;
+    redis = srt_nodes_redis_start();
+    for (int i = 0; i < 2; i++) srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], NULL);
+    for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    srt_sse a[4], b[2];
+    open_n(a, 4, nodes[0].port, "/sse?room=x&room=y");
+    open_n(b, 2, nodes[1].port, "/sse?room=y");
+    wait_presence(nodes[1].port, "x", 4, 1, WAIT_MS);
+    wait_presence(nodes[1].port, "y", 6, 2, WAIT_MS);
+
+    /* no persistence: the restarted Redis has no key at all */
+    assert_int_equal(srt_redis_kill9(redis), 0);
+    assert_int_equal(srt_redis_restart(redis), 0);
+    redisReply *keys = srt_redis_command(redis, "DBSIZE");
+    assert_non_null(keys);
+    freeReplyObject(keys);
+    wait_presence(nodes[0].port, "x", 4, 1, WAIT_MS);
+    wait_presence(nodes[0].port, "y", 6, 2, WAIT_MS);
+    wait_presence(nodes[1].port, "y", 6, 2, WAIT_MS);
+    /* and it keeps counting afterwards */
+    srt_sse_close(&a[0]);
+    wait_presence(nodes[1].port, "y", 5, 2, WAIT_MS);
+    long long reasserts = 0;
+    srt_response m;
+    assert_int_equal(srt_http_get(nodes[0].port, "/metrics", &m), 0);
+    const char *line = strstr(m.body, "\nsserooms_redis_presence_reasserts_total ");
+    assert_non_null(line);
+    reasserts = atoll(line + strlen("\nsserooms_redis_presence_reasserts_total "));
+    srt_response_free(&m);
+    assert_true(reasserts >= 1);
+
+    close_n(a + 1, 3);
+    close_n(b, 2);
+    for (int i = 0; i < 2; i++) srt_check_stop(&nodes[i]);
+    srt_nodes_redis_free(redis);
+    redis = NULL;
+}
+
+/* Without Redis: the node's own count; bad input: 400 with the reason. */
+static void test_single_node_and_bad_input(void **state)
+{
+    (void)state;
+    srt_proc *p = &nodes[0];
+    assert_int_equal(srt_server_start(p, NULL), 0);
+    srt_sse s[2];
+    open_n(s, 2, p->port, "/sse?room=solo");
+    wait_local(p->port, "solo", 2, WAIT_MS);
+    char *body = NULL;
+    long long conns = -1, n = -1;
+    assert_int_equal(presence(p->port, "solo", &conns, &n, &body), 200);
+    assert_string_equal(body, "{\"room\":\"solo\",\"connections\":2,\"nodes\":1,\"scope\":\"node\"}\n");
+    free(body);
+    assert_int_equal(presence(p->port, "empty", &conns, &n, NULL), 200);
+    assert_int_equal(conns, 0);
+
+    static const struct {
+        const char *path;
+        const char *says;
+    } bad[] = {
+        {"/presence", "room: give one room"},
+        {"/presence?room=", "room: give one room"},
+        {"/presence?room=a%20b", "room: invalid name"},
+        {"/presence?room=%7Bx%7D", "room: invalid name"},
+        {"/presence?room=a&room=b", "room: give exactly one room"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        srt_response r;
+        assert_int_equal(srt_http_get(p->port, bad[i].path, &r), 0);
+        if (r.status != 400 || !strstr(r.body, bad[i].says))
+            fail_msg("%s: %d %s", bad[i].path, r.status, r.body);
+        srt_response_free(&r);
+    }
+    srt_response r;
+    assert_int_equal(srt_http_request(p->port, "POST", "/presence?room=solo", NULL, "", &r), 0);
+    assert_int_equal(r.status, 405);
+    srt_response_free(&r);
+    close_n(s, 2);
+    srt_check_stop(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_single_node_and_bad_input, srt_nodes_teardown),
+        cmocka_unit_test_teardown(test_killed_node_drops_out, srt_nodes_teardown),
+        cmocka_unit_test_teardown(test_redis_restart, srt_nodes_teardown),
+        cmocka_unit_test_teardown(test_exact_under_churn, srt_nodes_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
