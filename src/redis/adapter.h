@@ -37,6 +37,12 @@ typedef void (*sr_redis_recovered_fn)(void *ud, const char *room, size_t room_le
 /* Sets the hook (the server's sr_server_room_recovered). */
 void sr_redis_adapter_on_recovered(sr_redis_adapter *a, sr_redis_recovered_fn fn, void *ud);
 
+/* A user's first stream in the cluster joined room (joined 1), or its last
+ * left (0): presence events (presence.h), when presence_events is on. */
+typedef void (*sr_redis_presence_fn)(void *ud, const char *room, size_t room_len, const char *user,
+                                     size_t user_len, int joined);
+void sr_redis_adapter_on_presence(sr_redis_adapter *a, sr_redis_presence_fn fn, void *ud);
+
 typedef struct sr_redis_counters {
     uint64_t published;         /* PUBLISH commands Redis acknowledged */
     uint64_t publish_failures;  /* not sent, failed, or dropped from a full outbox */

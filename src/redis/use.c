@@ -22,6 +22,11 @@ static void recovered_to_server(void *ud, const char *room, size_t room_len, uin
     sr_server_room_recovered(ud, room, room_len, lost_ms, now_ms);
 }
 
+static void presence_to_server(void *ud, const char *room, size_t room_len, const char *user,
+                               size_t user_len, int joined) {
+    sr_presence_event(ud, room, room_len, user, user_len, joined);
+}
+
 int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     if (!srv) return SR_EINVAL;
     if (opts && opts->cluster && srv->cfg.history > 0) {
@@ -41,6 +46,7 @@ int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
         snprintf(opts->error_buf, opts->error_buf_len, "%s", rc ? err : "");
     if (rc) return rc;
     sr_redis_adapter_on_recovered(a, recovered_to_server, srv);
+    sr_redis_adapter_on_presence(a, presence_to_server, srv);
     sr_adapter vt;
     sr_redis_adapter_vtable(a, &vt);
     rc = sr_server_set_adapter(srv, &vt);

@@ -52,6 +52,7 @@ struct sr_registry {
     size_t n_rooms;
     uint64_t last_stamp;
     sr_room_event_fn on_event;
+    sr_member *event_member;   /* during SR_ROOM_JOINED / SR_ROOM_LEFT */
     void *ud;
 };
 
@@ -375,8 +376,11 @@ int sr_registry_join(sr_registry *reg, sr_member *m, const char *name, size_t le
         if (reg->on_event)
             reg->on_event(reg->ud, room, SR_ROOM_CREATED);
     }
-    if (reg->on_event)
+    if (reg->on_event) {
+        reg->event_member = m;
         reg->on_event(reg->ud, room, SR_ROOM_JOINED);
+        reg->event_member = NULL;
+    }
     return 0;
 }
 
@@ -403,8 +407,11 @@ static void leave_at(sr_registry *reg, sr_member *m, uint32_t i, int shrink_memb
     if (shrink_member)
         member_maybe_shrink(m);
 
-    if (reg->on_event)
+    if (reg->on_event) {
+        reg->event_member = m;
         reg->on_event(reg->ud, room, SR_ROOM_LEFT);
+        reg->event_member = NULL;
+    }
     if (room->n_members == 0) {
         if (reg->on_event)
             reg->on_event(reg->ud, room, SR_ROOM_EMPTIED);
@@ -419,6 +426,10 @@ void sr_registry_leave_at(sr_registry *reg, sr_member *m, uint32_t i) {
     if (!reg || !m || i >= m->n_rooms)
         return;
     leave_at(reg, m, i, 1);
+}
+
+sr_member *sr_registry_event_member(const sr_registry *reg) {
+    return reg ? reg->event_member : NULL;
 }
 
 int sr_registry_leave(sr_registry *reg, sr_member *m, const char *name, size_t len) {

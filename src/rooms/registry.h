@@ -81,6 +81,8 @@ void sr_registry_leave_at(sr_registry *reg, sr_member *m, uint32_t i);
 /* Leaves every room, in reverse join order; frees a heap membership array. */
 void sr_registry_leave_all(sr_registry *reg, sr_member *m);
 /* 1 if m is in room, else 0. */
+/* During SR_ROOM_JOINED / SR_ROOM_LEFT: the member that joined or left. */
+sr_member *sr_registry_event_member(const sr_registry *reg);
 int sr_registry_is_member(const sr_member *m, const sr_room *room);
 /* The `joined` stamp of m's membership of room; UINT64_MAX when m is not
  * a member. */

@@ -7,7 +7,8 @@
  *  - GET /sse (sr_auth_stream, before the accept hook): a ticket
  *    (?ticket=) is redeemed, else a token is taken from the Authorization
  *    header, ?token= or the cookie, verified, and its "rooms" claim must
- *    allow every ?room=; else 401 / 403 and nothing is joined;
+ *    allow every ?room=; else 401 / 403 and nothing is joined; the
+ *    token's "sub" becomes the stream's user (presence counts users);
  *  - POST /publish (sr_auth_bearer_grants + sr_auth_publish_allowed): a
  *    Bearer token whose "publish" claim allows every target room;
  *  - POST /tickets (sr_auth_tickets): a Bearer token buys a single-use
@@ -299,11 +300,27 @@ static uint64_t token_subject(const sr_json_value *payload, const char *token, s
     return h ^ sr_hash("t", 1); /* never equal to a "sub" hash but by chance */
 }
 
+/* The token's "sub" as a string for presence (NULL: none, or not a plain
+ * string of 1..256 bytes without control characters). */
+static char *token_user(const sr_json_value *payload) {
+    static const char *const key[] = {"sub"};
+    sr_json_value sub;
+    char buf[257];
+    if (sr_json_object_get(payload, key, 1, &sub) != 0 || sub.type != SR_JSON_STRING) return NULL;
+    unsigned flags = 0;
+    ssize_t n = sr_json_string_decode(&sub, buf, sizeof(buf) - 1, &flags);
+    if (n <= 0 || n > 256) return NULL;
+    for (ssize_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) return NULL;
+    return strndup(buf, (size_t)n);
+}
+
 /* Verifies token[0..len) and reads its grants (and, when subject is not
- * NULL, its ticket subject). 0, or -1 after answering 401 (or 503) and
- * counting why. */
+ * NULL, its ticket subject; when user is not NULL, its "sub" for presence,
+ * malloc'd or NULL). 0, or -1 after answering 401 (or 503) and counting
+ * why. */
 static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g,
-                        uint64_t *subject) {
+                        uint64_t *subject, char **user) {
     sr_server *srv = c->srv;
     sr_auth *a = srv->auth;
     sr_jwt_claims claims;
@@ -322,6 +339,7 @@ static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g,
         return -1;
     }
     if (subject) *subject = token_subject(&claims.root, token, len);
+    if (user) *user = token_user(&claims.root);
     const char *why = NULL;
     rc = sr_grants_from_payload(g, &claims.root, sr_jwt_verifier_rooms_claim(a->verifier),
                                 sr_jwt_verifier_publish_claim(a->verifier), &why);
@@ -358,7 +376,7 @@ static int bearer_grants(sr_conn *c, sr_grants *g, uint64_t *subject) {
         sr_routes_error(c, 401, "missing token: send Authorization: Bearer <JWT>", false);
         return -1;
     }
-    return verify_token(c, tok, len, g, subject);
+    return verify_token(c, tok, len, g, subject, NULL);
 }
 
 int sr_auth_bearer_grants(sr_conn *c, sr_grants *g) {
@@ -432,7 +450,10 @@ int sr_auth_stream(sr_conn *c, size_t n_rooms) {
     }
     sr_grants g;
     sr_grants_init(&g);
-    if (verify_token(c, tok, len, &g, NULL) == 0) {
+    char *user = NULL;
+    if (verify_token(c, tok, len, &g, NULL, &user) == 0) {
+        free(c->user);
+        c->user = user; /* presence counts the stream under its "sub" */
         rc = 0;
         for (size_t i = 0; i < n_rooms; i++) {
             if (!sr_grants_allow(&g, SR_GRANT_SUBSCRIBE, rooms[i], lens[i])) {

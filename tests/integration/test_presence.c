@@ -238,7 +238,7 @@ static void test_single_node_and_bad_input(void **state)
     char *body = NULL;
     long long conns = -1, n = -1;
     assert_int_equal(presence(p->port, "solo", &conns, &n, &body), 200);
-    assert_string_equal(body, "{\"room\":\"solo\",\"connections\":2,\"nodes\":1,\"scope\":\"node\"}\n");
+    assert_string_equal(body, "{\"room\":\"solo\",\"connections\":2,\"users\":0,\"nodes\":1,\"scope\":\"node\"}\n");
     free(body);
     assert_int_equal(presence(p->port, "empty", &conns, &n, NULL), 200);
     assert_int_equal(conns, 0);
