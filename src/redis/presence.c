@@ -23,7 +23,9 @@
  * found; the entries whose incarnation differs are reaped by a script that
  * rechecks the incarnation, subtracts the node's users from the users hash
  * (publishing the leaves) and deletes them; then the room is read again.
- * With members, HSCAN pages the users hash (the cursor is Redis's).
+ * With members, HSCAN pages the users hash: the cursor is Redis's, with
+ * ".<n>" when the page Redis gave was longer than the limit (a small hash
+ * comes whole) and its first n entries were answered already.
  *
  * Scripts are sent with EVAL (no script cache to lose; see sequence.c).
  */
@@ -570,7 +572,8 @@ typedef struct read_call {
     void *ud;
     int members;
     unsigned limit;
-    char cursor[24];
+    char cursor[24];      /* Redis's HSCAN cursor */
+    size_t skip;          /* entries of that HSCAN page already given */
     int rounds;
     int failed;
     int closed;
@@ -585,7 +588,7 @@ typedef struct read_call {
     sr_presence_member *m;
     char **m_names;
     size_t n_m;
-    char next[24];
+    char next[48];
     size_t room_len;
     char room[];
 } read_call;
@@ -658,9 +661,13 @@ static void on_hscan(void *ud, redisReply *r, const char *err) {
         finish(rc);
         return;
     }
-    snprintf(rc->next, sizeof rc->next, "%.*s", (int)r->element[0]->len, r->element[0]->str);
     const redisReply *list = r->element[1];
-    size_t n = list->elements / 2;
+    size_t total = list->elements / 2, from = rc->skip < total ? rc->skip : total;
+    size_t n = total - from > rc->limit ? rc->limit : total - from;
+    if (from + n < total) /* a page bigger than the limit (a small hash comes whole): the rest next */
+        snprintf(rc->next, sizeof rc->next, "%s.%zu", rc->cursor, from + n);
+    else
+        snprintf(rc->next, sizeof rc->next, "%.*s", (int)r->element[0]->len, r->element[0]->str);
     rc->m = calloc(n ? n : 1, sizeof *rc->m);
     rc->m_names = calloc(n ? n : 1, sizeof *rc->m_names);
     if (!rc->m || !rc->m_names) {
@@ -669,7 +676,7 @@ static void on_hscan(void *ud, redisReply *r, const char *err) {
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        const redisReply *u = list->element[2 * i], *c = list->element[2 * i + 1];
+        const redisReply *u = list->element[2 * (from + i)], *c = list->element[2 * (from + i) + 1];
         if (u->type != REDIS_REPLY_STRING || c->type != REDIS_REPLY_STRING) continue;
         char *name = malloc((size_t)u->len + 1);
         if (!name) continue;
@@ -875,7 +882,11 @@ int sr_rpresence_read(sr_rpresence *p, const char *room, const sr_presence_query
     if (q && q->members) {
         rc->members = 1;
         rc->limit = q->limit ? q->limit : 100;
-        snprintf(rc->cursor, sizeof rc->cursor, "%s", q->cursor && *q->cursor ? q->cursor : "0");
+        /* "<HSCAN cursor>[.<entries of its page already given>]" */
+        const char *cur = q->cursor && *q->cursor ? q->cursor : "0";
+        size_t clen = strcspn(cur, ".");
+        snprintf(rc->cursor, sizeof rc->cursor, "%.*s", (int)(clen < 21 ? clen : 21), cur);
+        rc->skip = cur[clen] == '.' ? (size_t)strtoull(cur + clen + 1, NULL, 10) : 0;
     }
     read_stage1(rc); /* answers later, never before this returns */
     return 0;

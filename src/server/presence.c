@@ -160,15 +160,24 @@ void sr_presence_room_changed(sr_server *srv, const sr_room *room, const sr_memb
 
 /* --- reads ----------------------------------------------------------------- */
 
+static int all_digits(const char *s, size_t n, size_t max) {
+    if (n == 0 || n > max) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* A cursor is 1..20 digits, and may go on with '.' and 1..10 digits. */
+static int cursor_ok(const char *c) {
+    size_t n = strnlen(c, 40), head = strcspn(c, ".");
+    if (!all_digits(c, head, 20)) return 0;
+    return head == n || all_digits(c + head + 1, n - head - 1, 10);
+}
+
 static int query_check(const sr_presence_query *q) {
     if (!q) return 0;
     if (q->limit > SR_PRESENCE_LIMIT_MAX) return SR_EINVAL;
-    if (q->cursor && *q->cursor) {
-        size_t n = strnlen(q->cursor, 21);
-        if (n > 20) return SR_EINVAL;
-        for (size_t i = 0; i < n; i++)
-            if (q->cursor[i] < '0' || q->cursor[i] > '9') return SR_EINVAL;
-    }
+    if (q->cursor && *q->cursor && !cursor_ok(q->cursor)) return SR_EINVAL;
     return 0;
 }
 
@@ -295,14 +304,6 @@ static void on_read_now(void *ud, const sr_presence *p) {
     answer(n->c, p, n->members);
 }
 
-static int all_digits(const char *s, size_t max) {
-    size_t n = strnlen(s, max + 1);
-    if (n == 0 || n > max) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9') return 0;
-    return 1;
-}
-
 void sr_presence_http(sr_conn *c) {
     sr_server *srv = c->srv;
     const sr_http_request *req = &c->http->req;
@@ -338,7 +339,7 @@ void sr_presence_http(sr_conn *c) {
         return;
     }
     if (limit) {
-        if (!all_digits(limit, 4) || strtoul(limit, NULL, 10) < 1 ||
+        if (!all_digits(limit, strnlen(limit, 5), 4) || strtoul(limit, NULL, 10) < 1 ||
             strtoul(limit, NULL, 10) > SR_PRESENCE_LIMIT_MAX) {
             snprintf(msg, sizeof msg, "limit: give a number of users from 1 to %d (default %d)",
                      SR_PRESENCE_LIMIT_MAX, SR_PRESENCE_LIMIT_DEFAULT);
@@ -347,7 +348,7 @@ void sr_presence_http(sr_conn *c) {
         }
         q.limit = (unsigned)strtoul(limit, NULL, 10);
     }
-    if (cursor && !all_digits(cursor, 20)) {
+    if (cursor && !cursor_ok(cursor)) {
         sr_routes_error(c, 400, "cursor: give the next_cursor of the previous page", false);
         return;
     }

@@ -15,3 +15,5 @@ sr_integration_test(test_gap_chaos)
 # Presence across nodes (issue #15): exact under churn, a killed node drops
 # out within its liveness TTL, a Redis restart, bad input.
 sr_integration_test(test_presence)
+target_sources(test_presence PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth_tokens.c)
+target_include_directories(test_presence PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)

@@ -5,7 +5,10 @@
  * random over 50 rooms on three nodes), a node killed with SIGKILL dropping
  * out of every count within its liveness TTL, counts right again after a
  * Redis restart that lost everything, the answers of a node without Redis,
- * and the 400s for a bad room.
+ * users counted by JWT "sub" (once in users, per tab in connections) and
+ * paged, join/leave events once per user and none for a reconnect within
+ * the debounce, a killed node's users leaving, and the 400s for a bad
+ * room, limit or cursor.
  *
  * Every check waits on state (a bounded poll of /presence), never a fixed
  * sleep: the nodes write their counts coalesced, a few ms after a change.
@@ -13,11 +16,13 @@
 #include "srt_json.h"
 #include "srt_nodes.h"
 #include "srt_util.h"
+#include "test_auth_tokens.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WAIT_MS 15000
@@ -268,6 +273,167 @@ static void test_single_node_and_bad_input(void **state)
     srt_check_stop(p);
 }
 
+/* An HS256 token (the test secret) for sub, allowed in every room. */
+static char *user_token(const char *sub)
+{
+    char payload[256];
+    long now = (long)time(NULL);
+    snprintf(payload, sizeof payload, "{\"sub\":\"%s\",\"iat\":%ld,\"exp\":%ld,\"rooms\":[\"*\"]}",
+             sub, now - 5, now + 600);
+    return hs_token(payload);
+}
+
+static void open_as(srt_sse *s, int port, const char *room, const char *sub)
+{
+    char *tok = user_token(sub);
+    char path[1024];
+    snprintf(path, sizeof path, "/sse?room=%s&token=%s", room, tok);
+    free(tok);
+    assert_int_equal(srt_sse_open(s, port, path), 0);
+}
+
+static void expect_presence_event(srt_sse *s, const char *what, const char *user)
+{
+    char want[256];
+    snprintf(want, sizeof want, "event: presence\ndata: {\"%s\":\"%s\"}\n\n", what, user);
+    srt_node_expect_event(s, want);
+}
+
+/* GET path on port: 200 and the body (malloc'd). */
+static char *get_ok(int port, const char *path)
+{
+    srt_response r;
+    assert_int_equal(srt_http_get(port, path, &r), 0);
+    if (r.status != 200) fail_msg("%s: %d %s", path, r.status, r.body);
+    char *body = strdup(r.body);
+    srt_response_free(&r);
+    return body;
+}
+
+static void test_users_and_events(void **state)
+{
+    (void)state;
+    redis = srt_nodes_redis_start();
+    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret,
+                                 "--presence-events", "--presence-debounce-ms", "1500",
+                                 "--presence-ttl-ms", "1500", NULL};
+    for (int i = 0; i < 2; i++) srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], extra);
+    for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    int A = nodes[0].port, B = nodes[1].port;
+
+    srt_sse watcher, alice1, alice2, bob, carol;
+    open_as(&watcher, B, "chat", "watcher");
+    expect_presence_event(&watcher, "joined", "watcher");
+    open_as(&alice1, A, "chat", "alice");
+    expect_presence_event(&watcher, "joined", "alice");
+    /* a second tab on the other node: counted, not announced */
+    open_as(&alice2, B, "chat", "alice");
+    wait_presence(A, "chat", 3, 2, WAIT_MS);
+    char *body = get_ok(A, "/presence?room=chat");
+    assert_non_null(strstr(body, "\"connections\":3,\"users\":2,\"nodes\":2"));
+    free(body);
+    body = get_ok(B, "/presence?room=chat&members=1");
+    assert_non_null(strstr(body, "{\"user\":\"alice\",\"connections\":2}"));
+    assert_non_null(strstr(body, "{\"user\":\"watcher\",\"connections\":1}"));
+    assert_non_null(strstr(body, "\"next_cursor\":null"));
+    free(body);
+
+    /* both tabs gone, then back within the debounce: no event at all */
+    srt_sse_close(&alice1);
+    srt_sse_close(&alice2);
+    wait_presence(A, "chat", 1, 1, WAIT_MS);
+    open_as(&alice1, A, "chat", "alice");
+    wait_presence(B, "chat", 2, 2, WAIT_MS);
+    /* sentinel: bob joins and leaves; a leave of alice that was not
+     * cancelled would have come due before bob's */
+    open_as(&bob, A, "chat", "bob");
+    expect_presence_event(&watcher, "joined", "bob");
+    srt_sse_close(&bob);
+    expect_presence_event(&watcher, "left", "bob");
+
+    /* carol only on A; A is killed: after the TTL B reaps A's entries and
+     * alice (whose only tab was on A) and carol leave */
+    open_as(&carol, A, "chat", "carol");
+    expect_presence_event(&watcher, "joined", "carol");
+    wait_presence(B, "chat", 3, 2, WAIT_MS);
+    assert_int_equal(srt_proc_signal(&nodes[0], SIGKILL), 0);
+    srt_proc_wait(&nodes[0], 5000);
+    const char *left[] = {"event: presence\ndata: {\"left\":\"alice\"}\n\n",
+                          "event: presence\ndata: {\"left\":\"carol\"}\n\n"};
+    srt_node_expect_events_any_order(&watcher, left, 2);
+    body = get_ok(B, "/presence?room=chat");
+    assert_non_null(strstr(body, "\"connections\":1,\"users\":1,\"nodes\":1"));
+    free(body);
+
+    /* bad paging input */
+    static const struct {
+        const char *path;
+        const char *says;
+    } bad[] = {
+        {"/presence?room=chat&members=1&limit=0", "limit: give a number of users from 1 to 1000"},
+        {"/presence?room=chat&members=1&limit=1001", "limit: give a number"},
+        {"/presence?room=chat&members=1&limit=ten", "limit: give a number"},
+        {"/presence?room=chat&members=1&cursor=abc", "cursor: give the next_cursor"},
+        {"/presence?room=chat&members=1&cursor=123456789012345678901", "cursor: give the next_cursor"},
+        {"/presence?room=chat&members=yes", "members: give members=1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        srt_response r;
+        assert_int_equal(srt_http_get(B, bad[i].path, &r), 0);
+        if (r.status != 400 || !strstr(r.body, bad[i].says))
+            fail_msg("%s: %d %s", bad[i].path, r.status, r.body);
+        srt_response_free(&r);
+    }
+    srt_sse_close(&alice1);
+    srt_sse_close(&carol);
+    srt_sse_close(&watcher);
+    srt_check_stop(&nodes[1]);
+    srt_nodes_redis_free(redis);
+    redis = NULL;
+}
+
+/* Paging 250 users with limit 100: every user once, over several pages. */
+static void test_members_paged(void **state)
+{
+    (void)state;
+    redis = srt_nodes_redis_start();
+    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret, NULL};
+    srt_node_start(&nodes[0], srt_redis_url(redis), node_ids[0], extra);
+    srt_node_wait_health(nodes[0].port, 200, WAIT_MS);
+    enum { USERS = 250 };
+    srt_sse *s = calloc(USERS, sizeof *s);
+    char sub[32];
+    for (int i = 0; i < USERS; i++) {
+        snprintf(sub, sizeof sub, "user%03d", i);
+        open_as(&s[i], nodes[0].port, "big", sub);
+    }
+    wait_presence(nodes[0].port, "big", USERS, 1, WAIT_MS);
+    int seen[USERS] = {0};
+    char cursor[32] = "";
+    int pages = 0;
+    do {
+        char path[128];
+        snprintf(path, sizeof path, "/presence?room=big&members=1&limit=100%s%s",
+                 cursor[0] ? "&cursor=" : "", cursor);
+        char *body = get_ok(nodes[0].port, path);
+        assert_non_null(strstr(body, "\"users\":250"));
+        for (const char *p = body; (p = strstr(p, "\"user\":\"user")); p += 10) seen[atoi(p + 12)]++;
+        char *next = srt_json_string(body, "next_cursor");
+        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+        free(next);
+        free(body);
+        pages++;
+    } while (cursor[0] && pages < 100);
+    assert_true(pages > 1);
+    for (int i = 0; i < USERS; i++)
+        if (seen[i] < 1) fail_msg("user%03d on no page", i);
+    for (int i = 0; i < USERS; i++) srt_sse_close(&s[i]);
+    free(s);
+    srt_check_stop(&nodes[0]);
+    srt_nodes_redis_free(redis);
+    redis = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +441,8 @@ int main(void)
         cmocka_unit_test_teardown(test_killed_node_drops_out, srt_nodes_teardown),
         cmocka_unit_test_teardown(test_redis_restart, srt_nodes_teardown),
         cmocka_unit_test_teardown(test_exact_under_churn, srt_nodes_teardown),
+        cmocka_unit_test_teardown(test_users_and_events, srt_nodes_teardown),
+        cmocka_unit_test_teardown(test_members_paged, srt_nodes_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
