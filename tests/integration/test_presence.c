@@ -13,6 +13,7 @@
  * Every check waits on state (a bounded poll of /presence), never a fixed
  * sleep: the nodes write their counts coalesced, a few ms after a change.
  */
+#include "srt_cluster.h"
 #include "srt_json.h"
 #include "srt_nodes.h"
 #include "srt_util.h"
@@ -31,7 +32,60 @@
 
 static srt_proc nodes[NODES];
 static srt_redis *redis;
+static srt_cluster *cluster; /* cluster-mode runs: a 3-master Redis Cluster */
+static int cluster_mode;
 static const char *const node_ids[NODES] = {"node-a", "node-b", "node-c"};
+
+/* The backend of the running test: one redis-server, or in cluster mode a
+ * 3-master cluster (presence keys spread over its slots by room). */
+static void backend_start(void)
+{
+    if (cluster_mode) {
+        cluster = srt_cluster_start(3, 0);
+        assert_non_null(cluster);
+    } else {
+        redis = srt_nodes_redis_start();
+    }
+}
+
+static void backend_stop(void)
+{
+    if (cluster) srt_cluster_free(cluster);
+    cluster = NULL;
+    if (redis) srt_nodes_redis_free(redis);
+    redis = NULL;
+}
+
+static void node_start(int i, const char *const *extra)
+{
+    if (cluster_mode) srt_cluster_node_start(&nodes[i], srt_cluster_seeds(cluster), node_ids[i], extra);
+    else srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], extra);
+}
+
+static int classic_setup(void **state)
+{
+    (void)state;
+    cluster_mode = 0;
+    return 0;
+}
+
+static int cluster_setup(void **state)
+{
+    (void)state;
+    cluster_mode = 1;
+    return 0;
+}
+
+/* srt_nodes_teardown kills the servers and frees the redis-servers a
+ * failed test left; the cluster is ours. */
+static int teardown(void **state)
+{
+    int rc = srt_nodes_teardown(state);
+    redis = NULL;
+    if (cluster) srt_cluster_free(cluster);
+    cluster = NULL;
+    return rc;
+}
 
 /* GET /presence?room=<room> on port: the status; *conns and *n_nodes from a 200. */
 static int presence(int port, const char *room, long long *conns, long long *n_nodes, char **body)
@@ -98,11 +152,11 @@ static void test_exact_under_churn(void **state)
 {
     (void)state;
     srt_raise_nofile(4096);
-    redis = srt_nodes_redis_start();
+    backend_start();
     /* closed streams count against the per-address limit until their node
      * has read the EOF: no limit, so that no open is refused */
     const char *const extra[] = {"--max-connections-per-addr", "0", NULL};
-    for (int i = 0; i < NODES; i++) srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], extra);
+    for (int i = 0; i < NODES; i++) node_start(i, extra);
     for (int i = 0; i < NODES; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
 
     enum { TOTAL = 10000, MAX_OPEN = 400 };
@@ -147,8 +201,7 @@ static void test_exact_under_churn(void **state)
         for (int i = 0; i < NODES; i++) wait_presence(nodes[i].port, room, 0, 0, WAIT_MS);
     }
     for (int i = 0; i < NODES; i++) srt_check_stop(&nodes[i]);
-    srt_nodes_redis_free(redis);
-    redis = NULL;
+    backend_stop();
 }
 
 static void open_n(srt_sse *s, size_t n, int port, const char *path)
@@ -164,9 +217,9 @@ static void close_n(srt_sse *s, size_t n)
 static void test_killed_node_drops_out(void **state)
 {
     (void)state;
-    redis = srt_nodes_redis_start();
+    backend_start();
     const char *const extra[] = {"--presence-ttl-ms", "1500", NULL};
-    for (int i = 0; i < 2; i++) srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], extra);
+    for (int i = 0; i < 2; i++) node_start(i, extra);
     for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
     srt_sse a[5], b[3];
     open_n(a, 5, nodes[0].port, "/sse?room=lobby");
@@ -187,15 +240,14 @@ static void test_killed_node_drops_out(void **state)
     close_n(b, 3);
     wait_presence(nodes[1].port, "lobby", 0, 0, WAIT_MS);
     srt_check_stop(&nodes[1]);
-    srt_nodes_redis_free(redis);
-    redis = NULL;
+    backend_stop();
 }
 
 static void test_redis_restart(void **state)
 {
     (void)state;
-    redis = srt_nodes_redis_start();
-    for (int i = 0; i < 2; i++) srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], NULL);
+    backend_start();
+    for (int i = 0; i < 2; i++) node_start(i, NULL);
     for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
     srt_sse a[4], b[2];
     open_n(a, 4, nodes[0].port, "/sse?room=x&room=y");
@@ -227,8 +279,7 @@ static void test_redis_restart(void **state)
     close_n(a + 1, 3);
     close_n(b, 2);
     for (int i = 0; i < 2; i++) srt_check_stop(&nodes[i]);
-    srt_nodes_redis_free(redis);
-    redis = NULL;
+    backend_stop();
 }
 
 /* Without Redis: the node's own count; bad input: 400 with the reason. */
@@ -273,14 +324,40 @@ static void test_single_node_and_bad_input(void **state)
     srt_check_stop(p);
 }
 
-/* An HS256 token (the test secret) for sub, allowed in every room. */
+/* An HS256 token (the test secret) for sub (NULL: a token without "sub",
+ * an anonymous stream), allowed in every room. */
 static char *user_token(const char *sub)
 {
-    char payload[256];
+    char payload[256], subj[64] = "";
     long now = (long)time(NULL);
-    snprintf(payload, sizeof payload, "{\"sub\":\"%s\",\"iat\":%ld,\"exp\":%ld,\"rooms\":[\"*\"]}",
-             sub, now - 5, now + 600);
+    if (sub) snprintf(subj, sizeof subj, "\"sub\":\"%s\",", sub);
+    snprintf(payload, sizeof payload, "{%s\"iat\":%ld,\"exp\":%ld,\"rooms\":[\"*\"]}", subj,
+             now - 5, now + 600);
     return hs_token(payload);
+}
+
+/* Waits until n subscribers listen on the events channel of room (the
+ * nodes with streams in it, once their subscription is confirmed). */
+static void wait_events_subscribed(const char *room, long long n)
+{
+    char channel[128];
+    snprintf(channel, sizeof channel, "sse:room:{%s}:presence:events", room);
+    if (!cluster_mode) {
+        srt_nodes_wait_numsub(redis, channel, n, WAIT_MS);
+        return;
+    }
+    int64_t deadline = srt_now_ms() + WAIT_MS;
+    long long have = 0;
+    do {
+        have = 0;
+        for (size_t i = 0; i < srt_cluster_size(cluster); i++) {
+            long long k = srt_cluster_shardnumsub(srt_cluster_node(cluster, i), channel);
+            if (k > 0) have += k;
+        }
+        if (have == n) return;
+        srt_sleep_ms(10);
+    } while (srt_ms_left(deadline) > 0);
+    fail_msg("%s: %lld subscribers, want %lld", channel, have, n);
 }
 
 static void open_as(srt_sse *s, int port, const char *room, const char *sub)
@@ -313,28 +390,30 @@ static char *get_ok(int port, const char *path)
 static void test_users_and_events(void **state)
 {
     (void)state;
-    redis = srt_nodes_redis_start();
+    backend_start();
     const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret,
                                  "--presence-events", "--presence-debounce-ms", "1500",
                                  "--presence-ttl-ms", "1500", NULL};
-    for (int i = 0; i < 2; i++) srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], extra);
+    for (int i = 0; i < 2; i++) node_start(i, extra);
     for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
     int A = nodes[0].port, B = nodes[1].port;
 
     srt_sse watcher, alice1, alice2, bob, carol;
-    open_as(&watcher, B, "chat", "watcher");
-    expect_presence_event(&watcher, "joined", "watcher");
+    /* the watcher is anonymous (a token without "sub"): it gets the events
+     * and makes none */
+    open_as(&watcher, B, "chat", NULL);
+    wait_events_subscribed("chat", 1);
     open_as(&alice1, A, "chat", "alice");
     expect_presence_event(&watcher, "joined", "alice");
     /* a second tab on the other node: counted, not announced */
     open_as(&alice2, B, "chat", "alice");
     wait_presence(A, "chat", 3, 2, WAIT_MS);
     char *body = get_ok(A, "/presence?room=chat");
-    assert_non_null(strstr(body, "\"connections\":3,\"users\":2,\"nodes\":2"));
+    assert_non_null(strstr(body, "\"connections\":3,\"users\":1,\"nodes\":2"));
     free(body);
     body = get_ok(B, "/presence?room=chat&members=1");
     assert_non_null(strstr(body, "{\"user\":\"alice\",\"connections\":2}"));
-    assert_non_null(strstr(body, "{\"user\":\"watcher\",\"connections\":1}"));
+    assert_null(strstr(body, "watcher"));
     assert_non_null(strstr(body, "\"next_cursor\":null"));
     free(body);
 
@@ -362,7 +441,7 @@ static void test_users_and_events(void **state)
                           "event: presence\ndata: {\"left\":\"carol\"}\n\n"};
     srt_node_expect_events_any_order(&watcher, left, 2);
     body = get_ok(B, "/presence?room=chat");
-    assert_non_null(strstr(body, "\"connections\":1,\"users\":1,\"nodes\":1"));
+    assert_non_null(strstr(body, "\"connections\":1,\"users\":0,\"nodes\":1"));
     free(body);
 
     /* bad paging input */
@@ -388,17 +467,16 @@ static void test_users_and_events(void **state)
     srt_sse_close(&carol);
     srt_sse_close(&watcher);
     srt_check_stop(&nodes[1]);
-    srt_nodes_redis_free(redis);
-    redis = NULL;
+    backend_stop();
 }
 
 /* Paging 250 users with limit 100: every user once, over several pages. */
 static void test_members_paged(void **state)
 {
     (void)state;
-    redis = srt_nodes_redis_start();
+    backend_start();
     const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret, NULL};
-    srt_node_start(&nodes[0], srt_redis_url(redis), node_ids[0], extra);
+    node_start(0, extra);
     srt_node_wait_health(nodes[0].port, 200, WAIT_MS);
     enum { USERS = 250 };
     srt_sse *s = calloc(USERS, sizeof *s);
@@ -430,19 +508,28 @@ static void test_members_paged(void **state)
     for (int i = 0; i < USERS; i++) srt_sse_close(&s[i]);
     free(s);
     srt_check_stop(&nodes[0]);
-    srt_nodes_redis_free(redis);
-    redis = NULL;
+    backend_stop();
 }
 
+/* SR_PRESENCE_CLUSTER=1: only the cluster-mode group (registered as its
+ * own ctest, test_presence_cluster). */
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_single_node_and_bad_input, srt_nodes_teardown),
-        cmocka_unit_test_teardown(test_killed_node_drops_out, srt_nodes_teardown),
-        cmocka_unit_test_teardown(test_redis_restart, srt_nodes_teardown),
-        cmocka_unit_test_teardown(test_exact_under_churn, srt_nodes_teardown),
-        cmocka_unit_test_teardown(test_users_and_events, srt_nodes_teardown),
-        cmocka_unit_test_teardown(test_members_paged, srt_nodes_teardown),
+    const struct CMUnitTest classic[] = {
+        cmocka_unit_test_teardown(test_single_node_and_bad_input, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_node_drops_out, classic_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_restart, classic_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exact_under_churn, classic_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users_and_events, classic_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_members_paged, classic_setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest in_cluster[] = {
+        cmocka_unit_test_setup_teardown(test_exact_under_churn, cluster_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_node_drops_out, cluster_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users_and_events, cluster_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_members_paged, cluster_setup, teardown),
+    };
+    const char *mode = getenv("SR_PRESENCE_CLUSTER");
+    if (mode && strcmp(mode, "1") == 0) return cmocka_run_group_tests_name("cluster", in_cluster, NULL, NULL);
+    return cmocka_run_group_tests_name("classic", classic, NULL, NULL);
 }
