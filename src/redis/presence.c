@@ -7,8 +7,10 @@
  *
  * Liveness: every ttl/3 the node SETs its liveness key to its incarnation
  * (PX ttl, GET). When the old value was not ours (nil: the TTL ran out or
- * Redis lost its data), the node takes a new random incarnation, SETs it,
- * and only once Redis confirmed that writes its whole ledger again. Room
+ * Redis lost its data), when a connection came (back) up, or when a write
+ * failed (its effect unknown), the node takes a new random incarnation,
+ * SETs it, and only once Redis confirmed that writes its whole ledger
+ * again; readers reap whatever the old incarnation left. Room
  * writes wait for that confirmation, so a reader can never see entries
  * that carry an incarnation the liveness key does not hold yet.
  *
@@ -311,13 +313,13 @@ static void send_beat(sr_rpresence *p);
  * once its timers have closed, so the failed replies still find it. */
 static void on_write_reply(void *ud, redisReply *reply, const char *err) {
     sr_rpresence *p = ud;
-    if (p->closing) return;
-    if (err || !reply) {
-        /* lost, refused or moved: everything is written again with the
-         * next flush (a change, or the heartbeat; on_up after a loss) */
-        maybe_refresh(p, err);
-        sr_pledger_mark_all(&p->ledger);
-    }
+    if (p->closing || (!err && reply)) return;
+    /* lost, refused or moved: what Redis holds is unknown now, and rooms
+     * whose 0 was in it are no longer in the ledger to be written again.
+     * The next heartbeat starts a new incarnation: readers reap every
+     * entry of the old one, and the whole ledger is written again. */
+    maybe_refresh(p, err);
+    p->live = LIVE_UNKNOWN;
 }
 
 typedef struct argvec {
@@ -989,14 +991,10 @@ void sr_rpresence_set(sr_rpresence *p, const char *room, uint32_t count, const c
 
 void sr_rpresence_on_up(sr_rpresence *p) {
     if (!p || p->closing) return;
-    /* a restart or failover may have lost our entries and liveness key */
+    /* writes may have been lost with the connection (a restart or
+     * failover may have lost everything): a new incarnation, as above */
     p->beat_inflight = 0;
-    if (p->live == LIVE_OK) {
-        sr_pledger_mark_all(&p->ledger);
-        send_beat(p); /* SET GET: a lost key brings a new incarnation */
-    } else {
-        send_set(p);
-    }
+    send_set(p);
 }
 
 void sr_rpresence_counters_get(const sr_rpresence *p, sr_rpresence_counters *out) {
