@@ -182,11 +182,11 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                       NUM(1, UINT32_MAX), .arg = "MS",
                                       .help = "a canary probe not back within this rebuilds the "
                                               "subscriber connection, in ms"},
-    [APP_OPT_PRESENCE_TTL] = {"presence-ttl-ms", "SSEROOMS_PRESENCE_TTL_MS", NUM(100, UINT32_MAX),
+    [APP_OPT_PRESENCE_TTL] = {"presence-ttl-ms", "SSEROOMS_PRESENCE_TTL_MS", NUM(0, UINT32_MAX),
                               .arg = "MS",
                               .help = "GET /presence with Redis: a node that stops refreshing its "
                                       "liveness key (every ttl/3) drops out of every count after "
-                                      "this, in ms"},
+                                      "this, in ms; 0 turns presence in Redis off"},
     [APP_OPT_PRESENCE_EVENTS] = {"presence-events", "SSEROOMS_PRESENCE_EVENTS", .kind = APP_KIND_ENUM,
                                  .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
                                  .help = "send \"event: presence\" {\"joined\"|\"left\":<sub>} to a "

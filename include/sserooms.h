@@ -732,7 +732,8 @@ typedef struct sr_redis_options {
     /* Presence (sr_presence_get, GET /presence; classic mode): this node's
      * per-room counts are written to Redis, coalesced, and tied to a
      * liveness key refreshed every ttl/3 that expires after ttl. */
-    uint32_t presence_ttl_ms;     /* 10000 (0 also means 10000) */
+    uint32_t presence_ttl_ms;     /* 10000; 0: presence off (nothing is
+                                     written, reads answer from this node) */
     int presence_events;          /* nonzero: publish and receive the
                                      join/leave events of users (set it
                                      with sr_config.presence_events) */

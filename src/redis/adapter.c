@@ -420,7 +420,9 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
     co.reconnect_min_ms = opts->reconnect_min_ms ? opts->reconnect_min_ms : 1;
     co.reconnect_max_ms = opts->reconnect_max_ms;
     rc = SR_ENOMEM;
-    if (!(a->presence = sr_rpresence_new(a, opts->presence_ttl_ms, opts->presence_events))) goto fail;
+    if (opts->presence_ttl_ms && /* 0: presence off */
+        !(a->presence = sr_rpresence_new(a, opts->presence_ttl_ms, opts->presence_events)))
+        goto fail;
     if (opts->cluster) {
         if ((rc = sr_rcluster_new(&a->cluster, a, opts->cluster, &co, opts->canary_interval_ms,
                                   opts->canary_timeout_ms, err, errcap)) != 0)
