@@ -391,7 +391,7 @@ static void av_free(argvec *av) {
 static int send_rooms(sr_rpresence *p, sr_pledger_entry **rooms, size_t n) {
     sr_redis_adapter *a = p->a;
     argvec keys = {0}, args = {0};
-    size_t klen;
+    size_t klen = 0;
     for (size_t i = 0; i < n; i++) {
         const sr_pledger_entry *r = rooms[i];
         av_key(&keys, room_key(a, r->name, r->len, ":presence", NULL, &klen), &klen);
@@ -694,7 +694,7 @@ static void on_hscan(void *ud, redisReply *r, const char *err) {
 
 static void read_members(read_call *rc) {
     sr_rpresence *p = rc->p;
-    size_t klen;
+    size_t klen = 0;
     char *key = room_key(p->a, rc->room, rc->room_len, ":presence:users", NULL, &klen);
     sr_rconn *c = key ? route(p, key, klen) : NULL;
     char count[24];
@@ -728,7 +728,7 @@ static void after_live(read_call *rc) {
     /* reap, then read again (the users count changes with it) */
     sr_redis_adapter *a = p->a;
     argvec av = {0};
-    size_t klen;
+    size_t klen = 0;
     char nk[24];
     av_push(&av, "EVAL", 4);
     av_push(&av, reap_script, sizeof reap_script - 1);
@@ -823,7 +823,7 @@ static void on_read_script(void *ud, redisReply *r, const char *err) {
      * are back (pending counts them; the last reply goes on) */
     rc->pending = rc->n_nodes + 1;
     for (size_t i = 0; i < rc->n_nodes; i++) {
-        size_t klen;
+        size_t klen = 0;
         char *key = live_key_of(p->a, rc->node[i], strlen(rc->node[i]), &klen);
         sr_rconn *c = key ? route(p, key, klen) : NULL;
         live_get *g = malloc(sizeof *g);
@@ -848,7 +848,7 @@ static void on_read_script(void *ud, redisReply *r, const char *err) {
 static void read_stage1(read_call *rc) {
     sr_rpresence *p = rc->p;
     rc->rounds++;
-    size_t hlen, ulen;
+    size_t hlen = 0, ulen = 0;
     char *h = room_key(p->a, rc->room, rc->room_len, ":presence", NULL, &hlen);
     char *u = room_key(p->a, rc->room, rc->room_len, ":presence:users", NULL, &ulen);
     sr_rconn *c = h && u ? route(p, h, hlen) : NULL;
@@ -869,7 +869,7 @@ static void read_stage1(read_call *rc) {
 int sr_rpresence_read(sr_rpresence *p, const char *room, const sr_presence_query *q,
                       sr_presence_fn fn, void *ud) {
     if (!p || p->closing) return SR_ECLOSED;
-    size_t len = strlen(room), hlen;
+    size_t len = strlen(room), hlen = 0;
     char *h = room_key(p->a, room, len, ":presence", NULL, &hlen);
     sr_rconn *c = h ? route(p, h, hlen) : NULL;
     free(h);
@@ -950,7 +950,7 @@ sr_rpresence *sr_rpresence_new(sr_redis_adapter *a, uint32_t ttl_ms, int events)
     p->ttl_ms = ttl_ms ? ttl_ms : 10000;
     p->events = events;
     sr_pledger_init(&p->ledger);
-    size_t klen;
+    size_t klen = 0;
     if (!(p->live_key = live_key_of(a, a->node_id, a->node_id_len, &klen))) {
         free(p);
         return NULL;

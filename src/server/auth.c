@@ -450,10 +450,11 @@ int sr_auth_stream(sr_conn *c, size_t n_rooms) {
     }
     sr_grants g;
     sr_grants_init(&g);
-    char *user = NULL;
+    char *user = NULL; /* set even when a later check refuses the token */
     if (verify_token(c, tok, len, &g, NULL, &user) == 0) {
         free(c->user);
         c->user = user; /* presence counts the stream under its "sub" */
+        user = NULL;
         rc = 0;
         for (size_t i = 0; i < n_rooms; i++) {
             if (!sr_grants_allow(&g, SR_GRANT_SUBSCRIBE, rooms[i], lens[i])) {
@@ -465,6 +466,7 @@ int sr_auth_stream(sr_conn *c, size_t n_rooms) {
         }
     }
     sr_grants_free(&g);
+    free(user);
 out:
     free(rooms);
     free(lens);

@@ -50,6 +50,7 @@ static const char *const settings[] = {
     "ticket-rate", "history",
     "history-ttl-ms", "history-max-bytes", "reset-event", "gap-event", "redis", "channel-prefix", "node-id",
     "redis-outbox", "redis-cluster", "redis-canary-interval-ms", "redis-canary-timeout-ms",
+    "presence-ttl-ms", "presence-events", "presence-debounce-ms",
     "log-format", "log-level", "demo", "web-root"};
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
