@@ -5,7 +5,7 @@
 # this machine, with a Release build and a real redis-server:
 #
 #  1. churn (S5: `sseload --churn`, PRESENCE_CONNS loops for
-#     PRESENCE_SECONDS, one room per loop) against one sserooms node on
+#     PRESENCE_SECONDS, all in one room as S5) against one sserooms node on
 #     Redis with presence off (--presence-ttl-ms 0) and on: streams
 #     opened+closed per second, and the ratio on/off (target >= 0.90);
 #  2. with presence on, the Redis commands the node sent for presence per
@@ -141,7 +141,7 @@ $RUNS runs, medians; $(date -u +%Y-%m-%d)). One node on one Redis, \`--threads 1
 | Redis commands per join or leave (presence on, S5) | $CMD_M (runs: ${CMDS[*]}; last: $LAST_DETAIL) | <= 0.1 |
 | GET /presence, 100,000 members on 10 simulated nodes | p50 $P50 ms, p99 $P99 ms, max $PMAX ms ($NREAD reads, one keep-alive connection, Python client) | p99 <= 2 ms |
 
-S5: \`sseload --churn\` with $CONNS loops for ${SECONDS_RUN}s, each opening a stream to its own room and closing it
+S5: \`sseload --churn\` with $CONNS loops for ${SECONDS_RUN}s, all in one room (as S5), each opening a stream and closing it
 as soon as the head arrived. Commands counted by Redis (\`INFO commandstats\`: eval + set) over the node's
 \`sserooms_redis_presence_changes_total\`. The read: 10 liveness keys and the room's hashes written
 straight into Redis; each read is one script (HGETALL of 10 fields + HLEN) and 10 GETs of liveness keys.
