@@ -96,8 +96,7 @@ typedef struct sr_presence_member {
 /* What sr_presence_get asks for; NULL: the counts only. */
 typedef struct sr_presence_query {
     int members;           /* nonzero: a page of the users too */
-    unsigned limit;        /* users per page, 1..1000 (0: 100); Redis may
-                              give a few more for a small room */
+    unsigned limit;        /* users per page, 1..1000 (0: 100) */
     const char *cursor;    /* NULL or "": the first page; else the
                               next_cursor of the previous answer */
 } sr_presence_query;
@@ -648,10 +647,12 @@ SR_API int sr_broadcast_sequenced(sr_server *srv, const char *const *rooms, size
 /* ------------------------------------------------------------------ */
 
 /* How many streams `room` has across the cluster (GET /presence). With an
- * adapter that keeps presence (Redis, classic mode) the count is read from
- * Redis: every node's local count, for the nodes whose liveness key is
- * alive (a node killed drops out within sr_redis_options.presence_ttl_ms).
- * Without one, the answer is this node's alone (cluster 0, nodes 1). A
+ * adapter that keeps presence (Redis, classic or cluster mode) the count is
+ * read from Redis: every node's local count, for the nodes whose liveness
+ * key is alive (a node killed drops out within
+ * sr_redis_options.presence_ttl_ms; docs/presence.md). Without one, the
+ * answer is this node's alone (cluster 0; nodes 1, or 0 for an empty
+ * room; members paged by an offset cursor). A
  * stream's user is the "sub" of the JWT that opened it (cfg.auth_*).
  * Returns 0 and fn runs once (at once without Redis, later with it; with
  * rc SR_ECLOSED when the server shuts down first), or a negative code and
@@ -729,9 +730,9 @@ typedef struct sr_redis_options {
      * owning the channel's slot). Ordered ids (sequence_next,
      * publish_sequenced) and history are not available in this mode. */
     const char *cluster;          /* NULL: classic mode (url) */
-    /* Presence (sr_presence_get, GET /presence; classic mode): this node's
-     * per-room counts are written to Redis, coalesced, and tied to a
-     * liveness key refreshed every ttl/3 that expires after ttl. */
+    /* Presence (sr_presence_get, GET /presence): this node's per-room
+     * counts are written to Redis, coalesced, and tied to a liveness key
+     * refreshed every ttl/3 that expires after ttl. */
     uint32_t presence_ttl_ms;     /* 10000; 0: presence off (nothing is
                                      written, reads answer from this node) */
     int presence_events;          /* nonzero: publish and receive the
