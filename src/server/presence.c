@@ -20,6 +20,9 @@
  * announced either: a reconnect makes no event. Events go to the room's
  * local streams only (a local broadcast), never through the adapter.
  *
+ * GET /rooms?scope=cluster reads every room this node has members in the
+ * same way (at most SR_PRESENCE_ROOMS_MAX) and answers once all are back.
+ *
  * GET /presence is an info route (registered with /rooms and /stats, one
  * condition in routes.c); while Redis answers, the connection holds its
  * later requests (sr_http_wait, as POST /publish with a sequence does).
@@ -374,4 +377,130 @@ void sr_presence_http(sr_conn *c) {
     c->http->wait = NULL;
     free(w);
     failed(c, rc, rc == SR_EADAPTER ? "redis unreachable" : NULL);
+}
+
+/* --- GET /rooms?scope=cluster ---------------------------------------------- */
+
+/* One read per room this node has members in; the answer goes out when the
+ * last comes back. */
+typedef struct rooms_read {
+    sr_http_wait *w;       /* the connection's wait (w->conn NULL: gone) */
+    size_t n, pending;
+    int failed;
+    char why[256];
+    struct rooms_item {
+        char *name;
+        uint64_t local, connections, users, nodes;
+    } *items;
+} rooms_read;
+
+typedef struct rooms_slot {
+    rooms_read *rr;
+    size_t i;
+} rooms_slot;
+
+#define SR_PRESENCE_ROOMS_MAX 1000
+
+static void rooms_free(rooms_read *rr) {
+    for (size_t i = 0; i < rr->n; i++) free(rr->items[i].name);
+    free(rr->items);
+    free(rr->w);
+    free(rr);
+}
+
+static void rooms_answer(rooms_read *rr) {
+    sr_conn *c = rr->w->conn;
+    if (c) {
+        c->http->wait = NULL;
+        if (rr->failed) {
+            failed(c, SR_EADAPTER, rr->why);
+        } else {
+            sr_buf b;
+            sr_buf_init(&b);
+            sr_buf_puts(&b, "{\"rooms\":[");
+            for (size_t i = 0; i < rr->n; i++) {
+                const struct rooms_item *it = &rr->items[i];
+                sr_buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
+                sr_buf_json_str(&b, it->name, strlen(it->name));
+                sr_buf_printf(&b, ",\"members\":%llu,\"connections\":%llu,\"users\":%llu,\"nodes\":%llu}",
+                              (unsigned long long)it->local, (unsigned long long)it->connections,
+                              (unsigned long long)it->users, (unsigned long long)it->nodes);
+            }
+            sr_buf_puts(&b, "],\"scope\":\"cluster\"}");
+            if (b.oom) sr_routes_error(c, 503, "out of memory", false);
+            else sr_routes_json(c, 200, b.p, b.len, NULL);
+            sr_buf_free(&b);
+        }
+        sr_conn_resume(c);
+    }
+    rooms_free(rr);
+}
+
+static void on_room_read(void *ud, const sr_presence *p) {
+    rooms_slot *s = ud;
+    rooms_read *rr = s->rr;
+    if (p->rc < 0) {
+        if (!rr->failed) snprintf(rr->why, sizeof rr->why, "%s", p->why ? p->why : sr_strerror(p->rc));
+        rr->failed = 1;
+    } else {
+        rr->items[s->i].connections = p->connections;
+        rr->items[s->i].users = p->users;
+        rr->items[s->i].nodes = p->nodes;
+    }
+    free(s);
+    if (--rr->pending == 0) rooms_answer(rr);
+}
+
+void sr_presence_rooms_http(sr_conn *c) {
+    sr_server *srv = c->srv;
+    if (!(srv->has_adapter && srv->adapter.presence_read)) {
+        sr_info_rooms(c); /* this node is the cluster */
+        return;
+    }
+    size_t n = sr_registry_room_count(srv->reg);
+    if (n > SR_PRESENCE_ROOMS_MAX) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "scope: this node has %zu rooms; scope=cluster reads at most %d "
+                                  "(use GET /presence?room=)", n, SR_PRESENCE_ROOMS_MAX);
+        sr_routes_error(c, 400, msg, false);
+        return;
+    }
+    rooms_read *rr = calloc(1, sizeof *rr);
+    sr_http_wait *w = malloc(sizeof *w + 1);
+    if (rr) rr->items = calloc(n ? n : 1, sizeof *rr->items);
+    if (!rr || !w || !rr->items) {
+        if (rr) free(rr->items);
+        free(rr);
+        free(w);
+        sr_routes_error(c, 503, "out of memory", false);
+        return;
+    }
+    w->conn = c;
+    w->key_len = 0;
+    w->key[0] = '\0';
+    rr->w = w;
+    sr_registry_iter it = {0};
+    sr_room *r;
+    while ((r = sr_registry_next(srv->reg, &it)) && rr->n < n) {
+        rr->items[rr->n].name = strdup(r->name);
+        rr->items[rr->n++].local = r->n_members;
+    }
+    c->http->wait = w;
+    rr->pending = rr->n + 1; /* + this function's own share, dropped below */
+    for (size_t i = 0; i < rr->n; i++) {
+        rooms_slot *s = malloc(sizeof *s);
+        if (s) s->rr = rr, s->i = i;
+        int rc = s && rr->items[i].name ? srv->adapter.presence_read(srv->adapter.ctx, rr->items[i].name,
+                                                                     NULL, on_room_read, s)
+                                        : SR_ENOMEM;
+        if (rc < 0) {
+            free(s);
+            if (!rr->failed)
+                snprintf(rr->why, sizeof rr->why, "%s",
+                         rc == SR_EADAPTER ? "redis unreachable" : sr_strerror(rc));
+            rr->failed = 1;
+            rr->pending--;
+        }
+    }
+    if (--rr->pending == 0) rooms_answer(rr); /* nothing went to the adapter */
 }

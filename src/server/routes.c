@@ -560,7 +560,12 @@ void sr_routes_dispatch(sr_conn *c) {
     }
     if (srv->cfg.enable_info && (strcmp(path, "/rooms") == 0 || strcmp(path, "/stats") == 0)) {
         if (method != HTTP_GET) reject(c, 405, "use GET");
-        else if (path[1] == 'r') sr_info_rooms(c);
+        else if (path[1] == 'r') {
+            const char *scope = sr_http_query(&c->http->req, "scope", 0);
+            if (!scope || strcmp(scope, "node") == 0) sr_info_rooms(c);
+            else if (strcmp(scope, "cluster") == 0) sr_presence_rooms_http(c);
+            else sr_routes_error(c, 400, "scope: give scope=cluster or scope=node", false);
+        }
         else sr_info_stats(c);
         return;
     }

@@ -226,6 +226,17 @@ static void test_killed_node_drops_out(void **state)
     open_n(b, 3, nodes[1].port, "/sse?room=lobby");
     wait_presence(nodes[0].port, "lobby", 8, 2, WAIT_MS);
     wait_presence(nodes[1].port, "lobby", 8, 2, WAIT_MS);
+    /* GET /rooms?scope=cluster: this node's rooms with the cluster's counts */
+    srt_response r;
+    assert_int_equal(srt_http_get(nodes[0].port, "/rooms?scope=cluster", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"rooms\":[{\"name\":\"lobby\",\"members\":5,\"connections\":8,"
+                                "\"users\":0,\"nodes\":2}],\"scope\":\"cluster\"}\n");
+    srt_response_free(&r);
+    assert_int_equal(srt_http_get(nodes[0].port, "/rooms?scope=galaxy", &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "scope: give scope=cluster or scope=node"));
+    srt_response_free(&r);
 
     assert_int_equal(srt_proc_signal(&nodes[0], SIGKILL), 0);
     srt_proc_wait(&nodes[0], 5000);
