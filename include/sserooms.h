@@ -88,6 +88,37 @@ typedef struct sr_message {
  * ..."). `text` is valid during the call only. */
 typedef void (*sr_sequence_fn)(void *ud, int rc, const char *text);
 
+/* One user of a room (sr_presence_get with members): a token's "sub". */
+typedef struct sr_presence_member {
+    const char *user;
+    uint64_t connections;  /* its streams in the room, all nodes */
+} sr_presence_member;
+
+/* What sr_presence_get asks for; NULL: the counts only. */
+typedef struct sr_presence_query {
+    int members;           /* nonzero: a page of the users too */
+    unsigned limit;        /* users per page, 1..1000 (0: 100) */
+    const char *cursor;    /* NULL or "": the first page; else the
+                              next_cursor of the previous answer */
+} sr_presence_query;
+
+/* Who is in a room (sr_presence_get), valid during the callback only. */
+typedef struct sr_presence {
+    int rc;                /* 0, or an SR_E* code: no answer (why) */
+    const char *why;       /* rc < 0: the reason */
+    const char *room;
+    uint64_t connections;  /* streams in the room on every live node */
+    uint64_t users;        /* distinct users ("sub") among them; streams
+                              without a user are not counted here */
+    uint64_t nodes;        /* live nodes with streams in the room */
+    int cluster;           /* 1: counted across nodes by the adapter;
+                              0: this node alone (no presence adapter) */
+    const sr_presence_member *members; /* with query->members: a page */
+    size_t n_members;
+    const char *next_cursor; /* NULL: that was the last page */
+} sr_presence;
+typedef void (*sr_presence_fn)(void *ud, const sr_presence *p);
+
 /* The bounds of a room's history (sr_config.history, history_ttl_ms). */
 typedef struct sr_history_limits {
     unsigned max_messages;
@@ -183,6 +214,15 @@ typedef struct sr_config {
     const char *stats_room;         /* if set: the /stats JSON is broadcast
                                        locally as event "stats" to this room */
     uint32_t stats_interval_ms;     /* 1000: period of those broadcasts */
+    /* Presence (GET /presence, sr_presence_get). presence_events: a room's
+     * streams get "event: presence" with {"joined":"<sub>"} when a user's
+     * first stream anywhere in the cluster joins and {"left":"<sub>"} when
+     * its last one leaves (users are JWT "sub"s: anonymous streams make
+     * none); a leave followed by a join of the same user within
+     * presence_debounce_ms makes no event at all. With Redis, also set
+     * sr_redis_options.presence_events. */
+    int presence_events;
+    uint32_t presence_debounce_ms;  /* 2000 */
 
     /* Authorization with JWT (see "Authorization" below). auth_alg NULL
      * (and every other auth_* string NULL): anonymous access, as before. */
@@ -577,6 +617,16 @@ typedef struct sr_adapter {
     int (*publish_acked)(void *ctx, const char *const *rooms, size_t n_rooms,
                          const sr_message *msg, const char *meta, size_t meta_len,
                          sr_sequence_fn done, void *ud, char *why, size_t why_cap);
+
+    /* Optional: presence across nodes (sr_presence_get). presence_set: the
+     * room now has `count` local streams (0: none), called on every join
+     * and leave, with the stream's user (NULL: none) and +1 / -1 for it;
+     * the adapter coalesces. presence_read: the cluster-wide
+     * count, with the contract of sequence_next (0 and fn exactly once,
+     * never before returning, or a negative code and fn never runs). */
+    void (*presence_set)(void *ctx, const char *room, uint32_t count, const char *user, int delta);
+    int (*presence_read)(void *ctx, const char *room, const sr_presence_query *q, sr_presence_fn fn,
+                         void *ud);
 } sr_adapter;
 
 /* Installs an adapter (copied) in place of the in-memory default; rooms that
@@ -696,6 +746,26 @@ SR_API int sr_broadcast_sequenced(sr_server *srv, const char *const *rooms, size
                                   void *ud);
 
 /* ------------------------------------------------------------------ */
+/* Presence                                                             */
+/* ------------------------------------------------------------------ */
+
+/* How many streams `room` has across the cluster (GET /presence). With an
+ * adapter that keeps presence (Redis, classic or cluster mode) the count is
+ * read from Redis: every node's local count, for the nodes whose liveness
+ * key is alive (a node killed drops out within
+ * sr_redis_options.presence_ttl_ms; docs/presence.md). Without one, the
+ * answer is this node's alone (cluster 0; nodes 1, or 0 for an empty
+ * room; members paged by an offset cursor). A
+ * stream's user is the "sub" of the JWT that opened it (cfg.auth_*).
+ * Returns 0 and fn runs once (at once without Redis, later with it; with
+ * rc SR_ECLOSED when the server shuts down first), or a negative code and
+ * fn never runs: SR_EROOM (bad name), SR_EINVAL (fn NULL, limit over
+ * 1000, a cursor that is not one), SR_EADAPTER
+ * (Redis unreachable), SR_ENOMEM. */
+SR_API int sr_presence_get(sr_server *srv, const char *room, const sr_presence_query *q,
+                           sr_presence_fn fn, void *ud);
+
+/* ------------------------------------------------------------------ */
 /* Statistics                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -780,6 +850,14 @@ typedef struct sr_redis_options {
     const char *tls_ca_file;
     const char *tls_cert_file;
     const char *tls_key_file;
+    /* Presence (sr_presence_get, GET /presence): this node's per-room
+     * counts are written to Redis, coalesced, and tied to a liveness key
+     * refreshed every ttl/3 that expires after ttl. */
+    uint32_t presence_ttl_ms;     /* 10000; 0: presence off (nothing is
+                                     written, reads answer from this node) */
+    int presence_events;          /* nonzero: publish and receive the
+                                     join/leave events of users (set it
+                                     with sr_config.presence_events) */
 } sr_redis_options;
 
 /* Fills *opts with the defaults above. */

@@ -49,6 +49,7 @@
 #include "tls/tls.h"
 #include "redis/canary.h"
 #include "redis/cluster.h"
+#include "redis/presence.h"
 #include "redis/envelope.h"
 #include "redis/history.h"
 
@@ -65,6 +66,7 @@ void sr_redis_options_init(sr_redis_options *opts) {
     opts->reconnect_max_ms = 2000;
     opts->canary_interval_ms = 1000;
     opts->canary_timeout_ms = 5000;
+    opts->presence_ttl_ms = 10000;
 }
 
 static void make_uuid_v4(char out[37]) {
@@ -512,6 +514,19 @@ int sr_redis_adapter_on_message(sr_redis_adapter *a, const redisReply *channel,
         a->n.foreign_channel++;
         return 0;
     }
+    if ((size_t)channel->len > a->prefix_len && channel->str[a->prefix_len] == '{') {
+        /* <prefix>{room}...: presence events, never a room (no room name
+         * has a '{') */
+        a->delivering++;
+        sr_rpresence_on_message(a->presence, channel->str, (size_t)channel->len, body->str,
+                                (size_t)body->len);
+        a->delivering--;
+        if (a->free_later && !a->delivering) {
+            free_adapter(a);
+            return 1;
+        }
+        return 0;
+    }
     sr_envelope env;
     switch (sr_envelope_decode(body->str, (size_t)body->len, SR_WIRE_JSON_DEPTH, &env)) {
     case SR_ENVELOPE_OK: break;
@@ -579,6 +594,7 @@ void sr_redis_adapter_channel_recovered(sr_redis_adapter *a, const char *channel
                                         uint64_t lost_ms) {
     if (a->closed || !a->recovered || len < a->prefix_len ||
         memcmp(channel, a->prefix, a->prefix_len) != 0 ||
+        (len > a->prefix_len && channel[a->prefix_len] == '{') || /* presence events */
         (a->canary && sr_canary_is_channel(a->canary, channel, len)))
         return;
     a->n.recoveries++;
@@ -610,6 +626,7 @@ static void on_pub_up(void *ud, sr_rconn *c) {
     sr_redis_adapter *a = ud;
     if (sr_rconn_up_count(c) > 1) a->n.reconnects++;
     sr_redis_history_on_pub(a, 1);
+    sr_rpresence_on_up(a->presence);
     outbox_replay(a); /* when the subscriber is also back and resubscribed */
     a->n.outbox = a->ob_len;
     park_drain(a);
@@ -697,6 +714,10 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
     co.ping_interval_ms = opts->ping_interval_ms;
     co.reconnect_min_ms = opts->reconnect_min_ms ? opts->reconnect_min_ms : 1;
     co.reconnect_max_ms = opts->reconnect_max_ms;
+    rc = SR_ENOMEM;
+    if (opts->presence_ttl_ms && /* 0: presence off */
+        !(a->presence = sr_rpresence_new(a, opts->presence_ttl_ms, opts->presence_events)))
+        goto fail;
     if (opts->cluster) {
         if ((rc = sr_rcluster_new(&a->cluster, a, opts->cluster, &co, opts->canary_interval_ms,
                                   opts->canary_timeout_ms, err, errcap)) != 0)
@@ -725,6 +746,7 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
             sr_rsubs_set(a->subs, name, (size_t)len, 1) != 0)
             goto fail;
     }
+    rc = SR_ENOMEM;
     sr_rconn_start(a->pub);
     sr_rconn_start(a->sub);
     *out = a;
@@ -757,6 +779,7 @@ void sr_redis_adapter_close(sr_redis_adapter *a) {
     if (!a || a->free_later) return;
     a->closed = 1;
     sr_redis_history_on_pub(a, 0); /* fetches waiting for the publisher fail */
+    sr_rpresence_close(a->presence); /* before the publisher fails its EVALs */
     park_flush_down(a, "the redis adapter closed before the publish could be sent");
     if (a->pub) sr_rconn_close(a->pub);
     if (a->sub) sr_rconn_close(a->sub);
@@ -923,6 +946,20 @@ static size_t vt_metrics_text(void *ctx, char *out, size_t cap) {
     return sr_redis_adapter_metrics_text(ctx, out, cap);
 }
 
+static void vt_presence_set(void *ctx, const char *room, uint32_t count, const char *user,
+                            int delta) {
+    sr_rpresence_set(((sr_redis_adapter *)ctx)->presence, room, count, user, delta);
+}
+
+static int vt_presence_read(void *ctx, const char *room, const sr_presence_query *q,
+                            sr_presence_fn fn, void *ud) {
+    return sr_rpresence_read(((sr_redis_adapter *)ctx)->presence, room, q, fn, ud);
+}
+
+void sr_redis_adapter_on_presence(sr_redis_adapter *a, sr_redis_presence_fn fn, void *ud) {
+    sr_rpresence_on_event(a->presence, fn, ud);
+}
+
 void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     memset(out, 0, sizeof *out);
     out->ctx = a;
@@ -942,4 +979,6 @@ void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     out->publish_sequenced = a->cluster ? NULL : vt_publish_sequenced;
     out->metrics_text = vt_metrics_text;
     sr_redis_history_vtable(a, out); /* resume history (history.c) */
+    out->presence_set = a->presence ? vt_presence_set : NULL;
+    out->presence_read = a->presence ? vt_presence_read : NULL;
 }

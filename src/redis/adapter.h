@@ -42,6 +42,11 @@ void sr_redis_adapter_on_recovered(sr_redis_adapter *a, sr_redis_recovered_fn fn
  * ("redis lost: subscriber: connection lost: closed by 127.0.0.1:6379"). */
 typedef void (*sr_redis_log_fn)(void *ud, int level, const char *msg);
 void sr_redis_adapter_on_log(sr_redis_adapter *a, sr_redis_log_fn fn, void *ud);
+/* A user's first stream in the cluster joined room (joined 1), or its last
+ * left (0): presence events (presence.h), when presence_events is on. */
+typedef void (*sr_redis_presence_fn)(void *ud, const char *room, size_t room_len, const char *user,
+                                     size_t user_len, int joined);
+void sr_redis_adapter_on_presence(sr_redis_adapter *a, sr_redis_presence_fn fn, void *ud);
 
 typedef struct sr_redis_counters {
     uint64_t published;         /* room publishes Redis acknowledged (PUBLISH, or

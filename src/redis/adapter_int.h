@@ -68,6 +68,7 @@ struct sr_redis_adapter {
     uint32_t canary_interval_ms;
     struct sr_rcluster *cluster; /* cluster mode (cluster.h): pub/sub are NULL */
     struct fetch_call *fetch_waiting; /* history fetches waiting for the publisher */
+    struct sr_rpresence *presence; /* classic mode: presence.c */
     sr_redis_recovered_fn recovered; /* a room's subscription is back (server) */
     void *recovered_ud;
     sr_redis_log_fn log;             /* state changes (transitions.c) */

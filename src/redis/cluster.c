@@ -16,6 +16,7 @@
 
 #include "json/json.h"
 #include "redis/cluster_int.h"
+#include "redis/presence.h"
 
 #define MAX_HOPS 3
 
@@ -107,6 +108,7 @@ static void on_down(void *ud, sr_rconn *c, const char *err) {
 static void on_pub_up(void *ud, sr_rconn *c) {
     rshard *s = ud;
     if (sr_rconn_up_count(c) > 1) s->cl->a->n.reconnects++;
+    sr_rpresence_on_up(s->cl->a->presence); /* a failover may have lost presence */
 }
 
 /* ------------------------------------------------------------ shards */

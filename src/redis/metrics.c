@@ -12,6 +12,7 @@
 #include "redis/adapter_int.h"
 #include "redis/canary.h"
 #include "redis/cluster.h"
+#include "redis/presence.h"
 
 static void sample(sr_buf *b, const char *type, const char *name, const char *help, const char *labels,
                    uint64_t v) {
@@ -53,6 +54,21 @@ size_t sr_redis_adapter_metrics_text(sr_redis_adapter *a, char *out, size_t cap)
     sample(&b, "counter", "envelopes_dropped_total", NULL, "{reason=\"foreign_channel\"}", k.foreign_channel);
     sample(&b, "counter", "sequenced_total", "Ordered ids Redis assigned.", NULL, k.sequenced);
     sample(&b, "counter", "sequence_failures_total", "Sequenced calls that got no id.", NULL, k.sequence_failures);
+    sr_rpresence_counters pc;
+    sr_rpresence_counters_get(a->presence, &pc);
+    sample(&b, "counter", "presence_changes_total", "Joins and leaves recorded for presence.", NULL,
+           pc.changes);
+    sample(&b, "counter", "presence_writes_total",
+           "Presence scripts sent (coalesced changes and liveness refreshes).", NULL, pc.writes);
+    sample(&b, "counter", "presence_reasserts_total",
+           "Times this node wrote its whole presence again (Redis lost it).", NULL, pc.reasserts);
+    sample(&b, "counter", "presence_reads_total", "Presence reads Redis answered.", NULL, pc.reads);
+    sample(&b, "counter", "presence_read_failures_total", "Presence reads Redis refused.", NULL,
+           pc.read_failures);
+    sr_buf_printf(&b, "# HELP sserooms_redis_presence_coalescing_ratio Joins and leaves per presence "
+                      "write since start.\n# TYPE sserooms_redis_presence_coalescing_ratio gauge\n"
+                      "sserooms_redis_presence_coalescing_ratio %.3f\n",
+                  pc.writes ? (double)pc.changes / (double)pc.writes : 0.0);
     uint64_t probes = 0, timeouts = 0, lag = 0;
     if (a->canary) {
         sr_canary_stats st;

@@ -24,6 +24,10 @@ static void recovered_to_server(void *ud, const char *room, size_t room_len, uin
 }
 
 static void log_to_server(void *ud, int level, const char *msg) { sr_log(ud, level, 0, "%s", msg); }
+static void presence_to_server(void *ud, const char *room, size_t room_len, const char *user,
+                               size_t user_len, int joined) {
+    sr_presence_event(ud, room, room_len, user, user_len, joined);
+}
 
 int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     if (!srv) return SR_EINVAL;
@@ -46,6 +50,7 @@ int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     sr_redis_adapter_on_recovered(a, recovered_to_server, srv);
     sr_redis_adapter_sequence_limits(a, srv->cfg.sequence_ttl_ms, srv->cfg.sequence_max_names);
     sr_redis_adapter_on_log(a, log_to_server, srv);
+    sr_redis_adapter_on_presence(a, presence_to_server, srv);
     sr_adapter vt;
     sr_redis_adapter_vtable(a, &vt);
     rc = sr_server_set_adapter(srv, &vt);

@@ -18,7 +18,9 @@
  * Room events: SR_ROOM_CREATED runs after the first member was added (the
  * room is linked and findable); SR_ROOM_EMPTIED after the last member was
  * removed, while the room is still linked (its name is readable), and the
- * room is unlinked and freed right after. The callback must not join,
+ * room is unlinked and freed right after. SR_ROOM_JOINED follows every
+ * join (after CREATED), SR_ROOM_LEFT every leave (before EMPTIED), with the
+ * member count already changed (presence counts from them). The callback must not join,
  * leave or free through the registry (read-only calls are fine): it runs in
  * the middle of those operations.
  *
@@ -51,6 +53,7 @@ struct sr_registry {
     size_t n_rooms;
     uint64_t last_stamp;
     sr_room_event_fn on_event;
+    sr_member *event_member;   /* during SR_ROOM_JOINED / SR_ROOM_LEFT */
     void *ud;
 };
 
@@ -374,6 +377,11 @@ int sr_registry_join(sr_registry *reg, sr_member *m, const char *name, size_t le
         if (reg->on_event)
             reg->on_event(reg->ud, room, SR_ROOM_CREATED);
     }
+    if (reg->on_event) {
+        reg->event_member = m;
+        reg->on_event(reg->ud, room, SR_ROOM_JOINED);
+        reg->event_member = NULL;
+    }
     return 0;
 }
 
@@ -400,6 +408,11 @@ static void leave_at(sr_registry *reg, sr_member *m, uint32_t i, int shrink_memb
     if (shrink_member)
         member_maybe_shrink(m);
 
+    if (reg->on_event) {
+        reg->event_member = m;
+        reg->on_event(reg->ud, room, SR_ROOM_LEFT);
+        reg->event_member = NULL;
+    }
     if (room->n_members == 0) {
         if (reg->on_event)
             reg->on_event(reg->ud, room, SR_ROOM_EMPTIED);
@@ -414,6 +427,10 @@ void sr_registry_leave_at(sr_registry *reg, sr_member *m, uint32_t i) {
     if (!reg || !m || i >= m->n_rooms)
         return;
     leave_at(reg, m, i, 1);
+}
+
+sr_member *sr_registry_event_member(const sr_registry *reg) {
+    return reg ? reg->event_member : NULL;
 }
 
 int sr_registry_leave(sr_registry *reg, sr_member *m, const char *name, size_t len) {

@@ -54,7 +54,9 @@ struct sr_room {
 
 typedef enum sr_room_event {
     SR_ROOM_CREATED = 1, /* first member joined */
-    SR_ROOM_EMPTIED = 2  /* last member left; the room is freed after the callback */
+    SR_ROOM_EMPTIED = 2, /* last member left; the room is freed after the callback */
+    SR_ROOM_JOINED = 3,  /* a member joined (after SR_ROOM_CREATED for the first) */
+    SR_ROOM_LEFT = 4     /* a member left (before SR_ROOM_EMPTIED for the last) */
 } sr_room_event;
 
 /* Runs inside join / leave / leave-all: it must not join, leave or free
@@ -80,6 +82,8 @@ void sr_registry_leave_at(sr_registry *reg, sr_member *m, uint32_t i);
 /* Leaves every room, in reverse join order; frees a heap membership array. */
 void sr_registry_leave_all(sr_registry *reg, sr_member *m);
 /* 1 if m is in room, else 0. */
+/* During SR_ROOM_JOINED / SR_ROOM_LEFT: the member that joined or left. */
+sr_member *sr_registry_event_member(const sr_registry *reg);
 int sr_registry_is_member(const sr_member *m, const sr_room *room);
 /* The `joined` stamp of m's membership of room; UINT64_MAX when m is not
  * a member. */

@@ -10,6 +10,7 @@
  *    redeemed (and sets that cookie), else a token is taken from the
  *    Authorization header, ?token= or the cookie, verified, and its "rooms"
  *    claim must allow every ?room=; else 401 / 403 and nothing is joined;
+ *    the token's "sub" becomes the stream's user (presence counts users);
  *  - POST /publish (sr_auth_bearer_grants + sr_auth_publish_allowed): a
  *    Bearer token whose "publish" claim allows every target room, and with
  *    "sequence", whose "sequences" claim allows that name
@@ -484,6 +485,17 @@ static uint64_t token_subject(const sr_json_value *payload, const char *token, s
     return h ^ sr_hash("t", 1); /* never equal to a "sub" hash but by chance */
 }
 
+/* The token's "sub" (decoded by token_subject) as a string for presence
+ * (NULL: none, or not a plain string of 1..256 bytes without control
+ * characters). */
+static char *sub_user(const char *sub) {
+    size_t n = strlen(sub);
+    if (n == 0 || n > 256) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)sub[i] < 0x20 || sub[i] == 0x7f) return NULL;
+    return strndup(sub, n);
+}
+
 /* Verifies token[0..len) and reads its grants (and, when subject is not
  * NULL, its ticket subject; when exp_s is not NULL, its "exp", 0 without).
  * 0, or -1 after answering 401 (or 503) and counting why. */
@@ -874,6 +886,8 @@ int sr_auth_stream(sr_conn *c, size_t n_rooms) {
     sr_grants_init(&g);
     tok_info info;
     if (verify_token(c, tok, len, &g, &info) == 0) {
+        free(c->user);
+        c->user = sub_user(info.sub); /* presence counts the stream under its "sub" */
         rc = 0;
         /* the stream ends when the token would no longer be accepted */
         c->auth_deadline_ms =

@@ -899,6 +899,7 @@ static void on_conn_closed(uv_handle_t *h) {
     sr_h2c_free(c);
     sr_addr_release(srv, c);
     sr_http_budget_update(c); /* closing: its share drops to 0 */
+    free(c->user);
     free(c);
     sr_server_conn_gone(srv);
 }

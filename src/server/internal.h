@@ -138,6 +138,9 @@ struct sr_conn {
     uint32_t wslot;             /* writer threads: slot + 1; 0 = written here */
     uint32_t requests;          /* requests read on this connection */
     struct sr_addr_count *addr; /* its client address's entry (limits.c) */
+    char *user;                 /* the "sub" of the JWT that opened the
+                                   stream (auth.c), NULL: anonymous;
+                                   presence counts users by it */
     size_t pinned;              /* its share of srv->http_pinned (limits.c) */
     struct sr_resume *resume;   /* set while its history replay is fetched
                                    (history_resume.c): live frames wait there */
@@ -360,6 +363,9 @@ struct sr_server {
     struct sr_recover *recover; /* watermark and recovery rounds (recover.c) */
     uv_timer_t recover_timer;   /* closes a recovery round */
     sr_h2_counters h2;          /* HTTP/2 (h2conn.c) */
+    uv_timer_t presence_timer;  /* debounced leave events (presence.c) */
+    struct sr_presence_pending *presence_pending; /* leaves waiting, oldest first */
+    struct sr_presence_pending *presence_pending_tail;
 };
 
 /* conn.c */
@@ -435,6 +441,17 @@ void sr_info_healthz(sr_conn *c);
 void sr_info_livez(sr_conn *c);
 void sr_info_readyz(sr_conn *c);
 void sr_info_rooms(sr_conn *c);
+/* presence.c: GET /presence; the room's local count changed (join/leave). */
+void sr_presence_http(sr_conn *c);
+/* GET /rooms?scope=cluster: this node's rooms with their cluster counts. */
+void sr_presence_rooms_http(sr_conn *c);
+void sr_presence_room_changed(sr_server *srv, const sr_room *room, const sr_member *m, int joined);
+/* A user's first stream in the cluster joined room (joined 1) or its last
+ * left (0): debounced, then "event: presence" to the room's streams. */
+void sr_presence_event(sr_server *srv, const char *room, size_t room_len, const char *user,
+                       size_t user_len, int joined);
+/* Frees the debounce state (shutdown). */
+void sr_presence_free(sr_server *srv);
 void sr_info_stats(sr_conn *c);
 void sr_adapter_stats_json(sr_server *srv, sr_buf *b);
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * routes.c: the HTTP endpoints other than the stream itself:
- * POST /publish, GET /healthz, /livez, /readyz, /rooms, /stats, CORS preflight (POST
+ * POST /publish, GET /healthz, /livez, /readyz, /rooms, /stats, /presence
+ * (presence.c), CORS preflight (POST
  * /tickets and the token checks are in auth.c), and the
  * JSON error responses every endpoint shares. The fixed endpoints (also
  * POST /disconnect, revoke.c) are rows of one table (routes[]); a row
@@ -783,13 +784,24 @@ typedef struct sr_route {
     const char *wrong_method; /* the 405's message */
 } sr_route;
 
+/* GET /rooms: this node's members, or (scope=cluster) with the cluster
+ * counts of presence. */
+static void rooms_http(sr_conn *c) {
+    const char *scope = sr_http_query(&c->http->req, "scope", 0);
+    if (!scope || strcmp(scope, "node") == 0) sr_info_rooms(c);
+    else if (strcmp(scope, "cluster") == 0) sr_presence_rooms_http(c);
+    else sr_routes_error(c, 400, "scope: give scope=cluster or scope=node", false);
+}
+
 static const sr_route routes[] = {
     /* probes: HEAD too (load balancers and k8s use either); never admin */
     {"/healthz", SR_ROUTE_GET | SR_ROUTE_HEAD, SR_ROUTE_INFO, 0, sr_info_healthz, "use GET or HEAD"},
     {"/livez", SR_ROUTE_GET | SR_ROUTE_HEAD, SR_ROUTE_INFO, 0, sr_info_livez, "use GET or HEAD"},
     {"/readyz", SR_ROUTE_GET | SR_ROUTE_HEAD, SR_ROUTE_INFO, 0, sr_info_readyz, "use GET or HEAD"},
     /* room names (user:alice) and counters: admin */
-    {"/rooms", SR_ROUTE_GET, SR_ROUTE_INFO, 1, sr_info_rooms, "use GET"},
+    {"/rooms", SR_ROUTE_GET, SR_ROUTE_INFO, 1, rooms_http, "use GET"},
+    /* who is in a room, cluster-wide (presence.c) */
+    {"/presence", SR_ROUTE_GET, SR_ROUTE_INFO, 1, sr_presence_http, "use GET"},
     {"/stats", SR_ROUTE_GET, SR_ROUTE_INFO, 1, sr_info_stats, "use GET"},
     {"/metrics", SR_ROUTE_GET, SR_ROUTE_METRICS, 1, sr_routes_metrics, "use GET"},
     /* ends streams by sub, room or connection id, on every node (revoke.c) */

@@ -71,6 +71,7 @@ void sr_config_init(sr_config *cfg) {
     cfg->sequence_ttl_ms = 2592000000u; /* 30 days */
     cfg->max_publish_bytes = 16u * 1024 * 1024;
     cfg->h2_max_streams = 128;
+    cfg->presence_debounce_ms = 2000;
 }
 
 static const char *keep_string(sr_server *srv, const char *s) {
@@ -90,6 +91,10 @@ static const char *keep_string(sr_server *srv, const char *s) {
 static void on_room_event(void *ud, sr_room *room, sr_room_event ev) {
     sr_server *srv = ud;
     if (!srv->has_adapter) return;
+    if (ev == SR_ROOM_JOINED || ev == SR_ROOM_LEFT) {
+        sr_presence_room_changed(srv, room, sr_registry_event_member(srv->reg), ev == SR_ROOM_JOINED);
+        return;
+    }
     if (ev == SR_ROOM_CREATED && srv->adapter.subscribe)
         srv->adapter.subscribe(srv->adapter.ctx, room->name);
     else if (ev == SR_ROOM_EMPTIED && srv->adapter.unsubscribe)
@@ -452,6 +457,9 @@ int sr_server_listen(sr_server *srv) {
     uv_timer_init(srv->loop, &srv->recover_timer);
     srv->recover_timer.data = srv;
     uv_unref((uv_handle_t *)&srv->recover_timer);
+    uv_timer_init(srv->loop, &srv->presence_timer);
+    srv->presence_timer.data = srv;
+    uv_unref((uv_handle_t *)&srv->presence_timer);
     unsigned writers = sr_writers_wanted(&srv->cfg);
     if (writers && sr_writers_start(srv, writers) < 0) {
         /* no threads to be had: everything stays on this loop */
@@ -460,7 +468,7 @@ int sr_server_listen(sr_server *srv) {
     }
     sr_stats_room_start(srv);
     sr_auth_start(srv);
-    srv->open_handles += 6;
+    srv->open_handles += 7;
     srv->handles_ready = true;
     srv->listening = true;
     return SR_OK;
@@ -496,6 +504,7 @@ static void close_server_handles(sr_server *srv) {
     uv_close((uv_handle_t *)&srv->heartbeat_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->grace_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->recover_timer, on_server_handle_closed);
+    uv_close((uv_handle_t *)&srv->presence_timer, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->stats_timer, on_server_handle_closed);
     sr_auth_close(srv, on_server_handle_closed);
 }
@@ -574,6 +583,7 @@ void sr_server_free(sr_server *srv) {
     if (srv->bus) sr_server_attach_memory_bus(srv, NULL);
     sr_sequence_shutdown(srv);
     sr_seq_table_free(&srv->seq);
+    sr_presence_free(srv);
     sr_batch_free(srv); /* before the rooms it points at */
     if (srv->reg) sr_registry_free(srv->reg);
     sr_frame_unref(srv->heartbeat_frame);
@@ -623,6 +633,13 @@ int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter) {
         while ((room = sr_registry_next(srv->reg, &it))) adapter->subscribe(adapter->ctx, room->name);
         /* POST /disconnect reaches the other nodes there (revoke.c) */
         if (sr_revoke_wanted(srv)) adapter->subscribe(adapter->ctx, SR_CONTROL_ROOM);
+    }
+    if (adapter->presence_set) {
+        sr_registry_iter it = {0};
+        sr_room *room;
+        while ((room = sr_registry_next(srv->reg, &it)))
+            for (uint32_t i = 0; i < room->n_members; i++)
+                sr_presence_room_changed(srv, room, room->members[i], 1);
     }
     return SR_OK;
 }

@@ -23,3 +23,8 @@ sr_integration_test(test_publish_limits)
 # each (restart, canary timeout, wrong password), EMFILE counted and logged
 # once per window, listen errors naming their cause.
 sr_integration_test(test_redis_logs)
+# Presence across nodes (issue #15): exact under churn, a killed node drops
+# out within its liveness TTL, a Redis restart, bad input.
+sr_integration_test(test_presence)
+target_sources(test_presence PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth_tokens.c)
+target_include_directories(test_presence PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)

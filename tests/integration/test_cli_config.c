@@ -54,6 +54,7 @@ static const char *const settings[] = {
     "sequence-max-names", "sequence-ttl-ms", "redis", "channel-prefix", "node-id",
     "redis-outbox", "redis-cluster", "redis-tls-ca", "redis-tls-cert", "redis-tls-key",
     "redis-canary-interval-ms", "redis-canary-timeout-ms",
+    "presence-ttl-ms", "presence-events", "presence-debounce-ms",
     "log-format", "log-level", "demo", "web-root"};
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
@@ -314,9 +315,9 @@ static void test_help_and_docs_list_every_option(void **state)
 static void test_report_format_and_round_trip(void **state)
 {
     (void)state;
-    report_line lines[64], again[64];
+    report_line lines[128], again[128];
     srt_run_result r;
-    size_t n = check_config(NULL, NULL, lines, 64, &r);
+    size_t n = check_config(NULL, NULL, lines, 128, &r);
     assert_int_equal(r.err_len, 0);
     assert_non_null(strstr(r.out, "# config file: none\n"));
     assert_int_equal(n, N_SETTINGS); /* one line each, in table order */
@@ -337,7 +338,7 @@ static void test_report_format_and_round_trip(void **state)
     /* the report is itself a valid config file giving the same settings */
     const char *path = write_file("report.conf", r.out);
     srt_run_result r2;
-    size_t n2 = check_config((const char *[]){"--config", path, NULL}, NULL, again, 64, &r2);
+    size_t n2 = check_config((const char *[]){"--config", path, NULL}, NULL, again, 128, &r2);
     assert_int_equal(n2, n);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(again[i].value, lines[i].value);
@@ -358,7 +359,7 @@ static void test_report_format_and_round_trip(void **state)
                                      "cors-origin=c.example\n"
                                      "\tmax-connections\t=\t12\n"
                                      "publish-key = a#b\n");
-    n = check_config((const char *[]){"--config", path, NULL}, NULL, lines, 64, &r);
+    n = check_config((const char *[]){"--config", path, NULL}, NULL, lines, 128, &r);
     char where[700];
     snprintf(where, sizeof where, "file %s:4", path);
     expect_setting(lines, n, "node-id", 0, "node-1", where);
@@ -387,10 +388,10 @@ static void test_precedence_in_report(void **state)
                                                "log-level = warn\n");
     const char *env[] = {"SSEROOMS_HEARTBEAT_MS=2000", "SSEROOMS_MAX_BODY_BYTES=4000",
                          "SSEROOMS_CORS_ORIGIN=https://env.example", NULL};
-    report_line lines[64];
+    report_line lines[128];
     srt_run_result r;
     size_t n = check_config((const char *[]){"--max-body-bytes", "5000", "--config", path, NULL},
-                            env, lines, 64, &r);
+                            env, lines, 128, &r);
     char where[700];
     snprintf(where, sizeof where, "file %s:1", path);
     expect_setting(lines, n, "port", 0, "1111", where);
@@ -407,27 +408,27 @@ static void test_precedence_in_report(void **state)
 
     n = check_config((const char *[]){"--config", path, "--cors-origin", "https://flag-a.example",
                                       "--cors-origin", "https://flag-b.example", NULL},
-                     env, lines, 64, &r);
+                     env, lines, 128, &r);
     assert_int_equal(count_lines(lines, n, "cors-origin"), 2);
     expect_setting(lines, n, "cors-origin", 0, "https://flag-a.example", "flag --cors-origin");
     expect_setting(lines, n, "cors-origin", 1, "https://flag-b.example", "flag --cors-origin");
     srt_run_result_free(&r);
 
-    n = check_config((const char *[]){"--config", path, NULL}, NULL, lines, 64, &r);
+    n = check_config((const char *[]){"--config", path, NULL}, NULL, lines, 128, &r);
     snprintf(where, sizeof where, "file %s:6", path);
     expect_setting(lines, n, "cors-origin", 1, "https://file-b.example", where);
     srt_run_result_free(&r);
 
     /* an empty variable empties the file's list */
     n = check_config((const char *[]){"--config", path, NULL},
-                     (const char *[]){"SSEROOMS_CORS_ORIGIN=", NULL}, lines, 64, &r);
+                     (const char *[]){"SSEROOMS_CORS_ORIGIN=", NULL}, lines, 128, &r);
     expect_setting(lines, n, "cors-origin", 0, "", "env SSEROOMS_CORS_ORIGIN");
     srt_run_result_free(&r);
 
     /* the file named by SSEROOMS_CONFIG; --config wins over it */
     char var[700];
     snprintf(var, sizeof var, "SSEROOMS_CONFIG=%s", path);
-    n = check_config(NULL, (const char *[]){var, NULL}, lines, 64, &r);
+    n = check_config(NULL, (const char *[]){var, NULL}, lines, 128, &r);
     expect_setting(lines, n, "port", 0, "1111", "file");
     assert_non_null(strstr(r.out, "(from SSEROOMS_CONFIG)"));
     srt_run_result_free(&r);
@@ -607,12 +608,12 @@ static void test_secrets_are_masked(void **state)
 {
     (void)state;
     const char *path = write_file("secret.conf", "publish-key = file-secret-AAA\n");
-    report_line lines[64];
+    report_line lines[128];
     srt_run_result r;
     size_t n = check_config(
         (const char *[]){"--config", path, NULL},
         (const char *[]){"SSEROOMS_REDIS_URL=redis://admin:env-secret-BBB@127.0.0.1:1/3", NULL},
-        lines, 64, &r);
+        lines, 128, &r);
     assert_null(strstr(r.out, "secret-AAA"));
     assert_null(strstr(r.out, "secret-BBB"));
     expect_setting(lines, n, "publish-key", 0, "********", "file");
@@ -628,7 +629,7 @@ static void test_secrets_are_masked(void **state)
         {"redis://127.0.0.1:6380/1", "redis://127.0.0.1:6380/1"},
     };
     for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
-        n = check_config((const char *[]){"--redis", urls[i][0], NULL}, NULL, lines, 64, &r);
+        n = check_config((const char *[]){"--redis", urls[i][0], NULL}, NULL, lines, 128, &r);
         assert_null(strstr(r.out, "pw-secret"));
         expect_setting(lines, n, "redis", 0, urls[i][1], "flag --redis");
         srt_run_result_free(&r);

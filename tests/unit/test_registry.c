@@ -84,6 +84,7 @@ typedef struct event_log {
 
 static void log_event(void *ud, sr_room *room, sr_room_event ev) {
     event_log *log = ud;
+    if (ev == SR_ROOM_JOINED || ev == SR_ROOM_LEFT) return; /* counted in test_member_events */
     assert_true(log->n < MAX_EVENTS);
     assert_true(room->name_len < sizeof log->name[0]);
     assert_int_equal(room->name[room->name_len], '\0');
@@ -376,6 +377,11 @@ static int room_id(const sr_room *room) {
 
 static void model_event(void *ud, sr_room *room, sr_room_event ev) {
     model *md = ud;
+    if (ev == SR_ROOM_JOINED || ev == SR_ROOM_LEFT) {
+        /* the count has already changed; the room stays linked meanwhile */
+        assert_ptr_equal(sr_registry_find(md->reg, room->name, room->name_len), room);
+        return;
+    }
     int id = room_id(room);
     if (ev == SR_ROOM_CREATED) {
         assert_false(md->live[id]);
@@ -539,10 +545,62 @@ static int is_pow2(size_t v) {
     return v != 0 && (v & (v - 1)) == 0;
 }
 
+/* One SR_ROOM_JOINED / SR_ROOM_LEFT as seen by the callback: who, and the
+ * room's member count then. */
+typedef struct member_log {
+    sr_registry *reg;
+    int n;
+    sr_room_event ev[16];
+    sr_member *who[16];
+    uint32_t members[16];
+} member_log;
+
+static void log_member_event(void *ud, sr_room *room, sr_room_event ev) {
+    member_log *log = ud;
+    if (ev != SR_ROOM_JOINED && ev != SR_ROOM_LEFT) {
+        assert_null(sr_registry_event_member(log->reg));
+        return;
+    }
+    assert_true(log->n < 16);
+    log->ev[log->n] = ev;
+    log->who[log->n] = sr_registry_event_member(log->reg);
+    log->members[log->n++] = room->n_members;
+}
+
+/* Every join and leave is reported once, after the count changed, with
+ * the member concerned (presence counts from them). */
+static void test_member_events(void **state) {
+    (void)state;
+    member_log log = {0};
+    sr_registry *reg = sr_registry_new(log_member_event, &log);
+    log.reg = reg;
+    sr_member a = {0}, b = {0};
+    assert_int_equal(join(reg, &a, "r"), 0);
+    assert_int_equal(join(reg, &b, "r"), 0);
+    assert_int_equal(join(reg, &b, "r"), 1); /* already in: no event */
+    assert_int_equal(sr_registry_leave(reg, &a, "r", 1), 0);
+    sr_registry_leave_all(reg, &b);
+    assert_int_equal(log.n, 4);
+    assert_int_equal(log.ev[0], SR_ROOM_JOINED);
+    assert_ptr_equal(log.who[0], &a);
+    assert_int_equal(log.members[0], 1);
+    assert_ptr_equal(log.who[1], &b);
+    assert_int_equal(log.members[1], 2);
+    assert_int_equal(log.ev[2], SR_ROOM_LEFT);
+    assert_ptr_equal(log.who[2], &a);
+    assert_int_equal(log.members[2], 1);
+    assert_int_equal(log.ev[3], SR_ROOM_LEFT);
+    assert_ptr_equal(log.who[3], &b);
+    assert_int_equal(log.members[3], 0);
+    assert_null(sr_registry_event_member(reg));
+    sr_registry_free(reg);
+}
+
+/* counts[0]: rooms created, [1]: emptied, [2]: joins, [3]: leaves. */
 static void count_event(void *ud, sr_room *room, sr_room_event ev) {
     long *counts = ud;
     (void)room;
-    counts[ev == SR_ROOM_CREATED ? 0 : 1]++;
+    counts[ev == SR_ROOM_CREATED ? 0 : ev == SR_ROOM_EMPTIED ? 1 : ev == SR_ROOM_JOINED ? 2 : 3]++;
 }
 
 /* Every room once through the iterator; returns how many. */
@@ -564,7 +622,7 @@ static size_t iterate_all(sr_registry *reg, unsigned char *seen_room, size_t n_n
 static void test_table_growth_and_shrink(void **state) {
     (void)state;
     enum { N = 100000 };
-    long counts[2] = {0, 0};
+    long counts[4] = {0, 0, 0, 0};
     sr_registry *reg = sr_registry_new(count_event, counts);
     assert_non_null(reg);
     assert_int_equal(sr_registry_bucket_count(reg), 16);
@@ -632,7 +690,7 @@ static void test_table_growth_and_shrink(void **state) {
  * and resets their members. */
 static void test_free_with_rooms(void **state) {
     (void)state;
-    long counts[2] = {0, 0};
+    long counts[4] = {0, 0, 0, 0};
     sr_registry *reg = sr_registry_new(count_event, counts);
     assert_non_null(reg);
     sr_member m[3] = {{0}};
@@ -711,7 +769,7 @@ static void test_allocation_failures(void **state) {
     long k;
     for (k = 0;; k++) {
         long created = 0, emptied = 0;
-        long counts[2] = {0, 0};
+        long counts[4] = {0, 0, 0, 0};
         alloc_failures = 0;
         fail_alloc_at(k);
         sr_registry *reg = sr_registry_new(count_event, counts);
@@ -781,6 +839,7 @@ int main(void) {
         cmocka_unit_test(test_leave_all_reverse_order),
         cmocka_unit_test(test_inline_heap_and_leave_at),
         cmocka_unit_test(test_room_events_exactly_once),
+        cmocka_unit_test(test_member_events),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_table_growth_and_shrink),
         cmocka_unit_test(test_free_with_rooms),

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * presence.h: cluster-wide room presence through Redis (presence.c).
+ *
+ * Per room R (every key carries the hash tag {R}, so one script reaches all
+ * of a room's keys, in classic and in cluster mode; room names never
+ * contain '{', so none of them can be taken for a room channel):
+ *   <prefix>{R}:presence               hash  node id -> "<count>:<incarnation>"
+ *   <prefix>{R}:presence:users         hash  user -> connections, all nodes
+ *   <prefix>{R}:presence:users:<node>  hash  user -> connections on <node>
+ *   <prefix>{R}:presence:events        channel of join/leave events
+ * and per node <prefix>presence:node:{<node>} = its incarnation, PX ttl.
+ *
+ * A node's room entries count only while its liveness key holds the
+ * incarnation they carry: a reader GETs the liveness keys of the nodes it
+ * finds and removes the entries of the dead (and their users) in one
+ * script, conditional on the incarnation it saw, so nothing a node wrote
+ * after coming back can be removed. A node whose liveness key was gone
+ * (TTL ran out, Redis lost its data) takes a new incarnation and writes
+ * its whole ledger again.
+ *
+ * Writes are coalesced: joins and leaves only change the ledger (room ->
+ * count and user -> count, dirty flags); the dirty rooms go out together
+ * at most every SR_PRESENCE_FLUSH_MS, one EVAL for all of them in classic
+ * mode, one per slot in cluster mode.
+ */
+#ifndef SR_REDIS_PRESENCE_H
+#define SR_REDIS_PRESENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sserooms.h"
+
+/* --- the ledger: pure, unit-tested ------------------------------------- */
+
+typedef struct sr_pledger sr_pledger;
+
+typedef struct sr_pledger_entry {
+    struct sr_pledger_entry *next; /* in its bucket */
+    uint64_t hash;
+    uint32_t count;                /* local connections */
+    uint8_t dirty;                 /* in the dirty list */
+    sr_pledger *users;             /* rooms: user -> count (NULL: none yet) */
+    size_t len;
+    char name[];
+} sr_pledger_entry;
+
+struct sr_pledger {
+    sr_pledger_entry **buckets; /* cap buckets, a power of two */
+    size_t cap, len;
+    sr_pledger_entry **dirty;   /* entries to write */
+    size_t n_dirty, cap_dirty;
+};
+
+void sr_pledger_init(sr_pledger *l);
+void sr_pledger_free(sr_pledger *l);
+/* Records the room's local count and marks it dirty; with user (not NULL),
+ * adds delta to the user's count in the room and marks it dirty too.
+ * 0 or SR_ENOMEM. */
+int sr_pledger_set(sr_pledger *l, const char *room, size_t len, uint32_t count, const char *user,
+                   size_t ulen, int delta);
+/* The entry of room (NULL when unknown). */
+sr_pledger_entry *sr_pledger_find(const sr_pledger *l, const char *name, size_t len);
+/* Marks every entry dirty, and every user of every room. 0 or SR_ENOMEM. */
+int sr_pledger_mark_all(sr_pledger *l);
+/* Takes the dirty list: *out gets the entries (valid until the next call
+ * that changes the ledger), their flags are cleared. Returns how many. */
+size_t sr_pledger_take_dirty(sr_pledger *l, sr_pledger_entry ***out);
+/* Forgets the entries whose count is 0, not dirty, and without users. */
+void sr_pledger_prune(sr_pledger *l);
+
+/* --- the Redis side ---------------------------------------------------- */
+
+struct sr_redis_adapter;
+typedef struct sr_rpresence sr_rpresence;
+
+typedef struct sr_rpresence_counters {
+    uint64_t changes;   /* joins and leaves recorded */
+    uint64_t writes;    /* scripts that wrote rooms */
+    uint64_t rooms_written;
+    uint64_t heartbeats;/* liveness refreshes */
+    uint64_t reasserts; /* times the whole state was written again */
+    uint64_t reads;     /* reads answered */
+    uint64_t read_failures;
+    uint64_t reaped;    /* dead nodes' room entries removed */
+    uint64_t events;    /* join/leave events received */
+} sr_rpresence_counters;
+
+/* A user's first connection in the cluster joined the room (joined 1), or
+ * its last one left (0). */
+typedef void (*sr_rpresence_event_fn)(void *ud, const char *room, size_t room_len,
+                                      const char *user, size_t user_len, int joined);
+
+/* ttl_ms: the liveness TTL (0: 10000). events: publish and receive join
+ * and leave events. */
+sr_rpresence *sr_rpresence_new(struct sr_redis_adapter *a, uint32_t ttl_ms, int events);
+void sr_rpresence_on_event(sr_rpresence *p, sr_rpresence_event_fn fn, void *ud);
+void sr_rpresence_close(sr_rpresence *p);
+/* The room now has `count` local connections; user (NULL: anonymous) has
+ * delta more (or fewer) of them. */
+void sr_rpresence_set(sr_rpresence *p, const char *room, uint32_t count, const char *user, int delta);
+/* A connection to Redis came up (again): write everything again. */
+void sr_rpresence_on_up(sr_rpresence *p);
+/* Reads the room: 0 and fn(ud, &answer) later, or a negative code and fn
+ * never runs (SR_EADAPTER: Redis unreachable). q may be NULL. */
+int sr_rpresence_read(sr_rpresence *p, const char *room, const sr_presence_query *q,
+                      sr_presence_fn fn, void *ud);
+/* A message on a channel <prefix>{...: 1 when it was a presence event
+ * channel (handled), 0 when it is not one of ours. */
+int sr_rpresence_on_message(sr_rpresence *p, const char *channel, size_t len, const char *body,
+                            size_t body_len);
+void sr_rpresence_counters_get(const sr_rpresence *p, sr_rpresence_counters *out);
+
+#endif
