@@ -434,7 +434,7 @@ static void test_precedence_in_report(void **state)
     srt_run_result_free(&r);
     const char *other = write_file("other.conf", "port = 2222\n");
     n = check_config((const char *[]){"--config", other, NULL}, (const char *[]){var, NULL}, lines,
-                     64, &r);
+                     128, &r);
     expect_setting(lines, n, "port", 0, "2222", "file");
     assert_non_null(strstr(r.out, "(from --config)"));
     srt_run_result_free(&r);

@@ -78,8 +78,13 @@ static int cluster_setup(void **state)
 
 /* srt_nodes_teardown kills the servers and frees the redis-servers a
  * failed test left; the cluster is ours. */
+/* the admin key of the nodes started with auth on (/presence is then an
+ * admin endpoint, #17) */
+#define ADMIN_KEY "presence-test-admin-key-0123456789abcdef"
+
 static int teardown(void **state)
 {
+    srt_http_set_admin_key(NULL);
     int rc = srt_nodes_teardown(state);
     redis = NULL;
     if (cluster) srt_cluster_free(cluster);
@@ -404,7 +409,10 @@ static void test_users_and_events(void **state)
     backend_start();
     const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret,
                                  "--presence-events", "--presence-debounce-ms", "1500",
-                                 "--presence-ttl-ms", "1500", NULL};
+                                 "--presence-ttl-ms", "1500", "--admin-key", ADMIN_KEY, NULL};
+    /* with auth on, /presence is an admin endpoint (#17): the test's GETs
+     * send the admin key */
+    srt_http_set_admin_key(ADMIN_KEY);
     for (int i = 0; i < 2; i++) node_start(i, extra);
     for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
     int A = nodes[0].port, B = nodes[1].port;
@@ -486,7 +494,9 @@ static void test_members_paged(void **state)
 {
     (void)state;
     backend_start();
-    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret, NULL};
+    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret,
+                                 "--admin-key", ADMIN_KEY, NULL};
+    srt_http_set_admin_key(ADMIN_KEY); /* /presence is an admin endpoint with auth on */
     node_start(0, extra);
     srt_node_wait_health(nodes[0].port, 200, WAIT_MS);
     enum { USERS = 250 };
