@@ -10,7 +10,9 @@ need=(gcc make cmake pkg-config libc6-dev libuv1-dev libhttp-parser-dev libhired
 if [ "$what" = test ]; then
   # chromium: the demo page's real-browser test (driven by playwright-core);
   # nginx: the behind-a-proxy test runs the shipped nginx config in front
-  need+=(libcmocka-dev redis-server redis-tools chromium nginx)
+  # curl and openssl: the TLS and HTTP/2 tests drive curl --http2/--http1.1
+  # and openssl s_client (resumption) against the server
+  need+=(libcmocka-dev redis-server redis-tools chromium nginx curl openssl)
 fi
 
 if [ "$what" = fuzz ]; then
