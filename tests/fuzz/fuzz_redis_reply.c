@@ -239,6 +239,20 @@ static void on_command(fake_client *c, const redisReply *cmd) {
         send_str(c, ":0\r\n"); /* a canary probe: nobody hears it */
     } else if (H.mode == MODE_REPLIES && (arg_is(verb, "PUBLISH") || arg_is(verb, "EVAL"))) {
         start_stream(c);
+    } else if (arg_is(verb, "SET") && cmd->elements >= 3) {
+        /* presence's liveness key (presence.c): SET key incarnation PX ttl
+         * [GET]; with GET it answers the key's value: this incarnation, so
+         * the node does not re-assert */
+        if (arg_is(cmd->element[cmd->elements - 1], "GET")) {
+            const redisReply *v = cmd->element[2];
+            char head[32];
+            int n = snprintf(head, sizeof head, "$%zu\r\n", (size_t)v->len);
+            send_bytes(c, head, (size_t)n, 0);
+            send_bytes(c, v->str, (size_t)v->len, 0);
+            send_str(c, "\r\n");
+        } else {
+            send_str(c, "+OK\r\n");
+        }
     } else {
         FUZZ_CHECK(0, "unexpected command %.*s in mode %d", (int)verb->len, verb->str, H.mode);
     }
