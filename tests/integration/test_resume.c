@@ -30,6 +30,15 @@
 #include "srt_check.h"
 #include "srt_nodes.h"
 
+/* A node with history answers a publish only once its Redis connection is
+ * up (503 "redis connecting" before): wait for /healthz, which is 200 only
+ * after Redis confirmed the subscriptions, so no publish races the start. */
+static void node_start_ready(srt_proc *p, const char *url, const char *id,
+                             const char *const *extra) {
+    srt_node_start(p, url, id, extra);
+    srt_node_wait_health(p->port, 200, SRT_TIMEOUT_MS);
+}
+
 #define ROOMS "room=r1&room=r2&room=r3"
 
 /* POSTs body to /publish, asserts 200 and returns the "id" (malloc'd). */
@@ -143,8 +152,8 @@ static void test_resume_two_nodes(void **state) {
     static srt_proc a, b;
     srt_redis *r = srt_nodes_redis_start();
     const char *extra[] = {"--history", "1000", "--history-ttl-ms", "60000", NULL};
-    srt_node_start(&a, srt_redis_url(r), "node-a", extra);
-    srt_node_start(&b, srt_redis_url(r), "node-b", extra);
+    node_start_ready(&a, srt_redis_url(r), "node-a", extra);
+    node_start_ready(&b, srt_redis_url(r), "node-b", extra);
     resume_fifty(a.port, b.port, r);
     srt_check_stop(&a);
     srt_check_stop(&b);
@@ -252,7 +261,7 @@ static void test_reset_by_age_redis(void **state) {
     static srt_proc a;
     srt_redis *r = srt_nodes_redis_start();
     const char *extra[] = {"--history", "100", "--history-ttl-ms", "300", NULL};
-    srt_node_start(&a, srt_redis_url(r), "node-a", extra);
+    node_start_ready(&a, srt_redis_url(r), "node-a", extra);
     check_age_bound(a.port, r);
     srt_check_stop(&a);
     srt_nodes_redis_free(r);
@@ -263,7 +272,7 @@ static void test_reset_two_nodes(void **state) {
     static srt_proc a;
     srt_redis *r = srt_nodes_redis_start();
     const char *extra[] = {"--history", "5", NULL};
-    srt_node_start(&a, srt_redis_url(r), "node-a", extra);
+    node_start_ready(&a, srt_redis_url(r), "node-a", extra);
     check_too_old(a.port, r, "reset");
 
     /* Redis unreachable during the replay: the reset, without an id */

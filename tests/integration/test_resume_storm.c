@@ -26,6 +26,15 @@
 #include "srt_check.h"
 #include "srt_nodes.h"
 
+/* A node with history answers a publish only once its Redis connection is
+ * up (503 "redis connecting" before): wait for /healthz, which is 200 only
+ * after Redis confirmed the subscriptions, so no publish races the start. */
+static void node_start_ready(srt_proc *p, const char *url, const char *id,
+                             const char *const *extra) {
+    srt_node_start(p, url, id, extra);
+    srt_node_wait_health(p->port, 200, SRT_TIMEOUT_MS);
+}
+
 #define CLIENTS 100
 #define RATE 500        /* messages a second */
 #define TOTAL 2500      /* messages published: 5 s */
@@ -154,8 +163,8 @@ static void test_storm(void **state) {
     static srt_proc a, b;
     srt_redis *r = srt_nodes_redis_start();
     const char *extra[] = {"--history", "5000", "--history-ttl-ms", "120000", NULL};
-    srt_node_start(&a, srt_redis_url(r), "node-a", extra);
-    srt_node_start(&b, srt_redis_url(r), "node-b", extra);
+    node_start_ready(&a, srt_redis_url(r), "node-a", extra);
+    node_start_ready(&b, srt_redis_url(r), "node-b", extra);
     for (int i = 0; i < CLIENTS; i++) {
         memset(&clients[i], 0, sizeof clients[i]);
         clients[i].last = -1;
