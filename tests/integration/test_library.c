@@ -199,7 +199,7 @@ static fixture *start_server(void) {
     return f;
 }
 
-static void shutdown_done(sr_server *srv, void *ud) {
+static void shutdown_done(void *ud, sr_server *srv) {
     (void)srv;
     *(int *)ud = 1;
 }
