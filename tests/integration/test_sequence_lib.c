@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "sserooms.h"
+#include "sserooms/redis.h"
 #include "srt_redis.h"
 
 typedef struct answer {

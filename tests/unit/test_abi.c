@@ -4,12 +4,14 @@
  * another size (src/common/abi.c): an older program's smaller struct is
  * read and written only up to its size; a newer program's larger one is
  * taken when the fields the library does not know are zero, refused when
- * one is set, and zeroed past the library's size when filled.
+ * one is set, and zeroed past the library's size when filled. And the
+ * version functions against the generated header.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -62,11 +64,24 @@ static void test_copy_out(void **state) {
     assert_int_equal(newer[5], 0);
 }
 
+/* sr_version_hex and sr_version say the same version, the generated
+ * header's (sserooms/version.h, from project(VERSION)) */
+static void test_version(void **state) {
+    (void)state;
+    assert_int_equal(sr_version_hex(), SR_VERSION_HEX);
+    char text[32];
+    snprintf(text, sizeof text, "%lu.%lu.%lu", sr_version_hex() >> 16, (sr_version_hex() >> 8) & 0xff,
+             sr_version_hex() & 0xff);
+    assert_string_equal(text, sr_version());
+    assert_string_equal(SR_VERSION_STRING, sr_version());
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copy_in_older),
         cmocka_unit_test(test_copy_in_newer),
         cmocka_unit_test(test_copy_out),
+        cmocka_unit_test(test_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
