@@ -66,10 +66,7 @@ static int create_server(const app_settings *s, const app_server_config *c, sr_s
     }
     if (c->redis_url) {
         char reason[256] = "";
-        sr_redis_options ro = c->redis;
-        ro.error_buf = reason;
-        ro.error_buf_len = sizeof reason;
-        rc = sr_server_use_redis(srv, &ro);
+        rc = sr_server_use_redis(srv, &c->redis, reason, sizeof reason);
         if (rc < 0) {
             /* the option the URL came from: --redis, or --redis-cluster seeds */
             const app_value *v = &s->v[c->redis.cluster ? APP_OPT_REDIS_CLUSTER : APP_OPT_REDIS];
@@ -109,7 +106,7 @@ static int check_config(const app_settings *s, const app_server_config *c, const
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static void on_shutdown_done(sr_server *srv, void *ud) {
+static void on_shutdown_done(void *ud, sr_server *srv) {
     (void)srv;
     app *a = ud;
     uv_close((uv_handle_t *)&a->sigint, NULL);

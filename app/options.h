@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "sserooms.h"
+#include "sserooms/redis.h"
 
 typedef enum app_opt_id {
     APP_OPT_HOST,

@@ -13,7 +13,8 @@
  * Conventions: every symbol starts with sr_ / SR_; handles are opaque;
  * functions that can fail return a negative SR_E* code (sr_strerror names
  * it). All functions must be called on the server's loop thread, except
- * sr_strerror, sr_version and sr_config_init.
+ * sr_strerror, sr_version, sr_version_hex and sr_config_init. The Redis
+ * adapter's API is in <sserooms/redis.h>, included here.
  */
 #ifndef SSEROOMS_H
 #define SSEROOMS_H
@@ -23,47 +24,42 @@
 
 #include <uv.h>
 
+#include <sserooms/error.h> /* SR_E* codes, sr_strerror, SR_API, the version */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#if defined(__GNUC__) && defined(SR_BUILDING_LIBRARY)
-#define SR_API __attribute__((visibility("default")))
-#else
-#define SR_API
-#endif
-
-#define SR_VERSION_MAJOR 0
-#define SR_VERSION_MINOR 1
-#define SR_VERSION_PATCH 0
-#define SR_VERSION_STRING "0.1.0"
-
 /* ------------------------------------------------------------------ */
-/* Errors                                                               */
+/* ABI: a program keeps working with a newer library                    */
 /* ------------------------------------------------------------------ */
 
-enum sr_error {
-    SR_OK = 0,
-    SR_ENOMEM = -1,        /* out of memory */
-    SR_EINVAL = -2,        /* invalid argument */
-    SR_EROOM = -3,         /* invalid room name (empty, too long, bad characters) */
-    SR_ETOOMANYROOMS = -4, /* connection is in the maximum number of rooms */
-    SR_EJSON = -5,         /* data or meta is not valid JSON */
-    SR_ENEWLINE = -6,      /* id or event contains CR or LF */
-    SR_ECLOSED = -7,       /* connection or server is closing / closed */
-    SR_EQUEUE = -8,        /* connection send queue over its limit */
-    SR_EIO = -9,           /* I/O or listen error (see errno / libuv) */
-    SR_EADAPTER = -10,     /* the adapter refused or failed */
-    SR_ESTATE = -11,       /* call not valid in the current state */
-    SR_ENOTFOUND = -12,    /* no such room / connection */
-    SR_EADDRINUSE = -13,   /* listen address already in use */
-    SR_ETOOBIG = -14       /* message or value larger than allowed */
-};
-
-/* Human-readable text for an SR_E* code; never NULL. */
-SR_API const char *sr_strerror(int err);
-/* "0.1.0" */
-SR_API const char *sr_version(void);
+/* The structs a program allocates and the library reads or fills whole
+ * (sr_config, sr_adapter, sr_stats, sr_redis_options) travel with their
+ * size, as zlib's do: the calls that take them are macros that pass
+ * sizeof(the struct) as the program's header declares it to a function of
+ * the same name with a trailing underscore. Fields are only ever appended
+ * to these structs, so the size tells the library which fields the program
+ * has: it reads and writes only those, and takes the defaults
+ * (sr_config_init) for the rest. A program built against a newer header (a
+ * larger size) is accepted when the fields this library does not know are
+ * zero, and refused with SR_EINVAL rather than silently ignored otherwise.
+ *
+ * The other structs a program passes in (sr_message, sr_broadcast_opts,
+ * sr_presence_query, sr_log_field) never change: a new option is a new
+ * struct or a new function. Structs the library hands to callbacks
+ * (sr_presence, sr_presence_member, sr_history_reply) may grow at their
+ * end; a program reads the fields it knows.
+ *
+ * SR_ABI_VERSION (sserooms/version.h) is the shared library's SOVERSION
+ * (libsserooms.so.1). It is raised only when this scheme cannot keep an
+ * older program running: a field reordered or removed, a function's
+ * arguments changed. It became 1 when the sizes were introduced: programs
+ * built against the headers of SOVERSION 0 must be rebuilt.
+ *
+ * Error detail: a synchronous call that can say why it failed takes a
+ * buffer (char *err, size_t errcap; NULL is allowed); an asynchronous one
+ * says why in its callback's text. */
 
 /* ------------------------------------------------------------------ */
 /* Types                                                                */
@@ -164,11 +160,6 @@ typedef struct sr_config {
     int backlog;                    /* 511 */
     uint32_t heartbeat_ms;          /* 30000; 0 disables heartbeats */
     size_t max_queue_bytes;         /* 1 MiB: a slower reader is disconnected */
-    size_t max_http_buffer_bytes;   /* 64 MiB: answers queued and request bytes
-                                       held for all HTTP (non-stream)
-                                       connections together; past it each
-                                       of them reads no further request until
-                                       its own answers are out; 0 = none */
     size_t max_header_bytes;        /* 8 KiB: request line + headers */
     size_t max_body_bytes;          /* 1 MiB: POST bodies */
     uint32_t request_timeout_ms;    /* 10000: time to send a whole request */
@@ -182,6 +173,21 @@ typedef struct sr_config {
                                        node reads it (POST /publish: 400,
                                        sr_broadcast: SR_EJSON) */
     size_t max_connections;         /* 0 = unlimited (bounded by fds) */
+    const char *const *cors_origins;/* allowed Origins; "*" = any; NULL = none */
+    size_t n_cors_origins;
+    const char *publish_key;        /* if set, POST /publish needs
+                                       Authorization: Bearer <key> */
+    int enable_publish;             /* 1: serve POST /publish */
+    int enable_info;                /* 1: serve /healthz, /rooms, /stats */
+    const char *sse_path;           /* "/sse" */
+    /* The fields above are those of the first release, in its order (an
+     * older program's struct is a prefix of this one: see "ABI"); every
+     * later field is appended below, never inserted above. */
+    size_t max_http_buffer_bytes;   /* 64 MiB: answers queued and request bytes
+                                       held for all HTTP (non-stream)
+                                       connections together; past it each
+                                       of them reads no further request until
+                                       its own answers are out; 0 = none */
     size_t max_connections_per_addr;/* 256: open connections from one client
                                        address (IPv6, or IPv4); over it the
                                        connection gets 429 and is closed;
@@ -194,12 +200,6 @@ typedef struct sr_config {
                                        message (POST /publish answers 413,
                                        sr_broadcast / sr_send give SR_ETOOBIG,
                                        remote messages are dropped); 0 = none */
-    const char *const *cors_origins;/* allowed Origins; "*" = any; NULL = none */
-    size_t n_cors_origins;
-    const char *publish_key;        /* if set, POST /publish needs
-                                       Authorization: Bearer <key> */
-    int enable_publish;             /* 1: serve POST /publish */
-    int enable_info;                /* 1: serve /healthz, /rooms, /stats */
     const char *admin_key;          /* if set: the admin endpoints (/rooms,
                                        /stats, /metrics, POST /disconnect)
                                        need Authorization: Bearer <key>, or,
@@ -207,7 +207,6 @@ typedef struct sr_config {
                                        "admin": true. With auth_alg set and
                                        no admin_key, only such a JWT. With
                                        neither, they are open as before */
-    const char *sse_path;           /* "/sse" */
     int enable_metrics;             /* 1: serve GET /metrics (Prometheus text) */
     const char *web_root;           /* if set: GET / serves web_root/index.html
                                        and GET /NAME the file NAME in it */
@@ -332,10 +331,12 @@ typedef struct sr_config {
     const char *tls_cert_file;      /* PEM: the certificate, then its chain */
     const char *tls_key_file;       /* PEM: its private key */
     const char *tls_min_version;    /* NULL or "1.2"; or "1.3" */
+    /* New fields go here, at the end (see "ABI"). */
 } sr_config;
 
 /* Fills *cfg with the defaults above. */
-SR_API void sr_config_init(sr_config *cfg);
+#define sr_config_init(cfg) sr_config_init_((cfg), sizeof(sr_config))
+SR_API void sr_config_init_(sr_config *cfg, size_t cfg_size);
 
 /* Checks what sr_server_new would refuse in the trusted proxy ranges and
  * the authorization settings
@@ -343,7 +344,9 @@ SR_API void sr_config_init(sr_config *cfg);
  * secret shorter than 32 bytes, an unreadable or unsuitable key file, ...),
  * loading the key as the server would. 0, or SR_EINVAL with a sentence
  * saying why in err (may be NULL), or SR_ENOMEM. */
-SR_API int sr_config_check(const sr_config *cfg, char *err, size_t errcap);
+#define sr_config_check(cfg, err, errcap) \
+    sr_config_check_((cfg), sizeof(sr_config), (err), (errcap))
+SR_API int sr_config_check_(const sr_config *cfg, size_t cfg_size, char *err, size_t errcap);
 
 /* Authorization. With auth_alg set every GET on the SSE path needs a JWT
  * signed with that algorithm and key, taken from (first found)
@@ -370,8 +373,16 @@ SR_API int sr_room_name_check(const char *name, size_t len, size_t max_len);
 /* ------------------------------------------------------------------ */
 
 /* Creates a server on `loop`, or on a loop of its own when loop is NULL.
- * The configuration is copied (strings included). */
-SR_API int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg);
+ * The configuration is copied (strings included); NULL: the defaults.
+ * SR_EINVAL for a configuration from a newer header that sets fields this
+ * library does not know (see "ABI"). */
+#define sr_server_new(out, loop, cfg) sr_server_new_((out), (loop), (cfg), sizeof(sr_config))
+SR_API int sr_server_new_(sr_server **out, uv_loop_t *loop, const sr_config *cfg,
+                          size_t cfg_size);
+/* Fills *out with the server's configuration as it runs (the defaults
+ * applied; strings owned by the server, valid until sr_server_free). */
+#define sr_server_get_config(srv, out) sr_server_get_config_((srv), (out), sizeof(sr_config))
+SR_API void sr_server_get_config_(const sr_server *srv, sr_config *out, size_t out_size);
 /* Re-reads the auth_jwks_file key set (key rotation; the command does it
  * on SIGHUP). Returns the number of keys now in use, or SR_ESTATE (no key
  * set configured), SR_EINVAL (the file is bad: the keys in use stay; err
@@ -394,8 +405,10 @@ SR_API int sr_server_run(sr_server *srv);
 /* Graceful stop: stops accepting, ends every stream cleanly after its queued
  * frames are written (bounded by a short grace period), answers requests in
  * flight, closes the adapter. `done` (may be NULL) runs when all handles are
- * closed. Safe to call more than once. */
-SR_API void sr_server_shutdown(sr_server *srv, void (*done)(sr_server *, void *), void *ud);
+ * closed, with ud first like every other callback. Safe to call more than
+ * once. */
+typedef void (*sr_shutdown_fn)(void *ud, sr_server *srv);
+SR_API void sr_server_shutdown(sr_server *srv, sr_shutdown_fn done, void *ud);
 /* Frees a server whose shutdown has completed (or that never listened). */
 SR_API void sr_server_free(sr_server *srv);
 
@@ -627,11 +640,27 @@ typedef struct sr_adapter {
     void (*presence_set)(void *ctx, const char *room, uint32_t count, const char *user, int delta);
     int (*presence_read)(void *ctx, const char *room, const sr_presence_query *q, sr_presence_fn fn,
                          void *ud);
+    /* New members go here, at the end (see "ABI"). */
 } sr_adapter;
 
 /* Installs an adapter (copied) in place of the in-memory default; rooms that
- * already have members are subscribed. Call before or after listen. */
-SR_API int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter);
+ * already have members are subscribed. Call before or after listen.
+ * SR_EINVAL for an adapter from a newer header with members this library
+ * does not know (see "ABI"). */
+#define sr_server_set_adapter(srv, adapter) \
+    sr_server_set_adapter_((srv), (adapter), sizeof(sr_adapter))
+SR_API int sr_server_set_adapter_(sr_server *srv, const sr_adapter *adapter,
+                                  size_t adapter_size);
+
+/* For adapters: logs msg (one line) through the server's log hook
+ * (sr_server_on_log), as the server's own lines are. */
+SR_API void sr_server_log(sr_server *srv, int level, const char *msg);
+/* For adapters with presence events: user's first stream in the cluster
+ * joined room (joined 1), or its last one left (0); the server debounces
+ * it (presence_debounce_ms) and sends "event: presence" to the room's
+ * local streams. */
+SR_API void sr_server_presence_event(sr_server *srv, const char *room, size_t room_len,
+                                     const char *user, size_t user_len, int joined);
 
 /* Delivers a message that came from another node to the local members of
  * `room`. A message with an id reaches each connection at most once even when
@@ -783,9 +812,11 @@ typedef struct sr_stats {
     uint64_t slow_disconnects;    /* streams dropped for a full send queue */
     uint64_t rejected_requests;   /* 4xx/5xx responses */
     uint64_t adapter_errors;      /* adapter publish failures */
+    /* New fields go here, at the end (see "ABI"). */
 } sr_stats;
 
-SR_API void sr_server_stats(const sr_server *srv, sr_stats *out);
+#define sr_server_stats(srv, out) sr_server_stats_((srv), (out), sizeof(sr_stats))
+SR_API void sr_server_stats_(const sr_server *srv, sr_stats *out, size_t out_size);
 
 /* TLS: reads the certificate and key files again (the paths given at
  * sr_server_new); new connections use them, open ones keep theirs. On
@@ -797,79 +828,11 @@ SR_API int sr_server_reload_tls(sr_server *srv, char *err, size_t errcap);
 SR_API const char *sr_server_tls_path(const sr_server *srv);
 SR_API int sr_server_tls_kernel_offered(const sr_server *srv);
 
-/* ------------------------------------------------------------------ */
-/* Redis Pub/Sub adapter (src/redis)                                    */
-/* ------------------------------------------------------------------ */
-/* BEGIN REDIS API (owned by src/redis) */
-
-/* Rooms across nodes through Redis Pub/Sub, wire-compatible with the
- * Node.js reference: channel <prefix><room>, envelope
- * {"v":1,"m":{...},"n":"<node id>","meta":...}. Two connections to Redis
- * (publisher, subscriber), each kept alive with PING and reconnected with
- * exponential back-off and jitter; while Redis is unreachable local rooms
- * keep working and /healthz reports the reason. Ordered event ids
- * (sr_sequence_next, sr_broadcast_sequenced) use INCRBY on the shared key,
- * inside one Lua script that also PUBLISHes a sequenced message. */
-typedef struct sr_redis_options {
-    const char *url;              /* NULL: redis://127.0.0.1:6379;
-                                     redis://[[user]:password@]host[:port][/db]
-                                     (percent-escapes in user and password,
-                                     [::1] for IPv6) or
-                                     unix:///path/to/socket[?db=N] */
-    const char *channel_prefix;   /* "sse:room:" */
-    const char *node_id;          /* NULL or "": a random UUID v4 */
-    uint32_t connect_timeout_ms;  /* 2000: resolve + connect + AUTH/SELECT */
-    uint32_t ping_interval_ms;    /* 5000 (both connections); a PING not
-                                     answered within it marks Redis down */
-    uint32_t reconnect_min_ms;    /* 100: first back-off step */
-    uint32_t reconnect_max_ms;    /* 2000: back-off ceiling; each delay is
-                                     random in [min, min(max, min*2^n)] */
-    size_t outbox_max;            /* 0: publishes made while Redis is
-                                     unreachable are counted and dropped;
-                                     N: up to N are held (oldest dropped
-                                     first) and sent in order on reconnect */
-    char *error_buf;              /* optional: receives why SR_EINVAL was
-                                     returned ("redis URL: bad port ...") */
-    size_t error_buf_len;
-    /* Liveness canary (docs/cluster.md): every interval a probe is
-     * published to a private channel (sserooms:canary:<node id>...) that
-     * the subscriber connection subscribes to; one not back within the
-     * timeout means the subscriber is dead: it is rebuilt. */
-    uint32_t canary_interval_ms;  /* 1000; 0 disables the canary */
-    uint32_t canary_timeout_ms;   /* 5000 (0 also means 5000) */
-    /* Redis Cluster mode (docs/cluster.md): seed nodes, comma-separated
-     * redis://[[user]:password@]host:port URLs (or host:port); url must then
-     * be NULL. Rooms use sharded Pub/Sub (SSUBSCRIBE/SPUBLISH on the shard
-     * owning the channel's slot). Ordered ids (sequence_next,
-     * publish_sequenced) and history are not available in this mode. */
-    const char *cluster;          /* NULL: classic mode (url) */
-    /* TLS, for rediss:// URLs and cluster seeds (docs/tls.md): the server's
-     * certificate must be signed by tls_ca_file (NULL: the system's trust
-     * store) for the URL's host; a client certificate is sent when both
-     * tls_cert_file and tls_key_file are set. */
-    const char *tls_ca_file;
-    const char *tls_cert_file;
-    const char *tls_key_file;
-    /* Presence (sr_presence_get, GET /presence): this node's per-room
-     * counts are written to Redis, coalesced, and tied to a liveness key
-     * refreshed every ttl/3 that expires after ttl. */
-    uint32_t presence_ttl_ms;     /* 10000; 0: presence off (nothing is
-                                     written, reads answer from this node) */
-    int presence_events;          /* nonzero: publish and receive the
-                                     join/leave events of users (set it
-                                     with sr_config.presence_events) */
-} sr_redis_options;
-
-/* Fills *opts with the defaults above. */
-SR_API void sr_redis_options_init(sr_redis_options *opts);
-/* Creates the Redis adapter on the server's loop and installs it. The
- * node serves local rooms at once and joins the cluster when Redis is
- * reachable. SR_EINVAL for a bad URL (see error_buf). */
-SR_API int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts);
-
-/* END REDIS API */
-
 #ifdef __cplusplus
 }
 #endif
+
+/* The Redis adapter, in a header of its own (see there). */
+#include <sserooms/redis.h>
+
 #endif /* SSEROOMS_H */

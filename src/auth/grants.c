@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sserooms.h"
+#include <sserooms/error.h>
 
 void sr_grant_list_init(sr_grant_list *l) {
     memset(l, 0, sizeof *l);

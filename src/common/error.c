@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * error.c: the text of every SR_E* code, and the library version.
+ * error.c: the text of every SR_E* code, and the library version (from the
+ * generated sserooms/version.h). Includes only sserooms/error.h: this
+ * module compiles without libuv.
  */
-#include "sserooms.h"
+#include <sserooms/error.h>
 
 const char *sr_strerror(int err) {
     switch (err) {
@@ -27,4 +29,8 @@ const char *sr_strerror(int err) {
 
 const char *sr_version(void) {
     return SR_VERSION_STRING;
+}
+
+unsigned long sr_version_hex(void) {
+    return SR_VERSION_HEX;
 }

@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/abi.h"
 #include "common/buf.h"
 #include "common/hash.h"
 #include "json/json.h"
@@ -56,7 +57,7 @@
 
 /* ------------------------------------------------------------ options */
 
-void sr_redis_options_init(sr_redis_options *opts) {
+static void options_defaults(sr_redis_options *opts) {
     memset(opts, 0, sizeof *opts);
     opts->url = NULL; /* redis://127.0.0.1:6379 */
     opts->channel_prefix = "sse:room:";
@@ -67,6 +68,13 @@ void sr_redis_options_init(sr_redis_options *opts) {
     opts->canary_interval_ms = 1000;
     opts->canary_timeout_ms = 5000;
     opts->presence_ttl_ms = 10000;
+}
+
+/* Made whole here, copied out at the program's size ("ABI", sserooms.h). */
+void sr_redis_options_init_(sr_redis_options *opts, size_t opts_size) {
+    sr_redis_options full;
+    options_defaults(&full);
+    sr_abi_copy_out(opts, opts_size, &full, sizeof full);
 }
 
 static void make_uuid_v4(char out[37]) {

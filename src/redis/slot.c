@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sserooms.h"
+#include <sserooms/error.h>
 
 /* CRC16-CCITT (XMODEM): polynomial 0x1021, initial value 0, as in Redis's
  * crc16.c. Bitwise: channel names are short. */

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sserooms.h"
+#include <sserooms/error.h>
 
 #define SR_REDIS_DEFAULT_PORT 6379
 #define SR_REDIS_MAX_DB 1000000

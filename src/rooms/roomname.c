@@ -9,7 +9,7 @@
  * refused, so a name can be used in a query string, a Redis channel name
  * and a JSON string without escaping.
  */
-#include "sserooms.h"
+#include "rooms/roomname.h"
 
 #include <stdint.h>
 

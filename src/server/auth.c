@@ -49,6 +49,7 @@
 #include "auth/jwt.h"
 #include "auth/signed.h"
 #include "auth/tickets.h"
+#include "common/abi.h"
 #include "common/hash.h"
 #include "json/json.h"
 #include "server/history.h"
@@ -256,8 +257,15 @@ static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out, sr_jwks *
     return SR_OK;
 }
 
-int sr_config_check(const sr_config *cfg, char *err, size_t errcap) {
-    if (!cfg) return set_err(err, errcap, "no configuration%s", "");
+int sr_config_check_(const sr_config *in, size_t cfg_size, char *err, size_t errcap) {
+    if (!in) return set_err(err, errcap, "no configuration%s", "");
+    /* the program's fields over the defaults (see "ABI" in sserooms.h) */
+    sr_config full;
+    sr_config_init(&full);
+    if (sr_abi_copy_in(&full, sizeof full, in, cfg_size) < 0)
+        return set_err(err, errcap, "%s", "the configuration sets fields this library "
+                       "does not know (a program built for a newer sserooms)");
+    const sr_config *cfg = &full;
     sr_cidr *ranges;
     size_t n_ranges;
     int rc = sr_trusted_parse(cfg, &ranges, &n_ranges, err, errcap); /* clients.c */

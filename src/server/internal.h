@@ -304,7 +304,7 @@ struct sr_server {
     bool handles_ready;
     bool shutting_down;
     bool shutdown_done;
-    void (*shutdown_cb)(sr_server *, void *);
+    sr_shutdown_fn shutdown_cb;
     void *shutdown_ud;
     int bound_port;
 

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/abi.h"
 #include "json/json.h"
 #include "server/internal.h"
 #include "server/recover.h"
@@ -37,7 +38,7 @@
 
 static void on_server_handle_closed(uv_handle_t *h);
 
-void sr_config_init(sr_config *cfg) {
+static void config_defaults(sr_config *cfg) {
     memset(cfg, 0, sizeof(*cfg));
     cfg->host = "127.0.0.1";
     cfg->port = 8080;
@@ -72,6 +73,14 @@ void sr_config_init(sr_config *cfg) {
     cfg->max_publish_bytes = 16u * 1024 * 1024;
     cfg->h2_max_streams = 128;
     cfg->presence_debounce_ms = 2000;
+}
+
+/* The program's sr_config may be older (smaller) or newer than ours: the
+ * defaults are made whole here and copied out at the program's size. */
+void sr_config_init_(sr_config *cfg, size_t cfg_size) {
+    sr_config full;
+    config_defaults(&full);
+    sr_abi_copy_out(cfg, cfg_size, &full, sizeof full);
 }
 
 static const char *keep_string(sr_server *srv, const char *s) {
@@ -151,14 +160,14 @@ static sr_frame *make_sse_head(void) {
     return sr_frame_raw(head, sizeof(head) - 1);
 }
 
-int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg) {
+int sr_server_new_(sr_server **out, uv_loop_t *loop, const sr_config *in, size_t cfg_size) {
     if (!out) return SR_EINVAL;
     *out = NULL;
-    sr_config defaults;
-    if (!cfg) {
-        sr_config_init(&defaults);
-        cfg = &defaults;
-    }
+    /* the program's fields over the defaults of those it does not have */
+    sr_config full;
+    config_defaults(&full);
+    if (in && sr_abi_copy_in(&full, sizeof full, in, cfg_size) < 0) return SR_EINVAL;
+    const sr_config *cfg = &full;
     sr_server *srv = calloc(1, sizeof(*srv));
     if (!srv) return SR_ENOMEM;
     srv->listen_fd = srv->reserve_fd = -1;
@@ -194,6 +203,19 @@ int sr_server_new(sr_server **out, uv_loop_t *loop, const sr_config *cfg) {
 fail:
     sr_server_free(srv);
     return rc;
+}
+
+void sr_server_get_config_(const sr_server *srv, sr_config *out, size_t out_size) {
+    sr_abi_copy_out(out, out_size, &srv->cfg, sizeof srv->cfg);
+}
+
+void sr_server_log(sr_server *srv, int level, const char *msg) {
+    sr_log(srv, level, 0, "%s", msg);
+}
+
+void sr_server_presence_event(sr_server *srv, const char *room, size_t room_len,
+                              const char *user, size_t user_len, int joined) {
+    sr_presence_event(srv, room, room_len, user, user_len, joined);
 }
 
 uv_loop_t *sr_server_loop(sr_server *srv) {
@@ -486,7 +508,7 @@ void sr_server_handle_closed(sr_server *srv) {
     if (!srv->shutting_down || srv->shutdown_done) return;
     if (srv->open_handles > 0 || srv->conns) return;
     srv->shutdown_done = true;
-    if (srv->shutdown_cb) srv->shutdown_cb(srv, srv->shutdown_ud);
+    if (srv->shutdown_cb) srv->shutdown_cb(srv->shutdown_ud, srv);
 }
 
 static void on_server_handle_closed(uv_handle_t *h) {
@@ -529,7 +551,7 @@ static void maybe_finish_shutdown(sr_server *srv) {
     }
 }
 
-void sr_server_shutdown(sr_server *srv, void (*done)(sr_server *, void *), void *ud) {
+void sr_server_shutdown(sr_server *srv, sr_shutdown_fn done, void *ud) {
     if (!srv) return;
     if (srv->shutting_down) return;
     srv->shutting_down = true;
@@ -545,7 +567,7 @@ void sr_server_shutdown(sr_server *srv, void (*done)(sr_server *, void *), void 
     sr_sequence_shutdown(srv); /* calls the adapter's close did not complete */
     if (!srv->listening) {
         srv->shutdown_done = true;
-        if (done) done(srv, ud);
+        if (done) done(ud, srv);
         return;
     }
     uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
@@ -620,8 +642,12 @@ void sr_server_on_close(sr_server *srv, sr_close_fn fn, void *ud) {
     srv->close_ud = ud;
 }
 
-int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter) {
+int sr_server_set_adapter_(sr_server *srv, const sr_adapter *in, size_t adapter_size) {
     if (!srv || srv->shutting_down) return SR_ESTATE;
+    /* the program's members; those of a newer sr_adapter must be unset */
+    sr_adapter full = {0};
+    if (in && sr_abi_copy_in(&full, sizeof full, in, adapter_size) < 0) return SR_EINVAL;
+    const sr_adapter *adapter = in ? &full : NULL;
     if (srv->has_adapter && srv->adapter.close) srv->adapter.close(srv->adapter.ctx);
     srv->has_adapter = false;
     if (!adapter) return SR_OK;
@@ -644,10 +670,11 @@ int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter) {
     return SR_OK;
 }
 
-void sr_server_stats(const sr_server *srv, sr_stats *out) {
-    *out = srv->stats;
-    out->rooms = sr_registry_room_count(srv->reg);
-    sr_writers_add_stats(srv, out);
+void sr_server_stats_(const sr_server *srv, sr_stats *out, size_t out_size) {
+    sr_stats full = srv->stats;
+    full.rooms = sr_registry_room_count(srv->reg);
+    sr_writers_add_stats(srv, &full);
+    sr_abi_copy_out(out, out_size, &full, sizeof full);
 }
 
 /* --- id -> connection table (open addressing, linear probing) --------- */

@@ -850,7 +850,8 @@ static void test_install_and_pkg_config(void **state)
     snprintf(script, sizeof script,
              "DESTDIR='%s' '%s' --install '%s'\n"
              "P='%s'\n"
-             "for f in bin/sserooms include/sserooms.h %s/libsserooms.a %s/libsserooms.so "
+             "for f in bin/sserooms include/sserooms.h include/sserooms/redis.h "
+             "include/sserooms/error.h include/sserooms/version.h %s/libsserooms.a %s/libsserooms.so "
              "%s/pkgconfig/sserooms.pc %s/man1/sserooms.1; do test -f \"$P/$f\" || "
              "{ echo \"missing $f\"; exit 1; }; done\n"
              "\"$P/bin/sserooms\" --version | grep -qx 'sserooms 0.1.0'\n"

@@ -13,7 +13,8 @@
  * turn (src/server/batch.c) keep publish order and membership exactly,
  * that sr_request_peer is the client a trusted proxy names, and
  * sr_server_room_recovered (an adapter's lost and regained subscription:
- * the gap event, once per stream).
+ * the gap event, once per stream), and structs from a newer header (the
+ * sized calls of the ABI scheme).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -199,7 +200,7 @@ static fixture *start_server(void) {
     return f;
 }
 
-static void shutdown_done(sr_server *srv, void *ud) {
+static void shutdown_done(void *ud, sr_server *srv) {
     (void)srv;
     *(int *)ud = 1;
 }
@@ -329,6 +330,82 @@ static void test_argument_errors(void **state) {
     assert_string_equal(sr_strerror(SR_EJSON), "invalid JSON");
     assert_string_equal(sr_strerror(12345), "unknown error");
     stop_server(f);
+}
+
+/* A program built against a newer header (see "ABI" in sserooms.h): its
+ * larger structs are taken while the fields this library does not know are
+ * zero, refused with the reason when one is set, and zeroed past the
+ * library's fields when the library fills them. */
+static int no_subscribe(void *ctx, const char *room) {
+    (void)ctx;
+    (void)room;
+    return 0;
+}
+
+static void test_newer_header_structs(void **state) {
+    (void)state;
+    uv_loop_t newer_loop;
+    assert_int_equal(uv_loop_init(&newer_loop), 0);
+    struct {
+        sr_config cfg;
+        uint64_t unknown;
+    } newer;
+    memset(&newer, 0xff, sizeof newer);
+    sr_config_init_(&newer.cfg, sizeof newer);
+    assert_int_equal(newer.unknown, 0);
+    assert_int_equal(newer.cfg.max_room_len, 128);
+    newer.cfg.port = 0;
+    newer.cfg.max_room_len = 7;
+    newer.unknown = 1;
+    char err[256] = "";
+    assert_int_equal(sr_config_check_(&newer.cfg, sizeof newer, err, sizeof err), SR_EINVAL);
+    assert_non_null(strstr(err, "newer sserooms"));
+    sr_server *srv = NULL;
+    assert_int_equal(sr_server_new_(&srv, &newer_loop, &newer.cfg, sizeof newer), SR_EINVAL);
+    assert_null(srv);
+    newer.unknown = 0;
+    assert_int_equal(sr_config_check_(&newer.cfg, sizeof newer, err, sizeof err), SR_OK);
+    assert_int_equal(sr_server_new_(&srv, &newer_loop, &newer.cfg, sizeof newer), SR_OK);
+    sr_config running;
+    sr_server_get_config(srv, &running);
+    assert_int_equal(running.max_room_len, 7);
+
+    struct {
+        sr_adapter ad;
+        int (*unknown)(void *ctx, const char *room);
+    } adapter;
+    memset(&adapter, 0, sizeof adapter);
+    adapter.ad.name = "newer";
+    adapter.unknown = no_subscribe;
+    assert_int_equal(sr_server_set_adapter_(srv, &adapter.ad, sizeof adapter), SR_EINVAL);
+    adapter.unknown = NULL;
+    assert_int_equal(sr_server_set_adapter_(srv, &adapter.ad, sizeof adapter), SR_OK);
+
+    struct {
+        sr_stats st;
+        uint64_t unknown;
+    } stats;
+    memset(&stats, 0xff, sizeof stats);
+    sr_server_stats_(srv, &stats.st, sizeof stats);
+    assert_int_equal(stats.st.streams, 0);
+    assert_int_equal(stats.unknown, 0);
+
+    struct {
+        sr_redis_options o;
+        uint64_t unknown;
+    } redis;
+    memset(&redis, 0xff, sizeof redis);
+    sr_redis_options_init_(&redis.o, sizeof redis);
+    assert_int_equal(redis.unknown, 0);
+    redis.unknown = 1;
+    assert_int_equal(sr_server_use_redis_(srv, &redis.o, sizeof redis, err, sizeof err), SR_EINVAL);
+    assert_non_null(strstr(err, "newer sserooms"));
+
+    int done = 0;
+    sr_server_shutdown(srv, shutdown_done, &done);
+    assert_true(done);
+    sr_server_free(srv);
+    assert_int_equal(uv_loop_close(&newer_loop), 0);
 }
 
 static void test_accept_hook(void **state) {
@@ -889,6 +966,7 @@ int main(void) {
         cmocka_unit_test(test_web_root_and_stats_room), cmocka_unit_test(test_batch_order_and_membership),
         cmocka_unit_test(test_trusted_proxy_peer),
         cmocka_unit_test(test_room_recovered),
+        cmocka_unit_test(test_newer_header_structs),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     uv_run(loop, UV_RUN_NOWAIT);

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "sserooms.h"
+#include "sserooms/redis.h"
 #include "srt_redis.h"
 
 typedef struct answer {
@@ -46,7 +47,7 @@ typedef struct fixture {
     int shut;
 } fixture;
 
-static void on_shutdown(sr_server *srv, void *ud) {
+static void on_shutdown(void *ud, sr_server *srv) {
     (void)srv;
     ((fixture *)ud)->shut = 1;
 }
@@ -71,7 +72,7 @@ static int setup(void **state) {
     o.url = srt_redis_url(f->redis);
     o.reconnect_min_ms = 10;
     o.reconnect_max_ms = 100;
-    assert_int_equal(sr_server_use_redis(f->srv, &o), 0);
+    assert_int_equal(sr_server_use_redis(f->srv, &o, NULL, 0), 0);
     assert_true(srt_uv_run_until(&f->loop, redis_up, f, 5000));
     *state = f;
     return 0;

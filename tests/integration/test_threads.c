@@ -134,7 +134,7 @@ static void on_close(void *ud, sr_conn *conn) {
     ((fixture *)ud)->closed++;
 }
 
-static void on_shutdown(sr_server *srv, void *ud) {
+static void on_shutdown(void *ud, sr_server *srv) {
     (void)srv;
     ((fixture *)ud)->shut = 1;
 }

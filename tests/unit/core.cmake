@@ -13,3 +13,7 @@ target_include_directories(test_log PRIVATE ${CMAKE_SOURCE_DIR}/app)
 
 # The per-address limit's key: IPv6 grouped by prefix, IPv4 whole.
 sr_unit_test(test_addr common)
+
+# The ABI copies (src/common/abi.c) between a program's struct and the
+# library's of another size.
+sr_unit_test(test_abi common)

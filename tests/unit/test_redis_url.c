@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "redis/url.h"
-#include "sserooms.h"
+#include <sserooms/error.h>
 
 static sr_redis_url parse_ok(const char *s) {
     sr_redis_url u;

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "redis/slot.h"
-#include "sserooms.h"
+#include <sserooms/error.h>
 
 static void test_crc16_vector(void **state) {
     assert_int_equal(sr_crc16("123456789", 9), 0x31C3); /* Redis's crc16.c test vector */
