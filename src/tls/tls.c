@@ -729,10 +729,12 @@ static void on_keylog(const SSL *ssl, const char *line) {
     if (hl % 2 || hl / 2 > 48) return;
     if (!t->secrets && !(t->secrets = calloc(1, sizeof(*t->secrets)))) return;
     uint8_t *dst = client ? t->secrets->client : t->secrets->server;
-    for (size_t i = 0; i < hl / 2; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1) return;
-        dst[i] = (uint8_t)v;
+    for (size_t i = 0; i < hl; i++) {
+        char ch = hex[i];
+        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+              : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        if (v < 0) return;
+        dst[i / 2] = (uint8_t)(i % 2 ? (dst[i / 2] << 4) | v : v);
     }
     if (client) t->secrets->client_len = (uint8_t)(hl / 2);
     else t->secrets->server_len = (uint8_t)(hl / 2);
