@@ -17,6 +17,9 @@
  *    carries many clients' requests, so it is counted against the current
  *    request's client, and moves when the next request names another;
  *  - any other peer is the client, counted at once.
+ * An HTTP/2 stream counts as one more connection of its client (as the
+ * HTTP/1.1 connection it stands for would), on top of its parent
+ * connection: a connection with n open streams counts 1 + n.
  * What the pure functions get is (peer address, header lines or PROXY
  * bytes), never a socket, so other transports can feed them the same way.
  */
@@ -114,6 +117,7 @@ static int count_client(sr_conn *c, const sr_ip *ip) {
     }
     if (srv->cfg.max_connections_per_addr && (uint64_t)n > srv->cfg.max_connections_per_addr) {
         sr_limit_refused(srv, SR_LIMIT_CONNECTIONS_PER_ADDR);
+        if (c->h2s) srv->h2.refused_streams++; /* 429 on the stream; the connection goes on */
         sr_routes_error(c, 429, "too many connections from this address", true);
         return -1;
     }
@@ -178,6 +182,16 @@ int sr_client_request(sr_conn *c) {
     if (hs->has_client && c->addr && sr_ip_equal(&client, &hs->client)) return 0; /* counted */
     sr_addr_release(srv, c);
     return count_client(c, &client);
+}
+
+int sr_client_stream(sr_conn *child, const sr_conn *parent) {
+    const sr_conn_http *ph = parent->http;
+    sr_conn_http *ch = child->http;
+    if (!ph || !ch) return 0;
+    ch->peer = ph->peer;
+    ch->forwarded = ph->forwarded;
+    if (ph->forwarded || !ph->has_client) return 0; /* named by its request, or no IP peer */
+    return count_client(child, &ph->client);
 }
 
 const char *sr_client_text(const sr_conn *c, char *buf, size_t cap) {

@@ -11,7 +11,11 @@
  * streams work unchanged; it joins rooms, gets heartbeats, history replays
  * and batched broadcasts as any stream does, and closes on its own (the
  * client's RST_STREAM, a slow consumer, the end of a response) without
- * touching its siblings. Its uv_tcp_t is initialised but never opened, so
+ * touching its siblings. A stream counts against max_connections and its
+ * client's max_connections_per_addr as the HTTP/1.1 connection it stands
+ * for would (a connection with n streams counts 1 + n); one over a limit
+ * is answered 503 or 429 on that stream, counted (limits "refused" and
+ * http2 "refused_streams"), and its siblings go on. Its uv_tcp_t is initialised but never opened, so
  * the usual uv_close defers its free past the current callbacks.
  *
  * What a child writes goes to the session instead of a socket: the first
@@ -142,6 +146,7 @@ static void on_request(void *ud, const sr_h2_request *r) {
     sr_h2 *session = parent->h2->session;
     if (parent->closing || parent->end_after_flush) {
         sr_h2_reset(session, r->stream_id, NGHTTP2_REFUSED_STREAM);
+        srv->h2.refused_streams++;
         return;
     }
     if (r->error_status) { /* a header block or body over its limit */
@@ -151,6 +156,11 @@ static void on_request(void *ud, const sr_h2_request *r) {
         sr_h2_respond(session, r->stream_id, r->error_status, NULL, 0, 0);
         return;
     }
+    /* every open stream counts against max_connections next to the
+     * connections, as an HTTP/1.1 connection per stream would (the parent
+     * counted itself at accept) */
+    bool over = srv->cfg.max_connections &&
+                srv->stats.connections + srv->h2.streams + 1 > srv->cfg.max_connections;
     sr_conn *child = sr_conn_new(srv);
     sr_h2_stream *hs = child ? calloc(1, sizeof(*hs)) : NULL;
     if (!hs) {
@@ -165,17 +175,15 @@ static void on_request(void *ud, const sr_h2_request *r) {
     link_child(parent, child);
     srv->h2.streams_total++;
     sr_h2_set_stream_ud(session, r->stream_id, child);
-    /* the client is the connection's (not counted again), or from a trusted
-     * proxy each request names its own (clients.c) */
-    sr_conn_http *ph = parent->http, *ch = child->http;
-    if (ph) {
-        ch->peer = ph->peer;
-        ch->forwarded = ph->forwarded;
-        if (ph->has_client && !ph->forwarded) {
-            ch->client = ph->client;
-            ch->has_client = 1;
-        }
+    if (over) { /* answered on the stream as HTTP/1.1 is at accept; the connection goes on */
+        sr_limit_refused(srv, SR_LIMIT_CONNECTIONS);
+        srv->h2.refused_streams++;
+        sr_routes_error(child, 503, "too many connections", true);
+        return;
     }
+    /* the client is the connection's, counted once more for this stream,
+     * or from a trusted proxy each request names its own (clients.c) */
+    if (sr_client_stream(child, parent) != 0) return; /* 429 on the stream */
     sr_buf text;
     sr_buf_init(&text);
     request_text(r, &text);
@@ -448,12 +456,13 @@ void sr_h2c_json(sr_server *srv, sr_buf *b) {
     sr_buf_printf(b,
                   ",\"http2\":{\"h2c\":%s,\"max_streams\":%u,\"connections\":%llu,\"streams\":%llu,"
                   "\"connections_total\":%llu,\"streams_total\":%llu,\"protocol_errors\":%llu,"
-                  "\"slow_streams\":%llu}",
+                  "\"slow_streams\":%llu,\"refused_streams\":%llu}",
                   srv->cfg.h2c ? "true" : "false",
                   (unsigned)(srv->cfg.h2_max_streams ? srv->cfg.h2_max_streams : 128),
                   (unsigned long long)h->connections, (unsigned long long)h->streams,
                   (unsigned long long)h->connections_total, (unsigned long long)h->streams_total,
-                  (unsigned long long)h->violations, (unsigned long long)h->slow_streams);
+                  (unsigned long long)h->violations, (unsigned long long)h->slow_streams,
+                  (unsigned long long)h->refused_streams);
 }
 
 void sr_h2c_metrics(sr_server *srv, sr_buf *b) {
@@ -475,8 +484,13 @@ void sr_h2c_metrics(sr_server *srv, sr_buf *b) {
                   "# HELP sserooms_http2_slow_streams_total HTTP/2 streams closed as slow "
                   "consumers (flow-control window shut past max_queue_bytes)\n"
                   "# TYPE sserooms_http2_slow_streams_total counter\n"
-                  "sserooms_http2_slow_streams_total %llu\n",
+                  "sserooms_http2_slow_streams_total %llu\n"
+                  "# HELP sserooms_http2_refused_streams_total HTTP/2 streams refused: over "
+                  "max_connections (503) or max_connections_per_addr (429), or while shutting "
+                  "down (RST_STREAM REFUSED_STREAM)\n"
+                  "# TYPE sserooms_http2_refused_streams_total counter\n"
+                  "sserooms_http2_refused_streams_total %llu\n",
                   (unsigned long long)h->connections, (unsigned long long)h->streams,
                   (unsigned long long)h->streams_total, (unsigned long long)h->violations,
-                  (unsigned long long)h->slow_streams);
+                  (unsigned long long)h->slow_streams, (unsigned long long)h->refused_streams);
 }

@@ -266,6 +266,7 @@ typedef struct sr_h2_counters {
     uint64_t connections_total, streams_total;
     uint64_t violations;            /* clients' protocol errors */
     uint64_t slow_streams;          /* streams closed as slow consumers */
+    uint64_t refused_streams;       /* refused: over a limit (429/503), or shutting down */
 } sr_h2_counters;
 
 /* Broadcasts to one room waiting for the end of the loop turn (batch.c). */
@@ -635,6 +636,12 @@ void sr_client_proxy_failed(sr_conn *c, sr_proxy_error reason, const char *why);
  * which is counted instead of the previous request's. 0 to go on, -1 when
  * the request was refused (answered). */
 int sr_client_request(sr_conn *c);
+/* A new HTTP/2 stream (child) of parent: its peer is the parent's, and it
+ * counts once more against its client's address, as an HTTP/1.1
+ * connection per stream would (from a trusted proxy, sr_client_request
+ * counts it when its request names the client). 0 to go on, -1 when
+ * refused (answered 429 on the stream, counted). */
+int sr_client_stream(sr_conn *child, const sr_conn *parent);
 /* The client address of c's current request as text ("-" when unknown). */
 const char *sr_client_text(const sr_conn *c, char *buf, size_t cap);
 void sr_clients_json(sr_server *srv, sr_buf *b);    /* ,"proxy":{..},"top_clients":[..] */

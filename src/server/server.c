@@ -339,7 +339,9 @@ static void take_connection(sr_server *srv, int fd) {
         sr_conn_close_now(c);
         return;
     }
-    if (srv->cfg.max_connections && srv->stats.connections > srv->cfg.max_connections) {
+    /* HTTP/2 streams count as the connections they stand for (h2conn.c) */
+    if (srv->cfg.max_connections &&
+        srv->stats.connections + srv->h2.streams > srv->cfg.max_connections) {
         sr_limit_refused(srv, SR_LIMIT_CONNECTIONS);
         sr_conn_start(c);
         sr_routes_error(c, 503, "too many connections", true);

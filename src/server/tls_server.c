@@ -14,7 +14,8 @@
  * completed and resumed handshakes there; failures are counted by reason
  * (protocol, version, certificate, timeout, eof) when conn.c closes the
  * connection, logged at debug level only, since a scanner may send
- * thousands. A handshake has the request timeout of the connection's
+ * thousands. Sessions that went compact (tls.h: no SSL object after a
+ * TLS 1.3 handshake) are counted too. A handshake has the request timeout of the connection's
  * first request (conn.c's timer already runs from accept).
  *
  * Encryption is in user space (the engine works on memory, see tls.h);
@@ -35,6 +36,7 @@ struct sr_server_tls {
     bool kernel_offers; /* the kernel has the tls ULP */
     uint64_t handshakes, resumed, reloads, reload_failures;
     uint64_t failures[SR_TLS_FAIL_COUNT];
+    uint64_t compact; /* sessions that dropped their SSL object (tls.h) */
 };
 
 typedef struct tls_transport {
@@ -42,6 +44,7 @@ typedef struct tls_transport {
     sr_tls *tls;
     struct sr_server_tls *owner; /* counters: used on the main loop only */
     uint8_t counted;             /* the handshake was counted (done or failed) */
+    uint8_t compact;             /* its going compact was counted */
 } tls_transport;
 
 /* --- the transport ------------------------------------------------------- */
@@ -54,6 +57,10 @@ static int tt_input(sr_transport *t, const char *in, size_t len, sr_transport_de
         x->counted = 1;
         x->owner->handshakes++;
         if (sr_tls_resumed(x->tls)) x->owner->resumed++;
+    }
+    if (!x->compact && sr_tls_compact(x->tls)) {
+        x->compact = 1;
+        x->owner->compact++;
     }
     return rc;
 }
@@ -241,6 +248,7 @@ void sr_tls_stats_json(sr_server *srv, sr_buf *b) {
         sr_buf_printf(b, ",\"handshakes\":%llu,\"resumed\":%llu,\"reloads\":%llu,\"reload_failures\":%llu",
                       (unsigned long long)st->handshakes, (unsigned long long)st->resumed,
                       (unsigned long long)st->reloads, (unsigned long long)st->reload_failures);
+        sr_buf_printf(b, ",\"compact_sessions\":%llu", (unsigned long long)st->compact);
         sr_buf_puts(b, ",\"handshake_failures\":{");
         for (int i = 0; i < SR_TLS_FAIL_COUNT; i++)
             sr_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", sr_tls_fail_names[i],
@@ -266,6 +274,10 @@ void sr_tls_metrics(sr_server *srv, sr_buf *b) {
                   "# HELP sserooms_tls_resumed_total TLS handshakes that resumed a session (ticket).\n"
                   "# TYPE sserooms_tls_resumed_total counter\n"
                   "sserooms_tls_resumed_total %llu\n"
+                  "# HELP sserooms_tls_compact_sessions_total TLS 1.3 sessions that dropped their "
+                  "OpenSSL object after the handshake (records sealed with their keys alone).\n"
+                  "# TYPE sserooms_tls_compact_sessions_total counter\n"
+                  "sserooms_tls_compact_sessions_total %llu\n"
                   "# HELP sserooms_tls_reloads_total Certificate reloads (SIGHUP), by result.\n"
                   "# TYPE sserooms_tls_reloads_total counter\n"
                   "sserooms_tls_reloads_total{result=\"ok\"} %llu\n"
@@ -273,7 +285,8 @@ void sr_tls_metrics(sr_server *srv, sr_buf *b) {
                   "# HELP sserooms_tls_handshake_failures_total TLS handshakes that failed, by reason.\n"
                   "# TYPE sserooms_tls_handshake_failures_total counter\n",
                   (unsigned long long)st->handshakes, (unsigned long long)st->resumed,
-                  (unsigned long long)st->reloads, (unsigned long long)st->reload_failures);
+                  (unsigned long long)st->compact, (unsigned long long)st->reloads,
+                  (unsigned long long)st->reload_failures);
     for (int i = 0; i < SR_TLS_FAIL_COUNT; i++)
         sr_buf_printf(b, "sserooms_tls_handshake_failures_total{reason=\"%s\"} %llu\n", sr_tls_fail_names[i],
                       (unsigned long long)st->failures[i]);

@@ -22,8 +22,8 @@
  * and whether the socket is full (the owner waits for writable: a
  * uv_write of the pending bytes on the main loop, a uv_poll in a writer).
  *
- * One owner at a time. The state of a transport (TLS: the SSL object and
- * its keys and sequence numbers) is touched only by the thread that owns
+ * One owner at a time. The state of a transport (TLS: the SSL object, or
+ * once compact its keys and sequence numbers) is touched only by the thread that owns
  * the connection's writes: the main loop while the connection reads
  * requests (the handshake and the HTTP exchange happen there), then, once
  * the connection is an SSE stream handed to a writer thread, that writer.

@@ -12,6 +12,12 @@
  * no copy, and the buffer is freed whenever it drains (an idle stream
  * holds none; SSL_MODE_RELEASE_BUFFERS frees OpenSSL's own).
  *
+ * A TLS 1.3 server session drops its SSL object (about 14.5 KB) once the
+ * handshake is over and seals and opens its records itself with the
+ * application traffic keys (tls.c, "the compact record layer"), so an
+ * idle stream over TLS holds about 1.5 KB of TLS state. TLS 1.2 sessions
+ * and client sessions stay on OpenSSL throughout.
+ *
  * Why memory and not SSL on the fd: the main loop reads every socket with
  * libuv and a writer thread writes a stream's socket; a session that does
  * no I/O of its own can move from the main loop (handshake, HTTP) to the
@@ -103,6 +109,10 @@ void sr_tls_sent(sr_tls *t, size_t n);
 void sr_tls_close(sr_tls *t);
 
 bool sr_tls_handshake_done(const sr_tls *t);
+/* Whether a server session dropped its SSL object after a TLS 1.3
+ * handshake and seals and opens records itself (tls.c: the compact record
+ * layer, about 1.5 KB per session instead of about 15 KB). */
+bool sr_tls_compact(const sr_tls *t);
 bool sr_tls_resumed(const sr_tls *t);
 /* The negotiated ALPN protocol ("" when none) and version ("TLSv1.3"). */
 const char *sr_tls_alpn(const sr_tls *t);

@@ -14,7 +14,9 @@
  * receiving; protocol violations are answered with GOAWAY, counted, and
  * disturb nobody; shutdown sends GOAWAY; --h2-max-streams is the
  * advertised SETTINGS_MAX_CONCURRENT_STREAMS; without --h2c the preface is
- * not HTTP/2.
+ * not HTTP/2; each stream counts against --max-connections and
+ * --max-connections-per-addr (1 + n per connection), and the stream past
+ * a limit is answered 503 or 429 alone, counted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,18 +43,36 @@
 #include "srt_sse.h"
 #include "srt_tls.h"
 
+/* A member of object `obj` of a GET /stats answer. */
+static long long stats_member(const srt_response *r, const char *obj, const char *key) {
+    const char *v;
+    size_t vlen;
+    assert_true(srt_json_member(r->body, r->body_len, obj, &v, &vlen));
+    char *text = strndup(v, vlen);
+    long long out = -1;
+    assert_true(srt_json_int(text, key, &out));
+    free(text);
+    return out;
+}
+
 /* A member of the "http2" object of GET /stats. */
 static long long h2_stat(int port, const char *key) {
     srt_response r;
     assert_int_equal(srt_http_get(port, "/stats", &r), 0);
     srt_check_status(&r, 200);
-    const char *v;
-    size_t vlen;
-    assert_true(srt_json_member(r.body, r.body_len, "http2", &v, &vlen));
-    char *obj = strndup(v, vlen);
-    long long out = -1;
-    assert_true(srt_json_int(obj, key, &out));
-    free(obj);
+    long long out = stats_member(&r, "http2", key);
+    srt_response_free(&r);
+    return out;
+}
+
+/* The same over an open keep-alive connection (an observer that is
+ * counted already, for tests at a connection limit). */
+static long long kept_stat(srt_conn *c, const char *obj, const char *key) {
+    srt_response r;
+    assert_int_equal(srt_http_send_request(c, "GET", "/stats", NULL, NULL, 0, SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_http_read_response(c, &r, SRT_TIMEOUT_MS), 0);
+    srt_check_status(&r, 200);
+    long long out = stats_member(&r, obj, key);
     srt_response_free(&r);
     return out;
 }
@@ -547,6 +567,119 @@ static void test_max_streams_and_goaway(void **state) {
     srt_h2_close(&h);
 }
 
+/* --- streams against the connection limits ----------------------------------- */
+
+/* Each stream counts against --max-connections-per-addr as the HTTP/1.1
+ * connection it stands for would, on top of its connection (1 + n): the
+ * stream over the limit is answered 429 on its own, counted, and the
+ * connection's other streams go on; HTTP/1.1 connections of the same
+ * client share the count. */
+static void test_streams_count_per_address(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-connections-per-addr", "4", NULL), 0);
+    srt_h2 h;
+    assert_int_equal(srt_h2_open_from(&h, p.port, 0, "127.0.0.2"), 0); /* counts 1 */
+    int st[3];
+    for (int i = 0; i < 3; i++) { /* 2, 3, 4 */
+        st[i] = srt_h2_request(&h, "GET", "/sse?room=pa", NULL, NULL);
+        assert_true(srt_h2_wait_status(&h, st[i], SRT_TIMEOUT_MS));
+        assert_int_equal(h.st[st[i]].status, 200);
+    }
+    int over = srt_h2_request(&h, "GET", "/sse?room=pa", NULL, NULL); /* 5 */
+    assert_true(srt_h2_wait_closed(&h, over, SRT_TIMEOUT_MS));
+    assert_int_equal(h.st[over].status, 429);
+    assert_non_null(strstr(h.st[over].data.data, "too many connections from this address"));
+    srt_check_room_members(p.port, "pa", 3, SRT_TIMEOUT_MS);
+    assert_int_equal(h2_stat(p.port, "refused_streams"), 1);
+    assert_int_equal((long long)metric(p.port, "sserooms_http2_refused_streams_total"), 1);
+    assert_int_equal((long long)metric(p.port, "sserooms_limit_refusals_total{limit=\"connections_per_addr\"}"), 1);
+    /* the connection and its streams go on */
+    srt_check_publish_delivered(p.port, "{\"room\":\"pa\",\"data\":1}", 3);
+    for (int i = 0; i < 3; i++) assert_true(srt_h2_wait_data(&h, st[i], "data: 1\n\n", SRT_TIMEOUT_MS));
+    /* an HTTP/1.1 connection of the same client finds the count full */
+    srt_conn c;
+    srt_conn_opts from2 = {.src_ip = "127.0.0.2"};
+    assert_int_equal(srt_conn_open_ex(&c, p.port, &from2, SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_send_str(&c, "GET /sse?room=pa HTTP/1.1\r\nHost: x\r\n\r\n", SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_wait_eof(&c, SRT_TIMEOUT_MS), 0);
+    assert_true(c.in.len > 12 && memcmp(c.in.data, "HTTP/1.1 429", 12) == 0);
+    srt_conn_close(&c);
+    /* a stream that ends gives its count back */
+    srt_h2_reset(&h, st[0]);
+    assert_true(srt_h2_wait_closed(&h, st[0], SRT_TIMEOUT_MS));
+    srt_check_room_members(p.port, "pa", 2, SRT_TIMEOUT_MS);
+    for (int i = 0; i < SRT_TIMEOUT_MS / 10 && h2_stat(p.port, "streams") != 2; i++) srt_h2_pump(&h, 10);
+    assert_int_equal(h2_stat(p.port, "streams"), 2);
+    int again = srt_h2_request(&h, "GET", "/sse?room=pa", NULL, NULL);
+    assert_true(srt_h2_wait_status(&h, again, SRT_TIMEOUT_MS));
+    assert_int_equal(h.st[again].status, 200);
+    /* the refusals were all counted, the 429 stream once */
+    srt_response r;
+    assert_int_equal(srt_http_get(p.port, "/stats", &r), 0);
+    assert_int_equal(stats_member(&r, "refused", "connections_per_addr"), 2);
+    assert_int_equal(stats_member(&r, "http2", "refused_streams"), 1);
+    srt_response_free(&r);
+    srt_h2_close(&h);
+    srt_check_stop(&p);
+}
+
+/* Streams count against --max-connections next to the connections: the
+ * stream past it is answered 503 on its own (counted), its siblings go on,
+ * and an HTTP/1.1 connection past it is refused as before. */
+static void test_streams_count_against_max_connections(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-connections", "4", NULL), 0);
+    srt_conn obs; /* a keep-alive observer: 1 */
+    assert_int_equal(srt_conn_open(&obs, p.port, SRT_TIMEOUT_MS), 0);
+    srt_h2 h;
+    assert_int_equal(srt_h2_open(&h, p.port, 0), 0); /* 2 */
+    int a = srt_h2_request(&h, "GET", "/sse?room=mc", NULL, NULL); /* 3 */
+    int b = srt_h2_request(&h, "GET", "/sse?room=mc", NULL, NULL); /* 4 */
+    assert_true(srt_h2_wait_status(&h, a, SRT_TIMEOUT_MS));
+    assert_true(srt_h2_wait_status(&h, b, SRT_TIMEOUT_MS));
+    assert_int_equal(h.st[a].status, 200);
+    assert_int_equal(h.st[b].status, 200);
+    int over = srt_h2_request(&h, "GET", "/sse?room=mc", NULL, NULL); /* 5 */
+    assert_true(srt_h2_wait_closed(&h, over, SRT_TIMEOUT_MS));
+    assert_int_equal(h.st[over].status, 503);
+    assert_non_null(strstr(h.st[over].data.data, "too many connections"));
+    assert_int_equal(kept_stat(&obs, "refused", "connections"), 1);
+    assert_int_equal(kept_stat(&obs, "http2", "refused_streams"), 1);
+    assert_int_equal(kept_stat(&obs, "http2", "streams"), 2);
+    /* the siblings go on */
+    assert_int_equal(srt_http_send_request(&obs, "POST", "/publish", (const char *const[]){"Content-Type: application/json", NULL},
+                                           "{\"room\":\"mc\",\"data\":5}", 22, SRT_TIMEOUT_MS), 0);
+    srt_response r;
+    assert_int_equal(srt_http_read_response(&obs, &r, SRT_TIMEOUT_MS), 0);
+    srt_check_status(&r, 200);
+    srt_response_free(&r);
+    assert_true(srt_h2_wait_data(&h, a, "data: 5\n\n", SRT_TIMEOUT_MS));
+    assert_true(srt_h2_wait_data(&h, b, "data: 5\n\n", SRT_TIMEOUT_MS));
+    /* with the streams holding the count, an HTTP/1.1 connection is refused */
+    srt_conn c;
+    assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_send_str(&c, "GET /sse?room=mc HTTP/1.1\r\nHost: x\r\n\r\n", SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_wait_eof(&c, SRT_TIMEOUT_MS), 0);
+    assert_true(c.in.len > 12 && memcmp(c.in.data, "HTTP/1.1 503", 12) == 0);
+    srt_conn_close(&c);
+    assert_int_equal(kept_stat(&obs, "refused", "connections"), 2);
+    /* a stream that ends makes room */
+    srt_h2_reset(&h, a);
+    assert_true(srt_h2_wait_closed(&h, a, SRT_TIMEOUT_MS));
+    for (int i = 0; i < SRT_TIMEOUT_MS / 10 && kept_stat(&obs, "http2", "streams") != 1; i++)
+        srt_h2_pump(&h, 10);
+    assert_int_equal(kept_stat(&obs, "http2", "streams"), 1);
+    int again = srt_h2_request(&h, "GET", "/sse?room=mc", NULL, NULL);
+    assert_true(srt_h2_wait_status(&h, again, SRT_TIMEOUT_MS));
+    assert_int_equal(h.st[again].status, 200);
+    assert_int_equal(kept_stat(&obs, "http2", "refused_streams"), 1);
+    srt_conn_close(&obs);
+    srt_h2_close(&h);
+    srt_check_stop(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_curl_h2c_byte_identical, srt_teardown_servers),
@@ -561,6 +694,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_protocol_violations, srt_teardown_servers),
         cmocka_unit_test_teardown(test_no_h2c_no_http2, srt_teardown_servers),
         cmocka_unit_test_teardown(test_max_streams_and_goaway, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_streams_count_per_address, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_streams_count_against_max_connections, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -325,6 +325,14 @@ static void sessions_resume_with_tickets(void **state) {
     if (!strstr(out, "Reused, TLSv1.3")) fail_msg("not resumed: %s", out);
     free(out);
     assert_int_equal(stat_of(1, p.port, "resumed"), 1);
+    /* both TLS 1.3 sessions went on without their SSL object (the /stats
+     * request's own session is counted once it answered) */
+    assert_true(stat_of(1, p.port, "compact_sessions") >= 2);
+    char *metrics = get(1, p.port, "/metrics");
+    const char *sample = strstr(metrics, "\nsserooms_tls_compact_sessions_total ");
+    assert_non_null(sample);
+    assert_true(strtoll(sample + strlen("\nsserooms_tls_compact_sessions_total "), NULL, 10) >= 2);
+    free(metrics);
     assert_int_equal(srt_server_stop(&p), 0);
 }
 

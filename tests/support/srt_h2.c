@@ -74,8 +74,13 @@ static int flush_out(srt_h2 *h) {
 }
 
 int srt_h2_open(srt_h2 *h, int port, uint32_t window) {
+    return srt_h2_open_from(h, port, window, NULL);
+}
+
+int srt_h2_open_from(srt_h2 *h, int port, uint32_t window, const char *src_ip) {
     memset(h, 0, sizeof(*h));
-    if (srt_conn_open(&h->conn, port, SRT_TIMEOUT_MS) != 0) return -1;
+    srt_conn_opts opts = {.src_ip = src_ip};
+    if (srt_conn_open_ex(&h->conn, port, &opts, SRT_TIMEOUT_MS) != 0) return -1;
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
     if (nghttp2_session_callbacks_new(&cbs) != 0) return -1;

@@ -47,6 +47,9 @@ typedef struct srt_h2 {
 /* Connects and sends the preface and SETTINGS (window: the initial stream
  * window, 0 for the default; non-zero also stops WINDOW_UPDATEs). 0 or -1. */
 int srt_h2_open(srt_h2 *h, int port, uint32_t window);
+/* The same from a local address of its own (src_ip, e.g. "127.0.0.2";
+ * NULL: any), so that per-address limits see another client. */
+int srt_h2_open_from(srt_h2 *h, int port, uint32_t window, const char *src_ip);
 /* Opens a stream: GET path (body NULL) or POST path with a JSON body.
  * Extra headers as "name", "value" pairs, NULL-terminated (may be NULL).
  * The index into st[], or -1. */

@@ -2,7 +2,12 @@
 /*
  * test_tls.c: the TLS engine (src/tls) without sockets: a client and a
  * server session pump their bytes to each other in memory, with a CA and
- * certificates made by the test (tests/support/srt_tls.c).
+ * certificates made by the test (tests/support/srt_tls.c). The compact
+ * record layer of finished TLS 1.3 server sessions is checked against a
+ * plain OpenSSL client: data both ways, records of every size, a KeyUpdate
+ * asked by the client, close_notify each way, a tampered record; and
+ * what OpenSSL keeps allocated for an idle server session (counted
+ * through CRYPTO_set_mem_functions).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,9 +18,50 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "srt_tls.h"
 #include "tls/tls.h"
+
+/* --- OpenSSL's live heap bytes ------------------------------------------------ */
+
+static size_t ossl_live; /* bytes OpenSSL holds now (requested sizes) */
+
+typedef union ossl_head {
+    size_t n;
+    max_align_t align;
+} ossl_head;
+
+static void *ossl_malloc(size_t n, const char *file, int line) {
+    (void)file;
+    (void)line;
+    ossl_head *h = malloc(sizeof(*h) + n);
+    if (!h) return NULL;
+    h->n = n;
+    ossl_live += n;
+    return h + 1;
+}
+
+static void ossl_free(void *p, const char *file, int line) {
+    (void)file;
+    (void)line;
+    if (!p) return;
+    ossl_head *h = (ossl_head *)p - 1;
+    ossl_live -= h->n;
+    free(h);
+}
+
+static void *ossl_realloc(void *p, size_t n, const char *file, int line) {
+    if (!p) return ossl_malloc(n, file, line);
+    ossl_head *h = (ossl_head *)p - 1;
+    size_t old = h->n;
+    ossl_head *g = realloc(h, sizeof(*g) + n);
+    if (!g) return NULL;
+    g->n = n;
+    ossl_live = ossl_live - old + n;
+    return g + 1;
+}
 
 typedef struct got {
     char buf[300000];
@@ -279,7 +325,236 @@ static void bad_files_are_reported(void **state) {
     assert_non_null(strstr(err, "1.1"));
 }
 
+/* --- the compact record layer, against a plain OpenSSL client --------------- */
+
+typedef struct raw_client {
+    SSL_CTX *ctx;
+    SSL *ssl;
+    BIO *in, *out; /* what the server sent / what the client sends */
+} raw_client;
+
+static void raw_open(raw_client *c, const char *ca, const char *cipher) {
+    c->ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(c->ctx);
+    assert_int_equal(SSL_CTX_load_verify_locations(c->ctx, ca, NULL), 1);
+    SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+    if (cipher) assert_int_equal(SSL_CTX_set_ciphersuites(c->ctx, cipher), 1);
+    c->ssl = SSL_new(c->ctx);
+    c->in = BIO_new(BIO_s_mem());
+    c->out = BIO_new(BIO_s_mem());
+    SSL_set_bio(c->ssl, c->in, c->out);
+    SSL_set_tlsext_host_name(c->ssl, "localhost");
+    SSL_set_connect_state(c->ssl);
+}
+
+static void raw_close(raw_client *c) {
+    SSL_free(c->ssl);
+    SSL_CTX_free(c->ctx);
+}
+
+/* What the client wrote, into the server; the server's rc. */
+static int raw_to_server(raw_client *c, sr_tls *sv, got *g) {
+    char *p;
+    long n = BIO_get_mem_data(c->out, &p);
+    int rc = sr_tls_input(sv, p, (size_t)n, collect, g);
+    (void)BIO_reset(c->out);
+    return rc;
+}
+
+/* What the server holds, into the client (read later with SSL_read). */
+static void server_to_raw(sr_tls *sv, raw_client *c) {
+    const char *p;
+    size_t n = sr_tls_pending(sv, &p);
+    if (n) assert_int_equal(BIO_write(c->in, p, (int)n), (int)n);
+    sr_tls_sent(sv, n);
+}
+
+/* Reads what the client can into g; SSL_get_error's answer at the end. */
+static int raw_read(raw_client *c, got *g) {
+    for (;;) {
+        size_t n = 0;
+        if (SSL_read_ex(c->ssl, g->buf + g->len, sizeof(g->buf) - g->len, &n) == 1) {
+            g->len += n;
+            continue;
+        }
+        return SSL_get_error(c->ssl, 0);
+    }
+}
+
+static void raw_handshake(raw_client *c, sr_tls *sv, got *gs) {
+    for (int i = 0; i < 10 && !SSL_is_init_finished(c->ssl); i++) {
+        SSL_do_handshake(c->ssl);
+        assert_int_equal(raw_to_server(c, sv, gs), 0);
+        server_to_raw(sv, c);
+    }
+    assert_true(SSL_is_init_finished(c->ssl));
+}
+
+static void compact_record_layer(const char *cipher, void **state) {
+    fixture *f = *state;
+    f->gs.len = f->gc.len = 0;
+    sr_tls_ctx *sc = server_ctx(f, false);
+    sr_tls *sv = sr_tls_new(sc);
+    raw_client c;
+    raw_open(&c, f->ca.cert, cipher);
+    raw_handshake(&c, sv, &f->gs);
+    /* the client reads the server's tickets; the server is compact by now */
+    assert_int_equal(raw_read(&c, &f->gc), SSL_ERROR_WANT_READ);
+    assert_true(sr_tls_compact(sv));
+    assert_true(sr_tls_handshake_done(sv));
+    assert_string_equal(sr_tls_version(sv), "TLSv1.3");
+    assert_false(sr_tls_resumed(sv));
+
+    /* a request in, in two halves of a record */
+    static const char req[] = "GET /sse?room=a HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(SSL_write(c.ssl, req, sizeof(req) - 1), (int)sizeof(req) - 1);
+    char *p;
+    long n = BIO_get_mem_data(c.out, &p);
+    assert_int_equal(sr_tls_input(sv, p, 7, collect, &f->gs), 0);
+    assert_int_equal(f->gs.len, 0);
+    assert_int_equal(sr_tls_input(sv, p + 7, (size_t)n - 7, collect, &f->gs), 0);
+    (void)BIO_reset(c.out);
+    assert_int_equal(f->gs.len, sizeof(req) - 1);
+    assert_memory_equal(f->gs.buf, req, sizeof(req) - 1);
+
+    /* answers of every size: an empty iovec, one byte, records past 16 KiB */
+    static char big[70000];
+    for (size_t i = 0; i < sizeof(big); i++) big[i] = (char)('A' + i % 23);
+    struct iovec iov[4] = {{big, 0}, {big, 1}, {big + 1, 20000}, {big + 20001, sizeof(big) - 20001}};
+    size_t sent = 0;
+    while (sent < sizeof(big)) {
+        struct iovec rest = {big + sent, sizeof(big) - sent};
+        ssize_t taken = sent ? sr_tls_seal(sv, &rest, 1) : sr_tls_seal(sv, iov, 4);
+        assert_true(taken > 0);
+        sent += (size_t)taken;
+        server_to_raw(sv, &c);
+    }
+    assert_int_equal(raw_read(&c, &f->gc), SSL_ERROR_WANT_READ);
+    assert_int_equal(f->gc.len, sizeof(big));
+    assert_memory_equal(f->gc.buf, big, sizeof(big));
+    struct iovec none = {big, 0};
+    assert_int_equal(sr_tls_seal(sv, &none, 1), 0);
+
+    /* the client asks for a KeyUpdate: both sides move to their next keys */
+    assert_int_equal(SSL_key_update(c.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+    assert_int_equal(SSL_write(c.ssl, "after", 5), 5);
+    f->gs.len = 0;
+    assert_int_equal(raw_to_server(&c, sv, &f->gs), 0);
+    assert_int_equal(f->gs.len, 5);
+    assert_memory_equal(f->gs.buf, "after", 5);
+    struct iovec reply = {(void *)"reply", 5};
+    assert_int_equal(sr_tls_seal(sv, &reply, 1), 5);
+    server_to_raw(sv, &c);
+    f->gc.len = 0;
+    assert_int_equal(raw_read(&c, &f->gc), SSL_ERROR_WANT_READ);
+    assert_int_equal(f->gc.len, 5);
+    assert_memory_equal(f->gc.buf, "reply", 5);
+    assert_int_equal(SSL_write(c.ssl, "again", 5), 5); /* the client's next keys too */
+    f->gs.len = 0;
+    assert_int_equal(raw_to_server(&c, sv, &f->gs), 0);
+    assert_memory_equal(f->gs.buf, "again", 5);
+
+    /* close_notify each way */
+    sr_tls_close(sv);
+    server_to_raw(sv, &c);
+    assert_int_equal(raw_read(&c, &f->gc), SSL_ERROR_ZERO_RETURN);
+    SSL_shutdown(c.ssl);
+    assert_int_equal(raw_to_server(&c, sv, &f->gs), 1);
+    sr_tls_free(sv);
+    raw_close(&c);
+
+    /* a tampered record fails the session */
+    sv = sr_tls_new(sc);
+    raw_open(&c, f->ca.cert, cipher);
+    raw_handshake(&c, sv, &f->gs);
+    assert_int_equal(raw_read(&c, &f->gc), SSL_ERROR_WANT_READ);
+    assert_true(sr_tls_compact(sv));
+    assert_int_equal(SSL_write(c.ssl, "data", 4), 4);
+    n = BIO_get_mem_data(c.out, &p);
+    p[n - 1] ^= 1;
+    assert_int_equal(sr_tls_input(sv, p, (size_t)n, collect, &f->gs), -1);
+    assert_int_equal(sr_tls_failure(sv), SR_TLS_FAIL_PROTOCOL);
+    assert_true(strlen(sr_tls_error(sv)) > 0);
+    assert_int_equal(sr_tls_seal(sv, &reply, 1), -1);
+    sr_tls_free(sv);
+    raw_close(&c);
+    sr_tls_ctx_unref(sc);
+}
+
+static void compact_aes128(void **state) {
+    compact_record_layer("TLS_AES_128_GCM_SHA256", state);
+}
+
+static void compact_aes256(void **state) {
+    compact_record_layer("TLS_AES_256_GCM_SHA384", state);
+}
+
+static void compact_chacha20(void **state) {
+    compact_record_layer("TLS_CHACHA20_POLY1305_SHA256", state);
+}
+
+/* An idle TLS 1.3 server session keeps little of OpenSSL: its SSL object
+ * (about 14.5 KB: the structure, cipher and digest contexts, session,
+ * key shares, BIOs) goes once the handshake is over, and only the cipher
+ * context it writes with stays. */
+static void idle_server_session_is_small(void **state) {
+    fixture *f = *state;
+    enum { N = 20 };
+    sr_tls_ctx *sc = server_ctx(f, false), *cc = client_ctx(f->ca.cert, "localhost", "\x08http/1.1");
+    sr_tls *sv[N], *cl[N];
+    static const char req[] = "GET /sse?room=a HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
+    for (int i = 0; i < N; i++) {
+        sv[i] = sr_tls_new(sc);
+        cl[i] = sr_tls_new(cc);
+        assert_int_equal(sr_tls_start(cl[i]), 0);
+        f->gs.len = f->gc.len = 0;
+        assert_int_equal(converse(cl[i], sv[i], &f->gc, &f->gs), 0);
+        struct iovec r = {(void *)req, sizeof(req) - 1}, h = {(void *)head, sizeof(head) - 1};
+        assert_int_equal(sr_tls_seal(cl[i], &r, 1), (ssize_t)r.iov_len);
+        assert_int_equal(converse(cl[i], sv[i], &f->gc, &f->gs), 0);
+        assert_int_equal(sr_tls_seal(sv[i], &h, 1), (ssize_t)h.iov_len);
+        assert_int_equal(converse(cl[i], sv[i], &f->gc, &f->gs), 0);
+        assert_int_equal(f->gc.len, h.iov_len);
+    }
+    for (int i = 0; i < N; i++) sr_tls_free(cl[i]);
+    size_t with = ossl_live;
+    for (int i = 0; i < N; i++) sr_tls_free(sv[i]);
+    size_t each = (with - ossl_live) / N;
+    print_message("OpenSSL heap bytes per idle server session: %zu\n", each);
+    assert_true(each <= 2048);
+    sr_tls_ctx_unref(sc);
+    sr_tls_ctx_unref(cc);
+}
+
+/* TLS 1.2 sessions keep their SSL object and work as before. */
+static void tls12_stays_on_openssl(void **state) {
+    fixture *f = *state;
+    f->gs.len = f->gc.len = 0;
+    sr_tls_ctx *sc = server_ctx(f, false);
+    sr_tls *sv = sr_tls_new(sc);
+    raw_client c;
+    raw_open(&c, f->ca.cert, NULL);
+    SSL_set_max_proto_version(c.ssl, TLS1_2_VERSION);
+    raw_handshake(&c, sv, &f->gs);
+    assert_int_equal(SSL_write(c.ssl, "hello", 5), 5);
+    assert_int_equal(raw_to_server(&c, sv, &f->gs), 0);
+    assert_memory_equal(f->gs.buf, "hello", 5);
+    assert_false(sr_tls_compact(sv));
+    assert_string_equal(sr_tls_version(sv), "TLSv1.2");
+    struct iovec reply = {(void *)"reply", 5};
+    assert_int_equal(sr_tls_seal(sv, &reply, 1), 5);
+    server_to_raw(sv, &c);
+    assert_int_equal(raw_read(&c, &f->gc), SSL_ERROR_WANT_READ);
+    assert_memory_equal(f->gc.buf, "reply", 5);
+    sr_tls_free(sv);
+    raw_close(&c);
+    sr_tls_ctx_unref(sc);
+}
+
 int main(void) {
+    /* before OpenSSL allocates anything */
+    if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_alpn_and_data),
         cmocka_unit_test(alpn_h2_when_built_in),
@@ -287,6 +562,11 @@ int main(void) {
         cmocka_unit_test(wrong_ca_and_wrong_name_are_refused),
         cmocka_unit_test(resumption_with_tickets),
         cmocka_unit_test(bad_files_are_reported),
+        cmocka_unit_test(compact_aes128),
+        cmocka_unit_test(compact_aes256),
+        cmocka_unit_test(compact_chacha20),
+        cmocka_unit_test(tls12_stays_on_openssl),
+        cmocka_unit_test(idle_server_session_is_small),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
