@@ -10,7 +10,8 @@
  *    redeemed (and sets that cookie), else a token is taken from the
  *    Authorization header, ?token= or the cookie, verified, and its "rooms"
  *    claim must allow every ?room=; else 401 / 403 and nothing is joined;
- *    the token's "sub" becomes the stream's user (presence counts users);
+ *    the token's "sub" (carried by the ticket and the session too)
+ *    becomes the stream's user (presence counts users);
  *  - POST /publish (sr_auth_bearer_grants + sr_auth_publish_allowed): a
  *    Bearer token whose "publish" claim allows every target room, and with
  *    "sequence", whose "sequences" claim allows that name
@@ -760,10 +761,14 @@ static int open_grant(const sr_auth *a, const char *text, size_t len, char kind,
     return 0;
 }
 
-/* The stream's deadline and subject from a grant. */
+/* The stream's deadline, subject and user from a grant: the ticket carries
+ * the token's "sub", so a stream opened by a ticket or its session is the
+ * same user for presence as one opened by the token itself. */
 static void grant_to_conn(sr_conn *c, const grant_claims *g) {
     c->auth_deadline_ms = g->exp_s ? (g->exp_s + (int64_t)c->srv->cfg.auth_leeway_s) * 1000 : 0;
     c->auth_subject = g->sub[0] ? sr_auth_subject_hash(g->sub, strlen(g->sub)) : 0;
+    free(c->user);
+    c->user = sub_user(g->sub);
 }
 
 /* After a ticket opened the stream: the session cookie for its reconnects,
