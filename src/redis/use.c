@@ -5,7 +5,9 @@
  * is unit-tested) without the server module: tests link src/redis as an
  * archive, from which this member is only pulled when referenced.
  * Cluster mode with resume history is refused here, where both the server's
- * configuration and the Redis options are known.
+ * configuration and the Redis options are known. It also hands the server
+ * the adapter's one-time claim (claim.c), which makes signed tickets
+ * single-use on every node.
  */
 #include <stdio.h>
 
@@ -27,6 +29,11 @@ static void log_to_server(void *ud, int level, const char *msg) { sr_log(ud, lev
 static void presence_to_server(void *ud, const char *room, size_t room_len, const char *user,
                                size_t user_len, int joined) {
     sr_presence_event(ud, room, room_len, user, user_len, joined);
+}
+
+static int ticket_claim(void *ctx, const char *id, size_t len, uint32_t ttl_ms,
+                        void (*done)(void *ud, int rc, const char *why), void *ud) {
+    return sr_redis_adapter_claim(ctx, id, len, ttl_ms, done, ud);
 }
 
 int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
@@ -54,6 +61,12 @@ int sr_server_use_redis(sr_server *srv, const sr_redis_options *opts) {
     sr_adapter vt;
     sr_redis_adapter_vtable(a, &vt);
     rc = sr_server_set_adapter(srv, &vt);
-    if (rc) sr_redis_adapter_close(a);
+    if (rc) {
+        sr_redis_adapter_close(a);
+        return rc;
+    }
+    /* signed tickets become single-use on every node (auth.c) */
+    srv->ticket_claim = ticket_claim;
+    srv->ticket_claim_ctx = a;
     return rc;
 }

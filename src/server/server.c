@@ -624,6 +624,8 @@ int sr_server_set_adapter(sr_server *srv, const sr_adapter *adapter) {
     if (!srv || srv->shutting_down) return SR_ESTATE;
     if (srv->has_adapter && srv->adapter.close) srv->adapter.close(srv->adapter.ctx);
     srv->has_adapter = false;
+    srv->ticket_claim = NULL; /* the Redis adapter's (use.c sets it again) */
+    srv->ticket_claim_ctx = NULL;
     if (!adapter) return SR_OK;
     srv->adapter = *adapter;
     srv->has_adapter = true;
