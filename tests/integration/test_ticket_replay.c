@@ -10,12 +10,16 @@
  *    ticket's TTL plus the clock-skew margin; the session cookie of the
  *    first redemption still lets the reconnect in on either node; the
  *    refusals are counted (/stats auth.tickets_replayed, /metrics);
+ *  - the same on a 3-master Redis Cluster (--redis-cluster): the claim
+ *    goes to the shard owning its key's slot, and a replay on the other
+ *    node is refused;
  *  - with Redis down a ticket is refused 503 saying why (fails closed:
  *    nobody can tell whether another node redeemed it), counted as
  *    tickets_unchecked, while a reconnect with the session cookie still
  *    gets in; once Redis is back the same ticket opens its stream.
  */
 #include "srt_check.h"
+#include "srt_cluster.h"
 #include "srt_json.h"
 #include "srt_nodes.h"
 #include "srt_util.h"
@@ -152,6 +156,37 @@ static void test_replay_refused_across_nodes(void **state) {
     srt_nodes_redis_free(redis);
 }
 
+static srt_cluster *cluster;
+
+static void test_replay_refused_cluster(void **state) {
+    (void)state;
+    cluster = srt_cluster_start(3, 0);
+    assert_non_null(cluster);
+    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret,
+                                 "--admin-key", ADMIN, NULL};
+    srt_http_set_admin_key(ADMIN);
+    srt_cluster_node_start(&nodes[0], srt_cluster_seeds(cluster), "node-a", extra);
+    srt_cluster_node_start(&nodes[1], srt_cluster_seeds(cluster), "node-b", extra);
+    for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    int A = nodes[0].port, B = nodes[1].port;
+    /* several tickets: their keys land on different shards */
+    for (int i = 0; i < 6; i++) {
+        char *ticket = ask_ticket(A), *body = NULL;
+        int first = i % 2 ? B : A, other = i % 2 ? A : B;
+        assert_int_equal(redeem(first, ticket, NULL, NULL, NULL), 200);
+        int status = redeem(other, ticket, NULL, NULL, &body);
+        if (status != 401 || !strstr(body, "ticket refused: already used"))
+            fail_msg("cluster replay %d: %d %s", i, status, body);
+        free(body);
+        free(ticket);
+    }
+    expect_in(A, "/stats", "\"tickets_replayed\":3,\"tickets_unchecked\":0");
+    expect_in(B, "/stats", "\"tickets_replayed\":3,\"tickets_unchecked\":0");
+    for (int i = 0; i < 2; i++) srt_check_stop(&nodes[i]);
+    srt_cluster_free(cluster);
+    cluster = NULL;
+}
+
 static void test_redis_down_fails_closed(void **state) {
     (void)state;
     srt_redis *redis = srt_nodes_redis_start();
@@ -188,12 +223,16 @@ static void test_redis_down_fails_closed(void **state) {
 
 static int teardown(void **state) {
     srt_http_set_admin_key(NULL);
-    return srt_nodes_teardown(state);
+    int rc = srt_nodes_teardown(state);
+    if (cluster) srt_cluster_free(cluster);
+    cluster = NULL;
+    return rc;
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_replay_refused_across_nodes, teardown),
+        cmocka_unit_test_teardown(test_replay_refused_cluster, teardown),
         cmocka_unit_test_teardown(test_redis_down_fails_closed, teardown),
     };
     return cmocka_run_group_tests(tests, auth_keys_setup, auth_keys_teardown);
