@@ -661,6 +661,19 @@ SR_API void sr_server_log(sr_server *srv, int level, const char *msg);
  * local streams. */
 SR_API void sr_server_presence_event(sr_server *srv, const char *room, size_t room_len,
                                      const char *user, size_t user_len, int joined);
+/* For adapters shared by several nodes: makes signed tickets single-use on
+ * every node. The server calls claim(ctx, id, id_len, ttl_ms, done, ud)
+ * before a ticket opens a stream; the adapter records id for ttl_ms unless
+ * some node did before, then calls done(ud, rc, why) exactly once: rc 1
+ * when this call claimed id first, 0 when it was claimed before, a negative
+ * code (why: the reason) when it cannot tell, which refuses the ticket
+ * (503). claim returns 0, or a negative code when done will not be called.
+ * NULL claim: tickets are single-use on the node that issued them only.
+ * Installing another adapter (sr_server_set_adapter) clears it. */
+typedef void (*sr_claim_done_fn)(void *ud, int rc, const char *why);
+typedef int (*sr_claim_fn)(void *ctx, const char *id, size_t id_len, uint32_t ttl_ms,
+                           sr_claim_done_fn done, void *ud);
+SR_API void sr_server_set_ticket_claim(sr_server *srv, sr_claim_fn claim, void *ctx);
 
 /* Delivers a message that came from another node to the local members of
  * `room`. A message with an id reaches each connection at most once even when

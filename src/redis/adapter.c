@@ -34,7 +34,7 @@
  * again after a loss is reported to the server (recovered hook), which
  * fills or warns its streams (server/recover.c). State changes (connected,
  * lost, auth refused, resubscribed, canary timeout) are logged once each
- * by transitions.c.
+ * by transitions.c, per shard in cluster mode.
  */
 #include "redis/adapter.h"
 

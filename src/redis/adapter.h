@@ -114,6 +114,17 @@ int sr_redis_adapter_publish_sequenced(sr_redis_adapter *a, const char *const *r
                                        size_t n_rooms, const sr_message *msg, const char *meta,
                                        size_t meta_len, const char *key, const char *epoch,
                                        sr_sequence_fn done, void *ud);
+/* One-time claims shared by the nodes (claim.c): the replay protection of
+ * signed tickets. done's rc: 1 when this call claimed id first, 0 when it
+ * was claimed before (and has not expired), SR_EADAPTER with the reason in
+ * why when Redis could not say. */
+typedef void (*sr_redis_claim_fn)(void *ud, int rc, const char *why);
+/* SET <prefix>ticket:{id} 1 NX PX ttl_ms, on the shard owning the key in
+ * cluster mode. 0 and done exactly once later (never before returning;
+ * a close fails it), or at once SR_EADAPTER (Redis not up), SR_ENOMEM or
+ * SR_EINVAL, and done never runs. */
+int sr_redis_adapter_claim(sr_redis_adapter *a, const char *id, size_t len, uint32_t ttl_ms,
+                           sr_redis_claim_fn done, void *ud);
 /* 0 when both connections are up; else 1 and a reason in reason[0..cap). */
 int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap);
 /* Writes ,"redis":{...} (see the sr_adapter stats_json contract); returns

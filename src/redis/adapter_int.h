@@ -36,6 +36,15 @@ typedef struct parked_publish {
     size_t *lens;
 } parked_publish;
 
+/* What transitions.c said last about one Redis (classic mode) or one
+ * shard (cluster mode), so that each transition is logged once. */
+typedef struct sr_redis_logstate {
+    int up;                /* "connected" said last */
+    int last;              /* SR_REDIS_LOGGED_*: the failure said last */
+    int resub_pending;     /* a reconnect's resubscribe to report */
+    uint64_t down_since;   /* loop ms of "lost"; 0: never up */
+} sr_redis_logstate;
+
 struct sr_redis_adapter {
     uv_loop_t *loop;
     sr_redis_deliver_fn deliver;
@@ -73,10 +82,7 @@ struct sr_redis_adapter {
     void *recovered_ud;
     sr_redis_log_fn log;             /* state changes (transitions.c) */
     void *log_ud;
-    int log_up;                      /* "connected" said last */
-    int log_last;                    /* SR_REDIS_LOGGED_*: the failure said last */
-    int log_resub_pending;           /* a reconnect's resubscribe to report */
-    uint64_t log_down_since;         /* loop ms of "lost"; 0: never up */
+    sr_redis_logstate log_state;     /* classic mode: what transitions.c said last */
 };
 
 enum { SR_REDIS_LOGGED_NOTHING, SR_REDIS_LOGGED_LOST, SR_REDIS_LOGGED_AUTH, SR_REDIS_LOGGED_UNREACHABLE };
@@ -86,6 +92,15 @@ void sr_redis_transition_up(sr_redis_adapter *a, sr_rconn *c);
 void sr_redis_transition_down(sr_redis_adapter *a, sr_rconn *c, const char *err);
 /* After a subscription confirmation: "resubscribed" once all are back. */
 void sr_redis_transition_subscribed(sr_redis_adapter *a);
+/* The same for one shard of the cluster mode (its publisher pub, its
+ * subscriber sub and subscription set subs), the lines naming it by addr
+ * ("shard 127.0.0.1:7001"), its state in *st. */
+void sr_redis_shard_transition_up(sr_redis_adapter *a, sr_redis_logstate *st, const char *addr,
+                                  sr_rconn *pub, sr_rconn *sub, sr_rsubs *subs, sr_rconn *c);
+void sr_redis_shard_transition_down(sr_redis_adapter *a, sr_redis_logstate *st, const char *addr,
+                                    sr_rconn *pub, sr_rconn *c, const char *err);
+void sr_redis_shard_transition_subscribed(sr_redis_adapter *a, sr_redis_logstate *st,
+                                          const char *addr, sr_rconn *sub, sr_rsubs *subs);
 
 /* A room channel's subscription confirmed again after a loss: reports the
  * room (prefix cut off; canary and foreign channels are ignored). */

@@ -59,6 +59,7 @@ static void on_sub_push(void *ud, sr_rconn *c, redisReply *push) {
     sr_rsubs_on_push(s->subs, push);
     sr_canary_on_confirm(s->canary, push);
     update_subscribed(cl);
+    sr_redis_shard_transition_subscribed(cl->a, &s->log_state, s->addr, s->sub, s->subs);
 }
 
 /* A sunsubscribe nobody asked for: the channel's slot moved away. */
@@ -88,14 +89,21 @@ static void on_subs_recovered(void *ud, const char *channel, size_t len, uint64_
     sr_redis_adapter_channel_recovered(s->cl->a, channel, len, lost_ms);
 }
 
+/* The shard's state changes go to the log once each (transitions.c). */
+static void log_up(rshard *s, sr_rconn *c) {
+    sr_redis_shard_transition_up(s->cl->a, &s->log_state, s->addr, s->pub, s->sub, s->subs, c);
+}
+
 static void on_sub_up(void *ud, sr_rconn *c) {
     rshard *s = ud;
     if (sr_rconn_up_count(c) > 1) s->cl->a->n.reconnects++;
     sr_rsubs_on_up(s->subs);
+    log_up(s, c);
 }
 
 static void on_down(void *ud, sr_rconn *c, const char *err) {
     rshard *s = ud;
+    sr_redis_shard_transition_down(s->cl->a, &s->log_state, s->addr, s->pub, c, err);
     if (c == s->sub) {
         sr_rsubs_on_down(s->subs);
         sr_canary_on_down(s->canary);
@@ -109,6 +117,7 @@ static void on_pub_up(void *ud, sr_rconn *c) {
     rshard *s = ud;
     if (sr_rconn_up_count(c) > 1) s->cl->a->n.reconnects++;
     sr_rpresence_on_up(s->cl->a->presence); /* a failover may have lost presence */
+    log_up(s, c);
 }
 
 /* ------------------------------------------------------------ shards */

@@ -26,6 +26,7 @@ typedef struct rshard {
     sr_canary *canary;
     unsigned n_slots;
     uint64_t received, published, publish_failures;
+    sr_redis_logstate log_state; /* its transitions said last (transitions.c) */
 } rshard;
 
 struct sr_rcluster {

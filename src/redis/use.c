@@ -6,7 +6,9 @@
  * only (sr_server_get_config, sr_server_log, sr_server_presence_event, ...):
  * src/redis then links, and is unit-tested, without the server module.
  * Cluster mode with resume history is refused here, where both the server's
- * configuration and the Redis options are known.
+ * configuration and the Redis options are known. It also hands the server
+ * the adapter's one-time claim (claim.c), which makes signed tickets
+ * single-use on every node.
  */
 #include <stdio.h>
 
@@ -28,6 +30,11 @@ static void log_to_server(void *ud, int level, const char *msg) { sr_server_log(
 static void presence_to_server(void *ud, const char *room, size_t room_len, const char *user,
                                size_t user_len, int joined) {
     sr_server_presence_event(ud, room, room_len, user, user_len, joined);
+}
+
+static int ticket_claim(void *ctx, const char *id, size_t len, uint32_t ttl_ms,
+                        void (*done)(void *ud, int rc, const char *why), void *ud) {
+    return sr_redis_adapter_claim(ctx, id, len, ttl_ms, done, ud);
 }
 
 static int fail(char *err, size_t errcap, const char *why) {
@@ -69,6 +76,11 @@ int sr_server_use_redis_(sr_server *srv, const sr_redis_options *in, size_t opts
     sr_adapter vt;
     sr_redis_adapter_vtable(a, &vt);
     rc = sr_server_set_adapter(srv, &vt);
-    if (rc) sr_redis_adapter_close(a);
+    if (rc) {
+        sr_redis_adapter_close(a);
+        return rc;
+    }
+    /* signed tickets become single-use on every node (auth.c) */
+    sr_server_set_ticket_claim(srv, ticket_claim, a);
     return rc;
 }

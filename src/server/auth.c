@@ -10,13 +10,16 @@
  *    redeemed (and sets that cookie), else a token is taken from the
  *    Authorization header, ?token= or the cookie, verified, and its "rooms"
  *    claim must allow every ?room=; else 401 / 403 and nothing is joined;
- *    the token's "sub" becomes the stream's user (presence counts users);
+ *    the token's "sub" (carried by the ticket and the session too)
+ *    becomes the stream's user (presence counts users);
  *  - POST /publish (sr_auth_bearer_grants + sr_auth_publish_allowed): a
  *    Bearer token whose "publish" claim allows every target room, and with
  *    "sequence", whose "sequences" claim allows that name
  *    (sr_auth_sequence_allowed);
  *  - POST /tickets (sr_auth_tickets): a Bearer token buys a signed ticket
- *    (any node with the ticket key accepts it; single-use on this one)
+ *    (any node with the ticket key accepts it; single-use on this one,
+ *    and with Redis on every node: claimed there with SET NX before the
+ *    stream opens, 503 when Redis cannot say)
  *    bound to rooms its "rooms" claim allows, within the limits of
  *    its subject ("sub", else the token): max_tickets_per_subject live and
  *    ticket_rate a second (429), and a full store answers 503 instead of
@@ -78,6 +81,8 @@ struct sr_auth {
     char instance[17];       /* this process, in the tickets it issues (hex) */
     uint64_t fail_missing, fail_invalid, fail_expired, fail_forbidden, fail_ticket;
     uint64_t ended_expired, ended_disconnected;
+    uint64_t ticket_replays;   /* refused: Redis says another redemption came first */
+    uint64_t ticket_unchecked; /* refused 503: Redis could not say (fails closed) */
 };
 
 #define SR_AUTH_DEFAULT_EXPIRY_EVENT "auth-expired"
@@ -768,10 +773,14 @@ static int open_grant(const sr_auth *a, const char *text, size_t len, char kind,
     return 0;
 }
 
-/* The stream's deadline and subject from a grant. */
+/* The stream's deadline, subject and user from a grant: the ticket carries
+ * the token's "sub", so a stream opened by a ticket or its session is the
+ * same user for presence as one opened by the token itself. */
 static void grant_to_conn(sr_conn *c, const grant_claims *g) {
     c->auth_deadline_ms = g->exp_s ? (g->exp_s + (int64_t)c->srv->cfg.auth_leeway_s) * 1000 : 0;
     c->auth_subject = g->sub[0] ? sr_auth_subject_hash(g->sub, strlen(g->sub)) : 0;
+    free(c->user);
+    c->user = sub_user(g->sub);
 }
 
 /* After a ticket opened the stream: the session cookie for its reconnects,
@@ -817,6 +826,95 @@ static int session_stream(sr_conn *c, const char **rooms, const size_t *lens, si
     return rc;
 }
 
+/* --- single use on every node: the claim in Redis ----------------------------
+ *
+ * With Redis, a ticket that passed every local check is claimed there
+ * (SET NX, src/redis/claim.c) before the stream opens: the first node to
+ * claim it lets it in, every later redemption on any node is refused 401.
+ * The claim's key lives as long as the ticket could still be accepted,
+ * plus SR_AUTH_CLAIM_SKEW_MS for nodes whose clocks run behind. When Redis
+ * cannot answer, the ticket is refused 503 (fails closed): letting it in
+ * would make a leaked ticket redeemable once per node during an outage,
+ * and the page loses nothing, as it asks for a new ticket and retries (a
+ * reconnect carrying the session cookie never needs Redis). */
+
+#define SR_AUTH_CLAIM_SKEW_MS 60000u
+
+typedef struct ticket_claim_wait {
+    sr_http_wait *w; /* the connection's wait (w->conn NULL: it closed meanwhile) */
+    size_t n_rooms;
+    grant_claims g;  /* what the ticket grants, applied once claimed */
+} ticket_claim_wait;
+
+static void ticket_unchecked(sr_conn *c, const char *why) {
+    char msg[400];
+    c->srv->auth->ticket_unchecked++;
+    snprintf(msg, sizeof msg,
+             "ticket not checked: %s; it cannot be proven unused on the other nodes: retry "
+             "when Redis is back",
+             why && *why ? why : "redis unreachable");
+    sr_routes_error(c, 503, msg, false);
+}
+
+static void on_ticket_claimed(void *ud, int rc, const char *why) {
+    ticket_claim_wait *tw = ud;
+    sr_conn *c = tw->w->conn;
+    if (c) {
+        sr_auth *a = c->srv->auth;
+        c->http->wait = NULL;
+        if (rc == 1 && !c->srv->shutting_down) {
+            grant_to_conn(c, &tw->g);
+            set_session(c, &tw->g);
+            sr_stream_open_authorized(c, tw->n_rooms);
+        } else if (rc == 0) {
+            a->fail_ticket++;
+            a->ticket_replays++;
+            sr_routes_error(c, 401, "ticket refused: already used (on this or another node)",
+                            false);
+        } else {
+            ticket_unchecked(c, rc == 1 ? "the server is shutting down" : why);
+        }
+        if (c->kind == SR_CONN_HTTP && c->http) sr_conn_resume(c);
+    }
+    sr_grant_list_free(&tw->g.rooms);
+    free(tw->w);
+    free(tw);
+}
+
+/* Claims g's ticket in Redis for the stream c (g's rooms move to the
+ * claim): 1 (the stream waits for the answer), or -1 after answering 503. */
+static int claim_ticket(sr_conn *c, grant_claims *g, size_t n_rooms) {
+    sr_server *srv = c->srv;
+    int64_t left = g->until_ms - wall_ms();
+    uint32_t ttl = (uint32_t)(left > 0 ? left : 1) + SR_AUTH_CLAIM_SKEW_MS;
+    ticket_claim_wait *tw = calloc(1, sizeof *tw);
+    sr_http_wait *w = calloc(1, sizeof *w + 1);
+    if (!tw || !w) {
+        free(tw);
+        free(w);
+        sr_grant_list_free(&g->rooms);
+        sr_routes_error(c, 503, "out of memory", false);
+        return -1;
+    }
+    w->conn = c;
+    tw->w = w;
+    tw->n_rooms = n_rooms;
+    tw->g = *g;
+    sr_grant_list_init(&g->rooms);
+    c->http->wait = w; /* linked first: the answer never comes before this returns */
+    int rc = srv->ticket_claim(srv->ticket_claim_ctx, tw->g.nonce, strlen(tw->g.nonce), ttl,
+                               on_ticket_claimed, tw);
+    if (rc == 0) return 1;
+    c->http->wait = NULL;
+    sr_grant_list_free(&tw->g.rooms);
+    free(tw);
+    free(w);
+    if (rc == SR_ENOMEM) sr_routes_error(c, 503, "out of memory", false);
+    else ticket_unchecked(c, "redis unreachable");
+    return -1;
+}
+
+/* 0 (let in), -1 (answered), 1 (waits for its claim in Redis). */
 static int redeem_ticket(sr_conn *c, const char *ticket, const char **rooms, const size_t *lens,
                          size_t n) {
     sr_server *srv = c->srv;
@@ -831,6 +929,8 @@ static int redeem_ticket(sr_conn *c, const char *ticket, const char **rooms, con
                                   uv_now(srv->loop), NULL);
         else rc = SR_TICKET_OK; /* another node's, checked by its signature */
     }
+    if (rc == SR_TICKET_OK && srv->ticket_claim && srv->has_adapter)
+        return claim_ticket(c, &g, n); /* and single-use on every node */
     if (rc == SR_TICKET_OK) {
         grant_to_conn(c, &g);
         set_session(c, &g);
@@ -1062,7 +1162,8 @@ void sr_auth_stats_json(sr_server *srv, sr_buf *b) {
                   "\"tickets_issued\":%llu,\"tickets_redeemed\":%llu,\"tickets_live\":%zu,"
                   "\"tickets_refused\":{\"rate\":%llu,\"subject_cap\":%llu,\"full\":%llu},"
                   "\"ticket_subjects\":%zu,\"max_tickets_per_subject\":%u,\"ticket_rate\":%u,"
-                  "\"streams_ended\":{\"expired\":%llu,\"disconnected\":%llu}}",
+                  "\"streams_ended\":{\"expired\":%llu,\"disconnected\":%llu},"
+                  "\"tickets_replayed\":%llu,\"tickets_unchecked\":%llu}",
                   srv->cfg.auth_alg, (unsigned long long)a->fail_missing,
                   (unsigned long long)a->fail_invalid, (unsigned long long)a->fail_expired,
                   (unsigned long long)a->fail_forbidden, (unsigned long long)a->fail_ticket,
@@ -1070,7 +1171,8 @@ void sr_auth_stats_json(sr_server *srv, sr_buf *b) {
                   (unsigned long long)t.rate_limited, (unsigned long long)t.subject_capped,
                   (unsigned long long)t.full, t.subjects, srv->cfg.max_tickets_per_subject,
                   srv->cfg.ticket_rate, (unsigned long long)a->ended_expired,
-                  (unsigned long long)a->ended_disconnected);
+                  (unsigned long long)a->ended_disconnected, (unsigned long long)a->ticket_replays,
+                  (unsigned long long)a->ticket_unchecked);
 }
 
 void sr_auth_metrics_text(sr_server *srv, sr_buf *b) {
@@ -1111,4 +1213,15 @@ void sr_auth_metrics_text(sr_server *srv, sr_buf *b) {
                   "sserooms_auth_streams_ended_total{reason=\"disconnected\"} %llu\n",
                   (unsigned long long)(a ? a->ended_expired : 0),
                   (unsigned long long)(a ? a->ended_disconnected : 0));
+    sr_buf_printf(b,
+                  "# HELP sserooms_ticket_replays_total Ticket redemptions refused because Redis "
+                  "had seen the ticket redeemed before, on any node.\n"
+                  "# TYPE sserooms_ticket_replays_total counter\n"
+                  "sserooms_ticket_replays_total %llu\n"
+                  "# HELP sserooms_ticket_unchecked_total Ticket redemptions refused (503) because "
+                  "Redis could not say whether the ticket was used.\n"
+                  "# TYPE sserooms_ticket_unchecked_total counter\n"
+                  "sserooms_ticket_unchecked_total %llu\n",
+                  (unsigned long long)(a ? a->ticket_replays : 0),
+                  (unsigned long long)(a ? a->ticket_unchecked : 0));
 }

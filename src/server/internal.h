@@ -367,6 +367,12 @@ struct sr_server {
     uv_timer_t presence_timer;  /* debounced leave events (presence.c) */
     struct sr_presence_pending *presence_pending; /* leaves waiting, oldest first */
     struct sr_presence_pending *presence_pending_tail;
+    /* With Redis (sr_server_set_ticket_claim from use.c, cleared when the
+     * adapter is replaced): the one-time claim that makes a signed ticket
+     * single-use on every node (auth.c). NULL: tickets are single-use on
+     * their issuing node only. */
+    sr_claim_fn ticket_claim;
+    void *ticket_claim_ctx;
 };
 
 /* conn.c */
@@ -458,6 +464,9 @@ void sr_adapter_stats_json(sr_server *srv, sr_buf *b);
 
 /* stream.c */
 void sr_stream_open(sr_conn *c);
+/* The rest of sr_stream_open once authorization let it in (auth.c calls
+ * it after a ticket's claim came back from Redis). */
+void sr_stream_open_authorized(sr_conn *c, size_t n_rooms);
 sr_request *sr_request_view(sr_conn *c);
 
 /* observe.c: logs, /metrics, the stats room */
@@ -481,7 +490,10 @@ int sr_auth_new(sr_server *srv, const sr_config *in); /* after copy_config */
 void sr_auth_start(sr_server *srv);                   /* at listen: the sweep timer */
 void sr_auth_close(sr_server *srv, uv_close_cb done); /* at shutdown */
 void sr_auth_free(sr_server *srv);
-int sr_auth_stream(sr_conn *c, size_t n_rooms);       /* GET /sse, before the accept hook */
+/* GET /sse, before the accept hook: 0 (let in), -1 (answered), or 1: a
+ * ticket's claim waits for Redis (c->http->wait); the stream then goes on
+ * in sr_stream_open_authorized, or is answered 401 / 503. */
+int sr_auth_stream(sr_conn *c, size_t n_rooms);
 int sr_auth_bearer_grants(sr_conn *c, struct sr_grants *g); /* 401 without a valid token */
 int sr_auth_publish_allowed(sr_conn *c, const struct sr_grants *g, const char *const *rooms,
                             size_t n);                /* 403 for a room not granted */

@@ -644,6 +644,12 @@ void sr_server_on_close(sr_server *srv, sr_close_fn fn, void *ud) {
     srv->close_ud = ud;
 }
 
+void sr_server_set_ticket_claim(sr_server *srv, sr_claim_fn claim, void *ctx) {
+    if (!srv) return;
+    srv->ticket_claim = claim;
+    srv->ticket_claim_ctx = claim ? ctx : NULL;
+}
+
 int sr_server_set_adapter_(sr_server *srv, const sr_adapter *in, size_t adapter_size) {
     if (!srv || srv->shutting_down) return SR_ESTATE;
     /* the program's members; those of a newer sr_adapter must be unset */
@@ -652,6 +658,8 @@ int sr_server_set_adapter_(sr_server *srv, const sr_adapter *in, size_t adapter_
     const sr_adapter *adapter = in ? &full : NULL;
     if (srv->has_adapter && srv->adapter.close) srv->adapter.close(srv->adapter.ctx);
     srv->has_adapter = false;
+    srv->ticket_claim = NULL; /* the Redis adapter's (use.c sets it again) */
+    srv->ticket_claim_ctx = NULL;
     if (!adapter) return SR_OK;
     srv->adapter = *adapter;
     srv->has_adapter = true;

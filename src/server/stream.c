@@ -104,7 +104,14 @@ void sr_stream_open(sr_conn *c) {
             return;
         }
     }
-    if (srv->auth && sr_auth_stream(c, n_rooms) < 0) return; /* answered 401/403 */
+    /* answered 401/403, or a ticket's claim waits for Redis */
+    if (srv->auth && sr_auth_stream(c, n_rooms) != 0) return;
+    sr_stream_open_authorized(c, n_rooms);
+}
+
+void sr_stream_open_authorized(sr_conn *c, size_t n_rooms) {
+    sr_server *srv = c->srv;
+    const sr_http_request *req = &c->http->req;
     int verdict = SR_ACCEPT;
     if (srv->accept_fn) {
         sr_request *view = sr_request_view(c);

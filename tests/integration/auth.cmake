@@ -13,3 +13,10 @@ target_include_directories(test_auth_http PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/un
 sr_integration_test(test_auth_revoke)
 target_sources(test_auth_revoke PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth_tokens.c)
 target_include_directories(test_auth_revoke PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+
+# Signed tickets single-use on every node (issue #17): the claim in Redis
+# (SET NX) refuses a replay on the other node, and a ticket is refused 503
+# while Redis is down (fails closed); two nodes, one real redis-server.
+sr_integration_test(test_ticket_replay)
+target_sources(test_ticket_replay PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_auth_tokens.c)
+target_include_directories(test_ticket_replay PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)

@@ -21,7 +21,8 @@ sr_integration_test(test_gap_chaos)
 sr_integration_test(test_publish_limits)
 # Failures that speak (#17 point 4): Redis transitions in the JSON log once
 # each (restart, canary timeout, wrong password), EMFILE counted and logged
-# once per window, listen errors naming their cause.
+# once per window, listen errors naming their cause; in cluster mode each
+# shard's transitions once, naming the shard (a 3-master cluster).
 sr_integration_test(test_redis_logs)
 # Presence across nodes (issue #15): exact under churn, a killed node drops
 # out within its liveness TTL, a Redis restart, bad input.

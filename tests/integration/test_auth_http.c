@@ -28,6 +28,8 @@
  *    SameSite=Strict, Path=/sse) lets the reconnect's replayed URL in on
  *    either node, for the ticket's rooms only; forged cookies and tampered
  *    tickets are refused; without a shared key B refuses A's ticket;
+ *  - streams opened by a ticket or its session cookie are the token's
+ *    "sub" for presence (issue #15), like a stream opened by the token;
  *  - several keys by kid from --auth-jwks (issue #17): the kid picks the
  *    key, an unknown kid or another key's signature is refused, SIGHUP
  *    adds and retires keys, a bad file keeps the keys in use;
@@ -699,6 +701,43 @@ static void test_tickets_across_nodes(void **state) {
     srt_check_stop(&b);
 }
 
+/* Issue #15: a stream opened by a ticket, and one let in by the ticket's
+ * session cookie, are the token's "sub" for presence, like a stream opened
+ * with the token itself (they were anonymous: the ticket's subject hash
+ * reached the connection, its "sub" did not). */
+static void test_ticket_streams_carry_user(void **state) {
+    (void)state;
+    srt_proc p;
+    start_rs256(&p, NULL); /* /presence is an admin endpoint: srt_http_get sends the key */
+    char *alice = rs_token("{\"sub\":\"alice\",\"exp\":9999999999,\"rooms\":[\"a\"]}");
+    char *ticket = NULL;
+    long long ttl = 0;
+    assert_int_equal(ask_ticket(p.port, alice, "{\"rooms\":[\"a\"]}", &ticket, &ttl), 200);
+    char path[2048];
+    snprintf(path, sizeof path, "/sse?room=a&ticket=%s", ticket);
+    srt_sse by_ticket, by_session, by_token;
+    assert_int_equal(open_stream(p.port, path, NULL, &by_ticket), 200);
+    const char *sc = srt_response_header(&by_ticket.head, "Set-Cookie");
+    assert_non_null(sc);
+    char hdr[4096];
+    snprintf(hdr, sizeof hdr, "Cookie: %.*s", (int)strcspn(sc, ";"), sc);
+    assert_int_equal(open_stream(p.port, path, (const char *[]){hdr, NULL}, &by_session), 200);
+    char bearer_hdr[4096];
+    snprintf(bearer_hdr, sizeof bearer_hdr, "Authorization: Bearer %s", alice);
+    assert_int_equal(open_stream(p.port, "/sse?room=a", (const char *[]){bearer_hdr, NULL}, &by_token),
+                     200);
+    char *body = get_body(p.port, "/presence?room=a&members=1");
+    if (!strstr(body, "\"connections\":3,\"users\":1") ||
+        !strstr(body, "{\"user\":\"alice\",\"connections\":3}"))
+        fail_msg("presence of the ticket, session and token streams of alice: %s", body);
+    free(body);
+    srt_sse_close(&by_ticket);
+    srt_sse_close(&by_session);
+    srt_sse_close(&by_token);
+    free(ticket), free(alice);
+    srt_check_stop(&p);
+}
+
 /* ---- several keys by kid from a JWKS file, reloaded on SIGHUP (issue #17) --- */
 
 /* The public JWK of an RSA key, malloc'd. */
@@ -867,6 +906,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_configuration, srt_teardown_servers),
         cmocka_unit_test_teardown(test_admin_surface, srt_teardown_servers),
         cmocka_unit_test_teardown(test_tickets_across_nodes, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_ticket_streams_carry_user, srt_teardown_servers),
         cmocka_unit_test_teardown(test_jwks_rotation, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, auth_keys_setup, auth_keys_teardown);

@@ -17,6 +17,13 @@
  * 5. Listen errors name their cause (address not on this host, in use).
  * 6. A refused request's JSON line carries status, method, path, client
  *    (the address a trusted proxy forwarded), conn and ms as fields.
+ * 7. Cluster mode (a real 3-master Redis Cluster): each shard's
+ *    transitions are logged once each and name the shard: the master
+ *    owning a room killed and restarted gives one "redis lost: shard
+ *    <addr>", one "connected ... again" and one "resubscribed" for it and
+ *    nothing for the others; a wedged master (CLIENT PAUSE) one "redis
+ *    canary timeout: shard <addr>". (Auth refused is the same code as in
+ *    classic mode, tested in 3.)
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -27,7 +34,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "redis/slot.h"
 #include "srt_check.h"
+#include "srt_cluster.h"
 #include "srt_http.h"
 #include "srt_json.h"
 #include "srt_proc.h"
@@ -39,6 +48,8 @@
 
 static srt_redis *redis;
 
+static srt_cluster *cluster;
+
 static int teardown(void **state) {
     srt_teardown_servers(state);
     if (redis) {
@@ -46,6 +57,8 @@ static int teardown(void **state) {
         srt_redis_free(redis);
         redis = NULL;
     }
+    if (cluster) srt_cluster_free(cluster);
+    cluster = NULL;
     return 0;
 }
 
@@ -314,6 +327,101 @@ static void test_refused_request_json_fields(void **state) {
     srt_check_stop(&p);
 }
 
+/* ---- cluster mode: per shard ---------------------------------------------- */
+
+/* The master owning room's channel: its index in the cluster, and its
+ * address as the log lines name it ("127.0.0.1:<port>") in addr. */
+static int owner_of_room(const char *room, char *addr, size_t cap) {
+    char channel[128];
+    snprintf(channel, sizeof channel, "sse:room:%s", room);
+    int owner = srt_cluster_slot_master(cluster, sr_keyslot(channel, strlen(channel)), -1);
+    assert_true(owner >= 0);
+    snprintf(addr, cap, "127.0.0.1:%d", srt_redis_port(srt_cluster_node(cluster, (size_t)owner)));
+    return owner;
+}
+
+static int count_shard(const srt_proc *p, const char *what, const char *addr) {
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s: shard %s", what, addr);
+    return count_logged(p, prefix);
+}
+
+static void wait_shard(const srt_proc *p, const char *what, const char *addr, int at_least) {
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s: shard %s", what, addr);
+    wait_logged(p, prefix, at_least);
+}
+
+static void test_cluster_restart_logged_per_shard(void **state) {
+    (void)state;
+    cluster = srt_cluster_start(3, 0);
+    assert_non_null(cluster);
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--redis-cluster", srt_cluster_seeds(cluster),
+                                      "--log-format", "json", "--log-level", "debug", NULL),
+                     0);
+    wait_logged(&p, "redis connected: shard ", 3); /* one per master */
+    srt_sse s;
+    srt_check_sse_open(&s, p.port, "/sse?room=logs");
+    srt_check_room_members(p.port, "logs", 1, WAIT_MS);
+    char addr[64];
+    int owner = owner_of_room("logs", addr, sizeof addr);
+    srt_redis *victim = srt_cluster_node(cluster, (size_t)owner);
+    assert_int_equal(srt_redis_kill9(victim), 0);
+    wait_shard(&p, "redis lost", addr, 1);
+    wait_shard(&p, "redis attempt failed", addr, 3); /* it retried while down, quietly */
+    assert_int_equal(srt_redis_restart(victim), 0);
+    wait_shard(&p, "redis resubscribed", addr, 1);
+    assert_int_equal(count_shard(&p, "redis lost", addr), 1);
+    assert_int_equal(count_shard(&p, "redis connected", addr), 2); /* at start, and again */
+    assert_int_equal(count_shard(&p, "redis resubscribed", addr), 1);
+    assert_int_equal(count_logged(&p, "redis lost"), 1);       /* the other shards said nothing */
+    assert_int_equal(count_logged(&p, "redis connected"), 4);
+    assert_int_equal(count_logged(&p, "redis unreachable"), 0);
+    assert_int_equal(count_logged(&p, "redis auth refused"), 0);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "redis lost: shard %s: ", addr);
+    char *line = find_logged(&p, prefix);
+    assert_non_null(strstr(line, "connection lost")); /* the reason */
+    assert_non_null(strstr(line, "\"level\":\"warn\""));
+    free(line);
+    snprintf(prefix, sizeof prefix, "redis connected: shard %s again after ", addr);
+    assert_int_equal(count_logged(&p, prefix), 1);
+    snprintf(prefix, sizeof prefix, "redis resubscribed: shard %s: 2 channels", addr);
+    assert_int_equal(count_logged(&p, prefix), 1); /* the room and the shard's canary */
+    srt_sse_close(&s);
+    srt_check_stop(&p);
+}
+
+static void test_cluster_canary_timeout_logged_per_shard(void **state) {
+    (void)state;
+    cluster = srt_cluster_start(3, 0);
+    assert_non_null(cluster);
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--redis-cluster", srt_cluster_seeds(cluster),
+                                      "--log-format", "json", "--redis-canary-interval-ms", "200",
+                                      "--redis-canary-timeout-ms", "1000", NULL),
+                     0);
+    wait_logged(&p, "redis connected: shard ", 3);
+    char addr[64];
+    int owner = owner_of_room("anything", addr, sizeof addr);
+    redisReply *rep = srt_redis_command(srt_cluster_node(cluster, (size_t)owner),
+                                        "CLIENT PAUSE %d ALL", 3000);
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    wait_shard(&p, "redis canary timeout", addr, 1);
+    wait_shard(&p, "redis connected", addr, 2); /* back after the pause */
+    assert_int_equal(count_shard(&p, "redis canary timeout", addr), 1);
+    assert_int_equal(count_logged(&p, "redis canary timeout"), 1); /* that shard only */
+    assert_int_equal(count_logged(&p, "redis lost"), 0); /* said as the canary, not twice */
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "redis canary timeout: shard %s", addr);
+    char *line = find_logged(&p, prefix);
+    assert_non_null(strstr(line, "no message back within 1000 ms"));
+    free(line);
+    srt_check_stop(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_restart_logged_once_each, teardown),
@@ -322,6 +430,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_emfile_counted_and_rate_limited, teardown),
         cmocka_unit_test_teardown(test_listen_errors_name_the_cause, teardown),
         cmocka_unit_test_teardown(test_refused_request_json_fields, teardown),
+        cmocka_unit_test_teardown(test_cluster_restart_logged_per_shard, teardown),
+        cmocka_unit_test_teardown(test_cluster_canary_timeout_logged_per_shard, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
