@@ -590,7 +590,7 @@ function main() {
   const md = [];
   md.push('# sserooms benchmark results');
   md.push('');
-  md.push(`Written by \`bench/suite.sh\` (\`make bench\`) on ${machine.date}, commit ${machine.commit}${machine.dirty === 'yes' ? ' (with uncommitted changes)' : ''}. Raw per-run JSON: \`${rel}/\`. How to read this: docs/benchmarks.md.`);
+  md.push(`Written by \`bench/suite.sh\` (\`make bench\`) on ${machine.date}, commit ${machine.commit}${machine.dirty === 'yes' ? ' (with uncommitted changes)' : ''}. Raw per-run JSON: \`${rel}/\` (not in git; \`make bench\` writes a new one). How to read this: docs/benchmarks.md.`);
   md.push('');
   md.push('## Targets of issue #4');
   md.push('');
