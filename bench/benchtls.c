@@ -10,17 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* the newest session ticket (resumption on): one per process, offered by
- * every new connection; each tool has one server */
-static SSL_SESSION *kept_session;
-
-static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
-    (void)ssl;
-    if (kept_session) SSL_SESSION_free(kept_session);
-    kept_session = sess;
-    return 1; /* we keep the reference */
-}
-
 SSL_CTX *benchtls_client_ctx(const char *alpn, int resume) {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
@@ -42,9 +31,10 @@ SSL_CTX *benchtls_client_ctx(const char *alpn, int resume) {
         SSL_CTX_free(ctx);
         return NULL;
     }
+    /* the tools keep sessions themselves (benchtls_session); OpenSSL takes
+     * in TLS 1.3 tickets only with the client cache mode on */
     if (resume) {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-        SSL_CTX_sess_set_new_cb(ctx, on_new_session);
     } else {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
@@ -52,7 +42,7 @@ SSL_CTX *benchtls_client_ctx(const char *alpn, int resume) {
     return ctx;
 }
 
-SSL *benchtls_new(SSL_CTX *ctx, int fd, const char *host) {
+SSL *benchtls_new(SSL_CTX *ctx, int fd, const char *host, SSL_SESSION *offer) {
     SSL *ssl = SSL_new(ctx);
     if (!ssl) return NULL;
     if (SSL_set_fd(ssl, fd) != 1) {
@@ -62,7 +52,7 @@ SSL *benchtls_new(SSL_CTX *ctx, int fd, const char *host) {
     SSL_set_connect_state(ssl);
     /* SNI only for names (RFC 6066: not for IP literals) */
     if (host && strspn(host, "0123456789.") != strlen(host)) SSL_set_tlsext_host_name(ssl, host);
-    if (kept_session) SSL_set_session(ssl, kept_session);
+    if (offer) SSL_set_session(ssl, offer);
     return ssl;
 }
 
@@ -72,6 +62,16 @@ int benchtls_handshake(SSL *ssl) {
     if (rc == 1) return 1;
     int e = SSL_get_error(ssl, rc);
     return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+}
+
+SSL_SESSION *benchtls_session(SSL *ssl, SSL_SESSION *old) {
+    SSL_SESSION *s = ssl ? SSL_get1_session(ssl) : NULL;
+    if (!s || !SSL_SESSION_is_resumable(s)) {
+        if (s) SSL_SESSION_free(s);
+        return old;
+    }
+    if (old) SSL_SESSION_free(old);
+    return s;
 }
 
 int benchtls_resumed(SSL *ssl) {
@@ -120,5 +120,9 @@ ssize_t benchtls_write(SSL *ssl, int fd, const void *buf, size_t n) {
 }
 
 void benchtls_free(SSL *ssl) {
-    if (ssl) SSL_free(ssl);
+    if (!ssl) return;
+    /* marked as shut down, or SSL_free takes the session for a broken one
+     * and makes it not resumable */
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl);
 }

@@ -8,8 +8,11 @@
  * its own loopback servers with a throw-away certificate), ALPN set to what
  * the tool speaks, partial writes and moving write buffers allowed (the
  * tools keep growing write buffers), buffers released while idle (10,000
- * idle client streams). With resumption on, the newest session ticket the
- * server sent is kept and offered by every later connection. The I/O calls
+ * idle client streams). Resumption is per connection slot, as each browser
+ * resumes its own session: the tool keeps the session a connection ended
+ * with (benchtls_session) and offers it on the slot's next connection
+ * (TLS 1.3 tickets may be single use, so one shared ticket would mostly
+ * fail). The I/O calls
  * map OpenSSL's WANT_READ/WANT_WRITE to "try again" for the tools'
  * edge-triggered epoll loops.
  */
@@ -21,11 +24,14 @@
 #include <sys/types.h>
 
 /* A client context offering ALPN protocol alpn ("h2" or "http/1.1");
- * resume: keep and reuse session tickets. NULL with a message on stderr. */
+ * resume 0: ask for no session tickets. NULL with a message on stderr. */
 SSL_CTX *benchtls_client_ctx(const char *alpn, int resume);
 /* An SSL on the connected (or connecting) socket fd, in client mode, with
- * SNI host, offering the kept session when resumption is on. NULL on error. */
-SSL *benchtls_new(SSL_CTX *ctx, int fd, const char *host);
+ * SNI host, offering session `offer` when not NULL. NULL on error. */
+SSL *benchtls_new(SSL_CTX *ctx, int fd, const char *host, SSL_SESSION *offer);
+/* The session ssl can be resumed with, replacing (and freeing) old; old
+ * when ssl has none. */
+SSL_SESSION *benchtls_session(SSL *ssl, SSL_SESSION *old);
 /* Drives the handshake: 1 done, 0 wants more I/O, -1 failed. */
 int benchtls_handshake(SSL *ssl);
 /* 1 when the handshake resumed a session. */

@@ -87,6 +87,7 @@ typedef struct opts {
 static opts o = {.rooms = 1, .sources = 8, .connect_rate = 5000, .max_pending = 500, .timeout = 5,
                  .streams_per_conn = 100};
 static SSL_CTX *tls; /* https URLs */
+static SSL_SESSION **sessions; /* --tls-resume: each slot's last session */
 static carrier *carriers;
 static long ncarriers;
 static char authority[300];
@@ -132,6 +133,7 @@ static void usage(void) {
 /* --- connection life --------------------------------------------------- */
 
 static void conn_close(conn *c) {
+    if (sessions && c->ssl) sessions[c->idx] = benchtls_session(c->ssl, sessions[c->idx]);
     benchtls_free(c->ssl);
     c->ssl = NULL;
     if (c->fd >= 0) close(c->fd); /* also removes it from the epoll set */
@@ -182,7 +184,7 @@ static void conn_start(conn *c) {
     pending++;
     ssep_reset(&c->parser);
     c->last_s = 0;
-    if (tls && !(c->ssl = benchtls_new(tls, fd, url.host))) {
+    if (tls && !(c->ssl = benchtls_new(tls, fd, url.host, sessions ? sessions[c->idx] : NULL))) {
         conn_fail(c, NULL);
         return;
     }
@@ -381,7 +383,7 @@ static void carrier_start(carrier *h) {
         return;
     }
     h->fd = fd;
-    if (tls && !(h->ssl = benchtls_new(tls, fd, url.host))) {
+    if (tls && !(h->ssl = benchtls_new(tls, fd, url.host, NULL))) {
         carrier_fail(h, NULL);
         return;
     }
@@ -541,6 +543,10 @@ int main(int argc, char **argv) {
     if (!strcmp(url.scheme, "https")) {
         tls = benchtls_client_ctx(o.h2 ? "h2" : "http/1.1", o.tls_resume);
         if (!tls) return 1;
+        if (o.tls_resume && !o.h2 && !(sessions = calloc((size_t)o.conns, sizeof(*sessions)))) {
+            fprintf(stderr, "sseload: out of memory\n");
+            return 1;
+        }
     } else if (strcmp(url.scheme, "http") != 0) {
         fprintf(stderr, "sseload: http:// or https:// URLs only\n");
         return 2;
@@ -649,6 +655,7 @@ int main(int argc, char **argv) {
     for (long i = 0; i < o.conns; i++) {
         if (conns[i].fd >= 0) close(conns[i].fd);
         benchtls_free(conns[i].ssl);
+        if (sessions && sessions[i]) SSL_SESSION_free(sessions[i]);
         ssep_free(&conns[i].parser);
     }
     for (long j = 0; j < ncarriers; j++) {
@@ -657,6 +664,7 @@ int main(int argc, char **argv) {
         if (carriers[j].fd >= 0) close(carriers[j].fd);
     }
     free(carriers);
+    free(sessions);
     if (tls) SSL_CTX_free(tls);
     free(conns);
     free(idle);

@@ -74,7 +74,7 @@ int pub_conn_open(pub *p, pub_conn *c) {
     if (fd < 0) return -1;
     c->fd = fd;
     c->connecting = 1;
-    if (p->tls && !(c->ssl = benchtls_new(p->tls, fd, p->url.host))) {
+    if (p->tls && !(c->ssl = benchtls_new(p->tls, fd, p->url.host, NULL))) {
         close(fd);
         c->fd = -1;
         return -1;
