@@ -4,8 +4,9 @@
  *
  *   sseload --url 'http://127.0.0.1:PORT/sse?room={room}' --conns N [--rooms R]
  *           [--sources K] [--connect-rate C] [--duration SEC] [--json FILE]
- *           [--ready-file FILE] [--h2 [--streams-per-conn S]] [--quiet]
- *   sseload --churn --url ... --conns N --duration SEC [--tls-resume] [--json FILE]
+ *           [--ready-file FILE] [--h2 [--streams-per-conn S]] [--stop-after D] [--quiet]
+ *   sseload --churn --url ... --conns N --duration SEC [--tls-resume] [--stop-after C]
+ *           [--json FILE]
  *
  * https:// URLs speak TLS (benchtls.h: OpenSSL, no certificate check, ALPN
  * http/1.1, or h2 with --h2). --h2 puts the N streams on ceil(N / S)
@@ -19,7 +20,9 @@
  * address 127.0.0.<1 + i % K>), paced at C connects/s with a bounded number
  * of handshakes in flight, announces "ready <connected> <failed>" once every
  * stream has its response head or failed, then measures deliveries for
- * --duration seconds (or until SIGINT/SIGTERM). Each connection has its own
+ * --duration seconds (or until SIGINT/SIGTERM, or --stop-after D deliveries
+ * counted: scripts and tests wait for the tool rather than a time). Each
+ * connection has its own
  * sseparse parser; the benchmark data ({"t","s","k"}) gives the latency
  * (receive time − t, CLOCK_REALTIME µs) and the sequence checks (a jump
  * forward is a gap, counted in the step of the message after the hole; a
@@ -79,7 +82,7 @@ typedef struct carrier {
 typedef struct opts {
     const char *url, *json, *ready_file;
     long conns, rooms, sources, connect_rate, max_pending;
-    long streams_per_conn;
+    long streams_per_conn, stop_after;
     double duration, timeout;
     int quiet, churn, h2, tls_resume;
 } opts;
@@ -123,9 +126,9 @@ static void usage(void) {
             "usage: sseload --url 'http://127.0.0.1:PORT/sse?room={room}' --conns N [--rooms R]\n"
             "               [--sources K] [--connect-rate C] [--max-pending P] [--duration SEC]\n"
             "               [--timeout SEC] [--json FILE] [--ready-file FILE]\n"
-            "               [--h2 [--streams-per-conn S]] [--quiet]\n"
+            "               [--h2 [--streams-per-conn S]] [--stop-after DELIVERIES] [--quiet]\n"
             "       sseload --churn --url URL --conns N --duration SEC [--sources K] [--timeout SEC]\n"
-            "               [--tls-resume] [--json FILE] [--quiet]\n"
+            "               [--tls-resume] [--stop-after CYCLES] [--json FILE] [--quiet]\n"
             "URL: http:// or https:// (TLS, no certificate check)\n");
     exit(2);
 }
@@ -506,6 +509,7 @@ static void parse_args(int argc, char **argv) {
         else if (!strcmp(a, "--json")) o.json = v, i++;
         else if (!strcmp(a, "--ready-file")) o.ready_file = v, i++;
         else if (!strcmp(a, "--streams-per-conn")) o.streams_per_conn = num_arg(v, 1), i++;
+        else if (!strcmp(a, "--stop-after")) o.stop_after = num_arg(v, 1), i++;
         else usage();
     }
     if (!o.url || o.conns <= 0 || o.timeout <= 0 || o.duration < 0 || (o.h2 && o.churn)) usage();
@@ -623,6 +627,7 @@ int main(int argc, char **argv) {
         }
         if (o.churn && !end_ns && o.duration > 0) end_ns = st.start_ns + (uint64_t)(o.duration * 1e9);
         if (end_ns && now_ns >= end_ns) break;
+        if (o.stop_after && (uint64_t)o.stop_after <= (o.churn ? st.cycles : st.deliveries)) break;
         if (now_ns >= next_tick) {
             if (!o.quiet) load_progress(&st, now_ns, o.churn);
             else load_tick(&st);

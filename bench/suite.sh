@@ -36,7 +36,7 @@ ROOT_DIR=$(cd "$BENCH_DIR/.." && pwd)
 # --- knobs (every one overridable from the environment) --------------------
 KNOBS="BUILD SKIP_BUILD RUNS SERVERS S1_SERVERS HISTORY SCENARIOS MODES S1_CONNS S1_RATES S1_STEP_S
 S1_PAUSE_S S1_SIZE P99_LIMIT_US SUSTAIN_P99_US S2_CONNS S2_ROOMS S2_RATE S2_SECONDS S3_CONNS
-S3_ROOMS S3_SETTLE_S S3_MODES S4_CONNS S4_ROOMS S4_RATE S4_SECONDS S4_SERVERS
+S3_ROOMS S3_SETTLE_S S3_MODES S3_SERVERS S4_CONNS S4_ROOMS S4_RATE S4_SECONDS S4_SERVERS
 S5_CONNS S5_SECONDS S5_MODES S1_SEQ_SERVERS S1_SEQ_RATES S1_SEQ_MODES S1_TLS_SERVERS S1_H2_SERVERS
 S1_TLS_CONNS S1_TLS_MODES H2_STREAMS HANDSHAKE_SERVERS HANDSHAKE_CONNS HANDSHAKE_SECONDS
 PROFILE PROFILE_SECONDS CONNECT_TIMEOUT
@@ -77,6 +77,9 @@ S3_CONNS=${S3_CONNS:-15000}
 S3_ROOMS=${S3_ROOMS:-1}
 S3_SETTLE_S=${S3_SETTLE_S:-2}
 S3_MODES=${S3_MODES:-same}
+# S3 also measures idle streams over TLS and HTTP/2 (issue #12: at most
+# 4 KiB of user space per TLS stream)
+S3_SERVERS=${S3_SERVERS:-"$SERVERS sserooms-tls sserooms-h2"}
 S4_CONNS=${S4_CONNS:-2000}
 S4_ROOMS=${S4_ROOMS:-100}
 S4_RATE=${S4_RATE:-500}
@@ -163,18 +166,13 @@ for b in "$SSEROOMS_BIN" "$SSELOAD_BIN" "$SSEPUB_BIN"; do
 done
 [ -x "$RAWFAN_BIN" ] || say "warning: $RAWFAN_BIN is missing: the raw baseline runs will fail"
 
-# the TLS scenarios' certificate: ECDSA P-256, self-signed for 127.0.0.1
+# the TLS servers' certificate: ECDSA P-256, self-signed for 127.0.0.1
 # (the tools check no certificate), made fresh for every run
-TLS_CERT= TLS_KEY=
-case " $SCENARIOS " in
-  *" s1-tls "*|*" s1-h2 "*|*" handshake "*)
-    mkdir -p "$WORK_DIR/tls"
-    TLS_CERT=$WORK_DIR/tls/cert.pem TLS_KEY=$WORK_DIR/tls/key.pem
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-      -keyout "$TLS_KEY" -out "$TLS_CERT" -subj /CN=127.0.0.1 \
-      -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 || die "openssl could not make the certificate"
-    ;;
-esac
+mkdir -p "$WORK_DIR/tls"
+TLS_CERT=$WORK_DIR/tls/cert.pem TLS_KEY=$WORK_DIR/tls/key.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -keyout "$TLS_KEY" -out "$TLS_CERT" -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 || die "openssl could not make the certificate"
 
 node_peer_install() {
   local dir=$BENCH_DIR/peers/node want
@@ -210,7 +208,7 @@ mkdir -p "$RESULTS_DIR"
   echo "redis=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')"
   echo "openssl=$(openssl version | awk '{print $2}')"
   echo "nghttp2=$(pkg-config --modversion libnghttp2 2>/dev/null || echo '?')"
-  echo "tls_cert=${TLS_CERT:+ECDSA P-256, self-signed (made by suite.sh)}"
+  echo "tls_cert=ECDSA P-256, self-signed (made by suite.sh)"
   echo "tcp_tw_reuse=$(cat /proc/sys/net/ipv4/tcp_tw_reuse 2>/dev/null || echo '?')"
   echo "port_range=$(tr '\t' ' ' </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo '?')"
   echo "command=${SET_KNOBS}bench/suite.sh"

@@ -265,7 +265,7 @@ scenario_s2() {
 # S3: RSS with S3_CONNS idle streams minus RSS with none
 scenario_s3() {
   local mode server run dir pids rss0 rss1 load_pid connected failed tools err
-  for mode in $S3_MODES; do for server in $SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+  for mode in $S3_MODES; do for server in $S3_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
     dir=$(run_dir s3 "$server" "$mode" "$run")
     say "s3 $server $mode run $run: $S3_CONNS idle streams"
     if ! start_server SRV "$server" "$mode"; then finish_run "$dir" 1 "$START_ERROR"; continue; fi
@@ -277,7 +277,8 @@ scenario_s3() {
     err=
     # shellcheck disable=SC2086
     spawn "$dir/sseload.log" $tools "$SSELOAD_BIN" --url "$SRV_SUB_URL" --conns "$S3_CONNS" \
-      --rooms "$S3_ROOMS" --duration 100000 --json "$dir/load.json" --ready-file "$dir/ready" $SSELOAD_ARGS
+      --rooms "$S3_ROOMS" --duration 100000 --json "$dir/load.json" --ready-file "$dir/ready" \
+      $SRV_SUB_ARGS $SSELOAD_ARGS
     load_pid=$SPAWN_PID
     if wait_for_file "$dir/ready" "$CONNECT_TIMEOUT" "$load_pid"; then
       read -r _ connected failed <"$dir/ready" || true

@@ -152,6 +152,16 @@ start_redis_cluster_once() {
   return 1
 }
 
+# tls_sub_args SLOT KIND: the sseload options of a TLS kind: HTTP/2 for the
+# -h2 kinds; and a 30 s handshake + head timeout (sseload's default is 5 s):
+# 10,000 handshakes queue up at the server's one core, and a loaded machine
+# does a few hundred per second
+tls_sub_args() {
+  local args="--timeout 30"
+  case $2 in *-h2) args+=" --h2 --streams-per-conn $H2_STREAMS" ;; esac
+  printf -v "${1}_SUB_ARGS" %s "$args"
+}
+
 start_server() {
   local slot=$1 kind=$2 mode=$3 redis=${4:-} dir log port pid pin node_id
   dir=$(mktemp -d "$WORK_DIR/$kind.XXXX")
@@ -178,7 +188,7 @@ start_server() {
       printf -v "${slot}_SUB_URL" %s "https://127.0.0.1:$port/sse?room={room}"
       printf -v "${slot}_PUB_URL" %s "https://127.0.0.1:$port/publish"
       printf -v "${slot}_PUB_PROTO" %s sserooms
-      [ "$kind" = sserooms-h2 ] && printf -v "${slot}_SUB_ARGS" %s "--h2 --streams-per-conn $H2_STREAMS"
+      tls_sub_args "$slot" "$kind"
       ;;
     sserooms-nginx-tls)
       # the shipped deployment: plain sserooms behind nginx terminating TLS
@@ -199,6 +209,7 @@ start_server() {
       printf -v "${slot}_SUB_URL" %s "https://127.0.0.1:$port/sse?room={room}"
       printf -v "${slot}_PUB_URL" %s "https://127.0.0.1:$port/publish"
       printf -v "${slot}_PUB_PROTO" %s sserooms
+      tls_sub_args "$slot" "$kind"
       ;;
     nchan-tls|nchan-h2)
       # Nchan behind `listen ... ssl http2` (one nginx for both); nchan-h2's
@@ -210,7 +221,7 @@ start_server() {
       printf -v "${slot}_SUB_URL" %s "https://127.0.0.1:$port/sub/{room}"
       printf -v "${slot}_PUB_URL" %s "https://127.0.0.1:$port/pub/{room}"
       printf -v "${slot}_PUB_PROTO" %s nchan
-      [ "$kind" = nchan-h2 ] && printf -v "${slot}_SUB_ARGS" %s "--h2 --streams-per-conn $H2_STREAMS"
+      tls_sub_args "$slot" "$kind"
       ;;
     sserooms|sserooms-history)
       # sserooms-history: the same with Last-Event-ID history on (HISTORY
