@@ -64,7 +64,7 @@ start_nginx() {
   local dir=$1 template=$2 mode=$3 pin=$4 workers port pid i up
   shift 4
   if [ "$mode" = same ]; then workers=1; else workers=auto; fi
-  NGINX_PID= NGINX_PORT=
+  NGINX_PID='' NGINX_PORT=''
   for _ in 1 2 3 4 5; do
     port=$(free_port) || { START_ERROR="no free port"; return 1; }
     sed -e "s|@PREFIX@|$dir|g" -e "s|@WORKERS@|$workers|" -e "s|@NOFILE@|$NOFILE|" \
@@ -81,7 +81,7 @@ start_nginx() {
       alive "$pid" || break
       sleep 0.05
     done
-    if [ $up = 1 ] && alive "$pid"; then START_ERROR= NGINX_PID=$pid NGINX_PORT=$port; return 0; fi
+    if [ $up = 1 ] && alive "$pid"; then START_ERROR='' NGINX_PID=$pid NGINX_PORT=$port; return 0; fi
     START_ERROR="nginx did not start: $(tail -n 3 "$dir/error.log" "$dir/server.log" 2>/dev/null | tr '\n' ' ')"
     stop_pid "$pid" TERM 2
   done
