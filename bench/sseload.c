@@ -4,14 +4,25 @@
  *
  *   sseload --url 'http://127.0.0.1:PORT/sse?room={room}' --conns N [--rooms R]
  *           [--sources K] [--connect-rate C] [--duration SEC] [--json FILE]
- *           [--ready-file FILE] [--quiet]
- *   sseload --churn --url ... --conns N --duration SEC [--json FILE]
+ *           [--ready-file FILE] [--h2 [--streams-per-conn S]] [--stop-after D] [--quiet]
+ *   sseload --churn --url ... --conns N --duration SEC [--tls-resume] [--stop-after C]
+ *           [--json FILE]
+ *
+ * https:// URLs speak TLS (benchtls.h: OpenSSL, no certificate check, ALPN
+ * http/1.1, or h2 with --h2). --h2 puts the N streams on ceil(N / S)
+ * HTTP/2 connections, S streams each (default 100), through libnghttp2's
+ * client session with flow control (sseload_h2.c); with an http:// URL it
+ * is cleartext HTTP/2 with prior knowledge. A stream's response head is fed
+ * to its sseparse parser as an HTTP/1.1 head, its DATA as the body, so both
+ * protocols share the SSE parsing and the checks below.
  *
  * Load mode opens N streams (connection i in room r<i % R>, from source
  * address 127.0.0.<1 + i % K>), paced at C connects/s with a bounded number
  * of handshakes in flight, announces "ready <connected> <failed>" once every
  * stream has its response head or failed, then measures deliveries for
- * --duration seconds (or until SIGINT/SIGTERM). Each connection has its own
+ * --duration seconds (or until SIGINT/SIGTERM, or --stop-after D deliveries
+ * counted: scripts and tests wait for the tool rather than a time). Each
+ * connection has its own
  * sseparse parser; the benchmark data ({"t","s","k"}) gives the latency
  * (receive time − t, CLOCK_REALTIME µs) and the sequence checks (a jump
  * forward is a gap, counted in the step of the message after the hole; a
@@ -19,7 +30,10 @@
  * one clock reading per read(); nothing is allocated per event.
  *
  * Churn mode keeps N slots each looping connect → GET → response head →
- * close, and counts completed cycles and errors per second.
+ * close, and counts completed cycles and errors per second. Over TLS each
+ * cycle is a full handshake, or with --tls-resume one resuming the newest
+ * session ticket the server sent: the handshake-rate measurement (the
+ * report counts handshakes and resumptions).
  */
 #include <errno.h>
 #include <signal.h>
@@ -35,9 +49,10 @@
 #include "benchdata.h"
 #include "benchnet.h"
 #include "sseload.h"
+#include "sseload_h2.h"
 #include "sseparse.h"
 
-enum { C_IDLE, C_CONNECTING, C_HEAD, C_STREAM, C_DEAD };
+enum { C_IDLE, C_CONNECTING, C_TLS, C_HEAD, C_STREAM, C_DEAD };
 
 typedef struct conn {
     int fd;
@@ -47,16 +62,38 @@ typedef struct conn {
     uint64_t last_s;
     uint64_t started_ns;
     ssep parser;
+    SSL *ssl; /* HTTP/1.1 over TLS */
 } conn;
+
+/* --h2: one TCP (+ TLS) connection carrying the streams first .. first+n-1
+ * of conns[]; those streams have no socket of their own */
+typedef struct carrier {
+    int fd;
+    uint8_t state; /* C_CONNECTING, C_TLS, C_STREAM (session up), C_DEAD */
+    uint32_t first, n;
+    uint64_t started_ns;
+    SSL *ssl;
+    sseload_h2 *h2;
+} carrier;
+
+/* epoll data: a conn's index, or a carrier's with this bit */
+#define CARRIER_TAG (UINT64_C(1) << 32)
 
 typedef struct opts {
     const char *url, *json, *ready_file;
     long conns, rooms, sources, connect_rate, max_pending;
+    long streams_per_conn, stop_after;
     double duration, timeout;
-    int quiet, churn;
+    int quiet, churn, h2, tls_resume;
 } opts;
 
-static opts o = {.rooms = 1, .sources = 8, .connect_rate = 5000, .max_pending = 500, .timeout = 5};
+static opts o = {.rooms = 1, .sources = 8, .connect_rate = 5000, .max_pending = 500, .timeout = 5,
+                 .streams_per_conn = 100};
+static SSL_CTX *tls; /* https URLs */
+static SSL_SESSION **sessions; /* --tls-resume: each slot's last session */
+static carrier *carriers;
+static long ncarriers;
+static char authority[300];
 static bench_url url;
 static conn *conns;
 static load_stats st;
@@ -88,18 +125,23 @@ static void usage(void) {
     fprintf(stderr,
             "usage: sseload --url 'http://127.0.0.1:PORT/sse?room={room}' --conns N [--rooms R]\n"
             "               [--sources K] [--connect-rate C] [--max-pending P] [--duration SEC]\n"
-            "               [--timeout SEC] [--json FILE] [--ready-file FILE] [--quiet]\n"
+            "               [--timeout SEC] [--json FILE] [--ready-file FILE]\n"
+            "               [--h2 [--streams-per-conn S]] [--stop-after DELIVERIES] [--quiet]\n"
             "       sseload --churn --url URL --conns N --duration SEC [--sources K] [--timeout SEC]\n"
-            "               [--json FILE] [--quiet]\n");
+            "               [--tls-resume] [--stop-after CYCLES] [--json FILE] [--quiet]\n"
+            "URL: http:// or https:// (TLS, no certificate check)\n");
     exit(2);
 }
 
 /* --- connection life --------------------------------------------------- */
 
 static void conn_close(conn *c) {
+    if (sessions && c->ssl) sessions[c->idx] = benchtls_session(c->ssl, sessions[c->idx]);
+    benchtls_free(c->ssl);
+    c->ssl = NULL;
     if (c->fd >= 0) close(c->fd); /* also removes it from the epoll set */
     c->fd = -1;
-    if (c->state == C_CONNECTING || c->state == C_HEAD) pending--;
+    if (c->state == C_CONNECTING || c->state == C_TLS || c->state == C_HEAD) pending--;
 }
 
 /* A churn slot's cycle ended (well or not): it reconnects in this same
@@ -124,7 +166,13 @@ static void conn_fail(conn *c, uint64_t *counter) {
     c->state = C_DEAD;
 }
 
+static void carrier_start(carrier *h);
+
 static void conn_start(conn *c) {
+    if (o.h2) { /* the first stream of its carrier starts the carrier */
+        carrier_start(&carriers[c->idx / (uint32_t)o.streams_per_conn]);
+        return;
+    }
     int src = o.sources > 0 ? (int)(1 + c->idx % (uint32_t)o.sources) : 0;
     int fd = bench_connect(&url.addr, src);
     c->started_ns = now_ns;
@@ -139,30 +187,43 @@ static void conn_start(conn *c) {
     pending++;
     ssep_reset(&c->parser);
     c->last_s = 0;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (tls && !(c->ssl = benchtls_new(tls, fd, url.host, sessions ? sessions[c->idx] : NULL))) {
+        conn_fail(c, NULL);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = c->idx};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) conn_fail(c, NULL);
 }
 
-static void send_request(conn *c) {
-    char req[4096];
-    int n;
+/* the request path of a connection (its room in place of {room}) */
+static void request_path(const conn *c, char *out, size_t cap) {
     if (has_room_marker)
-        n = snprintf(req, sizeof(req),
-                     "GET %sr%lu%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
-                     "Cache-Control: no-cache\r\n\r\n",
-                     path_prefix, (unsigned long)(c->idx % (uint32_t)o.rooms), path_suffix,
-                     url.host, url.port);
+        snprintf(out, cap, "%sr%lu%s", path_prefix, (unsigned long)(c->idx % (uint32_t)o.rooms),
+                 path_suffix);
     else
-        n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
+        snprintf(out, cap, "%s", url.path);
+}
+
+static void send_request(conn *c) {
+    char req[4400], path[4200];
+    request_path(c, path, sizeof(path));
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
                      "Cache-Control: no-cache\r\n\r\n",
-                     url.path, url.host, url.port);
-    ssize_t w = write(c->fd, req, (size_t)n);
+                     path, authority);
+    /* one small write into an empty socket (or TLS record): all or nothing */
+    ssize_t w = benchtls_write(c->ssl, c->fd, req, (size_t)n);
     if (w != n) {
-        conn_fail(c, w < 0 && errno == ECONNREFUSED ? &st.refused : NULL);
+        conn_fail(c, w == BENCHTLS_ERROR && errno == ECONNREFUSED ? &st.refused : NULL);
         return;
     }
     c->state = C_HEAD;
+}
+
+/* a TLS handshake finished: count it (and whether it resumed a session) */
+static void count_handshake(SSL *ssl) {
+    st.handshakes++;
+    if (benchtls_resumed(ssl)) st.resumed++;
 }
 
 /* --- parser callbacks -------------------------------------------------- */
@@ -214,7 +275,7 @@ static const ssep_callbacks callbacks = {
 
 static void on_readable(conn *c) {
     for (;;) {
-        ssize_t n = read(c->fd, rbuf, sizeof(rbuf));
+        ssize_t n = benchtls_read(c->ssl, c->fd, rbuf, sizeof(rbuf));
         if (n > 0) {
             now_ns = real_ns();
             recv_us = now_ns / 1000;
@@ -235,7 +296,8 @@ static void on_readable(conn *c) {
                 }
                 return;
             }
-            if ((size_t)n < sizeof(rbuf)) return; /* edge-triggered: drained */
+            /* edge-triggered: a short plain read drained the socket; TLS may hold more */
+            if (!c->ssl && (size_t)n < sizeof(rbuf)) return;
             continue;
         }
         if (n == 0) {
@@ -250,8 +312,8 @@ static void on_readable(conn *c) {
             }
             return;
         }
-        if (errno == EAGAIN || errno == EINTR) return;
-        conn_fail(c, errno == ECONNREFUSED ? &st.refused : &st.resets);
+        if (n == BENCHTLS_AGAIN) return;
+        conn_fail(c, !c->ssl && errno == ECONNREFUSED ? &st.refused : &st.resets);
         return;
     }
 }
@@ -266,10 +328,156 @@ static void on_ready(conn *c, uint32_t events) {
             return;
         }
         if (!(events & EPOLLOUT)) return;
-        send_request(c);
-        if (c->state != C_HEAD) return;
+        if (c->ssl) c->state = C_TLS;
+        else send_request(c);
     }
+    if (c->state == C_TLS) {
+        int rc = benchtls_handshake(c->ssl);
+        if (rc < 0) {
+            conn_fail(c, &st.tls_failed);
+            return;
+        }
+        if (rc == 0) return;
+        count_handshake(c->ssl);
+        send_request(c);
+    }
+    if (c->state != C_HEAD && c->state != C_STREAM) return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) on_readable(c);
+}
+
+/* --- HTTP/2 carriers (--h2) ---------------------------------------------- */
+
+/* A carrier broke: its streams end (those with a head count as closed by
+ * the server, the others as failed). */
+static void carrier_fail(carrier *h, uint64_t *counter) {
+    sseload_h2_free(h->h2);
+    h->h2 = NULL;
+    benchtls_free(h->ssl);
+    h->ssl = NULL;
+    if (h->fd >= 0) close(h->fd);
+    h->fd = -1;
+    h->state = C_DEAD;
+    for (uint32_t i = h->first; i < h->first + h->n; i++) {
+        conn *c = &conns[i];
+        if (c->state == C_STREAM) {
+            st.closed++;
+            c->state = C_DEAD;
+        } else if (c->state != C_DEAD && c->state != C_IDLE) {
+            conn_fail(c, counter);
+        }
+    }
+}
+
+static void carrier_start(carrier *h) {
+    int src = o.sources > 0 ? (int)(1 + (uint64_t)(h - carriers) % (uint64_t)o.sources) : 0;
+    h->started_ns = now_ns;
+    for (uint32_t i = h->first; i < h->first + h->n; i++) {
+        conn *c = &conns[i];
+        c->state = C_CONNECTING;
+        c->started_ns = now_ns;
+        c->last_s = 0;
+        ssep_reset(&c->parser);
+        pending++;
+    }
+    h->state = C_CONNECTING;
+    int fd = bench_connect(&url.addr, src);
+    if (fd < 0) {
+        carrier_fail(h, -fd == ECONNREFUSED ? &st.refused : NULL);
+        return;
+    }
+    h->fd = fd;
+    if (tls && !(h->ssl = benchtls_new(tls, fd, url.host, NULL))) {
+        carrier_fail(h, NULL);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u64 = CARRIER_TAG | (uint64_t)(h - carriers)};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) carrier_fail(h, NULL);
+}
+
+static void h2_on_status(void *stream, int status) {
+    conn *c = stream;
+    if (c->state != C_HEAD) return;
+    /* the stream's head, as the HTTP/1.1 head the parser knows: the body
+     * then runs until the stream ends */
+    char head[64];
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d H2\r\n\r\n", status);
+    now_ns = real_ns();
+    recv_us = now_ns / 1000;
+    if (ssep_feed(&c->parser, head, (size_t)n) != 0) {
+        int verdict = c->verdict;
+        c->verdict = V_NONE;
+        conn_fail(c, verdict == V_NON200 ? &st.non200 : NULL);
+    }
+}
+
+static void h2_on_data(void *stream, const uint8_t *data, size_t len) {
+    conn *c = stream;
+    if (c->state != C_STREAM) return; /* a stream failed here: the rest is ignored */
+    now_ns = real_ns();
+    recv_us = now_ns / 1000;
+    if (ssep_feed(&c->parser, (const char *)data, len) < 0) conn_fail(c, NULL);
+}
+
+static void h2_on_close(void *stream) {
+    conn *c = stream;
+    if (c->state == C_STREAM) {
+        st.closed++;
+        c->state = C_DEAD;
+    } else if (c->state == C_HEAD) {
+        conn_fail(c, &st.eof_early);
+    }
+}
+
+static const sseload_h2_hooks h2_hooks = {
+    .on_status = h2_on_status, .on_data = h2_on_data, .on_close = h2_on_close};
+
+static void carrier_ready(carrier *h, uint32_t events) {
+    if (h->state == C_CONNECTING) {
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            int err = 0;
+            socklen_t el = sizeof(err);
+            getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+            carrier_fail(h, err == ECONNREFUSED ? &st.refused : &st.resets);
+            return;
+        }
+        if (!(events & EPOLLOUT)) return;
+        h->state = h->ssl ? C_TLS : C_HEAD;
+    }
+    if (h->state == C_TLS) {
+        int rc = benchtls_handshake(h->ssl);
+        if (rc < 0) {
+            carrier_fail(h, &st.tls_failed);
+            return;
+        }
+        if (rc == 0) return;
+        count_handshake(h->ssl);
+        if (!benchtls_alpn_is(h->ssl, "h2")) { /* the server speaks no HTTP/2 over TLS */
+            st.no_h2++;
+            carrier_fail(h, NULL);
+            return;
+        }
+        h->state = C_HEAD;
+    }
+    if (h->state == C_HEAD) { /* the session starts: every stream's request at once */
+        h->h2 = sseload_h2_new(h->fd, h->ssl, &h2_hooks);
+        if (!h->h2) {
+            carrier_fail(h, NULL);
+            return;
+        }
+        char path[4200];
+        for (uint32_t i = h->first; i < h->first + h->n; i++) {
+            conn *c = &conns[i];
+            if (c->state != C_CONNECTING) continue; /* timed out meanwhile */
+            request_path(c, path, sizeof(path));
+            if (sseload_h2_get(h->h2, tls ? "https" : "http", authority, path, c) < 0)
+                conn_fail(c, NULL);
+            else
+                c->state = C_HEAD;
+        }
+        h->state = C_STREAM;
+    }
+    if (h->state == C_STREAM && sseload_h2_io(h->h2) < 0) carrier_fail(h, &st.resets);
 }
 
 /* --- options ------------------------------------------------------------- */
@@ -287,6 +495,8 @@ static void parse_args(int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--churn")) o.churn = 1;
         else if (!strcmp(a, "--quiet")) o.quiet = 1;
+        else if (!strcmp(a, "--h2")) o.h2 = 1;
+        else if (!strcmp(a, "--tls-resume")) o.tls_resume = 1;
         else if (!v) usage();
         else if (!strcmp(a, "--url")) o.url = v, i++;
         else if (!strcmp(a, "--conns")) o.conns = num_arg(v, 1), i++;
@@ -298,9 +508,11 @@ static void parse_args(int argc, char **argv) {
         else if (!strcmp(a, "--timeout")) o.timeout = atof(v), i++;
         else if (!strcmp(a, "--json")) o.json = v, i++;
         else if (!strcmp(a, "--ready-file")) o.ready_file = v, i++;
+        else if (!strcmp(a, "--streams-per-conn")) o.streams_per_conn = num_arg(v, 1), i++;
+        else if (!strcmp(a, "--stop-after")) o.stop_after = num_arg(v, 1), i++;
         else usage();
     }
-    if (!o.url || o.conns <= 0 || o.timeout <= 0 || o.duration < 0) usage();
+    if (!o.url || o.conns <= 0 || o.timeout <= 0 || o.duration < 0 || (o.h2 && o.churn)) usage();
     if (o.sources > 254) o.sources = 254;
 }
 
@@ -331,6 +543,18 @@ int main(int argc, char **argv) {
     }
     if ((ntohl(url.addr.sin_addr.s_addr) >> 24) != 127) o.sources = 0; /* not loopback */
     split_room_marker();
+    snprintf(authority, sizeof(authority), "%s:%d", url.host, url.port);
+    if (!strcmp(url.scheme, "https")) {
+        tls = benchtls_client_ctx(o.h2 ? "h2" : "http/1.1", o.tls_resume);
+        if (!tls) return 1;
+        if (o.tls_resume && !o.h2 && !(sessions = calloc((size_t)o.conns, sizeof(*sessions)))) {
+            fprintf(stderr, "sseload: out of memory\n");
+            return 1;
+        }
+    } else if (strcmp(url.scheme, "http") != 0) {
+        fprintf(stderr, "sseload: http:// or https:// URLs only\n");
+        return 2;
+    }
     long nofile = bench_raise_nofile();
     if (nofile > 0 && o.conns + 32 > nofile)
         fprintf(stderr, "sseload: warning: %ld connections but the file limit is %ld\n", o.conns,
@@ -342,7 +566,17 @@ int main(int argc, char **argv) {
     ep = epoll_create1(EPOLL_CLOEXEC);
     conns = calloc((size_t)o.conns, sizeof(*conns));
     idle = calloc(2 * (size_t)o.conns, sizeof(*idle)); /* see the reconnect loop */
-    if (ep < 0 || !conns || !idle) {
+    if (o.h2) {
+        ncarriers = (o.conns + o.streams_per_conn - 1) / o.streams_per_conn;
+        carriers = calloc((size_t)ncarriers, sizeof(*carriers));
+        for (long j = 0; carriers && j < ncarriers; j++) {
+            carriers[j].fd = -1;
+            carriers[j].first = (uint32_t)(j * o.streams_per_conn);
+            long left = o.conns - j * o.streams_per_conn;
+            carriers[j].n = (uint32_t)(left < o.streams_per_conn ? left : o.streams_per_conn);
+        }
+    }
+    if (ep < 0 || !conns || !idle || (o.h2 && !carriers)) {
         perror("sseload");
         return 1;
     }
@@ -370,8 +604,15 @@ int main(int argc, char **argv) {
             allowed = (long)(secs * (double)o.connect_rate) + 1;
             if (allowed > o.conns) allowed = o.conns;
         }
-        while (started < allowed && (o.churn || pending < o.max_pending))
-            conn_start(&conns[started++]);
+        while (started < allowed && (o.churn || pending < o.max_pending)) {
+            if (o.h2) { /* a carrier at a time, with all its streams */
+                carrier *h = &carriers[started / o.streams_per_conn];
+                carrier_start(h);
+                started += h->n;
+            } else {
+                conn_start(&conns[started++]);
+            }
+        }
         if (n_idle) { /* churn slots to reconnect; a slot failing again goes to the end */
             long due = n_idle;
             for (long i = 0; i < due; i++) conn_start(&conns[idle[i]]);
@@ -386,6 +627,7 @@ int main(int argc, char **argv) {
         }
         if (o.churn && !end_ns && o.duration > 0) end_ns = st.start_ns + (uint64_t)(o.duration * 1e9);
         if (end_ns && now_ns >= end_ns) break;
+        if (o.stop_after && (uint64_t)o.stop_after <= (o.churn ? st.cycles : st.deliveries)) break;
         if (now_ns >= next_tick) {
             if (!o.quiet) load_progress(&st, now_ns, o.churn);
             else load_tick(&st);
@@ -396,14 +638,18 @@ int main(int argc, char **argv) {
             uint64_t limit_ns = (uint64_t)(o.timeout * 1e9);
             for (long i = 0; i < started; i++) {
                 conn *c = &conns[i];
-                if ((c->state == C_CONNECTING || c->state == C_HEAD) &&
+                if ((c->state == C_CONNECTING || c->state == C_TLS || c->state == C_HEAD) &&
                     now_ns - c->started_ns > limit_ns)
                     conn_fail(c, &st.timeouts);
             }
         }
         int timeout = started < o.conns ? 1 : 50;
         int n = epoll_wait(ep, evs, 1024, timeout);
-        for (int i = 0; i < n; i++) on_ready(evs[i].data.ptr, evs[i].events);
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag & CARRIER_TAG) carrier_ready(&carriers[tag & ~CARRIER_TAG], evs[i].events);
+            else on_ready(&conns[tag], evs[i].events);
+        }
     }
     now_ns = real_ns();
     struct rusage ru;
@@ -413,8 +659,18 @@ int main(int argc, char **argv) {
     load_report(&st, now_ns, o.churn, o.json, cu, cs);
     for (long i = 0; i < o.conns; i++) {
         if (conns[i].fd >= 0) close(conns[i].fd);
+        benchtls_free(conns[i].ssl);
+        if (sessions && sessions[i]) SSL_SESSION_free(sessions[i]);
         ssep_free(&conns[i].parser);
     }
+    for (long j = 0; j < ncarriers; j++) {
+        sseload_h2_free(carriers[j].h2);
+        benchtls_free(carriers[j].ssl);
+        if (carriers[j].fd >= 0) close(carriers[j].fd);
+    }
+    free(carriers);
+    free(sessions);
+    if (tls) SSL_CTX_free(tls);
     free(conns);
     free(idle);
     load_stats_free(&st);

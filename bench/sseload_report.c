@@ -98,6 +98,10 @@ static void report_churn(load_stats *st, uint64_t end_ns, const char *json_path,
            (unsigned long long)st->errors, eps, (unsigned long long)st->refused,
            (unsigned long long)st->resets, (unsigned long long)st->non200,
            (unsigned long long)st->timeouts, (unsigned long long)st->eof_early);
+    if (st->handshakes || st->tls_failed)
+        printf("  tls: handshakes %llu (%.0f/s), resumed %llu, failed %llu\n",
+               (unsigned long long)st->handshakes, span > 0 ? (double)st->handshakes / span : 0,
+               (unsigned long long)st->resumed, (unsigned long long)st->tls_failed);
     printf("  own cpu: user %.2f s, sys %.2f s (%.0f%% of one core)\n", cu, cs,
            span > 0 ? 100.0 * (cu + cs) / span : 0);
     if (!json_path) return;
@@ -110,11 +114,14 @@ static void report_churn(load_stats *st, uint64_t end_ns, const char *json_path,
             "{\"mode\":\"churn\",\"slots\":%llu,\"duration_s\":%.3f,\"cycles\":%llu,"
             "\"cycles_per_s\":%.1f,\"errors\":%llu,\"errors_per_s\":%.2f,\"refused\":%llu,"
             "\"resets\":%llu,\"non200\":%llu,\"timeouts\":%llu,\"closed_before_head\":%llu,"
-            "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f}\n",
+            "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"tls_handshakes\":%llu,"
+            "\"tls_handshakes_per_s\":%.1f,\"tls_resumed\":%llu,\"tls_failed\":%llu}\n",
             (unsigned long long)st->conns, span, (unsigned long long)st->cycles, cps,
             (unsigned long long)st->errors, eps, (unsigned long long)st->refused,
             (unsigned long long)st->resets, (unsigned long long)st->non200,
-            (unsigned long long)st->timeouts, (unsigned long long)st->eof_early, cu, cs);
+            (unsigned long long)st->timeouts, (unsigned long long)st->eof_early, cu, cs,
+            (unsigned long long)st->handshakes, span > 0 ? (double)st->handshakes / span : 0,
+            (unsigned long long)st->resumed, (unsigned long long)st->tls_failed);
     fclose(f);
 }
 
@@ -134,10 +141,14 @@ void load_report(load_stats *st, uint64_t end_ns, int churn, const char *json_pa
            (unsigned long long)st->errors);
     if (st->errors)
         printf("  failures: refused %llu, resets %llu, non-200 %llu, timeouts %llu, closed before "
-               "head %llu\n",
+               "head %llu, tls handshake %llu, no h2 %llu\n",
                (unsigned long long)st->refused, (unsigned long long)st->resets,
                (unsigned long long)st->non200, (unsigned long long)st->timeouts,
-               (unsigned long long)st->eof_early);
+               (unsigned long long)st->eof_early, (unsigned long long)st->tls_failed,
+               (unsigned long long)st->no_h2);
+    if (st->handshakes)
+        printf("  tls: handshakes %llu, resumed %llu\n", (unsigned long long)st->handshakes,
+               (unsigned long long)st->resumed);
     printf("  deliveries %llu (%.0f/s over %.2f s of traffic), gaps %llu, reorders %llu, other "
            "%llu\n",
            (unsigned long long)st->deliveries, dps, since(st->first_ns, st->last_ns),
@@ -178,10 +189,13 @@ void load_report(load_stats *st, uint64_t end_ns, int churn, const char *json_pa
             (unsigned long long)st->comments);
     fprintf(f,
             "\"refused\":%llu,\"resets\":%llu,\"non200\":%llu,\"timeouts\":%llu,"
-            "\"closed_before_head\":%llu,",
+            "\"closed_before_head\":%llu,\"tls_handshakes\":%llu,\"tls_resumed\":%llu,"
+            "\"tls_failed\":%llu,\"no_h2\":%llu,",
             (unsigned long long)st->refused, (unsigned long long)st->resets,
             (unsigned long long)st->non200, (unsigned long long)st->timeouts,
-            (unsigned long long)st->eof_early);
+            (unsigned long long)st->eof_early, (unsigned long long)st->handshakes,
+            (unsigned long long)st->resumed, (unsigned long long)st->tls_failed,
+            (unsigned long long)st->no_h2);
     json_lat(f, h);
     fprintf(f, ",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"run_s\":%.3f,\"steps\":[", cu, cs, run);
     int first = 1;

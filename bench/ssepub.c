@@ -4,8 +4,11 @@
  *
  *   ssepub --target URL --proto sserooms|nchan|redis [--rooms R]
  *          [--rates 10,50,100,...] [--step-seconds S] [--pause-seconds P]
- *          [--size BYTES] [--conns M] [--max-inflight F]
+ *          [--size BYTES] [--conns M] [--inflight 1|N|window]
  *          [--channel-prefix sse:room:] [--node-id ID] [--json FILE] [--quiet]
+ *
+ * URL: http://, https:// (TLS, HTTP/1.1 by ALPN, no certificate check: the
+ * bench's own servers) or redis://.
  *
  * For each rate of --rates (messages/s over all rooms) it publishes for S
  * seconds, then stays silent for P seconds. Message i of the run goes to
@@ -15,11 +18,15 @@
  * sent goes out at once (catch-up), so a late turn does not lower the rate.
  * Room r is published on connection r % M only (so at most R connections
  * are opened), so that each room's
- * messages stay in sequence order; requests are pipelined, up to F in
- * flight per connection (default: 2 s of the peak rate per connection, at
- * least 1024); while the next message's connection is full it
- * stays due, and whatever is still unsent at
- * the end of the step is reported as missed (the step "did not keep up").
+ * messages stay in sequence order. --inflight says how many requests a
+ * connection carries at once: `1` is a sequential publisher (one request
+ * at a time on one keep-alive connection, --conns 1: a backend worker or a
+ * curl loop), N pipelines up to N, `window` (the default; --max-inflight F
+ * is the same with F) pipelines 2 s of the peak rate per connection, at
+ * least 1024. While the next message's connection is full it stays due, and
+ * whatever is still unsent at the end of the step is reported as missed
+ * (the step "did not keep up"). Every reply's answer time (request queued to
+ * reply read) goes into its step's histogram: p50/p99/max per step.
  */
 #include <errno.h>
 #include <signal.h>
@@ -45,7 +52,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: ssepub --target URL --proto sserooms|nchan|redis [--rooms R]\n"
             "              [--rates 10,50,100,200,500] [--step-seconds S] [--pause-seconds P]\n"
-            "              [--size BYTES] [--conns M] [--max-inflight F]\n"
+            "              [--size BYTES] [--conns M] [--inflight 1|N|window]\n"
             "              [--channel-prefix sse:room:] [--node-id ID] [--json FILE] [--quiet]\n");
     exit(2);
 }
@@ -65,7 +72,13 @@ static void poll_once(int timeout_ms) {
             pub_conn_drop(&P, c, now);
             continue;
         }
-        if (c->connecting && (evs[i].events & EPOLLOUT)) c->connecting = 0;
+        if (c->connecting) {
+            if (pub_conn_connecting(&P, c, evs[i].events) < 0) {
+                pub_conn_drop(&P, c, now);
+                continue;
+            }
+            if (c->connecting) continue;
+        }
         if ((evs[i].events & EPOLLIN) && pub_conn_read(&P, c) < 0) {
             pub_conn_drop(&P, c, now);
             continue;
@@ -153,22 +166,36 @@ static void pause_for(double secs) {
     }
 }
 
+static const char *inflight_desc = "window";
+
+static double answer_ms(const hist *h, double q) {
+    return h ? (double)hist_quantile(h, q) / 1000.0 : 0;
+}
+
+/* "answers":n,"answer_p50_us":..,"answer_p99_us":..,"answer_max_us":.. */
+static void json_answer(FILE *f, const hist *h) {
+    fprintf(f, "\"answers\":%llu,\"answer_p50_us\":%llu,\"answer_p99_us\":%llu,\"answer_max_us\":%llu",
+            (unsigned long long)(h ? h->count : 0), (unsigned long long)(h ? hist_quantile(h, 0.5) : 0),
+            (unsigned long long)(h ? hist_quantile(h, 0.99) : 0), (unsigned long long)(h ? h->max : 0));
+}
+
 static void report(double cu, double cs, double wall) {
     uint64_t sent = 0, ok = 0, err = 0, missed = 0;
     printf("ssepub: %s -> %s://%s:%d%s, %u rooms, %zu-byte data, %d connections\n",
            P.proto == PROTO_SSEROOMS ? "sserooms" : P.proto == PROTO_NCHAN ? "nchan" : "redis",
            P.url.scheme, P.url.host, P.url.port, P.proto == PROTO_REDIS ? "" : P.url.path, P.rooms,
            P.size, P.nconns);
-    printf("  %4s %10s %10s %12s %10s %8s %8s  %s\n", "step", "rate", "sent", "achieved/s", "ok",
-           "errors", "missed", "kept up");
+    printf("  %4s %10s %10s %12s %10s %8s %8s %10s %10s  %s\n", "step", "rate", "sent",
+           "achieved/s", "ok", "errors", "missed", "answer p50", "answer p99", "kept up");
     for (int k = 0; k < P.nsteps; k++) {
         pub_step *s = &P.steps[k];
         uint64_t target = (uint64_t)(s->rate * step_seconds + 1e-9);
         uint64_t miss = target > s->sent ? target - s->sent : 0;
         double achieved = (double)s->sent / step_seconds;
-        printf("  %4d %10.0f %10llu %12.1f %10llu %8llu %8llu  %s\n", k, s->rate,
+        printf("  %4d %10.0f %10llu %12.1f %10llu %8llu %8llu %8.2fms %8.2fms  %s\n", k, s->rate,
                (unsigned long long)s->sent, achieved, (unsigned long long)s->ok,
                (unsigned long long)s->errors, (unsigned long long)miss,
+               answer_ms(s->answer, 0.5), answer_ms(s->answer, 0.99),
                miss ? "NO: could not keep up" : s->start_ns ? "yes" : "not run");
         sent += s->sent, ok += s->ok, err += s->errors, missed += miss;
     }
@@ -176,6 +203,10 @@ static void report(double cu, double cs, double wall) {
            (unsigned long long)sent, (unsigned long long)ok, (unsigned long long)err,
            (unsigned long long)missed, (unsigned long long)total_inflight(),
            (unsigned long long)P.conn_errors);
+    printf("  answer time: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%llu answers; in flight per "
+           "connection: %s)\n",
+           answer_ms(&P.answer_all, 0.5), answer_ms(&P.answer_all, 0.99),
+           (double)P.answer_all.max / 1000.0, (unsigned long long)P.answer_all.count, inflight_desc);
     printf("  own cpu: user %.2f s, sys %.2f s (%.0f%% of one core)\n", cu, cs,
            wall > 0 ? 100 * (cu + cs) / wall : 0);
     fflush(stdout);
@@ -185,28 +216,33 @@ static void report(double cu, double cs, double wall) {
         perror(json_path);
         return;
     }
-    fprintf(f, "{\"proto\":\"%s\",\"rooms\":%u,\"size\":%zu,\"conns\":%d,\"step_seconds\":%.3f,"
-               "\"steps\":[",
+    fprintf(f, "{\"proto\":\"%s\",\"tls\":%s,\"rooms\":%u,\"size\":%zu,\"conns\":%d,"
+               "\"inflight\":\"%s\",\"max_inflight\":%u,\"step_seconds\":%.3f,\"steps\":[",
             P.proto == PROTO_SSEROOMS ? "sserooms" : P.proto == PROTO_NCHAN ? "nchan" : "redis",
-            P.rooms, P.size, P.nconns, step_seconds);
+            P.tls ? "true" : "false", P.rooms, P.size, P.nconns, inflight_desc, P.max_inflight,
+            step_seconds);
     for (int k = 0; k < P.nsteps; k++) {
         pub_step *s = &P.steps[k];
         uint64_t target = (uint64_t)(s->rate * step_seconds + 1e-9);
         uint64_t miss = target > s->sent ? target - s->sent : 0;
         fprintf(f,
                 "%s{\"k\":%d,\"rate\":%.3f,\"target\":%llu,\"sent\":%llu,\"achieved_rate\":%.3f,"
-                "\"ok\":%llu,\"errors\":%llu,\"missed\":%llu,\"kept_up\":%s}",
+                "\"ok\":%llu,\"errors\":%llu,\"missed\":%llu,\"kept_up\":%s,",
                 k ? "," : "", k, s->rate, (unsigned long long)target, (unsigned long long)s->sent,
                 (double)s->sent / step_seconds, (unsigned long long)s->ok,
                 (unsigned long long)s->errors, (unsigned long long)miss,
                 miss || !s->start_ns ? "false" : "true");
+        json_answer(f, s->answer);
+        fputc('}', f);
     }
     fprintf(f,
             "],\"sent\":%llu,\"ok\":%llu,\"errors\":%llu,\"missed\":%llu,\"unanswered\":%llu,"
-            "\"reconnects\":%llu,\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f}\n",
+            "\"reconnects\":%llu,\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,",
             (unsigned long long)sent, (unsigned long long)ok, (unsigned long long)err,
             (unsigned long long)missed, (unsigned long long)total_inflight(),
             (unsigned long long)P.conn_errors, cu, cs);
+    json_answer(f, &P.answer_all);
+    fputs("}\n", f);
     fclose(f);
 }
 
@@ -218,6 +254,8 @@ int main(int argc, char **argv) {
     P.max_inflight = 0;
     P.channel_prefix = "sse:room:";
     P.node_id = "00000000-bench-4000-8000-000000000001";
+    int one_conn = 0;
+    hist_reset(&P.answer_all);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quiet")) {
@@ -234,7 +272,18 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--pause-seconds")) pause_seconds = atof(v);
         else if (!strcmp(a, "--size")) P.size = (size_t)atol(v);
         else if (!strcmp(a, "--conns")) P.nconns = atoi(v);
-        else if (!strcmp(a, "--max-inflight")) P.max_inflight = (uint32_t)atol(v);
+        else if (!strcmp(a, "--max-inflight") || !strcmp(a, "--inflight")) {
+            if (!strcmp(v, "window")) P.max_inflight = 0, inflight_desc = "window";
+            else {
+                char *e;
+                long n = strtol(v, &e, 10);
+                if (*e || n < 1 || n > 65535) usage();
+                P.max_inflight = (uint32_t)n;
+                inflight_desc = v;
+                /* a sequential publisher: one request at a time on one connection */
+                if (n == 1) one_conn = 1;
+            }
+        }
         else if (!strcmp(a, "--channel-prefix")) P.channel_prefix = v;
         else if (!strcmp(a, "--node-id")) P.node_id = v;
         else if (!strcmp(a, "--json")) json_path = v;
@@ -250,6 +299,7 @@ int main(int argc, char **argv) {
     /* room r rides connection r % M, so connections beyond R would stay idle
      * (and idle keep-alive connections get closed by some servers) */
     if ((uint32_t)P.nconns > P.rooms) P.nconns = (int)P.rooms;
+    if (one_conn) P.nconns = 1;
     double rate_list[PUB_MAX_STEPS];
     P.nsteps = bench_parse_list(rates, rate_list, PUB_MAX_STEPS);
     if (P.nsteps < 0) usage();
@@ -274,6 +324,11 @@ int main(int argc, char **argv) {
     if (bench_url_parse(&P.url, target, err, sizeof(err)) < 0) {
         fprintf(stderr, "ssepub: %s\n", err);
         return 2;
+    }
+    if (!strcmp(P.url.scheme, "https")) {
+        if (P.proto == PROTO_REDIS) usage();
+        P.tls = benchtls_client_ctx("http/1.1", 1);
+        if (!P.tls) return 1;
     }
     const char *m = strstr(P.url.path, "{room}");
     if (m) {
@@ -328,8 +383,12 @@ int main(int argc, char **argv) {
         if (P.conns[i].fd >= 0) close(P.conns[i].fd);
         free(P.conns[i].wbuf);
         free(P.conns[i].ring);
+        free(P.conns[i].ring_ns);
+        benchtls_free(P.conns[i].ssl);
         ssep_free(&P.conns[i].parser);
     }
+    for (int k = 0; k < P.nsteps; k++) free(P.steps[k].answer);
+    if (P.tls) SSL_CTX_free(P.tls);
     free(P.conns);
     free(P.seq);
     close(P.ep);

@@ -8,7 +8,10 @@
  * end of each response from Content-Length or chunked framing); Redis
  * replies to PUBLISH are single lines (":<n>" or "-ERR ..."), so the reader
  * only looks at the first byte of each line. Each reply is matched to the
- * oldest request in flight on that connection and its step.
+ * oldest request in flight on that connection: its step, and the time it
+ * was queued, which gives the answer time. https targets run the same
+ * bytes through a TLS session (benchtls.h); the connection counts as
+ * connecting until the handshake is done.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,16 +23,25 @@
 #include "benchdata.h"
 #include "ssepub.h"
 
-static void reply(pub *p, pub_conn *c, int ok) {
+/* The oldest request in flight on c got its reply (answered = 1) or was
+ * lost with its connection (answered = 0: no answer time). */
+static void reply(pub *p, pub_conn *c, int ok, int answered) {
     if (!c->inflight) {
         p->late_replies++; /* a reply with no request: count, ignore */
         return;
     }
     uint16_t k = c->ring[c->ring_head];
+    uint64_t queued_ns = c->ring_ns[c->ring_head];
     c->ring_head = (c->ring_head + 1) % p->max_inflight;
     c->inflight--;
     if (ok) p->steps[k].ok++;
     else p->steps[k].errors++;
+    if (!answered) return;
+    uint64_t now = bench_mono_ns();
+    uint64_t us = now > queued_ns ? (now - queued_ns) / 1000 : 0;
+    hist_record(&p->answer_all, us);
+    if (!p->steps[k].answer) p->steps[k].answer = calloc(1, sizeof(hist));
+    if (p->steps[k].answer) hist_record(p->steps[k].answer, us);
 }
 
 static void on_head(void *ud, int status) {
@@ -39,7 +51,7 @@ static void on_head(void *ud, int status) {
 
 static void on_response_end(void *ud) {
     pub_conn *c = ud;
-    reply(c->pub, c, c->status >= 200 && c->status < 300);
+    reply(c->pub, c, c->status >= 200 && c->status < 300, 1);
 }
 
 static const ssep_callbacks http_callbacks = {.on_head = on_head,
@@ -49,7 +61,8 @@ int pub_conn_open(pub *p, pub_conn *c) {
     c->pub = p;
     if (!c->ring) {
         c->ring = calloc(p->max_inflight, sizeof(*c->ring));
-        if (!c->ring) return -1;
+        c->ring_ns = calloc(p->max_inflight, sizeof(*c->ring_ns));
+        if (!c->ring || !c->ring_ns) return -1;
         if (ssep_init(&c->parser, SSEP_DISCARD, &http_callbacks, c, 8192, 16) < 0) return -1;
     }
     ssep_reset(&c->parser);
@@ -61,8 +74,15 @@ int pub_conn_open(pub *p, pub_conn *c) {
     if (fd < 0) return -1;
     c->fd = fd;
     c->connecting = 1;
+    if (p->tls && !(c->ssl = benchtls_new(p->tls, fd, p->url.host, NULL))) {
+        close(fd);
+        c->fd = -1;
+        return -1;
+    }
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c};
     if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        benchtls_free(c->ssl);
+        c->ssl = NULL;
         close(fd);
         c->fd = -1;
         return -1;
@@ -70,11 +90,32 @@ int pub_conn_open(pub *p, pub_conn *c) {
     return 0;
 }
 
+int pub_conn_connecting(pub *p, pub_conn *c, uint32_t events) {
+    (void)p;
+    if (!c->ssl) {
+        if (events & EPOLLOUT) c->connecting = 0;
+        return 0;
+    }
+    int rc = benchtls_handshake(c->ssl);
+    if (rc < 0) return -1;
+    if (rc == 1) {
+        /* no ALPN answer is fine (HTTP/1.1 is the default); another is not */
+        const unsigned char *a = NULL;
+        unsigned alen = 0;
+        SSL_get0_alpn_selected(c->ssl, &a, &alen);
+        if (alen && !benchtls_alpn_is(c->ssl, "http/1.1")) return -1;
+        c->connecting = 0;
+    }
+    return 0;
+}
+
 void pub_conn_drop(pub *p, pub_conn *c, uint64_t now_ns) {
+    benchtls_free(c->ssl);
+    c->ssl = NULL;
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     p->conn_errors++;
-    while (c->inflight) reply(p, c, 0);
+    while (c->inflight) reply(p, c, 0, 0);
     c->wlen = c->woff = 0;
     c->retry_at_ns = now_ns + 100000000ull;
 }
@@ -147,19 +188,21 @@ void pub_conn_queue(pub *p, pub_conn *c, uint32_t room, uint64_t s, uint16_t k) 
         n += 2;
     }
     c->wlen += (size_t)n;
-    c->ring[(c->ring_head + c->inflight) % p->max_inflight] = k;
+    uint32_t slot = (c->ring_head + c->inflight) % p->max_inflight;
+    c->ring[slot] = k;
+    c->ring_ns[slot] = bench_mono_ns();
     c->inflight++;
 }
 
 int pub_conn_flush(pub_conn *c) {
     if (c->fd < 0 || c->connecting) return 0;
     while (c->woff < c->wlen) {
-        ssize_t w = write(c->fd, c->wbuf + c->woff, c->wlen - c->woff);
+        ssize_t w = benchtls_write(c->ssl, c->fd, c->wbuf + c->woff, c->wlen - c->woff);
         if (w > 0) {
             c->woff += (size_t)w;
             continue;
         }
-        if (w < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+        if (w == BENCHTLS_AGAIN) return 0;
         return -1;
     }
     c->wlen = c->woff = 0;
@@ -172,7 +215,7 @@ static int redis_bytes(pub *p, pub_conn *c, const char *b, size_t n) {
             c->redis_type = (unsigned char)b[i];
             if (c->redis_type != ':' && c->redis_type != '-' && c->redis_type != '+') return -1;
         } else if (b[i] == '\n') {
-            reply(p, c, c->redis_type != '-');
+            reply(p, c, c->redis_type != '-', 1);
             c->redis_type = 0;
         }
     }
@@ -182,15 +225,16 @@ static int redis_bytes(pub *p, pub_conn *c, const char *b, size_t n) {
 int pub_conn_read(pub *p, pub_conn *c) {
     char buf[65536];
     for (;;) {
-        ssize_t n = read(c->fd, buf, sizeof(buf));
+        ssize_t n = benchtls_read(c->ssl, c->fd, buf, sizeof(buf));
         if (n > 0) {
             int rc = p->proto == PROTO_REDIS ? redis_bytes(p, c, buf, (size_t)n)
                                              : ssep_feed(&c->parser, buf, (size_t)n);
             if (rc != 0) return -1;
-            if ((size_t)n < sizeof(buf)) return 0;
+            /* plain: a short read drained the socket; TLS may hold more */
+            if (!c->ssl && (size_t)n < sizeof(buf)) return 0;
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+        if (n == BENCHTLS_AGAIN) return 0;
         return -1;
     }
 }

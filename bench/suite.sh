@@ -6,7 +6,10 @@
 # on this machine, in one run. See docs/benchmarks.md.
 #
 # For each scenario (S1 fan-out steps, S2 many rooms, S3 idle memory, S4
-# cross-node through Redis, S5 churn), each server and each mode (`same`:
+# cross-node through Redis, S5 churn; S1-seq: S1 with a sequential
+# publisher, issue #14; S1-TLS, S1-H2 and handshake: TLS and HTTP/2,
+# issue #12, with an ECDSA P-256 certificate made here), each server and
+# each mode (`same`:
 # one server thread pinned to SERVER_CPU, the tools pinned to TOOLS_CPU;
 # `all`: the server's default threads, nothing pinned) it runs RUNS runs.
 # A run starts the server(s) on free loopback ports, connects the sseload
@@ -15,10 +18,16 @@
 # the run went (a server that died, a step that failed, fewer connections
 # than asked: status=failed with the reason — never dropped). Then
 # bench/lib/report.mjs takes the medians and writes RESULTS_MD (default
-# bench/RESULTS.md) with the targets of issue #4 at the top, and prints them.
+# bench/RESULTS.md) with the targets of issue #4 (and #12, #14 when their
+# scenarios ran) at the top, and prints them. A run of some scenarios only
+# keeps the other scenarios' sections of the RESULTS_MD it replaces, marked
+# with the run they come from.
 #
 # Every size and duration is an environment variable (defaults below);
 # usage: [VAR=value ...] bench/suite.sh
+# e.g. the scenarios of issues #12 and #14 in one go (~40 min, see
+# docs/benchmarks.md):
+#   SCENARIOS="s1 s1-seq s1-tls s1-h2 s3 s5 handshake" bench/suite.sh
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,8 +36,10 @@ ROOT_DIR=$(cd "$BENCH_DIR/.." && pwd)
 # --- knobs (every one overridable from the environment) --------------------
 KNOBS="BUILD SKIP_BUILD RUNS SERVERS S1_SERVERS HISTORY SCENARIOS MODES S1_CONNS S1_RATES S1_STEP_S
 S1_PAUSE_S S1_SIZE P99_LIMIT_US SUSTAIN_P99_US S2_CONNS S2_ROOMS S2_RATE S2_SECONDS S3_CONNS
-S3_ROOMS S3_SETTLE_S S3_MODES S4_CONNS S4_ROOMS S4_RATE S4_SECONDS S4_SERVERS
-S5_CONNS S5_SECONDS S5_MODES PROFILE PROFILE_SECONDS CONNECT_TIMEOUT
+S3_ROOMS S3_SETTLE_S S3_MODES S3_SERVERS S4_CONNS S4_ROOMS S4_RATE S4_SECONDS S4_SERVERS
+S5_CONNS S5_SECONDS S5_MODES S1_SEQ_SERVERS S1_SEQ_RATES S1_SEQ_MODES S1_TLS_SERVERS S1_H2_SERVERS
+S1_TLS_CONNS S1_TLS_MODES H2_STREAMS HANDSHAKE_SERVERS HANDSHAKE_CONNS HANDSHAKE_SECONDS
+PROFILE PROFILE_SECONDS CONNECT_TIMEOUT
 SSELOAD_ARGS SSEPUB_ARGS RAWFAN_ARGS SERVER_CPU TOOLS_CPU NOFILE RESULTS_DIR RESULTS_MD"
 # the knobs the caller set, for the "command" line of RESULTS.md
 SET_KNOBS=
@@ -45,6 +56,7 @@ SERVERS=${SERVERS:-"sserooms nchan node rawfan"}
 HISTORY=${HISTORY:-1000}
 S1_SERVERS=${S1_SERVERS:-"$SERVERS sserooms-history"}
 SCENARIOS=${SCENARIOS:-"s1 s2 s3 s4 s5"}
+SCENARIOS=${SCENARIOS,,}             # S1-TLS and s1-tls alike
 MODES=${MODES:-"same all"}           # modes of S1 and S2
 S1_CONNS=${S1_CONNS:-10000}
 # one write per delivery reaches ~100,000 deliveries/s per core on this VM:
@@ -65,6 +77,9 @@ S3_CONNS=${S3_CONNS:-15000}
 S3_ROOMS=${S3_ROOMS:-1}
 S3_SETTLE_S=${S3_SETTLE_S:-2}
 S3_MODES=${S3_MODES:-same}
+# S3 also measures idle streams over TLS and HTTP/2 (issue #12: at most
+# 4 KiB of user space per TLS stream)
+S3_SERVERS=${S3_SERVERS:-"$SERVERS sserooms-tls sserooms-h2"}
 S4_CONNS=${S4_CONNS:-2000}
 S4_ROOMS=${S4_ROOMS:-100}
 S4_RATE=${S4_RATE:-500}
@@ -73,7 +88,27 @@ S4_SERVERS=${S4_SERVERS:-"sserooms sserooms-redispub sserooms-cluster nchan node
 S5_CONNS=${S5_CONNS:-64}
 S5_SECONDS=${S5_SECONDS:-5}
 S5_MODES=${S5_MODES:-same}
-PROFILE=${PROFILE:-1}                # perf profile of sserooms at the S1 peak
+# S1-seq (issue #14): S1 with ssepub --inflight 1 (one request at a time on
+# one keep-alive connection); its rates end where one answer per 1-10 ms is
+# the ceiling
+S1_SEQ_SERVERS=${S1_SEQ_SERVERS:-$SERVERS}
+S1_SEQ_RATES=${S1_SEQ_RATES:-"10,20,30,50,100,200,300,500,700,1000"}
+S1_SEQ_MODES=${S1_SEQ_MODES:-"same all"}
+# S1-TLS / S1-H2 (issue #12): the S1 steps over TLS HTTP/1.1 and HTTP/2
+# (H2_STREAMS streams per connection), same cores; plain sserooms runs
+# beside them for the ratio. A TLS raw baseline is not built (rawfan is
+# plain TCP).
+S1_TLS_SERVERS=${S1_TLS_SERVERS:-"sserooms sserooms-tls sserooms-nginx-tls nchan-tls"}
+S1_H2_SERVERS=${S1_H2_SERVERS:-"sserooms-h2 nchan-h2"}
+S1_TLS_CONNS=${S1_TLS_CONNS:-$S1_CONNS}
+S1_TLS_MODES=${S1_TLS_MODES:-same}
+H2_STREAMS=${H2_STREAMS:-100}
+# handshake (issue #12): TLS connections/s, full and resumed, one server
+# thread on one CPU
+HANDSHAKE_SERVERS=${HANDSHAKE_SERVERS:-"sserooms-tls nchan-tls"}
+HANDSHAKE_CONNS=${HANDSHAKE_CONNS:-64}
+HANDSHAKE_SECONDS=${HANDSHAKE_SECONDS:-5}
+PROFILE=${PROFILE:-1}                # perf profile of sserooms at the S1 peak (and S1-seq's)
 PROFILE_SECONDS=${PROFILE_SECONDS:-5}
 CONNECT_TIMEOUT=${CONNECT_TIMEOUT:-90}
 SSELOAD_ARGS=${SSELOAD_ARGS:-}       # extra sseload options (e.g. --sources 8)
@@ -131,6 +166,14 @@ for b in "$SSEROOMS_BIN" "$SSELOAD_BIN" "$SSEPUB_BIN"; do
 done
 [ -x "$RAWFAN_BIN" ] || say "warning: $RAWFAN_BIN is missing: the raw baseline runs will fail"
 
+# the TLS servers' certificate: ECDSA P-256, self-signed for 127.0.0.1
+# (the tools check no certificate), made fresh for every run
+mkdir -p "$WORK_DIR/tls"
+TLS_CERT=$WORK_DIR/tls/cert.pem TLS_KEY=$WORK_DIR/tls/key.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -keyout "$TLS_KEY" -out "$TLS_CERT" -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1 || die "openssl could not make the certificate"
+
 node_peer_install() {
   local dir=$BENCH_DIR/peers/node want
   want=$(sha256sum "$dir/package.json" "$dir/package-lock.json" | awk '{print $1}' | tr '\n' ' ')
@@ -163,6 +206,9 @@ mkdir -p "$RESULTS_DIR"
   echo "node=$(node --version)"
   echo "better_sse=$(node -p "require('$BENCH_DIR/peers/node/node_modules/better-sse/package.json').version" 2>/dev/null || echo '?')"
   echo "redis=$(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')"
+  echo "openssl=$(openssl version | awk '{print $2}')"
+  echo "nghttp2=$(pkg-config --modversion libnghttp2 2>/dev/null || echo '?')"
+  echo "tls_cert=ECDSA P-256, self-signed (made by suite.sh)"
   echo "tcp_tw_reuse=$(cat /proc/sys/net/ipv4/tcp_tw_reuse 2>/dev/null || echo '?')"
   echo "port_range=$(tr '\t' ' ' </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo '?')"
   echo "command=${SET_KNOBS}bench/suite.sh"
@@ -178,11 +224,19 @@ for scenario in $SCENARIOS; do
     s3) scenario_s3 ;;
     s4) scenario_s4 ;;
     s5) scenario_s5 ;;
-    *) die "unknown scenario $scenario (s1..s5)" ;;
+    s1-seq) scenario_s1_seq ;;
+    s1-tls) scenario_s1_tls ;;
+    s1-h2) scenario_s1_h2 ;;
+    handshake) scenario_handshake ;;
+    *) die "unknown scenario $scenario (s1..s5, s1-seq, s1-tls, s1-h2, handshake)" ;;
   esac
 done
 if [ "$PROFILE" = 1 ] && [[ " $SCENARIOS " == *" s1 "* ]] && [[ " $SERVERS " == *" sserooms "* ]]; then
   profile_s1_peak || say "profile failed (see $RESULTS_DIR/profile)"
+fi
+if [ "$PROFILE" = 1 ] && [[ " $SCENARIOS " == *" s1-seq "* ]] && [[ " $S1_SEQ_SERVERS " == *" sserooms "* ]]; then
+  profile_s1_peak s1-seq profile-seq "--inflight 1" "$S1_SEQ_RATES" ||
+    say "profile of the sequential publisher failed (see $RESULTS_DIR/profile-seq)"
 fi
 echo "elapsed_s=$(($(date +%s) - started))" >>"$RESULTS_DIR/machine.env"
 

@@ -8,11 +8,16 @@
 // it takes the median over the runs that completed, keeps the failed ones
 // visible (a figure is "failed: <reason>" when no run completed, and "(k of
 // n runs)" when some did not), computes the ratios to sserooms and to the raw
-// baseline, checks the targets of issue #4, writes the Markdown file and
-// prints the targets table.
+// baseline, checks the targets of issue #4 (and those of #12 and #14 when
+// the S1-seq, S1-TLS, S1-H2 and handshake scenarios ran), writes the
+// Markdown file and prints the targets table. The S1 variants share S1's
+// section code; they add the publisher's answer p50/p99 (ssepub) beside the
+// deliveries. A run of some scenarios only keeps, from the RESULTS_MD it
+// replaces, the sections of the scenarios it did not run (and sections other
+// tools wrote there), each marked with where it comes from.
 //
 // usage: node report.mjs RESULTS_DIR RESULTS_MD
-//        node report.mjs --s1-peak-rate RESULTS_DIR SERVER MODE
+//        node report.mjs --s1-peak-rate RESULTS_DIR SERVER MODE [SCENARIO]
 //          (prints the median highest clean S1 publish rate, for the profile)
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,8 +31,23 @@ const SERVER_NAMES = {
   'rawfan-nobatch': 'rawfan, one write per delivery',
   'sserooms-redispub': 'sserooms, publisher into Redis',
   'sserooms-cluster': 'sserooms on a 3-shard Redis Cluster',
+  'sserooms-tls': 'sserooms, TLS',
+  'sserooms-h2': 'sserooms, HTTP/2 over TLS',
+  'sserooms-nginx-tls': 'nginx (TLS) in front of sserooms',
+  'nchan-tls': 'Nchan, TLS',
+  'nchan-h2': 'Nchan, HTTP/2 over TLS',
 };
-const SERVER_ORDER = ['sserooms', 'sserooms-history', 'sserooms-redispub', 'sserooms-cluster', 'nchan', 'node', 'rawfan', 'rawfan-nobatch'];
+const SERVER_ORDER = ['sserooms', 'sserooms-history', 'sserooms-redispub', 'sserooms-cluster', 'sserooms-tls', 'sserooms-h2', 'sserooms-nginx-tls', 'nchan', 'nchan-tls', 'nchan-h2', 'node', 'rawfan', 'rawfan-nobatch'];
+// the S1 variants: their directory, rate knob, subscriber knob and title
+const S1_KINDS = {
+  s1: { rates: 'S1_RATES', conns: 'S1_CONNS', title: (k) => `S1 fan-out: one room, ${fmtInt(Number(k.S1_CONNS))} subscribers, ${k.S1_SIZE}-byte data` },
+  's1-seq': { rates: 'S1_SEQ_RATES', conns: 'S1_CONNS', title: (k) => `S1-seq: S1 with a sequential publisher (issue #14), ${fmtInt(Number(k.S1_CONNS))} subscribers`,
+    intro: 'The publisher sends one request at a time on one keep-alive connection (`ssepub --inflight 1`, as a backend worker draining a queue or a `curl` loop): a step is offered at its rate, and the publisher reaches it only if every answer comes back in time (a step it could not complete is not sustained). Publish answer p50/p99 (request written to answer read, at the publisher) stand beside the deliveries.' },
+  's1-tls': { rates: 'S1_RATES', conns: 'S1_TLS_CONNS', title: (k) => `S1-TLS: ${fmtInt(Number(k.S1_TLS_CONNS))} streams over TLS HTTP/1.1 (issue #12)`,
+    intro: 'Every subscriber its own TLS connection (ECDSA P-256, TLS 1.3, ALPN http/1.1), the publisher over TLS too; plain sserooms beside them. No TLS raw baseline: rawfan is plain TCP.' },
+  's1-h2': { rates: 'S1_RATES', conns: 'S1_TLS_CONNS', title: (k) => `S1-H2: ${fmtInt(Number(k.S1_TLS_CONNS))} streams on ${fmtInt(Math.ceil(Number(k.S1_TLS_CONNS) / (Number(k.H2_STREAMS) || 100)))} HTTP/2 connections (issue #12)`,
+    intro: `HTTP/2 over TLS (ALPN h2), the streams of a connection sharing it (sseload --h2 on libnghttp2, flow control on); the publisher over TLS HTTP/1.1.` },
+};
 const MODE_NAMES = {
   same: 'same cores (server: 1 thread on 1 CPU, tools on the other)',
   all: 'all cores (server default threads, no pinning)',
@@ -132,6 +152,9 @@ function runSteps(run, targetRates, limitUs, sustainUs = Infinity) {
       gaps: pick(ls, 'gaps') ?? 0,
       p50: pick(ls, 'p50'),
       p99: pick(ls, 'p99'),
+      // the publisher's answer times (request written to answer read), µs
+      ans50: pick(ps, 'answer_p50_us'),
+      ans99: pick(ps, 'answer_p99_us'),
       expected,
     };
     const why = [];
@@ -181,14 +204,16 @@ function groupStatus(g) {
 
 // ---- scenario sections --------------------------------------------------
 
-function sectionS1(dir, knobs, out, figures) {
-  const groups = loadScenario(dir, 's1');
+function sectionS1(dir, knobs, out, figures, scen = 's1') {
+  const groups = loadScenario(dir, scen);
   if (!groups.size) return;
-  const targetRates = rates(knobs, 'S1_RATES');
+  const kind = S1_KINDS[scen];
+  const targetRates = rates(knobs, kind.rates);
   const limit = Number(knobs.P99_LIMIT_US) || 100000;
   const sustain = Number(knobs.SUSTAIN_P99_US) || 1000000;
-  out.push(`## S1 fan-out: one room, ${fmtInt(Number(knobs.S1_CONNS))} subscribers, ${knobs.S1_SIZE}-byte data`);
+  out.push(`## ${kind.title(knobs)}`);
   out.push('');
+  if (kind.intro) { out.push(kind.intro); out.push(''); }
   out.push(`Publish rate stepped up (${targetRates.join(', ')} msg/s; ${knobs.S1_STEP_S} s per step, ${knobs.S1_PAUSE_S} s pause).` +
     ` A step is **clean** when it shows no gap, no missing delivery, no publish error and p99 ≤ ${fmtMs(limit)} (the issue's rule);` +
     ` **sustained** when it loses nothing and p99 ≤ ${fmtMs(sustain)} (the server keeps up with the rate). The run stops at the` +
@@ -216,18 +241,22 @@ function sectionS1(dir, knobs, out, figures) {
         // the load generator's own CPU over its run, in % of one core: near
         // 100 the tool, not the server, is the limit
         toolCpu: median(st.ok.map((x) => (x.load && x.load.run_s > 0 ? (100 * ((x.load.cpu_user_s ?? 0) + (x.load.cpu_sys_s ?? 0))) / x.load.run_s : undefined))),
+        // the publisher's answer p50/p99 at the sustained peak step
+        ans50S: median(peaks.map((p) => p.bestS?.ans50)),
+        ans99S: median(peaks.map((p) => p.bestS?.ans99)),
       });
     }
-    figures.s1[mode] = res;
+    figures[scen][mode] = res;
     // say plainly when the issue's 100 ms rule leaves no clean step at all
     const anyClean = [...res.values()].some((r) => r.perS > 0);
+    const connsN = Number(knobs[kind.conns]) || 0;
     const firstP99 = [...res].map(([server, r]) => {
       const p = median(r.peaks.map((x) => x.steps[0]?.p99));
       return p === undefined ? null : `${SERVER_NAMES[server] ?? server} ${fmtMs(p)}`;
     }).filter(Boolean);
     const notes = [];
     if (!anyClean && firstP99.length) {
-      notes.push(`No server has a clean step in this mode: with ${fmtInt(Number(knobs.S1_CONNS))} subscribers in one room, one broadcast takes longer than ${fmtMs(limit)} to reach the last of them even at ${targetRates[0]} msg/s (p99 at ${targetRates[0]} msg/s: ${firstP99.join(', ')}); the sustained figures compare the servers.`);
+      notes.push(`No server has a clean step in this mode: with ${fmtInt(connsN)} subscribers in one room, one broadcast takes longer than ${fmtMs(limit)} to reach the last of them even at ${targetRates[0]} msg/s (p99 at ${targetRates[0]} msg/s: ${firstP99.join(', ')}); the sustained figures compare the servers.`);
     }
     const sr = res.get('sserooms');
     const rawR = res.get('rawfan');
@@ -244,16 +273,16 @@ function sectionS1(dir, knobs, out, figures) {
     for (const n of notes) { out.push(`Note: ${n}`); out.push(''); }
     const ref = res.get('sserooms');
     const raw = res.get('rawfan');
-    out.push('| server | clean: highest step (msg/s) | clean: peak deliveries/s | sustained: highest step (msg/s) | sustained: peak deliveries/s | each run (clean / sustained) | first unclean step; first step not sustained (per run) | ÷ sserooms (clean / sustained) | ÷ raw baseline (clean / sustained) | sseload CPU |');
-    out.push('|---|---|---|---|---|---|---|---|---|---|');
+    out.push('| server | clean: highest step (msg/s) | clean: peak deliveries/s | sustained: highest step (msg/s) | sustained: peak deliveries/s | publish answer p50 / p99 (sustained peak) | each run (clean / sustained) | first unclean step; first step not sustained (per run) | ÷ sserooms (clean / sustained) | ÷ raw baseline (clean / sustained) | sseload CPU |');
+    out.push('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const [server, r] of res) {
       if (!r.st.ok.length) {
-        out.push(`| ${SERVER_NAMES[server] ?? server} | failed: ${r.st.failed[0].error} | | | | | | | | |`);
+        out.push(`| ${SERVER_NAMES[server] ?? server} | failed: ${r.st.failed[0].error} | | | | | | | | | |`);
         continue;
       }
       const each = r.peaks.map((p) => `${fmtInt(p.best?.perS ?? 0)} / ${fmtInt(p.bestS?.perS ?? 0)}`).join('; ');
       const stops = r.stops.map((x, i) => `${x}; ${r.stopsS[i]}`).join(' — ');
-      out.push(`| ${SERVER_NAMES[server] ?? server}${r.st.note} | ${fmtInt(r.rate)} | **${fmtInt(r.perS)}** | ${fmtInt(r.rateS)} | **${fmtInt(r.perSS)}** | ${each} | ${stops} | ${fmtRatio(r.perS, ref?.perS)} / ${fmtRatio(r.perSS, ref?.perSS)} | ${fmtRatio(r.perS, raw?.perS)} / ${fmtRatio(r.perSS, raw?.perSS)} | ${r.toolCpu === undefined ? '–' : `${r.toolCpu.toFixed(0)}%`} |`);
+      out.push(`| ${SERVER_NAMES[server] ?? server}${r.st.note} | ${fmtInt(r.rate)} | **${fmtInt(r.perS)}** | ${fmtInt(r.rateS)} | **${fmtInt(r.perSS)}** | ${fmtMs(r.ans50S)} / ${fmtMs(r.ans99S)} | ${each} | ${stops} | ${fmtRatio(r.perS, ref?.perS)} / ${fmtRatio(r.perSS, ref?.perSS)} | ${fmtRatio(r.perS, raw?.perS)} / ${fmtRatio(r.perSS, raw?.perSS)} | ${r.toolCpu === undefined ? '–' : `${r.toolCpu.toFixed(0)}%`} |`);
     }
     out.push('');
     // latency at every step: median p50 / p99 over the runs that reached it
@@ -273,7 +302,56 @@ function sectionS1(dir, knobs, out, figures) {
       out.push(`| ${targetRates[k]} | ${cells.join(' | ')} |`);
     }
     out.push('');
+    // the publisher's side of every step: messages it got answered per
+    // second, and its answer p50 / p99 (ssepub before --inflight had none)
+    const anyAnswer = [...res.values()].some((r) => r.peaks.some((p) => p.steps.some((y) => y.ans50 !== undefined)));
+    if (!anyAnswer) continue;
+    out.push('Publisher at each step: achieved msg/s, publish answer p50 / p99 (median of the runs that reached it):');
+    out.push('');
+    out.push(`| msg/s | ${servers.map((x) => SERVER_NAMES[x] ?? x).join(' | ')} |`);
+    out.push(`|---|${servers.map(() => '---').join('|')}|`);
+    for (let k = 0; k < targetRates.length; k++) {
+      const cells = servers.map((x) => {
+        const steps = res.get(x).peaks.map((p) => p.steps[k]).filter(Boolean);
+        if (!steps.length) return '';
+        return `${fmtInt(median(steps.map((y) => y.achieved)))}: ${fmtMs(median(steps.map((y) => y.ans50)))} / ${fmtMs(median(steps.map((y) => y.ans99)))}`;
+      });
+      if (cells.every((c) => c === '')) continue;
+      out.push(`| ${targetRates[k]} | ${cells.join(' | ')} |`);
+    }
+    out.push('');
   }
+}
+
+// handshake: TLS connections per second (sseload --churn over https), full
+// handshakes and resumed ones, one server thread on one CPU
+function sectionHandshake(dir, knobs, out, figures) {
+  const groups = loadScenario(dir, 'handshake');
+  if (!groups.size) return;
+  out.push(`## TLS handshakes per second (issue #12): ${knobs.HANDSHAKE_CONNS} loops of connect, TLS handshake, GET /sse, response head, close, for ${knobs.HANDSHAKE_SECONDS} s`);
+  out.push('');
+  out.push('The server on one CPU with one thread (one nginx worker), the load generator on the other; ECDSA P-256 certificate, TLS 1.3. `full`: every connection a full handshake; `resumed`: every loop offers the session its previous connection got (tickets).');
+  out.push('');
+  out.push('| server | handshakes | handshakes/s | resumed | errors | sseload CPU |');
+  out.push('|---|---|---|---|---|---|');
+  const res = new Map();
+  for (const g of groups.values()) {
+    const st = groupStatus(g);
+    const t = st.ok.map((r) => r.load ?? {});
+    const r = {
+      server: g.server, kind: g.mode, st,
+      perS: median(t.map((x) => x.tls_handshakes_per_s)),
+      resumed: median(t.map((x) => (x.tls_handshakes ? x.tls_resumed / x.tls_handshakes : undefined))),
+      errors: median(t.map((x) => x.errors ?? 0)),
+      cpu: median(t.map((x) => (x.duration_s > 0 ? (100 * ((x.cpu_user_s ?? 0) + (x.cpu_sys_s ?? 0))) / x.duration_s : undefined))),
+    };
+    res.set(`${g.server}-${g.mode}`, r);
+    const name = SERVER_NAMES[g.server] ?? g.server;
+    if (!st.ok.length) { out.push(`| ${name} | ${g.mode} | failed: ${st.failed[0].error} | | | |`); continue; }
+    out.push(`| ${name}${st.note} | ${g.mode} | **${fmtInt(r.perS)}** | ${r.resumed === undefined ? '–' : `${(r.resumed * 100).toFixed(0)}%`} | ${fmtInt(r.errors)} | ${r.cpu === undefined ? '–' : `${r.cpu.toFixed(0)}%`} |`);
+  }
+  out.push('');
+  figures.handshake = res;
 }
 
 function sectionS2(dir, knobs, out, figures) {
@@ -420,10 +498,11 @@ function sectionS5(dir, knobs, out, figures) {
 }
 
 // perf report --sort dso,sym / --sort dso text -> top entries, kernel share
-function sectionProfile(dir, out, figures) {
-  const pdir = path.join(dir, 'profile');
+function sectionProfile(dir, out, figures, sub = 'profile') {
+  const pdir = path.join(dir, sub);
   if (!fs.existsSync(pdir)) return;
-  out.push('## Profile of sserooms at the S1 peak');
+  const seq = sub === 'profile-seq';
+  out.push(seq ? '## Profile of sserooms at the S1-seq peak (sequential publisher)' : '## Profile of sserooms at the S1 peak');
   out.push('');
   const err = path.join(pdir, 'error.txt');
   if (fs.existsSync(err)) {
@@ -442,8 +521,8 @@ function sectionProfile(dir, out, figures) {
   const byDso = parse(path.join(pdir, 'by-dso.txt'));
   const kernel = byDso.filter((d) => /kernel|vmlinux|\[k/i.test(d.dso)).reduce((a, d) => a + d.pct, 0);
   const total = byDso.reduce((a, d) => a + d.pct, 0);
-  figures.profile = { kernel, user: total - kernel, rate };
-  out.push(`\`perf record -e cpu-clock -g\` on the server process (same-cores mode, one thread) for ${knobs0.PROFILE_SECONDS} s of one step at ${rate} msg/s × ${fmtInt(Number(knobs0.S1_CONNS))} subscribers (sserooms's median highest clean S1 step, or highest sustained step when no step was clean).`);
+  figures[seq ? 'profileSeq' : 'profile'] = { kernel, user: total - kernel, rate };
+  out.push(`\`perf record -e cpu-clock -g\` on the server process (same-cores mode, one thread) for ${knobs0.PROFILE_SECONDS} s of one step at ${rate} msg/s × ${fmtInt(Number(knobs0.S1_CONNS))} subscribers (sserooms's median highest clean ${seq ? 'S1-seq' : 'S1'} step, or highest sustained step when no step was clean${seq ? '; publisher: `ssepub --inflight 1`' : ''}).`);
   out.push('');
   out.push(`Kernel: **${kernel.toFixed(1)}%** of the samples; user space: **${(total - kernel).toFixed(1)}%** (by shared object: ${byDso.slice(0, 6).map((d) => `${d.dso} ${d.pct.toFixed(1)}%`).join(', ')}).`);
   out.push('');
@@ -454,7 +533,7 @@ function sectionProfile(dir, out, figures) {
     for (const t of top) out.push(`| ${t.pct.toFixed(2)} | ${t.dso}${t.kind === 'k' ? ' (kernel)' : ''} | \`${t.sym}\` |`);
     out.push('');
   }
-  out.push('Full outputs: `profile/top-symbols.txt`, `profile/by-dso.txt`, `profile/callers.txt` in the results directory.');
+  out.push(`Full outputs: \`${sub}/top-symbols.txt\`, \`${sub}/by-dso.txt\`, \`${sub}/callers.txt\` in the results directory.`);
   out.push('');
 }
 
@@ -540,7 +619,108 @@ function targets(figures) {
       add(`S5 churn (${r.mode})`, `${fmtInt(r.perS)}/s, ${fmtInt(r.errors)} errors`, '≥ 10,000/s, no errors', r.perS >= 10000 && r.errors === 0, `${fmtRatio(r.perS, 10000)} of the goal`);
     }
   }
+  targets14(figures, add);
+  targets12(figures, add);
   return rows;
+}
+
+// issue #14: the sequential publisher against one sserooms thread (same
+// cores), sustained figures (nothing lost, the publisher reached the rate)
+function targets14(figures, add) {
+  const seq = figures['s1-seq'].same;
+  const sr = seq?.get('sserooms');
+  if (!sr || !sr.st.ok.length) return;
+  add('#14 S1-seq: sequential publisher, sserooms sustained (same cores)', `${fmtInt(sr.rateS)} msg/s = ${fmtInt(sr.perSS)} deliveries/s`,
+    '≥ 200 msg/s (2,000,000 deliveries/s), nothing lost', sr.rateS >= 200, `${fmtRatio(sr.rateS, 200)} of the goal`);
+  // answer p99 at the 200 msg/s step (the target's rate), else at the peak
+  const at200 = median(sr.peaks.map((p) => p.steps.find((x) => x.rate === 200)?.ans99));
+  const ans = at200 ?? sr.ans99S;
+  if (ans !== undefined) {
+    add(`#14 S1-seq: publish answer p99 ${at200 !== undefined ? 'at 200 msg/s' : `at the sustained peak (${fmtInt(sr.rateS)} msg/s; 200 not reached)`} (same cores)`, fmtMs(ans), '≤ 10 ms', ans <= 10000,
+      `${fmtMs(Math.abs(10000 - ans))} ${ans <= 10000 ? 'to spare' : 'over'}`);
+  }
+  const nchan = seq.get('nchan');
+  if (nchan && nchan.st.ok.length) {
+    const ok = nchan.perSS > 0 ? sr.perSS / nchan.perSS : undefined;
+    add('#14 S1-seq: sserooms vs Nchan, same publisher (same cores, sustained)', `${fmtInt(sr.perSS)} vs ${fmtInt(nchan.perSS)} deliveries/s${ok === undefined ? '' : ` = ${ok.toFixed(2)}×`}`,
+      '≥ 5×', ok === undefined ? sr.perSS > 0 : ok >= 5, ok === undefined ? 'Nchan sustained no step' : `${(ok / 5).toFixed(2)}× the goal`);
+  }
+}
+
+// issue #12: TLS and HTTP/2 (same cores, sustained figures), handshakes,
+// idle memory per TLS stream
+function targets12(figures, add) {
+  const tls = figures['s1-tls'].same;
+  const h2 = figures['s1-h2'].same;
+  const fig = (m, server) => { const r = m?.get(server); return r && r.st.ok.length ? r.perSS : undefined; };
+  const t = fig(tls, 'sserooms-tls');
+  const ratio = (label, other, goal, goalText) => {
+    if (t === undefined || other === undefined) return;
+    const x = other > 0 ? t / other : undefined;
+    add(`#12 S1-TLS vs ${label} (same cores, sustained)`, `${fmtInt(t)} vs ${fmtInt(other)} deliveries/s${x === undefined ? '' : ` = ${goal < 1 ? `${(x * 100).toFixed(0)}%` : `${x.toFixed(2)}×`}`}`,
+      goalText, x === undefined ? t > 0 : x >= goal, x === undefined ? `${label} sustained no step` : goal < 1 ? `${x >= goal ? '+' : ''}${((x - goal) * 100).toFixed(0)} points` : `${(x / goal).toFixed(2)}× the goal`);
+  };
+  ratio('sserooms plaintext', fig(tls, 'sserooms') ?? fig(figures.s1.same, 'sserooms'), 0.5, '≥ 50%');
+  ratio('nginx in front', fig(tls, 'sserooms-nginx-tls'), 3, '≥ 3×');
+  ratio('Nchan over TLS', fig(tls, 'nchan-tls'), 2, '≥ 2×');
+  const hh = fig(h2, 'sserooms-h2');
+  if (hh !== undefined && t !== undefined) {
+    add('#12 S1-H2 vs S1-TLS (same cores, sustained)', `${fmtInt(hh)} vs ${fmtInt(t)} deliveries/s = ${t > 0 ? `${(hh / t).toFixed(2)}×` : '–'}`, '≥ S1-TLS', hh >= t, t > 0 ? `${(hh / t).toFixed(2)}× of S1-TLS` : 'S1-TLS sustained no step');
+  }
+  const hs = figures.handshake;
+  const full = hs?.get('sserooms-tls-full');
+  const res = hs?.get('sserooms-tls-resumed');
+  if (full && full.perS !== undefined) {
+    add('#12 full TLS handshakes per second, one core (ECDSA P-256)', `${fmtInt(full.perS)}/s (connect + handshake + GET /sse head + close)`, '≥ 2,000/s', full.perS >= 2000, `${fmtRatio(full.perS, 2000)} of the goal`);
+    if (res && res.perS !== undefined) {
+      add('#12 resumed TLS handshakes per second, one core', `${fmtInt(res.perS)}/s, ${res.resumed === undefined ? '?' : `${(res.resumed * 100).toFixed(0)}%`} resumed`, '> full handshakes', res.perS > full.perS, `${fmtRatio(res.perS, full.perS)} of full`);
+    }
+  }
+  if (figures.s3) {
+    for (const r of figures.s3.values()) {
+      if ((r.server !== 'sserooms-tls' && r.server !== 'sserooms-h2') || r.per === undefined) continue;
+      add(`#12 S3 memory per idle ${r.server === 'sserooms-h2' ? 'HTTP/2' : 'TLS'} stream (${r.mode})`, fmtBytes(r.per), '≤ 4 KiB', r.per <= 4096, `${fmtBytes(Math.abs(4096 - r.per))} ${r.per <= 4096 ? 'under' : 'over'} 4 KiB`);
+    }
+  }
+}
+
+// The sections of an earlier RESULTS_MD for the scenarios this run did not
+// run (and sections other tools wrote there, e.g. bench/presence.sh's),
+// each marked with the run it comes from, so that a run of some scenarios
+// does not drop the others' figures.
+const SECTION_OF = [
+  ['s1', /^## S1 fan-out/], ['s1-seq', /^## S1-seq/], ['s1-tls', /^## S1-TLS/], ['s1-h2', /^## S1-H2/],
+  ['s2', /^## S2 /], ['s3', /^## S3 /], ['s4', /^## S4 /], ['s5', /^## S5 /], ['handshake', /^## TLS handshakes/],
+  ['profile', /^## Profile of sserooms at the S1 peak/], ['profile-seq', /^## Profile of sserooms at the S1-seq/],
+];
+const OWN_SECTIONS = [/^## Targets/, /^## Machine and run/, /^## Closing note/, /^## Failed runs/, /^## Kept from/];
+function keptSections(mdFile, ran) {
+  if (!fs.existsSync(mdFile)) return [];
+  const text = fs.readFileSync(mdFile, 'utf8');
+  const from = /Written by `bench\/suite.sh` \(`make bench`\) on ([^,]+), commit (\w+)/.exec(text);
+  const origin = from ? `the run of ${from[1]}, commit ${from[2]}` : 'the previous RESULTS.md';
+  const kept = [];
+  let cur = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('## ')) {
+      cur = null;
+      const known = SECTION_OF.find(([, re]) => re.test(line));
+      const own = OWN_SECTIONS.some((re) => re.test(line));
+      if (known ? !ran.has(known[0]) : !own) {
+        cur = [line];
+        cur.fromSuite = !!known; // other tools' sections say themselves where they come from
+        kept.push(cur);
+        continue;
+      }
+    }
+    if (cur) cur.push(line);
+  }
+  // a section kept before keeps the origin it was marked with
+  const marker = /^\*Kept from .*: not part of this run\.\*$/;
+  for (const lines of kept) {
+    if (lines.fromSuite && !lines.some((l) => marker.test(l))) lines.splice(1, 0, '', `*Kept from ${origin}: not part of this run.*`);
+  }
+  return kept.map((lines) => lines.join('\n').replace(/\n+$/, '\n'));
 }
 
 let knobs0 = {};
@@ -548,15 +728,16 @@ let knobs0 = {};
 function main() {
   const args = process.argv.slice(2);
   if (args[0] === '--s1-peak-rate') {
-    const [, dir, server, mode] = args;
+    const [, dir, server, mode, scen = 's1'] = args;
+    const rk = S1_KINDS[scen]?.rates ?? 'S1_RATES';
     const machine = readEnv(path.join(dir, 'machine.env'));
     const knobs = Object.fromEntries(Object.entries(machine).filter(([k]) => k.startsWith('knob_')).map(([k, v]) => [k.slice(5), v]));
-    const g = loadScenario(dir, 's1').get(`${server}-${mode}`);
+    const g = loadScenario(dir, scen).get(`${server}-${mode}`);
     if (!g) process.exit(1);
-    const r = median(g.runs.filter((x) => x.ok).map((x) => (s1Peak(x, rates(knobs, 'S1_RATES'), Number(knobs.P99_LIMIT_US) || 100000, Number(knobs.SUSTAIN_P99_US) || 1000000).best ?? s1Peak(x, rates(knobs, 'S1_RATES'), Number(knobs.P99_LIMIT_US) || 100000, Number(knobs.SUSTAIN_P99_US) || 1000000).bestS)?.rate));
+    const r = median(g.runs.filter((x) => x.ok).map((x) => (s1Peak(x, rates(knobs, rk), Number(knobs.P99_LIMIT_US) || 100000, Number(knobs.SUSTAIN_P99_US) || 1000000).best ?? s1Peak(x, rates(knobs, rk), Number(knobs.P99_LIMIT_US) || 100000, Number(knobs.SUSTAIN_P99_US) || 1000000).bestS)?.rate));
     if (r === undefined) process.exit(1);
     // the nearest configured step at or below the median
-    const all = rates(knobs, 'S1_RATES').filter((x) => x <= r);
+    const all = rates(knobs, rk).filter((x) => x <= r);
     console.log(all.length ? all[all.length - 1] : r);
     return;
   }
@@ -568,18 +749,27 @@ function main() {
   const machine = readEnv(path.join(dir, 'machine.env'));
   const knobs = Object.fromEntries(Object.entries(machine).filter(([k]) => k.startsWith('knob_')).map(([k, v]) => [k.slice(5), v]));
   knobs0 = knobs;
-  const figures = { s1: {}, s2: {}, s3: null, s4: new Map(), s5: null, profile: null, limitUs: Number(knobs.P99_LIMIT_US) || 100000 };
+  const figures = { s1: {}, 's1-seq': {}, 's1-tls': {}, 's1-h2': {}, s2: {}, s3: null, s4: new Map(), s5: null, handshake: null, profile: null, profileSeq: null, limitUs: Number(knobs.P99_LIMIT_US) || 100000 };
   const body = [];
   sectionS1(dir, knobs, body, figures);
+  sectionS1(dir, knobs, body, figures, 's1-seq');
+  sectionS1(dir, knobs, body, figures, 's1-tls');
+  sectionS1(dir, knobs, body, figures, 's1-h2');
   sectionS2(dir, knobs, body, figures);
   sectionS3(dir, knobs, body, figures);
   sectionS4(dir, knobs, body, figures);
   sectionS5(dir, knobs, body, figures);
+  sectionHandshake(dir, knobs, body, figures);
   sectionProfile(dir, body, figures);
+  sectionProfile(dir, body, figures, 'profile-seq');
+  // what this run ran: a scenario directory, or a profile directory
+  const ran = new Set(['s1', 's1-seq', 's1-tls', 's1-h2', 's2', 's3', 's4', 's5', 'handshake', 'profile', 'profile-seq']
+    .filter((x) => fs.existsSync(path.join(dir, x))));
+  const kept = keptSections(mdFile, ran);
 
   // every failed run, with its reason
   const failures = [];
-  for (const sc of ['s1', 's2', 's3', 's4', 's5']) {
+  for (const sc of ['s1', 's1-seq', 's1-tls', 's1-h2', 's2', 's3', 's4', 's5', 'handshake']) {
     for (const g of loadScenario(dir, sc).values()) {
       for (const r of g.runs) if (!r.ok) failures.push(`- ${sc} ${g.server} ${g.mode} ${path.basename(r.dir)}: ${r.error}`);
     }
@@ -590,9 +780,9 @@ function main() {
   const md = [];
   md.push('# sserooms benchmark results');
   md.push('');
-  md.push(`Written by \`bench/suite.sh\` (\`make bench\`) on ${machine.date}, commit ${machine.commit}${machine.dirty === 'yes' ? ' (with uncommitted changes)' : ''}. Raw per-run JSON: \`${rel}/\`. How to read this: docs/benchmarks.md.`);
+  md.push(`Written by \`bench/suite.sh\` (\`make bench\`) on ${machine.date}, commit ${machine.commit}${machine.dirty === 'yes' ? ' (with uncommitted changes)' : ''}. Raw per-run JSON: \`${rel}/\` (not in git; \`make bench\` writes a new one). How to read this: docs/benchmarks.md.`);
   md.push('');
-  md.push('## Targets of issue #4');
+  md.push(`## Targets of issue #4${tg.some((t) => t.target.startsWith('#')) ? ', and of #12 and #14 (marked)' : ''}`);
   md.push('');
   if (tg.length) {
     md.push('| target | figure | goal | met | margin |');
@@ -605,12 +795,13 @@ function main() {
   md.push('## Machine and run');
   md.push('');
   md.push(`- ${machine.nproc} CPUs: ${machine.cpu}; ${fmtInt(Number(machine.ram_kib) / 1024)} MiB RAM; ${machine.kernel}; ${machine.os}`);
-  md.push(`- ${machine.sserooms} (--threads option: ${machine.sserooms_threads}); nginx ${machine.nginx} + libnginx-mod-nchan ${machine.nchan}; Node ${machine.node} + better-sse ${machine.better_sse}; redis ${machine.redis}`);
+  md.push(`- ${machine.sserooms} (--threads option: ${machine.sserooms_threads}); nginx ${machine.nginx} + libnginx-mod-nchan ${machine.nchan}; Node ${machine.node} + better-sse ${machine.better_sse}; redis ${machine.redis}${machine.openssl ? `; OpenSSL ${machine.openssl}, nghttp2 ${machine.nghttp2}${machine.tls_cert ? `; certificate: ${machine.tls_cert}` : ''}` : ''}`);
   md.push(`- loopback only; net.ipv4.tcp_tw_reuse=${machine.tcp_tw_reuse}, ip_local_port_range ${machine.port_range}`);
   md.push(`- command: \`${machine.command}\` (${knobs.RUNS} runs per figure; the whole run took ${machine.elapsed_s ? `${Math.round(Number(machine.elapsed_s) / 60)} min` : '?'})`);
-  md.push(`- settings: ${['S1_CONNS', 'S1_RATES', 'S1_STEP_S', 'S1_PAUSE_S', 'S2_CONNS', 'S2_ROOMS', 'S2_RATE', 'S2_SECONDS', 'S3_CONNS', 'S4_CONNS', 'S4_ROOMS', 'S4_RATE', 'S4_SECONDS', 'S5_CONNS', 'S5_SECONDS'].map((k) => `${k}=${knobs[k]}`).join(' ')}`);
+  md.push(`- scenarios: ${knobs.SCENARIOS ?? '?'}; settings: ${['S1_CONNS', 'S1_RATES', 'S1_STEP_S', 'S1_PAUSE_S', 'S1_SEQ_RATES', 'S1_TLS_CONNS', 'H2_STREAMS', 'S2_CONNS', 'S2_ROOMS', 'S2_RATE', 'S2_SECONDS', 'S3_CONNS', 'S4_CONNS', 'S4_ROOMS', 'S4_RATE', 'S4_SECONDS', 'S5_CONNS', 'S5_SECONDS', 'HANDSHAKE_CONNS', 'HANDSHAKE_SECONDS'].filter((k) => knobs[k] !== undefined).map((k) => `${k}=${knobs[k]}`).join(' ')}`);
   md.push('');
   md.push(...body);
+  for (const k of kept) md.push(k);
   // closing note: what was missed and by how much, and where the time goes
   md.push('## Closing note');
   md.push('');
@@ -626,6 +817,10 @@ function main() {
     md.push('');
     md.push(`At the S1 peak (${figures.profile.rate} msg/s) the kernel has ${figures.profile.kernel.toFixed(0)}% of the server's samples (TCP send and loopback receive); user space ${figures.profile.user.toFixed(0)}%${top.length ? `, led by ${top.join(', ')}` : ''}.`);
   }
+  if (figures.profileSeq) {
+    md.push('');
+    md.push(`At the S1-seq peak (sequential publisher, ${figures.profileSeq.rate} msg/s) the kernel has ${figures.profileSeq.kernel.toFixed(0)}% of the server's samples, user space ${figures.profileSeq.user.toFixed(0)}% (see its profile section).`);
+  }
   md.push('');
   md.push('## Failed runs');
   md.push('');
@@ -633,7 +828,7 @@ function main() {
   md.push('');
   fs.writeFileSync(mdFile, md.join('\n'));
 
-  console.log('targets of issue #4:');
+  console.log('targets:');
   for (const t of tg) console.log(`  ${t.met ? 'MET   ' : 'MISSED'} ${t.target}: ${t.figure} (goal ${t.goal}; ${t.margin})`);
   if (!tg.length) console.log('  none could be evaluated');
   if (failures.length) console.log(`${failures.length} failed run(s): see ${mdFile}`);

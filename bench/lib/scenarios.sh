@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # scenarios.sh (sourced by bench/suite.sh): one function per scenario of
-# issue #4 (S1..S5) and the S1-peak profile. Each run gets its own directory
+# issue #4 (S1..S5), of issue #14 (s1-seq: S1 with a sequential publisher,
+# ssepub --inflight 1), of issue #12 (s1-tls, s1-h2: S1 over TLS HTTP/1.1
+# and over HTTP/2; handshake: TLS connections per second, full and
+# resumed) and the S1-peak profiles (pipelined and sequential publisher). Each run gets its own directory
 # RESULTS_DIR/<scenario>/<server>-<mode>/run<N>/ holding the tools' JSON
 # (load.json from sseload, pub.json from ssepub), their output, and meta.env
 # (key=value lines: what was run, status=ok|failed, the reason when failed,
@@ -77,7 +80,9 @@ early_stop_due() {
 # load_run: subscribers (sseload) + publisher (ssepub) against a running
 # server. Inputs: LR_DIR LR_MODE LR_SUB_URL LR_PUB_URL LR_PUB_PROTO LR_CONNS
 # LR_ROOMS LR_RATES LR_STEP_S LR_PAUSE_S LR_SIZE LR_SLOTS (servers to watch)
-# LR_EARLY_STOP (1: stop the publisher once a step is unclean). Returns 1
+# LR_EARLY_STOP (1: stop the publisher once a step is unclean); optional
+# LR_SUB_ARGS (sseload options of the server kind, e.g. --h2) and
+# LR_PUB_ARGS (ssepub options of the scenario, e.g. --inflight 1). Returns 1
 # with LR_ERROR set when the run failed.
 load_run() {
   local dir=$LR_DIR tools load_pid pub_pid connected=0 failed=0 nsteps deadline now
@@ -85,7 +90,8 @@ load_run() {
   LR_ERROR=
   # shellcheck disable=SC2086
   spawn "$dir/sseload.log" $tools "$SSELOAD_BIN" --url "$LR_SUB_URL" --conns "$LR_CONNS" \
-    --rooms "$LR_ROOMS" --duration 100000 --json "$dir/load.json" --ready-file "$dir/ready" $SSELOAD_ARGS
+    --rooms "$LR_ROOMS" --duration 100000 --json "$dir/load.json" --ready-file "$dir/ready" \
+    ${LR_SUB_ARGS:-} $SSELOAD_ARGS
   load_pid=$SPAWN_PID
   if ! wait_for_file "$dir/ready" "$CONNECT_TIMEOUT" "$load_pid"; then
     LR_ERROR="subscribers not all connected after ${CONNECT_TIMEOUT}s: $(tail -n 2 "$dir/sseload.log" | tr '\n' ' ')"
@@ -105,7 +111,7 @@ load_run() {
   # shellcheck disable=SC2086
   spawn "$dir/ssepub.log" $tools "$SSEPUB_BIN" --target "$LR_PUB_URL" --proto "$LR_PUB_PROTO" \
     --rooms "$LR_ROOMS" --rates "$LR_RATES" --step-seconds "$LR_STEP_S" --pause-seconds "$LR_PAUSE_S" \
-    --size "$LR_SIZE" --json "$dir/pub.json" $SSEPUB_ARGS
+    --size "$LR_SIZE" --json "$dir/pub.json" ${LR_PUB_ARGS:-} $SSEPUB_ARGS
   pub_pid=$SPAWN_PID
   nsteps=$(awk -F, '{print NF}' <<<"$LR_RATES")
   deadline=$(($(date +%s) + nsteps * (LR_STEP_S + LR_PAUSE_S) + 30))
@@ -153,7 +159,8 @@ finish_run() {
   fi
 }
 
-# a fan-out run (S1 or S2) against one server
+# a fan-out run (S1 and its variants, or S2) against one server; FR_PUB_ARGS:
+# the scenario's ssepub options (set by the caller, empty by default)
 fanout_run() {
   local scen=$1 server=$2 mode=$3 run=$4 conns=$5 rooms=$6 rates=$7 step=$8 pause=$9 early=${10}
   local dir rc=0 pids
@@ -162,7 +169,9 @@ fanout_run() {
   if ! start_server SRV "$server" "$mode"; then finish_run "$dir" 1 "$START_ERROR"; return 0; fi
   pids=$(server_pids "$server" "$SRV_PID" | tr '\n' ' ')
   # shellcheck disable=SC2086
-  meta "$dir" "rss_idle_kib=$(rss_kib $pids)" "sub_url=$SRV_SUB_URL" "pub_url=$SRV_PUB_URL"
+  meta "$dir" "rss_idle_kib=$(rss_kib $pids)" "sub_url=$SRV_SUB_URL" "pub_url=$SRV_PUB_URL" \
+    "sub_args=$SRV_SUB_ARGS" "pub_args=${FR_PUB_ARGS:-}"
+  LR_SUB_ARGS=$SRV_SUB_ARGS LR_PUB_ARGS=${FR_PUB_ARGS:-}
   LR_DIR=$dir LR_MODE=$mode LR_SUB_URL=$SRV_SUB_URL LR_PUB_URL=$SRV_PUB_URL LR_PUB_PROTO=$SRV_PUB_PROTO
   LR_CONNS=$conns LR_ROOMS=$rooms LR_RATES=$rates LR_STEP_S=$step LR_PAUSE_S=$pause LR_SIZE=$S1_SIZE
   LR_SLOTS=SRV LR_EARLY_STOP=$early
@@ -182,6 +191,70 @@ scenario_s1() {
   done; done; done
 }
 
+# S1 with the sequential publisher (issue #14): one request at a time on one
+# keep-alive connection (ssepub --inflight 1), its own rate steps; the
+# report puts the publish answer p50/p99 beside the deliveries
+scenario_s1_seq() {
+  local mode server run
+  for mode in $S1_SEQ_MODES; do for server in $S1_SEQ_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+    FR_PUB_ARGS="--inflight 1" fanout_run s1-seq "$server" "$mode" "$run" "$S1_CONNS" 1 "$S1_SEQ_RATES" \
+      "$S1_STEP_S" "$S1_PAUSE_S" 1
+  done; done; done
+}
+
+# S1-TLS (issue #12): S1_TLS_CONNS streams over TLS HTTP/1.1 (and plain
+# sserooms beside them, for the ratio)
+scenario_s1_tls() {
+  local mode server run
+  for mode in $S1_TLS_MODES; do for server in $S1_TLS_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+    fanout_run s1-tls "$server" "$mode" "$run" "$S1_TLS_CONNS" 1 "$S1_RATES" "$S1_STEP_S" "$S1_PAUSE_S" 1
+  done; done; done
+}
+
+# S1-H2 (issue #12): S1_TLS_CONNS streams on HTTP/2 connections of
+# H2_STREAMS streams each (10,000 on 100 by default)
+scenario_s1_h2() {
+  local mode server run
+  for mode in $S1_TLS_MODES; do for server in $S1_H2_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+    fanout_run s1-h2 "$server" "$mode" "$run" "$S1_TLS_CONNS" 1 "$S1_RATES" "$S1_STEP_S" "$S1_PAUSE_S" 1
+  done; done; done
+}
+
+# handshake (issue #12): TLS connections per second against one server
+# thread on one CPU (the tools on the other): sseload --churn over https
+# with HANDSHAKE_CONNS loops (connect, handshake, GET, response head,
+# close) for HANDSHAKE_SECONDS, every handshake full, then every slot
+# resuming its previous session (--tls-resume). Directory:
+# handshake/<server>-<full|resumed>/run<N>.
+scenario_handshake() {
+  local server kind run dir tools load_pid err deadline resume
+  for server in $HANDSHAKE_SERVERS; do for kind in full resumed; do for ((run = 1; run <= RUNS; run++)); do
+    dir=$(run_dir handshake "$server" "$kind" "$run")
+    say "handshake $server $kind run $run: $HANDSHAKE_CONNS loops for ${HANDSHAKE_SECONDS}s"
+    if ! start_server SRV "$server" same; then finish_run "$dir" 1 "$START_ERROR"; continue; fi
+    tools=$(pin_tools same)
+    resume=
+    [ "$kind" = resumed ] && resume=--tls-resume
+    err=
+    # shellcheck disable=SC2086
+    spawn "$dir/sseload.log" $tools "$SSELOAD_BIN" --churn $resume --url "$SRV_SUB_URL" \
+      --conns "$HANDSHAKE_CONNS" --duration "$HANDSHAKE_SECONDS" --json "$dir/load.json" $SSELOAD_ARGS
+    load_pid=$SPAWN_PID
+    deadline=$(($(date +%s) + HANDSHAKE_SECONDS + 30))
+    while alive "$load_pid" && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
+    if alive "$load_pid"; then err="sseload --churn did not stop in time"; stop_pid "$load_pid" INT 10; else
+      exit_status "$load_pid"
+      [ "$EXIT_DESC" = "exit status 0" ] ||
+        err="sseload --churn ended with $EXIT_DESC: $(tail -n 2 "$dir/sseload.log" | tr '\n' ' ')"
+    fi
+    [ -s "$dir/load.json" ] || err=${err:-"sseload wrote no JSON"}
+    LR_ERROR=
+    check_servers "$dir" SRV || err=${err:-$LR_ERROR}
+    stop_server SRV
+    finish_run "$dir" "$([ -z "$err" ] && echo 0 || echo 1)" "$err"
+  done; done; done
+}
+
 scenario_s2() {
   local mode server run
   for mode in $MODES; do for server in $SERVERS; do for ((run = 1; run <= RUNS; run++)); do
@@ -192,7 +265,7 @@ scenario_s2() {
 # S3: RSS with S3_CONNS idle streams minus RSS with none
 scenario_s3() {
   local mode server run dir pids rss0 rss1 load_pid connected failed tools err
-  for mode in $S3_MODES; do for server in $SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+  for mode in $S3_MODES; do for server in $S3_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
     dir=$(run_dir s3 "$server" "$mode" "$run")
     say "s3 $server $mode run $run: $S3_CONNS idle streams"
     if ! start_server SRV "$server" "$mode"; then finish_run "$dir" 1 "$START_ERROR"; continue; fi
@@ -204,7 +277,8 @@ scenario_s3() {
     err=
     # shellcheck disable=SC2086
     spawn "$dir/sseload.log" $tools "$SSELOAD_BIN" --url "$SRV_SUB_URL" --conns "$S3_CONNS" \
-      --rooms "$S3_ROOMS" --duration 100000 --json "$dir/load.json" --ready-file "$dir/ready" $SSELOAD_ARGS
+      --rooms "$S3_ROOMS" --duration 100000 --json "$dir/load.json" --ready-file "$dir/ready" \
+      $SRV_SUB_ARGS $SSELOAD_ARGS
     load_pid=$SPAWN_PID
     if wait_for_file "$dir/ready" "$CONNECT_TIMEOUT" "$load_pid"; then
       read -r _ connected failed <"$dir/ready" || true
@@ -310,14 +384,17 @@ scenario_s5() {
 }
 
 # The S1 peak of sserooms (same-cores mode) again, under perf: where the
-# server's time goes at the highest clean publish rate.
+# server's time goes at the highest clean publish rate. With arguments
+# (profile_s1_peak s1-seq profile-seq "--inflight 1" RATES): the same for
+# another S1 scenario's peak, its publisher options, into another directory.
 profile_s1_peak() {
-  local dir=$RESULTS_DIR/profile rate tools load_pid pub_pid perf_pid
+  local scen=${1:-s1} dir=$RESULTS_DIR/${2:-profile} pub_args=${3:-} rates=${4:-$S1_RATES}
+  local rate tools load_pid pub_pid perf_pid
   mkdir -p "$dir"
-  rate=$(node "$BENCH_DIR/lib/report.mjs" --s1-peak-rate "$RESULTS_DIR" sserooms same 2>/dev/null || true)
-  [ -n "$rate" ] || rate=${S1_RATES%%,*}
+  rate=$(node "$BENCH_DIR/lib/report.mjs" --s1-peak-rate "$RESULTS_DIR" sserooms same "$scen" 2>/dev/null || true)
+  [ -n "$rate" ] || rate=${rates%%,*}
   command -v perf >/dev/null || { echo "perf not installed" >"$dir/error.txt"; return 1; }
-  say "profile: sserooms (same-cores) at $rate msg/s x $S1_CONNS subscribers, perf for ${PROFILE_SECONDS}s"
+  say "profile ($scen): sserooms (same-cores) at $rate msg/s x $S1_CONNS subscribers, perf for ${PROFILE_SECONDS}s"
   start_server SRV sserooms same || { echo "$START_ERROR" >"$dir/error.txt"; return 1; }
   tools=$(pin_tools same)
   # shellcheck disable=SC2086
@@ -331,7 +408,7 @@ profile_s1_peak() {
   # shellcheck disable=SC2086
   spawn "$dir/ssepub.log" $tools "$SSEPUB_BIN" --target "$SRV_PUB_URL" --proto sserooms --rooms 1 \
     --rates "$rate" --step-seconds $((PROFILE_SECONDS + 3)) --pause-seconds 0 --size "$S1_SIZE" \
-    --json "$dir/pub.json" $SSEPUB_ARGS
+    --json "$dir/pub.json" $pub_args $SSEPUB_ARGS
   pub_pid=$SPAWN_PID
   sleep 1.5
   # cpu-clock: a software event, available in VMs without a PMU

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * benchtls.c: the helpers of benchtls.h.
+ */
+#include "benchtls.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+SSL_CTX *benchtls_client_ctx(const char *alpn, int resume) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        fprintf(stderr, "bench: SSL_CTX_new failed\n");
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    unsigned char wire[32];
+    size_t len = strlen(alpn);
+    if (len == 0 || len >= sizeof(wire)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    wire[0] = (unsigned char)len;
+    memcpy(wire + 1, alpn, len);
+    if (SSL_CTX_set_alpn_protos(ctx, wire, (unsigned)(len + 1)) != 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* the tools keep sessions themselves (benchtls_session); OpenSSL takes
+     * in TLS 1.3 tickets only with the client cache mode on */
+    if (resume) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    }
+    return ctx;
+}
+
+SSL *benchtls_new(SSL_CTX *ctx, int fd, const char *host, SSL_SESSION *offer) {
+    SSL *ssl = SSL_new(ctx);
+    if (!ssl) return NULL;
+    if (SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_connect_state(ssl);
+    /* SNI only for names (RFC 6066: not for IP literals) */
+    if (host && strspn(host, "0123456789.") != strlen(host)) SSL_set_tlsext_host_name(ssl, host);
+    if (offer) SSL_set_session(ssl, offer);
+    return ssl;
+}
+
+int benchtls_handshake(SSL *ssl) {
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl);
+    if (rc == 1) return 1;
+    int e = SSL_get_error(ssl, rc);
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+}
+
+SSL_SESSION *benchtls_session(SSL *ssl, SSL_SESSION *old) {
+    SSL_SESSION *s = ssl ? SSL_get1_session(ssl) : NULL;
+    if (!s || !SSL_SESSION_is_resumable(s)) {
+        if (s) SSL_SESSION_free(s);
+        return old;
+    }
+    if (old) SSL_SESSION_free(old);
+    return s;
+}
+
+int benchtls_resumed(SSL *ssl) {
+    return SSL_session_reused(ssl) == 1;
+}
+
+int benchtls_alpn_is(SSL *ssl, const char *proto) {
+    const unsigned char *p = NULL;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(ssl, &p, &len);
+    return p && len == strlen(proto) && memcmp(p, proto, len) == 0;
+}
+
+static ssize_t ssl_result(SSL *ssl, int rc) {
+    int e = SSL_get_error(ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return BENCHTLS_AGAIN;
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    return BENCHTLS_ERROR;
+}
+
+ssize_t benchtls_read(SSL *ssl, int fd, void *buf, size_t n) {
+    if (!ssl) {
+        ssize_t r = read(fd, buf, n);
+        if (r >= 0) return r;
+        return errno == EAGAIN || errno == EINTR ? BENCHTLS_AGAIN : BENCHTLS_ERROR;
+    }
+    size_t got = 0;
+    ERR_clear_error();
+    int rc = SSL_read_ex(ssl, buf, n, &got);
+    if (rc == 1) return (ssize_t)got;
+    return ssl_result(ssl, rc);
+}
+
+ssize_t benchtls_write(SSL *ssl, int fd, const void *buf, size_t n) {
+    if (!ssl) {
+        ssize_t w = write(fd, buf, n);
+        if (w >= 0) return w;
+        return errno == EAGAIN || errno == EINTR ? BENCHTLS_AGAIN : BENCHTLS_ERROR;
+    }
+    size_t put = 0;
+    ERR_clear_error();
+    int rc = SSL_write_ex(ssl, buf, n, &put);
+    if (rc == 1) return (ssize_t)put;
+    ssize_t r = ssl_result(ssl, rc);
+    return r == 0 ? BENCHTLS_ERROR : r;
+}
+
+void benchtls_free(SSL *ssl) {
+    if (!ssl) return;
+    /* marked as shut down, or SSL_free takes the session for a broken one
+     * and makes it not resumable */
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl);
+}
