@@ -3,7 +3,8 @@
 # any missing Debian packages first (scripts/deps.sh). `make run` builds only
 # the sserooms command and shows the build's output only when it fails;
 # `make test` runs both rounds (release, then ASan+UBSan) whatever the first
-# gives, and fails at the end when either failed.
+# gives, and fails at the end when either failed. Warnings are errors in the
+# test and fuzz builds (SR_WERROR), not in `make` / `make install`.
 BUILD      ?= build/release
 ASAN_BUILD ?= build/asan
 PREFIX     ?= /usr/local
@@ -28,7 +29,7 @@ $(BUILD)/CMakeCache.txt:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DSR_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
 
 $(ASAN_BUILD)/CMakeCache.txt:
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSR_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSR_SANITIZE=ON -DSR_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 
 build: deps $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -53,7 +54,7 @@ test: deps-test
 	echo "== make test: passed (release, asan) =="
 
 test-release: $(BUILD)/CMakeCache.txt
-	@cmake -S . -B $(BUILD) -DSR_TESTS=ON >/dev/null
+	@cmake -S . -B $(BUILD) -DSR_TESTS=ON -DSR_WERROR=ON >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@echo "== tests (release build) =="
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -17,7 +17,7 @@ import { chromium } from 'playwright-core';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const WEB_ROOT = path.resolve(HERE, '..', '..', 'web');
-export const CHROMIUM = process.env.SSEROOMS_CHROMIUM || '/usr/bin/chromium';
+export const CHROMIUM = process.env.SR_TEST_CHROMIUM || '/usr/bin/chromium';
 const CHROMIUM_FLAGS = [
   '--no-sandbox',
   '--disable-gpu',
