@@ -6,3 +6,5 @@
 # limit of sr_broadcast / sr_send / sr_broadcast_sequenced /
 # sr_server_deliver_remote.
 sr_integration_test(test_limits)
+# at --threads 1 (integration.test_limits) and --threads 2 (.threads2)
+sr_integration_threads(test_limits)
