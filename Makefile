@@ -7,12 +7,13 @@
 # test and fuzz builds (SR_WERROR), not in `make` / `make install`.
 BUILD      ?= build/release
 ASAN_BUILD ?= build/asan
+TSAN_BUILD ?= build/tsan
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ARGS       ?=
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-test build build-asan run test test-release test-asan bench bench-idle fuzz install clean
+.PHONY: all deps deps-test build build-asan run test test-release test-asan test-tsan bench bench-idle fuzz install clean
 
 all: build
 
@@ -64,6 +65,19 @@ test-asan: $(ASAN_BUILD)/CMakeCache.txt
 	@echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer) =="
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+## The threaded tests (ctest label tsan: test_threads, the --threads 2
+## variants, HTTP/2, TLS, metrics) under ThreadSanitizer; CI runs it after
+## make test
+TSAN_TESTS = test_threads test_server_basic test_server_errors test_server_streams test_limits \
+             test_http2 test_tls_server test_metrics
+test-tsan: deps-test
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSR_TSAN=ON -DSR_WERROR=ON \
+	  -DSR_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target sserooms $(TSAN_TESTS)
+	@echo "== tests (ThreadSanitizer) =="
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest -L tsan --output-on-failure -j $(JOBS)
 
 ## The benchmark suite against Nchan, Node.js and the raw baseline (~22 min;
 ## knobs: docs/benchmarks.md), writes bench/RESULTS.md
