@@ -3,15 +3,17 @@
 # any missing Debian packages first (scripts/deps.sh). `make run` builds only
 # the sserooms command and shows the build's output only when it fails;
 # `make test` runs both rounds (release, then ASan+UBSan) whatever the first
-# gives, and fails at the end when either failed.
+# gives, and fails at the end when either failed. Warnings are errors in the
+# test and fuzz builds (SR_WERROR), not in `make` / `make install`.
 BUILD      ?= build/release
 ASAN_BUILD ?= build/asan
+TSAN_BUILD ?= build/tsan
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ARGS       ?=
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-test build build-asan run test test-release test-asan bench bench-idle fuzz install clean
+.PHONY: all deps deps-test build build-asan run test test-release test-asan test-tsan bench bench-idle fuzz install clean
 
 all: build
 
@@ -28,7 +30,7 @@ $(BUILD)/CMakeCache.txt:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DSR_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
 
 $(ASAN_BUILD)/CMakeCache.txt:
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSR_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSR_SANITIZE=ON -DSR_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 
 build: deps $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -53,7 +55,7 @@ test: deps-test
 	echo "== make test: passed (release, asan) =="
 
 test-release: $(BUILD)/CMakeCache.txt
-	@cmake -S . -B $(BUILD) -DSR_TESTS=ON >/dev/null
+	@cmake -S . -B $(BUILD) -DSR_TESTS=ON -DSR_WERROR=ON >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@echo "== tests (release build) =="
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -63,6 +65,19 @@ test-asan: $(ASAN_BUILD)/CMakeCache.txt
 	@echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer) =="
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+## The threaded tests (ctest label tsan: test_threads, the --threads 2
+## variants, HTTP/2, TLS, metrics) under ThreadSanitizer; CI runs it after
+## make test
+TSAN_TESTS = test_threads test_server_basic test_server_errors test_server_streams test_limits \
+             test_http2 test_tls_server test_metrics
+test-tsan: deps-test
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSR_TSAN=ON -DSR_WERROR=ON \
+	  -DSR_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target sserooms $(TSAN_TESTS)
+	@echo "== tests (ThreadSanitizer) =="
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest -L tsan --output-on-failure -j $(JOBS)
 
 ## The benchmark suite against Nchan, Node.js and the raw baseline (~22 min;
 ## knobs: docs/benchmarks.md), writes bench/RESULTS.md

@@ -33,7 +33,7 @@ fi
 
 echo "== building the fuzz targets in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DSR_FUZZ=ON -DSR_TESTS=OFF -DSR_BENCH=OFF >/dev/null
+    -DSR_FUZZ=ON -DSR_WERROR=ON -DSR_TESTS=OFF -DSR_BENCH=OFF >/dev/null
 cmake --build "$BUILD" --target fuzz_all -j "$JOBS" >/dev/null
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}

@@ -6,6 +6,8 @@
  * restartable on its port, a redis-server on a free port, Debian's chromium
  * through playwright-core with a fresh profile (and killing what is left of
  * it), and the pass/fail bookkeeping that prints one line per check.
+ * SR_TEST_CHROMIUM names another chromium binary (not SSEROOMS_*: that
+ * prefix is the server's, which warns about names it does not know).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,7 +19,7 @@ import { chromium } from 'playwright-core';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const WEB_ROOT = path.resolve(HERE, '..', '..', 'web');
-export const CHROMIUM = process.env.SSEROOMS_CHROMIUM || '/usr/bin/chromium';
+export const CHROMIUM = process.env.SR_TEST_CHROMIUM || '/usr/bin/chromium';
 const CHROMIUM_FLAGS = [
   '--no-sandbox',
   '--disable-gpu',

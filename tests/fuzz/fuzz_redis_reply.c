@@ -377,7 +377,8 @@ static void setup(void) {
     if (!tmp || !*tmp || strlen(tmp) + 40 > sizeof H.path) tmp = "/tmp";
     snprintf(H.dir, sizeof H.dir, "%s/sr-fuzz-redis-XXXXXX", tmp);
     FUZZ_CHECK(mkdtemp(H.dir) != NULL, "mkdtemp");
-    snprintf(H.path, sizeof H.path, "%s/redis.sock", H.dir);
+    int n = snprintf(H.path, sizeof H.path, "%s/redis.sock", H.dir);
+    FUZZ_CHECK(n > 0 && (size_t)n < sizeof H.path, "socket path too long");
     atexit(cleanup_dir);
     uv_pipe_init(&H.loop, &H.listener, 0);
     FUZZ_CHECK(uv_pipe_bind(&H.listener, H.path) == 0, "bind %s", H.path);

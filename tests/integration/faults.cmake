@@ -8,4 +8,5 @@
 foreach(t test_faults_slowloris test_faults_slow_readers test_faults_resets test_faults_churn test_faults_garbage test_faults_redis)
   sr_integration_test(${t})
   set_tests_properties(integration.${t} PROPERTIES TIMEOUT 300 LABELS "integration;faults")
+  sr_integration_threads(${t}) # --threads 1, and 2 in integration.${t}.threads2
 endforeach()

@@ -4,6 +4,8 @@
 # connection with --threads 1 and 2, slow consumers, protocol violations,
 # GOAWAY on shutdown.
 sr_integration_test(test_http2)
+# its --threads 2 cases in the ThreadSanitizer round (make test-tsan)
+set_property(TEST integration.test_http2 APPEND PROPERTY LABELS tsan)
 
 # browser.h2: tests/browser/h2.test.mjs with this build's sserooms over TLS
 # (a self-signed certificate the test makes): 12 EventSources to 12 rooms

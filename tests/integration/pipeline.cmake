@@ -7,3 +7,5 @@
 sr_integration_test(test_pipeline_flood)
 set_tests_properties(integration.test_pipeline_flood PROPERTIES TIMEOUT 300
                      LABELS "integration;pipeline")
+# at --threads 1 (integration.test_pipeline_flood) and --threads 2 (.threads2)
+sr_integration_threads(test_pipeline_flood)

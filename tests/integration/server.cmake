@@ -7,3 +7,11 @@ sr_integration_test(test_server_streams)
 # --web-root: links out of the folder and FIFOs in it (openat2 and the
 # O_NOFOLLOW fallback, both through sr_static_open).
 sr_integration_test(test_static_files)
+# each at --threads 1 (integration.<name>) and --threads 2 (<name>.threads2)
+foreach(t test_server_basic test_server_errors test_server_streams)
+  sr_integration_threads(${t})
+endforeach()
+# with writer threads in the ThreadSanitizer round (make test-tsan)
+foreach(t test_server_basic test_server_errors test_server_streams)
+  set_property(TEST integration.${t}.threads2 APPEND PROPERTY LABELS tsan)
+endforeach()

@@ -119,6 +119,24 @@ static void wait_stat(int port, const char *obj, const char *key, long long want
     }
 }
 
+/* Asks /stats on the open keep-alive connection c until "connections" is
+ * `want` (c counts itself); it stays open afterwards. */
+static void wait_connections_on(srt_conn *c, long long want) {
+    int64_t deadline = srt_now_ms() + 5000;
+    long long v = -1;
+    for (;;) {
+        srt_response r;
+        assert_int_equal(srt_http_send_request(c, "GET", "/stats", NULL, NULL, 0, SRT_TIMEOUT_MS), 0);
+        assert_int_equal(srt_http_read_response(c, &r, SRT_TIMEOUT_MS), 0);
+        srt_check_status(&r, 200);
+        assert_true(srt_json_int(r.body, "connections", &v));
+        srt_response_free(&r);
+        if (v == want) return;
+        if (srt_ms_left(deadline) <= 0) fail_msg("stats.connections stayed %lld, expected %lld", v, want);
+        srt_sleep_ms(20);
+    }
+}
+
 static void test_limits_reported(void **state) {
     (void)state;
     srt_proc p;
@@ -206,13 +224,20 @@ static void test_connections_in_all(void **state) {
     open_stream_from(&s[0], p.port, "/sse?room=a", "127.0.0.2");
     open_stream_from(&s[1], p.port, "/sse?room=a", "127.0.0.3");
     srt_check_room_members(p.port, "a", 2, 2000);
-    srt_sleep_ms(200); /* the connection of that /rooms request is gone */
-    /* two streams + two idle connections are the limit: the fifth is refused */
+    /* two streams + two idle connections are the limit: the fifth is refused.
+     * The first idle one asks /stats until the server counts just the
+     * streams and itself, so the connections of the requests before are
+     * gone (a request on a connection of its own would leave one more) */
     srt_conn idle[2];
-    for (int i = 0; i < 2; i++) assert_int_equal(srt_conn_open(&idle[i], p.port, SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_open(&idle[0], p.port, SRT_TIMEOUT_MS), 0);
+    wait_connections_on(&idle[0], 3);
+    assert_int_equal(srt_conn_open(&idle[1], p.port, SRT_TIMEOUT_MS), 0);
     expect_refused_from(p.port, "127.0.0.4", 503, "connections");
-    for (int i = 0; i < 2; i++) srt_conn_close(&idle[i]);
-    srt_sleep_ms(200);
+    /* the refused one and idle[1] gone (else the next request, one too
+     * many, would be refused too), then idle[0] */
+    srt_conn_close(&idle[1]);
+    wait_connections_on(&idle[0], 3);
+    srt_conn_close(&idle[0]);
     wait_stat(p.port, NULL, "connections", 3); /* the streams + the stats request */
     assert_int_equal(refused(p.port, "connections"), 1);
     assert_int_equal(refused(p.port, "connections_per_addr"), 0);

@@ -55,6 +55,18 @@ static void stop_pair(void) {
     redis = NULL;
 }
 
+/* Waits until the node has read every byte sent on c (it holds requests
+ * behind one that waits for Redis): the receive queue of its end is empty. */
+static void wait_node_read_all(const srt_conn *c) {
+    int64_t deadline = srt_now_ms() + WAIT_MS;
+    long unread;
+    while ((unread = srt_conn_unread_by_peer(c)) != 0) {
+        if (unread < 0) fail_msg("the node's end of the connection is not in /proc/net/tcp");
+        if (srt_now_ms() > deadline) fail_msg("the node left %ld of %zu bytes unread", unread, c->sent);
+        srt_sleep_ms(5);
+    }
+}
+
 static void send_publish(srt_conn *c, const char *json, size_t len) {
     static const char *const headers[] = {"Content-Type: application/json", NULL};
     int rc = srt_http_send_request(c, "POST", "/publish", headers, json, len, WAIT_MS);
@@ -127,7 +139,8 @@ static void test_no_silent_loss(void **state) {
         assert_int_equal(srt_conn_open(&legit[i], PORT_A, WAIT_MS), 0);
         send_publish(&legit[i], json, (size_t)n);
     }
-    srt_sleep_ms(200); /* every request is read while Redis is still stopped */
+    /* every request is read while Redis is still stopped */
+    for (int i = 0; i < LEGIT; i++) wait_node_read_all(&legit[i]);
     assert_int_equal(kill(srt_redis_pid(redis), SIGCONT), 0);
 
     int ok[LEGIT] = {0}, n_ok = 0, n_refused = 0;
@@ -198,7 +211,7 @@ static void test_pipelined_answers_in_order(void **state) {
         else send_publish(&c, json, (size_t)n);
     }
     srt_http_send_request(&c, "GET", "/sse?room=after", NULL, NULL, 0, WAIT_MS);
-    srt_sleep_ms(100);
+    wait_node_read_all(&c); /* all of it read while Redis is stopped */
     assert_int_equal(kill(srt_redis_pid(redis), SIGCONT), 0);
     for (int i = 0; i < N; i++) {
         srt_response r;

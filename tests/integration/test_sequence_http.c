@@ -70,6 +70,24 @@ static void wait_numsub(srt_redis *redis, const char *channel, long long n) {
     fail_msg("%s has %lld subscribers, expected %lld", channel, have, n);
 }
 
+/* Waits until the node has read everything sent on c, or has stopped
+ * reading it: it holds the requests behind one that waits, and stops past
+ * `hold_limit` held bytes (max_header_bytes + max_body_bytes); `first` is
+ * the bytes of the request that waits (not held). */
+static void wait_node_read(const srt_conn *c, size_t first, size_t hold_limit) {
+    int64_t deadline = srt_now_ms() + WAIT_MS;
+    long unread = -1;
+    for (;;) {
+        unread = srt_conn_unread_by_peer(c);
+        if (unread < 0) fail_msg("the node's end of the connection is not in /proc/net/tcp");
+        if (unread == 0 || c->sent - (size_t)unread - first > hold_limit) return;
+        if (srt_now_ms() >= deadline) break;
+        srt_sleep_ms(5);
+    }
+    fail_msg("the node left %ld of %zu bytes unread and holds no more than %zu", unread, c->sent,
+             hold_limit);
+}
+
 static void send_publish(srt_conn *c, const char *json) {
     static const char *const headers[] = {"Content-Type: application/json", NULL};
     int rc = srt_http_send_request(c, "POST", "/publish", headers, json, strlen(json), WAIT_MS);
@@ -287,7 +305,9 @@ static void test_pipelined_order(void **state) {
     enum { N = 120 };
     /* Redis paused: everything below is read (up to the bound) while the first waits */
     assert_int_equal(kill(srt_redis_pid(redis), SIGSTOP), 0);
+    size_t first = 0;
     for (int i = 0; i < N; i++) {
+        if (i == 1) first = c.sent;
         if (i % 10 == 5) {
             srt_http_send_request(&c, "GET", "/healthz", NULL, NULL, 0, WAIT_MS);
         } else if (i % 10 == 7) {
@@ -301,7 +321,7 @@ static void test_pipelined_order(void **state) {
             send_publish(&c, json);
         }
     }
-    srt_sleep_ms(100);
+    wait_node_read(&c, first, 512 + 512);
     assert_int_equal(kill(srt_redis_pid(redis), SIGCONT), 0);
     long long last = 0;
     for (int i = 0; i < N; i++) {
@@ -468,9 +488,14 @@ static void test_client_gone_before_reply(void **state) {
     }
     assert_int_equal(srt_conn_open(&stays, p.port, WAIT_MS), 0);
     send_publish(&stays, "{\"room\":\"r\",\"data\":\"stays\",\"sequence\":\"k\"}");
-    srt_sleep_ms(100);
+    /* the node has read all they sent (well under its hold limit) */
+    for (int i = 0; i < 3; i++) wait_node_read(&gone[i], 0, SIZE_MAX);
+    wait_node_read(&stays, 0, SIZE_MAX);
     for (int i = 0; i < 3; i++) srt_conn_close(&gone[i]);
-    srt_sleep_ms(100); /* the node sees them close before Redis answers */
+    /* the node sees them close before Redis answers: over loopback their
+     * FINs are queued at the node before this request, so it reads the
+     * EOFs no later than the turn that answers it */
+    (void)srt_check_stat(p.port, "requests_total");
     assert_int_equal(kill(srt_redis_pid(redis), SIGCONT), 0);
 
     srt_response r;

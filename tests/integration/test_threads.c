@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "srt_http.h"
+#include "srt_redis.h"
 #include "sserooms.h"
 
 static uv_loop_t *loop;
@@ -119,6 +120,15 @@ static int heads_done(client **cs, size_t n, void *ud) {
 static const char *body(client *c) {
     const char *p = c->buf ? strstr(c->buf, "\r\n\r\n") : NULL;
     return p ? p + 4 : "";
+}
+
+/* The client has a whole response: its head and Content-Length bytes. */
+static int response_complete(const client *c) {
+    const char *head_end = c->buf ? strstr(c->buf, "\r\n\r\n") : NULL;
+    const char *len = c->buf ? strcasestr(c->buf, "\r\nContent-Length:") : NULL;
+    if (!head_end || !len || len > head_end) return 0;
+    size_t want = strtoull(len + strlen("\r\nContent-Length:"), NULL, 10);
+    return c->len - (size_t)(head_end + 4 - c->buf) >= want;
 }
 
 /* --- server ----------------------------------------------------------------- */
@@ -264,10 +274,8 @@ static void test_fanout_exactly_once_in_order(void **state) {
     memcpy(all, cs, sizeof cs);
     all[FAN_STREAMS] = mc;
     uint64_t end = now_ms() + 5000;
-    while (!strstr(mc->buf ? mc->buf : "", "sserooms_delivery_latency_seconds_count") && now_ms() < end)
-        pump(all, FAN_STREAMS + 1);
-    usleep(20000);
-    pump(all, FAN_STREAMS + 1);
+    while (!response_complete(mc) && now_ms() < end) pump(all, FAN_STREAMS + 1);
+    assert_true(response_complete(mc));
     const char *cnt = strstr(mc->buf ? mc->buf : "", "sserooms_delivery_latency_seconds_count ");
     assert_non_null(cnt);
     assert_int_equal(strtoull(cnt + strlen("sserooms_delivery_latency_seconds_count "), NULL, 10), deliveries);
@@ -491,8 +499,9 @@ static void test_heartbeat_wheel(void **state) {
         pump(cs, 2);
         usleep(1000);
     }
-    usleep(50000);
-    pump(cs, 2);
+    /* every broadcast sent has arrived (the last ones were still in flight) */
+    uint64_t end = now_ms() + 10000;
+    while (count_of(body(cs[1]), "data: 1\n\n") < (size_t)sent && now_ms() < end) pump(cs, 2);
     size_t quiet_hb = count_of(body(cs[0]), ": heartbeat\n\n");
     size_t busy_hb = count_of(body(cs[1]), ": heartbeat\n\n");
     /* 1.5 s at 200 ms: 7 intervals; the wheel skips nothing idle */
@@ -519,7 +528,10 @@ int main(void) {
         cmocka_unit_test(test_heartbeat_wheel),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    uv_loop_close(loop);
+    /* every server was freed: nothing of theirs may stay on the loop */
+    if (srt_uv_loop_drain_close(loop) != 0) {
+        fprintf(stderr, "uv_loop_close: the loop still had handles after the tests\n");
+        rc = 1;
+    }
     return rc;
 }

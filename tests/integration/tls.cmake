@@ -4,3 +4,5 @@
 # identical to plain HTTP, garbage and old versions refused, 2,000 stalled
 # handshakes, SIGHUP reload, session resumption.
 sr_integration_test(test_tls_server)
+# its --threads 2 cases in the ThreadSanitizer round (make test-tsan)
+set_property(TEST integration.test_tls_server APPEND PROPERTY LABELS tsan)

@@ -112,6 +112,7 @@ int srt_conn_send(srt_conn *c, const void *data, size_t len, int timeout_ms)
         if (n > 0) {
             p += n;
             len -= (size_t)n;
+            c->sent += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -124,6 +125,45 @@ int srt_conn_send(srt_conn *c, const void *data, size_t len, int timeout_ms)
             return -ETIMEDOUT;
     }
     return 0;
+}
+
+/* The rx_queue of the socket in `table` (a /proc/net/tcp file) whose local
+ * port is local_port and remote port remote_port; -1 when none is. */
+static long rx_queue_in(const char *table, unsigned local_port, unsigned remote_port)
+{
+    FILE *f = fopen(table, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    long found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        char local[64], remote[64];
+        unsigned long tx, rx;
+        if (sscanf(line, " %*d: %63s %63s %*x %lx:%lx", local, remote, &tx, &rx) != 4)
+            continue; /* the heading */
+        const char *lp = strrchr(local, ':'), *rp = strrchr(remote, ':');
+        if (lp && rp && strtoul(lp + 1, NULL, 16) == local_port &&
+            strtoul(rp + 1, NULL, 16) == remote_port)
+            found = (long)rx;
+    }
+    fclose(f);
+    return found;
+}
+
+long srt_conn_unread_by_peer(const srt_conn *c)
+{
+    struct sockaddr_storage me, peer;
+    socklen_t ml = sizeof me, pl = sizeof peer;
+    if (c->fd < 0 || getsockname(c->fd, (struct sockaddr *)&me, &ml) != 0 ||
+        getpeername(c->fd, (struct sockaddr *)&peer, &pl) != 0)
+        return -1;
+    unsigned my_port = ntohs(me.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&me)->sin6_port
+                                                      : ((struct sockaddr_in *)&me)->sin_port);
+    unsigned peer_port = ntohs(peer.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&peer)->sin6_port
+                                                          : ((struct sockaddr_in *)&peer)->sin_port);
+    /* the server's end: its local port is our peer's, its remote ours */
+    long rx = rx_queue_in("/proc/net/tcp", peer_port, my_port);
+    return rx >= 0 ? rx : rx_queue_in("/proc/net/tcp6", peer_port, my_port);
 }
 
 int srt_conn_send_str(srt_conn *c, const char *s, int timeout_ms)

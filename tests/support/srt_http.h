@@ -28,6 +28,7 @@ typedef struct srt_conn {
     srt_buf in;  /* received bytes not consumed yet */
     bool eof;    /* the peer closed its side (or reset: see err) */
     int err;     /* errno of a failed read, e.g. ECONNRESET; 0 otherwise */
+    size_t sent; /* bytes written by srt_conn_send, ever */
 } srt_conn;
 
 typedef struct srt_conn_opts {
@@ -54,6 +55,11 @@ int srt_conn_fill(srt_conn *c, int timeout_ms);
  * c->in so a caller can inspect them. */
 int srt_conn_wait_eof(srt_conn *c, int timeout_ms);
 void srt_conn_close(srt_conn *c);
+/* Bytes this connection sent that the server has not read yet: the
+ * receive queue of the server's end, from /proc/net/tcp{,6} (it is in this
+ * network namespace). -1 when that socket is not listed. For waits on what
+ * a server has read, e.g. while it holds requests back. */
+long srt_conn_unread_by_peer(const srt_conn *c);
 
 #define SRT_MAX_HEADERS 64
 

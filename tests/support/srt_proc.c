@@ -149,6 +149,21 @@ static int parse_ready_line(const char *text)
     return (int)port;
 }
 
+/* True when the test names the writer-thread count itself (an argument
+ * --threads / --threads=N, or SSEROOMS_THREADS in its environment). */
+static bool test_names_threads(const srt_proc_opts *opts)
+{
+    for (const char *const *a = opts->args; a && *a; a++) {
+        if (strcmp(*a, "--threads") == 0 || strncmp(*a, "--threads=", 10) == 0)
+            return true;
+    }
+    for (const char *const *e = opts->env; e && *e; e++) {
+        if (strncmp(*e, "SSEROOMS_THREADS=", 17) == 0)
+            return true;
+    }
+    return false;
+}
+
 static char *read_file(const char *path, size_t *len_out)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -208,6 +223,13 @@ int srt_proc_start(srt_proc *p, const srt_proc_opts *opts)
         argv[argc++] = "127.0.0.1";
         argv[argc++] = "--port";
         argv[argc++] = "0";
+        /* the ctest variants pin the writer threads (SR_TEST_THREADS), so
+         * the suite tests the same write path on every machine */
+        const char *threads = getenv("SR_TEST_THREADS");
+        if (threads && *threads && !test_names_threads(opts)) {
+            argv[argc++] = "--threads";
+            argv[argc++] = (char *)threads;
+        }
     }
     if (opts->args) {
         for (const char *const *a = opts->args; *a && argc < MAX_ARGV - 1; a++)

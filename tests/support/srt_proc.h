@@ -8,7 +8,10 @@
  * pipe), and the port is learnt from the line
  * `sserooms <version> listening on http(s)://<host>:<port>` it prints when
  * ready. Inherited SSEROOMS_* variables are removed from the child's
- * environment so only what a test sets applies. Children die with the test
+ * environment so only what a test sets applies. When SR_TEST_THREADS is set
+ * (the `.threads1` / `.threads2` ctest variants, tests/CMakeLists.txt) the
+ * server also gets `--threads $SR_TEST_THREADS`, unless the test names
+ * --threads (or SSEROOMS_THREADS) itself or passes no_listen_flags. Children die with the test
  * process (PR_SET_PDEATHSIG), and srt_teardown_servers (a cmocka teardown)
  * kills any a failed test left running.
  */

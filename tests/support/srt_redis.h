@@ -62,8 +62,9 @@ void srt_redis_free_strings(char **s, size_t n);
  * returns nonzero or timeout_ms pass; returns pred's last value. pred NULL:
  * just runs the loop for timeout_ms. */
 int srt_uv_run_until(uv_loop_t *loop, int (*pred)(void *ud), void *ud, uint32_t timeout_ms);
-/* Closes every handle still open on the loop and runs it until they are
- * closed; returns uv_loop_close's result. */
+/* Runs the loop until every handle has closed and closes it: 0. Handles
+ * still open after 2 s are listed on stderr and closed, and the result is
+ * UV_EBUSY (code under test that leaves a handle open fails its test). */
 int srt_uv_loop_drain_close(uv_loop_t *loop);
 
 #endif
