@@ -48,8 +48,9 @@
  * The rules are checked (SR_ASSERT, live in Debug builds): no membership
  * change while a batch is pending or a sweep in progress (server.c's room
  * event hook), nothing queued to a stream past a pending batch (conn.c),
- * no broadcast batched and no barrier taken from inside a slice, and a
- * room's member count unchanged between the slices of its sweep.
+ * no batch delivered inside another fan-out (the barrier comes before
+ * it), no broadcast batched and no barrier taken from inside a slice, and
+ * a room's member count unchanged between the slices of its sweep.
  */
 #include <stdlib.h>
 
@@ -130,6 +131,9 @@ static void finish_sweep(sr_server *srv) {
 
 void sr_batch_deliver(sr_server *srv) {
     SR_ASSERT(!srv->sweeping);
+    /* never inside another fan-out: its visit would overwrite the stamps
+     * that one de-duplicates with (a barrier comes before a fan-out) */
+    SR_ASSERT(srv->fanout_depth == 0);
     finish_sweep(srv);
     if (srv->batch.room) {
         begin_sweep(srv);

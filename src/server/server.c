@@ -251,6 +251,7 @@ static void on_flush_check(uv_check_t *h) {
 
 static void on_heartbeat(uv_timer_t *t) {
     sr_server *srv = t->data;
+    sr_batch_barrier(srv); /* before the walk: a batch is not delivered inside one */
     srv->fanout_depth++;
     for (sr_conn *c = srv->conns; c; c = c->next) {
         if (c->kind != SR_CONN_STREAM || c->closing || c->doomed || c->end_after_flush) continue;

@@ -855,6 +855,18 @@ static void test_batch_order_and_membership(void **state) {
     for (size_t i = 0; i < sizeof a_want / sizeof *a_want; i++) expect_data(a, a_want[i]);
     expect_no_event(ab, 100);
 
+    /* a broadcast to several rooms after a batched one: the batch first,
+     * and a member of both rooms gets the second once */
+    bcast(f, "a", "100", 2);
+    const char *rab[] = {"a", "b"};
+    sr_message m101 = {.event = "e", .data = "101", .data_len = SIZE_MAX};
+    assert_int_equal(sr_broadcast(f->srv, rab, 2, &m101, NULL), 2);
+    expect_data(a, "100");
+    expect_data(a, "101");
+    expect_data(ab, "100");
+    expect_data(ab, "101");
+    expect_no_event(ab, 100);
+
     /* closing after a message: it gets the message, then the end */
     bcast(f, "a", "11", 2);
     sr_close(ca);
