@@ -15,9 +15,12 @@
  * rate. That is what the raw baseline of the benchmark does.
  *
  * Slices. At the end of a turn the pending batch becomes the sweep in
- * progress (srv->sweep), and each turn's check delivers one slice of it:
- * at most cfg.sweep_slice_streams members (0: all), whose writes then go
- * out, before the loop polls again. So a request read meanwhile (a
+ * progress (srv->sweep), and each turn's check delivers one slice of it,
+ * whose writes then go out, before the loop polls again. A slice ends
+ * after cfg.sweep_slice_us microseconds, its writes included (the clock is
+ * read every SR_SWEEP_CHUNK streams, after writing them), or after
+ * cfg.sweep_slice_streams members, whichever comes first (0: no such
+ * bound; both 0: the whole room in one turn). So a request read meanwhile (a
  * publish) is answered in its own turn, before the next slice's stream
  * writes (server.c writes the answers first), instead of after a sweep of
  * the whole room. Broadcasts made while a sweep is in progress gather in
@@ -59,6 +62,10 @@
 /* A bigger batch is delivered at once: it bounds the memory held and the
  * size of the frame every member queues. */
 #define SR_BATCH_MAX_BYTES (256 * 1024)
+
+/* Streams delivered and written between two looks at the clock when a
+ * slice is bounded in time (cfg.sweep_slice_us). */
+#define SR_SWEEP_CHUNK 64
 
 static void deliver_batch_member(void *ud, sr_member *m) {
     const sr_sweep *sw = ud;
@@ -149,7 +156,22 @@ int sr_batch_step(sr_server *srv) {
         if (!srv->batch.room) return 0;
         begin_sweep(srv);
     }
-    run_slice(srv, srv->cfg.sweep_slice_streams);
+    const uint32_t max = srv->cfg.sweep_slice_streams;
+    const uint64_t budget_ns = (uint64_t)srv->cfg.sweep_slice_us * 1000;
+    if (!budget_ns) {
+        run_slice(srv, max);
+    } else { /* chunks, each written before the clock is read */
+        const uint64_t began = uv_hrtime();
+        uint32_t done = 0;
+        while (srv->sweep.room) {
+            uint32_t n = max && max - done < SR_SWEEP_CHUNK ? max - done : SR_SWEEP_CHUNK;
+            run_slice(srv, n);
+            done += n;
+            if (max && done >= max) break;
+            sr_server_flush_dirty(srv);
+            if (uv_hrtime() - began >= budget_ns) break;
+        }
+    }
     srv->metrics.sweep_slices++;
     sr_server_close_doomed(srv);
     return 1;

@@ -117,11 +117,12 @@ void sr_metrics_engine_json(sr_server *srv, sr_buf *b) {
     for (size_t i = 0; i <= SR_LATENCY_BUCKETS; i++) n += m->answer_count[i];
     sr_buf_printf(b,
                   ",\"publish_answer_us\":{\"count\":%llu,\"mean\":%.0f,\"p50\":%.0f,\"p99\":%.0f}"
-                  ",\"sweep\":{\"slice_streams\":%u,\"sweeps\":%llu,\"slices\":%llu,\"forced\":%llu,"
+                  ",\"sweep\":{\"slice_us\":%u,\"slice_streams\":%u,\"sweeps\":%llu,\"slices\":%llu,\"forced\":%llu,"
                   "\"slice_us_total\":%llu,\"slice_us_max\":%llu}",
                   (unsigned long long)n, n ? (double)m->answer_sum_us / (double)n : 0.0,
                   quantile_us(m->answer_count, 0.5), quantile_us(m->answer_count, 0.99),
-                  (unsigned)srv->cfg.sweep_slice_streams, (unsigned long long)m->sweeps,
+                  (unsigned)srv->cfg.sweep_slice_us, (unsigned)srv->cfg.sweep_slice_streams,
+                  (unsigned long long)m->sweeps,
                   (unsigned long long)m->sweep_slices, (unsigned long long)m->sweep_forced,
                   (unsigned long long)(m->sweep_slice_ns / 1000),
                   (unsigned long long)(m->sweep_slice_max_ns / 1000));
@@ -227,7 +228,7 @@ void sr_routes_metrics(sr_conn *c) {
     counter(&b, "sweeps_total", "Fan-out sweeps: one room's batch of broadcasts delivered to its streams.",
             sm->sweeps);
     counter(&b, "sweep_slices_total",
-            "Slices of sweeps delivered at the end of a loop turn (at most sweep-slice streams each).",
+            "Slices of sweeps delivered at the end of a loop turn (bounded by sweep-slice-us and sweep-slice).",
             sm->sweep_slices);
     counter(&b, "sweeps_forced_total",
             "Sweeps completed at once by something that must not overtake them (a join, a leave, "

@@ -44,7 +44,7 @@ static const char *const settings[] = {
     "host", "port", "heartbeat-ms", "max-queue-bytes", "max-http-buffer-bytes",
     "max-header-bytes", "max-body-bytes", "request-timeout-ms", "keepalive-timeout-ms",
     "max-rooms-per-conn", "max-room-len", "max-connections", "max-connections-per-addr",
-    "ipv6-prefix-len", "max-message-bytes", "max-publish-bytes", "threads", "sweep-slice",
+    "ipv6-prefix-len", "max-message-bytes", "max-publish-bytes", "threads", "sweep-slice-us", "sweep-slice",
     "trusted-proxy",
     "proxy-protocol", "h2c", "h2-max-streams", "tls-cert", "tls-key", "tls-min-version",
     "cors-origin", "publish-key", "admin-key", "anonymous",

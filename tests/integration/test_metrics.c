@@ -423,8 +423,8 @@ static void test_publish_answer_latency(void **state) {
         assert_true(srt_json_member(r.body, r.body_len, "sweep", &v, &vlen));
         char *sw = strndup(v, vlen);
         long long slice = 0;
-        assert_true(srt_json_int(sw, "slice_streams", &slice));
-        assert_int_equal(slice, 1024);
+        assert_true(srt_json_int(sw, "slice_us", &slice));
+        assert_int_equal(slice, 2000);
         free(sw);
         srt_response_free(&r);
         srt_sse_close(&s);
