@@ -7,7 +7,9 @@
  *
  * One uv_check handle runs after every poll phase and flushes each
  * connection that had frames queued during that turn, so frames queued by
- * several broadcasts in one turn leave in one writev. One timer sends the
+ * several broadcasts in one turn leave in one writev; the answers go first,
+ * then one slice of the fan-out sweep (batch.c) is delivered and written,
+ * and while slices are left the next poll does not block. One timer sends the
  * shared heartbeat frame to every stream. With writer threads (writer.c,
  * started at listen, stopped when the server's handles close) the check
  * also hands each writer its batch, and streams owned by a writer get
