@@ -80,6 +80,14 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_THREADS] = {"threads", "SSEROOMS_THREADS", NUM(0, 64), .arg = "N",
                          .help = "threads: the main loop plus N-1 that write SSE streams; 1 = all "
                                  "on one loop, 0 = one per core"},
+    [APP_OPT_SWEEP_SLICE_US] = {"sweep-slice-us", "SSEROOMS_SWEEP_SLICE_US", NUM(0, 4294967295u),
+                                .arg = "N",
+                                .help = "microseconds a room's fan-out writes per loop turn, requests "
+                                        "(a publish's answer) being read and answered between; 0 = no "
+                                        "time bound"},
+    [APP_OPT_SWEEP_SLICE] = {"sweep-slice", "SSEROOMS_SWEEP_SLICE", NUM(0, 4294967295u), .arg = "N",
+                             .help = "streams a room's fan-out writes per loop turn at most; 0 = no "
+                                     "count bound (with sweep-slice-us 0 too: the whole room at once)"},
     [APP_OPT_TRUSTED_PROXY] = {"trusted-proxy", "SSEROOMS_TRUSTED_PROXY", .kind = APP_KIND_LIST,
                                .flags = APP_OPTF_EMPTY_UNSETS, .arg = "CIDR",
                                .unset_text = "no proxy trusted: the TCP peer is the client",
@@ -323,6 +331,8 @@ void app_settings_init(app_settings *s) {
     v[APP_OPT_SEQ_MAX_NAMES].num = cfg.sequence_max_names;
     v[APP_OPT_SEQ_TTL].num = cfg.sequence_ttl_ms;
     v[APP_OPT_H2_MAX_STREAMS].num = cfg.h2_max_streams;
+    v[APP_OPT_SWEEP_SLICE_US].num = cfg.sweep_slice_us;
+    v[APP_OPT_SWEEP_SLICE].num = cfg.sweep_slice_streams;
     /* the command uses one thread per core; the library's default (1)
      * keeps an embedder's process single-threaded */
     v[APP_OPT_THREADS].num = 0;
@@ -747,6 +757,8 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->sequence_max_names = (unsigned)v[APP_OPT_SEQ_MAX_NAMES].num;
     c->sequence_ttl_ms = (uint32_t)v[APP_OPT_SEQ_TTL].num;
     c->threads = (unsigned)v[APP_OPT_THREADS].num;
+    c->sweep_slice_us = (uint32_t)v[APP_OPT_SWEEP_SLICE_US].num;
+    c->sweep_slice_streams = (uint32_t)v[APP_OPT_SWEEP_SLICE].num;
     c->proxy_protocol = (int)v[APP_OPT_PROXY_PROTOCOL].num;
     c->h2c = (int)v[APP_OPT_H2C].num;
     c->h2_max_streams = (uint32_t)v[APP_OPT_H2_MAX_STREAMS].num;

@@ -331,6 +331,14 @@ typedef struct sr_config {
     const char *tls_cert_file;      /* PEM: the certificate, then its chain */
     const char *tls_key_file;       /* PEM: its private key */
     const char *tls_min_version;    /* NULL or "1.2"; or "1.3" */
+    /* Fan-out in slices (README, --sweep-slice-us): the broadcasts one
+     * room gets in a loop turn are delivered together at its end, a slice
+     * of its streams per loop turn, so that requests (a publish and its
+     * answer) are read and answered between the slices instead of after
+     * the whole room. A slice ends after either bound; 0 = no such bound,
+     * both 0 = the whole room in one turn. */
+    uint32_t sweep_slice_us;        /* 2000: microseconds, writes included */
+    uint32_t sweep_slice_streams;   /* 0: streams */
     /* New fields go here, at the end (see "ABI"). */
 } sr_config;
 

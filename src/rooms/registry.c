@@ -514,3 +514,24 @@ size_t sr_registry_visit(sr_room *const *rooms, size_t n, sr_member *const *exce
             except[i]->stamp = 0;
     return visited;
 }
+
+size_t sr_registry_visit_range(const sr_room *room, uint32_t *next, uint32_t max, uint64_t stamp,
+                               sr_member_fn fn, void *ud) {
+    if (!room || !next || stamp == 0 || stamp == STAMP_EXCLUDED)
+        return 0;
+    const uint32_t n_members = room->n_members;
+    const uint32_t from = *next < n_members ? *next : n_members;
+    const uint32_t end = max && max < n_members - from ? from + max : n_members;
+    size_t visited = 0;
+    for (uint32_t j = from; j < end; j++) {
+        sr_member *m = room->members[j];
+        if (m->stamp == stamp || m->stamp == STAMP_EXCLUDED)
+            continue;
+        m->stamp = stamp;
+        visited++;
+        if (fn)
+            fn(ud, m);
+    }
+    *next = end;
+    return visited;
+}

@@ -117,5 +117,12 @@ uint64_t sr_registry_new_stamp(sr_registry *reg);
 typedef void (*sr_member_fn)(void *ud, sr_member *m);
 size_t sr_registry_visit(sr_room *const *rooms, size_t n, sr_member *const *except,
                          size_t n_except, uint64_t stamp, sr_member_fn fn, void *ud);
+/* One slice of a visit of one room, for a delivery spread over several
+ * calls: visits members[*next ..] (at most max of them; 0: all the rest)
+ * like sr_registry_visit, and moves *next past them. The caller keeps the
+ * room's membership unchanged between the calls (indexes move on a leave,
+ * a join appends). Returns the number of members visited. */
+size_t sr_registry_visit_range(const sr_room *room, uint32_t *next, uint32_t max, uint64_t stamp,
+                               sr_member_fn fn, void *ud);
 
 #endif /* SR_ROOMS_REGISTRY_H */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * batch.c: one loop turn's broadcasts to one room, delivered together.
+ * batch.c: one loop turn's broadcasts to one room, delivered together, and
+ * in slices.
  *
  * Under load a room gets many broadcasts per loop turn (a turn that writes
  * to 10,000 streams takes ~100 ms on one core). Delivering each at once
@@ -13,10 +14,23 @@
  * one visit, one reference and one iovec per member per turn, whatever the
  * rate. That is what the raw baseline of the benchmark does.
  *
+ * Slices. At the end of a turn the pending batch becomes the sweep in
+ * progress (srv->sweep), and each turn's check delivers one slice of it,
+ * whose writes then go out, before the loop polls again. A slice ends
+ * after cfg.sweep_slice_us microseconds, its writes included (the clock is
+ * read every SR_SWEEP_CHUNK streams, after writing them), or after
+ * cfg.sweep_slice_streams members, whichever comes first (0: no such
+ * bound; both 0: the whole room in one turn). So a request read meanwhile (a
+ * publish) is answered in its own turn, before the next slice's stream
+ * writes (server.c writes the answers first), instead of after a sweep of
+ * the whole room. Broadcasts made while a sweep is in progress gather in
+ * the next pending batch, which becomes the next sweep once this one is
+ * done: each member gets the sweeps in order.
+ *
  * Order and membership stay exactly as if every broadcast had been
- * delivered when it was made, because the batch is delivered first
- * ("barrier", sr_batch_barrier) whenever something else could see the
- * difference:
+ * delivered when it was made, because the batch, and the rest of the
+ * sweep in progress, are delivered first ("barrier", sr_batch_barrier)
+ * whenever something else could see the difference:
  *  - a broadcast to another room, to several rooms or with an except list,
  *    and a remote message de-duplicated across rooms (fanout_frame);
  *  - anything queued to a stream by other paths: sr_send, replays,
@@ -24,11 +38,22 @@
  *  - a membership change: join, leave, a stream closing or ending
  *    (broadcast.c, conn.c, stream.c), so no stream receives a message
  *    published before it joined, or misses one published before it left;
- *  - a batch past SR_BATCH_MAX_BYTES, and server shutdown.
+ *    and so the members of a room never change while its sweep is in
+ *    progress (the sweep walks them by index);
+ *  - a batch past SR_BATCH_MAX_BYTES (then only the sweep in progress is
+ *    completed, and the full batch becomes the next sweep), and server
+ *    shutdown.
  * Only one room's batch is pending at a time: with several, a stream in two
  * of them could receive their messages in another order than published.
  * A stream whose history replay is in progress (history_resume.c) needs
  * each message's own frame (its id): it gets the frames one by one.
+ *
+ * The rules are checked (SR_ASSERT, live in Debug builds): no membership
+ * change while a batch is pending or a sweep in progress (server.c's room
+ * event hook), nothing queued to a stream past a pending batch (conn.c),
+ * no batch delivered inside another fan-out (the barrier comes before
+ * it), no broadcast batched and no barrier taken from inside a slice, and
+ * a room's member count unchanged between the slices of its sweep.
  */
 #include <stdlib.h>
 
@@ -38,61 +63,133 @@
  * size of the frame every member queues. */
 #define SR_BATCH_MAX_BYTES (256 * 1024)
 
-typedef struct batch_ctx {
-    sr_frame *const *frames; /* the messages, one by one */
-    size_t n;
-    sr_frame *all;           /* their concatenation (frames[0] when n == 1) */
-} batch_ctx;
+/* Streams delivered and written between two looks at the clock when a
+ * slice is bounded in time (cfg.sweep_slice_us). */
+#define SR_SWEEP_CHUNK 64
 
 static void deliver_batch_member(void *ud, sr_member *m) {
-    batch_ctx *bx = ud;
+    const sr_sweep *sw = ud;
     sr_conn *c = sr_conn_of_member(m);
-    if (c->resume || c->resume_floor) { /* each message's id matters there */
-        for (size_t i = 0; i < bx->n; i++) sr_deliver_to(c, bx->frames[i]);
+    /* a replay in progress needs each message's id; without the
+     * concatenation (out of memory) each goes on its own */
+    if (!sw->all || c->resume || c->resume_floor) {
+        for (size_t i = 0; i < sw->n; i++) sr_deliver_to(c, sw->frames[i]);
         return;
     }
-    sr_deliver_to(c, bx->all);
+    sr_deliver_to(c, sw->all);
+}
+
+/* The pending batch becomes the sweep in progress. */
+static void begin_sweep(sr_server *srv) {
+    SR_ASSERT(!srv->sweep.room && srv->batch.room && srv->batch.n > 0);
+    sr_batch b = srv->batch;
+    srv->batch = (sr_batch){0};
+    srv->sweep = (sr_sweep){.room = b.room,
+                            .frames = b.frames,
+                            .n = b.n,
+                            .cap = b.cap,
+                            .stamp = sr_registry_new_stamp(srv->reg),
+                            .members = b.room->n_members};
+    if (b.n == 1) {
+        srv->sweep.all = b.frames[0];
+        sr_frame_ref(srv->sweep.all);
+    } else {
+        srv->sweep.all = sr_frame_concat(b.frames, b.n);
+    }
+    srv->metrics.sweeps++;
+}
+
+static void end_sweep(sr_server *srv) {
+    sr_sweep sw = srv->sweep;
+    srv->sweep = (sr_sweep){0};
+    if (sw.all) sr_frame_unref(sw.all);
+    for (size_t i = 0; i < sw.n; i++) sr_frame_unref(sw.frames[i]);
+    if (!srv->batch.frames) { /* kept for the next batch */
+        srv->batch.frames = sw.frames;
+        srv->batch.cap = sw.cap;
+    } else {
+        free(sw.frames);
+    }
+}
+
+/* Delivers the sweep to its next `max` members (0: all the rest). */
+static void run_slice(sr_server *srv, uint32_t max) {
+    sr_sweep *sw = &srv->sweep;
+    SR_ASSERT(!srv->sweeping);
+    /* every membership change is a barrier: it completed the sweep first */
+    SR_ASSERT(sw->room->n_members == sw->members);
+    srv->sweeping = true;
+    srv->fanout_depth++;
+    sr_registry_visit_range(sw->room, &sw->next, max, sw->stamp, deliver_batch_member, sw);
+    srv->fanout_depth--;
+    srv->sweeping = false;
+    SR_ASSERT(srv->fanout_depth >= 0);
+    SR_ASSERT(sw->room->n_members == sw->members); /* a slice changes no membership */
+    if (sw->next >= sw->members) end_sweep(srv);
+}
+
+/* The rest of the sweep in progress, at once. */
+static void finish_sweep(sr_server *srv) {
+    if (!srv->sweep.room) return;
+    srv->metrics.sweep_forced++;
+    run_slice(srv, 0);
+    SR_ASSERT(!srv->sweep.room);
 }
 
 void sr_batch_deliver(sr_server *srv) {
-    sr_batch b = srv->batch;
-    if (!b.room) return;
-    /* taken off first: what the delivery queues must not come back here,
-     * and a batch started meanwhile gets an array of its own */
-    srv->batch = (sr_batch){0};
-    batch_ctx bx = {.frames = b.frames, .n = b.n, .all = NULL};
-    if (b.n == 1) {
-        bx.all = b.frames[0];
-        sr_frame_ref(bx.all);
-    } else {
-        bx.all = sr_frame_concat(b.frames, b.n);
+    SR_ASSERT(!srv->sweeping);
+    /* never inside another fan-out: its visit would overwrite the stamps
+     * that one de-duplicates with (a barrier comes before a fan-out) */
+    SR_ASSERT(srv->fanout_depth == 0);
+    finish_sweep(srv);
+    if (srv->batch.room) {
+        begin_sweep(srv);
+        run_slice(srv, 0);
     }
-    srv->fanout_depth++;
-    if (bx.all) {
-        sr_registry_visit(&b.room, 1, NULL, 0, sr_registry_new_stamp(srv->reg), deliver_batch_member,
-                          &bx);
-    } else { /* out of memory for the concatenation: one by one */
-        for (size_t i = 0; i < b.n; i++) {
-            batch_ctx one = {.frames = &b.frames[i], .n = 1, .all = b.frames[i]};
-            sr_registry_visit(&b.room, 1, NULL, 0, sr_registry_new_stamp(srv->reg),
-                              deliver_batch_member, &one);
-        }
-    }
-    srv->fanout_depth--;
-    sr_frame_unref(bx.all);
-    for (size_t i = 0; i < b.n; i++) sr_frame_unref(b.frames[i]);
-    if (!srv->batch.frames) { /* kept for the next batch */
-        srv->batch.frames = b.frames;
-        srv->batch.cap = b.cap;
-    } else {
-        free(b.frames);
-    }
+    SR_ASSERT(!sr_batch_pending(srv));
     sr_server_close_doomed(srv);
 }
 
+int sr_batch_step(sr_server *srv) {
+    SR_ASSERT(!srv->sweeping);
+    if (!srv->sweep.room) {
+        if (!srv->batch.room) return 0;
+        begin_sweep(srv);
+    }
+    const uint32_t max = srv->cfg.sweep_slice_streams;
+    const uint64_t budget_ns = (uint64_t)srv->cfg.sweep_slice_us * 1000;
+    if (!budget_ns) {
+        run_slice(srv, max);
+    } else { /* chunks, each written before the clock is read */
+        const uint64_t began = uv_hrtime();
+        uint32_t done = 0;
+        while (srv->sweep.room) {
+            uint32_t n = max && max - done < SR_SWEEP_CHUNK ? max - done : SR_SWEEP_CHUNK;
+            run_slice(srv, n);
+            done += n;
+            if (max && done >= max) break;
+            sr_server_flush_dirty(srv);
+            if (uv_hrtime() - began >= budget_ns) break;
+        }
+    }
+    srv->metrics.sweep_slices++;
+    sr_server_close_doomed(srv);
+    return 1;
+}
+
 int sr_batch_add(sr_server *srv, sr_room *room, sr_frame *f) {
+    SR_ASSERT(!srv->sweeping); /* a delivery never broadcasts */
     sr_batch *b = &srv->batch;
-    if (b->room && (b->room != room || b->bytes + f->len > SR_BATCH_MAX_BYTES)) sr_batch_deliver(srv);
+    if (b->room && b->room != room) {
+        sr_batch_deliver(srv);
+    } else if (b->room && b->bytes + f->len > SR_BATCH_MAX_BYTES) {
+        /* full: the sweep before it is completed, and it becomes the next
+         * sweep (sliced at the end of turns); what follows starts anew */
+        finish_sweep(srv);
+        begin_sweep(srv);
+        sr_server_close_doomed(srv);
+        /* a close just now was a barrier: it delivered all */
+    }
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
         sr_frame **v = realloc(b->frames, cap * sizeof(*v));
@@ -112,4 +209,8 @@ void sr_batch_free(sr_server *srv) {
     for (size_t i = 0; i < srv->batch.n; i++) sr_frame_unref(srv->batch.frames[i]);
     free(srv->batch.frames);
     srv->batch = (sr_batch){0};
+    if (srv->sweep.all) sr_frame_unref(srv->sweep.all);
+    for (size_t i = 0; i < srv->sweep.n; i++) sr_frame_unref(srv->sweep.frames[i]);
+    free(srv->sweep.frames);
+    srv->sweep = (sr_sweep){0};
 }

@@ -510,6 +510,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (c->closing) return;
+    if (c->http) c->http->read_ns = uv_hrtime(); /* a publish's answer is timed from here */
     if (c->kind == SR_CONN_STREAM || (c->end_after_flush && !c->h2)) {
         /* ignored, but a TLS stream this loop still writes notices the
          * peer's close_notify; one a writer owns ends at EOF (an HTTP/2
@@ -607,6 +608,9 @@ static int queue_grow(sr_conn *c) {
 
 static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
     if (c->closing || c->doomed || c->end_after_flush) return;
+    /* batch.c: nothing reaches a stream ahead of a pending batch; inside a
+     * slice, what is queued is the sweep itself */
+    SR_ASSERT(c->kind != SR_CONN_STREAM || c->srv->sweeping || !sr_batch_pending(c->srv));
     if (c->h2s) { /* an HTTP/2 stream: onto its parent's session, by reference */
         int rc = sr_h2c_stream_write(c, f);
         if (rc == SR_EQUEUE) {
@@ -653,6 +657,11 @@ void sr_conn_enqueue_bytes(sr_conn *c, const char *bytes, size_t len) {
         doom(c);
         return;
     }
+    if (c->http && c->http->answer_ns && c->kind == SR_CONN_HTTP && !c->h2s) {
+        f->answer = 1; /* a publish's answer: timed once written (consume) */
+        f->born_ns = c->http->answer_ns;
+        c->http->answer_ns = 0;
+    }
     /* responses and stream heads are small and bounded: never a slow consumer */
     enqueue_frame(c, f, 0);
     sr_frame_unref(f);
@@ -662,6 +671,10 @@ int sr_conn_hole(sr_conn *c, sr_http_wait *w) {
     sr_frame *f = sr_frame_raw("", 0);
     if (!f) return SR_ENOMEM;
     f->hole = 1;
+    if (c->http && c->http->answer_ns) { /* the publish's read time, for its answer */
+        f->born_ns = c->http->answer_ns;
+        c->http->answer_ns = 0;
+    }
     uint32_t before = c->q_len;
     enqueue_frame(c, f, 0);
     sr_frame_unref(f);
@@ -688,6 +701,10 @@ void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len) {
         uint32_t at = (c->q_head + i) % c->q_cap;
         if (c->q[at] != w->hole) continue;
         if (answer) {
+            if (w->hole->born_ns) {
+                answer->answer = 1;
+                answer->born_ns = w->hole->born_ns;
+            }
             c->q[at] = answer;
             c->q_bytes += len;
             answer = NULL;
@@ -717,7 +734,8 @@ void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len) {
 }
 
 /* Drops `bytes` written from the head of the queue; a message frame that
- * is now fully written gives its publish-to-write latency to /metrics. */
+ * is now fully written gives its publish-to-write latency to /metrics, a
+ * publish's answer its request-read-to-answer-written time. */
 static void consume(sr_conn *c, size_t bytes) {
     c->srv->stats.bytes_out += bytes;
     if (c->http && bytes) c->http->out_ms = uv_now(c->srv->loop); /* see output_stalled */
@@ -737,7 +755,9 @@ static void consume(sr_conn *c, size_t bytes) {
         c->q_len--;
         if (f->born_ns) {
             if (!now) now = uv_hrtime();
-            sr_metrics_latency(c->srv, now > f->born_ns ? (now - f->born_ns) / 1000 : 0, f->msgs);
+            uint64_t us = now > f->born_ns ? (now - f->born_ns) / 1000 : 0;
+            if (f->answer) sr_metrics_answer(c->srv, us);
+            else sr_metrics_latency(c->srv, us, f->msgs);
         }
         sr_frame_unref(f);
     }

@@ -130,6 +130,7 @@ void sr_stats_json(sr_server *srv, sr_buf *b) {
     if (srv->has_adapter) sr_recover_json(srv, b);
     sr_auth_stats_json(srv, b);
     sr_tls_stats_json(srv, b);
+    sr_metrics_engine_json(srv, b);
     sr_buf_puts(b, "}");
 }
 

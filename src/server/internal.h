@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/assert.h"
 #include "common/buf.h"
 #include "http/forwarded.h"
 #include "http/request.h"
@@ -78,6 +79,9 @@ typedef struct sr_conn_http {
     uint8_t h2_checked : 1;   /* its first bytes were looked at for the
                                  HTTP/2 preface (conn.c) */
     uint8_t h2_alpn : 1;      /* TLS ALPN chose h2: the preface must come */
+    uint64_t read_ns;         /* uv_hrtime() of the last read (conn.c) */
+    uint64_t answer_ns;       /* a publish's read time, given to its answer's
+                                 frame to time it (routes.c, conn.c) */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
@@ -258,6 +262,14 @@ typedef struct sr_metrics {
     uint64_t latency_sum_us;
     uint64_t rejected_by_reason[16]; /* indexed like observe.c's reason table */
     uint64_t rejected_other;
+    /* POST /publish: request read to answer written (conn.c), in the
+     * buckets above */
+    uint64_t answer_count[SR_LATENCY_BUCKETS + 1];
+    uint64_t answer_sum_us;
+    /* the sliced sweeps of batch.c: each slice timed with its writes */
+    uint64_t sweeps, sweep_slices;
+    uint64_t sweep_forced;      /* sweeps a barrier completed at once */
+    uint64_t sweep_slice_ns, sweep_slice_max_ns;
 } sr_metrics;
 
 /* HTTP/2 counters (h2conn.c). */
@@ -276,6 +288,19 @@ typedef struct sr_batch {
     size_t n, cap;
     size_t bytes;
 } sr_batch;
+
+/* A batch being delivered, slice by slice (batch.c): the members of room
+ * from index next on have not had it yet. */
+typedef struct sr_sweep {
+    sr_room *room;              /* NULL: no sweep in progress */
+    sr_frame **frames;          /* the batch's messages, a reference each */
+    size_t n, cap;
+    sr_frame *all;              /* their concatenation; NULL: one by one */
+    uint64_t stamp;             /* the delivery stamp of this sweep */
+    uint32_t next;              /* next member index in room->members */
+    uint32_t members;           /* room->n_members when it began: membership
+                                   cannot change while a sweep is in progress */
+} sr_sweep;
 
 struct sr_server {
     uv_loop_t *loop;
@@ -373,6 +398,8 @@ struct sr_server {
      * their issuing node only. */
     sr_claim_fn ticket_claim;
     void *ticket_claim_ctx;
+    sr_sweep sweep;             /* the batch being delivered in slices (batch.c) */
+    bool sweeping;              /* inside a slice: barriers are no-ops there */
 };
 
 /* conn.c */
@@ -479,6 +506,9 @@ void sr_log_kv(sr_server *srv, int level, uint64_t conn_id, const char *msg,
     __attribute__((format(printf, 7, 8)));
 void sr_metrics_rejected(sr_server *srv, int status);
 void sr_metrics_latency(sr_server *srv, uint64_t us, uint32_t msgs); /* msgs messages written */
+void sr_metrics_answer(sr_server *srv, uint64_t us); /* a publish's answer written */
+/* ,"publish_answer_us":{...},"sweep":{...} in /stats */
+void sr_metrics_engine_json(sr_server *srv, sr_buf *b);
 void sr_routes_metrics(sr_conn *c);
 void sr_stats_room_start(sr_server *srv);
 
@@ -549,11 +579,21 @@ int sr_deliver_to(sr_conn *c, sr_frame *f);
 /* Adds f (a new reference) to the pending batch of room, delivering the
  * pending one first when it is for another room or full. */
 int sr_batch_add(sr_server *srv, sr_room *room, sr_frame *f);
-void sr_batch_deliver(sr_server *srv); /* delivers the pending batch, if any */
+/* Delivers all of the sweep in progress and the pending batch, if any. */
+void sr_batch_deliver(sr_server *srv);
+/* The end-of-turn step (server.c's check): one slice of the sweep in
+ * progress, starting one from the pending batch first when there is none.
+ * Returns 1 when a slice ran. */
+int sr_batch_step(sr_server *srv);
+/* 1 while a sweep or a batch waits for later turns. */
+static inline int sr_batch_pending(const sr_server *srv) {
+    return srv->batch.room || srv->sweep.room;
+}
 void sr_batch_free(sr_server *srv);
-/* Called before anything that must not overtake the pending batch. */
+/* Called before anything that must not overtake the pending batch or the
+ * sweep in progress; inside a slice, what the slice queues is the sweep. */
 static inline void sr_batch_barrier(sr_server *srv) {
-    if (srv->batch.room) sr_batch_deliver(srv);
+    if (sr_batch_pending(srv) && !srv->sweeping) sr_batch_deliver(srv);
 }
 
 /* history.c, history_resume.c (see history.h) */

@@ -10,7 +10,10 @@
  *
  * The publish-to-write latency histogram is fed by conn.c each time a
  * message frame is completely written to a stream; writer threads keep
- * their own (writer.c), added in when /metrics is written.
+ * their own (writer.c), added in when /metrics is written. The publish
+ * answer histogram (request read to answer written) is fed by conn.c too;
+ * /stats gives its p50 and p99, interpolated within the buckets, and the
+ * counts and times of batch.c's sweep slices.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,6 +86,68 @@ void sr_metrics_latency(sr_server *srv, uint64_t us, uint32_t msgs) {
     srv->metrics.latency_sum_us += us * msgs;
 }
 
+void sr_metrics_answer(sr_server *srv, uint64_t us) {
+    size_t i = 0;
+    while (i < SR_LATENCY_BUCKETS && us > sr_latency_bounds_us[i]) i++;
+    srv->metrics.answer_count[i]++;
+    srv->metrics.answer_sum_us += us;
+}
+
+/* The q-quantile (0 < q < 1) of a histogram in sr_latency_bounds_us
+ * buckets, in microseconds: linear within the bucket that holds it, the
+ * last bound for the +Inf bucket; 0 when empty. */
+static double quantile_us(const uint64_t *count, double q) {
+    uint64_t total = 0;
+    for (size_t i = 0; i <= SR_LATENCY_BUCKETS; i++) total += count[i];
+    if (total == 0) return 0;
+    double rank = q * (double)total, below = 0;
+    for (size_t i = 0; i < SR_LATENCY_BUCKETS; i++) {
+        if (count[i] && below + (double)count[i] >= rank) {
+            double lo = i ? (double)sr_latency_bounds_us[i - 1] : 0, hi = (double)sr_latency_bounds_us[i];
+            return lo + (hi - lo) * (rank - below) / (double)count[i];
+        }
+        below += (double)count[i];
+    }
+    return (double)sr_latency_bounds_us[SR_LATENCY_BUCKETS - 1];
+}
+
+void sr_metrics_engine_json(sr_server *srv, sr_buf *b) {
+    const sr_metrics *m = &srv->metrics;
+    uint64_t n = 0;
+    for (size_t i = 0; i <= SR_LATENCY_BUCKETS; i++) n += m->answer_count[i];
+    sr_buf_printf(b,
+                  ",\"publish_answer_us\":{\"count\":%llu,\"mean\":%.0f,\"p50\":%.0f,\"p99\":%.0f}"
+                  ",\"sweep\":{\"slice_us\":%u,\"slice_streams\":%u,\"sweeps\":%llu,\"slices\":%llu,\"forced\":%llu,"
+                  "\"slice_us_total\":%llu,\"slice_us_max\":%llu}",
+                  (unsigned long long)n, n ? (double)m->answer_sum_us / (double)n : 0.0,
+                  quantile_us(m->answer_count, 0.5), quantile_us(m->answer_count, 0.99),
+                  (unsigned)srv->cfg.sweep_slice_us, (unsigned)srv->cfg.sweep_slice_streams,
+                  (unsigned long long)m->sweeps,
+                  (unsigned long long)m->sweep_slices, (unsigned long long)m->sweep_forced,
+                  (unsigned long long)(m->sweep_slice_ns / 1000),
+                  (unsigned long long)(m->sweep_slice_max_ns / 1000));
+}
+
+/* A Prometheus histogram in seconds from counts in sr_latency_bounds_us
+ * buckets (the last one +Inf) and their sum in microseconds. */
+static void histogram_us(sr_buf *b, const char *name, const char *help, const uint64_t *count,
+                         uint64_t sum_us) {
+    sr_buf_printf(b, "# HELP sserooms_%s %s\n# TYPE sserooms_%s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (size_t i = 0; i < SR_LATENCY_BUCKETS; i++) {
+        cum += count[i];
+        sr_buf_printf(b, "sserooms_%s_bucket{le=\"%g\"} %llu\n", name,
+                      (double)sr_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
+    }
+    cum += count[SR_LATENCY_BUCKETS];
+    sr_buf_printf(b,
+                  "sserooms_%s_bucket{le=\"+Inf\"} %llu\n"
+                  "sserooms_%s_sum %.6f\n"
+                  "sserooms_%s_count %llu\n",
+                  name, (unsigned long long)cum, name, (double)sum_us / 1e6, name,
+                  (unsigned long long)cum);
+}
+
 static const struct {
     int status;
     const char *reason;
@@ -150,25 +215,33 @@ void sr_routes_metrics(sr_conn *c) {
     sr_clients_metrics(srv, &b);
     sr_h2c_metrics(srv, &b);
     sr_tls_metrics(srv, &b);
-    sr_buf_puts(&b, "# HELP sserooms_delivery_latency_seconds Time from a message's encoding on this node "
-                    "to its last byte written to a stream.\n"
-                    "# TYPE sserooms_delivery_latency_seconds histogram\n");
     uint64_t latency[SR_LATENCY_BUCKETS + 1], latency_sum_us = srv->metrics.latency_sum_us;
     memcpy(latency, srv->metrics.latency_count, sizeof(latency));
     sr_writers_add_latency(srv, latency, &latency_sum_us); /* writer threads' share */
-    uint64_t cum = 0;
-    for (size_t i = 0; i < SR_LATENCY_BUCKETS; i++) {
-        cum += latency[i];
-        sr_buf_printf(&b, "sserooms_delivery_latency_seconds_bucket{le=\"%g\"} %llu\n",
-                      (double)sr_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
-    }
-    cum += latency[SR_LATENCY_BUCKETS];
+    histogram_us(&b, "delivery_latency_seconds",
+                 "Time from a message's encoding on this node to its last byte written to a stream.",
+                 latency, latency_sum_us);
+    histogram_us(&b, "publish_answer_seconds",
+                 "Time from reading a POST /publish (HTTP/1.1) to its answer's last byte written.",
+                 srv->metrics.answer_count, srv->metrics.answer_sum_us);
+    const sr_metrics *sm = &srv->metrics;
+    counter(&b, "sweeps_total", "Fan-out sweeps: one room's batch of broadcasts delivered to its streams.",
+            sm->sweeps);
+    counter(&b, "sweep_slices_total",
+            "Slices of sweeps delivered at the end of a loop turn (bounded by sweep-slice-us and sweep-slice).",
+            sm->sweep_slices);
+    counter(&b, "sweeps_forced_total",
+            "Sweeps completed at once by something that must not overtake them (a join, a leave, "
+            "a close, a direct send, another room's broadcast).",
+            sm->sweep_forced);
     sr_buf_printf(&b,
-                  "sserooms_delivery_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
-                  "sserooms_delivery_latency_seconds_sum %.6f\n"
-                  "sserooms_delivery_latency_seconds_count %llu\n",
-                  (unsigned long long)cum, (double)latency_sum_us / 1e6,
-                  (unsigned long long)cum);
+                  "# HELP sserooms_sweep_slice_seconds_total Time spent in slices, their writes included.\n"
+                  "# TYPE sserooms_sweep_slice_seconds_total counter\n"
+                  "sserooms_sweep_slice_seconds_total %.6f\n"
+                  "# HELP sserooms_sweep_slice_max_seconds The longest slice since the start.\n"
+                  "# TYPE sserooms_sweep_slice_max_seconds gauge\n"
+                  "sserooms_sweep_slice_max_seconds %.6f\n",
+                  (double)sm->sweep_slice_ns / 1e9, (double)sm->sweep_slice_max_ns / 1e9);
     sr_auth_metrics_text(srv, &b);
     if (srv->has_adapter) sr_recover_metrics(srv, &b);
     if (srv->has_adapter && srv->adapter.metrics_text) {

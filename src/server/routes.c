@@ -829,6 +829,7 @@ void sr_routes_dispatch(sr_conn *c) {
     const sr_http_request *req = &c->http->req;
     const char *path = req->path;
     int method = req->method;
+    c->http->answer_ns = 0; /* set for a publish only, below */
     if (srv->shutting_down) {
         reject(c, 503, "server is shutting down");
         return;
@@ -848,6 +849,8 @@ void sr_routes_dispatch(sr_conn *c) {
         return;
     }
     if (srv->cfg.enable_publish && strcmp(path, "/publish") == 0) {
+        /* its answer is timed from the read that completed it (conn.c) */
+        if (!c->h2s) c->http->answer_ns = c->http->read_ns ? c->http->read_ns : uv_hrtime();
         if (method != HTTP_POST) reject(c, 405, "use POST to publish");
         else handle_publish(c);
         return;

@@ -107,6 +107,7 @@ sr_frame *sr_frame_encode(const char *id, size_t id_len, const char *event, size
     atomic_init(&f->refs, 1);
     f->msgs = 1;
     f->hole = 0;
+    f->answer = 0;
     f->born_ns = 0;
     f->len = (uint32_t)sr_sse_encode(f->bytes, id, id_len, event, event_len, data, data_len, retry);
     return f;
@@ -119,6 +120,7 @@ sr_frame *sr_frame_raw(const char *bytes, size_t len) {
     atomic_init(&f->refs, 1);
     f->msgs = 1;
     f->hole = 0;
+    f->answer = 0;
     f->born_ns = 0;
     f->len = (uint32_t)len;
     memcpy(f->bytes, bytes, len);
@@ -138,6 +140,7 @@ sr_frame *sr_frame_concat(sr_frame *const *frames, size_t n) {
     atomic_init(&f->refs, 1);
     f->msgs = (uint32_t)msgs;
     f->hole = 0;
+    f->answer = 0;
     f->born_ns = n ? frames[0]->born_ns : 0;
     f->len = (uint32_t)len;
     char *o = f->bytes;

@@ -20,12 +20,14 @@ typedef struct sr_frame {
     uint32_t len;
     uint32_t msgs;    /* messages it carries: 1, or more for a batch of one
                          room's broadcasts (server/batch.c) */
-    uint32_t hole;    /* 1: the place of an HTTP answer not known yet
+    uint16_t hole;    /* 1: the place of an HTTP answer not known yet
                          (server/conn.c sr_conn_hole); nothing after it is
                          written until it is filled */
+    uint16_t answer;  /* 1: the answer to a publish; born_ns is the time its
+                         request was read (server/conn.c times it) */
     uint64_t born_ns; /* uv_hrtime() when a message was encoded (a batch:
                          its first message); 0 for heads, responses and
-                         heartbeats (not timed) */
+                         heartbeats (not timed), but see answer */
     char bytes[];
 } sr_frame;
 

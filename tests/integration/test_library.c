@@ -11,6 +11,8 @@
  * between the copies of one multi-room message), argument
  * errors, graceful shutdown, that broadcasts batched within one loop
  * turn (src/server/batch.c) keep publish order and membership exactly,
+ * also when a room's sweep runs in slices over several turns (a publish
+ * answered mid-sweep, joins, leaves and closes between slices),
  * that sr_request_peer is the client a trusted proxy names, and
  * sr_server_room_recovered (an adapter's lost and regained subscription:
  * the gap event, once per stream), and structs from a newer header (the
@@ -188,17 +190,23 @@ static void on_close(void *ud, sr_conn *conn) {
     f->closed++;
 }
 
-static fixture *start_server(void) {
+/* slice: cfg.sweep_slice_streams, or UINT32_MAX for the default */
+static fixture *start_server_sliced(uint32_t slice) {
     fixture *f = calloc(1, sizeof(*f));
     sr_config cfg;
     sr_config_init(&cfg);
     cfg.port = 0;
     cfg.heartbeat_ms = 0;
+    if (slice != UINT32_MAX) cfg.sweep_slice_streams = slice;
     assert_int_equal(sr_server_new(&f->srv, loop, &cfg), 0);
     assert_int_equal(sr_server_listen(f->srv), 0);
     sr_server_on_accept(f->srv, on_accept, f);
     sr_server_on_close(f->srv, on_close, f);
     return f;
+}
+
+static fixture *start_server(void) {
+    return start_server_sliced(UINT32_MAX);
 }
 
 static void shutdown_done(void *ud, sr_server *srv) {
@@ -874,6 +882,8 @@ static void expect_data(client *c, const char *data) {
     expect_event(c, want);
 }
 
+static void batch_order_across_slices(void);
+
 static void test_batch_order_and_membership(void **state) {
     (void)state;
     fixture *f = start_server();
@@ -923,6 +933,18 @@ static void test_batch_order_and_membership(void **state) {
     for (size_t i = 0; i < sizeof a_want / sizeof *a_want; i++) expect_data(a, a_want[i]);
     expect_no_event(ab, 100);
 
+    /* a broadcast to several rooms after a batched one: the batch first,
+     * and a member of both rooms gets the second once */
+    bcast(f, "a", "100", 2);
+    const char *rab[] = {"a", "b"};
+    sr_message m101 = {.event = "e", .data = "101", .data_len = SIZE_MAX};
+    assert_int_equal(sr_broadcast(f->srv, rab, 2, &m101, NULL), 2);
+    expect_data(a, "100");
+    expect_data(a, "101");
+    expect_data(ab, "100");
+    expect_data(ab, "101");
+    expect_no_event(ab, 100);
+
     /* closing after a message: it gets the message, then the end */
     bcast(f, "a", "11", 2);
     sr_close(ca);
@@ -950,6 +972,161 @@ static void test_batch_order_and_membership(void **state) {
     client_free(ab);
     client_free(late);
     stop_server(f);
+
+    batch_order_across_slices();
+}
+
+/* What the server wrote to c so far, read without turning the loop: after
+ * a given number of turns, exactly what those turns wrote. */
+static void read_written(client *c) {
+    for (;;) {
+        if (c->len + 1 >= sizeof(c->buf)) return;
+        ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, MSG_DONTWAIT);
+        if (n <= 0) return;
+        c->len += (size_t)n;
+        c->buf[c->len] = '\0';
+    }
+}
+
+static int has_data(client *c, const char *data) {
+    char want[256];
+    snprintf(want, sizeof want, "event: e\ndata: %s\n\n", data);
+    return strstr(c->buf + c->pos, want) != NULL;
+}
+
+/* A keep-alive connection for POST /publish, not waited on. */
+static client *publisher_open(int port) {
+    client *c = calloc(1, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(c->fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(0x7f000001)};
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return c;
+}
+
+static void publisher_send(client *c, const char *room, const char *data) {
+    char body[256], req[512];
+    int blen = snprintf(body, sizeof body, "{\"rooms\":[\"%s\"],\"event\":\"e\",\"data\":%s}", room, data);
+    int n = snprintf(req, sizeof req,
+                     "POST /publish HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %d\r\n\r\n%s",
+                     blen, body);
+    assert_int_equal(send(c->fd, req, (size_t)n, 0), n);
+}
+
+/* The publisher's next answer's status, once it is there (0: not yet). */
+static int publisher_answer(client *c) {
+    read_written(c);
+    char *start = c->buf + c->pos;
+    char *end = strstr(start, "}\n");
+    if (!end) return 0;
+    int status = 0;
+    sscanf(start, "HTTP/1.1 %d", &status);
+    c->pos = (size_t)(end + 2 - c->buf);
+    return status;
+}
+
+/* A room written one stream per loop turn (sweep_slice_streams 1): a
+ * publish that comes while the sweep is in progress is answered in its own
+ * turn, long before the sweep ends, and its message is the next sweep's;
+ * broadcasts made between slices join the next batch; a join and a leave
+ * between slices see the order of the calls exactly. */
+static void batch_order_across_slices(void) {
+    fixture *f = start_server_sliced(1);
+    enum { N = 8 };
+    client *s[N];
+    for (int i = 0; i < N; i++) s[i] = open_stream(f, "/sse?room=r");
+    client *x = open_stream(f, "/sse?room=q"); /* joins r between slices */
+    sr_conn *cx = f->accepted[N], *c7 = f->accepted[N - 1], *c6 = f->accepted[N - 2];
+    client *pub = publisher_open(sr_server_port(f->srv));
+    publisher_send(pub, "nobody", "0");
+    int status = 0;
+    for (uint64_t end = now_ms() + 3000; !status && now_ms() < end; usleep(500)) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        status = publisher_answer(pub);
+    }
+    assert_int_equal(status, 200);
+
+    /* one turn: one slice, the first member only */
+    bcast(f, "r", "1", N);
+    uv_run(loop, UV_RUN_NOWAIT);
+    read_written(s[0]);
+    read_written(s[N - 1]);
+    assert_true(has_data(s[0], "1"));
+    assert_false(has_data(s[N - 1], "1"));
+
+    /* a publish now: answered while the sweep is still going on */
+    publisher_send(pub, "r", "2");
+    int turns = 0;
+    for (status = 0; !status && turns < 2 * N; turns++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        status = publisher_answer(pub);
+    }
+    assert_int_equal(status, 200);
+    read_written(s[N - 1]);
+    assert_false(has_data(s[N - 1], "1")); /* its slice has not come yet */
+    bcast(f, "r", "3", N);                  /* between slices: the next batch */
+    for (int i = 0; i < N; i++) {
+        expect_data(s[i], "1");
+        expect_data(s[i], "2");
+        expect_data(s[i], "3");
+    }
+
+    /* a join and a leave between slices: the joiner gets what follows
+     * only, the leaver what was published before it left */
+    bcast(f, "r", "4", N);
+    uv_run(loop, UV_RUN_NOWAIT);
+    read_written(s[N - 1]);
+    assert_false(has_data(s[N - 1], "4"));
+    assert_int_equal(sr_join(cx, "r"), 0);
+    bcast(f, "r", "5", N + 1);
+    uv_run(loop, UV_RUN_NOWAIT);
+    assert_int_equal(sr_leave(c7, "r"), 0);
+    bcast(f, "r", "6", N);
+    uv_run(loop, UV_RUN_NOWAIT);
+    sr_close(c6); /* a close between slices: it gets what came before */
+    bcast(f, "r", "7", N - 1);
+    for (int i = 0; i < N - 2; i++)
+        for (int k = 4; k <= 7; k++) {
+            char d[4];
+            snprintf(d, sizeof d, "%d", k);
+            expect_data(s[i], d);
+        }
+    expect_data(x, "5");
+    expect_data(x, "6");
+    expect_data(x, "7");
+    expect_data(s[N - 1], "4");
+    expect_data(s[N - 1], "5");
+    expect_data(s[N - 2], "4");
+    expect_data(s[N - 2], "5");
+    expect_data(s[N - 2], "6");
+    expect_eof(s[N - 2]);
+    expect_no_event(s[N - 1], 100);
+    expect_no_event(s[0], 100);
+
+    /* the slices are counted in /stats: every turn above delivered one,
+     * and each join, leave and close completed a sweep at once */
+    client *st = client_open(sr_server_port(f->srv), "/stats");
+    assert_int_equal(client_status(st), 200);
+    for (uint64_t end = now_ms() + 3000; !strstr(st->buf, "}}\n") && now_ms() < end; usleep(500))
+        pump(st);
+    const char *sw = strstr(st->buf, "\"sweep\":{");
+    assert_non_null(sw);
+    unsigned long long slices = 0, forced = 0;
+    const char *p = strstr(sw, "\"slices\":");
+    assert_non_null(p);
+    sscanf(p, "\"slices\":%llu", &slices);
+    p = strstr(sw, "\"forced\":");
+    assert_non_null(p);
+    sscanf(p, "\"forced\":%llu", &forced);
+    assert_true(slices >= N);
+    assert_true(forced >= 3);
+    client_free(st);
+    client_free(pub);
+    for (int i = 0; i < N; i++) client_free(s[i]);
+    client_free(x);
+    stop_server(f);
 }
 
 int main(void) {
@@ -965,6 +1142,7 @@ int main(void) {
         cmocka_unit_test(test_remote_memory_bounded),
         cmocka_unit_test(test_graceful_shutdown),    cmocka_unit_test(test_request_and_log_hooks),
         cmocka_unit_test(test_web_root_and_stats_room), cmocka_unit_test(test_batch_order_and_membership),
+
         cmocka_unit_test(test_trusted_proxy_peer),
         cmocka_unit_test(test_room_recovered),
         cmocka_unit_test(test_newer_header_structs),

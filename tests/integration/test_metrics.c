@@ -15,7 +15,8 @@
  * publishes, refuses and streams; with Redis and history on, the build and
  * process samples are there and sserooms_redis_published_total counts; and
  * every query of packaging/grafana-sserooms.json names a metric the
- * server exports. With
+ * server exports. POST /publish answers are timed (histogram, and p50 /
+ * p99 in /stats), with one loop and with a writer thread. With
  * authorization on, /metrics (and /rooms, /stats) refuse an anonymous
  * caller and answer the admin key.
  */
@@ -359,6 +360,78 @@ static void test_latency_counted_before_read(void **state) {
     srt_check_stop(&p);
 }
 
+/* POST /publish is timed from the read of the request to its answer's
+ * last byte written: sserooms_publish_answer_seconds counts each answer
+ * (a refusal too) and no other request's, and /stats gives the count, p50
+ * and p99; the fan-out sweep's slices are counted there and in /metrics.
+ * With one loop and with a writer thread (the publisher's connection
+ * stays on the main loop either way). */
+static void test_publish_answer_latency(void **state) {
+    (void)state;
+    static const char *const threads[] = {"1", "2"};
+    for (size_t t = 0; t < 2; t++) {
+        srt_proc p;
+        assert_int_equal(srt_server_start(&p, "--heartbeat-ms", "0", "--threads", threads[t], NULL), 0);
+        srt_sse s;
+        srt_check_sse_open(&s, p.port, "/sse?room=pa");
+        char *m = get_metrics(p.port);
+        assert_true(sample_value(m, "sserooms_publish_answer_seconds_count") == 0);
+        free(m);
+        enum { K = 40 };
+        srt_conn c; /* one keep-alive connection, one request in flight */
+        assert_int_equal(srt_conn_open(&c, p.port, 3000), 0);
+        static const char *const json[] = {"Content-Type: application/json", NULL};
+        for (int i = 0; i < K; i++) {
+            char body[64];
+            int n = snprintf(body, sizeof body, "{\"room\":\"pa\",\"data\":%d}", i);
+            assert_int_equal(srt_http_send_request(&c, "POST", "/publish", json, body, (size_t)n, 3000), 0);
+            srt_response r;
+            assert_int_equal(srt_http_read_response(&c, &r, 3000), 0);
+            srt_check_status(&r, 200);
+            srt_response_free(&r);
+            char frame[32];
+            snprintf(frame, sizeof frame, "data: %d\n\n", i);
+            srt_check_frame(&s, frame);
+        }
+        srt_conn_close(&c);
+        srt_response r;
+        assert_int_equal(srt_http_publish(p.port, "{\"room\":\"pa\"}", &r), 0); /* 400: no data */
+        assert_int_equal(r.status, 400);
+        srt_response_free(&r);
+
+        m = get_metrics(p.port);
+        assert_true(sample_value(m, "sserooms_publish_answer_seconds_count") == K + 1);
+        assert_true(sample_value(m, "sserooms_publish_answer_seconds_bucket{le=\"+Inf\"}") == K + 1);
+        assert_true(sample_value(m, "sserooms_publish_answer_seconds_sum") > 0);
+        assert_true(sample_value(m, "sserooms_sweep_slices_total") >= K);
+        assert_true(sample_value(m, "sserooms_sweeps_total") >= K);
+        assert_true(sample_value(m, "sserooms_sweep_slice_seconds_total") > 0);
+        free(m);
+        assert_int_equal(srt_http_get(p.port, "/stats", &r), 0);
+        srt_check_status(&r, 200);
+        const char *v;
+        size_t vlen;
+        assert_true(srt_json_member(r.body, r.body_len, "publish_answer_us", &v, &vlen));
+        char *pa = strndup(v, vlen);
+        long long count = 0, p50 = 0, p99 = 0;
+        assert_true(srt_json_int(pa, "count", &count));
+        assert_true(srt_json_int(pa, "p50", &p50));
+        assert_true(srt_json_int(pa, "p99", &p99));
+        assert_int_equal(count, K + 1);
+        assert_true(p50 > 0 && p50 <= p99);
+        free(pa);
+        assert_true(srt_json_member(r.body, r.body_len, "sweep", &v, &vlen));
+        char *sw = strndup(v, vlen);
+        long long slice = 0;
+        assert_true(srt_json_int(sw, "slice_us", &slice));
+        assert_int_equal(slice, 2000);
+        free(sw);
+        srt_response_free(&r);
+        srt_sse_close(&s);
+        srt_check_stop(&p);
+    }
+}
+
 /* Polls /metrics until the sample reaches `want` (10 s). */
 static double wait_sample(int port, const char *prefix, double want) {
     int64_t deadline = srt_now_ms() + 10000;
@@ -588,6 +661,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_metrics_parse_and_move, srt_teardown_servers),
         cmocka_unit_test_teardown(test_latency_counted_before_read, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_publish_answer_latency, srt_teardown_servers),
         cmocka_unit_test(test_parser_grammar_helpers),
         cmocka_unit_test_teardown(test_build_process_and_redis_samples, srt_teardown_servers),
         cmocka_unit_test_teardown(test_grafana_dashboard_names_exported_metrics, srt_teardown_servers),

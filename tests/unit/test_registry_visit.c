@@ -5,7 +5,8 @@
  * in several target rooms is visited once, NULL and repeated rooms are
  * harmless, excluded members (even thousands, repeated, in several rooms)
  * are never visited nor counted nor left marked, and stamps carry over
- * between visits of one delivery.
+ * between visits of one delivery; and sr_registry_visit_range, one room's
+ * visit in slices (batch.c's sweep).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -195,10 +196,51 @@ static void test_visit_long_except_list(void **state) {
     free(seen);
 }
 
+/* sr_registry_visit_range: slices of one room's visit add up to the whole
+ * visit in member order, each member once; a bound of 0 visits the rest;
+ * a member already carrying the stamp is skipped but passed over; the
+ * cursor never passes the member count. */
+static void test_visit_range_slices(void **state) {
+    (void)state;
+    sr_registry *reg = sr_registry_new(NULL, NULL);
+    assert_non_null(reg);
+    enum { N = 10 };
+    sr_member m[N];
+    memset(m, 0, sizeof m);
+    for (int i = 0; i < N; i++) assert_int_equal(join(reg, &m[i], "r"), 0);
+    sr_room *r = find(reg, "r");
+    sr_member *seen[N];
+    visit_log vl = {0, N, seen};
+    uint64_t st = sr_registry_new_stamp(reg);
+    m[5].stamp = st; /* reached earlier by the same delivery */
+    uint32_t next = 0;
+    assert_int_equal(sr_registry_visit_range(r, &next, 3, st, record_visit, &vl), 3);
+    assert_int_equal(next, 3);
+    assert_int_equal(sr_registry_visit_range(r, &next, 3, st, record_visit, &vl), 2); /* m5 skipped */
+    assert_int_equal(next, 6);
+    assert_int_equal(sr_registry_visit_range(r, &next, 0, st, record_visit, &vl), 4);
+    assert_int_equal(next, N);
+    assert_int_equal(sr_registry_visit_range(r, &next, 3, st, record_visit, &vl), 0);
+    assert_int_equal(next, N);
+    assert_int_equal(vl.n, N - 1);
+    for (size_t i = 0, k = 0; i < N; i++) {
+        if (i == 5) continue;
+        assert_ptr_equal(seen[k++], &m[i]);
+    }
+    for (int i = 0; i < N; i++) assert_true(m[i].stamp == st);
+    /* a stamp of 0 or a NULL room visits nothing */
+    next = 0;
+    assert_int_equal(sr_registry_visit_range(r, &next, 0, 0, record_visit, &vl), 0);
+    assert_int_equal(sr_registry_visit_range(NULL, &next, 0, st, record_visit, &vl), 0);
+    assert_int_equal(next, 0);
+    sr_registry_free(reg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_visit_dedup_nulls_duplicates),
         cmocka_unit_test(test_visit_long_except_list),
+        cmocka_unit_test(test_visit_range_slices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
