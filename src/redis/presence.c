@@ -203,6 +203,8 @@ struct sr_rpresence {
     sr_rpresence_counters n;
     sr_rpresence_event_fn event_fn;
     void *event_ud;
+    char *idx_key;          /* <prefix>presence:rooms:{<id>}: this node's rooms */
+    char *reg_key;          /* <prefix>presence:nodes: node -> expiry (ms) */
 };
 
 static const char write_script[] =
@@ -259,6 +261,42 @@ static const char reap_script[] =
     "end\n"
     "return reaped\n";
 
+/* The room index of this incarnation (KEYS: the liveness key, the index;
+ * ARGV: incarnation, ttl, then "+<room>" / "-<room>"): written only while
+ * the liveness key is ours, and expiring with it. */
+static const char index_script[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "for i = 3, #ARGV do\n"
+    "  local r = ARGV[i]\n"
+    "  if r:sub(1, 1) == '+' then redis.call('ZADD', KEYS[2], 0, r:sub(2))\n"
+    "  else redis.call('ZREM', KEYS[2], r:sub(2)) end\n"
+    "end\n"
+    "redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
+    "return 1\n";
+
+/* The registry of nodes (KEYS: it; ARGV: node, ttl): this node until its
+ * liveness key's TTL runs out, by Redis's clock; entries an hour past that
+ * are dropped, so restarts with new ids leave nothing for long. */
+static const char register_script[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)\n"
+    "return 1\n";
+
+/* The nodes whose registry entry has not run out (KEYS: the registry). */
+static const char nodes_script[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')\n";
+
+/* A page of one node's room index (KEYS: its liveness key, its index;
+ * ARGV: the lexical start, the limit); nil when the node is not alive. */
+static const char list_script[] =
+    "if not redis.call('GET', KEYS[1]) then return false end\n"
+    "return redis.call('ZRANGEBYLEX', KEYS[2], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))\n";
+
 /* <prefix>{<room>}<suffix>[<node>] */
 static char *room_key(const sr_redis_adapter *a, const char *room, size_t len, const char *suffix,
                       const char *node, size_t *out_len) {
@@ -276,6 +314,15 @@ static char *live_key_of(const sr_redis_adapter *a, const char *node, size_t nle
     char *k = malloc(n);
     if (!k) return NULL;
     *out_len = (size_t)snprintf(k, n, "%spresence:node:{%.*s}", a->prefix, (int)nlen, node);
+    return k;
+}
+
+/* <prefix>presence:rooms:{<node>}: in the slot of the node's liveness key */
+static char *index_key_of(const sr_redis_adapter *a, const char *node, size_t nlen, size_t *out_len) {
+    size_t n = a->prefix_len + nlen + 20;
+    char *k = malloc(n);
+    if (!k) return NULL;
+    *out_len = (size_t)snprintf(k, n, "%spresence:rooms:{%.*s}", a->prefix, (int)nlen, node);
     return k;
 }
 
@@ -433,6 +480,42 @@ static int send_rooms(sr_rpresence *p, sr_pledger_entry **rooms, size_t n) {
     return rc;
 }
 
+#define SR_PRESENCE_INDEX_PER_EVAL 1000
+
+/* The index changes of rooms[0..n) (a room with members is added, an
+ * empty one removed), SR_PRESENCE_INDEX_PER_EVAL per script. */
+static int send_index(sr_rpresence *p, sr_pledger_entry **rooms, size_t n) {
+    size_t lk = strlen(p->live_key), ik = strlen(p->idx_key);
+    sr_rconn *c = route(p, p->idx_key, ik);
+    if (!c) return SR_EADAPTER;
+    char ttl[24];
+    size_t ttl_len = (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms);
+    for (size_t i = 0; i < n; i += SR_PRESENCE_INDEX_PER_EVAL) {
+        size_t m = n - i < SR_PRESENCE_INDEX_PER_EVAL ? n - i : SR_PRESENCE_INDEX_PER_EVAL;
+        argvec av = {0};
+        av_push(&av, "EVAL", 4);
+        av_push(&av, index_script, sizeof index_script - 1);
+        av_push(&av, "2", 1);
+        av_push(&av, p->live_key, lk);
+        av_push(&av, p->idx_key, ik);
+        av_push(&av, p->inc, strlen(p->inc));
+        av_push(&av, ttl, ttl_len);
+        for (size_t j = i; j < i + m; j++) {
+            const sr_pledger_entry *r = rooms[j];
+            char *op = malloc(r->len + 1);
+            if (op) {
+                op[0] = r->count ? '+' : '-';
+                memcpy(op + 1, r->name, r->len);
+            }
+            av_own(&av, op, r->len + 1);
+        }
+        int rc = av.oom ? SR_ENOMEM : sr_rconn_command(c, (int)av.n, av.v, av.l, on_write_reply, p);
+        av_free(&av);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
 static unsigned room_slot(const sr_pledger_entry *e) { return sr_keyslot(e->name, e->len); }
 
 static int by_slot(const void *x, const void *y) {
@@ -470,6 +553,10 @@ static void send_write(sr_rpresence *p) {
         }
         i = j;
     }
+    /* the index after the rooms: a name listed is then (about to be)
+     * counted. A change it lost starts a new incarnation, which writes the
+     * whole index again. */
+    if (send_index(p, dirty, n) < 0) p->live = LIVE_UNKNOWN;
     free(dirty);
     sr_pledger_prune(&p->ledger);
     (void)failed; /* retried by the next change or heartbeat */
@@ -509,7 +596,20 @@ static void on_set_reply(void *ud, redisReply *reply, const char *err) {
     send_write(p);
 }
 
-/* SET <live key> <new incarnation> PX ttl: then the whole ledger. */
+/* ZADDs this node to the registry of nodes, till its TTL runs out. */
+static void send_register(sr_rpresence *p) {
+    size_t rlen = strlen(p->reg_key);
+    sr_rconn *c = route(p, p->reg_key, rlen);
+    if (!c) return; /* the next beat */
+    char ttl[24];
+    const char *argv[] = {"EVAL", register_script, "1", p->reg_key, p->a->node_id, ttl};
+    size_t lens[] = {4, sizeof register_script - 1, 1, rlen, p->a->node_id_len,
+                     (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms)};
+    sr_rconn_command(c, 6, argv, lens, NULL, NULL);
+}
+
+/* SET <live key> <new incarnation> PX ttl and DEL the old incarnation's
+ * room index (same slot, in order): then the whole ledger. */
 static void send_set(sr_rpresence *p) {
     size_t klen = strlen(p->live_key);
     sr_rconn *c = route(p, p->live_key, klen);
@@ -521,6 +621,10 @@ static void send_set(sr_rpresence *p) {
     if (sr_rconn_command(c, 5, argv, lens, on_set_reply, p) == 0) {
         p->live = LIVE_SETTING;
         p->beat_inflight = 1;
+        const char *del[] = {"DEL", p->idx_key};
+        size_t del_lens[] = {3, strlen(p->idx_key)};
+        sr_rconn_command(c, 2, del, del_lens, NULL, NULL);
+        send_register(p);
     }
 }
 
@@ -557,7 +661,14 @@ static void send_beat(sr_rpresence *p) {
     char ttl[24];
     const char *argv[] = {"SET", p->live_key, p->inc, "PX", ttl, "GET"};
     size_t lens[] = {3, klen, strlen(p->inc), 2, (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms), 3};
-    if (sr_rconn_command(c, 6, argv, lens, on_beat_reply, p) == 0) p->beat_inflight = 1;
+    if (sr_rconn_command(c, 6, argv, lens, on_beat_reply, p) == 0) {
+        p->beat_inflight = 1;
+        /* the room index lives as long as the liveness key */
+        const char *exp[] = {"PEXPIRE", p->idx_key, ttl};
+        size_t exp_lens[] = {7, strlen(p->idx_key), lens[4]};
+        sr_rconn_command(c, 3, exp, exp_lens, NULL, NULL);
+        send_register(p);
+    }
 }
 
 static void on_beat_timer(uv_timer_t *t) {
@@ -894,6 +1005,164 @@ int sr_rpresence_read(sr_rpresence *p, const char *room, const sr_presence_query
     return 0;
 }
 
+/* ------------------------------------------------------------ room list */
+
+/* A page of the rooms listed by live nodes: the registry gives the nodes,
+ * one script per node (its slot) gives its next `limit` rooms after the
+ * cursor while its liveness key exists, and the sorted union's first
+ * `limit` names are the page. */
+typedef struct rooms_call {
+    sr_rpresence *p;
+    sr_presence_names_fn fn;
+    void *ud;
+    unsigned limit;
+    size_t pending;       /* node scripts still out (+1 while sending) */
+    int failed, more;
+    char why[256];
+    char **names;
+    size_t n, cap;
+    char after[];         /* "" or the last name of the previous page */
+} rooms_call;
+
+static void rooms_call_free(rooms_call *rc) {
+    for (size_t i = 0; i < rc->n; i++) free(rc->names[i]);
+    free(rc->names);
+    free(rc);
+}
+
+static void rooms_fail(rooms_call *rc, const char *why) {
+    if (!rc->failed) snprintf(rc->why, sizeof rc->why, "%s", why ? why : "no reply");
+    rc->failed = 1;
+}
+
+static int by_name(const void *x, const void *y) {
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static void rooms_finish(rooms_call *rc) {
+    sr_rpresence *p = rc->p;
+    if (rc->failed || p->closing) {
+        int code = p->closing ? SR_ECLOSED : SR_EADAPTER;
+        rc->fn(rc->ud, code, p->closing ? "the redis adapter closed" : rc->why, NULL, 0, 0);
+        if (!p->closing) p->n.read_failures++;
+        rooms_call_free(rc);
+        return;
+    }
+    if (rc->n) qsort(rc->names, rc->n, sizeof *rc->names, by_name);
+    size_t d = 0;
+    for (size_t i = 0; i < rc->n; i++) {
+        if (d && strcmp(rc->names[d - 1], rc->names[i]) == 0) {
+            free(rc->names[i]);
+            continue;
+        }
+        rc->names[d++] = rc->names[i];
+    }
+    rc->n = d;
+    if (d > rc->limit) { /* the names past the limit come on the next page */
+        for (size_t i = rc->limit; i < d; i++) free(rc->names[i]);
+        rc->n = rc->limit;
+        rc->more = 1;
+    }
+    p->n.reads++;
+    rc->fn(rc->ud, 0, NULL, (const char *const *)rc->names, rc->n, rc->more);
+    rooms_call_free(rc);
+}
+
+static void on_node_rooms(void *ud, redisReply *r, const char *err) {
+    rooms_call *rc = ud;
+    if (err || !r) {
+        if (r && err) maybe_refresh(rc->p, err);
+        rooms_fail(rc, err);
+    } else if (r->type == REDIS_REPLY_ARRAY) {
+        if (r->elements >= rc->limit) rc->more = 1; /* this node may list more */
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            if (e->type != REDIS_REPLY_STRING) continue;
+            if (rc->n == rc->cap) {
+                size_t cap = rc->cap ? rc->cap * 2 : 64;
+                char **v = realloc(rc->names, cap * sizeof *v);
+                if (!v) {
+                    rooms_fail(rc, "out of memory");
+                    break;
+                }
+                rc->names = v;
+                rc->cap = cap;
+            }
+            char *name = strndup(e->str, (size_t)e->len);
+            if (!name) {
+                rooms_fail(rc, "out of memory");
+                break;
+            }
+            rc->names[rc->n++] = name;
+        }
+    } /* nil: that node is not alive */
+    if (--rc->pending == 0) rooms_finish(rc);
+}
+
+static void on_nodes(void *ud, redisReply *r, const char *err) {
+    rooms_call *rc = ud;
+    sr_rpresence *p = rc->p;
+    if (err || !r || r->type != REDIS_REPLY_ARRAY) {
+        if (r && err) maybe_refresh(p, err);
+        rooms_fail(rc, err ? err : "unexpected reply from redis");
+        rooms_finish(rc);
+        return;
+    }
+    size_t slen = strlen(rc->after);
+    char *start = malloc(slen + 2), limit[24];
+    size_t limit_len = (size_t)snprintf(limit, sizeof limit, "%u", rc->limit);
+    if (!start) {
+        rooms_fail(rc, "out of memory");
+        rooms_finish(rc);
+        return;
+    }
+    /* "-": from the first name; "(<after>": the names after it */
+    if (slen) snprintf(start, slen + 2, "(%s", rc->after);
+    else strcpy(start, "-");
+    rc->pending = 1;
+    for (size_t i = 0; i < r->elements && !p->closing; i++) {
+        const redisReply *node = r->element[i];
+        if (node->type != REDIS_REPLY_STRING) continue;
+        size_t llen = 0, ilen = 0;
+        char *live = live_key_of(p->a, node->str, (size_t)node->len, &llen);
+        char *idx = index_key_of(p->a, node->str, (size_t)node->len, &ilen);
+        sr_rconn *c = live && idx ? route(p, live, llen) : NULL;
+        int res = SR_EADAPTER;
+        if (c) {
+            const char *argv[] = {"EVAL", list_script, "2", live, idx, start, limit};
+            size_t lens[] = {4, sizeof list_script - 1, 1, llen, ilen, strlen(start), limit_len};
+            res = sr_rconn_command(c, 7, argv, lens, on_node_rooms, rc);
+        }
+        free(live);
+        free(idx);
+        if (res < 0) rooms_fail(rc, "redis unreachable");
+        else rc->pending++;
+    }
+    free(start);
+    if (--rc->pending == 0) rooms_finish(rc);
+}
+
+int sr_rpresence_rooms(sr_rpresence *p, const char *after, unsigned limit, sr_presence_names_fn fn,
+                       void *ud) {
+    if (!p || p->closing) return SR_ECLOSED;
+    if (!after) after = "";
+    size_t rlen = strlen(p->reg_key), alen = strlen(after);
+    sr_rconn *c = route(p, p->reg_key, rlen);
+    if (!c) return SR_EADAPTER;
+    rooms_call *rc = calloc(1, sizeof *rc + alen + 1);
+    if (!rc) return SR_ENOMEM;
+    rc->p = p;
+    rc->fn = fn;
+    rc->ud = ud;
+    rc->limit = limit ? limit : 100;
+    memcpy(rc->after, after, alen + 1);
+    const char *argv[] = {"EVAL", nodes_script, "1", p->reg_key};
+    size_t lens[] = {4, sizeof nodes_script - 1, 1, rlen};
+    int res = sr_rconn_command(c, 4, argv, lens, on_nodes, rc);
+    if (res < 0) free(rc);
+    return res < 0 ? SR_EADAPTER : 0;
+}
+
 /* With events on, each heartbeat reads the rooms this node has members in,
  * so a dead node's users leave (and are announced) without anyone asking. */
 static void reap_rooms(sr_rpresence *p) {
@@ -950,8 +1219,14 @@ sr_rpresence *sr_rpresence_new(sr_redis_adapter *a, uint32_t ttl_ms, int events)
     p->ttl_ms = ttl_ms ? ttl_ms : 10000;
     p->events = events;
     sr_pledger_init(&p->ledger);
-    size_t klen = 0;
-    if (!(p->live_key = live_key_of(a, a->node_id, a->node_id_len, &klen))) {
+    size_t klen = 0, rlen = a->prefix_len + 16;
+    p->live_key = live_key_of(a, a->node_id, a->node_id_len, &klen);
+    p->idx_key = index_key_of(a, a->node_id, a->node_id_len, &klen);
+    if ((p->reg_key = malloc(rlen))) snprintf(p->reg_key, rlen, "%spresence:nodes", a->prefix);
+    if (!p->live_key || !p->idx_key || !p->reg_key) {
+        free(p->live_key);
+        free(p->idx_key);
+        free(p->reg_key);
         free(p);
         return NULL;
     }
@@ -971,7 +1246,9 @@ void sr_rpresence_close(sr_rpresence *p) {
     p->closing = 1;
     sr_pledger_free(&p->ledger);
     free(p->live_key);
-    p->live_key = NULL;
+    free(p->idx_key);
+    free(p->reg_key);
+    p->live_key = p->idx_key = p->reg_key = NULL;
     uv_close((uv_handle_t *)&p->flush_timer, on_handle_closed);
     uv_close((uv_handle_t *)&p->beat_timer, on_handle_closed);
 }
