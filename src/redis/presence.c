@@ -21,13 +21,21 @@
  * HINCRBY; a user that goes from 0 to more, or back to 0, is published as
  * "j:<user>" / "l:<user>" on the events channel when events are on (SPUBLISH
  * in cluster mode: the channel has the room's hash tag). Read: HGETALL the
- * nodes hash and HLEN the users hash; GET the liveness key of each node
- * found; the entries whose incarnation differs are reaped by a script that
+ * nodes hash and HLEN the users hash, and with it (pipelined, one round
+ * trip) GET the liveness key of each node known from earlier reads (this
+ * node from the start); a node found that was not known is GOT after, and
+ * known from then on, a known node whose key is gone is forgotten. The
+ * entries whose incarnation differs are reaped by a script that
  * rechecks the incarnation, subtracts the node's users from the users hash
  * (publishing the leaves) and deletes them; then the room is read again.
  * With members, HSCAN pages the users hash: the cursor is Redis's, with
  * ".<n>" when the page Redis gave was longer than the limit (a small hash
  * comes whole) and its first n entries were answered already.
+ *
+ * Room index (GET /rooms?scope=cluster): every write also sends this
+ * incarnation's changes of its room index (presence.h), the heartbeat
+ * keeps the index's TTL with the liveness key's and the node in the
+ * registry; a page of rooms is the sorted union of the live nodes' pages.
  *
  * Scripts are sent with EVAL (no script cache to lose; see sequence.c).
  */
@@ -42,6 +50,7 @@
 #define SR_PRESENCE_FLUSH_MS 20
 #define SR_PRESENCE_ROOMS_PER_EVAL 500
 #define SR_PRESENCE_REAP_ROOMS_PER_BEAT 1000
+#define SR_PRESENCE_KNOWN_MAX 256
 
 /* ------------------------------------------------------------ ledger */
 
@@ -205,6 +214,8 @@ struct sr_rpresence {
     void *event_ud;
     char *idx_key;          /* <prefix>presence:rooms:{<id>}: this node's rooms */
     char *reg_key;          /* <prefix>presence:nodes: node -> expiry (ms) */
+    char **known;           /* nodes seen in rooms: reads GET their liveness */
+    size_t n_known, cap_known;
 };
 
 static const char write_script[] =
@@ -696,6 +707,8 @@ typedef struct read_call {
     size_t n_nodes;
     char **node, **seen;  /* node id, its "<count>:<inc>" */
     char **live;          /* the liveness key's value (NULL: none) */
+    char **kn, **kn_live; /* the known nodes asked with the script, their values */
+    size_t n_kn;
     uint64_t users;
     /* members */
     sr_presence_member *m;
@@ -719,6 +732,14 @@ static void clear_nodes(read_call *rc) {
     free(rc->live);
     rc->node = rc->seen = rc->live = NULL;
     rc->n_nodes = 0;
+    for (size_t j = 0; j < rc->n_kn; j++) {
+        free(rc->kn[j]);
+        free(rc->kn_live[j]);
+    }
+    free(rc->kn);
+    free(rc->kn_live);
+    rc->kn = rc->kn_live = NULL;
+    rc->n_kn = 0;
 }
 
 static void read_free(read_call *rc) {
@@ -871,24 +892,119 @@ static void after_live(read_call *rc) {
     read_stage1(rc);
 }
 
-/* A liveness GET's context: the call and the node index. */
+/* A liveness GET's context: the call, the node index, and whether it is
+ * one of the known nodes asked with the script (1) or a node the script
+ * found that was not known (0). */
 typedef struct live_get {
     read_call *rc;
     size_t i;
+    int known;
 } live_get;
+
+static void stage1_done(read_call *rc);
 
 static void on_live_get(void *ud, redisReply *r, const char *err) {
     live_get *g = ud;
     read_call *rc = g->rc;
-    size_t i = g->i;
+    char **slot = g->known ? &rc->kn_live[g->i] : &rc->live[g->i];
+    int known = g->known;
     free(g);
     if (err || !r) fail_read(rc, !r, err);
-    else if (r->type == REDIS_REPLY_STRING) {
-        rc->live[i] = malloc((size_t)r->len + 1);
-        if (rc->live[i]) {
-            memcpy(rc->live[i], r->str, (size_t)r->len);
-            rc->live[i][r->len] = '\0';
+    else if (r->type == REDIS_REPLY_STRING && !*slot)
+        *slot = strndup(r->str, (size_t)r->len);
+    if (--rc->pending == 0) {
+        if (known) stage1_done(rc);
+        else after_live(rc);
+    }
+}
+
+/* GETs the liveness key of node into *slot's call (see live_get): 0, or
+ * a negative code (the call then failed). */
+static int send_live_get(read_call *rc, const char *node, size_t i, int known) {
+    sr_rpresence *p = rc->p;
+    size_t klen = 0;
+    char *key = live_key_of(p->a, node, strlen(node), &klen);
+    sr_rconn *c = key ? route(p, key, klen) : NULL;
+    live_get *g = malloc(sizeof *g);
+    int res = SR_EADAPTER;
+    if (c && g) {
+        g->rc = rc;
+        g->i = i;
+        g->known = known;
+        const char *argv[] = {"GET", key};
+        size_t lens[] = {3, klen};
+        res = sr_rconn_command(c, 2, argv, lens, on_live_get, g);
+    }
+    free(key);
+    if (res < 0) {
+        free(g);
+        fail_read(rc, 0, "redis unreachable");
+    }
+    return res;
+}
+
+/* The index of node among the known ones, SIZE_MAX when not known. */
+static size_t known_index(const sr_rpresence *p, const char *node) {
+    for (size_t i = 0; i < p->n_known; i++)
+        if (strcmp(p->known[i], node) == 0) return i;
+    return SIZE_MAX;
+}
+
+/* Remembers node, so the next reads GET its liveness key with the script
+ * (at most SR_PRESENCE_KNOWN_MAX nodes; past that, the two round trips). */
+static void known_add(sr_rpresence *p, const char *node) {
+    if (p->n_known >= SR_PRESENCE_KNOWN_MAX || known_index(p, node) != SIZE_MAX) return;
+    if (p->n_known == p->cap_known) {
+        size_t cap = p->cap_known ? p->cap_known * 2 : 16;
+        char **k = realloc(p->known, cap * sizeof *k);
+        if (!k) return;
+        p->known = k;
+        p->cap_known = cap;
+    }
+    char *dup = strdup(node);
+    if (dup) p->known[p->n_known++] = dup;
+}
+
+static void known_remove(sr_rpresence *p, const char *node) {
+    size_t i = known_index(p, node);
+    if (i == SIZE_MAX) return;
+    free(p->known[i]);
+    p->known[i] = p->known[--p->n_known];
+}
+
+/* The script and the known nodes' GETs are back: take each node's liveness
+ * from them; GET only the nodes that were not known (a second round). */
+static void stage1_done(read_call *rc) {
+    sr_rpresence *p = rc->p;
+    if (rc->failed || p->closing) {
+        after_live(rc);
+        return;
+    }
+    /* a known node whose key is gone drops out of the known ones (it comes
+     * back when a room hash names it again) */
+    for (size_t j = 0; j < rc->n_kn; j++)
+        if (!rc->kn_live[j]) known_remove(p, rc->kn[j]);
+    size_t missing = 0;
+    for (size_t i = 0; i < rc->n_nodes; i++) {
+        size_t j = 0;
+        while (j < rc->n_kn && strcmp(rc->kn[j], rc->node[i]) != 0) j++;
+        if (j < rc->n_kn) {
+            rc->live[i] = rc->kn_live[j] ? strdup(rc->kn_live[j]) : NULL;
+            continue;
         }
+        missing++;
+    }
+    if (missing == 0) {
+        after_live(rc);
+        return;
+    }
+    rc->pending = 1;
+    for (size_t i = 0; i < rc->n_nodes; i++) {
+        size_t j = 0;
+        while (j < rc->n_kn && strcmp(rc->kn[j], rc->node[i]) != 0) j++;
+        if (j < rc->n_kn) continue;
+        known_add(p, rc->node[i]);
+        if (send_live_get(rc, rc->node[i], i, 0) == 0) rc->pending++;
     }
     if (--rc->pending == 0) after_live(rc);
 }
@@ -900,62 +1016,33 @@ static void on_read_script(void *ud, redisReply *r, const char *err) {
         r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_INTEGER) {
         if (r && err) maybe_refresh(p, err);
         fail_read(rc, !r, err ? err : "unexpected reply from redis");
-        finish(rc);
-        return;
-    }
-    const redisReply *h = r->element[0];
-    size_t n = h->elements / 2;
-    rc->users = r->element[1]->integer > 0 ? (uint64_t)r->element[1]->integer : 0;
-    rc->node = calloc(n ? n : 1, sizeof *rc->node);
-    rc->seen = calloc(n ? n : 1, sizeof *rc->seen);
-    rc->live = calloc(n ? n : 1, sizeof *rc->live);
-    if (!rc->node || !rc->seen || !rc->live) {
-        fail_read(rc, 0, "out of memory");
-        finish(rc);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *k = h->element[2 * i], *v = h->element[2 * i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
-        char *kk = strndup(k->str, (size_t)k->len), *vv = strndup(v->str, (size_t)v->len);
-        if (!kk || !vv) {
-            free(kk);
-            free(vv);
-            continue;
-        }
-        rc->node[rc->n_nodes] = kk;
-        rc->seen[rc->n_nodes++] = vv;
-    }
-    if (rc->n_nodes == 0) {
-        after_live(rc);
-        return;
-    }
-    /* GET every node's liveness key, each on its owner; answered once all
-     * are back (pending counts them; the last reply goes on) */
-    rc->pending = rc->n_nodes + 1;
-    for (size_t i = 0; i < rc->n_nodes; i++) {
-        size_t klen = 0;
-        char *key = live_key_of(p->a, rc->node[i], strlen(rc->node[i]), &klen);
-        sr_rconn *c = key ? route(p, key, klen) : NULL;
-        live_get *g = malloc(sizeof *g);
-        int res = SR_EADAPTER;
-        if (c && g) {
-            g->rc = rc;
-            g->i = i;
-            const char *argv[] = {"GET", key};
-            size_t lens[] = {3, klen};
-            res = sr_rconn_command(c, 2, argv, lens, on_live_get, g);
-        }
-        free(key);
-        if (res < 0) {
-            free(g);
-            fail_read(rc, 0, "redis unreachable");
-            rc->pending--;
+    } else {
+        const redisReply *h = r->element[0];
+        size_t n = h->elements / 2;
+        rc->users = r->element[1]->integer > 0 ? (uint64_t)r->element[1]->integer : 0;
+        rc->node = calloc(n ? n : 1, sizeof *rc->node);
+        rc->seen = calloc(n ? n : 1, sizeof *rc->seen);
+        rc->live = calloc(n ? n : 1, sizeof *rc->live);
+        if (!rc->node || !rc->seen || !rc->live) fail_read(rc, 0, "out of memory");
+        for (size_t i = 0; i < n && !rc->failed; i++) {
+            const redisReply *k = h->element[2 * i], *v = h->element[2 * i + 1];
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+            char *kk = strndup(k->str, (size_t)k->len), *vv = strndup(v->str, (size_t)v->len);
+            if (!kk || !vv) {
+                free(kk);
+                free(vv);
+                continue;
+            }
+            rc->node[rc->n_nodes] = kk;
+            rc->seen[rc->n_nodes++] = vv;
         }
     }
-    if (--rc->pending == 0) after_live(rc);
+    if (--rc->pending == 0) stage1_done(rc);
 }
 
+/* One round trip when the room's nodes are known: the read script and a
+ * GET of each known node's liveness key go out together (pipelined on one
+ * connection in classic mode; to each key's shard in cluster mode). */
 static void read_stage1(read_call *rc) {
     sr_rpresence *p = rc->p;
     rc->rounds++;
@@ -964,7 +1051,9 @@ static void read_stage1(read_call *rc) {
     char *u = room_key(p->a, rc->room, rc->room_len, ":presence:users", NULL, &ulen);
     sr_rconn *c = h && u ? route(p, h, hlen) : NULL;
     int r = SR_EADAPTER;
-    if (c) {
+    rc->kn = calloc(p->n_known ? p->n_known : 1, sizeof *rc->kn);
+    rc->kn_live = calloc(p->n_known ? p->n_known : 1, sizeof *rc->kn_live);
+    if (c && rc->kn && rc->kn_live) {
         const char *argv[] = {"EVAL", read_script, "2", h, u};
         size_t lens[] = {4, sizeof read_script - 1, 1, hlen, ulen};
         r = sr_rconn_command(c, 5, argv, lens, on_read_script, rc);
@@ -974,7 +1063,15 @@ static void read_stage1(read_call *rc) {
     if (r < 0) {
         fail_read(rc, 0, "redis unreachable");
         finish(rc);
+        return;
     }
+    rc->pending = 2; /* the script, and this function's own share */
+    for (size_t j = 0; j < p->n_known && !rc->failed; j++) {
+        if (!(rc->kn[rc->n_kn] = strdup(p->known[j]))) break;
+        if (send_live_get(rc, rc->kn[rc->n_kn], rc->n_kn, 1) == 0) rc->pending++;
+        rc->n_kn++;
+    }
+    if (--rc->pending == 0) stage1_done(rc);
 }
 
 int sr_rpresence_read(sr_rpresence *p, const char *room, const sr_presence_query *q,
@@ -1231,6 +1328,7 @@ sr_rpresence *sr_rpresence_new(sr_redis_adapter *a, uint32_t ttl_ms, int events)
         return NULL;
     }
     new_incarnation(p);
+    known_add(p, a->node_id); /* its own rooms: read in one round trip from the start */
     uv_timer_init(a->loop, &p->flush_timer);
     uv_timer_init(a->loop, &p->beat_timer);
     p->flush_timer.data = p->beat_timer.data = p;
@@ -1249,6 +1347,10 @@ void sr_rpresence_close(sr_rpresence *p) {
     free(p->idx_key);
     free(p->reg_key);
     p->live_key = p->idx_key = p->reg_key = NULL;
+    for (size_t i = 0; i < p->n_known; i++) free(p->known[i]);
+    free(p->known);
+    p->known = NULL;
+    p->n_known = p->cap_known = 0;
     uv_close((uv_handle_t *)&p->flush_timer, on_handle_closed);
     uv_close((uv_handle_t *)&p->beat_timer, on_handle_closed);
 }
