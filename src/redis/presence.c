@@ -493,14 +493,26 @@ static int send_rooms(sr_rpresence *p, sr_pledger_entry **rooms, size_t n) {
 
 #define SR_PRESENCE_INDEX_PER_EVAL 1000
 
-/* The index changes of rooms[0..n) (a room with members is added, an
- * empty one removed), SR_PRESENCE_INDEX_PER_EVAL per script. */
+/* The index changes among rooms[0..n) (a room that got members is added,
+ * one left empty removed; the others are not sent, so churn in a room
+ * that stays occupied costs the index nothing), SR_PRESENCE_INDEX_PER_EVAL
+ * per script. Reorders rooms. */
 static int send_index(sr_rpresence *p, sr_pledger_entry **rooms, size_t n) {
+    size_t changed = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((rooms[i]->count > 0) != rooms[i]->indexed) {
+            sr_pledger_entry *e = rooms[i];
+            rooms[i] = rooms[changed];
+            rooms[changed++] = e;
+        }
+    if (changed == 0) return 0;
+    n = changed;
     size_t lk = strlen(p->live_key), ik = strlen(p->idx_key);
     sr_rconn *c = route(p, p->idx_key, ik);
     if (!c) return SR_EADAPTER;
     char ttl[24];
     size_t ttl_len = (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms);
+    for (size_t i = 0; i < n; i++) rooms[i]->indexed = rooms[i]->count > 0;
     for (size_t i = 0; i < n; i += SR_PRESENCE_INDEX_PER_EVAL) {
         size_t m = n - i < SR_PRESENCE_INDEX_PER_EVAL ? n - i : SR_PRESENCE_INDEX_PER_EVAL;
         argvec av = {0};
@@ -603,6 +615,9 @@ static void on_set_reply(void *ud, redisReply *reply, const char *err) {
     if (p->ever_live) p->n.reasserts++;
     p->ever_live = 1;
     p->live = LIVE_OK;
+    /* the SET came with a DEL of the room index: every room goes in again */
+    for (size_t i = 0; i < p->ledger.cap; i++)
+        for (sr_pledger_entry *e = p->ledger.buckets[i]; e; e = e->next) e->indexed = 0;
     sr_pledger_mark_all(&p->ledger);
     send_write(p);
 }

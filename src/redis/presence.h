@@ -46,6 +46,7 @@ typedef struct sr_pledger_entry {
     uint64_t hash;
     uint32_t count;                /* local connections */
     uint8_t dirty;                 /* in the dirty list */
+    uint8_t indexed;               /* rooms: in this incarnation's room index */
     sr_pledger *users;             /* rooms: user -> count (NULL: none yet) */
     size_t len;
     char name[];
