@@ -21,9 +21,10 @@
  * HINCRBY; a user that goes from 0 to more, or back to 0, is published as
  * "j:<user>" / "l:<user>" on the events channel when events are on (SPUBLISH
  * in cluster mode: the channel has the room's hash tag). Read: HGETALL the
- * nodes hash and HLEN the users hash, and with it (pipelined, one round
- * trip) GET the liveness key of each node known from earlier reads (this
- * node from the start); a node found that was not known is GOT after, and
+ * nodes hash and HLEN the users hash, and in the same round trip the
+ * liveness key of each node known from earlier reads (this node from the
+ * start): MGET in the script in classic mode, GETs sent with it in cluster
+ * mode (other slots); a node found that was not known is GOT after, and
  * known from then on, a known node whose key is gone is forgotten. The
  * entries whose incarnation differs are reaped by a script that
  * rechecks the incarnation, subtracts the node's users from the users hash
@@ -245,8 +246,12 @@ static const char write_script[] =
     "end\n"
     "return 1\n";
 
+/* KEYS: the nodes hash, the users hash, then (classic mode) the liveness
+ * keys of the known nodes, whose values come as a third element. */
 static const char read_script[] =
-    "return {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2])}\n";
+    "local r = {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2])}\n"
+    "if #KEYS > 2 then r[3] = redis.call('MGET', unpack(KEYS, 3)) end\n"
+    "return r\n";
 
 /* KEYS: nodes hash, users hash, events channel, then the users hash of each
  * node in ARGV (after pub): node, value seen, ... */
@@ -933,8 +938,8 @@ static void on_live_get(void *ud, redisReply *r, const char *err) {
     }
 }
 
-/* GETs the liveness key of node into *slot's call (see live_get): 0, or
- * a negative code (the call then failed). */
+/* GETs the liveness key of node for the call (see live_get): 0, or a
+ * negative code (the call then failed). */
 static int send_live_get(read_call *rc, const char *node, size_t i, int known) {
     sr_rpresence *p = rc->p;
     size_t klen = 0;
@@ -1027,11 +1032,18 @@ static void stage1_done(read_call *rc) {
 static void on_read_script(void *ud, redisReply *r, const char *err) {
     read_call *rc = ud;
     sr_rpresence *p = rc->p;
-    if (err || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_INTEGER) {
+    if (err || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_INTEGER ||
+        (r->elements > 2 && (r->element[2]->type != REDIS_REPLY_ARRAY ||
+                             r->element[2]->elements != rc->n_kn))) {
         if (r && err) maybe_refresh(p, err);
         fail_read(rc, !r, err ? err : "unexpected reply from redis");
     } else {
+        /* classic mode: the known nodes' liveness values came with it */
+        for (size_t j = 0; r->elements > 2 && j < rc->n_kn; j++) {
+            const redisReply *v = r->element[2]->element[j];
+            if (v->type == REDIS_REPLY_STRING) rc->kn_live[j] = strndup(v->str, (size_t)v->len);
+        }
         const redisReply *h = r->element[0];
         size_t n = h->elements / 2;
         rc->users = r->element[1]->integer > 0 ? (uint64_t)r->element[1]->integer : 0;
@@ -1055,9 +1067,10 @@ static void on_read_script(void *ud, redisReply *r, const char *err) {
     if (--rc->pending == 0) stage1_done(rc);
 }
 
-/* One round trip when the room's nodes are known: the read script and a
- * GET of each known node's liveness key go out together (pipelined on one
- * connection in classic mode; to each key's shard in cluster mode). */
+/* One round trip when the room's nodes are known: in classic mode the
+ * read script MGETs the known nodes' liveness keys itself (one command,
+ * one reply); in cluster mode those keys live on other shards, so a GET of
+ * each goes out with the script, to its shard. */
 static void read_stage1(read_call *rc) {
     sr_rpresence *p = rc->p;
     rc->rounds++;
@@ -1068,11 +1081,25 @@ static void read_stage1(read_call *rc) {
     int r = SR_EADAPTER;
     rc->kn = calloc(p->n_known ? p->n_known : 1, sizeof *rc->kn);
     rc->kn_live = calloc(p->n_known ? p->n_known : 1, sizeof *rc->kn_live);
-    if (c && rc->kn && rc->kn_live) {
-        const char *argv[] = {"EVAL", read_script, "2", h, u};
-        size_t lens[] = {4, sizeof read_script - 1, 1, hlen, ulen};
-        r = sr_rconn_command(c, 5, argv, lens, on_read_script, rc);
+    /* a heartbeat's reap has nobody waiting: only the room's own nodes */
+    for (size_t j = 0; rc->fn && rc->kn && j < p->n_known; j++) {
+        if (!(rc->kn[rc->n_kn] = strdup(p->known[j]))) break;
+        rc->n_kn++;
     }
+    int in_script = !p->a->cluster && rc->n_kn > 0;
+    argvec av = {0};
+    char nk[24];
+    size_t klen = 0;
+    av_push(&av, "EVAL", 4);
+    av_push(&av, read_script, sizeof read_script - 1);
+    av_push(&av, nk, (size_t)snprintf(nk, sizeof nk, "%zu", 2 + (in_script ? rc->n_kn : 0)));
+    av_push(&av, h, hlen);
+    av_push(&av, u, ulen);
+    for (size_t j = 0; in_script && j < rc->n_kn; j++)
+        av_key(&av, live_key_of(p->a, rc->kn[j], strlen(rc->kn[j]), &klen), &klen);
+    if (c && rc->kn && rc->kn_live && h && u && !av.oom)
+        r = sr_rconn_command(c, (int)av.n, av.v, av.l, on_read_script, rc);
+    av_free(&av);
     free(h);
     free(u);
     if (r < 0) {
@@ -1081,11 +1108,8 @@ static void read_stage1(read_call *rc) {
         return;
     }
     rc->pending = 2; /* the script, and this function's own share */
-    for (size_t j = 0; j < p->n_known && !rc->failed; j++) {
-        if (!(rc->kn[rc->n_kn] = strdup(p->known[j]))) break;
-        if (send_live_get(rc, rc->kn[rc->n_kn], rc->n_kn, 1) == 0) rc->pending++;
-        rc->n_kn++;
-    }
+    for (size_t j = 0; !in_script && j < rc->n_kn && !rc->failed; j++)
+        if (send_live_get(rc, rc->kn[j], j, 1) == 0) rc->pending++;
     if (--rc->pending == 0) stage1_done(rc);
 }
 
