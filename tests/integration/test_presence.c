@@ -10,7 +10,8 @@
  * the debounce, a killed node's users leaving, the 400s for a bad
  * room, limit or cursor, and GET /rooms?scope=cluster paging every room
  * with members on a live node (a room only on another node listed, and
- * gone with that node).
+ * gone with that node), and that a read is one Redis command once its
+ * nodes are known (classic mode).
  *
  * Every check waits on state (a bounded poll of /presence), never a fixed
  * sleep: the nodes write their counts coalesced, a few ms after a change.
@@ -656,6 +657,51 @@ static void test_cluster_room_list(void **state)
     backend_stop();
 }
 
+/* Redis's count of calls of `cmd` (INFO commandstats), 0 when never called. */
+static long long redis_calls(const char *cmd)
+{
+    redisReply *r = srt_redis_command(redis, "INFO commandstats");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    char want[64];
+    snprintf(want, sizeof want, "cmdstat_%s:calls=", cmd);
+    const char *at = strstr(r->str, want);
+    long long n = at ? atoll(at + strlen(want)) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* A read of a room whose nodes the reader knows is one command in classic
+ * mode: the script reads the liveness keys itself (no GET per node, and no
+ * second round trip). */
+static void test_read_one_command(void **state)
+{
+    (void)state;
+    backend_start();
+    for (int i = 0; i < 2; i++) node_start(i, NULL);
+    for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    srt_sse a[2], b[1];
+    open_n(a, 2, nodes[0].port, "/sse?room=lobby");
+    open_n(b, 1, nodes[1].port, "/sse?room=lobby");
+    wait_presence(nodes[0].port, "lobby", 3, 2, WAIT_MS); /* node-b is known from here on */
+    long long gets = redis_calls("get"), evals = redis_calls("eval");
+    enum { READS = 20 };
+    long long conns = -1, n = -1;
+    for (int i = 0; i < READS; i++) {
+        assert_int_equal(presence(nodes[0].port, "lobby", &conns, &n, NULL), 200);
+        assert_int_equal(conns, 3);
+        assert_int_equal(n, 2);
+    }
+    long long got = redis_calls("get") - gets, evaled = redis_calls("eval") - evals;
+    print_message("%d reads: %lld GET, %lld EVAL\n", READS, got, evaled);
+    assert_int_equal(got, 0);
+    assert_true(evaled >= READS);
+    close_n(a, 2);
+    close_n(b, 1);
+    for (int i = 0; i < 2; i++) srt_check_stop(&nodes[i]);
+    backend_stop();
+}
+
 /* SR_PRESENCE_CLUSTER=1: only the cluster-mode group (registered as its
  * own ctest, test_presence_cluster). */
 int main(void)
@@ -668,6 +714,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_users_and_events, classic_setup, teardown),
         cmocka_unit_test_setup_teardown(test_members_paged, classic_setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_room_list, classic_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_one_command, classic_setup, teardown),
     };
     const struct CMUnitTest in_cluster[] = {
         cmocka_unit_test_setup_teardown(test_exact_under_churn, cluster_setup, teardown),
