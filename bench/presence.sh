@@ -9,8 +9,9 @@
 #     Redis with presence off (--presence-ttl-ms 0) and on: streams
 #     opened+closed per second, and the ratio on/off (target >= 0.90);
 #  2. with presence on, the Redis commands the node sent for presence per
-#     join or leave (Redis's INFO commandstats, eval + set, over the node's
-#     sserooms_redis_presence_changes_total; target <= 0.1);
+#     join or leave (Redis's INFO commandstats, eval + set + pexpire + del,
+#     over the node's sserooms_redis_presence_changes_total; target <= 0.1;
+#     pexpire also counts the room index script's own, an upper bound);
 #  3. a presence read in a room of 100,000 members on 10 simulated nodes
 #     (10 liveness keys and 10 x 10,000 in the room's hashes, 100,000 users,
 #     written straight into Redis), GET /presence?room=big over one
@@ -72,14 +73,16 @@ json_num() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$2" | head -n1; }
 # churn TTL RUN: one S5 run; prints cycles/s
 churn() {
   start_node "$1"
-  local eval0 set0
-  eval0=$(calls eval); set0=$(calls set)
+  local eval0 set0 pexpire0 del0
+  eval0=$(calls eval); set0=$(calls set); pexpire0=$(calls pexpire); del0=$(calls del)
   "$SSELOAD" --churn --url "http://127.0.0.1:$NODE_PORT/sse?room={room}" --conns "$CONNS" \
     --duration "$SECONDS_RUN" --json "$WORK/churn-$1-$2.json" --quiet >"$WORK/sseload-$1-$2.log" 2>&1
   sleep 0.2 # the last coalesced write (20 ms) and its reply
   CYCLES=$(json_num cycles_per_s "$WORK/churn-$1-$2.json")
   EVALS=$(( $(calls eval) - ${eval0:-0} ))
   SETS=$(( $(calls set) - ${set0:-0} ))
+  PEXPIRES=$(( $(calls pexpire) - ${pexpire0:-0} ))
+  DELS=$(( $(calls del) - ${del0:-0} ))
   CHANGES=$(metric sserooms_redis_presence_changes_total)
   WRITES=$(metric sserooms_redis_presence_writes_total)
   kill "$NODE_PID"; wait "$NODE_PID" 2>/dev/null || true
@@ -89,8 +92,9 @@ declare -a OFF ON CMDS
 for ((r = 1; r <= RUNS; r++)); do
   churn 0 "$r"; OFF+=("$CYCLES")
   churn 10000 "$r"; ON+=("$CYCLES")
-  CMDS+=("$(awk -v e="$EVALS" -v s="$SETS" -v c="$CHANGES" 'BEGIN { printf "%.4f", (c > 0 ? (e + s) / c : 0) }')")
-  LAST_DETAIL="eval $EVALS + set $SETS for $CHANGES joins/leaves (node: $WRITES presence writes)"
+  CMDS+=("$(awk -v e="$EVALS" -v s="$SETS" -v x="$PEXPIRES" -v d="$DELS" -v c="$CHANGES" \
+    'BEGIN { printf "%.4f", (c > 0 ? (e + s + x + d) / c : 0) }')")
+  LAST_DETAIL="eval $EVALS + set $SETS + pexpire $PEXPIRES + del $DELS for $CHANGES joins/leaves (node: $WRITES presence writes)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 OFF_M=$(median "${OFF[@]}"); ON_M=$(median "${ON[@]}"); CMD_M=$(median "${CMDS[@]}")
@@ -142,7 +146,8 @@ $RUNS runs, medians; $(date -u +%Y-%m-%d)). One node on one Redis, \`--threads 1
 | GET /presence, 100,000 members on 10 simulated nodes | p50 $P50 ms, p99 $P99 ms, max $PMAX ms ($NREAD reads, one keep-alive connection, Python client) | p99 <= 2 ms |
 
 S5: \`sseload --churn\` with $CONNS loops for ${SECONDS_RUN}s, all in one room (as S5), each opening a stream and closing it
-as soon as the head arrived. Commands counted by Redis (\`INFO commandstats\`: eval + set) over the node's
+as soon as the head arrived. Commands counted by Redis (\`INFO commandstats\`: eval + set + pexpire + del) over the node's
 \`sserooms_redis_presence_changes_total\`. The read: 10 liveness keys and the room's hashes written
-straight into Redis; each read is one script (HGETALL of 10 fields + HLEN) and 10 GETs of liveness keys.
+straight into Redis; each read is one script (HGETALL of 10 fields + HLEN) and, sent with it in one
+round trip, the GETs of the liveness keys of the 10 nodes (known from the warm-up reads).
 EOF

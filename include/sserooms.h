@@ -115,6 +115,33 @@ typedef struct sr_presence {
 } sr_presence;
 typedef void (*sr_presence_fn)(void *ud, const sr_presence *p);
 
+/* One room of sr_presence_rooms: its counts as in sr_presence. */
+typedef struct sr_presence_room {
+    const char *room;
+    uint64_t members;      /* this node's streams in it */
+    uint64_t connections;  /* streams on every live node */
+    uint64_t users;
+    uint64_t nodes;
+} sr_presence_room;
+
+/* A page of the rooms with streams anywhere (sr_presence_rooms), in byte
+ * order of their names, valid during the callback only. */
+typedef struct sr_presence_room_page {
+    int rc;                /* 0, or an SR_E* code: no answer (why) */
+    const char *why;
+    const sr_presence_room *rooms;
+    size_t n_rooms;        /* may be fewer than the limit on any page */
+    const char *next_cursor; /* NULL: that was the last page */
+    int cluster;           /* as in sr_presence */
+} sr_presence_room_page;
+typedef void (*sr_presence_rooms_fn)(void *ud, const sr_presence_room_page *p);
+
+/* A page of room names from an adapter (sr_adapter.presence_rooms): rc 0
+ * and names[0..n) in byte order, more nonzero when names may follow the
+ * last; or rc < 0 and why. Valid during the call only. */
+typedef void (*sr_presence_names_fn)(void *ud, int rc, const char *why, const char *const *names,
+                                     size_t n, int more);
+
 /* The bounds of a room's history (sr_config.history, history_ttl_ms). */
 typedef struct sr_history_limits {
     unsigned max_messages;
@@ -648,6 +675,12 @@ typedef struct sr_adapter {
     void (*presence_set)(void *ctx, const char *room, uint32_t count, const char *user, int delta);
     int (*presence_read)(void *ctx, const char *room, const sr_presence_query *q, sr_presence_fn fn,
                          void *ud);
+    /* Optional: the names of the rooms with streams on any live node, in
+     * byte order, the first `limit` after `after` ("": from the start), for
+     * sr_presence_rooms; the contract of presence_read. Without it the
+     * rooms listed are this node's. */
+    int (*presence_rooms)(void *ctx, const char *after, unsigned limit, sr_presence_names_fn fn,
+                          void *ud);
     /* New members go here, at the end (see "ABI"). */
 } sr_adapter;
 
@@ -814,6 +847,20 @@ SR_API int sr_broadcast_sequenced(sr_server *srv, const char *const *rooms, size
  * (Redis unreachable), SR_ENOMEM. */
 SR_API int sr_presence_get(sr_server *srv, const char *room, const sr_presence_query *q,
                            sr_presence_fn fn, void *ud);
+
+/* A page of the rooms with streams on any live node of the cluster (GET
+ * /rooms?scope=cluster), each with its counts as sr_presence_get gives
+ * them, in byte order of the names. q (NULL: the first 100) gives the
+ * limit (rooms per page, 1..1000; 0: 100) and the cursor (the previous
+ * page's next_cursor); members is ignored. With Redis the names come from
+ * each live node's index of its rooms (a node killed drops out within its
+ * presence TTL); without, this node's rooms. A page may hold fewer rooms
+ * than the limit (rooms emptied meanwhile are left out) and still have a
+ * next_cursor. Returns 0 and fn runs once (at once without an adapter),
+ * or a negative code and fn never runs: SR_EINVAL (fn NULL, limit over
+ * 1000, a cursor that is not one), SR_EADAPTER, SR_ECLOSED, SR_ENOMEM. */
+SR_API int sr_presence_rooms(sr_server *srv, const sr_presence_query *q, sr_presence_rooms_fn fn,
+                             void *ud);
 
 /* ------------------------------------------------------------------ */
 /* Statistics                                                           */

@@ -964,6 +964,11 @@ static int vt_presence_read(void *ctx, const char *room, const sr_presence_query
     return sr_rpresence_read(((sr_redis_adapter *)ctx)->presence, room, q, fn, ud);
 }
 
+static int vt_presence_rooms(void *ctx, const char *after, unsigned limit, sr_presence_names_fn fn,
+                             void *ud) {
+    return sr_rpresence_rooms(((sr_redis_adapter *)ctx)->presence, after, limit, fn, ud);
+}
+
 void sr_redis_adapter_on_presence(sr_redis_adapter *a, sr_redis_presence_fn fn, void *ud) {
     sr_rpresence_on_event(a->presence, fn, ud);
 }
@@ -989,4 +994,5 @@ void sr_redis_adapter_vtable(sr_redis_adapter *a, sr_adapter *out) {
     sr_redis_history_vtable(a, out); /* resume history (history.c) */
     out->presence_set = a->presence ? vt_presence_set : NULL;
     out->presence_read = a->presence ? vt_presence_read : NULL;
+    out->presence_rooms = a->presence ? vt_presence_rooms : NULL;
 }

@@ -21,13 +21,22 @@
  * HINCRBY; a user that goes from 0 to more, or back to 0, is published as
  * "j:<user>" / "l:<user>" on the events channel when events are on (SPUBLISH
  * in cluster mode: the channel has the room's hash tag). Read: HGETALL the
- * nodes hash and HLEN the users hash; GET the liveness key of each node
- * found; the entries whose incarnation differs are reaped by a script that
+ * nodes hash and HLEN the users hash, and in the same round trip the
+ * liveness key of each node known from earlier reads (this node from the
+ * start): MGET in the script in classic mode, GETs sent with it in cluster
+ * mode (other slots); a node found that was not known is GOT after, and
+ * known from then on, a known node whose key is gone is forgotten. The
+ * entries whose incarnation differs are reaped by a script that
  * rechecks the incarnation, subtracts the node's users from the users hash
  * (publishing the leaves) and deletes them; then the room is read again.
  * With members, HSCAN pages the users hash: the cursor is Redis's, with
  * ".<n>" when the page Redis gave was longer than the limit (a small hash
  * comes whole) and its first n entries were answered already.
+ *
+ * Room index (GET /rooms?scope=cluster): every write also sends this
+ * incarnation's changes of its room index (presence.h), the heartbeat
+ * keeps the index's TTL with the liveness key's and the node in the
+ * registry; a page of rooms is the sorted union of the live nodes' pages.
  *
  * Scripts are sent with EVAL (no script cache to lose; see sequence.c).
  */
@@ -42,6 +51,7 @@
 #define SR_PRESENCE_FLUSH_MS 20
 #define SR_PRESENCE_ROOMS_PER_EVAL 500
 #define SR_PRESENCE_REAP_ROOMS_PER_BEAT 1000
+#define SR_PRESENCE_KNOWN_MAX 256
 
 /* ------------------------------------------------------------ ledger */
 
@@ -203,6 +213,10 @@ struct sr_rpresence {
     sr_rpresence_counters n;
     sr_rpresence_event_fn event_fn;
     void *event_ud;
+    char *idx_key;          /* <prefix>presence:rooms:{<id>}: this node's rooms */
+    char *reg_key;          /* <prefix>presence:nodes: node -> expiry (ms) */
+    char **known;           /* nodes seen in rooms: reads GET their liveness */
+    size_t n_known, cap_known;
 };
 
 static const char write_script[] =
@@ -232,8 +246,12 @@ static const char write_script[] =
     "end\n"
     "return 1\n";
 
+/* KEYS: the nodes hash, the users hash, then (classic mode) the liveness
+ * keys of the known nodes, whose values come as a third element. */
 static const char read_script[] =
-    "return {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2])}\n";
+    "local r = {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2])}\n"
+    "if #KEYS > 2 then r[3] = redis.call('MGET', unpack(KEYS, 3)) end\n"
+    "return r\n";
 
 /* KEYS: nodes hash, users hash, events channel, then the users hash of each
  * node in ARGV (after pub): node, value seen, ... */
@@ -259,6 +277,42 @@ static const char reap_script[] =
     "end\n"
     "return reaped\n";
 
+/* The room index of this incarnation (KEYS: the liveness key, the index;
+ * ARGV: incarnation, ttl, then "+<room>" / "-<room>"): written only while
+ * the liveness key is ours, and expiring with it. */
+static const char index_script[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "for i = 3, #ARGV do\n"
+    "  local r = ARGV[i]\n"
+    "  if r:sub(1, 1) == '+' then redis.call('ZADD', KEYS[2], 0, r:sub(2))\n"
+    "  else redis.call('ZREM', KEYS[2], r:sub(2)) end\n"
+    "end\n"
+    "redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
+    "return 1\n";
+
+/* The registry of nodes (KEYS: it; ARGV: node, ttl): this node until its
+ * liveness key's TTL runs out, by Redis's clock; entries an hour past that
+ * are dropped, so restarts with new ids leave nothing for long. */
+static const char register_script[] =
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600000)\n"
+    "return 1\n";
+
+/* The nodes whose registry entry has not run out (KEYS: the registry). */
+static const char nodes_script[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')\n";
+
+/* A page of one node's room index (KEYS: its liveness key, its index;
+ * ARGV: the lexical start, the limit); nil when the node is not alive. */
+static const char list_script[] =
+    "if not redis.call('GET', KEYS[1]) then return false end\n"
+    "return redis.call('ZRANGEBYLEX', KEYS[2], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))\n";
+
 /* <prefix>{<room>}<suffix>[<node>] */
 static char *room_key(const sr_redis_adapter *a, const char *room, size_t len, const char *suffix,
                       const char *node, size_t *out_len) {
@@ -276,6 +330,15 @@ static char *live_key_of(const sr_redis_adapter *a, const char *node, size_t nle
     char *k = malloc(n);
     if (!k) return NULL;
     *out_len = (size_t)snprintf(k, n, "%spresence:node:{%.*s}", a->prefix, (int)nlen, node);
+    return k;
+}
+
+/* <prefix>presence:rooms:{<node>}: in the slot of the node's liveness key */
+static char *index_key_of(const sr_redis_adapter *a, const char *node, size_t nlen, size_t *out_len) {
+    size_t n = a->prefix_len + nlen + 20;
+    char *k = malloc(n);
+    if (!k) return NULL;
+    *out_len = (size_t)snprintf(k, n, "%spresence:rooms:{%.*s}", a->prefix, (int)nlen, node);
     return k;
 }
 
@@ -433,6 +496,54 @@ static int send_rooms(sr_rpresence *p, sr_pledger_entry **rooms, size_t n) {
     return rc;
 }
 
+#define SR_PRESENCE_INDEX_PER_EVAL 1000
+
+/* The index changes among rooms[0..n) (a room that got members is added,
+ * one left empty removed; the others are not sent, so churn in a room
+ * that stays occupied costs the index nothing), SR_PRESENCE_INDEX_PER_EVAL
+ * per script. Reorders rooms. */
+static int send_index(sr_rpresence *p, sr_pledger_entry **rooms, size_t n) {
+    size_t changed = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((rooms[i]->count > 0) != rooms[i]->indexed) {
+            sr_pledger_entry *e = rooms[i];
+            rooms[i] = rooms[changed];
+            rooms[changed++] = e;
+        }
+    if (changed == 0) return 0;
+    n = changed;
+    size_t lk = strlen(p->live_key), ik = strlen(p->idx_key);
+    sr_rconn *c = route(p, p->idx_key, ik);
+    if (!c) return SR_EADAPTER;
+    char ttl[24];
+    size_t ttl_len = (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms);
+    for (size_t i = 0; i < n; i++) rooms[i]->indexed = rooms[i]->count > 0;
+    for (size_t i = 0; i < n; i += SR_PRESENCE_INDEX_PER_EVAL) {
+        size_t m = n - i < SR_PRESENCE_INDEX_PER_EVAL ? n - i : SR_PRESENCE_INDEX_PER_EVAL;
+        argvec av = {0};
+        av_push(&av, "EVAL", 4);
+        av_push(&av, index_script, sizeof index_script - 1);
+        av_push(&av, "2", 1);
+        av_push(&av, p->live_key, lk);
+        av_push(&av, p->idx_key, ik);
+        av_push(&av, p->inc, strlen(p->inc));
+        av_push(&av, ttl, ttl_len);
+        for (size_t j = i; j < i + m; j++) {
+            const sr_pledger_entry *r = rooms[j];
+            char *op = malloc(r->len + 1);
+            if (op) {
+                op[0] = r->count ? '+' : '-';
+                memcpy(op + 1, r->name, r->len);
+            }
+            av_own(&av, op, r->len + 1);
+        }
+        int rc = av.oom ? SR_ENOMEM : sr_rconn_command(c, (int)av.n, av.v, av.l, on_write_reply, p);
+        av_free(&av);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
 static unsigned room_slot(const sr_pledger_entry *e) { return sr_keyslot(e->name, e->len); }
 
 static int by_slot(const void *x, const void *y) {
@@ -470,6 +581,10 @@ static void send_write(sr_rpresence *p) {
         }
         i = j;
     }
+    /* the index after the rooms: a name listed is then (about to be)
+     * counted. A change it lost starts a new incarnation, which writes the
+     * whole index again. */
+    if (send_index(p, dirty, n) < 0) p->live = LIVE_UNKNOWN;
     free(dirty);
     sr_pledger_prune(&p->ledger);
     (void)failed; /* retried by the next change or heartbeat */
@@ -505,11 +620,27 @@ static void on_set_reply(void *ud, redisReply *reply, const char *err) {
     if (p->ever_live) p->n.reasserts++;
     p->ever_live = 1;
     p->live = LIVE_OK;
+    /* the SET came with a DEL of the room index: every room goes in again */
+    for (size_t i = 0; i < p->ledger.cap; i++)
+        for (sr_pledger_entry *e = p->ledger.buckets[i]; e; e = e->next) e->indexed = 0;
     sr_pledger_mark_all(&p->ledger);
     send_write(p);
 }
 
-/* SET <live key> <new incarnation> PX ttl: then the whole ledger. */
+/* ZADDs this node to the registry of nodes, till its TTL runs out. */
+static void send_register(sr_rpresence *p) {
+    size_t rlen = strlen(p->reg_key);
+    sr_rconn *c = route(p, p->reg_key, rlen);
+    if (!c) return; /* the next beat */
+    char ttl[24];
+    const char *argv[] = {"EVAL", register_script, "1", p->reg_key, p->a->node_id, ttl};
+    size_t lens[] = {4, sizeof register_script - 1, 1, rlen, p->a->node_id_len,
+                     (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms)};
+    sr_rconn_command(c, 6, argv, lens, NULL, NULL);
+}
+
+/* SET <live key> <new incarnation> PX ttl and DEL the old incarnation's
+ * room index (same slot, in order): then the whole ledger. */
 static void send_set(sr_rpresence *p) {
     size_t klen = strlen(p->live_key);
     sr_rconn *c = route(p, p->live_key, klen);
@@ -521,6 +652,10 @@ static void send_set(sr_rpresence *p) {
     if (sr_rconn_command(c, 5, argv, lens, on_set_reply, p) == 0) {
         p->live = LIVE_SETTING;
         p->beat_inflight = 1;
+        const char *del[] = {"DEL", p->idx_key};
+        size_t del_lens[] = {3, strlen(p->idx_key)};
+        sr_rconn_command(c, 2, del, del_lens, NULL, NULL);
+        send_register(p);
     }
 }
 
@@ -557,7 +692,14 @@ static void send_beat(sr_rpresence *p) {
     char ttl[24];
     const char *argv[] = {"SET", p->live_key, p->inc, "PX", ttl, "GET"};
     size_t lens[] = {3, klen, strlen(p->inc), 2, (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms), 3};
-    if (sr_rconn_command(c, 6, argv, lens, on_beat_reply, p) == 0) p->beat_inflight = 1;
+    if (sr_rconn_command(c, 6, argv, lens, on_beat_reply, p) == 0) {
+        p->beat_inflight = 1;
+        /* the room index lives as long as the liveness key */
+        const char *exp[] = {"PEXPIRE", p->idx_key, ttl};
+        size_t exp_lens[] = {7, strlen(p->idx_key), lens[4]};
+        sr_rconn_command(c, 3, exp, exp_lens, NULL, NULL);
+        send_register(p);
+    }
 }
 
 static void on_beat_timer(uv_timer_t *t) {
@@ -585,6 +727,8 @@ typedef struct read_call {
     size_t n_nodes;
     char **node, **seen;  /* node id, its "<count>:<inc>" */
     char **live;          /* the liveness key's value (NULL: none) */
+    char **kn, **kn_live; /* the known nodes asked with the script, their values */
+    size_t n_kn;
     uint64_t users;
     /* members */
     sr_presence_member *m;
@@ -608,6 +752,14 @@ static void clear_nodes(read_call *rc) {
     free(rc->live);
     rc->node = rc->seen = rc->live = NULL;
     rc->n_nodes = 0;
+    for (size_t j = 0; j < rc->n_kn; j++) {
+        free(rc->kn[j]);
+        free(rc->kn_live[j]);
+    }
+    free(rc->kn);
+    free(rc->kn_live);
+    rc->kn = rc->kn_live = NULL;
+    rc->n_kn = 0;
 }
 
 static void read_free(read_call *rc) {
@@ -760,24 +912,119 @@ static void after_live(read_call *rc) {
     read_stage1(rc);
 }
 
-/* A liveness GET's context: the call and the node index. */
+/* A liveness GET's context: the call, the node index, and whether it is
+ * one of the known nodes asked with the script (1) or a node the script
+ * found that was not known (0). */
 typedef struct live_get {
     read_call *rc;
     size_t i;
+    int known;
 } live_get;
+
+static void stage1_done(read_call *rc);
 
 static void on_live_get(void *ud, redisReply *r, const char *err) {
     live_get *g = ud;
     read_call *rc = g->rc;
-    size_t i = g->i;
+    char **slot = g->known ? &rc->kn_live[g->i] : &rc->live[g->i];
+    int known = g->known;
     free(g);
     if (err || !r) fail_read(rc, !r, err);
-    else if (r->type == REDIS_REPLY_STRING) {
-        rc->live[i] = malloc((size_t)r->len + 1);
-        if (rc->live[i]) {
-            memcpy(rc->live[i], r->str, (size_t)r->len);
-            rc->live[i][r->len] = '\0';
+    else if (r->type == REDIS_REPLY_STRING && !*slot)
+        *slot = strndup(r->str, (size_t)r->len);
+    if (--rc->pending == 0) {
+        if (known) stage1_done(rc);
+        else after_live(rc);
+    }
+}
+
+/* GETs the liveness key of node for the call (see live_get): 0, or a
+ * negative code (the call then failed). */
+static int send_live_get(read_call *rc, const char *node, size_t i, int known) {
+    sr_rpresence *p = rc->p;
+    size_t klen = 0;
+    char *key = live_key_of(p->a, node, strlen(node), &klen);
+    sr_rconn *c = key ? route(p, key, klen) : NULL;
+    live_get *g = malloc(sizeof *g);
+    int res = SR_EADAPTER;
+    if (c && g) {
+        g->rc = rc;
+        g->i = i;
+        g->known = known;
+        const char *argv[] = {"GET", key};
+        size_t lens[] = {3, klen};
+        res = sr_rconn_command(c, 2, argv, lens, on_live_get, g);
+    }
+    free(key);
+    if (res < 0) {
+        free(g);
+        fail_read(rc, 0, "redis unreachable");
+    }
+    return res;
+}
+
+/* The index of node among the known ones, SIZE_MAX when not known. */
+static size_t known_index(const sr_rpresence *p, const char *node) {
+    for (size_t i = 0; i < p->n_known; i++)
+        if (strcmp(p->known[i], node) == 0) return i;
+    return SIZE_MAX;
+}
+
+/* Remembers node, so the next reads GET its liveness key with the script
+ * (at most SR_PRESENCE_KNOWN_MAX nodes; past that, the two round trips). */
+static void known_add(sr_rpresence *p, const char *node) {
+    if (p->n_known >= SR_PRESENCE_KNOWN_MAX || known_index(p, node) != SIZE_MAX) return;
+    if (p->n_known == p->cap_known) {
+        size_t cap = p->cap_known ? p->cap_known * 2 : 16;
+        char **k = realloc(p->known, cap * sizeof *k);
+        if (!k) return;
+        p->known = k;
+        p->cap_known = cap;
+    }
+    char *dup = strdup(node);
+    if (dup) p->known[p->n_known++] = dup;
+}
+
+static void known_remove(sr_rpresence *p, const char *node) {
+    size_t i = known_index(p, node);
+    if (i == SIZE_MAX) return;
+    free(p->known[i]);
+    p->known[i] = p->known[--p->n_known];
+}
+
+/* The script and the known nodes' GETs are back: take each node's liveness
+ * from them; GET only the nodes that were not known (a second round). */
+static void stage1_done(read_call *rc) {
+    sr_rpresence *p = rc->p;
+    if (rc->failed || p->closing) {
+        after_live(rc);
+        return;
+    }
+    /* a known node whose key is gone drops out of the known ones (it comes
+     * back when a room hash names it again) */
+    for (size_t j = 0; j < rc->n_kn; j++)
+        if (!rc->kn_live[j]) known_remove(p, rc->kn[j]);
+    size_t missing = 0;
+    for (size_t i = 0; i < rc->n_nodes; i++) {
+        size_t j = 0;
+        while (j < rc->n_kn && strcmp(rc->kn[j], rc->node[i]) != 0) j++;
+        if (j < rc->n_kn) {
+            rc->live[i] = rc->kn_live[j] ? strdup(rc->kn_live[j]) : NULL;
+            continue;
         }
+        missing++;
+    }
+    if (missing == 0) {
+        after_live(rc);
+        return;
+    }
+    rc->pending = 1;
+    for (size_t i = 0; i < rc->n_nodes; i++) {
+        size_t j = 0;
+        while (j < rc->n_kn && strcmp(rc->kn[j], rc->node[i]) != 0) j++;
+        if (j < rc->n_kn) continue;
+        known_add(p, rc->node[i]);
+        if (send_live_get(rc, rc->node[i], i, 0) == 0) rc->pending++;
     }
     if (--rc->pending == 0) after_live(rc);
 }
@@ -785,66 +1032,45 @@ static void on_live_get(void *ud, redisReply *r, const char *err) {
 static void on_read_script(void *ud, redisReply *r, const char *err) {
     read_call *rc = ud;
     sr_rpresence *p = rc->p;
-    if (err || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_INTEGER) {
+    if (err || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_INTEGER ||
+        (r->elements > 2 && (r->element[2]->type != REDIS_REPLY_ARRAY ||
+                             r->element[2]->elements != rc->n_kn))) {
         if (r && err) maybe_refresh(p, err);
         fail_read(rc, !r, err ? err : "unexpected reply from redis");
-        finish(rc);
-        return;
-    }
-    const redisReply *h = r->element[0];
-    size_t n = h->elements / 2;
-    rc->users = r->element[1]->integer > 0 ? (uint64_t)r->element[1]->integer : 0;
-    rc->node = calloc(n ? n : 1, sizeof *rc->node);
-    rc->seen = calloc(n ? n : 1, sizeof *rc->seen);
-    rc->live = calloc(n ? n : 1, sizeof *rc->live);
-    if (!rc->node || !rc->seen || !rc->live) {
-        fail_read(rc, 0, "out of memory");
-        finish(rc);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *k = h->element[2 * i], *v = h->element[2 * i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
-        char *kk = strndup(k->str, (size_t)k->len), *vv = strndup(v->str, (size_t)v->len);
-        if (!kk || !vv) {
-            free(kk);
-            free(vv);
-            continue;
+    } else {
+        /* classic mode: the known nodes' liveness values came with it */
+        for (size_t j = 0; r->elements > 2 && j < rc->n_kn; j++) {
+            const redisReply *v = r->element[2]->element[j];
+            if (v->type == REDIS_REPLY_STRING) rc->kn_live[j] = strndup(v->str, (size_t)v->len);
         }
-        rc->node[rc->n_nodes] = kk;
-        rc->seen[rc->n_nodes++] = vv;
-    }
-    if (rc->n_nodes == 0) {
-        after_live(rc);
-        return;
-    }
-    /* GET every node's liveness key, each on its owner; answered once all
-     * are back (pending counts them; the last reply goes on) */
-    rc->pending = rc->n_nodes + 1;
-    for (size_t i = 0; i < rc->n_nodes; i++) {
-        size_t klen = 0;
-        char *key = live_key_of(p->a, rc->node[i], strlen(rc->node[i]), &klen);
-        sr_rconn *c = key ? route(p, key, klen) : NULL;
-        live_get *g = malloc(sizeof *g);
-        int res = SR_EADAPTER;
-        if (c && g) {
-            g->rc = rc;
-            g->i = i;
-            const char *argv[] = {"GET", key};
-            size_t lens[] = {3, klen};
-            res = sr_rconn_command(c, 2, argv, lens, on_live_get, g);
-        }
-        free(key);
-        if (res < 0) {
-            free(g);
-            fail_read(rc, 0, "redis unreachable");
-            rc->pending--;
+        const redisReply *h = r->element[0];
+        size_t n = h->elements / 2;
+        rc->users = r->element[1]->integer > 0 ? (uint64_t)r->element[1]->integer : 0;
+        rc->node = calloc(n ? n : 1, sizeof *rc->node);
+        rc->seen = calloc(n ? n : 1, sizeof *rc->seen);
+        rc->live = calloc(n ? n : 1, sizeof *rc->live);
+        if (!rc->node || !rc->seen || !rc->live) fail_read(rc, 0, "out of memory");
+        for (size_t i = 0; i < n && !rc->failed; i++) {
+            const redisReply *k = h->element[2 * i], *v = h->element[2 * i + 1];
+            if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+            char *kk = strndup(k->str, (size_t)k->len), *vv = strndup(v->str, (size_t)v->len);
+            if (!kk || !vv) {
+                free(kk);
+                free(vv);
+                continue;
+            }
+            rc->node[rc->n_nodes] = kk;
+            rc->seen[rc->n_nodes++] = vv;
         }
     }
-    if (--rc->pending == 0) after_live(rc);
+    if (--rc->pending == 0) stage1_done(rc);
 }
 
+/* One round trip when the room's nodes are known: in classic mode the
+ * read script MGETs the known nodes' liveness keys itself (one command,
+ * one reply); in cluster mode those keys live on other shards, so a GET of
+ * each goes out with the script, to its shard. */
 static void read_stage1(read_call *rc) {
     sr_rpresence *p = rc->p;
     rc->rounds++;
@@ -853,17 +1079,38 @@ static void read_stage1(read_call *rc) {
     char *u = room_key(p->a, rc->room, rc->room_len, ":presence:users", NULL, &ulen);
     sr_rconn *c = h && u ? route(p, h, hlen) : NULL;
     int r = SR_EADAPTER;
-    if (c) {
-        const char *argv[] = {"EVAL", read_script, "2", h, u};
-        size_t lens[] = {4, sizeof read_script - 1, 1, hlen, ulen};
-        r = sr_rconn_command(c, 5, argv, lens, on_read_script, rc);
+    rc->kn = calloc(p->n_known ? p->n_known : 1, sizeof *rc->kn);
+    rc->kn_live = calloc(p->n_known ? p->n_known : 1, sizeof *rc->kn_live);
+    /* a heartbeat's reap has nobody waiting: only the room's own nodes */
+    for (size_t j = 0; rc->fn && rc->kn && j < p->n_known; j++) {
+        if (!(rc->kn[rc->n_kn] = strdup(p->known[j]))) break;
+        rc->n_kn++;
     }
+    int in_script = !p->a->cluster && rc->n_kn > 0;
+    argvec av = {0};
+    char nk[24];
+    size_t klen = 0;
+    av_push(&av, "EVAL", 4);
+    av_push(&av, read_script, sizeof read_script - 1);
+    av_push(&av, nk, (size_t)snprintf(nk, sizeof nk, "%zu", 2 + (in_script ? rc->n_kn : 0)));
+    av_push(&av, h, hlen);
+    av_push(&av, u, ulen);
+    for (size_t j = 0; in_script && j < rc->n_kn; j++)
+        av_key(&av, live_key_of(p->a, rc->kn[j], strlen(rc->kn[j]), &klen), &klen);
+    if (c && rc->kn && rc->kn_live && h && u && !av.oom)
+        r = sr_rconn_command(c, (int)av.n, av.v, av.l, on_read_script, rc);
+    av_free(&av);
     free(h);
     free(u);
     if (r < 0) {
         fail_read(rc, 0, "redis unreachable");
         finish(rc);
+        return;
     }
+    rc->pending = 2; /* the script, and this function's own share */
+    for (size_t j = 0; !in_script && j < rc->n_kn && !rc->failed; j++)
+        if (send_live_get(rc, rc->kn[j], j, 1) == 0) rc->pending++;
+    if (--rc->pending == 0) stage1_done(rc);
 }
 
 int sr_rpresence_read(sr_rpresence *p, const char *room, const sr_presence_query *q,
@@ -892,6 +1139,164 @@ int sr_rpresence_read(sr_rpresence *p, const char *room, const sr_presence_query
     }
     read_stage1(rc); /* answers later, never before this returns */
     return 0;
+}
+
+/* ------------------------------------------------------------ room list */
+
+/* A page of the rooms listed by live nodes: the registry gives the nodes,
+ * one script per node (its slot) gives its next `limit` rooms after the
+ * cursor while its liveness key exists, and the sorted union's first
+ * `limit` names are the page. */
+typedef struct rooms_call {
+    sr_rpresence *p;
+    sr_presence_names_fn fn;
+    void *ud;
+    unsigned limit;
+    size_t pending;       /* node scripts still out (+1 while sending) */
+    int failed, more;
+    char why[256];
+    char **names;
+    size_t n, cap;
+    char after[];         /* "" or the last name of the previous page */
+} rooms_call;
+
+static void rooms_call_free(rooms_call *rc) {
+    for (size_t i = 0; i < rc->n; i++) free(rc->names[i]);
+    free(rc->names);
+    free(rc);
+}
+
+static void rooms_fail(rooms_call *rc, const char *why) {
+    if (!rc->failed) snprintf(rc->why, sizeof rc->why, "%s", why ? why : "no reply");
+    rc->failed = 1;
+}
+
+static int by_name(const void *x, const void *y) {
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static void rooms_finish(rooms_call *rc) {
+    sr_rpresence *p = rc->p;
+    if (rc->failed || p->closing) {
+        int code = p->closing ? SR_ECLOSED : SR_EADAPTER;
+        rc->fn(rc->ud, code, p->closing ? "the redis adapter closed" : rc->why, NULL, 0, 0);
+        if (!p->closing) p->n.read_failures++;
+        rooms_call_free(rc);
+        return;
+    }
+    if (rc->n) qsort(rc->names, rc->n, sizeof *rc->names, by_name);
+    size_t d = 0;
+    for (size_t i = 0; i < rc->n; i++) {
+        if (d && strcmp(rc->names[d - 1], rc->names[i]) == 0) {
+            free(rc->names[i]);
+            continue;
+        }
+        rc->names[d++] = rc->names[i];
+    }
+    rc->n = d;
+    if (d > rc->limit) { /* the names past the limit come on the next page */
+        for (size_t i = rc->limit; i < d; i++) free(rc->names[i]);
+        rc->n = rc->limit;
+        rc->more = 1;
+    }
+    p->n.reads++;
+    rc->fn(rc->ud, 0, NULL, (const char *const *)rc->names, rc->n, rc->more);
+    rooms_call_free(rc);
+}
+
+static void on_node_rooms(void *ud, redisReply *r, const char *err) {
+    rooms_call *rc = ud;
+    if (err || !r) {
+        if (r && err) maybe_refresh(rc->p, err);
+        rooms_fail(rc, err);
+    } else if (r->type == REDIS_REPLY_ARRAY) {
+        if (r->elements >= rc->limit) rc->more = 1; /* this node may list more */
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            if (e->type != REDIS_REPLY_STRING) continue;
+            if (rc->n == rc->cap) {
+                size_t cap = rc->cap ? rc->cap * 2 : 64;
+                char **v = realloc(rc->names, cap * sizeof *v);
+                if (!v) {
+                    rooms_fail(rc, "out of memory");
+                    break;
+                }
+                rc->names = v;
+                rc->cap = cap;
+            }
+            char *name = strndup(e->str, (size_t)e->len);
+            if (!name) {
+                rooms_fail(rc, "out of memory");
+                break;
+            }
+            rc->names[rc->n++] = name;
+        }
+    } /* nil: that node is not alive */
+    if (--rc->pending == 0) rooms_finish(rc);
+}
+
+static void on_nodes(void *ud, redisReply *r, const char *err) {
+    rooms_call *rc = ud;
+    sr_rpresence *p = rc->p;
+    if (err || !r || r->type != REDIS_REPLY_ARRAY) {
+        if (r && err) maybe_refresh(p, err);
+        rooms_fail(rc, err ? err : "unexpected reply from redis");
+        rooms_finish(rc);
+        return;
+    }
+    size_t slen = strlen(rc->after);
+    char *start = malloc(slen + 2), limit[24];
+    size_t limit_len = (size_t)snprintf(limit, sizeof limit, "%u", rc->limit);
+    if (!start) {
+        rooms_fail(rc, "out of memory");
+        rooms_finish(rc);
+        return;
+    }
+    /* "-": from the first name; "(<after>": the names after it */
+    if (slen) snprintf(start, slen + 2, "(%s", rc->after);
+    else strcpy(start, "-");
+    rc->pending = 1;
+    for (size_t i = 0; i < r->elements && !p->closing; i++) {
+        const redisReply *node = r->element[i];
+        if (node->type != REDIS_REPLY_STRING) continue;
+        size_t llen = 0, ilen = 0;
+        char *live = live_key_of(p->a, node->str, (size_t)node->len, &llen);
+        char *idx = index_key_of(p->a, node->str, (size_t)node->len, &ilen);
+        sr_rconn *c = live && idx ? route(p, live, llen) : NULL;
+        int res = SR_EADAPTER;
+        if (c) {
+            const char *argv[] = {"EVAL", list_script, "2", live, idx, start, limit};
+            size_t lens[] = {4, sizeof list_script - 1, 1, llen, ilen, strlen(start), limit_len};
+            res = sr_rconn_command(c, 7, argv, lens, on_node_rooms, rc);
+        }
+        free(live);
+        free(idx);
+        if (res < 0) rooms_fail(rc, "redis unreachable");
+        else rc->pending++;
+    }
+    free(start);
+    if (--rc->pending == 0) rooms_finish(rc);
+}
+
+int sr_rpresence_rooms(sr_rpresence *p, const char *after, unsigned limit, sr_presence_names_fn fn,
+                       void *ud) {
+    if (!p || p->closing) return SR_ECLOSED;
+    if (!after) after = "";
+    size_t rlen = strlen(p->reg_key), alen = strlen(after);
+    sr_rconn *c = route(p, p->reg_key, rlen);
+    if (!c) return SR_EADAPTER;
+    rooms_call *rc = calloc(1, sizeof *rc + alen + 1);
+    if (!rc) return SR_ENOMEM;
+    rc->p = p;
+    rc->fn = fn;
+    rc->ud = ud;
+    rc->limit = limit ? limit : 100;
+    memcpy(rc->after, after, alen + 1);
+    const char *argv[] = {"EVAL", nodes_script, "1", p->reg_key};
+    size_t lens[] = {4, sizeof nodes_script - 1, 1, rlen};
+    int res = sr_rconn_command(c, 4, argv, lens, on_nodes, rc);
+    if (res < 0) free(rc);
+    return res < 0 ? SR_EADAPTER : 0;
 }
 
 /* With events on, each heartbeat reads the rooms this node has members in,
@@ -950,12 +1355,19 @@ sr_rpresence *sr_rpresence_new(sr_redis_adapter *a, uint32_t ttl_ms, int events)
     p->ttl_ms = ttl_ms ? ttl_ms : 10000;
     p->events = events;
     sr_pledger_init(&p->ledger);
-    size_t klen = 0;
-    if (!(p->live_key = live_key_of(a, a->node_id, a->node_id_len, &klen))) {
+    size_t klen = 0, rlen = a->prefix_len + 16;
+    p->live_key = live_key_of(a, a->node_id, a->node_id_len, &klen);
+    p->idx_key = index_key_of(a, a->node_id, a->node_id_len, &klen);
+    if ((p->reg_key = malloc(rlen))) snprintf(p->reg_key, rlen, "%spresence:nodes", a->prefix);
+    if (!p->live_key || !p->idx_key || !p->reg_key) {
+        free(p->live_key);
+        free(p->idx_key);
+        free(p->reg_key);
         free(p);
         return NULL;
     }
     new_incarnation(p);
+    known_add(p, a->node_id); /* its own rooms: read in one round trip from the start */
     uv_timer_init(a->loop, &p->flush_timer);
     uv_timer_init(a->loop, &p->beat_timer);
     p->flush_timer.data = p->beat_timer.data = p;
@@ -971,7 +1383,13 @@ void sr_rpresence_close(sr_rpresence *p) {
     p->closing = 1;
     sr_pledger_free(&p->ledger);
     free(p->live_key);
-    p->live_key = NULL;
+    free(p->idx_key);
+    free(p->reg_key);
+    p->live_key = p->idx_key = p->reg_key = NULL;
+    for (size_t i = 0; i < p->n_known; i++) free(p->known[i]);
+    free(p->known);
+    p->known = NULL;
+    p->n_known = p->cap_known = 0;
     uv_close((uv_handle_t *)&p->flush_timer, on_handle_closed);
     uv_close((uv_handle_t *)&p->beat_timer, on_handle_closed);
 }

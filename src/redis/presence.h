@@ -9,7 +9,12 @@
  *   <prefix>{R}:presence:users         hash  user -> connections, all nodes
  *   <prefix>{R}:presence:users:<node>  hash  user -> connections on <node>
  *   <prefix>{R}:presence:events        channel of join/leave events
- * and per node <prefix>presence:node:{<node>} = its incarnation, PX ttl.
+ * and per node <prefix>presence:node:{<node>} = its incarnation, PX ttl,
+ * <prefix>presence:rooms:{<node>} = the zset (scores 0, by name) of the
+ * rooms it has members in, kept by this incarnation and expiring with the
+ * liveness key (same slot), and in <prefix>presence:nodes (zset) the
+ * node, scored by when its liveness runs out (Redis's clock): GET
+ * /rooms?scope=cluster pages the union of the live nodes' indexes.
  *
  * A node's room entries count only while its liveness key holds the
  * incarnation they carry: a reader GETs the liveness keys of the nodes it
@@ -41,6 +46,7 @@ typedef struct sr_pledger_entry {
     uint64_t hash;
     uint32_t count;                /* local connections */
     uint8_t dirty;                 /* in the dirty list */
+    uint8_t indexed;               /* rooms: in this incarnation's room index */
     sr_pledger *users;             /* rooms: user -> count (NULL: none yet) */
     size_t len;
     char name[];
@@ -106,6 +112,10 @@ void sr_rpresence_on_up(sr_rpresence *p);
  * never runs (SR_EADAPTER: Redis unreachable). q may be NULL. */
 int sr_rpresence_read(sr_rpresence *p, const char *room, const sr_presence_query *q,
                       sr_presence_fn fn, void *ud);
+/* A page of the rooms with members on live nodes (sr_adapter's
+ * presence_rooms): 0 and fn later, or a negative code and fn never runs. */
+int sr_rpresence_rooms(sr_rpresence *p, const char *after, unsigned limit, sr_presence_names_fn fn,
+                       void *ud);
 /* A message on a channel <prefix>{...: 1 when it was a presence event
  * channel (handled), 0 when it is not one of ours. */
 int sr_rpresence_on_message(sr_rpresence *p, const char *channel, size_t len, const char *body,

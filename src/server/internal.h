@@ -477,7 +477,7 @@ void sr_info_readyz(sr_conn *c);
 void sr_info_rooms(sr_conn *c);
 /* presence.c: GET /presence; the room's local count changed (join/leave). */
 void sr_presence_http(sr_conn *c);
-/* GET /rooms?scope=cluster: this node's rooms with their cluster counts. */
+/* GET /rooms?scope=cluster: a page of the rooms with members anywhere. */
 void sr_presence_rooms_http(sr_conn *c);
 void sr_presence_room_changed(sr_server *srv, const sr_room *room, const sr_member *m, int joined);
 /* A user's first stream in the cluster joined room (joined 1) or its last

@@ -20,8 +20,11 @@
  * announced either: a reconnect makes no event. Events go to the room's
  * local streams only (a local broadcast), never through the adapter.
  *
- * GET /rooms?scope=cluster reads every room this node has members in the
- * same way (at most SR_PRESENCE_ROOMS_MAX) and answers once all are back.
+ * sr_presence_rooms (GET /rooms?scope=cluster) pages the rooms with
+ * members anywhere: the adapter's presence_rooms gives a page of names (in
+ * byte order, after the cursor: the hex of the previous page's last name),
+ * or without one this node's registry does; then each room is read as
+ * above, and the page goes out once all are back.
  *
  * GET /presence is an info route (registered with /rooms and /stats, one
  * condition in routes.c); while Redis answers, the connection holds its
@@ -379,128 +382,323 @@ void sr_presence_http(sr_conn *c) {
     failed(c, rc, rc == SR_EADAPTER ? "redis unreachable" : NULL);
 }
 
-/* --- GET /rooms?scope=cluster ---------------------------------------------- */
+/* --- sr_presence_rooms, GET /rooms?scope=cluster --------------------------- */
 
-/* One read per room this node has members in; the answer goes out when the
- * last comes back. */
-typedef struct rooms_read {
-    sr_http_wait *w;       /* the connection's wait (w->conn NULL: gone) */
+/* A cursor of the room list is the hex of the last name of the previous
+ * page (room names may hold '+', which a query string would turn into a
+ * space). Decodes it into out (cap bytes): 0, or -1 when it is not one. */
+static int rooms_cursor_decode(const sr_server *srv, const char *cursor, char *out, size_t cap) {
+    size_t n = strnlen(cursor, 2 * cap + 1);
+    if (n == 0 || n % 2 || n / 2 >= cap) return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char h = cursor[2 * i + (size_t)k];
+            int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
+            if (d < 0) return -1;
+            v = v * 16 + d;
+        }
+        out[i] = (char)v;
+    }
+    out[n / 2] = '\0';
+    return sr_room_name_check(out, n / 2, srv->cfg.max_room_len) < 0 ? -1 : 0;
+}
+
+/* One sr_presence_rooms call: the page's names, then their counts. */
+typedef struct rooms_call {
+    sr_server *srv;
+    sr_presence_rooms_fn fn;
+    void *ud;
     size_t n, pending;
-    int failed;
+    int failed, rc, more;
     char why[256];
-    struct rooms_item {
-        char *name;
-        uint64_t local, connections, users, nodes;
-    } *items;
-} rooms_read;
+    sr_presence_room *items;
+    char **names;
+} rooms_call;
 
 typedef struct rooms_slot {
-    rooms_read *rr;
+    rooms_call *rc;
     size_t i;
 } rooms_slot;
 
-#define SR_PRESENCE_ROOMS_MAX 1000
-
-static void rooms_free(rooms_read *rr) {
-    for (size_t i = 0; i < rr->n; i++) free(rr->items[i].name);
-    free(rr->items);
-    free(rr->w);
-    free(rr);
+static void rooms_call_free(rooms_call *rc) {
+    for (size_t i = 0; i < rc->n; i++) free(rc->names[i]);
+    free(rc->names);
+    free(rc->items);
+    free(rc);
 }
 
-static void rooms_answer(rooms_read *rr) {
-    sr_conn *c = rr->w->conn;
-    if (c) {
-        c->http->wait = NULL;
-        if (rr->failed) {
-            failed(c, SR_EADAPTER, rr->why);
-        } else {
-            sr_buf b;
-            sr_buf_init(&b);
-            sr_buf_puts(&b, "{\"rooms\":[");
-            for (size_t i = 0; i < rr->n; i++) {
-                const struct rooms_item *it = &rr->items[i];
-                sr_buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
-                sr_buf_json_str(&b, it->name, strlen(it->name));
-                sr_buf_printf(&b, ",\"members\":%llu,\"connections\":%llu,\"users\":%llu,\"nodes\":%llu}",
-                              (unsigned long long)it->local, (unsigned long long)it->connections,
-                              (unsigned long long)it->users, (unsigned long long)it->nodes);
-            }
-            sr_buf_puts(&b, "],\"scope\":\"cluster\"}");
-            if (b.oom) sr_routes_error(c, 503, "out of memory", false);
-            else sr_routes_json(c, 200, b.p, b.len, NULL);
-            sr_buf_free(&b);
-        }
-        sr_conn_resume(c);
+static void rooms_fail(rooms_call *rc, int code, const char *why) {
+    if (!rc->failed) {
+        rc->rc = code;
+        snprintf(rc->why, sizeof rc->why, "%s", why && *why ? why : sr_strerror(code));
     }
-    rooms_free(rr);
+    rc->failed = 1;
 }
 
-static void on_room_read(void *ud, const sr_presence *p) {
-    rooms_slot *s = ud;
-    rooms_read *rr = s->rr;
-    if (p->rc < 0) {
-        if (!rr->failed) snprintf(rr->why, sizeof rr->why, "%s", p->why ? p->why : sr_strerror(p->rc));
-        rr->failed = 1;
+/* Everything is back: the page (rooms emptied meanwhile left out). */
+static void rooms_finish(rooms_call *rc) {
+    sr_presence_room_page page = {0};
+    page.cluster = rc->srv->has_adapter && rc->srv->adapter.presence_read;
+    char *next = NULL;
+    if (rc->failed) {
+        page.rc = rc->rc;
+        page.why = rc->why;
     } else {
-        rr->items[s->i].connections = p->connections;
-        rr->items[s->i].users = p->users;
-        rr->items[s->i].nodes = p->nodes;
+        size_t kept = 0;
+        for (size_t i = 0; i < rc->n; i++)
+            if (rc->items[i].connections || rc->items[i].members) rc->items[kept++] = rc->items[i];
+        page.rooms = rc->items;
+        page.n_rooms = kept;
+        if (rc->more && rc->n) {
+            const char *last = rc->names[rc->n - 1];
+            size_t len = strlen(last);
+            if ((next = malloc(2 * len + 1))) {
+                for (size_t i = 0; i < len; i++) snprintf(next + 2 * i, 3, "%02x", (unsigned char)last[i]);
+                page.next_cursor = next;
+            } else {
+                page.rc = SR_ENOMEM;
+                page.why = "out of memory";
+            }
+        }
+    }
+    rc->fn(rc->ud, &page);
+    free(next);
+    rooms_call_free(rc);
+}
+
+static void on_room_count(void *ud, const sr_presence *p) {
+    rooms_slot *s = ud;
+    rooms_call *rc = s->rc;
+    if (p->rc < 0) rooms_fail(rc, p->rc, p->why);
+    else {
+        rc->items[s->i].connections = p->connections;
+        rc->items[s->i].users = p->users;
+        rc->items[s->i].nodes = p->nodes;
     }
     free(s);
-    if (--rr->pending == 0) rooms_answer(rr);
+    if (--rc->pending == 0) rooms_finish(rc);
 }
+
+/* The distinct users among a room's local streams. */
+static uint64_t local_users(const sr_room *r) {
+    const char **users = calloc(r->n_members ? r->n_members : 1, sizeof *users);
+    if (!users) return 0;
+    size_t nu = 0, distinct = 0;
+    for (size_t i = 0; i < r->n_members; i++) {
+        const char *u = member_conn(r->members[i])->user;
+        if (u) users[nu++] = u;
+    }
+    qsort(users, nu, sizeof *users, by_user);
+    for (size_t i = 0; i < nu; i++)
+        if (i == 0 || strcmp(users[i - 1], users[i]) != 0) distinct++;
+    free(users);
+    return distinct;
+}
+
+/* The page's names are known: each room's counts from the adapter, or
+ * from this node's registry. */
+static void on_room_names(void *ud, int code, const char *why, const char *const *names, size_t n,
+                          int more) {
+    rooms_call *rc = ud;
+    sr_server *srv = rc->srv;
+    if (code < 0) {
+        rooms_fail(rc, code, why);
+        rooms_finish(rc);
+        return;
+    }
+    rc->more = more;
+    rc->items = calloc(n ? n : 1, sizeof *rc->items);
+    rc->names = calloc(n ? n : 1, sizeof *rc->names);
+    if (!rc->items || !rc->names) {
+        rooms_fail(rc, SR_ENOMEM, "out of memory");
+        rooms_finish(rc);
+        return;
+    }
+    for (; rc->n < n; rc->n++)
+        if (!(rc->names[rc->n] = strdup(names[rc->n]))) break;
+    if (rc->n < n) {
+        rooms_fail(rc, SR_ENOMEM, "out of memory");
+        rooms_finish(rc);
+        return;
+    }
+    int remote = srv->has_adapter && srv->adapter.presence_read && !srv->shutting_down;
+    rc->pending = rc->n + 1; /* + this function's own share, dropped below */
+    for (size_t i = 0; i < rc->n; i++) {
+        sr_presence_room *it = &rc->items[i];
+        it->room = rc->names[i];
+        const sr_room *r = sr_registry_find(srv->reg, it->room, strlen(it->room));
+        it->members = r ? r->n_members : 0;
+        if (!remote) {
+            it->connections = it->members;
+            it->nodes = it->members > 0;
+            it->users = r ? local_users(r) : 0;
+            rc->pending--;
+            continue;
+        }
+        rooms_slot *s = malloc(sizeof *s);
+        if (s) s->rc = rc, s->i = i;
+        int res = s ? srv->adapter.presence_read(srv->adapter.ctx, it->room, NULL, on_room_count, s)
+                    : SR_ENOMEM;
+        if (res < 0) {
+            free(s);
+            rooms_fail(rc, res, res == SR_EADAPTER ? "redis unreachable" : NULL);
+            rc->pending--;
+        }
+    }
+    if (srv->shutting_down && srv->has_adapter && srv->adapter.presence_read)
+        rooms_fail(rc, SR_ECLOSED, NULL);
+    if (--rc->pending == 0) rooms_finish(rc);
+}
+
+/* This node's rooms after `after`, the first `limit` by name. */
+static void local_names(rooms_call *rc, const char *after, size_t limit) {
+    sr_server *srv = rc->srv;
+    size_t total = sr_registry_room_count(srv->reg), n = 0;
+    const char **names = calloc(total ? total : 1, sizeof *names);
+    if (!names) {
+        on_room_names(rc, SR_ENOMEM, "out of memory", NULL, 0, 0);
+        return;
+    }
+    sr_registry_iter it = {0};
+    sr_room *r;
+    while ((r = sr_registry_next(srv->reg, &it)) && n < total)
+        if (r->n_members && strcmp(r->name, after) > 0) names[n++] = r->name;
+    qsort(names, n, sizeof *names, by_user);
+    on_room_names(rc, 0, NULL, names, n > limit ? limit : n, n > limit);
+    free(names);
+}
+
+int sr_presence_rooms(sr_server *srv, const sr_presence_query *q, sr_presence_rooms_fn fn, void *ud) {
+    if (!srv || !fn) return SR_EINVAL;
+    if (q && q->limit > SR_PRESENCE_LIMIT_MAX) return SR_EINVAL;
+    size_t cap = srv->cfg.max_room_len + 1;
+    char *after = calloc(1, cap);
+    if (!after) return SR_ENOMEM;
+    if (q && q->cursor && *q->cursor && rooms_cursor_decode(srv, q->cursor, after, cap) < 0) {
+        free(after);
+        return SR_EINVAL;
+    }
+    if (srv->shutting_down) {
+        free(after);
+        return SR_ECLOSED;
+    }
+    unsigned limit = q && q->limit ? q->limit : SR_PRESENCE_LIMIT_DEFAULT;
+    rooms_call *rc = calloc(1, sizeof *rc);
+    if (!rc) {
+        free(after);
+        return SR_ENOMEM;
+    }
+    rc->srv = srv;
+    rc->fn = fn;
+    rc->ud = ud;
+    int res = 0;
+    if (srv->has_adapter && srv->adapter.presence_rooms) {
+        res = srv->adapter.presence_rooms(srv->adapter.ctx, after, limit, on_room_names, rc);
+        if (res < 0) free(rc);
+    } else {
+        local_names(rc, after, limit); /* counts now, or from presence_read later */
+    }
+    free(after);
+    return res;
+}
+
+/* The answer of GET /rooms?scope=cluster. */
+static void rooms_answer(sr_conn *c, const sr_presence_room_page *p) {
+    if (p->rc < 0) {
+        failed(c, p->rc, p->why);
+        return;
+    }
+    sr_buf b;
+    sr_buf_init(&b);
+    sr_buf_puts(&b, "{\"rooms\":[");
+    for (size_t i = 0; i < p->n_rooms; i++) {
+        const sr_presence_room *it = &p->rooms[i];
+        sr_buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
+        sr_buf_json_str(&b, it->room, strlen(it->room));
+        sr_buf_printf(&b, ",\"members\":%llu,\"connections\":%llu,\"users\":%llu,\"nodes\":%llu}",
+                      (unsigned long long)it->members, (unsigned long long)it->connections,
+                      (unsigned long long)it->users, (unsigned long long)it->nodes);
+    }
+    sr_buf_puts(&b, "],\"next_cursor\":");
+    if (p->next_cursor) sr_buf_json_str(&b, p->next_cursor, strlen(p->next_cursor));
+    else sr_buf_puts(&b, "null");
+    sr_buf_printf(&b, ",\"scope\":\"%s\"}", p->cluster ? "cluster" : "node");
+    if (b.oom) sr_routes_error(c, 503, "out of memory", false);
+    else sr_routes_json(c, 200, b.p, b.len, NULL);
+    sr_buf_free(&b);
+}
+
+/* w->key[0]: 'C' while sr_presence_rooms runs (an answer then is given
+ * as the synchronous one, and w stays for the caller to free: 'D'). */
+static void on_rooms(void *ud, const sr_presence_room_page *p) {
+    sr_http_wait *w = ud;
+    sr_conn *c = w->conn;
+    if (w->key[0] == 'C') {
+        c->http->wait = NULL;
+        rooms_answer(c, p);
+        w->key[0] = 'D';
+        return;
+    }
+    if (c) {
+        c->http->wait = NULL;
+        rooms_answer(c, p);
+        sr_conn_resume(c);
+    }
+    free(w);
+}
+
+static void on_rooms_now(void *ud, const sr_presence_room_page *p) { rooms_answer(ud, p); }
 
 void sr_presence_rooms_http(sr_conn *c) {
     sr_server *srv = c->srv;
-    if (!(srv->has_adapter && srv->adapter.presence_read)) {
-        sr_info_rooms(c); /* this node is the cluster */
+    const sr_http_request *req = &c->http->req;
+    const char *limit = sr_http_query(req, "limit", 0);
+    const char *cursor = sr_http_query(req, "cursor", 0);
+    sr_presence_query q = {0};
+    char msg[200];
+    if (limit) {
+        if (!all_digits(limit, strnlen(limit, 5), 4) || strtoul(limit, NULL, 10) < 1 ||
+            strtoul(limit, NULL, 10) > SR_PRESENCE_LIMIT_MAX) {
+            snprintf(msg, sizeof msg, "limit: give a number of rooms from 1 to %d (default %d)",
+                     SR_PRESENCE_LIMIT_MAX, SR_PRESENCE_LIMIT_DEFAULT);
+            sr_routes_error(c, 400, msg, false);
+            return;
+        }
+        q.limit = (unsigned)strtoul(limit, NULL, 10);
+    }
+    if (cursor) {
+        size_t cap = srv->cfg.max_room_len + 1;
+        char *after = malloc(cap);
+        int ok = after && rooms_cursor_decode(srv, cursor, after, cap) == 0;
+        free(after);
+        if (!ok) {
+            sr_routes_error(c, 400, "cursor: give the next_cursor of the previous page", false);
+            return;
+        }
+    }
+    q.cursor = cursor;
+    if (!(srv->has_adapter && (srv->adapter.presence_rooms || srv->adapter.presence_read))) {
+        int rc = sr_presence_rooms(srv, &q, on_rooms_now, c); /* this node is the cluster */
+        if (rc < 0) failed(c, rc, NULL);
         return;
     }
-    size_t n = sr_registry_room_count(srv->reg);
-    if (n > SR_PRESENCE_ROOMS_MAX) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "scope: this node has %zu rooms; scope=cluster reads at most %d "
-                                  "(use GET /presence?room=)", n, SR_PRESENCE_ROOMS_MAX);
-        sr_routes_error(c, 400, msg, false);
-        return;
-    }
-    rooms_read *rr = calloc(1, sizeof *rr);
-    sr_http_wait *w = malloc(sizeof *w + 1);
-    if (rr) rr->items = calloc(n ? n : 1, sizeof *rr->items);
-    if (!rr || !w || !rr->items) {
-        if (rr) free(rr->items);
-        free(rr);
-        free(w);
+    sr_http_wait *w = malloc(sizeof *w + 2);
+    if (!w) {
         sr_routes_error(c, 503, "out of memory", false);
         return;
     }
     w->conn = c;
-    w->key_len = 0;
-    w->key[0] = '\0';
-    rr->w = w;
-    sr_registry_iter it = {0};
-    sr_room *r;
-    while ((r = sr_registry_next(srv->reg, &it)) && rr->n < n) {
-        rr->items[rr->n].name = strdup(r->name);
-        rr->items[rr->n++].local = r->n_members;
+    w->key_len = 1;
+    w->key[0] = 'C';
+    w->key[1] = '\0';
+    c->http->wait = w; /* linked first: on_rooms answers, at once or later */
+    int rc = sr_presence_rooms(srv, &q, on_rooms, w);
+    if (rc == 0 && w->key[0] == 'C') {
+        w->key[0] = '\0'; /* answered later */
+        return;
     }
-    c->http->wait = w;
-    rr->pending = rr->n + 1; /* + this function's own share, dropped below */
-    for (size_t i = 0; i < rr->n; i++) {
-        rooms_slot *s = malloc(sizeof *s);
-        if (s) s->rr = rr, s->i = i;
-        int rc = s && rr->items[i].name ? srv->adapter.presence_read(srv->adapter.ctx, rr->items[i].name,
-                                                                     NULL, on_room_read, s)
-                                        : SR_ENOMEM;
-        if (rc < 0) {
-            free(s);
-            if (!rr->failed)
-                snprintf(rr->why, sizeof rr->why, "%s",
-                         rc == SR_EADAPTER ? "redis unreachable" : sr_strerror(rc));
-            rr->failed = 1;
-            rr->pending--;
-        }
-    }
-    if (--rr->pending == 0) rooms_answer(rr); /* nothing went to the adapter */
+    c->http->wait = NULL;
+    if (rc < 0) failed(c, rc, rc == SR_EADAPTER ? "redis unreachable" : NULL);
+    free(w);
 }

@@ -784,8 +784,8 @@ typedef struct sr_route {
     const char *wrong_method; /* the 405's message */
 } sr_route;
 
-/* GET /rooms: this node's members, or (scope=cluster) with the cluster
- * counts of presence. */
+/* GET /rooms: this node's members, or (scope=cluster) a page of every
+ * room of the cluster with its presence counts (presence.c). */
 static void rooms_http(sr_conn *c) {
     const char *scope = sr_http_query(&c->http->req, "scope", 0);
     if (!scope || strcmp(scope, "node") == 0) sr_info_rooms(c);

@@ -253,6 +253,10 @@ static void on_command(fake_client *c, const redisReply *cmd) {
         } else {
             send_str(c, "+OK\r\n");
         }
+    } else if (arg_is(verb, "DEL") || arg_is(verb, "PEXPIRE")) {
+        send_str(c, ":0\r\n"); /* presence's room index (presence.c): none here */
+    } else if (arg_is(verb, "EVAL")) {
+        send_str(c, ":1\r\n"); /* presence's node registry and room index scripts */
     } else {
         FUZZ_CHECK(0, "unexpected command %.*s in mode %d", (int)verb->len, verb->str, H.mode);
     }

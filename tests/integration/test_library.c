@@ -15,8 +15,9 @@
  * answered mid-sweep, joins, leaves and closes between slices),
  * that sr_request_peer is the client a trusted proxy names, and
  * sr_server_room_recovered (an adapter's lost and regained subscription:
- * the gap event, once per stream), and structs from a newer header (the
- * sized calls of the ABI scheme).
+ * the gap event, once per stream), sr_presence_rooms's pages without an
+ * adapter, and structs from a newer header (the sized calls of the ABI
+ * scheme).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -316,6 +317,64 @@ static void test_room_queries_and_send(void **state) {
     assert_int_equal(sr_conn_rooms(conn, names, 8), 0);
     assert_int_equal(sr_rooms(f->srv, names, 8), 0);
     client_free(c);
+    stop_server(f);
+}
+
+/* What sr_presence_rooms gave: "<name>:<members>:<connections>:<nodes>"
+ * joined by ',', and the next cursor. */
+typedef struct rooms_seen {
+    int calls, rc, cluster;
+    char list[256];
+    char next[64];
+} rooms_seen;
+
+static void on_rooms_page(void *ud, const sr_presence_room_page *p) {
+    rooms_seen *s = ud;
+    s->calls++;
+    s->rc = p->rc;
+    s->cluster = p->cluster;
+    size_t len = 0;
+    s->list[0] = '\0';
+    for (size_t i = 0; i < p->n_rooms; i++)
+        len += (size_t)snprintf(s->list + len, sizeof s->list - len, "%s%s:%llu:%llu:%llu", i ? "," : "",
+                                p->rooms[i].room, (unsigned long long)p->rooms[i].members,
+                                (unsigned long long)p->rooms[i].connections,
+                                (unsigned long long)p->rooms[i].nodes);
+    snprintf(s->next, sizeof s->next, "%s", p->next_cursor ? p->next_cursor : "");
+}
+
+/* sr_presence_rooms without an adapter: this node's rooms by name, paged
+ * by the hex cursor, answered before the call returns. */
+static void test_presence_rooms_local(void **state) {
+    (void)state;
+    fixture *f = start_server();
+    client *c = open_stream(f, "/sse?room=z&room=y&room=x");
+    client *d = open_stream(f, "/sse?room=y");
+    rooms_seen s = {0};
+    sr_presence_query q = {.limit = 2};
+    assert_int_equal(sr_presence_rooms(f->srv, &q, on_rooms_page, &s), 0);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.rc, 0);
+    assert_int_equal(s.cluster, 0);
+    assert_string_equal(s.list, "x:1:1:1,y:2:2:1");
+    assert_string_equal(s.next, "79"); /* "y" */
+    q.cursor = "79";
+    assert_int_equal(sr_presence_rooms(f->srv, &q, on_rooms_page, &s), 0);
+    assert_int_equal(s.calls, 2);
+    assert_string_equal(s.list, "z:1:1:1");
+    assert_string_equal(s.next, "");
+    assert_int_equal(sr_presence_rooms(f->srv, NULL, on_rooms_page, &s), 0);
+    assert_string_equal(s.list, "x:1:1:1,y:2:2:1,z:1:1:1");
+
+    sr_presence_query bad_limit = {.limit = 1001}, bad_cursor = {.cursor = "zz"},
+                      bad_name = {.cursor = "7b787d"}; /* "{x}" */
+    assert_int_equal(sr_presence_rooms(f->srv, &bad_limit, on_rooms_page, &s), SR_EINVAL);
+    assert_int_equal(sr_presence_rooms(f->srv, &bad_cursor, on_rooms_page, &s), SR_EINVAL);
+    assert_int_equal(sr_presence_rooms(f->srv, &bad_name, on_rooms_page, &s), SR_EINVAL);
+    assert_int_equal(sr_presence_rooms(f->srv, NULL, NULL, NULL), SR_EINVAL);
+    assert_int_equal(s.calls, 3);
+    client_free(c);
+    client_free(d);
     stop_server(f);
 }
 
@@ -1146,6 +1205,7 @@ int main(void) {
         cmocka_unit_test(test_trusted_proxy_peer),
         cmocka_unit_test(test_room_recovered),
         cmocka_unit_test(test_newer_header_structs),
+        cmocka_unit_test(test_presence_rooms_local),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     /* every server was freed: nothing of theirs may stay on the loop */

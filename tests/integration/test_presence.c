@@ -7,8 +7,11 @@
  * Redis restart that lost everything, the answers of a node without Redis,
  * users counted by JWT "sub" (once in users, per tab in connections) and
  * paged, join/leave events once per user and none for a reconnect within
- * the debounce, a killed node's users leaving, and the 400s for a bad
- * room, limit or cursor.
+ * the debounce, a killed node's users leaving, the 400s for a bad
+ * room, limit or cursor, and GET /rooms?scope=cluster paging every room
+ * with members on a live node (a room only on another node listed, and
+ * gone with that node), and that a read is one Redis command once its
+ * nodes are known (classic mode).
  *
  * Every check waits on state (a bounded poll of /presence), never a fixed
  * sleep: the nodes write their counts coalesced, a few ms after a change.
@@ -236,7 +239,7 @@ static void test_killed_node_drops_out(void **state)
     assert_int_equal(srt_http_get(nodes[0].port, "/rooms?scope=cluster", &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\"rooms\":[{\"name\":\"lobby\",\"members\":5,\"connections\":8,"
-                                "\"users\":0,\"nodes\":2}],\"scope\":\"cluster\"}\n");
+                                "\"users\":0,\"nodes\":2}],\"next_cursor\":null,\"scope\":\"cluster\"}\n");
     srt_response_free(&r);
     assert_int_equal(srt_http_get(nodes[0].port, "/rooms?scope=galaxy", &r), 0);
     assert_int_equal(r.status, 400);
@@ -314,6 +317,12 @@ static void test_single_node_and_bad_input(void **state)
     free(body);
     assert_int_equal(presence(p->port, "empty", &conns, &n, NULL), 200);
     assert_int_equal(conns, 0);
+    srt_response rooms;
+    assert_int_equal(srt_http_get(p->port, "/rooms?scope=cluster&limit=5", &rooms), 0);
+    assert_int_equal(rooms.status, 200);
+    assert_string_equal(rooms.body, "{\"rooms\":[{\"name\":\"solo\",\"members\":2,\"connections\":2,"
+                                    "\"users\":0,\"nodes\":1}],\"next_cursor\":null,\"scope\":\"node\"}\n");
+    srt_response_free(&rooms);
 
     static const struct {
         const char *path;
@@ -532,6 +541,167 @@ static void test_members_paged(void **state)
     backend_stop();
 }
 
+/* Every page of GET /rooms?scope=cluster&limit=<limit> on port, walked
+ * by next_cursor: "<name>:<members>:<connections>:<nodes>" joined by ','
+ * into out; each page holds at most `limit` rooms, all in name order.
+ * False when a page was not a 200 (out then says why). */
+static bool cluster_rooms(int port, int limit, char *out, size_t cap)
+{
+    char cursor[600] = "", last[256] = "";
+    size_t len = 0;
+    out[0] = '\0';
+    for (int pages = 0; pages < 1000; pages++) {
+        char path[800];
+        snprintf(path, sizeof path, "/rooms?scope=cluster&limit=%d%s%s", limit,
+                 cursor[0] ? "&cursor=" : "", cursor);
+        srt_response r = {0};
+        if (srt_http_get(port, path, &r) < 0 || r.status != 200) {
+            snprintf(out, cap, "%s: status %d %s", path, r.status, r.body ? r.body : "");
+            srt_response_free(&r);
+            return false;
+        }
+        assert_true(srt_json_valid(r.body, r.body_len));
+        const char *rooms;
+        size_t rlen, n = 0;
+        assert_true(srt_json_member(r.body, r.body_len, "rooms", &rooms, &rlen));
+        const char *e;
+        size_t elen;
+        for (; srt_json_array_elem(rooms, rlen, n, &e, &elen); n++) {
+            char *one = strndup(e, elen);
+            char *name = srt_json_string(one, "name");
+            long long m = -1, conns = -1, k = -1;
+            assert_non_null(name);
+            assert_true(srt_json_int(one, "members", &m) && srt_json_int(one, "connections", &conns) &&
+                        srt_json_int(one, "nodes", &k));
+            if (strcmp(name, last) <= 0) fail_msg("%s after %s: not in name order", name, last);
+            snprintf(last, sizeof last, "%s", name);
+            len += (size_t)snprintf(out + len, cap - len, "%s%s:%lld:%lld:%lld", len ? "," : "", name, m,
+                                    conns, k);
+            assert_true(len < cap);
+            free(name);
+            free(one);
+        }
+        assert_true(n <= (size_t)limit);
+        char *next = srt_json_string(r.body, "next_cursor");
+        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+        free(next);
+        srt_response_free(&r);
+        if (!cursor[0]) return true;
+    }
+    fail_msg("GET /rooms?scope=cluster: no last page after 1000 pages");
+    return false;
+}
+
+/* Polls cluster_rooms until it gives `want`. */
+static void wait_cluster_rooms(int port, int limit, const char *want, int timeout_ms)
+{
+    int64_t deadline = srt_now_ms() + timeout_ms;
+    char have[4096];
+    do {
+        if (cluster_rooms(port, limit, have, sizeof have) && strcmp(have, want) == 0) return;
+        srt_sleep_ms(20);
+    } while (srt_ms_left(deadline) > 0);
+    fail_msg("rooms of the cluster on port %d (limit %d): %s, want %s", port, limit, have, want);
+}
+
+/* GET /rooms?scope=cluster lists the rooms with members on any live node,
+ * paged: a room only on node B is listed by node A, and goes with B when
+ * B is killed (within B's TTL, no sweeper). */
+static void test_cluster_room_list(void **state)
+{
+    (void)state;
+    backend_start();
+    const char *const extra[] = {"--presence-ttl-ms", "1500", NULL};
+    for (int i = 0; i < 2; i++) node_start(i, extra);
+    for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    srt_sse a[3], b[5];
+    open_n(a, 2, nodes[0].port, "/sse?room=r1");
+    open_n(a + 2, 1, nodes[0].port, "/sse?room=r3");
+    open_n(b, 3, nodes[1].port, "/sse?room=only-b");
+    open_n(b + 3, 1, nodes[1].port, "/sse?room=r2");
+    open_n(b + 4, 1, nodes[1].port, "/sse?room=r3");
+    /* name:members (this node's):connections:nodes */
+    wait_cluster_rooms(nodes[0].port, 1, "only-b:0:3:1,r1:2:2:1,r2:0:1:1,r3:1:2:2", WAIT_MS);
+    wait_cluster_rooms(nodes[0].port, 3, "only-b:0:3:1,r1:2:2:1,r2:0:1:1,r3:1:2:2", WAIT_MS);
+    wait_cluster_rooms(nodes[1].port, 100, "only-b:3:3:1,r1:0:2:1,r2:1:1:1,r3:1:2:2", WAIT_MS);
+
+    static const struct {
+        const char *path;
+        const char *says;
+    } bad[] = {
+        {"/rooms?scope=cluster&limit=0", "limit: give a number of rooms from 1 to 1000"},
+        {"/rooms?scope=cluster&limit=1001", "limit: give a number of rooms from 1 to 1000"},
+        {"/rooms?scope=cluster&limit=x", "limit: give a number of rooms from 1 to 1000"},
+        {"/rooms?scope=cluster&cursor=zz", "cursor: give the next_cursor of the previous page"},
+        {"/rooms?scope=cluster&cursor=723", "cursor: give the next_cursor of the previous page"},
+        {"/rooms?scope=cluster&cursor=7b787d", "cursor: give the next_cursor of the previous page"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        srt_response r;
+        assert_int_equal(srt_http_get(nodes[0].port, bad[i].path, &r), 0);
+        if (r.status != 400 || !strstr(r.body, bad[i].says))
+            fail_msg("%s: %d %s", bad[i].path, r.status, r.body);
+        srt_response_free(&r);
+    }
+
+    assert_int_equal(srt_proc_signal(&nodes[1], SIGKILL), 0);
+    srt_proc_wait(&nodes[1], 5000);
+    int64_t killed = srt_now_ms();
+    wait_cluster_rooms(nodes[0].port, 1, "r1:2:2:1,r3:1:1:1", 1500 + 5000);
+    print_message("killed node's rooms gone from the list after %lld ms (ttl 1500)\n",
+                  (long long)(srt_now_ms() - killed));
+    close_n(a, 3);
+    close_n(b, 5);
+    wait_cluster_rooms(nodes[0].port, 2, "", WAIT_MS);
+    srt_check_stop(&nodes[0]);
+    backend_stop();
+}
+
+/* Redis's count of calls of `cmd` (INFO commandstats), 0 when never called. */
+static long long redis_calls(const char *cmd)
+{
+    redisReply *r = srt_redis_command(redis, "INFO commandstats");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    char want[64];
+    snprintf(want, sizeof want, "cmdstat_%s:calls=", cmd);
+    const char *at = strstr(r->str, want);
+    long long n = at ? atoll(at + strlen(want)) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* A read of a room whose nodes the reader knows is one command in classic
+ * mode: the script reads the liveness keys itself (no GET per node, and no
+ * second round trip). */
+static void test_read_one_command(void **state)
+{
+    (void)state;
+    backend_start();
+    for (int i = 0; i < 2; i++) node_start(i, NULL);
+    for (int i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    srt_sse a[2], b[1];
+    open_n(a, 2, nodes[0].port, "/sse?room=lobby");
+    open_n(b, 1, nodes[1].port, "/sse?room=lobby");
+    wait_presence(nodes[0].port, "lobby", 3, 2, WAIT_MS); /* node-b is known from here on */
+    long long gets = redis_calls("get"), evals = redis_calls("eval");
+    enum { READS = 20 };
+    long long conns = -1, n = -1;
+    for (int i = 0; i < READS; i++) {
+        assert_int_equal(presence(nodes[0].port, "lobby", &conns, &n, NULL), 200);
+        assert_int_equal(conns, 3);
+        assert_int_equal(n, 2);
+    }
+    long long got = redis_calls("get") - gets, evaled = redis_calls("eval") - evals;
+    print_message("%d reads: %lld GET, %lld EVAL\n", READS, got, evaled);
+    assert_int_equal(got, 0);
+    assert_true(evaled >= READS);
+    close_n(a, 2);
+    close_n(b, 1);
+    for (int i = 0; i < 2; i++) srt_check_stop(&nodes[i]);
+    backend_stop();
+}
+
 /* SR_PRESENCE_CLUSTER=1: only the cluster-mode group (registered as its
  * own ctest, test_presence_cluster). */
 int main(void)
@@ -543,12 +713,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exact_under_churn, classic_setup, teardown),
         cmocka_unit_test_setup_teardown(test_users_and_events, classic_setup, teardown),
         cmocka_unit_test_setup_teardown(test_members_paged, classic_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_room_list, classic_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_one_command, classic_setup, teardown),
     };
     const struct CMUnitTest in_cluster[] = {
         cmocka_unit_test_setup_teardown(test_exact_under_churn, cluster_setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_node_drops_out, cluster_setup, teardown),
         cmocka_unit_test_setup_teardown(test_users_and_events, cluster_setup, teardown),
         cmocka_unit_test_setup_teardown(test_members_paged, cluster_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_room_list, cluster_setup, teardown),
     };
     const char *mode = getenv("SR_PRESENCE_CLUSTER");
     if (mode && strcmp(mode, "1") == 0) return cmocka_run_group_tests_name("cluster", in_cluster, NULL, NULL);
