@@ -118,7 +118,12 @@ struct sr_conn {
     sr_frame **q;
     uint32_t q_head, q_len, q_cap, q_off;
     size_t q_bytes;
-    sr_write *inflight;         /* at most one uv_write at a time */
+    union {
+        sr_write *inflight;     /* with a handle: at most one uv_write at a time */
+        sr_conn *reap_next;     /* without one (it never writes through libuv),
+                                   once closed: the server's list of
+                                   connections to free (idle.c) */
+    };
     struct sr_transport *xport; /* NULL: plain TCP; else TLS (transport.h),
                                    owned by whoever owns the writes */
     struct sr_h2_conn *h2;      /* an HTTP/2 connection: its session (h2conn.c) */
@@ -164,8 +169,6 @@ struct sr_conn {
     uint64_t auth_subject;      /* with auth: its token's subject hash
                                    (sr_auth_subject_hash); 0: unknown */
     sr_frame *q_inline[2];      /* ring storage before it needs the heap */
-    sr_conn *reap_next;         /* closed without a handle: the server's list
-                                   of connections to free (idle.c) */
 };
 
 /* One copy of a remote message: the room it came in for and the delivery
