@@ -6,7 +6,9 @@
  * PROXY protocol header (clients.c) first has it parsed, its bytes kept
  * until the header is complete; while the connection reads
  * requests the HTTP parser copies what it keeps, and once it is a stream
- * reads are only watched for EOF, so a stream holds no read buffer. While a
+ * reads are only watched for EOF, so a stream holds no read buffer; a plain
+ * stream's socket then leaves its libuv handle for the server's idle set
+ * (idle.c: c->tcp NULL, c->fd), so an idle stream holds no handle. While a
  * response waits for the adapter (a sequenced publish), later pipelined
  * requests are held unparsed, so responses keep the order of requests;
  * past a bound reading stops until the response is out. A plain publish
@@ -39,7 +41,8 @@
  * (sr_transport_send, transport.h: plain TCP is one sendmsg over all
  * queued frames, TLS seals them first), and hands any rest to a single
  * uv_write (the frames, or the transport's sealed bytes) whose callback
- * continues. Reads go through the transport too: a TLS connection's bytes
+ * continues; a stream without a handle instead has the idle set watch its
+ * socket for writable, and flushes again then. Reads go through the transport too: a TLS connection's bytes
  * are opened (handshake answers queued as the transport's pending bytes)
  * before the HTTP layer sees plaintext. A stream whose queued bytes would pass the limit is
  * doomed (closed as a slow consumer once the current fan-out is over), so

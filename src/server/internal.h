@@ -9,7 +9,7 @@
  * sequence.c ordered event ids, limits.c connections per client address
  * and refusal counters, clients.c where a client's address comes from
  * behind proxies, writer.c writer threads, h2conn.c HTTP/2 connections
- * and their streams).
+ * and their streams, idle.c streams without a libuv handle).
  */
 #ifndef SR_SERVER_INTERNAL_H
 #define SR_SERVER_INTERNAL_H
