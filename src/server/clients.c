@@ -90,7 +90,7 @@ static bool trusted(const sr_server *srv, const sr_ip *ip) {
 static int tcp_peer(sr_conn *c, sr_ip *out) {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return -1;
+    if (uv_tcp_getpeername(c->tcp, (struct sockaddr *)&ss, &len) != 0) return -1;
     if (ss.ss_family == AF_INET6) {
         memcpy(out->b, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
         return 0;

@@ -6,7 +6,9 @@
  * PROXY protocol header (clients.c) first has it parsed, its bytes kept
  * until the header is complete; while the connection reads
  * requests the HTTP parser copies what it keeps, and once it is a stream
- * reads are only watched for EOF, so a stream holds no read buffer. While a
+ * reads are only watched for EOF, so a stream holds no read buffer; a plain
+ * stream's socket then leaves its libuv handle for the server's idle set
+ * (idle.c: c->tcp NULL, c->fd), so an idle stream holds no handle. While a
  * response waits for the adapter (a sequenced publish), later pipelined
  * requests are held unparsed, so responses keep the order of requests;
  * past a bound reading stops until the response is out. A plain publish
@@ -39,7 +41,8 @@
  * (sr_transport_send, transport.h: plain TCP is one sendmsg over all
  * queued frames, TLS seals them first), and hands any rest to a single
  * uv_write (the frames, or the transport's sealed bytes) whose callback
- * continues. Reads go through the transport too: a TLS connection's bytes
+ * continues; a stream without a handle instead has the idle set watch its
+ * socket for writable, and flushes again then. Reads go through the transport too: a TLS connection's bytes
  * are opened (handshake answers queued as the transport's pending bytes)
  * before the HTTP layer sees plaintext. A stream whose queued bytes would pass the limit is
  * doomed (closed as a slow consumer once the current fan-out is over), so
@@ -110,7 +113,7 @@ static void start_timer(sr_conn *c, uint32_t ms);
  * requests: a request's own deadline stays strict (slowloris). */
 static int unread_bytes_waiting(sr_conn *c) {
     uv_os_fd_t fd;
-    if (c->read_stopped || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return 0;
+    if (c->read_stopped || uv_fileno((uv_handle_t *)c->tcp, &fd) != 0) return 0;
     char byte;
     return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
@@ -121,7 +124,7 @@ static int unread_bytes_waiting(sr_conn *c) {
 static int kernel_queue_moved(sr_conn *c) {
     uv_os_fd_t fd;
     int outq = 0;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQ, &outq) != 0) return 0;
+    if (uv_fileno((uv_handle_t *)c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQ, &outq) != 0) return 0;
     if ((uint32_t)outq == c->http->out_kq) return 0;
     c->http->out_kq = (uint32_t)outq;
     return 1;
@@ -133,7 +136,7 @@ static int kernel_queue_moved(sr_conn *c) {
  * too. */
 static int output_stalled(sr_conn *c) {
     sr_conn_http *hs = c->http;
-    size_t wq = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    size_t wq = uv_stream_get_write_queue_size((const uv_stream_t *)c->tcp);
     uint64_t now = uv_now(c->srv->loop);
     if (wq != hs->out_wq) {
         hs->out_wq = wq;
@@ -208,12 +211,15 @@ sr_conn *sr_conn_new(sr_server *srv) {
     sr_conn *c = calloc(1, sizeof(*c));
     if (!c) return NULL;
     c->http = calloc(1, sizeof(*c->http));
-    if (!c->http || uv_tcp_init(srv->loop, &c->tcp) != 0) {
+    c->tcp = malloc(sizeof(*c->tcp));
+    if (!c->http || !c->tcp || uv_tcp_init(srv->loop, c->tcp) != 0) {
+        free(c->tcp);
         free(c->http);
         free(c);
         return NULL;
     }
-    c->tcp.data = c;
+    c->tcp->data = c;
+    c->fd = -1;
     c->srv = srv;
     c->id = srv->next_conn_id++;
     c->http->out_ms = uv_now(srv->loop);
@@ -257,8 +263,8 @@ static size_t backlog_limit(const sr_conn *c) {
 }
 
 static void stop_reading(sr_conn *c) {
-    if (c->read_stopped) return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->read_stopped || !c->tcp) return;
+    uv_read_stop((uv_stream_t *)c->tcp);
     c->read_stopped = 1;
 }
 
@@ -275,9 +281,9 @@ static void hold_bytes(sr_conn *c, const char *data, size_t len) {
 }
 
 int sr_conn_start(sr_conn *c) {
-    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_nodelay(c->tcp, 1);
     start_timer(c, c->srv->cfg.request_timeout_ms);
-    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    int rc = uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read);
     if (rc != 0) {
         sr_conn_close_now(c);
         return SR_EIO;
@@ -535,7 +541,7 @@ static void feed_held(sr_conn *c) {
     if (c->read_stopped && c->http && !c->http->backlog && !c->http->eof &&
         c->http->held.len <= hold_limit(c) && !c->closing && !c->end_after_flush) {
         c->read_stopped = 0;
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) sr_conn_close_now(c);
+        if (uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read) != 0) sr_conn_close_now(c);
     }
     end_after_eof(c);
     sr_server_close_doomed(c->srv);
@@ -795,9 +801,9 @@ static void flush_queue(sr_conn *c) {
         sr_h2c_flush(c);
         return;
     }
-    if (c->closing || c->inflight || c->wslot) return;
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+    if (c->closing || c->inflight || c->wslot || c->out_wait) return;
+    uv_os_fd_t fd = c->fd; /* a stream without a handle (idle.c) */
+    if (c->tcp && uv_fileno((uv_handle_t *)c->tcp, &fd) != 0) {
         sr_conn_close_now(c);
         return;
     }
@@ -818,6 +824,10 @@ static void flush_queue(sr_conn *c) {
             if (w > 0) continue; /* all of it: more may be queued */
             break; /* TLS before its handshake is done: answers wait for it */
         }
+        if (!c->tcp) { /* the socket is full: its writable event goes on (idle.c) */
+            if (sr_idle_want_out(c, true) != 0) sr_conn_close_now(c);
+            return;
+        }
         /* the socket is full: hand the rest to libuv and continue in on_write */
         sr_write *wr = c->srv->free_writes;
         if (wr) {
@@ -836,7 +846,7 @@ static void flush_queue(sr_conn *c) {
             n = fill_iov(c, iov, SR_MAX_IOV);
             wr->n_frames = (uint32_t)n;
         }
-        if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+        if (uv_write(&wr->req, (uv_stream_t *)c->tcp, iov, (unsigned)n, on_write) != 0) {
             wr->next_free = c->srv->free_writes;
             c->srv->free_writes = wr;
             sr_conn_close_now(c);
@@ -880,6 +890,8 @@ static void on_write(uv_write_t *req, int status) {
     }
     consume(c, bytes);
     sr_conn_flush(c);
+    /* a stream that waited for this write: idle again, without its handle */
+    if (!c->inflight && c->kind == SR_CONN_STREAM) sr_idle_take(c);
 }
 
 void sr_server_flush_dirty(sr_server *srv) {
@@ -902,8 +914,7 @@ void sr_server_close_doomed(sr_server *srv) {
     }
 }
 
-static void on_conn_closed(uv_handle_t *h) {
-    sr_conn *c = h->data;
+void sr_conn_free(sr_conn *c) {
     sr_server *srv = c->srv;
     while (c->q_len > 0) {
         sr_frame_unref(c->q[c->q_head]);
@@ -922,6 +933,18 @@ static void on_conn_closed(uv_handle_t *h) {
     free(c->user);
     free(c);
     sr_server_conn_gone(srv);
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+    sr_conn *c = h->data;
+    free(h);
+    sr_conn_free(c);
+}
+
+/* Closes c's socket: its handle, or the fd of a stream without one. */
+static void close_socket(sr_conn *c) {
+    if (c->tcp) uv_close((uv_handle_t *)c->tcp, on_conn_closed);
+    else sr_idle_close_fd(c);
 }
 
 /* Takes a stream out of its rooms and tells the embedder, once. */
@@ -945,12 +968,13 @@ void sr_conn_close_now(sr_conn *c) {
     release_http_state(c);
     if (c->h2) sr_h2c_closing(c);         /* its streams close with it */
     if (c->h2s) sr_h2c_stream_closed(c);  /* ends or resets its stream */
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->tcp) uv_read_stop((uv_stream_t *)c->tcp);
+    else sr_idle_forget(c);
     if (c->wslot) { /* the socket closes once its writer let go of it */
         sr_writer_detach(c);
         return;
     }
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    close_socket(c);
 }
 
 void sr_conn_writer_gone(sr_conn *c, sr_gone_reason why) {
@@ -962,7 +986,7 @@ void sr_conn_writer_gone(sr_conn *c, sr_gone_reason why) {
         sr_conn_close_now(c);
         return;
     }
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    close_socket(c);
 }
 
 struct sr_transport *sr_conn_transport(const sr_conn *c) {
@@ -999,6 +1023,9 @@ void sr_conn_become_stream(sr_conn *c) {
     srv->stats.streams++;
     srv->stats.streams_total++;
     sr_server_id_insert(srv, c);
+    /* its socket leaves its handle when nothing needs it (idle.c); -1: it
+     * keeps it */
+    sr_idle_take(c);
     /* -1: it stays on this loop; an HTTP/2 stream always does (its bytes
      * go through its parent's session) */
     if (srv->writers && !c->h2s) sr_writer_attach(c);

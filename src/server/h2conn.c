@@ -363,7 +363,7 @@ void sr_h2c_flush(sr_conn *c) {
 static void flush_more(sr_conn *c) {
     struct sr_h2_conn *hc = c->h2;
     uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+    if (uv_fileno((uv_handle_t *)c->tcp, &fd) != 0) {
         sr_conn_close_now(c);
         return;
     }
@@ -400,7 +400,7 @@ static void flush_more(sr_conn *c) {
             hc->w_bytes = segs_to_iov(segs, n, iov);
             if (n == 0) break;
         }
-        if (uv_write(&hc->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_h2_write) != 0) {
+        if (uv_write(&hc->wreq, (uv_stream_t *)c->tcp, iov, (unsigned)n, on_h2_write) != 0) {
             sr_conn_close_now(c);
             return;
         }

@@ -9,7 +9,7 @@
  * sequence.c ordered event ids, limits.c connections per client address
  * and refusal counters, clients.c where a client's address comes from
  * behind proxies, writer.c writer threads, h2conn.c HTTP/2 connections
- * and their streams).
+ * and their streams, idle.c streams without a libuv handle).
  */
 #ifndef SR_SERVER_INTERNAL_H
 #define SR_SERVER_INTERNAL_H
@@ -105,7 +105,9 @@ typedef struct sr_write {
 } sr_write;
 
 struct sr_conn {
-    uv_tcp_t tcp; /* first member: a uv_handle_t* is an sr_conn* */
+    uv_tcp_t *tcp;              /* its socket's handle (tcp->data is the
+                                   connection); NULL once it is an idle
+                                   stream watched by idle.c through fd */
     sr_server *srv;
     sr_member member;
     uint64_t id;
@@ -120,7 +122,12 @@ struct sr_conn {
     sr_frame **q;
     uint32_t q_head, q_len, q_cap, q_off;
     size_t q_bytes;
-    sr_write *inflight;         /* at most one uv_write at a time */
+    union {
+        sr_write *inflight;     /* with a handle: at most one uv_write at a time */
+        sr_conn *reap_next;     /* without one (it never writes through libuv),
+                                   once closed: the server's list of
+                                   connections to free (idle.c) */
+    };
     struct sr_transport *xport; /* NULL: plain TCP; else TLS (transport.h),
                                    owned by whoever owns the writes */
     struct sr_h2_conn *h2;      /* an HTTP/2 connection: its session (h2conn.c) */
@@ -138,9 +145,13 @@ struct sr_conn {
     uint8_t w_end_sent : 1;     /* writer threads: end asked (writer.c) */
     uint8_t w_detach_sent : 1;  /* writer threads: detach asked */
     uint8_t notify_sent : 1;    /* TLS: close_notify queued after the last answer */
+    uint8_t out_wait : 1;       /* idle.c: its full socket is watched for writable */
     uint16_t wix;               /* writer threads: its writer */
     uint32_t wslot;             /* writer threads: slot + 1; 0 = written here */
     uint32_t requests;          /* requests read on this connection */
+    int fd;                     /* without a handle (tcp NULL): its socket,
+                                   watched by the server's idle set (idle.c);
+                                   -1 once closed */
     struct sr_addr_count *addr; /* its client address's entry (limits.c) */
     char *user;                 /* the "sub" of the JWT that opened the
                                    stream (auth.c), NULL: anonymous;
@@ -400,6 +411,11 @@ struct sr_server {
     void *ticket_claim_ctx;
     sr_sweep sweep;             /* the batch being delivered in slices (batch.c) */
     bool sweeping;              /* inside a slice: barriers are no-ops there */
+    /* streams without a libuv handle (idle.c) */
+    int idle_epfd;              /* their epoll set; -1: not made yet */
+    uv_poll_t idle_poll;        /* watches idle_epfd on the loop */
+    bool idle_poll_open;
+    sr_conn *reap;              /* closed ones to free at the end of the turn */
 };
 
 /* conn.c */
@@ -437,6 +453,26 @@ void sr_conn_mark_dirty(sr_conn *c);
 void sr_conn_doom(sr_conn *c);              /* close once the fan-out is over */
 /* TLS: ALPN chose h2, so the connection speaks HTTP/2 from its first byte. */
 void sr_conn_use_h2(sr_conn *c);
+
+/* idle.c: streams without a libuv handle */
+/* Moves c's socket out of its uv_tcp_t (closed and freed) into the
+ * server's idle set: a plain stream not written by this loop right now.
+ * 0, or -1 when it keeps its handle (TLS, HTTP/2, a write in flight, no
+ * fd to spare). */
+int sr_idle_take(sr_conn *c);
+/* A full socket: watch it for writable (then sr_conn_flush) or stop.
+ * 0, or -1 (epoll failed: close it). */
+int sr_idle_want_out(sr_conn *c, bool on);
+/* Stops watching c's socket (it is closing; the fd stays open). */
+void sr_idle_forget(sr_conn *c);
+/* Closes c's socket and frees c at the end of the loop turn. */
+void sr_idle_close_fd(sr_conn *c);
+/* Frees the connections closed so far (end of the flush check, shutdown). */
+void sr_idle_reap(sr_server *srv);
+/* Closes the idle set's poll handle (at shutdown; counted in open_handles). */
+void sr_idle_shutdown(sr_server *srv, uv_close_cb done);
+/* conn.c: frees a connection whose socket is closed. */
+void sr_conn_free(sr_conn *c);
 
 /* h2conn.c: HTTP/2 connections (c->h2) and their streams (c->h2s) */
 int sr_h2c_start(sr_conn *c);                 /* the preface came: c speaks HTTP/2 */

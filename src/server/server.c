@@ -186,6 +186,7 @@ int sr_server_new_(sr_server **out, uv_loop_t *loop, const sr_config *in, size_t
     sr_server *srv = calloc(1, sizeof(*srv));
     if (!srv) return SR_ENOMEM;
     srv->listen_fd = srv->reserve_fd = -1;
+    srv->idle_epfd = -1;
     uv_timeval64_t now;
     if (uv_gettimeofday(&now) == 0)
         srv->created_unix_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_usec / 1000;
@@ -273,6 +274,7 @@ static void on_flush_check(uv_check_t *h) {
         uv_idle_stop(&srv->flush_idle);
     else
         sr_server_want_check(srv);
+    sr_idle_reap(srv); /* last: nothing of this turn points at them now */
 }
 
 static void on_heartbeat(uv_timer_t *t) {
@@ -361,7 +363,7 @@ static void take_connection(sr_server *srv, int fd) {
         srv->stats.rejected_requests++;
         return;
     }
-    if (uv_tcp_open(&c->tcp, fd) != 0) {
+    if (uv_tcp_open(c->tcp, fd) != 0) {
         close(fd);
         sr_conn_close_now(c);
         return;
@@ -554,6 +556,7 @@ static void close_server_handles(sr_server *srv) {
     if (!srv->handles_ready) return;
     srv->handles_ready = false;
     sr_writers_stop(srv); /* streams they still hold close now */
+    sr_idle_shutdown(srv, on_server_handle_closed); /* and are freed */
     uv_close((uv_handle_t *)&srv->flush_check, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->flush_idle, on_server_handle_closed);
     uv_close((uv_handle_t *)&srv->heartbeat_timer, on_server_handle_closed);

@@ -82,9 +82,10 @@ static void push(sr_conn *c, int op, void *ptr) {
 int sr_writer_attach(sr_conn *c) {
     sr_server *srv = c->srv;
     struct sr_writers *set = srv->writers;
-    if (!set || set->stopped || c->inflight || c->closing) return -1;
-    uv_os_fd_t fd;
-    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || fd < 0 || fd > (INT32_MAX >> 2)) return -1;
+    if (!set || set->stopped || c->inflight || c->out_wait || c->closing) return -1;
+    uv_os_fd_t fd = c->fd; /* a stream without a handle (idle.c) */
+    if (c->tcp && uv_fileno((uv_handle_t *)c->tcp, &fd) != 0) return -1;
+    if (fd < 0 || fd > (INT32_MAX >> 2)) return -1;
     sr_writer *w = &set->w[0];
     for (unsigned i = 1; i < set->n; i++)
         if (set->w[i].live < w->live) w = &set->w[i];

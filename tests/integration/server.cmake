@@ -15,3 +15,6 @@ endforeach()
 foreach(t test_server_basic test_server_errors test_server_streams)
   set_property(TEST integration.${t}.threads2 APPEND PROPERTY LABELS tsan)
 endforeach()
+# Idle streams without a libuv TCP handle (src/server/idle.c), in process,
+# with and without writer threads.
+sr_integration_test(test_idle_streams)

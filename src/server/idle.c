@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * idle.c: streams without a libuv handle.
+ *
+ * Once a connection is a plain SSE stream (not TLS, not HTTP/2), the main
+ * loop needs little of its socket: it notices the client going away (EOF
+ * or an error; what a client sends on a stream is read and dropped) and,
+ * without writer threads, writes to it and waits for writable when the
+ * socket is full. A uv_tcp_t (248 bytes) for that was the biggest part of
+ * an idle stream's memory, so the socket moves out of it: it is dup'd, the
+ * handle is closed (closing the old fd) and freed, and the new fd joins one
+ * epoll set of the server's own, which a single uv_poll_t watches on the
+ * main loop (an epoll fd is itself pollable). Per stream that leaves the
+ * kernel's epoll item and c->fd. TLS streams (their transport reads
+ * close_notify) and HTTP/2 connections keep their handle, and so does a
+ * stream with a uv_write in flight until it completes (conn.c's on_write
+ * moves it then).
+ *
+ * Events (level-triggered): readable, peer closed or error: the socket is
+ * read into the server's scratch buffer until it would block, a few reads
+ * at most per event as libuv does; EOF or an error closes the stream
+ * (sr_conn_close_now). Writable, watched only while a send found the
+ * socket full (sr_idle_want_out, from conn.c's flush): the flush goes on.
+ * With writer threads the writer writes to the same fd from its own loop
+ * (writer.c) and this set only reads; the fd is closed after the writer's
+ * "gone", as the handle was.
+ *
+ * Freeing: a connection with a handle is freed by the handle's close
+ * callback, after the loop turn's callbacks. One without is put on the
+ * server's reap list when its socket closes and freed at the end of the
+ * flush check (server.c), when none of the turn's lists (dirty, doomed, a
+ * batch of events here) can point at it any more, and at shutdown.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/internal.h"
+
+#define SR_IDLE_EVENTS 256 /* events taken per wake-up */
+#define SR_IDLE_READS 32   /* reads per event for a client that keeps sending */
+
+static void on_idle_events(uv_poll_t *h, int status, int events);
+
+/* The idle set, made at the first stream that can use it. */
+static int idle_set_open(sr_server *srv) {
+    if (srv->idle_poll_open) return 0;
+    if (!srv->handles_ready) return -1; /* not listening, or shutting down */
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return -1;
+    if (uv_poll_init(srv->loop, &srv->idle_poll, ep) != 0) {
+        close(ep);
+        return -1;
+    }
+    srv->idle_poll.data = srv;
+    if (uv_poll_start(&srv->idle_poll, UV_READABLE, on_idle_events) != 0) {
+        /* closed like the server's other handles: it was initialised */
+        srv->idle_epfd = ep;
+        srv->idle_poll_open = true;
+        return -1;
+    }
+    srv->idle_epfd = ep;
+    srv->idle_poll_open = true;
+    return 0;
+}
+
+static void on_handle_freed(uv_handle_t *h) {
+    free(h);
+}
+
+int sr_idle_take(sr_conn *c) {
+    sr_server *srv = c->srv;
+    if (!c->tcp || c->xport || c->h2 || c->h2s || c->inflight || c->closing || c->kind != SR_CONN_STREAM)
+        return -1;
+    if (idle_set_open(srv) < 0) return -1;
+    uv_os_fd_t old;
+    if (uv_fileno((uv_handle_t *)c->tcp, &old) != 0) return -1;
+    int fd = fcntl(old, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return -1; /* no fd to spare: it keeps its handle */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    if (epoll_ctl(srv->idle_epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close(fd);
+        return -1;
+    }
+    uv_tcp_t *t = c->tcp;
+    c->tcp = NULL;
+    c->fd = fd;
+    c->read_stopped = 0;
+    uv_close((uv_handle_t *)t, on_handle_freed); /* closes the old fd now */
+    return 0;
+}
+
+int sr_idle_want_out(sr_conn *c, bool on) {
+    if (c->out_wait == on) return 0;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c};
+    if (epoll_ctl(c->srv->idle_epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) return -1;
+    c->out_wait = on;
+    return 0;
+}
+
+void sr_idle_forget(sr_conn *c) {
+    if (c->fd < 0) return;
+    epoll_ctl(c->srv->idle_epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    c->out_wait = 0;
+}
+
+void sr_idle_close_fd(sr_conn *c) {
+    sr_server *srv = c->srv;
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    c->reap_next = srv->reap;
+    srv->reap = c;
+    sr_server_want_check(srv); /* the check frees it, also when nothing else happens */
+}
+
+void sr_idle_reap(sr_server *srv) {
+    /* one at a time from the head: freeing the last connection during a
+     * shutdown closes the server's handles, which reaps again */
+    while (srv->reap) {
+        sr_conn *c = srv->reap;
+        srv->reap = c->reap_next;
+        sr_conn_free(c);
+    }
+}
+
+/* Reads what a stream's client sent (dropped); closes it at EOF or an
+ * error. */
+static void idle_read(sr_conn *c) {
+    sr_server *srv = c->srv;
+    for (int i = 0; i < SR_IDLE_READS; i++) {
+        ssize_t n = recv(c->fd, srv->scratch, sizeof(srv->scratch), MSG_DONTWAIT);
+        if (n > 0) continue;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        sr_conn_close_now(c); /* EOF or reset: nothing more can be delivered */
+        return;
+    }
+}
+
+static void on_idle_events(uv_poll_t *h, int status, int events) {
+    (void)status;
+    (void)events;
+    sr_server *srv = h->data;
+    struct epoll_event ev[SR_IDLE_EVENTS];
+    int n = epoll_wait(srv->idle_epfd, ev, SR_IDLE_EVENTS, 0);
+    for (int i = 0; i < n; i++) {
+        /* a connection closed by an earlier event of this batch (the
+         * close hook may close others) is still allocated: reaped later */
+        sr_conn *c = ev[i].data.ptr;
+        if (c->closing) continue;
+        if ((ev[i].events & EPOLLOUT) && c->out_wait) {
+            if (sr_idle_want_out(c, false) != 0) {
+                sr_conn_close_now(c);
+                continue;
+            }
+            sr_conn_flush(c); /* may find it full again, and watch again */
+            if (c->closing) continue;
+        }
+        if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) idle_read(c);
+    }
+    sr_server_close_doomed(srv);
+}
+
+void sr_idle_shutdown(sr_server *srv, uv_close_cb done) {
+    sr_idle_reap(srv);
+    if (!srv->idle_poll_open) return;
+    srv->idle_poll_open = false;
+    srv->open_handles++;
+    uv_close((uv_handle_t *)&srv->idle_poll, done);
+    close(srv->idle_epfd); /* a poll handle leaves its fd open */
+    srv->idle_epfd = -1;
+}
