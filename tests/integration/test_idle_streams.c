@@ -153,7 +153,7 @@ static fixture *start_server(unsigned threads, size_t max_queue_bytes) {
     return f;
 }
 
-static void on_shutdown(sr_server *srv, void *ud) {
+static void on_shutdown(void *ud, sr_server *srv) {
     (void)srv;
     ((fixture *)ud)->done = 1;
 }
