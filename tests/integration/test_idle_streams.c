@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "srt_redis.h"
 #include "srt_http.h"
 #include "sserooms.h"
 
@@ -312,7 +313,10 @@ int main(void) {
         cmocka_unit_test(test_full_socket_one_thread),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    uv_loop_close(loop);
+    /* every server was freed: nothing of theirs may stay on the loop */
+    if (srt_uv_loop_drain_close(loop) != 0) {
+        fprintf(stderr, "uv_loop_close: the loop still had handles after the tests\n");
+        rc = 1;
+    }
     return rc;
 }
