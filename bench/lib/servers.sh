@@ -159,6 +159,9 @@ start_redis_cluster_once() {
 tls_sub_args() {
   local args="--timeout 30"
   case $2 in *-h2) args+=" --h2 --streams-per-conn $H2_STREAMS" ;; esac
+  # a proxy's worker counts handshakes in progress beside its two
+  # descriptors per stream: few at a time, or it drops some near NOFILE
+  case $2 in sserooms-nginx-tls) args+=" --max-pending 64" ;; esac
   printf -v "${1}_SUB_ARGS" %s "$args"
 }
 
