@@ -748,4 +748,12 @@ static inline sr_conn *sr_conn_of_member(sr_member *m) {
     return (sr_conn *)((char *)m - offsetof(sr_conn, member));
 }
 
+/* True when c is on its way out: closed (closing), to be closed once the
+ * current fan-out is over (doomed), or to be closed once its queue is
+ * written (end_after_flush). Nothing new is queued to such a connection,
+ * and it counts no more as a live stream. */
+static inline bool sr_conn_is_ending(const sr_conn *c) {
+    return c->closing || c->doomed || c->end_after_flush;
+}
+
 #endif

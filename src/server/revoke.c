@@ -40,7 +40,7 @@ static int64_t wall_ms(void) {
 }
 
 static int stream_live(const sr_conn *c) {
-    return c->kind == SR_CONN_STREAM && !c->closing && !c->doomed && !c->end_after_flush;
+    return c->kind == SR_CONN_STREAM && !sr_conn_is_ending(c);
 }
 
 /* Tells the page why (the expiry event), then ends the stream. */

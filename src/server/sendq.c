@@ -76,7 +76,7 @@ static int queue_grow(sr_conn *c) {
 }
 
 static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
-    if (c->closing || c->doomed || c->end_after_flush) return;
+    if (sr_conn_is_ending(c)) return;
     /* batch.c: nothing reaches a stream ahead of a pending batch; inside a
      * slice, what is queued is the sweep itself */
     SR_ASSERT(c->kind != SR_CONN_STREAM || c->srv->sweeping || !sr_batch_pending(c->srv));
