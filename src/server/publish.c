@@ -562,7 +562,7 @@ static void publish_remote(sr_conn *c, publish_req *p, const sr_broadcast_opts *
 void sr_publish_http(sr_conn *c) {
     sr_server *srv = c->srv;
     /* the publish key's holder may publish anywhere; else, with JWT
-     * authorization on, the token's publish claim decides (auth.c) */
+     * authorization on, the token's publish claim decides (auth_token.c) */
     int by_key = srv->cfg.publish_key && *srv->cfg.publish_key && publish_authorized(c);
     sr_grants grants;
     sr_grants_init(&grants);

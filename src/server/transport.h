@@ -5,7 +5,7 @@
  * A connection's bytes reach the wire through one of three transports:
  * plain TCP, TLS, or an HTTP/2 stream multiplexed on a parent
  * connection. Everything above the seam is the same for all of them: the
- * send queue of shared frame references (conn.c on the main loop, writer.c
+ * send queue of shared frame references (sendq.c on the main loop, writer.c
  * on a writer thread), the batching of broadcasts (batch.c) and the writer
  * threads' hand-over (writer_feed.c). Below the seam a transport only
  * turns plaintext into wire bytes and wire bytes into plaintext.
