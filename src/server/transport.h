@@ -43,7 +43,7 @@
  * parent writes through its transport (plain or TLS) with
  * sr_transport_send. HTTP/2 connections stay on the main loop for now (a
  * writer thread could own a whole one the same way). Because the write
- * path is this one function for every owner, the two send queues (conn.c
+ * path is this one function for every owner, the two send queues (sendq.c
  * and writer.c) can become one queue type here (issue #16) without
  * touching any transport.
  */
