@@ -4,7 +4,7 @@
  * cookies that every node of a cluster can check on its own.
  *
  * A signed text is base64url(payload) "." base64url(HMAC-SHA256(key,
- * payload)), payload being any bytes (auth.c puts JSON there). Checking
+ * payload)), payload being any bytes (server/auth_tickets.c puts JSON there). Checking
  * compares the MAC in constant time and hands back the payload; whether
  * the payload is still valid (its expiry, its rooms) is the caller's
  * business. The key is shared by the nodes (--ticket-secret, or derived

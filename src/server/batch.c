@@ -50,7 +50,7 @@
  *
  * The rules are checked (SR_ASSERT, live in Debug builds): no membership
  * change while a batch is pending or a sweep in progress (server.c's room
- * event hook), nothing queued to a stream past a pending batch (conn.c),
+ * event hook), nothing queued to a stream past a pending batch (sendq.c),
  * no batch delivered inside another fan-out (the barrier comes before
  * it), no broadcast batched and no barrier taken from inside a slice, and
  * a room's member count unchanged between the slices of its sweep.

@@ -46,7 +46,7 @@ typedef struct fanout_ctx {
 } fanout_ctx;
 
 int sr_deliver_to(sr_conn *c, sr_frame *f) {
-    if (c->closing || c->doomed || c->end_after_flush) return 0;
+    if (sr_conn_is_ending(c)) return 0;
     if (c->resume) { /* its replay comes first (history_resume.c) */
         sr_resume_hold(c, f);
         return 1;
@@ -184,7 +184,7 @@ int sr_broadcast(sr_server *srv, const char *const *rooms, size_t n_rooms, const
 
 int sr_send(sr_conn *c, const sr_message *msg) {
     if (!c) return SR_EINVAL;
-    if (c->closing || c->doomed || c->end_after_flush || c->kind != SR_CONN_STREAM) return SR_ECLOSED;
+    if (sr_conn_is_ending(c) || c->kind != SR_CONN_STREAM) return SR_ECLOSED;
     sr_msg_parts m;
     int rc = sr_msg_parts_from(msg, sr_limit_data_depth(c->srv), &m);
     if (rc < 0) return rc;
@@ -207,7 +207,7 @@ int sr_send(sr_conn *c, const sr_message *msg) {
 
 int sr_join(sr_conn *c, const char *room) {
     if (!c || !room) return SR_EINVAL;
-    if (c->closing || c->doomed || c->end_after_flush) return SR_ECLOSED;
+    if (sr_conn_is_ending(c)) return SR_ECLOSED;
     sr_server *srv = c->srv;
     size_t len = strlen(room);
     int rc = sr_room_name_check(room, len, srv->cfg.max_room_len);

@@ -8,7 +8,7 @@
  * default, so this is the client):
  *  - with proxy_protocol, a peer allowed to send a PROXY header (any peer
  *    when no trusted_proxies are set, else only trusted ones) must send one
- *    first (conn.c reads it with the pure parser of http/proxy_protocol.c);
+ *    first (conn_read.c reads it with the pure parser of http/proxy_protocol.c);
  *    its source becomes the connection's peer, and a missing or malformed
  *    header closes the connection, counted by reason;
  *  - a peer in trusted_proxies is a proxy: each request on the connection

@@ -200,7 +200,7 @@ static void on_request(void *ud, const sr_h2_request *r) {
         sr_conn_end(child);
 }
 
-/* Publish-to-write latency, as conn.c's consume() records it for HTTP/1.1. */
+/* Publish-to-write latency, as sendq.c's consume() records it for HTTP/1.1. */
 static void on_frame_written(void *ud, const sr_frame *f) {
     sr_conn *parent = ud;
     uint64_t now = uv_hrtime();

@@ -212,7 +212,7 @@ static void on_fetched(void *ud, const sr_history_reply *reply) {
     if (!srv) return;
     if (fill) sr_recover_fill_done(srv, reset, n, 1);
     sr_conn *c = sr_conn_find(srv, conn_id);
-    if (!c || !c->refill || c->resume || c->closing || c->doomed || c->end_after_flush) return;
+    if (!c || !c->refill || c->resume || sr_conn_is_ending(c)) return;
     c->refill = 0;
     sr_recover_refill(srv, c);
 }
@@ -233,7 +233,7 @@ static void fetched(struct sr_resume *r, const sr_history_reply *reply, int *res
         return;
     }
     c->resume = NULL;
-    if (c->closing || c->doomed || c->end_after_flush) {
+    if (sr_conn_is_ending(c)) {
         resume_free(r);
         return;
     }

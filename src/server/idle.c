@@ -13,14 +13,14 @@
  * main loop (an epoll fd is itself pollable). Per stream that leaves the
  * kernel's epoll item and c->fd. TLS streams (their transport reads
  * close_notify) and HTTP/2 connections keep their handle, and so does a
- * stream with a uv_write in flight until it completes (conn.c's on_write
+ * stream with a uv_write in flight until it completes (sendq.c's on_write
  * moves it then).
  *
  * Events (level-triggered): readable, peer closed or error: the socket is
  * read into the server's scratch buffer until it would block, a few reads
  * at most per event as libuv does; EOF or an error closes the stream
  * (sr_conn_close_now). Writable, watched only while a send found the
- * socket full (sr_idle_want_out, from conn.c's flush): the flush goes on.
+ * socket full (sr_idle_want_out, from sendq.c's flush): the flush goes on.
  * With writer threads the writer writes to the same fd from its own loop
  * (writer.c) and this set only reads; the fd is closed after the writer's
  * "gone", as the handle was.

@@ -2,9 +2,12 @@
 /*
  * internal.h: the server's and connections' private structures, shared by
  * the files of src/server (one concern each: server.c life cycle and
- * listening, conn.c socket I/O and the send queue, transport.c the seam
- * between a send queue and its socket (plain TCP, TLS), routes.c HTTP
- * endpoints, stream.c opening streams, broadcast.c fan-out and rooms,
+ * listening, conn.c a connection's life, conn_read.c its requests in,
+ * sendq.c its send queue and writes, transport.c the seam
+ * between a send queue and its socket (plain TCP, TLS), routes.c request
+ * dispatch, respond.c responses, publish.c POST /publish, auth.c,
+ * auth_token.c and auth_tickets.c authorization, presence.c and
+ * presence_events.c presence, stream.c opening streams, broadcast.c fan-out and rooms,
  * remote.c delivery from other nodes, memory_bus.c the in-process bus,
  * sequence.c ordered event ids, limits.c connections per client address
  * and refusal counters, clients.c where a client's address comes from
@@ -60,9 +63,9 @@ typedef struct sr_conn_http {
     size_t hole_bytes;        /* what the holes' publishes weigh (their cost) */
     uint8_t deferred : 1;     /* a parsed request (a stream) waits for the holes */
     char *set_cookie;         /* a "Set-Cookie: ...\r\n" line for the stream's
-                                 head (auth.c's session), or NULL */
+                                 head (auth_tickets.c's session), or NULL */
     sr_buf held;              /* bytes read meanwhile: later pipelined requests */
-    uint64_t out_ms;          /* loop time answer bytes were last written (conn.c) */
+    uint64_t out_ms;          /* loop time answer bytes were last written (sendq.c) */
     uint64_t req_began_ms;    /* loop time the current request's first byte came */
     size_t out_wq;            /* libuv's write queue size then */
     uint32_t out_kq;          /* bytes the kernel held for the client at the last look */
@@ -77,11 +80,11 @@ typedef struct sr_conn_http {
     uint8_t eof : 1;          /* the client half-closed: no more requests; what
                                  was read is answered, then the connection ends */
     uint8_t h2_checked : 1;   /* its first bytes were looked at for the
-                                 HTTP/2 preface (conn.c) */
+                                 HTTP/2 preface (conn_read.c) */
     uint8_t h2_alpn : 1;      /* TLS ALPN chose h2: the preface must come */
-    uint64_t read_ns;         /* uv_hrtime() of the last read (conn.c) */
+    uint64_t read_ns;         /* uv_hrtime() of the last read (conn_read.c) */
     uint64_t answer_ns;       /* a publish's read time, given to its answer's
-                                 frame to time it (routes.c, conn.c) */
+                                 frame to time it (routes.c, sendq.c) */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
@@ -154,7 +157,7 @@ struct sr_conn {
                                    -1 once closed */
     struct sr_addr_count *addr; /* its client address's entry (limits.c) */
     char *user;                 /* the "sub" of the JWT that opened the
-                                   stream (auth.c), NULL: anonymous;
+                                   stream (auth_token.c), NULL: anonymous;
                                    presence counts users by it */
     size_t pinned;              /* its share of srv->http_pinned (limits.c) */
     struct sr_resume *resume;   /* set while its history replay is fetched
@@ -216,7 +219,7 @@ typedef struct sr_seq_table {
 } sr_seq_table;
 
 typedef struct sr_seq_job sr_seq_job;
-typedef struct sr_auth sr_auth; /* auth.c */
+typedef struct sr_auth sr_auth; /* auth_int.h */
 
 /* Open connections of one client address (see limits.c). */
 typedef struct sr_addr_count {
@@ -273,7 +276,7 @@ typedef struct sr_metrics {
     uint64_t latency_sum_us;
     uint64_t rejected_by_reason[16]; /* indexed like observe.c's reason table */
     uint64_t rejected_other;
-    /* POST /publish: request read to answer written (conn.c), in the
+    /* POST /publish: request read to answer written (sendq.c), in the
      * buckets above */
     uint64_t answer_count[SR_LATENCY_BUCKETS + 1];
     uint64_t answer_sum_us;
@@ -400,12 +403,12 @@ struct sr_server {
     struct sr_recover *recover; /* watermark and recovery rounds (recover.c) */
     uv_timer_t recover_timer;   /* closes a recovery round */
     sr_h2_counters h2;          /* HTTP/2 (h2conn.c) */
-    uv_timer_t presence_timer;  /* debounced leave events (presence.c) */
+    uv_timer_t presence_timer;  /* debounced leave events (presence_events.c) */
     struct sr_presence_pending *presence_pending; /* leaves waiting, oldest first */
     struct sr_presence_pending *presence_pending_tail;
     /* With Redis (sr_server_set_ticket_claim from use.c, cleared when the
      * adapter is replaced): the one-time claim that makes a signed ticket
-     * single-use on every node (auth.c). NULL: tickets are single-use on
+     * single-use on every node (auth_tickets.c). NULL: tickets are single-use on
      * their issuing node only. */
     sr_claim_fn ticket_claim;
     void *ticket_claim_ctx;
@@ -418,7 +421,8 @@ struct sr_server {
     sr_conn *reap;              /* closed ones to free at the end of the turn */
 };
 
-/* conn.c */
+/* conn.c (a connection's life), conn_read.c (requests in), sendq.c (the
+ * send queue and its writes) */
 sr_conn *sr_conn_new(sr_server *srv);
 int sr_conn_start(sr_conn *c);                /* after uv_accept */
 void sr_conn_enqueue(sr_conn *c, sr_frame *f); /* takes a new reference */
@@ -489,7 +493,7 @@ void sr_h2c_free(sr_conn *c);                 /* at the handle's close */
 void sr_h2c_json(sr_server *srv, sr_buf *b);  /* ,"http2":{...} in /stats */
 void sr_h2c_metrics(sr_server *srv, sr_buf *b);
 
-/* routes.c */
+/* routes.c (dispatch), respond.c (responses) */
 void sr_routes_dispatch(sr_conn *c);          /* a complete request */
 void sr_routes_error(sr_conn *c, int status, const char *message, bool close_after);
 void sr_routes_json(sr_conn *c, int status, const char *json, size_t len, const char *extra_headers);
@@ -511,7 +515,8 @@ void sr_info_healthz(sr_conn *c);
 void sr_info_livez(sr_conn *c);
 void sr_info_readyz(sr_conn *c);
 void sr_info_rooms(sr_conn *c);
-/* presence.c: GET /presence; the room's local count changed (join/leave). */
+/* presence.c: GET /presence; presence_events.c: the room's local count
+ * changed (join/leave). */
 void sr_presence_http(sr_conn *c);
 /* GET /rooms?scope=cluster: a page of the rooms with members anywhere. */
 void sr_presence_rooms_http(sr_conn *c);
@@ -527,7 +532,7 @@ void sr_adapter_stats_json(sr_server *srv, sr_buf *b);
 
 /* stream.c */
 void sr_stream_open(sr_conn *c);
-/* The rest of sr_stream_open once authorization let it in (auth.c calls
+/* The rest of sr_stream_open once authorization let it in (auth_tickets.c calls
  * it after a ticket's claim came back from Redis). */
 void sr_stream_open_authorized(sr_conn *c, size_t n_rooms);
 sr_request *sr_request_view(sr_conn *c);
@@ -548,7 +553,7 @@ void sr_metrics_engine_json(sr_server *srv, sr_buf *b);
 void sr_routes_metrics(sr_conn *c);
 void sr_stats_room_start(sr_server *srv);
 
-/* auth.c: JWT authorization (NULL srv->auth: every call is a no-op or
+/* auth.c, auth_token.c, auth_tickets.c: JWT authorization (NULL srv->auth: every call is a no-op or
  * must not be made). The functions taking a conn answer the request
  * themselves when they return -1. */
 struct sr_grants;
@@ -746,6 +751,14 @@ void sr_server_want_check(sr_server *srv);
 
 static inline sr_conn *sr_conn_of_member(sr_member *m) {
     return (sr_conn *)((char *)m - offsetof(sr_conn, member));
+}
+
+/* True when c is on its way out: closed (closing), to be closed once the
+ * current fan-out is over (doomed), or to be closed once its queue is
+ * written (end_after_flush). Nothing new is queued to such a connection,
+ * and it counts no more as a live stream. */
+static inline bool sr_conn_is_ending(const sr_conn *c) {
+    return c->closing || c->doomed || c->end_after_flush;
 }
 
 #endif

@@ -25,9 +25,9 @@
  * pins bytes: answers queued for it, pipelined requests held unparsed and
  * the parser's buffers. Each connection's share is kept in c->pinned and
  * their sum in srv->http_pinned, brought up to date by sr_http_budget_update
- * wherever conn.c changes one of them. Past max_http_buffer_bytes a
+ * wherever conn.c, conn_read.c or sendq.c changes one of them. Past max_http_buffer_bytes a
  * connection with answers still queued reads no further request until
- * they are written (conn.c), so clients that pipeline and never read stop
+ * they are written (conn_read.c), so clients that pipeline and never read stop
  * at the budget together, not at max_queue_bytes each; a connection with
  * nothing queued still gets its next request read, so other clients are
  * served meanwhile.

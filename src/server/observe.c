@@ -8,10 +8,10 @@
  * room that receives the /stats JSON every interval (the demo page's live
  * panel).
  *
- * The publish-to-write latency histogram is fed by conn.c each time a
+ * The publish-to-write latency histogram is fed by sendq.c each time a
  * message frame is completely written to a stream; writer threads keep
  * their own (writer.c), added in when /metrics is written. The publish
- * answer histogram (request read to answer written) is fed by conn.c too;
+ * answer histogram (request read to answer written) is fed by sendq.c too;
  * /stats gives its p50 and p99, interpolated within the buckets, and the
  * counts and times of batch.c's sweep slices.
  */

@@ -219,7 +219,7 @@ void sr_recover_refill(sr_server *srv, sr_conn *c) {
 static void visit_member(void *ud, sr_member *m) {
     visit_ctx *v = ud;
     sr_conn *c = sr_conn_of_member(m);
-    if (c->closing || c->doomed || c->end_after_flush) return;
+    if (sr_conn_is_ending(c)) return;
     if (c->recover_round != v->r->round) {
         c->recover_round = v->r->round;
         v->r->streams++;

@@ -2,7 +2,7 @@
 /*
  * revoke.c: ending streams on the server's initiative, for authorization:
  *  - expiry: a stream opened with a token carries its deadline ("exp" +
- *    leeway, conn->auth_deadline_ms, set by auth.c); sr_revoke_sweep, run
+ *    leeway, conn->auth_deadline_ms, set by auth_token.c); sr_revoke_sweep, run
  *    by auth.c's expiry timer every 250 ms, sends such a stream past its
  *    deadline the --auth-expiry-event event ({"reason":"expired"}), so the
  *    page fetches a fresh token, then ends it;
@@ -40,7 +40,7 @@ static int64_t wall_ms(void) {
 }
 
 static int stream_live(const sr_conn *c) {
-    return c->kind == SR_CONN_STREAM && !c->closing && !c->doomed && !c->end_after_flush;
+    return c->kind == SR_CONN_STREAM && !sr_conn_is_ending(c);
 }
 
 /* Tells the page why (the expiry event), then ends the stream. */

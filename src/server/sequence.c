@@ -241,7 +241,7 @@ fail:
 
 static void count_member(void *ud, sr_member *m) {
     sr_conn *c = sr_conn_of_member(m);
-    if (!c->closing && !c->doomed && !c->end_after_flush) (*(size_t *)ud)++;
+    if (!sr_conn_is_ending(c)) (*(size_t *)ud)++;
 }
 
 /* Local streams in the rooms (each once): those that get the message back

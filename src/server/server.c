@@ -282,7 +282,7 @@ static void on_heartbeat(uv_timer_t *t) {
     sr_batch_barrier(srv); /* before the walk: a batch is not delivered inside one */
     srv->fanout_depth++;
     for (sr_conn *c = srv->conns; c; c = c->next) {
-        if (c->kind != SR_CONN_STREAM || c->closing || c->doomed || c->end_after_flush) continue;
+        if (c->kind != SR_CONN_STREAM || sr_conn_is_ending(c)) continue;
         if (c->wslot) continue; /* its writer thread's wheel sends them */
         sr_conn_enqueue(c, srv->heartbeat_frame);
         srv->stats.heartbeats++;

@@ -3,7 +3,7 @@
  * stream.c: turning a GET on the SSE path into a stream.
  *
  * The ?room= names are checked first (count, length, characters), then
- * the token or ticket when authorization is on (auth.c), then the
+ * the token or ticket when authorization is on (auth_token.c), then the
  * embedder's accept hook may refuse the stream or pick its rooms, then the
  * response head is queued and the connection becomes a stream: its parser
  * and timer are freed, and from then on it only receives frames.
@@ -70,7 +70,7 @@ static int write_head(sr_conn *c) {
                     "Connection: keep-alive\r\n"
                     "X-Accel-Buffering: no\r\n");
     sr_cors_lines(c->srv, origin, &b);
-    if (c->http->set_cookie) sr_buf_puts(&b, c->http->set_cookie); /* auth.c's session */
+    if (c->http->set_cookie) sr_buf_puts(&b, c->http->set_cookie); /* auth_tickets.c's session */
     sr_buf_puts(&b, "\r\n");
     if (b.oom) return -1;
     sr_conn_enqueue_bytes(c, b.p, b.len);

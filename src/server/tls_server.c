@@ -12,11 +12,11 @@
  * Each accepted connection gets a TLS transport (transport.h) around an
  * engine session (src/tls). Its input runs on the main loop, which counts
  * completed and resumed handshakes there; failures are counted by reason
- * (protocol, version, certificate, timeout, eof) when conn.c closes the
+ * (protocol, version, certificate, timeout, eof) when conn_read.c closes the
  * connection, logged at debug level only, since a scanner may send
  * thousands. Sessions that went compact (tls.h: no SSL object after a
  * TLS 1.3 handshake) are counted too. A handshake has the request timeout of the connection's
- * first request (conn.c's timer already runs from accept).
+ * first request (conn_read.c's timer already runs from accept).
  *
  * Encryption is in user space (the engine works on memory, see tls.h);
  * the kernel's TLS offload is probed once and reported next to the path

@@ -24,10 +24,10 @@ bool sr_tls_server_on(const sr_server *srv);
 int sr_tls_config_check(const sr_config *cfg, char *err, size_t errlen);
 /* Gives an accepted connection its TLS transport. 0, or -1 (no memory). */
 int sr_tls_server_accept(sr_conn *c);
-/* conn.c: c's TLS handshake failed: why is an sr_tls_fail (timeout, eof),
+/* conn_read.c: c's TLS handshake failed: why is an sr_tls_fail (timeout, eof),
  * or -1 for the engine's own reason. Counted once, logged at debug. */
 void sr_tls_server_failed(sr_conn *c, int why);
-/* True when c's handshake is done and ALPN chose h2 (conn.c then expects
+/* True when c's handshake is done and ALPN chose h2 (conn_read.c then expects
  * the HTTP/2 preface, h2conn.c). */
 bool sr_tls_conn_alpn_h2(const sr_conn *c);
 /* True once c's handshake is done (always for plain TCP). */

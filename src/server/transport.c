@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * transport.c: sr_transport_send, the one write primitive of every send
- * queue owner (conn.c on the main loop, writer.c on a writer thread); see
+ * queue owner (sendq.c on the main loop, writer.c on a writer thread); see
  * transport.h for the seam. Plain TCP writes the frames themselves with
  * one sendmsg; a sealing transport (TLS) first writes the wire bytes it
  * still holds, then seals more plaintext and writes that, so it never

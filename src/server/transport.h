@@ -5,7 +5,7 @@
  * A connection's bytes reach the wire through one of three transports:
  * plain TCP, TLS, or an HTTP/2 stream multiplexed on a parent
  * connection. Everything above the seam is the same for all of them: the
- * send queue of shared frame references (conn.c on the main loop, writer.c
+ * send queue of shared frame references (sendq.c on the main loop, writer.c
  * on a writer thread), the batching of broadcasts (batch.c) and the writer
  * threads' hand-over (writer_feed.c). Below the seam a transport only
  * turns plaintext into wire bytes and wire bytes into plaintext.
@@ -43,7 +43,7 @@
  * parent writes through its transport (plain or TLS) with
  * sr_transport_send. HTTP/2 connections stay on the main loop for now (a
  * writer thread could own a whole one the same way). Because the write
- * path is this one function for every owner, the two send queues (conn.c
+ * path is this one function for every owner, the two send queues (sendq.c
  * and writer.c) can become one queue type here (issue #16) without
  * touching any transport.
  */

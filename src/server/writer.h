@@ -11,7 +11,7 @@
  * "gone" once it let go of a stream (closed by the main loop, ended after
  * its queue drained, slow consumer, write error); only then does the main
  * loop close the socket, so a writer never writes to a closed or reused fd.
- * With threads = 1 none of this exists and conn.c writes as before.
+ * With threads = 1 none of this exists and sendq.c writes as before.
  */
 #ifndef SR_SERVER_WRITER_H
 #define SR_SERVER_WRITER_H

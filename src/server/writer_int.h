@@ -13,7 +13,7 @@
 #include "server/transport.h"
 #include "server/writer.h"
 
-#define SR_WRITER_IOV 1024 /* IOV_MAX, as SR_MAX_IOV in conn.c */
+#define SR_WRITER_IOV 1024 /* IOV_MAX, as SR_MAX_IOV in sendq.c */
 #define SR_WHEEL_BUCKETS 16
 #define SR_MAX_WRITERS 64
 #define SR_SLOT_CHUNK 1024

@@ -21,10 +21,10 @@ typedef struct sr_frame {
     uint32_t msgs;    /* messages it carries: 1, or more for a batch of one
                          room's broadcasts (server/batch.c) */
     uint16_t hole;    /* 1: the place of an HTTP answer not known yet
-                         (server/conn.c sr_conn_hole); nothing after it is
+                         (server/sendq.c sr_conn_hole); nothing after it is
                          written until it is filled */
     uint16_t answer;  /* 1: the answer to a publish; born_ns is the time its
-                         request was read (server/conn.c times it) */
+                         request was read (server/sendq.c times it) */
     uint64_t born_ns; /* uv_hrtime() when a message was encoded (a batch:
                          its first message); 0 for heads, responses and
                          heartbeats (not timed), but see answer */
