@@ -71,7 +71,7 @@
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     (void)suggested;
     sr_conn *c = h->data;
-    *buf = uv_buf_init(c->srv->scratch, sizeof(c->srv->scratch));
+    *buf = uv_buf_init(c->srv->scratch, SR_SCRATCH_SIZE);
 }
 
 static void on_http_state_closed(uv_handle_t *h) {
@@ -378,7 +378,7 @@ static int sniff_h2(sr_conn *c, const char *data, size_t len) {
         if (c->http->h2_alpn) {
             sr_log(c->srv, SR_LOG_INFO, c->id, "connection %llu: ALPN h2 without the HTTP/2 preface, closed",
                    (unsigned long long)c->id);
-            c->srv->h2.violations++;
+            sr_h2c_count_violation(c->srv);
             sr_conn_close_now(c);
             return 1;
         }
@@ -616,7 +616,7 @@ static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
     if (c->closing || c->doomed || c->end_after_flush) return;
     /* batch.c: nothing reaches a stream ahead of a pending batch; inside a
      * slice, what is queued is the sweep itself */
-    SR_ASSERT(c->kind != SR_CONN_STREAM || c->srv->sweeping || !sr_batch_pending(c->srv));
+    SR_ASSERT(c->kind != SR_CONN_STREAM || sr_batch_sweeping(c->srv) || !sr_batch_pending(c->srv));
     if (c->h2s) { /* an HTTP/2 stream: onto its parent's session, by reference */
         int rc = sr_h2c_stream_write(c, f);
         if (rc == SR_EQUEUE) {
@@ -953,7 +953,9 @@ static void detach_stream(sr_conn *c) {
     sr_batch_barrier(srv); /* what was published before it left reaches it */
     if (c->kind == SR_CONN_STREAM && !c->detached) {
         c->detached = 1;
-        if (srv->close_fn) srv->close_fn(srv->close_ud, c);
+        void *close_ud;
+        sr_close_fn close_fn = sr_server_close_hook(srv, &close_ud);
+        if (close_fn) close_fn(close_ud, c);
         sr_server_id_remove(srv, c);
         srv->stats.streams--;
     }
