@@ -14,6 +14,15 @@
  * started at listen, stopped when the server's handles close) the check
  * also hands each writer its batch, and streams owned by a writer get
  * their heartbeats from the writer's wheel instead.
+ *
+ * State: sr_server_new allocates each file's group of state through that
+ * file's *_new (see internal.h) and sr_server_free frees them, those that
+ * hold handles after the loop closed them; server.c's own groups are the
+ * id table, the program's hooks and the accept-error counters. Every
+ * handle of the server's (here and in the other files) is counted in
+ * open_handles by the helper that initialises it and counted down by
+ * sr_server_close_handle's callback: the shutdown ends when the count is 0
+ * and no connection is left.
  */
 #include <errno.h>
 #include <fcntl.h>
