@@ -20,7 +20,7 @@
  * presence, idle, h2, recover, clients, auth, history, writers. Other files
  * reach that state through the owner's functions. Handles that libuv needs
  * at a stable address live in their owner's struct; all of the server's
- * own handles are counted by sr_server_timer_init / sr_server_poll_init and
+ * own handles are counted by sr_server_*_init (timer, poll, async) and
  * closed by sr_server_close_handle (open_handles). server.c bounds
  * sizeof(struct sr_server) with a static assertion.
  */
@@ -685,6 +685,7 @@ void sr_clients_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
  * count to come back to 0, cannot miss one. 0, or a libuv error. */
 int sr_server_timer_init(sr_server *srv, uv_timer_t *t);
 int sr_server_poll_init(sr_server *srv, uv_poll_t *p, int fd);
+int sr_server_async_init(sr_server *srv, uv_async_t *a, uv_async_cb cb);
 void sr_server_close_handle(sr_server *srv, uv_handle_t *h);
 /* The program's hooks (sr_server_on_accept, _on_close, _on_request): the
  * function, NULL when none is set, and its ud in *ud. */

@@ -593,6 +593,12 @@ int sr_server_poll_init(sr_server *srv, uv_poll_t *p, int fd) {
     return rc;
 }
 
+int sr_server_async_init(sr_server *srv, uv_async_t *a, uv_async_cb cb) {
+    int rc = uv_async_init(srv->loop, a, cb);
+    if (rc == 0) count_handle(srv, (uv_handle_t *)a);
+    return rc;
+}
+
 void sr_server_close_handle(sr_server *srv, uv_handle_t *h) {
     SR_ASSERT(h->data == srv);
     uv_close(h, on_server_handle_closed);
