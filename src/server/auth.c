@@ -335,25 +335,22 @@ static void on_sweep(uv_timer_t *t) {
 void sr_auth_start(sr_server *srv) {
     sr_auth *a = srv->auth;
     if (!a) return;
-    uv_timer_init(srv->loop, &a->sweep_timer);
-    a->sweep_timer.data = srv;
+    sr_server_timer_init(srv, &a->sweep_timer);
     uint32_t every = a->ttl_ms < 1000 ? 1000 : a->ttl_ms > 10000 ? 10000 : a->ttl_ms;
     uv_timer_start(&a->sweep_timer, on_sweep, every, every);
     uv_unref((uv_handle_t *)&a->sweep_timer);
-    uv_timer_init(srv->loop, &a->expiry_timer);
-    a->expiry_timer.data = srv;
+    sr_server_timer_init(srv, &a->expiry_timer);
     uv_timer_start(&a->expiry_timer, on_expiry_tick, SR_AUTH_EXPIRY_TICK_MS, SR_AUTH_EXPIRY_TICK_MS);
     uv_unref((uv_handle_t *)&a->expiry_timer);
     a->timer_started = 1;
-    srv->open_handles += 2;
 }
 
-void sr_auth_close(sr_server *srv, uv_close_cb done) {
+void sr_auth_close(sr_server *srv) {
     sr_auth *a = srv->auth;
     if (!a || !a->timer_started) return;
     a->timer_started = 0;
-    uv_close((uv_handle_t *)&a->sweep_timer, done);
-    uv_close((uv_handle_t *)&a->expiry_timer, done);
+    sr_server_close_handle(srv, (uv_handle_t *)&a->sweep_timer);
+    sr_server_close_handle(srv, (uv_handle_t *)&a->expiry_timer);
 }
 
 void sr_auth_free(sr_server *srv) {

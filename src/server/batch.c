@@ -15,7 +15,7 @@
  * rate. That is what the raw baseline of the benchmark does.
  *
  * Slices. At the end of a turn the pending batch becomes the sweep in
- * progress (srv->sweep), and each turn's check delivers one slice of it,
+ * progress (srv->batching->sweep), and each turn's check delivers one slice of it,
  * whose writes then go out, before the loop polls again. A slice ends
  * after cfg.sweep_slice_us microseconds, its writes included (the clock is
  * read every SR_SWEEP_CHUNK streams, after writing them), or after
@@ -67,6 +67,54 @@
  * slice is bounded in time (cfg.sweep_slice_us). */
 #define SR_SWEEP_CHUNK 64
 
+/* Broadcasts to one room waiting for the end of the loop turn (batch.c). */
+typedef struct sr_batch {
+    sr_room *room;              /* NULL: none pending */
+    sr_frame **frames;          /* in publish order, a reference each */
+    size_t n, cap;
+    size_t bytes;
+} sr_batch;
+
+/* A batch being delivered, slice by slice (batch.c): the members of room
+ * from index next on have not had it yet. */
+typedef struct sr_sweep {
+    sr_room *room;              /* NULL: no sweep in progress */
+    sr_frame **frames;          /* the batch's messages, a reference each */
+    size_t n, cap;
+    sr_frame *all;              /* their concatenation; NULL: one by one */
+    uint64_t stamp;             /* the delivery stamp of this sweep */
+    uint32_t next;              /* next member index in room->members */
+    uint32_t members;           /* room->n_members when it began: membership
+                                   cannot change while a sweep is in progress */
+} sr_sweep;
+
+/* The server's batching state (srv->batching). */
+struct sr_batching {
+    sr_batch batch;             /* this turn's broadcasts to one room */
+    sr_sweep sweep;             /* the batch being delivered in slices */
+    bool sweeping;              /* inside a slice: barriers are no-ops there */
+};
+
+int sr_batch_new(sr_server *srv) {
+    srv->batching = calloc(1, sizeof(*srv->batching));
+    return srv->batching ? SR_OK : SR_ENOMEM;
+}
+
+/* Both also answer after sr_batch_free (connections closing at the end of
+ * sr_server_free): nothing pending then. */
+int sr_batch_pending(const sr_server *srv) {
+    const struct sr_batching *b = srv->batching;
+    return b && (b->batch.room || b->sweep.room);
+}
+
+int sr_batch_sweeping(const sr_server *srv) {
+    return srv->batching && srv->batching->sweeping;
+}
+
+void sr_batch_barrier(sr_server *srv) {
+    if (sr_batch_pending(srv) && !srv->batching->sweeping) sr_batch_deliver(srv);
+}
+
 static void deliver_batch_member(void *ud, sr_member *m) {
     const sr_sweep *sw = ud;
     sr_conn *c = sr_conn_of_member(m);
@@ -81,32 +129,32 @@ static void deliver_batch_member(void *ud, sr_member *m) {
 
 /* The pending batch becomes the sweep in progress. */
 static void begin_sweep(sr_server *srv) {
-    SR_ASSERT(!srv->sweep.room && srv->batch.room && srv->batch.n > 0);
-    sr_batch b = srv->batch;
-    srv->batch = (sr_batch){0};
-    srv->sweep = (sr_sweep){.room = b.room,
+    SR_ASSERT(!srv->batching->sweep.room && srv->batching->batch.room && srv->batching->batch.n > 0);
+    sr_batch b = srv->batching->batch;
+    srv->batching->batch = (sr_batch){0};
+    srv->batching->sweep = (sr_sweep){.room = b.room,
                             .frames = b.frames,
                             .n = b.n,
                             .cap = b.cap,
                             .stamp = sr_registry_new_stamp(srv->reg),
                             .members = b.room->n_members};
     if (b.n == 1) {
-        srv->sweep.all = b.frames[0];
-        sr_frame_ref(srv->sweep.all);
+        srv->batching->sweep.all = b.frames[0];
+        sr_frame_ref(srv->batching->sweep.all);
     } else {
-        srv->sweep.all = sr_frame_concat(b.frames, b.n);
+        srv->batching->sweep.all = sr_frame_concat(b.frames, b.n);
     }
-    srv->metrics.sweeps++;
+    sr_metrics_sweep(srv, SR_SWEEP_BEGUN);
 }
 
 static void end_sweep(sr_server *srv) {
-    sr_sweep sw = srv->sweep;
-    srv->sweep = (sr_sweep){0};
+    sr_sweep sw = srv->batching->sweep;
+    srv->batching->sweep = (sr_sweep){0};
     if (sw.all) sr_frame_unref(sw.all);
     for (size_t i = 0; i < sw.n; i++) sr_frame_unref(sw.frames[i]);
-    if (!srv->batch.frames) { /* kept for the next batch */
-        srv->batch.frames = sw.frames;
-        srv->batch.cap = sw.cap;
+    if (!srv->batching->batch.frames) { /* kept for the next batch */
+        srv->batching->batch.frames = sw.frames;
+        srv->batching->batch.cap = sw.cap;
     } else {
         free(sw.frames);
     }
@@ -114,15 +162,15 @@ static void end_sweep(sr_server *srv) {
 
 /* Delivers the sweep to its next `max` members (0: all the rest). */
 static void run_slice(sr_server *srv, uint32_t max) {
-    sr_sweep *sw = &srv->sweep;
-    SR_ASSERT(!srv->sweeping);
+    sr_sweep *sw = &srv->batching->sweep;
+    SR_ASSERT(!srv->batching->sweeping);
     /* every membership change is a barrier: it completed the sweep first */
     SR_ASSERT(sw->room->n_members == sw->members);
-    srv->sweeping = true;
+    srv->batching->sweeping = true;
     srv->fanout_depth++;
     sr_registry_visit_range(sw->room, &sw->next, max, sw->stamp, deliver_batch_member, sw);
     srv->fanout_depth--;
-    srv->sweeping = false;
+    srv->batching->sweeping = false;
     SR_ASSERT(srv->fanout_depth >= 0);
     SR_ASSERT(sw->room->n_members == sw->members); /* a slice changes no membership */
     if (sw->next >= sw->members) end_sweep(srv);
@@ -130,19 +178,19 @@ static void run_slice(sr_server *srv, uint32_t max) {
 
 /* The rest of the sweep in progress, at once. */
 static void finish_sweep(sr_server *srv) {
-    if (!srv->sweep.room) return;
-    srv->metrics.sweep_forced++;
+    if (!srv->batching->sweep.room) return;
+    sr_metrics_sweep(srv, SR_SWEEP_FORCED);
     run_slice(srv, 0);
-    SR_ASSERT(!srv->sweep.room);
+    SR_ASSERT(!srv->batching->sweep.room);
 }
 
 void sr_batch_deliver(sr_server *srv) {
-    SR_ASSERT(!srv->sweeping);
+    SR_ASSERT(!srv->batching->sweeping);
     /* never inside another fan-out: its visit would overwrite the stamps
      * that one de-duplicates with (a barrier comes before a fan-out) */
     SR_ASSERT(srv->fanout_depth == 0);
     finish_sweep(srv);
-    if (srv->batch.room) {
+    if (srv->batching->batch.room) {
         begin_sweep(srv);
         run_slice(srv, 0);
     }
@@ -151,9 +199,9 @@ void sr_batch_deliver(sr_server *srv) {
 }
 
 int sr_batch_step(sr_server *srv) {
-    SR_ASSERT(!srv->sweeping);
-    if (!srv->sweep.room) {
-        if (!srv->batch.room) return 0;
+    SR_ASSERT(!srv->batching->sweeping);
+    if (!srv->batching->sweep.room) {
+        if (!srv->batching->batch.room) return 0;
         begin_sweep(srv);
     }
     const uint32_t max = srv->cfg.sweep_slice_streams;
@@ -163,7 +211,7 @@ int sr_batch_step(sr_server *srv) {
     } else { /* chunks, each written before the clock is read */
         const uint64_t began = uv_hrtime();
         uint32_t done = 0;
-        while (srv->sweep.room) {
+        while (srv->batching->sweep.room) {
             uint32_t n = max && max - done < SR_SWEEP_CHUNK ? max - done : SR_SWEEP_CHUNK;
             run_slice(srv, n);
             done += n;
@@ -172,14 +220,14 @@ int sr_batch_step(sr_server *srv) {
             if (uv_hrtime() - began >= budget_ns) break;
         }
     }
-    srv->metrics.sweep_slices++;
+    sr_metrics_sweep(srv, SR_SWEEP_SLICE);
     sr_server_close_doomed(srv);
     return 1;
 }
 
 int sr_batch_add(sr_server *srv, sr_room *room, sr_frame *f) {
-    SR_ASSERT(!srv->sweeping); /* a delivery never broadcasts */
-    sr_batch *b = &srv->batch;
+    SR_ASSERT(!srv->batching->sweeping); /* a delivery never broadcasts */
+    sr_batch *b = &srv->batching->batch;
     if (b->room && b->room != room) {
         sr_batch_deliver(srv);
     } else if (b->room && b->bytes + f->len > SR_BATCH_MAX_BYTES) {
@@ -206,11 +254,13 @@ int sr_batch_add(sr_server *srv, sr_room *room, sr_frame *f) {
 }
 
 void sr_batch_free(sr_server *srv) {
-    for (size_t i = 0; i < srv->batch.n; i++) sr_frame_unref(srv->batch.frames[i]);
-    free(srv->batch.frames);
-    srv->batch = (sr_batch){0};
-    if (srv->sweep.all) sr_frame_unref(srv->sweep.all);
-    for (size_t i = 0; i < srv->sweep.n; i++) sr_frame_unref(srv->sweep.frames[i]);
-    free(srv->sweep.frames);
-    srv->sweep = (sr_sweep){0};
+    if (!srv->batching) return;
+    for (size_t i = 0; i < srv->batching->batch.n; i++) sr_frame_unref(srv->batching->batch.frames[i]);
+    free(srv->batching->batch.frames);
+    srv->batching->batch = (sr_batch){0};
+    if (srv->batching->sweep.all) sr_frame_unref(srv->batching->sweep.all);
+    for (size_t i = 0; i < srv->batching->sweep.n; i++) sr_frame_unref(srv->batching->sweep.frames[i]);
+    free(srv->batching->sweep.frames);
+    free(srv->batching);
+    srv->batching = NULL;
 }

@@ -67,23 +67,36 @@ int sr_trusted_parse(const sr_config *cfg, sr_cidr **out, size_t *n, char *err, 
     return SR_OK;
 }
 
+/* The server's state behind proxies (srv->clients): the trusted ranges
+ * and the counters. */
+typedef struct sr_clients {
+    sr_cidr *trusted;           /* cfg.trusted_proxies, parsed */
+    size_t n_trusted;
+    uint64_t proxy_headers;     /* PROXY headers accepted */
+    uint64_t proxy_errors[SR_PROXY_ERR_COUNT];
+    uint64_t forwarded;         /* requests whose client a forwarding header named */
+} sr_clients;
+
 int sr_clients_new(sr_server *srv, const sr_config *in) {
-    int rc = sr_trusted_parse(in, &srv->clients.trusted, &srv->clients.n_trusted, NULL, 0);
+    srv->clients = calloc(1, sizeof(*srv->clients));
+    if (!srv->clients) return SR_ENOMEM;
+    int rc = sr_trusted_parse(in, &srv->clients->trusted, &srv->clients->n_trusted, NULL, 0);
     /* the server keeps the parsed ranges, no pointer to the caller's strings */
     srv->cfg.trusted_proxies = NULL;
-    srv->cfg.n_trusted_proxies = srv->clients.n_trusted;
+    srv->cfg.n_trusted_proxies = srv->clients->n_trusted;
     srv->cfg.proxy_protocol = in->proxy_protocol ? 1 : 0;
     return rc;
 }
 
 void sr_clients_free(sr_server *srv) {
-    free(srv->clients.trusted);
-    srv->clients.trusted = NULL;
-    srv->clients.n_trusted = 0;
+    if (!srv->clients) return;
+    free(srv->clients->trusted);
+    free(srv->clients);
+    srv->clients = NULL;
 }
 
 static bool trusted(const sr_server *srv, const sr_ip *ip) {
-    return sr_cidr_match(srv->clients.trusted, srv->clients.n_trusted, ip);
+    return sr_cidr_match(srv->clients->trusted, srv->clients->n_trusted, ip);
 }
 
 /* The TCP peer of c; 0, or -1 when it has none that is an IP address. */
@@ -117,7 +130,7 @@ static int count_client(sr_conn *c, const sr_ip *ip) {
     }
     if (srv->cfg.max_connections_per_addr && (uint64_t)n > srv->cfg.max_connections_per_addr) {
         sr_limit_refused(srv, SR_LIMIT_CONNECTIONS_PER_ADDR);
-        if (c->h2s) srv->h2.refused_streams++; /* 429 on the stream; the connection goes on */
+        if (c->h2s) sr_h2c_count_refused(srv); /* 429 on the stream; the connection goes on */
         sr_routes_error(c, 429, "too many connections from this address", true);
         return -1;
     }
@@ -140,7 +153,7 @@ void sr_client_accept(sr_conn *c) {
     if (sr_conn_start(c) != SR_OK) return; /* closed */
     sr_ip peer;
     if (tcp_peer(c, &peer) != 0) return; /* no IP peer: not counted */
-    if (srv->cfg.proxy_protocol && (!srv->clients.n_trusted || trusted(srv, &peer))) {
+    if (srv->cfg.proxy_protocol && (!srv->clients->n_trusted || trusted(srv, &peer))) {
         c->http->peer = peer;
         c->http->await_proxy = 1;
         return;
@@ -150,7 +163,7 @@ void sr_client_accept(sr_conn *c) {
 
 int sr_client_proxy_done(sr_conn *c, const sr_proxy_header *h) {
     sr_server *srv = c->srv;
-    srv->clients.proxy_headers++;
+    srv->clients->proxy_headers++;
     c->http->await_proxy = 0;
     /* LOCAL (a balancer's health check) and non-TCP sources: the balancer
      * itself is the peer */
@@ -160,7 +173,7 @@ int sr_client_proxy_done(sr_conn *c, const sr_proxy_header *h) {
 
 void sr_client_proxy_failed(sr_conn *c, sr_proxy_error reason, const char *why) {
     sr_server *srv = c->srv;
-    if ((unsigned)reason < SR_PROXY_ERR_COUNT) srv->clients.proxy_errors[reason]++;
+    if ((unsigned)reason < SR_PROXY_ERR_COUNT) srv->clients->proxy_errors[reason]++;
     char peer[SR_IP_TEXT_MAX];
     sr_ip_format(&c->http->peer, peer, sizeof(peer));
     sr_log(srv, SR_LOG_WARN, c->id, "connection %llu from %s: PROXY header %s%s%s, closed",
@@ -176,9 +189,9 @@ int sr_client_request(sr_conn *c) {
     sr_server *srv = c->srv;
     const sr_http_request *req = &hs->req;
     sr_ip client;
-    if (sr_forwarded_client(srv->clients.trusted, srv->clients.n_trusted, &hs->peer, req->headers,
+    if (sr_forwarded_client(srv->clients->trusted, srv->clients->n_trusted, &hs->peer, req->headers,
                             req->n_headers, &client))
-        srv->clients.forwarded++;
+        srv->clients->forwarded++;
     if (hs->has_client && c->addr && sr_ip_equal(&client, &hs->client)) return 0; /* counted */
     sr_addr_release(srv, c);
     return count_client(c, &client);
@@ -207,7 +220,7 @@ const char *sr_client_text(const sr_conn *c, char *buf, size_t cap) {
 /* The addresses with the most open connections, most first. */
 static size_t top_clients(sr_server *srv, const sr_addr_count **top) {
     size_t n = 0;
-    const sr_addr_table *t = &srv->addrs;
+    const sr_addr_table *t = sr_addr_table_of(srv);
     for (size_t i = 0; i < t->cap; i++) {
         for (const sr_addr_count *e = t->buckets[i]; e; e = e->next) {
             if (n == TOP_CLIENTS && e->count <= top[n - 1]->count) continue;
@@ -223,7 +236,7 @@ static size_t top_clients(sr_server *srv, const sr_addr_count **top) {
 }
 
 void sr_clients_json(sr_server *srv, sr_buf *b) {
-    const sr_clients *cl = &srv->clients;
+    const sr_clients *cl = srv->clients;
     sr_buf_printf(b,
                   ",\"proxy\":{\"trusted_proxies\":%zu,\"proxy_protocol\":%s,\"proxy_headers\":%llu,"
                   "\"proxy_header_errors\":{",
@@ -251,7 +264,7 @@ void sr_clients_json(sr_server *srv, sr_buf *b) {
 }
 
 void sr_clients_metrics(sr_server *srv, sr_buf *b) {
-    const sr_clients *cl = &srv->clients;
+    const sr_clients *cl = srv->clients;
     sr_buf_printf(b,
                   "# HELP sserooms_proxy_headers_total PROXY protocol headers accepted\n"
                   "# TYPE sserooms_proxy_headers_total counter\n"

@@ -126,7 +126,9 @@ static void detach_stream(sr_conn *c) {
     sr_batch_barrier(srv); /* what was published before it left reaches it */
     if (c->kind == SR_CONN_STREAM && !c->detached) {
         c->detached = 1;
-        if (srv->close_fn) srv->close_fn(srv->close_ud, c);
+        void *close_ud;
+        sr_close_fn close_fn = sr_server_close_hook(srv, &close_ud);
+        if (close_fn) close_fn(close_ud, c);
         sr_server_id_remove(srv, c);
         srv->stats.streams--;
     }

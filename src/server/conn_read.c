@@ -57,7 +57,7 @@
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     (void)suggested;
     sr_conn *c = h->data;
-    *buf = uv_buf_init(c->srv->scratch, sizeof(c->srv->scratch));
+    *buf = uv_buf_init(c->srv->scratch, SR_SCRATCH_SIZE);
 }
 
 static void start_timer(sr_conn *c, uint32_t ms);
@@ -299,7 +299,7 @@ static int sniff_h2(sr_conn *c, const char *data, size_t len) {
         if (c->http->h2_alpn) {
             sr_log(c->srv, SR_LOG_INFO, c->id, "connection %llu: ALPN h2 without the HTTP/2 preface, closed",
                    (unsigned long long)c->id);
-            c->srv->h2.violations++;
+            sr_h2c_count_violation(c->srv);
             sr_conn_close_now(c);
             return 1;
         }

@@ -72,10 +72,41 @@ typedef struct sr_h2_stream {
     uint8_t reset : 1;     /* close with RST_STREAM(CANCEL): a slow consumer */
 } sr_h2_stream;
 
+/* The server's HTTP/2 counters (srv->h2). */
+typedef struct sr_h2_counters {
+    uint64_t connections, streams;  /* open now */
+    uint64_t connections_total, streams_total;
+    uint64_t violations;            /* clients' protocol errors */
+    uint64_t slow_streams;          /* streams closed as slow consumers */
+    uint64_t refused_streams;       /* refused: over a limit (429/503), or shutting down */
+} sr_h2_counters;
+
+int sr_h2c_counters_new(sr_server *srv) {
+    srv->h2 = calloc(1, sizeof(*srv->h2));
+    return srv->h2 ? SR_OK : SR_ENOMEM;
+}
+
+void sr_h2c_counters_free(sr_server *srv) {
+    free(srv->h2);
+    srv->h2 = NULL;
+}
+
+uint64_t sr_h2c_streams(const sr_server *srv) {
+    return srv->h2->streams;
+}
+
+void sr_h2c_count_violation(sr_server *srv) {
+    srv->h2->violations++;
+}
+
+void sr_h2c_count_refused(sr_server *srv) {
+    srv->h2->refused_streams++;
+}
+
 static void add_violations(sr_conn *c) {
     uint64_t now = sr_h2_stats_of(c->h2->session)->violations;
     if (now > c->h2->violations) {
-        c->srv->h2.violations += now - c->h2->violations;
+        c->srv->h2->violations += now - c->h2->violations;
         c->h2->violations = now;
     }
 }
@@ -89,7 +120,7 @@ static void link_child(sr_conn *parent, sr_conn *child) {
     if (hs->next) hs->next->h2s->prev = child;
     parent->h2->streams = child;
     parent->h2->n_streams++;
-    parent->srv->h2.streams++;
+    parent->srv->h2->streams++;
 }
 
 static void unlink_child(sr_conn *child) {
@@ -102,7 +133,7 @@ static void unlink_child(sr_conn *child) {
     hs->prev = hs->next = NULL;
     hs->parent = NULL;
     parent->h2->n_streams--;
-    parent->srv->h2.streams--;
+    parent->srv->h2->streams--;
 }
 
 static int field_is(const sr_h2_kv *f, const char *name) {
@@ -146,7 +177,7 @@ static void on_request(void *ud, const sr_h2_request *r) {
     sr_h2 *session = parent->h2->session;
     if (parent->closing || parent->end_after_flush) {
         sr_h2_reset(session, r->stream_id, NGHTTP2_REFUSED_STREAM);
-        srv->h2.refused_streams++;
+        srv->h2->refused_streams++;
         return;
     }
     if (r->error_status) { /* a header block or body over its limit */
@@ -160,7 +191,7 @@ static void on_request(void *ud, const sr_h2_request *r) {
      * connections, as an HTTP/1.1 connection per stream would (the parent
      * counted itself at accept) */
     bool over = srv->cfg.max_connections &&
-                srv->stats.connections + srv->h2.streams + 1 > srv->cfg.max_connections;
+                srv->stats.connections + srv->h2->streams + 1 > srv->cfg.max_connections;
     sr_conn *child = sr_conn_new(srv);
     sr_h2_stream *hs = child ? calloc(1, sizeof(*hs)) : NULL;
     if (!hs) {
@@ -173,11 +204,11 @@ static void on_request(void *ud, const sr_h2_request *r) {
     hs->sid = r->stream_id;
     child->h2s = hs;
     link_child(parent, child);
-    srv->h2.streams_total++;
+    srv->h2->streams_total++;
     sr_h2_set_stream_ud(session, r->stream_id, child);
     if (over) { /* answered on the stream as HTTP/1.1 is at accept; the connection goes on */
         sr_limit_refused(srv, SR_LIMIT_CONNECTIONS);
-        srv->h2.refused_streams++;
+        srv->h2->refused_streams++;
         sr_routes_error(child, 503, "too many connections", true);
         return;
     }
@@ -245,7 +276,7 @@ int sr_h2c_stream_write(sr_conn *c, sr_frame *f) {
     }
     if (rc == SR_EQUEUE) {
         hs->reset = 1;
-        parent->srv->h2.slow_streams++;
+        parent->srv->h2->slow_streams++;
     }
     sr_conn_mark_dirty(parent);
     return rc;
@@ -294,8 +325,8 @@ int sr_h2c_start(sr_conn *c) {
     }
     hc->wreq.data = c;
     c->h2 = hc;
-    srv->h2.connections++;
-    srv->h2.connections_total++;
+    srv->h2->connections++;
+    srv->h2->connections_total++;
     return SR_OK;
 }
 
@@ -433,7 +464,7 @@ int sr_h2c_idle(const sr_conn *c) {
 
 void sr_h2c_closing(sr_conn *c) {
     close_children(c);
-    c->srv->h2.connections--;
+    c->srv->h2->connections--;
 }
 
 void sr_h2c_free(sr_conn *c) {
@@ -452,7 +483,7 @@ void sr_h2c_free(sr_conn *c) {
 /* --- reporting ------------------------------------------------------------- */
 
 void sr_h2c_json(sr_server *srv, sr_buf *b) {
-    const sr_h2_counters *h = &srv->h2;
+    const sr_h2_counters *h = srv->h2;
     sr_buf_printf(b,
                   ",\"http2\":{\"h2c\":%s,\"max_streams\":%u,\"connections\":%llu,\"streams\":%llu,"
                   "\"connections_total\":%llu,\"streams_total\":%llu,\"protocol_errors\":%llu,"
@@ -466,7 +497,7 @@ void sr_h2c_json(sr_server *srv, sr_buf *b) {
 }
 
 void sr_h2c_metrics(sr_server *srv, sr_buf *b) {
-    const sr_h2_counters *h = &srv->h2;
+    const sr_h2_counters *h = srv->h2;
     sr_buf_printf(b,
                   "# HELP sserooms_http2_connections Open HTTP/2 connections\n"
                   "# TYPE sserooms_http2_connections gauge\n"

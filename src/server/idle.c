@@ -27,7 +27,7 @@
  *
  * Freeing: a connection with a handle is freed by the handle's close
  * callback, after the loop turn's callbacks. One without is put on the
- * server's reap list when its socket closes and freed at the end of the
+ * server's reap list (srv->idle) when its socket closes and freed at the end of the
  * flush check (server.c), when none of the turn's lists (dirty, doomed, a
  * batch of events here) can point at it any more, and at shutdown.
  */
@@ -45,25 +45,44 @@
 
 static void on_idle_events(uv_poll_t *h, int status, int events);
 
+/* The server's idle set (srv->idle). */
+struct sr_idle {
+    int epfd;                   /* the epoll set; -1: not made yet */
+    uv_poll_t poll;             /* watches epfd on the loop */
+    bool poll_open;
+    sr_conn *reap;              /* closed ones to free at the end of the turn */
+};
+
+int sr_idle_new(sr_server *srv) {
+    srv->idle = calloc(1, sizeof(*srv->idle));
+    if (!srv->idle) return SR_ENOMEM;
+    srv->idle->epfd = -1;
+    return SR_OK;
+}
+
+void sr_idle_free(sr_server *srv) {
+    free(srv->idle);
+    srv->idle = NULL;
+}
+
 /* The idle set, made at the first stream that can use it. */
 static int idle_set_open(sr_server *srv) {
-    if (srv->idle_poll_open) return 0;
+    if (srv->idle->poll_open) return 0;
     if (!srv->handles_ready) return -1; /* not listening, or shutting down */
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return -1;
-    if (uv_poll_init(srv->loop, &srv->idle_poll, ep) != 0) {
+    if (sr_server_poll_init(srv, &srv->idle->poll, ep) != 0) {
         close(ep);
         return -1;
     }
-    srv->idle_poll.data = srv;
-    if (uv_poll_start(&srv->idle_poll, UV_READABLE, on_idle_events) != 0) {
+    if (uv_poll_start(&srv->idle->poll, UV_READABLE, on_idle_events) != 0) {
         /* closed like the server's other handles: it was initialised */
-        srv->idle_epfd = ep;
-        srv->idle_poll_open = true;
+        srv->idle->epfd = ep;
+        srv->idle->poll_open = true;
         return -1;
     }
-    srv->idle_epfd = ep;
-    srv->idle_poll_open = true;
+    srv->idle->epfd = ep;
+    srv->idle->poll_open = true;
     return 0;
 }
 
@@ -81,7 +100,7 @@ int sr_idle_take(sr_conn *c) {
     int fd = fcntl(old, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return -1; /* no fd to spare: it keeps its handle */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-    if (epoll_ctl(srv->idle_epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (epoll_ctl(srv->idle->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         close(fd);
         return -1;
     }
@@ -96,14 +115,14 @@ int sr_idle_take(sr_conn *c) {
 int sr_idle_want_out(sr_conn *c, bool on) {
     if (c->out_wait == on) return 0;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c};
-    if (epoll_ctl(c->srv->idle_epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) return -1;
+    if (epoll_ctl(c->srv->idle->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) return -1;
     c->out_wait = on;
     return 0;
 }
 
 void sr_idle_forget(sr_conn *c) {
     if (c->fd < 0) return;
-    epoll_ctl(c->srv->idle_epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    epoll_ctl(c->srv->idle->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     c->out_wait = 0;
 }
 
@@ -111,17 +130,17 @@ void sr_idle_close_fd(sr_conn *c) {
     sr_server *srv = c->srv;
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
-    c->reap_next = srv->reap;
-    srv->reap = c;
+    c->reap_next = srv->idle->reap;
+    srv->idle->reap = c;
     sr_server_want_check(srv); /* the check frees it, also when nothing else happens */
 }
 
 void sr_idle_reap(sr_server *srv) {
     /* one at a time from the head: freeing the last connection during a
      * shutdown closes the server's handles, which reaps again */
-    while (srv->reap) {
-        sr_conn *c = srv->reap;
-        srv->reap = c->reap_next;
+    while (srv->idle->reap) {
+        sr_conn *c = srv->idle->reap;
+        srv->idle->reap = c->reap_next;
         sr_conn_free(c);
     }
 }
@@ -131,7 +150,7 @@ void sr_idle_reap(sr_server *srv) {
 static void idle_read(sr_conn *c) {
     sr_server *srv = c->srv;
     for (int i = 0; i < SR_IDLE_READS; i++) {
-        ssize_t n = recv(c->fd, srv->scratch, sizeof(srv->scratch), MSG_DONTWAIT);
+        ssize_t n = recv(c->fd, srv->scratch, SR_SCRATCH_SIZE, MSG_DONTWAIT);
         if (n > 0) continue;
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
@@ -145,7 +164,7 @@ static void on_idle_events(uv_poll_t *h, int status, int events) {
     (void)events;
     sr_server *srv = h->data;
     struct epoll_event ev[SR_IDLE_EVENTS];
-    int n = epoll_wait(srv->idle_epfd, ev, SR_IDLE_EVENTS, 0);
+    int n = epoll_wait(srv->idle->epfd, ev, SR_IDLE_EVENTS, 0);
     for (int i = 0; i < n; i++) {
         /* a connection closed by an earlier event of this batch (the
          * close hook may close others) is still allocated: reaped later */
@@ -164,12 +183,11 @@ static void on_idle_events(uv_poll_t *h, int status, int events) {
     sr_server_close_doomed(srv);
 }
 
-void sr_idle_shutdown(sr_server *srv, uv_close_cb done) {
+void sr_idle_shutdown(sr_server *srv) {
     sr_idle_reap(srv);
-    if (!srv->idle_poll_open) return;
-    srv->idle_poll_open = false;
-    srv->open_handles++;
-    uv_close((uv_handle_t *)&srv->idle_poll, done);
-    close(srv->idle_epfd); /* a poll handle leaves its fd open */
-    srv->idle_epfd = -1;
+    if (!srv->idle->poll_open) return;
+    srv->idle->poll_open = false;
+    sr_server_close_handle(srv, (uv_handle_t *)&srv->idle->poll);
+    close(srv->idle->epfd); /* a poll handle leaves its fd open */
+    srv->idle->epfd = -1;
 }

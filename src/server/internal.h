@@ -13,6 +13,19 @@
  * and refusal counters, clients.c where a client's address comes from
  * behind proxies, writer.c writer threads, h2conn.c HTTP/2 connections
  * and their streams, idle.c streams without a libuv handle).
+ *
+ * One owner per piece of state: struct sr_server keeps the server's own
+ * fields (its loop, config copy, listener and per-turn handles, connection
+ * lists, adapter, the public counters) and one pointer per file whose state
+ * it is, to an opaque struct that only that file defines, allocates (its
+ * *_new, from sr_server_new) and frees (its *_free, from sr_server_free):
+ * remote, seq, limits, observe, batching, ids, hooks, accept_errors,
+ * presence, idle, h2, recover, clients, auth, history, writers. Other files
+ * reach that state through the owner's functions. Handles that libuv needs
+ * at a stable address live in their owner's struct; all of the server's
+ * own handles are counted by sr_server_*_init (timer, poll, async) and
+ * closed by sr_server_close_handle (open_handles). server.c bounds
+ * sizeof(struct sr_server) with a static assertion.
  */
 #ifndef SR_SERVER_INTERNAL_H
 #define SR_SERVER_INTERNAL_H
@@ -159,7 +172,7 @@ struct sr_conn {
     char *user;                 /* the "sub" of the JWT that opened the
                                    stream (auth_token.c), NULL: anonymous;
                                    presence counts users by it */
-    size_t pinned;              /* its share of srv->http_pinned (limits.c) */
+    size_t pinned;              /* its share of the HTTP budget (limits.c) */
     struct sr_resume *resume;   /* set while its history replay is fetched
                                    (history_resume.c): live frames wait there */
     uint64_t resume_floor;      /* after a replay from the adapter: live
@@ -177,26 +190,6 @@ struct sr_conn {
                                    (sr_auth_subject_hash); 0: unknown */
     sr_frame *q_inline[2];      /* ring storage before it needs the heap */
 };
-
-/* One copy of a remote message: the room it came in for and the delivery
- * stamp it had (see remote.c). */
-typedef struct sr_remote_copy {
-    char *room;
-    uint64_t stamp;
-} sr_remote_copy;
-
-/* A remote message recently delivered, known by its de-duplication key or
- * else its id, with the copies that arrived (see remote.c). */
-typedef struct sr_remote_seen {
-    char *id;               /* the key (by_key) or the message id */
-    bool by_key;
-    uint64_t hash;
-    sr_remote_copy *copies;
-    uint32_t n_copies;
-    int32_t next_in_bucket; /* index into the ring, -1 ends */
-} sr_remote_seen;
-
-#define SR_REMOTE_SEEN_CAP 1024
 
 /* In-memory sequence counters (servers without Redis; see sequence.c):
  * a hash table of pointers to counters, which are also on a list from the
@@ -258,68 +251,16 @@ typedef enum sr_proxy_error {
     SR_PROXY_ERR_COUNT
 } sr_proxy_error;
 
-/* Behind proxies (clients.c): the trusted ranges and the counters. */
-typedef struct sr_clients {
-    sr_cidr *trusted;           /* cfg.trusted_proxies, parsed */
-    size_t n_trusted;
-    uint64_t proxy_headers;     /* PROXY headers accepted */
-    uint64_t proxy_errors[SR_PROXY_ERR_COUNT];
-    uint64_t forwarded;         /* requests whose client a forwarding header named */
-} sr_clients;
-
 /* Publish-to-write latency buckets of GET /metrics, in microseconds. */
 #define SR_LATENCY_BUCKETS 14
 extern const uint64_t sr_latency_bounds_us[SR_LATENCY_BUCKETS];
 
-typedef struct sr_metrics {
-    uint64_t latency_count[SR_LATENCY_BUCKETS + 1]; /* last: +Inf */
-    uint64_t latency_sum_us;
-    uint64_t rejected_by_reason[16]; /* indexed like observe.c's reason table */
-    uint64_t rejected_other;
-    /* POST /publish: request read to answer written (sendq.c), in the
-     * buckets above */
-    uint64_t answer_count[SR_LATENCY_BUCKETS + 1];
-    uint64_t answer_sum_us;
-    /* the sliced sweeps of batch.c: each slice timed with its writes */
-    uint64_t sweeps, sweep_slices;
-    uint64_t sweep_forced;      /* sweeps a barrier completed at once */
-    uint64_t sweep_slice_ns, sweep_slice_max_ns;
-} sr_metrics;
-
-/* HTTP/2 counters (h2conn.c). */
-typedef struct sr_h2_counters {
-    uint64_t connections, streams;  /* open now */
-    uint64_t connections_total, streams_total;
-    uint64_t violations;            /* clients' protocol errors */
-    uint64_t slow_streams;          /* streams closed as slow consumers */
-    uint64_t refused_streams;       /* refused: over a limit (429/503), or shutting down */
-} sr_h2_counters;
-
-/* Broadcasts to one room waiting for the end of the loop turn (batch.c). */
-typedef struct sr_batch {
-    sr_room *room;              /* NULL: none pending */
-    sr_frame **frames;          /* in publish order, a reference each */
-    size_t n, cap;
-    size_t bytes;
-} sr_batch;
-
-/* A batch being delivered, slice by slice (batch.c): the members of room
- * from index next on have not had it yet. */
-typedef struct sr_sweep {
-    sr_room *room;              /* NULL: no sweep in progress */
-    sr_frame **frames;          /* the batch's messages, a reference each */
-    size_t n, cap;
-    sr_frame *all;              /* their concatenation; NULL: one by one */
-    uint64_t stamp;             /* the delivery stamp of this sweep */
-    uint32_t next;              /* next member index in room->members */
-    uint32_t members;           /* room->n_members when it began: membership
-                                   cannot change while a sweep is in progress */
-} sr_sweep;
+/* The size of the server's read buffer (srv->scratch). */
+#define SR_SCRATCH_SIZE 65536
 
 struct sr_server {
     uv_loop_t *loop;
-    uv_loop_t own_loop;
-    bool owns_loop;
+    uv_loop_t *own_loop;        /* sr_server_new made the loop (NULL: the caller's) */
     sr_config cfg;
     char **strings;             /* copies of cfg's strings, freed at the end */
     size_t n_strings;
@@ -328,10 +269,7 @@ struct sr_server {
     int listen_fd;
     char listen_error[256];     /* sr_server_listen_error */
     int reserve_fd;             /* kept open to be closed when fds run out (server.c) */
-    uint64_t accept_errors[4];  /* by SR_ACCEPT_ERR_* */
-    uint64_t accept_dropped;    /* connections closed at once for lack of fds */
-    uint64_t accept_log_ms;     /* loop time of the last accept-error line */
-    uint64_t accept_unlogged;   /* errors since that line */
+    struct sr_accept_errors *accept_errors; /* accept(2) failures, counted (server.c) */
     uint64_t created_unix_ms;   /* wall clock at sr_server_new: process_start_time_seconds
                                    when /proc cannot say (process.c) */
     uv_check_t flush_check;     /* flushes dirty connections once per loop turn */
@@ -339,7 +277,8 @@ struct sr_server {
                                    loop from blocking in poll before the check */
     uv_timer_t heartbeat_timer;
     uv_timer_t grace_timer;     /* bounds a graceful shutdown */
-    int open_handles;           /* handles still to close at shutdown */
+    int open_handles;           /* the server's own handles (sr_server_timer_init,
+                                   ...) not closed yet: shutdown waits for 0 */
     bool listening;
     bool handles_ready;
     bool shutting_down;
@@ -357,68 +296,48 @@ struct sr_server {
     sr_conn *dirty;             /* connections with frames to write */
     sr_conn *doomed;            /* connections to close after a fan-out */
     int fanout_depth;           /* >0 while iterating room members */
-    sr_batch batch;             /* this turn's broadcasts to one room (batch.c) */
+    struct sr_batching *batching; /* this turn's broadcasts to one room and the
+                                   sweep in progress (batch.c) */
     uint64_t next_conn_id;
 
-    /* id -> stream lookup for sr_conn_find: open addressing */
-    sr_conn **id_table;
-    size_t id_table_cap, id_table_len;
+    struct sr_id_table *ids;    /* id -> stream lookup for sr_conn_find (server.c) */
 
     sr_write *free_writes;
     sr_frame *heartbeat_frame;
     sr_frame *sse_head_frame;   /* the response head without CORS lines */
-    char scratch[65536];        /* every read lands here; parsers copy what they keep */
+    char *scratch;              /* SR_SCRATCH_SIZE bytes: every read lands here;
+                                   parsers copy what they keep */
 
-    sr_seq_table seq;           /* counters without Redis */
-    sr_seq_job *seq_jobs;       /* sequenced calls waiting for the adapter */
+    struct sr_sequence *seq;    /* in-memory counters and calls waiting for
+                                   the adapter (sequence.c) */
 
-    sr_remote_seen remote_seen[SR_REMOTE_SEEN_CAP];
-    int32_t remote_buckets[SR_REMOTE_SEEN_CAP];
-    uint32_t remote_next;
+    struct sr_remote *remote;   /* remote copies recently delivered (remote.c) */
 
-    sr_accept_fn accept_fn;
-    void *accept_ud;
-    sr_close_fn close_fn;
-    void *close_ud;
-    sr_request_fn request_fn;
-    void *request_ud;
-    sr_log_fn log_fn;
-    sr_log_fields_fn log_fields_fn; /* set instead of log_fn (sr_server_on_log_fields) */
-    void *log_ud;
-    int log_level;
+    struct sr_hooks *hooks;     /* the accept, close and request hooks (server.c) */
 
     sr_auth *auth;              /* JWT authorization; NULL: anonymous */
     struct sr_server_tls *tls;  /* TLS for clients (tls_server.c); NULL: plain */
-    uv_timer_t stats_timer;     /* cfg.stats_room broadcasts */
-    sr_stats stats;
-    sr_metrics metrics;
-    sr_addr_table addrs;        /* open connections per client address */
-    sr_clients clients;         /* trusted proxies and their counters (clients.c) */
-    uint64_t limit_refused[SR_LIMIT_COUNT];
-    size_t http_pinned;         /* bytes all HTTP connections pin (limits.c) */
-    size_t http_pinned_peak;
+    sr_stats stats;             /* the public counters, written by every file */
+    struct sr_observe *observe; /* /metrics histograms, the log hook, the stats
+                                   room's timer (observe.c) */
+    struct sr_limits *limits;   /* connections per client address, refusals,
+                                   the HTTP budget (limits.c) */
+    struct sr_clients *clients; /* trusted proxies and their counters (clients.c) */
     struct sr_history *history; /* cfg.history > 0: ids, kept messages and
                                    replays in flight (history*.c) */
     struct sr_writers *writers; /* writer threads (writer.c); NULL: none */
-    struct sr_recover *recover; /* watermark and recovery rounds (recover.c) */
-    uv_timer_t recover_timer;   /* closes a recovery round */
-    sr_h2_counters h2;          /* HTTP/2 (h2conn.c) */
-    uv_timer_t presence_timer;  /* debounced leave events (presence_events.c) */
-    struct sr_presence_pending *presence_pending; /* leaves waiting, oldest first */
-    struct sr_presence_pending *presence_pending_tail;
+    struct sr_recover *recover; /* watermark, recovery rounds and their timer
+                                   (recover.c) */
+    struct sr_h2_counters *h2;  /* HTTP/2 counters (h2conn.c) */
+    struct sr_presence_events *presence; /* debounced leave events (presence_events.c) */
     /* With Redis (sr_server_set_ticket_claim from use.c, cleared when the
      * adapter is replaced): the one-time claim that makes a signed ticket
      * single-use on every node (auth_tickets.c). NULL: tickets are single-use on
      * their issuing node only. */
     sr_claim_fn ticket_claim;
     void *ticket_claim_ctx;
-    sr_sweep sweep;             /* the batch being delivered in slices (batch.c) */
-    bool sweeping;              /* inside a slice: barriers are no-ops there */
-    /* streams without a libuv handle (idle.c) */
-    int idle_epfd;              /* their epoll set; -1: not made yet */
-    uv_poll_t idle_poll;        /* watches idle_epfd on the loop */
-    bool idle_poll_open;
-    sr_conn *reap;              /* closed ones to free at the end of the turn */
+    struct sr_idle *idle;       /* streams without a libuv handle: their epoll
+                                   set and the closed ones to free (idle.c) */
 };
 
 /* conn.c (a connection's life), conn_read.c (requests in), sendq.c (the
@@ -473,8 +392,10 @@ void sr_idle_forget(sr_conn *c);
 void sr_idle_close_fd(sr_conn *c);
 /* Frees the connections closed so far (end of the flush check, shutdown). */
 void sr_idle_reap(sr_server *srv);
-/* Closes the idle set's poll handle (at shutdown; counted in open_handles). */
-void sr_idle_shutdown(sr_server *srv, uv_close_cb done);
+/* Closes the idle set's poll handle (at shutdown). */
+void sr_idle_shutdown(sr_server *srv);
+int sr_idle_new(sr_server *srv);   /* SR_OK or SR_ENOMEM; the set is made later */
+void sr_idle_free(sr_server *srv); /* after its handle closed */
 /* conn.c: frees a connection whose socket is closed. */
 void sr_conn_free(sr_conn *c);
 
@@ -492,6 +413,11 @@ void sr_h2c_stream_closed(sr_conn *c);        /* ends or resets the stream */
 void sr_h2c_free(sr_conn *c);                 /* at the handle's close */
 void sr_h2c_json(sr_server *srv, sr_buf *b);  /* ,"http2":{...} in /stats */
 void sr_h2c_metrics(sr_server *srv, sr_buf *b);
+int sr_h2c_counters_new(sr_server *srv);     /* SR_OK or SR_ENOMEM */
+void sr_h2c_counters_free(sr_server *srv);
+uint64_t sr_h2c_streams(const sr_server *srv); /* open HTTP/2 streams */
+void sr_h2c_count_violation(sr_server *srv); /* a client's protocol error */
+void sr_h2c_count_refused(sr_server *srv);   /* a stream refused */
 
 /* routes.c (dispatch), respond.c (responses) */
 void sr_routes_dispatch(sr_conn *c);          /* a complete request */
@@ -525,7 +451,10 @@ void sr_presence_room_changed(sr_server *srv, const sr_room *room, const sr_memb
  * left (0): debounced, then "event: presence" to the room's streams. */
 void sr_presence_event(sr_server *srv, const char *room, size_t room_len, const char *user,
                        size_t user_len, int joined);
-/* Frees the debounce state (shutdown). */
+int sr_presence_new(sr_server *srv);    /* SR_OK or SR_ENOMEM */
+void sr_presence_start(sr_server *srv); /* at listen: the debounce timer */
+void sr_presence_close(sr_server *srv); /* at shutdown: closes the timer */
+/* Frees the debounce state (after the timer closed). */
 void sr_presence_free(sr_server *srv);
 void sr_info_stats(sr_conn *c);
 void sr_adapter_stats_json(sr_server *srv, sr_buf *b);
@@ -551,7 +480,14 @@ void sr_metrics_answer(sr_server *srv, uint64_t us); /* a publish's answer writt
 /* ,"publish_answer_us":{...},"sweep":{...} in /stats */
 void sr_metrics_engine_json(sr_server *srv, sr_buf *b);
 void sr_routes_metrics(sr_conn *c);
-void sr_stats_room_start(sr_server *srv);
+void sr_stats_room_start(sr_server *srv); /* at listen: the stats room's timer */
+void sr_stats_room_close(sr_server *srv); /* at shutdown */
+int sr_observe_new(sr_server *srv);       /* SR_OK or SR_ENOMEM */
+void sr_observe_free(sr_server *srv);     /* after the timer closed */
+/* The sweep counters of batch.c and the slice times of server.c's check. */
+typedef enum sr_sweep_count { SR_SWEEP_BEGUN, SR_SWEEP_SLICE, SR_SWEEP_FORCED } sr_sweep_count;
+void sr_metrics_sweep(sr_server *srv, sr_sweep_count which);
+void sr_metrics_slice_time(sr_server *srv, uint64_t ns);
 
 /* auth.c, auth_token.c, auth_tickets.c: JWT authorization (NULL srv->auth: every call is a no-op or
  * must not be made). The functions taking a conn answer the request
@@ -559,7 +495,7 @@ void sr_stats_room_start(sr_server *srv);
 struct sr_grants;
 int sr_auth_new(sr_server *srv, const sr_config *in); /* after copy_config */
 void sr_auth_start(sr_server *srv);                   /* at listen: the sweep timer */
-void sr_auth_close(sr_server *srv, uv_close_cb done); /* at shutdown */
+void sr_auth_close(sr_server *srv);                   /* at shutdown */
 void sr_auth_free(sr_server *srv);
 /* GET /sse, before the accept hook: 0 (let in), -1 (answered), or 1: a
  * ticket's claim waits for Redis (c->http->wait); the stream then goes on
@@ -627,15 +563,14 @@ void sr_batch_deliver(sr_server *srv);
  * Returns 1 when a slice ran. */
 int sr_batch_step(sr_server *srv);
 /* 1 while a sweep or a batch waits for later turns. */
-static inline int sr_batch_pending(const sr_server *srv) {
-    return srv->batch.room || srv->sweep.room;
-}
+int sr_batch_pending(const sr_server *srv);
+/* 1 inside a slice of a sweep. */
+int sr_batch_sweeping(const sr_server *srv);
+int sr_batch_new(sr_server *srv); /* SR_OK or SR_ENOMEM */
 void sr_batch_free(sr_server *srv);
 /* Called before anything that must not overtake the pending batch or the
  * sweep in progress; inside a slice, what the slice queues is the sweep. */
-static inline void sr_batch_barrier(sr_server *srv) {
-    if (sr_batch_pending(srv) && !srv->sweeping) sr_batch_deliver(srv);
-}
+void sr_batch_barrier(sr_server *srv);
 
 /* history.c, history_resume.c (see history.h) */
 struct sr_resume;
@@ -648,7 +583,8 @@ void sr_resume_hold(sr_conn *c, sr_frame *f);
 int sr_resume_filter(sr_conn *c, const sr_frame *f);
 
 /* remote.c */
-void sr_remote_seen_free(sr_server *srv);
+int sr_remote_new(sr_server *srv);  /* SR_OK or SR_ENOMEM */
+void sr_remote_free(sr_server *srv); /* also the history (history.c) */
 
 /* sequence.c */
 /* Writes "<epoch>-<counter, 12 digits>" into out[0..cap); the id's length,
@@ -666,6 +602,9 @@ int sr_sequence_start(sr_server *srv, const char *const *rooms, size_t n_rooms,
 /* At shutdown, after the adapter closed: fails the calls still waiting. */
 void sr_sequence_shutdown(sr_server *srv);
 void sr_seq_table_free(sr_seq_table *t);
+int sr_sequence_new(sr_server *srv);   /* SR_OK or SR_ENOMEM */
+void sr_sequence_free(sr_server *srv); /* fails what waits, frees the counters */
+sr_seq_table *sr_sequence_table(sr_server *srv); /* this server's own counters */
 
 /* memory_bus.c */
 sr_seq_table *sr_memory_bus_sequences(sr_memory_bus *bus);
@@ -691,7 +630,10 @@ int sr_limit_publish(sr_server *srv, size_t cost);
  * never dropped as too deep by another node. meta may have one more. */
 unsigned sr_limit_data_depth(const sr_server *srv);
 void sr_addr_release(sr_server *srv, sr_conn *c); /* when c is freed */
-void sr_addr_table_free(sr_server *srv);
+int sr_limits_new(sr_server *srv);   /* SR_OK or SR_ENOMEM */
+void sr_limits_free(sr_server *srv); /* after the last connection closed */
+/* The open connections per client address (clients.c's top clients). */
+const sr_addr_table *sr_addr_table_of(const sr_server *srv);
 /* Brings c's share of the HTTP budget (queued answers, held requests,
  * parser buffers while it reads requests) up to date. */
 void sr_http_budget_update(sr_conn *c);
@@ -741,6 +683,20 @@ void sr_clients_json(sr_server *srv, sr_buf *b);    /* ,"proxy":{..},"top_client
 void sr_clients_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
 
 /* server.c */
+/* The server's own handles (timers and polls of server.c and of the other
+ * files, not the connections'): each is counted in open_handles by the
+ * helper that initialises it (h->data is the server) and counted down by
+ * sr_server_close_handle's callback, so the shutdown, which waits for the
+ * count to come back to 0, cannot miss one. 0, or a libuv error. */
+int sr_server_timer_init(sr_server *srv, uv_timer_t *t);
+int sr_server_poll_init(sr_server *srv, uv_poll_t *p, int fd);
+int sr_server_async_init(sr_server *srv, uv_async_t *a, uv_async_cb cb);
+void sr_server_close_handle(sr_server *srv, uv_handle_t *h);
+/* The program's hooks (sr_server_on_accept, _on_close, _on_request): the
+ * function, NULL when none is set, and its ud in *ud. */
+sr_accept_fn sr_server_accept_hook(const sr_server *srv, void **ud);
+sr_close_fn sr_server_close_hook(const sr_server *srv, void **ud);
+sr_request_fn sr_server_request_hook(const sr_server *srv, void **ud);
 void sr_server_handle_closed(sr_server *srv);
 void sr_server_conn_gone(sr_server *srv);   /* a connection finished closing */
 void sr_server_id_insert(sr_server *srv, sr_conn *c);

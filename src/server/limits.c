@@ -24,7 +24,7 @@
  * HTTP budget (issue #18, finding 6): every HTTP (non-stream) connection
  * pins bytes: answers queued for it, pipelined requests held unparsed and
  * the parser's buffers. Each connection's share is kept in c->pinned and
- * their sum in srv->http_pinned, brought up to date by sr_http_budget_update
+ * their sum in srv->limits->http_pinned, brought up to date by sr_http_budget_update
  * wherever conn.c, conn_read.c or sendq.c changes one of them. Past max_http_buffer_bytes a
  * connection with answers still queued reads no further request until
  * they are written (conn_read.c), so clients that pipeline and never read stop
@@ -52,8 +52,25 @@ static const char *const limit_names[SR_LIMIT_COUNT] = {
     [SR_LIMIT_PUBLISH_BYTES] = "publish_bytes",
 };
 
+/* The server's limits state (srv->limits). */
+struct sr_limits {
+    sr_addr_table addrs;              /* open connections per client address */
+    uint64_t refused[SR_LIMIT_COUNT]; /* refusals, by limit */
+    size_t http_pinned;               /* bytes all HTTP connections pin */
+    size_t http_pinned_peak;
+};
+
+int sr_limits_new(sr_server *srv) {
+    srv->limits = calloc(1, sizeof(*srv->limits));
+    return srv->limits ? SR_OK : SR_ENOMEM;
+}
+
+const sr_addr_table *sr_addr_table_of(const sr_server *srv) {
+    return &srv->limits->addrs;
+}
+
 void sr_limit_refused(sr_server *srv, sr_limit_id which) {
-    if ((unsigned)which < SR_LIMIT_COUNT) srv->limit_refused[which]++;
+    if ((unsigned)which < SR_LIMIT_COUNT) srv->limits->refused[which]++;
 }
 
 int sr_limit_message(sr_server *srv, size_t data_len) {
@@ -97,13 +114,13 @@ static size_t pinned_by(const sr_conn *c) {
 void sr_http_budget_update(sr_conn *c) {
     sr_server *srv = c->srv;
     size_t now = pinned_by(c);
-    srv->http_pinned = srv->http_pinned - c->pinned + now;
+    srv->limits->http_pinned = srv->limits->http_pinned - c->pinned + now;
     c->pinned = now;
-    if (srv->http_pinned > srv->http_pinned_peak) srv->http_pinned_peak = srv->http_pinned;
+    if (srv->limits->http_pinned > srv->limits->http_pinned_peak) srv->limits->http_pinned_peak = srv->limits->http_pinned;
 }
 
 int sr_http_budget_over(const sr_server *srv) {
-    return srv->cfg.max_http_buffer_bytes && srv->http_pinned > srv->cfg.max_http_buffer_bytes;
+    return srv->cfg.max_http_buffer_bytes && srv->limits->http_pinned > srv->cfg.max_http_buffer_bytes;
 }
 
 /* --- connections per address ------------------------------------------- */
@@ -140,7 +157,7 @@ int64_t sr_addr_acquire(sr_server *srv, sr_conn *c, const sr_ip *addr) {
     if (c->addr) return c->addr->count;
     uint8_t key[16]; /* IPv6 counted per prefix (sr_addr_group), IPv4 whole */
     sr_addr_group(addr->b, srv->cfg.ipv6_prefix_len, key);
-    sr_addr_table *t = &srv->addrs;
+    sr_addr_table *t = &srv->limits->addrs;
     if ((!t->cap || t->len >= t->cap) && grow(t) != 0 && !t->cap) return -1;
     uint64_t hash = sr_siphash13(key, sizeof(addr->b), t->key);
     size_t b = bucket_of(t, hash);
@@ -165,7 +182,7 @@ void sr_addr_release(sr_server *srv, sr_conn *c) {
     if (!e) return;
     c->addr = NULL;
     if (--e->count > 0) return;
-    sr_addr_table *t = &srv->addrs;
+    sr_addr_table *t = &srv->limits->addrs;
     sr_addr_count **link = &t->buckets[bucket_of(t, e->hash)];
     while (*link != e) link = &(*link)->next;
     *link = e->next;
@@ -173,8 +190,9 @@ void sr_addr_release(sr_server *srv, sr_conn *c) {
     free(e);
 }
 
-void sr_addr_table_free(sr_server *srv) {
-    sr_addr_table *t = &srv->addrs;
+void sr_limits_free(sr_server *srv) {
+    if (!srv->limits) return;
+    sr_addr_table *t = &srv->limits->addrs;
     for (size_t i = 0; i < t->cap; i++) {
         for (sr_addr_count *e = t->buckets[i], *next; e; e = next) {
             next = e->next;
@@ -182,7 +200,8 @@ void sr_addr_table_free(sr_server *srv) {
         }
     }
     free(t->buckets);
-    memset(t, 0, sizeof(*t));
+    free(srv->limits);
+    srv->limits = NULL;
 }
 
 /* --- reporting ---------------------------------------------------------- */
@@ -197,13 +216,13 @@ void sr_limits_json(sr_server *srv, sr_buf *b) {
                   "\"http_buffer_bytes\":%zu,\"http_buffer_peak_bytes\":%zu}",
                   cfg->max_connections, cfg->max_connections_per_addr, cfg->max_rooms_per_conn,
                   cfg->max_room_len, cfg->max_header_bytes, (unsigned)cfg->request_timeout_ms,
-                  cfg->max_body_bytes, cfg->max_message_bytes, srv->addrs.len,
+                  cfg->max_body_bytes, cfg->max_message_bytes, srv->limits->addrs.len,
                   cfg->ipv6_prefix_len ? cfg->ipv6_prefix_len : SR_IPV6_PREFIX_DEFAULT,
-                  cfg->max_http_buffer_bytes, srv->http_pinned, srv->http_pinned_peak);
+                  cfg->max_http_buffer_bytes, srv->limits->http_pinned, srv->limits->http_pinned_peak);
     sr_buf_puts(b, ",\"refused\":{");
     for (int i = 0; i < SR_LIMIT_COUNT; i++) {
         sr_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", limit_names[i],
-                      (unsigned long long)srv->limit_refused[i]);
+                      (unsigned long long)srv->limits->refused[i]);
     }
     sr_buf_puts(b, "}");
 }
@@ -214,7 +233,7 @@ void sr_limits_metrics(sr_server *srv, sr_buf *b) {
                    "limit they went over\n# TYPE sserooms_limit_refusals_total counter\n");
     for (int i = 0; i < SR_LIMIT_COUNT; i++) {
         sr_buf_printf(b, "sserooms_limit_refusals_total{limit=\"%s\"} %llu\n", limit_names[i],
-                      (unsigned long long)srv->limit_refused[i]);
+                      (unsigned long long)srv->limits->refused[i]);
     }
     /* one unit per family (Prometheus): counts, bytes, seconds, bits */
     const struct {
@@ -255,9 +274,9 @@ void sr_limits_metrics(sr_server *srv, sr_buf *b) {
                   (double)cfg->request_timeout_ms / 1000.0);
     sr_buf_printf(b, "# HELP sserooms_client_addresses Client addresses with open connections\n"
                      "# TYPE sserooms_client_addresses gauge\nsserooms_client_addresses %zu\n",
-                  srv->addrs.len);
+                  srv->limits->addrs.len);
     sr_buf_printf(b, "# HELP sserooms_http_buffer_bytes Bytes pinned by HTTP connections: "
                      "queued answers, held requests, parser buffers\n"
                      "# TYPE sserooms_http_buffer_bytes gauge\nsserooms_http_buffer_bytes %zu\n",
-                  srv->http_pinned);
+                  srv->limits->http_pinned);
 }

@@ -17,6 +17,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/internal.h"
@@ -28,18 +29,67 @@ const uint64_t sr_latency_bounds_us[SR_LATENCY_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
 };
 
+/* What the GET /metrics histograms and the sweep counters count. */
+typedef struct sr_metrics {
+    uint64_t latency_count[SR_LATENCY_BUCKETS + 1]; /* last: +Inf */
+    uint64_t latency_sum_us;
+    uint64_t rejected_by_reason[16]; /* indexed like observe.c's reason table */
+    uint64_t rejected_other;
+    /* POST /publish: request read to answer written (sendq.c), in the
+     * buckets above */
+    uint64_t answer_count[SR_LATENCY_BUCKETS + 1];
+    uint64_t answer_sum_us;
+    /* the sliced sweeps of batch.c: each slice timed with its writes */
+    uint64_t sweeps, sweep_slices;
+    uint64_t sweep_forced;      /* sweeps a barrier completed at once */
+    uint64_t sweep_slice_ns, sweep_slice_max_ns;
+} sr_metrics;
+
+/* The server's observing state (srv->observe). */
+struct sr_observe {
+    sr_metrics metrics;
+    uv_timer_t stats_timer;     /* cfg.stats_room broadcasts */
+    sr_log_fn fn;               /* the log hook */
+    sr_log_fields_fn fields_fn; /* or: set instead of fn (sr_server_on_log_fields) */
+    void *ud;
+    int level;                  /* its minimum level */
+};
+
+int sr_observe_new(sr_server *srv) {
+    srv->observe = calloc(1, sizeof(*srv->observe));
+    return srv->observe ? SR_OK : SR_ENOMEM;
+}
+
+void sr_observe_free(sr_server *srv) {
+    free(srv->observe);
+    srv->observe = NULL;
+}
+
+void sr_metrics_sweep(sr_server *srv, sr_sweep_count which) {
+    sr_metrics *m = &srv->observe->metrics;
+    if (which == SR_SWEEP_BEGUN) m->sweeps++;
+    else if (which == SR_SWEEP_SLICE) m->sweep_slices++;
+    else m->sweep_forced++;
+}
+
+void sr_metrics_slice_time(sr_server *srv, uint64_t ns) {
+    sr_metrics *m = &srv->observe->metrics;
+    m->sweep_slice_ns += ns;
+    if (ns > m->sweep_slice_max_ns) m->sweep_slice_max_ns = ns;
+}
+
 void sr_server_on_log(sr_server *srv, sr_log_fn fn, void *ud, int min_level) {
-    srv->log_fn = fn;
-    srv->log_fields_fn = NULL;
-    srv->log_ud = ud;
-    srv->log_level = min_level;
+    srv->observe->fn = fn;
+    srv->observe->fields_fn = NULL;
+    srv->observe->ud = ud;
+    srv->observe->level = min_level;
 }
 
 void sr_server_on_log_fields(sr_server *srv, sr_log_fields_fn fn, void *ud, int min_level) {
-    srv->log_fields_fn = fn;
-    srv->log_fn = NULL;
-    srv->log_ud = ud;
-    srv->log_level = min_level;
+    srv->observe->fields_fn = fn;
+    srv->observe->fn = NULL;
+    srv->observe->ud = ud;
+    srv->observe->level = min_level;
 }
 
 /* one line: no request text may break it */
@@ -49,25 +99,25 @@ static void one_line(char *line) {
 }
 
 void sr_log(sr_server *srv, int level, uint64_t conn_id, const char *fmt, ...) {
-    if ((!srv->log_fn && !srv->log_fields_fn) || level < srv->log_level) return;
+    if ((!srv->observe->fn && !srv->observe->fields_fn) || level < srv->observe->level) return;
     char line[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     one_line(line);
-    if (srv->log_fields_fn) srv->log_fields_fn(srv->log_ud, level, conn_id, line, NULL, 0);
-    else srv->log_fn(srv->log_ud, level, conn_id, line);
+    if (srv->observe->fields_fn) srv->observe->fields_fn(srv->observe->ud, level, conn_id, line, NULL, 0);
+    else srv->observe->fn(srv->observe->ud, level, conn_id, line);
 }
 
 void sr_log_kv(sr_server *srv, int level, uint64_t conn_id, const char *msg,
                const sr_log_field *fields, size_t n_fields, const char *fmt, ...) {
-    if ((!srv->log_fn && !srv->log_fields_fn) || level < srv->log_level) return;
-    if (srv->log_fields_fn) {
+    if ((!srv->observe->fn && !srv->observe->fields_fn) || level < srv->observe->level) return;
+    if (srv->observe->fields_fn) {
         char line[512];
         snprintf(line, sizeof line, "%s", msg);
         one_line(line);
-        srv->log_fields_fn(srv->log_ud, level, conn_id, line, fields, n_fields);
+        srv->observe->fields_fn(srv->observe->ud, level, conn_id, line, fields, n_fields);
         return;
     }
     char line[512];
@@ -76,21 +126,21 @@ void sr_log_kv(sr_server *srv, int level, uint64_t conn_id, const char *msg,
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     one_line(line);
-    srv->log_fn(srv->log_ud, level, conn_id, line);
+    srv->observe->fn(srv->observe->ud, level, conn_id, line);
 }
 
 void sr_metrics_latency(sr_server *srv, uint64_t us, uint32_t msgs) {
     size_t i = 0;
     while (i < SR_LATENCY_BUCKETS && us > sr_latency_bounds_us[i]) i++;
-    srv->metrics.latency_count[i] += msgs;
-    srv->metrics.latency_sum_us += us * msgs;
+    srv->observe->metrics.latency_count[i] += msgs;
+    srv->observe->metrics.latency_sum_us += us * msgs;
 }
 
 void sr_metrics_answer(sr_server *srv, uint64_t us) {
     size_t i = 0;
     while (i < SR_LATENCY_BUCKETS && us > sr_latency_bounds_us[i]) i++;
-    srv->metrics.answer_count[i]++;
-    srv->metrics.answer_sum_us += us;
+    srv->observe->metrics.answer_count[i]++;
+    srv->observe->metrics.answer_sum_us += us;
 }
 
 /* The q-quantile (0 < q < 1) of a histogram in sr_latency_bounds_us
@@ -112,7 +162,7 @@ static double quantile_us(const uint64_t *count, double q) {
 }
 
 void sr_metrics_engine_json(sr_server *srv, sr_buf *b) {
-    const sr_metrics *m = &srv->metrics;
+    const sr_metrics *m = &srv->observe->metrics;
     uint64_t n = 0;
     for (size_t i = 0; i <= SR_LATENCY_BUCKETS; i++) n += m->answer_count[i];
     sr_buf_printf(b,
@@ -164,11 +214,11 @@ _Static_assert(sizeof(reject_reasons) / sizeof(reject_reasons[0]) <= 16, "see sr
 void sr_metrics_rejected(sr_server *srv, int status) {
     for (size_t i = 0; i < N_REASONS; i++) {
         if (reject_reasons[i].status == status) {
-            srv->metrics.rejected_by_reason[i]++;
+            srv->observe->metrics.rejected_by_reason[i]++;
             return;
         }
     }
-    srv->metrics.rejected_other++;
+    srv->observe->metrics.rejected_other++;
 }
 
 static void counter(sr_buf *b, const char *name, const char *help, uint64_t v) {
@@ -208,23 +258,23 @@ void sr_routes_metrics(sr_conn *c) {
                     "# TYPE sserooms_rejected_requests_total counter\n");
     for (size_t i = 0; i < N_REASONS; i++)
         sr_buf_printf(&b, "sserooms_rejected_requests_total{reason=\"%s\"} %llu\n", reject_reasons[i].reason,
-                      (unsigned long long)srv->metrics.rejected_by_reason[i]);
+                      (unsigned long long)srv->observe->metrics.rejected_by_reason[i]);
     sr_buf_printf(&b, "sserooms_rejected_requests_total{reason=\"other\"} %llu\n",
-                  (unsigned long long)srv->metrics.rejected_other);
+                  (unsigned long long)srv->observe->metrics.rejected_other);
     sr_limits_metrics(srv, &b);
     sr_clients_metrics(srv, &b);
     sr_h2c_metrics(srv, &b);
     sr_tls_metrics(srv, &b);
-    uint64_t latency[SR_LATENCY_BUCKETS + 1], latency_sum_us = srv->metrics.latency_sum_us;
-    memcpy(latency, srv->metrics.latency_count, sizeof(latency));
+    uint64_t latency[SR_LATENCY_BUCKETS + 1], latency_sum_us = srv->observe->metrics.latency_sum_us;
+    memcpy(latency, srv->observe->metrics.latency_count, sizeof(latency));
     sr_writers_add_latency(srv, latency, &latency_sum_us); /* writer threads' share */
     histogram_us(&b, "delivery_latency_seconds",
                  "Time from a message's encoding on this node to its last byte written to a stream.",
                  latency, latency_sum_us);
     histogram_us(&b, "publish_answer_seconds",
                  "Time from reading a POST /publish (HTTP/1.1) to its answer's last byte written.",
-                 srv->metrics.answer_count, srv->metrics.answer_sum_us);
-    const sr_metrics *sm = &srv->metrics;
+                 srv->observe->metrics.answer_count, srv->observe->metrics.answer_sum_us);
+    const sr_metrics *sm = &srv->observe->metrics;
     counter(&b, "sweeps_total", "Fan-out sweeps: one room's batch of broadcasts delivered to its streams.",
             sm->sweeps);
     counter(&b, "sweep_slices_total",
@@ -281,10 +331,13 @@ static void on_stats_tick(uv_timer_t *t) {
 }
 
 void sr_stats_room_start(sr_server *srv) {
-    uv_timer_init(srv->loop, &srv->stats_timer);
-    srv->stats_timer.data = srv;
-    if (srv->cfg.stats_room && srv->cfg.stats_interval_ms)
-        uv_timer_start(&srv->stats_timer, on_stats_tick, srv->cfg.stats_interval_ms,
+    sr_server_timer_init(srv, &srv->observe->stats_timer);
+        if (srv->cfg.stats_room && srv->cfg.stats_interval_ms)
+        uv_timer_start(&srv->observe->stats_timer, on_stats_tick, srv->cfg.stats_interval_ms,
                        srv->cfg.stats_interval_ms);
-    uv_unref((uv_handle_t *)&srv->stats_timer);
+    uv_unref((uv_handle_t *)&srv->observe->stats_timer);
+}
+
+void sr_stats_room_close(sr_server *srv) {
+    sr_server_close_handle(srv, (uv_handle_t *)&srv->observe->stats_timer);
 }

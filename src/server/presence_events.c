@@ -32,6 +32,27 @@ typedef struct sr_presence_pending {
     char key[];            /* room, NUL, user, NUL */
 } sr_presence_pending;
 
+/* The server's presence state (srv->presence). */
+struct sr_presence_events {
+    uv_timer_t timer;                   /* debounced leave events */
+    sr_presence_pending *pending;       /* leaves waiting, oldest first */
+    sr_presence_pending *pending_tail;
+};
+
+int sr_presence_new(sr_server *srv) {
+    srv->presence = calloc(1, sizeof(*srv->presence));
+    return srv->presence ? SR_OK : SR_ENOMEM;
+}
+
+void sr_presence_start(sr_server *srv) {
+    sr_server_timer_init(srv, &srv->presence->timer);
+    uv_unref((uv_handle_t *)&srv->presence->timer);
+}
+
+void sr_presence_close(sr_server *srv) {
+    sr_server_close_handle(srv, (uv_handle_t *)&srv->presence->timer);
+}
+
 static sr_conn *member_conn(const sr_member *m) {
     return (sr_conn *)(void *)((char *)m - offsetof(sr_conn, member));
 }
@@ -55,18 +76,18 @@ static void announce(sr_server *srv, const char *room, const char *user, size_t 
 static void on_presence_timer(uv_timer_t *t);
 
 static void schedule(sr_server *srv) {
-    if (!srv->handles_ready || !srv->presence_pending) return;
-    uint64_t now = uv_now(srv->loop), due = srv->presence_pending->due;
-    uv_timer_start(&srv->presence_timer, on_presence_timer, due > now ? due - now : 0, 0);
+    if (!srv->handles_ready || !srv->presence->pending) return;
+    uint64_t now = uv_now(srv->loop), due = srv->presence->pending->due;
+    uv_timer_start(&srv->presence->timer, on_presence_timer, due > now ? due - now : 0, 0);
 }
 
 static void on_presence_timer(uv_timer_t *t) {
     sr_server *srv = t->data;
     uint64_t now = uv_now(srv->loop);
-    while (srv->presence_pending && srv->presence_pending->due <= now) {
-        sr_presence_pending *p = srv->presence_pending;
-        srv->presence_pending = p->next;
-        if (!srv->presence_pending) srv->presence_pending_tail = NULL;
+    while (srv->presence->pending && srv->presence->pending->due <= now) {
+        sr_presence_pending *p = srv->presence->pending;
+        srv->presence->pending = p->next;
+        if (!srv->presence->pending) srv->presence->pending_tail = NULL;
         announce(srv, p->key, p->key + p->room_len + 1, p->user_len, 0);
         free(p);
     }
@@ -77,13 +98,13 @@ static void on_presence_timer(uv_timer_t *t) {
 static int cancel_leave(sr_server *srv, const char *room, size_t room_len, const char *user,
                         size_t user_len) {
     sr_presence_pending *prev = NULL;
-    for (sr_presence_pending *p = srv->presence_pending; p; prev = p, p = p->next) {
+    for (sr_presence_pending *p = srv->presence->pending; p; prev = p, p = p->next) {
         if (p->room_len != room_len || p->user_len != user_len || memcmp(p->key, room, room_len) != 0 ||
             memcmp(p->key + room_len + 1, user, user_len) != 0)
             continue;
         if (prev) prev->next = p->next;
-        else srv->presence_pending = p->next;
-        if (srv->presence_pending_tail == p) srv->presence_pending_tail = prev;
+        else srv->presence->pending = p->next;
+        if (srv->presence->pending_tail == p) srv->presence->pending_tail = prev;
         free(p);
         return 1;
     }
@@ -110,19 +131,21 @@ void sr_presence_event(sr_server *srv, const char *room, size_t room_len, const 
     p->key[room_len] = '\0';
     memcpy(p->key + room_len + 1, user, user_len);
     p->key[room_len + 1 + user_len] = '\0';
-    if (srv->presence_pending_tail) srv->presence_pending_tail->next = p;
-    else srv->presence_pending = p;
-    srv->presence_pending_tail = p;
-    if (!uv_is_active((uv_handle_t *)&srv->presence_timer)) schedule(srv);
+    if (srv->presence->pending_tail) srv->presence->pending_tail->next = p;
+    else srv->presence->pending = p;
+    srv->presence->pending_tail = p;
+    if (!uv_is_active((uv_handle_t *)&srv->presence->timer)) schedule(srv);
 }
 
 void sr_presence_free(sr_server *srv) {
-    while (srv->presence_pending) {
-        sr_presence_pending *p = srv->presence_pending;
-        srv->presence_pending = p->next;
+    if (!srv->presence) return;
+    while (srv->presence->pending) {
+        sr_presence_pending *p = srv->presence->pending;
+        srv->presence->pending = p->next;
         free(p);
     }
-    srv->presence_pending_tail = NULL;
+    free(srv->presence);
+    srv->presence = NULL;
 }
 
 /* The streams of user in room on this node. */

@@ -60,6 +60,7 @@ struct sr_recover {
     uint64_t rooms, streams, filled, messages, resets, gaps;
     size_t fills_pending;
     sr_recover_totals totals;
+    uv_timer_t timer;           /* closes a round once it is quiet */
 };
 
 static uint64_t wall_ms(void) {
@@ -68,8 +69,21 @@ static uint64_t wall_ms(void) {
     return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 }
 
+int sr_recover_new(sr_server *srv) {
+    srv->recover = calloc(1, sizeof(*srv->recover));
+    return srv->recover ? SR_OK : SR_ENOMEM;
+}
+
+void sr_recover_start(sr_server *srv) {
+    sr_server_timer_init(srv, &srv->recover->timer);
+    uv_unref((uv_handle_t *)&srv->recover->timer);
+}
+
+void sr_recover_close(sr_server *srv) {
+    sr_server_close_handle(srv, (uv_handle_t *)&srv->recover->timer);
+}
+
 static struct sr_recover *get(sr_server *srv) {
-    if (!srv->recover) srv->recover = calloc(1, sizeof(*srv->recover));
     return srv->recover;
 }
 
@@ -118,7 +132,7 @@ void sr_recover_note_floor(sr_server *srv, sr_conn *c, const char *epoch, uint64
 
 static void arm(sr_server *srv) {
     if (srv->handles_ready)
-        uv_timer_start(&srv->recover_timer, sr_recover_on_timer, SR_RECOVER_QUIET_MS, 0);
+        uv_timer_start(&srv->recover->timer, sr_recover_on_timer, SR_RECOVER_QUIET_MS, 0);
 }
 
 void sr_recover_on_timer(uv_timer_t *h) {

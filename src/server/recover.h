@@ -37,9 +37,12 @@ void sr_recover_fill_started(sr_server *srv);
 /* c got another recovery while its replay was in flight: fill it again
  * from where that replay left it. */
 void sr_recover_refill(sr_server *srv, sr_conn *c);
-/* The round's quiet timer (srv->recover_timer). */
+/* The round's quiet timer (in srv->recover). */
 void sr_recover_on_timer(uv_timer_t *h);
-void sr_recover_free(sr_server *srv);
+int sr_recover_new(sr_server *srv);    /* at sr_server_new: SR_OK or SR_ENOMEM */
+void sr_recover_start(sr_server *srv); /* at listen: the timer */
+void sr_recover_close(sr_server *srv); /* at shutdown: closes the timer */
+void sr_recover_free(sr_server *srv);  /* after the timer closed */
 
 void sr_recover_totals_get(const sr_server *srv, sr_recover_totals *out);
 void sr_recover_json(sr_server *srv, sr_buf *b);    /* ,"recovery":{...} */

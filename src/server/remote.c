@@ -34,6 +34,41 @@
 #include "server/internal.h"
 #include "server/recover.h"
 
+/* One copy of a remote message: the room it came in for and the delivery
+ * stamp it had. */
+typedef struct sr_remote_copy {
+    char *room;
+    uint64_t stamp;
+} sr_remote_copy;
+
+/* A remote message recently delivered, known by its de-duplication key or
+ * else its id, with the copies that arrived. */
+typedef struct sr_remote_seen {
+    char *id;               /* the key (by_key) or the message id */
+    bool by_key;
+    uint64_t hash;
+    sr_remote_copy *copies;
+    uint32_t n_copies;
+    int32_t next_in_bucket; /* index into the ring, -1 ends */
+} sr_remote_seen;
+
+#define SR_REMOTE_SEEN_CAP 1024
+
+/* The server's remote state (srv->remote): the last SR_REMOTE_SEEN_CAP
+ * messages in a ring, found through hash buckets. */
+struct sr_remote {
+    sr_remote_seen seen[SR_REMOTE_SEEN_CAP];
+    int32_t buckets[SR_REMOTE_SEEN_CAP]; /* first ring index, -1: none */
+    uint32_t next;                       /* the ring's next slot to take */
+};
+
+int sr_remote_new(sr_server *srv) {
+    srv->remote = calloc(1, sizeof(*srv->remote));
+    if (!srv->remote) return SR_ENOMEM;
+    for (size_t i = 0; i < SR_REMOTE_SEEN_CAP; i++) srv->remote->buckets[i] = -1;
+    return SR_OK;
+}
+
 static void copies_clear(sr_remote_seen *e) {
     for (uint32_t i = 0; i < e->n_copies; i++) free(e->copies[i].room);
     e->n_copies = 0;
@@ -49,15 +84,18 @@ static void seen_clear(sr_remote_seen *e) {
 
 /* Called by sr_server_free: also frees the history kept in memory (the
  * messages this node keeps for other streams' resumes). */
-void sr_remote_seen_free(sr_server *srv) {
+void sr_remote_free(sr_server *srv) {
     sr_history_free(srv);
-    for (size_t i = 0; i < SR_REMOTE_SEEN_CAP; i++) seen_clear(&srv->remote_seen[i]);
+    if (!srv->remote) return;
+    for (size_t i = 0; i < SR_REMOTE_SEEN_CAP; i++) seen_clear(&srv->remote->seen[i]);
+    free(srv->remote);
+    srv->remote = NULL;
 }
 
 static int32_t seen_find(sr_server *srv, const char *id, bool by_key, uint64_t h) {
-    int32_t i = srv->remote_buckets[h % SR_REMOTE_SEEN_CAP];
+    int32_t i = srv->remote->buckets[h % SR_REMOTE_SEEN_CAP];
     while (i >= 0) {
-        sr_remote_seen *e = &srv->remote_seen[i];
+        sr_remote_seen *e = &srv->remote->seen[i];
         if (e->hash == h && e->by_key == by_key && strcmp(e->id, id) == 0) return i;
         i = e->next_in_bucket;
     }
@@ -65,9 +103,9 @@ static int32_t seen_find(sr_server *srv, const char *id, bool by_key, uint64_t h
 }
 
 static void seen_unlink(sr_server *srv, int32_t idx) {
-    sr_remote_seen *e = &srv->remote_seen[idx];
-    int32_t *link = &srv->remote_buckets[e->hash % SR_REMOTE_SEEN_CAP];
-    while (*link >= 0 && *link != idx) link = &srv->remote_seen[*link].next_in_bucket;
+    sr_remote_seen *e = &srv->remote->seen[idx];
+    int32_t *link = &srv->remote->buckets[e->hash % SR_REMOTE_SEEN_CAP];
+    while (*link >= 0 && *link != idx) link = &srv->remote->seen[*link].next_in_bucket;
     if (*link == idx) *link = e->next_in_bucket;
 }
 
@@ -89,9 +127,9 @@ static int seen_add_copy(sr_remote_seen *e, const char *room, size_t len, uint64
 }
 
 static int32_t seen_insert(sr_server *srv, const char *id, bool by_key, uint64_t h) {
-    int32_t idx = (int32_t)srv->remote_next;
-    srv->remote_next = (srv->remote_next + 1) % SR_REMOTE_SEEN_CAP;
-    sr_remote_seen *e = &srv->remote_seen[idx];
+    int32_t idx = (int32_t)srv->remote->next;
+    srv->remote->next = (srv->remote->next + 1) % SR_REMOTE_SEEN_CAP;
+    sr_remote_seen *e = &srv->remote->seen[idx];
     if (e->id) {
         seen_unlink(srv, idx);
         seen_clear(e);
@@ -100,8 +138,8 @@ static int32_t seen_insert(sr_server *srv, const char *id, bool by_key, uint64_t
     if (!e->id) return -1;
     e->by_key = by_key;
     e->hash = h;
-    e->next_in_bucket = srv->remote_buckets[h % SR_REMOTE_SEEN_CAP];
-    srv->remote_buckets[h % SR_REMOTE_SEEN_CAP] = idx;
+    e->next_in_bucket = srv->remote->buckets[h % SR_REMOTE_SEEN_CAP];
+    srv->remote->buckets[h % SR_REMOTE_SEEN_CAP] = idx;
     return idx;
 }
 
@@ -156,10 +194,10 @@ int sr_server_deliver_remote_keyed(sr_server *srv, const char *room, size_t room
     int32_t idx = seen_find(srv, ident, by_key, h);
     if (idx < 0) {
         idx = seen_insert(srv, ident, by_key, h);
-        if (idx >= 0) seen_add_copy(&srv->remote_seen[idx], room, room_len, stamp);
+        if (idx >= 0) seen_add_copy(&srv->remote->seen[idx], room, room_len, stamp);
         return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
     }
-    sr_remote_seen *e = &srv->remote_seen[idx];
+    sr_remote_seen *e = &srv->remote->seen[idx];
     int repeat = 0;
     for (uint32_t i = 0; i < e->n_copies; i++)
         if (strlen(e->copies[i].room) == room_len &&

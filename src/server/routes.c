@@ -120,13 +120,15 @@ void sr_routes_dispatch(sr_conn *c) {
         return;
     }
     if (srv->cfg.web_root && (method == HTTP_GET || method == HTTP_HEAD) && sr_static_serve(c)) return;
-    if (srv->request_fn) {
+    void *request_ud;
+    sr_request_fn request_fn = sr_server_request_hook(srv, &request_ud);
+    if (request_fn) {
         sr_request *view = sr_request_view(c);
         if (!view) {
             reject(c, 503, "out of memory");
             return;
         }
-        int rc = srv->request_fn(srv->request_ud, view);
+        int rc = request_fn(request_ud, view);
         if (rc == 0 && view->responded) return;
         if (rc == 0 && !view->responded) {
             reject(c, 500, "request hook answered nothing");
@@ -134,9 +136,4 @@ void sr_routes_dispatch(sr_conn *c) {
         }
     }
     reject(c, 404, "not found");
-}
-
-void sr_server_on_request(sr_server *srv, sr_request_fn fn, void *ud) {
-    srv->request_fn = fn;
-    srv->request_ud = ud;
 }

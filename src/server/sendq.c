@@ -79,7 +79,7 @@ static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
     if (sr_conn_is_ending(c)) return;
     /* batch.c: nothing reaches a stream ahead of a pending batch; inside a
      * slice, what is queued is the sweep itself */
-    SR_ASSERT(c->kind != SR_CONN_STREAM || c->srv->sweeping || !sr_batch_pending(c->srv));
+    SR_ASSERT(c->kind != SR_CONN_STREAM || sr_batch_sweeping(c->srv) || !sr_batch_pending(c->srv));
     if (c->h2s) { /* an HTTP/2 stream: onto its parent's session, by reference */
         int rc = sr_h2c_stream_write(c, f);
         if (rc == SR_EQUEUE) {

@@ -40,7 +40,7 @@ enum seq_job_kind {
 
 struct sr_seq_job {
     sr_server *srv;          /* NULL once orphaned by shutdown */
-    sr_seq_job *prev, *next; /* srv->seq_jobs */
+    sr_seq_job *prev, *next; /* srv->seq->jobs */
     sr_sequence_fn done;
     void *ud;
     int kind;
@@ -49,6 +49,29 @@ struct sr_seq_job {
     sr_msg_parts m;          /* JOB_LOCAL: the message, strings in `text` */
     char *text;
 };
+
+/* The server's sequence state (srv->seq). */
+struct sr_sequence {
+    sr_seq_table table;      /* counters without Redis */
+    sr_seq_job *jobs;        /* sequenced calls waiting for the adapter */
+};
+
+int sr_sequence_new(sr_server *srv) {
+    srv->seq = calloc(1, sizeof(*srv->seq));
+    return srv->seq ? SR_OK : SR_ENOMEM;
+}
+
+void sr_sequence_free(sr_server *srv) {
+    if (!srv->seq) return;
+    sr_sequence_shutdown(srv);
+    sr_seq_table_free(&srv->seq->table);
+    free(srv->seq);
+    srv->seq = NULL;
+}
+
+sr_seq_table *sr_sequence_table(sr_server *srv) {
+    return &srv->seq->table;
+}
 
 /* --- ids ---------------------------------------------------------------- */
 
@@ -199,7 +222,7 @@ static void job_free(sr_seq_job *job) {
 static void job_unlink(sr_seq_job *job) {
     sr_server *srv = job->srv;
     if (job->prev) job->prev->next = job->next;
-    else srv->seq_jobs = job->next;
+    else srv->seq->jobs = job->next;
     if (job->next) job->next->prev = job->prev;
     job->prev = job->next = NULL;
 }
@@ -230,9 +253,9 @@ static sr_seq_job *job_new(sr_server *srv, int kind, const char *const *rooms, s
         job->m.id_len = 0;
     }
     job->srv = srv;
-    job->next = srv->seq_jobs;
+    job->next = srv->seq->jobs;
     if (job->next) job->next->prev = job;
-    srv->seq_jobs = job;
+    srv->seq->jobs = job;
     return job;
 fail:
     job_free(job);
@@ -292,8 +315,8 @@ static void on_job_done(void *ud, int rc, const char *text) {
 
 void sr_sequence_shutdown(sr_server *srv) {
     sr_history_shutdown(srv); /* replays waiting for the adapter, too */
-    while (srv->seq_jobs) {
-        sr_seq_job *job = srv->seq_jobs;
+    while (srv->seq && srv->seq->jobs) {
+        sr_seq_job *job = srv->seq->jobs;
         job_unlink(job);
         job->srv = NULL; /* the adapter's done, if it ever comes, frees it */
         job->done(job->ud, SR_ECLOSED, "server is shutting down");
@@ -322,7 +345,7 @@ int sr_sequence_start(sr_server *srv, const char *const *rooms, size_t n_rooms,
     }
     int local = opts && opts->local;
     if (!srv->has_adapter || srv->bus) {
-        sr_seq_table *t = srv->bus ? sr_memory_bus_sequences(srv->bus) : &srv->seq;
+        sr_seq_table *t = srv->bus ? sr_memory_bus_sequences(srv->bus) : &srv->seq->table;
         uint64_t counter = 0;
         /* the clock, not a loop's cached time: a bus's servers may run
          * different loops */

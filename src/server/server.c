@@ -14,6 +14,15 @@
  * started at listen, stopped when the server's handles close) the check
  * also hands each writer its batch, and streams owned by a writer get
  * their heartbeats from the writer's wheel instead.
+ *
+ * State: sr_server_new allocates each file's group of state through that
+ * file's *_new (see internal.h) and sr_server_free frees them, those that
+ * hold handles after the loop closed them; server.c's own groups are the
+ * id table, the program's hooks and the accept-error counters. Every
+ * handle of the server's (here and in the other files) is counted in
+ * open_handles by the helper that initialises it and counted down by
+ * sr_server_close_handle's callback: the shutdown ends when the count is 0
+ * and no connection is left.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +56,39 @@
 #define SR_DEFAULT_SWEEP_SLICE_US 2000
 
 static void on_server_handle_closed(uv_handle_t *h);
+static void count_handle(sr_server *srv, uv_handle_t *h);
+
+/* The accept(2) failures counted and their log window (see "accepting"). */
+struct sr_accept_errors {
+    uint64_t by_reason[4];      /* by SR_ACCEPT_ERR_* */
+    uint64_t dropped;           /* connections closed at once for lack of fds */
+    uint64_t log_ms;            /* loop time of the last accept-error line */
+    uint64_t unlogged;          /* errors since that line */
+};
+
+/* The program's hooks. */
+struct sr_hooks {
+    sr_accept_fn accept_fn;
+    void *accept_ud;
+    sr_close_fn close_fn;
+    void *close_ud;
+    sr_request_fn request_fn;
+    void *request_ud;
+};
+
+/* id -> stream lookup for sr_conn_find: open addressing (see the end). */
+struct sr_id_table {
+    sr_conn **slots;
+    size_t cap, len;
+};
+
+/* What struct sr_server may weigh: its own fields, the config copy, the
+ * adapter's table, the public counters and the few handles of server.c.
+ * Each subsystem's state is an opaque struct of its file behind a pointer;
+ * an array put back inline trips this (test_server_state prints the size). */
+#define SR_SERVER_SIZE_MAX 2304
+_Static_assert(sizeof(struct sr_server) <= SR_SERVER_SIZE_MAX,
+               "struct sr_server holds subsystem state inline: give it an owner's struct");
 
 static void config_defaults(sr_config *cfg) {
     memset(cfg, 0, sizeof(*cfg));
@@ -186,11 +228,23 @@ int sr_server_new_(sr_server **out, uv_loop_t *loop, const sr_config *in, size_t
     sr_server *srv = calloc(1, sizeof(*srv));
     if (!srv) return SR_ENOMEM;
     srv->listen_fd = srv->reserve_fd = -1;
-    srv->idle_epfd = -1;
     uv_timeval64_t now;
     if (uv_gettimeofday(&now) == 0)
         srv->created_unix_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_usec / 1000;
-    int rc = copy_config(srv, cfg);
+    /* each file's state, allocated by its owner */
+    int rc = SR_ENOMEM;
+    srv->accept_errors = calloc(1, sizeof(*srv->accept_errors));
+    srv->hooks = calloc(1, sizeof(*srv->hooks));
+    srv->ids = calloc(1, sizeof(*srv->ids));
+    srv->scratch = malloc(SR_SCRATCH_SIZE);
+    if (!srv->accept_errors || !srv->hooks || !srv->ids || !srv->scratch) goto fail;
+    if ((rc = sr_remote_new(srv)) < 0 || (rc = sr_sequence_new(srv)) < 0 ||
+        (rc = sr_limits_new(srv)) < 0 || (rc = sr_observe_new(srv)) < 0 ||
+        (rc = sr_batch_new(srv)) < 0 || (rc = sr_presence_new(srv)) < 0 ||
+        (rc = sr_idle_new(srv)) < 0 || (rc = sr_h2c_counters_new(srv)) < 0 ||
+        (rc = sr_recover_new(srv)) < 0)
+        goto fail;
+    rc = copy_config(srv, cfg);
     if (rc == SR_OK) rc = sr_clients_new(srv, cfg);
     if (rc == SR_OK) rc = sr_auth_new(srv, cfg);
     if (rc == SR_OK) rc = sr_tls_server_new(srv, cfg, NULL, 0);
@@ -198,17 +252,17 @@ int sr_server_new_(sr_server **out, uv_loop_t *loop, const sr_config *in, size_t
     if (loop) {
         srv->loop = loop;
     } else {
-        if (uv_loop_init(&srv->own_loop) != 0) {
-            rc = SR_EIO;
+        uv_loop_t *own = malloc(sizeof(*own));
+        if (!own || uv_loop_init(own) != 0) {
+            free(own);
+            rc = own ? SR_EIO : SR_ENOMEM;
             goto fail;
         }
-        srv->loop = &srv->own_loop;
-        srv->owns_loop = true;
+        srv->loop = srv->own_loop = own;
     }
     srv->reg = sr_registry_new(on_room_event, srv);
     srv->heartbeat_frame = sr_frame_raw(": heartbeat\n\n", 13);
     srv->sse_head_frame = make_sse_head();
-    for (size_t i = 0; i < SR_REMOTE_SEEN_CAP; i++) srv->remote_buckets[i] = -1;
     if (!srv->reg || !srv->heartbeat_frame || !srv->sse_head_frame) {
         rc = SR_ENOMEM;
         goto fail;
@@ -265,11 +319,7 @@ static void on_flush_check(uv_check_t *h) {
     int sliced = sr_batch_step(srv);
     sr_server_flush_dirty(srv);
     sr_writers_handover(srv);
-    if (sliced) {
-        uint64_t took = uv_hrtime() - began;
-        srv->metrics.sweep_slice_ns += took;
-        if (took > srv->metrics.sweep_slice_max_ns) srv->metrics.sweep_slice_max_ns = took;
-    }
+    if (sliced) sr_metrics_slice_time(srv, uv_hrtime() - began);
     if (!srv->dirty && !sr_writers_pending(srv) && !sr_batch_pending(srv))
         uv_idle_stop(&srv->flush_idle);
     else
@@ -315,11 +365,12 @@ static void accept_failed(sr_server *srv, int err, uint64_t dropped) {
                  : err == ENFILE                    ? SR_ACCEPT_ERR_ENFILE
                  : err == ENOMEM || err == ENOBUFS ? SR_ACCEPT_ERR_NOMEM
                                                     : SR_ACCEPT_ERR_OTHER;
-    srv->accept_errors[reason]++;
-    srv->accept_dropped += dropped;
+    struct sr_accept_errors *ae = srv->accept_errors;
+    ae->by_reason[reason]++;
+    ae->dropped += dropped;
     uint64_t now = uv_now(srv->loop);
-    if (srv->accept_log_ms && now - srv->accept_log_ms < SR_ACCEPT_LOG_WINDOW_MS) {
-        srv->accept_unlogged++;
+    if (ae->log_ms && now - ae->log_ms < SR_ACCEPT_LOG_WINDOW_MS) {
+        ae->unlogged++;
         return;
     }
     const char *hint = reason == SR_ACCEPT_ERR_EMFILE
@@ -330,9 +381,9 @@ static void accept_failed(sr_server *srv, int err, uint64_t dropped) {
            "accept failed: %s (%s)%s; %llu waiting connections closed; %llu more accept errors "
            "in the last %u s",
            strerror(err), accept_err_names[reason], hint, (unsigned long long)dropped,
-           (unsigned long long)srv->accept_unlogged, (unsigned)(SR_ACCEPT_LOG_WINDOW_MS / 1000));
-    srv->accept_log_ms = now ? now : 1;
-    srv->accept_unlogged = 0;
+           (unsigned long long)ae->unlogged, (unsigned)(SR_ACCEPT_LOG_WINDOW_MS / 1000));
+    ae->log_ms = now ? now : 1;
+    ae->unlogged = 0;
 }
 
 /* Out of fds: frees the reserve fd to take the waiting connections off the
@@ -374,7 +425,7 @@ static void take_connection(sr_server *srv, int fd) {
     }
     /* HTTP/2 streams count as the connections they stand for (h2conn.c) */
     if (srv->cfg.max_connections &&
-        srv->stats.connections + srv->h2.streams > srv->cfg.max_connections) {
+        srv->stats.connections + sr_h2c_streams(srv) > srv->cfg.max_connections) {
         sr_limit_refused(srv, SR_LIMIT_CONNECTIONS);
         sr_conn_start(c);
         sr_routes_error(c, 503, "too many connections", true);
@@ -405,8 +456,8 @@ void sr_accept_stats_json(sr_server *srv, sr_buf *b) {
     sr_buf_puts(b, ",\"accept_errors\":{");
     for (int i = 0; i < 4; i++)
         sr_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", accept_err_names[i],
-                      (unsigned long long)srv->accept_errors[i]);
-    sr_buf_printf(b, "},\"accept_dropped\":%llu", (unsigned long long)srv->accept_dropped);
+                      (unsigned long long)srv->accept_errors->by_reason[i]);
+    sr_buf_printf(b, "},\"accept_dropped\":%llu", (unsigned long long)srv->accept_errors->dropped);
 }
 
 void sr_accept_metrics(sr_server *srv, sr_buf *b) {
@@ -415,12 +466,12 @@ void sr_accept_metrics(sr_server *srv, sr_buf *b) {
                    "# TYPE sserooms_accept_errors_total counter\n");
     for (int i = 0; i < 4; i++)
         sr_buf_printf(b, "sserooms_accept_errors_total{reason=\"%s\"} %llu\n", accept_err_names[i],
-                      (unsigned long long)srv->accept_errors[i]);
+                      (unsigned long long)srv->accept_errors->by_reason[i]);
     sr_buf_printf(b,
                   "# HELP sserooms_accept_dropped_total Connections closed unserved after an "
                   "accept error, to clear the backlog.\n"
                   "# TYPE sserooms_accept_dropped_total counter\nsserooms_accept_dropped_total %llu\n",
-                  (unsigned long long)srv->accept_dropped);
+                  (unsigned long long)srv->accept_errors->dropped);
 }
 
 const char *sr_server_listen_error(const sr_server *srv) { return srv ? srv->listen_error : ""; }
@@ -487,8 +538,7 @@ int sr_server_listen(sr_server *srv) {
         return SR_EIO;
     }
     srv->listen_fd = fd;
-    srv->listener.data = srv;
-    srv->open_handles++;
+    count_handle(srv, (uv_handle_t *)&srv->listener);
     open_reserve_fd(srv);
     uv_poll_start(&srv->listener, UV_READABLE, on_listener_readable);
     struct sockaddr_storage bound;
@@ -498,25 +548,19 @@ int sr_server_listen(sr_server *srv) {
                                                          : ((struct sockaddr_in *)&bound)->sin_port);
 
     uv_check_init(srv->loop, &srv->flush_check);
-    srv->flush_check.data = srv;
+    count_handle(srv, (uv_handle_t *)&srv->flush_check);
     uv_check_start(&srv->flush_check, on_flush_check);
     uv_unref((uv_handle_t *)&srv->flush_check);
     uv_idle_init(srv->loop, &srv->flush_idle);
-    srv->flush_idle.data = srv;
+    count_handle(srv, (uv_handle_t *)&srv->flush_idle);
     uv_unref((uv_handle_t *)&srv->flush_idle);
-    uv_timer_init(srv->loop, &srv->heartbeat_timer);
-    srv->heartbeat_timer.data = srv;
+    sr_server_timer_init(srv, &srv->heartbeat_timer);
     if (srv->cfg.heartbeat_ms)
         uv_timer_start(&srv->heartbeat_timer, on_heartbeat, srv->cfg.heartbeat_ms, srv->cfg.heartbeat_ms);
     uv_unref((uv_handle_t *)&srv->heartbeat_timer);
-    uv_timer_init(srv->loop, &srv->grace_timer);
-    srv->grace_timer.data = srv;
-    uv_timer_init(srv->loop, &srv->recover_timer);
-    srv->recover_timer.data = srv;
-    uv_unref((uv_handle_t *)&srv->recover_timer);
-    uv_timer_init(srv->loop, &srv->presence_timer);
-    srv->presence_timer.data = srv;
-    uv_unref((uv_handle_t *)&srv->presence_timer);
+    sr_server_timer_init(srv, &srv->grace_timer);
+    sr_recover_start(srv);
+    sr_presence_start(srv);
     unsigned writers = sr_writers_wanted(&srv->cfg);
     if (writers && sr_writers_start(srv, writers) < 0) {
         /* no threads to be had: everything stays on this loop */
@@ -525,14 +569,43 @@ int sr_server_listen(sr_server *srv) {
     }
     sr_stats_room_start(srv);
     sr_auth_start(srv);
-    srv->open_handles += 7;
     srv->handles_ready = true;
     srv->listening = true;
     return SR_OK;
 }
 
+/* --- the server's own handles ------------------------------------------- */
+
+static void count_handle(sr_server *srv, uv_handle_t *h) {
+    h->data = srv;
+    srv->open_handles++;
+}
+
+int sr_server_timer_init(sr_server *srv, uv_timer_t *t) {
+    int rc = uv_timer_init(srv->loop, t);
+    if (rc == 0) count_handle(srv, (uv_handle_t *)t);
+    return rc;
+}
+
+int sr_server_poll_init(sr_server *srv, uv_poll_t *p, int fd) {
+    int rc = uv_poll_init(srv->loop, p, fd);
+    if (rc == 0) count_handle(srv, (uv_handle_t *)p);
+    return rc;
+}
+
+int sr_server_async_init(sr_server *srv, uv_async_t *a, uv_async_cb cb) {
+    int rc = uv_async_init(srv->loop, a, cb);
+    if (rc == 0) count_handle(srv, (uv_handle_t *)a);
+    return rc;
+}
+
+void sr_server_close_handle(sr_server *srv, uv_handle_t *h) {
+    SR_ASSERT(h->data == srv);
+    uv_close(h, on_server_handle_closed);
+}
+
 int sr_server_run(sr_server *srv) {
-    if (!srv->owns_loop) return SR_ESTATE;
+    if (!srv->own_loop) return SR_ESTATE;
     uv_run(srv->loop, UV_RUN_DEFAULT);
     return SR_OK;
 }
@@ -548,6 +621,7 @@ void sr_server_handle_closed(sr_server *srv) {
 
 static void on_server_handle_closed(uv_handle_t *h) {
     sr_server *srv = h->data;
+    SR_ASSERT(srv->open_handles > 0);
     srv->open_handles--;
     sr_server_handle_closed(srv);
 }
@@ -556,15 +630,15 @@ static void close_server_handles(sr_server *srv) {
     if (!srv->handles_ready) return;
     srv->handles_ready = false;
     sr_writers_stop(srv); /* streams they still hold close now */
-    sr_idle_shutdown(srv, on_server_handle_closed); /* and are freed */
-    uv_close((uv_handle_t *)&srv->flush_check, on_server_handle_closed);
-    uv_close((uv_handle_t *)&srv->flush_idle, on_server_handle_closed);
-    uv_close((uv_handle_t *)&srv->heartbeat_timer, on_server_handle_closed);
-    uv_close((uv_handle_t *)&srv->grace_timer, on_server_handle_closed);
-    uv_close((uv_handle_t *)&srv->recover_timer, on_server_handle_closed);
-    uv_close((uv_handle_t *)&srv->presence_timer, on_server_handle_closed);
-    uv_close((uv_handle_t *)&srv->stats_timer, on_server_handle_closed);
-    sr_auth_close(srv, on_server_handle_closed);
+    sr_idle_shutdown(srv); /* and are freed */
+    sr_server_close_handle(srv, (uv_handle_t *)&srv->flush_check);
+    sr_server_close_handle(srv, (uv_handle_t *)&srv->flush_idle);
+    sr_server_close_handle(srv, (uv_handle_t *)&srv->heartbeat_timer);
+    sr_server_close_handle(srv, (uv_handle_t *)&srv->grace_timer);
+    sr_recover_close(srv);
+    sr_presence_close(srv);
+    sr_stats_room_close(srv);
+    sr_auth_close(srv);
 }
 
 static void on_grace_timeout(uv_timer_t *t) {
@@ -606,7 +680,7 @@ void sr_server_shutdown(sr_server *srv, sr_shutdown_fn done, void *ud) {
         if (done) done(ud, srv);
         return;
     }
-    uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
+    sr_server_close_handle(srv, (uv_handle_t *)&srv->listener);
     close(srv->listen_fd); /* a poll handle leaves its fd open; uv_close stopped it */
     srv->listen_fd = -1;
     if (srv->reserve_fd >= 0) close(srv->reserve_fd);
@@ -639,9 +713,7 @@ void sr_server_free(sr_server *srv) {
     if (srv->has_adapter && srv->adapter.close) srv->adapter.close(srv->adapter.ctx);
     srv->has_adapter = false;
     if (srv->bus) sr_server_attach_memory_bus(srv, NULL);
-    sr_sequence_shutdown(srv);
-    sr_seq_table_free(&srv->seq);
-    sr_presence_free(srv);
+    sr_sequence_free(srv);
     sr_batch_free(srv); /* before the rooms it points at */
     if (srv->reg) sr_registry_free(srv->reg);
     sr_frame_unref(srv->heartbeat_frame);
@@ -651,31 +723,61 @@ void sr_server_free(sr_server *srv) {
         srv->free_writes = w->next_free;
         free(w);
     }
-    sr_remote_seen_free(srv);
-    sr_recover_free(srv);
-    free(srv->id_table);
-    sr_auth_free(srv);
+    sr_remote_free(srv);
     sr_tls_server_free(srv);
-    if (srv->owns_loop) {
+    if (srv->own_loop) {
         uv_run(srv->loop, UV_RUN_NOWAIT);
         uv_loop_close(srv->loop);
+        free(srv->own_loop);
     }
+    /* the groups that hold handles, once those closed */
+    sr_auth_free(srv);
+    sr_recover_free(srv);
+    sr_presence_free(srv);
+    sr_observe_free(srv);
+    sr_idle_free(srv);
     sr_writers_free(srv);
-    sr_addr_table_free(srv); /* after the last connection closed */
+    sr_limits_free(srv); /* after the last connection closed */
     sr_clients_free(srv);
+    sr_h2c_counters_free(srv);
+    if (srv->ids) free(srv->ids->slots);
+    free(srv->ids);
+    free(srv->hooks);
+    free(srv->accept_errors);
+    free(srv->scratch);
     for (size_t i = 0; i < srv->n_strings; i++) free(srv->strings[i]);
     free(srv->strings);
     free(srv);
 }
 
 void sr_server_on_accept(sr_server *srv, sr_accept_fn fn, void *ud) {
-    srv->accept_fn = fn;
-    srv->accept_ud = ud;
+    srv->hooks->accept_fn = fn;
+    srv->hooks->accept_ud = ud;
 }
 
 void sr_server_on_close(sr_server *srv, sr_close_fn fn, void *ud) {
-    srv->close_fn = fn;
-    srv->close_ud = ud;
+    srv->hooks->close_fn = fn;
+    srv->hooks->close_ud = ud;
+}
+
+void sr_server_on_request(sr_server *srv, sr_request_fn fn, void *ud) {
+    srv->hooks->request_fn = fn;
+    srv->hooks->request_ud = ud;
+}
+
+sr_accept_fn sr_server_accept_hook(const sr_server *srv, void **ud) {
+    *ud = srv->hooks->accept_ud;
+    return srv->hooks->accept_fn;
+}
+
+sr_close_fn sr_server_close_hook(const sr_server *srv, void **ud) {
+    *ud = srv->hooks->close_ud;
+    return srv->hooks->close_fn;
+}
+
+sr_request_fn sr_server_request_hook(const sr_server *srv, void **ud) {
+    *ud = srv->hooks->request_ud;
+    return srv->hooks->request_fn;
 }
 
 void sr_server_set_ticket_claim(sr_server *srv, sr_claim_fn claim, void *ctx) {
@@ -730,61 +832,64 @@ static size_t id_slot(uint64_t id, size_t cap) {
     return (size_t)id & (cap - 1);
 }
 
-static int id_table_grow(sr_server *srv) {
-    size_t cap = srv->id_table_cap ? srv->id_table_cap * 2 : 64;
-    sr_conn **t = calloc(cap, sizeof(*t));
-    if (!t) return -1;
-    for (size_t i = 0; i < srv->id_table_cap; i++) {
-        sr_conn *c = srv->id_table[i];
+static int id_table_grow(struct sr_id_table *t) {
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    sr_conn **slots = calloc(cap, sizeof(*slots));
+    if (!slots) return -1;
+    for (size_t i = 0; i < t->cap; i++) {
+        sr_conn *c = t->slots[i];
         if (!c) continue;
         size_t s = id_slot(c->id, cap);
-        while (t[s]) s = (s + 1) & (cap - 1);
-        t[s] = c;
+        while (slots[s]) s = (s + 1) & (cap - 1);
+        slots[s] = c;
     }
-    free(srv->id_table);
-    srv->id_table = t;
-    srv->id_table_cap = cap;
+    free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
     return 0;
 }
 
 void sr_server_id_insert(sr_server *srv, sr_conn *c) {
-    if ((srv->id_table_len + 1) * 2 > srv->id_table_cap && id_table_grow(srv) < 0) return;
-    size_t s = id_slot(c->id, srv->id_table_cap);
-    while (srv->id_table[s]) s = (s + 1) & (srv->id_table_cap - 1);
-    srv->id_table[s] = c;
-    srv->id_table_len++;
+    struct sr_id_table *t = srv->ids;
+    if ((t->len + 1) * 2 > t->cap && id_table_grow(t) < 0) return;
+    size_t s = id_slot(c->id, t->cap);
+    while (t->slots[s]) s = (s + 1) & (t->cap - 1);
+    t->slots[s] = c;
+    t->len++;
     c->in_hash = 1;
 }
 
 void sr_server_id_remove(sr_server *srv, sr_conn *c) {
     if (!c->in_hash) return;
-    size_t cap = srv->id_table_cap;
+    struct sr_id_table *t = srv->ids;
+    size_t cap = t->cap;
     size_t s = id_slot(c->id, cap);
-    while (srv->id_table[s] != c) s = (s + 1) & (cap - 1);
-    srv->id_table[s] = NULL;
-    srv->id_table_len--;
+    while (t->slots[s] != c) s = (s + 1) & (cap - 1);
+    t->slots[s] = NULL;
+    t->len--;
     c->in_hash = 0;
     /* re-place the rest of the probe run (backward-shift deletion) */
     size_t j = (s + 1) & (cap - 1);
-    while (srv->id_table[j]) {
-        sr_conn *m = srv->id_table[j];
-        srv->id_table[j] = NULL;
-        size_t t = id_slot(m->id, cap);
-        while (srv->id_table[t]) t = (t + 1) & (cap - 1);
-        srv->id_table[t] = m;
+    while (t->slots[j]) {
+        sr_conn *m = t->slots[j];
+        t->slots[j] = NULL;
+        size_t k = id_slot(m->id, cap);
+        while (t->slots[k]) k = (k + 1) & (cap - 1);
+        t->slots[k] = m;
         j = (j + 1) & (cap - 1);
     }
 }
 
 sr_conn *sr_conn_find(sr_server *srv, uint64_t id) {
-    if (!srv->id_table_cap) return NULL;
-    size_t s = id_slot(id, srv->id_table_cap);
-    while (srv->id_table[s]) {
-        if (srv->id_table[s]->id == id) {
-            sr_conn *c = srv->id_table[s];
+    const struct sr_id_table *t = srv->ids;
+    if (!t->cap) return NULL;
+    size_t s = id_slot(id, t->cap);
+    while (t->slots[s]) {
+        if (t->slots[s]->id == id) {
+            sr_conn *c = t->slots[s];
             return (c->closing || c->doomed) ? NULL : c;
         }
-        s = (s + 1) & (srv->id_table_cap - 1);
+        s = (s + 1) & (t->cap - 1);
     }
     return NULL;
 }

@@ -113,13 +113,15 @@ void sr_stream_open_authorized(sr_conn *c, size_t n_rooms) {
     sr_server *srv = c->srv;
     const sr_http_request *req = &c->http->req;
     int verdict = SR_ACCEPT;
-    if (srv->accept_fn) {
+    void *accept_ud;
+    sr_accept_fn accept_fn = sr_server_accept_hook(srv, &accept_ud);
+    if (accept_fn) {
         sr_request *view = sr_request_view(c);
         if (!view) {
             refuse(c, 503, "out of memory");
             return;
         }
-        verdict = srv->accept_fn(srv->accept_ud, c, view);
+        verdict = accept_fn(accept_ud, c, view);
         if (c->closing || c->end_after_flush) return; /* the hook closed it */
         if (verdict >= 400 && verdict <= 599) {
             refuse(c, verdict, view->error ? view->error : "stream refused");

@@ -43,7 +43,8 @@ static int cmds_push(sr_wcmds *a, uint32_t slot, int32_t op_fd, void *ptr) {
 /* --- main loop side ----------------------------------------------------- */
 
 static void on_back(uv_async_t *a) {
-    struct sr_writers *set = a->data;
+    sr_server *srv = a->data; /* one of the server's handles (sr_server_async_init) */
+    struct sr_writers *set = srv->writers;
     uv_mutex_lock(&set->back_lock);
     sr_wgones t = set->back;
     set->back = set->back_work;
@@ -259,13 +260,12 @@ int sr_writers_start(sr_server *srv, unsigned n) {
         free(set);
         return SR_ENOMEM;
     }
-    if (uv_async_init(srv->loop, &set->back_async, on_back) != 0) {
+    if (sr_server_async_init(srv, &set->back_async, on_back) != 0) {
         uv_mutex_destroy(&set->back_lock);
         free(set->w);
         free(set);
         return SR_EIO;
     }
-    set->back_async.data = set;
     uv_unref((uv_handle_t *)&set->back_async);
     set->back_ready = true;
     srv->writers = set;
@@ -306,12 +306,6 @@ int sr_writers_start(sr_server *srv, unsigned n) {
     return SR_OK;
 }
 
-static void on_back_closed(uv_handle_t *h) {
-    struct sr_writers *set = h->data;
-    set->srv->open_handles--;
-    sr_server_handle_closed(set->srv);
-}
-
 void sr_writers_stop(sr_server *srv) {
     struct sr_writers *set = srv->writers;
     if (!set) return;
@@ -336,9 +330,7 @@ void sr_writers_stop(sr_server *srv) {
         on_back(&set->back_async);
         if (set->back_ready) {
             set->back_ready = false;
-            srv->open_handles++;
-            set->back_async.data = set;
-            uv_close((uv_handle_t *)&set->back_async, on_back_closed);
+            sr_server_close_handle(srv, (uv_handle_t *)&set->back_async);
         }
     }
 }
