@@ -214,6 +214,8 @@ static void test_redis_down_fails_closed(void **state) {
     /* back: the ticket refused for want of an answer was never used */
     assert_int_equal(srt_redis_restart(redis), 0);
     srt_node_wait_health(B, 200, WAIT_MS);
+    /* A reconnects on its own schedule: until it has, its claim is 503 */
+    srt_node_wait_health(A, 200, WAIT_MS);
     assert_int_equal(redeem(B, second, NULL, NULL, NULL), 200);
     assert_int_equal(redeem(A, second, NULL, NULL, NULL), 401);
     free(first), free(second), free(cookie);
