@@ -13,7 +13,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 ARGS       ?=
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-test build build-asan run test test-release test-asan test-tsan bench bench-idle fuzz install clean
+.PHONY: all deps deps-test build build-asan run test test-release test-asan test-tsan bench bench-idle fuzz format format-check install clean
 
 all: build
 
@@ -93,6 +93,17 @@ bench-idle: build
 fuzz:
 	@scripts/deps.sh fuzz
 	@scripts/fuzz.sh
+
+## The C sources in the style of .clang-format (clang-format 14, which
+## scripts/deps.sh format installs): format rewrites the files that differ,
+## format-check lists them and fails (CI runs it first; make test does not)
+format:
+	@scripts/deps.sh format
+	@scripts/format.sh --fix
+
+format-check:
+	@scripts/deps.sh format
+	@scripts/format.sh --check
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -175,11 +175,14 @@ typedef struct sr_broadcast_opts {
 /* Configuration                                                        */
 /* ------------------------------------------------------------------ */
 
+/* Kept as written: clang-format 14 folds a multi-line comment into the macro. */
+/* clang-format off */
 #define SR_HISTORY_MAX 100000 /* sr_config.history: messages per room */
 #define SR_WIRE_JSON_DEPTH 1000 /* JSON nesting the Redis adapter reads an
                                    envelope with: a message's data may nest
                                    998 levels (the envelope adds 2) */
 #define SR_RESET_EVENT_MAX 63  /* sr_config.reset_event: bytes */
+/* clang-format on */
 
 typedef struct sr_config {
     const char *host;               /* "127.0.0.1" */

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Installs the Debian packages sserooms needs to build, test and run, and
 # nothing when they are all there (quick and silent). Runs apt-get through
-# sudo when not root. Usage: scripts/deps.sh [build|test|fuzz|bench]
+# sudo when not root. Usage: scripts/deps.sh [build|test|fuzz|bench|format]
 set -euo pipefail
 what=${1:-build}
 
@@ -17,6 +17,12 @@ fi
 
 if [ "$what" = fuzz ]; then
   need+=(clang libclang-rt-14-dev)
+fi
+
+if [ "$what" = format ]; then
+  # scripts/format.sh (make format, make format-check): .clang-format is
+  # kept for clang-format 14, the version Debian 12 ships
+  need+=(clang-format)
 fi
 
 if [ "$what" = bench ]; then

@@ -49,9 +49,12 @@ typedef struct sr_json_error {
 } sr_json_error;
 
 /* Result flags of sr_json_validate. */
+/* Kept as written: clang-format 14 folds a multi-line comment into the macro. */
+/* clang-format off */
 #define SR_JSON_F_INVALID_UTF8 0x1u /* a string holds invalid UTF-8: the text
                                        must go through sr_json_utf8_repair to
                                        match what JSON.parse+stringify give */
+/* clang-format on */
 
 /* Validates that s[0..len) is exactly one JSON value with optional JSON
  * whitespace (space, \t, \n, \r) around it. On success returns 0, fills *out

@@ -55,6 +55,9 @@
 #include "redis/history.h"
 
 
+/* The Lua scripts are kept one line of Lua per line of C, out of
+ * clang-format's reach (it would join a line with the macro after it). */
+/* clang-format off */
 /* Both scripts start the same way, with `ttl` set: the time in ms, how
  * long a room's record is kept, and the epoch (made when Redis has none). */
 #define SR_HISTORY_LUA_NOW_AND_EPOCH \
@@ -145,6 +148,7 @@ static const char replay_script[] =
     "local out = {'ok', epoch, n}\n"
     "for k = 1, #order do out[#out + 1] = found[order[k]] end\n"
     "return out\n";
+/* clang-format on */
 
 /* --- keys ------------------------------------------------------------------ */
 
