@@ -28,7 +28,7 @@
 #include <sys/time.h>
 
 #include "common/hash.h"
-#include "redis/defer.h"
+#include "loop/defer.h"
 #include "redis/slot.h"
 #include "sserooms.h"
 

@@ -21,6 +21,7 @@
 #include "common/buf.h"
 #include "http/forwarded.h"
 #include "http/request.h"
+#include "loop/defer.h"
 #include "rooms/registry.h"
 #include "sse/frame.h"
 #include "sserooms.h"
@@ -331,9 +332,8 @@ struct sr_server {
     uint64_t accept_unlogged;   /* errors since that line */
     uint64_t created_unix_ms;   /* wall clock at sr_server_new: process_start_time_seconds
                                    when /proc cannot say (process.c) */
-    uv_check_t flush_check;     /* flushes dirty connections once per loop turn */
-    uv_idle_t flush_idle;       /* active while connections are dirty: keeps the
-                                   loop from blocking in poll before the check */
+    sr_defer *end_of_turn;      /* flushes dirty connections and sweeps once per
+                                   loop turn (every turn; armed: poll does not block) */
     uv_timer_t heartbeat_timer;
     uv_timer_t grace_timer;     /* bounds a graceful shutdown */
     int open_handles;           /* handles still to close at shutdown */

@@ -17,3 +17,7 @@ sr_unit_test(test_addr common)
 # The ABI copies (src/common/abi.c) between a program's struct and the
 # library's of another size.
 sr_unit_test(test_abi common)
+
+# The end-of-turn scheduler (src/loop/defer.c) that the server and the
+# Redis connection share, on a real libuv loop.
+sr_unit_test(test_defer loop)
