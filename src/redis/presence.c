@@ -66,47 +66,31 @@ static void entry_free(sr_pledger_entry *e) {
 }
 
 void sr_pledger_free(sr_pledger *l) {
-    for (size_t i = 0; i < l->cap; i++) {
-        sr_pledger_entry *e = l->buckets[i];
-        while (e) {
-            sr_pledger_entry *next = e->next;
-            entry_free(e);
-            e = next;
-        }
-    }
-    free(l->buckets);
+    size_t pos = 0;
+    for (sr_pledger_entry *e; (e = sr_table_next(&l->entries, &pos));) entry_free(e);
+    sr_table_free(&l->entries);
     free(l->dirty);
     memset(l, 0, sizeof *l);
 }
 
+typedef struct name_key {
+    const char *name;
+    size_t len;
+} name_key;
+
+static bool entry_is(const void *item, const void *key) {
+    const sr_pledger_entry *e = item;
+    const name_key *k = key;
+    return e->len == k->len && memcmp(e->name, k->name, k->len) == 0;
+}
+
 static sr_pledger_entry *find_hashed(const sr_pledger *l, const char *name, size_t len, uint64_t hash) {
-    if (!l->cap) return NULL;
-    for (sr_pledger_entry *e = l->buckets[hash & (l->cap - 1)]; e; e = e->next)
-        if (e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0) return e;
-    return NULL;
+    name_key k = {name, len};
+    return sr_table_find(&l->entries, hash, entry_is, &k);
 }
 
 sr_pledger_entry *sr_pledger_find(const sr_pledger *l, const char *name, size_t len) {
     return find_hashed(l, name, len, sr_hash(name, len));
-}
-
-static int grow(sr_pledger *l) {
-    size_t cap = l->cap ? l->cap * 2 : 16;
-    sr_pledger_entry **b = calloc(cap, sizeof *b);
-    if (!b) return SR_ENOMEM;
-    for (size_t i = 0; i < l->cap; i++) {
-        sr_pledger_entry *e = l->buckets[i];
-        while (e) {
-            sr_pledger_entry *next = e->next;
-            e->next = b[e->hash & (cap - 1)];
-            b[e->hash & (cap - 1)] = e;
-            e = next;
-        }
-    }
-    free(l->buckets);
-    l->buckets = b;
-    l->cap = cap;
-    return 0;
 }
 
 static int mark_dirty(sr_pledger *l, sr_pledger_entry *e) {
@@ -128,15 +112,15 @@ static sr_pledger_entry *get_entry(sr_pledger *l, const char *name, size_t len) 
     uint64_t hash = sr_hash(name, len);
     sr_pledger_entry *e = find_hashed(l, name, len, hash);
     if (e) return e;
-    if (l->len + 1 > l->cap && grow(l) < 0) return NULL;
     e = calloc(1, sizeof *e + len + 1);
     if (!e) return NULL;
     e->hash = hash;
     e->len = len;
     memcpy(e->name, name, len);
-    e->next = l->buckets[hash & (l->cap - 1)];
-    l->buckets[hash & (l->cap - 1)] = e;
-    l->len++;
+    if (sr_table_insert(&l->entries, hash, e) != 0) {
+        free(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -159,11 +143,11 @@ int sr_pledger_set(sr_pledger *l, const char *room, size_t len, uint32_t count, 
 }
 
 int sr_pledger_mark_all(sr_pledger *l) {
-    for (size_t i = 0; i < l->cap; i++)
-        for (sr_pledger_entry *e = l->buckets[i]; e; e = e->next) {
-            if (mark_dirty(l, e) < 0) return SR_ENOMEM;
-            if (e->users && sr_pledger_mark_all(e->users) < 0) return SR_ENOMEM;
-        }
+    size_t pos = 0;
+    for (sr_pledger_entry *e; (e = sr_table_next(&l->entries, &pos));) {
+        if (mark_dirty(l, e) < 0) return SR_ENOMEM;
+        if (e->users && sr_pledger_mark_all(e->users) < 0) return SR_ENOMEM;
+    }
     return 0;
 }
 
@@ -176,18 +160,12 @@ size_t sr_pledger_take_dirty(sr_pledger *l, sr_pledger_entry ***out) {
 }
 
 void sr_pledger_prune(sr_pledger *l) {
-    for (size_t i = 0; i < l->cap; i++) {
-        sr_pledger_entry **pp = &l->buckets[i];
-        while (*pp) {
-            sr_pledger_entry *e = *pp;
-            if (e->users) sr_pledger_prune(e->users);
-            if (e->count == 0 && !e->dirty && (!e->users || e->users->len == 0)) {
-                *pp = e->next;
-                entry_free(e);
-                l->len--;
-            } else {
-                pp = &e->next;
-            }
+    size_t pos = 0;
+    for (sr_pledger_entry *e; (e = sr_table_next(&l->entries, &pos));) {
+        if (e->users) sr_pledger_prune(e->users);
+        if (e->count == 0 && !e->dirty && (!e->users || e->users->entries.len == 0)) {
+            sr_table_remove_item(&l->entries, e->hash, e);
+            entry_free(e);
         }
     }
 }
@@ -621,8 +599,8 @@ static void on_set_reply(void *ud, redisReply *reply, const char *err) {
     p->ever_live = 1;
     p->live = LIVE_OK;
     /* the SET came with a DEL of the room index: every room goes in again */
-    for (size_t i = 0; i < p->ledger.cap; i++)
-        for (sr_pledger_entry *e = p->ledger.buckets[i]; e; e = e->next) e->indexed = 0;
+    size_t pos = 0;
+    for (sr_pledger_entry *e; (e = sr_table_next(&p->ledger.entries, &pos));) e->indexed = 0;
     sr_pledger_mark_all(&p->ledger);
     send_write(p);
 }
@@ -1302,11 +1280,9 @@ int sr_rpresence_rooms(sr_rpresence *p, const char *after, unsigned limit, sr_pr
 /* With events on, each heartbeat reads the rooms this node has members in,
  * so a dead node's users leave (and are announced) without anyone asking. */
 static void reap_rooms(sr_rpresence *p) {
-    size_t done = 0;
-    for (size_t i = 0; i < p->ledger.cap && done < SR_PRESENCE_REAP_ROOMS_PER_BEAT; i++)
-        for (sr_pledger_entry *e = p->ledger.buckets[i]; e && done < SR_PRESENCE_REAP_ROOMS_PER_BEAT;
-             e = e->next)
-            if (e->count > 0 && sr_rpresence_read(p, e->name, NULL, NULL, NULL) == 0) done++;
+    size_t done = 0, pos = 0;
+    for (sr_pledger_entry *e; done < SR_PRESENCE_REAP_ROOMS_PER_BEAT && (e = sr_table_next(&p->ledger.entries, &pos));)
+        if (e->count > 0 && sr_rpresence_read(p, e->name, NULL, NULL, NULL) == 0) done++;
 }
 
 /* ------------------------------------------------------------ events */
