@@ -67,6 +67,8 @@ int sr_pledger_set(sr_pledger *l, const char *room, size_t len, uint32_t count, 
                    size_t ulen, int delta);
 /* The entry of room (NULL when unknown). */
 sr_pledger_entry *sr_pledger_find(const sr_pledger *l, const char *name, size_t len);
+/* Puts e on l's dirty list (once). 0 or SR_ENOMEM. */
+int sr_pledger_mark_dirty(sr_pledger *l, sr_pledger_entry *e);
 /* Marks every entry dirty, and every user of every room. 0 or SR_ENOMEM. */
 int sr_pledger_mark_all(sr_pledger *l);
 /* Takes the dirty list: *out gets the entries (valid until the next call
