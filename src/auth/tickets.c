@@ -2,16 +2,15 @@
 /*
  * tickets.c: the single-use subscribe ticket store (see tickets.h).
  *
- * Each ticket sits in two structures: a chained hash table of
- * power-of-two size keyed by its 8-byte id (bucket = sr_hash of the id),
- * and a doubly-linked list ordered by expiry time. Tickets are inserted
+ * Each ticket sits in two structures: a hash table (common/table.h)
+ * keyed by its 8-byte id (hash = sr_hash of the id), and a doubly-linked
+ * list ordered by expiry time. Tickets are inserted
  * into the list from its tail, where the newest (latest-expiring) ones
  * are, so with one TTL for all insertion is O(1); the head is always the
  * ticket closest to expiry, which is what a sweep drops first.
  *
- * Subjects sit in a second chained table (power-of-two size, doubled when
- * it holds more entries than buckets), keyed by the caller's 64-bit
- * subject id: the count of the subject's live tickets and its token bucket
+ * Subjects sit in a second table, keyed by the caller's 64-bit subject
+ * id: the count of the subject's live tickets and its token bucket
  * (milli-tickets, refilled by rate_per_s per 1000 ms up to burst). Each
  * ticket points at its subject, so removing a ticket (redeemed, swept)
  * decrements the count without a lookup. A subject is dropped by a sweep
@@ -27,6 +26,7 @@
 
 #include "auth/base64url.h"
 #include "common/hash.h"
+#include "common/table.h"
 
 #define ID_BYTES 8u
 #define SECRET_BYTES 16u
@@ -38,7 +38,6 @@ typedef struct subject {
     size_t live;          /* its tickets in the store */
     uint64_t milli;       /* token bucket, in thousandths of a ticket */
     uint64_t refilled_ms; /* when milli was last brought up to date */
-    struct subject *next;
 } subject;
 
 typedef struct ticket {
@@ -48,21 +47,17 @@ typedef struct ticket {
     unsigned char secret[SECRET_BYTES];
     uint64_t expires_ms;
     sr_grant_list rooms;
-    struct ticket *hnext; /* bucket chain */
     struct ticket *prev;  /* expiry list */
     struct ticket *next;
 } ticket;
 
 struct sr_ticket_store {
-    ticket **buckets;
-    size_t mask;
+    sr_table tickets; /* of ticket, by id */
     size_t capacity;
     size_t live;
     ticket *head; /* soonest to expire */
     ticket *tail;
-    subject **subjects;
-    size_t subj_cap; /* buckets (power of two), 0 before the first */
-    size_t subj_len;
+    sr_table subjects; /* of subject, by id */
     sr_ticket_limits limits;
     size_t room_bytes;
     sr_ticket_stats stats;
@@ -88,18 +83,9 @@ sr_ticket_store *sr_ticket_store_new(size_t capacity) {
         capacity = SR_TICKET_DEFAULT_CAPACITY;
     if (capacity > SR_TICKET_MAX_CAPACITY)
         capacity = SR_TICKET_MAX_CAPACITY;
-    size_t nbuckets = 16;
-    while (nbuckets < capacity)
-        nbuckets *= 2;
     sr_ticket_store *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->buckets = calloc(nbuckets, sizeof *s->buckets);
-    if (!s->buckets) {
-        free(s);
-        return NULL;
-    }
-    s->mask = nbuckets - 1;
     s->capacity = capacity;
     s->stats.capacity = capacity;
     s->limits.max_room_bytes = SR_TICKET_DEFAULT_ROOM_BYTES;
@@ -119,51 +105,32 @@ void sr_ticket_store_set_limits(sr_ticket_store *s, const sr_ticket_limits *limi
 
 /* --- subjects ------------------------------------------------------------ */
 
-static size_t subject_bucket(const sr_ticket_store *s, uint64_t id) {
-    return (size_t)(sr_hash(&id, sizeof id) & (s->subj_cap - 1));
+static uint64_t id_hash(uint64_t id) {
+    return sr_hash(&id, sizeof id);
 }
 
-/* Doubles the subject table (or makes the first one); -1 when out of
- * memory, the table then unchanged. */
-static int subjects_grow(sr_ticket_store *s) {
-    size_t cap = s->subj_cap ? s->subj_cap * 2 : 64;
-    subject **b = calloc(cap, sizeof *b);
-    if (!b)
-        return -1;
-    for (size_t i = 0; i < s->subj_cap; i++) {
-        for (subject *e = s->subjects[i], *next; e; e = next) {
-            next = e->next;
-            size_t k = (size_t)(sr_hash(&e->id, sizeof e->id) & (cap - 1));
-            e->next = b[k];
-            b[k] = e;
-        }
-    }
-    free(s->subjects);
-    s->subjects = b;
-    s->subj_cap = cap;
-    return 0;
+/* Tickets and subjects both start with their uint64_t id. */
+static bool id_is(const void *item, const void *key) {
+    return *(const uint64_t *)item == *(const uint64_t *)key;
 }
 
 /* The subject `id`, made (with a full bucket) when new; NULL when out of
  * memory. */
 static subject *subject_get(sr_ticket_store *s, uint64_t id, uint64_t now_ms) {
-    if (s->subj_cap) {
-        for (subject *e = s->subjects[subject_bucket(s, id)]; e; e = e->next)
-            if (e->id == id)
-                return e;
-    }
-    if ((!s->subj_cap || s->subj_len >= s->subj_cap) && subjects_grow(s) != 0 && !s->subj_cap)
-        return NULL;
-    subject *e = calloc(1, sizeof *e);
+    uint64_t h = id_hash(id);
+    subject *e = sr_table_find(&s->subjects, h, id_is, &id);
+    if (e)
+        return e;
+    e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
     e->id = id;
     e->milli = (uint64_t)s->limits.burst * 1000u;
     e->refilled_ms = now_ms;
-    size_t k = subject_bucket(s, id);
-    e->next = s->subjects[k];
-    s->subjects[k] = e;
-    s->subj_len++;
+    if (sr_table_insert(&s->subjects, h, e) != 0) {
+        free(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -183,20 +150,14 @@ static void subject_refill(const sr_ticket_store *s, subject *e, uint64_t now_ms
 
 /* Drops the subjects that hold no ticket and whose bucket is full. */
 static void subjects_sweep(sr_ticket_store *s, uint64_t now_ms) {
-    for (size_t i = 0; i < s->subj_cap; i++) {
-        subject **link = &s->subjects[i];
-        while (*link) {
-            subject *e = *link;
-            if (e->live == 0 && s->limits.rate_per_s)
-                subject_refill(s, e, now_ms);
-            if (e->live == 0 && (!s->limits.rate_per_s ||
-                                 e->milli >= (uint64_t)s->limits.burst * 1000u)) {
-                *link = e->next;
-                free(e);
-                s->subj_len--;
-            } else {
-                link = &e->next;
-            }
+    size_t pos = 0;
+    for (subject *e; (e = sr_table_next(&s->subjects, &pos));) {
+        if (e->live == 0 && s->limits.rate_per_s)
+            subject_refill(s, e, now_ms);
+        if (e->live == 0 && (!s->limits.rate_per_s ||
+                             e->milli >= (uint64_t)s->limits.burst * 1000u)) {
+            sr_table_remove_item(&s->subjects, id_hash(e->id), e);
+            free(e);
         }
     }
 }
@@ -218,34 +179,21 @@ void sr_ticket_store_free(sr_ticket_store *s) {
         ticket_destroy(t);
         t = next;
     }
-    for (size_t i = 0; i < s->subj_cap; i++) {
-        for (subject *e = s->subjects[i], *next; e; e = next) {
-            next = e->next;
-            free(e);
-        }
-    }
-    free(s->subjects);
-    free(s->buckets);
+    size_t pos = 0;
+    for (subject *e; (e = sr_table_next(&s->subjects, &pos));)
+        free(e);
+    sr_table_free(&s->subjects);
+    sr_table_free(&s->tickets);
     free(s);
 }
 
-static size_t bucket_of(const sr_ticket_store *s, uint64_t id) {
-    return (size_t)(sr_hash(&id, sizeof id) & s->mask);
-}
-
 static ticket *find(const sr_ticket_store *s, uint64_t id) {
-    for (ticket *t = s->buckets[bucket_of(s, id)]; t; t = t->hnext)
-        if (t->id == id)
-            return t;
-    return NULL;
+    return sr_table_find(&s->tickets, id_hash(id), id_is, &id);
 }
 
 /* Unlinks t from both structures (does not free it). */
 static void unlink_ticket(sr_ticket_store *s, ticket *t) {
-    ticket **pp = &s->buckets[bucket_of(s, t->id)];
-    while (*pp != t)
-        pp = &(*pp)->hnext;
-    *pp = t->hnext;
+    sr_table_remove_item(&s->tickets, id_hash(t->id), t);
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -258,11 +206,11 @@ static void unlink_ticket(sr_ticket_store *s, ticket *t) {
     s->room_bytes -= t->room_bytes;
 }
 
-/* Links t into the hash table and, by expiry, into the list. */
-static void link_ticket(sr_ticket_store *s, ticket *t) {
-    size_t b = bucket_of(s, t->id);
-    t->hnext = s->buckets[b];
-    s->buckets[b] = t;
+/* Links t into the hash table and, by expiry, into the list; -1 (and
+ * nothing linked) when the table cannot grow. */
+static int link_ticket(sr_ticket_store *s, ticket *t) {
+    if (sr_table_insert(&s->tickets, id_hash(t->id), t) != 0)
+        return -1;
     ticket *after = s->tail;
     while (after && after->expires_ms > t->expires_ms)
         after = after->prev;
@@ -278,6 +226,7 @@ static void link_ticket(sr_ticket_store *s, ticket *t) {
         s->head = t;
     s->live++;
     s->room_bytes += t->room_bytes;
+    return 0;
 }
 
 /* Drops every ticket expired at now_ms; returns how many. */
@@ -376,11 +325,14 @@ int sr_ticket_issue(sr_ticket_store *s, uint64_t subject_id, const sr_grant_list
     sr_b64url_encode(raw, sizeof raw, out, SR_TICKET_LEN + 1);
     OPENSSL_cleanse(raw, sizeof raw);
 
+    if (link_ticket(s, t) != 0) {
+        ticket_destroy(t);
+        return SR_TICKET_ENOMEM;
+    }
     t->subj = e;
     e->live++;
     if (s->limits.rate_per_s)
         e->milli -= 1000u;
-    link_ticket(s, t);
     s->stats.issued++;
     return SR_TICKET_OK;
 }
@@ -431,6 +383,6 @@ void sr_ticket_stats_get(const sr_ticket_store *s, sr_ticket_stats *out) {
         return;
     *out = s->stats;
     out->live = s->live;
-    out->subjects = s->subj_len;
+    out->subjects = s->subjects.len;
     out->room_bytes = s->room_bytes;
 }

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * adapter_int.h: the Redis adapter's state, shared by the files that make
- * up the adapter (adapter.c: connections, publishing, receiving, stats;
- * sequence.c: ordered event ids). Not for other modules.
+ * up the adapter: adapter.c (connections, publishing, back-pressure,
+ * receiving, stats), sequence.c (ordered event ids), history.c (resume
+ * history in Redis), claim.c (one-time claims), metrics.c (Prometheus
+ * samples), transitions.c (state changes as log lines) and, through
+ * cluster_int.h, the cluster mode (cluster.c, cluster_map.c) and
+ * presence.c. Not for other modules.
  */
 #ifndef SR_REDIS_ADAPTER_INT_H
 #define SR_REDIS_ADAPTER_INT_H

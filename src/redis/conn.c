@@ -11,7 +11,7 @@
  * of an old attempt can touch a new one.
  *
  * Commands are formatted into separate buffers and written together with
- * one uv_write (an iovec) at the end of the loop turn (see defer.h). The
+ * one uv_write (an iovec) at the end of the loop turn (see loop/defer.h). The
  * reply FIFO is a ring of (callback, expected confirmations) entries.
  *
  * TLS (rediss://, opts.tls): the transport gets an engine session
@@ -32,7 +32,7 @@
 #include <string.h>
 
 #include "common/hash.h"
-#include "redis/defer.h"
+#include "loop/defer.h"
 #include "sserooms.h"
 #include "tls/tls.h"
 

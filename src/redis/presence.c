@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * presence.c: cluster-wide room presence through Redis (see presence.h for
- * the keys): the ledger of this node's local counts, the liveness key and
- * incarnation, the coalesced writes, the reads that reap dead nodes, and
- * the join/leave events.
+ * the keys): the liveness key and incarnation, the coalesced writes of
+ * the ledger (presence_ledger.c: this node's local counts), the reads
+ * that reap dead nodes, and the join/leave events.
  *
  * Liveness: every ttl/3 the node SETs its liveness key to its incarnation
  * (PX ttl, GET). When the old value was not ours (nil: the TTL ran out or
@@ -52,145 +52,6 @@
 #define SR_PRESENCE_ROOMS_PER_EVAL 500
 #define SR_PRESENCE_REAP_ROOMS_PER_BEAT 1000
 #define SR_PRESENCE_KNOWN_MAX 256
-
-/* ------------------------------------------------------------ ledger */
-
-void sr_pledger_init(sr_pledger *l) { memset(l, 0, sizeof *l); }
-
-static void entry_free(sr_pledger_entry *e) {
-    if (e->users) {
-        sr_pledger_free(e->users);
-        free(e->users);
-    }
-    free(e);
-}
-
-void sr_pledger_free(sr_pledger *l) {
-    for (size_t i = 0; i < l->cap; i++) {
-        sr_pledger_entry *e = l->buckets[i];
-        while (e) {
-            sr_pledger_entry *next = e->next;
-            entry_free(e);
-            e = next;
-        }
-    }
-    free(l->buckets);
-    free(l->dirty);
-    memset(l, 0, sizeof *l);
-}
-
-static sr_pledger_entry *find_hashed(const sr_pledger *l, const char *name, size_t len, uint64_t hash) {
-    if (!l->cap) return NULL;
-    for (sr_pledger_entry *e = l->buckets[hash & (l->cap - 1)]; e; e = e->next)
-        if (e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0) return e;
-    return NULL;
-}
-
-sr_pledger_entry *sr_pledger_find(const sr_pledger *l, const char *name, size_t len) {
-    return find_hashed(l, name, len, sr_hash(name, len));
-}
-
-static int grow(sr_pledger *l) {
-    size_t cap = l->cap ? l->cap * 2 : 16;
-    sr_pledger_entry **b = calloc(cap, sizeof *b);
-    if (!b) return SR_ENOMEM;
-    for (size_t i = 0; i < l->cap; i++) {
-        sr_pledger_entry *e = l->buckets[i];
-        while (e) {
-            sr_pledger_entry *next = e->next;
-            e->next = b[e->hash & (cap - 1)];
-            b[e->hash & (cap - 1)] = e;
-            e = next;
-        }
-    }
-    free(l->buckets);
-    l->buckets = b;
-    l->cap = cap;
-    return 0;
-}
-
-static int mark_dirty(sr_pledger *l, sr_pledger_entry *e) {
-    if (e->dirty) return 0;
-    if (l->n_dirty == l->cap_dirty) {
-        size_t cap = l->cap_dirty ? l->cap_dirty * 2 : 16;
-        sr_pledger_entry **d = realloc(l->dirty, cap * sizeof *d);
-        if (!d) return SR_ENOMEM;
-        l->dirty = d;
-        l->cap_dirty = cap;
-    }
-    l->dirty[l->n_dirty++] = e;
-    e->dirty = 1;
-    return 0;
-}
-
-/* The entry of name, made when missing. */
-static sr_pledger_entry *get_entry(sr_pledger *l, const char *name, size_t len) {
-    uint64_t hash = sr_hash(name, len);
-    sr_pledger_entry *e = find_hashed(l, name, len, hash);
-    if (e) return e;
-    if (l->len + 1 > l->cap && grow(l) < 0) return NULL;
-    e = calloc(1, sizeof *e + len + 1);
-    if (!e) return NULL;
-    e->hash = hash;
-    e->len = len;
-    memcpy(e->name, name, len);
-    e->next = l->buckets[hash & (l->cap - 1)];
-    l->buckets[hash & (l->cap - 1)] = e;
-    l->len++;
-    return e;
-}
-
-int sr_pledger_set(sr_pledger *l, const char *room, size_t len, uint32_t count, const char *user,
-                   size_t ulen, int delta) {
-    sr_pledger_entry *e = get_entry(l, room, len);
-    if (!e) return SR_ENOMEM;
-    e->count = count;
-    if (mark_dirty(l, e) < 0) return SR_ENOMEM;
-    if (!user || delta == 0) return 0;
-    if (!e->users) {
-        if (!(e->users = calloc(1, sizeof *e->users))) return SR_ENOMEM;
-        sr_pledger_init(e->users);
-    }
-    sr_pledger_entry *u = get_entry(e->users, user, ulen);
-    if (!u) return SR_ENOMEM;
-    int64_t c = (int64_t)u->count + delta;
-    u->count = c < 0 ? 0 : (uint32_t)c;
-    return mark_dirty(e->users, u);
-}
-
-int sr_pledger_mark_all(sr_pledger *l) {
-    for (size_t i = 0; i < l->cap; i++)
-        for (sr_pledger_entry *e = l->buckets[i]; e; e = e->next) {
-            if (mark_dirty(l, e) < 0) return SR_ENOMEM;
-            if (e->users && sr_pledger_mark_all(e->users) < 0) return SR_ENOMEM;
-        }
-    return 0;
-}
-
-size_t sr_pledger_take_dirty(sr_pledger *l, sr_pledger_entry ***out) {
-    size_t n = l->n_dirty;
-    for (size_t i = 0; i < n; i++) l->dirty[i]->dirty = 0;
-    l->n_dirty = 0;
-    *out = l->dirty;
-    return n;
-}
-
-void sr_pledger_prune(sr_pledger *l) {
-    for (size_t i = 0; i < l->cap; i++) {
-        sr_pledger_entry **pp = &l->buckets[i];
-        while (*pp) {
-            sr_pledger_entry *e = *pp;
-            if (e->users) sr_pledger_prune(e->users);
-            if (e->count == 0 && !e->dirty && (!e->users || e->users->len == 0)) {
-                *pp = e->next;
-                entry_free(e);
-                l->len--;
-            } else {
-                pp = &e->next;
-            }
-        }
-    }
-}
 
 /* ------------------------------------------------------------ state */
 
@@ -560,7 +421,7 @@ static void send_write(sr_rpresence *p) {
     if (n == 0) return;
     sr_pledger_entry **dirty = malloc(n * sizeof *dirty);
     if (!dirty) {
-        for (size_t i = 0; i < n; i++) mark_dirty(&p->ledger, taken[i]);
+        for (size_t i = 0; i < n; i++) sr_pledger_mark_dirty(&p->ledger, taken[i]);
         return;
     }
     memcpy(dirty, taken, n * sizeof *dirty);
@@ -575,7 +436,7 @@ static void send_write(sr_rpresence *p) {
         if (send_rooms(p, dirty + i, j - i) < 0) {
             failed = 1;
             for (size_t k = i; k < j; k++) {
-                mark_dirty(&p->ledger, dirty[k]);
+                sr_pledger_mark_dirty(&p->ledger, dirty[k]);
                 if (dirty[k]->users) sr_pledger_mark_all(dirty[k]->users);
             }
         }
@@ -621,8 +482,8 @@ static void on_set_reply(void *ud, redisReply *reply, const char *err) {
     p->ever_live = 1;
     p->live = LIVE_OK;
     /* the SET came with a DEL of the room index: every room goes in again */
-    for (size_t i = 0; i < p->ledger.cap; i++)
-        for (sr_pledger_entry *e = p->ledger.buckets[i]; e; e = e->next) e->indexed = 0;
+    size_t pos = 0;
+    for (sr_pledger_entry *e; (e = sr_table_next(&p->ledger.entries, &pos));) e->indexed = 0;
     sr_pledger_mark_all(&p->ledger);
     send_write(p);
 }
@@ -1302,11 +1163,9 @@ int sr_rpresence_rooms(sr_rpresence *p, const char *after, unsigned limit, sr_pr
 /* With events on, each heartbeat reads the rooms this node has members in,
  * so a dead node's users leave (and are announced) without anyone asking. */
 static void reap_rooms(sr_rpresence *p) {
-    size_t done = 0;
-    for (size_t i = 0; i < p->ledger.cap && done < SR_PRESENCE_REAP_ROOMS_PER_BEAT; i++)
-        for (sr_pledger_entry *e = p->ledger.buckets[i]; e && done < SR_PRESENCE_REAP_ROOMS_PER_BEAT;
-             e = e->next)
-            if (e->count > 0 && sr_rpresence_read(p, e->name, NULL, NULL, NULL) == 0) done++;
+    size_t done = 0, pos = 0;
+    for (sr_pledger_entry *e; done < SR_PRESENCE_REAP_ROOMS_PER_BEAT && (e = sr_table_next(&p->ledger.entries, &pos));)
+        if (e->count > 0 && sr_rpresence_read(p, e->name, NULL, NULL, NULL) == 0) done++;
 }
 
 /* ------------------------------------------------------------ events */

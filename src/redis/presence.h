@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/table.h"
 #include "sserooms.h"
 
 /* --- the ledger: pure, unit-tested ------------------------------------- */
@@ -42,7 +43,6 @@
 typedef struct sr_pledger sr_pledger;
 
 typedef struct sr_pledger_entry {
-    struct sr_pledger_entry *next; /* in its bucket */
     uint64_t hash;
     uint32_t count;                /* local connections */
     uint8_t dirty;                 /* in the dirty list */
@@ -53,8 +53,7 @@ typedef struct sr_pledger_entry {
 } sr_pledger_entry;
 
 struct sr_pledger {
-    sr_pledger_entry **buckets; /* cap buckets, a power of two */
-    size_t cap, len;
+    sr_table entries;           /* of sr_pledger_entry, by name (walk: sr_table_next) */
     sr_pledger_entry **dirty;   /* entries to write */
     size_t n_dirty, cap_dirty;
 };
@@ -68,6 +67,8 @@ int sr_pledger_set(sr_pledger *l, const char *room, size_t len, uint32_t count, 
                    size_t ulen, int delta);
 /* The entry of room (NULL when unknown). */
 sr_pledger_entry *sr_pledger_find(const sr_pledger *l, const char *name, size_t len);
+/* Puts e on l's dirty list (once). 0 or SR_ENOMEM. */
+int sr_pledger_mark_dirty(sr_pledger *l, sr_pledger_entry *e);
 /* Marks every entry dirty, and every user of every room. 0 or SR_ENOMEM. */
 int sr_pledger_mark_all(sr_pledger *l);
 /* Takes the dirty list: *out gets the entries (valid until the next call

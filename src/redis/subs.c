@@ -2,8 +2,8 @@
 /*
  * subs.c: the subscription set of the subscriber connection (see subs.h).
  *
- * Channels live in a chained hash table (seeded SipHash: channel names
- * come from room names that clients choose). A channel whose wanted flag
+ * Channels live in the common hash table (common/table.h), keyed by
+ * seeded SipHash: channel names come from room names that clients choose. A channel whose wanted flag
  * changes is put on the dirty list once; the end-of-turn flush walks that
  * list, sends what differs from `sent`, and forgets channels that are
  * neither wanted nor subscribed. An entry is only ever freed by the flush or
@@ -28,12 +28,12 @@
 #include <sys/time.h>
 
 #include "common/hash.h"
-#include "redis/defer.h"
+#include "common/table.h"
+#include "loop/defer.h"
 #include "redis/slot.h"
 #include "sserooms.h"
 
 typedef struct channel {
-    struct channel *next;
     uint64_t hash;
     unsigned char wanted, sent, dirty;
     unsigned char live;  /* Redis confirmed the subscription (this connection) */
@@ -47,9 +47,7 @@ typedef struct channel {
 struct sr_rsubs {
     sr_rconn *conn;
     sr_defer *flush;
-    channel **buckets;
-    size_t n_buckets; /* power of two */
-    size_t n_channels;
+    sr_table channels; /* of channel */
     size_t n_wanted;
     size_t confirmed;
     size_t n_pending;   /* wanted and not live */
@@ -93,8 +91,8 @@ static void set_flags(sr_rsubs *s, channel *ch, int wanted, int live) {
 }
 
 static void clear_resync(sr_rsubs *s) {
-    for (size_t i = 0; i < s->n_buckets; i++)
-        for (channel *ch = s->buckets[i]; ch; ch = ch->next) ch->resync = 0;
+    size_t pos = 0;
+    for (channel *ch; (ch = sr_table_next(&s->channels, &pos));) ch->resync = 0;
     s->resync_left = 0;
 }
 
@@ -115,12 +113,8 @@ int sr_rsubs_new(sr_rsubs **out, uv_loop_t *loop, sr_rconn *conn) {
     sr_rsubs *s = calloc(1, sizeof *s);
     if (!s) return SR_ENOMEM;
     s->conn = conn;
-    s->n_buckets = 64;
-    s->buckets = calloc(s->n_buckets, sizeof *s->buckets);
     s->flush = sr_defer_new(loop, flush, s);
-    if (!s->buckets || !s->flush) {
-        free(s->buckets);
-        if (s->flush) sr_defer_free(s->flush);
+    if (!s->flush) {
         free(s);
         return SR_ENOMEM;
     }
@@ -130,49 +124,33 @@ int sr_rsubs_new(sr_rsubs **out, uv_loop_t *loop, sr_rconn *conn) {
 
 void sr_rsubs_free(sr_rsubs *s) {
     if (!s) return;
-    for (size_t i = 0; i < s->n_buckets; i++) {
-        channel *ch = s->buckets[i];
-        while (ch) {
-            channel *next = ch->next;
-            free(ch);
-            ch = next;
-        }
-    }
-    free(s->buckets);
+    size_t pos = 0;
+    for (channel *ch; (ch = sr_table_next(&s->channels, &pos));) free(ch);
+    sr_table_free(&s->channels);
     free(s->dirty);
     sr_defer_free(s->flush);
     free(s);
 }
 
+typedef struct channel_key {
+    const char *name;
+    size_t len;
+} channel_key;
+
+static bool channel_is(const void *item, const void *key) {
+    const channel *ch = item;
+    const channel_key *k = key;
+    return ch->len == k->len && memcmp(ch->name, k->name, k->len) == 0;
+}
+
 static channel *find(const sr_rsubs *s, const char *name, size_t len, uint64_t h) {
-    for (channel *ch = s->buckets[h & (s->n_buckets - 1)]; ch; ch = ch->next)
-        if (ch->hash == h && ch->len == len && memcmp(ch->name, name, len) == 0) return ch;
-    return NULL;
+    channel_key k = {name, len};
+    return sr_table_find(&s->channels, h, channel_is, &k);
 }
 
-static void grow(sr_rsubs *s) {
-    size_t n = s->n_buckets * 2;
-    channel **b = calloc(n, sizeof *b);
-    if (!b) return; /* keep the longer chains; still correct */
-    for (size_t i = 0; i < s->n_buckets; i++) {
-        channel *ch = s->buckets[i];
-        while (ch) {
-            channel *next = ch->next;
-            ch->next = b[ch->hash & (n - 1)];
-            b[ch->hash & (n - 1)] = ch;
-            ch = next;
-        }
-    }
-    free(s->buckets);
-    s->buckets = b;
-    s->n_buckets = n;
-}
-
+/* Safe during a walk of the set (the table leaves a tombstone). */
 static void unlink_channel(sr_rsubs *s, channel *target) {
-    channel **pp = &s->buckets[target->hash & (s->n_buckets - 1)];
-    while (*pp && *pp != target) pp = &(*pp)->next;
-    if (*pp) *pp = target->next;
-    s->n_channels--;
+    sr_table_remove_item(&s->channels, target->hash, target);
     free(target);
 }
 
@@ -203,10 +181,10 @@ int sr_rsubs_set(sr_rsubs *s, const char *name, size_t len, int wanted) {
         ch->len = len;
         memcpy(ch->name, name, len);
         if (s->sharded) ch->slot = (unsigned short)sr_keyslot(name, len);
-        if (s->n_channels >= s->n_buckets) grow(s);
-        ch->next = s->buckets[h & (s->n_buckets - 1)];
-        s->buckets[h & (s->n_buckets - 1)] = ch;
-        s->n_channels++;
+        if (sr_table_insert(&s->channels, h, ch) != 0) {
+            free(ch);
+            return SR_ENOMEM;
+        }
     }
     if (ch->wanted == wanted) return 0;
     /* Reserve the dirty slot first so a failure leaves the state unchanged. */
@@ -246,27 +224,22 @@ void sr_rsubs_forget(sr_rsubs *s, const char *name, size_t len) {
 }
 
 static void forget_slot(sr_rsubs *s, unsigned slot) {
-    for (size_t i = 0; i < s->n_buckets; i++) {
-        channel *ch = s->buckets[i];
-        while (ch) {
-            channel *next = ch->next;
-            if (ch->slot == slot) forget_entry(s, ch);
-            ch = next;
-        }
-    }
+    size_t pos = 0;
+    for (channel *ch; (ch = sr_table_next(&s->channels, &pos));)
+        if (ch->slot == slot) forget_entry(s, ch);
 }
 
 void sr_rsubs_resync(sr_rsubs *s) {
-    for (size_t i = 0; i < s->n_buckets; i++)
-        for (channel *ch = s->buckets[i]; ch; ch = ch->next)
-            if (ch->wanted && !ch->sent && mark_dirty(s, ch) != 0) return;
+    size_t pos = 0;
+    for (channel *ch; (ch = sr_table_next(&s->channels, &pos));)
+        if (ch->wanted && !ch->sent && mark_dirty(s, ch) != 0) return;
 }
 
 void sr_rsubs_each_wanted(sr_rsubs *s, void (*fn)(void *ud, const char *channel, size_t len),
                           void *ud) {
-    for (size_t i = 0; i < s->n_buckets; i++)
-        for (channel *ch = s->buckets[i]; ch; ch = ch->next)
-            if (ch->wanted) fn(ud, ch->name, ch->len);
+    size_t pos = 0;
+    for (channel *ch; (ch = sr_table_next(&s->channels, &pos));)
+        if (ch->wanted) fn(ud, ch->name, ch->len);
 }
 
 static void on_slot_command_done(void *ud, redisReply *reply, const char *err) {
@@ -401,35 +374,31 @@ static void flush(void *ud) {
 void sr_rsubs_on_up(sr_rsubs *s) {
     s->confirmed = 0;
     clear_resync(s);
-    for (size_t i = 0; i < s->n_buckets; i++)
-        for (channel *ch = s->buckets[i]; ch; ch = ch->next) {
-            ch->sent = 0;
-            set_flags(s, ch, ch->wanted, 0);
-            if (ch->wanted) {
-                ch->resync = 1;
-                s->resync_left++;
-            }
-            if (ch->wanted && mark_dirty(s, ch) != 0) {
-                if (s->conn) sr_rconn_drop(s->conn, "out of memory resubscribing");
-                return;
-            }
+    size_t pos = 0;
+    for (channel *ch; (ch = sr_table_next(&s->channels, &pos));) {
+        ch->sent = 0;
+        set_flags(s, ch, ch->wanted, 0);
+        if (ch->wanted) {
+            ch->resync = 1;
+            s->resync_left++;
         }
+        if (ch->wanted && mark_dirty(s, ch) != 0) {
+            if (s->conn) sr_rconn_drop(s->conn, "out of memory resubscribing");
+            return;
+        }
+    }
 }
 
 void sr_rsubs_on_down(sr_rsubs *s) {
     s->confirmed = 0;
     clear_resync(s);
     uint64_t now = sr_rsubs_wall_ms();
-    for (size_t i = 0; i < s->n_buckets; i++) {
-        channel *ch = s->buckets[i];
-        while (ch) {
-            channel *next = ch->next;
-            ch->sent = 0;
-            mark_lost(ch, now);
-            set_flags(s, ch, ch->wanted, 0);
-            if (!ch->wanted && !ch->dirty) unlink_channel(s, ch);
-            ch = next;
-        }
+    size_t pos = 0;
+    for (channel *ch; (ch = sr_table_next(&s->channels, &pos));) {
+        ch->sent = 0;
+        mark_lost(ch, now);
+        set_flags(s, ch, ch->wanted, 0);
+        if (!ch->wanted && !ch->dirty) unlink_channel(s, ch);
     }
 }
 

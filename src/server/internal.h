@@ -37,6 +37,7 @@
 #include "common/buf.h"
 #include "http/forwarded.h"
 #include "http/request.h"
+#include "loop/defer.h"
 #include "rooms/registry.h"
 #include "sse/frame.h"
 #include "sserooms.h"
@@ -272,9 +273,8 @@ struct sr_server {
     struct sr_accept_errors *accept_errors; /* accept(2) failures, counted (server.c) */
     uint64_t created_unix_ms;   /* wall clock at sr_server_new: process_start_time_seconds
                                    when /proc cannot say (process.c) */
-    uv_check_t flush_check;     /* flushes dirty connections once per loop turn */
-    uv_idle_t flush_idle;       /* active while connections are dirty: keeps the
-                                   loop from blocking in poll before the check */
+    sr_defer *end_of_turn;      /* flushes dirty connections and sweeps once per
+                                   loop turn (every turn; armed: poll does not block) */
     uv_timer_t heartbeat_timer;
     uv_timer_t grace_timer;     /* bounds a graceful shutdown */
     int open_handles;           /* the server's own handles (sr_server_timer_init,

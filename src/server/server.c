@@ -5,7 +5,8 @@
  * handle, so that fd exhaustion is counted and logged, see "accepting"),
  * the per-loop-turn flush, heartbeats, statistics and graceful shutdown.
  *
- * One uv_check handle runs after every poll phase and flushes each
+ * One end-of-turn defer (loop/defer.h, every-turn mode) runs after every
+ * poll phase and flushes each
  * connection that had frames queued during that turn, so frames queued by
  * several broadcasts in one turn leave in one writev; the answers go first,
  * then one slice of the fan-out sweep (batch.c) is delivered and written,
@@ -296,23 +297,18 @@ int sr_server_port(const sr_server *srv) {
     return srv->listening ? srv->bound_port : SR_ESTATE;
 }
 
-static void on_want_check(uv_idle_t *h) {
-    (void)h; /* only there so that poll does not block while work waits */
-}
-
 void sr_server_want_check(sr_server *srv) {
-    /* an active idle handle makes the loop's poll return at once; the
-     * check handle then runs */
-    if (srv->handles_ready) uv_idle_start(&srv->flush_idle, on_want_check);
+    /* the loop's next poll returns at once; the end-of-turn flush then runs */
+    if (srv->handles_ready) sr_defer_arm(srv->end_of_turn);
 }
 
 /* The end of every loop turn: first the answers (and whatever else) queued
  * in this turn are written, then one slice of the fan-out sweep (batch.c)
- * is delivered and written; while a sweep has slices left the idle handle
- * keeps the loop's next poll from blocking, so the requests that came
- * meanwhile are read before the next slice. */
-static void on_flush_check(uv_check_t *h) {
-    sr_server *srv = h->data;
+ * is delivered and written; while a sweep has slices left the flush stays
+ * armed, which keeps the loop's next poll from blocking, so the requests
+ * that came meanwhile are read before the next slice (loop/defer.h). */
+static void on_end_of_turn(void *ud) {
+    sr_server *srv = ud;
     sr_server_close_doomed(srv);
     sr_server_flush_dirty(srv);
     uint64_t began = uv_hrtime();
@@ -321,7 +317,7 @@ static void on_flush_check(uv_check_t *h) {
     sr_writers_handover(srv);
     if (sliced) sr_metrics_slice_time(srv, uv_hrtime() - began);
     if (!srv->dirty && !sr_writers_pending(srv) && !sr_batch_pending(srv))
-        uv_idle_stop(&srv->flush_idle);
+        sr_defer_cancel(srv->end_of_turn);
     else
         sr_server_want_check(srv);
     sr_idle_reap(srv); /* last: nothing of this turn points at them now */
@@ -517,7 +513,11 @@ int sr_server_listen(sr_server *srv) {
         return SR_EINVAL;
     }
     /* bind and listen on a plain socket first: a failure then leaves no
-     * libuv handle behind that would need the loop to run to be closed */
+     * libuv handle behind that would need the loop to run to be closed (a
+     * defer makes its handles only once started) */
+    sr_defer_free(srv->end_of_turn); /* from an earlier listen that failed */
+    srv->end_of_turn = sr_defer_new(srv->loop, on_end_of_turn, srv);
+    if (!srv->end_of_turn) return SR_ENOMEM;
     int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         explain_bind_error(srv, "socket", errno);
@@ -547,13 +547,8 @@ int sr_server_listen(sr_server *srv) {
     srv->bound_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                          : ((struct sockaddr_in *)&bound)->sin_port);
 
-    uv_check_init(srv->loop, &srv->flush_check);
-    count_handle(srv, (uv_handle_t *)&srv->flush_check);
-    uv_check_start(&srv->flush_check, on_flush_check);
-    uv_unref((uv_handle_t *)&srv->flush_check);
-    uv_idle_init(srv->loop, &srv->flush_idle);
-    count_handle(srv, (uv_handle_t *)&srv->flush_idle);
-    uv_unref((uv_handle_t *)&srv->flush_idle);
+    sr_defer_every_turn(srv->end_of_turn);
+    srv->open_handles++; /* the end-of-turn defer: on_end_of_turn_closed counts it back */
     sr_server_timer_init(srv, &srv->heartbeat_timer);
     if (srv->cfg.heartbeat_ms)
         uv_timer_start(&srv->heartbeat_timer, on_heartbeat, srv->cfg.heartbeat_ms, srv->cfg.heartbeat_ms);
@@ -626,13 +621,19 @@ static void on_server_handle_closed(uv_handle_t *h) {
     sr_server_handle_closed(srv);
 }
 
+static void on_end_of_turn_closed(void *ud) {
+    sr_server *srv = ud;
+    srv->open_handles--;
+    sr_server_handle_closed(srv);
+}
+
 static void close_server_handles(sr_server *srv) {
     if (!srv->handles_ready) return;
     srv->handles_ready = false;
     sr_writers_stop(srv); /* streams they still hold close now */
     sr_idle_shutdown(srv); /* and are freed */
-    sr_server_close_handle(srv, (uv_handle_t *)&srv->flush_check);
-    sr_server_close_handle(srv, (uv_handle_t *)&srv->flush_idle);
+    sr_defer_close(srv->end_of_turn, on_end_of_turn_closed);
+    srv->end_of_turn = NULL;
     sr_server_close_handle(srv, (uv_handle_t *)&srv->heartbeat_timer);
     sr_server_close_handle(srv, (uv_handle_t *)&srv->grace_timer);
     sr_recover_close(srv);
@@ -710,6 +711,8 @@ void sr_server_conn_gone(sr_server *srv) {
 void sr_server_free(sr_server *srv) {
     if (!srv) return;
     sr_writers_stop(srv); /* before the frames the threads may hold */
+    sr_defer_free(srv->end_of_turn); /* a listen that failed, or no shutdown */
+    srv->end_of_turn = NULL;
     if (srv->has_adapter && srv->adapter.close) srv->adapter.close(srv->adapter.ctx);
     srv->has_adapter = false;
     if (srv->bus) sr_server_attach_memory_bus(srv, NULL);

@@ -21,4 +21,7 @@ sr_unit_test(test_abi common)
 # struct sr_server keeps no subsystem state inline (its size printed and
 # bounded), and the server's own handles are counted as they are
 # initialised and closed: a listening server's shutdown leaves none.
-sr_unit_test(test_server_state server auth rooms http http2 tls json sse common)
+sr_unit_test(test_server_state server loop auth rooms http http2 tls json sse common)
+# The end-of-turn scheduler (src/loop/defer.c) that the server and the
+# Redis connection share, on a real libuv loop.
+sr_unit_test(test_defer loop)

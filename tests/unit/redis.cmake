@@ -8,7 +8,7 @@ function(sr_redis_unit_test name)
   if(NOT EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/${name}.c)
     return()
   endif()
-  sr_unit_test(${name} redis redis_pure tls ${ARGN})
+  sr_unit_test(${name} redis redis_pure tls loop ${ARGN})
   target_link_libraries(${name} PRIVATE PkgConfig::HIREDIS PkgConfig::UV PkgConfig::SSL
                         PkgConfig::CRYPTO)
   target_sources(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/support/srt_redis.c)

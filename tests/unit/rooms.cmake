@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Unit tests of the seeded hash, the room registry and the room-name rule.
 sr_unit_test(test_hash common)
+# The one generic hash table (src/common/table.c), against a reference.
+sr_unit_test(test_table common)
 sr_unit_test(test_registry rooms common)
 sr_unit_test(test_registry_visit rooms common)
 sr_unit_test(test_roomname rooms common)

@@ -121,7 +121,7 @@ static void test_prune(void **state)
     sr_pledger_prune(&l);
     assert_null(sr_pledger_find(&l, "gone", 4));
     assert_non_null(sr_pledger_find(&l, "kept", 4));
-    assert_int_equal(l.len, 1);
+    assert_int_equal(l.entries.len, 1);
     sr_pledger_free(&l);
 }
 
