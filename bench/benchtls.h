@@ -8,7 +8,8 @@
  * its own loopback servers with a throw-away certificate), ALPN set to what
  * the tool speaks, partial writes and moving write buffers allowed (the
  * tools keep growing write buffers), buffers released while idle (10,000
- * idle client streams). Resumption is per connection slot, as each browser
+ * idle client streams), read-ahead on (one read() takes what the socket
+ * holds; the tools read until "try again", as edge-triggered epoll wants). Resumption is per connection slot, as each browser
  * resumes its own session: the tool keeps the session a connection ended
  * with (benchtls_session) and offers it on the slot's next connection
  * (TLS 1.3 tickets may be single use, so one shared ticket would mostly

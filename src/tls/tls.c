@@ -416,7 +416,14 @@ int sr_tls_input(sr_tls *t, const char *in, size_t len, sr_tls_deliver deliver, 
     for (;;) {
         size_t got = 0;
         if (SSL_read_ex(t->ssl, buf, sizeof(buf), &got) == 1) {
-            if (deliver && deliver(ud, buf, got) != 0) return 0;
+            if (deliver && deliver(ud, buf, got) != 0) {
+                /* the caller reads no more (an SSE stream from now on): the
+                 * stream's last chance on this thread to drop the SSL object,
+                 * since an idle stream may never get input again */
+                if (t->oom) return fail(t);
+                try_compact(t);
+                return 0;
+            }
             continue;
         }
         int e = SSL_get_error(t->ssl, 0);

@@ -6,7 +6,9 @@
  * HTTP (with and without writer threads), garbage instead of a
  * ClientHello, a TLS version refused, 2,000 stalled handshakes while a
  * healthy subscriber keeps receiving, a certificate reload on SIGHUP with
- * a stream kept open, session resumption with a ticket; and Redis over
+ * a stream kept open, session resumption with a ticket, every idle TLS 1.3
+ * stream compact (OpenSSL client of the test's own on memory BIOs, its
+ * request with or after its Finished); and Redis over
  * TLS (rediss://) with Debian's redis-server and the test's CA.
  */
 #include <errno.h>
@@ -23,6 +25,8 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 
 #include "srt_http.h"
 #include "srt_proc.h"
@@ -336,6 +340,132 @@ static void sessions_resume_with_tickets(void **state) {
     assert_int_equal(srt_server_stop(&p), 0);
 }
 
+/* --- TLS streams of the test's own (OpenSSL on memory BIOs) ------------------ */
+
+/* A TLS client whose every byte goes through the test: the handshake and
+ * the request can leave in one send (the client Finished and the GET in
+ * one segment, as sseload sends them) or in two. */
+typedef struct tls_stream {
+    srt_conn conn;
+    SSL *ssl;
+    BIO *in, *out; /* wire bytes from and to the server */
+} tls_stream;
+
+/* Sends what OpenSSL wrote. */
+static void tls_stream_flush(tls_stream *s) {
+    char buf[16384];
+    int n;
+    while ((n = BIO_read(s->out, buf, sizeof(buf))) > 0)
+        assert_int_equal(srt_conn_send(&s->conn, buf, (size_t)n, WAIT_MS), 0);
+}
+
+/* Moves received wire bytes into OpenSSL (waits for some). */
+static void tls_stream_fill(tls_stream *s) {
+    if (!s->conn.in.len) assert_true(srt_conn_fill(&s->conn, WAIT_MS) > 0);
+    assert_int_equal(BIO_write(s->in, s->conn.in.data, (int)s->conn.in.len), (int)s->conn.in.len);
+    srt_buf_consume(&s->conn.in, s->conn.in.len);
+}
+
+/* Opens GET /sse?room=room over TLS 1.3 and reads the response head;
+ * together: the client Finished and the request in one send. */
+static void tls_stream_open(tls_stream *s, SSL_CTX *ctx, int port, const char *room, bool together) {
+    assert_int_equal(srt_conn_open(&s->conn, port, WAIT_MS), 0);
+    s->ssl = SSL_new(ctx);
+    s->in = BIO_new(BIO_s_mem());
+    s->out = BIO_new(BIO_s_mem());
+    assert_true(s->ssl && s->in && s->out);
+    SSL_set_bio(s->ssl, s->in, s->out);
+    SSL_set_tlsext_host_name(s->ssl, "localhost");
+    SSL_set_connect_state(s->ssl);
+    int r;
+    while ((r = SSL_do_handshake(s->ssl)) != 1) {
+        assert_int_equal(SSL_get_error(s->ssl, r), SSL_ERROR_WANT_READ);
+        tls_stream_flush(s);
+        tls_stream_fill(s);
+    }
+    if (!together) tls_stream_flush(s); /* the Finished alone */
+    char req[128];
+    int len = snprintf(req, sizeof(req), "GET /sse?room=%s HTTP/1.1\r\nHost: localhost\r\n\r\n", room);
+    size_t w = 0;
+    assert_int_equal(SSL_write_ex(s->ssl, req, (size_t)len, &w), 1);
+    tls_stream_flush(s);
+    srt_buf head = {0};
+    while (!head.len || !strstr(head.data, "\r\n\r\n")) {
+        char buf[4096];
+        size_t got = 0;
+        if (SSL_read_ex(s->ssl, buf, sizeof(buf) - 1, &got) == 1) {
+            srt_buf_append(&head, buf, got);
+            continue;
+        }
+        assert_int_equal(SSL_get_error(s->ssl, 0), SSL_ERROR_WANT_READ);
+        tls_stream_fill(s);
+    }
+    assert_true(!strncmp(head.data, "HTTP/1.1 200", 12));
+    srt_buf_free(&head);
+}
+
+static void tls_stream_close(tls_stream *s) {
+    SSL_free(s->ssl); /* and both BIOs */
+    srt_conn_close(&s->conn);
+}
+
+#define IDLE_TLS_STREAMS 24
+
+/* Every TLS 1.3 stream drops its SSL object once idle (tls.h: compact),
+ * whether its request came with the handshake's last flight or after it;
+ * the sessions were compact only when the request came alone, since an
+ * SSE stream reads nothing more after its request. */
+static void idle_tls_streams_compact(const char *threads) {
+    srt_proc p;
+    assert_int_equal(start_tls(&p, threads, NULL, NULL), 0);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    assert_int_equal(SSL_CTX_load_verify_locations(ctx, ca.cert, NULL), 1);
+    tls_stream *s = calloc(IDLE_TLS_STREAMS, sizeof(*s));
+    assert_non_null(s);
+    for (int i = 0; i < IDLE_TLS_STREAMS; i++) tls_stream_open(&s[i], ctx, p.port, "idle", i % 3 != 0);
+    wait_stat(1, p.port, "streams", IDLE_TLS_STREAMS);
+    /* every session but the /stats request's own (compact only after its
+     * answer when its request came with its Finished) */
+    char *json = get(1, p.port, "/stats");
+    const char *tls = strstr(json, "\"tls\":{");
+    assert_non_null(tls);
+    long long handshakes = strtoll(strstr(tls, "\"handshakes\":") + 13, NULL, 10);
+    long long compact = strtoll(strstr(tls, "\"compact_sessions\":") + 19, NULL, 10);
+    if (compact < handshakes - 1 || compact < IDLE_TLS_STREAMS)
+        fail_msg("compact_sessions %lld of %lld handshakes (%d idle streams)", compact, handshakes,
+                 IDLE_TLS_STREAMS);
+    free(json);
+    /* and compact streams still receive */
+    publish(1, p.port, "{\"room\":\"idle\",\"data\":\"to all\"}");
+    for (int i = 0; i < IDLE_TLS_STREAMS; i++) {
+        srt_buf got = {0};
+        while (!got.len || !strstr(got.data, "data: \"to all\"\n\n")) {
+            char buf[4096];
+            size_t n = 0;
+            if (SSL_read_ex(s[i].ssl, buf, sizeof(buf), &n) == 1) {
+                srt_buf_append(&got, buf, n);
+                continue;
+            }
+            assert_int_equal(SSL_get_error(s[i].ssl, 0), SSL_ERROR_WANT_READ);
+            tls_stream_fill(&s[i]);
+        }
+        srt_buf_free(&got);
+        tls_stream_close(&s[i]);
+    }
+    free(s);
+    SSL_CTX_free(ctx);
+    assert_int_equal(srt_server_stop(&p), 0);
+}
+
+static void idle_tls_streams_all_go_compact(void **state) {
+    (void)state;
+    idle_tls_streams_compact("1"); /* the main loop writes */
+    idle_tls_streams_compact("2"); /* handed to a writer thread */
+}
+
 /* A free loopback port (for redis-server's --tls-port). */
 static int free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -431,6 +561,7 @@ int main(void) {
         cmocka_unit_test_teardown(stalled_handshakes_disturb_nobody, srt_teardown_servers),
         cmocka_unit_test_teardown(sighup_reloads_the_certificate_and_keeps_streams, srt_teardown_servers),
         cmocka_unit_test_teardown(sessions_resume_with_tickets, srt_teardown_servers),
+        cmocka_unit_test_teardown(idle_tls_streams_all_go_compact, srt_teardown_servers),
         cmocka_unit_test_teardown(redis_over_tls, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
