@@ -421,7 +421,7 @@ int sr_tls_input(sr_tls *t, const char *in, size_t len, sr_tls_deliver deliver, 
                  * stream's last chance on this thread to drop the SSL object,
                  * since an idle stream may never get input again */
                 if (t->oom) return fail(t);
-                try_compact(t);
+                sr_tls_try_compact(t);
                 return 0;
             }
             continue;
