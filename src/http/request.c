@@ -365,7 +365,11 @@ size_t sr_http_request_feed(sr_http_request *r, const char *data, size_t len) {
         fail(r, 400, http_errno_description(e));
         return n;
     }
-    if (r->parser.upgrade) {
+    /* libhttp-parser marks an upgrade when the head ends; it stops short
+     * of the bytes only once the message is over (after its body), which
+     * on_message_complete turns into DONE above. Stopping short otherwise
+     * is a protocol switch we do not follow; a body still arriving is not. */
+    if (r->parser.upgrade && n < upto) {
         fail(r, 400, "protocol upgrade not supported");
         return n;
     }
