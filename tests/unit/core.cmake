@@ -17,3 +17,7 @@ sr_unit_test(test_addr common)
 # The ABI copies (src/common/abi.c) between a program's struct and the
 # library's of another size.
 sr_unit_test(test_abi common)
+
+# The fixed-size block pool (src/common/slab.c) that holds the streams'
+# sr_conn without a malloc header per block or fragmentation.
+sr_unit_test(test_slab common)
