@@ -51,7 +51,7 @@ static sr_slab *slab_of(const void *block) {
 void sr_slab_init(sr_slab_pool *p, size_t size) {
     memset(p, 0, sizeof(*p));
     if (size < sizeof(void *)) size = sizeof(void *);
-    p->block = (size + 15u) & ~(size_t)15u;
+    p->block = (size + 7u) & ~(size_t)7u;
     SR_ASSERT(p->block <= SR_SLAB_BYTES - SLAB_HEAD);
     p->per_slab = (uint32_t)((SR_SLAB_BYTES - SLAB_HEAD) / p->block);
 }

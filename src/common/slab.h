@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * slab.h: a pool of fixed-size blocks carved from aligned 64 KiB slabs.
+ * slab.h: a pool of fixed-size blocks carved from aligned 256 KiB slabs.
  *
  * For objects a server holds by the ten thousand (a stream's sr_conn): no
  * malloc header per block, and no fragmentation from short-lived
@@ -23,12 +23,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SR_SLAB_BYTES 65536u
+/* A slab is one aligned allocation: big enough that the page the system
+ * allocator touches in front of it (its own header) is a small share. */
+#define SR_SLAB_BYTES (256u * 1024u)
 
 struct sr_slab;
 
 typedef struct sr_slab_pool {
-    size_t block;            /* bytes of a block (a multiple of 16) */
+    size_t block;            /* bytes of a block (a multiple of 8, its alignment) */
     uint32_t per_slab;       /* blocks in one slab */
     struct sr_slab *partial; /* slabs with a free block and one in use */
     struct sr_slab *full;    /* slabs with every block in use */

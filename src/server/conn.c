@@ -208,14 +208,14 @@ static void on_request_timeout(uv_timer_t *t) {
 }
 
 sr_conn *sr_conn_new(sr_server *srv) {
-    sr_conn *c = calloc(1, sizeof(*c));
+    sr_conn *c = sr_slab_alloc(&srv->conn_pool); /* zeroed */
     if (!c) return NULL;
     c->http = calloc(1, sizeof(*c->http));
     c->tcp = malloc(sizeof(*c->tcp));
     if (!c->http || !c->tcp || uv_tcp_init(srv->loop, c->tcp) != 0) {
         free(c->tcp);
         free(c->http);
-        free(c);
+        sr_slab_free(&srv->conn_pool, c);
         return NULL;
     }
     c->tcp->data = c;
@@ -931,7 +931,7 @@ void sr_conn_free(sr_conn *c) {
     sr_addr_release(srv, c);
     sr_http_budget_update(c); /* closing: its share drops to 0 */
     free(c->user);
-    free(c);
+    sr_slab_free(&srv->conn_pool, c);
     sr_server_conn_gone(srv);
 }
 

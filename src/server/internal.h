@@ -19,6 +19,7 @@
 
 #include "common/assert.h"
 #include "common/buf.h"
+#include "common/slab.h"
 #include "http/forwarded.h"
 #include "http/request.h"
 #include "rooms/registry.h"
@@ -416,6 +417,11 @@ struct sr_server {
     uv_poll_t idle_poll;        /* watches idle_epfd on the loop */
     bool idle_poll_open;
     sr_conn *reap;              /* closed ones to free at the end of the turn */
+    uv_timer_t idle_trim_timer; /* gives the heap's free pages back after
+                                   streams opened (idle.c) */
+    uint32_t idle_taken;        /* streams made idle since the last trim */
+    sr_slab_pool conn_pool;     /* every sr_conn's block (conn.c): no malloc
+                                   header, no fragmentation between streams */
 };
 
 /* conn.c */
