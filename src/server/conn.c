@@ -83,6 +83,7 @@ static void on_http_state_closed(uv_handle_t *h) {
 static void release_http_state(sr_conn *c) {
     sr_conn_http *hs = c->http;
     if (!hs) return;
+    sr_http_budget_update(c); /* a stream or a closing connection pins nothing */
     c->http = NULL;
     if (hs->wait) { /* the pending response will find no connection */
         hs->wait->conn = NULL;
@@ -102,7 +103,6 @@ static void release_http_state(sr_conn *c) {
     uv_timer_stop(&hs->timer);
     hs->timer.data = hs;
     uv_close((uv_handle_t *)&hs->timer, on_http_state_closed);
-    sr_http_budget_update(c); /* a stream or a closing connection pins nothing */
 }
 
 static void start_timer(sr_conn *c, uint32_t ms);
@@ -767,6 +767,12 @@ static void consume(sr_conn *c, size_t bytes) {
         }
         sr_frame_unref(f);
     }
+    if (c->q_len == 0 && c->q != c->q_inline) { /* back to the inline slot */
+        free(c->q);
+        c->q = c->q_inline;
+        c->q_cap = (uint32_t)(sizeof(c->q_inline) / sizeof(c->q_inline[0]));
+        c->q_head = 0;
+    }
     if (c->http) sr_http_budget_update(c);
 }
 
@@ -931,8 +937,16 @@ void sr_conn_free(sr_conn *c) {
     sr_addr_release(srv, c);
     sr_http_budget_update(c); /* closing: its share drops to 0 */
     free(c->user);
+    free(c->hist);
     sr_slab_free(&srv->conn_pool, c);
     sr_server_conn_gone(srv);
+}
+
+const sr_conn_hist sr_conn_hist_none;
+
+sr_conn_hist *sr_conn_hist_of(sr_conn *c) {
+    if (!c->hist) c->hist = calloc(1, sizeof(*c->hist));
+    return c->hist;
 }
 
 static void on_conn_closed(uv_handle_t *h) {

@@ -83,6 +83,7 @@ typedef struct sr_conn_http {
     uint64_t read_ns;         /* uv_hrtime() of the last read (conn.c) */
     uint64_t answer_ns;       /* a publish's read time, given to its answer's
                                  frame to time it (routes.c, conn.c) */
+    size_t pinned;            /* its share of srv->http_pinned (limits.c) */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
@@ -157,7 +158,21 @@ struct sr_conn {
     char *user;                 /* the "sub" of the JWT that opened the
                                    stream (auth.c), NULL: anonymous;
                                    presence counts users by it */
-    size_t pinned;              /* its share of srv->http_pinned (limits.c) */
+    struct sr_conn_hist *hist;  /* history and recovery state, made at its
+                                   first use (sr_conn_hist_of); NULL: none */
+    int64_t auth_deadline_ms;   /* with auth: Unix ms when its token (exp +
+                                   leeway) runs out; 0: none (revoke.c) */
+    uint64_t auth_subject;      /* with auth: its token's subject hash
+                                   (sr_auth_subject_hash); 0: unknown */
+    sr_frame *q_inline[1];      /* ring storage before it needs the heap
+                                   (one frame: a sweep's slice queues one) */
+};
+
+/* What only some streams need: a history replay or fill, a recovery
+ * round. Made at the first write (sr_conn_hist_of) and freed with the
+ * connection, so an idle stream that never resumed nor was in a recovery
+ * holds none of it; readers use sr_conn_hist_peek. */
+typedef struct sr_conn_hist {
     struct sr_resume *resume;   /* set while its history replay is fetched
                                    (history_resume.c): live frames wait there */
     uint64_t resume_floor;      /* after a replay from the adapter: live
@@ -169,12 +184,16 @@ struct sr_conn {
     uint32_t hist_gen;
     uint8_t refill;             /* a recovery came while its replay was in
                                    flight: fill again once it is written */
-    int64_t auth_deadline_ms;   /* with auth: Unix ms when its token (exp +
-                                   leeway) runs out; 0: none (revoke.c) */
-    uint64_t auth_subject;      /* with auth: its token's subject hash
-                                   (sr_auth_subject_hash); 0: unknown */
-    sr_frame *q_inline[2];      /* ring storage before it needs the heap */
-};
+} sr_conn_hist;
+
+/* c's history state for reading: all zero when it has none. */
+extern const sr_conn_hist sr_conn_hist_none;
+static inline const sr_conn_hist *sr_conn_hist_peek(const sr_conn *c) {
+    return c->hist ? c->hist : &sr_conn_hist_none;
+}
+/* c's history state for writing, made zeroed at the first call; NULL when
+ * out of memory (conn.c). */
+sr_conn_hist *sr_conn_hist_of(sr_conn *c);
 
 /* One copy of a remote message: the room it came in for and the delivery
  * stamp it had (see remote.c). */

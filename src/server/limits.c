@@ -23,7 +23,7 @@
  *
  * HTTP budget (issue #18, finding 6): every HTTP (non-stream) connection
  * pins bytes: answers queued for it, pipelined requests held unparsed and
- * the parser's buffers. Each connection's share is kept in c->pinned and
+ * the parser's buffers. Each connection's share is kept in c->http->pinned and
  * their sum in srv->http_pinned, brought up to date by sr_http_budget_update
  * wherever conn.c changes one of them. Past max_http_buffer_bytes a
  * connection with answers still queued reads no further request until
@@ -96,9 +96,11 @@ static size_t pinned_by(const sr_conn *c) {
 
 void sr_http_budget_update(sr_conn *c) {
     sr_server *srv = c->srv;
+    sr_conn_http *hs = c->http;
+    if (!hs) return; /* its share went with its HTTP state (conn.c) */
     size_t now = pinned_by(c);
-    srv->http_pinned = srv->http_pinned - c->pinned + now;
-    c->pinned = now;
+    srv->http_pinned = srv->http_pinned - hs->pinned + now;
+    hs->pinned = now;
     if (srv->http_pinned > srv->http_pinned_peak) srv->http_pinned_peak = srv->http_pinned;
 }
 

@@ -750,7 +750,9 @@ static int id_table_grow(sr_server *srv) {
 }
 
 void sr_server_id_insert(sr_server *srv, sr_conn *c) {
-    if ((srv->id_table_len + 1) * 2 > srv->id_table_cap && id_table_grow(srv) < 0) return;
+    /* at most 3/4 full: lookups by id are rare, and the table is a part
+     * of every stream's memory */
+    if ((srv->id_table_len + 1) * 4 > srv->id_table_cap * 3 && id_table_grow(srv) < 0) return;
     size_t s = id_slot(c->id, srv->id_table_cap);
     while (srv->id_table[s]) s = (s + 1) & (srv->id_table_cap - 1);
     srv->id_table[s] = c;
