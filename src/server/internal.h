@@ -119,11 +119,8 @@ struct sr_conn {
     sr_conn *doomed_next;       /* the server's to-close list */
     sr_conn_http *http;        /* only while reading requests */
 
-    /* send queue: a ring of frame references; q_off bytes of the first
-     * frame are already written */
-    sr_frame **q;
-    uint32_t q_head, q_len, q_cap, q_off;
-    size_t q_bytes;
+    struct sr_sendq *sq;        /* its send queue while frames wait (conn.c);
+                                   NULL: empty (an idle stream holds none) */
     union {
         sr_write *inflight;     /* with a handle: at most one uv_write at a time */
         sr_conn *reap_next;     /* without one (it never writes through libuv),
@@ -164,9 +161,27 @@ struct sr_conn {
                                    leeway) runs out; 0: none (revoke.c) */
     uint64_t auth_subject;      /* with auth: its token's subject hash
                                    (sr_auth_subject_hash); 0: unknown */
-    sr_frame *q_inline[1];      /* ring storage before it needs the heap
-                                   (one frame: a sweep's slice queues one) */
 };
+
+/* A connection's send queue: a ring of frame references, off bytes of the
+ * first already written. A block of the server's sendq_pool made at the
+ * first frame and given back once everything is written, so that idle
+ * streams (and streams written by a writer thread) hold only the NULL
+ * pointer. */
+typedef struct sr_sendq {
+    sr_frame **ring;            /* inline_ring, or the heap past two frames */
+    uint32_t head, len, cap, off;
+    size_t bytes;
+    sr_frame *inline_ring[2];
+} sr_sendq;
+
+/* Frames and bytes queued for c (not yet written). */
+static inline uint32_t sr_conn_queued(const sr_conn *c) {
+    return c->sq ? c->sq->len : 0;
+}
+static inline size_t sr_conn_queued_bytes(const sr_conn *c) {
+    return c->sq ? c->sq->bytes : 0;
+}
 
 /* What only some streams need: a history replay or fill, a recovery
  * round. Made at the first write (sr_conn_hist_of) and freed with the
@@ -441,6 +456,8 @@ struct sr_server {
     uint32_t idle_taken;        /* streams made idle since the last trim */
     sr_slab_pool conn_pool;     /* every sr_conn's block (conn.c): no malloc
                                    header, no fragmentation between streams */
+    sr_slab_pool sendq_pool;    /* the send queues of connections with
+                                   frames waiting (conn.c) */
 };
 
 /* conn.c */
@@ -472,6 +489,9 @@ void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len);
 /* ... and at most this many bytes of publishes (sr_publish_cost) in them:
  * a pipelining client cannot make the node hold more than this for it. */
 #define SR_CONN_MAX_HOLE_BYTES (16u << 20)
+/* Takes the first frame out of c's queue (its reference with it), NULL
+ * when it is empty: the queue moving to a writer thread (writer_feed.c). */
+sr_frame *sr_conn_queue_pop(sr_conn *c);
 /* Request bytes for c, as if read from its socket (HTTP/2 streams). */
 void sr_conn_feed(sr_conn *c, const char *data, size_t len);
 void sr_conn_mark_dirty(sr_conn *c);

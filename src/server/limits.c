@@ -91,7 +91,7 @@ unsigned sr_limit_data_depth(const sr_server *srv) {
 static size_t pinned_by(const sr_conn *c) {
     const sr_conn_http *hs = c->http;
     if (!hs || c->closing || c->kind != SR_CONN_HTTP) return 0;
-    return c->q_bytes + hs->held.len + hs->req.head_cap + hs->req.body_cap;
+    return sr_conn_queued_bytes(c) + hs->held.len + hs->req.head_cap + hs->req.body_cap;
 }
 
 void sr_http_budget_update(sr_conn *c) {

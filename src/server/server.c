@@ -188,6 +188,7 @@ int sr_server_new_(sr_server **out, uv_loop_t *loop, const sr_config *in, size_t
     srv->listen_fd = srv->reserve_fd = -1;
     srv->idle_epfd = -1;
     sr_slab_init(&srv->conn_pool, sizeof(sr_conn));
+    sr_slab_init(&srv->sendq_pool, sizeof(sr_sendq));
     uv_timeval64_t now;
     if (uv_gettimeofday(&now) == 0)
         srv->created_unix_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_usec / 1000;
@@ -667,6 +668,7 @@ void sr_server_free(sr_server *srv) {
     for (size_t i = 0; i < srv->n_strings; i++) free(srv->strings[i]);
     free(srv->strings);
     sr_slab_destroy(&srv->conn_pool); /* the connections were freed above */
+    sr_slab_destroy(&srv->sendq_pool);
     free(srv);
 }
 
