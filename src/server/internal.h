@@ -163,6 +163,11 @@ struct sr_conn {
                                    (sr_auth_subject_hash); 0: unknown */
 };
 
+/* What every idle stream costs (issue #14: at most 400 B per idle stream
+ * with writer threads): grow it only with a reason, or move the new field
+ * to a part made on demand (sr_conn_http, sr_conn_hist, sr_sendq). */
+_Static_assert(sizeof(struct sr_conn) <= 248, "an idle stream's sr_conn stays small");
+
 /* A connection's send queue: a ring of frame references, off bytes of the
  * first already written. A block of the server's sendq_pool made at the
  * first frame and given back once everything is written, so that idle
