@@ -26,7 +26,7 @@
 #include "sse/frame.h"
 #include "sserooms.h"
 
-typedef enum sr_conn_kind {
+typedef enum sr_conn_kind { /* one bit in sr_conn */
     SR_CONN_HTTP = 0, /* reading requests */
     SR_CONN_STREAM = 1 /* an open SSE stream */
 } sr_conn_kind;
@@ -133,7 +133,8 @@ struct sr_conn {
     struct sr_h2_stream *h2s;   /* an HTTP/2 stream: a child with no socket of
                                    its own, written through its parent */
 
-    uint8_t kind;               /* sr_conn_kind */
+    uint8_t kind : 1;           /* sr_conn_kind (a bit: the flags, wix and
+                                   the ints below then leave no hole) */
     uint8_t dirty : 1;
     uint8_t doomed : 1;         /* close once the current fan-out ends */
     uint8_t closing : 1;        /* uv_close called */
@@ -166,7 +167,7 @@ struct sr_conn {
 /* What every idle stream costs (issue #14: at most 400 B per idle stream
  * with writer threads): grow it only with a reason, or move the new field
  * to a part made on demand (sr_conn_http, sr_conn_hist, sr_sendq). */
-_Static_assert(sizeof(struct sr_conn) <= 248, "an idle stream's sr_conn stays small");
+_Static_assert(sizeof(struct sr_conn) <= 240, "an idle stream's sr_conn stays small");
 
 /* A connection's send queue: a ring of frame references, off bytes of the
  * first already written. A block of the server's sendq_pool made at the
