@@ -120,7 +120,7 @@ static void deliver_batch_member(void *ud, sr_member *m) {
     sr_conn *c = sr_conn_of_member(m);
     /* a replay in progress needs each message's id; without the
      * concatenation (out of memory) each goes on its own */
-    if (!sw->all || c->resume || c->resume_floor) {
+    if (!sw->all || (c->hist && (c->hist->resume || c->hist->resume_floor))) {
         for (size_t i = 0; i < sw->n; i++) sr_deliver_to(c, sw->frames[i]);
         return;
     }

@@ -47,11 +47,11 @@ typedef struct fanout_ctx {
 
 int sr_deliver_to(sr_conn *c, sr_frame *f) {
     if (sr_conn_is_ending(c)) return 0;
-    if (c->resume) { /* its replay comes first (history_resume.c) */
+    if (sr_conn_hist_peek(c)->resume) { /* its replay comes first (history_resume.c) */
         sr_resume_hold(c, f);
         return 1;
     }
-    if (c->resume_floor && sr_resume_filter(c, f)) return 0; /* replayed already */
+    if (sr_conn_hist_peek(c)->resume_floor && sr_resume_filter(c, f)) return 0; /* replayed already */
     sr_conn_enqueue(c, f);
     return !c->doomed;
 }

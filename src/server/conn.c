@@ -6,8 +6,12 @@
  * conn_read.c's, what it sends sendq.c's.
  *
  * A connection that reads requests has its HTTP state (parser, timer,
- * held bytes, holes) in c->http, released when it becomes a stream or
- * closes, so a stream holds no read-side memory. Closing takes a stream
+ * held bytes, holes, its HTTP budget share) in c->http, released when it
+ * becomes a stream or closes, so a stream holds no read-side memory. The
+ * sr_conn itself is a block of the server's slab pool (srv->conn_pool: no
+ * malloc header, no fragmentation between streams), and its history and
+ * recovery state (c->hist) is made only at its first use
+ * (sr_conn_hist_of), so an idle stream holds neither. Closing takes a stream
  * out of its rooms first (what was published before it left still
  * reaches it, and the embedder's close hook runs once).
  *
@@ -31,6 +35,7 @@ static void on_http_state_closed(uv_handle_t *h) {
 static void release_http_state(sr_conn *c) {
     sr_conn_http *hs = c->http;
     if (!hs) return;
+    sr_http_budget_update(c); /* a stream or a closing connection pins nothing */
     c->http = NULL;
     if (hs->wait) { /* the pending response will find no connection */
         hs->wait->conn = NULL;
@@ -50,18 +55,17 @@ static void release_http_state(sr_conn *c) {
     uv_timer_stop(&hs->timer);
     hs->timer.data = hs;
     uv_close((uv_handle_t *)&hs->timer, on_http_state_closed);
-    sr_http_budget_update(c); /* a stream or a closing connection pins nothing */
 }
 
 sr_conn *sr_conn_new(sr_server *srv) {
-    sr_conn *c = calloc(1, sizeof(*c));
+    sr_conn *c = sr_slab_alloc(&srv->conn_pool); /* zeroed */
     if (!c) return NULL;
     c->http = calloc(1, sizeof(*c->http));
     c->tcp = malloc(sizeof(*c->tcp));
     if (!c->http || !c->tcp || uv_tcp_init(srv->loop, c->tcp) != 0) {
         free(c->tcp);
         free(c->http);
-        free(c);
+        sr_slab_free(&srv->conn_pool, c);
         return NULL;
     }
     c->tcp->data = c;
@@ -69,8 +73,6 @@ sr_conn *sr_conn_new(sr_server *srv) {
     c->srv = srv;
     c->id = srv->next_conn_id++;
     c->http->out_ms = uv_now(srv->loop);
-    c->q = c->q_inline;
-    c->q_cap = (uint32_t)(sizeof(c->q_inline) / sizeof(c->q_inline[0]));
     sr_http_limits limits = {
         .max_header_bytes = srv->cfg.max_header_bytes,
         .max_body_bytes = srv->cfg.max_body_bytes,
@@ -89,12 +91,7 @@ sr_conn *sr_conn_new(sr_server *srv) {
 
 void sr_conn_free(sr_conn *c) {
     sr_server *srv = c->srv;
-    while (c->q_len > 0) {
-        sr_frame_unref(c->q[c->q_head]);
-        c->q_head = (c->q_head + 1) % c->q_cap;
-        c->q_len--;
-    }
-    if (c->q != c->q_inline) free(c->q);
+    for (sr_frame *f; (f = sr_conn_queue_pop(c));) sr_frame_unref(f);
     sr_transport_free(c->xport);
     if (c->prev) c->prev->next = c->next;
     else srv->conns = c->next;
@@ -104,8 +101,16 @@ void sr_conn_free(sr_conn *c) {
     sr_addr_release(srv, c);
     sr_http_budget_update(c); /* closing: its share drops to 0 */
     free(c->user);
-    free(c);
+    free(c->hist);
+    sr_slab_free(&srv->conn_pool, c);
     sr_server_conn_gone(srv);
+}
+
+const sr_conn_hist sr_conn_hist_none;
+
+sr_conn_hist *sr_conn_hist_of(sr_conn *c) {
+    if (!c->hist) c->hist = calloc(1, sizeof(*c->hist));
+    return c->hist;
 }
 
 static void on_conn_closed(uv_handle_t *h) {
@@ -184,7 +189,7 @@ void sr_conn_end(sr_conn *c) {
         sr_writer_end(c);
         return;
     }
-    if (c->q_len == 0 && !c->inflight) {
+    if (sr_conn_queued(c) == 0 && !c->inflight) {
         sr_conn_close_now(c);
         return;
     }

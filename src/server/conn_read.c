@@ -135,15 +135,15 @@ static void on_request_timeout(uv_timer_t *t) {
         }
         return;
     }
-    if (c->q_len > 0) {
-        if (c->q[c->q_head]->hole || !output_stalled(c)) { /* a hole: the adapter is late */
+    if (sr_conn_queued(c) > 0) {
+        if (c->sq->ring[c->sq->head]->hole || !output_stalled(c)) { /* a hole: the adapter is late */
             start_timer(c, srv->cfg.request_timeout_ms);
             return;
         }
         srv->stats.slow_disconnects++;
         sr_log(srv, SR_LOG_WARN, c->id,
                "connection %llu: %zu response bytes not read by the client in %u ms, disconnected",
-               (unsigned long long)c->id, c->q_bytes, (unsigned)srv->cfg.request_timeout_ms);
+               (unsigned long long)c->id, c->sq->bytes, (unsigned)srv->cfg.request_timeout_ms);
         sr_conn_close_now(c);
         return;
     }
@@ -223,9 +223,10 @@ static void feed_requests(sr_conn *c, const char *data, size_t len) {
     while (off < len && c->kind == SR_CONN_HTTP && c->http && !c->closing && !c->end_after_flush) {
         sr_http_request *req = &c->http->req;
         if (!sr_http_request_started(req)) {
-            int over_budget = c->q_bytes > 0 && sr_http_budget_over(c->srv);
-            if (c->q_bytes > backlog_limit(c) || over_budget) { /* it reads slower than it asks */
-                if (over_budget && c->q_bytes <= backlog_limit(c))
+            size_t queued = sr_conn_queued_bytes(c);
+            int over_budget = queued > 0 && sr_http_budget_over(c->srv);
+            if (queued > backlog_limit(c) || over_budget) { /* it reads slower than it asks */
+                if (over_budget && queued <= backlog_limit(c))
                     sr_limit_refused(c->srv, SR_LIMIT_HTTP_BUFFER);
                 c->http->backlog = 1;
                 stop_reading(c);
@@ -406,7 +407,7 @@ static int transport_input(sr_conn *c, const char *data, size_t len) {
     }
     const char *p;
     /* handshake answers, and answers held back until the handshake is done */
-    if (sr_transport_pending(c->xport, &p) || c->q_len > 0) sr_conn_mark_dirty(c);
+    if (sr_transport_pending(c->xport, &p) || sr_conn_queued(c) > 0) sr_conn_mark_dirty(c);
     return 0;
 }
 
@@ -472,13 +473,14 @@ static void feed_held(sr_conn *c) {
 static void http_output_done(sr_conn *c) {
     sr_conn_http *hs = c->http;
     /* over the budget, only a connection whose answers are all out reads on */
-    if (hs->backlog && c->q_bytes <= backlog_limit(c) / 2 &&
-        (c->q_bytes == 0 || !sr_http_budget_over(c->srv))) {
+    size_t queued = sr_conn_queued_bytes(c);
+    if (hs->backlog && queued <= backlog_limit(c) / 2 &&
+        (queued == 0 || !sr_http_budget_over(c->srv))) {
         hs->backlog = 0; /* no response waits meanwhile: a backlog begins between requests */
         feed_held(c);
         if (!c->http || c->closing) return;
     }
-    if (c->q_len == 0 && !hs->backlog && !hs->wait && !c->end_after_flush &&
+    if (sr_conn_queued(c) == 0 && !hs->backlog && !hs->wait && !c->end_after_flush &&
         !sr_http_request_started(&hs->req))
         start_timer(c, c->srv->cfg.keepalive_timeout_ms);
 }

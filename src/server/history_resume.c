@@ -140,7 +140,7 @@ static void write_replay(sr_conn *c, sr_frame *const *frames, size_t n, sr_frame
 /* --- holding live frames ------------------------------------------------ */
 
 void sr_resume_hold(sr_conn *c, sr_frame *f) {
-    struct sr_resume *r = c->resume;
+    struct sr_resume *r = c->hist->resume; /* held only while it is set */
     if (r->overflow) return;
     if (r->held_bytes + f->len > c->srv->cfg.max_queue_bytes) {
         r->overflow = 1; /* answered with the reset; the held frames are useless */
@@ -181,8 +181,8 @@ int sr_resume_filter(sr_conn *c, const sr_frame *f) {
     const char *epoch = c->srv->history ? sr_history_live_epoch(c->srv->history) : "";
     uint64_t counter = frame_counter(f, epoch);
     if (!counter) return 0; /* not a history id of that epoch */
-    if (counter <= c->resume_floor) return 1;
-    c->resume_floor = 0;
+    if (counter <= c->hist->resume_floor) return 1; /* called only when it is set */
+    c->hist->resume_floor = 0;
     return 0;
 }
 
@@ -212,8 +212,8 @@ static void on_fetched(void *ud, const sr_history_reply *reply) {
     if (!srv) return;
     if (fill) sr_recover_fill_done(srv, reset, n, 1);
     sr_conn *c = sr_conn_find(srv, conn_id);
-    if (!c || !c->refill || c->resume || sr_conn_is_ending(c)) return;
-    c->refill = 0;
+    if (!c || !sr_conn_hist_peek(c)->refill || c->hist->resume || sr_conn_is_ending(c)) return;
+    c->hist->refill = 0;
     sr_recover_refill(srv, c);
 }
 
@@ -228,11 +228,12 @@ static void fetched(struct sr_resume *r, const sr_history_reply *reply, int *res
      * live frames: it must reach the held list before the replay is written */
     sr_batch_barrier(srv);
     sr_conn *c = sr_conn_find(srv, r->conn_id);
-    if (!c || c->resume != r) {
+    if (!c || sr_conn_hist_peek(c)->resume != r) {
         resume_free(r);
         return;
     }
-    c->resume = NULL;
+    sr_conn_hist *hs = c->hist; /* it had r: made */
+    hs->resume = NULL;
     if (sr_conn_is_ending(c)) {
         resume_free(r);
         return;
@@ -259,10 +260,10 @@ static void fetched(struct sr_resume *r, const sr_history_reply *reply, int *res
          * far kept for after that fill. */
         write_reset(c, sr_history_reset_event(srv->history), why, r->last_id, r->last_len, epoch,
                     0);
-        c->resume_floor = 0;
+        hs->resume_floor = 0;
         sr_recover_note_floor(srv, c, epoch, 0, 1);
-        if (newest > 0 && sr_history_fill(c, epoch, 0) && c->resume) {
-            struct sr_resume *again = c->resume; /* nothing held there yet */
+        if (newest > 0 && sr_history_fill(c, epoch, 0) && hs->resume) {
+            struct sr_resume *again = hs->resume; /* nothing held there yet */
             free(again->held);
             again->held = r->held;
             again->n_held = r->n_held;
@@ -272,13 +273,13 @@ static void fetched(struct sr_resume *r, const sr_history_reply *reply, int *res
             r->held = NULL;
             r->n_held = r->cap_held = 0;
             sr_recover_fill_started(srv);
-        } else if (!c->resume) {
+        } else if (!hs->resume) {
             write_replay(c, NULL, 0, r->held, r->n_held, epoch, 0);
         }
         resume_free(r);
         return;
     }
-    c->resume_floor = newest;
+    hs->resume_floor = newest;
     sr_recover_note_floor(srv, c, epoch, newest, 1);
     if (why != SR_RESET_NONE) {
         write_reset(c, sr_history_reset_event(srv->history), why, r->last_id, r->last_len, epoch,
@@ -319,7 +320,7 @@ static int resume_from_adapter(sr_conn *c, sr_history *h, const char *const *roo
                                size_t n_rooms, const char *epoch, uint64_t after,
                                const char *last_id, size_t len, int bad_id, int fill) {
     sr_server *srv = c->srv;
-    struct sr_resume *r = calloc(1, sizeof(*r));
+    struct sr_resume *r = sr_conn_hist_of(c) ? calloc(1, sizeof(*r)) : NULL;
     if (!r) {
         sr_conn_end(c);
         return 0;
@@ -332,7 +333,7 @@ static int resume_from_adapter(sr_conn *c, sr_history *h, const char *const *roo
     r->last_len = len > SR_LAST_ID_MAX ? SR_LAST_ID_MAX : len;
     memcpy(r->last_id, last_id, r->last_len);
     sr_history_limits lim = {.max_messages = srv->cfg.history, .ttl_ms = srv->cfg.history_ttl_ms};
-    c->resume = r;
+    c->hist->resume = r;
     struct sr_resume **head = sr_history_resumes(h);
     r->next = *head;
     if (r->next) r->next->prev = r;
@@ -408,7 +409,7 @@ void sr_history_resume(sr_conn *c, const char *last_id, size_t len) {
 int sr_history_fill(sr_conn *c, const char *epoch, uint64_t after) {
     sr_server *srv = c->srv;
     sr_history *h = sr_history_get(srv);
-    if (!h || !sr_history_in_adapter(srv) || c->resume || c->member.n_rooms == 0 || c->closing ||
+    if (!h || !sr_history_in_adapter(srv) || sr_conn_hist_peek(c)->resume || c->member.n_rooms == 0 || c->closing ||
         c->end_after_flush)
         return 0;
     sr_batch_barrier(srv); /* what was published before belongs before the fill */
@@ -435,7 +436,7 @@ void sr_history_shutdown(sr_server *srv) {
         struct sr_resume *r = *head;
         resume_unlink(srv->history, r);
         sr_conn *c = sr_conn_find(srv, r->conn_id);
-        if (c && c->resume == r) c->resume = NULL;
+        if (c && sr_conn_hist_peek(c)->resume == r) c->hist->resume = NULL;
         r->srv = NULL; /* the adapter's answer, if it ever comes, frees it */
         for (size_t i = 0; i < r->n_held; i++) sr_frame_unref(r->held[i]);
         r->n_held = 0;

@@ -35,6 +35,7 @@
 
 #include "common/assert.h"
 #include "common/buf.h"
+#include "common/slab.h"
 #include "http/forwarded.h"
 #include "http/request.h"
 #include "loop/defer.h"
@@ -42,7 +43,7 @@
 #include "sse/frame.h"
 #include "sserooms.h"
 
-typedef enum sr_conn_kind {
+typedef enum sr_conn_kind { /* one bit in sr_conn */
     SR_CONN_HTTP = 0, /* reading requests */
     SR_CONN_STREAM = 1 /* an open SSE stream */
 } sr_conn_kind;
@@ -99,6 +100,7 @@ typedef struct sr_conn_http {
     uint64_t read_ns;         /* uv_hrtime() of the last read (conn_read.c) */
     uint64_t answer_ns;       /* a publish's read time, given to its answer's
                                  frame to time it (routes.c, sendq.c) */
+    size_t pinned;            /* its share of srv->limits->http_pinned (limits.c) */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
@@ -134,11 +136,8 @@ struct sr_conn {
     sr_conn *doomed_next;       /* the server's to-close list */
     sr_conn_http *http;        /* only while reading requests */
 
-    /* send queue: a ring of frame references; q_off bytes of the first
-     * frame are already written */
-    sr_frame **q;
-    uint32_t q_head, q_len, q_cap, q_off;
-    size_t q_bytes;
+    struct sr_sendq *sq;        /* its send queue while frames wait (sendq.c);
+                                   NULL: empty (an idle stream holds none) */
     union {
         sr_write *inflight;     /* with a handle: at most one uv_write at a time */
         sr_conn *reap_next;     /* without one (it never writes through libuv),
@@ -151,7 +150,8 @@ struct sr_conn {
     struct sr_h2_stream *h2s;   /* an HTTP/2 stream: a child with no socket of
                                    its own, written through its parent */
 
-    uint8_t kind;               /* sr_conn_kind */
+    uint8_t kind : 1;           /* sr_conn_kind (a bit: the flags, wix and
+                                   the ints below then leave no hole) */
     uint8_t dirty : 1;
     uint8_t doomed : 1;         /* close once the current fan-out ends */
     uint8_t closing : 1;        /* uv_close called */
@@ -173,7 +173,44 @@ struct sr_conn {
     char *user;                 /* the "sub" of the JWT that opened the
                                    stream (auth_token.c), NULL: anonymous;
                                    presence counts users by it */
-    size_t pinned;              /* its share of the HTTP budget (limits.c) */
+    struct sr_conn_hist *hist;  /* history and recovery state, made at its
+                                   first use (sr_conn_hist_of); NULL: none */
+    int64_t auth_deadline_ms;   /* with auth: Unix ms when its token (exp +
+                                   leeway) runs out; 0: none (revoke.c) */
+    uint64_t auth_subject;      /* with auth: its token's subject hash
+                                   (sr_auth_subject_hash); 0: unknown */
+};
+
+/* What every idle stream costs (issue #14: at most 400 B per idle stream
+ * with writer threads): grow it only with a reason, or move the new field
+ * to a part made on demand (sr_conn_http, sr_conn_hist, sr_sendq). */
+_Static_assert(sizeof(struct sr_conn) <= 240, "an idle stream's sr_conn stays small");
+
+/* A connection's send queue: a ring of frame references, off bytes of the
+ * first already written. A block of the server's sendq_pool made at the
+ * first frame and given back once everything is written, so that idle
+ * streams (and streams written by a writer thread) hold only the NULL
+ * pointer. */
+typedef struct sr_sendq {
+    sr_frame **ring;            /* inline_ring, or the heap past two frames */
+    uint32_t head, len, cap, off;
+    size_t bytes;
+    sr_frame *inline_ring[2];
+} sr_sendq;
+
+/* Frames and bytes queued for c (not yet written). */
+static inline uint32_t sr_conn_queued(const sr_conn *c) {
+    return c->sq ? c->sq->len : 0;
+}
+static inline size_t sr_conn_queued_bytes(const sr_conn *c) {
+    return c->sq ? c->sq->bytes : 0;
+}
+
+/* What only some streams need: a history replay or fill, a recovery
+ * round. Made at the first write (sr_conn_hist_of) and freed with the
+ * connection, so an idle stream that never resumed nor was in a recovery
+ * holds none of it; readers use sr_conn_hist_peek. */
+typedef struct sr_conn_hist {
     struct sr_resume *resume;   /* set while its history replay is fetched
                                    (history_resume.c): live frames wait there */
     uint64_t resume_floor;      /* after a replay from the adapter: live
@@ -185,12 +222,16 @@ struct sr_conn {
     uint32_t hist_gen;
     uint8_t refill;             /* a recovery came while its replay was in
                                    flight: fill again once it is written */
-    int64_t auth_deadline_ms;   /* with auth: Unix ms when its token (exp +
-                                   leeway) runs out; 0: none (revoke.c) */
-    uint64_t auth_subject;      /* with auth: its token's subject hash
-                                   (sr_auth_subject_hash); 0: unknown */
-    sr_frame *q_inline[2];      /* ring storage before it needs the heap */
-};
+} sr_conn_hist;
+
+/* c's history state for reading: all zero when it has none. */
+extern const sr_conn_hist sr_conn_hist_none;
+static inline const sr_conn_hist *sr_conn_hist_peek(const sr_conn *c) {
+    return c->hist ? c->hist : &sr_conn_hist_none;
+}
+/* c's history state for writing, made zeroed at the first call; NULL when
+ * out of memory (conn.c). */
+sr_conn_hist *sr_conn_hist_of(sr_conn *c);
 
 /* In-memory sequence counters (servers without Redis; see sequence.c):
  * a hash table of pointers to counters, which are also on a list from the
@@ -338,6 +379,10 @@ struct sr_server {
     void *ticket_claim_ctx;
     struct sr_idle *idle;       /* streams without a libuv handle: their epoll
                                    set and the closed ones to free (idle.c) */
+    sr_slab_pool conn_pool;     /* every sr_conn's block (conn.c): no malloc
+                                   header, no fragmentation between streams */
+    sr_slab_pool sendq_pool;    /* the send queues of connections with
+                                   frames waiting (sendq.c) */
 };
 
 /* conn.c (a connection's life), conn_read.c (requests in), sendq.c (the
@@ -370,6 +415,9 @@ void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len);
 /* ... and at most this many bytes of publishes (sr_publish_cost) in them:
  * a pipelining client cannot make the node hold more than this for it. */
 #define SR_CONN_MAX_HOLE_BYTES (16u << 20)
+/* Takes the first frame out of c's queue (its reference with it), NULL
+ * when it is empty: the queue moving to a writer thread (writer_feed.c). */
+sr_frame *sr_conn_queue_pop(sr_conn *c);
 /* Request bytes for c, as if read from its socket (HTTP/2 streams). */
 void sr_conn_feed(sr_conn *c, const char *data, size_t len);
 void sr_conn_mark_dirty(sr_conn *c);

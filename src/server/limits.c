@@ -23,7 +23,7 @@
  *
  * HTTP budget (issue #18, finding 6): every HTTP (non-stream) connection
  * pins bytes: answers queued for it, pipelined requests held unparsed and
- * the parser's buffers. Each connection's share is kept in c->pinned and
+ * the parser's buffers. Each connection's share is kept in c->http->pinned and
  * their sum in srv->limits->http_pinned, brought up to date by sr_http_budget_update
  * wherever conn.c, conn_read.c or sendq.c changes one of them. Past max_http_buffer_bytes a
  * connection with answers still queued reads no further request until
@@ -108,14 +108,16 @@ unsigned sr_limit_data_depth(const sr_server *srv) {
 static size_t pinned_by(const sr_conn *c) {
     const sr_conn_http *hs = c->http;
     if (!hs || c->closing || c->kind != SR_CONN_HTTP) return 0;
-    return c->q_bytes + hs->held.len + hs->req.head_cap + hs->req.body_cap;
+    return sr_conn_queued_bytes(c) + hs->held.len + hs->req.head_cap + hs->req.body_cap;
 }
 
 void sr_http_budget_update(sr_conn *c) {
     sr_server *srv = c->srv;
+    sr_conn_http *hs = c->http;
+    if (!hs) return; /* its share went with its HTTP state (conn.c) */
     size_t now = pinned_by(c);
-    srv->limits->http_pinned = srv->limits->http_pinned - c->pinned + now;
-    c->pinned = now;
+    srv->limits->http_pinned = srv->limits->http_pinned - hs->pinned + now;
+    hs->pinned = now;
     if (srv->limits->http_pinned > srv->limits->http_pinned_peak) srv->limits->http_pinned_peak = srv->limits->http_pinned;
 }
 

@@ -27,7 +27,7 @@
  * history counter that arrived live from the adapter. The subscriber
  * delivers in Redis's order, so every message of a subscribed room up to
  * it has arrived. A stream that resumed to a newer id keeps that as its
- * own floor (c->hist_floor), used when newer. With no watermark yet (this
+ * own floor (c->hist->hist_floor), used when newer. With no watermark yet (this
  * node never got a history message) the fill asks with an empty epoch:
  * an answer of an epoch that holds no message means nothing was missed,
  * anything else gets the reset.
@@ -122,9 +122,12 @@ void sr_recover_note_floor(sr_server *srv, sr_conn *c, const char *epoch, uint64
         r->w_gen++;
     }
     if (strcmp(epoch, r->w_epoch) != 0) return;
-    if (c->hist_gen != r->w_gen || counter > c->hist_floor) {
-        c->hist_floor = counter;
-        c->hist_gen = r->w_gen;
+    const sr_conn_hist *seen = sr_conn_hist_peek(c);
+    if (seen->hist_gen != r->w_gen || counter > seen->hist_floor) {
+        sr_conn_hist *hs = sr_conn_hist_of(c);
+        if (!hs) return; /* out of memory: a later fill starts at the watermark */
+        hs->hist_floor = counter;
+        hs->hist_gen = r->w_gen;
     }
 }
 
@@ -203,13 +206,14 @@ typedef struct visit_ctx {
 
 static void fill_stream(visit_ctx *v, sr_conn *c) {
     struct sr_recover *r = v->r;
-    if (c->resume) { /* a replay or fill in flight: one more after it */
-        c->refill = 1;
+    const sr_conn_hist *seen = sr_conn_hist_peek(c);
+    if (seen->resume) { /* a replay or fill in flight: one more after it */
+        c->hist->refill = 1;
         return;
     }
     const char *epoch = r->w_epoch;
     uint64_t after = r->w_counter;
-    if (c->hist_gen == r->w_gen && c->hist_floor > after) after = c->hist_floor;
+    if (seen->hist_gen == r->w_gen && seen->hist_floor > after) after = seen->hist_floor;
     if (sr_history_fill(c, epoch, after)) r->fills_pending++;
 }
 
@@ -234,8 +238,13 @@ static void visit_member(void *ud, sr_member *m) {
     visit_ctx *v = ud;
     sr_conn *c = sr_conn_of_member(m);
     if (sr_conn_is_ending(c)) return;
-    if (c->recover_round != v->r->round) {
-        c->recover_round = v->r->round;
+    if (sr_conn_hist_peek(c)->recover_round != v->r->round) {
+        sr_conn_hist *hs = sr_conn_hist_of(c);
+        if (!hs) { /* out of memory: it cannot be told of the gap */
+            sr_conn_doom(c);
+            return;
+        }
+        hs->recover_round = v->r->round;
         v->r->streams++;
         v->r->totals.streams++;
     } else if (v->gap) {

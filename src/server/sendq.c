@@ -3,7 +3,10 @@
  * sendq.c: a connection's send queue on the main loop and its writes (the
  * read side is conn_read.c, the connection's life conn.c).
  *
- * The queue is a ring of references to shared frames. Enqueueing
+ * The queue (struct sr_sendq) is a ring of references to shared frames,
+ * made from the server's sendq_pool at a connection's first queued frame
+ * and given back once everything is written: an idle stream, and every
+ * stream a writer thread writes, holds only the NULL c->sq. Enqueueing
  * only marks the connection dirty; the server's check handle flushes every
  * dirty connection once per loop turn through its transport
  * (sr_transport_send, transport.h: plain TCP is one sendmsg over all
@@ -63,16 +66,48 @@ void sr_conn_doom(sr_conn *c) {
     doom(c);
 }
 
-static int queue_grow(sr_conn *c) {
-    uint32_t cap = c->q_cap * 2;
+/* c's send queue, made at its first frame; NULL when out of memory. */
+static sr_sendq *queue_get(sr_conn *c) {
+    if (c->sq) return c->sq;
+    sr_sendq *q = sr_slab_alloc(&c->srv->sendq_pool); /* zeroed */
+    if (!q) return NULL;
+    q->ring = q->inline_ring;
+    q->cap = (uint32_t)(sizeof(q->inline_ring) / sizeof(q->inline_ring[0]));
+    c->sq = q;
+    return q;
+}
+
+/* Gives an empty queue back: what is idle holds none. */
+static void queue_put_if_empty(sr_conn *c) {
+    sr_sendq *q = c->sq;
+    if (!q || q->len > 0) return;
+    if (q->ring != q->inline_ring) free(q->ring);
+    sr_slab_free(&c->srv->sendq_pool, q);
+    c->sq = NULL;
+}
+
+static int queue_grow(sr_sendq *sq) {
+    uint32_t cap = sq->cap * 2;
     sr_frame **q = malloc(cap * sizeof(*q));
     if (!q) return -1;
-    for (uint32_t i = 0; i < c->q_len; i++) q[i] = c->q[(c->q_head + i) % c->q_cap];
-    if (c->q != c->q_inline) free(c->q);
-    c->q = q;
-    c->q_cap = cap;
-    c->q_head = 0;
+    for (uint32_t i = 0; i < sq->len; i++) q[i] = sq->ring[(sq->head + i) % sq->cap];
+    if (sq->ring != sq->inline_ring) free(sq->ring);
+    sq->ring = q;
+    sq->cap = cap;
+    sq->head = 0;
     return 0;
+}
+
+sr_frame *sr_conn_queue_pop(sr_conn *c) {
+    sr_sendq *q = c->sq;
+    if (!q || q->len == 0) return NULL;
+    sr_frame *f = q->ring[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->len--;
+    q->bytes -= f->len;
+    q->off = 0;
+    queue_put_if_empty(c);
+    return f;
 }
 
 static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
@@ -95,21 +130,23 @@ static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
         sr_writer_frame(c, f);
         return;
     }
-    if (limited && c->q_bytes + f->len > c->srv->cfg.max_queue_bytes) {
+    size_t queued = sr_conn_queued_bytes(c);
+    if (limited && queued + f->len > c->srv->cfg.max_queue_bytes) {
         c->srv->stats.slow_disconnects++;
         sr_log(c->srv, SR_LOG_WARN, c->id, "stream %llu: slow consumer (%zu bytes queued), disconnected",
-               (unsigned long long)c->id, c->q_bytes);
+               (unsigned long long)c->id, queued);
         doom(c);
         return;
     }
-    if (c->q_len == c->q_cap && queue_grow(c) < 0) {
+    sr_sendq *q = queue_get(c);
+    if (!q || (q->len == q->cap && queue_grow(q) < 0)) {
         doom(c); /* out of memory: this connection cannot keep up */
         return;
     }
     sr_frame_ref(f);
-    c->q[(c->q_head + c->q_len) % c->q_cap] = f;
-    c->q_len++;
-    c->q_bytes += f->len;
+    q->ring[(q->head + q->len) % q->cap] = f;
+    q->len++;
+    q->bytes += f->len;
     if (c->http) sr_http_budget_update(c);
     mark_dirty(c);
 }
@@ -144,10 +181,10 @@ int sr_conn_hole(sr_conn *c, sr_http_wait *w) {
         f->born_ns = c->http->answer_ns;
         c->http->answer_ns = 0;
     }
-    uint32_t before = c->q_len;
+    uint32_t before = sr_conn_queued(c);
     enqueue_frame(c, f, 0);
     sr_frame_unref(f);
-    if (c->q_len == before) return SR_ENOMEM; /* not queued: the connection is ending */
+    if (sr_conn_queued(c) == before) return SR_ENOMEM; /* not queued: the connection is ending */
     w->hole = f;
     w->conn = c;
     w->prev = NULL;
@@ -166,16 +203,17 @@ void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len) {
     w->conn = NULL;
     c->http->n_holes--;
     sr_frame *answer = sr_frame_raw(bytes, len);
-    for (uint32_t i = 0; i < c->q_len; i++) {
-        uint32_t at = (c->q_head + i) % c->q_cap;
-        if (c->q[at] != w->hole) continue;
+    sr_sendq *q = c->sq; /* the hole is in it */
+    for (uint32_t i = 0; q && i < q->len; i++) {
+        uint32_t at = (q->head + i) % q->cap;
+        if (q->ring[at] != w->hole) continue;
         if (answer) {
             if (w->hole->born_ns) {
                 answer->answer = 1;
                 answer->born_ns = w->hole->born_ns;
             }
-            c->q[at] = answer;
-            c->q_bytes += len;
+            q->ring[at] = answer;
+            q->bytes += len;
             answer = NULL;
         } else { /* out of memory: the answer is lost, the connection too */
             doom(c);
@@ -209,19 +247,20 @@ static void consume(sr_conn *c, size_t bytes) {
     c->srv->stats.bytes_out += bytes;
     if (c->http && bytes) c->http->out_ms = uv_now(c->srv->loop); /* see output_stalled */
     uint64_t now = 0;
-    while (bytes > 0 && c->q_len > 0) {
-        sr_frame *f = c->q[c->q_head];
-        size_t left = f->len - c->q_off;
+    sr_sendq *q = c->sq;
+    while (bytes > 0 && q && q->len > 0) {
+        sr_frame *f = q->ring[q->head];
+        size_t left = f->len - q->off;
         if (bytes < left) {
-            c->q_off += (uint32_t)bytes;
-            c->q_bytes -= bytes;
+            q->off += (uint32_t)bytes;
+            q->bytes -= bytes;
             break;
         }
         bytes -= left;
-        c->q_bytes -= left;
-        c->q_off = 0;
-        c->q_head = (c->q_head + 1) % c->q_cap;
-        c->q_len--;
+        q->bytes -= left;
+        q->off = 0;
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
         if (f->born_ns) {
             if (!now) now = uv_hrtime();
             uint64_t us = now > f->born_ns ? (now - f->born_ns) / 1000 : 0;
@@ -230,15 +269,17 @@ static void consume(sr_conn *c, size_t bytes) {
         }
         sr_frame_unref(f);
     }
+    queue_put_if_empty(c);
     if (c->http) sr_http_budget_update(c);
 }
 
 static size_t fill_iov(sr_conn *c, uv_buf_t *iov, size_t max) {
     size_t n = 0;
-    for (uint32_t i = 0; i < c->q_len && n < max; i++) {
-        sr_frame *f = c->q[(c->q_head + i) % c->q_cap];
+    const sr_sendq *q = c->sq;
+    for (uint32_t i = 0; q && i < q->len && n < max; i++) {
+        sr_frame *f = q->ring[(q->head + i) % q->cap];
         if (f->hole) break; /* an answer not known yet: what follows waits */
-        uint32_t off = i == 0 ? c->q_off : 0;
+        uint32_t off = i == 0 ? q->off : 0;
         iov[n++] = uv_buf_init(f->bytes + off, f->len - off);
     }
     return n;
@@ -272,7 +313,7 @@ static void flush_queue(sr_conn *c) {
     }
     uv_buf_t iov[SR_MAX_IOV];
     const char *sealed;
-    while (c->q_len > 0 || sr_transport_pending(c->xport, &sealed)) {
+    while (sr_conn_queued(c) > 0 || sr_transport_pending(c->xport, &sealed)) {
         size_t n = fill_iov(c, iov, SR_MAX_IOV);
         /* a hole at the head (sr_conn_fill goes on) and nothing sealed */
         if (n == 0 && !sr_transport_pending(c->xport, &sealed)) return;
@@ -318,7 +359,7 @@ static void flush_queue(sr_conn *c) {
         c->inflight = wr;
         return;
     }
-    if (!c->end_after_flush || c->q_len > 0) return;
+    if (!c->end_after_flush || sr_conn_queued(c) > 0) return;
     if (c->xport && !c->notify_sent && sr_tls_conn_ready(c)) { /* TLS ends with close_notify */
         c->notify_sent = 1;
         sr_tls_conn_close_notify(c);
@@ -347,9 +388,10 @@ static void on_write(uv_write_t *req, int status) {
         return;
     }
     size_t bytes = 0;
+    const sr_sendq *q = c->sq; /* the write carries its first n frames */
     for (uint32_t i = 0; i < n; i++) {
-        sr_frame *f = c->q[(c->q_head + i) % c->q_cap];
-        bytes += f->len - (i == 0 ? c->q_off : 0);
+        sr_frame *f = q->ring[(q->head + i) % q->cap];
+        bytes += f->len - (i == 0 ? q->off : 0);
     }
     consume(c, bytes);
     sr_conn_flush(c);

@@ -229,6 +229,8 @@ int sr_server_new_(sr_server **out, uv_loop_t *loop, const sr_config *in, size_t
     sr_server *srv = calloc(1, sizeof(*srv));
     if (!srv) return SR_ENOMEM;
     srv->listen_fd = srv->reserve_fd = -1;
+    sr_slab_init(&srv->conn_pool, sizeof(sr_conn));
+    sr_slab_init(&srv->sendq_pool, sizeof(sr_sendq));
     uv_timeval64_t now;
     if (uv_gettimeofday(&now) == 0)
         srv->created_unix_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_usec / 1000;
@@ -750,6 +752,8 @@ void sr_server_free(sr_server *srv) {
     free(srv->scratch);
     for (size_t i = 0; i < srv->n_strings; i++) free(srv->strings[i]);
     free(srv->strings);
+    sr_slab_destroy(&srv->conn_pool); /* the connections were freed above */
+    sr_slab_destroy(&srv->sendq_pool);
     free(srv);
 }
 
@@ -853,8 +857,10 @@ static int id_table_grow(struct sr_id_table *t) {
 }
 
 void sr_server_id_insert(sr_server *srv, sr_conn *c) {
+    /* at most 3/4 full: lookups by id are rare, and the table is a part
+     * of every stream's memory */
     struct sr_id_table *t = srv->ids;
-    if ((t->len + 1) * 2 > t->cap && id_table_grow(t) < 0) return;
+    if ((t->len + 1) * 4 > t->cap * 3 && id_table_grow(t) < 0) return;
     size_t s = id_slot(c->id, t->cap);
     while (t->slots[s]) s = (s + 1) & (t->cap - 1);
     t->slots[s] = c;

@@ -112,19 +112,7 @@ int sr_writer_attach(sr_conn *c) {
     c->wix = w->ix;
     mark_pending(srv);
     /* what was queued before (the response head) goes first, in order */
-    while (c->q_len > 0) {
-        sr_frame *f = c->q[c->q_head];
-        c->q_head = (c->q_head + 1) % c->q_cap;
-        c->q_len--;
-        push(c, CMD_FRAME, f);
-    }
-    c->q_head = c->q_off = 0;
-    c->q_bytes = 0;
-    if (c->q != c->q_inline) {
-        free(c->q);
-        c->q = c->q_inline;
-        c->q_cap = (uint32_t)(sizeof(c->q_inline) / sizeof(c->q_inline[0]));
-    }
+    for (sr_frame *f; (f = sr_conn_queue_pop(c));) push(c, CMD_FRAME, f);
     return 0;
 }
 

@@ -25,3 +25,6 @@ sr_unit_test(test_server_state server loop auth rooms http http2 tls json sse co
 # The end-of-turn scheduler (src/loop/defer.c) that the server and the
 # Redis connection share, on a real libuv loop.
 sr_unit_test(test_defer loop)
+# The fixed-size block pool (src/common/slab.c) that holds the streams'
+# sr_conn without a malloc header per block or fragmentation.
+sr_unit_test(test_slab common)
