@@ -27,7 +27,8 @@ int app_cli_parse(int argc, char **argv, app_cli *cli, FILE *err_out) {
                                                                                 : required_argument,
                                       NULL, FLAG_BASE + i};
     longopts[APP_OPT_COUNT] = (struct option){"config", required_argument, NULL, FLAG_CONFIG};
-    longopts[APP_OPT_COUNT + 1] = (struct option){"check-config", no_argument, NULL, FLAG_CHECK_CONFIG};
+    longopts[APP_OPT_COUNT + 1] = (struct option){"check-config", no_argument, NULL,
+                                                  FLAG_CHECK_CONFIG};
     longopts[APP_OPT_COUNT + 2] = (struct option){"help", no_argument, NULL, 'h'};
     longopts[APP_OPT_COUNT + 3] = (struct option){"version", no_argument, NULL, 'V'};
     longopts[APP_OPT_COUNT + 4] = (struct option){NULL, 0, NULL, 0};
@@ -53,7 +54,8 @@ int app_cli_parse(int argc, char **argv, app_cli *cli, FILE *err_out) {
             return -1;
         default:
             /* a switch given alone (--demo) means on; --demo=off also works */
-            cli->flags[cli->n_flags++] = (app_flag){(app_opt_id)(ch - FLAG_BASE), optarg ? optarg : "on"};
+            cli->flags[cli->n_flags++] = (app_flag){(app_opt_id)(ch - FLAG_BASE),
+                                                    optarg ? optarg : "on"};
         }
     }
     if (optind < argc) {
@@ -100,10 +102,8 @@ static void put_wrapped(FILE *out, const char *text) {
 }
 
 static void usage_entry(FILE *out, const char *left, const char *help, const char *more) {
-    if (strlen(left) <= 28)
-        fprintf(out, "  %-28s ", left);
-    else
-        fprintf(out, "  %s\n%31s", left, "");
+    if (strlen(left) <= 28) fprintf(out, "  %-28s ", left);
+    else fprintf(out, "  %s\n%31s", left, "");
     put_wrapped(out, help);
     if (more) {
         fprintf(out, "%31s", "");
@@ -131,12 +131,9 @@ void app_cli_usage(FILE *out) {
         snprintf(left, sizeof left, "--%s %s", d->name, d->arg);
         const char *def = app_settings_show(&defaults, (app_opt_id)i, 0, shown, sizeof shown);
         char vars[128];
-        if (d->env_alias)
-            snprintf(vars, sizeof vars, "%s (or %s)", d->env, d->env_alias);
-        else
-            snprintf(vars, sizeof vars, "%s", d->env);
-        if (*def)
-            snprintf(more, sizeof more, "[%s; default %s]", vars, def);
+        if (d->env_alias) snprintf(vars, sizeof vars, "%s (or %s)", d->env, d->env_alias);
+        else snprintf(vars, sizeof vars, "%s", d->env);
+        if (*def) snprintf(more, sizeof more, "[%s; default %s]", vars, def);
         else
             snprintf(more, sizeof more, "[%s; unset: %s]", vars,
                      d->unset_text ? d->unset_text : "none");
@@ -181,9 +178,9 @@ void app_cli_print_config(FILE *out, const app_settings *s, const char *config_p
                           const char *config_origin) {
     fprintf(out, "# sserooms %s: effective configuration\n", sr_version());
     if (config_path)
-        fprintf(out, "# config file: %s (from %s)\n", config_path, config_origin ? config_origin : "?");
-    else
-        fprintf(out, "# config file: none\n");
+        fprintf(out, "# config file: %s (from %s)\n", config_path,
+                config_origin ? config_origin : "?");
+    else fprintf(out, "# config file: none\n");
     fprintf(out, "# precedence: flag > env > file > default\n");
     char shown[1024];
     for (int i = 0; i < APP_OPT_COUNT; i++) {

@@ -20,13 +20,14 @@
 
 #define MAX_REPORTED 20
 
-static int is_space(char c) { return c == ' ' || c == '\t'; }
+static int is_space(char c) {
+    return c == ' ' || c == '\t';
+}
 
 static int is_key_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.';
 }
-
 
 /* Up to 40 bytes of s[0..n) for a message, control characters as '?'. */
 static const char *excerpt(const char *s, size_t n, char *buf, size_t cap) {
@@ -149,8 +150,7 @@ static void unknown_key(const char *key, char *err, size_t errcap) {
     dashed[n] = '\0';
     if (app_opt_find(dashed) >= 0)
         snprintf(err, errcap, "unknown key '%.100s' (did you mean '%s'?)", key, dashed);
-    else
-        snprintf(err, errcap, "unknown key '%.100s'", key);
+    else snprintf(err, errcap, "unknown key '%.100s'", key);
 }
 
 /* Reads at most APP_CONFIG_FILE_MAX bytes; NULL with the reason in err. */
@@ -245,7 +245,8 @@ int app_config_file_load(app_settings *s, const char *path, FILE *err_out) {
                 rc = -1;
             } else {
                 char why[700];
-                rc = app_settings_set(s, (app_opt_id)id, value, APP_SRC_FILE, where, why, sizeof why);
+                rc = app_settings_set(s, (app_opt_id)id, value, APP_SRC_FILE, where, why,
+                                      sizeof why);
                 if (rc < 0) snprintf(err, sizeof err, "%s: %s", key, why);
             }
             free(key);

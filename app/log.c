@@ -43,7 +43,9 @@ static void put(line_buf *b, const char *s, size_t n) {
     b->data[b->len] = '\0';
 }
 
-static void puts_(line_buf *b, const char *s) { put(b, s, strlen(s)); }
+static void puts_(line_buf *b, const char *s) {
+    put(b, s, strlen(s));
+}
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
 static size_t utf8_seq(const unsigned char *s) {
@@ -232,8 +234,8 @@ void app_log_write(const app_logger *lg, app_log_level level, uint64_t conn_id, 
     free(line);
 }
 
-void app_log_sink_fields(void *ud, int level, uint64_t conn_id, const char *msg,
-                         const void *fields, size_t n_fields) {
+void app_log_sink_fields(void *ud, int level, uint64_t conn_id, const char *msg, const void *fields,
+                         size_t n_fields) {
     if (level < APP_LOG_DEBUG) level = APP_LOG_DEBUG;
     if (level > APP_LOG_ERROR) level = APP_LOG_ERROR;
     /* a "conn" field says the connection already: not twice on one line */

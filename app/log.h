@@ -39,9 +39,9 @@ static inline app_log_field app_log_str(const char *key, const char *value) {
 #define APP_LOG_NUM(k, v) ((app_log_field){(k), NULL, (long long)(v)})
 
 typedef struct app_logger {
-    int fd;                   /* 2 */
+    int fd; /* 2 */
     app_log_format format;
-    app_log_level min_level;  /* lines below it are dropped */
+    app_log_level min_level; /* lines below it are dropped */
 } app_logger;
 
 /* The code point of the valid UTF-8 sequence s[0..n) when logs escape it
@@ -69,15 +69,15 @@ void app_log_write(const app_logger *lg, app_log_level level, uint64_t conn_id, 
 /* app_log_write without fields / with a compound-literal field list:
  *   APP_LOG(lg, APP_LOG_INFO, "listening", APP_LOG_NUM("port", port)); */
 #define APP_LOG0(lg, level, msg) app_log_write((lg), (level), 0, (msg), NULL, 0)
-#define APP_LOG(lg, level, msg, ...)                                                   \
-    app_log_write((lg), (level), 0, (msg), (const app_log_field[]){__VA_ARGS__},      \
+#define APP_LOG(lg, level, msg, ...)                                                               \
+    app_log_write((lg), (level), 0, (msg), (const app_log_field[]){__VA_ARGS__},                   \
                   sizeof((const app_log_field[]){__VA_ARGS__}) / sizeof(app_log_field))
 
 /* An sr_log_fn-shaped sink: ud is an app_logger *, level an app_log_level. */
 void app_log_sink(void *ud, int level, uint64_t conn_id, const char *msg);
 /* An sr_log_fields_fn-shaped sink: the library's fields (laid out like
  * app_log_field: key, str, num) become the line's own fields. */
-void app_log_sink_fields(void *ud, int level, uint64_t conn_id, const char *msg,
-                         const void *fields, size_t n_fields);
+void app_log_sink_fields(void *ud, int level, uint64_t conn_id, const char *msg, const void *fields,
+                         size_t n_fields);
 
 #endif

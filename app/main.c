@@ -123,8 +123,7 @@ static void on_sighup(uv_signal_t *h, int signum) {
     /* TLS success and failure are logged by the library */
     int tls = sr_server_reload_tls(a->srv, why, sizeof why);
     int rc = sr_server_reload_auth(a->srv, why, sizeof why);
-    if (rc >= 0)
-        APP_LOG(&a->log, APP_LOG_INFO, "auth keys reloaded", APP_LOG_NUM("keys", rc));
+    if (rc >= 0) APP_LOG(&a->log, APP_LOG_INFO, "auth keys reloaded", APP_LOG_NUM("keys", rc));
     else if (rc != SR_ESTATE)
         APP_LOG(&a->log, APP_LOG_ERROR, "auth keys not reloaded", APP_LOG_STR("error", why));
     if (tls == SR_ESTATE && rc == SR_ESTATE)
@@ -139,8 +138,9 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 static void print_unknown_env(const char *var, const char *closest, void *ud) {
-    fprintf((FILE *)ud, "sserooms: %s: unknown variable, no setting has this name (did you mean %s?)\n",
-            var, closest);
+    fprintf((FILE *)ud,
+            "sserooms: %s: unknown variable, no setting has this name (did you mean %s?)\n", var,
+            closest);
 }
 
 static void log_unknown_env(const char *var, const char *closest, void *ud) {
@@ -183,7 +183,8 @@ static void log_fields_sink(void *ud, int level, uint64_t conn_id, const char *m
 static int run_server(const app_settings *s, const app_server_config *c, const char *path) {
     app a;
     memset(&a, 0, sizeof a);
-    a.log = (app_logger){.fd = 2, .format = (app_log_format)c->log_format,
+    a.log = (app_logger){.fd = 2,
+                         .format = (app_log_format)c->log_format,
                          .min_level = (app_log_level)c->log_level};
     char why[1024];
     int rc = create_server(s, c, &a.srv, why, sizeof why);
@@ -240,17 +241,18 @@ static int run_server(const app_settings *s, const app_server_config *c, const c
     char url[128];
     const char *tls_path = sr_server_tls_path(a.srv);
     int tls = strcmp(tls_path, "none") != 0;
-    snprintf(url, sizeof url, "%s://%s%s%s:%d", tls ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "",
-             port);
+    snprintf(url, sizeof url, "%s://%s%s%s:%d", tls ? "https" : "http", v6 ? "[" : "", host,
+             v6 ? "]" : "", port);
     printf("sserooms %s listening on %s\n", sr_version(), url);
     fflush(stdout);
     APP_LOG(&a.log, APP_LOG_INFO, "listening", APP_LOG_STR("url", url), APP_LOG_STR("host", host),
             APP_LOG_NUM("port", port));
     if (tls)
         APP_LOG(&a.log, APP_LOG_INFO, "TLS on", APP_LOG_STR("path", tls_path),
-                APP_LOG_STR("kernel_tls", sr_server_tls_kernel_offered(a.srv)
-                                              ? "offered by the kernel, not used (OpenSSL works on memory)"
-                                              : "unavailable (the kernel has no tls module)"),
+                APP_LOG_STR("kernel_tls",
+                            sr_server_tls_kernel_offered(a.srv)
+                                ? "offered by the kernel, not used (OpenSSL works on memory)"
+                                : "unavailable (the kernel has no tls module)"),
                 APP_LOG_STR("cert", c->server.tls_cert_file));
     if (!is_loopback(host) && !c->server.publish_key && !c->server.auth_alg)
         APP_LOG(&a.log, APP_LOG_WARN,
@@ -271,10 +273,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (cli.help || cli.version) {
-        if (cli.help)
-            app_cli_usage(stdout);
-        else
-            printf("sserooms %s\n", sr_version());
+        if (cli.help) app_cli_usage(stdout);
+        else printf("sserooms %s\n", sr_version());
         app_cli_free(&cli);
         return 0;
     }
@@ -305,7 +305,8 @@ int main(int argc, char **argv) {
         rc = 1;
         goto out;
     }
-    rc = cli.check_config ? check_config(&s, &conf, path, path_origin) : run_server(&s, &conf, path);
+    rc = cli.check_config ? check_config(&s, &conf, path, path_origin)
+                          : run_server(&s, &conf, path);
 out:
     app_server_config_free(&conf);
     app_settings_free(&s);

@@ -15,8 +15,8 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -47,8 +47,8 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                          "no limit"},
     [APP_OPT_MAX_HEADER] = {"max-header-bytes", "SSEROOMS_MAX_HEADER_BYTES", NUM(256, SIZE_MAX),
                             .arg = "N", .help = "bytes of request line + headers"},
-    [APP_OPT_MAX_BODY] = {"max-body-bytes", "SSEROOMS_MAX_BODY_BYTES", NUM(1, SIZE_MAX),
-                          .arg = "N", .help = "bytes of a request body"},
+    [APP_OPT_MAX_BODY] = {"max-body-bytes", "SSEROOMS_MAX_BODY_BYTES", NUM(1, SIZE_MAX), .arg = "N",
+                          .help = "bytes of a request body"},
     [APP_OPT_REQ_TIMEOUT] = {"request-timeout-ms", "SSEROOMS_REQUEST_TIMEOUT_MS",
                              NUM(1, UINT32_MAX), .arg = "MS",
                              .help = "time to send a whole request, in ms"},
@@ -80,20 +80,22 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_THREADS] = {"threads", "SSEROOMS_THREADS", NUM(0, 64), .arg = "N",
                          .help = "threads: the main loop plus N-1 that write SSE streams; 1 = all "
                                  "on one loop, 0 = one per core"},
-    [APP_OPT_SWEEP_SLICE_US] = {"sweep-slice-us", "SSEROOMS_SWEEP_SLICE_US", NUM(0, 4294967295u),
-                                .arg = "N",
-                                .help = "microseconds a room's fan-out writes per loop turn, requests "
-                                        "(a publish's answer) being read and answered between; 0 = no "
-                                        "time bound"},
+    [APP_OPT_SWEEP_SLICE_US] =
+        {"sweep-slice-us", "SSEROOMS_SWEEP_SLICE_US", NUM(0, 4294967295u), .arg = "N",
+         .help = "microseconds a room's fan-out writes per loop turn, requests "
+                 "(a publish's answer) being read and answered between; 0 = no "
+                 "time bound"},
     [APP_OPT_SWEEP_SLICE] = {"sweep-slice", "SSEROOMS_SWEEP_SLICE", NUM(0, 4294967295u), .arg = "N",
-                             .help = "streams a room's fan-out writes per loop turn at most; 0 = no "
-                                     "count bound (with sweep-slice-us 0 too: the whole room at once)"},
+                             .help =
+                                 "streams a room's fan-out writes per loop turn at most; 0 = no "
+                                 "count bound (with sweep-slice-us 0 too: the whole room at once)"},
     [APP_OPT_TRUSTED_PROXY] = {"trusted-proxy", "SSEROOMS_TRUSTED_PROXY", .kind = APP_KIND_LIST,
                                .flags = APP_OPTF_EMPTY_UNSETS, .arg = "CIDR",
                                .unset_text = "no proxy trusted: the TCP peer is the client",
-                               .help = "a proxy in this range (10.0.0.0/8, ::1, 127.0.0.1/32) names "
-                                       "the client in X-Forwarded-For or Forwarded; repeatable or "
-                                       "comma-separated"},
+                               .help =
+                                   "a proxy in this range (10.0.0.0/8, ::1, 127.0.0.1/32) names "
+                                   "the client in X-Forwarded-For or Forwarded; repeatable or "
+                                   "comma-separated"},
     [APP_OPT_PROXY_PROTOCOL] = {"proxy-protocol", "SSEROOMS_PROXY_PROTOCOL", .kind = APP_KIND_ENUM,
                                 .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
                                 .help = "connections (from a trusted-proxy, when set) begin with "
@@ -107,27 +109,30 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                 .help = "concurrent streams per HTTP/2 connection "
                                         "(SETTINGS_MAX_CONCURRENT_STREAMS)"},
     [APP_OPT_TLS_CERT] = {"tls-cert", "SSEROOMS_TLS_CERT", .kind = APP_KIND_STR,
-                          .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none: plain HTTP",
+                          .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE",
+                          .unset_text = "none: plain HTTP",
                           .help = "serve HTTPS with this certificate (PEM, the full chain); "
                                   "reloaded on SIGHUP"},
-    [APP_OPT_TLS_KEY] = {"tls-key", "SSEROOMS_TLS_KEY", .kind = APP_KIND_STR, .flags = APP_OPTF_EMPTY_UNSETS,
-                         .arg = "FILE", .unset_text = "none",
+    [APP_OPT_TLS_KEY] = {"tls-key", "SSEROOMS_TLS_KEY", .kind = APP_KIND_STR,
+                         .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
                          .help = "the private key of --tls-cert (PEM); reloaded on SIGHUP"},
-    [APP_OPT_TLS_MIN_VERSION] = {"tls-min-version", "SSEROOMS_TLS_MIN_VERSION", .kind = APP_KIND_ENUM,
-                                 .arg = "1.2|1.3", .choices = tls_versions,
+    [APP_OPT_TLS_MIN_VERSION] = {"tls-min-version", "SSEROOMS_TLS_MIN_VERSION",
+                                 .kind = APP_KIND_ENUM, .arg = "1.2|1.3", .choices = tls_versions,
                                  .help = "oldest TLS version accepted"},
     [APP_OPT_CORS] = {"cors-origin", "SSEROOMS_CORS_ORIGIN", .kind = APP_KIND_LIST,
-                      .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ORIGIN", .unset_text = "no origin allowed",
+                      .flags = APP_OPTF_EMPTY_UNSETS, .arg = "ORIGIN",
+                      .unset_text = "no origin allowed",
                       .help = "allowed CORS origin; repeatable or comma-separated; * allows any"},
     [APP_OPT_PUBLISH_KEY] = {"publish-key", "SSEROOMS_PUBLISH_KEY", .kind = APP_KIND_STR,
                              .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "KEY",
                              .unset_text = "anyone who reaches the port may publish",
                              .help = "require Authorization: Bearer KEY on POST /publish"},
-    [APP_OPT_ADMIN_KEY] = {"admin-key", "SSEROOMS_ADMIN_KEY", .kind = APP_KIND_STR,
-                           .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "KEY",
-                           .unset_text = "with auth on: a JWT with \"admin\":true; else open",
-                           .help = "require Authorization: Bearer KEY (or, with auth on, a JWT "
-                                   "with \"admin\":true) on /rooms, /stats, /metrics, POST /disconnect"},
+    [APP_OPT_ADMIN_KEY] =
+        {"admin-key", "SSEROOMS_ADMIN_KEY",
+         .kind = APP_KIND_STR, .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "KEY",
+         .unset_text = "with auth on: a JWT with \"admin\":true; else open",
+         .help = "require Authorization: Bearer KEY (or, with auth on, a JWT "
+                 "with \"admin\":true) on /rooms, /stats, /metrics, POST /disconnect"},
     [APP_OPT_ANONYMOUS] = {"anonymous", "SSEROOMS_ANONYMOUS", .kind = APP_KIND_ENUM,
                            .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
                            .help = "allow streams and publishes without a token (the default "
@@ -147,8 +152,9 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                   .arg = "FILE", .unset_text = "none",
                                   .help = "read the HS256 secret from FILE (one trailing newline "
                                           "dropped)"},
-    [APP_OPT_AUTH_PUBLIC_KEY] = {"auth-public-key", "SSEROOMS_AUTH_PUBLIC_KEY", .kind = APP_KIND_STR,
-                                 .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
+    [APP_OPT_AUTH_PUBLIC_KEY] = {"auth-public-key", "SSEROOMS_AUTH_PUBLIC_KEY",
+                                 .kind = APP_KIND_STR, .flags = APP_OPTF_EMPTY_UNSETS,
+                                 .arg = "FILE", .unset_text = "none",
                                  .help = "RS256/ES256 public key, a PEM file"},
     [APP_OPT_AUTH_JWKS] = {"auth-jwks", "SSEROOMS_AUTH_JWKS", .kind = APP_KIND_STR,
                            .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
@@ -166,8 +172,7 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                                .unset_text = "tokens carrying aud are refused",
                                .help = "a token's aud must name AUD"},
     [APP_OPT_AUTH_COOKIE] = {"auth-cookie", "SSEROOMS_AUTH_COOKIE", .kind = APP_KIND_STR,
-                             .arg = "NAME",
-                             .help = "cookie that may carry the token of GET /sse"},
+                             .arg = "NAME", .help = "cookie that may carry the token of GET /sse"},
     [APP_OPT_AUTH_EXPIRY_EVENT] = {"auth-expiry-event", "SSEROOMS_AUTH_EXPIRY_EVENT",
                                    .kind = APP_KIND_STR, .arg = "NAME",
                                    .help = "event sent to a stream before it is closed because "
@@ -176,7 +181,8 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                             .help = "lifetime of a single-use ticket from POST /tickets, in ms"},
     [APP_OPT_TICKET_SECRET] = {"ticket-secret", "SSEROOMS_TICKET_SECRET", .kind = APP_KIND_STR,
                                .flags = APP_OPTF_SECRET | APP_OPTF_EMPTY_UNSETS, .arg = "SECRET",
-                               .unset_text = "derived from auth-secret (HS256); else this node's own",
+                               .unset_text =
+                                   "derived from auth-secret (HS256); else this node's own",
                                .help = "at least 32 bytes, the same on every node: signs tickets "
                                        "and session cookies so that any node accepts them"},
     [APP_OPT_MAX_TICKETS_PER_SUBJECT] = {"max-tickets-per-subject",
@@ -231,9 +237,10 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_REDIS_CLUSTER] = {"redis-cluster", "SSEROOMS_REDIS_CLUSTER", .kind = APP_KIND_STR,
                                .flags = APP_OPTF_URL_SECRET | APP_OPTF_EMPTY_UNSETS,
                                .arg = "URL[,URL...]", .unset_text = "no Redis Cluster",
-                               .help = "share rooms through a Redis Cluster (sharded Pub/Sub): seed "
-                                       "nodes redis://[[user]:password@]host:port, comma-separated "
-                                       "(credentials on the first only); not with --redis"},
+                               .help =
+                                   "share rooms through a Redis Cluster (sharded Pub/Sub): seed "
+                                   "nodes redis://[[user]:password@]host:port, comma-separated "
+                                   "(credentials on the first only); not with --redis"},
     [APP_OPT_REDIS_TLS_CA] = {"redis-tls-ca", "SSEROOMS_REDIS_TLS_CA", .kind = APP_KIND_STR,
                               .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE",
                               .unset_text = "the system's trust store",
@@ -246,8 +253,9 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
     [APP_OPT_REDIS_TLS_KEY] = {"redis-tls-key", "SSEROOMS_REDIS_TLS_KEY", .kind = APP_KIND_STR,
                                .flags = APP_OPTF_EMPTY_UNSETS, .arg = "FILE", .unset_text = "none",
                                .help = "rediss://: the key of --redis-tls-cert (PEM)"},
-    [APP_OPT_REDIS_CANARY_INTERVAL] = {"redis-canary-interval-ms", "SSEROOMS_REDIS_CANARY_INTERVAL_MS",
-                                       NUM(0, UINT32_MAX), .arg = "MS",
+    [APP_OPT_REDIS_CANARY_INTERVAL] = {"redis-canary-interval-ms",
+                                       "SSEROOMS_REDIS_CANARY_INTERVAL_MS", NUM(0, UINT32_MAX),
+                                       .arg = "MS",
                                        .help = "liveness canary probe interval on each Redis "
                                                "subscriber connection, in ms; 0 disables"},
     [APP_OPT_REDIS_CANARY_TIMEOUT] = {"redis-canary-timeout-ms", "SSEROOMS_REDIS_CANARY_TIMEOUT_MS",
@@ -259,11 +267,12 @@ const app_opt_def app_opt_defs[APP_OPT_COUNT] = {
                               .help = "GET /presence with Redis: a node that stops refreshing its "
                                       "liveness key (every ttl/3) drops out of every count after "
                                       "this, in ms; 0 turns presence in Redis off"},
-    [APP_OPT_PRESENCE_EVENTS] = {"presence-events", "SSEROOMS_PRESENCE_EVENTS", .kind = APP_KIND_ENUM,
-                                 .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
-                                 .help = "send \"event: presence\" {\"joined\"|\"left\":<sub>} to a "
-                                         "room's streams when a user's first stream in the cluster "
-                                         "joins or its last leaves (JWT users only)"},
+    [APP_OPT_PRESENCE_EVENTS] =
+        {"presence-events", "SSEROOMS_PRESENCE_EVENTS", .kind = APP_KIND_ENUM,
+         .flags = APP_OPTF_SWITCH, .arg = "[on|off]", .choices = off_on,
+         .help = "send \"event: presence\" {\"joined\"|\"left\":<sub>} to a "
+                 "room's streams when a user's first stream in the cluster "
+                 "joins or its last leaves (JWT users only)"},
     [APP_OPT_PRESENCE_DEBOUNCE] = {"presence-debounce-ms", "SSEROOMS_PRESENCE_DEBOUNCE_MS",
                                    NUM(0, UINT32_MAX), .arg = "MS",
                                    .help = "a leave followed by a join of the same user within "
@@ -408,8 +417,8 @@ static int is_ip_literal(const char *s) {
 /* "an integer from 1 to 65536" / "an integer of at least 256" */
 static void describe_range(const app_opt_def *d, char *buf, size_t cap) {
     if (d->max == SIZE_MAX || d->max == UINT32_MAX || d->max == UINT_MAX)
-        snprintf(buf, cap, "a whole number of at least %llu (up to %llu)", (unsigned long long)d->min,
-                 (unsigned long long)d->max);
+        snprintf(buf, cap, "a whole number of at least %llu (up to %llu)",
+                 (unsigned long long)d->min, (unsigned long long)d->max);
     else
         snprintf(buf, cap, "a whole number from %llu to %llu", (unsigned long long)d->min,
                  (unsigned long long)d->max);
@@ -442,8 +451,10 @@ static int append_items(const app_opt_def *d, app_value *v, const char *text, co
         while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = '\0';
         if (!len) continue;
         if (strpbrk(tok, " \t")) {
-            snprintf(err, errcap, "invalid value '%.200s': a %s value has no spaces (separate "
-                     "values with commas)", tok, d->name);
+            snprintf(err, errcap,
+                     "invalid value '%.200s': a %s value has no spaces (separate "
+                     "values with commas)",
+                     tok, d->name);
             rc = -1;
             break;
         }
@@ -678,16 +689,14 @@ const char *app_settings_show(const app_settings *s, app_opt_id id, size_t index
     switch (d->kind) {
     case APP_KIND_NUM: snprintf(buf, cap, "%llu", (unsigned long long)v->num); break;
     case APP_KIND_ENUM: snprintf(buf, cap, "%s", d->choices[v->num]); break;
-    case APP_KIND_LIST: snprintf(buf, cap, "%s", index < v->n_items ? v->items[index].text : ""); break;
+    case APP_KIND_LIST:
+        snprintf(buf, cap, "%s", index < v->n_items ? v->items[index].text : "");
+        break;
     default:
-        if (!v->str)
-            snprintf(buf, cap, "%s", "");
-        else if (d->flags & APP_OPTF_SECRET)
-            snprintf(buf, cap, "%s", "********");
-        else if (d->flags & APP_OPTF_URL_SECRET)
-            app_mask_url(v->str, buf, cap);
-        else
-            snprintf(buf, cap, "%s", v->str);
+        if (!v->str) snprintf(buf, cap, "%s", "");
+        else if (d->flags & APP_OPTF_SECRET) snprintf(buf, cap, "%s", "********");
+        else if (d->flags & APP_OPTF_URL_SECRET) app_mask_url(v->str, buf, cap);
+        else snprintf(buf, cap, "%s", v->str);
     }
     return buf;
 }
@@ -696,12 +705,11 @@ const char *app_settings_show(const app_settings *s, app_opt_id id, size_t index
 
 int app_settings_check_auth(const app_settings *s, char *err, size_t errcap) {
     static const app_opt_id auth_opts[] = {
-        APP_OPT_AUTH_ALG,     APP_OPT_AUTH_SECRET, APP_OPT_AUTH_SECRET_FILE, APP_OPT_AUTH_PUBLIC_KEY,
-        APP_OPT_AUTH_JWKS,
-        APP_OPT_AUTH_LEEWAY,  APP_OPT_AUTH_ISSUER, APP_OPT_AUTH_AUDIENCE,    APP_OPT_AUTH_COOKIE,
-        APP_OPT_AUTH_EXPIRY_EVENT,
-        APP_OPT_TICKET_TTL,   APP_OPT_MAX_TICKETS_PER_SUBJECT,               APP_OPT_TICKET_RATE,
-        APP_OPT_TICKET_SECRET};
+        APP_OPT_AUTH_ALG,          APP_OPT_AUTH_SECRET,   APP_OPT_AUTH_SECRET_FILE,
+        APP_OPT_AUTH_PUBLIC_KEY,   APP_OPT_AUTH_JWKS,     APP_OPT_AUTH_LEEWAY,
+        APP_OPT_AUTH_ISSUER,       APP_OPT_AUTH_AUDIENCE, APP_OPT_AUTH_COOKIE,
+        APP_OPT_AUTH_EXPIRY_EVENT, APP_OPT_TICKET_TTL,    APP_OPT_MAX_TICKETS_PER_SUBJECT,
+        APP_OPT_TICKET_RATE,       APP_OPT_TICKET_SECRET};
     const app_value *v = s->v;
     app_settings defaults;
     app_settings_init(&defaults);
@@ -720,13 +728,17 @@ int app_settings_check_auth(const app_settings *s, char *err, size_t errcap) {
     const char *name = app_opt_defs[chosen].name;
     const char *where = v[chosen].where ? v[chosen].where : "?";
     if (v[APP_OPT_ANONYMOUS].num) {
-        snprintf(err, errcap, "anonymous is on but %s (%s) is set: choose anonymous access or "
-                 "JWT authorization, not both", name, where);
+        snprintf(err, errcap,
+                 "anonymous is on but %s (%s) is set: choose anonymous access or "
+                 "JWT authorization, not both",
+                 name, where);
         return -1;
     }
     if (!v[APP_OPT_AUTH_ALG].str) {
-        snprintf(err, errcap, "%s (%s) is set but auth-alg is not: authorization would be "
-                 "half-configured (set auth-alg HS256, RS256 or ES256)", name, where);
+        snprintf(err, errcap,
+                 "%s (%s) is set but auth-alg is not: authorization would be "
+                 "half-configured (set auth-alg HS256, RS256 or ES256)",
+                 name, where);
         return -1;
     }
     return 0;
@@ -764,7 +776,8 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     c->h2_max_streams = (uint32_t)v[APP_OPT_H2_MAX_STREAMS].num;
     c->tls_cert_file = v[APP_OPT_TLS_CERT].str;
     c->tls_key_file = v[APP_OPT_TLS_KEY].str;
-    if (c->tls_cert_file || c->tls_key_file) c->tls_min_version = tls_versions[v[APP_OPT_TLS_MIN_VERSION].num];
+    if (c->tls_cert_file || c->tls_key_file)
+        c->tls_min_version = tls_versions[v[APP_OPT_TLS_MIN_VERSION].num];
     c->publish_key = v[APP_OPT_PUBLISH_KEY].str;
     c->admin_key = v[APP_OPT_ADMIN_KEY].str;
     c->auth_alg = v[APP_OPT_AUTH_ALG].str;
@@ -807,7 +820,8 @@ int app_server_config_build(const app_settings *s, app_server_config *out) {
     if (trusted->n_items) {
         out->trusted_proxies = calloc(trusted->n_items, sizeof *out->trusted_proxies);
         if (!out->trusted_proxies) return -1;
-        for (size_t i = 0; i < trusted->n_items; i++) out->trusted_proxies[i] = trusted->items[i].text;
+        for (size_t i = 0; i < trusted->n_items; i++)
+            out->trusted_proxies[i] = trusted->items[i].text;
         c->trusted_proxies = out->trusted_proxies;
         c->n_trusted_proxies = trusted->n_items;
     }

@@ -115,12 +115,12 @@ typedef enum app_opt_kind {
 #define APP_OPTF_SWITCH 8u       /* an on/off enum: the flag alone means "on" */
 
 typedef struct app_opt_def {
-    const char *name;  /* flag without "--", and config file key */
-    const char *env;   /* environment variable: SSEROOMS_ + name, upper case, '_' for '-' */
+    const char *name; /* flag without "--", and config file key */
+    const char *env;  /* environment variable: SSEROOMS_ + name, upper case, '_' for '-' */
     app_opt_kind kind;
     unsigned flags;
-    const char *arg;   /* placeholder in --help: PORT, MS, N, ... */
-    uint64_t min, max; /* APP_KIND_NUM bounds */
+    const char *arg;            /* placeholder in --help: PORT, MS, N, ... */
+    uint64_t min, max;          /* APP_KIND_NUM bounds */
     const char *const *choices; /* APP_KIND_ENUM, NULL-terminated */
     const char *unset_text;     /* what an unset value means, for --help */
     const char *help;
@@ -148,7 +148,7 @@ typedef struct app_value {
     app_list_item *items; /* APP_KIND_LIST */
     size_t n_items;
     app_source source;
-    char *where;          /* NULL for defaults */
+    char *where; /* NULL for defaults */
 } app_value;
 
 typedef struct app_settings {
@@ -196,12 +196,12 @@ const char *app_mask_url(const char *url, char *buf, size_t cap);
 typedef struct app_server_config {
     sr_config server;
     sr_redis_options redis;
-    const char *redis_url;    /* NULL: in-memory adapter */
-    const char **cors_origins; /* malloc'd array */
+    const char *redis_url;        /* NULL: in-memory adapter */
+    const char **cors_origins;    /* malloc'd array */
     const char **trusted_proxies; /* malloc'd array */
-    int log_format;           /* app_log_format */
-    int log_level;            /* app_log_level */
-    char *web_root_owned;     /* the default demo folder, when found */
+    int log_format;               /* app_log_format */
+    int log_level;                /* app_log_level */
+    char *web_root_owned;         /* the default demo folder, when found */
 } app_server_config;
 
 /* Authorization settings that make no sense together (the library checks

@@ -120,8 +120,8 @@ int benchdata_parse(const char *data, size_t len, uint64_t *t, uint64_t *s, uint
             p = skip_string(p, end);
             if (!p) return -1;
         } else if (*p == '-') {
-            for (p++; p < end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' ||
-                                  *p == 'E' || *p == '+' || *p == '-');
+            for (p++; p < end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' ||
+                                  *p == '+' || *p == '-');
                  p++)
                 ;
         } else if (end - p >= 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "null", 4) == 0)) {

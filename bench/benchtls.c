@@ -37,7 +37,8 @@ SSL_CTX *benchtls_client_ctx(const char *alpn, int resume) {
     /* the tools keep sessions themselves (benchtls_session); OpenSSL takes
      * in TLS 1.3 tickets only with the client cache mode on */
     if (resume) {
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_set_session_cache_mode(ctx,
+                                       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     } else {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);

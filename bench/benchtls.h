@@ -9,13 +9,11 @@
  * the tool speaks, partial writes and moving write buffers allowed (the
  * tools keep growing write buffers), buffers released while idle (10,000
  * idle client streams), read-ahead on (one read() takes what the socket
- * holds; the tools read until "try again", as edge-triggered epoll wants). Resumption is per connection slot, as each browser
- * resumes its own session: the tool keeps the session a connection ended
- * with (benchtls_session) and offers it on the slot's next connection
- * (TLS 1.3 tickets may be single use, so one shared ticket would mostly
- * fail). The I/O calls
- * map OpenSSL's WANT_READ/WANT_WRITE to "try again" for the tools'
- * edge-triggered epoll loops.
+ * holds; the tools read until "try again", as edge-triggered epoll wants). Resumption is per
+ * connection slot, as each browser resumes its own session: the tool keeps the session a connection
+ * ended with (benchtls_session) and offers it on the slot's next connection (TLS 1.3 tickets may be
+ * single use, so one shared ticket would mostly fail). The I/O calls map OpenSSL's
+ * WANT_READ/WANT_WRITE to "try again" for the tools' edge-triggered epoll loops.
  */
 #ifndef BENCH_BENCHTLS_H
 #define BENCH_BENCHTLS_H

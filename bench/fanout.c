@@ -28,7 +28,7 @@
 
 typedef struct stream {
     int fd;
-    int state; /* 0 connecting, 1 head pending, 2 open */
+    int state;  /* 0 connecting, 1 head pending, 2 open */
     size_t got; /* bytes of the current round's frame seen */
     char tail[4];
 } stream;
@@ -77,7 +77,8 @@ static long publish(int port, const char *room, const char *data) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     char body[512], req[1024];
-    int bl = snprintf(body, sizeof(body), "{\"room\":\"%s\",\"event\":\"bench\",\"data\":%s}", room, data);
+    int bl = snprintf(body, sizeof(body), "{\"room\":\"%s\",\"event\":\"bench\",\"data\":%s}", room,
+                      data);
     int rl = snprintf(req, sizeof(req),
                       "POST /publish HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
                       "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
@@ -119,7 +120,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--sources") && i + 1 < argc) sources = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json")) json = 1;
         else {
-            fprintf(stderr, "usage: fanout --port P --pid PID [--conns N] [--rounds K] [--room R] [--sources S] [--json]\n");
+            fprintf(
+                stderr,
+                "usage: fanout --port P --pid PID [--conns N] [--rounds K] [--room R] [--sources S] [--json]\n");
             return 2;
         }
     }
@@ -166,7 +169,8 @@ int main(int argc, char **argv) {
                 epoll_ctl(ep, EPOLL_CTL_MOD, st->fd, &ev);
             } else if (st->state == 1 && (evs[k].events & EPOLLIN)) {
                 ssize_t r = read(st->fd, buf, sizeof(buf));
-                if (r <= 0 || memmem(buf, (size_t)r, "\r\n\r\n", 4) == NULL || strncmp(buf, "HTTP/1.1 200", 12)) {
+                if (r <= 0 || memmem(buf, (size_t)r, "\r\n\r\n", 4) == NULL ||
+                    strncmp(buf, "HTTP/1.1 200", 12)) {
                     fprintf(stderr, "stream %u: bad response\n", evs[k].data.u32);
                     return 1;
                 }
@@ -192,7 +196,8 @@ int main(int argc, char **argv) {
         int done = 0;
         uint64_t t0 = now_ns();
         delivered = publish(port, room, data);
-        if (delivered != conns) fprintf(stderr, "round %d: delivered %ld of %d\n", r, delivered, conns);
+        if (delivered != conns)
+            fprintf(stderr, "round %d: delivered %ld of %d\n", r, delivered, conns);
         uint64_t last = t0;
         while (done < conns) {
             int n = epoll_wait(ep, evs, 1024, 5000);
@@ -226,14 +231,15 @@ int main(int argc, char **argv) {
         printf("{\"conns\":%d,\"open_seconds\":%.3f,\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,"
                "\"peak_rss_kb\":%ld,\"bytes_per_stream\":%.0f,\"fanout_ms_median\":%.3f,"
                "\"fanout_ms_min\":%.3f,\"fanout_ms_max\":%.3f,\"rounds\":%d}\n",
-               conns, open_s, rss_before, rss_after, hwm, per_stream, med_ms, min_ms, max_ms, rounds);
+               conns, open_s, rss_before, rss_after, hwm, per_stream, med_ms, min_ms, max_ms,
+               rounds);
     } else {
         printf("streams opened:        %d in %.2f s\n", conns, open_s);
         printf("server RSS:            %ld KiB before, %ld KiB with the streams (peak %ld KiB)\n",
                rss_before, rss_after, hwm);
         printf("memory per stream:     %.0f bytes\n", per_stream);
-        printf("one broadcast to all:  median %.2f ms, min %.2f ms, max %.2f ms over %d rounds\n", med_ms,
-               min_ms, max_ms, rounds);
+        printf("one broadcast to all:  median %.2f ms, min %.2f ms, max %.2f ms over %d rounds\n",
+               med_ms, min_ms, max_ms, rounds);
     }
     for (int i = 0; i < conns; i++) close(s[i].fd);
     free(s);

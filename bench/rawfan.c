@@ -401,12 +401,16 @@ static void uring_cancel(worker *w, client *c) {
     (void)w;
     (void)c;
 }
-static void uring_reap(worker *w) { (void)w; }
+static void uring_reap(worker *w) {
+    (void)w;
+}
 static void uring_unblock(worker *w, client *c) {
     (void)w;
     (void)c;
 }
-static void uring_flush(worker *w) { (void)w; }
+static void uring_flush(worker *w) {
+    (void)w;
+}
 #endif
 
 /* Writes bytes to every member of r; returns the count. */
@@ -594,7 +598,8 @@ static void handle_publish(worker *w, client *c, const char *body, size_t len) {
         pthread_mutex_unlock(&o->lock);
         if (queued) {
             uint64_t one = 1;
-            if (write(o->efd, &one, sizeof(one)) < 0) { /* the counter is full: it is awake anyway */
+            if (write(o->efd, &one, sizeof(one)) <
+                0) { /* the counter is full: it is awake anyway */
             }
         } else {
             frame_unref(f);
@@ -644,7 +649,8 @@ static void handle_requests(worker *w, client *c) {
         if (!hend) break;
         size_t head_len = (size_t)(hend - buf) + 4;
         long long clen = 0;
-        for (char *h = memchr(buf, '\n', head_len); h && h < hend; h = memchr(h + 1, '\n', (size_t)(hend - h))) {
+        for (char *h = memchr(buf, '\n', head_len); h && h < hend;
+             h = memchr(h + 1, '\n', (size_t)(hend - h))) {
             if ((size_t)(hend - h) > 16 && strncasecmp(h + 1, "content-length:", 15) == 0)
                 clen = atoll(h + 16);
         }
@@ -664,8 +670,7 @@ static void handle_requests(worker *w, client *c) {
         }
         if (sp1 - buf == 4 && memcmp(buf, "POST", 4) == 0)
             handle_publish(w, c, buf + head_len, (size_t)clen);
-        else
-            respond(w, c, 400, "{\"error\":\"GET (stream) or POST (publish) only\"}\n");
+        else respond(w, c, 400, "{\"error\":\"GET (stream) or POST (publish) only\"}\n");
         off += head_len + (size_t)clen;
     }
     if (c->fd >= 0 && off) {
@@ -802,15 +807,16 @@ static int listen_on(const char *host, int port) {
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &a.sin_addr) != 1 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        listen(fd, 4096) < 0) {
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1 ||
+        bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4096) < 0) {
         close(fd);
         return -1;
     }
     return fd;
 }
 
-static const char usage_text[] = "usage: rawfan --port PORT [--host 127.0.0.1] [--threads T] [--batch] [--uring]\n";
+static const char usage_text[] =
+    "usage: rawfan --port PORT [--host 127.0.0.1] [--threads T] [--batch] [--uring]\n";
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
@@ -830,7 +836,8 @@ int main(int argc, char **argv) {
             uring_mode = 1;
             continue;
 #else
-            fprintf(stderr, "rawfan: --uring is not built in (liburing was not found at build time)\n");
+            fprintf(stderr,
+                    "rawfan: --uring is not built in (liburing was not found at build time)\n");
             return 2;
 #endif
         }
@@ -874,15 +881,18 @@ int main(int argc, char **argv) {
 #ifdef HAVE_LIBURING
         int rc = uring_mode ? uring_start(w) : 0;
         if (rc < 0) {
-            fprintf(stderr, "rawfan: --uring: io_uring_queue_init failed: %s (is io_uring disabled, "
-                            "see /proc/sys/kernel/io_uring_disabled?)\n", strerror(-rc));
+            fprintf(stderr,
+                    "rawfan: --uring: io_uring_queue_init failed: %s (is io_uring disabled, "
+                    "see /proc/sys/kernel/io_uring_disabled?)\n",
+                    strerror(-rc));
             return 2;
         }
 #endif
     }
     printf("rawfan listening on http://%s:%d\n", host, port);
     fflush(stdout);
-    for (int i = 1; i < nthreads; i++) pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]);
+    for (int i = 1; i < nthreads; i++)
+        pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]);
     worker_run(&workers[0]);
     for (int i = 1; i < nthreads; i++) pthread_join(workers[i].thread, NULL);
     return 0;

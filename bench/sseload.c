@@ -87,9 +87,13 @@ typedef struct opts {
     int quiet, churn, h2, tls_resume;
 } opts;
 
-static opts o = {.rooms = 1, .sources = 8, .connect_rate = 5000, .max_pending = 500, .timeout = 5,
+static opts o = {.rooms = 1,
+                 .sources = 8,
+                 .connect_rate = 5000,
+                 .max_pending = 500,
+                 .timeout = 5,
                  .streams_per_conn = 100};
-static SSL_CTX *tls; /* https URLs */
+static SSL_CTX *tls;           /* https URLs */
 static SSL_SESSION **sessions; /* --tls-resume: each slot's last session */
 static carrier *carriers;
 static long ncarriers;
@@ -108,9 +112,9 @@ static uint64_t real_ns(void) {
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
-static long pending;            /* connecting or waiting for the head */
+static long pending; /* connecting or waiting for the head */
 static volatile sig_atomic_t stop_flag;
-static uint32_t *idle;  /* churn: slots waiting to reconnect */
+static uint32_t *idle; /* churn: slots waiting to reconnect */
 static long n_idle;
 static char rbuf[256 * 1024];
 static char path_prefix[2048], path_suffix[2048];
@@ -122,14 +126,15 @@ static void on_signal(int sig) {
 }
 
 static void usage(void) {
-    fprintf(stderr,
-            "usage: sseload --url 'http://127.0.0.1:PORT/sse?room={room}' --conns N [--rooms R]\n"
-            "               [--sources K] [--connect-rate C] [--max-pending P] [--duration SEC]\n"
-            "               [--timeout SEC] [--json FILE] [--ready-file FILE]\n"
-            "               [--h2 [--streams-per-conn S]] [--stop-after DELIVERIES] [--quiet]\n"
-            "       sseload --churn --url URL --conns N --duration SEC [--sources K] [--timeout SEC]\n"
-            "               [--tls-resume] [--stop-after CYCLES] [--json FILE] [--quiet]\n"
-            "URL: http:// or https:// (TLS, no certificate check)\n");
+    fprintf(
+        stderr,
+        "usage: sseload --url 'http://127.0.0.1:PORT/sse?room={room}' --conns N [--rooms R]\n"
+        "               [--sources K] [--connect-rate C] [--max-pending P] [--duration SEC]\n"
+        "               [--timeout SEC] [--json FILE] [--ready-file FILE]\n"
+        "               [--h2 [--streams-per-conn S]] [--stop-after DELIVERIES] [--quiet]\n"
+        "       sseload --churn --url URL --conns N --duration SEC [--sources K] [--timeout SEC]\n"
+        "               [--tls-resume] [--stop-after CYCLES] [--json FILE] [--quiet]\n"
+        "URL: http:// or https:// (TLS, no certificate check)\n");
     exit(2);
 }
 
@@ -191,7 +196,8 @@ static void conn_start(conn *c) {
         conn_fail(c, NULL);
         return;
     }
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = c->idx};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u64 = c->idx};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) conn_fail(c, NULL);
 }
 
@@ -200,8 +206,7 @@ static void request_path(const conn *c, char *out, size_t cap) {
     if (has_room_marker)
         snprintf(out, cap, "%sr%lu%s", path_prefix, (unsigned long)(c->idx % (uint32_t)o.rooms),
                  path_suffix);
-    else
-        snprintf(out, cap, "%s", url.path);
+    else snprintf(out, cap, "%s", url.path);
 }
 
 static void send_request(conn *c) {
@@ -268,8 +273,9 @@ static void on_comment(void *ud, const char *text, size_t len) {
     st.comments++;
 }
 
-static const ssep_callbacks callbacks = {
-    .on_head = on_head, .on_event = on_event, .on_comment = on_comment};
+static const ssep_callbacks callbacks = {.on_head = on_head,
+                                         .on_event = on_event,
+                                         .on_comment = on_comment};
 
 /* --- readiness ----------------------------------------------------------- */
 
@@ -429,8 +435,9 @@ static void h2_on_close(void *stream) {
     }
 }
 
-static const sseload_h2_hooks h2_hooks = {
-    .on_status = h2_on_status, .on_data = h2_on_data, .on_close = h2_on_close};
+static const sseload_h2_hooks h2_hooks = {.on_status = h2_on_status,
+                                          .on_data = h2_on_data,
+                                          .on_close = h2_on_close};
 
 static void carrier_ready(carrier *h, uint32_t events) {
     if (h->state == C_CONNECTING) {
@@ -472,8 +479,7 @@ static void carrier_ready(carrier *h, uint32_t events) {
             request_path(c, path, sizeof(path));
             if (sseload_h2_get(h->h2, tls ? "https" : "http", authority, path, c) < 0)
                 conn_fail(c, NULL);
-            else
-                c->state = C_HEAD;
+            else c->state = C_HEAD;
         }
         h->state = C_STREAM;
     }
@@ -625,7 +631,8 @@ int main(int argc, char **argv) {
             announce_ready();
             if (o.duration > 0) end_ns = now_ns + (uint64_t)(o.duration * 1e9);
         }
-        if (o.churn && !end_ns && o.duration > 0) end_ns = st.start_ns + (uint64_t)(o.duration * 1e9);
+        if (o.churn && !end_ns && o.duration > 0)
+            end_ns = st.start_ns + (uint64_t)(o.duration * 1e9);
         if (end_ns && now_ns >= end_ns) break;
         if (o.stop_after && (uint64_t)o.stop_after <= (o.churn ? st.cycles : st.deliveries)) break;
         if (now_ns >= next_tick) {

@@ -22,8 +22,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
                      void *ud) {
     (void)flags;
     sseload_h2 *h = ud;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_RESPONSE)
-        return 0;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_RESPONSE) return 0;
     if (namelen != 7 || memcmp(name, ":status", 7) != 0) return 0;
     void *stream = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
     if (!stream) return 0;
@@ -83,9 +82,8 @@ sseload_h2 *sseload_h2_new(int fd, SSL *ssl, const sseload_h2_hooks *hooks) {
     return h;
 }
 
-#define NV(n, v)                                                                                 \
-    {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),                                   \
-     NGHTTP2_NV_FLAG_NO_COPY_NAME}
+#define NV(n, v)                                                                                   \
+    { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NO_COPY_NAME }
 
 int sseload_h2_get(sseload_h2 *h, const char *scheme, const char *authority, const char *path,
                    void *stream) {

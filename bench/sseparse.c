@@ -317,9 +317,7 @@ int ssep_feed(ssep *p, const char *buf, size_t len) {
             }
             break;
         }
-        case ST_BODY_CLOSE:
-            body(p, buf, len);
-            return p->state == ST_STOPPED ? 1 : 0;
+        case ST_BODY_CLOSE: body(p, buf, len); return p->state == ST_STOPPED ? 1 : 0;
         case ST_BODY_LEN: {
             size_t n = len < p->remaining ? len : (size_t)p->remaining;
             body(p, buf, n);
@@ -401,10 +399,8 @@ int ssep_feed(ssep *p, const char *buf, size_t len) {
             }
             break;
         }
-        case ST_STOPPED:
-            return 1;
-        default:
-            return -1;
+        case ST_STOPPED: return 1;
+        default: return -1;
         }
     }
     return p->state == ST_STOPPED ? 1 : 0;

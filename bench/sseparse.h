@@ -44,9 +44,9 @@ typedef struct ssep {
     uint8_t state;
     uint8_t chunked;
     uint8_t saw_status;
-    uint8_t sse_cr;    /* the last body byte was a CR: a following LF belongs to it */
-    uint8_t bom_seen;  /* BOM bytes matched so far at body start; 3 = done */
-    uint8_t data_any;  /* a data field was seen for the pending event */
+    uint8_t sse_cr;     /* the last body byte was a CR: a following LF belongs to it */
+    uint8_t bom_seen;   /* BOM bytes matched so far at body start; 3 = done */
+    uint8_t data_any;   /* a data field was seen for the pending event */
     uint8_t chunk_flag; /* chunk size: a digit seen; trailer: the line has bytes */
     int status;
     int64_t content_length;

@@ -174,15 +174,20 @@ static double answer_ms(const hist *h, double q) {
 
 /* "answers":n,"answer_p50_us":..,"answer_p99_us":..,"answer_max_us":.. */
 static void json_answer(FILE *f, const hist *h) {
-    fprintf(f, "\"answers\":%llu,\"answer_p50_us\":%llu,\"answer_p99_us\":%llu,\"answer_max_us\":%llu",
-            (unsigned long long)(h ? h->count : 0), (unsigned long long)(h ? hist_quantile(h, 0.5) : 0),
-            (unsigned long long)(h ? hist_quantile(h, 0.99) : 0), (unsigned long long)(h ? h->max : 0));
+    fprintf(f,
+            "\"answers\":%llu,\"answer_p50_us\":%llu,\"answer_p99_us\":%llu,\"answer_max_us\":%llu",
+            (unsigned long long)(h ? h->count : 0),
+            (unsigned long long)(h ? hist_quantile(h, 0.5) : 0),
+            (unsigned long long)(h ? hist_quantile(h, 0.99) : 0),
+            (unsigned long long)(h ? h->max : 0));
 }
 
 static void report(double cu, double cs, double wall) {
     uint64_t sent = 0, ok = 0, err = 0, missed = 0;
     printf("ssepub: %s -> %s://%s:%d%s, %u rooms, %zu-byte data, %d connections\n",
-           P.proto == PROTO_SSEROOMS ? "sserooms" : P.proto == PROTO_NCHAN ? "nchan" : "redis",
+           P.proto == PROTO_SSEROOMS ? "sserooms"
+           : P.proto == PROTO_NCHAN  ? "nchan"
+                                     : "redis",
            P.url.scheme, P.url.host, P.url.port, P.proto == PROTO_REDIS ? "" : P.url.path, P.rooms,
            P.size, P.nconns);
     printf("  %4s %10s %10s %12s %10s %8s %8s %10s %10s  %s\n", "step", "rate", "sent",
@@ -194,9 +199,11 @@ static void report(double cu, double cs, double wall) {
         double achieved = (double)s->sent / step_seconds;
         printf("  %4d %10.0f %10llu %12.1f %10llu %8llu %8llu %8.2fms %8.2fms  %s\n", k, s->rate,
                (unsigned long long)s->sent, achieved, (unsigned long long)s->ok,
-               (unsigned long long)s->errors, (unsigned long long)miss,
-               answer_ms(s->answer, 0.5), answer_ms(s->answer, 0.99),
-               miss ? "NO: could not keep up" : s->start_ns ? "yes" : "not run");
+               (unsigned long long)s->errors, (unsigned long long)miss, answer_ms(s->answer, 0.5),
+               answer_ms(s->answer, 0.99),
+               miss          ? "NO: could not keep up"
+               : s->start_ns ? "yes"
+                             : "not run");
         sent += s->sent, ok += s->ok, err += s->errors, missed += miss;
     }
     printf("  total sent %llu ok %llu errors %llu missed %llu, unanswered %llu, reconnects %llu\n",
@@ -206,7 +213,8 @@ static void report(double cu, double cs, double wall) {
     printf("  answer time: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%llu answers; in flight per "
            "connection: %s)\n",
            answer_ms(&P.answer_all, 0.5), answer_ms(&P.answer_all, 0.99),
-           (double)P.answer_all.max / 1000.0, (unsigned long long)P.answer_all.count, inflight_desc);
+           (double)P.answer_all.max / 1000.0, (unsigned long long)P.answer_all.count,
+           inflight_desc);
     printf("  own cpu: user %.2f s, sys %.2f s (%.0f%% of one core)\n", cu, cs,
            wall > 0 ? 100 * (cu + cs) / wall : 0);
     fflush(stdout);
@@ -216,9 +224,12 @@ static void report(double cu, double cs, double wall) {
         perror(json_path);
         return;
     }
-    fprintf(f, "{\"proto\":\"%s\",\"tls\":%s,\"rooms\":%u,\"size\":%zu,\"conns\":%d,"
-               "\"inflight\":\"%s\",\"max_inflight\":%u,\"step_seconds\":%.3f,\"steps\":[",
-            P.proto == PROTO_SSEROOMS ? "sserooms" : P.proto == PROTO_NCHAN ? "nchan" : "redis",
+    fprintf(f,
+            "{\"proto\":\"%s\",\"tls\":%s,\"rooms\":%u,\"size\":%zu,\"conns\":%d,"
+            "\"inflight\":\"%s\",\"max_inflight\":%u,\"step_seconds\":%.3f,\"steps\":[",
+            P.proto == PROTO_SSEROOMS ? "sserooms"
+            : P.proto == PROTO_NCHAN  ? "nchan"
+                                      : "redis",
             P.tls ? "true" : "false", P.rooms, P.size, P.nconns, inflight_desc, P.max_inflight,
             step_seconds);
     for (int k = 0; k < P.nsteps; k++) {
@@ -283,8 +294,7 @@ int main(int argc, char **argv) {
                 /* a sequential publisher: one request at a time on one connection */
                 if (n == 1) one_conn = 1;
             }
-        }
-        else if (!strcmp(a, "--channel-prefix")) P.channel_prefix = v;
+        } else if (!strcmp(a, "--channel-prefix")) P.channel_prefix = v;
         else if (!strcmp(a, "--node-id")) P.node_id = v;
         else if (!strcmp(a, "--json")) json_path = v;
         else usage();
@@ -317,7 +327,9 @@ int main(int argc, char **argv) {
          * least 1024): a server slower than that to answer fails the p99
          * limit anyway, so the publisher is never the limit. */
         double per_conn = peak_rate / (double)P.nconns * 2.0;
-        P.max_inflight = per_conn > 65535 ? 65535 : per_conn < 1024 ? 1024 : (uint32_t)(per_conn + 0.999);
+        P.max_inflight = per_conn > 65535  ? 65535
+                         : per_conn < 1024 ? 1024
+                                           : (uint32_t)(per_conn + 0.999);
     }
     if (P.max_inflight > 65535) P.max_inflight = 65535;
     char err[512];

@@ -29,7 +29,7 @@ typedef struct pub_step {
     double rate;
     uint64_t due, sent, ok, errors;
     uint64_t start_ns, first_ns, last_ns; /* step start, first and last send */
-    hist *answer; /* answer times in µs of the step's answered requests */
+    hist *answer;                         /* answer times in µs of the step's answered requests */
 } pub_step;
 
 typedef struct pub_conn {
@@ -38,11 +38,11 @@ typedef struct pub_conn {
     char *wbuf;
     size_t wlen, woff, wcap;
     uint32_t inflight;
-    uint16_t *ring; /* step index of each request in flight, oldest first */
+    uint16_t *ring;    /* step index of each request in flight, oldest first */
     uint64_t *ring_ns; /* ... and when it was queued (CLOCK_MONOTONIC ns) */
     uint32_t ring_head;
-    int status;          /* HTTP: status of the response being read */
-    int redis_type;      /* Redis: first byte of the reply line being read, 0 at line start */
+    int status;     /* HTTP: status of the response being read */
+    int redis_type; /* Redis: first byte of the reply line being read, 0 at line start */
     uint64_t retry_at_ns;
     ssep parser;
     struct pub *pub;
@@ -65,7 +65,7 @@ typedef struct pub {
     pub_step steps[PUB_MAX_STEPS];
     int nsteps;
     uint64_t conn_errors, late_replies;
-    SSL_CTX *tls; /* https targets */
+    SSL_CTX *tls;    /* https targets */
     hist answer_all; /* every answered request's answer time (µs) */
 } pub;
 

@@ -149,11 +149,10 @@ void pub_conn_queue(pub *p, pub_conn *c, uint32_t room, uint64_t s, uint16_t k) 
         blen = snprintf(body, sizeof(body), "{\"room\":\"%s\",\"event\":\"message\",\"data\":%.*s}",
                         roomname, (int)dlen, data);
         break;
-    case PROTO_NCHAN:
-        blen = snprintf(body, sizeof(body), "%.*s", (int)dlen, data);
-        break;
+    case PROTO_NCHAN: blen = snprintf(body, sizeof(body), "%.*s", (int)dlen, data); break;
     default:
-        blen = snprintf(body, sizeof(body), "{\"v\":1,\"m\":{\"event\":\"message\",\"data\":%.*s},\"n\":\"%s\"}",
+        blen = snprintf(body, sizeof(body),
+                        "{\"v\":1,\"m\":{\"event\":\"message\",\"data\":%.*s},\"n\":\"%s\"}",
                         (int)dlen, data, p->node_id);
         break;
     }
@@ -166,7 +165,8 @@ void pub_conn_queue(pub *p, pub_conn *c, uint32_t room, uint64_t s, uint16_t k) 
     int n;
     if (p->proto == PROTO_REDIS)
         n = snprintf(w, cap, "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s%s\r\n$%d\r\n",
-                     strlen(p->channel_prefix) + strlen(roomname), p->channel_prefix, roomname, blen);
+                     strlen(p->channel_prefix) + strlen(roomname), p->channel_prefix, roomname,
+                     blen);
     else if (p->proto == PROTO_NCHAN && p->has_room_marker)
         n = snprintf(w, cap,
                      "POST %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"

@@ -71,11 +71,11 @@ typedef struct sr_request sr_request; /* an HTTP request, read-only view */
 
 /* One SSE message. Strings are NUL-terminated; NULL or "" means absent. */
 typedef struct sr_message {
-    const char *id;       /* "id:" field; must not contain CR or LF */
-    const char *event;    /* "event:" field; must not contain CR or LF */
-    const char *data;     /* JSON text of the value, written verbatim */
-    size_t data_len;      /* bytes of data; SIZE_MAX means strlen(data) */
-    uint32_t retry;       /* "retry:" in ms; 0 means absent */
+    const char *id;    /* "id:" field; must not contain CR or LF */
+    const char *event; /* "event:" field; must not contain CR or LF */
+    const char *data;  /* JSON text of the value, written verbatim */
+    size_t data_len;   /* bytes of data; SIZE_MAX means strlen(data) */
+    uint32_t retry;    /* "retry:" in ms; 0 means absent */
 } sr_message;
 
 /* Completion of a call that waits for an adapter (see "Ordered event ids"),
@@ -87,28 +87,28 @@ typedef void (*sr_sequence_fn)(void *ud, int rc, const char *text);
 /* One user of a room (sr_presence_get with members): a token's "sub". */
 typedef struct sr_presence_member {
     const char *user;
-    uint64_t connections;  /* its streams in the room, all nodes */
+    uint64_t connections; /* its streams in the room, all nodes */
 } sr_presence_member;
 
 /* What sr_presence_get asks for; NULL: the counts only. */
 typedef struct sr_presence_query {
-    int members;           /* nonzero: a page of the users too */
-    unsigned limit;        /* users per page, 1..1000 (0: 100) */
-    const char *cursor;    /* NULL or "": the first page; else the
-                              next_cursor of the previous answer */
+    int members;        /* nonzero: a page of the users too */
+    unsigned limit;     /* users per page, 1..1000 (0: 100) */
+    const char *cursor; /* NULL or "": the first page; else the
+                           next_cursor of the previous answer */
 } sr_presence_query;
 
 /* Who is in a room (sr_presence_get), valid during the callback only. */
 typedef struct sr_presence {
-    int rc;                /* 0, or an SR_E* code: no answer (why) */
-    const char *why;       /* rc < 0: the reason */
+    int rc;          /* 0, or an SR_E* code: no answer (why) */
+    const char *why; /* rc < 0: the reason */
     const char *room;
-    uint64_t connections;  /* streams in the room on every live node */
-    uint64_t users;        /* distinct users ("sub") among them; streams
-                              without a user are not counted here */
-    uint64_t nodes;        /* live nodes with streams in the room */
-    int cluster;           /* 1: counted across nodes by the adapter;
-                              0: this node alone (no presence adapter) */
+    uint64_t connections;              /* streams in the room on every live node */
+    uint64_t users;                    /* distinct users ("sub") among them; streams
+                                          without a user are not counted here */
+    uint64_t nodes;                    /* live nodes with streams in the room */
+    int cluster;                       /* 1: counted across nodes by the adapter;
+                                          0: this node alone (no presence adapter) */
     const sr_presence_member *members; /* with query->members: a page */
     size_t n_members;
     const char *next_cursor; /* NULL: that was the last page */
@@ -118,8 +118,8 @@ typedef void (*sr_presence_fn)(void *ud, const sr_presence *p);
 /* One room of sr_presence_rooms: its counts as in sr_presence. */
 typedef struct sr_presence_room {
     const char *room;
-    uint64_t members;      /* this node's streams in it */
-    uint64_t connections;  /* streams on every live node */
+    uint64_t members;     /* this node's streams in it */
+    uint64_t connections; /* streams on every live node */
     uint64_t users;
     uint64_t nodes;
 } sr_presence_room;
@@ -127,12 +127,12 @@ typedef struct sr_presence_room {
 /* A page of the rooms with streams anywhere (sr_presence_rooms), in byte
  * order of their names, valid during the callback only. */
 typedef struct sr_presence_room_page {
-    int rc;                /* 0, or an SR_E* code: no answer (why) */
+    int rc; /* 0, or an SR_E* code: no answer (why) */
     const char *why;
     const sr_presence_room *rooms;
-    size_t n_rooms;        /* may be fewer than the limit on any page */
+    size_t n_rooms;          /* may be fewer than the limit on any page */
     const char *next_cursor; /* NULL: that was the last page */
-    int cluster;           /* as in sr_presence */
+    int cluster;             /* as in sr_presence */
 } sr_presence_room_page;
 typedef void (*sr_presence_rooms_fn)(void *ud, const sr_presence_room_page *p);
 
@@ -164,11 +164,11 @@ typedef void (*sr_history_fn)(void *ud, const sr_history_reply *reply);
 
 /* Options of one broadcast; a NULL pointer means all defaults. */
 typedef struct sr_broadcast_opts {
-    int local;                 /* nonzero: deliver on this node only */
-    sr_conn *const *except;    /* these connections do not receive it */
+    int local;              /* nonzero: deliver on this node only */
+    sr_conn *const *except; /* these connections do not receive it */
     size_t n_except;
-    const char *meta;          /* optional JSON text, given to the adapter  */
-    size_t meta_len;           /* (never sent to clients); 0 = no meta      */
+    const char *meta; /* optional JSON text, given to the adapter  */
+    size_t meta_len;  /* (never sent to clients); 0 = no meta      */
 } sr_broadcast_opts;
 
 /* ------------------------------------------------------------------ */
@@ -185,64 +185,64 @@ typedef struct sr_broadcast_opts {
 /* clang-format on */
 
 typedef struct sr_config {
-    const char *host;               /* "127.0.0.1" */
-    int port;                       /* 8080; 0 picks a free port */
-    int backlog;                    /* 511 */
-    uint32_t heartbeat_ms;          /* 30000; 0 disables heartbeats */
-    size_t max_queue_bytes;         /* 1 MiB: a slower reader is disconnected */
-    size_t max_header_bytes;        /* 8 KiB: request line + headers */
-    size_t max_body_bytes;          /* 1 MiB: POST bodies */
-    uint32_t request_timeout_ms;    /* 10000: time to send a whole request */
-    uint32_t keepalive_timeout_ms;  /* 5000: idle keep-alive connection */
-    unsigned max_rooms_per_conn;    /* 64 */
-    size_t max_room_len;            /* 128 bytes */
-    unsigned max_json_depth;        /* 1000: JSON nesting read in bodies; a
-                                       message's data may nest 2 levels less
-                                       (and at most SR_WIRE_JSON_DEPTH - 2),
-                                       so that in the 2-level envelope every
-                                       node reads it (POST /publish: 400,
-                                       sr_broadcast: SR_EJSON) */
-    size_t max_connections;         /* 0 = unlimited (bounded by fds) */
-    const char *const *cors_origins;/* allowed Origins; "*" = any; NULL = none */
+    const char *host;                /* "127.0.0.1" */
+    int port;                        /* 8080; 0 picks a free port */
+    int backlog;                     /* 511 */
+    uint32_t heartbeat_ms;           /* 30000; 0 disables heartbeats */
+    size_t max_queue_bytes;          /* 1 MiB: a slower reader is disconnected */
+    size_t max_header_bytes;         /* 8 KiB: request line + headers */
+    size_t max_body_bytes;           /* 1 MiB: POST bodies */
+    uint32_t request_timeout_ms;     /* 10000: time to send a whole request */
+    uint32_t keepalive_timeout_ms;   /* 5000: idle keep-alive connection */
+    unsigned max_rooms_per_conn;     /* 64 */
+    size_t max_room_len;             /* 128 bytes */
+    unsigned max_json_depth;         /* 1000: JSON nesting read in bodies; a
+                                        message's data may nest 2 levels less
+                                        (and at most SR_WIRE_JSON_DEPTH - 2),
+                                        so that in the 2-level envelope every
+                                        node reads it (POST /publish: 400,
+                                        sr_broadcast: SR_EJSON) */
+    size_t max_connections;          /* 0 = unlimited (bounded by fds) */
+    const char *const *cors_origins; /* allowed Origins; "*" = any; NULL = none */
     size_t n_cors_origins;
-    const char *publish_key;        /* if set, POST /publish needs
-                                       Authorization: Bearer <key> */
-    int enable_publish;             /* 1: serve POST /publish */
-    int enable_info;                /* 1: serve /healthz, /rooms, /stats */
-    const char *sse_path;           /* "/sse" */
+    const char *publish_key; /* if set, POST /publish needs
+                                Authorization: Bearer <key> */
+    int enable_publish;      /* 1: serve POST /publish */
+    int enable_info;         /* 1: serve /healthz, /rooms, /stats */
+    const char *sse_path;    /* "/sse" */
     /* The fields above are those of the first release, in its order (an
      * older program's struct is a prefix of this one: see "ABI"); every
      * later field is appended below, never inserted above. */
-    size_t max_http_buffer_bytes;   /* 64 MiB: answers queued and request bytes
-                                       held for all HTTP (non-stream)
-                                       connections together; past it each
-                                       of them reads no further request until
-                                       its own answers are out; 0 = none */
-    size_t max_connections_per_addr;/* 256: open connections from one client
-                                       address (IPv6, or IPv4); over it the
-                                       connection gets 429 and is closed;
-                                       0 = unlimited */
-    unsigned ipv6_prefix_len;       /* 64: IPv6 clients are counted per
-                                       /N prefix for max_connections_per_addr
-                                       (1..128; 128: each address alone);
-                                       IPv4 per address; 0 means 64 */
-    size_t max_message_bytes;       /* 256 KiB: the data JSON text of one
-                                       message (POST /publish answers 413,
-                                       sr_broadcast / sr_send give SR_ETOOBIG,
-                                       remote messages are dropped); 0 = none */
-    const char *admin_key;          /* if set: the admin endpoints (/rooms,
-                                       /stats, /metrics, POST /disconnect)
-                                       need Authorization: Bearer <key>, or,
-                                       with auth_alg set, a JWT with
-                                       "admin": true. With auth_alg set and
-                                       no admin_key, only such a JWT. With
-                                       neither, they are open as before */
-    int enable_metrics;             /* 1: serve GET /metrics (Prometheus text) */
-    const char *web_root;           /* if set: GET / serves web_root/index.html
-                                       and GET /NAME the file NAME in it */
-    const char *stats_room;         /* if set: the /stats JSON is broadcast
-                                       locally as event "stats" to this room */
-    uint32_t stats_interval_ms;     /* 1000: period of those broadcasts */
+    size_t max_http_buffer_bytes;    /* 64 MiB: answers queued and request bytes
+                                        held for all HTTP (non-stream)
+                                        connections together; past it each
+                                        of them reads no further request until
+                                        its own answers are out; 0 = none */
+    size_t max_connections_per_addr; /* 256: open connections from one client
+                                        address (IPv6, or IPv4); over it the
+                                        connection gets 429 and is closed;
+                                        0 = unlimited */
+    unsigned ipv6_prefix_len;        /* 64: IPv6 clients are counted per
+                                        /N prefix for max_connections_per_addr
+                                        (1..128; 128: each address alone);
+                                        IPv4 per address; 0 means 64 */
+    size_t max_message_bytes;        /* 256 KiB: the data JSON text of one
+                                        message (POST /publish answers 413,
+                                        sr_broadcast / sr_send give SR_ETOOBIG,
+                                        remote messages are dropped); 0 = none */
+    const char *admin_key;           /* if set: the admin endpoints (/rooms,
+                                        /stats, /metrics, POST /disconnect)
+                                        need Authorization: Bearer <key>, or,
+                                        with auth_alg set, a JWT with
+                                        "admin": true. With auth_alg set and
+                                        no admin_key, only such a JWT. With
+                                        neither, they are open as before */
+    int enable_metrics;              /* 1: serve GET /metrics (Prometheus text) */
+    const char *web_root;            /* if set: GET / serves web_root/index.html
+                                        and GET /NAME the file NAME in it */
+    const char *stats_room;          /* if set: the /stats JSON is broadcast
+                                        locally as event "stats" to this room */
+    uint32_t stats_interval_ms;      /* 1000: period of those broadcasts */
     /* Presence (GET /presence, sr_presence_get). presence_events: a room's
      * streams get "event: presence" with {"joined":"<sub>"} when a user's
      * first stream anywhere in the cluster joins and {"left":"<sub>"} when
@@ -251,43 +251,43 @@ typedef struct sr_config {
      * presence_debounce_ms makes no event at all. With Redis, also set
      * sr_redis_options.presence_events. */
     int presence_events;
-    uint32_t presence_debounce_ms;  /* 2000 */
+    uint32_t presence_debounce_ms; /* 2000 */
 
     /* Authorization with JWT (see "Authorization" below). auth_alg NULL
      * (and every other auth_* string NULL): anonymous access, as before. */
-    const char *auth_alg;           /* NULL: off; "HS256", "RS256" or "ES256" */
-    const char *auth_secret;        /* HS256: the shared secret, >= 32 bytes */
-    const char *auth_secret_file;   /* HS256: or read it from this file (one
-                                       trailing newline is dropped) */
+    const char *auth_alg;             /* NULL: off; "HS256", "RS256" or "ES256" */
+    const char *auth_secret;          /* HS256: the shared secret, >= 32 bytes */
+    const char *auth_secret_file;     /* HS256: or read it from this file (one
+                                         trailing newline is dropped) */
     const char *auth_public_key_file; /* RS256/ES256: PEM public key file */
-    const char *auth_jwks_file;     /* instead of the secret / public key: a
-                                       JSON Web Key Set file; each token picks
-                                       its key by its header's "kid"
-                                       (sr_server_reload_auth re-reads it) */
-    unsigned auth_leeway_s;         /* 30: clock skew allowed on exp/nbf/iat */
-    const char *auth_issuer;        /* if set: "iss" must equal it */
-    const char *auth_audience;      /* if set: "aud" must name it (unset:
-                                       tokens carrying "aud" are refused) */
-    const char *auth_cookie;        /* "sserooms_token": cookie that may carry
-                                       the token of GET /sse */
-    const char *auth_expiry_event;  /* "auth-expired": event sent to a stream
-                                       opened with a token when that token
-                                       (exp + auth_leeway_s) runs out, or on
-                                       POST /disconnect, before it is closed */
-    uint32_t ticket_ttl_ms;         /* 30000: lifetime of POST /tickets tickets */
-    const char *ticket_secret;      /* >= 32 bytes, the same on every node:
-                                       signs tickets and session cookies so
-                                       any node accepts them. NULL: derived
-                                       from the HS256 secret; with RS256 /
-                                       ES256 a key of this process only
-                                       (tickets then work on this node) */
+    const char *auth_jwks_file;       /* instead of the secret / public key: a
+                                         JSON Web Key Set file; each token picks
+                                         its key by its header's "kid"
+                                         (sr_server_reload_auth re-reads it) */
+    unsigned auth_leeway_s;           /* 30: clock skew allowed on exp/nbf/iat */
+    const char *auth_issuer;          /* if set: "iss" must equal it */
+    const char *auth_audience;        /* if set: "aud" must name it (unset:
+                                         tokens carrying "aud" are refused) */
+    const char *auth_cookie;          /* "sserooms_token": cookie that may carry
+                                         the token of GET /sse */
+    const char *auth_expiry_event;    /* "auth-expired": event sent to a stream
+                                         opened with a token when that token
+                                         (exp + auth_leeway_s) runs out, or on
+                                         POST /disconnect, before it is closed */
+    uint32_t ticket_ttl_ms;           /* 30000: lifetime of POST /tickets tickets */
+    const char *ticket_secret;        /* >= 32 bytes, the same on every node:
+                                         signs tickets and session cookies so
+                                         any node accepts them. NULL: derived
+                                         from the HS256 secret; with RS256 /
+                                         ES256 a key of this process only
+                                         (tickets then work on this node) */
     unsigned max_tickets_per_subject; /* 100: live tickets of one subject (the
                                        token's "sub", else the token); past
                                        it 429; 0 = no limit */
-    unsigned ticket_rate;           /* 10: tickets a second for one subject,
-                                       bursts of twice that; past it 429;
-                                       0 = no limit. A full store (10,000)
-                                       answers 503 and evicts nothing */
+    unsigned ticket_rate;             /* 10: tickets a second for one subject,
+                                         bursts of twice that; past it 429;
+                                         0 = no limit. A full store (10,000)
+                                         answers 503 and evicts nothing */
 
     /* Threads. 1 (the default): everything runs on the caller's loop.
      * N >= 2: the caller's loop plus N - 1 writer threads that do the
@@ -304,12 +304,12 @@ typedef struct sr_config {
      * are kept (in memory; in Redis with the Redis adapter), and a stream
      * opened with Last-Event-ID (or ?lastEventId=) first gets what it missed,
      * or the reset event when that is no longer known. */
-    unsigned history;               /* 0: off; messages kept per room, at
-                                       most SR_HISTORY_MAX */
-    uint32_t history_ttl_ms;        /* 0: no age bound; else kept messages
-                                       older than this are dropped */
-    size_t history_max_bytes;       /* in-memory history of all rooms
-                                       together; 0 means 64 MiB */
+    unsigned history;                         /* 0: off; messages kept per room, at
+                                                 most SR_HISTORY_MAX */
+    uint32_t history_ttl_ms;                  /* 0: no age bound; else kept messages
+                                                 older than this are dropped */
+    size_t history_max_bytes;                 /* in-memory history of all rooms
+                                                 together; 0 means 64 MiB */
     char reset_event[SR_RESET_EVENT_MAX + 1]; /* "" means "reset" */
 
     /* Behind proxies and load balancers (README "Behind a proxy"). Limits,
@@ -323,52 +323,52 @@ typedef struct sr_config {
                                        other peers' such headers are ignored.
                                        NULL: no proxy is trusted */
     size_t n_trusted_proxies;
-    int proxy_protocol;             /* 1: every connection (from a trusted
-                                       proxy, when trusted_proxies is set;
-                                       others are plain clients) begins with
-                                       a PROXY protocol v1 or v2 header, whose
-                                       source is the client; a missing or
-                                       malformed one closes the connection */
+    int proxy_protocol; /* 1: every connection (from a trusted
+                           proxy, when trusted_proxies is set;
+                           others are plain clients) begins with
+                           a PROXY protocol v1 or v2 header, whose
+                           source is the client; a missing or
+                           malformed one closes the connection */
     /* The event streams get when their room's subscription to the adapter
      * (Redis) was lost and came back and no history can fill what they may
      * have missed (history off): data {"reason":"redis","from":<ms>,"to":<ms>}
      * (wall clock), no id. With history in the adapter the streams are
      * filled instead, or get the reset event. docs/resume.md. */
-    char gap_event[SR_RESET_EVENT_MAX + 1];   /* "" means "gap" */
+    char gap_event[SR_RESET_EVENT_MAX + 1]; /* "" means "gap" */
     /* Ordered-id counters (see "Ordered event ids"): how many names a
      * server (or, with Redis, the shared Redis) keeps at most, the least
      * recently used one being dropped for a new one past it; and how long an
      * unused counter lives. A dropped or expired counter starts again at 1. */
-    unsigned sequence_max_names;    /* 65536; 0 = no bound */
-    uint32_t sequence_ttl_ms;       /* 2592000000 (30 days); 0 = never */
+    unsigned sequence_max_names; /* 65536; 0 = no bound */
+    uint32_t sequence_ttl_ms;    /* 2592000000 (30 days); 0 = never */
     /* Publish budget: a non-local broadcast whose rooms x message bytes
      * (data + meta + id + event) pass this is refused (POST /publish answers
      * 413, sr_broadcast gives SR_ETOOBIG): each room is one copy of the
      * envelope sent to Redis. 0 = none. */
-    size_t max_publish_bytes;       /* 16 MiB */
+    size_t max_publish_bytes; /* 16 MiB */
 
     /* HTTP/2 (README "HTTP/2"): every EventSource a stream on one
      * connection, POST /publish and the other routes too. */
-    int h2c;                        /* 1: a connection that begins with the
-                                       HTTP/2 client preface speaks cleartext
-                                       HTTP/2 (prior knowledge); others stay
-                                       HTTP/1.1 */
-    uint32_t h2_max_streams;        /* SETTINGS_MAX_CONCURRENT_STREAMS per
-                                       HTTP/2 connection; 0 means 128 */
+    int h2c;                 /* 1: a connection that begins with the
+                                HTTP/2 client preface speaks cleartext
+                                HTTP/2 (prior knowledge); others stay
+                                HTTP/1.1 */
+    uint32_t h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS per
+                                HTTP/2 connection; 0 means 128 */
     /* TLS (docs/tls.md). Both files set: every connection speaks TLS
      * (ALPN h2 and http/1.1), with session tickets; a handshake must be done
      * within request_timeout_ms. NULL: plain HTTP, as before. */
-    const char *tls_cert_file;      /* PEM: the certificate, then its chain */
-    const char *tls_key_file;       /* PEM: its private key */
-    const char *tls_min_version;    /* NULL or "1.2"; or "1.3" */
+    const char *tls_cert_file;   /* PEM: the certificate, then its chain */
+    const char *tls_key_file;    /* PEM: its private key */
+    const char *tls_min_version; /* NULL or "1.2"; or "1.3" */
     /* Fan-out in slices (README, --sweep-slice-us): the broadcasts one
      * room gets in a loop turn are delivered together at its end, a slice
      * of its streams per loop turn, so that requests (a publish and its
      * answer) are read and answered between the slices instead of after
      * the whole room. A slice ends after either bound; 0 = no such bound,
      * both 0 = the whole room in one turn. */
-    uint32_t sweep_slice_us;        /* 2000: microseconds, writes included */
-    uint32_t sweep_slice_streams;   /* 0: streams */
+    uint32_t sweep_slice_us;      /* 2000: microseconds, writes included */
+    uint32_t sweep_slice_streams; /* 0: streams */
     /* New fields go here, at the end (see "ABI"). */
 } sr_config;
 
@@ -382,7 +382,7 @@ SR_API void sr_config_init_(sr_config *cfg, size_t cfg_size);
  * secret shorter than 32 bytes, an unreadable or unsuitable key file, ...),
  * loading the key as the server would. 0, or SR_EINVAL with a sentence
  * saying why in err (may be NULL), or SR_ENOMEM. */
-#define sr_config_check(cfg, err, errcap) \
+#define sr_config_check(cfg, err, errcap)                                                          \
     sr_config_check_((cfg), sizeof(sr_config), (err), (errcap))
 SR_API int sr_config_check_(const sr_config *cfg, size_t cfg_size, char *err, size_t errcap);
 
@@ -415,8 +415,7 @@ SR_API int sr_room_name_check(const char *name, size_t len, size_t max_len);
  * SR_EINVAL for a configuration from a newer header that sets fields this
  * library does not know (see "ABI"). */
 #define sr_server_new(out, loop, cfg) sr_server_new_((out), (loop), (cfg), sizeof(sr_config))
-SR_API int sr_server_new_(sr_server **out, uv_loop_t *loop, const sr_config *cfg,
-                          size_t cfg_size);
+SR_API int sr_server_new_(sr_server **out, uv_loop_t *loop, const sr_config *cfg, size_t cfg_size);
 /* Fills *out with the server's configuration as it runs (the defaults
  * applied; strings owned by the server, valid until sr_server_free). */
 #define sr_server_get_config(srv, out) sr_server_get_config_((srv), (out), sizeof(sr_config))
@@ -457,8 +456,8 @@ SR_API void sr_server_free(sr_server *srv);
 /* Returned by an accept hook. Any other value 400..599 refuses the stream
  * with that status (the message set with sr_request_set_error, if any). */
 enum sr_accept {
-    SR_ACCEPT = 0,        /* accept, and join the rooms named by ?room= */
-    SR_ACCEPT_CUSTOM = 1  /* accept; the hook joined the rooms itself */
+    SR_ACCEPT = 0,       /* accept, and join the rooms named by ?room= */
+    SR_ACCEPT_CUSTOM = 1 /* accept; the hook joined the rooms itself */
 };
 
 /* Called for each GET on the SSE path after the ?room= names were checked,
@@ -603,11 +602,11 @@ SR_API int sr_room_evict(sr_server *srv, const char *room);
  * returns 0 when healthy, else 1 and writes a reason. */
 typedef struct sr_adapter {
     void *ctx;
-    const char *name;  /* "memory", "redis" */
+    const char *name; /* "memory", "redis" */
     int (*subscribe)(void *ctx, const char *room);
     int (*unsubscribe)(void *ctx, const char *room);
-    int (*publish)(void *ctx, const char *const *rooms, size_t n_rooms,
-                   const sr_message *msg, const char *meta, size_t meta_len);
+    int (*publish)(void *ctx, const char *const *rooms, size_t n_rooms, const sr_message *msg,
+                   const char *meta, size_t meta_len);
     void (*close)(void *ctx);
     int (*health)(void *ctx, char *reason, size_t cap);
     /* optional: appends ",\"key\":value..." JSON members to /stats and
@@ -665,9 +664,9 @@ typedef struct sr_adapter {
      * outbox: POST /publish answers 202), or a negative code with the reason
      * in why (done never runs: 503). Without it the server uses publish and
      * answers from its result (negative: 503). */
-    int (*publish_acked)(void *ctx, const char *const *rooms, size_t n_rooms,
-                         const sr_message *msg, const char *meta, size_t meta_len,
-                         sr_sequence_fn done, void *ud, char *why, size_t why_cap);
+    int (*publish_acked)(void *ctx, const char *const *rooms, size_t n_rooms, const sr_message *msg,
+                         const char *meta, size_t meta_len, sr_sequence_fn done, void *ud,
+                         char *why, size_t why_cap);
 
     /* Optional: presence across nodes (sr_presence_get). presence_set: the
      * room now has `count` local streams (0: none), called on every join
@@ -691,10 +690,9 @@ typedef struct sr_adapter {
  * already have members are subscribed. Call before or after listen.
  * SR_EINVAL for an adapter from a newer header with members this library
  * does not know (see "ABI"). */
-#define sr_server_set_adapter(srv, adapter) \
+#define sr_server_set_adapter(srv, adapter)                                                        \
     sr_server_set_adapter_((srv), (adapter), sizeof(sr_adapter))
-SR_API int sr_server_set_adapter_(sr_server *srv, const sr_adapter *adapter,
-                                  size_t adapter_size);
+SR_API int sr_server_set_adapter_(sr_server *srv, const sr_adapter *adapter, size_t adapter_size);
 
 /* For adapters: logs msg (one line) through the server's log hook
  * (sr_server_on_log), as the server's own lines are. */
@@ -800,8 +798,8 @@ SR_API int sr_sequence_check(const char *key, const char *epoch);
  * Failure codes given to done: SR_EADAPTER (Redis failed or went away),
  * SR_ETOOBIG (counter exhausted), SR_EINVAL (the key holds something other
  * than an integer), SR_ECLOSED (the server shut down first). */
-SR_API int sr_sequence_next(sr_server *srv, const char *key, const char *epoch,
-                            sr_sequence_fn done, void *ud);
+SR_API int sr_sequence_next(sr_server *srv, const char *key, const char *epoch, sr_sequence_fn done,
+                            void *ud);
 
 /* Broadcasts msg with the next id of `key` as its id (msg->id is ignored),
  * with the ids of all writers delivered in increasing order everywhere.
@@ -870,19 +868,19 @@ SR_API int sr_presence_rooms(sr_server *srv, const sr_presence_query *q, sr_pres
 /* ------------------------------------------------------------------ */
 
 typedef struct sr_stats {
-    uint64_t connections;         /* open TCP connections (any kind) */
-    uint64_t streams;             /* open SSE streams */
-    uint64_t rooms;               /* rooms with local members */
-    uint64_t streams_total;       /* streams accepted since start */
-    uint64_t requests_total;      /* HTTP requests handled */
-    uint64_t messages_in;         /* broadcasts (local API and POST /publish) */
-    uint64_t messages_remote_in;  /* messages delivered from other nodes */
-    uint64_t messages_out;        /* frames queued to streams */
-    uint64_t bytes_out;           /* bytes written to sockets */
-    uint64_t heartbeats;          /* heartbeat frames queued */
-    uint64_t slow_disconnects;    /* streams dropped for a full send queue */
-    uint64_t rejected_requests;   /* 4xx/5xx responses */
-    uint64_t adapter_errors;      /* adapter publish failures */
+    uint64_t connections;        /* open TCP connections (any kind) */
+    uint64_t streams;            /* open SSE streams */
+    uint64_t rooms;              /* rooms with local members */
+    uint64_t streams_total;      /* streams accepted since start */
+    uint64_t requests_total;     /* HTTP requests handled */
+    uint64_t messages_in;        /* broadcasts (local API and POST /publish) */
+    uint64_t messages_remote_in; /* messages delivered from other nodes */
+    uint64_t messages_out;       /* frames queued to streams */
+    uint64_t bytes_out;          /* bytes written to sockets */
+    uint64_t heartbeats;         /* heartbeat frames queued */
+    uint64_t slow_disconnects;   /* streams dropped for a full send queue */
+    uint64_t rejected_requests;  /* 4xx/5xx responses */
+    uint64_t adapter_errors;     /* adapter publish failures */
     /* New fields go here, at the end (see "ABI"). */
 } sr_stats;
 

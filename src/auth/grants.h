@@ -25,9 +25,9 @@
 #define SR_GRANT_MAX_ENTRIES 4096u /* patterns in one list */
 
 typedef struct sr_grant {
-    char *text;  /* the name, or the prefix without its '*'; NUL-terminated */
+    char *text; /* the name, or the prefix without its '*'; NUL-terminated */
     size_t len;
-    int prefix;  /* 1: matches every room starting with text */
+    int prefix; /* 1: matches every room starting with text */
 } sr_grant;
 
 typedef struct sr_grant_list {
@@ -53,8 +53,8 @@ int sr_grant_list_from_json(sr_grant_list *l, const sr_json_value *claim, const 
  * empty name). */
 int sr_grant_list_allows(const sr_grant_list *l, const char *room, size_t len);
 /* 1 when every one of the n rooms is allowed (n == 0: 1), else 0. */
-int sr_grant_list_allows_all(const sr_grant_list *l, const char *const *rooms,
-                             const size_t *lens, size_t n);
+int sr_grant_list_allows_all(const sr_grant_list *l, const char *const *rooms, const size_t *lens,
+                             size_t n);
 
 typedef enum sr_grant_kind {
     SR_GRANT_SUBSCRIBE = 0,

@@ -80,8 +80,8 @@ static char *pem_from_params(const char *type, OSSL_PARAM *params) {
         BIO *bio = BIO_new(BIO_s_mem());
         char *data = NULL;
         long len;
-        if (bio && PEM_write_bio_PUBKEY(bio, pkey) == 1 && (len = BIO_get_mem_data(bio, &data)) > 0 &&
-            (pem = malloc((size_t)len + 1))) {
+        if (bio && PEM_write_bio_PUBKEY(bio, pkey) == 1 &&
+            (len = BIO_get_mem_data(bio, &data)) > 0 && (pem = malloc((size_t)len + 1))) {
             memcpy(pem, data, (size_t)len);
             pem[len] = '\0';
         }
@@ -96,7 +96,8 @@ static char *pem_from_params(const char *type, OSSL_PARAM *params) {
 static char *rsa_pem(const sr_json_value *key) {
     size_t nl = 0, el = 0;
     unsigned char *n = member_bytes(key, "n", &nl), *e = member_bytes(key, "e", &el);
-    BIGNUM *bn = n ? BN_bin2bn(n, (int)nl, NULL) : NULL, *be = e ? BN_bin2bn(e, (int)el, NULL) : NULL;
+    BIGNUM *bn = n ? BN_bin2bn(n, (int)nl, NULL) : NULL,
+           *be = e ? BN_bin2bn(e, (int)el, NULL) : NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     OSSL_PARAM *params = NULL;
     char *pem = NULL;
@@ -124,10 +125,11 @@ static char *ec_pem(const sr_json_value *key) {
         point[0] = 0x04; /* uncompressed */
         memcpy(point + 1, x, 32);
         memcpy(point + 33, y, 32);
-        OSSL_PARAM params[] = {
-            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0),
-            OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)),
-            OSSL_PARAM_construct_end()};
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                                (char *)"prime256v1", 0),
+                               OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point,
+                                                                 sizeof(point)),
+                               OSSL_PARAM_construct_end()};
         pem = pem_from_params("EC", params);
     }
     free(x);
@@ -139,19 +141,21 @@ static char *ec_pem(const sr_json_value *key) {
  * skipped) or an SR_JWT_* code with the reason in err. */
 static int add_key(sr_jwks *k, const sr_json_value *key, const sr_jwt_config *base, char *err,
                    size_t cap) {
-    static const char *const kty_of[] = {[SR_JWT_HS256] = "oct", [SR_JWT_RS256] = "RSA",
-                                         [SR_JWT_ES256] = "EC"};
+    static const char *const kty_of[] = {
+        [SR_JWT_HS256] = "oct", [SR_JWT_RS256] = "RSA", [SR_JWT_ES256] = "EC"};
     char kty[16], alg[16], use[16], kid[128];
     if (key->type != SR_JSON_OBJECT || member_text(key, "kty", kty, sizeof(kty)) < 0)
         return fail(err, cap, "a key%s has no \"kty\"", "");
     if (strcmp(kty, kty_of[base->alg]) != 0) return 0;
-    if (member_text(key, "alg", alg, sizeof(alg)) >= 0 && strcmp(alg, sr_jwt_alg_name(base->alg)) != 0)
+    if (member_text(key, "alg", alg, sizeof(alg)) >= 0 &&
+        strcmp(alg, sr_jwt_alg_name(base->alg)) != 0)
         return 0;
     if (member_text(key, "use", use, sizeof(use)) >= 0 && strcmp(use, "sig") != 0) return 0;
     if (member_text(key, "kid", kid, sizeof(kid)) <= 0)
         return fail(err, cap, "a %s key has no \"kid\" (needed to pick it)", kty);
     for (size_t i = 0; i < k->n; i++)
-        if (strcmp(k->keys[i].kid, kid) == 0) return fail(err, cap, "kid \"%.64s\" given twice", kid);
+        if (strcmp(k->keys[i].kid, kid) == 0)
+            return fail(err, cap, "kid \"%.64s\" given twice", kid);
     if (k->n >= SR_JWKS_MAX_KEYS) return fail(err, cap, "more than %s usable keys", "64");
     sr_jwt_config c = *base;
     c.secret = NULL;
@@ -168,8 +172,9 @@ static int add_key(sr_jwks *k, const sr_json_value *key, const sr_jwt_config *ba
         c.public_key_pem = pem;
     }
     char why[200] = "";
-    int rc = (c.secret || c.public_key_pem) ? sr_jwt_verifier_new(&c, &k->keys[k->n].v, why, sizeof(why))
-                                            : SR_JWT_ECONFIG;
+    int rc = (c.secret || c.public_key_pem)
+                 ? sr_jwt_verifier_new(&c, &k->keys[k->n].v, why, sizeof(why))
+                 : SR_JWT_ECONFIG;
     if (secret) {
         OPENSSL_cleanse(secret, c.secret_len);
         free(secret);
@@ -206,14 +211,15 @@ int sr_jwks_load(const char *path, const sr_jwt_config *base, sr_jwks **out, cha
     static const char *const name[] = {"keys"};
     sr_jwks *k = calloc(1, sizeof(*k));
     int rc = k ? SR_JWT_OK : SR_JWT_ENOMEM;
-    if (rc == SR_JWT_OK && (sr_json_validate(text, n, 16, &top, &flags, &jerr) != 0 ||
-                            top.type != SR_JSON_OBJECT || sr_json_object_get(&top, name, 1, &keys) != 0 ||
-                            keys.type != SR_JSON_ARRAY))
+    if (rc == SR_JWT_OK &&
+        (sr_json_validate(text, n, 16, &top, &flags, &jerr) != 0 || top.type != SR_JSON_OBJECT ||
+         sr_json_object_get(&top, name, 1, &keys) != 0 || keys.type != SR_JSON_ARRAY))
         rc = fail(err, errcap, "auth-jwks '%s': not a key set {\"keys\":[...]}", path);
     if (rc == SR_JWT_OK) {
         sr_json_iter it;
         sr_json_iter_begin(&keys, &it);
-        while (rc == SR_JWT_OK && sr_json_array_next(&it, &key)) rc = add_key(k, &key, base, err, errcap);
+        while (rc == SR_JWT_OK && sr_json_array_next(&it, &key))
+            rc = add_key(k, &key, base, err, errcap);
     }
     if (rc == SR_JWT_OK && k->n == 0)
         rc = fail(err, errcap, "auth-jwks: no key for %s (kty, alg and use must suit it)",

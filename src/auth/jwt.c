@@ -65,16 +65,11 @@ const char *sr_jwt_strerror(int code) {
 }
 
 int sr_jwt_alg_parse(const char *name, sr_jwt_alg *out) {
-    if (!name || !out)
-        return -1;
-    if (strcmp(name, "HS256") == 0)
-        *out = SR_JWT_HS256;
-    else if (strcmp(name, "RS256") == 0)
-        *out = SR_JWT_RS256;
-    else if (strcmp(name, "ES256") == 0)
-        *out = SR_JWT_ES256;
-    else
-        return -1;
+    if (!name || !out) return -1;
+    if (strcmp(name, "HS256") == 0) *out = SR_JWT_HS256;
+    else if (strcmp(name, "RS256") == 0) *out = SR_JWT_RS256;
+    else if (strcmp(name, "ES256") == 0) *out = SR_JWT_ES256;
+    else return -1;
     return 0;
 }
 
@@ -90,15 +85,13 @@ const char *sr_jwt_alg_name(sr_jwt_alg alg) {
 /* ---- configuration ---------------------------------------------------- */
 
 static int config_error(char *err, size_t errcap, const char *msg) {
-    if (err && errcap > 0)
-        snprintf(err, errcap, "%s", msg);
+    if (err && errcap > 0) snprintf(err, errcap, "%s", msg);
     return SR_JWT_ECONFIG;
 }
 
 static int dup_opt(const char *s, char **out) {
     *out = NULL;
-    if (!s)
-        return 0;
+    if (!s) return 0;
     *out = strdup(s);
     return *out ? 0 : -1;
 }
@@ -140,11 +133,9 @@ static int load_public_key(sr_jwt_verifier *v, const char *pem, size_t len, char
     if (memmem(pem, len, private_marker, sizeof private_marker - 1))
         return config_error(err, errcap,
                             "the public key PEM holds a private key: give the public key only");
-    if (len > INT32_MAX)
-        return config_error(err, errcap, "public key PEM too large");
+    if (len > INT32_MAX) return config_error(err, errcap, "public key PEM too large");
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
-    if (!bio)
-        return SR_JWT_ENOMEM;
+    if (!bio) return SR_JWT_ENOMEM;
     EVP_PKEY *pkey = NULL;
     OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL,
                                                            EVP_PKEY_PUBLIC_KEY, NULL, NULL);
@@ -184,8 +175,7 @@ static int load_public_key(sr_jwt_verifier *v, const char *pem, size_t len, char
     return SR_JWT_OK;
 }
 
-static int configure_key(sr_jwt_verifier *v, const sr_jwt_config *cfg, char *err,
-                         size_t errcap) {
+static int configure_key(sr_jwt_verifier *v, const sr_jwt_config *cfg, char *err, size_t errcap) {
     int has_pem = cfg->public_key_pem != NULL, has_file = cfg->public_key_file != NULL;
     if (cfg->alg == SR_JWT_HS256) {
         if (has_pem || has_file)
@@ -199,8 +189,7 @@ static int configure_key(sr_jwt_verifier *v, const sr_jwt_config *cfg, char *err
                                 "the HS256 secret is a PEM text: a public key must never be "
                                 "an HMAC secret (anyone holding it could sign tokens)");
         v->secret = malloc(cfg->secret_len);
-        if (!v->secret)
-            return SR_JWT_ENOMEM;
+        if (!v->secret) return SR_JWT_ENOMEM;
         memcpy(v->secret, cfg->secret, cfg->secret_len);
         v->secret_len = cfg->secret_len;
         v->sig_len = HS256_LEN;
@@ -219,22 +208,17 @@ static int configure_key(sr_jwt_verifier *v, const sr_jwt_config *cfg, char *err
     char *text = NULL;
     size_t len = 0;
     int rc = read_pem_file(cfg->public_key_file, &text, &len, err, errcap);
-    if (rc != SR_JWT_OK)
-        return rc;
+    if (rc != SR_JWT_OK) return rc;
     rc = load_public_key(v, text, len, err, errcap);
     free(text);
     return rc;
 }
 
-int sr_jwt_verifier_new(const sr_jwt_config *cfg, sr_jwt_verifier **out, char *err,
-                        size_t errcap) {
-    if (err && errcap > 0)
-        err[0] = '\0';
-    if (!out)
-        return config_error(err, errcap, "no place for the verifier");
+int sr_jwt_verifier_new(const sr_jwt_config *cfg, sr_jwt_verifier **out, char *err, size_t errcap) {
+    if (err && errcap > 0) err[0] = '\0';
+    if (!out) return config_error(err, errcap, "no place for the verifier");
     *out = NULL;
-    if (!cfg)
-        return config_error(err, errcap, "no configuration");
+    if (!cfg) return config_error(err, errcap, "no configuration");
     if (!sr_jwt_alg_name(cfg->alg))
         return config_error(err, errcap, "the algorithm must be HS256, RS256 or ES256");
     if (cfg->leeway_s > SR_JWT_MAX_LEEWAY)
@@ -249,8 +233,7 @@ int sr_jwt_verifier_new(const sr_jwt_config *cfg, sr_jwt_verifier **out, char *e
 
     sr_jwt_verifier *v = calloc(1, sizeof *v);
     if (!v) {
-        if (err && errcap > 0)
-            snprintf(err, errcap, "out of memory");
+        if (err && errcap > 0) snprintf(err, errcap, "out of memory");
         return SR_JWT_ENOMEM;
     }
     v->alg = cfg->alg;
@@ -265,8 +248,7 @@ int sr_jwt_verifier_new(const sr_jwt_config *cfg, sr_jwt_verifier **out, char *e
         rc = SR_JWT_ENOMEM;
     if (rc != SR_JWT_OK) {
         sr_jwt_verifier_free(v);
-        if (rc == SR_JWT_ENOMEM && err && errcap > 0)
-            snprintf(err, errcap, "out of memory");
+        if (rc == SR_JWT_ENOMEM && err && errcap > 0) snprintf(err, errcap, "out of memory");
         return rc;
     }
     *out = v;
@@ -274,8 +256,7 @@ int sr_jwt_verifier_new(const sr_jwt_config *cfg, sr_jwt_verifier **out, char *e
 }
 
 void sr_jwt_verifier_free(sr_jwt_verifier *v) {
-    if (!v)
-        return;
+    if (!v) return;
     if (v->secret) {
         OPENSSL_cleanse(v->secret, v->secret_len);
         free(v->secret);
@@ -306,8 +287,8 @@ static int verify_hs256(const sr_jwt_verifier *v, const char *input, size_t inpu
                         const unsigned char *sig) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
-    if (!HMAC(EVP_sha256(), v->secret, (int)v->secret_len, (const unsigned char *)input,
-              input_len, mac, &mac_len) ||
+    if (!HMAC(EVP_sha256(), v->secret, (int)v->secret_len, (const unsigned char *)input, input_len,
+              mac, &mac_len) ||
         mac_len != HS256_LEN) {
         ERR_clear_error();
         return SR_JWT_ENOMEM;
@@ -322,8 +303,7 @@ static int verify_hs256(const sr_jwt_verifier *v, const char *input, size_t inpu
 static int evp_verify(const sr_jwt_verifier *v, const char *input, size_t input_len,
                       const unsigned char *sig, size_t sig_len) {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx)
-        return SR_JWT_ENOMEM;
+    if (!ctx) return SR_JWT_ENOMEM;
     EVP_PKEY_CTX *pctx = NULL;
     int rc = SR_JWT_ESIGNATURE;
     if (EVP_DigestVerifyInit(ctx, &pctx, EVP_sha256(), NULL, v->pkey) == 1 &&
@@ -373,8 +353,9 @@ static int verify_signature(const sr_jwt_verifier *v, const char *input, size_t 
     case SR_JWT_ES256: rc = verify_es256(v, input, input_len, sig); break;
     default: rc = SR_JWT_ESIGNATURE; break;
     }
-    *detail = rc == SR_JWT_OK ? "ok" : rc == SR_JWT_ENOMEM ? "out of memory"
-                                                           : "signature does not verify";
+    *detail = rc == SR_JWT_OK       ? "ok"
+              : rc == SR_JWT_ENOMEM ? "out of memory"
+                                    : "signature does not verify";
     return rc;
 }
 
@@ -387,11 +368,9 @@ static int fail(sr_jwt_claims *claims, int rc, const char *detail) {
 
 int sr_jwt_verify(const sr_jwt_verifier *v, const char *token, size_t len, int64_t now,
                   sr_jwt_claims *claims) {
-    if (!claims)
-        return SR_JWT_EMALFORMED;
+    if (!claims) return SR_JWT_EMALFORMED;
     memset(claims, 0, sizeof *claims);
-    if (!v || !token || len == 0)
-        return fail(claims, SR_JWT_EMALFORMED, "empty token");
+    if (!v || !token || len == 0) return fail(claims, SR_JWT_EMALFORMED, "empty token");
     if (len > v->max_token_len)
         return fail(claims, SR_JWT_ETOOLONG, "token longer than the configured cap");
 
@@ -404,8 +383,7 @@ int sr_jwt_verify(const sr_jwt_verifier *v, const char *token, size_t len, int64
         return fail(claims, SR_JWT_EMALFORMED, "a token has exactly three dot-separated parts");
     size_t h_len = (size_t)(dot1 - token), p_len = (size_t)(dot2 - dot1 - 1);
     size_t s_len = len - (size_t)(dot2 + 1 - token);
-    if (h_len == 0 || p_len == 0)
-        return fail(claims, SR_JWT_EMALFORMED, "empty header or payload");
+    if (h_len == 0 || p_len == 0) return fail(claims, SR_JWT_EMALFORMED, "empty header or payload");
 
     size_t h_max = sr_b64url_decoded_max(h_len), s_max = sr_b64url_decoded_max(s_len);
     size_t p_max = sr_b64url_decoded_max(p_len);
@@ -425,12 +403,11 @@ int sr_jwt_verify(const sr_jwt_verifier *v, const char *token, size_t len, int64
     const char *detail = "ok";
     if (hn < 0 || pn < 0 || sn < 0) {
         rc = SR_JWT_EBASE64;
-        detail = hn < 0 ? "header is not base64url"
+        detail = hn < 0   ? "header is not base64url"
                  : pn < 0 ? "payload is not base64url"
                           : "signature is not base64url";
     }
-    if (rc == SR_JWT_OK)
-        rc = sr_jwt_check_header(v, header, (size_t)hn, &detail);
+    if (rc == SR_JWT_OK) rc = sr_jwt_check_header(v, header, (size_t)hn, &detail);
     if (rc == SR_JWT_OK)
         rc = verify_signature(v, token, (size_t)(dot2 - token), sig, (size_t)sn, &detail);
     free(scratch);
@@ -452,8 +429,7 @@ int sr_jwt_verify(const sr_jwt_verifier *v, const char *token, size_t len, int64
 }
 
 void sr_jwt_claims_free(sr_jwt_claims *claims) {
-    if (!claims)
-        return;
+    if (!claims) return;
     free(claims->payload);
     memset(claims, 0, sizeof *claims);
 }

@@ -74,13 +74,13 @@ typedef struct sr_jwt_config {
     const char *public_key_pem;
     size_t public_key_pem_len;
     const char *public_key_file;
-    unsigned leeway_s;       /* clock skew allowed on exp/nbf/iat, <= SR_JWT_MAX_LEEWAY */
-    const char *issuer;      /* NULL: iss not checked */
-    const char *audience;    /* NULL: a token carrying aud is refused (RFC 7519 4.1.3) */
-    int exp_optional;        /* 0 (default): a token without exp is refused */
+    unsigned leeway_s;         /* clock skew allowed on exp/nbf/iat, <= SR_JWT_MAX_LEEWAY */
+    const char *issuer;        /* NULL: iss not checked */
+    const char *audience;      /* NULL: a token carrying aud is refused (RFC 7519 4.1.3) */
+    int exp_optional;          /* 0 (default): a token without exp is refused */
     const char *rooms_claim;   /* subscribe grants; NULL: "rooms" */
     const char *publish_claim; /* publish grants; NULL: "publish" */
-    size_t max_token_len;    /* 0: SR_JWT_DEFAULT_MAX_TOKEN */
+    size_t max_token_len;      /* 0: SR_JWT_DEFAULT_MAX_TOKEN */
 } sr_jwt_config;
 
 typedef struct sr_jwt_verifier sr_jwt_verifier;
@@ -88,8 +88,7 @@ typedef struct sr_jwt_verifier sr_jwt_verifier;
 /* Makes a verifier. Returns SR_JWT_OK and *out, or SR_JWT_ECONFIG with a
  * sentence saying why in err (NUL-terminated, truncated to errcap; err may
  * be NULL), or SR_JWT_ENOMEM. */
-int sr_jwt_verifier_new(const sr_jwt_config *cfg, sr_jwt_verifier **out, char *err,
-                        size_t errcap);
+int sr_jwt_verifier_new(const sr_jwt_config *cfg, sr_jwt_verifier **out, char *err, size_t errcap);
 void sr_jwt_verifier_free(sr_jwt_verifier *v);
 
 sr_jwt_alg sr_jwt_verifier_alg(const sr_jwt_verifier *v);
@@ -105,7 +104,7 @@ typedef struct sr_jwt_claims {
     size_t payload_len;
     sr_json_value root;
     int has_exp;
-    double exp; /* NumericDate, may be fractional */
+    double exp;         /* NumericDate, may be fractional */
     const char *detail; /* static: which check failed (also set on success: "ok") */
 } sr_jwt_claims;
 

@@ -14,11 +14,11 @@ struct sr_jwt_verifier {
     sr_jwt_alg alg;
     unsigned char *secret; /* HS256 */
     size_t secret_len;
-    EVP_PKEY *pkey;        /* RS256 / ES256 */
-    size_t sig_len;        /* exact signature length the algorithm gives */
+    EVP_PKEY *pkey; /* RS256 / ES256 */
+    size_t sig_len; /* exact signature length the algorithm gives */
     unsigned leeway_s;
-    char *issuer;          /* NULL: not checked */
-    char *audience;        /* NULL: tokens with aud refused */
+    char *issuer;   /* NULL: not checked */
+    char *audience; /* NULL: tokens with aud refused */
     int exp_optional;
     char *rooms_claim;
     char *publish_claim;

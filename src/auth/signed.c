@@ -52,7 +52,8 @@ ssize_t sr_signed_open(const unsigned char key[SR_SIGNED_KEY_LEN], const char *t
     const char *dot = memchr(text, '.', len);
     if (!dot) return -1;
     size_t plen = (size_t)(dot - text), mlen = len - plen - 1;
-    if (mlen != sr_b64url_encoded_len(MAC_LEN) || sr_b64url_decoded_max(plen) > SR_SIGNED_MAX_PAYLOAD ||
+    if (mlen != sr_b64url_encoded_len(MAC_LEN) ||
+        sr_b64url_decoded_max(plen) > SR_SIGNED_MAX_PAYLOAD ||
         cap < sr_b64url_decoded_max(plen) + 1)
         return -1;
     unsigned char got[MAC_LEN + 2], want[MAC_LEN];

@@ -47,7 +47,7 @@ typedef struct ticket {
     unsigned char secret[SECRET_BYTES];
     uint64_t expires_ms;
     sr_grant_list rooms;
-    struct ticket *prev;  /* expiry list */
+    struct ticket *prev; /* expiry list */
     struct ticket *next;
 } ticket;
 
@@ -72,20 +72,18 @@ const char *sr_ticket_strerror(int code) {
     case SR_TICKET_EINVAL: return "invalid ticket request";
     case SR_TICKET_ENOMEM: return "out of memory";
     case SR_TICKET_ERATE: return "too many tickets asked for this subject: slow down";
-    case SR_TICKET_EQUOTA: return "too many live tickets for this subject: redeem or let some expire";
+    case SR_TICKET_EQUOTA:
+        return "too many live tickets for this subject: redeem or let some expire";
     case SR_TICKET_EFULL: return "the ticket store is full: try again later";
     default: return "unknown ticket error";
     }
 }
 
 sr_ticket_store *sr_ticket_store_new(size_t capacity) {
-    if (capacity == 0)
-        capacity = SR_TICKET_DEFAULT_CAPACITY;
-    if (capacity > SR_TICKET_MAX_CAPACITY)
-        capacity = SR_TICKET_MAX_CAPACITY;
+    if (capacity == 0) capacity = SR_TICKET_DEFAULT_CAPACITY;
+    if (capacity > SR_TICKET_MAX_CAPACITY) capacity = SR_TICKET_MAX_CAPACITY;
     sr_ticket_store *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     s->capacity = capacity;
     s->stats.capacity = capacity;
     s->limits.max_room_bytes = SR_TICKET_DEFAULT_ROOM_BYTES;
@@ -93,14 +91,12 @@ sr_ticket_store *sr_ticket_store_new(size_t capacity) {
 }
 
 void sr_ticket_store_set_limits(sr_ticket_store *s, const sr_ticket_limits *limits) {
-    if (!s || !limits)
-        return;
+    if (!s || !limits) return;
     s->limits = *limits;
-    if (!s->limits.max_room_bytes)
-        s->limits.max_room_bytes = SR_TICKET_DEFAULT_ROOM_BYTES;
+    if (!s->limits.max_room_bytes) s->limits.max_room_bytes = SR_TICKET_DEFAULT_ROOM_BYTES;
     if (s->limits.rate_per_s && !s->limits.burst)
         s->limits.burst = s->limits.rate_per_s > UINT32_MAX / 2 ? UINT32_MAX
-                                                                 : 2 * s->limits.rate_per_s;
+                                                                : 2 * s->limits.rate_per_s;
 }
 
 /* --- subjects ------------------------------------------------------------ */
@@ -119,11 +115,9 @@ static bool id_is(const void *item, const void *key) {
 static subject *subject_get(sr_ticket_store *s, uint64_t id, uint64_t now_ms) {
     uint64_t h = id_hash(id);
     subject *e = sr_table_find(&s->subjects, h, id_is, &id);
-    if (e)
-        return e;
+    if (e) return e;
     e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
+    if (!e) return NULL;
     e->id = id;
     e->milli = (uint64_t)s->limits.burst * 1000u;
     e->refilled_ms = now_ms;
@@ -143,8 +137,7 @@ static void subject_refill(const sr_ticket_store *s, subject *e, uint64_t now_ms
         uint64_t elapsed = now_ms - e->refilled_ms, need = full - e->milli;
         e->milli = elapsed > need / rate ? full : e->milli + elapsed * rate;
     }
-    if (e->milli > full)
-        e->milli = full;
+    if (e->milli > full) e->milli = full;
     e->refilled_ms = now_ms;
 }
 
@@ -152,10 +145,9 @@ static void subject_refill(const sr_ticket_store *s, subject *e, uint64_t now_ms
 static void subjects_sweep(sr_ticket_store *s, uint64_t now_ms) {
     size_t pos = 0;
     for (subject *e; (e = sr_table_next(&s->subjects, &pos));) {
-        if (e->live == 0 && s->limits.rate_per_s)
-            subject_refill(s, e, now_ms);
-        if (e->live == 0 && (!s->limits.rate_per_s ||
-                             e->milli >= (uint64_t)s->limits.burst * 1000u)) {
+        if (e->live == 0 && s->limits.rate_per_s) subject_refill(s, e, now_ms);
+        if (e->live == 0 &&
+            (!s->limits.rate_per_s || e->milli >= (uint64_t)s->limits.burst * 1000u)) {
             sr_table_remove_item(&s->subjects, id_hash(e->id), e);
             free(e);
         }
@@ -163,16 +155,14 @@ static void subjects_sweep(sr_ticket_store *s, uint64_t now_ms) {
 }
 
 static void ticket_destroy(ticket *t) {
-    if (t->subj)
-        t->subj->live--;
+    if (t->subj) t->subj->live--;
     OPENSSL_cleanse(t->secret, sizeof t->secret);
     sr_grant_list_free(&t->rooms);
     free(t);
 }
 
 void sr_ticket_store_free(sr_ticket_store *s) {
-    if (!s)
-        return;
+    if (!s) return;
     ticket *t = s->head;
     while (t) {
         ticket *next = t->next;
@@ -180,8 +170,7 @@ void sr_ticket_store_free(sr_ticket_store *s) {
         t = next;
     }
     size_t pos = 0;
-    for (subject *e; (e = sr_table_next(&s->subjects, &pos));)
-        free(e);
+    for (subject *e; (e = sr_table_next(&s->subjects, &pos));) free(e);
     sr_table_free(&s->subjects);
     sr_table_free(&s->tickets);
     free(s);
@@ -194,14 +183,10 @@ static ticket *find(const sr_ticket_store *s, uint64_t id) {
 /* Unlinks t from both structures (does not free it). */
 static void unlink_ticket(sr_ticket_store *s, ticket *t) {
     sr_table_remove_item(&s->tickets, id_hash(t->id), t);
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        s->head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        s->tail = t->prev;
+    if (t->prev) t->prev->next = t->next;
+    else s->head = t->next;
+    if (t->next) t->next->prev = t->prev;
+    else s->tail = t->prev;
     s->live--;
     s->room_bytes -= t->room_bytes;
 }
@@ -209,21 +194,15 @@ static void unlink_ticket(sr_ticket_store *s, ticket *t) {
 /* Links t into the hash table and, by expiry, into the list; -1 (and
  * nothing linked) when the table cannot grow. */
 static int link_ticket(sr_ticket_store *s, ticket *t) {
-    if (sr_table_insert(&s->tickets, id_hash(t->id), t) != 0)
-        return -1;
+    if (sr_table_insert(&s->tickets, id_hash(t->id), t) != 0) return -1;
     ticket *after = s->tail;
-    while (after && after->expires_ms > t->expires_ms)
-        after = after->prev;
+    while (after && after->expires_ms > t->expires_ms) after = after->prev;
     t->prev = after;
     t->next = after ? after->next : s->head;
-    if (t->next)
-        t->next->prev = t;
-    else
-        s->tail = t;
-    if (after)
-        after->next = t;
-    else
-        s->head = t;
+    if (t->next) t->next->prev = t;
+    else s->tail = t;
+    if (after) after->next = t;
+    else s->head = t;
     s->live++;
     s->room_bytes += t->room_bytes;
     return 0;
@@ -238,15 +217,13 @@ static size_t sweep_expired(sr_ticket_store *s, uint64_t now_ms) {
         ticket_destroy(t);
         n++;
     }
-    if (s)
-        s->stats.expired += n;
+    if (s) s->stats.expired += n;
     return n;
 }
 
 size_t sr_ticket_sweep(sr_ticket_store *s, uint64_t now_ms) {
     size_t n = sweep_expired(s, now_ms);
-    if (s)
-        subjects_sweep(s, now_ms);
+    if (s) subjects_sweep(s, now_ms);
     return n;
 }
 
@@ -259,8 +236,7 @@ static uint64_t id_of(const unsigned char *raw) {
 /* Bytes a ticket's room list pins: the names and their slots. */
 static size_t rooms_bytes(const sr_grant_list *rooms) {
     size_t n = rooms->n * sizeof(sr_grant);
-    for (size_t i = 0; i < rooms->n; i++)
-        n += rooms->items[i].len + 1;
+    for (size_t i = 0; i < rooms->n; i++) n += rooms->items[i].len + 1;
     return n;
 }
 
@@ -288,22 +264,17 @@ int sr_ticket_issue(sr_ticket_store *s, uint64_t subject_id, const sr_grant_list
                     uint64_t ttl_ms, uint64_t now_ms, char out[SR_TICKET_LEN + 1]) {
     if (!s || !rooms || rooms->n == 0 || !out || ttl_ms > SR_TICKET_MAX_TTL_MS)
         return SR_TICKET_EINVAL;
-    if (ttl_ms == 0)
-        ttl_ms = SR_TICKET_DEFAULT_TTL_MS;
-    if (now_ms > UINT64_MAX - ttl_ms)
-        return SR_TICKET_EINVAL;
+    if (ttl_ms == 0) ttl_ms = SR_TICKET_DEFAULT_TTL_MS;
+    if (now_ms > UINT64_MAX - ttl_ms) return SR_TICKET_EINVAL;
     sweep_expired(s, now_ms); /* subjects wait for sr_ticket_sweep: it walks them all */
     subject *e = subject_get(s, subject_id, now_ms);
-    if (!e)
-        return SR_TICKET_ENOMEM;
+    if (!e) return SR_TICKET_ENOMEM;
     size_t bytes = rooms_bytes(rooms);
     int refused = issue_refusal(s, e, bytes, now_ms);
-    if (refused)
-        return refused;
+    if (refused) return refused;
 
     ticket *t = calloc(1, sizeof *t);
-    if (!t)
-        return SR_TICKET_ENOMEM;
+    if (!t) return SR_TICKET_ENOMEM;
     sr_grant_list_init(&t->rooms);
     if (sr_grant_list_copy(&t->rooms, rooms) < 0) {
         ticket_destroy(t);
@@ -331,17 +302,14 @@ int sr_ticket_issue(sr_ticket_store *s, uint64_t subject_id, const sr_grant_list
     }
     t->subj = e;
     e->live++;
-    if (s->limits.rate_per_s)
-        e->milli -= 1000u;
+    if (s->limits.rate_per_s) e->milli -= 1000u;
     s->stats.issued++;
     return SR_TICKET_OK;
 }
 
-int sr_ticket_redeem(sr_ticket_store *s, const char *text, size_t len,
-                     const char *const *rooms, const size_t *lens, size_t n, uint64_t now_ms,
-                     sr_grant_list *granted) {
-    if (!s)
-        return SR_TICKET_EUNKNOWN;
+int sr_ticket_redeem(sr_ticket_store *s, const char *text, size_t len, const char *const *rooms,
+                     const size_t *lens, size_t n, uint64_t now_ms, sr_grant_list *granted) {
+    if (!s) return SR_TICKET_EUNKNOWN;
     unsigned char raw[RAW_BYTES];
     ticket *t = NULL;
     if (text && len == SR_TICKET_LEN &&
@@ -376,11 +344,9 @@ int sr_ticket_redeem(sr_ticket_store *s, const char *text, size_t len,
 }
 
 void sr_ticket_stats_get(const sr_ticket_store *s, sr_ticket_stats *out) {
-    if (!out)
-        return;
+    if (!out) return;
     memset(out, 0, sizeof *out);
-    if (!s)
-        return;
+    if (!s) return;
     *out = s->stats;
     out->live = s->live;
     out->subjects = s->subjects.len;

@@ -34,7 +34,7 @@
 
 #include "auth/grants.h"
 
-#define SR_TICKET_LEN 32u                     /* characters, without NUL */
+#define SR_TICKET_LEN 32u /* characters, without NUL */
 #define SR_TICKET_DEFAULT_TTL_MS 30000u
 #define SR_TICKET_MAX_TTL_MS (3600u * 1000u)
 #define SR_TICKET_DEFAULT_CAPACITY 10000u
@@ -63,15 +63,15 @@ typedef struct sr_ticket_limits {
 
 typedef struct sr_ticket_stats {
     uint64_t issued;
-    uint64_t redeemed; /* successful redemptions */
-    uint64_t expired;  /* swept, or presented after their TTL */
-    uint64_t refused;  /* redemptions refused: unknown, expired or wrong rooms */
+    uint64_t redeemed;       /* successful redemptions */
+    uint64_t expired;        /* swept, or presented after their TTL */
+    uint64_t refused;        /* redemptions refused: unknown, expired or wrong rooms */
     uint64_t rate_limited;   /* issues refused: SR_TICKET_ERATE */
     uint64_t subject_capped; /* issues refused: SR_TICKET_EQUOTA */
     uint64_t full;           /* issues refused: SR_TICKET_EFULL */
-    size_t subjects;   /* subjects tracked now */
-    size_t room_bytes; /* room text pinned by live tickets */
-    size_t live;       /* tickets held now */
+    size_t subjects;         /* subjects tracked now */
+    size_t room_bytes;       /* room text pinned by live tickets */
+    size_t live;             /* tickets held now */
     size_t capacity;
 } sr_ticket_stats;
 
@@ -101,9 +101,8 @@ int sr_ticket_issue(sr_ticket_store *s, uint64_t subject, const sr_grant_list *r
  * initialised with sr_grant_list_init; what it held is freed), the bound
  * list is moved into *granted, for later joins; free it with
  * sr_grant_list_free. */
-int sr_ticket_redeem(sr_ticket_store *s, const char *ticket, size_t len,
-                     const char *const *rooms, const size_t *lens, size_t n, uint64_t now_ms,
-                     sr_grant_list *granted);
+int sr_ticket_redeem(sr_ticket_store *s, const char *ticket, size_t len, const char *const *rooms,
+                     const size_t *lens, size_t n, uint64_t now_ms, sr_grant_list *granted);
 
 /* Drops every ticket expired at now_ms (returns how many), and the
  * subjects that hold no ticket and whose bucket is full again. */

@@ -72,8 +72,7 @@ uint64_t sr_siphash13(const void *s, size_t len, const uint8_t key[16]) {
     /* The last block: the remaining 0..7 bytes, and the length's low byte
      * in the top byte. */
     uint64_t b = (uint64_t)len << 56;
-    if (len & 7)
-        in += full;
+    if (len & 7) in += full;
     switch (len & 7) {
     case 7: b |= (uint64_t)in[6] << 48; /* fall through */
     case 6: b |= (uint64_t)in[5] << 40; /* fall through */
@@ -101,12 +100,10 @@ static int urandom_read(uint8_t *p, size_t n) {
     do {
         fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     } while (fd < 0 && errno == EINTR);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     while (n > 0) {
         ssize_t got = read(fd, p, n);
-        if (got < 0 && errno == EINTR)
-            continue;
+        if (got < 0 && errno == EINTR) continue;
         if (got <= 0) {
             close(fd);
             return -1;
@@ -120,17 +117,14 @@ static int urandom_read(uint8_t *p, size_t n) {
 
 int sr_random_bytes(void *buf, size_t n) {
     uint8_t *p = buf;
-    if (n > 0 && p == NULL)
-        return -1;
+    if (n > 0 && p == NULL) return -1;
     while (n > 0) {
         /* getrandom returns at most 32 MiB per call, and may be cut short
          * by a signal; loop until everything is filled. */
         ssize_t got = getrandom(p, n, 0);
         if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == ENOSYS)
-                return urandom_read(p, n);
+            if (errno == EINTR) continue;
+            if (errno == ENOSYS) return urandom_read(p, n);
             return -1;
         }
         p += got;
@@ -143,8 +137,7 @@ static pthread_once_t process_key_once = PTHREAD_ONCE_INIT;
 static uint8_t process_key[16];
 
 static void process_key_init(void) {
-    if (sr_random_bytes(process_key, sizeof process_key) == 0)
-        return;
+    if (sr_random_bytes(process_key, sizeof process_key) == 0) return;
     /* No kernel randomness at all (seccomp, no /dev): a key from the clock,
      * the pid and an address (ASLR) is guessable but still better than a
      * fixed one, and hashing must not fail. */

@@ -38,9 +38,8 @@ bool sr_ip_is_v4(const sr_ip *ip) {
 
 const char *sr_ip_format(const sr_ip *ip, char *out, size_t cap) {
     if (!cap) return out;
-    const char *ok = sr_ip_is_v4(ip)
-                         ? inet_ntop(AF_INET, ip->b + 12, out, (socklen_t)cap)
-                         : inet_ntop(AF_INET6, ip->b, out, (socklen_t)cap);
+    const char *ok = sr_ip_is_v4(ip) ? inet_ntop(AF_INET, ip->b + 12, out, (socklen_t)cap)
+                                     : inet_ntop(AF_INET6, ip->b, out, (socklen_t)cap);
     if (!ok) out[0] = '\0';
     return out;
 }
@@ -178,7 +177,8 @@ static void split_forwarded(hop_ring *r, const char *v, size_t len) {
         for (;;) { /* the pairs of one element */
             while (i < len && ows(v[i])) i++;
             size_t name = i;
-            while (i < len && v[i] != '=' && v[i] != ';' && v[i] != ',' && !ows(v[i]) && v[i] != '"')
+            while (i < len && v[i] != '=' && v[i] != ';' && v[i] != ',' && !ows(v[i]) &&
+                   v[i] != '"')
                 i++;
             size_t name_len = i - name;
             if (name_len == 0 && (i >= len || v[i] == ',')) break; /* empty element or pair */

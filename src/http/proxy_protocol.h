@@ -19,12 +19,12 @@
 #define SR_PROXY_V1_MAX_BYTES 107
 
 typedef struct sr_proxy_header {
-    int version;       /* 1 or 2 */
-    int has_addr;      /* 1: src/dst are the client's TCP connection (IPv4 or
-                          IPv6); 0: a v2 LOCAL command (the balancer's own
-                          health check), v1 UNKNOWN, or a v2 family or
-                          transport other than TCP: the connection's own
-                          peer stands */
+    int version;  /* 1 or 2 */
+    int has_addr; /* 1: src/dst are the client's TCP connection (IPv4 or
+                     IPv6); 0: a v2 LOCAL command (the balancer's own
+                     health check), v1 UNKNOWN, or a v2 family or
+                     transport other than TCP: the connection's own
+                     peer stands */
     sr_ip src, dst;
     uint16_t src_port, dst_port;
 } sr_proxy_header;

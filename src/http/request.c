@@ -89,7 +89,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
      * they are not kept (nothing here uses trailers) */
     if (r->headers_done) return 0;
     for (size_t i = 0; i < len; i++)
-        if (!is_tchar((unsigned char)at[i])) return fail(r, 400, "invalid character in a header name");
+        if (!is_tchar((unsigned char)at[i]))
+            return fail(r, 400, "invalid character in a header name");
     if (r->n_headers == 0 || r->in_value) {
         if (r->n_headers >= r->limits.max_headers) return fail(r, 431, "too many header lines");
         if (r->n_headers == r->cap_headers) {

@@ -34,8 +34,8 @@ typedef enum sr_http_state {
 typedef struct sr_http_limits {
     size_t max_header_bytes; /* request line + headers */
     size_t max_body_bytes;
-    size_t max_headers;      /* number of header lines */
-    int require_host;        /* HTTP/1.1 without Host: 400 (RFC 9112 3.2) */
+    size_t max_headers; /* number of header lines */
+    int require_host;   /* HTTP/1.1 without Host: 400 (RFC 9112 3.2) */
 } sr_http_limits;
 
 typedef struct sr_http_kv {
@@ -49,17 +49,19 @@ typedef struct sr_http_request {
     http_parser parser;
     sr_http_limits limits;
     sr_http_state state;
-    int status;            /* with SR_HTTP_ERROR: 400, 413, 414, 431 */
-    const char *error;     /* with SR_HTTP_ERROR: a static message */
+    int status;        /* with SR_HTTP_ERROR: 400, 413, 414, 431 */
+    const char *error; /* with SR_HTTP_ERROR: a static message */
 
     /* head arena: url, then header names and values, each NUL-terminated;
      * offsets, because the arena may move while it grows */
     char *head;
     size_t head_len, head_cap;
     size_t url_off, url_len;
-    struct { size_t name_off, name_len, value_off, value_len; } *hdr_offs;
+    struct {
+        size_t name_off, name_len, value_off, value_len;
+    } * hdr_offs;
     size_t n_headers, cap_headers;
-    int in_value;          /* last header callback was a value */
+    int in_value; /* last header callback was a value */
 
     char *body;
     size_t body_len, body_cap;
@@ -68,17 +70,17 @@ typedef struct sr_http_request {
     unsigned expect_continue : 1; /* client sent Expect: 100-continue */
     unsigned continue_sent : 1;   /* the caller answered it */
     unsigned keep_alive : 1;
-    unsigned head_scanned : 1;    /* the scan for bare LFs reached the blank line */
+    unsigned head_scanned : 1; /* the scan for bare LFs reached the blank line */
     unsigned head_line_started : 1;
-    unsigned head_any_line : 1;   /* a non-empty line was seen (leading CRLFs skipped) */
-    unsigned char head_prev;      /* last byte the scan saw */
+    unsigned head_any_line : 1; /* a non-empty line was seen (leading CRLFs skipped) */
+    unsigned char head_prev;    /* last byte the scan saw */
 
     /* filled when the request is complete */
-    int method;            /* enum http_method */
-    const char *path;      /* NUL-terminated, not decoded */
+    int method;       /* enum http_method */
+    const char *path; /* NUL-terminated, not decoded */
     size_t path_len;
-    sr_http_kv *headers;   /* n_headers entries */
-    sr_http_kv *query;     /* decoded ?name=value pairs */
+    sr_http_kv *headers; /* n_headers entries */
+    sr_http_kv *query;   /* decoded ?name=value pairs */
     size_t n_query;
     char *query_buf;
 } sr_http_request;

@@ -19,16 +19,18 @@
 #include <nghttp2/nghttp2.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <sys/types.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 #include "sserooms.h"
 
 #define ARENA_BYTES 16384
 
-typedef struct h2_field { size_t name_off, name_len, value_off, value_len; } h2_field;
+typedef struct h2_field {
+    size_t name_off, name_len, value_off, value_len;
+} h2_field;
 
 typedef struct h2_stream {
     struct h2_stream *prev, *next; /* every stream of the session */
@@ -46,12 +48,12 @@ typedef struct h2_stream {
     sr_frame **q;
     uint32_t q_head, q_len, q_cap, q_off;
     size_t q_bytes;
-    uint8_t delivered : 1; /* the request went to on_request */
-    uint8_t answered : 1;  /* HEADERS submitted */
-    uint8_t more : 1;      /* a body follows the HEADERS */
-    uint8_t ended : 1;     /* sr_h2_end: END_STREAM after the queue */
-    uint8_t deferred : 1;  /* nghttp2 waits for data (ERR_DEFERRED) */
-    uint8_t reset_here : 1;/* sr_h2_reset: its RST_STREAM is not the peer's fault */
+    uint8_t delivered : 1;  /* the request went to on_request */
+    uint8_t answered : 1;   /* HEADERS submitted */
+    uint8_t more : 1;       /* a body follows the HEADERS */
+    uint8_t ended : 1;      /* sr_h2_end: END_STREAM after the queue */
+    uint8_t deferred : 1;   /* nghttp2 waits for data (ERR_DEFERRED) */
+    uint8_t reset_here : 1; /* sr_h2_reset: its RST_STREAM is not the peer's fault */
 } h2_stream;
 
 struct sr_h2 {
@@ -64,10 +66,10 @@ struct sr_h2 {
     sr_h2_seg *segs;
     size_t seg_head, seg_len, seg_cap;
     size_t out_bytes;
-    sr_frame *arena;       /* the current control-bytes arena (our reference) */
+    sr_frame *arena; /* the current control-bytes arena (our reference) */
     uint32_t arena_used;
     sr_h2_stats stats;
-    int failed;            /* out of memory while producing */
+    int failed; /* out of memory while producing */
     char error[96];
     char last_invalid[64]; /* why the last invalid frame was invalid */
 };
@@ -411,7 +413,8 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
         h->stats.violations++;
         if (!h->error[0])
             snprintf(h->error, sizeof(h->error), "%s",
-                     h->last_invalid[0] ? h->last_invalid : nghttp2_http2_strerror(frame->goaway.error_code));
+                     h->last_invalid[0] ? h->last_invalid
+                                        : nghttp2_http2_strerror(frame->goaway.error_code));
     } else if (frame->hd.type == NGHTTP2_RST_STREAM) {
         h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
         if (!st || !st->reset_here) h->stats.violations++;
@@ -457,11 +460,11 @@ sr_h2 *sr_h2_new(const sr_h2_config *cfg, const sr_h2_callbacks *cb, void *ud) {
     }
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg->max_streams},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)(cfg->max_header_bytes > UINT32_MAX
-                                                                ? UINT32_MAX
-                                                                : cfg->max_header_bytes)},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+         (uint32_t)(cfg->max_header_bytes > UINT32_MAX ? UINT32_MAX : cfg->max_header_bytes)},
     };
-    if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0) {
+    if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) !=
+        0) {
         sr_h2_free(h);
         return NULL;
     }
@@ -617,7 +620,7 @@ int sr_h2_respond_http1(sr_h2 *h, int32_t id, const char *head, size_t len, int 
         while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
         char *value = copy + (v - head);
         memcpy(value, v, (size_t)(vend - v));
-        name[name_len] = '\0'; /* the colon's place */
+        name[name_len] = '\0';  /* the colon's place */
         value[vend - v] = '\0'; /* a CR, LF or blank at the latest */
         kv[n++] = (sr_h2_kv){name, name_len, value, (size_t)(vend - v)};
         p = eol + 1;
@@ -675,7 +678,7 @@ int sr_h2_reset(sr_h2 *h, int32_t id, uint32_t error) {
     if (!st) return SR_ESTATE;
     st->reset_here = 1;
     return nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, id, error) == 0 ? SR_OK
-                                                                                   : SR_ENOMEM;
+                                                                                    : SR_ENOMEM;
 }
 
 size_t sr_h2_queued(const sr_h2 *h, int32_t id) {

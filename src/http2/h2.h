@@ -52,8 +52,8 @@ typedef struct sr_h2_kv {
 /* A complete request, valid during the on_request callback only. */
 typedef struct sr_h2_request {
     int32_t stream_id;
-    int error_status;      /* 0, or 431 (header block too big), 413 (body too big) */
-    const char *method;    /* the pseudo-header fields, "" when absent */
+    int error_status;   /* 0, or 431 (header block too big), 413 (body too big) */
+    const char *method; /* the pseudo-header fields, "" when absent */
     const char *scheme;
     const char *authority;
     const char *path;
@@ -94,9 +94,9 @@ typedef struct sr_h2_seg {
 } sr_h2_seg;
 
 typedef struct sr_h2_stats {
-    uint64_t violations;  /* protocol errors of the peer (stream or connection) */
-    uint64_t slow_streams;/* sends refused with SR_EQUEUE */
-    uint64_t requests;    /* complete requests delivered */
+    uint64_t violations;   /* protocol errors of the peer (stream or connection) */
+    uint64_t slow_streams; /* sends refused with SR_EQUEUE */
+    uint64_t requests;     /* complete requests delivered */
 } sr_h2_stats;
 
 /* A server session; its SETTINGS are the first output. NULL when out of

@@ -32,12 +32,11 @@ enum { C_PLAIN = 0, C_QUOTE, C_BACKSLASH, C_CONTROL, C_HIGH };
 /* Byte classes inside a string body. */
 static const unsigned char string_class[256] = {
     /* raw control characters are not allowed in JSON strings */
-    X8(C_CONTROL), X8(C_CONTROL), X8(C_CONTROL), X8(C_CONTROL),
-    ['"'] = C_QUOTE,
-    ['\\'] = C_BACKSLASH,
-    [0x80] = X8(C_HIGH), X8(C_HIGH), X8(C_HIGH), X8(C_HIGH), X8(C_HIGH), X8(C_HIGH),
-    X8(C_HIGH), X8(C_HIGH), X8(C_HIGH), X8(C_HIGH), X8(C_HIGH), X8(C_HIGH),
-    X8(C_HIGH), X8(C_HIGH), X8(C_HIGH), X8(C_HIGH),
+    X8(C_CONTROL),        X8(C_CONTROL),       X8(C_CONTROL), X8(C_CONTROL), ['"'] = C_QUOTE,
+    ['\\'] = C_BACKSLASH, [0x80] = X8(C_HIGH), X8(C_HIGH),    X8(C_HIGH),    X8(C_HIGH),
+    X8(C_HIGH),           X8(C_HIGH),          X8(C_HIGH),    X8(C_HIGH),    X8(C_HIGH),
+    X8(C_HIGH),           X8(C_HIGH),          X8(C_HIGH),    X8(C_HIGH),    X8(C_HIGH),
+    X8(C_HIGH),           X8(C_HIGH),
 };
 #undef X8
 
@@ -88,8 +87,7 @@ static const unsigned char *scan_string(const unsigned char *p, const unsigned c
             return NULL;
         }
         switch (string_class[*p]) {
-        case C_QUOTE:
-            return p + 1;
+        case C_QUOTE: return p + 1;
         case C_BACKSLASH:
             if (end - p < 2) {
                 *at = open;
@@ -97,9 +95,14 @@ static const unsigned char *scan_string(const unsigned char *p, const unsigned c
                 return NULL;
             }
             switch (p[1]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-                p += 2;
-                break;
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't': p += 2; break;
             case 'u':
                 for (int i = 2; i < 6; i++) {
                     if (end - p <= i) {
@@ -248,8 +251,17 @@ value: /* p < end, not whitespace */
         p = scan_string(p, end, &fl, &at, &msg);
         if (!p) goto fail;
         goto after_value;
-    case '-': case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7':
-    case '8': case '9':
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
         p = scan_number(p, end, &at);
         if (!p) {
             msg = at == end ? "unexpected end of input" : "bad number";
@@ -329,12 +341,12 @@ done : {
     free(ks.heap);
     if (out) {
         static const sr_json_type type_of_first[256] = {
-            ['{'] = SR_JSON_OBJECT, ['['] = SR_JSON_ARRAY, ['"'] = SR_JSON_STRING,
+            ['{'] = SR_JSON_OBJECT, ['['] = SR_JSON_ARRAY,  ['"'] = SR_JSON_STRING,
             ['-'] = SR_JSON_NUMBER, ['0'] = SR_JSON_NUMBER, ['1'] = SR_JSON_NUMBER,
             ['2'] = SR_JSON_NUMBER, ['3'] = SR_JSON_NUMBER, ['4'] = SR_JSON_NUMBER,
             ['5'] = SR_JSON_NUMBER, ['6'] = SR_JSON_NUMBER, ['7'] = SR_JSON_NUMBER,
             ['8'] = SR_JSON_NUMBER, ['9'] = SR_JSON_NUMBER, ['t'] = SR_JSON_TRUE,
-            ['f'] = SR_JSON_FALSE, ['n'] = SR_JSON_NULL,
+            ['f'] = SR_JSON_FALSE,  ['n'] = SR_JSON_NULL,
         };
         out->type = type_of_first[*start];
         out->p = (const char *)start;

@@ -45,8 +45,7 @@ static bytes skip_string(bytes p, bytes end) {
 /* p < end is at the first byte of a value; returns the byte after it. */
 static bytes skip_value(bytes p, bytes end) {
     switch (*p) {
-    case '"':
-        return skip_string(p, end);
+    case '"': return skip_string(p, end);
     case '{':
     case '[': {
         size_t depth = 0;
@@ -240,8 +239,7 @@ static size_t decode_char(bytes *pp, bytes end, unsigned char o[4], unsigned *fl
         if (cp < 0x20) *flags |= SR_JSON_S_CONTROL;
         return put_utf8(o, cp);
     }
-    default:
-        return 0;
+    default: return 0;
     }
     if (simple < 0x20) *flags |= SR_JSON_S_CONTROL;
     o[0] = (unsigned char)simple;

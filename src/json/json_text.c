@@ -2,8 +2,8 @@
 /*
  * json_text.c: producing text: sr_json_quote (JSON.stringify's string
  * escaping), sr_json_quote_inert (the same, with C1 controls and bidi
- * controls escaped too, for text the server echoes back) and sr_json_utf8_repair (Node's UTF-8 decoding, invalid
- * sequences replaced by U+FFFD).
+ * controls escaped too, for text the server echoes back) and sr_json_utf8_repair (Node's UTF-8
+ * decoding, invalid sequences replaced by U+FFFD).
  *
  * Both walk the input once to measure and once to write, with the shared
  * maximal-subpart classifier (json_utf8.h), so the repaired text and a
@@ -69,7 +69,9 @@ static size_t quote_pass(const unsigned char *p, const unsigned char *end, unsig
                 }
                 n += 2;
             } else {
-                if (out) memcpy(out + n, (const char[]){'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]}, 6);
+                if (out)
+                    memcpy(out + n, (const char[]){'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]},
+                           6);
                 n += 6;
             }
             p++;
@@ -78,8 +80,10 @@ static size_t quote_pass(const unsigned char *p, const unsigned char *end, unsig
             unsigned cp = len && inert ? deceptive_cp(p, len) : 0;
             if (cp) {
                 if (out)
-                    memcpy(out + n, (const char[]){'\\', 'u', hex[cp >> 12], hex[(cp >> 8) & 15],
-                                                   hex[(cp >> 4) & 15], hex[cp & 15]}, 6);
+                    memcpy(out + n,
+                           (const char[]){'\\', 'u', hex[cp >> 12], hex[(cp >> 8) & 15],
+                                          hex[(cp >> 4) & 15], hex[cp & 15]},
+                           6);
                 n += 6;
                 p += len;
             } else if (len) {

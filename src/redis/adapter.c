@@ -45,15 +45,14 @@
 #include "common/abi.h"
 #include "common/buf.h"
 #include "common/hash.h"
-#include "json/json.h"
 #include "redis/adapter_int.h"
-#include "tls/tls.h"
 #include "redis/canary.h"
 #include "redis/cluster.h"
-#include "redis/presence.h"
 #include "redis/envelope.h"
 #include "redis/history.h"
-
+#include "redis/presence.h"
+#include "tls/tls.h"
+#include "json/json.h"
 
 /* ------------------------------------------------------------ options */
 
@@ -81,13 +80,14 @@ static void make_uuid_v4(char out[37]) {
     unsigned char b[16];
     if (sr_random_bytes(b, sizeof b) != 0) {
         uint64_t t = uv_hrtime() ^ (uint64_t)(uintptr_t)out;
-        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)(i * 37);
+        for (size_t i = 0; i < sizeof b; i++)
+            b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)(i * 37);
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 /* ------------------------------------------------------------ payloads */
@@ -208,8 +208,8 @@ int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size
         for (size_t i = 0; i < n_rooms; i++) {
             char stack[512];
             size_t clen = 0;
-            char *ch =
-                sr_redis_adapter_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack, &clen);
+            char *ch = sr_redis_adapter_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack,
+                                                &clen);
             if (!ch || sr_rcluster_publish(a->cluster, ch, clen, &held, body, body_len) != 0) {
                 a->n.publish_failures++;
                 failed = 1;
@@ -232,8 +232,8 @@ int sr_redis_adapter_publish(sr_redis_adapter *a, const char *const *rooms, size
     for (size_t i = 0; i < n_rooms; i++) {
         char stack[512];
         size_t clen = 0;
-        char *ch =
-            sr_redis_adapter_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack, &clen);
+        char *ch = sr_redis_adapter_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack,
+                                            &clen);
         int rc = SR_ENOMEM;
         if (ch && up && a->ob_len == 0) {
             rc = send_publish(a, ch, clen, body, body_len);
@@ -259,10 +259,10 @@ typedef struct acked_call {
     sr_redis_adapter *a;
     sr_sequence_fn done;
     void *ud;
-    size_t pending;  /* PUBLISHes sent, reply not back yet */
-    size_t failed;   /* rooms not published */
-    size_t queued;   /* rooms held in the outbox */
-    char why[160];   /* the first failure */
+    size_t pending; /* PUBLISHes sent, reply not back yet */
+    size_t failed;  /* rooms not published */
+    size_t queued;  /* rooms held in the outbox */
+    char why[160];  /* the first failure */
 } acked_call;
 
 static int acked_status(acked_call *call) {
@@ -364,7 +364,8 @@ static void park_drain(sr_redis_adapter *a) {
         for (size_t i = 0; i < p->n; i++) {
             const char *argv[3] = {"PUBLISH", p->channels[i], p->body->data};
             size_t lens[3] = {7, p->lens[i], p->body->len};
-            int rc = sr_rconn_command(a->pub, 3, argv, lens, p->call ? on_acked_reply : on_publish_reply,
+            int rc = sr_rconn_command(a->pub, 3, argv, lens,
+                                      p->call ? on_acked_reply : on_publish_reply,
                                       p->call ? (void *)p->call : (void *)a);
             if (rc == 0 && p->call) p->call->pending++;
             if (rc != 0) {
@@ -451,8 +452,8 @@ int sr_redis_adapter_publish_acked(sr_redis_adapter *a, const char *const *rooms
     for (size_t i = 0; i < n_rooms; i++) {
         char stack[512];
         size_t clen = 0;
-        char *ch =
-            sr_redis_adapter_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack, &clen);
+        char *ch = sr_redis_adapter_channel(a, rooms[i], strlen(rooms[i]), stack, sizeof stack,
+                                            &clen);
         int rc = SR_ENOMEM;
         const char *fail = "out of memory";
         if (ch && up && a->ob_len == 0) {
@@ -460,8 +461,9 @@ int sr_redis_adapter_publish_acked(sr_redis_adapter *a, const char *const *rooms
             size_t lens[3] = {7, clen, body_len};
             rc = sr_rconn_command(a->pub, 3, argv, lens, on_acked_reply, call);
             if (rc == 0) call->pending++;
-            else if (rc == SR_EQUEUE) fail = "the redis publisher's output is full (redis is not "
-                                             "reading fast enough)";
+            else if (rc == SR_EQUEUE)
+                fail = "the redis publisher's output is full (redis is not "
+                       "reading fast enough)";
         } else if (ch && a->outbox_max > 0) {
             if (!held) held = payload_new(body, body_len);
             rc = held ? outbox_put(a, ch, clen, held) : SR_ENOMEM;
@@ -518,7 +520,8 @@ int sr_redis_adapter_on_message(sr_redis_adapter *a, const redisReply *channel,
         a->n.bad_fields++;
         return 0;
     }
-    if ((size_t)channel->len < a->prefix_len || memcmp(channel->str, a->prefix, a->prefix_len) != 0) {
+    if ((size_t)channel->len < a->prefix_len ||
+        memcmp(channel->str, a->prefix, a->prefix_len) != 0) {
         a->n.foreign_channel++;
         return 0;
     }
@@ -549,8 +552,8 @@ int sr_redis_adapter_on_message(sr_redis_adapter *a, const redisReply *channel,
     } else if (!a->closed) {
         a->n.delivered++;
         a->delivering++;
-        a->deliver(a->deliver_ud, channel->str + a->prefix_len, (size_t)channel->len - a->prefix_len,
-                   &env.msg, env.dedup);
+        a->deliver(a->deliver_ud, channel->str + a->prefix_len,
+                   (size_t)channel->len - a->prefix_len, &env.msg, env.dedup);
         a->delivering--;
     }
     sr_envelope_release(&env);
@@ -629,7 +632,6 @@ static void on_sub_down(void *ud, sr_rconn *c, const char *err) {
     sr_redis_transition_down(a, c, err);
 }
 
-
 static void on_pub_up(void *ud, sr_rconn *c) {
     sr_redis_adapter *a = ud;
     if (sr_rconn_up_count(c) > 1) a->n.reconnects++;
@@ -667,7 +669,8 @@ int sr_redis_adapter_new(sr_redis_adapter **out, uv_loop_t *loop, const sr_redis
     if (!deliver || !loop) return SR_EINVAL;
     sr_redis_adapter *a = calloc(1, sizeof *a);
     if (!a) return SR_ENOMEM;
-    int rc = sr_redis_url_parse(opts->url ? opts->url : "redis://127.0.0.1:6379", &a->url, err, errcap);
+    int rc = sr_redis_url_parse(opts->url ? opts->url : "redis://127.0.0.1:6379", &a->url, err,
+                                errcap);
     if (rc) {
         free(a);
         return rc;
@@ -786,7 +789,7 @@ static void free_adapter(sr_redis_adapter *a) {
 void sr_redis_adapter_close(sr_redis_adapter *a) {
     if (!a || a->free_later) return;
     a->closed = 1;
-    sr_redis_history_on_pub(a, 0); /* fetches waiting for the publisher fail */
+    sr_redis_history_on_pub(a, 0);   /* fetches waiting for the publisher fail */
     sr_rpresence_close(a->presence); /* before the publisher fails its EVALs */
     park_flush_down(a, "the redis adapter closed before the publish could be sent");
     if (a->pub) sr_rconn_close(a->pub);
@@ -824,12 +827,10 @@ int sr_redis_adapter_health(sr_redis_adapter *a, char *reason, size_t cap) {
     if (!reason || !cap) return 1;
     const char *err = sr_rconn_last_error(down);
     int64_t retry = sr_rconn_retry_in_ms(down);
-    if (!*err)
-        snprintf(reason, cap, "redis connecting to %s", sr_rconn_where(down));
+    if (!*err) snprintf(reason, cap, "redis connecting to %s", sr_rconn_where(down));
     else if (retry >= 0)
         snprintf(reason, cap, "redis unreachable: %s (retry in %lld ms)", err, (long long)retry);
-    else
-        snprintf(reason, cap, "redis unreachable: %s (reconnecting)", err);
+    else snprintf(reason, cap, "redis unreachable: %s (reconnecting)", err);
     return 1;
 }
 
@@ -863,8 +864,9 @@ size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap) {
     /* listed once the canary matters (a probe late by more than an
      * interval, or a rebuild), so the common output stays as it was */
     if (a->canary && (st.timeouts || st.waiting_ms > a->canary_interval_ms)) {
-        sr_buf_printf(&extra, "\"canary\":{\"lag_ms\":%llu,\"waiting_ms\":%llu,\"probes\":%llu,"
-                              "\"timeouts\":%llu},",
+        sr_buf_printf(&extra,
+                      "\"canary\":{\"lag_ms\":%llu,\"waiting_ms\":%llu,\"probes\":%llu,"
+                      "\"timeouts\":%llu},",
                       (unsigned long long)st.lag_ms, (unsigned long long)st.waiting_ms,
                       (unsigned long long)st.probes, (unsigned long long)st.timeouts);
     }
@@ -876,7 +878,8 @@ size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap) {
     }
     const char *extra_text = extra.oom || !extra.p ? "" : extra.p;
     if (a->cluster && *extra_text == ',') extra_text++;
-    uint64_t subscribed = a->cluster ? sr_rcluster_subscribed(a->cluster) : room_channels_confirmed(a);
+    uint64_t subscribed = a->cluster ? sr_rcluster_subscribed(a->cluster)
+                                     : room_channels_confirmed(a);
     int len = snprintf(out, cap,
                        ",\"redis\":{\"state\":\"%s\",\"published\":%llu,\"publish_failures\":%llu,"
                        "\"received\":%llu,\"delivered\":%llu,\"dropped\":{\"invalid_json\":%llu,"

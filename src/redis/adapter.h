@@ -33,8 +33,8 @@ typedef int (*sr_redis_deliver_fn)(void *ud, const char *room, size_t room_len,
 
 /* A room's subscription was lost at lost_ms and Redis confirmed it again
  * at now_ms (wall clock ms): its streams may have missed messages. */
-typedef void (*sr_redis_recovered_fn)(void *ud, const char *room, size_t room_len,
-                                      uint64_t lost_ms, uint64_t now_ms);
+typedef void (*sr_redis_recovered_fn)(void *ud, const char *room, size_t room_len, uint64_t lost_ms,
+                                      uint64_t now_ms);
 /* Sets the hook (the server's sr_server_room_recovered). */
 void sr_redis_adapter_on_recovered(sr_redis_adapter *a, sr_redis_recovered_fn fn, void *ud);
 
@@ -49,12 +49,12 @@ typedef void (*sr_redis_presence_fn)(void *ud, const char *room, size_t room_len
 void sr_redis_adapter_on_presence(sr_redis_adapter *a, sr_redis_presence_fn fn, void *ud);
 
 typedef struct sr_redis_counters {
-    uint64_t published;         /* room publishes Redis acknowledged (PUBLISH, or
-                                   a history/sequence script's PUBLISH per room) */
-    uint64_t publish_failures;  /* room publishes not sent, failed, or dropped
-                                   from a full outbox (same unit as published) */
-    uint64_t received;          /* messages received on subscribed channels */
-    uint64_t delivered;         /* envelopes handed to deliver */
+    uint64_t published;        /* room publishes Redis acknowledged (PUBLISH, or
+                                  a history/sequence script's PUBLISH per room) */
+    uint64_t publish_failures; /* room publishes not sent, failed, or dropped
+                                  from a full outbox (same unit as published) */
+    uint64_t received;         /* messages received on subscribed channels */
+    uint64_t delivered;        /* envelopes handed to deliver */
     uint64_t invalid_json, not_object, bad_version, bad_fields, foreign_channel;
     uint64_t own_echo;          /* envelopes carrying our node id */
     uint64_t reconnects;        /* times a connection came back up */

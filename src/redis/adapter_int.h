@@ -43,10 +43,10 @@ typedef struct parked_publish {
 /* What transitions.c said last about one Redis (classic mode) or one
  * shard (cluster mode), so that each transition is logged once. */
 typedef struct sr_redis_logstate {
-    int up;                /* "connected" said last */
-    int last;              /* SR_REDIS_LOGGED_*: the failure said last */
-    int resub_pending;     /* a reconnect's resubscribe to report */
-    uint64_t down_since;   /* loop ms of "lost"; 0: never up */
+    int up;              /* "connected" said last */
+    int last;            /* SR_REDIS_LOGGED_*: the failure said last */
+    int resub_pending;   /* a reconnect's resubscribe to report */
+    uint64_t down_since; /* loop ms of "lost"; 0: never up */
 } sr_redis_logstate;
 
 struct sr_redis_adapter {
@@ -61,35 +61,40 @@ struct sr_redis_adapter {
     char dedup_base[17]; /* random hex, made once: with dedup_next the key
                             of each multi-room publish (envelope.h) */
     uint64_t dedup_next;
-    uint32_t seq_ttl_ms;     /* sequence counters unused this long expire (0: never) */
-    unsigned seq_max_names;  /* counters kept at most, least recently used dropped (0: any) */
+    uint32_t seq_ttl_ms;    /* sequence counters unused this long expire (0: never) */
+    unsigned seq_max_names; /* counters kept at most, least recently used dropped (0: any) */
     size_t outbox_max;
     sr_redis_url url;
-    struct sr_tls_ctx *tls;  /* rediss://: the client context of every connection */
+    struct sr_tls_ctx *tls; /* rediss://: the client context of every connection */
     sr_rconn *pub;
     sr_rconn *sub;
     sr_rsubs *subs;
     int closed;
-    int delivering;  /* inside deliver: a close then frees afterwards */
+    int delivering; /* inside deliver: a close then frees afterwards */
     int free_later;
     sr_redis_counters n;
     outbox_item *outbox; /* ring of outbox_max */
     size_t ob_head, ob_len;
     parked_publish *parked, *parked_tail; /* FIFO, see parked_publish */
-    int draining;                /* inside park_drain */
-    struct sr_canary *canary;    /* classic mode: the subscriber's canary */
+    int draining;                         /* inside park_drain */
+    struct sr_canary *canary;             /* classic mode: the subscriber's canary */
     uint32_t canary_interval_ms;
-    struct sr_rcluster *cluster; /* cluster mode (cluster.h): pub/sub are NULL */
+    struct sr_rcluster *cluster;      /* cluster mode (cluster.h): pub/sub are NULL */
     struct fetch_call *fetch_waiting; /* history fetches waiting for the publisher */
-    struct sr_rpresence *presence; /* classic mode: presence.c */
-    sr_redis_recovered_fn recovered; /* a room's subscription is back (server) */
+    struct sr_rpresence *presence;    /* classic mode: presence.c */
+    sr_redis_recovered_fn recovered;  /* a room's subscription is back (server) */
     void *recovered_ud;
-    sr_redis_log_fn log;             /* state changes (transitions.c) */
+    sr_redis_log_fn log; /* state changes (transitions.c) */
     void *log_ud;
-    sr_redis_logstate log_state;     /* classic mode: what transitions.c said last */
+    sr_redis_logstate log_state; /* classic mode: what transitions.c said last */
 };
 
-enum { SR_REDIS_LOGGED_NOTHING, SR_REDIS_LOGGED_LOST, SR_REDIS_LOGGED_AUTH, SR_REDIS_LOGGED_UNREACHABLE };
+enum {
+    SR_REDIS_LOGGED_NOTHING,
+    SR_REDIS_LOGGED_LOST,
+    SR_REDIS_LOGGED_AUTH,
+    SR_REDIS_LOGGED_UNREACHABLE
+};
 
 /* transitions.c, called from the connections' callbacks (classic mode). */
 void sr_redis_transition_up(sr_redis_adapter *a, sr_rconn *c);

@@ -28,10 +28,10 @@ struct sr_canary {
     int closed;
     char *channel;
     size_t channel_len;
-    int confirmed;     /* the subscriber confirmed the channel */
+    int confirmed; /* the subscriber confirmed the channel */
     uint64_t next_seq;
-    uint64_t waiting;  /* the probe in flight, 0 if none */
-    uint64_t sent_at;  /* uv_now of its PUBLISH */
+    uint64_t waiting; /* the probe in flight, 0 if none */
+    uint64_t sent_at; /* uv_now of its PUBLISH */
     sr_canary_stats st;
 };
 

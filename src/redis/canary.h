@@ -28,10 +28,10 @@
 typedef struct sr_canary sr_canary;
 
 typedef struct sr_canary_stats {
-    uint64_t probes;    /* probes published */
-    uint64_t returned;  /* probes that came back in time */
-    uint64_t timeouts;  /* probes that did not: the subscriber was rebuilt */
-    uint64_t lag_ms;    /* the last round trip */
+    uint64_t probes;     /* probes published */
+    uint64_t returned;   /* probes that came back in time */
+    uint64_t timeouts;   /* probes that did not: the subscriber was rebuilt */
+    uint64_t lag_ms;     /* the last round trip */
     uint64_t waiting_ms; /* age of the probe in flight, 0 if none */
 } sr_canary_stats;
 

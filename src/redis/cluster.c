@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json/json.h"
 #include "redis/cluster_int.h"
 #include "redis/presence.h"
+#include "json/json.h"
 
 #define MAX_HOPS 3
 
@@ -30,7 +30,8 @@ rshard *sr_rcluster_owner(const sr_rcluster *cl, const char *channel, size_t len
 
 rshard *sr_rcluster_find_shard(const sr_rcluster *cl, const char *host, int port) {
     for (size_t i = 0; i < cl->n_shards; i++)
-        if (cl->shards[i]->port == port && strcmp(cl->shards[i]->host, host) == 0) return cl->shards[i];
+        if (cl->shards[i]->port == port && strcmp(cl->shards[i]->host, host) == 0)
+            return cl->shards[i];
     return NULL;
 }
 
@@ -147,7 +148,8 @@ rshard *sr_rcluster_shard_new(sr_rcluster *cl, const char *host, int port) {
     if (sr_rsubs_new(&s->subs, cl->loop, s->sub) != 0) goto fail;
     sr_rsubs_set_sharded(s->subs, on_subs_error, s);
     sr_rsubs_on_recovered(s->subs, on_subs_recovered, s);
-    s->canary = sr_canary_new(cl->loop, s->pub, s->sub, 1, cl->canary_interval_ms, cl->canary_timeout_ms);
+    s->canary = sr_canary_new(cl->loop, s->pub, s->sub, 1, cl->canary_interval_ms,
+                              cl->canary_timeout_ms);
     if (!s->canary) goto fail;
     sr_rconn_start(s->pub);
     sr_rconn_start(s->sub);
@@ -328,13 +330,15 @@ static int parse_seeds(sr_rcluster *cl, const char *seeds, char *err, size_t err
             cl->n_seeds++;
             if (cl->n_seeds > 1 && (u->password || u->user)) {
                 /* one password for all nodes, and logs mask only the first URL's */
-                snprintf(err, errcap, "redis cluster: give user and password on the first seed only");
+                snprintf(err, errcap,
+                         "redis cluster: give user and password on the first seed only");
                 return SR_EINVAL;
             }
             if (u->is_unix || u->db) {
                 snprintf(err, errcap, "redis cluster: %s",
-                         u->is_unix ? "a seed is a Unix socket (cluster nodes are reached over TCP)"
-                                    : "a seed names a database (Redis Cluster has only database 0)");
+                         u->is_unix
+                             ? "a seed is a Unix socket (cluster nodes are reached over TCP)"
+                             : "a seed names a database (Redis Cluster has only database 0)");
                 return SR_EINVAL;
             }
         }
@@ -410,8 +414,7 @@ const char *sr_rcluster_state(const sr_rcluster *cl) {
         if (sr_rconn_get_state(cl->shards[i]->pub) == SR_RCONN_CONNECTING ||
             sr_rconn_get_state(cl->shards[i]->sub) == SR_RCONN_CONNECTING)
             connecting = 1;
-        else
-            down = 1;
+        else down = 1;
     }
     return down ? "down" : connecting ? "connecting" : "up";
 }
@@ -443,8 +446,8 @@ int sr_rcluster_health(const sr_rcluster *cl, char *reason, size_t cap) {
         return 1;
     }
     if (cl->map.covered < SR_SLOTS) {
-        snprintf(reason, cap, "redis cluster: %u of %u slots have no master", SR_SLOTS - cl->map.covered,
-                 SR_SLOTS);
+        snprintf(reason, cap, "redis cluster: %u of %u slots have no master",
+                 SR_SLOTS - cl->map.covered, SR_SLOTS);
         return 1;
     }
     return 0;
@@ -477,8 +480,9 @@ void sr_rcluster_canary_totals(const sr_rcluster *cl, uint64_t *probes, uint64_t
 }
 
 void sr_rcluster_stats_json(const sr_rcluster *cl, sr_buf *b) {
-    sr_buf_printf(b, ",\"cluster\":{\"slots_covered\":%u,\"refreshes\":%llu,\"refresh_failures\":%llu,"
-                     "\"moved\":%llu,\"ask\":%llu,\"shards\":[",
+    sr_buf_printf(b,
+                  ",\"cluster\":{\"slots_covered\":%u,\"refreshes\":%llu,\"refresh_failures\":%llu,"
+                  "\"moved\":%llu,\"ask\":%llu,\"shards\":[",
                   cl->have_map ? cl->map.covered : 0, (unsigned long long)cl->refreshes,
                   (unsigned long long)cl->refresh_failures, (unsigned long long)cl->moved,
                   (unsigned long long)cl->asked);
@@ -491,32 +495,43 @@ void sr_rcluster_stats_json(const sr_rcluster *cl, sr_buf *b) {
         size_t qn = sr_json_quote(s->addr, strlen(s->addr), q, sizeof q - 1);
         if (qn < sizeof q) sr_buf_append(b, q, qn);
         else sr_buf_puts(b, "\"\"");
-        sr_buf_printf(b, ",\"state\":\"%s\",\"slots\":%u,\"subscribed\":%llu,\"received\":%llu,"
-                         "\"published\":%llu,\"publish_failures\":%llu,\"canary\":{\"lag_ms\":%llu,"
-                         "\"waiting_ms\":%llu,\"probes\":%llu,\"timeouts\":%llu}}",
-                      shard_up(s) ? "up" : "down", s->n_slots, (unsigned long long)shard_subscribed(s),
-                      (unsigned long long)s->received, (unsigned long long)s->published,
-                      (unsigned long long)s->publish_failures, (unsigned long long)st.lag_ms,
-                      (unsigned long long)st.waiting_ms, (unsigned long long)st.probes,
-                      (unsigned long long)st.timeouts);
+        sr_buf_printf(b,
+                      ",\"state\":\"%s\",\"slots\":%u,\"subscribed\":%llu,\"received\":%llu,"
+                      "\"published\":%llu,\"publish_failures\":%llu,\"canary\":{\"lag_ms\":%llu,"
+                      "\"waiting_ms\":%llu,\"probes\":%llu,\"timeouts\":%llu}}",
+                      shard_up(s) ? "up" : "down", s->n_slots,
+                      (unsigned long long)shard_subscribed(s), (unsigned long long)s->received,
+                      (unsigned long long)s->published, (unsigned long long)s->publish_failures,
+                      (unsigned long long)st.lag_ms, (unsigned long long)st.waiting_ms,
+                      (unsigned long long)st.probes, (unsigned long long)st.timeouts);
     }
     sr_buf_puts(b, "]}");
 }
 
 static void shard_sample(sr_buf *b, const char *type, const char *name, const char *help,
                          const sr_rcluster *cl, uint64_t (*get)(const rshard *)) {
-    sr_buf_printf(b, "# HELP sserooms_redis_shard_%s %s\n# TYPE sserooms_redis_shard_%s %s\n", name, help,
-                  name, type);
+    sr_buf_printf(b, "# HELP sserooms_redis_shard_%s %s\n# TYPE sserooms_redis_shard_%s %s\n", name,
+                  help, name, type);
     for (size_t i = 0; i < cl->n_shards; i++)
         sr_buf_printf(b, "sserooms_redis_shard_%s{shard=\"%s\"} %llu\n", name, cl->shards[i]->addr,
                       (unsigned long long)get(cl->shards[i]));
 }
 
-static uint64_t get_up(const rshard *s) { return (uint64_t)shard_up(s); }
-static uint64_t get_slots(const rshard *s) { return s->n_slots; }
-static uint64_t get_received(const rshard *s) { return s->received; }
-static uint64_t get_published(const rshard *s) { return s->published; }
-static uint64_t get_subscribed(const rshard *s) { return shard_subscribed(s); }
+static uint64_t get_up(const rshard *s) {
+    return (uint64_t)shard_up(s);
+}
+static uint64_t get_slots(const rshard *s) {
+    return s->n_slots;
+}
+static uint64_t get_received(const rshard *s) {
+    return s->received;
+}
+static uint64_t get_published(const rshard *s) {
+    return s->published;
+}
+static uint64_t get_subscribed(const rshard *s) {
+    return shard_subscribed(s);
+}
 static uint64_t get_lag(const rshard *s) {
     sr_canary_stats st;
     sr_canary_get_stats(s->canary, &st);
@@ -529,21 +544,24 @@ static uint64_t get_timeouts(const rshard *s) {
 }
 
 void sr_rcluster_metrics_text(const sr_rcluster *cl, sr_buf *b) {
-    sr_buf_printf(b, "# HELP sserooms_redis_cluster_slots_covered Slots with a known master.\n"
-                     "# TYPE sserooms_redis_cluster_slots_covered gauge\n"
-                     "sserooms_redis_cluster_slots_covered %u\n"
-                     "# HELP sserooms_redis_cluster_refreshes_total Slot map reads.\n"
-                     "# TYPE sserooms_redis_cluster_refreshes_total counter\n"
-                     "sserooms_redis_cluster_refreshes_total %llu\n"
-                     "# HELP sserooms_redis_cluster_moved_total MOVED replies received.\n"
-                     "# TYPE sserooms_redis_cluster_moved_total counter\n"
-                     "sserooms_redis_cluster_moved_total %llu\n",
+    sr_buf_printf(b,
+                  "# HELP sserooms_redis_cluster_slots_covered Slots with a known master.\n"
+                  "# TYPE sserooms_redis_cluster_slots_covered gauge\n"
+                  "sserooms_redis_cluster_slots_covered %u\n"
+                  "# HELP sserooms_redis_cluster_refreshes_total Slot map reads.\n"
+                  "# TYPE sserooms_redis_cluster_refreshes_total counter\n"
+                  "sserooms_redis_cluster_refreshes_total %llu\n"
+                  "# HELP sserooms_redis_cluster_moved_total MOVED replies received.\n"
+                  "# TYPE sserooms_redis_cluster_moved_total counter\n"
+                  "sserooms_redis_cluster_moved_total %llu\n",
                   cl->have_map ? cl->map.covered : 0, (unsigned long long)cl->refreshes,
                   (unsigned long long)cl->moved);
     shard_sample(b, "gauge", "up", "1 when both connections of the shard are up.", cl, get_up);
     shard_sample(b, "gauge", "slots", "Slots the shard's master owns.", cl, get_slots);
-    shard_sample(b, "gauge", "subscribed_channels", "Room channels the shard confirms.", cl, get_subscribed);
-    shard_sample(b, "counter", "received_total", "Room messages received from the shard.", cl, get_received);
+    shard_sample(b, "gauge", "subscribed_channels", "Room channels the shard confirms.", cl,
+                 get_subscribed);
+    shard_sample(b, "counter", "received_total", "Room messages received from the shard.", cl,
+                 get_received);
     shard_sample(b, "counter", "published_total", "SPUBLISH commands the shard acknowledged.", cl,
                  get_published);
     sr_buf_puts(b, "# HELP sserooms_redis_shard_canary_lag_seconds Liveness canary round trip (or "
@@ -551,6 +569,6 @@ void sr_rcluster_metrics_text(const sr_rcluster *cl, sr_buf *b) {
     for (size_t i = 0; i < cl->n_shards; i++)
         sr_buf_printf(b, "sserooms_redis_shard_canary_lag_seconds{shard=\"%s\"} %.3f\n",
                       cl->shards[i]->addr, (double)get_lag(cl->shards[i]) / 1000.0);
-    shard_sample(b, "counter", "canary_timeouts_total", "Canary probes lost: the subscriber was rebuilt.",
-                 cl, get_timeouts);
+    shard_sample(b, "counter", "canary_timeouts_total",
+                 "Canary probes lost: the subscriber was rebuilt.", cl, get_timeouts);
 }

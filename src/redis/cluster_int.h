@@ -20,9 +20,9 @@ typedef struct rshard {
     sr_rcluster *cl;
     char *host;
     int port;
-    char addr[300];   /* "host:port", for stats and messages */
+    char addr[300]; /* "host:port", for stats and messages */
     sr_rconn *pub, *sub;
-    sr_rsubs *subs;   /* sharded; holds the canary channel too */
+    sr_rsubs *subs; /* sharded; holds the canary channel too */
     sr_canary *canary;
     unsigned n_slots;
     uint64_t received, published, publish_failures;
@@ -38,8 +38,8 @@ struct sr_rcluster {
     size_t n_seeds;
     int closed;
 
-    sr_rsubs *all;        /* every wanted room channel (sends nothing) */
-    rshard **shards;      /* the masters of the current map, map order */
+    sr_rsubs *all;   /* every wanted room channel (sends nothing) */
+    rshard **shards; /* the masters of the current map, map order */
     size_t n_shards;
     sr_slot_map map;
     int have_map;

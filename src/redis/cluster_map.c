@@ -92,7 +92,8 @@ static int apply_map(sr_rcluster *cl, sr_slot_map *map) {
                 next[i] = old[j];
                 kept[j] = 1;
             }
-        if (!next[i] && !(next[i] = sr_rcluster_shard_new(cl, map->masters[i].host, map->masters[i].port))) {
+        if (!next[i] &&
+            !(next[i] = sr_rcluster_shard_new(cl, map->masters[i].host, map->masters[i].port))) {
             for (size_t k = 0; k < i; k++) {
                 int was_old = 0;
                 for (size_t j = 0; j < n_old; j++) was_old |= old[j] == next[k];
@@ -196,7 +197,8 @@ static void on_map_reply(void *ud, redisReply *reply, const char *err) {
     }
     if (err) {
         cl->refresh_failures++;
-        if (!cl->use_cluster_slots && (strstr(err, "nknown subcommand") || strstr(err, "nknown command"))) {
+        if (!cl->use_cluster_slots &&
+            (strstr(err, "nknown subcommand") || strstr(err, "nknown command"))) {
             cl->use_cluster_slots = 1; /* Redis < 7: ask again with CLUSTER SLOTS */
             cl->refresh_in_flight = 0;
             send_refresh(cl);
@@ -234,8 +236,9 @@ static void send_refresh(sr_rcluster *cl) {
     static const char *const shards[2] = {"CLUSTER", "SHARDS"};
     static const char *const slots[2] = {"CLUSTER", "SLOTS"};
     static const size_t lens_shards[2] = {7, 6}, lens_slots[2] = {7, 5};
-    int rc = cl->use_cluster_slots ? sr_rconn_command(cl->control, 2, slots, lens_slots, on_map_reply, cl)
-                                   : sr_rconn_command(cl->control, 2, shards, lens_shards, on_map_reply, cl);
+    int rc = cl->use_cluster_slots
+                 ? sr_rconn_command(cl->control, 2, slots, lens_slots, on_map_reply, cl)
+                 : sr_rconn_command(cl->control, 2, shards, lens_shards, on_map_reply, cl);
     if (rc == 0) cl->refresh_in_flight = 1;
     else schedule(cl, SR_CLUSTER_REFRESH_GAP_MS);
 }

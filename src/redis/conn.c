@@ -73,12 +73,12 @@ typedef struct pending {
     void *ud;
     uint32_t remaining; /* confirmations still expected (pub/sub commands) */
     uint8_t kind;
-    uint8_t confirm;    /* pub/sub: index in confirm_words, or NO_CONFIRM_WORD */
+    uint8_t confirm; /* pub/sub: index in confirm_words, or NO_CONFIRM_WORD */
 } pending;
 
 /* The confirmation each pub/sub verb gets (its own name in lower case). */
-static const char *const confirm_words[] = {"subscribe",  "unsubscribe",  "psubscribe",
-                                            "punsubscribe", "ssubscribe", "sunsubscribe"};
+static const char *const confirm_words[] = {"subscribe",    "unsubscribe", "psubscribe",
+                                            "punsubscribe", "ssubscribe",  "sunsubscribe"};
 #define N_CONFIRM_WORDS (sizeof confirm_words / sizeof *confirm_words)
 #define NO_CONFIRM_WORD 0xff
 
@@ -106,7 +106,7 @@ struct sr_rconn {
     uv_timer_t ping_timer;    /* keepalive */
     int open_handles;
     uint64_t retry_due;
-    unsigned attempt;         /* failures since the last success */
+    unsigned attempt; /* failures since the last success */
     int ping_outstanding;
     uint64_t up_count;
 
@@ -249,7 +249,8 @@ static void on_write(uv_write_t *req, int status) {
     transport *t = w->t;
     for (unsigned i = 0; i < w->nbufs; i++) redisFreeCommand(w->bufs[i].base);
     free(w);
-    if (status < 0 && t->owner) fail(t->owner, "write error %s (%s)", uv_err_name(status), t->owner->where);
+    if (status < 0 && t->owner)
+        fail(t->owner, "write error %s (%s)", uv_err_name(status), t->owner->where);
     else if (t->owner && t->owner->on_drain && t->owner->state == SR_RCONN_UP)
         t->owner->on_drain(t->owner->cbs.ud, t->owner);
 }
@@ -450,7 +451,8 @@ static int unsolicited(const sr_rconn *c, const redisReply *r) {
     if (c->fifo_len == 0) return 1;
     const pending *head = &c->fifo[c->fifo_head];
     if (head->kind != ENTRY_PUBSUB) return 1;
-    return head->confirm != NO_CONFIRM_WORD && !is_word(r->element[0], confirm_words[head->confirm]);
+    return head->confirm != NO_CONFIRM_WORD &&
+           !is_word(r->element[0], confirm_words[head->confirm]);
 }
 
 static void dispatch(sr_rconn *c, redisReply *r) {
@@ -508,10 +510,11 @@ static int tls_read(sr_rconn *c, transport *t, const char *in, size_t len) {
     }
     if (rc < 0) {
         char why[600];
-        snprintf(why, sizeof why, "TLS %s with %s failed: %s", was_ready ? "session" : "handshake", c->where,
-                 sr_tls_error(t->tls));
+        snprintf(why, sizeof why, "TLS %s with %s failed: %s", was_ready ? "session" : "handshake",
+                 c->where, sr_tls_error(t->tls));
         if (!was_ready && c->opts.tls_failures) (*c->opts.tls_failures)++;
-        if (!was_ready && c->opts.on_tls_failure) c->opts.on_tls_failure(c->opts.tls_failure_ud, why);
+        if (!was_ready && c->opts.on_tls_failure)
+            c->opts.on_tls_failure(c->opts.tls_failure_ud, why);
         fail(c, "%s", why);
         return -1;
     }
@@ -534,10 +537,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sr_rconn *c = t->owner;
     if (!c) return;
     if (nread < 0) {
-        if (nread == UV_EOF)
-            fail(c, "connection lost: closed by %s", c->where);
-        else
-            fail(c, "connection lost: %s (%s)", uv_err_name((int)nread), c->where);
+        if (nread == UV_EOF) fail(c, "connection lost: closed by %s", c->where);
+        else fail(c, "connection lost: %s (%s)", uv_err_name((int)nread), c->where);
         return;
     }
     if (nread == 0) return;
@@ -591,8 +592,7 @@ static void send_handshake(sr_rconn *c) {
     if (c->url.password) {
         const char *argv[3] = {"AUTH", c->url.user, c->url.password};
         size_t lens[3] = {4, c->url.user ? strlen(c->url.user) : 0, strlen(c->url.password)};
-        if (c->url.user)
-            rc = enqueue(c, 3, argv, lens, on_handshake_reply, c, 1, ENTRY_HANDSHAKE);
+        if (c->url.user) rc = enqueue(c, 3, argv, lens, on_handshake_reply, c, 1, ENTRY_HANDSHAKE);
         else {
             argv[1] = c->url.password;
             lens[1] = lens[2];
@@ -622,10 +622,8 @@ static void connect_failed(sr_rconn *c, transport *t, int status) {
     t->owner = NULL;
     uv_close(&t->u.handle, on_transport_closed);
     c->t = NULL;
-    if (c->url.is_unix || c->next_addr >= c->n_addrs)
-        fail(c, "%s", c->connect_err);
-    else
-        try_next_address(c);
+    if (c->url.is_unix || c->next_addr >= c->n_addrs) fail(c, "%s", c->connect_err);
+    else try_next_address(c);
 }
 
 static void on_connect(uv_connect_t *req, int status) {
@@ -643,8 +641,10 @@ static void on_connect(uv_connect_t *req, int status) {
     }
     if (c->opts.tls) { /* the ClientHello first; the Redis handshake once TLS is up */
         t->tls = sr_tls_new(c->opts.tls);
-        if (!t->tls || sr_tls_set_server_name(t->tls, c->url.host) < 0 || sr_tls_start(t->tls) < 0) {
-            fail(c, "TLS with %s failed: %s", c->where, t->tls ? sr_tls_error(t->tls) : "out of memory");
+        if (!t->tls || sr_tls_set_server_name(t->tls, c->url.host) < 0 ||
+            sr_tls_start(t->tls) < 0) {
+            fail(c, "TLS with %s failed: %s", c->where,
+                 t->tls ? sr_tls_error(t->tls) : "out of memory");
             return;
         }
         send_records(c);

@@ -59,18 +59,18 @@ typedef struct sr_rconn_callbacks {
 void sr_rconn_on_unsolicited(sr_rconn *c, void (*fn)(void *ud, sr_rconn *c, redisReply *push));
 
 typedef struct sr_rconn_options {
-    const sr_redis_url *url;      /* copied */
-    const char *name;             /* "publisher", "subscriber": for messages */
-    int pubsub;                   /* 1: route pub/sub arrays to on_push */
-    uint32_t connect_timeout_ms;  /* resolve + connect + handshake */
-    uint32_t ping_interval_ms;    /* 0 disables the keepalive PING */
+    const sr_redis_url *url;     /* copied */
+    const char *name;            /* "publisher", "subscriber": for messages */
+    int pubsub;                  /* 1: route pub/sub arrays to on_push */
+    uint32_t connect_timeout_ms; /* resolve + connect + handshake */
+    uint32_t ping_interval_ms;   /* 0 disables the keepalive PING */
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
-    size_t max_unwritten_bytes;   /* queued output over this: SR_EQUEUE (0: 64 MiB) */
-    struct sr_tls_ctx *tls;       /* set: TLS with this client context (src/tls),
-                                     the URL's host being the name checked;
-                                     the connection holds a reference */
-    uint64_t *tls_failures;       /* optional: counts TLS handshakes refused */
+    size_t max_unwritten_bytes; /* queued output over this: SR_EQUEUE (0: 64 MiB) */
+    struct sr_tls_ctx *tls;     /* set: TLS with this client context (src/tls),
+                                   the URL's host being the name checked;
+                                   the connection holds a reference */
+    uint64_t *tls_failures;     /* optional: counts TLS handshakes refused */
     /* optional: told why each refused TLS handshake failed (a warning) */
     void (*on_tls_failure)(void *ud, const char *why);
     void *tls_failure_ud;

@@ -40,20 +40,20 @@ static void put_str(outbuf *o, const char *s) {
 
 static void put_quoted(outbuf *o, const char *s) {
     size_t n = strlen(s);
-    if (o->p && o->len <= o->cap)
-        o->len += sr_json_quote(s, n, o->p + o->len, o->cap - o->len);
-    else
-        o->len += sr_json_quote(s, n, NULL, 0);
+    if (o->p && o->len <= o->cap) o->len += sr_json_quote(s, n, o->p + o->len, o->cap - o->len);
+    else o->len += sr_json_quote(s, n, NULL, 0);
 }
 
 /* id_at NULL: msg's id (if any) is written; else msg->id is ignored, the id
  * is written as "" and *id_at is the offset between its quotes. dedup: the
  * multi-room de-duplication key, last (NULL or "": none). */
-static size_t encode(const sr_message *msg, const char *node_id, const char *meta,
-                     size_t meta_len, const char *dedup, char *out, size_t cap, size_t *id_at) {
+static size_t encode(const sr_message *msg, const char *node_id, const char *meta, size_t meta_len,
+                     const char *dedup, char *out, size_t cap, size_t *id_at) {
     outbuf o = {out, out ? cap : 0, 0};
     const char *data = msg->data ? msg->data : "null";
-    size_t data_len = !msg->data ? 4 : msg->data_len == SIZE_MAX ? strlen(msg->data) : msg->data_len;
+    size_t data_len = !msg->data                  ? 4
+                      : msg->data_len == SIZE_MAX ? strlen(msg->data)
+                                                  : msg->data_len;
     put_str(&o, "{\"v\":1,\"m\":{");
     if (msg->event && *msg->event) {
         put_str(&o, "\"event\":");

@@ -66,15 +66,15 @@ typedef enum sr_envelope_status {
  * writes it. Valid until sr_envelope_release. */
 typedef struct sr_envelope {
     sr_message msg;
-    const char *node_id;  /* decoded, NUL-terminated */
+    const char *node_id; /* decoded, NUL-terminated */
     size_t node_id_len;
-    const char *meta;     /* JSON text of "meta"; NULL when absent */
+    const char *meta; /* JSON text of "meta"; NULL when absent */
     size_t meta_len;
-    const char *dedup;    /* decoded "dedup" key; NULL when absent, not a
-                             string, empty or holding CR/LF/NUL */
+    const char *dedup; /* decoded "dedup" key; NULL when absent, not a
+                          string, empty or holding CR/LF/NUL */
     size_t dedup_len;
-    char *repaired;       /* owned: the payload with invalid UTF-8 replaced */
-    char *strings;        /* owned: decoded id, event and node id */
+    char *repaired; /* owned: the payload with invalid UTF-8 replaced */
+    char *strings;  /* owned: decoded id, event and node id */
 } sr_envelope;
 
 /* Decodes payload[0..len); max_depth bounds JSON nesting. On any status

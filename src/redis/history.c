@@ -54,7 +54,6 @@
 #include "redis/envelope.h"
 #include "redis/history.h"
 
-
 /* The Lua scripts are kept one line of Lua per line of C, out of
  * clang-format's reach (it would join a line with the macro after it). */
 /* clang-format off */
@@ -293,7 +292,8 @@ int sr_redis_history_publish(sr_redis_adapter *a, const char *const *rooms, size
     char *body = NULL;
     publish_call *call = malloc(sizeof(*call));
     if (!call || args_init(&g, 3 + 1 + 2 * n_rooms + 4 + n_rooms) < 0) goto out;
-    if (!(body = sr_envelope_encode_id_slot(msg, a->seq_node_id, meta, meta_len, &body_len, &id_at)))
+    if (!(body = sr_envelope_encode_id_slot(msg, a->seq_node_id, meta, meta_len, &body_len,
+                                            &id_at)))
         goto out;
     if (args_script_keys(&g, a, publish_script, sizeof publish_script - 1, rooms, n_rooms, numkeys,
                          sizeof numkeys) < 0)
@@ -384,7 +384,8 @@ static void on_replay_reply(void *ud, redisReply *reply, const char *err) {
         for (size_t i = 0; i < decoded; i++) sr_envelope_release(&envs[i]);
         free(envs);
         free(msgs);
-        fetch_fail(call, SR_EADAPTER, "history fetch: %s", "a kept message is not a valid envelope");
+        fetch_fail(call, SR_EADAPTER, "history fetch: %s",
+                   "a kept message is not a valid envelope");
         return;
     }
     sr_history_reply r = {
@@ -413,8 +414,8 @@ static void on_sub_pong(void *ud, redisReply *reply, const char *err) {
     fetch_call *call = ud;
     sr_redis_adapter *a = call->a;
     if (err || !reply || a->closed) {
-        fetch_fail(call, a->closed ? SR_ECLOSED : SR_EADAPTER,
-                   "redis subscriber unavailable: %s", err);
+        fetch_fail(call, a->closed ? SR_ECLOSED : SR_EADAPTER, "redis subscriber unavailable: %s",
+                   err);
         return;
     }
     if (call->pongs + 1 >= 2 && sr_rconn_get_state(a->pub) != SR_RCONN_UP) {
@@ -425,10 +426,9 @@ static void on_sub_pong(void *ud, redisReply *reply, const char *err) {
         a->fetch_waiting = call;
         return;
     }
-    int rc = ++call->pongs < 2
-                 ? sub_ping(call)
-                 : sr_rconn_command(a->pub, (int)call->g.n, call->g.v, call->g.lens,
-                                    on_replay_reply, call);
+    int rc = ++call->pongs < 2 ? sub_ping(call)
+                               : sr_rconn_command(a->pub, (int)call->g.n, call->g.v, call->g.lens,
+                                                  on_replay_reply, call);
     if (rc < 0) fetch_fail(call, SR_EADAPTER, "redis unavailable: %s", sr_strerror(rc));
 }
 
@@ -448,8 +448,8 @@ void sr_redis_history_on_pub(sr_redis_adapter *a, int up) {
                                                      call->g.lens, on_replay_reply, call)
                                   : SR_EADAPTER;
         if (rc < 0)
-            fetch_fail(call, a->closed ? SR_ECLOSED : SR_EADAPTER, "redis publisher unavailable: %s",
-                       sr_rconn_last_error(a->pub));
+            fetch_fail(call, a->closed ? SR_ECLOSED : SR_EADAPTER,
+                       "redis publisher unavailable: %s", sr_rconn_last_error(a->pub));
     }
 }
 
@@ -473,8 +473,9 @@ int sr_redis_history_fetch(sr_redis_adapter *a, const char *const *rooms, size_t
         free(call);
         return SR_ENOMEM;
     }
-    args_put(g, call->after, (size_t)snprintf(call->after, sizeof call->after, "%llu",
-                                              (unsigned long long)after), 0);
+    args_put(g, call->after,
+             (size_t)snprintf(call->after, sizeof call->after, "%llu", (unsigned long long)after),
+             0);
     args_put(g, call->ttl, (size_t)snprintf(call->ttl, sizeof call->ttl, "%u", lim->ttl_ms), 0);
     int rc = sub_ping(call);
     if (rc < 0) {

@@ -65,18 +65,18 @@ struct sr_rpresence {
     int events;
     int closing;
     int handles_open;
-    int live;               /* LIVE_* */
+    int live; /* LIVE_* */
     int beat_inflight;
-    int ever_live;          /* LIVE_OK was reached once: a loss is a reassert */
-    char inc[17];           /* this incarnation, random hex */
+    int ever_live; /* LIVE_OK was reached once: a loss is a reassert */
+    char inc[17];  /* this incarnation, random hex */
     sr_pledger ledger;
-    char *live_key;         /* <prefix>presence:node:{<id>} */
+    char *live_key; /* <prefix>presence:node:{<id>} */
     sr_rpresence_counters n;
     sr_rpresence_event_fn event_fn;
     void *event_ud;
-    char *idx_key;          /* <prefix>presence:rooms:{<id>}: this node's rooms */
-    char *reg_key;          /* <prefix>presence:nodes: node -> expiry (ms) */
-    char **known;           /* nodes seen in rooms: reads GET their liveness */
+    char *idx_key; /* <prefix>presence:rooms:{<id>}: this node's rooms */
+    char *reg_key; /* <prefix>presence:nodes: node -> expiry (ms) */
+    char **known;  /* nodes seen in rooms: reads GET their liveness */
     size_t n_known, cap_known;
 };
 
@@ -186,7 +186,8 @@ static char *room_key(const sr_redis_adapter *a, const char *room, size_t len, c
     return k;
 }
 
-static char *live_key_of(const sr_redis_adapter *a, const char *node, size_t nlen, size_t *out_len) {
+static char *live_key_of(const sr_redis_adapter *a, const char *node, size_t nlen,
+                         size_t *out_len) {
     size_t n = a->prefix_len + nlen + 20;
     char *k = malloc(n);
     if (!k) return NULL;
@@ -195,7 +196,8 @@ static char *live_key_of(const sr_redis_adapter *a, const char *node, size_t nle
 }
 
 /* <prefix>presence:rooms:{<node>}: in the slot of the node's liveness key */
-static char *index_key_of(const sr_redis_adapter *a, const char *node, size_t nlen, size_t *out_len) {
+static char *index_key_of(const sr_redis_adapter *a, const char *node, size_t nlen,
+                          size_t *out_len) {
     size_t n = a->prefix_len + nlen + 20;
     char *k = malloc(n);
     if (!k) return NULL;
@@ -296,7 +298,9 @@ static void av_own(argvec *av, char *s, size_t len) {
 
 /* av_own for a key whose length room_key wrote into *len (read only after
  * the call: argument evaluation order is unspecified). */
-static void av_key(argvec *av, char *key, const size_t *len) { av_own(av, key, key ? *len : 0); }
+static void av_key(argvec *av, char *key, const size_t *len) {
+    av_own(av, key, key ? *len : 0);
+}
 
 static void av_num(argvec *av, uint64_t v) {
     char *s = malloc(24);
@@ -405,10 +409,13 @@ static int send_index(sr_rpresence *p, sr_pledger_entry **rooms, size_t n) {
     return 0;
 }
 
-static unsigned room_slot(const sr_pledger_entry *e) { return sr_keyslot(e->name, e->len); }
+static unsigned room_slot(const sr_pledger_entry *e) {
+    return sr_keyslot(e->name, e->len);
+}
 
 static int by_slot(const void *x, const void *y) {
-    unsigned a = room_slot(*(sr_pledger_entry *const *)x), b = room_slot(*(sr_pledger_entry *const *)y);
+    unsigned a = room_slot(*(sr_pledger_entry *const *)x),
+             b = room_slot(*(sr_pledger_entry *const *)y);
     return a < b ? -1 : a > b;
 }
 
@@ -451,7 +458,9 @@ static void send_write(sr_rpresence *p) {
     (void)failed; /* retried by the next change or heartbeat */
 }
 
-static void on_flush_timer(uv_timer_t *t) { send_write(t->data); }
+static void on_flush_timer(uv_timer_t *t) {
+    send_write(t->data);
+}
 
 static void arm_flush(sr_rpresence *p) {
     if (p->closing || uv_is_active((uv_handle_t *)&p->flush_timer)) return;
@@ -495,8 +504,9 @@ static void send_register(sr_rpresence *p) {
     if (!c) return; /* the next beat */
     char ttl[24];
     const char *argv[] = {"EVAL", register_script, "1", p->reg_key, p->a->node_id, ttl};
-    size_t lens[] = {4, sizeof register_script - 1, 1, rlen, p->a->node_id_len,
-                     (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms)};
+    size_t lens[] = {
+        4,    sizeof register_script - 1, 1,
+        rlen, p->a->node_id_len,          (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms)};
     sr_rconn_command(c, 6, argv, lens, NULL, NULL);
 }
 
@@ -509,7 +519,8 @@ static void send_set(sr_rpresence *p) {
     new_incarnation(p);
     char ttl[24];
     const char *argv[] = {"SET", p->live_key, p->inc, "PX", ttl};
-    size_t lens[] = {3, klen, strlen(p->inc), 2, (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms)};
+    size_t lens[] = {3, klen, strlen(p->inc), 2,
+                     (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms)};
     if (sr_rconn_command(c, 5, argv, lens, on_set_reply, p) == 0) {
         p->live = LIVE_SETTING;
         p->beat_inflight = 1;
@@ -552,7 +563,8 @@ static void send_beat(sr_rpresence *p) {
     if (!c) return;
     char ttl[24];
     const char *argv[] = {"SET", p->live_key, p->inc, "PX", ttl, "GET"};
-    size_t lens[] = {3, klen, strlen(p->inc), 2, (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms), 3};
+    size_t lens[] = {3, klen, strlen(p->inc), 2, (size_t)snprintf(ttl, sizeof ttl, "%u", p->ttl_ms),
+                     3};
     if (sr_rconn_command(c, 6, argv, lens, on_beat_reply, p) == 0) {
         p->beat_inflight = 1;
         /* the room index lives as long as the liveness key */
@@ -573,17 +585,17 @@ static void on_beat_timer(uv_timer_t *t) {
 
 typedef struct read_call {
     sr_rpresence *p;
-    sr_presence_fn fn;    /* NULL: a reap on the heartbeat, nobody waits */
+    sr_presence_fn fn; /* NULL: a reap on the heartbeat, nobody waits */
     void *ud;
     int members;
     unsigned limit;
-    char cursor[24];      /* Redis's HSCAN cursor */
-    size_t skip;          /* entries of that HSCAN page already given */
+    char cursor[24]; /* Redis's HSCAN cursor */
+    size_t skip;     /* entries of that HSCAN page already given */
     int rounds;
     int failed;
     int closed;
     char why[256];
-    size_t pending;       /* replies still awaited in this stage */
+    size_t pending; /* replies still awaited in this stage */
     /* from the read script */
     size_t n_nodes;
     char **node, **seen;  /* node id, its "<count>:<inc>" */
@@ -661,7 +673,8 @@ static void finish(read_call *rc) {
         ans.users = rc->users;
         ans.members = rc->m;
         ans.n_members = rc->n_m;
-        ans.next_cursor = rc->members && rc->next[0] && strcmp(rc->next, "0") != 0 ? rc->next : NULL;
+        ans.next_cursor = rc->members && rc->next[0] && strcmp(rc->next, "0") != 0 ? rc->next
+                                                                                   : NULL;
         p->n.reads++;
     }
     if (rc->fn) rc->fn(rc->ud, &ans);
@@ -679,10 +692,10 @@ static void on_hscan(void *ud, redisReply *r, const char *err) {
     const redisReply *list = r->element[1];
     size_t total = list->elements / 2, from = rc->skip < total ? rc->skip : total;
     size_t n = total - from > rc->limit ? rc->limit : total - from;
-    if (from + n < total) /* a page bigger than the limit (a small hash comes whole): the rest next */
+    if (from + n <
+        total) /* a page bigger than the limit (a small hash comes whole): the rest next */
         snprintf(rc->next, sizeof rc->next, "%s.%zu", rc->cursor, from + n);
-    else
-        snprintf(rc->next, sizeof rc->next, "%.*s", (int)r->element[0]->len, r->element[0]->str);
+    else snprintf(rc->next, sizeof rc->next, "%.*s", (int)r->element[0]->len, r->element[0]->str);
     rc->m = calloc(n ? n : 1, sizeof *rc->m);
     rc->m_names = calloc(n ? n : 1, sizeof *rc->m_names);
     if (!rc->m || !rc->m_names) {
@@ -751,7 +764,8 @@ static void after_live(read_call *rc) {
     av_key(&av, room_key(a, rc->room, rc->room_len, ":presence:events", NULL, &klen), &klen);
     for (size_t i = 0; i < rc->n_nodes; i++)
         if (!rc->live[i] || strcmp(rc->live[i], inc_of(rc->seen[i])) != 0)
-            av_key(&av, room_key(a, rc->room, rc->room_len, ":presence:users:", rc->node[i], &klen), &klen);
+            av_key(&av, room_key(a, rc->room, rc->room_len, ":presence:users:", rc->node[i], &klen),
+                   &klen);
     const char *pub = pub_verb(p);
     av_push(&av, pub, strlen(pub));
     for (size_t i = 0; i < rc->n_nodes; i++)
@@ -791,8 +805,7 @@ static void on_live_get(void *ud, redisReply *r, const char *err) {
     int known = g->known;
     free(g);
     if (err || !r) fail_read(rc, !r, err);
-    else if (r->type == REDIS_REPLY_STRING && !*slot)
-        *slot = strndup(r->str, (size_t)r->len);
+    else if (r->type == REDIS_REPLY_STRING && !*slot) *slot = strndup(r->str, (size_t)r->len);
     if (--rc->pending == 0) {
         if (known) stage1_done(rc);
         else after_live(rc);
@@ -895,8 +908,8 @@ static void on_read_script(void *ud, redisReply *r, const char *err) {
     sr_rpresence *p = rc->p;
     if (err || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
         r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_INTEGER ||
-        (r->elements > 2 && (r->element[2]->type != REDIS_REPLY_ARRAY ||
-                             r->element[2]->elements != rc->n_kn))) {
+        (r->elements > 2 &&
+         (r->element[2]->type != REDIS_REPLY_ARRAY || r->element[2]->elements != rc->n_kn))) {
         if (r && err) maybe_refresh(p, err);
         fail_read(rc, !r, err ? err : "unexpected reply from redis");
     } else {
@@ -1013,12 +1026,12 @@ typedef struct rooms_call {
     sr_presence_names_fn fn;
     void *ud;
     unsigned limit;
-    size_t pending;       /* node scripts still out (+1 while sending) */
+    size_t pending; /* node scripts still out (+1 while sending) */
     int failed, more;
     char why[256];
     char **names;
     size_t n, cap;
-    char after[];         /* "" or the last name of the previous page */
+    char after[]; /* "" or the last name of the previous page */
 } rooms_call;
 
 static void rooms_call_free(rooms_call *rc) {
@@ -1164,7 +1177,8 @@ int sr_rpresence_rooms(sr_rpresence *p, const char *after, unsigned limit, sr_pr
  * so a dead node's users leave (and are announced) without anyone asking. */
 static void reap_rooms(sr_rpresence *p) {
     size_t done = 0, pos = 0;
-    for (sr_pledger_entry *e; done < SR_PRESENCE_REAP_ROOMS_PER_BEAT && (e = sr_table_next(&p->ledger.entries, &pos));)
+    for (sr_pledger_entry *e;
+         done < SR_PRESENCE_REAP_ROOMS_PER_BEAT && (e = sr_table_next(&p->ledger.entries, &pos));)
         if (e->count > 0 && sr_rpresence_read(p, e->name, NULL, NULL, NULL) == 0) done++;
 }
 
@@ -1188,9 +1202,11 @@ int sr_rpresence_on_message(sr_rpresence *p, const char *channel, size_t len, co
     if (len < a->prefix_len + 1 + tl || memcmp(channel + len - tl, tail, tl) != 0) return 1;
     const char *room = channel + a->prefix_len + 1;
     size_t room_len = len - a->prefix_len - 1 - tl;
-    if (p->closing || body_len < 3 || body[1] != ':' || (body[0] != 'j' && body[0] != 'l')) return 1;
+    if (p->closing || body_len < 3 || body[1] != ':' || (body[0] != 'j' && body[0] != 'l'))
+        return 1;
     p->n.events++;
-    if (p->event_fn) p->event_fn(p->event_ud, room, room_len, body + 2, body_len - 2, body[0] == 'j');
+    if (p->event_fn)
+        p->event_fn(p->event_ud, room, room_len, body + 2, body_len - 2, body[0] == 'j');
     return 1;
 }
 
@@ -1253,7 +1269,8 @@ void sr_rpresence_close(sr_rpresence *p) {
     uv_close((uv_handle_t *)&p->beat_timer, on_handle_closed);
 }
 
-void sr_rpresence_set(sr_rpresence *p, const char *room, uint32_t count, const char *user, int delta) {
+void sr_rpresence_set(sr_rpresence *p, const char *room, uint32_t count, const char *user,
+                      int delta) {
     if (!p || p->closing) return;
     p->n.changes++;
     size_t len = strlen(room);

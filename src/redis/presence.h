@@ -44,17 +44,17 @@ typedef struct sr_pledger sr_pledger;
 
 typedef struct sr_pledger_entry {
     uint64_t hash;
-    uint32_t count;                /* local connections */
-    uint8_t dirty;                 /* in the dirty list */
-    uint8_t indexed;               /* rooms: in this incarnation's room index */
-    sr_pledger *users;             /* rooms: user -> count (NULL: none yet) */
+    uint32_t count;    /* local connections */
+    uint8_t dirty;     /* in the dirty list */
+    uint8_t indexed;   /* rooms: in this incarnation's room index */
+    sr_pledger *users; /* rooms: user -> count (NULL: none yet) */
     size_t len;
     char name[];
 } sr_pledger_entry;
 
 struct sr_pledger {
-    sr_table entries;           /* of sr_pledger_entry, by name (walk: sr_table_next) */
-    sr_pledger_entry **dirty;   /* entries to write */
+    sr_table entries;         /* of sr_pledger_entry, by name (walk: sr_table_next) */
+    sr_pledger_entry **dirty; /* entries to write */
     size_t n_dirty, cap_dirty;
 };
 
@@ -83,21 +83,21 @@ struct sr_redis_adapter;
 typedef struct sr_rpresence sr_rpresence;
 
 typedef struct sr_rpresence_counters {
-    uint64_t changes;   /* joins and leaves recorded */
-    uint64_t writes;    /* scripts that wrote rooms */
+    uint64_t changes; /* joins and leaves recorded */
+    uint64_t writes;  /* scripts that wrote rooms */
     uint64_t rooms_written;
-    uint64_t heartbeats;/* liveness refreshes */
-    uint64_t reasserts; /* times the whole state was written again */
-    uint64_t reads;     /* reads answered */
+    uint64_t heartbeats; /* liveness refreshes */
+    uint64_t reasserts;  /* times the whole state was written again */
+    uint64_t reads;      /* reads answered */
     uint64_t read_failures;
-    uint64_t reaped;    /* dead nodes' room entries removed */
-    uint64_t events;    /* join/leave events received */
+    uint64_t reaped; /* dead nodes' room entries removed */
+    uint64_t events; /* join/leave events received */
 } sr_rpresence_counters;
 
 /* A user's first connection in the cluster joined the room (joined 1), or
  * its last one left (0). */
-typedef void (*sr_rpresence_event_fn)(void *ud, const char *room, size_t room_len,
-                                      const char *user, size_t user_len, int joined);
+typedef void (*sr_rpresence_event_fn)(void *ud, const char *room, size_t room_len, const char *user,
+                                      size_t user_len, int joined);
 
 /* ttl_ms: the liveness TTL (0: 10000). events: publish and receive join
  * and leave events. */
@@ -106,7 +106,8 @@ void sr_rpresence_on_event(sr_rpresence *p, sr_rpresence_event_fn fn, void *ud);
 void sr_rpresence_close(sr_rpresence *p);
 /* The room now has `count` local connections; user (NULL: anonymous) has
  * delta more (or fewer) of them. */
-void sr_rpresence_set(sr_rpresence *p, const char *room, uint32_t count, const char *user, int delta);
+void sr_rpresence_set(sr_rpresence *p, const char *room, uint32_t count, const char *user,
+                      int delta);
 /* A connection to Redis came up (again): write everything again. */
 void sr_rpresence_on_up(sr_rpresence *p);
 /* Reads the room: 0 and fn(ud, &answer) later, or a negative code and fn

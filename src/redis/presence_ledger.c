@@ -13,7 +13,9 @@
 #include "common/hash.h"
 #include "redis/presence.h"
 
-void sr_pledger_init(sr_pledger *l) { memset(l, 0, sizeof *l); }
+void sr_pledger_init(sr_pledger *l) {
+    memset(l, 0, sizeof *l);
+}
 
 static void entry_free(sr_pledger_entry *e) {
     if (e->users) {
@@ -42,7 +44,8 @@ static bool entry_is(const void *item, const void *key) {
     return e->len == k->len && memcmp(e->name, k->name, k->len) == 0;
 }
 
-static sr_pledger_entry *find_hashed(const sr_pledger *l, const char *name, size_t len, uint64_t hash) {
+static sr_pledger_entry *find_hashed(const sr_pledger *l, const char *name, size_t len,
+                                     uint64_t hash) {
     name_key k = {name, len};
     return sr_table_find(&l->entries, hash, entry_is, &k);
 }

@@ -102,7 +102,8 @@ static int epoch_ok(const char *epoch, size_t *len) {
 /* The script's answer is "<epoch>-<12 digits>" for our epoch. */
 static int reply_is_id(const seq_call *call, const redisReply *r) {
     if (!r || r->type != REDIS_REPLY_STRING || (size_t)r->len != call->epoch_len + 13) return 0;
-    if (memcmp(r->str, call->epoch, call->epoch_len) != 0 || r->str[call->epoch_len] != '-') return 0;
+    if (memcmp(r->str, call->epoch, call->epoch_len) != 0 || r->str[call->epoch_len] != '-')
+        return 0;
     for (size_t i = call->epoch_len + 1; i < (size_t)r->len; i++)
         if (r->str[i] < '0' || r->str[i] > '9') return 0;
     return 1;
@@ -190,8 +191,8 @@ static int run_script(sr_redis_adapter *a, const char *const *rooms, size_t n_ro
         goto out;
     sr_seq_key(a->prefix, a->prefix_len, key, name_len, counter_key, counter_len + 1);
     sr_seq_index_key(a->prefix, a->prefix_len, index_key, index_len + 1);
-    if (n_rooms &&
-        !(body = sr_envelope_encode_id_slot(msg, a->seq_node_id, meta, meta_len, &body_len, &id_at)))
+    if (n_rooms && !(body = sr_envelope_encode_id_slot(msg, a->seq_node_id, meta, meta_len,
+                                                       &body_len, &id_at)))
         goto out;
     argv[0] = "EVAL";
     argv[1] = sequence_script;
@@ -230,7 +231,7 @@ static int run_script(sr_redis_adapter *a, const char *const *rooms, size_t n_ro
     call->n_rooms = n_rooms;
     memcpy(call->epoch, epoch, epoch_len + 1);
     rc = sr_rconn_command(a->pub, (int)argc, argv, lens, on_script_reply, call);
-    if (rc == 0) call = NULL; /* on_script_reply frees it */
+    if (rc == 0) call = NULL;                   /* on_script_reply frees it */
     else if (rc != SR_ENOMEM) rc = SR_EADAPTER; /* not up, or too much output waiting */
 out:
     if (rc != 0) {

@@ -21,7 +21,8 @@ uint16_t sr_crc16(const char *buf, size_t len) {
     uint16_t crc = 0;
     for (size_t i = 0; i < len; i++) {
         crc ^= (uint16_t)((unsigned char)buf[i] << 8);
-        for (int b = 0; b < 8; b++) crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        for (int b = 0; b < 8; b++)
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
     }
     return crc;
 }
@@ -147,7 +148,8 @@ static int shards_master(const redisReply *node, const char *default_host, const
 int sr_slot_map_from_shards(const redisReply *r, const char *default_host, sr_slot_map *out,
                             char *err, size_t errcap) {
     start(out);
-    if (!r || r->type != REDIS_REPLY_ARRAY) return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SHARDS: not an array");
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SHARDS: not an array");
     for (size_t s = 0; s < r->elements; s++) {
         const redisReply *shard = r->element[s], *slots = NULL, *nodes = NULL;
         if (!shard || shard->type != REDIS_REPLY_ARRAY || shard->elements % 2)
@@ -156,9 +158,10 @@ int sr_slot_map_from_shards(const redisReply *r, const char *default_host, sr_sl
             if (str_eq(shard->element[i], "slots")) slots = shard->element[i + 1];
             else if (str_eq(shard->element[i], "nodes")) nodes = shard->element[i + 1];
         }
-        if (!slots || !nodes || slots->type != REDIS_REPLY_ARRAY || nodes->type != REDIS_REPLY_ARRAY ||
-            slots->elements % 2)
-            return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SHARDS: a shard lacks slots or nodes");
+        if (!slots || !nodes || slots->type != REDIS_REPLY_ARRAY ||
+            nodes->type != REDIS_REPLY_ARRAY || slots->elements % 2)
+            return refuse(out, SR_EINVAL, err, errcap,
+                          "CLUSTER SHARDS: a shard lacks slots or nodes");
         if (slots->elements == 0) continue; /* an empty master, or a failed one */
         int master = -1;
         for (size_t n = 0; n < nodes->elements && master < 0; n++) {
@@ -166,14 +169,17 @@ int sr_slot_map_from_shards(const redisReply *r, const char *default_host, sr_sl
             size_t host_len = 0;
             int port = 0;
             int k = shards_master(nodes->element[n], default_host, &host, &host_len, &port);
-            if (k < 0) return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SHARDS: a node is malformed");
+            if (k < 0)
+                return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SHARDS: a node is malformed");
             if (k == 1 && (master = add_master(out, host, host_len, port)) < 0)
                 return refuse(out, master, err, errcap, "CLUSTER SHARDS: too many masters");
         }
         if (master < 0) continue; /* no online master: its slots stay unowned */
         for (size_t i = 0; i < slots->elements; i += 2) {
-            int rc = assign(out, as_number(slots->element[i]), as_number(slots->element[i + 1]), master);
-            if (rc) return refuse(out, rc, err, errcap, "CLUSTER SHARDS: a slot range is malformed");
+            int rc = assign(out, as_number(slots->element[i]), as_number(slots->element[i + 1]),
+                            master);
+            if (rc)
+                return refuse(out, rc, err, errcap, "CLUSTER SHARDS: a slot range is malformed");
         }
     }
     return 0;
@@ -182,16 +188,19 @@ int sr_slot_map_from_shards(const redisReply *r, const char *default_host, sr_sl
 int sr_slot_map_from_slots(const redisReply *r, const char *default_host, sr_slot_map *out,
                            char *err, size_t errcap) {
     start(out);
-    if (!r || r->type != REDIS_REPLY_ARRAY) return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SLOTS: not an array");
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SLOTS: not an array");
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *range = r->element[i];
         if (!range || range->type != REDIS_REPLY_ARRAY || range->elements < 3)
             return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SLOTS: a range is malformed");
         const redisReply *node = range->element[2];
-        if (!node || node->type != REDIS_REPLY_ARRAY || node->elements < 2 || !is_str(node->element[0]))
+        if (!node || node->type != REDIS_REPLY_ARRAY || node->elements < 2 ||
+            !is_str(node->element[0]))
             return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SLOTS: a master is malformed");
         long long port = as_number(node->element[1]);
-        if (port <= 0 || port > 65535) return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SLOTS: a port is malformed");
+        if (port <= 0 || port > 65535)
+            return refuse(out, SR_EINVAL, err, errcap, "CLUSTER SLOTS: a port is malformed");
         const redisReply *h = node->element[0];
         const char *host = h->str;
         size_t host_len = h->len;

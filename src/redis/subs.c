@@ -3,11 +3,10 @@
  * subs.c: the subscription set of the subscriber connection (see subs.h).
  *
  * Channels live in the common hash table (common/table.h), keyed by
- * seeded SipHash: channel names come from room names that clients choose. A channel whose wanted flag
- * changes is put on the dirty list once; the end-of-turn flush walks that
- * list, sends what differs from `sent`, and forgets channels that are
- * neither wanted nor subscribed. An entry is only ever freed by the flush or
- * by the reconnect reset, never while it sits on the dirty list.
+ * seeded SipHash: channel names come from room names that clients choose. A channel whose wanted
+ * flag changes is put on the dirty list once; the end-of-turn flush walks that list, sends what
+ * differs from `sent`, and forgets channels that are neither wanted nor subscribed. An entry is
+ * only ever freed by the flush or by the reconnect reset, never while it sits on the dirty list.
  *
  * Confirmation and loss (for readiness and for streams that may have missed
  * messages): `live` is set by Redis's subscribe confirmation of the channel
@@ -36,10 +35,10 @@
 typedef struct channel {
     uint64_t hash;
     unsigned char wanted, sent, dirty;
-    unsigned char live;  /* Redis confirmed the subscription (this connection) */
+    unsigned char live;   /* Redis confirmed the subscription (this connection) */
     unsigned char resync; /* wanted when the connection came up, not confirmed yet */
-    unsigned short slot; /* sharded mode: the channel's keyslot */
-    uint64_t lost_ms;    /* wall clock ms since it is missing; 0: not lost */
+    unsigned short slot;  /* sharded mode: the channel's keyslot */
+    uint64_t lost_ms;     /* wall clock ms since it is missing; 0: not lost */
     size_t len;
     char name[];
 } channel;
@@ -349,7 +348,8 @@ static void flush(void *ud) {
         }
     }
     if (up && rc == 0)
-        rc = send_batches(s, s->sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", unsub, unsub_len, n_unsub);
+        rc = send_batches(s, s->sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", unsub, unsub_len,
+                          n_unsub);
     if (up && rc == 0)
         rc = send_batches(s, s->sharded ? "SSUBSCRIBE" : "SUBSCRIBE", sub, sub_len, n_sub);
     free(sub);

@@ -55,7 +55,8 @@ static void say(sr_redis_adapter *a, int level, const char *fmt, ...) {
  * invalid password"; NOAUTH when a password is needed and none was sent). */
 static int is_auth_error(const char *err) {
     return strstr(err, "WRONGPASS") || strstr(err, "NOAUTH") || strstr(err, "invalid password") ||
-           strstr(err, "invalid username-password") || strstr(err, "AUTH <password> called without");
+           strstr(err, "invalid username-password") ||
+           strstr(err, "AUTH <password> called without");
 }
 
 /* One Redis (classic) or one shard (cluster): shard is NULL for the
@@ -93,8 +94,7 @@ static void unit_up(sr_redis_adapter *a, const unit *u, sr_rconn *c) {
     if (st->down_since)
         say(a, SR_LOG_INFO, "redis connected: %s again after %llu ms down", who,
             (unsigned long long)(now - st->down_since));
-    else
-        say(a, SR_LOG_INFO, "redis connected: %s", who);
+    else say(a, SR_LOG_INFO, "redis connected: %s", who);
     st->up = 1;
     st->last = SR_REDIS_LOGGED_NOTHING;
     unit_subscribed(a, u);

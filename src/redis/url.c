@@ -64,7 +64,6 @@ static char *pct_decode(const char *s, size_t len, int *bad) {
     return out;
 }
 
-
 /* Parses a non-negative decimal s[0..len) not above max; -1 when invalid. */
 static long parse_uint(const char *s, size_t len, long max) {
     long v = 0;
@@ -94,7 +93,8 @@ static int parse_userinfo(const char *s, size_t len, sr_redis_url *out, char *er
         pw_len = len - ulen - 1;
     }
     if (pw_len == 0) {
-        if (out->user) return fail(out, err, errcap, "a user name needs a password (user:password@)");
+        if (out->user)
+            return fail(out, err, errcap, "a user name needs a password (user:password@)");
         return 0; /* "redis://:@host" or "redis://@host": no AUTH */
     }
     out->password = pct_decode(pw, pw_len, &bad);
@@ -145,7 +145,8 @@ static int parse_tcp(const char *p, sr_redis_url *out, char *err, size_t errcap)
         size_t dlen = strcspn(p + 1, "?#");
         if (dlen > 0) {
             long db = parse_uint(p + 1, dlen, SR_REDIS_MAX_DB);
-            if (db < 0) return fail(out, err, errcap, "bad database number '%.*s'", (int)dlen, p + 1);
+            if (db < 0)
+                return fail(out, err, errcap, "bad database number '%.*s'", (int)dlen, p + 1);
             out->db = (int)db;
         }
         p += 1 + dlen;
@@ -171,7 +172,8 @@ static int parse_unix(const char *p, sr_redis_url *out, char *err, size_t errcap
     const char *q = path + plen;
     if (*q == '?') {
         q++;
-        if (strncmp(q, "db=", 3) != 0) return fail(out, err, errcap, "unknown query '%s' (only db=N)", q);
+        if (strncmp(q, "db=", 3) != 0)
+            return fail(out, err, errcap, "unknown query '%s' (only db=N)", q);
         size_t dlen = strcspn(q + 3, "&#");
         long db = parse_uint(q + 3, dlen, SR_REDIS_MAX_DB);
         if (db < 0) return fail(out, err, errcap, "bad database number '%.*s'", (int)dlen, q + 3);
@@ -200,7 +202,8 @@ int sr_redis_url_parse(const char *url, sr_redis_url *out, char *err, size_t err
         rc = parse_tcp(url + 9, out, err, errcap);
         out->tls = rc == 0;
     } else {
-        return fail(out, err, errcap, "'%s' does not start with redis://, rediss:// or unix://", url);
+        return fail(out, err, errcap, "'%s' does not start with redis://, rediss:// or unix://",
+                    url);
     }
     if (rc == SR_ENOMEM) sr_redis_url_free(out);
     return rc;
@@ -217,10 +220,7 @@ void sr_redis_url_free(sr_redis_url *u) {
 
 void sr_redis_url_describe(const sr_redis_url *u, char *out, size_t cap) {
     if (!cap) return;
-    if (u->is_unix)
-        snprintf(out, cap, "%s", u->path ? u->path : "");
-    else if (u->host && strchr(u->host, ':'))
-        snprintf(out, cap, "[%s]:%d", u->host, u->port);
-    else
-        snprintf(out, cap, "%s:%d", u->host ? u->host : "", u->port);
+    if (u->is_unix) snprintf(out, cap, "%s", u->path ? u->path : "");
+    else if (u->host && strchr(u->host, ':')) snprintf(out, cap, "[%s]:%d", u->host, u->port);
+    else snprintf(out, cap, "%s:%d", u->host ? u->host : "", u->port);
 }

@@ -17,14 +17,14 @@
 #include <stddef.h>
 
 typedef struct sr_redis_url {
-    int is_unix;     /* 1: path is a Unix socket; 0: host:port over TCP */
-    char *host;      /* TCP host (IPv6 without brackets); NULL for unix */
-    int port;        /* 1..65535; 0 for unix */
-    char *path;      /* Unix socket path; NULL for TCP */
-    char *user;      /* ACL user; NULL when absent (AUTH <password>) */
-    char *password;  /* NULL when no AUTH is needed */
-    int db;          /* SELECT db when nonzero */
-    int tls;         /* 1: rediss:// (TLS; the host is the name checked) */
+    int is_unix;    /* 1: path is a Unix socket; 0: host:port over TCP */
+    char *host;     /* TCP host (IPv6 without brackets); NULL for unix */
+    int port;       /* 1..65535; 0 for unix */
+    char *path;     /* Unix socket path; NULL for TCP */
+    char *user;     /* ACL user; NULL when absent (AUTH <password>) */
+    char *password; /* NULL when no AUTH is needed */
+    int db;         /* SELECT db when nonzero */
+    int tls;        /* 1: rediss:// (TLS; the host is the name checked) */
 } sr_redis_url;
 
 /* Parses `url` into *out (strings malloc'd; free with sr_redis_url_free).

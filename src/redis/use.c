@@ -26,7 +26,9 @@ static void recovered_to_server(void *ud, const char *room, size_t room_len, uin
     sr_server_room_recovered(ud, room, room_len, lost_ms, now_ms);
 }
 
-static void log_to_server(void *ud, int level, const char *msg) { sr_server_log(ud, level, msg); }
+static void log_to_server(void *ud, int level, const char *msg) {
+    sr_server_log(ud, level, msg);
+}
 static void presence_to_server(void *ud, const char *room, size_t room_len, const char *user,
                                size_t user_len, int joined) {
     sr_server_presence_event(ud, room, room_len, user, user_len, joined);
@@ -50,8 +52,9 @@ int sr_server_use_redis_(sr_server *srv, const sr_redis_options *in, size_t opts
     sr_redis_options opts;
     sr_redis_options_init(&opts);
     if (in && sr_abi_copy_in(&opts, sizeof opts, in, opts_size) < 0)
-        return fail(err, errcap, "the redis options set fields this library does not know "
-                                 "(a program built for a newer sserooms)");
+        return fail(err, errcap,
+                    "the redis options set fields this library does not know "
+                    "(a program built for a newer sserooms)");
     sr_config cfg;
     sr_server_get_config(srv, &cfg);
     if (opts.cluster && cfg.history > 0) {

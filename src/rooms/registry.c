@@ -53,7 +53,7 @@ struct sr_registry {
     size_t n_rooms;
     uint64_t last_stamp;
     sr_room_event_fn on_event;
-    sr_member *event_member;   /* during SR_ROOM_JOINED / SR_ROOM_LEFT */
+    sr_member *event_member; /* during SR_ROOM_JOINED / SR_ROOM_LEFT */
     void *ud;
 };
 
@@ -63,8 +63,7 @@ struct sr_registry {
 
 sr_registry *sr_registry_new(sr_room_event_fn fn, void *ud) {
     sr_registry *reg = calloc(1, sizeof *reg);
-    if (!reg)
-        return NULL;
+    if (!reg) return NULL;
     reg->buckets = calloc(MIN_BUCKETS, sizeof *reg->buckets);
     if (!reg->buckets) {
         free(reg);
@@ -84,16 +83,14 @@ static void room_free(sr_room *room) {
 static void member_reset(sr_member *m);
 
 void sr_registry_free(sr_registry *reg) {
-    if (!reg)
-        return;
+    if (!reg) return;
     for (size_t b = 0; b < reg->n_buckets; b++) {
         sr_room *room = reg->buckets[b];
         while (room) {
             sr_room *next = room->next;
             /* Members still in rooms get their heap arrays freed and are
              * reset (a reset member is skipped in its other rooms). */
-            for (uint32_t j = 0; j < room->n_members; j++)
-                member_reset(room->members[j]);
+            for (uint32_t j = 0; j < room->n_members; j++) member_reset(room->members[j]);
             room_free(room);
             room = next;
         }
@@ -106,8 +103,7 @@ void sr_registry_free(sr_registry *reg) {
  * failure the old table stays. */
 static void table_resize(sr_registry *reg, size_t n_buckets) {
     sr_room **nb = calloc(n_buckets, sizeof *nb);
-    if (!nb)
-        return;
+    if (!nb) return;
     const size_t mask = n_buckets - 1;
     for (size_t b = 0; b < reg->n_buckets; b++) {
         sr_room *room = reg->buckets[b];
@@ -125,13 +121,13 @@ static void table_resize(sr_registry *reg, size_t n_buckets) {
 }
 
 static int name_equals(const sr_room *room, uint64_t hash, const char *name, size_t len) {
-    return room->hash == hash && room->name_len == len && (len == 0 || memcmp(room->name, name, len) == 0);
+    return room->hash == hash && room->name_len == len &&
+           (len == 0 || memcmp(room->name, name, len) == 0);
 }
 
 static sr_room *table_find(const sr_registry *reg, uint64_t hash, const char *name, size_t len) {
     for (sr_room *room = reg->buckets[(size_t)hash & (reg->n_buckets - 1)]; room; room = room->next)
-        if (name_equals(room, hash, name, len))
-            return room;
+        if (name_equals(room, hash, name, len)) return room;
     return NULL;
 }
 
@@ -146,8 +142,7 @@ static void table_link(sr_registry *reg, sr_room *room) {
 
 static void table_unlink(sr_registry *reg, sr_room *room) {
     sr_room **link = &reg->buckets[(size_t)room->hash & (reg->n_buckets - 1)];
-    while (*link != room)
-        link = &(*link)->next;
+    while (*link != room) link = &(*link)->next;
     *link = room->next;
     reg->n_rooms--;
     if (reg->n_buckets > MIN_BUCKETS && reg->n_rooms < reg->n_buckets / 8)
@@ -155,8 +150,7 @@ static void table_unlink(sr_registry *reg, sr_room *room) {
 }
 
 sr_room *sr_registry_find(const sr_registry *reg, const char *name, size_t len) {
-    if (!reg || (!name && len > 0))
-        return NULL;
+    if (!reg || (!name && len > 0)) return NULL;
     return table_find(reg, sr_hash(name, len), name, len);
 }
 
@@ -169,8 +163,7 @@ size_t sr_registry_bucket_count(const sr_registry *reg) {
 }
 
 sr_room *sr_registry_next(const sr_registry *reg, sr_registry_iter *it) {
-    if (!reg || !it)
-        return NULL;
+    if (!reg || !it) return NULL;
     if (it->room) {
         if (it->room->next) {
             it->room = it->room->next;
@@ -193,11 +186,9 @@ sr_room *sr_registry_next(const sr_registry *reg, sr_registry_iter *it) {
 /* ------------------------------------------------------------------ */
 
 static sr_room *room_new(const char *name, size_t len, uint64_t hash) {
-    if (len > SIZE_MAX - sizeof(sr_room) - 1)
-        return NULL;
+    if (len > SIZE_MAX - sizeof(sr_room) - 1) return NULL;
     sr_room *room = malloc(sizeof(sr_room) + len + 1);
-    if (!room)
-        return NULL;
+    if (!room) return NULL;
     room->members = malloc(MIN_ROOM_MEMBERS * sizeof *room->members);
     if (!room->members) {
         free(room);
@@ -208,30 +199,25 @@ static sr_room *room_new(const char *name, size_t len, uint64_t hash) {
     room->n_members = 0;
     room->cap_members = MIN_ROOM_MEMBERS;
     room->name_len = len;
-    if (len > 0)
-        memcpy(room->name, name, len);
+    if (len > 0) memcpy(room->name, name, len);
     room->name[len] = '\0';
     return room;
 }
 
 /* Makes room for one more member; 0 or -1. */
 static int room_reserve(sr_room *room) {
-    if (room->n_members < room->cap_members)
-        return 0;
-    if (room->cap_members > UINT32_MAX / 2)
-        return -1;
+    if (room->n_members < room->cap_members) return 0;
+    if (room->cap_members > UINT32_MAX / 2) return -1;
     uint32_t cap = room->cap_members * 2;
     sr_member **members = realloc(room->members, (size_t)cap * sizeof *members);
-    if (!members)
-        return -1;
+    if (!members) return -1;
     room->members = members;
     room->cap_members = cap;
     return 0;
 }
 
 static void room_maybe_shrink(sr_room *room) {
-    if (room->cap_members <= MIN_ROOM_MEMBERS || room->n_members >= room->cap_members / 4)
-        return;
+    if (room->cap_members <= MIN_ROOM_MEMBERS || room->n_members >= room->cap_members / 4) return;
     uint32_t cap = room->cap_members / 2;
     sr_member **members = realloc(room->members, (size_t)cap * sizeof *members);
     if (members) { /* a failed shrink keeps the larger array */
@@ -255,23 +241,18 @@ static int member_on_heap(const sr_member *m) {
 /* Makes room for one more membership; 0 or -1. */
 static int member_reserve(sr_member *m) {
     member_init(m);
-    if (m->n_rooms < m->cap_rooms)
-        return 0;
-    if (m->cap_rooms > UINT32_MAX / 2)
-        return -1;
+    if (m->n_rooms < m->cap_rooms) return 0;
+    if (m->cap_rooms > UINT32_MAX / 2) return -1;
     uint32_t cap = m->cap_rooms * 2;
-    if (cap < MIN_HEAP_MEMBERSHIPS)
-        cap = MIN_HEAP_MEMBERSHIPS;
+    if (cap < MIN_HEAP_MEMBERSHIPS) cap = MIN_HEAP_MEMBERSHIPS;
     sr_membership *rooms;
     if (member_on_heap(m)) {
         rooms = realloc(m->rooms, (size_t)cap * sizeof *rooms);
     } else {
         rooms = malloc((size_t)cap * sizeof *rooms);
-        if (rooms)
-            memcpy(rooms, m->rooms, (size_t)m->n_rooms * sizeof *rooms);
+        if (rooms) memcpy(rooms, m->rooms, (size_t)m->n_rooms * sizeof *rooms);
     }
-    if (!rooms)
-        return -1;
+    if (!rooms) return -1;
     m->rooms = rooms;
     m->cap_rooms = cap;
     return 0;
@@ -282,14 +263,12 @@ static int member_reserve(sr_member *m) {
  * heap array when it is under a quarter full. */
 static void member_maybe_shrink(sr_member *m) {
     if (m->n_rooms == 0) { /* back to the zeroed state (the stamp stays) */
-        if (member_on_heap(m))
-            free(m->rooms);
+        if (member_on_heap(m)) free(m->rooms);
         m->rooms = NULL;
         m->cap_rooms = 0;
         return;
     }
-    if (!member_on_heap(m))
-        return;
+    if (!member_on_heap(m)) return;
     if (m->n_rooms <= SR_MEMBER_INLINE_ROOMS) {
         memcpy(m->inline_rooms, m->rooms, (size_t)m->n_rooms * sizeof *m->rooms);
         free(m->rooms);
@@ -297,8 +276,7 @@ static void member_maybe_shrink(sr_member *m) {
         m->cap_rooms = SR_MEMBER_INLINE_ROOMS;
         return;
     }
-    if (m->cap_rooms <= MIN_HEAP_MEMBERSHIPS || m->n_rooms >= m->cap_rooms / 4)
-        return;
+    if (m->cap_rooms <= MIN_HEAP_MEMBERSHIPS || m->n_rooms >= m->cap_rooms / 4) return;
     uint32_t cap = m->cap_rooms / 2;
     sr_membership *rooms = realloc(m->rooms, (size_t)cap * sizeof *rooms);
     if (rooms) {
@@ -309,34 +287,29 @@ static void member_maybe_shrink(sr_member *m) {
 
 /* Frees a heap membership array and zeroes the member. */
 static void member_reset(sr_member *m) {
-    if (member_on_heap(m))
-        free(m->rooms);
+    if (member_on_heap(m)) free(m->rooms);
     memset(m, 0, sizeof *m);
 }
 
 static int member_find_room(const sr_member *m, const sr_room *room) {
     for (uint32_t i = 0; i < m->n_rooms; i++)
-        if (m->rooms[i].room == room)
-            return (int)i;
+        if (m->rooms[i].room == room) return (int)i;
     return -1;
 }
 
 int sr_registry_is_member(const sr_member *m, const sr_room *room) {
-    if (!m || !room)
-        return 0;
+    if (!m || !room) return 0;
     /* Scan whichever side is shorter. */
     if (room->n_members < m->n_rooms) {
         for (uint32_t i = 0; i < room->n_members; i++)
-            if (room->members[i] == m)
-                return 1;
+            if (room->members[i] == m) return 1;
         return 0;
     }
     return member_find_room(m, room) >= 0;
 }
 
 uint64_t sr_registry_joined(const sr_member *m, const sr_room *room) {
-    if (!m || !room)
-        return UINT64_MAX;
+    if (!m || !room) return UINT64_MAX;
     const int i = member_find_room(m, room);
     return i >= 0 ? m->rooms[i].joined : UINT64_MAX;
 }
@@ -346,15 +319,12 @@ uint64_t sr_registry_joined(const sr_member *m, const sr_room *room) {
 /* ------------------------------------------------------------------ */
 
 int sr_registry_join(sr_registry *reg, sr_member *m, const char *name, size_t len) {
-    if (!reg || !m || (!name && len > 0))
-        return -1;
+    if (!reg || !m || (!name && len > 0)) return -1;
     const uint64_t hash = sr_hash(name, len);
     sr_room *room = table_find(reg, hash, name, len);
-    if (room && sr_registry_is_member(m, room))
-        return 1;
+    if (room && sr_registry_is_member(m, room)) return 1;
     /* Reserve everything first, so that a failure leaves no trace. */
-    if (member_reserve(m) != 0)
-        return -1;
+    if (member_reserve(m) != 0) return -1;
     const int created = room == NULL;
     if (created) {
         room = room_new(name, len, hash);
@@ -374,8 +344,7 @@ int sr_registry_join(sr_registry *reg, sr_member *m, const char *name, size_t le
     m->n_rooms++;
     if (created) {
         table_link(reg, room);
-        if (reg->on_event)
-            reg->on_event(reg->ud, room, SR_ROOM_CREATED);
+        if (reg->on_event) reg->on_event(reg->ud, room, SR_ROOM_CREATED);
     }
     if (reg->on_event) {
         reg->event_member = m;
@@ -405,8 +374,7 @@ static void leave_at(sr_registry *reg, sr_member *m, uint32_t i, int shrink_memb
     /* Shift, to keep the member's join order. */
     memmove(&m->rooms[i], &m->rooms[i + 1], (size_t)(m->n_rooms - i - 1) * sizeof *m->rooms);
     m->n_rooms--;
-    if (shrink_member)
-        member_maybe_shrink(m);
+    if (shrink_member) member_maybe_shrink(m);
 
     if (reg->on_event) {
         reg->event_member = m;
@@ -414,8 +382,7 @@ static void leave_at(sr_registry *reg, sr_member *m, uint32_t i, int shrink_memb
         reg->event_member = NULL;
     }
     if (room->n_members == 0) {
-        if (reg->on_event)
-            reg->on_event(reg->ud, room, SR_ROOM_EMPTIED);
+        if (reg->on_event) reg->on_event(reg->ud, room, SR_ROOM_EMPTIED);
         table_unlink(reg, room);
         room_free(room);
     } else {
@@ -424,8 +391,7 @@ static void leave_at(sr_registry *reg, sr_member *m, uint32_t i, int shrink_memb
 }
 
 void sr_registry_leave_at(sr_registry *reg, sr_member *m, uint32_t i) {
-    if (!reg || !m || i >= m->n_rooms)
-        return;
+    if (!reg || !m || i >= m->n_rooms) return;
     leave_at(reg, m, i, 1);
 }
 
@@ -434,8 +400,7 @@ sr_member *sr_registry_event_member(const sr_registry *reg) {
 }
 
 int sr_registry_leave(sr_registry *reg, sr_member *m, const char *name, size_t len) {
-    if (!reg || !m || (!name && len > 0))
-        return 1;
+    if (!reg || !m || (!name && len > 0)) return 1;
     /* The member's own memberships are few; comparing names there needs no
      * hash and finds the index leave_at wants. */
     for (uint32_t i = 0; i < m->n_rooms; i++) {
@@ -449,11 +414,9 @@ int sr_registry_leave(sr_registry *reg, sr_member *m, const char *name, size_t l
 }
 
 void sr_registry_leave_all(sr_registry *reg, sr_member *m) {
-    if (!reg || !m)
-        return;
+    if (!reg || !m) return;
     /* From the last: nothing to shift. */
-    while (m->n_rooms > 0)
-        leave_at(reg, m, m->n_rooms - 1, 0);
+    while (m->n_rooms > 0) leave_at(reg, m, m->n_rooms - 1, 0);
     member_reset(m);
 }
 
@@ -462,11 +425,9 @@ void sr_registry_leave_all(sr_registry *reg, sr_member *m) {
 /* ------------------------------------------------------------------ */
 
 uint64_t sr_registry_new_stamp(sr_registry *reg) {
-    if (!reg)
-        return 1;
+    if (!reg) return 1;
     reg->last_stamp++;
-    if (reg->last_stamp == 0 || reg->last_stamp == STAMP_EXCLUDED)
-        reg->last_stamp = 1;
+    if (reg->last_stamp == 0 || reg->last_stamp == STAMP_EXCLUDED) reg->last_stamp = 1;
     return reg->last_stamp;
 }
 
@@ -481,56 +442,47 @@ uint64_t sr_registry_new_stamp(sr_registry *reg) {
  * (reached by an earlier visit of the same delivery) is left as it was.
  * Duplicates and NULLs in either list are harmless.
  */
-size_t sr_registry_visit(sr_room *const *rooms, size_t n, sr_member *const *except,
-                         size_t n_except, uint64_t stamp, sr_member_fn fn, void *ud) {
+size_t sr_registry_visit(sr_room *const *rooms, size_t n, sr_member *const *except, size_t n_except,
+                         uint64_t stamp, sr_member_fn fn, void *ud) {
     if ((!rooms && n > 0) || stamp == 0 || stamp == STAMP_EXCLUDED)
         return 0; /* not a stamp from sr_registry_new_stamp */
-    if (!except)
-        n_except = 0;
+    if (!except) n_except = 0;
     for (size_t i = 0; i < n_except; i++)
-        if (except[i] && except[i]->stamp != stamp)
-            except[i]->stamp = STAMP_EXCLUDED;
+        if (except[i] && except[i]->stamp != stamp) except[i]->stamp = STAMP_EXCLUDED;
 
     size_t visited = 0;
     for (size_t r = 0; r < n; r++) {
         const sr_room *room = rooms[r];
-        if (!room)
-            continue;
+        if (!room) continue;
         sr_member *const *members = room->members;
         const uint32_t n_members = room->n_members;
         for (uint32_t j = 0; j < n_members; j++) {
             sr_member *m = members[j];
-            if (m->stamp == stamp || m->stamp == STAMP_EXCLUDED)
-                continue;
+            if (m->stamp == stamp || m->stamp == STAMP_EXCLUDED) continue;
             m->stamp = stamp;
             visited++;
-            if (fn)
-                fn(ud, m);
+            if (fn) fn(ud, m);
         }
     }
 
     for (size_t i = 0; i < n_except; i++)
-        if (except[i] && except[i]->stamp == STAMP_EXCLUDED)
-            except[i]->stamp = 0;
+        if (except[i] && except[i]->stamp == STAMP_EXCLUDED) except[i]->stamp = 0;
     return visited;
 }
 
 size_t sr_registry_visit_range(const sr_room *room, uint32_t *next, uint32_t max, uint64_t stamp,
                                sr_member_fn fn, void *ud) {
-    if (!room || !next || stamp == 0 || stamp == STAMP_EXCLUDED)
-        return 0;
+    if (!room || !next || stamp == 0 || stamp == STAMP_EXCLUDED) return 0;
     const uint32_t n_members = room->n_members;
     const uint32_t from = *next < n_members ? *next : n_members;
     const uint32_t end = max && max < n_members - from ? from + max : n_members;
     size_t visited = 0;
     for (uint32_t j = from; j < end; j++) {
         sr_member *m = room->members[j];
-        if (m->stamp == stamp || m->stamp == STAMP_EXCLUDED)
-            continue;
+        if (m->stamp == stamp || m->stamp == STAMP_EXCLUDED) continue;
         m->stamp = stamp;
         visited++;
-        if (fn)
-            fn(ud, m);
+        if (fn) fn(ud, m);
     }
     *next = end;
     return visited;

@@ -25,7 +25,7 @@ typedef struct sr_registry sr_registry;
 
 typedef struct sr_membership {
     sr_room *room;
-    uint32_t index; /* position of the member in room->members */
+    uint32_t index;  /* position of the member in room->members */
     uint64_t joined; /* the registry's last stamp when it joined: it was a
                         member when a delivery with stamp s was made iff
                         joined < s (and it has not left and come back) */
@@ -35,21 +35,21 @@ typedef struct sr_membership {
 
 /* Embedded in each connection; zero-initialise it before use. */
 struct sr_member {
-    sr_membership *rooms;      /* join order; points at inline_rooms or heap */
+    sr_membership *rooms; /* join order; points at inline_rooms or heap */
     uint32_t n_rooms;
     uint32_t cap_rooms;
-    uint64_t stamp;            /* last delivery stamp that reached this member */
+    uint64_t stamp; /* last delivery stamp that reached this member */
     sr_membership inline_rooms[SR_MEMBER_INLINE_ROOMS];
 };
 
 struct sr_room {
-    sr_room *next;             /* hash chain */
+    sr_room *next; /* hash chain */
     uint64_t hash;
     sr_member **members;
     uint32_t n_members;
     uint32_t cap_members;
     size_t name_len;
-    char name[];               /* NUL-terminated copy */
+    char name[]; /* NUL-terminated copy */
 };
 
 typedef enum sr_room_event {
@@ -115,8 +115,8 @@ uint64_t sr_registry_new_stamp(sr_registry *reg);
  * with `stamp`. stamp must come from sr_registry_new_stamp (0 visits
  * nothing). */
 typedef void (*sr_member_fn)(void *ud, sr_member *m);
-size_t sr_registry_visit(sr_room *const *rooms, size_t n, sr_member *const *except,
-                         size_t n_except, uint64_t stamp, sr_member_fn fn, void *ud);
+size_t sr_registry_visit(sr_room *const *rooms, size_t n, sr_member *const *except, size_t n_except,
+                         uint64_t stamp, sr_member_fn fn, void *ud);
 /* One slice of a visit of one room, for a delivery spread over several
  * calls: visits members[*next ..] (at most max of them; 0: all the rest)
  * like sr_registry_visit, and moves *next past them. The caller keeps the

@@ -89,8 +89,10 @@ static int read_secret_file(const char *path, char **out, size_t *len, char *err
     if (failed || n > SR_AUTH_MAX_SECRET_FILE) {
         OPENSSL_cleanse(buf, n);
         free(buf);
-        return set_err(err, cap, failed ? "auth-secret-file '%s': read error"
-                                        : "auth-secret-file '%s': larger than 64 KiB", path);
+        return set_err(err, cap,
+                       failed ? "auth-secret-file '%s': read error"
+                              : "auth-secret-file '%s': larger than 64 KiB",
+                       path);
     }
     if (n && buf[n - 1] == '\n') n--;
     if (n && buf[n - 1] == '\r') n--;
@@ -103,7 +105,8 @@ static int read_secret_file(const char *path, char **out, size_t *len, char *err
 static int cookie_name_ok(const char *s) {
     if (!*s) return 0;
     for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *s))
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
+            strchr("()<>@,;:\\\"/[]?={}", *s))
             return 0;
     return 1;
 }
@@ -119,14 +122,16 @@ static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out, sr_jwks *
         return set_err(err, cap, "ticket-secret: at least %s bytes", "32");
     if (!cfg->auth_alg) {
         static const char *const names[] = {"auth-secret", "auth-secret-file", "auth-public-key",
-                                            "auth-issuer", "auth-audience", "ticket-secret", "auth-jwks"};
-        const char *set[] = {cfg->auth_secret, cfg->auth_secret_file, cfg->auth_public_key_file,
-                             cfg->auth_issuer, cfg->auth_audience, cfg->ticket_secret,
+                                            "auth-issuer", "auth-audience",    "ticket-secret",
+                                            "auth-jwks"};
+        const char *set[] = {cfg->auth_secret,   cfg->auth_secret_file, cfg->auth_public_key_file,
+                             cfg->auth_issuer,   cfg->auth_audience,    cfg->ticket_secret,
                              cfg->auth_jwks_file};
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
             if (set[i])
-                return set_err(err, cap, "%s is set but auth-alg is not: authorization would be "
-                                         "half-configured (set auth-alg HS256, RS256 or ES256)",
+                return set_err(err, cap,
+                               "%s is set but auth-alg is not: authorization would be "
+                               "half-configured (set auth-alg HS256, RS256 or ES256)",
                                names[i]);
         return SR_OK;
     }
@@ -146,8 +151,10 @@ static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out, sr_jwks *
         return set_err(err, cap, "auth-cookie '%.64s': not a cookie name", cfg->auth_cookie);
     if (cfg->auth_jwks_file) {
         if (cfg->auth_secret || cfg->auth_secret_file || cfg->auth_public_key_file)
-            return set_err(err, cap, "auth-jwks replaces auth-secret, auth-secret-file and "
-                                     "auth-public-key: give one of them%s", "");
+            return set_err(err, cap,
+                           "auth-jwks replaces auth-secret, auth-secret-file and "
+                           "auth-public-key: give one of them%s",
+                           "");
         jc.leeway_s = cfg->auth_leeway_s;
         jc.issuer = cfg->auth_issuer;
         jc.audience = cfg->auth_audience;
@@ -177,13 +184,17 @@ static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out, sr_jwks *
     size_t file_len = 0;
     if (jc.alg == SR_JWT_HS256) {
         if (cfg->auth_public_key_file)
-            return set_err(err, cap, "auth-public-key is for RS256/ES256; %s takes auth-secret or "
-                                     "auth-secret-file", "HS256");
+            return set_err(err, cap,
+                           "auth-public-key is for RS256/ES256; %s takes auth-secret or "
+                           "auth-secret-file",
+                           "HS256");
         if (cfg->auth_secret && cfg->auth_secret_file)
             return set_err(err, cap, "give auth-secret or auth-secret-file, not both%s", "");
         if (!cfg->auth_secret && !cfg->auth_secret_file)
-            return set_err(err, cap, "auth-alg HS256 needs auth-secret or auth-secret-file (at "
-                                     "least %s bytes)", "32");
+            return set_err(err, cap,
+                           "auth-alg HS256 needs auth-secret or auth-secret-file (at "
+                           "least %s bytes)",
+                           "32");
         if (cfg->auth_secret_file) {
             int rc = read_secret_file(cfg->auth_secret_file, &file_secret, &file_len, err, cap);
             if (rc < 0) return rc;
@@ -217,8 +228,7 @@ static int build_verifier(const sr_config *cfg, sr_jwt_verifier **out, sr_jwks *
     else if (ticket_key && jc.secret)
         keyed = sr_signed_derive_key(jc.secret, jc.secret_len, SR_AUTH_TICKET_KEY_LABEL,
                                      ticket_key) == 0;
-    else if (ticket_key)
-        keyed = RAND_bytes(ticket_key, SR_SIGNED_KEY_LEN) == 1;
+    else if (ticket_key) keyed = RAND_bytes(ticket_key, SR_SIGNED_KEY_LEN) == 1;
     if (ticket_key && !keyed && rc == SR_JWT_OK) {
         sr_jwt_verifier_free(v);
         v = NULL;
@@ -244,7 +254,8 @@ int sr_config_check_(const sr_config *in, size_t cfg_size, char *err, size_t err
     sr_config full;
     sr_config_init(&full);
     if (sr_abi_copy_in(&full, sizeof full, in, cfg_size) < 0)
-        return set_err(err, errcap, "%s", "the configuration sets fields this library "
+        return set_err(err, errcap, "%s",
+                       "the configuration sets fields this library "
                        "does not know (a program built for a newer sserooms)");
     const sr_config *cfg = &full;
     sr_cidr *ranges;
@@ -255,7 +266,7 @@ int sr_config_check_(const sr_config *in, size_t cfg_size, char *err, size_t err
     if (sr_history_config_check(cfg, err, errcap) < 0) return SR_EINVAL; /* history.c */
     if (cfg->ipv6_prefix_len > 128)
         return set_err(err, errcap, "ipv6-prefix-len: at most %s bits", "128");
-    if (sr_tls_config_check(cfg, err, errcap) < 0) return SR_EINVAL;     /* tls_server.c */
+    if (sr_tls_config_check(cfg, err, errcap) < 0) return SR_EINVAL; /* tls_server.c */
     return build_verifier(cfg, NULL, NULL, NULL, err, errcap);
 }
 
@@ -302,7 +313,7 @@ int sr_auth_new(sr_server *srv, const sr_config *in) {
         sr_ticket_limits lim = {.per_subject = in->max_tickets_per_subject,
                                 .rate_per_s = in->ticket_rate,
                                 .burst = in->ticket_rate > UINT32_MAX / 2 ? UINT32_MAX
-                                                                         : 2 * in->ticket_rate};
+                                                                          : 2 * in->ticket_rate};
         sr_ticket_store_set_limits(a->tickets, &lim);
     }
     a->cookie = strdup(in->auth_cookie ? in->auth_cookie : SR_AUTH_DEFAULT_COOKIE);
@@ -312,7 +323,8 @@ int sr_auth_new(sr_server *srv, const sr_config *in) {
     a->session_cookie = a->cookie ? malloc(cl) : NULL;
     if (a->session_cookie) snprintf(a->session_cookie, cl, "%s_session", a->cookie);
     a->ttl_ms = in->ticket_ttl_ms ? in->ticket_ttl_ms : SR_TICKET_DEFAULT_TTL_MS;
-    if (!a->tickets || !a->cookie || !a->expiry_event || !a->session_cookie) return SR_ENOMEM; /* sr_auth_free releases what was made */
+    if (!a->tickets || !a->cookie || !a->expiry_event || !a->session_cookie)
+        return SR_ENOMEM; /* sr_auth_free releases what was made */
     c->auth_alg = sr_jwt_alg_name(sr_jwt_verifier_alg(v ? v : sr_jwks_first(jwks)));
     c->auth_cookie = a->cookie;
     c->auth_expiry_event = a->expiry_event;
@@ -340,7 +352,8 @@ void sr_auth_start(sr_server *srv) {
     uv_timer_start(&a->sweep_timer, on_sweep, every, every);
     uv_unref((uv_handle_t *)&a->sweep_timer);
     sr_server_timer_init(srv, &a->expiry_timer);
-    uv_timer_start(&a->expiry_timer, on_expiry_tick, SR_AUTH_EXPIRY_TICK_MS, SR_AUTH_EXPIRY_TICK_MS);
+    uv_timer_start(&a->expiry_timer, on_expiry_tick, SR_AUTH_EXPIRY_TICK_MS,
+                   SR_AUTH_EXPIRY_TICK_MS);
     uv_unref((uv_handle_t *)&a->expiry_timer);
     a->timer_started = 1;
 }
@@ -416,8 +429,10 @@ void sr_auth_metrics_text(sr_server *srv, sr_buf *b) {
     const struct {
         const char *reason;
         uint64_t n;
-    } f[] = {{"missing", a ? a->fail_missing : 0},     {"invalid", a ? a->fail_invalid : 0},
-             {"expired", a ? a->fail_expired : 0},     {"forbidden", a ? a->fail_forbidden : 0},
+    } f[] = {{"missing", a ? a->fail_missing : 0},
+             {"invalid", a ? a->fail_invalid : 0},
+             {"expired", a ? a->fail_expired : 0},
+             {"forbidden", a ? a->fail_forbidden : 0},
              {"ticket_refused", a ? a->fail_ticket : 0}};
     sr_buf_puts(b, "# HELP sserooms_auth_failures_total Requests refused by authorization, by "
                    "reason.\n# TYPE sserooms_auth_failures_total counter\n");

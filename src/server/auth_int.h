@@ -22,7 +22,7 @@ struct sr_auth {
     sr_jwt_verifier *verifier; /* one key; NULL with a key set (jwks) */
     sr_jwks *jwks;             /* --auth-jwks: keys by kid, replaced on reload */
     char *jwks_path;
-    sr_jwt_config base;        /* what a reloaded key set is built with */
+    sr_jwt_config base; /* what a reloaded key set is built with */
     char *base_issuer, *base_audience;
     sr_ticket_store *tickets;
     char *cookie;
@@ -31,9 +31,9 @@ struct sr_auth {
     uv_timer_t expiry_timer; /* ends streams whose token ran out (revoke.c) */
     int timer_started;
     char *expiry_event;
-    char *session_cookie;    /* the cookie a redeemed ticket sets (docs/security.md) */
+    char *session_cookie; /* the cookie a redeemed ticket sets (docs/security.md) */
     unsigned char ticket_key[SR_SIGNED_KEY_LEN]; /* signs tickets and sessions */
-    char instance[17];       /* this process, in the tickets it issues (hex) */
+    char instance[17];                           /* this process, in the tickets it issues (hex) */
     uint64_t fail_missing, fail_invalid, fail_expired, fail_forbidden, fail_ticket;
     uint64_t ended_expired, ended_disconnected;
     uint64_t ticket_replays;   /* refused: Redis says another redemption came first */

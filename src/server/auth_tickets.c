@@ -20,9 +20,9 @@
 #include "auth/grants.h"
 #include "auth/signed.h"
 #include "auth/tickets.h"
-#include "json/json.h"
 #include "server/auth_int.h"
 #include "server/internal.h"
+#include "json/json.h"
 
 #define SR_AUTH_SESSION_DEFAULT_MS (3600u * 1000u) /* a token without exp */
 #define SR_AUTH_SESSION_MAX_MS (24u * 3600u * 1000u)
@@ -196,7 +196,7 @@ int sr_auth_session_stream(sr_conn *c, const char **rooms, const size_t *lens, s
 typedef struct ticket_claim_wait {
     sr_http_wait *w; /* the connection's wait (w->conn NULL: it closed meanwhile) */
     size_t n_rooms;
-    grant_claims g;  /* what the ticket grants, applied once claimed */
+    grant_claims g; /* what the ticket grants, applied once claimed */
 } ticket_claim_wait;
 
 static void ticket_unchecked(sr_conn *c, const char *why) {
@@ -293,12 +293,16 @@ int sr_auth_redeem_ticket(sr_conn *c, const char *ticket, const char **rooms, co
     sr_grant_list_free(&g.rooms);
     a->fail_ticket++;
     if (rc == SR_TICKET_EROOMS) {
-        sr_routes_error(c, 403, "ticket refused: a requested room is not in the ticket's rooms "
-                                "(the ticket is used up)", false);
+        sr_routes_error(c, 403,
+                        "ticket refused: a requested room is not in the ticket's rooms "
+                        "(the ticket is used up)",
+                        false);
     } else {
-        sr_routes_error(c, 401, rc == SR_TICKET_EEXPIRED
-                                    ? "ticket refused: expired"
-                                    : "ticket refused: unknown, already used or expired", false);
+        sr_routes_error(c, 401,
+                        rc == SR_TICKET_EEXPIRED
+                            ? "ticket refused: expired"
+                            : "ticket refused: unknown, already used or expired",
+                        false);
     }
     return -1;
 }
@@ -307,8 +311,8 @@ int sr_auth_redeem_ticket(sr_conn *c, const char *ticket, const char **rooms, co
 
 /* Reads {"rooms":[...]} into l (names checked like ?room=); 0 or -1 with
  * the reason in err. */
-static int ticket_rooms(sr_server *srv, const char *body, size_t len, sr_grant_list *l,
-                        char *err, size_t cap) {
+static int ticket_rooms(sr_server *srv, const char *body, size_t len, sr_grant_list *l, char *err,
+                        size_t cap) {
     sr_json_value top, rooms, el;
     sr_json_error jerr = {0};
     unsigned flags = 0;
@@ -332,18 +336,22 @@ static int ticket_rooms(sr_server *srv, const char *body, size_t len, sr_grant_l
         }
         char name[1024];
         unsigned sflags = 0;
-        ssize_t n = el.type == SR_JSON_STRING ? sr_json_string_decode(&el, name, sizeof(name), &sflags)
-                                              : -1;
+        ssize_t n = el.type == SR_JSON_STRING
+                        ? sr_json_string_decode(&el, name, sizeof(name), &sflags)
+                        : -1;
         if (n < 0 || (sflags & SR_JSON_S_NUL) ||
             sr_room_name_check(name, (size_t)n, srv->cfg.max_room_len) < 0) {
-            snprintf(err, cap, "\"rooms\" must hold valid room names: 1 to %zu characters of "
-                               "A-Z a-z 0-9 and -_.:@/=+~!$*,;", srv->cfg.max_room_len);
+            snprintf(err, cap,
+                     "\"rooms\" must hold valid room names: 1 to %zu characters of "
+                     "A-Z a-z 0-9 and -_.:@/=+~!$*,;",
+                     srv->cfg.max_room_len);
             return -1;
         }
         int rc = sr_grant_list_add(l, name, (size_t)n);
         if (rc < 0) {
-            snprintf(err, cap, rc == SR_ENOMEM ? "out of memory"
-                                               : "a room name may hold '*' only at its end");
+            snprintf(err, cap,
+                     rc == SR_ENOMEM ? "out of memory"
+                                     : "a room name may hold '*' only at its end");
             return -1;
         }
     }
@@ -383,20 +391,25 @@ void sr_auth_tickets(sr_conn *c) {
     if (rc != SR_TICKET_OK) {
         char msg[256];
         if (rc == SR_TICKET_ERATE)
-            snprintf(msg, sizeof(msg), "ticket refused: at most %u tickets a second for one "
-                     "subject (burst %u); slow down", srv->cfg.ticket_rate, 2 * srv->cfg.ticket_rate);
+            snprintf(msg, sizeof(msg),
+                     "ticket refused: at most %u tickets a second for one "
+                     "subject (burst %u); slow down",
+                     srv->cfg.ticket_rate, 2 * srv->cfg.ticket_rate);
         else if (rc == SR_TICKET_EQUOTA)
-            snprintf(msg, sizeof(msg), "ticket refused: this subject already holds %u live "
-                     "tickets; redeem them or let them expire", srv->cfg.max_tickets_per_subject);
-        else
-            snprintf(msg, sizeof(msg), "ticket refused: %s", sr_ticket_strerror(rc));
+            snprintf(msg, sizeof(msg),
+                     "ticket refused: this subject already holds %u live "
+                     "tickets; redeem them or let them expire",
+                     srv->cfg.max_tickets_per_subject);
+        else snprintf(msg, sizeof(msg), "ticket refused: %s", sr_ticket_strerror(rc));
         sr_routes_error(c, rc == SR_TICKET_ERATE || rc == SR_TICKET_EQUOTA ? 429 : 503, msg, false);
         goto out;
     }
     /* the nonce is the store's ticket; what the client gets is signed */
-    char *signed_ticket = sign_grant(a, 't', ticket, wall_ms() + a->ttl_ms, info.exp_s, info.sub, &l);
+    char *signed_ticket = sign_grant(a, 't', ticket, wall_ms() + a->ttl_ms, info.exp_s, info.sub,
+                                     &l);
     if (!signed_ticket) {
-        sr_ticket_redeem(a->tickets, ticket, strlen(ticket), NULL, NULL, 0, uv_now(srv->loop), NULL);
+        sr_ticket_redeem(a->tickets, ticket, strlen(ticket), NULL, NULL, 0, uv_now(srv->loop),
+                         NULL);
         sr_routes_error(c, 413, "ticket refused: too many or too long room names for one ticket",
                         false);
         goto out;

@@ -22,9 +22,9 @@
 #include "auth/jwks.h"
 #include "auth/jwt.h"
 #include "common/hash.h"
-#include "json/json.h"
 #include "server/auth_int.h"
 #include "server/internal.h"
+#include "json/json.h"
 
 /* --- finding and verifying tokens ---------------------------------------- */
 
@@ -155,7 +155,8 @@ static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g,
     if (rc != SR_JWT_OK) {
         if (rc == SR_JWT_EEXPIRED) a->fail_expired++;
         else a->fail_invalid++;
-        snprintf(msg, sizeof(msg), "%s: %s", rc == SR_JWT_EEXPIRED ? "token expired" : "invalid token",
+        snprintf(msg, sizeof(msg), "%s: %s",
+                 rc == SR_JWT_EEXPIRED ? "token expired" : "invalid token",
                  claims.detail ? claims.detail : sr_jwt_strerror(rc));
         sr_routes_error(c, 401, msg, false);
         return -1;
@@ -250,9 +251,10 @@ int sr_auth_admin(sr_conn *c) {
     const char *tok = bearer(&c->http->req, &len);
     if (!tok) {
         if (a) a->fail_missing++;
-        sr_routes_error(c, 401, a ? "admin endpoint: send Authorization: Bearer <admin key or a "
-                                    "JWT with \"admin\":true>"
-                                  : "admin endpoint: send Authorization: Bearer <admin key>",
+        sr_routes_error(c, 401,
+                        a ? "admin endpoint: send Authorization: Bearer <admin key or a "
+                            "JWT with \"admin\":true>"
+                          : "admin endpoint: send Authorization: Bearer <admin key>",
                         false);
         return -1;
     }
@@ -281,7 +283,8 @@ int sr_auth_admin(sr_conn *c) {
         else a->fail_invalid++;
         char msg[256];
         snprintf(msg, sizeof(msg), "admin endpoint: %s: %s",
-                 rc == SR_JWT_EEXPIRED ? "token expired" : "neither the admin key nor a valid token",
+                 rc == SR_JWT_EEXPIRED ? "token expired"
+                                       : "neither the admin key nor a valid token",
                  claims.detail ? claims.detail : sr_jwt_strerror(rc));
         sr_routes_error(c, 401, msg, false);
         return -1;
@@ -332,7 +335,8 @@ int sr_auth_stream(sr_conn *c, size_t n_rooms) {
         char msg[256];
         snprintf(msg, sizeof(msg),
                  "missing token: send Authorization: Bearer <JWT>, ?token=<JWT>, the %s cookie, "
-                 "or ?ticket= from POST /tickets", a->cookie);
+                 "or ?ticket= from POST /tickets",
+                 a->cookie);
         sr_routes_error(c, 401, msg, false);
         goto out;
     }
@@ -344,8 +348,8 @@ int sr_auth_stream(sr_conn *c, size_t n_rooms) {
         c->user = sr_auth_sub_user(info.sub); /* presence counts the stream under its "sub" */
         rc = 0;
         /* the stream ends when the token would no longer be accepted */
-        c->auth_deadline_ms =
-            info.exp_s ? (info.exp_s + (int64_t)srv->cfg.auth_leeway_s) * 1000 : 0;
+        c->auth_deadline_ms = info.exp_s ? (info.exp_s + (int64_t)srv->cfg.auth_leeway_s) * 1000
+                                         : 0;
         c->auth_subject = info.subject;
         for (size_t i = 0; i < n_rooms; i++) {
             if (!sr_grants_allow(&g, SR_GRANT_SUBSCRIBE, rooms[i], lens[i])) {

@@ -69,8 +69,8 @@
 
 /* Broadcasts to one room waiting for the end of the loop turn (batch.c). */
 typedef struct sr_batch {
-    sr_room *room;              /* NULL: none pending */
-    sr_frame **frames;          /* in publish order, a reference each */
+    sr_room *room;     /* NULL: none pending */
+    sr_frame **frames; /* in publish order, a reference each */
     size_t n, cap;
     size_t bytes;
 } sr_batch;
@@ -78,21 +78,21 @@ typedef struct sr_batch {
 /* A batch being delivered, slice by slice (batch.c): the members of room
  * from index next on have not had it yet. */
 typedef struct sr_sweep {
-    sr_room *room;              /* NULL: no sweep in progress */
-    sr_frame **frames;          /* the batch's messages, a reference each */
+    sr_room *room;     /* NULL: no sweep in progress */
+    sr_frame **frames; /* the batch's messages, a reference each */
     size_t n, cap;
-    sr_frame *all;              /* their concatenation; NULL: one by one */
-    uint64_t stamp;             /* the delivery stamp of this sweep */
-    uint32_t next;              /* next member index in room->members */
-    uint32_t members;           /* room->n_members when it began: membership
-                                   cannot change while a sweep is in progress */
+    sr_frame *all;    /* their concatenation; NULL: one by one */
+    uint64_t stamp;   /* the delivery stamp of this sweep */
+    uint32_t next;    /* next member index in room->members */
+    uint32_t members; /* room->n_members when it began: membership
+                         cannot change while a sweep is in progress */
 } sr_sweep;
 
 /* The server's batching state (srv->batching). */
 struct sr_batching {
-    sr_batch batch;             /* this turn's broadcasts to one room */
-    sr_sweep sweep;             /* the batch being delivered in slices */
-    bool sweeping;              /* inside a slice: barriers are no-ops there */
+    sr_batch batch; /* this turn's broadcasts to one room */
+    sr_sweep sweep; /* the batch being delivered in slices */
+    bool sweeping;  /* inside a slice: barriers are no-ops there */
 };
 
 int sr_batch_new(sr_server *srv) {
@@ -129,15 +129,16 @@ static void deliver_batch_member(void *ud, sr_member *m) {
 
 /* The pending batch becomes the sweep in progress. */
 static void begin_sweep(sr_server *srv) {
-    SR_ASSERT(!srv->batching->sweep.room && srv->batching->batch.room && srv->batching->batch.n > 0);
+    SR_ASSERT(!srv->batching->sweep.room && srv->batching->batch.room &&
+              srv->batching->batch.n > 0);
     sr_batch b = srv->batching->batch;
     srv->batching->batch = (sr_batch){0};
     srv->batching->sweep = (sr_sweep){.room = b.room,
-                            .frames = b.frames,
-                            .n = b.n,
-                            .cap = b.cap,
-                            .stamp = sr_registry_new_stamp(srv->reg),
-                            .members = b.room->n_members};
+                                      .frames = b.frames,
+                                      .n = b.n,
+                                      .cap = b.cap,
+                                      .stamp = sr_registry_new_stamp(srv->reg),
+                                      .members = b.room->n_members};
     if (b.n == 1) {
         srv->batching->sweep.all = b.frames[0];
         sr_frame_ref(srv->batching->sweep.all);
@@ -255,11 +256,13 @@ int sr_batch_add(sr_server *srv, sr_room *room, sr_frame *f) {
 
 void sr_batch_free(sr_server *srv) {
     if (!srv->batching) return;
-    for (size_t i = 0; i < srv->batching->batch.n; i++) sr_frame_unref(srv->batching->batch.frames[i]);
+    for (size_t i = 0; i < srv->batching->batch.n; i++)
+        sr_frame_unref(srv->batching->batch.frames[i]);
     free(srv->batching->batch.frames);
     srv->batching->batch = (sr_batch){0};
     if (srv->batching->sweep.all) sr_frame_unref(srv->batching->sweep.all);
-    for (size_t i = 0; i < srv->batching->sweep.n; i++) sr_frame_unref(srv->batching->sweep.frames[i]);
+    for (size_t i = 0; i < srv->batching->sweep.n; i++)
+        sr_frame_unref(srv->batching->sweep.frames[i]);
     free(srv->batching->sweep.frames);
     free(srv->batching);
     srv->batching = NULL;

@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json/json.h"
 #include "server/history.h"
 #include "server/internal.h"
+#include "json/json.h"
 
 int sr_msg_parts_from(const sr_message *msg, unsigned max_depth, sr_msg_parts *out) {
     if (!msg || !msg->data) return SR_EINVAL;
@@ -51,7 +51,8 @@ int sr_deliver_to(sr_conn *c, sr_frame *f) {
         sr_resume_hold(c, f);
         return 1;
     }
-    if (sr_conn_hist_peek(c)->resume_floor && sr_resume_filter(c, f)) return 0; /* replayed already */
+    if (sr_conn_hist_peek(c)->resume_floor && sr_resume_filter(c, f))
+        return 0; /* replayed already */
     sr_conn_enqueue(c, f);
     return !c->doomed;
 }
@@ -115,7 +116,8 @@ int sr_broadcast_frame(sr_server *srv, const char *const *rooms, size_t n_rooms,
     sr_room *small[16];
     sr_room **found = small;
     if (n_rooms > 16 && !(found = malloc(n_rooms * sizeof(*found)))) return SR_ENOMEM;
-    for (size_t i = 0; i < n_rooms; i++) found[i] = sr_registry_find(srv->reg, rooms[i], strlen(rooms[i]));
+    for (size_t i = 0; i < n_rooms; i++)
+        found[i] = sr_registry_find(srv->reg, rooms[i], strlen(rooms[i]));
     int delivered = fanout_frame(srv, found, n_rooms, m, frame, opts ? opts->except : NULL,
                                  opts ? opts->n_except : 0, sr_registry_new_stamp(srv->reg), true);
     if (found != small) free(found);
@@ -190,7 +192,8 @@ int sr_send(sr_conn *c, const sr_message *msg) {
     if (rc < 0) return rc;
     rc = sr_limit_message(c->srv, m.data_len);
     if (rc < 0) return rc;
-    sr_frame *f = sr_frame_encode(m.id, m.id_len, m.event, m.event_len, m.data, m.data_len, m.retry);
+    sr_frame *f = sr_frame_encode(m.id, m.id_len, m.event, m.event_len, m.data, m.data_len,
+                                  m.retry);
     if (!f) return SR_ENOMEM;
     f->born_ns = uv_hrtime();
     sr_conn_enqueue(c, f);
@@ -237,7 +240,8 @@ void sr_leave_all(sr_conn *c) {
 }
 
 size_t sr_conn_rooms(const sr_conn *c, const char **out, size_t cap) {
-    for (uint32_t i = 0; i < c->member.n_rooms && i < cap; i++) out[i] = c->member.rooms[i].room->name;
+    for (uint32_t i = 0; i < c->member.n_rooms && i < cap; i++)
+        out[i] = c->member.rooms[i].room->name;
     return c->member.n_rooms;
 }
 
@@ -251,7 +255,8 @@ size_t sr_room_members(const sr_server *srv, const char *room, sr_conn **out, si
     if (!room) return 0;
     sr_room *r = sr_registry_find(srv->reg, room, strlen(room));
     if (!r) return 0;
-    for (uint32_t i = 0; i < r->n_members && i < cap; i++) out[i] = sr_conn_of_member(r->members[i]);
+    for (uint32_t i = 0; i < r->n_members && i < cap; i++)
+        out[i] = sr_conn_of_member(r->members[i]);
     return r->n_members;
 }
 

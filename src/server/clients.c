@@ -42,7 +42,8 @@ int sr_trusted_parse(const sr_config *cfg, sr_cidr **out, size_t *n, char *err, 
     *n = 0;
     if (!cfg->n_trusted_proxies) return SR_OK;
     if (!cfg->trusted_proxies) {
-        if (err && errcap) snprintf(err, errcap, "n_trusted_proxies is set but trusted_proxies is NULL");
+        if (err && errcap)
+            snprintf(err, errcap, "n_trusted_proxies is set but trusted_proxies is NULL");
         return SR_EINVAL;
     }
     sr_cidr *r = calloc(cfg->n_trusted_proxies, sizeof(*r));
@@ -70,11 +71,11 @@ int sr_trusted_parse(const sr_config *cfg, sr_cidr **out, size_t *n, char *err, 
 /* The server's state behind proxies (srv->clients): the trusted ranges
  * and the counters. */
 typedef struct sr_clients {
-    sr_cidr *trusted;           /* cfg.trusted_proxies, parsed */
+    sr_cidr *trusted; /* cfg.trusted_proxies, parsed */
     size_t n_trusted;
-    uint64_t proxy_headers;     /* PROXY headers accepted */
+    uint64_t proxy_headers; /* PROXY headers accepted */
     uint64_t proxy_errors[SR_PROXY_ERR_COUNT];
-    uint64_t forwarded;         /* requests whose client a forwarding header named */
+    uint64_t forwarded; /* requests whose client a forwarding header named */
 } sr_clients;
 
 int sr_clients_new(sr_server *srv, const sr_config *in) {
@@ -237,11 +238,12 @@ static size_t top_clients(sr_server *srv, const sr_addr_count **top) {
 
 void sr_clients_json(sr_server *srv, sr_buf *b) {
     const sr_clients *cl = srv->clients;
-    sr_buf_printf(b,
-                  ",\"proxy\":{\"trusted_proxies\":%zu,\"proxy_protocol\":%s,\"proxy_headers\":%llu,"
-                  "\"proxy_header_errors\":{",
-                  cl->n_trusted, srv->cfg.proxy_protocol ? "true" : "false",
-                  (unsigned long long)cl->proxy_headers);
+    sr_buf_printf(
+        b,
+        ",\"proxy\":{\"trusted_proxies\":%zu,\"proxy_protocol\":%s,\"proxy_headers\":%llu,"
+        "\"proxy_header_errors\":{",
+        cl->n_trusted, srv->cfg.proxy_protocol ? "true" : "false",
+        (unsigned long long)cl->proxy_headers);
     for (int i = 0; i < SR_PROXY_ERR_COUNT; i++)
         sr_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", proxy_error_names[i],
                       (unsigned long long)cl->proxy_errors[i]);
@@ -254,9 +256,11 @@ void sr_clients_json(sr_server *srv, sr_buf *b) {
         sr_ip ip;
         memcpy(ip.b, top[i]->addr, sizeof(ip.b));
         /* an IPv6 client is counted per prefix (sr_addr_group): say which */
-        unsigned plen = srv->cfg.ipv6_prefix_len ? srv->cfg.ipv6_prefix_len : SR_IPV6_PREFIX_DEFAULT;
+        unsigned plen = srv->cfg.ipv6_prefix_len ? srv->cfg.ipv6_prefix_len
+                                                 : SR_IPV6_PREFIX_DEFAULT;
         int grouped = !sr_ip_is_v4(&ip) && plen < 128;
-        sr_buf_printf(b, "%s{\"address\":\"%s", i ? "," : "", sr_ip_format(&ip, text, sizeof(text)));
+        sr_buf_printf(b, "%s{\"address\":\"%s", i ? "," : "",
+                      sr_ip_format(&ip, text, sizeof(text)));
         if (grouped) sr_buf_printf(b, "/%u", plen);
         sr_buf_printf(b, "\",\"connections\":%u}", (unsigned)top[i]->count);
     }

@@ -146,8 +146,8 @@ void sr_conn_close_now(sr_conn *c) {
     detach_stream(c);
     c->closing = 1;
     release_http_state(c);
-    if (c->h2) sr_h2c_closing(c);         /* its streams close with it */
-    if (c->h2s) sr_h2c_stream_closed(c);  /* ends or resets its stream */
+    if (c->h2) sr_h2c_closing(c);        /* its streams close with it */
+    if (c->h2s) sr_h2c_stream_closed(c); /* ends or resets its stream */
     if (c->tcp) uv_read_stop((uv_stream_t *)c->tcp);
     else sr_idle_forget(c);
     if (c->wslot) { /* the socket closes once its writer let go of it */

@@ -43,8 +43,8 @@
  * HTTP layer sees plaintext. An HTTP/2 connection (sniffed from its
  * preface, or chosen by ALPN) hands its bytes to h2conn.c.
  */
-#include <string.h>
 #include <linux/sockios.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -136,7 +136,8 @@ static void on_request_timeout(uv_timer_t *t) {
         return;
     }
     if (sr_conn_queued(c) > 0) {
-        if (c->sq->ring[c->sq->head]->hole || !output_stalled(c)) { /* a hole: the adapter is late */
+        if (c->sq->ring[c->sq->head]->hole ||
+            !output_stalled(c)) { /* a hole: the adapter is late */
             start_timer(c, srv->cfg.request_timeout_ms);
             return;
         }
@@ -298,7 +299,8 @@ static int sniff_h2(sr_conn *c, const char *data, size_t len) {
     if (memcmp(data, preface + have, k) != 0) {
         c->http->h2_checked = 1;
         if (c->http->h2_alpn) {
-            sr_log(c->srv, SR_LOG_INFO, c->id, "connection %llu: ALPN h2 without the HTTP/2 preface, closed",
+            sr_log(c->srv, SR_LOG_INFO, c->id,
+                   "connection %llu: ALPN h2 without the HTTP/2 preface, closed",
                    (unsigned long long)c->id);
             sr_h2c_count_violation(c->srv);
             sr_conn_close_now(c);
@@ -359,7 +361,8 @@ static void read_proxy_header(sr_conn *c, const char *data, size_t len) {
     }
     sr_buf kept = *held; /* requests may hold bytes again: take these out first */
     sr_buf_init(held);
-    if (sr_client_proxy_done(c, &h) == 0 && n > (size_t)rc) feed_requests(c, p + rc, n - (size_t)rc);
+    if (sr_client_proxy_done(c, &h) == 0 && n > (size_t)rc)
+        feed_requests(c, p + rc, n - (size_t)rc);
     sr_buf_free(&kept);
 }
 

@@ -15,8 +15,8 @@
  * client's max_connections_per_addr as the HTTP/1.1 connection it stands
  * for would (a connection with n streams counts 1 + n); one over a limit
  * is answered 503 or 429 on that stream, counted (limits "refused" and
- * http2 "refused_streams"), and its siblings go on. Its uv_tcp_t is initialised but never opened, so
- * the usual uv_close defers its free past the current callbacks.
+ * http2 "refused_streams"), and its siblings go on. Its uv_tcp_t is initialised but never opened,
+ * so the usual uv_close defers its free past the current callbacks.
  *
  * What a child writes goes to the session instead of a socket: the first
  * bytes, an HTTP/1.1 response head, become the HEADERS (connection-
@@ -51,34 +51,34 @@
 /* What an HTTP/2 connection holds. */
 struct sr_h2_conn {
     sr_h2 *session;
-    sr_conn *streams;      /* its open children */
+    sr_conn *streams; /* its open children */
     size_t n_streams;
-    uv_write_t wreq;       /* one write in flight at a time */
-    size_t w_bytes;        /* session output bytes it carries */
-    size_t w_sealed;       /* or: the transport's sealed bytes */
+    uv_write_t wreq; /* one write in flight at a time */
+    size_t w_bytes;  /* session output bytes it carries */
+    size_t w_sealed; /* or: the transport's sealed bytes */
     uint8_t writing : 1;
-    uint8_t logged : 1;    /* its end was logged */
-    uint64_t violations;   /* the session's count, already added to the server's */
+    uint8_t logged : 1;  /* its end was logged */
+    uint64_t violations; /* the session's count, already added to the server's */
 };
 
 /* What a stream (child) holds. */
 typedef struct sr_h2_stream {
-    sr_conn *parent;       /* NULL once unlinked */
-    sr_conn *prev, *next;  /* the parent's children */
+    sr_conn *parent;      /* NULL once unlinked */
+    sr_conn *prev, *next; /* the parent's children */
     int32_t sid;
-    sr_buf head;           /* the response head until its blank line */
-    uint8_t answered : 1;  /* HEADERS submitted */
-    uint8_t gone : 1;      /* the session closed the stream (or the connection went) */
-    uint8_t reset : 1;     /* close with RST_STREAM(CANCEL): a slow consumer */
+    sr_buf head;          /* the response head until its blank line */
+    uint8_t answered : 1; /* HEADERS submitted */
+    uint8_t gone : 1;     /* the session closed the stream (or the connection went) */
+    uint8_t reset : 1;    /* close with RST_STREAM(CANCEL): a slow consumer */
 } sr_h2_stream;
 
 /* The server's HTTP/2 counters (srv->h2). */
 typedef struct sr_h2_counters {
-    uint64_t connections, streams;  /* open now */
+    uint64_t connections, streams; /* open now */
     uint64_t connections_total, streams_total;
-    uint64_t violations;            /* clients' protocol errors */
-    uint64_t slow_streams;          /* streams closed as slow consumers */
-    uint64_t refused_streams;       /* refused: over a limit (429/503), or shutting down */
+    uint64_t violations;      /* clients' protocol errors */
+    uint64_t slow_streams;    /* streams closed as slow consumers */
+    uint64_t refused_streams; /* refused: over a limit (429/503), or shutting down */
 } sr_h2_counters;
 
 int sr_h2c_counters_new(sr_server *srv) {
@@ -291,8 +291,7 @@ void sr_h2c_stream_closed(sr_conn *c) {
             sr_h2_set_stream_ud(session, hs->sid, NULL);
             if (hs->reset || !hs->answered)
                 sr_h2_reset(session, hs->sid, hs->reset ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR);
-            else
-                sr_h2_end(session, hs->sid); /* after what is queued */
+            else sr_h2_end(session, hs->sid); /* after what is queued */
             sr_conn_mark_dirty(parent);
         }
         unlink_child(c);
@@ -316,8 +315,9 @@ int sr_h2c_start(sr_conn *c) {
         .max_queue_bytes = srv->cfg.max_queue_bytes,
         .max_out_bytes = out,
     };
-    sr_h2_callbacks cb = {
-        .on_request = on_request, .on_stream_close = on_stream_close, .on_frame_written = on_frame_written};
+    sr_h2_callbacks cb = {.on_request = on_request,
+                          .on_stream_close = on_stream_close,
+                          .on_frame_written = on_frame_written};
     hc->session = sr_h2_new(&cfg, &cb, c);
     if (!hc->session) {
         free(hc);
@@ -335,7 +335,7 @@ static void close_children(sr_conn *c) {
     while (c->h2->streams) {
         sr_conn *child = c->h2->streams;
         child->h2s->gone = 1;
-        sr_conn_close_now(child); /* unlinks it */
+        sr_conn_close_now(child);                         /* unlinks it */
         if (c->h2->streams == child) unlink_child(child); /* it was closing already */
     }
 }

@@ -71,15 +71,16 @@ struct sr_history {
     hist_entry *oldest, *newest;
     size_t n_entries, bytes;
     uint64_t forgotten_max;
-    struct sr_resume *resumes; /* history_resume.c */
+    struct sr_resume *resumes;                  /* history_resume.c */
     char live_epoch[SR_SEQUENCE_EPOCH_MAX + 1]; /* the adapter's, last seen */
 };
 
-static const char *const reason_names[] = {"none", "epoch", "gone", "unknown", "unavailable",
-                                           "overflow"};
+static const char *const reason_names[] = {"none",    "epoch",       "gone",
+                                           "unknown", "unavailable", "overflow"};
 
 const char *sr_reset_reason_name(sr_reset_reason r) {
-    return (unsigned)r < sizeof(reason_names) / sizeof(reason_names[0]) ? reason_names[r] : "unknown";
+    return (unsigned)r < sizeof(reason_names) / sizeof(reason_names[0]) ? reason_names[r]
+                                                                        : "unknown";
 }
 
 /* --- configuration and ids ---------------------------------------------- */
@@ -97,7 +98,9 @@ static int reset_event_ok(const char *name, size_t cap) {
 int sr_history_config_check(const sr_config *cfg, char *err, size_t errcap) {
     const char *why = NULL;
     if (cfg->history > SR_HISTORY_MAX)
-        why = "history: at most " "100000" " messages per room";
+        why = "history: at most "
+              "100000"
+              " messages per room";
     else if (!reset_event_ok(cfg->reset_event, sizeof(cfg->reset_event)))
         why = "reset-event: 1 to 63 printable characters, no spaces and no ':'";
     else if (!reset_event_ok(cfg->gap_event, sizeof(cfg->gap_event)))
@@ -392,8 +395,8 @@ int sr_history_publish_local(sr_server *srv, const char *const *rooms, size_t n_
     sr_msg_parts with_id = *m;
     with_id.id = id;
     with_id.id_len = (size_t)len;
-    sr_frame *frame = sr_frame_encode(id, (size_t)len, m->event, m->event_len, m->data,
-                                      m->data_len, m->retry);
+    sr_frame *frame = sr_frame_encode(id, (size_t)len, m->event, m->event_len, m->data, m->data_len,
+                                      m->retry);
     if (!frame) return SR_ENOMEM;
     frame->born_ns = uv_hrtime();
     h->counter++;

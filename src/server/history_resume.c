@@ -46,14 +46,14 @@ struct sr_resume {
     sr_server *srv;                /* NULL once orphaned by shutdown */
     struct sr_resume *prev, *next; /* the history's list */
     uint64_t conn_id;
-    sr_frame **held;               /* live frames meanwhile, in order */
+    sr_frame **held; /* live frames meanwhile, in order */
     size_t n_held, cap_held, held_bytes;
-    int overflow;                  /* held more than the queue limit */
-    int bad_id;                    /* not an id of this history's form */
-    int fill;                      /* a connected stream's fill after a
-                                      recovery (recover.c), not a resume */
-    int no_epoch;                  /* a fill from no known id: an empty
-                                      epoch answers that nothing was missed */
+    int overflow; /* held more than the queue limit */
+    int bad_id;   /* not an id of this history's form */
+    int fill;     /* a connected stream's fill after a
+                     recovery (recover.c), not a resume */
+    int no_epoch; /* a fill from no known id: an empty
+                     epoch answers that nothing was missed */
     size_t last_len;
     char last_id[SR_LAST_ID_MAX + 1];
 };
@@ -89,8 +89,9 @@ static void write_reset(sr_conn *c, const char *event, sr_reset_reason why, cons
     if (epoch) sr_buf_json_str(&data, id, strlen(id));
     else sr_buf_puts(&data, "null");
     sr_buf_puts(&data, "}");
-    sr_frame *f = data.oom ? NULL
-                           : sr_frame_encode(id, strlen(id), event, strlen(event), data.p, data.len, 0);
+    sr_frame *f = data.oom
+                      ? NULL
+                      : sr_frame_encode(id, strlen(id), event, strlen(event), data.p, data.len, 0);
     sr_buf_free(&data);
     if (!f) {
         sr_conn_end(c); /* no silent gap: the client reconnects */
@@ -180,7 +181,7 @@ static void resume_unlink(sr_history *h, struct sr_resume *r) {
 int sr_resume_filter(sr_conn *c, const sr_frame *f) {
     const char *epoch = c->srv->history ? sr_history_live_epoch(c->srv->history) : "";
     uint64_t counter = frame_counter(f, epoch);
-    if (!counter) return 0; /* not a history id of that epoch */
+    if (!counter) return 0;                         /* not a history id of that epoch */
     if (counter <= c->hist->resume_floor) return 1; /* called only when it is set */
     c->hist->resume_floor = 0;
     return 0;
@@ -245,8 +246,7 @@ static void fetched(struct sr_resume *r, const sr_history_reply *reply, int *res
         sr_log(srv, SR_LOG_WARN, c->id, "stream resume: history unavailable: %s",
                reply->why ? reply->why : "no answer");
         /* the newest id is not known: every held frame follows the reset */
-        write_reset(c, sr_history_reset_event(srv->history), why, r->last_id, r->last_len, NULL,
-                    0);
+        write_reset(c, sr_history_reset_event(srv->history), why, r->last_id, r->last_len, NULL, 0);
         write_replay(c, NULL, 0, r->held, r->n_held, epoch, 0);
         resume_free(r);
         return;
@@ -316,9 +316,9 @@ static void fetched(struct sr_resume *r, const sr_history_reply *reply, int *res
 
 /* Returns 1 when the fetch was started, 0 when it failed at once (then
  * already answered as "unavailable"). */
-static int resume_from_adapter(sr_conn *c, sr_history *h, const char *const *rooms,
-                               size_t n_rooms, const char *epoch, uint64_t after,
-                               const char *last_id, size_t len, int bad_id, int fill) {
+static int resume_from_adapter(sr_conn *c, sr_history *h, const char *const *rooms, size_t n_rooms,
+                               const char *epoch, uint64_t after, const char *last_id, size_t len,
+                               int bad_id, int fill) {
     sr_server *srv = c->srv;
     struct sr_resume *r = sr_conn_hist_of(c) ? calloc(1, sizeof(*r)) : NULL;
     if (!r) {
@@ -368,7 +368,7 @@ void sr_history_resume(sr_conn *c, const char *last_id, size_t len) {
     sr_history *h = sr_history_get(srv);
     if (c->member.n_rooms == 0 || c->closing || c->end_after_flush) return;
     sr_batch_barrier(srv); /* what was published before the replay's snapshot */
-    if (!h) { /* out of memory: no silent gap, the client reconnects */
+    if (!h) {              /* out of memory: no silent gap, the client reconnects */
         sr_conn_end(c);
         return;
     }
@@ -388,7 +388,7 @@ void sr_history_resume(sr_conn *c, const char *last_id, size_t len) {
         if (!bad_id) sr_recover_note_floor(srv, c, epoch, after, 0);
         resume_from_adapter(c, h, rooms, n_rooms, epoch, after, last_id, len, bad_id, 0);
     } else {
-        sr_reset_reason why = bad_id ? SR_RESET_UNKNOWN
+        sr_reset_reason why = bad_id                                    ? SR_RESET_UNKNOWN
                               : strcmp(epoch, sr_history_epoch(h)) != 0 ? SR_RESET_EPOCH
                                                                         : SR_RESET_NONE;
         sr_frame **frames = NULL;
@@ -398,8 +398,7 @@ void sr_history_resume(sr_conn *c, const char *last_id, size_t len) {
             write_reset(c, sr_history_reset_event(h), why, last_id,
                         len > SR_LAST_ID_MAX ? SR_LAST_ID_MAX : len, sr_history_epoch(h),
                         sr_history_counter(h));
-        else
-            write_replay(c, frames, n, NULL, 0, sr_history_epoch(h), sr_history_counter(h));
+        else write_replay(c, frames, n, NULL, 0, sr_history_epoch(h), sr_history_counter(h));
         for (size_t i = 0; i < n; i++) sr_frame_unref(frames[i]);
         free(frames);
     }
@@ -409,8 +408,8 @@ void sr_history_resume(sr_conn *c, const char *last_id, size_t len) {
 int sr_history_fill(sr_conn *c, const char *epoch, uint64_t after) {
     sr_server *srv = c->srv;
     sr_history *h = sr_history_get(srv);
-    if (!h || !sr_history_in_adapter(srv) || sr_conn_hist_peek(c)->resume || c->member.n_rooms == 0 || c->closing ||
-        c->end_after_flush)
+    if (!h || !sr_history_in_adapter(srv) || sr_conn_hist_peek(c)->resume ||
+        c->member.n_rooms == 0 || c->closing || c->end_after_flush)
         return 0;
     sr_batch_barrier(srv); /* what was published before belongs before the fill */
     const char *small[16];
@@ -460,8 +459,8 @@ int sr_history_start(sr_server *srv, const char *const *rooms, size_t n_rooms,
     char id[SR_SEQUENCE_ID_MAX];
     int rc = sr_history_publish_local(srv, rooms, n_rooms, m, opts, id, sizeof id);
     if (rc < 0) {
-        snprintf(text, text_cap, "%s", rc == SR_ETOOBIG ? "history counter exhausted"
-                                                        : sr_strerror(rc));
+        snprintf(text, text_cap, "%s",
+                 rc == SR_ETOOBIG ? "history counter exhausted" : sr_strerror(rc));
         return rc;
     }
     *delivered = rc;

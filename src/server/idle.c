@@ -53,23 +53,23 @@
 
 #include "server/internal.h"
 
-#define SR_IDLE_EVENTS 256 /* events taken per wake-up */
-#define SR_IDLE_READS 32   /* reads per event for a client that keeps sending */
-#define SR_IDLE_TRIM_MS 250 /* a trim at most this often */
+#define SR_IDLE_EVENTS 256      /* events taken per wake-up */
+#define SR_IDLE_READS 32        /* reads per event for a client that keeps sending */
+#define SR_IDLE_TRIM_MS 250     /* a trim at most this often */
 #define SR_IDLE_TRIM_STREAMS 64 /* streams made idle since the last trim */
 
 static void on_idle_events(uv_poll_t *h, int status, int events);
 
 /* The server's idle set (srv->idle). */
 struct sr_idle {
-    int epfd;                   /* the epoll set; -1: not made yet */
-    uv_poll_t poll;             /* watches epfd on the loop */
+    int epfd;       /* the epoll set; -1: not made yet */
+    uv_poll_t poll; /* watches epfd on the loop */
     bool poll_open;
-    sr_conn *reap;              /* closed ones to free at the end of the turn */
-    uv_timer_t trim_timer;      /* gives the heap's free pages back after
-                                   streams opened (on_idle_trim) */
-    bool trim_open;             /* trim_timer initialised, not closed yet */
-    uint32_t taken;             /* streams made idle since the last trim */
+    sr_conn *reap;         /* closed ones to free at the end of the turn */
+    uv_timer_t trim_timer; /* gives the heap's free pages back after
+                              streams opened (on_idle_trim) */
+    bool trim_open;        /* trim_timer initialised, not closed yet */
+    uint32_t taken;        /* streams made idle since the last trim */
 };
 
 int sr_idle_new(sr_server *srv) {
@@ -124,7 +124,8 @@ static void on_idle_trim(uv_timer_t *t) {
 
 int sr_idle_take(sr_conn *c) {
     sr_server *srv = c->srv;
-    if (!c->tcp || c->xport || c->h2 || c->h2s || c->inflight || c->closing || c->kind != SR_CONN_STREAM)
+    if (!c->tcp || c->xport || c->h2 || c->h2s || c->inflight || c->closing ||
+        c->kind != SR_CONN_STREAM)
         return -1;
     if (idle_set_open(srv) < 0) return -1;
     uv_os_fd_t old;

@@ -142,4 +142,3 @@ void sr_info_stats(sr_conn *c) {
     else sr_routes_json(c, 200, b.p, b.len, NULL);
     sr_buf_free(&b);
 }
-

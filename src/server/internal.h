@@ -43,64 +43,64 @@
 #include "sse/frame.h"
 #include "sserooms.h"
 
-typedef enum sr_conn_kind { /* one bit in sr_conn */
-    SR_CONN_HTTP = 0, /* reading requests */
-    SR_CONN_STREAM = 1 /* an open SSE stream */
+typedef enum sr_conn_kind {                    /* one bit in sr_conn */
+                            SR_CONN_HTTP = 0,  /* reading requests */
+                            SR_CONN_STREAM = 1 /* an open SSE stream */
 } sr_conn_kind;
 
 /* A response that waits for the adapter (POST /publish: with a sequence or
  * history, the id; else the adapter's acknowledgement, publish_acked).
  * It and its connection point at each other; whichever ends first unlinks. */
 typedef struct sr_http_wait {
-    sr_conn *conn;     /* NULL once the connection closed */
-    int delivered;     /* a plain publish: the local streams it reached */
+    sr_conn *conn; /* NULL once the connection closed */
+    int delivered; /* a plain publish: the local streams it reached */
     /* A plain publish answered in place (no blocking): its answer's place
      * in the send queue, and what the answer's head needs from its request,
      * which is no longer the connection's current one when it is filled. */
     struct sr_frame *hole;
     struct sr_http_wait *prev, *next; /* the connection's holes (c->http->holes) */
     uint8_t keep, head;
-    char *cors;        /* the CORS header lines, or NULL */
-    size_t cost;       /* its bytes for Redis (sr_publish_cost): c->http->hole_bytes */
+    char *cors;  /* the CORS header lines, or NULL */
+    size_t cost; /* its bytes for Redis (sr_publish_cost): c->http->hole_bytes */
     size_t key_len;
-    char key[];        /* the sequence key, for error messages */
+    char key[]; /* the sequence key, for error messages */
 } sr_http_wait;
 
 /* What a connection needs only while it reads requests; freed when it
  * becomes a stream, so an idle stream holds no parser and no buffers. */
 typedef struct sr_conn_http {
     sr_http_request req;
-    uv_timer_t timer;         /* request / keep-alive timeout */
-    struct sr_request *view;  /* the public view handed to the accept hook */
-    sr_http_wait *wait;       /* set while the response waits for the adapter */
-    sr_http_wait *holes;      /* answers whose place is reserved in the queue */
+    uv_timer_t timer;        /* request / keep-alive timeout */
+    struct sr_request *view; /* the public view handed to the accept hook */
+    sr_http_wait *wait;      /* set while the response waits for the adapter */
+    sr_http_wait *holes;     /* answers whose place is reserved in the queue */
     uint32_t n_holes;
-    size_t hole_bytes;        /* what the holes' publishes weigh (their cost) */
-    uint8_t deferred : 1;     /* a parsed request (a stream) waits for the holes */
-    char *set_cookie;         /* a "Set-Cookie: ...\r\n" line for the stream's
-                                 head (auth_tickets.c's session), or NULL */
-    sr_buf held;              /* bytes read meanwhile: later pipelined requests */
-    uint64_t out_ms;          /* loop time answer bytes were last written (sendq.c) */
-    uint64_t req_began_ms;    /* loop time the current request's first byte came */
-    size_t out_wq;            /* libuv's write queue size then */
-    uint32_t out_kq;          /* bytes the kernel held for the client at the last look */
-    sr_ip peer;               /* the TCP peer, or the PROXY header's source (clients.c) */
-    sr_ip client;             /* the client of the current request (clients.c) */
-    uint8_t backlog : 1;      /* requests wait unread until queued answers drain */
-    uint8_t has_client : 1;   /* client is set (and counted in c->addr) */
-    uint8_t await_proxy : 1;  /* the PROXY header is still to come; held keeps
-                                 its first bytes */
-    uint8_t forwarded : 1;    /* peer is a trusted proxy: each request's
-                                 headers name its client */
-    uint8_t eof : 1;          /* the client half-closed: no more requests; what
-                                 was read is answered, then the connection ends */
-    uint8_t h2_checked : 1;   /* its first bytes were looked at for the
-                                 HTTP/2 preface (conn_read.c) */
-    uint8_t h2_alpn : 1;      /* TLS ALPN chose h2: the preface must come */
-    uint64_t read_ns;         /* uv_hrtime() of the last read (conn_read.c) */
-    uint64_t answer_ns;       /* a publish's read time, given to its answer's
-                                 frame to time it (routes.c, sendq.c) */
-    size_t pinned;            /* its share of srv->limits->http_pinned (limits.c) */
+    size_t hole_bytes;       /* what the holes' publishes weigh (their cost) */
+    uint8_t deferred : 1;    /* a parsed request (a stream) waits for the holes */
+    char *set_cookie;        /* a "Set-Cookie: ...\r\n" line for the stream's
+                                head (auth_tickets.c's session), or NULL */
+    sr_buf held;             /* bytes read meanwhile: later pipelined requests */
+    uint64_t out_ms;         /* loop time answer bytes were last written (sendq.c) */
+    uint64_t req_began_ms;   /* loop time the current request's first byte came */
+    size_t out_wq;           /* libuv's write queue size then */
+    uint32_t out_kq;         /* bytes the kernel held for the client at the last look */
+    sr_ip peer;              /* the TCP peer, or the PROXY header's source (clients.c) */
+    sr_ip client;            /* the client of the current request (clients.c) */
+    uint8_t backlog : 1;     /* requests wait unread until queued answers drain */
+    uint8_t has_client : 1;  /* client is set (and counted in c->addr) */
+    uint8_t await_proxy : 1; /* the PROXY header is still to come; held keeps
+                                its first bytes */
+    uint8_t forwarded : 1;   /* peer is a trusted proxy: each request's
+                                headers name its client */
+    uint8_t eof : 1;         /* the client half-closed: no more requests; what
+                                was read is answered, then the connection ends */
+    uint8_t h2_checked : 1;  /* its first bytes were looked at for the
+                                HTTP/2 preface (conn_read.c) */
+    uint8_t h2_alpn : 1;     /* TLS ALPN chose h2: the preface must come */
+    uint64_t read_ns;        /* uv_hrtime() of the last read (conn_read.c) */
+    uint64_t answer_ns;      /* a publish's read time, given to its answer's
+                                frame to time it (routes.c, sendq.c) */
+    size_t pinned;           /* its share of srv->limits->http_pinned (limits.c) */
 } sr_conn_http;
 
 /* The public sr_request: a view over a parsed request. */
@@ -108,9 +108,9 @@ struct sr_request {
     const sr_http_request *req;
     sr_conn *conn;
     char peer[64];
-    char id[48];   /* "<connection id>-<request number>" */
-    char *error;   /* set by the accept hook */
-    int responded; /* sr_respond was called */
+    char id[48];    /* "<connection id>-<request number>" */
+    char *error;    /* set by the accept hook */
+    int responded;  /* sr_respond was called */
     uint32_t reqno; /* the connection's request number it shows */
 };
 
@@ -124,25 +124,25 @@ typedef struct sr_write {
 } sr_write;
 
 struct sr_conn {
-    uv_tcp_t *tcp;              /* its socket's handle (tcp->data is the
-                                   connection); NULL once it is an idle
-                                   stream watched by idle.c through fd */
+    uv_tcp_t *tcp; /* its socket's handle (tcp->data is the
+                      connection); NULL once it is an idle
+                      stream watched by idle.c through fd */
     sr_server *srv;
     sr_member member;
     uint64_t id;
     void *userdata;
-    sr_conn *prev, *next;       /* the server's connection list */
-    sr_conn *dirty_next;        /* the server's to-flush list */
-    sr_conn *doomed_next;       /* the server's to-close list */
-    sr_conn_http *http;        /* only while reading requests */
+    sr_conn *prev, *next; /* the server's connection list */
+    sr_conn *dirty_next;  /* the server's to-flush list */
+    sr_conn *doomed_next; /* the server's to-close list */
+    sr_conn_http *http;   /* only while reading requests */
 
-    struct sr_sendq *sq;        /* its send queue while frames wait (sendq.c);
-                                   NULL: empty (an idle stream holds none) */
+    struct sr_sendq *sq; /* its send queue while frames wait (sendq.c);
+                            NULL: empty (an idle stream holds none) */
     union {
-        sr_write *inflight;     /* with a handle: at most one uv_write at a time */
-        sr_conn *reap_next;     /* without one (it never writes through libuv),
-                                   once closed: the server's list of
-                                   connections to free (idle.c) */
+        sr_write *inflight; /* with a handle: at most one uv_write at a time */
+        sr_conn *reap_next; /* without one (it never writes through libuv),
+                               once closed: the server's list of
+                               connections to free (idle.c) */
     };
     struct sr_transport *xport; /* NULL: plain TCP; else TLS (transport.h),
                                    owned by whoever owns the writes */
@@ -150,12 +150,12 @@ struct sr_conn {
     struct sr_h2_stream *h2s;   /* an HTTP/2 stream: a child with no socket of
                                    its own, written through its parent */
 
-    uint8_t kind : 1;           /* sr_conn_kind (a bit: the flags, wix and
-                                   the ints below then leave no hole) */
+    uint8_t kind : 1; /* sr_conn_kind (a bit: the flags, wix and
+                         the ints below then leave no hole) */
     uint8_t dirty : 1;
-    uint8_t doomed : 1;         /* close once the current fan-out ends */
-    uint8_t closing : 1;        /* uv_close called */
-    uint8_t end_after_flush : 1;/* close when the queue is empty */
+    uint8_t doomed : 1;          /* close once the current fan-out ends */
+    uint8_t closing : 1;         /* uv_close called */
+    uint8_t end_after_flush : 1; /* close when the queue is empty */
     uint8_t read_stopped : 1;
     uint8_t in_hash : 1;
     uint8_t detached : 1;       /* left its rooms, close hook called */
@@ -192,7 +192,7 @@ _Static_assert(sizeof(struct sr_conn) <= 240, "an idle stream's sr_conn stays sm
  * streams (and streams written by a writer thread) hold only the NULL
  * pointer. */
 typedef struct sr_sendq {
-    sr_frame **ring;            /* inline_ring, or the heap past two frames */
+    sr_frame **ring; /* inline_ring, or the heap past two frames */
     uint32_t head, len, cap, off;
     size_t bytes;
     sr_frame *inline_ring[2];
@@ -211,17 +211,17 @@ static inline size_t sr_conn_queued_bytes(const sr_conn *c) {
  * connection, so an idle stream that never resumed nor was in a recovery
  * holds none of it; readers use sr_conn_hist_peek. */
 typedef struct sr_conn_hist {
-    struct sr_resume *resume;   /* set while its history replay is fetched
-                                   (history_resume.c): live frames wait there */
-    uint64_t resume_floor;      /* after a replay from the adapter: live
-                                   frames with history ids up to this one were
-                                   in the replay (dropped until a newer one) */
-    uint64_t recover_round;     /* the last recovery round it was in (recover.c) */
-    uint64_t hist_floor;        /* its newest history counter known from a
-                                   replay or fill, of epoch generation hist_gen */
+    struct sr_resume *resume; /* set while its history replay is fetched
+                                 (history_resume.c): live frames wait there */
+    uint64_t resume_floor;    /* after a replay from the adapter: live
+                                 frames with history ids up to this one were
+                                 in the replay (dropped until a newer one) */
+    uint64_t recover_round;   /* the last recovery round it was in (recover.c) */
+    uint64_t hist_floor;      /* its newest history counter known from a
+                                 replay or fill, of epoch generation hist_gen */
     uint32_t hist_gen;
-    uint8_t refill;             /* a recovery came while its replay was in
-                                   flight: fill again once it is written */
+    uint8_t refill; /* a recovery came while its replay was in
+                       flight: fill again once it is written */
 } sr_conn_hist;
 
 /* c's history state for reading: all zero when it has none. */
@@ -240,8 +240,8 @@ sr_conn_hist *sr_conn_hist_of(sr_conn *c);
 typedef struct sr_seq_counter {
     struct sr_seq_counter *newer, *older; /* the use list */
     uint64_t hash;
-    uint64_t value;     /* the last id's counter */
-    uint64_t used_ms;   /* when it last gave an id (uv_hrtime, ms) */
+    uint64_t value;   /* the last id's counter */
+    uint64_t used_ms; /* when it last gave an id (uv_hrtime, ms) */
     size_t key_len;
     char key[];
 } sr_seq_counter;
@@ -250,7 +250,7 @@ typedef struct sr_seq_table {
     sr_seq_counter **slots; /* open addressing, linear probing; NULL: free */
     size_t cap, len;
     sr_seq_counter *newest, *oldest;
-    uint64_t evicted;       /* dropped for a new name (table full) */
+    uint64_t evicted; /* dropped for a new name (table full) */
 } sr_seq_table;
 
 typedef struct sr_seq_job sr_seq_job;
@@ -261,27 +261,27 @@ typedef struct sr_addr_count {
     struct sr_addr_count *next; /* in its bucket */
     uint64_t hash;
     uint32_t count;
-    uint8_t addr[16];           /* IPv6, or IPv4-mapped IPv6 */
+    uint8_t addr[16]; /* IPv6, or IPv4-mapped IPv6 */
 } sr_addr_count;
 
 typedef struct sr_addr_table {
-    sr_addr_count **buckets;    /* cap buckets, a power of two */
-    size_t cap, len;            /* len: addresses with open connections */
-    uint8_t key[16];            /* SipHash key, random */
+    sr_addr_count **buckets; /* cap buckets, a power of two */
+    size_t cap, len;         /* len: addresses with open connections */
+    uint8_t key[16];         /* SipHash key, random */
 } sr_addr_table;
 
 /* The limits whose refusals /stats and /metrics count. */
 typedef enum sr_limit_id {
-    SR_LIMIT_CONNECTIONS = 0,     /* max_connections: 503 */
+    SR_LIMIT_CONNECTIONS = 0,      /* max_connections: 503 */
     SR_LIMIT_CONNECTIONS_PER_ADDR, /* max_connections_per_addr: 429 */
-    SR_LIMIT_ROOMS_PER_CONN,      /* max_rooms_per_conn: 400 */
-    SR_LIMIT_ROOM_NAME,           /* max_room_len and characters: 400 */
-    SR_LIMIT_HEADER_BYTES,        /* max_header_bytes: 431 */
-    SR_LIMIT_REQUEST_TIME,        /* request_timeout_ms: 408 */
-    SR_LIMIT_BODY_BYTES,          /* max_body_bytes: 413 */
-    SR_LIMIT_MESSAGE_BYTES,       /* max_message_bytes: 413 / SR_ETOOBIG */
-    SR_LIMIT_HTTP_BUFFER,         /* max_http_buffer_bytes: reading held back */
-    SR_LIMIT_PUBLISH_BYTES,       /* max_publish_bytes: 413 / SR_ETOOBIG */
+    SR_LIMIT_ROOMS_PER_CONN,       /* max_rooms_per_conn: 400 */
+    SR_LIMIT_ROOM_NAME,            /* max_room_len and characters: 400 */
+    SR_LIMIT_HEADER_BYTES,         /* max_header_bytes: 431 */
+    SR_LIMIT_REQUEST_TIME,         /* request_timeout_ms: 408 */
+    SR_LIMIT_BODY_BYTES,           /* max_body_bytes: 413 */
+    SR_LIMIT_MESSAGE_BYTES,        /* max_message_bytes: 413 / SR_ETOOBIG */
+    SR_LIMIT_HTTP_BUFFER,          /* max_http_buffer_bytes: reading held back */
+    SR_LIMIT_PUBLISH_BYTES,        /* max_publish_bytes: 413 / SR_ETOOBIG */
     SR_LIMIT_COUNT
 } sr_limit_id;
 
@@ -302,24 +302,24 @@ extern const uint64_t sr_latency_bounds_us[SR_LATENCY_BUCKETS];
 
 struct sr_server {
     uv_loop_t *loop;
-    uv_loop_t *own_loop;        /* sr_server_new made the loop (NULL: the caller's) */
+    uv_loop_t *own_loop; /* sr_server_new made the loop (NULL: the caller's) */
     sr_config cfg;
-    char **strings;             /* copies of cfg's strings, freed at the end */
+    char **strings; /* copies of cfg's strings, freed at the end */
     size_t n_strings;
 
-    uv_poll_t listener;         /* the listening socket: accept4 is ours (server.c) */
+    uv_poll_t listener; /* the listening socket: accept4 is ours (server.c) */
     int listen_fd;
-    char listen_error[256];     /* sr_server_listen_error */
-    int reserve_fd;             /* kept open to be closed when fds run out (server.c) */
+    char listen_error[256];                 /* sr_server_listen_error */
+    int reserve_fd;                         /* kept open to be closed when fds run out (server.c) */
     struct sr_accept_errors *accept_errors; /* accept(2) failures, counted (server.c) */
-    uint64_t created_unix_ms;   /* wall clock at sr_server_new: process_start_time_seconds
-                                   when /proc cannot say (process.c) */
-    sr_defer *end_of_turn;      /* flushes dirty connections and sweeps once per
-                                   loop turn (every turn; armed: poll does not block) */
+    uint64_t created_unix_ms; /* wall clock at sr_server_new: process_start_time_seconds
+                                 when /proc cannot say (process.c) */
+    sr_defer *end_of_turn;    /* flushes dirty connections and sweeps once per
+                                 loop turn (every turn; armed: poll does not block) */
     uv_timer_t heartbeat_timer;
-    uv_timer_t grace_timer;     /* bounds a graceful shutdown */
-    int open_handles;           /* the server's own handles (sr_server_timer_init,
-                                   ...) not closed yet: shutdown waits for 0 */
+    uv_timer_t grace_timer; /* bounds a graceful shutdown */
+    int open_handles;       /* the server's own handles (sr_server_timer_init,
+                               ...) not closed yet: shutdown waits for 0 */
     bool listening;
     bool handles_ready;
     bool shutting_down;
@@ -333,43 +333,43 @@ struct sr_server {
     bool has_adapter;
     sr_memory_bus *bus;
 
-    sr_conn *conns;             /* every connection (doubly linked) */
-    sr_conn *dirty;             /* connections with frames to write */
-    sr_conn *doomed;            /* connections to close after a fan-out */
-    int fanout_depth;           /* >0 while iterating room members */
+    sr_conn *conns;               /* every connection (doubly linked) */
+    sr_conn *dirty;               /* connections with frames to write */
+    sr_conn *doomed;              /* connections to close after a fan-out */
+    int fanout_depth;             /* >0 while iterating room members */
     struct sr_batching *batching; /* this turn's broadcasts to one room and the
                                    sweep in progress (batch.c) */
     uint64_t next_conn_id;
 
-    struct sr_id_table *ids;    /* id -> stream lookup for sr_conn_find (server.c) */
+    struct sr_id_table *ids; /* id -> stream lookup for sr_conn_find (server.c) */
 
     sr_write *free_writes;
     sr_frame *heartbeat_frame;
-    sr_frame *sse_head_frame;   /* the response head without CORS lines */
-    char *scratch;              /* SR_SCRATCH_SIZE bytes: every read lands here;
-                                   parsers copy what they keep */
+    sr_frame *sse_head_frame; /* the response head without CORS lines */
+    char *scratch;            /* SR_SCRATCH_SIZE bytes: every read lands here;
+                                 parsers copy what they keep */
 
-    struct sr_sequence *seq;    /* in-memory counters and calls waiting for
-                                   the adapter (sequence.c) */
+    struct sr_sequence *seq; /* in-memory counters and calls waiting for
+                                the adapter (sequence.c) */
 
-    struct sr_remote *remote;   /* remote copies recently delivered (remote.c) */
+    struct sr_remote *remote; /* remote copies recently delivered (remote.c) */
 
-    struct sr_hooks *hooks;     /* the accept, close and request hooks (server.c) */
+    struct sr_hooks *hooks; /* the accept, close and request hooks (server.c) */
 
-    sr_auth *auth;              /* JWT authorization; NULL: anonymous */
-    struct sr_server_tls *tls;  /* TLS for clients (tls_server.c); NULL: plain */
-    sr_stats stats;             /* the public counters, written by every file */
-    struct sr_observe *observe; /* /metrics histograms, the log hook, the stats
-                                   room's timer (observe.c) */
-    struct sr_limits *limits;   /* connections per client address, refusals,
-                                   the HTTP budget (limits.c) */
-    struct sr_clients *clients; /* trusted proxies and their counters (clients.c) */
-    struct sr_history *history; /* cfg.history > 0: ids, kept messages and
-                                   replays in flight (history*.c) */
-    struct sr_writers *writers; /* writer threads (writer.c); NULL: none */
-    struct sr_recover *recover; /* watermark, recovery rounds and their timer
-                                   (recover.c) */
-    struct sr_h2_counters *h2;  /* HTTP/2 counters (h2conn.c) */
+    sr_auth *auth;                       /* JWT authorization; NULL: anonymous */
+    struct sr_server_tls *tls;           /* TLS for clients (tls_server.c); NULL: plain */
+    sr_stats stats;                      /* the public counters, written by every file */
+    struct sr_observe *observe;          /* /metrics histograms, the log hook, the stats
+                                            room's timer (observe.c) */
+    struct sr_limits *limits;            /* connections per client address, refusals,
+                                            the HTTP budget (limits.c) */
+    struct sr_clients *clients;          /* trusted proxies and their counters (clients.c) */
+    struct sr_history *history;          /* cfg.history > 0: ids, kept messages and
+                                            replays in flight (history*.c) */
+    struct sr_writers *writers;          /* writer threads (writer.c); NULL: none */
+    struct sr_recover *recover;          /* watermark, recovery rounds and their timer
+                                            (recover.c) */
+    struct sr_h2_counters *h2;           /* HTTP/2 counters (h2conn.c) */
     struct sr_presence_events *presence; /* debounced leave events (presence_events.c) */
     /* With Redis (sr_server_set_ticket_claim from use.c, cleared when the
      * adapter is replaced): the one-time claim that makes a signed ticket
@@ -377,23 +377,23 @@ struct sr_server {
      * their issuing node only. */
     sr_claim_fn ticket_claim;
     void *ticket_claim_ctx;
-    struct sr_idle *idle;       /* streams without a libuv handle: their epoll
-                                   set and the closed ones to free (idle.c) */
-    sr_slab_pool conn_pool;     /* every sr_conn's block (conn.c): no malloc
-                                   header, no fragmentation between streams */
-    sr_slab_pool sendq_pool;    /* the send queues of connections with
-                                   frames waiting (sendq.c) */
+    struct sr_idle *idle;    /* streams without a libuv handle: their epoll
+                                set and the closed ones to free (idle.c) */
+    sr_slab_pool conn_pool;  /* every sr_conn's block (conn.c): no malloc
+                                header, no fragmentation between streams */
+    sr_slab_pool sendq_pool; /* the send queues of connections with
+                                frames waiting (sendq.c) */
 };
 
 /* conn.c (a connection's life), conn_read.c (requests in), sendq.c (the
  * send queue and its writes) */
 sr_conn *sr_conn_new(sr_server *srv);
-int sr_conn_start(sr_conn *c);                /* after uv_accept */
+int sr_conn_start(sr_conn *c);                 /* after uv_accept */
 void sr_conn_enqueue(sr_conn *c, sr_frame *f); /* takes a new reference */
 void sr_conn_enqueue_bytes(sr_conn *c, const char *bytes, size_t len);
 void sr_conn_flush(sr_conn *c);
 void sr_conn_close_now(sr_conn *c);
-void sr_conn_end(sr_conn *c);                 /* close after the queue drains */
+void sr_conn_end(sr_conn *c); /* close after the queue drains */
 void sr_server_flush_dirty(sr_server *srv);
 void sr_server_close_doomed(sr_server *srv);
 void sr_conn_become_stream(sr_conn *c);
@@ -421,7 +421,7 @@ sr_frame *sr_conn_queue_pop(sr_conn *c);
 /* Request bytes for c, as if read from its socket (HTTP/2 streams). */
 void sr_conn_feed(sr_conn *c, const char *data, size_t len);
 void sr_conn_mark_dirty(sr_conn *c);
-void sr_conn_doom(sr_conn *c);              /* close once the fan-out is over */
+void sr_conn_doom(sr_conn *c); /* close once the fan-out is over */
 /* TLS: ALPN chose h2, so the connection speaks HTTP/2 from its first byte. */
 void sr_conn_use_h2(sr_conn *c);
 
@@ -448,29 +448,30 @@ void sr_idle_free(sr_server *srv); /* after its handle closed */
 void sr_conn_free(sr_conn *c);
 
 /* h2conn.c: HTTP/2 connections (c->h2) and their streams (c->h2s) */
-int sr_h2c_start(sr_conn *c);                 /* the preface came: c speaks HTTP/2 */
+int sr_h2c_start(sr_conn *c); /* the preface came: c speaks HTTP/2 */
 void sr_h2c_read(sr_conn *c, const char *data, size_t len);
-void sr_h2c_flush(sr_conn *c);                /* writes the session's output */
-void sr_h2c_end(sr_conn *c);                  /* GOAWAY, close once its streams ended */
-int sr_h2c_idle(const sr_conn *c);            /* 1: no open stream */
-void sr_h2c_closing(sr_conn *c);              /* closes its streams */
+void sr_h2c_flush(sr_conn *c);     /* writes the session's output */
+void sr_h2c_end(sr_conn *c);       /* GOAWAY, close once its streams ended */
+int sr_h2c_idle(const sr_conn *c); /* 1: no open stream */
+void sr_h2c_closing(sr_conn *c);   /* closes its streams */
 /* A stream's bytes: the first are its HTTP/1.1 response head. 0, or
  * SR_EQUEUE (a slow consumer) or another error: close the stream. */
 int sr_h2c_stream_write(sr_conn *c, sr_frame *f);
-void sr_h2c_stream_closed(sr_conn *c);        /* ends or resets the stream */
-void sr_h2c_free(sr_conn *c);                 /* at the handle's close */
-void sr_h2c_json(sr_server *srv, sr_buf *b);  /* ,"http2":{...} in /stats */
+void sr_h2c_stream_closed(sr_conn *c);       /* ends or resets the stream */
+void sr_h2c_free(sr_conn *c);                /* at the handle's close */
+void sr_h2c_json(sr_server *srv, sr_buf *b); /* ,"http2":{...} in /stats */
 void sr_h2c_metrics(sr_server *srv, sr_buf *b);
-int sr_h2c_counters_new(sr_server *srv);     /* SR_OK or SR_ENOMEM */
+int sr_h2c_counters_new(sr_server *srv); /* SR_OK or SR_ENOMEM */
 void sr_h2c_counters_free(sr_server *srv);
 uint64_t sr_h2c_streams(const sr_server *srv); /* open HTTP/2 streams */
-void sr_h2c_count_violation(sr_server *srv); /* a client's protocol error */
-void sr_h2c_count_refused(sr_server *srv);   /* a stream refused */
+void sr_h2c_count_violation(sr_server *srv);   /* a client's protocol error */
+void sr_h2c_count_refused(sr_server *srv);     /* a stream refused */
 
 /* routes.c (dispatch), respond.c (responses) */
-void sr_routes_dispatch(sr_conn *c);          /* a complete request */
+void sr_routes_dispatch(sr_conn *c); /* a complete request */
 void sr_routes_error(sr_conn *c, int status, const char *message, bool close_after);
-void sr_routes_json(sr_conn *c, int status, const char *json, size_t len, const char *extra_headers);
+void sr_routes_json(sr_conn *c, int status, const char *json, size_t len,
+                    const char *extra_headers);
 void sr_routes_body(sr_conn *c, int status, const char *content_type, const char *body, size_t len,
                     const char *extra_headers);
 /* Appends s[0..n) as a JSON string with sr_json_quote_inert: whatever the
@@ -551,11 +552,11 @@ void sr_auth_free(sr_server *srv);
 int sr_auth_stream(sr_conn *c, size_t n_rooms);
 int sr_auth_bearer_grants(sr_conn *c, struct sr_grants *g); /* 401 without a valid token */
 int sr_auth_publish_allowed(sr_conn *c, const struct sr_grants *g, const char *const *rooms,
-                            size_t n);                /* 403 for a room not granted */
+                            size_t n); /* 403 for a room not granted */
 int sr_auth_sequence_allowed(sr_conn *c, const struct sr_grants *g,
-                             const char *name);       /* 403: "sequences" claim */
-void sr_auth_tickets(sr_conn *c);                     /* POST /tickets */
-int sr_auth_admin(sr_conn *c); /* admin routes: 0, or -1 after answering 401/403 */
+                             const char *name); /* 403: "sequences" claim */
+void sr_auth_tickets(sr_conn *c);               /* POST /tickets */
+int sr_auth_admin(sr_conn *c);                  /* admin routes: 0, or -1 after answering 401/403 */
 uint64_t sr_auth_subject_hash(const char *sub, size_t len); /* a "sub" as conn->auth_subject */
 const char *sr_auth_expiry_event(const sr_server *srv);
 void sr_auth_count_ended(sr_server *srv, int disconnected); /* streams ended by revoke.c */
@@ -565,11 +566,11 @@ void sr_auth_count_ended(sr_server *srv, int disconnected); /* streams ended by 
  * adapter's control channel (SR_CONTROL_ROOM), on every node. */
 #define SR_CONTROL_ROOM "#sserooms-control" /* never a valid room name */
 void sr_revoke_sweep(sr_server *srv);
-void sr_revoke_http(sr_conn *c);              /* POST /disconnect */
+void sr_revoke_http(sr_conn *c);                              /* POST /disconnect */
 int sr_revoke_control(sr_server *srv, const sr_message *msg); /* from another node */
-int sr_revoke_wanted(const sr_server *srv);   /* subscribe the control channel? */
+int sr_revoke_wanted(const sr_server *srv);                   /* subscribe the control channel? */
 int sr_routes_key_equal(const char *a, size_t alen, const char *b, size_t blen);
-void sr_auth_stats_json(sr_server *srv, sr_buf *b);   /* ,"auth":{...} in /stats */
+void sr_auth_stats_json(sr_server *srv, sr_buf *b); /* ,"auth":{...} in /stats */
 void sr_auth_metrics_text(sr_server *srv, sr_buf *b);
 
 /* static.c: files under cfg.web_root */
@@ -631,7 +632,7 @@ void sr_resume_hold(sr_conn *c, sr_frame *f);
 int sr_resume_filter(sr_conn *c, const sr_frame *f);
 
 /* remote.c */
-int sr_remote_new(sr_server *srv);  /* SR_OK or SR_ENOMEM */
+int sr_remote_new(sr_server *srv);   /* SR_OK or SR_ENOMEM */
 void sr_remote_free(sr_server *srv); /* also the history (history.c) */
 
 /* sequence.c */
@@ -645,13 +646,13 @@ int sr_sequence_format(char *out, size_t cap, const char *epoch, uint64_t counte
  * in text (done not called). text_cap >= SR_SEQUENCE_ID_MAX. */
 int sr_sequence_start(sr_server *srv, const char *const *rooms, size_t n_rooms,
                       const sr_msg_parts *m, const sr_broadcast_opts *opts, const char *key,
-                      const char *epoch, sr_sequence_fn done, void *ud, int *delivered,
-                      char *text, size_t text_cap);
+                      const char *epoch, sr_sequence_fn done, void *ud, int *delivered, char *text,
+                      size_t text_cap);
 /* At shutdown, after the adapter closed: fails the calls still waiting. */
 void sr_sequence_shutdown(sr_server *srv);
 void sr_seq_table_free(sr_seq_table *t);
-int sr_sequence_new(sr_server *srv);   /* SR_OK or SR_ENOMEM */
-void sr_sequence_free(sr_server *srv); /* fails what waits, frees the counters */
+int sr_sequence_new(sr_server *srv);             /* SR_OK or SR_ENOMEM */
+void sr_sequence_free(sr_server *srv);           /* fails what waits, frees the counters */
 sr_seq_table *sr_sequence_table(sr_server *srv); /* this server's own counters */
 
 /* memory_bus.c */
@@ -668,8 +669,8 @@ int64_t sr_addr_acquire(sr_server *srv, sr_conn *c, const sr_ip *addr);
 /* The bytes a broadcast sends to other nodes, as max_publish_bytes counts
  * them: rooms x (data + meta + id + event); 0 when it stays on this node
  * (local, or no adapter). */
-size_t sr_publish_cost(const sr_server *srv, size_t n_rooms, const sr_msg_parts *m,
-                       size_t meta_len, int local);
+size_t sr_publish_cost(const sr_server *srv, size_t n_rooms, const sr_msg_parts *m, size_t meta_len,
+                       int local);
 /* 0, or SR_ETOOBIG (counted) when cost is over max_publish_bytes. */
 int sr_limit_publish(sr_server *srv, size_t cost);
 /* The nesting levels a message's data may have: what every node's adapter
@@ -678,8 +679,8 @@ int sr_limit_publish(sr_server *srv, size_t cost);
  * never dropped as too deep by another node. meta may have one more. */
 unsigned sr_limit_data_depth(const sr_server *srv);
 void sr_addr_release(sr_server *srv, sr_conn *c); /* when c is freed */
-int sr_limits_new(sr_server *srv);   /* SR_OK or SR_ENOMEM */
-void sr_limits_free(sr_server *srv); /* after the last connection closed */
+int sr_limits_new(sr_server *srv);                /* SR_OK or SR_ENOMEM */
+void sr_limits_free(sr_server *srv);              /* after the last connection closed */
 /* The open connections per client address (clients.c's top clients). */
 const sr_addr_table *sr_addr_table_of(const sr_server *srv);
 /* Brings c's share of the HTTP budget (queued answers, held requests,
@@ -746,7 +747,7 @@ sr_accept_fn sr_server_accept_hook(const sr_server *srv, void **ud);
 sr_close_fn sr_server_close_hook(const sr_server *srv, void **ud);
 sr_request_fn sr_server_request_hook(const sr_server *srv, void **ud);
 void sr_server_handle_closed(sr_server *srv);
-void sr_server_conn_gone(sr_server *srv);   /* a connection finished closing */
+void sr_server_conn_gone(sr_server *srv); /* a connection finished closing */
 void sr_server_id_insert(sr_server *srv, sr_conn *c);
 void sr_server_id_remove(sr_server *srv, sr_conn *c);
 /* Makes the loop run its check handle (flushes, batches, hand-overs) this

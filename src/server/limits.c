@@ -10,8 +10,8 @@
  * (16 bytes: IPv6, or IPv4 as its IPv4-mapped IPv6 form, so that a dual-
  * stack listener counts one client once; clients.c says which address is
  * the client's: the TCP peer, a PROXY header's source, or what a trusted
- * proxy forwarded) to the count of its open connections. Each connection keeps a pointer to its entry, so the close
- * path needs no lookup and no getpeername (which fails once the peer has
+ * proxy forwarded) to the count of its open connections. Each connection keeps a pointer to its
+ * entry, so the close path needs no lookup and no getpeername (which fails once the peer has
  * reset). An entry is freed when its count drops to 0, so the table holds
  * only addresses with open connections. Buckets are chosen by SipHash with
  * a random key, so clients cannot pick addresses that all collide; the
@@ -81,8 +81,8 @@ int sr_limit_message(sr_server *srv, size_t data_len) {
     return SR_OK;
 }
 
-size_t sr_publish_cost(const sr_server *srv, size_t n_rooms, const sr_msg_parts *m,
-                       size_t meta_len, int local) {
+size_t sr_publish_cost(const sr_server *srv, size_t n_rooms, const sr_msg_parts *m, size_t meta_len,
+                       int local) {
     if (local || !srv->has_adapter) return 0;
     size_t one = m->data_len + meta_len + m->id_len + m->event_len;
     return one && n_rooms > SIZE_MAX / one ? SIZE_MAX : n_rooms * one;
@@ -118,11 +118,13 @@ void sr_http_budget_update(sr_conn *c) {
     size_t now = pinned_by(c);
     srv->limits->http_pinned = srv->limits->http_pinned - hs->pinned + now;
     hs->pinned = now;
-    if (srv->limits->http_pinned > srv->limits->http_pinned_peak) srv->limits->http_pinned_peak = srv->limits->http_pinned;
+    if (srv->limits->http_pinned > srv->limits->http_pinned_peak)
+        srv->limits->http_pinned_peak = srv->limits->http_pinned;
 }
 
 int sr_http_budget_over(const sr_server *srv) {
-    return srv->cfg.max_http_buffer_bytes && srv->limits->http_pinned > srv->cfg.max_http_buffer_bytes;
+    return srv->cfg.max_http_buffer_bytes &&
+           srv->limits->http_pinned > srv->cfg.max_http_buffer_bytes;
 }
 
 /* --- connections per address ------------------------------------------- */
@@ -220,7 +222,8 @@ void sr_limits_json(sr_server *srv, sr_buf *b) {
                   cfg->max_room_len, cfg->max_header_bytes, (unsigned)cfg->request_timeout_ms,
                   cfg->max_body_bytes, cfg->max_message_bytes, srv->limits->addrs.len,
                   cfg->ipv6_prefix_len ? cfg->ipv6_prefix_len : SR_IPV6_PREFIX_DEFAULT,
-                  cfg->max_http_buffer_bytes, srv->limits->http_pinned, srv->limits->http_pinned_peak);
+                  cfg->max_http_buffer_bytes, srv->limits->http_pinned,
+                  srv->limits->http_pinned_peak);
     sr_buf_puts(b, ",\"refused\":{");
     for (int i = 0; i < SR_LIMIT_COUNT; i++) {
         sr_buf_printf(b, "%s\"%s\":%llu", i ? "," : "", limit_names[i],
@@ -259,7 +262,8 @@ void sr_limits_metrics(sr_server *srv, sr_buf *b) {
     } families[] = {
         {"sserooms_limit", "The configured count limits (0: unlimited)"},
         {"sserooms_limit_bytes", "The configured size limits in bytes (0: unlimited)"},
-        {"sserooms_limit_bits", "The configured IPv6 prefix length that groups client addresses, in bits"},
+        {"sserooms_limit_bits",
+         "The configured IPv6 prefix length that groups client addresses, in bits"},
     };
     for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
         sr_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", families[f].family, families[f].help,
@@ -274,11 +278,13 @@ void sr_limits_metrics(sr_server *srv, sr_buf *b) {
                   "# TYPE sserooms_limit_seconds gauge\n"
                   "sserooms_limit_seconds{name=\"request_timeout\"} %.3f\n",
                   (double)cfg->request_timeout_ms / 1000.0);
-    sr_buf_printf(b, "# HELP sserooms_client_addresses Client addresses with open connections\n"
-                     "# TYPE sserooms_client_addresses gauge\nsserooms_client_addresses %zu\n",
+    sr_buf_printf(b,
+                  "# HELP sserooms_client_addresses Client addresses with open connections\n"
+                  "# TYPE sserooms_client_addresses gauge\nsserooms_client_addresses %zu\n",
                   srv->limits->addrs.len);
-    sr_buf_printf(b, "# HELP sserooms_http_buffer_bytes Bytes pinned by HTTP connections: "
-                     "queued answers, held requests, parser buffers\n"
-                     "# TYPE sserooms_http_buffer_bytes gauge\nsserooms_http_buffer_bytes %zu\n",
+    sr_buf_printf(b,
+                  "# HELP sserooms_http_buffer_bytes Bytes pinned by HTTP connections: "
+                  "queued answers, held requests, parser buffers\n"
+                  "# TYPE sserooms_http_buffer_bytes gauge\nsserooms_http_buffer_bytes %zu\n",
                   srv->limits->http_pinned);
 }

@@ -49,7 +49,8 @@ static int bus_publish(void *ctx, const char *const *rooms, size_t n_rooms, cons
     sr_memory_bus *bus = from->bus;
     if (!bus) return SR_ECLOSED;
     char dedup[32] = "";
-    if (n_rooms > 1) snprintf(dedup, sizeof dedup, "bus:%llu", (unsigned long long)++bus->dedup_next);
+    if (n_rooms > 1)
+        snprintf(dedup, sizeof dedup, "bus:%llu", (unsigned long long)++bus->dedup_next);
     for (size_t i = 0; i < bus->n; i++) {
         sr_server *to = bus->servers[i];
         if (to == from || to->shutting_down) continue;

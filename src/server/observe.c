@@ -41,7 +41,7 @@ typedef struct sr_metrics {
     uint64_t answer_sum_us;
     /* the sliced sweeps of batch.c: each slice timed with its writes */
     uint64_t sweeps, sweep_slices;
-    uint64_t sweep_forced;      /* sweeps a barrier completed at once */
+    uint64_t sweep_forced; /* sweeps a barrier completed at once */
     uint64_t sweep_slice_ns, sweep_slice_max_ns;
 } sr_metrics;
 
@@ -52,7 +52,7 @@ struct sr_observe {
     sr_log_fn fn;               /* the log hook */
     sr_log_fields_fn fields_fn; /* or: set instead of fn (sr_server_on_log_fields) */
     void *ud;
-    int level;                  /* its minimum level */
+    int level; /* its minimum level */
 };
 
 int sr_observe_new(sr_server *srv) {
@@ -106,7 +106,8 @@ void sr_log(sr_server *srv, int level, uint64_t conn_id, const char *fmt, ...) {
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     one_line(line);
-    if (srv->observe->fields_fn) srv->observe->fields_fn(srv->observe->ud, level, conn_id, line, NULL, 0);
+    if (srv->observe->fields_fn)
+        srv->observe->fields_fn(srv->observe->ud, level, conn_id, line, NULL, 0);
     else srv->observe->fn(srv->observe->ud, level, conn_id, line);
 }
 
@@ -153,7 +154,8 @@ static double quantile_us(const uint64_t *count, double q) {
     double rank = q * (double)total, below = 0;
     for (size_t i = 0; i < SR_LATENCY_BUCKETS; i++) {
         if (count[i] && below + (double)count[i] >= rank) {
-            double lo = i ? (double)sr_latency_bounds_us[i - 1] : 0, hi = (double)sr_latency_bounds_us[i];
+            double lo = i ? (double)sr_latency_bounds_us[i - 1] : 0,
+                   hi = (double)sr_latency_bounds_us[i];
             return lo + (hi - lo) * (rank - below) / (double)count[i];
         }
         below += (double)count[i];
@@ -165,17 +167,17 @@ void sr_metrics_engine_json(sr_server *srv, sr_buf *b) {
     const sr_metrics *m = &srv->observe->metrics;
     uint64_t n = 0;
     for (size_t i = 0; i <= SR_LATENCY_BUCKETS; i++) n += m->answer_count[i];
-    sr_buf_printf(b,
-                  ",\"publish_answer_us\":{\"count\":%llu,\"mean\":%.0f,\"p50\":%.0f,\"p99\":%.0f}"
-                  ",\"sweep\":{\"slice_us\":%u,\"slice_streams\":%u,\"sweeps\":%llu,\"slices\":%llu,\"forced\":%llu,"
-                  "\"slice_us_total\":%llu,\"slice_us_max\":%llu}",
-                  (unsigned long long)n, n ? (double)m->answer_sum_us / (double)n : 0.0,
-                  quantile_us(m->answer_count, 0.5), quantile_us(m->answer_count, 0.99),
-                  (unsigned)srv->cfg.sweep_slice_us, (unsigned)srv->cfg.sweep_slice_streams,
-                  (unsigned long long)m->sweeps,
-                  (unsigned long long)m->sweep_slices, (unsigned long long)m->sweep_forced,
-                  (unsigned long long)(m->sweep_slice_ns / 1000),
-                  (unsigned long long)(m->sweep_slice_max_ns / 1000));
+    sr_buf_printf(
+        b,
+        ",\"publish_answer_us\":{\"count\":%llu,\"mean\":%.0f,\"p50\":%.0f,\"p99\":%.0f}"
+        ",\"sweep\":{\"slice_us\":%u,\"slice_streams\":%u,\"sweeps\":%llu,\"slices\":%llu,\"forced\":%llu,"
+        "\"slice_us_total\":%llu,\"slice_us_max\":%llu}",
+        (unsigned long long)n, n ? (double)m->answer_sum_us / (double)n : 0.0,
+        quantile_us(m->answer_count, 0.5), quantile_us(m->answer_count, 0.99),
+        (unsigned)srv->cfg.sweep_slice_us, (unsigned)srv->cfg.sweep_slice_streams,
+        (unsigned long long)m->sweeps, (unsigned long long)m->sweep_slices,
+        (unsigned long long)m->sweep_forced, (unsigned long long)(m->sweep_slice_ns / 1000),
+        (unsigned long long)(m->sweep_slice_max_ns / 1000));
 }
 
 /* A Prometheus histogram in seconds from counts in sr_latency_bounds_us
@@ -202,7 +204,7 @@ static const struct {
     int status;
     const char *reason;
 } reject_reasons[] = {
-    {400, "bad_request"}, {401, "unauthorized"},      {403, "forbidden"},
+    {400, "bad_request"}, {401, "unauthorized"},       {403, "forbidden"},
     {404, "not_found"},   {405, "method_not_allowed"}, {408, "timeout"},
     {409, "conflict"},    {413, "body_too_large"},     {414, "url_too_long"},
     {429, "too_many"},    {431, "headers_too_large"},  {503, "unavailable"},
@@ -222,13 +224,13 @@ void sr_metrics_rejected(sr_server *srv, int status) {
 }
 
 static void counter(sr_buf *b, const char *name, const char *help, uint64_t v) {
-    sr_buf_printf(b, "# HELP sserooms_%s %s\n# TYPE sserooms_%s counter\nsserooms_%s %llu\n", name, help,
-                  name, name, (unsigned long long)v);
+    sr_buf_printf(b, "# HELP sserooms_%s %s\n# TYPE sserooms_%s counter\nsserooms_%s %llu\n", name,
+                  help, name, name, (unsigned long long)v);
 }
 
 static void gauge(sr_buf *b, const char *name, const char *help, uint64_t v) {
-    sr_buf_printf(b, "# HELP sserooms_%s %s\n# TYPE sserooms_%s gauge\nsserooms_%s %llu\n", name, help,
-                  name, name, (unsigned long long)v);
+    sr_buf_printf(b, "# HELP sserooms_%s %s\n# TYPE sserooms_%s gauge\nsserooms_%s %llu\n", name,
+                  help, name, name, (unsigned long long)v);
 }
 
 void sr_routes_metrics(sr_conn *c) {
@@ -242,13 +244,17 @@ void sr_routes_metrics(sr_conn *c) {
     gauge(&b, "rooms", "Rooms with local members.", s.rooms);
     counter(&b, "streams_total", "SSE streams accepted.", s.streams_total);
     counter(&b, "requests_total", "HTTP requests read.", s.requests_total);
-    counter(&b, "messages_received_total", "Broadcasts received (API and POST /publish).", s.messages_in);
-    counter(&b, "messages_remote_total", "Messages received from other nodes.", s.messages_remote_in);
+    counter(&b, "messages_received_total", "Broadcasts received (API and POST /publish).",
+            s.messages_in);
+    counter(&b, "messages_remote_total", "Messages received from other nodes.",
+            s.messages_remote_in);
     counter(&b, "messages_delivered_total", "Message frames queued to streams.", s.messages_out);
     counter(&b, "bytes_out_total", "Bytes written to sockets.", s.bytes_out);
     counter(&b, "heartbeats_total", "Heartbeat comments queued.", s.heartbeats);
-    counter(&b, "slow_consumer_disconnects_total", "Streams dropped because their send queue was full, and HTTP connections whose answers could not be written for a request timeout.",
-            s.slow_disconnects);
+    counter(
+        &b, "slow_consumer_disconnects_total",
+        "Streams dropped because their send queue was full, and HTTP connections whose answers could not be written for a request timeout.",
+        s.slow_disconnects);
     counter(&b, "publish_failures_total",
             "Broadcasts (one per message, whatever its rooms) the adapter refused at once; "
             "sserooms_redis_publish_failures_total counts room publishes, later failures included.",
@@ -257,7 +263,8 @@ void sr_routes_metrics(sr_conn *c) {
     sr_buf_puts(&b, "# HELP sserooms_rejected_requests_total Requests refused, by reason.\n"
                     "# TYPE sserooms_rejected_requests_total counter\n");
     for (size_t i = 0; i < N_REASONS; i++)
-        sr_buf_printf(&b, "sserooms_rejected_requests_total{reason=\"%s\"} %llu\n", reject_reasons[i].reason,
+        sr_buf_printf(&b, "sserooms_rejected_requests_total{reason=\"%s\"} %llu\n",
+                      reject_reasons[i].reason,
                       (unsigned long long)srv->observe->metrics.rejected_by_reason[i]);
     sr_buf_printf(&b, "sserooms_rejected_requests_total{reason=\"other\"} %llu\n",
                   (unsigned long long)srv->observe->metrics.rejected_other);
@@ -268,30 +275,33 @@ void sr_routes_metrics(sr_conn *c) {
     uint64_t latency[SR_LATENCY_BUCKETS + 1], latency_sum_us = srv->observe->metrics.latency_sum_us;
     memcpy(latency, srv->observe->metrics.latency_count, sizeof(latency));
     sr_writers_add_latency(srv, latency, &latency_sum_us); /* writer threads' share */
-    histogram_us(&b, "delivery_latency_seconds",
-                 "Time from a message's encoding on this node to its last byte written to a stream.",
-                 latency, latency_sum_us);
+    histogram_us(
+        &b, "delivery_latency_seconds",
+        "Time from a message's encoding on this node to its last byte written to a stream.",
+        latency, latency_sum_us);
     histogram_us(&b, "publish_answer_seconds",
                  "Time from reading a POST /publish (HTTP/1.1) to its answer's last byte written.",
                  srv->observe->metrics.answer_count, srv->observe->metrics.answer_sum_us);
     const sr_metrics *sm = &srv->observe->metrics;
-    counter(&b, "sweeps_total", "Fan-out sweeps: one room's batch of broadcasts delivered to its streams.",
-            sm->sweeps);
-    counter(&b, "sweep_slices_total",
-            "Slices of sweeps delivered at the end of a loop turn (bounded by sweep-slice-us and sweep-slice).",
-            sm->sweep_slices);
+    counter(&b, "sweeps_total",
+            "Fan-out sweeps: one room's batch of broadcasts delivered to its streams.", sm->sweeps);
+    counter(
+        &b, "sweep_slices_total",
+        "Slices of sweeps delivered at the end of a loop turn (bounded by sweep-slice-us and sweep-slice).",
+        sm->sweep_slices);
     counter(&b, "sweeps_forced_total",
             "Sweeps completed at once by something that must not overtake them (a join, a leave, "
             "a close, a direct send, another room's broadcast).",
             sm->sweep_forced);
-    sr_buf_printf(&b,
-                  "# HELP sserooms_sweep_slice_seconds_total Time spent in slices, their writes included.\n"
-                  "# TYPE sserooms_sweep_slice_seconds_total counter\n"
-                  "sserooms_sweep_slice_seconds_total %.6f\n"
-                  "# HELP sserooms_sweep_slice_max_seconds The longest slice since the start.\n"
-                  "# TYPE sserooms_sweep_slice_max_seconds gauge\n"
-                  "sserooms_sweep_slice_max_seconds %.6f\n",
-                  (double)sm->sweep_slice_ns / 1e9, (double)sm->sweep_slice_max_ns / 1e9);
+    sr_buf_printf(
+        &b,
+        "# HELP sserooms_sweep_slice_seconds_total Time spent in slices, their writes included.\n"
+        "# TYPE sserooms_sweep_slice_seconds_total counter\n"
+        "sserooms_sweep_slice_seconds_total %.6f\n"
+        "# HELP sserooms_sweep_slice_max_seconds The longest slice since the start.\n"
+        "# TYPE sserooms_sweep_slice_max_seconds gauge\n"
+        "sserooms_sweep_slice_max_seconds %.6f\n",
+        (double)sm->sweep_slice_ns / 1e9, (double)sm->sweep_slice_max_ns / 1e9);
     sr_auth_metrics_text(srv, &b);
     if (srv->has_adapter) sr_recover_metrics(srv, &b);
     if (srv->has_adapter && srv->adapter.metrics_text) {
@@ -321,7 +331,8 @@ static void on_stats_tick(uv_timer_t *t) {
     sr_buf_init(&b);
     sr_stats_json(srv, &b);
     if (!b.oom) {
-        sr_msg_parts m = {.event = "stats", .event_len = 5, .id = "", .data = b.p, .data_len = b.len};
+        sr_msg_parts m = {
+            .event = "stats", .event_len = 5, .id = "", .data = b.p, .data_len = b.len};
         const char *rooms[] = {srv->cfg.stats_room};
         sr_broadcast_opts local = {.local = 1};
         sr_broadcast_parts(srv, rooms, 1, &m, &local);
@@ -332,7 +343,7 @@ static void on_stats_tick(uv_timer_t *t) {
 
 void sr_stats_room_start(sr_server *srv) {
     sr_server_timer_init(srv, &srv->observe->stats_timer);
-        if (srv->cfg.stats_room && srv->cfg.stats_interval_ms)
+    if (srv->cfg.stats_room && srv->cfg.stats_interval_ms)
         uv_timer_start(&srv->observe->stats_timer, on_stats_tick, srv->cfg.stats_interval_ms,
                        srv->cfg.stats_interval_ms);
     uv_unref((uv_handle_t *)&srv->observe->stats_timer);

@@ -137,7 +137,8 @@ static void answer(sr_conn *c, const sr_presence *p, int with_members) {
         for (size_t i = 0; i < p->n_members; i++) {
             sr_buf_puts(&b, i ? ",{\"user\":" : "{\"user\":");
             sr_buf_json_str(&b, p->members[i].user, strlen(p->members[i].user));
-            sr_buf_printf(&b, ",\"connections\":%llu}", (unsigned long long)p->members[i].connections);
+            sr_buf_printf(&b, ",\"connections\":%llu}",
+                          (unsigned long long)p->members[i].connections);
         }
         sr_buf_puts(&b, "],\"next_cursor\":");
         if (p->next_cursor) sr_buf_json_str(&b, p->next_cursor, strlen(p->next_cursor));
@@ -323,7 +324,8 @@ static void rooms_finish(rooms_call *rc) {
             const char *last = rc->names[rc->n - 1];
             size_t len = strlen(last);
             if ((next = malloc(2 * len + 1))) {
-                for (size_t i = 0; i < len; i++) snprintf(next + 2 * i, 3, "%02x", (unsigned char)last[i]);
+                for (size_t i = 0; i < len; i++)
+                    snprintf(next + 2 * i, 3, "%02x", (unsigned char)last[i]);
                 page.next_cursor = next;
             } else {
                 page.rc = SR_ENOMEM;
@@ -438,7 +440,8 @@ static void local_names(rooms_call *rc, const char *after, size_t limit) {
     free(names);
 }
 
-int sr_presence_rooms(sr_server *srv, const sr_presence_query *q, sr_presence_rooms_fn fn, void *ud) {
+int sr_presence_rooms(sr_server *srv, const sr_presence_query *q, sr_presence_rooms_fn fn,
+                      void *ud) {
     if (!srv || !fn) return SR_EINVAL;
     if (q && q->limit > SR_PRESENCE_LIMIT_MAX) return SR_EINVAL;
     size_t cap = srv->cfg.max_room_len + 1;
@@ -517,7 +520,9 @@ static void on_rooms(void *ud, const sr_presence_room_page *p) {
     free(w);
 }
 
-static void on_rooms_now(void *ud, const sr_presence_room_page *p) { rooms_answer(ud, p); }
+static void on_rooms_now(void *ud, const sr_presence_room_page *p) {
+    rooms_answer(ud, p);
+}
 
 void sr_presence_rooms_http(sr_conn *c) {
     sr_server *srv = c->srv;

@@ -27,15 +27,15 @@
 /* A leave waiting for its debounce. */
 typedef struct sr_presence_pending {
     struct sr_presence_pending *next;
-    uint64_t due;          /* loop time, ms */
+    uint64_t due; /* loop time, ms */
     size_t room_len, user_len;
-    char key[];            /* room, NUL, user, NUL */
+    char key[]; /* room, NUL, user, NUL */
 } sr_presence_pending;
 
 /* The server's presence state (srv->presence). */
 struct sr_presence_events {
-    uv_timer_t timer;                   /* debounced leave events */
-    sr_presence_pending *pending;       /* leaves waiting, oldest first */
+    uv_timer_t timer;             /* debounced leave events */
+    sr_presence_pending *pending; /* leaves waiting, oldest first */
     sr_presence_pending *pending_tail;
 };
 
@@ -59,7 +59,8 @@ static sr_conn *member_conn(const sr_member *m) {
 
 /* --- events -------------------------------------------------------------- */
 
-static void announce(sr_server *srv, const char *room, const char *user, size_t user_len, int joined) {
+static void announce(sr_server *srv, const char *room, const char *user, size_t user_len,
+                     int joined) {
     sr_buf b;
     sr_buf_init(&b);
     sr_buf_puts(&b, joined ? "{\"joined\":" : "{\"left\":");
@@ -99,7 +100,8 @@ static int cancel_leave(sr_server *srv, const char *room, size_t room_len, const
                         size_t user_len) {
     sr_presence_pending *prev = NULL;
     for (sr_presence_pending *p = srv->presence->pending; p; prev = p, p = p->next) {
-        if (p->room_len != room_len || p->user_len != user_len || memcmp(p->key, room, room_len) != 0 ||
+        if (p->room_len != room_len || p->user_len != user_len ||
+            memcmp(p->key, room, room_len) != 0 ||
             memcmp(p->key + room_len + 1, user, user_len) != 0)
             continue;
         if (prev) prev->next = p->next;
@@ -113,7 +115,8 @@ static int cancel_leave(sr_server *srv, const char *room, size_t room_len, const
 
 void sr_presence_event(sr_server *srv, const char *room, size_t room_len, const char *user,
                        size_t user_len, int joined) {
-    if (!srv->cfg.presence_events || !srv->handles_ready || srv->shutting_down || user_len == 0) return;
+    if (!srv->cfg.presence_events || !srv->handles_ready || srv->shutting_down || user_len == 0)
+        return;
     if (joined) {
         if (cancel_leave(srv, room, room_len, user, user_len)) return; /* a reconnect */
         char *name = strndup(room, room_len);
@@ -161,7 +164,8 @@ static uint32_t local_user_streams(const sr_room *room, const char *user) {
 void sr_presence_room_changed(sr_server *srv, const sr_room *room, const sr_member *m, int joined) {
     const char *user = m ? member_conn(m)->user : NULL;
     if (srv->has_adapter && srv->adapter.presence_set) {
-        srv->adapter.presence_set(srv->adapter.ctx, room->name, room->n_members, user, joined ? 1 : -1);
+        srv->adapter.presence_set(srv->adapter.ctx, room->name, room->n_members, user,
+                                  joined ? 1 : -1);
         return;
     }
     /* no presence adapter: this node is the cluster */

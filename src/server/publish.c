@@ -32,10 +32,10 @@
 
 #include "auth/grants.h"
 #include "http/response.h"
-#include "json/json.h"
 #include "server/history.h"
 #include "server/internal.h"
 #include "server/routes_int.h"
+#include "json/json.h"
 
 #define SR_MAX_PUBLISH_ROOMS 1000
 
@@ -114,7 +114,8 @@ static void publish_req_free(publish_req *p) {
     free(p->epoch);
 }
 
-static int add_room(publish_req *p, sr_server *srv, const sr_json_value *v, char *err, size_t errcap) {
+static int add_room(publish_req *p, sr_server *srv, const sr_json_value *v, char *err,
+                    size_t errcap) {
     char *owned;
     const char *name = string_field(v, &owned, "room", err, errcap);
     if (!name) return -1;
@@ -143,13 +144,15 @@ static int parse_sequence(publish_req *p, const sr_json_value *seq, const sr_jso
         return -1;
     }
     if (p->m.id_len) {
-        snprintf(err, errcap, "give either \"id\" or \"sequence\" (which assigns the id), not both");
+        snprintf(err, errcap,
+                 "give either \"id\" or \"sequence\" (which assigns the id), not both");
         return -1;
     }
     if (!string_field(seq, &p->sequence, "sequence", err, errcap)) return -1;
     if (sr_sequence_check(p->sequence, NULL) < 0) {
-        snprintf(err, errcap, "\"sequence\" must be a sequence name: 1 to %d characters of "
-                              "A-Z a-z 0-9 and -_.: (a name, not a Redis key)",
+        snprintf(err, errcap,
+                 "\"sequence\" must be a sequence name: 1 to %d characters of "
+                 "A-Z a-z 0-9 and -_.: (a name, not a Redis key)",
                  SR_SEQUENCE_KEY_MAX);
         return -1;
     }
@@ -191,10 +194,21 @@ static int parse_publish(sr_server *srv, const char *body, size_t len, publish_r
         snprintf(err, errcap, "body must be a JSON object");
         return -1;
     }
-    enum { K_ROOM, K_ROOMS, K_EVENT, K_DATA, K_ID, K_RETRY, K_META, K_LOCAL, K_SEQUENCE, K_EPOCH,
-           K_N };
-    static const char *const keys[K_N] = {"room", "rooms", "event", "data",     "id",
-                                          "retry", "meta", "local", "sequence", "epoch"};
+    enum {
+        K_ROOM,
+        K_ROOMS,
+        K_EVENT,
+        K_DATA,
+        K_ID,
+        K_RETRY,
+        K_META,
+        K_LOCAL,
+        K_SEQUENCE,
+        K_EPOCH,
+        K_N
+    };
+    static const char *const keys[K_N] = {"room",  "rooms", "event", "data",     "id",
+                                          "retry", "meta",  "local", "sequence", "epoch"};
     sr_json_value v[K_N];
     sr_json_object_get(&top, keys, K_N, v);
 
@@ -285,8 +299,10 @@ static int parse_publish(sr_server *srv, const char *body, size_t len, publish_r
     }
     if (v[K_RETRY].type != SR_JSON_NONE && v[K_RETRY].type != SR_JSON_NULL) {
         uint64_t retry;
-        if (v[K_RETRY].type != SR_JSON_NUMBER || sr_json_number_u64(&v[K_RETRY], UINT32_MAX, &retry) != 0) {
-            snprintf(err, errcap, "\"retry\" must be a non-negative integer (milliseconds, at most %u)",
+        if (v[K_RETRY].type != SR_JSON_NUMBER ||
+            sr_json_number_u64(&v[K_RETRY], UINT32_MAX, &retry) != 0) {
+            snprintf(err, errcap,
+                     "\"retry\" must be a non-negative integer (milliseconds, at most %u)",
                      UINT32_MAX);
             return -1;
         }
@@ -332,7 +348,9 @@ static void sequence_failed(sr_conn *c, int rc, const char *key, size_t key_len,
     const char *says;
     switch (redis_said ? rc : 0) {
     case 0: says = why && *why ? why : sr_strerror(rc); break; /* our own words */
-    case SR_ETOOBIG: says = "its counter is at its end (999999999999): use another name or epoch"; break;
+    case SR_ETOOBIG:
+        says = "its counter is at its end (999999999999): use another name or epoch";
+        break;
     case SR_EINVAL: says = "its counter does not hold a whole number"; break;
     case SR_ECLOSED: says = "server is shutting down"; break;
     case SR_ENOMEM: says = "out of memory"; break;
@@ -340,7 +358,8 @@ static void sequence_failed(sr_conn *c, int rc, const char *key, size_t key_len,
     }
     if (redis_said && why && *why)
         sr_log(c->srv, SR_LOG_WARN, c->id, "request %llu-%u: sequence %.*s: %s",
-               (unsigned long long)c->id, c->requests, (int)(key_len > 64 ? 64 : key_len), key, why);
+               (unsigned long long)c->id, c->requests, (int)(key_len > 64 ? 64 : key_len), key,
+               why);
     sr_buf b;
     sr_buf_init(&b);
     sr_buf_puts(&b, "sequence ");
@@ -381,10 +400,11 @@ static void publish_sequenced(sr_conn *c, publish_req *p, const sr_broadcast_opt
     int delivered = 0;
     char text[512];
     c->http->wait = w; /* linked first: on_sequenced answers (never before this returns) */
-    int rc = p->sequence ? sr_sequence_start(c->srv, p->rooms, p->n_rooms, &p->m, opts, p->sequence,
-                                             p->epoch, on_sequenced, w, &delivered, text, sizeof(text))
-                         : sr_history_start(c->srv, p->rooms, p->n_rooms, &p->m, opts, on_sequenced,
-                                            w, &delivered, text, sizeof(text));
+    int rc = p->sequence
+                 ? sr_sequence_start(c->srv, p->rooms, p->n_rooms, &p->m, opts, p->sequence,
+                                     p->epoch, on_sequenced, w, &delivered, text, sizeof(text))
+                 : sr_history_start(c->srv, p->rooms, p->n_rooms, &p->m, opts, on_sequenced, w,
+                                    &delivered, text, sizeof(text));
     if (rc == 1) return;
     c->http->wait = NULL;
     free(w);
@@ -397,7 +417,8 @@ static void adapter_reason_of(sr_server *srv, char *out, size_t cap) {
     out[0] = '\0';
     if (srv->adapter.health && srv->adapter.health(srv->adapter.ctx, out, cap) != 0 && out[0])
         return;
-    snprintf(out, cap, "the %s adapter refused it", srv->adapter.name ? srv->adapter.name : "custom");
+    snprintf(out, cap, "the %s adapter refused it",
+             srv->adapter.name ? srv->adapter.name : "custom");
 }
 
 /* A plain publish handed to other nodes: 200 only once the adapter says
@@ -608,10 +629,11 @@ void sr_publish_http(sr_conn *c) {
     }
     size_t cost = sr_publish_cost(srv, p.n_rooms, &p.m, p.meta_len, p.local);
     if (sr_limit_publish(srv, cost) < 0) {
-        snprintf(err, sizeof(err),
-                 "publish too large: %zu rooms x %zu bytes = %zu bytes to send to other nodes, over "
-                 "the limit of %zu (max-publish-bytes): publish to fewer rooms or send less data",
-                 p.n_rooms, cost / p.n_rooms, cost, srv->cfg.max_publish_bytes);
+        snprintf(
+            err, sizeof(err),
+            "publish too large: %zu rooms x %zu bytes = %zu bytes to send to other nodes, over "
+            "the limit of %zu (max-publish-bytes): publish to fewer rooms or send less data",
+            p.n_rooms, cost / p.n_rooms, cost, srv->cfg.max_publish_bytes);
         publish_req_free(&p);
         reject(c, 413, err);
         return;
@@ -619,8 +641,9 @@ void sr_publish_http(sr_conn *c) {
     sr_broadcast_opts opts = {.local = p.local, .meta = p.meta, .meta_len = p.meta_len};
     if (srv->cfg.history && !p.local && (p.m.id_len || p.sequence)) { /* docs/resume.md */
         publish_req_free(&p);
-        reject(c, 400, "history is on: the server assigns every id; drop \"id\" and \"sequence\" "
-                       "(or publish with \"local\":true, kept out of the history)");
+        reject(c, 400,
+               "history is on: the server assigns every id; drop \"id\" and \"sequence\" "
+               "(or publish with \"local\":true, kept out of the history)");
         return;
     }
     if (p.sequence || (srv->cfg.history && !p.local)) {

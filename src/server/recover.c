@@ -55,12 +55,12 @@ struct sr_recover {
     uint32_t w_gen; /* changes with w_epoch */
     /* the open round */
     bool open;
-    uint64_t round;          /* its number (streams remember the last one) */
+    uint64_t round; /* its number (streams remember the last one) */
     uint64_t started_ms, from_ms, to_ms, last_done_ms;
     uint64_t rooms, streams, filled, messages, resets, gaps;
     size_t fills_pending;
     sr_recover_totals totals;
-    uv_timer_t timer;           /* closes a round once it is quiet */
+    uv_timer_t timer; /* closes a round once it is quiet */
 };
 
 static uint64_t wall_ms(void) {
@@ -268,8 +268,8 @@ static sr_frame *gap_frame(sr_server *srv, uint64_t from_ms, uint64_t to_ms) {
     return sr_frame_encode("", 0, ev, strlen(ev), data, (size_t)n, 0);
 }
 
-void sr_server_room_recovered(sr_server *srv, const char *room, size_t room_len,
-                              uint64_t lost_ms, uint64_t now_ms) {
+void sr_server_room_recovered(sr_server *srv, const char *room, size_t room_len, uint64_t lost_ms,
+                              uint64_t now_ms) {
     if (!srv || !room || srv->shutting_down) return;
     if (room_len == sizeof(SR_CONTROL_ROOM) - 1 && memcmp(room, SR_CONTROL_ROOM, room_len) == 0)
         return; /* the control channel (revoke.c): no streams to recover */
@@ -330,8 +330,8 @@ void sr_recover_metrics(sr_server *srv, sr_buf *b) {
         {"sserooms_recovery_resets_total",
          "connected streams sent the reset event after a recovery (history could not fill)",
          offsetof(sr_recover_totals, resets)},
-        {"sserooms_recovery_gap_events_total",
-         "gap events sent after a recovery (history off)", offsetof(sr_recover_totals, gap_events)},
+        {"sserooms_recovery_gap_events_total", "gap events sent after a recovery (history off)",
+         offsetof(sr_recover_totals, gap_events)},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         uint64_t val;

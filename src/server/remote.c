@@ -44,7 +44,7 @@ typedef struct sr_remote_copy {
 /* A remote message recently delivered, known by its de-duplication key or
  * else its id, with the copies that arrived. */
 typedef struct sr_remote_seen {
-    char *id;               /* the key (by_key) or the message id */
+    char *id; /* the key (by_key) or the message id */
     bool by_key;
     uint64_t hash;
     sr_remote_copy *copies;
@@ -200,8 +200,7 @@ int sr_server_deliver_remote_keyed(sr_server *srv, const char *room, size_t room
     sr_remote_seen *e = &srv->remote->seen[idx];
     int repeat = 0;
     for (uint32_t i = 0; i < e->n_copies; i++)
-        if (strlen(e->copies[i].room) == room_len &&
-            memcmp(e->copies[i].room, room, room_len) == 0)
+        if (strlen(e->copies[i].room) == room_len && memcmp(e->copies[i].room, room, room_len) == 0)
             repeat = 1;
     if (repeat && by_key) return 0; /* the same publish again: already delivered */
     if (repeat) {

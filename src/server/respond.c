@@ -18,9 +18,9 @@
 #include <http_parser.h>
 
 #include "http/response.h"
-#include "json/json.h"
 #include "server/internal.h"
 #include "server/routes_int.h"
+#include "json/json.h"
 
 void sr_buf_json_str(sr_buf *b, const char *s, size_t n) {
     size_t need = sr_json_quote_inert(s, n, NULL, 0);
@@ -70,7 +70,8 @@ void sr_routes_body(sr_conn *c, int status, const char *content_type, const char
     sr_buf_init(&extra_b);
     sr_routes_cors_headers(c, &extra_b);
     if (extra) sr_buf_puts(&extra_b, extra);
-    if (!extra || !strstr(extra, "Cache-Control:")) sr_buf_puts(&extra_b, "Cache-Control: no-store\r\n");
+    if (!extra || !strstr(extra, "Cache-Control:"))
+        sr_buf_puts(&extra_b, "Cache-Control: no-store\r\n");
     int keep = sr_routes_keep_alive(c) && status < 500; /* a 5xx closes: say so */
     int head = c->http && c->http->req.method == HTTP_HEAD;
     sr_http_response_head(&b, status, keep, content_type, (long long)len, extra_b.p);
@@ -105,9 +106,13 @@ void sr_routes_error(sr_conn *c, int status, const char *message, bool close_aft
     uint64_t began = c->http && c->http->req_began_ms ? c->http->req_began_ms : now;
     snprintf(msg, sizeof msg, "request refused: %s", message);
     const sr_log_field fields[] = {
-        {"status", NULL, status},   {"method", method, 0},      {"path", path, 0},
-        {"client", client, 0},      {"conn", NULL, (long long)c->id},
-        {"request", NULL, c->requests}, {"ms", NULL, (long long)(now - began)},
+        {"status", NULL, status},
+        {"method", method, 0},
+        {"path", path, 0},
+        {"client", client, 0},
+        {"conn", NULL, (long long)c->id},
+        {"request", NULL, c->requests},
+        {"ms", NULL, (long long)(now - began)},
     };
     sr_log_kv(srv, status >= 500 ? SR_LOG_WARN : SR_LOG_INFO, c->id, msg, fields,
               sizeof fields / sizeof fields[0], "request %llu-%u %s: %d %s (client %s)",
@@ -135,9 +140,10 @@ void sr_routes_preflight(sr_conn *c) {
     sr_buf extra;
     sr_buf_init(&extra);
     sr_routes_cors_headers(c, &extra);
-    sr_buf_puts(&extra, "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
-                        "Access-Control-Allow-Headers: Content-Type, Authorization, Last-Event-ID\r\n"
-                        "Access-Control-Max-Age: 600\r\n");
+    sr_buf_puts(&extra,
+                "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                "Access-Control-Allow-Headers: Content-Type, Authorization, Last-Event-ID\r\n"
+                "Access-Control-Max-Age: 600\r\n");
     int keep = sr_routes_keep_alive(c);
     sr_http_response_head(&b, 204, keep, NULL, -1, extra.p);
     if (!b.oom && !extra.oom) sr_conn_enqueue_bytes(c, b.p, b.len);
@@ -151,7 +157,8 @@ int sr_respond(sr_request *req, int status, const char *content_type, const char
     if (!req || req->responded || status < 100 || status > 599) return SR_EINVAL;
     sr_conn *c = req->conn;
     if (!c || c->closing || c->end_after_flush || c->kind != SR_CONN_HTTP) return SR_ECLOSED;
-    if (extra_headers && (strstr(extra_headers, "\r\n\r\n") || (*extra_headers && !strstr(extra_headers, "\r\n"))))
+    if (extra_headers &&
+        (strstr(extra_headers, "\r\n\r\n") || (*extra_headers && !strstr(extra_headers, "\r\n"))))
         return SR_EINVAL; /* complete header lines only: no way to end the head early */
     req->responded = 1;
     if (status >= 400) {

@@ -21,16 +21,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "json/json.h"
 #include "server/internal.h"
+#include "json/json.h"
 
 typedef enum { BY_SUB, BY_ROOM, BY_CONN } revoke_by;
 
 typedef struct revoke_target {
     revoke_by by;
-    uint64_t subject; /* BY_SUB */
+    uint64_t subject;    /* BY_SUB */
     const sr_room *room; /* BY_ROOM: NULL when no local member */
-    uint64_t conn_id; /* BY_CONN */
+    uint64_t conn_id;    /* BY_CONN */
 } revoke_target;
 
 static int64_t wall_ms(void) {
@@ -100,7 +100,8 @@ static int parse_target(sr_server *srv, const char *body, size_t len, revoke_tar
     sr_json_value v[3];
     if (len == 0 || sr_json_validate(body, len, 8, &top, &flags, &jerr) != 0 ||
         top.type != SR_JSON_OBJECT) {
-        snprintf(err, errcap, "body must be a JSON object: {\"sub\":S}, {\"room\":R} or {\"conn\":\"ID\"}");
+        snprintf(err, errcap,
+                 "body must be a JSON object: {\"sub\":S}, {\"room\":R} or {\"conn\":\"ID\"}");
         return -1;
     }
     sr_json_object_get(&top, keys, 3, v);
@@ -112,8 +113,9 @@ static int parse_target(sr_server *srv, const char *body, size_t len, revoke_tar
         return -1;
     }
     unsigned sflags = 0;
-    ssize_t n = v[which].type == SR_JSON_STRING ? sr_json_string_decode(&v[which], text, cap - 1, &sflags)
-                                                : -1;
+    ssize_t n = v[which].type == SR_JSON_STRING
+                    ? sr_json_string_decode(&v[which], text, cap - 1, &sflags)
+                    : -1;
     if (n <= 0 || (sflags & SR_JSON_S_NUL)) {
         snprintf(err, errcap, "\"%s\" must be a non-empty string", keys[which]);
         return -1;
@@ -170,10 +172,14 @@ void sr_revoke_http(sr_conn *c) {
     }
     char answer[96];
     int len = snprintf(answer, sizeof(answer), "{\"disconnected\":%d,\"cluster\":%s}", n,
-                       t.by == BY_CONN ? "false" : cluster ? "true" : "false");
+                       t.by == BY_CONN ? "false"
+                       : cluster       ? "true"
+                                       : "false");
     if (t.by != BY_CONN && srv->has_adapter && !cluster) {
-        sr_routes_error(c, 503, "disconnected here, but the other nodes could not be told "
-                                "(adapter unreachable); retry", false);
+        sr_routes_error(c, 503,
+                        "disconnected here, but the other nodes could not be told "
+                        "(adapter unreachable); retry",
+                        false);
         return;
     }
     sr_routes_json(c, 200, answer, (size_t)len, NULL);

@@ -52,7 +52,8 @@ static void rooms_http(sr_conn *c) {
 
 static const sr_route routes[] = {
     /* probes: HEAD too (load balancers and k8s use either); never admin */
-    {"/healthz", SR_ROUTE_GET | SR_ROUTE_HEAD, SR_ROUTE_INFO, 0, sr_info_healthz, "use GET or HEAD"},
+    {"/healthz", SR_ROUTE_GET | SR_ROUTE_HEAD, SR_ROUTE_INFO, 0, sr_info_healthz,
+     "use GET or HEAD"},
     {"/livez", SR_ROUTE_GET | SR_ROUTE_HEAD, SR_ROUTE_INFO, 0, sr_info_livez, "use GET or HEAD"},
     {"/readyz", SR_ROUTE_GET | SR_ROUTE_HEAD, SR_ROUTE_INFO, 0, sr_info_readyz, "use GET or HEAD"},
     /* room names (user:alice) and counters: admin */
@@ -66,8 +67,10 @@ static const sr_route routes[] = {
 };
 
 static unsigned method_bit(int method) {
-    return method == HTTP_GET ? SR_ROUTE_GET : method == HTTP_HEAD ? SR_ROUTE_HEAD
-                                             : method == HTTP_POST ? SR_ROUTE_POST : 0;
+    return method == HTTP_GET    ? SR_ROUTE_GET
+           : method == HTTP_HEAD ? SR_ROUTE_HEAD
+           : method == HTTP_POST ? SR_ROUTE_POST
+                                 : 0;
 }
 
 static const sr_route *find_route(const sr_server *srv, const char *path) {
@@ -119,7 +122,8 @@ void sr_routes_dispatch(sr_conn *c) {
         else r->handle(c);
         return;
     }
-    if (srv->cfg.web_root && (method == HTTP_GET || method == HTTP_HEAD) && sr_static_serve(c)) return;
+    if (srv->cfg.web_root && (method == HTTP_GET || method == HTTP_HEAD) && sr_static_serve(c))
+        return;
     void *request_ud;
     sr_request_fn request_fn = sr_server_request_hook(srv, &request_ud);
     if (request_fn) {

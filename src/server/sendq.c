@@ -133,7 +133,8 @@ static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
     size_t queued = sr_conn_queued_bytes(c);
     if (limited && queued + f->len > c->srv->cfg.max_queue_bytes) {
         c->srv->stats.slow_disconnects++;
-        sr_log(c->srv, SR_LOG_WARN, c->id, "stream %llu: slow consumer (%zu bytes queued), disconnected",
+        sr_log(c->srv, SR_LOG_WARN, c->id,
+               "stream %llu: slow consumer (%zu bytes queued), disconnected",
                (unsigned long long)c->id, queued);
         doom(c);
         return;
@@ -326,7 +327,7 @@ static void flush_queue(sr_conn *c) {
         consume(c, (size_t)w);
         if (!blocked) {
             if (w > 0) continue; /* all of it: more may be queued */
-            break; /* TLS before its handshake is done: answers wait for it */
+            break;               /* TLS before its handshake is done: answers wait for it */
         }
         if (!c->tcp) { /* the socket is full: its writable event goes on (idle.c) */
             if (sr_idle_want_out(c, true) != 0) sr_conn_close_now(c);

@@ -28,14 +28,14 @@
 
 #include "common/hash.h"
 #include "common/seqname.h"
-#include "json/json.h"
 #include "server/history.h"
 #include "server/internal.h"
+#include "json/json.h"
 
 enum seq_job_kind {
-    JOB_NEXT = 0,   /* sr_sequence_next: only the id */
-    JOB_PUBLISH,    /* published; local members get it back from the adapter */
-    JOB_LOCAL       /* allocated, then delivered on this node only */
+    JOB_NEXT = 0, /* sr_sequence_next: only the id */
+    JOB_PUBLISH,  /* published; local members get it back from the adapter */
+    JOB_LOCAL     /* allocated, then delivered on this node only */
 };
 
 struct sr_seq_job {
@@ -44,16 +44,16 @@ struct sr_seq_job {
     sr_sequence_fn done;
     void *ud;
     int kind;
-    char **rooms;            /* JOB_PUBLISH, JOB_LOCAL: copies */
+    char **rooms; /* JOB_PUBLISH, JOB_LOCAL: copies */
     size_t n_rooms;
-    sr_msg_parts m;          /* JOB_LOCAL: the message, strings in `text` */
+    sr_msg_parts m; /* JOB_LOCAL: the message, strings in `text` */
     char *text;
 };
 
 /* The server's sequence state (srv->seq). */
 struct sr_sequence {
-    sr_seq_table table;      /* counters without Redis */
-    sr_seq_job *jobs;        /* sequenced calls waiting for the adapter */
+    sr_seq_table table; /* counters without Redis */
+    sr_seq_job *jobs;   /* sequenced calls waiting for the adapter */
 };
 
 int sr_sequence_new(sr_server *srv) {
@@ -76,8 +76,7 @@ sr_seq_table *sr_sequence_table(sr_server *srv) {
 /* --- ids ---------------------------------------------------------------- */
 
 int sr_sequence_check(const char *key, const char *epoch) {
-    if (!key || sr_seq_name_check(key, strnlen(key, SR_SEQUENCE_KEY_MAX + 1)) < 0)
-        return SR_EINVAL;
+    if (!key || sr_seq_name_check(key, strnlen(key, SR_SEQUENCE_KEY_MAX + 1)) < 0) return SR_EINVAL;
     if (!epoch) return SR_OK;
     size_t elen = strnlen(epoch, SR_SEQUENCE_EPOCH_MAX + 1);
     if (elen == 0 || elen > SR_SEQUENCE_EPOCH_MAX) return SR_EINVAL;
@@ -273,7 +272,8 @@ static int count_local(sr_server *srv, char *const *rooms, size_t n) {
     sr_room *small[16];
     sr_room **found = small;
     if (n > 16 && !(found = malloc(n * sizeof(*found)))) return 0;
-    for (size_t i = 0; i < n; i++) found[i] = sr_registry_find(srv->reg, rooms[i], strlen(rooms[i]));
+    for (size_t i = 0; i < n; i++)
+        found[i] = sr_registry_find(srv->reg, rooms[i], strlen(rooms[i]));
     size_t count = 0;
     sr_registry_visit(found, n, NULL, 0, sr_registry_new_stamp(srv->reg), count_member, &count);
     if (found != small) free(found);
@@ -334,8 +334,8 @@ static void adapter_reason(sr_server *srv, char *out, size_t cap) {
 
 int sr_sequence_start(sr_server *srv, const char *const *rooms, size_t n_rooms,
                       const sr_msg_parts *m, const sr_broadcast_opts *opts, const char *key,
-                      const char *epoch, sr_sequence_fn done, void *ud, int *delivered,
-                      char *text, size_t text_cap) {
+                      const char *epoch, sr_sequence_fn done, void *ud, int *delivered, char *text,
+                      size_t text_cap) {
     *delivered = 0;
     text[0] = '\0';
     if (!epoch) epoch = "0";
@@ -426,8 +426,8 @@ int sr_sequence_start_history(sr_server *srv, const char *const *rooms, size_t n
     };
     sr_history_limits lim = {.max_messages = srv->cfg.history, .ttl_ms = srv->cfg.history_ttl_ms};
     int rc = srv->adapter.history_publish(srv->adapter.ctx, rooms, n_rooms, &msg,
-                                          opts ? opts->meta : NULL, opts ? opts->meta_len : 0,
-                                          &lim, on_job_done, job);
+                                          opts ? opts->meta : NULL, opts ? opts->meta_len : 0, &lim,
+                                          on_job_done, job);
     if (rc < 0) {
         if (rc == SR_EADAPTER) adapter_reason(srv, text, text_cap);
         else snprintf(text, text_cap, "%s", sr_strerror(rc));

@@ -34,11 +34,11 @@
 #include <unistd.h>
 
 #include "common/abi.h"
-#include "json/json.h"
 #include "server/internal.h"
 #include "server/recover.h"
 #include "server/tls_server.h"
 #include "server/writer.h"
+#include "json/json.h"
 
 /* The library's default writer threads (1: none); a build may set another
  * one (-DSR_DEFAULT_THREADS=2 runs the whole test suite threaded). */
@@ -61,10 +61,10 @@ static void count_handle(sr_server *srv, uv_handle_t *h);
 
 /* The accept(2) failures counted and their log window (see "accepting"). */
 struct sr_accept_errors {
-    uint64_t by_reason[4];      /* by SR_ACCEPT_ERR_* */
-    uint64_t dropped;           /* connections closed at once for lack of fds */
-    uint64_t log_ms;            /* loop time of the last accept-error line */
-    uint64_t unlogged;          /* errors since that line */
+    uint64_t by_reason[4]; /* by SR_ACCEPT_ERR_* */
+    uint64_t dropped;      /* connections closed at once for lack of fds */
+    uint64_t log_ms;       /* loop time of the last accept-error line */
+    uint64_t unlogged;     /* errors since that line */
 };
 
 /* The program's hooks. */
@@ -159,7 +159,8 @@ static void on_room_event(void *ud, sr_room *room, sr_room_event ev) {
     SR_ASSERT(srv->fanout_depth == 0);
     if (!srv->has_adapter) return;
     if (ev == SR_ROOM_JOINED || ev == SR_ROOM_LEFT) {
-        sr_presence_room_changed(srv, room, sr_registry_event_member(srv->reg), ev == SR_ROOM_JOINED);
+        sr_presence_room_changed(srv, room, sr_registry_event_member(srv->reg),
+                                 ev == SR_ROOM_JOINED);
         return;
     }
     if (ev == SR_ROOM_CREATED && srv->adapter.subscribe)
@@ -178,7 +179,8 @@ static int copy_config(sr_server *srv, const sr_config *in) {
     if (in->admin_key && !(c->admin_key = keep_string(srv, in->admin_key))) return SR_ENOMEM;
     if (in->web_root && !(c->web_root = keep_string(srv, in->web_root))) return SR_ENOMEM;
     if (in->stats_room && !(c->stats_room = keep_string(srv, in->stats_room))) return SR_ENOMEM;
-    if (c->stats_room && sr_room_name_check(c->stats_room, strlen(c->stats_room), c->max_room_len) < 0)
+    if (c->stats_room &&
+        sr_room_name_check(c->stats_room, strlen(c->stats_room), c->max_room_len) < 0)
         return SR_EROOM;
     if (in->n_cors_origins) {
         const char **origins = calloc(in->n_cors_origins, sizeof(*origins));
@@ -286,8 +288,8 @@ void sr_server_log(sr_server *srv, int level, const char *msg) {
     sr_log(srv, level, 0, "%s", msg);
 }
 
-void sr_server_presence_event(sr_server *srv, const char *room, size_t room_len,
-                              const char *user, size_t user_len, int joined) {
+void sr_server_presence_event(sr_server *srv, const char *room, size_t room_len, const char *user,
+                              size_t user_len, int joined) {
     sr_presence_event(srv, room, room_len, user, user_len, joined);
 }
 
@@ -320,8 +322,7 @@ static void on_end_of_turn(void *ud) {
     if (sliced) sr_metrics_slice_time(srv, uv_hrtime() - began);
     if (!srv->dirty && !sr_writers_pending(srv) && !sr_batch_pending(srv))
         sr_defer_cancel(srv->end_of_turn);
-    else
-        sr_server_want_check(srv);
+    else sr_server_want_check(srv);
     sr_idle_reap(srv); /* last: nothing of this turn points at them now */
 }
 
@@ -359,10 +360,10 @@ static void open_reserve_fd(sr_server *srv) {
 /* Counts one accept failure and logs it unless a line was written less
  * than a window ago; the next line says how many went unlogged. */
 static void accept_failed(sr_server *srv, int err, uint64_t dropped) {
-    int reason = err == EMFILE                      ? SR_ACCEPT_ERR_EMFILE
-                 : err == ENFILE                    ? SR_ACCEPT_ERR_ENFILE
+    int reason = err == EMFILE                     ? SR_ACCEPT_ERR_EMFILE
+                 : err == ENFILE                   ? SR_ACCEPT_ERR_ENFILE
                  : err == ENOMEM || err == ENOBUFS ? SR_ACCEPT_ERR_NOMEM
-                                                    : SR_ACCEPT_ERR_OTHER;
+                                                   : SR_ACCEPT_ERR_OTHER;
     struct sr_accept_errors *ae = srv->accept_errors;
     ae->by_reason[reason]++;
     ae->dropped += dropped;
@@ -371,10 +372,11 @@ static void accept_failed(sr_server *srv, int err, uint64_t dropped) {
         ae->unlogged++;
         return;
     }
-    const char *hint = reason == SR_ACCEPT_ERR_EMFILE
-                           ? ": the process is out of file descriptors (raise LimitNOFILE / ulimit -n)"
-                       : reason == SR_ACCEPT_ERR_ENFILE ? ": the system is out of file descriptors"
-                                                        : "";
+    const char *hint =
+        reason == SR_ACCEPT_ERR_EMFILE
+            ? ": the process is out of file descriptors (raise LimitNOFILE / ulimit -n)"
+        : reason == SR_ACCEPT_ERR_ENFILE ? ": the system is out of file descriptors"
+                                         : "";
     sr_log(srv, SR_LOG_ERROR, 0,
            "accept failed: %s (%s)%s; %llu waiting connections closed; %llu more accept errors "
            "in the last %u s",
@@ -465,14 +467,17 @@ void sr_accept_metrics(sr_server *srv, sr_buf *b) {
     for (int i = 0; i < 4; i++)
         sr_buf_printf(b, "sserooms_accept_errors_total{reason=\"%s\"} %llu\n", accept_err_names[i],
                       (unsigned long long)srv->accept_errors->by_reason[i]);
-    sr_buf_printf(b,
-                  "# HELP sserooms_accept_dropped_total Connections closed unserved after an "
-                  "accept error, to clear the backlog.\n"
-                  "# TYPE sserooms_accept_dropped_total counter\nsserooms_accept_dropped_total %llu\n",
-                  (unsigned long long)srv->accept_errors->dropped);
+    sr_buf_printf(
+        b,
+        "# HELP sserooms_accept_dropped_total Connections closed unserved after an "
+        "accept error, to clear the backlog.\n"
+        "# TYPE sserooms_accept_dropped_total counter\nsserooms_accept_dropped_total %llu\n",
+        (unsigned long long)srv->accept_errors->dropped);
 }
 
-const char *sr_server_listen_error(const sr_server *srv) { return srv ? srv->listen_error : ""; }
+const char *sr_server_listen_error(const sr_server *srv) {
+    return srv ? srv->listen_error : "";
+}
 
 /* Says in srv->listen_error why bind(2) or listen(2) failed, by errno. */
 static void explain_bind_error(sr_server *srv, const char *call, int err) {
@@ -505,8 +510,7 @@ int sr_server_listen(sr_server *srv) {
     int rc;
     if (strchr(srv->cfg.host, ':'))
         rc = uv_ip6_addr(srv->cfg.host, srv->cfg.port, (struct sockaddr_in6 *)&addr);
-    else
-        rc = uv_ip4_addr(srv->cfg.host, srv->cfg.port, (struct sockaddr_in *)&addr);
+    else rc = uv_ip4_addr(srv->cfg.host, srv->cfg.port, (struct sockaddr_in *)&addr);
     if (rc != 0) {
         snprintf(srv->listen_error, sizeof srv->listen_error,
                  "unknown address: host \"%s\" is not an IPv4 or IPv6 address (names are not "
@@ -527,7 +531,8 @@ int sr_server_listen(sr_server *srv) {
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
     int bound_ok = bind(fd, (struct sockaddr *)&addr, alen) == 0;
     if (!bound_ok || listen(fd, srv->cfg.backlog) != 0) {
         int err = errno;
@@ -547,13 +552,14 @@ int sr_server_listen(sr_server *srv) {
     socklen_t len = sizeof(bound);
     getsockname(fd, (struct sockaddr *)&bound, &len);
     srv->bound_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                         : ((struct sockaddr_in *)&bound)->sin_port);
+                                                        : ((struct sockaddr_in *)&bound)->sin_port);
 
     sr_defer_every_turn(srv->end_of_turn);
     srv->open_handles++; /* the end-of-turn defer: on_end_of_turn_closed counts it back */
     sr_server_timer_init(srv, &srv->heartbeat_timer);
     if (srv->cfg.heartbeat_ms)
-        uv_timer_start(&srv->heartbeat_timer, on_heartbeat, srv->cfg.heartbeat_ms, srv->cfg.heartbeat_ms);
+        uv_timer_start(&srv->heartbeat_timer, on_heartbeat, srv->cfg.heartbeat_ms,
+                       srv->cfg.heartbeat_ms);
     uv_unref((uv_handle_t *)&srv->heartbeat_timer);
     sr_server_timer_init(srv, &srv->grace_timer);
     sr_recover_start(srv);
@@ -632,7 +638,7 @@ static void on_end_of_turn_closed(void *ud) {
 static void close_server_handles(sr_server *srv) {
     if (!srv->handles_ready) return;
     srv->handles_ready = false;
-    sr_writers_stop(srv); /* streams they still hold close now */
+    sr_writers_stop(srv);  /* streams they still hold close now */
     sr_idle_shutdown(srv); /* and are freed */
     sr_defer_close(srv->end_of_turn, on_end_of_turn_closed);
     srv->end_of_turn = NULL;
@@ -712,7 +718,7 @@ void sr_server_conn_gone(sr_server *srv) {
 
 void sr_server_free(sr_server *srv) {
     if (!srv) return;
-    sr_writers_stop(srv); /* before the frames the threads may hold */
+    sr_writers_stop(srv);            /* before the frames the threads may hold */
     sr_defer_free(srv->end_of_turn); /* a listen that failed, or no shutdown */
     srv->end_of_turn = NULL;
     if (srv->has_adapter && srv->adapter.close) srv->adapter.close(srv->adapter.ctx);
@@ -809,7 +815,8 @@ int sr_server_set_adapter_(sr_server *srv, const sr_adapter *in, size_t adapter_
     if (adapter->subscribe) {
         sr_registry_iter it = {0};
         sr_room *room;
-        while ((room = sr_registry_next(srv->reg, &it))) adapter->subscribe(adapter->ctx, room->name);
+        while ((room = sr_registry_next(srv->reg, &it)))
+            adapter->subscribe(adapter->ctx, room->name);
         /* POST /disconnect reaches the other nodes there (revoke.c) */
         if (sr_revoke_wanted(srv)) adapter->subscribe(adapter->ctx, SR_CONTROL_ROOM);
     }

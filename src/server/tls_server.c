@@ -49,7 +49,8 @@ typedef struct tls_transport {
 
 /* --- the transport ------------------------------------------------------- */
 
-static int tt_input(sr_transport *t, const char *in, size_t len, sr_transport_deliver deliver, void *ud) {
+static int tt_input(sr_transport *t, const char *in, size_t len, sr_transport_deliver deliver,
+                    void *ud) {
     tls_transport *x = (tls_transport *)t;
     bool was_ready = sr_tls_handshake_done(x->tls);
     int rc = sr_tls_input(x->tls, in, len, deliver, ud);
@@ -103,8 +104,8 @@ bool sr_tls_conn_alpn_h2(const sr_conn *c) {
 
 /* --- the context ----------------------------------------------------------- */
 
-static sr_tls_ctx *make_ctx(const char *cert, const char *key, const char *minv, const sr_tls_ctx *old,
-                            char *err, size_t errlen) {
+static sr_tls_ctx *make_ctx(const char *cert, const char *key, const char *minv,
+                            const sr_tls_ctx *old, char *err, size_t errlen) {
     sr_tls_server_opts o = {
         .cert_file = cert,
         .key_file = key,
@@ -123,7 +124,8 @@ int sr_tls_config_check(const sr_config *cfg, char *err, size_t errlen) {
         }
         return SR_OK;
     }
-    sr_tls_ctx *ctx = make_ctx(cfg->tls_cert_file, cfg->tls_key_file, cfg->tls_min_version, NULL, err, errlen);
+    sr_tls_ctx *ctx = make_ctx(cfg->tls_cert_file, cfg->tls_key_file, cfg->tls_min_version, NULL,
+                               err, errlen);
     if (!ctx) return SR_EINVAL;
     sr_tls_ctx_unref(ctx);
     return SR_OK;
@@ -177,7 +179,8 @@ int sr_server_reload_tls(sr_server *srv, char *err, size_t errlen) {
     sr_tls_ctx *ctx = make_ctx(st->cert, st->key, st->min_version, st->ctx, why, sizeof(why));
     if (!ctx) {
         st->reload_failures++;
-        sr_log(srv, SR_LOG_ERROR, 0, "TLS reload failed, the previous certificate stays in use: %s", why);
+        sr_log(srv, SR_LOG_ERROR, 0, "TLS reload failed, the previous certificate stays in use: %s",
+               why);
         if (err && errlen) snprintf(err, errlen, "%s", why);
         return SR_EINVAL;
     }
@@ -242,12 +245,14 @@ int sr_server_tls_kernel_offered(const sr_server *srv) {
 
 void sr_tls_stats_json(sr_server *srv, sr_buf *b) {
     struct sr_server_tls *st = srv->tls;
-    sr_buf_printf(b, ",\"tls\":{\"enabled\":%s,\"path\":\"%s\",\"kernel_tls\":\"%s\"", st ? "true" : "false",
-                  sr_tls_server_path(srv), st && st->kernel_offers ? "offered" : "unavailable");
+    sr_buf_printf(b, ",\"tls\":{\"enabled\":%s,\"path\":\"%s\",\"kernel_tls\":\"%s\"",
+                  st ? "true" : "false", sr_tls_server_path(srv),
+                  st && st->kernel_offers ? "offered" : "unavailable");
     if (st) {
-        sr_buf_printf(b, ",\"handshakes\":%llu,\"resumed\":%llu,\"reloads\":%llu,\"reload_failures\":%llu",
-                      (unsigned long long)st->handshakes, (unsigned long long)st->resumed,
-                      (unsigned long long)st->reloads, (unsigned long long)st->reload_failures);
+        sr_buf_printf(
+            b, ",\"handshakes\":%llu,\"resumed\":%llu,\"reloads\":%llu,\"reload_failures\":%llu",
+            (unsigned long long)st->handshakes, (unsigned long long)st->resumed,
+            (unsigned long long)st->reloads, (unsigned long long)st->reload_failures);
         sr_buf_printf(b, ",\"compact_sessions\":%llu", (unsigned long long)st->compact);
         sr_buf_puts(b, ",\"handshake_failures\":{");
         for (int i = 0; i < SR_TLS_FAIL_COUNT; i++)
@@ -260,34 +265,36 @@ void sr_tls_stats_json(sr_server *srv, sr_buf *b) {
 
 void sr_tls_metrics(sr_server *srv, sr_buf *b) {
     struct sr_server_tls *st = srv->tls;
-    sr_buf_printf(b,
-                  "# HELP sserooms_tls_info Where TLS records are encrypted: path none (plain HTTP), user "
-                  "(OpenSSL in user space) or kernel; kernel_tls says whether the kernel offers it.\n"
-                  "# TYPE sserooms_tls_info gauge\n"
-                  "sserooms_tls_info{path=\"%s\",kernel_tls=\"%s\"} 1\n",
-                  sr_tls_server_path(srv), st && st->kernel_offers ? "offered" : "unavailable");
+    sr_buf_printf(
+        b,
+        "# HELP sserooms_tls_info Where TLS records are encrypted: path none (plain HTTP), user "
+        "(OpenSSL in user space) or kernel; kernel_tls says whether the kernel offers it.\n"
+        "# TYPE sserooms_tls_info gauge\n"
+        "sserooms_tls_info{path=\"%s\",kernel_tls=\"%s\"} 1\n",
+        sr_tls_server_path(srv), st && st->kernel_offers ? "offered" : "unavailable");
     if (!st) return;
-    sr_buf_printf(b,
-                  "# HELP sserooms_tls_handshakes_total TLS handshakes completed.\n"
-                  "# TYPE sserooms_tls_handshakes_total counter\n"
-                  "sserooms_tls_handshakes_total %llu\n"
-                  "# HELP sserooms_tls_resumed_total TLS handshakes that resumed a session (ticket).\n"
-                  "# TYPE sserooms_tls_resumed_total counter\n"
-                  "sserooms_tls_resumed_total %llu\n"
-                  "# HELP sserooms_tls_compact_sessions_total TLS 1.3 sessions that dropped their "
-                  "OpenSSL object after the handshake (records sealed with their keys alone).\n"
-                  "# TYPE sserooms_tls_compact_sessions_total counter\n"
-                  "sserooms_tls_compact_sessions_total %llu\n"
-                  "# HELP sserooms_tls_reloads_total Certificate reloads (SIGHUP), by result.\n"
-                  "# TYPE sserooms_tls_reloads_total counter\n"
-                  "sserooms_tls_reloads_total{result=\"ok\"} %llu\n"
-                  "sserooms_tls_reloads_total{result=\"failed\"} %llu\n"
-                  "# HELP sserooms_tls_handshake_failures_total TLS handshakes that failed, by reason.\n"
-                  "# TYPE sserooms_tls_handshake_failures_total counter\n",
-                  (unsigned long long)st->handshakes, (unsigned long long)st->resumed,
-                  (unsigned long long)st->compact, (unsigned long long)st->reloads,
-                  (unsigned long long)st->reload_failures);
+    sr_buf_printf(
+        b,
+        "# HELP sserooms_tls_handshakes_total TLS handshakes completed.\n"
+        "# TYPE sserooms_tls_handshakes_total counter\n"
+        "sserooms_tls_handshakes_total %llu\n"
+        "# HELP sserooms_tls_resumed_total TLS handshakes that resumed a session (ticket).\n"
+        "# TYPE sserooms_tls_resumed_total counter\n"
+        "sserooms_tls_resumed_total %llu\n"
+        "# HELP sserooms_tls_compact_sessions_total TLS 1.3 sessions that dropped their "
+        "OpenSSL object after the handshake (records sealed with their keys alone).\n"
+        "# TYPE sserooms_tls_compact_sessions_total counter\n"
+        "sserooms_tls_compact_sessions_total %llu\n"
+        "# HELP sserooms_tls_reloads_total Certificate reloads (SIGHUP), by result.\n"
+        "# TYPE sserooms_tls_reloads_total counter\n"
+        "sserooms_tls_reloads_total{result=\"ok\"} %llu\n"
+        "sserooms_tls_reloads_total{result=\"failed\"} %llu\n"
+        "# HELP sserooms_tls_handshake_failures_total TLS handshakes that failed, by reason.\n"
+        "# TYPE sserooms_tls_handshake_failures_total counter\n",
+        (unsigned long long)st->handshakes, (unsigned long long)st->resumed,
+        (unsigned long long)st->compact, (unsigned long long)st->reloads,
+        (unsigned long long)st->reload_failures);
     for (int i = 0; i < SR_TLS_FAIL_COUNT; i++)
-        sr_buf_printf(b, "sserooms_tls_handshake_failures_total{reason=\"%s\"} %llu\n", sr_tls_fail_names[i],
-                      (unsigned long long)st->failures[i]);
+        sr_buf_printf(b, "sserooms_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
+                      sr_tls_fail_names[i], (unsigned long long)st->failures[i]);
 }

@@ -40,7 +40,8 @@ static int drain(sr_transport *t, int fd) {
     return 1;
 }
 
-ssize_t sr_transport_send(sr_transport *t, int fd, const struct iovec *iov, size_t n, bool *blocked) {
+ssize_t sr_transport_send(sr_transport *t, int fd, const struct iovec *iov, size_t n,
+                          bool *blocked) {
     *blocked = false;
     if (!t) {
         size_t total = 0;

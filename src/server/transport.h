@@ -67,7 +67,8 @@ typedef struct sr_transport_vt {
      * (handshake, alerts) become pending. 0 on success, 1 when the peer
      * ended the session cleanly (close_notify), -1 on a protocol error
      * (the transport counted and logged nothing: the caller does). */
-    int (*input)(sr_transport *t, const char *in, size_t len, sr_transport_deliver deliver, void *ud);
+    int (*input)(sr_transport *t, const char *in, size_t len, sr_transport_deliver deliver,
+                 void *ud);
     /* Seals up to the first `n` iovecs of plaintext into pending wire
      * bytes; returns the plaintext bytes taken (0 when it holds enough
      * already), or -1 on failure. */
@@ -89,7 +90,8 @@ struct sr_transport {
  * failed. *blocked is set when the socket took less than offered: the
  * caller waits for writable before calling again (with t, its pending
  * bytes may be all that is left to write, with nothing queued). */
-ssize_t sr_transport_send(sr_transport *t, int fd, const struct iovec *iov, size_t n, bool *blocked);
+ssize_t sr_transport_send(sr_transport *t, int fd, const struct iovec *iov, size_t n,
+                          bool *blocked);
 
 /* Wire bytes t holds for the socket (0 for plain TCP). */
 static inline size_t sr_transport_pending(sr_transport *t, const char **p) {

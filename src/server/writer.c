@@ -122,7 +122,7 @@ static void let_go(sr_writer *w, uint32_t slot, sr_gone_reason why) {
     sr_wgone g = {s->conn, slot, w->ix, (uint16_t)why};
     uint8_t dirty = s->dirty;
     memset(s, 0, sizeof(*s));
-    s->dirty = dirty; /* still listed; flush skips free slots */
+    s->dirty = dirty;                         /* still listed; flush skips free slots */
     if (gones_push(&w->gone, g) < 0) abort(); /* cannot lose a stream's end */
 }
 
@@ -342,18 +342,14 @@ static void run_command(sr_writer *w, const sr_wcmd *cmd) {
     }
     sr_wstream *s = slot_at(w, cmd->slot);
     switch (op) {
-    case CMD_FRAME:
-        queue_frame(w, cmd->slot, cmd->ptr);
-        break;
+    case CMD_FRAME: queue_frame(w, cmd->slot, cmd->ptr); break;
     case CMD_END:
         if (s->state == SLOT_LIVE) {
             s->state = SLOT_ENDING;
             if (s->q_len == 0 && !s->waiting) let_go(w, cmd->slot, SR_GONE_ASKED);
         }
         break;
-    case CMD_DETACH:
-        let_go(w, cmd->slot, SR_GONE_ASKED);
-        break;
+    case CMD_DETACH: let_go(w, cmd->slot, SR_GONE_ASKED); break;
     }
 }
 
@@ -403,7 +399,8 @@ void sr_writer_on_wheel_tick(uv_timer_t *t) {
     uint64_t sent = 0;
     for (uint32_t slot = b; slot < w->n_slots; slot += SR_WHEEL_BUCKETS) {
         sr_wstream *s = slot_at(w, slot);
-        if (s->state != SLOT_LIVE || (uint32_t)now - s->last_write_ms < w->heartbeat_ms / 2) continue;
+        if (s->state != SLOT_LIVE || (uint32_t)now - s->last_write_ms < w->heartbeat_ms / 2)
+            continue;
         if (s->q_len > 0) continue; /* data is on its way: no need */
         sr_frame_ref(w->heartbeat_frame);
         queue_frame(w, slot, w->heartbeat_frame);

@@ -43,8 +43,8 @@ void sr_writers_free(sr_server *srv);
  * -1: it stays on the main loop (a write in flight, or no fd). */
 int sr_writer_attach(sr_conn *c);
 void sr_writer_frame(sr_conn *c, sr_frame *f); /* takes a new reference */
-void sr_writer_end(sr_conn *c);    /* close once what is queued is written */
-void sr_writer_detach(sr_conn *c); /* drop what is queued; close */
+void sr_writer_end(sr_conn *c);                /* close once what is queued is written */
+void sr_writer_detach(sr_conn *c);             /* drop what is queued; close */
 /* End of a loop turn: hands every non-empty batch to its writer. */
 void sr_writers_handover(sr_server *srv);
 bool sr_writers_pending(const sr_server *srv);

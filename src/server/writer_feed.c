@@ -263,8 +263,9 @@ int sr_writers_start(sr_server *srv, unsigned n) {
         w->ix = (uint16_t)i;
         w->heartbeat_frame = srv->heartbeat_frame;
         w->heartbeat_ms = srv->cfg.heartbeat_ms;
-        w->max_queue_bytes = srv->cfg.max_queue_bytes < SR_WRITER_MAX_QUEUE ? srv->cfg.max_queue_bytes
-                                                                           : SR_WRITER_MAX_QUEUE;
+        w->max_queue_bytes = srv->cfg.max_queue_bytes < SR_WRITER_MAX_QUEUE
+                                 ? srv->cfg.max_queue_bytes
+                                 : SR_WRITER_MAX_QUEUE;
         if (uv_mutex_init(&w->lock) != 0) return SR_EIO; /* stop() cleans up the rest */
         if (uv_loop_init(&w->loop) != 0) {
             uv_mutex_destroy(&w->lock);
@@ -349,4 +350,3 @@ void sr_writers_free(sr_server *srv) {
     free(set);
     srv->writers = NULL;
 }
-

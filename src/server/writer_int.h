@@ -25,8 +25,8 @@ enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_ENDING = 2 };
 
 typedef struct sr_wcmd {
     uint32_t slot;
-    int32_t op_fd;     /* op in the low 2 bits; attach: fd << 2 */
-    void *ptr;         /* frame (CMD_FRAME) or connection (CMD_ATTACH) */
+    int32_t op_fd; /* op in the low 2 bits; attach: fd << 2 */
+    void *ptr;     /* frame (CMD_FRAME) or connection (CMD_ATTACH) */
 } sr_wcmd;
 
 typedef struct sr_wcmds {
@@ -56,9 +56,9 @@ typedef struct sr_wpoll {
 
 /* One stream as its writer sees it (64 bytes). */
 typedef struct sr_wstream {
-    sr_conn *conn;          /* opaque here: handed back in "gone" */
-    sr_frame **q;           /* ring, allocated only while frames wait: an
-                               idle stream holds none */
+    sr_conn *conn; /* opaque here: handed back in "gone" */
+    sr_frame **q;  /* ring, allocated only while frames wait: an
+                      idle stream holds none */
     uint32_t q_head, q_len, q_cap, q_off;
     uint32_t q_bytes;       /* bounded by max_queue_bytes (< 2 GiB here) */
     uint32_t last_write_ms; /* writer loop time of the last write (low 32
@@ -67,9 +67,9 @@ typedef struct sr_wstream {
     sr_transport *xport;    /* its transport (transport.h): NULL is plain
                                TCP; this writer owns it while attached */
     int fd;
-    uint8_t state;          /* SLOT_* */
-    uint8_t dirty;          /* in the writer's to-flush list */
-    uint8_t waiting;        /* poll for writable active */
+    uint8_t state;   /* SLOT_* */
+    uint8_t dirty;   /* in the writer's to-flush list */
+    uint8_t waiting; /* poll for writable active */
 } sr_wstream;
 
 /* Released frame references, summed per frame before the atomic op. */
@@ -90,12 +90,12 @@ struct sr_writer {
 
     /* main loop side */
     sr_wcmds pend;
-    sr_frame *ref_frame;    /* references taken in one run (see take_ref) */
+    sr_frame *ref_frame; /* references taken in one run (see take_ref) */
     uint32_t ref_count;
     uint32_t *free_slots;
     size_t n_free, cap_free;
     uint32_t next_slot;
-    uint32_t live;          /* streams attached and not yet gone */
+    uint32_t live; /* streams attached and not yet gone */
 
     /* shared, under lock */
     uv_mutex_t lock;
@@ -104,15 +104,15 @@ struct sr_writer {
 
     /* writer side */
     sr_wcmds work;
-    sr_wstream **chunks;    /* slot i: chunks[i / SR_SLOT_CHUNK][i % SR_SLOT_CHUNK];
-                               chunks never move, so growing copies nothing
-                               and leaves no freed copy behind */
+    sr_wstream **chunks; /* slot i: chunks[i / SR_SLOT_CHUNK][i % SR_SLOT_CHUNK];
+                            chunks never move, so growing copies nothing
+                            and leaves no freed copy behind */
     uint32_t n_chunks;
-    uint32_t n_slots;       /* slots in use so far (the main loop numbers
-                               them from 0 up, freed ones first) */
+    uint32_t n_slots; /* slots in use so far (the main loop numbers
+                         them from 0 up, freed ones first) */
     uint32_t *dirty;
     size_t n_dirty, cap_dirty;
-    sr_wgones gone;         /* to hand back at the end of a callback */
+    sr_wgones gone; /* to hand back at the end of a callback */
     sr_wrelease rel;
     uint32_t wheel_bucket;
     uint64_t heartbeat_ms, tick_ms;
@@ -132,9 +132,9 @@ struct sr_writers {
     sr_server *srv;
     unsigned n;
     sr_writer *w;
-    bool pending;            /* main: some pend array is non-empty */
+    bool pending; /* main: some pend array is non-empty */
     bool stopped;
-    uv_async_t back_async;   /* on the main loop: "gone" answers */
+    uv_async_t back_async; /* on the main loop: "gone" answers */
     bool back_ready;
     uv_mutex_t back_lock;
     sr_wgones back, back_work;

@@ -59,8 +59,8 @@ static char *put(char *o, const char *s, size_t n) {
     return o + n;
 }
 
-size_t sr_sse_encode(char *out, const char *id, size_t id_len, const char *event,
-                     size_t event_len, const char *data, size_t data_len, uint32_t retry) {
+size_t sr_sse_encode(char *out, const char *id, size_t id_len, const char *event, size_t event_len,
+                     const char *data, size_t data_len, uint32_t retry) {
     char *o = out;
     if (id_len) {
         o = put(o, "id: ", 4);

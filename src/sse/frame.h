@@ -39,8 +39,8 @@ size_t sr_sse_encoded_len(const char *id, size_t id_len, const char *event, size
  * LF or CRLF, so a raw CR can never end a field early), "retry: <n>\n" when
  * retry > 0, then "\n". out must hold sr_sse_encoded_len bytes. Returns
  * bytes written. */
-size_t sr_sse_encode(char *out, const char *id, size_t id_len, const char *event,
-                     size_t event_len, const char *data, size_t data_len, uint32_t retry);
+size_t sr_sse_encode(char *out, const char *id, size_t id_len, const char *event, size_t event_len,
+                     const char *data, size_t data_len, uint32_t retry);
 
 /* A new frame (refs = 1) holding the encoded message; NULL when out of memory
  * or larger than 4 GiB. */

@@ -53,8 +53,8 @@ void sr_tls_lite_fetch(void) {
 
 /* HKDF-Expand-Label(secret, label, "", len) for len <= the hash length:
  * one HMAC block (RFC 8446 §7.1, RFC 5869 §2.3). 0, or -1. */
-static int expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len, const char *label,
-                        uint8_t *out, size_t len) {
+static int expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+                        const char *label, uint8_t *out, size_t len) {
     uint8_t info[2 + 1 + 255 + 1 + 1];
     size_t ll = 6 + strlen(label), n = 0;
     info[n++] = (uint8_t)(len >> 8);
@@ -87,7 +87,8 @@ static int lite_keys(const sr_tls_lite *L, lite_dir *d) {
 /* The next traffic secret (KeyUpdate, RFC 8446 §7.2). */
 static int lite_update(sr_tls_lite *L, lite_dir *d) {
     uint8_t next[48];
-    if (expand_label(L->md, d->secret, L->secret_len, "traffic upd", next, L->secret_len) < 0) return -1;
+    if (expand_label(L->md, d->secret, L->secret_len, "traffic upd", next, L->secret_len) < 0)
+        return -1;
     memcpy(d->secret, next, L->secret_len);
     OPENSSL_cleanse(next, sizeof(next));
     return lite_keys(L, d);
@@ -118,8 +119,8 @@ static int lite_fail(sr_tls *t, const char *why) {
 
 /* Seals one record of `len` plaintext bytes taken from iov (from *i, *off
  * on) with inner content type `type` into o (len + LITE_OVERHEAD bytes). */
-static int lite_record_out(sr_tls_lite *L, uint8_t type, const struct iovec *iov, size_t *i, size_t *off,
-                           size_t len, uint8_t *o) {
+static int lite_record_out(sr_tls_lite *L, uint8_t type, const struct iovec *iov, size_t *i,
+                           size_t *off, size_t len, uint8_t *o) {
     size_t clen = len + 1 + LITE_TAG;
     o[0] = 23; /* application_data */
     o[1] = 3;
@@ -141,7 +142,8 @@ static int lite_record_out(sr_tls_lite *L, uint8_t type, const struct iovec *iov
         }
         size_t take = iov[*i].iov_len - *off;
         if (take > len - got) take = len - got;
-        if (!EVP_EncryptUpdate(L->wctx, c + got, &outl, (const uint8_t *)iov[*i].iov_base + *off, (int)take) ||
+        if (!EVP_EncryptUpdate(L->wctx, c + got, &outl, (const uint8_t *)iov[*i].iov_base + *off,
+                               (int)take) ||
             (size_t)outl != take)
             return -1;
         got += take;
@@ -162,12 +164,14 @@ ssize_t sr_tls_lite_seal(sr_tls *t, const struct iovec *iov, size_t n, uint8_t t
     if (total > SR_TLS_SEAL_MAX) total = SR_TLS_SEAL_MAX;
     if (total == 0 && type == 23) return 0;
     size_t records = total ? (total + LITE_MAX_PLAIN - 1) / LITE_MAX_PLAIN : 1;
-    if (sr_tls_out_reserve(t, total + records * LITE_OVERHEAD) < 0) return lite_fail(t, "out of memory");
+    if (sr_tls_out_reserve(t, total + records * LITE_OVERHEAD) < 0)
+        return lite_fail(t, "out of memory");
     uint8_t *o = (uint8_t *)t->out + t->out_len;
     size_t i = 0, off = 0, left = total;
     do {
         size_t len = left < LITE_MAX_PLAIN ? left : LITE_MAX_PLAIN;
-        if (lite_record_out(L, type, iov, &i, &off, len, o) < 0) return lite_fail(t, "TLS: sealing failed");
+        if (lite_record_out(L, type, iov, &i, &off, len, o) < 0)
+            return lite_fail(t, "TLS: sealing failed");
         o += len + LITE_OVERHEAD;
         left -= len;
     } while (left);
@@ -184,13 +188,12 @@ static int lite_open(sr_tls_lite *L, const uint8_t *rec, size_t len, uint8_t *pl
     uint8_t nonce[12];
     lite_nonce(&L->rd, nonce);
     EVP_CIPHER_CTX *cx = EVP_CIPHER_CTX_new();
-    int outl = 0, fin = 0, ok = cx && EVP_DecryptInit_ex2(cx, L->cipher, L->rd.key, nonce, NULL) &&
-                                EVP_DecryptUpdate(cx, NULL, &outl, rec, 5) &&
-                                EVP_DecryptUpdate(cx, plain, &outl, rec + 5, (int)clen) &&
-                                (size_t)outl == clen &&
-                                EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_AEAD_SET_TAG, LITE_TAG,
-                                                    (void *)(rec + 5 + clen)) &&
-                                EVP_DecryptFinal_ex(cx, plain + clen, &fin);
+    int outl = 0, fin = 0,
+        ok = cx && EVP_DecryptInit_ex2(cx, L->cipher, L->rd.key, nonce, NULL) &&
+             EVP_DecryptUpdate(cx, NULL, &outl, rec, 5) &&
+             EVP_DecryptUpdate(cx, plain, &outl, rec + 5, (int)clen) && (size_t)outl == clen &&
+             EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_AEAD_SET_TAG, LITE_TAG, (void *)(rec + 5 + clen)) &&
+             EVP_DecryptFinal_ex(cx, plain + clen, &fin);
     EVP_CIPHER_CTX_free(cx);
     if (!ok) return -1;
     L->rd.seq++;
@@ -247,7 +250,8 @@ int sr_tls_lite_input(sr_tls *t, const char *in, size_t len, sr_tls_deliver deli
         if (n - used < 5 + rlen) break;
         size_t plen = 0;
         uint8_t type = 0;
-        if (lite_open(L, h, 5 + rlen, plain, &plen, &type) < 0) return lite_fail(t, "TLS: bad record mac");
+        if (lite_open(L, h, 5 + rlen, plain, &plen, &type) < 0)
+            return lite_fail(t, "TLS: bad record mac");
         used += 5 + rlen;
         if (type == 23) {
             if (plen && deliver && deliver(ud, (const char *)plain, plen) != 0) rc = 2;
@@ -293,8 +297,10 @@ void sr_tls_on_keylog(const SSL *ssl, const char *line) {
     uint8_t *dst = client ? t->secrets->client : t->secrets->server;
     for (size_t i = 0; i < hl; i++) {
         char ch = hex[i];
-        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-              : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        int v = ch >= '0' && ch <= '9'   ? ch - '0'
+                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                         : -1;
         if (v < 0) return;
         dst[i / 2] = (uint8_t)(i % 2 ? (dst[i / 2] << 4) | v : v);
     }
@@ -303,8 +309,8 @@ void sr_tls_on_keylog(const SSL *ssl, const char *line) {
 }
 
 /* The message callback: counts the application records each way. */
-void sr_tls_on_msg(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
-                   void *arg) {
+void sr_tls_on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg) {
     (void)version;
     (void)arg;
     sr_tls *t = SSL_get_app_data(ssl);
@@ -338,8 +344,10 @@ void sr_tls_try_compact(sr_tls *t) {
     if (!SSL_is_init_finished(ssl)) return;
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
     uint16_t suite = c ? (uint16_t)(SSL_CIPHER_get_id(c) & 0xffff) : 0;
-    const EVP_CIPHER *cipher = suite == 0x1301 ? lite_aes128 : suite == 0x1302 ? lite_aes256
-                             : suite == 0x1303 ? lite_chacha : NULL;
+    const EVP_CIPHER *cipher = suite == 0x1301   ? lite_aes128
+                               : suite == 0x1302 ? lite_aes256
+                               : suite == 0x1303 ? lite_chacha
+                                                 : NULL;
     if (SSL_version(ssl) != TLS1_3_VERSION || !cipher || !t->secrets || !t->secrets->client_len ||
         t->secrets->client_len != t->secrets->server_len || SSL_get_shutdown(ssl)) {
         t->no_lite = 1;

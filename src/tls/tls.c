@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <threads.h>
 #include <unistd.h>
-#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -101,12 +101,13 @@ static void set_err(char *err, size_t errlen, const char *what, const char *file
     char ossl[160] = "";
     unsigned long e = ERR_peek_last_error();
     if (e) ERR_error_string_n(e, ossl, sizeof(ossl));
-    snprintf(err, errlen, "%s%s%s%s%s", what, file ? " " : "", file ? file : "", e ? ": " : "", ossl);
+    snprintf(err, errlen, "%s%s%s%s%s", what, file ? " " : "", file ? file : "", e ? ": " : "",
+             ossl);
     ERR_clear_error();
 }
 
-static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
-                       unsigned inlen, void *arg) {
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg) {
     (void)ssl;
     const sr_tls_ctx *ctx = arg;
     static const unsigned char h2[] = "\x02h2";
@@ -247,7 +248,8 @@ sr_tls_ctx *sr_tls_client_ctx(const sr_tls_client_opts *o, char *err, size_t err
             return NULL;
         }
     }
-    if (o->alpn && SSL_CTX_set_alpn_protos(ssl, (const unsigned char *)o->alpn, (unsigned)strlen(o->alpn)) != 0) {
+    if (o->alpn && SSL_CTX_set_alpn_protos(ssl, (const unsigned char *)o->alpn,
+                                           (unsigned)strlen(o->alpn)) != 0) {
         set_err(err, errlen, "TLS: bad ALPN list", NULL);
         SSL_CTX_free(ssl);
         return NULL;
@@ -333,7 +335,8 @@ int sr_tls_start(sr_tls *t) {
     ERR_clear_error();
     int r = SSL_do_handshake(t->ssl);
     int e = SSL_get_error(t->ssl, r);
-    if (r == 1 || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return t->oom ? fail(t) : 0;
+    if (r == 1 || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return t->oom ? fail(t) : 0;
     return fail(t);
 }
 
@@ -355,16 +358,13 @@ static sr_tls_fail classify(unsigned long e, long verify) {
     case SSL_R_UNSUPPORTED_PROTOCOL:
     case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
     case SSL_R_NO_PROTOCOLS_AVAILABLE:
-    case SSL_R_VERSION_TOO_LOW:
-        return SR_TLS_FAIL_VERSION;
+    case SSL_R_VERSION_TOO_LOW: return SR_TLS_FAIL_VERSION;
     case SSL_R_CERTIFICATE_VERIFY_FAILED:
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
     case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
     case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
-    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
-        return SR_TLS_FAIL_CERT;
-    default:
-        return SR_TLS_FAIL_PROTOCOL;
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR: return SR_TLS_FAIL_CERT;
+    default: return SR_TLS_FAIL_PROTOCOL;
     }
 }
 
@@ -380,7 +380,8 @@ static int fail(sr_tls *t) {
     if (t->oom) {
         snprintf(buf, sizeof(buf), "out of memory");
     } else if (verify != X509_V_OK) {
-        snprintf(buf, sizeof(buf), "certificate verify failed: %s", X509_verify_cert_error_string(verify));
+        snprintf(buf, sizeof(buf), "certificate verify failed: %s",
+                 X509_verify_cert_error_string(verify));
     } else if (e) {
         ERR_error_string_n(e, buf, sizeof(buf));
     } else {

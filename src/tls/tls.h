@@ -47,16 +47,16 @@ typedef struct sr_tls_ctx sr_tls_ctx;
 typedef struct sr_tls sr_tls;
 
 typedef struct sr_tls_server_opts {
-    const char *cert_file;   /* PEM, the full chain */
-    const char *key_file;    /* PEM */
-    const char *min_version; /* "1.2" (NULL) or "1.3" */
-    bool offer_h2;           /* ALPN: "h2" before "http/1.1" */
+    const char *cert_file;             /* PEM, the full chain */
+    const char *key_file;              /* PEM */
+    const char *min_version;           /* "1.2" (NULL) or "1.3" */
+    bool offer_h2;                     /* ALPN: "h2" before "http/1.1" */
     const sr_tls_ctx *keep_tickets_of; /* a reload: resume its tickets */
 } sr_tls_server_opts;
 
 typedef struct sr_tls_client_opts {
-    const char *ca_file;     /* NULL: the system's trust store */
-    const char *cert_file;   /* optional client certificate (PEM) */
+    const char *ca_file;   /* NULL: the system's trust store */
+    const char *cert_file; /* optional client certificate (PEM) */
     const char *key_file;
     const char *server_name; /* SNI and the name the certificate must have */
     const char *alpn;        /* optional, wire format ("\x08http/1.1") */

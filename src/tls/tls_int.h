@@ -55,24 +55,24 @@ typedef struct lite_secrets {
 } lite_secrets;
 
 struct sr_tls {
-    SSL *ssl;            /* NULL once compact */
+    SSL *ssl; /* NULL once compact */
     sr_tls_ctx *ctx;
-    BIO *rbio;           /* wire bytes in (memory BIO) */
-    char *out;           /* wire bytes out, freed when drained */
+    BIO *rbio; /* wire bytes in (memory BIO) */
+    char *out; /* wire bytes out, freed when drained */
     size_t out_off, out_len, out_cap;
-    char *err;           /* OpenSSL's words, once failed */
+    char *err; /* OpenSSL's words, once failed */
     uint8_t failed : 1;
     uint8_t oom : 1;
     uint8_t fail_reason;
     /* the way to the compact record layer (server sessions, TLS 1.3) */
-    uint8_t wr_app : 1;     /* our Finished is written: records from now on are application ones */
-    uint8_t rd_app : 1;     /* the peer's Finished is read */
-    uint8_t no_lite : 1;    /* stays on OpenSSL (TLS 1.2, a KeyUpdate seen, an odd cipher) */
-    uint8_t resumed : 1;    /* kept for sr_tls_resumed once compact */
+    uint8_t wr_app : 1;  /* our Finished is written: records from now on are application ones */
+    uint8_t rd_app : 1;  /* the peer's Finished is read */
+    uint8_t no_lite : 1; /* stays on OpenSSL (TLS 1.2, a KeyUpdate seen, an odd cipher) */
+    uint8_t resumed : 1; /* kept for sr_tls_resumed once compact */
     uint64_t wr_records, rd_records; /* application records so far, each way */
     lite_secrets *secrets;
     sr_tls_lite *lite;
-    char alpn[16];          /* kept once compact */
+    char alpn[16]; /* kept once compact */
 };
 
 /* tls.c: makes room for `more` bytes at the end of t's output buffer;
@@ -89,8 +89,8 @@ ssize_t sr_tls_lite_seal(sr_tls *t, const struct iovec *iov, size_t n, uint8_t t
 int sr_tls_lite_input(sr_tls *t, const char *in, size_t len, sr_tls_deliver deliver, void *ud);
 /* OpenSSL's key log and message callbacks of server sessions. */
 void sr_tls_on_keylog(const SSL *ssl, const char *line);
-void sr_tls_on_msg(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
-                   void *arg);
+void sr_tls_on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg);
 void sr_tls_secrets_free(sr_tls *t);
 /* Drops the SSL object of a finished TLS 1.3 server session when it can. */
 void sr_tls_try_compact(sr_tls *t);

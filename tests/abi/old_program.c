@@ -15,12 +15,12 @@
 
 #include "sserooms_0_1_0.h"
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                                 \
-        }                                                                            \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 typedef struct old_adapter {
@@ -52,7 +52,9 @@ static int old_publish(void *ctx, const char *const *rooms, size_t n_rooms, cons
     return 0;
 }
 
-static void old_close(void *ctx) { ((old_adapter *)ctx)->closes++; }
+static void old_close(void *ctx) {
+    ((old_adapter *)ctx)->closes++;
+}
 
 #ifdef SR_ABI_BEFORE_SIZES
 static void on_shutdown(sr_server *srv, void *ud) {

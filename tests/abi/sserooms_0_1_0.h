@@ -117,15 +117,15 @@ void sr_config_init_(sr_config *cfg, size_t cfg_size);
 int sr_server_new_(sr_server **out, uv_loop_t *loop, const sr_config *cfg, size_t cfg_size);
 #define sr_server_new(out, loop, cfg) sr_server_new_((out), (loop), (cfg), sizeof(sr_config))
 int sr_server_set_adapter_(sr_server *srv, const sr_adapter *adapter, size_t adapter_size);
-#define sr_server_set_adapter(srv, adapter) \
+#define sr_server_set_adapter(srv, adapter)                                                        \
     sr_server_set_adapter_((srv), (adapter), sizeof(sr_adapter))
 void sr_server_stats_(const sr_server *srv, sr_stats *out, size_t out_size);
 #define sr_server_stats(srv, out) sr_server_stats_((srv), (out), sizeof(sr_stats))
 void sr_redis_options_init_(sr_redis_options *opts, size_t opts_size);
 #define sr_redis_options_init(opts) sr_redis_options_init_((opts), sizeof(sr_redis_options))
-int sr_server_use_redis_(sr_server *srv, const sr_redis_options *opts, size_t opts_size,
-                         char *err, size_t errcap);
-#define sr_server_use_redis(srv, opts, err, errcap) \
+int sr_server_use_redis_(sr_server *srv, const sr_redis_options *opts, size_t opts_size, char *err,
+                         size_t errcap);
+#define sr_server_use_redis(srv, opts, err, errcap)                                                \
     sr_server_use_redis_((srv), (opts), sizeof(sr_redis_options), (err), (errcap))
 typedef void (*sr_shutdown_fn)(void *ud, sr_server *srv);
 void sr_server_shutdown(sr_server *srv, sr_shutdown_fn done, void *ud);

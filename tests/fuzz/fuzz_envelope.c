@@ -20,8 +20,8 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "json/json.h"
 #include "redis/envelope.h"
+#include "json/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,7 +49,8 @@ static void check_decoded(const sr_envelope *env, const char *payload, size_t le
     FUZZ_CHECK(env->repaired ? fuzz_within(m->data, m->data_len, env->repaired, rlen)
                              : fuzz_within(m->data, m->data_len, payload, len),
                "data outside the payload");
-    FUZZ_CHECK(is_json(m->data, m->data_len), "data is not one JSON value: %.*s", (int)m->data_len, m->data);
+    FUZZ_CHECK(is_json(m->data, m->data_len), "data is not one JSON value: %.*s", (int)m->data_len,
+               m->data);
     check_field(m->id, "id");
     check_field(m->event, "event");
     check_field(env->dedup, "dedup");
@@ -68,12 +69,15 @@ static char *encode(const sr_envelope *env, size_t *len) {
     char *buf = malloc(need + 1);
     FUZZ_CHECK(buf != NULL, "oom");
     buf[need] = 0x5A;
-    FUZZ_CHECK(sr_envelope_encode(&env->msg, env->node_id, env->meta, env->meta_len, buf, need) == need,
+    FUZZ_CHECK(sr_envelope_encode(&env->msg, env->node_id, env->meta, env->meta_len, buf, need) ==
+                   need,
                "encode measure != write");
     FUZZ_CHECK(buf[need] == 0x5A, "encode wrote past its length");
     size_t alen = 0;
-    char *alloc = sr_envelope_encode_alloc(&env->msg, env->node_id, env->meta, env->meta_len, &alen);
-    FUZZ_CHECK(alloc && alen == need && memcmp(alloc, buf, need) == 0 && alloc[need] == '\0', "encode_alloc");
+    char *alloc = sr_envelope_encode_alloc(&env->msg, env->node_id, env->meta, env->meta_len,
+                                           &alen);
+    FUZZ_CHECK(alloc && alen == need && memcmp(alloc, buf, need) == 0 && alloc[need] == '\0',
+               "encode_alloc");
     free(alloc);
     *len = need;
     return buf;
@@ -82,7 +86,8 @@ static char *encode(const sr_envelope *env, size_t *len) {
 static void check_id_slot(const sr_envelope *env) {
     static const char seq_id[] = "0-000000000042";
     size_t slot_len = 0, id_at = 0;
-    char *slot = sr_envelope_encode_id_slot(&env->msg, env->node_id, env->meta, env->meta_len, &slot_len, &id_at);
+    char *slot = sr_envelope_encode_id_slot(&env->msg, env->node_id, env->meta, env->meta_len,
+                                            &slot_len, &id_at);
     FUZZ_CHECK(slot && id_at <= slot_len && slot[slot_len] == '\0', "id slot encoding");
     sr_message with_id = env->msg;
     with_id.id = seq_id;
@@ -128,17 +133,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *enc = encode(&env, &elen);
     sr_envelope back;
     st = sr_envelope_decode(enc, elen, DEPTH, &back);
-    FUZZ_CHECK(st == SR_ENVELOPE_OK, "re-encoded envelope rejected (%s): %.*s", sr_envelope_status_name(st),
-               (int)elen, enc);
+    FUZZ_CHECK(st == SR_ENVELOPE_OK, "re-encoded envelope rejected (%s): %.*s",
+               sr_envelope_status_name(st), (int)elen, enc);
     check_decoded(&back, enc, elen);
     FUZZ_CHECK(back.repaired == NULL, "the encoder wrote invalid UTF-8");
-    FUZZ_CHECK(back.msg.data_len == env.msg.data_len && memcmp(back.msg.data, env.msg.data, env.msg.data_len) == 0,
+    FUZZ_CHECK(back.msg.data_len == env.msg.data_len &&
+                   memcmp(back.msg.data, env.msg.data, env.msg.data_len) == 0,
                "data changed");
-    FUZZ_CHECK(str_eq(back.msg.id, env.msg.id) && str_eq(back.msg.event, env.msg.event), "id/event changed");
+    FUZZ_CHECK(str_eq(back.msg.id, env.msg.id) && str_eq(back.msg.event, env.msg.event),
+               "id/event changed");
     FUZZ_CHECK(back.msg.retry == env.msg.retry, "retry changed");
     FUZZ_CHECK(strcmp(back.node_id, env.node_id) == 0, "node id changed");
-    FUZZ_CHECK((!back.meta && !env.meta) || (back.meta && env.meta && back.meta_len == env.meta_len &&
-                                             memcmp(back.meta, env.meta, env.meta_len) == 0),
+    FUZZ_CHECK((!back.meta && !env.meta) ||
+                   (back.meta && env.meta && back.meta_len == env.meta_len &&
+                    memcmp(back.meta, env.meta, env.meta_len) == 0),
                "meta changed");
     size_t elen2 = 0;
     char *enc2 = encode(&back, &elen2);
@@ -149,7 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(back.dedup == NULL, "a de-duplication key appeared");
     if (env.dedup) {
         size_t dlen = 0;
-        char *denc = sr_envelope_encode_dedup(&env.msg, env.node_id, env.meta, env.meta_len, env.dedup, &dlen);
+        char *denc = sr_envelope_encode_dedup(&env.msg, env.node_id, env.meta, env.meta_len,
+                                              env.dedup, &dlen);
         FUZZ_CHECK(denc && dlen > elen && memcmp(denc, enc, elen - 1) == 0 &&
                        memcmp(denc + elen - 1, ",\"dedup\":", 9) == 0,
                    "keyed encoding is not the plain one plus the key");

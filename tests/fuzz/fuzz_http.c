@@ -41,7 +41,8 @@ static void check_done(const sr_http_request *r, fuzz_bytes *t) {
     FUZZ_CHECK(strcmp(method, "<unknown>") != 0, "method %d", r->method);
 
     FUZZ_CHECK(r->path != NULL, "no path");
-    FUZZ_CHECK(fuzz_within(r->path, r->path_len + 1, r->head, r->head_len), "path outside the arena");
+    FUZZ_CHECK(fuzz_within(r->path, r->path_len + 1, r->head, r->head_len),
+               "path outside the arena");
     FUZZ_CHECK(r->path[r->path_len] == '\0', "path not NUL-terminated");
     FUZZ_CHECK(strlen(r->path) == r->path_len, "NUL inside the path");
     FUZZ_CHECK(r->path_len <= r->url_len, "path longer than the URL");
@@ -57,20 +58,26 @@ static void check_done(const sr_http_request *r, fuzz_bytes *t) {
     fuzz_bytes_field(t, method, strlen(method));
     fuzz_bytes_field(t, r->path, r->path_len);
 
-    FUZZ_CHECK(r->n_headers <= max_headers, "%zu headers over the limit %zu", r->n_headers, max_headers);
+    FUZZ_CHECK(r->n_headers <= max_headers, "%zu headers over the limit %zu", r->n_headers,
+               max_headers);
     FUZZ_CHECK(r->n_headers == 0 || r->headers != NULL, "no header array");
     fuzz_bytes_int(t, (long long)r->n_headers);
     for (size_t i = 0; i < r->n_headers; i++) {
         const sr_http_kv *h = &r->headers[i];
-        FUZZ_CHECK(fuzz_within(h->name, h->name_len + 1, r->head, r->head_len), "header name outside");
-        FUZZ_CHECK(fuzz_within(h->value, h->value_len + 1, r->head, r->head_len), "header value outside");
-        FUZZ_CHECK(h->name[h->name_len] == '\0' && strlen(h->name) == h->name_len, "header name %zu", i);
-        FUZZ_CHECK(h->value[h->value_len] == '\0' && strlen(h->value) == h->value_len, "header value %zu", i);
+        FUZZ_CHECK(fuzz_within(h->name, h->name_len + 1, r->head, r->head_len),
+                   "header name outside");
+        FUZZ_CHECK(fuzz_within(h->value, h->value_len + 1, r->head, r->head_len),
+                   "header value outside");
+        FUZZ_CHECK(h->name[h->name_len] == '\0' && strlen(h->name) == h->name_len,
+                   "header name %zu", i);
+        FUZZ_CHECK(h->value[h->value_len] == '\0' && strlen(h->value) == h->value_len,
+                   "header value %zu", i);
         FUZZ_CHECK(h->name_len > 0, "empty header name %zu", i);
         /* sr_http_header returns the first header of that name, any case */
         size_t first = 0;
         while (strcasecmp(r->headers[first].name, h->name) != 0) first++;
-        FUZZ_CHECK(sr_http_header(r, h->name) == r->headers[first].value, "header lookup of %s", h->name);
+        FUZZ_CHECK(sr_http_header(r, h->name) == r->headers[first].value, "header lookup of %s",
+                   h->name);
         fuzz_bytes_field(t, h->name, h->name_len);
         fuzz_bytes_field(t, h->value, h->value_len);
     }
@@ -80,13 +87,17 @@ static void check_done(const sr_http_request *r, fuzz_bytes *t) {
     fuzz_bytes_int(t, (long long)r->n_query);
     for (size_t i = 0; i < r->n_query; i++) {
         const sr_http_kv *q = &r->query[i];
-        FUZZ_CHECK(q->name[q->name_len] == '\0' && strlen(q->name) == q->name_len, "query name %zu", i);
-        FUZZ_CHECK(q->value[q->value_len] == '\0' && strlen(q->value) == q->value_len, "query value %zu", i);
+        FUZZ_CHECK(q->name[q->name_len] == '\0' && strlen(q->name) == q->name_len, "query name %zu",
+                   i);
+        FUZZ_CHECK(q->value[q->value_len] == '\0' && strlen(q->value) == q->value_len,
+                   "query value %zu", i);
         FUZZ_CHECK(q->name_len + q->value_len <= r->url_len, "query pair longer than the URL");
         /* the k-th occurrence of the name is this pair */
         size_t k = 0;
         for (size_t j = 0; j < i; j++)
-            if (r->query[j].name_len == q->name_len && memcmp(r->query[j].name, q->name, q->name_len) == 0) k++;
+            if (r->query[j].name_len == q->name_len &&
+                memcmp(r->query[j].name, q->name, q->name_len) == 0)
+                k++;
         FUZZ_CHECK(sr_http_query(r, q->name, k) == q->value, "query lookup of %s #%zu", q->name, k);
         fuzz_bytes_field(t, q->name, q->name_len);
         fuzz_bytes_field(t, q->value, q->value_len);
@@ -138,7 +149,8 @@ static void run(const char *stream, size_t len, const sr_http_limits *lim, uint3
     if (eof && r.state == SR_HTTP_PARTIAL) {
         int started = sr_http_request_started(&r);
         sr_http_request_eof(&r);
-        FUZZ_CHECK(r.state == (started ? SR_HTTP_ERROR : SR_HTTP_PARTIAL), "eof: state %d", r.state);
+        FUZZ_CHECK(r.state == (started ? SR_HTTP_ERROR : SR_HTTP_PARTIAL), "eof: state %d",
+                   r.state);
     }
     if (r.state == SR_HTTP_ERROR) {
         FUZZ_CHECK(r.status == 400 || r.status == 405 || r.status == 413 || r.status == 414 ||
@@ -175,7 +187,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     run(stream, len, &lim, seed, 0, eof, &whole, &st_whole);
     run(stream, len, &lim, seed, max_piece, eof, &pieces, &st_pieces);
     FUZZ_CHECK(whole.len == pieces.len && memcmp(whole.p, pieces.p, whole.len) == 0,
-               "the requests depend on how the bytes were cut (statuses %d / %d)", st_whole, st_pieces);
+               "the requests depend on how the bytes were cut (statuses %d / %d)", st_whole,
+               st_pieces);
     /* a limit is checked as bytes arrive and http-parser's syntax checks
      * when a token ends, so which fires first may depend on the cuts:
      * 400 against a limit status is allowed, two different limits are not */

@@ -75,7 +75,8 @@ static void drain(fuzz_ctx *c, size_t room) {
         fuzz_bytes_put(&c->out, segs[i].frame->bytes + segs[i].off, k);
         took += k;
     }
-    FUZZ_CHECK(n == 64 ? listed <= waiting : listed == waiting, "%zu listed, %zu waiting", listed, waiting);
+    FUZZ_CHECK(n == 64 ? listed <= waiting : listed == waiting, "%zu listed, %zu waiting", listed,
+               waiting);
     sr_h2_out_consumed(c->h, took);
 }
 
@@ -128,7 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     FUZZ_CHECK(pos == c.out.len, "a cut frame: %zu of %zu", pos, c.out.len);
     sr_h2_free(c.h);
-    FUZZ_CHECK(c.shared->refs == 1, "the shared frame keeps %u references", (unsigned)c.shared->refs);
+    FUZZ_CHECK(c.shared->refs == 1, "the shared frame keeps %u references",
+               (unsigned)c.shared->refs);
     sr_frame_unref(c.shared);
     free(c.out.p);
     return 0;

@@ -116,7 +116,9 @@ static size_t whatwg_decode(const unsigned char *p, size_t n, uint32_t *out, siz
 
 static size_t put_utf8(uint32_t cp, unsigned char *o) {
     if (cp < 0x80) return o[0] = (unsigned char)cp, 1;
-    if (cp < 0x800) return o[0] = (unsigned char)(0xC0 | cp >> 6), o[1] = (unsigned char)(0x80 | (cp & 0x3F)), 2;
+    if (cp < 0x800)
+        return o[0] = (unsigned char)(0xC0 | cp >> 6), o[1] = (unsigned char)(0x80 | (cp & 0x3F)),
+               2;
     if (cp < 0x10000) {
         o[0] = (unsigned char)(0xE0 | cp >> 12), o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
         o[2] = (unsigned char)(0x80 | (cp & 0x3F));
@@ -154,7 +156,8 @@ static unsigned char *ref_decode(const char *lit, size_t n, size_t *len, unsigne
     uint16_t *units = malloc(2 * n * sizeof *units);
     unsigned char *out = malloc(3 * n + 1);
     FUZZ_CHECK(cps && units && out, "oom");
-    size_t replaced, m = whatwg_decode((const unsigned char *)lit + 1, n - 2, cps, &replaced), u = 0;
+    size_t replaced, m = whatwg_decode((const unsigned char *)lit + 1, n - 2, cps, &replaced),
+                     u = 0;
     *flags = replaced ? SR_JSON_S_INVALID_UTF8 : 0;
     for (size_t i = 0; i < m; i++) {
         uint32_t c = cps[i];
@@ -187,7 +190,8 @@ static unsigned char *ref_decode(const char *lit, size_t n, size_t *len, unsigne
     size_t o = 0;
     for (size_t i = 0; i < u; i++) {
         uint32_t c = units[i];
-        if (c >= 0xD800 && c <= 0xDBFF && i + 1 < u && units[i + 1] >= 0xDC00 && units[i + 1] <= 0xDFFF) {
+        if (c >= 0xD800 && c <= 0xDBFF && i + 1 < u && units[i + 1] >= 0xDC00 &&
+            units[i + 1] <= 0xDFFF) {
             c = 0x10000 + ((c - 0xD800) << 10) + (units[++i] - 0xDC00u);
         } else if (c >= 0xD800 && c <= 0xDFFF) {
             c = 0xFFFD;
@@ -275,7 +279,8 @@ static void check_number(const sr_json_value *v) {
                (unsigned long long)got, (unsigned long long)want);
     uint64_t again = 0;
     FUZZ_CHECK(sr_json_number_u64(v, got, &again) == 0 && again == got, "max == value refused");
-    if (got > 0) FUZZ_CHECK(sr_json_number_u64(v, got - 1, &again) != 0, "max below value accepted");
+    if (got > 0)
+        FUZZ_CHECK(sr_json_number_u64(v, got - 1, &again) != 0, "max below value accepted");
 }
 
 /* Decodes a string value with the documented capacities; returns the
@@ -293,7 +298,8 @@ static char *decode_string(const sr_json_value *v, size_t *len, unsigned *flags)
     FUZZ_CHECK(tight != NULL, "oom");
     unsigned fl2 = 0;
     FUZZ_CHECK(sr_json_string_decode(v, tight, (size_t)n + 1, &fl2) == n, "decode with cap n+1");
-    FUZZ_CHECK(memcmp(tight, out, (size_t)n + 1) == 0 && fl2 == *flags, "decode differs with cap n+1");
+    FUZZ_CHECK(memcmp(tight, out, (size_t)n + 1) == 0 && fl2 == *flags,
+               "decode differs with cap n+1");
     FUZZ_CHECK(sr_json_string_decode(v, tight, (size_t)n, &fl2) == -1, "decode fit in n bytes");
     free(tight);
     FUZZ_CHECK(!(*flags & SR_JSON_S_NUL) == !memchr(out, '\0', (size_t)n), "NUL flag");
@@ -301,8 +307,10 @@ static char *decode_string(const sr_json_value *v, size_t *len, unsigned *flags)
     unsigned want_flags = 0;
     unsigned char *want = ref_decode(v->p, v->len, &want_len, &want_flags);
     FUZZ_CHECK(want_len == (size_t)n && memcmp(want, out, want_len) == 0,
-               "%.*s decodes to %zd bytes, JSON.parse would give %zu", (int)v->len, v->p, n, want_len);
-    FUZZ_CHECK(want_flags == *flags, "%.*s: flags %#x, expected %#x", (int)v->len, v->p, *flags, want_flags);
+               "%.*s decodes to %zd bytes, JSON.parse would give %zu", (int)v->len, v->p, n,
+               want_len);
+    FUZZ_CHECK(want_flags == *flags, "%.*s: flags %#x, expected %#x", (int)v->len, v->p, *flags,
+               want_flags);
     free(want);
     *len = (size_t)n;
     return out;
@@ -322,9 +330,10 @@ static void check_quote(const char *s, size_t len) {
     FUZZ_CHECK(q[need] == 0x5A, "quote wrote past its length");
     sr_json_value v;
     unsigned vflags = 0;
-    FUZZ_CHECK(sr_json_validate(q, need, 0, &v, &vflags, NULL) == 0, "quoted text is not JSON: %.*s",
-               (int)need, q);
-    FUZZ_CHECK(v.type == SR_JSON_STRING && v.p == q && v.len == need && vflags == 0, "quoted value");
+    FUZZ_CHECK(sr_json_validate(q, need, 0, &v, &vflags, NULL) == 0,
+               "quoted text is not JSON: %.*s", (int)need, q);
+    FUZZ_CHECK(v.type == SR_JSON_STRING && v.p == q && v.len == need && vflags == 0,
+               "quoted value");
     size_t rlen = 0;
     char *repaired = sr_json_utf8_repair(s, len, &rlen);
     FUZZ_CHECK(repaired != NULL, "oom");
@@ -332,7 +341,8 @@ static void check_quote(const char *s, size_t len) {
     unsigned dflags = 0;
     char *decoded = decode_string(&v, &dlen, &dflags);
     FUZZ_CHECK(dlen == rlen && memcmp(decoded, repaired, rlen) == 0, "quote -> decode != repair");
-    FUZZ_CHECK(!(dflags & (SR_JSON_S_LONE_SURROGATE | SR_JSON_S_INVALID_UTF8)), "quote left bad text");
+    FUZZ_CHECK(!(dflags & (SR_JSON_S_LONE_SURROGATE | SR_JSON_S_INVALID_UTF8)),
+               "quote left bad text");
     free(decoded);
     free(repaired);
     free(q);
@@ -355,12 +365,14 @@ static void check_object_lookups(const sr_json_value *obj, member *m, size_t n) 
         if (!m[i].name) continue;
         size_t last = i;
         for (size_t j = i + 1; j < n; j++)
-            if (m[j].name && m[j].name_len == m[i].name_len && memcmp(m[j].name, m[i].name, m[i].name_len) == 0)
+            if (m[j].name && m[j].name_len == m[i].name_len &&
+                memcmp(m[j].name, m[i].name, m[i].name_len) == 0)
                 last = j;
         sr_json_value got;
         const char *key = m[i].name;
         FUZZ_CHECK(sr_json_object_get(obj, &key, 1, &got) == 0, "object_get on an object");
-        FUZZ_CHECK(got.type == m[last].val.type && got.p == m[last].val.p && got.len == m[last].val.len,
+        FUZZ_CHECK(got.type == m[last].val.type && got.p == m[last].val.p &&
+                       got.len == m[last].val.len,
                    "object_get(\"%s\") is not the last member of that name", key);
         if (nkeys < 20) {
             keys[nkeys] = key;
@@ -371,7 +383,8 @@ static void check_object_lookups(const sr_json_value *obj, member *m, size_t n) 
     sr_json_value got[20];
     FUZZ_CHECK(sr_json_object_get(obj, keys, nkeys, got) == 0, "object_get");
     for (size_t k = 0; k < nkeys; k++)
-        FUZZ_CHECK(got[k].p == m[key_member[k]].val.p, "object_get with %zu keys, key %zu", nkeys, k);
+        FUZZ_CHECK(got[k].p == m[key_member[k]].val.p, "object_get with %zu keys, key %zu", nkeys,
+                   k);
 }
 
 static void walk_children(const sr_json_value *v, const char *base, size_t size, unsigned depth) {
@@ -387,7 +400,8 @@ static void walk_children(const sr_json_value *v, const char *base, size_t size,
             prev_end = e.p + e.len;
         }
         FUZZ_CHECK(!sr_json_array_next(&it, &e), "array iteration restarted");
-        for (const char *q = prev_end; q < close; q++) FUZZ_CHECK(is_ws((unsigned char)*q), "array tail");
+        for (const char *q = prev_end; q < close; q++)
+            FUZZ_CHECK(is_ws((unsigned char)*q), "array tail");
         return;
     }
     member *m = NULL;
@@ -421,7 +435,8 @@ static void walk_children(const sr_json_value *v, const char *base, size_t size,
         }
     }
     FUZZ_CHECK(!sr_json_object_next(&it, &k, &val), "object iteration restarted");
-    for (const char *q = prev_end; q < close; q++) FUZZ_CHECK(is_ws((unsigned char)*q), "object tail");
+    for (const char *q = prev_end; q < close; q++)
+        FUZZ_CHECK(is_ws((unsigned char)*q), "object tail");
     check_object_lookups(v, m, n);
     for (size_t i = 0; i < n; i++) free(m[i].name);
     free(m);
@@ -438,7 +453,8 @@ static void walk(const sr_json_value *v, const char *base, size_t size, unsigned
     unsigned fl = 0;
     FUZZ_CHECK(sr_json_validate(v->p, v->len, DEPTH - depth, &again, &fl, NULL) == 0,
                "a span does not validate on its own: %.*s", (int)v->len, v->p);
-    FUZZ_CHECK(again.type == v->type && again.p == v->p && again.len == v->len, "span re-validates differently");
+    FUZZ_CHECK(again.type == v->type && again.p == v->p && again.len == v->len,
+               "span re-validates differently");
     switch (v->type) {
     case SR_JSON_NULL: FUZZ_CHECK(v->len == 4 && !memcmp(v->p, "null", 4), "null"); break;
     case SR_JSON_TRUE: FUZZ_CHECK(v->len == 4 && !memcmp(v->p, "true", 4), "true"); break;
@@ -448,7 +464,8 @@ static void walk(const sr_json_value *v, const char *base, size_t size, unsigned
         size_t n = 0;
         unsigned sf = 0;
         char *s = decode_string(v, &n, &sf);
-        FUZZ_CHECK(!(sf & SR_JSON_S_INVALID_UTF8) == !(fl & SR_JSON_F_INVALID_UTF8), "UTF-8 flags disagree");
+        FUZZ_CHECK(!(sf & SR_JSON_S_INVALID_UTF8) == !(fl & SR_JSON_F_INVALID_UTF8),
+                   "UTF-8 flags disagree");
         check_quote(s, n);
         free(s);
         break;
@@ -475,11 +492,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(rc_s != 0, "accepted with depth %u, rejected with %u", small, DEPTH);
     } else {
         FUZZ_CHECK(fuzz_within(v.p, v.len, s, size) && v.len > 0, "top span");
-        for (const char *q = s; q < v.p; q++) FUZZ_CHECK(is_ws((unsigned char)*q), "before the value");
-        for (const char *q = v.p + v.len; q < s + size; q++) FUZZ_CHECK(is_ws((unsigned char)*q), "after");
+        for (const char *q = s; q < v.p; q++)
+            FUZZ_CHECK(is_ws((unsigned char)*q), "before the value");
+        for (const char *q = v.p + v.len; q < s + size; q++)
+            FUZZ_CHECK(is_ws((unsigned char)*q), "after");
     }
     if (rc_s == 0)
-        FUZZ_CHECK(vs.type == v.type && vs.p == v.p && vs.len == v.len && flags_s == flags, "depths disagree");
+        FUZZ_CHECK(vs.type == v.type && vs.p == v.p && vs.len == v.len && flags_s == flags,
+                   "depths disagree");
     else if (strcmp(err_s.msg, DEPTH_MSG) != 0)
         FUZZ_CHECK(rc != 0 && err.offset == err_s.offset && strcmp(err.msg, err_s.msg) == 0,
                    "error depends on the depth: '%s' at %zu, '%s' at %zu", err.msg, err.offset,
@@ -491,10 +511,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(rep != NULL && rep[rlen] == '\0', "repair");
     FUZZ_CHECK(utf8_valid((const unsigned char *)rep, rlen), "repaired text is not UTF-8");
     FUZZ_CHECK(rlen <= 3 * size, "repair grew %zu to %zu", size, rlen);
-    if (utf8_valid(data, size)) FUZZ_CHECK(rlen == size && memcmp(rep, s, size) == 0, "repair changed valid UTF-8");
+    if (utf8_valid(data, size))
+        FUZZ_CHECK(rlen == size && memcmp(rep, s, size) == 0, "repair changed valid UTF-8");
     size_t want_len = 0;
     unsigned char *want = ref_repair(data, size, &want_len);
-    FUZZ_CHECK(want_len == rlen && memcmp(want, rep, rlen) == 0, "repair differs from the WHATWG decoder");
+    FUZZ_CHECK(want_len == rlen && memcmp(want, rep, rlen) == 0,
+               "repair differs from the WHATWG decoder");
     free(want);
     size_t r2len = 0;
     char *rep2 = sr_json_utf8_repair(rep, rlen, &r2len);
@@ -506,7 +528,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK((rc == 0) == (rc_r == 0), "verdict %d, %d after repair", rc, rc_r);
     if (rc == 0) {
         FUZZ_CHECK(vr.type == v.type && flags_r == 0, "repaired value");
-        if (!(flags & SR_JSON_F_INVALID_UTF8)) FUZZ_CHECK(rlen == size, "accepted text needed a repair");
+        if (!(flags & SR_JSON_F_INVALID_UTF8))
+            FUZZ_CHECK(rlen == size, "accepted text needed a repair");
     }
     free(rep);
 

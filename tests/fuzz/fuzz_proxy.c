@@ -38,7 +38,8 @@ static void fuzz_header(const uint8_t *data, size_t size) {
     FUZZ_CHECK(whole >= -1, "answer %d", whole);
     if (whole < 0) FUZZ_CHECK(why != NULL, "refused without a reason");
     if (whole > 0) {
-        FUZZ_CHECK((size_t)whole <= size && whole <= SR_PROXY_MAX_BYTES, "length %d of %zu", whole, size);
+        FUZZ_CHECK((size_t)whole <= size && whole <= SR_PROXY_MAX_BYTES, "length %d of %zu", whole,
+                   size);
         FUZZ_CHECK(h.version == 1 || h.version == 2, "version %d", h.version);
         FUZZ_CHECK(h.version == 2 || whole <= SR_PROXY_V1_MAX_BYTES, "v1 of %d bytes", whole);
         FUZZ_CHECK(h.has_addr == 0 || h.has_addr == 1, "has_addr %d", h.has_addr);
@@ -51,8 +52,10 @@ static void fuzz_header(const uint8_t *data, size_t size) {
         sr_proxy_header ph;
         int rc = sr_proxy_parse(pre, cut, &ph, NULL);
         free(pre);
-        if (whole > 0 && (size_t)whole > cut) FUZZ_CHECK(rc == 0, "prefix %zu of a %d-byte header: %d", cut, whole, rc);
-        if (whole > 0 && (size_t)whole <= cut) FUZZ_CHECK(rc == whole, "prefix %zu: %d, whole %d", cut, rc, whole);
+        if (whole > 0 && (size_t)whole > cut)
+            FUZZ_CHECK(rc == 0, "prefix %zu of a %d-byte header: %d", cut, whole, rc);
+        if (whole > 0 && (size_t)whole <= cut)
+            FUZZ_CHECK(rc == whole, "prefix %zu: %d, whole %d", cut, rc, whole);
         if (whole == 0) FUZZ_CHECK(rc == 0, "prefix %zu: %d, whole incomplete", cut, rc);
         if (rc < 0) FUZZ_CHECK(whole < 0, "prefix %zu refused, whole %d", cut, whole);
     }
@@ -61,10 +64,12 @@ static void fuzz_header(const uint8_t *data, size_t size) {
 
 static void fuzz_forwarded(uint8_t sel, const uint8_t *data, size_t size) {
     static const char *const ranges[] = {"127.0.0.0/8", "10.0.0.0/8", "::1", "2001:db8::/32"};
-    static const char *const peers[] = {"127.0.0.1", "10.1.2.3", "::1", "192.0.2.1", "2001:db8::5",
-                                        "::ffff:127.0.0.1", "203.0.113.1", "2001:dead::1"};
+    static const char *const peers[] = {"127.0.0.1",   "10.1.2.3",    "::1",
+                                        "192.0.2.1",   "2001:db8::5", "::ffff:127.0.0.1",
+                                        "203.0.113.1", "2001:dead::1"};
     sr_cidr trusted[4];
-    for (size_t i = 0; i < 4; i++) FUZZ_CHECK(sr_cidr_parse(ranges[i], &trusted[i]) == 0, "range %zu", i);
+    for (size_t i = 0; i < 4; i++)
+        FUZZ_CHECK(sr_cidr_parse(ranges[i], &trusted[i]) == 0, "range %zu", i);
     size_t n_trusted = (sel >> 4) & 3 ? 4 : 1;
     sr_ip peer;
     const char *pt = peers[(sel >> 1) & 7];

@@ -44,9 +44,9 @@
 #include <uv.h>
 
 #include "fuzz_util.h"
-#include "json/json.h"
 #include "redis/adapter.h"
 #include "sserooms.h"
+#include "json/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -70,9 +70,9 @@ typedef struct fake_client {
 } fake_client;
 
 typedef struct seq_record {
-    int rc_call;     /* what the call returned */
-    int done_calls;  /* times done ran */
-    int rc;          /* rc given to done */
+    int rc_call;    /* what the call returned */
+    int done_calls; /* times done ran */
+    int rc;         /* rc given to done */
 } seq_record;
 
 typedef struct harness {
@@ -205,14 +205,17 @@ static void start_stream(fake_client *c) {
 }
 
 static int arg_is(const redisReply *r, const char *w) {
-    return r->type == REDIS_REPLY_STRING && (size_t)r->len == strlen(w) && strncasecmp(r->str, w, r->len) == 0;
+    return r->type == REDIS_REPLY_STRING && (size_t)r->len == strlen(w) &&
+           strncasecmp(r->str, w, r->len) == 0;
 }
 
 /* What a real Redis would answer, except where the stream takes over. */
 static void on_command(fake_client *c, const redisReply *cmd) {
-    FUZZ_CHECK(cmd->type == REDIS_REPLY_ARRAY && cmd->elements >= 1, "the adapter sent a non-command");
+    FUZZ_CHECK(cmd->type == REDIS_REPLY_ARRAY && cmd->elements >= 1,
+               "the adapter sent a non-command");
     for (size_t i = 0; i < cmd->elements; i++)
-        FUZZ_CHECK(cmd->element[i]->type == REDIS_REPLY_STRING, "a command argument is not a string");
+        FUZZ_CHECK(cmd->element[i]->type == REDIS_REPLY_STRING,
+                   "a command argument is not a string");
     const redisReply *verb = cmd->element[0];
     if (c->target) return; /* the stream answers everything now */
     if (H.mode == MODE_HANDSHAKE) {
@@ -228,7 +231,8 @@ static void on_command(fake_client *c, const redisReply *cmd) {
         for (size_t i = 1; i < cmd->elements; i++) {
             const redisReply *ch = cmd->element[i];
             char head[64];
-            int n = snprintf(head, sizeof head, "*3\r\n$9\r\nsubscribe\r\n$%zu\r\n", (size_t)ch->len);
+            int n = snprintf(head, sizeof head, "*3\r\n$9\r\nsubscribe\r\n$%zu\r\n",
+                             (size_t)ch->len);
             send_bytes(c, head, (size_t)n, 0);
             send_bytes(c, ch->str, (size_t)ch->len, 0);
             n = snprintf(head, sizeof head, "\r\n:%zu\r\n", ++c->channels);
@@ -313,7 +317,8 @@ static void check_message(const char *room, size_t room_len, const sr_message *m
                "delivered data is not JSON");
     const char *fields[2] = {m->id, m->event};
     for (int i = 0; i < 2; i++)
-        if (fields[i]) FUZZ_CHECK(fields[i][0] && !strpbrk(fields[i], "\r\n"), "delivered id/event");
+        if (fields[i])
+            FUZZ_CHECK(fields[i][0] && !strpbrk(fields[i], "\r\n"), "delivered id/event");
 }
 
 static int on_deliver(void *ud, const char *room, size_t room_len, const sr_message *msg,
@@ -334,7 +339,8 @@ static void on_sequence(void *ud, int rc, const char *text) {
     FUZZ_CHECK(text != NULL, "sequence text");
     if (rc == 0) {
         size_t n = strlen(text);
-        FUZZ_CHECK(n == 14 && text[0] == '7' && text[1] == '-' && strspn(text + 2, "0123456789") == 12,
+        FUZZ_CHECK(n == 14 && text[0] == '7' && text[1] == '-' &&
+                       strspn(text + 2, "0123456789") == 12,
                    "sequence id '%s'", text);
     } else {
         FUZZ_CHECK(rc < 0 && text[0], "sequence error %d '%s'", rc, text);
@@ -346,7 +352,8 @@ static void on_poll_state(uv_check_t *h) {
     if (H.commands_issued || !H.a || strcmp(sr_redis_adapter_state(H.a), "up") != 0) return;
     H.commands_issued = 1;
     static const char *const rooms[] = {"a", "b"};
-    sr_message msg = {.id = "1", .event = "message", .data = "{\"k\":1}", .data_len = SIZE_MAX, .retry = 0};
+    sr_message msg = {
+        .id = "1", .event = "message", .data = "{\"k\":1}", .data_len = SIZE_MAX, .retry = 0};
     /* each room is acknowledged or counted as failed, even when the call
      * itself fails */
     for (int i = 0; i < 2; i++) {
@@ -355,16 +362,16 @@ static void on_poll_state(uv_check_t *h) {
     }
     for (int i = 0; i < MAX_SEQ_CALLS; i++) {
         seq_record *r = &H.seq[H.n_seq++];
-        r->rc_call = i == 1 ? sr_redis_adapter_publish_sequenced(H.a, rooms, 1, &msg, "{}", 2, "k", "7",
-                                                                 on_sequence, r)
+        r->rc_call = i == 1 ? sr_redis_adapter_publish_sequenced(H.a, rooms, 1, &msg, "{}", 2, "k",
+                                                                 "7", on_sequence, r)
                             : sr_redis_adapter_sequence_next(H.a, "k", "7", on_sequence, r);
         if (i == 1) H.publishes_queued += 1; /* its script's PUBLISH to one room counts too */
     }
 }
 
 static void on_deadline(uv_timer_t *t) {
-    FUZZ_CHECK(0, "mode %d did not finish within %d ms (targets %d started, %d open)", H.mode, DEADLINE_MS,
-               H.targets_started, H.targets_open);
+    FUZZ_CHECK(0, "mode %d did not finish within %d ms (targets %d started, %d open)", H.mode,
+               DEADLINE_MS, H.targets_started, H.targets_open);
 }
 
 static void cleanup_dir(void) {
@@ -399,13 +406,15 @@ static void count_handle(uv_handle_t *h, void *arg) {
 static void check_counters(void) {
     sr_redis_counters n;
     sr_redis_adapter_counters(H.a, &n);
-    uint64_t dropped = n.invalid_json + n.not_object + n.bad_version + n.bad_fields + n.foreign_channel;
-    FUZZ_CHECK(n.received == n.delivered + dropped + n.own_echo, "received %llu != delivered %llu + dropped %llu + echo %llu",
-               (unsigned long long)n.received, (unsigned long long)n.delivered, (unsigned long long)dropped,
-               (unsigned long long)n.own_echo);
-    FUZZ_CHECK(n.published + n.publish_failures == H.publishes_queued, "publishes: %llu ok + %llu failed != %llu",
-               (unsigned long long)n.published, (unsigned long long)n.publish_failures,
-               (unsigned long long)H.publishes_queued);
+    uint64_t dropped = n.invalid_json + n.not_object + n.bad_version + n.bad_fields +
+                       n.foreign_channel;
+    FUZZ_CHECK(n.received == n.delivered + dropped + n.own_echo,
+               "received %llu != delivered %llu + dropped %llu + echo %llu",
+               (unsigned long long)n.received, (unsigned long long)n.delivered,
+               (unsigned long long)dropped, (unsigned long long)n.own_echo);
+    FUZZ_CHECK(n.published + n.publish_failures == H.publishes_queued,
+               "publishes: %llu ok + %llu failed != %llu", (unsigned long long)n.published,
+               (unsigned long long)n.publish_failures, (unsigned long long)H.publishes_queued);
     FUZZ_CHECK(n.sequenced + n.sequence_failures == (uint64_t)H.n_seq, "sequence counters");
     uint64_t ids = 0;
     for (int i = 0; i < H.n_seq; i++) ids += H.seq[i].done_calls == 1 && H.seq[i].rc == 0;
@@ -418,12 +427,16 @@ static void check_counters(void) {
     FUZZ_CHECK(sl + 1 < sizeof stats, "stats size");
     stats[sl] = '}';
     sr_json_value v;
-    FUZZ_CHECK(sr_json_validate(stats, sl + 1, 8, &v, NULL, NULL) == 0, "stats are not JSON: %.*s", (int)sl, stats);
+    FUZZ_CHECK(sr_json_validate(stats, sl + 1, 8, &v, NULL, NULL) == 0, "stats are not JSON: %.*s",
+               (int)sl, stats);
     if (getenv("SR_FUZZ_VERBOSE"))
-        fprintf(stderr, "mode %d: received %llu delivered %llu echo %llu dropped %llu published %llu/%llu sequenced %llu/%d\n",
-                H.mode, (unsigned long long)n.received, (unsigned long long)n.delivered,
-                (unsigned long long)n.own_echo, (unsigned long long)dropped, (unsigned long long)n.published,
-                (unsigned long long)H.publishes_queued, (unsigned long long)n.sequenced, H.n_seq);
+        fprintf(
+            stderr,
+            "mode %d: received %llu delivered %llu echo %llu dropped %llu published %llu/%llu sequenced %llu/%d\n",
+            H.mode, (unsigned long long)n.received, (unsigned long long)n.delivered,
+            (unsigned long long)n.own_echo, (unsigned long long)dropped,
+            (unsigned long long)n.published, (unsigned long long)H.publishes_queued,
+            (unsigned long long)n.sequenced, H.n_seq);
     char reason[256];
     int down = sr_redis_adapter_health(H.a, reason, sizeof reason);
     FUZZ_CHECK((down == 0 && reason[0] == '\0') || (down == 1 && reason[0]), "health");
@@ -440,7 +453,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_rng rng;
     fuzz_rng_seed(&rng, data + 1, 4);
     H.cuts[0] = 0;
-    for (size_t i = 1; i < H.n_pieces; i++) H.cuts[i] = H.len ? fuzz_rng_next(&rng) % (H.len + 1) : 0;
+    for (size_t i = 1; i < H.n_pieces; i++)
+        H.cuts[i] = H.len ? fuzz_rng_next(&rng) % (H.len + 1) : 0;
     H.cuts[H.n_pieces] = H.len;
     /* sorted cuts: pieces in stream order */
     for (size_t i = 1; i < H.n_pieces; i++)
@@ -457,10 +471,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(H.seq, 0, sizeof H.seq);
 
     char url[160];
-    if (H.mode == MODE_HANDSHAKE)
-        snprintf(url, sizeof url, "unix://fuzz:secret@%s?db=3", H.path);
-    else
-        snprintf(url, sizeof url, "unix://%s", H.path);
+    if (H.mode == MODE_HANDSHAKE) snprintf(url, sizeof url, "unix://fuzz:secret@%s?db=3", H.path);
+    else snprintf(url, sizeof url, "unix://%s", H.path);
     sr_redis_options opts;
     sr_redis_options_init(&opts);
     opts.url = url;
@@ -469,10 +481,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     opts.connect_timeout_ms = 60000;
     opts.reconnect_min_ms = opts.reconnect_max_ms = 60000; /* no retry within one input */
     char err[256];
-    FUZZ_CHECK(sr_redis_adapter_new(&H.a, &H.loop, &opts, on_deliver, NULL, err, sizeof err) == 0, "adapter: %s",
-               err);
+    FUZZ_CHECK(sr_redis_adapter_new(&H.a, &H.loop, &opts, on_deliver, NULL, err, sizeof err) == 0,
+               "adapter: %s", err);
     if (H.mode == MODE_PUSH) {
-        FUZZ_CHECK(sr_redis_adapter_subscribe(H.a, "a") == 0 && sr_redis_adapter_subscribe(H.a, "b") == 0,
+        FUZZ_CHECK(sr_redis_adapter_subscribe(H.a, "a") == 0 &&
+                       sr_redis_adapter_subscribe(H.a, "b") == 0,
                    "subscribe");
     }
     if (H.mode == MODE_REPLIES) uv_check_start(&H.poll_state, on_poll_state);
@@ -497,12 +510,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (handles == 3 && !H.clients) break;
     }
     uv_timer_stop(&H.deadline);
-    FUZZ_CHECK(handles == 3 && !H.clients, "%d libuv handles left after closing everything", handles);
+    FUZZ_CHECK(handles == 3 && !H.clients, "%d libuv handles left after closing everything",
+               handles);
     /* every sequence call completed exactly once */
     for (int i = 0; i < H.n_seq; i++) {
         const seq_record *r = &H.seq[i];
-        FUZZ_CHECK(r->done_calls == (r->rc_call == 0 ? 1 : 0), "sequence call %d: returned %d, done ran %d times",
-                   i, r->rc_call, r->done_calls);
+        FUZZ_CHECK(r->done_calls == (r->rc_call == 0 ? 1 : 0),
+                   "sequence call %d: returned %d, done ran %d times", i, r->rc_call,
+                   r->done_calls);
     }
     return 0;
 }

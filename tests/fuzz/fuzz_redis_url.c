@@ -29,8 +29,9 @@ static int str_eq(const char *a, const char *b) {
 static void put_encoded(fuzz_bytes *b, const char *s, char keep) {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                    *p == '-' || *p == '.' || *p == '_' || *p == '~' || (keep && *p == keep);
+        int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~' ||
+                    (keep && *p == keep);
         if (plain) {
             fuzz_bytes_put(b, p, 1);
         } else {
@@ -83,8 +84,10 @@ static void check_describe(const sr_redis_url *u) {
         memset(small, 0x5A, sizeof small);
         sr_redis_url_describe(u, small, cap);
         size_t m = strnlen(small, cap);
-        FUZZ_CHECK(m < cap && memcmp(small, full, m) == 0 && (m == n || m == cap - 1), "describe with cap %zu", cap);
-        if (cap < sizeof small) FUZZ_CHECK((unsigned char)small[cap] == 0x5A, "describe wrote past cap %zu", cap);
+        FUZZ_CHECK(m < cap && memcmp(small, full, m) == 0 && (m == n || m == cap - 1),
+                   "describe with cap %zu", cap);
+        if (cap < sizeof small)
+            FUZZ_CHECK((unsigned char)small[cap] == 0x5A, "describe wrote past cap %zu", cap);
     }
 }
 
@@ -106,7 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc2 = sr_redis_url_parse(url, &u2, short_err, short_cap);
     FUZZ_CHECK(rc2 == rc, "rc depends on the error buffer");
     FUZZ_CHECK(strnlen(short_err, short_cap) < short_cap, "short error not terminated");
-    if (short_cap < sizeof short_err) FUZZ_CHECK((unsigned char)short_err[short_cap] == 0x5A, "error overflow");
+    if (short_cap < sizeof short_err)
+        FUZZ_CHECK((unsigned char)short_err[short_cap] == 0x5A, "error overflow");
     sr_redis_url_free(&u2);
     sr_redis_url u3;
     FUZZ_CHECK(sr_redis_url_parse(url, &u3, NULL, 0) == rc, "rc without an error buffer");
@@ -123,7 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     FUZZ_CHECK(err[0] == '\0', "error message on success");
     if (u.is_unix) {
-        FUZZ_CHECK(u.path && u.path[0] == '/' && strlen(u.path) > 1 && !u.host && u.port == 0, "unix parts");
+        FUZZ_CHECK(u.path && u.path[0] == '/' && strlen(u.path) > 1 && !u.host && u.port == 0,
+                   "unix parts");
     } else {
         FUZZ_CHECK(u.host && u.host[0] && !u.path && u.port >= 1 && u.port <= 65535, "tcp parts");
     }
@@ -134,9 +139,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *again = rebuild(&u);
     sr_redis_url v;
     char err2[512];
-    FUZZ_CHECK(sr_redis_url_parse(again, &v, err2, sizeof err2) == 0, "rebuilt URL '%s' rejected: %s", again, err2);
-    FUZZ_CHECK(v.is_unix == u.is_unix && str_eq(v.host, u.host) && v.port == u.port && str_eq(v.path, u.path) &&
-                   str_eq(v.user, u.user) && str_eq(v.password, u.password) && v.db == u.db,
+    FUZZ_CHECK(sr_redis_url_parse(again, &v, err2, sizeof err2) == 0,
+               "rebuilt URL '%s' rejected: %s", again, err2);
+    FUZZ_CHECK(v.is_unix == u.is_unix && str_eq(v.host, u.host) && v.port == u.port &&
+                   str_eq(v.path, u.path) && str_eq(v.user, u.user) &&
+                   str_eq(v.password, u.password) && v.db == u.db,
                "'%s' rebuilt as '%s' parses differently", url, again);
     sr_redis_url_free(&v);
     free(again);

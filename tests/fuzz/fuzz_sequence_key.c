@@ -57,7 +57,8 @@ static void check_key(const char *prefix, const char *name, size_t len) {
     for (size_t cap = 0; cap <= need && cap < 8; cap++) {
         char small[8] = {'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'};
         FUZZ_CHECK(sr_seq_key(prefix, plen, name, len, small, cap) == need, "measure");
-        for (size_t i = 0; i < sizeof small; i++) FUZZ_CHECK(small[i] == 'x', "wrote into a short buffer");
+        for (size_t i = 0; i < sizeof small; i++)
+            FUZZ_CHECK(small[i] == 'x', "wrote into a short buffer");
     }
     free(key);
 }
@@ -80,7 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (n >= 0 && !(sflags & SR_JSON_S_NUL)) {
             size_t len = (size_t)n;
             int ok = sr_seq_name_check(name, len) == 0;
-            FUZZ_CHECK(ok == rule(name, len), "check %d, rule %d for %zu bytes", ok, rule(name, len), len);
+            FUZZ_CHECK(ok == rule(name, len), "check %d, rule %d for %zu bytes", ok,
+                       rule(name, len), len);
             if (ok) {
                 check_key("sse:room:", name, len);
                 check_key("", name, len);

@@ -109,14 +109,11 @@ static int verdict(const char *path) {
         if (v.type == SR_JSON_OBJECT && sr_json_object_get(&v, data_key, 1, &data) == 0 &&
             data.type != SR_JSON_NONE)
             put_hex(data.p, data.len);
-        else
-            putchar('-');
+        else putchar('-');
         putchar('\t');
     }
-    if (rlen == len && memcmp(repaired, text, len) == 0)
-        putchar('=');
-    else
-        put_hex(repaired, rlen);
+    if (rlen == len && memcmp(repaired, text, len) == 0) putchar('=');
+    else put_hex(repaired, rlen);
     printf("\t%s\n", path);
     free(repaired);
     free(text);

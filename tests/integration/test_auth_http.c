@@ -110,8 +110,7 @@ static int post(int port, const char *path, const char *bearer_tok, const char *
     srt_response r;
     assert_int_equal(srt_http_request(port, "POST", path, hdrs, body, &r), 0);
     int status = r.status;
-    if (status == 401)
-        assert_non_null(srt_response_header(&r, "WWW-Authenticate"));
+    if (status == 401) assert_non_null(srt_response_header(&r, "WWW-Authenticate"));
     if (out) *out = strdup(r.body ? r.body : "");
     srt_response_free(&r);
     return status;
@@ -131,8 +130,8 @@ static char *get_body(int port, const char *path) {
 #define ADMIN_KEY "test-admin-key-0123"
 
 static void start_rs256(srt_proc *p, const char *const *extra) {
-    const char *args[18] = {"--auth-alg", "RS256", "--auth-public-key", RSA_PUB, "--admin-key",
-                            ADMIN_KEY};
+    const char *args[18] = {"--auth-alg", "RS256",       "--auth-public-key",
+                            RSA_PUB,      "--admin-key", ADMIN_KEY};
     size_t n = 6;
     srt_http_set_admin_key(ADMIN_KEY);
     for (; extra && *extra && n < 17; extra++) args[n++] = *extra;
@@ -239,18 +238,22 @@ static void test_publish(void **state) {
     char *pub_a = rs_tok(NULL, "[\"a\",\"news:*\"]");
     char *sub_only = rs_tok("[\"*\"]", NULL);
     assert_int_equal(post(p.port, "/publish", pub_a, "{\"room\":\"a\",\"data\":1}", NULL), 200);
-    assert_int_equal(post(p.port, "/publish", pub_a, "{\"rooms\":[\"a\",\"news:x\"],\"data\":1}", NULL),
+    assert_int_equal(post(p.port, "/publish", pub_a, "{\"rooms\":[\"a\",\"news:x\"],\"data\":1}",
+                          NULL),
                      200);
     char *answer = NULL;
-    assert_int_equal(post(p.port, "/publish", pub_a, "{\"rooms\":[\"a\",\"b\"],\"data\":1}", &answer),
+    assert_int_equal(post(p.port, "/publish", pub_a, "{\"rooms\":[\"a\",\"b\"],\"data\":1}",
+                          &answer),
                      403);
     assert_non_null(strstr(answer, "\\\"b\\\""));
     free(answer);
     assert_int_equal(post(p.port, "/publish", sub_only, "{\"room\":\"a\",\"data\":1}", NULL), 403);
     assert_int_equal(post(p.port, "/publish", NULL, "{\"room\":\"a\",\"data\":1}", NULL), 401);
-    assert_int_equal(post(p.port, "/publish", "wrong-key", "{\"room\":\"a\",\"data\":1}", NULL), 401);
+    assert_int_equal(post(p.port, "/publish", "wrong-key", "{\"room\":\"a\",\"data\":1}", NULL),
+                     401);
     /* the publish key still works, for any room */
-    assert_int_equal(post(p.port, "/publish", "the-publish-key", "{\"room\":\"b\",\"data\":1}", NULL),
+    assert_int_equal(post(p.port, "/publish", "the-publish-key", "{\"room\":\"b\",\"data\":1}",
+                          NULL),
                      200);
     srt_check_stop(&p);
     free(pub_a), free(sub_only);
@@ -348,8 +351,9 @@ static void test_tickets(void **state) {
     snprintf(path, sizeof path, "/sse?room=b&ticket=%s", ticket);
     assert_int_equal(open_stream(p.port, path, NULL, NULL), 403);
     free(ticket);
-    assert_int_equal(open_stream(p.port, "/sse?room=a&ticket=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL,
-                                 NULL), 401);
+    assert_int_equal(open_stream(p.port, "/sse?room=a&ticket=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                 NULL, NULL),
+                     401);
 
     /* refused tickets */
     assert_int_equal(post(p.port, "/tickets", tok, "{\"rooms\":[\"c\"]}", NULL), 403);
@@ -393,13 +397,14 @@ static char *subject_tok(const char *sub) {
  * full) closes its connection, as every 5xx does, so a run that expects
  * one uses a window of 1: the server never closes with requests unread
  * (which would reset the connection and lose answers already sent). */
-static void ticket_flood(int port, const char *tok, int n_conns, int per_conn, int window,
-                         long *ok, long *limited, long *full) {
+static void ticket_flood(int port, const char *tok, int n_conns, int per_conn, int window, long *ok,
+                         long *limited, long *full) {
     static const char body[] = "{\"rooms\":[\"a\"]}";
     srt_buf req = {0};
     for (int i = 0; i < window; i++)
-        srt_buf_appendf(&req, "POST /tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+        srt_buf_appendf(&req,
+                        "POST /tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                        "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
                         tok, sizeof body - 1, body);
     srt_conn *c = calloc((size_t)n_conns, sizeof *c);
     int *open_ = calloc((size_t)n_conns, sizeof *open_);
@@ -485,7 +490,8 @@ static void test_ticket_flood(void **state) {
         free(stats);
         if (rate + cap != limited || full_seen != full)
             fail_msg("/stats tickets_refused rate %ld + subject_cap %ld + full %ld does not match "
-                     "the client's 429 x %ld, 503 x %ld", rate, cap, full_seen, limited, full);
+                     "the client's 429 x %ld, 503 x %ld",
+                     rate, cap, full_seen, limited, full);
         if (run == 0 && cap > 0) assert_int_equal(ok, 100); /* cap refusals only once it is full */
         char *metrics = get_body(p.port, "/metrics");
         char want[128];
@@ -575,8 +581,8 @@ static void test_configuration(void **state) {
     fprintf(f, "%s\n", hs_secret);
     fclose(f);
     srt_proc p;
-    srt_proc_opts o = {.args = (const char *[]){"--auth-alg", "HS256", "--auth-secret-file", path,
-                                                NULL}};
+    srt_proc_opts o = {
+        .args = (const char *[]){"--auth-alg", "HS256", "--auth-secret-file", path, NULL}};
     assert_int_equal(srt_proc_start(&p, &o), 0);
     char *hs = hs_token(payload("[\"a\"]", "[\"a\"]", 600));
     assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", hs), 200);
@@ -635,8 +641,7 @@ static void test_tickets_across_nodes(void **state) {
     char *tok = rs_token("{\"sub\":\"alice\",\"exp\":9999999999,\"rooms\":[\"a\",\"chat:*\"]}");
     char *ticket = NULL;
     long long ttl = 0;
-    assert_int_equal(ask_ticket(a.port, tok, "{\"rooms\":[\"a\",\"chat:*\"]}", &ticket, &ttl),
-                     200);
+    assert_int_equal(ask_ticket(a.port, tok, "{\"rooms\":[\"a\",\"chat:*\"]}", &ticket, &ttl), 200);
     char path[2048];
     snprintf(path, sizeof path, "/sse?room=a&room=chat:1&ticket=%s", ticket);
     char *cookie = NULL;
@@ -724,7 +729,8 @@ static void test_ticket_streams_carry_user(void **state) {
     assert_int_equal(open_stream(p.port, path, (const char *[]){hdr, NULL}, &by_session), 200);
     char bearer_hdr[4096];
     snprintf(bearer_hdr, sizeof bearer_hdr, "Authorization: Bearer %s", alice);
-    assert_int_equal(open_stream(p.port, "/sse?room=a", (const char *[]){bearer_hdr, NULL}, &by_token),
+    assert_int_equal(open_stream(p.port, "/sse?room=a", (const char *[]){bearer_hdr, NULL},
+                                 &by_token),
                      200);
     char *body = get_body(p.port, "/presence?room=a&members=1");
     if (!strstr(body, "\"connections\":3,\"users\":1") ||
@@ -750,8 +756,10 @@ static char *jwk_rsa(EVP_PKEY *key, const char *kid) {
     char *n64 = b64(nb, (size_t)nl), *e64 = b64(eb, (size_t)el);
     char *out = malloc(strlen(n64) + strlen(e64) + 256);
     assert_non_null(out);
-    sprintf(out, "{\"kty\":\"RSA\",\"use\":\"sig\",\"alg\":\"RS256\",\"kid\":\"%s\",\"n\":\"%s\","
-                 "\"e\":\"%s\"}", kid, n64, e64);
+    sprintf(out,
+            "{\"kty\":\"RSA\",\"use\":\"sig\",\"alg\":\"RS256\",\"kid\":\"%s\",\"n\":\"%s\","
+            "\"e\":\"%s\"}",
+            kid, n64, e64);
     free(n64), free(e64);
     BN_free(n), BN_free(e);
     return out;
@@ -784,9 +792,10 @@ static void test_jwks_rotation(void **state) {
     assert_int_equal(srt_proc_start(&p, &o), 0);
     const char *pl = payload("[\"a\"]", NULL, 600);
     char *t1 = token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", pl, SIG_RSA, rsa_key, 0);
-    char *t2 = token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k2\"}", pl, SIG_RSA, rsa2_key, 0);
-    char *t2_as_k1 =
-        token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", pl, SIG_RSA, rsa2_key, 0);
+    char *t2 = token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k2\"}", pl, SIG_RSA, rsa2_key,
+                     0);
+    char *t2_as_k1 = token("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", pl, SIG_RSA,
+                           rsa2_key, 0);
     char *no_kid = rs_token(pl);
     assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t1), 200);
     assert_int_equal(stream_with_bearer(p.port, "/sse?room=a", t2), 401);       /* unknown kid */
@@ -852,7 +861,8 @@ static void test_admin_surface(void **state) {
     srt_sse s;
     char h[4096];
     snprintf(h, sizeof h, "Authorization: Bearer %s", alice);
-    assert_int_equal(open_stream(p.port, "/sse?room=user:alice", (const char *[]){h, NULL}, &s), 200);
+    assert_int_equal(open_stream(p.port, "/sse?room=user:alice", (const char *[]){h, NULL}, &s),
+                     200);
     srt_check_room_members(p.port, "user:alice", 1, SRT_TIMEOUT_MS); /* with the admin key */
     char *not_admin = rs_token("{\"sub\":\"eve\",\"exp\":9999999999,\"admin\":\"yes\"}");
     char *is_admin = rs_token("{\"sub\":\"ops\",\"exp\":9999999999,\"admin\":true}");

@@ -79,8 +79,8 @@ static void test_stream_ends_at_exp(void **state) {
     srt_proc p;
     srt_http_set_admin_key(ADMIN);
     assert_int_equal(srt_server_start(&p, "--auth-alg", "HS256", "--auth-secret", hs_secret,
-                                      "--auth-leeway-s", "0", "--admin-key", ADMIN,
-                                      "--publish-key", PUBKEY, "--heartbeat-ms", "0", NULL),
+                                      "--auth-leeway-s", "0", "--admin-key", ADMIN, "--publish-key",
+                                      PUBKEY, "--heartbeat-ms", "0", NULL),
                      0);
     char *short_tok = tok("shorty", 2), *long_tok = tok("longer", 600);
     srt_sse s, keep;
@@ -124,8 +124,9 @@ static void test_disconnect_across_nodes(void **state) {
     (void)state;
     srt_http_set_admin_key(ADMIN);
     redis = srt_nodes_redis_start();
-    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret, "--admin-key",
-                                 ADMIN, "--publish-key", PUBKEY, "--heartbeat-ms", "0", NULL};
+    const char *const extra[] = {
+        "--auth-alg",    "HS256", "--auth-secret",  hs_secret, "--admin-key", ADMIN,
+        "--publish-key", PUBKEY,  "--heartbeat-ms", "0",       NULL};
     srt_node_start(&nodes[0], srt_redis_url(redis), "node-a", extra);
     srt_node_start(&nodes[1], srt_redis_url(redis), "node-b", extra);
     int a = nodes[0].port, b = nodes[1].port;

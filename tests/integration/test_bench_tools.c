@@ -17,13 +17,13 @@
  * time, and reads their JSON reports.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,8 +92,9 @@ static int teardown(void **state) {
 }
 
 static void start_tls_server(srt_proc *p) {
-    assert_int_equal(srt_server_start(p, "--tls-cert", cert.cert, "--tls-key", cert.key, "--heartbeat-ms", "0",
-                                      "--max-connections-per-addr", "0", NULL),
+    assert_int_equal(srt_server_start(p, "--tls-cert", cert.cert, "--tls-key", cert.key,
+                                      "--heartbeat-ms", "0", "--max-connections-per-addr", "0",
+                                      NULL),
                      0);
 }
 
@@ -102,7 +103,8 @@ static void test_tls_and_h2_streams(void **state) {
     (void)state;
     srt_proc p;
     start_tls_server(&p);
-    char url[128], pub[128], h1_json[256], h2_json[256], h1_ready[256], h2_ready[256], pub_json[256];
+    char url[128], pub[128], h1_json[256], h2_json[256], h1_ready[256], h2_ready[256],
+        pub_json[256];
     snprintf(url, sizeof(url), "https://127.0.0.1:%d/sse?room={room}", p.port);
     snprintf(pub, sizeof(pub), "https://127.0.0.1:%d/publish", p.port);
     snprintf(h1_json, sizeof(h1_json), "%s/h1.json", ca.dir);
@@ -111,19 +113,55 @@ static void test_tls_and_h2_streams(void **state) {
     snprintf(h2_ready, sizeof(h2_ready), "%s/h2.ready", ca.dir);
     snprintf(pub_json, sizeof(pub_json), "%s/pub.json", ca.dir);
     /* 40 streams each, 30 messages: 1,200 deliveries each */
-    const char *h1[] = {SR_TEST_SSELOAD, "--url", url, "--conns", "40", "--sources", "0", "--timeout", "60",
-                        "--duration", "100000", "--stop-after", "1200", "--json", h1_json,
-                        "--ready-file", h1_ready, "--quiet", NULL};
-    const char *h2[] = {SR_TEST_SSELOAD, "--url", url, "--conns", "40", "--h2", "--streams-per-conn", "20",
-                        "--sources", "0", "--timeout", "60", "--duration", "100000", "--stop-after", "1200",
-                        "--json", h2_json, "--ready-file", h2_ready, "--quiet", NULL};
+    const char *h1[] = {SR_TEST_SSELOAD,
+                        "--url",
+                        url,
+                        "--conns",
+                        "40",
+                        "--sources",
+                        "0",
+                        "--timeout",
+                        "60",
+                        "--duration",
+                        "100000",
+                        "--stop-after",
+                        "1200",
+                        "--json",
+                        h1_json,
+                        "--ready-file",
+                        h1_ready,
+                        "--quiet",
+                        NULL};
+    const char *h2[] = {SR_TEST_SSELOAD,
+                        "--url",
+                        url,
+                        "--conns",
+                        "40",
+                        "--h2",
+                        "--streams-per-conn",
+                        "20",
+                        "--sources",
+                        "0",
+                        "--timeout",
+                        "60",
+                        "--duration",
+                        "100000",
+                        "--stop-after",
+                        "1200",
+                        "--json",
+                        h2_json,
+                        "--ready-file",
+                        h2_ready,
+                        "--quiet",
+                        NULL};
     pid_t l1 = srt_cmd_spawn(h1, "/dev/null"), l2 = srt_cmd_spawn(h2, "/dev/null");
     assert_true(l1 > 0 && l2 > 0);
     wait_file(h1_ready, l1);
     wait_file(h2_ready, l2);
     /* the pipelined window: nothing is missed however slow the machine */
-    const char *pubargs[] = {SR_TEST_SSEPUB, "--target", pub, "--proto", "sserooms", "--rates", "30",
-                             "--step-seconds", "1", "--json", pub_json, "--quiet", NULL};
+    const char *pubargs[] = {
+        SR_TEST_SSEPUB,   "--target", pub,      "--proto", "sserooms", "--rates", "30",
+        "--step-seconds", "1",        "--json", pub_json,  "--quiet",  NULL};
     char *out = NULL;
     assert_int_equal(srt_cmd_run(pubargs, NULL, TOOL_TIMEOUT_MS, &out), 0);
     free(out);
@@ -155,8 +193,24 @@ static void test_sequential_publisher(void **state) {
     char pub[128], pub_json[256];
     snprintf(pub, sizeof(pub), "https://127.0.0.1:%d/publish", p.port);
     snprintf(pub_json, sizeof(pub_json), "%s/seq.json", ca.dir);
-    const char *args[] = {SR_TEST_SSEPUB, "--target", pub, "--proto", "sserooms", "--rooms", "4", "--conns", "4",
-                          "--inflight", "1", "--rates", "20", "--step-seconds", "1", "--json", pub_json, "--quiet",
+    const char *args[] = {SR_TEST_SSEPUB,
+                          "--target",
+                          pub,
+                          "--proto",
+                          "sserooms",
+                          "--rooms",
+                          "4",
+                          "--conns",
+                          "4",
+                          "--inflight",
+                          "1",
+                          "--rates",
+                          "20",
+                          "--step-seconds",
+                          "1",
+                          "--json",
+                          pub_json,
+                          "--quiet",
                           NULL};
     char *out = NULL;
     assert_int_equal(srt_cmd_run(args, NULL, TOOL_TIMEOUT_MS, &out), 0);
@@ -179,9 +233,25 @@ static void test_sequential_publisher(void **state) {
 static void churn(int port, bool resume, const char *json) {
     char url[128];
     snprintf(url, sizeof(url), "https://127.0.0.1:%d/sse?room=churn", port);
-    const char *args[] = {SR_TEST_SSELOAD, "--churn", "--url", url, "--conns", "4", "--sources", "0",
-                          "--timeout", "60", "--duration", "100000", "--stop-after", "40", "--json", json,
-                          "--quiet", resume ? "--tls-resume" : NULL, NULL};
+    const char *args[] = {SR_TEST_SSELOAD,
+                          "--churn",
+                          "--url",
+                          url,
+                          "--conns",
+                          "4",
+                          "--sources",
+                          "0",
+                          "--timeout",
+                          "60",
+                          "--duration",
+                          "100000",
+                          "--stop-after",
+                          "40",
+                          "--json",
+                          json,
+                          "--quiet",
+                          resume ? "--tls-resume" : NULL,
+                          NULL};
     char *out = NULL;
     assert_int_equal(srt_cmd_run(args, NULL, TOOL_TIMEOUT_MS, &out), 0);
     free(out);
@@ -203,7 +273,8 @@ static void test_tls_churn_resumes(void **state) {
     assert_true(hs >= 40);
     assert_int_equal(json_num(resumed, "errors"), 0);
     /* each of the 4 slots starts with a full handshake; every later one resumes */
-    if (res < hs - 4) fail_msg("%lld of %lld handshakes resumed, want at least %lld", res, hs, hs - 4);
+    if (res < hs - 4)
+        fail_msg("%lld of %lld handshakes resumed, want at least %lld", res, hs, hs - 4);
     srt_server_stop(&p);
 }
 

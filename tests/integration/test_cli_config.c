@@ -40,28 +40,78 @@
 #endif
 
 /* The settings, in --check-config order. */
-static const char *const settings[] = {
-    "host", "port", "heartbeat-ms", "max-queue-bytes", "max-http-buffer-bytes",
-    "max-header-bytes", "max-body-bytes", "request-timeout-ms", "keepalive-timeout-ms",
-    "max-rooms-per-conn", "max-room-len", "max-connections", "max-connections-per-addr",
-    "ipv6-prefix-len", "max-message-bytes", "max-publish-bytes", "threads", "sweep-slice-us", "sweep-slice",
-    "trusted-proxy",
-    "proxy-protocol", "h2c", "h2-max-streams", "tls-cert", "tls-key", "tls-min-version",
-    "cors-origin", "publish-key", "admin-key", "anonymous",
-    "auth-alg", "auth-secret", "auth-secret-file", "auth-public-key", "auth-jwks", "auth-leeway-s",
-    "auth-issuer", "auth-audience", "auth-cookie", "auth-expiry-event", "ticket-ttl-ms",
-    "ticket-secret", "max-tickets-per-subject",
-    "ticket-rate", "history", "history-ttl-ms", "history-max-bytes", "reset-event", "gap-event",
-    "sequence-max-names", "sequence-ttl-ms", "redis", "channel-prefix", "node-id",
-    "redis-outbox", "redis-cluster", "redis-tls-ca", "redis-tls-cert", "redis-tls-key",
-    "redis-canary-interval-ms", "redis-canary-timeout-ms",
-    "presence-ttl-ms", "presence-events", "presence-debounce-ms",
-    "log-format", "log-level", "demo", "web-root"};
+static const char *const settings[] = {"host",
+                                       "port",
+                                       "heartbeat-ms",
+                                       "max-queue-bytes",
+                                       "max-http-buffer-bytes",
+                                       "max-header-bytes",
+                                       "max-body-bytes",
+                                       "request-timeout-ms",
+                                       "keepalive-timeout-ms",
+                                       "max-rooms-per-conn",
+                                       "max-room-len",
+                                       "max-connections",
+                                       "max-connections-per-addr",
+                                       "ipv6-prefix-len",
+                                       "max-message-bytes",
+                                       "max-publish-bytes",
+                                       "threads",
+                                       "sweep-slice-us",
+                                       "sweep-slice",
+                                       "trusted-proxy",
+                                       "proxy-protocol",
+                                       "h2c",
+                                       "h2-max-streams",
+                                       "tls-cert",
+                                       "tls-key",
+                                       "tls-min-version",
+                                       "cors-origin",
+                                       "publish-key",
+                                       "admin-key",
+                                       "anonymous",
+                                       "auth-alg",
+                                       "auth-secret",
+                                       "auth-secret-file",
+                                       "auth-public-key",
+                                       "auth-jwks",
+                                       "auth-leeway-s",
+                                       "auth-issuer",
+                                       "auth-audience",
+                                       "auth-cookie",
+                                       "auth-expiry-event",
+                                       "ticket-ttl-ms",
+                                       "ticket-secret",
+                                       "max-tickets-per-subject",
+                                       "ticket-rate",
+                                       "history",
+                                       "history-ttl-ms",
+                                       "history-max-bytes",
+                                       "reset-event",
+                                       "gap-event",
+                                       "sequence-max-names",
+                                       "sequence-ttl-ms",
+                                       "redis",
+                                       "channel-prefix",
+                                       "node-id",
+                                       "redis-outbox",
+                                       "redis-cluster",
+                                       "redis-tls-ca",
+                                       "redis-tls-cert",
+                                       "redis-tls-key",
+                                       "redis-canary-interval-ms",
+                                       "redis-canary-timeout-ms",
+                                       "presence-ttl-ms",
+                                       "presence-events",
+                                       "presence-debounce-ms",
+                                       "log-format",
+                                       "log-level",
+                                       "demo",
+                                       "web-root"};
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
 /* SSEROOMS_ + the name in upper case with '_' for '-' (redis: _REDIS_URL). */
-static const char *env_name(const char *setting, char *buf, size_t cap)
-{
+static const char *env_name(const char *setting, char *buf, size_t cap) {
     size_t k = (size_t)snprintf(buf, cap, "SSEROOMS_");
     for (const char *c = setting; *c && k + 1 < cap; c++)
         buf[k++] = *c == '-' ? '_' : *c >= 'a' && *c <= 'z' ? (char)(*c - 'a' + 'A') : *c;
@@ -73,65 +123,54 @@ static const char *env_name(const char *setting, char *buf, size_t cap)
 
 static char tmp_dir[512];
 
-static int make_tmp_dir(void **state)
-{
+static int make_tmp_dir(void **state) {
     (void)state;
     snprintf(tmp_dir, sizeof tmp_dir, "%s/test-cli-XXXXXX", SR_TEST_BINARY_DIR);
     return mkdtemp(tmp_dir) ? 0 : -1;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st, (void)flag, (void)ftw;
     chmod(path, 0700); /* the unreadable-file case */
     return remove(path);
 }
 
-static void rm_rf(const char *path)
-{
+static void rm_rf(const char *path) {
     nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int remove_tmp_dir(void **state)
-{
+static int remove_tmp_dir(void **state) {
     srt_teardown_servers(state);
-    if (tmp_dir[0])
-        rm_rf(tmp_dir);
+    if (tmp_dir[0]) rm_rf(tmp_dir);
     return 0;
 }
 
 /* Writes len bytes (SIZE_MAX: strlen) to tmp_dir/name; returns the path
  * (static storage, one per name slot). */
-static const char *write_file_n(const char *name, const char *text, size_t len)
-{
+static const char *write_file_n(const char *name, const char *text, size_t len) {
     static char paths[8][600];
     static unsigned slot;
     char *path = paths[slot++ % 8];
     snprintf(path, 600, "%s/%s", tmp_dir, name);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
-    if (len == SIZE_MAX)
-        len = strlen(text);
+    if (len == SIZE_MAX) len = strlen(text);
     assert_int_equal(fwrite(text, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
     return path;
 }
 
-static const char *write_file(const char *name, const char *text)
-{
+static const char *write_file(const char *name, const char *text) {
     return write_file_n(name, text, SIZE_MAX);
 }
 
-static char *slurp(const char *path)
-{
+static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     srt_buf b = {0};
     char tmp[4096];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        srt_buf_append(&b, tmp, n);
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) srt_buf_append(&b, tmp, n);
     fclose(f);
     srt_buf_append(&b, "", 0);
     return b.data;
@@ -142,8 +181,7 @@ static char *slurp(const char *path)
 /* Runs sserooms with args/env; asserts the exit status (dumping both
  * outputs when it differs). The caller frees r. */
 static void run_status(const char *const *args, const char *const *env, int status,
-                       srt_run_result *r)
-{
+                       srt_run_result *r) {
     int st = srt_run(args, env, 15000, r);
     if (st != status) {
         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r->out, r->err);
@@ -161,8 +199,7 @@ typedef struct report_line {
 
 /* Parses a report, asserting the shape of every line: three '#' header
  * lines, then `key = value`, padding, `# default|file|env|flag ...`. */
-static size_t parse_report(const char *out, report_line *lines, size_t cap)
-{
+static size_t parse_report(const char *out, report_line *lines, size_t cap) {
     size_t n = 0, headers = 0;
     for (const char *p = out; *p;) {
         const char *eol = strchr(p, '\n');
@@ -178,17 +215,14 @@ static size_t parse_report(const char *out, report_line *lines, size_t cap)
         assert_true(n < cap);
         report_line *l = &lines[n++];
         char *eq = strstr(line, " = ");
-        if (!eq)
-            fail_msg("report line without ' = ': %s", line);
+        if (!eq) fail_msg("report line without ' = ': %s", line);
         snprintf(l->key, sizeof l->key, "%.*s", (int)(eq - line), line);
         const char *v = eq + 3, *hash;
         if (*v == '"') {
             size_t k = 0;
             for (v++; *v && *v != '"'; v++) {
-                if (*v == '\\' && v[1])
-                    v++;
-                if (k + 1 < sizeof l->value)
-                    l->value[k++] = *v;
+                if (*v == '\\' && v[1]) v++;
+                if (k + 1 < sizeof l->value) l->value[k++] = *v;
             }
             l->value[k] = '\0';
             assert_int_equal(*v, '"');
@@ -197,12 +231,10 @@ static size_t parse_report(const char *out, report_line *lines, size_t cap)
             hash = strstr(v, "# ");
             assert_non_null(hash);
             size_t len = (size_t)(hash - v);
-            while (len && v[len - 1] == ' ')
-                len--;
+            while (len && v[len - 1] == ' ') len--;
             snprintf(l->value, sizeof l->value, "%.*s", (int)len, v);
         }
-        if (!hash)
-            fail_msg("report line without '# origin': %s", line);
+        if (!hash) fail_msg("report line without '# origin': %s", line);
         snprintf(l->origin, sizeof l->origin, "%s", hash + 2);
         if (strncmp(l->origin, "default", 7) != 0 && strncmp(l->origin, "file ", 5) != 0 &&
             strncmp(l->origin, "env ", 4) != 0 && strncmp(l->origin, "flag ", 5) != 0)
@@ -214,27 +246,22 @@ static size_t parse_report(const char *out, report_line *lines, size_t cap)
 
 /* The nth line for key; fails when absent. */
 static const report_line *find_line(const report_line *lines, size_t n, const char *key,
-                                    size_t nth)
-{
+                                    size_t nth) {
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(lines[i].key, key) == 0 && nth-- == 0)
-            return &lines[i];
+        if (strcmp(lines[i].key, key) == 0 && nth-- == 0) return &lines[i];
     }
     fail_msg("no report line for %s", key);
     return NULL;
 }
 
-static size_t count_lines(const report_line *lines, size_t n, const char *key)
-{
+static size_t count_lines(const report_line *lines, size_t n, const char *key) {
     size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += strcmp(lines[i].key, key) == 0;
+    for (size_t i = 0; i < n; i++) c += strcmp(lines[i].key, key) == 0;
     return c;
 }
 
 static void expect_setting(const report_line *lines, size_t n, const char *key, size_t nth,
-                           const char *value, const char *origin_prefix)
-{
+                           const char *value, const char *origin_prefix) {
     const report_line *l = find_line(lines, n, key, nth);
     if (strcmp(l->value, value) != 0 || strncmp(l->origin, origin_prefix, strlen(origin_prefix)))
         fail_msg("%s: expected '%s' from '%s', report says '%s' from '%s'", key, value,
@@ -243,13 +270,11 @@ static void expect_setting(const report_line *lines, size_t n, const char *key, 
 
 /* Runs --check-config (exit 0) and parses its report into lines[]. */
 static size_t check_config(const char *const *args, const char *const *env, report_line *lines,
-                           size_t cap, srt_run_result *r)
-{
+                           size_t cap, srt_run_result *r) {
     const char *argv[32];
     size_t k = 0;
     argv[k++] = "--check-config";
-    for (; args && *args && k < 31; args++)
-        argv[k++] = *args;
+    for (; args && *args && k < 31; args++) argv[k++] = *args;
     argv[k] = NULL;
     run_status(argv, env, 0, r);
     return parse_report(r->out, lines, cap);
@@ -257,8 +282,7 @@ static size_t check_config(const char *const *args, const char *const *env, repo
 
 /* ---- --help, the man page and README.md ---------------------------------- */
 
-static void test_help_and_docs_list_every_option(void **state)
-{
+static void test_help_and_docs_list_every_option(void **state) {
     (void)state;
     srt_run_result r;
     run_status((const char *[]){"--help", NULL}, NULL, 0, &r);
@@ -271,22 +295,19 @@ static void test_help_and_docs_list_every_option(void **state)
         const char *name = i < N_SETTINGS ? settings[i] : others[i - N_SETTINGS];
         char flag[64], man_flag[96];
         snprintf(flag, sizeof flag, "--%s", name);
-        if (!strstr(r.out, flag))
-            fail_msg("--help does not list %s", flag);
-        if (!strstr(readme, flag))
-            fail_msg("README.md does not mention %s", flag);
+        if (!strstr(r.out, flag)) fail_msg("--help does not list %s", flag);
+        if (!strstr(readme, flag)) fail_msg("README.md does not mention %s", flag);
         char *w = man_flag;
         for (const char *c = flag; *c; c++) {
-            if (*c == '-')
-                *w++ = '\\';
+            if (*c == '-') *w++ = '\\';
             *w++ = *c;
         }
         *w = '\0';
-        if (!strstr(man, man_flag))
-            fail_msg("docs/sserooms.1 does not document %s", flag);
+        if (!strstr(man, man_flag)) fail_msg("docs/sserooms.1 does not document %s", flag);
         char env_buf[64];
-        const char *env = i < N_SETTINGS ? env_name(name, env_buf, sizeof env_buf)
-                          : i == N_SETTINGS ? "SSEROOMS_CONFIG" : NULL;
+        const char *env = i < N_SETTINGS    ? env_name(name, env_buf, sizeof env_buf)
+                          : i == N_SETTINGS ? "SSEROOMS_CONFIG"
+                                            : NULL;
         if (env && (!strstr(r.out, env) || !strstr(man, env) || !strstr(readme, env)))
             fail_msg("%s is missing from --help, the man page or README.md", env);
     }
@@ -305,16 +326,14 @@ static void test_help_and_docs_list_every_option(void **state)
     char *warnings = slurp(path_err);
     free(path_err);
     assert_non_null(warnings);
-    if (*warnings)
-        fail_msg("groff warns about docs/sserooms.1:\n%s", warnings);
+    if (*warnings) fail_msg("groff warns about docs/sserooms.1:\n%s", warnings);
     free(warnings);
 #endif
 }
 
 /* ---- the --check-config report ------------------------------------------- */
 
-static void test_report_format_and_round_trip(void **state)
-{
+static void test_report_format_and_round_trip(void **state) {
     (void)state;
     report_line lines[128], again[128];
     srt_run_result r;
@@ -377,8 +396,7 @@ static void test_report_format_and_round_trip(void **state)
 
 /* ---- precedence -------------------------------------------------------- */
 
-static void test_precedence_in_report(void **state)
-{
+static void test_precedence_in_report(void **state) {
     (void)state;
     const char *path = write_file("prec.conf", "port = 1111\n"
                                                "heartbeat-ms = 1000\n"
@@ -442,8 +460,7 @@ static void test_precedence_in_report(void **state)
 }
 
 /* n distinct free ports on 127.0.0.1 (all held open while choosing). */
-static void free_ports(int *ports, int n)
-{
+static void free_ports(int *ports, int n) {
     int fds[8];
     assert_true(n <= 8);
     for (int i = 0; i < n; i++) {
@@ -455,13 +472,11 @@ static void free_ports(int *ports, int n)
         assert_int_equal(getsockname(fds[i], (struct sockaddr *)&a, &len), 0);
         ports[i] = ntohs(a.sin_port);
     }
-    for (int i = 0; i < n; i++)
-        close(fds[i]);
+    for (int i = 0; i < n; i++) close(fds[i]);
 }
 
 /* POST /publish with an optional bearer key; returns the HTTP status. */
-static int publish_with_key(int port, const char *key)
-{
+static int publish_with_key(int port, const char *key) {
     char auth[128] = "";
     if (key) snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
     const char *headers[] = {"Content-Type: application/json", key ? auth : NULL, NULL};
@@ -474,8 +489,7 @@ static int publish_with_key(int port, const char *key)
     return status;
 }
 
-static void test_precedence_in_behaviour(void **state)
-{
+static void test_precedence_in_behaviour(void **state) {
     (void)state;
     int ports[3];
     free_ports(ports, 3);
@@ -501,7 +515,8 @@ static void test_precedence_in_behaviour(void **state)
     assert_int_equal(publish_with_key(p.port, "env-key"), 200);
     srt_check_stop(&p);
 
-    o.args = (const char *[]){"--port", flag_port, "--config", path, "--publish-key", "flag-key", NULL};
+    o.args = (const char *[]){"--port",        flag_port,  "--config", path,
+                              "--publish-key", "flag-key", NULL};
     assert_int_equal(srt_proc_start(&p, &o), 0);
     assert_int_equal(p.port, p3);
     assert_int_equal(publish_with_key(p.port, "env-key"), 401);
@@ -514,20 +529,18 @@ static void test_precedence_in_behaviour(void **state)
 /* The file is refused (with or without --check-config): exit 2, nothing on
  * stdout, and stderr's line `n` (from 0) is "PATH:LINE: " + text containing
  * `reason`. */
-static void expect_refused(const char *path, int line, const char *reason, size_t n_lines)
-{
+static void expect_refused(const char *path, int line, const char *reason, size_t n_lines) {
     for (int check = 0; check < 2; check++) {
         srt_run_result r;
-        const char *args[] = {"--config", path, check ? "--check-config" : "--port", check ? NULL : "0",
-                              NULL};
+        const char *args[] = {"--config", path, check ? "--check-config" : "--port",
+                              check ? NULL : "0", NULL};
         run_status(args, NULL, 2, &r);
         assert_int_equal(r.out_len, 0);
         char prefix[700];
         snprintf(prefix, sizeof prefix, "%s:%d: ", path, line);
         size_t lines = 0;
         for (const char *p = r.err; *p; p = strchr(p, '\n') + 1) {
-            if (!strchr(p, '\n'))
-                fail_msg("stderr does not end with a newline: %s", r.err);
+            if (!strchr(p, '\n')) fail_msg("stderr does not end with a newline: %s", r.err);
             lines++;
         }
         const char *hit = strstr(r.err, prefix);
@@ -541,23 +554,31 @@ static void expect_refused(const char *path, int line, const char *reason, size_
     }
 }
 
-static void test_bad_files(void **state)
-{
+static void test_bad_files(void **state) {
     (void)state;
-    expect_refused(write_file("unknown.conf", "# ok\nport = 1\nprot = 2\n"), 3, "unknown key 'prot'", 1);
+    expect_refused(write_file("unknown.conf", "# ok\nport = 1\nprot = 2\n"), 3,
+                   "unknown key 'prot'", 1);
     expect_refused(write_file("underscore.conf", "max_queue_bytes = 5\n"), 1,
                    "did you mean 'max-queue-bytes'", 1);
-    expect_refused(write_file("flagonly.conf", "config = /etc/x\n"), 1, "command-line flag only", 1);
-    expect_refused(write_file("range.conf", "\nport = 70000\n"), 2, "port: invalid value '70000'", 1);
-    expect_refused(write_file("number.conf", "max-body-bytes = 12abc\n"), 1, "max-body-bytes: invalid", 1);
-    expect_refused(write_file("enum.conf", "log-format = xml\n"), 1, "log-format: invalid value 'xml'", 1);
+    expect_refused(write_file("flagonly.conf", "config = /etc/x\n"), 1, "command-line flag only",
+                   1);
+    expect_refused(write_file("range.conf", "\nport = 70000\n"), 2, "port: invalid value '70000'",
+                   1);
+    expect_refused(write_file("number.conf", "max-body-bytes = 12abc\n"), 1,
+                   "max-body-bytes: invalid", 1);
+    expect_refused(write_file("enum.conf", "log-format = xml\n"), 1,
+                   "log-format: invalid value 'xml'", 1);
     expect_refused(write_file("host.conf", "host = localhost\n"), 1, "host: invalid value", 1);
     expect_refused(write_file("noeq.conf", "host 127.0.0.1\n"), 1, "syntax error: expected '='", 1);
     expect_refused(write_file("nokey.conf", "= 5\n"), 1, "syntax error", 1);
-    expect_refused(write_file("quote.conf", "node-id = \"abc\n"), 1, "syntax error: unterminated", 1);
-    expect_refused(write_file("after.conf", "node-id = \"a\" b\n"), 1, "syntax error: unexpected text", 1);
-    expect_refused(write_file("escape.conf", "node-id = \"a\\nb\"\n"), 1, "syntax error: unknown escape", 1);
-    expect_refused(write_file("twice.conf", "port = 1\n\nport = 2\n"), 3, "port: already set on line 1", 1);
+    expect_refused(write_file("quote.conf", "node-id = \"abc\n"), 1, "syntax error: unterminated",
+                   1);
+    expect_refused(write_file("after.conf", "node-id = \"a\" b\n"), 1,
+                   "syntax error: unexpected text", 1);
+    expect_refused(write_file("escape.conf", "node-id = \"a\\nb\"\n"), 1,
+                   "syntax error: unknown escape", 1);
+    expect_refused(write_file("twice.conf", "port = 1\n\nport = 2\n"), 3,
+                   "port: already set on line 1", 1);
     expect_refused(write_file_n("nul.conf", "port = 1\0\n", 10), 1, "syntax error: NUL byte", 1);
     /* the Redis URL is checked by the library, and still reported by line */
     expect_refused(write_file("redis.conf", "\nredis = redis://127.0.0.1:99999\n"), 2,
@@ -593,20 +614,22 @@ static void test_bad_files(void **state)
     run_status((const char *[]){"--check-config", "--config", "", NULL}, NULL, 2, &r);
     srt_run_result_free(&r);
     /* a trusted proxy range must be one, without bits past its prefix */
-    run_status((const char *[]){"--check-config", "--trusted-proxy", "127.0.0.1/32,10.0.0.1/8", NULL},
+    run_status((const char *[]){"--check-config", "--trusted-proxy", "127.0.0.1/32,10.0.0.1/8",
+                                NULL},
                NULL, 2, &r);
-    assert_non_null(strstr(r.err, "sserooms: trusted-proxy '10.0.0.1/8': bits are set past the prefix"));
+    assert_non_null(
+        strstr(r.err, "sserooms: trusted-proxy '10.0.0.1/8': bits are set past the prefix"));
     srt_run_result_free(&r);
-    run_status((const char *[]){"--check-config", NULL}, (const char *[]){"SSEROOMS_TRUSTED_PROXY=proxy.lan", NULL},
-               2, &r);
-    assert_non_null(strstr(r.err, "sserooms: trusted-proxy 'proxy.lan': expected an IPv4 or IPv6 address"));
+    run_status((const char *[]){"--check-config", NULL},
+               (const char *[]){"SSEROOMS_TRUSTED_PROXY=proxy.lan", NULL}, 2, &r);
+    assert_non_null(
+        strstr(r.err, "sserooms: trusted-proxy 'proxy.lan': expected an IPv4 or IPv6 address"));
     srt_run_result_free(&r);
 }
 
 /* ---- secrets --------------------------------------------------------------- */
 
-static void test_secrets_are_masked(void **state)
-{
+static void test_secrets_are_masked(void **state) {
     (void)state;
     const char *path = write_file("secret.conf", "publish-key = file-secret-AAA\n");
     report_line lines[128];
@@ -636,15 +659,18 @@ static void test_secrets_are_masked(void **state)
         srt_run_result_free(&r);
     }
     /* refused values do not show the secret either */
-    run_status((const char *[]){"--check-config", "--redis", "redis://u:pw-secret-FFF@h:99999", NULL},
+    run_status((const char *[]){"--check-config", "--redis", "redis://u:pw-secret-FFF@h:99999",
+                                NULL},
                NULL, 2, &r);
     assert_null(strstr(r.err, "pw-secret"));
     assert_non_null(strstr(r.err, "--redis"));
     srt_run_result_free(&r);
     /* a bad cluster seed is reported under the option that gave it */
-    run_status((const char *[]){"--check-config", "--redis-cluster", "redis://127.0.0.1:1,http://x", NULL},
+    run_status((const char *[]){"--check-config", "--redis-cluster", "redis://127.0.0.1:1,http://x",
+                                NULL},
                NULL, 2, &r);
-    assert_non_null(strstr(r.err, "sserooms: --redis-cluster: redis://127.0.0.1:1,http://x: redis URL:"));
+    assert_non_null(
+        strstr(r.err, "sserooms: --redis-cluster: redis://127.0.0.1:1,http://x: redis URL:"));
     srt_run_result_free(&r);
     run_status((const char *[]){"--check-config", NULL},
                (const char *[]){"SSEROOMS_REDIS_CLUSTER=http://x", NULL}, 2, &r);
@@ -662,8 +688,7 @@ static void test_secrets_are_masked(void **state)
 /* Starts a server, makes a 404 request (a library log line with a
  * connection id), stops it with SIGTERM and returns its whole output
  * (stdout's ready line + stderr's log), malloc'd. */
-static char *run_and_collect(srt_proc_opts *o, int *port_out)
-{
+static char *run_and_collect(srt_proc_opts *o, int *port_out) {
     srt_proc p;
     assert_int_equal(srt_proc_start(&p, o), 0);
     srt_response r;
@@ -672,10 +697,8 @@ static char *run_and_collect(srt_proc_opts *o, int *port_out)
     srt_response_free(&r);
     assert_int_equal(srt_proc_signal(&p, SIGTERM), 0);
     int64_t deadline = srt_now_ms() + 15000;
-    while (srt_proc_alive(&p) && srt_now_ms() < deadline)
-        srt_sleep_ms(5);
-    if (srt_proc_alive(&p))
-        fail_msg("server still running 15 s after SIGTERM");
+    while (srt_proc_alive(&p) && srt_now_ms() < deadline) srt_sleep_ms(5);
+    if (srt_proc_alive(&p)) fail_msg("server still running 15 s after SIGTERM");
     assert_int_equal(p.status, 0);
     char *text = slurp(p.log_path);
     assert_non_null(text);
@@ -684,20 +707,16 @@ static char *run_and_collect(srt_proc_opts *o, int *port_out)
     return text;
 }
 
-static bool is_timestamp(const char *s, size_t len)
-{
+static bool is_timestamp(const char *s, size_t len) {
     static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-    if (len != sizeof shape - 1)
-        return false;
+    if (len != sizeof shape - 1) return false;
     for (size_t i = 0; i < len; i++) {
-        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
-            return false;
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i]) return false;
     }
     return true;
 }
 
-static void test_json_logs(void **state)
-{
+static void test_json_logs(void **state) {
     (void)state;
     /* a file name with a quote, a control character and a byte that is not
      * UTF-8 ends up in the "starting" line: it must stay valid JSON */
@@ -724,21 +743,18 @@ static void test_json_logs(void **state)
         const char *ts;
         size_t ts_len;
         assert_true(srt_json_member(line, strlen(line), "ts", &ts, &ts_len));
-        if (ts_len < 2 || !is_timestamp(ts + 1, ts_len - 2))
-            fail_msg("bad ts in %s", line);
+        if (ts_len < 2 || !is_timestamp(ts + 1, ts_len - 2)) fail_msg("bad ts in %s", line);
         char *level = srt_json_string(line, "level");
         char *msg = srt_json_string(line, "msg");
         assert_non_null(level);
         assert_non_null(msg);
         assert_true(strcmp(level, "debug") == 0 || strcmp(level, "info") == 0 ||
                     strcmp(level, "warn") == 0 || strcmp(level, "error") == 0);
-        for (int i = 0; i < 5; i++)
-            found[i] |= strcmp(msg, wanted[i]) == 0;
+        for (int i = 0; i < 5; i++) found[i] |= strcmp(msg, wanted[i]) == 0;
         if (strcmp(msg, "starting") == 0 && !strstr(line, "we\\\"ird\\u0001\xef\xbf\xbd.conf\""))
             fail_msg("the config file name is not escaped as expected: %s", line);
         long long conn;
-        if (srt_json_int(line, "conn", &conn) && conn > 0)
-            with_conn++;
+        if (srt_json_int(line, "conn", &conn) && conn > 0) with_conn++;
         if (strcmp(msg, "listening") == 0) {
             long long lp;
             assert_true(srt_json_int(line, "port", &lp));
@@ -749,8 +765,7 @@ static void test_json_logs(void **state)
     }
     assert_int_equal(seen_ready, 1);
     for (int i = 0; i < 5; i++)
-        if (!found[i])
-            fail_msg("no '%s' log line", wanted[i]);
+        if (!found[i]) fail_msg("no '%s' log line", wanted[i]);
     assert_true(with_conn > 0); /* the 404, from the library, with its connection */
     free(text);
 
@@ -766,16 +781,14 @@ static void test_json_logs(void **state)
     srt_run_result_free(&r);
 }
 
-static void test_text_logs_and_levels(void **state)
-{
+static void test_text_logs_and_levels(void **state) {
     (void)state;
     srt_proc_opts o = {0};
     int port;
     char *text = run_and_collect(&o, &port);
     int lines = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (strncmp(line, "sserooms ", 9) == 0)
-            continue;
+        if (strncmp(line, "sserooms ", 9) == 0) continue;
         char *sp = strchr(line, ' ');
         if (!sp || !is_timestamp(line, (size_t)(sp - line)) ||
             (strncmp(sp, " info ", 6) != 0 && strncmp(sp, " warn ", 6) != 0 &&
@@ -790,7 +803,8 @@ static void test_text_logs_and_levels(void **state)
     o.env = (const char *[]){"SSEROOMS_LOG_LEVEL=warn", NULL};
     text = run_and_collect(&o, &port);
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-        if (strncmp(line, "sserooms ", 9) != 0 && !strstr(line, " warn ") && !strstr(line, " error "))
+        if (strncmp(line, "sserooms ", 9) != 0 && !strstr(line, " warn ") &&
+            !strstr(line, " error "))
             fail_msg("line below warn: %s", line);
     free(text);
 
@@ -818,8 +832,7 @@ static void test_text_logs_and_levels(void **state)
 
 /* Runs a shell script (written to tmp_dir), output in tmp_dir/<name>.log;
  * fails with that log on a non-zero status. */
-static void run_script(const char *name, const char *script)
-{
+static void run_script(const char *name, const char *script) {
     char path[700], log[700], cmd[1600];
     snprintf(path, sizeof path, "%s.sh", name);
     const char *script_path = write_file(path, script);
@@ -834,8 +847,7 @@ static void run_script(const char *name, const char *script)
     }
 }
 
-static void test_install_and_pkg_config(void **state)
-{
+static void test_install_and_pkg_config(void **state) {
     (void)state;
     char dest[600], prefix[800], script[4096], bin[700], relocate[900];
     snprintf(dest, sizeof dest, "%s/destdir", tmp_dir);
@@ -845,26 +857,26 @@ static void test_install_and_pkg_config(void **state)
      * lib/x86_64-linux-gnu, where the prefix is given explicitly instead */
     if (strchr(SR_TEST_INSTALL_LIBDIR, '/'))
         snprintf(relocate, sizeof relocate, "--define-variable=prefix=%s", prefix);
-    else
-        snprintf(relocate, sizeof relocate, "--define-prefix");
+    else snprintf(relocate, sizeof relocate, "--define-prefix");
     snprintf(bin, sizeof bin, "%s/embed", tmp_dir);
-    snprintf(script, sizeof script,
-             "DESTDIR='%s' '%s' --install '%s'\n"
-             "P='%s'\n"
-             "for f in bin/sserooms include/sserooms.h include/sserooms/redis.h "
-             "include/sserooms/error.h include/sserooms/version.h %s/libsserooms.a %s/libsserooms.so "
-             "%s/pkgconfig/sserooms.pc %s/man1/sserooms.1; do test -f \"$P/$f\" || "
-             "{ echo \"missing $f\"; exit 1; }; done\n"
-             "\"$P/bin/sserooms\" --version | grep -qx 'sserooms 0.1.0'\n"
-             "export PKG_CONFIG_PATH=\"$P/%s/pkgconfig\"\n"
-             "FLAGS=$('%s' '%s' --cflags --libs sserooms)\n"
-             "echo \"pkg-config: $FLAGS\"\n"
-             "case \"$FLAGS\" in *\"-I$P/include\"*) ;; *) echo 'Cflags miss the install'; exit 1;; esac\n"
-             "'%s' -Wall -Werror %s -o '%s' '%s/examples/embed.c' $FLAGS\n",
-             dest, SR_TEST_CMAKE, SR_TEST_BINARY_DIR, prefix, SR_TEST_INSTALL_LIBDIR,
-             SR_TEST_INSTALL_LIBDIR, SR_TEST_INSTALL_LIBDIR, SR_TEST_INSTALL_MANDIR,
-             SR_TEST_INSTALL_LIBDIR, SR_TEST_PKG_CONFIG, relocate, SR_TEST_CC,
-             SR_TEST_SANITIZE ? "-fsanitize=address,undefined" : "", bin, SR_TEST_SOURCE_DIR);
+    snprintf(
+        script, sizeof script,
+        "DESTDIR='%s' '%s' --install '%s'\n"
+        "P='%s'\n"
+        "for f in bin/sserooms include/sserooms.h include/sserooms/redis.h "
+        "include/sserooms/error.h include/sserooms/version.h %s/libsserooms.a %s/libsserooms.so "
+        "%s/pkgconfig/sserooms.pc %s/man1/sserooms.1; do test -f \"$P/$f\" || "
+        "{ echo \"missing $f\"; exit 1; }; done\n"
+        "\"$P/bin/sserooms\" --version | grep -qx 'sserooms 0.1.0'\n"
+        "export PKG_CONFIG_PATH=\"$P/%s/pkgconfig\"\n"
+        "FLAGS=$('%s' '%s' --cflags --libs sserooms)\n"
+        "echo \"pkg-config: $FLAGS\"\n"
+        "case \"$FLAGS\" in *\"-I$P/include\"*) ;; *) echo 'Cflags miss the install'; exit 1;; esac\n"
+        "'%s' -Wall -Werror %s -o '%s' '%s/examples/embed.c' $FLAGS\n",
+        dest, SR_TEST_CMAKE, SR_TEST_BINARY_DIR, prefix, SR_TEST_INSTALL_LIBDIR,
+        SR_TEST_INSTALL_LIBDIR, SR_TEST_INSTALL_LIBDIR, SR_TEST_INSTALL_MANDIR,
+        SR_TEST_INSTALL_LIBDIR, SR_TEST_PKG_CONFIG, relocate, SR_TEST_CC,
+        SR_TEST_SANITIZE ? "-fsanitize=address,undefined" : "", bin, SR_TEST_SOURCE_DIR);
     run_script("install", script);
 
     /* the program built against the installed files runs and serves */
@@ -892,8 +904,7 @@ static void test_install_and_pkg_config(void **state)
 
 /* ---- examples/clients/node-publish.mjs ------------------------------------- */
 
-static void test_node_snippet_publishes(void **state)
-{
+static void test_node_snippet_publishes(void **state) {
     (void)state;
     srt_redis *redis = srt_redis_start(NULL, 0);
     assert_non_null(redis);
@@ -924,15 +935,15 @@ static void test_node_snippet_publishes(void **state)
              srt_redis_url(redis), node && *node ? node : "node");
     run_script("node-publish", script);
     /* once, though published to both rooms: same id */
-    srt_check_frame(&s, "id: inv-42\nevent: invoice\ndata: {\"from\":\"billing\",\"amount\":1.5}\n\n");
+    srt_check_frame(&s,
+                    "id: inv-42\nevent: invoice\ndata: {\"from\":\"billing\",\"amount\":1.5}\n\n");
     srt_check_quiet(&s, 500);
     srt_sse_close(&s);
     srt_check_stop(&p);
     srt_redis_free(redis);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "clients") == 0) {
         const struct CMUnitTest clients[] = {
             cmocka_unit_test_teardown(test_node_snippet_publishes, srt_teardown_servers),

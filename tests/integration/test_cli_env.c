@@ -24,8 +24,7 @@
 #include <string.h>
 
 /* SSEROOMS_ + key upper-cased with '_' for '-': the rule under test. */
-static const char *rule_name(const char *key, char *buf, size_t cap)
-{
+static const char *rule_name(const char *key, char *buf, size_t cap) {
     size_t k = (size_t)snprintf(buf, cap, "SSEROOMS_");
     for (const char *c = key; *c && k + 1 < cap; c++)
         buf[k++] = *c == '-' ? '_' : (*c >= 'a' && *c <= 'z') ? (char)(*c - 'a' + 'A') : *c;
@@ -36,8 +35,7 @@ static const char *rule_name(const char *key, char *buf, size_t cap)
 /* Runs sserooms; asserts the exit status, dumping both outputs when it
  * differs. The caller frees r. */
 static void run_expect(const char *const *args, const char *const *env, int status,
-                       srt_run_result *r)
-{
+                       srt_run_result *r) {
     int st = srt_run(args, env, 15000, r);
     if (st != status) {
         fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r->out, r->err);
@@ -49,8 +47,7 @@ static void run_expect(const char *const *args, const char *const *env, int stat
 static const char *const check_config[] = {"--check-config", NULL};
 
 /* The keys of a --check-config report, in order, each once. */
-static size_t report_keys(const char *out, char keys[][64], size_t cap)
-{
+static size_t report_keys(const char *out, char keys[][64], size_t cap) {
     size_t n = 0;
     for (const char *p = out; *p;) {
         const char *eol = strchr(p, '\n');
@@ -70,13 +67,11 @@ static size_t report_keys(const char *out, char keys[][64], size_t cap)
 }
 
 /* The origin comment of `key`'s line in a report ("env SSEROOMS_X ..."). */
-static const char *origin_of(const char *out, const char *key, char *buf, size_t cap)
-{
+static const char *origin_of(const char *out, const char *key, char *buf, size_t cap) {
     char head[80];
     snprintf(head, sizeof head, "\n%s = ", key);
     const char *line = strstr(out, head);
-    if (!line)
-        fail_msg("no '%s' line in the report:\n%s", key, out);
+    if (!line) fail_msg("no '%s' line in the report:\n%s", key, out);
     const char *eol = strchr(line + 1, '\n');
     const char *hash = strstr(line, "# ");
     assert_true(hash && eol && hash < eol);
@@ -86,8 +81,7 @@ static const char *origin_of(const char *out, const char *key, char *buf, size_t
 
 /* ---- one rule ------------------------------------------------------------ */
 
-static void test_every_setting_reads_its_rule_variable(void **state)
-{
+static void test_every_setting_reads_its_rule_variable(void **state) {
     (void)state;
     srt_run_result r, help;
     run_expect(check_config, NULL, 0, &r);
@@ -117,8 +111,7 @@ static void test_every_setting_reads_its_rule_variable(void **state)
 
 /* ---- the alias ----------------------------------------------------------- */
 
-static void test_redis_url_alias(void **state)
-{
+static void test_redis_url_alias(void **state) {
     (void)state;
     srt_run_result r;
     char origin[256];
@@ -143,7 +136,8 @@ static void test_redis_url_alias(void **state)
 
     /* two different values: which one was meant cannot be guessed */
     static const char *const both[] = {"SSEROOMS_REDIS=redis://:pw-one-AAA@127.0.0.1:1/5",
-                                       "SSEROOMS_REDIS_URL=redis://:pw-two-BBB@127.0.0.1:1/6", NULL};
+                                       "SSEROOMS_REDIS_URL=redis://:pw-two-BBB@127.0.0.1:1/6",
+                                       NULL};
     run_expect(check_config, both, 2, &r);
     assert_non_null(strstr(r.err, "SSEROOMS_REDIS and SSEROOMS_REDIS_URL are both set"));
     assert_null(strstr(r.err, "pw-one-AAA"));
@@ -158,8 +152,7 @@ static void test_redis_url_alias(void **state)
 
 /* ---- unknown variables --------------------------------------------------- */
 
-static void test_unknown_variable_refused_by_check_config(void **state)
-{
+static void test_unknown_variable_refused_by_check_config(void **state) {
     (void)state;
     srt_run_result r;
     run_expect(check_config,
@@ -186,8 +179,7 @@ static void test_unknown_variable_refused_by_check_config(void **state)
     srt_run_result_free(&r);
 }
 
-static void test_unknown_variable_warned_at_start(void **state)
-{
+static void test_unknown_variable_warned_at_start(void **state) {
     (void)state;
     srt_proc p;
     srt_proc_opts o = {
@@ -204,8 +196,7 @@ static void test_unknown_variable_warned_at_start(void **state)
     int warned = 0;
     while (fgets(line, sizeof line, f)) {
         assert_null(strstr(line, "secret-DDD"));
-        if (!strstr(line, "\"msg\":\"unknown environment variable ignored\""))
-            continue;
+        if (!strstr(line, "\"msg\":\"unknown environment variable ignored\"")) continue;
         warned++;
         assert_non_null(strstr(line, "\"level\":\"warn\""));
         assert_non_null(strstr(line, "\"variable\":\"SSEROOMS_REDIS_ULR\""));
@@ -219,8 +210,7 @@ static void test_unknown_variable_warned_at_start(void **state)
     srt_check_stop(&p);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_every_setting_reads_its_rule_variable, srt_teardown_servers),
         cmocka_unit_test_teardown(test_redis_url_alias, srt_teardown_servers),

@@ -37,9 +37,15 @@ static srt_cluster *cluster;
 static srt_proc node_a, node_b;
 static srt_sse wide; /* A's stream in all N_ROOMS rooms */
 
-static const char *const node_args[] = {"--max-rooms-per-conn", "2000",  "--max-header-bytes",
-                                        "65536",                "--redis-canary-interval-ms", "200",
-                                        "--redis-canary-timeout-ms", "2000", NULL};
+static const char *const node_args[] = {"--max-rooms-per-conn",
+                                        "2000",
+                                        "--max-header-bytes",
+                                        "65536",
+                                        "--redis-canary-interval-ms",
+                                        "200",
+                                        "--redis-canary-timeout-ms",
+                                        "2000",
+                                        NULL};
 
 static char *addr_of(size_t node) {
     static char buf[4][32];
@@ -111,12 +117,15 @@ static void test_rooms_spread_over_shards(void **state) {
         per_shard[owner]++;
         for (int m = 0; m < 3; m++) {
             long long n = srt_cluster_shardnumsub(srt_cluster_node(cluster, (size_t)m), ch);
-            if (n != (m == owner)) fail_msg("%s: SHARDNUMSUB on node %d is %lld, owner is node %d", ch, m, n, owner);
+            if (n != (m == owner))
+                fail_msg("%s: SHARDNUMSUB on node %d is %lld, owner is node %d", ch, m, n, owner);
         }
     }
     for (int m = 0; m < 3; m++) {
         assert_true(per_shard[m] > 250); /* the rooms really are spread */
-        assert_int_equal(srt_cluster_shard_stat(node_a.port, addr_of((size_t)m), NULL, "subscribed"), per_shard[m]);
+        assert_int_equal(srt_cluster_shard_stat(node_a.port, addr_of((size_t)m), NULL,
+                                                "subscribed"),
+                         per_shard[m]);
     }
 
     /* one message per room, from B */
@@ -135,14 +144,18 @@ static void test_rooms_spread_over_shards(void **state) {
     }
     /* each shard's subscriber received exactly its own rooms' messages */
     for (int m = 0; m < 3; m++) {
-        assert_int_equal(srt_cluster_shard_stat(node_a.port, addr_of((size_t)m), NULL, "received"), per_shard[m]);
+        assert_int_equal(srt_cluster_shard_stat(node_a.port, addr_of((size_t)m), NULL, "received"),
+                         per_shard[m]);
         char sample[128];
-        snprintf(sample, sizeof sample, "sserooms_redis_shard_received_total{shard=\"%s\"}", addr_of((size_t)m));
+        snprintf(sample, sizeof sample, "sserooms_redis_shard_received_total{shard=\"%s\"}",
+                 addr_of((size_t)m));
         assert_int_equal(srt_metric(node_a.port, sample), per_shard[m]);
-        snprintf(sample, sizeof sample, "sserooms_redis_shard_published_total{shard=\"%s\"}", addr_of((size_t)m));
+        snprintf(sample, sizeof sample, "sserooms_redis_shard_published_total{shard=\"%s\"}",
+                 addr_of((size_t)m));
         assert_int_equal(srt_metric(node_b.port, sample), per_shard[m]);
         /* the canary runs on every shard, and is not counted as a room */
-        assert_true(srt_cluster_shard_stat(node_a.port, addr_of((size_t)m), "canary", "probes") > 0);
+        assert_true(srt_cluster_shard_stat(node_a.port, addr_of((size_t)m), "canary", "probes") >
+                    0);
     }
     assert_int_equal(srt_node_redis_stat(node_a.port, NULL, "received"), N_ROOMS);
     assert_int_equal(srt_node_redis_stat(node_a.port, NULL, "delivered"), N_ROOMS);
@@ -151,10 +164,11 @@ static void test_rooms_spread_over_shards(void **state) {
 
     /* one message to 12 rooms (over every shard): one SPUBLISH per room,
      * and A's stream, in all of them, gets it once (same id) */
-    srt_check_publish_delivered(node_b.port,
-                                "{\"rooms\":[\"r0\",\"r1\",\"r2\",\"r3\",\"r4\",\"r5\",\"r6\",\"r7\","
-                                "\"r8\",\"r9\",\"r10\",\"r11\"],\"data\":7777,\"id\":\"multi-1\"}",
-                                0);
+    srt_check_publish_delivered(
+        node_b.port,
+        "{\"rooms\":[\"r0\",\"r1\",\"r2\",\"r3\",\"r4\",\"r5\",\"r6\",\"r7\","
+        "\"r8\",\"r9\",\"r10\",\"r11\"],\"data\":7777,\"id\":\"multi-1\"}",
+        0);
     char *block = next_message(&wide, WAIT_MS);
     assert_int_equal(data_of(block), 7777);
     free(block);
@@ -166,10 +180,11 @@ static void test_rooms_spread_over_shards(void **state) {
      * no id line. Then one sentinel per room: each travels behind that
      * room's copy on the copy's shard, so once all 12 are there every copy
      * has been handled, and a second delivery would have shown. */
-    srt_check_publish_delivered(node_b.port,
-                                "{\"rooms\":[\"r0\",\"r1\",\"r2\",\"r3\",\"r4\",\"r5\",\"r6\",\"r7\","
-                                "\"r8\",\"r9\",\"r10\",\"r11\"],\"data\":8888}",
-                                0);
+    srt_check_publish_delivered(
+        node_b.port,
+        "{\"rooms\":[\"r0\",\"r1\",\"r2\",\"r3\",\"r4\",\"r5\",\"r6\",\"r7\","
+        "\"r8\",\"r9\",\"r10\",\"r11\"],\"data\":8888}",
+        0);
     for (int i = 0; i < 12; i++) {
         char body[96];
         snprintf(body, sizeof body, "{\"room\":\"r%d\",\"data\":%d}", i, 9000 + i);
@@ -219,7 +234,8 @@ static void test_slot_migration(void **state) {
         srt_sleep_ms(10);
     }
     expect_in_order(&s, room, 0, 5);
-    int to = (from + 1) % 3; /* another master (nodes 0..2 are the masters until the failover test) */
+    int to = (from + 1) %
+             3; /* another master (nodes 0..2 are the masters until the failover test) */
     unsigned slot = sr_keyslot(channel, strlen(channel));
     long long moved_before = srt_metric(node_a.port, "sserooms_redis_cluster_refreshes_total");
     assert_int_equal(srt_cluster_move_slot(cluster, slot, (size_t)from, (size_t)to), 0);
@@ -236,8 +252,8 @@ static void test_slot_migration(void **state) {
     expect_in_order(&s, room, 100, 50);
     assert_int_equal(gaps_seen, 1); /* A told its stream: the room moved */
     assert_int_equal(srt_node_redis_stat(node_b.port, NULL, "publish_failures"), 0);
-    fprintf(stderr, "slot %u moved from node %d to node %d; B followed %lld MOVED replies\n", slot, from, to,
-            srt_metric(node_b.port, "sserooms_redis_cluster_moved_total"));
+    fprintf(stderr, "slot %u moved from node %d to node %d; B followed %lld MOVED replies\n", slot,
+            from, to, srt_metric(node_b.port, "sserooms_redis_cluster_moved_total"));
     srt_sse_close(&s);
 
     /* a slot where A has no room moves: A learns nothing (no sunsubscribe)
@@ -247,7 +263,8 @@ static void test_slot_migration(void **state) {
     int late_from = owner_of(late), late_to = (late_from + 1) % 3;
     assert_true(late_slot != slot);
     long long a_moved = srt_metric(node_a.port, "sserooms_redis_cluster_moved_total");
-    assert_int_equal(srt_cluster_move_slot(cluster, late_slot, (size_t)late_from, (size_t)late_to), 0);
+    assert_int_equal(srt_cluster_move_slot(cluster, late_slot, (size_t)late_from, (size_t)late_to),
+                     0);
     srt_sse l;
     srt_check_sse_open(&l, node_a.port, "/sse?room=late");
     deadline = srt_now_ms() + WAIT_MS;
@@ -300,7 +317,8 @@ static void test_master_failover(void **state) {
     char *block = NULL;
     while (srt_sse_next_event(&s, &block, NULL, 300) == 0) free(block);
     expect_in_order(&s, "failover", 5000, 20);
-    assert_int_equal(srt_cluster_shardnumsub(srt_cluster_node(cluster, (size_t)promoted), channel), 1);
+    assert_int_equal(srt_cluster_shardnumsub(srt_cluster_node(cluster, (size_t)promoted), channel),
+                     1);
     srt_sse_close(&s);
     srt_sse_close(&wide);
     srt_check_stop(&node_a);

@@ -123,15 +123,18 @@ static void test_cluster_wedged_shard(void **state) {
     assert_true(owner >= 0);
     wait_delivery(b.port, "live", &s, WAIT_MS);
     char addr[32], sample[128];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", srt_redis_port(srt_cluster_node(cl, (size_t)owner)));
-    snprintf(sample, sizeof sample, "sserooms_redis_shard_canary_timeouts_total{shard=\"%s\"}", addr);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d",
+             srt_redis_port(srt_cluster_node(cl, (size_t)owner)));
+    snprintf(sample, sizeof sample, "sserooms_redis_shard_canary_timeouts_total{shard=\"%s\"}",
+             addr);
     assert_int_equal(srt_metric(a.port, sample), 0);
     for (size_t m = 0; m < 3; m++) {
         char other[32];
         snprintf(other, sizeof other, "127.0.0.1:%d", srt_redis_port(srt_cluster_node(cl, m)));
         long long probes = 0;
         int64_t deadline = srt_now_ms() + WAIT_MS;
-        while ((probes = srt_cluster_shard_stat(a.port, other, "canary", "probes")) < 2 && srt_now_ms() < deadline)
+        while ((probes = srt_cluster_shard_stat(a.port, other, "canary", "probes")) < 2 &&
+               srt_now_ms() < deadline)
             srt_sleep_ms(20);
         assert_true(probes >= 2); /* one canary per shard */
     }
@@ -140,7 +143,8 @@ static void test_cluster_wedged_shard(void **state) {
     /* while it waits, the lag shows */
     int64_t t0 = srt_now_ms();
     long long lag = 0;
-    while ((lag = srt_cluster_shard_stat(a.port, addr, "canary", "waiting_ms")) < 300 && srt_now_ms() - t0 < WAIT_MS)
+    while ((lag = srt_cluster_shard_stat(a.port, addr, "canary", "waiting_ms")) < 300 &&
+           srt_now_ms() - t0 < WAIT_MS)
         srt_sleep_ms(20);
     assert_true(lag >= 300);
     wait_metric(a.port, sample, 1, WAIT_MS);
@@ -160,7 +164,9 @@ static void test_cluster_wedged_shard(void **state) {
 
     /* sequenced publishing needs one script over rooms of many slots: refused */
     srt_response r;
-    assert_int_equal(srt_http_publish(b.port, "{\"room\":\"live\",\"data\":1,\"sequence\":\"k\"}", &r), 0);
+    assert_int_equal(srt_http_publish(b.port, "{\"room\":\"live\",\"data\":1,\"sequence\":\"k\"}",
+                                      &r),
+                     0);
     srt_check_json_error(&r, 503, NULL);
     if (!strstr(r.body, "no shared sequences")) fail_msg("unexpected refusal: %s", r.body);
     srt_response_free(&r);
@@ -187,7 +193,8 @@ static void expect_refused(const char *const *args, const char *reason) {
 }
 
 static void test_refused_combinations(void **state) {
-    const char *both[] = {"--redis", "redis://127.0.0.1:1", "--redis-cluster", "redis://127.0.0.1:2", NULL};
+    const char *both[] = {"--redis", "redis://127.0.0.1:1", "--redis-cluster",
+                          "redis://127.0.0.1:2", NULL};
     expect_refused(both, "either a URL or cluster seed nodes");
     const char *history[] = {"--redis-cluster", "redis://127.0.0.1:2", "--history", "10", NULL};
     expect_refused(history, "no shared resume history");

@@ -53,8 +53,8 @@ static srt_cluster *cluster;
 static srt_proc node_a, node_b;
 static srt_pacer pacer;
 
-static const char *const node_args[] = {"--redis-canary-interval-ms", "200", "--redis-canary-timeout-ms",
-                                        "2000", NULL};
+static const char *const node_args[] = {"--redis-canary-interval-ms", "200",
+                                        "--redis-canary-timeout-ms", "2000", NULL};
 
 static int setup(void **state) {
     (void)state;
@@ -112,14 +112,16 @@ static void wait_shardnumsub(size_t node, const char *channel, long long n) {
     int64_t deadline = srt_now_ms() + WAIT_MS;
     long long got;
     while ((got = srt_cluster_shardnumsub(srt_cluster_node(cluster, node), channel)) != n) {
-        if (srt_now_ms() > deadline) fail_msg("%s: SHARDNUMSUB on node %zu is %lld, want %lld", channel, node, got, n);
+        if (srt_now_ms() > deadline)
+            fail_msg("%s: SHARDNUMSUB on node %zu is %lld, want %lld", channel, node, got, n);
         srt_sleep_ms(5);
     }
 }
 
 static void expect_owner(unsigned slot, int node, const char *when) {
     int owner = srt_cluster_slot_master(cluster, slot, -1);
-    if (owner != node) fail_msg("%s: slot %u is on node %d, expected node %d", when, slot, owner, node);
+    if (owner != node)
+        fail_msg("%s: slot %u is on node %d, expected node %d", when, slot, owner, node);
 }
 
 static void dump_file(const char *path) {
@@ -139,7 +141,8 @@ static void publish(const char *room, long long v) {
 
 static void test_reshard_with_redis_cli(void **state) {
     (void)state;
-    const char *src_id = srt_cluster_node_id(cluster, SRC), *dst_id = srt_cluster_node_id(cluster, DST);
+    const char *src_id = srt_cluster_node_id(cluster, SRC),
+               *dst_id = srt_cluster_node_id(cluster, DST);
     char moving[32], control[32], moving_ch[48], control_ch[48];
     /* the moving room's slot in the first half of the range, so redis-cli
      * still moves ~500 slots after it: A follows while the move goes on */
@@ -151,7 +154,8 @@ static void test_reshard_with_redis_cli(void **state) {
 
     /* the source owns the range and the control slot; the destination none */
     const unsigned before[] = {0, moving_slot, SLOTS_MOVED - 1, SLOTS_MOVED, control_slot};
-    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) expect_owner(before[i], SRC, "before");
+    for (size_t i = 0; i < sizeof before / sizeof before[0]; i++)
+        expect_owner(before[i], SRC, "before");
 
     srt_cluster_node_start(&node_a, srt_cluster_seeds(cluster), "node-a", node_args);
     srt_cluster_node_start(&node_b, srt_cluster_seeds(cluster), "node-b", node_args);
@@ -179,7 +183,8 @@ static void test_reshard_with_redis_cli(void **state) {
     size_t sent_before_move = srt_pacer_count(&pacer);
 
     char port_arg[32], slots_arg[16], out_path[] = "/tmp/srt-reshard-XXXXXX";
-    snprintf(port_arg, sizeof port_arg, "127.0.0.1:%d", srt_redis_port(srt_cluster_node(cluster, SRC)));
+    snprintf(port_arg, sizeof port_arg, "127.0.0.1:%d",
+             srt_redis_port(srt_cluster_node(cluster, SRC)));
     snprintf(slots_arg, sizeof slots_arg, "%d", SLOTS_MOVED);
     int out_fd = mkstemp(out_path);
     assert_true(out_fd >= 0);
@@ -188,8 +193,9 @@ static void test_reshard_with_redis_cli(void **state) {
     posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&fa, out_fd, STDERR_FILENO);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    char *const argv[] = {"redis-cli", "--cluster", "reshard", port_arg, "--cluster-from", (char *)src_id,
-                          "--cluster-to", (char *)dst_id, "--cluster-slots", slots_arg, "--cluster-yes", NULL};
+    char *const argv[] = {"redis-cli",       "--cluster",    "reshard",       port_arg,
+                          "--cluster-from",  (char *)src_id, "--cluster-to",  (char *)dst_id,
+                          "--cluster-slots", slots_arg,      "--cluster-yes", NULL};
     pid_t pid;
     int64_t t_start = srt_now_ms();
     int rc = posix_spawnp(&pid, "redis-cli", &fa, NULL, argv, environ);
@@ -223,12 +229,14 @@ static void test_reshard_with_redis_cli(void **state) {
     }
     unlink(out_path);
     size_t paced = srt_pacer_count(&pacer);
-    int subscribed_at_exit = srt_cluster_shardnumsub(srt_cluster_node(cluster, DST), moving_ch) == 1;
+    int subscribed_at_exit = srt_cluster_shardnumsub(srt_cluster_node(cluster, DST), moving_ch) ==
+                             1;
 
     /* the lowest SLOTS_MOVED slots went to the destination, the rest stayed */
     assert_int_equal(srt_cluster_wait_settled(cluster, WAIT_MS), 0);
     const unsigned moved[] = {0, moving_slot, SLOTS_MOVED - 1};
-    for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++) expect_owner(moved[i], DST, "after");
+    for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++)
+        expect_owner(moved[i], DST, "after");
     expect_owner(SLOTS_MOVED, SRC, "after");
     expect_owner(control_slot, SRC, "after");
 
@@ -242,7 +250,8 @@ static void test_reshard_with_redis_cli(void **state) {
 
     /* every publish made during the move was accepted */
     for (size_t i = 0; i < paced; i++)
-        if (pacer.recs[i].status != 200) fail_msg("paced publish %zu answered %d", i, pacer.recs[i].status);
+        if (pacer.recs[i].status != 200)
+            fail_msg("paced publish %zu answered %d", i, pacer.recs[i].status);
     assert_int_equal(srt_node_redis_stat(node_b.port, NULL, "publish_failures"), 0);
 
     /* N more to each room, after the move */
@@ -268,9 +277,11 @@ static void test_reshard_with_redis_cli(void **state) {
         long long v = data_of(block);
         free(block);
         if (last + 1 < (long long)sent_before_move && v != last + 1)
-            fail_msg("moving room: message %lld (sent before the move) lost, got %lld", last + 1, v);
+            fail_msg("moving room: message %lld (sent before the move) lost, got %lld", last + 1,
+                     v);
         if (v >= 100000) {
-            if (v != 100000) fail_msg("moving room: first message after the move is %lld, not 100000", v);
+            if (v != 100000)
+                fail_msg("moving room: first message after the move is %lld, not 100000", v);
             break;
         }
         if (v <= last || v >= (long long)paced)
@@ -287,14 +298,15 @@ static void test_reshard_with_redis_cli(void **state) {
     assert_true(srt_sse_expect_nothing(&ms, 200));
     assert_int_equal(srt_node_redis_stat(node_b.port, NULL, "publish_failures"), 0);
 
-    fprintf(stderr,
-            "reshard of %d slots (room %s in slot %u) took %lld ms; settled and checked %lld ms after redis-cli exited "
-            "(A subscribed on the destination at exit: %s); moving room got %lld of %zu paced messages; control room got all "
-            "%lld; B followed %lld MOVED; A canary timeouts %lld\n",
-            SLOTS_MOVED, moving, moving_slot, (long long)(t_exit - t_start), (long long)(t_followed - t_exit),
-            subscribed_at_exit ? "yes" : "no", received_paced, paced, control_sent + AFTER_N,
-            srt_metric(node_b.port, "sserooms_redis_cluster_moved_total"),
-            srt_metric(node_a.port, "sserooms_redis_canary_timeouts_total"));
+    fprintf(
+        stderr,
+        "reshard of %d slots (room %s in slot %u) took %lld ms; settled and checked %lld ms after redis-cli exited "
+        "(A subscribed on the destination at exit: %s); moving room got %lld of %zu paced messages; control room got all "
+        "%lld; B followed %lld MOVED; A canary timeouts %lld\n",
+        SLOTS_MOVED, moving, moving_slot, (long long)(t_exit - t_start),
+        (long long)(t_followed - t_exit), subscribed_at_exit ? "yes" : "no", received_paced, paced,
+        control_sent + AFTER_N, srt_metric(node_b.port, "sserooms_redis_cluster_moved_total"),
+        srt_metric(node_a.port, "sserooms_redis_canary_timeouts_total"));
 
     srt_sse_close(&ms);
     srt_sse_close(&cs);

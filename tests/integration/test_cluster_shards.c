@@ -53,7 +53,8 @@ static long long check_shards(const char *what, const char *body) {
         snprintf(addr, sizeof addr, "{\"addr\":\"127.0.0.1:%d\",",
                  srt_redis_port(srt_cluster_node(cluster, m)));
         const char *at = strstr(body, addr);
-        if (!at || count_of(body, addr) != 1) fail_msg("%s: shard %s listed %zu times", what, addr, count_of(body, addr));
+        if (!at || count_of(body, addr) != 1)
+            fail_msg("%s: shard %s listed %zu times", what, addr, count_of(body, addr));
         const char *s = strstr(at, "\"slots\":");
         assert_non_null(s);
         slots += strtoll(s + 8, NULL, 10);
@@ -76,7 +77,8 @@ static void test_every_shard_listed(void **state) {
     free(health);
     /* srt_cluster_shard_stat reads the same list: the 9th shard is there */
     char addr[32];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", srt_redis_port(srt_cluster_node(cluster, MASTERS - 1)));
+    snprintf(addr, sizeof addr, "127.0.0.1:%d",
+             srt_redis_port(srt_cluster_node(cluster, MASTERS - 1)));
     assert_true(srt_cluster_shard_stat(node.port, addr, NULL, "slots") > 0);
     srt_check_stop(&node);
 }

@@ -53,9 +53,9 @@ enum {
 #define GROWTH_BOUND_KB SRT_BY_BUILD(8L * 1024, 96L * 1024)
 
 typedef struct slot {
-    int fd;      /* -1: free */
-    size_t idx;  /* the connection's number */
-    int state;   /* 0 connecting, 1 waiting for the head */
+    int fd;     /* -1: free */
+    size_t idx; /* the connection's number */
+    int state;  /* 0 connecting, 1 waiting for the head */
     char head[1024];
     size_t head_len;
 } slot;
@@ -67,11 +67,9 @@ typedef struct burst {
     char first_refusal[200];
 } burst;
 
-static int burst_connect(size_t i, int port)
-{
+static int burst_connect(size_t i, int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     struct sockaddr_in src = {.sin_family = AF_INET};
@@ -86,19 +84,15 @@ static int burst_connect(size_t i, int port)
     return fd;
 }
 
-static void slot_end(burst *b, slot *s, bool reset)
-{
-    if (reset)
-        srt_faults_reset_fd(s->fd);
-    else
-        close(s->fd);
+static void slot_end(burst *b, slot *s, bool reset) {
+    if (reset) srt_faults_reset_fd(s->fd);
+    else close(s->fd);
     s->fd = -1;
     b->finished++;
 }
 
 /* The socket is connected: send (some of) the request, or end at once. */
-static void slot_connected(burst *b, slot *s)
-{
+static void slot_connected(burst *b, slot *s) {
     int ending = (int)(s->idx % ENDINGS);
     if (ending == AFTER_CONNECT_FIN) {
         slot_end(b, s, false);
@@ -108,8 +102,7 @@ static void slot_connected(burst *b, slot *s)
     int len = snprintf(req, sizeof req,
                        "GET /sse?room=burst-%zu%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                        s->idx % ROOMS, ending == AFTER_HEAD_TWO_ROOMS ? "&room=shared" : "");
-    if (ending == MID_REQUEST_RST)
-        len /= 2;
+    if (ending == MID_REQUEST_RST) len /= 2;
     if (send(s->fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
         slot_end(b, s, false); /* counted as finished; a 200 head was not awaited */
         return;
@@ -121,36 +114,30 @@ static void slot_connected(burst *b, slot *s)
     s->state = 1;
 }
 
-static void slot_readable(burst *b, slot *s)
-{
+static void slot_readable(burst *b, slot *s) {
     ssize_t n = recv(s->fd, s->head + s->head_len, sizeof s->head - 1 - s->head_len, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n > 0) {
         s->head_len += (size_t)n;
         s->head[s->head_len] = '\0';
-        if (!strstr(s->head, "\r\n\r\n") && s->head_len < sizeof s->head - 1)
-            return;
+        if (!strstr(s->head, "\r\n\r\n") && s->head_len < sizeof s->head - 1) return;
     }
     if (strncmp(s->head, "HTTP/1.1 200 ", 13) == 0 && strstr(s->head, "\r\n\r\n")) {
         b->heads++;
     } else {
         if (!b->refused++)
-            snprintf(b->first_refusal, sizeof b->first_refusal, "connection %zu: %.120s%s",
-                     s->idx, s->head_len ? s->head : "closed without an answer",
-                     n < 0 ? " (reset)" : "");
+            snprintf(b->first_refusal, sizeof b->first_refusal, "connection %zu: %.120s%s", s->idx,
+                     s->head_len ? s->head : "closed without an answer", n < 0 ? " (reset)" : "");
     }
     slot_end(b, s, s->idx % ENDINGS == AFTER_HEAD_RST);
 }
 
 /* Runs the burst, pumping `sub` between polls. Fails the test on a connect
  * error or when it does not finish within timeout_ms. */
-static void run_burst(burst *b, srt_seqset *sub, int timeout_ms)
-{
+static void run_burst(burst *b, srt_seqset *sub, int timeout_ms) {
     static slot slots[IN_FLIGHT];
     struct pollfd pfd[IN_FLIGHT];
-    for (size_t k = 0; k < IN_FLIGHT; k++)
-        slots[k].fd = -1;
+    for (size_t k = 0; k < IN_FLIGHT; k++) slots[k].fd = -1;
     int64_t deadline = srt_now_ms() + timeout_ms;
     while (b->finished < CONNECTS) {
         for (size_t k = 0; k < IN_FLIGHT; k++) {
@@ -159,8 +146,7 @@ static void run_burst(burst *b, srt_seqset *sub, int timeout_ms)
                 memset(s, 0, sizeof *s);
                 s->idx = b->started++;
                 s->fd = burst_connect(s->idx, b->port);
-                if (s->fd < 0)
-                    fail_msg("burst connection %zu: %s", s->idx, strerror(errno));
+                if (s->fd < 0) fail_msg("burst connection %zu: %s", s->idx, strerror(errno));
             }
             pfd[k].fd = s->fd;
             pfd[k].events = s->state == 0 ? POLLOUT : POLLIN;
@@ -172,14 +158,12 @@ static void run_burst(burst *b, srt_seqset *sub, int timeout_ms)
         if (poll(pfd, IN_FLIGHT, 100) > 0) {
             for (size_t k = 0; k < IN_FLIGHT; k++) {
                 slot *s = &slots[k];
-                if (s->fd < 0 || !pfd[k].revents)
-                    continue;
+                if (s->fd < 0 || !pfd[k].revents) continue;
                 if (s->state == 0) {
                     int soerr = 0;
                     socklen_t sl = sizeof soerr;
                     getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-                    if (soerr)
-                        fail_msg("burst connection %zu: %s", s->idx, strerror(soerr));
+                    if (soerr) fail_msg("burst connection %zu: %s", s->idx, strerror(soerr));
                     slot_connected(b, s);
                 } else {
                     slot_readable(b, s);
@@ -190,8 +174,7 @@ static void run_burst(burst *b, srt_seqset *sub, int timeout_ms)
     }
 }
 
-static void test_connect_disconnect_burst(void **state)
-{
+static void test_connect_disconnect_burst(void **state) {
     (void)state;
     static srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -203,8 +186,7 @@ static void test_connect_disconnect_burst(void **state)
     srt_pacer_start_padded(&feed, p.port, "steady", RATE, 0, 100000);
     /* a moment of steady traffic, so the baseline includes serving it */
     int64_t warm = srt_now_ms() + 300;
-    while (srt_now_ms() < warm)
-        srt_seqset_pump(&sub, 20);
+    while (srt_now_ms() < warm) srt_seqset_pump(&sub, 20);
     srt_mem base = srt_faults_check_mem(&p, "before the burst", RSS_BOUND_KB);
 
     burst b = {.port = p.port};
@@ -212,8 +194,7 @@ static void test_connect_disconnect_burst(void **state)
     run_burst(&b, &sub, WAIT_MS * 4);
     int64_t t1 = srt_now_ms();
     size_t waited = 0;
-    for (size_t i = 0; i < CONNECTS; i++)
-        waited += i % ENDINGS <= AFTER_HEAD_TWO_ROOMS;
+    for (size_t i = 0; i < CONNECTS; i++) waited += i % ENDINGS <= AFTER_HEAD_TWO_ROOMS;
     printf("  %d connects and disconnects in %lld ms (%.0f a second); %zu of the %zu that "
            "waited for it got a 200 stream head\n",
            CONNECTS, (long long)(t1 - t0), CONNECTS * 1000.0 / (double)(t1 - t0 + 1), b.heads,
@@ -231,8 +212,7 @@ static void test_connect_disconnect_burst(void **state)
 
     /* the subscriber missed nothing */
     int64_t more = srt_now_ms() + 300;
-    while (srt_now_ms() < more)
-        srt_seqset_pump(&sub, 20);
+    while (srt_now_ms() < more) srt_seqset_pump(&sub, 20);
     srt_pacer_stop(&feed);
     size_t published = srt_pacer_count(&feed);
     srt_pacer_check(&feed, "publisher", 1, 1);
@@ -262,8 +242,7 @@ static void test_connect_disconnect_burst(void **state)
     srt_check_stop(&p);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_connect_disconnect_burst, srt_nodes_teardown),
     };

@@ -59,8 +59,7 @@ static size_t n_cases;
 
 /* xorshift64*: the rounds are reproducible from their seed */
 static uint64_t rng_state;
-static uint64_t rng(void)
-{
+static uint64_t rng(void) {
     rng_state ^= rng_state >> 12;
     rng_state ^= rng_state << 25;
     rng_state ^= rng_state >> 27;
@@ -69,10 +68,8 @@ static uint64_t rng(void)
 
 static gcase *add_case(int lo, int hi, bool may_close, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static gcase *add_case(int lo, int hi, bool may_close, const char *fmt, ...)
-{
-    if (n_cases == MAX_CASES)
-        fail_msg("too many garbage cases");
+static gcase *add_case(int lo, int hi, bool may_close, const char *fmt, ...) {
+    if (n_cases == MAX_CASES) fail_msg("too many garbage cases");
     gcase *c = &cases[n_cases++];
     memset(c, 0, sizeof *c);
     c->fd = -1;
@@ -86,36 +83,30 @@ static gcase *add_case(int lo, int hi, bool may_close, const char *fmt, ...)
     return c;
 }
 
-static void put(gcase *c, const char *s)
-{
+static void put(gcase *c, const char *s) {
     srt_buf_append(&c->out, s, strlen(s));
 }
 
-static void put_random(gcase *c, size_t n)
-{
+static void put_random(gcase *c, size_t n) {
     for (size_t i = 0; i < n; i++) {
         char b = (char)(rng() >> 56);
         srt_buf_append(&c->out, &b, 1);
     }
 }
 
-static void put_repeat(gcase *c, const char *s, size_t times)
-{
-    for (size_t i = 0; i < times; i++)
-        put(c, s);
+static void put_repeat(gcase *c, const char *s, size_t times) {
+    for (size_t i = 0; i < times; i++) put(c, s);
 }
 
 /* A request to path with the given body (Content-Length set). */
 static void put_request(gcase *c, const char *method, const char *path, const char *body,
-                        size_t body_len)
-{
+                        size_t body_len) {
     srt_buf_appendf(&c->out, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n", method, path);
     if (body)
         srt_buf_appendf(&c->out, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
                         body_len);
     put(c, "\r\n");
-    if (body)
-        srt_buf_append(&c->out, body, body_len);
+    if (body) srt_buf_append(&c->out, body, body_len);
 }
 
 typedef struct endpoint {
@@ -131,8 +122,7 @@ static const endpoint endpoints[] = {
 };
 #define N_ENDPOINTS (sizeof endpoints / sizeof endpoints[0])
 
-static void endpoint_cases(const endpoint *e)
-{
+static void endpoint_cases(const endpoint *e) {
     const char *m = e->method;
     gcase *c;
     /* a 64 kB header value; 300 header lines */
@@ -142,8 +132,7 @@ static void endpoint_cases(const endpoint *e)
     put(c, "\r\n\r\n");
     c = add_case(431, 431, false, "%s %s: 300 headers", m, e->path);
     srt_buf_appendf(&c->out, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n", m, e->path);
-    for (int i = 0; i < 300; i++)
-        srt_buf_appendf(&c->out, "X-Header-%d: v\r\n", i);
+    for (int i = 0; i < 300; i++) srt_buf_appendf(&c->out, "X-Header-%d: v\r\n", i);
     put(c, "\r\n");
     /* a 100 kB URL */
     c = add_case(414, 414, false, "%s %s: 100 kB URL", m, e->path);
@@ -152,8 +141,8 @@ static void endpoint_cases(const endpoint *e)
     put(c, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     /* 10 MB announced, then sent while no answer has come */
     c = add_case(413, 413, false, "%s %s: 10 MB body", m, e->path);
-    srt_buf_appendf(&c->out, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n",
-                    m, e->path, 10 << 20);
+    srt_buf_appendf(&c->out, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n", m,
+                    e->path, 10 << 20);
     put_repeat(c, "[[[[[[[[[[[[[[[[", (10 << 20) / 16);
     /* 2 MB chunked, in 64 kB chunks: over the 1 MB limit as it arrives */
     c = add_case(413, 413, false, "%s %s: 2 MB chunked body", m, e->path);
@@ -167,12 +156,13 @@ static void endpoint_cases(const endpoint *e)
     }
     put(c, "0\r\n\r\n");
     /* raw control and high bytes in the query string */
-#define BYTES(s) {s, sizeof s - 1}
+#define BYTES(s)                                                                                   \
+    { s, sizeof s - 1 }
     static const struct {
         const char *p;
         size_t len;
-    } binary[] = {BYTES("\x01\x02\x03"), BYTES("\x7f"), BYTES("\xff\xfe\x80"), BYTES("a\0b"),
-                  BYTES("\x1b[31m"), BYTES("\t")};
+    } binary[] = {BYTES("\x01\x02\x03"), BYTES("\x7f"),     BYTES("\xff\xfe\x80"),
+                  BYTES("a\0b"),         BYTES("\x1b[31m"), BYTES("\t")};
     for (size_t i = 0; i < sizeof binary / sizeof binary[0]; i++) {
         c = add_case(400, 400, false, "%s %s: raw bytes in the query (%zu)", m, e->path, i);
         srt_buf_appendf(&c->out, "%s %s%cq=", m, e->path, strchr(e->path, '?') ? '&' : '?');
@@ -186,8 +176,7 @@ static void endpoint_cases(const endpoint *e)
              * (the case below). */
             c->lo = 200;
             c->hi = 499;
-            if (e != &endpoints[0])
-                continue;
+            if (e != &endpoints[0]) continue;
             c = add_case(400, 400, false, "raw bytes (%zu) in a room name", i);
             put(c, "GET /sse?room=ok");
             srt_buf_append(&c->out, binary[i].p, binary[i].len);
@@ -209,24 +198,39 @@ static void endpoint_cases(const endpoint *e)
     srt_buf_append(&c->out, "\0b\r\n\r\n", 6);
 }
 
-static void publish_case(int lo, int hi, const char *name, const char *body, size_t len)
-{
+static void publish_case(int lo, int hi, const char *name, const char *body, size_t len) {
     gcase *c = add_case(lo, hi, false, "POST /publish: %s", name);
     put_request(c, "POST", "/publish", body, len);
 }
 
-static void publish_cases(void)
-{
+static void publish_cases(void) {
     static const char *const invalid[] = {
-        "{", "}", "[", "nul", "{\"room\":}", "{\"room\":\"g\",\"data\":}",
-        "{\"room\":\"g\" \"data\":1}", "{'room':'g','data':1}", "{\"room\":\"g\",\"data\":1,}",
-        "{\"room\":\"g\",\"data\":01}", "{\"room\":\"g\",\"data\":\"\\x\"}",
-        "{\"room\":\"g\",\"data\":\"\x01\"}", "{\"room\":\"g\",\"data\":NaN}",
-        "{\"room\":\"g\",\"data\":1e}", "{\"room\":\"g\",\"data\":\"open",
-        "{\"room\":\"g\",\"data\":1} trailing", "{\"room\":\"g\",\"data\":tru}",
-        "{\"room\":\"g\",\"data\":-}", "{\"room\":\"g\",\"data\":[1,]}", "\"just a string\"",
-        "[1,2]", "{\"room\":5,\"data\":1}", "{\"data\":1}", "{\"room\":\"g\"}",
-        "{\"room\":\"bad room\",\"data\":1}", "{\"rooms\":[],\"data\":1}",
+        "{",
+        "}",
+        "[",
+        "nul",
+        "{\"room\":}",
+        "{\"room\":\"g\",\"data\":}",
+        "{\"room\":\"g\" \"data\":1}",
+        "{'room':'g','data':1}",
+        "{\"room\":\"g\",\"data\":1,}",
+        "{\"room\":\"g\",\"data\":01}",
+        "{\"room\":\"g\",\"data\":\"\\x\"}",
+        "{\"room\":\"g\",\"data\":\"\x01\"}",
+        "{\"room\":\"g\",\"data\":NaN}",
+        "{\"room\":\"g\",\"data\":1e}",
+        "{\"room\":\"g\",\"data\":\"open",
+        "{\"room\":\"g\",\"data\":1} trailing",
+        "{\"room\":\"g\",\"data\":tru}",
+        "{\"room\":\"g\",\"data\":-}",
+        "{\"room\":\"g\",\"data\":[1,]}",
+        "\"just a string\"",
+        "[1,2]",
+        "{\"room\":5,\"data\":1}",
+        "{\"data\":1}",
+        "{\"room\":\"g\"}",
+        "{\"room\":\"bad room\",\"data\":1}",
+        "{\"rooms\":[],\"data\":1}",
         "{\"room\":\"g\",\"rooms\":[\"g\"],\"data\":1}",
         "{\"room\":\"g\",\"data\":1,\"id\":\"a\\nb\"}",
         "{\"room\":\"g\",\"data\":1,\"retry\":-1}",
@@ -240,20 +244,16 @@ static void publish_cases(void)
     /* 100,000-deep nesting: open only, inside data, and balanced */
     enum { DEEP = 100000 };
     srt_buf b = {0};
-    for (int i = 0; i < DEEP; i++)
-        srt_buf_append(&b, "[", 1);
+    for (int i = 0; i < DEEP; i++) srt_buf_append(&b, "[", 1);
     publish_case(400, 400, "100k [", b.data, b.len);
     srt_buf_consume(&b, b.len);
     srt_buf_appendf(&b, "{\"room\":\"g\",\"data\":");
-    for (int i = 0; i < DEEP; i++)
-        srt_buf_append(&b, "[", 1);
-    for (int i = 0; i < DEEP; i++)
-        srt_buf_append(&b, "]", 1);
+    for (int i = 0; i < DEEP; i++) srt_buf_append(&b, "[", 1);
+    for (int i = 0; i < DEEP; i++) srt_buf_append(&b, "]", 1);
     srt_buf_append(&b, "}", 1);
     publish_case(400, 400, "100k-deep data", b.data, b.len);
     srt_buf_consume(&b, b.len);
-    for (int i = 0; i < DEEP / 8; i++)
-        srt_buf_append(&b, "{\"a\":[{\"b\":", 11);
+    for (int i = 0; i < DEEP / 8; i++) srt_buf_append(&b, "{\"a\":[{\"b\":", 11);
     publish_case(400, 400, "12.5k-deep objects, unclosed", b.data, b.len);
     srt_buf_free(&b);
     /* random bytes as the body */
@@ -267,15 +267,13 @@ static void publish_cases(void)
     }
     /* a message whose data is over --max-message-bytes (256 kB by default) */
     srt_buf_appendf(&b, "{\"room\":\"g\",\"data\":\"");
-    for (int i = 0; i < 300 * 1024 / 16; i++)
-        srt_buf_append(&b, "xxxxxxxxxxxxxxxx", 16);
+    for (int i = 0; i < 300 * 1024 / 16; i++) srt_buf_append(&b, "xxxxxxxxxxxxxxxx", 16);
     srt_buf_append(&b, "\"}", 2);
     publish_case(413, 413, "300 kB data", b.data, b.len);
     srt_buf_free(&b);
 }
 
-static void framing_cases(void)
-{
+static void framing_cases(void) {
 #define RAW(s) s, sizeof s - 1
     static const struct {
         const char *name;
@@ -307,8 +305,7 @@ static void framing_cases(void)
         srt_buf_append(&c->out, bad[i].bytes, bad[i].len);
     }
     gcase *c = add_case(400, 499, true, "4 kB of NUL bytes");
-    for (int i = 0; i < 4096; i++)
-        srt_buf_append(&c->out, "", 1);
+    for (int i = 0; i < 4096; i++) srt_buf_append(&c->out, "", 1);
     for (int i = 0; i < 8; i++) {
         c = add_case(400, 499, true, "random bytes (%d)", i);
         put_random(c, 1 + rng() % 8192);
@@ -324,12 +321,10 @@ static void framing_cases(void)
 
 /* Reads what arrived; marks the case done at EOF, a reset, or a complete
  * answer (head + Content-Length bytes). */
-static void case_read(gcase *c)
-{
+static void case_read(gcase *c) {
     char tmp[16384];
     ssize_t n = recv(c->fd, tmp, sizeof tmp, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) {
         c->reset = n < 0;
         c->done = true;
@@ -337,15 +332,12 @@ static void case_read(gcase *c)
     }
     srt_buf_append(&c->in, tmp, (size_t)n);
     char *end = strstr(c->in.data, "\r\n\r\n");
-    if (!end)
-        return;
+    if (!end) return;
     int status = 0;
-    if (sscanf(c->in.data, "HTTP/1.1 %3d ", &status) != 1)
-        status = -1;
+    if (sscanf(c->in.data, "HTTP/1.1 %3d ", &status) != 1) status = -1;
     size_t body_len = 0;
     const char *cl = strcasestr(c->in.data, "\r\nContent-Length:");
-    if (cl && cl < end)
-        body_len = strtoul(cl + 17, NULL, 10);
+    if (cl && cl < end) body_len = strtoul(cl + 17, NULL, 10);
     size_t off = (size_t)(end + 4 - c->in.data);
     if (c->in.len >= off + body_len || !cl) {
         c->status = status;
@@ -355,8 +347,7 @@ static void case_read(gcase *c)
     }
 }
 
-static void case_send(gcase *c)
-{
+static void case_send(gcase *c) {
     size_t chunk = c->out.len - c->sent < 65536 ? c->out.len - c->sent : 65536;
     ssize_t n = send(c->fd, c->out.data + c->sent, chunk, MSG_NOSIGNAL);
     if (n > 0) {
@@ -369,8 +360,7 @@ static void case_send(gcase *c)
 
 /* Runs every case at once, pumping the subscriber; fails when one is still
  * going after timeout_ms. */
-static void run_cases(int port, srt_seqset *sub, int timeout_ms)
-{
+static void run_cases(int port, srt_seqset *sub, int timeout_ms) {
     static struct pollfd pfd[MAX_CASES];
     for (size_t i = 0; i < n_cases; i++) {
         srt_conn conn;
@@ -389,8 +379,7 @@ static void run_cases(int port, srt_seqset *sub, int timeout_ms)
             pfd[i].revents = 0;
             np += !c->done;
         }
-        if (np == 0)
-            break;
+        if (np == 0) break;
         if (srt_now_ms() >= deadline) {
             for (size_t i = 0; i < n_cases; i++) {
                 if (!cases[i].done)
@@ -402,12 +391,9 @@ static void run_cases(int port, srt_seqset *sub, int timeout_ms)
         }
         if (poll(pfd, n_cases, 10) > 0) {
             for (size_t i = 0; i < n_cases; i++) {
-                if (pfd[i].fd < 0 || !pfd[i].revents)
-                    continue;
-                if (pfd[i].revents & POLLOUT)
-                    case_send(&cases[i]);
-                if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
-                    case_read(&cases[i]);
+                if (pfd[i].fd < 0 || !pfd[i].revents) continue;
+                if (pfd[i].revents & POLLOUT) case_send(&cases[i]);
+                if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) case_read(&cases[i]);
             }
         }
         srt_seqset_pump(sub, 0);
@@ -417,8 +403,7 @@ static void run_cases(int port, srt_seqset *sub, int timeout_ms)
 /* Checks each case's outcome; returns how many were answered 4xx, and in
  * *closed how many ended without an answer, in *served how many were
  * answered below 400 (allowed only where noted). */
-static size_t check_cases(size_t *closed, size_t *served)
-{
+static size_t check_cases(size_t *closed, size_t *served) {
     size_t answered = 0;
     *closed = 0;
     *served = 0;
@@ -429,16 +414,15 @@ static size_t check_cases(size_t *closed, size_t *served)
         if (c->status == 0) { /* no complete answer */
             if (!c->may_close) {
                 srt_dump_bytes("  received", c->in.data ? c->in.data : "", c->in.len);
-                fail_msg("case \"%s\": closed%s without an answer (%zu of %zu bytes sent)",
-                         c->name, c->reset ? " (reset)" : "", c->sent, c->out.len);
+                fail_msg("case \"%s\": closed%s without an answer (%zu of %zu bytes sent)", c->name,
+                         c->reset ? " (reset)" : "", c->sent, c->out.len);
             }
             (*closed)++;
             continue;
         }
         if (c->status < c->lo || c->status > c->hi) {
             srt_dump_bytes("  answer", c->in.data, c->in.len < 400 ? c->in.len : 400);
-            fail_msg("case \"%s\": answered %d, expected %d..%d", c->name, c->status, c->lo,
-                     c->hi);
+            fail_msg("case \"%s\": answered %d, expected %d..%d", c->name, c->status, c->lo, c->hi);
         }
         if (c->status < 400) { /* allowed above for what changes nothing */
             (*served)++;
@@ -456,8 +440,7 @@ static size_t check_cases(size_t *closed, size_t *served)
     return answered;
 }
 
-static void free_cases(void)
-{
+static void free_cases(void) {
     for (size_t i = 0; i < n_cases; i++) {
         srt_buf_free(&cases[i].out);
         srt_buf_free(&cases[i].in);
@@ -465,8 +448,7 @@ static void free_cases(void)
     n_cases = 0;
 }
 
-static void test_garbage_on_every_endpoint(void **state)
-{
+static void test_garbage_on_every_endpoint(void **state) {
     (void)state;
     static srt_proc p;
     char timeout_arg[16];
@@ -482,8 +464,7 @@ static void test_garbage_on_every_endpoint(void **state)
     for (int round = 0; round < ROUNDS; round++) {
         uint64_t seed = 0x5eed0000u + (uint64_t)round * 7919u;
         rng_state = seed;
-        for (size_t e = 0; e < N_ENDPOINTS; e++)
-            endpoint_cases(&endpoints[e]);
+        for (size_t e = 0; e < N_ENDPOINTS; e++) endpoint_cases(&endpoints[e]);
         publish_cases();
         framing_cases();
         long long rejected0 = srt_check_stat(p.port, "rejected_requests");
@@ -521,8 +502,7 @@ static void test_garbage_on_every_endpoint(void **state)
     srt_check_stop(&p);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_garbage_on_every_endpoint, srt_nodes_teardown),
     };

@@ -9,8 +9,8 @@
  * again on the same port; the feed goes on for 2 s after both nodes are
  * healthy again. Checked: A's subscribers receive every message, the
  * outage included, in order and byte for byte, and every publish answers
- * 200 {"delivered":20} once Redis took it, or 503 during the outage; B's subscribers never receive a message twice or
- * out of order, and receive every message published after both nodes were
+ * 200 {"delivered":20} once Redis took it, or 503 during the outage; B's subscribers never receive
+ * a message twice or out of order, and receive every message published after both nodes were
  * healthy again, and each missed message was announced by the gap event
  * (docs/resume.md); both nodes' peak RSS stays under the bound; both answer
  * /healthz 200 and exit 0 on SIGTERM.
@@ -41,8 +41,7 @@ static srt_pacer feed; /* static: the teardown stops it after a failure */
 #define PORT_B (nodes[1].port)
 
 /* Reads both sets for ms milliseconds. */
-static void pump_for(srt_seqset *a, srt_seqset *b, int ms)
-{
+static void pump_for(srt_seqset *a, srt_seqset *b, int ms) {
     int64_t until = srt_now_ms() + ms;
     while (srt_now_ms() < until) {
         srt_seqset_pump(a, 5);
@@ -52,8 +51,7 @@ static void pump_for(srt_seqset *a, srt_seqset *b, int ms)
 
 /* Reads both sets until both nodes answer /healthz with `status`; returns
  * the time (srt_nodes_now_us) of the later of the two answers. */
-static int64_t pump_until_health(srt_seqset *a, srt_seqset *b, int status)
-{
+static int64_t pump_until_health(srt_seqset *a, srt_seqset *b, int status) {
     int64_t deadline = srt_now_ms() + WAIT_MS;
     int64_t when[2] = {0, 0};
     while (!when[0] || !when[1]) {
@@ -69,8 +67,7 @@ static int64_t pump_until_health(srt_seqset *a, srt_seqset *b, int status)
     return when[0] > when[1] ? when[0] : when[1];
 }
 
-static void test_redis_kill9_under_load(void **state)
-{
+static void test_redis_kill9_under_load(void **state) {
     (void)state;
     redis = srt_nodes_redis_start();
     srt_node_start(&nodes[0], srt_redis_url(redis), "faults-a", NULL);
@@ -122,13 +119,11 @@ static void test_redis_kill9_under_load(void **state)
     assert_true(refused > 0);
     assert_int_equal(srt_seqset_wait(&on_a, last, WAIT_MS), SUBS);
     assert_int_equal(srt_seqset_failures(&on_a), 0);
-    for (size_t i = 0; i < SUBS; i++)
-        assert_int_equal(on_a.s[i].frames, (long long)total);
+    for (size_t i = 0; i < SUBS; i++) assert_int_equal(on_a.s[i].frames, (long long)total);
 
     /* B: in order, nothing twice, nothing missing after recovery */
     size_t first_after = 0;
-    while (first_after < total && feed.recs[first_after].start_us <= healthy_us)
-        first_after++;
+    while (first_after < total && feed.recs[first_after].start_us <= healthy_us) first_after++;
     assert_true(first_after < total);
     assert_int_equal(srt_seqset_wait(&on_b, last, WAIT_MS), SUBS);
     assert_int_equal(srt_seqset_failures(&on_b), 0);
@@ -136,8 +131,8 @@ static void test_redis_kill9_under_load(void **state)
     for (size_t i = 0; i < SUBS; i++) {
         const srt_seqstream *s = &on_b.s[i];
         if (s->last_missing >= (long long)first_after)
-            fail_msg("B subscriber %zu missed seq %lld, published after recovery (from seq %zu)",
-                     i, s->last_missing, first_after);
+            fail_msg("B subscriber %zu missed seq %lld, published after recovery (from seq %zu)", i,
+                     s->last_missing, first_after);
         if (s->silent_missing)
             fail_msg("B subscriber %zu missed %lld messages without a gap event before them", i,
                      s->silent_missing);
@@ -165,8 +160,7 @@ static void test_redis_kill9_under_load(void **state)
     redis = NULL;
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_redis_kill9_under_load, srt_nodes_teardown),
     };

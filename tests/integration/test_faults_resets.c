@@ -38,8 +38,7 @@ enum {
  * freed with it, so the figure does not grow with the number of victims. */
 #define RSS_BOUND_KB SRT_BY_BUILD(28L * 1024, 128L * 1024)
 
-static void test_resets_during_broadcasts(void **state)
-{
+static void test_resets_during_broadcasts(void **state) {
     (void)state;
     static srt_proc p;
     assert_int_equal(srt_server_start(&p, "--max-queue-bytes", "8388608", NULL), 0);
@@ -65,8 +64,7 @@ static void test_resets_during_broadcasts(void **state)
             srt_seqset_reset(&victims, reset++);
     }
     srt_pacer_wait(&feed, MESSAGES, WAIT_MS);
-    while (reset < VICTIMS)
-        srt_seqset_reset(&victims, reset++);
+    while (reset < VICTIMS) srt_seqset_reset(&victims, reset++);
     size_t complete = srt_seqset_wait(&readers, MESSAGES - 1, WAIT_MS);
     srt_pacer_stop(&feed);
 
@@ -77,8 +75,8 @@ static void test_resets_during_broadcasts(void **state)
     assert_int_equal(feed.recs[0].delivered, READERS + VICTIMS);
     for (size_t i = 1; i < MESSAGES; i++) {
         if (feed.recs[i].delivered > feed.recs[i - 1].delivered)
-            fail_msg("publish %zu delivered to %lld streams, after %lld", i,
-                     feed.recs[i].delivered, feed.recs[i - 1].delivered);
+            fail_msg("publish %zu delivered to %lld streams, after %lld", i, feed.recs[i].delivered,
+                     feed.recs[i - 1].delivered);
     }
     printf("  %d readers received all %d messages of %d kB in order; %d streams reset "
            "between messages %d and %d (the last publish reached %lld streams)\n",
@@ -105,8 +103,7 @@ static void test_resets_during_broadcasts(void **state)
     srt_check_stop(&p);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_resets_during_broadcasts, srt_nodes_teardown),
     };

@@ -25,9 +25,9 @@
 enum {
     READERS = 500,
     NON_READERS = 500,
-    RATE = 200,     /* messages a second */
+    RATE = 200,      /* messages a second */
     MESSAGES = 1000, /* five seconds of them */
-    PAD = 400,      /* bytes of padding in each message's data (frames of ~430 bytes) */
+    PAD = 400,       /* bytes of padding in each message's data (frames of ~430 bytes) */
 };
 
 /* Measured peak: 5.3 MB in a release build, 26 MB with ASan (shadow
@@ -35,8 +35,7 @@ enum {
 #define RSS_BOUND_KB SRT_BY_BUILD(24L * 1024, 128L * 1024)
 #define WAIT_MS SRT_BY_BUILD(15000, 45000)
 
-static void test_non_readers_dropped_readers_served(void **state)
-{
+static void test_non_readers_dropped_readers_served(void **state) {
     (void)state;
     static srt_proc p;
     assert_int_equal(srt_server_start(&p, "--max-queue-bytes", "65536", NULL), 0);
@@ -70,18 +69,16 @@ static void test_non_readers_dropped_readers_served(void **state)
     size_t first_drop = 0;
     for (size_t i = 1; i < MESSAGES; i++) {
         if (feed.recs[i].delivered > feed.recs[i - 1].delivered)
-            fail_msg("publish %zu delivered to %lld streams, after %lld", i,
-                     feed.recs[i].delivered, feed.recs[i - 1].delivered);
-        if (!first_drop && feed.recs[i].delivered < READERS + NON_READERS)
-            first_drop = i;
+            fail_msg("publish %zu delivered to %lld streams, after %lld", i, feed.recs[i].delivered,
+                     feed.recs[i - 1].delivered);
+        if (!first_drop && feed.recs[i].delivered < READERS + NON_READERS) first_drop = i;
     }
 
     /* the readers: everything, in order, byte for byte */
     assert_int_equal(srt_seqset_failures(&readers), 0);
     assert_int_equal(srt_seqset_ended(&readers), 0);
     assert_int_equal(complete, READERS);
-    for (size_t i = 0; i < READERS; i++)
-        assert_int_equal(readers.s[i].frames, MESSAGES);
+    for (size_t i = 0; i < READERS; i++) assert_int_equal(readers.s[i].frames, MESSAGES);
 
     /* the non-readers: dropped as slow consumers, each having received an
      * in-order prefix of the messages */
@@ -119,8 +116,7 @@ static void test_non_readers_dropped_readers_served(void **state)
     srt_check_stop(&p);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_non_readers_dropped_readers_served, srt_nodes_teardown),
     };

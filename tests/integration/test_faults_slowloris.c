@@ -30,11 +30,11 @@
 
 enum {
     LORIS = 2000,
-    PER_SOURCE = 250,      /* connections per 127.0.0.x source address */
+    PER_SOURCE = 250,       /* connections per 127.0.0.x source address */
     REQUEST_TIMEOUT = 3000, /* --request-timeout-ms */
-    DRIP_MS = 1000,        /* one header byte this often */
-    RATE = 100,            /* healthy messages a second */
-    BATCH = 128,           /* connects in flight */
+    DRIP_MS = 1000,         /* one header byte this often */
+    RATE = 100,             /* healthy messages a second */
+    BATCH = 128,            /* connects in flight */
 };
 
 /* How late after its deadline a connection may be cut. */
@@ -49,11 +49,11 @@ static const char drip[] = "X-Slow-Loris: one byte at a time, for as long as it 
 
 typedef struct loris {
     int fd;
-    size_t dripped;    /* bytes of `drip` sent */
-    int64_t first_ms;  /* when the request line was sent */
-    int64_t next_ms;   /* when the next byte is due */
-    int64_t ended_ms;  /* when the server ended the connection; 0 while open */
-    int err;           /* errno of a failed read/send (ECONNRESET), 0 for EOF */
+    size_t dripped;   /* bytes of `drip` sent */
+    int64_t first_ms; /* when the request line was sent */
+    int64_t next_ms;  /* when the next byte is due */
+    int64_t ended_ms; /* when the server ended the connection; 0 while open */
+    int err;          /* errno of a failed read/send (ECONNRESET), 0 for EOF */
     char resp[512];
     size_t resp_len;
 } loris;
@@ -67,11 +67,9 @@ typedef struct loris_run {
     char failure[200]; /* set when the thread could not do its part */
 } loris_run;
 
-static int loris_connect(size_t i, int port)
-{
+static int loris_connect(size_t i, int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     struct sockaddr_in src = {.sin_family = AF_INET};
@@ -86,8 +84,7 @@ static int loris_connect(size_t i, int port)
     return fd;
 }
 
-static void loris_end(loris *l, int err)
-{
+static void loris_end(loris *l, int err) {
     l->ended_ms = srt_now_ms();
     l->err = err;
     close(l->fd);
@@ -96,8 +93,7 @@ static void loris_end(loris *l, int err)
 
 /* Opens the connections BATCH at a time, each sending its request line as
  * soon as it is connected; 0 or -1 (run->failure says why). */
-static int loris_open_all(loris_run *run)
-{
+static int loris_open_all(loris_run *run) {
     struct pollfd pfd[BATCH];
     for (size_t start = 0; start < LORIS; start += BATCH) {
         size_t count = LORIS - start < BATCH ? LORIS - start : BATCH;
@@ -124,8 +120,7 @@ static int loris_open_all(loris_run *run)
             }
             for (size_t k = 0; k < count; k++) {
                 loris *l = &run->c[start + k];
-                if (pfd[k].fd < 0 || !pfd[k].revents)
-                    continue;
+                if (pfd[k].fd < 0 || !pfd[k].revents) continue;
                 int soerr = 0;
                 socklen_t sl = sizeof soerr;
                 getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
@@ -148,20 +143,17 @@ static int loris_open_all(loris_run *run)
 
 /* Drips bytes and reads answers until every connection has ended or the
  * deadline passes. */
-static void loris_drip(loris_run *run)
-{
+static void loris_drip(loris_run *run) {
     struct pollfd *pfd = calloc(LORIS, sizeof *pfd);
     size_t *map = calloc(LORIS, sizeof *map);
-    if (!pfd || !map)
-        abort();
+    if (!pfd || !map) abort();
     for (;;) {
         int64_t now = srt_now_ms();
         size_t np = 0;
         int64_t next_due = run->deadline;
         for (size_t i = 0; i < LORIS; i++) {
             loris *l = &run->c[i];
-            if (l->fd < 0)
-                continue;
+            if (l->fd < 0) continue;
             if (now >= l->next_ms && l->dripped < sizeof drip - 1) {
                 ssize_t n = send(l->fd, drip + l->dripped, 1, MSG_NOSIGNAL);
                 if (n == 1) {
@@ -172,21 +164,17 @@ static void loris_drip(loris_run *run)
                     continue;
                 }
             }
-            if (l->next_ms < next_due)
-                next_due = l->next_ms;
+            if (l->next_ms < next_due) next_due = l->next_ms;
             pfd[np].fd = l->fd;
             pfd[np].events = POLLIN;
             pfd[np].revents = 0;
             map[np++] = i;
         }
-        if (np == 0 || now >= run->deadline)
-            break;
+        if (np == 0 || now >= run->deadline) break;
         int wait = (int)(next_due - now);
-        if (poll(pfd, np, wait < 0 ? 0 : wait) <= 0)
-            continue;
+        if (poll(pfd, np, wait < 0 ? 0 : wait) <= 0) continue;
         for (size_t k = 0; k < np; k++) {
-            if (!pfd[k].revents)
-                continue;
+            if (!pfd[k].revents) continue;
             loris *l = &run->c[map[k]];
             ssize_t n = recv(l->fd, l->resp + l->resp_len, sizeof l->resp - 1 - l->resp_len, 0);
             if (n > 0) {
@@ -203,17 +191,14 @@ static void loris_drip(loris_run *run)
     free(map);
 }
 
-static void *loris_main(void *arg)
-{
+static void *loris_main(void *arg) {
     loris_run *run = arg;
-    if (loris_open_all(run) == 0)
-        loris_drip(run);
+    if (loris_open_all(run) == 0) loris_drip(run);
     __atomic_store_n(&run->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
-static void test_slowloris_cut_by_deadline(void **state)
-{
+static void test_slowloris_cut_by_deadline(void **state) {
     (void)state;
     static srt_proc p;
     char timeout_arg[16];
@@ -248,14 +233,12 @@ static void test_slowloris_cut_by_deadline(void **state)
         }
     }
     pthread_join(run.thread, NULL);
-    if (run.failure[0])
-        fail_msg("slowloris thread: %s", run.failure);
+    if (run.failure[0]) fail_msg("slowloris thread: %s", run.failure);
 
     /* a second more of healthy traffic after the last cut */
     size_t at_end = srt_pacer_count(&feed);
     int64_t more = srt_now_ms() + 1000;
-    while (srt_now_ms() < more)
-        srt_seqset_pump(&sub, 20);
+    while (srt_now_ms() < more) srt_seqset_pump(&sub, 20);
     srt_pacer_stop(&feed);
     size_t published = srt_pacer_count(&feed);
     assert_true(published > at_end);
@@ -320,8 +303,7 @@ static void test_slowloris_cut_by_deadline(void **state)
     srt_check_stop(&p);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_slowloris_cut_by_deadline, srt_nodes_teardown),
     };

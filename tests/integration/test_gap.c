@@ -77,7 +77,8 @@ static void expect_gap(srt_sse *s, const char *event) {
     unsigned long long from = 0, to = 0;
     char name[64] = "";
     int end = 0;
-    if (sscanf(block, "event: %63[^\n]\ndata: {\"reason\":\"redis\",\"from\":%llu,\"to\":%llu}\n\n%n",
+    if (sscanf(block,
+               "event: %63[^\n]\ndata: {\"reason\":\"redis\",\"from\":%llu,\"to\":%llu}\n\n%n",
                name, &from, &to, &end) != 3 ||
         block[end] != '\0' || strcmp(name, event) != 0 || from > to || from == 0) {
         srt_dump_bytes("  block", block, strlen(block));

@@ -65,8 +65,8 @@ static srt_cluster *cluster;
 typedef struct publisher {
     pthread_t thread;
     atomic_int stop;
-    atomic_int ports[2]; /* publish to ports[0], else ports[1] (0: down) */
-    int alternate;       /* history on: alternate the nodes */
+    atomic_int ports[2];         /* publish to ports[0], else ports[1] (0: down) */
+    int alternate;               /* history on: alternate the nodes */
     atomic_llong count[N_ROOMS]; /* numbers answered 200 so far, per room */
     atomic_llong total, retries;
 } publisher;
@@ -81,14 +81,17 @@ static void *publish_loop(void *ud) {
         int room = (int)(seq % N_ROOMS);
         long long n = atomic_load(&p->count[room]) + 1;
         char body[128];
-        snprintf(body, sizeof body, "{\"room\":\"c%d\",\"data\":{\"r\":%d,\"n\":%lld}}", room, room, n);
+        snprintf(body, sizeof body, "{\"room\":\"c%d\",\"data\":{\"r\":%d,\"n\":%lld}}", room, room,
+                 n);
         int which = p->alternate ? (int)(seq % 2) : 0;
         for (int attempt = 0; !atomic_load(&p->stop); attempt++) {
             int port = atomic_load(&p->ports[(which + attempt) % 2]);
             srt_response r;
-            int ok = port && srt_http_request_ex(port, "POST", "/publish",
-                                                 (const char *const[]){"Content-Type: application/json", NULL},
-                                                 body, strlen(body), &r, 5000) == 0;
+            int ok = port &&
+                     srt_http_request_ex(port, "POST", "/publish",
+                                         (const char *const[]){"Content-Type: application/json",
+                                                               NULL},
+                                         body, strlen(body), &r, 5000) == 0;
             int status = ok ? r.status : -1;
             if (ok) srt_response_free(&r);
             if (status == 200) {
@@ -111,8 +114,8 @@ static void *publish_loop(void *ud) {
 /* ---- the clients ----------------------------------------------------------- */
 
 typedef struct client {
-    int fd;              /* -1: to reopen */
-    int node;            /* 0 or 1: where it is (or goes) */
+    int fd;   /* -1: to reopen */
+    int node; /* 0 or 1: where it is (or goes) */
     bool head_done;
     srt_buf in;
     int rooms[3];
@@ -136,8 +139,10 @@ static int stream_open(client *c, int port, bool with_last_id) {
         return -1;
     }
     char req[512], hdr[128] = "";
-    if (with_last_id && c->last_id[0]) snprintf(hdr, sizeof hdr, "Last-Event-ID: %s\r\n", c->last_id);
-    int n = snprintf(req, sizeof req, "GET /sse?room=c%d&room=c%d&room=c%d HTTP/1.1\r\nHost: t\r\n%s\r\n",
+    if (with_last_id && c->last_id[0])
+        snprintf(hdr, sizeof hdr, "Last-Event-ID: %s\r\n", c->last_id);
+    int n = snprintf(req, sizeof req,
+                     "GET /sse?room=c%d&room=c%d&room=c%d HTTP/1.1\r\nHost: t\r\n%s\r\n",
                      c->rooms[0], c->rooms[1], c->rooms[2], hdr);
     if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
         close(fd);
@@ -191,8 +196,8 @@ static void on_frame(client *c, size_t idx, char *frame) {
         note_error("client %zu room c%d: %lld after %lld", idx, room, n, last);
     } else if (last && n > last + 1 && !c->excused[room]) {
         silent_gaps++;
-        note_error("client %zu room c%d: %lld after %lld with no reset or gap event before it",
-                   idx, room, n, last);
+        note_error("client %zu room c%d: %lld after %lld with no reset or gap event before it", idx,
+                   room, n, last);
     }
     if (n > last) c->last[room] = n;
     c->excused[room] = false;
@@ -299,8 +304,7 @@ static void report_recovery(const char *what, const long long before[2], int64_t
             if (done_at[k] >= 0 || !nodes[k].pid) continue;
             if (recovery_stat(nodes[k].port, "recoveries") > before[k])
                 done_at[k] = recovery_stat(nodes[k].port, "last_done_at");
-            else
-                all = false;
+            else all = false;
         }
         if (all || srt_now_ms() > deadline) break;
         pump(50, history);
@@ -314,7 +318,8 @@ static void report_recovery(const char *what, const long long before[2], int64_t
 }
 
 static void recoveries_now(long long out[2]) {
-    for (int k = 0; k < 2; k++) out[k] = nodes[k].pid ? recovery_stat(nodes[k].port, "recoveries") : 0;
+    for (int k = 0; k < 2; k++)
+        out[k] = nodes[k].pid ? recovery_stat(nodes[k].port, "recoveries") : 0;
 }
 
 /* ---- the scenario ------------------------------------------------------ */
@@ -327,10 +332,12 @@ static srt_redis *cluster_any(void) {
 }
 
 static void start_node(int k, chaos_mode mode) {
-    static const char *const hist[] = {"--history", "1000", "--redis-canary-interval-ms", "200", NULL};
+    static const char *const hist[] = {"--history", "1000", "--redis-canary-interval-ms", "200",
+                                       NULL};
     static const char *const plain[] = {"--redis-canary-interval-ms", "200", NULL};
     const char *id = k ? "chaos-b" : "chaos-a";
-    if (mode == MODE_CLUSTER) srt_cluster_node_start(&nodes[k], srt_cluster_seeds(cluster), id, plain);
+    if (mode == MODE_CLUSTER)
+        srt_cluster_node_start(&nodes[k], srt_cluster_seeds(cluster), id, plain);
     else srt_node_start(&nodes[k], srt_redis_url(redis), id, mode == MODE_HISTORY ? hist : plain);
     srt_node_wait_health(nodes[k].port, 200, WAIT_MS);
 }
@@ -443,7 +450,8 @@ static void run_chaos(chaos_mode mode) {
         pump(1000, history);
         start_node(1, mode);
         atomic_store(&pub.ports[1], nodes[1].port);
-        printf("  %-34s  clients reopened on A, B back on port %d\n", "node B kill -9:", nodes[1].port);
+        printf("  %-34s  clients reopened on A, B back on port %d\n",
+               "node B kill -9:", nodes[1].port);
         /* the load balancer sends B's clients back to it */
         for (int i = 1; i < N_CLIENTS; i += 2) {
             client_lost(&clients[i], history);
@@ -466,7 +474,8 @@ static void run_chaos(chaos_mode mode) {
         behind = 0;
         for (int i = 0; i < N_CLIENTS; i++)
             for (int j = 0; j < 3; j++)
-                if (clients[i].last[clients[i].rooms[j]] < atomic_load(&pub.count[clients[i].rooms[j]]))
+                if (clients[i].last[clients[i].rooms[j]] <
+                    atomic_load(&pub.count[clients[i].rooms[j]]))
                     behind++;
     } while (behind && srt_now_ms() < deadline);
 

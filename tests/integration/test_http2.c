@@ -19,13 +19,13 @@
  * a limit is answered 503 or 429 alone, counted.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -146,16 +146,24 @@ static void test_curl_h2c_byte_identical(void **state) {
     assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", NULL), 0);
     char url[128], h1_out[512], h2_out[512], h2_head[512];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/sse?room=curl", p.port);
-    snprintf(h1_out, sizeof(h1_out), "%s/test-logs/h2-curl-h1.%d", SR_TEST_BINARY_DIR, (int)getpid());
-    snprintf(h2_out, sizeof(h2_out), "%s/test-logs/h2-curl-h2.%d", SR_TEST_BINARY_DIR, (int)getpid());
-    snprintf(h2_head, sizeof(h2_head), "%s/test-logs/h2-curl-h2-head.%d", SR_TEST_BINARY_DIR, (int)getpid());
-    const char *h1[] = {"curl", "-sS", "-N", "--http1.1", "--max-time", "60", "-o", h1_out, url, NULL};
-    const char *h2[] = {"curl", "-sS", "-N", "--http2-prior-knowledge", "--max-time", "60", "-o", h2_out,
-                        "-D", h2_head, url, NULL};
+    snprintf(h1_out, sizeof(h1_out), "%s/test-logs/h2-curl-h1.%d", SR_TEST_BINARY_DIR,
+             (int)getpid());
+    snprintf(h2_out, sizeof(h2_out), "%s/test-logs/h2-curl-h2.%d", SR_TEST_BINARY_DIR,
+             (int)getpid());
+    snprintf(h2_head, sizeof(h2_head), "%s/test-logs/h2-curl-h2-head.%d", SR_TEST_BINARY_DIR,
+             (int)getpid());
+    const char *h1[] = {"curl", "-sS", "-N",   "--http1.1", "--max-time",
+                        "60",   "-o",  h1_out, url,         NULL};
+    const char *h2[] = {"curl",       "-sS",   "-N", "--http2-prior-knowledge",
+                        "--max-time", "60",    "-o", h2_out,
+                        "-D",         h2_head, url,  NULL};
     pid_t c1 = spawn(h1), c2 = spawn(h2);
     srt_check_room_members(p.port, "curl", 2, SRT_TIMEOUT_MS);
-    srt_check_publish_delivered(p.port, "{\"rooms\":[\"curl\"],\"event\":\"message\",\"id\":\"1\",\"data\":{\"a\":[1,2]}}", 2);
-    srt_check_publish_delivered(p.port, "{\"rooms\":[\"curl\"],\"data\":\"[DONE]\",\"retry\":5000}", 2);
+    srt_check_publish_delivered(
+        p.port, "{\"rooms\":[\"curl\"],\"event\":\"message\",\"id\":\"1\",\"data\":{\"a\":[1,2]}}",
+        2);
+    srt_check_publish_delivered(p.port, "{\"rooms\":[\"curl\"],\"data\":\"[DONE]\",\"retry\":5000}",
+                                2);
     srt_check_publish_delivered(p.port, "{\"rooms\":[\"curl\"],\"event\":\"x\",\"data\":null}", 2);
     const char *expected = "id: 1\nevent: message\ndata: {\"a\":[1,2]}\n\n"
                            "data: \"[DONE]\"\nretry: 5000\n\n"
@@ -185,20 +193,22 @@ static void tls_byte_identical(const char *threads) {
     srt_tls_ca ca;
     srt_tls_cert cert;
     assert_int_equal(srt_tls_ca_make(&ca, "sserooms h2 test CA"), 0);
-    assert_int_equal(srt_tls_cert_make(&ca, "server", "localhost", "DNS:localhost,IP:127.0.0.1", true, &cert), 0);
+    assert_int_equal(srt_tls_cert_make(&ca, "server", "localhost", "DNS:localhost,IP:127.0.0.1",
+                                       true, &cert),
+                     0);
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--tls-cert", cert.cert, "--tls-key", cert.key, "--threads", threads,
-                                      "--heartbeat-ms", "0", NULL),
+    assert_int_equal(srt_server_start(&p, "--tls-cert", cert.cert, "--tls-key", cert.key,
+                                      "--threads", threads, "--heartbeat-ms", "0", NULL),
                      0);
     char url[128], h1_out[256], h2_out[256], h2_log[256];
     snprintf(url, sizeof(url), "https://localhost:%d/sse?room=tls", p.port);
     snprintf(h1_out, sizeof(h1_out), "%s/h1.out", ca.dir);
     snprintf(h2_out, sizeof(h2_out), "%s/h2.out", ca.dir);
     snprintf(h2_log, sizeof(h2_log), "%s/h2.log", ca.dir);
-    const char *h1[] = {"curl", "-sS", "-N", "--http1.1", "--cacert", ca.cert, "--max-time", "60",
-                        "-o", h1_out, url, NULL};
-    const char *h2[] = {"curl", "-sS", "-N", "-v", "--http2", "--cacert", ca.cert, "--max-time", "60",
-                        "-o", h2_out, url, NULL};
+    const char *h1[] = {"curl",       "-sS", "-N", "--http1.1", "--cacert", ca.cert,
+                        "--max-time", "60",  "-o", h1_out,      url,        NULL};
+    const char *h2[] = {"curl",       "-sS", "-N", "-v",   "--http2", "--cacert", ca.cert,
+                        "--max-time", "60",  "-o", h2_out, url,       NULL};
     pid_t c1 = srt_cmd_spawn(h1, "/dev/null"), c2 = srt_cmd_spawn(h2, h2_log);
     assert_true(c1 > 0 && c2 > 0);
     /* the members are counted over TLS too: ask over HTTPS with curl */
@@ -223,7 +233,8 @@ static void tls_byte_identical(const char *threads) {
         "{\"rooms\":[\"tls\"],\"event\":\"x\",\"data\":null}",
     };
     for (int i = 0; i < 3; i++) { /* published over HTTP/2 too */
-        const char *argv[] = {"curl", "-sS", "--http2", "--cacert", ca.cert, "-d", msgs[i], pub_url, NULL};
+        const char *argv[] = {"curl", "-sS",   "--http2", "--cacert", ca.cert,
+                              "-d",   msgs[i], pub_url,   NULL};
         char *out = NULL;
         assert_int_equal(srt_cmd_run(argv, NULL, SRT_TIMEOUT_MS, &out), 0);
         assert_non_null(strstr(out, "\"delivered\":2"));
@@ -286,10 +297,11 @@ static void twelve_streams(const char *threads) {
     assert_int_equal(h2_stat(p.port, "connections"), 1);
     assert_int_equal(h2_stat(p.port, "streams"), 12);
     /* one publish to all twelve rooms, over HTTP/2 on the same connection */
-    int pub = srt_h2_request(&h, "POST", "/publish",
-                             "{\"rooms\":[\"r0\",\"r1\",\"r2\",\"r3\",\"r4\",\"r5\",\"r6\",\"r7\",\"r8\","
-                             "\"r9\",\"r10\",\"r11\"],\"event\":\"tick\",\"id\":\"7\",\"data\":{\"n\":7}}",
-                             NULL);
+    int pub = srt_h2_request(
+        &h, "POST", "/publish",
+        "{\"rooms\":[\"r0\",\"r1\",\"r2\",\"r3\",\"r4\",\"r5\",\"r6\",\"r7\",\"r8\","
+        "\"r9\",\"r10\",\"r11\"],\"event\":\"tick\",\"id\":\"7\",\"data\":{\"n\":7}}",
+        NULL);
     assert_true(pub >= 0);
     assert_true(srt_h2_wait_closed(&h, pub, SRT_TIMEOUT_MS));
     assert_int_equal(h.st[pub].status, 200);
@@ -331,8 +343,8 @@ static void test_publish_acknowledged_by_redis(void **state) {
     srt_redis *redis = srt_redis_start(NULL, 0);
     assert_non_null(redis);
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--redis", srt_redis_url(redis),
-                                      NULL),
+    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--redis",
+                                      srt_redis_url(redis), NULL),
                      0);
     srt_h2 h;
     assert_int_equal(srt_h2_open(&h, p.port, 0), 0);
@@ -360,12 +372,14 @@ static void test_publish_acknowledged_by_redis(void **state) {
 static void test_stream_closes_alone(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--heartbeat-ms", "200", NULL), 0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--heartbeat-ms", "200", NULL),
+                     0);
     srt_h2 h;
     assert_int_equal(srt_h2_open(&h, p.port, 0), 0);
     int a = srt_h2_request(&h, "GET", "/sse?room=a", NULL, NULL);
     int b = srt_h2_request(&h, "GET", "/sse?room=b", NULL, NULL);
-    assert_true(srt_h2_wait_status(&h, a, SRT_TIMEOUT_MS) && srt_h2_wait_status(&h, b, SRT_TIMEOUT_MS));
+    assert_true(srt_h2_wait_status(&h, a, SRT_TIMEOUT_MS) &&
+                srt_h2_wait_status(&h, b, SRT_TIMEOUT_MS));
     assert_true(srt_h2_wait_data(&h, b, ": heartbeat\n\n", SRT_TIMEOUT_MS)); /* per stream */
     srt_check_room_members(p.port, "a", 1, SRT_TIMEOUT_MS);
     srt_h2_reset(&h, a);
@@ -421,7 +435,9 @@ static void test_history_replay_per_stream(void **state) {
 static void test_shut_window_slow_consumer(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-queue-bytes", "8192", NULL), 0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-queue-bytes", "8192",
+                                      NULL),
+                     0);
     srt_h2 h;
     assert_int_equal(srt_h2_open(&h, p.port, 1024), 0); /* 1 KiB window, never updated */
     int slow = srt_h2_request(&h, "GET", "/sse?room=s", NULL, NULL);
@@ -473,7 +489,8 @@ static long goaway_error(const srt_buf *b) {
         const uint8_t *f = (const uint8_t *)b->data + pos;
         size_t len = (size_t)f[0] << 16 | (size_t)f[1] << 8 | f[2];
         if (f[3] == 7 && pos + 9 + 8 <= b->len)
-            return (long)((uint32_t)f[13] << 24 | (uint32_t)f[14] << 16 | (uint32_t)f[15] << 8 | f[16]);
+            return (long)((uint32_t)f[13] << 24 | (uint32_t)f[14] << 16 | (uint32_t)f[15] << 8 |
+                          f[16]);
         pos += 9 + len;
     }
     return -1;
@@ -501,8 +518,8 @@ static void test_protocol_violations(void **state) {
     assert_int_equal(goaway_error(&answer), NGHTTP2_PROTOCOL_ERROR);
     srt_buf_free(&answer);
     /* HEADERS with a broken HPACK block */
-    static const uint8_t badhpack[] = {0, 0, 0, 4, 0, 0, 0, 0, 0,
-                                       0, 0, 4, 1, 5, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t badhpack[] = {0, 0, 0, 4, 0, 0, 0, 0,    0,    0,    0,
+                                       4, 1, 5, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff};
     srt_buf_free(&msg);
     srt_buf_append(&msg, preface, sizeof(preface) - 1);
     srt_buf_append(&msg, badhpack, sizeof(badhpack));
@@ -549,12 +566,15 @@ static void test_no_h2c_no_http2(void **state) {
 static void test_max_streams_and_goaway(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--h2-max-streams", "3", NULL), 0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--h2-max-streams", "3", NULL),
+                     0);
     srt_h2 h;
     assert_int_equal(srt_h2_open(&h, p.port, 0), 0);
     int a = srt_h2_request(&h, "GET", "/sse?room=g", NULL, NULL);
     assert_true(srt_h2_wait_status(&h, a, SRT_TIMEOUT_MS));
-    assert_int_equal(nghttp2_session_get_remote_settings(h.session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS), 3);
+    assert_int_equal(nghttp2_session_get_remote_settings(h.session,
+                                                         NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
+                     3);
     assert_int_equal(h2_stat(p.port, "max_streams"), 3);
     assert_int_equal(srt_proc_signal(&p, SIGTERM), 0);
     assert_true(srt_h2_wait_eof(&h, SRT_TIMEOUT_MS));
@@ -577,7 +597,9 @@ static void test_max_streams_and_goaway(void **state) {
 static void test_streams_count_per_address(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-connections-per-addr", "4", NULL), 0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-connections-per-addr",
+                                      "4", NULL),
+                     0);
     srt_h2 h;
     assert_int_equal(srt_h2_open_from(&h, p.port, 0, "127.0.0.2"), 0); /* counts 1 */
     int st[3];
@@ -593,15 +615,20 @@ static void test_streams_count_per_address(void **state) {
     srt_check_room_members(p.port, "pa", 3, SRT_TIMEOUT_MS);
     assert_int_equal(h2_stat(p.port, "refused_streams"), 1);
     assert_int_equal((long long)metric(p.port, "sserooms_http2_refused_streams_total"), 1);
-    assert_int_equal((long long)metric(p.port, "sserooms_limit_refusals_total{limit=\"connections_per_addr\"}"), 1);
+    assert_int_equal(
+        (long long)metric(p.port, "sserooms_limit_refusals_total{limit=\"connections_per_addr\"}"),
+        1);
     /* the connection and its streams go on */
     srt_check_publish_delivered(p.port, "{\"room\":\"pa\",\"data\":1}", 3);
-    for (int i = 0; i < 3; i++) assert_true(srt_h2_wait_data(&h, st[i], "data: 1\n\n", SRT_TIMEOUT_MS));
+    for (int i = 0; i < 3; i++)
+        assert_true(srt_h2_wait_data(&h, st[i], "data: 1\n\n", SRT_TIMEOUT_MS));
     /* an HTTP/1.1 connection of the same client finds the count full */
     srt_conn c;
     srt_conn_opts from2 = {.src_ip = "127.0.0.2"};
     assert_int_equal(srt_conn_open_ex(&c, p.port, &from2, SRT_TIMEOUT_MS), 0);
-    assert_int_equal(srt_conn_send_str(&c, "GET /sse?room=pa HTTP/1.1\r\nHost: x\r\n\r\n", SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_send_str(&c, "GET /sse?room=pa HTTP/1.1\r\nHost: x\r\n\r\n",
+                                       SRT_TIMEOUT_MS),
+                     0);
     assert_int_equal(srt_conn_wait_eof(&c, SRT_TIMEOUT_MS), 0);
     assert_true(c.in.len > 12 && memcmp(c.in.data, "HTTP/1.1 429", 12) == 0);
     srt_conn_close(&c);
@@ -609,7 +636,8 @@ static void test_streams_count_per_address(void **state) {
     srt_h2_reset(&h, st[0]);
     assert_true(srt_h2_wait_closed(&h, st[0], SRT_TIMEOUT_MS));
     srt_check_room_members(p.port, "pa", 2, SRT_TIMEOUT_MS);
-    for (int i = 0; i < SRT_TIMEOUT_MS / 10 && h2_stat(p.port, "streams") != 2; i++) srt_h2_pump(&h, 10);
+    for (int i = 0; i < SRT_TIMEOUT_MS / 10 && h2_stat(p.port, "streams") != 2; i++)
+        srt_h2_pump(&h, 10);
     assert_int_equal(h2_stat(p.port, "streams"), 2);
     int again = srt_h2_request(&h, "GET", "/sse?room=pa", NULL, NULL);
     assert_true(srt_h2_wait_status(&h, again, SRT_TIMEOUT_MS));
@@ -630,11 +658,13 @@ static void test_streams_count_per_address(void **state) {
 static void test_streams_count_against_max_connections(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-connections", "4", NULL), 0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-connections", "4",
+                                      NULL),
+                     0);
     srt_conn obs; /* a keep-alive observer: 1 */
     assert_int_equal(srt_conn_open(&obs, p.port, SRT_TIMEOUT_MS), 0);
     srt_h2 h;
-    assert_int_equal(srt_h2_open(&h, p.port, 0), 0); /* 2 */
+    assert_int_equal(srt_h2_open(&h, p.port, 0), 0);               /* 2 */
     int a = srt_h2_request(&h, "GET", "/sse?room=mc", NULL, NULL); /* 3 */
     int b = srt_h2_request(&h, "GET", "/sse?room=mc", NULL, NULL); /* 4 */
     assert_true(srt_h2_wait_status(&h, a, SRT_TIMEOUT_MS));
@@ -649,8 +679,11 @@ static void test_streams_count_against_max_connections(void **state) {
     assert_int_equal(kept_stat(&obs, "http2", "refused_streams"), 1);
     assert_int_equal(kept_stat(&obs, "http2", "streams"), 2);
     /* the siblings go on */
-    assert_int_equal(srt_http_send_request(&obs, "POST", "/publish", (const char *const[]){"Content-Type: application/json", NULL},
-                                           "{\"room\":\"mc\",\"data\":5}", 22, SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_http_send_request(&obs, "POST", "/publish",
+                                           (const char *const[]){"Content-Type: application/json",
+                                                                 NULL},
+                                           "{\"room\":\"mc\",\"data\":5}", 22, SRT_TIMEOUT_MS),
+                     0);
     srt_response r;
     assert_int_equal(srt_http_read_response(&obs, &r, SRT_TIMEOUT_MS), 0);
     srt_check_status(&r, 200);
@@ -660,7 +693,9 @@ static void test_streams_count_against_max_connections(void **state) {
     /* with the streams holding the count, an HTTP/1.1 connection is refused */
     srt_conn c;
     assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
-    assert_int_equal(srt_conn_send_str(&c, "GET /sse?room=mc HTTP/1.1\r\nHost: x\r\n\r\n", SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_send_str(&c, "GET /sse?room=mc HTTP/1.1\r\nHost: x\r\n\r\n",
+                                       SRT_TIMEOUT_MS),
+                     0);
     assert_int_equal(srt_conn_wait_eof(&c, SRT_TIMEOUT_MS), 0);
     assert_true(c.in.len > 12 && memcmp(c.in.data, "HTTP/1.1 503", 12) == 0);
     srt_conn_close(&c);

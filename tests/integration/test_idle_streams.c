@@ -27,8 +27,8 @@
 
 #include <cmocka.h>
 
-#include "srt_redis.h"
 #include "srt_http.h"
+#include "srt_redis.h"
 #include "sserooms.h"
 
 #define N_STREAMS 40

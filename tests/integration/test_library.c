@@ -336,8 +336,9 @@ static void on_rooms_page(void *ud, const sr_presence_room_page *p) {
     size_t len = 0;
     s->list[0] = '\0';
     for (size_t i = 0; i < p->n_rooms; i++)
-        len += (size_t)snprintf(s->list + len, sizeof s->list - len, "%s%s:%llu:%llu:%llu", i ? "," : "",
-                                p->rooms[i].room, (unsigned long long)p->rooms[i].members,
+        len += (size_t)snprintf(s->list + len, sizeof s->list - len, "%s%s:%llu:%llu:%llu",
+                                i ? "," : "", p->rooms[i].room,
+                                (unsigned long long)p->rooms[i].members,
                                 (unsigned long long)p->rooms[i].connections,
                                 (unsigned long long)p->rooms[i].nodes);
     snprintf(s->next, sizeof s->next, "%s", p->next_cursor ? p->next_cursor : "");
@@ -598,10 +599,10 @@ static void expect_then_sentinel(client *c, const char *want, sr_conn *conn) {
 static void test_remote_copies_and_joins(void **state) {
     (void)state;
     fixture *f = start_server();
-    client *in1 = open_stream(f, "/sse?room=c1");       /* gets copy 1, then joins c2 */
-    client *in2 = open_stream(f, "/sse?room=c2");       /* joins c1 after copy 1 */
+    client *in1 = open_stream(f, "/sse?room=c1");          /* gets copy 1, then joins c2 */
+    client *in2 = open_stream(f, "/sse?room=c2");          /* joins c1 after copy 1 */
     client *in12 = open_stream(f, "/sse?room=c1&room=c2"); /* in both all along */
-    client *late = open_stream(f, "/sse?room=z");       /* joins c2 after copy 1 */
+    client *late = open_stream(f, "/sse?room=z");          /* joins c2 after copy 1 */
     sr_conn *k1 = f->accepted[0], *k2 = f->accepted[1], *k12 = f->accepted[2], *kl = f->accepted[3];
     const char *cases[][2] = {{"key-1", NULL}, {NULL, "id-1"}}; /* {dedup key, id} */
     for (size_t i = 0; i < 2; i++) {
@@ -612,9 +613,9 @@ static void test_remote_copies_and_joins(void **state) {
         expect_then_sentinel(in1, want, k1);
         expect_then_sentinel(in12, want, k12);
         expect_then_sentinel(in2, NULL, k2);
-        assert_int_equal(sr_join(k1, "c2"), 0);   /* had it: must not get it twice */
-        assert_int_equal(sr_join(k2, "c1"), 0);   /* had not: must not lose it */
-        assert_int_equal(sr_join(kl, "c2"), 0);   /* a new target member */
+        assert_int_equal(sr_join(k1, "c2"), 0); /* had it: must not get it twice */
+        assert_int_equal(sr_join(k2, "c1"), 0); /* had not: must not lose it */
+        assert_int_equal(sr_join(kl, "c2"), 0); /* a new target member */
         assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "c2", 2, &m, key), 2);
         expect_then_sentinel(in1, NULL, k1);
         expect_then_sentinel(in12, NULL, k12);
@@ -668,7 +669,8 @@ static void test_remote_memory_bounded(void **state) {
         for (int i = 0; i < others; i++) {
             char okey[32];
             snprintf(okey, sizeof okey, "o-%d-%d", round, i);
-            assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "elsewhere", 9, &other, okey), 0);
+            assert_int_equal(sr_server_deliver_remote_keyed(f->srv, "elsewhere", 9, &other, okey),
+                             0);
         }
         int again = sr_server_deliver_remote_keyed(f->srv, "b2", 2, &m, key);
         assert_int_equal(again, round ? 1 : 0);
@@ -1058,7 +1060,8 @@ static client *publisher_open(int port) {
     client *c = calloc(1, sizeof(*c));
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(c->fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(0x7f000001)};
     assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return c;
@@ -1066,7 +1069,8 @@ static client *publisher_open(int port) {
 
 static void publisher_send(client *c, const char *room, const char *data) {
     char body[256], req[512];
-    int blen = snprintf(body, sizeof body, "{\"rooms\":[\"%s\"],\"event\":\"e\",\"data\":%s}", room, data);
+    int blen = snprintf(body, sizeof body, "{\"rooms\":[\"%s\"],\"event\":\"e\",\"data\":%s}", room,
+                        data);
     int n = snprintf(req, sizeof req,
                      "POST /publish HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
                      "Content-Length: %d\r\n\r\n%s",
@@ -1125,7 +1129,7 @@ static void batch_order_across_slices(void) {
     assert_int_equal(status, 200);
     read_written(s[N - 1]);
     assert_false(has_data(s[N - 1], "1")); /* its slice has not come yet */
-    bcast(f, "r", "3", N);                  /* between slices: the next batch */
+    bcast(f, "r", "3", N);                 /* between slices: the next batch */
     for (int i = 0; i < N; i++) {
         expect_data(s[i], "1");
         expect_data(s[i], "2");
@@ -1193,14 +1197,19 @@ int main(void) {
     uv_loop_init(&l);
     loop = &l;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_except_and_multiroom), cmocka_unit_test(test_room_queries_and_send),
-        cmocka_unit_test(test_argument_errors),      cmocka_unit_test(test_accept_hook),
-        cmocka_unit_test(test_close_and_evict),      cmocka_unit_test(test_memory_bus),
+        cmocka_unit_test(test_except_and_multiroom),
+        cmocka_unit_test(test_room_queries_and_send),
+        cmocka_unit_test(test_argument_errors),
+        cmocka_unit_test(test_accept_hook),
+        cmocka_unit_test(test_close_and_evict),
+        cmocka_unit_test(test_memory_bus),
         cmocka_unit_test(test_remote_copies_and_joins),
         cmocka_unit_test(test_adapter_stats_any_size),
         cmocka_unit_test(test_remote_memory_bounded),
-        cmocka_unit_test(test_graceful_shutdown),    cmocka_unit_test(test_request_and_log_hooks),
-        cmocka_unit_test(test_web_root_and_stats_room), cmocka_unit_test(test_batch_order_and_membership),
+        cmocka_unit_test(test_graceful_shutdown),
+        cmocka_unit_test(test_request_and_log_hooks),
+        cmocka_unit_test(test_web_root_and_stats_room),
+        cmocka_unit_test(test_batch_order_and_membership),
 
         cmocka_unit_test(test_trusted_proxy_peer),
         cmocka_unit_test(test_room_recovered),

@@ -14,6 +14,8 @@
  * library, where an address's place is seen to free when a connection
  * closes.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,8 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -126,13 +126,15 @@ static void wait_connections_on(srt_conn *c, long long want) {
     long long v = -1;
     for (;;) {
         srt_response r;
-        assert_int_equal(srt_http_send_request(c, "GET", "/stats", NULL, NULL, 0, SRT_TIMEOUT_MS), 0);
+        assert_int_equal(srt_http_send_request(c, "GET", "/stats", NULL, NULL, 0, SRT_TIMEOUT_MS),
+                         0);
         assert_int_equal(srt_http_read_response(c, &r, SRT_TIMEOUT_MS), 0);
         srt_check_status(&r, 200);
         assert_true(srt_json_int(r.body, "connections", &v));
         srt_response_free(&r);
         if (v == want) return;
-        if (srt_ms_left(deadline) <= 0) fail_msg("stats.connections stayed %lld, expected %lld", v, want);
+        if (srt_ms_left(deadline) <= 0)
+            fail_msg("stats.connections stayed %lld, expected %lld", v, want);
         srt_sleep_ms(20);
     }
 }
@@ -155,8 +157,8 @@ static void test_limits_reported(void **state) {
     assert_int_equal(nested(p.port, "limits", "max_body_bytes"), 4096);
     assert_int_equal(nested(p.port, "limits", "max_message_bytes"), 100);
     static const char *const names[] = {"connections", "connections_per_addr", "rooms_per_conn",
-                                        "room_name", "header_bytes", "request_time",
-                                        "body_bytes", "message_bytes"};
+                                        "room_name",   "header_bytes",         "request_time",
+                                        "body_bytes",  "message_bytes"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_int_equal(refused(p.port, names[i]), 0);
     assert_int_equal(metric(p.port, "sserooms_limit_bytes{name=\"max_message_bytes\"} "), 100);
@@ -186,7 +188,9 @@ static void test_connections_per_address(void **state) {
     expect_refused_from(p.port, "127.0.0.2", 429, "connections");
     expect_refused_from(p.port, "127.0.0.2", 429, "connections");
     assert_int_equal(refused(p.port, "connections_per_addr"), 2);
-    assert_int_equal(metric(p.port, "sserooms_limit_refusals_total{limit=\"connections_per_addr\"} "), 2);
+    assert_int_equal(metric(p.port,
+                            "sserooms_limit_refusals_total{limit=\"connections_per_addr\"} "),
+                     2);
     assert_int_equal(metric(p.port, "sserooms_rejected_requests_total{reason=\"too_many\"} "), 2);
 
     /* another address is not affected */
@@ -241,7 +245,8 @@ static void test_connections_in_all(void **state) {
     wait_stat(p.port, NULL, "connections", 3); /* the streams + the stats request */
     assert_int_equal(refused(p.port, "connections"), 1);
     assert_int_equal(refused(p.port, "connections_per_addr"), 0);
-    assert_int_equal(metric(p.port, "sserooms_rejected_requests_total{reason=\"unavailable\"} "), 1);
+    assert_int_equal(metric(p.port, "sserooms_rejected_requests_total{reason=\"unavailable\"} "),
+                     1);
     srt_check_publish_delivered(p.port, "{\"room\":\"a\",\"data\":1}", 2);
     srt_check_frame(&s[0], "data: 1\n\n");
     srt_sse_close(&s[0]);
@@ -256,7 +261,8 @@ static void get_expect(int port, const char *path, int status, const char *keywo
     srt_response_free(&r);
 }
 
-static void publish_expect(int port, const char *body, size_t len, int status, const char *keyword) {
+static void publish_expect(int port, const char *body, size_t len, int status,
+                           const char *keyword) {
     srt_response r;
     assert_int_equal(srt_http_request_ex(port, "POST", "/publish",
                                          (const char *[]){"Content-Type: application/json", NULL},
@@ -305,7 +311,8 @@ static void test_request_limits(void **state) {
     /* time to send a whole request */
     srt_conn slow;
     assert_int_equal(srt_conn_open(&slow, p.port, SRT_TIMEOUT_MS), 0);
-    assert_int_equal(srt_conn_send_str(&slow, "GET /healthz HTTP/1.1\r\nHost: x\r\n", SRT_TIMEOUT_MS),
+    assert_int_equal(srt_conn_send_str(&slow, "GET /healthz HTTP/1.1\r\nHost: x\r\n",
+                                       SRT_TIMEOUT_MS),
                      0);
     int64_t t0 = srt_now_ms();
     assert_int_equal(srt_http_read_response(&slow, &r, SRT_TIMEOUT_MS), 0);
@@ -329,7 +336,8 @@ static void test_request_limits(void **state) {
     int n = snprintf(msg, sizeof msg, "{\"room\":\"w\",\"data\":\"%0101d\"}", 0); /* 103 bytes */
     publish_expect(p.port, msg, (size_t)n, 413, "data");
     assert_int_equal(refused(p.port, "message_bytes"), 1);
-    n = snprintf(msg, sizeof msg, "{\"room\":\"w\",\"event\":\"e\",\"data\":\"%098d\"}", 0); /* 100 */
+    n = snprintf(msg, sizeof msg, "{\"room\":\"w\",\"event\":\"e\",\"data\":\"%098d\"}",
+                 0); /* 100 */
     srt_check_publish_delivered(p.port, msg, 1);
     char *block;
     size_t len;
@@ -377,7 +385,8 @@ static void test_library_message_limit(void **state) {
      * run without blocking until the server has joined it */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sr_server_port(srv))};
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)sr_server_port(srv))};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     const char req[] = "GET /sse?room=a HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -391,8 +400,8 @@ static void test_library_message_limit(void **state) {
     assert_int_equal(sr_room_members(srv, "a", &conn, 1), 1);
 
     const char *rooms[] = {"a"};
-    sr_message big = {.data = "\"123456789\"", .data_len = SIZE_MAX};  /* 11 bytes */
-    sr_message fits = {.data = "\"123456\"", .data_len = SIZE_MAX};    /* 8 bytes */
+    sr_message big = {.data = "\"123456789\"", .data_len = SIZE_MAX}; /* 11 bytes */
+    sr_message fits = {.data = "\"123456\"", .data_len = SIZE_MAX};   /* 8 bytes */
     assert_int_equal(sr_broadcast(srv, rooms, 1, &big, NULL), SR_ETOOBIG);
     assert_int_equal(sr_send(conn, &big), SR_ETOOBIG);
     int done_rc = 12345;
@@ -436,7 +445,8 @@ static char *read_to_eof(sr_server *srv, int fd) {
 static int connect6(int port) {
     int fd = socket(AF_INET6, SOCK_STREAM, 0);
     assert_true(fd >= 0);
-    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6,
+                              .sin6_port = htons((uint16_t)port),
                               .sin6_addr = IN6ADDR_LOOPBACK_INIT};
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return fd;

@@ -126,7 +126,8 @@ static void check_conventions(const char *text, const parsed *p) {
         const family *f = &p->fam[i];
         if (strcmp(f->type, "counter") == 0 && !ends_with(f->name, "_total"))
             fail_msg("counter %s does not end in _total", f->name);
-        if (ends_with(f->name, "_ms") || ends_with(f->name, "_milliseconds") || ends_with(f->name, "_us"))
+        if (ends_with(f->name, "_ms") || ends_with(f->name, "_milliseconds") ||
+            ends_with(f->name, "_us"))
             fail_msg("%s is not in base units (seconds)", f->name);
     }
     static const char *const units[] = {"_bytes\"", "_ms\"", "_seconds\""};
@@ -174,7 +175,8 @@ static void parse_exposition(const char *text, parsed *p) {
         if (buf[0] == '#') {
             char kind[8], name[128];
             int off = 0;
-            if (sscanf(buf, "# %7s %127s %n", kind, name, &off) < 2) fail_msg("line %d: bad comment", lineno);
+            if (sscanf(buf, "# %7s %127s %n", kind, name, &off) < 2)
+                fail_msg("line %d: bad comment", lineno);
             if (!name_start((unsigned char)name[0])) fail_msg("line %d: bad name %s", lineno, name);
             for (const char *c = name; *c; c++)
                 if (!name_char((unsigned char)*c)) fail_msg("line %d: bad name %s", lineno, name);
@@ -220,7 +222,8 @@ static void parse_exposition(const char *text, parsed *p) {
                 while (*c && *c != '"') {
                     if (*c == '\\') {
                         c++;
-                        if (*c != '\\' && *c != '"' && *c != 'n') fail_msg("line %d: bad escape", lineno);
+                        if (*c != '\\' && *c != '"' && *c != 'n')
+                            fail_msg("line %d: bad escape", lineno);
                     }
                     if (lv < sizeof(lval) - 1) lval[lv++] = *c;
                     c++;
@@ -245,7 +248,8 @@ static void parse_exposition(const char *text, parsed *p) {
         family *f = family_of_sample(p, name, &suffix);
         if (!f || !f->type[0]) fail_msg("line %d: sample %s has no TYPE before it", lineno, name);
         f->samples++;
-        if (strcmp(f->type, "counter") == 0 && !(v >= 0)) fail_msg("line %d: negative counter", lineno);
+        if (strcmp(f->type, "counter") == 0 && !(v >= 0))
+            fail_msg("line %d: negative counter", lineno);
         if (strcmp(suffix, "_bucket") == 0) {
             if (isnan(le)) fail_msg("line %d: bucket without le", lineno);
             if (!(le > f->last_le)) fail_msg("line %d: le not rising", lineno);
@@ -258,11 +262,13 @@ static void parse_exposition(const char *text, parsed *p) {
             }
         } else if (strcmp(suffix, "_count") == 0) {
             if (!f->has_inf) fail_msg("line %d: histogram %s without +Inf bucket", lineno, f->name);
-            if (v != f->inf_bucket) fail_msg("line %d: _count differs from the +Inf bucket", lineno);
+            if (v != f->inf_bucket)
+                fail_msg("line %d: _count differs from the +Inf bucket", lineno);
         }
     }
     for (int i = 0; i < p->n; i++)
-        if (!p->fam[i].type[0] || !p->fam[i].samples) fail_msg("%s: no TYPE or no samples", p->fam[i].name);
+        if (!p->fam[i].type[0] || !p->fam[i].samples)
+            fail_msg("%s: no TYPE or no samples", p->fam[i].name);
     check_conventions(text, p);
 }
 
@@ -318,11 +324,13 @@ static void test_metrics_parse_and_move(void **state) {
                 sample_value(before, "sserooms_messages_received_total") + 2);
     assert_true(sample_value(after, "sserooms_messages_delivered_total") ==
                 sample_value(before, "sserooms_messages_delivered_total") + 2);
-    assert_true(sample_value(after, "sserooms_rejected_requests_total{reason=\"bad_request\"}") == 1);
+    assert_true(sample_value(after, "sserooms_rejected_requests_total{reason=\"bad_request\"}") ==
+                1);
     assert_true(sample_value(after, "sserooms_rejected_requests_total{reason=\"not_found\"}") == 1);
     /* both frames were written, so both were timed */
     assert_true(sample_value(after, "sserooms_delivery_latency_seconds_count") == 2);
-    assert_true(sample_value(after, "sserooms_bytes_out_total") > sample_value(before, "sserooms_bytes_out_total"));
+    assert_true(sample_value(after, "sserooms_bytes_out_total") >
+                sample_value(before, "sserooms_bytes_out_total"));
     free(before);
     free(after);
     srt_sse_close(&s);
@@ -354,7 +362,8 @@ static void test_latency_counted_before_read(void **state) {
         m = get_metrics(p.port);
         double got = sample_value(m, "sserooms_delivery_latency_seconds_count");
         free(m);
-        if (got != base + i) fail_msg("round %d: %g frames timed after the client read %d", i, got - base, i);
+        if (got != base + i)
+            fail_msg("round %d: %g frames timed after the client read %d", i, got - base, i);
     }
     srt_sse_close(&s);
     srt_check_stop(&p);
@@ -371,7 +380,8 @@ static void test_publish_answer_latency(void **state) {
     static const char *const threads[] = {"1", "2"};
     for (size_t t = 0; t < 2; t++) {
         srt_proc p;
-        assert_int_equal(srt_server_start(&p, "--heartbeat-ms", "0", "--threads", threads[t], NULL), 0);
+        assert_int_equal(srt_server_start(&p, "--heartbeat-ms", "0", "--threads", threads[t], NULL),
+                         0);
         srt_sse s;
         srt_check_sse_open(&s, p.port, "/sse?room=pa");
         char *m = get_metrics(p.port);
@@ -384,7 +394,9 @@ static void test_publish_answer_latency(void **state) {
         for (int i = 0; i < K; i++) {
             char body[64];
             int n = snprintf(body, sizeof body, "{\"room\":\"pa\",\"data\":%d}", i);
-            assert_int_equal(srt_http_send_request(&c, "POST", "/publish", json, body, (size_t)n, 3000), 0);
+            assert_int_equal(srt_http_send_request(&c, "POST", "/publish", json, body, (size_t)n,
+                                                   3000),
+                             0);
             srt_response r;
             assert_int_equal(srt_http_read_response(&c, &r, 3000), 0);
             srt_check_status(&r, 200);
@@ -401,7 +413,8 @@ static void test_publish_answer_latency(void **state) {
 
         m = get_metrics(p.port);
         assert_true(sample_value(m, "sserooms_publish_answer_seconds_count") == K + 1);
-        assert_true(sample_value(m, "sserooms_publish_answer_seconds_bucket{le=\"+Inf\"}") == K + 1);
+        assert_true(sample_value(m, "sserooms_publish_answer_seconds_bucket{le=\"+Inf\"}") ==
+                    K + 1);
         assert_true(sample_value(m, "sserooms_publish_answer_seconds_sum") > 0);
         assert_true(sample_value(m, "sserooms_sweep_slices_total") >= K);
         assert_true(sample_value(m, "sserooms_sweeps_total") >= K);
@@ -524,7 +537,8 @@ static int check_query_names(const char *expr, const parsed *p) {
         while (name_char((unsigned char)*c)) c++;
         char tok[128];
         size_t n = (size_t)(c - start);
-        if (n >= sizeof tok || (start > expr && (isalnum((unsigned char)start[-1]) || start[-1] == '$')))
+        if (n >= sizeof tok ||
+            (start > expr && (isalnum((unsigned char)start[-1]) || start[-1] == '$')))
             continue;
         memcpy(tok, start, n);
         tok[n] = '\0';
@@ -540,7 +554,9 @@ static int check_query_names(const char *expr, const parsed *p) {
             ok = f && strcmp(f->type, "histogram") == 0;
             tok[n - strlen(parts[i])] = parts[i][0];
         }
-        if (!ok) fail_msg("the dashboard query \"%s\" names %s, which /metrics does not export", expr, tok);
+        if (!ok)
+            fail_msg("the dashboard query \"%s\" names %s, which /metrics does not export", expr,
+                     tok);
     }
     return names;
 }
@@ -579,7 +595,8 @@ static void test_grafana_dashboard_names_exported_metrics(void **state) {
             json_string_at(&c, expr, sizeof expr);
             int named = check_query_names(expr, &fams);
             if (k == 0) {
-                if (named == 0) fail_msg("the dashboard query \"%s\" names no sserooms metric", expr);
+                if (named == 0)
+                    fail_msg("the dashboard query \"%s\" names no sserooms metric", expr);
                 exprs++;
             } else if (named) {
                 queries++;
@@ -664,7 +681,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_publish_answer_latency, srt_teardown_servers),
         cmocka_unit_test(test_parser_grammar_helpers),
         cmocka_unit_test_teardown(test_build_process_and_redis_samples, srt_teardown_servers),
-        cmocka_unit_test_teardown(test_grafana_dashboard_names_exported_metrics, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_grafana_dashboard_names_exported_metrics,
+                                  srt_teardown_servers),
         cmocka_unit_test_teardown(test_metrics_disabled_path_and_method, srt_teardown_servers),
         cmocka_unit_test_teardown(test_admin_endpoints_need_the_key, srt_teardown_servers),
     };

@@ -55,8 +55,7 @@ enum {
 
 /* A blocking-connected, then non-blocking, socket to 127.0.0.1:port with a
  * small receive buffer and segment size. */
-static int open_small_socket(int port)
-{
+static int open_small_socket(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
     int rcvbuf = 4096, mss = 536;
@@ -72,11 +71,10 @@ static int open_small_socket(int port)
 
 /* Appends POST /publish of message seq (the pacer's format, pad 0, so
  * srt_seqset checks the frames) to out. */
-static void append_publish(srt_buf *out, const char *room, long long seq)
-{
+static void append_publish(srt_buf *out, const char *room, long long seq) {
     char body[128];
-    int n = snprintf(body, sizeof body, "{\"room\":\"%s\",\"id\":\"%lld\",\"data\":\"%lld:\"}", room,
-                     seq, seq);
+    int n = snprintf(body, sizeof body, "{\"room\":\"%s\",\"id\":\"%lld\",\"data\":\"%lld:\"}",
+                     room, seq, seq);
     srt_buf_appendf(out,
                     "POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
@@ -85,21 +83,17 @@ static void append_publish(srt_buf *out, const char *room, long long seq)
 
 /* Takes the complete responses at the start of in: each must be a 200
  * whose body is {"delivered":<want>}. Returns how many, or fails. */
-static size_t take_responses(srt_buf *in, size_t done, long long want)
-{
+static size_t take_responses(srt_buf *in, size_t done, long long want) {
     size_t n = 0;
     for (;;) {
         const char *p = in->data;
         const char *end = in->len ? memmem(p, in->len, "\r\n\r\n", 4) : NULL;
-        if (!end)
-            return n;
+        if (!end) return n;
         size_t head_len = (size_t)(end - p) + 4;
         const char *cl = memmem(p, head_len, "Content-Length: ", 16);
-        if (!cl)
-            fail_msg("response %zu has no Content-Length: %.*s", done + n, (int)head_len, p);
+        if (!cl) fail_msg("response %zu has no Content-Length: %.*s", done + n, (int)head_len, p);
         size_t body_len = strtoul(cl + 16, NULL, 10);
-        if (in->len < head_len + body_len)
-            return n;
+        if (in->len < head_len + body_len) return n;
         if (strncmp(p, "HTTP/1.1 200 ", 13) != 0)
             fail_msg("response %zu is not a 200: %.*s", done + n, (int)(head_len + body_len), p);
         char want_body[64];
@@ -112,8 +106,7 @@ static size_t take_responses(srt_buf *in, size_t done, long long want)
     }
 }
 
-static void test_flood_answered_in_order(void **state)
-{
+static void test_flood_answered_in_order(void **state) {
     (void)state;
     static srt_proc p;
     assert_int_equal(srt_server_start(&p, "--keepalive-timeout-ms", "300", NULL), 0);
@@ -133,15 +126,14 @@ static void test_flood_answered_in_order(void **state)
     while (answered < FLOOD && !eof && srt_now_ms() < deadline) {
         int64_t now = srt_now_ms();
         bool reading = now >= read_from;
-        if (reading)
-            read_from = now + SLICE_EVERY_MS;
-        struct pollfd pfd = {.fd = fd, .events = (short)((sent < out.len ? POLLOUT : 0) |
-                                                         (reading ? POLLIN : 0))};
+        if (reading) read_from = now + SLICE_EVERY_MS;
+        struct pollfd pfd = {.fd = fd,
+                             .events = (short)((sent < out.len ? POLLOUT : 0) |
+                                               (reading ? POLLIN : 0))};
         poll(&pfd, 1, reading ? 0 : SLICE_EVERY_MS);
         if (sent < out.len) {
             ssize_t w = send(fd, out.data + sent, out.len - sent, MSG_NOSIGNAL);
-            if (w > 0)
-                sent += (size_t)w;
+            if (w > 0) sent += (size_t)w;
             else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
                 fail_msg("send after %zu of %zu bytes: %s", sent, out.len, strerror(errno));
         }
@@ -180,8 +172,7 @@ static void test_flood_answered_in_order(void **state)
         poll(&pfd, 1, 100);
         if (sent < out.len) {
             ssize_t w = send(fd, out.data + sent, out.len - sent, MSG_NOSIGNAL);
-            if (w > 0)
-                sent += (size_t)w;
+            if (w > 0) sent += (size_t)w;
         }
         ssize_t r = recv(fd, slice, sizeof slice, 0);
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
@@ -210,11 +201,9 @@ static void test_flood_answered_in_order(void **state)
 }
 
 /* True when the log of p contains needle. */
-static bool log_has(const srt_proc *p, const char *needle)
-{
+static bool log_has(const srt_proc *p, const char *needle) {
     FILE *f = fopen(p->log_path, "r");
-    if (!f)
-        return false;
+    if (!f) return false;
     char line[1024];
     bool found = false;
     while (!found && fgets(line, sizeof line, f)) found = strstr(line, needle) != NULL;
@@ -222,8 +211,7 @@ static bool log_has(const srt_proc *p, const char *needle)
     return found;
 }
 
-static void test_stalled_reader_backpressured_then_closed(void **state)
-{
+static void test_stalled_reader_backpressured_then_closed(void **state) {
     (void)state;
     static srt_proc p;
     assert_int_equal(srt_server_start(&p, "--keepalive-timeout-ms", "300", "--request-timeout-ms",
@@ -280,8 +268,7 @@ static void test_stalled_reader_backpressured_then_closed(void **state)
 /* The same with "Connection: close" on the last request: the connection
  * ends once its answers are written, and a client that reads none of them
  * must not keep it open forever either. */
-static void test_ended_stalled_reader_closed(void **state)
-{
+static void test_ended_stalled_reader_closed(void **state) {
     (void)state;
     static srt_proc p;
     assert_int_equal(srt_server_start(&p, "--request-timeout-ms", "1000", "--max-queue-bytes",
@@ -319,8 +306,7 @@ static void test_ended_stalled_reader_closed(void **state)
 }
 
 /* The integer member `key` of the /stats object member `obj`. */
-static long long stats_in(int port, const char *obj, const char *key)
-{
+static long long stats_in(int port, const char *obj, const char *key) {
     srt_response r;
     assert_int_equal(srt_http_get(port, "/stats", &r), 0);
     srt_check_status(&r, 200);
@@ -345,14 +331,13 @@ enum { STALLED = 50, STALLED_REQUESTS = 2000, BUDGET = 1024 * 1024 };
  * connection, one answer and one read held (64 KiB). Meanwhile other
  * clients are served; once the stalled readers are closed the accounting
  * is back at 0. */
-static void test_stalled_readers_share_one_budget(void **state)
-{
+static void test_stalled_readers_share_one_budget(void **state) {
     (void)state;
     static srt_proc p;
     char budget[32];
     snprintf(budget, sizeof budget, "%d", BUDGET);
-    assert_int_equal(srt_server_start(&p, "--max-http-buffer-bytes", budget,
-                                      "--request-timeout-ms", "3000", NULL),
+    assert_int_equal(srt_server_start(&p, "--max-http-buffer-bytes", budget, "--request-timeout-ms",
+                                      "3000", NULL),
                      0);
     srt_mem idle = srt_faults_mem(&p);
     srt_buf chunk = {0};
@@ -379,7 +364,8 @@ static void test_stalled_readers_share_one_budget(void **state)
             struct pollfd pfd[STALLED];
             int n = 0;
             for (int k = 0; k < STALLED; k++)
-                if (sent[k] < chunk.len) pfd[n++] = (struct pollfd){.fd = fds[k], .events = POLLOUT};
+                if (sent[k] < chunk.len)
+                    pfd[n++] = (struct pollfd){.fd = fds[k], .events = POLLOUT};
             progress = n > 0 && poll(pfd, (nfds_t)n, 500) > 0;
         }
     }
@@ -407,8 +393,7 @@ static void test_stalled_readers_share_one_budget(void **state)
     srt_check_stop(&p);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_flood_answered_in_order, srt_teardown_servers),
         cmocka_unit_test_teardown(test_stalled_reader_backpressured_then_closed,

@@ -41,8 +41,7 @@ static const char *const node_ids[NODES] = {"node-a", "node-b", "node-c"};
 
 /* The backend of the running test: one redis-server, or in cluster mode a
  * 3-master cluster (presence keys spread over its slots by room). */
-static void backend_start(void)
-{
+static void backend_start(void) {
     if (cluster_mode) {
         cluster = srt_cluster_start(3, 0);
         assert_non_null(cluster);
@@ -51,29 +50,26 @@ static void backend_start(void)
     }
 }
 
-static void backend_stop(void)
-{
+static void backend_stop(void) {
     if (cluster) srt_cluster_free(cluster);
     cluster = NULL;
     if (redis) srt_nodes_redis_free(redis);
     redis = NULL;
 }
 
-static void node_start(int i, const char *const *extra)
-{
-    if (cluster_mode) srt_cluster_node_start(&nodes[i], srt_cluster_seeds(cluster), node_ids[i], extra);
+static void node_start(int i, const char *const *extra) {
+    if (cluster_mode)
+        srt_cluster_node_start(&nodes[i], srt_cluster_seeds(cluster), node_ids[i], extra);
     else srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], extra);
 }
 
-static int classic_setup(void **state)
-{
+static int classic_setup(void **state) {
     (void)state;
     cluster_mode = 0;
     return 0;
 }
 
-static int cluster_setup(void **state)
-{
+static int cluster_setup(void **state) {
     (void)state;
     cluster_mode = 1;
     return 0;
@@ -85,8 +81,7 @@ static int cluster_setup(void **state)
  * admin endpoint, #17) */
 #define ADMIN_KEY "presence-test-admin-key-0123456789abcdef"
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     srt_http_set_admin_key(NULL);
     int rc = srt_nodes_teardown(state);
     redis = NULL;
@@ -96,8 +91,7 @@ static int teardown(void **state)
 }
 
 /* GET /presence?room=<room> on port: the status; *conns and *n_nodes from a 200. */
-static int presence(int port, const char *room, long long *conns, long long *n_nodes, char **body)
-{
+static int presence(int port, const char *room, long long *conns, long long *n_nodes, char **body) {
     char path[256];
     snprintf(path, sizeof path, "/presence?room=%s", room);
     srt_response r;
@@ -117,8 +111,7 @@ static int presence(int port, const char *room, long long *conns, long long *n_n
 /* Polls /presence on port until the room has `want` connections on `want_nodes`
  * nodes; fails with the last answer after timeout_ms. */
 static void wait_presence(int port, const char *room, long long want, long long want_nodes,
-                          int timeout_ms)
-{
+                          int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     long long conns = -1, n = -1;
     int status = 0;
@@ -133,8 +126,7 @@ static void wait_presence(int port, const char *room, long long want, long long 
 }
 
 /* Polls /rooms on port until `room` has `want` local members. */
-static void wait_local(int port, const char *room, long long want, int timeout_ms)
-{
+static void wait_local(int port, const char *room, long long want, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     long long have = -1;
     do {
@@ -156,8 +148,7 @@ typedef struct open_stream {
     int room;
 } open_stream;
 
-static void test_exact_under_churn(void **state)
-{
+static void test_exact_under_churn(void **state) {
     (void)state;
     srt_raise_nofile(4096);
     backend_start();
@@ -212,18 +203,15 @@ static void test_exact_under_churn(void **state)
     backend_stop();
 }
 
-static void open_n(srt_sse *s, size_t n, int port, const char *path)
-{
+static void open_n(srt_sse *s, size_t n, int port, const char *path) {
     for (size_t i = 0; i < n; i++) assert_int_equal(srt_sse_open(&s[i], port, path), 0);
 }
 
-static void close_n(srt_sse *s, size_t n)
-{
+static void close_n(srt_sse *s, size_t n) {
     for (size_t i = 0; i < n; i++) srt_sse_close(&s[i]);
 }
 
-static void test_killed_node_drops_out(void **state)
-{
+static void test_killed_node_drops_out(void **state) {
     (void)state;
     backend_start();
     const char *const extra[] = {"--presence-ttl-ms", "1500", NULL};
@@ -238,8 +226,9 @@ static void test_killed_node_drops_out(void **state)
     srt_response r;
     assert_int_equal(srt_http_get(nodes[0].port, "/rooms?scope=cluster", &r), 0);
     assert_int_equal(r.status, 200);
-    assert_string_equal(r.body, "{\"rooms\":[{\"name\":\"lobby\",\"members\":5,\"connections\":8,"
-                                "\"users\":0,\"nodes\":2}],\"next_cursor\":null,\"scope\":\"cluster\"}\n");
+    assert_string_equal(r.body,
+                        "{\"rooms\":[{\"name\":\"lobby\",\"members\":5,\"connections\":8,"
+                        "\"users\":0,\"nodes\":2}],\"next_cursor\":null,\"scope\":\"cluster\"}\n");
     srt_response_free(&r);
     assert_int_equal(srt_http_get(nodes[0].port, "/rooms?scope=galaxy", &r), 0);
     assert_int_equal(r.status, 400);
@@ -262,8 +251,7 @@ static void test_killed_node_drops_out(void **state)
     backend_stop();
 }
 
-static void test_redis_restart(void **state)
-{
+static void test_redis_restart(void **state) {
     (void)state;
     backend_start();
     for (int i = 0; i < 2; i++) node_start(i, NULL);
@@ -302,8 +290,7 @@ static void test_redis_restart(void **state)
 }
 
 /* Without Redis: the node's own count; bad input: 400 with the reason. */
-static void test_single_node_and_bad_input(void **state)
-{
+static void test_single_node_and_bad_input(void **state) {
     (void)state;
     srt_proc *p = &nodes[0];
     assert_int_equal(srt_server_start(p, NULL), 0);
@@ -313,15 +300,17 @@ static void test_single_node_and_bad_input(void **state)
     char *body = NULL;
     long long conns = -1, n = -1;
     assert_int_equal(presence(p->port, "solo", &conns, &n, &body), 200);
-    assert_string_equal(body, "{\"room\":\"solo\",\"connections\":2,\"users\":0,\"nodes\":1,\"scope\":\"node\"}\n");
+    assert_string_equal(
+        body, "{\"room\":\"solo\",\"connections\":2,\"users\":0,\"nodes\":1,\"scope\":\"node\"}\n");
     free(body);
     assert_int_equal(presence(p->port, "empty", &conns, &n, NULL), 200);
     assert_int_equal(conns, 0);
     srt_response rooms;
     assert_int_equal(srt_http_get(p->port, "/rooms?scope=cluster&limit=5", &rooms), 0);
     assert_int_equal(rooms.status, 200);
-    assert_string_equal(rooms.body, "{\"rooms\":[{\"name\":\"solo\",\"members\":2,\"connections\":2,"
-                                    "\"users\":0,\"nodes\":1}],\"next_cursor\":null,\"scope\":\"node\"}\n");
+    assert_string_equal(rooms.body,
+                        "{\"rooms\":[{\"name\":\"solo\",\"members\":2,\"connections\":2,"
+                        "\"users\":0,\"nodes\":1}],\"next_cursor\":null,\"scope\":\"node\"}\n");
     srt_response_free(&rooms);
 
     static const struct {
@@ -351,8 +340,7 @@ static void test_single_node_and_bad_input(void **state)
 
 /* An HS256 token (the test secret) for sub (NULL: a token without "sub",
  * an anonymous stream), allowed in every room. */
-static char *user_token(const char *sub)
-{
+static char *user_token(const char *sub) {
     char payload[256], subj[64] = "";
     long now = (long)time(NULL);
     if (sub) snprintf(subj, sizeof subj, "\"sub\":\"%s\",", sub);
@@ -363,8 +351,7 @@ static char *user_token(const char *sub)
 
 /* Waits until n subscribers listen on the events channel of room (the
  * nodes with streams in it, once their subscription is confirmed). */
-static void wait_events_subscribed(const char *room, long long n)
-{
+static void wait_events_subscribed(const char *room, long long n) {
     char channel[128];
     snprintf(channel, sizeof channel, "sse:room:{%s}:presence:events", room);
     if (!cluster_mode) {
@@ -385,8 +372,7 @@ static void wait_events_subscribed(const char *room, long long n)
     fail_msg("%s: %lld subscribers, want %lld", channel, have, n);
 }
 
-static void open_as(srt_sse *s, int port, const char *room, const char *sub)
-{
+static void open_as(srt_sse *s, int port, const char *room, const char *sub) {
     char *tok = user_token(sub);
     char path[1024];
     snprintf(path, sizeof path, "/sse?room=%s&token=%s", room, tok);
@@ -394,16 +380,14 @@ static void open_as(srt_sse *s, int port, const char *room, const char *sub)
     assert_int_equal(srt_sse_open(s, port, path), 0);
 }
 
-static void expect_presence_event(srt_sse *s, const char *what, const char *user)
-{
+static void expect_presence_event(srt_sse *s, const char *what, const char *user) {
     char want[256];
     snprintf(want, sizeof want, "event: presence\ndata: {\"%s\":\"%s\"}\n\n", what, user);
     srt_node_expect_event(s, want);
 }
 
 /* GET path on port: 200 and the body (malloc'd). */
-static char *get_ok(int port, const char *path)
-{
+static char *get_ok(int port, const char *path) {
     srt_response r;
     assert_int_equal(srt_http_get(port, path, &r), 0);
     if (r.status != 200) fail_msg("%s: %d %s", path, r.status, r.body);
@@ -412,13 +396,21 @@ static char *get_ok(int port, const char *path)
     return body;
 }
 
-static void test_users_and_events(void **state)
-{
+static void test_users_and_events(void **state) {
     (void)state;
     backend_start();
-    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret,
-                                 "--presence-events", "--presence-debounce-ms", "1500",
-                                 "--presence-ttl-ms", "1500", "--admin-key", ADMIN_KEY, NULL};
+    const char *const extra[] = {"--auth-alg",
+                                 "HS256",
+                                 "--auth-secret",
+                                 hs_secret,
+                                 "--presence-events",
+                                 "--presence-debounce-ms",
+                                 "1500",
+                                 "--presence-ttl-ms",
+                                 "1500",
+                                 "--admin-key",
+                                 ADMIN_KEY,
+                                 NULL};
     /* with auth on, /presence is an admin endpoint (#17): the test's GETs
      * send the admin key */
     srt_http_set_admin_key(ADMIN_KEY);
@@ -481,7 +473,8 @@ static void test_users_and_events(void **state)
         {"/presence?room=chat&members=1&limit=1001", "limit: give a number"},
         {"/presence?room=chat&members=1&limit=ten", "limit: give a number"},
         {"/presence?room=chat&members=1&cursor=abc", "cursor: give the next_cursor"},
-        {"/presence?room=chat&members=1&cursor=123456789012345678901", "cursor: give the next_cursor"},
+        {"/presence?room=chat&members=1&cursor=123456789012345678901",
+         "cursor: give the next_cursor"},
         {"/presence?room=chat&members=yes", "members: give members=1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -499,12 +492,11 @@ static void test_users_and_events(void **state)
 }
 
 /* Paging 250 users with limit 100: every user once, over several pages. */
-static void test_members_paged(void **state)
-{
+static void test_members_paged(void **state) {
     (void)state;
     backend_start();
-    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret,
-                                 "--admin-key", ADMIN_KEY, NULL};
+    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret, "--admin-key",
+                                 ADMIN_KEY,    NULL};
     srt_http_set_admin_key(ADMIN_KEY); /* /presence is an admin endpoint with auth on */
     node_start(0, extra);
     srt_node_wait_health(nodes[0].port, 200, WAIT_MS);
@@ -525,7 +517,8 @@ static void test_members_paged(void **state)
                  cursor[0] ? "&cursor=" : "", cursor);
         char *body = get_ok(nodes[0].port, path);
         assert_non_null(strstr(body, "\"users\":250"));
-        for (const char *p = body; (p = strstr(p, "\"user\":\"user")); p += 10) seen[atoi(p + 12)]++;
+        for (const char *p = body; (p = strstr(p, "\"user\":\"user")); p += 10)
+            seen[atoi(p + 12)]++;
         char *next = srt_json_string(body, "next_cursor");
         snprintf(cursor, sizeof cursor, "%s", next ? next : "");
         free(next);
@@ -545,8 +538,7 @@ static void test_members_paged(void **state)
  * by next_cursor: "<name>:<members>:<connections>:<nodes>" joined by ','
  * into out; each page holds at most `limit` rooms, all in name order.
  * False when a page was not a 200 (out then says why). */
-static bool cluster_rooms(int port, int limit, char *out, size_t cap)
-{
+static bool cluster_rooms(int port, int limit, char *out, size_t cap) {
     char cursor[600] = "", last[256] = "";
     size_t len = 0;
     out[0] = '\0';
@@ -571,12 +563,12 @@ static bool cluster_rooms(int port, int limit, char *out, size_t cap)
             char *name = srt_json_string(one, "name");
             long long m = -1, conns = -1, k = -1;
             assert_non_null(name);
-            assert_true(srt_json_int(one, "members", &m) && srt_json_int(one, "connections", &conns) &&
-                        srt_json_int(one, "nodes", &k));
+            assert_true(srt_json_int(one, "members", &m) &&
+                        srt_json_int(one, "connections", &conns) && srt_json_int(one, "nodes", &k));
             if (strcmp(name, last) <= 0) fail_msg("%s after %s: not in name order", name, last);
             snprintf(last, sizeof last, "%s", name);
-            len += (size_t)snprintf(out + len, cap - len, "%s%s:%lld:%lld:%lld", len ? "," : "", name, m,
-                                    conns, k);
+            len += (size_t)snprintf(out + len, cap - len, "%s%s:%lld:%lld:%lld", len ? "," : "",
+                                    name, m, conns, k);
             assert_true(len < cap);
             free(name);
             free(one);
@@ -593,8 +585,7 @@ static bool cluster_rooms(int port, int limit, char *out, size_t cap)
 }
 
 /* Polls cluster_rooms until it gives `want`. */
-static void wait_cluster_rooms(int port, int limit, const char *want, int timeout_ms)
-{
+static void wait_cluster_rooms(int port, int limit, const char *want, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     char have[4096];
     do {
@@ -607,8 +598,7 @@ static void wait_cluster_rooms(int port, int limit, const char *want, int timeou
 /* GET /rooms?scope=cluster lists the rooms with members on any live node,
  * paged: a room only on node B is listed by node A, and goes with B when
  * B is killed (within B's TTL, no sweeper). */
-static void test_cluster_room_list(void **state)
-{
+static void test_cluster_room_list(void **state) {
     (void)state;
     backend_start();
     const char *const extra[] = {"--presence-ttl-ms", "1500", NULL};
@@ -658,8 +648,7 @@ static void test_cluster_room_list(void **state)
 }
 
 /* Redis's count of calls of `cmd` (INFO commandstats), 0 when never called. */
-static long long redis_calls(const char *cmd)
-{
+static long long redis_calls(const char *cmd) {
     redisReply *r = srt_redis_command(redis, "INFO commandstats");
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
@@ -674,8 +663,7 @@ static long long redis_calls(const char *cmd)
 /* A read of a room whose nodes the reader knows is one command in classic
  * mode: the script reads the liveness keys itself (no GET per node, and no
  * second round trip). */
-static void test_read_one_command(void **state)
-{
+static void test_read_one_command(void **state) {
     (void)state;
     backend_start();
     for (int i = 0; i < 2; i++) node_start(i, NULL);
@@ -704,8 +692,7 @@ static void test_read_one_command(void **state)
 
 /* SR_PRESENCE_CLUSTER=1: only the cluster-mode group (registered as its
  * own ctest, test_presence_cluster). */
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest classic[] = {
         cmocka_unit_test_teardown(test_single_node_and_bad_input, teardown),
         cmocka_unit_test_setup_teardown(test_killed_node_drops_out, classic_setup, teardown),
@@ -724,6 +711,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cluster_room_list, cluster_setup, teardown),
     };
     const char *mode = getenv("SR_PRESENCE_CLUSTER");
-    if (mode && strcmp(mode, "1") == 0) return cmocka_run_group_tests_name("cluster", in_cluster, NULL, NULL);
+    if (mode && strcmp(mode, "1") == 0)
+        return cmocka_run_group_tests_name("cluster", in_cluster, NULL, NULL);
     return cmocka_run_group_tests_name("classic", classic, NULL, NULL);
 }

@@ -15,6 +15,7 @@
  * .3, ...); the test itself at 127.0.0.1 plays the trusted proxy where one
  * is needed.
  */
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,14 +50,15 @@ static void conn_from(srt_conn *c, int port, const char *src_ip, const void *pre
 static int get_on(srt_conn *c, const char *path, const char *const *headers, srt_response *r) {
     assert_int_equal(srt_http_send_request(c, "GET", path, headers, NULL, 0, SRT_TIMEOUT_MS), 0);
     assert_int_equal(srt_http_read_head(c, r, SRT_TIMEOUT_MS), 0);
-    if (r->status != 200 || !strstr(path, "/sse")) assert_int_equal(srt_http_read_body(c, r, SRT_TIMEOUT_MS), 0);
+    if (r->status != 200 || !strstr(path, "/sse"))
+        assert_int_equal(srt_http_read_body(c, r, SRT_TIMEOUT_MS), 0);
     return r->status;
 }
 
 /* A stream from src_ip (after `prefix`) with extra headers; its status. On
  * 200, s is the open stream, else it is closed. */
-static int stream_from(srt_sse *s, int port, const char *src_ip, const char *prefix, const char *path,
-                       const char *const *headers) {
+static int stream_from(srt_sse *s, int port, const char *src_ip, const char *prefix,
+                       const char *path, const char *const *headers) {
     memset(s, 0, sizeof *s);
     conn_from(&s->conn, port, src_ip, prefix, prefix ? strlen(prefix) : 0);
     int status = get_on(&s->conn, path, headers, &s->head);
@@ -84,7 +85,8 @@ static void expect_refused(int port, const char *src_ip, const char *prefix, con
 }
 
 /* /stats, as a malloc'd body, over a connection that begins with prefix. */
-static char *stats_via(int port, const char *src_ip, const char *prefix, const char *const *headers) {
+static char *stats_via(int port, const char *src_ip, const char *prefix,
+                       const char *const *headers) {
     srt_conn c;
     conn_from(&c, port, src_ip, prefix, prefix ? strlen(prefix) : 0);
     srt_response r;
@@ -108,10 +110,12 @@ static long long top_count(const char *stats, const char *addr) {
 static long long stat_in(const char *stats, const char *obj, const char *obj2, const char *key) {
     const char *val;
     size_t vlen;
-    if (!srt_json_member(stats, strlen(stats), obj, &val, &vlen)) fail_msg("/stats has no %s: %s", obj, stats);
+    if (!srt_json_member(stats, strlen(stats), obj, &val, &vlen))
+        fail_msg("/stats has no %s: %s", obj, stats);
     char *sub = strndup(val, vlen);
     if (obj2) {
-        if (!srt_json_member(sub, vlen, obj2, &val, &vlen)) fail_msg("/stats %s has no %s", obj, obj2);
+        if (!srt_json_member(sub, vlen, obj2, &val, &vlen))
+            fail_msg("/stats %s has no %s", obj, obj2);
         char *inner = strndup(val, vlen);
         free(sub);
         sub = inner;
@@ -132,7 +136,8 @@ static void wait_stat_via(int port, const char *prefix, const char *obj, const c
         long long v = stat_in(s, obj, obj2, key);
         free(s);
         if (v == want) return;
-        if (srt_ms_left(deadline) == 0) fail_msg("%s.%s stayed %lld, expected %lld", obj, key, v, want);
+        if (srt_ms_left(deadline) == 0)
+            fail_msg("%s.%s stayed %lld, expected %lld", obj, key, v, want);
         srt_sleep_ms(20);
     }
 }
@@ -170,7 +175,8 @@ static void publish_and_check(int port, const char *prefix, srt_sse *witness) {
     conn_from(&c, port, NULL, prefix, prefix ? strlen(prefix) : 0);
     const char *body = "{\"room\":\"w\",\"data\":\"still here\"}";
     assert_int_equal(srt_http_send_request(&c, "POST", "/publish",
-                                           (const char *const[]){"Content-Type: application/json", NULL},
+                                           (const char *const[]){"Content-Type: application/json",
+                                                                 NULL},
                                            body, strlen(body), SRT_TIMEOUT_MS),
                      0);
     srt_response r;
@@ -189,8 +195,8 @@ static void publish_and_check(int port, const char *prefix, srt_sse *witness) {
 static void test_forwarded_for(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--trusted-proxy", "127.0.0.1/32", "--max-connections-per-addr",
-                                      "2", NULL),
+    assert_int_equal(srt_server_start(&p, "--trusted-proxy", "127.0.0.1/32",
+                                      "--max-connections-per-addr", "2", NULL),
                      0);
     srt_sse witness;
     assert_int_equal(stream_from(&witness, p.port, "127.0.0.3", NULL, "/sse?room=w", NULL), 200);
@@ -201,7 +207,9 @@ static void test_forwarded_for(void **state) {
     assert_int_equal(stream_from(&s[1], p.port, NULL, NULL, "/sse?room=a", XFF("10.0.0.5")), 200);
     expect_refused(p.port, NULL, NULL, "/sse?room=a", XFF("10.0.0.5"), 429, "connections");
     /* what the client wrote itself, left of the address the proxy saw, is not believed */
-    assert_int_equal(stream_from(&s[2], p.port, NULL, NULL, "/sse?room=a", XFF("10.0.0.5, 10.0.0.6")), 200);
+    assert_int_equal(stream_from(&s[2], p.port, NULL, NULL, "/sse?room=a",
+                                 XFF("10.0.0.5, 10.0.0.6")),
+                     200);
     char *st = stats_via(p.port, NULL, NULL, NULL);
     assert_int_equal(top_count(st, "10.0.0.5"), 2);
     assert_int_equal(top_count(st, "10.0.0.6"), 1);
@@ -214,8 +222,10 @@ static void test_forwarded_for(void **state) {
 
     /* an untrusted peer's header changes nothing: it is counted as itself */
     srt_sse u[2];
-    assert_int_equal(stream_from(&u[0], p.port, "127.0.0.2", NULL, "/sse?room=a", XFF("10.0.0.7")), 200);
-    assert_int_equal(stream_from(&u[1], p.port, "127.0.0.2", NULL, "/sse?room=a", XFF("10.0.0.8")), 200);
+    assert_int_equal(stream_from(&u[0], p.port, "127.0.0.2", NULL, "/sse?room=a", XFF("10.0.0.7")),
+                     200);
+    assert_int_equal(stream_from(&u[1], p.port, "127.0.0.2", NULL, "/sse?room=a", XFF("10.0.0.8")),
+                     200);
     expect_refused(p.port, "127.0.0.2", NULL, "/sse?room=a", XFF("10.0.0.99"), 429, "connections");
     st = stats_via(p.port, NULL, NULL, NULL);
     assert_int_equal(top_count(st, "127.0.0.2"), 2);
@@ -239,9 +249,10 @@ static void test_forwarded_for(void **state) {
     assert_int_equal(top_count(r.body, "192.0.2.8"), 0);
     srt_response_free(&r);
     /* Forwarded (RFC 7239) when there is no X-Forwarded-For */
-    assert_int_equal(get_on(&k, "/stats", (const char *const[]){"Forwarded: for=\"[2001:db8::1]:4711\";proto=http", NULL},
-                            &r),
-                     200);
+    assert_int_equal(
+        get_on(&k, "/stats",
+               (const char *const[]){"Forwarded: for=\"[2001:db8::1]:4711\";proto=http", NULL}, &r),
+        200);
     assert_int_equal(top_count(r.body, "2001:db8::/64"), 1); /* counted per /64 */
     srt_response_free(&r);
     srt_conn_close(&k);
@@ -255,7 +266,8 @@ static void test_forwarded_for(void **state) {
 
 /* --- PROXY protocol ------------------------------------------------------ */
 
-static const uint8_t v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+static const uint8_t v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                   0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
 #define PP1(src) "PROXY TCP4 " src " 127.0.0.1 40000 8080\r\n"
 #define PP_STATS PP1("127.0.0.9")
@@ -285,7 +297,8 @@ static void test_proxy_protocol(void **state) {
                                       "--request-timeout-ms", "1000", NULL),
                      0);
     srt_sse witness;
-    assert_int_equal(stream_from(&witness, p.port, NULL, PP1("192.0.2.50"), "/sse?room=w", NULL), 200);
+    assert_int_equal(stream_from(&witness, p.port, NULL, PP1("192.0.2.50"), "/sse?room=w", NULL),
+                     200);
 
     /* v1: the header's source is the client */
     srt_sse s[3];
@@ -299,8 +312,9 @@ static void test_proxy_protocol(void **state) {
     v2[13] = 0x21;
     v2[14] = 0;
     v2[15] = 36;
-    static const uint8_t addrs[36] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1, [16] = 0x20, 0x01, 0x0d, 0xb8,
-                                      [31] = 2, [32] = 0x9c, 0x40, 0x1f, 0x90};
+    static const uint8_t addrs[36] = {
+        0x20, 0x01, 0x0d,     0xb8,        [15] = 1, [16] = 0x20, 0x01,
+        0x0d, 0xb8, [31] = 2, [32] = 0x9c, 0x40,     0x1f,        0x90};
     memcpy(v2 + 16, addrs, 36);
     assert_int_equal(stream_after_v2(&s[2], p.port, v2, sizeof v2, "/sse?room=a"), 200);
     /* v2 LOCAL (a balancer's health check): the balancer itself is the peer */
@@ -335,7 +349,8 @@ static void test_proxy_protocol(void **state) {
     memcpy(bad, local, sizeof bad);
     bad[12] = 0x11; /* version 1 in a binary header */
     expect_closed_silently(p.port, bad, sizeof bad);
-    const char *too_long = "PROXY UNKNOWN xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n";
+    const char *too_long =
+        "PROXY UNKNOWN xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n";
     expect_closed_silently(p.port, too_long, strlen(too_long));
     wait_stat_via(p.port, PP_STATS, "proxy", "proxy_header_errors", "malformed", 3);
     /* cut short by the peer */
@@ -354,7 +369,8 @@ static void test_proxy_protocol(void **state) {
     srt_conn mc;
     conn_from(&mc, p.port, NULL, PP_STATS, strlen(PP_STATS));
     assert_int_equal(get_on(&mc, "/metrics", NULL, &m), 200);
-    assert_non_null(strstr(m.body, "\nsserooms_proxy_header_errors_total{reason=\"malformed\"} 3\n"));
+    assert_non_null(
+        strstr(m.body, "\nsserooms_proxy_header_errors_total{reason=\"malformed\"} 3\n"));
     assert_non_null(strstr(m.body, "\nsserooms_proxy_header_errors_total{reason=\"timeout\"} 1\n"));
     srt_response_free(&m);
     srt_conn_close(&mc);
@@ -369,7 +385,8 @@ static void test_proxy_protocol(void **state) {
 static void test_proxy_protocol_trusted_only(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--proxy-protocol", "--trusted-proxy", "127.0.0.1", NULL), 0);
+    assert_int_equal(srt_server_start(&p, "--proxy-protocol", "--trusted-proxy", "127.0.0.1", NULL),
+                     0);
     /* an untrusted peer is a plain client: no header needed, and one it sends is not believed */
     char *st = stats_via(p.port, "127.0.0.2", NULL, NULL);
     assert_int_equal(top_count(st, "127.0.0.2"), 1);
@@ -447,7 +464,8 @@ static void test_behind_nginx(void **state) {
 
     /* 1,000 users on four addresses, 250 each, all accepted */
     srt_fleet crowd;
-    assert_int_equal(srt_fleet_open_from(&crowd, ng.port, "/sse?room=crowd", 1000, 2, 250, 120000), 0);
+    assert_int_equal(srt_fleet_open_from(&crowd, ng.port, "/sse?room=crowd", 1000, 2, 250, 120000),
+                     0);
     srt_check_room_members(p.port, "crowd", 1000, 10000);
     char *st = stats_via(p.port, NULL, NULL, NULL);
     for (int i = 2; i <= 5; i++) {
@@ -463,7 +481,8 @@ static void test_behind_nginx(void **state) {
     srt_response r;
     const char *msg = "{\"room\":\"crowd\",\"data\":\"hello crowd\"}";
     assert_int_equal(srt_http_request_ex(ng.port, "POST", "/publish",
-                                         (const char *const[]){"Content-Type: application/json", NULL},
+                                         (const char *const[]){"Content-Type: application/json",
+                                                               NULL},
                                          msg, strlen(msg), &r, SRT_TIMEOUT_MS),
                      0);
     srt_check_status(&r, 200);
@@ -473,15 +492,20 @@ static void test_behind_nginx(void **state) {
 
     /* the per-address limit applies per real client: the 257th of one user */
     srt_fleet heavy;
-    assert_int_equal(srt_fleet_open_from(&heavy, ng.port, "/sse?room=heavy", 256, 6, 256, 120000), 0);
+    assert_int_equal(srt_fleet_open_from(&heavy, ng.port, "/sse?room=heavy", 256, 6, 256, 120000),
+                     0);
     expect_refused(ng.port, "127.0.0.6", NULL, "/sse?room=heavy", NULL, 429, "connections");
     /* an X-Forwarded-For the user wrote changes nothing: nginx appends the
      * address it saw, and that one counts */
     srt_sse other;
-    assert_int_equal(stream_from(&other, ng.port, "127.0.0.7", NULL, "/sse?room=heavy", XFF("127.0.0.6")), 200);
+    assert_int_equal(stream_from(&other, ng.port, "127.0.0.7", NULL, "/sse?room=heavy",
+                                 XFF("127.0.0.6")),
+                     200);
     /* nor does one sent straight to sserooms from an untrusted address */
     srt_sse direct;
-    assert_int_equal(stream_from(&direct, p.port, "127.0.0.8", NULL, "/sse?room=heavy", XFF("127.0.0.6")), 200);
+    assert_int_equal(stream_from(&direct, p.port, "127.0.0.8", NULL, "/sse?room=heavy",
+                                 XFF("127.0.0.6")),
+                     200);
     st = stats_via(p.port, NULL, NULL, NULL);
     assert_int_equal(top_count(st, "127.0.0.6"), 256);
     assert_int_equal(top_count(st, "127.0.0.7"), 1);
@@ -491,13 +515,17 @@ static void test_behind_nginx(void **state) {
     assert_int_equal(srt_check_stat(p.port, "streams"), 1000 + 256 + 2);
 
     /* POST /tickets goes through to sserooms (here without auth: its JSON 404) */
-    assert_int_equal(srt_http_request_ex(ng.port, "POST", "/tickets", NULL, "", 0, &r, SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_http_request_ex(ng.port, "POST", "/tickets", NULL, "", 0, &r,
+                                         SRT_TIMEOUT_MS),
+                     0);
     srt_check_json_error(&r, 404, "not found");
     srt_response_free(&r);
 
     /* a token in the stream's URL stays out of the access log */
     srt_sse tok;
-    assert_int_equal(stream_from(&tok, ng.port, "127.0.0.9", NULL, "/sse?room=t&token=SECRETTOKEN", NULL), 200);
+    assert_int_equal(stream_from(&tok, ng.port, "127.0.0.9", NULL, "/sse?room=t&token=SECRETTOKEN",
+                                 NULL),
+                     200);
     srt_sse_close(&tok);
     int64_t deadline = srt_now_ms() + 5000;
     char *log = NULL;

@@ -62,7 +62,8 @@ static void wait_node_read_all(const srt_conn *c) {
     long unread;
     while ((unread = srt_conn_unread_by_peer(c)) != 0) {
         if (unread < 0) fail_msg("the node's end of the connection is not in /proc/net/tcp");
-        if (srt_now_ms() > deadline) fail_msg("the node left %ld of %zu bytes unread", unread, c->sent);
+        if (srt_now_ms() > deadline)
+            fail_msg("the node left %ld of %zu bytes unread", unread, c->sent);
         srt_sleep_ms(5);
     }
 }
@@ -171,8 +172,10 @@ static void test_no_silent_loss(void **state) {
     int got[LEGIT] = {0}, end = 0;
     for (int tries = 0; tries < 20 && !end; tries++) {
         srt_response r;
-        assert_int_equal(srt_http_publish(PORT_A, "{\"room\":\"legit\",\"data\":\"end\",\"id\":\"end\"}",
-                                          &r), 0);
+        assert_int_equal(srt_http_publish(PORT_A,
+                                          "{\"room\":\"legit\",\"data\":\"end\",\"id\":\"end\"}",
+                                          &r),
+                         0);
         srt_response_free(&r);
         char *ev;
         while (!end && srt_sse_next_event(&on_b, &ev, NULL, 1000) == 0) {
@@ -284,12 +287,16 @@ static void test_redis_down_says_so(void **state) {
     srt_node_wait_health(PORT_A, 503, WAIT_MS);
     srt_node_wait_health(PORT_B, 503, WAIT_MS);
     srt_response r;
-    assert_int_equal(srt_http_publish(PORT_A, "{\"room\":\"r\",\"data\":\"lost\",\"id\":\"1\"}", &r), 0);
+    assert_int_equal(srt_http_publish(PORT_A, "{\"room\":\"r\",\"data\":\"lost\",\"id\":\"1\"}",
+                                      &r),
+                     0);
     srt_check_json_error(&r, 503, "not published to other nodes: redis");
     assert_non_null(strstr(r.body, "this node's streams got it: 1"));
     srt_response_free(&r);
     srt_node_expect_event(&on_a, "id: 1\ndata: \"lost\"\n\n");
-    assert_int_equal(srt_http_publish(PORT_B, "{\"room\":\"r\",\"data\":\"held\",\"id\":\"2\"}", &r), 0);
+    assert_int_equal(srt_http_publish(PORT_B, "{\"room\":\"r\",\"data\":\"held\",\"id\":\"2\"}",
+                                      &r),
+                     0);
     srt_check_status(&r, 202);
     assert_string_equal(r.body, "{\"delivered\":1,\"queued\":true}\n");
     srt_response_free(&r);

@@ -38,23 +38,19 @@ static srt_proc nodes[2];
 static srt_redis *redis;
 static slot slots[SLOTS];
 
-static void close_all_slots(void)
-{
+static void close_all_slots(void) {
     for (int i = 0; i < SLOTS; i++) {
-        if (slots[i].open)
-            srt_conn_close(&slots[i].conn);
+        if (slots[i].open) srt_conn_close(&slots[i].conn);
         slots[i].open = false;
     }
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     close_all_slots();
     return srt_nodes_teardown(state);
 }
 
-static void read_head(slot *s)
-{
+static void read_head(slot *s) {
     srt_response r;
     int rc = srt_http_read_head(&s->conn, &r, WAIT_MS);
     if (rc != 0) {
@@ -67,8 +63,7 @@ static void read_head(slot *s)
 }
 
 /* Opens a stream on a random node in 1..3 random rooms of r0..r<span-1>. */
-static void open_slot(slot *s, int span, unsigned *seed)
-{
+static void open_slot(slot *s, int span, unsigned *seed) {
     s->node = (int)(rand_r(seed) % 2);
     s->n_rooms = rand_r(seed) % 8 == 0 ? 2 + (int)(rand_r(seed) % (MAX_ROOMS_PER_STREAM - 1)) : 1;
     char path[128] = "/sse?";
@@ -79,40 +74,32 @@ static void open_slot(slot *s, int span, unsigned *seed)
         do { /* distinct rooms, so the bookkeeping matches the server's */
             room = (int)(rand_r(seed) % (unsigned)span);
             dup = false;
-            for (int j = 0; j < k; j++)
-                dup |= s->rooms[j] == room;
+            for (int j = 0; j < k; j++) dup |= s->rooms[j] == room;
         } while (dup);
         s->rooms[k] = room;
         len += (size_t)snprintf(path + len, sizeof path - len, "%sroom=r%d", k ? "&" : "", room);
     }
     int port = nodes[s->node].port;
     int rc = srt_conn_open(&s->conn, port, WAIT_MS);
-    if (rc == 0)
-        rc = srt_http_send_request(&s->conn, "GET", path, NULL, NULL, 0, WAIT_MS);
-    if (rc != 0)
-        fail_msg("opening %s on node %c: %s", path, 'A' + s->node, strerror(-rc));
+    if (rc == 0) rc = srt_http_send_request(&s->conn, "GET", path, NULL, NULL, 0, WAIT_MS);
+    if (rc != 0) fail_msg("opening %s on node %c: %s", path, 'A' + s->node, strerror(-rc));
     s->open = true;
     s->head_read = false;
-    if (rand_r(seed) % 2)
-        read_head(s);
+    if (rand_r(seed) % 2) read_head(s);
 }
 
 /* members[node][room] according to the slots that are open. */
-static void expected_members(long long members[2][ROOMS])
-{
+static void expected_members(long long members[2][ROOMS]) {
     memset(members, 0, sizeof(long long) * 2 * ROOMS);
     for (int i = 0; i < SLOTS; i++) {
-        if (!slots[i].open)
-            continue;
-        for (int k = 0; k < slots[i].n_rooms; k++)
-            members[slots[i].node][slots[i].rooms[k]]++;
+        if (!slots[i].open) continue;
+        for (int k = 0; k < slots[i].n_rooms; k++) members[slots[i].node][slots[i].rooms[k]]++;
     }
 }
 
 /* True when node's /rooms lists exactly the expected rooms and counts;
  * describes the first difference in `why`. */
-static bool rooms_match(int node, long long members[2][ROOMS], char *why, size_t cap)
-{
+static bool rooms_match(int node, long long members[2][ROOMS], char *why, size_t cap) {
     char **names;
     long long *counts;
     size_t n = srt_node_rooms(nodes[node].port, &names, &counts);
@@ -141,8 +128,7 @@ static bool rooms_match(int node, long long members[2][ROOMS], char *why, size_t
 
 /* True when PUBSUB CHANNELS sse:room:* is exactly the rooms with members on
  * a node, and each channel's NUMSUB is the number of such nodes. */
-static bool channels_match(long long members[2][ROOMS], char *why, size_t cap)
-{
+static bool channels_match(long long members[2][ROOMS], char *why, size_t cap) {
     size_t n;
     char **channels = srt_redis_channels(redis, "sse:room:*", &n);
     bool listed[ROOMS] = {false};
@@ -160,8 +146,8 @@ static bool channels_match(long long members[2][ROOMS], char *why, size_t cap)
     for (int room = 0; room < ROOMS && ok; room++) {
         long long nodes_with = (members[0][room] > 0) + (members[1][room] > 0);
         if (listed[room] != (nodes_with > 0)) {
-            snprintf(why, cap, "channel sse:room:r%d %s listed, but %lld nodes have members",
-                     room, listed[room] ? "is" : "is not", nodes_with);
+            snprintf(why, cap, "channel sse:room:r%d %s listed, but %lld nodes have members", room,
+                     listed[room] ? "is" : "is not", nodes_with);
             ok = false;
             break;
         }
@@ -178,8 +164,7 @@ static bool channels_match(long long members[2][ROOMS], char *why, size_t cap)
 }
 
 /* Polls until both nodes' /rooms and Redis agree with the slots. */
-static void wait_settled(long long members[2][ROOMS], const char *when)
-{
+static void wait_settled(long long members[2][ROOMS], const char *when) {
     int64_t start = srt_now_ms(), deadline = start + WAIT_MS;
     char why[256] = "";
     for (;;) {
@@ -193,18 +178,15 @@ static void wait_settled(long long members[2][ROOMS], const char *when)
     printf("  %s: settled in %lld ms\n", when, (long long)(srt_now_ms() - start));
 }
 
-static long long rooms_on(long long members[2][ROOMS], int node)
-{
+static long long rooms_on(long long members[2][ROOMS], int node) {
     long long n = 0;
-    for (int room = 0; room < ROOMS; room++)
-        n += members[node][room] > 0;
+    for (int room = 0; room < ROOMS; room++) n += members[node][room] > 0;
     return n;
 }
 
 /* Random opens and closes among the first n_slots slots, in rooms
  * r0..r<span-1>, until `ops` were made; *live tracks the open streams. */
-static int churn(int n_slots, int span, int ops, int *live, unsigned *seed)
-{
+static int churn(int n_slots, int span, int ops, int *live, unsigned *seed) {
     int opens = 0, closes = 0, max_live = *live;
     int64_t t0 = srt_now_ms();
     while (opens + closes < ops) {
@@ -217,8 +199,7 @@ static int churn(int n_slots, int span, int ops, int *live, unsigned *seed)
         } else {
             open_slot(s, span, seed);
             opens++;
-            if (++*live > max_live)
-                max_live = *live;
+            if (++*live > max_live) max_live = *live;
         }
     }
     printf("  %d slots over %d rooms: %d opens + %d closes in %lld ms, %d streams live at the "
@@ -228,22 +209,18 @@ static int churn(int n_slots, int span, int ops, int *live, unsigned *seed)
 }
 
 /* calls=N of one command in INFO commandstats (-1 when absent). */
-static long long command_calls(const char *command)
-{
+static long long command_calls(const char *command) {
     redisReply *rep = srt_redis_command(redis, "INFO commandstats");
     long long calls = -1;
     char key[64];
     snprintf(key, sizeof key, "cmdstat_%s:calls=", command);
     const char *p = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, key) : NULL;
-    if (p)
-        calls = strtoll(p + strlen(key), NULL, 10);
-    if (rep)
-        freeReplyObject(rep);
+    if (p) calls = strtoll(p + strlen(key), NULL, 10);
+    if (rep) freeReplyObject(rep);
     return calls;
 }
 
-static void test_random_join_leave(void **state)
-{
+static void test_random_join_leave(void **state) {
     (void)state;
     srt_raise_nofile(4096);
     const char *seed_env = getenv("SR_SEED");
@@ -269,8 +246,7 @@ static void test_random_join_leave(void **state)
 
     /* every stream still open was accepted */
     for (int i = 0; i < SLOTS; i++)
-        if (slots[i].open && !slots[i].head_read)
-            read_head(&slots[i]);
+        if (slots[i].open && !slots[i].head_read) read_head(&slots[i]);
 
     long long members[2][ROOMS];
     expected_members(members);
@@ -293,8 +269,7 @@ static void test_random_join_leave(void **state)
      * most joins and leaves now race an in-flight (UN)SUBSCRIBE */
     ops = churn(8, 3, 4000, &live, &seed);
     for (int i = 0; i < SLOTS; i++)
-        if (slots[i].open && !slots[i].head_read)
-            read_head(&slots[i]);
+        if (slots[i].open && !slots[i].head_read) read_head(&slots[i]);
     expected_members(members);
     wait_settled(members, "after hot-room churn");
     rooms_a = rooms_on(members, 0);
@@ -311,8 +286,7 @@ static void test_random_join_leave(void **state)
         len += (size_t)snprintf(body + len, sizeof body - len, "%s\"r%d\"", room ? "," : "", room);
     snprintf(body + len, sizeof body - len, "],\"data\":\"all\"}");
     long long streams_a = 0;
-    for (int i = 0; i < SLOTS; i++)
-        streams_a += slots[i].open && slots[i].node == 0;
+    for (int i = 0; i < SLOTS; i++) streams_a += slots[i].open && slots[i].node == 0;
     srt_check_publish_delivered(nodes[0].port, body, streams_a);
     /* then a marker to one room B holds: Redis passes A's publishes on to
      * B's subscription in order, so once the marker is in, any extra copy
@@ -340,8 +314,7 @@ static void test_random_join_leave(void **state)
     redis = NULL;
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_random_join_leave, teardown),
     };

@@ -37,8 +37,7 @@ static srt_pacer pacer; /* static: the teardown may stop it after a failure */
 
 /* The sequence number in a pacer frame "id: N\ndata: N\n\n" (checking the
  * two agree); -1 when the block is not such a frame. */
-static long long frame_seq(const char *block)
-{
+static long long frame_seq(const char *block) {
     long long id, data;
     int end = 0;
     if (sscanf(block, "id: %lld\ndata: %lld\n\n%n", &id, &data, &end) != 2 || id != data ||
@@ -49,8 +48,7 @@ static long long frame_seq(const char *block)
 
 static int gap_events; /* gap events collect_until skipped */
 
-static bool is_gap_event(const char *block)
-{
+static bool is_gap_event(const char *block) {
     static const char head[] = "event: gap\ndata: {\"reason\":\"redis\",\"from\":";
     return strncmp(block, head, sizeof head - 1) == 0;
 }
@@ -59,8 +57,7 @@ static bool is_gap_event(const char *block)
  * number received in seqs (at most cap) and returns how many there were.
  * Gap events are counted in gap_events. */
 static size_t collect_until(srt_sse *s, long long last, long long *seqs, size_t cap,
-                            const char *who)
-{
+                            const char *who) {
     size_t n = 0;
     for (;;) {
         char *block = srt_node_next_event(s, WAIT_MS);
@@ -76,20 +73,16 @@ static size_t collect_until(srt_sse *s, long long last, long long *seqs, size_t 
             fail_msg("%s: not a pacer frame", who);
         }
         free(block);
-        if (n == cap)
-            fail_msg("%s: more frames than were published", who);
+        if (n == cap) fail_msg("%s: more frames than were published", who);
         seqs[n++] = seq;
-        if (seq == last)
-            return n;
-        if (seq > last)
-            fail_msg("%s: seq %lld after the last one, %lld", who, seq, last);
+        if (seq == last) return n;
+        if (seq > last) fail_msg("%s: seq %lld after the last one, %lld", who, seq, last);
     }
 }
 
 /* Asserts /healthz answers 503 {"status":"degraded","reason":"redis
  * unreachable: ..."} (polling up to WAIT_MS for the first failed attempt). */
-static void expect_unreachable(int port)
-{
+static void expect_unreachable(int port) {
     int64_t deadline = srt_now_ms() + WAIT_MS;
     for (;;) {
         char *body = NULL;
@@ -98,8 +91,7 @@ static void expect_unreachable(int port)
         char *reason = body ? srt_json_string(body, "reason") : NULL;
         bool ok = status == 503 && st && strcmp(st, "degraded") == 0 && reason &&
                   strncmp(reason, "redis unreachable: ", 19) == 0 && strlen(reason) > 19;
-        if (ok)
-            printf("  port %d /healthz 503: %s\n", port, reason);
+        if (ok) printf("  port %d /healthz 503: %s\n", port, reason);
         free(st);
         free(reason);
         if (ok) {
@@ -116,8 +108,7 @@ static void expect_unreachable(int port)
     }
 }
 
-static void test_kill9_and_restart_under_load(void **state)
-{
+static void test_kill9_and_restart_under_load(void **state) {
     (void)state;
     redis = srt_nodes_redis_start();
     srt_node_start(&nodes[0], srt_redis_url(redis), "fault-a", NULL);
@@ -132,8 +123,7 @@ static void test_kill9_and_restart_under_load(void **state)
     enum { RATE = 100, CAP = 100 * 60 };
     srt_pacer_start(&pacer, PORT_A, "r", RATE, CAP);
     /* steady state first: half a second of traffic */
-    while (srt_pacer_count(&pacer) < RATE / 2)
-        srt_sleep_ms(5);
+    while (srt_pacer_count(&pacer) < RATE / 2) srt_sleep_ms(5);
 
     assert_int_equal(srt_redis_kill9(redis), 0);
     int64_t killed_us = srt_nodes_now_us();
@@ -154,8 +144,7 @@ static void test_kill9_and_restart_under_load(void **state)
 
     /* two more seconds of traffic after recovery, then stop */
     size_t at_healthy = srt_pacer_count(&pacer);
-    while (srt_pacer_count(&pacer) < at_healthy + 2 * RATE)
-        srt_sleep_ms(5);
+    while (srt_pacer_count(&pacer) < at_healthy + 2 * RATE) srt_sleep_ms(5);
     srt_pacer_stop(&pacer);
     size_t total = srt_pacer_count(&pacer);
     long long last = (long long)total - 1;
@@ -180,14 +169,12 @@ static void test_kill9_and_restart_under_load(void **state)
     assert_int_equal(gap_events, 1);
     assert_int_equal(n, total);
     for (size_t i = 0; i < n; i++)
-        if (seqs[i] != (long long)i)
-            fail_msg("client on A: frame %zu is seq %lld", i, seqs[i]);
+        if (seqs[i] != (long long)i) fail_msg("client on A: frame %zu is seq %lld", i, seqs[i]);
 
     /* B: strictly increasing (nothing twice, nothing reordered), and
      * complete from the first publish that started after both were healthy */
     size_t first_after = 0;
-    while (first_after < total && pacer.recs[first_after].start_us <= healthy_us)
-        first_after++;
+    while (first_after < total && pacer.recs[first_after].start_us <= healthy_us) first_after++;
     assert_true(first_after < total);
     gap_events = 0;
     n = collect_until(&on_b, last, seqs, total, "client on B");
@@ -196,8 +183,7 @@ static void test_kill9_and_restart_under_load(void **state)
         if (seqs[i] <= seqs[i - 1])
             fail_msg("client on B: seq %lld after %lld", seqs[i], seqs[i - 1]);
     size_t k = 0;
-    while (k < n && seqs[k] < (long long)first_after)
-        k++;
+    while (k < n && seqs[k] < (long long)first_after) k++;
     if (n - k != total - first_after)
         fail_msg("client on B: %zu of the %zu messages published after recovery (seq %zu..%lld) "
                  "arrived",
@@ -240,8 +226,7 @@ static void test_kill9_and_restart_under_load(void **state)
     redis = NULL;
 }
 
-static void test_started_with_redis_down(void **state)
-{
+static void test_started_with_redis_down(void **state) {
     (void)state;
     /* a port where Redis will appear later */
     redis = srt_nodes_redis_start();
@@ -260,12 +245,14 @@ static void test_started_with_redis_down(void **state)
     srt_check_sse_open(&on_b, PORT_B, "/sse?room=solo");
     /* a publish reaches the local streams, and says it reached no other node */
     srt_response r;
-    assert_int_equal(srt_http_publish(PORT_A, "{\"room\":\"solo\",\"data\":\"local A\",\"id\":\"1\"}",
-                                      &r), 0);
+    assert_int_equal(srt_http_publish(PORT_A,
+                                      "{\"room\":\"solo\",\"data\":\"local A\",\"id\":\"1\"}", &r),
+                     0);
     srt_check_json_error(&r, 503, "not published to other nodes");
     srt_response_free(&r);
-    assert_int_equal(srt_http_publish(PORT_B, "{\"room\":\"solo\",\"data\":\"local B\",\"id\":\"2\"}",
-                                      &r), 0);
+    assert_int_equal(srt_http_publish(PORT_B,
+                                      "{\"room\":\"solo\",\"data\":\"local B\",\"id\":\"2\"}", &r),
+                     0);
     srt_check_json_error(&r, 503, "not published to other nodes");
     srt_response_free(&r);
     srt_node_expect_event(&on_a, "id: 1\ndata: \"local A\"\n\n");
@@ -301,7 +288,8 @@ static void test_started_with_redis_down(void **state)
     assert_string_equal(state_b, "up");
     free(state_b);
 
-    srt_check_publish_delivered(PORT_A, "{\"room\":\"solo\",\"data\":\"A to all\",\"id\":\"3\"}", 1);
+    srt_check_publish_delivered(PORT_A, "{\"room\":\"solo\",\"data\":\"A to all\",\"id\":\"3\"}",
+                                1);
     srt_node_expect_event(&on_a, "id: 3\ndata: \"A to all\"\n\n");
     srt_node_expect_event(&on_b, "id: 3\ndata: \"A to all\"\n\n");
     srt_check_publish_delivered(PORT_B, "{\"rooms\":[\"solo\",\"other\"],\"data\":4,\"id\":\"4\"}",
@@ -320,8 +308,7 @@ static void test_started_with_redis_down(void **state)
     redis = NULL;
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_kill9_and_restart_under_load, srt_nodes_teardown),
         cmocka_unit_test_teardown(test_started_with_redis_down, srt_nodes_teardown),

@@ -190,7 +190,8 @@ static void test_wrong_password_logged_with_reason(void **state) {
 static int connect_to(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
@@ -251,7 +252,8 @@ static void test_emfile_counted_and_rate_limited(void **state) {
     /* the clients are gone: fds free again, the server answers */
     long long emfile = -1;
     deadline = srt_now_ms() + WAIT_MS;
-    while ((emfile = stats_accept_emfile(p.port)) < 2 && srt_ms_left(deadline) > 0) srt_sleep_ms(50);
+    while ((emfile = stats_accept_emfile(p.port)) < 2 && srt_ms_left(deadline) > 0)
+        srt_sleep_ms(50);
     if (emfile < 2) srt_proc_dump_log(&p, 4000);
     assert_true(emfile >= 2);
     assert_int_equal(count_logged(&p, "accept failed"), 1);
@@ -375,7 +377,7 @@ static void test_cluster_restart_logged_per_shard(void **state) {
     assert_int_equal(count_shard(&p, "redis lost", addr), 1);
     assert_int_equal(count_shard(&p, "redis connected", addr), 2); /* at start, and again */
     assert_int_equal(count_shard(&p, "redis resubscribed", addr), 1);
-    assert_int_equal(count_logged(&p, "redis lost"), 1);       /* the other shards said nothing */
+    assert_int_equal(count_logged(&p, "redis lost"), 1); /* the other shards said nothing */
     assert_int_equal(count_logged(&p, "redis connected"), 4);
     assert_int_equal(count_logged(&p, "redis unreachable"), 0);
     assert_int_equal(count_logged(&p, "redis auth refused"), 0);

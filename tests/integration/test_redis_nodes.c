@@ -36,21 +36,17 @@ static const char *const node_ids[3] = {"node-a", "node-b", "node-c"};
 #define PORT_C (nodes[2].port)
 
 /* One Redis and n nodes on it, all healthy. */
-static void cluster_start(size_t n)
-{
+static void cluster_start(size_t n) {
     redis = srt_nodes_redis_start();
     for (size_t i = 0; i < n; i++)
         srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], NULL);
-    for (size_t i = 0; i < n; i++)
-        srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    for (size_t i = 0; i < n; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
 }
 
 /* Stops the nodes, asserting each exits cleanly (sanitizer reports at exit
  * make the status non-zero), then Redis. */
-static void cluster_stop(size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        srt_check_stop(&nodes[i]);
+static void cluster_stop(size_t n) {
+    for (size_t i = 0; i < n; i++) srt_check_stop(&nodes[i]);
     srt_nodes_redis_free(redis);
     redis = NULL;
 }
@@ -58,8 +54,7 @@ static void cluster_stop(size_t n)
 /* Opens a stream on `path` and waits until Redis reports `subscribers`
  * subscribers on the channel of `room` (the stream's node among them). */
 static void open_subscribed(srt_sse *s, int port, const char *path, const char *room,
-                            long long subscribers)
-{
+                            long long subscribers) {
     srt_check_sse_open(s, port, path);
     char channel[128];
     snprintf(channel, sizeof channel, "sse:room:%s", room);
@@ -68,8 +63,7 @@ static void open_subscribed(srt_sse *s, int port, const char *path, const char *
 
 /* ---- two nodes: byte-exact delivery, no echo duplicate ----------------------------- */
 
-static void test_cross_node_byte_exact(void **state)
-{
+static void test_cross_node_byte_exact(void **state) {
     (void)state;
     cluster_start(2);
     srt_sse on_a, on_b;
@@ -89,18 +83,29 @@ static void test_cross_node_byte_exact(void **state)
     srt_node_expect_event(&on_b, hi);
     srt_node_expect_event(&on_a, hi);
     char *env = srt_rawsub_next(&wire, NULL, WAIT_MS);
-    bool same = srt_bytes_equal("envelope", env, strlen(env),
-                                "{\"v\":1,\"m\":{\"event\":\"message\",\"data\":{\"from\":\"system\","
-                                "\"text\":\"Hi\"},\"id\":\"1\"},\"n\":\"node-a\"}");
+    bool same =
+        srt_bytes_equal("envelope", env, strlen(env),
+                        "{\"v\":1,\"m\":{\"event\":\"message\",\"data\":{\"from\":\"system\","
+                        "\"text\":\"Hi\"},\"id\":\"1\"},\"n\":\"node-a\"}");
     free(env);
     assert_true(same);
 
     /* data is forwarded as its original text, whatever a JSON library would
      * re-print it as */
-    static const char *const values[] = {
-        "0.1", "1e21", "0.30000000000000004", "\"[DONE]\"", "null", "\"\\ud800\"",
-        "\"a\\u0000b\"", "12345678901234567890", "-0", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
-        "{\"a\":[1,{\"b\":null}],\"c\":\"d\"}", "\"\\uD83D\\uDE00\"", "[]", "true"};
+    static const char *const values[] = {"0.1",
+                                         "1e21",
+                                         "0.30000000000000004",
+                                         "\"[DONE]\"",
+                                         "null",
+                                         "\"\\ud800\"",
+                                         "\"a\\u0000b\"",
+                                         "12345678901234567890",
+                                         "-0",
+                                         "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
+                                         "{\"a\":[1,{\"b\":null}],\"c\":\"d\"}",
+                                         "\"\\uD83D\\uDE00\"",
+                                         "[]",
+                                         "true"};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         char body[256], frame[256], envelope[256];
         snprintf(body, sizeof body, "{\"room\":\"chat\",\"data\":%s}", values[i]);
@@ -126,9 +131,10 @@ static void test_cross_node_byte_exact(void **state)
     srt_node_expect_event(&on_b, "id: 7\nevent: tick\ndata: 1\nretry: 5000\n\n");
     srt_node_expect_event(&on_a, "id: 7\nevent: tick\ndata: 1\nretry: 5000\n\n");
     env = srt_rawsub_next(&wire, NULL, WAIT_MS);
-    same = srt_bytes_equal("envelope", env, strlen(env),
-                           "{\"v\":1,\"m\":{\"event\":\"tick\",\"data\":1,\"id\":\"7\",\"retry\":5000},"
-                           "\"n\":\"node-a\",\"meta\":{\"tenant\":\"t1\",\"n\":[1,2]}}");
+    same = srt_bytes_equal(
+        "envelope", env, strlen(env),
+        "{\"v\":1,\"m\":{\"event\":\"tick\",\"data\":1,\"id\":\"7\",\"retry\":5000},"
+        "\"n\":\"node-a\",\"meta\":{\"tenant\":\"t1\",\"n\":[1,2]}}");
     free(env);
     assert_true(same);
     srt_rawsub_close(&wire);
@@ -166,16 +172,14 @@ static void test_cross_node_byte_exact(void **state)
 
 /* The node id, channel prefix options on two nodes that agree on a prefix,
  * and a third using the default one: it shares nothing with them. */
-static void test_prefix_and_node_id_options(void **state)
-{
+static void test_prefix_and_node_id_options(void **state) {
     (void)state;
     redis = srt_nodes_redis_start();
     const char *const prefixed[] = {"--channel-prefix", "app1/", NULL};
     srt_node_start(&nodes[0], srt_redis_url(redis), "custom-a", prefixed);
     srt_node_start(&nodes[1], srt_redis_url(redis), "custom-b", prefixed);
     srt_node_start(&nodes[2], srt_redis_url(redis), "plain-c", NULL);
-    for (int i = 0; i < 3; i++)
-        srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    for (int i = 0; i < 3; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
     srt_sse on_b, on_c;
     srt_check_sse_open(&on_b, PORT_B, "/sse?room=r");
     srt_check_sse_open(&on_c, PORT_C, "/sse?room=r");
@@ -212,8 +216,7 @@ static void test_prefix_and_node_id_options(void **state)
 
 /* ---- three nodes -------------------------------------------------------------------- */
 
-static void test_room_isolation(void **state)
-{
+static void test_room_isolation(void **state) {
     (void)state;
     cluster_start(3);
     srt_sse on_b, on_c;
@@ -247,8 +250,7 @@ static void test_room_isolation(void **state)
 
 /* A and B both publish at the same time to the room they share; each client
  * gets everything, its node's local messages included, once each. */
-static void test_both_directions_at_once(void **state)
-{
+static void test_both_directions_at_once(void **state) {
     (void)state;
     cluster_start(3);
     srt_sse on_a, on_b, on_c;
@@ -262,10 +264,10 @@ static void test_both_directions_at_once(void **state)
     const char *all[2 * PER_NODE];
     char frames[2 * PER_NODE][96];
     for (int i = 0; i < PER_NODE; i++) {
-        snprintf(bodies[0][i], sizeof bodies[0][i], "{\"room\":\"duo\",\"data\":\"a%d\",\"id\":\"a%d\"}",
-                 i, i);
-        snprintf(bodies[1][i], sizeof bodies[1][i], "{\"room\":\"duo\",\"data\":\"b%d\",\"id\":\"b%d\"}",
-                 i, i);
+        snprintf(bodies[0][i], sizeof bodies[0][i],
+                 "{\"room\":\"duo\",\"data\":\"a%d\",\"id\":\"a%d\"}", i, i);
+        snprintf(bodies[1][i], sizeof bodies[1][i],
+                 "{\"room\":\"duo\",\"data\":\"b%d\",\"id\":\"b%d\"}", i, i);
         from_a[i] = bodies[0][i];
         from_b[i] = bodies[1][i];
         snprintf(frames[i], sizeof frames[i], "id: a%d\ndata: \"a%d\"\n\n", i, i);
@@ -317,8 +319,7 @@ static void test_both_directions_at_once(void **state)
     cluster_stop(3);
 }
 
-static void test_concurrent_publishes(void **state)
-{
+static void test_concurrent_publishes(void **state) {
     (void)state;
     cluster_start(3);
     srt_sse on_a, on_b, on_c;
@@ -337,8 +338,7 @@ static void test_concurrent_publishes(void **state)
     }
     long long delivered[N];
     srt_nodes_publish_parallel(PORT_A, body_ptrs, N, delivered);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(delivered[i], 1);
+    for (int i = 0; i < N; i++) assert_int_equal(delivered[i], 1);
     srt_node_expect_events_any_order(&on_a, frame_ptrs, N);
     srt_node_expect_events_any_order(&on_b, frame_ptrs, N);
     srt_node_expect_events_any_order(&on_c, frame_ptrs, N);
@@ -356,36 +356,31 @@ static void test_concurrent_publishes(void **state)
 }
 
 /* Polls /stats until redis.<key> == value; fails after WAIT_MS. */
-static void wait_redis_stat_equal(int port, const char *key, long long value)
-{
+static void wait_redis_stat_equal(int port, const char *key, long long value) {
     int64_t deadline = srt_now_ms() + WAIT_MS;
     long long got;
     while ((got = srt_node_redis_stat(port, NULL, key)) != value) {
-        if (srt_now_ms() >= deadline)
-            fail_msg("redis.%s is %lld, expected %lld", key, got, value);
+        if (srt_now_ms() >= deadline) fail_msg("redis.%s is %lld, expected %lld", key, got, value);
         srt_sleep_ms(5);
     }
 }
 
 /* Polls PUBSUB CHANNELS <channel> until it lists the channel (present) or
  * not; fails after WAIT_MS. */
-static void wait_channel(const char *channel, bool present)
-{
+static void wait_channel(const char *channel, bool present) {
     int64_t deadline = srt_now_ms() + WAIT_MS;
     for (;;) {
         size_t n;
         char **list = srt_redis_channels(redis, channel, &n);
         srt_redis_free_strings(list, n);
-        if ((n == 1) == present)
-            return;
+        if ((n == 1) == present) return;
         if (srt_now_ms() >= deadline)
             fail_msg("PUBSUB CHANNELS %s lists %zu channels, expected %d", channel, n, present);
         srt_sleep_ms(5);
     }
 }
 
-static void test_unsubscribe_stops_delivery(void **state)
-{
+static void test_unsubscribe_stops_delivery(void **state) {
     (void)state;
     cluster_start(3);
     srt_sse leaver, stayer;
@@ -429,8 +424,7 @@ static void test_unsubscribe_stops_delivery(void **state)
 /* A multi-room publish goes to Redis once per room: a remote connection in
  * several of the rooms gets it once, with an id (de-duplicated by id, as the
  * reference does) and without (by the envelope's de-duplication key). */
-static void test_multi_room_dedup_across_nodes(void **state)
-{
+static void test_multi_room_dedup_across_nodes(void **state) {
     (void)state;
     cluster_start(3);
     srt_sse local_ab, b_ab, b_b, c_ab;
@@ -443,7 +437,8 @@ static void test_multi_room_dedup_across_nodes(void **state)
     srt_nodes_wait_numsub(redis, "sse:room:a", 3, WAIT_MS);
     srt_nodes_wait_numsub(redis, "sse:room:b", 3, WAIT_MS);
 
-    srt_check_publish_delivered(PORT_A, "{\"rooms\":[\"a\",\"b\"],\"data\":\"x\",\"id\":\"d1\"}", 1);
+    srt_check_publish_delivered(PORT_A, "{\"rooms\":[\"a\",\"b\"],\"data\":\"x\",\"id\":\"d1\"}",
+                                1);
     srt_check_publish_delivered(PORT_A, "{\"rooms\":[\"b\"],\"data\":\"s1\",\"id\":\"s1\"}", 1);
     const char *d1 = "id: d1\ndata: \"x\"\n\n", *s1 = "id: s1\ndata: \"s1\"\n\n";
     srt_sse *all[] = {&local_ab, &b_ab, &b_b, &c_ab};
@@ -474,8 +469,7 @@ static void test_multi_room_dedup_across_nodes(void **state)
     srt_node_expect_event(&b_b, "id: d3\ndata: 3\n\n");
     srt_node_expect_event(&b_b, "id: s3\ndata: 0\n\n");
 
-    for (size_t i = 0; i < 4; i++)
-        srt_sse_close(all[i]);
+    for (size_t i = 0; i < 4; i++) srt_sse_close(all[i]);
     srt_sse_close(&b_c);
     cluster_stop(3);
 }
@@ -483,26 +477,27 @@ static void test_multi_room_dedup_across_nodes(void **state)
 /* ---- one message, twelve rooms ------------------------------------------------ */
 
 /* Twelve rooms c1..c12 as a query string and as a JSON array. */
-#define TWELVE_QUERY                                                                      \
-    "/sse?room=c1&room=c2&room=c3&room=c4&room=c5&room=c6&room=c7&room=c8&room=c9"      \
+#define TWELVE_QUERY                                                                               \
+    "/sse?room=c1&room=c2&room=c3&room=c4&room=c5&room=c6&room=c7&room=c8&room=c9"                 \
     "&room=c10&room=c11&room=c12"
-#define TWELVE_JSON                                                                       \
+#define TWELVE_JSON                                                                                \
     "[\"c1\",\"c2\",\"c3\",\"c4\",\"c5\",\"c6\",\"c7\",\"c8\",\"c9\",\"c10\",\"c11\",\"c12\"]"
 
 /* Reads one event and asserts it ends with `tail` and has an "id: " line
  * first exactly when `id` is not NULL ("*": any id), then the sentinel. */
-static void expect_once_then(srt_sse *s, const char *id, const char *tail, const char *sentinel)
-{
+static void expect_once_then(srt_sse *s, const char *id, const char *tail, const char *sentinel) {
     char *ev = srt_node_next_event(s, WAIT_MS);
     size_t n = strlen(ev), t = strlen(tail);
     if (n < t || strcmp(ev + n - t, tail) != 0) fail_msg("event %s does not end with %s", ev, tail);
     if (!id && strncmp(ev, "id: ", 4) == 0) fail_msg("event %s has an id line", ev);
     if (id && strncmp(ev, "id: ", 4) != 0) fail_msg("event %s has no id line", ev);
-    if (id && strcmp(id, "*") != 0 && (strncmp(ev + 4, id, strlen(id)) != 0 || ev[4 + strlen(id)] != '\n'))
+    if (id && strcmp(id, "*") != 0 &&
+        (strncmp(ev + 4, id, strlen(id)) != 0 || ev[4 + strlen(id)] != '\n'))
         fail_msg("event %s has not the id %s", ev, id);
     free(ev);
     ev = srt_node_next_event(s, WAIT_MS);
-    if (!strstr(ev, sentinel)) fail_msg("expected the sentinel %s, got %s (a duplicate?)", sentinel, ev);
+    if (!strstr(ev, sentinel))
+        fail_msg("expected the sentinel %s, got %s (a duplicate?)", sentinel, ev);
     free(ev);
 }
 
@@ -511,13 +506,11 @@ static void expect_once_then(srt_sse *s, const char *id, const char *tail, const
  * it. Variants: with and without a publisher id, history off and on
  * (with history the id is assigned and the local stream gets it back
  * through Redis too). */
-static void twelve_rooms(const char *const *extra, bool history)
-{
+static void twelve_rooms(const char *const *extra, bool history) {
     redis = srt_nodes_redis_start();
     for (size_t i = 0; i < 2; i++)
         srt_node_start(&nodes[i], srt_redis_url(redis), node_ids[i], extra);
-    for (size_t i = 0; i < 2; i++)
-        srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
+    for (size_t i = 0; i < 2; i++) srt_node_wait_health(nodes[i].port, 200, WAIT_MS);
     srt_sse on_b, on_a;
     srt_check_sse_open(&on_b, PORT_B, TWELVE_QUERY);
     srt_check_sse_open(&on_a, PORT_A, TWELVE_QUERY);
@@ -544,14 +537,12 @@ static void twelve_rooms(const char *const *extra, bool history)
     cluster_stop(2);
 }
 
-static void test_twelve_rooms_once(void **state)
-{
+static void test_twelve_rooms_once(void **state) {
     (void)state;
     twelve_rooms(NULL, false);
 }
 
-static void test_twelve_rooms_once_history(void **state)
-{
+static void test_twelve_rooms_once_history(void **state) {
     (void)state;
     const char *extra[] = {"--history", "100", NULL};
     twelve_rooms(extra, true);
@@ -596,8 +587,7 @@ static const bad_envelope bad_envelopes[] = {
 static const char *const drop_reasons[] = {"invalid_json", "not_object", "bad_version",
                                            "bad_fields", "foreign_channel"};
 
-static void test_echo_and_bad_envelopes(void **state)
-{
+static void test_echo_and_bad_envelopes(void **state) {
     (void)state;
     cluster_start(2);
     srt_sse on_a, on_b;
@@ -636,8 +626,7 @@ static void test_echo_and_bad_envelopes(void **state)
         free(deep);
         assert_int_equal(receivers, 2);
         for (size_t k = 0; k < 5; k++)
-            if (strcmp(drop_reasons[k], bad_envelopes[i].reason) == 0)
-                expected[k]++;
+            if (strcmp(drop_reasons[k], bad_envelopes[i].reason) == 0) expected[k]++;
     }
     /* good envelopes written by hand: key order, v as 1.0, unknown keys and
      * meta do not matter; a numeric id or event is written as JavaScript
@@ -691,29 +680,24 @@ static void test_echo_and_bad_envelopes(void **state)
 
 /* ---- latency of the Redis hop (SR_MEASURE_HOP=1) --------------------------------- */
 
-static int cmp_i64(const void *a, const void *b)
-{
+static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
 }
 
-static void print_stats(const char *what, int64_t *v, size_t n)
-{
+static void print_stats(const char *what, int64_t *v, size_t n) {
     qsort(v, n, sizeof *v, cmp_i64);
     int64_t sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += v[i];
+    for (size_t i = 0; i < n; i++) sum += v[i];
     printf("  %-26s p50 %6lld us   p99 %6lld us   mean %6lld us   max %6lld us\n", what,
            (long long)v[n / 2], (long long)v[(n * 99) / 100], (long long)(sum / (int64_t)n),
            (long long)v[n - 1]);
 }
 
 /* Reads one block from s if one is complete or arrives now (no waiting). */
-static bool try_block(srt_sse *s)
-{
+static bool try_block(srt_sse *s) {
     char *block;
-    if (srt_sse_next(s, &block, NULL, 0) != 0)
-        return false;
+    if (srt_sse_next(s, &block, NULL, 0) != 0) return false;
     free(block);
     return true;
 }
@@ -721,8 +705,7 @@ static bool try_block(srt_sse *s)
 /* Sequential messages published on A, each received by a client on A
  * (local fan-out) and a client on B (through Redis): the time from the
  * start of the POST to each arrival. */
-static void measure_hop(void **state)
-{
+static void measure_hop(void **state) {
     (void)state;
     cluster_start(2);
     srt_sse on_a, on_b;
@@ -739,22 +722,22 @@ static void measure_hop(void **state)
         char body[96];
         int len = snprintf(body, sizeof body, "{\"room\":\"hop\",\"data\":%d,\"id\":\"%d\"}", i, i);
         int64_t t0 = srt_nodes_now_us(), t_local = 0, t_remote = 0, t_answer = 0;
-        assert_int_equal(
-            srt_http_send_request(&pub, "POST", "/publish", headers, body, (size_t)len, WAIT_MS), 0);
+        assert_int_equal(srt_http_send_request(&pub, "POST", "/publish", headers, body, (size_t)len,
+                                               WAIT_MS),
+                         0);
         /* the answer's arrival is noted when its first bytes are readable */
         while (!t_local || !t_remote || !t_answer) {
-            if (!t_local && try_block(&on_a))
-                t_local = srt_nodes_now_us();
-            if (!t_remote && try_block(&on_b))
-                t_remote = srt_nodes_now_us();
+            if (!t_local && try_block(&on_a)) t_local = srt_nodes_now_us();
+            if (!t_remote && try_block(&on_b)) t_remote = srt_nodes_now_us();
             struct pollfd pfd[3] = {{on_a.conn.fd, t_local ? 0 : POLLIN, 0},
                                     {on_b.conn.fd, t_remote ? 0 : POLLIN, 0},
                                     {pub.fd, t_answer ? 0 : POLLIN, 0}};
-            if (t_local && t_remote && t_answer)
-                break;
+            if (t_local && t_remote && t_answer) break;
             if (poll(pfd, 3, WAIT_MS) <= 0 || srt_nodes_now_us() - t0 > WAIT_MS * 1000LL)
                 fail_msg("message %d: %s did not arrive", i,
-                         !t_local ? "A's frame" : !t_remote ? "B's frame" : "the answer");
+                         !t_local    ? "A's frame"
+                         : !t_remote ? "B's frame"
+                                     : "the answer");
             if (!t_answer && (pfd[2].revents & (POLLIN | POLLHUP | POLLERR)))
                 t_answer = srt_nodes_now_us();
         }
@@ -785,8 +768,7 @@ static void measure_hop(void **state)
     cluster_stop(2);
 }
 
-int main(void)
-{
+int main(void) {
     const char *measure = getenv("SR_MEASURE_HOP");
     if (measure && strcmp(measure, "1") == 0) {
         const struct CMUnitTest hop_only[] = {

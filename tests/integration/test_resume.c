@@ -113,9 +113,9 @@ static void resume_fifty(int port_a, int port_b, srt_redis *redis) {
     srt_sse_close(&s);
     srt_check_room_members(port_a, "r1", 0, SRT_TIMEOUT_MS);
 
-    static const char *const targets[] = {
-        "\"room\":\"r1\"", "\"room\":\"r2\"", "\"room\":\"r3\"", "\"rooms\":[\"r1\",\"r2\",\"r3\"]",
-        "\"rooms\":[\"r2\",\"r3\"]"};
+    static const char *const targets[] = {"\"room\":\"r1\"", "\"room\":\"r2\"", "\"room\":\"r3\"",
+                                          "\"rooms\":[\"r1\",\"r2\",\"r3\"]",
+                                          "\"rooms\":[\"r2\",\"r3\"]"};
     char *ids[50];
     for (int i = 0; i < 50; i++) {
         char body[256];
@@ -209,7 +209,8 @@ static void test_reset_single_node(void **state) {
     /* a restart makes a new epoch: ids of before are from another epoch */
     char *before = publish_id(p.port, "{\"room\":\"r1\",\"data\":1}");
     srt_check_stop(&p);
-    assert_int_equal(srt_server_start(&p, "--history", "5", "--reset-event", "history-reset", NULL), 0);
+    assert_int_equal(srt_server_start(&p, "--history", "5", "--reset-event", "history-reset", NULL),
+                     0);
     char *now = publish_id(p.port, "{\"room\":\"r2\",\"data\":2}");
     assert_string_not_equal(before, now);
     srt_sse s;
@@ -308,11 +309,13 @@ static void test_publish_rules(void **state) {
     static srt_proc p;
     assert_int_equal(srt_server_start(&p, "--history", "10", NULL), 0);
     srt_response r;
-    assert_int_equal(srt_http_publish(p.port, "{\"room\":\"r1\",\"data\":1,\"id\":\"mine\"}", &r), 0);
+    assert_int_equal(srt_http_publish(p.port, "{\"room\":\"r1\",\"data\":1,\"id\":\"mine\"}", &r),
+                     0);
     srt_check_json_error(&r, 400, "history");
     srt_response_free(&r);
-    assert_int_equal(
-        srt_http_publish(p.port, "{\"room\":\"r1\",\"data\":1,\"sequence\":\"k\"}", &r), 0);
+    assert_int_equal(srt_http_publish(p.port, "{\"room\":\"r1\",\"data\":1,\"sequence\":\"k\"}",
+                                      &r),
+                     0);
     srt_check_json_error(&r, 400, "history");
     srt_response_free(&r);
 
@@ -321,7 +324,8 @@ static void test_publish_rules(void **state) {
     char *first = publish_id(p.port, "{\"room\":\"r1\",\"data\":1}");
     expect_message(&s, first, "1");
     /* local: delivered with its own id, not kept */
-    srt_check_publish_delivered(p.port, "{\"room\":\"r1\",\"data\":2,\"id\":\"mine\",\"local\":true}", 1);
+    srt_check_publish_delivered(p.port,
+                                "{\"room\":\"r1\",\"data\":2,\"id\":\"mine\",\"local\":true}", 1);
     expect_message(&s, "mine", "2");
     char *third = publish_id(p.port, "{\"room\":\"r1\",\"data\":3}");
     expect_message(&s, third, "3");
@@ -437,8 +441,8 @@ static void test_memory_bound(void **state) {
             int n = snprintf(body, sizeof body, "{\"room\":\"empty-%d-%d\",\"data\":%s}", round, i,
                              data);
             const char *headers[] = {"Content-Type: application/json", NULL};
-            assert_int_equal(srt_http_send_request(&c, "POST", "/publish", headers, body,
-                                                   (size_t)n, SRT_TIMEOUT_MS),
+            assert_int_equal(srt_http_send_request(&c, "POST", "/publish", headers, body, (size_t)n,
+                                                   SRT_TIMEOUT_MS),
                              0);
             srt_response r;
             assert_int_equal(srt_http_read_response(&c, &r, SRT_TIMEOUT_MS), 0);
@@ -448,8 +452,9 @@ static void test_memory_bound(void **state) {
     }
     srt_conn_close(&c);
     assert_int_equal(srt_proc_mem(&p, &rss1, &hwm1), 0);
-    fprintf(stderr, "history memory: RSS %ld kB after 10000 messages of 1 KiB to 10000 empty rooms, "
-                    "%ld kB after 10000 more (bound 2 MiB)\n",
+    fprintf(stderr,
+            "history memory: RSS %ld kB after 10000 messages of 1 KiB to 10000 empty rooms, "
+            "%ld kB after 10000 more (bound 2 MiB)\n",
             rss0, rss1);
     assert_true(rss1 - rss0 < 4096); /* the second 10 MB were not kept */
     srt_check_stop(&p);

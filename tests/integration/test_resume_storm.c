@@ -36,8 +36,8 @@ static void node_start_ready(srt_proc *p, const char *url, const char *id,
 }
 
 #define CLIENTS 100
-#define RATE 500        /* messages a second */
-#define TOTAL 2500      /* messages published: 5 s */
+#define RATE 500          /* messages a second */
+#define TOTAL 2500        /* messages published: 5 s */
 #define SWITCH_AFTER 1500 /* ms of reading on node A before the reconnect */
 
 typedef struct publisher {
@@ -82,7 +82,7 @@ typedef struct client {
     char last_id[64]; /* "" before the first message */
     int first, last;  /* data values; last -1 before the first */
     int received;
-    char error[160];  /* the first thing that went wrong */
+    char error[160]; /* the first thing that went wrong */
 } client;
 
 static client clients[CLIENTS];
@@ -91,8 +91,8 @@ static void client_open(client *cl, int port) {
     char header[96];
     snprintf(header, sizeof header, "Last-Event-ID: %s", cl->last_id);
     const char *headers[] = {header, NULL};
-    int rc = srt_sse_open_ex(&cl->s, port, "/sse?room=storm", cl->last_id[0] ? headers : NULL,
-                             NULL, SRT_TIMEOUT_MS);
+    int rc = srt_sse_open_ex(&cl->s, port, "/sse?room=storm", cl->last_id[0] ? headers : NULL, NULL,
+                             SRT_TIMEOUT_MS);
     assert_int_equal(rc, 0);
 }
 
@@ -191,8 +191,7 @@ static void test_storm(void **state) {
         if (cl->error[0] || cl->last != TOTAL - 1 || cl->received != TOTAL - cl->first) {
             if (bad++ < 5)
                 fprintf(stderr, "client %d: %s; messages %d..%d, %d received\n", i,
-                        cl->error[0] ? cl->error : "incomplete", cl->first, cl->last,
-                        cl->received);
+                        cl->error[0] ? cl->error : "incomplete", cl->first, cl->last, cl->received);
         }
     }
     assert_int_equal(rc, 0);

@@ -143,8 +143,10 @@ static void test_memory_ids(void **state) {
     srt_response_free(&r);
     srt_check_frame(&s, "id: 0-000000000001\ndata: {\"a\":1}\n\n");
 
-    publish(p.port, "{\"room\":\"r\",\"event\":\"e\",\"data\":\"x\",\"retry\":10,\"sequence\":\"k\","
-                    "\"epoch\":\"7\",\"id\":null}", &r);
+    publish(p.port,
+            "{\"room\":\"r\",\"event\":\"e\",\"data\":\"x\",\"retry\":10,\"sequence\":\"k\","
+            "\"epoch\":\"7\",\"id\":null}",
+            &r);
     free(check_sequenced(&r, 1, "7-000000000002"));
     srt_response_free(&r);
     srt_check_frame(&s, "id: 7-000000000002\nevent: e\ndata: \"x\"\nretry: 10\n\n");
@@ -252,7 +254,8 @@ static void test_two_nodes_concurrent(void **state) {
     for (int k = 0; k < 4; k++) {
         for (int n = 1; n <= TOTAL; n++) {
             char expect[160];
-            snprintf(expect, sizeof expect, "id: 0-%012d\nevent: tick\ndata: %s\n\n", n, data_of[n]);
+            snprintf(expect, sizeof expect, "id: 0-%012d\nevent: tick\ndata: %s\n\n", n,
+                     data_of[n]);
             char *block = NULL;
             int rc = srt_sse_next_event(&clients[k], &block, NULL, WAIT_MS);
             if (rc != 0) fail_msg("client %d: no event %d (%d)", k, n, rc);
@@ -263,21 +266,27 @@ static void test_two_nodes_concurrent(void **state) {
     }
     /* and nothing more: a final message is the next thing each client gets */
     srt_response r;
-    publish(nodes[1].port, "{\"rooms\":[\"r\",\"x\"],\"data\":\"end\",\"sequence\":\"seq:race\"}", &r);
+    publish(nodes[1].port, "{\"rooms\":[\"r\",\"x\"],\"data\":\"end\",\"sequence\":\"seq:race\"}",
+            &r);
     free(check_sequenced(&r, 2, "0-000000001001"));
     srt_response_free(&r);
-    for (int k = 0; k < 4; k++) srt_check_frame(&clients[k], "id: 0-000000001001\ndata: \"end\"\n\n");
+    for (int k = 0; k < 4; k++)
+        srt_check_frame(&clients[k], "id: 0-000000001001\ndata: \"end\"\n\n");
 
     /* local: an id from the shared counter, delivered on node A only */
     publish(nodes[0].port,
-            "{\"rooms\":[\"r\",\"x\"],\"data\":\"local\",\"sequence\":\"seq:race\",\"local\":true}", &r);
+            "{\"rooms\":[\"r\",\"x\"],\"data\":\"local\",\"sequence\":\"seq:race\",\"local\":true}",
+            &r);
     free(check_sequenced(&r, 2, "0-000000001002"));
     srt_response_free(&r);
-    publish(nodes[1].port, "{\"rooms\":[\"r\",\"x\"],\"data\":\"last\",\"sequence\":\"seq:race\"}", &r);
+    publish(nodes[1].port, "{\"rooms\":[\"r\",\"x\"],\"data\":\"last\",\"sequence\":\"seq:race\"}",
+            &r);
     free(check_sequenced(&r, 2, "0-000000001003"));
     srt_response_free(&r);
-    for (int k = 0; k < 2; k++) srt_check_frame(&clients[k], "id: 0-000000001002\ndata: \"local\"\n\n");
-    for (int k = 0; k < 4; k++) srt_check_frame(&clients[k], "id: 0-000000001003\ndata: \"last\"\n\n");
+    for (int k = 0; k < 2; k++)
+        srt_check_frame(&clients[k], "id: 0-000000001002\ndata: \"local\"\n\n");
+    for (int k = 0; k < 4; k++)
+        srt_check_frame(&clients[k], "id: 0-000000001003\ndata: \"last\"\n\n");
 
     redisReply *v = srt_redis_command(redis, "GET sse:room:seq:seq:race");
     assert_non_null(v);
@@ -297,7 +306,8 @@ static void test_pipelined_order(void **state) {
     srt_redis *redis = srt_redis_start(NULL, 0);
     assert_non_null(redis);
     srt_proc p;
-    static const char *const small[] = {"--max-header-bytes", "512", "--max-body-bytes", "512", NULL};
+    static const char *const small[] = {"--max-header-bytes", "512", "--max-body-bytes", "512",
+                                        NULL};
     start_node(&p, redis, small);
     wait_health(p.port, 200);
     srt_conn c;
@@ -316,8 +326,10 @@ static void test_pipelined_order(void **state) {
             send_publish(&c, "{\"room\":\"r\",\"data\":0}"); /* no sequence: answered at once */
         } else {
             char json[200];
-            snprintf(json, sizeof json, "{\"room\":\"r\",\"data\":{\"i\":%d,\"pad\":\"%0100d\"},"
-                                        "\"sequence\":\"s\"}", i, 0);
+            snprintf(json, sizeof json,
+                     "{\"room\":\"r\",\"data\":{\"i\":%d,\"pad\":\"%0100d\"},"
+                     "\"sequence\":\"s\"}",
+                     i, 0);
             send_publish(&c, json);
         }
     }
@@ -521,7 +533,8 @@ static void test_client_gone_before_reply(void **state) {
             if (strcmp(block, expect[k]) == 0) which = k;
         }
         if (which < 0) fail_msg("event %d: %s", n, block);
-        if (which == 2 && strcmp(id, stays_id) != 0) fail_msg("stays has id %s, not %s", stays_id, id);
+        if (which == 2 && strcmp(id, stays_id) != 0)
+            fail_msg("stays has id %s, not %s", stays_id, id);
         seen[which]++;
         free(block);
     }
@@ -569,7 +582,8 @@ static void test_other_keys_untouched(void **state) {
     wait_health(p.port, 200);
     redis_do(redis, "SET", "app:balance:42", "100");
     srt_response r;
-    publish(p.port, "{\"room\":\"zz\",\"data\":1,\"sequence\":\"app:balance:42\",\"local\":true}", &r);
+    publish(p.port, "{\"room\":\"zz\",\"data\":1,\"sequence\":\"app:balance:42\",\"local\":true}",
+            &r);
     free(check_sequenced(&r, 0, "0-000000000001"));
     srt_response_free(&r);
     char *v = redis_get(redis, "app:balance:42");
@@ -579,8 +593,8 @@ static void test_other_keys_untouched(void **state) {
     assert_string_equal(v, "1");
     free(v);
     /* names that are keys elsewhere, hash tags, globs, spaces: 400, nothing written */
-    static const char *const bad[] = {"{sse:room:}#h:r", "a{b}c", "x*", "a b", "seq#names",
-                                      "caf\u00e9"};
+    static const char *const bad[] = {"{sse:room:}#h:r", "a{b}c",    "x*", "a b",
+                                      "seq#names",       "caf\u00e9"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char json[160];
         snprintf(json, sizeof json, "{\"room\":\"zz\",\"data\":1,\"sequence\":\"%s\"}", bad[i]);
@@ -615,8 +629,8 @@ static void test_history_room_not_blocked(void **state) {
     srt_check_sse_open(&s, p.port, "/sse?room=victim");
     wait_numsub(redis, "sse:room:victim", 1);
     srt_response r;
-    publish(p.port, "{\"room\":\"x\",\"data\":1,\"local\":true,\"sequence\":\"{sse:room:}#h:victim\"}",
-            &r);
+    publish(p.port,
+            "{\"room\":\"x\",\"data\":1,\"local\":true,\"sequence\":\"{sse:room:}#h:victim\"}", &r);
     srt_check_json_error(&r, 400, "sequence");
     srt_response_free(&r);
     redisReply *k = srt_redis_command(redis, "EXISTS {sse:room:}#h:victim");

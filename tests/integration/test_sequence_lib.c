@@ -19,9 +19,9 @@
 
 #include <cmocka.h>
 
+#include "srt_redis.h"
 #include "sserooms.h"
 #include "sserooms/redis.h"
-#include "srt_redis.h"
 
 typedef struct answer {
     int calls;
@@ -96,8 +96,12 @@ static void test_shared_counter(void **state) {
     sr_message msg = {.event = "e", .data = "{\"x\":1}", .data_len = SIZE_MAX};
     sr_broadcast_opts local = {.local = 1};
     assert_int_equal(sr_sequence_next(f->srv, "seq:lib", NULL, on_answer, &a1), 0);
-    assert_int_equal(sr_broadcast_sequenced(f->srv, rooms, 2, &msg, NULL, "seq:lib", "5", on_answer, &a2), 0);
-    assert_int_equal(sr_broadcast_sequenced(f->srv, rooms, 1, &msg, &local, "seq:lib", NULL, on_answer, &a3), 0);
+    assert_int_equal(sr_broadcast_sequenced(f->srv, rooms, 2, &msg, NULL, "seq:lib", "5", on_answer,
+                                            &a2),
+                     0);
+    assert_int_equal(sr_broadcast_sequenced(f->srv, rooms, 1, &msg, &local, "seq:lib", NULL,
+                                            on_answer, &a3),
+                     0);
     assert_int_equal(sr_sequence_next(f->srv, "seq:lib", "5", on_answer, &a4), 0);
     assert_int_equal(a1.calls + a2.calls + a3.calls + a4.calls, 0); /* all wait for Redis */
     assert_true(srt_uv_run_until(&f->loop, answered, &a4, 3000));
@@ -126,7 +130,8 @@ static void test_redis_down_refused(void **state) {
     const char *rooms[] = {"r"};
     sr_message msg = {.data = "1", .data_len = 1};
     assert_int_equal(sr_sequence_next(f->srv, "k", NULL, on_answer, &an), SR_EADAPTER);
-    assert_int_equal(sr_broadcast_sequenced(f->srv, rooms, 1, &msg, NULL, "k", NULL, on_answer, &an),
+    assert_int_equal(sr_broadcast_sequenced(f->srv, rooms, 1, &msg, NULL, "k", NULL, on_answer,
+                                            &an),
                      SR_EADAPTER);
     assert_int_equal(an.calls, 0);
     sr_stats st;
@@ -141,7 +146,9 @@ static void test_shutdown_with_calls_pending(void **state) {
     const char *rooms[] = {"r"};
     sr_message msg = {.data = "1", .data_len = 1};
     assert_int_equal(sr_sequence_next(f->srv, "k", NULL, on_answer, &a1), 0);
-    assert_int_equal(sr_broadcast_sequenced(f->srv, rooms, 1, &msg, NULL, "k", NULL, on_answer, &a2), 0);
+    assert_int_equal(sr_broadcast_sequenced(f->srv, rooms, 1, &msg, NULL, "k", NULL, on_answer,
+                                            &a2),
+                     0);
     srt_uv_run_until(&f->loop, NULL, NULL, 50); /* sent; Redis does not answer */
     assert_int_equal(a1.calls + a2.calls, 0);
     sr_server_shutdown(f->srv, on_shutdown, f);

@@ -15,14 +15,12 @@
 
 /* ---- command line ------------------------------------------------------ */
 
-static void run_expect(const char *const *args, const char *const *env, int status)
-{
+static void run_expect(const char *const *args, const char *const *env, int status) {
     srt_run_result r;
     int st = srt_run(args, env, 5000, &r);
     if (st != status) {
         fprintf(stderr, "args:");
-        for (const char *const *a = args; *a; a++)
-            fprintf(stderr, " '%s'", *a);
+        for (const char *const *a = args; *a; a++) fprintf(stderr, " '%s'", *a);
         fprintf(stderr, "\nstdout: %s\nstderr: %s\n", r.out, r.err);
         srt_run_result_free(&r);
         fail_msg("expected exit status %d, got %d", status, st);
@@ -34,8 +32,7 @@ static void run_expect(const char *const *args, const char *const *env, int stat
     srt_run_result_free(&r);
 }
 
-static void test_version_help_and_bad_flags(void **state)
-{
+static void test_version_help_and_bad_flags(void **state) {
     (void)state;
     srt_run_result r;
     assert_int_equal(srt_run((const char *[]){"--version", NULL}, NULL, 5000, &r), 0);
@@ -43,11 +40,23 @@ static void test_version_help_and_bad_flags(void **state)
     srt_run_result_free(&r);
 
     assert_int_equal(srt_run((const char *[]){"--help", NULL}, NULL, 5000, &r), 0);
-    static const char *const documented[] = {
-        "--host", "--port", "--heartbeat-ms", "--max-queue-bytes", "--max-header-bytes",
-        "--max-body-bytes", "--request-timeout-ms", "--max-rooms-per-conn", "--max-room-len",
-        "--max-connections", "--cors-origin", "--publish-key", "--redis", "--channel-prefix",
-        "--node-id", "--version", "SSEROOMS_"};
+    static const char *const documented[] = {"--host",
+                                             "--port",
+                                             "--heartbeat-ms",
+                                             "--max-queue-bytes",
+                                             "--max-header-bytes",
+                                             "--max-body-bytes",
+                                             "--request-timeout-ms",
+                                             "--max-rooms-per-conn",
+                                             "--max-room-len",
+                                             "--max-connections",
+                                             "--cors-origin",
+                                             "--publish-key",
+                                             "--redis",
+                                             "--channel-prefix",
+                                             "--node-id",
+                                             "--version",
+                                             "SSEROOMS_"};
     for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++) {
         if (!strstr(r.out, documented[i])) {
             fprintf(stderr, "--help output:\n%s\n", r.out);
@@ -71,21 +80,17 @@ static void test_version_help_and_bad_flags(void **state)
 }
 
 /* Reads blocks until a heartbeat comment; fails after timeout_ms. */
-static void expect_heartbeat(srt_sse *s, int timeout_ms)
-{
+static void expect_heartbeat(srt_sse *s, int timeout_ms) {
     char *block;
     int rc = srt_sse_next(s, &block, NULL, timeout_ms);
-    if (rc != 0)
-        fail_msg("no heartbeat within %d ms (%d)", timeout_ms, rc);
+    if (rc != 0) fail_msg("no heartbeat within %d ms (%d)", timeout_ms, rc);
     bool ok = strcmp(block, ": heartbeat\n\n") == 0;
-    if (!ok)
-        srt_dump_bytes("  block", block, strlen(block));
+    if (!ok) srt_dump_bytes("  block", block, strlen(block));
     free(block);
     assert_true(ok);
 }
 
-static void test_settings_from_environment(void **state)
-{
+static void test_settings_from_environment(void **state) {
     (void)state;
     /* host, port and heartbeat all from SSEROOMS_* variables */
     srt_proc p;
@@ -115,8 +120,7 @@ static void test_settings_from_environment(void **state)
 
 /* ---- info endpoints ------------------------------------------------------ */
 
-static void test_info_endpoints(void **state)
-{
+static void test_info_endpoints(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -128,8 +132,8 @@ static void test_info_endpoints(void **state)
     assert_int_equal(srt_rooms_count(r.body), 0);
     srt_response_free(&r);
 
-    static const char *const keys[] = {"connections",   "streams",         "rooms",
-                                       "messages_in",   "messages_out",    "bytes_out",
+    static const char *const keys[] = {"connections",      "streams",          "rooms",
+                                       "messages_in",      "messages_out",     "bytes_out",
                                        "slow_disconnects", "rejected_requests"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         assert_true(srt_check_stat(p.port, keys[i]) >= 0);
@@ -152,8 +156,7 @@ static void test_info_endpoints(void **state)
 
 /* ---- publish and receive --------------------------------------------------- */
 
-static void test_publish_byte_exact(void **state)
-{
+static void test_publish_byte_exact(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -161,9 +164,9 @@ static void test_publish_byte_exact(void **state)
     srt_check_sse_open(&s, p.port, "/sse?room=chat");
 
     /* exactly what `curl -d '...' http://.../publish` sends */
-    static const char *const curl_headers[] = {
-        "User-Agent: curl/7.88.1", "Accept: */*",
-        "Content-Type: application/x-www-form-urlencoded", NULL};
+    static const char *const curl_headers[] = {"User-Agent: curl/7.88.1", "Accept: */*",
+                                               "Content-Type: application/x-www-form-urlencoded",
+                                               NULL};
     const char *body = "{\"room\":\"chat\",\"event\":\"message\",\"data\":{\"from\":\"system\","
                        "\"text\":\"Hi\"},\"id\":\"1\"}";
     srt_response r;
@@ -180,8 +183,7 @@ static void test_publish_byte_exact(void **state)
     srt_check_stop(&p);
 }
 
-static void test_multi_room_once(void **state)
-{
+static void test_multi_room_once(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -205,8 +207,7 @@ static void test_multi_room_once(void **state)
     srt_check_stop(&p);
 }
 
-static void test_room_isolation(void **state)
-{
+static void test_room_isolation(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -226,14 +227,25 @@ static void test_room_isolation(void **state)
     srt_check_stop(&p);
 }
 
-static void test_data_byte_identical(void **state)
-{
+static void test_data_byte_identical(void **state) {
     (void)state;
-    static const char *const values[] = {
-        "0.1", "1e21", "0.30000000000000004", "\"[DONE]\"", "null", "\"\\ud800\"",
-        "\"a\\u0000b\"", "12345678901234567890", "-0", "1E+2", "true", "\"\\/\\\"\\\\\"",
-        "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", "[]", "{}", "{\"a\":[1,{\"b\":null}],\"c\":\"d\"}",
-        "\"\\uD83D\\uDE00\""};
+    static const char *const values[] = {"0.1",
+                                         "1e21",
+                                         "0.30000000000000004",
+                                         "\"[DONE]\"",
+                                         "null",
+                                         "\"\\ud800\"",
+                                         "\"a\\u0000b\"",
+                                         "12345678901234567890",
+                                         "-0",
+                                         "1E+2",
+                                         "true",
+                                         "\"\\/\\\"\\\\\"",
+                                         "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
+                                         "[]",
+                                         "{}",
+                                         "{\"a\":[1,{\"b\":null}],\"c\":\"d\"}",
+                                         "\"\\uD83D\\uDE00\""};
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
     srt_sse s;
@@ -249,8 +261,7 @@ static void test_data_byte_identical(void **state)
     srt_check_stop(&p);
 }
 
-static void test_fields_retry_meta_local(void **state)
-{
+static void test_fields_retry_meta_local(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -260,9 +271,8 @@ static void test_fields_retry_meta_local(void **state)
         p.port, "{\"retry\":5000,\"data\":1,\"event\":\"tick\",\"id\":\"7\",\"room\":\"r\"}", 1);
     srt_check_frame(&s, "id: 7\nevent: tick\ndata: 1\nretry: 5000\n\n");
     /* retry 0 and empty id / event are "not set" */
-    srt_check_publish_delivered(p.port,
-                                "{\"room\":\"r\",\"data\":2,\"retry\":0,\"id\":\"\",\"event\":\"\"}",
-                                1);
+    srt_check_publish_delivered(
+        p.port, "{\"room\":\"r\",\"data\":2,\"retry\":0,\"id\":\"\",\"event\":\"\"}", 1);
     srt_check_frame(&s, "data: 2\n\n");
     srt_check_publish_delivered(p.port, "{\"room\":\"r\",\"event\":\"e\",\"data\":3,\"retry\":1}",
                                 1);
@@ -278,8 +288,7 @@ static void test_fields_retry_meta_local(void **state)
     srt_check_stop(&p);
 }
 
-static void test_data_text_kept_as_sent(void **state)
-{
+static void test_data_text_kept_as_sent(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -299,8 +308,7 @@ static void test_data_text_kept_as_sent(void **state)
 
 /* ---- connections ------------------------------------------------------------ */
 
-static void test_keep_alive(void **state)
-{
+static void test_keep_alive(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -362,8 +370,7 @@ static void test_keep_alive(void **state)
     srt_check_stop(&p);
 }
 
-static void test_disconnect_cleanup(void **state)
-{
+static void test_disconnect_cleanup(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -392,8 +399,7 @@ static void test_disconnect_cleanup(void **state)
     srt_check_stop(&p);
 }
 
-static void test_heartbeat(void **state)
-{
+static void test_heartbeat(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, "--heartbeat-ms", "200", NULL), 0);
@@ -427,8 +433,7 @@ static void test_heartbeat(void **state)
 /* ---- CORS -------------------------------------------------------------------- */
 
 static void expect_cors_ex(int port, const char *path, const char *origin, bool allowed,
-                           bool credentials)
-{
+                           bool credentials) {
     char hdr[256];
     snprintf(hdr, sizeof hdr, "Origin: %s", origin);
     srt_sse s;
@@ -440,15 +445,15 @@ static void expect_cors_ex(int port, const char *path, const char *origin, bool 
             fail_msg("Origin %s: Access-Control-Allow-Origin is \"%s\"", origin,
                      acao ? acao : "(absent)");
         const char *vary = srt_response_header(&s.head, "Vary");
-        if (!vary || !strcasestr(vary, "Origin"))
-            fail_msg("Origin %s: no Vary: Origin", origin);
+        if (!vary || !strcasestr(vary, "Origin")) fail_msg("Origin %s: no Vary: Origin", origin);
         /* credentials (cookies) only for an origin listed by name, never by "*" */
         const char *acac = srt_response_header(&s.head, "Access-Control-Allow-Credentials");
         if (credentials && (!acac || strcmp(acac, "true") != 0))
             fail_msg("Origin %s: Access-Control-Allow-Credentials is \"%s\", not true", origin,
                      acac ? acac : "(absent)");
         if (!credentials && acac)
-            fail_msg("Origin %s (allowed by *): Access-Control-Allow-Credentials: %s", origin, acac);
+            fail_msg("Origin %s (allowed by *): Access-Control-Allow-Credentials: %s", origin,
+                     acac);
     } else {
         /* refused or served without the header: either way no CORS grant */
         assert_true(rc == 0 || rc == 403);
@@ -457,13 +462,11 @@ static void expect_cors_ex(int port, const char *path, const char *origin, bool 
     srt_sse_close(&s);
 }
 
-static void expect_cors(int port, const char *path, const char *origin, bool allowed)
-{
+static void expect_cors(int port, const char *path, const char *origin, bool allowed) {
     expect_cors_ex(port, path, origin, allowed, true);
 }
 
-static void test_cors(void **state)
-{
+static void test_cors(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, "--cors-origin", "https://a.example", "--cors-origin",
@@ -530,8 +533,7 @@ static void test_cors(void **state)
     srt_check_stop(&p);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_version_help_and_bad_flags, srt_teardown_servers),
         cmocka_unit_test_teardown(test_settings_from_environment, srt_teardown_servers),

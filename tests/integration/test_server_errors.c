@@ -56,8 +56,7 @@ static const bad_publish bad_publishes[] = {
     {"{\"room\":\"a\",\"data\":1,\"meta\":}", "json"},
 };
 
-static void test_publish_rejects_invalid_bodies(void **state)
-{
+static void test_publish_rejects_invalid_bodies(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -94,8 +93,7 @@ static void test_publish_rejects_invalid_bodies(void **state)
     srt_check_stop(&p);
 }
 
-static void test_publish_key(void **state)
-{
+static void test_publish_key(void **state) {
     (void)state;
     const char *body = "{\"room\":\"k\",\"data\":1}";
     static const char *const json_ct = "Content-Type: application/json";
@@ -104,10 +102,12 @@ static void test_publish_key(void **state)
     srt_sse s;
     srt_check_sse_open(&s, p.port, "/sse?room=k"); /* subscribing needs no key */
 
-    static const char *const bad_auth[] = {NULL, "Authorization: Bearer wrong",
+    static const char *const bad_auth[] = {NULL,
+                                           "Authorization: Bearer wrong",
                                            "Authorization: Basic s3cret",
                                            "Authorization: Bearer s3cre",
-                                           "Authorization: Bearer s3cretx", "Authorization: "};
+                                           "Authorization: Bearer s3cretx",
+                                           "Authorization: "};
     for (size_t i = 0; i < sizeof bad_auth / sizeof bad_auth[0]; i++) {
         srt_response r;
         const char *hdrs[] = {json_ct, bad_auth[i], NULL};
@@ -117,10 +117,10 @@ static void test_publish_key(void **state)
     }
     srt_check_quiet(&s, 100);
     srt_response r;
-    assert_int_equal(srt_http_request(p.port, "POST", "/publish",
-                                      (const char *[]){json_ct, "Authorization: Bearer s3cret", NULL},
-                                      body, &r),
-                     0);
+    assert_int_equal(
+        srt_http_request(p.port, "POST", "/publish",
+                         (const char *[]){json_ct, "Authorization: Bearer s3cret", NULL}, body, &r),
+        0);
     srt_check_status(&r, 200);
     srt_response_free(&r);
     srt_check_frame(&s, "data: 1\n\n");
@@ -142,8 +142,7 @@ static void test_publish_key(void **state)
     srt_check_stop(&p);
 }
 
-static void test_unknown_paths_and_methods(void **state)
-{
+static void test_unknown_paths_and_methods(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -151,18 +150,19 @@ static void test_unknown_paths_and_methods(void **state)
         const char *method, *path;
         int status;
     } cases[] = {
-        {"GET", "/nope", 404},        {"GET", "/", 404},           {"GET", "/ssex?room=a", 404},
-        {"GET", "/sse/x?room=a", 404}, {"POST", "/publishx", 404}, {"GET", "/publish", 405},
-        {"PUT", "/publish", 405},     {"POST", "/sse?room=a", 405}, {"DELETE", "/healthz", 405},
-        {"POST", "/rooms", 405},      {"PUT", "/stats", 405},
+        {"GET", "/nope", 404},        {"GET", "/", 404},
+        {"GET", "/ssex?room=a", 404}, {"GET", "/sse/x?room=a", 404},
+        {"POST", "/publishx", 404},   {"GET", "/publish", 405},
+        {"PUT", "/publish", 405},     {"POST", "/sse?room=a", 405},
+        {"DELETE", "/healthz", 405},  {"POST", "/rooms", 405},
+        {"PUT", "/stats", 405},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         srt_response r;
         const char *body = strcmp(cases[i].method, "GET") == 0 ? NULL : "{}";
         assert_int_equal(srt_http_request(p.port, cases[i].method, cases[i].path, NULL, body, &r),
                          0);
-        if (r.status != cases[i].status)
-            fprintf(stderr, "%s %s\n", cases[i].method, cases[i].path);
+        if (r.status != cases[i].status) fprintf(stderr, "%s %s\n", cases[i].method, cases[i].path);
         srt_check_json_error(&r, cases[i].status, NULL);
         srt_response_free(&r);
     }
@@ -175,25 +175,21 @@ static void test_unknown_paths_and_methods(void **state)
     srt_check_stop(&p);
 }
 
-static void expect_stream_refused(int port, const char *path, const char *keyword)
-{
+static void expect_stream_refused(int port, const char *path, const char *keyword) {
     srt_response r;
     assert_int_equal(srt_http_get(port, path, &r), 0);
-    if (r.status != 400)
-        fprintf(stderr, "GET %s\n", path);
+    if (r.status != 400) fprintf(stderr, "GET %s\n", path);
     srt_check_json_error(&r, 400, keyword);
     srt_response_free(&r);
 }
 
-static void expect_stream_accepted(int port, const char *path)
-{
+static void expect_stream_accepted(int port, const char *path) {
     srt_sse s;
     srt_check_sse_open(&s, port, path);
     srt_sse_close(&s);
 }
 
-static void test_stream_request_validation(void **state)
-{
+static void test_stream_request_validation(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, "--max-rooms-per-conn", "3", "--max-room-len", "16",
@@ -222,8 +218,7 @@ static void test_stream_request_validation(void **state)
     assert_int_equal(srt_server_start(&p, NULL), 0);
     srt_sse raw, enc, plus;
     srt_check_sse_open(&raw, p.port, "/sse?room=a-b_c.d:e@f/g=h~i!j$k*l,m;n");
-    srt_check_sse_open(&enc, p.port,
-                       "/sse?room=a-b_c.d%3Ae%40f%2Fg%3Dh~i%21j%24k%2Al%2Cm%3Bn");
+    srt_check_sse_open(&enc, p.port, "/sse?room=a-b_c.d%3Ae%40f%2Fg%3Dh~i%21j%24k%2Al%2Cm%3Bn");
     srt_check_sse_open(&plus, p.port, "/sse?room=p%2Bq");
     srt_check_room_members(p.port, "a-b_c.d:e@f/g=h~i!j$k*l,m;n", 2, 1000);
     srt_check_publish_delivered(p.port,
@@ -246,15 +241,13 @@ static void test_stream_request_validation(void **state)
 }
 
 /* Sends raw bytes on a new connection and expects `status`, then EOF. */
-static void expect_raw_refusal(int port, const char *bytes, size_t len, int status)
-{
+static void expect_raw_refusal(int port, const char *bytes, size_t len, int status) {
     srt_conn c;
     assert_int_equal(srt_conn_open(&c, port, SRT_TIMEOUT_MS), 0);
     assert_int_equal(srt_conn_send(&c, bytes, len, SRT_TIMEOUT_MS), 0);
     srt_response r;
     int rc = srt_http_read_response(&c, &r, SRT_TIMEOUT_MS);
-    if (rc != 0 || r.status != status)
-        srt_dump_bytes("request", bytes, len);
+    if (rc != 0 || r.status != status) srt_dump_bytes("request", bytes, len);
     assert_int_equal(rc, 0);
     srt_check_status(&r, status);
     srt_response_free(&r);
@@ -267,8 +260,7 @@ static void expect_raw_refusal(int port, const char *bytes, size_t len, int stat
 
 #define RAW(s) s, sizeof(s) - 1
 
-static void test_malformed_http(void **state)
-{
+static void test_malformed_http(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -294,7 +286,8 @@ static void test_malformed_http(void **state)
      * answered, then the 400, then the connection closes */
     srt_conn c;
     assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
-    assert_int_equal(srt_conn_send_str(&c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n",
+    assert_int_equal(srt_conn_send_str(&c,
+                                       "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n",
                                        SRT_TIMEOUT_MS),
                      0);
     srt_response r;
@@ -311,8 +304,7 @@ static void test_malformed_http(void **state)
     srt_check_stop(&p);
 }
 
-static void test_body_too_large(void **state)
-{
+static void test_body_too_large(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, "--max-body-bytes", "1024", NULL), 0);
@@ -320,8 +312,7 @@ static void test_body_too_large(void **state)
     srt_check_sse_open(&s, p.port, "/sse?room=big");
     srt_buf body = {0};
     srt_buf_appendf(&body, "{\"room\":\"big\",\"data\":\"");
-    for (int i = 0; i < 1000; i++)
-        srt_buf_append(&body, "x", 1);
+    for (int i = 0; i < 1000; i++) srt_buf_append(&body, "x", 1);
     srt_buf_appendf(&body, "\"}"); /* 1024 bytes: at the limit */
     assert_int_equal(body.len, 1024);
     long long delivered = srt_check_publish(p.port, body.data);
@@ -332,8 +323,7 @@ static void test_body_too_large(void **state)
 
     srt_buf_consume(&body, body.len);
     srt_buf_appendf(&body, "{\"room\":\"big\",\"data\":\"");
-    for (int i = 0; i < 2000; i++)
-        srt_buf_append(&body, "x", 1);
+    for (int i = 0; i < 2000; i++) srt_buf_append(&body, "x", 1);
     srt_buf_appendf(&body, "\"}");
     srt_response r;
     assert_int_equal(srt_http_publish(p.port, body.data, &r), 0);
@@ -357,8 +347,9 @@ static void test_body_too_large(void **state)
     /* a chunked body over the limit */
     assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
     srt_buf chunked = {0};
-    srt_buf_appendf(&chunked, "POST /publish HTTP/1.1\r\nHost: x\r\n"
-                              "Transfer-Encoding: chunked\r\n\r\n%zx\r\n",
+    srt_buf_appendf(&chunked,
+                    "POST /publish HTTP/1.1\r\nHost: x\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n%zx\r\n",
                     body.len);
     srt_buf_append(&chunked, body.data, body.len);
     srt_buf_appendf(&chunked, "\r\n0\r\n\r\n");
@@ -376,8 +367,7 @@ static void test_body_too_large(void **state)
     srt_check_stop(&p);
 }
 
-static void test_request_bodies_chunked_and_continue(void **state)
-{
+static void test_request_bodies_chunked_and_continue(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -420,47 +410,41 @@ static void test_request_bodies_chunked_and_continue(void **state)
     srt_check_stop(&p);
 }
 
-static void test_headers_too_large(void **state)
-{
+static void test_headers_too_large(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, "--max-header-bytes", "1024", NULL), 0);
     srt_buf big = {0};
     srt_buf_appendf(&big, "X-Big: ");
-    for (int i = 0; i < 400; i++)
-        srt_buf_append(&big, "y", 1);
+    for (int i = 0; i < 400; i++) srt_buf_append(&big, "y", 1);
     srt_response r;
-    assert_int_equal(srt_http_request(p.port, "GET", "/healthz",
-                                      (const char *[]){big.data, NULL}, NULL, &r),
+    assert_int_equal(srt_http_request(p.port, "GET", "/healthz", (const char *[]){big.data, NULL},
+                                      NULL, &r),
                      0);
     srt_check_status(&r, 200); /* well under the limit */
     srt_response_free(&r);
 
-    for (int i = 0; i < 1600; i++)
-        srt_buf_append(&big, "y", 1);
+    for (int i = 0; i < 1600; i++) srt_buf_append(&big, "y", 1);
     srt_buf req = {0};
     srt_buf_appendf(&req, "GET /healthz HTTP/1.1\r\nHost: x\r\n%s\r\n\r\n", big.data);
     expect_raw_refusal(p.port, req.data, req.len, 431);
     /* many small headers add up */
     srt_buf_consume(&req, req.len);
     srt_buf_appendf(&req, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
-    for (int i = 0; i < 100; i++)
-        srt_buf_appendf(&req, "X-H%d: 0123456789\r\n", i);
+    for (int i = 0; i < 100; i++) srt_buf_appendf(&req, "X-H%d: 0123456789\r\n", i);
     srt_buf_appendf(&req, "\r\n");
     expect_raw_refusal(p.port, req.data, req.len, 431);
 
     /* a request line too long: 414 or 431 are both right */
     srt_buf_consume(&req, req.len);
     srt_buf_appendf(&req, "GET /sse?room=");
-    for (int i = 0; i < 2000; i++)
-        srt_buf_append(&req, "r", 1);
+    for (int i = 0; i < 2000; i++) srt_buf_append(&req, "r", 1);
     srt_buf_appendf(&req, " HTTP/1.1\r\nHost: x\r\n\r\n");
     srt_conn c;
     assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
     assert_int_equal(srt_conn_send(&c, req.data, req.len, SRT_TIMEOUT_MS), 0);
     assert_int_equal(srt_http_read_response(&c, &r, SRT_TIMEOUT_MS), 0);
-    if (r.status != 414 && r.status != 431)
-        srt_check_status(&r, 431);
+    if (r.status != 414 && r.status != 431) srt_check_status(&r, 431);
     srt_response_free(&r);
     srt_conn_close(&c);
     srt_buf_free(&req);
@@ -471,8 +455,7 @@ static void test_headers_too_large(void **state)
 
 /* Sends `first` and expects a 408 within [min_ms, max_ms], then EOF. With
  * drip_ms > 0, keeps sending one more header byte every drip_ms meanwhile. */
-static void expect_timeout(int port, const char *first, int drip_ms, int min_ms, int max_ms)
-{
+static void expect_timeout(int port, const char *first, int drip_ms, int min_ms, int max_ms) {
     srt_conn c;
     assert_int_equal(srt_conn_open(&c, port, SRT_TIMEOUT_MS), 0);
     int64_t start = srt_now_ms();
@@ -480,10 +463,8 @@ static void expect_timeout(int port, const char *first, int drip_ms, int min_ms,
     if (drip_ms > 0) {
         while (srt_now_ms() - start < max_ms) {
             int n = srt_conn_fill(&c, drip_ms);
-            if (n != -ETIMEDOUT)
-                break; /* the answer (or EOF) arrived */
-            if (srt_conn_send_str(&c, "x", 1000) != 0)
-                break;
+            if (n != -ETIMEDOUT) break; /* the answer (or EOF) arrived */
+            if (srt_conn_send_str(&c, "x", 1000) != 0) break;
         }
     }
     srt_response r;
@@ -497,15 +478,14 @@ static void expect_timeout(int port, const char *first, int drip_ms, int min_ms,
     srt_conn_close(&c);
 }
 
-static void test_request_timeout(void **state)
-{
+static void test_request_timeout(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, "--request-timeout-ms", "300", NULL), 0);
     expect_timeout(p.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n", 0, 250, 3000);
     expect_timeout(p.port,
-                   "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"room\":",
-                   0, 250, 3000);
+                   "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"room\":", 0,
+                   250, 3000);
     /* trickling bytes does not extend the deadline */
     expect_timeout(p.port, "GET /healthz HTTP/1.1\r\nX-Slow: ", 50, 250, 3000);
     srt_check_healthy(p.port);
@@ -514,14 +494,13 @@ static void test_request_timeout(void **state)
 
 /* The bytes of a C1 control (U+0080-U+009F) or a bidi control (U+202A-U+202E,
  * U+2066-U+2069) anywhere in s[0..len): NULL when there is none. */
-static const char *deceptive_in(const char *s, size_t len)
-{
+static const char *deceptive_in(const char *s, size_t len) {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i + 1 < len; i++) {
-        if (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
-            return s + i;
-        if (i + 2 < len && p[i] == 0xe2 && ((p[i + 1] == 0x80 && p[i + 2] >= 0xaa && p[i + 2] <= 0xae) ||
-                                            (p[i + 1] == 0x81 && p[i + 2] >= 0xa6 && p[i + 2] <= 0xa9)))
+        if (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f) return s + i;
+        if (i + 2 < len && p[i] == 0xe2 &&
+            ((p[i + 1] == 0x80 && p[i + 2] >= 0xaa && p[i + 2] <= 0xae) ||
+             (p[i + 1] == 0x81 && p[i + 2] >= 0xa6 && p[i + 2] <= 0xa9)))
             return s + i;
     }
     return NULL;
@@ -530,8 +509,7 @@ static const char *deceptive_in(const char *s, size_t len)
 /* Issue #18, finding 7: a room name or URL path holding U+009B (CSI) and
  * U+202E (RLO) comes back in the error body and goes into the log (text and
  * JSON) as \u escapes, never raw. */
-static void test_echoed_text_is_inert(void **state)
-{
+static void test_echoed_text_is_inert(void **state) {
     (void)state;
     const char *formats[] = {"text", "json"};
     for (int f = 0; f < 2; f++) {
@@ -546,7 +524,9 @@ static void test_echoed_text_is_inert(void **state)
         assert_non_null(strstr(r.body, "a\\\\u009b2J\\\\u202eb\\\\u2066"));
         srt_response_free(&r);
         /* a published room name: 400 echoing it */
-        assert_int_equal(srt_http_publish(p.port, "{\"room\":\"x\xc2\x9b\xe2\x80\xae\",\"data\":1}", &r), 0);
+        assert_int_equal(srt_http_publish(p.port, "{\"room\":\"x\xc2\x9b\xe2\x80\xae\",\"data\":1}",
+                                          &r),
+                         0);
         srt_check_json_error(&r, 400, "room");
         if (deceptive_in(r.body, r.body_len))
             fail_msg("raw C1/bidi control in the error body: %s", r.body);
@@ -554,8 +534,13 @@ static void test_echoed_text_is_inert(void **state)
         /* a raw path: 404, and the log line with the path */
         srt_conn c;
         assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
-        assert_int_equal(srt_conn_send_str(&c, "GET /evil\xc2\x9b" "2J\xe2\x80\xae" "txt HTTP/1.1\r\n"
-                                               "Host: x\r\n\r\n", SRT_TIMEOUT_MS), 0);
+        assert_int_equal(srt_conn_send_str(&c,
+                                           "GET /evil\xc2\x9b"
+                                           "2J\xe2\x80\xae"
+                                           "txt HTTP/1.1\r\n"
+                                           "Host: x\r\n\r\n",
+                                           SRT_TIMEOUT_MS),
+                         0);
         assert_int_equal(srt_http_read_response(&c, &r, SRT_TIMEOUT_MS), 0);
         srt_check_status(&r, 404);
         if (deceptive_in(r.body, r.body_len))
@@ -569,7 +554,9 @@ static void test_echoed_text_is_inert(void **state)
         fclose(lf);
         log[n] = '\0';
         const char *bad = deceptive_in(log, n);
-        if (bad) fail_msg("raw C1/bidi control in the %s log: %.120s", formats[f], bad - 40 > log ? bad - 40 : log);
+        if (bad)
+            fail_msg("raw C1/bidi control in the %s log: %.120s", formats[f],
+                     bad - 40 > log ? bad - 40 : log);
         if (!strstr(log, "/evil\\u009b2J\\u202etxt"))
             fail_msg("the %s log has no escaped path:\n%s", formats[f], log);
         srt_check_stop(&p);
@@ -582,8 +569,7 @@ static void test_echoed_text_is_inert(void **state)
  * answered as plain HTTP and then the connection closes, so the bytes
  * after it are never read as a request. With --demo nobody publishes into
  * the stats room over HTTP. */
-static void test_strict_http(void **state)
-{
+static void test_strict_http(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, "--demo", NULL), 0);
@@ -621,9 +607,12 @@ static void test_strict_http(void **state)
     /* Upgrade: answered plainly, then closed; the pipelined request after
      * it gets no answer */
     assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
-    assert_int_equal(srt_conn_send_str(&c, "GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                                           "Connection: Upgrade\r\n\r\nGET /stats HTTP/1.1\r\n"
-                                           "Host: x\r\n\r\n", SRT_TIMEOUT_MS), 0);
+    assert_int_equal(srt_conn_send_str(&c,
+                                       "GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                       "Connection: Upgrade\r\n\r\nGET /stats HTTP/1.1\r\n"
+                                       "Host: x\r\n\r\n",
+                                       SRT_TIMEOUT_MS),
+                     0);
     assert_int_equal(srt_http_read_response(&c, &r, SRT_TIMEOUT_MS), 0);
     srt_check_status(&r, 200);
     assert_non_null(strstr(r.body, "\"status\":\"ok\""));
@@ -632,10 +621,14 @@ static void test_strict_http(void **state)
     assert_null(strstr(c.in.data ? c.in.data : "", "HTTP/1.1"));
     srt_conn_close(&c);
     /* --demo: the stats room is the server's */
-    assert_int_equal(srt_http_publish(p.port, "{\"room\":\"sserooms:stats\",\"data\":{\"fake\":1}}", &r), 0);
+    assert_int_equal(srt_http_publish(p.port, "{\"room\":\"sserooms:stats\",\"data\":{\"fake\":1}}",
+                                      &r),
+                     0);
     srt_check_json_error(&r, 403, "stats room");
     srt_response_free(&r);
-    assert_int_equal(srt_http_publish(p.port, "{\"rooms\":[\"a\",\"sserooms:stats\"],\"data\":1}", &r), 0);
+    assert_int_equal(srt_http_publish(p.port, "{\"rooms\":[\"a\",\"sserooms:stats\"],\"data\":1}",
+                                      &r),
+                     0);
     srt_check_json_error(&r, 403, "stats room");
     srt_response_free(&r);
     assert_int_equal(srt_http_publish(p.port, "{\"room\":\"a\",\"data\":1}", &r), 0);
@@ -645,8 +638,7 @@ static void test_strict_http(void **state)
     srt_check_stop(&p);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_publish_rejects_invalid_bodies, srt_teardown_servers),
         cmocka_unit_test_teardown(test_publish_key, srt_teardown_servers),

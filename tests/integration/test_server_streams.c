@@ -19,21 +19,18 @@
 
 #define PAYLOAD_BYTES 8000
 
-static void big_frame(srt_buf *frame, srt_buf *body, int i)
-{
+static void big_frame(srt_buf *frame, srt_buf *body, int i) {
     srt_buf_consume(frame, frame->len);
     srt_buf_consume(body, body->len);
     srt_buf pad = {0};
     srt_buf_appendf(&pad, "%d:", i);
-    while (pad.len < PAYLOAD_BYTES)
-        srt_buf_append(&pad, "x", 1);
+    while (pad.len < PAYLOAD_BYTES) srt_buf_append(&pad, "x", 1);
     srt_buf_appendf(body, "{\"room\":\"feed\",\"id\":\"%d\",\"data\":\"%s\"}", i, pad.data);
     srt_buf_appendf(frame, "id: %d\ndata: \"%s\"\n\n", i, pad.data);
     srt_buf_free(&pad);
 }
 
-static long long publish_on(srt_conn *pub, const srt_buf *body)
-{
+static long long publish_on(srt_conn *pub, const srt_buf *body) {
     assert_int_equal(srt_http_send_request(pub, "POST", "/publish", NULL, body->data, body->len,
                                            SRT_TIMEOUT_MS),
                      0);
@@ -46,16 +43,14 @@ static long long publish_on(srt_conn *pub, const srt_buf *body)
     return delivered;
 }
 
-static void test_slow_consumer_disconnected(void **state)
-{
+static void test_slow_consumer_disconnected(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, "--max-queue-bytes", "65536", NULL), 0);
     srt_sse slow, fast;
     /* a small receive buffer so the kernel cannot soak up the backlog */
     srt_conn_opts small = {.rcvbuf = 4096};
-    assert_int_equal(srt_sse_open_ex(&slow, p.port, "/sse?room=feed", NULL, &small,
-                                     SRT_TIMEOUT_MS),
+    assert_int_equal(srt_sse_open_ex(&slow, p.port, "/sse?room=feed", NULL, &small, SRT_TIMEOUT_MS),
                      0);
     srt_check_sse_open(&fast, p.port, "/sse?room=feed");
     srt_check_room_members(p.port, "feed", 2, 1000);
@@ -69,8 +64,7 @@ static void test_slow_consumer_disconnected(void **state)
     for (int i = 1; i <= 2048 && (dropped_at == 0 || i <= dropped_at + 16); i++) {
         big_frame(&frame, &body, i);
         long long delivered = publish_on(&pub, &body);
-        if (dropped_at == 0 && delivered == 1)
-            dropped_at = i;
+        if (dropped_at == 0 && delivered == 1) dropped_at = i;
         if (delivered != (dropped_at ? 1 : 2))
             fail_msg("message %d delivered to %lld streams (slow dropped at %d)", i, delivered,
                      dropped_at);
@@ -118,8 +112,7 @@ static void test_slow_consumer_disconnected(void **state)
     srt_check_stop(&p);
 }
 
-static void test_order_on_many_streams(void **state)
-{
+static void test_order_on_many_streams(void **state) {
     (void)state;
     enum { STREAMS = 5, MESSAGES = 200 };
     srt_proc p;
@@ -131,8 +124,9 @@ static void test_order_on_many_streams(void **state)
     assert_int_equal(srt_conn_open(&pub, p.port, SRT_TIMEOUT_MS), 0);
     for (int i = 1; i <= MESSAGES; i++) {
         srt_buf body = {0};
-        srt_buf_appendf(&body, "{\"rooms\":[\"o\",\"other\"],\"event\":\"n\",\"id\":\"%d\","
-                               "\"data\":{\"n\":%d}}",
+        srt_buf_appendf(&body,
+                        "{\"rooms\":[\"o\",\"other\"],\"event\":\"n\",\"id\":\"%d\","
+                        "\"data\":{\"n\":%d}}",
                         i, i);
         assert_int_equal(publish_on(&pub, &body), STREAMS);
         srt_buf_free(&body);
@@ -147,14 +141,12 @@ static void test_order_on_many_streams(void **state)
     }
     assert_int_equal(srt_check_stat(p.port, "messages_in"), MESSAGES);
     assert_int_equal(srt_check_stat(p.port, "messages_out"), MESSAGES * STREAMS);
-    for (int k = 0; k < STREAMS; k++)
-        srt_sse_close(&s[k]);
+    for (int k = 0; k < STREAMS; k++) srt_sse_close(&s[k]);
     srt_conn_close(&pub);
     srt_check_stop(&p);
 }
 
-static void test_abrupt_clients(void **state)
-{
+static void test_abrupt_clients(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -185,9 +177,10 @@ static void test_abrupt_clients(void **state)
     /* a client that disconnects in the middle of a request */
     srt_conn c;
     assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
-    assert_int_equal(srt_conn_send_str(&c, "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{",
-                                       SRT_TIMEOUT_MS),
-                     0);
+    assert_int_equal(
+        srt_conn_send_str(&c, "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{",
+                          SRT_TIMEOUT_MS),
+        0);
     srt_conn_close(&c);
     /* and many streams opened and closed at once */
     for (int i = 0; i < 50; i++) {
@@ -202,8 +195,7 @@ static void test_abrupt_clients(void **state)
     srt_check_stop(&p);
 }
 
-static void test_graceful_shutdown(void **state)
-{
+static void test_graceful_shutdown(void **state) {
     (void)state;
     srt_proc p;
     assert_int_equal(srt_server_start(&p, NULL), 0);
@@ -214,8 +206,7 @@ static void test_graceful_shutdown(void **state)
     assert_int_equal(srt_conn_send_str(&partial, "GET /heal", SRT_TIMEOUT_MS), 0);
     assert_int_equal(srt_conn_open(&idle, p.port, SRT_TIMEOUT_MS), 0);
     srt_response r;
-    assert_int_equal(srt_http_send_request(&idle, "GET", "/healthz", NULL, NULL, 0,
-                                           SRT_TIMEOUT_MS),
+    assert_int_equal(srt_http_send_request(&idle, "GET", "/healthz", NULL, NULL, 0, SRT_TIMEOUT_MS),
                      0);
     assert_int_equal(srt_http_read_response(&idle, &r, SRT_TIMEOUT_MS), 0);
     srt_response_free(&r);
@@ -254,8 +245,7 @@ static void test_graceful_shutdown(void **state)
     srt_sse_close(&s);
 }
 
-static void test_fanout_2000_streams(void **state)
-{
+static void test_fanout_2000_streams(void **state) {
     (void)state;
     enum { N = 2000 };
     srt_proc p;
@@ -293,8 +283,7 @@ static void test_fanout_2000_streams(void **state)
     srt_check_stop(&p);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_slow_consumer_disconnected, srt_teardown_servers),
         cmocka_unit_test_teardown(test_order_on_many_streams, srt_teardown_servers),

@@ -26,10 +26,10 @@
 
 #include <cmocka.h>
 
+#include "server/internal.h"
 #include "srt_check.h"
 #include "srt_http.h"
 #include "srt_proc.h"
-#include "server/internal.h"
 
 static char root[512], outside[600];
 
@@ -97,7 +97,8 @@ static void test_server_refuses_links_and_fifos(void **state) {
     srt_conn fifo;
     assert_int_equal(srt_conn_open(&fifo, p.port, SRT_TIMEOUT_MS), 0);
     assert_int_equal(srt_conn_send_str(&fifo, "GET /pipe.txt HTTP/1.1\r\nHost: x\r\n\r\n",
-                                       SRT_TIMEOUT_MS), 0);
+                                       SRT_TIMEOUT_MS),
+                     0);
     srt_response r;
     assert_int_equal(srt_http_request_ex(p.port, "GET", "/healthz", NULL, NULL, 0, &r, 3000), 0);
     srt_check_status(&r, 200);

@@ -278,7 +278,8 @@ static void test_fanout_exactly_once_in_order(void **state) {
     assert_true(response_complete(mc));
     const char *cnt = strstr(mc->buf ? mc->buf : "", "sserooms_delivery_latency_seconds_count ");
     assert_non_null(cnt);
-    assert_int_equal(strtoull(cnt + strlen("sserooms_delivery_latency_seconds_count "), NULL, 10), deliveries);
+    assert_int_equal(strtoull(cnt + strlen("sserooms_delivery_latency_seconds_count "), NULL, 10),
+                     deliveries);
     client_free(mc);
 
     stop(f, cs, FAN_STREAMS);
@@ -505,7 +506,8 @@ static void test_heartbeat_wheel(void **state) {
     size_t quiet_hb = count_of(body(cs[0]), ": heartbeat\n\n");
     size_t busy_hb = count_of(body(cs[1]), ": heartbeat\n\n");
     /* 1.5 s at 200 ms: 7 intervals; the wheel skips nothing idle */
-    if (quiet_hb < 4 || quiet_hb > 10) fail_msg("idle stream got %zu heartbeats in 1.5 s", quiet_hb);
+    if (quiet_hb < 4 || quiet_hb > 10)
+        fail_msg("idle stream got %zu heartbeats in 1.5 s", quiet_hb);
     assert_int_equal(busy_hb, 0);
     assert_int_equal(count_of(body(cs[1]), "data: 1\n\n"), (size_t)sent);
     sr_stats s;

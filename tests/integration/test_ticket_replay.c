@@ -36,8 +36,8 @@
 static srt_proc nodes[2];
 
 static void start_nodes(srt_redis *redis) {
-    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret,
-                                 "--admin-key", ADMIN, NULL};
+    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret, "--admin-key",
+                                 ADMIN,        NULL};
     srt_http_set_admin_key(ADMIN); /* /stats and /metrics are admin endpoints */
     srt_node_start(&nodes[0], srt_redis_url(redis), "node-a", extra);
     srt_node_start(&nodes[1], srt_redis_url(redis), "node-b", extra);
@@ -52,7 +52,8 @@ static char *ask_ticket(int port) {
     snprintf(h, sizeof h, "Authorization: Bearer %s", tok);
     const char *hdrs[] = {"Content-Type: application/json", h, NULL};
     srt_response r;
-    assert_int_equal(srt_http_request(port, "POST", "/tickets", hdrs, "{\"rooms\":[\"a\"]}", &r), 0);
+    assert_int_equal(srt_http_request(port, "POST", "/tickets", hdrs, "{\"rooms\":[\"a\"]}", &r),
+                     0);
     if (r.status != 200) fail_msg("POST /tickets: %d %s", r.status, r.body);
     char *ticket = srt_json_string(r.body, "ticket");
     assert_non_null(ticket);
@@ -65,7 +66,8 @@ static char *ask_ticket(int port) {
  * cookie_hdr is not NULL: the status (200: a stream, closed again); on 200
  * the Set-Cookie value in *cookie (malloc'd) when cookie is not NULL; the
  * error body otherwise in *body when body is not NULL. */
-static int redeem(int port, const char *ticket, const char *cookie_hdr, char **cookie, char **body) {
+static int redeem(int port, const char *ticket, const char *cookie_hdr, char **cookie,
+                  char **body) {
     char path[2048];
     snprintf(path, sizeof path, "/sse?room=a&ticket=%s", ticket);
     srt_sse s;
@@ -131,7 +133,8 @@ static void test_replay_refused_across_nodes(void **state) {
     long long pttl = 0;
     assert_int_equal(claim_keys(redis, &pttl), 1);
     /* the ticket's 30 s left plus 60 s for clocks running behind */
-    if (pttl <= 60000 || pttl > 90000) fail_msg("claim PTTL %lld, want 60000 < PTTL <= 90000", pttl);
+    if (pttl <= 60000 || pttl > 90000)
+        fail_msg("claim PTTL %lld, want 60000 < PTTL <= 90000", pttl);
     /* the reconnect carries the session cookie: in on either node */
     char hdr[4096];
     snprintf(hdr, sizeof hdr, "Cookie: %.*s", (int)strcspn(cookie, ";"), cookie);
@@ -162,8 +165,8 @@ static void test_replay_refused_cluster(void **state) {
     (void)state;
     cluster = srt_cluster_start(3, 0);
     assert_non_null(cluster);
-    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret,
-                                 "--admin-key", ADMIN, NULL};
+    const char *const extra[] = {"--auth-alg", "HS256", "--auth-secret", hs_secret, "--admin-key",
+                                 ADMIN,        NULL};
     srt_http_set_admin_key(ADMIN);
     srt_cluster_node_start(&nodes[0], srt_cluster_seeds(cluster), "node-a", extra);
     srt_cluster_node_start(&nodes[1], srt_cluster_seeds(cluster), "node-b", extra);

@@ -12,6 +12,7 @@
  * TLS (rediss://) with Debian's redis-server and the test's CA.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,9 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/bio.h>
@@ -43,7 +43,8 @@ static char out_dir[64];
 static int group_setup(void **state) {
     (void)state;
     if (srt_tls_ca_make(&ca, "sserooms test CA") != 0) return -1;
-    if (srt_tls_cert_make(&ca, "server", "first", "DNS:localhost,IP:127.0.0.1", true, &server_cert) != 0)
+    if (srt_tls_cert_make(&ca, "server", "first", "DNS:localhost,IP:127.0.0.1", true,
+                          &server_cert) != 0)
         return -1;
     snprintf(out_dir, sizeof(out_dir), "%s", ca.dir); /* curl outputs go there too */
     return 0;
@@ -56,13 +57,14 @@ static int group_teardown(void **state) {
 }
 
 static int start_tls(srt_proc *p, const char *threads, const char *extra1, const char *extra2) {
-    return srt_server_start(p, "--tls-cert", server_cert.cert, "--tls-key", server_cert.key, "--threads",
-                            threads, "--heartbeat-ms", "0", extra1 ? extra1 : "--heartbeat-ms",
-                            extra1 ? extra2 : "0", NULL);
+    return srt_server_start(p, "--tls-cert", server_cert.cert, "--tls-key", server_cert.key,
+                            "--threads", threads, "--heartbeat-ms", "0",
+                            extra1 ? extra1 : "--heartbeat-ms", extra1 ? extra2 : "0", NULL);
 }
 
 static void url_of(char *buf, size_t cap, int tls, int port, const char *path) {
-    snprintf(buf, cap, "%s://%s:%d%s", tls ? "https" : "http", tls ? "localhost" : "127.0.0.1", port, path);
+    snprintf(buf, cap, "%s://%s:%d%s", tls ? "https" : "http", tls ? "localhost" : "127.0.0.1",
+             port, path);
 }
 
 /* GET path with curl; the body (malloc'd). Not inlined: GCC 12 at -O2
@@ -126,7 +128,8 @@ static void stream_open(stream *s, int tls, int port, const char *room, const ch
     snprintf(path, sizeof(path), "/sse?room=%s", room);
     url_of(url, sizeof(url), tls, port, path);
     snprintf(s->path, sizeof(s->path), "%s/%s.out", out_dir, name);
-    const char *argv[] = {"curl", "-sSN", "--http1.1", "--cacert", ca.cert, "-o", s->path, url, NULL};
+    const char *argv[] = {"curl", "-sSN",  "--http1.1", "--cacert", ca.cert,
+                          "-o",   s->path, url,         NULL};
     s->pid = srt_cmd_spawn(argv, "/dev/null");
     assert_true(s->pid > 0);
 }
@@ -136,7 +139,8 @@ static char *stream_wait_for(stream *s, const char *text) {
     for (;;) {
         char *got = srt_file_read(s->path, NULL);
         if (got && strstr(got, text)) return got;
-        if (srt_ms_left(deadline) <= 0) fail_msg("stream %s: no '%s' in '%s'", s->path, text, got ? got : "");
+        if (srt_ms_left(deadline) <= 0)
+            fail_msg("stream %s: no '%s' in '%s'", s->path, text, got ? got : "");
         free(got);
         srt_sleep_ms(20);
     }
@@ -178,9 +182,12 @@ static void frames_identical_to_plain_http(void **state) {
     assert_true(srt_bytes_equal("TLS, writer thread", got2, strlen(got2), want));
     /* the path in use is said in /stats and /metrics */
     char *stats = get(1, tls2.port, "/stats");
-    assert_non_null(strstr(stats, "\"tls\":{\"enabled\":true,\"path\":\"user\",\"kernel_tls\":\"unavailable\""));
+    assert_non_null(
+        strstr(stats,
+               "\"tls\":{\"enabled\":true,\"path\":\"user\",\"kernel_tls\":\"unavailable\""));
     char *metrics = get(1, tls2.port, "/metrics");
-    assert_non_null(strstr(metrics, "sserooms_tls_info{path=\"user\",kernel_tls=\"unavailable\"} 1\n"));
+    assert_non_null(
+        strstr(metrics, "sserooms_tls_info{path=\"user\",kernel_tls=\"unavailable\"} 1\n"));
     char *plain_stats = get(0, plain.port, "/stats");
     assert_non_null(strstr(plain_stats, "\"tls\":{\"enabled\":false,\"path\":\"none\""));
     free(stats);
@@ -205,7 +212,8 @@ static void garbage_and_old_versions_are_refused(void **state) {
     /* plain HTTP to the TLS port: closed, and no plaintext answer */
     srt_conn c;
     assert_int_equal(srt_conn_open(&c, p.port, WAIT_MS), 0);
-    assert_int_equal(srt_conn_send_str(&c, "GET /sse?room=h HTTP/1.1\r\nHost: x\r\n\r\n", WAIT_MS), 0);
+    assert_int_equal(srt_conn_send_str(&c, "GET /sse?room=h HTTP/1.1\r\nHost: x\r\n\r\n", WAIT_MS),
+                     0);
     assert_int_equal(srt_conn_wait_eof(&c, WAIT_MS), 0);
     srt_buf_append(&c.in, "", 1);
     assert_null(strstr(c.in.data, "HTTP/1.1"));
@@ -233,9 +241,10 @@ static void stalled_handshakes_disturb_nobody(void **state) {
     (void)state;
     assert_true(srt_raise_nofile(STALLED + 1000) >= STALLED + 500);
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--tls-cert", server_cert.cert, "--tls-key", server_cert.key,
-                                      "--threads", "2", "--heartbeat-ms", "0", "--request-timeout-ms", "4000",
-                                      "--max-connections-per-addr", "0", NULL),
+    assert_int_equal(srt_server_start(&p, "--tls-cert", server_cert.cert, "--tls-key",
+                                      server_cert.key, "--threads", "2", "--heartbeat-ms", "0",
+                                      "--request-timeout-ms", "4000", "--max-connections-per-addr",
+                                      "0", NULL),
                      0);
     stream healthy;
     stream_open(&healthy, 1, p.port, "h", "healthy-stalled");
@@ -280,8 +289,8 @@ static void sighup_reloads_the_certificate_and_keeps_streams(void **state) {
     srt_tls_cert first;
     assert_int_equal(srt_tls_cert_make(&ca, "reload", "first", "DNS:localhost", true, &first), 0);
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--tls-cert", first.cert, "--tls-key", first.key, "--threads", "2",
-                                      "--heartbeat-ms", "0", NULL),
+    assert_int_equal(srt_server_start(&p, "--tls-cert", first.cert, "--tls-key", first.key,
+                                      "--threads", "2", "--heartbeat-ms", "0", NULL),
                      0);
     assert_true(serves_subject(p.port, "first"));
     stream s;
@@ -316,15 +325,18 @@ static void sessions_resume_with_tickets(void **state) {
     char connect[64], sess[128];
     snprintf(connect, sizeof(connect), "127.0.0.1:%d", p.port);
     snprintf(sess, sizeof(sess), "%s/session.pem", out_dir);
-    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    const char *first[] = {"openssl", "s_client", "-connect", connect, "-servername", "localhost", "-CAfile",
-                           ca.cert, "-ign_eof", "-sess_out", sess, NULL};
+    static const char req[] =
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    const char *first[] = {"openssl",     "s_client",  "-connect", connect,
+                           "-servername", "localhost", "-CAfile",  ca.cert,
+                           "-ign_eof",    "-sess_out", sess,       NULL};
     char *out;
     assert_int_equal(srt_cmd_run(first, req, WAIT_MS, &out), 0);
     assert_non_null(strstr(out, "New, TLSv1.3"));
     free(out);
-    const char *again[] = {"openssl", "s_client", "-connect", connect, "-servername", "localhost", "-CAfile",
-                           ca.cert, "-ign_eof", "-sess_in", sess, NULL};
+    const char *again[] = {"openssl",     "s_client",  "-connect", connect,
+                           "-servername", "localhost", "-CAfile",  ca.cert,
+                           "-ign_eof",    "-sess_in",  sess,       NULL};
     assert_int_equal(srt_cmd_run(again, req, WAIT_MS, &out), 0);
     if (!strstr(out, "Reused, TLSv1.3")) fail_msg("not resumed: %s", out);
     free(out);
@@ -368,7 +380,8 @@ static void tls_stream_fill(tls_stream *s) {
 
 /* Opens GET /sse?room=room over TLS 1.3 and reads the response head;
  * together: the client Finished and the request in one send. */
-static void tls_stream_open(tls_stream *s, SSL_CTX *ctx, int port, const char *room, bool together) {
+static void tls_stream_open(tls_stream *s, SSL_CTX *ctx, int port, const char *room,
+                            bool together) {
     assert_int_equal(srt_conn_open(&s->conn, port, WAIT_MS), 0);
     s->ssl = SSL_new(ctx);
     s->in = BIO_new(BIO_s_mem());
@@ -385,7 +398,8 @@ static void tls_stream_open(tls_stream *s, SSL_CTX *ctx, int port, const char *r
     }
     if (!together) tls_stream_flush(s); /* the Finished alone */
     char req[128];
-    int len = snprintf(req, sizeof(req), "GET /sse?room=%s HTTP/1.1\r\nHost: localhost\r\n\r\n", room);
+    int len = snprintf(req, sizeof(req), "GET /sse?room=%s HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                       room);
     size_t w = 0;
     assert_int_equal(SSL_write_ex(s->ssl, req, (size_t)len, &w), 1);
     tls_stream_flush(s);
@@ -425,7 +439,8 @@ static void idle_tls_streams_compact(const char *threads) {
     assert_int_equal(SSL_CTX_load_verify_locations(ctx, ca.cert, NULL), 1);
     tls_stream *s = calloc(IDLE_TLS_STREAMS, sizeof(*s));
     assert_non_null(s);
-    for (int i = 0; i < IDLE_TLS_STREAMS; i++) tls_stream_open(&s[i], ctx, p.port, "idle", i % 3 != 0);
+    for (int i = 0; i < IDLE_TLS_STREAMS; i++)
+        tls_stream_open(&s[i], ctx, p.port, "idle", i % 3 != 0);
     wait_stat(1, p.port, "streams", IDLE_TLS_STREAMS);
     /* every session but the /stats request's own (compact only after its
      * answer when its request came with its Finished) */
@@ -491,16 +506,25 @@ static int log_has(const srt_proc *p, const char *text) {
 static void redis_over_tls(void **state) {
     (void)state;
     srt_tls_cert redis_cert, client_cert;
-    assert_int_equal(srt_tls_cert_make(&ca, "redis", "localhost", "DNS:localhost,IP:127.0.0.1", true,
-                                       &redis_cert),
+    assert_int_equal(srt_tls_cert_make(&ca, "redis", "localhost", "DNS:localhost,IP:127.0.0.1",
+                                       true, &redis_cert),
                      0);
     assert_int_equal(srt_tls_cert_make(&ca, "client", "sserooms", NULL, false, &client_cert), 0);
     srt_tls_ca other;
     assert_int_equal(srt_tls_ca_make(&other, "another CA"), 0);
     char tls_port[16];
     snprintf(tls_port, sizeof(tls_port), "%d", free_port());
-    const char *args[] = {"--tls-port", tls_port, "--tls-cert-file", redis_cert.cert, "--tls-key-file",
-                          redis_cert.key, "--tls-ca-cert-file", ca.cert, "--tls-auth-clients", "yes", NULL};
+    const char *args[] = {"--tls-port",
+                          tls_port,
+                          "--tls-cert-file",
+                          redis_cert.cert,
+                          "--tls-key-file",
+                          redis_cert.key,
+                          "--tls-ca-cert-file",
+                          ca.cert,
+                          "--tls-auth-clients",
+                          "yes",
+                          NULL};
     srt_redis *r = srt_redis_start(args, 0);
     assert_non_null(r);
     char url[96];
@@ -509,13 +533,15 @@ static void redis_over_tls(void **state) {
      * there (the names are checked in unit.test_tls) */
     snprintf(url, sizeof(url), "rediss://127.0.0.1:%s", tls_port);
     srt_proc a, b, wrong;
-    assert_int_equal(srt_server_start(&a, "--redis", url, "--redis-tls-ca", ca.cert, "--redis-tls-cert",
-                                      client_cert.cert, "--redis-tls-key", client_cert.key, "--threads", "1",
-                                      "--heartbeat-ms", "0", NULL),
+    assert_int_equal(srt_server_start(&a, "--redis", url, "--redis-tls-ca", ca.cert,
+                                      "--redis-tls-cert", client_cert.cert, "--redis-tls-key",
+                                      client_cert.key, "--threads", "1", "--heartbeat-ms", "0",
+                                      NULL),
                      0);
-    assert_int_equal(srt_server_start(&b, "--redis", url, "--redis-tls-ca", ca.cert, "--redis-tls-cert",
-                                      client_cert.cert, "--redis-tls-key", client_cert.key, "--threads", "2",
-                                      "--heartbeat-ms", "0", NULL),
+    assert_int_equal(srt_server_start(&b, "--redis", url, "--redis-tls-ca", ca.cert,
+                                      "--redis-tls-cert", client_cert.cert, "--redis-tls-key",
+                                      client_cert.key, "--threads", "2", "--heartbeat-ms", "0",
+                                      NULL),
                      0);
     stream s;
     stream_open(&s, 0, b.port, "shared", "redis-tls");
@@ -529,19 +555,21 @@ static void redis_over_tls(void **state) {
     stream_close(&s);
     assert_int_equal(stat_of(0, a.port, "tls_failures"), 0);
 
-    assert_int_equal(srt_server_start(&wrong, "--redis", url, "--redis-tls-ca", other.cert, "--redis-tls-cert",
-                                      client_cert.cert, "--redis-tls-key", client_cert.key, "--heartbeat-ms",
-                                      "0", NULL),
+    assert_int_equal(srt_server_start(&wrong, "--redis", url, "--redis-tls-ca", other.cert,
+                                      "--redis-tls-cert", client_cert.cert, "--redis-tls-key",
+                                      client_cert.key, "--heartbeat-ms", "0", NULL),
                      0);
     deadline = srt_now_ms() + WAIT_MS;
-    while (stat_of(0, wrong.port, "tls_failures") < 1 && srt_ms_left(deadline) > 0) srt_sleep_ms(50);
+    while (stat_of(0, wrong.port, "tls_failures") < 1 && srt_ms_left(deadline) > 0)
+        srt_sleep_ms(50);
     assert_true(stat_of(0, wrong.port, "tls_failures") >= 1);
     char *metrics = get(0, wrong.port, "/metrics");
     assert_null(strstr(metrics, "sserooms_redis_tls_failures_total 0\n"));
     assert_non_null(strstr(metrics, "sserooms_redis_tls_failures_total "));
     free(metrics);
     deadline = srt_now_ms() + WAIT_MS;
-    while (!log_has(&wrong, "redis: TLS handshake with localhost") && srt_ms_left(deadline) > 0) srt_sleep_ms(50);
+    while (!log_has(&wrong, "redis: TLS handshake with localhost") && srt_ms_left(deadline) > 0)
+        srt_sleep_ms(50);
     if (!log_has(&wrong, "certificate verify failed")) {
         srt_proc_dump_log(&wrong, 4000);
         fail_msg("no 'certificate verify failed' in the log");
@@ -559,7 +587,8 @@ int main(void) {
         cmocka_unit_test_teardown(frames_identical_to_plain_http, srt_teardown_servers),
         cmocka_unit_test_teardown(garbage_and_old_versions_are_refused, srt_teardown_servers),
         cmocka_unit_test_teardown(stalled_handshakes_disturb_nobody, srt_teardown_servers),
-        cmocka_unit_test_teardown(sighup_reloads_the_certificate_and_keeps_streams, srt_teardown_servers),
+        cmocka_unit_test_teardown(sighup_reloads_the_certificate_and_keeps_streams,
+                                  srt_teardown_servers),
         cmocka_unit_test_teardown(sessions_resume_with_tickets, srt_teardown_servers),
         cmocka_unit_test_teardown(idle_tls_streams_all_go_compact, srt_teardown_servers),
         cmocka_unit_test_teardown(redis_over_tls, srt_teardown_servers),

@@ -12,23 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-void srt_check_stop(srt_proc *p)
-{
+void srt_check_stop(srt_proc *p) {
     int st = srt_server_stop(p);
-    if (st != 0)
-        fail_msg("server exited with status %d (log: %s)", st, p->log_path);
+    if (st != 0) fail_msg("server exited with status %d (log: %s)", st, p->log_path);
 }
 
-static void dump_response(const srt_response *r)
-{
-    if (r->raw_head)
-        srt_dump_bytes("  response head", r->raw_head, r->raw_head_len);
-    if (r->body)
-        srt_dump_bytes("  response body", r->body, r->body_len);
+static void dump_response(const srt_response *r) {
+    if (r->raw_head) srt_dump_bytes("  response head", r->raw_head, r->raw_head_len);
+    if (r->body) srt_dump_bytes("  response body", r->body, r->body_len);
 }
 
-void srt_check_status(const srt_response *r, int status)
-{
+void srt_check_status(const srt_response *r, int status) {
     if (r->status != status) {
         dump_response(r);
         fail_msg("expected HTTP status %d, got %d", status, r->status);
@@ -37,17 +31,14 @@ void srt_check_status(const srt_response *r, int status)
 
 /* True when `word` starts a word of `text` (case-insensitive), so that
  * "id" is found in "id must not contain CR or LF" but not in "invalid". */
-static bool mentions(const char *text, const char *word)
-{
+static bool mentions(const char *text, const char *word) {
     for (const char *p = text; (p = strcasestr(p, word)) != NULL; p++) {
-        if (p == text || !isalnum((unsigned char)p[-1]))
-            return true;
+        if (p == text || !isalnum((unsigned char)p[-1])) return true;
     }
     return false;
 }
 
-void srt_check_json_error(const srt_response *r, int status, const char *keyword)
-{
+void srt_check_json_error(const srt_response *r, int status, const char *keyword) {
     srt_check_status(r, status);
     const char *ct = srt_response_header(r, "Content-Type");
     if (!ct || strncmp(ct, "application/json", 16) != 0) {
@@ -69,16 +60,14 @@ void srt_check_json_error(const srt_response *r, int status, const char *keyword
     free(msg);
 }
 
-long long srt_check_publish(int port, const char *json)
-{
+long long srt_check_publish(int port, const char *json) {
     srt_response r;
     int rc = srt_http_publish(port, json, &r);
     if (rc != 0) {
         srt_response_free(&r);
         fail_msg("POST /publish failed: %s", strerror(-rc));
     }
-    if (r.status != 200)
-        srt_dump_bytes("  published", json, strlen(json));
+    if (r.status != 200) srt_dump_bytes("  published", json, strlen(json));
     srt_check_status(&r, 200);
     long long n = -1;
     if (!srt_json_int(r.body, "delivered", &n)) {
@@ -90,8 +79,7 @@ long long srt_check_publish(int port, const char *json)
     return n;
 }
 
-void srt_check_publish_delivered(int port, const char *json, long long expected)
-{
+void srt_check_publish_delivered(int port, const char *json, long long expected) {
     long long n = srt_check_publish(port, json);
     if (n != expected) {
         srt_dump_bytes("  published", json, strlen(json));
@@ -99,8 +87,7 @@ void srt_check_publish_delivered(int port, const char *json, long long expected)
     }
 }
 
-void srt_check_healthy(int port)
-{
+void srt_check_healthy(int port) {
     srt_response r;
     int rc = srt_http_get(port, "/healthz", &r);
     if (rc != 0) {
@@ -119,8 +106,7 @@ void srt_check_healthy(int port)
     srt_response_free(&r);
 }
 
-long long srt_check_stat(int port, const char *key)
-{
+long long srt_check_stat(int port, const char *key) {
     srt_response r;
     int rc = srt_http_get(port, "/stats", &r);
     if (rc != 0) {
@@ -138,8 +124,7 @@ long long srt_check_stat(int port, const char *key)
     return v;
 }
 
-void srt_check_room_members(int port, const char *room, long long members, int timeout_ms)
-{
+void srt_check_room_members(int port, const char *room, long long members, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     for (;;) {
         srt_response r;
@@ -169,25 +154,19 @@ void srt_check_room_members(int port, const char *room, long long members, int t
     }
 }
 
-void srt_check_sse_open(srt_sse *s, int port, const char *path)
-{
+void srt_check_sse_open(srt_sse *s, int port, const char *path) {
     int rc = srt_sse_open(s, port, path);
     if (rc != 0) {
-        if (rc > 0)
-            dump_response(&s->head);
+        if (rc > 0) dump_response(&s->head);
         srt_sse_close(s);
         fail_msg("GET %s: not a valid SSE stream (%d)", path, rc);
     }
 }
 
-void srt_check_frame(srt_sse *s, const char *expected)
-{
-    if (!srt_sse_expect(s, expected, SRT_TIMEOUT_MS))
-        fail_msg("SSE frame mismatch");
+void srt_check_frame(srt_sse *s, const char *expected) {
+    if (!srt_sse_expect(s, expected, SRT_TIMEOUT_MS)) fail_msg("SSE frame mismatch");
 }
 
-void srt_check_quiet(srt_sse *s, int ms)
-{
-    if (!srt_sse_expect_nothing(s, ms))
-        fail_msg("unexpected bytes on the stream");
+void srt_check_quiet(srt_sse *s, int ms) {
+    if (!srt_sse_expect_nothing(s, ms)) fail_msg("unexpected bytes on the stream");
 }

@@ -27,11 +27,23 @@ struct srt_cluster {
     char seeds[256];
 };
 
-static const char *const node_args[] = {
-    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-    "--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0",
-    "--cluster-require-full-coverage", "no", "--repl-diskless-sync", "yes",
-    "--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1", NULL};
+static const char *const node_args[] = {"--cluster-enabled",
+                                        "yes",
+                                        "--cluster-config-file",
+                                        "nodes.conf",
+                                        "--cluster-node-timeout",
+                                        "1000",
+                                        "--cluster-replica-validity-factor",
+                                        "0",
+                                        "--cluster-require-full-coverage",
+                                        "no",
+                                        "--repl-diskless-sync",
+                                        "yes",
+                                        "--repl-diskless-sync-delay",
+                                        "0",
+                                        "--repl-ping-replica-period",
+                                        "1",
+                                        NULL};
 
 size_t srt_cluster_size(const srt_cluster *c) {
     return c->n;
@@ -84,7 +96,8 @@ static int slot_owners(srt_redis *r, int *owner) {
         if (range->type != REDIS_REPLY_ARRAY || range->elements < 3) continue;
         redisReply *m = range->element[2];
         if (m->type != REDIS_REPLY_ARRAY || m->elements < 2) continue;
-        for (long long s = range->element[0]->integer; s <= range->element[1]->integer && s < 16384; s++)
+        for (long long s = range->element[0]->integer; s <= range->element[1]->integer && s < 16384;
+             s++)
             owner[s] = (int)m->element[1]->integer;
     }
     freeReplyObject(rep);
@@ -178,7 +191,8 @@ srt_cluster *srt_cluster_start(int masters, int replicas) {
     }
     for (size_t i = 1; i < total; i++)
         if (ok(c->nodes[i], "MEET",
-               srt_redis_command(c->nodes[i], "CLUSTER MEET 127.0.0.1 %d", srt_redis_port(c->nodes[0]))) != 0)
+               srt_redis_command(c->nodes[i], "CLUSTER MEET 127.0.0.1 %d",
+                                 srt_redis_port(c->nodes[0]))) != 0)
             goto fail;
     int64_t deadline = srt_now_ms() + 15000;
     while (!all_met(c)) {
@@ -212,13 +226,16 @@ int srt_cluster_move_slot(srt_cluster *c, unsigned slot, size_t from, size_t to)
         return -1;
     /* no keys to MIGRATE: channels are not keys; then hand the slot over,
      * destination first (as redis-cli does) */
-    if (ok(dst, "SETSLOT NODE", srt_redis_command(dst, "CLUSTER SETSLOT %u NODE %s", slot, c->ids[to])) != 0)
+    if (ok(dst, "SETSLOT NODE",
+           srt_redis_command(dst, "CLUSTER SETSLOT %u NODE %s", slot, c->ids[to])) != 0)
         return -1;
-    if (ok(src, "SETSLOT NODE", srt_redis_command(src, "CLUSTER SETSLOT %u NODE %s", slot, c->ids[to])) != 0)
+    if (ok(src, "SETSLOT NODE",
+           srt_redis_command(src, "CLUSTER SETSLOT %u NODE %s", slot, c->ids[to])) != 0)
         return -1;
     for (size_t i = 0; i < c->n; i++) {
         if (i == from || i == to || !srt_redis_running(c->nodes[i])) continue;
-        redisReply *rep = srt_redis_command(c->nodes[i], "CLUSTER SETSLOT %u NODE %s", slot, c->ids[to]);
+        redisReply *rep = srt_redis_command(c->nodes[i], "CLUSTER SETSLOT %u NODE %s", slot,
+                                            c->ids[to]);
         if (rep) freeReplyObject(rep); /* replicas refuse: they learn it by gossip */
     }
     return 0;
@@ -237,7 +254,8 @@ void srt_cluster_node_start(srt_proc *p, const char *seeds, const char *node_id,
     for (size_t i = 0; extra && extra[i] && n < 39; i++) args[n++] = extra[i];
     args[n] = NULL;
     srt_proc_opts opts = {.args = args};
-    if (srt_proc_start(p, &opts) != 0) fail_msg("node %s did not start with --redis-cluster %s", node_id, seeds);
+    if (srt_proc_start(p, &opts) != 0)
+        fail_msg("node %s did not start with --redis-cluster %s", node_id, seeds);
 }
 
 static bool member(const char *json, size_t len, const char *key, const char **v, size_t *vlen) {

@@ -28,19 +28,16 @@
 #define OPEN_BATCH 128
 #define HEAD_MAX 4096
 
-
 /* ---- memory and counters --------------------------------------------------- */
 
-srt_mem srt_faults_mem(const srt_proc *p)
-{
+srt_mem srt_faults_mem(const srt_proc *p) {
     srt_mem m = {0, 0};
     if (srt_proc_mem(p, &m.rss_kb, &m.hwm_kb) != 0 || m.rss_kb <= 0)
         fail_msg("cannot read the memory of server pid %d", (int)p->pid);
     return m;
 }
 
-srt_mem srt_faults_check_mem(const srt_proc *p, const char *label, long bound_kb)
-{
+srt_mem srt_faults_check_mem(const srt_proc *p, const char *label, long bound_kb) {
     srt_mem m = srt_faults_mem(p);
     printf("  %s: server RSS %ld kB, peak %ld kB (bound %ld kB)\n", label, m.rss_kb, m.hwm_kb,
            bound_kb);
@@ -51,8 +48,7 @@ srt_mem srt_faults_check_mem(const srt_proc *p, const char *label, long bound_kb
     return m;
 }
 
-long long srt_faults_stat(int port, const char *group, const char *key)
-{
+long long srt_faults_stat(int port, const char *group, const char *key) {
     srt_response r;
     int rc = srt_http_get(port, "/stats", &r);
     if (rc != 0) {
@@ -67,8 +63,7 @@ long long srt_faults_stat(int port, const char *group, const char *key)
         size_t vlen;
         if (srt_json_member(r.body, r.body_len, group, &v, &vlen)) {
             inner = strndup(v, vlen);
-            if (!inner)
-                abort();
+            if (!inner) abort();
             obj = inner;
         } else {
             obj = NULL;
@@ -76,17 +71,14 @@ long long srt_faults_stat(int port, const char *group, const char *key)
     }
     long long val = 0;
     bool ok = obj && srt_json_int(obj, key, &val);
-    if (!ok)
-        srt_dump_bytes("  /stats", r.body, r.body_len);
+    if (!ok) srt_dump_bytes("  /stats", r.body, r.body_len);
     free(inner);
     srt_response_free(&r);
-    if (!ok)
-        fail_msg("/stats has no integer %s%s%s", group ? group : "", group ? "." : "", key);
+    if (!ok) fail_msg("/stats has no integer %s%s%s", group ? group : "", group ? "." : "", key);
     return val;
 }
 
-void srt_faults_wait_stat(int port, const char *key, long long want, int timeout_ms)
-{
+void srt_faults_wait_stat(int port, const char *key, long long want, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     long long v;
     while ((v = srt_check_stat(port, key)) != want) {
@@ -96,8 +88,7 @@ void srt_faults_wait_stat(int port, const char *key, long long want, int timeout
     }
 }
 
-void srt_faults_reset_fd(int fd)
-{
+void srt_faults_reset_fd(int fd) {
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fd);
@@ -105,15 +96,11 @@ void srt_faults_reset_fd(int fd)
 
 /* ---- srt_seqset: opening ------------------------------------------------- */
 
-static int seq_connect(size_t i, int port, const srt_seq_opts *o)
-{
+static int seq_connect(size_t i, int port, const srt_seq_opts *o) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (o->rcvbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof o->rcvbuf);
-    if (o->mss > 0)
-        setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &o->mss, sizeof o->mss);
+    if (fd < 0) return -1;
+    if (o->rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof o->rcvbuf);
+    if (o->mss > 0) setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &o->mss, sizeof o->mss);
     int per = o->per_src > 0 ? o->per_src : 200;
     int base = o->src_base > 0 ? o->src_base : 1;
     uint32_t host = (uint32_t)(base + (int)(i / (size_t)per));
@@ -138,11 +125,9 @@ static int seq_connect(size_t i, int port, const srt_seq_opts *o)
 
 /* The head of stream k has arrived in full when it holds CRLF CRLF: checks
  * it and moves what follows into s->in. 1 done, 0 not yet, -1 bad. */
-static int take_head(srt_seqstream *s, char *head, size_t len, size_t k)
-{
+static int take_head(srt_seqstream *s, char *head, size_t len, size_t k) {
     char *end = memmem(head, len, "\r\n\r\n", 4);
-    if (!end)
-        return len >= HEAD_MAX - 1 ? -1 : 0;
+    if (!end) return len >= HEAD_MAX - 1 ? -1 : 0;
     if (strncmp(head, "HTTP/1.1 200 ", 13) != 0 ||
         !strcasestr(head, "\r\nContent-Type: text/event-stream\r\n")) {
         fprintf(stderr, "srt: seqset: stream %zu: not an SSE response\n", k);
@@ -155,19 +140,16 @@ static int take_head(srt_seqstream *s, char *head, size_t len, size_t k)
 }
 
 void srt_seqset_open(srt_seqset *set, int port, const char *path, size_t n, size_t pad,
-                     const srt_seq_opts *opts, int timeout_ms)
-{
+                     const srt_seq_opts *opts, int timeout_ms) {
     static const srt_seq_opts no_opts = {0};
-    if (!opts)
-        opts = &no_opts;
+    if (!opts) opts = &no_opts;
     memset(set, 0, sizeof *set);
     set->pad = pad;
     set->s = calloc(n ? n : 1, sizeof *set->s);
     set->pfd = calloc(n ? n : 1, sizeof *set->pfd);
     set->map = calloc(n ? n : 1, sizeof *set->map);
     set->scratch = malloc(READ_CHUNK);
-    if (!set->s || !set->pfd || !set->map || !set->scratch)
-        abort();
+    if (!set->s || !set->pfd || !set->map || !set->scratch) abort();
     srt_raise_nofile((long)n + 512);
     for (size_t i = 0; i < n; i++) {
         set->s[i].fd = -1;
@@ -186,8 +168,7 @@ void srt_seqset_open(srt_seqset *set, int port, const char *path, size_t n, size
         size_t count = n - start < OPEN_BATCH ? n - start : OPEN_BATCH;
         for (size_t k = 0; k < count; k++) {
             int fd = seq_connect(start + k, port, opts);
-            if (fd < 0)
-                fail_msg("seqset: connect %zu failed: %s", start + k, strerror(errno));
+            if (fd < 0) fail_msg("seqset: connect %zu failed: %s", start + k, strerror(errno));
             set->s[start + k].fd = fd;
             state[k] = 0;
             head_len[k] = 0;
@@ -204,8 +185,7 @@ void srt_seqset_open(srt_seqset *set, int port, const char *path, size_t n, size
                 fail_msg("seqset: %zu of %zu streams open after %d ms", start + done, n,
                          timeout_ms);
             for (size_t k = 0; k < count; k++) {
-                if (pfd[k].fd < 0 || !pfd[k].revents)
-                    continue;
+                if (pfd[k].fd < 0 || !pfd[k].revents) continue;
                 srt_seqstream *s = &set->s[start + k];
                 if (state[k] == 0) {
                     int soerr = 0;
@@ -218,16 +198,14 @@ void srt_seqset_open(srt_seqset *set, int port, const char *path, size_t n, size
                     continue;
                 }
                 ssize_t got = recv(s->fd, heads[k] + head_len[k], HEAD_MAX - 1 - head_len[k], 0);
-                if (got < 0 && (errno == EAGAIN || errno == EINTR))
-                    continue;
+                if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
                 if (got <= 0)
                     fail_msg("seqset: stream %zu closed before its head (%s)", start + k,
                              got == 0 ? "EOF" : strerror(errno));
                 head_len[k] += (size_t)got;
                 heads[k][head_len[k]] = '\0';
                 int rc = take_head(s, heads[k], head_len[k], start + k);
-                if (rc < 0)
-                    fail_msg("seqset: stream %zu: bad response head", start + k);
+                if (rc < 0) fail_msg("seqset: stream %zu: bad response head", start + k);
                 if (rc == 1) {
                     state[k] = 2;
                     done++;
@@ -240,17 +218,14 @@ void srt_seqset_open(srt_seqset *set, int port, const char *path, size_t n, size
 
 /* ---- srt_seqset: checking --------------------------------------------------- */
 
-static void seq_bad(srt_seqstream *s, const char *fmt, long long a, long long b)
-{
-    if (s->bad)
-        return;
+static void seq_bad(srt_seqstream *s, const char *fmt, long long a, long long b) {
+    if (s->bad) return;
     s->bad = true;
     snprintf(s->why, sizeof s->why, fmt, a, b);
 }
 
 /* Checks the complete blocks in s->in; consumes them. */
-static void seq_consume(srt_seqset *set, srt_seqstream *s)
-{
+static void seq_consume(srt_seqset *set, srt_seqstream *s) {
     size_t off = 0;
     while (!s->bad) {
         size_t from = s->scan > off + 1 ? s->scan - 1 : off;
@@ -289,8 +264,8 @@ static void seq_consume(srt_seqset *set, srt_seqstream *s)
             srt_pace_frame(&set->want, seq, set->pad);
             if (blen != set->want.len || memcmp(block, set->want.data, blen) != 0) {
                 srt_dump_bytes("  got (first 120 bytes)", block, blen < 120 ? blen : 120);
-                seq_bad(s, "frame of seq %lld differs from the published message (%lld bytes)",
-                        seq, (long long)blen);
+                seq_bad(s, "frame of seq %lld differs from the published message (%lld bytes)", seq,
+                        (long long)blen);
                 break;
             }
             s->next = seq + 1;
@@ -306,11 +281,9 @@ static void seq_consume(srt_seqset *set, srt_seqstream *s)
     }
 }
 
-static void seq_read(srt_seqset *set, srt_seqstream *s)
-{
+static void seq_read(srt_seqset *set, srt_seqstream *s) {
     ssize_t got = recv(s->fd, set->scratch, READ_CHUNK, 0);
-    if (got < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
+    if (got < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (got <= 0) {
         s->eof = true;
         s->err = got < 0 ? errno : 0;
@@ -320,8 +293,7 @@ static void seq_read(srt_seqset *set, srt_seqstream *s)
     seq_consume(set, s);
 }
 
-int srt_seqset_pump(srt_seqset *set, int timeout_ms)
-{
+int srt_seqset_pump(srt_seqset *set, int timeout_ms) {
     size_t np = 0;
     for (size_t i = 0; i < set->n; i++) {
         srt_seqstream *s = &set->s[i];
@@ -335,30 +307,25 @@ int srt_seqset_pump(srt_seqset *set, int timeout_ms)
         }
     }
     if (np == 0) {
-        if (timeout_ms > 0)
-            srt_sleep_ms(timeout_ms);
+        if (timeout_ms > 0) srt_sleep_ms(timeout_ms);
         return 0;
     }
     int rc = poll(set->pfd, np, timeout_ms);
-    if (rc <= 0)
-        return 0;
+    if (rc <= 0) return 0;
     int active = 0;
     for (size_t k = 0; k < np; k++) {
-        if (!set->pfd[k].revents)
-            continue;
+        if (!set->pfd[k].revents) continue;
         active++;
         seq_read(set, &set->s[set->map[k]]);
     }
     return active;
 }
 
-static bool seq_settled(const srt_seqstream *s, long long last)
-{
+static bool seq_settled(const srt_seqstream *s, long long last) {
     return s->next > last || s->eof || s->bad || s->fd < 0;
 }
 
-size_t srt_seqset_wait(srt_seqset *set, long long last, int timeout_ms)
-{
+size_t srt_seqset_wait(srt_seqset *set, long long last, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     for (;;) {
         size_t settled = 0, got = 0;
@@ -367,14 +334,12 @@ size_t srt_seqset_wait(srt_seqset *set, long long last, int timeout_ms)
             got += set->s[i].next > last;
         }
         int left = srt_ms_left(deadline);
-        if (settled == set->n || left == 0)
-            return got;
+        if (settled == set->n || left == 0) return got;
         srt_seqset_pump(set, left < 50 ? left : 50);
     }
 }
 
-size_t srt_seqset_wait_eof(srt_seqset *set, int timeout_ms)
-{
+size_t srt_seqset_wait_eof(srt_seqset *set, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     for (;;) {
         size_t ended = 0, open = 0;
@@ -383,8 +348,7 @@ size_t srt_seqset_wait_eof(srt_seqset *set, int timeout_ms)
             open += set->s[i].fd >= 0 && !set->s[i].eof;
         }
         int left = srt_ms_left(deadline);
-        if (open == 0 || left == 0)
-            return ended;
+        if (open == 0 || left == 0) return ended;
         /* a stream that went bad still has to be drained to its end */
         for (size_t i = 0; i < set->n; i++) {
             srt_seqstream *s = &set->s[i];
@@ -398,41 +362,32 @@ size_t srt_seqset_wait_eof(srt_seqset *set, int timeout_ms)
     }
 }
 
-size_t srt_seqset_failures(const srt_seqset *set)
-{
+size_t srt_seqset_failures(const srt_seqset *set) {
     size_t bad = 0;
     for (size_t i = 0; i < set->n; i++) {
-        if (!set->s[i].bad)
-            continue;
-        if (bad < 5)
-            fprintf(stderr, "  stream %zu: %s\n", i, set->s[i].why);
+        if (!set->s[i].bad) continue;
+        if (bad < 5) fprintf(stderr, "  stream %zu: %s\n", i, set->s[i].why);
         bad++;
     }
     return bad;
 }
 
-size_t srt_seqset_ended(const srt_seqset *set)
-{
+size_t srt_seqset_ended(const srt_seqset *set) {
     size_t n = 0;
-    for (size_t i = 0; i < set->n; i++)
-        n += set->s[i].eof;
+    for (size_t i = 0; i < set->n; i++) n += set->s[i].eof;
     return n;
 }
 
-void srt_seqset_reset(srt_seqset *set, size_t i)
-{
+void srt_seqset_reset(srt_seqset *set, size_t i) {
     srt_seqstream *s = &set->s[i];
-    if (s->fd < 0)
-        return;
+    if (s->fd < 0) return;
     srt_faults_reset_fd(s->fd);
     s->fd = -1;
 }
 
-void srt_seqset_close(srt_seqset *set)
-{
+void srt_seqset_close(srt_seqset *set) {
     for (size_t i = 0; i < set->n; i++) {
-        if (set->s[i].fd >= 0)
-            close(set->s[i].fd);
+        if (set->s[i].fd >= 0) close(set->s[i].fd);
         srt_buf_free(&set->s[i].in);
     }
     free(set->s);

@@ -81,31 +81,31 @@ typedef struct srt_seq_opts {
 } srt_seq_opts;
 
 typedef struct srt_seqstream {
-    int fd;             /* -1 once closed by the test */
-    srt_buf in;         /* bytes not yet consumed */
-    size_t scan;        /* in.data[0..scan) holds no block end */
-    long long next;     /* the seq expected next */
-    long long frames;   /* frames received and checked */
-    long long missing;  /* seqs skipped (streams allowed gaps) */
-    long long last_missing; /* the last seq skipped, -1 when none */
-    long long gap_events;   /* gap events received (skipped, not frames) */
+    int fd;                   /* -1 once closed by the test */
+    srt_buf in;               /* bytes not yet consumed */
+    size_t scan;              /* in.data[0..scan) holds no block end */
+    long long next;           /* the seq expected next */
+    long long frames;         /* frames received and checked */
+    long long missing;        /* seqs skipped (streams allowed gaps) */
+    long long last_missing;   /* the last seq skipped, -1 when none */
+    long long gap_events;     /* gap events received (skipped, not frames) */
     long long silent_missing; /* seqs skipped with no gap event before them */
-    bool told;              /* a gap event came since the last frame */
-    bool eof;           /* the server ended the stream (err: how) */
-    int err;            /* errno of a failed read (ECONNRESET), else 0 */
-    bool bad;           /* a frame was wrong: see why */
+    bool told;                /* a gap event came since the last frame */
+    bool eof;                 /* the server ended the stream (err: how) */
+    int err;                  /* errno of a failed read (ECONNRESET), else 0 */
+    bool bad;                 /* a frame was wrong: see why */
     char why[200];
 } srt_seqstream;
 
 typedef struct srt_seqset {
     srt_seqstream *s;
     size_t n;
-    size_t pad;       /* the feed's padding */
-    bool allow_gaps;  /* skipped seqs are recorded, not a failure */
+    size_t pad;      /* the feed's padding */
+    bool allow_gaps; /* skipped seqs are recorded, not a failure */
     struct pollfd *pfd;
     size_t *map;
-    char *scratch;    /* one read */
-    srt_buf want;     /* the expected frame being compared */
+    char *scratch; /* one read */
+    srt_buf want;  /* the expected frame being compared */
 } srt_seqset;
 
 /* Opens n streams on `path` (128 connects in flight at a time), checks each

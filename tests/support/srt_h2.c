@@ -19,7 +19,8 @@ static srt_h2_stream *stream_of(srt_h2 *h, int32_t sid) {
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
-                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud) {
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *ud) {
     (void)s;
     (void)flags;
     srt_h2_stream *st = stream_of(ud, frame->hd.stream_id);
@@ -96,7 +97,8 @@ int srt_h2_open_from(srt_h2 *h, int port, uint32_t window, const char *src_ip) {
     nghttp2_session_callbacks_del(cbs);
     if (rc != 0) return -1;
     h->session = s;
-    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window ? window : 1 << 20}};
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window ? window : 1 << 20}};
     nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 1);
     return flush_out(h);
 }
@@ -126,7 +128,8 @@ int srt_h2_request(srt_h2 *h, const char *method, const char *path, const char *
     NV(":authority", "127.0.0.1");
     NV(":path", path);
     if (body) NV("content-type", "application/json");
-    for (size_t i = 0; headers && headers[i] && headers[i + 1] && n < 16; i += 2) NV(headers[i], headers[i + 1]);
+    for (size_t i = 0; headers && headers[i] && headers[i + 1] && n < 16; i += 2)
+        NV(headers[i], headers[i + 1]);
 #undef NV
     srt_h2_stream *st = &h->st[h->n];
     memset(st, 0, sizeof(*st));
@@ -146,7 +149,8 @@ int srt_h2_pump(srt_h2 *h, int timeout_ms) {
     int n = srt_conn_fill(&h->conn, timeout_ms);
     if (n == -ETIMEDOUT) return 0;
     if (h->conn.in.len > before) {
-        ssize_t rc = nghttp2_session_mem_recv(h->session, (const uint8_t *)h->conn.in.data, h->conn.in.len);
+        ssize_t rc = nghttp2_session_mem_recv(h->session, (const uint8_t *)h->conn.in.data,
+                                              h->conn.in.len);
         srt_buf_consume(&h->conn.in, h->conn.in.len);
         if (rc < 0) return -1;
         if (flush_out(h) != 0) return -1;

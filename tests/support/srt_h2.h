@@ -25,18 +25,18 @@
 
 typedef struct srt_h2_stream {
     int32_t sid;
-    int status;       /* :status, 0 until the HEADERS came */
-    srt_buf fields;   /* "name: value\n" per response field */
-    srt_buf data;     /* the DATA bytes */
+    int status;     /* :status, 0 until the HEADERS came */
+    srt_buf fields; /* "name: value\n" per response field */
+    srt_buf data;   /* the DATA bytes */
     bool closed;
-    uint32_t error;   /* its RST_STREAM / close error code */
-    srt_buf body;     /* the request body still to send from body_off */
+    uint32_t error; /* its RST_STREAM / close error code */
+    srt_buf body;   /* the request body still to send from body_off */
     size_t body_off;
 } srt_h2_stream;
 
 typedef struct srt_h2 {
     srt_conn conn;
-    void *session;    /* nghttp2_session */
+    void *session; /* nghttp2_session */
     srt_h2_stream st[SRT_H2_MAX];
     int n;
     bool goaway;

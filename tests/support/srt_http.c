@@ -23,8 +23,7 @@
 /* A response head larger than this is treated as a protocol error. */
 #define MAX_HEAD_BYTES (64 * 1024)
 
-int srt_conn_open_ex(srt_conn *c, int port, const srt_conn_opts *opts, int timeout_ms)
-{
+int srt_conn_open_ex(srt_conn *c, int port, const srt_conn_opts *opts, int timeout_ms) {
     memset(c, 0, sizeof *c);
     c->fd = -1;
     c->port = port;
@@ -80,18 +79,15 @@ int srt_conn_open_ex(srt_conn *c, int port, const srt_conn_opts *opts, int timeo
     return 0;
 }
 
-int srt_conn_open(srt_conn *c, int port, int timeout_ms)
-{
+int srt_conn_open(srt_conn *c, int port, int timeout_ms) {
     return srt_conn_open_ex(c, port, NULL, timeout_ms);
 }
 
-int srt_http_open_get(int port, const char *path, int rcvbuf)
-{
+int srt_http_open_get(int port, const char *path, int rcvbuf) {
     srt_conn c;
     srt_conn_opts opts = {.rcvbuf = rcvbuf};
     int rc = srt_conn_open_ex(&c, port, &opts, SRT_TIMEOUT_MS);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     char req[512];
     snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
     rc = srt_conn_send_str(&c, req, SRT_TIMEOUT_MS);
@@ -103,8 +99,7 @@ int srt_http_open_get(int port, const char *path, int rcvbuf)
     return c.fd;
 }
 
-int srt_conn_send(srt_conn *c, const void *data, size_t len, int timeout_ms)
-{
+int srt_conn_send(srt_conn *c, const void *data, size_t len, int timeout_ms) {
     const char *p = data;
     int64_t deadline = srt_now_ms() + timeout_ms;
     while (len > 0) {
@@ -115,25 +110,20 @@ int srt_conn_send(srt_conn *c, const void *data, size_t len, int timeout_ms)
             c->sent += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
         struct pollfd pfd = {c->fd, POLLOUT, 0};
         int left = srt_ms_left(deadline);
-        if (left == 0 || poll(&pfd, 1, left) == 0)
-            return -ETIMEDOUT;
+        if (left == 0 || poll(&pfd, 1, left) == 0) return -ETIMEDOUT;
     }
     return 0;
 }
 
 /* The rx_queue of the socket in `table` (a /proc/net/tcp file) whose local
  * port is local_port and remote port remote_port; -1 when none is. */
-static long rx_queue_in(const char *table, unsigned local_port, unsigned remote_port)
-{
+static long rx_queue_in(const char *table, unsigned local_port, unsigned remote_port) {
     FILE *f = fopen(table, "r");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     char line[512];
     long found = -1;
     while (found < 0 && fgets(line, sizeof line, f)) {
@@ -150,8 +140,7 @@ static long rx_queue_in(const char *table, unsigned local_port, unsigned remote_
     return found;
 }
 
-long srt_conn_unread_by_peer(const srt_conn *c)
-{
+long srt_conn_unread_by_peer(const srt_conn *c) {
     struct sockaddr_storage me, peer;
     socklen_t ml = sizeof me, pl = sizeof peer;
     if (c->fd < 0 || getsockname(c->fd, (struct sockaddr *)&me, &ml) != 0 ||
@@ -159,22 +148,20 @@ long srt_conn_unread_by_peer(const srt_conn *c)
         return -1;
     unsigned my_port = ntohs(me.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&me)->sin6_port
                                                       : ((struct sockaddr_in *)&me)->sin_port);
-    unsigned peer_port = ntohs(peer.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&peer)->sin6_port
-                                                          : ((struct sockaddr_in *)&peer)->sin_port);
+    unsigned peer_port = ntohs(peer.ss_family == AF_INET6
+                                   ? ((struct sockaddr_in6 *)&peer)->sin6_port
+                                   : ((struct sockaddr_in *)&peer)->sin_port);
     /* the server's end: its local port is our peer's, its remote ours */
     long rx = rx_queue_in("/proc/net/tcp", peer_port, my_port);
     return rx >= 0 ? rx : rx_queue_in("/proc/net/tcp6", peer_port, my_port);
 }
 
-int srt_conn_send_str(srt_conn *c, const char *s, int timeout_ms)
-{
+int srt_conn_send_str(srt_conn *c, const char *s, int timeout_ms) {
     return srt_conn_send(c, s, strlen(s), timeout_ms);
 }
 
-int srt_conn_fill(srt_conn *c, int timeout_ms)
-{
-    if (c->eof)
-        return 0;
+int srt_conn_fill(srt_conn *c, int timeout_ms) {
+    if (c->eof) return 0;
     int64_t deadline = srt_now_ms() + timeout_ms;
     for (;;) {
         char tmp[65536];
@@ -187,8 +174,7 @@ int srt_conn_fill(srt_conn *c, int timeout_ms)
             c->eof = true;
             return 0;
         }
-        if (errno == EINTR)
-            continue;
+        if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
             c->err = errno;
             c->eof = true;
@@ -196,40 +182,32 @@ int srt_conn_fill(srt_conn *c, int timeout_ms)
         }
         struct pollfd pfd = {c->fd, POLLIN, 0};
         int left = srt_ms_left(deadline);
-        if (left == 0)
-            return -ETIMEDOUT;
+        if (left == 0) return -ETIMEDOUT;
         int pr = poll(&pfd, 1, left);
-        if (pr == 0)
-            return -ETIMEDOUT;
+        if (pr == 0) return -ETIMEDOUT;
     }
 }
 
-int srt_conn_wait_eof(srt_conn *c, int timeout_ms)
-{
+int srt_conn_wait_eof(srt_conn *c, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     while (!c->eof) {
         int n = srt_conn_fill(c, srt_ms_left(deadline));
-        if (n < 0)
-            return n;
+        if (n < 0) return n;
         /* keep only a bounded tail of what arrived */
-        if (c->in.len > (1u << 20))
-            srt_buf_consume(&c->in, c->in.len - (1u << 16));
+        if (c->in.len > (1u << 20)) srt_buf_consume(&c->in, c->in.len - (1u << 16));
     }
     return 0;
 }
 
-void srt_conn_close(srt_conn *c)
-{
-    if (c->fd >= 0)
-        close(c->fd);
+void srt_conn_close(srt_conn *c) {
+    if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     srt_buf_free(&c->in);
 }
 
 int srt_http_send_request(srt_conn *c, const char *method, const char *path,
                           const char *const *headers, const char *body, size_t body_len,
-                          int timeout_ms)
-{
+                          int timeout_ms) {
     srt_buf req = {0};
     srt_buf_appendf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n", method, path, c->port);
     bool framed = false;
@@ -241,33 +219,26 @@ int srt_http_send_request(srt_conn *c, const char *method, const char *path,
                 framed = true;
         }
     }
-    if (body && !framed)
-        srt_buf_appendf(&req, "Content-Length: %zu\r\n", body_len);
+    if (body && !framed) srt_buf_appendf(&req, "Content-Length: %zu\r\n", body_len);
     srt_buf_append(&req, "\r\n", 2);
-    if (body)
-        srt_buf_append(&req, body, body_len);
+    if (body) srt_buf_append(&req, body, body_len);
     int rc = srt_conn_send(c, req.data, req.len, timeout_ms);
     srt_buf_free(&req);
     return rc;
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
     size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = '\0';
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) s[--n] = '\0';
     return s;
 }
 
 /* Parses the head in c->in[0..head_len) (ending in CRLF CRLF) into r. */
-static int parse_head(srt_response *r, const char *head, size_t head_len)
-{
+static int parse_head(srt_response *r, const char *head, size_t head_len) {
     r->raw_head = malloc(head_len + 1);
     r->store_ = malloc(head_len + 1);
-    if (!r->raw_head || !r->store_)
-        abort();
+    if (!r->raw_head || !r->store_) abort();
     memcpy(r->raw_head, head, head_len);
     r->raw_head[head_len] = '\0';
     r->raw_head_len = head_len;
@@ -279,8 +250,7 @@ static int parse_head(srt_response *r, const char *head, size_t head_len)
     *eol = '\0';
     int minor, status;
     char sp;
-    if (sscanf(line, "HTTP/1.%d %3d%c", &minor, &status, &sp) < 2 || status < 100 ||
-        status > 599) {
+    if (sscanf(line, "HTTP/1.%d %3d%c", &minor, &status, &sp) < 2 || status < 100 || status > 599) {
         fprintf(stderr, "srt: bad status line\n");
         srt_dump_bytes("  head", head, head_len);
         return -EPROTO;
@@ -290,8 +260,7 @@ static int parse_head(srt_response *r, const char *head, size_t head_len)
     while (*line) {
         eol = strstr(line, "\r\n");
         *eol = '\0';
-        if (*line == '\0')
-            break;
+        if (*line == '\0') break;
         char *colon = strchr(line, ':');
         if (!colon || colon == line || r->n_headers == SRT_MAX_HEADERS) {
             fprintf(stderr, "srt: bad header line \"%s\"\n", line);
@@ -312,8 +281,7 @@ static int parse_head(srt_response *r, const char *head, size_t head_len)
     return 0;
 }
 
-static void response_reset(srt_response *r)
-{
+static void response_reset(srt_response *r) {
     free(r->raw_head);
     free(r->store_);
     free(r->body);
@@ -322,8 +290,7 @@ static void response_reset(srt_response *r)
     r->interim = interim;
 }
 
-int srt_http_read_head(srt_conn *c, srt_response *r, int timeout_ms)
-{
+int srt_http_read_head(srt_conn *c, srt_response *r, int timeout_ms) {
     memset(r, 0, sizeof *r);
     int64_t deadline = srt_now_ms() + timeout_ms;
     for (;;) {
@@ -341,8 +308,7 @@ int srt_http_read_head(srt_conn *c, srt_response *r, int timeout_ms)
         if (c->eof) {
             fprintf(stderr, "srt: connection %s before the response head was complete\n",
                     c->err ? strerror(c->err) : "closed");
-            if (c->in.len)
-                srt_dump_bytes("  received", c->in.data, c->in.len);
+            if (c->in.len) srt_dump_bytes("  received", c->in.data, c->in.len);
             return -ECONNRESET;
         }
         int n = srt_conn_fill(c, srt_ms_left(deadline));
@@ -354,29 +320,23 @@ int srt_http_read_head(srt_conn *c, srt_response *r, int timeout_ms)
 }
 
 /* Makes sure c->in holds at least `need` bytes. */
-static int need_bytes(srt_conn *c, size_t need, int64_t deadline)
-{
+static int need_bytes(srt_conn *c, size_t need, int64_t deadline) {
     while (c->in.len < need) {
-        if (c->eof)
-            return -ECONNRESET;
+        if (c->eof) return -ECONNRESET;
         int n = srt_conn_fill(c, srt_ms_left(deadline));
-        if (n < 0)
-            return n;
+        if (n < 0) return n;
     }
     return 0;
 }
 
 /* Reads a chunked body into `body`. */
-static int read_chunked(srt_conn *c, srt_buf *body, int64_t deadline)
-{
+static int read_chunked(srt_conn *c, srt_buf *body, int64_t deadline) {
     for (;;) {
         const char *eol;
         while (!(eol = c->in.data ? memmem(c->in.data, c->in.len, "\r\n", 2) : NULL)) {
-            if (c->eof)
-                return -ECONNRESET;
+            if (c->eof) return -ECONNRESET;
             int n = srt_conn_fill(c, srt_ms_left(deadline));
-            if (n < 0)
-                return n;
+            if (n < 0) return n;
         }
         char *end;
         unsigned long long size = strtoull(c->in.data, &end, 16);
@@ -390,21 +350,17 @@ static int read_chunked(srt_conn *c, srt_buf *body, int64_t deadline)
             /* trailers, then the final empty line */
             for (;;) {
                 while (!(eol = c->in.data ? memmem(c->in.data, c->in.len, "\r\n", 2) : NULL)) {
-                    if (c->eof)
-                        return -ECONNRESET;
+                    if (c->eof) return -ECONNRESET;
                     int n = srt_conn_fill(c, srt_ms_left(deadline));
-                    if (n < 0)
-                        return n;
+                    if (n < 0) return n;
                 }
                 size_t tl = (size_t)(eol - c->in.data) + 2;
                 srt_buf_consume(&c->in, tl);
-                if (tl == 2)
-                    return 0;
+                if (tl == 2) return 0;
             }
         }
         int rc = need_bytes(c, (size_t)size + 2, deadline);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
         if (memcmp(c->in.data + size, "\r\n", 2) != 0) {
             fprintf(stderr, "srt: chunk not followed by CRLF\n");
             return -EPROTO;
@@ -414,8 +370,7 @@ static int read_chunked(srt_conn *c, srt_buf *body, int64_t deadline)
     }
 }
 
-int srt_http_read_body(srt_conn *c, srt_response *r, int timeout_ms)
-{
+int srt_http_read_body(srt_conn *c, srt_response *r, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     int rc;
     srt_buf body = {0};
@@ -454,16 +409,13 @@ int srt_http_read_body(srt_conn *c, srt_response *r, int timeout_ms)
     return rc;
 }
 
-int srt_http_read_response(srt_conn *c, srt_response *r, int timeout_ms)
-{
+int srt_http_read_response(srt_conn *c, srt_response *r, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     int interim = 0;
     for (;;) {
         int rc = srt_http_read_head(c, r, srt_ms_left(deadline));
-        if (rc < 0)
-            return rc;
-        if (r->status >= 200)
-            break;
+        if (rc < 0) return rc;
+        if (r->status >= 200) break;
         interim++;
         response_reset(r);
     }
@@ -471,73 +423,58 @@ int srt_http_read_response(srt_conn *c, srt_response *r, int timeout_ms)
     return srt_http_read_body(c, r, srt_ms_left(deadline));
 }
 
-int srt_http_request_ex(int port, const char *method, const char *path,
-                        const char *const *headers, const char *body, size_t body_len,
-                        srt_response *r, int timeout_ms)
-{
+int srt_http_request_ex(int port, const char *method, const char *path, const char *const *headers,
+                        const char *body, size_t body_len, srt_response *r, int timeout_ms) {
     memset(r, 0, sizeof *r);
     int64_t deadline = srt_now_ms() + timeout_ms;
     srt_conn c;
     int rc = srt_conn_open(&c, port, timeout_ms);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     rc = srt_http_send_request(&c, method, path, headers, body, body_len, srt_ms_left(deadline));
-    if (rc == 0)
-        rc = srt_http_read_response(&c, r, srt_ms_left(deadline));
+    if (rc == 0) rc = srt_http_read_response(&c, r, srt_ms_left(deadline));
     srt_conn_close(&c);
     return rc;
 }
 
-int srt_http_request(int port, const char *method, const char *path,
-                     const char *const *headers, const char *body, srt_response *r)
-{
+int srt_http_request(int port, const char *method, const char *path, const char *const *headers,
+                     const char *body, srt_response *r) {
     return srt_http_request_ex(port, method, path, headers, body, body ? strlen(body) : 0, r,
                                SRT_TIMEOUT_MS);
 }
 
 static char srt_admin_header[512];
 
-void srt_http_set_admin_key(const char *key)
-{
-    if (key)
-        snprintf(srt_admin_header, sizeof srt_admin_header, "Authorization: Bearer %s", key);
-    else
-        srt_admin_header[0] = '\0';
+void srt_http_set_admin_key(const char *key) {
+    if (key) snprintf(srt_admin_header, sizeof srt_admin_header, "Authorization: Bearer %s", key);
+    else srt_admin_header[0] = '\0';
 }
 
-int srt_http_get(int port, const char *path, srt_response *r)
-{
+int srt_http_get(int port, const char *path, srt_response *r) {
     const char *hdrs[] = {srt_admin_header, NULL};
     return srt_http_request(port, "GET", path, srt_admin_header[0] ? hdrs : NULL, NULL, r);
 }
 
-int srt_http_publish(int port, const char *json, srt_response *r)
-{
+int srt_http_publish(int port, const char *json, srt_response *r) {
     static const char *const hdrs[] = {"Content-Type: application/json", NULL};
     return srt_http_request(port, "POST", "/publish", hdrs, json, r);
 }
 
-const char *srt_response_header(const srt_response *r, const char *name)
-{
+const char *srt_response_header(const srt_response *r, const char *name) {
     for (size_t i = 0; i < r->n_headers; i++) {
-        if (strcasecmp(r->headers[i].name, name) == 0)
-            return r->headers[i].value;
+        if (strcasecmp(r->headers[i].name, name) == 0) return r->headers[i].value;
     }
     return NULL;
 }
 
-size_t srt_response_header_count(const srt_response *r, const char *name)
-{
+size_t srt_response_header_count(const srt_response *r, const char *name) {
     size_t n = 0;
     for (size_t i = 0; i < r->n_headers; i++) {
-        if (strcasecmp(r->headers[i].name, name) == 0)
-            n++;
+        if (strcasecmp(r->headers[i].name, name) == 0) n++;
     }
     return n;
 }
 
-void srt_response_free(srt_response *r)
-{
+void srt_response_free(srt_response *r) {
     free(r->raw_head);
     free(r->store_);
     free(r->body);

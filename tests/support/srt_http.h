@@ -70,15 +70,15 @@ typedef struct srt_header {
 
 typedef struct srt_response {
     int status;
-    char *raw_head;           /* status line + headers exactly as received */
+    char *raw_head; /* status line + headers exactly as received */
     size_t raw_head_len;
     srt_header headers[SRT_MAX_HEADERS];
     size_t n_headers;
-    char *body;               /* NUL-terminated; chunked bodies are decoded */
+    char *body; /* NUL-terminated; chunked bodies are decoded */
     size_t body_len;
-    bool chunked;             /* Transfer-Encoding: chunked was used */
-    int interim;              /* 1xx responses skipped before this one */
-    char *store_;             /* backing store of header names/values */
+    bool chunked; /* Transfer-Encoding: chunked was used */
+    int interim;  /* 1xx responses skipped before this one */
+    char *store_; /* backing store of header names/values */
 } srt_response;
 
 /* Writes one request: request line, Host, `headers` (NULL-terminated
@@ -96,12 +96,11 @@ int srt_http_read_body(srt_conn *c, srt_response *r, int timeout_ms);
 /* Reads one whole response (skipping 1xx interim responses). Same codes. */
 int srt_http_read_response(srt_conn *c, srt_response *r, int timeout_ms);
 /* One request over a new connection, closed afterwards. */
-int srt_http_request_ex(int port, const char *method, const char *path,
-                        const char *const *headers, const char *body, size_t body_len,
-                        srt_response *r, int timeout_ms);
+int srt_http_request_ex(int port, const char *method, const char *path, const char *const *headers,
+                        const char *body, size_t body_len, srt_response *r, int timeout_ms);
 /* Same with a NUL-terminated (or NULL) body and SRT_TIMEOUT_MS. */
-int srt_http_request(int port, const char *method, const char *path,
-                     const char *const *headers, const char *body, srt_response *r);
+int srt_http_request(int port, const char *method, const char *path, const char *const *headers,
+                     const char *body, srt_response *r);
 /* GET path; with an admin key set (srt_http_set_admin_key), it is sent as
  * "Authorization: Bearer KEY", so the helpers reading /rooms, /stats and
  * /metrics (srt_check.c) work against a server with --admin-key. */

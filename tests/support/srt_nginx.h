@@ -17,9 +17,9 @@
 #include <sys/types.h>
 
 typedef struct srt_nginx {
-    pid_t pid;          /* the master; 0 when not running */
-    int port;           /* where nginx listens */
-    char dir[256];      /* its prefix: nginx.conf, logs, temp paths */
+    pid_t pid;            /* the master; 0 when not running */
+    int port;             /* where nginx listens */
+    char dir[256];        /* its prefix: nginx.conf, logs, temp paths */
     char access_log[300]; /* the access log of /sse (the snippet's access_log) */
 } srt_nginx;
 

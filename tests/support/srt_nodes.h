@@ -94,12 +94,12 @@ int64_t srt_nodes_now_us(void);
 char *srt_node_next_event(srt_sse *s, int timeout_ms);
 /* Asserts the next event block equals `expected`, byte for byte. A failure
  * names the caller's file and line (the macros pass them). */
-#define srt_node_expect_event(s, expected) \
+#define srt_node_expect_event(s, expected)                                                         \
     srt_node_expect_event_at((s), (expected), __FILE__, __LINE__)
 void srt_node_expect_event_at(srt_sse *s, const char *expected, const char *file, int line);
 /* Reads n event blocks and asserts they are, in some order, exactly the n
  * `expected` ones (for messages whose relative order is not defined). */
-#define srt_node_expect_events_any_order(s, expected, n) \
+#define srt_node_expect_events_any_order(s, expected, n)                                           \
     srt_node_expect_events_any_order_at((s), (expected), (n), __FILE__, __LINE__)
 void srt_node_expect_events_any_order_at(srt_sse *s, const char *const *expected, size_t n,
                                          const char *file, int line);
@@ -133,10 +133,10 @@ typedef struct srt_pacer {
     char room[64];
     int period_us;
     size_t cap;
-    long pad;             /* < 0: the data is the number seq */
-    srt_pace_rec *recs;   /* cap entries */
-    size_t sent;          /* records complete so far (atomic, release/acquire) */
-    int stop;             /* atomic */
+    long pad;           /* < 0: the data is the number seq */
+    srt_pace_rec *recs; /* cap entries */
+    size_t sent;        /* records complete so far (atomic, release/acquire) */
+    int stop;           /* atomic */
 } srt_pacer;
 
 /* Starts the thread; fails the test if it cannot. One pacer at a time. */

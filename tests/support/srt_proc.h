@@ -77,10 +77,10 @@ int srt_teardown_servers(void **state);
 
 /* Output of a run-to-completion invocation of the binary. */
 typedef struct srt_run_result {
-    int status;   /* exit status as above */
-    char *out;    /* stdout, NUL-terminated (malloc'd) */
+    int status; /* exit status as above */
+    char *out;  /* stdout, NUL-terminated (malloc'd) */
     size_t out_len;
-    char *err;    /* stderr, NUL-terminated (malloc'd) */
+    char *err; /* stderr, NUL-terminated (malloc'd) */
     size_t err_len;
 } srt_run_result;
 

@@ -26,8 +26,8 @@
 #define MAX_PAIRS 64
 
 typedef struct pair {
-    int cfd, ufd;     /* -1: unused */
-    size_t pass;      /* client bytes still forwarded while holding */
+    int cfd, ufd; /* -1: unused */
+    size_t pass;  /* client bytes still forwarded while holding */
     bool holding;
     char *held;
     size_t held_len;
@@ -189,8 +189,9 @@ srt_proxy *srt_proxy_start(int upstream_port) {
     struct sockaddr_in a = {.sin_family = AF_INET};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t alen = sizeof a;
-    if (p->lfd < 0 || bind(p->lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(p->lfd, 64) != 0 ||
-        getsockname(p->lfd, (struct sockaddr *)&a, &alen) != 0 || pipe2(p->wake, O_CLOEXEC) != 0) {
+    if (p->lfd < 0 || bind(p->lfd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        listen(p->lfd, 64) != 0 || getsockname(p->lfd, (struct sockaddr *)&a, &alen) != 0 ||
+        pipe2(p->wake, O_CLOEXEC) != 0) {
         fprintf(stderr, "srt_proxy: %s\n", strerror(errno));
         if (p->lfd >= 0) close(p->lfd);
         free(p);

@@ -26,8 +26,7 @@ static const char *const stream_headers[][2] = {
     {"X-Accel-Buffering", "no"},
 };
 
-static int check_stream_head(const srt_response *r)
-{
+static int check_stream_head(const srt_response *r) {
     int bad = 0;
     for (size_t i = 0; i < sizeof stream_headers / sizeof stream_headers[0]; i++) {
         const char *name = stream_headers[i][0], *want = stream_headers[i][1];
@@ -44,24 +43,19 @@ static int check_stream_head(const srt_response *r)
                         "Transfer-Encoding\n");
         bad = 1;
     }
-    if (bad)
-        srt_dump_bytes("  head", r->raw_head, r->raw_head_len);
+    if (bad) srt_dump_bytes("  head", r->raw_head, r->raw_head_len);
     return bad ? -EPROTO : 0;
 }
 
 int srt_sse_open_ex(srt_sse *s, int port, const char *path, const char *const *headers,
-                    const srt_conn_opts *opts, int timeout_ms)
-{
+                    const srt_conn_opts *opts, int timeout_ms) {
     memset(&s->head, 0, sizeof s->head);
     int64_t deadline = srt_now_ms() + timeout_ms;
     int rc = srt_conn_open_ex(&s->conn, port, opts, timeout_ms);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     rc = srt_http_send_request(&s->conn, "GET", path, headers, NULL, 0, srt_ms_left(deadline));
-    if (rc == 0)
-        rc = srt_http_read_head(&s->conn, &s->head, srt_ms_left(deadline));
-    if (rc < 0)
-        return rc;
+    if (rc == 0) rc = srt_http_read_head(&s->conn, &s->head, srt_ms_left(deadline));
+    if (rc < 0) return rc;
     if (s->head.status != 200) {
         srt_http_read_body(&s->conn, &s->head, srt_ms_left(deadline));
         return s->head.status;
@@ -69,16 +63,13 @@ int srt_sse_open_ex(srt_sse *s, int port, const char *path, const char *const *h
     return check_stream_head(&s->head);
 }
 
-int srt_sse_open(srt_sse *s, int port, const char *path)
-{
+int srt_sse_open(srt_sse *s, int port, const char *path) {
     return srt_sse_open_ex(s, port, path, NULL, NULL, SRT_TIMEOUT_MS);
 }
 
-int srt_sse_next(srt_sse *s, char **block, size_t *len, int timeout_ms)
-{
+int srt_sse_next(srt_sse *s, char **block, size_t *len, int timeout_ms) {
     *block = NULL;
-    if (len)
-        *len = 0;
+    if (len) *len = 0;
     int64_t deadline = srt_now_ms() + timeout_ms;
     srt_conn *c = &s->conn;
     for (;;) {
@@ -86,52 +77,42 @@ int srt_sse_next(srt_sse *s, char **block, size_t *len, int timeout_ms)
         if (end) {
             size_t n = (size_t)(end - c->in.data) + 2;
             char *out = malloc(n + 1);
-            if (!out)
-                abort();
+            if (!out) abort();
             memcpy(out, c->in.data, n);
             out[n] = '\0';
             srt_buf_consume(&c->in, n);
             *block = out;
-            if (len)
-                *len = n;
+            if (len) *len = n;
             return 0;
         }
-        if (c->eof)
-            return SRT_SSE_EOF;
+        if (c->eof) return SRT_SSE_EOF;
         int n = srt_conn_fill(c, srt_ms_left(deadline));
-        if (n < 0)
-            return n;
+        if (n < 0) return n;
     }
 }
 
 /* A block made only of comment lines (": ...") carries no event. */
-static bool is_comment_block(const char *b)
-{
+static bool is_comment_block(const char *b) {
     while (*b && *b != '\n') {
-        if (*b != ':')
-            return false;
+        if (*b != ':') return false;
         b = strchr(b, '\n');
-        if (!b)
-            return false;
+        if (!b) return false;
         b++;
     }
     return true;
 }
 
-int srt_sse_next_event(srt_sse *s, char **block, size_t *len, int timeout_ms)
-{
+int srt_sse_next_event(srt_sse *s, char **block, size_t *len, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     for (;;) {
         int rc = srt_sse_next(s, block, len, srt_ms_left(deadline));
-        if (rc != 0 || !is_comment_block(*block))
-            return rc;
+        if (rc != 0 || !is_comment_block(*block)) return rc;
         free(*block);
         *block = NULL;
     }
 }
 
-bool srt_sse_expect(srt_sse *s, const char *expected, int timeout_ms)
-{
+bool srt_sse_expect(srt_sse *s, const char *expected, int timeout_ms) {
     char *block;
     size_t len;
     int rc = srt_sse_next(s, &block, &len, timeout_ms);
@@ -139,8 +120,7 @@ bool srt_sse_expect(srt_sse *s, const char *expected, int timeout_ms)
         fprintf(stderr, "srt: expected an SSE block but %s\n",
                 rc == SRT_SSE_EOF ? "the stream ended" : "none arrived in time");
         srt_dump_bytes("  expected", expected, strlen(expected));
-        if (s->conn.in.len)
-            srt_dump_bytes("  partial ", s->conn.in.data, s->conn.in.len);
+        if (s->conn.in.len) srt_dump_bytes("  partial ", s->conn.in.data, s->conn.in.len);
         return false;
     }
     bool eq = srt_bytes_equal("SSE block", block, len, expected);
@@ -148,25 +128,20 @@ bool srt_sse_expect(srt_sse *s, const char *expected, int timeout_ms)
     return eq;
 }
 
-bool srt_sse_expect_nothing(srt_sse *s, int ms)
-{
+bool srt_sse_expect_nothing(srt_sse *s, int ms) {
     if (s->conn.in.len) {
         srt_dump_bytes("srt: expected nothing, but already buffered", s->conn.in.data,
                        s->conn.in.len);
         return false;
     }
     int n = srt_conn_fill(&s->conn, ms);
-    if (n == -ETIMEDOUT)
-        return true;
-    if (n == 0)
-        fprintf(stderr, "srt: expected nothing, but the stream ended\n");
-    else
-        srt_dump_bytes("srt: expected nothing, but received", s->conn.in.data, s->conn.in.len);
+    if (n == -ETIMEDOUT) return true;
+    if (n == 0) fprintf(stderr, "srt: expected nothing, but the stream ended\n");
+    else srt_dump_bytes("srt: expected nothing, but received", s->conn.in.data, s->conn.in.len);
     return false;
 }
 
-int srt_sse_wait_eof(srt_sse *s, size_t *blocks, int timeout_ms)
-{
+int srt_sse_wait_eof(srt_sse *s, size_t *blocks, int timeout_ms) {
     int64_t deadline = srt_now_ms() + timeout_ms;
     size_t count = 0;
     for (;;) {
@@ -177,14 +152,12 @@ int srt_sse_wait_eof(srt_sse *s, size_t *blocks, int timeout_ms)
             count++;
             continue;
         }
-        if (blocks)
-            *blocks = count;
+        if (blocks) *blocks = count;
         return rc == SRT_SSE_EOF ? 0 : rc;
     }
 }
 
-void srt_sse_close(srt_sse *s)
-{
+void srt_sse_close(srt_sse *s) {
     srt_conn_close(&s->conn);
     srt_response_free(&s->head);
 }
@@ -202,11 +175,9 @@ typedef struct fleet_pending {
 } fleet_pending;
 
 /* A connect from 127.0.0.(1 + src) (no bind for 127.0.0.1). */
-static int fleet_connect(size_t src, int port)
-{
+static int fleet_connect(size_t src, int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     if (src > 0) {
         int one = 1;
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
@@ -228,8 +199,7 @@ static int fleet_connect(size_t src, int port)
 
 /* Drives one batch to completion; 0 or -1. */
 static int fleet_batch(srt_fleet *f, fleet_pending *pend, size_t count, int port,
-                       const char *request, int64_t deadline)
-{
+                       const char *request, int64_t deadline) {
     struct pollfd pfd[FLEET_BATCH];
     size_t done = 0;
     while (done < count) {
@@ -240,13 +210,12 @@ static int fleet_batch(srt_fleet *f, fleet_pending *pend, size_t count, int port
         }
         int left = srt_ms_left(deadline);
         if (left == 0 || poll(pfd, count, left) <= 0) {
-            fprintf(stderr, "srt: fleet: timed out with %zu of %zu streams of a batch open\n",
-                    done, count);
+            fprintf(stderr, "srt: fleet: timed out with %zu of %zu streams of a batch open\n", done,
+                    count);
             return -1;
         }
         for (size_t k = 0; k < count; k++) {
-            if (pfd[k].fd < 0 || !pfd[k].revents)
-                continue;
+            if (pfd[k].fd < 0 || !pfd[k].revents) continue;
             fleet_pending *p = &pend[k];
             int fd = f->conns[p->idx].fd;
             if (p->state == 0) {
@@ -264,8 +233,7 @@ static int fleet_batch(srt_fleet *f, fleet_pending *pend, size_t count, int port
             }
             ssize_t n = recv(fd, p->head + p->head_len, sizeof p->head - 1 - p->head_len, 0);
             if (n <= 0) {
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                    continue;
+                if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
                 fprintf(stderr, "srt: fleet: stream %zu closed before its head: %s\n", p->idx,
                         n == 0 ? "EOF" : strerror(errno));
                 return -1;
@@ -298,28 +266,23 @@ static int fleet_batch(srt_fleet *f, fleet_pending *pend, size_t count, int port
     return 0;
 }
 
-int srt_fleet_open(srt_fleet *f, int port, const char *path, size_t n, int timeout_ms)
-{
+int srt_fleet_open(srt_fleet *f, int port, const char *path, size_t n, int timeout_ms) {
     return srt_fleet_open_from(f, port, path, n, 1, FLEET_PER_SOURCE, timeout_ms);
 }
 
 int srt_fleet_open_from(srt_fleet *f, int port, const char *path, size_t n, unsigned first_source,
-                        size_t per_source, int timeout_ms)
-{
+                        size_t per_source, int timeout_ms) {
     f->n = 0;
     f->conns = calloc(n ? n : 1, sizeof *f->conns);
-    if (!f->conns)
-        abort();
+    if (!f->conns) abort();
     srt_raise_nofile((long)n + 256);
-    for (size_t i = 0; i < n; i++)
-        f->conns[i].fd = -1;
+    for (size_t i = 0; i < n; i++) f->conns[i].fd = -1;
 
     srt_buf req = {0};
     srt_buf_appendf(&req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", path, port);
     int64_t deadline = srt_now_ms() + timeout_ms;
     fleet_pending *pend = calloc(FLEET_BATCH, sizeof *pend);
-    if (!pend)
-        abort();
+    if (!pend) abort();
     int rc = 0;
     for (size_t start = 0; start < n && rc == 0; start += FLEET_BATCH) {
         size_t count = n - start < FLEET_BATCH ? n - start : FLEET_BATCH;
@@ -328,16 +291,14 @@ int srt_fleet_open_from(srt_fleet *f, int port, const char *path, size_t n, unsi
             pend[k].idx = start + k;
             int fd = fleet_connect(first_source - 1 + (start + k) / per_source, port);
             if (fd < 0) {
-                fprintf(stderr, "srt: fleet: connect %zu failed: %s\n", start + k,
-                        strerror(errno));
+                fprintf(stderr, "srt: fleet: connect %zu failed: %s\n", start + k, strerror(errno));
                 rc = -1;
                 break;
             }
             f->conns[start + k].fd = fd;
             f->n = start + k + 1;
         }
-        if (rc == 0)
-            rc = fleet_batch(f, pend, count, port, req.data, deadline);
+        if (rc == 0) rc = fleet_batch(f, pend, count, port, req.data, deadline);
     }
     free(pend);
     srt_buf_free(&req);
@@ -348,8 +309,7 @@ int srt_fleet_open_from(srt_fleet *f, int port, const char *path, size_t n, unsi
     return 0;
 }
 
-size_t srt_fleet_expect_all(srt_fleet *f, const char *expected, int timeout_ms)
-{
+size_t srt_fleet_expect_all(srt_fleet *f, const char *expected, int timeout_ms) {
     size_t elen = strlen(expected);
     size_t pending = 0;
     for (size_t i = 0; i < f->n; i++) {
@@ -360,8 +320,7 @@ size_t srt_fleet_expect_all(srt_fleet *f, const char *expected, int timeout_ms)
     struct pollfd *pfd = calloc(f->n ? f->n : 1, sizeof *pfd);
     size_t *map = calloc(f->n ? f->n : 1, sizeof *map);
     char *tmp = malloc(elen + 1);
-    if (!pfd || !map || !tmp)
-        abort();
+    if (!pfd || !map || !tmp) abort();
     int64_t deadline = srt_now_ms() + timeout_ms;
     while (pending > 0) {
         size_t np = 0;
@@ -375,30 +334,25 @@ size_t srt_fleet_expect_all(srt_fleet *f, const char *expected, int timeout_ms)
             }
         }
         int left = srt_ms_left(deadline);
-        if (np == 0 || left == 0 || poll(pfd, np, left) <= 0)
-            break;
+        if (np == 0 || left == 0 || poll(pfd, np, left) <= 0) break;
         for (size_t k = 0; k < np; k++) {
-            if (!pfd[k].revents)
-                continue;
+            if (!pfd[k].revents) continue;
             srt_fleet_conn *c = &f->conns[map[k]];
             /* read no further than the expected block: later bytes stay */
             ssize_t n = recv(c->fd, tmp, elen - c->have, 0);
-            if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
             if (n <= 0 || memcmp(tmp, expected + c->have, (size_t)n) != 0) {
                 c->ok = false;
                 pending--;
                 continue;
             }
             c->have += (size_t)n;
-            if (c->have == elen)
-                pending--;
+            if (c->have == elen) pending--;
         }
     }
     size_t matched = 0;
     for (size_t i = 0; i < f->n; i++) {
-        if (f->conns[i].ok && f->conns[i].have == elen)
-            matched++;
+        if (f->conns[i].ok && f->conns[i].have == elen) matched++;
     }
     free(pfd);
     free(map);
@@ -406,11 +360,9 @@ size_t srt_fleet_expect_all(srt_fleet *f, const char *expected, int timeout_ms)
     return matched;
 }
 
-void srt_fleet_close(srt_fleet *f)
-{
+void srt_fleet_close(srt_fleet *f) {
     for (size_t i = 0; i < f->n; i++) {
-        if (f->conns[i].fd >= 0)
-            close(f->conns[i].fd);
+        if (f->conns[i].fd >= 0) close(f->conns[i].fd);
     }
     free(f->conns);
     f->conns = NULL;

@@ -9,11 +9,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -29,8 +29,8 @@ static int add_ext(X509 *x, X509V3_CTX *v, int nid, const char *value) {
 }
 
 /* A certificate for key named cn, signed by issuer (NULL: self-signed). */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, long serial,
-                       const char *san, int kind /* 0 CA, 1 server, 2 client */) {
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+                       long serial, const char *san, int kind /* 0 CA, 1 server, 2 client */) {
     X509 *x = X509_new();
     if (!x) return NULL;
     X509_set_version(x, 2);
@@ -102,17 +102,19 @@ int srt_tls_ca_make(srt_tls_ca *ca, const char *cn) {
     return rc;
 }
 
-int srt_tls_cert_make(const srt_tls_ca *ca, const char *name, const char *cn, const char *san, bool server,
-                      srt_tls_cert *out) {
+int srt_tls_cert_make(const srt_tls_ca *ca, const char *name, const char *cn, const char *san,
+                      bool server, srt_tls_cert *out) {
     snprintf(out->cert, sizeof(out->cert), "%s/%s.pem", ca->dir, name);
     snprintf(out->key, sizeof(out->key), "%s/%s.key", ca->dir, name);
     static long serial = 100;
     EVP_PKEY *ca_key = read_key(ca->key);
     X509 *ca_cert = read_cert(ca->cert);
     EVP_PKEY *key = EVP_EC_gen("P-256");
-    X509 *x = ca_key && ca_cert && key ? make_cert(key, cn, ca_cert, ca_key, serial++, san, server ? 1 : 2)
-                                       : NULL;
-    int rc = x && write_pem(out->cert, x, NULL) == 0 && write_pem(out->key, NULL, key) == 0 ? 0 : -1;
+    X509 *x = ca_key && ca_cert && key
+                  ? make_cert(key, cn, ca_cert, ca_key, serial++, san, server ? 1 : 2)
+                  : NULL;
+    int rc = x && write_pem(out->cert, x, NULL) == 0 && write_pem(out->key, NULL, key) == 0 ? 0
+                                                                                            : -1;
     X509_free(x);
     EVP_PKEY_free(key);
     X509_free(ca_cert);

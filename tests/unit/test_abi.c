@@ -70,8 +70,8 @@ static void test_version(void **state) {
     (void)state;
     assert_int_equal(sr_version_hex(), SR_VERSION_HEX);
     char text[32];
-    snprintf(text, sizeof text, "%lu.%lu.%lu", sr_version_hex() >> 16, (sr_version_hex() >> 8) & 0xff,
-             sr_version_hex() & 0xff);
+    snprintf(text, sizeof text, "%lu.%lu.%lu", sr_version_hex() >> 16,
+             (sr_version_hex() >> 8) & 0xff, sr_version_hex() & 0xff);
     assert_string_equal(text, sr_version());
     assert_string_equal(SR_VERSION_STRING, sr_version());
 }

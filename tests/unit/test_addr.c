@@ -5,12 +5,12 @@
  * default, of two /64s two keys; other prefix lengths cut at their bit;
  * IPv4(-mapped) addresses are never grouped; in place works.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <arpa/inet.h>
 
 #include <cmocka.h>
 

@@ -121,7 +121,8 @@ static void test_valid_tokens(void **state) {
         sr_grants g;
         sr_grants_init(&g);
         assert_int_equal(sr_grants_from_payload(&g, &c.root, sr_jwt_verifier_rooms_claim(vs[i]),
-                                                sr_jwt_verifier_publish_claim(vs[i]), NULL), 0);
+                                                sr_jwt_verifier_publish_claim(vs[i]), NULL),
+                         0);
         assert_true(sr_grants_allow(&g, SR_GRANT_SUBSCRIBE, "chat:1", 6));
         assert_false(sr_grants_allow(&g, SR_GRANT_SUBSCRIBE, "news", 4));
         assert_true(sr_grants_allow(&g, SR_GRANT_PUBLISH, "news", 4));
@@ -144,8 +145,9 @@ static void test_wrong_key(void **state) {
     sr_jwt_verifier *hs = verifier(SR_JWT_HS256, 0), *rs = verifier(SR_JWT_RS256, 0);
     sr_jwt_verifier *es = verifier(SR_JWT_ES256, 0);
     const char *other = "another-secret-of-at-least-32-bytes!!";
-    assert_int_equal(check(hs, token("{\"alg\":\"HS256\"}", EXP_OK, SIG_HMAC, other,
-                                     strlen(other)), NOW), SR_JWT_ESIGNATURE);
+    assert_int_equal(check(hs, token("{\"alg\":\"HS256\"}", EXP_OK, SIG_HMAC, other, strlen(other)),
+                           NOW),
+                     SR_JWT_ESIGNATURE);
     assert_int_equal(check(rs, token("{\"alg\":\"RS256\"}", EXP_OK, SIG_RSA, rsa2_key, 0), NOW),
                      SR_JWT_ESIGNATURE);
     assert_int_equal(check(es, token("{\"alg\":\"ES256\"}", EXP_OK, SIG_EC, ec2_key, 0), NOW),
@@ -175,14 +177,14 @@ static void test_alg_none(void **state) {
             /* Unsigned ("h.p.") and with an HMAC signature attached. */
             assert_int_equal(check(v, token(headers[h], EXP_OK, SIG_EMPTY, NULL, 0), NOW),
                              SR_JWT_EALG);
-            assert_int_equal(check(v, token(headers[h], EXP_OK, SIG_HMAC, hs_secret,
-                                            strlen(hs_secret)), NOW), SR_JWT_EALG);
+            assert_int_equal(
+                check(v, token(headers[h], EXP_OK, SIG_HMAC, hs_secret, strlen(hs_secret)), NOW),
+                SR_JWT_EALG);
         }
         /* The verifier's own alg with no signature is a bad signature. */
         char hdr[64];
         snprintf(hdr, sizeof hdr, "{\"alg\":\"%s\"}", sr_jwt_alg_name(algs[a]));
-        assert_int_equal(check(v, token(hdr, EXP_OK, SIG_EMPTY, NULL, 0), NOW),
-                         SR_JWT_ESIGNATURE);
+        assert_int_equal(check(v, token(hdr, EXP_OK, SIG_EMPTY, NULL, 0), NOW), SR_JWT_ESIGNATURE);
         sr_jwt_verifier_free(v);
     }
     sr_jwt_alg parsed;
@@ -204,20 +206,31 @@ static void test_alg_mismatch_and_header(void **state) {
                      SR_JWT_EALG);
     assert_int_equal(check(hs, token("{\"alg\":\"HS256 \"}", EXP_OK, SIG_HMAC, sec, sl), NOW),
                      SR_JWT_EALG);
-    assert_int_equal(check(hs, token("{\"alg\":\"HS256\\u0000\"}", EXP_OK, SIG_HMAC, sec, sl),
-                           NOW), SR_JWT_EALG);
+    assert_int_equal(check(hs, token("{\"alg\":\"HS256\\u0000\"}", EXP_OK, SIG_HMAC, sec, sl), NOW),
+                     SR_JWT_EALG);
     assert_int_equal(check(hs, token("{\"alg\":\"HS384\"}", EXP_OK, SIG_HMAC, sec, sl), NOW),
                      SR_JWT_EALG);
     /* Escapes are decoded as JSON.parse does, and the last duplicate wins. */
-    assert_int_equal(check(hs, token("{\"alg\":\"HS\\u0032\\u00356\"}", EXP_OK, SIG_HMAC, sec,
-                                     sl), NOW), SR_JWT_OK);
-    assert_int_equal(check(hs, token("{\"alg\":\"HS256\",\"alg\":\"none\"}", EXP_OK, SIG_HMAC,
-                                     sec, sl), NOW), SR_JWT_EALG);
-    assert_int_equal(check(hs, token("{\"alg\":\"none\",\"alg\":\"HS256\"}", EXP_OK, SIG_HMAC,
-                                     sec, sl), NOW), SR_JWT_OK);
+    assert_int_equal(check(hs, token("{\"alg\":\"HS\\u0032\\u00356\"}", EXP_OK, SIG_HMAC, sec, sl),
+                           NOW),
+                     SR_JWT_OK);
+    assert_int_equal(check(hs,
+                           token("{\"alg\":\"HS256\",\"alg\":\"none\"}", EXP_OK, SIG_HMAC, sec, sl),
+                           NOW),
+                     SR_JWT_EALG);
+    assert_int_equal(check(hs,
+                           token("{\"alg\":\"none\",\"alg\":\"HS256\"}", EXP_OK, SIG_HMAC, sec, sl),
+                           NOW),
+                     SR_JWT_OK);
     /* Header shape. */
-    const char *bad_headers[] = {"{}", "{\"alg\":256}", "{\"alg\":null}", "[\"HS256\"]",
-                                 "\"HS256\"", "{\"alg\":\"HS256\"", "not json", " ",
+    const char *bad_headers[] = {"{}",
+                                 "{\"alg\":256}",
+                                 "{\"alg\":null}",
+                                 "[\"HS256\"]",
+                                 "\"HS256\"",
+                                 "{\"alg\":\"HS256\"",
+                                 "not json",
+                                 " ",
                                  "{\"alg\":\"HS256\",\"typ\":\"JWE\"}",
                                  "{\"alg\":\"HS256\",\"typ\":\"dpop+jwt\"}",
                                  "{\"alg\":\"HS256\",\"typ\":5}",
@@ -225,8 +238,7 @@ static void test_alg_mismatch_and_header(void **state) {
                                  "{\"alg\":\"HS256\",\"crit\":[]}"};
     for (size_t i = 0; i < sizeof bad_headers / sizeof *bad_headers; i++) {
         int rc = check(hs, token(bad_headers[i], EXP_OK, SIG_HMAC, sec, sl), NOW);
-        if (rc != SR_JWT_EHEADER)
-            fail_msg("header %s: %d", bad_headers[i], rc);
+        if (rc != SR_JWT_EHEADER) fail_msg("header %s: %d", bad_headers[i], rc);
     }
     const char *good_typ[] = {"JWT", "jwt", "at+jwt", "application/jwt", "APPLICATION/AT+JWT"};
     for (size_t i = 0; i < sizeof good_typ / sizeof *good_typ; i++) {
@@ -252,11 +264,15 @@ static void test_hs256_forged_with_rsa_public_key(void **state) {
         const char *hdrs[] = {"{\"alg\":\"HS256\",\"typ\":\"JWT\"}", "{\"alg\":\"RS256\"}"};
         /* With the PEM as it is, and without its final newline. */
         for (size_t trim = 0; trim < 2; trim++) {
-            assert_int_equal(check(vs[i], token(hdrs[0], EXP_OK, SIG_HMAC, rsa_public_pem,
-                                                pem_len - trim), NOW), SR_JWT_EALG);
+            assert_int_equal(check(vs[i],
+                                   token(hdrs[0], EXP_OK, SIG_HMAC, rsa_public_pem, pem_len - trim),
+                                   NOW),
+                             SR_JWT_EALG);
             /* Claiming RS256 but carrying the HMAC: 32 bytes, not 256. */
-            assert_int_equal(check(vs[i], token(hdrs[1], EXP_OK, SIG_HMAC, rsa_public_pem,
-                                                pem_len - trim), NOW), SR_JWT_ESIGNATURE);
+            assert_int_equal(check(vs[i],
+                                   token(hdrs[1], EXP_OK, SIG_HMAC, rsa_public_pem, pem_len - trim),
+                                   NOW),
+                             SR_JWT_ESIGNATURE);
         }
         /* The genuine RS256 token still passes. */
         assert_int_equal(check(vs[i], rs_token(EXP_OK), NOW), SR_JWT_OK);
@@ -354,10 +370,10 @@ static void test_es256_signature_forms(void **state) {
     free(s);
     assert_int_equal(verify(es, buf, NOW), SR_JWT_ESIGNATURE);
     /* P-256 group order n. */
-    static const unsigned char order[32] = {
-        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17,
-        0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+    static const unsigned char order[32] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+                                            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                            0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84,
+                                            0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
     unsigned char raw[64];
     const unsigned char *dp = der;
     ECDSA_SIG *good = d2i_ECDSA_SIG(NULL, &dp, (long)der_len);
@@ -427,8 +443,7 @@ static void test_malformed_and_base64(void **state) {
             int rc = verify(hs, buf, NOW);
             /* Appending "A" to a 4k+3 part gives 4k+4: then it is a valid
              * length but different bytes (bad JSON or signature). */
-            if (e == 7 && plen % 4 != 0)
-                assert_int_not_equal(rc, SR_JWT_OK);
+            if (e == 7 && plen % 4 != 0) assert_int_not_equal(rc, SR_JWT_OK);
             else if (rc != SR_JWT_EBASE64)
                 fail_msg("%s + '%s': %d (%s)", part_names[part], edits[e], rc, sr_jwt_strerror(rc));
         }
@@ -449,18 +464,23 @@ static void test_malformed_and_base64(void **state) {
 static void test_payload_not_object(void **state) {
     (void)state;
     sr_jwt_verifier *hs = verifier(SR_JWT_HS256, 0);
-    const char *payloads[] = {"[1,2]", "123", "\"exp\"", "null", "true", "not json",
-                              "{\"exp\":1700000600", "{\"exp\":1700000600} x", "\xef\xbb\xbf{}"};
+    const char *payloads[] = {"[1,2]",
+                              "123",
+                              "\"exp\"",
+                              "null",
+                              "true",
+                              "not json",
+                              "{\"exp\":1700000600",
+                              "{\"exp\":1700000600} x",
+                              "\xef\xbb\xbf{}"};
     for (size_t i = 0; i < sizeof payloads / sizeof *payloads; i++)
         assert_int_equal(check(hs, hs_token(payloads[i]), NOW), SR_JWT_ECLAIMS);
     /* Deep nesting past the payload limit. */
     char deep[200];
     size_t n = 0;
     n += (size_t)snprintf(deep, sizeof deep, "{\"exp\":1700000600,\"x\":");
-    for (int i = 0; i < 40; i++)
-        deep[n++] = '[';
-    for (int i = 0; i < 40; i++)
-        deep[n++] = ']';
+    for (int i = 0; i < 40; i++) deep[n++] = '[';
+    for (int i = 0; i < 40; i++) deep[n++] = ']';
     deep[n++] = '}';
     deep[n] = '\0';
     assert_int_equal(check(hs, hs_token(deep), NOW), SR_JWT_ECLAIMS);
@@ -475,8 +495,8 @@ static void test_length_cap(void **state) {
     char payload[8192];
     char *best = NULL;
     for (size_t fill = 5900; fill < 6200; fill++) {
-        int n = snprintf(payload, sizeof payload, "{\"exp\":1700000600,\"f\":\"%0*d\"}",
-                         (int)fill, 0);
+        int n = snprintf(payload, sizeof payload, "{\"exp\":1700000600,\"f\":\"%0*d\"}", (int)fill,
+                         0);
         assert_true(n > 0 && (size_t)n < sizeof payload);
         char *t = hs_token(payload);
         if (strlen(t) <= SR_JWT_DEFAULT_MAX_TOKEN) {
@@ -498,16 +518,20 @@ static void test_length_cap(void **state) {
     assert_int_equal(verify_n(hs, g, huge, NOW), SR_JWT_ETOOLONG);
     free(g);
     /* A configured cap. */
-    sr_jwt_config cfg = {.alg = SR_JWT_HS256, .secret = hs_secret,
-                         .secret_len = strlen(hs_secret), .max_token_len = 200};
+    sr_jwt_config cfg = {.alg = SR_JWT_HS256,
+                         .secret = hs_secret,
+                         .secret_len = strlen(hs_secret),
+                         .max_token_len = 200};
     sr_jwt_verifier *small = make_verifier(&cfg);
     char *t = hs_token(EXP_OK);
     assert_true(strlen(t) < 200);
     assert_int_equal(verify(small, t, NOW), SR_JWT_OK);
     free(t);
-    assert_int_equal(check(small, hs_token("{\"exp\":1700000600,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxx"
-                                           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                                           "xxxxxxxxxxxxxxxxxxxxxxxxx\"}"), NOW),
+    assert_int_equal(check(small,
+                           hs_token("{\"exp\":1700000600,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxx"
+                                    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                                    "xxxxxxxxxxxxxxxxxxxxxxxxx\"}"),
+                           NOW),
                      SR_JWT_ETOOLONG);
     sr_jwt_verifier_free(small);
     sr_jwt_verifier_free(hs);

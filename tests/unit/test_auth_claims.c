@@ -57,8 +57,8 @@ static void test_exp(void **state) {
     assert_int_equal(pay(v, "{\"exp\":1800000000,\"exp\":1}", NOW), SR_JWT_EEXPIRED);
     /* Not a NumericDate. */
     const char *bad[] = {"{\"exp\":\"1800000000\"}", "{\"exp\":null}", "{\"exp\":true}",
-                         "{\"exp\":[1800000000]}", "{\"exp\":{}}", "{\"exp\":1e400}",
-                         "{\"exp\":-1e400}", "{\"exp\":0x10}"};
+                         "{\"exp\":[1800000000]}",   "{\"exp\":{}}",   "{\"exp\":1e400}",
+                         "{\"exp\":-1e400}",         "{\"exp\":0x10}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(pay(v, bad[i], NOW), SR_JWT_ECLAIMS);
     /* Required by default, optional by configuration. */
@@ -66,8 +66,10 @@ static void test_exp(void **state) {
     char *t = hs_token("{\"sub\":\"x\"}");
     assert_int_equal(sr_jwt_verify(v, t, strlen(t), NOW, &c), SR_JWT_ECLAIMS);
     assert_string_equal(c.detail, "token has no exp");
-    sr_jwt_config cfg = {.alg = SR_JWT_HS256, .secret = hs_secret,
-                         .secret_len = strlen(hs_secret), .exp_optional = 1};
+    sr_jwt_config cfg = {.alg = SR_JWT_HS256,
+                         .secret = hs_secret,
+                         .secret_len = strlen(hs_secret),
+                         .exp_optional = 1};
     sr_jwt_verifier *opt = make_verifier(&cfg);
     assert_int_equal(sr_jwt_verify(opt, t, strlen(t), NOW, &c), SR_JWT_OK);
     assert_false(c.has_exp);
@@ -127,8 +129,11 @@ static void test_leeway_boundaries(void **state) {
 }
 
 static sr_jwt_verifier *with_iss_aud(const char *iss, const char *aud) {
-    sr_jwt_config cfg = {.alg = SR_JWT_HS256, .secret = hs_secret,
-                         .secret_len = strlen(hs_secret), .issuer = iss, .audience = aud};
+    sr_jwt_config cfg = {.alg = SR_JWT_HS256,
+                         .secret = hs_secret,
+                         .secret_len = strlen(hs_secret),
+                         .issuer = iss,
+                         .audience = aud};
     return make_verifier(&cfg);
 }
 
@@ -152,15 +157,11 @@ static void test_issuer_audience(void **state) {
     assert_int_equal(pay(plain, "{\"exp\":1800000000,\"iss\":[]}", NOW), SR_JWT_ECLAIMS);
 
     assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":\"sserooms\"}", NOW), SR_JWT_OK);
-    assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":[\"x\",\"sserooms\"]}", NOW),
-                     SR_JWT_OK);
-    assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":[\"sserooms\",\"x\"]}", NOW),
-                     SR_JWT_OK);
-    assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":[\"x\",\"y\"]}", NOW),
-                     SR_JWT_EAUDIENCE);
+    assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":[\"x\",\"sserooms\"]}", NOW), SR_JWT_OK);
+    assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":[\"sserooms\",\"x\"]}", NOW), SR_JWT_OK);
+    assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":[\"x\",\"y\"]}", NOW), SR_JWT_EAUDIENCE);
     assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":[]}", NOW), SR_JWT_EAUDIENCE);
-    assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":\"sserooms2\"}", NOW),
-                     SR_JWT_EAUDIENCE);
+    assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":\"sserooms2\"}", NOW), SR_JWT_EAUDIENCE);
     assert_int_equal(pay(aud, "{\"exp\":1800000000}", NOW), SR_JWT_EAUDIENCE);
     assert_int_equal(pay(aud, "{\"exp\":1800000000,\"aud\":[\"sserooms\",1]}", NOW),
                      SR_JWT_ECLAIMS);
@@ -174,8 +175,7 @@ static void test_issuer_audience(void **state) {
     /* A lone surrogate decodes to U+FFFD, but is not U+FFFD. */
     sr_jwt_verifier *repl = with_iss_aud("\xef\xbf\xbd", NULL);
     assert_int_equal(pay(repl, "{\"exp\":1800000000,\"iss\":\"\\ufffd\"}", NOW), SR_JWT_OK);
-    assert_int_equal(pay(repl, "{\"exp\":1800000000,\"iss\":\"\\ud800\"}", NOW),
-                     SR_JWT_EISSUER);
+    assert_int_equal(pay(repl, "{\"exp\":1800000000,\"iss\":\"\\ud800\"}", NOW), SR_JWT_EISSUER);
     sr_jwt_verifier_free(repl);
     sr_jwt_verifier_free(plain);
     sr_jwt_verifier_free(iss);
@@ -184,8 +184,10 @@ static void test_issuer_audience(void **state) {
 
 static void test_custom_claim_names(void **state) {
     (void)state;
-    sr_jwt_config cfg = {.alg = SR_JWT_ES256, .public_key_file = DATA "ec_public.pem",
-                         .rooms_claim = "sse_rooms", .publish_claim = "sse_publish"};
+    sr_jwt_config cfg = {.alg = SR_JWT_ES256,
+                         .public_key_file = DATA "ec_public.pem",
+                         .rooms_claim = "sse_rooms",
+                         .publish_claim = "sse_publish"};
     sr_jwt_verifier *v = make_verifier(&cfg);
     assert_string_equal(sr_jwt_verifier_rooms_claim(v), "sse_rooms");
     assert_string_equal(sr_jwt_verifier_publish_claim(v), "sse_publish");
@@ -204,8 +206,7 @@ static void expect_config_error(const sr_jwt_config *cfg, const char *needle) {
     if (rc != SR_JWT_ECONFIG)
         fail_msg("config accepted (rc %d), expected an error about '%s'", rc, needle);
     assert_null(v);
-    if (!strstr(err, needle))
-        fail_msg("error '%s' does not mention '%s'", err, needle);
+    if (!strstr(err, needle)) fail_msg("error '%s' does not mention '%s'", err, needle);
 }
 
 static void test_config_refusals(void **state) {
@@ -223,23 +224,26 @@ static void test_config_refusals(void **state) {
     expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256}, "secret");
     expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256, .secret = sec, .secret_len = 31},
                         "32");
-    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256, .secret = sec, .secret_len = sl,
+    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256,
+                                         .secret = sec,
+                                         .secret_len = sl,
                                          .public_key_file = DATA "rsa_public.pem"},
                         "public key");
-    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256, .secret = ec_pem,
+    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256,
+                                         .secret = ec_pem,
                                          .secret_len = strlen(ec_pem)},
                         "PEM");
     expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256}, "exactly one");
     expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256, .secret = sec, .secret_len = sl},
                         "not a secret");
-    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256, .public_key_pem = rsa_public_pem,
+    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256,
+                                         .public_key_pem = rsa_public_pem,
                                          .public_key_file = DATA "rsa_public.pem"},
                         "exactly one");
     expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256,
                                          .public_key_file = DATA "does-not-exist.pem"},
                         "does-not-exist.pem");
-    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256, .public_key_pem = ec_pem},
-                        "RSA");
+    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256, .public_key_pem = ec_pem}, "RSA");
     expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256,
                                          .public_key_file = DATA "rsa1024_public.pem"},
                         "2048");
@@ -257,19 +261,24 @@ static void test_config_refusals(void **state) {
     expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256, .public_key_pem = "hello"},
                         "not a PEM public key");
     /* A PEM text cut short (length given explicitly). */
-    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256, .public_key_pem = rsa_public_pem,
+    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_RS256,
+                                         .public_key_pem = rsa_public_pem,
                                          .public_key_pem_len = strlen(rsa_public_pem) / 2},
                         "not a PEM public key");
-    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256, .secret = sec, .secret_len = sl,
+    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256,
+                                         .secret = sec,
+                                         .secret_len = sl,
                                          .leeway_s = SR_JWT_MAX_LEEWAY + 1},
                         "leeway");
-    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256, .secret = sec, .secret_len = sl,
-                                         .issuer = ""},
-                        "issuer");
-    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256, .secret = sec, .secret_len = sl,
-                                         .rooms_claim = ""},
-                        "claim");
-    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256, .secret = sec, .secret_len = sl,
+    expect_config_error(
+        &(sr_jwt_config){.alg = SR_JWT_HS256, .secret = sec, .secret_len = sl, .issuer = ""},
+        "issuer");
+    expect_config_error(
+        &(sr_jwt_config){.alg = SR_JWT_HS256, .secret = sec, .secret_len = sl, .rooms_claim = ""},
+        "claim");
+    expect_config_error(&(sr_jwt_config){.alg = SR_JWT_HS256,
+                                         .secret = sec,
+                                         .secret_len = sl,
                                          .max_token_len = 1u << 20},
                         "cap");
     sr_jwt_verifier *v = NULL;
@@ -284,11 +293,14 @@ static void test_config_refusals(void **state) {
     assert_int_equal(check(v, rs_token("{\"exp\":1800000000}"), NOW), SR_JWT_OK);
     sr_jwt_verifier_free(v);
     free(pkcs1);
-    c = (sr_jwt_config){.alg = SR_JWT_RS256, .public_key_pem = rsa_public_pem,
+    c = (sr_jwt_config){.alg = SR_JWT_RS256,
+                        .public_key_pem = rsa_public_pem,
                         .public_key_pem_len = strlen(rsa_public_pem) - 1};
     v = make_verifier(&c);
     sr_jwt_verifier_free(v);
-    c = (sr_jwt_config){.alg = SR_JWT_HS256, .secret = sec, .secret_len = 32,
+    c = (sr_jwt_config){.alg = SR_JWT_HS256,
+                        .secret = sec,
+                        .secret_len = 32,
                         .leeway_s = SR_JWT_MAX_LEEWAY};
     v = make_verifier(&c);
     sr_jwt_verifier_free(v);

@@ -53,8 +53,7 @@ static void test_b64url_vectors(void **state) {
     unsigned char data[64], dec[64];
     char enc[100];
     for (size_t n = 0; n <= 64; n++) {
-        for (size_t i = 0; i < n; i++)
-            data[i] = (unsigned char)(i * 37 + n * 11);
+        for (size_t i = 0; i < n; i++) data[i] = (unsigned char)(i * 37 + n * 11);
         ssize_t e = sr_b64url_encode(data, n, enc, sizeof enc);
         assert_int_equal(e, sr_b64url_encoded_len(n));
         assert_null(memchr(enc, '=', (size_t)e));
@@ -66,10 +65,11 @@ static void test_b64url_vectors(void **state) {
 static void test_b64url_refusals(void **state) {
     (void)state;
     unsigned char out[16];
-    const char *bad[] = {"Zg==", "Zm8=", "Z", "Zm9vY", "Zm+v", "Zm/v", "Zm9 ", "Zm\n9",
-                         "Zh", /* unused bits set: Zg is the only text for "f" */
-                         "Zm9", /* 'm','9': last char carries bits past the data */
-                         "Zm\xc3\xa9", "Zm\0v"};
+    const char *bad[] = {
+        "Zg==",       "Zm8=", "Z",     "Zm9vY", "Zm+v",
+        "Zm/v",       "Zm9 ", "Zm\n9", "Zh", /* unused bits set: Zg is the only text for "f" */
+        "Zm9",                               /* 'm','9': last char carries bits past the data */
+        "Zm\xc3\xa9", "Zm\0v"};
     const size_t lens[] = {4, 4, 1, 5, 4, 4, 4, 4, 2, 3, 4, 4};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         if (sr_b64url_decode(bad[i], lens[i], out, sizeof out) != -1)
@@ -159,11 +159,20 @@ static void test_grants_star_missing_empty(void **state) {
 static void test_grants_refusals(void **state) {
     (void)state;
     const char *bad[] = {
-        "{\"rooms\":[\"a*b\"]}",   "{\"rooms\":[\"**\"]}",   "{\"rooms\":[\"*a\"]}",
-        "{\"rooms\":[\"\"]}",      "{\"rooms\":[1]}",        "{\"rooms\":[null]}",
-        "{\"rooms\":[[\"a\"]]}",   "{\"rooms\":{\"a\":1}}",  "{\"rooms\":null}",
-        "{\"rooms\":true}",        "{\"rooms\":7}",          "{\"rooms\":[\"a\\u0000\"]}",
-        "{\"rooms\":[\"a\\nb\"]}", "{\"rooms\":[\"\\ud800\"]}",
+        "{\"rooms\":[\"a*b\"]}",
+        "{\"rooms\":[\"**\"]}",
+        "{\"rooms\":[\"*a\"]}",
+        "{\"rooms\":[\"\"]}",
+        "{\"rooms\":[1]}",
+        "{\"rooms\":[null]}",
+        "{\"rooms\":[[\"a\"]]}",
+        "{\"rooms\":{\"a\":1}}",
+        "{\"rooms\":null}",
+        "{\"rooms\":true}",
+        "{\"rooms\":7}",
+        "{\"rooms\":[\"a\\u0000\"]}",
+        "{\"rooms\":[\"a\\nb\"]}",
+        "{\"rooms\":[\"\\ud800\"]}",
         "{\"rooms\":[\"ok\"],\"publish\":[2]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -222,8 +231,7 @@ static sr_grant_list rooms_of(const char *a, const char *b) {
     sr_grant_list l;
     sr_grant_list_init(&l);
     assert_int_equal(sr_grant_list_add(&l, a, strlen(a)), 0);
-    if (b)
-        assert_int_equal(sr_grant_list_add(&l, b, strlen(b)), 0);
+    if (b) assert_int_equal(sr_grant_list_add(&l, b, strlen(b)), 0);
     return l;
 }
 
@@ -333,8 +341,7 @@ static void test_ticket_rooms_and_forgery(void **state) {
     char seen[200][SR_TICKET_LEN + 1];
     for (int i = 0; i < 200; i++) {
         assert_int_equal(sr_ticket_issue(s, 1, &l, 0, 10, seen[i]), SR_TICKET_OK);
-        for (int j = 0; j < i; j++)
-            assert_string_not_equal(seen[i], seen[j]);
+        for (int j = 0; j < i; j++) assert_string_not_equal(seen[i], seen[j]);
     }
     sr_grant_list_free(&l);
     sr_ticket_store_free(s);
@@ -406,8 +413,7 @@ static void test_ticket_full_and_sweep(void **state) {
     sr_grant_list_free(&l);
     sr_ticket_store_free(s);
     sr_ticket_store_free(NULL);
-    for (int code = 0; code >= -9; code--)
-        assert_non_null(sr_ticket_strerror(code));
+    for (int code = 0; code >= -9; code--) assert_non_null(sr_ticket_strerror(code));
 }
 
 /* Per-subject limits: live tickets, the rate (token bucket) and the room
@@ -458,8 +464,9 @@ static void test_ticket_subject_limits(void **state) {
     /* the room bytes of the store are bounded: a big ticket is refused */
     sr_ticket_limits small = {.max_room_bytes = 300}; /* one of these, not two */
     sr_ticket_store_set_limits(s, &small);
-    sr_grant_list big = rooms_of("rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr",
-                                 "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq*");
+    sr_grant_list big =
+        rooms_of("rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr",
+                 "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq*");
     assert_int_equal(sr_ticket_issue(s, 3, &big, 0, 100000001, t[6]), SR_TICKET_OK);
     assert_int_equal(sr_ticket_issue(s, 3, &big, 0, 100000001, t[7]), SR_TICKET_EFULL);
     assert_int_equal(redeem1(s, t[6], "r", 100000002), SR_TICKET_EROOMS);

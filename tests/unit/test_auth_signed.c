@@ -32,7 +32,8 @@ static void test_round_trip_and_tampering(void **state) {
     char text[512], out[512];
     ssize_t n = sr_signed_make(key, payload, strlen(payload), text, sizeof text);
     assert_true(n > 0 && (size_t)n == strlen(text) && (size_t)n == sr_signed_len(strlen(payload)));
-    assert_int_equal(sr_signed_open(key, text, (size_t)n, out, sizeof out), (ssize_t)strlen(payload));
+    assert_int_equal(sr_signed_open(key, text, (size_t)n, out, sizeof out),
+                     (ssize_t)strlen(payload));
     assert_string_equal(out, payload);
 
     assert_int_equal(sr_signed_open(other, text, (size_t)n, out, sizeof out), -1); /* wrong key */

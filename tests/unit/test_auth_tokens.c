@@ -33,8 +33,7 @@ char *read_text(const char *path, size_t *len) {
     size_t n = fread(buf, 1, 65535, f);
     fclose(f);
     buf[n] = '\0';
-    if (len)
-        *len = n;
+    if (len) *len = n;
     return buf;
 }
 
@@ -79,8 +78,7 @@ char *b64(const void *p, size_t n) {
  * is an EVP_PKEY. ES256 signatures are converted from DER to r||s. */
 static size_t sign(sig_kind kind, const void *key, size_t key_len, const char *input,
                    unsigned char *sig) {
-    if (kind == SIG_EMPTY)
-        return 0;
+    if (kind == SIG_EMPTY) return 0;
     if (kind == SIG_HMAC) {
         unsigned int n = 0;
         assert_non_null(HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)input,
@@ -92,7 +90,8 @@ static size_t sign(sig_kind kind, const void *key, size_t key_len, const char *i
     size_t der_len = sizeof der;
     assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, (EVP_PKEY *)key), 1);
     assert_int_equal(EVP_DigestSign(ctx, der, &der_len, (const unsigned char *)input,
-                                    strlen(input)), 1);
+                                    strlen(input)),
+                     1);
     EVP_MD_CTX_free(ctx);
     if (kind == SIG_RSA) {
         memcpy(sig, der, der_len);
@@ -109,7 +108,7 @@ static size_t sign(sig_kind kind, const void *key, size_t key_len, const char *i
 
 /* header.payload.signature from JSON texts. */
 char *token(const char *header, const char *payload, sig_kind kind, const void *key,
-                   size_t key_len) {
+            size_t key_len) {
     char *h = b64(header, strlen(header)), *p = b64(payload, strlen(payload));
     size_t in_len = strlen(h) + 1 + strlen(p);
     char *input = malloc(in_len + 1);
@@ -145,8 +144,7 @@ sr_jwt_verifier *make_verifier(const sr_jwt_config *cfg) {
     sr_jwt_verifier *v = NULL;
     char err[256];
     int rc = sr_jwt_verifier_new(cfg, &v, err, sizeof err);
-    if (rc != SR_JWT_OK)
-        fail_msg("verifier refused: %s", err);
+    if (rc != SR_JWT_OK) fail_msg("verifier refused: %s", err);
     return v;
 }
 
@@ -190,4 +188,3 @@ int check(const sr_jwt_verifier *v, char *tok, int64_t now) {
     free(tok);
     return rc;
 }
-

@@ -19,7 +19,7 @@
 
 extern const char hs_secret[]; /* the HS256 secret of verifier(SR_JWT_HS256, ...) */
 extern EVP_PKEY *rsa_key, *rsa2_key, *ec_key, *ec2_key; /* private keys */
-extern char *rsa_public_pem; /* text of rsa_public.pem */
+extern char *rsa_public_pem;                            /* text of rsa_public.pem */
 
 /* cmocka group setup/teardown: load and free the keys above. */
 int auth_keys_setup(void **state);

@@ -22,7 +22,7 @@ typedef struct {
     sr_defer *d;
     uv_loop_t *loop;
     int calls;
-    int rearm_until;      /* the callback arms again while calls < this */
+    int rearm_until;         /* the callback arms again while calls < this */
     int timeout_after_rearm; /* uv_backend_timeout right after arming again */
     int closed;
 } probe;

@@ -10,10 +10,10 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -83,7 +83,8 @@ static void on_request(void *ud, const sr_h2_request *r) {
     sr_buf_init(&s->body);
     sr_buf_append(&s->body, r->body, r->body_len);
     if (p->respond_sse) {
-        assert_int_equal(sr_h2_respond_http1(p->srv, r->stream_id, sse_head, sizeof(sse_head) - 1, 1),
+        assert_int_equal(sr_h2_respond_http1(p->srv, r->stream_id, sse_head, sizeof(sse_head) - 1,
+                                             1),
                          SR_OK);
         sr_h2_set_stream_ud(p->srv, r->stream_id, &p->req[p->n_req - 1]);
     }
@@ -166,8 +167,9 @@ static pair *pair_new(const sr_h2_config *cfg, uint32_t window) {
         sr_buf_init(&p->st[i].fields);
         sr_buf_init(&p->st[i].data);
     }
-    sr_h2_callbacks cb = {
-        .on_request = on_request, .on_stream_close = on_server_close, .on_frame_written = on_frame_written};
+    sr_h2_callbacks cb = {.on_request = on_request,
+                          .on_stream_close = on_server_close,
+                          .on_frame_written = on_frame_written};
     p->srv = sr_h2_new(cfg ? cfg : &default_cfg, &cb, p);
     assert_non_null(p->srv);
     nghttp2_session_callbacks *cbs;
@@ -207,8 +209,8 @@ static size_t server_to_client(pair *p) {
         if (n == 0) break;
         size_t bytes = 0;
         for (size_t i = 0; i < n; i++) {
-            ssize_t rc = nghttp2_session_mem_recv(p->cli, (const uint8_t *)segs[i].frame->bytes + segs[i].off,
-                                                  segs[i].len);
+            ssize_t rc = nghttp2_session_mem_recv(
+                p->cli, (const uint8_t *)segs[i].frame->bytes + segs[i].off, segs[i].len);
             assert_true(rc == (ssize_t)segs[i].len);
             bytes += segs[i].len;
         }
@@ -271,7 +273,8 @@ static void test_sse_stream_byte_for_byte(void **state) {
     assert_int_equal(sr_h2_send(p->srv, sid, f2), SR_OK);
     pump(p);
     sr_buf_append(&p->st[sid].data, "", 1);
-    assert_string_equal(p->st[sid].data.p, "id: 1\nevent: message\ndata: {\"a\":1}\n\n: heartbeat\n\n");
+    assert_string_equal(p->st[sid].data.p,
+                        "id: 1\nevent: message\ndata: {\"a\":1}\n\n: heartbeat\n\n");
     assert_false(p->st[sid].closed);
     assert_int_equal(sr_h2_end(p->srv, sid), SR_OK);
     pump(p);
@@ -429,7 +432,8 @@ static void test_post_body_and_response(void **state) {
     pump(p);
     assert_int_equal(p->st[sid].status, 202);
     sr_buf_append(&p->st[sid].fields, "", 1);
-    assert_string_equal(p->st[sid].fields.p, "content-type: application/json\ncontent-length: 11\n");
+    assert_string_equal(p->st[sid].fields.p,
+                        "content-type: application/json\ncontent-length: 11\n");
     sr_buf_append(&p->st[sid].data, "", 1);
     assert_string_equal(p->st[sid].data.p, "{\"ok\":true}");
     assert_true(p->st[sid].closed);
@@ -483,7 +487,9 @@ static void test_max_streams(void **state) {
     pair *p = pair_new(&cfg, 0);
     p->respond_sse = 1;
     pump(p);
-    assert_int_equal(nghttp2_session_get_remote_settings(p->cli, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS), 2);
+    assert_int_equal(nghttp2_session_get_remote_settings(p->cli,
+                                                         NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
+                     2);
     int32_t a = get(p, "/sse?rooms=1");
     get(p, "/sse?rooms=2");
     get(p, "/sse?rooms=3");

@@ -77,20 +77,16 @@ static void test_seed_once_across_threads(void **state) {
     uint64_t results[N_THREADS];
     for (int i = 0; i < N_THREADS; i++)
         assert_int_equal(pthread_create(&threads[i], NULL, hash_in_thread, &results[i]), 0);
-    for (int i = 0; i < N_THREADS; i++)
-        assert_int_equal(pthread_join(threads[i], NULL), 0);
-    for (int i = 1; i < N_THREADS; i++)
-        assert_true(results[i] == results[0]);
+    for (int i = 0; i < N_THREADS; i++) assert_int_equal(pthread_join(threads[i], NULL), 0);
+    for (int i = 1; i < N_THREADS; i++) assert_true(results[i] == results[0]);
     assert_true(sr_hash("first use from many threads", 27) == results[0]);
 }
 
 static void test_known_answers_key_00_0f(void **state) {
     (void)state;
     uint8_t key[16], msg[64];
-    for (int i = 0; i < 16; i++)
-        key[i] = (uint8_t)i;
-    for (int i = 0; i < 64; i++)
-        msg[i] = (uint8_t)i;
+    for (int i = 0; i < 16; i++) key[i] = (uint8_t)i;
+    for (int i = 0; i < 64; i++) msg[i] = (uint8_t)i;
     for (size_t len = 0; len < 64; len++) {
         uint64_t h = sr_siphash13(msg, len, key);
         if (h != siphash13_key_00_0f[len])
@@ -103,8 +99,7 @@ static void test_known_answers_key_zero(void **state) {
     (void)state;
     const uint8_t key[16] = {0};
     uint8_t msg[64];
-    for (int i = 0; i < 64; i++)
-        msg[i] = (uint8_t)i;
+    for (int i = 0; i < 64; i++) msg[i] = (uint8_t)i;
     for (size_t len = 0; len < 64; len++) {
         uint64_t h = sr_siphash13(msg, len, key);
         if (h != siphash13_key_zero[len])
@@ -119,12 +114,10 @@ static void test_known_answers_key_zero(void **state) {
 static void test_unaligned_input(void **state) {
     (void)state;
     uint8_t keybuf[17], buf[64 + 8];
-    for (int i = 0; i < 16; i++)
-        keybuf[1 + i] = (uint8_t)i;
+    for (int i = 0; i < 16; i++) keybuf[1 + i] = (uint8_t)i;
     for (size_t off = 0; off < 8; off++) {
         for (size_t len = 0; len < 64; len++) {
-            for (size_t i = 0; i < len; i++)
-                buf[off + i] = (uint8_t)i;
+            for (size_t i = 0; i < len; i++) buf[off + i] = (uint8_t)i;
             assert_true(sr_siphash13(buf + off, len, keybuf + 1) == siphash13_key_00_0f[len]);
         }
     }
@@ -136,9 +129,9 @@ static void test_seeded_hash(void **state) {
     (void)state;
     const uint8_t zero[16] = {0};
     uint8_t seq[16];
-    for (int i = 0; i < 16; i++)
-        seq[i] = (uint8_t)i;
-    const char *names[] = {"", "a", "b", "room", "room-1", "room-2", "a-rather-longer-room-name:42"};
+    for (int i = 0; i < 16; i++) seq[i] = (uint8_t)i;
+    const char *names[] = {
+        "", "a", "b", "room", "room-1", "room-2", "a-rather-longer-room-name:42"};
     const size_t n = sizeof names / sizeof names[0];
     uint64_t h[sizeof names / sizeof names[0]];
     for (size_t i = 0; i < n; i++) {
@@ -147,8 +140,7 @@ static void test_seeded_hash(void **state) {
         assert_true(h[i] == sr_hash(names[i], len));
         assert_true(h[i] != sr_siphash13(names[i], len, zero));
         assert_true(h[i] != sr_siphash13(names[i], len, seq));
-        for (size_t j = 0; j < i; j++)
-            assert_true(h[i] != h[j]);
+        for (size_t j = 0; j < i; j++) assert_true(h[i] != h[j]);
     }
     /* Only the bytes count, not the pointer. */
     char copy[8];
@@ -199,13 +191,10 @@ static void test_random_bytes(void **state) {
     assert_non_null(buf);
     assert_int_equal(sr_random_bytes(buf, big), 0);
     unsigned seen[256] = {0};
-    for (size_t i = 0; i < big; i++)
-        seen[buf[i]]++;
-    for (int v = 0; v < 256; v++)
-        assert_true(seen[v] > 0);
+    for (size_t i = 0; i < big; i++) seen[buf[i]]++;
+    for (int v = 0; v < 256; v++) assert_true(seen[v] > 0);
     size_t zeros = 0;
-    for (size_t i = big - 4096; i < big; i++)
-        zeros += buf[i] == 0;
+    for (size_t i = big - 4096; i < big; i++) zeros += buf[i] == 0;
     assert_true(zeros < 100);
     free(buf);
 }

@@ -80,10 +80,16 @@ static void test_parse_id(void **state) {
     assert_int_equal(c, 42);
     assert_int_equal(sr_history_parse_id("0-999999999999", 14, epoch, sizeof epoch, &c), 0);
     assert_int_equal(c, 999999999999ULL);
-    static const char *const bad[] = {"", "-000000000001", "1-00000000001", "1-0000000000001",
-                                      "1x-000000000001", "1-00000000000a", "1000000000001",
+    static const char *const bad[] = {"",
+                                      "-000000000001",
+                                      "1-00000000001",
+                                      "1-0000000000001",
+                                      "1x-000000000001",
+                                      "1-00000000000a",
+                                      "1000000000001",
                                       "123456789012345678901234567890123-000000000001",
-                                      "1-000000000001-", " 1-000000000001"};
+                                      "1-000000000001-",
+                                      " 1-000000000001"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(sr_history_parse_id(bad[i], strlen(bad[i]), epoch, sizeof epoch, &c), -1);
     /* too small an output buffer for the epoch */
@@ -193,7 +199,7 @@ static void test_byte_bound(void **state) {
     size_t entries, rooms, bytes;
     sr_history_usage(sr_history_get(srv), &entries, &rooms, &bytes);
     assert_true(entries > 10 && entries < 64); /* what fits in 64 KiB */
-    assert_int_equal(rooms, entries);           /* each room holds its one message */
+    assert_int_equal(rooms, entries);          /* each room holds its one message */
     /* room-0 was forgotten: a resume there from before its message is gone;
      * from the newest id nothing was missed */
     const char *r0[] = {"room-0"};
@@ -208,10 +214,8 @@ static void test_byte_bound(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_id),
-        cmocka_unit_test(test_config_check),
-        cmocka_unit_test(test_epochs),
-        cmocka_unit_test(test_replay_order_and_bounds),
+        cmocka_unit_test(test_parse_id),   cmocka_unit_test(test_config_check),
+        cmocka_unit_test(test_epochs),     cmocka_unit_test(test_replay_order_and_bounds),
         cmocka_unit_test(test_byte_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

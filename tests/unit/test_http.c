@@ -16,7 +16,9 @@
 #include "http/request.h"
 #include "http/response.h"
 
-static const sr_http_limits limits = {.max_header_bytes = 1024, .max_body_bytes = 64, .max_headers = 20};
+static const sr_http_limits limits = {.max_header_bytes = 1024,
+                                      .max_body_bytes = 64,
+                                      .max_headers = 20};
 
 static size_t feed_all(sr_http_request *r, const char *s) {
     return sr_http_request_feed(r, s, strlen(s));
@@ -26,7 +28,8 @@ static void test_simple_get(void **state) {
     (void)state;
     sr_http_request r;
     sr_http_request_init(&r, &limits);
-    const char *req = "GET /sse?room=chat&room=b%20c&x=1+2&empty=&flag HTTP/1.1\r\nHost: x\r\nOrigin: http://a\r\n\r\n";
+    const char *req =
+        "GET /sse?room=chat&room=b%20c&x=1+2&empty=&flag HTTP/1.1\r\nHost: x\r\nOrigin: http://a\r\n\r\n";
     assert_int_equal(feed_all(&r, req), strlen(req));
     assert_int_equal(r.state, SR_HTTP_DONE);
     assert_int_equal(r.method, HTTP_GET);
@@ -48,7 +51,8 @@ static void test_byte_by_byte_and_empty_header(void **state) {
     (void)state;
     sr_http_request r;
     sr_http_request_init(&r, &limits);
-    const char *req = "POST /publish HTTP/1.1\r\nA:\r\nContent-Length: 5\r\nB: two words\r\n\r\nhello";
+    const char *req =
+        "POST /publish HTTP/1.1\r\nA:\r\nContent-Length: 5\r\nB: two words\r\n\r\nhello";
     size_t n = strlen(req);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(r.state, SR_HTTP_PARTIAL);
@@ -68,7 +72,8 @@ static void test_pipelining_and_reset(void **state) {
     (void)state;
     sr_http_request r;
     sr_http_request_init(&r, &limits);
-    const char *two = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b?q=%41 HTTP/1.1\r\nConnection: close\r\n\r\n";
+    const char *two =
+        "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b?q=%41 HTTP/1.1\r\nConnection: close\r\n\r\n";
     size_t used = feed_all(&r, two);
     assert_int_equal(r.state, SR_HTTP_DONE);
     assert_string_equal(r.path, "/a");
@@ -203,7 +208,8 @@ static void test_fuzz_regressions(void **state) {
     assert_int_equal(r.body_len, 3);
     sr_http_request_release(&r);
 
-    static const char *const ctl[] = {"GET / HTTP/1.1\r\nX:\x01a\r\n\r\n", "GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n"};
+    static const char *const ctl[] = {"GET / HTTP/1.1\r\nX:\x01a\r\n\r\n",
+                                      "GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n"};
     for (size_t i = 0; i < 2; i++) {
         sr_http_request_init(&r, &limits);
         feed_all(&r, ctl[i]);
@@ -278,11 +284,14 @@ static void test_strict_refusals(void **state) {
         {"GET /healthz HTTP/1.1\r\nHost: x\nX: y\r\n\r\n", 400, "bare LF"},
         {"GET /healthz HTTP/1.1\r\nHost: x\r\n\n", 400, "bare LF"},
         {"POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity, chunked\r\n\r\n"
-         "0\r\n\r\n", 501, "Transfer-Encoding"},
+         "0\r\n\r\n",
+         501, "Transfer-Encoding"},
         {"POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "more than one Transfer-Encoding"},
+         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         400, "more than one Transfer-Encoding"},
         {"POST /publish HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-         "Content-Length: 5\r\n\r\n0\r\n\r\n", 400, NULL},
+         "Content-Length: 5\r\n\r\n0\r\n\r\n",
+         400, NULL},
         {"GET /healthz\r\n\r\n", 505, "HTTP version"},
         {"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP version"},
         {"CONNECT 127.0.0.1:6379 HTTP/1.1\r\nHost: 127.0.0.1:6379\r\n\r\n", 405, "CONNECT"},
@@ -296,7 +305,8 @@ static void test_strict_refusals(void **state) {
         sr_http_request_init(&r, &strict);
         feed_all(&r, cases[i].req);
         if (r.state != SR_HTTP_ERROR || r.status != cases[i].status)
-            fail_msg("case %zu: state %d status %d (%s)", i, r.state, r.status, r.error ? r.error : "");
+            fail_msg("case %zu: state %d status %d (%s)", i, r.state, r.status,
+                     r.error ? r.error : "");
         if (cases[i].why && !strstr(r.error, cases[i].why))
             fail_msg("case %zu: reason %s", i, r.error);
         sr_http_request_release(&r);
@@ -327,7 +337,8 @@ static void test_strict_refusals(void **state) {
     /* byte by byte: the bare-LF scan keeps its place across reads */
     sr_http_request_init(&r, &strict);
     const char *lf = "GET / HTTP/1.1\r\nHost: x\r\nA: b\n\r\n";
-    for (size_t i = 0; lf[i] && r.state == SR_HTTP_PARTIAL; i++) sr_http_request_feed(&r, lf + i, 1);
+    for (size_t i = 0; lf[i] && r.state == SR_HTTP_PARTIAL; i++)
+        sr_http_request_feed(&r, lf + i, 1);
     assert_int_equal(r.state, SR_HTTP_ERROR);
     assert_int_equal(r.status, 400);
     sr_http_request_release(&r);
@@ -400,12 +411,19 @@ static void test_response_head(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_get),      cmocka_unit_test(test_byte_by_byte_and_empty_header),
-        cmocka_unit_test(test_pipelining_and_reset), cmocka_unit_test(test_http10_not_keepalive),
-        cmocka_unit_test(test_limits),          cmocka_unit_test(test_malformed), cmocka_unit_test(test_upgrade_ignored),
-        cmocka_unit_test(test_upgrade_with_body_in_pieces), cmocka_unit_test(test_fuzz_regressions),
-        cmocka_unit_test(test_eof_mid_request), cmocka_unit_test(test_expect_continue),
-        cmocka_unit_test(test_query_decoding),  cmocka_unit_test(test_response_head),
+        cmocka_unit_test(test_simple_get),
+        cmocka_unit_test(test_byte_by_byte_and_empty_header),
+        cmocka_unit_test(test_pipelining_and_reset),
+        cmocka_unit_test(test_http10_not_keepalive),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_upgrade_ignored),
+        cmocka_unit_test(test_upgrade_with_body_in_pieces),
+        cmocka_unit_test(test_fuzz_regressions),
+        cmocka_unit_test(test_eof_mid_request),
+        cmocka_unit_test(test_expect_continue),
+        cmocka_unit_test(test_query_decoding),
+        cmocka_unit_test(test_response_head),
         cmocka_unit_test(test_strict_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

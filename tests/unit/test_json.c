@@ -202,13 +202,18 @@ static void test_data_spans_are_byte_exact(void **state) {
         const char *text;
         sr_json_type type;
     } values[] = {
-        {"0.1", SR_JSON_NUMBER},       {"1e21", SR_JSON_NUMBER},
+        {"0.1", SR_JSON_NUMBER},
+        {"1e21", SR_JSON_NUMBER},
         {"0.30000000000000004", SR_JSON_NUMBER},
-        {"\"[DONE]\"", SR_JSON_STRING}, {"null", SR_JSON_NULL},
-        {"\"\\ud800\"", SR_JSON_STRING}, {"\"a\\u0000b\"", SR_JSON_STRING},
+        {"\"[DONE]\"", SR_JSON_STRING},
+        {"null", SR_JSON_NULL},
+        {"\"\\ud800\"", SR_JSON_STRING},
+        {"\"a\\u0000b\"", SR_JSON_STRING},
         {"12345678901234567890", SR_JSON_NUMBER},
-        {"-0", SR_JSON_NUMBER},         {"1E+2", SR_JSON_NUMBER},
-        {"true", SR_JSON_TRUE},         {"false", SR_JSON_FALSE},
+        {"-0", SR_JSON_NUMBER},
+        {"1E+2", SR_JSON_NUMBER},
+        {"true", SR_JSON_TRUE},
+        {"false", SR_JSON_FALSE},
         {"[1, {\"room\":\"x\"} ,[]]", SR_JSON_ARRAY},
         {"{\"data\":{\"data\":1}}", SR_JSON_OBJECT},
         {"\"}\\\"]\"", SR_JSON_STRING},
@@ -243,20 +248,96 @@ static void test_json_parse_edge_cases(void **state) {
     (void)state;
     /* verdicts recorded from Node 20's JSON.parse */
     static const char *accepted[] = {
-        "-0", "1E+2", "\"a\\tb\"", "\"\xe2\x80\xa8\"", "\"\x7f\"", "\"\\u0000\"", "[1E-7]",
-        "-0.0e-0", "\"\\uDEAD\"", "123 ", "\r\n\t 1 \t\r\n", "\"\\/\"", "[\"\\u00e9\"]", "{\"\":0}",
-        "[true,false,null]", "[1.5E+999]", "1e-99999", "[-0.1]", "12345678901234567890123456789",
-        "\"\\ud83d\\ude00\"", "\"\\uD83D\"", "\"\\uDC00\\uD800\"", "{\"a\":1,\"a\":2}",
-        "\"\xf0\x9f\x98\x80\"", "0", "[[],{},[{}]]", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+        "-0",
+        "1E+2",
+        "\"a\\tb\"",
+        "\"\xe2\x80\xa8\"",
+        "\"\x7f\"",
+        "\"\\u0000\"",
+        "[1E-7]",
+        "-0.0e-0",
+        "\"\\uDEAD\"",
+        "123 ",
+        "\r\n\t 1 \t\r\n",
+        "\"\\/\"",
+        "[\"\\u00e9\"]",
+        "{\"\":0}",
+        "[true,false,null]",
+        "[1.5E+999]",
+        "1e-99999",
+        "[-0.1]",
+        "12345678901234567890123456789",
+        "\"\\ud83d\\ude00\"",
+        "\"\\uD83D\"",
+        "\"\\uDC00\\uD800\"",
+        "{\"a\":1,\"a\":2}",
+        "\"\xf0\x9f\x98\x80\"",
+        "0",
+        "[[],{},[{}]]",
+        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
     };
     static const char *rejected[] = {
-        "-", "01", "1.", ".1", "+1", "0x1", "\"\\x\"", "\"\\u12\"", "[1,]", "{\"a\":1,}",
-        "{'a':1}", "NaN", "Infinity", "-Infinity", "\"a\tb\"", "\xc2\xa0[]", "[\xe2\x80\xa8]",
-        "\xef\xbb\xbf{}", "[1]\xc2\xa0", "[-]", "[1e]", "[1e+]", "[1.e1]", "[-01]", "tRue", "nul",
-        "[] []", "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{1:2}", "[\"a\",]", "[,1]", "[]]", "[[]",
-        "\"\\UD800\"", "1\f", "\v1", "\"\\'\"", "[truee]", "[0-1]", "[--1]", "\"abc", "\"\\",
-        "\"\\u00", "[", "{", "{\"a\"", "{\"a\":", "[1", "\"a\nb\"", "\"\x1f\"", "'a'", "[1;2]",
-        "{\"a\":1}}", "undefined", "[\xff]", "\xff", "/* c */ 1", "1 // c", "0.", "1e+-1",
+        "-",
+        "01",
+        "1.",
+        ".1",
+        "+1",
+        "0x1",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "[1,]",
+        "{\"a\":1,}",
+        "{'a':1}",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "\"a\tb\"",
+        "\xc2\xa0[]",
+        "[\xe2\x80\xa8]",
+        "\xef\xbb\xbf{}",
+        "[1]\xc2\xa0",
+        "[-]",
+        "[1e]",
+        "[1e+]",
+        "[1.e1]",
+        "[-01]",
+        "tRue",
+        "nul",
+        "[] []",
+        "{\"a\" 1}",
+        "{\"a\":1 \"b\":2}",
+        "{1:2}",
+        "[\"a\",]",
+        "[,1]",
+        "[]]",
+        "[[]",
+        "\"\\UD800\"",
+        "1\f",
+        "\v1",
+        "\"\\'\"",
+        "[truee]",
+        "[0-1]",
+        "[--1]",
+        "\"abc",
+        "\"\\",
+        "\"\\u00",
+        "[",
+        "{",
+        "{\"a\"",
+        "{\"a\":",
+        "[1",
+        "\"a\nb\"",
+        "\"\x1f\"",
+        "'a'",
+        "[1;2]",
+        "{\"a\":1}}",
+        "undefined",
+        "[\xff]",
+        "\xff",
+        "/* c */ 1",
+        "1 // c",
+        "0.",
+        "1e+-1",
     };
     for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)
         if (check_str(accepted[i], 64) != 0) fail_msg("rejected: %s", accepted[i]);
@@ -382,10 +463,13 @@ static void test_object_get(void **state) {
     char *b = dup_exact(text, strlen(text));
     sr_json_value top;
     assert_int_equal(sr_json_validate(b, strlen(text), 64, &top, NULL, NULL), 0);
-    const char *keys[] = {"a",   "room", "b",    "caf\xc3\xa9", "q\"",           "\xef\xbf\xbd",
-                          "zzz", "A",    "\xf0\x9f\x98\x80",   "",    "e\xcc\x81", "ro"};
-    const char *want[] = {"[2]", "\"x\"", "{\"room\":\"inner\"}", "3", "4", "6",
-                          NULL,  NULL,    "8",                    "9", "7", NULL};
+    const char *keys[] = {
+        "a", "room",      "b", "caf\xc3\xa9", "q\"", "\xef\xbf\xbd", "zzz", "A", "\xf0\x9f\x98\x80",
+        "",  "e\xcc\x81", "ro"};
+    const char *want[] = {"[2]", "\"x\"", "{\"room\":\"inner\"}",
+                          "3",   "4",     "6",
+                          NULL,  NULL,    "8",
+                          "9",   "7",     NULL};
     sr_json_value got[12];
     assert_int_equal(sr_json_object_get(&top, keys, 12, got), 0);
     for (size_t i = 0; i < 12; i++) {
@@ -415,8 +499,8 @@ static void test_object_get(void **state) {
 static void test_iteration(void **state) {
     (void)state;
     const char *text = "[ 1 , \"t]w,o\" ,[3,[4]],{\"a\":\"]\"} ,null,-2.5e+3,true,false,\"\\\"\" ]";
-    const char *want[] = {"1", "\"t]w,o\"", "[3,[4]]", "{\"a\":\"]\"}", "null", "-2.5e+3",
-                          "true", "false", "\"\\\"\""};
+    const char *want[] = {"1",       "\"t]w,o\"", "[3,[4]]", "{\"a\":\"]\"}", "null",
+                          "-2.5e+3", "true",      "false",   "\"\\\"\""};
     const sr_json_type types[] = {SR_JSON_NUMBER, SR_JSON_STRING, SR_JSON_ARRAY,
                                   SR_JSON_OBJECT, SR_JSON_NULL,   SR_JSON_NUMBER,
                                   SR_JSON_TRUE,   SR_JSON_FALSE,  SR_JSON_STRING};
@@ -458,8 +542,10 @@ static void test_iteration(void **state) {
     free(b);
 
     /* empty containers and non-containers iterate nothing */
-    sr_json_value empties[] = {{SR_JSON_ARRAY, "[]", 2}, {SR_JSON_ARRAY, "[ \n ]", 5},
-                               {SR_JSON_OBJECT, "{}", 2}, {SR_JSON_NUMBER, "12", 2},
+    sr_json_value empties[] = {{SR_JSON_ARRAY, "[]", 2},
+                               {SR_JSON_ARRAY, "[ \n ]", 5},
+                               {SR_JSON_OBJECT, "{}", 2},
+                               {SR_JSON_NUMBER, "12", 2},
                                {SR_JSON_STRING, "\"ab\"", 4}};
     for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
         sr_json_iter_begin(&empties[i], &it);
@@ -697,8 +783,9 @@ static void test_quote_inert(void **state) {
         {"\xc2\x80\xc2\x9b\xc2\x9f", 6, "\"\\u0080\\u009b\\u009f\""},
         /* U+00A0 stays; a lone C2 is U+FFFD as in sr_json_quote */
         {"\xc2\xa0\xc2\x7f", 4, "\"\xc2\xa0\xef\xbf\xbd\x7f\""},
-        {"a\xe2\x80\xae" "b\xe2\x80\xaa\xe2\x80\xac\xe2\x80\xad", 14,
-         "\"a\\u202eb\\u202a\\u202c\\u202d\""},
+        {"a\xe2\x80\xae"
+         "b\xe2\x80\xaa\xe2\x80\xac\xe2\x80\xad",
+         14, "\"a\\u202eb\\u202a\\u202c\\u202d\""},
         {"\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9", 12,
          "\"\\u2066\\u2067\\u2068\\u2069\""},
         /* neighbours: U+2029, U+202F, U+2065, U+206A stay verbatim */
@@ -713,8 +800,7 @@ static void test_quote_inert(void **state) {
         assert_int_equal(sr_json_quote_inert(cases[i].in, cases[i].in_len, NULL, 0), want_len);
         assert_int_equal(sr_json_quote_inert(cases[i].in, cases[i].in_len, out, sizeof out),
                          want_len);
-        if (memcmp(out, want, want_len) != 0)
-            fail_msg("case %zu: got %.*s", i, (int)want_len, out);
+        if (memcmp(out, want, want_len) != 0) fail_msg("case %zu: got %.*s", i, (int)want_len, out);
         sr_json_value v;
         assert_int_equal(sr_json_validate(out, want_len, 1, &v, NULL, NULL), 0);
         if (i == 1) continue; /* repaired, so not the same bytes */
@@ -824,8 +910,8 @@ static int throughput(void) {
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("iterate + object_get: %.0f MB/s (%zu members found)\n",
-           (double)n * iters / secs / 1e6, found);
+    printf("iterate + object_get: %.0f MB/s (%zu members found)\n", (double)n * iters / secs / 1e6,
+           found);
     free(doc);
     return 0;
 }

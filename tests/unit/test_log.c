@@ -33,7 +33,8 @@ static char *line(app_log_format f, const char *msg, const char *field) {
 static void assert_inert(const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) fail_msg("raw C1 control in: %s", s);
-        if (p[0] == 0xe2 && p[1] && app_log_deceptive_cp(p, 3)) fail_msg("raw bidi control in: %s", s);
+        if (p[0] == 0xe2 && p[1] && app_log_deceptive_cp(p, 3))
+            fail_msg("raw bidi control in: %s", s);
         if (*p < 0x20 && *p != '\n') fail_msg("raw C0 control in: %s", s);
     }
 }
@@ -57,7 +58,9 @@ static void test_deceptive_ranges(void **state) {
 static void test_text_and_json_lines(void **state) {
     (void)state;
     /* CSI 2 J (clear screen), RLO, LRI ... PDI in the message and a field */
-    const char *evil = "/a\xc2\x9b" "2J\xe2\x80\xae" "cod.exe\xe2\x81\xa6x\xe2\x81\xa9\x1b[0m";
+    const char *evil = "/a\xc2\x9b"
+                       "2J\xe2\x80\xae"
+                       "cod.exe\xe2\x81\xa6x\xe2\x81\xa9\x1b[0m";
     char *t = line(APP_LOG_TEXT, evil, evil);
     assert_inert(t);
     assert_non_null(strstr(t, " info /a\\u009b2J\\u202ecod.exe\\u2066x\\u2069\\u001b[0m conn=7 "));

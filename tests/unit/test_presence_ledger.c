@@ -17,19 +17,16 @@
 
 #include "redis/presence.h"
 
-static int set(sr_pledger *l, const char *room, uint32_t count, const char *user, int delta)
-{
+static int set(sr_pledger *l, const char *room, uint32_t count, const char *user, int delta) {
     return sr_pledger_set(l, room, strlen(room), count, user, user ? strlen(user) : 0, delta);
 }
 
-static uint32_t count_of(const sr_pledger *l, const char *room)
-{
+static uint32_t count_of(const sr_pledger *l, const char *room) {
     const sr_pledger_entry *e = sr_pledger_find(l, room, strlen(room));
     return e ? e->count : UINT32_MAX;
 }
 
-static uint32_t user_count(const sr_pledger *l, const char *room, const char *user)
-{
+static uint32_t user_count(const sr_pledger *l, const char *room, const char *user) {
     const sr_pledger_entry *e = sr_pledger_find(l, room, strlen(room));
     if (!e || !e->users) return UINT32_MAX;
     const sr_pledger_entry *u = sr_pledger_find(e->users, user, strlen(user));
@@ -37,8 +34,7 @@ static uint32_t user_count(const sr_pledger *l, const char *room, const char *us
 }
 
 /* 10,000 changes to 3 rooms make 3 dirty entries: one write each. */
-static void test_coalesces(void **state)
-{
+static void test_coalesces(void **state) {
     (void)state;
     sr_pledger l;
     sr_pledger_init(&l);
@@ -61,8 +57,7 @@ static void test_coalesces(void **state)
 }
 
 /* Users: +1/-1 per stream, dirty once, never below zero. */
-static void test_users(void **state)
-{
+static void test_users(void **state) {
     (void)state;
     sr_pledger l;
     sr_pledger_init(&l);
@@ -85,8 +80,7 @@ static void test_users(void **state)
 }
 
 /* A re-assert marks every room and every user; nothing twice. */
-static void test_mark_all(void **state)
-{
+static void test_mark_all(void **state) {
     (void)state;
     sr_pledger l;
     sr_pledger_init(&l);
@@ -104,8 +98,7 @@ static void test_mark_all(void **state)
 }
 
 /* Zero counts are forgotten once written (not while still dirty). */
-static void test_prune(void **state)
-{
+static void test_prune(void **state) {
     (void)state;
     sr_pledger l;
     sr_pledger_init(&l);
@@ -126,8 +119,7 @@ static void test_prune(void **state)
 }
 
 /* Many rooms: the table grows and finds every one. */
-static void test_many_rooms(void **state)
-{
+static void test_many_rooms(void **state) {
     (void)state;
     sr_pledger l;
     sr_pledger_init(&l);
@@ -146,13 +138,10 @@ static void test_many_rooms(void **state)
     sr_pledger_free(&l);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_coalesces),
-        cmocka_unit_test(test_users),
-        cmocka_unit_test(test_mark_all),
-        cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_coalesces),  cmocka_unit_test(test_users),
+        cmocka_unit_test(test_mark_all),   cmocka_unit_test(test_prune),
         cmocka_unit_test(test_many_rooms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,9 +34,7 @@ static void test_ip_parse_format(void **state) {
     (void)state;
     sr_ip ip;
     static const char *const good[][2] = {
-        {"192.0.2.1", "192.0.2.1"},
-        {"::1", "::1"},
-        {"2001:db8:0:0:0:0:0:1", "2001:db8::1"},
+        {"192.0.2.1", "192.0.2.1"},      {"::1", "::1"}, {"2001:db8:0:0:0:0:0:1", "2001:db8::1"},
         {"::ffff:10.1.2.3", "10.1.2.3"}, /* mapped IPv6 is the IPv4 client */
         {"0.0.0.0", "0.0.0.0"},
     };
@@ -44,8 +42,9 @@ static void test_ip_parse_format(void **state) {
         assert_int_equal(sr_ip_parse(good[i][0], strlen(good[i][0]), &ip), 0);
         assert_ip(&ip, good[i][1]);
     }
-    static const char *const bad[] = {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "[::1]",
-                                      "1.2.3.4:80", "::g", "unknown", "1.2.3.4 ", "fe80::1%eth0"};
+    static const char *const bad[] = {"",         "1.2.3",    "1.2.3.4.5",   "256.1.1.1",
+                                      "01.2.3.4", "[::1]",    "1.2.3.4:80",  "::g",
+                                      "unknown",  "1.2.3.4 ", "fe80::1%eth0"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(sr_ip_parse(bad[i], strlen(bad[i]), &ip), -1);
     /* exactly len bytes: a NUL inside is not a shorter address */
@@ -130,7 +129,8 @@ static const char *client_of(const char *trusted_list, const char *peer, const c
     return sr_ip_format(&c, buf, sizeof(buf));
 }
 
-#define CLIENT(trusted, peer, ...) client_of(trusted, peer, (const char *const[]){__VA_ARGS__, NULL}, NULL)
+#define CLIENT(trusted, peer, ...)                                                                 \
+    client_of(trusted, peer, (const char *const[]){__VA_ARGS__, NULL}, NULL)
 
 static void test_forwarded_for(void **state) {
     (void)state;
@@ -186,14 +186,17 @@ static void test_forwarded_for(void **state) {
 
 static void test_forwarded_header(void **state) {
     (void)state;
-    assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43"),
+    assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1",
+                               "Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43"),
                         "192.0.2.60");
-    assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: For=\"[2001:db8:cafe::17]:4711\""),
+    assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1",
+                               "Forwarded: For=\"[2001:db8:cafe::17]:4711\""),
                         "2001:db8:cafe::17");
     assert_string_equal(CLIENT("127.0.0.1 10.0.0.0/8", "127.0.0.1",
                                "Forwarded: for=6.6.6.6, for=198.51.100.17;by=x, for=10.0.0.2"),
                         "198.51.100.17");
-    assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: proto=https;for=\"192.0.2.9:80\""),
+    assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1",
+                               "Forwarded: proto=https;for=\"192.0.2.9:80\""),
                         "192.0.2.9");
     /* an element without for=, or for=unknown / an obfuscated node, stops the walk */
     assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: for=6.6.6.6, proto=http"),
@@ -201,8 +204,10 @@ static void test_forwarded_header(void **state) {
     assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: for=unknown"), "127.0.0.1");
     assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: for=_hidden"), "127.0.0.1");
     /* malformed elements: an unterminated quote, a pair without '=' */
-    assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: for=\"192.0.2.1"), "127.0.0.1");
-    assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: for=6.6.6.6, for"), "127.0.0.1");
+    assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: for=\"192.0.2.1"),
+                        "127.0.0.1");
+    assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: for=6.6.6.6, for"),
+                        "127.0.0.1");
     assert_string_equal(CLIENT("127.0.0.1", "127.0.0.1", "Forwarded: for=6.6.6.6 x, for=192.0.2.5"),
                         "192.0.2.5");
     /* a quoted comma is not a separator */
@@ -272,7 +277,8 @@ static void test_proxy_v1(void **state) {
     assert_int_equal(h.has_addr, 0);
 
     /* the longest possible line, 107 bytes, is fine; 108 is not */
-    char longest[128] = "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
+    char longest[128] =
+        "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
     assert_int_equal(strlen(longest), 104);
     assert_int_equal(parse_text(longest, &h, &why), 104);
     char too_long[160] = "PROXY UNKNOWN ";
@@ -316,7 +322,8 @@ static void test_proxy_v1(void **state) {
 
 static size_t v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const uint8_t *block, size_t n,
                  size_t declared) {
-    static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+    static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                    0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
     memcpy(out, sig, 12);
     out[12] = ver_cmd;
     out[13] = fam;
@@ -332,8 +339,9 @@ static void test_proxy_v2(void **state) {
     sr_proxy_header h;
     const char *why = NULL;
     /* PROXY, TCP over IPv4, with a TLV after the addresses and payload after it */
-    const uint8_t v4[] = {192, 0, 2, 10, 198, 51, 100, 1, 0xdc, 0x04, 0x01, 0xbb,
-                          0x04, 0x00, 0x02, 'h', 'i'}; /* TLV type 4 (NOOP), length 2 */
+    const uint8_t v4[] = {
+        192,  0,    2,    10,   198,  51,   100, 1,  0xdc,
+        0x04, 0x01, 0xbb, 0x04, 0x00, 0x02, 'h', 'i'}; /* TLV type 4 (NOOP), length 2 */
     size_t n = v2(buf, 0x21, 0x11, v4, sizeof v4, sizeof v4);
     memcpy(buf + n, "GET", 3);
     assert_int_equal(parse_all_ways(buf, n + 3, &h, &why), (int)n);
@@ -345,8 +353,8 @@ static void test_proxy_v2(void **state) {
     assert_int_equal(h.dst_port, 443);
 
     /* TCP over IPv6 */
-    uint8_t v6[36] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1, [16] = 0x20, 0x01, 0x0d, 0xb8, [31] = 2,
-                      [32] = 0, 80, 0, 81};
+    uint8_t v6[36] = {0x20, 0x01, 0x0d,     0xb8,     [15] = 1, [16] = 0x20, 0x01,
+                      0x0d, 0xb8, [31] = 2, [32] = 0, 80,       0,           81};
     n = v2(buf, 0x21, 0x21, v6, sizeof v6, sizeof v6);
     assert_int_equal(parse_all_ways(buf, n, &h, &why), (int)n);
     assert_ip(&h.src, "2001:db8::1");
@@ -417,9 +425,12 @@ static void test_proxy_v2(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ip_parse_format), cmocka_unit_test(test_cidr),
-        cmocka_unit_test(test_forwarded_for),   cmocka_unit_test(test_forwarded_header),
-        cmocka_unit_test(test_forwarded_many_hops), cmocka_unit_test(test_proxy_v1),
+        cmocka_unit_test(test_ip_parse_format),
+        cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_forwarded_for),
+        cmocka_unit_test(test_forwarded_header),
+        cmocka_unit_test(test_forwarded_many_hops),
+        cmocka_unit_test(test_proxy_v1),
         cmocka_unit_test(test_proxy_v2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,8 +21,8 @@
 
 #include "redis/adapter.h"
 #include "redis/adapter_int.h" /* sr_redis_adapter_can_publish */
-#include "sserooms.h"
 #include "srt_redis.h"
+#include "sserooms.h"
 
 #define MAX_GOT 64
 
@@ -199,8 +199,11 @@ static void test_cross_node_delivery_exact(void **state) {
     wait_subscribed(f, &f->B, 2);
     wait_subscribed(f, &f->A, 1);
     const char *rooms[] = {"r1", "r2", "r3"};
-    sr_message m = {.id = "7", .event = "chat", .data = "{\"t\":\"h\\u00e9\",\"n\":0.30000000000000004}",
-                    .data_len = SIZE_MAX, .retry = 3000};
+    sr_message m = {.id = "7",
+                    .event = "chat",
+                    .data = "{\"t\":\"h\\u00e9\",\"n\":0.30000000000000004}",
+                    .data_len = SIZE_MAX,
+                    .retry = 3000};
     assert_int_equal(sr_redis_adapter_publish(f->A.a, rooms, 3, &m, "{\"k\":1}", 7), 0);
     wait_got_n(f, &f->B, 2);
     srt_uv_run_until(&f->loop, NULL, NULL, 50);
@@ -292,7 +295,7 @@ static void test_bad_envelopes_counted(void **state) {
         {"{\"v\":1,\"m\":{\"data\":1,\"id\":\"a\\nb\"},\"n\":\"x\"}", 0},
         {"{\"v\":1,\"m\":{\"data\":1,\"retry\":-5},\"n\":\"x\"}", 0},
         {"", 0},
-        {"{\"v\":1,\"m\":{\"data\":\"ok\"},\"n\":\"node-B\"}", 0}, /* B's own id: echo */
+        {"{\"v\":1,\"m\":{\"data\":\"ok\"},\"n\":\"node-B\"}", 0},  /* B's own id: echo */
         {"{\"v\":1,\"m\":{\"data\":\"ok\"},\"n\":\"someone\"}", 0}, /* good */
     };
     size_t n = sizeof cases / sizeof *cases;
@@ -317,12 +320,12 @@ static void test_bad_envelopes_counted(void **state) {
     char stats[1024];
     size_t len = sr_redis_adapter_stats_json(f->B.a, stats, sizeof stats);
     assert_int_equal(len, strlen(stats));
-    assert_string_equal(stats,
-                        ",\"redis\":{\"state\":\"up\",\"published\":0,\"publish_failures\":0,"
-                        "\"received\":15,\"delivered\":1,\"dropped\":{\"invalid_json\":4,"
-                        "\"not_object\":2,\"bad_version\":3,\"bad_fields\":4,\"foreign_channel\":0},"
-                        "\"own_echo\":1,\"reconnects\":0,\"subscribed\":1,\"outbox\":0,"
-                        "\"node_id\":\"node-B\"}");
+    assert_string_equal(
+        stats, ",\"redis\":{\"state\":\"up\",\"published\":0,\"publish_failures\":0,"
+               "\"received\":15,\"delivered\":1,\"dropped\":{\"invalid_json\":4,"
+               "\"not_object\":2,\"bad_version\":3,\"bad_fields\":4,\"foreign_channel\":0},"
+               "\"own_echo\":1,\"reconnects\":0,\"subscribed\":1,\"outbox\":0,"
+               "\"node_id\":\"node-B\"}");
     /* too small a buffer: nothing rather than broken JSON, and the size needed */
     assert_int_equal(sr_redis_adapter_stats_json(f->B.a, stats, 20), len + 1);
     assert_string_equal(stats, "");
@@ -369,7 +372,8 @@ static void test_unreachable_health_and_failures(void **state) {
     assert_true(srt_uv_run_until(&loop, is_down, n.a, 2000));
     char reason[256], want[128];
     assert_int_equal(sr_redis_adapter_health(n.a, reason, sizeof reason), 1);
-    snprintf(want, sizeof want, "redis unreachable: connect ECONNREFUSED 127.0.0.1:%d (retry in ", port);
+    snprintf(want, sizeof want, "redis unreachable: connect ECONNREFUSED 127.0.0.1:%d (retry in ",
+             port);
     if (strncmp(reason, want, strlen(want)) != 0) fail_msg("reason: %s", reason);
     assert_non_null(strstr(reason, " ms)"));
     /* subscribing works offline (applied on connect); publishing fails, counted */
@@ -387,7 +391,8 @@ static void test_unreachable_health_and_failures(void **state) {
 
     /* bad options */
     base_options(&o, "redis://h:99999", NULL);
-    assert_int_equal(sr_redis_adapter_new(&n.a, &loop, &o, deliver, &n, err, sizeof err), SR_EINVAL);
+    assert_int_equal(sr_redis_adapter_new(&n.a, &loop, &o, deliver, &n, err, sizeof err),
+                     SR_EINVAL);
     assert_non_null(strstr(err, "bad port"));
 }
 

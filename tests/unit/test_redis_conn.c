@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "redis/conn.h"
-#include "sserooms.h"
 #include "srt_redis.h"
+#include "sserooms.h"
 
 typedef struct fixture {
     uv_loop_t loop;
@@ -68,7 +68,8 @@ static void on_reply(void *ud, redisReply *r, const char *err) {
         snprintf(f->last_err, sizeof f->last_err, "%s", err);
         return;
     }
-    if (f->n_replies < 1100) f->ints[f->n_replies] = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (f->n_replies < 1100)
+        f->ints[f->n_replies] = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     f->n_replies++;
 }
 
@@ -134,8 +135,7 @@ static void on_str(void *ud, redisReply *r, const char *err) {
         snprintf(s->text, sizeof s->text, "%.*s", (int)r->len, r->str);
     else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->str)
         snprintf(s->text, sizeof s->text, "[%s]", r->element[0]->str);
-    else if (r->type == REDIS_REPLY_NIL)
-        snprintf(s->text, sizeof s->text, "(nil)");
+    else if (r->type == REDIS_REPLY_NIL) snprintf(s->text, sizeof s->text, "(nil)");
 }
 
 static int str_done(void *ud) {

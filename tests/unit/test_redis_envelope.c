@@ -24,8 +24,11 @@ static char *encode(const sr_message *m, const char *node, const char *meta) {
 }
 
 static void test_encode_wire_example(void **state) {
-    sr_message m = {.id = "1", .event = "message", .data = "{\"from\":\"system\",\"text\":\"Hi\"}",
-                    .data_len = SIZE_MAX, .retry = 5000};
+    sr_message m = {.id = "1",
+                    .event = "message",
+                    .data = "{\"from\":\"system\",\"text\":\"Hi\"}",
+                    .data_len = SIZE_MAX,
+                    .retry = 5000};
     char *s = encode(&m, "node-1", "{\"tier\":\"gold\"}");
     assert_string_equal(s, "{\"v\":1,\"m\":{\"event\":\"message\",\"data\":{\"from\":\"system\","
                            "\"text\":\"Hi\"},\"id\":\"1\",\"retry\":5000},\"n\":\"node-1\","
@@ -47,7 +50,10 @@ static void test_encode_optional_fields_absent(void **state) {
 }
 
 static void test_encode_quotes_strings(void **state) {
-    sr_message m = {.data = "null", .data_len = SIZE_MAX, .id = "a\"b\\c", .event = "\x01\xc3\xa9t\xc3\xa9"};
+    sr_message m = {.data = "null",
+                    .data_len = SIZE_MAX,
+                    .id = "a\"b\\c",
+                    .event = "\x01\xc3\xa9t\xc3\xa9"};
     char *s = encode(&m, "n\tx", NULL);
     assert_string_equal(s, "{\"v\":1,\"m\":{\"event\":\"\\u0001\xc3\xa9t\xc3\xa9\",\"data\":null,"
                            "\"id\":\"a\\\"b\\\\c\"},\"n\":\"n\\tx\"}");
@@ -87,9 +93,10 @@ static void expect_status(const char *payload, sr_envelope_status want) {
 }
 
 static void test_decode_full(void **state) {
-    const char *p = "{\"v\":1,\"m\":{\"event\":\"chat\",\"data\":{ \"a\" : [1, 2.50, \"\\u00e9\"] },"
-                    "\"id\":\"0-000000000007\",\"retry\":2500},\"n\":\"node-B\","
-                    "\"meta\":{\"tenant\":\"t1\"}}";
+    const char *p =
+        "{\"v\":1,\"m\":{\"event\":\"chat\",\"data\":{ \"a\" : [1, 2.50, \"\\u00e9\"] },"
+        "\"id\":\"0-000000000007\",\"retry\":2500},\"n\":\"node-B\","
+        "\"meta\":{\"tenant\":\"t1\"}}";
     sr_envelope env;
     assert_int_equal(dec(p, &env), SR_ENVELOPE_OK);
     assert_int_equal(env.msg.data_len, strlen("{ \"a\" : [1, 2.50, \"\\u00e9\"] }"));
@@ -116,14 +123,19 @@ static void test_decode_minimal_and_roundtrip(void **state) {
     sr_envelope_release(&env);
 
     /* empty id / event are absent, retry 0 is absent */
-    assert_int_equal(dec("{\"v\":1,\"m\":{\"event\":\"\",\"data\":1,\"id\":\"\",\"retry\":0},\"n\":\"\"}", &env),
-                     SR_ENVELOPE_OK);
+    assert_int_equal(
+        dec("{\"v\":1,\"m\":{\"event\":\"\",\"data\":1,\"id\":\"\",\"retry\":0},\"n\":\"\"}", &env),
+        SR_ENVELOPE_OK);
     assert_null(env.msg.event);
     assert_null(env.msg.id);
     assert_string_equal(env.node_id, "");
     sr_envelope_release(&env);
 
-    sr_message m = {.data = "[\"x\",{\"y\":-0.0e+5}]", .data_len = SIZE_MAX, .id = "i", .event = "ev", .retry = 7};
+    sr_message m = {.data = "[\"x\",{\"y\":-0.0e+5}]",
+                    .data_len = SIZE_MAX,
+                    .id = "i",
+                    .event = "ev",
+                    .retry = 7};
     char *s = encode(&m, "me", "{\"a\":1}");
     assert_int_equal(dec(s, &env), SR_ENVELOPE_OK);
     assert_int_equal(env.msg.data_len, strlen(m.data));
@@ -190,31 +202,32 @@ static void test_decode_invalid_and_not_object(void **state) {
 
 static void test_decode_bad_fields(void **state) {
     const char *bad[] = {
-        "{\"v\":1,\"n\":\"x\"}",                                   /* m missing */
-        "{\"v\":1,\"m\":[],\"n\":\"x\"}",                          /* m not an object */
+        "{\"v\":1,\"n\":\"x\"}",          /* m missing */
+        "{\"v\":1,\"m\":[],\"n\":\"x\"}", /* m not an object */
         "{\"v\":1,\"m\":\"hi\",\"n\":\"x\"}",
         "{\"v\":1,\"m\":null,\"n\":\"x\"}",
-        "{\"v\":1,\"m\":{},\"n\":\"x\"}",                          /* data missing */
+        "{\"v\":1,\"m\":{},\"n\":\"x\"}", /* data missing */
         "{\"v\":1,\"m\":{\"event\":\"e\"},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"event\":null},\"n\":\"x\"}", /* neither string nor number */
         "{\"v\":1,\"m\":{\"data\":1,\"event\":true},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"id\":[\"a\"]},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"id\":{}},\"n\":\"x\"}",
-        "{\"v\":1,\"m\":{\"data\":1,\"retry\":-1},\"n\":\"x\"}",   /* retry not a u32 */
+        "{\"v\":1,\"m\":{\"data\":1,\"retry\":-1},\"n\":\"x\"}", /* retry not a u32 */
         "{\"v\":1,\"m\":{\"data\":1,\"retry\":1.5},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"retry\":\"5\"},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"retry\":1e20},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"retry\":4294967296},\"n\":\"x\"}",
-        "{\"v\":1,\"m\":{\"data\":1}}",                            /* n missing */
-        "{\"v\":1,\"m\":{\"data\":1},\"n\":5}",                    /* n not a string */
+        "{\"v\":1,\"m\":{\"data\":1}}",         /* n missing */
+        "{\"v\":1,\"m\":{\"data\":1},\"n\":5}", /* n not a string */
         "{\"v\":1,\"m\":{\"data\":1},\"n\":null}",
-        "{\"v\":1,\"m\":{\"data\":1,\"id\":\"a\\nb\"},\"n\":\"x\"}",    /* field injection */
+        "{\"v\":1,\"m\":{\"data\":1,\"id\":\"a\\nb\"},\"n\":\"x\"}", /* field injection */
         "{\"v\":1,\"m\":{\"data\":1,\"id\":\"a\\rb\"},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"event\":\"x\\r\\ndata: evil\"},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"event\":\"a\\u000ab\"},\"n\":\"x\"}",
         "{\"v\":1,\"m\":{\"data\":1,\"id\":\"a\\u0000b\"},\"n\":\"x\"}", /* NUL would cut it */
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) expect_status(bad[i], SR_ENVELOPE_BAD_FIELDS);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_status(bad[i], SR_ENVELOPE_BAD_FIELDS);
     expect_status("{\"v\":1,\"m\":{\"data\":1,\"retry\":4294967295},\"n\":\"x\"}", SR_ENVELOPE_OK);
     expect_status("{\"v\":1,\"m\":{\"data\":1,\"retry\":5e3},\"n\":\"x\"}", SR_ENVELOPE_OK);
     /* a tab in an id is allowed (only CR and LF break the SSE framing) */
@@ -228,13 +241,29 @@ static void test_decode_numeric_id_and_event(void **state) {
     static const struct {
         const char *json, *text;
     } nums[] = {
-        {"5", "5"}, {"-5", "-5"}, {"5.0", "5"}, {"5e0", "5"}, {"0", "0"}, {"-0", "0"},
-        {"0.1", "0.1"}, {"1.5e-7", "1.5e-7"}, {"0.000001", "0.000001"}, {"1e-7", "1e-7"},
-        {"123456789012345678901", "123456789012345680000"}, {"1e21", "1e+21"},
-        {"1.2345e25", "1.2345e+25"}, {"9007199254740993", "9007199254740992"},
-        {"0.30000000000000004", "0.30000000000000004"}, {"1e400", "Infinity"},
-        {"-1e400", "-Infinity"}, {"5e-324", "5e-324"}, {"1.7976931348623157e308", "1.7976931348623157e+308"},
-        {"12.50", "12.5"}, {"100", "100"}, {"1E2", "100"}, {"-0.0000012", "-0.0000012"},
+        {"5", "5"},
+        {"-5", "-5"},
+        {"5.0", "5"},
+        {"5e0", "5"},
+        {"0", "0"},
+        {"-0", "0"},
+        {"0.1", "0.1"},
+        {"1.5e-7", "1.5e-7"},
+        {"0.000001", "0.000001"},
+        {"1e-7", "1e-7"},
+        {"123456789012345678901", "123456789012345680000"},
+        {"1e21", "1e+21"},
+        {"1.2345e25", "1.2345e+25"},
+        {"9007199254740993", "9007199254740992"},
+        {"0.30000000000000004", "0.30000000000000004"},
+        {"1e400", "Infinity"},
+        {"-1e400", "-Infinity"},
+        {"5e-324", "5e-324"},
+        {"1.7976931348623157e308", "1.7976931348623157e+308"},
+        {"12.50", "12.5"},
+        {"100", "100"},
+        {"1E2", "100"},
+        {"-0.0000012", "-0.0000012"},
     };
     for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
         char p[256];
@@ -287,15 +316,19 @@ static void test_dedup_key(void **state) {
 static void test_decode_unicode_repair(void **state) {
     sr_envelope env;
     /* lone surrogate escapes in id/event decode to U+FFFD, as Node writes */
-    assert_int_equal(dec("{\"v\":1,\"m\":{\"data\":1,\"id\":\"x\\ud800y\",\"event\":\"\\ud83d\\ude00\"},\"n\":\"n\"}", &env),
-                     SR_ENVELOPE_OK);
+    assert_int_equal(
+        dec("{\"v\":1,\"m\":{\"data\":1,\"id\":\"x\\ud800y\",\"event\":\"\\ud83d\\ude00\"},\"n\":\"n\"}",
+            &env),
+        SR_ENVELOPE_OK);
     assert_string_equal(env.msg.id, "x\xef\xbf\xbdy");
     assert_string_equal(env.msg.event, "\xf0\x9f\x98\x80");
     sr_envelope_release(&env);
     /* raw invalid UTF-8 inside data: forwarded repaired (U+FFFD per maximal subpart) */
-    const char p[] = "{\"v\":1,\"m\":{\"data\":\"a\xff" "b\xe2\x82\",\"id\":\"i\"},\"n\":\"n\"}";
+    const char p[] = "{\"v\":1,\"m\":{\"data\":\"a\xff"
+                     "b\xe2\x82\",\"id\":\"i\"},\"n\":\"n\"}";
     assert_int_equal(sr_envelope_decode(p, sizeof p - 1, 1000, &env), SR_ENVELOPE_OK);
-    const char want[] = "\"a\xef\xbf\xbd" "b\xef\xbf\xbd\"";
+    const char want[] = "\"a\xef\xbf\xbd"
+                        "b\xef\xbf\xbd\"";
     assert_int_equal(env.msg.data_len, sizeof want - 1);
     assert_memory_equal(env.msg.data, want, sizeof want - 1);
     assert_string_equal(env.msg.id, "i");

@@ -21,8 +21,8 @@
 
 #include "redis/conn.h"
 #include "redis/subs.h"
-#include "sserooms.h"
 #include "srt_redis.h"
+#include "sserooms.h"
 
 #define N_CHANNELS 300
 
@@ -293,8 +293,8 @@ static void test_lost_and_recovered(void **state) {
     assert_int_equal(srt_redis_kill9(f->redis), 0);
     srt_uv_run_until(&f->loop, NULL, NULL, 100);
     assert_int_not_equal(sr_rconn_get_state(f->c), SR_RCONN_UP);
-    set(f, 7, 1);  /* joined while Redis is gone */
-    set(f, 2, 0);  /* left while it is gone: nobody to tell */
+    set(f, 7, 1); /* joined while Redis is gone */
+    set(f, 2, 0); /* left while it is gone: nobody to tell */
     assert_int_equal(sr_rsubs_pending_count(f->subs), 6);
     assert_int_equal(srt_redis_restart(f->redis), 0);
     assert_true(srt_uv_run_until(&f->loop, is_up, f, 5000));

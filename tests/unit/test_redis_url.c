@@ -180,10 +180,13 @@ static void test_error_buffer_small(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_auth_and_db),
-        cmocka_unit_test(test_ipv6),       cmocka_unit_test(test_unix),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_auth_and_db),
+        cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_unix),
         cmocka_unit_test(test_tls),
-        cmocka_unit_test(test_errors),     cmocka_unit_test(test_error_buffer_small),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_error_buffer_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

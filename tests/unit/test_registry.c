@@ -39,8 +39,7 @@ static long alloc_countdown = -1; /* < 0: never fail */
 static long alloc_failures;
 
 static int alloc_should_fail(void) {
-    if (alloc_countdown < 0)
-        return 0;
+    if (alloc_countdown < 0) return 0;
     if (alloc_countdown-- == 0) {
         alloc_failures++;
         return 1;
@@ -90,10 +89,8 @@ static void log_event(void *ud, sr_room *room, sr_room_event ev) {
     assert_int_equal(room->name[room->name_len], '\0');
     /* Both events fire while the room is findable under its name. */
     assert_ptr_equal(sr_registry_find(log->reg, room->name, room->name_len), room);
-    if (ev == SR_ROOM_CREATED)
-        assert_int_equal(room->n_members, 1);
-    else
-        assert_int_equal(room->n_members, 0);
+    if (ev == SR_ROOM_CREATED) assert_int_equal(room->n_members, 1);
+    else assert_int_equal(room->n_members, 0);
     log->ev[log->n] = ev;
     memcpy(log->name[log->n], room->name, room->name_len + 1);
     log->n++;
@@ -225,8 +222,7 @@ static void test_leave_all_reverse_order(void **state) {
     log.reg = reg;
     sr_member m = {0};
     const char *names[] = {"r1", "r2", "r3", "r4", "r5", "r6"};
-    for (int i = 0; i < 6; i++)
-        assert_int_equal(join(reg, &m, names[i]), 0);
+    for (int i = 0; i < 6; i++) assert_int_equal(join(reg, &m, names[i]), 0);
     expect_rooms(&m, names, 6);
     sr_registry_leave_all(reg, &m);
     assert_int_equal(log.n, 12);
@@ -251,8 +247,7 @@ static void test_inline_heap_and_leave_at(void **state) {
         assert_int_equal(join(reg, &m, names[i]), 0);
         assert_ptr_equal(m.rooms, m.inline_rooms);
     }
-    for (int i = SR_MEMBER_INLINE_ROOMS; i < 10; i++)
-        assert_int_equal(join(reg, &m, names[i]), 0);
+    for (int i = SR_MEMBER_INLINE_ROOMS; i < 10; i++) assert_int_equal(join(reg, &m, names[i]), 0);
     assert_ptr_not_equal(m.rooms, m.inline_rooms);
     assert_true(m.cap_rooms >= 10);
     expect_rooms(&m, names, 10);
@@ -268,8 +263,7 @@ static void test_inline_heap_and_leave_at(void **state) {
     assert_int_equal(sr_registry_room_count(reg), 7);
 
     /* Down to the inline capacity: back inline. */
-    for (int i = 0; i < 5; i++)
-        sr_registry_leave_at(reg, &m, 1);
+    for (int i = 0; i < 5; i++) sr_registry_leave_at(reg, &m, 1);
     const char *rest[] = {"n1", "n8"};
     expect_rooms(&m, rest, 2);
     assert_ptr_equal(m.rooms, m.inline_rooms);
@@ -280,8 +274,7 @@ static void test_inline_heap_and_leave_at(void **state) {
     assert_int_equal(m.n_rooms, 0);
     assert_int_equal(sr_registry_room_count(reg), 0);
     /* Leave-all of a heap member frees the array (ASan checks). */
-    for (int i = 0; i < 10; i++)
-        assert_int_equal(join(reg, &m, names[i]), 0);
+    for (int i = 0; i < 10; i++) assert_int_equal(join(reg, &m, names[i]), 0);
     sr_registry_leave_all(reg, &m);
     assert_true(member_is_zero(&m));
     sr_registry_free(reg);
@@ -299,8 +292,7 @@ static void test_room_events_exactly_once(void **state) {
     log.reg = reg;
     sr_member *ms = calloc(N, sizeof *ms);
     assert_non_null(ms);
-    for (int i = 0; i < N; i++)
-        assert_int_equal(join(reg, &ms[i], "shared"), 0);
+    for (int i = 0; i < N; i++) assert_int_equal(join(reg, &ms[i], "shared"), 0);
     assert_int_equal(log.n, 1);
     expect_event(&log, 0, SR_ROOM_CREATED, "shared");
     sr_room *room = find(reg, "shared");
@@ -326,8 +318,7 @@ static void test_room_events_exactly_once(void **state) {
         assert_int_equal(m->n_rooms, 1);
         assert_int_equal(m->rooms[0].index, j);
     }
-    for (int i = 0; i < N; i++)
-        sr_registry_leave_all(reg, &ms[i]);
+    for (int i = 0; i < N; i++) sr_registry_leave_all(reg, &ms[i]);
     assert_int_equal(log.n, 2);
     expect_event(&log, 1, SR_ROOM_EMPTIED, "shared");
     assert_int_equal(sr_registry_room_count(reg), 0);
@@ -405,8 +396,7 @@ static void model_remove(model *md, int mi, int ri) {
     md->in[mi][ri] = 0;
     int *order = md->order[mi];
     int k = 0;
-    while (order[k] != ri)
-        k++;
+    while (order[k] != ri) k++;
     memmove(&order[k], &order[k + 1], (size_t)(md->n_order[mi] - k - 1) * sizeof *order);
     md->n_order[mi]--;
 }
@@ -418,8 +408,7 @@ static void model_check(model *md) {
         model_name(r, name);
         sr_room *room = sr_registry_find(md->reg, name, 7);
         uint32_t expect = 0;
-        for (int m = 0; m < MODEL_MEMBERS; m++)
-            expect += md->in[m][r];
+        for (int m = 0; m < MODEL_MEMBERS; m++) expect += md->in[m][r];
         assert_int_equal(md->live[r], expect > 0);
         if (expect == 0) {
             assert_null(room);
@@ -428,8 +417,7 @@ static void model_check(model *md) {
         live_rooms++;
         assert_non_null(room);
         assert_int_equal(room->n_members, expect);
-        if (expect > md->peak_room_members)
-            md->peak_room_members = expect;
+        if (expect > md->peak_room_members) md->peak_room_members = expect;
         assert_true(room->cap_members >= room->n_members && room->cap_members >= 4);
         for (uint32_t j = 0; j < room->n_members; j++) {
             const sr_member *m = room->members[j];
@@ -443,12 +431,9 @@ static void model_check(model *md) {
     for (int mi = 0; mi < MODEL_MEMBERS; mi++) {
         const sr_member *m = &md->members[mi];
         assert_int_equal(m->n_rooms, md->n_order[mi]);
-        if (m->n_rooms > md->peak_member_rooms)
-            md->peak_member_rooms = m->n_rooms;
-        if (m->n_rooms == 0)
-            assert_null(m->rooms);
-        else if (m->n_rooms <= SR_MEMBER_INLINE_ROOMS)
-            assert_ptr_equal(m->rooms, m->inline_rooms);
+        if (m->n_rooms > md->peak_member_rooms) md->peak_member_rooms = m->n_rooms;
+        if (m->n_rooms == 0) assert_null(m->rooms);
+        else if (m->n_rooms <= SR_MEMBER_INLINE_ROOMS) assert_ptr_equal(m->rooms, m->inline_rooms);
         assert_true(m->n_rooms <= m->cap_rooms || m->rooms == NULL);
         for (uint32_t i = 0; i < m->n_rooms; i++) {
             const sr_room *room = m->rooms[i].room;
@@ -475,14 +460,12 @@ static void test_random_against_model(void **state) {
          * inline and heap memberships. */
         const int draining = (op / PHASE_OPS) % 2;
         uint32_t kind = rng(100);
-        if (draining)
-            kind = kind < 15 ? 0 : kind < 45 ? 60 : kind < 75 ? 90 : 99;
+        if (draining) kind = kind < 15 ? 0 : kind < 45 ? 60 : kind < 75 ? 90 : 99;
         if (kind < 55) {
             /* Rooms 25..49 are joined rarely: they hold few members and
              * are created and emptied over and over. */
             int ri = (int)rng(MODEL_ROOMS);
-            if (ri >= MODEL_ROOMS / 2 && rng(RARE_ODDS) != 0)
-                ri -= MODEL_ROOMS / 2;
+            if (ri >= MODEL_ROOMS / 2 && rng(RARE_ODDS) != 0) ri -= MODEL_ROOMS / 2;
             model_name(ri, name);
             int rc = sr_registry_join(md->reg, m, name, 7);
             assert_int_equal(rc, md->in[mi][ri] ? 1 : 0);
@@ -496,8 +479,7 @@ static void test_random_against_model(void **state) {
             model_name(ri, name);
             int rc = sr_registry_leave(md->reg, m, name, 7);
             assert_int_equal(rc, md->in[mi][ri] ? 0 : 1);
-            if (rc == 0)
-                model_remove(md, mi, ri);
+            if (rc == 0) model_remove(md, mi, ri);
             leaves++;
         } else if (kind < 98) {
             if (md->n_order[mi] > 0) {
@@ -510,12 +492,10 @@ static void test_random_against_model(void **state) {
         } else {
             sr_registry_leave_all(md->reg, m);
             assert_true(member_is_zero(m));
-            while (md->n_order[mi] > 0)
-                model_remove(md, mi, md->order[mi][md->n_order[mi] - 1]);
+            while (md->n_order[mi] > 0) model_remove(md, mi, md->order[mi][md->n_order[mi] - 1]);
             leave_alls++;
         }
-        if (op % CHECK_EVERY == 0)
-            model_check(md);
+        if (op % CHECK_EVERY == 0) model_check(md);
     }
     model_check(md);
     /* The mix really exercised every operation, rooms were created and
@@ -640,8 +620,7 @@ static void test_table_growth_and_shrink(void **state) {
         size_t b = sr_registry_bucket_count(reg);
         assert_true(is_pow2(b));
         assert_true(sr_registry_room_count(reg) <= b); /* grows when rooms > buckets */
-        if (b > max_buckets)
-            max_buckets = b;
+        if (b > max_buckets) max_buckets = b;
     }
     assert_int_equal(sr_registry_room_count(reg), N);
     assert_int_equal(max_buckets, 131072); /* the smallest power of two >= N */
@@ -673,8 +652,7 @@ static void test_table_growth_and_shrink(void **state) {
         int len = snprintf(name, sizeof name, "r%d", i);
         assert_non_null(sr_registry_find(reg, name, (size_t)len));
     }
-    for (int i = N - 10; i < N; i++)
-        sr_registry_leave_all(reg, &ms[i]);
+    for (int i = N - 10; i < N; i++) sr_registry_leave_all(reg, &ms[i]);
     assert_int_equal(sr_registry_room_count(reg), 0);
     assert_int_equal(sr_registry_bucket_count(reg), 16);
     assert_int_equal(counts[0], N);
@@ -705,8 +683,7 @@ static void test_free_with_rooms(void **state) {
     sr_registry_free(reg);
     assert_int_equal(counts[1], 0);
     /* The members were reset, their heap arrays freed (ASan checks). */
-    for (int i = 0; i < 3; i++)
-        assert_true(member_is_zero(&m[i]));
+    for (int i = 0; i < 3; i++) assert_true(member_is_zero(&m[i]));
     sr_registry_free(NULL);
 }
 
@@ -785,8 +762,7 @@ static void test_allocation_failures(void **state) {
         for (int r = 0; r < 36; r++) {
             int len = snprintf(name, sizeof name, "o%d", r);
             for (int i = 0; i < 6; i++) {
-                if (r >= 6 && i > 0)
-                    break;
+                if (r >= 6 && i > 0) break;
                 uint32_t before_rooms = m[i].n_rooms;
                 size_t before_count = sr_registry_room_count(reg);
                 sr_room *before_room = sr_registry_find(reg, name, (size_t)len);
@@ -801,13 +777,11 @@ static void test_allocation_failures(void **state) {
                         assert_int_equal(room->n_members, before_members);
                         assert_false(sr_registry_is_member(&m[i], room));
                     }
-                    if (m[i].n_rooms == 0)
-                        assert_true(member_is_zero(&m[i]));
+                    if (m[i].n_rooms == 0) assert_true(member_is_zero(&m[i]));
                     continue;
                 }
                 assert_int_equal(rc, 0);
-                if (!before_room)
-                    created++;
+                if (!before_room) created++;
             }
         }
         /* Leaves (with shrinking reallocs that may fail harmlessly). */
@@ -820,15 +794,13 @@ static void test_allocation_failures(void **state) {
             }
         }
         emptied = counts[1];
-        for (int i = 0; i < 6; i++)
-            sr_registry_leave_all(reg, &m[i]);
+        for (int i = 0; i < 6; i++) sr_registry_leave_all(reg, &m[i]);
         assert_int_equal(sr_registry_room_count(reg), 0);
         assert_int_equal(counts[0], created);
         assert_true(counts[1] >= emptied && counts[1] == counts[0]);
         sr_registry_free(reg);
         fail_alloc_never();
-        if (alloc_failures == 0)
-            break; /* the scenario made fewer than k allocations */
+        if (alloc_failures == 0) break; /* the scenario made fewer than k allocations */
     }
     assert_true(k > 40); /* many distinct allocation sites were hit */
 }

@@ -78,8 +78,7 @@ static void test_visit_dedup_nulls_duplicates(void **state) {
     assert_ptr_equal(seen[1], &m[1]);
     assert_ptr_equal(seen[2], &m[2]);
     assert_ptr_equal(seen[3], &m[4]);
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(m[i].stamp == s1, i != 3);
+    for (int i = 0; i < 5; i++) assert_int_equal(m[i].stamp == s1, i != 3);
 
     /* Same stamp again: everyone was reached already. */
     vl.n = 0;
@@ -103,16 +102,14 @@ static void test_visit_dedup_nulls_duplicates(void **state) {
     sr_member *except[] = {&m[0], NULL, &m[0], &m[3]};
     vl.n = 0;
     assert_int_equal(sr_registry_visit(targets, 8, except, 4, s4, record_visit, &vl), 3);
-    for (size_t i = 0; i < vl.n; i++)
-        assert_ptr_not_equal(seen[i], &m[0]);
+    for (size_t i = 0; i < vl.n; i++) assert_ptr_not_equal(seen[i], &m[0]);
     assert_true(m[0].stamp != s4); /* left unmarked */
     /* ... so a later visit of the same delivery without exclusion gets it. */
     vl.n = 0;
     assert_int_equal(sr_registry_visit(targets, 8, NULL, 0, s4, record_visit, &vl), 1);
     assert_ptr_equal(seen[0], &m[0]);
 
-    for (int i = 0; i < 5; i++)
-        sr_registry_leave_all(reg, &m[i]);
+    for (int i = 0; i < 5; i++) sr_registry_leave_all(reg, &m[i]);
     assert_int_equal(sr_registry_room_count(reg), 0);
     sr_registry_free(reg);
 }
@@ -135,11 +132,9 @@ static void test_visit_long_except_list(void **state) {
     for (int i = 0; i < N; i++) {
         /* Bits 0..2: target rooms; bit 3: a room outside the targets. */
         unsigned mask = (unsigned)(i * 2654435761u >> 7) & 15;
-        if (mask == 0)
-            mask = 8;
+        if (mask == 0) mask = 8;
         for (int r = 0; r < 4; r++)
-            if (mask & (1u << r))
-                assert_int_equal(join(reg, &ms[i], names[r]), 0);
+            if (mask & (1u << r)) assert_int_equal(join(reg, &ms[i], names[r]), 0);
         targeted[i] = (mask & 7) != 0;
     }
     for (int k = 0; k < N_EXCEPT; k++) {
@@ -164,8 +159,7 @@ static void test_visit_long_except_list(void **state) {
     size_t n = sr_registry_visit(targets, 4, except, N_EXCEPT, stamp, record_visit, &vl);
     assert_int_equal(n, expect);
     assert_int_equal(vl.n, expect);
-    for (size_t k = 0; k < vl.n; k++)
-        hits[seen[k] - ms]++;
+    for (size_t k = 0; k < vl.n; k++) hits[seen[k] - ms]++;
     for (int i = 0; i < N; i++) {
         assert_int_equal(hits[i], targeted[i] && !excluded[i] ? 1 : 0);
         assert_int_equal(ms[i].stamp == stamp, targeted[i] && !excluded[i]);
@@ -177,15 +171,12 @@ static void test_visit_long_except_list(void **state) {
     vl.n = 0;
     n = sr_registry_visit(targets, 4, NULL, 0, stamp, record_visit, &vl);
     assert_int_equal(n, expect_excluded_targets);
-    for (size_t k = 0; k < vl.n; k++)
-        assert_true(excluded[seen[k] - ms]);
+    for (size_t k = 0; k < vl.n; k++) assert_true(excluded[seen[k] - ms]);
     sr_member *again[] = {&ms[0], &ms[1], &ms[2]};
     assert_int_equal(sr_registry_visit(targets, 4, again, 3, stamp, record_visit, &vl), 0);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(ms[i].stamp == stamp, targeted[i]);
+    for (int i = 0; i < 3; i++) assert_int_equal(ms[i].stamp == stamp, targeted[i]);
 
-    for (int i = 0; i < N; i++)
-        sr_registry_leave_all(reg, &ms[i]);
+    for (int i = 0; i < N; i++) sr_registry_leave_all(reg, &ms[i]);
     assert_int_equal(sr_registry_room_count(reg), 0);
     sr_registry_free(reg);
     free(ms);
@@ -216,7 +207,8 @@ static void test_visit_range_slices(void **state) {
     uint32_t next = 0;
     assert_int_equal(sr_registry_visit_range(r, &next, 3, st, record_visit, &vl), 3);
     assert_int_equal(next, 3);
-    assert_int_equal(sr_registry_visit_range(r, &next, 3, st, record_visit, &vl), 2); /* m5 skipped */
+    assert_int_equal(sr_registry_visit_range(r, &next, 3, st, record_visit, &vl),
+                     2); /* m5 skipped */
     assert_int_equal(next, 6);
     assert_int_equal(sr_registry_visit_range(r, &next, 0, st, record_visit, &vl), 4);
     assert_int_equal(next, N);

@@ -15,15 +15,23 @@
 
 static void test_room_name_check(void **state) {
     (void)state;
-    const char *ok_names[] = {"a", "Room-1", "chat:general", "user@example.com", "a/b/c", "k=v+w~x",
-                              "x!y$z*,;", "under_score.dot", "0123456789",
+    const char *ok_names[] = {"a",
+                              "Room-1",
+                              "chat:general",
+                              "user@example.com",
+                              "a/b/c",
+                              "k=v+w~x",
+                              "x!y$z*,;",
+                              "under_score.dot",
+                              "0123456789",
                               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_.:@/=+~!$*,;"};
     for (size_t i = 0; i < sizeof ok_names / sizeof ok_names[0]; i++)
         assert_int_equal(sr_room_name_check(ok_names[i], strlen(ok_names[i]), 128), 0);
 
-    const char *bad_names[] = {"a b", "a%20b", "a&b", "a?b", "a#b", "tab\there", "new\nline",
-                               "quote\"", "apos'", "back\\slash", "<tag>", "caf\xc3\xa9", "pipe|",
-                               "brace{", "caret^", "grave`", "paren(", "bracket[", "\x7f", "del\x01"};
+    const char *bad_names[] = {"a b",       "a%20b",       "a&b",      "a?b",    "a#b",
+                               "tab\there", "new\nline",   "quote\"",  "apos'",  "back\\slash",
+                               "<tag>",     "caf\xc3\xa9", "pipe|",    "brace{", "caret^",
+                               "grave`",    "paren(",      "bracket[", "\x7f",   "del\x01"};
     for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++)
         assert_int_equal(sr_room_name_check(bad_names[i], strlen(bad_names[i]), 128), SR_EROOM);
 
@@ -31,8 +39,8 @@ static void test_room_name_check(void **state) {
     const char *allowed = "-_.:@/=+~!$*,;";
     for (int c = 0; c < 256; c++) {
         char b = (char)c;
-        int expect_ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                        (c != 0 && strchr(allowed, c) != NULL);
+        int expect_ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || (c != 0 && strchr(allowed, c) != NULL);
         assert_int_equal(sr_room_name_check(&b, 1, 128), expect_ok ? 0 : SR_EROOM);
     }
 

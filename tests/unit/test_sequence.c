@@ -70,7 +70,8 @@ static void test_format(void **state) {
     assert_int_equal(sr_sequence_format(buf, sizeof buf, epoch, 5), SR_SEQUENCE_ID_MAX - 1);
     /* outside 1..999999999999: an error, never a wrong id */
     assert_int_equal(sr_sequence_format(buf, sizeof buf, "0", 0), SR_ETOOBIG);
-    assert_int_equal(sr_sequence_format(buf, sizeof buf, "0", SR_SEQUENCE_COUNTER_MAX + 1), SR_ETOOBIG);
+    assert_int_equal(sr_sequence_format(buf, sizeof buf, "0", SR_SEQUENCE_COUNTER_MAX + 1),
+                     SR_ETOOBIG);
     assert_int_equal(sr_sequence_format(buf, 14, "0", 1), SR_ETOOBIG); /* no room for the NUL */
 }
 
@@ -89,11 +90,23 @@ static void test_check(void **state) {
     /* a name, not a Redis key: nothing that could leave the sequence namespace */
     assert_int_equal(sr_sequence_check("app:balance-42_v1.2", NULL), 0);
     static const char *const not_names[] = {
-        "{sse:room:}#h:victim", "a{b}", "a#b", "a*", "a b", "a\tb", "a/b", "a\"b", "\xc3\xa9",
-        "a\r\nb", "a?", "a[b]", "a%b",
+        "{sse:room:}#h:victim",
+        "a{b}",
+        "a#b",
+        "a*",
+        "a b",
+        "a\tb",
+        "a/b",
+        "a\"b",
+        "\xc3\xa9",
+        "a\r\nb",
+        "a?",
+        "a[b]",
+        "a%b",
     };
     for (size_t i = 0; i < sizeof not_names / sizeof not_names[0]; i++)
-        if (sr_sequence_check(not_names[i], NULL) != SR_EINVAL) fail_msg("\"%s\" accepted", not_names[i]);
+        if (sr_sequence_check(not_names[i], NULL) != SR_EINVAL)
+            fail_msg("\"%s\" accepted", not_names[i]);
     char key[SR_SEQUENCE_KEY_MAX + 2];
     memset(key, 'k', sizeof key - 1);
     key[sizeof key - 1] = '\0';
@@ -118,7 +131,7 @@ static void test_memory_counters(void **state) {
     assert_string_equal(next_id(srv, "a", NULL, &r), "0-000000000002");
     assert_string_equal(next_id(srv, "b", "0", &r), "0-000000000001"); /* keys are independent */
     assert_string_equal(next_id(srv, "a", "7", &r), "7-000000000003"); /* the epoch only labels */
-    for (int i = 0; i < 200; i++) next_id(srv, "key-many", NULL, &r); /* the table grows */
+    for (int i = 0; i < 200; i++) next_id(srv, "key-many", NULL, &r);  /* the table grows */
     assert_string_equal(r.text, "0-000000000200");
     for (int i = 0; i < 100; i++) {
         char key[32];
@@ -226,15 +239,24 @@ static void test_argument_errors(void **state) {
     assert_int_equal(sr_sequence_next(srv, "", NULL, record, &r), SR_EINVAL);
     assert_int_equal(sr_sequence_next(srv, "k", "x", record, &r), SR_EINVAL);
     assert_int_equal(sr_sequence_next(srv, "k", NULL, NULL, &r), SR_EINVAL);
-    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 0, &msg, NULL, "k", NULL, record, &r), SR_EINVAL);
-    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, NULL, NULL, "k", NULL, record, &r), SR_EINVAL);
-    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &msg, NULL, NULL, NULL, record, &r), SR_EINVAL);
-    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &msg, NULL, "k", "1.5", record, &r), SR_EINVAL);
-    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &msg, &except, "k", NULL, record, &r), SR_EINVAL);
-    assert_int_equal(sr_broadcast_sequenced(srv, bad_rooms, 1, &msg, NULL, "k", NULL, record, &r), SR_EROOM);
-    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &bad_json, NULL, "k", NULL, record, &r), SR_EJSON);
-    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &bad_event, NULL, "k", NULL, record, &r), SR_ENEWLINE);
-    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &msg, &bad_meta, "k", NULL, record, &r), SR_EJSON);
+    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 0, &msg, NULL, "k", NULL, record, &r),
+                     SR_EINVAL);
+    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, NULL, NULL, "k", NULL, record, &r),
+                     SR_EINVAL);
+    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &msg, NULL, NULL, NULL, record, &r),
+                     SR_EINVAL);
+    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &msg, NULL, "k", "1.5", record, &r),
+                     SR_EINVAL);
+    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &msg, &except, "k", NULL, record, &r),
+                     SR_EINVAL);
+    assert_int_equal(sr_broadcast_sequenced(srv, bad_rooms, 1, &msg, NULL, "k", NULL, record, &r),
+                     SR_EROOM);
+    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &bad_json, NULL, "k", NULL, record, &r),
+                     SR_EJSON);
+    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &bad_event, NULL, "k", NULL, record, &r),
+                     SR_ENEWLINE);
+    assert_int_equal(sr_broadcast_sequenced(srv, rooms, 1, &msg, &bad_meta, "k", NULL, record, &r),
+                     SR_EJSON);
     assert_int_equal(r.calls, 0);
     /* none of the refused calls used an id */
     assert_string_equal(next_id(srv, "k", NULL, &r), "0-000000000001");
@@ -272,7 +294,7 @@ typedef struct fake_call {
 typedef struct fake_adapter {
     fake_call calls[16];
     int n;
-    int refuse;   /* return this from the next call when non-zero */
+    int refuse; /* return this from the next call when non-zero */
     int closed;
     uint64_t counter;
 } fake_adapter;
@@ -359,7 +381,10 @@ static void test_adapter_jobs(void **state) {
     assert_int_equal(sr_server_set_adapter(srv, &a), 0);
     result r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0};
     const char *rooms[] = {"r1", "r2"};
-    sr_message msg = {.event = "ev", .id = "dropped", .data = " {\"a\":[1,2]} ", .data_len = SIZE_MAX};
+    sr_message msg = {.event = "ev",
+                      .id = "dropped",
+                      .data = " {\"a\":[1,2]} ",
+                      .data_len = SIZE_MAX};
     sr_broadcast_opts local = {.local = 1};
 
     assert_int_equal(sr_sequence_next(srv, "k", "3", record, &r1), 0);

@@ -23,8 +23,8 @@
 
 #include "redis/adapter.h"
 #include "redis/envelope.h"
-#include "sserooms.h"
 #include "srt_redis.h"
+#include "sserooms.h"
 
 #define MAX_GOT 2048
 
@@ -200,7 +200,7 @@ static void test_ids_like_the_reference(void **state) {
     an = next_on(f, &f->A, "seq:k", "7");
     assert_string_equal(an.text, "7-000000000003");
     char *v = get_key(f, "test:seq:seq:k"); /* the name under the adapter's prefix */
-    assert_string_equal(v, "3"); /* a plain integer counter, as INCRBY leaves it */
+    assert_string_equal(v, "3");            /* a plain integer counter, as INCRBY leaves it */
     free(v);
     redisReply *r = srt_redis_command(f->redis, "EXISTS seq:k"); /* never the raw name */
     assert_int_equal(r->integer, 0);
@@ -274,7 +274,8 @@ static void test_counter_limits_and_wrong_keys(void **state) {
     /* names that could leave the namespace, refused by the adapter itself */
     assert_int_equal(sr_redis_adapter_sequence_next(f->A.a, "{test:}#h:r", NULL, on_answer, &an),
                      SR_EINVAL);
-    assert_int_equal(sr_redis_adapter_sequence_next(f->A.a, "a b", NULL, on_answer, &an), SR_EINVAL);
+    assert_int_equal(sr_redis_adapter_sequence_next(f->A.a, "a b", NULL, on_answer, &an),
+                     SR_EINVAL);
     assert_int_equal(sr_redis_adapter_sequence_next(f->A.a, "a*", NULL, on_answer, &an), SR_EINVAL);
     assert_int_equal(sr_redis_adapter_publish_sequenced(f->A.a, rooms, 0, &msg, NULL, 0, "k", NULL,
                                                         on_answer, &an),
@@ -358,7 +359,8 @@ static char *read_message(redisContext *sub) {
     redisReply *r = NULL;
     if (redisGetReply(sub, (void **)&r) != REDIS_OK || !r) return NULL;
     char *payload = NULL;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING)
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[2]->type == REDIS_REPLY_STRING)
         payload = strdup(r->element[2]->str);
     freeReplyObject(r);
     return payload;
@@ -376,8 +378,11 @@ static void test_exact_envelope_and_own_delivery(void **state) {
     freeReplyObject(r);
 
     const char *rooms[] = {"env"};
-    sr_message msg = {.event = "update", .id = "dropped", .data = "{\"v\":[1,2.50,\"\\u2028\"]}",
-                      .data_len = SIZE_MAX, .retry = 3000};
+    sr_message msg = {.event = "update",
+                      .id = "dropped",
+                      .data = "{\"v\":[1,2.50,\"\\u2028\"]}",
+                      .data_len = SIZE_MAX,
+                      .retry = 3000};
     const char *meta = "{\"tenant\":\"t1\"}";
     answer an = {0};
     assert_int_equal(sr_redis_adapter_publish_sequenced(f->A.a, rooms, 1, &msg, meta, strlen(meta),
@@ -396,7 +401,8 @@ static void test_exact_envelope_and_own_delivery(void **state) {
     redisFree(raw);
 
     /* every node delivers it, the publishing one included */
-    for (int tries = 0; tries < 300 && (f->A.n_got < 1 || f->B.n_got < 1 || f->C.n_got < 1); tries++)
+    for (int tries = 0; tries < 300 && (f->A.n_got < 1 || f->B.n_got < 1 || f->C.n_got < 1);
+         tries++)
         srt_uv_run_until(&f->loop, NULL, NULL, 10);
     node *nodes[] = {&f->A, &f->B, &f->C};
     for (int i = 0; i < 3; i++) {
@@ -507,7 +513,8 @@ static void test_multi_room_one_id(void **state) {
                                                         NULL, on_answer, &an),
                      0);
     assert_true(srt_uv_run_until(&f->loop, answered, &an, 3000));
-    for (int tries = 0; tries < 300 && f->C.n_got < 2; tries++) srt_uv_run_until(&f->loop, NULL, NULL, 10);
+    for (int tries = 0; tries < 300 && f->C.n_got < 2; tries++)
+        srt_uv_run_until(&f->loop, NULL, NULL, 10);
     srt_uv_run_until(&f->loop, NULL, NULL, 50);
     /* one copy per subscribed room, all with the one id (the server de-duplicates) */
     assert_int_equal(f->C.n_got, 2);

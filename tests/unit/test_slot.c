@@ -25,20 +25,27 @@ static void test_keyslot_known(void **state) {
         const char *key;
         unsigned slot;
     } known[] = {
-        {"foo", 12182},           {"bar", 5061},
-        {"hello", 866},           {"{user1000}.following", 3443},
+        {"foo", 12182},
+        {"bar", 5061},
+        {"hello", 866},
+        {"{user1000}.following", 3443},
         {"{user1000}.followers", 3443},
-        {"foo{}{bar}", 8363},     /* empty tag: the whole key */
-        {"foo{{bar}}zap", 4015},  /* tag "{bar" */
-        {"foo{bar}{zap}", 5061},  /* first tag only: "bar" */
-        {"{}", 15257},            {"", 0},
-        {"sse:room:chat", 7327},  {"a{b", 13340}, /* no closing brace */
-        {"a}b{c}", 7365},         {"sserooms:canary:A:{0}", 13907},
-        {"sserooms:canary:A:{1}", 9842}, {"sserooms:canary:A:{3}", 1584},
+        {"foo{}{bar}", 8363},    /* empty tag: the whole key */
+        {"foo{{bar}}zap", 4015}, /* tag "{bar" */
+        {"foo{bar}{zap}", 5061}, /* first tag only: "bar" */
+        {"{}", 15257},
+        {"", 0},
+        {"sse:room:chat", 7327},
+        {"a{b", 13340}, /* no closing brace */
+        {"a}b{c}", 7365},
+        {"sserooms:canary:A:{0}", 13907},
+        {"sserooms:canary:A:{1}", 9842},
+        {"sserooms:canary:A:{3}", 1584},
     };
     for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
         unsigned got = sr_keyslot(known[i].key, strlen(known[i].key));
-        if (got != known[i].slot) fail_msg("keyslot(\"%s\") = %u, Redis says %u", known[i].key, got, known[i].slot);
+        if (got != known[i].slot)
+            fail_msg("keyslot(\"%s\") = %u, Redis says %u", known[i].key, got, known[i].slot);
     }
     /* binary-safe: a NUL inside the key counts */
     assert_int_not_equal(sr_keyslot("a\0b", 3), sr_keyslot("a", 1));
@@ -96,10 +103,11 @@ static void test_map_from_shards(void **state) {
 }
 
 static void test_map_from_slots(void **state) {
-    redisReply *r = parse_resp("*2\r\n"
-                               "*4\r\n:0\r\n:8191\r\n*3\r\n$9\r\n127.0.0.1\r\n:7001\r\n$3\r\nm-a\r\n"
-                               "*3\r\n$9\r\n127.0.0.1\r\n:7004\r\n$3\r\nr-a\r\n"
-                               "*3\r\n:8192\r\n:16000\r\n*3\r\n$0\r\n\r\n:7002\r\n$3\r\nm-b\r\n");
+    redisReply *r = parse_resp(
+        "*2\r\n"
+        "*4\r\n:0\r\n:8191\r\n*3\r\n$9\r\n127.0.0.1\r\n:7001\r\n$3\r\nm-a\r\n"
+        "*3\r\n$9\r\n127.0.0.1\r\n:7004\r\n$3\r\nr-a\r\n"
+        "*3\r\n:8192\r\n:16000\r\n*3\r\n$0\r\n\r\n:7002\r\n$3\r\nm-b\r\n");
     sr_slot_map m;
     char err[128];
     assert_int_equal(sr_slot_map_from_slots(r, "h", &m, err, sizeof err), 0);
@@ -116,10 +124,10 @@ static void test_map_refuses_garbage(void **state) {
     static const char *const bad[] = {
         "+OK\r\n",
         "*1\r\n:5\r\n",
-        "*1\r\n*3\r\n:0\r\n:99999\r\n*2\r\n$1\r\nh\r\n:1\r\n",   /* slot out of range */
-        "*1\r\n*3\r\n:10\r\n:5\r\n*2\r\n$1\r\nh\r\n:1\r\n",      /* end before start */
-        "*1\r\n*3\r\n:0\r\n:5\r\n*2\r\n$1\r\nh\r\n:0\r\n",       /* port 0 */
-        "*1\r\n*2\r\n:0\r\n:5\r\n",                              /* no master */
+        "*1\r\n*3\r\n:0\r\n:99999\r\n*2\r\n$1\r\nh\r\n:1\r\n", /* slot out of range */
+        "*1\r\n*3\r\n:10\r\n:5\r\n*2\r\n$1\r\nh\r\n:1\r\n",    /* end before start */
+        "*1\r\n*3\r\n:0\r\n:5\r\n*2\r\n$1\r\nh\r\n:0\r\n",     /* port 0 */
+        "*1\r\n*2\r\n:0\r\n:5\r\n",                            /* no master */
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         redisReply *r = parse_resp(bad[i]);
@@ -141,29 +149,37 @@ static void test_redirects(void **state) {
     int ask = -1, port = 0;
     unsigned slot = 0;
     char host[64];
-    assert_int_equal(sr_slot_parse_redirect("MOVED 3999 127.0.0.1:6381", &ask, &slot, host, sizeof host, &port), 1);
+    assert_int_equal(sr_slot_parse_redirect("MOVED 3999 127.0.0.1:6381", &ask, &slot, host,
+                                            sizeof host, &port),
+                     1);
     assert_int_equal(ask, 0);
     assert_int_equal(slot, 3999);
     assert_string_equal(host, "127.0.0.1");
     assert_int_equal(port, 6381);
-    assert_int_equal(sr_slot_parse_redirect("ASK 1 [::1]:7000", &ask, &slot, host, sizeof host, &port), 1);
+    assert_int_equal(sr_slot_parse_redirect("ASK 1 [::1]:7000", &ask, &slot, host, sizeof host,
+                                            &port),
+                     1);
     assert_int_equal(ask, 1);
     assert_string_equal(host, "::1");
-    assert_int_equal(sr_slot_parse_redirect("MOVED 5 :7000", &ask, &slot, host, sizeof host, &port), 1);
+    assert_int_equal(sr_slot_parse_redirect("MOVED 5 :7000", &ask, &slot, host, sizeof host, &port),
+                     1);
     assert_string_equal(host, "");
-    static const char *const bad[] = {"ERR x", "MOVED", "MOVED 16384 h:1", "MOVED 1 h", "MOVED 1 h:0",
-                                      "MOVED 1 h:70000", "MOVED x h:1", "ASK 1 h:1x", NULL};
+    static const char *const bad[] = {"ERR x",       "MOVED",       "MOVED 16384 h:1",
+                                      "MOVED 1 h",   "MOVED 1 h:0", "MOVED 1 h:70000",
+                                      "MOVED x h:1", "ASK 1 h:1x",  NULL};
     for (size_t i = 0; bad[i]; i++)
         assert_int_equal(sr_slot_parse_redirect(bad[i], &ask, &slot, host, sizeof host, &port), 0);
     char tiny[4];
-    assert_int_equal(sr_slot_parse_redirect("MOVED 1 longhost:1", &ask, &slot, tiny, sizeof tiny, &port), 0);
+    assert_int_equal(sr_slot_parse_redirect("MOVED 1 longhost:1", &ask, &slot, tiny, sizeof tiny,
+                                            &port),
+                     0);
     assert_int_equal(sr_slot_parse_redirect(NULL, &ask, &slot, host, sizeof host, &port), 0);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc16_vector),     cmocka_unit_test(test_keyslot_known),
-        cmocka_unit_test(test_map_from_shards),  cmocka_unit_test(test_map_from_slots),
+        cmocka_unit_test(test_crc16_vector),        cmocka_unit_test(test_keyslot_known),
+        cmocka_unit_test(test_map_from_shards),     cmocka_unit_test(test_map_from_slots),
         cmocka_unit_test(test_map_refuses_garbage), cmocka_unit_test(test_redirects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

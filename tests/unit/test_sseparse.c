@@ -96,7 +96,8 @@ static void check_body(const char *body, const char *want_events) {
 
 static void test_line_endings(void **state) {
     (void)state;
-    check_body("data: a\n\ndata: b\r\n\r\ndata: c\r\rdata: d\r\n\n", "Emessage|a;Emessage|b;Emessage|c;Emessage|d;");
+    check_body("data: a\n\ndata: b\r\n\r\ndata: c\r\rdata: d\r\n\n",
+               "Emessage|a;Emessage|b;Emessage|c;Emessage|d;");
     /* CR then LF in the next read is one line end, not an empty line */
     check_body("data: x\r\ndata: y\r\n\r\n", "Emessage|x\ny;");
 }
@@ -117,11 +118,17 @@ static void test_fields(void **state) {
 
 static void test_bom(void **state) {
     (void)state;
-    check_body("\xEF\xBB\xBF" "data: bom\n\n", "Emessage|bom;");
+    check_body("\xEF\xBB\xBF"
+               "data: bom\n\n",
+               "Emessage|bom;");
     /* a partial BOM is content: "\xEF" + "data" is an unknown field name */
-    check_body("\xEF" "data: x\n\ndata: y\n\n", "Emessage|y;");
+    check_body("\xEF"
+               "data: x\n\ndata: y\n\n",
+               "Emessage|y;");
     /* a BOM later in the stream is not skipped */
-    check_body("data: 1\n\n\xEF\xBB\xBF" "data: 2\n\n", "Emessage|1;");
+    check_body("data: 1\n\n\xEF\xBB\xBF"
+               "data: 2\n\n",
+               "Emessage|1;");
 }
 
 static void test_id_and_retry_kept(void **state) {
@@ -169,9 +176,14 @@ static void test_bad_input(void **state) {
     assert_int_equal(SSE("HTTP/1.1 2x0 OK\r\n\r\n", ""), -1);
     assert_int_equal(SSE("HTTP/1.1 200 OK\r\nno colon\r\n\r\n", ""), -1);
     assert_int_equal(SSE("HTTP/1.1 200 OK\r\nContent-Length: 9x\r\n\r\n", ""), -1);
-    assert_int_equal(SSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "H200;"), -1);
-    assert_int_equal(SSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n", "H200;"), -1);
-    assert_int_equal(SSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n", "H200;"), -1);
+    assert_int_equal(SSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "H200;"),
+                     -1);
+    assert_int_equal(SSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
+                         "H200;"),
+                     -1);
+    assert_int_equal(
+        SSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n", "H200;"),
+        -1);
     /* a head line longer than the line buffer is refused, not overflowed */
     char big[400];
     memset(big, 'a', sizeof(big));
@@ -220,23 +232,27 @@ static void test_stop(void **state) {
  * the parser keeps its buffers within their bounds (ASan checks the rest). */
 static void test_random_input(void **state) {
     (void)state;
-    static const char alphabet[] = "data: event:id:retry:\r\n\n\n:0123456789abcdefABCDEF;\xEF\xBB\xBF x";
+    static const char alphabet[] =
+        "data: event:id:retry:\r\n\n\n:0123456789abcdefABCDEF;\xEF\xBB\xBF x";
     unsigned seed = 12345;
     char in[2048];
     for (int round = 0; round < 3000; round++) {
         size_t len = 0;
         if (round % 3 == 0) {
-            const char *h = round % 2 ? HEAD : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+            const char *h = round % 2 ? HEAD
+                                      : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
             len = strlen(h);
             memcpy(in, h, len);
         }
         size_t n = (seed = seed * 1103515245u + 12345u) % 1500;
         for (size_t i = 0; i < n; i++) {
             seed = seed * 1103515245u + 12345u;
-            in[len++] = round % 5 == 4 ? (char)(seed >> 16) : alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+            in[len++] = round % 5 == 4 ? (char)(seed >> 16)
+                                       : alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
         }
         uint64_t t, s, k; /* the payload scanner never reads past len either */
-        for (size_t cut = 0; cut < len; cut += 1 + cut / 3) benchdata_parse(in + cut, len - cut, &t, &s, &k);
+        for (size_t cut = 0; cut < len; cut += 1 + cut / 3)
+            benchdata_parse(in + cut, len - cut, &t, &s, &k);
         record r = {0};
         ssep p;
         assert_int_equal(ssep_init(&p, round % 7 ? SSEP_SSE : SSEP_DISCARD, &cbs, &r, 64, 64), 0);
@@ -276,8 +292,10 @@ static void test_benchdata_shapes(void **state) {
     (void)state;
     uint64_t t, s, k;
 #define P(str) benchdata_parse(str, strlen(str), &t, &s, &k)
-    assert_int_equal(P("{ \"k\" : 9 , \"p\":\"a\\\"}\", \"s\":2,\"t\":5, \"x\":[1], \"n\":null}"), -1);
-    assert_int_equal(P("{ \"k\" : 9 , \"p\":\"a\\\"}\", \"s\":2,\"t\":5, \"n\":null,\"b\":true}"), 0);
+    assert_int_equal(P("{ \"k\" : 9 , \"p\":\"a\\\"}\", \"s\":2,\"t\":5, \"x\":[1], \"n\":null}"),
+                     -1);
+    assert_int_equal(P("{ \"k\" : 9 , \"p\":\"a\\\"}\", \"s\":2,\"t\":5, \"n\":null,\"b\":true}"),
+                     0);
     assert_true(t == 5 && s == 2 && k == 9);
     assert_int_equal(P("{\"t\":1,\"s\":2}"), -1);
     assert_int_equal(P("{\"t\":1.5,\"s\":2,\"k\":0}"), -1);
@@ -353,13 +371,19 @@ static void test_hist(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_line_endings),   cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_bom),            cmocka_unit_test(test_id_and_retry_kept),
-        cmocka_unit_test(test_chunked),        cmocka_unit_test(test_chunked_keepalive_discard),
-        cmocka_unit_test(test_bad_input),      cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_stop),           cmocka_unit_test(test_random_input),
+        cmocka_unit_test(test_line_endings),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_bom),
+        cmocka_unit_test(test_id_and_retry_kept),
+        cmocka_unit_test(test_chunked),
+        cmocka_unit_test(test_chunked_keepalive_discard),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_stop),
+        cmocka_unit_test(test_random_input),
         cmocka_unit_test(test_benchdata_roundtrip),
-        cmocka_unit_test(test_benchdata_shapes), cmocka_unit_test(test_hist),
+        cmocka_unit_test(test_benchdata_shapes),
+        cmocka_unit_test(test_hist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

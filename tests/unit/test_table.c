@@ -38,10 +38,8 @@ static void assert_shape(const sr_table *t) {
     assert_true(t->len + t->tombs <= t->cap / 4 * 3);
     size_t live = 0, tombs = 0;
     for (size_t i = 0; i < t->cap; i++) {
-        if (t->slots[i].item == sr_table_tomb)
-            tombs++;
-        else if (t->slots[i].item)
-            live++;
+        if (t->slots[i].item == sr_table_tomb) tombs++;
+        else if (t->slots[i].item) live++;
     }
     assert_int_equal(live, t->len);
     assert_int_equal(tombs, t->tombs);

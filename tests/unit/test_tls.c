@@ -108,8 +108,8 @@ typedef struct fixture {
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof(*f));
     assert_int_equal(srt_tls_ca_make(&f->ca, "sserooms test CA"), 0);
-    assert_int_equal(srt_tls_cert_make(&f->ca, "server", "localhost", "DNS:localhost,IP:127.0.0.1", true,
-                                       &f->server),
+    assert_int_equal(srt_tls_cert_make(&f->ca, "server", "localhost", "DNS:localhost,IP:127.0.0.1",
+                                       true, &f->server),
                      0);
     assert_int_equal(srt_tls_ca_make(&f->other, "another CA"), 0);
     *state = f;
@@ -142,7 +142,8 @@ static sr_tls_ctx *client_ctx(const char *ca, const char *name, const char *alpn
 
 static void handshake_alpn_and_data(void **state) {
     fixture *f = *state;
-    sr_tls_ctx *sc = server_ctx(f, false), *cc = client_ctx(f->ca.cert, "localhost", "\x02h2\x08http/1.1");
+    sr_tls_ctx *sc = server_ctx(f, false),
+               *cc = client_ctx(f->ca.cert, "localhost", "\x02h2\x08http/1.1");
     sr_tls *sv = sr_tls_new(sc), *cl = sr_tls_new(cc);
     assert_int_equal(sr_tls_start(cl), 0);
     assert_int_equal(converse(cl, sv, &f->gc, &f->gs), 0);
@@ -205,7 +206,8 @@ static void handshake_alpn_and_data(void **state) {
 
 static void alpn_h2_when_built_in(void **state) {
     fixture *f = *state;
-    sr_tls_ctx *sc = server_ctx(f, true), *cc = client_ctx(f->ca.cert, "localhost", "\x08http/1.1\x02h2");
+    sr_tls_ctx *sc = server_ctx(f, true),
+               *cc = client_ctx(f->ca.cert, "localhost", "\x08http/1.1\x02h2");
     sr_tls *sv = sr_tls_new(sc), *cl = sr_tls_new(cc);
     assert_int_equal(sr_tls_start(cl), 0);
     assert_int_equal(converse(cl, sv, &f->gc, &f->gs), 0);
@@ -247,11 +249,13 @@ static void garbage_is_a_protocol_failure(void **state) {
 static void wrong_ca_and_wrong_name_are_refused(void **state) {
     fixture *f = *state;
     sr_tls_ctx *sc = server_ctx(f, false);
-    const char *cases[][2] = {{f->other.cert, "localhost"}, {f->ca.cert, "example.org"}, {f->ca.cert, "10.1.2.3"}};
+    const char *cases[][2] = {{f->other.cert, "localhost"},
+                              {f->ca.cert, "example.org"},
+                              {f->ca.cert, "10.1.2.3"}};
     for (size_t i = 0; i < 3; i++) {
         sr_tls_ctx *cc = client_ctx(cases[i][0], cases[i][1], NULL);
         sr_tls *sv = sr_tls_new(sc), *cl = sr_tls_new(cc);
-    assert_int_equal(sr_tls_start(cl), 0);
+        assert_int_equal(sr_tls_start(cl), 0);
         assert_int_equal(converse(cl, sv, &f->gc, &f->gs), -1);
         assert_false(sr_tls_handshake_done(cl));
         assert_int_equal(sr_tls_failure(cl), SR_TLS_FAIL_CERT);
@@ -289,7 +293,9 @@ static void resumption_with_tickets(void **state) {
     sr_tls_free(cl);
 
     char err[256];
-    sr_tls_server_opts o = {.cert_file = f->server.cert, .key_file = f->server.key, .keep_tickets_of = sc};
+    sr_tls_server_opts o = {.cert_file = f->server.cert,
+                            .key_file = f->server.key,
+                            .keep_tickets_of = sc};
     sr_tls_ctx *reloaded = sr_tls_server_ctx(&o, err, sizeof(err));
     assert_non_null(reloaded);
     sr_tls_ctx *both[2] = {sc, reloaded};
@@ -320,7 +326,9 @@ static void bad_files_are_reported(void **state) {
     o = (sr_tls_server_opts){.cert_file = f->server.cert, .key_file = f->ca.key};
     assert_null(sr_tls_server_ctx(&o, err, sizeof(err)));
     if (!strstr(err, "does not match") && !strstr(err, "mismatch")) fail_msg("%s", err);
-    o = (sr_tls_server_opts){.cert_file = f->server.cert, .key_file = f->server.key, .min_version = "1.1"};
+    o = (sr_tls_server_opts){.cert_file = f->server.cert,
+                             .key_file = f->server.key,
+                             .min_version = "1.1"};
     assert_null(sr_tls_server_ctx(&o, err, sizeof(err)));
     assert_non_null(strstr(err, "1.1"));
 }
@@ -420,7 +428,10 @@ static void compact_record_layer(const char *cipher, void **state) {
     /* answers of every size: an empty iovec, one byte, records past 16 KiB */
     static char big[70000];
     for (size_t i = 0; i < sizeof(big); i++) big[i] = (char)('A' + i % 23);
-    struct iovec iov[4] = {{big, 0}, {big, 1}, {big + 1, 20000}, {big + 20001, sizeof(big) - 20001}};
+    struct iovec iov[4] = {{big, 0},
+                           {big, 1},
+                           {big + 1, 20000},
+                           {big + 20001, sizeof(big) - 20001}};
     size_t sent = 0;
     while (sent < sizeof(big)) {
         struct iovec rest = {big + sent, sizeof(big) - sent};
@@ -500,7 +511,8 @@ static void compact_chacha20(void **state) {
 static void idle_server_session_is_small(void **state) {
     fixture *f = *state;
     enum { N = 20 };
-    sr_tls_ctx *sc = server_ctx(f, false), *cc = client_ctx(f->ca.cert, "localhost", "\x08http/1.1");
+    sr_tls_ctx *sc = server_ctx(f, false),
+               *cc = client_ctx(f->ca.cert, "localhost", "\x08http/1.1");
     sr_tls *sv[N], *cl[N];
     static const char req[] = "GET /sse?room=a HTTP/1.1\r\nHost: x\r\n\r\n";
     static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
