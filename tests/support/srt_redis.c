@@ -2,16 +2,22 @@
 /*
  * srt_redis.c: runs a real redis-server for tests (see srt_redis.h).
  *
- * The port is chosen at random in 20000..32767 (below Linux's ephemeral
- * range, so an outgoing connection cannot take it between a kill and a
- * restart) among ports that bind on 127.0.0.1 right now; if redis-server
- * still fails to start (a race with another process), another port is
- * tried. Readiness is a blocking PING that gets any reply (NOAUTH counts).
+ * The port is chosen at random below Linux's ephemeral range (32768 up),
+ * so an outgoing connection cannot take it between a kill and a restart,
+ * among ports that bind on 127.0.0.1 right now. A cluster node also
+ * listens on its bus port, port + 10000, which must be free and below the
+ * ephemeral range too: cluster nodes take 20000..22767 (bus 30000..32767)
+ * and plain servers 20000..29999, so a plain server never sits on a bus
+ * port. If redis-server still fails to start (a race with another
+ * process), another port is tried; if every try fails, the end of its log
+ * goes to stderr before its directory is removed. Readiness is a blocking
+ * PING that gets any reply (NOAUTH counts).
  */
 #include "srt_redis.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,6 +43,7 @@ struct srt_redis {
     int with_socket;
     char *extra[MAX_EXTRA_ARGS + 1];
     char *password;
+    int cluster; /* --cluster-enabled: also listens on port + 10000 */
 };
 
 static uint64_t now_ms(void) {
@@ -67,14 +74,35 @@ static int port_is_free(int port) {
     return ok;
 }
 
-static int pick_port(void) {
+#define CLUSTER_BUS_OFFSET 10000
+
+static int pick_port(int cluster) {
     static unsigned seed;
     if (!seed) seed = (unsigned)getpid() ^ (unsigned)now_ms();
-    for (int i = 0; i < 200; i++) {
-        int port = 20000 + (int)(rand_r(&seed) % 12768);
-        if (port_is_free(port)) return port;
+    int span = cluster ? 2768 : 10000;
+    for (int i = 0; i < 400; i++) {
+        int port = 20000 + (int)(rand_r(&seed) % (unsigned)span);
+        if (port_is_free(port) && (!cluster || port_is_free(port + CLUSTER_BUS_OFFSET)))
+            return port;
     }
     return -1;
+}
+
+/* The last lines of redis.log on stderr: why redis-server did not start. */
+static void print_log_tail(const srt_redis *r) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/redis.log", r->dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char tail[2048];
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    long from = size > (long)sizeof tail - 1 ? size - (long)sizeof tail + 1 : 0;
+    fseek(f, from, SEEK_SET);
+    size_t n = fread(tail, 1, sizeof tail - 1, f);
+    fclose(f);
+    tail[n] = 0;
+    fprintf(stderr, "srt_redis: end of %s:\n%s\n", path, tail);
 }
 
 static int spawn(srt_redis *r) {
@@ -176,10 +204,12 @@ srt_redis *srt_redis_start(const char *const *extra_args, int with_unix_socket) 
     }
     r->with_socket = with_unix_socket;
     snprintf(r->sock, sizeof r->sock, "%s/redis.sock", r->dir);
-    for (int i = 0; extra_args && extra_args[i] && i < MAX_EXTRA_ARGS; i++)
+    for (int i = 0; extra_args && extra_args[i] && i < MAX_EXTRA_ARGS; i++) {
         r->extra[i] = strdup(extra_args[i]);
-    for (int attempt = 0; attempt < 5; attempt++) {
-        r->port = pick_port();
+        r->cluster |= strcmp(extra_args[i], "--cluster-enabled") == 0;
+    }
+    for (int attempt = 0; attempt < 8; attempt++) {
+        r->port = pick_port(r->cluster);
         if (r->port < 0) break;
         snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
         if (spawn(r) != 0) break;
@@ -188,8 +218,14 @@ srt_redis *srt_redis_start(const char *const *extra_args, int with_unix_socket) 
             kill(r->pid, SIGKILL);
             wait_exit(r, 5000);
         }
+        /* a cluster node that got as far as writing its config would
+         * otherwise start the next try with this try's identity */
+        char conf[128];
+        snprintf(conf, sizeof conf, "%s/nodes.conf", r->dir);
+        unlink(conf);
     }
-    fprintf(stderr, "srt_redis: could not start redis-server (see %s/redis.log)\n", r->dir);
+    fprintf(stderr, "srt_redis: could not start redis-server (last port %d)\n", r->port);
+    print_log_tail(r);
     srt_redis_free(r);
     return NULL;
 }
@@ -233,8 +269,18 @@ int srt_redis_restart(srt_redis *r) {
     if (r->pid > 0) return -1;
     /* The old listener may take a moment to release the port. */
     for (int i = 0; i < 100 && !port_is_free(r->port); i++) sleep_ms(20);
+    for (int i = 0; r->cluster && i < 100 && !port_is_free(r->port + CLUSTER_BUS_OFFSET); i++)
+        sleep_ms(20);
     if (spawn(r) != 0) return -1;
     return wait_ready(r);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
 }
 
 void srt_redis_free(srt_redis *r) {
@@ -242,13 +288,9 @@ void srt_redis_free(srt_redis *r) {
     srt_redis_stop(r);
     for (int i = 0; r->extra[i]; i++) free(r->extra[i]);
     free(r->password);
-    char path[200];
-    snprintf(path, sizeof path, "%s/redis.log", r->dir);
-    unlink(path);
-    unlink(r->sock);
-    snprintf(path, sizeof path, "%s/dump.rdb", r->dir);
-    unlink(path);
-    rmdir(r->dir);
+    /* everything redis-server wrote: its log, socket, dump.rdb, a cluster
+     * node's nodes.conf, an AOF test's appendonlydir */
+    nftw(r->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     free(r);
 }
 
