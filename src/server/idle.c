@@ -53,7 +53,8 @@
 
 #include "server/internal.h"
 
-#define SR_IDLE_EVENTS 256      /* events taken per wake-up */
+#define SR_IDLE_EVENTS 256      /* events taken per epoll_wait */
+#define SR_IDLE_ROUNDS 64       /* epoll_waits per wake-up while each fills its array */
 #define SR_IDLE_READS 32        /* reads per event for a client that keeps sending */
 #define SR_IDLE_TRIM_MS 250     /* a trim at most this often */
 #define SR_IDLE_TRIM_STREAMS 64 /* streams made idle since the last trim */
@@ -200,21 +201,30 @@ static void on_idle_events(uv_poll_t *h, int status, int events) {
     (void)events;
     sr_server *srv = h->data;
     struct epoll_event ev[SR_IDLE_EVENTS];
-    int n = epoll_wait(srv->idle->epfd, ev, SR_IDLE_EVENTS, 0);
-    for (int i = 0; i < n; i++) {
-        /* a connection closed by an earlier event of this batch (the
-         * close hook may close others) is still allocated: reaped later */
-        sr_conn *c = ev[i].data.ptr;
-        if (c->closing) continue;
-        if ((ev[i].events & EPOLLOUT) && c->out_wait) {
-            if (sr_idle_want_out(c, false) != 0) {
-                sr_conn_close_now(c);
-                continue;
-            }
-            sr_conn_flush(c); /* may find it full again, and watch again */
+    /* Take every ready stream in this wake-up, as libuv's own poll phase
+     * does (it repeats a full epoll_wait up to 48 times): when a fan-out
+     * outruns its readers, thousands of streams wait for writable at once,
+     * and serving only one array of them per loop turn (while every turn
+     * also delivers a slice of the sweep) let the backlog grow faster than
+     * it drained: seconds of latency that never came back down. */
+    for (int round = 0; round < SR_IDLE_ROUNDS; round++) {
+        int n = epoll_wait(srv->idle->epfd, ev, SR_IDLE_EVENTS, 0);
+        for (int i = 0; i < n; i++) {
+            /* a connection closed by an earlier event of this batch (the
+             * close hook may close others) is still allocated: reaped later */
+            sr_conn *c = ev[i].data.ptr;
             if (c->closing) continue;
+            if ((ev[i].events & EPOLLOUT) && c->out_wait) {
+                if (sr_idle_want_out(c, false) != 0) {
+                    sr_conn_close_now(c);
+                    continue;
+                }
+                sr_conn_flush(c); /* may find it full again, and watch again */
+                if (c->closing) continue;
+            }
+            if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) idle_read(c);
         }
-        if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) idle_read(c);
+        if (n < SR_IDLE_EVENTS) break;
     }
     sr_server_close_doomed(srv);
 }
