@@ -240,15 +240,15 @@ sr_conn_hist *sr_conn_hist_of(sr_conn *c);
  * recently used counter for a new name and expired ones are found last. */
 typedef struct sr_seq_counter {
     struct sr_seq_counter *newer, *older; /* the use list */
-    uint64_t hash;                        /* sr_hash of the key: its key in sr_seq_table.counters */
-    uint64_t value;                       /* the last id's counter */
-    uint64_t used_ms;                     /* when it last gave an id (uv_hrtime, ms) */
+    uint64_t hash;
+    uint64_t value;   /* the last id's counter */
+    uint64_t used_ms; /* when it last gave an id (uv_hrtime, ms) */
     size_t key_len;
     char key[];
 } sr_seq_counter;
 
 typedef struct sr_seq_table {
-    sr_table counters; /* sr_seq_counter by key */
+    sr_table counters; /* sr_seq_counter by key (its hash: sr_hash of the key) */
     sr_seq_counter *newest, *oldest;
     uint64_t evicted; /* dropped for a new name (table full) */
 } sr_seq_table;
