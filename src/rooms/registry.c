@@ -8,6 +8,16 @@
  * (never below MIN_BUCKETS). A failed resize is harmless: the table keeps
  * working at its old size.
  *
+ * Why not common/table.h, the library's one hash table: this index is on
+ * the path of every join, leave and broadcast, and a micro-measure (1M
+ * joins, 3M finds and 1M leaves over 100,000 rooms, then 10M finds over
+ * 1,000 rooms; best of 5 runs, thread CPU time, -O2) put sr_table behind
+ * it: find 154 ns against 94 ns with 100,000 rooms, 17.9 ns against
+ * 14.7 ns with 1,000, join 375 against 284 ns, leave 146 against 106 ns.
+ * The chained buckets cost 8 bytes a bucket plus the room's own `next`,
+ * sr_table's slots 16 bytes each at a lower load, and a room is reached
+ * through its slot anyway; so the rooms keep their intrusive chains.
+ *
  * Each room has a dense array of member pointers (swap-remove on leave);
  * each member has its memberships as (room, index-in-room) pairs in join
  * order, first in the member's inline slots, then in a heap array. When a

@@ -222,16 +222,15 @@ const char *sr_client_text(const sr_conn *c, char *buf, size_t cap) {
 static size_t top_clients(sr_server *srv, const sr_addr_count **top) {
     size_t n = 0;
     const sr_addr_table *t = sr_addr_table_of(srv);
-    for (size_t i = 0; i < t->cap; i++) {
-        for (const sr_addr_count *e = t->buckets[i]; e; e = e->next) {
-            if (n == TOP_CLIENTS && e->count <= top[n - 1]->count) continue;
-            size_t k = n < TOP_CLIENTS ? n++ : n - 1;
-            while (k > 0 && top[k - 1]->count < e->count) {
-                top[k] = top[k - 1];
-                k--;
-            }
-            top[k] = e;
+    size_t pos = 0;
+    for (const sr_addr_count *e; (e = sr_table_next(&t->entries, &pos));) {
+        if (n == TOP_CLIENTS && e->count <= top[n - 1]->count) continue;
+        size_t k = n < TOP_CLIENTS ? n++ : n - 1;
+        while (k > 0 && top[k - 1]->count < e->count) {
+            top[k] = top[k - 1];
+            k--;
         }
+        top[k] = e;
     }
     return n;
 }

@@ -19,6 +19,8 @@
  * still on the global list), so trimming is O(1) per room. An entry is
  * freed when no room holds it; a room whose ring becomes empty is freed,
  * and the newest counter it ever dropped is folded into forgotten_max.
+ * Rooms are found by name in an sr_table (common/table.h, keyed by the
+ * seeded sr_hash); its slot array counts in the byte bound too.
  *
  * What was lost: each room remembers the newest counter it dropped
  * (dropped_max); a resume from id X needs dropped_max <= X for each of the
@@ -33,6 +35,7 @@
 #include <sys/time.h>
 
 #include "common/hash.h"
+#include "common/table.h"
 #include "server/history.h"
 
 typedef struct hist_room hist_room;
@@ -49,8 +52,7 @@ typedef struct hist_entry {
 } hist_entry;
 
 struct hist_room {
-    hist_room *next_in_bucket;
-    uint64_t hash;
+    uint64_t hash; /* sr_hash of the name: its key in h->rooms */
     hist_entry **ring;
     uint32_t head, len, cap;
     uint64_t dropped_max; /* the newest counter dropped from this room */
@@ -66,8 +68,7 @@ struct sr_history {
     uint64_t ttl_ms;
     size_t max_bytes;
     char reset_event[SR_RESET_EVENT_MAX + 1];
-    hist_room **buckets;
-    size_t n_buckets, n_rooms;
+    sr_table rooms; /* hist_room by name; its slots count in bytes */
     hist_entry *oldest, *newest;
     size_t n_entries, bytes;
     uint64_t forgotten_max;
@@ -195,67 +196,58 @@ struct sr_resume **sr_history_resumes(sr_history *h) {
 
 void sr_history_usage(const sr_history *h, size_t *entries, size_t *rooms, size_t *bytes) {
     *entries = h ? h->n_entries : 0;
-    *rooms = h ? h->n_rooms : 0;
+    *rooms = h ? h->rooms.len : 0;
     *bytes = h ? h->bytes : 0;
 }
 
 /* --- rooms ---------------------------------------------------------------- */
 
-static hist_room **room_link(sr_history *h, const char *name, size_t len, uint64_t hash) {
-    hist_room **link = &h->buckets[hash & (h->n_buckets - 1)];
-    while (*link && !((*link)->hash == hash && (*link)->name_len == len &&
-                      memcmp((*link)->name, name, len) == 0))
-        link = &(*link)->next_in_bucket;
-    return link;
+typedef struct room_key {
+    const char *name;
+    size_t len;
+} room_key;
+
+static bool room_is(const void *item, const void *key) {
+    const hist_room *r = item;
+    const room_key *k = key;
+    return r->name_len == k->len && memcmp(r->name, k->name, k->len) == 0;
 }
 
 static hist_room *room_find(sr_history *h, const char *name, size_t len) {
-    if (!h->n_buckets) return NULL;
-    return *room_link(h, name, len, sr_hash(name, len));
+    room_key k = {name, len};
+    return sr_table_find(&h->rooms, sr_hash(name, len), room_is, &k);
 }
 
-static int buckets_grow(sr_history *h) {
-    size_t n = h->n_buckets ? h->n_buckets * 2 : 64;
-    hist_room **b = calloc(n, sizeof(*b));
-    if (!b) return -1;
-    for (size_t i = 0; i < h->n_buckets; i++) {
-        hist_room *r = h->buckets[i];
-        while (r) {
-            hist_room *next = r->next_in_bucket;
-            r->next_in_bucket = b[r->hash & (n - 1)];
-            b[r->hash & (n - 1)] = r;
-            r = next;
-        }
-    }
-    free(h->buckets);
-    h->bytes += (n - h->n_buckets) * sizeof(*b);
-    h->buckets = b;
-    h->n_buckets = n;
-    return 0;
+/* The bytes the room table's slot array accounts for. */
+static size_t rooms_bytes(const sr_history *h) {
+    return h->rooms.cap * sizeof(sr_table_slot);
 }
 
 static hist_room *room_get(sr_history *h, const char *name, size_t len) {
-    if (h->n_rooms >= h->n_buckets && buckets_grow(h) < 0) return NULL;
     uint64_t hash = sr_hash(name, len);
-    hist_room **link = room_link(h, name, len, hash);
-    if (*link) return *link;
-    hist_room *r = calloc(1, sizeof(*r) + len + 1);
+    room_key k = {name, len};
+    hist_room *r = sr_table_find(&h->rooms, hash, room_is, &k);
+    if (r) return r;
+    r = calloc(1, sizeof(*r) + len + 1);
     if (!r) return NULL;
     r->hash = hash;
     r->name_len = len;
     memcpy(r->name, name, len);
-    *link = r;
-    h->n_rooms++;
+    size_t slots_before = rooms_bytes(h);
+    if (sr_table_insert(&h->rooms, hash, r) != 0) {
+        free(r);
+        return NULL;
+    }
+    /* the insert may have rebuilt the slots larger or smaller */
+    h->bytes = h->bytes - slots_before + rooms_bytes(h);
     h->bytes += sizeof(*r) + len + 1;
     return r;
 }
 
 static void room_free(sr_history *h, hist_room *r) {
-    hist_room **link = room_link(h, r->name, r->name_len, r->hash);
-    if (*link == r) *link = r->next_in_bucket;
+    sr_table_remove_item(&h->rooms, r->hash, r);
     if (r->dropped_max > h->forgotten_max) h->forgotten_max = r->dropped_max;
     h->bytes -= sizeof(*r) + r->name_len + 1 + (size_t)r->cap * sizeof(*r->ring);
-    h->n_rooms--;
     free(r->ring);
     free(r);
 }
@@ -377,7 +369,7 @@ void sr_history_free(sr_server *srv) {
     sr_history *h = srv->history;
     if (!h) return;
     while (h->oldest) evict_oldest(h);
-    free(h->buckets);
+    sr_table_free(&h->rooms);
     free(h);
     srv->history = NULL;
 }

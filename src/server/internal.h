@@ -36,6 +36,7 @@
 #include "common/assert.h"
 #include "common/buf.h"
 #include "common/slab.h"
+#include "common/table.h"
 #include "http/forwarded.h"
 #include "http/request.h"
 #include "loop/defer.h"
@@ -247,8 +248,7 @@ typedef struct sr_seq_counter {
 } sr_seq_counter;
 
 typedef struct sr_seq_table {
-    sr_seq_counter **slots; /* open addressing, linear probing; NULL: free */
-    size_t cap, len;
+    sr_table counters; /* sr_seq_counter by key (its hash: sr_hash of the key) */
     sr_seq_counter *newest, *oldest;
     uint64_t evicted; /* dropped for a new name (table full) */
 } sr_seq_table;
@@ -258,16 +258,14 @@ typedef struct sr_auth sr_auth; /* auth_int.h */
 
 /* Open connections of one client address (see limits.c). */
 typedef struct sr_addr_count {
-    struct sr_addr_count *next; /* in its bucket */
-    uint64_t hash;
+    uint64_t hash; /* its key in sr_addr_table.entries */
     uint32_t count;
     uint8_t addr[16]; /* IPv6, or IPv4-mapped IPv6 */
 } sr_addr_count;
 
 typedef struct sr_addr_table {
-    sr_addr_count **buckets; /* cap buckets, a power of two */
-    size_t cap, len;         /* len: addresses with open connections */
-    uint8_t key[16];         /* SipHash key, random */
+    sr_table entries; /* sr_addr_count by address: those with open connections */
+    uint8_t key[16];  /* SipHash key, random */
 } sr_addr_table;
 
 /* The limits whose refusals /stats and /metrics count. */

@@ -6,16 +6,16 @@
  * the refusal counters of every limit, which /stats ("limits" and
  * "refused") and /metrics report next to the configured values.
  *
- * Connections per address: a chained hash table from the client address
+ * Connections per address: a hash table (common/table.h) from the client address
  * (16 bytes: IPv6, or IPv4 as its IPv4-mapped IPv6 form, so that a dual-
  * stack listener counts one client once; clients.c says which address is
  * the client's: the TCP peer, a PROXY header's source, or what a trusted
  * proxy forwarded) to the count of its open connections. Each connection keeps a pointer to its
  * entry, so the close path needs no lookup and no getpeername (which fails once the peer has
  * reset). An entry is freed when its count drops to 0, so the table holds
- * only addresses with open connections. Buckets are chosen by SipHash with
- * a random key, so clients cannot pick addresses that all collide; the
- * table doubles when it holds more entries than buckets. An IPv6 address
+ * only addresses with open connections. It is keyed by SipHash with a
+ * random key of its own, so clients cannot pick addresses that all
+ * collide. An IPv6 address
  * counts as its /ipv6_prefix_len prefix (default /64: one host usually
  * holds a whole /64), an IPv4 address on its own (sr_addr_group, a pure
  * function of the address, so it applies the same to an address that a
@@ -129,32 +129,9 @@ int sr_http_budget_over(const sr_server *srv) {
 
 /* --- connections per address ------------------------------------------- */
 
-static size_t bucket_of(const sr_addr_table *t, uint64_t hash) {
-    return (size_t)(hash & (t->cap - 1));
-}
-
-/* Doubles the bucket array (or makes the first one); -1 when out of memory,
- * and then the table is unchanged. */
-static int grow(sr_addr_table *t) {
-    size_t cap = t->cap ? t->cap * 2 : 64;
-    sr_addr_count **buckets = calloc(cap, sizeof(*buckets));
-    if (!buckets) return -1;
-    if (!t->cap && sr_random_bytes(t->key, sizeof(t->key)) != 0) {
-        /* no random source: a fixed key still spreads ordinary addresses */
-        memset(t->key, 0x5a, sizeof(t->key));
-    }
-    for (size_t i = 0; i < t->cap; i++) {
-        for (sr_addr_count *e = t->buckets[i], *next; e; e = next) {
-            next = e->next;
-            size_t b = (size_t)(e->hash & (cap - 1));
-            e->next = buckets[b];
-            buckets[b] = e;
-        }
-    }
-    free(t->buckets);
-    t->buckets = buckets;
-    t->cap = cap;
-    return 0;
+static bool addr_is(const void *item, const void *key) {
+    const sr_addr_count *e = item;
+    return memcmp(e->addr, key, sizeof(e->addr)) == 0;
 }
 
 int64_t sr_addr_acquire(sr_server *srv, sr_conn *c, const sr_ip *addr) {
@@ -162,19 +139,21 @@ int64_t sr_addr_acquire(sr_server *srv, sr_conn *c, const sr_ip *addr) {
     uint8_t key[16]; /* IPv6 counted per prefix (sr_addr_group), IPv4 whole */
     sr_addr_group(addr->b, srv->cfg.ipv6_prefix_len, key);
     sr_addr_table *t = &srv->limits->addrs;
-    if ((!t->cap || t->len >= t->cap) && grow(t) != 0 && !t->cap) return -1;
+    if (!t->entries.cap && sr_random_bytes(t->key, sizeof(t->key)) != 0) {
+        /* no random source: a fixed key still spreads ordinary addresses */
+        memset(t->key, 0x5a, sizeof(t->key));
+    }
     uint64_t hash = sr_siphash13(key, sizeof(addr->b), t->key);
-    size_t b = bucket_of(t, hash);
-    sr_addr_count *e = t->buckets[b];
-    while (e && (e->hash != hash || memcmp(e->addr, key, sizeof(addr->b)) != 0)) e = e->next;
+    sr_addr_count *e = sr_table_find(&t->entries, hash, addr_is, key);
     if (!e) {
         e = calloc(1, sizeof(*e));
         if (!e) return -1;
         e->hash = hash;
         memcpy(e->addr, key, sizeof(addr->b));
-        e->next = t->buckets[b];
-        t->buckets[b] = e;
-        t->len++;
+        if (sr_table_insert(&t->entries, hash, e) != 0) {
+            free(e);
+            return -1;
+        }
     }
     e->count++;
     c->addr = e;
@@ -186,24 +165,16 @@ void sr_addr_release(sr_server *srv, sr_conn *c) {
     if (!e) return;
     c->addr = NULL;
     if (--e->count > 0) return;
-    sr_addr_table *t = &srv->limits->addrs;
-    sr_addr_count **link = &t->buckets[bucket_of(t, e->hash)];
-    while (*link != e) link = &(*link)->next;
-    *link = e->next;
-    t->len--;
+    sr_table_remove_item(&srv->limits->addrs.entries, e->hash, e);
     free(e);
 }
 
 void sr_limits_free(sr_server *srv) {
     if (!srv->limits) return;
-    sr_addr_table *t = &srv->limits->addrs;
-    for (size_t i = 0; i < t->cap; i++) {
-        for (sr_addr_count *e = t->buckets[i], *next; e; e = next) {
-            next = e->next;
-            free(e);
-        }
-    }
-    free(t->buckets);
+    sr_table *t = &srv->limits->addrs.entries;
+    size_t pos = 0;
+    for (sr_addr_count *e; (e = sr_table_next(t, &pos));) free(e);
+    sr_table_free(t);
     free(srv->limits);
     srv->limits = NULL;
 }
@@ -220,7 +191,7 @@ void sr_limits_json(sr_server *srv, sr_buf *b) {
                   "\"http_buffer_bytes\":%zu,\"http_buffer_peak_bytes\":%zu}",
                   cfg->max_connections, cfg->max_connections_per_addr, cfg->max_rooms_per_conn,
                   cfg->max_room_len, cfg->max_header_bytes, (unsigned)cfg->request_timeout_ms,
-                  cfg->max_body_bytes, cfg->max_message_bytes, srv->limits->addrs.len,
+                  cfg->max_body_bytes, cfg->max_message_bytes, srv->limits->addrs.entries.len,
                   cfg->ipv6_prefix_len ? cfg->ipv6_prefix_len : SR_IPV6_PREFIX_DEFAULT,
                   cfg->max_http_buffer_bytes, srv->limits->http_pinned,
                   srv->limits->http_pinned_peak);
@@ -281,7 +252,7 @@ void sr_limits_metrics(sr_server *srv, sr_buf *b) {
     sr_buf_printf(b,
                   "# HELP sserooms_client_addresses Client addresses with open connections\n"
                   "# TYPE sserooms_client_addresses gauge\nsserooms_client_addresses %zu\n",
-                  srv->limits->addrs.len);
+                  srv->limits->addrs.entries.len);
     sr_buf_printf(b,
                   "# HELP sserooms_http_buffer_bytes Bytes pinned by HTTP connections: "
                   "queued answers, held requests, parser buffers\n"

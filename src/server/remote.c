@@ -11,7 +11,9 @@
  * does. We remember, per node, the last SR_REMOTE_SEEN_CAP such messages
  * with each copy that arrived: its room and its delivery stamp. This costs
  * no memory per connection and is bounded (SR_REMOTE_SEEN_CAP messages,
- * each with at most the rooms this node took it for).
+ * each with at most the rooms this node took it for). The ring is found
+ * by key or id through an sr_table (common/table.h, seeded sr_hash) of its
+ * entries; an entry leaves the table when the ring reuses its slot.
  *
  * The rule for a later copy (room R): it goes to the members of R that
  * were not members of an earlier copy's room when that copy arrived (the
@@ -49,24 +51,21 @@ typedef struct sr_remote_seen {
     uint64_t hash;
     sr_remote_copy *copies;
     uint32_t n_copies;
-    int32_t next_in_bucket; /* index into the ring, -1 ends */
 } sr_remote_seen;
 
 #define SR_REMOTE_SEEN_CAP 1024
 
 /* The server's remote state (srv->remote): the last SR_REMOTE_SEEN_CAP
- * messages in a ring, found through hash buckets. */
+ * messages in a ring, found through a hash table of the ring's entries. */
 struct sr_remote {
     sr_remote_seen seen[SR_REMOTE_SEEN_CAP];
-    int32_t buckets[SR_REMOTE_SEEN_CAP]; /* first ring index, -1: none */
-    uint32_t next;                       /* the ring's next slot to take */
+    sr_table index; /* the ring's entries (those with an id) by key or id */
+    uint32_t next;  /* the ring's next slot to take */
 };
 
 int sr_remote_new(sr_server *srv) {
     srv->remote = calloc(1, sizeof(*srv->remote));
-    if (!srv->remote) return SR_ENOMEM;
-    for (size_t i = 0; i < SR_REMOTE_SEEN_CAP; i++) srv->remote->buckets[i] = -1;
-    return SR_OK;
+    return srv->remote ? SR_OK : SR_ENOMEM;
 }
 
 static void copies_clear(sr_remote_seen *e) {
@@ -88,25 +87,25 @@ void sr_remote_free(sr_server *srv) {
     sr_history_free(srv);
     if (!srv->remote) return;
     for (size_t i = 0; i < SR_REMOTE_SEEN_CAP; i++) seen_clear(&srv->remote->seen[i]);
+    sr_table_free(&srv->remote->index);
     free(srv->remote);
     srv->remote = NULL;
 }
 
-static int32_t seen_find(sr_server *srv, const char *id, bool by_key, uint64_t h) {
-    int32_t i = srv->remote->buckets[h % SR_REMOTE_SEEN_CAP];
-    while (i >= 0) {
-        sr_remote_seen *e = &srv->remote->seen[i];
-        if (e->hash == h && e->by_key == by_key && strcmp(e->id, id) == 0) return i;
-        i = e->next_in_bucket;
-    }
-    return -1;
+typedef struct seen_key {
+    const char *id;
+    bool by_key;
+} seen_key;
+
+static bool seen_is(const void *item, const void *key) {
+    const sr_remote_seen *e = item;
+    const seen_key *k = key;
+    return e->by_key == k->by_key && strcmp(e->id, k->id) == 0;
 }
 
-static void seen_unlink(sr_server *srv, int32_t idx) {
-    sr_remote_seen *e = &srv->remote->seen[idx];
-    int32_t *link = &srv->remote->buckets[e->hash % SR_REMOTE_SEEN_CAP];
-    while (*link >= 0 && *link != idx) link = &srv->remote->seen[*link].next_in_bucket;
-    if (*link == idx) *link = e->next_in_bucket;
+static sr_remote_seen *seen_find(sr_server *srv, const char *id, bool by_key, uint64_t h) {
+    seen_key k = {id, by_key};
+    return sr_table_find(&srv->remote->index, h, seen_is, &k);
 }
 
 static int seen_add_copy(sr_remote_seen *e, const char *room, size_t len, uint64_t stamp) {
@@ -126,21 +125,24 @@ static int seen_add_copy(sr_remote_seen *e, const char *room, size_t len, uint64
     return 0;
 }
 
-static int32_t seen_insert(sr_server *srv, const char *id, bool by_key, uint64_t h) {
-    int32_t idx = (int32_t)srv->remote->next;
+/* Takes the ring's next slot (forgetting the oldest message) for this
+ * message; NULL when out of memory (the message is then not remembered). */
+static sr_remote_seen *seen_insert(sr_server *srv, const char *id, bool by_key, uint64_t h) {
+    sr_remote_seen *e = &srv->remote->seen[srv->remote->next];
     srv->remote->next = (srv->remote->next + 1) % SR_REMOTE_SEEN_CAP;
-    sr_remote_seen *e = &srv->remote->seen[idx];
     if (e->id) {
-        seen_unlink(srv, idx);
+        sr_table_remove_item(&srv->remote->index, e->hash, e);
         seen_clear(e);
     }
     e->id = strdup(id);
-    if (!e->id) return -1;
+    if (!e->id) return NULL;
     e->by_key = by_key;
     e->hash = h;
-    e->next_in_bucket = srv->remote->buckets[h % SR_REMOTE_SEEN_CAP];
-    srv->remote->buckets[h % SR_REMOTE_SEEN_CAP] = idx;
-    return idx;
+    if (sr_table_insert(&srv->remote->index, h, e) != 0) {
+        seen_clear(e);
+        return NULL;
+    }
+    return e;
 }
 
 /* Gives `stamp` to the members of earlier copies' rooms that were members
@@ -191,13 +193,12 @@ int sr_server_deliver_remote_keyed(sr_server *srv, const char *room, size_t room
     if (!*ident) return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
 
     uint64_t h = sr_hash(ident, strlen(ident));
-    int32_t idx = seen_find(srv, ident, by_key, h);
-    if (idx < 0) {
-        idx = seen_insert(srv, ident, by_key, h);
-        if (idx >= 0) seen_add_copy(&srv->remote->seen[idx], room, room_len, stamp);
+    sr_remote_seen *e = seen_find(srv, ident, by_key, h);
+    if (!e) {
+        e = seen_insert(srv, ident, by_key, h);
+        if (e) seen_add_copy(e, room, room_len, stamp);
         return r ? sr_fanout(srv, &r, 1, &m, NULL, 0, stamp, true) : 0;
     }
-    sr_remote_seen *e = &srv->remote->seen[idx];
     int repeat = 0;
     for (uint32_t i = 0; i < e->n_copies; i++)
         if (strlen(e->copies[i].room) == room_len && memcmp(e->copies[i].room, room, room_len) == 0)

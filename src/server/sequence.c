@@ -11,7 +11,8 @@
  *   holds at most cfg.sequence_max_names counters: a new name past that
  *   drops the least recently used one (a use list beside the hash table),
  *   so no client can fill it for good; a counter unused for
- *   cfg.sequence_ttl_ms expires. Either starts again at 1.
+ *   cfg.sequence_ttl_ms expires. Either starts again at 1. The hash table
+ *   is common/table.h's, keyed by the seeded sr_hash of the name.
  * - an adapter with the sequence members (Redis): the call becomes a job
  *   that waits for the adapter's done. A sequenced broadcast is NOT delivered
  *   locally here: it comes back from the adapter like a message of another
@@ -101,33 +102,19 @@ void sr_seq_table_free(sr_seq_table *t) {
         free(c);
         c = older;
     }
-    free(t->slots);
+    sr_table_free(&t->counters);
     memset(t, 0, sizeof(*t));
 }
 
-/* The slot of key, or the free slot where it would go. */
-static size_t table_find(const sr_seq_table *t, const char *key, size_t len, uint64_t h) {
-    size_t i = (size_t)h & (t->cap - 1);
-    for (sr_seq_counter *c; (c = t->slots[i]); i = (i + 1) & (t->cap - 1))
-        if (c->hash == h && c->key_len == len && memcmp(c->key, key, len) == 0) break;
-    return i;
-}
+typedef struct counter_key {
+    const char *key;
+    size_t len;
+} counter_key;
 
-static int table_grow(sr_seq_table *t) {
-    size_t cap = t->cap ? t->cap * 2 : 16;
-    sr_seq_counter **slots = calloc(cap, sizeof(*slots));
-    if (!slots) return SR_ENOMEM;
-    for (size_t i = 0; i < t->cap; i++) {
-        sr_seq_counter *c = t->slots[i];
-        if (!c) continue;
-        size_t j = (size_t)c->hash & (cap - 1);
-        while (slots[j]) j = (j + 1) & (cap - 1);
-        slots[j] = c;
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->cap = cap;
-    return SR_OK;
+static bool counter_is(const void *item, const void *key) {
+    const sr_seq_counter *c = item;
+    const counter_key *k = key;
+    return c->key_len == k->len && memcmp(c->key, k->key, k->len) == 0;
 }
 
 static void use_unlink(sr_seq_table *t, sr_seq_counter *c) {
@@ -146,22 +133,10 @@ static void use_push_newest(sr_seq_table *t, sr_seq_counter *c) {
     if (!t->oldest) t->oldest = c;
 }
 
-/* Removes c (backward-shift deletion keeps every probe chain whole). */
 static void table_remove(sr_seq_table *t, sr_seq_counter *c) {
-    size_t i = table_find(t, c->key, c->key_len, c->hash);
-    t->slots[i] = NULL;
-    for (size_t j = (i + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
-        size_t home = (size_t)t->slots[j]->hash & (t->cap - 1);
-        /* the entry at j may move to the hole at i when its home is not in (i, j] */
-        if (((j - home) & (t->cap - 1)) >= ((j - i) & (t->cap - 1))) {
-            t->slots[i] = t->slots[j];
-            t->slots[j] = NULL;
-            i = j;
-        }
-    }
+    sr_table_remove_item(&t->counters, c->hash, c);
     use_unlink(t, c);
     free(c);
-    t->len--;
 }
 
 /* The next counter of key: 1 for a new key, and for one unused for ttl_ms.
@@ -174,17 +149,15 @@ static int table_next(sr_seq_table *t, const char *key, uint64_t now_ms, uint32_
     uint64_t h = sr_hash(key, len);
     /* expired counters go first: they are the oldest on the use list */
     while (ttl_ms && t->oldest && now_ms >= t->oldest->used_ms + ttl_ms) table_remove(t, t->oldest);
-    sr_seq_counter *c = t->cap ? t->slots[table_find(t, key, len, h)] : NULL;
+    counter_key k = {key, len};
+    sr_seq_counter *c = sr_table_find(&t->counters, h, counter_is, &k);
     if (!c) {
-        if (max_names && t->len >= max_names) {
+        if (max_names && t->counters.len >= max_names) {
             table_remove(t, t->oldest);
             t->evicted++;
         }
-        if ((t->len + 1) * 2 > t->cap && table_grow(t) < 0) {
-            snprintf(why, whycap, "out of memory");
-            return SR_ENOMEM;
-        }
-        if (!(c = malloc(sizeof(*c) + len + 1))) {
+        if (!(c = malloc(sizeof(*c) + len + 1)) || sr_table_insert(&t->counters, h, c) != 0) {
+            free(c);
             snprintf(why, whycap, "out of memory");
             return SR_ENOMEM;
         }
@@ -193,8 +166,6 @@ static int table_next(sr_seq_table *t, const char *key, uint64_t now_ms, uint32_
         c->hash = h;
         c->value = 0;
         c->newer = c->older = NULL;
-        t->slots[table_find(t, key, len, h)] = c;
-        t->len++;
     } else {
         use_unlink(t, c);
     }

@@ -153,8 +153,9 @@ static void test_memory_counters(void **state) {
     /* the counter at its maximum: an error from then on, not a wrong id */
     sr_seq_counter *found = NULL;
     sr_seq_table *t = sr_sequence_table(srv);
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->slots[i] && strcmp(t->slots[i]->key, "a") == 0) found = t->slots[i];
+    size_t pos = 0;
+    for (sr_seq_counter *c; (c = sr_table_next(&t->counters, &pos));)
+        if (strcmp(c->key, "a") == 0) found = c;
     assert_non_null(found);
     found->value = SR_SEQUENCE_COUNTER_MAX - 1;
     assert_string_equal(next_id(srv, "a", NULL, &r), "0-999999999999");
@@ -186,18 +187,17 @@ static void test_memory_bound_and_ttl(void **state) {
         snprintf(key, sizeof key, "flood%d", i);
         assert_string_equal(next_id(srv, key, NULL, &r), "0-000000000001");
         if (i % 8 == 0) next_id(srv, "kept", NULL, &r); /* in use: never the least recent */
-        assert_true(sr_sequence_table(srv)->len <= 64);
+        assert_true(sr_sequence_table(srv)->counters.len <= 64);
     }
-    assert_int_equal(sr_sequence_table(srv)->len, 64);
+    assert_int_equal(sr_sequence_table(srv)->counters.len, 64);
     assert_true(sr_sequence_table(srv)->evicted >= 1000 - 64);
     assert_string_equal(next_id(srv, "kept", NULL, &r), "0-000000000127");
     assert_string_equal(next_id(srv, "newcomer", NULL, &r), "0-000000000001"); /* still works */
     assert_string_equal(next_id(srv, "flood0", NULL, &r), "0-000000000001"); /* dropped long ago */
     assert_string_equal(next_id(srv, "flood999", NULL, &r), "0-000000000002"); /* still there */
     /* every counter is still found after all the removals (probe chains whole) */
-    for (size_t i = 0; i < sr_sequence_table(srv)->cap; i++) {
-        sr_seq_counter *c = sr_sequence_table(srv)->slots[i];
-        if (!c) continue;
+    size_t pos = 0;
+    for (sr_seq_counter *c; (c = sr_table_next(&sr_sequence_table(srv)->counters, &pos));) {
         uint64_t before = c->value;
         char name[SR_SEQUENCE_KEY_MAX + 1];
         snprintf(name, sizeof name, "%s", c->key);
@@ -218,7 +218,7 @@ static void test_memory_bound_and_ttl(void **state) {
     uint64_t t1 = uv_hrtime();
     while (uv_hrtime() < t1 + 21 * 1000000ull) continue; /* longer than the ttl */
     assert_string_equal(next_id(srv, "idle", NULL, &r), "0-000000000001");
-    assert_int_equal(sr_sequence_table(srv)->len, 1);
+    assert_int_equal(sr_sequence_table(srv)->counters.len, 1);
     sr_server_free(srv);
 }
 
