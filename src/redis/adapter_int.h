@@ -31,7 +31,7 @@ typedef struct outbox_item {
 } outbox_item;
 
 /* A publish held back while the publisher connection's output is over its
- * high-water mark (back-pressure, adapter.c): sent in order once Redis
+ * high-water mark (back-pressure, adapter_publish.c): sent in order once Redis
  * has read enough. call: its waiting caller (NULL for a plain publish). */
 typedef struct parked_publish {
     struct parked_publish *next;
