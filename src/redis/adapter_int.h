@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * adapter_int.h: the Redis adapter's state, shared by the files that make
- * up the adapter: adapter.c (connections, publishing, back-pressure,
- * receiving, stats), sequence.c (ordered event ids), history.c (resume
- * history in Redis), claim.c (one-time claims), metrics.c (Prometheus
- * samples), transitions.c (state changes as log lines) and, through
- * cluster_int.h, the cluster mode (cluster.c, cluster_map.c) and
- * presence.c. Not for other modules.
+ * up the adapter: adapter.c (the object: options, life cycle, health,
+ * stats, the vtable), adapter_publish.c (publishing, outbox,
+ * back-pressure), adapter_receive.c (receiving), adapter_subscribe.c
+ * (subscriptions and their recovery), sequence.c (ordered event ids),
+ * history.c (resume history in Redis), claim.c (one-time claims),
+ * metrics.c (Prometheus samples), transitions.c (state changes as log
+ * lines) and, through cluster_int.h, the cluster mode (cluster.c,
+ * cluster_map.c) and presence (presence_int.h). Not for other modules.
  */
 #ifndef SR_REDIS_ADAPTER_INT_H
 #define SR_REDIS_ADAPTER_INT_H
@@ -29,7 +31,7 @@ typedef struct outbox_item {
 } outbox_item;
 
 /* A publish held back while the publisher connection's output is over its
- * high-water mark (back-pressure, adapter.c): sent in order once Redis
+ * high-water mark (back-pressure, adapter_publish.c): sent in order once Redis
  * has read enough. call: its waiting caller (NULL for a plain publish). */
 typedef struct parked_publish {
     struct parked_publish *next;
@@ -131,5 +133,35 @@ int sr_redis_adapter_on_message(sr_redis_adapter *a, const redisReply *channel,
  * in cap); NULL when out of memory. */
 char *sr_redis_adapter_channel(const sr_redis_adapter *a, const char *room, size_t room_len,
                                char *buf, size_t cap, size_t *len);
+
+/* adapter.c: frees the adapter (after sr_redis_adapter_close; from
+ * adapter_receive.c when deliver closed it). */
+void sr_redis_adapter_free(sr_redis_adapter *a);
+
+/* adapter_publish.c: the publisher connection's callbacks, and what the
+ * other adapter files do to the outbox and the back-pressure FIFO. */
+void sr_redis_adapter_on_pub_up(void *ud, sr_rconn *c);
+void sr_redis_adapter_on_pub_down(void *ud, sr_rconn *c, const char *err);
+void sr_redis_adapter_on_pub_drain(void *ud, sr_rconn *c);
+/* Drops the oldest PUBLISH held in the outbox. */
+void sr_redis_adapter_outbox_drop_oldest(sr_redis_adapter *a);
+/* Sends what the outbox holds, in order, while publishing is possible. */
+void sr_redis_adapter_outbox_replay(sr_redis_adapter *a);
+void sr_redis_adapter_parked_free(parked_publish *p);
+/* The publisher went down (or the adapter closes): what waits in the
+ * back-pressure FIFO goes to the outbox when there is one, else fails. */
+void sr_redis_adapter_park_flush_down(sr_redis_adapter *a, const char *why);
+
+/* adapter_receive.c: the subscriber connection's push callback. */
+void sr_redis_adapter_on_sub_push(void *ud, sr_rconn *c, redisReply *push);
+
+/* adapter_subscribe.c: the subscriber connection's and its subscription
+ * set's callbacks. */
+void sr_redis_adapter_on_sub_up(void *ud, sr_rconn *c);
+void sr_redis_adapter_on_sub_down(void *ud, sr_rconn *c, const char *err);
+void sr_redis_adapter_on_subs_recovered(void *ud, const char *channel, size_t len,
+                                        uint64_t lost_ms);
+/* Channels Redis confirms on the subscriber, the canary's left out. */
+uint64_t sr_redis_adapter_room_channels_confirmed(const sr_redis_adapter *a);
 
 #endif

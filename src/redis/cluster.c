@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cluster.c: the cluster mode's shards (see cluster.h): their connections
- * and subscription sets, SPUBLISH with MOVED/ASK redirections, received
- * smessages, and the state, health, /stats and /metrics of the shards.
- * The slot map and its refreshes live in cluster_map.c.
+ * cluster.c: the cluster mode's shards (see cluster.h), all that is done
+ * per shard: its connections and subscription set, SPUBLISH with MOVED/ASK
+ * redirections, received smessages, and the shards' state, health, /stats
+ * and /metrics. The slot map and its refreshes (which shards there are)
+ * live in cluster_map.c.
  *
  * A publish carries its own small context (channel, shared body, hops) so
  * a redirected SPUBLISH can be sent again to the node Redis named. A shard

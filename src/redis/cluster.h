@@ -19,7 +19,8 @@
  * the old, subscribed on the new, in per-slot batches) and closes the
  * connections of masters that left. Publishing follows MOVED and ASK
  * redirections at once (up to 3 hops). Envelopes received go through the
- * adapter's common receive path (adapter.c), so nothing else changes.
+ * adapter's common receive path (adapter_receive.c), so nothing else
+ * changes.
  */
 #ifndef SR_REDIS_CLUSTER_H
 #define SR_REDIS_CLUSTER_H

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conn.c: one Redis connection on libuv (see conn.h for the behaviour).
+ * conn.c: one Redis connection on libuv (see conn.h for the behaviour):
+ * its connection attempts (resolve, connect, handshake, back-off), the
+ * command pipeline and reply FIFO, keepalive and its life cycle. Its TLS
+ * layer (rediss://) is conn_tls.c; both share conn_int.h.
  *
  * Each connection attempt gets a fresh `transport` (the socket handle, its
  * connect request and its reply reader). Tearing an attempt down orphans
@@ -13,15 +16,6 @@
  * Commands are formatted into separate buffers and written together with
  * one uv_write (an iovec) at the end of the loop turn (see loop/defer.h). The
  * reply FIFO is a ring of (callback, expected confirmations) entries.
- *
- * TLS (rediss://, opts.tls): the transport gets an engine session
- * (src/tls) once connected; its ClientHello goes out first and the Redis
- * handshake (AUTH, SELECT, PING) only once the TLS handshake is done, all
- * within the connect timeout. Reads are opened by the session before the
- * reply reader sees them; a turn's commands are sealed together and the
- * records written with one uv_write. A refused handshake (a certificate
- * from another CA, a name that does not match) fails the attempt with
- * OpenSSL's reason and is counted (opts.tls_failures).
  */
 #include "redis/conn.h"
 
@@ -33,48 +27,27 @@
 
 #include "common/hash.h"
 #include "loop/defer.h"
+#include "redis/conn_int.h"
 #include "sserooms.h"
 #include "tls/tls.h"
 
 #define READ_BUF_SIZE 65536
 #define DEFAULT_MAX_UNWRITTEN (64u << 20)
 
-typedef struct transport {
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } u;
-    uv_connect_t connect_req;
-    sr_rconn *owner; /* NULL once orphaned */
-    redisReader *reader;
-    char *rbuf;
-    sr_tls *tls;     /* rediss://: the session; NULL for plain TCP */
-    int feed_failed; /* the reader refused what the session opened */
-} transport;
-
-typedef struct resolve_req {
+struct resolve_req {
     uv_getaddrinfo_t req;
     sr_rconn *owner; /* NULL once orphaned */
-} resolve_req;
-
-typedef struct write_req {
-    uv_write_t req;
-    transport *t;
-    unsigned nbufs;
-    uv_buf_t bufs[];
-} write_req;
+};
 
 enum entry_kind { ENTRY_USER = 0, ENTRY_PUBSUB, ENTRY_HANDSHAKE, ENTRY_PING };
 
-typedef struct pending {
+struct pending {
     sr_rconn_reply_fn cb;
     void *ud;
     uint32_t remaining; /* confirmations still expected (pub/sub commands) */
     uint8_t kind;
     uint8_t confirm; /* pub/sub: index in confirm_words, or NO_CONFIRM_WORD */
-} pending;
+};
 
 /* The confirmation each pub/sub verb gets (its own name in lower case). */
 static const char *const confirm_words[] = {"subscribe",    "unsubscribe", "psubscribe",
@@ -82,47 +55,7 @@ static const char *const confirm_words[] = {"subscribe",    "unsubscribe", "psub
 #define N_CONFIRM_WORDS (sizeof confirm_words / sizeof *confirm_words)
 #define NO_CONFIRM_WORD 0xff
 
-struct sr_rconn {
-    uv_loop_t *loop;
-    sr_rconn_callbacks cbs;
-    void (*on_unsolicited)(void *ud, sr_rconn *c, redisReply *push);
-    void (*on_drain)(void *ud, sr_rconn *c);
-    sr_rconn_options opts;
-    sr_redis_url url;
-    char where[300];
-    char last_error[512];
-    sr_rconn_state state;
-    int started;
-
-    transport *t;
-    resolve_req *resolving;
-    struct sockaddr_storage *addrs; /* from getaddrinfo, tried in order */
-    size_t n_addrs, next_addr;
-    enum { PHASE_RESOLVE, PHASE_CONNECT, PHASE_HANDSHAKE } phase;
-    char connect_err[400];
-
-    uv_timer_t connect_timer; /* bounds one attempt */
-    uv_timer_t retry_timer;   /* back-off before the next attempt */
-    uv_timer_t ping_timer;    /* keepalive */
-    int open_handles;
-    uint64_t retry_due;
-    unsigned attempt; /* failures since the last success */
-    int ping_outstanding;
-    uint64_t up_count;
-
-    /* formatted commands not yet handed to uv_write */
-    uv_buf_t *out;
-    unsigned n_out, cap_out;
-    size_t out_bytes;
-    sr_defer *flush;
-
-    /* reply FIFO (ring) */
-    pending *fifo;
-    size_t fifo_head, fifo_len, fifo_cap;
-};
-
 static void start_attempt(sr_rconn *c);
-static void fail(sr_rconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------------------ helpers */
 
@@ -158,7 +91,7 @@ static pending fifo_pop(sr_rconn *c) {
     return p;
 }
 
-static void free_out(sr_rconn *c) {
+void sr_rconn_free_out(sr_rconn *c) {
     for (unsigned i = 0; i < c->n_out; i++) redisFreeCommand(c->out[i].base);
     c->n_out = 0;
     c->out_bytes = 0;
@@ -187,7 +120,7 @@ static void teardown_transport(sr_rconn *c) {
     free(c->addrs);
     c->addrs = NULL;
     c->n_addrs = c->next_addr = 0;
-    free_out(c);
+    sr_rconn_free_out(c);
 }
 
 /* Fails every pending command with err; the ring is detached first so that
@@ -221,7 +154,7 @@ static void on_retry_timer(uv_timer_t *h) {
 
 /* The one path for every failure: record, tear down, schedule the retry,
  * fail pending commands, tell the owner. */
-static void fail(sr_rconn *c, const char *fmt, ...) {
+void sr_rconn_fail(sr_rconn *c, const char *fmt, ...) {
     if (c->state == SR_RCONN_CLOSED || c->state == SR_RCONN_DOWN) return;
     char msg[512];
     va_list ap;
@@ -244,97 +177,31 @@ static void fail(sr_rconn *c, const char *fmt, ...) {
 
 /* ------------------------------------------------------------ writing */
 
-static void on_write(uv_write_t *req, int status) {
+void sr_rconn_on_write(uv_write_t *req, int status) {
     write_req *w = (write_req *)req;
     transport *t = w->t;
     for (unsigned i = 0; i < w->nbufs; i++) redisFreeCommand(w->bufs[i].base);
     free(w);
     if (status < 0 && t->owner)
-        fail(t->owner, "write error %s (%s)", uv_err_name(status), t->owner->where);
+        sr_rconn_fail(t->owner, "write error %s (%s)", uv_err_name(status), t->owner->where);
     else if (t->owner && t->owner->on_drain && t->owner->state == SR_RCONN_UP)
         t->owner->on_drain(t->owner->cbs.ud, t->owner);
-}
-
-/* Writes the records the TLS session holds (a copy: the session's buffer
- * moves on). 0, or -1 after failing the connection. */
-static int send_records(sr_rconn *c) {
-    const char *p;
-    size_t n = sr_tls_pending(c->t->tls, &p);
-    if (!n) return 0;
-    write_req *w = malloc(sizeof *w + sizeof(uv_buf_t));
-    char *copy = malloc(n);
-    if (!w || !copy) {
-        free(w);
-        free(copy);
-        fail(c, "out of memory writing to %s", c->where);
-        return -1;
-    }
-    memcpy(copy, p, n);
-    sr_tls_sent(c->t->tls, n);
-    w->t = c->t;
-    w->nbufs = 1;
-    w->bufs[0] = uv_buf_init(copy, (unsigned)n);
-    int rc = uv_write(&w->req, &c->t->u.stream, w->bufs, 1, on_write);
-    if (rc < 0) {
-        free(copy);
-        free(w);
-        fail(c, "write error %s (%s)", uv_err_name(rc), c->where);
-        return -1;
-    }
-    return 0;
-}
-
-/* TLS: seals the queued commands into records and writes them. */
-static void flush_sealed(sr_rconn *c) {
-    if (!sr_tls_handshake_done(c->t->tls)) return; /* they wait for it */
-    struct iovec iov[64];
-    unsigned done = 0;
-    while (done < c->n_out) {
-        unsigned n = 0;
-        for (unsigned i = done; i < c->n_out && n < 64; i++, n++)
-            iov[n] = (struct iovec){c->out[i].base, c->out[i].len};
-        size_t want = 0;
-        for (unsigned i = 0; i < n; i++) want += iov[i].iov_len;
-        size_t took = 0;
-        while (took < want) { /* the session seals a bounded amount per call */
-            struct iovec rest[64];
-            unsigned m = 0;
-            size_t skip = took;
-            for (unsigned i = 0; i < n; i++) {
-                if (skip >= iov[i].iov_len) {
-                    skip -= iov[i].iov_len;
-                    continue;
-                }
-                rest[m++] = (struct iovec){(char *)iov[i].iov_base + skip, iov[i].iov_len - skip};
-                skip = 0;
-            }
-            ssize_t r = sr_tls_seal(c->t->tls, rest, m);
-            if (r <= 0) {
-                fail(c, "TLS with %s failed: %s", c->where, sr_tls_error(c->t->tls));
-                return;
-            }
-            took += (size_t)r;
-            if (send_records(c) < 0) return;
-        }
-        done += n;
-    }
-    free_out(c);
 }
 
 static void flush_out(void *ud) {
     sr_rconn *c = ud;
     if (!c->n_out) return;
     if (!c->t) {
-        free_out(c);
+        sr_rconn_free_out(c);
         return;
     }
     if (c->t->tls) {
-        flush_sealed(c);
+        sr_rconn_tls_flush(c);
         return;
     }
     write_req *w = malloc(sizeof *w + c->n_out * sizeof(uv_buf_t));
     if (!w) {
-        fail(c, "out of memory writing to %s", c->where);
+        sr_rconn_fail(c, "out of memory writing to %s", c->where);
         return;
     }
     w->t = c->t;
@@ -342,11 +209,11 @@ static void flush_out(void *ud) {
     memcpy(w->bufs, c->out, c->n_out * sizeof(uv_buf_t));
     c->n_out = 0;
     c->out_bytes = 0;
-    int rc = uv_write(&w->req, &c->t->u.stream, w->bufs, w->nbufs, on_write);
+    int rc = uv_write(&w->req, &c->t->u.stream, w->bufs, w->nbufs, sr_rconn_on_write);
     if (rc < 0) {
         for (unsigned i = 0; i < w->nbufs; i++) redisFreeCommand(w->bufs[i].base);
         free(w);
-        fail(c, "write error %s (%s)", uv_err_name(rc), c->where);
+        sr_rconn_fail(c, "write error %s (%s)", uv_err_name(rc), c->where);
     }
 }
 
@@ -412,14 +279,14 @@ int sr_rconn_pubsub_command(sr_rconn *c, const char *verb, size_t n, const char 
 static void on_ping_reply(void *ud, redisReply *reply, const char *err) {
     sr_rconn *c = ud;
     if (!err) c->ping_outstanding = 0;
-    else if (reply) fail(c, "PING failed: %s", err);
+    else if (reply) sr_rconn_fail(c, "PING failed: %s", err);
 }
 
 static void on_ping_timer(uv_timer_t *h) {
     sr_rconn *c = h->data;
     if (c->state != SR_RCONN_UP) return;
     if (c->ping_outstanding) {
-        fail(c, "no PING reply within %u ms (%s)", c->opts.ping_interval_ms, c->where);
+        sr_rconn_fail(c, "no PING reply within %u ms (%s)", c->opts.ping_interval_ms, c->where);
         return;
     }
     static const char *const argv[] = {"PING"};
@@ -466,13 +333,13 @@ static void dispatch(sr_rconn *c, redisReply *r) {
         return;
     }
     if (c->fifo_len == 0) {
-        fail(c, "protocol error: a reply nobody asked for (%s)", c->where);
+        sr_rconn_fail(c, "protocol error: a reply nobody asked for (%s)", c->where);
         return;
     }
     pending *head = &c->fifo[c->fifo_head];
     if (kind == 2) {
         if (head->kind != ENTRY_PUBSUB) {
-            fail(c, "protocol error: unexpected subscription confirmation (%s)", c->where);
+            sr_rconn_fail(c, "protocol error: unexpected subscription confirmation (%s)", c->where);
             return;
         }
         if (c->cbs.on_push) c->cbs.on_push(c->cbs.ud, c, r);
@@ -480,51 +347,13 @@ static void dispatch(sr_rconn *c, redisReply *r) {
         head = &c->fifo[c->fifo_head];
         if (--head->remaining > 0) return;
     } else if (head->kind == ENTRY_PUBSUB && r->type != REDIS_REPLY_ERROR) {
-        fail(c, "protocol error: unexpected reply to a subscription command (%s)", c->where);
+        sr_rconn_fail(c, "protocol error: unexpected reply to a subscription command (%s)",
+                      c->where);
         return;
     }
     pending p = fifo_pop(c);
     const char *err = r->type == REDIS_REPLY_ERROR ? (r->str ? r->str : "error") : NULL;
     if (p.cb) p.cb(p.ud, r, err);
-}
-
-static void send_handshake(sr_rconn *c);
-
-static int feed_reader(void *ud, const char *p, size_t len) {
-    transport *t = ud;
-    if (redisReaderFeed(t->reader, p, len) != REDIS_OK) {
-        t->feed_failed = 1;
-        return 1;
-    }
-    return 0;
-}
-
-/* TLS bytes read: opened into the reply reader; the Redis handshake starts
- * once the TLS one is done. 0, or -1 after failing the connection. */
-static int tls_read(sr_rconn *c, transport *t, const char *in, size_t len) {
-    bool was_ready = sr_tls_handshake_done(t->tls);
-    int rc = sr_tls_input(t->tls, in, len, feed_reader, t);
-    if (t->feed_failed) {
-        fail(c, "protocol error: %s (%s)", t->reader->errstr, c->where);
-        return -1;
-    }
-    if (rc < 0) {
-        char why[600];
-        snprintf(why, sizeof why, "TLS %s with %s failed: %s", was_ready ? "session" : "handshake",
-                 c->where, sr_tls_error(t->tls));
-        if (!was_ready && c->opts.tls_failures) (*c->opts.tls_failures)++;
-        if (!was_ready && c->opts.on_tls_failure)
-            c->opts.on_tls_failure(c->opts.tls_failure_ud, why);
-        fail(c, "%s", why);
-        return -1;
-    }
-    if (rc == 1) {
-        fail(c, "connection lost: TLS closed by %s", c->where);
-        return -1;
-    }
-    if (send_records(c) < 0) return -1;
-    if (!was_ready && sr_tls_handshake_done(t->tls)) send_handshake(c);
-    return 0;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -537,21 +366,21 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     sr_rconn *c = t->owner;
     if (!c) return;
     if (nread < 0) {
-        if (nread == UV_EOF) fail(c, "connection lost: closed by %s", c->where);
-        else fail(c, "connection lost: %s (%s)", uv_err_name((int)nread), c->where);
+        if (nread == UV_EOF) sr_rconn_fail(c, "connection lost: closed by %s", c->where);
+        else sr_rconn_fail(c, "connection lost: %s (%s)", uv_err_name((int)nread), c->where);
         return;
     }
     if (nread == 0) return;
     if (t->tls) {
-        if (tls_read(c, t, buf->base, (size_t)nread) < 0) return;
+        if (sr_rconn_tls_read(c, t, buf->base, (size_t)nread) < 0) return;
     } else if (redisReaderFeed(t->reader, buf->base, (size_t)nread) != REDIS_OK) {
-        fail(c, "protocol error: %s (%s)", t->reader->errstr, c->where);
+        sr_rconn_fail(c, "protocol error: %s (%s)", t->reader->errstr, c->where);
         return;
     }
     while (t->owner == c) {
         void *reply = NULL;
         if (redisReaderGetReply(t->reader, &reply) != REDIS_OK) {
-            fail(c, "protocol error: %s (%s)", t->reader->errstr, c->where);
+            sr_rconn_fail(c, "protocol error: %s (%s)", t->reader->errstr, c->where);
             return;
         }
         if (!reply) break;
@@ -579,14 +408,14 @@ static void on_handshake_reply(void *ud, redisReply *reply, const char *err) {
     sr_rconn *c = ud;
     if (c->state != SR_RCONN_CONNECTING) return;
     if (err) {
-        fail(c, "handshake with %s failed: %s", c->where, err);
+        sr_rconn_fail(c, "handshake with %s failed: %s", c->where, err);
         return;
     }
     /* The PING goes last: when it is answered the handshake is complete. */
     if (c->fifo_len == 0) became_up(c);
 }
 
-static void send_handshake(sr_rconn *c) {
+void sr_rconn_send_handshake(sr_rconn *c) {
     c->phase = PHASE_HANDSHAKE;
     int rc = 0;
     if (c->url.password) {
@@ -611,7 +440,7 @@ static void send_handshake(sr_rconn *c) {
         size_t lens[1] = {4};
         rc = enqueue(c, 1, argv, lens, on_handshake_reply, c, 1, ENTRY_HANDSHAKE);
     }
-    if (rc != 0) fail(c, "handshake with %s failed: %s", c->where, sr_strerror(rc));
+    if (rc != 0) sr_rconn_fail(c, "handshake with %s failed: %s", c->where, sr_strerror(rc));
 }
 
 static void try_next_address(sr_rconn *c);
@@ -622,7 +451,7 @@ static void connect_failed(sr_rconn *c, transport *t, int status) {
     t->owner = NULL;
     uv_close(&t->u.handle, on_transport_closed);
     c->t = NULL;
-    if (c->url.is_unix || c->next_addr >= c->n_addrs) fail(c, "%s", c->connect_err);
+    if (c->url.is_unix || c->next_addr >= c->n_addrs) sr_rconn_fail(c, "%s", c->connect_err);
     else try_next_address(c);
 }
 
@@ -636,21 +465,14 @@ static void on_connect(uv_connect_t *req, int status) {
     }
     int rc = uv_read_start(&t->u.stream, on_alloc, on_read);
     if (rc < 0) {
-        fail(c, "connect %s %s", uv_err_name(rc), c->where);
+        sr_rconn_fail(c, "connect %s %s", uv_err_name(rc), c->where);
         return;
     }
     if (c->opts.tls) { /* the ClientHello first; the Redis handshake once TLS is up */
-        t->tls = sr_tls_new(c->opts.tls);
-        if (!t->tls || sr_tls_set_server_name(t->tls, c->url.host) < 0 ||
-            sr_tls_start(t->tls) < 0) {
-            fail(c, "TLS with %s failed: %s", c->where,
-                 t->tls ? sr_tls_error(t->tls) : "out of memory");
-            return;
-        }
-        send_records(c);
+        sr_rconn_tls_start(c, t);
         return;
     }
-    send_handshake(c);
+    sr_rconn_send_handshake(c);
 }
 
 /* hiredis 0.14 allocates an array's element list from the count the server
@@ -694,7 +516,7 @@ static void try_next_address(sr_rconn *c) {
     const struct sockaddr *sa = (const struct sockaddr *)&c->addrs[c->next_addr++];
     transport *t = new_transport(c);
     if (!t) {
-        fail(c, "out of memory connecting to %s", c->where);
+        sr_rconn_fail(c, "out of memory connecting to %s", c->where);
         return;
     }
     uv_tcp_init(c->loop, &t->u.tcp);
@@ -718,8 +540,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     c->resolving = NULL;
     if (status < 0) {
         uv_freeaddrinfo(res);
-        fail(c, "getaddrinfo %s %s", status == UV_EAI_NONAME ? "ENOTFOUND" : uv_err_name(status),
-             c->url.host);
+        sr_rconn_fail(c, "getaddrinfo %s %s",
+                      status == UV_EAI_NONAME ? "ENOTFOUND" : uv_err_name(status), c->url.host);
         return;
     }
     size_t n = 0;
@@ -728,7 +550,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     c->addrs = n ? calloc(n, sizeof *c->addrs) : NULL;
     if (!c->addrs) {
         uv_freeaddrinfo(res);
-        fail(c, "getaddrinfo %s %s", n ? "ENOMEM" : "ENOTFOUND", c->url.host);
+        sr_rconn_fail(c, "getaddrinfo %s %s", n ? "ENOMEM" : "ENOTFOUND", c->url.host);
         return;
     }
     c->n_addrs = 0;
@@ -744,16 +566,16 @@ static void on_connect_timeout(uv_timer_t *h) {
     if (c->state != SR_RCONN_CONNECTING) return;
     switch (c->phase) {
     case PHASE_RESOLVE:
-        fail(c, "getaddrinfo ETIMEDOUT %s (no answer within %u ms)", c->url.host,
-             c->opts.connect_timeout_ms);
+        sr_rconn_fail(c, "getaddrinfo ETIMEDOUT %s (no answer within %u ms)", c->url.host,
+                      c->opts.connect_timeout_ms);
         break;
     case PHASE_CONNECT:
-        fail(c, "connect ETIMEDOUT %s (no answer within %u ms)", c->where,
-             c->opts.connect_timeout_ms);
+        sr_rconn_fail(c, "connect ETIMEDOUT %s (no answer within %u ms)", c->where,
+                      c->opts.connect_timeout_ms);
         break;
     case PHASE_HANDSHAKE:
-        fail(c, "handshake with %s timed out after %u ms (is it a Redis server?)", c->where,
-             c->opts.connect_timeout_ms);
+        sr_rconn_fail(c, "handshake with %s timed out after %u ms (is it a Redis server?)",
+                      c->where, c->opts.connect_timeout_ms);
         break;
     }
 }
@@ -765,7 +587,7 @@ static void start_attempt(sr_rconn *c) {
     if (c->url.is_unix) {
         transport *t = new_transport(c);
         if (!t) {
-            fail(c, "out of memory connecting to %s", c->where);
+            sr_rconn_fail(c, "out of memory connecting to %s", c->where);
             return;
         }
         uv_pipe_init(c->loop, &t->u.pipe, 0);
@@ -782,7 +604,7 @@ static void start_attempt(sr_rconn *c) {
         uv_ip6_addr(c->url.host, c->url.port, (struct sockaddr_in6 *)&ss) == 0) {
         c->addrs = malloc(sizeof ss);
         if (!c->addrs) {
-            fail(c, "out of memory connecting to %s", c->where);
+            sr_rconn_fail(c, "out of memory connecting to %s", c->where);
             return;
         }
         memcpy(c->addrs, &ss, sizeof ss);
@@ -793,7 +615,7 @@ static void start_attempt(sr_rconn *c) {
     }
     resolve_req *r = calloc(1, sizeof *r);
     if (!r) {
-        fail(c, "out of memory resolving %s", c->url.host);
+        sr_rconn_fail(c, "out of memory resolving %s", c->url.host);
         return;
     }
     r->owner = c;
@@ -809,7 +631,7 @@ static void start_attempt(sr_rconn *c) {
     if (rc < 0) {
         c->resolving = NULL;
         free(r);
-        fail(c, "getaddrinfo %s %s", uv_err_name(rc), c->url.host);
+        sr_rconn_fail(c, "getaddrinfo %s %s", uv_err_name(rc), c->url.host);
     }
 }
 
@@ -871,7 +693,7 @@ void sr_rconn_start(sr_rconn *c) {
 }
 
 void sr_rconn_drop(sr_rconn *c, const char *why) {
-    if (c->state == SR_RCONN_UP || c->state == SR_RCONN_CONNECTING) fail(c, "%s", why);
+    if (c->state == SR_RCONN_UP || c->state == SR_RCONN_CONNECTING) sr_rconn_fail(c, "%s", why);
 }
 
 static void on_handle_closed(uv_handle_t *h) {

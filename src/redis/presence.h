@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * presence.h: cluster-wide room presence through Redis (presence.c).
+ * presence.h: cluster-wide room presence through Redis (presence.c and
+ * the files it names) and the pure ledger (presence_ledger.c).
  *
  * Per room R (every key carries the hash tag {R}, so one script reaches all
  * of a room's keys, in classic and in cluster mode; room names never

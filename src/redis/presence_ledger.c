@@ -4,8 +4,8 @@
  * node's local count per room and, per room, per user, in the common hash
  * table (common/table.h, keyed by seeded SipHash: rooms and users come
  * from clients), with the list of entries that changed since the last
- * write. presence.c takes that list to write Redis and marks entries
- * again when a write could not be sent.
+ * write. presence_write.c takes that list to write Redis and marks
+ * entries again when a write could not be sent.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_redis_reply.c: libFuzzer target for the Redis reply handling: the
- * real adapter (src/redis/adapter.c, sequence.c, subs.c) on real
+ * real adapter (src/redis/adapter*.c, sequence.c, subs.c) on real
  * connections (conn.c, which feeds hiredis's reader and routes its
  * replies and pub/sub pushes), talking over a Unix socket to a fake Redis
  * in the same process and on the same libuv loop that answers with the
@@ -258,7 +258,7 @@ static void on_command(fake_client *c, const redisReply *cmd) {
             send_str(c, "+OK\r\n");
         }
     } else if (arg_is(verb, "DEL") || arg_is(verb, "PEXPIRE")) {
-        send_str(c, ":0\r\n"); /* presence's room index (presence.c): none here */
+        send_str(c, ":0\r\n"); /* presence's room index (presence.c, presence_write.c): none here */
     } else if (arg_is(verb, "EVAL")) {
         send_str(c, ":1\r\n"); /* presence's node registry and room index scripts */
     } else {

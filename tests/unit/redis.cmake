@@ -25,7 +25,7 @@ file(GLOB sr_redis_json_src ${CMAKE_SOURCE_DIR}/src/json/*.c)
 if(sr_redis_json_src)
   sr_redis_unit_test(test_redis_envelope json common)
   sr_redis_unit_test(test_redis_adapter json common)
-  # the presence ledger (src/redis/presence.c): coalescing, users, prune
+  # the presence ledger (src/redis/presence_ledger.c): coalescing, users, prune
   sr_redis_unit_test(test_presence_ledger json common)
 else()
   message(WARNING "src/json has no sources yet: test_redis_envelope and test_redis_adapter skipped")

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_presence_ledger.c: the presence ledger of src/redis/presence.c, the
- * pure part that coalesces joins and leaves: a room's count and its users'
+ * test_presence_ledger.c: the presence ledger (src/redis/presence_ledger.c),
+ * the pure part that coalesces joins and leaves: a room's count and its users'
  * counts, each room and user dirty at most once however often it changes
  * before a write, everything marked again for a re-assert, and the entries
  * that reached zero forgotten once written.
