@@ -154,8 +154,8 @@ static int lite_record_out(sr_tls_lite *L, uint8_t type, const struct iovec *iov
     int outl = 0, fin = 0;
     /* the tag through the parameter, not EVP_CIPHER_CTX_ctrl (which
      * builds the same parameter on every call) */
-    OSSL_PARAM tag[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
-                                                           c + len + 1, LITE_TAG),
+    OSSL_PARAM tag[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, c + len + 1,
+                                                           LITE_TAG),
                          OSSL_PARAM_construct_end()};
     if (!EVP_EncryptInit_ex2(L->wctx, NULL, NULL, nonce, NULL) ||
         !EVP_EncryptUpdate(L->wctx, NULL, &outl, o, 5) ||
