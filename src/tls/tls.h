@@ -9,7 +9,8 @@
  * acknowledges (sr_tls_pending / sr_tls_sent). The read side is a memory
  * BIO; the write side a small BIO of ours that appends to that output
  * buffer, so sealed records are written from where OpenSSL put them, with
- * no copy, and the buffer is freed whenever it drains (an idle stream
+ * no copy, and the session gives the buffer up whenever it drains (to be
+ * its thread's spare for the next session's flush, tls.c; an idle stream
  * holds none; SSL_MODE_RELEASE_BUFFERS frees OpenSSL's own).
  *
  * A TLS 1.3 server session drops its SSL object (about 14.5 KB) once the

@@ -58,7 +58,7 @@ struct sr_tls {
     SSL *ssl; /* NULL once compact */
     sr_tls_ctx *ctx;
     BIO *rbio; /* wire bytes in (memory BIO) */
-    char *out; /* wire bytes out, freed when drained */
+    char *out; /* wire bytes out, given up when drained (tls.c: the spare) */
     size_t out_off, out_len, out_cap;
     char *err; /* OpenSSL's words, once failed */
     uint8_t failed : 1;

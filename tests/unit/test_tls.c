@@ -5,9 +5,10 @@
  * certificates made by the test (tests/support/srt_tls.c). The compact
  * record layer of finished TLS 1.3 server sessions is checked against a
  * plain OpenSSL client: data both ways, records of every size, a KeyUpdate
- * asked by the client, close_notify each way, a tampered record; and
- * what OpenSSL keeps allocated for an idle server session (counted
- * through CRYPTO_set_mem_functions).
+ * asked by the client, close_notify each way, a tampered record, a
+ * flush of many small frames sealed as one record; the cipher suite the
+ * server prefers; and what OpenSSL keeps allocated for an idle server
+ * session (counted through CRYPTO_set_mem_functions).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -504,6 +505,84 @@ static void compact_chacha20(void **state) {
     compact_record_layer("TLS_CHACHA20_POLY1305_SHA256", state);
 }
 
+/* A fan-out's records are sealed with the cheapest strong suite: a client
+ * with OpenSSL's default list (AES-256-GCM first) gets AES-128-GCM, and a
+ * client that puts ChaCha20-Poly1305 first (no AES instructions) gets it. */
+static void server_prefers_aes128_gcm(void **state) {
+    fixture *f = *state;
+    sr_tls_ctx *sc = server_ctx(f, false);
+    const char *offer[2] = {NULL, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:"
+                                  "TLS_AES_128_GCM_SHA256"};
+    const char *want[2] = {"TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"};
+    for (int i = 0; i < 2; i++) {
+        f->gs.len = f->gc.len = 0;
+        sr_tls *sv = sr_tls_new(sc);
+        raw_client c;
+        raw_open(&c, f->ca.cert, offer[i]);
+        raw_handshake(&c, sv, &f->gs);
+        assert_string_equal(SSL_CIPHER_get_name(SSL_get_current_cipher(c.ssl)), want[i]);
+        sr_tls_free(sv);
+        raw_close(&c);
+    }
+    sr_tls_ctx_unref(sc);
+}
+
+/* A stream's flush: many small frames become one record (one header, one
+ * tag), which OpenSSL opens to the same bytes; two sessions sealing and
+ * draining in turn on one thread (the output buffer goes back and forth
+ * through the thread's spare) both stay intact. */
+static void compact_gathers_frames_into_one_record(void **state) {
+    fixture *f = *state;
+    sr_tls_ctx *sc = server_ctx(f, false);
+    sr_tls *sv[2];
+    raw_client c[2];
+    got *gc = calloc(2, sizeof(got));
+    assert_non_null(gc);
+    for (int k = 0; k < 2; k++) {
+        f->gs.len = 0;
+        sv[k] = sr_tls_new(sc);
+        raw_open(&c[k], f->ca.cert, NULL);
+        raw_handshake(&c[k], sv[k], &f->gs);
+        assert_int_equal(raw_read(&c[k], &gc[k]), SSL_ERROR_WANT_READ);
+        assert_true(sr_tls_compact(sv[k]));
+    }
+    static char frames[16000];
+    for (size_t i = 0; i < sizeof(frames); i++) frames[i] = (char)('a' + i % 26);
+    enum { N = 200 };
+    struct iovec iov[N];
+    size_t total = 0;
+    for (int i = 0; i < N; i++) { /* 0 to 150 bytes, some empty */
+        size_t len = (size_t)(i * 37) % 151;
+        iov[i] = (struct iovec){frames + total, len};
+        total += len;
+    }
+    assert_true(total <= 16384);
+    /* session k seals the frames from the (50 k)th on */
+    size_t want[2] = {0, 0}, plain[2] = {total, 0};
+    for (int i = 50; i < N; i++) plain[1] += iov[i].iov_len;
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 2; k++) /* both seal before either drains */
+            assert_int_equal(sr_tls_seal(sv[k], iov + 50 * k, N - 50 * (size_t)k),
+                             (ssize_t)plain[k]);
+        for (int k = 0; k < 2; k++) {
+            const char *p;
+            assert_int_equal(sr_tls_pending(sv[k], &p), plain[k] + 5 + 1 + 16); /* one record */
+            server_to_raw(sv[k], &c[k]);
+            assert_int_equal(raw_read(&c[k], &gc[k]), SSL_ERROR_WANT_READ);
+            want[k] += plain[k];
+            assert_int_equal(gc[k].len, want[k]);
+            assert_memory_equal(gc[k].buf + want[k] - plain[k], (const char *)iov[50 * k].iov_base,
+                                plain[k]);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        sr_tls_free(sv[k]);
+        raw_close(&c[k]);
+    }
+    free(gc);
+    sr_tls_ctx_unref(sc);
+}
+
 /* An idle TLS 1.3 server session keeps little of OpenSSL: its SSL object
  * (about 14.5 KB: the structure, cipher and digest contexts, session,
  * key shares, BIOs) goes once the handshake is over, and only the cipher
@@ -577,6 +656,8 @@ int main(void) {
         cmocka_unit_test(compact_aes128),
         cmocka_unit_test(compact_aes256),
         cmocka_unit_test(compact_chacha20),
+        cmocka_unit_test(compact_gathers_frames_into_one_record),
+        cmocka_unit_test(server_prefers_aes128_gcm),
         cmocka_unit_test(tls12_stays_on_openssl),
         cmocka_unit_test(idle_server_session_is_small),
     };
