@@ -205,6 +205,9 @@ static void wait_writable(sr_writer *w, uint32_t slot) {
 static void flush(sr_writer *w, uint32_t slot) {
     sr_wstream *s = slot_at(w, slot);
     if (s->state == SLOT_FREE || s->waiting) return;
+    /* a queue exists only while frames wait (the heartbeat wheel and the
+     * end command read "no queue" as "nothing to write") */
+    SR_ASSERT(!s->q || s->q->len > 0);
     struct iovec iov[SR_WRITER_IOV];
     const char *sealed;
     while (s->q || sr_transport_pending(s->xport, &sealed)) {
