@@ -17,7 +17,7 @@
 #define SR_WHEEL_BUCKETS 16
 #define SR_MAX_WRITERS 64
 #define SR_SLOT_CHUNK 1024
-/* a stream's queue limit in a writer (a limit past this is taken as it) */
+/* a stream's queue limit in a writer: max_queue_bytes is capped at this */
 #define SR_WRITER_MAX_QUEUE (UINT32_MAX / 2)
 
 enum { CMD_ATTACH = 0, CMD_FRAME = 1, CMD_END = 2, CMD_DETACH = 3 };
