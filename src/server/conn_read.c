@@ -136,8 +136,7 @@ static void on_request_timeout(uv_timer_t *t) {
         return;
     }
     if (sr_conn_queued(c) > 0) {
-        if (c->sq->ring[c->sq->head]->hole ||
-            !output_stalled(c)) { /* a hole: the adapter is late */
+        if (sr_sendq_at(c->sq, 0)->hole || !output_stalled(c)) { /* a hole: the adapter is late */
             start_timer(c, srv->cfg.request_timeout_ms);
             return;
         }

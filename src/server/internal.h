@@ -42,6 +42,7 @@
 #include "loop/defer.h"
 #include "rooms/registry.h"
 #include "sse/frame.h"
+#include "sse/sendq.h"
 #include "sserooms.h"
 
 typedef enum sr_conn_kind {                    /* one bit in sr_conn */
@@ -187,17 +188,10 @@ struct sr_conn {
  * to a part made on demand (sr_conn_http, sr_conn_hist, sr_sendq). */
 _Static_assert(sizeof(struct sr_conn) <= 240, "an idle stream's sr_conn stays small");
 
-/* A connection's send queue: a ring of frame references, off bytes of the
- * first already written. A block of the server's sendq_pool made at the
- * first frame and given back once everything is written, so that idle
- * streams (and streams written by a writer thread) hold only the NULL
- * pointer. */
-typedef struct sr_sendq {
-    sr_frame **ring; /* inline_ring, or the heap past two frames */
-    uint32_t head, len, cap, off;
-    size_t bytes;
-    sr_frame *inline_ring[2];
-} sr_sendq;
+/* A connection's send queue (c->sq, sse/sendq.h) is a block of the
+ * server's sendq_pool made at the first frame and given back once
+ * everything is written, so that idle streams (and streams written by a
+ * writer thread) hold only the NULL pointer. */
 
 /* Frames and bytes queued for c (not yet written). */
 static inline uint32_t sr_conn_queued(const sr_conn *c) {

@@ -3,10 +3,11 @@
  * sendq.c: a connection's send queue on the main loop and its writes (the
  * read side is conn_read.c, the connection's life conn.c).
  *
- * The queue (struct sr_sendq) is a ring of references to shared frames,
- * made from the server's sendq_pool at a connection's first queued frame
- * and given back once everything is written: an idle stream, and every
- * stream a writer thread writes, holds only the NULL c->sq. Enqueueing
+ * The queue is the one send queue type (sr_sendq, sse/sendq.h: a ring of
+ * references to shared frames, the writer threads' too), made from the
+ * server's sendq_pool at a connection's first queued frame and given back
+ * once everything is written: an idle stream, and every stream a writer
+ * thread writes, holds only the NULL c->sq. Enqueueing
  * only marks the connection dirty; the server's check handle flushes every
  * dirty connection once per loop turn through its transport
  * (sr_transport_send, transport.h: plain TCP is one sendmsg over all
@@ -69,10 +70,9 @@ void sr_conn_doom(sr_conn *c) {
 /* c's send queue, made at its first frame; NULL when out of memory. */
 static sr_sendq *queue_get(sr_conn *c) {
     if (c->sq) return c->sq;
-    sr_sendq *q = sr_slab_alloc(&c->srv->sendq_pool); /* zeroed */
+    sr_sendq *q = sr_slab_alloc(&c->srv->sendq_pool);
     if (!q) return NULL;
-    q->ring = q->inline_ring;
-    q->cap = (uint32_t)(sizeof(q->inline_ring) / sizeof(q->inline_ring[0]));
+    sr_sendq_init(q);
     c->sq = q;
     return q;
 }
@@ -81,31 +81,14 @@ static sr_sendq *queue_get(sr_conn *c) {
 static void queue_put_if_empty(sr_conn *c) {
     sr_sendq *q = c->sq;
     if (!q || q->len > 0) return;
-    if (q->ring != q->inline_ring) free(q->ring);
+    sr_sendq_release(q);
     sr_slab_free(&c->srv->sendq_pool, q);
     c->sq = NULL;
 }
 
-static int queue_grow(sr_sendq *sq) {
-    uint32_t cap = sq->cap * 2;
-    sr_frame **q = malloc(cap * sizeof(*q));
-    if (!q) return -1;
-    for (uint32_t i = 0; i < sq->len; i++) q[i] = sq->ring[(sq->head + i) % sq->cap];
-    if (sq->ring != sq->inline_ring) free(sq->ring);
-    sq->ring = q;
-    sq->cap = cap;
-    sq->head = 0;
-    return 0;
-}
-
 sr_frame *sr_conn_queue_pop(sr_conn *c) {
-    sr_sendq *q = c->sq;
-    if (!q || q->len == 0) return NULL;
-    sr_frame *f = q->ring[q->head];
-    q->head = (q->head + 1) % q->cap;
-    q->len--;
-    q->bytes -= f->len;
-    q->off = 0;
+    if (!c->sq) return NULL;
+    sr_frame *f = sr_sendq_pop(c->sq);
     queue_put_if_empty(c);
     return f;
 }
@@ -140,14 +123,12 @@ static void enqueue_frame(sr_conn *c, sr_frame *f, int limited) {
         return;
     }
     sr_sendq *q = queue_get(c);
-    if (!q || (q->len == q->cap && queue_grow(q) < 0)) {
+    if (!q || sr_sendq_push(q, f) < 0) {
+        queue_put_if_empty(c);
         doom(c); /* out of memory: this connection cannot keep up */
         return;
     }
     sr_frame_ref(f);
-    q->ring[(q->head + q->len) % q->cap] = f;
-    q->len++;
-    q->bytes += f->len;
     if (c->http) sr_http_budget_update(c);
     mark_dirty(c);
 }
@@ -204,27 +185,21 @@ void sr_conn_fill(sr_conn *c, sr_http_wait *w, const char *bytes, size_t len) {
     w->conn = NULL;
     c->http->n_holes--;
     sr_frame *answer = sr_frame_raw(bytes, len);
-    sr_sendq *q = c->sq; /* the hole is in it */
-    for (uint32_t i = 0; q && i < q->len; i++) {
-        uint32_t at = (q->head + i) % q->cap;
-        if (q->ring[at] != w->hole) continue;
-        if (answer) {
-            if (w->hole->born_ns) {
-                answer->answer = 1;
-                answer->born_ns = w->hole->born_ns;
-            }
-            q->ring[at] = answer;
-            q->bytes += len;
-            answer = NULL;
-        } else { /* out of memory: the answer is lost, the connection too */
-            doom(c);
-            w->hole->hole = 0; /* written as nothing until the close */
-            break;
+    sr_frame *hole = w->hole; /* alive while the queue holds it */
+    if (!c->sq || !sr_sendq_holds(c->sq, hole)) {
+        sr_frame_unref(answer);
+    } else if (answer) {
+        if (hole->born_ns) {
+            answer->answer = 1;
+            answer->born_ns = hole->born_ns;
         }
-        sr_frame_unref(w->hole);
-        break;
+        sr_sendq_replace(c->sq, hole, answer);
+        sr_frame_unref(hole); /* the queue's reference to it */
+    } else {
+        /* out of memory: the answer is lost, the connection too */
+        doom(c);
+        hole->hole = 0; /* written as nothing until the close */
     }
-    if (answer) sr_frame_unref(answer);
     w->hole = NULL;
     mark_dirty(c);
     if (!c->http->n_holes && c->http->deferred && !c->closing && !c->doomed) {
@@ -248,20 +223,7 @@ static void consume(sr_conn *c, size_t bytes) {
     c->srv->stats.bytes_out += bytes;
     if (c->http && bytes) c->http->out_ms = uv_now(c->srv->loop); /* see output_stalled */
     uint64_t now = 0;
-    sr_sendq *q = c->sq;
-    while (bytes > 0 && q && q->len > 0) {
-        sr_frame *f = q->ring[q->head];
-        size_t left = f->len - q->off;
-        if (bytes < left) {
-            q->off += (uint32_t)bytes;
-            q->bytes -= bytes;
-            break;
-        }
-        bytes -= left;
-        q->bytes -= left;
-        q->off = 0;
-        q->head = (q->head + 1) % q->cap;
-        q->len--;
+    for (sr_frame *f; c->sq && (f = sr_sendq_written(c->sq, &bytes));) {
         if (f->born_ns) {
             if (!now) now = uv_hrtime();
             uint64_t us = now > f->born_ns ? (now - f->born_ns) / 1000 : 0;
@@ -274,16 +236,8 @@ static void consume(sr_conn *c, size_t bytes) {
     if (c->http) sr_http_budget_update(c);
 }
 
-static size_t fill_iov(sr_conn *c, uv_buf_t *iov, size_t max) {
-    size_t n = 0;
-    const sr_sendq *q = c->sq;
-    for (uint32_t i = 0; q && i < q->len && n < max; i++) {
-        sr_frame *f = q->ring[(q->head + i) % q->cap];
-        if (f->hole) break; /* an answer not known yet: what follows waits */
-        uint32_t off = i == 0 ? q->off : 0;
-        iov[n++] = uv_buf_init(f->bytes + off, f->len - off);
-    }
-    return n;
+static size_t fill_iov(sr_conn *c, struct iovec *iov, size_t max) {
+    return c->sq ? sr_sendq_iov(c->sq, iov, max) : 0;
 }
 
 static void on_write(uv_write_t *req, int status);
@@ -295,7 +249,8 @@ void sr_conn_flush(sr_conn *c) {
     if (c->http && !c->closing) sr_conn_http_output(c);
 }
 
-/* uv_buf_t is struct iovec's layout on Unix: the same array serves both. */
+/* uv_buf_t is struct iovec's layout on Unix: the same array serves both
+ * (the queue fills iovecs, uv_write takes them as uv_buf_t). */
 _Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) &&
                    offsetof(uv_buf_t, base) == offsetof(struct iovec, iov_base) &&
                    offsetof(uv_buf_t, len) == offsetof(struct iovec, iov_len),
@@ -312,14 +267,14 @@ static void flush_queue(sr_conn *c) {
         sr_conn_close_now(c);
         return;
     }
-    uv_buf_t iov[SR_MAX_IOV];
+    struct iovec iov[SR_MAX_IOV];
     const char *sealed;
     while (sr_conn_queued(c) > 0 || sr_transport_pending(c->xport, &sealed)) {
         size_t n = fill_iov(c, iov, SR_MAX_IOV);
         /* a hole at the head (sr_conn_fill goes on) and nothing sealed */
         if (n == 0 && !sr_transport_pending(c->xport, &sealed)) return;
         bool blocked;
-        ssize_t w = sr_transport_send(c->xport, fd, (const struct iovec *)iov, n, &blocked);
+        ssize_t w = sr_transport_send(c->xport, fd, iov, n, &blocked);
         if (w < 0) {
             sr_conn_close_now(c);
             return;
@@ -344,14 +299,16 @@ static void flush_queue(sr_conn *c) {
         wr->conn = c;
         wr->sealed = sr_transport_pending(c->xport, &sealed);
         if (wr->sealed) { /* a sealing transport: its wire bytes, not the frames */
-            iov[0] = uv_buf_init((char *)sealed, (unsigned)wr->sealed);
+            iov[0].iov_base = (char *)sealed;
+            iov[0].iov_len = wr->sealed;
             n = 1;
             wr->n_frames = 0;
         } else {
             n = fill_iov(c, iov, SR_MAX_IOV);
             wr->n_frames = (uint32_t)n;
         }
-        if (uv_write(&wr->req, (uv_stream_t *)c->tcp, iov, (unsigned)n, on_write) != 0) {
+        if (uv_write(&wr->req, (uv_stream_t *)c->tcp, (const uv_buf_t *)iov, (unsigned)n,
+                     on_write) != 0) {
             wr->next_free = c->srv->free_writes;
             c->srv->free_writes = wr;
             sr_conn_close_now(c);
@@ -388,13 +345,8 @@ static void on_write(uv_write_t *req, int status) {
         sr_conn_flush(c);
         return;
     }
-    size_t bytes = 0;
-    const sr_sendq *q = c->sq; /* the write carries its first n frames */
-    for (uint32_t i = 0; i < n; i++) {
-        sr_frame *f = q->ring[(q->head + i) % q->cap];
-        bytes += f->len - (i == 0 ? q->off : 0);
-    }
-    consume(c, bytes);
+    /* the write carried the queue's first n frames */
+    consume(c, c->sq ? sr_sendq_head_bytes(c->sq, n) : 0);
     sr_conn_flush(c);
     /* a stream that waited for this write: idle again, without its handle */
     if (!c->inflight && c->kind == SR_CONN_STREAM) sr_idle_take(c);

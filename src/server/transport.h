@@ -43,9 +43,8 @@
  * parent writes through its transport (plain or TLS) with
  * sr_transport_send. HTTP/2 connections stay on the main loop for now (a
  * writer thread could own a whole one the same way). Because the write
- * path is this one function for every owner, the two send queues (sendq.c
- * and writer.c) can become one queue type here (issue #16) without
- * touching any transport.
+ * path is this one function for every owner, both owners also share one
+ * queue type (sr_sendq, sse/sendq.h) without touching any transport.
  */
 #ifndef SR_SERVER_TRANSPORT_H
 #define SR_SERVER_TRANSPORT_H

@@ -10,7 +10,9 @@
  * mutex (or appended when the writer has not taken the previous one yet,
  * so batches coalesce while a writer is busy) and the writer is woken with
  * uv_async_send. Arrays are reused, so a steady fan-out allocates nothing
- * per recipient. The writer appends frames to per-stream rings and then
+ * per recipient. The writer appends frames to per-stream send queues (the
+ * main loop's queue type, sse/sendq.h, made from the writer's own slab
+ * pool at a stream's first frame and given back once drained) and then
  * does one write per stream that got frames in the batch (through its
  * transport, transport.h: one sendmsg for plain TCP): several
  * broadcasts of one turn leave in one write. On EAGAIN a uv_poll for
@@ -99,6 +101,20 @@ static void hand_back(sr_writer *w) {
     uv_async_send(&set->back_async);
 }
 
+/* --- a stream's send queue: made at its first frame, given back drained --- */
+
+static size_t queued_bytes(const sr_wstream *s) {
+    return s->q ? s->q->bytes : 0;
+}
+
+/* Gives s's queue (empty) back to the writer's pool. */
+static void queue_put(sr_writer *w, sr_wstream *s) {
+    SR_ASSERT(s->q->len == 0);
+    sr_sendq_release(s->q);
+    sr_slab_free(&w->qpool, s->q);
+    s->q = NULL;
+}
+
 static void on_poll_closed(uv_handle_t *h) {
     free(h->data);
 }
@@ -107,12 +123,10 @@ static void on_poll_closed(uv_handle_t *h) {
 static void let_go(sr_writer *w, uint32_t slot, sr_gone_reason why) {
     sr_wstream *s = slot_at(w, slot);
     if (s->state == SLOT_FREE) return;
-    while (s->q_len > 0) {
-        release(&w->rel, s->q[s->q_head]);
-        s->q_head = (s->q_head + 1) % s->q_cap;
-        s->q_len--;
+    if (s->q) {
+        for (sr_frame *f; (f = sr_sendq_pop(s->q));) release(&w->rel, f);
+        queue_put(w, s);
     }
-    free(s->q);
     if (s->poll) {
         /* stops watching the fd now, before the main loop may close it */
         s->poll->poll.data = s->poll;
@@ -136,31 +150,14 @@ static void latency(sr_writer *w, uint64_t us, uint32_t msgs) {
 static void consume(sr_writer *w, sr_wstream *s, size_t bytes) {
     atomic_fetch_add_explicit(&w->bytes_out, bytes, memory_order_relaxed);
     uint64_t now = 0;
-    while (bytes > 0 && s->q_len > 0) {
-        sr_frame *f = s->q[s->q_head];
-        size_t left = f->len - s->q_off;
-        if (bytes < left) {
-            s->q_off += (uint32_t)bytes;
-            s->q_bytes -= (uint32_t)bytes;
-            return;
-        }
-        bytes -= left;
-        s->q_bytes -= (uint32_t)left;
-        s->q_off = 0;
-        s->q_head = (s->q_head + 1) % s->q_cap;
-        s->q_len--;
+    for (sr_frame *f; s->q && (f = sr_sendq_written(s->q, &bytes));) {
         if (f->born_ns) {
             if (!now) now = uv_hrtime();
             latency(w, now > f->born_ns ? (now - f->born_ns) / 1000 : 0, f->msgs);
         }
         release(&w->rel, f);
     }
-    if (s->q_len == 0) { /* drained: an idle stream keeps no ring */
-        free(s->q);
-        s->q = NULL;
-        s->q_cap = 0;
-        s->q_head = 0;
-    }
+    if (s->q && s->q->len == 0) queue_put(w, s); /* drained: an idle stream keeps none */
 }
 
 static void flush(sr_writer *w, uint32_t slot);
@@ -208,16 +205,13 @@ static void wait_writable(sr_writer *w, uint32_t slot) {
 static void flush(sr_writer *w, uint32_t slot) {
     sr_wstream *s = slot_at(w, slot);
     if (s->state == SLOT_FREE || s->waiting) return;
+    /* a queue exists only while frames wait (the heartbeat wheel and the
+     * end command read "no queue" as "nothing to write") */
+    SR_ASSERT(!s->q || s->q->len > 0);
     struct iovec iov[SR_WRITER_IOV];
     const char *sealed;
-    while (s->q_len > 0 || sr_transport_pending(s->xport, &sealed)) {
-        size_t n = 0;
-        for (uint32_t i = 0; i < s->q_len && n < SR_WRITER_IOV; i++) {
-            sr_frame *f = s->q[(s->q_head + i) % s->q_cap];
-            uint32_t off = i == 0 ? s->q_off : 0;
-            iov[n].iov_base = f->bytes + off;
-            iov[n++].iov_len = f->len - off;
-        }
+    while (s->q || sr_transport_pending(s->xport, &sealed)) {
+        size_t n = s->q ? sr_sendq_iov(s->q, iov, SR_WRITER_IOV) : 0;
         bool blocked;
         atomic_fetch_add_explicit(&w->sending, 1, memory_order_seq_cst); /* odd */
         ssize_t r = sr_transport_send(s->xport, s->fd, iov, n, &blocked);
@@ -280,7 +274,7 @@ static void queue_frame(sr_writer *w, uint32_t slot, sr_frame *f) {
         release(&w->rel, f); /* stale: the slot was let go */
         return;
     }
-    if ((size_t)s->q_bytes + f->len > w->max_queue_bytes && f->born_ns && !s->waiting) {
+    if (queued_bytes(s) + f->len > w->max_queue_bytes && f->born_ns && !s->waiting) {
         /* a batch that merged many turns may hold more than the limit for a
          * socket that is not full: write what is queued before judging */
         flush(w, slot);
@@ -289,28 +283,17 @@ static void queue_frame(sr_writer *w, uint32_t slot, sr_frame *f) {
             return;
         }
     }
-    if ((size_t)s->q_bytes + f->len > w->max_queue_bytes && f->born_ns) {
+    if (queued_bytes(s) + f->len > w->max_queue_bytes && f->born_ns) {
         release(&w->rel, f);
         let_go(w, slot, SR_GONE_SLOW);
         return;
     }
-    if (s->q_len == s->q_cap) {
-        uint32_t cap = s->q_cap ? s->q_cap * 2 : 4;
-        sr_frame **q = malloc(cap * sizeof(*q));
-        if (!q) {
-            release(&w->rel, f);
-            let_go(w, slot, SR_GONE_SLOW);
-            return;
-        }
-        for (uint32_t i = 0; i < s->q_len; i++) q[i] = s->q[(s->q_head + i) % s->q_cap];
-        free(s->q);
-        s->q = q;
-        s->q_cap = cap;
-        s->q_head = 0;
+    if (!s->q && (s->q = sr_slab_alloc(&w->qpool))) sr_sendq_init(s->q);
+    if (!s->q || sr_sendq_push(s->q, f) < 0) { /* out of memory: it cannot keep up */
+        release(&w->rel, f);
+        let_go(w, slot, SR_GONE_SLOW);
+        return;
     }
-    s->q[(s->q_head + s->q_len) % s->q_cap] = f;
-    s->q_len++;
-    s->q_bytes += f->len; /* below max_queue_bytes + f->len: fits in 32 bits */
     mark(w, slot);
 }
 
@@ -346,7 +329,7 @@ static void run_command(sr_writer *w, const sr_wcmd *cmd) {
     case CMD_END:
         if (s->state == SLOT_LIVE) {
             s->state = SLOT_ENDING;
-            if (s->q_len == 0 && !s->waiting) let_go(w, cmd->slot, SR_GONE_ASKED);
+            if (!s->q && !s->waiting) let_go(w, cmd->slot, SR_GONE_ASKED);
         }
         break;
     case CMD_DETACH: let_go(w, cmd->slot, SR_GONE_ASKED); break;
@@ -401,7 +384,7 @@ void sr_writer_on_wheel_tick(uv_timer_t *t) {
         sr_wstream *s = slot_at(w, slot);
         if (s->state != SLOT_LIVE || (uint32_t)now - s->last_write_ms < w->heartbeat_ms / 2)
             continue;
-        if (s->q_len > 0) continue; /* data is on its way: no need */
+        if (s->q) continue; /* data is on its way: no need */
         sr_frame_ref(w->heartbeat_frame);
         queue_frame(w, slot, w->heartbeat_frame);
         s->last_write_ms = (uint32_t)now; /* counted as written even if it waits */

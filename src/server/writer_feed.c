@@ -266,6 +266,8 @@ int sr_writers_start(sr_server *srv, unsigned n) {
         w->max_queue_bytes = srv->cfg.max_queue_bytes < SR_WRITER_MAX_QUEUE
                                  ? srv->cfg.max_queue_bytes
                                  : SR_WRITER_MAX_QUEUE;
+        /* its streams' queues: used by the thread from its start */
+        sr_slab_init(&w->qpool, sizeof(sr_sendq));
         if (uv_mutex_init(&w->lock) != 0) return SR_EIO; /* stop() cleans up the rest */
         if (uv_loop_init(&w->loop) != 0) {
             uv_mutex_destroy(&w->lock);
@@ -341,6 +343,11 @@ void sr_writers_free(sr_server *srv) {
         free(w->chunks);
         free(w->dirty);
         free(w->gone.v);
+        /* every queue went back as its stream was let go (at the latest
+         * at stop): nothing of the pool is in use */
+        size_t queues_left = sr_slab_destroy(&w->qpool);
+        SR_ASSERT(queues_left == 0);
+        (void)queues_left;
         uv_mutex_destroy(&w->lock);
     }
     free(set->back.v);

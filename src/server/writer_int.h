@@ -17,7 +17,7 @@
 #define SR_WHEEL_BUCKETS 16
 #define SR_MAX_WRITERS 64
 #define SR_SLOT_CHUNK 1024
-/* a stream's queue limit in a writer: q_bytes is 32 bits */
+/* a stream's queue limit in a writer: max_queue_bytes is capped at this */
 #define SR_WRITER_MAX_QUEUE (UINT32_MAX / 2)
 
 enum { CMD_ATTACH = 0, CMD_FRAME = 1, CMD_END = 2, CMD_DETACH = 3 };
@@ -54,13 +54,12 @@ typedef struct sr_wpoll {
     uint32_t slot;
 } sr_wpoll;
 
-/* One stream as its writer sees it (64 bytes). */
+/* One stream as its writer sees it (at most 64 bytes). */
 typedef struct sr_wstream {
-    sr_conn *conn; /* opaque here: handed back in "gone" */
-    sr_frame **q;  /* ring, allocated only while frames wait: an
-                      idle stream holds none */
-    uint32_t q_head, q_len, q_cap, q_off;
-    uint32_t q_bytes;       /* bounded by max_queue_bytes (< 2 GiB here) */
+    sr_conn *conn;          /* opaque here: handed back in "gone" */
+    sr_sendq *q;            /* its send queue (sse/sendq.h), a block of the
+                               writer's qpool made only while frames wait: an
+                               idle stream holds none */
     uint32_t last_write_ms; /* writer loop time of the last write (low 32
                                bits: only differences are used) */
     sr_wpoll *poll;         /* made at the first EAGAIN */
@@ -114,6 +113,7 @@ struct sr_writer {
     size_t n_dirty, cap_dirty;
     sr_wgones gone; /* to hand back at the end of a callback */
     sr_wrelease rel;
+    sr_slab_pool qpool; /* its streams' send queues while frames wait */
     uint32_t wheel_bucket;
     uint64_t heartbeat_ms, tick_ms;
     sr_frame *heartbeat_frame;

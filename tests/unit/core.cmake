@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: MIT
 sr_unit_test(test_sse sse)
+# The one send queue (src/sse/sendq.c) of the main loop and the writer
+# threads: order, byte counts, partial writes, holes.
+sr_unit_test(test_sendq sse)
 sr_unit_test(test_http http common)
 # Behind proxies: addresses, CIDR ranges, X-Forwarded-For / Forwarded, and
 # the PROXY protocol v1/v2 parser (src/http/forwarded.c, proxy_protocol.c).
