@@ -5,7 +5,11 @@
  * (publishes over TLS).
  *
  * One client SSL_CTX per process: no certificate check (the bench talks to
- * its own loopback servers with a throw-away certificate), ALPN set to what
+ * its own loopback servers with a throw-away certificate; no chain is even
+ * built), X25519 key shares only, EC certificate keys decoded by OpenSSL's
+ * legacy code rather than 3.0's slow decoders (see benchtls.c; the
+ * environment variable BENCHTLS_DECODER=1 keeps 3.0's default, to compare
+ * the client's cost per handshake), ALPN set to what
  * the tool speaks, partial writes and moving write buffers allowed (the
  * tools keep growing write buffers), buffers released while idle (10,000
  * idle client streams), read-ahead on (one read() takes what the socket
