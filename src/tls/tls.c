@@ -168,8 +168,11 @@ sr_tls_ctx *sr_tls_server_ctx(const sr_tls_server_opts *o, char *err, size_t err
     SSL_CTX_set_min_proto_version(ssl, minv);
     SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_NO_COMPRESSION);
-    /* idle streams give OpenSSL's record buffers back */
-    SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    /* idle streams give OpenSSL's record buffers back; the chain sent is
+     * the certificate file's (a full chain), so no handshake looks for one
+     * in the context's certificate store (an X509_STORE_CTX and a chain
+     * build per handshake when the file holds the leaf alone) */
+    SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     /* resumption by tickets only (stateless): no per-session server cache */
     SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_set_num_tickets(ssl, 1);
