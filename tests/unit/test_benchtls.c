@@ -9,7 +9,10 @@
  *    OpenSSL's own check gives "unable to get local issuer certificate");
  *  - the server's EC key was decoded by OpenSSL's legacy EC code, not by
  *    3.0's decoders (the key belongs to no provider);
- *  - the ClientHello offered one group, X25519, and X25519 was used;
+ *  - the ClientHello listed X25519 and P-256 (which a TLS 1.2 server with
+ *    a P-256 certificate needs to see) and X25519 was used;
+ *  - it also completes against a TLS 1.2-only server (nginx 1.22's default
+ *    protocols).
  *  - data still flows both ways, through benchtls_read/benchtls_write.
  */
 #include <setjmp.h>
@@ -107,8 +110,8 @@ static void full_handshake_does_only_what_it_needs(void **state) {
     assert_non_null(key);
     assert_true(EVP_PKEY_is_a(key, "EC"));
     assert_null(EVP_PKEY_get0_provider(key)); /* decoded by the legacy EC code */
-    /* the server sees the client's groups: X25519 alone */
-    assert_int_equal(SSL_get1_groups(server, NULL), 1);
+    /* the server sees the client's groups: X25519, then P-256 */
+    assert_int_equal(SSL_get1_groups(server, NULL), 2);
     assert_int_equal(SSL_get_negotiated_group(client), NID_X25519);
 
     /* data both ways */
@@ -138,9 +141,39 @@ static void full_handshake_does_only_what_it_needs(void **state) {
     close(sv[1]);
 }
 
+/* a TLS 1.2-only server with a P-256 certificate (nginx 1.22's default
+ * protocols, as bench/suite.sh's nchan-tls runs it) */
+static void tls12_server_with_p256_certificate(void **state) {
+    fixture *f = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    SSL_CTX *sctx = server_ctx(f);
+    assert_int_equal(SSL_CTX_set_max_proto_version(sctx, TLS1_2_VERSION), 1);
+    SSL *server = SSL_new(sctx);
+    assert_non_null(server);
+    SSL_set_fd(server, sv[1]);
+    SSL_set_accept_state(server);
+    SSL_CTX *cctx = benchtls_client_ctx("http/1.1", 0);
+    assert_non_null(cctx);
+    SSL *client = benchtls_new(cctx, sv[0], "localhost", NULL);
+    assert_non_null(client);
+
+    handshake(client, server, sv[0], sv[1]);
+    assert_string_equal(SSL_get_version(client), "TLSv1.2");
+    assert_int_equal(SSL_get_negotiated_group(client), NID_X25519);
+
+    benchtls_free(client);
+    SSL_free(server);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_handshake_does_only_what_it_needs),
+        cmocka_unit_test(tls12_server_with_p256_certificate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
