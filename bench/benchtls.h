@@ -5,15 +5,18 @@
  * (publishes over TLS).
  *
  * One client SSL_CTX per process: no certificate check (the bench talks to
- * its own loopback servers with a throw-away certificate), ALPN set to what
- * the tool speaks, partial writes and moving write buffers allowed (the
- * tools keep growing write buffers), buffers released while idle (10,000
- * idle client streams), read-ahead on (one read() takes what the socket
- * holds; the tools read until "try again", as edge-triggered epoll wants). Resumption is per
- * connection slot, as each browser resumes its own session: the tool keeps the session a connection
- * ended with (benchtls_session) and offers it on the slot's next connection (TLS 1.3 tickets may be
- * single use, so one shared ticket would mostly fail). The I/O calls map OpenSSL's
- * WANT_READ/WANT_WRITE to "try again" for the tools' edge-triggered epoll loops.
+ * its own loopback servers with a throw-away certificate; no chain is even
+ * built), X25519 key shares (P-256 also listed, for TLS 1.2 servers), EC certificate keys decoded
+ * by OpenSSL's legacy code rather than 3.0's slow decoders (see benchtls.c; the environment
+ * variable BENCHTLS_DECODER=1 keeps 3.0's default, to compare the client's cost per handshake),
+ * ALPN set to what the tool speaks, partial writes and moving write buffers allowed (the tools keep
+ * growing write buffers), buffers released while idle (10,000 idle client streams), read-ahead on
+ * (one read() takes what the socket holds; the tools read until "try again", as edge-triggered
+ * epoll wants). Resumption is per connection slot, as each browser resumes its own session: the
+ * tool keeps the session a connection ended with (benchtls_session) and offers it on the slot's
+ * next connection (TLS 1.3 tickets may be single use, so one shared ticket would mostly fail). The
+ * I/O calls map OpenSSL's WANT_READ/WANT_WRITE to "try again" for the tools' edge-triggered epoll
+ * loops.
  */
 #ifndef BENCH_BENCHTLS_H
 #define BENCH_BENCHTLS_H

@@ -47,11 +47,31 @@
 #define LITE_OVERHEAD (5 + 1 + LITE_TAG) /* header, inner type, tag */
 
 static EVP_CIPHER *lite_aes128, *lite_aes256, *lite_chacha;
+/* HMAC-SHA256 and HMAC-SHA384 contexts without a key, copied for each
+ * expansion: OpenSSL 3.0's one-shot HMAC() fetches the MAC and the digest
+ * by name at every call (4 calls per session going compact) */
+static EVP_MAC_CTX *lite_hmac256, *lite_hmac384;
+
+static EVP_MAC_CTX *hmac_template(EVP_MAC *mac, const char *digest) {
+    EVP_MAC_CTX *m = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)digest,
+                                                            0),
+                           OSSL_PARAM_construct_end()};
+    if (m && EVP_MAC_CTX_set_params(m, params) != 1) {
+        EVP_MAC_CTX_free(m);
+        m = NULL;
+    }
+    return m;
+}
 
 void sr_tls_lite_fetch(void) {
     lite_aes128 = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
     lite_aes256 = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     lite_chacha = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    lite_hmac256 = hmac_template(mac, "SHA256");
+    lite_hmac384 = hmac_template(mac, "SHA384");
+    EVP_MAC_free(mac); /* the contexts hold their own reference */
     ERR_clear_error();
 }
 
@@ -70,13 +90,16 @@ static int expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_l
     info[n++] = 0; /* no context */
     info[n++] = 1; /* the block counter */
     uint8_t block[EVP_MAX_MD_SIZE];
-    unsigned got = 0;
-    if ((size_t)EVP_MD_get_size(md) < len ||
-        !HMAC(md, secret, (int)secret_len, info, n, block, &got) || got < len)
-        return -1;
-    memcpy(out, block, len);
+    size_t got = 0;
+    const EVP_MAC_CTX *tpl = EVP_MD_get_size(md) == 48 ? lite_hmac384 : lite_hmac256;
+    EVP_MAC_CTX *m = tpl && (size_t)EVP_MD_get_size(md) >= len ? EVP_MAC_CTX_dup(tpl) : NULL;
+    int ok = m && EVP_MAC_init(m, secret, secret_len, NULL) == 1 &&
+             EVP_MAC_update(m, info, n) == 1 && EVP_MAC_final(m, block, &got, sizeof(block)) == 1 &&
+             got >= len;
+    EVP_MAC_CTX_free(m);
+    if (ok) memcpy(out, block, len);
     OPENSSL_cleanse(block, sizeof(block));
-    return 0;
+    return ok ? 0 : -1;
 }
 
 /* The key and IV of d from its secret; the sequence starts again. */

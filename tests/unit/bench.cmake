@@ -10,3 +10,17 @@ target_include_directories(test_sseparse PRIVATE ${CMAKE_SOURCE_DIR}/bench)
 target_link_libraries(test_sseparse PRIVATE PkgConfig::CMOCKA m)
 add_test(NAME unit.test_sseparse COMMAND test_sseparse)
 set_tests_properties(unit.test_sseparse PROPERTIES LABELS unit TIMEOUT 300)
+
+
+# The bench tools' TLS client context (bench/benchtls.c): what a full
+# handshake costs the client (issue #12's handshake rate), against a plain
+# OpenSSL server over a socketpair, with a certificate the test makes.
+# bench/ is added after tests/: SR_BENCH says whether bench_common exists.
+if(SR_BENCH)
+  add_executable(test_benchtls ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_benchtls.c
+    ${CMAKE_SOURCE_DIR}/tests/support/srt_tls.c)
+  target_include_directories(test_benchtls PRIVATE ${CMAKE_SOURCE_DIR}/tests/support)
+  target_link_libraries(test_benchtls PRIVATE bench_common PkgConfig::CMOCKA)
+  add_test(NAME unit.test_benchtls COMMAND test_benchtls)
+  set_tests_properties(unit.test_benchtls PROPERTIES LABELS unit TIMEOUT 300)
+endif()

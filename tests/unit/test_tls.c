@@ -505,28 +505,6 @@ static void compact_chacha20(void **state) {
     compact_record_layer("TLS_CHACHA20_POLY1305_SHA256", state);
 }
 
-/* A fan-out's records are sealed with the cheapest strong suite: a client
- * with OpenSSL's default list (AES-256-GCM first) gets AES-128-GCM, and a
- * client that puts ChaCha20-Poly1305 first (no AES instructions) gets it. */
-static void server_prefers_aes128_gcm(void **state) {
-    fixture *f = *state;
-    sr_tls_ctx *sc = server_ctx(f, false);
-    const char *offer[2] = {NULL, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:"
-                                  "TLS_AES_128_GCM_SHA256"};
-    const char *want[2] = {"TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"};
-    for (int i = 0; i < 2; i++) {
-        f->gs.len = f->gc.len = 0;
-        sr_tls *sv = sr_tls_new(sc);
-        raw_client c;
-        raw_open(&c, f->ca.cert, offer[i]);
-        raw_handshake(&c, sv, &f->gs);
-        assert_string_equal(SSL_CIPHER_get_name(SSL_get_current_cipher(c.ssl)), want[i]);
-        sr_tls_free(sv);
-        raw_close(&c);
-    }
-    sr_tls_ctx_unref(sc);
-}
-
 /* A stream's flush: many small frames become one record (one header, one
  * tag), which OpenSSL opens to the same bytes; two sessions sealing and
  * draining in turn on one thread (the output buffer goes back and forth
@@ -643,6 +621,32 @@ static void tls12_stays_on_openssl(void **state) {
     sr_tls_ctx_unref(sc);
 }
 
+/* The suite the server picks for a client offering `offer` (NULL: OpenSSL's
+ * default list, AES-256-GCM first). */
+static void suite_for(fixture *f, const char *offer, const char *want) {
+    sr_tls_ctx *sc = server_ctx(f, false);
+    sr_tls *sv = sr_tls_new(sc);
+    raw_client c;
+    raw_open(&c, f->ca.cert, offer);
+    raw_handshake(&c, sv, &f->gs);
+    assert_string_equal(SSL_CIPHER_get_name(SSL_get_current_cipher(c.ssl)), want);
+    sr_tls_free(sv);
+    raw_close(&c);
+    sr_tls_ctx_unref(sc);
+}
+
+/* TLS 1.3 prefers AES-128-GCM/SHA-256 (cheaper handshakes and records than
+ * OpenSSL's default AES-256-GCM/SHA-384), ChaCha20 for clients putting it
+ * first, and takes what a client offers alone */
+static void tls13_suite_choice(void **state) {
+    fixture *f = *state;
+    suite_for(f, NULL, "TLS_AES_128_GCM_SHA256");
+    suite_for(f, "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256");
+    suite_for(f, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+              "TLS_CHACHA20_POLY1305_SHA256");
+    suite_for(f, "TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384");
+}
+
 int main(void) {
     /* before OpenSSL allocates anything */
     if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)) return 1;
@@ -657,7 +661,7 @@ int main(void) {
         cmocka_unit_test(compact_aes256),
         cmocka_unit_test(compact_chacha20),
         cmocka_unit_test(compact_gathers_frames_into_one_record),
-        cmocka_unit_test(server_prefers_aes128_gcm),
+        cmocka_unit_test(tls13_suite_choice),
         cmocka_unit_test(tls12_stays_on_openssl),
         cmocka_unit_test(idle_server_session_is_small),
     };
