@@ -541,6 +541,10 @@ void sr_metrics_answer(sr_server *srv, uint64_t us); /* a publish's answer writt
 /* ,"publish_answer_us":{...},"sweep":{...} in /stats */
 void sr_metrics_engine_json(sr_server *srv, sr_buf *b);
 void sr_routes_metrics(sr_conn *c);
+/* One Prometheus family of one sample without labels: its HELP and TYPE
+ * lines and "sserooms_<name> <v>" (name without the sserooms_ prefix). */
+void sr_metric_counter(sr_buf *b, const char *name, const char *help, uint64_t v);
+void sr_metric_gauge(sr_buf *b, const char *name, const char *help, uint64_t v);
 void sr_stats_room_start(sr_server *srv); /* at listen: the stats room's timer */
 void sr_stats_room_close(sr_server *srv); /* at shutdown */
 int sr_observe_new(sr_server *srv);       /* SR_OK or SR_ENOMEM */
