@@ -191,8 +191,9 @@ const char *app_settings_show(const app_settings *s, app_opt_id id, size_t index
  * replaced by ********. Returns buf. */
 const char *app_mask_url(const char *url, char *buf, size_t cap);
 
-/* Library configuration built from the settings; strings point into *s
- * (and origins into *origins_out, which the caller frees). */
+/* server_config.c: the library configuration built from the settings;
+ * strings point into *s (and origins into *origins_out, which the caller
+ * frees). */
 typedef struct app_server_config {
     sr_config server;
     sr_redis_options redis;

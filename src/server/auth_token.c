@@ -131,43 +131,56 @@ char *sr_auth_sub_user(const char *sub) {
     return strndup(sub, n);
 }
 
-/* Verifies token[0..len) and reads its grants (and, when subject is not
- * NULL, its ticket subject; when exp_s is not NULL, its "exp", 0 without).
- * 0, or -1 after answering 401 (or 503) and counting why. */
-static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g, tok_info *info) {
-    sr_server *srv = c->srv;
-    sr_auth *a = srv->auth;
-    sr_jwt_claims claims;
+/* Verifies token[0..len) with its verifier into *claims (the caller
+ * frees them): the verifier, or NULL after answering 401 (503 when out of
+ * memory) and counting why. Each message starts with prefix; invalid
+ * names what a token that fails verification is not. */
+static const sr_jwt_verifier *check_token(sr_conn *c, const char *token, size_t len,
+                                          const char *prefix, const char *invalid,
+                                          sr_jwt_claims *claims) {
+    sr_auth *a = c->srv->auth;
     char msg[256];
     const char *why_key = NULL;
     const sr_jwt_verifier *ver = pick_verifier(a, token, len, &why_key);
     if (!ver) {
         a->fail_invalid++;
-        snprintf(msg, sizeof(msg), "invalid token: %s", why_key);
+        snprintf(msg, sizeof(msg), "%sinvalid token: %s", prefix, why_key);
         sr_routes_error(c, 401, msg, false);
-        return -1;
+        return NULL;
     }
-    int rc = sr_jwt_verify(ver, token, len, (int64_t)time(NULL), &claims);
+    int rc = sr_jwt_verify(ver, token, len, (int64_t)time(NULL), claims);
     if (rc == SR_JWT_ENOMEM) {
         sr_routes_error(c, 503, "out of memory", false);
-        return -1;
+        return NULL;
     }
     if (rc != SR_JWT_OK) {
         if (rc == SR_JWT_EEXPIRED) a->fail_expired++;
         else a->fail_invalid++;
-        snprintf(msg, sizeof(msg), "%s: %s",
-                 rc == SR_JWT_EEXPIRED ? "token expired" : "invalid token",
-                 claims.detail ? claims.detail : sr_jwt_strerror(rc));
+        snprintf(msg, sizeof(msg), "%s%s: %s", prefix,
+                 rc == SR_JWT_EEXPIRED ? "token expired" : invalid,
+                 claims->detail ? claims->detail : sr_jwt_strerror(rc));
         sr_routes_error(c, 401, msg, false);
-        return -1;
+        return NULL;
     }
+    return ver;
+}
+
+/* Verifies token[0..len) and reads its grants (and, when subject is not
+ * NULL, its ticket subject; when exp_s is not NULL, its "exp", 0 without).
+ * 0, or -1 after answering 401 (or 503) and counting why. */
+static int verify_token(sr_conn *c, const char *token, size_t len, sr_grants *g, tok_info *info) {
+    sr_auth *a = c->srv->auth;
+    sr_jwt_claims claims;
+    char msg[256];
+    const sr_jwt_verifier *ver = check_token(c, token, len, "", "invalid token", &claims);
+    if (!ver) return -1;
     if (info) {
         info->subject = token_subject(&claims.root, token, len, info->sub, sizeof(info->sub));
         info->exp_s = claims.has_exp ? (int64_t)claims.exp : 0;
     }
     const char *why = NULL;
-    rc = sr_grants_from_payload(g, &claims.root, sr_jwt_verifier_rooms_claim(ver),
-                                sr_jwt_verifier_publish_claim(ver), &why);
+    int rc = sr_grants_from_payload(g, &claims.root, sr_jwt_verifier_rooms_claim(ver),
+                                    sr_jwt_verifier_publish_claim(ver), &why);
     sr_jwt_claims_free(&claims);
     if (rc == SR_ENOMEM) {
         sr_routes_error(c, 503, "out of memory", false);
@@ -264,31 +277,9 @@ int sr_auth_admin(sr_conn *c) {
         return -1;
     }
     sr_jwt_claims claims;
-    const char *why_key = NULL;
-    const sr_jwt_verifier *ver = pick_verifier(a, tok, len, &why_key);
-    if (!ver) {
-        a->fail_invalid++;
-        char msg[256];
-        snprintf(msg, sizeof(msg), "admin endpoint: invalid token: %s", why_key);
-        sr_routes_error(c, 401, msg, false);
+    if (!check_token(c, tok, len, "admin endpoint: ", "neither the admin key nor a valid token",
+                     &claims))
         return -1;
-    }
-    int rc = sr_jwt_verify(ver, tok, len, (int64_t)time(NULL), &claims);
-    if (rc == SR_JWT_ENOMEM) {
-        sr_routes_error(c, 503, "out of memory", false);
-        return -1;
-    }
-    if (rc != SR_JWT_OK) {
-        if (rc == SR_JWT_EEXPIRED) a->fail_expired++;
-        else a->fail_invalid++;
-        char msg[256];
-        snprintf(msg, sizeof(msg), "admin endpoint: %s: %s",
-                 rc == SR_JWT_EEXPIRED ? "token expired"
-                                       : "neither the admin key nor a valid token",
-                 claims.detail ? claims.detail : sr_jwt_strerror(rc));
-        sr_routes_error(c, 401, msg, false);
-        return -1;
-    }
     int admin = payload_admin(&claims.root);
     sr_jwt_claims_free(&claims);
     if (admin) return 0;

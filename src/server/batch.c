@@ -22,7 +22,7 @@
  * cfg.sweep_slice_streams members, whichever comes first (0: no such
  * bound; both 0: the whole room in one turn). So a request read meanwhile (a
  * publish) is answered in its own turn, before the next slice's stream
- * writes (server.c writes the answers first), instead of after a sweep of
+ * writes (flush.c writes the answers first), instead of after a sweep of
  * the whole room. Broadcasts made while a sweep is in progress gather in
  * the next pending batch, which becomes the next sweep once this one is
  * done: each member gets the sweeps in order.

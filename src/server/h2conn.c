@@ -498,30 +498,20 @@ void sr_h2c_json(sr_server *srv, sr_buf *b) {
 
 void sr_h2c_metrics(sr_server *srv, sr_buf *b) {
     const sr_h2_counters *h = srv->h2;
-    sr_buf_printf(b,
-                  "# HELP sserooms_http2_connections Open HTTP/2 connections\n"
-                  "# TYPE sserooms_http2_connections gauge\n"
-                  "sserooms_http2_connections %llu\n"
-                  "# HELP sserooms_http2_streams Open HTTP/2 streams (requests and event streams)\n"
-                  "# TYPE sserooms_http2_streams gauge\n"
-                  "sserooms_http2_streams %llu\n"
-                  "# HELP sserooms_http2_streams_total HTTP/2 streams opened\n"
-                  "# TYPE sserooms_http2_streams_total counter\n"
-                  "sserooms_http2_streams_total %llu\n"
-                  "# HELP sserooms_http2_protocol_errors_total HTTP/2 protocol violations of "
-                  "clients (answered with RST_STREAM or GOAWAY)\n"
-                  "# TYPE sserooms_http2_protocol_errors_total counter\n"
-                  "sserooms_http2_protocol_errors_total %llu\n"
-                  "# HELP sserooms_http2_slow_streams_total HTTP/2 streams closed as slow "
-                  "consumers (flow-control window shut past max_queue_bytes)\n"
-                  "# TYPE sserooms_http2_slow_streams_total counter\n"
-                  "sserooms_http2_slow_streams_total %llu\n"
-                  "# HELP sserooms_http2_refused_streams_total HTTP/2 streams refused: over "
-                  "max_connections (503) or max_connections_per_addr (429), or while shutting "
-                  "down (RST_STREAM REFUSED_STREAM)\n"
-                  "# TYPE sserooms_http2_refused_streams_total counter\n"
-                  "sserooms_http2_refused_streams_total %llu\n",
-                  (unsigned long long)h->connections, (unsigned long long)h->streams,
-                  (unsigned long long)h->streams_total, (unsigned long long)h->violations,
-                  (unsigned long long)h->slow_streams, (unsigned long long)h->refused_streams);
+    sr_metric_gauge(b, "http2_connections", "Open HTTP/2 connections", h->connections);
+    sr_metric_gauge(b, "http2_streams", "Open HTTP/2 streams (requests and event streams)",
+                    h->streams);
+    sr_metric_counter(b, "http2_streams_total", "HTTP/2 streams opened", h->streams_total);
+    sr_metric_counter(b, "http2_protocol_errors_total",
+                      "HTTP/2 protocol violations of clients (answered with RST_STREAM or GOAWAY)",
+                      h->violations);
+    sr_metric_counter(b, "http2_slow_streams_total",
+                      "HTTP/2 streams closed as slow consumers (flow-control window shut past "
+                      "max_queue_bytes)",
+                      h->slow_streams);
+    sr_metric_counter(b, "http2_refused_streams_total",
+                      "HTTP/2 streams refused: over max_connections (503) or "
+                      "max_connections_per_addr (429), or while shutting down (RST_STREAM "
+                      "REFUSED_STREAM)",
+                      h->refused_streams);
 }

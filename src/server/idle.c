@@ -38,7 +38,7 @@
  * Freeing: a connection with a handle is freed by the handle's close
  * callback, after the loop turn's callbacks. One without is put on the
  * server's reap list (srv->idle) when its socket closes and freed at the end of the
- * flush check (server.c), when none of the turn's lists (dirty, doomed, a
+ * flush check (flush.c), when none of the turn's lists (dirty, doomed, a
  * batch of events here) can point at it any more, and at shutdown.
  */
 #include <errno.h>

@@ -1,18 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * internal.h: the server's and connections' private structures, shared by
- * the files of src/server (one concern each: server.c life cycle and
- * listening, conn.c a connection's life, conn_read.c its requests in,
- * sendq.c its send queue and writes, transport.c the seam
- * between a send queue and its socket (plain TCP, TLS), routes.c request
- * dispatch, respond.c responses, publish.c POST /publish, auth.c,
- * auth_token.c and auth_tickets.c authorization, presence.c and
- * presence_events.c presence, stream.c opening streams, broadcast.c fan-out and rooms,
- * remote.c delivery from other nodes, memory_bus.c the in-process bus,
- * sequence.c ordered event ids, limits.c connections per client address
- * and refusal counters, clients.c where a client's address comes from
- * behind proxies, writer.c writer threads, h2conn.c HTTP/2 connections
- * and their streams, idle.c streams without a libuv handle).
+ * the files of src/server, one concern each:
+ * - the server: server.c the server object (config, hooks, adapter,
+ *   free), listen.c listening, accept.c accepting, flush.c the end-of-turn
+ *   flush and heartbeats, shutdown.c the server's handles and the graceful
+ *   shutdown, ids.c the id table;
+ * - connections: conn.c a connection's life, conn_read.c its requests in,
+ *   sendq.c its send queue and writes, transport.c the seam between a send
+ *   queue and its socket (plain TCP, TLS), tls_server.c TLS for clients,
+ *   h2conn.c HTTP/2 connections and their streams (h2_available.c whether
+ *   the build has them), idle.c streams without a libuv handle, writer.c
+ *   and writer_feed.c writer threads;
+ * - requests: routes.c request dispatch, respond.c responses, publish.c
+ *   POST /publish, stream.c opening streams, info.c the information
+ *   endpoints, static.c the demo page's files, auth.c, auth_token.c and
+ *   auth_tickets.c authorization, revoke.c ending streams for it, clients.c
+ *   where a client's address comes from behind proxies, limits.c
+ *   connections per client address and refusal counters;
+ * - messages: broadcast.c fan-out and rooms, batch.c one turn's broadcasts
+ *   to a room, remote.c delivery from other nodes, memory_bus.c the
+ *   in-process bus, sequence.c ordered event ids, history.c and
+ *   history_resume.c the history and resuming streams, recover.c no silent
+ *   gap after a lost subscription, presence.c and presence_events.c
+ *   presence;
+ * - observe.c logs and /metrics, process.c the process's samples.
  *
  * One owner per piece of state: struct sr_server keeps the server's own
  * fields (its loop, config copy, listener and per-turn handles, connection
@@ -24,7 +36,7 @@
  * reach that state through the owner's functions. Handles that libuv needs
  * at a stable address live in their owner's struct; all of the server's
  * own handles are counted by sr_server_*_init (timer, poll, async) and
- * closed by sr_server_close_handle (open_handles). server.c bounds
+ * closed by sr_server_close_handle (open_handles, shutdown.c). server.c bounds
  * sizeof(struct sr_server) with a static assertion.
  */
 #ifndef SR_SERVER_INTERNAL_H
@@ -299,15 +311,15 @@ struct sr_server {
     char **strings; /* copies of cfg's strings, freed at the end */
     size_t n_strings;
 
-    uv_poll_t listener; /* the listening socket: accept4 is ours (server.c) */
+    uv_poll_t listener; /* the listening socket: accept4 is ours (accept.c) */
     int listen_fd;
     char listen_error[256];                 /* sr_server_listen_error */
-    int reserve_fd;                         /* kept open to be closed when fds run out (server.c) */
-    struct sr_accept_errors *accept_errors; /* accept(2) failures, counted (server.c) */
+    int reserve_fd;                         /* kept open to be closed when fds run out (accept.c) */
+    struct sr_accept_errors *accept_errors; /* accept(2) failures, counted (accept.c) */
     uint64_t created_unix_ms; /* wall clock at sr_server_new: process_start_time_seconds
                                  when /proc cannot say (process.c) */
-    sr_defer *end_of_turn;    /* flushes dirty connections and sweeps once per
-                                 loop turn (every turn; armed: poll does not block) */
+    sr_defer *end_of_turn;    /* flushes dirty connections and sweeps once per loop
+                                 turn (every turn; armed: poll does not block; flush.c) */
     uv_timer_t heartbeat_timer;
     uv_timer_t grace_timer; /* bounds a graceful shutdown */
     int open_handles;       /* the server's own handles (sr_server_timer_init,
@@ -333,7 +345,7 @@ struct sr_server {
                                    sweep in progress (batch.c) */
     uint64_t next_conn_id;
 
-    struct sr_id_table *ids; /* id -> stream lookup for sr_conn_find (server.c) */
+    struct sr_id_table *ids; /* id -> stream lookup for sr_conn_find (ids.c) */
 
     sr_write *free_writes;
     sr_frame *heartbeat_frame;
@@ -521,11 +533,15 @@ void sr_metrics_answer(sr_server *srv, uint64_t us); /* a publish's answer writt
 /* ,"publish_answer_us":{...},"sweep":{...} in /stats */
 void sr_metrics_engine_json(sr_server *srv, sr_buf *b);
 void sr_routes_metrics(sr_conn *c);
+/* One Prometheus family of one sample without labels: its HELP and TYPE
+ * lines and "sserooms_<name> <v>" (name without the sserooms_ prefix). */
+void sr_metric_counter(sr_buf *b, const char *name, const char *help, uint64_t v);
+void sr_metric_gauge(sr_buf *b, const char *name, const char *help, uint64_t v);
 void sr_stats_room_start(sr_server *srv); /* at listen: the stats room's timer */
 void sr_stats_room_close(sr_server *srv); /* at shutdown */
 int sr_observe_new(sr_server *srv);       /* SR_OK or SR_ENOMEM */
 void sr_observe_free(sr_server *srv);     /* after the timer closed */
-/* The sweep counters of batch.c and the slice times of server.c's check. */
+/* The sweep counters of batch.c and the slice times of flush.c's end-of-turn flush. */
 typedef enum sr_sweep_count { SR_SWEEP_BEGUN, SR_SWEEP_SLICE, SR_SWEEP_FORCED } sr_sweep_count;
 void sr_metrics_sweep(sr_server *srv, sr_sweep_count which);
 void sr_metrics_slice_time(sr_server *srv, uint64_t ns);
@@ -599,7 +615,7 @@ int sr_deliver_to(sr_conn *c, sr_frame *f);
 int sr_batch_add(sr_server *srv, sr_room *room, sr_frame *f);
 /* Delivers all of the sweep in progress and the pending batch, if any. */
 void sr_batch_deliver(sr_server *srv);
-/* The end-of-turn step (server.c's check): one slice of the sweep in
+/* The end-of-turn step (flush.c): one slice of the sweep in
  * progress, starting one from the pending batch first when there is none.
  * Returns 1 when a slice ran. */
 int sr_batch_step(sr_server *srv);
@@ -683,7 +699,7 @@ int sr_http_budget_over(const sr_server *srv);
 void sr_limits_json(sr_server *srv, sr_buf *b);    /* ,"limits":{..},"refused":{..} */
 void sr_limits_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
 enum { SR_ACCEPT_ERR_EMFILE, SR_ACCEPT_ERR_ENFILE, SR_ACCEPT_ERR_NOMEM, SR_ACCEPT_ERR_OTHER };
-/* Accept errors: ",\"accept_errors\":{...},\"accept_dropped\":N" (server.c). */
+/* Accept errors: ",\"accept_errors\":{...},\"accept_dropped\":N" (accept.c). */
 void sr_accept_stats_json(sr_server *srv, sr_buf *b);
 /* sserooms_accept_errors_total{reason} and sserooms_accept_dropped_total. */
 void sr_accept_metrics(sr_server *srv, sr_buf *b);
@@ -723,28 +739,49 @@ const char *sr_client_text(const sr_conn *c, char *buf, size_t cap);
 void sr_clients_json(sr_server *srv, sr_buf *b);    /* ,"proxy":{..},"top_clients":[..] */
 void sr_clients_metrics(sr_server *srv, sr_buf *b); /* Prometheus samples */
 
-/* server.c */
-/* The server's own handles (timers and polls of server.c and of the other
- * files, not the connections'): each is counted in open_handles by the
- * helper that initialises it (h->data is the server) and counted down by
+/* server.c: the program's hooks (sr_server_on_accept, _on_close,
+ * _on_request): the function, NULL when none is set, and its ud in *ud. */
+sr_accept_fn sr_server_accept_hook(const sr_server *srv, void **ud);
+sr_close_fn sr_server_close_hook(const sr_server *srv, void **ud);
+sr_request_fn sr_server_request_hook(const sr_server *srv, void **ud);
+
+/* shutdown.c */
+/* The server's own handles (timers and polls of any file, not the
+ * connections'): each is counted in open_handles by the helper that
+ * initialises it (h->data is the server) and counted down by
  * sr_server_close_handle's callback, so the shutdown, which waits for the
  * count to come back to 0, cannot miss one. 0, or a libuv error. */
 int sr_server_timer_init(sr_server *srv, uv_timer_t *t);
 int sr_server_poll_init(sr_server *srv, uv_poll_t *p, int fd);
 int sr_server_async_init(sr_server *srv, uv_async_t *a, uv_async_cb cb);
 void sr_server_close_handle(sr_server *srv, uv_handle_t *h);
-/* The program's hooks (sr_server_on_accept, _on_close, _on_request): the
- * function, NULL when none is set, and its ud in *ud. */
-sr_accept_fn sr_server_accept_hook(const sr_server *srv, void **ud);
-sr_close_fn sr_server_close_hook(const sr_server *srv, void **ud);
-sr_request_fn sr_server_request_hook(const sr_server *srv, void **ud);
 void sr_server_handle_closed(sr_server *srv);
 void sr_server_conn_gone(sr_server *srv); /* a connection finished closing */
+
+/* accept.c: the listener (srv->listener on the socket listen.c bound) */
+int sr_accept_new(sr_server *srv); /* SR_OK or SR_ENOMEM: the counters */
+void sr_accept_free(sr_server *srv);
+/* Starts accepting on the listening socket fd: SR_OK, or SR_EIO (the
+ * caller closes fd). */
+int sr_accept_start(sr_server *srv, int fd);
+void sr_accept_stop(sr_server *srv); /* at shutdown: closes the listener */
+
+/* flush.c: the end-of-turn flush (srv->end_of_turn) and heartbeats */
+/* Makes the end-of-turn defer (no handle yet): SR_OK or SR_ENOMEM. */
+int sr_flush_prepare(sr_server *srv);
+void sr_flush_start(sr_server *srv);           /* at listen: every turn, heartbeats */
+void sr_flush_stop_heartbeats(sr_server *srv); /* at shutdown */
+void sr_flush_close(sr_server *srv);           /* closes the defer and the timer */
+void sr_flush_free(sr_server *srv);            /* a defer never started */
+/* Makes the loop run its end-of-turn flush (flushes, batches, hand-overs)
+ * this turn instead of blocking in poll first. */
+void sr_server_want_check(sr_server *srv);
+
+/* ids.c: id -> stream, for sr_conn_find */
+int sr_ids_new(sr_server *srv); /* SR_OK or SR_ENOMEM */
+void sr_ids_free(sr_server *srv);
 void sr_server_id_insert(sr_server *srv, sr_conn *c);
 void sr_server_id_remove(sr_server *srv, sr_conn *c);
-/* Makes the loop run its check handle (flushes, batches, hand-overs) this
- * turn instead of blocking in poll first. */
-void sr_server_want_check(sr_server *srv);
 
 static inline sr_conn *sr_conn_of_member(sr_member *m) {
     return (sr_conn *)((char *)m - offsetof(sr_conn, member));

@@ -223,12 +223,12 @@ void sr_metrics_rejected(sr_server *srv, int status) {
     srv->observe->metrics.rejected_other++;
 }
 
-static void counter(sr_buf *b, const char *name, const char *help, uint64_t v) {
+void sr_metric_counter(sr_buf *b, const char *name, const char *help, uint64_t v) {
     sr_buf_printf(b, "# HELP sserooms_%s %s\n# TYPE sserooms_%s counter\nsserooms_%s %llu\n", name,
                   help, name, name, (unsigned long long)v);
 }
 
-static void gauge(sr_buf *b, const char *name, const char *help, uint64_t v) {
+void sr_metric_gauge(sr_buf *b, const char *name, const char *help, uint64_t v) {
     sr_buf_printf(b, "# HELP sserooms_%s %s\n# TYPE sserooms_%s gauge\nsserooms_%s %llu\n", name,
                   help, name, name, (unsigned long long)v);
 }
@@ -239,26 +239,28 @@ void sr_routes_metrics(sr_conn *c) {
     sr_server_stats(srv, &s);
     sr_buf b;
     sr_buf_init(&b);
-    gauge(&b, "connections", "Open TCP connections.", s.connections);
-    gauge(&b, "streams", "Open SSE streams.", s.streams);
-    gauge(&b, "rooms", "Rooms with local members.", s.rooms);
-    counter(&b, "streams_total", "SSE streams accepted.", s.streams_total);
-    counter(&b, "requests_total", "HTTP requests read.", s.requests_total);
-    counter(&b, "messages_received_total", "Broadcasts received (API and POST /publish).",
-            s.messages_in);
-    counter(&b, "messages_remote_total", "Messages received from other nodes.",
-            s.messages_remote_in);
-    counter(&b, "messages_delivered_total", "Message frames queued to streams.", s.messages_out);
-    counter(&b, "bytes_out_total", "Bytes written to sockets.", s.bytes_out);
-    counter(&b, "heartbeats_total", "Heartbeat comments queued.", s.heartbeats);
-    counter(
+    sr_metric_gauge(&b, "connections", "Open TCP connections.", s.connections);
+    sr_metric_gauge(&b, "streams", "Open SSE streams.", s.streams);
+    sr_metric_gauge(&b, "rooms", "Rooms with local members.", s.rooms);
+    sr_metric_counter(&b, "streams_total", "SSE streams accepted.", s.streams_total);
+    sr_metric_counter(&b, "requests_total", "HTTP requests read.", s.requests_total);
+    sr_metric_counter(&b, "messages_received_total", "Broadcasts received (API and POST /publish).",
+                      s.messages_in);
+    sr_metric_counter(&b, "messages_remote_total", "Messages received from other nodes.",
+                      s.messages_remote_in);
+    sr_metric_counter(&b, "messages_delivered_total", "Message frames queued to streams.",
+                      s.messages_out);
+    sr_metric_counter(&b, "bytes_out_total", "Bytes written to sockets.", s.bytes_out);
+    sr_metric_counter(&b, "heartbeats_total", "Heartbeat comments queued.", s.heartbeats);
+    sr_metric_counter(
         &b, "slow_consumer_disconnects_total",
         "Streams dropped because their send queue was full, and HTTP connections whose answers could not be written for a request timeout.",
         s.slow_disconnects);
-    counter(&b, "publish_failures_total",
-            "Broadcasts (one per message, whatever its rooms) the adapter refused at once; "
-            "sserooms_redis_publish_failures_total counts room publishes, later failures included.",
-            s.adapter_errors);
+    sr_metric_counter(
+        &b, "publish_failures_total",
+        "Broadcasts (one per message, whatever its rooms) the adapter refused at once; "
+        "sserooms_redis_publish_failures_total counts room publishes, later failures included.",
+        s.adapter_errors);
     sr_accept_metrics(srv, &b);
     sr_buf_puts(&b, "# HELP sserooms_rejected_requests_total Requests refused, by reason.\n"
                     "# TYPE sserooms_rejected_requests_total counter\n");
@@ -283,16 +285,18 @@ void sr_routes_metrics(sr_conn *c) {
                  "Time from reading a POST /publish (HTTP/1.1) to its answer's last byte written.",
                  srv->observe->metrics.answer_count, srv->observe->metrics.answer_sum_us);
     const sr_metrics *sm = &srv->observe->metrics;
-    counter(&b, "sweeps_total",
-            "Fan-out sweeps: one room's batch of broadcasts delivered to its streams.", sm->sweeps);
-    counter(
+    sr_metric_counter(&b, "sweeps_total",
+                      "Fan-out sweeps: one room's batch of broadcasts delivered to its streams.",
+                      sm->sweeps);
+    sr_metric_counter(
         &b, "sweep_slices_total",
         "Slices of sweeps delivered at the end of a loop turn (bounded by sweep-slice-us and sweep-slice).",
         sm->sweep_slices);
-    counter(&b, "sweeps_forced_total",
-            "Sweeps completed at once by something that must not overtake them (a join, a leave, "
-            "a close, a direct send, another room's broadcast).",
-            sm->sweep_forced);
+    sr_metric_counter(
+        &b, "sweeps_forced_total",
+        "Sweeps completed at once by something that must not overtake them (a join, a leave, "
+        "a close, a direct send, another room's broadcast).",
+        sm->sweep_forced);
     sr_buf_printf(
         &b,
         "# HELP sserooms_sweep_slice_seconds_total Time spent in slices, their writes included.\n"

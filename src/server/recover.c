@@ -312,33 +312,22 @@ void sr_recover_json(sr_server *srv, sr_buf *b) {
 void sr_recover_metrics(sr_server *srv, sr_buf *b) {
     sr_recover_totals t;
     sr_recover_totals_get(srv, &t);
-    static const struct {
-        const char *name, *help;
-        size_t off;
-    } rows[] = {
-        {"sserooms_recoveries_total",
-         "times subscriptions came back after Redis was lost (restart, failover, slot move)",
-         offsetof(sr_recover_totals, recoveries)},
-        {"sserooms_recovery_streams_affected_total",
-         "streams in rooms whose subscription was lost and came back",
-         offsetof(sr_recover_totals, streams)},
-        {"sserooms_recovery_gaps_filled_total",
-         "connected streams filled from the history after a recovery",
-         offsetof(sr_recover_totals, filled)},
-        {"sserooms_recovery_messages_filled_total", "messages sent by those fills",
-         offsetof(sr_recover_totals, messages_filled)},
-        {"sserooms_recovery_resets_total",
-         "connected streams sent the reset event after a recovery (history could not fill)",
-         offsetof(sr_recover_totals, resets)},
-        {"sserooms_recovery_gap_events_total", "gap events sent after a recovery (history off)",
-         offsetof(sr_recover_totals, gap_events)},
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        uint64_t val;
-        memcpy(&val, (const char *)&t + rows[i].off, sizeof val);
-        sr_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", rows[i].name, rows[i].help,
-                      rows[i].name, rows[i].name, (unsigned long long)val);
-    }
+    sr_metric_counter(
+        b, "recoveries_total",
+        "times subscriptions came back after Redis was lost (restart, failover, slot move)",
+        t.recoveries);
+    sr_metric_counter(b, "recovery_streams_affected_total",
+                      "streams in rooms whose subscription was lost and came back", t.streams);
+    sr_metric_counter(b, "recovery_gaps_filled_total",
+                      "connected streams filled from the history after a recovery", t.filled);
+    sr_metric_counter(b, "recovery_messages_filled_total", "messages sent by those fills",
+                      t.messages_filled);
+    sr_metric_counter(
+        b, "recovery_resets_total",
+        "connected streams sent the reset event after a recovery (history could not fill)",
+        t.resets);
+    sr_metric_counter(b, "recovery_gap_events_total",
+                      "gap events sent after a recovery (history off)", t.gap_events);
     sr_buf_printf(b,
                   "# HELP sserooms_recovery_last_seconds time from the first confirmation to the "
                   "last stream filled or reset, in the last recovery\n"

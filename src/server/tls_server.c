@@ -273,27 +273,22 @@ void sr_tls_metrics(sr_server *srv, sr_buf *b) {
         "sserooms_tls_info{path=\"%s\",kernel_tls=\"%s\"} 1\n",
         sr_tls_server_path(srv), st && st->kernel_offers ? "offered" : "unavailable");
     if (!st) return;
-    sr_buf_printf(
-        b,
-        "# HELP sserooms_tls_handshakes_total TLS handshakes completed.\n"
-        "# TYPE sserooms_tls_handshakes_total counter\n"
-        "sserooms_tls_handshakes_total %llu\n"
-        "# HELP sserooms_tls_resumed_total TLS handshakes that resumed a session (ticket).\n"
-        "# TYPE sserooms_tls_resumed_total counter\n"
-        "sserooms_tls_resumed_total %llu\n"
-        "# HELP sserooms_tls_compact_sessions_total TLS 1.3 sessions that dropped their "
-        "OpenSSL object after the handshake (records sealed with their keys alone).\n"
-        "# TYPE sserooms_tls_compact_sessions_total counter\n"
-        "sserooms_tls_compact_sessions_total %llu\n"
-        "# HELP sserooms_tls_reloads_total Certificate reloads (SIGHUP), by result.\n"
-        "# TYPE sserooms_tls_reloads_total counter\n"
-        "sserooms_tls_reloads_total{result=\"ok\"} %llu\n"
-        "sserooms_tls_reloads_total{result=\"failed\"} %llu\n"
-        "# HELP sserooms_tls_handshake_failures_total TLS handshakes that failed, by reason.\n"
-        "# TYPE sserooms_tls_handshake_failures_total counter\n",
-        (unsigned long long)st->handshakes, (unsigned long long)st->resumed,
-        (unsigned long long)st->compact, (unsigned long long)st->reloads,
-        (unsigned long long)st->reload_failures);
+    sr_metric_counter(b, "tls_handshakes_total", "TLS handshakes completed.", st->handshakes);
+    sr_metric_counter(b, "tls_resumed_total", "TLS handshakes that resumed a session (ticket).",
+                      st->resumed);
+    sr_metric_counter(b, "tls_compact_sessions_total",
+                      "TLS 1.3 sessions that dropped their OpenSSL object after the handshake "
+                      "(records sealed with their keys alone).",
+                      st->compact);
+    sr_buf_printf(b,
+                  "# HELP sserooms_tls_reloads_total Certificate reloads (SIGHUP), by result.\n"
+                  "# TYPE sserooms_tls_reloads_total counter\n"
+                  "sserooms_tls_reloads_total{result=\"ok\"} %llu\n"
+                  "sserooms_tls_reloads_total{result=\"failed\"} %llu\n"
+                  "# HELP sserooms_tls_handshake_failures_total TLS handshakes that failed, by "
+                  "reason.\n"
+                  "# TYPE sserooms_tls_handshake_failures_total counter\n",
+                  (unsigned long long)st->reloads, (unsigned long long)st->reload_failures);
     for (int i = 0; i < SR_TLS_FAIL_COUNT; i++)
         sr_buf_printf(b, "sserooms_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
                       sr_tls_fail_names[i], (unsigned long long)st->failures[i]);

@@ -852,6 +852,19 @@ static int get_status(int port, const char *path, const char *bearer_tok) {
     return status;
 }
 
+/* GET path with a Bearer token refused 401: whether the answer's error
+ * says text (the prefix and wording of each refusal, auth_token.c). */
+static int refusal_says(int port, const char *path, const char *bearer_tok, const char *text) {
+    char h[4096];
+    snprintf(h, sizeof h, "Authorization: Bearer %s", bearer_tok);
+    srt_response r;
+    assert_int_equal(srt_http_request(port, "GET", path, (const char *[]){h, NULL}, NULL, &r), 0);
+    int says = r.status == 401 && r.body && strstr(r.body, text) != NULL;
+    if (!says) fprintf(stderr, "# %s: %d %s\n", path, r.status, r.body ? r.body : "");
+    srt_response_free(&r);
+    return says;
+}
+
 static void test_admin_surface(void **state) {
     (void)state;
     static const char *const admin[] = {"/rooms", "/stats", "/metrics"};
@@ -876,6 +889,25 @@ static void test_admin_surface(void **state) {
         assert_int_equal(get_status(p.port, admin[i], is_admin), 200);
         assert_int_equal(get_status(p.port, admin[i], ADMIN_KEY), 200);
     }
+    /* what the refusals say: the admin prefix, and the same checks as a
+     * stream's token (auth_token.c's one verification) */
+    assert_true(refusal_says(p.port, "/stats", expired_admin, "admin endpoint: token expired: "));
+    assert_true(refusal_says(p.port, "/stats", "wrong-key",
+                             "admin endpoint: neither the admin key nor a valid token: "));
+    char *expired_alice = rs_token(payload("[\"user:alice\"]", NULL, -3600));
+    char *answer = NULL;
+    assert_int_equal(post(p.port, "/publish", expired_alice, "{\"room\":\"user:alice\",\"data\":1}",
+                          &answer),
+                     401);
+    assert_non_null(strstr(answer, "\"token expired: "));
+    free(answer);
+    answer = NULL;
+    assert_int_equal(post(p.port, "/publish", "not-a-jwt", "{\"room\":\"user:alice\",\"data\":1}",
+                          &answer),
+                     401);
+    assert_non_null(strstr(answer, "\"invalid token: "));
+    free(answer);
+    free(expired_alice);
     assert_int_equal(get_status(p.port, "/healthz", NULL), 200); /* probes stay open */
     assert_int_equal(get_status(p.port, "/readyz", NULL), 200);
     srt_sse_close(&s);

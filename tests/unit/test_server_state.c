@@ -18,6 +18,7 @@
  * handle left (a handle counted and never closed would keep the shutdown
  * from completing; one closed and never counted would end it early, with
  * the handle still open: UV_EBUSY, or SR_ASSERT in the Debug build).
+ * The id table (ids.c), state of the server's own, is checked here too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,6 +57,49 @@ static void test_new_free_unlistened(void **state) {
     sr_server_free(srv);
     srv = NULL;
     assert_int_equal(sr_server_new(&srv, NULL, NULL), SR_OK); /* a loop of its own */
+    sr_server_free(srv);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* ids.c: streams found by id (sr_conn_find) while others come and go, a
+ * closing or doomed one not at all; the table grows past several rebuilds
+ * and keeps finding every stream after removals in the middle of probe
+ * runs. */
+static void test_id_table(void **state) {
+    (void)state;
+    enum { N = 3000 };
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    sr_server *srv = NULL;
+    assert_int_equal(sr_server_new(&srv, &loop, NULL), SR_OK);
+    sr_conn *conns = calloc(N, sizeof(*conns));
+    assert_non_null(conns);
+    for (size_t i = 0; i < N; i++) {
+        conns[i].id = 1 + 7 * (uint64_t)i; /* not consecutive: HTTP ones between */
+        sr_server_id_insert(srv, &conns[i]);
+        assert_true(conns[i].in_hash);
+    }
+    for (size_t i = 0; i < N; i++) assert_ptr_equal(sr_conn_find(srv, conns[i].id), &conns[i]);
+    assert_null(sr_conn_find(srv, 2)); /* never a stream */
+    for (size_t i = 0; i < N; i += 2) {
+        sr_server_id_remove(srv, &conns[i]);
+        assert_false(conns[i].in_hash);
+        sr_server_id_remove(srv, &conns[i]); /* a second time: nothing */
+    }
+    for (size_t i = 0; i < N; i++)
+        assert_ptr_equal(sr_conn_find(srv, conns[i].id), i % 2 ? &conns[i] : NULL);
+    conns[1].doomed = 1;
+    conns[3].closing = 1;
+    assert_null(sr_conn_find(srv, conns[1].id));
+    assert_null(sr_conn_find(srv, conns[3].id));
+    assert_ptr_equal(sr_conn_find(srv, conns[5].id), &conns[5]);
+    for (size_t i = 0; i < N; i += 2) { /* back in, after the removals */
+        sr_server_id_insert(srv, &conns[i]);
+        assert_ptr_equal(sr_conn_find(srv, conns[i].id), &conns[i]);
+    }
+    for (size_t i = 0; i < N; i++) sr_server_id_remove(srv, &conns[i]);
+    for (size_t i = 0; i < N; i++) assert_null(sr_conn_find(srv, conns[i].id));
+    free(conns);
     sr_server_free(srv);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -111,6 +155,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_size_bound),
         cmocka_unit_test(test_new_free_unlistened),
+        cmocka_unit_test(test_id_table),
         cmocka_unit_test(test_handles_plain),
         cmocka_unit_test(test_handles_every_feature),
     };
