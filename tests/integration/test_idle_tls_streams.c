@@ -13,7 +13,8 @@
  * Asserted: once the streams are open no TCP handle is left on the loop;
  * a broadcast and the heartbeats reach every stream; a client's
  * close_notify alone ends its stream when the main loop owns the
- * transport (one thread: the idle set opens what it reads), a client
+ * transport (one thread: the idle set opens what it reads, a KeyUpdate
+ * too), a client
  * closing its socket ends it in both modes (close hook, /stats); a
  * graceful shutdown ends the other streams and frees everything (ASan
  * checks the rest).
@@ -328,6 +329,17 @@ static void idle_tls_streams(unsigned threads) {
         left -= q;
     }
     assert_int_equal(tcp_handles(), f->listeners);
+    if (threads == 1) {
+        /* a client asks for a KeyUpdate and sends a record under its next
+         * keys: the idle set opens both (a record it could not open would
+         * fail the stream) and the server's answer goes out, so what comes
+         * next is sealed with the server's next keys */
+        client *k = cs[2 * q];
+        assert_int_equal(SSL_key_update(k->ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+        size_t wrote = 0;
+        assert_int_equal(SSL_write_ex(k->ssl, "x", 1, &wrote), 1);
+        client_flush(k);
+    }
     /* the others still receive */
     mark(&w);
     m.id = "8";
