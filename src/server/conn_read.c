@@ -8,9 +8,11 @@
  * PROXY protocol header (clients.c) first has it parsed, its bytes kept
  * until the header is complete; while the connection reads
  * requests the HTTP parser copies what it keeps, and once it is a stream
- * reads are only watched for EOF, so a stream holds no read buffer; a plain
- * stream's socket then leaves its libuv handle for the server's idle set
- * (idle.c: c->tcp NULL, c->fd), so an idle stream holds no handle. While a
+ * reads are only watched for EOF, so a stream holds no read buffer; a
+ * stream's socket (plain or TLS) then leaves its libuv handle for the
+ * server's idle set (idle.c: c->tcp NULL, c->fd), so an idle stream holds
+ * no handle; what a TLS stream reads there still goes through its
+ * transport while this loop owns it (sr_conn_stream_read). While a
  * response waits for the adapter (a sequenced publish), later pipelined
  * requests are held unparsed, so responses keep the order of requests;
  * past a bound reading stops until the response is out. A plain publish
@@ -411,6 +413,12 @@ static int transport_input(sr_conn *c, const char *data, size_t len) {
     /* handshake answers, and answers held back until the handshake is done */
     if (sr_transport_pending(c->xport, &p) || sr_conn_queued(c) > 0) sr_conn_mark_dirty(c);
     return 0;
+}
+
+int sr_conn_stream_read(sr_conn *c, const char *data, size_t len) {
+    if (c->closing) return -1;
+    if (!c->xport || c->wslot) return 0; /* plain, or its writer owns the transport */
+    return transport_input(c, data, len);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {

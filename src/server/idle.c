@@ -2,19 +2,22 @@
 /*
  * idle.c: streams without a libuv handle.
  *
- * Once a connection is a plain SSE stream (not TLS, not HTTP/2), the main
+ * Once a connection is an SSE stream (plain or TLS, not HTTP/2), the main
  * loop needs little of its socket: it notices the client going away (EOF
- * or an error; what a client sends on a stream is read and dropped) and,
- * without writer threads, writes to it and waits for writable when the
- * socket is full. A uv_tcp_t (248 bytes) for that was the biggest part of
+ * or an error; what a client sends on a plain stream is read and dropped)
+ * and, without writer threads, writes to it and waits for writable when
+ * the socket is full. A TLS stream's bytes go through the same call as
+ * with a handle (sr_conn_stream_read, conn_read.c): opened by its
+ * transport while this loop owns it (a close_notify ends the stream, a
+ * bad record fails it, a KeyUpdate is answered), dropped once a writer
+ * thread owns it (then EOF ends it, transport.h). A uv_tcp_t (248 bytes) for that was the biggest part of
  * an idle stream's memory, so the socket moves out of it: it is dup'd, the
  * handle is closed (closing the old fd) and freed, and the new fd joins one
  * epoll set of the server's own, which a single uv_poll_t watches on the
  * main loop (an epoll fd is itself pollable). Per stream that leaves the
- * kernel's epoll item and c->fd. TLS streams (their transport reads
- * close_notify) and HTTP/2 connections keep their handle, and so does a
- * stream with a uv_write in flight until it completes (sendq.c's on_write
- * moves it then).
+ * kernel's epoll item and c->fd. HTTP/2 connections keep their handle,
+ * and so does a stream with a uv_write in flight until it completes
+ * (sendq.c's on_write moves it then).
  *
  * Events (level-triggered): readable, peer closed or error: the socket is
  * read into the server's scratch buffer until it would block, a few reads
@@ -125,7 +128,7 @@ static void on_idle_trim(uv_timer_t *t) {
 
 int sr_idle_take(sr_conn *c) {
     sr_server *srv = c->srv;
-    if (!c->tcp || c->xport || c->h2 || c->h2s || c->inflight || c->closing ||
+    if (!c->tcp || c->h2 || c->h2s || c->inflight || c->closing ||
         c->kind != SR_CONN_STREAM)
         return -1;
     if (idle_set_open(srv) < 0) return -1;
@@ -182,13 +185,16 @@ void sr_idle_reap(sr_server *srv) {
     }
 }
 
-/* Reads what a stream's client sent (dropped); closes it at EOF or an
- * error. */
+/* Reads what a stream's client sent (dropped, or opened by its TLS
+ * transport: sr_conn_stream_read); closes it at EOF or an error. */
 static void idle_read(sr_conn *c) {
     sr_server *srv = c->srv;
     for (int i = 0; i < SR_IDLE_READS; i++) {
         ssize_t n = recv(c->fd, srv->scratch, SR_SCRATCH_SIZE, MSG_DONTWAIT);
-        if (n > 0) continue;
+        if (n > 0) {
+            if (sr_conn_stream_read(c, srv->scratch, (size_t)n) < 0) return; /* closed */
+            continue;
+        }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         sr_conn_close_now(c); /* EOF or reset: nothing more can be delivered */

@@ -428,12 +428,17 @@ void sr_conn_mark_dirty(sr_conn *c);
 void sr_conn_doom(sr_conn *c); /* close once the fan-out is over */
 /* TLS: ALPN chose h2, so the connection speaks HTTP/2 from its first byte. */
 void sr_conn_use_h2(sr_conn *c);
+/* Bytes read from a stream's socket (idle.c): dropped for a plain stream
+ * or one whose writer thread owns its transport, else opened by its TLS
+ * transport (a close_notify or a failure closes it, a KeyUpdate's answer
+ * is flushed). 0, or -1 when c was closed. */
+int sr_conn_stream_read(sr_conn *c, const char *data, size_t len);
 
 /* idle.c: streams without a libuv handle */
 /* Moves c's socket out of its uv_tcp_t (closed and freed) into the
- * server's idle set: a plain stream not written by this loop right now.
- * 0, or -1 when it keeps its handle (TLS, HTTP/2, a write in flight, no
- * fd to spare). */
+ * server's idle set: a stream (plain or TLS) not written by this loop
+ * right now. 0, or -1 when it keeps its handle (HTTP/2, a write in
+ * flight, no fd to spare). */
 int sr_idle_take(sr_conn *c);
 /* A full socket: watch it for writable (then sr_conn_flush) or stop.
  * 0, or -1 (epoll failed: close it). */

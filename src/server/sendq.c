@@ -343,6 +343,7 @@ static void on_write(uv_write_t *req, int status) {
         c->xport->vt->sent(c->xport, wr->sealed);
         if (c->http) c->http->out_ms = uv_now(srv->loop); /* see output_stalled */
         sr_conn_flush(c);
+        if (!c->inflight && c->kind == SR_CONN_STREAM) sr_idle_take(c); /* as below */
         return;
     }
     /* the write carried the queue's first n frames */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -29,14 +30,18 @@
  * secrets (caught from the key log callback), the keys and IVs derived
  * from them (RFC 8446 §7.3), the record sequence numbers (counted from
  * OpenSSL's message callback: every record after a side's Finished is an
- * application record), and one cipher context for writing. A record is
- * sealed as RFC 8446 §5.2 says (inner content type appended, the header as
- * additional data, the nonce the IV xor the sequence number): all the
- * frames of a flush, up to 16 KiB, are gathered from the caller's iovecs
- * into one record in the output buffer (their one copy in user space) and
- * encrypted there in place, in one pass; records received are
- * opened with a cipher context made for the occasion (an SSE stream
- * rarely sends any). A KeyUpdate from the peer is followed (and answered
+ * application record). A record is sealed as RFC 8446 §5.2 says (inner
+ * content type appended, the header as additional data, the nonce the IV
+ * xor the sequence number): all the frames of a flush, up to 16 KiB, are
+ * gathered from the caller's iovecs into one record in the output buffer
+ * (their one copy in user space) and encrypted there in place, in one
+ * pass. The session holds no cipher context: an AES-GCM one is about
+ * 1.2 KB, more than the rest of an idle session, so each thread has one (a
+ * tss_t, freed when the thread ends) that each sr_tls_lite_seal call keys
+ * with the session's write key, and that opens the records received too
+ * (an SSE stream rarely sends any). Keying costs once per seal call, not
+ * per record (test_tls's seal_cost_per_record prints it).
+ * A KeyUpdate from the peer is followed (and answered
  * when it asks); a close_notify ends the session as before; anything else
  * but application data is a protocol failure. TLS 1.2 sessions and
  * sessions that saw a KeyUpdate during the handshake phase stay on OpenSSL.
@@ -64,6 +69,13 @@ static EVP_MAC_CTX *hmac_template(EVP_MAC *mac, const char *digest) {
     return m;
 }
 
+static tss_t lite_thread_cx; /* the calling thread's cipher context */
+static bool lite_thread_cx_made;
+
+static void lite_thread_cx_free(void *cx) {
+    EVP_CIPHER_CTX_free(cx);
+}
+
 void sr_tls_lite_fetch(void) {
     lite_aes128 = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
     lite_aes256 = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
@@ -72,7 +84,22 @@ void sr_tls_lite_fetch(void) {
     lite_hmac256 = hmac_template(mac, "SHA256");
     lite_hmac384 = hmac_template(mac, "SHA384");
     EVP_MAC_free(mac); /* the contexts hold their own reference */
+    lite_thread_cx_made = tss_create(&lite_thread_cx, lite_thread_cx_free) == thrd_success;
     ERR_clear_error();
+}
+
+/* The calling thread's cipher context, made at its first use; NULL when
+ * out of memory (sessions then do not go compact: sr_tls_try_compact). */
+static EVP_CIPHER_CTX *lite_cx(void) {
+    if (!lite_thread_cx_made) return NULL;
+    EVP_CIPHER_CTX *cx = tss_get(lite_thread_cx);
+    if (cx) return cx;
+    if (!(cx = EVP_CIPHER_CTX_new())) return NULL;
+    if (tss_set(lite_thread_cx, cx) != thrd_success) {
+        EVP_CIPHER_CTX_free(cx);
+        return NULL;
+    }
+    return cx;
 }
 
 /* HKDF-Expand-Label(secret, label, "", len) for len <= the hash length:
@@ -128,7 +155,6 @@ static void lite_nonce(const lite_dir *d, uint8_t nonce[12]) {
 
 void sr_tls_lite_free(sr_tls_lite *L) {
     if (!L) return;
-    EVP_CIPHER_CTX_free(L->wctx);
     free(L->in);
     OPENSSL_cleanse(L, sizeof(*L));
     free(L);
@@ -145,13 +171,15 @@ static int lite_fail(sr_tls *t, const char *why) {
 }
 
 /* Seals one record of `len` plaintext bytes taken from iov (from *i, *off
- * on) with inner content type `type` into o (len + LITE_OVERHEAD bytes).
- * The plaintext is gathered into the record first and encrypted there in
- * one pass: each EVP call costs about as much as sealing 100 bytes, and a
- * GCM pass over many small pieces takes the slow path for every partial
- * block, where one pass over the whole record takes the stitched one. */
-static int lite_record_out(sr_tls_lite *L, uint8_t type, const struct iovec *iov, size_t *i,
-                           size_t *off, size_t len, uint8_t *o) {
+ * on) with inner content type `type` into o (len + LITE_OVERHEAD bytes),
+ * with wctx keyed with L's write key. The plaintext is gathered into the
+ * record first and encrypted there in one pass: each EVP call costs about
+ * as much as sealing 100 bytes, and a GCM pass over many small pieces
+ * takes the slow path for every partial block, where one pass over the
+ * whole record takes the stitched one. */
+static int lite_record_out(sr_tls_lite *L, EVP_CIPHER_CTX *wctx, uint8_t type,
+                           const struct iovec *iov, size_t *i, size_t *off, size_t len,
+                           uint8_t *o) {
     size_t clen = len + 1 + LITE_TAG;
     o[0] = 23; /* application_data */
     o[1] = 3;
@@ -180,11 +208,11 @@ static int lite_record_out(sr_tls_lite *L, uint8_t type, const struct iovec *iov
     OSSL_PARAM tag[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, c + len + 1,
                                                            LITE_TAG),
                          OSSL_PARAM_construct_end()};
-    if (!EVP_EncryptInit_ex2(L->wctx, NULL, NULL, nonce, NULL) ||
-        !EVP_EncryptUpdate(L->wctx, NULL, &outl, o, 5) ||
-        !EVP_EncryptUpdate(L->wctx, c, &outl, c, (int)len + 1) || (size_t)outl != len + 1 ||
-        !EVP_EncryptFinal_ex(L->wctx, c + len + 1, &fin) || fin != 0 ||
-        !EVP_CIPHER_CTX_get_params(L->wctx, tag))
+    if (!EVP_EncryptInit_ex2(wctx, NULL, NULL, nonce, NULL) ||
+        !EVP_EncryptUpdate(wctx, NULL, &outl, o, 5) ||
+        !EVP_EncryptUpdate(wctx, c, &outl, c, (int)len + 1) || (size_t)outl != len + 1 ||
+        !EVP_EncryptFinal_ex(wctx, c + len + 1, &fin) || fin != 0 ||
+        !EVP_CIPHER_CTX_get_params(wctx, tag))
         return -1;
     L->wr.seq++;
     return 0;
@@ -199,11 +227,14 @@ ssize_t sr_tls_lite_seal(sr_tls *t, const struct iovec *iov, size_t n, uint8_t t
     size_t records = total ? (total + LITE_MAX_PLAIN - 1) / LITE_MAX_PLAIN : 1;
     if (sr_tls_out_reserve(t, total + records * LITE_OVERHEAD) < 0)
         return lite_fail(t, "out of memory");
+    EVP_CIPHER_CTX *wctx = lite_cx(); /* keyed here; each record sets its nonce */
+    if (!wctx || !EVP_EncryptInit_ex2(wctx, L->cipher, L->wr.key, NULL, NULL))
+        return lite_fail(t, "TLS: sealing failed");
     uint8_t *o = (uint8_t *)t->out + t->out_len;
     size_t i = 0, off = 0, left = total;
     do {
         size_t len = left < LITE_MAX_PLAIN ? left : LITE_MAX_PLAIN;
-        if (lite_record_out(L, type, iov, &i, &off, len, o) < 0)
+        if (lite_record_out(L, wctx, type, iov, &i, &off, len, o) < 0)
             return lite_fail(t, "TLS: sealing failed");
         o += len + LITE_OVERHEAD;
         left -= len;
@@ -220,14 +251,13 @@ static int lite_open(sr_tls_lite *L, const uint8_t *rec, size_t len, uint8_t *pl
     size_t clen = len - 5 - LITE_TAG;
     uint8_t nonce[12];
     lite_nonce(&L->rd, nonce);
-    EVP_CIPHER_CTX *cx = EVP_CIPHER_CTX_new();
+    EVP_CIPHER_CTX *cx = lite_cx();
     int outl = 0, fin = 0,
         ok = cx && EVP_DecryptInit_ex2(cx, L->cipher, L->rd.key, nonce, NULL) &&
              EVP_DecryptUpdate(cx, NULL, &outl, rec, 5) &&
              EVP_DecryptUpdate(cx, plain, &outl, rec + 5, (int)clen) && (size_t)outl == clen &&
              EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_AEAD_SET_TAG, LITE_TAG, (void *)(rec + 5 + clen)) &&
              EVP_DecryptFinal_ex(cx, plain + clen, &fin);
-    EVP_CIPHER_CTX_free(cx);
     if (!ok) return -1;
     L->rd.seq++;
     size_t k = clen; /* the inner type is the last non-zero byte */
@@ -249,9 +279,7 @@ static int lite_handshake(sr_tls *t, const uint8_t *p, size_t len) {
         if (p[4] == 1) { /* update_requested: say ours, then use the next keys */
             static const uint8_t ku[5] = {24, 0, 0, 1, 0};
             struct iovec v = {(void *)ku, sizeof(ku)};
-            if (sr_tls_lite_seal(t, &v, 1, 22) < 0 || lite_update(L, &L->wr) < 0 ||
-                !EVP_EncryptInit_ex2(L->wctx, L->cipher, L->wr.key, NULL, NULL))
-                return -1;
+            if (sr_tls_lite_seal(t, &v, 1, 22) < 0 || lite_update(L, &L->wr) < 0) return -1;
         }
         p += 5;
         len -= 5;
@@ -396,8 +424,7 @@ void sr_tls_try_compact(sr_tls *t) {
     L->secret_len = t->secrets->client_len;
     memcpy(L->rd.secret, t->secrets->client, L->secret_len);
     memcpy(L->wr.secret, t->secrets->server, L->secret_len);
-    if (lite_keys(L, &L->rd) < 0 || lite_keys(L, &L->wr) < 0 || !(L->wctx = EVP_CIPHER_CTX_new()) ||
-        !EVP_EncryptInit_ex2(L->wctx, cipher, L->wr.key, NULL, NULL)) {
+    if (lite_keys(L, &L->rd) < 0 || lite_keys(L, &L->wr) < 0 || !lite_cx()) {
         sr_tls_lite_free(L);
         ERR_clear_error();
         return;

@@ -41,9 +41,8 @@ typedef struct sr_tls_lite {
     const EVP_CIPHER *cipher;
     const EVP_MD *md;
     uint8_t key_len, secret_len;
-    lite_dir rd, wr;
-    EVP_CIPHER_CTX *wctx; /* keyed with wr.key; the nonce is set per record */
-    uint8_t *in;          /* a partial record received, freed when empty */
+    lite_dir rd, wr; /* no cipher context: the thread's is keyed per seal (compact.c) */
+    uint8_t *in;     /* a partial record received, freed when empty */
     size_t in_len;
 } sr_tls_lite;
 
