@@ -10,14 +10,12 @@
  * with a handle (sr_conn_stream_read, conn_read.c): opened by its
  * transport while this loop owns it (a close_notify ends the stream, a
  * bad record fails it, a KeyUpdate is answered), dropped once a writer
- * thread owns it (then EOF ends it, transport.h). A uv_tcp_t (248 bytes) for that was the biggest part of
- * an idle stream's memory, so the socket moves out of it: it is dup'd, the
- * handle is closed (closing the old fd) and freed, and the new fd joins one
- * epoll set of the server's own, which a single uv_poll_t watches on the
- * main loop (an epoll fd is itself pollable). Per stream that leaves the
- * kernel's epoll item and c->fd. HTTP/2 connections keep their handle,
- * and so does a stream with a uv_write in flight until it completes
- * (sendq.c's on_write moves it then).
+ * thread owns it (then EOF ends it, transport.h). A uv_tcp_t (248 bytes) for that was the biggest
+ * part of an idle stream's memory, so the socket moves out of it: it is dup'd, the handle is closed
+ * (closing the old fd) and freed, and the new fd joins one epoll set of the server's own, which a
+ * single uv_poll_t watches on the main loop (an epoll fd is itself pollable). Per stream that
+ * leaves the kernel's epoll item and c->fd. HTTP/2 connections keep their handle, and so does a
+ * stream with a uv_write in flight until it completes (sendq.c's on_write moves it then).
  *
  * Events (level-triggered): readable, peer closed or error: the socket is
  * read into the server's scratch buffer until it would block, a few reads
@@ -128,8 +126,7 @@ static void on_idle_trim(uv_timer_t *t) {
 
 int sr_idle_take(sr_conn *c) {
     sr_server *srv = c->srv;
-    if (!c->tcp || c->h2 || c->h2s || c->inflight || c->closing ||
-        c->kind != SR_CONN_STREAM)
+    if (!c->tcp || c->h2 || c->h2s || c->inflight || c->closing || c->kind != SR_CONN_STREAM)
         return -1;
     if (idle_set_open(srv) < 0) return -1;
     uv_os_fd_t old;

@@ -60,8 +60,8 @@ typedef struct client {
     SSL *ssl;
     BIO *in, *out; /* wire bytes from and to the server */
     bool sent_request;
-    bool eof; /* the server closed the connection */
-    char *buf;        /* plaintext received */
+    bool eof;  /* the server closed the connection */
+    char *buf; /* plaintext received */
     size_t len, cap;
 } client;
 
@@ -289,8 +289,7 @@ static void idle_tls_streams(unsigned threads) {
     want_text w = {.cs = cs, .n = N_STREAMS, .text = "\r\n\r\n"};
     assert_true(wait_for(cs, N_STREAMS, all_have, &w, 20000));
     assert_int_equal(streams_open(f), N_STREAMS);
-    for (size_t i = 0; i < N_STREAMS; i++)
-        assert_true(!strncmp(cs[i]->buf, "HTTP/1.1 200", 12));
+    for (size_t i = 0; i < N_STREAMS; i++) assert_true(!strncmp(cs[i]->buf, "HTTP/1.1 200", 12));
     /* the last handles close in the turn after the last head went out */
     uv_run(loop, UV_RUN_NOWAIT);
     uv_run(loop, UV_RUN_NOWAIT);
