@@ -94,6 +94,11 @@ static int both_up(void *ud) {
            strcmp(sr_redis_adapter_state(f->B.a), "up") == 0;
 }
 
+static int both_can_publish(void *ud) {
+    fixture *f = ud;
+    return sr_redis_adapter_can_publish(f->A.a) && sr_redis_adapter_can_publish(f->B.a);
+}
+
 static sr_redis_counters counters(node *n);
 
 static int a_can_publish(void *ud) {
@@ -128,6 +133,10 @@ static int setup(void **state) {
     open_node(f, &f->A, "node-A", 0);
     open_node(f, &f->B, "node-B", 0);
     assert_true(srt_uv_run_until(&f->loop, both_up, f, 3000));
+    /* "up" comes before the subscription set's first resync is over, and
+     * until then a publish without an outbox is refused: the tests publish
+     * at once, so wait for both to be able to */
+    assert_true(srt_uv_run_until(&f->loop, both_can_publish, f, 3000));
     *state = f;
     return 0;
 }
