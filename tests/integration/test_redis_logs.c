@@ -150,6 +150,14 @@ static void test_canary_timeout_logged_once(void **state) {
                                       "--redis-canary-timeout-ms", "1000", NULL),
                      0);
     wait_logged(&p, "redis connected", 1);
+    /* the canary runs once its channel is subscribed, which "connected"
+     * does not wait for: a pause before that stalls the subscription, not
+     * a probe. A second probe means the first came back. */
+    int64_t deadline = srt_now_ms() + 15000;
+    while (srt_metric(p.port, "sserooms_redis_canary_probes_total") < 2) {
+        if (srt_now_ms() > deadline) fail_msg("the canary sent no second probe in 15 s");
+        srt_sleep_ms(20);
+    }
     redisReply *rep = srt_redis_command(redis, "CLIENT PAUSE %d ALL", 3000);
     assert_non_null(rep);
     freeReplyObject(rep);
