@@ -32,10 +32,20 @@ typedef struct h2_field {
     size_t name_off, name_len, value_off, value_len;
 } h2_field;
 
-typedef struct h2_stream {
-    struct h2_stream *prev, *next; /* every stream of the session */
+struct sr_h2_stream {
+    /* the response, first: a broadcast touches only this cache line */
+    sr_frame **q; /* a ring of q_cap (a power of two) */
+    uint32_t q_head, q_len, q_cap, q_off;
+    size_t q_bytes;
     int32_t id;
+    uint8_t delivered : 1;  /* the request went to on_request */
+    uint8_t answered : 1;   /* HEADERS submitted */
+    uint8_t more : 1;       /* a body follows the HEADERS */
+    uint8_t ended : 1;      /* sr_h2_end: END_STREAM after the queue */
+    uint8_t deferred : 1;   /* nghttp2 waits for data (ERR_DEFERRED) */
+    uint8_t reset_here : 1; /* sr_h2_reset: its RST_STREAM is not the peer's fault */
     void *ud;
+    sr_h2_stream *prev, *next; /* every stream of the session */
     /* the request: NUL-terminated names and values in arena */
     sr_buf arena;
     h2_field *fields;
@@ -44,24 +54,14 @@ typedef struct h2_stream {
     size_t head_bytes;
     sr_buf body;
     int error_status;
-    /* the response */
-    sr_frame **q;
-    uint32_t q_head, q_len, q_cap, q_off;
-    size_t q_bytes;
-    uint8_t delivered : 1;  /* the request went to on_request */
-    uint8_t answered : 1;   /* HEADERS submitted */
-    uint8_t more : 1;       /* a body follows the HEADERS */
-    uint8_t ended : 1;      /* sr_h2_end: END_STREAM after the queue */
-    uint8_t deferred : 1;   /* nghttp2 waits for data (ERR_DEFERRED) */
-    uint8_t reset_here : 1; /* sr_h2_reset: its RST_STREAM is not the peer's fault */
-} h2_stream;
+};
 
 struct sr_h2 {
     nghttp2_session *session;
     sr_h2_config cfg;
     sr_h2_callbacks cb;
     void *ud;
-    h2_stream *streams;
+    sr_h2_stream *streams;
     /* output: segs[seg_head..seg_len) */
     sr_h2_seg *segs;
     size_t seg_head, seg_len, seg_cap;
@@ -78,13 +78,20 @@ static const char *const pseudo_names[4] = {":method", ":scheme", ":authority", 
 
 /* --- output ------------------------------------------------------------ */
 
-static int push_seg(sr_h2 *h, sr_frame *f, uint32_t off, uint32_t len) {
-    if (!len) return 0;
+/* Appends len bytes of f at off to the output. give = 1: the caller's
+ * reference to f goes to the output (taken only on success), so moving a
+ * queued frame out costs no reference count; give = 0: a new one. */
+static int push_seg(sr_h2 *h, sr_frame *f, uint32_t off, uint32_t len, int give) {
+    if (!len) {
+        if (give) sr_frame_unref(f);
+        return 0;
+    }
     if (h->seg_len > h->seg_head) { /* extends the last segment when contiguous */
         sr_h2_seg *last = &h->segs[h->seg_len - 1];
         if (last->frame == f && last->off + last->len == off) {
             last->len += len;
             h->out_bytes += len;
+            if (give) sr_frame_unref(f); /* the segment holds one already */
             return 0;
         }
     }
@@ -102,7 +109,7 @@ static int push_seg(sr_h2 *h, sr_frame *f, uint32_t off, uint32_t len) {
             h->seg_cap = cap;
         }
     }
-    sr_frame_ref(f);
+    if (!give) sr_frame_ref(f);
     h->segs[h->seg_len++] = (sr_h2_seg){f, off, len};
     h->out_bytes += len;
     return 0;
@@ -131,7 +138,7 @@ static int out_copy(sr_h2 *h, const uint8_t *p, size_t n) {
         size_t room = h->arena->len - h->arena_used;
         size_t k = n < room ? n : room;
         memcpy(h->arena->bytes + h->arena_used, p, k);
-        if (push_seg(h, h->arena, h->arena_used, (uint32_t)k) < 0) return -1;
+        if (push_seg(h, h->arena, h->arena_used, (uint32_t)k, 0) < 0) return -1;
         h->arena_used += (uint32_t)k;
         p += k;
         n -= k;
@@ -152,21 +159,21 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
 }
 
 /* Moves n queued bytes of st to the output, as references. */
-static int out_stream_bytes(sr_h2 *h, h2_stream *st, size_t n) {
+static int out_stream_bytes(sr_h2 *h, sr_h2_stream *st, size_t n) {
     while (n > 0 && st->q_len > 0) {
         sr_frame *f = st->q[st->q_head];
         size_t left = f->len - st->q_off;
         size_t k = n < left ? n : left;
-        if (push_seg(h, f, st->q_off, (uint32_t)k) < 0) return -1;
+        /* the rest of a frame: the queue's reference moves to the output */
+        if (push_seg(h, f, st->q_off, (uint32_t)k, k == left) < 0) return -1;
         n -= k;
         st->q_bytes -= k;
         if (k < left) {
             st->q_off += (uint32_t)k;
         } else {
             st->q_off = 0;
-            st->q_head = (st->q_head + 1) % st->q_cap;
+            st->q_head = (st->q_head + 1) & (st->q_cap - 1);
             st->q_len--;
-            sr_frame_unref(f);
         }
     }
     return 0;
@@ -176,7 +183,7 @@ static int on_send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t 
                         size_t length, nghttp2_data_source *source, void *ud) {
     (void)s;
     sr_h2 *h = ud;
-    h2_stream *st = source->ptr;
+    sr_h2_stream *st = source->ptr;
     if (h->out_bytes >= h->cfg.max_out_bytes) return NGHTTP2_ERR_WOULDBLOCK;
     size_t pad = frame->data.padlen;
     if (out_copy(h, framehd, 9) < 0) goto oom;
@@ -201,7 +208,7 @@ static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
     (void)id;
     (void)buf;
     (void)ud;
-    h2_stream *st = source->ptr;
+    sr_h2_stream *st = source->ptr;
     if (st->q_bytes == 0) {
         if (st->ended) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -218,18 +225,18 @@ static ssize_t on_read_data(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
 
 /* --- streams ------------------------------------------------------------ */
 
-static h2_stream *stream_of(const sr_h2 *h, int32_t id) {
+static sr_h2_stream *stream_of(const sr_h2 *h, int32_t id) {
     if (id <= 0) return NULL;
     return nghttp2_session_get_stream_user_data(h->session, id);
 }
 
-static void stream_free(sr_h2 *h, h2_stream *st) {
+static void stream_free(sr_h2 *h, sr_h2_stream *st) {
     if (st->prev) st->prev->next = st->next;
     else h->streams = st->next;
     if (st->next) st->next->prev = st->prev;
     while (st->q_len > 0) {
         sr_frame_unref(st->q[st->q_head]);
-        st->q_head = (st->q_head + 1) % st->q_cap;
+        st->q_head = (st->q_head + 1) & (st->q_cap - 1);
         st->q_len--;
     }
     free(st->q);
@@ -240,7 +247,7 @@ static void stream_free(sr_h2 *h, h2_stream *st) {
 }
 
 /* Drops the request's storage once delivered: an event stream lives long. */
-static void stream_forget_request(h2_stream *st) {
+static void stream_forget_request(sr_h2_stream *st) {
     free(st->fields);
     st->fields = NULL;
     st->n_fields = st->cap_fields = 0;
@@ -251,7 +258,7 @@ static void stream_forget_request(h2_stream *st) {
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *ud) {
     sr_h2 *h = ud;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    h2_stream *st = calloc(1, sizeof(*st));
+    sr_h2_stream *st = calloc(1, sizeof(*st));
     if (!st) return NGHTTP2_ERR_CALLBACK_FAILURE;
     st->id = frame->hd.stream_id;
     sr_buf_init(&st->arena);
@@ -280,7 +287,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     (void)flags;
     sr_h2 *h = ud;
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+    sr_h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
     if (!st || st->delivered) return 0; /* trailers are not kept */
     st->head_bytes += namelen + valuelen;
     if (st->head_bytes > h->cfg.max_header_bytes) {
@@ -316,7 +323,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
                          size_t len, void *ud) {
     (void)flags;
     sr_h2 *h = ud;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    sr_h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
     if (!st || st->delivered || st->error_status) return 0;
     if (st->body.len + len > h->cfg.max_body_bytes) {
         st->error_status = 413;
@@ -327,7 +334,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     return st->body.oom ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
 
-static void deliver(sr_h2 *h, h2_stream *st) {
+static void deliver(sr_h2 *h, sr_h2_stream *st) {
     st->delivered = 1;
     sr_h2_kv *kv = NULL;
     if (st->n_fields && !(kv = malloc(st->n_fields * sizeof(*kv)))) {
@@ -365,7 +372,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     sr_h2 *h = ud;
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+    sr_h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
     if (st && !st->delivered) deliver(h, st);
     return 0;
 }
@@ -394,7 +401,7 @@ static int on_invalid_header(nghttp2_session *s, const nghttp2_frame *frame, con
 
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error, void *ud) {
     sr_h2 *h = ud;
-    h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    sr_h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
     if (!st) return 0;
     nghttp2_session_set_stream_user_data(s, id, NULL);
     void *sud = st->ud;
@@ -416,7 +423,7 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
                      h->last_invalid[0] ? h->last_invalid
                                         : nghttp2_http2_strerror(frame->goaway.error_code));
     } else if (frame->hd.type == NGHTTP2_RST_STREAM) {
-        h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
+        sr_h2_stream *st = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
         if (!st || !st->reset_here) h->stats.violations++;
     }
     return 0;
@@ -458,7 +465,14 @@ sr_h2 *sr_h2_new(const sr_h2_config *cfg, const sr_h2_callbacks *cb, void *ud) {
         free(h);
         return NULL;
     }
+    /* NO_RFC7540_PRIORITIES (RFC 9218): nghttp2 then schedules streams by
+     * urgency with one queue per level instead of the RFC 7540 dependency
+     * tree, where every DATA frame of a stream re-sorted it in its
+     * parent's queue (a broadcast to a connection's 100 streams paid
+     * four heap operations per stream; now two). Browsers send RFC 9218
+     * priority fields, which nghttp2 then honours. */
     nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg->max_streams},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
          (uint32_t)(cfg->max_header_bytes > UINT32_MAX ? UINT32_MAX : cfg->max_header_bytes)},
@@ -551,7 +565,7 @@ int sr_h2_connection_specific(const char *name, size_t len) {
 }
 
 int sr_h2_respond(sr_h2 *h, int32_t id, int status, const sr_h2_kv *fields, size_t n, int more) {
-    h2_stream *st = stream_of(h, id);
+    sr_h2_stream *st = stream_of(h, id);
     if (!st || st->answered || status < 100 || status > 999) return SR_ESTATE;
     nghttp2_nv *nv = malloc((n + 1) * sizeof(*nv));
     if (!nv) return SR_ENOMEM;
@@ -632,8 +646,15 @@ out:
     return rc;
 }
 
+sr_h2_stream *sr_h2_stream_of(sr_h2 *h, int32_t id) {
+    return stream_of(h, id);
+}
+
 int sr_h2_send(sr_h2 *h, int32_t id, sr_frame *f) {
-    h2_stream *st = stream_of(h, id);
+    return sr_h2_send_on(h, stream_of(h, id), f);
+}
+
+int sr_h2_send_on(sr_h2 *h, sr_h2_stream *st, sr_frame *f) {
     if (!st || !st->answered || !st->more || st->ended) return SR_ESTATE;
     if (f->len == 0) return SR_OK;
     if (st->q_bytes + f->len > h->cfg.max_queue_bytes) {
@@ -644,25 +665,25 @@ int sr_h2_send(sr_h2 *h, int32_t id, sr_frame *f) {
         uint32_t cap = st->q_cap ? st->q_cap * 2 : 4;
         sr_frame **q = malloc(cap * sizeof(*q));
         if (!q) return SR_ENOMEM;
-        for (uint32_t i = 0; i < st->q_len; i++) q[i] = st->q[(st->q_head + i) % st->q_cap];
+        for (uint32_t i = 0; i < st->q_len; i++) q[i] = st->q[(st->q_head + i) & (st->q_cap - 1)];
         free(st->q);
         st->q = q;
         st->q_cap = cap;
         st->q_head = 0;
     }
     sr_frame_ref(f);
-    st->q[(st->q_head + st->q_len) % st->q_cap] = f;
+    st->q[(st->q_head + st->q_len) & (st->q_cap - 1)] = f;
     st->q_len++;
     st->q_bytes += f->len;
     if (st->deferred) {
         st->deferred = 0;
-        nghttp2_session_resume_data(h->session, id);
+        nghttp2_session_resume_data(h->session, st->id);
     }
     return SR_OK;
 }
 
 int sr_h2_end(sr_h2 *h, int32_t id) {
-    h2_stream *st = stream_of(h, id);
+    sr_h2_stream *st = stream_of(h, id);
     if (!st || !st->answered) return SR_ESTATE;
     if (!st->more || st->ended) return SR_OK;
     st->ended = 1;
@@ -674,7 +695,7 @@ int sr_h2_end(sr_h2 *h, int32_t id) {
 }
 
 int sr_h2_reset(sr_h2 *h, int32_t id, uint32_t error) {
-    h2_stream *st = stream_of(h, id);
+    sr_h2_stream *st = stream_of(h, id);
     if (!st) return SR_ESTATE;
     st->reset_here = 1;
     return nghttp2_submit_rst_stream(h->session, NGHTTP2_FLAG_NONE, id, error) == 0 ? SR_OK
@@ -682,12 +703,12 @@ int sr_h2_reset(sr_h2 *h, int32_t id, uint32_t error) {
 }
 
 size_t sr_h2_queued(const sr_h2 *h, int32_t id) {
-    h2_stream *st = stream_of(h, id);
+    sr_h2_stream *st = stream_of(h, id);
     return st ? st->q_bytes : 0;
 }
 
 int sr_h2_set_stream_ud(sr_h2 *h, int32_t id, void *sud) {
-    h2_stream *st = stream_of(h, id);
+    sr_h2_stream *st = stream_of(h, id);
     if (!st) return SR_ESTATE;
     st->ud = sud;
     return SR_OK;

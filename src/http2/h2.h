@@ -41,6 +41,7 @@
 #include "sse/frame.h"
 
 typedef struct sr_h2 sr_h2;
+typedef struct sr_h2_stream sr_h2_stream; /* one stream of a session (sr_h2_stream_of) */
 
 typedef struct sr_h2_kv {
     const char *name; /* lower case, NUL-terminated */
@@ -136,6 +137,14 @@ int sr_h2_respond_http1(sr_h2 *h, int32_t stream_id, const char *head, size_t le
  * stream. 0, SR_ESTATE (no such stream, not answered or ended), SR_EQUEUE
  * (its queue would pass max_queue_bytes: a slow consumer; not queued). */
 int sr_h2_send(sr_h2 *h, int32_t stream_id, sr_frame *f);
+/* An open stream's handle, for the calls a long response makes per event:
+ * sr_h2_send_on skips sr_h2_send's lookup of the stream by id (a hash
+ * lookup in nghttp2 and a cache miss per recipient of a broadcast). NULL
+ * when there is no such open stream. The handle stays valid until the
+ * stream's on_stream_close (or sr_h2_free); the caller forgets it then. */
+sr_h2_stream *sr_h2_stream_of(sr_h2 *h, int32_t stream_id);
+/* sr_h2_send on a stream's handle (NULL: SR_ESTATE). */
+int sr_h2_send_on(sr_h2 *h, sr_h2_stream *st, sr_frame *f);
 /* Ends an answered stream after its queued bytes (END_STREAM). */
 int sr_h2_end(sr_h2 *h, int32_t stream_id);
 /* Resets a stream (RST_STREAM with error). */

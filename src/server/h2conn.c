@@ -59,18 +59,20 @@ struct sr_h2_conn {
     uint8_t writing : 1;
     uint8_t logged : 1;  /* its end was logged */
     uint64_t violations; /* the session's count, already added to the server's */
+    uint64_t now_ns;     /* the clock for on_frame_written, read once per consume */
 };
 
 /* What a stream (child) holds. */
-typedef struct sr_h2_stream {
+typedef struct sr_h2_child {
     sr_conn *parent;      /* NULL once unlinked */
     sr_conn *prev, *next; /* the parent's children */
     int32_t sid;
+    sr_h2_stream *st;     /* the session's handle of the stream, NULL once gone */
     sr_buf head;          /* the response head until its blank line */
     uint8_t answered : 1; /* HEADERS submitted */
     uint8_t gone : 1;     /* the session closed the stream (or the connection went) */
     uint8_t reset : 1;    /* close with RST_STREAM(CANCEL): a slow consumer */
-} sr_h2_stream;
+} sr_h2_child;
 
 /* The server's HTTP/2 counters (srv->h2). */
 typedef struct sr_h2_counters {
@@ -114,7 +116,7 @@ static void add_violations(sr_conn *c) {
 /* --- children --------------------------------------------------------- */
 
 static void link_child(sr_conn *parent, sr_conn *child) {
-    sr_h2_stream *hs = child->h2s;
+    sr_h2_child *hs = child->h2s;
     hs->parent = parent;
     hs->next = parent->h2->streams;
     if (hs->next) hs->next->h2s->prev = child;
@@ -124,7 +126,7 @@ static void link_child(sr_conn *parent, sr_conn *child) {
 }
 
 static void unlink_child(sr_conn *child) {
-    sr_h2_stream *hs = child->h2s;
+    sr_h2_child *hs = child->h2s;
     sr_conn *parent = hs->parent;
     if (!parent) return;
     if (hs->prev) hs->prev->h2s->next = hs->next;
@@ -193,7 +195,7 @@ static void on_request(void *ud, const sr_h2_request *r) {
     bool over = srv->cfg.max_connections &&
                 srv->stats.connections + srv->h2->streams + 1 > srv->cfg.max_connections;
     sr_conn *child = sr_conn_new(srv);
-    sr_h2_stream *hs = child ? calloc(1, sizeof(*hs)) : NULL;
+    sr_h2_child *hs = child ? calloc(1, sizeof(*hs)) : NULL;
     if (!hs) {
         if (child) sr_conn_close_now(child); /* not a stream yet: an ordinary close */
         sr_h2_reset(session, r->stream_id, NGHTTP2_INTERNAL_ERROR);
@@ -206,6 +208,7 @@ static void on_request(void *ud, const sr_h2_request *r) {
     link_child(parent, child);
     srv->h2->streams_total++;
     sr_h2_set_stream_ud(session, r->stream_id, child);
+    hs->st = sr_h2_stream_of(session, r->stream_id);
     if (over) { /* answered on the stream as HTTP/1.1 is at accept; the connection goes on */
         sr_limit_refused(srv, SR_LIMIT_CONNECTIONS);
         srv->h2->refused_streams++;
@@ -234,7 +237,8 @@ static void on_request(void *ud, const sr_h2_request *r) {
 /* Publish-to-write latency, as sendq.c's consume() records it for HTTP/1.1. */
 static void on_frame_written(void *ud, const sr_frame *f) {
     sr_conn *parent = ud;
-    uint64_t now = uv_hrtime();
+    if (!parent->h2->now_ns) parent->h2->now_ns = uv_hrtime(); /* not once per stream */
+    uint64_t now = parent->h2->now_ns;
     sr_metrics_latency(parent->srv, now > f->born_ns ? (now - f->born_ns) / 1000 : 0, f->msgs);
 }
 
@@ -245,6 +249,7 @@ static void on_stream_close(void *ud, int32_t sid, void *stream_ud, uint32_t err
     sr_conn *child = stream_ud;
     if (!child) return; /* a stream already left by its child, or never given one */
     child->h2s->gone = 1;
+    child->h2s->st = NULL;
     /* the client reset it or the connection ends it: closed after the
      * current fan-out, never inside the session's callbacks */
     sr_conn_doom(child);
@@ -252,7 +257,7 @@ static void on_stream_close(void *ud, int32_t sid, void *stream_ud, uint32_t err
 }
 
 int sr_h2c_stream_write(sr_conn *c, sr_frame *f) {
-    sr_h2_stream *hs = c->h2s;
+    sr_h2_child *hs = c->h2s;
     sr_conn *parent = hs->parent;
     if (!parent || hs->gone || parent->closing) return SR_ECLOSED;
     sr_h2 *session = parent->h2->session;
@@ -272,7 +277,7 @@ int sr_h2c_stream_write(sr_conn *c, sr_frame *f) {
         }
         sr_buf_free(&hs->head);
     } else {
-        rc = sr_h2_send(session, hs->sid, f);
+        rc = sr_h2_send_on(session, hs->st, f); /* a broadcast: no lookup per stream */
     }
     if (rc == SR_EQUEUE) {
         hs->reset = 1;
@@ -283,7 +288,7 @@ int sr_h2c_stream_write(sr_conn *c, sr_frame *f) {
 }
 
 void sr_h2c_stream_closed(sr_conn *c) {
-    sr_h2_stream *hs = c->h2s;
+    sr_h2_child *hs = c->h2s;
     sr_conn *parent = hs->parent;
     if (parent) {
         if (!hs->gone && !parent->closing) {
@@ -335,6 +340,7 @@ static void close_children(sr_conn *c) {
     while (c->h2->streams) {
         sr_conn *child = c->h2->streams;
         child->h2s->gone = 1;
+        child->h2s->st = NULL;
         sr_conn_close_now(child);                         /* unlinks it */
         if (c->h2->streams == child) unlink_child(child); /* it was closing already */
     }
@@ -369,6 +375,7 @@ static void on_h2_write(uv_write_t *req, int status) {
     if (hc->w_sealed) {
         c->xport->vt->sent(c->xport, hc->w_sealed);
     } else {
+        hc->now_ns = 0;
         sr_h2_out_consumed(hc->session, hc->w_bytes);
         c->srv->stats.bytes_out += hc->w_bytes;
     }
@@ -412,6 +419,7 @@ static void flush_more(sr_conn *c) {
             return;
         }
         if (w > 0) {
+            hc->now_ns = 0;
             sr_h2_out_consumed(hc->session, (size_t)w);
             c->srv->stats.bytes_out += (size_t)w;
             if (c->http) c->http->out_ms = uv_now(c->srv->loop);

@@ -161,7 +161,7 @@ struct sr_conn {
     struct sr_transport *xport; /* NULL: plain TCP; else TLS (transport.h),
                                    owned by whoever owns the writes */
     struct sr_h2_conn *h2;      /* an HTTP/2 connection: its session (h2conn.c) */
-    struct sr_h2_stream *h2s;   /* an HTTP/2 stream: a child with no socket of
+    struct sr_h2_child *h2s;    /* an HTTP/2 stream: a child with no socket of
                                    its own, written through its parent */
 
     uint8_t kind : 1; /* sr_conn_kind (a bit: the flags, wix and

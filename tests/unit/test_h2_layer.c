@@ -6,7 +6,8 @@
  * fields, SSE data byte for byte, the shared payload of one frame sent to
  * many streams (segments point into the frame, no copy), max streams,
  * flow control shut => SR_EQUEUE under max_queue_bytes, limits, protocol
- * violations answered with GOAWAY and counted, GOAWAY on shutdown.
+ * violations answered with GOAWAY and counted, GOAWAY on shutdown, RFC 9218
+ * priorities (SETTINGS_NO_RFC7540_PRIORITIES) and stream handles.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -588,6 +589,71 @@ static void test_client_reset(void **state) {
     pair_free(p);
 }
 
+/* A request with RFC 9218 priority fields (what browsers send). */
+static int32_t get_with_priority(pair *p, const char *path, const char *priority) {
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":method", (uint8_t *)"GET", 7, 3, 0},
+        {(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+        {(uint8_t *)":authority", (uint8_t *)"example.test", 10, 12, 0},
+        {(uint8_t *)":path", (uint8_t *)path, 5, strlen(path), 0},
+        {(uint8_t *)"priority", (uint8_t *)priority, 8, strlen(priority), 0},
+    };
+    int32_t sid = nghttp2_submit_request(p->cli, NULL, nv, 5, NULL, NULL);
+    assert_true(sid > 0 && sid < MAX_SID);
+    return sid;
+}
+
+/* The server announces SETTINGS_NO_RFC7540_PRIORITIES (nghttp2 schedules
+ * by RFC 9218 urgency, not the RFC 7540 tree); streams of every urgency,
+ * incremental or not, get all their bytes in order. A stream's handle
+ * sends like its id, and is gone once the stream is. */
+static void test_priorities_and_stream_handles(void **state) {
+    (void)state;
+    pair *p = pair_new(NULL, 0);
+    p->respond_sse = 1;
+    int32_t sids[4] = {get_with_priority(p, "/sse?rooms=r", "u=0, i"),
+                       get_with_priority(p, "/sse?rooms=r", "u=7"),
+                       get_with_priority(p, "/sse?rooms=r", "u=3, i"), get(p, "/sse?rooms=r")};
+    pump(p);
+    assert_int_equal(p->n_req, 4);
+    assert_int_equal(nghttp2_session_get_remote_settings(p->cli,
+                                                         NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES),
+                     1);
+    sr_h2_stream *hs[4];
+    for (int i = 0; i < 4; i++) assert_non_null(hs[i] = sr_h2_stream_of(p->srv, sids[i]));
+    assert_null(sr_h2_stream_of(p->srv, 0));
+    assert_null(sr_h2_stream_of(p->srv, 99));
+    assert_int_equal(sr_h2_send_on(p->srv, NULL, NULL), SR_ESTATE);
+    sr_buf want;
+    sr_buf_init(&want);
+    for (int m = 0; m < 50; m++) { /* 50 events, half by id, half by handle */
+        char data[32];
+        int n = snprintf(data, sizeof(data), "{\"n\":%d}", m);
+        sr_frame *f = sr_frame_encode("", 0, "", 0, data, (size_t)n, 0);
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(m % 2 ? sr_h2_send_on(p->srv, hs[i], f)
+                                   : sr_h2_send(p->srv, sids[i], f),
+                             SR_OK);
+        sr_buf_append(&want, f->bytes, f->len);
+        sr_frame_unref(f);
+        if (m % 7 == 0) pump(p); /* some events framed alone, some together */
+    }
+    pump(p);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(p->st[sids[i]].data.len, want.len);
+        assert_memory_equal(p->st[sids[i]].data.p, want.p, want.len);
+    }
+    assert_int_equal(nghttp2_submit_rst_stream(p->cli, NGHTTP2_FLAG_NONE, sids[1], NGHTTP2_CANCEL),
+                     0);
+    pump(p);
+    assert_int_equal(p->closed_on_server[sids[1]], 1);
+    assert_null(sr_h2_stream_of(p->srv, sids[1]));
+    assert_ptr_equal(sr_h2_stream_of(p->srv, sids[0]), hs[0]);
+    assert_int_equal(sr_h2_stats_of(p->srv)->violations, 0);
+    sr_buf_free(&want);
+    pair_free(p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sse_stream_byte_for_byte),
@@ -599,6 +665,7 @@ int main(void) {
         cmocka_unit_test(test_violation_goaway),
         cmocka_unit_test(test_goaway_on_shutdown),
         cmocka_unit_test(test_client_reset),
+        cmocka_unit_test(test_priorities_and_stream_handles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
