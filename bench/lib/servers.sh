@@ -218,7 +218,7 @@ start_server() {
       # Nchan behind `listen ... ssl http2` (one nginx for both); nchan-h2's
       # subscribers speak HTTP/2, its publisher HTTP/1.1 over TLS
       start_nginx "$dir" "$BENCH_DIR/peers/nchan/nginx.conf.in" "$mode" "$pin" \
-        -e "s|@LISTEN_OPTS@| ssl http2|" -e "s|@TLS_CONF@|ssl_certificate $TLS_CERT; ssl_certificate_key $TLS_KEY;|" \
+        -e "s|@LISTEN_OPTS@| ssl http2|" -e "s|@TLS_CONF@|ssl_certificate $TLS_CERT; ssl_certificate_key $TLS_KEY; ssl_protocols TLSv1.2 TLSv1.3;|" \
         -e "s|@REDIS_UPSTREAM@||" -e "s|@REDIS_PASS@||"
       pid=$NGINX_PID port=$NGINX_PORT
       printf -v "${slot}_SUB_URL" %s "https://127.0.0.1:$port/sub/{room}"
