@@ -240,7 +240,8 @@ static void send_request(conn *c) {
 /* a TLS handshake finished: count it (and whether it resumed a session) */
 static void count_handshake(SSL *ssl) {
     st.handshakes++;
-    if (ssl && benchtls_resumed(ssl)) st.resumed++;
+    if (!ssl) st.lite++; /* benchtls13.c's client: full handshakes only */
+    else if (benchtls_resumed(ssl)) st.resumed++;
 }
 
 /* --- parser callbacks -------------------------------------------------- */

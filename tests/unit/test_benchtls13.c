@@ -92,8 +92,8 @@ static SSL *server_new(const fixture *f, int fd, int max_version, SSL_CTX **out)
 /* --- the relay: client <-> relay <-> server ---------------------------------- */
 
 typedef struct relay {
-    int cfd, sfd;     /* its ends of the client's and the server's socketpairs */
-    int tamper;       /* the server handshake message type to flip a bit in, 0: none */
+    int cfd, sfd;       /* its ends of the client's and the server's socketpairs */
+    int tamper;         /* the server handshake message type to flip a bit in, 0: none */
     uint8_t buf[65536]; /* the server's bytes not yet relayed */
     size_t len;
     uint64_t seq; /* server records under the handshake keys so far */
