@@ -272,10 +272,13 @@ static int client_hello(btls13 *t, const char *host) {
     uint8_t *ext_len = p;
     p += 2;
     static const uint8_t exts[] = {
-        0x00, 0x0a, 0, 4,  0, 2,    0x00, 0x1d, /* supported_groups: x25519 */
-        0x00, 0x0d, 0, 4,  0, 2,    0x04, 0x03, /* signature_algorithms: ecdsa_secp256r1_sha256 */
-        0x00, 0x2b, 0, 3,  2, 0x03, 0x04,       /* supported_versions: TLS 1.3 */
-        0x00, 0x33, 0, 38, 0, 36,   0x00, 0x1d, 0, 32, /* key_share: x25519, then the key */
+        0x00, 0x0a, 0, 4, 0, 2, 0x00, 0x1d, /* supported_groups: x25519 */
+        0x00, 0x0d, 0, 4, 0, 2, 0x04, 0x03, /* signature_algorithms: ecdsa_secp256r1_sha256 */
+        0x00, 0x2b, 0, 3, 2, 0x03, 0x04,    /* supported_versions: TLS 1.3 */
+        /* psk_key_exchange_modes: psk_dhe_ke, as browsers send it, so the
+         * server issues its session tickets as it would to them */
+        0x00, 0x2d, 0, 2, 1, 0x01, 0x00, 0x33, 0, 38, 0, 36, 0x00, 0x1d, 0,
+        32, /* key_share: x25519, then the key */
     };
     memcpy(p, exts, sizeof(exts));
     p += sizeof(exts);
