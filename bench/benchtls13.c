@@ -10,7 +10,12 @@
  * Certificate, CertificateVerify, Finished), each added to a running
  * SHA-256 transcript. After the server Finished checks out, the client
  * Finished is queued and the keys switch to the application keys; the first
- * write sends the Finished and the request in one write().
+ * write sends the Finished and the request in one write(). A resumed
+ * handshake offers the ticket's PSK (its binder over the ClientHello up to
+ * the binders) and, when the server takes it, starts the key schedule from
+ * that PSK and goes from EncryptedExtensions to Finished. NewSessionTickets
+ * after the handshake become the connection's newest session (PSK from the
+ * resumption master secret and the ticket's nonce).
  *
  * Where the CPU goes: the per-process context holds what OpenSSL would
  * otherwise look up per connection (the AES-GCM cipher contexts, the X25519
@@ -35,6 +40,7 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "benchtls.h"
@@ -57,6 +63,14 @@ struct btls13_ctx {
     EC_KEY *cert_key;
 };
 
+struct btls13_session {
+    uint8_t psk[32];
+    uint32_t age_add;
+    uint64_t received_ms; /* CLOCK_MONOTONIC */
+    size_t ticket_len;
+    uint8_t ticket[]; /* the server's opaque ticket */
+};
+
 typedef struct traffic {
     uint8_t key[16], iv[12];
     uint64_t seq;
@@ -68,8 +82,13 @@ struct btls13 {
     EVP_PKEY *eph; /* our X25519 key */
     SHA256_CTX transcript;
     uint8_t c_hs[32], s_hs[32], hs_secret[32];
+    uint8_t early_derived[32]; /* Derive-Secret(Early Secret with the offered PSK, "derived", "") */
+    uint8_t res_master[32];    /* resumption_master_secret, for the tickets */
     traffic rd, wr;
-    int rd_on; /* server records are encrypted */
+    int rd_on;              /* server records are encrypted */
+    int offered;            /* a PSK was offered */
+    int resumed;            /* and the server took it */
+    btls13_session *newest; /* the newest ticket the server sent */
     uint8_t *in;
     size_t in_len, in_off;     /* raw records read; in_off: the first not taken */
     size_t pend_off, pend_len; /* application data decrypted, not yet returned */
@@ -248,15 +267,24 @@ static void put24(uint8_t *p, size_t v) {
     p[2] = (uint8_t)v;
 }
 
-/* The ClientHello, in the output and the transcript. */
-static int client_hello(btls13 *t, const char *host) {
+static uint64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The ClientHello, in the output and the transcript; offering session
+ * `offer` (pre_shared_key, the last extension, with its binder) when not
+ * NULL. */
+static int client_hello(btls13 *t, const char *host, const btls13_session *offer) {
     uint8_t pub[32];
     size_t pub_len = sizeof(pub);
     if (EVP_PKEY_keygen(t->ctx->keygen, &t->eph) != 1 ||
         EVP_PKEY_get_raw_public_key(t->eph, pub, &pub_len) != 1 || pub_len != 32)
         return -1;
     size_t host_len = host && strspn(host, "0123456789.") != strlen(host) ? strlen(host) : 0;
-    if (host_len > 255 || out_reserve(t, 512) < 0) return -1;
+    size_t psk_room = offer ? 4 + 2 + 2 + offer->ticket_len + 4 + 2 + 1 + 32 : 0;
+    if (host_len > 255 || out_reserve(t, 512 + psk_room) < 0) return -1;
     uint8_t *r = t->out + t->out_len, *m = r + 5, *p = m + 4;
     *p++ = 3; /* legacy_version TLS 1.2 */
     *p++ = 3;
@@ -295,6 +323,26 @@ static int client_hello(btls13 *t, const char *host) {
     }
     memcpy(p, t->ctx->alpn, t->ctx->alpn_len);
     p += t->ctx->alpn_len;
+    uint8_t *binder = NULL;
+    if (offer) { /* pre_shared_key: one identity, one binder */
+        size_t il = 2 + offer->ticket_len + 4;
+        put16(p, 41);
+        put16(p + 2, 2 + il + 2 + 1 + 32);
+        put16(p + 4, il);
+        put16(p + 6, offer->ticket_len);
+        memcpy(p + 8, offer->ticket, offer->ticket_len);
+        p += 8 + offer->ticket_len;
+        uint32_t age = (uint32_t)(mono_ms() - offer->received_ms) + offer->age_add;
+        p[0] = (uint8_t)(age >> 24);
+        p[1] = (uint8_t)(age >> 16);
+        p[2] = (uint8_t)(age >> 8);
+        p[3] = (uint8_t)age;
+        p += 4;
+        put16(p, 1 + 32);
+        p[2] = 32;
+        binder = p + 3;
+        p += 3 + 32;
+    }
     put16(ext_len, (size_t)(p - ext_len - 2));
     size_t body = (size_t)(p - m - 4);
     m[0] = 1;
@@ -303,19 +351,30 @@ static int client_hello(btls13 *t, const char *host) {
     r[1] = 3;
     r[2] = 1;
     put16(r + 3, body + 4);
+    if (offer) { /* the binder: over the ClientHello up to the binders list */
+        uint8_t early[32], zeros[32] = {0}, empty_hash[32], binder_key[32], fk[32], th[32];
+        SHA256((const uint8_t *)"", 0, empty_hash);
+        hmac_sha256(zeros, 32, offer->psk, 32, NULL, 0, early);
+        btls13_expand_label(early, "res binder", empty_hash, 32, binder_key, 32);
+        btls13_expand_label(binder_key, "finished", NULL, 0, fk, 32);
+        SHA256(m, (size_t)(binder - 3 - m), th);
+        hmac_sha256(fk, 32, th, 32, NULL, 0, binder);
+        btls13_expand_label(early, "derived", empty_hash, 32, t->early_derived, 32);
+        t->offered = 1;
+    }
     SHA256_Update(&t->transcript, m, body + 4);
     t->out_len += (size_t)(p - r);
     return 0;
 }
 
-btls13 *btls13_new(btls13_ctx *ctx, int fd, const char *host) {
+btls13 *btls13_new(btls13_ctx *ctx, int fd, const char *host, const btls13_session *offer) {
     btls13 *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
     t->ctx = ctx;
     t->fd = fd;
     t->in = malloc(REC_MAX);
     SHA256_Init(&t->transcript);
-    if (!t->in || client_hello(t, host) < 0) {
+    if (!t->in || client_hello(t, host, offer) < 0) {
         btls13_free(t);
         ERR_clear_error();
         return NULL;
@@ -331,7 +390,24 @@ void btls13_free(btls13 *t) {
     free(t->in);
     free(t->hs);
     free(t->out);
+    free(t->newest);
     free(t);
+}
+
+int btls13_resumed(const btls13 *t) {
+    return t->resumed;
+}
+
+btls13_session *btls13_session_take(btls13 *t, btls13_session *old) {
+    if (!t || !t->newest) return old;
+    free(old);
+    btls13_session *s = t->newest;
+    t->newest = NULL;
+    return s;
+}
+
+void btls13_session_free(btls13_session *s) {
+    free(s);
 }
 
 /* --- the server's handshake messages ----------------------------------------- */
@@ -352,7 +428,7 @@ static int server_hello(btls13 *t, const uint8_t *b, size_t len) {
     size_t ext_end = p + 2 + ((size_t)b[p] << 8 | b[p + 1]);
     p += 2;
     if (ext_end > len) return -1;
-    int tls13 = 0;
+    int tls13 = 0, psk = 0;
     const uint8_t *peer = NULL;
     while (p + 4 <= ext_end) {
         unsigned type = (unsigned)b[p] << 8 | b[p + 1];
@@ -363,9 +439,14 @@ static int server_hello(btls13 *t, const uint8_t *b, size_t len) {
         if (type == 0x33 && el == 36 && b[p] == 0 && b[p + 1] == 0x1d && b[p + 2] == 0 &&
             b[p + 3] == 32)
             peer = b + p + 4;
+        if (type == 41) { /* pre_shared_key: the one identity offered */
+            if (!t->offered || el != 2 || b[p] != 0 || b[p + 1] != 0) return -1;
+            psk = 1;
+        }
         p += el;
     }
     if (!tls13 || !peer) return -1;
+    t->resumed = psk;
     /* the shared secret (OpenSSL refuses an all-zero X25519 result) */
     uint8_t shared[32];
     size_t shared_len = sizeof(shared);
@@ -376,7 +457,7 @@ static int server_hello(btls13 *t, const uint8_t *b, size_t len) {
     EVP_PKEY_CTX_free(d);
     EVP_PKEY_free(pk);
     if (!ok) return -1;
-    hmac_sha256(t->ctx->derived0, 32, shared, 32, NULL, 0, t->hs_secret);
+    hmac_sha256(psk ? t->early_derived : t->ctx->derived0, 32, shared, 32, NULL, 0, t->hs_secret);
     OPENSSL_cleanse(shared, sizeof(shared));
     uint8_t th[32];
     transcript_hash(t, th); /* ClientHello..ServerHello */
@@ -457,11 +538,36 @@ static int server_finished(btls13 *t, const uint8_t *b, size_t len, const uint8_
     btls13_expand_label(t->c_hs, "finished", NULL, 0, fk, 32);
     hmac_sha256(fk, 32, th, 32, NULL, 0, fin + 4);
     if (seal_record(t, 0x16, fin, sizeof(fin)) < 0) return -1;
+    SHA256_Update(&t->transcript, fin, sizeof(fin));
+    transcript_hash(t, th); /* ..client Finished */
+    btls13_expand_label(master, "res master", th, 32, t->res_master, 32);
     set_traffic(&t->wr, c_ap);
     set_traffic(&t->rd, s_ap);
     OPENSSL_cleanse(master, sizeof(master));
     OPENSSL_cleanse(c_ap, sizeof(c_ap));
     OPENSSL_cleanse(s_ap, sizeof(s_ap));
+    return 0;
+}
+
+/* Keeps the ticket as the connection's newest session. */
+static int new_session_ticket(btls13 *t, const uint8_t *b, size_t len) {
+    if (len < 4 + 4 + 1) return -1;
+    uint32_t age_add = (uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7];
+    size_t nl = b[8], p = 9 + nl;
+    if (p + 2 > len) return -1;
+    const uint8_t *nonce = b + 9;
+    size_t tl = (size_t)b[p] << 8 | b[p + 1];
+    p += 2;
+    if (tl == 0 || p + tl + 2 > len) return -1;
+    btls13_session *s = malloc(sizeof(*s) + tl);
+    if (!s) return -1;
+    btls13_expand_label(t->res_master, "resumption", nonce, nl, s->psk, 32);
+    s->age_add = age_add;
+    s->received_ms = mono_ms();
+    s->ticket_len = tl;
+    memcpy(s->ticket, b + p, tl);
+    free(t->newest);
+    t->newest = s;
     return 0;
 }
 
@@ -478,9 +584,9 @@ static int handshake_message(btls13 *t, const uint8_t *msg, size_t len) {
         rc = server_hello(t, b, bl);
         t->state = S_EE;
         return rc;
-    case S_EE:
+    case S_EE: /* a resumed handshake has no Certificate */
         rc = type == 8 ? 0 : -1;
-        t->state = S_CERT;
+        t->state = t->resumed ? S_FIN : S_CERT;
         break;
     case S_CERT: /* a CertificateRequest (13) is not supported */
         rc = type == 11 ? certificate(t, b, bl) : -1;
@@ -494,7 +600,8 @@ static int handshake_message(btls13 *t, const uint8_t *msg, size_t len) {
         if (type != 20 || server_finished(t, b, bl, msg, len) < 0) return -1;
         t->state = S_APP;
         return 0;
-    case S_APP: return type == 4 ? 0 : -1; /* NewSessionTicket: not kept; KeyUpdate: unsupported */
+    case S_APP: /* KeyUpdate is not supported */
+        return type == 4 ? new_session_ticket(t, b, bl) : -1;
     default: return -1;
     }
     if (rc == 0) SHA256_Update(&t->transcript, msg, len);

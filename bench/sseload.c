@@ -36,7 +36,8 @@
  * report counts handshakes and resumptions). The full handshakes go through
  * benchtls13.c's minimal TLS 1.3 client, which costs the tool far less CPU
  * than OpenSSL 3.0's, when the server completes one handshake with it at the
- * start (lite_probe); otherwise, and for --tls-resume, through OpenSSL.
+ * start (lite_probe), resumed ones too (each slot keeps the newest ticket
+ * its previous connection got); otherwise through OpenSSL.
  */
 #include <errno.h>
 #include <poll.h>
@@ -99,9 +100,10 @@ static opts o = {.rooms = 1,
                  .max_pending = 500,
                  .timeout = 5,
                  .streams_per_conn = 100};
-static SSL_CTX *tls;           /* https URLs */
-static SSL_SESSION **sessions; /* --tls-resume: each slot's last session */
-static btls13_ctx *lite;       /* churn's full handshakes, when the server takes them */
+static SSL_CTX *tls;                   /* https URLs */
+static SSL_SESSION **sessions;         /* --tls-resume: each slot's last session */
+static btls13_ctx *lite;               /* churn's handshakes, when the server takes them */
+static btls13_session **lite_sessions; /* --tls-resume with lite: each slot's newest ticket */
 static carrier *carriers;
 static long ncarriers;
 static char authority[300];
@@ -149,6 +151,8 @@ static void usage(void) {
 
 static void conn_close(conn *c) {
     if (sessions && c->ssl) sessions[c->idx] = benchtls_session(c->ssl, sessions[c->idx]);
+    if (lite_sessions && c->lite)
+        lite_sessions[c->idx] = btls13_session_take(c->lite, lite_sessions[c->idx]);
     benchtls_free(c->ssl);
     c->ssl = NULL;
     btls13_free(c->lite);
@@ -201,7 +205,8 @@ static void conn_start(conn *c) {
     pending++;
     ssep_reset(&c->parser);
     c->last_s = 0;
-    if (lite ? !(c->lite = btls13_new(lite, fd, url.host))
+    if (lite ? !(c->lite = btls13_new(lite, fd, url.host,
+                                      lite_sessions ? lite_sessions[c->idx] : NULL))
              : tls && !(c->ssl = benchtls_new(tls, fd, url.host,
                                               sessions ? sessions[c->idx] : NULL))) {
         conn_fail(c, NULL);
@@ -238,10 +243,10 @@ static void send_request(conn *c) {
 }
 
 /* a TLS handshake finished: count it (and whether it resumed a session) */
-static void count_handshake(SSL *ssl) {
+static void count_handshake(SSL *ssl, const btls13 *t) {
     st.handshakes++;
-    if (!ssl) st.lite++; /* benchtls13.c's client: full handshakes only */
-    else if (benchtls_resumed(ssl)) st.resumed++;
+    if (t) st.lite++; /* by benchtls13.c's client */
+    if (t ? btls13_resumed(t) : benchtls_resumed(ssl)) st.resumed++;
 }
 
 /* --- parser callbacks -------------------------------------------------- */
@@ -358,7 +363,7 @@ static void on_ready(conn *c, uint32_t events) {
             return;
         }
         if (rc == 0) return;
-        count_handshake(c->ssl);
+        count_handshake(c->ssl, c->lite);
         send_request(c);
     }
     if (c->state != C_HEAD && c->state != C_STREAM) return;
@@ -472,7 +477,7 @@ static void carrier_ready(carrier *h, uint32_t events) {
             return;
         }
         if (rc == 0) return;
-        count_handshake(h->ssl);
+        count_handshake(h->ssl, NULL);
         if (!benchtls_alpn_is(h->ssl, "h2")) { /* the server speaks no HTTP/2 over TLS */
             st.no_h2++;
             carrier_fail(h, NULL);
@@ -562,7 +567,7 @@ static void announce_ready(void) {
 static void lite_probe(void) {
     lite = btls13_ctx_new("http/1.1");
     int fd = lite ? bench_connect(&url.addr, 0) : -1;
-    btls13 *t = fd >= 0 ? btls13_new(lite, fd, url.host) : NULL;
+    btls13 *t = fd >= 0 ? btls13_new(lite, fd, url.host, NULL) : NULL;
     struct pollfd p = {.fd = fd, .events = POLLOUT};
     int rc = t && poll(&p, 1, 2000) == 1 && !(p.revents & (POLLERR | POLLHUP)) ? 0 : -1;
     while (rc == 0 && (rc = btls13_handshake(t)) == 0) {
@@ -597,7 +602,12 @@ int main(int argc, char **argv) {
             fprintf(stderr, "sseload: out of memory\n");
             return 1;
         }
-        if (o.churn && !o.tls_resume && !getenv("BENCHTLS_OPENSSL")) lite_probe();
+        if (o.churn && !getenv("BENCHTLS_OPENSSL")) lite_probe();
+        if (lite && o.tls_resume &&
+            !(lite_sessions = calloc((size_t)o.conns, sizeof(*lite_sessions)))) {
+            fprintf(stderr, "sseload: out of memory\n");
+            return 1;
+        }
     } else if (strcmp(url.scheme, "http") != 0) {
         fprintf(stderr, "sseload: http:// or https:// URLs only\n");
         return 2;
@@ -710,6 +720,7 @@ int main(int argc, char **argv) {
         benchtls_free(conns[i].ssl);
         btls13_free(conns[i].lite);
         if (sessions && sessions[i]) SSL_SESSION_free(sessions[i]);
+        if (lite_sessions) btls13_session_free(lite_sessions[i]);
         ssep_free(&conns[i].parser);
     }
     for (long j = 0; j < ncarriers; j++) {
@@ -719,6 +730,7 @@ int main(int argc, char **argv) {
     }
     free(carriers);
     free(sessions);
+    free(lite_sessions);
     if (tls) SSL_CTX_free(tls);
     btls13_ctx_free(lite);
     free(conns);

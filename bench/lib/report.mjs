@@ -330,7 +330,7 @@ function sectionHandshake(dir, knobs, out, figures) {
   if (!groups.size) return;
   out.push(`## TLS handshakes per second (issue #12): ${knobs.HANDSHAKE_CONNS} loops of connect, TLS handshake, GET /sse, response head, close, for ${knobs.HANDSHAKE_SECONDS} s`);
   out.push('');
-  out.push('The server on one CPU with one thread (one nginx worker), the load generator on the other; ECDSA P-256 certificate, TLS 1.3. `full`: every connection a full handshake; `resumed`: every loop offers the session its previous connection got (tickets). Client: `benchtls13` is the minimal TLS 1.3 client in bench/benchtls13.c, used for full handshakes whenever the server completes one with it; otherwise OpenSSL.');
+  out.push('The server on one CPU with one thread (one nginx worker), the load generator on the other; ECDSA P-256 certificate, TLS 1.3. `full`: every connection a full handshake; `resumed`: every loop offers the session its previous connection got (tickets). Client: `benchtls13` is the minimal TLS 1.3 client in bench/benchtls13.c, used whenever the server completes a handshake with it; otherwise OpenSSL.');
   out.push('');
   out.push('| server | handshakes | handshakes/s | resumed | errors | sseload CPU | sseload µs/cycle | client |');
   out.push('|---|---|---|---|---|---|---|---|');

@@ -8,6 +8,9 @@
  *    both ways (the server's NewSessionTickets before its data are skipped),
  *    the server's close_notify reads as the end, and a second handshake with
  *    the cached certificate key completes too;
+ *  - the server's session tickets resume the following connections (the
+ *    server checks the PSK binder), and a ticket from another server gets
+ *    a full handshake;
  *  - a TLS 1.2-only server fails the handshake (sseload then keeps OpenSSL);
  *  - a man in the middle holding the server's handshake traffic secret
  *    (from the server's key log) re-encrypts the server's flight with one
@@ -72,6 +75,14 @@ static void keylog(const SSL *ssl, const char *line) {
         s_hs_secret[i] = (uint8_t)v;
     }
     have_secret = 1;
+}
+
+static SSL_CTX *server_ctx(const fixture *f) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    assert_non_null(ctx);
+    assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, f->cert.cert), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, f->cert.key, SSL_FILETYPE_PEM), 1);
+    return ctx;
 }
 
 static SSL *server_new(const fixture *f, int fd, int max_version, SSL_CTX **out) {
@@ -211,7 +222,7 @@ static void handshake_and_data_against_openssl(void **state) {
         static btls13_ctx *cctx;
         if (!cctx) cctx = btls13_ctx_new("http/1.1");
         assert_non_null(cctx);
-        btls13 *client = btls13_new(cctx, sv[0], "localhost");
+        btls13 *client = btls13_new(cctx, sv[0], "localhost", NULL);
         assert_non_null(client);
 
         assert_int_equal(handshake(client, server, sv[0], sv[1], NULL), 1);
@@ -260,6 +271,72 @@ static void handshake_and_data_against_openssl(void **state) {
     }
 }
 
+/* The client sends a request, the server answers: the client reads the
+ * answer (after the server's session ticket). */
+static void request_answer(btls13 *client, SSL *server, int cfd, int sfd) {
+    static const char req[] = "GET /sse HTTP/1.1\r\n\r\n";
+    assert_int_equal(btls13_write(client, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+    char buf[256];
+    int got = -1;
+    for (int i = 0; i < 100 && got <= 0; i++) {
+        got = SSL_read(server, buf, sizeof(buf));
+        if (got <= 0) poll(&(struct pollfd){.fd = sfd, .events = POLLIN}, 1, 100);
+    }
+    assert_int_equal(got, (int)sizeof(req) - 1);
+    assert_int_equal(SSL_write(server, "HTTP/1.1 200 OK", 15), 15);
+    ssize_t n = BENCHTLS_AGAIN;
+    for (int i = 0; i < 100 && n == BENCHTLS_AGAIN; i++) {
+        n = btls13_read(client, buf, sizeof(buf));
+        if (n == BENCHTLS_AGAIN) poll(&(struct pollfd){.fd = cfd, .events = POLLIN}, 1, 100);
+    }
+    assert_int_equal(n, 15);
+}
+
+/* One connection to a server of sctx offering sess: whether it resumed
+ * (client and server agree); sess becomes the newest ticket. */
+static int resume_round(SSL_CTX *sctx, btls13_ctx *cctx, btls13_session **sess) {
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    SSL *server = SSL_new(sctx);
+    assert_non_null(server);
+    SSL_set_fd(server, sv[1]);
+    SSL_set_accept_state(server);
+    btls13 *client = btls13_new(cctx, sv[0], "localhost", *sess);
+    assert_non_null(client);
+    assert_int_equal(handshake(client, server, sv[0], sv[1], NULL), 1);
+    assert_int_equal(server_done, 1);
+    int resumed = btls13_resumed(client);
+    assert_int_equal(SSL_session_reused(server), resumed);
+    request_answer(client, server, sv[0], sv[1]);
+    btls13_session *newest = btls13_session_take(client, *sess);
+    assert_ptr_not_equal(newest, *sess); /* a new ticket came */
+    *sess = newest;
+    btls13_free(client);
+    SSL_free(server);
+    close(sv[0]);
+    close(sv[1]);
+    return resumed;
+}
+
+/* The server's ticket resumes the next connection (the server checks the
+ * PSK binder), and so on; a ticket another server issued gets a full
+ * handshake. */
+static void resumes_with_the_servers_tickets(void **state) {
+    fixture *f = *state;
+    SSL_CTX *sctx = server_ctx(f), *other = server_ctx(f);
+    btls13_ctx *cctx = btls13_ctx_new("http/1.1");
+    assert_non_null(cctx);
+    btls13_session *sess = NULL;
+    assert_int_equal(resume_round(sctx, cctx, &sess), 0);
+    assert_int_equal(resume_round(sctx, cctx, &sess), 1);
+    assert_int_equal(resume_round(sctx, cctx, &sess), 1);
+    assert_int_equal(resume_round(other, cctx, &sess), 0);
+    btls13_session_free(sess);
+    btls13_ctx_free(cctx);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(other);
+}
+
 static void tls12_server_fails(void **state) {
     fixture *f = *state;
     int sv[2];
@@ -268,7 +345,7 @@ static void tls12_server_fails(void **state) {
     SSL *server = server_new(f, sv[1], TLS1_2_VERSION, &sctx);
     btls13_ctx *cctx = btls13_ctx_new("http/1.1");
     assert_non_null(cctx);
-    btls13 *client = btls13_new(cctx, sv[0], "localhost");
+    btls13 *client = btls13_new(cctx, sv[0], "localhost", NULL);
     assert_non_null(client);
     assert_int_equal(handshake(client, server, sv[0], sv[1], NULL), -1);
     btls13_free(client);
@@ -295,7 +372,7 @@ static int handshake_through_relay(const fixture *f, int tamper) {
     SSL *server = server_new(f, ss[1], 0, &sctx);
     btls13_ctx *cctx = btls13_ctx_new("http/1.1");
     assert_non_null(cctx);
-    btls13 *client = btls13_new(cctx, cs[0], "localhost");
+    btls13 *client = btls13_new(cctx, cs[0], "localhost", NULL);
     assert_non_null(client);
     int rc = handshake(client, server, cs[0], ss[1], r);
     assert_true(r->plain); /* the relay saw (and passed) the server Finished */
@@ -327,6 +404,7 @@ static void wrong_server_finished_fails(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_and_data_against_openssl),
+        cmocka_unit_test(resumes_with_the_servers_tickets),
         cmocka_unit_test(tls12_server_fails),
         cmocka_unit_test(relay_untouched_completes),
         cmocka_unit_test(wrong_certificate_verify_signature_fails),
