@@ -2,7 +2,8 @@
 /*
  * benchtls.h: the benchmark tools' TLS client side (OpenSSL 3), shared by
  * sseload (HTTP/1.1 and HTTP/2 streams over TLS, TLS churn) and ssepub
- * (publishes over TLS).
+ * (publishes over TLS). sseload --churn's handshakes use the cheaper
+ * benchtls13.h client instead when the server completes one with it.
  *
  * One client SSL_CTX per process: no certificate check (the bench talks to
  * its own loopback servers with a throw-away certificate; no chain is even

@@ -33,9 +33,14 @@
  * close, and counts completed cycles and errors per second. Over TLS each
  * cycle is a full handshake, or with --tls-resume one resuming the newest
  * session ticket the server sent: the handshake-rate measurement (the
- * report counts handshakes and resumptions).
+ * report counts handshakes and resumptions). The full handshakes go through
+ * benchtls13.c's minimal TLS 1.3 client, which costs the tool far less CPU
+ * than OpenSSL 3.0's, when the server completes one handshake with it at the
+ * start (lite_probe), resumed ones too (each slot keeps the newest ticket
+ * its previous connection got); otherwise through OpenSSL.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +53,7 @@
 
 #include "benchdata.h"
 #include "benchnet.h"
+#include "benchtls13.h"
 #include "sseload.h"
 #include "sseload_h2.h"
 #include "sseparse.h"
@@ -62,7 +68,8 @@ typedef struct conn {
     uint64_t last_s;
     uint64_t started_ns;
     ssep parser;
-    SSL *ssl; /* HTTP/1.1 over TLS */
+    SSL *ssl;     /* HTTP/1.1 over TLS */
+    btls13 *lite; /* or over benchtls13.c's client (churn, full handshakes) */
 } conn;
 
 /* --h2: one TCP (+ TLS) connection carrying the streams first .. first+n-1
@@ -93,8 +100,10 @@ static opts o = {.rooms = 1,
                  .max_pending = 500,
                  .timeout = 5,
                  .streams_per_conn = 100};
-static SSL_CTX *tls;           /* https URLs */
-static SSL_SESSION **sessions; /* --tls-resume: each slot's last session */
+static SSL_CTX *tls;                   /* https URLs */
+static SSL_SESSION **sessions;         /* --tls-resume: each slot's last session */
+static btls13_ctx *lite;               /* churn's handshakes, when the server takes them */
+static btls13_session **lite_sessions; /* --tls-resume with lite: each slot's newest ticket */
 static carrier *carriers;
 static long ncarriers;
 static char authority[300];
@@ -142,8 +151,12 @@ static void usage(void) {
 
 static void conn_close(conn *c) {
     if (sessions && c->ssl) sessions[c->idx] = benchtls_session(c->ssl, sessions[c->idx]);
+    if (lite_sessions && c->lite)
+        lite_sessions[c->idx] = btls13_session_take(c->lite, lite_sessions[c->idx]);
     benchtls_free(c->ssl);
     c->ssl = NULL;
+    btls13_free(c->lite);
+    c->lite = NULL;
     if (c->fd >= 0) close(c->fd); /* also removes it from the epoll set */
     c->fd = -1;
     if (c->state == C_CONNECTING || c->state == C_TLS || c->state == C_HEAD) pending--;
@@ -192,7 +205,10 @@ static void conn_start(conn *c) {
     pending++;
     ssep_reset(&c->parser);
     c->last_s = 0;
-    if (tls && !(c->ssl = benchtls_new(tls, fd, url.host, sessions ? sessions[c->idx] : NULL))) {
+    if (lite ? !(c->lite = btls13_new(lite, fd, url.host,
+                                      lite_sessions ? lite_sessions[c->idx] : NULL))
+             : tls && !(c->ssl = benchtls_new(tls, fd, url.host,
+                                              sessions ? sessions[c->idx] : NULL))) {
         conn_fail(c, NULL);
         return;
     }
@@ -217,7 +233,8 @@ static void send_request(conn *c) {
                      "Cache-Control: no-cache\r\n\r\n",
                      path, authority);
     /* one small write into an empty socket (or TLS record): all or nothing */
-    ssize_t w = benchtls_write(c->ssl, c->fd, req, (size_t)n);
+    ssize_t w = c->lite ? btls13_write(c->lite, req, (size_t)n)
+                        : benchtls_write(c->ssl, c->fd, req, (size_t)n);
     if (w != n) {
         conn_fail(c, w == BENCHTLS_ERROR && errno == ECONNREFUSED ? &st.refused : NULL);
         return;
@@ -226,9 +243,10 @@ static void send_request(conn *c) {
 }
 
 /* a TLS handshake finished: count it (and whether it resumed a session) */
-static void count_handshake(SSL *ssl) {
+static void count_handshake(SSL *ssl, const btls13 *t) {
     st.handshakes++;
-    if (benchtls_resumed(ssl)) st.resumed++;
+    if (t) st.lite++; /* by benchtls13.c's client */
+    if (t ? btls13_resumed(t) : benchtls_resumed(ssl)) st.resumed++;
 }
 
 /* --- parser callbacks -------------------------------------------------- */
@@ -281,7 +299,8 @@ static const ssep_callbacks callbacks = {.on_head = on_head,
 
 static void on_readable(conn *c) {
     for (;;) {
-        ssize_t n = benchtls_read(c->ssl, c->fd, rbuf, sizeof(rbuf));
+        ssize_t n = c->lite ? btls13_read(c->lite, rbuf, sizeof(rbuf))
+                            : benchtls_read(c->ssl, c->fd, rbuf, sizeof(rbuf));
         if (n > 0) {
             now_ns = real_ns();
             recv_us = now_ns / 1000;
@@ -303,7 +322,7 @@ static void on_readable(conn *c) {
                 return;
             }
             /* edge-triggered: a short plain read drained the socket; TLS may hold more */
-            if (!c->ssl && (size_t)n < sizeof(rbuf)) return;
+            if (!c->ssl && !c->lite && (size_t)n < sizeof(rbuf)) return;
             continue;
         }
         if (n == 0) {
@@ -319,7 +338,7 @@ static void on_readable(conn *c) {
             return;
         }
         if (n == BENCHTLS_AGAIN) return;
-        conn_fail(c, !c->ssl && errno == ECONNREFUSED ? &st.refused : &st.resets);
+        conn_fail(c, !c->ssl && !c->lite && errno == ECONNREFUSED ? &st.refused : &st.resets);
         return;
     }
 }
@@ -334,17 +353,17 @@ static void on_ready(conn *c, uint32_t events) {
             return;
         }
         if (!(events & EPOLLOUT)) return;
-        if (c->ssl) c->state = C_TLS;
+        if (c->ssl || c->lite) c->state = C_TLS;
         else send_request(c);
     }
     if (c->state == C_TLS) {
-        int rc = benchtls_handshake(c->ssl);
+        int rc = c->lite ? btls13_handshake(c->lite) : benchtls_handshake(c->ssl);
         if (rc < 0) {
             conn_fail(c, &st.tls_failed);
             return;
         }
         if (rc == 0) return;
-        count_handshake(c->ssl);
+        count_handshake(c->ssl, c->lite);
         send_request(c);
     }
     if (c->state != C_HEAD && c->state != C_STREAM) return;
@@ -458,7 +477,7 @@ static void carrier_ready(carrier *h, uint32_t events) {
             return;
         }
         if (rc == 0) return;
-        count_handshake(h->ssl);
+        count_handshake(h->ssl, NULL);
         if (!benchtls_alpn_is(h->ssl, "h2")) { /* the server speaks no HTTP/2 over TLS */
             st.no_h2++;
             carrier_fail(h, NULL);
@@ -540,6 +559,32 @@ static void announce_ready(void) {
         fprintf(stderr, "sseload: cannot write %s\n", o.ready_file);
 }
 
+/* Churn's full handshakes go through benchtls13.c's TLS 1.3 client (a
+ * fraction of OpenSSL 3.0's client CPU, so the tool keeps up with the
+ * server) when one handshake with it completes; otherwise (a TLS 1.2
+ * server such as nginx 1.22, another curve or certificate key) they stay
+ * with OpenSSL. BENCHTLS_OPENSSL=1 keeps OpenSSL's, to compare. */
+static void lite_probe(void) {
+    lite = btls13_ctx_new("http/1.1");
+    int fd = lite ? bench_connect(&url.addr, 0) : -1;
+    btls13 *t = fd >= 0 ? btls13_new(lite, fd, url.host, NULL) : NULL;
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int rc = t && poll(&p, 1, 2000) == 1 && !(p.revents & (POLLERR | POLLHUP)) ? 0 : -1;
+    while (rc == 0 && (rc = btls13_handshake(t)) == 0) {
+        p.events = POLLIN;
+        if (poll(&p, 1, 2000) != 1) rc = -1;
+    }
+    btls13_free(t);
+    if (fd >= 0) close(fd);
+    if (!o.quiet)
+        fprintf(stderr, "sseload: churn handshakes by %s\n",
+                rc == 1 ? "benchtls13 (TLS 1.3, X25519, AES-128-GCM, ECDSA P-256)"
+                        : "OpenSSL (the server did not complete benchtls13's TLS 1.3 handshake)");
+    if (rc == 1) return;
+    btls13_ctx_free(lite);
+    lite = NULL;
+}
+
 int main(int argc, char **argv) {
     parse_args(argc, argv);
     char err[512];
@@ -554,6 +599,12 @@ int main(int argc, char **argv) {
         tls = benchtls_client_ctx(o.h2 ? "h2" : "http/1.1", o.tls_resume);
         if (!tls) return 1;
         if (o.tls_resume && !o.h2 && !(sessions = calloc((size_t)o.conns, sizeof(*sessions)))) {
+            fprintf(stderr, "sseload: out of memory\n");
+            return 1;
+        }
+        if (o.churn && !getenv("BENCHTLS_OPENSSL")) lite_probe();
+        if (lite && o.tls_resume &&
+            !(lite_sessions = calloc((size_t)o.conns, sizeof(*lite_sessions)))) {
             fprintf(stderr, "sseload: out of memory\n");
             return 1;
         }
@@ -667,7 +718,9 @@ int main(int argc, char **argv) {
     for (long i = 0; i < o.conns; i++) {
         if (conns[i].fd >= 0) close(conns[i].fd);
         benchtls_free(conns[i].ssl);
+        btls13_free(conns[i].lite);
         if (sessions && sessions[i]) SSL_SESSION_free(sessions[i]);
+        if (lite_sessions) btls13_session_free(lite_sessions[i]);
         ssep_free(&conns[i].parser);
     }
     for (long j = 0; j < ncarriers; j++) {
@@ -677,7 +730,9 @@ int main(int argc, char **argv) {
     }
     free(carriers);
     free(sessions);
+    free(lite_sessions);
     if (tls) SSL_CTX_free(tls);
+    btls13_ctx_free(lite);
     free(conns);
     free(idle);
     load_stats_free(&st);

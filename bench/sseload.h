@@ -41,9 +41,10 @@ typedef struct load_stats {
     /* churn mode */
     uint64_t cycles, sec_cycles, sec_errors;
     uint64_t refused, resets, non200, timeouts, eof_early;
-    /* TLS: handshakes done, of which resumed; failed handshakes; TLS
-     * connections whose server did not pick h2 (--h2) */
-    uint64_t handshakes, resumed, tls_failed, no_h2;
+    /* TLS: handshakes done, of which resumed, of which by benchtls13.c's
+     * client (churn); failed handshakes; TLS connections whose server did
+     * not pick h2 (--h2) */
+    uint64_t handshakes, resumed, lite, tls_failed, no_h2;
 } load_stats;
 
 /* Records one benchmark delivery: latency in µs, the step, the gaps the

@@ -99,9 +99,10 @@ static void report_churn(load_stats *st, uint64_t end_ns, const char *json_path,
            (unsigned long long)st->resets, (unsigned long long)st->non200,
            (unsigned long long)st->timeouts, (unsigned long long)st->eof_early);
     if (st->handshakes || st->tls_failed)
-        printf("  tls: handshakes %llu (%.0f/s), resumed %llu, failed %llu\n",
+        printf("  tls: handshakes %llu (%.0f/s), resumed %llu, failed %llu, client %s\n",
                (unsigned long long)st->handshakes, span > 0 ? (double)st->handshakes / span : 0,
-               (unsigned long long)st->resumed, (unsigned long long)st->tls_failed);
+               (unsigned long long)st->resumed, (unsigned long long)st->tls_failed,
+               st->lite ? "benchtls13" : "OpenSSL");
     printf("  own cpu: user %.2f s, sys %.2f s (%.0f%% of one core)\n", cu, cs,
            span > 0 ? 100.0 * (cu + cs) / span : 0);
     if (!json_path) return;
@@ -115,13 +116,15 @@ static void report_churn(load_stats *st, uint64_t end_ns, const char *json_path,
             "\"cycles_per_s\":%.1f,\"errors\":%llu,\"errors_per_s\":%.2f,\"refused\":%llu,"
             "\"resets\":%llu,\"non200\":%llu,\"timeouts\":%llu,\"closed_before_head\":%llu,"
             "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"tls_handshakes\":%llu,"
-            "\"tls_handshakes_per_s\":%.1f,\"tls_resumed\":%llu,\"tls_failed\":%llu}\n",
+            "\"tls_handshakes_per_s\":%.1f,\"tls_resumed\":%llu,\"tls_failed\":%llu,"
+            "\"tls_lite_handshakes\":%llu}\n",
             (unsigned long long)st->conns, span, (unsigned long long)st->cycles, cps,
             (unsigned long long)st->errors, eps, (unsigned long long)st->refused,
             (unsigned long long)st->resets, (unsigned long long)st->non200,
             (unsigned long long)st->timeouts, (unsigned long long)st->eof_early, cu, cs,
             (unsigned long long)st->handshakes, span > 0 ? (double)st->handshakes / span : 0,
-            (unsigned long long)st->resumed, (unsigned long long)st->tls_failed);
+            (unsigned long long)st->resumed, (unsigned long long)st->tls_failed,
+            (unsigned long long)st->lite);
     fclose(f);
 }
 

@@ -330,10 +330,10 @@ function sectionHandshake(dir, knobs, out, figures) {
   if (!groups.size) return;
   out.push(`## TLS handshakes per second (issue #12): ${knobs.HANDSHAKE_CONNS} loops of connect, TLS handshake, GET /sse, response head, close, for ${knobs.HANDSHAKE_SECONDS} s`);
   out.push('');
-  out.push('The server on one CPU with one thread (one nginx worker), the load generator on the other; ECDSA P-256 certificate, TLS 1.3. `full`: every connection a full handshake; `resumed`: every loop offers the session its previous connection got (tickets).');
+  out.push('The server on one CPU with one thread (one nginx worker), the load generator on the other; ECDSA P-256 certificate, TLS 1.3. `full`: every connection a full handshake; `resumed`: every loop offers the session its previous connection got (tickets). Client: `benchtls13` is the minimal TLS 1.3 client in bench/benchtls13.c, used whenever the server completes a handshake with it; otherwise OpenSSL.');
   out.push('');
-  out.push('| server | handshakes | handshakes/s | resumed | errors | sseload CPU |');
-  out.push('|---|---|---|---|---|---|');
+  out.push('| server | handshakes | handshakes/s | resumed | errors | sseload CPU | sseload µs/cycle | client |');
+  out.push('|---|---|---|---|---|---|---|---|');
   const res = new Map();
   for (const g of groups.values()) {
     const st = groupStatus(g);
@@ -344,11 +344,13 @@ function sectionHandshake(dir, knobs, out, figures) {
       resumed: median(t.map((x) => (x.tls_handshakes ? x.tls_resumed / x.tls_handshakes : undefined))),
       errors: median(t.map((x) => x.errors ?? 0)),
       cpu: median(t.map((x) => (x.duration_s > 0 ? (100 * ((x.cpu_user_s ?? 0) + (x.cpu_sys_s ?? 0))) / x.duration_s : undefined))),
+      usPerCycle: median(t.map((x) => (x.cycles > 0 ? (1e6 * ((x.cpu_user_s ?? 0) + (x.cpu_sys_s ?? 0))) / x.cycles : undefined))),
+      lite: t.some((x) => (x.tls_lite_handshakes ?? 0) > 0),
     };
     res.set(`${g.server}-${g.mode}`, r);
     const name = SERVER_NAMES[g.server] ?? g.server;
-    if (!st.ok.length) { out.push(`| ${name} | ${g.mode} | failed: ${st.failed[0].error} | | | |`); continue; }
-    out.push(`| ${name}${st.note} | ${g.mode} | **${fmtInt(r.perS)}** | ${r.resumed === undefined ? '–' : `${(r.resumed * 100).toFixed(0)}%`} | ${fmtInt(r.errors)} | ${r.cpu === undefined ? '–' : `${r.cpu.toFixed(0)}%`} |`);
+    if (!st.ok.length) { out.push(`| ${name} | ${g.mode} | failed: ${st.failed[0].error} | | | | | |`); continue; }
+    out.push(`| ${name}${st.note} | ${g.mode} | **${fmtInt(r.perS)}** | ${r.resumed === undefined ? '–' : `${(r.resumed * 100).toFixed(0)}%`} | ${fmtInt(r.errors)} | ${r.cpu === undefined ? '–' : `${r.cpu.toFixed(0)}%`} | ${r.usPerCycle === undefined ? '–' : fmtInt(r.usPerCycle)} | ${r.lite ? 'benchtls13' : 'OpenSSL'} |`);
   }
   out.push('');
   figures.handshake = res;

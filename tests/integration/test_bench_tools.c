@@ -11,7 +11,8 @@
  *    for every request (p50 <= p99 <= max, all above zero);
  *  - sseload --churn --tls-resume resumes every handshake after each
  *    slot's first (sessions kept per slot, and kept resumable), where
- *    plain --churn resumes none.
+ *    plain --churn resumes none; both do their handshakes with the bench's
+ *    own TLS 1.3 client (bench/benchtls13.c) against the server.
  * The tools run as child processes; the test waits for them to exit
  * (sseload --stop-after: a number of deliveries or cycles), never for a
  * time, and reads their JSON reports.
@@ -268,10 +269,13 @@ static void test_tls_churn_resumes(void **state) {
     assert_true(json_num(full, "tls_handshakes") >= 40);
     assert_int_equal(json_num(full, "tls_resumed"), 0);
     assert_int_equal(json_num(full, "errors"), 0);
+    /* full handshakes by the bench's own TLS 1.3 client (benchtls13.c) */
+    assert_int_equal(json_num(full, "tls_lite_handshakes"), json_num(full, "tls_handshakes"));
     churn(p.port, true, resumed);
     long long hs = json_num(resumed, "tls_handshakes"), res = json_num(resumed, "tls_resumed");
     assert_true(hs >= 40);
     assert_int_equal(json_num(resumed, "errors"), 0);
+    assert_int_equal(json_num(resumed, "tls_lite_handshakes"), hs); /* resumed by benchtls13 too */
     /* each of the 4 slots starts with a full handshake; every later one resumes */
     if (res < hs - 4)
         fail_msg("%lld of %lld handshakes resumed, want at least %lld", res, hs, hs - 4);

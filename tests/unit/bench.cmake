@@ -23,4 +23,14 @@ if(SR_BENCH)
   target_link_libraries(test_benchtls PRIVATE bench_common PkgConfig::CMOCKA)
   add_test(NAME unit.test_benchtls COMMAND test_benchtls)
   set_tests_properties(unit.test_benchtls PROPERTIES LABELS unit TIMEOUT 300)
+
+  # The bench's minimal TLS 1.3 client (bench/benchtls13.c, sseload --churn's
+  # full handshakes) against a plain OpenSSL server, and through a relay that
+  # flips a bit in the server's CertificateVerify or Finished.
+  add_executable(test_benchtls13 ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_benchtls13.c
+    ${CMAKE_SOURCE_DIR}/tests/support/srt_tls.c)
+  target_include_directories(test_benchtls13 PRIVATE ${CMAKE_SOURCE_DIR}/tests/support)
+  target_link_libraries(test_benchtls13 PRIVATE bench_common PkgConfig::CMOCKA)
+  add_test(NAME unit.test_benchtls13 COMMAND test_benchtls13)
+  set_tests_properties(unit.test_benchtls13 PROPERTIES LABELS unit TIMEOUT 300)
 endif()
