@@ -2,9 +2,13 @@
 /*
  * benchdata.c: formatting and scanning the benchmark payload (benchdata.h).
  * The scanner is deliberately small: flat objects only, which is all the
- * publisher sends; anything else is "not ours" and counted as other.
+ * publisher sends; anything else is "not ours" and counted as other. The
+ * publisher's exact layout is read first without the general scanner, its
+ * padding checked for quotes and backslashes in one pass (scan.h).
  */
 #include "benchdata.h"
+
+#include "scan.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -73,7 +77,7 @@ static int parse_fast(const char *data, size_t len, uint64_t *t, uint64_t *s, ui
     if (fast_uint(&p, end, ',', k) < 0 || end - p < 7 || memcmp(p, "\"p\":\"", 5) != 0) return -1;
     p += 5;
     if (end[-1] != '}' || end[-2] != '"' || end - 2 < p) return -1;
-    if (memchr(p, '"', (size_t)(end - 2 - p)) || memchr(p, '\\', (size_t)(end - 2 - p))) return -1;
+    if (scan_either(p, end - 2, '"', '\\')) return -1;
     return 0;
 }
 
