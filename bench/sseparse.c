@@ -146,6 +146,17 @@ static void data_line(ssep *p, const char *val, size_t vlen, int in_place) {
     p->data_any = 1;
 }
 
+/* The length of a line's field name. The fields every event of a server
+ * carries are recognised where their colon must be; other lines search for
+ * the colon (none: the whole line is the name). */
+static size_t field_name_len(const char *line, size_t n) {
+    if (n >= 5 && memcmp(line, "data:", 5) == 0) return 4;
+    if (n >= 3 && memcmp(line, "id:", 3) == 0) return 2;
+    if (n >= 6 && memcmp(line, "event:", 6) == 0) return 5;
+    const char *colon = memchr(line, ':', n);
+    return colon ? (size_t)(colon - line) : n;
+}
+
 static void process_line(ssep *p, const char *line, size_t n, int in_place) {
     if (n == 0) {
         dispatch(p);
@@ -155,9 +166,8 @@ static void process_line(ssep *p, const char *line, size_t n, int in_place) {
         if (p->cb->on_comment) p->cb->on_comment(p->ud, line + 1, n - 1);
         return;
     }
-    const char *colon = memchr(line, ':', n);
-    size_t flen = colon ? (size_t)(colon - line) : n;
-    const char *val = colon ? colon + 1 : line + n;
+    size_t flen = field_name_len(line, n);
+    const char *val = flen < n ? line + flen + 1 : line + n;
     size_t vlen = (size_t)(line + n - val);
     if (vlen && *val == ' ') {
         val++;
@@ -173,7 +183,8 @@ static void process_line(ssep *p, const char *line, size_t n, int in_place) {
         memcpy(p->type, val, vlen);
         p->type_len = (uint32_t)vlen;
     } else if (flen == 2 && memcmp(line, "id", 2) == 0) {
-        if (memchr(val, '\0', vlen)) return; /* ignored per the spec */
+        for (size_t i = 0; i < vlen; i++)
+            if (val[i] == '\0') return; /* ignored per the spec; ids are short */
         if (vlen > sizeof(p->last_id)) {
             vlen = sizeof(p->last_id);
             p->truncated++;

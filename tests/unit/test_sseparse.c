@@ -570,6 +570,67 @@ static void test_benchdata_shapes(void **state) {
 #undef P
 }
 
+/* Numbers of every length 1..20 in each of t, s and k, on the publisher's
+ * layout and as a general object: read as the digit loop reads them (a
+ * value past (UINT64_MAX - 9) / 10 before its last digit is refused). */
+static void test_benchdata_numbers(void **state) {
+    (void)state;
+    uint64_t vals[200];
+    size_t nv = 0;
+    for (uint64_t p10 = 1;; p10 *= 10) {
+        vals[nv++] = p10 - 1;
+        vals[nv++] = p10;
+        vals[nv++] = p10 + 1;
+        vals[nv++] = p10 * 5 + 3;
+        if (p10 > UINT64_MAX / 10) break;
+    }
+    vals[nv++] = UINT64_MAX;
+    vals[nv++] = UINT64_MAX / 10 * 10 - 1;
+    vals[nv++] = 1700000000123456ull;
+    uint64_t seed = 42;
+    while (nv < sizeof(vals) / sizeof(vals[0])) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        vals[nv++] = seed >> (seed % 61);
+    }
+    for (size_t i = 0; i < nv; i++) {
+        char digits[32], in[160];
+        snprintf(digits, sizeof(digits), "%llu", (unsigned long long)vals[i]);
+        /* the digit loop's verdict */
+        uint64_t want = 0;
+        int ok = 1;
+        for (const char *d = digits; *d; d++) {
+            if (want > (UINT64_MAX - 9) / 10) ok = 0;
+            want = want * 10 + (uint64_t)(*d - '0');
+        }
+        for (int field = 0; field < 3; field++) {
+            for (int general = 0; general < 2; general++) {
+                snprintf(in, sizeof(in), "%s\"t\":%s,\"s\":%s,\"k\":%s,\"p\":\"xxxxxxxx\"}",
+                         general ? "{ " : "{", field == 0 ? digits : "7", field == 1 ? digits : "8",
+                         field == 2 ? digits : "9");
+                uint64_t t = 0, s = 0, k = 0;
+                int rc = benchdata_parse(in, strlen(in), &t, &s, &k);
+                if (rc != (ok ? 0 : -1)) fail_msg("%s: rc %d", in, rc);
+                if (!ok) continue;
+                uint64_t got = field == 0 ? t : field == 1 ? s : k;
+                if (got != want) fail_msg("%s: got %llu", in, (unsigned long long)got);
+                assert_true((field == 0 || t == 7) && (field == 1 || s == 8) &&
+                            (field == 2 || k == 9));
+            }
+        }
+    }
+    /* a non-digit inside the first eight bytes of a number */
+    uint64_t t, s, k;
+    static const char *bad[] = {"{\"t\":1234567x,\"s\":1,\"k\":1,\"p\":\"\"}",
+                                "{\"t\":12345678/,\"s\":1,\"k\":1,\"p\":\"\"}",
+                                "{\"t\":1234567:8,\"s\":1,\"k\":1,\"p\":\"\"}",
+                                "{\"t\":123456789012345:,\"s\":1,\"k\":1,\"p\":\"\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(benchdata_parse(bad[i], strlen(bad[i]), &t, &s, &k), -1);
+    static const char eight[] = "{\"t\":12345678,\"s\":1,\"k\":1,\"p\":\"\"}";
+    assert_int_equal(benchdata_parse(eight, sizeof(eight) - 1, &t, &s, &k), 0);
+    assert_true(t == 12345678 && s == 1 && k == 1);
+}
+
 /* --- hist ------------------------------------------------------------------- */
 
 static void test_hist(void **state) {
@@ -639,6 +700,7 @@ int main(void) {
         cmocka_unit_test(test_stream_counts_all_splits),
         cmocka_unit_test(test_benchdata_roundtrip),
         cmocka_unit_test(test_benchdata_shapes),
+        cmocka_unit_test(test_benchdata_numbers),
         cmocka_unit_test(test_hist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
