@@ -27,7 +27,11 @@
  * (receive time − t, CLOCK_REALTIME µs) and the sequence checks (a jump
  * forward is a gap, counted in the step of the message after the hole; a
  * step back or repeat is a reorder). Reads use one shared 256 KiB buffer and
- * one clock reading per read(); nothing is allocated per event.
+ * one clock reading per read() (for HTTP/2, per read of the carrier's
+ * socket, not per DATA frame); nothing is allocated or copied per event
+ * (sseparse hands a complete event's data line over in place). TLS
+ * HTTP/1.1 streams are level-triggered once their request is out, so a
+ * wake-up costs one read(), not a second one that says "try again".
  *
  * Churn mode keeps N slots each looping connect → GET → response head →
  * close, and counts completed cycles and errors per second. Over TLS each
@@ -51,7 +55,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "benchdata.h"
 #include "benchnet.h"
 #include "benchtls13.h"
 #include "sseload.h"
@@ -240,6 +243,10 @@ static void send_request(conn *c) {
         return;
     }
     c->state = C_HEAD;
+    if (c->ssl && !o.churn) { /* level-triggered from here on: see on_readable */
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = c->idx};
+        if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) conn_fail(c, NULL);
+    }
 }
 
 /* a TLS handshake finished: count it (and whether it resumed a session) */
@@ -269,19 +276,7 @@ static void on_event(void *ud, const char *type, size_t type_len, const char *da
     conn *c = ud;
     (void)type;
     (void)type_len;
-    uint64_t t, s, k;
-    if (benchdata_parse(data, len, &t, &s, &k) < 0) {
-        st.other++;
-        return;
-    }
-    uint64_t gaps = 0;
-    if (s > c->last_s) {
-        gaps = s - c->last_s - 1;
-        c->last_s = s;
-    } else {
-        st.reorders++;
-    }
-    load_record(&st, now_ns, recv_us > t ? recv_us - t : 0, k, gaps);
+    load_event(&st, &c->last_s, data, len, now_ns, recv_us);
 }
 
 static void on_comment(void *ud, const char *text, size_t len) {
@@ -323,6 +318,13 @@ static void on_readable(conn *c) {
             }
             /* edge-triggered: a short plain read drained the socket; TLS may hold more */
             if (!c->ssl && !c->lite && (size_t)n < sizeof(rbuf)) return;
+            /* A TLS read returns one record, and whether the socket holds
+             * more is unknown; reading on to "try again" would cost a second
+             * read() per wake-up. A TLS stream is level-triggered instead
+             * (send_request): it reads on only while OpenSSL holds bytes,
+             * and epoll reports it again while the socket holds more. Churn
+             * slots stay edge-triggered (one response head, then close). */
+            if (c->ssl && !o.churn && !SSL_has_pending(c->ssl)) return;
             continue;
         }
         if (n == 0) {
@@ -427,8 +429,6 @@ static void h2_on_status(void *stream, int status) {
      * then runs until the stream ends */
     char head[64];
     int n = snprintf(head, sizeof(head), "HTTP/1.1 %d H2\r\n\r\n", status);
-    now_ns = real_ns();
-    recv_us = now_ns / 1000;
     if (ssep_feed(&c->parser, head, (size_t)n) != 0) {
         int verdict = c->verdict;
         c->verdict = V_NONE;
@@ -436,11 +436,15 @@ static void h2_on_status(void *stream, int status) {
     }
 }
 
+/* the receive time of every frame in what was just read */
+static void h2_on_read(void) {
+    now_ns = real_ns();
+    recv_us = now_ns / 1000;
+}
+
 static void h2_on_data(void *stream, const uint8_t *data, size_t len) {
     conn *c = stream;
     if (c->state != C_STREAM) return; /* a stream failed here: the rest is ignored */
-    now_ns = real_ns();
-    recv_us = now_ns / 1000;
     if (ssep_feed(&c->parser, (const char *)data, len) < 0) conn_fail(c, NULL);
 }
 
@@ -454,7 +458,8 @@ static void h2_on_close(void *stream) {
     }
 }
 
-static const sseload_h2_hooks h2_hooks = {.on_status = h2_on_status,
+static const sseload_h2_hooks h2_hooks = {.on_read = h2_on_read,
+                                          .on_status = h2_on_status,
                                           .on_data = h2_on_data,
                                           .on_close = h2_on_close};
 

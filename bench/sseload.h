@@ -10,6 +10,7 @@
 #ifndef BENCH_SSELOAD_H
 #define BENCH_SSELOAD_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -30,7 +31,11 @@ typedef struct load_stats {
     /* events */
     uint64_t deliveries, gaps, reorders, other, comments;
     uint64_t first_ns, last_ns; /* receive times of the first/last delivery */
+    /* the whole run's latencies: the sum of the steps' histograms and
+     * `rest`, brought up to date when read (progress, tick, report), so a
+     * delivery is recorded in one histogram only */
     hist total;
+    hist rest; /* deliveries with no step record (k too large, no memory) */
     /* the current one-second window of the progress line: `total` as it
      * was at the start of the window */
     uint64_t sec_deliveries;
@@ -47,6 +52,13 @@ typedef struct load_stats {
     uint64_t handshakes, resumed, lite, tls_failed, no_h2;
 } load_stats;
 
+/* One event's data arrived on a stream (received at now_ns, the same
+ * clock reading in µs as recv_us): the benchmark payload (benchdata.h) is
+ * a delivery, checked against the stream's last sequence number *last_s (a
+ * jump forward is a gap, counted in the step of this message; a step back
+ * or repeat is a reorder); anything else counts as other. */
+void load_event(load_stats *st, uint64_t *last_s, const char *data, size_t len, uint64_t now_ns,
+                uint64_t recv_us);
 /* Records one benchmark delivery: latency in µs, the step, the gaps the
  * message revealed before it on its connection. */
 void load_record(load_stats *st, uint64_t now_ns, uint64_t latency_us, uint64_t k, uint64_t gaps);

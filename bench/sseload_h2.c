@@ -137,6 +137,7 @@ int sseload_h2_io(sseload_h2 *h) {
         ssize_t n = benchtls_read(h->ssl, h->fd, buf, sizeof(buf));
         if (n == BENCHTLS_AGAIN) break;
         if (n <= 0) return -1;
+        h->hooks->on_read();
         ssize_t used = nghttp2_session_mem_recv(h->session, buf, (size_t)n);
         if (used < 0) return -1;
         /* the window updates of what was just consumed go out at once */

@@ -25,6 +25,9 @@
 typedef struct sseload_h2 sseload_h2;
 
 typedef struct sseload_h2_hooks {
+    /* bytes were read from the socket; the frames in them follow (the
+     * caller reads its clock here, once per read rather than per frame) */
+    void (*on_read)(void);
     /* the response head of a stream arrived (":status") */
     void (*on_status)(void *stream, int status);
     /* body bytes of a stream */

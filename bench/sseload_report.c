@@ -2,9 +2,11 @@
 /*
  * sseload_report.c: sseload's counters and reports (sseload.h).
  *
- * Latencies go into two histograms: the whole run and the step of the
- * message (k in its data); the progress line's last second is the run's
- * histogram minus a copy taken at the start of the second.
+ * A latency is recorded once, in the histogram of the message's step (k in
+ * its data); the whole run's histogram is the sum of the steps', added up
+ * when it is read (once a second and at the end) rather than recorded twice
+ * per delivery. The progress line's last second is the run's histogram
+ * minus a copy taken at the start of the second.
  * Rates are deliveries over the span between the first and the last
  * delivery, for the run and for each step, so the pauses between steps and
  * the time before the first publish do not dilute them.
@@ -12,7 +14,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "benchdata.h"
 #include "sseload.h"
+
+void load_event(load_stats *st, uint64_t *last_s, const char *data, size_t len, uint64_t now_ns,
+                uint64_t recv_us) {
+    uint64_t t, s, k;
+    if (benchdata_parse(data, len, &t, &s, &k) < 0) {
+        st->other++;
+        return;
+    }
+    uint64_t gaps = 0;
+    if (s > *last_s) {
+        gaps = s - *last_s - 1;
+        *last_s = s;
+    } else {
+        st->reorders++;
+    }
+    load_record(st, now_ns, recv_us > t ? recv_us - t : 0, k, gaps);
+}
 
 void load_record(load_stats *st, uint64_t now_ns, uint64_t latency_us, uint64_t k, uint64_t gaps) {
     st->deliveries++;
@@ -20,12 +40,12 @@ void load_record(load_stats *st, uint64_t now_ns, uint64_t latency_us, uint64_t 
     if (!st->first_ns) st->first_ns = now_ns;
     st->last_ns = now_ns;
     st->gaps += gaps;
-    hist_record(&st->total, latency_us);
-    if (k >= SSELOAD_MAX_STEPS) return;
-    load_step *s = st->steps[k];
+    load_step *s = k < SSELOAD_MAX_STEPS ? st->steps[k] : NULL;
     if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s) return;
+        if (k >= SSELOAD_MAX_STEPS || !(s = calloc(1, sizeof(*s)))) {
+            hist_record(&st->rest, latency_us);
+            return;
+        }
         st->steps[k] = s;
         if (k + 1 > st->max_step) st->max_step = (uint32_t)k + 1;
     }
@@ -34,6 +54,13 @@ void load_record(load_stats *st, uint64_t now_ns, uint64_t latency_us, uint64_t 
     if (!s->first_ns) s->first_ns = now_ns;
     s->last_ns = now_ns;
     hist_record(&s->h, latency_us);
+}
+
+/* st->total from the steps' histograms and st->rest */
+static void total_sync(load_stats *st) {
+    st->total = st->rest;
+    for (uint32_t k = 0; k < st->max_step; k++)
+        if (st->steps[k]) hist_merge(&st->total, &st->steps[k]->h);
 }
 
 static double ms(uint64_t us) {
@@ -62,6 +89,7 @@ void load_progress(load_stats *st, uint64_t now_ns, int churn) {
         load_tick(st);
         return;
     }
+    total_sync(st);
     fprintf(stderr,
             "[%6.1fs] connected %llu/%llu failed %llu closed %llu | deliveries/s %llu p50 %.2fms "
             "p99 %.2fms | gaps %llu reorders %llu other %llu\n",
@@ -76,6 +104,7 @@ void load_progress(load_stats *st, uint64_t now_ns, int churn) {
 
 void load_tick(load_stats *st) {
     st->sec_deliveries = st->sec_cycles = st->sec_errors = 0;
+    total_sync(st);
     st->sec_base = st->total;
 }
 
@@ -134,6 +163,7 @@ void load_report(load_stats *st, uint64_t end_ns, int churn, const char *json_pa
         report_churn(st, end_ns, json_path, cu, cs);
         return;
     }
+    total_sync(st);
     const hist *h = &st->total;
     double dps = rate(st->deliveries, st->first_ns, st->last_ns);
     double run = since(st->ready_ns ? st->ready_ns : st->start_ns, end_ns);

@@ -5,10 +5,19 @@
  * Three layers, each a small state machine fed a byte range: the head
  * (line by line through the line buffer), the transfer coding (identity to
  * close, Content-Length, or chunked), and the event stream. The event-stream
- * layer finds line ends with memchr and hands complete lines straight from
- * the caller's buffer; only a line split across reads is copied.
+ * layer finds each line end in one pass (scan.h: CR or LF at once) and hands
+ * complete lines straight from the caller's buffer; only a line split across
+ * reads is copied. An event's first data line, when complete in the
+ * caller's buffer, is not copied either: the parser keeps a reference to it
+ * (data_ref) and, when the event is dispatched in the same piece (the usual
+ * case: one event per read, chunk or DATA frame), hands it to on_event as it
+ * is. A second data line, the end of the piece, or a value too long for the
+ * data buffer copies it into the data buffer first, so what on_event sees is
+ * the same either way.
  */
 #include "sseparse.h"
+
+#include "scan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +77,8 @@ void ssep_reset(ssep *p) {
     p->bom_seen = 0;
     p->data_any = 0;
     p->data_len = 0;
+    p->data_ref = NULL;
+    p->data_ref_len = 0;
     p->type_len = 0;
     p->last_id_len = 0;
     p->retry = 0;
@@ -85,15 +96,22 @@ void ssep_stop(ssep *p) {
 
 static void dispatch(ssep *p) {
     if (p->data_any) {
+        const char *d = p->data;
         size_t n = p->data_len;
-        if (n && p->data[n - 1] == '\n') n--;
+        if (p->data_ref) { /* the only data line, still in the caller's buffer */
+            d = p->data_ref;
+            n = p->data_ref_len;
+        } else if (n && d[n - 1] == '\n') {
+            n--;
+        }
         if (p->cb->on_event) {
-            if (p->type_len) p->cb->on_event(p->ud, p->type, p->type_len, p->data, n);
-            else p->cb->on_event(p->ud, "message", 7, p->data, n);
+            if (p->type_len) p->cb->on_event(p->ud, p->type, p->type_len, d, n);
+            else p->cb->on_event(p->ud, "message", 7, d, n);
         }
     }
     p->data_any = 0;
     p->data_len = 0;
+    p->data_ref = NULL;
     p->type_len = 0;
 }
 
@@ -107,7 +125,39 @@ static void data_append(ssep *p, const char *s, size_t n) {
     p->data_len += (uint32_t)n;
 }
 
-static void process_line(ssep *p, const char *line, size_t n) {
+/* The referenced data line moves into the data buffer (it fits: see
+ * data_line), before the caller's buffer goes or another line joins it. */
+static void data_own(ssep *p) {
+    data_append(p, p->data_ref, p->data_ref_len);
+    data_append(p, "\n", 1);
+    p->data_ref = NULL;
+}
+
+/* in_place: the line lies in the caller's buffer (not the line buffer) */
+static void data_line(ssep *p, const char *val, size_t vlen, int in_place) {
+    if (p->data_ref) data_own(p);
+    if (in_place && !p->data_any && vlen < p->data_cap) {
+        p->data_ref = val;
+        p->data_ref_len = (uint32_t)vlen;
+    } else {
+        data_append(p, val, vlen);
+        data_append(p, "\n", 1);
+    }
+    p->data_any = 1;
+}
+
+/* The length of a line's field name. The fields every event of a server
+ * carries are recognised where their colon must be; other lines search for
+ * the colon (none: the whole line is the name). */
+static size_t field_name_len(const char *line, size_t n) {
+    if (n >= 5 && memcmp(line, "data:", 5) == 0) return 4;
+    if (n >= 3 && memcmp(line, "id:", 3) == 0) return 2;
+    if (n >= 6 && memcmp(line, "event:", 6) == 0) return 5;
+    const char *colon = memchr(line, ':', n);
+    return colon ? (size_t)(colon - line) : n;
+}
+
+static void process_line(ssep *p, const char *line, size_t n, int in_place) {
     if (n == 0) {
         dispatch(p);
         return;
@@ -116,18 +166,15 @@ static void process_line(ssep *p, const char *line, size_t n) {
         if (p->cb->on_comment) p->cb->on_comment(p->ud, line + 1, n - 1);
         return;
     }
-    const char *colon = memchr(line, ':', n);
-    size_t flen = colon ? (size_t)(colon - line) : n;
-    const char *val = colon ? colon + 1 : line + n;
+    size_t flen = field_name_len(line, n);
+    const char *val = flen < n ? line + flen + 1 : line + n;
     size_t vlen = (size_t)(line + n - val);
     if (vlen && *val == ' ') {
         val++;
         vlen--;
     }
     if (flen == 4 && memcmp(line, "data", 4) == 0) {
-        data_append(p, val, vlen);
-        data_append(p, "\n", 1);
-        p->data_any = 1;
+        data_line(p, val, vlen, in_place);
     } else if (flen == 5 && memcmp(line, "event", 5) == 0) {
         if (vlen > sizeof(p->type)) {
             vlen = sizeof(p->type);
@@ -136,7 +183,8 @@ static void process_line(ssep *p, const char *line, size_t n) {
         memcpy(p->type, val, vlen);
         p->type_len = (uint32_t)vlen;
     } else if (flen == 2 && memcmp(line, "id", 2) == 0) {
-        if (memchr(val, '\0', vlen)) return; /* ignored per the spec */
+        for (size_t i = 0; i < vlen; i++)
+            if (val[i] == '\0') return; /* ignored per the spec; ids are short */
         if (vlen > sizeof(p->last_id)) {
             vlen = sizeof(p->last_id);
             p->truncated++;
@@ -167,6 +215,7 @@ static void line_append(ssep *p, const char *s, size_t n) {
 
 static void sse_feed(ssep *p, const char *buf, size_t len) {
     static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+    const char *end = buf + len;
     while (len) {
         if (p->bom_seen < 3) {
             if ((unsigned char)*buf == bom[p->bom_seen]) {
@@ -188,23 +237,20 @@ static void sse_feed(ssep *p, const char *buf, size_t len) {
                 continue;
             }
         }
-        const char *lf = memchr(buf, '\n', len);
-        size_t scan = lf ? (size_t)(lf - buf) : len;
-        const char *cr = memchr(buf, '\r', scan);
-        const char *eol = cr ? cr : lf;
+        const char *eol = scan_either(buf, end, '\n', '\r');
         if (!eol) {
             line_append(p, buf, len);
-            return;
+            break;
         }
         size_t n = (size_t)(eol - buf);
         if (p->line_len) {
             line_append(p, buf, n);
-            process_line(p, p->line, p->line_len);
+            process_line(p, p->line, p->line_len, 0);
             p->line_len = 0;
         } else {
-            process_line(p, buf, n);
+            process_line(p, buf, n, 1);
         }
-        if (p->state == ST_STOPPED) return;
+        if (p->state == ST_STOPPED) break;
         size_t skip = n + 1;
         if (*eol == '\r') {
             if (skip < len) {
@@ -216,6 +262,7 @@ static void sse_feed(ssep *p, const char *buf, size_t len) {
         buf += skip;
         len -= skip;
     }
+    if (p->data_ref) data_own(p); /* the event goes on in the next piece */
 }
 
 /* --- head and transfer coding ----------------------------------------- */

@@ -15,7 +15,9 @@
  *
  * Buffers are allocated once by ssep_init (line_cap bytes for a line that
  * straddles reads, data_cap bytes for an event's data); longer lines and
- * data are truncated (counted in ->truncated), never reallocated.
+ * data are truncated (counted in ->truncated), never reallocated. An event
+ * whose data is one line complete in the piece being fed reaches on_event
+ * without being copied (the pointer is into that piece).
  */
 #ifndef BENCH_SSEPARSE_H
 #define BENCH_SSEPARSE_H
@@ -55,6 +57,10 @@ typedef struct ssep {
     uint32_t line_len, line_cap;
     char *data;
     uint32_t data_len, data_cap;
+    /* the pending event's only data line while it is still in the buffer
+     * being fed (sseparse.c), else NULL */
+    const char *data_ref;
+    uint32_t data_ref_len;
     char type[32];
     uint32_t type_len;
     char last_id[64];

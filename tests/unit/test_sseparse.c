@@ -4,7 +4,11 @@
  * (bench/sseparse.c) follows the WHATWG event-stream rules whatever the
  * read boundaries (every split of each input is tried), undoes chunked
  * coding, and the payload scanner and histogram (bench/benchdata.c,
- * bench/hist.c) read and summarise what the publisher writes.
+ * bench/hist.c) read and summarise what the publisher writes. The load
+ * generator's hot path is covered as it runs: the two-byte scanner
+ * (bench/scan.h), events handed over in place, and sseload's accounting
+ * (bench/sseload_report.c: deliveries, gaps, reorders, other, steps) fed
+ * by the parser at every split of a stream.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +22,8 @@
 
 #include "benchdata.h"
 #include "hist.h"
+#include "scan.h"
+#include "sseload.h"
 #include "sseparse.h"
 
 /* What the callbacks saw, as text: "H200;" per head, "E<type>|<data>;" per
@@ -58,22 +64,33 @@ static void on_end(void *ud) {
 
 static const ssep_callbacks cbs = {on_head, on_event, on_comment, on_end};
 
+/* Feeds a piece from a heap copy freed at once, as a reused read buffer:
+ * ASan reports a parser that keeps a reference into it. */
+static int feed_copy(ssep *p, const char *buf, size_t len) {
+    char *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, buf, len);
+    int rc = ssep_feed(p, copy, len);
+    free(copy);
+    return rc;
+}
+
 /* Parses `in` in one piece and split at every position (and byte by byte),
  * checks every run logs `want`, and returns the last run's feed result. */
-static int parse_all_ways(ssep_mode mode, const char *in, size_t len, const char *want,
-                          uint32_t caps) {
+static int parse_all_ways_caps(ssep_mode mode, const char *in, size_t len, const char *want,
+                               uint32_t line_cap, uint32_t data_cap) {
     int last_rc = 0;
     for (size_t split = 0; split <= len + 1; split++) {
         record r = {0};
         ssep p;
-        assert_int_equal(ssep_init(&p, mode, &cbs, &r, caps, caps), 0);
+        assert_int_equal(ssep_init(&p, mode, &cbs, &r, line_cap, data_cap), 0);
         r.p = &p;
         int rc = 0;
         if (split <= len) { /* two pieces */
-            int a = ssep_feed(&p, in, split);
-            rc = a < 0 ? a : ssep_feed(&p, in + split, len - split);
+            int a = feed_copy(&p, in, split);
+            rc = a < 0 ? a : feed_copy(&p, in + split, len - split);
         } else { /* byte by byte */
-            for (size_t i = 0; i < len && rc >= 0; i++) rc = ssep_feed(&p, in + i, 1);
+            for (size_t i = 0; i < len && rc >= 0; i++) rc = feed_copy(&p, in + i, 1);
         }
         if (strcmp(r.log, want) != 0)
             fail_msg("split at %zu: got \"%s\", want \"%s\"", split, r.log, want);
@@ -81,6 +98,11 @@ static int parse_all_ways(ssep_mode mode, const char *in, size_t len, const char
         ssep_free(&p);
     }
     return last_rc;
+}
+
+static int parse_all_ways(ssep_mode mode, const char *in, size_t len, const char *want,
+                          uint32_t caps) {
+    return parse_all_ways_caps(mode, in, len, want, caps, caps);
 }
 
 #define SSE(in, want) parse_all_ways(SSEP_SSE, in, sizeof(in) - 1, want, 512)
@@ -272,6 +294,235 @@ static void test_random_input(void **state) {
     }
 }
 
+/* --- the load generator's hot path ------------------------------------ */
+
+static void test_scan_either(void **state) {
+    (void)state;
+    for (size_t len = 0; len <= 80; len++) {
+        char *buf = malloc(len ? len : 1); /* exact size: ASan sees a read past the end */
+        assert_non_null(buf);
+        /* the first match wins, whichever of the two it is, wherever it is */
+        for (size_t i = 0; i <= len; i++) {
+            for (int which = 0; which < 2; which++) {
+                memset(buf, 'x', len);
+                if (i < len) buf[i] = which ? '\r' : '\n';
+                if (i + 1 < len) buf[len - 1] = which ? '\n' : '\r';
+                const char *got = scan_either(buf, buf + len, '\n', '\r');
+                if (i < len) assert_ptr_equal(got, buf + i);
+                else assert_null(got);
+            }
+        }
+        /* bytes before the start are never reported, also where the last
+         * 16-byte block overlaps them */
+        for (size_t off = 0; off <= len; off++) {
+            memset(buf, '"', len);
+            if (len) buf[len - 1] = 'x';
+            for (size_t j = off; j + 1 < len; j++) buf[j] = 'x';
+            assert_null(scan_either(buf + off, buf + len, '"', '\\'));
+            if (off < len) {
+                buf[len - 1] = '\\';
+                assert_ptr_equal(scan_either(buf + off, buf + len, '"', '\\'), buf + len - 1);
+            }
+        }
+        free(buf);
+    }
+}
+
+static const char *seen_data;
+static size_t seen_len;
+static int seen_events;
+
+static void on_event_ref(void *ud, const char *type, size_t tl, const char *data, size_t dl) {
+    (void)ud;
+    (void)type;
+    (void)tl;
+    seen_data = data;
+    seen_len = dl;
+    seen_events++;
+}
+
+static const ssep_callbacks ref_cbs = {NULL, on_event_ref, NULL, NULL};
+
+/* An event complete in the piece fed reaches on_event without a copy; one
+ * cut by the end of a piece is copied, so the caller may reuse its buffer. */
+static void test_event_in_place(void **state) {
+    (void)state;
+    ssep p;
+    assert_int_equal(ssep_init(&p, SSEP_SSE, &ref_cbs, NULL, 512, 512), 0);
+    seen_events = 0;
+    assert_int_equal(ssep_feed(&p, HEAD, sizeof(HEAD) - 1), 0);
+    char payload[128], ev[256];
+    size_t plen = benchdata_format(payload, sizeof(payload), 1700000000000000ull, 9, 0, 100);
+    int n = snprintf(ev, sizeof(ev), "id: 9\nevent: message\ndata: %.*s\n\n", (int)plen, payload);
+    assert_int_equal(ssep_feed(&p, ev, (size_t)n), 0);
+    assert_int_equal(seen_events, 1);
+    assert_true(seen_data >= ev && seen_data + seen_len <= ev + n); /* in place */
+    assert_int_equal(seen_len, plen);
+    assert_memory_equal(seen_data, payload, plen);
+    /* the same event without its last byte, then the buffer is overwritten */
+    assert_int_equal(ssep_feed(&p, ev, (size_t)n - 1), 0);
+    assert_int_equal(seen_events, 1);
+    memset(ev, 'Z', sizeof(ev));
+    assert_int_equal(ssep_feed(&p, "\n", 1), 0);
+    assert_int_equal(seen_events, 2);
+    assert_int_equal(seen_len, plen);
+    assert_memory_equal(seen_data, payload, plen);
+    ssep_free(&p);
+}
+
+/* Event shapes around the in-place hand-over, at every split: line ends,
+ * comments between data lines, multi-line data, data at the buffer size. */
+static void test_event_shapes(void **state) {
+    (void)state;
+    check_body("id: 1\r\nevent: message\r\ndata: {\"a\":1}\r\n\r\n"
+               "id: 2\revent: tick\rdata: abc\r\r"
+               ": hb\n\n"
+               "data: l1\ndata: l2\r\ndata: l3\rdata\n\n"
+               "data: first\r\n: between\r\ndata: second\r\n\r\n"
+               "event: x\ndata\n\n"
+               "data: last\n\n",
+               "Emessage|{\"a\":1};Etick|abc;C hb;Emessage|l1\nl2\nl3\n;C between;"
+               "Emessage|first\nsecond;Ex|;Emessage|last;");
+    /* a data buffer of 16 bytes: 15 fit with their line feed, 16 are cut */
+    static const char in[] = "HTTP/1.1 200 OK\r\n\r\n"
+                             "data: abcdefghijklmno\n\n"
+                             "data: abcdefghijklmnop\n\n"
+                             "data: abcdefghijklmnopq\r\n\r\n"
+                             "data: 0123456789\ndata: abcdef\n\n";
+    assert_int_equal(parse_all_ways_caps(SSEP_SSE, in, sizeof(in) - 1,
+                                         "H200;Emessage|abcdefghijklmno;Emessage|abcdefghijklmnop;"
+                                         "Emessage|abcdefghijklmnop;Emessage|0123456789\nabcde;",
+                                         512, 16),
+                     0);
+}
+
+/* sseload's accounting of one stream (load_event): what each message adds */
+static void test_load_accounting(void **state) {
+    (void)state;
+    load_stats *st = calloc(1, sizeof(*st));
+    assert_non_null(st);
+    char d[128];
+    uint64_t last_s = 0, recv_us = 5000000;
+#define EV(t, s, k)                                                                                \
+    load_event(st, &last_s, d, benchdata_format(d, sizeof(d), t, s, k, 100), recv_us * 1000,       \
+               recv_us)
+    EV(recv_us - 100, 1, 0);
+    EV(recv_us - 200, 2, 0);
+    EV(recv_us - 300, 5, 0); /* 3 and 4 missing: two gaps in step 0 */
+    EV(recv_us - 400, 4, 1); /* late: a reorder, still a delivery of step 1 */
+    EV(recv_us - 500, 6, 1);
+    EV(recv_us - 600, 6, 1); /* a repeat: a reorder */
+    EV(recv_us + 999, 8, 2); /* stamped in the future: latency 0; one gap in step 2 */
+    EV(recv_us - 700, 9, SSELOAD_MAX_STEPS); /* no step record, still in the total */
+#undef EV
+    load_event(st, &last_s, "\"[DONE]\"", 8, 0, recv_us);
+    load_event(st, &last_s, "{\"t\":1,\"s\":2}", 13, 0, recv_us);
+    assert_int_equal(st->deliveries, 8);
+    assert_int_equal(st->gaps, 3);
+    assert_int_equal(st->reorders, 2);
+    assert_int_equal(st->other, 2);
+    assert_int_equal(last_s, 9);
+    assert_int_equal(st->max_step, 3);
+    assert_int_equal(st->steps[0]->deliveries, 3);
+    assert_int_equal(st->steps[0]->gaps, 2);
+    assert_int_equal(st->steps[1]->deliveries, 3);
+    assert_int_equal(st->steps[1]->gaps, 0);
+    assert_int_equal(st->steps[2]->deliveries, 1);
+    assert_int_equal(st->steps[2]->gaps, 1);
+    assert_int_equal(st->steps[0]->h.count, 3);
+    assert_int_equal(st->steps[0]->h.min, 100);
+    assert_int_equal(st->steps[0]->h.max, 300);
+    assert_int_equal(st->steps[1]->h.max, 600);
+    assert_int_equal(st->steps[2]->h.max, 0);
+    /* the run's histogram, as the progress line and the report read it */
+    load_tick(st);
+    assert_int_equal(st->total.count, 8);
+    assert_int_equal(st->total.min, 0);
+    assert_int_equal(st->total.max, 700);
+    uint64_t p50 = hist_quantile(&st->total, 0.5); /* the 4th of 8: 300, within a bucket */
+    assert_true(p50 >= 300 && p50 <= 300 + 300 / 64 + 1);
+    assert_int_equal(st->sec_deliveries, 0);
+    assert_int_equal(st->sec_base.count, 8);
+    char d2[128];
+    size_t n2 = benchdata_format(d2, sizeof(d2), recv_us - 50, 10, 0, 100);
+    load_event(st, &last_s, d2, n2, recv_us * 1000, recv_us);
+    load_tick(st);
+    assert_int_equal(st->total.count, 9);
+    assert_int_equal(st->total.min, 0);
+    assert_int_equal(st->steps[0]->h.min, 50);
+    load_stats_free(st);
+    free(st);
+}
+
+typedef struct counted_stream {
+    load_stats *st;
+    uint64_t last_s;
+    uint64_t comments;
+} counted_stream;
+
+static void on_event_count(void *ud, const char *type, size_t tl, const char *data, size_t dl) {
+    counted_stream *cs = ud;
+    (void)type;
+    (void)tl;
+    load_event(cs->st, &cs->last_s, data, dl, 1, 1000000);
+}
+
+static void on_comment_count(void *ud, const char *text, size_t len) {
+    (void)text;
+    (void)len;
+    ((counted_stream *)ud)->comments++;
+}
+
+static const ssep_callbacks count_cbs = {NULL, on_event_count, on_comment_count, NULL};
+
+/* A chunked stream of benchmark events, split at every byte position: the
+ * counts sseload reports come out the same whatever the read boundaries. */
+static void test_stream_counts_all_splits(void **state) {
+    (void)state;
+    static const struct {
+        uint64_t s, k;
+        const char *eol;
+    } msgs[] = {{1, 0, "\n"}, {2, 0, "\r\n"}, {4, 0, "\r"},
+                {3, 1, "\n"}, {5, 1, "\r\n"}, {5, 1, "\n"}};
+    char in[4096];
+    size_t len = (size_t)snprintf(in, sizeof(in),
+                                  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+        char d[128], ev[256];
+        size_t dl = benchdata_format(d, sizeof(d), 999000 - i, msgs[i].s, msgs[i].k, 100);
+        const char *e = msgs[i].eol;
+        int n = snprintf(ev, sizeof(ev), "id: %zu%sevent: message%sdata: %.*s%s%s", i, e, e,
+                         (int)dl, d, e, e);
+        len += (size_t)snprintf(in + len, sizeof(in) - len, "%x\r\n%s\r\n", n, ev);
+    }
+    len += (size_t)snprintf(in + len, sizeof(in) - len,
+                            "6\r\n: hb\n\n\r\n11\r\ndata: \"[DONE]\"\n\n\r\n0\r\n\r\n");
+    assert_true(len < sizeof(in));
+    for (size_t split = 0; split <= len; split++) {
+        counted_stream cs = {.st = calloc(1, sizeof(load_stats))};
+        assert_non_null(cs.st);
+        ssep p;
+        assert_int_equal(ssep_init(&p, SSEP_SSE, &count_cbs, &cs, 512, 512), 0);
+        assert_int_equal(feed_copy(&p, in, split), 0);
+        assert_int_equal(feed_copy(&p, in + split, len - split), 0);
+        if (cs.st->deliveries != 6 || cs.st->gaps != 1 || cs.st->reorders != 2 ||
+            cs.st->other != 1 || cs.comments != 1)
+            fail_msg("split at %zu: deliveries %llu gaps %llu reorders %llu other %llu "
+                     "comments %llu",
+                     split, (unsigned long long)cs.st->deliveries, (unsigned long long)cs.st->gaps,
+                     (unsigned long long)cs.st->reorders, (unsigned long long)cs.st->other,
+                     (unsigned long long)cs.comments);
+        assert_int_equal(cs.st->steps[0]->deliveries, 3);
+        assert_int_equal(cs.st->steps[0]->gaps, 1);
+        assert_int_equal(cs.st->steps[1]->deliveries, 3);
+        assert_int_equal(cs.st->steps[1]->h.min, 1000000 - 999000 + 3);
+        assert_int_equal(cs.st->steps[1]->h.max, 1000000 - 999000 + 5);
+        ssep_free(&p);
+        load_stats_free(cs.st);
+        free(cs.st);
+    }
+}
+
 /* --- benchdata ------------------------------------------------------------ */
 
 static void test_benchdata_roundtrip(void **state) {
@@ -317,6 +568,67 @@ static void test_benchdata_shapes(void **state) {
     assert_int_equal(P(""), -1);
     assert_int_equal(P("{}"), -1);
 #undef P
+}
+
+/* Numbers of every length 1..20 in each of t, s and k, on the publisher's
+ * layout and as a general object: read as the digit loop reads them (a
+ * value past (UINT64_MAX - 9) / 10 before its last digit is refused). */
+static void test_benchdata_numbers(void **state) {
+    (void)state;
+    uint64_t vals[200];
+    size_t nv = 0;
+    for (uint64_t p10 = 1;; p10 *= 10) {
+        vals[nv++] = p10 - 1;
+        vals[nv++] = p10;
+        vals[nv++] = p10 + 1;
+        vals[nv++] = p10 * 5 + 3;
+        if (p10 > UINT64_MAX / 10) break;
+    }
+    vals[nv++] = UINT64_MAX;
+    vals[nv++] = UINT64_MAX / 10 * 10 - 1;
+    vals[nv++] = 1700000000123456ull;
+    uint64_t seed = 42;
+    while (nv < sizeof(vals) / sizeof(vals[0])) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        vals[nv++] = seed >> (seed % 61);
+    }
+    for (size_t i = 0; i < nv; i++) {
+        char digits[32], in[160];
+        snprintf(digits, sizeof(digits), "%llu", (unsigned long long)vals[i]);
+        /* the digit loop's verdict */
+        uint64_t want = 0;
+        int ok = 1;
+        for (const char *d = digits; *d; d++) {
+            if (want > (UINT64_MAX - 9) / 10) ok = 0;
+            want = want * 10 + (uint64_t)(*d - '0');
+        }
+        for (int field = 0; field < 3; field++) {
+            for (int general = 0; general < 2; general++) {
+                snprintf(in, sizeof(in), "%s\"t\":%s,\"s\":%s,\"k\":%s,\"p\":\"xxxxxxxx\"}",
+                         general ? "{ " : "{", field == 0 ? digits : "7", field == 1 ? digits : "8",
+                         field == 2 ? digits : "9");
+                uint64_t t = 0, s = 0, k = 0;
+                int rc = benchdata_parse(in, strlen(in), &t, &s, &k);
+                if (rc != (ok ? 0 : -1)) fail_msg("%s: rc %d", in, rc);
+                if (!ok) continue;
+                uint64_t got = field == 0 ? t : field == 1 ? s : k;
+                if (got != want) fail_msg("%s: got %llu", in, (unsigned long long)got);
+                assert_true((field == 0 || t == 7) && (field == 1 || s == 8) &&
+                            (field == 2 || k == 9));
+            }
+        }
+    }
+    /* a non-digit inside the first eight bytes of a number */
+    uint64_t t, s, k;
+    static const char *bad[] = {"{\"t\":1234567x,\"s\":1,\"k\":1,\"p\":\"\"}",
+                                "{\"t\":12345678/,\"s\":1,\"k\":1,\"p\":\"\"}",
+                                "{\"t\":1234567:8,\"s\":1,\"k\":1,\"p\":\"\"}",
+                                "{\"t\":123456789012345:,\"s\":1,\"k\":1,\"p\":\"\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(benchdata_parse(bad[i], strlen(bad[i]), &t, &s, &k), -1);
+    static const char eight[] = "{\"t\":12345678,\"s\":1,\"k\":1,\"p\":\"\"}";
+    assert_int_equal(benchdata_parse(eight, sizeof(eight) - 1, &t, &s, &k), 0);
+    assert_true(t == 12345678 && s == 1 && k == 1);
 }
 
 /* --- hist ------------------------------------------------------------------- */
@@ -381,8 +693,14 @@ int main(void) {
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_random_input),
+        cmocka_unit_test(test_scan_either),
+        cmocka_unit_test(test_event_in_place),
+        cmocka_unit_test(test_event_shapes),
+        cmocka_unit_test(test_load_accounting),
+        cmocka_unit_test(test_stream_counts_all_splits),
         cmocka_unit_test(test_benchdata_roundtrip),
         cmocka_unit_test(test_benchdata_shapes),
+        cmocka_unit_test(test_benchdata_numbers),
         cmocka_unit_test(test_hist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
