@@ -18,6 +18,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 static int add_ext(X509 *x, X509V3_CTX *v, int nid, const char *value) {
@@ -239,4 +240,19 @@ char *srt_file_read(const char *path, size_t *len) {
     p[n] = 0;
     if (len) *len = n;
     return p;
+}
+
+int srt_tls_localhost_make(srt_tls_ca *ca, srt_tls_cert *cert, const char *ca_name) {
+    if (srt_tls_ca_make(ca, ca_name) != 0) return -1;
+    return srt_tls_cert_make(ca, "server", "localhost", "DNS:localhost,IP:127.0.0.1", true, cert);
+}
+
+void *srt_tls_server_ctx(const srt_tls_cert *cert) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx && (SSL_CTX_use_certificate_chain_file(ctx, cert->cert) != 1 ||
+                SSL_CTX_use_PrivateKey_file(ctx, cert->key, SSL_FILETYPE_PEM) != 1)) {
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
 }

@@ -25,6 +25,14 @@ typedef struct srt_tls_cert {
     char key[128];
 } srt_tls_cert;
 
+/* A test CA named ca_name and a "localhost" server certificate it signs
+ * (SAN DNS:localhost, IP:127.0.0.1): what the tests that run an OpenSSL
+ * server in process need. 0, or -1. Removed with srt_tls_ca_remove. */
+int srt_tls_localhost_make(srt_tls_ca *ca, srt_tls_cert *cert, const char *ca_name);
+/* An OpenSSL server context serving cert (an SSL_CTX *, as void * so that
+ * this header needs no OpenSSL); NULL on error. */
+void *srt_tls_server_ctx(const srt_tls_cert *cert);
+
 /* Makes a CA named cn in a new temporary directory. 0, or -1. */
 int srt_tls_ca_make(srt_tls_ca *ca, const char *cn);
 /* Makes a certificate signed by ca for cn, valid for the names in san

@@ -42,10 +42,7 @@ typedef struct fixture {
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof(*f));
-    if (!f || srt_tls_ca_make(&f->ca, "benchtls test CA") != 0 ||
-        srt_tls_cert_make(&f->ca, "server", "localhost", "DNS:localhost,IP:127.0.0.1", true,
-                          &f->cert) != 0)
-        return -1;
+    if (!f || srt_tls_localhost_make(&f->ca, &f->cert, "benchtls test CA") != 0) return -1;
     *state = f;
     return 0;
 }
@@ -58,10 +55,8 @@ static int teardown(void **state) {
 }
 
 static SSL_CTX *server_ctx(const fixture *f) {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = srt_tls_server_ctx(&f->cert);
     assert_non_null(ctx);
-    assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, f->cert.cert), 1);
-    assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, f->cert.key, SSL_FILETYPE_PEM), 1);
     return ctx;
 }
 

@@ -44,10 +44,7 @@ typedef struct fixture {
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof(*f));
-    if (!f || srt_tls_ca_make(&f->ca, "benchtls13 test CA") != 0 ||
-        srt_tls_cert_make(&f->ca, "server", "localhost", "DNS:localhost,IP:127.0.0.1", true,
-                          &f->cert) != 0)
-        return -1;
+    if (!f || srt_tls_localhost_make(&f->ca, &f->cert, "benchtls13 test CA") != 0) return -1;
     *state = f;
     return 0;
 }
@@ -78,18 +75,13 @@ static void keylog(const SSL *ssl, const char *line) {
 }
 
 static SSL_CTX *server_ctx(const fixture *f) {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = srt_tls_server_ctx(&f->cert);
     assert_non_null(ctx);
-    assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, f->cert.cert), 1);
-    assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, f->cert.key, SSL_FILETYPE_PEM), 1);
     return ctx;
 }
 
 static SSL *server_new(const fixture *f, int fd, int max_version, SSL_CTX **out) {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    assert_non_null(ctx);
-    assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, f->cert.cert), 1);
-    assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, f->cert.key, SSL_FILETYPE_PEM), 1);
+    SSL_CTX *ctx = server_ctx(f);
     if (max_version) assert_int_equal(SSL_CTX_set_max_proto_version(ctx, max_version), 1);
     SSL_CTX_set_keylog_callback(ctx, keylog);
     SSL *s = SSL_new(ctx);
@@ -210,6 +202,34 @@ static int handshake(btls13 *client, SSL *server, int cfd, int sfd, relay *r) {
     return crc;
 }
 
+/* btls13_read until it returns something other than "try again". */
+static ssize_t client_read(btls13 *client, int cfd, char *buf, size_t cap) {
+    ssize_t n = BENCHTLS_AGAIN;
+    for (int i = 0; i < 100 && n == BENCHTLS_AGAIN; i++) {
+        n = btls13_read(client, buf, cap);
+        if (n == BENCHTLS_AGAIN) poll(&(struct pollfd){.fd = cfd, .events = POLLIN}, 1, 100);
+    }
+    return n;
+}
+
+/* The client sends a request, the server answers: the client reads the
+ * answer (after the server's session tickets). */
+static void request_answer(btls13 *client, SSL *server, int cfd, int sfd) {
+    static const char req[] = "GET /sse HTTP/1.1\r\n\r\n";
+    assert_int_equal(btls13_write(client, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+    char buf[256];
+    int got = -1;
+    for (int i = 0; i < 100 && got <= 0; i++) {
+        got = SSL_read(server, buf, sizeof(buf));
+        if (got <= 0) poll(&(struct pollfd){.fd = sfd, .events = POLLIN}, 1, 100);
+    }
+    assert_int_equal(got, (int)sizeof(req) - 1);
+    assert_memory_equal(buf, req, sizeof(req) - 1);
+    assert_int_equal(SSL_write(server, "HTTP/1.1 200 OK", 15), 15);
+    assert_int_equal(client_read(client, cfd, buf, sizeof(buf)), 15);
+    assert_memory_equal(buf, "HTTP/1.1 200 OK", 15);
+}
+
 /* --- tests ------------------------------------------------------------------- */
 
 static void handshake_and_data_against_openssl(void **state) {
@@ -231,33 +251,12 @@ static void handshake_and_data_against_openssl(void **state) {
         assert_string_equal(SSL_get_cipher_name(server), "TLS_AES_128_GCM_SHA256");
         assert_int_equal(SSL_get_negotiated_group(server), NID_X25519);
 
-        static const char req[] = "GET /sse HTTP/1.1\r\n\r\n";
-        assert_int_equal(btls13_write(client, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
-        char buf[256];
-        int got = -1;
-        for (int i = 0; i < 100 && got <= 0; i++) {
-            got = SSL_read(server, buf, sizeof(buf));
-            if (got <= 0) poll(&(struct pollfd){.fd = sv[1], .events = POLLIN}, 1, 100);
-        }
-        assert_int_equal(got, (int)sizeof(req) - 1);
-        assert_memory_equal(buf, req, sizeof(req) - 1);
         /* the server has sent its session tickets by now: they come first */
-        assert_int_equal(SSL_write(server, "HTTP/1.1 200 OK", 15), 15);
-        ssize_t n = BENCHTLS_AGAIN;
-        for (int i = 0; i < 100 && n == BENCHTLS_AGAIN; i++) {
-            n = btls13_read(client, buf, sizeof(buf));
-            if (n == BENCHTLS_AGAIN) poll(&(struct pollfd){.fd = sv[0], .events = POLLIN}, 1, 100);
-        }
-        assert_int_equal(n, 15);
-        assert_memory_equal(buf, "HTTP/1.1 200 OK", 15);
+        request_answer(client, server, sv[0], sv[1]);
         /* close_notify: the end */
         SSL_shutdown(server);
-        n = BENCHTLS_AGAIN;
-        for (int i = 0; i < 100 && n == BENCHTLS_AGAIN; i++) {
-            n = btls13_read(client, buf, sizeof(buf));
-            if (n == BENCHTLS_AGAIN) poll(&(struct pollfd){.fd = sv[0], .events = POLLIN}, 1, 100);
-        }
-        assert_int_equal(n, 0);
+        char buf[16];
+        assert_int_equal(client_read(client, sv[0], buf, sizeof(buf)), 0);
 
         btls13_free(client);
         SSL_free(server);
@@ -269,27 +268,6 @@ static void handshake_and_data_against_openssl(void **state) {
             cctx = NULL;
         }
     }
-}
-
-/* The client sends a request, the server answers: the client reads the
- * answer (after the server's session ticket). */
-static void request_answer(btls13 *client, SSL *server, int cfd, int sfd) {
-    static const char req[] = "GET /sse HTTP/1.1\r\n\r\n";
-    assert_int_equal(btls13_write(client, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
-    char buf[256];
-    int got = -1;
-    for (int i = 0; i < 100 && got <= 0; i++) {
-        got = SSL_read(server, buf, sizeof(buf));
-        if (got <= 0) poll(&(struct pollfd){.fd = sfd, .events = POLLIN}, 1, 100);
-    }
-    assert_int_equal(got, (int)sizeof(req) - 1);
-    assert_int_equal(SSL_write(server, "HTTP/1.1 200 OK", 15), 15);
-    ssize_t n = BENCHTLS_AGAIN;
-    for (int i = 0; i < 100 && n == BENCHTLS_AGAIN; i++) {
-        n = btls13_read(client, buf, sizeof(buf));
-        if (n == BENCHTLS_AGAIN) poll(&(struct pollfd){.fd = cfd, .events = POLLIN}, 1, 100);
-    }
-    assert_int_equal(n, 15);
 }
 
 /* One connection to a server of sctx offering sess: whether it resumed
