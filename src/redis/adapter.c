@@ -291,10 +291,14 @@ size_t sr_redis_adapter_stats_json(sr_redis_adapter *a, char *out, size_t cap) {
     node[qlen] = '\0';
     const sr_redis_counters *n = &a->n;
     /* listed once a sequence was used, so the common output stays as it was */
-    char seq[96] = "";
+    char seq[160] = "";
+    int sl = 0;
     if (n->sequenced || n->sequence_failures)
-        snprintf(seq, sizeof seq, "\"sequenced\":%llu,\"sequence_failures\":%llu,",
-                 (unsigned long long)n->sequenced, (unsigned long long)n->sequence_failures);
+        sl = snprintf(seq, sizeof seq, "\"sequenced\":%llu,\"sequence_failures\":%llu,",
+                      (unsigned long long)n->sequenced, (unsigned long long)n->sequence_failures);
+    if (n->presence_events && sl >= 0 && (size_t)sl < sizeof seq) /* likewise, once one came */
+        snprintf(seq + sl, sizeof seq - (size_t)sl, "\"presence_events\":%llu,",
+                 (unsigned long long)n->presence_events);
     /* the liveness canary (classic) or the shards (cluster mode) */
     sr_buf extra;
     sr_buf_init(&extra);

@@ -57,6 +57,8 @@ typedef struct sr_redis_counters {
     uint64_t delivered;        /* envelopes handed to deliver */
     uint64_t invalid_json, not_object, bad_version, bad_fields, foreign_channel;
     uint64_t own_echo;          /* envelopes carrying our node id */
+    uint64_t presence_events;   /* presence joins and leaves received (presence.c);
+                                   received = delivered + dropped + own_echo + these */
     uint64_t reconnects;        /* times a connection came back up */
     uint64_t outbox;            /* publishes held for the reconnect */
     uint64_t subscribed;        /* channels Redis confirms on the subscriber */

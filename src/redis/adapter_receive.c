@@ -36,9 +36,12 @@ int sr_redis_adapter_on_message(sr_redis_adapter *a, const redisReply *channel,
         /* <prefix>{room}...: presence events, never a room (no room name
          * has a '{') */
         a->delivering++;
-        sr_rpresence_on_message(a->presence, channel->str, (size_t)channel->len, body->str,
-                                (size_t)body->len);
+        int r = sr_rpresence_on_message(a->presence, channel->str, (size_t)channel->len, body->str,
+                                        (size_t)body->len);
         a->delivering--;
+        if (r == SR_RPRESENCE_EVENT) a->n.presence_events++;
+        else if (r == SR_RPRESENCE_MALFORMED) a->n.bad_fields++;
+        else a->n.foreign_channel++; /* not a channel we subscribe, or presence is off */
         if (a->free_later && !a->delivering) {
             sr_redis_adapter_free(a);
             return 1;

@@ -55,6 +55,9 @@ size_t sr_redis_adapter_metrics_text(sr_redis_adapter *a, char *out, size_t cap)
            k.delivered);
     sample(&b, "counter", "own_echo_total",
            "Envelopes from this node, dropped as already delivered.", NULL, k.own_echo);
+    sample(&b, "counter", "presence_events_total",
+           "Presence joins and leaves received on rooms' events channels.", NULL,
+           k.presence_events);
     sample(&b, "counter", "envelopes_dropped_total", "Envelopes dropped, by reason.",
            "{reason=\"invalid_json\"}", k.invalid_json);
     sample(&b, "counter", "envelopes_dropped_total", NULL, "{reason=\"not_object\"}", k.not_object);

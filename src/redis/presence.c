@@ -182,18 +182,19 @@ static void set_event_channel(sr_rpresence *p, const char *room, size_t len, int
 int sr_rpresence_on_message(sr_rpresence *p, const char *channel, size_t len, const char *body,
                             size_t body_len) {
     const sr_redis_adapter *a = p ? p->a : NULL;
-    if (!a || len < a->prefix_len + 2 || channel[a->prefix_len] != '{') return 0;
     static const char tail[] = "}:presence:events";
     size_t tl = sizeof tail - 1;
-    if (len < a->prefix_len + 1 + tl || memcmp(channel + len - tl, tail, tl) != 0) return 1;
+    if (!a || len < a->prefix_len + 1 + tl || channel[a->prefix_len] != '{' ||
+        memcmp(channel + len - tl, tail, tl) != 0)
+        return SR_RPRESENCE_NOT_OURS;
     const char *room = channel + a->prefix_len + 1;
     size_t room_len = len - a->prefix_len - 1 - tl;
-    if (p->closing || body_len < 3 || body[1] != ':' || (body[0] != 'j' && body[0] != 'l'))
-        return 1;
+    if (room_len == 0 || body_len < 3 || body[1] != ':' || (body[0] != 'j' && body[0] != 'l'))
+        return SR_RPRESENCE_MALFORMED;
     p->n.events++;
-    if (p->event_fn)
+    if (!p->closing && p->event_fn)
         p->event_fn(p->event_ud, room, room_len, body + 2, body_len - 2, body[0] == 'j');
-    return 1;
+    return SR_RPRESENCE_EVENT;
 }
 
 void sr_rpresence_on_event(sr_rpresence *p, sr_rpresence_event_fn fn, void *ud) {

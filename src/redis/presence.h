@@ -119,8 +119,13 @@ int sr_rpresence_read(sr_rpresence *p, const char *room, const sr_presence_query
  * presence_rooms): 0 and fn later, or a negative code and fn never runs. */
 int sr_rpresence_rooms(sr_rpresence *p, const char *after, unsigned limit, sr_presence_names_fn fn,
                        void *ud);
-/* A message on a channel <prefix>{...: 1 when it was a presence event
- * channel (handled), 0 when it is not one of ours. */
+/* A message on a channel <prefix>{...: SR_RPRESENCE_EVENT when it was a
+ * join or leave on a room's events channel (counted, and handed to the
+ * event callback unless closing), SR_RPRESENCE_NOT_OURS when the channel is
+ * not a presence events channel (or p is NULL), SR_RPRESENCE_MALFORMED when
+ * the body (or the room) is not an event's. The caller counts the last
+ * two as drops. */
+enum { SR_RPRESENCE_MALFORMED = -1, SR_RPRESENCE_NOT_OURS = 0, SR_RPRESENCE_EVENT = 1 };
 int sr_rpresence_on_message(sr_rpresence *p, const char *channel, size_t len, const char *body,
                             size_t body_len);
 void sr_rpresence_counters_get(const sr_rpresence *p, sr_rpresence_counters *out);

@@ -408,10 +408,11 @@ static void check_counters(void) {
     sr_redis_adapter_counters(H.a, &n);
     uint64_t dropped = n.invalid_json + n.not_object + n.bad_version + n.bad_fields +
                        n.foreign_channel;
-    FUZZ_CHECK(n.received == n.delivered + dropped + n.own_echo,
-               "received %llu != delivered %llu + dropped %llu + echo %llu",
+    FUZZ_CHECK(n.received == n.delivered + dropped + n.own_echo + n.presence_events,
+               "received %llu != delivered %llu + dropped %llu + echo %llu + presence %llu",
                (unsigned long long)n.received, (unsigned long long)n.delivered,
-               (unsigned long long)dropped, (unsigned long long)n.own_echo);
+               (unsigned long long)dropped, (unsigned long long)n.own_echo,
+               (unsigned long long)n.presence_events);
     FUZZ_CHECK(n.published + n.publish_failures == H.publishes_queued,
                "publishes: %llu ok + %llu failed != %llu", (unsigned long long)n.published,
                (unsigned long long)n.publish_failures, (unsigned long long)H.publishes_queued);

@@ -425,6 +425,18 @@ static void test_users_and_events(void **state) {
     wait_events_subscribed("chat", 1);
     open_as(&alice1, A, "chat", "alice");
     expect_presence_event(&watcher, "joined", "alice");
+    if (!cluster_mode) {
+        /* malformed events on the room's events channel: dropped, counted as
+         * bad_fields beside the one real event, and never shown to the
+         * watcher (its next event below is bob's) */
+        static const char *const junk[] = {"x:mallory", "j", "j-mallory"};
+        for (size_t i = 0; i < sizeof junk / sizeof *junk; i++)
+            assert_true(srt_redis_publish(redis, "sse:room:{chat}:presence:events", junk[i],
+                                          strlen(junk[i])) >= 1);
+        srt_node_wait_redis_stat(B, "dropped", "bad_fields", 3, WAIT_MS);
+        assert_int_equal(srt_node_redis_stat(B, "dropped", "bad_fields"), 3);
+        assert_int_equal(srt_node_redis_stat(B, NULL, "presence_events"), 1);
+    }
     /* a second tab on the other node: counted, not announced */
     open_as(&alice2, B, "chat", "alice");
     wait_presence(A, "chat", 3, 2, WAIT_MS);
