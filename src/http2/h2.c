@@ -655,7 +655,9 @@ int sr_h2_send(sr_h2 *h, int32_t id, sr_frame *f) {
 }
 
 int sr_h2_send_on(sr_h2 *h, sr_h2_stream *st, sr_frame *f) {
-    if (!st || !st->answered || !st->more || st->ended) return SR_ESTATE;
+    /* a stream this side reset takes nothing more (its RST_STREAM may wait
+     * behind a full socket, and a slow consumer is reported once) */
+    if (!st || !st->answered || !st->more || st->ended || st->reset_here) return SR_ESTATE;
     if (f->len == 0) return SR_OK;
     if (st->q_bytes + f->len > h->cfg.max_queue_bytes) {
         h->stats.slow_streams++;
@@ -705,6 +707,11 @@ int sr_h2_reset(sr_h2 *h, int32_t id, uint32_t error) {
 size_t sr_h2_queued(const sr_h2 *h, int32_t id) {
     sr_h2_stream *st = stream_of(h, id);
     return st ? st->q_bytes : 0;
+}
+
+void *sr_h2_stream_ud(const sr_h2 *h, int32_t id) {
+    sr_h2_stream *st = stream_of((sr_h2 *)h, id);
+    return st ? st->ud : NULL;
 }
 
 int sr_h2_set_stream_ud(sr_h2 *h, int32_t id, void *sud) {

@@ -134,7 +134,8 @@ int sr_h2_respond(sr_h2 *h, int32_t stream_id, int status, const sr_h2_kv *field
  * when it is not one. */
 int sr_h2_respond_http1(sr_h2 *h, int32_t stream_id, const char *head, size_t len, int more);
 /* Queues the bytes of f (a new reference; it stays shared) on an answered
- * stream. 0, SR_ESTATE (no such stream, not answered or ended), SR_EQUEUE
+ * stream. 0, SR_ESTATE (no such stream, not answered, ended, or reset by
+ * sr_h2_reset), SR_EQUEUE
  * (its queue would pass max_queue_bytes: a slow consumer; not queued). */
 int sr_h2_send(sr_h2 *h, int32_t stream_id, sr_frame *f);
 /* An open stream's handle, for the calls a long response makes per event:
@@ -151,6 +152,8 @@ int sr_h2_end(sr_h2 *h, int32_t stream_id);
 int sr_h2_reset(sr_h2 *h, int32_t stream_id, uint32_t error);
 /* Bytes queued on a stream and not framed yet; 0 for no such stream. */
 size_t sr_h2_queued(const sr_h2 *h, int32_t stream_id);
+/* The caller's pointer of an open stream (NULL: none, or no such stream). */
+void *sr_h2_stream_ud(const sr_h2 *h, int32_t stream_id);
 /* Attaches the caller's pointer to an open stream (see on_stream_close). */
 int sr_h2_set_stream_ud(sr_h2 *h, int32_t stream_id, void *stream_ud);
 /* GOAWAY (NO_ERROR) naming the last stream processed: no new streams;

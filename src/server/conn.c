@@ -173,6 +173,10 @@ struct sr_transport *sr_conn_transport(const sr_conn *c) {
     return c->xport;
 }
 
+bool sr_conn_is_h2(const sr_conn *c) {
+    return c->h2 != NULL;
+}
+
 void sr_conn_end(sr_conn *c) {
     if (c->closing) return;
     if (c->http) { /* a client that reads none of its last answers is not kept forever */

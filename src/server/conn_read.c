@@ -117,15 +117,17 @@ static void on_request_timeout(uv_timer_t *t) {
         sr_client_proxy_failed(c, SR_PROXY_ERR_TIMEOUT, NULL);
         return;
     }
-    if (!sr_tls_conn_ready(c)) { /* a handshake counts against the request timeout */
-        sr_tls_server_failed(c, SR_TLS_FAIL_TIMEOUT);
-        sr_conn_close_now(c);
-        return;
-    }
-    if (c->h2) { /* HTTP/2: idle without streams, or not done in time after GOAWAY */
+    /* HTTP/2 (after its handshake, if any: its transport may be its
+     * writer's now): idle without streams, or not done in time after GOAWAY */
+    if (c->h2) {
         if (c->end_after_flush) sr_conn_close_now(c);
         else if (sr_h2c_idle(c)) sr_conn_end(c);
         else start_timer(c, srv->cfg.keepalive_timeout_ms);
+        return;
+    }
+    if (!sr_tls_conn_ready(c)) { /* a handshake counts against the request timeout */
+        sr_tls_server_failed(c, SR_TLS_FAIL_TIMEOUT);
+        sr_conn_close_now(c);
         return;
     }
     if (!c->end_after_flush && sr_http_request_started(&c->http->req)) {
@@ -402,16 +404,22 @@ static int deliver_plaintext(void *ud, const char *p, size_t len) {
 /* Wire bytes of a TLS connection: opened by its transport. 0, or -1 when
  * the connection was closed (a failed handshake is counted). */
 static int transport_input(sr_conn *c, const char *data, size_t len) {
+    /* an HTTP/2 connection on a writer: the writer seals with the same
+     * transport */
+    bool held = sr_h2c_hold(c);
     int rc = c->xport->vt->input(c->xport, data, len, deliver_plaintext, c);
+    const char *p;
+    bool pending = held; /* shared: the writer looks at what is pending itself */
+    if (rc < 0 && !c->closing) sr_tls_server_failed(c, -1); /* reads the transport */
+    if (held) sr_h2c_release(c);
     if (c->closing) return -1;
-    if (rc != 0) { /* 1: close_notify; -1: failed */
-        if (rc < 0) sr_tls_server_failed(c, -1);
+    if (rc != 0) { /* 1: close_notify; -1: failed (counted above) */
         sr_conn_close_now(c);
         return -1;
     }
-    const char *p;
     /* handshake answers, and answers held back until the handshake is done */
-    if (sr_transport_pending(c->xport, &p) || sr_conn_queued(c) > 0) sr_conn_mark_dirty(c);
+    if (pending || sr_transport_pending(c->xport, &p) || sr_conn_queued(c) > 0)
+        sr_conn_mark_dirty(c);
     return 0;
 }
 
@@ -441,7 +449,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         if (c->http && c->http->await_proxy && c->http->held.len)
             sr_client_proxy_failed(c, SR_PROXY_ERR_TRUNCATED, NULL);
         if (c->http) sr_http_request_eof(&c->http->req);
-        if (!sr_tls_conn_ready(c)) sr_tls_server_failed(c, SR_TLS_FAIL_EOF);
+        if (!c->h2 && !sr_tls_conn_ready(c)) sr_tls_server_failed(c, SR_TLS_FAIL_EOF);
         sr_conn_close_now(c);
         return;
     }

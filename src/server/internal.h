@@ -475,6 +475,34 @@ void sr_h2c_counters_free(sr_server *srv);
 uint64_t sr_h2c_streams(const sr_server *srv); /* open HTTP/2 streams */
 void sr_h2c_count_violation(sr_server *srv);   /* a client's protocol error */
 void sr_h2c_count_refused(sr_server *srv);     /* a stream refused */
+/* Main loop: streams of c that closed while its writer held the session
+ * (writer.h, SR_GONE_H2_STREAMS) are closed now. */
+void sr_h2c_reap(sr_conn *c);
+/* Main loop: takes c's session lock when a writer shares it (true), for
+ * the transport's input (conn_read.c); sr_h2c_release lets go. */
+bool sr_h2c_hold(sr_conn *c);
+void sr_h2c_release(sr_conn *c);
+
+/* h2conn.c, the writer thread's side of an HTTP/2 connection it owns
+ * (writer.c). Everything between sr_h2c_wlock and sr_h2c_wunlock runs under
+ * the session's lock, which the main loop takes for its own session calls;
+ * the context collects what the writer accounts for. */
+typedef struct sr_h2c_wctx {
+    uint64_t latency[SR_LATENCY_BUCKETS + 1]; /* frames written, by publish-to-write time */
+    uint64_t latency_sum_us;
+    bool timed;    /* latency has counts */
+    size_t bytes;  /* bytes written to the socket */
+    uint32_t slow; /* streams reset as slow consumers */
+    bool closed;   /* streams closed: the main loop reaps them */
+} sr_h2c_wctx;
+void sr_h2c_wlock(sr_conn *c, sr_h2c_wctx *x);
+void sr_h2c_wunlock(sr_conn *c);
+/* Applies a stream command (writer.h, SR_WH2_*); f's reference stays the
+ * caller's. */
+void sr_h2c_wcommand(sr_conn *c, int what, int32_t sid, sr_frame *f, uint32_t error);
+/* Writes the session's output to fd: 0 (*blocked when the socket is
+ * full), 1 when the connection is done (close it), -1 on error. */
+int sr_h2c_wflush(sr_conn *c, int fd, bool *blocked);
 
 /* routes.c (dispatch), respond.c (responses) */
 void sr_routes_dispatch(sr_conn *c); /* a complete request */

@@ -41,8 +41,10 @@
  * are not written to a socket of its own but queued, behind a DATA frame
  * header, in its parent connection's HTTP/2 session, whose output the
  * parent writes through its transport (plain or TLS) with
- * sr_transport_send. HTTP/2 connections stay on the main loop for now (a
- * writer thread could own a whole one the same way). Because the write
+ * sr_transport_send. With writer threads a whole HTTP/2 connection moves
+ * to one of them, as a stream does (its session and transport then under
+ * the session's lock, which the main loop takes to read requests: see
+ * h2conn.c); its streams stay on the main loop. Because the write
  * path is this one function for every owner, both owners also share one
  * queue type (sr_sendq, sse/sendq.h) without touching any transport.
  */

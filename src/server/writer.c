@@ -29,6 +29,17 @@
  * wrote in runs (one atomic subtraction per frame per batch, not per
  * stream).
  *
+ * HTTP/2: a writer can own an HTTP/2 connection (the parent; its streams
+ * stay on the main loop as connections without sockets). Its slot has no
+ * queue: the session (h2conn.c) is the queue. The main loop's stream
+ * frames, ends and resets come as commands naming the stream, and the
+ * writer applies them to the session under the session's lock, which the
+ * main loop takes for what it does itself (reading requests and window
+ * updates, answering, GOAWAY); a run of commands for one connection takes
+ * the lock once. The writer then writes the session's output like a
+ * stream's queue, and hands streams the session closed meanwhile back to
+ * the main loop (SR_GONE_H2_STREAMS), which closes them.
+ *
  * Heartbeats: one timer per writer drives a wheel of SR_WHEEL_BUCKETS
  * buckets; stream slot s belongs to bucket s % SR_WHEEL_BUCKETS and each
  * tick visits one bucket, so a heartbeat interval is spread over its
@@ -162,6 +173,108 @@ static void consume(sr_writer *w, sr_wstream *s, size_t bytes) {
 
 static void flush(sr_writer *w, uint32_t slot);
 
+/* --- HTTP/2 connections ----------------------------------------------------- */
+
+/* The bytes and publish-to-write times a flush counted. */
+static void h2_count_writes(sr_writer *w, sr_h2c_wctx *x) {
+    if (x->bytes) atomic_fetch_add_explicit(&w->bytes_out, x->bytes, memory_order_relaxed);
+    if (x->timed) {
+        for (size_t i = 0; i <= SR_LATENCY_BUCKETS; i++)
+            if (x->latency[i])
+                atomic_fetch_add_explicit(&w->latency[i], x->latency[i], memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->latency_sum_us, x->latency_sum_us, memory_order_relaxed);
+        memset(x->latency, 0, sizeof(x->latency));
+        x->latency_sum_us = 0;
+        x->timed = false;
+    }
+    x->bytes = 0;
+}
+
+static void h2_account(sr_writer *w, uint32_t slot, sr_h2c_wctx *x) {
+    h2_count_writes(w, x);
+    if (x->slow) atomic_fetch_add_explicit(&w->slow, x->slow, memory_order_relaxed);
+    if (x->closed) {
+        sr_wgone g = {slot_at(w, slot)->conn, slot, w->ix, SR_GONE_H2_STREAMS};
+        if (gones_push(&w->gone, g) < 0) abort(); /* cannot lose a stream's end */
+    }
+    x->slow = 0;
+    x->closed = false;
+}
+
+/* Lets go of the session lock a run of commands held. */
+static void h2_drop(sr_writer *w) {
+    sr_conn *c = w->h2_held;
+    if (!c) return;
+    w->h2_held = NULL;
+    sr_h2c_wunlock(c);
+    h2_account(w, w->h2_slot, &w->h2_ctx);
+}
+
+static void h2_hold(sr_writer *w, uint32_t slot) {
+    sr_conn *c = slot_at(w, slot)->conn;
+    if (w->h2_held == c) return;
+    h2_drop(w);
+    memset(&w->h2_ctx, 0, sizeof(w->h2_ctx));
+    w->h2_held = c;
+    w->h2_slot = slot;
+    sr_h2c_wlock(c, &w->h2_ctx);
+}
+
+static void wait_writable(sr_writer *w, uint32_t slot);
+static void mark(sr_writer *w, uint32_t slot);
+
+/* Writes an HTTP/2 connection's output (sr_h2c_wflush). */
+static void flush_h2(sr_writer *w, uint32_t slot) {
+    sr_wstream *s = slot_at(w, slot);
+    h2_drop(w);
+    sr_h2c_wctx x;
+    memset(&x, 0, sizeof(x));
+    bool blocked = false;
+    sr_h2c_wlock(s->conn, &x);
+    atomic_fetch_add_explicit(&w->sending, 1, memory_order_seq_cst); /* odd */
+    int rc = sr_h2c_wflush(s->conn, s->fd, &blocked);
+    h2_count_writes(w, &x);
+    atomic_fetch_add_explicit(&w->sending, 1, memory_order_release); /* even: counted */
+    sr_h2c_wunlock(s->conn);
+    h2_account(w, slot, &x);
+    s->last_write_ms = (uint32_t)uv_now(&w->loop);
+    if (rc != 0) {
+        let_go(w, slot, rc < 0 ? SR_GONE_ERROR : SR_GONE_ASKED);
+        return;
+    }
+    if (blocked) wait_writable(w, slot);
+}
+
+/* A command for an HTTP/2 connection's slot: sid 0 is the connection
+ * itself (a detach lets it go; anything else is "write what is due"). */
+static void run_h2_command(sr_writer *w, const sr_wcmd *cmd, int op) {
+    sr_wstream *s = slot_at(w, cmd->slot);
+    int32_t sid = (int32_t)((uint32_t)cmd->op_fd >> 2);
+    if (s->state == SLOT_FREE) { /* stale */
+        if (op == CMD_FRAME && cmd->ptr) release(&w->rel, cmd->ptr);
+        return;
+    }
+    if (sid == 0) {
+        if (op == CMD_DETACH) {
+            if (w->h2_held == s->conn) h2_drop(w); /* before the main loop may free it */
+            let_go(w, cmd->slot, SR_GONE_ASKED);
+            return;
+        }
+        mark(w, cmd->slot);
+        return;
+    }
+    h2_hold(w, cmd->slot);
+    if (op == CMD_FRAME) {
+        sr_h2c_wcommand(s->conn, SR_WH2_FRAME, sid, cmd->ptr, 0);
+        release(&w->rel, cmd->ptr);
+    } else if (op == CMD_END) {
+        sr_h2c_wcommand(s->conn, SR_WH2_END, sid, NULL, 0);
+    } else {
+        sr_h2c_wcommand(s->conn, SR_WH2_RESET, sid, NULL, (uint32_t)(uintptr_t)cmd->ptr);
+    }
+    mark(w, cmd->slot);
+}
+
 static void on_writable(uv_poll_t *p, int status, int events) {
     (void)events;
     sr_wpoll *wp = p->data;
@@ -205,6 +318,10 @@ static void wait_writable(sr_writer *w, uint32_t slot) {
 static void flush(sr_writer *w, uint32_t slot) {
     sr_wstream *s = slot_at(w, slot);
     if (s->state == SLOT_FREE || s->waiting) return;
+    if (s->h2) {
+        flush_h2(w, slot);
+        return;
+    }
     /* a queue exists only while frames wait (the heartbeat wheel and the
      * end command read "no queue" as "nothing to write") */
     SR_ASSERT(!s->q || s->q->len > 0);
@@ -315,6 +432,7 @@ static void run_command(sr_writer *w, const sr_wcmd *cmd) {
         /* set by the main loop before the attach, which the writer's mutex
          * orders before this: from here on this writer owns it */
         s->xport = sr_conn_transport(cmd->ptr);
+        s->h2 = sr_conn_is_h2(cmd->ptr);
         s->state = SLOT_LIVE;
         s->last_write_ms = (uint32_t)uv_now(&w->loop);
         return;
@@ -324,6 +442,11 @@ static void run_command(sr_writer *w, const sr_wcmd *cmd) {
         return;
     }
     sr_wstream *s = slot_at(w, cmd->slot);
+    if (s->h2) {
+        run_h2_command(w, cmd, op);
+        return;
+    }
+    if (w->h2_held) h2_drop(w); /* a run of one connection's commands ended */
     switch (op) {
     case CMD_FRAME: queue_frame(w, cmd->slot, cmd->ptr); break;
     case CMD_END:
@@ -363,6 +486,7 @@ void sr_writer_on_wake(uv_async_t *a) {
     uv_mutex_unlock(&w->lock);
     for (size_t i = 0; i < w->work.len; i++) run_command(w, &w->work.v[i]);
     w->work.len = 0;
+    h2_drop(w);
     flush_dirty(w);
     if (stop) {
         let_go_all(w);
@@ -382,7 +506,8 @@ void sr_writer_on_wheel_tick(uv_timer_t *t) {
     uint64_t sent = 0;
     for (uint32_t slot = b; slot < w->n_slots; slot += SR_WHEEL_BUCKETS) {
         sr_wstream *s = slot_at(w, slot);
-        if (s->state != SLOT_LIVE || (uint32_t)now - s->last_write_ms < w->heartbeat_ms / 2)
+        if (s->state != SLOT_LIVE || s->h2 || /* its streams get theirs from the main loop */
+            (uint32_t)now - s->last_write_ms < w->heartbeat_ms / 2)
             continue;
         if (s->q) continue; /* data is on its way: no need */
         sr_frame_ref(w->heartbeat_frame);

@@ -52,6 +52,10 @@ static void on_back(uv_async_t *a) {
     uv_mutex_unlock(&set->back_lock);
     for (size_t i = 0; i < set->back_work.len; i++) {
         sr_wgone g = set->back_work.v[i];
+        if (g.reason == SR_GONE_H2_STREAMS) { /* not a let-go: the slot stays */
+            sr_h2c_reap(g.conn);
+            continue;
+        }
         sr_writer *w = &set->w[g.writer];
         /* the free list was sized when the slot was made: never grows here */
         w->free_slots[w->n_free++] = g.slot;
@@ -145,6 +149,22 @@ void sr_writer_frame(sr_conn *c, sr_frame *f) {
     if (cmds_push(&w->pend, c->wslot - 1, CMD_FRAME, f) < 0) return; /* out of memory: dropped */
     take_ref(w, f);
     mark_pending(c->srv);
+}
+
+void sr_writer_h2(sr_conn *parent, int what, int32_t sid, sr_frame *f, uint32_t error) {
+    sr_writer *w = &parent->srv->writers->w[parent->wix];
+    int op = what == SR_WH2_END ? CMD_END : what == SR_WH2_RESET ? CMD_DETACH : CMD_FRAME;
+    void *ptr = what == SR_WH2_FRAME   ? (void *)f
+                : what == SR_WH2_RESET ? (void *)(uintptr_t)error
+                                       : NULL;
+    SR_ASSERT(sid >= 0 && sid < SR_WH2_MAX_SID);
+    int32_t op_fd = (int32_t)((uint32_t)op | ((uint32_t)sid << 2));
+    if (cmds_push(&w->pend, parent->wslot - 1, op_fd, ptr) < 0) {
+        if (what == SR_WH2_END || what == SR_WH2_RESET) abort(); /* would leave the stream open */
+        return; /* out of memory: a frame is dropped for this stream, as in sr_writer_frame */
+    }
+    if (what == SR_WH2_FRAME) take_ref(w, f);
+    mark_pending(parent->srv);
 }
 
 void sr_writer_end(sr_conn *c) {

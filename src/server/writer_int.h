@@ -69,6 +69,7 @@ typedef struct sr_wstream {
     uint8_t state;   /* SLOT_* */
     uint8_t dirty;   /* in the writer's to-flush list */
     uint8_t waiting; /* poll for writable active */
+    uint8_t h2;      /* an HTTP/2 connection: its session's output, no queue */
 } sr_wstream;
 
 /* Released frame references, summed per frame before the atomic op. */
@@ -113,6 +114,10 @@ struct sr_writer {
     size_t n_dirty, cap_dirty;
     sr_wgones gone; /* to hand back at the end of a callback */
     sr_wrelease rel;
+    sr_conn *h2_held;   /* the HTTP/2 connection whose session lock a run of
+                           its commands holds (sr_h2c_wlock), or NULL */
+    uint32_t h2_slot;   /* its slot */
+    sr_h2c_wctx h2_ctx; /* what the run accounts for */
     sr_slab_pool qpool; /* its streams' send queues while frames wait */
     uint32_t wheel_bucket;
     uint64_t heartbeat_ms, tick_ms;

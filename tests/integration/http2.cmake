@@ -4,8 +4,12 @@
 # connection with --threads 1 and 2, slow consumers, protocol violations,
 # GOAWAY on shutdown.
 sr_integration_test(test_http2)
-# its --threads 2 cases in the ThreadSanitizer round (make test-tsan)
+# the cases that name no --threads: at 1 (the main loop writes HTTP/2) and
+# at 2 (a writer thread owns the connection), both in the ThreadSanitizer
+# round (make test-tsan)
+sr_integration_threads(test_http2)
 set_property(TEST integration.test_http2 APPEND PROPERTY LABELS tsan)
+set_property(TEST integration.test_http2.threads2 APPEND PROPERTY LABELS tsan)
 
 # browser.h2: tests/browser/h2.test.mjs with this build's sserooms over TLS
 # (a self-signed certificate the test makes): 12 EventSources to 12 rooms

@@ -17,6 +17,11 @@
  * not HTTP/2; each stream counts against --max-connections and
  * --max-connections-per-addr (1 + n per connection), and the stream past
  * a limit is answered 503 or 429 alone, counted.
+ *
+ * The cases that name no --threads run twice (CMake): integration.test_http2
+ * at --threads 1, where the main loop writes the connection, and
+ * .threads2, where a writer thread owns it (its streams' frames, ends and
+ * resets travel to it as commands; slow consumers are found there).
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -143,7 +148,7 @@ static bool file_becomes(const char *path, const char *expected, int timeout_ms)
 static void test_curl_h2c_byte_identical(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", NULL), 0);
+    assert_int_equal(srt_server_start(&p, "--h2c", NULL), 0);
     char url[128], h1_out[512], h2_out[512], h2_head[512];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/sse?room=curl", p.port);
     snprintf(h1_out, sizeof(h1_out), "%s/test-logs/h2-curl-h1.%d", SR_TEST_BINARY_DIR,
@@ -312,8 +317,10 @@ static void twelve_streams(const char *threads) {
         assert_string_equal(h.st[idx[i]].data.data, frame); /* exactly the frame */
     }
     srt_check_frame(&s, frame);
-    if (strcmp(threads, "1") == 0) /* written by this loop: each write timed once */
-        assert_int_equal((long long)metric(p.port, "sserooms_delivery_latency_seconds_count"), 13);
+    /* each write timed once, by this loop or by the writer thread that
+     * owns the connection */
+    assert_int_equal((long long)metric(p.port, "sserooms_delivery_latency_seconds_count"), 13);
+    assert_int_equal(h2_stat(p.port, "on_writer_threads"), strcmp(threads, "1") == 0 ? 0 : 1);
     /* a second publish over HTTP/1.1 */
     srt_check_publish_delivered(p.port, "{\"rooms\":[\"r11\"],\"data\":2}", 1);
     assert_true(srt_h2_wait_data(&h, idx[11], "data: 2\n\n", SRT_TIMEOUT_MS));
@@ -343,9 +350,7 @@ static void test_publish_acknowledged_by_redis(void **state) {
     srt_redis *redis = srt_redis_start(NULL, 0);
     assert_non_null(redis);
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--redis",
-                                      srt_redis_url(redis), NULL),
-                     0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--redis", srt_redis_url(redis), NULL), 0);
     srt_h2 h;
     assert_int_equal(srt_h2_open(&h, p.port, 0), 0);
     int sub = srt_h2_request(&h, "GET", "/sse?room=ack", NULL, NULL);
@@ -372,8 +377,7 @@ static void test_publish_acknowledged_by_redis(void **state) {
 static void test_stream_closes_alone(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--heartbeat-ms", "200", NULL),
-                     0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--heartbeat-ms", "200", NULL), 0);
     srt_h2 h;
     assert_int_equal(srt_h2_open(&h, p.port, 0), 0);
     int a = srt_h2_request(&h, "GET", "/sse?room=a", NULL, NULL);
@@ -397,7 +401,7 @@ static void test_stream_closes_alone(void **state) {
 static void test_history_replay_per_stream(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--history", "10", NULL), 0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--history", "10", NULL), 0);
     srt_h2 h;
     assert_int_equal(srt_h2_open(&h, p.port, 0), 0);
     int first = srt_h2_request(&h, "GET", "/sse?room=hist", NULL, NULL);
@@ -435,9 +439,7 @@ static void test_history_replay_per_stream(void **state) {
 static void test_shut_window_slow_consumer(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-queue-bytes", "8192",
-                                      NULL),
-                     0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--max-queue-bytes", "8192", NULL), 0);
     srt_h2 h;
     assert_int_equal(srt_h2_open(&h, p.port, 1024), 0); /* 1 KiB window, never updated */
     int slow = srt_h2_request(&h, "GET", "/sse?room=s", NULL, NULL);
@@ -499,7 +501,7 @@ static long goaway_error(const srt_buf *b) {
 static void test_protocol_violations(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", NULL), 0);
+    assert_int_equal(srt_server_start(&p, "--h2c", NULL), 0);
     srt_h2 h;
     assert_int_equal(srt_h2_open(&h, p.port, 0), 0);
     int ok = srt_h2_request(&h, "GET", "/sse?room=v", NULL, NULL);
@@ -551,7 +553,7 @@ static void test_protocol_violations(void **state) {
 static void test_no_h2c_no_http2(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--threads", "1", NULL), 0);
+    assert_int_equal(srt_server_start(&p, NULL), 0);
     srt_conn c;
     assert_int_equal(srt_conn_open(&c, p.port, SRT_TIMEOUT_MS), 0);
     assert_int_equal(srt_conn_send(&c, preface, sizeof(preface) - 1, SRT_TIMEOUT_MS), 0);
@@ -566,8 +568,7 @@ static void test_no_h2c_no_http2(void **state) {
 static void test_max_streams_and_goaway(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--h2-max-streams", "3", NULL),
-                     0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--h2-max-streams", "3", NULL), 0);
     srt_h2 h;
     assert_int_equal(srt_h2_open(&h, p.port, 0), 0);
     int a = srt_h2_request(&h, "GET", "/sse?room=g", NULL, NULL);
@@ -597,9 +598,7 @@ static void test_max_streams_and_goaway(void **state) {
 static void test_streams_count_per_address(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-connections-per-addr",
-                                      "4", NULL),
-                     0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--max-connections-per-addr", "4", NULL), 0);
     srt_h2 h;
     assert_int_equal(srt_h2_open_from(&h, p.port, 0, "127.0.0.2"), 0); /* counts 1 */
     int st[3];
@@ -658,9 +657,7 @@ static void test_streams_count_per_address(void **state) {
 static void test_streams_count_against_max_connections(void **state) {
     (void)state;
     srt_proc p;
-    assert_int_equal(srt_server_start(&p, "--h2c", "--threads", "1", "--max-connections", "4",
-                                      NULL),
-                     0);
+    assert_int_equal(srt_server_start(&p, "--h2c", "--max-connections", "4", NULL), 0);
     srt_conn obs; /* a keep-alive observer: 1 */
     assert_int_equal(srt_conn_open(&obs, p.port, SRT_TIMEOUT_MS), 0);
     srt_h2 h;
