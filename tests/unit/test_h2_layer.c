@@ -355,6 +355,14 @@ static void test_window_shut_is_slow_consumer(void **state) {
     assert_int_equal(sr_h2_stats_of(p->srv)->slow_streams, 1);
     /* the caller resets the slow stream; b is not disturbed */
     assert_int_equal(sr_h2_reset(p->srv, a, NGHTTP2_CANCEL), SR_OK);
+    /* reset here: it takes nothing more, before its RST_STREAM is out too
+     * (a writer thread that holds more frames for it counts it slow once) */
+    assert_int_equal(sr_h2_send(p->srv, a, f), SR_ESTATE);
+    assert_int_equal(sr_h2_stats_of(p->srv)->slow_streams, 1);
+    /* the caller's pointer of a stream (h2conn.c's writer path reads it) */
+    assert_ptr_equal(sr_h2_stream_ud(p->srv, a), &p->req[0]);
+    assert_ptr_equal(sr_h2_stream_ud(p->srv, b), &p->req[1]);
+    assert_null(sr_h2_stream_ud(p->srv, 9999));
     assert_int_equal(sr_h2_send(p->srv, b, f), SR_OK);
     nghttp2_session_consume(p->cli, b, 0);
     pump(p);
