@@ -103,7 +103,7 @@ struct sr_h2_conn {
     uint64_t now_ns;   /* the clock for on_frame_written, read once per consume */
     sr_h2c_wctx *wctx; /* the writer's, while it holds the lock */
     int finish;        /* GOAWAY sent and no stream left: close once all is out */
-    int notified;      /* TLS close_notify queued (the writer's sr_conn bits are not its own) */
+    int notified; /* TLS close_notify queued (here, not in sr_conn's bits: the writer sets it) */
     h2_closed *closed; /* streams closed on the writer, for sr_h2c_reap */
     size_t n_closed, cap_closed;
     h2_entry *tab; /* the streams by number (see h2_entry) */
@@ -187,8 +187,8 @@ static void link_child(sr_conn *parent, sr_conn *child) {
     parent->srv->h2->streams++;
 }
 
-/* The writer closes a shared connection once its output is out when it
- * sent GOAWAY and has no stream left (flush_more's test, on the main loop). */
+/* A connection that sent GOAWAY and has no stream left closes once its
+ * output is out (out_finished, on the main loop or its writer). */
 static void update_finish(sr_conn *parent) {
     struct sr_h2_conn *hc = parent->h2;
     int finish = parent->end_after_flush && hc->n_streams == 0;
@@ -609,6 +609,49 @@ void sr_h2c_flush(sr_conn *c) {
     flush_more(c);
 }
 
+/* Writes the session's output through the transport until all of it is
+ * out or the socket is full (*blocked): the bytes taken, or -1. The main
+ * loop (flush_more) and the writer thread (sr_h2c_wflush) both write
+ * with it. */
+static ssize_t out_write(sr_conn *c, int fd, bool *blocked) {
+    struct sr_h2_conn *hc = c->h2;
+    sr_h2_seg segs[H2_MAX_IOV];
+    uv_buf_t iov[H2_MAX_IOV];
+    const char *sealed;
+    size_t total = 0;
+    *blocked = false;
+    for (;;) {
+        size_t n = sr_h2_out_peek(hc->session, segs, H2_MAX_IOV);
+        if (n == 0 && !sr_transport_pending(c->xport, &sealed)) break;
+        segs_to_iov(segs, n, iov);
+        ssize_t w = sr_transport_send(c->xport, fd, (const struct iovec *)iov, n, blocked);
+        if (w < 0) return -1;
+        if (w > 0) {
+            hc->now_ns = 0;
+            sr_h2_out_consumed(hc->session, (size_t)w);
+            total += (size_t)w;
+        }
+        /* full; or nothing taken: TLS before its handshake, or all out */
+        if (*blocked || w == 0) break;
+    }
+    return (ssize_t)total;
+}
+
+/* With all output out: 0 while the connection goes on, 1 when it is done
+ * (close it), -1 when a TLS close_notify was queued first (write again). */
+static int out_finished(sr_conn *c) {
+    struct sr_h2_conn *hc = c->h2;
+    if (sr_h2_out_bytes(hc->session) > 0) return 0;
+    /* a finished session, or the end of a shutdown */
+    if (!sr_h2_want_close(hc->session) && !hc->finish) return 0;
+    if (c->xport && !hc->notified && sr_tls_conn_ready(c)) { /* TLS ends with close_notify */
+        hc->notified = 1;
+        sr_tls_conn_close_notify(c);
+        return -1;
+    }
+    return 1;
+}
+
 static void flush_more(sr_conn *c) {
     struct sr_h2_conn *hc = c->h2;
     uv_os_fd_t fd;
@@ -616,30 +659,21 @@ static void flush_more(sr_conn *c) {
         sr_conn_close_now(c);
         return;
     }
-    sr_h2_seg segs[H2_MAX_IOV];
-    uv_buf_t iov[H2_MAX_IOV];
-    const char *sealed;
-    for (;;) {
-        size_t n = sr_h2_out_peek(hc->session, segs, H2_MAX_IOV);
-        if (n == 0 && !sr_transport_pending(c->xport, &sealed)) break;
-        segs_to_iov(segs, n, iov);
-        bool blocked = false;
-        ssize_t w = sr_transport_send(c->xport, fd, (const struct iovec *)iov, n, &blocked);
-        if (w < 0) {
-            sr_conn_close_now(c);
-            return;
-        }
-        if (w > 0) {
-            hc->now_ns = 0;
-            sr_h2_out_consumed(hc->session, (size_t)w);
-            c->srv->stats.bytes_out += (size_t)w;
-            if (c->http) c->http->out_ms = uv_now(c->srv->loop);
-        }
-        if (!blocked) {
-            if (w > 0) continue; /* all of it: more may be produced */
-            break;               /* nothing taken: TLS before its handshake, or all out */
-        }
-        /* the socket is full: one uv_write of the rest, continued in on_h2_write */
+    bool blocked;
+    ssize_t w = out_write(c, fd, &blocked);
+    if (w < 0) {
+        sr_conn_close_now(c);
+        return;
+    }
+    if (w > 0) {
+        c->srv->stats.bytes_out += (size_t)w;
+        if (c->http) c->http->out_ms = uv_now(c->srv->loop);
+    }
+    if (blocked) { /* the socket is full: one uv_write of the rest, continued in on_h2_write */
+        sr_h2_seg segs[H2_MAX_IOV];
+        uv_buf_t iov[H2_MAX_IOV];
+        const char *sealed;
+        size_t n;
         hc->w_sealed = sr_transport_pending(c->xport, &sealed);
         if (hc->w_sealed) {
             iov[0] = uv_buf_init((char *)sealed, (unsigned)hc->w_sealed);
@@ -648,25 +682,19 @@ static void flush_more(sr_conn *c) {
         } else {
             n = sr_h2_out_peek(hc->session, segs, H2_MAX_IOV);
             hc->w_bytes = segs_to_iov(segs, n, iov);
-            if (n == 0) break;
         }
-        if (uv_write(&hc->wreq, (uv_stream_t *)c->tcp, iov, (unsigned)n, on_h2_write) != 0) {
-            sr_conn_close_now(c);
+        if (n > 0) {
+            if (uv_write(&hc->wreq, (uv_stream_t *)c->tcp, iov, (unsigned)n, on_h2_write) != 0) {
+                sr_conn_close_now(c);
+                return;
+            }
+            hc->writing = 1;
             return;
         }
-        hc->writing = 1;
-        return;
     }
-    /* everything is out: a finished session, or the end of a shutdown */
-    if (sr_h2_out_bytes(hc->session) > 0) return;
-    if (!sr_h2_want_close(hc->session) && !(c->end_after_flush && !hc->streams)) return;
-    if (c->xport && !c->notify_sent && sr_tls_conn_ready(c)) { /* TLS ends with close_notify */
-        c->notify_sent = 1;
-        sr_tls_conn_close_notify(c);
-        flush_more(c);
-        return;
-    }
-    sr_conn_close_now(c);
+    int done = out_finished(c);
+    if (done < 0) flush_more(c); /* the close_notify */
+    else if (done > 0) sr_conn_close_now(c);
 }
 
 void sr_h2c_end(sr_conn *c) {
@@ -754,33 +782,14 @@ void sr_h2c_wcommand(sr_conn *c, int what, int32_t sid, sr_frame *f, uint32_t er
 }
 
 int sr_h2c_wflush(sr_conn *c, int fd, bool *blocked) {
-    struct sr_h2_conn *hc = c->h2;
-    sr_h2_seg segs[H2_MAX_IOV];
-    uv_buf_t iov[H2_MAX_IOV];
-    const char *sealed;
-    *blocked = false;
     for (;;) {
-        size_t n = sr_h2_out_peek(hc->session, segs, H2_MAX_IOV);
-        if (n == 0 && !sr_transport_pending(c->xport, &sealed)) break;
-        segs_to_iov(segs, n, iov);
-        ssize_t w = sr_transport_send(c->xport, fd, (const struct iovec *)iov, n, blocked);
+        ssize_t w = out_write(c, fd, blocked);
         if (w < 0) return -1;
-        if (w > 0) {
-            hc->now_ns = 0;
-            sr_h2_out_consumed(hc->session, (size_t)w);
-            hc->wctx->bytes += (size_t)w;
-        }
+        c->h2->wctx->bytes += (size_t)w;
         if (*blocked) return 0;
-        if (w == 0) break; /* nothing taken: all out */
+        int done = out_finished(c);
+        if (done >= 0) return done; /* -1: its close_notify goes out first */
     }
-    if (sr_h2_out_bytes(hc->session) > 0) return 0;
-    if (!sr_h2_want_close(hc->session) && !hc->finish) return 0;
-    if (c->xport && !hc->notified && sr_tls_conn_ready(c)) { /* TLS ends with close_notify */
-        hc->notified = 1;
-        sr_tls_conn_close_notify(c);
-        return sr_h2c_wflush(c, fd, blocked);
-    }
-    return 1;
 }
 
 int sr_h2c_idle(const sr_conn *c) {
