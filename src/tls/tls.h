@@ -108,6 +108,9 @@ ssize_t sr_tls_seal(sr_tls *t, const struct iovec *iov, size_t n);
 /* Bytes to write to the socket, and how many of them went. */
 size_t sr_tls_pending(const sr_tls *t, const char **p);
 void sr_tls_sent(sr_tls *t, size_t n);
+/* Bytes allocated for those wire bytes (0 while it holds none): a whole
+ * sealing stays under malloc's mmap threshold (sr_tls_out_reserve). */
+size_t sr_tls_out_capacity(const sr_tls *t);
 /* Queues a close_notify. */
 void sr_tls_close(sr_tls *t);
 
