@@ -9,6 +9,11 @@
 # (load.json from sseload, pub.json from ssepub), their output, and meta.env
 # (key=value lines: what was run, status=ok|failed, the reason when failed,
 # memory readings); bench/lib/report.mjs reads only these files.
+# The servers of a scenario take turns run by run (run 1 of each, then run 2
+# of each, ...), not all runs of one server and then the next: this machine
+# drifts from minute to minute (the same build's S1-TLS figure varied by
+# half between runs), and a target that divides one server's median by
+# another's should see the same drift on both sides.
 
 meta() {
   local dir=$1; shift
@@ -190,7 +195,7 @@ fanout_run() {
 
 scenario_s1() {
   local mode server run
-  for mode in $MODES; do for server in $S1_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+  for mode in $MODES; do for ((run = 1; run <= RUNS; run++)); do for server in $S1_SERVERS; do
     fanout_run s1 "$server" "$mode" "$run" "$S1_CONNS" 1 "$S1_RATES" "$S1_STEP_S" "$S1_PAUSE_S" 1
   done; done; done
 }
@@ -200,7 +205,7 @@ scenario_s1() {
 # report puts the publish answer p50/p99 beside the deliveries
 scenario_s1_seq() {
   local mode server run
-  for mode in $S1_SEQ_MODES; do for server in $S1_SEQ_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+  for mode in $S1_SEQ_MODES; do for ((run = 1; run <= RUNS; run++)); do for server in $S1_SEQ_SERVERS; do
     FR_PUB_ARGS="--inflight 1" fanout_run s1-seq "$server" "$mode" "$run" "$S1_CONNS" 1 "$S1_SEQ_RATES" \
       "$S1_STEP_S" "$S1_PAUSE_S" 1
   done; done; done
@@ -211,7 +216,7 @@ scenario_s1_seq() {
 scenario_s1_tls() {
   local mode server run
   local conns
-  for mode in $S1_TLS_MODES; do for server in $S1_TLS_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+  for mode in $S1_TLS_MODES; do for ((run = 1; run <= RUNS; run++)); do for server in $S1_TLS_SERVERS; do
     conns=$S1_TLS_CONNS
     # a proxy holds two descriptors per stream (client + upstream): one
     # nginx worker under a NOFILE limit of 20,000 cannot carry 10,000; it
@@ -229,7 +234,7 @@ scenario_s1_tls() {
 # H2_STREAMS streams each (10,000 on 100 by default)
 scenario_s1_h2() {
   local mode server run
-  for mode in $S1_TLS_MODES; do for server in $S1_H2_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+  for mode in $S1_TLS_MODES; do for ((run = 1; run <= RUNS; run++)); do for server in $S1_H2_SERVERS; do
     fanout_run s1-h2 "$server" "$mode" "$run" "$S1_TLS_CONNS" 1 "$S1_RATES" "$S1_STEP_S" "$S1_PAUSE_S" 1
   done; done; done
 }
@@ -271,7 +276,7 @@ scenario_handshake() {
 
 scenario_s2() {
   local mode server run
-  for mode in $MODES; do for server in $SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+  for mode in $MODES; do for ((run = 1; run <= RUNS; run++)); do for server in $SERVERS; do
     fanout_run s2 "$server" "$mode" "$run" "$S2_CONNS" "$S2_ROOMS" "$S2_RATE" "$S2_SECONDS" 1 0
   done; done; done
 }
@@ -279,7 +284,7 @@ scenario_s2() {
 # S3: RSS with S3_CONNS idle streams minus RSS with none
 scenario_s3() {
   local mode server run dir pids rss0 rss1 load_pid connected failed tools err
-  for mode in $S3_MODES; do for server in $S3_SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+  for mode in $S3_MODES; do for ((run = 1; run <= RUNS; run++)); do for server in $S3_SERVERS; do
     dir=$(run_dir s3 "$server" "$mode" "$run")
     say "s3 $server $mode run $run: $S3_CONNS idle streams"
     if ! start_server SRV "$server" "$mode"; then finish_run "$dir" 1 "$START_ERROR"; continue; fi
@@ -372,7 +377,7 @@ scenario_s4() {
 # S5_SECONDS with S5_CONNS loops at once
 scenario_s5() {
   local mode server run dir tools load_pid err deadline
-  for mode in $S5_MODES; do for server in $SERVERS; do for ((run = 1; run <= RUNS; run++)); do
+  for mode in $S5_MODES; do for ((run = 1; run <= RUNS; run++)); do for server in $SERVERS; do
     dir=$(run_dir s5 "$server" "$mode" "$run")
     say "s5 $server $mode run $run: churn with $S5_CONNS loops for ${S5_SECONDS}s"
     if ! start_server SRV "$server" "$mode"; then finish_run "$dir" 1 "$START_ERROR"; continue; fi
