@@ -92,8 +92,8 @@ int sr_tls_out_reserve(sr_tls *t, size_t more) {
      * whole sealing (64 KiB and its record headers) to 128 KiB, where
      * glibc's malloc maps each block and unmaps it when freed, so every
      * flush of a stream that fell behind paid page faults on the fresh
-     * block and a TLB flush on its release (a fifth of the server's CPU at
-     * S1-TLS 1,000 msg/s). */
+     * block and a TLB flush on its release (a fifth of the server's CPU in
+     * a profile at S1-TLS 1,000 msg/s). */
     if (cap > OUT_SNUG) cap = need > OUT_SNUG ? (need + 16383) & ~(size_t)16383 : OUT_SNUG;
     char *p = realloc(t->out, cap);
     if (!p) {
