@@ -248,12 +248,8 @@ static void flush_h2(sr_writer *w, uint32_t slot) {
 /* A command for an HTTP/2 connection's slot: sid 0 is the connection
  * itself (a detach lets it go; anything else is "write what is due"). */
 static void run_h2_command(sr_writer *w, const sr_wcmd *cmd, int op) {
-    sr_wstream *s = slot_at(w, cmd->slot);
+    sr_wstream *s = slot_at(w, cmd->slot); /* live: run_command judged stale ones */
     int32_t sid = (int32_t)((uint32_t)cmd->op_fd >> 2);
-    if (s->state == SLOT_FREE) { /* stale */
-        if (op == CMD_FRAME && cmd->ptr) release(&w->rel, cmd->ptr);
-        return;
-    }
     if (sid == 0) {
         if (op == CMD_DETACH) {
             if (w->h2_held == s->conn) h2_drop(w); /* before the main loop may free it */
@@ -438,10 +434,18 @@ static void run_command(sr_writer *w, const sr_wcmd *cmd) {
         return;
     }
     if (cmd->slot >= w->n_slots) { /* cannot happen: attach comes first */
-        if (op == CMD_FRAME) release(&w->rel, cmd->ptr);
+        if (op == CMD_FRAME && cmd->ptr) release(&w->rel, cmd->ptr);
         return;
     }
     sr_wstream *s = slot_at(w, cmd->slot);
+    if (s->state == SLOT_FREE) {
+        /* stale: this writer let go of the slot (an error, a slow consumer)
+         * and the main loop, not told yet, still sent it commands. Judged
+         * before s->h2, which let_go cleared: an HTTP/2 connection's kick
+         * is a CMD_FRAME without a frame and must not reach queue_frame. */
+        if (op == CMD_FRAME && cmd->ptr) release(&w->rel, cmd->ptr);
+        return;
+    }
     if (s->h2) {
         run_h2_command(w, cmd, op);
         return;

@@ -12,7 +12,9 @@
  *  - sseload --churn --tls-resume resumes every handshake after each
  *    slot's first (sessions kept per slot, and kept resumable), where
  *    plain --churn resumes none; both do their handshakes with the bench's
- *    own TLS 1.3 client (bench/benchtls13.c) against the server.
+ *    own TLS 1.3 client (bench/benchtls13.c) against the server;
+ *  - a shutdown right after 2 s of 1,000 broadcasts/s to 2,000 HTTP/2
+ *    streams on a writer thread exits 0.
  * The tools run as child processes; the test waits for them to exit
  * (sseload --stop-after: a number of deliveries or cycles), never for a
  * time, and reads their JSON reports.
@@ -186,6 +188,46 @@ static void test_tls_and_h2_streams(void **state) {
     srt_server_stop(&p);
 }
 
+/* A shutdown while HTTP/2 connections on a writer thread are behind: 2,000
+ * streams on 20 TLS connections, 2 s of 1,000 broadcasts/s of 1 KB, then
+ * SIGTERM at once. The writer finishes a connection's session (GOAWAY, its
+ * streams ended) and lets go of it while the main loop, still ending the
+ * other streams, kicks that connection again before it hears: the writer
+ * drops such commands. It read the kick (a command without a frame) as an
+ * HTTP/1.1 frame once let_go had cleared the slot, and the server crashed
+ * (SIGSEGV, every run of this case before the fix). */
+static void test_shutdown_with_h2_connections_behind(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--tls-cert", cert.cert, "--tls-key", cert.key,
+                                      "--heartbeat-ms", "0", "--max-connections-per-addr", "0",
+                                      "--threads", "2", NULL),
+                     0);
+    char url[128], pub[128], ready[256];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/sse?room={room}", p.port);
+    snprintf(pub, sizeof(pub), "https://127.0.0.1:%d/publish", p.port);
+    snprintf(ready, sizeof(ready), "%s/behind.ready", ca.dir);
+    const char *load[] = {
+        SR_TEST_SSELOAD,      "--url", url,         "--conns", "2000",       "--h2",
+        "--streams-per-conn", "100",   "--timeout", "60",      "--duration", "100000",
+        "--ready-file",       ready,   "--quiet",   NULL};
+    pid_t l = srt_cmd_spawn(load, "/dev/null");
+    assert_true(l > 0);
+    wait_file(ready, l);
+    const char *pubargs[] = {
+        SR_TEST_SSEPUB,   "--target", pub,      "--proto", "sserooms", "--rates", "1000",
+        "--step-seconds", "2",        "--size", "1000",    "--quiet",  NULL};
+    char *out = NULL;
+    srt_cmd_run(pubargs, NULL, TOOL_TIMEOUT_MS, &out); /* how many got through does not matter */
+    free(out);
+    assert_true(srt_proc_alive(&p));
+    int st = srt_server_stop(&p);
+    if (st != 0) srt_proc_dump_log(&p, 4000);
+    assert_int_equal(st, 0);
+    kill(l, SIGINT);
+    tool_wait(l, TOOL_TIMEOUT_MS);
+}
+
 /* ssepub --inflight 1: one connection, an answer time for every request */
 static void test_sequential_publisher(void **state) {
     (void)state;
@@ -287,6 +329,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_tls_and_h2_streams, srt_teardown_servers),
         cmocka_unit_test_teardown(test_sequential_publisher, srt_teardown_servers),
         cmocka_unit_test_teardown(test_tls_churn_resumes, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_shutdown_with_h2_connections_behind, srt_teardown_servers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,7 +11,9 @@
  * Last-Event-ID replay arrives on its stream; a stream
  * whose flow-control window stays shut is a slow consumer under
  * --max-queue-bytes and is reset while a healthy subscriber keeps
- * receiving; protocol violations are answered with GOAWAY, counted, and
+ * receiving; connections whose clients reset their sockets mid-stream,
+ * round after round, disturb no other subscriber, nor a shutdown under
+ * load; protocol violations are answered with GOAWAY, counted, and
  * disturb nobody; shutdown sends GOAWAY; --h2-max-streams is the
  * advertised SETTINGS_MAX_CONCURRENT_STREAMS; without --h2c the preface is
  * not HTTP/2; each stream counts against --max-connections and
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -469,6 +472,84 @@ static void test_shut_window_slow_consumer(void **state) {
     srt_check_stop(&p);
 }
 
+/* Connections that go while their frames flow: round after round,
+ * clients reset their sockets (SO_LINGER 0) with broadcasts on their way
+ * to them and more published right after. Their streams leave the room, a
+ * healthy subscriber gets every message in order, and a shutdown with
+ * streams flowing to connections that do not read exits 0. At --threads 2
+ * a writer owns these connections and may fail a write before the main
+ * loop reads the reset (test_bench_tools's shutdown case is the one that
+ * reliably crashed the writer before its fix). */
+static void test_connections_going_while_frames_flow(void **state) {
+    (void)state;
+    srt_proc p;
+    assert_int_equal(srt_server_start(&p, "--h2c", "--max-queue-bytes", "65536", NULL), 0);
+    srt_sse healthy;
+    srt_check_sse_open(&healthy, p.port, "/sse?room=g");
+    char fill[513];
+    memset(fill, 'y', 512);
+    fill[512] = '\0';
+    char json[700];
+    int id = 0;
+    enum { ROUNDS = 12, CONNS = 6, STREAMS = 3 };
+    srt_h2 *h = calloc(CONNS, sizeof(*h));
+    assert_non_null(h);
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < CONNS; i++) {
+            assert_int_equal(srt_h2_open(&h[i], p.port, 1 << 20), 0);
+            for (int k = 0; k < STREAMS; k++) {
+                int sid = srt_h2_request(&h[i], "GET", "/sse?room=g", NULL, NULL);
+                assert_true(srt_h2_wait_status(&h[i], sid, SRT_TIMEOUT_MS));
+            }
+        }
+        srt_check_room_members(p.port, "g", 1 + CONNS * STREAMS, SRT_TIMEOUT_MS);
+        snprintf(json, sizeof(json), "{\"rooms\":[\"g\"],\"id\":\"%d\",\"data\":\"%s\"}", id++,
+                 fill);
+        srt_check_publish(p.port, json);
+        /* every connection resets its socket, frames on their way to it */
+        for (int i = 0; i < CONNS; i++) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            assert_int_equal(setsockopt(h[i].conn.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+            if (i == CONNS / 2) {
+                snprintf(json, sizeof(json), "{\"rooms\":[\"g\"],\"id\":\"%d\",\"data\":\"%s\"}",
+                         id++, fill);
+                srt_check_publish(p.port, json);
+            }
+            srt_h2_close(&h[i]);
+        }
+        for (int n = 0; n < 4; n++) {
+            snprintf(json, sizeof(json), "{\"rooms\":[\"g\"],\"id\":\"%d\",\"data\":\"%s\"}", id++,
+                     fill);
+            srt_check_publish(p.port, json);
+        }
+        srt_check_room_members(p.port, "g", 1, SRT_TIMEOUT_MS);
+    }
+    char expect[600];
+    for (int i = 0; i < id; i++) {
+        snprintf(expect, sizeof(expect), "id: %d\ndata: \"%s\"\n\n", i, fill);
+        srt_check_frame(&healthy, expect);
+    }
+    /* and a shutdown with streams flowing to connections that do not
+     * read: each ends with a GOAWAY its writer sends, then lets go */
+    for (int i = 0; i < CONNS; i++) {
+        assert_int_equal(srt_h2_open(&h[i], p.port, 1 << 20), 0);
+        for (int k = 0; k < STREAMS; k++) {
+            int sid = srt_h2_request(&h[i], "GET", "/sse?room=g", NULL, NULL);
+            assert_true(srt_h2_wait_status(&h[i], sid, SRT_TIMEOUT_MS));
+        }
+    }
+    srt_check_room_members(p.port, "g", 1 + CONNS * STREAMS, SRT_TIMEOUT_MS);
+    for (int n = 0; n < 8; n++) {
+        snprintf(json, sizeof(json), "{\"rooms\":[\"g\"],\"id\":\"%d\",\"data\":\"%s\"}", id++,
+                 fill);
+        srt_check_publish(p.port, json);
+    }
+    srt_check_stop(&p);
+    for (int i = 0; i < CONNS; i++) srt_h2_close(&h[i]);
+    free(h);
+    srt_sse_close(&healthy);
+}
+
 /* --- bad input ---------------------------------------------------------------- */
 
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -723,6 +804,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_publish_acknowledged_by_redis, srt_teardown_servers),
         cmocka_unit_test_teardown(test_history_replay_per_stream, srt_teardown_servers),
         cmocka_unit_test_teardown(test_shut_window_slow_consumer, srt_teardown_servers),
+        cmocka_unit_test_teardown(test_connections_going_while_frames_flow, srt_teardown_servers),
         cmocka_unit_test_teardown(test_protocol_violations, srt_teardown_servers),
         cmocka_unit_test_teardown(test_no_h2c_no_http2, srt_teardown_servers),
         cmocka_unit_test_teardown(test_max_streams_and_goaway, srt_teardown_servers),
