@@ -472,6 +472,25 @@ static void test_shut_window_slow_consumer(void **state) {
     srt_check_stop(&p);
 }
 
+/* Opens n connections of STREAMS_EACH streams in room g, all answered. */
+enum { STREAMS_EACH = 3 };
+static void open_g_streams(srt_h2 *h, int n, int port) {
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(srt_h2_open(&h[i], port, 1 << 20), 0);
+        for (int k = 0; k < STREAMS_EACH; k++) {
+            int sid = srt_h2_request(&h[i], "GET", "/sse?room=g", NULL, NULL);
+            assert_true(srt_h2_wait_status(&h[i], sid, SRT_TIMEOUT_MS));
+        }
+    }
+}
+
+/* Publishes message id to room g with data "fill". */
+static void publish_g(int port, int id, const char *fill) {
+    char json[700];
+    snprintf(json, sizeof(json), "{\"rooms\":[\"g\"],\"id\":\"%d\",\"data\":\"%s\"}", id, fill);
+    srt_check_publish(port, json);
+}
+
 /* Connections that go while their frames flow: round after round,
  * clients reset their sockets (SO_LINGER 0) with broadcasts on their way
  * to them and more published right after. Their streams leave the room, a
@@ -489,38 +508,25 @@ static void test_connections_going_while_frames_flow(void **state) {
     char fill[513];
     memset(fill, 'y', 512);
     fill[512] = '\0';
-    char json[700];
     int id = 0;
-    enum { ROUNDS = 12, CONNS = 6, STREAMS = 3 };
+    enum { ROUNDS = 12, CONNS = 6 };
     srt_h2 *h = calloc(CONNS, sizeof(*h));
     assert_non_null(h);
     for (int round = 0; round < ROUNDS; round++) {
-        for (int i = 0; i < CONNS; i++) {
-            assert_int_equal(srt_h2_open(&h[i], p.port, 1 << 20), 0);
-            for (int k = 0; k < STREAMS; k++) {
-                int sid = srt_h2_request(&h[i], "GET", "/sse?room=g", NULL, NULL);
-                assert_true(srt_h2_wait_status(&h[i], sid, SRT_TIMEOUT_MS));
-            }
-        }
-        srt_check_room_members(p.port, "g", 1 + CONNS * STREAMS, SRT_TIMEOUT_MS);
-        snprintf(json, sizeof(json), "{\"rooms\":[\"g\"],\"id\":\"%d\",\"data\":\"%s\"}", id++,
-                 fill);
-        srt_check_publish(p.port, json);
+        open_g_streams(h, CONNS, p.port);
+        srt_check_room_members(p.port, "g", 1 + CONNS * STREAMS_EACH, SRT_TIMEOUT_MS);
+        publish_g(p.port, id++, fill);
         /* every connection resets its socket, frames on their way to it */
         for (int i = 0; i < CONNS; i++) {
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
             assert_int_equal(setsockopt(h[i].conn.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
             if (i == CONNS / 2) {
-                snprintf(json, sizeof(json), "{\"rooms\":[\"g\"],\"id\":\"%d\",\"data\":\"%s\"}",
-                         id++, fill);
-                srt_check_publish(p.port, json);
+                publish_g(p.port, id++, fill);
             }
             srt_h2_close(&h[i]);
         }
         for (int n = 0; n < 4; n++) {
-            snprintf(json, sizeof(json), "{\"rooms\":[\"g\"],\"id\":\"%d\",\"data\":\"%s\"}", id++,
-                     fill);
-            srt_check_publish(p.port, json);
+            publish_g(p.port, id++, fill);
         }
         srt_check_room_members(p.port, "g", 1, SRT_TIMEOUT_MS);
     }
@@ -531,18 +537,10 @@ static void test_connections_going_while_frames_flow(void **state) {
     }
     /* and a shutdown with streams flowing to connections that do not
      * read: each ends with a GOAWAY its writer sends, then lets go */
-    for (int i = 0; i < CONNS; i++) {
-        assert_int_equal(srt_h2_open(&h[i], p.port, 1 << 20), 0);
-        for (int k = 0; k < STREAMS; k++) {
-            int sid = srt_h2_request(&h[i], "GET", "/sse?room=g", NULL, NULL);
-            assert_true(srt_h2_wait_status(&h[i], sid, SRT_TIMEOUT_MS));
-        }
-    }
-    srt_check_room_members(p.port, "g", 1 + CONNS * STREAMS, SRT_TIMEOUT_MS);
+    open_g_streams(h, CONNS, p.port);
+    srt_check_room_members(p.port, "g", 1 + CONNS * STREAMS_EACH, SRT_TIMEOUT_MS);
     for (int n = 0; n < 8; n++) {
-        snprintf(json, sizeof(json), "{\"rooms\":[\"g\"],\"id\":\"%d\",\"data\":\"%s\"}", id++,
-                 fill);
-        srt_check_publish(p.port, json);
+        publish_g(p.port, id++, fill);
     }
     srt_check_stop(&p);
     for (int i = 0; i < CONNS; i++) srt_h2_close(&h[i]);
