@@ -562,6 +562,73 @@ static void compact_gathers_frames_into_one_record(void **state) {
     sr_tls_ctx_unref(sc);
 }
 
+/* A flush mixing long frames (broadcast batches, encrypted from where they
+ * lie) with short ones (gathered), at odd lengths and across the 16 KiB
+ * record boundaries: OpenSSL opens every record to the same bytes, on each
+ * of the compact layer's ciphers, and a sealing past SR_TLS_SEAL_MAX takes
+ * exactly that much. */
+static void compact_seals_long_frames_in_place(const char *cipher, void **state) {
+    fixture *f = *state;
+    sr_tls_ctx *sc = server_ctx(f, false);
+    raw_client c;
+    got *gc = calloc(1, sizeof(got));
+    assert_non_null(gc);
+    f->gs.len = 0;
+    sr_tls *sv = sr_tls_new(sc);
+    raw_open(&c, f->ca.cert, cipher);
+    raw_handshake(&c, sv, &f->gs);
+    assert_int_equal(raw_read(&c, gc), SSL_ERROR_WANT_READ);
+    assert_true(sr_tls_compact(sv));
+    static char frames[120000];
+    for (size_t i = 0; i < sizeof(frames); i++) frames[i] = (char)(i * 7 + i / 251);
+    /* short, long, exactly the direct threshold and one under, a long one
+     * over a record boundary, empty pieces, then past the sealing's limit */
+    static const size_t lens[] = {3,   5000, 511, 512, 0,    12001, 17, 16384,
+                                  100, 1,    0,   33,  9000, 40000, 7};
+    enum { N = sizeof(lens) / sizeof(lens[0]) };
+    struct iovec iov[N];
+    size_t total = 0;
+    for (int i = 0; i < N; i++) {
+        iov[i] = (struct iovec){frames + total, lens[i]};
+        total += lens[i];
+    }
+    assert_true(total <= sizeof(frames) && total > 64 * 1024);
+    size_t sent = 0;
+    int i = 0;
+    while (sent < total) { /* the caller's loop: what was taken is skipped */
+        ssize_t n = sr_tls_seal(sv, iov + i, (size_t)(N - i));
+        assert_true(n > 0 && n <= 64 * 1024);
+        if (sent == 0) assert_int_equal(n, 64 * 1024); /* the first sealing is full */
+        const char *p;
+        size_t records = ((size_t)n + 16383) / 16384;
+        assert_int_equal(sr_tls_pending(sv, &p), (size_t)n + records * (5 + 1 + 16));
+        server_to_raw(sv, &c);
+        assert_int_equal(raw_read(&c, gc), SSL_ERROR_WANT_READ);
+        sent += (size_t)n;
+        for (size_t left = (size_t)n; left;) { /* skip what was taken */
+            size_t take = iov[i].iov_len < left ? iov[i].iov_len : left;
+            iov[i].iov_base = (char *)iov[i].iov_base + take;
+            iov[i].iov_len -= take;
+            left -= take;
+            if (!iov[i].iov_len) i++;
+        }
+    }
+    assert_int_equal(gc->len, total);
+    assert_memory_equal(gc->buf, frames, total);
+    sr_tls_free(sv);
+    raw_close(&c);
+    free(gc);
+    sr_tls_ctx_unref(sc);
+}
+
+static void compact_long_frames_aes128(void **state) {
+    compact_seals_long_frames_in_place("TLS_AES_128_GCM_SHA256", state);
+}
+
+static void compact_long_frames_chacha20(void **state) {
+    compact_seals_long_frames_in_place("TLS_CHACHA20_POLY1305_SHA256", state);
+}
+
 /* An idle TLS 1.3 server session keeps nothing of OpenSSL: its SSL object
  * (about 14.5 KB: the structure, cipher and digest contexts, session,
  * key shares, BIOs) goes once the handshake is over, and it holds no
@@ -756,6 +823,8 @@ int main(void) {
         cmocka_unit_test(compact_aes256),
         cmocka_unit_test(compact_chacha20),
         cmocka_unit_test(compact_gathers_frames_into_one_record),
+        cmocka_unit_test(compact_long_frames_aes128),
+        cmocka_unit_test(compact_long_frames_chacha20),
         cmocka_unit_test(tls13_suite_choice),
         cmocka_unit_test(tls12_stays_on_openssl),
         cmocka_unit_test(a_sealing_stays_under_the_mmap_threshold),
