@@ -72,7 +72,7 @@ typedef struct conn {
     uint64_t started_ns;
     ssep parser;
     SSL *ssl;     /* HTTP/1.1 over TLS */
-    btls13 *lite; /* or over benchtls13.c's client (churn, full handshakes) */
+    btls13 *lite; /* or over benchtls13.c's client (see lite_probe) */
 } conn;
 
 /* --h2: one TCP (+ TLS) connection carrying the streams first .. first+n-1
@@ -105,7 +105,7 @@ static opts o = {.rooms = 1,
                  .streams_per_conn = 100};
 static SSL_CTX *tls;                   /* https URLs */
 static SSL_SESSION **sessions;         /* --tls-resume: each slot's last session */
-static btls13_ctx *lite;               /* churn's handshakes, when the server takes them */
+static btls13_ctx *lite;               /* benchtls13's client, when the server takes it */
 static btls13_session **lite_sessions; /* --tls-resume with lite: each slot's newest ticket */
 static carrier *carriers;
 static long ncarriers;
@@ -243,7 +243,7 @@ static void send_request(conn *c) {
         return;
     }
     c->state = C_HEAD;
-    if (c->ssl && !o.churn) { /* level-triggered from here on: see on_readable */
+    if ((c->ssl || c->lite) && !o.churn) { /* level-triggered from here on: see on_readable */
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = c->idx};
         if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) conn_fail(c, NULL);
     }
@@ -294,12 +294,14 @@ static const ssep_callbacks callbacks = {.on_head = on_head,
 
 static void on_readable(conn *c) {
     for (;;) {
-        ssize_t n = c->lite ? btls13_read(c->lite, rbuf, sizeof(rbuf))
+        /* benchtls13's records are parsed where they were decrypted */
+        const char *got = rbuf;
+        ssize_t n = c->lite ? btls13_read_in_place(c->lite, &got)
                             : benchtls_read(c->ssl, c->fd, rbuf, sizeof(rbuf));
         if (n > 0) {
             now_ns = real_ns();
             recv_us = now_ns / 1000;
-            int rc = ssep_feed(&c->parser, rbuf, (size_t)n);
+            int rc = ssep_feed(&c->parser, got, (size_t)n);
             if (rc < 0) { /* not HTTP, or broken chunking */
                 conn_fail(c, NULL);
                 return;
@@ -321,10 +323,12 @@ static void on_readable(conn *c) {
             /* A TLS read returns one record, and whether the socket holds
              * more is unknown; reading on to "try again" would cost a second
              * read() per wake-up. A TLS stream is level-triggered instead
-             * (send_request): it reads on only while OpenSSL holds bytes,
-             * and epoll reports it again while the socket holds more. Churn
-             * slots stay edge-triggered (one response head, then close). */
+             * (send_request): it reads on only while OpenSSL (or benchtls13)
+             * holds a record, and epoll reports it again while the socket
+             * holds more. Churn slots stay edge-triggered (one response
+             * head, then close). */
             if (c->ssl && !o.churn && !SSL_has_pending(c->ssl)) return;
+            if (c->lite && !o.churn && !btls13_has_record(c->lite)) return;
             continue;
         }
         if (n == 0) {
@@ -564,11 +568,14 @@ static void announce_ready(void) {
         fprintf(stderr, "sseload: cannot write %s\n", o.ready_file);
 }
 
-/* Churn's full handshakes go through benchtls13.c's TLS 1.3 client (a
- * fraction of OpenSSL 3.0's client CPU, so the tool keeps up with the
- * server) when one handshake with it completes; otherwise (a TLS 1.2
- * server such as nginx 1.22, another curve or certificate key) they stay
- * with OpenSSL. BENCHTLS_OPENSSL=1 keeps OpenSSL's, to compare. */
+/* HTTP/1.1 over TLS goes through benchtls13.c's TLS 1.3 client when one
+ * handshake with it completes: churn's full handshakes cost a fraction of
+ * OpenSSL 3.0's client CPU there, and a stream's records cost less to open
+ * (a cipher context keyed once per connection, several records per read(),
+ * each parsed where it was decrypted, no copy), so the tool keeps up with
+ * the server. Otherwise (a TLS 1.2 server such as nginx 1.22, another curve
+ * or certificate key) they stay with OpenSSL. BENCHTLS_OPENSSL=1 keeps
+ * OpenSSL's, to compare. HTTP/2 carriers always use OpenSSL. */
 static void lite_probe(void) {
     lite = btls13_ctx_new("http/1.1");
     int fd = lite ? bench_connect(&url.addr, 0) : -1;
@@ -582,10 +589,13 @@ static void lite_probe(void) {
     btls13_free(t);
     if (fd >= 0) close(fd);
     if (!o.quiet)
-        fprintf(stderr, "sseload: churn handshakes by %s\n",
+        fprintf(stderr, "sseload: TLS by %s\n",
                 rc == 1 ? "benchtls13 (TLS 1.3, X25519, AES-128-GCM, ECDSA P-256)"
                         : "OpenSSL (the server did not complete benchtls13's TLS 1.3 handshake)");
-    if (rc == 1) return;
+    if (rc == 1) {
+        if (!o.churn) btls13_ctx_for_streams(lite);
+        return;
+    }
     btls13_ctx_free(lite);
     lite = NULL;
 }
@@ -607,7 +617,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "sseload: out of memory\n");
             return 1;
         }
-        if (o.churn && !getenv("BENCHTLS_OPENSSL")) lite_probe();
+        if (!o.h2 && !getenv("BENCHTLS_OPENSSL")) lite_probe();
         if (lite && o.tls_resume &&
             !(lite_sessions = calloc((size_t)o.conns, sizeof(*lite_sessions)))) {
             fprintf(stderr, "sseload: out of memory\n");

@@ -180,8 +180,9 @@ void load_report(load_stats *st, uint64_t end_ns, int churn, const char *json_pa
                (unsigned long long)st->eof_early, (unsigned long long)st->tls_failed,
                (unsigned long long)st->no_h2);
     if (st->handshakes)
-        printf("  tls: handshakes %llu, resumed %llu\n", (unsigned long long)st->handshakes,
-               (unsigned long long)st->resumed);
+        printf("  tls: handshakes %llu, resumed %llu, client %s\n",
+               (unsigned long long)st->handshakes, (unsigned long long)st->resumed,
+               st->lite ? "benchtls13" : "OpenSSL");
     printf("  deliveries %llu (%.0f/s over %.2f s of traffic), gaps %llu, reorders %llu, other "
            "%llu\n",
            (unsigned long long)st->deliveries, dps, since(st->first_ns, st->last_ns),
@@ -223,12 +224,12 @@ void load_report(load_stats *st, uint64_t end_ns, int churn, const char *json_pa
     fprintf(f,
             "\"refused\":%llu,\"resets\":%llu,\"non200\":%llu,\"timeouts\":%llu,"
             "\"closed_before_head\":%llu,\"tls_handshakes\":%llu,\"tls_resumed\":%llu,"
-            "\"tls_failed\":%llu,\"no_h2\":%llu,",
+            "\"tls_failed\":%llu,\"tls_lite_handshakes\":%llu,\"no_h2\":%llu,",
             (unsigned long long)st->refused, (unsigned long long)st->resets,
             (unsigned long long)st->non200, (unsigned long long)st->timeouts,
             (unsigned long long)st->eof_early, (unsigned long long)st->handshakes,
             (unsigned long long)st->resumed, (unsigned long long)st->tls_failed,
-            (unsigned long long)st->no_h2);
+            (unsigned long long)st->lite, (unsigned long long)st->no_h2);
     json_lat(f, h);
     fprintf(f, ",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"run_s\":%.3f,\"steps\":[", cu, cs, run);
     int first = 1;

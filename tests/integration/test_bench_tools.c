@@ -4,9 +4,10 @@
  * over TLS and HTTP/2 against the real binary with --tls-cert (a CA the
  * test makes), as bench/suite.sh's S1-TLS, S1-H2, S1-seq and handshake
  * scenarios use them:
- *  - sseload over TLS HTTP/1.1 and sseload --h2 (two HTTP/2 connections
- *    of 20 streams) get every message ssepub publishes over TLS, in
- *    order, with one TLS handshake per connection;
+ *  - sseload over TLS HTTP/1.1 (through the bench's own TLS 1.3 client,
+ *    and through OpenSSL's with BENCHTLS_OPENSSL=1) and sseload --h2 (two
+ *    HTTP/2 connections of 20 streams) get every message ssepub publishes
+ *    over TLS, in order, with one TLS handshake per connection;
  *  - ssepub --inflight 1 uses one connection and reports an answer time
  *    for every request (p50 <= p99 <= max, all above zero);
  *  - sseload --churn --tls-resume resumes every handshake after each
@@ -157,10 +158,23 @@ static void test_tls_and_h2_streams(void **state) {
                         h2_ready,
                         "--quiet",
                         NULL};
+    /* the same HTTP/1.1 streams through OpenSSL's client, as sseload uses
+     * it for a server that benchtls13 cannot complete a handshake with */
+    char h1o_json[256], h1o_ready[256];
+    snprintf(h1o_json, sizeof(h1o_json), "%s/h1o.json", ca.dir);
+    snprintf(h1o_ready, sizeof(h1o_ready), "%s/h1o.ready", ca.dir);
+    const char *h1o[sizeof(h1) / sizeof(h1[0])];
+    memcpy(h1o, h1, sizeof(h1));
+    h1o[14] = h1o_json;
+    h1o[16] = h1o_ready;
     pid_t l1 = srt_cmd_spawn(h1, "/dev/null"), l2 = srt_cmd_spawn(h2, "/dev/null");
-    assert_true(l1 > 0 && l2 > 0);
+    setenv("BENCHTLS_OPENSSL", "1", 1);
+    pid_t l3 = srt_cmd_spawn(h1o, "/dev/null");
+    unsetenv("BENCHTLS_OPENSSL");
+    assert_true(l1 > 0 && l2 > 0 && l3 > 0);
     wait_file(h1_ready, l1);
     wait_file(h2_ready, l2);
+    wait_file(h1o_ready, l3);
     /* the pipelined window: nothing is missed however slow the machine */
     const char *pubargs[] = {
         SR_TEST_SSEPUB,   "--target", pub,      "--proto", "sserooms", "--rates", "30",
@@ -173,8 +187,9 @@ static void test_tls_and_h2_streams(void **state) {
     assert_int_equal(json_num(pub_json, "answers"), 30);
     assert_int_equal(tool_wait(l1, TOOL_TIMEOUT_MS), 0);
     assert_int_equal(tool_wait(l2, TOOL_TIMEOUT_MS), 0);
-    for (int i = 0; i < 2; i++) {
-        const char *j = i ? h2_json : h1_json;
+    assert_int_equal(tool_wait(l3, TOOL_TIMEOUT_MS), 0);
+    for (int i = 0; i < 3; i++) {
+        const char *j = i == 0 ? h1_json : i == 1 ? h2_json : h1o_json;
         assert_int_equal(json_num(j, "connected"), 40);
         assert_int_equal(json_num(j, "failed"), 0);
         assert_int_equal(json_num(j, "deliveries"), 1200);
@@ -182,9 +197,15 @@ static void test_tls_and_h2_streams(void **state) {
         assert_int_equal(json_num(j, "reorders"), 0);
         assert_int_equal(json_num(j, "no_h2"), 0);
     }
-    /* one handshake per TCP connection: 40 for HTTP/1.1, 2 for HTTP/2 */
+    /* one handshake per TCP connection: 40 for HTTP/1.1, 2 for HTTP/2;
+     * HTTP/1.1's by the bench's own TLS 1.3 client unless told otherwise,
+     * HTTP/2's by OpenSSL */
     assert_int_equal(json_num(h1_json, "tls_handshakes"), 40);
+    assert_int_equal(json_num(h1_json, "tls_lite_handshakes"), 40);
+    assert_int_equal(json_num(h1o_json, "tls_handshakes"), 40);
+    assert_int_equal(json_num(h1o_json, "tls_lite_handshakes"), 0);
     assert_int_equal(json_num(h2_json, "tls_handshakes"), 2);
+    assert_int_equal(json_num(h2_json, "tls_lite_handshakes"), 0);
     srt_server_stop(&p);
 }
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_benchtls13.c: the bench's minimal TLS 1.3 client (bench/benchtls13.c,
- * sseload --churn's full handshakes) against a plain OpenSSL server over
- * socketpairs, with an ECDSA P-256 certificate from a test CA
- * (tests/support/srt_tls.c):
+ * sseload's HTTP/1.1 over TLS: churn's handshakes, S1-TLS's streams)
+ * against a plain OpenSSL server over socketpairs, with an ECDSA P-256
+ * certificate from a test CA (tests/support/srt_tls.c):
  *  - it completes TLS 1.3 with X25519 and TLS_AES_128_GCM_SHA256, data flows
  *    both ways (the server's NewSessionTickets before its data are skipped),
  *    the server's close_notify reads as the end, and a second handshake with
@@ -11,6 +11,8 @@
  *  - the server's session tickets resume the following connections (the
  *    server checks the PSK binder), and a ticket from another server gets
  *    a full handshake;
+ *  - a streams context reads a server's several records with one read()
+ *    and hands each record's data in place, in order;
  *  - a TLS 1.2-only server fails the handshake (sseload then keeps OpenSSL);
  *  - a man in the middle holding the server's handshake traffic secret
  *    (from the server's key log) re-encrypts the server's flight with one
@@ -202,14 +204,23 @@ static int handshake(btls13 *client, SSL *server, int cfd, int sfd, relay *r) {
     return crc;
 }
 
-/* btls13_read until it returns something other than "try again". */
-static ssize_t client_read(btls13 *client, int cfd, char *buf, size_t cap) {
+/* btls13_read (buf set) or btls13_read_in_place (*p set) until it returns
+ * something other than "try again". */
+static ssize_t client_read_either(btls13 *client, int cfd, char *buf, size_t cap, const char **p) {
     ssize_t n = BENCHTLS_AGAIN;
     for (int i = 0; i < 100 && n == BENCHTLS_AGAIN; i++) {
-        n = btls13_read(client, buf, cap);
+        n = buf ? btls13_read(client, buf, cap) : btls13_read_in_place(client, p);
         if (n == BENCHTLS_AGAIN) poll(&(struct pollfd){.fd = cfd, .events = POLLIN}, 1, 100);
     }
     return n;
+}
+
+static ssize_t client_read(btls13 *client, int cfd, char *buf, size_t cap) {
+    return client_read_either(client, cfd, buf, cap, NULL);
+}
+
+static ssize_t client_read_in_place(btls13 *client, int cfd, const char **p) {
+    return client_read_either(client, cfd, NULL, 0, p);
 }
 
 /* The client sends a request, the server answers: the client reads the
@@ -228,6 +239,16 @@ static void request_answer(btls13 *client, SSL *server, int cfd, int sfd) {
     assert_int_equal(SSL_write(server, "HTTP/1.1 200 OK", 15), 15);
     assert_int_equal(client_read(client, cfd, buf, sizeof(buf)), 15);
     assert_memory_equal(buf, "HTTP/1.1 200 OK", 15);
+}
+
+/* A test's client and server, their contexts and their socketpair, gone. */
+static void pair_free(btls13 *client, btls13_ctx *cctx, SSL *server, SSL_CTX *sctx, int sv[2]) {
+    btls13_free(client);
+    btls13_ctx_free(cctx);
+    SSL_free(server);
+    SSL_CTX_free(sctx);
+    close(sv[0]);
+    close(sv[1]);
 }
 
 /* --- tests ------------------------------------------------------------------- */
@@ -267,6 +288,52 @@ static void handshake_and_data_against_openssl(void **state) {
             btls13_ctx_free(cctx);
             cctx = NULL;
         }
+    }
+}
+
+/* A streams context (sseload's TLS streams) takes a server's write of
+ * several records with one read(), and hands each record's data where it
+ * was decrypted, in order, through the connection's own cipher context; a
+ * default context's buffer holds one record, so the second is not whole
+ * after the first read. */
+static void reads_several_records_in_place(void **state) {
+    fixture *f = *state;
+    for (int streams = 0; streams < 2; streams++) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+        SSL_CTX *sctx;
+        SSL *server = server_new(f, sv[1], 0, &sctx);
+        btls13_ctx *cctx = btls13_ctx_new("http/1.1");
+        assert_non_null(cctx);
+        if (streams) btls13_ctx_for_streams(cctx);
+        btls13 *client = btls13_new(cctx, sv[0], "localhost", NULL);
+        assert_non_null(client);
+        assert_int_equal(handshake(client, server, sv[0], sv[1], NULL), 1);
+        request_answer(client, server, sv[0], sv[1]);
+        assert_int_equal(btls13_has_record(client), 0);
+
+        enum { RECORDS = 5, SIZE = 10000 };
+        static char sent[RECORDS][SIZE];
+        for (int round = 0; round < 3; round++) { /* the sequence numbers go on */
+            for (int r = 0; r < RECORDS; r++) {
+                for (int i = 0; i < SIZE; i++) sent[r][i] = (char)(round * 31 + r * 7 + i);
+                assert_int_equal(SSL_write(server, sent[r], SIZE), SIZE); /* one record each */
+            }
+            for (int r = 0; r < RECORDS; r++) {
+                const char *p = NULL;
+                assert_int_equal(client_read_in_place(client, sv[0], &p), SIZE);
+                assert_memory_equal(p, sent[r], SIZE);
+                if (r == 0) /* the first read() brought the rest along, or not */
+                    assert_int_equal(btls13_has_record(client), streams);
+            }
+            assert_int_equal(btls13_has_record(client), 0);
+            const char *p;
+            assert_int_equal(btls13_read_in_place(client, &p), BENCHTLS_AGAIN);
+        }
+        SSL_shutdown(server);
+        const char *p;
+        assert_int_equal(client_read_in_place(client, sv[0], &p), 0); /* close_notify */
+        pair_free(client, cctx, server, sctx, sv);
     }
 }
 
@@ -326,12 +393,7 @@ static void tls12_server_fails(void **state) {
     btls13 *client = btls13_new(cctx, sv[0], "localhost", NULL);
     assert_non_null(client);
     assert_int_equal(handshake(client, server, sv[0], sv[1], NULL), -1);
-    btls13_free(client);
-    btls13_ctx_free(cctx);
-    SSL_free(server);
-    SSL_CTX_free(sctx);
-    close(sv[0]);
-    close(sv[1]);
+    pair_free(client, cctx, server, sctx, sv);
 }
 
 /* The client's handshake result with the server's message `tamper` (0:
@@ -382,6 +444,7 @@ static void wrong_server_finished_fails(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_and_data_against_openssl),
+        cmocka_unit_test(reads_several_records_in_place),
         cmocka_unit_test(resumes_with_the_servers_tickets),
         cmocka_unit_test(tls12_server_fails),
         cmocka_unit_test(relay_untouched_completes),
