@@ -57,7 +57,7 @@ enum { S_HELLO, S_EE, S_CERT, S_CV, S_FIN, S_APP, S_BROKEN };
 
 struct btls13_ctx {
     EVP_CIPHER_CTX *seal, *open; /* AES-128-GCM, re-keyed per record (open: up to
-                                    the application keys, see btls13.app_open) */
+                                    the application key, see btls13.app_open) */
     EVP_PKEY_CTX *keygen;        /* X25519 */
     uint8_t derived0[32];        /* Derive-Secret(Early Secret (no PSK), "derived", "") */
     uint8_t alpn[64];            /* the ALPN extension, ready to send */
@@ -91,9 +91,9 @@ struct btls13 {
     uint8_t res_master[32];    /* resumption_master_secret, for the tickets */
     traffic rd, wr;
     int rd_on;                /* server records are encrypted */
-    int rd_app;               /* ... with the application traffic key */
-    EVP_CIPHER_CTX *app_open; /* keyed once with that key (the shared context
-                                 is re-keyed per record: about 0.5 us each) */
+    EVP_CIPHER_CTX *app_open; /* from the server Finished on: keyed once with
+                                 the application key (the shared context is
+                                 re-keyed per record: about 0.5 us each) */
     int offered;              /* a PSK was offered */
     int resumed;              /* and the server took it */
     btls13_session *newest;   /* the newest ticket the server sent */
@@ -558,10 +558,15 @@ static int server_finished(btls13 *t, const uint8_t *b, size_t len, const uint8_
     btls13_expand_label(master, "res master", th, 32, t->res_master, 32);
     set_traffic(&t->wr, c_ap);
     set_traffic(&t->rd, s_ap);
-    t->rd_app = 1;
     OPENSSL_cleanse(master, sizeof(master));
     OPENSSL_cleanse(c_ap, sizeof(c_ap));
     OPENSSL_cleanse(s_ap, sizeof(s_ap));
+    if (!(t->app_open = EVP_CIPHER_CTX_new()) ||
+        EVP_DecryptInit_ex2(t->app_open, EVP_CIPHER_CTX_get0_cipher(t->ctx->open), t->rd.key, NULL,
+                            NULL) != 1) {
+        ERR_clear_error();
+        return -1;
+    }
     return 0;
 }
 
@@ -672,20 +677,9 @@ static int next_record(btls13 *t, uint8_t *type, uint8_t **payload, size_t *len)
     if (r[0] != 0x17 || rl < 17) return -1;
     uint8_t nonce[12];
     nonce_of(&t->rd, nonce);
-    EVP_CIPHER_CTX *c = t->ctx->open;
-    const uint8_t *key = t->rd.key;
-    if (t->rd_app) { /* the connection's own context, keyed at its first record */
-        if (!t->app_open) {
-            if (!(t->app_open = EVP_CIPHER_CTX_new()) ||
-                EVP_DecryptInit_ex2(t->app_open, EVP_CIPHER_CTX_get0_cipher(t->ctx->open),
-                                    t->rd.key, NULL, NULL) != 1) {
-                ERR_clear_error();
-                return -1;
-            }
-        }
-        c = t->app_open;
-        key = NULL;
-    }
+    /* the connection's own context once keyed, else the shared one */
+    EVP_CIPHER_CTX *c = t->app_open ? t->app_open : t->ctx->open;
+    const uint8_t *key = t->app_open ? NULL : t->rd.key;
     int n1 = 0, n2 = 0;
     size_t cl = rl - 16;
     if (EVP_DecryptInit_ex2(c, NULL, key, nonce, NULL) != 1 ||

@@ -175,6 +175,12 @@ static int lite_fail(sr_tls *t, const char *why) {
  * buffer into the record; shorter ones are gathered (see below). */
 #define LITE_DIRECT_MIN 512
 
+/* n bytes at in encrypted to out (in == out: in place); 0, or -1. */
+static int lite_encrypt(EVP_CIPHER_CTX *wctx, uint8_t *out, const uint8_t *in, size_t n) {
+    int outl = 0;
+    return EVP_EncryptUpdate(wctx, out, &outl, in, (int)n) && (size_t)outl == n ? 0 : -1;
+}
+
 /* Seals one record of `len` plaintext bytes taken from iov (from *i, *off
  * on) with inner content type `type` into o (len + LITE_OVERHEAD bytes),
  * with wctx keyed with L's write key. Each EVP call costs about as much as
@@ -212,11 +218,9 @@ static int lite_record_out(sr_tls_lite *L, EVP_CIPHER_CTX *wctx, uint8_t type,
         if (take > len - got) take = len - got;
         const uint8_t *src = (const uint8_t *)iov[*i].iov_base + *off;
         if (take >= LITE_DIRECT_MIN) {
-            if (gathered < got && (!EVP_EncryptUpdate(wctx, c + gathered, &outl, c + gathered,
-                                                      (int)(got - gathered)) ||
-                                   (size_t)outl != got - gathered))
-                return -1;
-            if (!EVP_EncryptUpdate(wctx, c + got, &outl, src, (int)take) || (size_t)outl != take)
+            if ((gathered < got &&
+                 lite_encrypt(wctx, c + gathered, c + gathered, got - gathered)) ||
+                lite_encrypt(wctx, c + got, src, take))
                 return -1;
             gathered = got + take;
         } else {
@@ -226,9 +230,7 @@ static int lite_record_out(sr_tls_lite *L, EVP_CIPHER_CTX *wctx, uint8_t type,
         *off += take;
     }
     c[len] = type;
-    if (!EVP_EncryptUpdate(wctx, c + gathered, &outl, c + gathered, (int)(len + 1 - gathered)) ||
-        (size_t)outl != len + 1 - gathered)
-        return -1;
+    if (lite_encrypt(wctx, c + gathered, c + gathered, len + 1 - gathered)) return -1;
     /* the tag through the parameter, not EVP_CIPHER_CTX_ctrl (which
      * builds the same parameter on every call) */
     OSSL_PARAM tag[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, c + len + 1,

@@ -23,6 +23,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -102,79 +103,68 @@ static void start_tls_server(srt_proc *p) {
                      0);
 }
 
+/* One sseload of the test below: 40 streams to `url`, over HTTP/2 (two
+ * connections of 20 streams) when h2, through OpenSSL's client when
+ * openssl (BENCHTLS_OPENSSL=1), stopping after 1,200 deliveries; its
+ * report goes to <ca.dir>/<name>.json, its ready file to <name>.ready
+ * (waited for here). */
+typedef struct loader {
+    const char *name;
+    bool h2, openssl;
+    char json[256], ready[256];
+    pid_t pid;
+} loader;
+
+static void loader_start(loader *l, const char *url) {
+    snprintf(l->json, sizeof(l->json), "%s/%s.json", ca.dir, l->name);
+    snprintf(l->ready, sizeof(l->ready), "%s/%s.ready", ca.dir, l->name);
+    const char *argv[24] = {SR_TEST_SSELOAD,
+                            "--url",
+                            url,
+                            "--conns",
+                            "40",
+                            "--sources",
+                            "0",
+                            "--timeout",
+                            "60",
+                            "--duration",
+                            "100000",
+                            "--stop-after",
+                            "1200",
+                            "--json",
+                            l->json,
+                            "--ready-file",
+                            l->ready,
+                            "--quiet"};
+    int n = 18;
+    if (l->h2) {
+        argv[n++] = "--h2";
+        argv[n++] = "--streams-per-conn";
+        argv[n++] = "20";
+    }
+    argv[n] = NULL;
+    if (l->openssl) setenv("BENCHTLS_OPENSSL", "1", 1);
+    l->pid = srt_cmd_spawn(argv, "/dev/null");
+    unsetenv("BENCHTLS_OPENSSL");
+    assert_true(l->pid > 0);
+}
+
 /* sseload over TLS HTTP/1.1 and over HTTP/2 get every message, in order */
 static void test_tls_and_h2_streams(void **state) {
     (void)state;
     srt_proc p;
     start_tls_server(&p);
-    char url[128], pub[128], h1_json[256], h2_json[256], h1_ready[256], h2_ready[256],
-        pub_json[256];
+    char url[128], pub[128], pub_json[256];
     snprintf(url, sizeof(url), "https://127.0.0.1:%d/sse?room={room}", p.port);
     snprintf(pub, sizeof(pub), "https://127.0.0.1:%d/publish", p.port);
-    snprintf(h1_json, sizeof(h1_json), "%s/h1.json", ca.dir);
-    snprintf(h2_json, sizeof(h2_json), "%s/h2.json", ca.dir);
-    snprintf(h1_ready, sizeof(h1_ready), "%s/h1.ready", ca.dir);
-    snprintf(h2_ready, sizeof(h2_ready), "%s/h2.ready", ca.dir);
     snprintf(pub_json, sizeof(pub_json), "%s/pub.json", ca.dir);
-    /* 40 streams each, 30 messages: 1,200 deliveries each */
-    const char *h1[] = {SR_TEST_SSELOAD,
-                        "--url",
-                        url,
-                        "--conns",
-                        "40",
-                        "--sources",
-                        "0",
-                        "--timeout",
-                        "60",
-                        "--duration",
-                        "100000",
-                        "--stop-after",
-                        "1200",
-                        "--json",
-                        h1_json,
-                        "--ready-file",
-                        h1_ready,
-                        "--quiet",
-                        NULL};
-    const char *h2[] = {SR_TEST_SSELOAD,
-                        "--url",
-                        url,
-                        "--conns",
-                        "40",
-                        "--h2",
-                        "--streams-per-conn",
-                        "20",
-                        "--sources",
-                        "0",
-                        "--timeout",
-                        "60",
-                        "--duration",
-                        "100000",
-                        "--stop-after",
-                        "1200",
-                        "--json",
-                        h2_json,
-                        "--ready-file",
-                        h2_ready,
-                        "--quiet",
-                        NULL};
-    /* the same HTTP/1.1 streams through OpenSSL's client, as sseload uses
-     * it for a server that benchtls13 cannot complete a handshake with */
-    char h1o_json[256], h1o_ready[256];
-    snprintf(h1o_json, sizeof(h1o_json), "%s/h1o.json", ca.dir);
-    snprintf(h1o_ready, sizeof(h1o_ready), "%s/h1o.ready", ca.dir);
-    const char *h1o[sizeof(h1) / sizeof(h1[0])];
-    memcpy(h1o, h1, sizeof(h1));
-    h1o[14] = h1o_json;
-    h1o[16] = h1o_ready;
-    pid_t l1 = srt_cmd_spawn(h1, "/dev/null"), l2 = srt_cmd_spawn(h2, "/dev/null");
-    setenv("BENCHTLS_OPENSSL", "1", 1);
-    pid_t l3 = srt_cmd_spawn(h1o, "/dev/null");
-    unsetenv("BENCHTLS_OPENSSL");
-    assert_true(l1 > 0 && l2 > 0 && l3 > 0);
-    wait_file(h1_ready, l1);
-    wait_file(h2_ready, l2);
-    wait_file(h1o_ready, l3);
+    /* 40 streams each, 30 messages: 1,200 deliveries each. HTTP/1.1 through
+     * the bench's own TLS 1.3 client, and through OpenSSL's, as sseload
+     * uses it for a server that benchtls13 cannot complete a handshake
+     * with; HTTP/2 through OpenSSL's */
+    loader l[3] = {{.name = "h1"}, {.name = "h2", .h2 = true}, {.name = "h1o", .openssl = true}};
+    for (int i = 0; i < 3; i++) loader_start(&l[i], url);
+    for (int i = 0; i < 3; i++) wait_file(l[i].ready, l[i].pid);
     /* the pipelined window: nothing is missed however slow the machine */
     const char *pubargs[] = {
         SR_TEST_SSEPUB,   "--target", pub,      "--proto", "sserooms", "--rates", "30",
@@ -185,27 +175,20 @@ static void test_tls_and_h2_streams(void **state) {
     assert_int_equal(json_num(pub_json, "sent"), 30);
     assert_int_equal(json_num(pub_json, "ok"), 30);
     assert_int_equal(json_num(pub_json, "answers"), 30);
-    assert_int_equal(tool_wait(l1, TOOL_TIMEOUT_MS), 0);
-    assert_int_equal(tool_wait(l2, TOOL_TIMEOUT_MS), 0);
-    assert_int_equal(tool_wait(l3, TOOL_TIMEOUT_MS), 0);
     for (int i = 0; i < 3; i++) {
-        const char *j = i == 0 ? h1_json : i == 1 ? h2_json : h1o_json;
+        assert_int_equal(tool_wait(l[i].pid, TOOL_TIMEOUT_MS), 0);
+        const char *j = l[i].json;
         assert_int_equal(json_num(j, "connected"), 40);
         assert_int_equal(json_num(j, "failed"), 0);
         assert_int_equal(json_num(j, "deliveries"), 1200);
         assert_int_equal(json_num(j, "gaps"), 0);
         assert_int_equal(json_num(j, "reorders"), 0);
         assert_int_equal(json_num(j, "no_h2"), 0);
+        /* one handshake per TCP connection: 40 for HTTP/1.1, 2 for HTTP/2;
+         * by the bench's own client for HTTP/1.1 unless told otherwise */
+        assert_int_equal(json_num(j, "tls_handshakes"), l[i].h2 ? 2 : 40);
+        assert_int_equal(json_num(j, "tls_lite_handshakes"), l[i].h2 || l[i].openssl ? 0 : 40);
     }
-    /* one handshake per TCP connection: 40 for HTTP/1.1, 2 for HTTP/2;
-     * HTTP/1.1's by the bench's own TLS 1.3 client unless told otherwise,
-     * HTTP/2's by OpenSSL */
-    assert_int_equal(json_num(h1_json, "tls_handshakes"), 40);
-    assert_int_equal(json_num(h1_json, "tls_lite_handshakes"), 40);
-    assert_int_equal(json_num(h1o_json, "tls_handshakes"), 40);
-    assert_int_equal(json_num(h1o_json, "tls_lite_handshakes"), 0);
-    assert_int_equal(json_num(h2_json, "tls_handshakes"), 2);
-    assert_int_equal(json_num(h2_json, "tls_lite_handshakes"), 0);
     srt_server_stop(&p);
 }
 

@@ -416,13 +416,8 @@ static int handshake_through_relay(const fixture *f, int tamper) {
     assert_non_null(client);
     int rc = handshake(client, server, cs[0], ss[1], r);
     assert_true(r->plain); /* the relay saw (and passed) the server Finished */
-    btls13_free(client);
-    btls13_ctx_free(cctx);
-    SSL_free(server);
-    SSL_CTX_free(sctx);
+    pair_free(client, cctx, server, sctx, cs);
     free(r);
-    close(cs[0]);
-    close(cs[1]);
     close(ss[0]);
     close(ss[1]);
     return rc;
